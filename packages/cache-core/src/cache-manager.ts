@@ -1,0 +1,155 @@
+/**
+ * A CacheManager owns a set of named caches that share a clock, a logger and (later) a disk store
+ * location, as an Ehcache CacheManager does. It validates each cache's configuration when the
+ * cache is added, and shuts every cache down together.
+ */
+
+import { Cache } from './cache.js';
+import { type Clock, systemClock } from './clock.js';
+import type { CacheConfig } from './config.js';
+import { resolveCacheConfig } from './config.js';
+import { ConfigError, MeshcacheError } from './errors.js';
+import { type Logger, silentLogger } from './logger.js';
+import type { Version } from './version.js';
+
+export interface CacheManagerOptions {
+  /** Where disk tiers live; required only if a cache uses the disk. */
+  diskStorePath?: string;
+  /** Epoch milliseconds. Tests inject a ManualClock's `now`. @default Date.now */
+  clock?: Clock;
+  /** pino-compatible. @default silent */
+  logger?: Logger;
+  /**
+   * Stamps every local write with a version (replication passes its hybrid logical clock).
+   * Without it local entries are unversioned. @default none
+   */
+  versionClock?: () => Version;
+  /** How long a removed key's tombstone is kept to refuse late, older writes from peers. @default 300 */
+  tombstoneRetentionSeconds?: number;
+}
+
+const MANAGER_OPTIONS = new Set(['diskStorePath', 'clock', 'logger', 'versionClock', 'tombstoneRetentionSeconds']);
+
+function checkOptions(options: CacheManagerOptions): void {
+  for (const field of Object.keys(options)) {
+    if (!MANAGER_OPTIONS.has(field)) {
+      throw new ConfigError(
+        undefined,
+        field,
+        `is not a CacheManager option; known options: ${[...MANAGER_OPTIONS].join(', ')}`,
+      );
+    }
+  }
+  const { diskStorePath, clock, logger, versionClock, tombstoneRetentionSeconds } = options;
+  if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
+    throw new ConfigError(undefined, 'diskStorePath', 'must be a non-empty path');
+  }
+  if (clock !== undefined && typeof clock !== 'function') {
+    throw new ConfigError(undefined, 'clock', 'must be a function returning epoch milliseconds');
+  }
+  if (versionClock !== undefined && typeof versionClock !== 'function') {
+    throw new ConfigError(undefined, 'versionClock', 'must be a function returning a Version');
+  }
+  if (logger !== undefined) {
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+      if (typeof logger[level] !== 'function') {
+        throw new ConfigError(undefined, 'logger', `must be pino-compatible: logger.${level} is not a function`);
+      }
+    }
+  }
+  if (
+    tombstoneRetentionSeconds !== undefined &&
+    (typeof tombstoneRetentionSeconds !== 'number' ||
+      !Number.isFinite(tombstoneRetentionSeconds) ||
+      tombstoneRetentionSeconds < 0)
+  ) {
+    throw new ConfigError(
+      undefined,
+      'tombstoneRetentionSeconds',
+      `must be a number of seconds >= 0, got ${String(tombstoneRetentionSeconds)}`,
+    );
+  }
+}
+
+export class CacheManager {
+  readonly diskStorePath: string | undefined;
+  readonly #caches = new Map<string, Cache<unknown>>();
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #versionClock: (() => Version) | undefined;
+  readonly #tombstoneRetentionMillis: number;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(options: CacheManagerOptions = {}) {
+    checkOptions(options);
+    this.diskStorePath = options.diskStorePath;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#versionClock = options.versionClock;
+    this.#tombstoneRetentionMillis = (options.tombstoneRetentionSeconds ?? 300) * 1000;
+  }
+
+  /**
+   * Creates a named cache. @throws ConfigError naming the cache and the field for an unknown
+   * field, a wrong type, a negative time, an unknown policy, or a name already in use.
+   */
+  addCache<V = unknown>(name: string, config?: CacheConfig): Cache<V> {
+    if (this.#shutdown !== undefined) {
+      throw new MeshcacheError('E_CACHE_CLOSED', `cannot add cache "${name}": the CacheManager was shut down`);
+    }
+    if (typeof name !== 'string' || name.trim() === '') {
+      throw new ConfigError(String(name), 'name', 'must be a non-empty string');
+    }
+    if (this.#caches.has(name))
+      throw new ConfigError(name, 'name', 'is already used by another cache of this CacheManager');
+    const resolved = resolveCacheConfig(name, config);
+    if (resolved.overflowToDisk || resolved.diskPersistent) {
+      const field = resolved.overflowToDisk ? 'overflowToDisk' : 'diskPersistent';
+      if (this.diskStorePath === undefined) {
+        throw new ConfigError(name, field, 'needs a disk tier, and the CacheManager has no diskStorePath');
+      }
+      throw new MeshcacheError(
+        'E_UNSUPPORTED',
+        `cache "${name}": ${field} needs the disk tier, which this version of meshcache does not have yet`,
+      );
+    }
+    const cache = new Cache<V>(name, resolved, {
+      clock: this.#clock,
+      logger: this.#logger,
+      versionClock: this.#versionClock,
+      tombstoneRetentionMillis: this.#tombstoneRetentionMillis,
+    });
+    this.#caches.set(name, cache as Cache<unknown>);
+    this.#logger.debug({ cache: name, config: resolved }, 'cache added');
+    return cache;
+  }
+
+  getCache<V = unknown>(name: string): Cache<V> | undefined {
+    return this.#caches.get(name) as Cache<V> | undefined;
+  }
+
+  cacheNames(): string[] {
+    return [...this.#caches.keys()];
+  }
+
+  /** Closes one cache and forgets it; its name can be used again. */
+  async removeCache(name: string): Promise<boolean> {
+    const cache = this.#caches.get(name);
+    if (cache === undefined) return false;
+    this.#caches.delete(name);
+    cache.close();
+    return true;
+  }
+
+  /** Closes every cache (flushing disk tiers). Idempotent: later calls return the same promise. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#closeAll();
+    return this.#shutdown;
+  }
+
+  async #closeAll(): Promise<void> {
+    for (const cache of this.#caches.values()) cache.close();
+    this.#caches.clear();
+    this.#logger.debug({}, 'cache manager shut down');
+  }
+}

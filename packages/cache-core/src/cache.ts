@@ -1,0 +1,562 @@
+/**
+ * The cache engine: one named cache, its memory store, expiry, events and statistics.
+ *
+ * Model. Each entry records when it was created and last read on this node, its own TTL and TTI
+ * (the cache's, unless the put named others) and, when replication is on, the version of the
+ * write that made it. The memory store is the eviction policy (LRU, LFU or FIFO), exact rather
+ * than sampled.
+ *
+ * Guarantees.
+ * - get() is synchronous and allocates nothing on a hit: a store lookup, two comparisons against
+ *   precomputed deadlines, a timestamp write and a counter increment.
+ * - An expired entry is never returned. Expiry is found lazily (by get, put, has, keys, ...)
+ *   and by a periodic sweep (diskExpiryThreadIntervalSeconds), which fires `expire` and frees
+ *   the memory with no read needed. Ehcache does not sweep its heap; meshcache does, because a
+ *   gateway's response cache otherwise holds dead bodies until something evicts them.
+ * - Every entry that leaves for lack of room fires exactly one `evict`; one that is chosen as the
+ *   victim but had already expired fires `expire` instead.
+ * - Events fire synchronously after the change they describe, in order. Listeners may call back
+ *   into the cache: evictions are collected during the store write and reported after it.
+ * - getOrLoad runs one loader per key at a time. A failed load is never cached. A load that a
+ *   write, remove or removeAll overtook still answers its callers but is not stored, so a
+ *   revocation that happens mid-load is not undone by the load finishing.
+ * - A remote change (applyRemote) is applied only when its version is newer than everything this
+ *   cache knows about the key: the held entry, the key's tombstone, and the last removeAll.
+ *
+ * Not guaranteed. size counts entries held, which can include expired ones not yet found (as in
+ * Ehcache). Statistics are plain counters, not a consistent snapshot across fields.
+ */
+
+import type { Clock } from './clock.js';
+import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
+import { findEncodingProblem } from './encodable.js';
+import { type Entry, type EntrySnapshot, isExpired, makeEntry, snapshotOf } from './entry.js';
+import { MeshcacheError, ValueNotEncodableError } from './errors.js';
+import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigin } from './events.js';
+import { cacheLifespan, entryLifespan } from './expiry.js';
+import type { Logger } from './logger.js';
+import { createMemoryStore, type EvictionPolicy } from './policy/index.js';
+import type { CacheStatistics } from './statistics.js';
+import { compareVersions, isNewer, type Version } from './version.js';
+
+/** What a cache needs from its manager. */
+export interface CacheContext {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Stamps local writes when replication is on; absent, local entries are unversioned. */
+  readonly versionClock: (() => Version) | undefined;
+  readonly tombstoneRetentionMillis: number;
+}
+
+export interface GetOrLoadOptions extends EntryOptions {
+  /**
+   * When the loader fails and this cache still holds the key's value that expired no more than
+   * this many seconds ago, answer with that stale value instead of the error (RFC 5861's
+   * stale-if-error). The stale value is not stored again. 0 = off. @default 0
+   */
+  staleIfErrorSeconds?: number;
+}
+
+/** A change made on a peer, handed to applyRemote by the replicator. */
+export type RemoteChange<V> =
+  | {
+      readonly type: 'put';
+      readonly key: string;
+      readonly value: V;
+      readonly version: Version;
+      /** The origin's creation time: TTL counts from here on every node. */
+      readonly createdAt: number;
+      readonly timeToLiveSeconds: number;
+      readonly timeToIdleSeconds: number;
+    }
+  | { readonly type: 'remove'; readonly key: string; readonly version: Version }
+  /** Remove the key only if this cache still holds exactly that version (a newer put survives). */
+  | { readonly type: 'expire'; readonly key: string; readonly version: Version }
+  | { readonly type: 'removeAll'; readonly version: Version };
+
+/** applied: the cache changed. stale: the cache already knew something newer; nothing changed. */
+export type ApplyOutcome = 'applied' | 'stale';
+
+export interface Tombstone {
+  readonly key: string;
+  readonly version: Version;
+}
+
+interface InFlightLoad<V> {
+  readonly promise: Promise<V>;
+  /** Set when a write or removal of the key overtook the load: its result is then not stored. */
+  overtaken: boolean;
+}
+
+interface TombstoneRecord {
+  readonly version: Version;
+  readonly removedAt: number;
+}
+
+export class Cache<V = unknown> {
+  readonly name: string;
+  readonly config: ResolvedCacheConfig;
+
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #versionClock: (() => Version) | undefined;
+  readonly #tombstoneRetentionMillis: number;
+  readonly #lifespan: Lifespan;
+  readonly #events: EventHub<V>;
+  readonly #store: EvictionPolicy<Entry<V>>;
+  /** Victims reported by the store during a write; handled once the write is complete. */
+  readonly #evicted: Array<string | Entry<V>> = [];
+  readonly #loads = new Map<string, InFlightLoad<V>>();
+  readonly #tombstones = new Map<string, TombstoneRecord>();
+  #clearVersion: Version | undefined;
+  #encodableReason: string | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  #memoryHits = 0;
+  #misses = 0;
+  #puts = 0;
+  #updates = 0;
+  #removals = 0;
+  #evictions = 0;
+  #expirations = 0;
+  #loadCount = 0;
+  #loadFailures = 0;
+
+  /** @internal Caches are made by CacheManager.addCache. */
+  constructor(name: string, config: ResolvedCacheConfig, context: CacheContext) {
+    this.name = name;
+    this.config = config;
+    this.#clock = context.clock;
+    this.#logger = context.logger;
+    this.#versionClock = context.versionClock;
+    this.#tombstoneRetentionMillis = context.tombstoneRetentionMillis;
+    this.#lifespan = cacheLifespan(config);
+    this.#events = new EventHub<V>(name, context.logger);
+    this.#store = createMemoryStore<Entry<V>>(
+      config.memoryStoreEvictionPolicy,
+      config.maxElementsInMemory,
+      (key, entry) => {
+        this.#evicted.push(key, entry);
+      },
+    );
+    this.#sweepTimer = setInterval(() => this.#sweepSafely(), config.diskExpiryThreadIntervalSeconds * 1000);
+    this.#sweepTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** An access: returns the live value, updates recency, frequency and idle time, counts a hit or a miss. */
+  get(key: string): V | undefined {
+    if (this.#closed) this.#throwClosed();
+    const entry = this.#store.get(key);
+    if (entry !== undefined) {
+      const now = this.#clock();
+      if (now <= entry.ttlDeadline && now <= entry.lastAccessedAt + entry.ttiMillis) {
+        entry.lastAccessedAt = now;
+        this.#memoryHits++;
+        return entry.value;
+      }
+      this.#expireHeld(key, entry);
+    }
+    this.#misses++;
+    return undefined;
+  }
+
+  /** Whether a live entry is held. Not an access: changes no order, idle time or statistics. */
+  has(key: string): boolean {
+    if (this.#closed) this.#throwClosed();
+    const entry = this.#store.peek(key);
+    return entry !== undefined && !isExpired(entry, this.#clock());
+  }
+
+  /** Keys of live entries. Quiet. */
+  keys(): string[] {
+    if (this.#closed) this.#throwClosed();
+    const now = this.#clock();
+    const keys: string[] = [];
+    for (const [key, entry] of this.#store.entries()) if (!isExpired(entry, now)) keys.push(key);
+    return keys;
+  }
+
+  /** Entries held (memory + disk), including expired ones not yet found, as in Ehcache. */
+  get size(): number {
+    return this.#store.size;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Stores a value. The entry is created anew (new createdAt); options replace the cache's
+   * expiry settings for this entry. Fires `put` for a new key, `update` for a held one.
+   */
+  put(key: string, value: V, options?: EntryOptions): void {
+    if (this.#closed) this.#throwClosed();
+    this.#checkKey(key);
+    this.#checkValue(key, value);
+    const lifespan = entryLifespan(this.name, this.#lifespan, options);
+    const now = this.#clock();
+    this.#write(key, value, now, lifespan, this.#versionClock?.(), 'local', now);
+  }
+
+  /** Removes a key. Fires `remove` even when the key was absent (peers may hold it). */
+  remove(key: string): boolean {
+    if (this.#closed) this.#throwClosed();
+    this.#checkKey(key);
+    const now = this.#clock();
+    return this.#removeKey(key, this.#versionClock?.(), 'local', now);
+  }
+
+  /** Empties the cache. Fires one `removeAll`, no per-entry events. */
+  removeAll(): void {
+    if (this.#closed) this.#throwClosed();
+    this.#clearAll(this.#versionClock?.(), 'local');
+  }
+
+  /**
+   * The value for a key, loading it on a miss. One loader call per key at a time: concurrent
+   * callers share it. A rejected load is not cached and reaches every waiting caller. A loader
+   * that resolves to undefined caches nothing and answers undefined.
+   */
+  getOrLoad(key: string, loader: (key: string) => Promise<V> | V, options?: GetOrLoadOptions): Promise<V> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const staleWindow = options?.staleIfErrorSeconds ?? 0;
+    const stale = staleWindow > 0 ? this.#store.peek(key) : undefined;
+    const value = this.get(key);
+    if (value !== undefined) return Promise.resolve(value);
+    const inFlight = this.#loads.get(key);
+    if (inFlight !== undefined) return inFlight.promise;
+    this.#checkKey(key);
+    const lifespan = entryLifespan(this.name, this.#lifespan, options);
+    const load: InFlightLoad<V> = { promise: undefined as unknown as Promise<V>, overtaken: false };
+    this.#loadCount++;
+    const run = async (): Promise<V> => {
+      try {
+        const loaded = await loader(key);
+        if (loaded !== undefined && !load.overtaken && !this.#closed) {
+          this.#checkValue(key, loaded);
+          const now = this.#clock();
+          this.#write(key, loaded, now, lifespan, this.#versionClock?.(), 'local', now);
+        }
+        return loaded;
+      } catch (error) {
+        this.#loadFailures++;
+        const now = this.#clock();
+        if (stale !== undefined && now <= stale.ttlDeadline + staleWindow * 1000) {
+          this.#logger.warn(
+            { cache: this.name, key, err: error },
+            'loader failed; answering with the stale value (stale-if-error)',
+          );
+          return stale.value;
+        }
+        throw error;
+      } finally {
+        if (this.#loads.get(key) === load) this.#loads.delete(key);
+      }
+    };
+    const promise = run();
+    (load as { promise: Promise<V> }).promise = promise;
+    this.#loads.set(key, load);
+    return promise;
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  /**
+   * Removes every expired entry now, firing `expire` for each, and forgets tombstones older than
+   * the retention. The periodic sweep calls this; so can tests and operators. Returns how many
+   * entries expired.
+   */
+  evictExpiredElements(): number {
+    if (this.#closed) return 0;
+    const now = this.#clock();
+    const expired: Array<[string, Entry<V>]> = [];
+    for (const pair of this.#store.entries()) if (isExpired(pair[1], now)) expired.push(pair);
+    for (const [key, entry] of expired) {
+      if (this.#store.peek(key) === entry) this.#expireHeld(key, entry);
+    }
+    this.#pruneTombstones(now);
+    return expired.length;
+  }
+
+  // ---------------------------------------------------------------- events and statistics
+
+  on(type: CacheEventType, listener: CacheEventListener<V>): this {
+    this.#events.on(type, listener);
+    return this;
+  }
+
+  off(type: CacheEventType, listener: CacheEventListener<V>): this {
+    this.#events.off(type, listener);
+    return this;
+  }
+
+  statistics(): CacheStatistics {
+    const hits = this.#memoryHits;
+    const reads = hits + this.#misses;
+    return {
+      hits,
+      misses: this.#misses,
+      memoryHits: this.#memoryHits,
+      diskHits: 0,
+      puts: this.#puts,
+      updates: this.#updates,
+      removals: this.#removals,
+      evictions: this.#evictions,
+      expirations: this.#expirations,
+      memorySize: this.#store.size,
+      diskSize: 0,
+      hitRatio: reads === 0 ? 0 : hits / reads,
+      loads: this.#loadCount,
+      loadFailures: this.#loadFailures,
+    };
+  }
+
+  clearStatistics(): void {
+    this.#memoryHits = 0;
+    this.#misses = 0;
+    this.#puts = 0;
+    this.#updates = 0;
+    this.#removals = 0;
+    this.#evictions = 0;
+    this.#expirations = 0;
+    this.#loadCount = 0;
+    this.#loadFailures = 0;
+  }
+
+  // ---------------------------------------------------------------- side doors for replication
+
+  /**
+   * Applies a change made on a peer. It fires the usual events with origin 'remote' (which
+   * replicators do not send back out) and is refused ('stale') unless its version is newer than
+   * what this cache knows of the key. TTL counts from the origin's createdAt; idle time starts
+   * now, on this node.
+   */
+  applyRemote(change: RemoteChange<V>): ApplyOutcome {
+    if (this.#closed) this.#throwClosed();
+    const now = this.#clock();
+    switch (change.type) {
+      case 'put': {
+        if (!this.#isNewerThanKnown(change.key, change.version)) return 'stale';
+        const lifespan = { timeToLiveSeconds: change.timeToLiveSeconds, timeToIdleSeconds: change.timeToIdleSeconds };
+        this.#write(change.key, change.value, change.createdAt, lifespan, change.version, 'remote', now);
+        return 'applied';
+      }
+      case 'remove':
+        if (!this.#isNewerThanKnown(change.key, change.version)) return 'stale';
+        this.#removeKey(change.key, change.version, 'remote', now);
+        return 'applied';
+      case 'expire': {
+        const entry = this.#store.peek(change.key);
+        if (entry === undefined || entry.version === undefined) return 'stale';
+        if (compareVersions(entry.version, change.version) !== 0) return 'stale';
+        this.#store.delete(change.key);
+        this.#expirations++;
+        this.#overtakeLoad(change.key);
+        this.#events.emit('expire', 'remote', change.key, entry.value, entry.version);
+        return 'applied';
+      }
+      case 'removeAll':
+        if (this.#clearVersion !== undefined && !isNewer(change.version, this.#clearVersion)) return 'stale';
+        this.#clearAll(change.version, 'remote');
+        return 'applied';
+    }
+  }
+
+  /** An entry's value and metadata, read quietly: no access, no statistics, no events. Live entries only. */
+  peekEntry(key: string): EntrySnapshot<V> | undefined {
+    const entry = this.#store.peek(key);
+    if (entry === undefined || isExpired(entry, this.#clock())) return undefined;
+    return snapshotOf(key, entry);
+  }
+
+  /**
+   * Every live entry, read quietly, for bootstrap and repair. The key list is taken when the
+   * iteration starts; entries removed meanwhile are skipped, and each entry is read as it is when
+   * reached, so the iteration is safe against concurrent writes.
+   */
+  *snapshot(): IterableIterator<EntrySnapshot<V>> {
+    const keys = [...this.#store.keys()];
+    for (const key of keys) {
+      const entry = this.#store.peek(key);
+      if (entry !== undefined && !isExpired(entry, this.#clock())) yield snapshotOf(key, entry);
+    }
+  }
+
+  /** Keys removed recently and the versions of their removal, so a late, older put cannot bring them back. */
+  tombstones(): Tombstone[] {
+    return [...this.#tombstones].map(([key, record]) => ({ key, version: record.version }));
+  }
+
+  /** The version of the last removeAll this cache applied, if versions are in use. */
+  get clearVersion(): Version | undefined {
+    return this.#clearVersion;
+  }
+
+  /**
+   * From now on, refuse values that msgpack cannot carry unchanged (replication calls this for
+   * replicated caches; disk tiers imply it). `reason` goes into the error message.
+   */
+  requireEncodableValues(reason: string): void {
+    this.#encodableReason ??= reason;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** @internal Called by CacheManager. Stops the sweep and releases the entries. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.#store.clear();
+    this.#tombstones.clear();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #write(
+    key: string,
+    value: V,
+    createdAt: number,
+    lifespan: Lifespan,
+    version: Version | undefined,
+    origin: EventOrigin,
+    now: number,
+  ): void {
+    const held = this.#store.peek(key);
+    const heldLive = held !== undefined && !isExpired(held, now);
+    const entry = makeEntry(value, createdAt, now, lifespan.timeToLiveSeconds, lifespan.timeToIdleSeconds, version);
+    if (held !== undefined && !heldLive) {
+      this.#store.delete(key);
+      this.#expirations++;
+      this.#events.emit('expire', origin, key, held.value, held.version);
+    }
+    this.#store.set(key, entry);
+    if (this.#tombstones.size > 0) this.#tombstones.delete(key);
+    this.#overtakeLoad(key);
+    if (this.#evicted.length > 0) this.#reportEvictions(now);
+    if (heldLive) {
+      this.#updates++;
+      this.#events.emit('update', origin, key, value, version);
+    } else {
+      this.#puts++;
+      this.#events.emit('put', origin, key, value, version);
+    }
+  }
+
+  #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
+    const held = this.#store.peek(key);
+    if (held !== undefined) this.#store.delete(key);
+    if (version !== undefined) this.#tombstones.set(key, { version, removedAt: now });
+    this.#overtakeLoad(key);
+    const live = held !== undefined && !isExpired(held, now);
+    if (live) this.#removals++;
+    this.#events.emit('remove', origin, key, live ? held.value : undefined, version);
+    return live;
+  }
+
+  #clearAll(version: Version | undefined, origin: EventOrigin): void {
+    if (version === undefined || origin === 'local') {
+      this.#store.clear();
+      this.#tombstones.clear();
+    } else {
+      // A remote clear removes only what is older than it: a write made elsewhere after the
+      // clear (a newer version) survives, as it does on the node that made it.
+      for (const [key, entry] of [...this.#store.entries()]) {
+        if (entry.version === undefined || !isNewer(entry.version, version)) this.#store.delete(key);
+      }
+      for (const [key, record] of [...this.#tombstones]) {
+        if (!isNewer(record.version, version)) this.#tombstones.delete(key);
+      }
+    }
+    if (version !== undefined) this.#clearVersion = version;
+    for (const load of this.#loads.values()) load.overtaken = true;
+    this.#events.emit('removeAll', origin, undefined, undefined, version);
+  }
+
+  /** True when `version` is newer than the key's entry, its tombstone and the last clear. */
+  #isNewerThanKnown(key: string, version: Version): boolean {
+    const held = this.#store.peek(key);
+    if (held !== undefined && !isNewer(version, held.version)) return false;
+    const tombstone = this.#tombstones.get(key);
+    if (tombstone !== undefined && !isNewer(version, tombstone.version)) return false;
+    return this.#clearVersion === undefined || isNewer(version, this.#clearVersion);
+  }
+
+  #expireHeld(key: string, entry: Entry<V>): void {
+    this.#store.delete(key);
+    this.#expirations++;
+    this.#events.emit('expire', 'local', key, entry.value, entry.version);
+  }
+
+  #reportEvictions(now: number): void {
+    const evicted = this.#evicted.splice(0);
+    for (let i = 0; i < evicted.length; i += 2) {
+      const key = evicted[i] as string;
+      const entry = evicted[i + 1] as Entry<V>;
+      if (isExpired(entry, now)) {
+        this.#expirations++;
+        this.#events.emit('expire', 'local', key, entry.value, entry.version);
+      } else {
+        this.#evictions++;
+        this.#events.emit('evict', 'local', key, entry.value, entry.version);
+      }
+    }
+  }
+
+  #overtakeLoad(key: string): void {
+    if (this.#loads.size === 0) return;
+    const load = this.#loads.get(key);
+    if (load !== undefined) load.overtaken = true;
+  }
+
+  #pruneTombstones(now: number): void {
+    const horizon = now - this.#tombstoneRetentionMillis;
+    for (const [key, record] of this.#tombstones) if (record.removedAt < horizon) this.#tombstones.delete(key);
+  }
+
+  #sweepSafely(): void {
+    try {
+      const expired = this.evictExpiredElements();
+      if (expired > 0) this.#logger.debug({ cache: this.name, expired }, 'expiry sweep');
+    } catch (error) {
+      this.#logger.error({ cache: this.name, err: error }, 'expiry sweep failed; it will run again');
+    }
+  }
+
+  #checkKey(key: unknown): asserts key is string {
+    if (typeof key !== 'string') {
+      throw new MeshcacheError('E_INVALID_ARGUMENT', `cache "${this.name}": keys are strings, got ${typeof key}`);
+    }
+  }
+
+  #checkValue(key: string, value: unknown): void {
+    if (value === undefined) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `cache "${this.name}": cannot store undefined under key "${key}" (remove the key instead)`,
+      );
+    }
+    if (this.#encodableReason === undefined) return;
+    const problem = findEncodingProblem(value);
+    if (problem !== undefined) {
+      throw new ValueNotEncodableError(this.name, key, problem.path, problem.problem, this.#encodableReason);
+    }
+  }
+
+  #closedError(): MeshcacheError {
+    return new MeshcacheError(
+      'E_CACHE_CLOSED',
+      `cache "${this.name}" is closed (its CacheManager was shut down or the cache removed)`,
+    );
+  }
+
+  #throwClosed(): never {
+    throw this.#closedError();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Time is injected. Every expiry decision reads the manager's clock, never Date.now directly,
+ * so tests advance time instead of sleeping and a replicated entry's createdAt means the same
+ * thing on every node.
+ */
+
+/** Epoch milliseconds. */
+export type Clock = () => number;
+
+export const systemClock: Clock = Date.now;
+
+/**
+ * A clock that only moves when told to. For tests and simulations.
+ */
+export class ManualClock {
+  #now: number;
+
+  constructor(start = 1_700_000_000_000) {
+    this.#now = start;
+  }
+
+  /** The clock function to hand to a CacheManager. Bound, so it can be passed around. */
+  readonly now: Clock = () => this.#now;
+
+  advance(milliseconds: number): number {
+    if (!(milliseconds >= 0))
+      throw new RangeError(`ManualClock.advance: milliseconds must be >= 0, got ${milliseconds}`);
+    this.#now += milliseconds;
+    return this.#now;
+  }
+
+  advanceSeconds(seconds: number): number {
+    return this.advance(seconds * 1000);
+  }
+
+  set(epochMillis: number): void {
+    this.#now = epochMillis;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Cache configuration: Ehcache 2's field names and meanings, one frozen object of defaults, and
+ * validation at addCache that names the cache and the field. Where meshcache departs from
+ * Ehcache it is stricter: Ehcache silently replaces a bad policy name with LRU and a bad sweep
+ * interval with 120; meshcache refuses both, because a typo in a config file should not change
+ * behaviour quietly. docs/configuration.md describes every field.
+ */
+import { ConfigError } from './errors.js';
+
+export type EvictionPolicyName = 'LRU' | 'LFU' | 'FIFO';
+
+export const EVICTION_POLICY_NAMES: readonly EvictionPolicyName[] = Object.freeze(['LRU', 'LFU', 'FIFO']);
+
+export interface CacheConfig {
+  /** Most entries held in memory; 0 = unlimited. @default 10000 */
+  maxElementsInMemory?: number;
+  /** Most entries held on disk; 0 = unlimited. @default 0 */
+  maxElementsOnDisk?: number;
+  /** Entries never expire; TTL and TTI are ignored (per-entry options still apply). @default false */
+  eternal?: boolean;
+  /** Entries evicted from memory move to the disk tier instead of leaving the cache. @default false */
+  overflowToDisk?: boolean;
+  /** Expire an entry when it has not been read for this long; 0 = never. @default 0 */
+  timeToIdleSeconds?: number;
+  /** Expire an entry this long after it was created (a put creates anew); 0 = never. @default 0 */
+  timeToLiveSeconds?: number;
+  /** The disk tier survives restarts and crashes (up to the spool window). @default false */
+  diskPersistent?: boolean;
+  /** Period of the sweep that removes expired entries from memory and disk. @default 120 */
+  diskExpiryThreadIntervalSeconds?: number;
+  /** Bound on bytes written to disk but not yet committed. @default 30 */
+  diskSpoolBufferSizeMB?: number;
+  /** Which entry leaves when memory is full: 'LRU', 'LFU' or 'FIFO' (case-insensitive). @default 'LRU' */
+  memoryStoreEvictionPolicy?: EvictionPolicyName | Lowercase<EvictionPolicyName>;
+}
+
+/** A validated configuration: every field present, times in seconds as given. */
+export interface ResolvedCacheConfig {
+  readonly maxElementsInMemory: number;
+  readonly maxElementsOnDisk: number;
+  readonly eternal: boolean;
+  readonly overflowToDisk: boolean;
+  readonly timeToIdleSeconds: number;
+  readonly timeToLiveSeconds: number;
+  readonly diskPersistent: boolean;
+  readonly diskExpiryThreadIntervalSeconds: number;
+  readonly diskSpoolBufferSizeMB: number;
+  readonly memoryStoreEvictionPolicy: EvictionPolicyName;
+}
+
+export const CACHE_DEFAULTS: ResolvedCacheConfig = Object.freeze({
+  maxElementsInMemory: 10_000,
+  maxElementsOnDisk: 0,
+  eternal: false,
+  overflowToDisk: false,
+  timeToIdleSeconds: 0,
+  timeToLiveSeconds: 0,
+  diskPersistent: false,
+  diskExpiryThreadIntervalSeconds: 120,
+  diskSpoolBufferSizeMB: 30,
+  memoryStoreEvictionPolicy: 'LRU',
+});
+
+type FieldKind = 'count' | 'seconds' | 'positiveSeconds' | 'positiveNumber' | 'boolean' | 'policy';
+
+const FIELD_KINDS: Readonly<Record<keyof CacheConfig, FieldKind>> = Object.freeze({
+  maxElementsInMemory: 'count',
+  maxElementsOnDisk: 'count',
+  eternal: 'boolean',
+  overflowToDisk: 'boolean',
+  timeToIdleSeconds: 'seconds',
+  timeToLiveSeconds: 'seconds',
+  diskPersistent: 'boolean',
+  diskExpiryThreadIntervalSeconds: 'positiveSeconds',
+  diskSpoolBufferSizeMB: 'positiveNumber',
+  memoryStoreEvictionPolicy: 'policy',
+});
+
+/** Fields that belong to the cluster configuration, not to a CacheManager. */
+const CLUSTER_FIELDS = new Set(['replication', 'bootstrap']);
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+function checkField(cacheName: string, field: string, kind: FieldKind, value: unknown): unknown {
+  const bad = (problem: string): never => {
+    throw new ConfigError(cacheName, field, `${problem}, got ${describe(value)}`);
+  };
+  switch (kind) {
+    case 'boolean':
+      return typeof value === 'boolean' ? value : bad('must be true or false');
+    case 'count':
+      if (typeof value !== 'number' || !Number.isInteger(value)) return bad('must be a whole number (0 = unlimited)');
+      return value < 0 ? bad('must not be negative (0 = unlimited)') : value;
+    case 'seconds':
+      if (typeof value !== 'number' || !Number.isFinite(value)) return bad('must be a number of seconds (0 = never)');
+      return value < 0 ? bad('must not be negative (0 = never)') : value;
+    case 'positiveSeconds':
+      if (typeof value !== 'number' || !Number.isFinite(value)) return bad('must be a number of seconds');
+      return value <= 0 ? bad('must be greater than 0') : value;
+    case 'positiveNumber':
+      if (typeof value !== 'number' || !Number.isFinite(value)) return bad('must be a number');
+      return value <= 0 ? bad('must be greater than 0') : value;
+    case 'policy': {
+      const name = typeof value === 'string' ? value.toUpperCase() : undefined;
+      if (name !== undefined && (EVICTION_POLICY_NAMES as readonly string[]).includes(name)) return name;
+      return bad(`must be one of ${EVICTION_POLICY_NAMES.map((p) => `'${p}'`).join(', ')}`);
+    }
+  }
+}
+
+/**
+ * Validates a user's cache configuration and fills in the defaults.
+ * @throws ConfigError naming the cache and the field.
+ */
+export function resolveCacheConfig(cacheName: string, config: unknown): ResolvedCacheConfig {
+  if (config === undefined) return CACHE_DEFAULTS;
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError(cacheName, '(config)', `must be an object, got ${describe(config)}`);
+  }
+  const resolved: Record<string, unknown> = { ...CACHE_DEFAULTS };
+  for (const [field, value] of Object.entries(config)) {
+    const kind = Object.hasOwn(FIELD_KINDS, field) ? FIELD_KINDS[field as keyof CacheConfig] : undefined;
+    if (kind === undefined) {
+      const hint = CLUSTER_FIELDS.has(field)
+        ? '; replication and bootstrap are configured through ClusterNode (@meshcache/replication)'
+        : `; known fields: ${Object.keys(FIELD_KINDS).join(', ')}`;
+      throw new ConfigError(cacheName, field, `is not a cache option${hint}`);
+    }
+    if (value === undefined) continue;
+    resolved[field] = checkField(cacheName, field, kind, value);
+  }
+  return Object.freeze(resolved) as unknown as ResolvedCacheConfig;
+}
+
+/** Per-entry options of put and getOrLoad; they replace the cache's expiry settings for that entry. */
+export interface EntryOptions {
+  /** This entry's time to live; given alone, the entry has no time to idle. */
+  timeToLiveSeconds?: number;
+  /** This entry's time to idle; given alone, the entry has no time to live. */
+  timeToIdleSeconds?: number;
+  /** true: this entry never expires. false: the entry uses the cache's settings unless TTL/TTI are given. */
+  eternal?: boolean;
+}
+
+/** The lifespan an entry ends up with, in seconds (0 = never). */
+export interface Lifespan {
+  readonly timeToLiveSeconds: number;
+  readonly timeToIdleSeconds: number;
+}
+
+export const ETERNAL: Lifespan = Object.freeze({ timeToLiveSeconds: 0, timeToIdleSeconds: 0 });

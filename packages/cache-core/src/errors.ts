@@ -1,0 +1,58 @@
+/**
+ * Every error meshcache throws on purpose is a MeshcacheError with a stable `code`, so callers
+ * can branch on the code instead of parsing messages. The codes are listed in docs/errors.md and
+ * are only ever added to, never renamed.
+ */
+
+/** The closed list of error codes raised by @meshcache/core. */
+export type ErrorCode =
+  | 'E_CONFIG'
+  | 'E_INVALID_ARGUMENT'
+  | 'E_VALUE_NOT_ENCODABLE'
+  | 'E_CACHE_CLOSED'
+  | 'E_UNSUPPORTED';
+
+export class MeshcacheError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MeshcacheError';
+    this.code = code;
+  }
+}
+
+/** A configuration value that cannot be used. The message names the cache and the field. */
+export class ConfigError extends MeshcacheError {
+  /** The cache the bad field belongs to, or undefined for manager-wide options. */
+  readonly cacheName: string | undefined;
+  /** The offending field, dotted for nested fields (`replication.replicatePuts`). */
+  readonly field: string;
+
+  constructor(cacheName: string | undefined, field: string, problem: string) {
+    const where = cacheName === undefined ? `option "${field}"` : `cache "${cacheName}": field "${field}"`;
+    super('E_CONFIG', `${where} ${problem}`);
+    this.name = 'ConfigError';
+    this.cacheName = cacheName;
+    this.field = field;
+  }
+}
+
+/** A value that cannot go to disk or to peers, found at put time so nothing is stored as something else. */
+export class ValueNotEncodableError extends MeshcacheError {
+  readonly cacheName: string;
+  readonly key: string;
+  /** Where in the value the problem is: `value`, `value.headers`, `value[2]`, ... */
+  readonly path: string;
+
+  constructor(cacheName: string, key: string, path: string, problem: string, reason: string) {
+    super(
+      'E_VALUE_NOT_ENCODABLE',
+      `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so its values must be msgpack-encodable (plain objects, arrays, strings, numbers, booleans, null, Buffers/Uint8Arrays, Dates, Maps, Sets)`,
+    );
+    this.name = 'ValueNotEncodableError';
+    this.cacheName = cacheName;
+    this.key = key;
+    this.path = path;
+  }
+}

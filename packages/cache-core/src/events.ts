@@ -1,0 +1,97 @@
+/**
+ * Cache events: a closed list of what can happen to an entry, each fired synchronously after the
+ * change, in the order the changes happened.
+ *
+ * | type      | fired by                                                                 |
+ * |-----------|--------------------------------------------------------------------------|
+ * | put       | put/getOrLoad of a key the cache did not hold (or held expired)          |
+ * | update    | put of a key the cache holds                                             |
+ * | remove    | remove(key), also when the key was absent (peers may hold it: Ehcache)   |
+ * | expire    | an expired entry found by a read, by the sweep, or chosen for eviction   |
+ * | evict     | an entry that left the cache for lack of room (not one moved to disk)    |
+ * | removeAll | removeAll(); no per-entry remove events                                  |
+ *
+ * `origin` is 'remote' for changes applied from a peer; replicators listen only to 'local'
+ * events, which is what stops a change from ping-ponging between nodes. A listener that throws
+ * is logged and skipped: it cannot break the cache or the other listeners.
+ */
+import type { Logger } from './logger.js';
+import type { Version } from './version.js';
+
+export type CacheEventType = 'put' | 'update' | 'remove' | 'expire' | 'evict' | 'removeAll';
+
+export const CACHE_EVENT_TYPES: readonly CacheEventType[] = Object.freeze([
+  'put',
+  'update',
+  'remove',
+  'expire',
+  'evict',
+  'removeAll',
+]);
+
+export type EventOrigin = 'local' | 'remote';
+
+export interface CacheEvent<V = unknown> {
+  readonly type: CacheEventType;
+  /** The cache's name. */
+  readonly cache: string;
+  /** The entry's key; absent for removeAll. */
+  readonly key?: string;
+  /** The new value (put, update) or the value that left (remove, expire, evict); absent when none. */
+  readonly value?: V;
+  readonly origin: EventOrigin;
+  /** The version of the change, when versions are in use (replication). */
+  readonly version?: Version;
+}
+
+export type CacheEventListener<V = unknown> = (event: CacheEvent<V>) => void;
+
+/** Listener lists per event type; emit costs one array length check when nobody listens. */
+export class EventHub<V> {
+  readonly #listeners = new Map<CacheEventType, CacheEventListener<V>[]>();
+  readonly #logger: Logger;
+  readonly #cacheName: string;
+
+  constructor(cacheName: string, logger: Logger) {
+    this.#cacheName = cacheName;
+    this.#logger = logger;
+    for (const type of CACHE_EVENT_TYPES) this.#listeners.set(type, []);
+  }
+
+  on(type: CacheEventType, listener: CacheEventListener<V>): void {
+    const list = this.#listeners.get(type);
+    if (list === undefined) {
+      throw new TypeError(`unknown cache event "${String(type)}"; events are ${CACHE_EVENT_TYPES.join(', ')}`);
+    }
+    // Copy on write: a listener that removes itself while events are being delivered is safe.
+    this.#listeners.set(type, [...list, listener]);
+  }
+
+  off(type: CacheEventType, listener: CacheEventListener<V>): void {
+    const list = this.#listeners.get(type);
+    if (list === undefined) return;
+    const index = list.indexOf(listener);
+    if (index >= 0) this.#listeners.set(type, list.toSpliced(index, 1));
+  }
+
+  has(type: CacheEventType): boolean {
+    return (this.#listeners.get(type)?.length ?? 0) > 0;
+  }
+
+  /** Builds the event only when someone listens, so an unobserved mutation allocates nothing for it. */
+  emit(type: CacheEventType, origin: EventOrigin, key?: string, value?: V, version?: Version): void {
+    const list = this.#listeners.get(type);
+    if (list === undefined || list.length === 0) return;
+    const event: CacheEvent<V> = { type, cache: this.#cacheName, key, value, origin, version };
+    for (const listener of list) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#logger.error(
+          { cache: this.#cacheName, event: type, key, err: error },
+          'cache event listener threw; the cache carries on',
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Which lifespan an entry gets. Ehcache's rules: the cache's TTL and TTI apply unless the entry
+ * says otherwise; an entry that names only a TTL has no TTI (the cache's is not merged in);
+ * `eternal: true` means never, for the cache and for an entry; a cache that is eternal ignores
+ * its own TTL/TTI but not an entry's.
+ */
+import { type EntryOptions, ETERNAL, type Lifespan, type ResolvedCacheConfig } from './config.js';
+import { MeshcacheError } from './errors.js';
+
+export function cacheLifespan(config: ResolvedCacheConfig): Lifespan {
+  if (config.eternal) return ETERNAL;
+  return Object.freeze({
+    timeToLiveSeconds: config.timeToLiveSeconds,
+    timeToIdleSeconds: config.timeToIdleSeconds,
+  });
+}
+
+function checkSeconds(cacheName: string, field: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new MeshcacheError(
+      'E_INVALID_ARGUMENT',
+      `cache "${cacheName}": entry option "${field}" must be a number of seconds >= 0 (0 = never), got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The lifespan of one entry, given the cache's default and the entry's own options. */
+export function entryLifespan(cacheName: string, defaults: Lifespan, options: EntryOptions | undefined): Lifespan {
+  if (options === undefined) return defaults;
+  const ttl = checkSeconds(cacheName, 'timeToLiveSeconds', options.timeToLiveSeconds);
+  const tti = checkSeconds(cacheName, 'timeToIdleSeconds', options.timeToIdleSeconds);
+  if (options.eternal !== undefined && typeof options.eternal !== 'boolean') {
+    throw new MeshcacheError(
+      'E_INVALID_ARGUMENT',
+      `cache "${cacheName}": entry option "eternal" must be true or false, got ${String(options.eternal)}`,
+    );
+  }
+  if (options.eternal === true) return ETERNAL;
+  if (ttl === undefined && tti === undefined) return defaults;
+  return { timeToLiveSeconds: ttl ?? 0, timeToIdleSeconds: tti ?? 0 };
+}

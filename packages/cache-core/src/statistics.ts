@@ -1,0 +1,29 @@
+/**
+ * Counters a cache keeps about itself. Counting is a field increment on the hot path; this object
+ * is built only when someone asks for it.
+ *
+ * - hits = memoryHits + diskHits; a read of an expired entry is a miss.
+ * - puts counts writes of new keys, updates writes over held keys (the two event types).
+ * - removals counts remove() calls that removed a live entry; removeAll counts nothing per entry.
+ * - has(), peekEntry() and snapshot() are quiet: they count nothing.
+ */
+export interface CacheStatistics {
+  readonly hits: number;
+  readonly misses: number;
+  readonly memoryHits: number;
+  readonly diskHits: number;
+  readonly puts: number;
+  readonly updates: number;
+  readonly removals: number;
+  readonly evictions: number;
+  readonly expirations: number;
+  /** Entries held in memory now. */
+  readonly memorySize: number;
+  /** Entries held on disk now. */
+  readonly diskSize: number;
+  /** hits / (hits + misses), 0 before any read. */
+  readonly hitRatio: number;
+  /** Loader calls started by getOrLoad, and how many of them failed. */
+  readonly loads: number;
+  readonly loadFailures: number;
+}
