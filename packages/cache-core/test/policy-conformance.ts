@@ -90,9 +90,7 @@ export function describePolicyConformance(name: string, factory: EvictionPolicyF
       store.set('a', box(1));
       store.set('b', box(2));
       expect([...store.keys()].sort()).toEqual(['a', 'b']);
-      expect(
-        [...store.entries()].map(([k, v]) => `${k}=${v.n}`).sort(),
-      ).toEqual(['a=1', 'b=2']);
+      expect([...store.entries()].map(([k, v]) => `${k}=${v.n}`).sort()).toEqual(['a=1', 'b=2']);
     });
 
     it('does not count peek, has, keys or entries as accesses', () => {

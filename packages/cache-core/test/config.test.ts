@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { CACHE_DEFAULTS, CacheManager, ConfigError } from '../src/index.js';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('cache configuration', () => {
+  it('fills every field with the Ehcache defaults', () => {
+    const cache = new CacheManager().addCache('c');
+    expect(cache.config).toEqual({
+      maxElementsInMemory: 10_000,
+      maxElementsOnDisk: 0,
+      eternal: false,
+      overflowToDisk: false,
+      timeToIdleSeconds: 0,
+      timeToLiveSeconds: 0,
+      diskPersistent: false,
+      diskExpiryThreadIntervalSeconds: 120,
+      diskSpoolBufferSizeMB: 30,
+      memoryStoreEvictionPolicy: 'LRU',
+    });
+    expect(Object.isFrozen(CACHE_DEFAULTS)).toBe(true);
+  });
+
+  it('accepts policy names in any case', () => {
+    const manager = new CacheManager();
+    expect(manager.addCache('a', { memoryStoreEvictionPolicy: 'lfu' }).config.memoryStoreEvictionPolicy).toBe('LFU');
+    expect(manager.addCache('b', { memoryStoreEvictionPolicy: 'FIFO' }).config.memoryStoreEvictionPolicy).toBe('FIFO');
+  });
+
+  it.each([
+    [{ maxElementsInMemory: -1 }, 'maxElementsInMemory', /must not be negative/],
+    [{ maxElementsInMemory: 1.5 }, 'maxElementsInMemory', /whole number/],
+    [{ maxElementsInMemory: '100' }, 'maxElementsInMemory', /whole number.*got "100"/],
+    [{ maxElementsOnDisk: -5 }, 'maxElementsOnDisk', /must not be negative/],
+    [{ timeToLiveSeconds: -1 }, 'timeToLiveSeconds', /must not be negative/],
+    [{ timeToIdleSeconds: Number.POSITIVE_INFINITY }, 'timeToIdleSeconds', /number of seconds/],
+    [{ timeToIdleSeconds: '60' }, 'timeToIdleSeconds', /number of seconds/],
+    [{ eternal: 'yes' }, 'eternal', /true or false/],
+    [{ overflowToDisk: 1 }, 'overflowToDisk', /true or false/],
+    [{ memoryStoreEvictionPolicy: 'CLOCK' }, 'memoryStoreEvictionPolicy', /one of 'LRU', 'LFU', 'FIFO'.*"CLOCK"/],
+    [{ memoryStoreEvictionPolicy: 3 }, 'memoryStoreEvictionPolicy', /one of/],
+    [{ diskExpiryThreadIntervalSeconds: 0 }, 'diskExpiryThreadIntervalSeconds', /greater than 0/],
+    [{ diskSpoolBufferSizeMB: -1 }, 'diskSpoolBufferSizeMB', /greater than 0/],
+    [{ maxElementsInMem: 10 }, 'maxElementsInMem', /is not a cache option; known fields: maxElementsInMemory/],
+    [{ replication: {} }, 'replication', /configured through ClusterNode/],
+  ])('refuses %j, naming the cache and the field', (config, field, message) => {
+    const error = configError(() => new CacheManager().addCache('Response Cache', config as never));
+    expect(error.code).toBe('E_CONFIG');
+    expect(error.cacheName).toBe('Response Cache');
+    expect(error.field).toBe(field);
+    expect(error.message).toContain('cache "Response Cache"');
+    expect(error.message).toContain(`"${field}"`);
+    expect(error.message).toMatch(message);
+  });
+
+  it('refuses a config that is not an object', () => {
+    const error = configError(() => new CacheManager().addCache('c', 'big' as never));
+    expect(error.message).toMatch(/must be an object/);
+  });
+
+  it('refuses a duplicate name, naming it', () => {
+    const manager = new CacheManager();
+    manager.addCache('Response Cache');
+    const error = configError(() => manager.addCache('Response Cache'));
+    expect(error.field).toBe('name');
+    expect(error.message).toBe(
+      'cache "Response Cache": field "name" is already used by another cache of this CacheManager',
+    );
+  });
+
+  it('refuses an empty name', () => {
+    expect(() => new CacheManager().addCache('  ')).toThrow(ConfigError);
+  });
+
+  it('refuses a disk tier without a diskStorePath', () => {
+    const error = configError(() => new CacheManager().addCache('c', { overflowToDisk: true }));
+    expect(error.field).toBe('overflowToDisk');
+    expect(error.message).toMatch(/no diskStorePath/);
+  });
+
+  it('leaves nothing behind when a config is refused', () => {
+    const manager = new CacheManager();
+    configError(() => manager.addCache('c', { timeToLiveSeconds: -1 }));
+    expect(manager.cacheNames()).toEqual([]);
+    expect(manager.addCache('c').name).toBe('c');
+  });
+});
+
+describe('manager options', () => {
+  it('refuses unknown options and wrong types, naming the option', () => {
+    expect(() => new CacheManager({ diskstorepath: '/tmp' } as never)).toThrow(
+      /option "diskstorepath" is not a CacheManager option/,
+    );
+    expect(() => new CacheManager({ clock: 5 } as never)).toThrow(/option "clock" must be a function/);
+    expect(() => new CacheManager({ logger: { info() {} } } as never)).toThrow(/logger.debug is not a function/);
+    expect(() => new CacheManager({ tombstoneRetentionSeconds: -1 })).toThrow(/tombstoneRetentionSeconds/);
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { CacheManager, findEncodingProblem, ValueNotEncodableError } from '../src/index.js';
+
+describe('findEncodingProblem', () => {
+  it.each([
+    ['a string', 'text'],
+    ['a number', 3.5],
+    ['null', null],
+    ['a boolean', false],
+    ['a plain object', { status: 200, headers: { 'content-type': 'text/plain' }, optional: undefined }],
+    ['an object without a prototype', Object.assign(Object.create(null), { a: 1 })],
+    ['an array', [1, 'two', [3]]],
+    ['a Buffer', Buffer.from('body')],
+    ['a Uint8Array', new Uint8Array([1, 2])],
+    ['a Date', new Date(0)],
+    ['a Map', new Map([['a', { b: 1 }]])],
+    ['a Set', new Set([1, 2])],
+  ])('accepts %s', (_label, value) => {
+    expect(findEncodingProblem(value)).toBeUndefined();
+  });
+
+  class Token {
+    constructor(readonly value: string) {}
+  }
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic['self'] = cyclic;
+  const shared = { x: 1 };
+
+  it.each([
+    ['undefined', undefined, 'value', /undefined/],
+    ['a function', () => 1, 'value', /is a function/],
+    ['a nested function', { handlers: [() => 1] }, 'value.handlers[0]', /is a function/],
+    ['a symbol', { s: Symbol('x') }, 'value.s', /is a symbol/],
+    ['a bigint', { n: 10n }, 'value.n', /is a bigint/],
+    ['a class instance', { token: new Token('t') }, 'value.token', /instance of Token/],
+    ['a Float64Array', new Float64Array(2), 'value', /instance of Float64Array/],
+    ['a cycle', cyclic, 'value.self', /cycle/],
+    ['a function in a Map', new Map([['k', () => 1]]), 'value.get(k)', /function/],
+  ])('refuses %s, naming where', (_label, value, path, problem) => {
+    const found = findEncodingProblem(value);
+    expect(found?.path).toBe(path);
+    expect(found?.problem).toMatch(problem);
+  });
+
+  it('accepts the same object twice when it is not a cycle', () => {
+    expect(findEncodingProblem({ a: shared, b: shared, c: [shared] })).toBeUndefined();
+  });
+});
+
+describe('caches that require encodable values', () => {
+  it('refuse a non-encodable value at put with a clear error, and store nothing', () => {
+    const cache = new CacheManager().addCache('Response Cache');
+    cache.requireEncodableValues('replicates to peers');
+    cache.put('ok', { status: 200, body: Buffer.from('x') });
+    let error: unknown;
+    try {
+      cache.put('bad', { status: 200, render: () => 'x' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ValueNotEncodableError);
+    expect(error).toMatchObject({
+      code: 'E_VALUE_NOT_ENCODABLE',
+      cacheName: 'Response Cache',
+      key: 'bad',
+      path: 'value.render',
+    });
+    expect((error as Error).message).toMatch(
+      /cache "Response Cache": cannot store key "bad": value.render is a function; this cache replicates to peers/,
+    );
+    expect(cache.has('bad')).toBe(false);
+    expect(cache.has('ok')).toBe(true);
+  });
+
+  it('refuse a non-encodable loaded value: the load fails and nothing is cached', async () => {
+    const cache = new CacheManager().addCache('c');
+    cache.requireEncodableValues('replicates to peers');
+    await expect(cache.getOrLoad('k', () => new (class Foo {})())).rejects.toBeInstanceOf(ValueNotEncodableError);
+    expect(cache.has('k')).toBe(false);
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { type CacheEvent, CacheManager, type Logger } from '../src/index.js';
+import { setup } from './helpers.js';
+
+describe('events', () => {
+  it('put for a new key, update for a held one, with the value, the cache name and origin local', () => {
+    const { addCache, events } = setup();
+    const cache = addCache('Response Cache');
+    cache.put('k', 'v1');
+    cache.put('k', 'v2');
+    expect(events).toEqual([
+      { type: 'put', cache: 'Response Cache', key: 'k', value: 'v1', origin: 'local', version: undefined },
+      { type: 'update', cache: 'Response Cache', key: 'k', value: 'v2', origin: 'local', version: undefined },
+    ]);
+  });
+
+  it('remove carries the removed value, and fires even for an absent key (peers may hold it)', () => {
+    const { addCache, events, drain } = setup();
+    const cache = addCache('c');
+    cache.put('k', 'v');
+    drain();
+    expect(cache.remove('k')).toBe(true);
+    expect(cache.remove('k')).toBe(false);
+    expect(events.map((e) => [e.type, e.key, e.value])).toEqual([
+      ['remove', 'k', 'v'],
+      ['remove', 'k', undefined],
+    ]);
+    expect(cache.statistics().removals).toBe(1);
+  });
+
+  it('removeAll fires once, with no per-entry events', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache('c');
+    cache.put('a', 1);
+    cache.put('b', 2);
+    drain();
+    cache.removeAll();
+    expect(drain()).toEqual(['removeAll']);
+    expect(cache.size).toBe(0);
+  });
+
+  it('fires in the order the changes happened', () => {
+    const { clock, addCache, drain } = setup();
+    const cache = addCache('c', { maxElementsInMemory: 1, timeToLiveSeconds: 5 });
+    cache.put('a', 1);
+    cache.put('a', 2);
+    cache.put('b', 3);
+    cache.remove('b');
+    cache.put('c', 4);
+    clock.advance(5001);
+    cache.get('c');
+    cache.removeAll();
+    expect(drain()).toEqual(['put:a', 'update:a', 'evict:a', 'put:b', 'remove:b', 'put:c', 'expire:c', 'removeAll']);
+  });
+
+  it('off() stops delivery; a listener may remove itself while being called', () => {
+    const { manager } = setup();
+    const cache = manager.addCache('c');
+    const seen: string[] = [];
+    const once = (event: CacheEvent) => {
+      seen.push(`once:${event.key}`);
+      cache.off('put', once);
+    };
+    const always = (event: CacheEvent) => seen.push(`always:${event.key}`);
+    cache.on('put', once).on('put', always);
+    cache.put('a', 1);
+    cache.put('b', 2);
+    cache.off('put', always);
+    cache.put('c', 3);
+    expect(seen).toEqual(['once:a', 'always:a', 'always:b']);
+  });
+
+  it('a listener that throws is logged and does not stop the cache or the other listeners', () => {
+    const logged: string[] = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (_obj, msg) => logged.push(msg ?? ''),
+    };
+    const manager = new CacheManager({ logger });
+    const cache = manager.addCache('c');
+    const seen: string[] = [];
+    cache.on('put', () => {
+      throw new Error('listener bug');
+    });
+    cache.on('put', (event) => seen.push(event.key as string));
+    expect(() => cache.put('k', 'v')).not.toThrow();
+    expect(cache.get('k')).toBe('v');
+    expect(seen).toEqual(['k']);
+    expect(logged).toEqual(['cache event listener threw; the cache carries on']);
+  });
+
+  it('rejects an unknown event name', () => {
+    const { manager } = setup();
+    const cache = manager.addCache('c');
+    expect(() => cache.on('deleted' as never, () => {})).toThrow(/unknown cache event "deleted"/);
+  });
+});

@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+import { setup } from './helpers.js';
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+describe('getOrLoad', () => {
+  it('answers a hit from the cache without calling the loader', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    cache.put('k', 'cached');
+    let calls = 0;
+    expect(await cache.getOrLoad('k', () => `loaded${++calls}`)).toBe('cached');
+    expect(calls).toBe(0);
+  });
+
+  it('calls the loader once for many concurrent callers, and caches the value', async () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c');
+    const gate = deferred<string>();
+    let calls = 0;
+    const loader = (key: string) => {
+      calls++;
+      expect(key).toBe('k');
+      return gate.promise;
+    };
+    const callers = Array.from({ length: 50 }, () => cache.getOrLoad('k', loader));
+    expect(calls).toBe(1);
+    gate.resolve('v');
+    expect(await Promise.all(callers)).toEqual(Array(50).fill('v'));
+    expect(cache.get('k')).toBe('v');
+    expect(drain()).toEqual(['put:k']);
+    expect(cache.statistics()).toMatchObject({ loads: 1, loadFailures: 0, misses: 50, hits: 1 });
+  });
+
+  it('loads different keys independently', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    const calls: string[] = [];
+    const values = await Promise.all(
+      ['a', 'b', 'a', 'c', 'b'].map((key) =>
+        cache.getOrLoad(key, async (k) => {
+          calls.push(k);
+          return k.toUpperCase();
+        }),
+      ),
+    );
+    expect(values).toEqual(['A', 'B', 'A', 'C', 'B']);
+    expect(calls.sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('never caches a rejected load, and every waiting caller gets the error', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    const gate = deferred<string>();
+    const callers = Array.from({ length: 5 }, () => cache.getOrLoad('k', () => gate.promise));
+    gate.reject(new Error('auth server said 503'));
+    const results = await Promise.allSettled(callers);
+    expect(
+      results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'auth server said 503'),
+    ).toBe(true);
+    expect(cache.has('k')).toBe(false);
+    expect(cache.statistics()).toMatchObject({ loads: 1, loadFailures: 1 });
+    // the next caller tries again
+    expect(await cache.getOrLoad('k', () => 'recovered')).toBe('recovered');
+  });
+
+  it('treats a loader that throws synchronously like a rejected one', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    await expect(
+      cache.getOrLoad('k', () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(cache.has('k')).toBe(false);
+  });
+
+  it('applies entry options to the loaded value', async () => {
+    const { clock, addCache } = setup();
+    const cache = addCache<string>('c');
+    await cache.getOrLoad('k', () => 'v', { timeToLiveSeconds: 2 });
+    clock.advance(2001);
+    expect(cache.get('k')).toBeUndefined();
+  });
+
+  it('does not store a load that a remove overtook (a revocation is not undone), but still answers', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    const gate = deferred<string>();
+    const pending = cache.getOrLoad('token', () => gate.promise);
+    cache.remove('token');
+    gate.resolve('revoked-token');
+    expect(await pending).toBe('revoked-token');
+    expect(cache.has('token')).toBe(false);
+  });
+
+  it('does not overwrite a put that happened during the load', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    const gate = deferred<string>();
+    const pending = cache.getOrLoad('k', () => gate.promise);
+    cache.put('k', 'newer');
+    gate.resolve('older');
+    await pending;
+    expect(cache.get('k')).toBe('newer');
+  });
+
+  it('does not store a load that a removeAll overtook', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    const gate = deferred<string>();
+    const pending = cache.getOrLoad('k', () => gate.promise);
+    cache.removeAll();
+    gate.resolve('v');
+    await pending;
+    expect(cache.has('k')).toBe(false);
+  });
+
+  it('caches nothing when the loader resolves to undefined', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    expect(await cache.getOrLoad('k', () => undefined as unknown as string)).toBeUndefined();
+    expect(cache.has('k')).toBe(false);
+  });
+
+  it('stale-if-error: answers with the recently expired value when the loader fails', async () => {
+    const { clock, addCache } = setup();
+    const cache = addCache<string>('c', { timeToLiveSeconds: 10, diskExpiryThreadIntervalSeconds: 3600 });
+    cache.put('k', 'old');
+    clock.advance(10_001);
+    const failing = () => Promise.reject(new Error('origin down'));
+    expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('old');
+    expect(cache.has('k')).toBe(false); // the stale value is not stored again
+  });
+
+  it('stale-if-error: past the window, the error reaches the caller', async () => {
+    const { clock, addCache } = setup();
+    const cache = addCache<string>('c', { timeToLiveSeconds: 10 });
+    cache.put('k', 'old');
+    clock.advance(10_000 + 60_001);
+    await expect(
+      cache.getOrLoad('k', () => Promise.reject(new Error('origin down')), { staleIfErrorSeconds: 60 }),
+    ).rejects.toThrow('origin down');
+  });
+
+  it('rejects with E_CACHE_CLOSED after shutdown, and a load in flight at shutdown stores nothing', async () => {
+    const { manager, addCache } = setup();
+    const cache = addCache<string>('c');
+    const gate = deferred<string>();
+    const pending = cache.getOrLoad('k', () => gate.promise);
+    await manager.shutdown();
+    gate.resolve('v');
+    expect(await pending).toBe('v');
+    await expect(cache.getOrLoad('k', () => 'v')).rejects.toMatchObject({ code: 'E_CACHE_CLOSED' });
+  });
+});

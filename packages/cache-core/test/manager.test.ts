@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { CacheManager } from '../src/index.js';
+
+describe('CacheManager', () => {
+  it('holds named caches', () => {
+    const manager = new CacheManager();
+    const responses = manager.addCache<{ status: number }>('Response Cache', { timeToLiveSeconds: 300 });
+    const tokens = manager.addCache<string>('tokens');
+    expect(manager.getCache('Response Cache')).toBe(responses);
+    expect(manager.getCache('tokens')).toBe(tokens);
+    expect(manager.getCache('nope')).toBeUndefined();
+    expect(manager.cacheNames()).toEqual(['Response Cache', 'tokens']);
+    responses.put('GET /a', { status: 200 });
+    expect(tokens.has('GET /a')).toBe(false);
+  });
+
+  it('removeCache closes one cache and frees its name', async () => {
+    const manager = new CacheManager();
+    const cache = manager.addCache('c');
+    expect(await manager.removeCache('c')).toBe(true);
+    expect(await manager.removeCache('c')).toBe(false);
+    expect(cache.closed).toBe(true);
+    expect(manager.addCache('c')).not.toBe(cache);
+  });
+
+  it('shutdown closes every cache, is idempotent, and refuses later use with E_CACHE_CLOSED', async () => {
+    const manager = new CacheManager();
+    const cache = manager.addCache('c');
+    cache.put('k', 'v');
+    const first = manager.shutdown();
+    expect(manager.shutdown()).toBe(first);
+    await first;
+    expect(manager.cacheNames()).toEqual([]);
+    expect(() => cache.get('k')).toThrow(expect.objectContaining({ code: 'E_CACHE_CLOSED' }));
+    expect(() => cache.put('k', 'v')).toThrow(/cache "c" is closed/);
+    expect(() => manager.addCache('d')).toThrow(expect.objectContaining({ code: 'E_CACHE_CLOSED' }));
+  });
+
+  it('refuses non-string keys and undefined values with clear errors', () => {
+    const cache = new CacheManager().addCache('c');
+    expect(() => cache.put(42 as never, 'v')).toThrow(/keys are strings, got number/);
+    expect(() => cache.put('k', undefined)).toThrow(/cannot store undefined under key "k"/);
+    expect(() => cache.remove({} as never)).toThrow(/keys are strings/);
+  });
+
+  it('stores anything in a memory-only cache, as itself', () => {
+    const cache = new CacheManager().addCache<unknown>('c');
+    class Session {
+      constructor(readonly user: string) {}
+      greet(): string {
+        return `hi ${this.user}`;
+      }
+    }
+    const session = new Session('ada');
+    const fn = () => 1;
+    cache.put('session', session);
+    cache.put('fn', fn);
+    cache.put('null', null);
+    expect(cache.get('session')).toBe(session);
+    expect((cache.get('session') as Session).greet()).toBe('hi ada');
+    expect(cache.get('fn')).toBe(fn);
+    expect(cache.get('null')).toBeNull();
+  });
+});

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { compareVersions, type RemoteChange, type Version } from '../src/index.js';
+import { setup } from './helpers.js';
+
+const v = (time: number, counter = 0, node = 'a'): Version => ({ time, counter, node });
+
+function putChange(key: string, value: unknown, version: Version, createdAt = version.time): RemoteChange<unknown> {
+  return { type: 'put', key, value, version, createdAt, timeToLiveSeconds: 0, timeToIdleSeconds: 0 };
+}
+
+describe('compareVersions', () => {
+  it('orders by time, then counter, then node, with undefined oldest', () => {
+    expect(compareVersions(v(1), v(2))).toBeLessThan(0);
+    expect(compareVersions(v(2, 0), v(2, 1))).toBeLessThan(0);
+    expect(compareVersions(v(2, 1, 'b'), v(2, 1, 'a'))).toBeGreaterThan(0);
+    expect(compareVersions(v(2, 1, 'a'), v(2, 1, 'a'))).toBe(0);
+    expect(compareVersions(undefined, v(0))).toBeLessThan(0);
+    expect(compareVersions(undefined, undefined)).toBe(0);
+  });
+});
+
+describe('local writes are stamped by the version clock', () => {
+  it('carries the version on the entry and on the event', () => {
+    let counter = 0;
+    const { addCache, events } = setup({ versionClock: () => v(100, counter++, 'me') });
+    const cache = addCache('c');
+    cache.put('k', 'v');
+    expect(cache.peekEntry('k')?.version).toEqual(v(100, 0, 'me'));
+    expect(events[0]?.version).toEqual(v(100, 0, 'me'));
+    cache.remove('k');
+    expect(cache.tombstones()).toEqual([{ key: 'k', version: v(100, 1, 'me') }]);
+  });
+});
+
+describe('applyRemote', () => {
+  it('applies a newer put with origin remote, keeping the origin createdAt for TTL', () => {
+    const { clock, addCache, events } = setup();
+    const cache = addCache('c');
+    const createdAt = clock.now() - 4000;
+    const outcome = cache.applyRemote({
+      type: 'put',
+      key: 'k',
+      value: 'from-peer',
+      version: v(createdAt),
+      createdAt,
+      timeToLiveSeconds: 5,
+      timeToIdleSeconds: 0,
+    });
+    expect(outcome).toBe('applied');
+    expect(events.map((e) => [e.type, e.origin])).toEqual([['put', 'remote']]);
+    expect(cache.get('k')).toBe('from-peer');
+    clock.advance(1001); // 5 s after the origin created it
+    expect(cache.get('k')).toBeUndefined();
+  });
+
+  it('refuses a put that is not newer than the held entry, and changes nothing', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache('c');
+    cache.applyRemote(putChange('k', 'new', v(200)));
+    drain();
+    expect(cache.applyRemote(putChange('k', 'old', v(100)))).toBe('stale');
+    expect(cache.applyRemote(putChange('k', 'same', v(200)))).toBe('stale');
+    expect(cache.get('k')).toBe('new');
+    expect(drain()).toEqual([]);
+  });
+
+  it('concurrent writes converge: whichever order they arrive in, the higher version wins', () => {
+    const a = setup().addCache('c');
+    const b = setup().addCache('c');
+    const fromX = putChange('k', 'x', v(500, 0, 'x'));
+    const fromY = putChange('k', 'y', v(500, 0, 'y'));
+    a.applyRemote(fromX);
+    a.applyRemote(fromY);
+    b.applyRemote(fromY);
+    b.applyRemote(fromX);
+    expect(a.get('k')).toBe('y');
+    expect(b.get('k')).toBe('y');
+  });
+
+  it('a remote put is newer than an unversioned local entry', () => {
+    const { addCache } = setup();
+    const cache = addCache('c');
+    cache.put('k', 'local');
+    expect(cache.applyRemote(putChange('k', 'remote', v(1)))).toBe('applied');
+    expect(cache.get('k')).toBe('remote');
+  });
+
+  it('a remove leaves a tombstone that refuses a late, older put', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache('c');
+    cache.applyRemote(putChange('k', 'v', v(100)));
+    drain();
+    expect(cache.applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
+    expect(drain()).toEqual(['remove:k']);
+    expect(cache.applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
+    expect(cache.has('k')).toBe(false);
+    expect(cache.applyRemote(putChange('k', 'newer', v(400)))).toBe('applied');
+    expect(cache.get('k')).toBe('newer');
+    expect(cache.tombstones()).toEqual([]);
+  });
+
+  it('a remove of a key this node never held still records its tombstone', () => {
+    const { addCache } = setup();
+    const cache = addCache('c');
+    expect(cache.applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
+    expect(cache.applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
+  });
+
+  it('an older remove is refused', () => {
+    const { addCache } = setup();
+    const cache = addCache('c');
+    cache.applyRemote(putChange('k', 'v', v(300)));
+    expect(cache.applyRemote({ type: 'remove', key: 'k', version: v(200) })).toBe('stale');
+    expect(cache.get('k')).toBe('v');
+  });
+
+  it('tombstones are forgotten after the retention, by the sweep', () => {
+    const { clock, addCache } = setup({ tombstoneRetentionSeconds: 60 });
+    const cache = addCache('c');
+    cache.applyRemote({ type: 'remove', key: 'k', version: v(300) });
+    clock.advance(60_001);
+    cache.evictExpiredElements();
+    expect(cache.tombstones()).toEqual([]);
+  });
+
+  it('an expire removes the entry only if it still holds that exact version', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache('c');
+    cache.applyRemote(putChange('k', 'v2', v(200)));
+    drain();
+    expect(cache.applyRemote({ type: 'expire', key: 'k', version: v(100) })).toBe('stale');
+    expect(cache.get('k')).toBe('v2');
+    expect(cache.applyRemote({ type: 'expire', key: 'k', version: v(200) })).toBe('applied');
+    expect(drain()).toEqual(['expire:k']);
+    expect(cache.has('k')).toBe(false);
+    expect(cache.statistics().expirations).toBe(1);
+  });
+
+  it('a removeAll clears what is older and keeps a newer write; older puts are then refused', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache('c');
+    cache.applyRemote(putChange('old', 1, v(100)));
+    cache.applyRemote(putChange('new', 2, v(300)));
+    drain();
+    expect(cache.applyRemote({ type: 'removeAll', version: v(200) })).toBe('applied');
+    expect(drain()).toEqual(['removeAll']);
+    expect(cache.keys()).toEqual(['new']);
+    expect(cache.clearVersion).toEqual(v(200));
+    expect(cache.applyRemote(putChange('late', 3, v(150)))).toBe('stale');
+    expect(cache.applyRemote({ type: 'removeAll', version: v(150) })).toBe('stale');
+  });
+
+  it('a local removeAll records its version as the clear version', () => {
+    const { addCache } = setup({ versionClock: () => v(1000, 0, 'me') });
+    const cache = addCache('c');
+    cache.put('k', 1);
+    cache.removeAll();
+    expect(cache.clearVersion).toEqual(v(1000, 0, 'me'));
+    expect(cache.applyRemote(putChange('k', 'late', v(999)))).toBe('stale');
+  });
+});
+
+describe('quiet reads for replication', () => {
+  it('peekEntry returns value and metadata without touching idle time or statistics', () => {
+    const { clock, addCache } = setup();
+    const cache = addCache('c', { timeToIdleSeconds: 10, timeToLiveSeconds: 60 });
+    const start = clock.now();
+    cache.put('k', 'v');
+    clock.advance(5000);
+    expect(cache.peekEntry('k')).toEqual({
+      key: 'k',
+      value: 'v',
+      createdAt: start,
+      lastAccessedAt: start,
+      timeToLiveSeconds: 60,
+      timeToIdleSeconds: 10,
+      expiresAt: start + 10_000,
+      version: undefined,
+    });
+    expect(cache.peekEntry('missing')).toBeUndefined();
+    expect(cache.statistics().hits).toBe(0);
+  });
+
+  it('snapshot iterates live entries and tolerates writes during the iteration', () => {
+    const { clock, addCache } = setup();
+    const cache = addCache('c');
+    cache.put('a', 1);
+    cache.put('b', 2, { timeToLiveSeconds: 1 });
+    cache.put('c', 3);
+    clock.advance(1001);
+    const seen: string[] = [];
+    for (const entry of cache.snapshot()) {
+      seen.push(`${entry.key}=${String(entry.value)}`);
+      // whichever live entry came first, the other one is removed before it is reached
+      cache.remove(entry.key === 'a' ? 'c' : 'a');
+      cache.put('d', 4);
+    }
+    expect(seen).toHaveLength(1);
+    expect(['a=1', 'c=3']).toContain(seen[0]);
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { setup } from './helpers.js';
+
+describe('statistics', () => {
+  it('counts hits, misses, puts, updates, removals, evictions and expirations', () => {
+    const { clock, addCache } = setup();
+    const cache = addCache('c', { maxElementsInMemory: 2, timeToLiveSeconds: 10 });
+    cache.put('a', 1);
+    cache.put('a', 2);
+    cache.put('b', 3);
+    cache.get('a');
+    cache.get('a');
+    cache.get('nope');
+    cache.put('c', 4); // evicts b (least recently used)
+    cache.remove('c');
+    cache.remove('c');
+    clock.advance(10_001);
+    cache.get('a');
+    expect(cache.statistics()).toEqual({
+      hits: 2,
+      misses: 2,
+      memoryHits: 2,
+      diskHits: 0,
+      puts: 3,
+      updates: 1,
+      removals: 1,
+      evictions: 1,
+      expirations: 1,
+      memorySize: 0,
+      diskSize: 0,
+      hitRatio: 0.5,
+      loads: 0,
+      loadFailures: 0,
+    });
+  });
+
+  it('has(), keys(), peekEntry() and snapshot() are quiet', () => {
+    const { addCache } = setup();
+    const cache = addCache('c');
+    cache.put('a', 1);
+    cache.has('a');
+    cache.has('b');
+    cache.keys();
+    cache.peekEntry('a');
+    [...cache.snapshot()];
+    expect(cache.statistics()).toMatchObject({ hits: 0, misses: 0, hitRatio: 0 });
+  });
+
+  it('clearStatistics resets the counters but not the sizes', () => {
+    const { addCache } = setup();
+    const cache = addCache('c');
+    cache.put('a', 1);
+    cache.get('a');
+    cache.clearStatistics();
+    expect(cache.statistics()).toMatchObject({ hits: 0, puts: 0, memorySize: 1 });
+  });
+});
