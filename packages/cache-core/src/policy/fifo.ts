@@ -1,14 +1,22 @@
 /**
  * First in, first out: the victim is the entry written longest ago. Reads do not matter. A put
  * over a held key is a new write and goes to the back of the queue (Ehcache 2 orders FIFO by the
- * later of creation and update time, which is the same thing). A Map keeps insertion order, so
- * the queue is the Map itself.
+ * later of creation and update time, which is the same thing).
  */
 import type { EvictionListener, EvictionPolicy } from './eviction-policy.js';
-import { MapStore } from './map-store.js';
+import { LinkedList } from './linked-list.js';
+import { NodeStore } from './node-store.js';
 
-export class FifoPolicy<V extends object> extends MapStore<V> implements EvictionPolicy<V> {
+interface FifoNode<V> {
+  readonly key: string;
+  value: V;
+  prev: FifoNode<V> | undefined;
+  next: FifoNode<V> | undefined;
+}
+
+export class FifoPolicy<V extends object> extends NodeStore<V, FifoNode<V>> implements EvictionPolicy<V> {
   readonly name = 'FIFO';
+  readonly #queue = new LinkedList<FifoNode<V>>();
   readonly #capacity: number;
   readonly #onEvict: EvictionListener<V>;
 
@@ -18,19 +26,39 @@ export class FifoPolicy<V extends object> extends MapStore<V> implements Evictio
     this.#onEvict = onEvict;
   }
 
+  get(key: string): V | undefined {
+    return this.nodes.get(key)?.value;
+  }
+
   set(key: string, value: V): void {
-    if (this.map.delete(key)) {
-      this.map.set(key, value);
+    const held = this.nodes.get(key);
+    if (held !== undefined) {
+      held.value = value;
+      this.#queue.remove(held);
+      this.#queue.push(held);
       return;
     }
-    if (this.map.size >= this.#capacity) {
-      const oldest = this.map.entries().next();
-      if (!oldest.done) {
-        const [victimKey, victim] = oldest.value;
-        this.map.delete(victimKey);
-        this.#onEvict(victimKey, victim);
-      }
+    const oldest = this.#queue.head;
+    if (this.nodes.size >= this.#capacity && oldest !== undefined) {
+      this.#queue.remove(oldest);
+      this.nodes.delete(oldest.key);
+      this.#onEvict(oldest.key, oldest.value);
     }
-    this.map.set(key, value);
+    const node: FifoNode<V> = { key, value, prev: undefined, next: undefined };
+    this.#queue.push(node);
+    this.nodes.set(key, node);
+  }
+
+  delete(key: string): boolean {
+    const node = this.nodes.get(key);
+    if (node === undefined) return false;
+    this.#queue.remove(node);
+    this.nodes.delete(key);
+    return true;
+  }
+
+  clear(): void {
+    this.nodes.clear();
+    this.#queue.clear();
   }
 }

@@ -1,0 +1,78 @@
+/**
+ * A small, honest benchmark harness. Each case runs a fixed number of operations per round;
+ * rounds of all subjects are interleaved (A B C A B C ...) so that a noisy neighbour on this
+ * shared machine slows every subject alike, and the median round is reported. A checksum of
+ * every result is kept so the JIT cannot drop the work.
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+
+export interface Subject {
+  readonly name: string;
+  /** Runs `ops` operations and returns a checksum. */
+  readonly run: (ops: number) => number;
+  /** Called before each round, outside the timing (to refill a cache, say). */
+  readonly prepare?: () => void;
+}
+
+export interface Result {
+  readonly subject: string;
+  readonly opsPerSec: number;
+  readonly nsPerOp: number;
+}
+
+let sink = 0;
+
+export function measure(subjects: readonly Subject[], ops: number, rounds: number): Result[] {
+  const samples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
+  for (const subject of subjects) {
+    subject.prepare?.();
+    sink += subject.run(ops); // warm up the JIT
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const subject of subjects) {
+      subject.prepare?.();
+      const start = process.hrtime.bigint();
+      sink += subject.run(ops);
+      const elapsed = Number(process.hrtime.bigint() - start);
+      samples.get(subject.name)?.push(elapsed);
+    }
+  }
+  return subjects.map((subject) => {
+    const sorted = [...(samples.get(subject.name) ?? [])].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+    return { subject: subject.name, opsPerSec: (ops / median) * 1e9, nsPerOp: median / ops };
+  });
+}
+
+/** How many garbage collections ran while `fn` ran: 0 means it allocated nothing worth collecting. */
+export async function countCollections(fn: () => void): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  let count = 0;
+  const observer = new PerformanceObserver((list) => {
+    count += list.getEntries().length;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  fn();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  return count;
+}
+
+export function formatOps(opsPerSec: number): string {
+  if (opsPerSec >= 1e6) return `${(opsPerSec / 1e6).toFixed(2)}M`;
+  if (opsPerSec >= 1e3) return `${(opsPerSec / 1e3).toFixed(1)}k`;
+  return opsPerSec.toFixed(0);
+}
+
+/** A Markdown table, so the output can be pasted into bench/README.md as it is. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export function keepAlive(): number {
+  return sink;
+}
