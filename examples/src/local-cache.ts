@@ -6,7 +6,7 @@
  *
  * Run: npm run demo
  */
-import { CacheManager, type CacheEvent } from '@meshcache/core';
+import { type CacheEvent, CacheManager } from '@meshcache/core';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -40,7 +40,9 @@ const started = Date.now();
 const answers = await Promise.all(
   Array.from({ length: 50 }, () => tokens.getOrLoad('prod/orders/read', fetchServiceToken)),
 );
-console.log(`  ${answers.length} answers, ${new Set(answers).size} distinct token, ${authCalls} auth call, ${Date.now() - started} ms`);
+console.log(
+  `  ${answers.length} answers, ${new Set(answers).size} distinct token, ${authCalls} auth call, ${Date.now() - started} ms`,
+);
 
 console.log('\n2. A cached token costs a Map lookup:');
 const t0 = process.hrtime.bigint();
@@ -53,9 +55,13 @@ console.log(`  get -> ${String(tokens.get('prod/orders/read'))}`);
 
 console.log('\n4. The auth server fails; the failure reaches the caller and is not cached:');
 authDown = true;
-await tokens.getOrLoad('prod/orders/read', fetchServiceToken).catch((error: Error) => console.log(`  error: ${error.message}`));
+await tokens
+  .getOrLoad('prod/orders/read', fetchServiceToken)
+  .catch((error: Error) => console.log(`  error: ${error.message}`));
 authDown = false;
-console.log(`  cached after the failure? ${tokens.has('prod/orders/read')}; next call retries -> ${await tokens.getOrLoad('prod/orders/read', fetchServiceToken)}`);
+console.log(
+  `  cached after the failure? ${tokens.has('prod/orders/read')}; next call retries -> ${await tokens.getOrLoad('prod/orders/read', fetchServiceToken)}`,
+);
 
 console.log('\n5. The "Response Cache" holds 3 responses; the least recently used leaves first:');
 for (const path of ['/a', '/b', '/c']) responses.put(`GET ${path}`, { status: 200, body: `body of ${path}` });
