@@ -2,10 +2,12 @@
 // Runs every test with vitest, then prints one plain closing line, "tests: N passed, N failed",
 // that any CI can read, and exits with vitest's own exit code.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-const results = '.vitest-results.json';
-rmSync(results, { force: true });
+const dir = mkdtempSync(join(tmpdir(), 'meshcache-tests-'));
+const results = join(dir, 'results.json');
 const run = spawnSync(
   'vitest',
   ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...process.argv.slice(2)],
@@ -23,7 +25,8 @@ if (existsSync(results)) {
   );
   if (summary.numTotalTests === 0) {
     console.error('no test ran');
-    process.exit(1);
+    run.status = 1;
   }
 }
+rmSync(dir, { recursive: true, force: true });
 process.exit(run.status ?? 1);
