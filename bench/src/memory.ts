@@ -23,8 +23,8 @@ import QuickLRU from 'quick-lru';
 import { lru } from 'tiny-lru';
 import { countCollections, formatOps, keepAlive, measure, type Subject, table } from './harness.js';
 
-const N = 100_000;
-const OPS = 1_000_000;
+const N = Number(process.env['BENCH_KEYS'] ?? 100_000);
+const OPS = Math.max(1_000_000, N);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
 const VALUE = 'x'.repeat(200);
 
@@ -57,7 +57,7 @@ interface Contender {
   readonly make: () => Adapter;
 }
 
-const contenders: Contender[] = [
+const allContenders: Contender[] = [
   {
     name: 'meshcache (LRU, TTL+TTI)',
     make: () => {
@@ -105,6 +105,10 @@ const contenders: Contender[] = [
     },
   },
 ];
+
+/** BENCH_ONLY=meshcache,lru-cache runs only the contenders whose names start with one of those. */
+const only = process.env['BENCH_ONLY']?.split(',');
+const contenders = allContenders.filter((c) => only === undefined || only.some((prefix) => c.name.startsWith(prefix)));
 
 function filled(contender: Contender): Adapter {
   const cache = contender.make();

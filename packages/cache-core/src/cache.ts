@@ -30,7 +30,7 @@
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
 import { findEncodingProblem } from './encodable.js';
-import { type Entry, type EntrySnapshot, isExpired, makeEntry, snapshotOf } from './entry.js';
+import { type Entry, type EntrySnapshot, expiresAt, isExpired, makeEntry, rewriteEntry, snapshotOf } from './entry.js';
 import { MeshcacheError, ValueNotEncodableError } from './errors.js';
 import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigin } from './events.js';
 import { cacheLifespan, entryLifespan } from './expiry.js';
@@ -82,6 +82,8 @@ export interface Tombstone {
   readonly version: Version;
 }
 
+const MAX_SPARE_ENTRIES = 64;
+
 interface InFlightLoad<V> {
   readonly promise: Promise<V>;
   /** Set when a write or removal of the key overtook the load: its result is then not stored. */
@@ -106,12 +108,15 @@ export class Cache<V = unknown> {
   readonly #store: EvictionPolicy<Entry<V>>;
   /** Victims reported by the store during a write; handled once the write is complete. */
   readonly #evicted: Array<string | Entry<V>> = [];
+  /** Records of evicted entries, kept for reuse (see #reportEvictions). */
+  readonly #spare: Entry<V>[] = [];
   readonly #loads = new Map<string, InFlightLoad<V>>();
   readonly #tombstones = new Map<string, TombstoneRecord>();
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #reportingEvictions = false;
 
   #memoryHits = 0;
   #misses = 0;
@@ -221,7 +226,9 @@ export class Cache<V = unknown> {
   getOrLoad(key: string, loader: (key: string) => Promise<V> | V, options?: GetOrLoadOptions): Promise<V> {
     if (this.#closed) return Promise.reject(this.#closedError());
     const staleWindow = options?.staleIfErrorSeconds ?? 0;
-    const stale = staleWindow > 0 ? this.#store.peek(key) : undefined;
+    const held = staleWindow > 0 ? this.#store.peek(key) : undefined;
+    // Copied out, not kept as the record: records are recycled once they leave the store.
+    const stale = held === undefined ? undefined : { value: held.value, until: expiresAt(held) + staleWindow * 1000 };
     const value = this.get(key);
     if (value !== undefined) return Promise.resolve(value);
     const inFlight = this.#loads.get(key);
@@ -242,7 +249,7 @@ export class Cache<V = unknown> {
       } catch (error) {
         this.#loadFailures++;
         const now = this.#clock();
-        if (stale !== undefined && now <= stale.ttlDeadline + staleWindow * 1000) {
+        if (stale !== undefined && now <= stale.until) {
           this.#logger.warn(
             { cache: this.name, key, err: error },
             'loader failed; answering with the stale value (stale-if-error)',
@@ -430,13 +437,24 @@ export class Cache<V = unknown> {
   ): void {
     const held = this.#store.peek(key);
     const heldLive = held !== undefined && !isExpired(held, now);
-    const entry = makeEntry(value, createdAt, now, lifespan.timeToLiveSeconds, lifespan.timeToIdleSeconds, version);
-    if (held !== undefined && !heldLive) {
-      this.#store.delete(key);
-      this.#expirations++;
-      this.#events.emit('expire', origin, key, held.value, held.version);
+    const { timeToLiveSeconds, timeToIdleSeconds } = lifespan;
+    if (heldLive) {
+      rewriteEntry(held, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
+      this.#store.set(key, held); // a write: recency, FIFO position and LFU count as for a new entry
+    } else {
+      if (held !== undefined) {
+        this.#store.delete(key);
+        this.#expirations++;
+        this.#events.emit('expire', origin, key, held.value, held.version);
+      }
+      const spare = this.#spare.pop();
+      if (spare === undefined) {
+        this.#store.set(key, makeEntry(value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version));
+      } else {
+        rewriteEntry(spare, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
+        this.#store.set(key, spare);
+      }
     }
-    this.#store.set(key, entry);
     if (this.#tombstones.size > 0) this.#tombstones.delete(key);
     this.#overtakeLoad(key);
     if (this.#evicted.length > 0) this.#reportEvictions(now);
@@ -495,17 +513,33 @@ export class Cache<V = unknown> {
   }
 
   #reportEvictions(now: number): void {
-    const evicted = this.#evicted.splice(0);
-    for (let i = 0; i < evicted.length; i += 2) {
-      const key = evicted[i] as string;
-      const entry = evicted[i + 1] as Entry<V>;
-      if (isExpired(entry, now)) {
-        this.#expirations++;
-        this.#events.emit('expire', 'local', key, entry.value, entry.version);
-      } else {
-        this.#evictions++;
-        this.#events.emit('evict', 'local', key, entry.value, entry.version);
+    // A listener may write, and that write may evict more: those victims are appended to the same
+    // list and picked up by this loop, never reported twice by a nested call.
+    if (this.#reportingEvictions) return;
+    this.#reportingEvictions = true;
+    const evicted = this.#evicted;
+    try {
+      for (let i = 0; i < evicted.length; i += 2) {
+        const key = evicted[i] as string;
+        const entry = evicted[i + 1] as Entry<V>;
+        if (isExpired(entry, now)) {
+          this.#expirations++;
+          this.#events.emit('expire', 'local', key, entry.value, entry.version);
+        } else {
+          this.#evictions++;
+          this.#events.emit('evict', 'local', key, entry.value, entry.version);
+        }
       }
+    } finally {
+      // The victims' records are reused by the next writes: under steady eviction a put then
+      // allocates no record at all. Nothing outside the store keeps a record (events carry values).
+      for (let i = 1; i < evicted.length && this.#spare.length < MAX_SPARE_ENTRIES; i += 2) {
+        const entry = evicted[i] as Entry<V>;
+        entry.value = undefined as V;
+        this.#spare.push(entry);
+      }
+      evicted.length = 0;
+      this.#reportingEvictions = false;
     }
   }
 

@@ -48,10 +48,41 @@ export function makeEntry<V>(
     lastAccessedAt,
     timeToLiveSeconds,
     timeToIdleSeconds,
-    ttlDeadline: timeToLiveSeconds > 0 ? createdAt + timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY,
-    ttiMillis: timeToIdleSeconds > 0 ? timeToIdleSeconds * 1000 : Number.POSITIVE_INFINITY,
+    ttlDeadline: ttlDeadline(createdAt, timeToLiveSeconds),
+    ttiMillis: ttiMillis(timeToIdleSeconds),
     version,
   };
+}
+
+/**
+ * Rewrites a held entry in place, as a new write. Reusing the record (rather than allocating a
+ * new one) makes an update allocation-free: V8 updates the entry's number fields in place.
+ */
+export function rewriteEntry<V>(
+  entry: Entry<V>,
+  value: V,
+  createdAt: number,
+  lastAccessedAt: number,
+  timeToLiveSeconds: number,
+  timeToIdleSeconds: number,
+  version: Version | undefined,
+): void {
+  entry.value = value;
+  entry.createdAt = createdAt;
+  entry.lastAccessedAt = lastAccessedAt;
+  entry.timeToLiveSeconds = timeToLiveSeconds;
+  entry.timeToIdleSeconds = timeToIdleSeconds;
+  entry.ttlDeadline = ttlDeadline(createdAt, timeToLiveSeconds);
+  entry.ttiMillis = ttiMillis(timeToIdleSeconds);
+  entry.version = version;
+}
+
+function ttlDeadline(createdAt: number, timeToLiveSeconds: number): number {
+  return timeToLiveSeconds > 0 ? createdAt + timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY;
+}
+
+function ttiMillis(timeToIdleSeconds: number): number {
+  return timeToIdleSeconds > 0 ? timeToIdleSeconds * 1000 : Number.POSITIVE_INFINITY;
 }
 
 /** What a quiet read, a snapshot or a replicator sees of an entry. A copy: changing it changes nothing. */

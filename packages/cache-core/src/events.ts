@@ -49,6 +49,8 @@ export type CacheEventListener<V = unknown> = (event: CacheEvent<V>) => void;
 /** Listener lists per event type; emit costs one array length check when nobody listens. */
 export class EventHub<V> {
   readonly #listeners = new Map<CacheEventType, CacheEventListener<V>[]>();
+  /** Listeners of all types; 0 lets emit return before any lookup. */
+  #count = 0;
   readonly #logger: Logger;
   readonly #cacheName: string;
 
@@ -65,13 +67,17 @@ export class EventHub<V> {
     }
     // Copy on write: a listener that removes itself while events are being delivered is safe.
     this.#listeners.set(type, [...list, listener]);
+    this.#count++;
   }
 
   off(type: CacheEventType, listener: CacheEventListener<V>): void {
     const list = this.#listeners.get(type);
     if (list === undefined) return;
     const index = list.indexOf(listener);
-    if (index >= 0) this.#listeners.set(type, list.toSpliced(index, 1));
+    if (index >= 0) {
+      this.#listeners.set(type, list.toSpliced(index, 1));
+      this.#count--;
+    }
   }
 
   has(type: CacheEventType): boolean {
@@ -80,6 +86,7 @@ export class EventHub<V> {
 
   /** Builds the event only when someone listens, so an unobserved mutation allocates nothing for it. */
   emit(type: CacheEventType, origin: EventOrigin, key?: string, value?: V, version?: Version): void {
+    if (this.#count === 0) return;
     const list = this.#listeners.get(type);
     if (list === undefined || list.length === 0) return;
     const event: CacheEvent<V> = { type, cache: this.#cacheName, key, value, origin, version };
