@@ -3,7 +3,7 @@
  * over a held key is a new write and goes to the back of the queue (Ehcache 2 orders FIFO by the
  * later of creation and update time, which is the same thing).
  */
-import type { EvictionListener, EvictionPolicy } from './eviction-policy.js';
+import type { EvictionPolicy } from './eviction-policy.js';
 import { LinkedList } from './linked-list.js';
 import { NodeStore } from './node-store.js';
 
@@ -17,14 +17,6 @@ interface FifoNode<V> {
 export class FifoPolicy<V extends object> extends NodeStore<V, FifoNode<V>> implements EvictionPolicy<V> {
   readonly name = 'FIFO';
   readonly #queue = new LinkedList<FifoNode<V>>();
-  readonly #capacity: number;
-  readonly #onEvict: EvictionListener<V>;
-
-  constructor(capacity: number, onEvict: EvictionListener<V>) {
-    super();
-    this.#capacity = capacity;
-    this.#onEvict = onEvict;
-  }
 
   get(key: string): V | undefined {
     return this.nodes.get(key)?.value;
@@ -39,22 +31,14 @@ export class FifoPolicy<V extends object> extends NodeStore<V, FifoNode<V>> impl
       return;
     }
     const oldest = this.#queue.head;
-    if (this.nodes.size >= this.#capacity && oldest !== undefined) {
-      this.#queue.remove(oldest);
-      this.nodes.delete(oldest.key);
-      this.#onEvict(oldest.key, oldest.value);
-    }
+    if (this.nodes.size >= this.capacity && oldest !== undefined) this.evict(oldest);
     const node: FifoNode<V> = { key, value, prev: undefined, next: undefined };
     this.#queue.push(node);
     this.nodes.set(key, node);
   }
 
-  delete(key: string): boolean {
-    const node = this.nodes.get(key);
-    if (node === undefined) return false;
+  protected unlink(node: FifoNode<V>): void {
     this.#queue.remove(node);
-    this.nodes.delete(key);
-    return true;
   }
 
   clear(): void {

@@ -11,7 +11,7 @@
  * resets hitCount on put). The consequence, documented for users: rewriting a hot key makes it
  * cold.
  */
-import type { EvictionListener, EvictionPolicy } from './eviction-policy.js';
+import type { EvictionPolicy } from './eviction-policy.js';
 import { LinkedList } from './linked-list.js';
 import { NodeStore } from './node-store.js';
 
@@ -34,14 +34,6 @@ export class LfuPolicy<V extends object> extends NodeStore<V, LfuNode<V>> implem
   readonly name = 'LFU';
   /** Buckets in ascending read count; the head has the fewest reads. */
   readonly #buckets = new LinkedList<Bucket<V>>();
-  readonly #capacity: number;
-  readonly #onEvict: EvictionListener<V>;
-
-  constructor(capacity: number, onEvict: EvictionListener<V>) {
-    super();
-    this.#capacity = capacity;
-    this.#onEvict = onEvict;
-  }
 
   get(key: string): V | undefined {
     const node = this.nodes.get(key);
@@ -58,7 +50,8 @@ export class LfuPolicy<V extends object> extends NodeStore<V, LfuNode<V>> implem
       this.#attach(held, this.#zeroBucket());
       return;
     }
-    if (this.nodes.size >= this.#capacity) this.#evictOne();
+    const victim = this.#buckets.head?.entries.head;
+    if (this.nodes.size >= this.capacity && victim !== undefined) this.evict(victim);
     const node: LfuNode<V> = {
       key,
       value,
@@ -70,25 +63,13 @@ export class LfuPolicy<V extends object> extends NodeStore<V, LfuNode<V>> implem
     this.nodes.set(key, node);
   }
 
-  delete(key: string): boolean {
-    const node = this.nodes.get(key);
-    if (node === undefined) return false;
+  protected unlink(node: LfuNode<V>): void {
     this.#detach(node);
-    this.nodes.delete(key);
-    return true;
   }
 
   clear(): void {
     this.nodes.clear();
     this.#buckets.clear();
-  }
-
-  #evictOne(): void {
-    const victim = this.#buckets.head?.entries.head;
-    if (victim === undefined) return;
-    this.#detach(victim);
-    this.nodes.delete(victim.key);
-    this.#onEvict(victim.key, victim.value);
   }
 
   #promote(node: LfuNode<V>): void {
