@@ -1,0 +1,224 @@
+/**
+ * One lmdb environment per CacheManager, under its diskStorePath, holding one database per cache.
+ *
+ * Opening it is where a user's mistakes surface, so each has a stable code and a message naming
+ * the path (and the cache, when one asked for the disk):
+ * - E_DISK_UNWRITABLE: the path cannot be created or written (or is a file, not a directory).
+ * - E_DISK_LOCKED: another live process (or another CacheManager in this one) holds the store.
+ *   lmdb itself lets processes share an environment; meshcache does not, because two managers
+ *   evicting and sweeping the same entries would corrupt each other's accounting. The lock is a
+ *   file holding the owner's pid; a lock left by a dead process is taken over.
+ * - A corrupt or foreign data file is not an error the process dies of: lmdb can crash the
+ *   process outright on a data file that is not lmdb's, so an existing store is first opened in
+ *   a child process. If the child fails, the file is moved aside (data.mdb.corrupt-<time>), the
+ *   store starts empty, and the reason is logged with code E_DISK_CORRUPT.
+ *
+ * Not detected: damage deep inside an otherwise valid file, which lmdb has no checksums to see.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { type DatabaseOptions, open, type RootDatabase } from 'lmdb';
+import { MeshcacheError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { LmdbDiskStore } from './lmdb-store.js';
+import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
+
+const LOCK_FILE = 'meshcache.lock';
+const DATA_FILE = 'data.mdb';
+const PROBE_TIMEOUT_MS = 15_000;
+
+export interface OpenStoreOptions {
+  readonly cacheName: string;
+  /** Keep what the store holds across restarts; otherwise it is emptied when opened and closed. */
+  readonly persistent: boolean;
+  readonly spoolBytes: number;
+}
+
+export class LmdbEnvironment {
+  readonly path: string;
+  readonly #env: RootDatabase;
+  readonly #logger: Logger;
+  readonly #stores = new Map<string, LmdbDiskStore>();
+  #closed: Promise<void> | undefined;
+
+  private constructor(path: string, env: RootDatabase, logger: Logger) {
+    this.path = path;
+    this.#env = env;
+    this.#logger = logger;
+  }
+
+  /** @throws MeshcacheError E_DISK_UNWRITABLE or E_DISK_LOCKED. */
+  static open(path: string, logger: Logger, requestedBy: string): LmdbEnvironment {
+    prepareDirectory(path, requestedBy);
+    acquireLock(path, requestedBy);
+    try {
+      if (existsSync(join(path, DATA_FILE))) setAsideIfCorrupt(path, logger);
+      const env = open({ path, maxDbs: 256 });
+      return new LmdbEnvironment(path, env, logger);
+    } catch (error) {
+      releaseLock(path);
+      throw new MeshcacheError(
+        'E_DISK_UNWRITABLE',
+        `disk store for cache "${requestedBy}" at ${path} cannot be opened: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+
+  openStore<V>(options: OpenStoreOptions): LmdbDiskStore<V> {
+    if (this.#stores.has(options.cacheName)) {
+      throw new MeshcacheError(
+        'E_DISK_LOCKED',
+        `disk store for cache "${options.cacheName}" at ${this.path} is already open`,
+      );
+    }
+    // lmdb's typings leave out `encoder`, which lmdb passes on to msgpackr.
+    const db = this.#env.openDB<unknown, string>({
+      name: `cache:${options.cacheName}`,
+      encoder: { ...RECORD_ENCODER_OPTIONS },
+    } as unknown as DatabaseOptions & { name: string });
+    if (!options.persistent) db.clearSync();
+    const store = new LmdbDiskStore<V>(db, {
+      cacheName: options.cacheName,
+      path: this.path,
+      spoolBytes: options.spoolBytes,
+      logger: this.#logger,
+      onClose: () => {
+        if (!options.persistent) db.clearSync();
+        this.#stores.delete(options.cacheName);
+      },
+    });
+    this.#stores.set(options.cacheName, store as LmdbDiskStore);
+    return store;
+  }
+
+  /** Closes every store (flushing it), the environment, and releases the lock. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    try {
+      for (const store of [...this.#stores.values()]) await store.close();
+      await this.#env.close();
+    } finally {
+      releaseLock(this.path);
+    }
+  }
+}
+
+function prepareDirectory(path: string, requestedBy: string): void {
+  const unwritable = (problem: string, cause?: unknown): never => {
+    throw new MeshcacheError('E_DISK_UNWRITABLE', `disk store for cache "${requestedBy}" at ${path} ${problem}`, {
+      cause,
+    });
+  };
+  if (existsSync(path) && !statSync(path).isDirectory()) unwritable('is a file, not a directory');
+  try {
+    mkdirSync(path, { recursive: true });
+    accessSync(path, constants.W_OK);
+  } catch (error) {
+    unwritable(`is not writable: ${(error as Error).message}`, error);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const heldHere = new Set<string>();
+
+function acquireLock(path: string, requestedBy: string): void {
+  const lock = join(path, LOCK_FILE);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      heldHere.add(path);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new MeshcacheError(
+          'E_DISK_UNWRITABLE',
+          `disk store for cache "${requestedBy}" at ${path}: cannot create ${LOCK_FILE}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    }
+    const owner = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+    const ours = owner === process.pid && heldHere.has(path);
+    if (Number.isInteger(owner) && (ours || (owner !== process.pid && isAlive(owner)))) {
+      const who = ours ? 'another CacheManager in this process' : `process ${owner}`;
+      throw new MeshcacheError(
+        'E_DISK_LOCKED',
+        `disk store for cache "${requestedBy}" at ${path} is locked by ${who}; give each CacheManager its own diskStorePath`,
+      );
+    }
+    rmSync(lock, { force: true }); // left by a process that is gone
+  }
+  throw new MeshcacheError(
+    'E_DISK_LOCKED',
+    `disk store for cache "${requestedBy}" at ${path}: could not take ${LOCK_FILE}`,
+  );
+}
+
+function releaseLock(path: string): void {
+  if (!heldHere.delete(path)) return;
+  rmSync(join(path, LOCK_FILE), { force: true });
+}
+
+/** The child's whole job: open the environment and every database in it, and touch each one's ends. */
+const PROBE = `
+const { open } = require(process.argv[1]);
+const env = open({ path: process.argv[2], maxDbs: 256, readOnly: true });
+for (const name of env.getKeys()) {
+  if (typeof name !== 'string') continue;
+  const db = env.openDB({ name, encoding: 'binary' });
+  db.getStats();
+  for (const key of db.getKeys({ limit: 1 })) db.getBinary(key);
+  for (const key of db.getKeys({ limit: 1, reverse: true })) db.getBinary(key);
+}
+env.close();
+`;
+
+function setAsideIfCorrupt(path: string, logger: Logger): void {
+  const lmdbEntry = createRequire(import.meta.url).resolve('lmdb');
+  const probe = spawnSync(process.execPath, ['-e', PROBE, lmdbEntry, path], {
+    timeout: PROBE_TIMEOUT_MS,
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  if (probe.status === 0) return;
+  const why =
+    probe.signal !== null
+      ? `lmdb crashed reading it (${probe.signal})`
+      : (probe.stderr.trim().split('\n').at(-1) ?? 'unreadable');
+  const aside = join(path, `${DATA_FILE}.corrupt-${Date.now()}`);
+  renameSync(join(path, DATA_FILE), aside);
+  rmSync(join(path, 'lock.mdb'), { force: true });
+  logger.error(
+    { code: 'E_DISK_CORRUPT', path, movedTo: aside, reason: why },
+    'disk store is corrupt or not an lmdb store; it was moved aside and the caches start empty',
+  );
+}

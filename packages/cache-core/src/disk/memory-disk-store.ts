@@ -1,0 +1,89 @@
+/**
+ * A DiskStore that keeps its "disk" in a Map of encoded records: the same encoding, the same
+ * errors and the same spool accounting as the lmdb store, with nothing on disk. For tests of the
+ * cache engine that need a disk tier but not a file system, and as the second implementation
+ * that keeps the conformance suite honest.
+ */
+import { Packr } from 'msgpackr';
+import { MeshcacheError } from '../errors.js';
+import type { DiskRecord, DiskStore } from './disk-store.js';
+import { decodeRecord, encodeRecord, RECORD_ENCODER_OPTIONS, type RecordEncoder } from './record-codec.js';
+
+export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
+  readonly #records = new Map<string, Buffer>();
+  /** Record structures shared across this store's records, kept in memory as lmdb keeps them in the database. */
+  readonly #encoder: RecordEncoder = new Packr({ ...RECORD_ENCODER_OPTIONS, structures: [] });
+  readonly #spoolBytes: number;
+  #pendingBytes = 0;
+  #closed = false;
+  /** How many times writes were committed because the spool was full (for tests). */
+  spoolFlushes = 0;
+
+  constructor(options: { spoolBytes?: number } = {}) {
+    this.#spoolBytes = options.spoolBytes ?? 30 * 1024 * 1024;
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  get(key: string): DiskRecord<V> | undefined {
+    const bytes = this.#records.get(key);
+    return bytes === undefined ? undefined : decodeRecord<V>(this.#encoder, bytes);
+  }
+
+  has(key: string): boolean {
+    return this.#records.has(key);
+  }
+
+  put(key: string, record: DiskRecord<V>): void {
+    this.#checkOpen();
+    const bytes = encodeRecord(this.#encoder, record);
+    if (this.#pendingBytes + bytes.length > this.#spoolBytes) {
+      this.#pendingBytes = 0;
+      this.spoolFlushes++;
+    }
+    this.#records.delete(key);
+    this.#records.set(key, bytes);
+    this.#pendingBytes += bytes.length;
+  }
+
+  remove(key: string): boolean {
+    this.#checkOpen();
+    return this.#records.delete(key);
+  }
+
+  clear(): void {
+    this.#checkOpen();
+    this.#records.clear();
+    this.#pendingBytes = 0;
+  }
+
+  *keys(): IterableIterator<string> {
+    yield* [...this.#records.keys()];
+  }
+
+  *entries(): IterableIterator<[string, DiskRecord<V>]> {
+    for (const key of this.keys()) {
+      const record = this.get(key);
+      if (record !== undefined) yield [key, record];
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.#pendingBytes = 0;
+  }
+
+  async close(): Promise<void> {
+    this.#pendingBytes = 0;
+    this.#closed = true;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new MeshcacheError('E_CACHE_CLOSED', 'the disk store is closed');
+  }
+}

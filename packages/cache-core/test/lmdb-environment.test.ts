@@ -1,0 +1,169 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
+import { type Logger, silentLogger } from '../src/index.js';
+import { record } from './disk-store-conformance.js';
+
+const CHILD = fileURLToPath(new URL('./fixtures/disk-child.ts', import.meta.url));
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+const envs: LmdbEnvironment[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'meshcache-env-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function openEnv(path: string, logger: Logger = silentLogger): LmdbEnvironment {
+  const env = LmdbEnvironment.open(path, logger, 'c');
+  envs.push(env);
+  return env;
+}
+
+/** Starts the child fixture and resolves once it has the store open; `lines` collects what it prints. */
+async function startChild(mode: 'hold' | 'write', path: string): Promise<{ child: ChildProcess; lines: string[] }> {
+  const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', CHILD, mode, path], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const lines: string[] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      lines.push(line);
+      if (line === 'ready') resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+  });
+  await ready;
+  return { child, lines };
+}
+
+function killed(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+async function waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = check();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+afterEach(async () => {
+  for (const env of envs.splice(0)) await env.close();
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await killed(child);
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('LmdbEnvironment', () => {
+  it('keeps a persistent store across a clean close and reopen', async () => {
+    const dir = tempDir();
+    const env = openEnv(dir);
+    const store = env.openStore({ cacheName: 'tokens', persistent: true, spoolBytes: 1 << 20 });
+    store.put('a', record('kept', { version: { time: 5, counter: 1, node: 'n' } }));
+    await env.close();
+    const again = openEnv(dir).openStore({ cacheName: 'tokens', persistent: true, spoolBytes: 1 << 20 });
+    expect(again.size).toBe(1);
+    expect(again.get('a')).toEqual(record('kept', { version: { time: 5, counter: 1, node: 'n' } }));
+  });
+
+  it('empties a non-persistent store when it is opened and when it is closed', async () => {
+    const dir = tempDir();
+    const env = openEnv(dir);
+    env.openStore({ cacheName: 'keep', persistent: true, spoolBytes: 1 << 20 }).put('a', record(1));
+    env.openStore({ cacheName: 'temp', persistent: false, spoolBytes: 1 << 20 }).put('a', record(1));
+    await env.close();
+    const reopened = openEnv(dir);
+    expect(reopened.openStore({ cacheName: 'temp', persistent: true, spoolBytes: 1 << 20 }).size).toBe(0);
+    expect(reopened.openStore({ cacheName: 'keep', persistent: true, spoolBytes: 1 << 20 }).size).toBe(1);
+  });
+
+  it('refuses a store another CacheManager of this process holds, with E_DISK_LOCKED', () => {
+    const dir = tempDir();
+    openEnv(dir);
+    expect(() => LmdbEnvironment.open(dir, silentLogger, 'Response Cache')).toThrow(
+      expect.objectContaining({
+        code: 'E_DISK_LOCKED',
+        message: expect.stringMatching(
+          /cache "Response Cache" at .* is locked by another CacheManager in this process/,
+        ),
+      }),
+    );
+  });
+
+  it('refuses a store held by another live process, and takes it over once that process is gone', async () => {
+    const dir = tempDir();
+    const { child } = await startChild('hold', dir);
+    expect(() => LmdbEnvironment.open(dir, silentLogger, 'c')).toThrow(
+      expect.objectContaining({ code: 'E_DISK_LOCKED', message: expect.stringContaining(`process ${child.pid}`) }),
+    );
+    child.kill('SIGKILL');
+    await killed(child);
+    const env = openEnv(dir);
+    expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(env.openStore({ cacheName: 'c', persistent: true, spoolBytes: 1 << 20 }).size).toBe(0);
+  });
+
+  it('refuses a path that is a file, or under a file, with E_DISK_UNWRITABLE naming the path', () => {
+    const dir = tempDir();
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    expect(() => LmdbEnvironment.open(file, silentLogger, 'c')).toThrow(
+      expect.objectContaining({ code: 'E_DISK_UNWRITABLE', message: expect.stringContaining(`${file} is a file`) }),
+    );
+    expect(() => LmdbEnvironment.open(join(file, 'store'), silentLogger, 'c')).toThrow(
+      expect.objectContaining({ code: 'E_DISK_UNWRITABLE', message: expect.stringMatching(/is not writable/) }),
+    );
+  });
+
+  it('sets a corrupt or foreign data file aside, starts empty and logs why, without crashing', () => {
+    const dir = tempDir();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'data.mdb'), Buffer.alloc(64 * 1024, 7));
+    const logged: Array<{ obj: object; msg?: string }> = [];
+    const logger: Logger = { ...silentLogger, error: (obj, msg) => logged.push({ obj, msg }) };
+    const env = openEnv(dir, logger);
+    const store = env.openStore({ cacheName: 'c', persistent: true, spoolBytes: 1 << 20 });
+    expect(store.size).toBe(0);
+    store.put('a', record(1));
+    expect(store.get('a')?.value).toBe(1);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.obj).toMatchObject({ code: 'E_DISK_CORRUPT', path: dir });
+    expect(readdirSync(dir).some((name) => name.startsWith('data.mdb.corrupt-'))).toBe(true);
+  });
+
+  it('loses nothing written more than the spool window before a kill -9', async () => {
+    const dir = tempDir();
+    const { child, lines } = await startChild('write', dir);
+    const highest = () => {
+      const last = lines.filter((line) => line.startsWith('written ')).at(-1);
+      return last === undefined ? undefined : Number(last.slice('written '.length));
+    };
+    await waitFor(() => ((highest() ?? 0) >= 2000 ? true : undefined), 'the child to write 2000 records');
+    const writtenBeforeWindow = highest() as number;
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the documented spool window
+    child.kill('SIGKILL');
+    await killed(child);
+    expect(existsSync(join(dir, 'meshcache.lock'))).toBe(true); // left behind by the dead process
+    const store = openEnv(dir).openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 });
+    const missing: number[] = [];
+    for (let i = 0; i <= writtenBeforeWindow; i++) if (!store.has(`k${i}`)) missing.push(i);
+    expect(missing).toEqual([]);
+    expect(store.get(`k${writtenBeforeWindow}`)?.value).toBe('v'.repeat(200));
+  });
+});
