@@ -1,13 +1,16 @@
 /**
- * A CacheManager owns a set of named caches that share a clock, a logger and (later) a disk store
+ * A CacheManager owns a set of named caches that share a clock, a logger and a disk store
  * location, as an Ehcache CacheManager does. It validates each cache's configuration when the
- * cache is added, and shuts every cache down together.
+ * cache is added, opens the disk store (one lmdb environment under diskStorePath) when the first
+ * cache needs it, and shuts every cache down together, flushing disk tiers.
  */
 
 import { Cache } from './cache.js';
 import { type Clock, systemClock } from './clock.js';
 import type { CacheConfig } from './config.js';
 import { resolveCacheConfig } from './config.js';
+import { DiskTier } from './disk/disk-tier.js';
+import { LmdbEnvironment } from './disk/lmdb-environment.js';
 import { ConfigError, MeshcacheError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { Version } from './version.js';
@@ -78,6 +81,7 @@ export class CacheManager {
   readonly #logger: Logger;
   readonly #versionClock: (() => Version) | undefined;
   readonly #tombstoneRetentionMillis: number;
+  #environment: LmdbEnvironment | undefined;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: CacheManagerOptions = {}) {
@@ -103,21 +107,26 @@ export class CacheManager {
     if (this.#caches.has(name))
       throw new ConfigError(name, 'name', 'is already used by another cache of this CacheManager');
     const resolved = resolveCacheConfig(name, config);
+    let disk: DiskTier<V> | undefined;
     if (resolved.overflowToDisk || resolved.diskPersistent) {
       const field = resolved.overflowToDisk ? 'overflowToDisk' : 'diskPersistent';
       if (this.diskStorePath === undefined) {
         throw new ConfigError(name, field, 'needs a disk tier, and the CacheManager has no diskStorePath');
       }
-      throw new MeshcacheError(
-        'E_UNSUPPORTED',
-        `cache "${name}": ${field} needs the disk tier, which this version of meshcache does not have yet`,
-      );
+      this.#environment ??= LmdbEnvironment.open(this.diskStorePath, this.#logger, name);
+      const store = this.#environment.openStore<V>({
+        cacheName: name,
+        persistent: resolved.diskPersistent,
+        spoolBytes: resolved.diskSpoolBufferSizeMB * 1024 * 1024,
+      });
+      disk = new DiskTier<V>(store, resolved.maxElementsOnDisk);
     }
     const cache = new Cache<V>(name, resolved, {
       clock: this.#clock,
       logger: this.#logger,
       versionClock: this.#versionClock,
       tombstoneRetentionMillis: this.#tombstoneRetentionMillis,
+      disk: disk as DiskTier<unknown> | undefined,
     });
     this.#caches.set(name, cache as Cache<unknown>);
     this.#logger.debug({ cache: name, config: resolved }, 'cache added');
@@ -137,7 +146,7 @@ export class CacheManager {
     const cache = this.#caches.get(name);
     if (cache === undefined) return false;
     this.#caches.delete(name);
-    cache.close();
+    await cache.close();
     return true;
   }
 
@@ -148,8 +157,19 @@ export class CacheManager {
   }
 
   async #closeAll(): Promise<void> {
-    for (const cache of this.#caches.values()) cache.close();
+    const caches = [...this.#caches.values()];
     this.#caches.clear();
+    const failures: unknown[] = [];
+    for (const cache of caches) {
+      try {
+        await cache.close();
+      } catch (error) {
+        failures.push(error);
+        this.#logger.error({ cache: cache.name, err: error }, 'cache did not close cleanly');
+      }
+    }
+    await this.#environment?.close();
     this.#logger.debug({}, 'cache manager shut down');
+    if (failures.length > 0) throw failures[0];
   }
 }

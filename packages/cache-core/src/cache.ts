@@ -29,6 +29,8 @@
 
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
+import type { DiskRecord } from './disk/disk-store.js';
+import { type DiskTier, entryOf, isRecordExpired, recordOf } from './disk/disk-tier.js';
 import { findEncodingProblem } from './encodable.js';
 import { type Entry, type EntrySnapshot, expiresAt, isExpired, makeEntry, rewriteEntry, snapshotOf } from './entry.js';
 import { MeshcacheError, ValueNotEncodableError } from './errors.js';
@@ -46,6 +48,8 @@ export interface CacheContext {
   /** Stamps local writes when replication is on; absent, local entries are unversioned. */
   readonly versionClock: (() => Version) | undefined;
   readonly tombstoneRetentionMillis: number;
+  /** The cache's disk tier, when it has one (overflowToDisk or diskPersistent). */
+  readonly disk?: DiskTier<unknown> | undefined;
 }
 
 export interface GetOrLoadOptions extends EntryOptions {
@@ -83,6 +87,7 @@ export interface Tombstone {
 }
 
 const MAX_SPARE_ENTRIES = 64;
+const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
 
 interface InFlightLoad<V> {
   readonly promise: Promise<V>;
@@ -117,8 +122,12 @@ export class Cache<V = unknown> {
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #reportingEvictions = false;
+  readonly #disk: DiskTier<V> | undefined;
+  /** Whether an entry evicted from memory stays on disk (overflowToDisk) or leaves the cache. */
+  readonly #overflow: boolean;
 
   #memoryHits = 0;
+  #diskHits = 0;
   #misses = 0;
   #puts = 0;
   #updates = 0;
@@ -145,6 +154,9 @@ export class Cache<V = unknown> {
         this.#evicted.push(key, entry);
       },
     );
+    this.#disk = context.disk as DiskTier<V> | undefined;
+    this.#overflow = config.overflowToDisk;
+    if (this.#disk !== undefined) this.requireEncodableValues('has a disk tier');
     this.#sweepTimer = setInterval(() => this.#sweepSafely(), config.diskExpiryThreadIntervalSeconds * 1000);
     this.#sweepTimer.unref();
   }
@@ -163,6 +175,27 @@ export class Cache<V = unknown> {
         return entry.value;
       }
       this.#expireHeld(key, entry);
+    } else if (this.#disk !== undefined) {
+      return this.#readDisk(key, this.#disk);
+    }
+    this.#misses++;
+    return undefined;
+  }
+
+  /** A memory miss on a cache with a disk tier: a synchronous disk read, promoted to memory on a hit. */
+  #readDisk(key: string, disk: DiskTier<V>): V | undefined {
+    const record = disk.read(key);
+    if (record !== undefined) {
+      const now = this.#clock();
+      if (!isRecordExpired(record, now)) {
+        this.#diskHits++;
+        this.#store.set(key, entryOf(record, now));
+        if (this.#evicted.length > 0) this.#reportEvictions(now);
+        return record.value;
+      }
+      disk.remove(key);
+      this.#expirations++;
+      this.#events.emit('expire', 'local', key, record.value, record.version);
     }
     this.#misses++;
     return undefined;
@@ -171,7 +204,7 @@ export class Cache<V = unknown> {
   /** Whether a live entry is held. Not an access: changes no order, idle time or statistics. */
   has(key: string): boolean {
     if (this.#closed) this.#throwClosed();
-    const entry = this.#store.peek(key);
+    const entry = this.#quietEntry(key);
     return entry !== undefined && !isExpired(entry, this.#clock());
   }
 
@@ -180,13 +213,21 @@ export class Cache<V = unknown> {
     if (this.#closed) this.#throwClosed();
     const now = this.#clock();
     const keys: string[] = [];
-    for (const [key, entry] of this.#store.entries()) if (!isExpired(entry, now)) keys.push(key);
+    if (this.#disk === undefined) {
+      for (const [key, entry] of this.#store.entries()) if (!isExpired(entry, now)) keys.push(key);
+      return keys;
+    }
+    // The disk holds every entry; memory holds fresher idle times for the hot ones.
+    for (const key of [...this.#disk.keys()]) {
+      const entry = this.#quietEntry(key);
+      if (entry !== undefined && !isExpired(entry, now)) keys.push(key);
+    }
     return keys;
   }
 
   /** Entries held (memory + disk), including expired ones not yet found, as in Ehcache. */
   get size(): number {
-    return this.#store.size;
+    return this.#disk === undefined ? this.#store.size : this.#disk.size;
   }
 
   // ---------------------------------------------------------------- writes
@@ -282,8 +323,22 @@ export class Cache<V = unknown> {
     for (const [key, entry] of expired) {
       if (this.#store.peek(key) === entry) this.#expireHeld(key, entry);
     }
+    let count = expired.length;
+    if (this.#disk !== undefined) {
+      const disk = this.#disk;
+      const expiredOnDisk: Array<[string, DiskRecord<V>]> = [];
+      for (const pair of disk.records()) {
+        if (!this.#store.has(pair[0]) && isRecordExpired(pair[1], now)) expiredOnDisk.push(pair);
+      }
+      for (const [key, record] of expiredOnDisk) {
+        disk.remove(key);
+        this.#expirations++;
+        this.#events.emit('expire', 'local', key, record.value, record.version);
+      }
+      count += expiredOnDisk.length;
+    }
     this.#pruneTombstones(now);
-    return expired.length;
+    return count;
   }
 
   // ---------------------------------------------------------------- events and statistics
@@ -299,20 +354,20 @@ export class Cache<V = unknown> {
   }
 
   statistics(): CacheStatistics {
-    const hits = this.#memoryHits;
+    const hits = this.#memoryHits + this.#diskHits;
     const reads = hits + this.#misses;
     return {
       hits,
       misses: this.#misses,
       memoryHits: this.#memoryHits,
-      diskHits: 0,
+      diskHits: this.#diskHits,
       puts: this.#puts,
       updates: this.#updates,
       removals: this.#removals,
       evictions: this.#evictions,
       expirations: this.#expirations,
       memorySize: this.#store.size,
-      diskSize: 0,
+      diskSize: this.#disk?.size ?? 0,
       hitRatio: reads === 0 ? 0 : hits / reads,
       loads: this.#loadCount,
       loadFailures: this.#loadFailures,
@@ -321,6 +376,7 @@ export class Cache<V = unknown> {
 
   clearStatistics(): void {
     this.#memoryHits = 0;
+    this.#diskHits = 0;
     this.#misses = 0;
     this.#puts = 0;
     this.#updates = 0;
@@ -354,10 +410,11 @@ export class Cache<V = unknown> {
         this.#removeKey(change.key, change.version, 'remote', now);
         return 'applied';
       case 'expire': {
-        const entry = this.#store.peek(change.key);
+        const entry = this.#quietEntry(change.key);
         if (entry === undefined || entry.version === undefined) return 'stale';
         if (compareVersions(entry.version, change.version) !== 0) return 'stale';
         this.#store.delete(change.key);
+        this.#disk?.remove(change.key);
         this.#expirations++;
         this.#overtakeLoad(change.key);
         this.#events.emit('expire', 'remote', change.key, entry.value, entry.version);
@@ -372,7 +429,7 @@ export class Cache<V = unknown> {
 
   /** An entry's value and metadata, read quietly: no access, no statistics, no events. Live entries only. */
   peekEntry(key: string): EntrySnapshot<V> | undefined {
-    const entry = this.#store.peek(key);
+    const entry = this.#quietEntry(key);
     if (entry === undefined || isExpired(entry, this.#clock())) return undefined;
     return snapshotOf(key, entry);
   }
@@ -383,9 +440,9 @@ export class Cache<V = unknown> {
    * reached, so the iteration is safe against concurrent writes.
    */
   *snapshot(): IterableIterator<EntrySnapshot<V>> {
-    const keys = [...this.#store.keys()];
+    const keys = this.#disk === undefined ? [...this.#store.keys()] : [...this.#disk.keys()];
     for (const key of keys) {
-      const entry = this.#store.peek(key);
+      const entry = this.#quietEntry(key);
       if (entry !== undefined && !isExpired(entry, this.#clock())) yield snapshotOf(key, entry);
     }
   }
@@ -410,14 +467,26 @@ export class Cache<V = unknown> {
 
   // ---------------------------------------------------------------- lifecycle
 
-  /** @internal Called by CacheManager. Stops the sweep and releases the entries. */
-  close(): void {
+  /**
+   * @internal Called by CacheManager. Stops the sweep, writes the idle times of the entries in
+   * memory to a persistent disk tier (so TTI survives a restart), flushes and closes the disk
+   * tier, and releases the entries.
+   */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    this.#store.clear();
-    this.#tombstones.clear();
+    const disk = this.#disk;
+    try {
+      if (disk !== undefined && this.config.diskPersistent) {
+        for (const [key, entry] of this.#store.entries()) disk.store.put(key, recordOf(entry));
+      }
+      await disk?.store.close();
+    } finally {
+      this.#store.clear();
+      this.#tombstones.clear();
+    }
   }
 
   get closed(): boolean {
@@ -436,16 +505,26 @@ export class Cache<V = unknown> {
     now: number,
   ): void {
     const held = this.#store.peek(key);
-    const heldLive = held !== undefined && !isExpired(held, now);
+    // With a disk tier, a key not in memory may still be held on disk.
+    const onDisk = held === undefined && this.#disk !== undefined ? this.#disk.read(key) : undefined;
+    const heldLive = held !== undefined ? !isExpired(held, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
     const { timeToLiveSeconds, timeToIdleSeconds } = lifespan;
-    if (heldLive) {
+    // The disk first: if the record cannot be written, nothing has changed.
+    const leftDisk =
+      this.#disk?.write(
+        key,
+        { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
+        this.#inMemory,
+      ) ?? NOTHING_LEFT;
+    if (held !== undefined && heldLive) {
       rewriteEntry(held, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
       this.#store.set(key, held); // a write: recency, FIFO position and LFU count as for a new entry
     } else {
-      if (held !== undefined) {
-        this.#store.delete(key);
+      const expired = held ?? (heldLive ? undefined : onDisk);
+      if (held !== undefined) this.#store.delete(key);
+      if (expired !== undefined) {
         this.#expirations++;
-        this.#events.emit('expire', origin, key, held.value, held.version);
+        this.#events.emit('expire', origin, key, expired.value, expired.version);
       }
       const spare = this.#spare.pop();
       if (spare === undefined) {
@@ -455,6 +534,7 @@ export class Cache<V = unknown> {
         this.#store.set(key, spare);
       }
     }
+    if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.delete(key);
     this.#overtakeLoad(key);
     if (this.#evicted.length > 0) this.#reportEvictions(now);
@@ -468,8 +548,9 @@ export class Cache<V = unknown> {
   }
 
   #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
-    const held = this.#store.peek(key);
-    if (held !== undefined) this.#store.delete(key);
+    const held = this.#quietEntry(key);
+    this.#store.delete(key);
+    this.#disk?.remove(key);
     if (version !== undefined) this.#tombstones.set(key, { version, removedAt: now });
     this.#overtakeLoad(key);
     const live = held !== undefined && !isExpired(held, now);
@@ -481,12 +562,19 @@ export class Cache<V = unknown> {
   #clearAll(version: Version | undefined, origin: EventOrigin): void {
     if (version === undefined || origin === 'local') {
       this.#store.clear();
+      this.#disk?.clear();
       this.#tombstones.clear();
     } else {
       // A remote clear removes only what is older than it: a write made elsewhere after the
       // clear (a newer version) survives, as it does on the node that made it.
+      const olderThanClear = (held: Version | undefined) => held === undefined || !isNewer(held, version);
       for (const [key, entry] of [...this.#store.entries()]) {
-        if (entry.version === undefined || !isNewer(entry.version, version)) this.#store.delete(key);
+        if (olderThanClear(entry.version)) this.#store.delete(key);
+      }
+      if (this.#disk !== undefined) {
+        for (const [key, record] of [...this.#disk.records()]) {
+          if (olderThanClear(record.version)) this.#disk.remove(key);
+        }
       }
       for (const [key, record] of [...this.#tombstones]) {
         if (!isNewer(record.version, version)) this.#tombstones.delete(key);
@@ -499,7 +587,7 @@ export class Cache<V = unknown> {
 
   /** True when `version` is newer than the key's entry, its tombstone and the last clear. */
   #isNewerThanKnown(key: string, version: Version): boolean {
-    const held = this.#store.peek(key);
+    const held = this.#quietEntry(key);
     if (held !== undefined && !isNewer(version, held.version)) return false;
     const tombstone = this.#tombstones.get(key);
     if (tombstone !== undefined && !isNewer(version, tombstone.version)) return false;
@@ -507,6 +595,7 @@ export class Cache<V = unknown> {
   }
 
   #expireHeld(key: string, entry: Entry<V>): void {
+    this.#disk?.remove(key);
     this.#store.delete(key);
     this.#expirations++;
     this.#events.emit('expire', 'local', key, entry.value, entry.version);
@@ -523,9 +612,13 @@ export class Cache<V = unknown> {
         const key = evicted[i] as string;
         const entry = evicted[i + 1] as Entry<V>;
         if (isExpired(entry, now)) {
+          this.#disk?.remove(key);
           this.#expirations++;
           this.#events.emit('expire', 'local', key, entry.value, entry.version);
+        } else if (this.#disk !== undefined && this.#overflow) {
+          // Moved, not gone: the disk holds every entry, and the next read promotes it again.
         } else {
+          this.#disk?.remove(key);
           this.#evictions++;
           this.#events.emit('evict', 'local', key, entry.value, entry.version);
         }
@@ -542,6 +635,33 @@ export class Cache<V = unknown> {
       this.#reportingEvictions = false;
     }
   }
+
+  /** Entries the full disk tier pushed out: they leave the cache entirely. */
+  #evictFromDisk(left: Array<[string, DiskRecord<V>]>): void {
+    for (const [key, record] of left) {
+      this.#store.delete(key);
+      this.#evictions++;
+      this.#events.emit('evict', 'local', key, record.value, record.version);
+    }
+  }
+
+  /** The key's entry, from memory or else from disk, read quietly (no promotion, no statistics). */
+  #quietEntry(key: string): Entry<V> | undefined {
+    const entry = this.#store.peek(key);
+    if (entry !== undefined || this.#disk === undefined) return entry;
+    const record = this.#disk.read(key);
+    if (record === undefined) return undefined;
+    return makeEntry(
+      record.value,
+      record.createdAt,
+      record.lastAccessedAt,
+      record.timeToLiveSeconds,
+      record.timeToIdleSeconds,
+      record.version,
+    );
+  }
+
+  readonly #inMemory = (key: string): boolean => this.#store.has(key);
 
   #overtakeLoad(key: string): void {
     if (this.#loads.size === 0) return;

@@ -1,17 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
 import { type Logger, silentLogger } from '../src/index.js';
 import { record } from './disk-store-conformance.js';
+import { highestWritten, killed, startChild, stopChildren, waitFor } from './processes.js';
 
-const CHILD = fileURLToPath(new URL('./fixtures/disk-child.ts', import.meta.url));
 const dirs: string[] = [];
-const children: ChildProcess[] = [];
 const envs: LmdbEnvironment[] = [];
 
 function tempDir(): string {
@@ -26,47 +22,9 @@ function openEnv(path: string, logger: Logger = silentLogger): LmdbEnvironment {
   return env;
 }
 
-/** Starts the child fixture and resolves once it has the store open; `lines` collects what it prints. */
-async function startChild(mode: 'hold' | 'write', path: string): Promise<{ child: ChildProcess; lines: string[] }> {
-  const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', CHILD, mode, path], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  const ready = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      lines.push(line);
-      if (line === 'ready') resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
-  });
-  await ready;
-  return { child, lines };
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
-
-async function waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = check();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 afterEach(async () => {
   for (const env of envs.splice(0)) await env.close();
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await killed(child);
-  }
+  await stopChildren();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -150,12 +108,8 @@ describe('LmdbEnvironment', () => {
   it('loses nothing written more than the spool window before a kill -9', async () => {
     const dir = tempDir();
     const { child, lines } = await startChild('write', dir);
-    const highest = () => {
-      const last = lines.filter((line) => line.startsWith('written ')).at(-1);
-      return last === undefined ? undefined : Number(last.slice('written '.length));
-    };
-    await waitFor(() => ((highest() ?? 0) >= 2000 ? true : undefined), 'the child to write 2000 records');
-    const writtenBeforeWindow = highest() as number;
+    await waitFor(() => ((highestWritten(lines) ?? 0) >= 2000 ? true : undefined), 'the child to write 2000 records');
+    const writtenBeforeWindow = highestWritten(lines) as number;
     await new Promise((resolve) => setTimeout(resolve, 1000)); // the documented spool window
     child.kill('SIGKILL');
     await killed(child);

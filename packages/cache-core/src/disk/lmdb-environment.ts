@@ -30,7 +30,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type DatabaseOptions, open, type RootDatabase } from 'lmdb';
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -130,10 +130,25 @@ function prepareDirectory(path: string, requestedBy: string): void {
   };
   if (existsSync(path) && !statSync(path).isDirectory()) unwritable('is a file, not a directory');
   try {
-    mkdirSync(path, { recursive: true });
+    makeDirectories(path);
     accessSync(path, constants.W_OK);
   } catch (error) {
     unwritable(`is not writable: ${(error as Error).message}`, error);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time. Node's own `mkdirSync(path, { recursive: true })` never returns
+ * when a parent refuses new entries with ENOENT (as /proc does), so it cannot be used here.
+ */
+function makeDirectories(path: string): void {
+  if (existsSync(path)) return;
+  const parent = dirname(path);
+  if (parent !== path) makeDirectories(parent);
+  try {
+    mkdirSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 }
 

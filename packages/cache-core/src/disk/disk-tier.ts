@@ -1,0 +1,147 @@
+/**
+ * A cache's disk tier: its DiskStore, the conversion between memory entries and disk records,
+ * and the bound on how many records the disk may hold.
+ *
+ * Model. When a cache has a disk tier, the disk holds every entry of the cache and memory holds
+ * the hot subset (as Ehcache 2.6+ does): every write goes to both, a memory miss reads the disk,
+ * and an entry evicted from memory is still on disk. So `size` is the disk's count.
+ *
+ * The bound (maxElementsOnDisk > 0): when a write of a new key takes the disk past it, the tier
+ * names victims to leave the cache entirely: the record written to disk longest ago that is not
+ * held in memory (memory holds what is being used); if the oldest 64 are all in memory, the
+ * oldest of all. The write order is kept in memory, rebuilt at start from the records' creation
+ * times, and only for bounded caches.
+ */
+import type { Entry } from '../entry.js';
+import { makeEntry } from '../entry.js';
+import { LinkedList } from '../policy/linked-list.js';
+import type { Version } from '../version.js';
+import type { DiskRecord, DiskStore } from './disk-store.js';
+
+interface OrderNode {
+  readonly key: string;
+  prev: OrderNode | undefined;
+  next: OrderNode | undefined;
+}
+
+const VICTIM_SEARCH_DEPTH = 64;
+
+/** Ehcache's rule on a record: strictly past createdAt + TTL or lastAccessedAt + TTI. */
+export function isRecordExpired(record: DiskRecord, now: number): boolean {
+  return (
+    (record.timeToLiveSeconds > 0 && now > record.createdAt + record.timeToLiveSeconds * 1000) ||
+    (record.timeToIdleSeconds > 0 && now > record.lastAccessedAt + record.timeToIdleSeconds * 1000)
+  );
+}
+
+export function recordOf<V>(entry: Entry<V>): DiskRecord<V> {
+  return {
+    value: entry.value,
+    createdAt: entry.createdAt,
+    lastAccessedAt: entry.lastAccessedAt,
+    timeToLiveSeconds: entry.timeToLiveSeconds,
+    timeToIdleSeconds: entry.timeToIdleSeconds,
+    version: entry.version,
+  };
+}
+
+/** A memory entry for a record read from disk; reading it is an access, so idle time restarts. */
+export function entryOf<V>(record: DiskRecord<V>, now: number): Entry<V> {
+  return makeEntry(
+    record.value,
+    record.createdAt,
+    now,
+    record.timeToLiveSeconds,
+    record.timeToIdleSeconds,
+    record.version as Version | undefined,
+  );
+}
+
+export class DiskTier<V> {
+  readonly store: DiskStore<V>;
+  readonly #maxElements: number;
+  readonly #nodes = new Map<string, OrderNode>();
+  readonly #order = new LinkedList<OrderNode>();
+
+  constructor(store: DiskStore<V>, maxElementsOnDisk: number) {
+    this.store = store;
+    this.#maxElements = maxElementsOnDisk;
+    if (maxElementsOnDisk > 0) {
+      const byAge = [...store.entries()].sort((a, b) => a[1].createdAt - b[1].createdAt);
+      for (const [key] of byAge) this.#touch(key);
+    }
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  read(key: string): DiskRecord<V> | undefined {
+    return this.store.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.store.has(key);
+  }
+
+  /**
+   * Writes a record; returns the keys that must leave the cache because the disk is full (their
+   * records are already removed from disk), with their last records for the events.
+   */
+  write(key: string, record: DiskRecord<V>, inMemory: (key: string) => boolean): Array<[string, DiskRecord<V>]> {
+    this.store.put(key, record);
+    if (this.#maxElements === 0) return [];
+    this.#touch(key);
+    const victims: Array<[string, DiskRecord<V>]> = [];
+    while (this.store.size > this.#maxElements) {
+      const victim = this.#chooseVictim(key, inMemory);
+      if (victim === undefined) break;
+      const last = this.store.get(victim);
+      this.remove(victim);
+      if (last !== undefined) victims.push([victim, last]);
+    }
+    return victims;
+  }
+
+  remove(key: string): boolean {
+    const node = this.#nodes.get(key);
+    if (node !== undefined) {
+      this.#order.remove(node);
+      this.#nodes.delete(key);
+    }
+    return this.store.remove(key);
+  }
+
+  clear(): void {
+    this.store.clear();
+    this.#nodes.clear();
+    this.#order.clear();
+  }
+
+  records(): IterableIterator<[string, DiskRecord<V>]> {
+    return this.store.entries();
+  }
+
+  keys(): IterableIterator<string> {
+    return this.store.keys();
+  }
+
+  #touch(key: string): void {
+    const held = this.#nodes.get(key);
+    if (held !== undefined) this.#order.remove(held);
+    const node: OrderNode = held ?? { key, prev: undefined, next: undefined };
+    this.#order.push(node);
+    this.#nodes.set(key, node);
+  }
+
+  #chooseVictim(writing: string, inMemory: (key: string) => boolean): string | undefined {
+    let fallback: string | undefined;
+    let node = this.#order.head;
+    for (let depth = 0; node !== undefined && depth < VICTIM_SEARCH_DEPTH; depth++, node = node.next) {
+      if (node.key === writing) continue;
+      fallback ??= node.key;
+      if (!inMemory(node.key)) return node.key;
+    }
+    return fallback;
+  }
+}

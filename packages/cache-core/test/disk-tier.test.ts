@@ -1,0 +1,223 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CacheConfig, type CacheEvent, CacheManager, ValueNotEncodableError } from '../src/index.js';
+import { ManualClock } from '../src/testing.js';
+import { highestWritten, killed, startChild, stopChildren, waitFor } from './processes.js';
+
+const dirs: string[] = [];
+const managers: CacheManager[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'meshcache-disk-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A manager on a manual clock over `dir`, and a recorder of the named cache's events. */
+function open(dir: string, config: CacheConfig, clock = new ManualClock()) {
+  const manager = new CacheManager({ diskStorePath: dir, clock: clock.now });
+  managers.push(manager);
+  const cache = manager.addCache<unknown>('c', config);
+  const events: string[] = [];
+  for (const type of ['put', 'update', 'remove', 'expire', 'evict', 'removeAll'] as const) {
+    cache.on(type, (event: CacheEvent) => events.push(event.key === undefined ? type : `${type}:${event.key}`));
+  }
+  return { manager, cache, events, clock };
+}
+
+afterEach(async () => {
+  await stopChildren();
+  for (const manager of managers.splice(0)) await manager.shutdown();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('overflow to disk', () => {
+  it('moves memory evictions to disk without an evict event, and counts both tiers', () => {
+    const { cache, events } = open(tempDir(), { maxElementsInMemory: 2, overflowToDisk: true });
+    for (const key of ['a', 'b', 'c', 'd']) cache.put(key, `value of ${key}`);
+    expect(events).toEqual(['put:a', 'put:b', 'put:c', 'put:d']);
+    expect(cache.size).toBe(4);
+    expect(cache.keys().sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(cache.statistics()).toMatchObject({ memorySize: 2, diskSize: 4, evictions: 0 });
+  });
+
+  it('answers a memory miss from disk synchronously, counts a disk hit and promotes the entry', () => {
+    const { cache } = open(tempDir(), { maxElementsInMemory: 2, overflowToDisk: true });
+    for (const key of ['a', 'b', 'c']) cache.put(key, { key, body: Buffer.from(key) });
+    expect(cache.get('a')).toEqual({ key: 'a', body: Buffer.from('a') }); // a was evicted to disk
+    expect(cache.statistics()).toMatchObject({ hits: 1, diskHits: 1, memoryHits: 0, misses: 0 });
+    expect(cache.get('a')).toEqual({ key: 'a', body: Buffer.from('a') }); // now in memory
+    expect(cache.statistics()).toMatchObject({ hits: 2, diskHits: 1, memoryHits: 1 });
+  });
+
+  it('update, remove and removeAll reach the disk tier', () => {
+    const { cache, events } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
+    cache.put('a', 1);
+    cache.put('b', 2); // a goes to disk
+    cache.put('a', 10); // an update of a key held on disk
+    expect(events.at(-1)).toBe('update:a');
+    expect(cache.get('a')).toBe(10);
+    expect(cache.remove('b')).toBe(true);
+    expect(cache.has('b')).toBe(false);
+    expect(cache.size).toBe(1);
+    cache.removeAll();
+    expect(cache.size).toBe(0);
+    expect(cache.get('a')).toBeUndefined();
+  });
+
+  it('refuses a value that cannot go to disk, naming the cache, and stores nothing', () => {
+    const { cache } = open(tempDir(), { overflowToDisk: true });
+    expect(() => cache.put('k', { render: () => 'html' })).toThrow(ValueNotEncodableError);
+    expect(() => cache.put('k', { render: () => 'html' })).toThrow(
+      /cache "c".*value.render is a function; this cache has a disk tier/,
+    );
+    expect(cache.has('k')).toBe(false);
+    expect(cache.size).toBe(0);
+  });
+
+  it('without overflowToDisk, a persistent cache mirrors memory: an eviction leaves the disk too', () => {
+    const { cache, events } = open(tempDir(), { maxElementsInMemory: 2, diskPersistent: true });
+    for (const key of ['a', 'b', 'c']) cache.put(key, key);
+    expect(events).toContain('evict:a');
+    expect(cache.size).toBe(2);
+    expect(cache.get('a')).toBeUndefined();
+  });
+});
+
+describe('maxElementsOnDisk', () => {
+  it('bounds the disk tier; what leaves it fires evict, oldest write not in memory first', () => {
+    const { cache, events } = open(tempDir(), { maxElementsInMemory: 2, overflowToDisk: true, maxElementsOnDisk: 4 });
+    for (const key of ['a', 'b', 'c', 'd', 'e', 'f']) cache.put(key, key);
+    expect(events.filter((e) => e.startsWith('evict'))).toEqual(['evict:a', 'evict:b']);
+    expect(cache.size).toBe(4);
+    expect(cache.keys().sort()).toEqual(['c', 'd', 'e', 'f']);
+    expect(cache.statistics().evictions).toBe(2);
+  });
+});
+
+describe('expiry on disk', () => {
+  it('the sweep removes expired entries from disk, firing expire, with no read', () => {
+    const { cache, events, clock } = open(tempDir(), {
+      maxElementsInMemory: 1,
+      overflowToDisk: true,
+      timeToLiveSeconds: 10,
+    });
+    for (const key of ['a', 'b', 'c']) cache.put(key, key);
+    clock.advance(10_001);
+    events.length = 0;
+    expect(cache.evictExpiredElements()).toBe(3);
+    expect(events.sort()).toEqual(['expire:a', 'expire:b', 'expire:c']);
+    expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 3, misses: 0 });
+  });
+
+  it('a read of an expired entry on disk misses and frees it', () => {
+    const { cache, events, clock } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
+    cache.put('a', 1, { timeToLiveSeconds: 1 });
+    cache.put('b', 2);
+    clock.advance(1001);
+    expect(cache.get('a')).toBeUndefined();
+    expect(events.at(-1)).toBe('expire:a');
+    expect(cache.size).toBe(1);
+  });
+});
+
+describe('persistence across restarts', () => {
+  it('keeps values, creation and access times, lifespans and versions across a clean shutdown', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const first = open(dir, { maxElementsInMemory: 2, overflowToDisk: true, diskPersistent: true }, clock);
+    const created = clock.now();
+    first.cache.put('ttl', 'lives 60 s', { timeToLiveSeconds: 60 });
+    first.cache.put('tti', 'idles 30 s', { timeToIdleSeconds: 30 });
+    first.cache.put('plain', { nested: new Map([['k', new Set([1])]]) });
+    clock.advance(20_000);
+    first.cache.get('tti'); // the idle clock restarts: it is written to disk at shutdown
+    await first.manager.shutdown();
+
+    clock.advance(20_000); // 40 s after creation, 20 s after the last read
+    const second = open(dir, { maxElementsInMemory: 2, overflowToDisk: true, diskPersistent: true }, clock);
+    expect(second.cache.size).toBe(3);
+    expect(second.cache.peekEntry('ttl')).toMatchObject({
+      value: 'lives 60 s',
+      createdAt: created,
+      timeToLiveSeconds: 60,
+    });
+    expect(second.cache.get('tti')).toBe('idles 30 s');
+    expect(second.cache.get('plain')).toEqual({ nested: new Map([['k', new Set([1])]]) });
+    clock.advance(20_001); // 60 s + 1 ms after creation: TTL counts from the original creation
+    expect(second.cache.get('ttl')).toBeUndefined();
+  });
+
+  it('does not resurrect entries that expired while the process was down', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const first = open(dir, { overflowToDisk: true, diskPersistent: true, timeToLiveSeconds: 5 }, clock);
+    first.cache.put('a', 1);
+    await first.manager.shutdown();
+    clock.advance(5001);
+    const second = open(dir, { overflowToDisk: true, diskPersistent: true, timeToLiveSeconds: 5 }, clock);
+    expect(second.cache.get('a')).toBeUndefined();
+    expect(second.events).toEqual(['expire:a']);
+    expect(second.cache.size).toBe(0);
+  });
+
+  it('without diskPersistent, the disk tier starts empty', async () => {
+    const dir = tempDir();
+    const first = open(dir, { maxElementsInMemory: 1, overflowToDisk: true });
+    first.cache.put('a', 1);
+    first.cache.put('b', 2);
+    await first.manager.shutdown();
+    const second = open(dir, { maxElementsInMemory: 1, overflowToDisk: true });
+    expect(second.cache.size).toBe(0);
+    expect(second.cache.get('a')).toBeUndefined();
+  });
+
+  it('loses nothing put more than the spool window before a kill -9', async () => {
+    const dir = tempDir();
+    const { child, lines } = await startChild('cache', dir);
+    await waitFor(() => ((highestWritten(lines) ?? 0) >= 2000 ? true : undefined), 'the child to put 2000 entries');
+    const putBeforeWindow = highestWritten(lines) as number;
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the documented spool window
+    child.kill('SIGKILL');
+    await killed(child);
+    const manager = new CacheManager({ diskStorePath: dir });
+    managers.push(manager);
+    const cache = manager.addCache<string>('tokens', {
+      maxElementsInMemory: 100,
+      overflowToDisk: true,
+      diskPersistent: true,
+      timeToLiveSeconds: 3600,
+    });
+    const missing: number[] = [];
+    for (let i = 0; i <= putBeforeWindow; i++) if (!cache.has(`k${i}`)) missing.push(i);
+    expect(missing).toEqual([]);
+    expect(cache.get('k0')).toBe('t'.repeat(200));
+  });
+});
+
+describe('disk errors a user can act on', () => {
+  it('a second manager on the same diskStorePath gets E_DISK_LOCKED naming the cache and the path', () => {
+    const dir = tempDir();
+    open(dir, { overflowToDisk: true });
+    const other = new CacheManager({ diskStorePath: dir });
+    managers.push(other);
+    expect(() => other.addCache('Response Cache', { overflowToDisk: true })).toThrow(
+      expect.objectContaining({
+        code: 'E_DISK_LOCKED',
+        message: expect.stringContaining(`cache "Response Cache" at ${dir} is locked`),
+      }),
+    );
+    expect(other.cacheNames()).toEqual([]);
+    expect(other.addCache('memory only').name).toBe('memory only'); // the manager keeps serving
+  });
+
+  it('an unusable diskStorePath is E_DISK_UNWRITABLE at addCache', () => {
+    const manager = new CacheManager({ diskStorePath: '/proc/meshcache-cannot-be-here' });
+    managers.push(manager);
+    expect(() => manager.addCache('c', { overflowToDisk: true })).toThrow(
+      expect.objectContaining({ code: 'E_DISK_UNWRITABLE' }),
+    );
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * Child processes for the disk tests (fixtures/disk-child.ts, run with tsx), stopped by their
+ * own pid, and polling with a deadline where real time must pass.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const CHILD = fileURLToPath(new URL('./fixtures/disk-child.ts', import.meta.url));
+const children: ChildProcess[] = [];
+
+/** Starts the child fixture and resolves once it has the store open; `lines` collects what it prints. */
+export async function startChild(
+  mode: 'hold' | 'write' | 'cache',
+  path: string,
+): Promise<{ child: ChildProcess; lines: string[] }> {
+  const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', CHILD, mode, path], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const lines: string[] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      lines.push(line);
+      if (line === 'ready') resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+  });
+  await ready;
+  return { child, lines };
+}
+
+export function killed(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+export async function waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = check();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Kills (SIGKILL, by pid) every child still running and waits for each to exit. */
+export async function stopChildren(): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await killed(child);
+  }
+}
+
+/** The highest key index a writing child has reported, if any. */
+export function highestWritten(lines: readonly string[]): number | undefined {
+  const last = lines.filter((line) => line.startsWith('written ')).at(-1);
+  return last === undefined ? undefined : Number(last.slice('written '.length));
+}
