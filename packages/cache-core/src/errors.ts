@@ -10,7 +10,10 @@ export type ErrorCode =
   | 'E_INVALID_ARGUMENT'
   | 'E_VALUE_NOT_ENCODABLE'
   | 'E_CACHE_CLOSED'
-  | 'E_UNSUPPORTED';
+  | 'E_DISK_UNWRITABLE'
+  | 'E_DISK_LOCKED'
+  | 'E_DISK_CORRUPT'
+  | 'E_DISK_WRITE';
 
 export class MeshcacheError extends Error {
   readonly code: string;
