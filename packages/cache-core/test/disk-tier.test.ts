@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CacheConfig, type CacheEvent, CacheManager, ValueNotEncodableError } from '../src/index.js';
 import { ManualClock } from '../src/testing.js';
-import { highestWritten, killed, startChild, stopChildren, waitFor } from './processes.js';
+import { stopChildren, writeThenKill } from './processes.js';
 
 const dirs: string[] = [];
 const managers: CacheManager[] = [];
@@ -176,12 +176,7 @@ describe('persistence across restarts', () => {
 
   it('loses nothing put more than the spool window before a kill -9', async () => {
     const dir = tempDir();
-    const { child, lines } = await startChild('cache', dir);
-    await waitFor(() => ((highestWritten(lines) ?? 0) >= 2000 ? true : undefined), 'the child to put 2000 entries');
-    const putBeforeWindow = highestWritten(lines) as number;
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // the documented spool window
-    child.kill('SIGKILL');
-    await killed(child);
+    const putBeforeWindow = await writeThenKill('cache', dir);
     const manager = new CacheManager({ diskStorePath: dir });
     managers.push(manager);
     const cache = manager.addCache<string>('tokens', {

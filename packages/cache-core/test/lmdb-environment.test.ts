@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
 import { type Logger, silentLogger } from '../src/index.js';
 import { record } from './disk-store-conformance.js';
-import { highestWritten, killed, startChild, stopChildren, waitFor } from './processes.js';
+import { killed, startChild, stopChildren, writeThenKill } from './processes.js';
 
 const dirs: string[] = [];
 const envs: LmdbEnvironment[] = [];
@@ -107,12 +107,7 @@ describe('LmdbEnvironment', () => {
 
   it('loses nothing written more than the spool window before a kill -9', async () => {
     const dir = tempDir();
-    const { child, lines } = await startChild('write', dir);
-    await waitFor(() => ((highestWritten(lines) ?? 0) >= 2000 ? true : undefined), 'the child to write 2000 records');
-    const writtenBeforeWindow = highestWritten(lines) as number;
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // the documented spool window
-    child.kill('SIGKILL');
-    await killed(child);
+    const writtenBeforeWindow = await writeThenKill('write', dir);
     expect(existsSync(join(dir, 'meshcache.lock'))).toBe(true); // left behind by the dead process
     const store = openEnv(dir).openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 });
     const missing: number[] = [];

@@ -60,3 +60,21 @@ export function highestWritten(lines: readonly string[]): number | undefined {
   const last = lines.filter((line) => line.startsWith('written ')).at(-1);
   return last === undefined ? undefined : Number(last.slice('written '.length));
 }
+
+/** How long before a kill -9 a write must have been made to be promised to survive it. */
+export const SPOOL_WINDOW_MS = 1000;
+
+/**
+ * Starts a writing child, lets it write at least 2000 keys, notes the highest key written so
+ * far, lets one spool window pass while it keeps writing, then kills it with SIGKILL. Returns
+ * the noted key index: every key up to it must survive.
+ */
+export async function writeThenKill(mode: 'write' | 'cache', path: string): Promise<number> {
+  const { child, lines } = await startChild(mode, path);
+  await waitFor(() => ((highestWritten(lines) ?? 0) >= 2000 ? true : undefined), 'the child to write 2000 keys');
+  const writtenBeforeWindow = highestWritten(lines) as number;
+  await new Promise((resolve) => setTimeout(resolve, SPOOL_WINDOW_MS));
+  child.kill('SIGKILL');
+  await killed(child);
+  return writtenBeforeWindow;
+}
