@@ -87,6 +87,8 @@ export interface Tombstone {
 }
 
 const MAX_SPARE_ENTRIES = 64;
+/** Disk records the periodic sweep reads per event-loop turn. */
+const DISK_SWEEP_SLICE = 1000;
 const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
 
 interface InFlightLoad<V> {
@@ -122,6 +124,7 @@ export class Cache<V = unknown> {
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #reportingEvictions = false;
+  #sweepingDisk = false;
   readonly #disk: DiskTier<V> | undefined;
   /** Whether an entry evicted from memory stays on disk (overflowToDisk) or leaves the cache. */
   readonly #overflow: boolean;
@@ -318,27 +321,20 @@ export class Cache<V = unknown> {
   evictExpiredElements(): number {
     if (this.#closed) return 0;
     const now = this.#clock();
+    let count = this.#sweepMemory(now);
+    if (this.#disk !== undefined) count += this.#expireOnDisk(this.#disk, [...this.#disk.records()], now);
+    return count;
+  }
+
+  /** Expires every expired entry in memory (and its disk copy) and forgets old tombstones. */
+  #sweepMemory(now: number): number {
     const expired: Array<[string, Entry<V>]> = [];
     for (const pair of this.#store.entries()) if (isExpired(pair[1], now)) expired.push(pair);
     for (const [key, entry] of expired) {
       if (this.#store.peek(key) === entry) this.#expireHeld(key, entry);
     }
-    let count = expired.length;
-    if (this.#disk !== undefined) {
-      const disk = this.#disk;
-      const expiredOnDisk: Array<[string, DiskRecord<V>]> = [];
-      for (const pair of disk.records()) {
-        if (!this.#store.has(pair[0]) && isRecordExpired(pair[1], now)) expiredOnDisk.push(pair);
-      }
-      for (const [key, record] of expiredOnDisk) {
-        disk.remove(key);
-        this.#expirations++;
-        this.#events.emit('expire', 'local', key, record.value, record.version);
-      }
-      count += expiredOnDisk.length;
-    }
     this.#pruneTombstones(now);
-    return count;
+    return expired.length;
   }
 
   // ---------------------------------------------------------------- events and statistics
@@ -674,13 +670,55 @@ export class Cache<V = unknown> {
     for (const [key, record] of this.#tombstones) if (record.removedAt < horizon) this.#tombstones.delete(key);
   }
 
+  /**
+   * The periodic sweep. Memory is swept at once; the disk tier in slices of DISK_SWEEP_SLICE
+   * records, one slice per event-loop turn, so a large disk tier never stalls the process.
+   */
   #sweepSafely(): void {
     try {
-      const expired = this.evictExpiredElements();
-      if (expired > 0) this.#logger.debug({ cache: this.name, expired }, 'expiry sweep');
+      const expired = this.#sweepMemory(this.#clock());
+      if (expired > 0) this.#logger.debug({ cache: this.name, expired }, 'expiry sweep (memory)');
+      if (this.#disk !== undefined && !this.#sweepingDisk) {
+        this.#sweepingDisk = true;
+        this.#sweepDiskSlice(this.#disk, undefined, 0);
+      }
     } catch (error) {
       this.#logger.error({ cache: this.name, err: error }, 'expiry sweep failed; it will run again');
     }
+  }
+
+  #sweepDiskSlice(disk: DiskTier<V>, after: string | undefined, expiredSoFar: number): void {
+    let expired = expiredSoFar;
+    try {
+      if (this.#closed) {
+        this.#sweepingDisk = false;
+        return;
+      }
+      const slice = disk.scan(after, DISK_SWEEP_SLICE);
+      expired += this.#expireOnDisk(disk, slice, this.#clock());
+      const last = slice.at(-1);
+      if (slice.length === DISK_SWEEP_SLICE && last !== undefined) {
+        setImmediate(() => this.#sweepDiskSlice(disk, last[0], expired));
+        return;
+      }
+      this.#sweepingDisk = false;
+      if (expired > 0) this.#logger.debug({ cache: this.name, expired }, 'expiry sweep (disk)');
+    } catch (error) {
+      this.#sweepingDisk = false;
+      this.#logger.error({ cache: this.name, err: error }, 'disk expiry sweep failed; it will run again');
+    }
+  }
+
+  /** Expires the records of `slice` that are expired and not in memory (memory has its own sweep). */
+  #expireOnDisk(disk: DiskTier<V>, slice: Iterable<[string, DiskRecord<V>]>, now: number): number {
+    const expired: Array<[string, DiskRecord<V>]> = [];
+    for (const pair of slice) if (!this.#store.has(pair[0]) && isRecordExpired(pair[1], now)) expired.push(pair);
+    for (const [key, record] of expired) {
+      disk.remove(key);
+      this.#expirations++;
+      this.#events.emit('expire', 'local', key, record.value, record.version);
+    }
+    return expired.length;
   }
 
   #checkKey(key: unknown): asserts key is string {

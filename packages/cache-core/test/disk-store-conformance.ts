@@ -116,6 +116,19 @@ export function describeDiskStoreConformance(name: string, factory: DiskStoreFac
       expect([...store.entries()].map(([key, r]) => `${key}=${String(r.value)}`).sort()).toEqual(['b=2', 'c=3']);
     });
 
+    it('scans in key order, in slices, pending writes included', async () => {
+      const store = await make();
+      for (const key of ['d', 'a', 'c']) store.put(key, record(key));
+      await store.flush();
+      store.put('b', record('b'));
+      store.remove('c');
+      const first = store.scan(undefined, 2);
+      expect(first.map(([key]) => key)).toEqual(['a', 'b']);
+      expect(first[1]?.[1].value).toBe('b');
+      expect(store.scan('b', 2).map(([key]) => key)).toEqual(['d']);
+      expect(store.scan('d', 2)).toEqual([]);
+    });
+
     it('clear removes everything', async () => {
       const store = await make();
       store.put('a', record(1));

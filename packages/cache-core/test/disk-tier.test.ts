@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CacheConfig, type CacheEvent, CacheManager, ValueNotEncodableError } from '../src/index.js';
 import { ManualClock } from '../src/testing.js';
-import { stopChildren, writeThenKill } from './processes.js';
+import { stopChildren, waitFor, writeThenKill } from './processes.js';
 
 const dirs: string[] = [];
 const managers: CacheManager[] = [];
@@ -110,6 +110,21 @@ describe('expiry on disk', () => {
     expect(cache.evictExpiredElements()).toBe(3);
     expect(events.sort()).toEqual(['expire:a', 'expire:b', 'expire:c']);
     expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 3, misses: 0 });
+  });
+
+  it('the periodic sweep works through a large disk tier in slices, with no read', async () => {
+    const { cache, events, clock } = open(tempDir(), {
+      maxElementsInMemory: 10,
+      overflowToDisk: true,
+      timeToLiveSeconds: 10,
+      diskExpiryThreadIntervalSeconds: 0.05,
+    });
+    for (let i = 0; i < 2500; i++) cache.put(`k${i}`, i);
+    clock.advance(10_001);
+    events.length = 0;
+    await waitFor(() => (events.length >= 2500 ? true : undefined), 'the sweep to expire 2500 entries');
+    expect(new Set(events).size).toBe(2500);
+    expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 2500, misses: 0 });
   });
 
   it('a read of an expired entry on disk misses and frees it', () => {

@@ -40,6 +40,11 @@ export interface DiskStore<V = unknown> {
   keys(): IterableIterator<string>;
   /** Records read lazily; keys removed during the iteration are skipped. */
   entries(): IterableIterator<[string, DiskRecord<V>]>;
+  /**
+   * Up to `limit` records whose keys sort after `after` (from the first key when undefined), in
+   * key order, pending writes included. Lets a long scan run in slices between event-loop turns.
+   */
+  scan(after: string | undefined, limit: number): Array<[string, DiskRecord<V>]>;
   /** Resolves when every write made so far is committed. */
   flush(): Promise<void>;
   /** Flushes, then releases the store. Idempotent. */

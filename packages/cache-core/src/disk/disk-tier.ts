@@ -122,6 +122,10 @@ export class DiskTier<V> {
     return this.store.entries();
   }
 
+  scan(after: string | undefined, limit: number): Array<[string, DiskRecord<V>]> {
+    return this.store.scan(after, limit);
+  }
+
   keys(): IterableIterator<string> {
     return this.store.keys();
   }

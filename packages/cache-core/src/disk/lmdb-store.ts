@@ -137,6 +137,19 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
     }
   }
 
+  scan(after: string | undefined, limit: number): Array<[string, DiskRecord<V>]> {
+    this.#commit(); // so that the key order on disk includes every write
+    const found: Array<[string, DiskRecord<V>]> = [];
+    for (const key of this.#db.getKeys(
+      after === undefined ? { limit: limit + 1 } : { start: after, limit: limit + 1 },
+    )) {
+      if (key === after || found.length === limit) continue;
+      const record = this.get(key);
+      if (record !== undefined) found.push([key, record]);
+    }
+    return found;
+  }
+
   async flush(): Promise<void> {
     this.#commit();
     await this.#db.flushed;

@@ -74,6 +74,11 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
     }
   }
 
+  scan(after: string | undefined, limit: number): Array<[string, DiskRecord<V>]> {
+    const keys = [...this.#records.keys()].filter((key) => after === undefined || key > after).sort();
+    return keys.slice(0, limit).map((key) => [key, this.get(key) as DiskRecord<V>]);
+  }
+
   async flush(): Promise<void> {
     this.#pendingBytes = 0;
   }
