@@ -510,6 +510,7 @@ export class Cache<V = unknown> {
       this.#disk?.write(
         key,
         { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
+        held !== undefined || onDisk !== undefined, // memory holds a subset of the disk
         this.#inMemory,
       ) ?? NOTHING_LEFT;
     if (held !== undefined && heldLive) {

@@ -13,7 +13,12 @@ export type Clock = () => number;
  * same number until a 1 ms timer clears it makes a hit allocation-free (lru-cache does the same
  * with its ttlResolution). The cost: within one synchronous run of JavaScript longer than 1 ms,
  * time stands still until the event loop turns, so an expiry can be found that much late.
+ *
+ * When something has replaced Date or Date.now (fake timers in a test, say), the clock reads
+ * Date.now on every call instead, so `setSystemTime` and friends are seen at once.
  */
+const RealDate = Date;
+const realDateNow = Date.now;
 let cachedNow: number | undefined;
 
 function forgetNow(): void {
@@ -21,8 +26,9 @@ function forgetNow(): void {
 }
 
 export const systemClock: Clock = () => {
+  if (globalThis.Date !== RealDate || RealDate.now !== realDateNow) return globalThis.Date.now();
   if (cachedNow === undefined) {
-    cachedNow = Date.now();
+    cachedNow = realDateNow();
     setTimeout(forgetNow, 1).unref();
   }
   return cachedNow;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CacheManager } from '../src/index.js';
 import { setup } from './helpers.js';
 
 afterEach(() => {
@@ -251,5 +252,25 @@ describe('the expiry sweep', () => {
     expect(vi.getTimerCount()).toBe(1);
     await manager.shutdown();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('the default clock', () => {
+  it('sees time set by fake timers at once', () => {
+    vi.useFakeTimers();
+    const manager = new CacheManager();
+    const cache = manager.addCache('c', { timeToLiveSeconds: 10 });
+    cache.put('k', 'v');
+    vi.setSystemTime(Date.now() + 10_001);
+    expect(cache.get('k')).toBeUndefined();
+  });
+
+  it('moves with real time', async () => {
+    const manager = new CacheManager();
+    const cache = manager.addCache('c', { timeToLiveSeconds: 0.05 });
+    cache.put('k', 'v');
+    expect(cache.get('k')).toBe('v');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(cache.get('k')).toBeUndefined();
   });
 });

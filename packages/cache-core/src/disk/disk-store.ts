@@ -31,8 +31,11 @@ export interface DiskStore<V = unknown> {
   readonly pendingBytes: number;
   get(key: string): DiskRecord<V> | undefined;
   has(key: string): boolean;
-  /** @throws MeshcacheError E_VALUE_NOT_ENCODABLE when the record cannot be encoded; nothing is written. */
-  put(key: string, record: DiskRecord<V>): void;
+  /**
+   * `held`: whether the key is on disk now, when the caller already knows (it saves a lookup).
+   * @throws MeshcacheError E_VALUE_NOT_ENCODABLE when the record cannot be encoded; nothing is written.
+   */
+  put(key: string, record: DiskRecord<V>, held?: boolean): void;
   /** Whether a record was held. */
   remove(key: string): boolean;
   clear(): void;

@@ -88,8 +88,13 @@ export class DiskTier<V> {
    * Writes a record; returns the keys that must leave the cache because the disk is full (their
    * records are already removed from disk), with their last records for the events.
    */
-  write(key: string, record: DiskRecord<V>, inMemory: (key: string) => boolean): Array<[string, DiskRecord<V>]> {
-    this.store.put(key, record);
+  write(
+    key: string,
+    record: DiskRecord<V>,
+    held: boolean,
+    inMemory: (key: string) => boolean,
+  ): Array<[string, DiskRecord<V>]> {
+    this.store.put(key, record, held);
     if (this.#maxElements === 0) return [];
     this.#touch(key);
     const victims: Array<[string, DiskRecord<V>]> = [];

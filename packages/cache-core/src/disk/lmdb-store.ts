@@ -85,8 +85,9 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
     return this.#db.doesExist(key);
   }
 
-  put(key: string, record: DiskRecord<V>): void {
+  put(key: string, record: DiskRecord<V>, known?: boolean): void {
     this.#checkOpen();
+    const held = known ?? this.has(key);
     let bytes: Buffer;
     try {
       bytes = encodeRecord(this.#db.encoder, record);
@@ -97,7 +98,6 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
         { cause: error },
       );
     }
-    const held = this.has(key);
     if (this.#pendingBytes + bytes.length > this.#options.spoolBytes) this.#commit();
     this.#forgetPending(key);
     this.#pending.set(key, bytes);
