@@ -1,0 +1,75 @@
+/**
+ * A hybrid logical clock (Kulkarni et al., 2014): versions that follow physical time closely and
+ * still order every event causally, so "newer" means the same thing on every node.
+ *
+ * A version is (time, counter, node). `now()` stamps a local write: the time is the larger of the
+ * wall clock and the last time seen; the counter orders writes within the same millisecond. When
+ * a version arrives from a peer, `receive()` moves the clock past it, so anything this node writes
+ * afterwards is newer than what it has seen: a write that follows a read of a peer's value always
+ * wins over that value, even if this node's wall clock is behind.
+ *
+ * Guarantee: versions from one clock strictly increase. Not guaranteed: that they match wall
+ * time; a peer whose clock runs ahead drags everyone ahead with it, which is why receive()
+ * refuses versions more than maxDriftMillis in the future (the peer's clock is wrong, and
+ * adopting its time would make this node's later writes lose to nothing but a bad clock).
+ */
+import type { Clock, Version } from '@meshcache/core';
+import { MeshcacheError } from '@meshcache/core';
+
+export interface HybridLogicalClockOptions {
+  /** This node's id: the last tie-break between versions. */
+  readonly node: string;
+  /** Epoch milliseconds. @default Date.now */
+  readonly clock?: Clock;
+  /** How far ahead of this node's wall clock a peer's version may be. @default 60000 */
+  readonly maxDriftMillis?: number;
+}
+
+export class HybridLogicalClock {
+  readonly node: string;
+  readonly #clock: Clock;
+  readonly #maxDriftMillis: number;
+  #time = 0;
+  #counter = 0;
+
+  constructor(options: HybridLogicalClockOptions) {
+    if (typeof options.node !== 'string' || options.node === '') {
+      throw new MeshcacheError('E_CONFIG', 'HybridLogicalClock: node must be a non-empty string');
+    }
+    this.node = options.node;
+    this.#clock = options.clock ?? Date.now;
+    this.#maxDriftMillis = options.maxDriftMillis ?? 60_000;
+  }
+
+  /** A new version for a local write, newer than every version this clock has made or received. */
+  now(): Version {
+    const wall = this.#clock();
+    if (wall > this.#time) {
+      this.#time = wall;
+      this.#counter = 0;
+    } else {
+      this.#counter++;
+    }
+    return { time: this.#time, counter: this.#counter, node: this.node };
+  }
+
+  /**
+   * Takes note of a peer's version, so later local versions are newer.
+   * @throws MeshcacheError E_CLOCK_DRIFT when the version is too far ahead of this node's clock.
+   */
+  receive(remote: Version): void {
+    const wall = this.#clock();
+    if (remote.time > wall + this.#maxDriftMillis) {
+      throw new MeshcacheError(
+        'E_CLOCK_DRIFT',
+        `version from node "${remote.node}" is ${remote.time - wall} ms ahead of this node's clock (at most ${this.#maxDriftMillis} ms is accepted)`,
+      );
+    }
+    if (remote.time > this.#time) {
+      this.#time = remote.time;
+      this.#counter = remote.counter;
+    } else if (remote.time === this.#time && remote.counter > this.#counter) {
+      this.#counter = remote.counter;
+    }
+  }
+}

@@ -1,0 +1,14 @@
+export type { HybridLogicalClockOptions } from './hlc.js';
+export { HybridLogicalClock } from './hlc.js';
+export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';
+export type {
+  BatchMessage,
+  ChangeMessage,
+  ExpireMessage,
+  Message,
+  MessageTypeNumber,
+  PutMessage,
+  RemoveAllMessage,
+  RemoveMessage,
+} from './protocol/messages.js';
+export { MessageType } from './protocol/messages.js';

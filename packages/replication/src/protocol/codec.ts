@@ -1,0 +1,147 @@
+/**
+ * Messages to bytes and back, with msgpackr. One codec per connection: record structures are
+ * defined the first time they are sent on that connection and referenced afterwards
+ * (`sequential`), so they never outlive it, and a peer that restarts starts a new connection and
+ * cannot garble decoding with stale structures.
+ *
+ * Layout: each message is one msgpack array whose first element is the type number.
+ *
+ *   Put        [1, cache, key, value, versionTime, versionCounter, versionNode, createdAt, ttl, tti]
+ *   Remove     [2, cache, key, versionTime, versionCounter, versionNode]
+ *   Expire     [3, cache, key, versionTime, versionCounter, versionNode]
+ *   RemoveAll  [4, cache, versionTime, versionCounter, versionNode]
+ *   Batch      [5, [change, change, ...]]            (each change laid out as above)
+ *
+ * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
+ * brings back Sets, Maps, Dates, Buffers and typed arrays), and every field of every decoded
+ * message is checked before use. Anything else is a ProtocolError (E_PROTOCOL) naming what was
+ * wrong; the caller closes the connection and changes nothing.
+ */
+import { MeshcacheError, type Version } from '@meshcache/core';
+import { Packr, Unpackr } from 'msgpackr';
+import { type ChangeMessage, type Message, MessageType } from './messages.js';
+
+export class ProtocolError extends MeshcacheError {
+  constructor(problem: string, options?: { cause?: unknown }) {
+    super('E_PROTOCOL', `bad message from peer: ${problem}`, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+const OPTIONS = { moreTypes: true, structuredClone: false, useRecords: true, mapsAsObjects: false, sequential: true };
+
+/** Most changes one batch may carry; a bigger batch is a protocol error, not a memory bomb. */
+export const MAX_BATCH_CHANGES = 100_000;
+
+export class WireCodec {
+  readonly #packr = new Packr({ ...OPTIONS });
+  readonly #unpackr = new Unpackr({ ...OPTIONS });
+
+  encode(message: Message): Buffer {
+    return this.#packr.pack(toWire(message));
+  }
+
+  /** @throws ProtocolError */
+  decode(bytes: Uint8Array): Message {
+    let wire: unknown;
+    try {
+      wire = this.#unpackr.unpack(bytes);
+    } catch (error) {
+      throw new ProtocolError(`not msgpack (${(error as Error).message})`, { cause: error });
+    }
+    if (!Array.isArray(wire)) throw new ProtocolError('a message must be an array');
+    if (wire[0] === MessageType.Batch) {
+      const changes = wire[1];
+      if (wire.length !== 2 || !Array.isArray(changes)) throw new ProtocolError('batch: changes must be an array');
+      if (changes.length > MAX_BATCH_CHANGES) {
+        throw new ProtocolError(`batch: ${changes.length} changes, at most ${MAX_BATCH_CHANGES}`);
+      }
+      return { type: MessageType.Batch, changes: changes.map((change, i) => changeFromWire(change, `batch[${i}]`)) };
+    }
+    return changeFromWire(wire, 'message');
+  }
+}
+
+function toWire(message: Message): unknown[] {
+  if (message.type === MessageType.Batch) return [MessageType.Batch, message.changes.map(changeToWire)];
+  return changeToWire(message);
+}
+
+function changeToWire(change: ChangeMessage): unknown[] {
+  const { time, counter, node } = change.version;
+  switch (change.type) {
+    case MessageType.Put:
+      return [
+        MessageType.Put,
+        change.cache,
+        change.key,
+        change.value,
+        time,
+        counter,
+        node,
+        change.createdAt,
+        change.timeToLiveSeconds,
+        change.timeToIdleSeconds,
+      ];
+    case MessageType.Remove:
+    case MessageType.Expire:
+      return [change.type, change.cache, change.key, time, counter, node];
+    case MessageType.RemoveAll:
+      return [MessageType.RemoveAll, change.cache, time, counter, node];
+  }
+}
+
+function changeFromWire(wire: unknown, where: string): ChangeMessage {
+  if (!Array.isArray(wire)) throw new ProtocolError(`${where}: a change must be an array`);
+  const field = (index: number, name: string, check: (value: unknown) => boolean, expected: string): unknown => {
+    const value: unknown = wire[index];
+    if (!check(value)) throw new ProtocolError(`${where}: ${name} must be ${expected}`);
+    return value;
+  };
+  const text = (index: number, name: string) => field(index, name, isText, 'a non-empty string') as string;
+  const millis = (index: number, name: string) =>
+    field(index, name, isNonNegative, 'a time in epoch milliseconds') as number;
+  const seconds = (index: number, name: string) => field(index, name, isNonNegative, 'seconds >= 0') as number;
+  const version = (index: number): Version => ({
+    time: millis(index, 'version time'),
+    counter: field(index + 1, 'version counter', isCounter, 'a whole number >= 0') as number,
+    node: text(index + 2, 'version node'),
+  });
+  const arity = (n: number, name: string) => {
+    if (wire.length !== n) throw new ProtocolError(`${where}: ${name} has ${wire.length} fields, expected ${n}`);
+  };
+  switch (wire[0]) {
+    case MessageType.Put:
+      arity(10, 'put');
+      return {
+        type: MessageType.Put,
+        cache: text(1, 'cache'),
+        key: field(2, 'key', isKey, 'a string') as string,
+        value: field(3, 'value', (v) => v !== undefined, 'present'),
+        version: version(4),
+        createdAt: millis(7, 'createdAt'),
+        timeToLiveSeconds: seconds(8, 'timeToLiveSeconds'),
+        timeToIdleSeconds: seconds(9, 'timeToIdleSeconds'),
+      };
+    case MessageType.Remove:
+    case MessageType.Expire:
+      arity(6, wire[0] === MessageType.Remove ? 'remove' : 'expire');
+      return {
+        type: wire[0],
+        cache: text(1, 'cache'),
+        key: field(2, 'key', isKey, 'a string') as string,
+        version: version(3),
+      };
+    case MessageType.RemoveAll:
+      arity(5, 'removeAll');
+      return { type: MessageType.RemoveAll, cache: text(1, 'cache'), version: version(2) };
+    default:
+      throw new ProtocolError(`${where}: unknown message type ${JSON.stringify(wire[0]) ?? String(wire[0])}`);
+  }
+}
+
+const isText = (value: unknown): boolean => typeof value === 'string' && value !== '';
+const isKey = (value: unknown): boolean => typeof value === 'string';
+/** Times (epoch ms) and durations (seconds) alike: finite and not negative. */
+const isNonNegative = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isCounter = (value: unknown): boolean => typeof value === 'number' && Number.isInteger(value) && value >= 0;

@@ -1,0 +1,91 @@
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/index.js';
+
+const version = { time: 1_700_000_000_000, counter: 2, node: 'gw-1' };
+const put: ChangeMessage = {
+  type: MessageType.Put,
+  cache: 'Response Cache',
+  key: 'GET /orders/42',
+  value: {
+    status: 200,
+    headers: new Map([['content-type', 'application/json']]),
+    body: Buffer.from('{"id":42}'),
+    tags: new Set(['orders']),
+    at: new Date(1_700_000_000_000),
+    nested: { list: [1, 'two', null] },
+  },
+  version,
+  createdAt: 1_700_000_000_000,
+  timeToLiveSeconds: 300,
+  timeToIdleSeconds: 0,
+};
+const remove: ChangeMessage = { type: MessageType.Remove, cache: 'tokens', key: 'prod/orders', version };
+const expire: ChangeMessage = { type: MessageType.Expire, cache: 'tokens', key: 'prod/orders', version };
+const removeAll: ChangeMessage = { type: MessageType.RemoveAll, cache: 'tokens', version };
+
+/** A sender and a receiver, each with its own codec, as the two ends of one connection. */
+function link() {
+  const sender = new WireCodec();
+  const receiver = new WireCodec();
+  return (message: Message) => receiver.decode(sender.encode(message));
+}
+
+describe('WireCodec', () => {
+  it.each([
+    ['put', put],
+    ['remove', remove],
+    ['expire', expire],
+    ['removeAll', removeAll],
+  ])('carries a %s unchanged, value types included', (_name, message) => {
+    expect(link()(message)).toEqual(message);
+  });
+
+  it('carries a batch, and keeps decoding as record structures are reused across frames', () => {
+    const send = link();
+    for (let round = 0; round < 3; round++) {
+      const batch: Message = {
+        type: MessageType.Batch,
+        changes: [put, remove, { ...put, key: `k${round}` }, removeAll],
+      };
+      expect(send(batch)).toEqual(batch);
+    }
+  });
+
+  it('a new connection (a fresh codec) decodes from scratch', () => {
+    const first = new WireCodec();
+    const bytes = first.encode(put);
+    expect(new WireCodec().decode(bytes)).toEqual(put);
+  });
+
+  const forged = new Packr({ useRecords: false });
+  it.each([
+    ['garbage bytes', Buffer.from([0xc1, 0xff, 0x00]), /not msgpack/],
+    ['a non-array', forged.pack({ type: 1 }), /a message must be an array/],
+    ['an unknown type', forged.pack([99, 'c']), /unknown message type 99/],
+    ['a put with a missing field', forged.pack([1, 'c', 'k', 'v', 1, 0, 'n', 1, 0]), /put has 9 fields, expected 10/],
+    ['an empty cache name', forged.pack([2, '', 'k', 1, 0, 'n']), /cache must be a non-empty string/],
+    ['a numeric key', forged.pack([2, 'c', 7, 1, 0, 'n']), /key must be a string/],
+    ['a negative TTL', forged.pack([1, 'c', 'k', 'v', 1, 0, 'n', 1, -5, 0]), /timeToLiveSeconds must be seconds >= 0/],
+    ['a fractional counter', forged.pack([4, 'c', 1, 0.5, 'n']), /version counter must be a whole number/],
+    ['a NaN time', forged.pack([4, 'c', Number.NaN, 0, 'n']), /version time must be a time/],
+    ['a batch of non-arrays', forged.pack([5, [1, 2]]), /batch\[0\]: a change must be an array/],
+    ['a batch inside a batch', forged.pack([5, [[5, []]]]), /batch\[0\]: unknown message type 5/],
+  ])('refuses %s with E_PROTOCOL naming what was wrong', (_name, bytes, problem) => {
+    expect(() => new WireCodec().decode(bytes)).toThrow(
+      expect.objectContaining({ code: 'E_PROTOCOL', message: expect.stringMatching(problem) }),
+    );
+  });
+
+  it('never builds class instances from the wire', () => {
+    class Token {
+      constructor(readonly secret: string) {}
+      reveal(): string {
+        return this.secret;
+      }
+    }
+    const decoded = link()({ ...put, value: new Token('s') } as Message) as { value: unknown };
+    expect(decoded.value).toEqual({ secret: 's' });
+    expect(decoded.value).not.toBeInstanceOf(Token);
+  });
+});

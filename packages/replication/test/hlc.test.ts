@@ -1,0 +1,54 @@
+import { compareVersions, type Version } from '@meshcache/core';
+import { ManualClock } from '@meshcache/core/testing';
+import { describe, expect, it } from 'vitest';
+import { HybridLogicalClock } from '../src/index.js';
+
+describe('HybridLogicalClock', () => {
+  it('follows the wall clock and orders writes within one millisecond by a counter', () => {
+    const wall = new ManualClock(1000);
+    const hlc = new HybridLogicalClock({ node: 'a', clock: wall.now });
+    expect(hlc.now()).toEqual({ time: 1000, counter: 0, node: 'a' });
+    expect(hlc.now()).toEqual({ time: 1000, counter: 1, node: 'a' });
+    wall.advance(5);
+    expect(hlc.now()).toEqual({ time: 1005, counter: 0, node: 'a' });
+  });
+
+  it('never goes backwards, even when the wall clock does', () => {
+    const wall = new ManualClock(1000);
+    const hlc = new HybridLogicalClock({ node: 'a', clock: wall.now });
+    const versions: Version[] = [];
+    for (const step of [0, 3, -2, -100, 0, 50]) {
+      wall.set(wall.now() + step);
+      versions.push(hlc.now());
+    }
+    for (let i = 1; i < versions.length; i++) expect(compareVersions(versions[i], versions[i - 1])).toBeGreaterThan(0);
+  });
+
+  it('after receiving a peer version, stamps newer versions even with a slower wall clock', () => {
+    const behind = new HybridLogicalClock({ node: 'b', clock: new ManualClock(1000).now });
+    const peer: Version = { time: 5000, counter: 7, node: 'a' };
+    behind.receive(peer);
+    const next = behind.now();
+    expect(compareVersions(next, peer)).toBeGreaterThan(0);
+    expect(next).toEqual({ time: 5000, counter: 8, node: 'b' });
+  });
+
+  it('ignores an older peer version', () => {
+    const hlc = new HybridLogicalClock({ node: 'b', clock: new ManualClock(9000).now });
+    hlc.now();
+    hlc.receive({ time: 5000, counter: 99, node: 'a' });
+    expect(hlc.now()).toEqual({ time: 9000, counter: 1, node: 'b' });
+  });
+
+  it('refuses a peer version too far ahead of this node, with E_CLOCK_DRIFT', () => {
+    const hlc = new HybridLogicalClock({ node: 'b', clock: new ManualClock(1000).now, maxDriftMillis: 500 });
+    expect(() => hlc.receive({ time: 1501, counter: 0, node: 'a' })).toThrow(
+      expect.objectContaining({ code: 'E_CLOCK_DRIFT', message: expect.stringContaining('node "a" is 501 ms ahead') }),
+    );
+    expect(hlc.now().time).toBe(1000);
+  });
+
+  it('refuses an empty node id', () => {
+    expect(() => new HybridLogicalClock({ node: '' })).toThrow(/node must be a non-empty string/);
+  });
+});
