@@ -1,0 +1,92 @@
+/**
+ * A transport that misbehaves on purpose, wrapped around another: frames can be delayed, dropped,
+ * duplicated or reordered, and connections cut. Decisions come from a seeded generator, so a
+ * failing test replays the same way. Dropping or reordering breaks the transport promise on
+ * purpose: it stands for a peer that lost frames and must repair.
+ */
+import type { Connection, Listener, Transport } from './transport.js';
+
+export interface ChaosOptions {
+  /** Extra delay per frame, in ms (delivered with setTimeout). @default 0 */
+  delayMillis?: number;
+  /** Probability that a frame is dropped. @default 0 */
+  drop?: number;
+  /** Probability that a frame is sent twice. @default 0 */
+  duplicate?: number;
+  /** Probability that a frame is held back and sent after the next one. @default 0 */
+  reorder?: number;
+  /** Seed of the generator. @default 1 */
+  seed?: number;
+}
+
+export class ChaosTransport implements Transport {
+  readonly #inner: Transport;
+  readonly #options: Required<ChaosOptions>;
+  readonly #connections = new Set<Connection>();
+  #seed: number;
+
+  constructor(inner: Transport, options: ChaosOptions = {}) {
+    this.#inner = inner;
+    this.#options = { delayMillis: 0, drop: 0, duplicate: 0, reorder: 0, seed: 1, ...options };
+    this.#seed = this.#options.seed;
+  }
+
+  listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
+    return this.#inner.listen(address, (connection) => onConnection(this.#wrap(connection)));
+  }
+
+  async dial(address: string): Promise<Connection> {
+    return this.#wrap(await this.#inner.dial(address));
+  }
+
+  /** Cuts every connection made through this transport, as a network partition would. */
+  cutAll(reason = 'cut by chaos'): void {
+    for (const connection of this.#connections) connection.close(4004, reason);
+    this.#connections.clear();
+  }
+
+  #random(): number {
+    this.#seed = (this.#seed * 1103515245 + 12345) % 2 ** 31;
+    return this.#seed / 2 ** 31;
+  }
+
+  #wrap(inner: Connection): Connection {
+    this.#connections.add(inner);
+    inner.onClose(() => this.#connections.delete(inner));
+    let held: Uint8Array | undefined;
+    const options = this.#options;
+    const deliver = (frame: Uint8Array) => {
+      if (options.delayMillis > 0) setTimeout(() => inner.send(frame), options.delayMillis);
+      else inner.send(frame);
+    };
+    const send = (frame: Uint8Array): void => {
+      if (this.#random() < options.drop) return;
+      if (held === undefined && this.#random() < options.reorder) {
+        held = frame;
+        return;
+      }
+      deliver(frame);
+      if (this.#random() < options.duplicate) deliver(frame);
+      if (held !== undefined) {
+        const late = held;
+        held = undefined;
+        deliver(late);
+      }
+    };
+    return {
+      get remoteAddress() {
+        return inner.remoteAddress;
+      },
+      get bufferedAmount() {
+        return inner.bufferedAmount;
+      },
+      get open() {
+        return inner.open;
+      },
+      send,
+      close: (code, reason) => inner.close(code, reason),
+      onFrame: (listener) => inner.onFrame(listener),
+      onClose: (listener) => inner.onClose(listener),
+    };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * An in-process network: listeners are registered under any address string, and a dial makes a
+ * pair of connected ends. Frames are delivered on a later microtask, so sends never re-enter the
+ * sender, as on a real socket. For tests that need a cluster without sockets.
+ */
+import { CloseCode, type Connection, type Listener, type Transport } from './transport.js';
+
+type FrameListener = (frame: Uint8Array) => void;
+type CloseListener = (code: number, reason: string) => void;
+
+class MemoryConnection implements Connection {
+  readonly remoteAddress: string;
+  peer: MemoryConnection | undefined;
+  #open = true;
+  readonly #frameListeners: FrameListener[] = [];
+  readonly #closeListeners: CloseListener[] = [];
+
+  constructor(remoteAddress: string) {
+    this.remoteAddress = remoteAddress;
+  }
+
+  get bufferedAmount(): number {
+    return 0;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  send(frame: Uint8Array): void {
+    if (!this.#open) return;
+    const copy = Uint8Array.from(frame); // the sender may reuse its buffer
+    const peer = this.peer;
+    queueMicrotask(() => peer?.deliver(copy));
+  }
+
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (!this.#open) return;
+    this.#closed(code, reason);
+    const peer = this.peer;
+    queueMicrotask(() => peer?.closedByPeer(code, reason));
+  }
+
+  onFrame(listener: FrameListener): void {
+    this.#frameListeners.push(listener);
+  }
+
+  onClose(listener: CloseListener): void {
+    this.#closeListeners.push(listener);
+  }
+
+  deliver(frame: Uint8Array): void {
+    if (!this.#open) return;
+    for (const listener of this.#frameListeners) listener(frame);
+  }
+
+  closedByPeer(code: number, reason: string): void {
+    this.#closed(code, reason);
+  }
+
+  #closed(code: number, reason: string): void {
+    if (!this.#open) return;
+    this.#open = false;
+    for (const listener of this.#closeListeners) listener(code, reason);
+  }
+}
+
+export class MemoryNetwork implements Transport {
+  readonly #listeners = new Map<string, (connection: Connection) => void>();
+  #dials = 0;
+
+  async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
+    if (this.#listeners.has(address)) throw new Error(`memory network: ${address} is already listening`);
+    this.#listeners.set(address, onConnection);
+    return {
+      address,
+      close: async () => {
+        this.#listeners.delete(address);
+      },
+    };
+  }
+
+  async dial(address: string): Promise<Connection> {
+    const accept = this.#listeners.get(address);
+    if (accept === undefined) throw new Error(`memory network: nothing listens at ${address}`);
+    const dialer = new MemoryConnection(address);
+    const accepted = new MemoryConnection(`memory-client-${++this.#dials}`);
+    dialer.peer = accepted;
+    accepted.peer = dialer;
+    accept(accepted);
+    return dialer;
+  }
+}

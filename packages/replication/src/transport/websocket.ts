@@ -1,0 +1,117 @@
+/**
+ * The real transport: WebSockets (ws) carrying binary frames. Addresses are `ws://host:port`
+ * (port 0 picks a free port; the listener's address has the real one).
+ *
+ * Limits are first-class: `maxPayload` bounds a frame (ws closes a connection that sends a
+ * bigger one with 1009), permessage-deflate is off (compression bombs and CPU are not worth a
+ * cache's small frames), and a text frame is a protocol error: meshcache speaks binary only.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { CloseCode, type Connection, type Listener, type Transport } from './transport.js';
+
+export interface WebSocketTransportOptions {
+  /** Largest frame accepted, in bytes. @default 16 MiB */
+  maxPayload?: number;
+}
+
+export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+class WebSocketConnection implements Connection {
+  readonly remoteAddress: string;
+  readonly #socket: WebSocket;
+
+  constructor(socket: WebSocket, remoteAddress: string) {
+    this.#socket = socket;
+    this.remoteAddress = remoteAddress;
+    socket.on('message', (_data, isBinary) => {
+      if (!isBinary) this.close(CloseCode.ProtocolError, 'text frames are not part of the protocol');
+    });
+    // A socket error is always followed by close; the close listeners report it.
+    socket.on('error', () => {});
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.open) this.#socket.send(frame, { binary: true });
+  }
+
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (this.#socket.readyState === WebSocket.CLOSED || this.#socket.readyState === WebSocket.CLOSING) return;
+    this.#socket.close(code, reason.slice(0, 120)); // a close reason is limited to 123 bytes
+  }
+
+  onFrame(listener: (frame: Uint8Array) => void): void {
+    this.#socket.on('message', (data, isBinary) => {
+      if (isBinary) listener(toBytes(data));
+    });
+  }
+
+  onClose(listener: (code: number, reason: string) => void): void {
+    this.#socket.once('close', (code, reason) => listener(code, reason.toString()));
+  }
+}
+
+export class WebSocketTransport implements Transport {
+  readonly #maxPayload: number;
+
+  constructor(options: WebSocketTransportOptions = {}) {
+    this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
+    const url = new URL(address);
+    if (url.protocol !== 'ws:') throw new Error(`listen: ${address} is not a ws:// address`);
+    const server: Server = createServer((_request, response) => {
+      response.writeHead(426, { 'content-type': 'text/plain' }).end('meshcache speaks WebSocket here\n');
+    });
+    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: this.#maxPayload });
+    wss.on('connection', (socket, request) => {
+      const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+      onConnection(new WebSocketConnection(socket, remote));
+    });
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(url.port || 80), host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const shown = host.includes(':') ? `[${host}]` : host;
+    return {
+      address: `ws://${shown}:${port}`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          for (const client of wss.clients) client.terminate();
+          wss.close(() => server.close(() => resolve()));
+        }),
+    };
+  }
+
+  dial(address: string): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.#maxPayload });
+      const failed = (error: Error) => reject(new Error(`cannot reach ${address}: ${error.message}`, { cause: error }));
+      socket.once('error', failed);
+      socket.once('open', () => {
+        socket.off('error', failed);
+        resolve(new WebSocketConnection(socket, address));
+      });
+    });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The contract every Transport meets (src/transport/transport.ts). Each transport's test calls
+ * describeTransportConformance; a new transport is not done until it passes.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Connection, Listener, Transport } from '../src/transport/transport.js';
+
+export interface TransportHarness {
+  readonly transport: Transport;
+  /** An address to listen on (port 0 where ports exist). */
+  readonly address: string;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export function describeTransportConformance(name: string, make: () => TransportHarness): void {
+  describe(`${name}: transport conformance`, () => {
+    const listeners: Listener[] = [];
+    const connections: Connection[] = [];
+    afterEach(async () => {
+      for (const connection of connections.splice(0)) connection.close();
+      for (const listener of listeners.splice(0)) await listener.close();
+    });
+
+    async function pair(): Promise<{ client: Connection; server: Connection }> {
+      const { transport, address } = make();
+      let server: Connection | undefined;
+      const listener = await transport.listen(address, (connection) => {
+        server = connection;
+        connections.push(connection);
+      });
+      listeners.push(listener);
+      const client = await transport.dial(listener.address);
+      connections.push(client);
+      await until(() => server !== undefined, 'the server side of the connection');
+      return { client, server: server as Connection };
+    }
+
+    it('delivers frames whole and in order, both ways', async () => {
+      const { client, server } = await pair();
+      const atServer: string[] = [];
+      const atClient: string[] = [];
+      server.onFrame((frame) => atServer.push(Buffer.from(frame).toString()));
+      client.onFrame((frame) => atClient.push(Buffer.from(frame).toString()));
+      const sent = Array.from({ length: 200 }, (_, i) => `frame ${i} ${'x'.repeat(i * 10)}`);
+      for (const text of sent) client.send(Buffer.from(text));
+      server.send(Buffer.from('reply'));
+      await until(() => atServer.length === sent.length && atClient.length === 1, 'every frame');
+      expect(atServer).toEqual(sent);
+      expect(atClient).toEqual(['reply']);
+    });
+
+    it('does not care if the sender reuses its buffer after send', async () => {
+      const { client, server } = await pair();
+      const got: string[] = [];
+      server.onFrame((frame) => got.push(Buffer.from(frame).toString()));
+      const buffer = Buffer.from('first');
+      client.send(buffer);
+      buffer.write('XXXXX');
+      await until(() => got.length === 1, 'the frame');
+      expect(got).toEqual(['first']);
+    });
+
+    it('closes both sides once, with the code and reason, and delivers nothing after', async () => {
+      const { client, server } = await pair();
+      const closes: string[] = [];
+      client.onClose((code, reason) => closes.push(`client ${code} ${reason}`));
+      server.onClose((code, reason) => closes.push(`server ${code} ${reason}`));
+      const late: Uint8Array[] = [];
+      server.onFrame((frame) => late.push(frame));
+      client.close(4003, 'wrong secret');
+      client.close(4003, 'again');
+      client.send(Buffer.from('after close'));
+      await until(() => closes.length === 2, 'both close events');
+      expect(closes.sort()).toEqual(['client 4003 wrong secret', 'server 4003 wrong secret']);
+      expect(client.open).toBe(false);
+      expect(server.open).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(late).toEqual([]);
+    });
+
+    it('refuses to dial an address where nothing listens', async () => {
+      const { transport, address } = make();
+      const listener = await transport.listen(address, () => {});
+      const gone = listener.address;
+      await listener.close();
+      await expect(transport.dial(gone)).rejects.toThrow();
+    });
+  });
+}
