@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { type ChangeMessage, MessageType } from '../src/index.js';
+import { estimateBytes, ReplicationQueue } from '../src/replication-queue.js';
+
+const version = (time: number) => ({ time, counter: 0, node: 'a' });
+const put = (cache: string, key: string, value: unknown, time = 1): ChangeMessage => ({
+  type: MessageType.Put,
+  cache,
+  key,
+  value,
+  version: version(time),
+  createdAt: time,
+  timeToLiveSeconds: 0,
+  timeToIdleSeconds: 0,
+});
+const remove = (cache: string, key: string, time = 1): ChangeMessage => ({
+  type: MessageType.Remove,
+  cache,
+  key,
+  version: version(time),
+});
+
+describe('ReplicationQueue', () => {
+  it('coalesces by cache and key: only the last change of a key is sent', () => {
+    const queue = new ReplicationQueue(1 << 20);
+    queue.enqueue(put('c', 'a', 1, 1));
+    queue.enqueue(put('c', 'b', 2, 2));
+    queue.enqueue(put('c', 'a', 3, 3));
+    queue.enqueue(remove('c', 'b', 4));
+    queue.enqueue(put('other', 'a', 5, 5));
+    expect(queue.size).toBe(3);
+    expect(queue.drain(100)).toEqual([put('c', 'a', 3, 3), remove('c', 'b', 4), put('other', 'a', 5, 5)]);
+    expect(queue.size).toBe(0);
+    expect(queue.bytes).toBe(0);
+  });
+
+  it('a removeAll replaces every pending change of its cache, and only of its cache', () => {
+    const queue = new ReplicationQueue(1 << 20);
+    queue.enqueue(put('c', 'a', 1));
+    queue.enqueue(put('d', 'a', 1));
+    const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(9) };
+    queue.enqueue(clear);
+    queue.enqueue(put('c', 'z', 1, 10));
+    expect(queue.drain(100)).toEqual([put('d', 'a', 1), clear, put('c', 'z', 1, 10)]);
+  });
+
+  it('drains in batches of at most the maximum, oldest first', () => {
+    const queue = new ReplicationQueue(1 << 20);
+    for (let i = 0; i < 25; i++) queue.enqueue(put('c', `k${i}`, i));
+    const sizes: number[] = [];
+    const keys: string[] = [];
+    while (queue.size > 0) {
+      const batch = queue.drain(10);
+      sizes.push(batch.length);
+      for (const change of batch) if (change.type === MessageType.Put) keys.push(change.key);
+    }
+    expect(sizes).toEqual([10, 10, 5]);
+    expect(keys).toEqual(Array.from({ length: 25 }, (_, i) => `k${i}`));
+  });
+
+  it('keeps its byte count exact as changes come and go', () => {
+    const queue = new ReplicationQueue(1 << 20);
+    const a = put('c', 'a', 'x'.repeat(100));
+    const b = put('c', 'b', 'y'.repeat(50));
+    queue.enqueue(a);
+    queue.enqueue(b);
+    expect(queue.bytes).toBe(estimateBytes(a) + estimateBytes(b));
+    queue.enqueue(put('c', 'a', 'z'));
+    expect(queue.bytes).toBe(estimateBytes(put('c', 'a', 'z')) + estimateBytes(b));
+    queue.drain(1); // b: the rewritten a went to the back
+    expect(queue.bytes).toBe(estimateBytes(put('c', 'a', 'z')));
+  });
+
+  it('overflows instead of growing: drops what it held, refuses more, until reset', () => {
+    const queue = new ReplicationQueue(2000);
+    let accepted = 0;
+    for (let i = 0; i < 100; i++) if (queue.enqueue(put('c', `k${i}`, 'v'.repeat(100)))) accepted++;
+    expect(accepted).toBeGreaterThan(5);
+    expect(accepted).toBeLessThan(20);
+    expect(queue.overflowed).toBe(true);
+    expect(queue.size).toBe(0);
+    expect(queue.enqueue(put('c', 'late', 1))).toBe(false);
+    queue.reset();
+    expect(queue.overflowed).toBe(false);
+    expect(queue.enqueue(put('c', 'after', 1))).toBe(true);
+  });
+
+  it('estimates strings and bytes exactly enough to bound memory', () => {
+    const small = estimateBytes(put('c', 'k', 'x'));
+    const big = estimateBytes(put('c', 'k', Buffer.alloc(10_000)));
+    expect(big - small).toBeGreaterThanOrEqual(9_990);
+    expect(estimateBytes(put('c', 'k', { a: new Map([['b', [1, 2, new Set(['c'])]]]) }))).toBeGreaterThan(small);
+  });
+});
