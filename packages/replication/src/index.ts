@@ -5,10 +5,13 @@ export type {
   BatchMessage,
   ChangeMessage,
   ExpireMessage,
+  HandshakeMessage,
+  HelloMessage,
   Message,
   MessageTypeNumber,
+  ProofMessage,
   PutMessage,
   RemoveAllMessage,
   RemoveMessage,
 } from './protocol/messages.js';
-export { MessageType } from './protocol/messages.js';
+export { MessageType, PROTOCOL_VERSION } from './protocol/messages.js';

@@ -85,6 +85,22 @@ export function describeTransportConformance(name: string, make: () => Transport
       expect(late).toEqual([]);
     });
 
+    it('keeps frames that arrive before anyone listens, for the first listener', async () => {
+      const { transport, address } = make();
+      const listener = await transport.listen(address, (connection) => {
+        connections.push(connection);
+        connection.send(Buffer.from('hello first'));
+      });
+      listeners.push(listener);
+      const client = await transport.dial(listener.address);
+      connections.push(client);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const got: string[] = [];
+      client.onFrame((frame) => got.push(Buffer.from(frame).toString()));
+      await until(() => got.length === 1, 'the early frame');
+      expect(got).toEqual(['hello first']);
+    });
+
     it('refuses to dial an address where nothing listens', async () => {
       const { transport, address } = make();
       const listener = await transport.listen(address, () => {});

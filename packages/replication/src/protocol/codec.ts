@@ -11,6 +11,8 @@
  *   Expire     [3, cache, key, versionTime, versionCounter, versionNode]
  *   RemoveAll  [4, cache, versionTime, versionCounter, versionNode]
  *   Batch      [5, [change, change, ...]]            (each change laid out as above)
+ *   Hello      [6, protocol, cluster, node, url, nonce]
+ *   Proof      [7, mac]
  *
  * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
  * brings back Sets, Maps, Dates, Buffers and typed arrays), and every field of every decoded
@@ -19,7 +21,7 @@
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
-import { type ChangeMessage, type Message, MessageType } from './messages.js';
+import { type ChangeMessage, type HandshakeMessage, type Message, MessageType } from './messages.js';
 
 export class ProtocolError extends MeshcacheError {
   constructor(problem: string, options?: { cause?: unknown }) {
@@ -50,6 +52,7 @@ export class WireCodec {
       throw new ProtocolError(`not msgpack (${(error as Error).message})`, { cause: error });
     }
     if (!Array.isArray(wire)) throw new ProtocolError('a message must be an array');
+    if (wire[0] === MessageType.Hello || wire[0] === MessageType.Proof) return handshakeFromWire(wire);
     if (wire[0] === MessageType.Batch) {
       const changes = wire[1];
       if (wire.length !== 2 || !Array.isArray(changes)) throw new ProtocolError('batch: changes must be an array');
@@ -63,8 +66,44 @@ export class WireCodec {
 }
 
 function toWire(message: Message): unknown[] {
-  if (message.type === MessageType.Batch) return [MessageType.Batch, message.changes.map(changeToWire)];
-  return changeToWire(message);
+  switch (message.type) {
+    case MessageType.Batch:
+      return [MessageType.Batch, message.changes.map(changeToWire)];
+    case MessageType.Hello:
+      return [MessageType.Hello, message.protocol, message.cluster, message.node, message.url, message.nonce];
+    case MessageType.Proof:
+      return [MessageType.Proof, message.mac];
+    default:
+      return changeToWire(message);
+  }
+}
+
+function handshakeFromWire(wire: unknown[]): HandshakeMessage {
+  const bytes = (value: unknown, name: string, length: number): Uint8Array => {
+    if (!(value instanceof Uint8Array) || value.length !== length) {
+      throw new ProtocolError(`${name} must be ${length} bytes`);
+    }
+    return value;
+  };
+  if (wire[0] === MessageType.Proof) {
+    if (wire.length !== 2) throw new ProtocolError(`proof has ${wire.length} fields, expected 2`);
+    return { type: MessageType.Proof, mac: bytes(wire[1], 'proof mac', 32) };
+  }
+  if (wire.length !== 6) throw new ProtocolError(`hello has ${wire.length} fields, expected 6`);
+  const [, protocol, cluster, node, url, nonce] = wire;
+  if (typeof protocol !== 'number' || !Number.isInteger(protocol))
+    throw new ProtocolError('hello protocol must be a whole number');
+  if (!isText(cluster)) throw new ProtocolError('hello cluster must be a non-empty string');
+  if (!isText(node)) throw new ProtocolError('hello node must be a non-empty string');
+  if (typeof url !== 'string') throw new ProtocolError('hello url must be a string');
+  return {
+    type: MessageType.Hello,
+    protocol,
+    cluster: cluster as string,
+    node: node as string,
+    url,
+    nonce: bytes(nonce, 'hello nonce', 32),
+  };
 }
 
 function changeToWire(change: ChangeMessage): unknown[] {

@@ -13,7 +13,12 @@ export const MessageType = Object.freeze({
   Expire: 3,
   RemoveAll: 4,
   Batch: 5,
+  Hello: 6,
+  Proof: 7,
 } as const);
+
+/** The protocol version a node speaks; a peer that speaks another is refused in the handshake. */
+export const PROTOCOL_VERSION = 1;
 
 export type MessageTypeNumber = (typeof MessageType)[keyof typeof MessageType];
 
@@ -60,4 +65,25 @@ export interface BatchMessage {
   readonly changes: readonly ChangeMessage[];
 }
 
-export type Message = ChangeMessage | BatchMessage;
+/** The first message on every connection, sent by both sides. */
+export interface HelloMessage {
+  readonly type: typeof MessageType.Hello;
+  readonly protocol: number;
+  readonly cluster: string;
+  /** The sender's node name. */
+  readonly node: string;
+  /** The sender's listener URL, as peers should dial it ('' for a client that does not listen). */
+  readonly url: string;
+  /** 32 random bytes the other side must sign. */
+  readonly nonce: Uint8Array;
+}
+
+/** HMAC-SHA256, under the cluster secret, of the other side's nonce and this side's identity. */
+export interface ProofMessage {
+  readonly type: typeof MessageType.Proof;
+  readonly mac: Uint8Array;
+}
+
+export type HandshakeMessage = HelloMessage | ProofMessage;
+
+export type Message = ChangeMessage | BatchMessage | HandshakeMessage;

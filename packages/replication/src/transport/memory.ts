@@ -13,6 +13,8 @@ class MemoryConnection implements Connection {
   peer: MemoryConnection | undefined;
   #open = true;
   readonly #frameListeners: FrameListener[] = [];
+  /** Frames that arrived before anyone listened. */
+  #early: Uint8Array[] = [];
   readonly #closeListeners: CloseListener[] = [];
 
   constructor(remoteAddress: string) {
@@ -43,6 +45,9 @@ class MemoryConnection implements Connection {
 
   onFrame(listener: FrameListener): void {
     this.#frameListeners.push(listener);
+    const early = this.#early;
+    this.#early = [];
+    for (const frame of early) listener(frame);
   }
 
   onClose(listener: CloseListener): void {
@@ -51,6 +56,7 @@ class MemoryConnection implements Connection {
 
   deliver(frame: Uint8Array): void {
     if (!this.#open) return;
+    if (this.#frameListeners.length === 0) this.#early.push(frame);
     for (const listener of this.#frameListeners) listener(frame);
   }
 

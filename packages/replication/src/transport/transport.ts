@@ -9,6 +9,8 @@
  *   (a connection that loses a frame is closed).
  * - `close` is idempotent; each side's close listeners run exactly once, with a code and reason.
  * - Nothing is delivered after close.
+ * - Frames that arrive before the first frame listener is attached are kept and handed to it,
+ *   so a peer that speaks first (both sides send hello at once) is never lost.
  */
 
 export interface Connection {

@@ -26,12 +26,21 @@ function toBytes(data: RawData): Uint8Array {
 class WebSocketConnection implements Connection {
   readonly remoteAddress: string;
   readonly #socket: WebSocket;
+  readonly #frameListeners: Array<(frame: Uint8Array) => void> = [];
+  /** Frames that arrived before anyone listened. */
+  #early: Uint8Array[] = [];
 
   constructor(socket: WebSocket, remoteAddress: string) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
-    socket.on('message', (_data, isBinary) => {
-      if (!isBinary) this.close(CloseCode.ProtocolError, 'text frames are not part of the protocol');
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        this.close(CloseCode.ProtocolError, 'text frames are not part of the protocol');
+        return;
+      }
+      const frame = toBytes(data);
+      if (this.#frameListeners.length === 0) this.#early.push(frame);
+      for (const listener of this.#frameListeners) listener(frame);
     });
     // A socket error is always followed by close; the close listeners report it.
     socket.on('error', () => {});
@@ -55,9 +64,10 @@ class WebSocketConnection implements Connection {
   }
 
   onFrame(listener: (frame: Uint8Array) => void): void {
-    this.#socket.on('message', (data, isBinary) => {
-      if (isBinary) listener(toBytes(data));
-    });
+    this.#frameListeners.push(listener);
+    const early = this.#early;
+    this.#early = [];
+    for (const frame of early) listener(frame);
   }
 
   onClose(listener: (code: number, reason: string) => void): void {
