@@ -20,8 +20,13 @@ if (run.error) {
 if (existsSync(results)) {
   const summary = JSON.parse(readFileSync(results, 'utf8'));
   const skipped = summary.numPendingTests + summary.numTodoTests;
+  // A test file that fails to load runs no test; count each such file as a failure.
+  const brokenFiles = (summary.testResults ?? []).filter(
+    (file) => file.status === 'failed' && (file.assertionResults ?? []).length === 0,
+  ).length;
+  const failed = summary.numFailedTests + brokenFiles;
   console.log(
-    `\ntests: ${summary.numPassedTests} passed, ${summary.numFailedTests} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,
+    `\ntests: ${summary.numPassedTests} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`,
   );
   if (summary.numTotalTests === 0) {
     console.error('no test ran');

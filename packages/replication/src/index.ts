@@ -15,3 +15,15 @@ export type {
   RemoveMessage,
 } from './protocol/messages.js';
 export { MessageType, PROTOCOL_VERSION } from './protocol/messages.js';
+export type {
+  BootstrapConfig,
+  ReplicationConfig,
+  ResolvedBootstrapConfig,
+  ResolvedReplicationConfig,
+} from './settings.js';
+export {
+  BOOTSTRAP_DEFAULTS,
+  REPLICATION_DEFAULTS,
+  resolveBootstrapConfig,
+  resolveReplicationConfig,
+} from './settings.js';
