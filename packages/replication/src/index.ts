@@ -1,3 +1,5 @@
+export type { CacheReplicatorOptions, ReplicationPeer } from './cache-replicator.js';
+export { CacheReplicator } from './cache-replicator.js';
 export type { HybridLogicalClockOptions } from './hlc.js';
 export { HybridLogicalClock } from './hlc.js';
 export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';

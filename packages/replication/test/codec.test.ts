@@ -77,6 +77,15 @@ describe('WireCodec', () => {
     );
   });
 
+  it('copies binary values out of the frame, so a stored value never keeps a frame alive', () => {
+    const frame = Uint8Array.from(new WireCodec().encode({ ...put, value: Buffer.from('body bytes') }));
+    const decoded = new WireCodec().decode(frame) as { value: Buffer };
+    expect(Buffer.isBuffer(decoded.value)).toBe(true);
+    expect(decoded.value.buffer).not.toBe(frame.buffer);
+    frame.fill(0);
+    expect(decoded.value.toString()).toBe('body bytes');
+  });
+
   it('never builds class instances from the wire', () => {
     class Token {
       constructor(readonly secret: string) {}

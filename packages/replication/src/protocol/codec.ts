@@ -31,13 +31,18 @@ export class ProtocolError extends MeshcacheError {
 }
 
 const OPTIONS = { moreTypes: true, structuredClone: false, useRecords: true, mapsAsObjects: false, sequential: true };
+/**
+ * Binary values are copied out of the frame: a Buffer that a cache keeps must not be a slice
+ * that keeps the whole incoming frame alive.
+ */
+const DECODE_OPTIONS = { ...OPTIONS, copyBuffers: true };
 
 /** Most changes one batch may carry; a bigger batch is a protocol error, not a memory bomb. */
 export const MAX_BATCH_CHANGES = 100_000;
 
 export class WireCodec {
   readonly #packr = new Packr({ ...OPTIONS });
-  readonly #unpackr = new Unpackr({ ...OPTIONS });
+  readonly #unpackr = new Unpackr({ ...DECODE_OPTIONS });
 
   encode(message: Message): Buffer {
     return this.#packr.pack(toWire(message));
@@ -47,7 +52,10 @@ export class WireCodec {
   decode(bytes: Uint8Array): Message {
     let wire: unknown;
     try {
-      wire = this.#unpackr.unpack(bytes);
+      // As a Buffer (no copy), so binary values decode as Buffers whatever the transport hands us.
+      wire = this.#unpackr.unpack(
+        Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
     } catch (error) {
       throw new ProtocolError(`not msgpack (${(error as Error).message})`, { cause: error });
     }

@@ -1,0 +1,192 @@
+import { type CacheEvent, CacheManager } from '@meshcache/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CacheReplicator,
+  type ChangeMessage,
+  HybridLogicalClock,
+  MessageType,
+  type ReplicationConfig,
+  resolveReplicationConfig,
+} from '../src/index.js';
+import { Session, type SessionMessage } from '../src/session.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
+
+interface TestNode {
+  readonly name: string;
+  readonly manager: CacheManager;
+  readonly replicator: CacheReplicator;
+  readonly events: string[];
+  /** Changes this node received from its peer. */
+  readonly received: ChangeMessage[];
+}
+
+const open: TestNode[] = [];
+afterEach(async () => {
+  for (const node of open.splice(0)) {
+    node.replicator.close();
+    await node.manager.shutdown();
+  }
+});
+
+function makeNode(name: string, replication: ReplicationConfig): TestNode {
+  const hlc = new HybridLogicalClock({ node: name });
+  const manager = new CacheManager({ versionClock: () => hlc.now() });
+  const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600 });
+  const settings = resolveReplicationConfig('Response Cache', {
+    asynchronousReplicationIntervalMillis: 60_000,
+    ...replication,
+  });
+  const replicator = new CacheReplicator(cache, settings, { hlc, logger: console });
+  const events: string[] = [];
+  for (const type of ['put', 'update', 'remove', 'expire', 'removeAll'] as const) {
+    cache.on(type, (event: CacheEvent) => events.push(`${type}:${event.key ?? '*'}:${event.origin}`));
+  }
+  const node = { name, manager, replicator, events, received: [] };
+  open.push(node);
+  return node;
+}
+
+/** Two nodes joined by an authenticated session over the in-memory network. */
+async function pair(replication: ReplicationConfig = {}) {
+  const a = makeNode('gw-1', replication);
+  const b = makeNode('gw-2', replication);
+  const network = new MemoryNetwork();
+  const identity = (node: string) => ({ cluster: 'gateways', node, url: `mem://${node}`, secret: 's' });
+  let accepted: Session | undefined;
+  await network.listen('gw-2', (connection) => {
+    accepted = new Session(connection, identity('gw-2'), 2000);
+  });
+  const dialled = new Session(await network.dial('gw-2'), identity('gw-1'), 2000);
+  while (accepted === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
+  const sessions: Array<[TestNode, Session, string]> = [
+    [a, dialled, 'gw-2'],
+    [b, accepted, 'gw-1'],
+  ];
+  for (const [node, session, peer] of sessions) {
+    await session.established;
+    node.replicator.addPeer({ node: peer, send: (message) => session.send(message) });
+    session.onMessage((message: SessionMessage) => {
+      const changes = message.type === MessageType.Batch ? message.changes : [message];
+      for (const change of changes) {
+        node.received.push(change);
+        node.replicator.apply(change, peer);
+      }
+    });
+  }
+  /** Flushes both sides and lets the frames arrive. */
+  const settle = async () => {
+    a.replicator.flush();
+    b.replicator.flush();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+  const cacheOf = (node: TestNode) =>
+    node.manager.getCache('Response Cache') as NonNullable<ReturnType<CacheManager['getCache']>>;
+  return { a, b, settle, cacheOf };
+}
+
+describe('CacheReplicator', () => {
+  it('carries puts, updates, removes and removeAll to the peer, which fires them as remote', async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    cacheOf(a).put('GET /a', { status: 200, body: Buffer.from('a') });
+    await settle();
+    expect(cacheOf(b).get('GET /a')).toEqual({ status: 200, body: Buffer.from('a') });
+    cacheOf(a).put('GET /a', { status: 304 });
+    await settle();
+    expect(cacheOf(b).get('GET /a')).toEqual({ status: 304 });
+    cacheOf(a).put('GET /b', 'b');
+    cacheOf(a).remove('GET /a');
+    await settle();
+    expect(cacheOf(b).has('GET /a')).toBe(false);
+    expect(cacheOf(b).get('GET /b')).toBe('b');
+    cacheOf(a).removeAll();
+    await settle();
+    expect(cacheOf(b).size).toBe(0);
+    expect(b.events).toEqual([
+      'put:GET /a:remote',
+      'update:GET /a:remote',
+      'put:GET /b:remote',
+      'remove:GET /a:remote',
+      'removeAll:*:remote',
+    ]);
+  });
+
+  it('never sends back what it applied from a peer (no ping-pong)', async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    cacheOf(a).put('k', 1);
+    await settle();
+    await settle();
+    expect(b.received).toHaveLength(1);
+    expect(a.received).toHaveLength(0);
+  });
+
+  it('propagates the removal of a key the sender never held (a revocation reaches every node)', async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    cacheOf(b).put('token', 't');
+    await settle();
+    cacheOf(a).remove('token'); // a holds it from b; remove it anyway, twice
+    cacheOf(a).remove('token');
+    await settle();
+    expect(cacheOf(b).has('token')).toBe(false);
+  });
+
+  it('coalesces by key inside an interval: one change per key per batch', async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    for (let i = 0; i < 100; i++) cacheOf(a).put('hot', i);
+    cacheOf(a).put('cold', 'x');
+    await settle();
+    expect(b.received.map((c) => (c.type === MessageType.Put ? `${c.key}=${String(c.value)}` : c.type))).toEqual([
+      'hot=99',
+      'cold=x',
+    ]);
+  });
+
+  it('converges when both nodes write the same key at once', async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    cacheOf(a).put('k', 'from a');
+    cacheOf(b).put('k', 'from b');
+    await settle();
+    expect(cacheOf(a).get('k')).toBe(cacheOf(b).get('k'));
+  });
+
+  it('invalidate mode: with replicatePutsViaCopy false, the peer drops the key instead of receiving it', async () => {
+    const { a, b, settle, cacheOf } = await pair({ replicatePutsViaCopy: false, replicateUpdatesViaCopy: false });
+    cacheOf(b).put('k', 'stale on b');
+    await settle();
+    cacheOf(a).put('k', 'fresh on a');
+    await settle();
+    expect(cacheOf(b).has('k')).toBe(false);
+    expect(b.received.every((c) => c.type !== MessageType.Put)).toBe(true);
+  });
+
+  it('sends nothing that the settings turn off', async () => {
+    const { b, a, settle, cacheOf } = await pair({ replicatePuts: false, replicateRemovals: false });
+    cacheOf(a).put('k', 1);
+    cacheOf(a).remove('k');
+    cacheOf(a).removeAll();
+    await settle();
+    expect(b.received).toEqual([]);
+  });
+
+  it('an expiry found on one node removes the key on the peer only if it holds the same version', async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    cacheOf(a).put('same', 1);
+    cacheOf(a).put('newer', 1);
+    await settle();
+    // the versions a holds now, as a's sweep would report them once they expire there
+    const expiredOnA = ['same', 'newer'].map((key) => ({ key, version: cacheOf(a).peekEntry(key)?.version }));
+    cacheOf(b).put('newer', 2); // meanwhile b writes a newer version of "newer"
+    for (const { key, version } of expiredOnA) {
+      if (version !== undefined)
+        b.replicator.apply({ type: MessageType.Expire, cache: 'Response Cache', key, version }, 'gw-1');
+    }
+    expect(cacheOf(b).has('same')).toBe(false);
+    expect(cacheOf(b).get('newer')).toBe(2);
+  });
+
+  it('sends at once in synchronous mode', async () => {
+    const { b, a, cacheOf } = await pair({ replicateAsynchronously: false });
+    cacheOf(a).put('k', 'now');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(cacheOf(b).get('k')).toBe('now');
+  });
+});
