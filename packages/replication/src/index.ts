@@ -1,5 +1,15 @@
 export type { CacheReplicatorOptions, ReplicationPeer } from './cache-replicator.js';
 export { CacheReplicator } from './cache-replicator.js';
+export type {
+  ClusterCacheConfig,
+  ClusterConfig,
+  ManualDiscoveryConfig,
+  PeerListenerConfig,
+  ResolvedClusterConfig,
+} from './cluster-config.js';
+export { resolveClusterConfig } from './cluster-config.js';
+export type { ClusterNodeOptions, PeerInfo, PeerState } from './cluster-node.js';
+export { ClusterNode } from './cluster-node.js';
 export type { HybridLogicalClockOptions } from './hlc.js';
 export { HybridLogicalClock } from './hlc.js';
 export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';

@@ -1,0 +1,196 @@
+/**
+ * The configuration of a node, as in CONTRACT.md's configuration file: validated field by field,
+ * with errors that name the field (`peerListener.port`, `caches.Response Cache.replication.x`)
+ * and say what is allowed.
+ */
+import { type CacheConfig, ConfigError } from '@meshcache/core';
+import {
+  type BootstrapConfig,
+  type ReplicationConfig,
+  type ResolvedBootstrapConfig,
+  type ResolvedReplicationConfig,
+  resolveBootstrapConfig,
+  resolveReplicationConfig,
+} from './settings.js';
+
+export interface PeerListenerConfig {
+  /** @default '127.0.0.1' */
+  hostname?: string;
+  /** 0 picks a free port. @default 0 */
+  port?: number;
+  /** Handshake and acknowledgement timeout, ms. @default 2000 */
+  socketTimeoutMillis?: number;
+}
+
+export interface ManualDiscoveryConfig {
+  mode: 'manual';
+  /** `ws://host:port` for all caches, `ws://host:port/Cache%20Name` for one. */
+  peers: string[];
+}
+
+export type ClusterCacheConfig = CacheConfig & { replication?: ReplicationConfig; bootstrap?: BootstrapConfig };
+
+export interface ClusterConfig {
+  name: string;
+  cluster: string;
+  /** The cluster secret; env MESHCACHE_SECRET when absent. */
+  secret?: string;
+  /** Allow a listener on a non-loopback address without a secret. @default false */
+  insecure?: boolean;
+  diskStorePath?: string;
+  peerListener?: PeerListenerConfig;
+  peerDiscovery?: ManualDiscoveryConfig;
+  caches?: Record<string, ClusterCacheConfig>;
+}
+
+export interface ResolvedCache {
+  readonly name: string;
+  readonly config: CacheConfig;
+  /** Undefined for a cache that stays local. */
+  readonly replication: ResolvedReplicationConfig | undefined;
+  readonly bootstrap: ResolvedBootstrapConfig;
+}
+
+export interface ManualPeer {
+  /** ws://host:port, without a path. */
+  readonly url: string;
+  /** The one cache this peer is for, or undefined for all caches. */
+  readonly cache: string | undefined;
+}
+
+export interface ResolvedClusterConfig {
+  readonly name: string;
+  readonly cluster: string;
+  readonly secret: string | undefined;
+  readonly diskStorePath: string | undefined;
+  readonly hostname: string;
+  readonly port: number;
+  readonly socketTimeoutMillis: number;
+  readonly peers: readonly ManualPeer[];
+  readonly caches: readonly ResolvedCache[];
+}
+
+const TOP_FIELDS = [
+  'name',
+  'cluster',
+  'secret',
+  'insecure',
+  'diskStorePath',
+  'peerListener',
+  'peerDiscovery',
+  'caches',
+];
+const LISTENER_FIELDS = ['hostname', 'port', 'socketTimeoutMillis'];
+
+function fail(field: string, problem: string): never {
+  throw new ConfigError(undefined, field, problem);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function checkKnown(where: string, value: Record<string, unknown>, known: readonly string[]): void {
+  for (const field of Object.keys(value)) {
+    if (!known.includes(field))
+      fail(where === '' ? field : `${where}.${field}`, `is not an option here; known: ${known.join(', ')}`);
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '::1' || hostname.startsWith('127.');
+}
+
+function parsePeer(raw: unknown, index: number): ManualPeer {
+  const field = `peerDiscovery.peers[${index}]`;
+  if (typeof raw !== 'string') fail(field, 'must be a ws:// URL string');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail(field, `is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'ws:') fail(field, `must be a ws:// URL, got ${JSON.stringify(raw)}`);
+  if (url.port === '') fail(field, `needs a port, got ${JSON.stringify(raw)}`);
+  const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  return { url: `ws://${url.host}`, cache: path === '' ? undefined : path };
+}
+
+/** @throws ConfigError naming the field. */
+export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedClusterConfig {
+  if (!isObject(raw)) fail('(config)', 'must be an object');
+  checkKnown('', raw, TOP_FIELDS);
+  const { name, cluster, secret, insecure, diskStorePath, peerListener, peerDiscovery, caches } = raw;
+  if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
+  if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
+  if (secret !== undefined && (typeof secret !== 'string' || secret === ''))
+    fail('secret', 'must be a non-empty string');
+  if (insecure !== undefined && typeof insecure !== 'boolean') fail('insecure', 'must be true or false');
+  if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
+    fail('diskStorePath', 'must be a non-empty path');
+  }
+  const listener = peerListener ?? {};
+  if (!isObject(listener)) fail('peerListener', 'must be an object');
+  checkKnown('peerListener', listener, LISTENER_FIELDS);
+  const hostname = listener['hostname'] ?? '127.0.0.1';
+  if (typeof hostname !== 'string' || hostname === '') fail('peerListener.hostname', 'must be a host name or address');
+  const port = listener['port'] ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    fail('peerListener.port', `must be a port number from 0 to 65535 (0 = pick one), got ${JSON.stringify(port)}`);
+  }
+  const timeout = listener['socketTimeoutMillis'] ?? 2000;
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 200) {
+    fail('peerListener.socketTimeoutMillis', `must be a whole number of ms >= 200, got ${JSON.stringify(timeout)}`);
+  }
+  const effectiveSecret = (secret as string | undefined) ?? (env['MESHCACHE_SECRET'] || undefined);
+  if (effectiveSecret === undefined && !isLoopback(hostname) && insecure !== true) {
+    fail(
+      'secret',
+      `is required for a listener on ${hostname} (not loopback); set it, or MESHCACHE_SECRET, or "insecure": true`,
+    );
+  }
+  let peers: ManualPeer[] = [];
+  if (peerDiscovery !== undefined) {
+    if (!isObject(peerDiscovery)) fail('peerDiscovery', 'must be an object');
+    if (peerDiscovery['mode'] !== 'manual') {
+      fail(
+        'peerDiscovery.mode',
+        `must be "manual" in this version (automatic and dns come with @meshcache/discovery), got ${JSON.stringify(peerDiscovery['mode'])}`,
+      );
+    }
+    checkKnown('peerDiscovery', peerDiscovery, ['mode', 'peers']);
+    const list = peerDiscovery['peers'] ?? [];
+    if (!Array.isArray(list)) fail('peerDiscovery.peers', 'must be an array of ws:// URLs');
+    peers = list.map(parsePeer);
+  }
+  const cacheList: ResolvedCache[] = [];
+  if (caches !== undefined) {
+    if (!isObject(caches)) fail('caches', 'must be an object of cache name to cache options');
+    for (const [cacheName, cacheRaw] of Object.entries(caches)) {
+      if (!isObject(cacheRaw)) fail(`caches.${cacheName}`, 'must be an object');
+      const { replication, bootstrap, ...config } = cacheRaw;
+      cacheList.push({
+        name: cacheName,
+        config: config as CacheConfig,
+        replication: replication === undefined ? undefined : resolveReplicationConfig(cacheName, replication),
+        bootstrap: resolveBootstrapConfig(cacheName, bootstrap),
+      });
+    }
+  }
+  for (const peer of peers) {
+    if (peer.cache !== undefined && !cacheList.some((c) => c.name === peer.cache && c.replication !== undefined)) {
+      fail('peerDiscovery.peers', `names cache "${peer.cache}", which is not a replicated cache of this node`);
+    }
+  }
+  return {
+    name,
+    cluster,
+    secret: effectiveSecret,
+    diskStorePath: diskStorePath as string | undefined,
+    hostname,
+    port,
+    socketTimeoutMillis: timeout,
+    peers,
+    caches: cacheList,
+  };
+}

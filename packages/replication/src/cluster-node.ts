@@ -1,0 +1,288 @@
+/**
+ * A ClusterNode is one process's member of a cluster: its CacheManager, a peer listener, links to
+ * peers and a replicator per replicated cache, composed from one configuration object.
+ *
+ * Links. One authenticated session per pair of nodes carries every cache. The node dials each
+ * configured peer and accepts whoever dials it. When two nodes dial each other at once, both
+ * keep the connection dialled by the node whose name sorts first and close the other, so both
+ * sides agree without a message. A dialled peer that is down, or whose link drops, is redialled
+ * with exponential backoff (100 ms to 5 s) and jitter.
+ *
+ * A peer URL with a path (`ws://host:port/Response%20Cache`) links to that peer for that cache
+ * only; without a path, for every replicated cache.
+ *
+ * Not yet (see docs/protocol.md and the replication issue): bootstrap and repair by digests
+ * (ready() resolves once the first dials have settled), heartbeats, acknowledged synchronous
+ * mode, TLS, admin calls and discovery beyond the manual list.
+ */
+import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
+import { CacheReplicator } from './cache-replicator.js';
+import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
+import { HybridLogicalClock } from './hlc.js';
+import { MessageType } from './protocol/messages.js';
+import { Session, type SessionMessage } from './session.js';
+import type { Listener, Transport } from './transport/transport.js';
+import { CloseCode } from './transport/transport.js';
+import { WebSocketTransport } from './transport/websocket.js';
+
+export type PeerState = 'connecting' | 'connected' | 'down';
+
+export interface PeerInfo {
+  /** The peer's configured name; its dial URL until it has answered. */
+  readonly id: string;
+  readonly url: string;
+  readonly state: PeerState;
+  readonly caches: readonly string[];
+  /** Epoch ms of the last frame from the peer, or null if never. */
+  readonly lastSeen: number | null;
+  /** How the peer was found: 'manual' (dialled) or 'inbound' (it dialled us). */
+  readonly foundBy: 'manual' | 'inbound';
+}
+
+export interface ClusterNodeOptions {
+  readonly logger?: Logger;
+  /** For tests: another transport (an in-memory network). */
+  readonly transport?: Transport;
+}
+
+interface Link {
+  readonly session: Session;
+  readonly node: string;
+  readonly url: string;
+  readonly dialledByUs: boolean;
+  readonly caches: readonly string[];
+  lastSeen: number | null;
+}
+
+interface Dialer {
+  readonly url: string;
+  readonly caches: readonly string[];
+  node: string | undefined;
+  state: PeerState;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class ClusterNode {
+  readonly manager: CacheManager;
+  readonly id: string;
+  readonly #config: ResolvedClusterConfig;
+  readonly #logger: Logger;
+  readonly #transport: Transport;
+  readonly #hlc: HybridLogicalClock;
+  readonly #replicators = new Map<string, CacheReplicator>();
+  readonly #links = new Map<string, Link>();
+  readonly #dialers: Dialer[] = [];
+  #listener: Listener | undefined;
+  #firstDials: Promise<void> = Promise.resolve();
+  #stopped: Promise<void> | undefined;
+
+  private constructor(config: ResolvedClusterConfig, options: ClusterNodeOptions) {
+    this.#config = config;
+    this.id = config.name;
+    this.#logger = options.logger ?? silentLogger;
+    this.#transport = options.transport ?? new WebSocketTransport();
+    this.#hlc = new HybridLogicalClock({ node: config.name });
+    this.manager = new CacheManager({
+      logger: this.#logger,
+      versionClock: () => this.#hlc.now(),
+      ...(config.diskStorePath === undefined ? {} : { diskStorePath: config.diskStorePath }),
+    });
+  }
+
+  /** Validates the configuration, opens the caches, listens, and dials the configured peers. */
+  static async start(config: ClusterConfig, options: ClusterNodeOptions = {}): Promise<ClusterNode> {
+    const node = new ClusterNode(resolveClusterConfig(config), options);
+    try {
+      await node.#start();
+    } catch (error) {
+      await node.stop();
+      throw error;
+    }
+    return node;
+  }
+
+  /** The URL peers dial: ws://host:port, with the real port. */
+  get url(): string {
+    return this.#listener?.address ?? '';
+  }
+
+  /** Every node this one has, or is trying to have, a link with. */
+  peers(): PeerInfo[] {
+    const infos: PeerInfo[] = [];
+    const listed = new Set<string>();
+    for (const dialer of this.#dialers) {
+      const link = dialer.node === undefined ? undefined : this.#links.get(dialer.node);
+      if (dialer.node !== undefined) listed.add(dialer.node);
+      infos.push({
+        id: dialer.node ?? dialer.url,
+        url: link?.url || dialer.url,
+        state: link !== undefined ? 'connected' : dialer.state,
+        caches: link?.caches ?? dialer.caches,
+        lastSeen: link?.lastSeen ?? null,
+        foundBy: 'manual',
+      });
+    }
+    for (const link of this.#links.values()) {
+      if (listed.has(link.node)) continue;
+      infos.push({
+        id: link.node,
+        url: link.url,
+        state: 'connected',
+        caches: link.caches,
+        lastSeen: link.lastSeen,
+        foundBy: 'inbound',
+      });
+    }
+    return infos;
+  }
+
+  /** Resolves once the first dial to every configured peer has connected or failed. */
+  async ready(): Promise<void> {
+    await this.#firstDials;
+  }
+
+  /** Closes every link, stops the listener, and shuts the caches down (flushing disk tiers). Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #start(): Promise<void> {
+    for (const cache of this.#config.caches) {
+      const created = this.manager.addCache(cache.name, cache.config);
+      if (cache.replication !== undefined) {
+        this.#replicators.set(
+          cache.name,
+          new CacheReplicator(created, cache.replication, { hlc: this.#hlc, logger: this.#logger }),
+        );
+      }
+    }
+    const host = this.#config.hostname.includes(':') ? `[${this.#config.hostname}]` : this.#config.hostname;
+    this.#listener = await this.#transport.listen(`ws://${host}:${this.#config.port}`, (connection) => {
+      const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
+      session.established.then(
+        (peer) => this.#register(session, peer.node, peer.url, false, [...this.#replicators.keys()]),
+        (error: Error) => this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused'),
+      );
+    });
+    this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
+    const everyCache = [...this.#replicators.keys()];
+    const firstDials: Promise<void>[] = [];
+    for (const peer of this.#config.peers) {
+      const dialer: Dialer = {
+        url: peer.url,
+        caches: peer.cache === undefined ? everyCache : [peer.cache],
+        node: undefined,
+        state: 'connecting',
+        attempt: 0,
+        timer: undefined,
+      };
+      this.#dialers.push(dialer);
+      firstDials.push(this.#dial(dialer));
+    }
+    const settled = Promise.allSettled(firstDials).then(() => undefined);
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#config.socketTimeoutMillis).unref());
+    this.#firstDials = Promise.race([settled, timeout]);
+  }
+
+  #identity() {
+    return { cluster: this.#config.cluster, node: this.id, url: this.url, secret: this.#config.secret };
+  }
+
+  async #dial(dialer: Dialer): Promise<void> {
+    dialer.timer = undefined;
+    if (this.#stopped !== undefined) return;
+    dialer.state = 'connecting';
+    try {
+      const connection = await this.#transport.dial(dialer.url);
+      const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
+      const peer = await session.established;
+      dialer.node = peer.node;
+      dialer.attempt = 0;
+      if (peer.node === this.id) {
+        session.close(CloseCode.Normal, 'dialled itself');
+        dialer.state = 'down';
+        return;
+      }
+      this.#register(session, peer.node, peer.url || dialer.url, true, dialer.caches);
+      session.connection.onClose(() => this.#redial(dialer));
+    } catch (error) {
+      dialer.state = 'down';
+      this.#logger.warn({ peer: dialer.url, err: error }, 'peer unreachable; will retry');
+      this.#redial(dialer);
+    }
+  }
+
+  #redial(dialer: Dialer): void {
+    if (this.#stopped !== undefined || dialer.timer !== undefined) return;
+    dialer.state = 'down';
+    const backoff = Math.min(5000, 100 * 2 ** dialer.attempt++);
+    dialer.timer = setTimeout(() => void this.#dial(dialer), backoff / 2 + Math.random() * (backoff / 2));
+    dialer.timer.unref();
+  }
+
+  #register(session: Session, node: string, url: string, dialledByUs: boolean, caches: readonly string[]): void {
+    if (this.#stopped !== undefined) {
+      session.close(CloseCode.GoingAway, 'node stopping');
+      return;
+    }
+    const existing = this.#links.get(node);
+    if (existing?.session.connection.open) {
+      // Both dialled: keep the connection dialled by the node whose name sorts first.
+      const keepDialledByUs = this.id < node;
+      if (existing.dialledByUs === keepDialledByUs) {
+        session.close(CloseCode.Normal, 'duplicate link');
+        return;
+      }
+      existing.session.close(CloseCode.Normal, 'duplicate link');
+      this.#unlink(existing);
+    }
+    const link: Link = { session, node, url, dialledByUs, caches, lastSeen: null };
+    this.#links.set(node, link);
+    for (const cacheName of caches) {
+      this.#replicators.get(cacheName)?.addPeer({ node, send: (message) => session.send(message) });
+    }
+    session.onMessage((message: SessionMessage) => this.#receive(link, message));
+    session.connection.onClose((code, reason) => {
+      if (this.#links.get(node) === link) {
+        this.#unlink(link);
+        this.#logger.info({ peer: node, code, reason }, 'peer left');
+      }
+    });
+    this.#logger.info({ peer: node, url, dialledByUs }, 'peer connected');
+  }
+
+  #unlink(link: Link): void {
+    if (this.#links.get(link.node) === link) this.#links.delete(link.node);
+    for (const replicator of this.#replicators.values()) replicator.removePeer(link.node);
+  }
+
+  #receive(link: Link, message: SessionMessage): void {
+    link.lastSeen = Date.now();
+    const changes = message.type === MessageType.Batch ? message.changes : [message];
+    for (const change of changes) {
+      const replicator = link.caches.includes(change.cache) ? this.#replicators.get(change.cache) : undefined;
+      if (replicator === undefined) {
+        this.#logger.warn(
+          { peer: link.node, cache: change.cache },
+          'change for a cache not replicated with this peer; ignored',
+        );
+        continue;
+      }
+      replicator.apply(change, link.node);
+    }
+  }
+
+  async #stop(): Promise<void> {
+    for (const dialer of this.#dialers) clearTimeout(dialer.timer);
+    for (const replicator of this.#replicators.values()) {
+      replicator.flush();
+      replicator.close();
+    }
+    for (const link of [...this.#links.values()]) link.session.close(CloseCode.GoingAway, 'node stopping');
+    this.#links.clear();
+    await this.#listener?.close();
+    await this.manager.shutdown();
+  }
+}

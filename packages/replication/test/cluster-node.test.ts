@@ -1,0 +1,183 @@
+import { ConfigError } from '@meshcache/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ClusterConfig, ClusterNode, resolveClusterConfig } from '../src/index.js';
+
+const nodes: ClusterNode[] = [];
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.stop();
+});
+
+const caches = {
+  'Response Cache': {
+    maxElementsInMemory: 1000,
+    timeToLiveSeconds: 300,
+    replication: { asynchronousReplicationIntervalMillis: 10 },
+  },
+  local: { maxElementsInMemory: 10 },
+};
+
+async function start(name: string, peers: string[] = [], overrides: Partial<ClusterConfig> = {}) {
+  const node = await ClusterNode.start({
+    name,
+    cluster: 'gateways',
+    secret: 'shared secret',
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    peerDiscovery: { mode: 'manual', peers },
+    caches,
+    ...overrides,
+  });
+  nodes.push(node);
+  return node;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const responses = (node: ClusterNode) =>
+  node.manager.getCache('Response Cache') as NonNullable<ReturnType<ClusterNode['manager']['getCache']>>;
+
+describe('ClusterNode over WebSockets on 127.0.0.1', () => {
+  it('listens on a real port and replicates a put to every peer', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    const c = await start('gw-3', [a.url, b.url]);
+    await Promise.all([a.ready(), b.ready(), c.ready()]);
+    expect(a.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    await until(() => a.peers().filter((p) => p.state === 'connected').length === 2, 'gw-1 to see both peers');
+    responses(b).put('GET /orders/42', { status: 200 });
+    await until(() => responses(a).has('GET /orders/42') && responses(c).has('GET /orders/42'), 'the put to arrive');
+    expect(responses(c).get('GET /orders/42')).toEqual({ status: 200 });
+    responses(c).remove('GET /orders/42');
+    await until(() => !responses(a).has('GET /orders/42') && !responses(b).has('GET /orders/42'), 'the removal');
+  });
+
+  it('lists peers with their name, url, state and caches', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    await until(() => a.peers().length === 1, 'gw-1 to see gw-2');
+    expect(b.peers()).toEqual([
+      expect.objectContaining({
+        id: 'gw-1',
+        url: a.url,
+        state: 'connected',
+        caches: ['Response Cache'],
+        foundBy: 'manual',
+      }),
+    ]);
+    expect(a.peers()).toEqual([
+      expect.objectContaining({ id: 'gw-2', url: b.url, state: 'connected', foundBy: 'inbound' }),
+    ]);
+  });
+
+  it('keeps one link per pair when both dial each other', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    const c = await ClusterNode.start({
+      name: 'gw-3',
+      cluster: 'gateways',
+      secret: 'shared secret',
+      peerDiscovery: { mode: 'manual', peers: [a.url, b.url] },
+      caches,
+    });
+    nodes.push(c);
+    await until(() => b.peers().filter((p) => p.state === 'connected').length === 2, 'gw-2 to link with both');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const node of [a, b, c]) {
+      const ids = node
+        .peers()
+        .filter((p) => p.state === 'connected')
+        .map((p) => p.id);
+      expect(new Set(ids).size).toBe(ids.length);
+    }
+    responses(a).put('k', 'v');
+    await until(
+      () => responses(b).get('k') === 'v' && responses(c).get('k') === 'v',
+      'the put over the surviving links',
+    );
+  });
+
+  it('refuses a peer with the wrong secret: it stays down and nothing crosses', async () => {
+    const a = await start('gw-1');
+    const intruder = await start('gw-x', [a.url], { secret: 'guess' });
+    await intruder.ready();
+    expect(intruder.peers()).toEqual([expect.objectContaining({ state: 'down' })]);
+    expect(a.peers()).toEqual([]);
+    responses(intruder).put('k', 'poison');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(responses(a).has('k')).toBe(false);
+  });
+
+  it('redials a peer that comes back, and replication resumes', async () => {
+    const a = await start('gw-1');
+    const port = Number(new URL(a.url).port);
+    const b = await start('gw-2', [a.url]);
+    await until(() => b.peers()[0]?.state === 'connected', 'the first link');
+    await a.stop();
+    await until(() => b.peers()[0]?.state !== 'connected', 'the link to drop');
+    const again = await start('gw-1', [], { peerListener: { hostname: '127.0.0.1', port } });
+    await until(() => b.peers()[0]?.state === 'connected', 'the redial', 10_000);
+    responses(b).put('after', 'restart');
+    await until(() => responses(again).get('after') === 'restart', 'the put after the restart');
+  });
+
+  it('leaves caches without replication local', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await until(() => b.peers()[0]?.state === 'connected', 'the link');
+    b.manager.getCache('local')?.put('k', 'only here');
+    responses(b).put('marker', 1);
+    await until(() => responses(a).has('marker'), 'the marker');
+    expect(a.manager.getCache('local')?.has('k')).toBe(false);
+  });
+});
+
+describe('cluster configuration', () => {
+  const base = { name: 'gw-1', cluster: 'gateways', secret: 's' };
+  it.each([
+    [{ ...base, name: '' }, 'name'],
+    [{ ...base, peerListener: { port: 70000 } }, 'peerListener.port'],
+    [{ ...base, peerListener: { socketTimeoutMillis: 5 } }, 'peerListener.socketTimeoutMillis'],
+    [{ ...base, peerListener: { host: 'x' } }, 'peerListener.host'],
+    [{ ...base, peerDiscovery: { mode: 'manual', peers: ['http://x:1'] } }, 'peerDiscovery.peers[0]'],
+    [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x'] } }, 'peerDiscovery.peers[0]'],
+    [{ ...base, peerDiscovery: { mode: 'multicast' } }, 'peerDiscovery.mode'],
+    [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x:1/Nope'] } }, 'peerDiscovery.peers'],
+    [{ ...base, secret: undefined, peerListener: { hostname: '0.0.0.0' } }, 'secret'],
+    [{ ...base, cachez: {} }, 'cachez'],
+  ])('refuses %j naming the field', (raw, field) => {
+    let error: unknown;
+    try {
+      resolveClusterConfig(raw, {});
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe(field);
+  });
+
+  it('takes the secret from MESHCACHE_SECRET, and allows an insecure listener only when told', () => {
+    const noSecret = { name: 'gw-1', cluster: 'gateways', peerListener: { hostname: '0.0.0.0' } };
+    expect(resolveClusterConfig(noSecret, { MESHCACHE_SECRET: 'from env' }).secret).toBe('from env');
+    expect(resolveClusterConfig({ ...noSecret, insecure: true }, {}).secret).toBeUndefined();
+  });
+
+  it('parses peer URLs with a cache path, and names cache errors by their field', () => {
+    const resolved = resolveClusterConfig(
+      { ...base, peerDiscovery: { mode: 'manual', peers: ['ws://h:1/Response%20Cache', 'ws://h:2'] }, caches },
+      {},
+    );
+    expect(resolved.peers).toEqual([
+      { url: 'ws://h:1', cache: 'Response Cache' },
+      { url: 'ws://h:2', cache: undefined },
+    ]);
+    expect(() =>
+      resolveClusterConfig({ ...base, caches: { c: { replication: { replicatePuts: 'yes' } } } }, {}),
+    ).toThrow(/cache "c": field "replication.replicatePuts"/);
+  });
+});
