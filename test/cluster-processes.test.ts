@@ -106,6 +106,21 @@ describe('a cluster of three processes', () => {
     );
   });
 
+  it('drops a peer whose process hangs (SIGSTOP), by heartbeat, and links again when it resumes', async () => {
+    const a = await startNode('gw-1', []);
+    const b = await startNode('gw-2', [a.url]);
+    const connected = async () =>
+      ((await a.ask('peers')) as Array<{ state: string }>).filter((p) => p.state === 'connected').length;
+    await until(async () => (await connected()) === 1, 'the link');
+    b.child.kill('SIGSTOP'); // the socket stays open; only the heartbeat can tell
+    try {
+      await until(async () => (await connected()) === 0, 'gw-1 to drop the hung peer', 8000);
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    await until(async () => (await connected()) === 1, 'the link to come back', 15_000);
+  });
+
   it('refuses a process with the wrong secret', async () => {
     const a = await startNode('gw-1', []);
     const intruder = await startNode('gw-x', [a.url], 'guess');

@@ -11,9 +11,11 @@
  * A peer URL with a path (`ws://host:port/Response%20Cache`) links to that peer for that cache
  * only; without a path, for every replicated cache.
  *
+ * Liveness comes from the transport's heartbeat: a hung peer's link closes, and it is redialled.
+ *
  * Not yet (see docs/protocol.md and the replication issue): bootstrap and repair by digests
- * (ready() resolves once the first dials have settled), heartbeats, acknowledged synchronous
- * mode, TLS, admin calls and discovery beyond the manual list.
+ * (ready() resolves once the first dials have settled), acknowledged synchronous mode, TLS,
+ * admin calls and discovery beyond the manual list.
  */
 import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
 import { CacheReplicator } from './cache-replicator.js';

@@ -14,6 +14,12 @@ import { CloseCode, type Connection, type Listener, type Transport } from './tra
 export interface WebSocketTransportOptions {
   /** Largest frame accepted, in bytes. @default 16 MiB */
   maxPayload?: number;
+  /**
+   * Each side pings every this many ms; a peer that has not answered the previous ping by the
+   * next one is dropped (its process may be hung, or the network gone without a FIN). 0 = off.
+   * @default 1000
+   */
+  heartbeatMillis?: number;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -30,9 +36,10 @@ class WebSocketConnection implements Connection {
   /** Frames that arrived before anyone listened. */
   #early: Uint8Array[] = [];
 
-  constructor(socket: WebSocket, remoteAddress: string) {
+  constructor(socket: WebSocket, remoteAddress: string, heartbeatMillis: number) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
+    if (heartbeatMillis > 0) this.#heartbeat(heartbeatMillis);
     socket.on('message', (data, isBinary) => {
       if (!isBinary) {
         this.close(CloseCode.ProtocolError, 'text frames are not part of the protocol');
@@ -48,6 +55,24 @@ class WebSocketConnection implements Connection {
 
   get bufferedAmount(): number {
     return this.#socket.bufferedAmount;
+  }
+
+  /** The ws README's pattern: ping, and terminate a peer that did not pong since the last ping. */
+  #heartbeat(intervalMillis: number): void {
+    let alive = true;
+    this.#socket.on('pong', () => {
+      alive = true;
+    });
+    const timer = setInterval(() => {
+      if (!alive) {
+        this.#socket.terminate(); // close listeners see 1006
+        return;
+      }
+      alive = false;
+      if (this.#socket.readyState === WebSocket.OPEN) this.#socket.ping();
+    }, intervalMillis);
+    timer.unref();
+    this.#socket.once('close', () => clearInterval(timer));
   }
 
   get open(): boolean {
@@ -77,9 +102,11 @@ class WebSocketConnection implements Connection {
 
 export class WebSocketTransport implements Transport {
   readonly #maxPayload: number;
+  readonly #heartbeatMillis: number;
 
   constructor(options: WebSocketTransportOptions = {}) {
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#heartbeatMillis = options.heartbeatMillis ?? 1000;
   }
 
   async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
@@ -91,7 +118,7 @@ export class WebSocketTransport implements Transport {
     const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: this.#maxPayload });
     wss.on('connection', (socket, request) => {
       const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
-      onConnection(new WebSocketConnection(socket, remote));
+      onConnection(new WebSocketConnection(socket, remote, this.#heartbeatMillis));
     });
     const host = url.hostname.replace(/^\[|\]$/g, '');
     await new Promise<void>((resolve, reject) => {
@@ -120,7 +147,7 @@ export class WebSocketTransport implements Transport {
       socket.once('error', failed);
       socket.once('open', () => {
         socket.off('error', failed);
-        resolve(new WebSocketConnection(socket, address));
+        resolve(new WebSocketConnection(socket, address, this.#heartbeatMillis));
       });
     });
   }
