@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CacheConfig, type CacheEvent, CacheManager, ValueNotEncodableError } from '../src/index.js';
+import { type CacheConfig, type CacheEvent, CacheManager, type Logger, ValueNotEncodableError } from '../src/index.js';
 import { ManualClock } from '../src/testing.js';
 import { stopChildren, waitFor, writeThenKill } from './processes.js';
 
@@ -15,9 +15,18 @@ function tempDir(): string {
   return dir;
 }
 
+/** What the managers logged as errors or warnings: a disk test that passes logs none. */
+const logged: string[] = [];
+const recorder: Logger = {
+  debug() {},
+  info() {},
+  warn: (obj, msg) => logged.push(`warn ${msg} ${JSON.stringify(obj)}`),
+  error: (obj, msg) => logged.push(`error ${msg} ${JSON.stringify(obj)}`),
+};
+
 /** A manager on a manual clock over `dir`, and a recorder of the named cache's events. */
 function open(dir: string, config: CacheConfig, clock = new ManualClock()) {
-  const manager = new CacheManager({ diskStorePath: dir, clock: clock.now });
+  const manager = new CacheManager({ diskStorePath: dir, clock: clock.now, logger: recorder });
   managers.push(manager);
   const cache = manager.addCache<unknown>('c', config);
   const events: string[] = [];
@@ -28,9 +37,11 @@ function open(dir: string, config: CacheConfig, clock = new ManualClock()) {
 }
 
 afterEach(async () => {
+  const seen = logged.splice(0);
   await stopChildren();
   for (const manager of managers.splice(0)) await manager.shutdown();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  expect(seen).toEqual([]);
 });
 
 describe('overflow to disk', () => {

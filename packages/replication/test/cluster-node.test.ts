@@ -106,7 +106,7 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     const a = await start('gw-1');
     const intruder = await start('gw-x', [a.url], { secret: 'guess' });
     await intruder.ready();
-    expect(intruder.peers()).toEqual([expect.objectContaining({ state: 'down' })]);
+    expect(['down', 'connecting']).toContain(intruder.peers()[0]?.state); // refused, retrying
     expect(a.peers()).toEqual([]);
     responses(intruder).put('k', 'poison');
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -225,6 +225,15 @@ function setAsideIfCorrupt(path: string, logger: Logger): void {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   if (probe.status === 0) return;
+  if (probe.error !== undefined || (probe.signal === 'SIGTERM' && probe.status === null)) {
+    // The check itself did not finish (a loaded machine, a timeout): that says nothing about
+    // the file, and setting a user's data aside on a slow start would lose it. Open it as is.
+    logger.warn(
+      { path, err: probe.error, signal: probe.signal },
+      'could not check the disk store before opening it; opening it unchecked',
+    );
+    return;
+  }
   const why =
     probe.signal !== null
       ? `lmdb crashed reading it (${probe.signal})`
