@@ -225,19 +225,19 @@ function setAsideIfCorrupt(path: string, logger: Logger): void {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   if (probe.status === 0) return;
-  if (probe.error !== undefined || (probe.signal === 'SIGTERM' && probe.status === null)) {
-    // The check itself did not finish (a loaded machine, a timeout): that says nothing about
-    // the file, and setting a user's data aside on a slow start would lose it. Open it as is.
+  const crashed = probe.signal !== null && probe.signal !== 'SIGTERM';
+  const lmdbSaysCorrupt = /MDB_(INVALID|CORRUPTED|PAGE_NOTFOUND|VERSION_MISMATCH)/.test(probe.stderr ?? '');
+  if (!crashed && !lmdbSaysCorrupt) {
+    // The check did not finish, or failed for a reason that says nothing about the file (a
+    // loaded machine, a timeout): setting a user's data aside then would lose it. Open it as is;
+    // a real problem surfaces as an error from lmdb, not as lost data.
     logger.warn(
-      { path, err: probe.error, signal: probe.signal },
+      { path, err: probe.error, signal: probe.signal, status: probe.status, stderr: probe.stderr?.trim() },
       'could not check the disk store before opening it; opening it unchecked',
     );
     return;
   }
-  const why =
-    probe.signal !== null
-      ? `lmdb crashed reading it (${probe.signal})`
-      : (probe.stderr.trim().split('\n').at(-1) ?? 'unreadable');
+  const why = crashed ? `lmdb crashed reading it (${probe.signal})` : (probe.stderr.trim().split('\n').at(-1) ?? '');
   const aside = join(path, `${DATA_FILE}.corrupt-${Date.now()}`);
   renameSync(join(path, DATA_FILE), aside);
   rmSync(join(path, 'lock.mdb'), { force: true });
