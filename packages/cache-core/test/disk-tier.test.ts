@@ -1,19 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CacheConfig, type CacheEvent, CacheManager, type Logger, ValueNotEncodableError } from '../src/index.js';
 import { ManualClock } from '../src/testing.js';
 import { stopChildren, waitFor, writeThenKill } from './processes.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
 
-const dirs: string[] = [];
 const managers: CacheManager[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meshcache-disk-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** What the managers logged as errors or warnings: a disk test that passes logs none. */
 const logged: string[] = [];
@@ -40,7 +31,7 @@ afterEach(async () => {
   const seen = logged.splice(0);
   await stopChildren();
   for (const manager of managers.splice(0)) await manager.shutdown();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  removeTempDirs();
   expect(seen).toEqual([]);
 });
 

@@ -1,20 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
 import { type Logger, silentLogger } from '../src/index.js';
 import { record } from './disk-store-conformance.js';
 import { killed, startChild, stopChildren, writeThenKill } from './processes.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
 
-const dirs: string[] = [];
 const envs: LmdbEnvironment[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meshcache-env-'));
-  dirs.push(dir);
-  return dir;
-}
 
 function openEnv(path: string, logger: Logger = silentLogger): LmdbEnvironment {
   const env = LmdbEnvironment.open(path, logger, 'c');
@@ -25,7 +18,7 @@ function openEnv(path: string, logger: Logger = silentLogger): LmdbEnvironment {
 afterEach(async () => {
   for (const env of envs.splice(0)) await env.close();
   await stopChildren();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  removeTempDirs();
 });
 
 describe('LmdbEnvironment', () => {
