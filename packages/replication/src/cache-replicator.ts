@@ -19,8 +19,9 @@
  */
 import type { ApplyOutcome, Cache, CacheEvent, Logger, RemoteChange } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
+import { MAX_BATCH_CHANGES } from './protocol/codec.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
-import { ReplicationQueue } from './replication-queue.js';
+import { estimateBytes, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 
@@ -103,6 +104,54 @@ export class CacheReplicator {
         this.#send(state.peer, { type: MessageType.Batch, changes });
       }
     }
+  }
+
+  /**
+   * Sends a peer everything this cache holds: the last removeAll, every live entry and every
+   * tombstone, as batches of at most `maxChunkBytes` (estimated), then BootstrapDone. The peer
+   * applies them by version, so it keeps whatever it holds that is newer, and live changes that
+   * cross the snapshot on the wire are resolved the same way (no Ehcache-style race where
+   * bootstrap overwrites a newer value).
+   *
+   * Interim: the whole snapshot goes both ways each time a link comes up. Comparing digests per
+   * bucket and sending only what differs is the planned repair.
+   */
+  sendSnapshot(node: string, maxChunkBytes: number): void {
+    const state = this.#peers.get(node);
+    if (state === undefined) return;
+    const cache = this.cache.name;
+    let batch: ChangeMessage[] = [];
+    let bytes = 0;
+    const add = (change: ChangeMessage) => {
+      const size = estimateBytes(change);
+      if (batch.length > 0 && (bytes + size > maxChunkBytes || batch.length >= MAX_BATCH_CHANGES)) {
+        this.#send(state.peer, { type: MessageType.Batch, changes: batch });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(change);
+      bytes += size;
+    };
+    const clear = this.cache.clearVersion;
+    if (clear !== undefined) add({ type: MessageType.RemoveAll, cache, version: clear });
+    for (const entry of this.cache.snapshot()) {
+      if (entry.version === undefined) continue; // written before replication stamped versions
+      add({
+        type: MessageType.Put,
+        cache,
+        key: entry.key,
+        value: entry.value,
+        version: entry.version,
+        createdAt: entry.createdAt,
+        timeToLiveSeconds: entry.timeToLiveSeconds,
+        timeToIdleSeconds: entry.timeToIdleSeconds,
+      });
+    }
+    for (const tombstone of this.cache.tombstones()) {
+      add({ type: MessageType.Remove, cache, key: tombstone.key, version: tombstone.version });
+    }
+    if (batch.length > 0) this.#send(state.peer, { type: MessageType.Batch, changes: batch });
+    this.#send(state.peer, { type: MessageType.BootstrapDone, cache });
   }
 
   /** Applies a change a peer sent for this cache. */
@@ -188,7 +237,8 @@ export class CacheReplicator {
   #send(peer: ReplicationPeer, message: SessionMessage): void {
     try {
       peer.send(message);
-      this.#sent += message.type === MessageType.Batch ? message.changes.length : 1;
+      if (message.type === MessageType.Batch) this.#sent += message.changes.length;
+      else if (message.type !== MessageType.BootstrapDone) this.#sent++;
     } catch (error) {
       this.#logger.error({ cache: this.cache.name, peer: peer.node, err: error }, 'could not send changes to peer');
     }

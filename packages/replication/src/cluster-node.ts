@@ -13,9 +13,13 @@
  *
  * Liveness comes from the transport's heartbeat: a hung peer's link closes, and it is redialled.
  *
- * Not yet (see docs/protocol.md and the replication issue): bootstrap and repair by digests
- * (ready() resolves once the first dials have settled), acknowledged synchronous mode, TLS,
- * admin calls and discovery beyond the manual list.
+ * Bootstrap (interim): when a link comes up, each side sends the other its whole snapshot of every
+ * shared cache (last removeAll, live entries, tombstones), applied by version; ready() waits for
+ * the snapshots of the peers reachable at start. So a node that starts, restarts or reconnects
+ * catches up. Comparing digests and pulling only what differs is still to come.
+ *
+ * Not yet (see docs/protocol.md and the replication issue): repair by digests, acknowledged
+ * synchronous mode, TLS, admin calls and discovery beyond the manual list.
  */
 import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
 import { CacheReplicator } from './cache-replicator.js';
@@ -54,6 +58,11 @@ interface Link {
   readonly dialledByUs: boolean;
   readonly caches: readonly string[];
   lastSeen: number | null;
+  /** Caches whose snapshot from this peer has not fully arrived yet. */
+  readonly awaitingBootstrap: Set<string>;
+  /** Resolves when every cache's snapshot from this peer has arrived. */
+  readonly bootstrapped: Promise<void>;
+  bootstrapDone: () => void;
 }
 
 interface Dialer {
@@ -139,9 +148,15 @@ export class ClusterNode {
     return infos;
   }
 
-  /** Resolves once the first dial to every configured peer has connected or failed. */
+  /**
+   * Resolves once every replicated cache has received the snapshot of every peer reachable at
+   * start: at once when there are none, and after socketTimeoutMillis at the latest.
+   */
   async ready(): Promise<void> {
     await this.#firstDials;
+    const snapshots = Promise.all([...this.#links.values()].map((link) => link.bootstrapped));
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#config.socketTimeoutMillis).unref());
+    await Promise.race([snapshots, timeout]);
   }
 
   /** Closes every link, stops the listener, and shuts the caches down (flushing disk tiers). Idempotent. */
@@ -240,12 +255,31 @@ export class ClusterNode {
       existing.session.close(CloseCode.Normal, 'duplicate link');
       this.#unlink(existing);
     }
-    const link: Link = { session, node, url, dialledByUs, caches, lastSeen: null };
+    let bootstrapDone = () => {};
+    const bootstrapped = new Promise<void>((resolve) => {
+      bootstrapDone = resolve;
+    });
+    const link: Link = {
+      session,
+      node,
+      url,
+      dialledByUs,
+      caches,
+      lastSeen: null,
+      awaitingBootstrap: new Set(caches.filter((c) => this.#replicators.has(c))),
+      bootstrapped,
+      bootstrapDone,
+    };
+    if (link.awaitingBootstrap.size === 0) bootstrapDone();
     this.#links.set(node, link);
-    for (const cacheName of caches) {
-      this.#replicators.get(cacheName)?.addPeer({ node, send: (message) => session.send(message) });
-    }
     session.onMessage((message: SessionMessage) => this.#receive(link, message));
+    for (const cacheName of caches) {
+      const replicator = this.#replicators.get(cacheName);
+      if (replicator === undefined) continue;
+      replicator.addPeer({ node, send: (message) => session.send(message) });
+      const chunk = this.#config.caches.find((c) => c.name === cacheName)?.bootstrap.maximumChunkSizeBytes;
+      replicator.sendSnapshot(node, chunk ?? 5_000_000);
+    }
     session.connection.onClose((code, reason) => {
       if (this.#links.get(node) === link) {
         this.#unlink(link);
@@ -262,6 +296,12 @@ export class ClusterNode {
 
   #receive(link: Link, message: SessionMessage): void {
     link.lastSeen = Date.now();
+    if (message.type === MessageType.BootstrapDone) {
+      link.awaitingBootstrap.delete(message.cache);
+      if (link.awaitingBootstrap.size === 0) link.bootstrapDone();
+      this.#logger.info({ peer: link.node, cache: message.cache }, 'bootstrap from peer done');
+      return;
+    }
     const changes = message.type === MessageType.Batch ? message.changes : [message];
     for (const change of changes) {
       const replicator = link.caches.includes(change.cache) ? this.#replicators.get(change.cache) : undefined;

@@ -22,6 +22,7 @@ import { MeshcacheError } from '@meshcache/core';
 import { WireCodec } from './protocol/codec.js';
 import {
   type BatchMessage,
+  type BootstrapDoneMessage,
   type ChangeMessage,
   type HelloMessage,
   MessageType,
@@ -44,7 +45,7 @@ export interface PeerIdentity {
 }
 
 /** What the link receives once the session is established. */
-export type SessionMessage = ChangeMessage | BatchMessage;
+export type SessionMessage = ChangeMessage | BatchMessage | BootstrapDoneMessage;
 
 export class HandshakeError extends MeshcacheError {
   constructor(code: 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT', message: string) {

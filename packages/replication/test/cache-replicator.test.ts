@@ -66,6 +66,7 @@ async function pair(replication: ReplicationConfig = {}) {
     await session.established;
     node.replicator.addPeer({ node: peer, send: (message) => session.send(message) });
     session.onMessage((message: SessionMessage) => {
+      if (message.type === MessageType.BootstrapDone) return;
       const changes = message.type === MessageType.Batch ? message.changes : [message];
       for (const change of changes) {
         node.received.push(change);

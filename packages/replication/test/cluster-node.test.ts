@@ -126,6 +126,45 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     await until(() => responses(again).get('after') === 'restart', 'the put after the restart');
   });
 
+  it('bootstraps a late joiner: ready() resolves once it holds what its peers hold', async () => {
+    const a = await start('gw-1');
+    for (let i = 0; i < 900; i++) responses(a).put(`key:${i}`, { i, body: 'x'.repeat(200) });
+    responses(a).put('revoked', 'token');
+    responses(a).remove('revoked');
+    const late = await start('gw-2', [a.url]);
+    await late.ready();
+    expect(responses(late).size).toBe(900);
+    expect(responses(late).get('key:899')).toEqual({ i: 899, body: 'x'.repeat(200) });
+    expect(responses(late).has('revoked')).toBe(false);
+    expect(
+      responses(late)
+        .tombstones()
+        .map((t) => t.key),
+    ).toEqual(['revoked']);
+  });
+
+  it('a node that was down catches up when it comes back, and what is newer on it survives', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await until(() => b.peers()[0]?.state === 'connected', 'the link');
+    const bPort = Number(new URL(b.url).port);
+    responses(b).put('mine', 'written on b before it stopped');
+    await until(() => responses(a).has('mine'), 'mine to reach a');
+    await b.stop();
+    responses(a).put('while-down', 'missed');
+    responses(a).remove('mine');
+    const back = await start('gw-2', [a.url], { peerListener: { hostname: '127.0.0.1', port: bPort } });
+    await back.ready();
+    expect(responses(back).get('while-down')).toBe('missed');
+    expect(responses(back).has('mine')).toBe(false);
+  });
+
+  it('ready() resolves even when a configured peer never answers (after socketTimeoutMillis)', async () => {
+    const lonely = await start('gw-1', ['ws://127.0.0.1:9']);
+    await lonely.ready(); // the test's own timeout is the bound
+    expect(lonely.peers()[0]?.state).not.toBe('connected');
+  });
+
   it('leaves caches without replication local', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);

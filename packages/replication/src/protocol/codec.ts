@@ -13,6 +13,7 @@
  *   Batch      [5, [change, change, ...]]            (each change laid out as above)
  *   Hello      [6, protocol, cluster, node, url, nonce]
  *   Proof      [7, mac]
+ *   BootstrapDone [8, cache]
  *
  * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
  * brings back Sets, Maps, Dates, Buffers and typed arrays), and every field of every decoded
@@ -61,6 +62,11 @@ export class WireCodec {
     }
     if (!Array.isArray(wire)) throw new ProtocolError('a message must be an array');
     if (wire[0] === MessageType.Hello || wire[0] === MessageType.Proof) return handshakeFromWire(wire);
+    if (wire[0] === MessageType.BootstrapDone) {
+      if (wire.length !== 2 || !isText(wire[1]))
+        throw new ProtocolError('bootstrapDone: cache must be a non-empty string');
+      return { type: MessageType.BootstrapDone, cache: wire[1] as string };
+    }
     if (wire[0] === MessageType.Batch) {
       const changes = wire[1];
       if (wire.length !== 2 || !Array.isArray(changes)) throw new ProtocolError('batch: changes must be an array');
@@ -81,6 +87,8 @@ function toWire(message: Message): unknown[] {
       return [MessageType.Hello, message.protocol, message.cluster, message.node, message.url, message.nonce];
     case MessageType.Proof:
       return [MessageType.Proof, message.mac];
+    case MessageType.BootstrapDone:
+      return [MessageType.BootstrapDone, message.cache];
     default:
       return changeToWire(message);
   }

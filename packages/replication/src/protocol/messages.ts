@@ -15,6 +15,7 @@ export const MessageType = Object.freeze({
   Batch: 5,
   Hello: 6,
   Proof: 7,
+  BootstrapDone: 8,
 } as const);
 
 /** The protocol version a node speaks; a peer that speaks another is refused in the handshake. */
@@ -86,4 +87,10 @@ export interface ProofMessage {
 
 export type HandshakeMessage = HelloMessage | ProofMessage;
 
-export type Message = ChangeMessage | BatchMessage | HandshakeMessage;
+/** The sender has sent everything it held of `cache` when the link came up. */
+export interface BootstrapDoneMessage {
+  readonly type: typeof MessageType.BootstrapDone;
+  readonly cache: string;
+}
+
+export type Message = ChangeMessage | BatchMessage | HandshakeMessage | BootstrapDoneMessage;
