@@ -13,9 +13,12 @@
  * - A peer's version moves this node's clock forward (so later local writes win over it), unless
  *   it is implausibly far in the future, in which case the change is refused and logged.
  *
+ * A queue that overflows (a slow or absent peer) is dropped, and at the next flush the peer gets
+ * the whole snapshot instead: memory stays bounded and nothing stays lost.
+ *
  * Not yet: synchronous mode sends each change at once but does not wait for acknowledgements;
- * an overflowed queue is dropped and the peer marked for repair, and the repair itself (digest
- * exchange) is still to come. Evictions are never replicated (each node sizes its own memory).
+ * repair sends the whole snapshot where digests would send only what differs. Evictions are
+ * never replicated (each node sizes its own memory).
  */
 import type { ApplyOutcome, Cache, CacheEvent, Logger, RemoteChange } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
@@ -36,6 +39,8 @@ export interface CacheReplicatorOptions {
   readonly logger: Logger;
   /** Bound on the bytes queued for one peer. @default 64 MiB */
   readonly maxQueueBytes?: number;
+  /** Chunk size of the snapshot that repairs a peer whose queue overflowed. @default 5000000 */
+  readonly repairChunkBytes?: number;
 }
 
 interface PeerState {
@@ -53,6 +58,7 @@ export class CacheReplicator {
   readonly #hlc: HybridLogicalClock;
   readonly #logger: Logger;
   readonly #maxQueueBytes: number;
+  readonly #repairChunkBytes: number;
   readonly #peers = new Map<string, PeerState>();
   readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
   readonly #timer: NodeJS.Timeout | undefined;
@@ -65,6 +71,7 @@ export class CacheReplicator {
     this.#hlc = options.hlc;
     this.#logger = options.logger;
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
+    this.#repairChunkBytes = options.repairChunkBytes ?? 5_000_000;
     cache.requireEncodableValues('replicates to peers');
     for (const type of EVENTS) cache.on(type, this.#listener);
     if (settings.replicateAsynchronously) {
@@ -96,9 +103,18 @@ export class CacheReplicator {
     return { sent: this.#sent, applied: this.#applied };
   }
 
-  /** Sends every queued change now, in batches of at most asynchronousReplicationMaximumBatchSize. */
+  /**
+   * Sends every queued change now, in batches of at most asynchronousReplicationMaximumBatchSize.
+   * A peer whose queue overflowed gets the whole snapshot instead (the interim repair).
+   */
   flush(): void {
     for (const state of this.#peers.values()) {
+      if (state.needsRepair) {
+        state.queue.reset();
+        state.needsRepair = false;
+        this.sendSnapshot(state.peer.node, this.#repairChunkBytes);
+        continue;
+      }
       while (state.queue.size > 0) {
         const changes = state.queue.drain(this.settings.asynchronousReplicationMaximumBatchSize);
         this.#send(state.peer, { type: MessageType.Batch, changes });

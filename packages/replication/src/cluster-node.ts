@@ -171,7 +171,11 @@ export class ClusterNode {
       if (cache.replication !== undefined) {
         this.#replicators.set(
           cache.name,
-          new CacheReplicator(created, cache.replication, { hlc: this.#hlc, logger: this.#logger }),
+          new CacheReplicator(created, cache.replication, {
+            hlc: this.#hlc,
+            logger: this.#logger,
+            repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
+          }),
         );
       }
     }

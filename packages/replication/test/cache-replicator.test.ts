@@ -28,7 +28,7 @@ afterEach(async () => {
   }
 });
 
-function makeNode(name: string, replication: ReplicationConfig): TestNode {
+function makeNode(name: string, replication: ReplicationConfig, maxQueueBytes?: number): TestNode {
   const hlc = new HybridLogicalClock({ node: name });
   const manager = new CacheManager({ versionClock: () => hlc.now() });
   const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600 });
@@ -36,7 +36,11 @@ function makeNode(name: string, replication: ReplicationConfig): TestNode {
     asynchronousReplicationIntervalMillis: 60_000,
     ...replication,
   });
-  const replicator = new CacheReplicator(cache, settings, { hlc, logger: console });
+  const replicator = new CacheReplicator(cache, settings, {
+    hlc,
+    logger: { ...console, warn() {} },
+    ...(maxQueueBytes === undefined ? {} : { maxQueueBytes }),
+  });
   const events: string[] = [];
   for (const type of ['put', 'update', 'remove', 'expire', 'removeAll'] as const) {
     cache.on(type, (event: CacheEvent) => events.push(`${type}:${event.key ?? '*'}:${event.origin}`));
@@ -47,9 +51,9 @@ function makeNode(name: string, replication: ReplicationConfig): TestNode {
 }
 
 /** Two nodes joined by an authenticated session over the in-memory network. */
-async function pair(replication: ReplicationConfig = {}) {
-  const a = makeNode('gw-1', replication);
-  const b = makeNode('gw-2', replication);
+async function pair(replication: ReplicationConfig = {}, maxQueueBytes?: number) {
+  const a = makeNode('gw-1', replication, maxQueueBytes);
+  const b = makeNode('gw-2', replication, maxQueueBytes);
   const network = new MemoryNetwork();
   const identity = (node: string) => ({ cluster: 'gateways', node, url: `mem://${node}`, secret: 's' });
   let accepted: Session | undefined;
@@ -182,6 +186,16 @@ describe('CacheReplicator', () => {
     }
     expect(cacheOf(b).has('same')).toBe(false);
     expect(cacheOf(b).get('newer')).toBe(2);
+  });
+
+  it('repairs a peer whose queue overflowed with the whole snapshot, so nothing stays lost', async () => {
+    const { a, b, settle, cacheOf } = await pair({}, 4000);
+    for (let i = 0; i < 200; i++) cacheOf(a).put(`k${i}`, 'v'.repeat(100));
+    expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ node: 'gw-2', needsRepair: true })]);
+    await settle();
+    expect(cacheOf(b).size).toBe(200);
+    expect(cacheOf(b).get('k199')).toBe('v'.repeat(100));
+    expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: false, queued: 0 })]);
   });
 
   it('sends at once in synchronous mode', async () => {
