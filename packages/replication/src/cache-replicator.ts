@@ -115,8 +115,7 @@ export class CacheReplicator {
         this.sendSnapshot(state.peer.node, this.#repairChunkBytes);
         continue;
       }
-      while (state.queue.size > 0) {
-        const changes = state.queue.drain(this.settings.asynchronousReplicationMaximumBatchSize);
+      for (const changes of state.queue.drainAll(this.settings.asynchronousReplicationMaximumBatchSize)) {
         this.#send(state.peer, { type: MessageType.Batch, changes });
       }
     }

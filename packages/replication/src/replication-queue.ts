@@ -66,26 +66,24 @@ export class ReplicationQueue {
     return true;
   }
 
-  /** Takes up to `max` changes, oldest first. */
-  drain(max: number): ChangeMessage[] {
-    const taken: ChangeMessage[] = [];
-    if (this.#changes.size <= max) {
-      for (const { change } of this.#changes.values()) taken.push(change);
-      this.#changes = new Map(); // a fresh Map: V8 keeps deleted slots, and scanning them adds up
-      this.#bytes = 0;
-      return taken;
-    }
-    const rest = new Map<string, { change: ChangeMessage; bytes: number }>();
-    for (const [slot, queued] of this.#changes) {
-      if (taken.length < max) {
-        taken.push(queued.change);
-        this.#bytes -= queued.bytes;
-      } else {
-        rest.set(slot, queued);
+  /**
+   * Takes everything, split into batches of at most `max`, oldest first. One pass: draining a
+   * large queue `max` at a time would copy the remainder on every call.
+   */
+  drainAll(max: number): ChangeMessage[][] {
+    const batches: ChangeMessage[][] = [];
+    let batch: ChangeMessage[] = [];
+    for (const { change } of this.#changes.values()) {
+      batch.push(change);
+      if (batch.length === max) {
+        batches.push(batch);
+        batch = [];
       }
     }
-    this.#changes = rest;
-    return taken;
+    if (batch.length > 0) batches.push(batch);
+    this.#changes = new Map();
+    this.#bytes = 0;
+    return batches;
   }
 
   /** Re-opens an overflowed queue, empty. */

@@ -29,7 +29,7 @@ describe('ReplicationQueue', () => {
     queue.enqueue(remove('c', 'b', 4));
     queue.enqueue(put('other', 'a', 5, 5));
     expect(queue.size).toBe(3);
-    expect(queue.drain(100)).toEqual([put('c', 'a', 3, 3), remove('c', 'b', 4), put('other', 'a', 5, 5)]);
+    expect(queue.drainAll(100).flat()).toEqual([put('c', 'a', 3, 3), remove('c', 'b', 4), put('other', 'a', 5, 5)]);
     expect(queue.size).toBe(0);
     expect(queue.bytes).toBe(0);
   });
@@ -41,21 +41,19 @@ describe('ReplicationQueue', () => {
     const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(9) };
     queue.enqueue(clear);
     queue.enqueue(put('c', 'z', 1, 10));
-    expect(queue.drain(100)).toEqual([put('d', 'a', 1), clear, put('c', 'z', 1, 10)]);
+    expect(queue.drainAll(100).flat()).toEqual([put('d', 'a', 1), clear, put('c', 'z', 1, 10)]);
   });
 
-  it('drains in batches of at most the maximum, oldest first', () => {
+  it('drains everything at once into batches of at most the maximum', () => {
     const queue = new ReplicationQueue(1 << 20);
     for (let i = 0; i < 25; i++) queue.enqueue(put('c', `k${i}`, i));
-    const sizes: number[] = [];
-    const keys: string[] = [];
-    while (queue.size > 0) {
-      const batch = queue.drain(10);
-      sizes.push(batch.length);
-      for (const change of batch) if (change.type === MessageType.Put) keys.push(change.key);
-    }
-    expect(sizes).toEqual([10, 10, 5]);
-    expect(keys).toEqual(Array.from({ length: 25 }, (_, i) => `k${i}`));
+    const batches = queue.drainAll(10);
+    expect(batches.map((b) => b.length)).toEqual([10, 10, 5]);
+    expect(batches.flat().map((c) => (c.type === MessageType.Put ? c.key : ''))).toEqual(
+      Array.from({ length: 25 }, (_, i) => `k${i}`),
+    );
+    expect(queue.size).toBe(0);
+    expect(queue.bytes).toBe(0);
   });
 
   it('keeps its byte count exact as changes come and go', () => {
@@ -67,8 +65,8 @@ describe('ReplicationQueue', () => {
     expect(queue.bytes).toBe(estimateBytes(a) + estimateBytes(b));
     queue.enqueue(put('c', 'a', 'z'));
     expect(queue.bytes).toBe(estimateBytes(put('c', 'a', 'z')) + estimateBytes(b));
-    queue.drain(1); // b: the rewritten a went to the back
-    expect(queue.bytes).toBe(estimateBytes(put('c', 'a', 'z')));
+    queue.drainAll(1);
+    expect(queue.bytes).toBe(0);
   });
 
   it('overflows instead of growing: drops what it held, refuses more, until reset', () => {
