@@ -196,9 +196,7 @@ export class Cache<V = unknown> {
         if (this.#evicted.length > 0) this.#reportEvictions(now);
         return record.value;
       }
-      disk.remove(key);
-      this.#expirations++;
-      this.#events.emit('expire', 'local', key, record.value, record.version);
+      this.#expired(key, record.value, record.version, 'local');
     }
     this.#misses++;
     return undefined;
@@ -322,7 +320,7 @@ export class Cache<V = unknown> {
     if (this.#closed) return 0;
     const now = this.#clock();
     let count = this.#sweepMemory(now);
-    if (this.#disk !== undefined) count += this.#expireOnDisk(this.#disk, [...this.#disk.records()], now);
+    if (this.#disk !== undefined) count += this.#expireOnDisk([...this.#disk.records()], now);
     return count;
   }
 
@@ -410,10 +408,8 @@ export class Cache<V = unknown> {
         if (entry === undefined || entry.version === undefined) return 'stale';
         if (compareVersions(entry.version, change.version) !== 0) return 'stale';
         this.#store.delete(change.key);
-        this.#disk?.remove(change.key);
-        this.#expirations++;
         this.#overtakeLoad(change.key);
-        this.#events.emit('expire', 'remote', change.key, entry.value, entry.version);
+        this.#expired(change.key, entry.value, entry.version, 'remote');
         return 'applied';
       }
       case 'removeAll':
@@ -476,7 +472,8 @@ export class Cache<V = unknown> {
     const disk = this.#disk;
     try {
       if (disk !== undefined && this.config.diskPersistent) {
-        for (const [key, entry] of this.#store.entries()) disk.store.put(key, recordOf(entry));
+        // Memory holds a subset of the disk, so each key is known to be held there.
+        for (const [key, entry] of this.#store.entries()) disk.store.put(key, recordOf(entry), true);
       }
       await disk?.store.close();
     } finally {
@@ -592,10 +589,15 @@ export class Cache<V = unknown> {
   }
 
   #expireHeld(key: string, entry: Entry<V>): void {
-    this.#disk?.remove(key);
     this.#store.delete(key);
+    this.#expired(key, entry.value, entry.version, 'local');
+  }
+
+  /** An entry found expired and already out of memory: its disk record goes, and `expire` fires. */
+  #expired(key: string, value: V, version: Version | undefined, origin: EventOrigin): void {
+    this.#disk?.remove(key);
     this.#expirations++;
-    this.#events.emit('expire', 'local', key, entry.value, entry.version);
+    this.#events.emit('expire', origin, key, value, version);
   }
 
   #reportEvictions(now: number): void {
@@ -609,9 +611,7 @@ export class Cache<V = unknown> {
         const key = evicted[i] as string;
         const entry = evicted[i + 1] as Entry<V>;
         if (isExpired(entry, now)) {
-          this.#disk?.remove(key);
-          this.#expirations++;
-          this.#events.emit('expire', 'local', key, entry.value, entry.version);
+          this.#expired(key, entry.value, entry.version, 'local');
         } else if (this.#disk !== undefined && this.#overflow) {
           // Moved, not gone: the disk holds every entry, and the next read promotes it again.
         } else {
@@ -647,15 +647,7 @@ export class Cache<V = unknown> {
     const entry = this.#store.peek(key);
     if (entry !== undefined || this.#disk === undefined) return entry;
     const record = this.#disk.read(key);
-    if (record === undefined) return undefined;
-    return makeEntry(
-      record.value,
-      record.createdAt,
-      record.lastAccessedAt,
-      record.timeToLiveSeconds,
-      record.timeToIdleSeconds,
-      record.version,
-    );
+    return record === undefined ? undefined : entryOf(record, record.lastAccessedAt);
   }
 
   readonly #inMemory = (key: string): boolean => this.#store.has(key);
@@ -696,7 +688,7 @@ export class Cache<V = unknown> {
         return;
       }
       const slice = disk.scan(after, DISK_SWEEP_SLICE);
-      expired += this.#expireOnDisk(disk, slice, this.#clock());
+      expired += this.#expireOnDisk(slice, this.#clock());
       const last = slice.at(-1);
       if (slice.length === DISK_SWEEP_SLICE && last !== undefined) {
         setImmediate(() => this.#sweepDiskSlice(disk, last[0], expired));
@@ -711,14 +703,10 @@ export class Cache<V = unknown> {
   }
 
   /** Expires the records of `slice` that are expired and not in memory (memory has its own sweep). */
-  #expireOnDisk(disk: DiskTier<V>, slice: Iterable<[string, DiskRecord<V>]>, now: number): number {
+  #expireOnDisk(slice: Iterable<[string, DiskRecord<V>]>, now: number): number {
     const expired: Array<[string, DiskRecord<V>]> = [];
     for (const pair of slice) if (!this.#store.has(pair[0]) && isRecordExpired(pair[1], now)) expired.push(pair);
-    for (const [key, record] of expired) {
-      disk.remove(key);
-      this.#expirations++;
-      this.#events.emit('expire', 'local', key, record.value, record.version);
-    }
+    for (const [key, record] of expired) this.#expired(key, record.value, record.version, 'local');
     return expired.length;
   }
 

@@ -45,12 +45,15 @@ export function recordOf<V>(entry: Entry<V>): DiskRecord<V> {
   };
 }
 
-/** A memory entry for a record read from disk; reading it is an access, so idle time restarts. */
-export function entryOf<V>(record: DiskRecord<V>, now: number): Entry<V> {
+/**
+ * A memory entry for a record read from disk. A read that promotes it is an access and passes
+ * `now`; a quiet read passes the record's own last access.
+ */
+export function entryOf<V>(record: DiskRecord<V>, lastAccessedAt: number): Entry<V> {
   return makeEntry(
     record.value,
     record.createdAt,
-    now,
+    lastAccessedAt,
     record.timeToLiveSeconds,
     record.timeToIdleSeconds,
     record.version as Version | undefined,
