@@ -20,10 +20,10 @@
  * repair sends the whole snapshot where digests would send only what differs. Evictions are
  * never replicated (each node sizes its own memory).
  */
-import type { ApplyOutcome, Cache, CacheEvent, Logger, RemoteChange } from '@meshcache/core';
+import type { ApplyOutcome, Cache, CacheEvent, EntrySnapshot, Logger, RemoteChange, Version } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
 import { MAX_BATCH_CHANGES } from './protocol/codec.js';
-import { type ChangeMessage, MessageType } from './protocol/messages.js';
+import { type ChangeMessage, MessageType, type PutMessage } from './protocol/messages.js';
 import { estimateBytes, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
@@ -151,16 +151,7 @@ export class CacheReplicator {
     if (clear !== undefined) add({ type: MessageType.RemoveAll, cache, version: clear });
     for (const entry of this.cache.snapshot()) {
       if (entry.version === undefined) continue; // written before replication stamped versions
-      add({
-        type: MessageType.Put,
-        cache,
-        key: entry.key,
-        value: entry.value,
-        version: entry.version,
-        createdAt: entry.createdAt,
-        timeToLiveSeconds: entry.timeToLiveSeconds,
-        timeToIdleSeconds: entry.timeToIdleSeconds,
-      });
+      add(putOf(cache, entry, entry.version));
     }
     for (const tombstone of this.cache.tombstones()) {
       add({ type: MessageType.Remove, cache, key: tombstone.key, version: tombstone.version });
@@ -223,16 +214,7 @@ export class CacheReplicator {
         const viaCopy = event.type === 'put' ? settings.replicatePutsViaCopy : settings.replicateUpdatesViaCopy;
         const entry = viaCopy ? this.cache.peekEntry(key) : undefined;
         if (entry === undefined) return { type: MessageType.Remove, cache, key, version }; // invalidate
-        return {
-          type: MessageType.Put,
-          cache,
-          key,
-          value: entry.value,
-          version,
-          createdAt: entry.createdAt,
-          timeToLiveSeconds: entry.timeToLiveSeconds,
-          timeToIdleSeconds: entry.timeToIdleSeconds,
-        };
+        return putOf(cache, entry, version);
       }
       case 'remove':
         return settings.replicateRemovals && key !== undefined
@@ -258,6 +240,20 @@ export class CacheReplicator {
       this.#logger.error({ cache: this.cache.name, peer: peer.node, err: error }, 'could not send changes to peer');
     }
   }
+}
+
+/** A Put carrying an entry as it is held: its value, creation time and lifespan. */
+function putOf(cache: string, entry: EntrySnapshot<unknown>, version: Version): PutMessage {
+  return {
+    type: MessageType.Put,
+    cache,
+    key: entry.key,
+    value: entry.value,
+    version,
+    createdAt: entry.createdAt,
+    timeToLiveSeconds: entry.timeToLiveSeconds,
+    timeToIdleSeconds: entry.timeToIdleSeconds,
+  };
 }
 
 function toRemoteChange(change: ChangeMessage): RemoteChange<unknown> {

@@ -179,16 +179,16 @@ export class ClusterNode {
         );
       }
     }
+    const everyCache = [...this.#replicators.keys()];
     const host = this.#config.hostname.includes(':') ? `[${this.#config.hostname}]` : this.#config.hostname;
     this.#listener = await this.#transport.listen(`ws://${host}:${this.#config.port}`, (connection) => {
       const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
       session.established.then(
-        (peer) => this.#register(session, peer.node, peer.url, false, [...this.#replicators.keys()]),
+        (peer) => this.#register(session, peer.node, peer.url, false, everyCache),
         (error: Error) => this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused'),
       );
     });
     this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
-    const everyCache = [...this.#replicators.keys()];
     const firstDials: Promise<void>[] = [];
     for (const peer of this.#config.peers) {
       const dialer: Dialer = {
