@@ -439,6 +439,17 @@ export class Cache<V = unknown> {
     }
   }
 
+  /**
+   * The newest version this cache knows of a key: its live entry's or its tombstone's, whichever
+   * is newer (repair compares it with a peer's). Read quietly.
+   */
+  knownVersion(key: string): Version | undefined {
+    const entry = this.peekEntry(key);
+    const tombstone = this.#tombstones.get(key)?.version;
+    if (entry?.version === undefined) return tombstone;
+    return tombstone !== undefined && isNewer(tombstone, entry.version) ? tombstone : entry.version;
+  }
+
   /** Keys removed recently and the versions of their removal, so a late, older put cannot bring them back. */
   tombstones(): Tombstone[] {
     return [...this.#tombstones].map(([key, record]) => ({ key, version: record.version }));

@@ -1,8 +1,8 @@
 /**
  * A cache replicator: the bridge between one cache and the peers that hold a cache of the same
  * name. It turns the cache's local events into change messages, queues them per peer (coalesced
- * by key, bounded in bytes) and sends one batch frame per peer per interval; and it applies the
- * changes peers send, through the cache's applyRemote door.
+ * by key, bounded in bytes) and sends one batch frame per peer per interval; it applies the
+ * changes peers send, through the cache's applyRemote door; and it repairs (repair/cache-repair.ts).
  *
  * Guarantees:
  * - Only events with origin 'local' are sent. A change applied from a peer fires its events
@@ -12,19 +12,20 @@
  *   order of arrival, and coalescing loses nothing that matters.
  * - A peer's version moves this node's clock forward (so later local writes win over it), unless
  *   it is implausibly far in the future, in which case the change is refused and logged.
+ * - Memory stays bounded: a peer whose queue passes its byte bound, or whose connection has that
+ *   many bytes unsent (ws bufferedAmount), loses its queue and is sent a digest instead, so it
+ *   repairs itself by pulling what differs. Nothing stays lost.
+ * - Synchronous mode sends each change at once, followed by a Sync; the change's replication is
+ *   settled when every connected peer acknowledged it or socketTimeoutMillis passed for that peer
+ *   (see settle()). A slow peer never delays another.
  *
- * A queue that overflows (a slow or absent peer) is dropped, and at the next flush the peer gets
- * the whole snapshot instead: memory stays bounded and nothing stays lost.
- *
- * Not yet: synchronous mode sends each change at once but does not wait for acknowledgements;
- * repair sends the whole snapshot where digests would send only what differs. Evictions are
- * never replicated (each node sizes its own memory).
+ * Evictions are never replicated (each node sizes its own memory).
  */
-import type { ApplyOutcome, Cache, CacheEvent, EntrySnapshot, Logger, RemoteChange, Version } from '@meshcache/core';
+import type { ApplyOutcome, Cache, CacheEvent, Logger, RemoteChange } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
-import { MAX_BATCH_CHANGES } from './protocol/codec.js';
-import { type ChangeMessage, MessageType, type PutMessage } from './protocol/messages.js';
-import { estimateBytes, ReplicationQueue } from './replication-queue.js';
+import { type ChangeMessage, type EntriesMessage, MessageType, type RepairMessage } from './protocol/messages.js';
+import { CacheRepair, putOf } from './repair/cache-repair.js';
+import { ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 
@@ -32,15 +33,27 @@ import type { ResolvedReplicationConfig } from './settings.js';
 export interface ReplicationPeer {
   readonly node: string;
   send(message: SessionMessage): void;
+  /** Bytes written to the connection and not yet on the network. */
+  bufferedAmount(): number;
+  /** Asks the peer to acknowledge everything sent so far: true when it did, false on timeout or loss. */
+  acknowledged(): Promise<boolean>;
 }
 
 export interface CacheReplicatorOptions {
   readonly hlc: HybridLogicalClock;
   readonly logger: Logger;
-  /** Bound on the bytes queued for one peer. @default 64 MiB */
+  /** Bound on the bytes queued (or unsent on the connection) for one peer. @default 64 MiB */
   readonly maxQueueBytes?: number;
-  /** Chunk size of the snapshot that repairs a peer whose queue overflowed. @default 5000000 */
+  /** Bound on one batch of a repair (bootstrap maximumChunkSizeBytes). @default 5000000 */
   readonly repairChunkBytes?: number;
+  /** This cache finished a repair from `node` (ready() waits for the first). */
+  readonly onRepaired?: (node: string) => void;
+}
+
+/** What settle() reports: which peers acknowledged everything, and which did not in time. */
+export interface SettleResult {
+  readonly acknowledged: string[];
+  readonly timedOut: string[];
 }
 
 interface PeerState {
@@ -58,12 +71,16 @@ export class CacheReplicator {
   readonly #hlc: HybridLogicalClock;
   readonly #logger: Logger;
   readonly #maxQueueBytes: number;
-  readonly #repairChunkBytes: number;
   readonly #peers = new Map<string, PeerState>();
   readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
   readonly #timer: NodeJS.Timeout | undefined;
+  readonly #repair: CacheRepair;
+  /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
+  readonly #pendingAcks = new Set<Promise<boolean>>();
   #sent = 0;
   #applied = 0;
+  #acknowledged = 0;
+  #timedOut = 0;
 
   constructor(cache: Cache<unknown>, settings: ResolvedReplicationConfig, options: CacheReplicatorOptions) {
     this.cache = cache;
@@ -71,7 +88,12 @@ export class CacheReplicator {
     this.#hlc = options.hlc;
     this.#logger = options.logger;
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
-    this.#repairChunkBytes = options.repairChunkBytes ?? 5_000_000;
+    const onRepaired = options.onRepaired ?? (() => {});
+    this.#repair = new CacheRepair(cache, {
+      chunkBytes: options.repairChunkBytes ?? 5_000_000,
+      apply: (change, from) => this.apply(change, from),
+      onRepaired,
+    });
     cache.requireEncodableValues('replicates to peers');
     for (const type of EVENTS) cache.on(type, this.#listener);
     if (settings.replicateAsynchronously) {
@@ -86,6 +108,7 @@ export class CacheReplicator {
 
   removePeer(node: string): void {
     this.#peers.delete(node);
+    this.#repair.forget(node);
   }
 
   /** Per peer: queued changes and bytes, and whether it needs a repair. */
@@ -98,21 +121,31 @@ export class CacheReplicator {
     }));
   }
 
-  /** Changes sent to peers and changes applied from peers, since start. */
-  get counters(): { sent: number; applied: number } {
-    return { sent: this.#sent, applied: this.#applied };
+  /** Since start: changes sent and applied, synchronous acknowledgements and timeouts, repairs finished. */
+  get counters(): { sent: number; applied: number; acknowledged: number; timedOut: number; repairs: number } {
+    return {
+      sent: this.#sent,
+      applied: this.#applied,
+      acknowledged: this.#acknowledged,
+      timedOut: this.#timedOut,
+      repairs: this.#repair.repairs,
+    };
   }
 
   /**
    * Sends every queued change now, in batches of at most asynchronousReplicationMaximumBatchSize.
-   * A peer whose queue overflowed gets the whole snapshot instead (the interim repair).
+   * A peer whose queue overflowed, or whose connection is backed up past the byte bound, is sent
+   * a digest instead of the queue, and repairs itself from it.
    */
   flush(): void {
     for (const state of this.#peers.values()) {
+      if (!state.needsRepair && state.queue.size > 0 && state.peer.bufferedAmount() > this.#maxQueueBytes) {
+        this.#overflowed(state, 'connection backed up');
+      }
       if (state.needsRepair) {
         state.queue.reset();
         state.needsRepair = false;
-        this.sendSnapshot(state.peer.node, this.#repairChunkBytes);
+        this.requestRepair(state.peer.node);
         continue;
       }
       for (const changes of state.queue.drainAll(this.settings.asynchronousReplicationMaximumBatchSize)) {
@@ -122,42 +155,30 @@ export class CacheReplicator {
   }
 
   /**
-   * Sends a peer everything this cache holds: the last removeAll, every live entry and every
-   * tombstone, as batches of at most `maxChunkBytes` (estimated), then BootstrapDone. The peer
-   * applies them by version, so it keeps whatever it holds that is newer, and live changes that
-   * cross the snapshot on the wire are resolved the same way (no Ehcache-style race where
-   * bootstrap overwrites a newer value).
-   *
-   * Interim: the whole snapshot goes both ways each time a link comes up. Comparing digests per
-   * bucket and sending only what differs is the planned repair.
+   * Sends what is queued, then waits until every connected peer acknowledged everything sent so
+   * far, or socketTimeoutMillis passed for it. Never rejects.
    */
-  sendSnapshot(node: string, maxChunkBytes: number): void {
-    const state = this.#peers.get(node);
-    if (state === undefined) return;
-    const cache = this.cache.name;
-    let batch: ChangeMessage[] = [];
-    let bytes = 0;
-    const add = (change: ChangeMessage) => {
-      const size = estimateBytes(change);
-      if (batch.length > 0 && (bytes + size > maxChunkBytes || batch.length >= MAX_BATCH_CHANGES)) {
-        this.#send(state.peer, { type: MessageType.Batch, changes: batch });
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(change);
-      bytes += size;
+  async settle(): Promise<SettleResult> {
+    this.flush();
+    await Promise.all([...this.#pendingAcks]);
+    const peers = [...this.#peers.values()].map((state) => state.peer);
+    const outcomes = await Promise.all(peers.map((peer) => this.#acknowledgement(peer)));
+    return {
+      acknowledged: peers.filter((_, i) => outcomes[i]).map((peer) => peer.node),
+      timedOut: peers.filter((_, i) => !outcomes[i]).map((peer) => peer.node),
     };
-    const clear = this.cache.clearVersion;
-    if (clear !== undefined) add({ type: MessageType.RemoveAll, cache, version: clear });
-    for (const entry of this.cache.snapshot()) {
-      if (entry.version === undefined) continue; // written before replication stamped versions
-      add(putOf(cache, entry, entry.version));
-    }
-    for (const tombstone of this.cache.tombstones()) {
-      add({ type: MessageType.Remove, cache, key: tombstone.key, version: tombstone.version });
-    }
-    if (batch.length > 0) this.#send(state.peer, { type: MessageType.Batch, changes: batch });
-    this.#send(state.peer, { type: MessageType.BootstrapDone, cache });
+  }
+
+  /** Sends `node` a digest of this cache, so that it repairs itself from this node. */
+  requestRepair(node: string): void {
+    const state = this.#peers.get(node);
+    if (state !== undefined) this.#send(state.peer, this.#repair.digest());
+  }
+
+  /** Handles a peer's repair message for this cache (Entries are applied like any change). */
+  receiveRepair(message: Exclude<RepairMessage, EntriesMessage>, from: string): void {
+    const state = this.#peers.get(from);
+    if (state !== undefined) this.#repair.receive(state.peer, message);
   }
 
   /** Applies a change a peer sent for this cache. */
@@ -190,14 +211,28 @@ export class CacheReplicator {
     for (const state of this.#peers.values()) {
       if (!this.settings.replicateAsynchronously) {
         this.#send(state.peer, { type: MessageType.Batch, changes: [change] });
+        const ack = this.#acknowledgement(state.peer);
+        this.#pendingAcks.add(ack);
+        void ack.then(() => this.#pendingAcks.delete(ack));
       } else if (!state.queue.enqueue(change) && !state.needsRepair) {
-        state.needsRepair = true;
-        this.#logger.warn(
-          { cache: this.cache.name, peer: state.peer.node },
-          'replication queue overflowed; the peer will be repaired instead of sent every change',
-        );
+        this.#overflowed(state, 'queue full');
       }
     }
+  }
+
+  #overflowed(state: PeerState, why: string): void {
+    state.needsRepair = true;
+    this.#logger.warn(
+      { cache: this.cache.name, peer: state.peer.node, why },
+      'replication to peer overflowed; the peer will repair itself from a digest instead of receiving every change',
+    );
+  }
+
+  async #acknowledgement(peer: ReplicationPeer): Promise<boolean> {
+    const acknowledged = await peer.acknowledged();
+    if (acknowledged) this.#acknowledged++;
+    else this.#timedOut++;
+    return acknowledged;
   }
 
   #changeFor(event: CacheEvent<unknown>): ChangeMessage | undefined {
@@ -235,25 +270,10 @@ export class CacheReplicator {
     try {
       peer.send(message);
       if (message.type === MessageType.Batch) this.#sent += message.changes.length;
-      else if (message.type !== MessageType.BootstrapDone) this.#sent++;
     } catch (error) {
       this.#logger.error({ cache: this.cache.name, peer: peer.node, err: error }, 'could not send changes to peer');
     }
   }
-}
-
-/** A Put carrying an entry as it is held: its value, creation time and lifespan. */
-function putOf(cache: string, entry: EntrySnapshot<unknown>, version: Version): PutMessage {
-  return {
-    type: MessageType.Put,
-    cache,
-    key: entry.key,
-    value: entry.value,
-    version,
-    createdAt: entry.createdAt,
-    timeToLiveSeconds: entry.timeToLiveSeconds,
-    timeToIdleSeconds: entry.timeToIdleSeconds,
-  };
 }
 
 function toRemoteChange(change: ChangeMessage): RemoteChange<unknown> {

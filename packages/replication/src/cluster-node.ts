@@ -13,20 +13,17 @@
  *
  * Liveness comes from the transport's heartbeat: a hung peer's link closes, and it is redialled.
  *
- * Bootstrap (interim): when a link comes up, each side sends the other its whole snapshot of every
- * shared cache (last removeAll, live entries, tombstones), applied by version; ready() waits for
- * the snapshots of the peers reachable at start. So a node that starts, restarts or reconnects
- * catches up. Comparing digests and pulling only what differs is still to come.
- *
- * Not yet (see docs/protocol.md and the replication issue): repair by digests, acknowledged
- * synchronous mode, TLS, admin calls and discovery beyond the manual list.
+ * Bootstrap and repair: when a link comes up, each side sends the other a digest of every shared
+ * cache, and each repairs itself by pulling what differs (repair/cache-repair.ts); ready() waits
+ * for the repairs from the peers reachable at start. So a node that starts, restarts or
+ * reconnects catches up, and only what differs crosses the wire.
  */
 import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
-import { CacheReplicator } from './cache-replicator.js';
+import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { HybridLogicalClock } from './hlc.js';
-import { MessageType } from './protocol/messages.js';
-import { Session, type SessionMessage } from './session.js';
+import { PeerLink } from './peer-link.js';
+import { Session } from './session.js';
 import type { Listener, Transport } from './transport/transport.js';
 import { CloseCode } from './transport/transport.js';
 import { WebSocketTransport } from './transport/websocket.js';
@@ -51,20 +48,6 @@ export interface ClusterNodeOptions {
   readonly transport?: Transport;
 }
 
-interface Link {
-  readonly session: Session;
-  readonly node: string;
-  readonly url: string;
-  readonly dialledByUs: boolean;
-  readonly caches: readonly string[];
-  lastSeen: number | null;
-  /** Caches whose snapshot from this peer has not fully arrived yet. */
-  readonly awaitingBootstrap: Set<string>;
-  /** Resolves when every cache's snapshot from this peer has arrived. */
-  readonly bootstrapped: Promise<void>;
-  bootstrapDone: () => void;
-}
-
 interface Dialer {
   readonly url: string;
   readonly caches: readonly string[];
@@ -82,7 +65,7 @@ export class ClusterNode {
   readonly #transport: Transport;
   readonly #hlc: HybridLogicalClock;
   readonly #replicators = new Map<string, CacheReplicator>();
-  readonly #links = new Map<string, Link>();
+  readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
   #listener: Listener | undefined;
   #firstDials: Promise<void> = Promise.resolve();
@@ -149,14 +132,25 @@ export class ClusterNode {
   }
 
   /**
-   * Resolves once every replicated cache has received the snapshot of every peer reachable at
-   * start: at once when there are none, and after socketTimeoutMillis at the latest.
+   * Resolves once every replicated cache has been repaired from every peer reachable at start:
+   * at once when there are none, and after socketTimeoutMillis at the latest.
    */
   async ready(): Promise<void> {
     await this.#firstDials;
     const snapshots = Promise.all([...this.#links.values()].map((link) => link.bootstrapped));
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#config.socketTimeoutMillis).unref());
     await Promise.race([snapshots, timeout]);
+  }
+
+  /**
+   * Sends every queued change now and resolves once every connected peer acknowledged all changes
+   * made before the call, or socketTimeoutMillis passed for it; per cache, who acknowledged and
+   * who timed out. In synchronous mode this is how a caller waits for a put's replication.
+   */
+  async settle(): Promise<Record<string, SettleResult>> {
+    const caches = [...this.#replicators.entries()];
+    const results = await Promise.all(caches.map(([, replicator]) => replicator.settle()));
+    return Object.fromEntries(caches.map(([name], i) => [name, results[i] as SettleResult]));
   }
 
   /** Closes every link, stops the listener, and shuts the caches down (flushing disk tiers). Idempotent. */
@@ -175,6 +169,7 @@ export class ClusterNode {
             hlc: this.#hlc,
             logger: this.#logger,
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
+            onRepaired: (peer) => this.#repaired(peer, cache.name),
           }),
         );
       }
@@ -259,65 +254,37 @@ export class ClusterNode {
       existing.session.close(CloseCode.Normal, 'duplicate link');
       this.#unlink(existing);
     }
-    let bootstrapDone = () => {};
-    const bootstrapped = new Promise<void>((resolve) => {
-      bootstrapDone = resolve;
-    });
-    const link: Link = {
+    const link = new PeerLink({
       session,
       node,
       url,
       dialledByUs,
       caches,
-      lastSeen: null,
-      awaitingBootstrap: new Set(caches.filter((c) => this.#replicators.has(c))),
-      bootstrapped,
-      bootstrapDone,
-    };
-    if (link.awaitingBootstrap.size === 0) bootstrapDone();
+      replicators: this.#replicators,
+      hlc: this.#hlc,
+      logger: this.#logger,
+      ackTimeoutMillis: this.#config.socketTimeoutMillis,
+    });
     this.#links.set(node, link);
-    session.onMessage((message: SessionMessage) => this.#receive(link, message));
-    for (const cacheName of caches) {
-      const replicator = this.#replicators.get(cacheName);
-      if (replicator === undefined) continue;
-      replicator.addPeer({ node, send: (message) => session.send(message) });
-      const chunk = this.#config.caches.find((c) => c.name === cacheName)?.bootstrap.maximumChunkSizeBytes;
-      replicator.sendSnapshot(node, chunk ?? 5_000_000);
-    }
+    link.attach();
     session.connection.onClose((code, reason) => {
       if (this.#links.get(node) === link) {
         this.#unlink(link);
         this.#logger.info({ peer: node, code, reason }, 'peer left');
+      } else {
+        link.detach();
       }
     });
     this.#logger.info({ peer: node, url, dialledByUs }, 'peer connected');
   }
 
-  #unlink(link: Link): void {
+  #unlink(link: PeerLink): void {
     if (this.#links.get(link.node) === link) this.#links.delete(link.node);
-    for (const replicator of this.#replicators.values()) replicator.removePeer(link.node);
+    link.detach();
   }
 
-  #receive(link: Link, message: SessionMessage): void {
-    link.lastSeen = Date.now();
-    if (message.type === MessageType.BootstrapDone) {
-      link.awaitingBootstrap.delete(message.cache);
-      if (link.awaitingBootstrap.size === 0) link.bootstrapDone();
-      this.#logger.info({ peer: link.node, cache: message.cache }, 'bootstrap from peer done');
-      return;
-    }
-    const changes = message.type === MessageType.Batch ? message.changes : [message];
-    for (const change of changes) {
-      const replicator = link.caches.includes(change.cache) ? this.#replicators.get(change.cache) : undefined;
-      if (replicator === undefined) {
-        this.#logger.warn(
-          { peer: link.node, cache: change.cache },
-          'change for a cache not replicated with this peer; ignored',
-        );
-        continue;
-      }
-      replicator.apply(change, link.node);
-    }
+  #repaired(node: string, cache: string): void {
+    if (this.#links.get(node)?.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
   }
 
   async #stop(): Promise<void> {

@@ -41,6 +41,11 @@ export class HybridLogicalClock {
     this.#maxDriftMillis = options.maxDriftMillis ?? 60_000;
   }
 
+  /** The wall clock this HLC follows (epoch ms): what replication lag is measured against. */
+  wallClock(): number {
+    return this.#clock();
+  }
+
   /** A new version for a local write, newer than every version this clock has made or received. */
   now(): Version {
     const wall = this.#clock();

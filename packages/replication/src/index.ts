@@ -1,4 +1,4 @@
-export type { CacheReplicatorOptions, ReplicationPeer } from './cache-replicator.js';
+export type { CacheReplicatorOptions, ReplicationPeer, SettleResult } from './cache-replicator.js';
 export { CacheReplicator } from './cache-replicator.js';
 export type {
   ClusterCacheConfig,
@@ -14,19 +14,29 @@ export type { HybridLogicalClockOptions } from './hlc.js';
 export { HybridLogicalClock } from './hlc.js';
 export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';
 export type {
+  AckMessage,
   BatchMessage,
+  BootstrapDoneMessage,
   ChangeMessage,
+  DigestMessage,
+  EntriesMessage,
   ExpireMessage,
   HandshakeMessage,
   HelloMessage,
+  KeysMessage,
   Message,
   MessageTypeNumber,
   ProofMessage,
+  PullMessage,
   PutMessage,
   RemoveAllMessage,
   RemoveMessage,
+  RepairMessage,
+  RepairRequestMessage,
+  SyncMessage,
 } from './protocol/messages.js';
 export { MessageType, PROTOCOL_VERSION } from './protocol/messages.js';
+export type { KeyVersion } from './repair/digest.js';
 export type {
   BootstrapConfig,
   ReplicationConfig,

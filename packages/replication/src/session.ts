@@ -21,12 +21,14 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MeshcacheError } from '@meshcache/core';
 import { WireCodec } from './protocol/codec.js';
 import {
+  type AckMessage,
   type BatchMessage,
-  type BootstrapDoneMessage,
   type ChangeMessage,
   type HelloMessage,
   MessageType,
   PROTOCOL_VERSION,
+  type RepairMessage,
+  type SyncMessage,
 } from './protocol/messages.js';
 import { CloseCode, type Connection } from './transport/transport.js';
 
@@ -45,7 +47,7 @@ export interface PeerIdentity {
 }
 
 /** What the link receives once the session is established. */
-export type SessionMessage = ChangeMessage | BatchMessage | BootstrapDoneMessage;
+export type SessionMessage = ChangeMessage | BatchMessage | RepairMessage | SyncMessage | AckMessage;
 
 export class HandshakeError extends MeshcacheError {
   constructor(code: 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT', message: string) {

@@ -1,93 +1,6 @@
-import { type CacheEvent, CacheManager } from '@meshcache/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  CacheReplicator,
-  type ChangeMessage,
-  HybridLogicalClock,
-  MessageType,
-  type ReplicationConfig,
-  resolveReplicationConfig,
-} from '../src/index.js';
-import { Session, type SessionMessage } from '../src/session.js';
-import { MemoryNetwork } from '../src/transport/memory.js';
-
-interface TestNode {
-  readonly name: string;
-  readonly manager: CacheManager;
-  readonly replicator: CacheReplicator;
-  readonly events: string[];
-  /** Changes this node received from its peer. */
-  readonly received: ChangeMessage[];
-}
-
-const open: TestNode[] = [];
-afterEach(async () => {
-  for (const node of open.splice(0)) {
-    node.replicator.close();
-    await node.manager.shutdown();
-  }
-});
-
-function makeNode(name: string, replication: ReplicationConfig, maxQueueBytes?: number): TestNode {
-  const hlc = new HybridLogicalClock({ node: name });
-  const manager = new CacheManager({ versionClock: () => hlc.now() });
-  const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600 });
-  const settings = resolveReplicationConfig('Response Cache', {
-    asynchronousReplicationIntervalMillis: 60_000,
-    ...replication,
-  });
-  const replicator = new CacheReplicator(cache, settings, {
-    hlc,
-    logger: { ...console, warn() {} },
-    ...(maxQueueBytes === undefined ? {} : { maxQueueBytes }),
-  });
-  const events: string[] = [];
-  for (const type of ['put', 'update', 'remove', 'expire', 'removeAll'] as const) {
-    cache.on(type, (event: CacheEvent) => events.push(`${type}:${event.key ?? '*'}:${event.origin}`));
-  }
-  const node = { name, manager, replicator, events, received: [] };
-  open.push(node);
-  return node;
-}
-
-/** Two nodes joined by an authenticated session over the in-memory network. */
-async function pair(replication: ReplicationConfig = {}, maxQueueBytes?: number) {
-  const a = makeNode('gw-1', replication, maxQueueBytes);
-  const b = makeNode('gw-2', replication, maxQueueBytes);
-  const network = new MemoryNetwork();
-  const identity = (node: string) => ({ cluster: 'gateways', node, url: `mem://${node}`, secret: 's' });
-  let accepted: Session | undefined;
-  await network.listen('gw-2', (connection) => {
-    accepted = new Session(connection, identity('gw-2'), 2000);
-  });
-  const dialled = new Session(await network.dial('gw-2'), identity('gw-1'), 2000);
-  while (accepted === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
-  const sessions: Array<[TestNode, Session, string]> = [
-    [a, dialled, 'gw-2'],
-    [b, accepted, 'gw-1'],
-  ];
-  for (const [node, session, peer] of sessions) {
-    await session.established;
-    node.replicator.addPeer({ node: peer, send: (message) => session.send(message) });
-    session.onMessage((message: SessionMessage) => {
-      if (message.type === MessageType.BootstrapDone) return;
-      const changes = message.type === MessageType.Batch ? message.changes : [message];
-      for (const change of changes) {
-        node.received.push(change);
-        node.replicator.apply(change, peer);
-      }
-    });
-  }
-  /** Flushes both sides and lets the frames arrive. */
-  const settle = async () => {
-    a.replicator.flush();
-    b.replicator.flush();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  };
-  const cacheOf = (node: TestNode) =>
-    node.manager.getCache('Response Cache') as NonNullable<ReturnType<CacheManager['getCache']>>;
-  return { a, b, settle, cacheOf };
-}
+import { describe, expect, it } from 'vitest';
+import { MessageType } from '../src/index.js';
+import { pair } from './replicator-harness.js';
 
 describe('CacheReplicator', () => {
   it('carries puts, updates, removes and removeAll to the peer, which fires them as remote', async () => {
@@ -188,7 +101,7 @@ describe('CacheReplicator', () => {
     expect(cacheOf(b).get('newer')).toBe(2);
   });
 
-  it('repairs a peer whose queue overflowed with the whole snapshot, so nothing stays lost', async () => {
+  it('repairs a peer whose queue overflowed from a digest, so nothing stays lost', async () => {
     const { a, b, settle, cacheOf } = await pair({}, 4000);
     for (let i = 0; i < 200; i++) cacheOf(a).put(`k${i}`, 'v'.repeat(100));
     expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ node: 'gw-2', needsRepair: true })]);
@@ -198,10 +111,12 @@ describe('CacheReplicator', () => {
     expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: false, queued: 0 })]);
   });
 
-  it('sends at once in synchronous mode', async () => {
+  it('sends at once in synchronous mode, and settle() reports the peer acknowledged it', async () => {
     const { b, a, cacheOf } = await pair({ replicateAsynchronously: false });
     cacheOf(a).put('k', 'now');
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const settled = await a.replicator.settle();
+    expect(settled).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
     expect(cacheOf(b).get('k')).toBe('now');
+    expect(a.replicator.counters.acknowledged).toBeGreaterThanOrEqual(1);
   });
 });

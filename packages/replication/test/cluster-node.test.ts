@@ -1,6 +1,8 @@
 import { ConfigError } from '@meshcache/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ClusterConfig, ClusterNode, resolveClusterConfig } from '../src/index.js';
+import { Session } from '../src/session.js';
+import { WebSocketTransport } from '../src/transport/websocket.js';
 
 const nodes: ClusterNode[] = [];
 afterEach(async () => {
@@ -163,6 +165,26 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     const lonely = await start('gw-1', ['ws://127.0.0.1:9']);
     await lonely.ready(); // the test's own timeout is the bound
     expect(lonely.peers()[0]?.state).not.toBe('connected');
+  });
+
+  it('synchronous mode: settle() reports who acknowledged; a silent peer times out without holding up the others', async () => {
+    const syncCaches = { 'Response Cache': { replication: { replicateAsynchronously: false } } };
+    const a = await start('gw-1', [], { caches: syncCaches });
+    const b = await start('gw-2', [a.url], { caches: syncCaches });
+    await b.ready();
+    // A third "node" that completes the handshake and then never reads a frame.
+    const silent = new Session(
+      await new WebSocketTransport().dial(a.url),
+      { cluster: 'gateways', node: 'gw-silent', url: '', secret: 'shared secret' },
+      1000,
+    );
+    await silent.established;
+    await until(() => a.peers().length === 2, 'the silent peer to link');
+    responses(a).put('token', 'abc');
+    const settled = await a.settle();
+    expect(settled['Response Cache']).toEqual({ acknowledged: ['gw-2'], timedOut: ['gw-silent'] });
+    expect(responses(b).get('token')).toBe('abc');
+    silent.close();
   });
 
   it('leaves caches without replication local', async () => {

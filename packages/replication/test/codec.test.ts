@@ -98,3 +98,50 @@ describe('WireCodec', () => {
     expect(decoded.value).not.toBeInstanceOf(Token);
   });
 });
+
+describe('WireCodec: repair and acknowledgement messages', () => {
+  const digest = new Uint8Array(16).fill(7);
+  it.each<[string, Message]>([
+    ['digest', { type: MessageType.Digest, cache: 'c', bucketCount: 2, digest, clearVersion: version }],
+    [
+      'digest without a clear',
+      { type: MessageType.Digest, cache: 'c', bucketCount: 2, digest, clearVersion: undefined },
+    ],
+    [
+      'repairRequest',
+      { type: MessageType.RepairRequest, cache: 'c', bucketCount: 4, keyBuckets: [0, 3], fullBuckets: [1] },
+    ],
+    ['keys', { type: MessageType.Keys, cache: 'c', items: [{ key: 'k', version, removed: true }], last: true }],
+    ['pull', { type: MessageType.Pull, cache: 'c', keys: ['a', ''], last: false }],
+    ['entries', { type: MessageType.Entries, changes: [put, remove] }],
+    ['bootstrapDone', { type: MessageType.BootstrapDone, cache: 'c' }],
+    ['sync', { type: MessageType.Sync, id: 7 }],
+    ['ack', { type: MessageType.Ack, id: 7 }],
+  ])('carries a %s unchanged', (_name, message) => {
+    const decoded = link()(message) as Message & { digest?: Uint8Array };
+    expect({ ...decoded, ...(decoded.digest ? { digest: [...decoded.digest] } : {}) }).toEqual({
+      ...message,
+      ...('digest' in message ? { digest: [...message.digest] } : {}),
+    });
+  });
+
+  const packr = new Packr({ useRecords: false });
+  it.each<[string, unknown[], RegExp]>([
+    [
+      'a bucket count that is not a power of two',
+      [9, 'c', 3, new Uint8Array(24), null],
+      /bucketCount must be a power of two/,
+    ],
+    ['a digest of the wrong length', [9, 'c', 2, new Uint8Array(8), null], /digest must be 16 bytes/],
+    ['a bad clear version', [9, 'c', 1, new Uint8Array(8), [1, 2]], /clearVersion must be null or/],
+    ['a bucket out of range', [10, 'c', 2, [2], []], /keyBuckets must be a list of bucket numbers below 2/],
+    ['a keys item of the wrong shape', [11, 'c', [['k', 1, 0]], true], /keys.items\[0\] must be/],
+    ['a keys item with a bad removed flag', [11, 'c', [['k', 1, 0, 'n', 2]], true], /removed must be 0 or 1/],
+    ['a pull of non-strings', [12, 'c', [1], true], /keys must be a list of strings/],
+    ['a pull without its last flag', [12, 'c', ['k'], 1], /last must be true or false/],
+    ['a negative sync id', [13, -1], /sync: id must be a whole number/],
+    ['entries that are not changes', [15, [[99]]], /entries\[0\]: unknown message type 99/],
+  ])('refuses %s, naming it', (_name, wire, problem) => {
+    expect(() => new WireCodec().decode(packr.pack(wire))).toThrow(problem);
+  });
+});

@@ -14,6 +14,13 @@
  *   Hello      [6, protocol, cluster, node, url, nonce]
  *   Proof      [7, mac]
  *   BootstrapDone [8, cache]
+ *   Digest     [9, cache, bucketCount, digest (8 bytes per bucket), clearVersion null | [time, counter, node]]
+ *   RepairRequest [10, cache, bucketCount, keyBuckets[], fullBuckets[]]
+ *   Keys       [11, cache, [[key, time, counter, node, removed 0|1], ...], last]
+ *   Pull       [12, cache, [key, ...], last]
+ *   Sync       [13, id]
+ *   Ack        [14, id]
+ *   Entries    [15, [change, change, ...]]           (a batch sent in answer to a repair)
  *
  * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
  * brings back Sets, Maps, Dates, Buffers and typed arrays), and every field of every decoded
@@ -61,34 +68,68 @@ export class WireCodec {
       throw new ProtocolError(`not msgpack (${(error as Error).message})`, { cause: error });
     }
     if (!Array.isArray(wire)) throw new ProtocolError('a message must be an array');
-    if (wire[0] === MessageType.Hello || wire[0] === MessageType.Proof) return handshakeFromWire(wire);
-    if (wire[0] === MessageType.BootstrapDone) {
-      if (wire.length !== 2 || !isText(wire[1]))
-        throw new ProtocolError('bootstrapDone: cache must be a non-empty string');
-      return { type: MessageType.BootstrapDone, cache: wire[1] as string };
-    }
-    if (wire[0] === MessageType.Batch) {
-      const changes = wire[1];
-      if (wire.length !== 2 || !Array.isArray(changes)) throw new ProtocolError('batch: changes must be an array');
-      if (changes.length > MAX_BATCH_CHANGES) {
-        throw new ProtocolError(`batch: ${changes.length} changes, at most ${MAX_BATCH_CHANGES}`);
+    switch (wire[0]) {
+      case MessageType.Hello:
+      case MessageType.Proof:
+        return handshakeFromWire(wire);
+      case MessageType.Batch:
+      case MessageType.Entries: {
+        const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
+        const changes = wire[1];
+        if (wire.length !== 2 || !Array.isArray(changes)) throw new ProtocolError(`${name}: changes must be an array`);
+        bounded(changes, `${name}: changes`);
+        return { type: wire[0], changes: changes.map((change, i) => changeFromWire(change, `${name}[${i}]`)) };
       }
-      return { type: MessageType.Batch, changes: changes.map((change, i) => changeFromWire(change, `batch[${i}]`)) };
+      case MessageType.BootstrapDone:
+      case MessageType.Digest:
+      case MessageType.RepairRequest:
+      case MessageType.Keys:
+      case MessageType.Pull:
+      case MessageType.Sync:
+      case MessageType.Ack:
+        return controlFromWire(wire);
+      default:
+        return changeFromWire(wire, 'message');
     }
-    return changeFromWire(wire, 'message');
   }
 }
 
 function toWire(message: Message): unknown[] {
   switch (message.type) {
     case MessageType.Batch:
-      return [MessageType.Batch, message.changes.map(changeToWire)];
+    case MessageType.Entries:
+      return [message.type, message.changes.map(changeToWire)];
     case MessageType.Hello:
       return [MessageType.Hello, message.protocol, message.cluster, message.node, message.url, message.nonce];
     case MessageType.Proof:
       return [MessageType.Proof, message.mac];
     case MessageType.BootstrapDone:
       return [MessageType.BootstrapDone, message.cache];
+    case MessageType.Digest: {
+      const clear = message.clearVersion;
+      const wireClear = clear === undefined ? null : [clear.time, clear.counter, clear.node];
+      return [MessageType.Digest, message.cache, message.bucketCount, message.digest, wireClear];
+    }
+    case MessageType.RepairRequest:
+      return [MessageType.RepairRequest, message.cache, message.bucketCount, message.keyBuckets, message.fullBuckets];
+    case MessageType.Keys:
+      return [
+        MessageType.Keys,
+        message.cache,
+        message.items.map((item) => [
+          item.key,
+          item.version.time,
+          item.version.counter,
+          item.version.node,
+          item.removed ? 1 : 0,
+        ]),
+        message.last,
+      ];
+    case MessageType.Pull:
+      return [MessageType.Pull, message.cache, message.keys, message.last];
+    case MessageType.Sync:
+    case MessageType.Ack:
+      return [message.type, message.id];
     default:
       return changeToWire(message);
   }
@@ -121,6 +162,126 @@ function handshakeFromWire(wire: unknown[]): HandshakeMessage {
     nonce: bytes(nonce, 'hello nonce', 32),
   };
 }
+
+/** Repair and acknowledgement messages: everything that is neither a change nor the handshake. */
+function controlFromWire(wire: unknown[]): Message {
+  const type = wire[0] as number;
+  const name = CONTROL_NAMES[type] ?? 'message';
+  const arity = (n: number) => {
+    if (wire.length !== n) throw new ProtocolError(`${name} has ${wire.length} fields, expected ${n}`);
+  };
+  const cache = (): string => {
+    if (!isText(wire[1])) throw new ProtocolError(`${name}: cache must be a non-empty string`);
+    return wire[1] as string;
+  };
+  const flag = (index: number, field: string): boolean => {
+    if (typeof wire[index] !== 'boolean') throw new ProtocolError(`${name}: ${field} must be true or false`);
+    return wire[index] as boolean;
+  };
+  const bucketCount = (): number => {
+    const count = wire[2];
+    if (!isCounter(count) || (count as number) < 1 || (count as number) > 65_536 || !isPowerOfTwo(count as number)) {
+      throw new ProtocolError(`${name}: bucketCount must be a power of two from 1 to 65536`);
+    }
+    return count as number;
+  };
+  switch (type) {
+    case MessageType.BootstrapDone:
+      arity(2);
+      return { type: MessageType.BootstrapDone, cache: cache() };
+    case MessageType.Digest: {
+      arity(5);
+      const count = bucketCount();
+      const digest = wire[3];
+      if (!(digest instanceof Uint8Array) || digest.length !== count * 8) {
+        throw new ProtocolError(`${name}: digest must be ${count * 8} bytes (8 per bucket)`);
+      }
+      const clear = wire[4];
+      let clearVersion: Version | undefined;
+      if (clear !== null) {
+        if (!Array.isArray(clear) || clear.length !== 3)
+          throw new ProtocolError(`${name}: clearVersion must be null or [time, counter, node]`);
+        clearVersion = versionFromWire(clear, 0, name);
+      }
+      return { type: MessageType.Digest, cache: cache(), bucketCount: count, digest, clearVersion };
+    }
+    case MessageType.RepairRequest: {
+      arity(5);
+      const count = bucketCount();
+      const buckets = (index: number, field: string): number[] => {
+        const list = wire[index];
+        if (!Array.isArray(list) || list.length > count || !list.every((b) => isCounter(b) && (b as number) < count)) {
+          throw new ProtocolError(`${name}: ${field} must be a list of bucket numbers below ${count}`);
+        }
+        return list as number[];
+      };
+      return {
+        type: MessageType.RepairRequest,
+        cache: cache(),
+        bucketCount: count,
+        keyBuckets: buckets(3, 'keyBuckets'),
+        fullBuckets: buckets(4, 'fullBuckets'),
+      };
+    }
+    case MessageType.Keys: {
+      arity(4);
+      const items = wire[2];
+      if (!Array.isArray(items)) throw new ProtocolError(`${name}: items must be an array`);
+      bounded(items, `${name}: items`);
+      return {
+        type: MessageType.Keys,
+        cache: cache(),
+        items: items.map((item, i) => {
+          const where = `${name}.items[${i}]`;
+          if (!Array.isArray(item) || item.length !== 5)
+            throw new ProtocolError(`${where} must be [key, time, counter, node, removed]`);
+          if (!isKey(item[0])) throw new ProtocolError(`${where}: key must be a string`);
+          if (item[4] !== 0 && item[4] !== 1) throw new ProtocolError(`${where}: removed must be 0 or 1`);
+          return { key: item[0] as string, version: versionFromWire(item, 1, where), removed: item[4] === 1 };
+        }),
+        last: flag(3, 'last'),
+      };
+    }
+    case MessageType.Pull: {
+      arity(4);
+      const keys = wire[2];
+      if (!Array.isArray(keys) || !keys.every(isKey))
+        throw new ProtocolError(`${name}: keys must be a list of strings`);
+      bounded(keys, `${name}: keys`);
+      return { type: MessageType.Pull, cache: cache(), keys: keys as string[], last: flag(3, 'last') };
+    }
+    default: {
+      arity(2);
+      if (!isCounter(wire[1])) throw new ProtocolError(`${name}: id must be a whole number >= 0`);
+      return { type: type as typeof MessageType.Sync | typeof MessageType.Ack, id: wire[1] as number };
+    }
+  }
+}
+
+const CONTROL_NAMES: Record<number, string> = {
+  [MessageType.BootstrapDone]: 'bootstrapDone',
+  [MessageType.Digest]: 'digest',
+  [MessageType.RepairRequest]: 'repairRequest',
+  [MessageType.Keys]: 'keys',
+  [MessageType.Pull]: 'pull',
+  [MessageType.Sync]: 'sync',
+  [MessageType.Ack]: 'ack',
+};
+
+function versionFromWire(wire: readonly unknown[], at: number, where: string): Version {
+  const [time, counter, node] = [wire[at], wire[at + 1], wire[at + 2]];
+  if (!isNonNegative(time)) throw new ProtocolError(`${where}: version time must be a time in epoch milliseconds`);
+  if (!isCounter(counter)) throw new ProtocolError(`${where}: version counter must be a whole number >= 0`);
+  if (!isText(node)) throw new ProtocolError(`${where}: version node must be a non-empty string`);
+  return { time: time as number, counter: counter as number, node: node as string };
+}
+
+function bounded(list: readonly unknown[], what: string): void {
+  if (list.length > MAX_BATCH_CHANGES)
+    throw new ProtocolError(`${what}: ${list.length} items, at most ${MAX_BATCH_CHANGES}`);
+}
+
+const isPowerOfTwo = (n: number): boolean => (n & (n - 1)) === 0;
 
 function changeToWire(change: ChangeMessage): unknown[] {
   const { time, counter, node } = change.version;

@@ -6,6 +6,7 @@
  * always tell what they are looking at (the handshake's protocol version says which they know).
  */
 import type { Version } from '@meshcache/core';
+import type { KeyVersion } from '../repair/digest.js';
 
 export const MessageType = Object.freeze({
   Put: 1,
@@ -16,6 +17,13 @@ export const MessageType = Object.freeze({
   Hello: 6,
   Proof: 7,
   BootstrapDone: 8,
+  Digest: 9,
+  RepairRequest: 10,
+  Keys: 11,
+  Pull: 12,
+  Sync: 13,
+  Ack: 14,
+  Entries: 15,
 } as const);
 
 /** The protocol version a node speaks; a peer that speaks another is refused in the handshake. */
@@ -66,6 +74,12 @@ export interface BatchMessage {
   readonly changes: readonly ChangeMessage[];
 }
 
+/** Changes sent in answer to a repair (laid out as a batch); not live, so not counted as lag. */
+export interface EntriesMessage {
+  readonly type: typeof MessageType.Entries;
+  readonly changes: readonly ChangeMessage[];
+}
+
 /** The first message on every connection, sent by both sides. */
 export interface HelloMessage {
   readonly type: typeof MessageType.Hello;
@@ -87,10 +101,69 @@ export interface ProofMessage {
 
 export type HandshakeMessage = HelloMessage | ProofMessage;
 
-/** The sender has sent everything it held of `cache` when the link came up. */
+/** The sender has answered every request of the receiver's repair of `cache` (the last Pull). */
 export interface BootstrapDoneMessage {
   readonly type: typeof MessageType.BootstrapDone;
   readonly cache: string;
 }
 
-export type Message = ChangeMessage | BatchMessage | HandshakeMessage | BootstrapDoneMessage;
+/**
+ * The sender's state of `cache`, summarised: 8 bytes per bucket (see repair/digest.ts) and its
+ * last removeAll. Sent when a link comes up and when the sender wants the receiver repaired.
+ */
+export interface DigestMessage {
+  readonly type: typeof MessageType.Digest;
+  readonly cache: string;
+  readonly bucketCount: number;
+  readonly digest: Uint8Array;
+  readonly clearVersion: Version | undefined;
+}
+
+/**
+ * The answer to a Digest: the buckets that differ. For `keyBuckets` the digest's sender lists
+ * (key, version) pairs; for `fullBuckets` (empty on the requester) it sends the entries themselves.
+ */
+export interface RepairRequestMessage {
+  readonly type: typeof MessageType.RepairRequest;
+  readonly cache: string;
+  readonly bucketCount: number;
+  readonly keyBuckets: readonly number[];
+  readonly fullBuckets: readonly number[];
+}
+
+/** One chunk of the (key, version) pairs of the requested buckets; `last` ends the list. */
+export interface KeysMessage {
+  readonly type: typeof MessageType.Keys;
+  readonly cache: string;
+  readonly items: readonly KeyVersion[];
+  readonly last: boolean;
+}
+
+/** Keys whose entries the sender wants; answered with batches, and BootstrapDone after the `last`. */
+export interface PullMessage {
+  readonly type: typeof MessageType.Pull;
+  readonly cache: string;
+  readonly keys: readonly string[];
+  readonly last: boolean;
+}
+
+/** "Acknowledge once you have applied everything I sent before this." */
+export interface SyncMessage {
+  readonly type: typeof MessageType.Sync;
+  readonly id: number;
+}
+
+export interface AckMessage {
+  readonly type: typeof MessageType.Ack;
+  readonly id: number;
+}
+
+export type RepairMessage =
+  | DigestMessage
+  | RepairRequestMessage
+  | KeysMessage
+  | PullMessage
+  | EntriesMessage
+  | BootstrapDoneMessage;
+
+export type Message = ChangeMessage | BatchMessage | HandshakeMessage | RepairMessage | SyncMessage | AckMessage;

@@ -1,0 +1,176 @@
+/**
+ * A peer link: one authenticated session with one peer, carrying every cache the two share.
+ * It routes the peer's messages to the replicator of their cache, answers Syncs, settles Acks,
+ * and keeps the figures `peers()` shows (last seen, changes received, lag).
+ *
+ * Acknowledgements: a Sync asks the peer to answer with an Ack once it has applied everything
+ * sent before it (frames are ordered on a link). Every acknowledged() call of one turn shares one
+ * Sync, whose Ack covers them all. An Ack that does not come within the timeout, or a link that
+ * closes first, settles as false: a timeout, never an error.
+ *
+ * Lag is measured on live batches only (not on repair answers, which carry old versions): the
+ * receiver's wall clock minus the newest version time in the batch. Clocks of different hosts
+ * differ, so it is an estimate; the HLC keeps versions from running ahead of it.
+ */
+import type { Logger } from '@meshcache/core';
+import type { CacheReplicator } from './cache-replicator.js';
+import type { HybridLogicalClock } from './hlc.js';
+import { MessageType } from './protocol/messages.js';
+import type { Session, SessionMessage } from './session.js';
+
+export interface PeerLinkOptions {
+  readonly session: Session;
+  readonly node: string;
+  readonly url: string;
+  readonly dialledByUs: boolean;
+  /** The caches this link carries (both sides must replicate them). */
+  readonly caches: readonly string[];
+  readonly replicators: ReadonlyMap<string, CacheReplicator>;
+  readonly hlc: HybridLogicalClock;
+  readonly logger: Logger;
+  /** How long an acknowledgement may take (socketTimeoutMillis). */
+  readonly ackTimeoutMillis: number;
+}
+
+export class PeerLink {
+  readonly session: Session;
+  readonly node: string;
+  readonly url: string;
+  readonly dialledByUs: boolean;
+  readonly caches: readonly string[];
+  /** Resolves when every shared cache has been repaired from this peer once. */
+  readonly bootstrapped: Promise<void>;
+  /** Epoch ms of the last frame from the peer, or null if none yet. */
+  lastSeen: number | null = null;
+  /** Live changes received from the peer. */
+  changesReceived = 0;
+  /** Replication lag of the last live batch from the peer, in ms; null before the first. */
+  lagMillis: number | null = null;
+  readonly #options: PeerLinkOptions;
+  readonly #awaitingBootstrap: Set<string>;
+  readonly #acks = new Map<number, (acknowledged: boolean) => void>();
+  #bootstrapDone: () => void = () => {};
+  #nextSync: Promise<boolean> | undefined;
+  #syncIds = 0;
+
+  constructor(options: PeerLinkOptions) {
+    this.#options = options;
+    this.session = options.session;
+    this.node = options.node;
+    this.url = options.url;
+    this.dialledByUs = options.dialledByUs;
+    this.caches = options.caches.filter((cache) => options.replicators.has(cache));
+    this.#awaitingBootstrap = new Set(this.caches);
+    this.bootstrapped = new Promise((resolve) => {
+      this.#bootstrapDone = resolve;
+    });
+    if (this.#awaitingBootstrap.size === 0) this.#bootstrapDone();
+  }
+
+  /** Caches not yet repaired from this peer since the link came up. */
+  get awaitingBootstrap(): number {
+    return this.#awaitingBootstrap.size;
+  }
+
+  /** Joins the replicators and starts the repair of every shared cache, both ways. */
+  attach(): void {
+    for (const cache of this.caches) {
+      this.#options.replicators.get(cache)?.addPeer({
+        node: this.node,
+        send: (message) => this.session.send(message),
+        bufferedAmount: () => this.session.connection.bufferedAmount,
+        acknowledged: () => this.acknowledged(),
+      });
+    }
+    // After the replicators know the peer: messages that arrived early are handed over now.
+    this.session.onMessage((message) => this.#receive(message));
+    for (const cache of this.caches) this.#options.replicators.get(cache)?.requestRepair(this.node);
+  }
+
+  /** Leaves the replicators; pending acknowledgements settle as false. */
+  detach(): void {
+    for (const cache of this.caches) this.#options.replicators.get(cache)?.removePeer(this.node);
+    for (const settle of [...this.#acks.values()]) settle(false);
+  }
+
+  /** A shared cache finished a repair from this peer. True when that was its first. */
+  repaired(cache: string): boolean {
+    if (!this.#awaitingBootstrap.delete(cache)) return false;
+    if (this.#awaitingBootstrap.size === 0) this.#bootstrapDone();
+    return true;
+  }
+
+  /** Resolves true once the peer acknowledged everything sent before this turn ended. */
+  acknowledged(): Promise<boolean> {
+    if (this.#nextSync !== undefined) return this.#nextSync;
+    if (!this.session.connection.open) return Promise.resolve(false);
+    const id = ++this.#syncIds;
+    const promise = new Promise<boolean>((resolve) => {
+      const settle = (acknowledged: boolean) => {
+        clearTimeout(timer);
+        this.#acks.delete(id);
+        resolve(acknowledged);
+      };
+      const timer = setTimeout(() => settle(false), this.#options.ackTimeoutMillis);
+      timer.unref();
+      this.#acks.set(id, settle);
+    });
+    this.#nextSync = promise;
+    queueMicrotask(() => {
+      this.#nextSync = undefined;
+      try {
+        this.session.send({ type: MessageType.Sync, id });
+      } catch {
+        this.#acks.get(id)?.(false);
+      }
+    });
+    return promise;
+  }
+
+  #receive(message: SessionMessage): void {
+    this.lastSeen = Date.now();
+    switch (message.type) {
+      case MessageType.Sync:
+        this.session.send({ type: MessageType.Ack, id: message.id });
+        return;
+      case MessageType.Ack:
+        this.#acks.get(message.id)?.(true);
+        return;
+      case MessageType.Batch: {
+        let newest = 0;
+        for (const change of message.changes) {
+          this.#replicatorFor(change.cache)?.apply(change, this.node);
+          if (change.version.time > newest) newest = change.version.time;
+        }
+        this.changesReceived += message.changes.length;
+        this.lagMillis = Math.max(0, this.#options.hlc.wallClock() - newest);
+        return;
+      }
+      case MessageType.Entries:
+        for (const change of message.changes) this.#replicatorFor(change.cache)?.apply(change, this.node);
+        return;
+      case MessageType.Digest:
+      case MessageType.RepairRequest:
+      case MessageType.Keys:
+      case MessageType.Pull:
+      case MessageType.BootstrapDone:
+        this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
+        return;
+      default:
+        this.#replicatorFor(message.cache)?.apply(message, this.node);
+        this.changesReceived++;
+        this.lagMillis = Math.max(0, this.#options.hlc.wallClock() - message.version.time);
+    }
+  }
+
+  #replicatorFor(cache: string): CacheReplicator | undefined {
+    const replicator = this.caches.includes(cache) ? this.#options.replicators.get(cache) : undefined;
+    if (replicator === undefined) {
+      this.#options.logger.warn(
+        { peer: this.node, cache },
+        'message for a cache not replicated with this peer; ignored',
+      );
+    }
+    return replicator;
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Bootstrap and repair, one mechanism: a node brings itself in step with a peer by comparing
+ * digests and pulling only what differs.
+ *
+ * The exchange, for one cache, between a node that repairs (R) and a peer that serves (S):
+ *   1. S sends Digest: its last removeAll and 8 bytes per bucket of its (key, version) pairs.
+ *      Both sides send one when a link comes up; a node whose queue for a peer overflowed sends
+ *      one to make that peer repair itself.
+ *   2. R applies the removeAll (by version), computes its own digest with S's bucket count and,
+ *      if buckets differ, sends RepairRequest: for buckets where R holds something, the key
+ *      lists; for buckets where R holds nothing (a new node), the entries themselves.
+ *   3. S answers with Entries batches for the empty buckets and Keys chunks of (key, version,
+ *      removed) for the others, the last chunk flagged.
+ *   4. R applies removals straight from the Keys (a key and a version are all a removal is) and
+ *      pulls the keys where S's version is newer than anything R knows, in Pull chunks; S answers
+ *      with Entries batches and, after the last Pull, BootstrapDone.
+ *   R is repaired from S when the digests match, when nothing is worth pulling, or at
+ *   BootstrapDone. Either side only ever pulls; each side repairs itself from the other.
+ *
+ * Guarantees: everything is applied through the same version check as live changes, so a live
+ * change that crosses the repair on the wire is never overwritten by an older value (the race
+ * Ehcache's bootstrap has), and a repair that runs twice does no harm. Every message is bounded:
+ * batches by maximumChunkSizeBytes, key lists and pulls by MAX_BATCH_CHANGES.
+ *
+ * Not guaranteed: a repair reads the whole cache to build a digest (O(entries) per link-up);
+ * a 64-bit bucket collision hides a difference until the bucket changes again.
+ */
+import { type Cache, type EntrySnapshot, isNewer, type Version } from '@meshcache/core';
+import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
+import {
+  type ChangeMessage,
+  type DigestMessage,
+  type EntriesMessage,
+  type KeysMessage,
+  MessageType,
+  type PullMessage,
+  type PutMessage,
+  type RepairMessage,
+  type RepairRequestMessage,
+} from '../protocol/messages.js';
+import { estimateBytes } from '../replication-queue.js';
+import type { SessionMessage } from '../session.js';
+import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from './digest.js';
+
+/** Where repair messages for one peer go. */
+export interface RepairPeer {
+  readonly node: string;
+  send(message: SessionMessage): void;
+}
+
+export interface CacheRepairOptions {
+  /** Bound on one batch of entries (bootstrap maximumChunkSizeBytes). */
+  readonly chunkBytes: number;
+  /** Applies a peer's change through the replicator (clock check, version check, counters). */
+  readonly apply: (change: ChangeMessage, from: string) => void;
+  /** This cache is now in step with `node` (a repair from it finished). */
+  readonly onRepaired: (node: string) => void;
+}
+
+/** Keys per Keys or Pull message. */
+const KEYS_PER_MESSAGE = 10_000;
+
+export class CacheRepair {
+  readonly #cache: Cache<unknown>;
+  readonly #options: CacheRepairOptions;
+  /** Per peer being repaired from: the keys worth pulling, gathered until the last Keys chunk. */
+  readonly #wanted = new Map<string, string[]>();
+  #repairs = 0;
+
+  constructor(cache: Cache<unknown>, options: CacheRepairOptions) {
+    this.#cache = cache;
+    this.#options = options;
+  }
+
+  /** Repairs of this cache from a peer that finished, since start. */
+  get repairs(): number {
+    return this.#repairs;
+  }
+
+  /** This cache's state, summarised for a peer to repair itself from. */
+  digest(): DigestMessage {
+    const items = [...this.#items()];
+    const bucketCount = bucketCountFor(items.length);
+    return {
+      type: MessageType.Digest,
+      cache: this.#cache.name,
+      bucketCount,
+      digest: computeDigest(items, bucketCount).digest,
+      clearVersion: this.#cache.clearVersion,
+    };
+  }
+
+  /** Handles a repair message from `peer`. */
+  receive(peer: RepairPeer, message: Exclude<RepairMessage, EntriesMessage>): void {
+    switch (message.type) {
+      case MessageType.Digest:
+        this.#onDigest(peer, message);
+        break;
+      case MessageType.RepairRequest:
+        this.#onRepairRequest(peer, message);
+        break;
+      case MessageType.Keys:
+        this.#onKeys(peer, message);
+        break;
+      case MessageType.Pull:
+        this.#onPull(peer, message);
+        break;
+      case MessageType.BootstrapDone:
+        this.#repaired(peer.node);
+        break;
+    }
+  }
+
+  /** Forgets a peer's repair in progress (its link went down; the next link-up starts again). */
+  forget(node: string): void {
+    this.#wanted.delete(node);
+  }
+
+  #onDigest(peer: RepairPeer, message: DigestMessage): void {
+    const cache = this.#cache.name;
+    if (message.clearVersion !== undefined) {
+      this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
+    }
+    const { digest, counts } = computeDigest(this.#items(), message.bucketCount);
+    const differing = differingBuckets(digest, message.digest);
+    if (differing.length === 0) {
+      this.#repaired(peer.node);
+      return;
+    }
+    this.#wanted.set(peer.node, []);
+    peer.send({
+      type: MessageType.RepairRequest,
+      cache,
+      bucketCount: message.bucketCount,
+      keyBuckets: differing.filter((bucket) => (counts[bucket] ?? 0) > 0),
+      fullBuckets: differing.filter((bucket) => (counts[bucket] ?? 0) === 0),
+    });
+  }
+
+  #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): void {
+    const cache = this.#cache.name;
+    const full = new Set(message.fullBuckets);
+    const listed = new Set(message.keyBuckets);
+    const batches = this.#batcher(peer);
+    const keys = new Chunker<KeyVersion>(Number.POSITIVE_INFINITY, KEYS_PER_MESSAGE, (items) =>
+      peer.send({ type: MessageType.Keys, cache, items, last: false }),
+    );
+    const { bucketCount } = message;
+    for (const entry of this.#cache.snapshot()) {
+      if (entry.version === undefined) continue;
+      const bucket = bucketOf(entry.key, bucketCount);
+      if (full.has(bucket)) batches.add(putOf(cache, entry, entry.version));
+      else if (listed.has(bucket)) keys.add({ key: entry.key, version: entry.version, removed: false }, 0);
+    }
+    for (const { key, version } of this.#cache.tombstones()) {
+      const bucket = bucketOf(key, bucketCount);
+      if (full.has(bucket)) batches.add({ type: MessageType.Remove, cache, key, version });
+      else if (listed.has(bucket)) keys.add({ key, version, removed: true }, 0);
+    }
+    batches.end();
+    keys.end();
+    peer.send({ type: MessageType.Keys, cache, items: [], last: true });
+  }
+
+  #onKeys(peer: RepairPeer, message: KeysMessage): void {
+    const wanted = this.#wanted.get(peer.node);
+    if (wanted === undefined) return; // not repairing from this peer (any more): nothing to pull
+    const cache = this.#cache.name;
+    const clear = this.#cache.clearVersion;
+    for (const { key, version, removed } of message.items) {
+      if (clear !== undefined && !isNewer(version, clear)) continue;
+      if (removed) this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
+      else if (isNewer(version, this.#cache.knownVersion(key))) wanted.push(key);
+    }
+    if (!message.last) return;
+    this.#wanted.delete(peer.node);
+    if (wanted.length === 0) {
+      this.#repaired(peer.node);
+      return;
+    }
+    for (let i = 0; i < wanted.length; i += KEYS_PER_MESSAGE) {
+      const keys = wanted.slice(i, i + KEYS_PER_MESSAGE);
+      peer.send({ type: MessageType.Pull, cache, keys, last: i + KEYS_PER_MESSAGE >= wanted.length });
+    }
+  }
+
+  #onPull(peer: RepairPeer, message: PullMessage): void {
+    const cache = this.#cache.name;
+    const batches = this.#batcher(peer);
+    for (const key of message.keys) {
+      const entry = this.#cache.peekEntry(key);
+      if (entry?.version !== undefined) {
+        batches.add(putOf(cache, entry, entry.version));
+        continue;
+      }
+      const removedAt = this.#cache.knownVersion(key); // a tombstone, when the entry is gone
+      if (removedAt !== undefined) batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
+    }
+    batches.end();
+    if (message.last) peer.send({ type: MessageType.BootstrapDone, cache });
+  }
+
+  #repaired(node: string): void {
+    this.#repairs++;
+    this.#options.onRepaired(node);
+  }
+
+  /** Live entries and tombstones, as (key, version, removed). */
+  *#items(): IterableIterator<KeyVersion> {
+    for (const entry of this.#cache.snapshot()) {
+      if (entry.version !== undefined) yield { key: entry.key, version: entry.version, removed: false };
+    }
+    for (const { key, version } of this.#cache.tombstones()) yield { key, version, removed: true };
+  }
+
+  #batcher(peer: RepairPeer): { add(change: ChangeMessage): void; end(): void } {
+    const chunker = new Chunker<ChangeMessage>(this.#options.chunkBytes, MAX_BATCH_CHANGES, (changes) =>
+      peer.send({ type: MessageType.Entries, changes }),
+    );
+    return { add: (change) => chunker.add(change, estimateBytes(change)), end: () => chunker.end() };
+  }
+}
+
+/** A Put carrying an entry as it is held: its value, creation time and lifespan. */
+export function putOf(cache: string, entry: EntrySnapshot<unknown>, version: Version): PutMessage {
+  return {
+    type: MessageType.Put,
+    cache,
+    key: entry.key,
+    value: entry.value,
+    version,
+    createdAt: entry.createdAt,
+    timeToLiveSeconds: entry.timeToLiveSeconds,
+    timeToIdleSeconds: entry.timeToIdleSeconds,
+  };
+}
+
+/** Collects items into chunks bounded in bytes and count, handing each full chunk on. */
+class Chunker<T> {
+  #items: T[] = [];
+  #bytes = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxCount: number,
+    private readonly emit: (items: T[]) => void,
+  ) {}
+
+  add(item: T, bytes: number): void {
+    if (this.#items.length > 0 && (this.#bytes + bytes > this.maxBytes || this.#items.length >= this.maxCount)) {
+      this.end();
+    }
+    this.#items.push(item);
+    this.#bytes += bytes;
+  }
+
+  end(): void {
+    if (this.#items.length === 0) return;
+    this.emit(this.#items);
+    this.#items = [];
+    this.#bytes = 0;
+  }
+}

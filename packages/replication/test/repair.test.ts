@@ -1,0 +1,131 @@
+import type { Cache } from '@meshcache/core';
+import { describe, expect, it } from 'vitest';
+import { MessageType } from '../src/index.js';
+import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
+import { link, makeNode, settleBoth } from './replicator-harness.js';
+
+const v = (time: number, node = 'gw-1') => ({ time, counter: 0, node });
+
+/** Everything a cache holds, as key -> value, for comparing two nodes. */
+function contents(cache: Cache<unknown>): Map<string, unknown> {
+  return new Map([...cache.snapshot()].map((entry) => [entry.key, entry.value]));
+}
+
+describe('digests', () => {
+  it('are the same for the same (key, version) pairs in any order, and differ where a pair differs', () => {
+    const items: KeyVersion[] = Array.from({ length: 500 }, (_, i) => ({
+      key: `k${i}`,
+      version: v(1000 + i),
+      removed: i % 7 === 0,
+    }));
+    const count = bucketCountFor(items.length);
+    const forward = computeDigest(items, count).digest;
+    const backward = computeDigest([...items].reverse(), count).digest;
+    expect(Buffer.from(backward).equals(Buffer.from(forward))).toBe(true);
+
+    const changed = items.map((item) => (item.key === 'k42' ? { ...item, version: v(9999) } : item));
+    expect(differingBuckets(computeDigest(changed, count).digest, forward)).toEqual([bucketOf('k42', count)]);
+    const removed = items.map((item) => (item.key === 'k43' ? { ...item, removed: !item.removed } : item));
+    expect(differingBuckets(computeDigest(removed, count).digest, forward)).toEqual([bucketOf('k43', count)]);
+  });
+
+  it('use about 32 keys per bucket, a power of two up to 65,536', () => {
+    expect(bucketCountFor(0)).toBe(1);
+    expect(bucketCountFor(32)).toBe(1);
+    expect(bucketCountFor(33)).toBe(2);
+    expect(bucketCountFor(100_000)).toBe(4096);
+    expect(bucketCountFor(10_000_000)).toBe(65_536);
+  });
+});
+
+describe('repair by digests', () => {
+  it('brings two diverged nodes to the same state, each pulling only what it lacks', async () => {
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', {});
+    // Shared history: 1,000 entries both hold at the same versions.
+    for (let i = 0; i < 1000; i++) {
+      a.cache.put(`k${i}`, `v${i}`);
+      const entry = a.cache.peekEntry(`k${i}`);
+      if (entry?.version !== undefined) {
+        b.cache.applyRemote({ type: 'put', ...entry, version: entry.version });
+      }
+    }
+    // Apart: a updates 30 and adds 20; b removes 10 others, updates 5 more, and adds 7.
+    for (let i = 0; i < 30; i++) a.cache.put(`k${i}`, `a${i}`);
+    for (let i = 0; i < 20; i++) a.cache.put(`new-a${i}`, 'a');
+    for (let i = 500; i < 510; i++) b.cache.remove(`k${i}`);
+    for (let i = 600; i < 605; i++) b.cache.put(`k${i}`, `b${i}`);
+    for (let i = 0; i < 7; i++) b.cache.put(`new-b${i}`, 'b');
+
+    await link(a, b);
+    await settleBoth(a, b);
+
+    expect(contents(a.cache)).toEqual(contents(b.cache));
+    expect(a.cache.get('k0')).toBe('a0');
+    expect(a.cache.has('k505')).toBe(false);
+    expect(a.cache.get('k600')).toBe('b600');
+    expect(b.cache.get('new-a3')).toBe('a');
+    expect(a.cache.size).toBe(1000 + 20 - 10 + 7);
+    // Only what differed crossed as entries: 50 to b, 5 + 7 to a (removals travel as keys).
+    expect(b.repairChanges.filter((c) => c.type === MessageType.Put)).toHaveLength(50);
+    expect(a.repairChanges.filter((c) => c.type === MessageType.Put)).toHaveLength(12);
+    expect(a.replicator.counters.repairs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fills a new, empty node with whole buckets, without listing keys first', async () => {
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', {});
+    for (let i = 0; i < 5000; i++) a.cache.put(`k${i}`, { status: 200, body: `body ${i}` });
+    a.cache.remove('k1');
+
+    await link(a, b);
+    await settleBoth(a, b);
+
+    expect(contents(b.cache)).toEqual(contents(a.cache));
+    expect(b.cache.size).toBe(4999);
+    expect(a.messages).not.toContain(MessageType.Pull); // b pulled nothing key by key
+    expect(b.messages.filter((type) => type === MessageType.Keys)).toEqual([MessageType.Keys]); // only the closing one
+  });
+
+  it('carries the last removeAll, so entries older than it go and newer ones stay', async () => {
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', {});
+    b.cache.put('old on b', 1);
+    a.cache.put('old on a', 1);
+    a.cache.removeAll();
+    a.cache.put('after the clear', 2);
+    b.cache.put('newer on b', 3); // written after a's clear (b's clock is later)
+
+    await link(a, b);
+    await settleBoth(a, b);
+
+    expect([...contents(b.cache).keys()].sort()).toEqual(['after the clear', 'newer on b']);
+    expect(contents(a.cache)).toEqual(contents(b.cache));
+  });
+
+  it('lets a live change that crosses the repair win over the older value the repair carries', async () => {
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', { replicateAsynchronously: false });
+    for (let i = 0; i < 100; i++) a.cache.put(`k${i}`, 'old');
+    await link(a, b);
+    b.cache.put('k5', 'live on b'); // newer than a's, sent at once while the repair runs
+    await settleBoth(a, b);
+    expect(a.cache.get('k5')).toBe('live on b');
+    expect(b.cache.get('k5')).toBe('live on b');
+  });
+
+  it('is a no-op between nodes in step: equal digests, nothing else crosses', async () => {
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', {});
+    await link(a, b);
+    for (let i = 0; i < 300; i++) a.cache.put(`k${i}`, i);
+    await settleBoth(a, b);
+    a.messages.length = 0;
+    b.messages.length = 0;
+    a.replicator.requestRepair('gw-2');
+    b.replicator.requestRepair('gw-1');
+    await settleBoth(a, b);
+    const repairTypes = [MessageType.RepairRequest, MessageType.Keys, MessageType.Pull, MessageType.Entries];
+    expect([...a.messages, ...b.messages].filter((type) => repairTypes.includes(type as never))).toEqual([]);
+  });
+});
