@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/index.js';
-import { pair } from './replicator-harness.js';
+import { makeNode, pair } from './replicator-harness.js';
 
 describe('CacheReplicator', () => {
   it('carries puts, updates, removes and removeAll to the peer, which fires them as remote', async () => {
@@ -118,5 +118,20 @@ describe('CacheReplicator', () => {
     expect(settled).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
     expect(cacheOf(b).get('k')).toBe('now');
     expect(a.replicator.counters.acknowledged).toBeGreaterThanOrEqual(1);
+  });
+
+  it('treats a connection backed up past the byte bound like an overflowed queue: a digest instead of the batch', async () => {
+    const node = makeNode('gw-1', {}, 1_000_000);
+    const sent: number[] = [];
+    node.replicator.addPeer({
+      node: 'gw-slow',
+      send: (message) => sent.push(message.type),
+      bufferedAmount: () => 2_000_000, // the socket has not drained
+      acknowledged: async () => false,
+    });
+    node.cache.put('k', 'v');
+    node.replicator.flush();
+    expect(sent).toEqual([MessageType.Digest]);
+    expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ queued: 0, needsRepair: false })]);
   });
 });
