@@ -61,6 +61,8 @@ interface PeerState {
   readonly queue: ReplicationQueue;
   /** The queue overflowed: the peer needs a repair before it is in step again. */
   needsRepair: boolean;
+  /** Changes sent to this peer (live; repairs not counted). */
+  sent: number;
 }
 
 const EVENTS = ['put', 'update', 'remove', 'removeAll', 'expire'] as const;
@@ -103,7 +105,7 @@ export class CacheReplicator {
   }
 
   addPeer(peer: ReplicationPeer): void {
-    this.#peers.set(peer.node, { peer, queue: new ReplicationQueue(this.#maxQueueBytes), needsRepair: false });
+    this.#peers.set(peer.node, { peer, queue: new ReplicationQueue(this.#maxQueueBytes), needsRepair: false, sent: 0 });
   }
 
   removePeer(node: string): void {
@@ -111,13 +113,14 @@ export class CacheReplicator {
     this.#repair.forget(node);
   }
 
-  /** Per peer: queued changes and bytes, and whether it needs a repair. */
-  peerStates(): Array<{ node: string; queued: number; queuedBytes: number; needsRepair: boolean }> {
-    return [...this.#peers.values()].map(({ peer, queue, needsRepair }) => ({
+  /** Per peer: queued changes and bytes, whether it needs a repair, and live changes sent to it. */
+  peerStates(): Array<{ node: string; queued: number; queuedBytes: number; needsRepair: boolean; sent: number }> {
+    return [...this.#peers.values()].map(({ peer, queue, needsRepair, sent }) => ({
       node: peer.node,
       queued: queue.size,
       queuedBytes: queue.bytes,
       needsRepair,
+      sent,
     }));
   }
 
@@ -149,7 +152,7 @@ export class CacheReplicator {
         continue;
       }
       for (const changes of state.queue.drainAll(this.settings.asynchronousReplicationMaximumBatchSize)) {
-        this.#send(state.peer, { type: MessageType.Batch, changes });
+        this.#send(state, { type: MessageType.Batch, changes });
       }
     }
   }
@@ -172,7 +175,7 @@ export class CacheReplicator {
   /** Sends `node` a digest of this cache, so that it repairs itself from this node. */
   requestRepair(node: string): void {
     const state = this.#peers.get(node);
-    if (state !== undefined) this.#send(state.peer, this.#repair.digest());
+    if (state !== undefined) this.#send(state, this.#repair.digest());
   }
 
   /** Handles a peer's repair message for this cache (Entries are applied like any change). */
@@ -210,7 +213,7 @@ export class CacheReplicator {
     if (change === undefined || this.#peers.size === 0) return;
     for (const state of this.#peers.values()) {
       if (!this.settings.replicateAsynchronously) {
-        this.#send(state.peer, { type: MessageType.Batch, changes: [change] });
+        this.#send(state, { type: MessageType.Batch, changes: [change] });
         const ack = this.#acknowledgement(state.peer);
         this.#pendingAcks.add(ack);
         void ack.then(() => this.#pendingAcks.delete(ack));
@@ -266,12 +269,18 @@ export class CacheReplicator {
     }
   }
 
-  #send(peer: ReplicationPeer, message: SessionMessage): void {
+  #send(state: PeerState, message: SessionMessage): void {
     try {
-      peer.send(message);
-      if (message.type === MessageType.Batch) this.#sent += message.changes.length;
+      state.peer.send(message);
+      if (message.type === MessageType.Batch) {
+        this.#sent += message.changes.length;
+        state.sent += message.changes.length;
+      }
     } catch (error) {
-      this.#logger.error({ cache: this.cache.name, peer: peer.node, err: error }, 'could not send changes to peer');
+      this.#logger.error(
+        { cache: this.cache.name, peer: state.peer.node, err: error },
+        'could not send changes to peer',
+      );
     }
   }
 }

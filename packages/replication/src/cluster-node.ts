@@ -19,6 +19,7 @@
  * reconnects catches up, and only what differs crosses the wire.
  */
 import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
+import { serveAdmin } from './admin/admin-service.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { HybridLogicalClock } from './hlc.js';
@@ -40,6 +41,16 @@ export interface PeerInfo {
   readonly lastSeen: number | null;
   /** How the peer was found: 'manual' (dialled) or 'inbound' (it dialled us). */
   readonly foundBy: 'manual' | 'inbound';
+  /** Changes waiting to be sent to the peer, and their estimated bytes, over every cache. */
+  readonly queuedChanges: number;
+  readonly queuedBytes: number;
+  /** Live changes sent to and received from the peer over this link. */
+  readonly changesSent: number;
+  readonly changesReceived: number;
+  /** Replication lag of the last live batch from the peer (ms), null before the first. */
+  readonly lagMillis: number | null;
+  /** Repairs of a cache from the peer that finished over this link. */
+  readonly repairs: number;
 }
 
 export interface ClusterNodeOptions {
@@ -115,6 +126,7 @@ export class ClusterNode {
         caches: link?.caches ?? dialer.caches,
         lastSeen: link?.lastSeen ?? null,
         foundBy: 'manual',
+        ...this.#figures(dialer.node, link),
       });
     }
     for (const link of this.#links.values()) {
@@ -126,9 +138,40 @@ export class ClusterNode {
         caches: link.caches,
         lastSeen: link.lastSeen,
         foundBy: 'inbound',
+        ...this.#figures(link.node, link),
       });
     }
     return infos;
+  }
+
+  /** Replication figures of one cache: its counters, and per peer what is queued and sent. */
+  replicationStatistics(
+    cache: string,
+  ): (CacheReplicator['counters'] & { peers: ReturnType<CacheReplicator['peerStates']> }) | undefined {
+    const replicator = this.#replicators.get(cache);
+    return replicator === undefined ? undefined : { ...replicator.counters, peers: replicator.peerStates() };
+  }
+
+  #figures(node: string | undefined, link: PeerLink | undefined) {
+    let queuedChanges = 0;
+    let queuedBytes = 0;
+    let changesSent = 0;
+    for (const replicator of this.#replicators.values()) {
+      for (const state of replicator.peerStates()) {
+        if (state.node !== node) continue;
+        queuedChanges += state.queued;
+        queuedBytes += state.queuedBytes;
+        changesSent += state.sent;
+      }
+    }
+    return {
+      queuedChanges,
+      queuedBytes,
+      changesSent,
+      changesReceived: link?.changesReceived ?? 0,
+      lagMillis: link?.lagMillis ?? null,
+      repairs: link?.repairs ?? 0,
+    };
   }
 
   /**
@@ -179,7 +222,14 @@ export class ClusterNode {
     this.#listener = await this.#transport.listen(`ws://${host}:${this.#config.port}`, (connection) => {
       const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
       session.established.then(
-        (peer) => this.#register(session, peer.node, peer.url, false, everyCache),
+        (peer) => {
+          if (peer.role === 'admin') {
+            this.#logger.debug({ client: peer.node }, 'admin client connected');
+            serveAdmin(session, this, this.#logger, peer.node);
+          } else {
+            this.#register(session, peer.node, peer.url, false, everyCache);
+          }
+        },
         (error: Error) => this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused'),
       );
     });
@@ -214,6 +264,7 @@ export class ClusterNode {
       const connection = await this.#transport.dial(dialer.url);
       const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
       const peer = await session.established;
+      if (peer.role === 'admin') throw new Error('the address answered as an admin client, not a node');
       dialer.node = peer.node;
       dialer.attempt = 0;
       if (peer.node === this.id) {
@@ -284,7 +335,10 @@ export class ClusterNode {
   }
 
   #repaired(node: string, cache: string): void {
-    if (this.#links.get(node)?.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
+    const link = this.#links.get(node);
+    if (link === undefined) return;
+    link.repairs++;
+    if (link.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
   }
 
   async #stop(): Promise<void> {

@@ -1,3 +1,6 @@
+export type { AdminClientOptions } from './admin/admin-client.js';
+export { AdminClient, AdminError } from './admin/admin-client.js';
+export type { CacheReport } from './admin/admin-service.js';
 export type { CacheReplicatorOptions, ReplicationPeer, SettleResult } from './cache-replicator.js';
 export { CacheReplicator } from './cache-replicator.js';
 export type {
@@ -15,6 +18,9 @@ export { HybridLogicalClock } from './hlc.js';
 export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';
 export type {
   AckMessage,
+  AdminOperation,
+  AdminRequestMessage,
+  AdminResponseMessage,
   BatchMessage,
   BootstrapDoneMessage,
   ChangeMessage,
@@ -33,6 +39,7 @@ export type {
   RemoveMessage,
   RepairMessage,
   RepairRequestMessage,
+  SessionRole,
   SyncMessage,
 } from './protocol/messages.js';
 export { MessageType, PROTOCOL_VERSION } from './protocol/messages.js';

@@ -17,6 +17,7 @@ import type { CacheReplicator } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { MessageType } from './protocol/messages.js';
 import type { Session, SessionMessage } from './session.js';
+import { CloseCode } from './transport/transport.js';
 
 export interface PeerLinkOptions {
   readonly session: Session;
@@ -46,6 +47,8 @@ export class PeerLink {
   changesReceived = 0;
   /** Replication lag of the last live batch from the peer, in ms; null before the first. */
   lagMillis: number | null = null;
+  /** Repairs of a shared cache from the peer that finished. */
+  repairs = 0;
   readonly #options: PeerLinkOptions;
   readonly #awaitingBootstrap: Set<string>;
   readonly #acks = new Map<number, (acknowledged: boolean) => void>();
@@ -155,6 +158,11 @@ export class PeerLink {
       case MessageType.Pull:
       case MessageType.BootstrapDone:
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
+        return;
+      case MessageType.AdminRequest:
+      case MessageType.AdminResponse:
+        this.#options.logger.warn({ peer: this.node }, 'admin message on a peer link; closing it');
+        this.session.close(CloseCode.ProtocolError, 'admin messages belong on an admin session');
         return;
       default:
         this.#replicatorFor(message.cache)?.apply(message, this.node);

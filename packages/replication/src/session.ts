@@ -12,6 +12,10 @@
  * A node without a secret uses the empty key: two such nodes accept each other (loopback
  * development), and a node with a secret refuses them.
  *
+ * An admin client (the CLI) says so in its Hello. It need not know the cluster's name: it takes
+ * the node's, and both proofs are computed over the node's cluster, so the secret alone is what
+ * admits it. A node never treats an admin session as a peer.
+ *
  * Failures close the connection with a code and a reason the other side can log: 4003 for a
  * wrong secret, 4002 for a protocol or cluster mismatch or any frame that does not decode. A
  * frame that arrives before the handshake is done and is not part of it is a protocol error.
@@ -21,14 +25,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MeshcacheError } from '@meshcache/core';
 import { WireCodec } from './protocol/codec.js';
 import {
-  type AckMessage,
-  type BatchMessage,
-  type ChangeMessage,
+  type HandshakeMessage,
   type HelloMessage,
+  type Message,
   MessageType,
   PROTOCOL_VERSION,
-  type RepairMessage,
-  type SyncMessage,
+  type SessionRole,
 } from './protocol/messages.js';
 import { CloseCode, type Connection } from './transport/transport.js';
 
@@ -39,15 +41,20 @@ export interface LocalIdentity {
   readonly url: string;
   /** The cluster secret; undefined for an insecure loopback cluster. */
   readonly secret: string | undefined;
+  /** 'admin' for a client that only sends admin requests. @default 'peer' */
+  readonly role?: SessionRole;
 }
 
 export interface PeerIdentity {
   readonly node: string;
   readonly url: string;
+  readonly role: SessionRole;
+  /** The cluster the other side belongs to (for an admin client: the node's). */
+  readonly cluster: string;
 }
 
-/** What the link receives once the session is established. */
-export type SessionMessage = ChangeMessage | BatchMessage | RepairMessage | SyncMessage | AckMessage;
+/** What the link receives once the session is established: anything but the handshake. */
+export type SessionMessage = Exclude<Message, HandshakeMessage>;
 
 export class HandshakeError extends MeshcacheError {
   constructor(code: 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT', message: string) {
@@ -77,6 +84,8 @@ export class Session {
   readonly #local: LocalIdentity;
   readonly #nonce = randomBytes(32);
   #peerHello: HelloMessage | undefined;
+  /** The cluster both proofs name: this node's, or for an admin client the node's. */
+  #cluster = '';
   #peerProven = false;
   #handler: ((message: SessionMessage) => void) | undefined;
   /** Messages that arrived after the handshake but before a handler was set; none are lost. */
@@ -108,6 +117,7 @@ export class Session {
         node: local.node,
         url: local.url,
         nonce: this.#nonce,
+        ...(local.role === 'admin' ? { role: 'admin' as const } : {}),
       }),
     );
     connection.onFrame((frame) => this.#receive(frame));
@@ -170,7 +180,14 @@ export class Session {
       );
       return;
     }
-    if (hello.cluster !== this.#local.cluster) {
+    const admin = this.#local.role === 'admin' || hello.role === 'admin';
+    if (admin && this.#local.role === 'admin' && hello.role === 'admin') {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'two admin clients cannot talk to each other');
+      return;
+    }
+    // The node's cluster is the one both proofs name; an admin client adopts it.
+    this.#cluster = this.#local.role === 'admin' ? hello.cluster : this.#local.cluster;
+    if (!admin && hello.cluster !== this.#local.cluster) {
       this.#fail(
         'E_PROTOCOL',
         CloseCode.ProtocolError,
@@ -179,7 +196,7 @@ export class Session {
       return;
     }
     this.#peerHello = hello;
-    const mac = proof(this.#local.secret, hello.nonce, this.#nonce, this.#local.node, this.#local.cluster);
+    const mac = proof(this.#local.secret, hello.nonce, this.#nonce, this.#local.node, this.#cluster);
     this.connection.send(this.#codec.encode({ type: MessageType.Proof, mac }));
   }
 
@@ -189,13 +206,13 @@ export class Session {
       this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'a proof out of turn');
       return;
     }
-    const expected = proof(this.#local.secret, this.#nonce, hello.nonce, hello.node, this.#local.cluster);
+    const expected = proof(this.#local.secret, this.#nonce, hello.nonce, hello.node, this.#cluster);
     if (!timingSafeEqual(expected, mac)) {
       this.#fail('E_AUTH', CloseCode.AuthFailed, `node "${hello.node}" did not prove the cluster secret`);
       return;
     }
     this.#peerProven = true;
-    this.#settle.resolve({ node: hello.node, url: hello.url });
+    this.#settle.resolve({ node: hello.node, url: hello.url, role: hello.role ?? 'peer', cluster: this.#cluster });
   }
 
   #fail(code: 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT', closeCode: number, reason: string): void {

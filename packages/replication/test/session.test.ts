@@ -51,8 +51,20 @@ const change: ChangeMessage = {
 describe('Session handshake', () => {
   it('establishes both ends with the same secret, each learning who the other is', async () => {
     const { dialer, server } = await connect(node('gw-1'), node('gw-2'));
-    expect(await dialer.established).toEqual({ node: 'gw-2', url: 'ws://127.0.0.1/gw-2' });
-    expect(await server.established).toEqual({ node: 'gw-1', url: 'ws://127.0.0.1/gw-1' });
+    const peer = { role: 'peer', cluster: 'gateways' };
+    expect(await dialer.established).toEqual({ node: 'gw-2', url: 'ws://127.0.0.1/gw-2', ...peer });
+    expect(await server.established).toEqual({ node: 'gw-1', url: 'ws://127.0.0.1/gw-1', ...peer });
+  });
+
+  it('admits an admin client that knows the secret but not the cluster name, and says it is one', async () => {
+    const admin = { ...node('admin-1'), cluster: '*', role: 'admin' as const };
+    const { dialer, server } = await connect(admin, node('gw-2'));
+    expect(await dialer.established).toEqual(
+      expect.objectContaining({ node: 'gw-2', role: 'peer', cluster: 'gateways' }),
+    );
+    expect(await server.established).toEqual(expect.objectContaining({ node: 'admin-1', role: 'admin' }));
+    const wrong = await connect({ ...admin, secret: 'guess' }, node('gw-2'));
+    await expect(wrong.server.established).rejects.toMatchObject({ code: 'E_AUTH' });
   });
 
   it('then carries changes both ways, none lost before a handler is set', async () => {

@@ -21,6 +21,9 @@
  *   Sync       [13, id]
  *   Ack        [14, id]
  *   Entries    [15, [change, change, ...]]           (a batch sent in answer to a repair)
+ *   AdminRequest  [16, id, op, [arg, ...]]
+ *   AdminResponse [17, id, ok, result]
+ *   (Hello carries a 7th field, 'admin', for an admin client.)
  *
  * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
  * brings back Sets, Maps, Dates, Buffers and typed arrays), and every field of every decoded
@@ -29,7 +32,13 @@
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
-import { type ChangeMessage, type HandshakeMessage, type Message, MessageType } from './messages.js';
+import {
+  type AdminOperation,
+  type ChangeMessage,
+  type HandshakeMessage,
+  type Message,
+  MessageType,
+} from './messages.js';
 
 export class ProtocolError extends MeshcacheError {
   constructor(problem: string, options?: { cause?: unknown }) {
@@ -88,6 +97,9 @@ export class WireCodec {
       case MessageType.Sync:
       case MessageType.Ack:
         return controlFromWire(wire);
+      case MessageType.AdminRequest:
+      case MessageType.AdminResponse:
+        return adminFromWire(wire);
       default:
         return changeFromWire(wire, 'message');
     }
@@ -99,8 +111,14 @@ function toWire(message: Message): unknown[] {
     case MessageType.Batch:
     case MessageType.Entries:
       return [message.type, message.changes.map(changeToWire)];
-    case MessageType.Hello:
-      return [MessageType.Hello, message.protocol, message.cluster, message.node, message.url, message.nonce];
+    case MessageType.Hello: {
+      const hello = [MessageType.Hello, message.protocol, message.cluster, message.node, message.url, message.nonce];
+      return message.role === 'admin' ? [...hello, 'admin'] : hello;
+    }
+    case MessageType.AdminRequest:
+      return [MessageType.AdminRequest, message.id, message.op, message.args];
+    case MessageType.AdminResponse:
+      return [MessageType.AdminResponse, message.id, message.ok, message.result ?? null];
     case MessageType.Proof:
       return [MessageType.Proof, message.mac];
     case MessageType.BootstrapDone:
@@ -146,8 +164,10 @@ function handshakeFromWire(wire: unknown[]): HandshakeMessage {
     if (wire.length !== 2) throw new ProtocolError(`proof has ${wire.length} fields, expected 2`);
     return { type: MessageType.Proof, mac: bytes(wire[1], 'proof mac', 32) };
   }
-  if (wire.length !== 6) throw new ProtocolError(`hello has ${wire.length} fields, expected 6`);
-  const [, protocol, cluster, node, url, nonce] = wire;
+  if (wire.length !== 6 && !(wire.length === 7 && wire[6] === 'admin')) {
+    throw new ProtocolError(`hello has ${wire.length} fields, expected 6 (or 7 ending in 'admin')`);
+  }
+  const [, protocol, cluster, node, url, nonce, role] = wire;
   if (typeof protocol !== 'number' || !Number.isInteger(protocol))
     throw new ProtocolError('hello protocol must be a whole number');
   if (!isText(cluster)) throw new ProtocolError('hello cluster must be a non-empty string');
@@ -160,6 +180,7 @@ function handshakeFromWire(wire: unknown[]): HandshakeMessage {
     node: node as string,
     url,
     nonce: bytes(nonce, 'hello nonce', 32),
+    role: role === 'admin' ? 'admin' : 'peer',
   };
 }
 
@@ -256,6 +277,25 @@ function controlFromWire(wire: unknown[]): Message {
       return { type: type as typeof MessageType.Sync | typeof MessageType.Ack, id: wire[1] as number };
     }
   }
+}
+
+const ADMIN_OPERATIONS: readonly string[] = ['peers', 'stats', 'get', 'put', 'remove', 'clear'];
+
+/** Admin messages; the arguments of each operation are checked by the node that serves it. */
+function adminFromWire(wire: unknown[]): Message {
+  const name = wire[0] === MessageType.AdminRequest ? 'adminRequest' : 'adminResponse';
+  if (wire.length !== 4) throw new ProtocolError(`${name} has ${wire.length} fields, expected 4`);
+  if (!isCounter(wire[1])) throw new ProtocolError(`${name}: id must be a whole number >= 0`);
+  const id = wire[1] as number;
+  if (wire[0] === MessageType.AdminResponse) {
+    if (typeof wire[2] !== 'boolean') throw new ProtocolError(`${name}: ok must be true or false`);
+    return { type: MessageType.AdminResponse, id, ok: wire[2], result: wire[3] };
+  }
+  if (typeof wire[2] !== 'string' || !ADMIN_OPERATIONS.includes(wire[2])) {
+    throw new ProtocolError(`${name}: op must be one of ${ADMIN_OPERATIONS.join(', ')}`);
+  }
+  if (!Array.isArray(wire[3])) throw new ProtocolError(`${name}: args must be an array`);
+  return { type: MessageType.AdminRequest, id, op: wire[2] as AdminOperation, args: wire[3] };
 }
 
 const CONTROL_NAMES: Record<number, string> = {

@@ -24,6 +24,8 @@ export const MessageType = Object.freeze({
   Sync: 13,
   Ack: 14,
   Entries: 15,
+  AdminRequest: 16,
+  AdminResponse: 17,
 } as const);
 
 /** The protocol version a node speaks; a peer that speaks another is refused in the handshake. */
@@ -91,6 +93,36 @@ export interface HelloMessage {
   readonly url: string;
   /** 32 random bytes the other side must sign. */
   readonly nonce: Uint8Array;
+  /**
+   * 'peer' (the default: a node that replicates) or 'admin' (a client such as the CLI, which
+   * only sends admin requests). On the wire only when 'admin', as a 7th field.
+   */
+  readonly role?: SessionRole;
+}
+
+export type SessionRole = 'peer' | 'admin';
+
+/** The operations an admin client may ask a node for. */
+export type AdminOperation = 'peers' | 'stats' | 'get' | 'put' | 'remove' | 'clear';
+
+/**
+ * An admin client's request. `args` by operation: peers [], stats [cache?], get [cache, key],
+ * put [cache, key, value, ttlSeconds?], remove [cache, key], clear [cache].
+ */
+export interface AdminRequestMessage {
+  readonly type: typeof MessageType.AdminRequest;
+  readonly id: number;
+  readonly op: AdminOperation;
+  readonly args: readonly unknown[];
+}
+
+/** The node's answer: a result, or an error code and message. */
+export interface AdminResponseMessage {
+  readonly type: typeof MessageType.AdminResponse;
+  readonly id: number;
+  readonly ok: boolean;
+  /** The result when ok; `{ code, message }` when not. */
+  readonly result: unknown;
 }
 
 /** HMAC-SHA256, under the cluster secret, of the other side's nonce and this side's identity. */
@@ -166,4 +198,12 @@ export type RepairMessage =
   | EntriesMessage
   | BootstrapDoneMessage;
 
-export type Message = ChangeMessage | BatchMessage | HandshakeMessage | RepairMessage | SyncMessage | AckMessage;
+export type Message =
+  | ChangeMessage
+  | BatchMessage
+  | HandshakeMessage
+  | RepairMessage
+  | SyncMessage
+  | AckMessage
+  | AdminRequestMessage
+  | AdminResponseMessage;

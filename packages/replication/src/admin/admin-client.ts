@@ -1,0 +1,147 @@
+/**
+ * A client for a live node's admin calls (what the CLI uses): one authenticated admin session,
+ * requests matched to responses by id.
+ *
+ * Failures are AdminErrors with a code a program can branch on: E_UNREACHABLE (nothing answers
+ * at the URL), E_AUTH (the node refused the secret), E_TIMEOUT (no answer in time), E_CLOSED (the
+ * node went away mid-call), and whatever code the node gave a failed request (E_UNKNOWN_CACHE,
+ * E_INVALID_ARGUMENT, E_VALUE_NOT_ENCODABLE, ...).
+ */
+import { randomUUID } from 'node:crypto';
+import { MeshcacheError } from '@meshcache/core';
+import type { PeerInfo } from '../cluster-node.js';
+import { type AdminOperation, MessageType } from '../protocol/messages.js';
+import { HandshakeError, Session, type SessionMessage } from '../session.js';
+import type { Transport } from '../transport/transport.js';
+import { WebSocketTransport } from '../transport/websocket.js';
+import type { CacheReport } from './admin-service.js';
+
+export class AdminError extends MeshcacheError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'AdminError';
+  }
+}
+
+export interface AdminClientOptions {
+  /** The cluster secret (or undefined for an insecure loopback node). */
+  readonly secret: string | undefined;
+  /** How long connecting and each call may take. @default 5000 */
+  readonly timeoutMillis?: number;
+  /** Another transport (TLS options, or an in-memory network in tests). */
+  readonly transport?: Transport;
+}
+
+export class AdminClient {
+  readonly #session: Session;
+  readonly #timeoutMillis: number;
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  #ids = 0;
+  #closed: AdminError | undefined;
+
+  private constructor(session: Session, timeoutMillis: number) {
+    this.#session = session;
+    this.#timeoutMillis = timeoutMillis;
+    session.onMessage((message: SessionMessage) => this.#receive(message));
+    session.connection.onClose((code, reason) => {
+      this.#closed = new AdminError('E_CLOSED', `the node closed the connection (${code} ${reason})`.trim());
+      for (const { reject } of this.#pending.values()) reject(this.#closed);
+      this.#pending.clear();
+    });
+  }
+
+  /** Connects and authenticates. @throws AdminError E_UNREACHABLE, E_AUTH, E_TIMEOUT */
+  static async connect(url: string, options: AdminClientOptions): Promise<AdminClient> {
+    const timeoutMillis = options.timeoutMillis ?? 5000;
+    const transport = options.transport ?? new WebSocketTransport();
+    let connection: Awaited<ReturnType<Transport['dial']>>;
+    try {
+      connection = await withTimeout(transport.dial(url), timeoutMillis, `no answer from ${url}`);
+    } catch (error) {
+      if (error instanceof AdminError) throw error;
+      throw new AdminError('E_UNREACHABLE', `cannot reach a node at ${url}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const identity = {
+      cluster: '*',
+      node: `admin-${randomUUID()}`,
+      url: '',
+      secret: options.secret,
+      role: 'admin' as const,
+    };
+    const session = new Session(connection, identity, timeoutMillis);
+    try {
+      await session.established;
+    } catch (error) {
+      const code = error instanceof HandshakeError && error.code === 'E_AUTH' ? 'E_AUTH' : 'E_UNREACHABLE';
+      const why = code === 'E_AUTH' ? 'the node refused the secret' : (error as Error).message;
+      throw new AdminError(code, `${url}: ${why}`, { cause: error });
+    }
+    return new AdminClient(session, timeoutMillis);
+  }
+
+  peers(): Promise<PeerInfo[]> {
+    return this.#call('peers', []) as Promise<PeerInfo[]>;
+  }
+
+  /** Every cache's figures, or one cache's. */
+  stats(cache?: string): Promise<CacheReport[]> {
+    return this.#call('stats', [cache ?? null]) as Promise<CacheReport[]>;
+  }
+
+  get(cache: string, key: string): Promise<{ found: boolean; value?: unknown }> {
+    return this.#call('get', [cache, key]) as Promise<{ found: boolean; value?: unknown }>;
+  }
+
+  async put(cache: string, key: string, value: unknown, options: { ttlSeconds?: number } = {}): Promise<void> {
+    await this.#call('put', [cache, key, value, options.ttlSeconds ?? null]);
+  }
+
+  async remove(cache: string, key: string): Promise<boolean> {
+    return ((await this.#call('remove', [cache, key])) as { removed: boolean }).removed;
+  }
+
+  async clear(cache: string): Promise<void> {
+    await this.#call('clear', [cache]);
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+
+  #call(op: AdminOperation, args: unknown[]): Promise<unknown> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    const id = ++this.#ids;
+    const answer = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    this.#session.send({ type: MessageType.AdminRequest, id, op, args });
+    return withTimeout(answer, this.#timeoutMillis, `the node did not answer "${op}"`).finally(() =>
+      this.#pending.delete(id),
+    );
+  }
+
+  #receive(message: SessionMessage): void {
+    if (message.type !== MessageType.AdminResponse) return;
+    const pending = this.#pending.get(message.id);
+    if (pending === undefined) return;
+    if (message.ok) {
+      pending.resolve(message.result);
+      return;
+    }
+    const failure = (message.result ?? {}) as { code?: unknown; message?: unknown };
+    pending.reject(
+      new AdminError(
+        typeof failure.code === 'string' ? failure.code : 'E_INTERNAL',
+        typeof failure.message === 'string' ? failure.message : 'the node reported a failure',
+      ),
+    );
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, millis: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AdminError('E_TIMEOUT', `${what} within ${millis} ms`)), millis);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

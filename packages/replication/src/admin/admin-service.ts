@@ -1,0 +1,105 @@
+/**
+ * The node's side of admin calls: what `meshcache peers`, `stats`, `get`, `put`, `remove` and
+ * `clear` ask a live node for. They ride the replication protocol on a session whose Hello says
+ * 'admin', authenticated by the same cluster secret, and are never treated as a peer.
+ *
+ * Every request gets exactly one response with its id: a result, or `{ code, message }` (an
+ * unknown cache is E_UNKNOWN_CACHE; bad arguments E_INVALID_ARGUMENT; a value that cannot be
+ * stored keeps the cache's own code, such as E_VALUE_NOT_ENCODABLE). A message that is not an
+ * admin request closes the session with 4002. Admin writes are local writes: they replicate like
+ * any other.
+ */
+import { type Cache, type CacheManager, type CacheStatistics, type Logger, MeshcacheError } from '@meshcache/core';
+import { type AdminRequestMessage, MessageType } from '../protocol/messages.js';
+import type { Session, SessionMessage } from '../session.js';
+import { CloseCode } from '../transport/transport.js';
+
+/** What admin calls need of a node. */
+export interface AdminTarget {
+  readonly manager: CacheManager;
+  peers(): unknown[];
+  replicationStatistics(cache: string): unknown;
+}
+
+/** One cache's figures, as `stats` returns them. */
+export interface CacheReport {
+  readonly name: string;
+  readonly statistics: CacheStatistics;
+  /** Replication counters and per-peer queues; null for a cache that stays local. */
+  readonly replication: unknown;
+}
+
+export function serveAdmin(session: Session, target: AdminTarget, logger: Logger, client: string): void {
+  session.onMessage((message: SessionMessage) => {
+    if (message.type !== MessageType.AdminRequest) {
+      logger.warn({ client }, 'a non-admin message on an admin session; closing it');
+      session.close(CloseCode.ProtocolError, 'only admin requests are accepted on an admin session');
+      return;
+    }
+    let response: { ok: boolean; result: unknown };
+    try {
+      response = { ok: true, result: perform(target, message) };
+    } catch (error) {
+      const code = error instanceof MeshcacheError ? error.code : 'E_INTERNAL';
+      response = { ok: false, result: { code, message: (error as Error).message } };
+      logger.info({ client, op: message.op, code }, 'admin request failed');
+    }
+    session.send({ type: MessageType.AdminResponse, id: message.id, ...response });
+  });
+}
+
+function perform(target: AdminTarget, request: AdminRequestMessage): unknown {
+  const { args } = request;
+  switch (request.op) {
+    case 'peers':
+      return target.peers();
+    case 'stats': {
+      const names =
+        args[0] === undefined || args[0] === null ? target.manager.cacheNames() : [cacheOf(target, args[0]).name];
+      return names.map((name): CacheReport => {
+        const cache = cacheOf(target, name);
+        return { name, statistics: cache.statistics(), replication: target.replicationStatistics(name) ?? null };
+      });
+    }
+    case 'get': {
+      const cache = cacheOf(target, args[0]);
+      const entry = cache.peekEntry(keyOf(args[1]));
+      // A read through admin is a look, not a use: no statistics, no idle-time reset.
+      return entry === undefined ? { found: false } : { found: true, value: entry.value };
+    }
+    case 'put': {
+      const cache = cacheOf(target, args[0]);
+      const ttl = args[3];
+      if (ttl !== undefined && ttl !== null && (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0)) {
+        throw new MeshcacheError('E_INVALID_ARGUMENT', `ttl must be whole seconds >= 0, not ${JSON.stringify(ttl)}`);
+      }
+      cache.put(keyOf(args[1]), args[2], typeof ttl === 'number' ? { timeToLiveSeconds: ttl } : undefined);
+      return {};
+    }
+    case 'remove':
+      return { removed: cacheOf(target, args[0]).remove(keyOf(args[1])) };
+    case 'clear':
+      cacheOf(target, args[0]).removeAll();
+      return {};
+  }
+}
+
+function cacheOf(target: AdminTarget, name: unknown): Cache<unknown> {
+  if (typeof name !== 'string' || name === '') {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', 'the cache name must be a non-empty string');
+  }
+  const cache = target.manager.getCache(name);
+  if (cache === undefined) {
+    const known = target.manager.cacheNames();
+    throw new MeshcacheError(
+      'E_UNKNOWN_CACHE',
+      `no cache named "${name}" on this node (it has: ${known.length === 0 ? 'none' : known.map((n) => `"${n}"`).join(', ')})`,
+    );
+  }
+  return cache;
+}
+
+function keyOf(key: unknown): string {
+  if (typeof key !== 'string') throw new MeshcacheError('E_INVALID_ARGUMENT', 'the key must be a string');
+  return key;
+}

@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AdminClient, AdminError, ClusterNode } from '../src/index.js';
+import { Session } from '../src/session.js';
+import { WebSocketTransport } from '../src/transport/websocket.js';
+
+const nodes: ClusterNode[] = [];
+const clients: AdminClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  for (const node of nodes.splice(0)) await node.stop();
+});
+
+async function start(name: string, peers: string[] = []) {
+  const node = await ClusterNode.start({
+    name,
+    cluster: 'gateways',
+    secret: 'shared secret',
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    peerDiscovery: { mode: 'manual', peers },
+    caches: {
+      'Response Cache': { replication: { asynchronousReplicationIntervalMillis: 10 } },
+      tokens: { maxElementsInMemory: 10 },
+    },
+  });
+  nodes.push(node);
+  return node;
+}
+
+async function connect(url: string, secret = 'shared secret') {
+  const client = await AdminClient.connect(url, { secret, timeoutMillis: 2000 });
+  clients.push(client);
+  return client;
+}
+
+async function failure(call: Promise<unknown>): Promise<AdminError> {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof AdminError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('admin calls over the replication protocol', () => {
+  it('gets, puts (with a ttl), removes and clears on a live node, and the writes replicate', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    const admin = await connect(a.url);
+
+    expect(await admin.get('Response Cache', 'GET /a')).toEqual({ found: false });
+    await admin.put('Response Cache', 'GET /a', { status: 200, body: 'hello' }, { ttlSeconds: 60 });
+    expect(await admin.get('Response Cache', 'GET /a')).toEqual({ found: true, value: { status: 200, body: 'hello' } });
+    expect(a.manager.getCache('Response Cache')?.peekEntry('GET /a')?.timeToLiveSeconds).toBe(60);
+    await a.settle();
+    expect(b.manager.getCache('Response Cache')?.get('GET /a')).toEqual({ status: 200, body: 'hello' });
+
+    expect(await admin.remove('Response Cache', 'GET /a')).toBe(true);
+    expect(await admin.remove('Response Cache', 'GET /a')).toBe(false);
+    await admin.put('Response Cache', 'x', 1);
+    await admin.clear('Response Cache');
+    expect(a.manager.getCache('Response Cache')?.size).toBe(0);
+    await a.settle();
+    expect(b.manager.getCache('Response Cache')?.size).toBe(0);
+  });
+
+  it('lists peers with their replication figures, and reports statistics per cache', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    a.manager.getCache('Response Cache')?.put('k', 'v');
+    await a.settle();
+    const admin = await connect(a.url);
+
+    const peers = await admin.peers();
+    expect(peers).toEqual([
+      expect.objectContaining({
+        id: 'gw-2',
+        url: b.url,
+        state: 'connected',
+        caches: ['Response Cache'],
+        foundBy: 'inbound',
+        changesSent: 1,
+        queuedChanges: 0,
+        repairs: 1,
+      }),
+    ]);
+    expect(typeof peers[0]?.lastSeen).toBe('number');
+
+    const all = await admin.stats();
+    expect(all.map((report) => report.name)).toEqual(['Response Cache', 'tokens']);
+    const [responses] = await admin.stats('Response Cache');
+    expect(responses?.statistics).toEqual(expect.objectContaining({ puts: 1, memorySize: 1 }));
+    expect(responses?.replication).toEqual(
+      expect.objectContaining({ sent: 1, peers: [expect.objectContaining({ node: 'gw-2' })] }),
+    );
+    const [tokens] = await admin.stats('tokens');
+    expect(tokens?.replication).toBeNull();
+  });
+
+  it('answers a failed request with a code and a message that say what was wrong, and keeps serving', async () => {
+    const a = await start('gw-1');
+    const admin = await connect(a.url);
+    const unknown = await failure(admin.get('Nope', 'k'));
+    expect(unknown.code).toBe('E_UNKNOWN_CACHE');
+    expect(unknown.message).toMatch(/no cache named "Nope".*"Response Cache", "tokens"/);
+    expect((await failure(admin.put('Response Cache', 'k', 1, { ttlSeconds: -1 }))).code).toBe('E_INVALID_ARGUMENT');
+    expect((await failure(admin.get('Response Cache', 42 as unknown as string))).message).toMatch(
+      /key must be a string/,
+    );
+    expect(await admin.get('Response Cache', 'k')).toEqual({ found: false });
+  });
+
+  it('refuses a wrong secret (E_AUTH) and says when nothing listens (E_UNREACHABLE)', async () => {
+    const a = await start('gw-1');
+    expect((await failure(AdminClient.connect(a.url, { secret: 'wrong' }))).code).toBe('E_AUTH');
+    expect((await failure(AdminClient.connect('ws://127.0.0.1:9', { secret: 's' }))).code).toBe('E_UNREACHABLE');
+    expect(a.peers()).toEqual([]); // an admin client is never a peer
+  });
+
+  it('closes an admin session that sends anything but admin requests', async () => {
+    const a = await start('gw-1');
+    const session = new Session(
+      await new WebSocketTransport().dial(a.url),
+      { cluster: '*', node: 'admin-x', url: '', secret: 'shared secret', role: 'admin' },
+      1000,
+    );
+    await session.established;
+    const closed = new Promise<number>((resolve) => session.connection.onClose((code) => resolve(code)));
+    session.send({
+      type: 1,
+      cache: 'Response Cache',
+      key: 'k',
+      value: 1,
+      version: { time: Date.now(), counter: 0, node: 'x' },
+      createdAt: Date.now(),
+      timeToLiveSeconds: 0,
+      timeToIdleSeconds: 0,
+    });
+    expect(await closed).toBe(4002);
+    expect(a.manager.getCache('Response Cache')?.has('k')).toBe(false);
+  });
+});
