@@ -3,6 +3,7 @@
  * with errors that name the field (`peerListener.port`, `caches.Response Cache.replication.x`)
  * and say what is allowed.
  */
+import { readFileSync } from 'node:fs';
 import { type CacheConfig, ConfigError } from '@meshcache/core';
 import {
   type BootstrapConfig,
@@ -22,6 +23,16 @@ export interface PeerListenerConfig {
   socketTimeoutMillis?: number;
 }
 
+/** TLS for the listener and for dialling peers (wss://). Paths to PEM files. */
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA that peers' certificates must chain to; the system roots when absent. */
+  caFile?: string;
+  /** Also require and verify peers' client certificates (mutual TLS). @default false */
+  mutual?: boolean;
+}
+
 export interface ManualDiscoveryConfig {
   mode: 'manual';
   /** `ws://host:port` for all caches, `ws://host:port/Cache%20Name` for one. */
@@ -39,6 +50,7 @@ export interface ClusterConfig {
   insecure?: boolean;
   diskStorePath?: string;
   peerListener?: PeerListenerConfig;
+  tls?: TlsConfig;
   peerDiscovery?: ManualDiscoveryConfig;
   caches?: Record<string, ClusterCacheConfig>;
 }
@@ -66,6 +78,8 @@ export interface ResolvedClusterConfig {
   readonly hostname: string;
   readonly port: number;
   readonly socketTimeoutMillis: number;
+  /** The certificate material, read from the files at start; undefined for plain ws://. */
+  readonly tls: { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean } | undefined;
   readonly peers: readonly ManualPeer[];
   readonly caches: readonly ResolvedCache[];
 }
@@ -77,6 +91,7 @@ const TOP_FIELDS = [
   'insecure',
   'diskStorePath',
   'peerListener',
+  'tls',
   'peerDiscovery',
   'caches',
 ];
@@ -101,26 +116,50 @@ function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '::1' || hostname.startsWith('127.');
 }
 
-function parsePeer(raw: unknown, index: number): ManualPeer {
+function parsePeer(raw: unknown, index: number, scheme: 'ws' | 'wss'): ManualPeer {
   const field = `peerDiscovery.peers[${index}]`;
-  if (typeof raw !== 'string') fail(field, 'must be a ws:// URL string');
+  if (typeof raw !== 'string') fail(field, `must be a ${scheme}:// URL string`);
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     fail(field, `is not a URL: ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'ws:') fail(field, `must be a ws:// URL, got ${JSON.stringify(raw)}`);
+  if (url.protocol !== `${scheme}:`) {
+    const why = scheme === 'wss' ? ' (tls is configured)' : ' (configure tls for wss://)';
+    fail(field, `must be a ${scheme}:// URL${why}, got ${JSON.stringify(raw)}`);
+  }
   if (url.port === '') fail(field, `needs a port, got ${JSON.stringify(raw)}`);
   const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  return { url: `ws://${url.host}`, cache: path === '' ? undefined : path };
+  return { url: `${scheme}://${url.host}`, cache: path === '' ? undefined : path };
+}
+
+function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
+  if (raw === undefined) return undefined;
+  if (!isObject(raw)) fail('tls', 'must be an object: { certFile, keyFile, caFile?, mutual? }');
+  checkKnown('tls', raw, ['certFile', 'keyFile', 'caFile', 'mutual']);
+  const read = (field: string, required: boolean): Buffer | undefined => {
+    const path = raw[field];
+    if (path === undefined && !required) return undefined;
+    if (typeof path !== 'string' || path === '') fail(`tls.${field}`, 'must be the path of a PEM file');
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      fail(`tls.${field}`, `cannot be read: ${(error as Error).message}`);
+    }
+  };
+  const mutual = raw['mutual'] ?? false;
+  if (typeof mutual !== 'boolean') fail('tls.mutual', 'must be true or false');
+  const ca = read('caFile', false);
+  if (mutual && ca === undefined) fail('tls.caFile', 'is required with mutual TLS (the CA that signs peers)');
+  return { cert: read('certFile', true) as Buffer, key: read('keyFile', true) as Buffer, ca, mutual };
 }
 
 /** @throws ConfigError naming the field. */
 export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedClusterConfig {
   if (!isObject(raw)) fail('(config)', 'must be an object');
   checkKnown('', raw, TOP_FIELDS);
-  const { name, cluster, secret, insecure, diskStorePath, peerListener, peerDiscovery, caches } = raw;
+  const { name, cluster, secret, insecure, diskStorePath, peerListener, tls, peerDiscovery, caches } = raw;
   if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
   if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
   if (secret !== undefined && (typeof secret !== 'string' || secret === ''))
@@ -149,6 +188,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       `is required for a listener on ${hostname} (not loopback); set it, or MESHCACHE_SECRET, or "insecure": true`,
     );
   }
+  const resolvedTls = resolveTls(tls);
   let peers: ManualPeer[] = [];
   if (peerDiscovery !== undefined) {
     if (!isObject(peerDiscovery)) fail('peerDiscovery', 'must be an object');
@@ -161,7 +201,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     checkKnown('peerDiscovery', peerDiscovery, ['mode', 'peers']);
     const list = peerDiscovery['peers'] ?? [];
     if (!Array.isArray(list)) fail('peerDiscovery.peers', 'must be an array of ws:// URLs');
-    peers = list.map(parsePeer);
+    peers = list.map((peer, i) => parsePeer(peer, i, resolvedTls === undefined ? 'ws' : 'wss'));
   }
   const cacheList: ResolvedCache[] = [];
   if (caches !== undefined) {
@@ -190,6 +230,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     hostname,
     port,
     socketTimeoutMillis: timeout,
+    tls: resolvedTls,
     peers,
     caches: cacheList,
   };

@@ -86,7 +86,7 @@ export class ClusterNode {
     this.#config = config;
     this.id = config.name;
     this.#logger = options.logger ?? silentLogger;
-    this.#transport = options.transport ?? new WebSocketTransport();
+    this.#transport = options.transport ?? new WebSocketTransport(config.tls === undefined ? {} : { tls: config.tls });
     this.#hlc = new HybridLogicalClock({ node: config.name });
     this.manager = new CacheManager({
       logger: this.#logger,
@@ -107,7 +107,7 @@ export class ClusterNode {
     return node;
   }
 
-  /** The URL peers dial: ws://host:port, with the real port. */
+  /** The URL peers dial: ws://host:port (wss:// with TLS), with the real port. */
   get url(): string {
     return this.#listener?.address ?? '';
   }
@@ -219,7 +219,8 @@ export class ClusterNode {
     }
     const everyCache = [...this.#replicators.keys()];
     const host = this.#config.hostname.includes(':') ? `[${this.#config.hostname}]` : this.#config.hostname;
-    this.#listener = await this.#transport.listen(`ws://${host}:${this.#config.port}`, (connection) => {
+    const scheme = this.#config.tls === undefined ? 'ws' : 'wss';
+    this.#listener = await this.#transport.listen(`${scheme}://${host}:${this.#config.port}`, (connection) => {
       const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
       session.established.then(
         (peer) => {

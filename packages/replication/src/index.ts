@@ -9,6 +9,7 @@ export type {
   ManualDiscoveryConfig,
   PeerListenerConfig,
   ResolvedClusterConfig,
+  TlsConfig,
 } from './cluster-config.js';
 export { resolveClusterConfig } from './cluster-config.js';
 export type { ClusterNodeOptions, PeerInfo, PeerState } from './cluster-node.js';
@@ -56,3 +57,5 @@ export {
   resolveBootstrapConfig,
   resolveReplicationConfig,
 } from './settings.js';
+export type { TlsOptions, WebSocketTransportOptions } from './transport/websocket.js';
+export { WebSocketTransport } from './transport/websocket.js';

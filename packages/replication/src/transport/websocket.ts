@@ -1,12 +1,17 @@
 /**
- * The real transport: WebSockets (ws) carrying binary frames. Addresses are `ws://host:port`
- * (port 0 picks a free port; the listener's address has the real one).
+ * The real transport: WebSockets (ws) carrying binary frames. Addresses are `ws://host:port`, or
+ * `wss://host:port` with TLS (port 0 picks a free port; the listener's address has the real one).
+ *
+ * TLS: the listener serves the given certificate; a dialler verifies the listener's certificate
+ * against `ca` (or the system's roots) and its host name. With `mutual`, the listener also
+ * demands a client certificate signed by `ca`, and a dialler presents its own.
  *
  * Limits are first-class: `maxPayload` bounds a frame (ws closes a connection that sends a
  * bigger one with 1009), permessage-deflate is off (compression bombs and CPU are not worth a
  * cache's small frames), and a text frame is a protocol error: meshcache speaks binary only.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, type Connection, type Listener, type Transport } from './transport.js';
@@ -20,6 +25,19 @@ export interface WebSocketTransportOptions {
    * @default 1000
    */
   heartbeatMillis?: number;
+  /** Serve wss:// and present this certificate when dialling; required for wss:// listeners. */
+  tls?: TlsOptions;
+}
+
+export interface TlsOptions {
+  /** PEM certificate (chain) of this node; required to listen, and to dial with mutual TLS. */
+  readonly cert?: string | Buffer;
+  /** PEM private key of the certificate. */
+  readonly key?: string | Buffer;
+  /** PEM CA certificate(s) that peers' certificates must chain to; the system roots when absent. */
+  readonly ca?: string | Buffer;
+  /** Require and verify a client certificate on accepted connections. @default false */
+  readonly mutual?: boolean;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -103,18 +121,38 @@ class WebSocketConnection implements Connection {
 export class WebSocketTransport implements Transport {
   readonly #maxPayload: number;
   readonly #heartbeatMillis: number;
+  readonly #tls: TlsOptions | undefined;
 
   constructor(options: WebSocketTransportOptions = {}) {
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#heartbeatMillis = options.heartbeatMillis ?? 1000;
+    this.#tls = options.tls;
   }
 
   async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
     const url = new URL(address);
-    if (url.protocol !== 'ws:') throw new Error(`listen: ${address} is not a ws:// address`);
-    const server: Server = createServer((_request, response) => {
+    const secure = url.protocol === 'wss:';
+    if (url.protocol !== 'ws:' && !secure) throw new Error(`listen: ${address} is not a ws:// or wss:// address`);
+    const tls = this.#tls;
+    if (secure && (tls?.cert === undefined || tls.key === undefined)) {
+      throw new Error(`listen: ${address} needs TLS options with a certificate and its key`);
+    }
+    const upgradeRequired = (_request: unknown, response: ServerResponse) => {
       response.writeHead(426, { 'content-type': 'text/plain' }).end('meshcache speaks WebSocket here\n');
-    });
+    };
+    const server: Server =
+      secure && tls !== undefined
+        ? createTlsServer(
+            {
+              cert: tls.cert,
+              key: tls.key,
+              ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+              requestCert: tls.mutual === true,
+              rejectUnauthorized: tls.mutual === true,
+            },
+            upgradeRequired,
+          )
+        : createServer(upgradeRequired);
     const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: this.#maxPayload });
     wss.on('connection', (socket, request) => {
       const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
@@ -131,7 +169,7 @@ export class WebSocketTransport implements Transport {
     const { port } = server.address() as AddressInfo;
     const shown = host.includes(':') ? `[${host}]` : host;
     return {
-      address: `ws://${shown}:${port}`,
+      address: `${secure ? 'wss' : 'ws'}://${shown}:${port}`,
       close: () =>
         new Promise<void>((resolve) => {
           for (const client of wss.clients) client.terminate();
@@ -142,7 +180,15 @@ export class WebSocketTransport implements Transport {
 
   dial(address: string): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.#maxPayload });
+      const tls = this.#tls;
+      const secure = address.startsWith('wss:');
+      const socket = new WebSocket(address, {
+        perMessageDeflate: false,
+        maxPayload: this.#maxPayload,
+        ...(secure && tls !== undefined
+          ? { ca: tls.ca, ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}) }
+          : {}),
+      });
       const failed = (error: Error) => reject(new Error(`cannot reach ${address}: ${error.message}`, { cause: error }));
       socket.once('error', failed);
       socket.once('open', () => {

@@ -1,0 +1,122 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { ConfigError } from '@meshcache/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AdminClient,
+  type ClusterConfig,
+  ClusterNode,
+  resolveClusterConfig,
+  WebSocketTransport,
+} from '../src/index.js';
+import { makeTestPki, type TestPki } from './tls-certs.js';
+
+let pki: TestPki;
+beforeAll(async () => {
+  pki = await makeTestPki();
+});
+afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
+
+const nodes: ClusterNode[] = [];
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.stop();
+});
+
+async function start(name: string, peers: string[], tls: ClusterConfig['tls']) {
+  const node = await ClusterNode.start({
+    name,
+    cluster: 'gateways',
+    secret: 'shared secret',
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    ...(tls === undefined ? {} : { tls }),
+    peerDiscovery: { mode: 'manual', peers },
+    caches: { tokens: { replication: { asynchronousReplicationIntervalMillis: 10 } } },
+  });
+  nodes.push(node);
+  return node;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('TLS between nodes (wss)', () => {
+  it('replicates over wss, verifying the listener against the cluster CA', async () => {
+    const tls = { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile };
+    const a = await start('gw-1', [], tls);
+    expect(a.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+    const b = await start('gw-2', [a.url], tls);
+    await b.ready();
+    a.manager.getCache('tokens')?.put('svc', 'token');
+    await a.settle();
+    expect(b.manager.getCache('tokens')?.get('svc')).toBe('token');
+  });
+
+  it('with mutual TLS, refuses a dialler whose certificate another CA signed, even with the secret', async () => {
+    const mutual = { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile, mutual: true };
+    const a = await start('gw-1', [], mutual);
+    const member = await start('gw-2', [a.url], mutual);
+    await member.ready();
+    const outsider = await start('gw-x', [a.url], {
+      certFile: pki.outsiderCertFile,
+      keyFile: pki.outsiderKeyFile,
+      caFile: pki.caFile,
+      mutual: true,
+    });
+    await outsider.ready();
+    expect(outsider.peers()[0]?.state).not.toBe('connected');
+    await until(() => a.peers().length === 1, 'the member to link');
+    expect(a.peers().map((peer) => peer.id)).toEqual(['gw-2']);
+  });
+
+  it('refuses a plain ws:// dialler and a client that does not trust the CA', async () => {
+    const a = await start('gw-1', [], { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile });
+    const plain = a.url.replace('wss:', 'ws:');
+    await expect(AdminClient.connect(plain, { secret: 'shared secret', timeoutMillis: 1000 })).rejects.toMatchObject({
+      code: expect.stringMatching(/E_UNREACHABLE|E_TIMEOUT/),
+    });
+    await expect(AdminClient.connect(a.url, { secret: 'shared secret', timeoutMillis: 1000 })).rejects.toMatchObject({
+      code: 'E_UNREACHABLE',
+    });
+    const trusting = await AdminClient.connect(a.url, {
+      secret: 'shared secret',
+      transport: new WebSocketTransport({
+        tls: { ca: readFileSync(pki.caFile) },
+      }),
+    });
+    expect(await trusting.peers()).toEqual([]);
+    trusting.close();
+  });
+
+  it('names the field of a bad tls configuration', () => {
+    const base = { name: 'gw-1', cluster: 'gateways', secret: 's' };
+    const field = (raw: unknown) => {
+      try {
+        resolveClusterConfig(raw, {});
+      } catch (error) {
+        if (error instanceof ConfigError) return `${error.field}: ${error.message}`;
+        throw error;
+      }
+      return 'accepted';
+    };
+    expect(field({ ...base, tls: { certFile: '/nonexistent.pem', keyFile: pki.keyFile } })).toMatch(
+      /^tls.certFile: .*cannot be read/,
+    );
+    expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.keyFile, mutual: true } })).toMatch(
+      /^tls.caFile:/,
+    );
+    expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.keyFile, ciphers: 'x' } })).toMatch(
+      /^tls.ciphers:/,
+    );
+    expect(
+      field({
+        ...base,
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile },
+        peerDiscovery: { mode: 'manual', peers: ['ws://127.0.0.1:1'] },
+      }),
+    ).toMatch(/^peerDiscovery.peers\[0\]: .*must be a wss:\/\/ URL/);
+  });
+});
