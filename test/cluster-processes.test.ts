@@ -3,84 +3,15 @@
  * process reach the others over real WebSockets, a node killed with SIGKILL is seen to leave,
  * and a wrong secret is refused. Processes are stopped by their own pid.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface, type Interface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-
-const NODE = fileURLToPath(new URL('./fixtures/cluster-process.ts', import.meta.url));
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly url: string;
-  ask(line: string): Promise<unknown>;
-}
-
-const running: ChildProcess[] = [];
-afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
-  }
-});
-
-async function startNode(name: string, peers: string[], secret = 'cluster secret'): Promise<Running> {
-  const config = {
-    name,
-    cluster: 'gateways',
-    secret,
-    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-    peerDiscovery: { mode: 'manual', peers },
-    caches: { 'Response Cache': { replication: { asynchronousReplicationIntervalMillis: 10 } } },
-  };
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@meshcache/source', '--import', 'tsx', NODE, JSON.stringify(config)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  running.push(child);
-  const lines: Interface = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const answers: string[] = [];
-  const waiting: Array<(line: string) => void> = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
-    lines.on('line', (line) => {
-      const listening = /^listening on (ws:\/\/\S+)$/.exec(line);
-      if (listening?.[1] !== undefined) resolve(listening[1]);
-      else {
-        const next = waiting.shift();
-        if (next === undefined) answers.push(line);
-        else next(line);
-      }
-    });
-  });
-  const ask = (line: string) =>
-    new Promise<unknown>((resolve) => {
-      waiting.push((answer) => resolve(JSON.parse(answer)));
-      child.stdin?.write(`${line}\n`);
-    });
-  return { child, url, ask };
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-const CACHE = 'Response%20Cache';
+import { describe, expect, it } from 'vitest';
+import { CACHE, connectedPeers, type Running, startNode, until } from './cluster-harness.js';
 
 describe('a cluster of three processes', () => {
   it('replicates puts and removals between processes, and sees a killed node leave', async () => {
     const a = await startNode('gw-1', []);
     const b = await startNode('gw-2', [a.url]);
     const c = await startNode('gw-3', [a.url, b.url]);
-    const connected = async (node: Running, count: number) =>
-      ((await node.ask('peers')) as Array<{ state: string }>).filter((p) => p.state === 'connected').length === count;
+    const connected = async (node: Running, count: number) => (await connectedPeers(node)) === count;
     await until(() => connected(a, 2), 'gw-1 to link with both');
 
     await b.ask(`put ${CACHE} GET%20/orders/42 {"status":200}`);
@@ -109,8 +40,7 @@ describe('a cluster of three processes', () => {
   it('drops a peer whose process hangs (SIGSTOP), by heartbeat, and links again when it resumes', async () => {
     const a = await startNode('gw-1', []);
     const b = await startNode('gw-2', [a.url]);
-    const connected = async () =>
-      ((await a.ask('peers')) as Array<{ state: string }>).filter((p) => p.state === 'connected').length;
+    const connected = () => connectedPeers(a);
     await until(async () => (await connected()) === 1, 'the link');
     b.child.kill('SIGSTOP'); // the socket stays open; only the heartbeat can tell
     try {
@@ -123,9 +53,9 @@ describe('a cluster of three processes', () => {
 
   it('refuses a process with the wrong secret', async () => {
     const a = await startNode('gw-1', []);
-    const intruder = await startNode('gw-x', [a.url], 'guess');
+    const intruder = await startNode('gw-x', [a.url], { secret: 'guess' });
     await intruder.ask(`put ${CACHE} k {"poison":true}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Its first dial was refused before it said it listens (startNode waits for ready()).
     expect(await a.ask(`get ${CACHE} k`)).toEqual({ found: false });
     expect(await a.ask('peers')).toEqual([]);
     // refused, so never connected: down, or connecting again on its next retry

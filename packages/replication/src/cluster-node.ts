@@ -176,13 +176,13 @@ export class ClusterNode {
 
   /**
    * Resolves once every replicated cache has been repaired from every peer reachable at start:
-   * at once when there are none, and after socketTimeoutMillis at the latest.
+   * at once when there are none. A peer that does not answer the dial within socketTimeoutMillis
+   * is not waited for, nor is one whose link drops or goes silent for socketTimeoutMillis during
+   * its repair; a large repair that keeps streaming is waited for however long it takes.
    */
   async ready(): Promise<void> {
     await this.#firstDials;
-    const snapshots = Promise.all([...this.#links.values()].map((link) => link.bootstrapped));
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#config.socketTimeoutMillis).unref());
-    await Promise.race([snapshots, timeout]);
+    await Promise.all([...this.#links.values()].map((link) => link.bootstrapSettled(this.#config.socketTimeoutMillis)));
   }
 
   /**

@@ -75,6 +75,30 @@ export class PeerLink {
     return this.#awaitingBootstrap.size;
   }
 
+  /**
+   * Resolves when every shared cache has been repaired from this peer once, or the link closed,
+   * or nothing arrived from the peer for `silenceMillis` (a stalled repair is not waited for).
+   */
+  bootstrapSettled(silenceMillis: number): Promise<void> {
+    if (this.#awaitingBootstrap.size === 0 || !this.session.connection.open) return Promise.resolve();
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const timer = setInterval(
+        () => {
+          const heard = this.lastSeen ?? started;
+          if (!this.session.connection.open || Date.now() - Math.max(heard, started) > silenceMillis) done();
+        },
+        Math.max(10, silenceMillis / 4),
+      );
+      timer.unref();
+      const done = () => {
+        clearInterval(timer);
+        resolve();
+      };
+      void this.bootstrapped.then(done);
+    });
+  }
+
   /** Joins the replicators and starts the repair of every shared cache, both ways. */
   attach(): void {
     for (const cache of this.caches) {
