@@ -1,48 +1,140 @@
 /**
- * The receiving side of bench/src/replication.ts, in its own process. `node` mode: a ClusterNode
- * that prints its URL, then prints `done MS` when its cache holds N entries (ms since the first
- * arrived). `bare` mode: a bare ws server that decodes msgpack batches of [key, value] pairs into
- * an lru-cache, and prints the same.
+ * The receiving side of bench/src/replication.ts, in its own process. It prints `url URL` once
+ * it listens (except in `bootstrap` mode), then one result line, and exits. Modes:
+ *
+ *   node N          a ClusterNode; `done MS` when its cache holds N entries (ms since the first)
+ *   bare N          a bare ws server decoding msgpack batches of [key, value] into an lru-cache
+ *   bytes-ws B      a bare ws server counting bytes; `done MS` at B bytes
+ *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
+ *   lag N W         a ClusterNode; after W warm-up puts and N more, `lag P50 P99 MAX` of the N (ms
+ *                   from the sender's put, the value's sentAt against this process's clock: same host)
+ *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT`: start() to ready()
  */
+import { createServer } from 'node:net';
 import { ClusterNode } from '@meshcache/replication';
 import { LRUCache } from 'lru-cache';
 import { Unpackr } from 'msgpackr';
 import { WebSocketServer } from 'ws';
 
-const [mode, countText] = process.argv.slice(2);
-const count = Number(countText);
-let first = 0;
-const report = (size: number) => {
-  if (first === 0 && size > 0) first = performance.now();
-  if (size >= count) {
-    console.log(`done ${(performance.now() - first).toFixed(1)}`);
-    process.exit(0);
-  }
+const [mode, first, second] = process.argv.slice(2);
+const now = () => performance.timeOrigin + performance.now();
+let started = 0;
+const finish = (line: string) => {
+  console.log(line);
+  process.exit(0);
 };
+const progress = (amount: number, target: number) => {
+  if (started === 0 && amount > 0) started = performance.now();
+  if (amount >= target) finish(`done ${(performance.now() - started).toFixed(1)}`);
+};
+const debugLogger = {
+  debug() {},
+  info: (obj: object, msg?: string) => console.error(new Date().toISOString(), 'info', msg, JSON.stringify(obj)),
+  warn: (obj: object, msg?: string) => console.error(new Date().toISOString(), 'warn', msg, JSON.stringify(obj)),
+  error: (obj: object, msg?: string) => console.error(new Date().toISOString(), 'error', msg, JSON.stringify(obj)),
+};
+const cacheConfig = (size: number) => ({
+  bench: { maxElementsInMemory: size, replication: { asynchronousReplicationIntervalMillis: 10 } },
+});
 
-if (mode === 'node') {
-  const node = await ClusterNode.start({
-    name: 'receiver',
-    cluster: 'bench',
-    secret: 'bench',
-    caches: { bench: { maxElementsInMemory: 0, replication: {} } },
-  });
-  const cache = node.manager.getCache('bench');
-  cache?.on('put', () => report(cache.size));
-  console.log(`url ${node.url}`);
-} else {
-  const cache = new LRUCache<string, object | string>({ max: count + 1 });
-  const unpackr = new Unpackr({ useRecords: true, sequential: true, copyBuffers: true });
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
-  server.on('connection', (socket) => {
-    socket.on('message', (data) => {
-      const pairs = unpackr.unpack(data as Buffer) as Array<[string, object | string]>;
-      for (const [key, value] of pairs) cache.set(key, value);
-      report(cache.size);
-    });
-  });
+function wsServer(onFrame: (frame: Buffer) => void): void {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
+  server.on('connection', (socket) => socket.on('message', (data) => onFrame(data as Buffer)));
   server.on('listening', () => {
     const address = server.address();
     if (typeof address === 'object' && address !== null) console.log(`url ws://127.0.0.1:${address.port}`);
   });
+}
+
+switch (mode) {
+  case 'node': {
+    const count = Number(first);
+    const node = await ClusterNode.start({
+      name: 'receiver',
+      cluster: 'bench',
+      secret: 'bench',
+      caches: cacheConfig(0),
+    });
+    const cache = node.manager.getCache('bench');
+    cache?.on('put', () => progress(cache.size, count));
+    console.log(`url ${node.url}`);
+    break;
+  }
+  case 'bare': {
+    const count = Number(first);
+    const cache = new LRUCache<string, object | string>({ max: count + 1 });
+    const unpackr = new Unpackr({ useRecords: true, sequential: true, copyBuffers: true });
+    wsServer((frame) => {
+      const pairs = unpackr.unpack(frame) as Array<[string, object | string]>;
+      for (const [key, value] of pairs) cache.set(key, value);
+      progress(cache.size, count);
+    });
+    break;
+  }
+  case 'bytes-ws': {
+    const bytes = Number(first);
+    let received = 0;
+    wsServer((frame) => {
+      received += frame.length;
+      progress(received, bytes);
+    });
+    break;
+  }
+  case 'bytes-tcp': {
+    const bytes = Number(first);
+    let received = 0;
+    const server = createServer((socket) =>
+      socket.on('data', (chunk) => {
+        received += chunk.length;
+        progress(received, bytes);
+      }),
+    );
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (typeof address === 'object' && address !== null) console.log(`url tcp://127.0.0.1:${address.port}`);
+    });
+    break;
+  }
+  case 'lag': {
+    const count = Number(first);
+    const warmUp = Number(second ?? 0); // the first puts only warm the JIT up: not counted
+    const node = await ClusterNode.start({
+      name: 'receiver',
+      cluster: 'bench',
+      secret: 'bench',
+      caches: cacheConfig(0),
+    });
+    const lags: number[] = [];
+    node.manager.getCache<{ sentAt: number }>('bench')?.on('put', (event) => {
+      if (event.value !== undefined) lags.push(now() - event.value.sentAt);
+      if (lags.length >= count + warmUp) {
+        lags.splice(0, warmUp);
+        lags.sort((a, b) => a - b);
+        const at = (q: number) => (lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0).toFixed(2);
+        finish(`lag ${at(0.5)} ${at(0.99)} ${at(1 - 1e-9)}`);
+      }
+    });
+    console.log(`url ${node.url}`);
+    break;
+  }
+  case 'bootstrap': {
+    const count = Number(second);
+    const start = performance.now();
+    const node = await ClusterNode.start(
+      {
+        name: 'joiner',
+        cluster: 'bench',
+        secret: 'bench',
+        peerListener: { socketTimeoutMillis: 5000 },
+        peerDiscovery: { mode: 'manual', peers: [first ?? ''] },
+        caches: cacheConfig(count + 1),
+      },
+      process.env['BENCH_DEBUG'] ? { logger: debugLogger } : {},
+    );
+    await node.ready();
+    finish(`bootstrap ${(performance.now() - start).toFixed(0)} ${node.manager.getCache('bench')?.size ?? 0}`);
+    break;
+  }
+  default:
+    throw new Error(`unknown mode ${mode}`);
 }

@@ -1,68 +1,93 @@
 /**
- * Replicated puts per second from node A (this process) to node B (a child process), 200-byte
- * values, asynchronous mode with a 10 ms interval, next to the bare pipeline: the same number of
- * [key, value] pairs msgpack-encoded in batches of 1000, sent over a bare ws connection, decoded
- * and stored into an lru-cache on the other side. Both are timed from the first put until the
- * receiver holds every entry.
+ * Replication, measured between two processes on this machine, next to the limits the issue
+ * names, in one run:
  *
- * Run: npx pnpm@10 run bench:replication   (BENCH_ENTRIES to change the 200,000)
+ * 1. Throughput: replicated puts per second from node A (this process) to node B (a child),
+ *    200-byte values, asynchronous mode, 10 ms interval, timed from the first put until B holds
+ *    every entry; next to the bare pipeline (the same pairs msgpack-encoded in batches of 1,000,
+ *    sent over a bare ws connection, decoded and stored into an lru-cache on the other side) and
+ *    the bare transport (the bytes meshcache's codec makes of the same changes, over ws and over
+ *    a plain TCP socket, only counted on the other side). Median of BENCH_ROUNDS rounds,
+ *    interleaved.
+ * 2. Lag: p50/p99/max from put on A to put event on B at a steady 10,000 puts/s, interval 10 ms.
+ * 3. Bootstrap: a new node joining a node that holds 1,000,000 entries, start() to ready(), next
+ *    to the raw transfer of the same bytes over ws.
+ *
+ * Run: npx pnpm@10 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES,
+ * BENCH_ONLY=throughput|lag|bootstrap)
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ClusterNode } from '@meshcache/replication';
+import { type ChangeMessage, type ClusterConfig, ClusterNode, MessageType, WireCodec } from '@meshcache/replication';
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
 
 const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const BOOTSTRAP_ENTRIES = Number(process.env['BENCH_BOOTSTRAP_ENTRIES'] ?? 1_000_000);
+const ONLY = process.env['BENCH_ONLY'];
 const PEER = fileURLToPath(new URL('./replication-peer.js', import.meta.url));
 const VALUE = 'x'.repeat(200);
+const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
 
-/** Starts the receiver; resolves with its URL and a promise of its `done MS` line. */
-async function receiver(mode: 'node' | 'bare'): Promise<{ url: string; done: Promise<number> }> {
-  const child = spawn(process.execPath, [PEER, mode, String(ENTRIES)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  let resolveDone: (ms: number) => void = () => {};
-  const done = new Promise<number>((resolve) => {
-    resolveDone = resolve;
+/** Starts a receiver; resolves with its URL (if it prints one) and a promise of its result line. */
+async function child(args: string[], printsUrl = true): Promise<{ url: string; result: Promise<string> }> {
+  const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const process_ = spawn(process.execPath, [...profile, PEER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: process_.stdout });
+  let resolveResult: (line: string) => void = () => {};
+  const result = new Promise<string>((resolve, reject) => {
+    resolveResult = resolve;
+    process_.once('exit', (code) => code !== 0 && reject(new Error(`receiver ${args[0]} exited with ${code}`)));
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
+  const url = await new Promise<string>((resolve) => {
+    if (!printsUrl) resolve('');
     lines.on('line', (line) => {
       if (line.startsWith('url ')) resolve(line.slice(4));
-      if (line.startsWith('done ')) resolveDone(Number(line.slice(5)));
+      else resolveResult(line);
     });
   });
-  return { url, done };
+  return { url, result };
 }
+const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
 
-async function replicated(): Promise<number> {
-  const { url, done } = await receiver('node');
+async function sender(peers: string[], caches: ClusterConfig['caches']): Promise<ClusterNode> {
   const node = await ClusterNode.start({
     name: 'sender',
     cluster: 'bench',
     secret: 'bench',
-    peerDiscovery: { mode: 'manual', peers: [url] },
-    caches: {
-      bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
-    },
+    peerListener: { socketTimeoutMillis: 5000 },
+    peerDiscovery: { mode: 'manual', peers },
+    caches,
   });
   await node.ready();
+  return node;
+}
+
+// ------------------------------------------------------------------ 1. throughput
+
+async function replicated(): Promise<number> {
+  const { url, result } = await child(['node', String(ENTRIES)]);
+  const node = await sender([url], {
+    bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
+  });
   const cache = node.manager.getCache<string>('bench');
   const start = performance.now();
   for (let i = 0; i < ENTRIES; i++) {
     cache?.put(`key:${i}`, VALUE);
-    if (i % 10_000 === 9_999) await new Promise((resolve) => setImmediate(resolve));
+    if (i % 10_000 === 9_999) await yieldNow();
   }
-  const receiverMs = await done;
+  const receiverMs = await doneMs(result);
   const total = performance.now() - start;
   await node.stop();
   return Math.max(total, receiverMs);
 }
 
-async function bare(): Promise<number> {
-  const { url, done } = await receiver('bare');
+async function barePipeline(): Promise<number> {
+  const { url, result } = await child(['bare', String(ENTRIES)]);
   const socket = new WebSocket(url, { perMessageDeflate: false });
   await new Promise((resolve) => socket.once('open', resolve));
   const packr = new Packr({ useRecords: true, sequential: true });
@@ -71,29 +96,190 @@ async function bare(): Promise<number> {
     const batch: Array<[string, string]> = [];
     for (let j = i; j < Math.min(i + 1000, ENTRIES); j++) batch.push([`key:${j}`, VALUE]);
     socket.send(packr.pack(batch));
-    if (i % 10_000 === 9_000) await new Promise((resolve) => setImmediate(resolve));
+    if (i % 10_000 === 9_000) await yieldNow();
   }
-  const receiverMs = await done;
+  const receiverMs = await doneMs(result);
   const total = performance.now() - start;
   socket.close();
   return Math.max(total, receiverMs);
 }
 
-const bareMs = await bare();
-const meshMs = await replicated();
-console.log(
-  `node ${process.version}, ${ENTRIES.toLocaleString()} entries of 200 bytes, A in this process, B in a child\n`,
-);
-console.log(
-  table(
-    ['pipeline', 'entries/s', 'vs bare pipeline'],
-    [
+/** The frames meshcache's codec makes of the benchmark's changes, in batches of 1,000. */
+function meshcacheFrames(): Buffer[] {
+  const codec = new WireCodec();
+  const frames: Buffer[] = [];
+  const now = Date.now();
+  for (let i = 0; i < ENTRIES; i += 1000) {
+    const changes: ChangeMessage[] = [];
+    for (let j = i; j < Math.min(i + 1000, ENTRIES); j++) {
+      changes.push({
+        type: MessageType.Put,
+        cache: 'bench',
+        key: `key:${j}`,
+        value: VALUE,
+        version: { time: now, counter: j, node: 'sender' },
+        createdAt: now,
+        timeToLiveSeconds: 0,
+        timeToIdleSeconds: 0,
+      });
+    }
+    frames.push(codec.encode({ type: MessageType.Batch, changes }));
+  }
+  return frames;
+}
+
+async function bareTransport(kind: 'ws' | 'tcp', frames: Buffer[]): Promise<number> {
+  const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
+  const { url, result } = await child([`bytes-${kind}`, String(bytes)]);
+  const start = performance.now();
+  if (kind === 'ws') {
+    const socket = new WebSocket(url, { perMessageDeflate: false });
+    await new Promise((resolve) => socket.once('open', resolve));
+    const begun = performance.now();
+    for (const [i, frame] of frames.entries()) {
+      socket.send(frame);
+      if (i % 10 === 9) await yieldNow();
+    }
+    const ms = await doneMs(result);
+    socket.close();
+    return Math.max(ms, performance.now() - begun);
+  }
+  const { port } = new URL(url.replace('tcp:', 'http:'));
+  const socket = connect(Number(port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  for (const [i, frame] of frames.entries()) {
+    socket.write(frame);
+    if (i % 10 === 9) await yieldNow();
+  }
+  const ms = await doneMs(result);
+  socket.destroy();
+  return Math.max(ms, performance.now() - start);
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+async function throughput(): Promise<void> {
+  const frames = meshcacheFrames();
+  const samples = { mesh: [] as number[], bare: [] as number[], ws: [] as number[], tcp: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    samples.bare.push(await barePipeline());
+    samples.mesh.push(await replicated());
+    samples.ws.push(await bareTransport('ws', frames));
+    samples.tcp.push(await bareTransport('tcp', frames));
+  }
+  const [mesh, bare, ws, tcp] = [median(samples.mesh), median(samples.bare), median(samples.ws), median(samples.tcp)];
+  const rate = (ms: number) => formatOps((ENTRIES / ms) * 1000);
+  const mb = frames.reduce((sum, frame) => sum + frame.length, 0) / 1e6;
+  console.log(
+    `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; median of ${ROUNDS} rounds\n`,
+  );
+  console.log(
+    table(
+      ['pipeline', 'entries/s', 'vs bare pipeline'],
       [
-        'meshcache replication (async, 10 ms)',
-        formatOps((ENTRIES / meshMs) * 1000),
-        `${(bareMs / meshMs).toFixed(2)}x`,
+        ['meshcache replication (async, 10 ms)', rate(mesh), `${(bare / mesh).toFixed(2)}x`],
+        ['bare pipeline (msgpack batches over ws into lru-cache)', rate(bare), '1.00x'],
+        ['bare transport: the same bytes over ws', rate(ws), `${(bare / ws).toFixed(2)}x`],
+        ['bare transport: the same bytes over TCP', rate(tcp), `${(bare / tcp).toFixed(2)}x`],
       ],
-      ['bare pipeline (msgpack batches over ws into lru-cache)', formatOps((ENTRIES / bareMs) * 1000), '1.00x'],
-    ],
-  ),
-);
+    ),
+  );
+}
+
+// ------------------------------------------------------------------ 2. lag
+
+async function lag(): Promise<void> {
+  const rate = 10_000;
+  const seconds = 3;
+  const warmUp = rate; // one second, not counted
+  const total = rate * seconds + warmUp;
+  const { url, result } = await child(['lag', String(rate * seconds), String(warmUp)]);
+  const node = await sender([url], {
+    bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
+  });
+  const cache = node.manager.getCache<{ sentAt: number; body: string }>('bench');
+  const start = performance.now();
+  let sent = 0;
+  // Steady: after t ms, t * 10 puts have been made, in small steps (no burst per interval).
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
+    for (; sent < due; sent++) {
+      cache?.put(`key:${sent}`, { sentAt: performance.timeOrigin + performance.now(), body: VALUE });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const [, p50, p99, max] = (await result).split(' ');
+  await node.stop();
+  console.log(
+    `\nReplication lag at a steady ${rate.toLocaleString()} puts/s for ${seconds} s (after 1 s of warm-up), async, interval 10 ms\n`,
+  );
+  console.log(
+    table(
+      ['lag, put on A to put event on B', 'p50', 'p99', 'max', 'target p99'],
+      [['meshcache', `${p50} ms`, `${p99} ms`, `${max} ms`, '<= 12 ms (interval + 2 ms)']],
+    ),
+  );
+}
+
+// ------------------------------------------------------------------ 3. bootstrap
+
+async function bootstrap(): Promise<void> {
+  const node = await sender([], {
+    bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
+  });
+  const cache = node.manager.getCache<string>('bench');
+  for (let i = 0; i < BOOTSTRAP_ENTRIES; i++) cache?.put(`key:${i}`, VALUE);
+  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false);
+  const [, joinMs, count] = (await joiner.result).split(' ');
+  await node.stop();
+  // The raw transfer of the same bytes: what the entries weigh in meshcache's frames.
+  const frames: Buffer[] = [];
+  const codec = new WireCodec();
+  const now = Date.now();
+  for (let i = 0; i < BOOTSTRAP_ENTRIES; i += 20_000) {
+    const changes: ChangeMessage[] = [];
+    for (let j = i; j < Math.min(i + 20_000, BOOTSTRAP_ENTRIES); j++) {
+      changes.push({
+        type: MessageType.Put,
+        cache: 'bench',
+        key: `key:${j}`,
+        value: VALUE,
+        version: { time: now, counter: 0, node: 'sender' },
+        createdAt: now,
+        timeToLiveSeconds: 0,
+        timeToIdleSeconds: 0,
+      });
+    }
+    frames.push(codec.encode({ type: MessageType.Entries, changes }));
+  }
+  const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
+  const { url, result } = await child(['bytes-ws', String(bytes)]);
+  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  await new Promise((resolve) => socket.once('open', resolve));
+  const start = performance.now();
+  for (const frame of frames) socket.send(frame);
+  const rawMs = Math.max(await doneMs(result), performance.now() - start);
+  socket.close();
+  console.log(
+    `\nBootstrap of a new node from one holding ${BOOTSTRAP_ENTRIES.toLocaleString()} entries of 200 bytes\n`,
+  );
+  console.log(
+    table(
+      ['what', 'time', 'vs raw transfer', 'target'],
+      [
+        [
+          `meshcache: start() to ready(), ${Number(count).toLocaleString()} entries held`,
+          `${joinMs} ms`,
+          `${(Number(joinMs) / rawMs).toFixed(2)}x`,
+          '<= 2x',
+        ],
+        [`raw transfer of the same ${(bytes / 1e6).toFixed(0)} MB over ws`, `${rawMs.toFixed(0)} ms`, '1.00x', ''],
+      ],
+    ),
+  );
+}
+
+console.log(`node ${process.version}`);
+if (ONLY === undefined || ONLY === 'throughput') await throughput();
+if (ONLY === undefined || ONLY === 'lag') await lag();
+if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();

@@ -24,7 +24,7 @@
 import type { ApplyOutcome, Cache, CacheEvent, Logger, RemoteChange } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ChangeMessage, type EntriesMessage, MessageType, type RepairMessage } from './protocol/messages.js';
-import { CacheRepair, putOf } from './repair/cache-repair.js';
+import { CacheRepair, putOf, type RepairPeer } from './repair/cache-repair.js';
 import { ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
@@ -77,6 +77,7 @@ export class CacheReplicator {
   readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #repair: CacheRepair;
+  readonly #repairChunkBytes: number;
   /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
   readonly #pendingAcks = new Set<Promise<boolean>>();
   #sent = 0;
@@ -91,10 +92,12 @@ export class CacheReplicator {
     this.#logger = options.logger;
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     const onRepaired = options.onRepaired ?? (() => {});
+    this.#repairChunkBytes = options.repairChunkBytes ?? 5_000_000;
     this.#repair = new CacheRepair(cache, {
-      chunkBytes: options.repairChunkBytes ?? 5_000_000,
+      chunkBytes: this.#repairChunkBytes,
       apply: (change, from) => this.apply(change, from),
       onRepaired,
+      logger: options.logger,
     });
     cache.requireEncodableValues('replicates to peers');
     for (const type of EVENTS) cache.on(type, this.#listener);
@@ -175,13 +178,13 @@ export class CacheReplicator {
   /** Sends `node` a digest of this cache, so that it repairs itself from this node. */
   requestRepair(node: string): void {
     const state = this.#peers.get(node);
-    if (state !== undefined) this.#send(state, this.#repair.digest());
+    if (state !== undefined) this.#repair.offer(this.#repairPeer(state));
   }
 
   /** Handles a peer's repair message for this cache (Entries are applied like any change). */
   receiveRepair(message: Exclude<RepairMessage, EntriesMessage>, from: string): void {
     const state = this.#peers.get(from);
-    if (state !== undefined) this.#repair.receive(state.peer, message);
+    if (state !== undefined) this.#repair.receive(this.#repairPeer(state), message);
   }
 
   /** Applies a change a peer sent for this cache. */
@@ -221,6 +224,21 @@ export class CacheReplicator {
         this.#overflowed(state, 'queue full');
       }
     }
+  }
+
+  /** The peer as a repair sees it: sends go through the counters, and drained() paces the chunks. */
+  #repairPeer(state: PeerState): RepairPeer {
+    const limit = Math.max(2 * this.#repairChunkBytes, 1 << 20);
+    return {
+      node: state.peer.node,
+      send: (message) => this.#send(state, message),
+      drained: async () => {
+        // Polls: ws has no drain event. Gives up when the peer is gone (its link closed).
+        while (state.peer.bufferedAmount() > limit && this.#peers.get(state.peer.node) === state) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+    };
   }
 
   #overflowed(state: PeerState, why: string): void {

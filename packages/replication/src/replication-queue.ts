@@ -15,7 +15,11 @@ import { type ChangeMessage, MessageType } from './protocol/messages.js';
 
 export class ReplicationQueue {
   readonly #maxBytes: number;
-  #changes = new Map<string, { change: ChangeMessage; bytes: number }>();
+  /** Per cache, per key, the last change; keys are not joined with the cache name (no string built per change). */
+  #changes = new Map<string, Map<string, Queued>>();
+  /** Per cache, a pending removeAll: older than every change queued after it, so sent first. */
+  #clears = new Map<string, Queued>();
+  #size = 0;
   #bytes = 0;
   #overflowed = false;
 
@@ -24,7 +28,7 @@ export class ReplicationQueue {
   }
 
   get size(): number {
-    return this.#changes.size;
+    return this.#size;
   }
 
   /** Estimated bytes pending. */
@@ -39,59 +43,88 @@ export class ReplicationQueue {
   /** Queues a change; false when the queue has overflowed (the link needs repair instead). */
   enqueue(change: ChangeMessage): boolean {
     if (this.#overflowed) return false;
-    if (change.type === MessageType.RemoveAll) {
-      for (const [slot, queued] of this.#changes) {
-        if (queued.change.cache === change.cache) {
-          this.#changes.delete(slot);
-          this.#bytes -= queued.bytes;
-        }
-      }
-    }
-    const slot =
-      change.type === MessageType.RemoveAll ? `${change.cache}\u0000*` : `${change.cache}\u0000${change.key}`;
     const bytes = estimateBytes(change);
-    const previous = this.#changes.get(slot);
-    if (previous !== undefined) {
-      this.#changes.delete(slot);
-      this.#bytes -= previous.bytes;
+    let keys = this.#changes.get(change.cache);
+    if (change.type === MessageType.RemoveAll) {
+      if (keys !== undefined) {
+        for (const queued of keys.values()) this.#bytes -= queued.bytes;
+        this.#size -= keys.size;
+        keys.clear();
+      }
+      const previous = this.#clears.get(change.cache);
+      if (previous !== undefined) {
+        this.#bytes -= previous.bytes;
+        this.#size--;
+      }
+      if (!this.#fits(bytes)) return false;
+      this.#clears.set(change.cache, { change, bytes });
+    } else {
+      if (keys === undefined) {
+        keys = new Map();
+        this.#changes.set(change.cache, keys);
+      }
+      const previous = keys.get(change.key);
+      if (previous !== undefined) {
+        // delete, then set: the key moves to the end, so batches keep the order of last changes
+        keys.delete(change.key);
+        this.#bytes -= previous.bytes;
+        this.#size--;
+      }
+      if (!this.#fits(bytes)) return false;
+      keys.set(change.key, { change, bytes });
     }
-    if (this.#bytes + bytes > this.#maxBytes) {
-      this.#overflowed = true;
-      this.#changes = new Map();
-      this.#bytes = 0;
-      return false;
-    }
-    this.#changes.set(slot, { change, bytes });
     this.#bytes += bytes;
+    this.#size++;
     return true;
   }
 
   /**
-   * Takes everything, split into batches of at most `max`, oldest first. One pass: draining a
-   * large queue `max` at a time would copy the remainder on every call.
+   * Takes everything, split into batches of at most `max`: each cache's removeAll first, then the
+   * changes in the order of their last change. One pass: draining a large queue `max` at a time
+   * would copy the remainder on every call.
    */
   drainAll(max: number): ChangeMessage[][] {
     const batches: ChangeMessage[][] = [];
     let batch: ChangeMessage[] = [];
-    for (const { change } of this.#changes.values()) {
+    const add = (change: ChangeMessage) => {
       batch.push(change);
       if (batch.length === max) {
         batches.push(batch);
         batch = [];
       }
-    }
+    };
+    for (const { change } of this.#clears.values()) add(change);
+    for (const keys of this.#changes.values()) for (const { change } of keys.values()) add(change);
     if (batch.length > 0) batches.push(batch);
-    this.#changes = new Map();
-    this.#bytes = 0;
+    this.#empty();
     return batches;
   }
 
   /** Re-opens an overflowed queue, empty. */
   reset(): void {
-    this.#changes = new Map();
-    this.#bytes = 0;
+    this.#empty();
     this.#overflowed = false;
   }
+
+  /** False, and the queue emptied and marked overflowed, when `bytes` more would pass the bound. */
+  #fits(bytes: number): boolean {
+    if (this.#bytes + bytes <= this.#maxBytes) return true;
+    this.#overflowed = true;
+    this.#empty();
+    return false;
+  }
+
+  #empty(): void {
+    this.#changes = new Map();
+    this.#clears = new Map();
+    this.#size = 0;
+    this.#bytes = 0;
+  }
+}
+
+interface Queued {
+  readonly change: ChangeMessage;
+  readonly bytes: number;
 }
 
 /** A cheap estimate of a change's encoded size: exact for strings and bytes, close for the rest. */

@@ -131,6 +131,7 @@ describe('CacheReplicator', () => {
     });
     node.cache.put('k', 'v');
     node.replicator.flush();
+    await new Promise((resolve) => setImmediate(resolve)); // the digest is built off the caller's turn
     expect(sent).toEqual([MessageType.Digest]);
     expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ queued: 0, needsRepair: false })]);
   });

@@ -136,7 +136,11 @@ function record(node: TestNode, session: Session): void {
  * sent, a few times over, so that multi-step repairs finish. Deterministic: no sleeping.
  */
 export async function settleBoth(a: TestNode, b: TestNode, rounds = 5): Promise<void> {
-  for (let i = 0; i < rounds; i++) await Promise.all([a.replicator.settle(), b.replicator.settle()]);
+  await Promise.all([a.link?.bootstrapped, b.link?.bootstrapped]);
+  for (let i = 0; i < rounds; i++) {
+    await Promise.all([a.replicator.settle(), b.replicator.settle()]);
+    await new Promise((resolve) => setImmediate(resolve)); // repairs read large caches in slices
+  }
 }
 
 export async function pair(replication: ReplicationConfig = {}, maxQueueBytes?: number) {

@@ -87,7 +87,9 @@ export class WireCodec {
         const changes = wire[1];
         if (wire.length !== 2 || !Array.isArray(changes)) throw new ProtocolError(`${name}: changes must be an array`);
         bounded(changes, `${name}: changes`);
-        return { type: wire[0], changes: changes.map((change, i) => changeFromWire(change, `${name}[${i}]`)) };
+        const decoded = new Array<ChangeMessage>(changes.length);
+        for (let i = 0; i < changes.length; i++) decoded[i] = changeFromWire(changes[i], name, i);
+        return { type: wire[0], changes: decoded };
       }
       case MessageType.BootstrapDone:
       case MessageType.Digest:
@@ -101,7 +103,7 @@ export class WireCodec {
       case MessageType.AdminResponse:
         return adminFromWire(wire);
       default:
-        return changeFromWire(wire, 'message');
+        return changeFromWire(wire, undefined, 0);
     }
   }
 }
@@ -347,53 +349,70 @@ function changeToWire(change: ChangeMessage): unknown[] {
   }
 }
 
-function changeFromWire(wire: unknown, where: string): ChangeMessage {
-  if (!Array.isArray(wire)) throw new ProtocolError(`${where}: a change must be an array`);
-  const field = (index: number, name: string, check: (value: unknown) => boolean, expected: string): unknown => {
-    const value: unknown = wire[index];
-    if (!check(value)) throw new ProtocolError(`${where}: ${name} must be ${expected}`);
-    return value;
-  };
-  const text = (index: number, name: string) => field(index, name, isText, 'a non-empty string') as string;
-  const millis = (index: number, name: string) =>
-    field(index, name, isNonNegative, 'a time in epoch milliseconds') as number;
-  const seconds = (index: number, name: string) => field(index, name, isNonNegative, 'seconds >= 0') as number;
-  const version = (index: number): Version => ({
-    time: millis(index, 'version time'),
-    counter: field(index + 1, 'version counter', isCounter, 'a whole number >= 0') as number,
-    node: text(index + 2, 'version node'),
-  });
-  const arity = (n: number, name: string) => {
-    if (wire.length !== n) throw new ProtocolError(`${where}: ${name} has ${wire.length} fields, expected ${n}`);
-  };
-  switch (wire[0]) {
-    case MessageType.Put:
-      arity(10, 'put');
-      return {
-        type: MessageType.Put,
-        cache: text(1, 'cache'),
-        key: field(2, 'key', isKey, 'a string') as string,
-        value: field(3, 'value', (v) => v !== undefined, 'present'),
-        version: version(4),
-        createdAt: millis(7, 'createdAt'),
-        timeToLiveSeconds: seconds(8, 'timeToLiveSeconds'),
-        timeToIdleSeconds: seconds(9, 'timeToIdleSeconds'),
-      };
-    case MessageType.Remove:
-    case MessageType.Expire:
-      arity(6, wire[0] === MessageType.Remove ? 'remove' : 'expire');
-      return {
-        type: wire[0],
-        cache: text(1, 'cache'),
-        key: field(2, 'key', isKey, 'a string') as string,
-        version: version(3),
-      };
-    case MessageType.RemoveAll:
-      arity(5, 'removeAll');
-      return { type: MessageType.RemoveAll, cache: text(1, 'cache'), version: version(2) };
-    default:
-      throw new ProtocolError(`${where}: unknown message type ${JSON.stringify(wire[0]) ?? String(wire[0])}`);
+/**
+ * Validates one change. Written out field by field, with no closure or string built per change:
+ * this runs for every change of every batch, and the error text is only built for a bad one.
+ * `batch` names the enclosing batch ('batch', 'entries') or is undefined for a lone message.
+ */
+function changeFromWire(wire: unknown, batch: string | undefined, index: number): ChangeMessage {
+  if (!Array.isArray(wire)) return badChange(batch, index, 'a change must be an array');
+  const type = wire[0];
+  if (type === MessageType.Put) {
+    if (wire.length !== 10) return badChange(batch, index, `put has ${wire.length} fields, expected 10`);
+    const cache = wire[1];
+    const key = wire[2];
+    const value: unknown = wire[3];
+    const createdAt = wire[7];
+    const ttl = wire[8];
+    const tti = wire[9];
+    if (!isText(cache)) return badChange(batch, index, 'cache must be a non-empty string');
+    if (typeof key !== 'string') return badChange(batch, index, 'key must be a string');
+    if (value === undefined) return badChange(batch, index, 'value must be present');
+    const version = versionAt(wire, 4, batch, index);
+    if (!isNonNegative(createdAt)) return badChange(batch, index, 'createdAt must be a time in epoch milliseconds');
+    if (!isNonNegative(ttl)) return badChange(batch, index, 'timeToLiveSeconds must be seconds >= 0');
+    if (!isNonNegative(tti)) return badChange(batch, index, 'timeToIdleSeconds must be seconds >= 0');
+    return {
+      type: MessageType.Put,
+      cache: cache as string,
+      key,
+      value,
+      version,
+      createdAt: createdAt as number,
+      timeToLiveSeconds: ttl as number,
+      timeToIdleSeconds: tti as number,
+    };
   }
+  if (type === MessageType.Remove || type === MessageType.Expire) {
+    const name = type === MessageType.Remove ? 'remove' : 'expire';
+    if (wire.length !== 6) return badChange(batch, index, `${name} has ${wire.length} fields, expected 6`);
+    const cache = wire[1];
+    const key = wire[2];
+    if (!isText(cache)) return badChange(batch, index, 'cache must be a non-empty string');
+    if (typeof key !== 'string') return badChange(batch, index, 'key must be a string');
+    return { type, cache: cache as string, key, version: versionAt(wire, 3, batch, index) };
+  }
+  if (type === MessageType.RemoveAll) {
+    if (wire.length !== 5) return badChange(batch, index, `removeAll has ${wire.length} fields, expected 5`);
+    const cache = wire[1];
+    if (!isText(cache)) return badChange(batch, index, 'cache must be a non-empty string');
+    return { type: MessageType.RemoveAll, cache: cache as string, version: versionAt(wire, 2, batch, index) };
+  }
+  return badChange(batch, index, `unknown message type ${JSON.stringify(type) ?? String(type)}`);
+}
+
+function versionAt(wire: readonly unknown[], at: number, batch: string | undefined, index: number): Version {
+  const time = wire[at];
+  const counter = wire[at + 1];
+  const node = wire[at + 2];
+  if (!isNonNegative(time)) return badChange(batch, index, 'version time must be a time in epoch milliseconds');
+  if (!isCounter(counter)) return badChange(batch, index, 'version counter must be a whole number >= 0');
+  if (!isText(node)) return badChange(batch, index, 'version node must be a non-empty string');
+  return { time: time as number, counter: counter as number, node: node as string };
+}
+
+function badChange(batch: string | undefined, index: number, problem: string): never {
+  throw new ProtocolError(`${batch === undefined ? 'message' : `${batch}[${index}]`}: ${problem}`);
 }
 
 const isText = (value: unknown): boolean => typeof value === 'string' && value !== '';

@@ -22,10 +22,15 @@
  * Ehcache's bootstrap has), and a repair that runs twice does no harm. Every message is bounded:
  * batches by maximumChunkSizeBytes, key lists and pulls by MAX_BATCH_CHANGES.
  *
+ * Reading the whole cache (to build a digest, or to answer a RepairRequest) is done in slices of
+ * SLICE entries per event-loop turn: a node holding a million entries keeps answering heartbeats
+ * and live traffic while it serves a repair (done in one go, it would stall for seconds and its
+ * peers would drop it as hung).
+ *
  * Not guaranteed: a repair reads the whole cache to build a digest (O(entries) per link-up);
  * a 64-bit bucket collision hides a difference until the bucket changes again.
  */
-import { type Cache, type EntrySnapshot, isNewer, type Version } from '@meshcache/core';
+import { type Cache, type EntrySnapshot, isNewer, type Logger, type Version } from '@meshcache/core';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
 import {
   type ChangeMessage,
@@ -40,12 +45,18 @@ import {
 } from '../protocol/messages.js';
 import { estimateBytes } from '../replication-queue.js';
 import type { SessionMessage } from '../session.js';
-import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from './digest.js';
+import { bucketCountFor, bucketOf, DigestBuilder, differingBuckets, type KeyVersion } from './digest.js';
 
 /** Where repair messages for one peer go. */
 export interface RepairPeer {
   readonly node: string;
   send(message: SessionMessage): void;
+  /**
+   * Resolves once the connection has few enough bytes waiting to be written: a large repair
+   * waits on it between chunks, so it never piles up in memory, and heartbeats and live changes
+   * are not stuck behind hundreds of megabytes.
+   */
+  drained(): Promise<void>;
 }
 
 export interface CacheRepairOptions {
@@ -55,10 +66,14 @@ export interface CacheRepairOptions {
   readonly apply: (change: ChangeMessage, from: string) => void;
   /** This cache is now in step with `node` (a repair from it finished). */
   readonly onRepaired: (node: string) => void;
+  readonly logger: Logger;
 }
 
 /** Keys per Keys or Pull message. */
 const KEYS_PER_MESSAGE = 10_000;
+/** Entries read per event-loop turn when reading the whole cache. */
+const SLICE = 2_000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class CacheRepair {
   readonly #cache: Cache<unknown>;
@@ -77,27 +92,24 @@ export class CacheRepair {
     return this.#repairs;
   }
 
-  /** This cache's state, summarised for a peer to repair itself from. */
-  digest(): DigestMessage {
-    const items = [...this.#items()];
-    const bucketCount = bucketCountFor(items.length);
-    return {
-      type: MessageType.Digest,
-      cache: this.#cache.name,
-      bucketCount,
-      digest: computeDigest(items, bucketCount).digest,
-      clearVersion: this.#cache.clearVersion,
-    };
+  /** Sends `peer` this cache's state, summarised, so that it repairs itself from this node. */
+  offer(peer: RepairPeer): void {
+    void this.#digest().then(
+      (digest) => peer.send(digest),
+      (error: unknown) => this.#failed(peer, 'digest', error),
+    );
   }
 
   /** Handles a repair message from `peer`. */
   receive(peer: RepairPeer, message: Exclude<RepairMessage, EntriesMessage>): void {
     switch (message.type) {
       case MessageType.Digest:
-        this.#onDigest(peer, message);
+        void this.#onDigest(peer, message).catch((error: unknown) => this.#failed(peer, 'digest', error));
         break;
       case MessageType.RepairRequest:
-        this.#onRepairRequest(peer, message);
+        void this.#onRepairRequest(peer, message).catch((error: unknown) =>
+          this.#failed(peer, 'repair request', error),
+        );
         break;
       case MessageType.Keys:
         this.#onKeys(peer, message);
@@ -116,12 +128,34 @@ export class CacheRepair {
     this.#wanted.delete(node);
   }
 
-  #onDigest(peer: RepairPeer, message: DigestMessage): void {
+  async #digest(): Promise<DigestMessage> {
+    const bucketCount = bucketCountFor(this.#cache.size + this.#cache.tombstones().length);
+    const { digest } = await this.#build(bucketCount);
+    return {
+      type: MessageType.Digest,
+      cache: this.#cache.name,
+      bucketCount,
+      digest,
+      clearVersion: this.#cache.clearVersion,
+    };
+  }
+
+  async #build(bucketCount: number): Promise<ReturnType<DigestBuilder['finish']>> {
+    const builder = new DigestBuilder(bucketCount);
+    let n = 0;
+    for (const item of this.#items()) {
+      builder.add(item);
+      if (++n % SLICE === 0) await nextTurn();
+    }
+    return builder.finish();
+  }
+
+  async #onDigest(peer: RepairPeer, message: DigestMessage): Promise<void> {
     const cache = this.#cache.name;
     if (message.clearVersion !== undefined) {
       this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
     }
-    const { digest, counts } = computeDigest(this.#items(), message.bucketCount);
+    const { digest, counts } = await this.#build(message.bucketCount);
     const differing = differingBuckets(digest, message.digest);
     if (differing.length === 0) {
       this.#repaired(peer.node);
@@ -137,7 +171,7 @@ export class CacheRepair {
     });
   }
 
-  #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): void {
+  async #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): Promise<void> {
     const cache = this.#cache.name;
     const full = new Set(message.fullBuckets);
     const listed = new Set(message.keyBuckets);
@@ -146,11 +180,15 @@ export class CacheRepair {
       peer.send({ type: MessageType.Keys, cache, items, last: false }),
     );
     const { bucketCount } = message;
+    let n = 0;
     for (const entry of this.#cache.snapshot()) {
+      if (++n % SLICE === 0) await nextTurn();
       if (entry.version === undefined) continue;
       const bucket = bucketOf(entry.key, bucketCount);
-      if (full.has(bucket)) batches.add(putOf(cache, entry, entry.version));
-      else if (listed.has(bucket)) keys.add({ key: entry.key, version: entry.version, removed: false }, 0);
+      let sent = false;
+      if (full.has(bucket)) sent = batches.add(putOf(cache, entry, entry.version));
+      else if (listed.has(bucket)) sent = keys.add({ key: entry.key, version: entry.version, removed: false }, 0);
+      if (sent) await peer.drained();
     }
     for (const { key, version } of this.#cache.tombstones()) {
       const bucket = bucketOf(key, bucketCount);
@@ -200,6 +238,10 @@ export class CacheRepair {
     if (message.last) peer.send({ type: MessageType.BootstrapDone, cache });
   }
 
+  #failed(peer: RepairPeer, stage: string, error: unknown): void {
+    this.#options.logger.error({ cache: this.#cache.name, peer: peer.node, stage, err: error }, 'repair step failed');
+  }
+
   #repaired(node: string): void {
     this.#repairs++;
     this.#options.onRepaired(node);
@@ -213,7 +255,8 @@ export class CacheRepair {
     for (const { key, version } of this.#cache.tombstones()) yield { key, version, removed: true };
   }
 
-  #batcher(peer: RepairPeer): { add(change: ChangeMessage): void; end(): void } {
+  /** Chunks of changes sent as Entries; add() says whether it just sent one. */
+  #batcher(peer: RepairPeer): { add(change: ChangeMessage): boolean; end(): void } {
     const chunker = new Chunker<ChangeMessage>(this.#options.chunkBytes, MAX_BATCH_CHANGES, (changes) =>
       peer.send({ type: MessageType.Entries, changes }),
     );
@@ -246,12 +289,16 @@ class Chunker<T> {
     private readonly emit: (items: T[]) => void,
   ) {}
 
-  add(item: T, bytes: number): void {
+  /** Adds an item; true when that first sent the chunk that was full. */
+  add(item: T, bytes: number): boolean {
+    let sent = false;
     if (this.#items.length > 0 && (this.#bytes + bytes > this.maxBytes || this.#items.length >= this.maxCount)) {
       this.end();
+      sent = true;
     }
     this.#items.push(item);
     this.#bytes += bytes;
+    return sent;
   }
 
   end(): void {

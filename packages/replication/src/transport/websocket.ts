@@ -75,12 +75,18 @@ class WebSocketConnection implements Connection {
     return this.#socket.bufferedAmount;
   }
 
-  /** The ws README's pattern: ping, and terminate a peer that did not pong since the last ping. */
+  /**
+   * The ws README's pattern: ping, and terminate a peer that did not answer since the last ping.
+   * Any frame counts as an answer, not only a pong: a peer busy sending a large repair is plainly
+   * alive even when its pong is queued behind the data.
+   */
   #heartbeat(intervalMillis: number): void {
     let alive = true;
-    this.#socket.on('pong', () => {
+    const heard = () => {
       alive = true;
-    });
+    };
+    this.#socket.on('pong', heard);
+    this.#socket.on('message', heard);
     const timer = setInterval(() => {
       if (!alive) {
         this.#socket.terminate(); // close listeners see 1006
