@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type CacheConfig, ConfigError } from '@meshcache/core';
+import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
 import {
   type BootstrapConfig,
   type ReplicationConfig,
@@ -33,12 +34,6 @@ export interface TlsConfig {
   mutual?: boolean;
 }
 
-export interface ManualDiscoveryConfig {
-  mode: 'manual';
-  /** `ws://host:port` for all caches, `ws://host:port/Cache%20Name` for one. */
-  peers: string[];
-}
-
 export type ClusterCacheConfig = CacheConfig & { replication?: ReplicationConfig; bootstrap?: BootstrapConfig };
 
 export interface ClusterConfig {
@@ -51,7 +46,8 @@ export interface ClusterConfig {
   diskStorePath?: string;
   peerListener?: PeerListenerConfig;
   tls?: TlsConfig;
-  peerDiscovery?: ManualDiscoveryConfig;
+  /** How peers are found: manual list (the default, empty), automatic (mDNS) or dns. */
+  peerDiscovery?: DiscoveryConfig;
   caches?: Record<string, ClusterCacheConfig>;
 }
 
@@ -61,13 +57,6 @@ export interface ResolvedCache {
   /** Undefined for a cache that stays local. */
   readonly replication: ResolvedReplicationConfig | undefined;
   readonly bootstrap: ResolvedBootstrapConfig;
-}
-
-export interface ManualPeer {
-  /** ws://host:port, without a path. */
-  readonly url: string;
-  /** The one cache this peer is for, or undefined for all caches. */
-  readonly cache: string | undefined;
 }
 
 export interface ResolvedClusterConfig {
@@ -80,7 +69,7 @@ export interface ResolvedClusterConfig {
   readonly socketTimeoutMillis: number;
   /** The certificate material, read from the files at start; undefined for plain ws://. */
   readonly tls: { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean } | undefined;
-  readonly peers: readonly ManualPeer[];
+  readonly discovery: ResolvedDiscoveryConfig;
   readonly caches: readonly ResolvedCache[];
 }
 
@@ -114,24 +103,6 @@ function checkKnown(where: string, value: Record<string, unknown>, known: readon
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '::1' || hostname.startsWith('127.');
-}
-
-function parsePeer(raw: unknown, index: number, scheme: 'ws' | 'wss'): ManualPeer {
-  const field = `peerDiscovery.peers[${index}]`;
-  if (typeof raw !== 'string') fail(field, `must be a ${scheme}:// URL string`);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    fail(field, `is not a URL: ${JSON.stringify(raw)}`);
-  }
-  if (url.protocol !== `${scheme}:`) {
-    const why = scheme === 'wss' ? ' (tls is configured)' : ' (configure tls for wss://)';
-    fail(field, `must be a ${scheme}:// URL${why}, got ${JSON.stringify(raw)}`);
-  }
-  if (url.port === '') fail(field, `needs a port, got ${JSON.stringify(raw)}`);
-  const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  return { url: `${scheme}://${url.host}`, cache: path === '' ? undefined : path };
 }
 
 function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
@@ -189,20 +160,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     );
   }
   const resolvedTls = resolveTls(tls);
-  let peers: ManualPeer[] = [];
-  if (peerDiscovery !== undefined) {
-    if (!isObject(peerDiscovery)) fail('peerDiscovery', 'must be an object');
-    if (peerDiscovery['mode'] !== 'manual') {
-      fail(
-        'peerDiscovery.mode',
-        `must be "manual" in this version (automatic and dns come with @meshcache/discovery), got ${JSON.stringify(peerDiscovery['mode'])}`,
-      );
-    }
-    checkKnown('peerDiscovery', peerDiscovery, ['mode', 'peers']);
-    const list = peerDiscovery['peers'] ?? [];
-    if (!Array.isArray(list)) fail('peerDiscovery.peers', 'must be an array of ws:// URLs');
-    peers = list.map((peer, i) => parsePeer(peer, i, resolvedTls === undefined ? 'ws' : 'wss'));
-  }
+  const discovery = resolveDiscoveryConfig(peerDiscovery, resolvedTls === undefined ? 'ws' : 'wss');
   const cacheList: ResolvedCache[] = [];
   if (caches !== undefined) {
     if (!isObject(caches)) fail('caches', 'must be an object of cache name to cache options');
@@ -217,7 +175,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       });
     }
   }
-  for (const peer of peers) {
+  for (const peer of discovery.mode === 'manual' ? discovery.peers : []) {
     if (peer.cache !== undefined && !cacheList.some((c) => c.name === peer.cache && c.replication !== undefined)) {
       fail('peerDiscovery.peers', `names cache "${peer.cache}", which is not a replicated cache of this node`);
     }
@@ -231,7 +189,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     port,
     socketTimeoutMillis: timeout,
     tls: resolvedTls,
-    peers,
+    discovery,
     caches: cacheList,
   };
 }

@@ -19,11 +19,13 @@
  * reconnects catches up, and only what differs crosses the wire.
  */
 import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
+import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { HybridLogicalClock } from './hlc.js';
 import { PeerLink } from './peer-link.js';
+import { PROTOCOL_VERSION } from './protocol/messages.js';
 import { Session } from './session.js';
 import type { Listener, Transport } from './transport/transport.js';
 import { CloseCode } from './transport/transport.js';
@@ -39,8 +41,8 @@ export interface PeerInfo {
   readonly caches: readonly string[];
   /** Epoch ms of the last frame from the peer, or null if never. */
   readonly lastSeen: number | null;
-  /** How the peer was found: 'manual' (dialled) or 'inbound' (it dialled us). */
-  readonly foundBy: 'manual' | 'inbound';
+  /** How the peer was found: by this node's discovery ('manual', 'dns', 'automatic'), or 'inbound' (it dialled us). */
+  readonly foundBy: DiscoveryMode | 'inbound';
   /** Changes waiting to be sent to the peer, and their estimated bytes, over every cache. */
   readonly queuedChanges: number;
   readonly queuedBytes: number;
@@ -62,6 +64,11 @@ export interface ClusterNodeOptions {
 interface Dialer {
   readonly url: string;
   readonly caches: readonly string[];
+  readonly foundBy: DiscoveryMode;
+  /** The address answered as this very node (DNS answers include it): never dialled again. */
+  self: boolean;
+  /** Discovery said the peer went away: not redialled. */
+  retired: boolean;
   node: string | undefined;
   state: PeerState;
   attempt: number;
@@ -79,6 +86,7 @@ export class ClusterNode {
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
   #listener: Listener | undefined;
+  #discovery: PeerProvider | undefined;
   #firstDials: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
 
@@ -117,6 +125,7 @@ export class ClusterNode {
     const infos: PeerInfo[] = [];
     const listed = new Set<string>();
     for (const dialer of this.#dialers) {
+      if (dialer.self) continue;
       const link = dialer.node === undefined ? undefined : this.#links.get(dialer.node);
       if (dialer.node !== undefined) listed.add(dialer.node);
       infos.push({
@@ -125,7 +134,7 @@ export class ClusterNode {
         state: link !== undefined ? 'connected' : dialer.state,
         caches: link?.caches ?? dialer.caches,
         lastSeen: link?.lastSeen ?? null,
-        foundBy: 'manual',
+        foundBy: dialer.foundBy,
         ...this.#figures(dialer.node, link),
       });
     }
@@ -235,22 +244,66 @@ export class ClusterNode {
       );
     });
     this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
+    // Discovery starts once the port is known (mDNS publishes it). Peers it reports before its
+    // start resolves are the ones "reachable at start" that ready() waits for.
     const firstDials: Promise<void>[] = [];
-    for (const peer of this.#config.peers) {
-      const dialer: Dialer = {
-        url: peer.url,
-        caches: peer.cache === undefined ? everyCache : [peer.cache],
-        node: undefined,
-        state: 'connecting',
-        attempt: 0,
-        timer: undefined,
-      };
-      this.#dialers.push(dialer);
-      firstDials.push(this.#dial(dialer));
-    }
+    let starting = true;
+    const discovery = createPeerProvider(
+      this.#config.discovery,
+      {
+        cluster: this.#config.cluster,
+        node: this.id,
+        port: Number(new URL(this.url).port),
+        scheme,
+        protocolVersion: PROTOCOL_VERSION,
+      },
+      this.#logger,
+    );
+    this.#discovery = discovery;
+    discovery.onChange((event) => {
+      if (event.type === 'down') {
+        this.#retire(event.peer.url);
+        return;
+      }
+      const dial = this.#discovered(event.peer, everyCache);
+      if (starting && dial !== undefined) firstDials.push(dial);
+    });
+    await discovery.start();
+    starting = false;
     const settled = Promise.allSettled(firstDials).then(() => undefined);
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#config.socketTimeoutMillis).unref());
     this.#firstDials = Promise.race([settled, timeout]);
+  }
+
+  /** A peer discovery reported: dial it, unless a dialer for that URL exists. */
+  #discovered(peer: DiscoveredPeer, everyCache: readonly string[]): Promise<void> | undefined {
+    const existing = this.#dialers.find((dialer) => dialer.url === peer.url);
+    if (existing !== undefined && !existing.retired) return undefined;
+    if (existing !== undefined) this.#dialers.splice(this.#dialers.indexOf(existing), 1);
+    const dialer: Dialer = {
+      url: peer.url,
+      caches: peer.cache === undefined ? everyCache : [peer.cache],
+      foundBy: peer.foundBy,
+      self: false,
+      retired: false,
+      node: peer.node,
+      state: 'connecting',
+      attempt: 0,
+      timer: undefined,
+    };
+    this.#dialers.push(dialer);
+    this.#logger.info({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
+    return this.#dial(dialer);
+  }
+
+  /** Discovery says the peer went away: stop redialling it (its link, if any, ends by heartbeat). */
+  #retire(url: string): void {
+    const dialer = this.#dialers.find((d) => d.url === url);
+    if (dialer === undefined) return;
+    dialer.retired = true;
+    clearTimeout(dialer.timer);
+    this.#dialers.splice(this.#dialers.indexOf(dialer), 1);
+    this.#logger.info({ peer: dialer.node ?? url, url }, 'peer no longer discovered');
   }
 
   #identity() {
@@ -259,7 +312,7 @@ export class ClusterNode {
 
   async #dial(dialer: Dialer): Promise<void> {
     dialer.timer = undefined;
-    if (this.#stopped !== undefined) return;
+    if (this.#stopped !== undefined || dialer.retired) return;
     dialer.state = 'connecting';
     try {
       const connection = await this.#transport.dial(dialer.url);
@@ -270,6 +323,7 @@ export class ClusterNode {
       dialer.attempt = 0;
       if (peer.node === this.id) {
         session.close(CloseCode.Normal, 'dialled itself');
+        dialer.self = true;
         dialer.state = 'down';
         return;
       }
@@ -283,7 +337,7 @@ export class ClusterNode {
   }
 
   #redial(dialer: Dialer): void {
-    if (this.#stopped !== undefined || dialer.timer !== undefined) return;
+    if (this.#stopped !== undefined || dialer.timer !== undefined || dialer.retired || dialer.self) return;
     dialer.state = 'down';
     const backoff = Math.min(5000, 100 * 2 ** dialer.attempt++);
     dialer.timer = setTimeout(() => void this.#dial(dialer), backoff / 2 + Math.random() * (backoff / 2));
@@ -343,6 +397,7 @@ export class ClusterNode {
   }
 
   async #stop(): Promise<void> {
+    await this.#discovery?.stop();
     for (const dialer of this.#dialers) clearTimeout(dialer.timer);
     for (const replicator of this.#replicators.values()) {
       replicator.flush();

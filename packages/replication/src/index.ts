@@ -6,7 +6,6 @@ export { CacheReplicator } from './cache-replicator.js';
 export type {
   ClusterCacheConfig,
   ClusterConfig,
-  ManualDiscoveryConfig,
   PeerListenerConfig,
   ResolvedClusterConfig,
   TlsConfig,

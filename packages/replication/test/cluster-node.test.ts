@@ -208,6 +208,7 @@ describe('cluster configuration', () => {
     [{ ...base, peerDiscovery: { mode: 'manual', peers: ['http://x:1'] } }, 'peerDiscovery.peers[0]'],
     [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x'] } }, 'peerDiscovery.peers[0]'],
     [{ ...base, peerDiscovery: { mode: 'multicast' } }, 'peerDiscovery.mode'],
+    [{ ...base, peerDiscovery: { mode: 'dns', port: 1 } }, 'peerDiscovery.name'],
     [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x:1/Nope'] } }, 'peerDiscovery.peers'],
     [{ ...base, secret: undefined, peerListener: { hostname: '0.0.0.0' } }, 'secret'],
     [{ ...base, cachez: {} }, 'cachez'],
@@ -233,10 +234,13 @@ describe('cluster configuration', () => {
       { ...base, peerDiscovery: { mode: 'manual', peers: ['ws://h:1/Response%20Cache', 'ws://h:2'] }, caches },
       {},
     );
-    expect(resolved.peers).toEqual([
-      { url: 'ws://h:1', cache: 'Response Cache' },
-      { url: 'ws://h:2', cache: undefined },
-    ]);
+    expect(resolved.discovery).toEqual({
+      mode: 'manual',
+      peers: [
+        { url: 'ws://h:1', cache: 'Response Cache' },
+        { url: 'ws://h:2', cache: undefined },
+      ],
+    });
     expect(() =>
       resolveClusterConfig({ ...base, caches: { c: { replication: { replicatePuts: 'yes' } } } }, {}),
     ).toThrow(/cache "c": field "replication.replicatePuts"/);

@@ -47,6 +47,7 @@ describe('repair by digests', () => {
       a.cache.put(`k${i}`, `v${i}`);
       const entry = a.cache.peekEntry(`k${i}`);
       if (entry?.version !== undefined) {
+        b.hlc.receive(entry.version); // as b's replicator would: b's later writes are newer
         b.cache.applyRemote({ type: 'put', ...entry, version: entry.version });
       }
     }
@@ -94,7 +95,11 @@ describe('repair by digests', () => {
     a.cache.put('old on a', 1);
     a.cache.removeAll();
     a.cache.put('after the clear', 2);
-    b.cache.put('newer on b', 3); // written after a's clear (b's clock is later)
+    // Written after a's clear, causally: b's clock has seen the clear (same-millisecond writes on
+    // two nodes are otherwise ordered by counter and node name, not by the wall clock).
+    const clear = a.cache.clearVersion;
+    if (clear !== undefined) b.hlc.receive(clear);
+    b.cache.put('newer on b', 3);
 
     await link(a, b);
     await settleBoth(a, b);

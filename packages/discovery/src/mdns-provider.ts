@@ -1,0 +1,195 @@
+/**
+ * Automatic discovery, as Ehcache's default: nodes of a cluster find each other over multicast
+ * DNS (bonjour-service) with no list to maintain, and a node that disappears is dropped.
+ *
+ * Each node publishes a `_meshcache._tcp` service whose TXT record carries its cluster, node
+ * name, protocol version, listener port and scheme, and browses for the others. Nodes of other
+ * clusters and the node itself are ignored. The address is the record's own (A/AAAA) when it
+ * has one and else the sender of the answer, which is what a node listening on loopback inside
+ * a namespace, or on an interface the record does not list, needs.
+ *
+ * Liveness: bonjour-service never notices a crashed publisher (a crash sends no goodbye, and
+ * its cache keeps records for their TTL). So every heartbeatIntervalMillis the provider browses
+ * afresh (a new query, which every live publisher answers), notes who answered, and drops a peer
+ * not heard from for peerTimeoutMillis. A clean stop sends goodbye packets (unpublishAll), so
+ * peers drop it at once. The replication link's own heartbeat closes the link to a dead peer
+ * independently.
+ *
+ * bonjour-service's callback API stays inside this file.
+ */
+import { type Logger, silentLogger } from '@meshcache/core';
+import { Bonjour, type Browser, type Service } from 'bonjour-service';
+import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
+import { PeerSet } from './peer-set.js';
+
+export const SERVICE_TYPE = 'meshcache';
+
+export interface MdnsPeerProviderOptions {
+  /** This node: what it publishes, and whom it ignores. */
+  readonly cluster: string;
+  readonly node: string;
+  readonly port: number;
+  readonly protocolVersion: number;
+  /** @default 'ws' */
+  readonly scheme?: 'ws' | 'wss';
+  /** @default 1000 */
+  readonly heartbeatIntervalMillis?: number;
+  /** @default 5000 */
+  readonly peerTimeoutMillis?: number;
+  /** The interface address multicast is sent and joined on (e.g. 10.0.0.5); all when absent. */
+  readonly interface?: string;
+  /** @default '224.0.0.251' */
+  readonly multicastAddress?: string;
+  /** @default 5353 */
+  readonly multicastPort?: number;
+  /** @default 255 */
+  readonly multicastTtl?: number;
+  readonly logger?: Logger;
+}
+
+interface Seen {
+  peer: DiscoveredPeer;
+  lastSeen: number;
+}
+
+export class MdnsPeerProvider implements PeerProvider {
+  readonly mode = 'automatic' as const;
+  readonly #options: MdnsPeerProviderOptions;
+  readonly #logger: Logger;
+  readonly #set: PeerSet;
+  /** Peers heard from, by node name (a node that restarts on another port replaces its entry). */
+  readonly #seen = new Map<string, Seen>();
+  #bonjour: Bonjour | undefined;
+  #browser: Browser | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: MdnsPeerProviderOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#set = new PeerSet(this.#logger);
+  }
+
+  get #heartbeat(): number {
+    return this.#options.heartbeatIntervalMillis ?? 1000;
+  }
+
+  async start(): Promise<void> {
+    if (this.#bonjour !== undefined) return;
+    const { cluster, node, port, protocolVersion } = this.#options;
+    const socketOptions = {
+      ip: this.#options.multicastAddress ?? '224.0.0.251',
+      port: this.#options.multicastPort ?? 5353,
+      ttl: this.#options.multicastTtl ?? 255,
+      loopback: true,
+      reuseAddr: true,
+      bind: '0.0.0.0',
+      ...(this.#options.interface === undefined ? {} : { interface: this.#options.interface }),
+    };
+    // bonjour-service passes these to multicast-dns; its own type names service fields instead.
+    this.#bonjour = new Bonjour(socketOptions as never, (error: Error) =>
+      this.#logger.error({ err: error }, 'mdns discovery: socket error'),
+    );
+    this.#bonjour.publish({
+      name: `${node} (${cluster})`,
+      type: SERVICE_TYPE,
+      port,
+      probe: false, // node names are unique in a cluster; probing would only delay the start
+      txt: {
+        cluster,
+        node,
+        protocol: String(protocolVersion),
+        port: String(port),
+        scheme: this.#options.scheme ?? 'ws',
+      },
+    });
+    this.#browse();
+    this.#timer = setInterval(() => this.#tick(), this.#heartbeat);
+    this.#timer.unref();
+    // One round of answers before start() resolves, so the peers already there are dialled first.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(this.#heartbeat, 1000)).unref());
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  peers(): DiscoveredPeer[] {
+    return this.#set.list();
+  }
+
+  onChange(listener: (event: PeerEvent) => void): () => void {
+    return this.#set.subscribe(listener);
+  }
+
+  async #stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#browser?.stop();
+    this.#set.close();
+    const bonjour = this.#bonjour;
+    if (bonjour === undefined) return;
+    // Goodbyes first, so peers drop this node now rather than after peerTimeoutMillis.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      bonjour.unpublishAll(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await new Promise<void>((resolve) => bonjour.destroy(() => resolve()));
+  }
+
+  /** A fresh browser: it sends a query, and every live publisher's answer comes as `up`. */
+  #browse(): void {
+    this.#browser?.stop();
+    const browser = this.#bonjour?.find({ type: SERVICE_TYPE });
+    if (browser === undefined) return;
+    browser.on('up', (service) => this.#heard(service));
+    browser.on('down', (service) => this.#goodbye(service));
+    this.#browser = browser;
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const timeout = this.#options.peerTimeoutMillis ?? 5000;
+    for (const [node, seen] of [...this.#seen]) {
+      if (now - seen.lastSeen > timeout) {
+        this.#seen.delete(node);
+        this.#logger.info({ peer: node, url: seen.peer.url }, 'mdns discovery: peer not heard from; dropped');
+        this.#set.down(seen.peer.url);
+      }
+    }
+    this.#browse();
+  }
+
+  #heard(service: Service): void {
+    const txt = (service.txt ?? {}) as Record<string, unknown>;
+    const { cluster, node } = this.#options;
+    if (txt['cluster'] !== cluster || typeof txt['node'] !== 'string' || txt['node'] === node) return;
+    const port = Number(txt['port'] ?? service.port);
+    const address = (service.addresses ?? []).find((a) => !a.includes(':')) ?? service.referer?.address;
+    if (address === undefined || !Number.isInteger(port)) return;
+    const scheme = txt['scheme'] === 'wss' ? 'wss' : 'ws';
+    const peer: DiscoveredPeer = {
+      url: `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`,
+      cache: undefined,
+      node: txt['node'],
+      foundBy: 'automatic',
+    };
+    const known = this.#seen.get(peer.node as string);
+    if (known !== undefined && known.peer.url !== peer.url) this.#set.down(known.peer.url); // it moved
+    this.#seen.set(peer.node as string, { peer, lastSeen: Date.now() });
+    this.#set.up(peer);
+  }
+
+  #goodbye(service: Service): void {
+    const node = (service.txt as Record<string, unknown> | undefined)?.['node'];
+    if (typeof node !== 'string') return;
+    const seen = this.#seen.get(node);
+    if (seen === undefined) return;
+    this.#seen.delete(node);
+    this.#logger.info({ peer: node }, 'mdns discovery: peer said goodbye');
+    this.#set.down(seen.peer.url);
+  }
+}

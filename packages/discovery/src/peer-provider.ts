@@ -1,0 +1,44 @@
+/**
+ * The discovery seam: a PeerProvider tells a node which peers to dial, and when one comes or
+ * goes. Three providers implement it (manual list, DNS, mDNS), selected by `peerDiscovery.mode`,
+ * and all pass test/provider-conformance.ts.
+ *
+ * Promised by every provider:
+ * - `start()` resolves once the first answer is in (the manual list at once; DNS after the first
+ *   resolution, even a failed one; mDNS after publishing and one round of queries), so a node
+ *   can dial the peers reachable at start before it says it is ready.
+ * - Each peer, keyed by its URL, is reported `up` once and `down` once when it goes; `peers()`
+ *   is the set of peers that are up, in no particular order.
+ * - `stop()` is idempotent; no event is delivered after it resolves.
+ * - A provider never throws from a timer or a socket callback: failures are logged and the last
+ *   known peers stay.
+ *
+ * Not promised: that a peer is reachable (that is the link's job), or that it is not this node
+ * (DNS answers can include it; the handshake tells).
+ */
+
+export type DiscoveryMode = 'manual' | 'dns' | 'automatic';
+
+export interface DiscoveredPeer {
+  /** Where to dial it: ws://host:port or wss://host:port, without a path. */
+  readonly url: string;
+  /** The one cache this peer is for (a manual URL with a path), or undefined for all. */
+  readonly cache: string | undefined;
+  /** Its node name, when the provider learns it before dialling (mDNS); else undefined. */
+  readonly node: string | undefined;
+  readonly foundBy: DiscoveryMode;
+}
+
+export interface PeerEvent {
+  readonly type: 'up' | 'down';
+  readonly peer: DiscoveredPeer;
+}
+
+export interface PeerProvider {
+  readonly mode: DiscoveryMode;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  peers(): DiscoveredPeer[];
+  /** Calls `listener` for every peer that comes or goes; returns a function that unsubscribes. */
+  onChange(listener: (event: PeerEvent) => void): () => void;
+}

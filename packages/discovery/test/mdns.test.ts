@@ -1,0 +1,26 @@
+/**
+ * mDNS sends multicast, so it runs only inside a private network namespace that this test makes
+ * (`unshare --net`, loopback up with multicast and a route for 224.0.0.0/4): nothing leaves the
+ * machine, and nothing here ever starts mDNS outside it. Needs root (CI runs as root); without
+ * it the test fails, saying so, rather than skipping.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { inNamespace } from './netns.js';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/mdns-in-namespace.ts', import.meta.url));
+
+describe('MdnsPeerProvider, inside a private network namespace', () => {
+  it('passes the provider conformance suite, and ignores other clusters and itself', () => {
+    const node = `${process.execPath} --conditions=@meshcache/source --import tsx ${FIXTURE}`;
+    const run = spawnSync('unshare', ['--net', 'sh', '-c', inNamespace(node)], { encoding: 'utf8', timeout: 60_000 });
+    if (run.error !== undefined || (run.status !== 0 && /unshare|Operation not permitted/.test(run.stderr))) {
+      throw new Error(
+        `cannot make a network namespace (root and util-linux's unshare are needed): ${run.error?.message ?? run.stderr}`,
+      );
+    }
+    expect(run.stdout.trim().split('\n')).toEqual(['ok conformance', 'ok ignores other clusters and itself']);
+    expect(run.status).toBe(0);
+  }, 90_000);
+});

@@ -1,0 +1,152 @@
+import { ConfigError } from '@meshcache/core';
+import { describe, expect, it } from 'vitest';
+import {
+  createPeerProvider,
+  DnsPeerProvider,
+  type ManualPeer,
+  ManualPeerProvider,
+  resolveDiscoveryConfig,
+} from '../src/index.js';
+import { checkProviderConformance } from './provider-conformance.js';
+
+describe('ManualPeerProvider', () => {
+  it('passes the provider conformance suite', async () => {
+    let list: ManualPeer[] = [];
+    let provider: ManualPeerProvider | undefined;
+    await checkProviderConformance({
+      create: () => {
+        provider = new ManualPeerProvider([]);
+        return provider;
+      },
+      appear: async (id) => {
+        const peer = { url: `ws://${id}.example:4000`, cache: undefined };
+        list = [...list, peer];
+        provider?.update(list);
+        return peer.url;
+      },
+      disappear: async (id) => {
+        list = list.filter((peer) => peer.url !== `ws://${id}.example:4000`);
+        provider?.update(list);
+      },
+      eventTimeoutMillis: 1000,
+    });
+  });
+
+  it('reports the configured peers at start, each with its cache', async () => {
+    const config = resolveDiscoveryConfig({
+      mode: 'manual',
+      peers: ['ws://127.0.0.1:40002', 'ws://127.0.0.1:40003/Response%20Cache'],
+    });
+    const provider = createPeerProvider(
+      config,
+      { cluster: 'c', node: 'n', port: 1, scheme: 'ws', protocolVersion: 1 },
+      console,
+    );
+    await provider.start();
+    expect(provider.peers()).toEqual([
+      { url: 'ws://127.0.0.1:40002', cache: undefined, node: undefined, foundBy: 'manual' },
+      { url: 'ws://127.0.0.1:40003', cache: 'Response Cache', node: undefined, foundBy: 'manual' },
+    ]);
+    await provider.stop();
+  });
+});
+
+describe('DnsPeerProvider', () => {
+  it('passes the provider conformance suite', async () => {
+    const answer = new Set<string>();
+    const addressOf = (id: string) => `10.0.0.${id.length + (id === 'two' ? 100 : 0)}`;
+    await checkProviderConformance({
+      create: () =>
+        new DnsPeerProvider({
+          name: 'gateways.svc',
+          port: 40001,
+          intervalMillis: 20,
+          resolver: async () => [...answer],
+        }),
+      appear: async (id) => {
+        answer.add(addressOf(id));
+        return `ws://${addressOf(id)}:40001`;
+      },
+      disappear: async (id) => {
+        answer.delete(addressOf(id));
+      },
+      eventTimeoutMillis: 1000,
+    });
+  });
+
+  it('keeps the last known peers when a resolution fails, and brackets IPv6 addresses', async () => {
+    let fail = false;
+    const warnings: string[] = [];
+    const provider = new DnsPeerProvider({
+      name: 'gateways.svc',
+      port: 40001,
+      intervalMillis: 60_000,
+      scheme: 'wss',
+      resolver: async () => {
+        if (fail) throw new Error('SERVFAIL');
+        return ['10.0.0.1', 'fd00::2', '10.0.0.1'];
+      },
+      logger: { ...console, warn: (_obj: object, msg?: string) => warnings.push(msg ?? '') },
+    });
+    await provider.start();
+    expect(provider.peers().map((peer) => peer.url)).toEqual(['wss://10.0.0.1:40001', 'wss://[fd00::2]:40001']);
+    fail = true;
+    await provider.refresh();
+    expect(provider.peers()).toHaveLength(2);
+    expect(warnings).toEqual([expect.stringMatching(/resolution failed; keeping the last known peers/)]);
+    await provider.stop();
+  });
+
+  it('resolves a real name through the system resolver (localhost)', async () => {
+    const provider = new DnsPeerProvider({ name: 'localhost', port: 40001 });
+    await provider.start();
+    expect(provider.peers().map((peer) => peer.url)).toContain('ws://127.0.0.1:40001');
+    await provider.stop();
+  });
+});
+
+describe('peerDiscovery configuration', () => {
+  it.each([
+    [{ mode: 'multicast' }, 'peerDiscovery.mode'],
+    [{ mode: 'manual', peers: 'ws://x:1' }, 'peerDiscovery.peers'],
+    [{ mode: 'manual', peers: ['http://x:1'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: ['ws://x'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: [], name: 'x' }, 'peerDiscovery.name'],
+    [{ mode: 'automatic', peerTimeoutMillis: 500, heartbeatIntervalMillis: 1000 }, 'peerDiscovery.peerTimeoutMillis'],
+    [{ mode: 'automatic', heartbeatIntervalMillis: 'fast' }, 'peerDiscovery.heartbeatIntervalMillis'],
+    [{ mode: 'automatic', multicastAddress: '10.0.0.1' }, 'peerDiscovery.multicastAddress'],
+    [{ mode: 'automatic', multicastTtl: 0 }, 'peerDiscovery.multicastTtl'],
+    [{ mode: 'dns', port: 40001 }, 'peerDiscovery.name'],
+    [{ mode: 'dns', name: 'svc' }, 'peerDiscovery.port'],
+    [{ mode: 'dns', name: 'svc', port: 40001, intervalMillis: 5 }, 'peerDiscovery.intervalMillis'],
+    ['manual', 'peerDiscovery'],
+  ])('refuses %j, naming %s', (raw, field) => {
+    let error: unknown;
+    try {
+      resolveDiscoveryConfig(raw);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe(field);
+  });
+
+  it('fills in the documented defaults, and never makes automatic the default', () => {
+    expect(resolveDiscoveryConfig(undefined)).toEqual({ mode: 'manual', peers: [] });
+    expect(resolveDiscoveryConfig({ mode: 'automatic' })).toEqual({
+      mode: 'automatic',
+      heartbeatIntervalMillis: 1000,
+      peerTimeoutMillis: 5000,
+      interface: undefined,
+      multicastAddress: '224.0.0.251',
+      multicastPort: 5353,
+      multicastTtl: 255,
+    });
+    expect(resolveDiscoveryConfig({ mode: 'dns', name: 'svc', port: 40001 })).toEqual({
+      mode: 'dns',
+      name: 'svc',
+      port: 40001,
+      intervalMillis: 5000,
+    });
+  });
+});
