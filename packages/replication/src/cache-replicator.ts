@@ -111,7 +111,12 @@ export class CacheReplicator {
     this.#peers.set(peer.node, { peer, queue: new ReplicationQueue(this.#maxQueueBytes), needsRepair: false, sent: 0 });
   }
 
-  removePeer(node: string): void {
+  /**
+   * Forgets a peer. With `peer`, only if that is the registration still held: a link to the same
+   * node that closes after a newer link replaced it must not unregister the newer one.
+   */
+  removePeer(node: string, peer?: ReplicationPeer): void {
+    if (peer !== undefined && this.#peers.get(node)?.peer !== peer) return;
     this.#peers.delete(node);
     this.#repair.forget(node);
   }

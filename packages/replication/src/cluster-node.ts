@@ -338,6 +338,8 @@ export class ClusterNode {
 
   #redial(dialer: Dialer): void {
     if (this.#stopped !== undefined || dialer.timer !== undefined || dialer.retired || dialer.self) return;
+    // Linked already (the peer's own dial won the tie-break): redial only when that link goes.
+    if (dialer.node !== undefined && this.#links.get(dialer.node)?.session.connection.open) return;
     dialer.state = 'down';
     const backoff = Math.min(5000, 100 * 2 ** dialer.attempt++);
     dialer.timer = setTimeout(() => void this.#dial(dialer), backoff / 2 + Math.random() * (backoff / 2));
@@ -377,6 +379,7 @@ export class ClusterNode {
       if (this.#links.get(node) === link) {
         this.#unlink(link);
         this.#logger.info({ peer: node, code, reason }, 'peer left');
+        for (const dialer of this.#dialers) if (dialer.node === node) this.#redial(dialer);
       } else {
         link.detach();
       }

@@ -13,7 +13,7 @@
  * differ, so it is an estimate; the HLC keeps versions from running ahead of it.
  */
 import type { Logger } from '@meshcache/core';
-import type { CacheReplicator } from './cache-replicator.js';
+import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { MessageType } from './protocol/messages.js';
 import type { Session, SessionMessage } from './session.js';
@@ -54,12 +54,20 @@ export class PeerLink {
   readonly #acks = new Map<number, (acknowledged: boolean) => void>();
   #bootstrapDone: () => void = () => {};
   #nextSync: Promise<boolean> | undefined;
+  /** This link as the replicators know it (one object, so detach removes only this link's registration). */
+  readonly #asPeer: ReplicationPeer;
   #syncIds = 0;
 
   constructor(options: PeerLinkOptions) {
     this.#options = options;
     this.session = options.session;
     this.node = options.node;
+    this.#asPeer = {
+      node: options.node,
+      send: (message) => this.session.send(message),
+      bufferedAmount: () => this.session.connection.bufferedAmount,
+      acknowledged: () => this.acknowledged(),
+    };
     this.url = options.url;
     this.dialledByUs = options.dialledByUs;
     this.caches = options.caches.filter((cache) => options.replicators.has(cache));
@@ -101,14 +109,7 @@ export class PeerLink {
 
   /** Joins the replicators and starts the repair of every shared cache, both ways. */
   attach(): void {
-    for (const cache of this.caches) {
-      this.#options.replicators.get(cache)?.addPeer({
-        node: this.node,
-        send: (message) => this.session.send(message),
-        bufferedAmount: () => this.session.connection.bufferedAmount,
-        acknowledged: () => this.acknowledged(),
-      });
-    }
+    for (const cache of this.caches) this.#options.replicators.get(cache)?.addPeer(this.#asPeer);
     // After the replicators know the peer: messages that arrived early are handed over now.
     this.session.onMessage((message) => this.#receive(message));
     for (const cache of this.caches) this.#options.replicators.get(cache)?.requestRepair(this.node);
@@ -116,7 +117,7 @@ export class PeerLink {
 
   /** Leaves the replicators; pending acknowledgements settle as false. */
   detach(): void {
-    for (const cache of this.caches) this.#options.replicators.get(cache)?.removePeer(this.node);
+    for (const cache of this.caches) this.#options.replicators.get(cache)?.removePeer(this.node, this.#asPeer);
     for (const settle of [...this.#acks.values()]) settle(false);
   }
 
