@@ -111,7 +111,17 @@ export class PeerLink {
   attach(): void {
     for (const cache of this.caches) this.#options.replicators.get(cache)?.addPeer(this.#asPeer);
     // After the replicators know the peer: messages that arrived early are handed over now.
-    this.session.onMessage((message) => this.#receive(message));
+    this.session.onMessage((message) => {
+      try {
+        this.#receive(message);
+      } catch (error) {
+        // A peer's frame must never take the process down: log it, keep serving.
+        this.#options.logger.error(
+          { peer: this.node, type: message.type, err: error },
+          'could not handle a message from peer',
+        );
+      }
+    });
     for (const cache of this.caches) this.#options.replicators.get(cache)?.requestRepair(this.node);
   }
 

@@ -59,6 +59,7 @@ class WebSocketConnection implements Connection {
     this.remoteAddress = remoteAddress;
     if (heartbeatMillis > 0) this.#heartbeat(heartbeatMillis);
     socket.on('message', (data, isBinary) => {
+      if (this.#socket.readyState !== WebSocket.OPEN) return; // closing: nothing is delivered after close()
       if (!isBinary) {
         this.close(CloseCode.ProtocolError, 'text frames are not part of the protocol');
         return;
@@ -159,11 +160,6 @@ export class WebSocketTransport implements Transport {
             upgradeRequired,
           )
         : createServer(upgradeRequired);
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: this.#maxPayload });
-    wss.on('connection', (socket, request) => {
-      const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
-      onConnection(new WebSocketConnection(socket, remote, this.#heartbeatMillis));
-    });
     const host = url.hostname.replace(/^\[|\]$/g, '');
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -171,6 +167,13 @@ export class WebSocketTransport implements Transport {
         server.off('error', reject);
         resolve();
       });
+    });
+    // Only once listening: ws re-emits the server's errors on itself, and a listen error (port
+    // taken) must reach the caller as a rejection, not as an unhandled 'error' event.
+    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: this.#maxPayload });
+    wss.on('connection', (socket, request) => {
+      const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+      onConnection(new WebSocketConnection(socket, remote, this.#heartbeatMillis));
     });
     const { port } = server.address() as AddressInfo;
     const shown = host.includes(':') ? `[${host}]` : host;

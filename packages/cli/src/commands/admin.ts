@@ -1,0 +1,215 @@
+/**
+ * The commands that look at or change a live node: peers, stats, get, put, remove, clear. Each
+ * is one admin call (docs/protocol.md, "Admin sessions"), printed for people or, with --json,
+ * for scripts.
+ */
+import type { PeerInfo } from '@meshcache/replication';
+import { type Command, Option } from 'commander';
+import { ago, bytes, millis, table } from '../format.js';
+import { type Io, styles } from '../io.js';
+import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
+
+type Run = (code: Promise<number>) => void;
+
+export function adminCommands(program: Command, io: Io, run: Run): void {
+  const style = styles(io);
+
+  nodeOptions(
+    program
+      .command('peers')
+      .description('list the peers of a node: how each was found, its state, queue and lag')
+      .option('--watch', 'refresh every second until Ctrl-C'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meshcache peers --node ws://127.0.0.1:40001\n  meshcache peers --node ws://127.0.0.1:40001 --json\n',
+    )
+    .action((options: NodeOptions & { watch?: boolean }) =>
+      run(
+        withNode(io, options, async (client) => {
+          const show = async () => {
+            const peers = await client.peers();
+            if (options.json === true) io.out(`${JSON.stringify(peers)}\n`);
+            else io.out(peersTable(peers, style));
+          };
+          await show();
+          if (options.watch !== true) return 0;
+          let stop = false;
+          void io.interrupted.then(() => {
+            stop = true;
+          });
+          while (!stop) {
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, 1000)), io.interrupted]);
+            if (stop) break;
+            if (io.tty && options.json !== true) io.out('\u001b[2J\u001b[H'); // in place, for people
+            await show();
+          }
+          return 0;
+        }),
+      ),
+    );
+
+  nodeOptions(
+    program
+      .command('stats')
+      .description('per-cache statistics of a node, with its replication figures')
+      .option('--cache <name>', 'only this cache'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meshcache stats --node ws://127.0.0.1:40001\n  meshcache stats --node ws://127.0.0.1:40001 --cache "Response Cache" --json\n',
+    )
+    .action((options: NodeOptions & { cache?: string }) =>
+      run(
+        withNode(io, options, async (client) => {
+          const reports = await client.stats(options.cache);
+          if (options.json === true) {
+            io.out(`${JSON.stringify(reports)}\n`);
+            return 0;
+          }
+          io.out(
+            table(
+              [
+                'CACHE',
+                'HITS',
+                'MISSES',
+                'HIT RATIO',
+                'IN MEMORY',
+                'ON DISK',
+                'EVICTIONS',
+                'EXPIRATIONS',
+                'SENT',
+                'APPLIED',
+                'REPAIRS',
+              ],
+              reports.map(({ name, statistics: s, replication }) => {
+                const r = replication as { sent: number; applied: number; repairs: number } | null;
+                return [
+                  name,
+                  String(s.hits),
+                  String(s.misses),
+                  `${(s.hitRatio * 100).toFixed(1)}%`,
+                  String(s.memorySize),
+                  String(s.diskSize),
+                  String(s.evictions),
+                  String(s.expirations),
+                  r === null ? '(local)' : String(r.sent),
+                  r === null ? '' : String(r.applied),
+                  r === null ? '' : String(r.repairs),
+                ];
+              }),
+            ),
+          );
+          return 0;
+        }),
+      ),
+    );
+
+  nodeOptions(
+    program
+      .command('get')
+      .description('read an entry (quietly: no statistics, no idle-time reset)')
+      .argument('<cache>')
+      .argument('<key>'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meshcache get --node ws://127.0.0.1:40001 "Response Cache" "GET /orders/42" --json\n',
+    )
+    .action((cache: string, key: string, options: NodeOptions) =>
+      run(
+        withNode(io, options, async (client) => {
+          const answer = await client.get(cache, key);
+          if (options.json === true)
+            io.out(`${JSON.stringify(answer.found ? { found: true, value: answer.value } : { found: false })}\n`);
+          else io.out(answer.found ? `${JSON.stringify(answer.value, null, 2)}\n` : `${style.dim('(no entry)')}\n`);
+          return 0;
+        }),
+      ),
+    );
+
+  nodeOptions(
+    program
+      .command('put')
+      .description('write an entry; it replicates like any write. VALUE is JSON, or else a string')
+      .argument('<cache>')
+      .argument('<key>')
+      .argument('<value>')
+      .addOption(new Option('--ttl <seconds>', 'time to live of this entry').argParser(wholeNumber('--ttl', 0))),
+    false,
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meshcache put --node ws://127.0.0.1:40001 tokens svc/orders \'"eyJ..."\' --ttl 3000\n',
+    )
+    .action((cache: string, key: string, raw: string, options: NodeOptions & { ttl?: number }) =>
+      run(
+        withNode(io, options, async (client) => {
+          await client.put(cache, key, parseValue(raw), options.ttl === undefined ? {} : { ttlSeconds: options.ttl });
+          io.out(`put ${JSON.stringify(key)} into ${JSON.stringify(cache)}\n`);
+          return 0;
+        }),
+      ),
+    );
+
+  nodeOptions(
+    program.command('remove').description('remove an entry, on every node').argument('<cache>').argument('<key>'),
+    false,
+  )
+    .addHelpText('after', '\nExamples:\n  meshcache remove --node ws://127.0.0.1:40001 tokens svc/orders\n')
+    .action((cache: string, key: string, options: NodeOptions) =>
+      run(
+        withNode(io, options, async (client) => {
+          const removed = await client.remove(cache, key);
+          io.out(
+            removed
+              ? `removed ${JSON.stringify(key)}\n`
+              : `${JSON.stringify(key)} was not held here (the removal still reaches every node)\n`,
+          );
+          return 0;
+        }),
+      ),
+    );
+
+  nodeOptions(
+    program.command('clear').description('remove every entry of a cache, on every node').argument('<cache>'),
+    false,
+  )
+    .addHelpText('after', '\nExamples:\n  meshcache clear --node ws://127.0.0.1:40001 "Response Cache"\n')
+    .action((cache: string, options: NodeOptions) =>
+      run(
+        withNode(io, options, async (client) => {
+          await client.clear(cache);
+          io.out(`cleared ${JSON.stringify(cache)}\n`);
+          return 0;
+        }),
+      ),
+    );
+}
+
+/** JSON when it parses (`42`, `{"a":1}`, `"quoted"`), else the text as it is. */
+export function parseValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+export function peersTable(peers: readonly PeerInfo[], style: ReturnType<typeof styles>): string {
+  if (peers.length === 0) return `${style.dim('(no peers)')}\n`;
+  const now = Date.now();
+  return table(
+    ['ID', 'URL', 'FOUND BY', 'STATE', 'CACHES', 'LAST SEEN', 'QUEUE', 'LAG'],
+    peers.map((peer) => [
+      peer.id,
+      peer.url,
+      peer.foundBy,
+      peer.state,
+      peer.caches.join(', '),
+      ago(peer.lastSeen, now),
+      `${peer.queuedChanges} (${bytes(peer.queuedBytes)})`,
+      millis(peer.lagMillis),
+    ]),
+  );
+}

@@ -1,0 +1,3 @@
+export type { Io } from './io.js';
+export { processIo } from './io.js';
+export { run } from './program.js';

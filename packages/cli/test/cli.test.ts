@@ -1,0 +1,193 @@
+/**
+ * The CLI in-process: run(argv, io) against real nodes on 127.0.0.1, checking output and exit
+ * codes (0 success, 1 failed operation with one line on stderr, 2 bad usage).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterNode } from '@meshcache/replication';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { run } from '../src/index.js';
+import { recordingIo } from './recording-io.js';
+
+const nodes: ClusterNode[] = [];
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.stop();
+});
+const dir = mkdtempSync(join(tmpdir(), 'meshcache-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const SECRET = 'cli secret';
+async function start(name: string, peers: string[] = []) {
+  const node = await ClusterNode.start({
+    name,
+    cluster: 'gateways',
+    secret: SECRET,
+    peerListener: { hostname: '127.0.0.1', port: 0 },
+    peerDiscovery: { mode: 'manual', peers },
+    caches: {
+      'Response Cache': { maxElementsInMemory: 100, replication: { asynchronousReplicationIntervalMillis: 10 } },
+      tokens: { timeToLiveSeconds: 3000 },
+    },
+  });
+  nodes.push(node);
+  return node;
+}
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = { MESHCACHE_SECRET: SECRET }) {
+  const io = recordingIo(env);
+  const code = await run(args, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+describe('meshcache admin commands, in process', () => {
+  it('put, get (--json), remove and clear on a live node; the writes replicate', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    const node = ['--node', a.url];
+    expect(await cli(['put', ...node, 'Response Cache', 'GET /a', '{"status":200}', '--ttl', '60'])).toEqual({
+      code: 0,
+      out: 'put "GET /a" into "Response Cache"\n',
+      err: '',
+    });
+    expect((await cli(['get', ...node, 'Response Cache', 'GET /a', '--json'])).out).toBe(
+      '{"found":true,"value":{"status":200}}\n',
+    );
+    expect((await cli(['get', ...node, 'Response Cache', 'GET /a'])).out).toBe('{\n  "status": 200\n}\n');
+    expect((await cli(['get', ...node, 'Response Cache', 'nothing', '--json'])).out).toBe('{"found":false}\n');
+    await cli(['put', ...node, 'Response Cache', 'plain', 'just text']);
+    expect(a.manager.getCache('Response Cache')?.get('plain')).toBe('just text');
+    await a.settle();
+    expect(b.manager.getCache('Response Cache')?.get('GET /a')).toEqual({ status: 200 });
+
+    expect((await cli(['remove', ...node, 'Response Cache', 'GET /a'])).out).toBe('removed "GET /a"\n');
+    expect((await cli(['clear', ...node, 'Response Cache'])).code).toBe(0);
+    expect(a.manager.getCache('Response Cache')?.size).toBe(0);
+  });
+
+  it('peers and stats, for people and as JSON', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    const peers = await cli(['peers', '--node', b.url, '--json']);
+    expect(peers.code).toBe(0);
+    expect(JSON.parse(peers.out)).toEqual([
+      expect.objectContaining({
+        id: 'gw-1',
+        url: a.url,
+        state: 'connected',
+        caches: ['Response Cache'],
+        foundBy: 'manual',
+      }),
+    ]);
+    expect(typeof JSON.parse(peers.out)[0].lastSeen).toBe('number');
+    const table = (await cli(['peers', '--node', b.url])).out;
+    expect(table).toMatch(/^ID\s+URL\s+FOUND BY\s+STATE\s+CACHES\s+LAST SEEN\s+QUEUE\s+LAG\n/);
+    expect(table).toMatch(/gw-1\s+ws:\/\/127\.0\.0\.1:\d+\s+manual\s+connected\s+Response Cache/);
+
+    a.manager.getCache('Response Cache')?.put('k', 1);
+    a.manager.getCache('Response Cache')?.get('k');
+    a.manager.getCache('Response Cache')?.get('missing');
+    const stats = await cli(['stats', '--node', a.url, '--cache', 'Response Cache', '--json']);
+    expect(JSON.parse(stats.out)).toEqual([
+      expect.objectContaining({
+        name: 'Response Cache',
+        statistics: expect.objectContaining({ hits: 1, misses: 1, hitRatio: 0.5 }),
+      }),
+    ]);
+    const all = (await cli(['stats', '--node', a.url])).out;
+    expect(all).toMatch(/Response Cache\s+1\s+1\s+50\.0%/);
+    expect(all).toMatch(/tokens\s+0\s+0\s+0\.0%\s+0\s+0\s+0\s+0\s+\(local\)/);
+  });
+
+  it('--watch refreshes until interrupted', async () => {
+    const a = await start('gw-1');
+    const io = recordingIo({ MESHCACHE_SECRET: SECRET });
+    const running = run(['peers', '--node', a.url, '--watch', '--json'], io);
+    const deadline = Date.now() + 5000;
+    while (io.stdout().split('\n').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    io.interrupt();
+    expect(await running).toBe(0);
+    expect(io.stdout().trim().split('\n').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails with exit 1 and one line on stderr: unreachable node, refused secret, unknown cache', async () => {
+    const a = await start('gw-1');
+    const unreachable = await cli(['peers', '--node', 'ws://127.0.0.1:9', '--timeout', '1000']);
+    expect(unreachable).toEqual({
+      code: 1,
+      out: '',
+      err: expect.stringMatching(/^meshcache: cannot reach a node at ws:\/\/127\.0\.0\.1:9: .*\n$/),
+    });
+    const refused = await cli(['peers', '--node', a.url, '--secret', 'wrong']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/^meshcache: ws:\/\/127\.0\.0\.1:\d+: the node refused the secret\n$/);
+    const unknown = await cli(['get', '--node', a.url, 'Nope', 'k']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toBe('meshcache: no cache named "Nope" on this node (it has: "Response Cache", "tokens")\n');
+    for (const result of [unreachable, refused, unknown]) expect(result.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('exits 2 on bad usage, and 0 for --help, which shows examples', async () => {
+    expect((await cli(['nope'])).code).toBe(2);
+    expect((await cli(['get', '--node', 'ws://x:1', 'only-cache'])).code).toBe(2);
+    expect((await cli(['put', '--node', 'ws://x:1', 'c', 'k', 'v', '--ttl', 'soon'])).err).toMatch(
+      /--ttl must be a whole number/,
+    );
+    for (const command of ['serve', 'demo', 'peers', 'stats', 'get', 'put', 'remove', 'clear']) {
+      const help = await cli([command, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.out).toMatch(/Examples?:\n {2}meshcache /);
+    }
+  });
+});
+
+describe('meshcache serve, in process', () => {
+  it('validates the config file, naming the field (exit 2)', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ name: 'gw-1', cluster: 'c', peerListener: { port: 70000 } }));
+    const result = await cli(['serve', '--config', bad]);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/bad\.json: .*peerListener\.port.*0 to 65535/);
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, '{ name: ');
+    expect((await cli(['serve', '--config', notJson])).err).toMatch(/is not JSON/);
+    expect((await cli(['serve', '--config', join(dir, 'missing.json')])).code).toBe(2);
+  });
+
+  it('prints "listening on" once ready, and stops cleanly on SIGINT (exit 0)', async () => {
+    const file = join(dir, 'gw-9.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'gw-9',
+        cluster: 'gateways',
+        peerListener: { port: 0 },
+        caches: { tokens: { replication: {} } },
+      }),
+    );
+    const io = recordingIo({ MESHCACHE_SECRET: SECRET });
+    const serving = run(['serve', '--config', file], io);
+    const deadline = Date.now() + 5000;
+    while (!io.stdout().includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const url = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(io.stdout())?.[1];
+    expect(url).toBeDefined();
+    expect((await cli(['peers', '--node', url ?? '', '--json'])).out).toBe('[]\n'); // the secret came from the env
+    io.interrupt();
+    expect(await serving).toBe(0);
+    expect(io.stderr()).toMatch(/leaving the cluster[\s\S]*stopped/);
+  });
+
+  it('exits 1 with one line when the node cannot start (the port is taken)', async () => {
+    const a = await start('gw-1');
+    const file = join(dir, 'clash.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'gw-2', cluster: 'gateways', peerListener: { port: Number(new URL(a.url).port) } }),
+    );
+    const result = await cli(['serve', '--config', file]);
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/meshcache: the node could not start.*EADDRINUSE/);
+  });
+});
