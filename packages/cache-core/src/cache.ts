@@ -61,6 +61,15 @@ export interface GetOrLoadOptions extends EntryOptions {
   staleIfErrorSeconds?: number;
 }
 
+/**
+ * Coordinates a cache's loads beyond this process (replication's cluster-wide single flight).
+ * getOrLoad calls it when it must load a key: it either runs `loadHere` (this node's loader) or
+ * waits for the key's value to arrive from a peer, and says which.
+ */
+export interface LoadCoordinator<V> {
+  coordinate(key: string, loadHere: () => Promise<V>): Promise<{ readonly value: V; readonly fromPeer: boolean }>;
+}
+
 /** A change made on a peer, handed to applyRemote by the replicator. */
 export type RemoteChange<V> =
   | {
@@ -118,6 +127,7 @@ export class Cache<V = unknown> {
   /** Records of evicted entries, kept for reuse (see #reportEvictions). */
   readonly #spare: Entry<V>[] = [];
   readonly #loads = new Map<string, InFlightLoad<V>>();
+  #loadCoordinator: LoadCoordinator<V> | undefined;
   readonly #tombstones = new Map<string, TombstoneRecord>();
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
@@ -279,9 +289,18 @@ export class Cache<V = unknown> {
     const lifespan = entryLifespan(this.name, this.#lifespan, options);
     const load: InFlightLoad<V> = { promise: undefined as unknown as Promise<V>, overtaken: false };
     this.#loadCount++;
+    const coordinator = this.#loadCoordinator;
     const run = async (): Promise<V> => {
       try {
-        const loaded = await loader(key);
+        let loaded: V;
+        if (coordinator === undefined) {
+          loaded = await loader(key);
+        } else {
+          const outcome = await coordinator.coordinate(key, async () => loader(key));
+          // A value that arrived from a peer is held already (and newer than anything we'd stamp).
+          if (outcome.fromPeer) return outcome.value;
+          loaded = outcome.value;
+        }
         if (loaded !== undefined && !load.overtaken && !this.#closed) {
           this.#checkValue(key, loaded);
           const now = this.#clock();
@@ -417,6 +436,14 @@ export class Cache<V = unknown> {
         this.#clearAll(change.version, 'remote');
         return 'applied';
     }
+  }
+
+  /**
+   * Lets getOrLoad coordinate its loads with other nodes (replication's cluster-wide single
+   * flight); undefined turns it off. Loads already running are not affected.
+   */
+  setLoadCoordinator(coordinator: LoadCoordinator<V> | undefined): void {
+    this.#loadCoordinator = coordinator;
   }
 
   /** An entry's value and metadata, read quietly: no access, no statistics, no events. Live entries only. */

@@ -1,4 +1,4 @@
-export type { ApplyOutcome, GetOrLoadOptions, RemoteChange, Tombstone } from './cache.js';
+export type { ApplyOutcome, GetOrLoadOptions, LoadCoordinator, RemoteChange, Tombstone } from './cache.js';
 export { Cache } from './cache.js';
 export type { CacheManagerOptions } from './cache-manager.js';
 export { CacheManager } from './cache-manager.js';

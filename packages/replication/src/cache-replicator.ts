@@ -21,9 +21,23 @@
  *
  * Evictions are never replicated (each node sizes its own memory).
  */
-import type { ApplyOutcome, Cache, CacheEvent, Logger, RemoteChange } from '@meshcache/core';
+import {
+  type ApplyOutcome,
+  type Cache,
+  type CacheEvent,
+  ConfigError,
+  type Logger,
+  type RemoteChange,
+} from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
-import { type ChangeMessage, type EntriesMessage, MessageType, type RepairMessage } from './protocol/messages.js';
+import { LoadLeases } from './load-leases.js';
+import {
+  type ChangeMessage,
+  type EntriesMessage,
+  type LeaseMessage,
+  MessageType,
+  type RepairMessage,
+} from './protocol/messages.js';
 import { CacheRepair, putOf, type RepairPeer } from './repair/cache-repair.js';
 import { ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
@@ -77,6 +91,8 @@ export class CacheReplicator {
   readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #repair: CacheRepair;
+  /** Cluster-wide single flight, when the cache asks for it. */
+  readonly #leases: LoadLeases | undefined;
   readonly #repairChunkBytes: number;
   /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
   readonly #pendingAcks = new Set<Promise<boolean>>();
@@ -100,6 +116,36 @@ export class CacheReplicator {
       logger: options.logger,
     });
     cache.requireEncodableValues('replicates to peers');
+    if (settings.clusterSingleFlight) {
+      if (!settings.replicatePuts || !settings.replicatePutsViaCopy) {
+        throw new ConfigError(
+          cache.name,
+          'replication.clusterSingleFlight',
+          'needs replicatePuts and replicatePutsViaCopy: peers wait for the loaded value to arrive',
+        );
+      }
+      this.#leases = new LoadLeases({
+        cache,
+        hlc: options.hlc,
+        logger: options.logger,
+        leaseMillis: settings.singleFlightLeaseMillis,
+        claimMillis: settings.singleFlightClaimMillis,
+        broadcast: (message) => {
+          let reached = 0;
+          for (const state of this.#peers.values()) {
+            try {
+              state.peer.send(message);
+              reached++;
+            } catch (error) {
+              this.#logger.warn({ cache: cache.name, peer: state.peer.node, err: error }, 'could not send a lease');
+            }
+          }
+          return reached;
+        },
+        flush: () => this.flush(),
+      });
+      cache.setLoadCoordinator(this.#leases);
+    }
     for (const type of EVENTS) cache.on(type, this.#listener);
     if (settings.replicateAsynchronously) {
       this.#timer = setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
@@ -119,6 +165,12 @@ export class CacheReplicator {
     if (peer !== undefined && this.#peers.get(node)?.peer !== peer) return;
     this.#peers.delete(node);
     this.#repair.forget(node);
+    this.#leases?.forgetNode(node);
+  }
+
+  /** A peer's single-flight claim or release for a key of this cache. */
+  receiveLease(message: LeaseMessage, from: string): void {
+    this.#leases?.receive(message, from);
   }
 
   /** Per peer: queued changes and bytes, whether it needs a repair, and live changes sent to it. */
@@ -132,14 +184,25 @@ export class CacheReplicator {
     }));
   }
 
-  /** Since start: changes sent and applied, synchronous acknowledgements and timeouts, repairs finished. */
-  get counters(): { sent: number; applied: number; acknowledged: number; timedOut: number; repairs: number } {
+  /**
+   * Since start: changes sent and applied, synchronous acknowledgements and timeouts, repairs
+   * finished, and with single flight, loads answered by a peer's value and loads run here.
+   */
+  get counters(): {
+    sent: number;
+    applied: number;
+    acknowledged: number;
+    timedOut: number;
+    repairs: number;
+    singleFlight: { waitedForPeers: number; loadedHere: number; claimedKeys: number } | null;
+  } {
     return {
       sent: this.#sent,
       applied: this.#applied,
       acknowledged: this.#acknowledged,
       timedOut: this.#timedOut,
       repairs: this.#repair.repairs,
+      singleFlight: this.#leases?.counters ?? null,
     };
   }
 
@@ -211,12 +274,20 @@ export class CacheReplicator {
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   close(): void {
     clearInterval(this.#timer);
+    this.#leases?.close();
+    if (this.#leases !== undefined) this.cache.setLoadCoordinator(undefined);
     for (const type of EVENTS) this.cache.off(type, this.#listener);
     this.#peers.clear();
   }
 
   #onLocalEvent(event: CacheEvent<unknown>): void {
-    if (event.origin !== 'local' || event.version === undefined) return;
+    if (event.origin !== 'local') {
+      if (this.#leases !== undefined && event.key !== undefined && (event.type === 'put' || event.type === 'update')) {
+        this.#leases.valueArrived(event.key);
+      }
+      return;
+    }
+    if (event.version === undefined) return;
     const change = this.#changeFor(event);
     if (change === undefined || this.#peers.size === 0) return;
     for (const state of this.#peers.values()) {

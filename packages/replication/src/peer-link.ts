@@ -194,6 +194,9 @@ export class PeerLink {
       case MessageType.BootstrapDone:
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
         return;
+      case MessageType.Lease:
+        this.#replicatorFor(message.cache)?.receiveLease(message, this.node);
+        return;
       case MessageType.AdminRequest:
       case MessageType.AdminResponse:
         this.#options.logger.warn({ peer: this.node }, 'admin message on a peer link; closing it');

@@ -29,6 +29,17 @@ export interface ReplicationConfig {
   asynchronousReplicationIntervalMillis?: number;
   /** Most changes in one batch frame. @default 1000 */
   asynchronousReplicationMaximumBatchSize?: number;
+  /**
+   * Cluster-wide single flight for getOrLoad: a node that starts loading a key announces a lease,
+   * and a peer that misses the same key meanwhile waits for the replicated value instead of
+   * calling the origin. Needs replicatePuts with replicatePutsViaCopy (the value must travel).
+   * @default false
+   */
+  clusterSingleFlight?: boolean;
+  /** How long a lease lives: the longest a peer waits for another node's load, in ms. @default 10000 */
+  singleFlightLeaseMillis?: number;
+  /** How long a node waits for competing claims before it loads, in ms (a cold miss pays it once). @default 20 */
+  singleFlightClaimMillis?: number;
 }
 
 export interface BootstrapConfig {
@@ -51,6 +62,9 @@ export const REPLICATION_DEFAULTS: ResolvedReplicationConfig = Object.freeze({
   replicateAsynchronously: true,
   asynchronousReplicationIntervalMillis: 1000,
   asynchronousReplicationMaximumBatchSize: 1000,
+  clusterSingleFlight: false,
+  singleFlightLeaseMillis: 10_000,
+  singleFlightClaimMillis: 20,
 });
 
 export const BOOTSTRAP_DEFAULTS: ResolvedBootstrapConfig = Object.freeze({
@@ -70,6 +84,9 @@ const REPLICATION_RULES: Readonly<Record<keyof ReplicationConfig, Rule>> = Objec
   replicateAsynchronously: { kind: 'boolean' },
   asynchronousReplicationIntervalMillis: { kind: 'integer', min: 10, max: 3_600_000 },
   asynchronousReplicationMaximumBatchSize: { kind: 'integer', min: 1, max: 100_000 },
+  clusterSingleFlight: { kind: 'boolean' },
+  singleFlightLeaseMillis: { kind: 'integer', min: 100, max: 3_600_000 },
+  singleFlightClaimMillis: { kind: 'integer', min: 0, max: 10_000 },
 });
 
 const BOOTSTRAP_RULES: Readonly<Record<keyof BootstrapConfig, Rule>> = Object.freeze({

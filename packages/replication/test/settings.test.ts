@@ -8,7 +8,7 @@ import {
 } from '../src/index.js';
 
 describe('replication settings', () => {
-  it('default to Ehcache’s, with replicateExpiries on', () => {
+  it('default to Ehcache’s, with replicateExpiries on and single flight off', () => {
     expect(resolveReplicationConfig('c', undefined)).toBe(REPLICATION_DEFAULTS);
     expect(resolveReplicationConfig('c', {})).toEqual({
       replicatePuts: true,
@@ -20,6 +20,9 @@ describe('replication settings', () => {
       replicateAsynchronously: true,
       asynchronousReplicationIntervalMillis: 1000,
       asynchronousReplicationMaximumBatchSize: 1000,
+      clusterSingleFlight: false,
+      singleFlightLeaseMillis: 10_000,
+      singleFlightClaimMillis: 20,
     });
     expect(resolveBootstrapConfig('c', {})).toEqual(BOOTSTRAP_DEFAULTS);
   });

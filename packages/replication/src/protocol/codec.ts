@@ -23,6 +23,7 @@
  *   Entries    [15, [change, change, ...]]           (a batch sent in answer to a repair)
  *   AdminRequest  [16, id, op, [arg, ...]]
  *   AdminResponse [17, id, ok, result]
+ *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, released]
  *   (Hello carries a 7th field, 'admin', for an admin client.)
  *
  * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
@@ -102,6 +103,24 @@ export class WireCodec {
       case MessageType.AdminRequest:
       case MessageType.AdminResponse:
         return adminFromWire(wire);
+      case MessageType.Lease: {
+        if (wire.length !== 8) throw new ProtocolError(`lease has ${wire.length} fields, expected 8`);
+        const [, cache, key, , , , leaseMillis, released] = wire;
+        if (!isText(cache)) throw new ProtocolError('lease: cache must be a non-empty string');
+        if (!isKey(key)) throw new ProtocolError('lease: key must be a string');
+        if (!isCounter(leaseMillis) || (leaseMillis as number) > 3_600_000) {
+          throw new ProtocolError('lease: leaseMillis must be a whole number of ms up to 3600000');
+        }
+        if (typeof released !== 'boolean') throw new ProtocolError('lease: released must be true or false');
+        return {
+          type: MessageType.Lease,
+          cache: cache as string,
+          key: key as string,
+          version: versionFromWire(wire, 3, 'lease'),
+          leaseMillis: leaseMillis as number,
+          released,
+        };
+      }
       default:
         return changeFromWire(wire, undefined, 0);
     }
@@ -119,6 +138,19 @@ function toWire(message: Message): unknown[] {
     }
     case MessageType.AdminRequest:
       return [MessageType.AdminRequest, message.id, message.op, message.args];
+    case MessageType.Lease: {
+      const { time, counter, node } = message.version;
+      return [
+        MessageType.Lease,
+        message.cache,
+        message.key,
+        time,
+        counter,
+        node,
+        message.leaseMillis,
+        message.released,
+      ];
+    }
     case MessageType.AdminResponse:
       return [MessageType.AdminResponse, message.id, message.ok, message.result ?? null];
     case MessageType.Proof:

@@ -26,6 +26,7 @@ export const MessageType = Object.freeze({
   Entries: 15,
   AdminRequest: 16,
   AdminResponse: 17,
+  Lease: 18,
 } as const);
 
 /** The protocol version a node speaks; a peer that speaks another is refused in the handshake. */
@@ -80,6 +81,19 @@ export interface BatchMessage {
 export interface EntriesMessage {
   readonly type: typeof MessageType.Entries;
   readonly changes: readonly ChangeMessage[];
+}
+
+/**
+ * Cluster-wide single flight: the sender claims (or, with `released`, gives up) the load of `key`.
+ * Claims are ordered by version (the oldest wins); a claim lives `leaseMillis` from its arrival.
+ */
+export interface LeaseMessage {
+  readonly type: typeof MessageType.Lease;
+  readonly cache: string;
+  readonly key: string;
+  readonly version: Version;
+  readonly leaseMillis: number;
+  readonly released: boolean;
 }
 
 /** The first message on every connection, sent by both sides. */
@@ -206,4 +220,5 @@ export type Message =
   | SyncMessage
   | AckMessage
   | AdminRequestMessage
-  | AdminResponseMessage;
+  | AdminResponseMessage
+  | LeaseMessage;
