@@ -217,4 +217,30 @@ describe('faults between processes', () => {
     await arrives(b, 'after', found({ ok: true }));
     expect(await connectedPeers(a)).toBe(1);
   });
+
+  it('single flight: a waiter loads itself when the lease holder is killed with SIGKILL mid-load', async () => {
+    const caches = {
+      tokens: {
+        replication: {
+          asynchronousReplicationIntervalMillis: 10,
+          clusterSingleFlight: true,
+          singleFlightLeaseMillis: 30_000, // far longer than the test: only the kill can end it
+          singleFlightClaimMillis: 50,
+        },
+      },
+    };
+    const holder = await startNode('gw-1', [], { caches });
+    const waiter = await startNode('gw-2', [holder.url], { caches });
+    await until(async () => (await connectedPeers(holder)) === 1, 'the link');
+    expect(await holder.ask('load tokens svc 60000 "from-holder"')).toEqual({ started: true });
+    await until(
+      async () =>
+        ((await waiter.ask('stats tokens')) as { replication: { singleFlight: { claimedKeys: number } } }).replication
+          .singleFlight.claimedKeys === 1,
+      'the holder’s claim to reach the waiter',
+    );
+    expect(await waiter.ask('load tokens svc 10 "from-waiter"')).toEqual({ started: true });
+    holder.child.kill('SIGKILL');
+    expect(await waiter.ask('loaded tokens svc')).toEqual({ value: 'from-waiter', loaderCalls: 1 });
+  });
 });
