@@ -52,13 +52,18 @@ export interface CacheContext {
   readonly disk?: DiskTier<unknown> | undefined;
 }
 
-export interface GetOrLoadOptions extends EntryOptions {
+export interface GetOrLoadOptions<V = unknown> extends EntryOptions {
   /**
    * When the loader fails and this cache still holds the key's value that expired no more than
    * this many seconds ago, answer with that stale value instead of the error (RFC 5861's
    * stale-if-error). The stale value is not stored again. 0 = off. @default 0
    */
   staleIfErrorSeconds?: number;
+  /**
+   * The loaded value's own lifespan, from the value itself (a token's expires_in, a response's
+   * max-age): its options replace the ones above for this entry. Return {} to keep them.
+   */
+  lifespanOf?: (value: V) => EntryOptions;
 }
 
 /**
@@ -275,7 +280,7 @@ export class Cache<V = unknown> {
    * callers share it. A rejected load is not cached and reaches every waiting caller. A loader
    * that resolves to undefined caches nothing and answers undefined.
    */
-  getOrLoad(key: string, loader: (key: string) => Promise<V> | V, options?: GetOrLoadOptions): Promise<V> {
+  getOrLoad(key: string, loader: (key: string) => Promise<V> | V, options?: GetOrLoadOptions<V>): Promise<V> {
     if (this.#closed) return Promise.reject(this.#closedError());
     const staleWindow = options?.staleIfErrorSeconds ?? 0;
     const held = staleWindow > 0 ? this.#store.peek(key) : undefined;
@@ -304,7 +309,10 @@ export class Cache<V = unknown> {
         if (loaded !== undefined && !load.overtaken && !this.#closed) {
           this.#checkValue(key, loaded);
           const now = this.#clock();
-          this.#write(key, loaded, now, lifespan, this.#versionClock?.(), 'local', now);
+          const own = options?.lifespanOf?.(loaded);
+          const entryLife =
+            own === undefined ? lifespan : entryLifespan(this.name, this.#lifespan, { ...options, ...own });
+          this.#write(key, loaded, now, entryLife, this.#versionClock?.(), 'local', now);
         }
         return loaded;
       } catch (error) {

@@ -161,4 +161,15 @@ describe('getOrLoad', () => {
     expect(await pending).toBe('v');
     await expect(cache.getOrLoad('k', () => 'v')).rejects.toMatchObject({ code: 'E_CACHE_CLOSED' });
   });
+
+  it('takes the entry’s lifespan from the loaded value when asked (a token’s expires_in)', async () => {
+    const { addCache } = setup();
+    const cache = addCache<{ token: string; expiresIn: number }>('tokens', { timeToLiveSeconds: 3600 });
+    await cache.getOrLoad('svc', () => ({ token: 't', expiresIn: 120 }), {
+      lifespanOf: (value) => ({ timeToLiveSeconds: value.expiresIn - 30 }),
+    });
+    expect(cache.peekEntry('svc')?.timeToLiveSeconds).toBe(90);
+    await cache.getOrLoad('other', () => ({ token: 'u', expiresIn: 10 }), { lifespanOf: () => ({}) });
+    expect(cache.peekEntry('other')?.timeToLiveSeconds).toBe(3600); // {} keeps the cache's
+  });
 });

@@ -1,0 +1,104 @@
+import { CacheManager, ManualClock } from '@meshcache/core';
+import { describe, expect, it } from 'vitest';
+import { type AuthResponse, type CachedToken, TokenError, tokenCache } from '../src/index.js';
+
+function setup(answers: Array<AuthResponse | Error>, margin = 60) {
+  const clock = new ManualClock(1_700_000_000_000);
+  const manager = new CacheManager({ clock: () => clock.now() });
+  const cache = manager.addCache<CachedToken>('service tokens', { timeToLiveSeconds: 86_400 });
+  const calls: Array<Record<string, string>> = [];
+  const logs: string[] = [];
+  const tokens = tokenCache({
+    cache,
+    dimensions: ['environment', 'backend', 'scope', 'tenant'],
+    fetchToken: async (dimensions) => {
+      calls.push({ ...dimensions });
+      const answer = answers.shift() ?? { status: 200, body: { access_token: `t${calls.length}`, expires_in: 3600 } };
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+    safetyMarginSeconds: margin,
+    clock: () => clock.now(),
+    logger: {
+      debug: (_o, m) => logs.push(`debug ${m}`),
+      info: (_o, m) => logs.push(`info ${m}`),
+      warn: (_o, m) => logs.push(`warn ${m}`),
+      error: () => {},
+    },
+  });
+  return { clock, cache, tokens, calls, logs };
+}
+
+const prod = { environment: 'prod', backend: 'orders', scope: 'orders:read', tenant: 'acme' };
+
+describe('tokenCache', () => {
+  it('asks the auth server once per miss; hits, misses and failures are told apart in logs and statistics', async () => {
+    const { tokens, calls, logs } = setup([]);
+    const [one, two] = await Promise.all([tokens.get(prod), tokens.get(prod)]);
+    expect(one).toBe('t1');
+    expect(two).toBe('t1');
+    expect(await tokens.get(prod)).toBe('t1');
+    expect(calls).toHaveLength(1);
+    expect(tokens.statistics()).toEqual({ hits: 1, misses: 2, failures: 0 });
+    expect(logs).toContain('info token miss: asking the auth server');
+    expect(logs).toContain('debug token hit');
+  });
+
+  it('caches expires_in minus the margin, never longer than the token lives, and refetches after', async () => {
+    const { tokens, cache, calls, clock } = setup([{ status: 200, body: { access_token: 'short', expires_in: 600 } }]);
+    await tokens.get(prod);
+    expect(cache.peekEntry(tokens.keyOf(prod))?.timeToLiveSeconds).toBe(540);
+    clock.advance(541_000);
+    expect(await tokens.get(prod)).toBe('t2');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('keeps a token that lives no longer than the margin one second at most', async () => {
+    const { tokens, cache } = setup([{ status: 200, body: { access_token: 'brief', expires_in: 30 } }]);
+    expect(await tokens.get(prod)).toBe('brief');
+    expect(cache.peekEntry(tokens.keyOf(prod))?.timeToLiveSeconds).toBe(1);
+  });
+
+  it.each<[string, AuthResponse | Error, RegExp]>([
+    ['a non-2xx answer', { status: 503, body: { error: 'busy' } }, /answered 503/],
+    ['an answer without access_token', { status: 200, body: { expires_in: 3600 } }, /no access_token/],
+    [
+      'an answer without a usable expires_in',
+      { status: 200, body: { access_token: 'x', expires_in: 'soon' } },
+      /no usable expires_in/,
+    ],
+    ['a transport failure', new Error('ECONNREFUSED'), /could not be asked: ECONNREFUSED/],
+  ])(
+    'never caches %s: the caller gets a TokenError and the next request asks again',
+    async (_name, answer, message) => {
+      const { tokens, calls, cache, logs } = setup([answer]);
+      const failure = tokens.get(prod);
+      await expect(failure).rejects.toBeInstanceOf(TokenError);
+      await expect(failure).rejects.toThrow(message);
+      expect(cache.size).toBe(0);
+      expect(await tokens.get(prod)).toBe('t2');
+      expect(calls).toHaveLength(2);
+      expect(tokens.statistics().failures).toBe(1);
+      expect(logs).toContain('warn token failure: not cached; the next request asks again');
+    },
+  );
+
+  it('keys on every dimension: a token is never reused for another tenant or scope, and none may be left out', async () => {
+    const { tokens, calls } = setup([]);
+    await tokens.get(prod);
+    await tokens.get({ ...prod, tenant: 'globex' });
+    await tokens.get({ ...prod, scope: 'orders:write' });
+    expect(calls).toHaveLength(3);
+    const { tenant: _, ...withoutTenant } = prod;
+    await expect(tokens.get(withoutTenant)).rejects.toThrow(/dimension "tenant" is missing/);
+    await expect(tokens.get({ ...prod, region: 'eu' })).rejects.toThrow(/"region" is not one of this cache's/);
+    expect(tokens.keyOf(prod)).toBe('environment=prod&backend=orders&scope=orders%3Aread&tenant=acme');
+  });
+
+  it('revoke drops the token, and the next request fetches a new one', async () => {
+    const { tokens } = setup([]);
+    expect(await tokens.get(prod)).toBe('t1');
+    expect(tokens.revoke(prod)).toBe(true);
+    expect(await tokens.get(prod)).toBe('t2');
+  });
+});
