@@ -1,0 +1,24 @@
+/**
+ * `npx pnpm@10 --filter @meshcache/examples run gateway`: the example gateway as three instances
+ * with meshcache replication, a fake auth server (800 ms a token) and a fake backend, on
+ * 127.0.0.1, until Ctrl-C. Try it with curl (printed below).
+ */
+import { launchGatewayCluster } from './launch.js';
+
+const cluster = await launchGatewayCluster();
+console.log(`auth server ${cluster.authUrl} (GET /calls), backend ${cluster.backendUrl} (GET /calls)`);
+for (const gateway of cluster.gateways) console.log(`${gateway.name}: ${gateway.url}  (peers on ${gateway.peerUrl})`);
+const [first, second] = cluster.gateways;
+console.log(`
+Try:
+  curl -i -H 'x-tenant: acme' ${first?.url}/orders/42     # MISS: one auth call, cached everywhere
+  curl -i -H 'x-tenant: acme' ${second?.url}/orders/42    # HIT on another instance
+  curl ${cluster.authUrl}/calls
+  curl -X DELETE ${first?.url}/_tokens/acme                 # revoke acme's token on every instance
+  meshcache peers --node ${first?.peerUrl} --secret ${cluster.secret}
+Ctrl-C stops everything.`);
+await new Promise((resolve) => {
+  process.once('SIGINT', resolve);
+  process.once('SIGTERM', resolve);
+});
+await cluster.stop();

@@ -1,0 +1,105 @@
+/**
+ * Starts the example: a fake auth server, a fake backend and N gateway instances, each its own
+ * process on 127.0.0.1, and stops them all (by pid). Used by cluster.ts, the end-to-end test
+ * and the gateway benchmark.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface LaunchOptions {
+  readonly instances?: number;
+  readonly mode?: 'meshcache' | 'local' | 'none';
+  readonly singleFlight?: boolean;
+  /** The auth server's delay per token, ms. @default 800 */
+  readonly authDelayMillis?: number;
+  /** Where child processes' stderr goes. @default ignored */
+  readonly log?: (line: string) => void;
+}
+
+export interface LaunchedCluster {
+  readonly authUrl: string;
+  readonly backendUrl: string;
+  readonly gateways: ReadonlyArray<{
+    readonly name: string;
+    readonly url: string;
+    readonly peerUrl: string | undefined;
+    readonly pid: number;
+  }>;
+  readonly secret: string;
+  stop(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fromSource = import.meta.url.endsWith('.ts');
+const script = (name: string) => join(here, `${name}.${fromSource ? 'ts' : 'js'}`);
+const nodeArgs = fromSource ? ['--conditions=@meshcache/source', '--import', 'tsx'] : [];
+
+export async function launchGatewayCluster(options: LaunchOptions = {}): Promise<LaunchedCluster> {
+  const children: ChildProcess[] = [];
+  const start = (name: string, args: string[], env: NodeJS.ProcessEnv, pattern: RegExp) => {
+    const child = spawn(process.execPath, [...nodeArgs, script(name), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    child.stderr?.on('data', (chunk: Buffer) => options.log?.(chunk.toString().trimEnd()));
+    return new Promise<RegExpExecArray>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+        const match = pattern.exec(line);
+        if (match !== null) resolve(match);
+      });
+    });
+  };
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+          }),
+      ),
+    );
+  };
+  try {
+    const auth = await start(
+      'auth-server',
+      [],
+      { AUTH_DELAY_MS: String(options.authDelayMillis ?? 800) },
+      /auth listening on (\S+)/,
+    );
+    const backend = await start('backend', [], {}, /backend listening on (\S+)/);
+    const secret = randomBytes(16).toString('hex');
+    const gateways: Array<{ name: string; url: string; peerUrl: string | undefined; pid: number }> = [];
+    for (let i = 1; i <= (options.instances ?? 3); i++) {
+      const config = {
+        name: `gw-${i}`,
+        port: 0,
+        peerPort: 0,
+        peers: gateways.map((g) => g.peerUrl).filter((url): url is string => url !== undefined),
+        authUrl: auth[1],
+        backendUrl: backend[1],
+        secret,
+        mode: options.mode ?? 'meshcache',
+        singleFlight: options.singleFlight ?? true,
+      };
+      const match = await start(
+        'gateway',
+        [JSON.stringify(config)],
+        {},
+        /gateway (\S+) listening on (\S+)(?: peer (\S+))?/,
+      );
+      gateways.push({ name: config.name, url: match[2] as string, peerUrl: match[3], pid: children.at(-1)?.pid ?? 0 });
+    }
+    return { authUrl: auth[1] as string, backendUrl: backend[1] as string, gateways, secret, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
