@@ -104,25 +104,31 @@ async function barePipeline(): Promise<number> {
   return Math.max(total, receiverMs);
 }
 
+/** Put changes for keys `from` to `to` (exclusive) as the bench's sender would make them. */
+function putChanges(from: number, to: number, now: number): ChangeMessage[] {
+  const changes: ChangeMessage[] = [];
+  for (let j = from; j < to; j++) {
+    changes.push({
+      type: MessageType.Put,
+      cache: 'bench',
+      key: `key:${j}`,
+      value: VALUE,
+      version: { time: now, counter: j, node: 'sender' },
+      createdAt: now,
+      timeToLiveSeconds: 0,
+      timeToIdleSeconds: 0,
+    });
+  }
+  return changes;
+}
+
 /** The frames meshcache's codec makes of the benchmark's changes, in batches of 1,000. */
 function meshcacheFrames(): Buffer[] {
   const codec = new WireCodec();
   const frames: Buffer[] = [];
   const now = Date.now();
   for (let i = 0; i < ENTRIES; i += 1000) {
-    const changes: ChangeMessage[] = [];
-    for (let j = i; j < Math.min(i + 1000, ENTRIES); j++) {
-      changes.push({
-        type: MessageType.Put,
-        cache: 'bench',
-        key: `key:${j}`,
-        value: VALUE,
-        version: { time: now, counter: j, node: 'sender' },
-        createdAt: now,
-        timeToLiveSeconds: 0,
-        timeToIdleSeconds: 0,
-      });
-    }
+    const changes = putChanges(i, Math.min(i + 1000, ENTRIES), now);
     frames.push(codec.encode({ type: MessageType.Batch, changes }));
   }
   return frames;
@@ -237,19 +243,7 @@ async function bootstrap(): Promise<void> {
   const codec = new WireCodec();
   const now = Date.now();
   for (let i = 0; i < BOOTSTRAP_ENTRIES; i += 20_000) {
-    const changes: ChangeMessage[] = [];
-    for (let j = i; j < Math.min(i + 20_000, BOOTSTRAP_ENTRIES); j++) {
-      changes.push({
-        type: MessageType.Put,
-        cache: 'bench',
-        key: `key:${j}`,
-        value: VALUE,
-        version: { time: now, counter: 0, node: 'sender' },
-        createdAt: now,
-        timeToLiveSeconds: 0,
-        timeToIdleSeconds: 0,
-      });
-    }
+    const changes = putChanges(i, Math.min(i + 20_000, BOOTSTRAP_ENTRIES), now);
     frames.push(codec.encode({ type: MessageType.Entries, changes }));
   }
   const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);

@@ -1,29 +1,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdminClient, AdminError, ClusterNode } from '../src/index.js';
+import { AdminClient, AdminError } from '../src/index.js';
 import { Session } from '../src/session.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
+import { startNode } from './nodes.js';
 
-const nodes: ClusterNode[] = [];
 const clients: AdminClient[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const client of clients.splice(0)) client.close();
-  for (const node of nodes.splice(0)) await node.stop();
 });
 
-async function start(name: string, peers: string[] = []) {
-  const node = await ClusterNode.start({
-    name,
-    cluster: 'gateways',
-    secret: 'shared secret',
-    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-    peerDiscovery: { mode: 'manual', peers },
+function start(name: string, peers: string[] = []) {
+  return startNode(name, peers, {
     caches: {
       'Response Cache': { replication: { asynchronousReplicationIntervalMillis: 10 } },
       tokens: { maxElementsInMemory: 10 },
     },
   });
-  nodes.push(node);
-  return node;
 }
 
 async function connect(url: string, secret = 'shared secret') {

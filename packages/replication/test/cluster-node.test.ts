@@ -1,13 +1,9 @@
 import { ConfigError } from '@meshcache/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type ClusterConfig, ClusterNode, resolveClusterConfig } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
 import { Session } from '../src/session.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
-
-const nodes: ClusterNode[] = [];
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop();
-});
+import { startNode, until } from './nodes.js';
 
 const caches = {
   'Response Cache': {
@@ -18,26 +14,8 @@ const caches = {
   local: { maxElementsInMemory: 10 },
 };
 
-async function start(name: string, peers: string[] = [], overrides: Partial<ClusterConfig> = {}) {
-  const node = await ClusterNode.start({
-    name,
-    cluster: 'gateways',
-    secret: 'shared secret',
-    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-    peerDiscovery: { mode: 'manual', peers },
-    caches,
-    ...overrides,
-  });
-  nodes.push(node);
-  return node;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function start(name: string, peers: string[] = [], overrides: Partial<ClusterConfig> = {}) {
+  return startNode(name, peers, { caches, ...overrides });
 }
 
 const responses = (node: ClusterNode) =>
@@ -80,14 +58,7 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
   it('keeps one link per pair when both dial each other', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);
-    const c = await ClusterNode.start({
-      name: 'gw-3',
-      cluster: 'gateways',
-      secret: 'shared secret',
-      peerDiscovery: { mode: 'manual', peers: [a.url, b.url] },
-      caches,
-    });
-    nodes.push(c);
+    const c = await start('gw-3', [a.url, b.url]);
     await until(() => b.peers().filter((p) => p.state === 'connected').length === 2, 'gw-2 to link with both');
     await new Promise((resolve) => setTimeout(resolve, 100));
     for (const node of [a, b, c]) {

@@ -1,10 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { ClusterNode } from '../src/index.js';
-
-const nodes: ClusterNode[] = [];
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop();
-});
+import { describe, expect, it } from 'vitest';
+import type { ClusterNode } from '../src/index.js';
+import { startNode } from './nodes.js';
 
 const replication = {
   asynchronousReplicationIntervalMillis: 10,
@@ -13,17 +9,8 @@ const replication = {
   singleFlightClaimMillis: 100, // generous: claims must cross even on a loaded CI machine
 };
 
-async function start(name: string, peers: string[], lease = replication) {
-  const node = await ClusterNode.start({
-    name,
-    cluster: 'gateways',
-    secret: 's',
-    peerListener: { hostname: '127.0.0.1', port: 0 },
-    peerDiscovery: { mode: 'manual', peers },
-    caches: { tokens: { timeToLiveSeconds: 3000, replication: lease } },
-  });
-  nodes.push(node);
-  return node;
+function start(name: string, peers: string[], lease = replication) {
+  return startNode(name, peers, { caches: { tokens: { timeToLiveSeconds: 3000, replication: lease } } });
 }
 
 async function cluster(lease = replication) {

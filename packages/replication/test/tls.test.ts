@@ -1,13 +1,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { ConfigError } from '@meshcache/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AdminClient,
-  type ClusterConfig,
-  ClusterNode,
-  resolveClusterConfig,
-  WebSocketTransport,
-} from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminClient, type ClusterConfig, resolveClusterConfig, WebSocketTransport } from '../src/index.js';
+import { startNode, until } from './nodes.js';
 import { makeTestPki, type TestPki } from './tls-certs.js';
 
 let pki: TestPki;
@@ -16,31 +11,9 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
 
-const nodes: ClusterNode[] = [];
-afterEach(async () => {
-  for (const node of nodes.splice(0)) await node.stop();
-});
-
-async function start(name: string, peers: string[], tls: ClusterConfig['tls']) {
-  const node = await ClusterNode.start({
-    name,
-    cluster: 'gateways',
-    secret: 'shared secret',
-    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-    ...(tls === undefined ? {} : { tls }),
-    peerDiscovery: { mode: 'manual', peers },
-    caches: { tokens: { replication: { asynchronousReplicationIntervalMillis: 10 } } },
-  });
-  nodes.push(node);
-  return node;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function start(name: string, peers: string[], tls: ClusterConfig['tls']) {
+  const caches = { tokens: { replication: { asynchronousReplicationIntervalMillis: 10 } } };
+  return startNode(name, peers, { caches, ...(tls === undefined ? {} : { tls }) });
 }
 
 describe('TLS between nodes (wss)', () => {

@@ -1,0 +1,38 @@
+/**
+ * ClusterNodes for the tests over real WebSockets on 127.0.0.1: started with a shared base
+ * configuration and stopped after each test; and polling with a deadline.
+ */
+import { afterEach } from 'vitest';
+import { type ClusterConfig, ClusterNode } from '../src/index.js';
+
+export const SECRET = 'shared secret';
+const started: ClusterNode[] = [];
+afterEach(async () => {
+  for (const node of started.splice(0)) await node.stop();
+});
+
+/** A node of cluster "gateways" on 127.0.0.1 (port 0), dialling `peers`; `overrides` replace fields. */
+export async function startNode(
+  name: string,
+  peers: string[],
+  overrides: Partial<ClusterConfig>,
+): Promise<ClusterNode> {
+  const node = await ClusterNode.start({
+    name,
+    cluster: 'gateways',
+    secret: SECRET,
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    peerDiscovery: { mode: 'manual', peers },
+    ...overrides,
+  });
+  started.push(node);
+  return node;
+}
+
+export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
