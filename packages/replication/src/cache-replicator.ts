@@ -143,6 +143,15 @@ export class CacheReplicator {
           return reached;
         },
         flush: () => this.flush(),
+        confirm: async (maxMillis) => {
+          let timer: NodeJS.Timeout | undefined;
+          const acknowledged = Promise.all([...this.#peers.values()].map((state) => state.peer.acknowledged()));
+          const bound = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, maxMillis);
+          });
+          await Promise.race([acknowledged, bound]);
+          clearTimeout(timer);
+        },
       });
       cache.setLoadCoordinator(this.#leases);
     }

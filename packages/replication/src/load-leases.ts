@@ -4,9 +4,12 @@
  * value to arrive by replication.
  *
  * The model. A node that must load a key sends every peer a Lease claim stamped with a version
- * from its hybrid logical clock, then waits singleFlightClaimMillis for competing claims. Of the
- * live claims for a key, the oldest version wins, on every node alike, so exactly one of several
- * simultaneous claimants loads; the others withdraw their claims and wait. A node that misses
+ * from its hybrid logical clock, then asks every peer to acknowledge it (Sync/Ack). A peer that
+ * claimed the key before it saw this claim sent its own claim first on the same ordered link, so
+ * once the acknowledgements are in, every competing claim is known: no timing guess is involved.
+ * (singleFlightClaimMillis bounds the wait for a slow peer.) Of the live claims for a key, the
+ * oldest version wins, on every node alike, so exactly one of several simultaneous claimants
+ * loads; the others withdraw their claims and wait. A node that misses
  * while a peer's claim is live waits without claiming. The winner loads, its put replicates (the
  * waiters return that value, already stored), and it releases the claim either way.
  *
@@ -17,9 +20,8 @@
  * itself. So the origin sees one call per key per cluster when all goes well, and at most one
  * per node when it does not.
  *
- * Not guaranteed: one call when claims cross a partition, or when a claim arrives after its
- * claimant's window closed (a link slower than singleFlightClaimMillis): then two nodes load,
- * and versions decide which value stays.
+ * Not guaranteed: one call when claims cross a partition, or when a peer does not acknowledge
+ * within singleFlightClaimMillis: then two nodes may load, and versions decide which value stays.
  */
 import { type Cache, compareVersions, type Logger, type Version } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
@@ -41,6 +43,8 @@ export interface LoadLeasesOptions {
   readonly broadcast: (message: LeaseMessage) => number;
   /** Sends every queued change now (so a loaded value leaves before the release). */
   readonly flush: () => void;
+  /** Resolves once every connected peer acknowledged what was sent so far, or after `maxMillis`. */
+  readonly confirm: (maxMillis: number) => Promise<void>;
 }
 
 export class LoadLeases {
@@ -69,7 +73,7 @@ export class LoadLeases {
       const reached = this.#announce(key, version, false);
       if (reached === 0) return this.#loadHere(loadHere); // alone: nobody to coordinate with
       this.#note(key, { node: self, version, expiresAt: Date.now() + this.#options.leaseMillis });
-      await new Promise((resolve) => setTimeout(resolve, this.#options.claimMillis));
+      await this.#options.confirm(this.#options.claimMillis);
       winner = this.#winner(key);
       if (winner === undefined || winner.node === self) {
         let loaded = false;

@@ -38,7 +38,10 @@ export interface ReplicationConfig {
   clusterSingleFlight?: boolean;
   /** How long a lease lives: the longest a peer waits for another node's load, in ms. @default 10000 */
   singleFlightLeaseMillis?: number;
-  /** How long a node waits for competing claims before it loads, in ms (a cold miss pays it once). @default 20 */
+  /**
+   * How long a claimant waits at most for its peers to acknowledge its claim before it loads
+   * anyway, in ms (on a healthy link the acknowledgements take a round trip). @default 1000
+   */
   singleFlightClaimMillis?: number;
 }
 
@@ -64,7 +67,7 @@ export const REPLICATION_DEFAULTS: ResolvedReplicationConfig = Object.freeze({
   asynchronousReplicationMaximumBatchSize: 1000,
   clusterSingleFlight: false,
   singleFlightLeaseMillis: 10_000,
-  singleFlightClaimMillis: 20,
+  singleFlightClaimMillis: 1000,
 });
 
 export const BOOTSTRAP_DEFAULTS: ResolvedBootstrapConfig = Object.freeze({

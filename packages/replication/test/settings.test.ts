@@ -22,7 +22,7 @@ describe('replication settings', () => {
       asynchronousReplicationMaximumBatchSize: 1000,
       clusterSingleFlight: false,
       singleFlightLeaseMillis: 10_000,
-      singleFlightClaimMillis: 20,
+      singleFlightClaimMillis: 1000,
     });
     expect(resolveBootstrapConfig('c', {})).toEqual(BOOTSTRAP_DEFAULTS);
   });

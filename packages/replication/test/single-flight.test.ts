@@ -6,7 +6,6 @@ const replication = {
   asynchronousReplicationIntervalMillis: 10,
   clusterSingleFlight: true,
   singleFlightLeaseMillis: 2000,
-  singleFlightClaimMillis: 100, // generous: claims must cross even on a loaded CI machine
 };
 
 function start(name: string, peers: string[], lease = replication) {
