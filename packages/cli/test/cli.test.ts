@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { makeTestPki } from '../../replication/test/tls-certs.js';
 import { run } from '../src/index.js';
 import { recordingIo } from './recording-io.js';
 
@@ -189,5 +190,37 @@ describe('meshcache serve, in process', () => {
     const result = await cli(['serve', '--config', file]);
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/meshcache: the node could not start.*EADDRINUSE/);
+  });
+
+  it('reaches a wss:// node with --ca, and says when the CA is missing or unreadable', async () => {
+    const pki = await makeTestPki();
+    try {
+      const node = await ClusterNode.start({
+        name: 'gw-tls',
+        cluster: 'gateways',
+        secret: SECRET,
+        peerListener: { hostname: '127.0.0.1', port: 0 },
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
+        caches: { tokens: { replication: {} } },
+      });
+      nodes.push(node);
+      expect(node.url).toMatch(/^wss:/);
+      expect(await cli(['peers', '--node', node.url, '--ca', pki.caFile, '--json'])).toEqual({
+        code: 0,
+        out: '[]\n',
+        err: '',
+      });
+      const untrusted = await cli(['peers', '--node', node.url, '--timeout', '2000']);
+      expect(untrusted.code).toBe(1);
+      expect(untrusted.err).toMatch(/^meshcache: cannot reach a node at wss:/);
+      const unreadable = await cli(['peers', '--node', node.url, '--ca', join(dir, 'nope.pem')]);
+      expect(unreadable).toEqual({
+        code: 1,
+        out: '',
+        err: expect.stringMatching(/^meshcache: cannot read --ca .*nope\.pem/),
+      });
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
   });
 });
