@@ -56,6 +56,7 @@ export class PeerLink {
   #nextSync: Promise<boolean> | undefined;
   /** This link as the replicators know it (one object, so detach removes only this link's registration). */
   readonly #asPeer: ReplicationPeer;
+  readonly #ignoredCaches = new Set<string>();
   #syncIds = 0;
 
   constructor(options: PeerLinkOptions) {
@@ -211,10 +212,12 @@ export class PeerLink {
 
   #replicatorFor(cache: string): CacheReplicator | undefined {
     const replicator = this.caches.includes(cache) ? this.#options.replicators.get(cache) : undefined;
-    if (replicator === undefined) {
+    // Once per cache and link: a batch of 100,000 such changes must not become 100,000 log lines.
+    if (replicator === undefined && !this.#ignoredCaches.has(cache)) {
+      this.#ignoredCaches.add(cache);
       this.#options.logger.warn(
         { peer: this.node, cache },
-        'message for a cache not replicated with this peer; ignored',
+        'messages for a cache not replicated with this peer; ignored (logged once per link)',
       );
     }
     return replicator;

@@ -55,9 +55,15 @@ export class AdminClient {
     const timeoutMillis = options.timeoutMillis ?? 5000;
     const transport = options.transport ?? new WebSocketTransport();
     let connection: Awaited<ReturnType<Transport['dial']>>;
+    const dialling = transport.dial(url);
     try {
-      connection = await withTimeout(transport.dial(url), timeoutMillis, `no answer from ${url}`);
+      connection = await withTimeout(dialling, timeoutMillis, `no answer from ${url}`);
     } catch (error) {
+      // A dial that succeeds after we gave up must not leave a connection open.
+      dialling.then(
+        (late) => late.close(),
+        () => {},
+      );
       if (error instanceof AdminError) throw error;
       throw new AdminError('E_UNREACHABLE', `cannot reach a node at ${url}: ${(error as Error).message}`, {
         cause: error,
