@@ -131,6 +131,10 @@ switch (mode) {
       },
       process.env['BENCH_DEBUG'] ? { logger: debugLogger } : {},
     );
+    if (process.env['BENCH_DEBUG']) {
+      const cache = node.manager.getCache('bench');
+      setInterval(() => console.error(new Date().toISOString(), 'held', cache?.size), 500).unref();
+    }
     await node.ready();
     finish(`bootstrap ${(performance.now() - start).toFixed(0)} ${node.manager.getCache('bench')?.size ?? 0}`);
     break;

@@ -73,7 +73,7 @@ describe('repair by digests', () => {
     expect(a.replicator.counters.repairs).toBeGreaterThanOrEqual(1);
   });
 
-  it('fills a new, empty node with whole buckets, without listing keys first', async () => {
+  it('fills a new, empty node with whole entries, without listing keys first, once', async () => {
     const a = makeNode('gw-1', {});
     const b = makeNode('gw-2', {});
     for (let i = 0; i < 5000; i++) a.cache.put(`k${i}`, { status: 200, body: `body ${i}` });
@@ -85,7 +85,9 @@ describe('repair by digests', () => {
     expect(contents(b.cache)).toEqual(contents(a.cache));
     expect(b.cache.size).toBe(4999);
     expect(a.messages).not.toContain(MessageType.Pull); // b pulled nothing key by key
-    expect(b.messages.filter((type) => type === MessageType.Keys)).toEqual([MessageType.Keys]); // only the closing one
+    expect(b.messages).not.toContain(MessageType.RepairRequest); // a saw b was empty: nothing to ask
+    // Everything came as entries, once: 4,999 puts and the removal of k1 (a tombstone).
+    expect(b.repairChanges).toHaveLength(5000);
   });
 
   it('carries the last removeAll, so entries older than it go and newer ones stay', async () => {

@@ -17,6 +17,11 @@
  *   R is repaired from S when the digests match, when nothing is worth pulling, or at
  *   BootstrapDone. Either side only ever pulls; each side repairs itself from the other.
  *
+ * One shortcut: a digest that is all zeros says its sender holds nothing. Its receiver then has
+ * nothing to pull (it does not read its own cache to find that out), and if its own digest for
+ * that peer is still being built (a big node, a new joiner), it stops building it and pushes
+ * every entry at once, ending with BootstrapDone: the joiner would have asked for all of it.
+ *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
  * Ehcache's bootstrap has), and a repair that runs twice does no harm. Every message is bounded:
@@ -80,6 +85,8 @@ export class CacheRepair {
   readonly #options: CacheRepairOptions;
   /** Per peer being repaired from: the keys worth pulling, gathered until the last Keys chunk. */
   readonly #wanted = new Map<string, string[]>();
+  /** Digests being built for a peer, which a peer that turns out to be empty cancels. */
+  readonly #offers = new Map<string, { cancelled: boolean }>();
   #repairs = 0;
 
   constructor(cache: Cache<unknown>, options: CacheRepairOptions) {
@@ -94,8 +101,13 @@ export class CacheRepair {
 
   /** Sends `peer` this cache's state, summarised, so that it repairs itself from this node. */
   offer(peer: RepairPeer): void {
-    void this.#digest().then(
-      (digest) => peer.send(digest),
+    const offer = { cancelled: false };
+    this.#offers.set(peer.node, offer);
+    void this.#digest(offer).then(
+      (digest) => {
+        if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
+        if (digest !== undefined) peer.send(digest);
+      },
       (error: unknown) => this.#failed(peer, 'digest', error),
     );
   }
@@ -126,11 +138,17 @@ export class CacheRepair {
   /** Forgets a peer's repair in progress (its link went down; the next link-up starts again). */
   forget(node: string): void {
     this.#wanted.delete(node);
+    const offer = this.#offers.get(node);
+    if (offer !== undefined) offer.cancelled = true;
+    this.#offers.delete(node);
   }
 
-  async #digest(): Promise<DigestMessage> {
+  /** This cache's digest; undefined when the offer was cancelled while it was being built. */
+  async #digest(offer: { cancelled: boolean }): Promise<DigestMessage | undefined> {
     const bucketCount = bucketCountFor(this.#cache.size + this.#cache.tombstones().length);
-    const { digest } = await this.#build(bucketCount);
+    const built = await this.#build(bucketCount, offer);
+    if (built === undefined) return undefined;
+    const { digest } = built;
     return {
       type: MessageType.Digest,
       cache: this.#cache.name,
@@ -140,12 +158,18 @@ export class CacheRepair {
     };
   }
 
-  async #build(bucketCount: number): Promise<ReturnType<DigestBuilder['finish']>> {
+  async #build(
+    bucketCount: number,
+    offer?: { cancelled: boolean },
+  ): Promise<ReturnType<DigestBuilder['finish']> | undefined> {
     const builder = new DigestBuilder(bucketCount);
     let n = 0;
     for (const item of this.#items()) {
       builder.add(item);
-      if (++n % SLICE === 0) await nextTurn();
+      if (++n % SLICE === 0) {
+        await nextTurn();
+        if (offer?.cancelled === true) return undefined;
+      }
     }
     return builder.finish();
   }
@@ -155,7 +179,23 @@ export class CacheRepair {
     if (message.clearVersion !== undefined) {
       this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
     }
-    const { digest, counts } = await this.#build(message.bucketCount);
+    if (message.digest.every((byte) => byte === 0)) {
+      // The peer holds nothing (no entries, no tombstones): nothing to pull, and no need to
+      // read this whole cache to find that out (a node joining a big one would pay it).
+      this.#repaired(peer.node);
+      // And if this node's digest for it is still being built, it need not be: an empty peer
+      // wants everything, so send everything now (it counts as repaired at BootstrapDone).
+      const offer = this.#offers.get(peer.node);
+      if (offer !== undefined) {
+        offer.cancelled = true;
+        this.#offers.delete(peer.node);
+        await this.#serve(peer, 1, [], [0], 'bootstrapDone');
+      }
+      return;
+    }
+    const built = await this.#build(message.bucketCount);
+    if (built === undefined) return;
+    const { digest, counts } = built;
     const differing = differingBuckets(digest, message.digest);
     if (differing.length === 0) {
       this.#repaired(peer.node);
@@ -172,15 +212,32 @@ export class CacheRepair {
   }
 
   async #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): Promise<void> {
+    await this.#serve(peer, message.bucketCount, message.keyBuckets, message.fullBuckets, 'lastKeys');
+  }
+
+  /**
+   * Sends the entries of `fullBuckets` and the (key, version) lists of `keyBuckets`, then ends
+   * with the last Keys chunk (the answer to a RepairRequest) or BootstrapDone (a push to an
+   * empty peer, which has nothing to pull afterwards).
+   */
+  async #serve(
+    peer: RepairPeer,
+    bucketCount: number,
+    keyBuckets: readonly number[],
+    fullBuckets: readonly number[],
+    end: 'lastKeys' | 'bootstrapDone',
+  ): Promise<void> {
     const cache = this.#cache.name;
-    const full = new Set(message.fullBuckets);
-    const listed = new Set(message.keyBuckets);
+    const full = new Set(fullBuckets);
+    const listed = new Set(keyBuckets);
     const batches = this.#batcher(peer);
     const keys = new Chunker<KeyVersion>(Number.POSITIVE_INFINITY, KEYS_PER_MESSAGE, (items) =>
       peer.send({ type: MessageType.Keys, cache, items, last: false }),
     );
-    const { bucketCount } = message;
     let n = 0;
+    const clear = this.#cache.clearVersion;
+    if (end === 'bootstrapDone' && clear !== undefined)
+      batches.add({ type: MessageType.RemoveAll, cache, version: clear });
     for (const entry of this.#cache.snapshot()) {
       if (++n % SLICE === 0) await nextTurn();
       if (entry.version === undefined) continue;
@@ -197,7 +254,8 @@ export class CacheRepair {
     }
     batches.end();
     keys.end();
-    peer.send({ type: MessageType.Keys, cache, items: [], last: true });
+    if (end === 'lastKeys') peer.send({ type: MessageType.Keys, cache, items: [], last: true });
+    else peer.send({ type: MessageType.BootstrapDone, cache });
   }
 
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
