@@ -46,10 +46,17 @@ export interface CacheEvent<V = unknown> {
 
 export type CacheEventListener<V = unknown> = (event: CacheEvent<V>) => void;
 
-/** Listener lists per event type; emit costs one array length check when nobody listens. */
+/**
+ * Listener lists per origin and event type; emit costs one array length check when nobody
+ * listens to that type from that origin. A listener for both origins sits in both lists, so a
+ * replicator that listens to local events only costs nothing when a peer's change is applied.
+ */
 export class EventHub<V> {
-  readonly #listeners = new Map<CacheEventType, CacheEventListener<V>[]>();
-  /** Listeners of all types; 0 lets emit return before any lookup. */
+  readonly #listeners: Record<EventOrigin, Map<CacheEventType, CacheEventListener<V>[]>> = {
+    local: new Map(),
+    remote: new Map(),
+  };
+  /** Listener memberships over all lists; 0 lets emit return before any lookup. */
   #count = 0;
   readonly #logger: Logger;
   readonly #cacheName: string;
@@ -57,37 +64,46 @@ export class EventHub<V> {
   constructor(cacheName: string, logger: Logger) {
     this.#cacheName = cacheName;
     this.#logger = logger;
-    for (const type of CACHE_EVENT_TYPES) this.#listeners.set(type, []);
+    for (const type of CACHE_EVENT_TYPES) {
+      this.#listeners.local.set(type, []);
+      this.#listeners.remote.set(type, []);
+    }
   }
 
-  on(type: CacheEventType, listener: CacheEventListener<V>): void {
-    const list = this.#listeners.get(type);
-    if (list === undefined) {
+  /** Listens to `type` events of `origin`, or of both origins when it is undefined. */
+  on(type: CacheEventType, listener: CacheEventListener<V>, origin?: EventOrigin): void {
+    if (!this.#listeners.local.has(type)) {
       throw new TypeError(`unknown cache event "${String(type)}"; events are ${CACHE_EVENT_TYPES.join(', ')}`);
     }
-    // Copy on write: a listener that removes itself while events are being delivered is safe.
-    this.#listeners.set(type, [...list, listener]);
-    this.#count++;
+    for (const from of origin === undefined ? (['local', 'remote'] as const) : [origin]) {
+      const lists = this.#listeners[from];
+      // Copy on write: a listener that removes itself while events are being delivered is safe.
+      lists.set(type, [...(lists.get(type) ?? []), listener]);
+      this.#count++;
+    }
   }
 
+  /** Stops `listener` hearing `type`, from whichever origins it listened to. */
   off(type: CacheEventType, listener: CacheEventListener<V>): void {
-    const list = this.#listeners.get(type);
-    if (list === undefined) return;
-    const index = list.indexOf(listener);
-    if (index >= 0) {
-      this.#listeners.set(type, list.toSpliced(index, 1));
-      this.#count--;
+    for (const from of ['local', 'remote'] as const) {
+      const lists = this.#listeners[from];
+      const list = lists.get(type);
+      const index = list?.indexOf(listener) ?? -1;
+      if (list !== undefined && index >= 0) {
+        lists.set(type, list.toSpliced(index, 1));
+        this.#count--;
+      }
     }
   }
 
   has(type: CacheEventType): boolean {
-    return (this.#listeners.get(type)?.length ?? 0) > 0;
+    return (this.#listeners.local.get(type)?.length ?? 0) > 0 || (this.#listeners.remote.get(type)?.length ?? 0) > 0;
   }
 
   /** Builds the event only when someone listens, so an unobserved mutation allocates nothing for it. */
   emit(type: CacheEventType, origin: EventOrigin, key?: string, value?: V, version?: Version): void {
     if (this.#count === 0) return;
-    const list = this.#listeners.get(type);
+    const list = this.#listeners[origin].get(type);
     if (list === undefined || list.length === 0) return;
     const event: CacheEvent<V> = { type, cache: this.#cacheName, key, value, origin, version };
     for (const listener of list) {

@@ -96,4 +96,32 @@ describe('events', () => {
     const cache = manager.addCache('c');
     expect(() => cache.on('deleted' as never, () => {})).toThrow(/unknown cache event "deleted"/);
   });
+
+  it('listens to one origin when asked: local changes, or those applied from peers', () => {
+    const { manager } = setup();
+    const cache = manager.addCache<string>('c');
+    const local: string[] = [];
+    const remote: string[] = [];
+    const both: string[] = [];
+    const onLocal = (event: CacheEvent<string>) => local.push(`${event.type}:${event.key}`);
+    cache.on('put', onLocal, { origin: 'local' });
+    cache.on('put', (event) => remote.push(`${event.type}:${event.key}`), { origin: 'remote' });
+    cache.on('put', (event) => both.push(`${event.origin}:${event.key}`));
+    cache.put('mine', 'v');
+    cache.applyRemote({
+      type: 'put',
+      key: 'theirs',
+      value: 'v',
+      version: { time: 1, counter: 0, node: 'gw-2' },
+      createdAt: 1,
+      timeToLiveSeconds: 0,
+      timeToIdleSeconds: 0,
+    });
+    expect(local).toEqual(['put:mine']);
+    expect(remote).toEqual(['put:theirs']);
+    expect(both).toEqual(['local:mine', 'remote:theirs']);
+    cache.off('put', onLocal);
+    cache.put('again', 'v');
+    expect(local).toEqual(['put:mine']);
+  });
 });

@@ -155,7 +155,11 @@ export class CacheReplicator {
       });
       cache.setLoadCoordinator(this.#leases);
     }
-    for (const type of EVENTS) cache.on(type, this.#listener);
+    // Local events only: applying a peer's change then allocates no event for the replicator.
+    for (const type of EVENTS) cache.on(type, this.#listener, { origin: 'local' });
+    if (this.#leases !== undefined) {
+      for (const type of ['put', 'update'] as const) cache.on(type, this.#listener, { origin: 'remote' });
+    }
     if (settings.replicateAsynchronously) {
       this.#timer = setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
       this.#timer.unref();
@@ -275,7 +279,17 @@ export class CacheReplicator {
       );
       return 'refused';
     }
-    const outcome = this.cache.applyRemote(toRemoteChange(change));
+    const outcome =
+      change.type === MessageType.Put
+        ? this.cache.applyRemotePut(
+            change.key,
+            change.value,
+            change.version,
+            change.createdAt,
+            change.timeToLiveSeconds,
+            change.timeToIdleSeconds,
+          )
+        : this.cache.applyRemote(toRemoteChange(change));
     if (outcome === 'applied') this.#applied++;
     return outcome;
   }

@@ -15,7 +15,7 @@
 import type { Logger } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
-import { MessageType } from './protocol/messages.js';
+import { type ChangeMessage, MessageType } from './protocol/messages.js';
 import type { Session, SessionMessage } from './session.js';
 import { CloseCode } from './transport/transport.js';
 
@@ -176,17 +176,13 @@ export class PeerLink {
         this.#acks.get(message.id)?.(true);
         return;
       case MessageType.Batch: {
-        let newest = 0;
-        for (const change of message.changes) {
-          this.#replicatorFor(change.cache)?.apply(change, this.node);
-          if (change.version.time > newest) newest = change.version.time;
-        }
+        const newest = this.#applyAll(message.changes);
         this.changesReceived += message.changes.length;
         this.lagMillis = Math.max(0, this.#options.hlc.wallClock() - newest);
         return;
       }
       case MessageType.Entries:
-        for (const change of message.changes) this.#replicatorFor(change.cache)?.apply(change, this.node);
+        this.#applyAll(message.changes);
         return;
       case MessageType.Digest:
       case MessageType.RepairRequest:
@@ -208,6 +204,25 @@ export class PeerLink {
         this.changesReceived++;
         this.lagMillis = Math.max(0, this.#options.hlc.wallClock() - message.version.time);
     }
+  }
+
+  /**
+   * Applies a batch's changes; returns the newest version time among them. A batch is usually
+   * one cache's changes, so the replicator is looked up again only when the cache changes.
+   */
+  #applyAll(changes: readonly ChangeMessage[]): number {
+    let newest = 0;
+    let cache: string | undefined;
+    let replicator: CacheReplicator | undefined;
+    for (const change of changes) {
+      if (change.cache !== cache) {
+        cache = change.cache;
+        replicator = this.#replicatorFor(cache);
+      }
+      replicator?.apply(change, this.node);
+      if (change.version.time > newest) newest = change.version.time;
+    }
+    return newest;
   }
 
   #replicatorFor(cache: string): CacheReplicator | undefined {
