@@ -505,10 +505,11 @@ export class Cache<V = unknown> {
    * is newer (repair compares it with a peer's). Read quietly.
    */
   knownVersion(key: string): Version | undefined {
-    const entry = this.peekEntry(key);
+    const entry = this.#quietEntry(key);
+    const held = entry === undefined || isExpired(entry, this.#clock()) ? undefined : entry.version;
     const tombstone = this.#tombstones.get(key)?.version;
-    if (entry?.version === undefined) return tombstone;
-    return tombstone !== undefined && isNewer(tombstone, entry.version) ? tombstone : entry.version;
+    if (held === undefined) return tombstone;
+    return tombstone !== undefined && isNewer(tombstone, held) ? tombstone : held;
   }
 
   /** Keys removed recently and the versions of their removal, so a late, older put cannot bring them back. */
