@@ -36,6 +36,7 @@ import {
   type EntriesMessage,
   type LeaseMessage,
   MessageType,
+  type PutMessage,
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, putOf, type RepairPeer } from './repair/cache-repair.js';
@@ -80,6 +81,8 @@ interface PeerState {
 }
 
 const EVENTS = ['put', 'update', 'remove', 'removeAll', 'expire'] as const;
+/** The events that bring a value. */
+const VALUE_EVENTS = ['put', 'update'] as const;
 
 export class CacheReplicator {
   readonly cache: Cache<unknown>;
@@ -89,6 +92,10 @@ export class CacheReplicator {
   readonly #maxQueueBytes: number;
   readonly #peers = new Map<string, PeerState>();
   readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
+  /** With single flight: a peer's value arriving wakes whoever waits for it. */
+  readonly #remoteValueListener = (event: CacheEvent<unknown>) => {
+    if (event.key !== undefined) this.#leases?.valueArrived(event.key);
+  };
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #repair: CacheRepair;
   /** Cluster-wide single flight, when the cache asks for it. */
@@ -132,14 +139,7 @@ export class CacheReplicator {
         claimMillis: settings.singleFlightClaimMillis,
         broadcast: (message) => {
           let reached = 0;
-          for (const state of this.#peers.values()) {
-            try {
-              state.peer.send(message);
-              reached++;
-            } catch (error) {
-              this.#logger.warn({ cache: cache.name, peer: state.peer.node, err: error }, 'could not send a lease');
-            }
-          }
+          for (const state of this.#peers.values()) if (this.#send(state, message)) reached++;
           return reached;
         },
         flush: () => this.flush(),
@@ -158,7 +158,7 @@ export class CacheReplicator {
     // Local events only: applying a peer's change then allocates no event for the replicator.
     for (const type of EVENTS) cache.on(type, this.#listener, { origin: 'local' });
     if (this.#leases !== undefined) {
-      for (const type of ['put', 'update'] as const) cache.on(type, this.#listener, { origin: 'remote' });
+      for (const type of VALUE_EVENTS) cache.on(type, this.#remoteValueListener, { origin: 'remote' });
     }
     if (settings.replicateAsynchronously) {
       this.#timer = setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
@@ -300,16 +300,11 @@ export class CacheReplicator {
     this.#leases?.close();
     if (this.#leases !== undefined) this.cache.setLoadCoordinator(undefined);
     for (const type of EVENTS) this.cache.off(type, this.#listener);
+    for (const type of VALUE_EVENTS) this.cache.off(type, this.#remoteValueListener);
     this.#peers.clear();
   }
 
   #onLocalEvent(event: CacheEvent<unknown>): void {
-    if (event.origin !== 'local') {
-      if (this.#leases !== undefined && event.key !== undefined && (event.type === 'put' || event.type === 'update')) {
-        this.#leases.valueArrived(event.key);
-      }
-      return;
-    }
     if (event.version === undefined) return;
     const change = this.#changeFor(event);
     if (change === undefined || this.#peers.size === 0) return;
@@ -386,34 +381,25 @@ export class CacheReplicator {
     }
   }
 
-  #send(state: PeerState, message: SessionMessage): void {
+  /** Sends, counting live changes; false (and logged) when the send threw. */
+  #send(state: PeerState, message: SessionMessage): boolean {
     try {
       state.peer.send(message);
-      if (message.type === MessageType.Batch) {
-        this.#sent += message.changes.length;
-        state.sent += message.changes.length;
-      }
     } catch (error) {
-      this.#logger.error(
-        { cache: this.cache.name, peer: state.peer.node, err: error },
-        'could not send changes to peer',
-      );
+      this.#logger.error({ cache: this.cache.name, peer: state.peer.node, err: error }, 'could not send to peer');
+      return false;
     }
+    if (message.type === MessageType.Batch) {
+      this.#sent += message.changes.length;
+      state.sent += message.changes.length;
+    }
+    return true;
   }
 }
 
-function toRemoteChange(change: ChangeMessage): RemoteChange<unknown> {
+/** The core's form of a change other than a put (puts go through applyRemotePut). */
+function toRemoteChange(change: Exclude<ChangeMessage, PutMessage>): RemoteChange<unknown> {
   switch (change.type) {
-    case MessageType.Put:
-      return {
-        type: 'put',
-        key: change.key,
-        value: change.value,
-        version: change.version,
-        createdAt: change.createdAt,
-        timeToLiveSeconds: change.timeToLiveSeconds,
-        timeToIdleSeconds: change.timeToIdleSeconds,
-      };
     case MessageType.Remove:
       return { type: 'remove', key: change.key, version: change.version };
     case MessageType.Expire:

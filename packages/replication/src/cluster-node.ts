@@ -277,9 +277,8 @@ export class ClusterNode {
 
   /** A peer discovery reported: dial it, unless a dialer for that URL exists. */
   #discovered(peer: DiscoveredPeer, everyCache: readonly string[]): Promise<void> | undefined {
-    const existing = this.#dialers.find((dialer) => dialer.url === peer.url);
-    if (existing !== undefined && !existing.retired) return undefined;
-    if (existing !== undefined) this.#dialers.splice(this.#dialers.indexOf(existing), 1);
+    // A retired dialer has left the list, so a URL in it is one being dialled already.
+    if (this.#dialers.some((dialer) => dialer.url === peer.url)) return undefined;
     const dialer: Dialer = {
       url: peer.url,
       caches: peer.cache === undefined ? everyCache : [peer.cache],
@@ -327,8 +326,8 @@ export class ClusterNode {
         dialer.state = 'down';
         return;
       }
+      // When this link closes, #register's close handler redials the dialers of its node.
       this.#register(session, peer.node, peer.url || dialer.url, true, dialer.caches);
-      session.connection.onClose(() => this.#redial(dialer));
     } catch (error) {
       dialer.state = 'down';
       this.#logger.warn({ peer: dialer.url, err: error }, 'peer unreachable; will retry');
@@ -393,10 +392,7 @@ export class ClusterNode {
   }
 
   #repaired(node: string, cache: string): void {
-    const link = this.#links.get(node);
-    if (link === undefined) return;
-    link.repairs++;
-    if (link.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
+    if (this.#links.get(node)?.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
   }
 
   async #stop(): Promise<void> {

@@ -146,16 +146,17 @@ export class LoadLeases {
     return this.#options.broadcast({ type: MessageType.Lease, cache: cache.name, key, version, leaseMillis, released });
   }
 
-  /** The oldest live claim on a key. */
+  /** The oldest live claim on a key. Expired claims are dropped on the way (a hung holder's). */
   #winner(key: string): Claim | undefined {
     const claims = this.#claims.get(key);
     if (claims === undefined) return undefined;
     const now = Date.now();
     let winner: Claim | undefined;
-    for (const claim of claims.values()) {
-      if (claim.expiresAt <= now) continue;
-      if (winner === undefined || compareVersions(claim.version, winner.version) < 0) winner = claim;
+    for (const claim of [...claims.values()]) {
+      if (claim.expiresAt <= now) claims.delete(claim.node);
+      else if (winner === undefined || compareVersions(claim.version, winner.version) < 0) winner = claim;
     }
+    if (claims.size === 0) this.#claims.delete(key);
     return winner;
   }
 

@@ -79,11 +79,6 @@ export class PeerLink {
     if (this.#awaitingBootstrap.size === 0) this.#bootstrapDone();
   }
 
-  /** Caches not yet repaired from this peer since the link came up. */
-  get awaitingBootstrap(): number {
-    return this.#awaitingBootstrap.size;
-  }
-
   /**
    * Resolves when every shared cache has been repaired from this peer once, or the link closed,
    * or nothing arrived from the peer for `silenceMillis` (a stalled repair is not waited for).
@@ -132,8 +127,9 @@ export class PeerLink {
     for (const settle of [...this.#acks.values()]) settle(false);
   }
 
-  /** A shared cache finished a repair from this peer. True when that was its first. */
+  /** A shared cache finished a repair from this peer (counted). True when that was its first. */
   repaired(cache: string): boolean {
+    this.repairs++;
     if (!this.#awaitingBootstrap.delete(cache)) return false;
     if (this.#awaitingBootstrap.size === 0) this.#bootstrapDone();
     return true;
