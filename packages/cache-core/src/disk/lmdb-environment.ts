@@ -207,7 +207,10 @@ function releaseLock(path: string): void {
 const PROBE = `
 const { open } = require(process.argv[1]);
 const env = open({ path: process.argv[2], maxDbs: 256, readOnly: true });
-for (const name of env.getKeys()) {
+// The names first: opening a database while iterating the main one can invalidate the
+// iteration's read transaction (MDB_BAD_TXN), which made the check fail now and then.
+const names = [...env.getKeys()];
+for (const name of names) {
   if (typeof name !== 'string') continue;
   const db = env.openDB({ name, encoding: 'binary' });
   db.getStats();
