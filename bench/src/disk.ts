@@ -8,7 +8,7 @@
  * - restart: open a persistent cache of 1,000,000 entries of 200 bytes and read one entry,
  *   next to opening the raw lmdb environment and reading one entry.
  *
- * Run: npx pnpm@10 run bench:disk   (BENCH_RESTART_ENTRIES to change the 1,000,000)
+ * Run: npx --yes pnpm@10.34.8 run bench:disk   (BENCH_RESTART_ENTRIES to change the 1,000,000)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -9,7 +9,7 @@
  * warm requests spread over the instances, and auth calls for 1,000 requests spread over the
  * instances and five tenants, 50 at a time.
  *
- * Run: npx pnpm@10 run bench:gateway   (BENCH_AUTH_DELAY, default 200 ms)
+ * Run: npx --yes pnpm@10.34.8 run bench:gateway   (BENCH_AUTH_DELAY, default 200 ms)
  */
 import { launchGatewayCluster } from '@meshcache/examples/gateway';
 import { table } from './harness.js';

@@ -15,7 +15,7 @@
  * (@isaacs/ttlcache was tried and dropped: with a max and one TTL for all entries, evicting
  * puts are quadratic for it, and 200k of them did not finish in 5 minutes.)
  *
- * Run: npm run demo   (or: npx pnpm@10 --filter @meshcache/bench run memory)
+ * Run: npm run demo   (or: npx --yes pnpm@10.34.8 --filter @meshcache/bench run memory)
  */
 import { CacheManager } from '@meshcache/core';
 import { LRUCache } from 'lru-cache';

@@ -13,7 +13,7 @@
  * 3. Bootstrap: a new node joining a node that holds 1,000,000 entries, start() to ready(), next
  *    to the raw transfer of the same bytes over ws.
  *
- * Run: npx pnpm@10 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES,
+ * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES,
  * BENCH_ONLY=throughput|lag|bootstrap)
  */
 import { spawn } from 'node:child_process';
