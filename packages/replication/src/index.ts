@@ -30,6 +30,8 @@ export type {
   HandshakeMessage,
   HelloMessage,
   KeysMessage,
+  LeaseMessage,
+  LeaseState,
   Message,
   MessageTypeNumber,
   ProofMessage,

@@ -9,9 +9,17 @@
  * once the acknowledgements are in, every competing claim is known: no timing guess is involved.
  * (singleFlightClaimMillis bounds the wait for a slow peer.) Of the live claims for a key, the
  * oldest version wins, on every node alike, so exactly one of several simultaneous claimants
- * loads; the others withdraw their claims and wait. A node that misses
- * while a peer's claim is live waits without claiming. The winner loads, its put replicates (the
- * waiters return that value, already stored), and it releases the claim either way.
+ * loads; the others withdraw their claims and wait. A node that misses while a peer's claim is
+ * live waits without claiming. The winner loads, its put replicates (the waiters return that
+ * value, already stored), and it releases the claim either way.
+ *
+ * Withdrawn is not released. A waiter may be waiting on a claim that then loses to an older one
+ * (it saw the younger claim first: claims travel on different links). The loser's withdrawal says
+ * nothing about the load, so the waiter decides again: it takes the value if it has arrived,
+ * waits on another live claim if it knows one, and otherwise claims itself, which, through the
+ * acknowledgements, makes it learn the winner's claim even if that is still on its way. (Treating
+ * a withdrawal as "the load ended without a value" let two nodes call the origin: the race behind
+ * a flaky gateway test.)
  *
  * Never worse than without coordination: a waiter loads itself as soon as the claim it waits on
  * ends without a value, which happens when the holder's load failed (it releases), when the
@@ -23,14 +31,19 @@
  * Not guaranteed: one call when claims cross a partition, or when a peer does not acknowledge
  * within singleFlightClaimMillis: then two nodes may load, and versions decide which value stays.
  */
-import { type Cache, compareVersions, type Logger, type Version } from '@meshcache/core';
+import { type Cache, type Clock, compareVersions, type Logger, type Version } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
-import { type LeaseMessage, MessageType } from './protocol/messages.js';
+import { type LeaseMessage, type LeaseState, MessageType } from './protocol/messages.js';
+
+/** Why a claim stopped being live. */
+type ClaimEnd = 'withdrawn' | 'released' | 'expired' | 'gone';
 
 interface Claim {
   readonly node: string;
   readonly version: Version;
   readonly expiresAt: number;
+  /** Set when the claim leaves the table, so whoever waits on it learns why. */
+  ended?: ClaimEnd;
 }
 
 export interface LoadLeasesOptions {
@@ -47,8 +60,16 @@ export interface LoadLeasesOptions {
   readonly confirm: (maxMillis: number) => Promise<void>;
 }
 
+/**
+ * Rounds of "the claim I waited on was withdrawn; decide again" before a node loads by itself.
+ * Each round needs a newer, competing claim that lost, so more than a few means something is
+ * wrong; loading here is then the safe answer.
+ */
+const MAX_ROUNDS = 8;
+
 export class LoadLeases {
   readonly #options: LoadLeasesOptions;
+  readonly #clock: Clock;
   /** Live claims per key, by node (this node's included). */
   readonly #claims = new Map<string, Map<string, Claim>>();
   /** Waiters per key, woken when a claim on the key ends or a value arrives. */
@@ -58,6 +79,8 @@ export class LoadLeases {
 
   constructor(options: LoadLeasesOptions) {
     this.#options = options;
+    // Lease times follow the clock the versions follow: one injected clock drives both.
+    this.#clock = () => options.hlc.wallClock();
   }
 
   /** Loads answered by a peer's value and loads this node ran, since start; keys under a live claim now. */
@@ -67,63 +90,52 @@ export class LoadLeases {
 
   async coordinate(key: string, loadHere: () => Promise<unknown>): Promise<{ value: unknown; fromPeer: boolean }> {
     const self = this.#options.hlc.node;
-    let winner = this.#winner(key);
-    if (winner === undefined) {
-      const version = this.#options.hlc.now();
-      const reached = this.#announce(key, version, false);
-      if (reached === 0) return this.#loadHere(loadHere); // alone: nobody to coordinate with
-      this.#note(key, { node: self, version, expiresAt: Date.now() + this.#options.leaseMillis });
-      await this.#options.confirm(this.#options.claimMillis);
-      winner = this.#winner(key);
-      if (winner === undefined || winner.node === self) {
-        let loaded = false;
-        try {
-          const outcome = await this.#loadHere(loadHere);
-          loaded = true;
-          return outcome;
-        } finally {
-          this.#forget(key, self);
-          if (loaded) {
-            // The release must reach peers after the value, or they would stop waiting a moment
-            // too soon and call the origin themselves: getOrLoad stores the value once this
-            // returns, so on the next turn flush what is queued, then release (frames keep order).
-            setImmediate(() => {
-              this.#options.flush();
-              this.#announce(key, version, true);
-            });
-          } else {
-            this.#announce(key, version, true);
-          }
-        }
+    for (let round = 1; ; round++) {
+      let winner = this.#winner(key);
+      if (winner === undefined) {
+        const version = this.#options.hlc.now();
+        const reached = this.#announce(key, version, 'claim');
+        if (reached === 0) return this.#loadHere(loadHere); // alone: nobody to coordinate with
+        this.#note(key, { node: self, version, expiresAt: this.#clock() + this.#options.leaseMillis });
+        await this.#options.confirm(this.#options.claimMillis);
+        winner = this.#winner(key);
+        if (winner === undefined || winner.node === self) return this.#loadAsWinner(key, version, loadHere);
+        this.#forget(key, self, 'withdrawn'); // lost to an older claim: withdraw, and wait for the winner
+        this.#announce(key, version, 'withdraw');
       }
-      this.#forget(key, self); // lost to an older claim: withdraw, and wait for the winner
-      this.#announce(key, version, true);
+      const outcome = await this.#waitFor(key, winner);
+      if (outcome.arrived) {
+        this.#waitedForPeers++;
+        return { value: outcome.value, fromPeer: true };
+      }
+      if (outcome.ended === 'withdrawn' && round < MAX_ROUNDS) continue;
+      this.#options.logger.info(
+        { cache: this.#options.cache.name, key, holder: winner.node, why: outcome.ended },
+        'single flight: the claim ended without a value; loading here',
+      );
+      return this.#loadHere(loadHere);
     }
-    const arrived = await this.#waitFor(key, winner);
-    if (arrived !== undefined) {
-      this.#waitedForPeers++;
-      return { value: arrived, fromPeer: true };
-    }
-    this.#options.logger.info(
-      { cache: this.#options.cache.name, key, holder: winner.node },
-      'single flight: the lease ended without a value; loading here',
-    );
-    return this.#loadHere(loadHere);
   }
 
-  /** A claim or release from a peer. */
+  /** A claim, withdrawal or release from a peer. */
   receive(message: LeaseMessage, from: string): void {
-    if (message.released) {
-      const held = this.#claims.get(message.key)?.get(from);
-      if (held !== undefined && compareVersions(held.version, message.version) === 0) this.#forget(message.key, from);
+    if (message.state === 'claim') {
+      this.#note(message.key, {
+        node: from,
+        version: message.version,
+        expiresAt: this.#clock() + message.leaseMillis,
+      });
       return;
     }
-    this.#note(message.key, { node: from, version: message.version, expiresAt: Date.now() + message.leaseMillis });
+    const held = this.#claims.get(message.key)?.get(from);
+    if (held !== undefined && compareVersions(held.version, message.version) === 0) {
+      this.#forget(message.key, from, message.state === 'withdraw' ? 'withdrawn' : 'released');
+    }
   }
 
   /** A peer's link dropped: its claims end now (its loads will never replicate over that link). */
   forgetNode(node: string): void {
-    for (const key of [...this.#claims.keys()]) this.#forget(key, node);
+    for (const key of [...this.#claims.keys()]) this.#forget(key, node, 'gone');
   }
 
   /** Wakes waiters on a key whose value just arrived from a peer. */
@@ -132,8 +144,35 @@ export class LoadLeases {
   }
 
   close(): void {
-    for (const key of [...this.#wakers.keys()]) this.#wake(key);
+    for (const claims of this.#claims.values()) for (const claim of claims.values()) claim.ended = 'gone';
     this.#claims.clear();
+    for (const key of [...this.#wakers.keys()]) this.#wake(key);
+  }
+
+  async #loadAsWinner(
+    key: string,
+    version: Version,
+    loadHere: () => Promise<unknown>,
+  ): Promise<{ value: unknown; fromPeer: boolean }> {
+    let loaded = false;
+    try {
+      const outcome = await this.#loadHere(loadHere);
+      loaded = true;
+      return outcome;
+    } finally {
+      this.#forget(key, this.#options.hlc.node, 'released');
+      if (loaded) {
+        // The release must reach peers after the value, or they would stop waiting a moment
+        // too soon and call the origin themselves: getOrLoad stores the value once this
+        // returns, so on the next turn flush what is queued, then release (frames keep order).
+        setImmediate(() => {
+          this.#options.flush();
+          this.#announce(key, version, 'release');
+        });
+      } else {
+        this.#announce(key, version, 'release');
+      }
+    }
   }
 
   async #loadHere(loadHere: () => Promise<unknown>): Promise<{ value: unknown; fromPeer: boolean }> {
@@ -141,22 +180,21 @@ export class LoadLeases {
     return { value: await loadHere(), fromPeer: false };
   }
 
-  #announce(key: string, version: Version, released: boolean): number {
+  #announce(key: string, version: Version, state: LeaseState): number {
     const { cache, leaseMillis } = this.#options;
-    return this.#options.broadcast({ type: MessageType.Lease, cache: cache.name, key, version, leaseMillis, released });
+    return this.#options.broadcast({ type: MessageType.Lease, cache: cache.name, key, version, leaseMillis, state });
   }
 
   /** The oldest live claim on a key. Expired claims are dropped on the way (a hung holder's). */
   #winner(key: string): Claim | undefined {
     const claims = this.#claims.get(key);
     if (claims === undefined) return undefined;
-    const now = Date.now();
+    const now = this.#clock();
     let winner: Claim | undefined;
     for (const claim of [...claims.values()]) {
-      if (claim.expiresAt <= now) claims.delete(claim.node);
+      if (claim.expiresAt <= now) this.#forget(key, claim.node, 'expired');
       else if (winner === undefined || compareVersions(claim.version, winner.version) < 0) winner = claim;
     }
-    if (claims.size === 0) this.#claims.delete(key);
     return winner;
   }
 
@@ -166,12 +204,17 @@ export class LoadLeases {
       claims = new Map();
       this.#claims.set(key, claims);
     }
+    const replaced = claims.get(claim.node);
+    if (replaced !== undefined) replaced.ended = 'withdrawn'; // a node's newer claim stands for its older one
     claims.set(claim.node, claim);
   }
 
-  #forget(key: string, node: string): void {
+  #forget(key: string, node: string, why: ClaimEnd): void {
     const claims = this.#claims.get(key);
-    if (claims?.delete(node) !== true) return;
+    const claim = claims?.get(node);
+    if (claims === undefined || claim === undefined) return;
+    claim.ended = why;
+    claims.delete(node);
     if (claims.size === 0) this.#claims.delete(key);
     this.#wake(key);
   }
@@ -183,19 +226,19 @@ export class LoadLeases {
     for (const wake of wakers) wake();
   }
 
-  /**
-   * Resolves with the key's value once it is held (it arrived), or undefined once `claim` is no
-   * longer live (released, its node gone, or expired).
-   */
-  async #waitFor(key: string, claim: Claim): Promise<unknown> {
+  /** Resolves with the key's value once it is held (it arrived), or with why `claim` ended. */
+  async #waitFor(
+    key: string,
+    claim: Claim,
+  ): Promise<{ arrived: true; value: unknown } | { arrived: false; ended: ClaimEnd }> {
     const { cache } = this.#options;
     for (;;) {
       const held = cache.peekEntry(key);
-      if (held !== undefined) return held.value;
-      const live = this.#claims.get(key)?.get(claim.node);
-      if (live === undefined || live.expiresAt <= Date.now()) return undefined;
+      if (held !== undefined) return { arrived: true, value: held.value };
+      if (claim.ended === undefined && claim.expiresAt <= this.#clock()) this.#forget(key, claim.node, 'expired');
+      if (claim.ended !== undefined) return { arrived: false, ended: claim.ended };
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(0, live.expiresAt - Date.now()) + 1);
+        const timer = setTimeout(resolve, Math.max(0, claim.expiresAt - this.#clock()) + 1);
         let wakers = this.#wakers.get(key);
         if (wakers === undefined) {
           wakers = new Set();

@@ -41,6 +41,18 @@ describe('WireCodec', () => {
     expect(link()(message)).toEqual(message);
   });
 
+  it.each(['claim', 'withdraw', 'release'] as const)('carries a lease in state %s', (state) => {
+    const lease: Message = { type: MessageType.Lease, cache: 'tokens', key: 'k', version, leaseMillis: 5000, state };
+    expect(link()(lease)).toEqual(lease);
+  });
+
+  it('refuses a lease whose state is not one of the three', () => {
+    const bytes = new Packr({ useRecords: false }).pack([MessageType.Lease, 'tokens', 'k', 1, 0, 'gw-1', 5000, true]);
+    expect(() => new WireCodec().decode(bytes)).toThrow(
+      /lease: state must be 0 \(claim\), 1 \(withdraw\) or 2 \(release\)/,
+    );
+  });
+
   it('carries a batch, and keeps decoding as record structures are reused across frames', () => {
     const send = link();
     for (let round = 0; round < 3; round++) {

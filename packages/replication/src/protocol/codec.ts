@@ -23,7 +23,7 @@
  *   Entries    [15, [change, change, ...]]           (a batch sent in answer to a repair)
  *   AdminRequest  [16, id, op, [arg, ...]]
  *   AdminResponse [17, id, ok, result]
- *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, released]
+ *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
  *   (Hello carries a 7th field, 'admin', for an admin client.)
  *
  * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
@@ -37,6 +37,7 @@ import {
   type AdminOperation,
   type ChangeMessage,
   type HandshakeMessage,
+  type LeaseState,
   type Message,
   MessageType,
 } from './messages.js';
@@ -105,20 +106,23 @@ export class WireCodec {
         return adminFromWire(wire);
       case MessageType.Lease: {
         if (wire.length !== 8) throw new ProtocolError(`lease has ${wire.length} fields, expected 8`);
-        const [, cache, key, , , , leaseMillis, released] = wire;
+        const [, cache, key, , , , leaseMillis, state] = wire;
         if (!isText(cache)) throw new ProtocolError('lease: cache must be a non-empty string');
         if (!isKey(key)) throw new ProtocolError('lease: key must be a string');
         if (!isCounter(leaseMillis) || (leaseMillis as number) > 3_600_000) {
           throw new ProtocolError('lease: leaseMillis must be a whole number of ms up to 3600000');
         }
-        if (typeof released !== 'boolean') throw new ProtocolError('lease: released must be true or false');
+        const leaseState = LEASE_STATES[state as number];
+        if (!Number.isInteger(state) || leaseState === undefined) {
+          throw new ProtocolError('lease: state must be 0 (claim), 1 (withdraw) or 2 (release)');
+        }
         return {
           type: MessageType.Lease,
           cache: cache as string,
           key: key as string,
           version: versionFromWire(wire, 3, 'lease'),
           leaseMillis: leaseMillis as number,
-          released,
+          state: leaseState,
         };
       }
       default:
@@ -148,7 +152,7 @@ function toWire(message: Message): unknown[] {
         counter,
         node,
         message.leaseMillis,
-        message.released,
+        LEASE_STATES.indexOf(message.state),
       ];
     }
     case MessageType.AdminResponse:
@@ -312,6 +316,9 @@ function controlFromWire(wire: unknown[]): Message {
     }
   }
 }
+
+/** A lease's state by its wire number. */
+const LEASE_STATES: readonly LeaseState[] = ['claim', 'withdraw', 'release'];
 
 const ADMIN_OPERATIONS: readonly string[] = ['peers', 'stats', 'get', 'put', 'remove', 'clear'];
 

@@ -84,8 +84,8 @@ export interface EntriesMessage {
 }
 
 /**
- * Cluster-wide single flight: the sender claims (or, with `released`, gives up) the load of `key`.
- * Claims are ordered by version (the oldest wins); a claim lives `leaseMillis` from its arrival.
+ * Cluster-wide single flight: the sender claims the load of `key`, or ends its claim. Claims are
+ * ordered by version (the oldest wins); a claim lives `leaseMillis` from its arrival.
  */
 export interface LeaseMessage {
   readonly type: typeof MessageType.Lease;
@@ -93,8 +93,18 @@ export interface LeaseMessage {
   readonly key: string;
   readonly version: Version;
   readonly leaseMillis: number;
-  readonly released: boolean;
+  readonly state: LeaseState;
 }
+
+/**
+ * What a Lease says of the claim with its version:
+ * - 'claim': the sender is about to load the key;
+ * - 'withdraw': the sender lost to an older claim and will not load (its waiters keep waiting
+ *   for the winner: nothing about the load's outcome is known yet);
+ * - 'release': the sender's load ended; its value, if any, was sent before this.
+ * On the wire: 0, 1, 2.
+ */
+export type LeaseState = 'claim' | 'withdraw' | 'release';
 
 /** The first message on every connection, sent by both sides. */
 export interface HelloMessage {

@@ -1,0 +1,205 @@
+/**
+ * Single flight's claims under exact schedules: three LoadLeases joined by a scripted network
+ * whose links are FIFO queues the test delivers by hand, with one manual clock. Each race that a
+ * loaded machine met by chance is written down here as the schedule that produces it.
+ */
+import { type Cache, CacheManager, type Version } from '@meshcache/core';
+import { ManualClock } from '@meshcache/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HybridLogicalClock, type LeaseMessage } from '../src/index.js';
+import { LoadLeases } from '../src/load-leases.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const KEY = 'tenant=acme';
+
+type Frame =
+  | { kind: 'lease'; message: LeaseMessage }
+  | { kind: 'value'; key: string; value: unknown; version: Version };
+
+interface ScriptedNode {
+  readonly name: string;
+  readonly cache: Cache<unknown>;
+  readonly leases: LoadLeases;
+  /** Values put here since the last flush, waiting to leave (as a replicator's queue). */
+  readonly queued: Array<{ key: string; value: unknown; version: Version }>;
+  /** Confirms (waits for acknowledgements) the test has not answered yet. */
+  readonly confirms: Array<() => void>;
+}
+
+const managers: CacheManager[] = [];
+afterEach(async () => {
+  for (const manager of managers.splice(0)) await manager.shutdown();
+});
+
+/** Nodes joined pairwise by links that deliver only when the test says so, in order. */
+class ScriptedNetwork {
+  readonly clock = new ManualClock();
+  readonly nodes = new Map<string, ScriptedNode>();
+  readonly links = new Map<string, Frame[]>();
+  readonly loads: string[] = [];
+
+  add(name: string): ScriptedNode {
+    const hlc = new HybridLogicalClock({ node: name, clock: this.clock.now });
+    const manager = new CacheManager({ clock: this.clock.now, versionClock: () => hlc.now() });
+    managers.push(manager);
+    const cache = manager.addCache('service tokens', { timeToLiveSeconds: 3600 });
+    const queued: ScriptedNode['queued'] = [];
+    const confirms: ScriptedNode['confirms'] = [];
+    const leases = new LoadLeases({
+      cache,
+      hlc,
+      logger: quiet,
+      leaseMillis: 10_000,
+      claimMillis: 10_000,
+      broadcast: (message) => {
+        for (const other of this.nodes.keys())
+          if (other !== name) this.#link(name, other).push({ kind: 'lease', message });
+        return this.nodes.size - 1;
+      },
+      flush: () => {
+        for (const value of queued.splice(0)) {
+          for (const other of this.nodes.keys())
+            if (other !== name) this.#link(name, other).push({ kind: 'value', ...value });
+        }
+      },
+      confirm: () => new Promise<void>((resolve) => confirms.push(resolve)),
+    });
+    cache.setLoadCoordinator(leases);
+    cache.on(
+      'put',
+      (event) => queued.push({ key: event.key as string, value: event.value, version: event.version as Version }),
+      {
+        origin: 'local',
+      },
+    );
+    const node = { name, cache, leases, queued, confirms };
+    this.nodes.set(name, node);
+    return node;
+  }
+
+  /** getOrLoad on `name`, with a loader that records the call. */
+  load(name: string): Promise<unknown> {
+    const node = this.nodes.get(name) as ScriptedNode;
+    return node.cache.getOrLoad(KEY, async () => {
+      this.loads.push(name);
+      return `token loaded by ${name}`;
+    });
+  }
+
+  /** Delivers every frame queued from `from` to `to`, in order. */
+  async deliver(from: string, to: string): Promise<void> {
+    const target = this.nodes.get(to) as ScriptedNode;
+    for (const frame of this.#link(from, to).splice(0)) {
+      if (frame.kind === 'lease') target.leases.receive(frame.message, from);
+      else {
+        target.cache.applyRemotePut(frame.key, frame.value, frame.version, this.clock.now(), 3600, 0);
+        target.leases.valueArrived(frame.key);
+      }
+    }
+    await settle();
+  }
+
+  /** Answers `name`'s oldest confirm: its peers acknowledged (deliver what they sent first). */
+  async acknowledge(name: string): Promise<void> {
+    const confirm = (this.nodes.get(name) as ScriptedNode).confirms.shift();
+    if (confirm === undefined) throw new Error(`${name} is not waiting for acknowledgements`);
+    confirm();
+    await settle();
+  }
+
+  pending(from: string, to: string): string[] {
+    return this.#link(from, to).map((frame) => (frame.kind === 'lease' ? frame.message.state : 'value'));
+  }
+
+  #link(from: string, to: string): Frame[] {
+    const id = `${from}->${to}`;
+    let link = this.links.get(id);
+    if (link === undefined) {
+      link = [];
+      this.links.set(id, link);
+    }
+    return link;
+  }
+}
+
+/** Lets promise chains and setImmediate callbacks (the winner's flush and release) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe('single flight under exact schedules', () => {
+  it('a waiter whose claimant withdraws (lost to an older claim still on its way) does not load', async () => {
+    const net = new ScriptedNetwork();
+    for (const name of ['gw-1', 'gw-2', 'gw-3']) net.add(name);
+
+    // gw-2 misses first and claims; gw-3 hears that claim, misses, and waits on gw-2.
+    const onGw2 = net.load('gw-2');
+    await settle();
+    await net.deliver('gw-2', 'gw-3');
+    const onGw3 = net.load('gw-3');
+    await settle();
+    // gw-1 misses in the same millisecond, before gw-2's claim reaches it: an older claim
+    // (same time and counter, and gw-1 sorts first).
+    const onGw1 = net.load('gw-1');
+    await settle();
+    // gw-2 learns of gw-1's claim, gets its acknowledgements, loses, and withdraws.
+    await net.deliver('gw-1', 'gw-2');
+    await net.acknowledge('gw-2');
+    expect(net.pending('gw-2', 'gw-3')).toEqual(['withdraw']);
+    // The withdrawal reaches gw-3 before gw-1's claim does (they travel on different links).
+    await net.deliver('gw-2', 'gw-3');
+    expect(net.loads).toEqual([]); // a withdrawal says nothing of the load: gw-3 decides again
+    // gw-3 claims; gw-1's claim arrives before gw-1's acknowledgement of it (one ordered link).
+    await net.deliver('gw-1', 'gw-3');
+    await net.deliver('gw-3', 'gw-1');
+    await net.deliver('gw-3', 'gw-2');
+    await net.acknowledge('gw-3'); // gw-3 now knows gw-1's older claim: it withdraws and waits
+    await net.deliver('gw-2', 'gw-1');
+    await net.acknowledge('gw-1'); // gw-1 wins and loads
+    for (const to of ['gw-2', 'gw-3']) await net.deliver('gw-1', to);
+
+    expect(await Promise.all([onGw1, onGw2, onGw3])).toEqual([
+      'token loaded by gw-1',
+      'token loaded by gw-1',
+      'token loaded by gw-1',
+    ]);
+    expect(net.loads).toEqual(['gw-1']);
+  });
+
+  it('a waiter whose claimant released without a value (its load failed) loads itself', async () => {
+    const net = new ScriptedNetwork();
+    const holder = net.add('gw-1');
+    net.add('gw-2');
+    const failing = holder.cache.getOrLoad(KEY, async () => {
+      net.loads.push('gw-1');
+      throw new Error('auth server said 503');
+    });
+    failing.catch(() => {});
+    await settle();
+    await net.deliver('gw-1', 'gw-2');
+    const waiting = net.load('gw-2');
+    await settle();
+    await net.acknowledge('gw-1');
+    await expect(failing).rejects.toThrow(/503/);
+    expect(net.pending('gw-1', 'gw-2')).toEqual(['release']);
+    await net.deliver('gw-1', 'gw-2');
+    expect(await waiting).toBe('token loaded by gw-2');
+    expect(net.loads).toEqual(['gw-1', 'gw-2']); // never worse than without coordination
+  });
+
+  it('a waiter takes the value that arrived before the release, and the release changes nothing', async () => {
+    const net = new ScriptedNetwork();
+    net.add('gw-1');
+    net.add('gw-2');
+    const holder = net.load('gw-1');
+    await settle();
+    await net.deliver('gw-1', 'gw-2');
+    const waiting = net.load('gw-2');
+    await net.acknowledge('gw-1');
+    expect(await holder).toBe('token loaded by gw-1');
+    expect(net.pending('gw-1', 'gw-2')).toEqual(['value', 'release']);
+    await net.deliver('gw-1', 'gw-2');
+    expect(await waiting).toBe('token loaded by gw-1');
+    expect(net.loads).toEqual(['gw-1']);
+  });
+});
