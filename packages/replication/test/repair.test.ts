@@ -2,7 +2,7 @@ import type { Cache } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/index.js';
 import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
-import { link, makeNode, settleBoth } from './replicator-harness.js';
+import { clock, link, makeNode, settleBoth } from './replicator-harness.js';
 
 const v = (time: number, node = 'gw-1') => ({ time, counter: 0, node });
 
@@ -115,7 +115,8 @@ describe('repair by digests', () => {
     const b = makeNode('gw-2', { replicateAsynchronously: false });
     for (let i = 0; i < 100; i++) a.cache.put(`k${i}`, 'old');
     await link(a, b);
-    b.cache.put('k5', 'live on b'); // newer than a's, sent at once while the repair runs
+    clock.advance(1); // b writes a millisecond later: its version is newer than a's
+    b.cache.put('k5', 'live on b'); // sent at once, while the repair runs
     await settleBoth(a, b);
     expect(a.cache.get('k5')).toBe('live on b');
     expect(b.cache.get('k5')).toBe('live on b');

@@ -3,6 +3,7 @@
  * joins them, for the replicator and repair tests.
  */
 import { type Cache, type CacheEvent, CacheManager } from '@meshcache/core';
+import { ManualClock } from '@meshcache/core/testing';
 import { afterEach } from 'vitest';
 import {
   CacheReplicator,
@@ -44,9 +45,15 @@ afterEach(async () => {
 
 const quiet = { ...console, info() {}, warn() {} };
 
+/**
+ * The one clock of every node the harness makes: time moves only when a test advances it, so
+ * "b writes after a" is a fact of the test, not of how fast the machine ran it.
+ */
+export const clock = new ManualClock();
+
 export function makeNode(name: string, replication: ReplicationConfig, maxQueueBytes?: number): TestNode {
-  const hlc = new HybridLogicalClock({ node: name });
-  const manager = new CacheManager({ versionClock: () => hlc.now() });
+  const hlc = new HybridLogicalClock({ node: name, clock: clock.now });
+  const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
   const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600 });
   const events: string[] = [];
   for (const type of ['put', 'update', 'remove', 'expire', 'removeAll'] as const) {
