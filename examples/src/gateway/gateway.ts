@@ -46,21 +46,6 @@ const caches = {
   },
   'Response Cache': { maxElementsInMemory: 10_000, timeToLiveSeconds: 300, ...replication({}) },
 };
-const node =
-  options.mode === 'meshcache'
-    ? await ClusterNode.start({
-        name: options.name,
-        cluster: 'example-gateways',
-        secret: options.secret,
-        peerListener: { hostname: '127.0.0.1', port: options.peerPort },
-        peerDiscovery: { mode: 'manual', peers: options.peers },
-        caches,
-      })
-    : undefined;
-const manager = node?.manager ?? new CacheManager();
-if (node === undefined) for (const [name, config] of Object.entries(caches)) manager.addCache(name, config);
-await node?.ready();
-
 const log = (line: string) => console.error(`${new Date().toISOString()} ${options.name} ${line}`);
 const logger = {
   debug() {},
@@ -68,6 +53,24 @@ const logger = {
   warn: (_o: object, m?: string) => log(m ?? ''),
   error: (_o: object, m?: string) => log(m ?? ''),
 };
+const node =
+  options.mode === 'meshcache'
+    ? await ClusterNode.start(
+        {
+          name: options.name,
+          cluster: 'example-gateways',
+          secret: options.secret,
+          peerListener: { hostname: '127.0.0.1', port: options.peerPort },
+          peerDiscovery: { mode: 'manual', peers: options.peers },
+          caches,
+        },
+        { logger },
+      )
+    : undefined;
+const manager = node?.manager ?? new CacheManager();
+if (node === undefined) for (const [name, config] of Object.entries(caches)) manager.addCache(name, config);
+await node?.ready();
+
 const tokenStore = manager.getCache<CachedToken>('service tokens');
 const responses = manager.getCache<StoredResponse>('Response Cache');
 if (tokenStore === undefined || responses === undefined) throw new Error('caches missing');
