@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every test with vitest, then prints one plain closing line, "tests: N passed, N failed",
-// that any CI can read, and exits with vitest's own exit code.
+// that any CI can read, and exits with vitest's own exit code. With MESHCACHE_TEST_REPORT set, the
+// JSON report is also copied there (scripts/hunt-flakes.mjs reads it).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +19,7 @@ if (run.error) {
   process.exit(1);
 }
 if (existsSync(results)) {
+  if (process.env.MESHCACHE_TEST_REPORT) copyFileSync(results, process.env.MESHCACHE_TEST_REPORT);
   const summary = JSON.parse(readFileSync(results, 'utf8'));
   const skipped = summary.numPendingTests + summary.numTodoTests;
   // A test file that fails to load runs no test; count each such file as a failure.
