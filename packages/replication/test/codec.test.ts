@@ -72,7 +72,16 @@ describe('WireCodec', () => {
 
   const forged = new Packr({ useRecords: false });
   it.each([
-    ['garbage bytes', Buffer.from([0xc1, 0xff, 0x00]), /not msgpack/],
+    ['garbage bytes', Buffer.from([0xc1, 0xff, 0x00]), /byte 0xc1 is not something meshcache sends/],
+    ['truncated msgpack', forged.pack([2, 'c', 'k', 1, 0, 'n']).subarray(0, 6), /truncated msgpack/],
+    ['bytes after the message', Buffer.concat([forged.pack([13, 1]), Buffer.from([0x01])]), /bytes after the message/],
+    ['retired protocol 1 Hello', forged.pack([6, 1, 'c', 'n', '', Buffer.alloc(32)]), /message type 6 is retired/],
+    ['a fractional time', forged.pack([4, 'c', 1.5, 0, 'n']), /version time must be whole epoch milliseconds/],
+    [
+      'a counter of 2^32',
+      forged.pack([4, 'c', 1, 2 ** 32, 'n']),
+      /version counter must be a whole number from 0 to 2\^32 - 1/,
+    ],
     ['a non-array', forged.pack({ type: 1 }), /a message must be an array/],
     ['an unknown type', forged.pack([99, 'c']), /unknown message type 99/],
     ['a put with a missing field', forged.pack([1, 'c', 'k', 'v', 1, 0, 'n', 1, 0]), /put has 9 fields, expected 10/],
@@ -80,13 +89,56 @@ describe('WireCodec', () => {
     ['a numeric key', forged.pack([2, 'c', 7, 1, 0, 'n']), /key must be a string/],
     ['a negative TTL', forged.pack([1, 'c', 'k', 'v', 1, 0, 'n', 1, -5, 0]), /timeToLiveSeconds must be seconds >= 0/],
     ['a fractional counter', forged.pack([4, 'c', 1, 0.5, 'n']), /version counter must be a whole number/],
-    ['a NaN time', forged.pack([4, 'c', Number.NaN, 0, 'n']), /version time must be a time/],
+    ['a NaN time', forged.pack([4, 'c', Number.NaN, 0, 'n']), /version time must be whole epoch milliseconds/],
     ['a batch of non-arrays', forged.pack([5, [1, 2]]), /batch\[0\]: a change must be an array/],
     ['a batch inside a batch', forged.pack([5, [[5, []]]]), /batch\[0\]: unknown message type 5/],
   ])('refuses %s with E_PROTOCOL naming what was wrong', (_name, bytes, problem) => {
     expect(() => new WireCodec().decode(bytes)).toThrow(
       expect.objectContaining({ code: 'E_PROTOCOL', message: expect.stringMatching(problem) }),
     );
+  });
+
+  const withMoreTypes = new Packr({ moreTypes: true, useRecords: false });
+  it.each([
+    ['an Error', new Error('boom'), /extension 101 is not a type meshcache carries/],
+    ['a RegExp', /a+$/g, /extension 120 is not a type meshcache carries/],
+    ['a BigInt', 2n ** 70n, /byte 0xd8 is not something meshcache sends/],
+    ['a 64-bit integer', 2n ** 63n - 1n, /a 64-bit integer/],
+    ['an ArrayBuffer', new ArrayBuffer(4), /extension 116 of 5 bytes is not a type meshcache carries/],
+    ['a Float64Array', new Float64Array([1.5]), /extension 116 of 9 bytes is not a type meshcache carries/],
+  ])('never decodes %s from a peer: refused before msgpackr builds it', (_name, value, problem) => {
+    const bytes = withMoreTypes.pack([1, 'c', 'k', value, 1, 0, 'n', 1, 0, 0]);
+    expect(() => new WireCodec().decode(bytes)).toThrow(
+      expect.objectContaining({ code: 'E_PROTOCOL', message: expect.stringMatching(problem) }),
+    );
+  });
+
+  it('refuses nesting deeper than 100 levels without overflowing the stack', () => {
+    // A put whose value is 10,000 arrays, each holding the next (written by hand: msgpackr's own
+    // packer would overflow the stack building it).
+    const bytes = Buffer.concat([
+      Buffer.from([0x9a, 0x01, 0xa1, 0x63, 0xa1, 0x6b]),
+      Buffer.alloc(10_000, 0x91),
+      Buffer.from([0xc0, 0x01, 0x00, 0xa1, 0x6e, 0x01, 0x00, 0x00]),
+    ]);
+    expect(() => new WireCodec().decode(bytes)).toThrow(/nested deeper than 100 levels/);
+  });
+
+  it('keeps every type a cache may hold: objects, Maps, Sets, Dates, Buffers, Uint8Arrays, undefined inside', () => {
+    const value = {
+      object: { nested: [1, -1, 2 ** 31, 1.5, 'text', null, true, undefined] },
+      map: new Map<unknown, unknown>([
+        ['a', { b: 1 }],
+        [2, [3]],
+      ]),
+      set: new Set(['x', 'y']),
+      date: new Date(1_700_000_000_123),
+      buffer: Buffer.from('bytes'),
+      bytes: new Uint8Array([1, 2, 3]),
+      many: Array.from({ length: 70 }, (_, i) => ({ [`field${i}`]: i })), // more than 64 record shapes
+    };
+    const send = link();
+    for (let round = 0; round < 3; round++) expect((send({ ...put, value }) as typeof put).value).toEqual(value);
   });
 
   it('copies binary values out of the frame, so a stored value never keeps a frame alive', () => {

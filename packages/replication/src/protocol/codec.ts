@@ -11,8 +11,7 @@
  *   Expire     [3, cache, key, versionTime, versionCounter, versionNode]
  *   RemoveAll  [4, cache, versionTime, versionCounter, versionNode]
  *   Batch      [5, [change, change, ...]]            (each change laid out as above)
- *   Hello      [6, protocol, cluster, node, url, nonce]
- *   Proof      [7, mac]
+ *   (6 and 7, protocol 1's Hello and Proof, are retired: the handshake is not made of messages)
  *   BootstrapDone [8, cache]
  *   Digest     [9, cache, bucketCount, digest (8 bytes per bucket), clearVersion null | [time, counter, node]]
  *   RepairRequest [10, cache, bucketCount, keyBuckets[], fullBuckets[]]
@@ -24,23 +23,28 @@
  *   AdminRequest  [16, id, op, [arg, ...]]
  *   AdminResponse [17, id, ok, result]
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
- *   (Hello carries a 7th field, 'admin', for an admin client.)
  *
- * Safety: decoding never builds class instances (structured cloning is off; `moreTypes` only
- * brings back Sets, Maps, Dates, Buffers and typed arrays), and every field of every decoded
- * message is checked before use. Anything else is a ProtocolError (E_PROTOCOL) naming what was
- * wrong; the caller closes the connection and changes nothing.
+ * Versions: time is a whole number of epoch milliseconds, counter a whole number below 2^32.
+ *
+ * Safety: decoding never builds class instances. Before msgpackr sees a frame, MsgpackGuard
+ * walks its bytes and refuses every type meshcache does not carry (Errors, RegExps, BigInts,
+ * ArrayBuffers, structured-clone references: msgpackr would build them whatever its options);
+ * what it lets through decodes to plain objects, arrays, strings, numbers, Buffers, Uint8Arrays,
+ * Dates, Maps and Sets. Then every field of every decoded message is checked before use.
+ * Anything else is a ProtocolError (E_PROTOCOL) naming what was wrong; the caller closes the
+ * connection and changes nothing.
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
 import {
   type AdminOperation,
   type ChangeMessage,
-  type HandshakeMessage,
   type LeaseState,
   type Message,
   MessageType,
+  RETIRED_MESSAGE_TYPES,
 } from './messages.js';
+import { GuardError, MsgpackGuard } from './msgpack-guard.js';
 
 export class ProtocolError extends MeshcacheError {
   constructor(problem: string, options?: { cause?: unknown }) {
@@ -58,10 +62,13 @@ const DECODE_OPTIONS = { ...OPTIONS, copyBuffers: true };
 
 /** Most changes one batch may carry; a bigger batch is a protocol error, not a memory bomb. */
 export const MAX_BATCH_CHANGES = 100_000;
+/** A version's counter is below this (the HLC moves its time on rather than pass it). */
+export const MAX_VERSION_COUNTER = 2 ** 32;
 
 export class WireCodec {
   readonly #packr = new Packr({ ...OPTIONS });
   readonly #unpackr = new Unpackr({ ...DECODE_OPTIONS });
+  readonly #guard = new MsgpackGuard();
 
   encode(message: Message): Buffer {
     return this.#packr.pack(toWire(message));
@@ -71,18 +78,20 @@ export class WireCodec {
   decode(bytes: Uint8Array): Message {
     let wire: unknown;
     try {
+      this.#guard.check(bytes);
       // As a Buffer (no copy), so binary values decode as Buffers whatever the transport hands us.
       wire = this.#unpackr.unpack(
         Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       );
     } catch (error) {
-      throw new ProtocolError(`not msgpack (${(error as Error).message})`, { cause: error });
+      if (error instanceof GuardError) throw new ProtocolError(error.message, { cause: error });
+      throw new ProtocolError('not msgpack', { cause: error });
     }
     if (!Array.isArray(wire)) throw new ProtocolError('a message must be an array');
+    if (RETIRED_MESSAGE_TYPES.has(wire[0] as number)) {
+      throw new ProtocolError(`message type ${wire[0] as number} is retired (protocol 1's handshake)`);
+    }
     switch (wire[0]) {
-      case MessageType.Hello:
-      case MessageType.Proof:
-        return handshakeFromWire(wire);
       case MessageType.Batch:
       case MessageType.Entries: {
         const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
@@ -136,10 +145,6 @@ function toWire(message: Message): unknown[] {
     case MessageType.Batch:
     case MessageType.Entries:
       return [message.type, message.changes.map(changeToWire)];
-    case MessageType.Hello: {
-      const hello = [MessageType.Hello, message.protocol, message.cluster, message.node, message.url, message.nonce];
-      return message.role === 'admin' ? [...hello, 'admin'] : hello;
-    }
     case MessageType.AdminRequest:
       return [MessageType.AdminRequest, message.id, message.op, message.args];
     case MessageType.Lease: {
@@ -157,8 +162,6 @@ function toWire(message: Message): unknown[] {
     }
     case MessageType.AdminResponse:
       return [MessageType.AdminResponse, message.id, message.ok, message.result ?? null];
-    case MessageType.Proof:
-      return [MessageType.Proof, message.mac];
     case MessageType.BootstrapDone:
       return [MessageType.BootstrapDone, message.cache];
     case MessageType.Digest: {
@@ -189,37 +192,6 @@ function toWire(message: Message): unknown[] {
     default:
       return changeToWire(message);
   }
-}
-
-function handshakeFromWire(wire: unknown[]): HandshakeMessage {
-  const bytes = (value: unknown, name: string, length: number): Uint8Array => {
-    if (!(value instanceof Uint8Array) || value.length !== length) {
-      throw new ProtocolError(`${name} must be ${length} bytes`);
-    }
-    return value;
-  };
-  if (wire[0] === MessageType.Proof) {
-    if (wire.length !== 2) throw new ProtocolError(`proof has ${wire.length} fields, expected 2`);
-    return { type: MessageType.Proof, mac: bytes(wire[1], 'proof mac', 32) };
-  }
-  if (wire.length !== 6 && !(wire.length === 7 && wire[6] === 'admin')) {
-    throw new ProtocolError(`hello has ${wire.length} fields, expected 6 (or 7 ending in 'admin')`);
-  }
-  const [, protocol, cluster, node, url, nonce, role] = wire;
-  if (typeof protocol !== 'number' || !Number.isInteger(protocol))
-    throw new ProtocolError('hello protocol must be a whole number');
-  if (!isText(cluster)) throw new ProtocolError('hello cluster must be a non-empty string');
-  if (!isText(node)) throw new ProtocolError('hello node must be a non-empty string');
-  if (typeof url !== 'string') throw new ProtocolError('hello url must be a string');
-  return {
-    type: MessageType.Hello,
-    protocol,
-    cluster: cluster as string,
-    node: node as string,
-    url,
-    nonce: bytes(nonce, 'hello nonce', 32),
-    role: role === 'admin' ? 'admin' : 'peer',
-  };
 }
 
 /** Repair and acknowledgement messages: everything that is neither a change nor the handshake. */
@@ -351,8 +323,10 @@ const CONTROL_NAMES: Record<number, string> = {
 
 function versionFromWire(wire: readonly unknown[], at: number, where: string): Version {
   const [time, counter, node] = [wire[at], wire[at + 1], wire[at + 2]];
-  if (!isNonNegative(time)) throw new ProtocolError(`${where}: version time must be a time in epoch milliseconds`);
-  if (!isCounter(counter)) throw new ProtocolError(`${where}: version counter must be a whole number >= 0`);
+  if (!isTime(time)) throw new ProtocolError(`${where}: version time must be whole epoch milliseconds`);
+  if (!isVersionCounter(counter)) {
+    throw new ProtocolError(`${where}: version counter must be a whole number from 0 to 2^32 - 1`);
+  }
   if (!isText(node)) throw new ProtocolError(`${where}: version node must be a non-empty string`);
   return { time: time as number, counter: counter as number, node: node as string };
 }
@@ -444,8 +418,10 @@ function versionAt(wire: readonly unknown[], at: number, batch: string | undefin
   const time = wire[at];
   const counter = wire[at + 1];
   const node = wire[at + 2];
-  if (!isNonNegative(time)) return badChange(batch, index, 'version time must be a time in epoch milliseconds');
-  if (!isCounter(counter)) return badChange(batch, index, 'version counter must be a whole number >= 0');
+  if (!isTime(time)) return badChange(batch, index, 'version time must be whole epoch milliseconds');
+  if (!isVersionCounter(counter)) {
+    return badChange(batch, index, 'version counter must be a whole number from 0 to 2^32 - 1');
+  }
   if (!isText(node)) return badChange(batch, index, 'version node must be a non-empty string');
   return { time: time as number, counter: counter as number, node: node as string };
 }
@@ -459,3 +435,6 @@ const isKey = (value: unknown): boolean => typeof value === 'string';
 /** Times (epoch ms) and durations (seconds) alike: finite and not negative. */
 const isNonNegative = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
 const isCounter = (value: unknown): boolean => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+const isTime = (value: unknown): boolean => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isVersionCounter = (value: unknown): boolean =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < MAX_VERSION_COUNTER;

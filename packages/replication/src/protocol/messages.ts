@@ -14,8 +14,8 @@ export const MessageType = Object.freeze({
   Expire: 3,
   RemoveAll: 4,
   Batch: 5,
-  Hello: 6,
-  Proof: 7,
+  // 6 and 7 were protocol 1's Hello and Proof, retired with it: the handshake is no longer made of
+  // messages (security/handshake-messages.ts), and the numbers are never used again.
   BootstrapDone: 8,
   Digest: 9,
   RepairRequest: 10,
@@ -29,8 +29,8 @@ export const MessageType = Object.freeze({
   Lease: 18,
 } as const);
 
-/** The protocol version a node speaks; a peer that speaks another is refused in the handshake. */
-export const PROTOCOL_VERSION = 1;
+/** Type numbers that were released once and are retired: never sent, never reused. */
+export const RETIRED_MESSAGE_TYPES: ReadonlySet<number> = new Set([6, 7]);
 
 export type MessageTypeNumber = (typeof MessageType)[keyof typeof MessageType];
 
@@ -106,26 +106,6 @@ export interface LeaseMessage {
  */
 export type LeaseState = 'claim' | 'withdraw' | 'release';
 
-/** The first message on every connection, sent by both sides. */
-export interface HelloMessage {
-  readonly type: typeof MessageType.Hello;
-  readonly protocol: number;
-  readonly cluster: string;
-  /** The sender's node name. */
-  readonly node: string;
-  /** The sender's listener URL, as peers should dial it ('' for a client that does not listen). */
-  readonly url: string;
-  /** 32 random bytes the other side must sign. */
-  readonly nonce: Uint8Array;
-  /**
-   * 'peer' (the default: a node that replicates) or 'admin' (a client such as the CLI, which
-   * only sends admin requests). On the wire only when 'admin', as a 7th field.
-   */
-  readonly role?: SessionRole;
-}
-
-export type SessionRole = 'peer' | 'admin';
-
 /** The operations an admin client may ask a node for. */
 export type AdminOperation = 'peers' | 'stats' | 'get' | 'put' | 'remove' | 'clear';
 
@@ -148,14 +128,6 @@ export interface AdminResponseMessage {
   /** The result when ok; `{ code, message }` when not. */
   readonly result: unknown;
 }
-
-/** HMAC-SHA256, under the cluster secret, of the other side's nonce and this side's identity. */
-export interface ProofMessage {
-  readonly type: typeof MessageType.Proof;
-  readonly mac: Uint8Array;
-}
-
-export type HandshakeMessage = HelloMessage | ProofMessage;
 
 /** The sender has answered every request of the receiver's repair of `cache` (the last Pull). */
 export interface BootstrapDoneMessage {
@@ -225,7 +197,6 @@ export type RepairMessage =
 export type Message =
   | ChangeMessage
   | BatchMessage
-  | HandshakeMessage
   | RepairMessage
   | SyncMessage
   | AckMessage

@@ -1,0 +1,250 @@
+/**
+ * Reads a frame's msgpack bytes before msgpackr does, and refuses anything meshcache never sends,
+ * so that decoding a peer's frame can only ever build what a cache may hold.
+ *
+ * Why a walk of our own. msgpackr's extensions are global to the process: Error (0x65), RegExp
+ * (0x78), BigInt (0x42), ArrayBuffer and DataView (0x74 codes 16, 17), structured-clone
+ * references (0x69, 0x70) and bundled strings (0x62) are decoded by any Unpackr, whatever its
+ * options. Turning them off would change msgpackr for every other user in the process (lmdb
+ * included), so instead each frame is checked, in one pass over its bytes with no allocation per
+ * value, against exactly what meshcache's values and messages are made of:
+ *
+ * - msgpack's own types: nil, booleans, integers up to 32 bits, floats, strings, binary
+ *   (Buffers), arrays, maps (Maps);
+ * - msgpackr's record extension (0x72, one-byte ids as a sequential Packr writes them): plain
+ *   objects. The structures a frame defines are remembered for the connection, as msgpackr's
+ *   decoder remembers them, so a later record reference is read with its field count;
+ * - Dates (timestamp extension -1), Sets (0x73 followed by an array), Uint8Arrays (0x74 code 1),
+ *   and `undefined` inside a value (0x00).
+ * Anything else (other extensions, 64-bit integers, which decode to BigInts, the reserved byte
+ * 0xc1, two-byte record ids, truncated data, trailing bytes, nesting deeper than MAX_DEPTH)
+ * is refused with a reason, before a single object is built.
+ *
+ * Not bounded here: how much a valid frame expands when decoded (a 1-byte empty map becomes a
+ * Map). Frames reach this point only from a peer that proved the cluster secret, and only up to
+ * maxPayload bytes; unauthenticated bytes are never decoded at all (session.ts).
+ */
+
+/** Deepest nesting accepted (messages use 3 levels; values the rest). */
+export const MAX_DEPTH = 100;
+
+export class GuardError extends Error {
+  constructor(problem: string) {
+    super(problem);
+    this.name = 'GuardError';
+  }
+}
+
+const EXT_UNDEFINED = 0x00;
+const EXT_RECORD = 0x72;
+const EXT_SET = 0x73;
+const EXT_TYPED_ARRAY = 0x74;
+const EXT_TIMESTAMP = 0xff;
+const TYPED_ARRAY_UINT8 = 1;
+
+export class MsgpackGuard {
+  /** Field counts of the record structures defined on this connection, by id (0-63); -1: none. */
+  readonly #records = new Int32Array(64).fill(-1);
+  /** Values still to read in each open container (index = depth). */
+  readonly #pending = new Float64Array(MAX_DEPTH + 1);
+
+  /** @throws GuardError naming what is not allowed */
+  check(bytes: Uint8Array): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = bytes.length;
+    const pending = this.#pending;
+    let position = 0;
+    let depth = 0;
+    pending[0] = 1; // one top-level value
+    const need = (count: number) => {
+      if (position + count > end) throw new GuardError('truncated msgpack');
+    };
+    /** A record structure as it follows `d4 72 id`: an array of field names, each a string. */
+    const readStructure = (): number => {
+      need(1);
+      const head = bytes[position++] as number;
+      let count: number;
+      if (head >= 0x90 && head <= 0x9f) count = head & 0x0f;
+      else if (head === 0xdc) {
+        need(2);
+        count = view.getUint16(position);
+        position += 2;
+      } else throw new GuardError('a record structure must be a list of field names');
+      for (let i = 0; i < count; i++) {
+        need(1);
+        const name = bytes[position++] as number;
+        let length: number;
+        if (name >= 0xa0 && name <= 0xbf) length = name & 0x1f;
+        else if (name === 0xd9) {
+          need(1);
+          length = bytes[position++] as number;
+        } else if (name === 0xda) {
+          need(2);
+          length = view.getUint16(position);
+          position += 2;
+        } else throw new GuardError('a record field name must be a string');
+        need(length);
+        position += length;
+      }
+      return count;
+    };
+    const open = (values: number) => {
+      if (values === 0) return;
+      if (depth === MAX_DEPTH) throw new GuardError(`nested deeper than ${MAX_DEPTH} levels`);
+      pending[++depth] = values;
+    };
+    while (depth > 0 || pending[0] > 0) {
+      if ((pending[depth] as number) === 0) {
+        depth--;
+        continue;
+      }
+      (pending[depth] as number)--;
+      need(1);
+      const token = bytes[position++] as number;
+      if (token <= 0x3f || token >= 0xe0) continue; // positive and negative fixints
+      if (token <= 0x7f) {
+        const fields = this.#records[token & 0x3f] as number;
+        if (fields >= 0) open(fields); // a record of a defined structure; otherwise the integer 64-127
+        continue;
+      }
+      if (token <= 0x8f) {
+        open((token & 0x0f) * 2);
+        continue;
+      }
+      if (token <= 0x9f) {
+        open(token & 0x0f);
+        continue;
+      }
+      if (token <= 0xbf) {
+        need(token & 0x1f);
+        position += token & 0x1f;
+        continue;
+      }
+      switch (token) {
+        case 0xc0:
+        case 0xc2:
+        case 0xc3:
+          continue;
+        case 0xc4:
+        case 0xd9:
+          need(1);
+          position += 1 + (bytes[position] as number);
+          need(0);
+          continue;
+        case 0xc5:
+        case 0xda:
+          need(2);
+          position += 2 + view.getUint16(position);
+          need(0);
+          continue;
+        case 0xc6:
+        case 0xdb:
+          need(4);
+          position += 4 + view.getUint32(position);
+          need(0);
+          continue;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          need(4);
+          position += 4;
+          continue;
+        case 0xcb:
+          need(8);
+          position += 8;
+          continue;
+        case 0xcc:
+        case 0xd0:
+          need(1);
+          position += 1;
+          continue;
+        case 0xcd:
+        case 0xd1:
+          need(2);
+          position += 2;
+          continue;
+        case 0xcf:
+        case 0xd3:
+          throw new GuardError('a 64-bit integer (it would decode to a BigInt, which meshcache never sends)');
+        case 0xdc:
+          need(2);
+          open(view.getUint16(position));
+          position += 2;
+          continue;
+        case 0xdd:
+          need(4);
+          open(view.getUint32(position));
+          position += 4;
+          continue;
+        case 0xde:
+          need(2);
+          open(view.getUint16(position) * 2);
+          position += 2;
+          continue;
+        case 0xdf:
+          need(4);
+          open(view.getUint32(position) * 2);
+          position += 4;
+          continue;
+        case 0xd4: {
+          need(2);
+          const type = bytes[position] as number;
+          const data = bytes[position + 1] as number;
+          position += 2;
+          if (type === EXT_UNDEFINED) continue;
+          if (type === EXT_SET) {
+            open(1); // the Set's items follow as one array
+            continue;
+          }
+          if (type === EXT_RECORD) {
+            const fields = readStructure();
+            this.#records[data & 0x3f] = fields;
+            open(fields); // the definition is followed by its first record's values
+            continue;
+          }
+          throw new GuardError(`extension ${type} is not a type meshcache carries`);
+        }
+        case 0xd6:
+        case 0xd7:
+          need(1);
+          if (bytes[position] !== EXT_TIMESTAMP) {
+            throw new GuardError(`extension ${bytes[position]} is not a type meshcache carries`);
+          }
+          position += 1 + (token === 0xd6 ? 4 : 8);
+          need(0);
+          continue;
+        case 0xc7: {
+          need(2);
+          const length = bytes[position] as number;
+          const type = bytes[position + 1] as number;
+          position += 2;
+          need(length);
+          const allowed =
+            (type === EXT_TIMESTAMP && length === 12) ||
+            (type === EXT_TYPED_ARRAY && length >= 1 && bytes[position] === TYPED_ARRAY_UINT8);
+          if (!allowed) throw new GuardError(`extension ${type} of ${length} bytes is not a type meshcache carries`);
+          position += length;
+          continue;
+        }
+        case 0xc8:
+        case 0xc9: {
+          const lengthBytes = token === 0xc8 ? 2 : 4;
+          need(lengthBytes + 1);
+          const length = token === 0xc8 ? view.getUint16(position) : view.getUint32(position);
+          const type = bytes[position + lengthBytes] as number;
+          position += lengthBytes + 1;
+          need(length);
+          if (!(type === EXT_TYPED_ARRAY && length >= 1 && bytes[position] === TYPED_ARRAY_UINT8)) {
+            throw new GuardError(`extension ${type} of ${length} bytes is not a type meshcache carries`);
+          }
+          position += length;
+          continue;
+        }
+        default:
+          // 0xc1 (never used), 0xd5 and 0xd8 (fixext 2 and 16: two-byte record ids, BigInts, ...)
+          throw new GuardError(`byte 0x${token.toString(16)} is not something meshcache sends`);
+      }
+    }
+    if (position !== end) throw new GuardError('bytes after the message');
+  }
+}
