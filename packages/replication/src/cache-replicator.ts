@@ -81,6 +81,8 @@ interface PeerState {
 }
 
 const EVENTS = ['put', 'update', 'remove', 'removeAll', 'expire'] as const;
+/** The largest repair frame, whatever maximumChunkSizeBytes allows (it can only lower it). */
+export const MAX_REPAIR_FRAME_BYTES = 1 << 20;
 /** The events that bring a value. */
 const VALUE_EVENTS = ['put', 'update'] as const;
 
@@ -115,7 +117,9 @@ export class CacheReplicator {
     this.#logger = options.logger;
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     const onRepaired = options.onRepaired ?? (() => {});
-    this.#repairChunkBytes = options.repairChunkBytes ?? 5_000_000;
+    // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
+    // a megabyte that costs tens of milliseconds, and a loaded machine's heartbeats start to miss.
+    this.#repairChunkBytes = Math.min(options.repairChunkBytes ?? 5_000_000, MAX_REPAIR_FRAME_BYTES);
     this.#repair = new CacheRepair(cache, {
       chunkBytes: this.#repairChunkBytes,
       apply: (change, from) => this.apply(change, from),

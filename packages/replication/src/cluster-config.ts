@@ -1,5 +1,5 @@
 /**
- * The configuration of a node, as in CONTRACT.md's configuration file: validated field by field,
+ * The configuration of a node, as in docs/configuration.md's cluster file: validated field by field,
  * with errors that name the field (`peerListener.port`, `caches.Response Cache.replication.x`)
  * and say what is allowed.
  */
@@ -22,6 +22,15 @@ export interface PeerListenerConfig {
   port?: number;
   /** Handshake and acknowledgement timeout, ms. @default 2000 */
   socketTimeoutMillis?: number;
+  /** Connections that have not authenticated yet, in all; past it new ones are refused. @default 64 */
+  maxPendingConnections?: number;
+  /** Connections that have not authenticated yet, from one address. @default 8 */
+  maxPendingPerAddress?: number;
+  /**
+   * Origins whose WebSocket requests are accepted (a browser sends one; peers and the CLI do not).
+   * Any request with an Origin header not listed is refused. @default []
+   */
+  allowedOrigins?: string[];
 }
 
 /** TLS for the listener and for dialling peers (wss://). Paths to PEM files. */
@@ -39,8 +48,19 @@ export type ClusterCacheConfig = CacheConfig & { replication?: ReplicationConfig
 export interface ClusterConfig {
   name: string;
   cluster: string;
-  /** The cluster secret; env MESHCACHE_SECRET when absent. */
+  /**
+   * The cluster secret: the one this node dials with, and accepts. At least 32 bytes unless the
+   * listener is on loopback. Env MESHCACHE_SECRET when neither this nor secretFile is given.
+   */
   secret?: string;
+  /** A file holding the cluster secret (a trailing newline is ignored); instead of `secret`. */
+  secretFile?: string;
+  /** Older cluster secrets still accepted, during a rotation (docs/security.md). @default [] */
+  acceptedSecrets?: string[];
+  /** Admits admin clients (every operation); once set, the cluster secret admits peers only. */
+  adminSecret?: string;
+  /** Admits admin clients that only read: peers, stats, get. */
+  readOnlySecret?: string;
   /** Allow a listener on a non-loopback address without a secret. @default false */
   insecure?: boolean;
   diskStorePath?: string;
@@ -63,10 +83,16 @@ export interface ResolvedClusterConfig {
   readonly name: string;
   readonly cluster: string;
   readonly secret: string | undefined;
+  readonly acceptedSecrets: readonly string[];
+  readonly adminSecret: string | undefined;
+  readonly readOnlySecret: string | undefined;
   readonly diskStorePath: string | undefined;
   readonly hostname: string;
   readonly port: number;
   readonly socketTimeoutMillis: number;
+  readonly maxPendingConnections: number;
+  readonly maxPendingPerAddress: number;
+  readonly allowedOrigins: readonly string[];
   /** The certificate material, read from the files at start; undefined for plain ws://. */
   readonly tls: { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean } | undefined;
   readonly discovery: ResolvedDiscoveryConfig;
@@ -77,6 +103,10 @@ const TOP_FIELDS = [
   'name',
   'cluster',
   'secret',
+  'secretFile',
+  'acceptedSecrets',
+  'adminSecret',
+  'readOnlySecret',
   'insecure',
   'diskStorePath',
   'peerListener',
@@ -84,7 +114,16 @@ const TOP_FIELDS = [
   'peerDiscovery',
   'caches',
 ];
-const LISTENER_FIELDS = ['hostname', 'port', 'socketTimeoutMillis'];
+const LISTENER_FIELDS = [
+  'hostname',
+  'port',
+  'socketTimeoutMillis',
+  'maxPendingConnections',
+  'maxPendingPerAddress',
+  'allowedOrigins',
+];
+/** The least a secret must have, in UTF-8 bytes, on a listener that is not loopback. */
+export const MIN_SECRET_BYTES = 32;
 
 function fail(field: string, problem: string): never {
   throw new ConfigError(undefined, field, problem);
@@ -102,7 +141,62 @@ function checkKnown(where: string, value: Record<string, unknown>, known: readon
 }
 
 function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '::1' || hostname.startsWith('127.');
+  return hostname === 'localhost' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+function wholeNumber(field: string, value: unknown, fallback: number, min: number): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min) {
+    fail(field, `must be a whole number >= ${min}, got ${JSON.stringify(resolved)}`);
+  }
+  return resolved;
+}
+
+/** The secrets of a node, each checked; off loopback each must have at least 32 bytes. */
+function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, loopback: boolean) {
+  const { secret, secretFile, acceptedSecrets, adminSecret, readOnlySecret } = raw;
+  const checked = (field: string, value: unknown): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '') fail(field, 'must be a non-empty string');
+    if (!loopback && Buffer.byteLength(value) < MIN_SECRET_BYTES) {
+      fail(
+        field,
+        `is ${Buffer.byteLength(value)} bytes; off loopback a secret must have at least ${MIN_SECRET_BYTES} (e.g. openssl rand -base64 32)`,
+      );
+    }
+    return value;
+  };
+  if (secret !== undefined && secretFile !== undefined) fail('secret', 'and secretFile are both set; give one');
+  let fromFile: string | undefined;
+  if (secretFile !== undefined) {
+    if (typeof secretFile !== 'string' || secretFile === '') fail('secretFile', 'must be the path of a file');
+    try {
+      fromFile = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      fail('secretFile', `cannot be read: ${(error as Error).message}`);
+    }
+  }
+  const cluster = checked(
+    secretFile !== undefined ? 'secretFile' : secret !== undefined ? 'secret' : 'secret (from MESHCACHE_SECRET)',
+    fromFile ?? secret ?? (env['MESHCACHE_SECRET'] || undefined),
+  );
+  if (acceptedSecrets !== undefined && !Array.isArray(acceptedSecrets)) {
+    fail('acceptedSecrets', 'must be a list of older secrets');
+  }
+  const accepted = ((acceptedSecrets ?? []) as unknown[]).map(
+    (value, i) => checked(`acceptedSecrets[${i}]`, value) as string,
+  );
+  if (accepted.length > 0 && cluster === undefined) fail('acceptedSecrets', 'needs a secret to dial with');
+  const admin = checked('adminSecret', adminSecret);
+  const readOnly = checked('readOnlySecret', readOnlySecret);
+  const clusterSecrets = [cluster, ...accepted];
+  if (admin !== undefined && clusterSecrets.includes(admin)) {
+    fail('adminSecret', 'must differ from the cluster secret and acceptedSecrets');
+  }
+  if (readOnly !== undefined && (clusterSecrets.includes(readOnly) || readOnly === admin)) {
+    fail('readOnlySecret', 'must differ from the cluster secret, acceptedSecrets and adminSecret');
+  }
+  return { secret: cluster, acceptedSecrets: accepted, adminSecret: admin, readOnlySecret: readOnly };
 }
 
 function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
@@ -130,11 +224,9 @@ function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
 export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedClusterConfig {
   if (!isObject(raw)) fail('(config)', 'must be an object');
   checkKnown('', raw, TOP_FIELDS);
-  const { name, cluster, secret, insecure, diskStorePath, peerListener, tls, peerDiscovery, caches } = raw;
+  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, caches } = raw;
   if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
   if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
-  if (secret !== undefined && (typeof secret !== 'string' || secret === ''))
-    fail('secret', 'must be a non-empty string');
   if (insecure !== undefined && typeof insecure !== 'boolean') fail('insecure', 'must be true or false');
   if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
     fail('diskStorePath', 'must be a non-empty path');
@@ -152,7 +244,19 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 200) {
     fail('peerListener.socketTimeoutMillis', `must be a whole number of ms >= 200, got ${JSON.stringify(timeout)}`);
   }
-  const effectiveSecret = (secret as string | undefined) ?? (env['MESHCACHE_SECRET'] || undefined);
+  const maxPendingConnections = wholeNumber(
+    'peerListener.maxPendingConnections',
+    listener['maxPendingConnections'],
+    64,
+    1,
+  );
+  const maxPendingPerAddress = wholeNumber('peerListener.maxPendingPerAddress', listener['maxPendingPerAddress'], 8, 1);
+  const origins = listener['allowedOrigins'] ?? [];
+  if (!Array.isArray(origins) || !origins.every((origin) => typeof origin === 'string' && origin !== '')) {
+    fail('peerListener.allowedOrigins', 'must be a list of origins such as "https://ops.example.com"');
+  }
+  const secrets = resolveSecrets(raw, env, isLoopback(hostname));
+  const effectiveSecret = secrets.secret;
   if (effectiveSecret === undefined && !isLoopback(hostname) && insecure !== true) {
     fail(
       'secret',
@@ -183,11 +287,14 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   return {
     name,
     cluster,
-    secret: effectiveSecret,
+    ...secrets,
     diskStorePath: diskStorePath as string | undefined,
     hostname,
     port,
     socketTimeoutMillis: timeout,
+    maxPendingConnections,
+    maxPendingPerAddress,
+    allowedOrigins: origins as string[],
     tls: resolvedTls,
     discovery,
     caches: cacheList,

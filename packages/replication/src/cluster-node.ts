@@ -25,9 +25,9 @@ import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { HybridLogicalClock } from './hlc.js';
 import { PeerLink } from './peer-link.js';
-import { PROTOCOL_VERSION } from './protocol/messages.js';
-import { Session } from './session.js';
-import type { Listener, Transport } from './transport/transport.js';
+import { Keyring } from './security/keyring.js';
+import { HandshakeError, OwnEphemerals, PROTOCOL_VERSIONS, Session } from './session.js';
+import type { Connection, Listener, Transport } from './transport/transport.js';
 import { CloseCode } from './transport/transport.js';
 import { WebSocketTransport } from './transport/websocket.js';
 
@@ -59,6 +59,11 @@ export interface ClusterNodeOptions {
   readonly logger?: Logger;
   /** For tests: another transport (an in-memory network). */
   readonly transport?: Transport;
+  /**
+   * The protocol versions this node speaks. For tests of mixed-version clusters: a node held to
+   * an older version than its release speaks. @default PROTOCOL_VERSIONS
+   */
+  readonly protocols?: { readonly min: number; readonly max: number };
 }
 
 interface Dialer {
@@ -85,6 +90,9 @@ export class ClusterNode {
   readonly #replicators = new Map<string, CacheReplicator>();
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
+  readonly #ownEphemerals = new OwnEphemerals();
+  readonly #protocols: { readonly min: number; readonly max: number } | undefined;
+  #keyring: Keyring | undefined;
   #listener: Listener | undefined;
   #discovery: PeerProvider | undefined;
   #firstDials: Promise<void> = Promise.resolve();
@@ -94,7 +102,15 @@ export class ClusterNode {
     this.#config = config;
     this.id = config.name;
     this.#logger = options.logger ?? silentLogger;
-    this.#transport = options.transport ?? new WebSocketTransport(config.tls === undefined ? {} : { tls: config.tls });
+    this.#protocols = options.protocols;
+    this.#transport =
+      options.transport ??
+      new WebSocketTransport({
+        ...(config.tls === undefined ? {} : { tls: config.tls }),
+        preAuth: { maxConnections: config.maxPendingConnections, maxPerAddress: config.maxPendingPerAddress },
+        allowedOrigins: config.allowedOrigins,
+        dialTimeoutMillis: config.socketTimeoutMillis,
+      });
     this.#hlc = new HybridLogicalClock({ node: config.name });
     this.manager = new CacheManager({
       logger: this.#logger,
@@ -212,6 +228,7 @@ export class ClusterNode {
   }
 
   async #start(): Promise<void> {
+    this.#keyring = await Keyring.from(this.#config);
     for (const cache of this.#config.caches) {
       const created = this.manager.addCache(cache.name, cache.config);
       if (cache.replication !== undefined) {
@@ -230,12 +247,12 @@ export class ClusterNode {
     const host = this.#config.hostname.includes(':') ? `[${this.#config.hostname}]` : this.#config.hostname;
     const scheme = this.#config.tls === undefined ? 'ws' : 'wss';
     this.#listener = await this.#transport.listen(`${scheme}://${host}:${this.#config.port}`, (connection) => {
-      const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
+      const session = this.#session(connection, 'listener');
       session.established.then(
         (peer) => {
           if (peer.role === 'admin') {
-            this.#logger.debug({ client: peer.node }, 'admin client connected');
-            serveAdmin(session, this, this.#logger, peer.node);
+            this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
+            serveAdmin(session, this, this.#logger, { client: peer.node, readOnly: peer.grant === 'read-only' });
           } else {
             this.#register(session, peer.node, peer.url, false, everyCache);
           }
@@ -255,7 +272,7 @@ export class ClusterNode {
         node: this.id,
         port: Number(new URL(this.url).port),
         scheme,
-        protocolVersion: PROTOCOL_VERSION,
+        protocolVersion: (this.#protocols ?? PROTOCOL_VERSIONS).max,
       },
       this.#logger,
     );
@@ -285,7 +302,8 @@ export class ClusterNode {
       foundBy: peer.foundBy,
       self: false,
       retired: false,
-      node: peer.node,
+      // A name from discovery is a hint (an mDNS record can claim any name): only the handshake says who answers.
+      node: undefined,
       state: 'connecting',
       attempt: 0,
       timer: undefined,
@@ -305,8 +323,16 @@ export class ClusterNode {
     this.#logger.info({ peer: dialer.node ?? url, url }, 'peer no longer discovered');
   }
 
-  #identity() {
-    return { cluster: this.#config.cluster, node: this.id, url: this.url, secret: this.#config.secret };
+  #session(connection: Connection, side: 'dialler' | 'listener'): Session {
+    return new Session(connection, {
+      side,
+      local: { cluster: this.#config.cluster, node: this.id, url: this.url },
+      keyring: this.#keyring as Keyring,
+      timeoutMillis: this.#config.socketTimeoutMillis,
+      ownEphemerals: this.#ownEphemerals,
+      logger: this.#logger,
+      ...(this.#protocols === undefined ? {} : { protocols: this.#protocols }),
+    });
   }
 
   async #dial(dialer: Dialer): Promise<void> {
@@ -315,20 +341,20 @@ export class ClusterNode {
     dialer.state = 'connecting';
     try {
       const connection = await this.#transport.dial(dialer.url);
-      const session = new Session(connection, this.#identity(), this.#config.socketTimeoutMillis);
+      const session = this.#session(connection, 'dialler');
       const peer = await session.established;
-      if (peer.role === 'admin') throw new Error('the address answered as an admin client, not a node');
       dialer.node = peer.node;
       dialer.attempt = 0;
-      if (peer.node === this.id) {
-        session.close(CloseCode.Normal, 'dialled itself');
+      // When this link closes, #register's close handler redials the dialers of its node.
+      this.#register(session, peer.node, peer.url || dialer.url, true, dialer.caches);
+    } catch (error) {
+      if (error instanceof HandshakeError && error.code === 'E_SELF') {
+        // The address answered as this very node (a DNS name that includes it): never dialled again.
+        dialer.node = this.id;
         dialer.self = true;
         dialer.state = 'down';
         return;
       }
-      // When this link closes, #register's close handler redials the dialers of its node.
-      this.#register(session, peer.node, peer.url || dialer.url, true, dialer.caches);
-    } catch (error) {
       dialer.state = 'down';
       this.#logger.warn({ peer: dialer.url, err: error }, 'peer unreachable; will retry');
       this.#redial(dialer);

@@ -27,25 +27,24 @@ export type {
   DigestMessage,
   EntriesMessage,
   ExpireMessage,
-  HandshakeMessage,
-  HelloMessage,
   KeysMessage,
   LeaseMessage,
   LeaseState,
   Message,
   MessageTypeNumber,
-  ProofMessage,
   PullMessage,
   PutMessage,
   RemoveAllMessage,
   RemoveMessage,
   RepairMessage,
   RepairRequestMessage,
-  SessionRole,
   SyncMessage,
 } from './protocol/messages.js';
-export { MessageType, PROTOCOL_VERSION } from './protocol/messages.js';
+export { MessageType, RETIRED_MESSAGE_TYPES } from './protocol/messages.js';
 export type { KeyVersion } from './repair/digest.js';
+export type { SessionGrant, SessionRole } from './security/keyring.js';
+export type { HandshakeErrorCode, LocalIdentity, PeerIdentity, SessionOptions } from './session.js';
+export { HandshakeError, PROTOCOL_VERSIONS } from './session.js';
 export type {
   BootstrapConfig,
   ReplicationConfig,

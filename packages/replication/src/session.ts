@@ -1,47 +1,76 @@
 /**
- * A session is one authenticated connection between two nodes: the handshake, then decoded,
- * validated messages handed to whoever drives the link.
+ * A session is one authenticated, encrypted connection between a dialler and a listener: the
+ * handshake, then protected frames carrying decoded, validated messages to whoever drives the
+ * link.
  *
- * Handshake (both sides at once, so it works whichever side dialled):
- *   1. each side sends Hello: protocol version, cluster name, node name, listener URL, a fresh
- *      32-byte nonce;
- *   2. on the other's Hello, each side checks protocol and cluster, then sends Proof:
- *      HMAC-SHA256(secret, "meshcache/1" | other's nonce | own nonce | own node | cluster);
- *   3. each side verifies the other's Proof in constant time. Both nonces are fresh, so a proof
- *      cannot be replayed, and each proof names its sender, so it cannot be reflected.
- * A node without a secret uses the empty key: two such nodes accept each other (loopback
- * development), and a node with a secret refuses them.
+ * The handshake is Noise NNpsk0 (security/noise.ts) with explicit roles:
+ *   1. the dialler sends Hello: its ephemeral key and, encrypted under the pre-shared key, the
+ *      protocol versions it speaks, the role it asks for (peer or admin), its cluster, name and
+ *      listener URL;
+ *   2. the listener tries each key of its keyring; if none decrypts the Hello, it closes (4003)
+ *      without having sent anything. Otherwise it checks the versions, the cluster, that the
+ *      dialler does not use the listener's own name, and what the key grants; then it answers
+ *      Welcome: its ephemeral key and, encrypted under keys that now depend on both ephemerals,
+ *      the chosen version, the grant, its cluster, name and URL;
+ *   3. the dialler checks the Welcome and sends its first protected frame (empty): only then
+ *      does the listener count the session as established, because a replayed Hello decrypts
+ *      but its replayer cannot produce that frame.
+ * Everything both sides said is in the transcript the keys depend on, so reflection, relay,
+ * replay and downgrade all end in a failed decryption (docs/security.md says why for each).
  *
- * An admin client (the CLI) says so in its Hello. It need not know the cluster's name: it takes
- * the node's, and both proofs are computed over the node's cluster, so the secret alone is what
- * admits it. A node never treats an admin session as a peer.
+ * Before it is established, a session reads nothing but those three frames, each judged on its
+ * length and header bytes and then by decryption: no frame is decoded as msgpack before its
+ * sender proved the key. Afterwards every frame is AES-256-GCM under its direction's key and
+ * counter (security/frame-protection.ts), then guarded and decoded (protocol/codec.ts).
  *
- * Failures close the connection with a code and a reason the other side can log: 4003 for a
- * wrong secret, 4002 for a protocol or cluster mismatch or any frame that does not decode. A
- * frame that arrives before the handshake is done and is not part of it is a protocol error.
- * Nothing from the peer reaches a cache before both proofs check out.
+ * A node recognises itself: a dialler that reaches its own listener (a DNS name that includes
+ * this node) gets a Welcome naming itself, which only a listener that knows the dialler's
+ * ephemeral key sends; another process using this node's name is refused instead.
+ *
+ * Failures close the connection with a code and a fixed reason that never repeats anything the
+ * other side sent: 4003 authentication failed, 4002 protocol error (and the reason says which).
+ * Nothing from the peer reaches a cache before the session is established.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { MeshcacheError } from '@meshcache/core';
+import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import { WireCodec } from './protocol/codec.js';
+import type { Message } from './protocol/messages.js';
+import { FrameProtection } from './security/frame-protection.js';
 import {
-  type HandshakeMessage,
-  type HelloMessage,
-  type Message,
-  MessageType,
-  PROTOCOL_VERSION,
-  type SessionRole,
-} from './protocol/messages.js';
+  decodeHello,
+  decodeWelcome,
+  encodeHello,
+  encodeWelcome,
+  frame,
+  HELLO,
+  PROLOGUE,
+  unframe,
+  WELCOME,
+  type WelcomePayload,
+} from './security/handshake-messages.js';
+import type { Keyring, SessionGrant, SessionRole } from './security/keyring.js';
+import {
+  type EphemeralKey,
+  generateEphemeral,
+  initialState,
+  NoiseError,
+  readFirst,
+  readSecond,
+  type SymmetricState,
+  TAGLEN,
+  writeFirst,
+  writeSecond,
+} from './security/noise.js';
 import { CloseCode, type Connection } from './transport/transport.js';
+
+/** The protocol versions this release speaks; a link uses the highest both sides speak. */
+export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 2 });
 
 export interface LocalIdentity {
   readonly cluster: string;
   readonly node: string;
   /** This node's listener URL ('' for a client such as the CLI). */
   readonly url: string;
-  /** The cluster secret; undefined for an insecure loopback cluster. */
-  readonly secret: string | undefined;
-  /** 'admin' for a client that only sends admin requests. @default 'peer' */
+  /** What a dialler asks to be: 'admin' for a client that only sends admin requests. @default 'peer' */
   readonly role?: SessionRole;
 }
 
@@ -49,86 +78,130 @@ export interface PeerIdentity {
   readonly node: string;
   readonly url: string;
   readonly role: SessionRole;
-  /** The cluster the other side belongs to (for an admin client: the node's). */
+  /** What the listener granted: a peer, or an admin client with every operation or reading only. */
+  readonly grant: SessionGrant;
+  /** The cluster both sides agreed on (for an admin client: the node's). */
   readonly cluster: string;
+  /** The protocol version the session speaks. */
+  readonly protocol: number;
 }
 
-/** What the link receives once the session is established: anything but the handshake. */
-export type SessionMessage = Exclude<Message, HandshakeMessage>;
+/**
+ * The ephemeral keys of this node's dials still in their handshake, shared by its diallers and
+ * its listener, so that a node that dials itself knows it.
+ */
+export class OwnEphemerals {
+  readonly #keys = new Set<string>();
+
+  add(publicKey: Buffer): void {
+    this.#keys.add(publicKey.toString('hex'));
+  }
+
+  delete(publicKey: Buffer): void {
+    this.#keys.delete(publicKey.toString('hex'));
+  }
+
+  has(publicKey: Uint8Array): boolean {
+    return this.#keys.has(Buffer.from(publicKey).toString('hex'));
+  }
+}
+
+export interface SessionOptions {
+  /** Who speaks first. */
+  readonly side: 'dialler' | 'listener';
+  readonly local: LocalIdentity;
+  readonly keyring: Keyring;
+  /** The whole handshake must finish within this many ms. */
+  readonly timeoutMillis: number;
+  /** The versions this side speaks. @default PROTOCOL_VERSIONS */
+  readonly protocols?: { readonly min: number; readonly max: number };
+  /** Shared by one node's sessions, so that a node recognises its own dial. */
+  readonly ownEphemerals?: OwnEphemerals;
+  /** Frames per direction between two rekeys. @default 2^20 */
+  readonly rekeyInterval?: number;
+  /** Where a refused frame or handshake is explained (the close reason never says more than its kind). */
+  readonly logger?: Logger;
+}
+
+/** What the link receives once the session is established. */
+export type SessionMessage = Message;
+
+export type HandshakeErrorCode = 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT' | 'E_SELF';
 
 export class HandshakeError extends MeshcacheError {
-  constructor(code: 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT', message: string) {
+  constructor(code: HandshakeErrorCode, message: string) {
     super(code, message);
     this.name = 'HandshakeError';
   }
 }
 
-function proof(
-  secret: string | undefined,
-  theirNonce: Uint8Array,
-  ourNonce: Uint8Array,
-  node: string,
-  cluster: string,
-) {
-  return createHmac('sha256', secret ?? '')
-    .update('meshcache/1')
-    .update(theirNonce)
-    .update(ourNonce)
-    .update(`\u0000${node}\u0000${cluster}`)
-    .digest();
-}
+type State =
+  | { readonly name: 'awaiting hello' }
+  | { readonly name: 'awaiting welcome'; readonly noise: SymmetricState; readonly ephemeral: EphemeralKey }
+  | { readonly name: 'awaiting confirm'; readonly protection: FrameProtection; readonly peer: PeerIdentity }
+  | { readonly name: 'established'; readonly protection: FrameProtection }
+  | { readonly name: 'closed' };
+
+/** The confirmation frame: an empty plaintext, so exactly the tag. */
+const CONFIRM_LENGTH = TAGLEN;
 
 export class Session {
   readonly connection: Connection;
   readonly #codec = new WireCodec();
-  readonly #local: LocalIdentity;
-  readonly #nonce = randomBytes(32);
-  #peerHello: HelloMessage | undefined;
-  /** The cluster both proofs name: this node's, or for an admin client the node's. */
-  #cluster = '';
-  #peerProven = false;
+  readonly #options: SessionOptions;
+  readonly #protocols: { readonly min: number; readonly max: number };
+  #state: State;
   #handler: ((message: SessionMessage) => void) | undefined;
   /** Messages that arrived after the handshake but before a handler was set; none are lost. */
   #early: SessionMessage[] = [];
   readonly #established: Promise<PeerIdentity>;
   #settle!: { resolve: (peer: PeerIdentity) => void; reject: (error: HandshakeError) => void };
+  #timer: NodeJS.Timeout | undefined;
 
   /** Starts the handshake at once; `established` settles when it ends either way. */
-  constructor(connection: Connection, local: LocalIdentity, timeoutMillis: number) {
+  constructor(connection: Connection, options: SessionOptions) {
     this.connection = connection;
-    this.#local = local;
+    this.#options = options;
+    this.#protocols = options.protocols ?? PROTOCOL_VERSIONS;
     this.#established = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
     this.#established.catch(() => {}); // observed through `established`; never unhandled
-    const timer = setTimeout(
-      () => this.#fail('E_TIMEOUT', CloseCode.ProtocolError, `handshake took longer than ${timeoutMillis} ms`),
-      timeoutMillis,
+    this.#timer = setTimeout(
+      () => this.#fail('E_TIMEOUT', CloseCode.ProtocolError, 'handshake timed out'),
+      options.timeoutMillis,
     );
-    timer.unref();
-    void this.#established.finally(() => clearTimeout(timer)).catch(() => {});
-    // Hello goes out before any frame is read: a frame read now may need an answer (a proof),
-    // and the peer must see our hello first.
-    connection.send(
-      this.#codec.encode({
-        type: MessageType.Hello,
-        protocol: PROTOCOL_VERSION,
-        cluster: local.cluster,
-        node: local.node,
-        url: local.url,
-        nonce: this.#nonce,
-        ...(local.role === 'admin' ? { role: 'admin' as const } : {}),
-      }),
-    );
-    connection.onFrame((frame) => this.#receive(frame));
-    connection.onClose((code, reason) =>
-      this.#settle.reject(
-        new HandshakeError(
-          code === CloseCode.AuthFailed ? 'E_AUTH' : 'E_PROTOCOL',
-          `peer closed the connection (${code} ${reason})`,
-        ),
-      ),
-    );
+    this.#timer.unref();
+    if (options.side === 'dialler') {
+      const noise = initialState(PROLOGUE);
+      const ephemeral = generateEphemeral();
+      options.ownEphemerals?.add(ephemeral.publicKey);
+      const hello = encodeHello({
+        minProtocol: this.#protocols.min,
+        maxProtocol: this.#protocols.max,
+        role: options.local.role ?? 'peer',
+        cluster: options.local.role === 'admin' ? '' : options.local.cluster,
+        node: options.local.node,
+        url: options.local.url,
+      });
+      this.#state = { name: 'awaiting welcome', noise, ephemeral };
+      connection.send(frame(HELLO, writeFirst(noise, options.keyring.dialKey, ephemeral, hello)));
+    } else {
+      this.#state = { name: 'awaiting hello' };
+    }
+    connection.onFrame((bytes) => this.#receive(bytes));
+    connection.onClose((code) => {
+      const before = this.#state.name;
+      this.#closed();
+      if (before !== 'established') {
+        this.#settle.reject(
+          new HandshakeError(
+            code === CloseCode.AuthFailed ? 'E_AUTH' : code === CloseCode.Self ? 'E_SELF' : 'E_PROTOCOL',
+            `the other side closed the connection during the handshake (${code})`,
+          ),
+        );
+      }
+    });
   }
 
   get established(): Promise<PeerIdentity> {
@@ -143,80 +216,245 @@ export class Session {
     for (const message of early) handler(message);
   }
 
+  /** Encodes, protects and sends a message. Ignored unless the session is established and open. */
   send(message: SessionMessage): void {
-    this.connection.send(this.#codec.encode(message));
+    const state = this.#state;
+    if (state.name !== 'established' || !this.connection.open) return;
+    this.connection.send(state.protection.seal(this.#codec.encode(message)));
   }
 
   close(code: number = CloseCode.Normal, reason = ''): void {
+    this.#closed();
     this.connection.close(code, reason);
   }
 
-  #receive(frame: Uint8Array): void {
-    let message: ReturnType<WireCodec['decode']>;
+  /** No frame, however bad, may throw out of the socket's callback and end the process. */
+  #receive(bytes: Uint8Array): void {
     try {
-      message = this.#codec.decode(frame);
+      this.#dispatch(bytes);
     } catch (error) {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, (error as Error).message);
+      this.#logger.error({ remote: this.connection.remoteAddress, err: error }, 'could not handle a frame; closing');
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'internal error');
+    }
+  }
+
+  #dispatch(bytes: Uint8Array): void {
+    const state = this.#state;
+    switch (state.name) {
+      case 'awaiting hello':
+        this.#onHello(bytes);
+        return;
+      case 'awaiting welcome':
+        this.#onWelcome(bytes, state.noise, state.ephemeral);
+        return;
+      case 'awaiting confirm':
+        this.#onConfirm(bytes, state.protection, state.peer);
+        return;
+      case 'established':
+        this.#onFrame(bytes, state.protection);
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  /** Listener: the dialler's Hello. Nothing is sent back unless a key of the keyring opens it. */
+  #onHello(bytes: Uint8Array): void {
+    const message = unframe(HELLO, bytes);
+    if (typeof message === 'string') {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake message');
       return;
     }
-    if (message.type === MessageType.Hello) this.#onHello(message);
-    else if (message.type === MessageType.Proof) this.#onProof(message.mac);
-    else if (!this.#peerProven) {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'a change arrived before the handshake was done');
-    } else if (this.#handler === undefined) this.#early.push(message);
+    const base = initialState(PROLOGUE);
+    const { keyring } = this.#options;
+    let opened: {
+      noise: SymmetricState;
+      re: Buffer;
+      payload: Buffer;
+      credential: (typeof keyring.credentials)[number];
+    };
+    try {
+      opened = this.#tryKeys(base, message);
+    } catch {
+      this.#fail('E_AUTH', CloseCode.AuthFailed, 'authentication failed');
+      return;
+    }
+    const hello = decodeHello(opened.payload);
+    if (typeof hello === 'string') {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake payload');
+      return;
+    }
+    const grant = keyring.grant(opened.credential, hello.role);
+    if (grant === undefined) {
+      this.#fail('E_AUTH', CloseCode.AuthFailed, 'authentication failed');
+      return;
+    }
+    const protocol = Math.min(hello.maxProtocol, this.#protocols.max);
+    if (protocol < Math.max(hello.minProtocol, this.#protocols.min)) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'no common protocol version');
+      return;
+    }
+    const local = this.#options.local;
+    if (hello.role === 'peer' && hello.cluster !== local.cluster) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'cluster mismatch');
+      return;
+    }
+    if (hello.node === local.node && !this.#options.ownEphemerals?.has(opened.re)) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'another node uses this node name');
+      return;
+    }
+    const welcome: WelcomePayload = {
+      protocol,
+      minProtocol: this.#protocols.min,
+      maxProtocol: this.#protocols.max,
+      grant,
+      cluster: local.cluster,
+      node: local.node,
+      url: local.url,
+    };
+    const second = writeSecond(opened.noise, opened.re, generateEphemeral(), encodeWelcome(welcome));
+    const peer: PeerIdentity = {
+      node: hello.node,
+      url: hello.url,
+      role: hello.role,
+      grant,
+      cluster: local.cluster,
+      protocol,
+    };
+    this.#state = {
+      name: 'awaiting confirm',
+      protection: new FrameProtection(second.send, second.receive, this.#options.rekeyInterval),
+      peer,
+    };
+    this.connection.send(frame(WELCOME, second.message));
+  }
+
+  /** Trial decryption: the first credential whose key opens the Hello. @throws NoiseError */
+  #tryKeys(base: SymmetricState, message: Uint8Array) {
+    for (const credential of this.#options.keyring.credentials) {
+      const noise = base.fork();
+      try {
+        const { re, payload } = readFirst(noise, credential.psk, message);
+        return { noise, re, payload, credential };
+      } catch (error) {
+        if (!(error instanceof NoiseError)) throw error;
+      }
+    }
+    throw new NoiseError('no key opens the hello');
+  }
+
+  /** Dialler: the listener's Welcome. */
+  #onWelcome(bytes: Uint8Array, noise: SymmetricState, ephemeral: EphemeralKey): void {
+    this.#options.ownEphemerals?.delete(ephemeral.publicKey);
+    const message = unframe(WELCOME, bytes);
+    if (typeof message === 'string') {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake message');
+      return;
+    }
+    let second: ReturnType<typeof readSecond>;
+    try {
+      second = readSecond(noise, ephemeral, message);
+    } catch {
+      this.#fail('E_AUTH', CloseCode.AuthFailed, 'authentication failed');
+      return;
+    }
+    const welcome = decodeWelcome(second.payload);
+    if (typeof welcome === 'string') {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake payload');
+      return;
+    }
+    const local = this.#options.local;
+    const role = local.role ?? 'peer';
+    const expected = Math.min(welcome.maxProtocol, this.#protocols.max);
+    if (welcome.protocol !== expected || expected < Math.max(welcome.minProtocol, this.#protocols.min)) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'no common protocol version');
+      return;
+    }
+    if ((role === 'peer') !== (welcome.grant === 'peer')) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'the listener granted another role');
+      return;
+    }
+    if (role === 'peer' && welcome.cluster !== local.cluster) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'cluster mismatch');
+      return;
+    }
+    if (welcome.node === local.node) {
+      this.#fail('E_SELF', CloseCode.Self, 'dialled itself');
+      return;
+    }
+    const protection = new FrameProtection(second.send, second.receive, this.#options.rekeyInterval);
+    this.connection.send(protection.seal(Buffer.alloc(0))); // Confirm: proves the session keys
+    this.connection.authenticated();
+    this.#establish(
+      {
+        node: welcome.node,
+        url: welcome.url,
+        role,
+        grant: welcome.grant,
+        cluster: welcome.cluster,
+        protocol: welcome.protocol,
+      },
+      protection,
+    );
+  }
+
+  /** Listener: the dialler's first protected frame, empty. */
+  #onConfirm(bytes: Uint8Array, protection: FrameProtection, peer: PeerIdentity): void {
+    let plaintext: Buffer;
+    try {
+      if (bytes.length !== CONFIRM_LENGTH) throw new NoiseError('not a confirmation');
+      plaintext = protection.open(bytes);
+    } catch {
+      this.#fail('E_AUTH', CloseCode.AuthFailed, 'authentication failed');
+      return;
+    }
+    if (plaintext.length !== 0) {
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake message');
+      return;
+    }
+    this.connection.authenticated();
+    this.#establish(peer, protection);
+  }
+
+  #establish(peer: PeerIdentity, protection: FrameProtection): void {
+    clearTimeout(this.#timer);
+    this.#state = { name: 'established', protection };
+    this.#settle.resolve(peer);
+  }
+
+  #onFrame(bytes: Uint8Array, protection: FrameProtection): void {
+    let message: SessionMessage;
+    try {
+      message = this.#codec.decode(protection.open(bytes));
+    } catch (error) {
+      const forged = error instanceof NoiseError;
+      this.#logger.warn(
+        { remote: this.connection.remoteAddress, err: forged ? undefined : error },
+        forged ? 'a frame failed authentication; closing the session' : 'a bad message; closing the session',
+      );
+      this.close(CloseCode.ProtocolError, forged ? 'frame failed authentication' : 'bad message');
+      return;
+    }
+    if (this.#handler === undefined) this.#early.push(message);
     else this.#handler(message);
   }
 
-  #onHello(hello: HelloMessage): void {
-    if (this.#peerHello !== undefined) {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'a second hello on one connection');
-      return;
-    }
-    if (hello.protocol !== PROTOCOL_VERSION) {
-      this.#fail(
-        'E_PROTOCOL',
-        CloseCode.ProtocolError,
-        `protocol ${hello.protocol} is not spoken here (${PROTOCOL_VERSION} is)`,
-      );
-      return;
-    }
-    const admin = this.#local.role === 'admin' || hello.role === 'admin';
-    if (admin && this.#local.role === 'admin' && hello.role === 'admin') {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'two admin clients cannot talk to each other');
-      return;
-    }
-    // The node's cluster is the one both proofs name; an admin client adopts it.
-    this.#cluster = this.#local.role === 'admin' ? hello.cluster : this.#local.cluster;
-    if (!admin && hello.cluster !== this.#local.cluster) {
-      this.#fail(
-        'E_PROTOCOL',
-        CloseCode.ProtocolError,
-        `cluster "${hello.cluster}" is not this node's cluster "${this.#local.cluster}"`,
-      );
-      return;
-    }
-    this.#peerHello = hello;
-    const mac = proof(this.#local.secret, hello.nonce, this.#nonce, this.#local.node, this.#cluster);
-    this.connection.send(this.#codec.encode({ type: MessageType.Proof, mac }));
+  get #logger(): Logger {
+    return this.#options.logger ?? silentLogger;
   }
 
-  #onProof(mac: Uint8Array): void {
-    const hello = this.#peerHello;
-    if (hello === undefined || this.#peerProven) {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'a proof out of turn');
-      return;
-    }
-    const expected = proof(this.#local.secret, this.#nonce, hello.nonce, hello.node, this.#cluster);
-    if (!timingSafeEqual(expected, mac)) {
-      this.#fail('E_AUTH', CloseCode.AuthFailed, `node "${hello.node}" did not prove the cluster secret`);
-      return;
-    }
-    this.#peerProven = true;
-    this.#settle.resolve({ node: hello.node, url: hello.url, role: hello.role ?? 'peer', cluster: this.#cluster });
-  }
-
-  #fail(code: 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT', closeCode: number, reason: string): void {
+  #fail(code: HandshakeErrorCode, closeCode: number, reason: string): void {
+    if (this.#state.name === 'closed') return;
+    this.#logger.debug({ remote: this.connection.remoteAddress, reason }, 'handshake refused');
+    this.#closed();
     this.#settle.reject(new HandshakeError(code, reason));
     this.connection.close(closeCode, reason);
+  }
+
+  #closed(): void {
+    clearTimeout(this.#timer);
+    const state = this.#state;
+    if (state.name === 'awaiting welcome') this.#options.ownEphemerals?.delete(state.ephemeral.publicKey);
+    this.#state = { name: 'closed' };
   }
 }

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminClient, AdminError } from '../src/index.js';
-import { Session } from '../src/session.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
-import { startNode } from './nodes.js';
+import { SECRET, startNode } from './nodes.js';
+import { sessionOf } from './sessions.js';
 
 const clients: AdminClient[] = [];
 afterEach(() => {
@@ -18,7 +18,7 @@ function start(name: string, peers: string[] = []) {
   });
 }
 
-async function connect(url: string, secret = 'shared secret') {
+async function connect(url: string, secret = SECRET) {
   const client = await AdminClient.connect(url, { secret, timeoutMillis: 2000 });
   clients.push(client);
   return client;
@@ -113,11 +113,12 @@ describe('admin calls over the replication protocol', () => {
 
   it('closes an admin session that sends anything but admin requests', async () => {
     const a = await start('gw-1');
-    const session = new Session(
-      await new WebSocketTransport().dial(a.url),
-      { cluster: '*', node: 'admin-x', url: '', secret: 'shared secret', role: 'admin' },
-      1000,
-    );
+    const session = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
+      node: 'admin-x',
+      url: '',
+      role: 'admin',
+      secret: SECRET,
+    });
     await session.established;
     const closed = new Promise<number>((resolve) => session.connection.onClose((code) => resolve(code)));
     session.send({

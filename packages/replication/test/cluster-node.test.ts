@@ -1,9 +1,9 @@
 import { ConfigError } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
-import { Session } from '../src/session.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
-import { startNode, until } from './nodes.js';
+import { SECRET, startNode, until } from './nodes.js';
+import { sessionOf } from './sessions.js';
 
 const caches = {
   'Response Cache': {
@@ -144,11 +144,11 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     const b = await start('gw-2', [a.url], { caches: syncCaches });
     await b.ready();
     // A third "node" that completes the handshake and then never reads a frame.
-    const silent = new Session(
-      await new WebSocketTransport().dial(a.url),
-      { cluster: 'gateways', node: 'gw-silent', url: '', secret: 'shared secret' },
-      1000,
-    );
+    const silent = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
+      node: 'gw-silent',
+      url: '',
+      secret: SECRET,
+    });
     await silent.established;
     await until(() => a.peers().length === 2, 'the silent peer to link');
     responses(a).put('token', 'abc');
@@ -196,8 +196,11 @@ describe('cluster configuration', () => {
 
   it('takes the secret from MESHCACHE_SECRET, and allows an insecure listener only when told', () => {
     const noSecret = { name: 'gw-1', cluster: 'gateways', peerListener: { hostname: '0.0.0.0' } };
-    expect(resolveClusterConfig(noSecret, { MESHCACHE_SECRET: 'from env' }).secret).toBe('from env');
+    expect(resolveClusterConfig(noSecret, { MESHCACHE_SECRET: SECRET }).secret).toBe(SECRET);
     expect(resolveClusterConfig({ ...noSecret, insecure: true }, {}).secret).toBeUndefined();
+    expect(() => resolveClusterConfig(noSecret, { MESHCACHE_SECRET: 'too short' })).toThrow(
+      /secret \(from MESHCACHE_SECRET\).*is 9 bytes; off loopback a secret must have at least 32/,
+    );
   });
 
   it('parses peer URLs with a cache path, and names cache errors by their field', () => {

@@ -5,7 +5,7 @@
 import { afterEach } from 'vitest';
 import { type ClusterConfig, ClusterNode } from '../src/index.js';
 
-export const SECRET = 'shared secret';
+export const SECRET = 'a shared secret of at least 32 bytes';
 const started: ClusterNode[] = [];
 afterEach(async () => {
   for (const node of started.splice(0)) await node.stop();

@@ -14,8 +14,9 @@ import {
   resolveReplicationConfig,
 } from '../src/index.js';
 import { PeerLink } from '../src/peer-link.js';
-import { Session, type SessionMessage } from '../src/session.js';
+import type { Session, SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
+import { sessionOf } from './sessions.js';
 
 export interface TestNode {
   readonly name: string;
@@ -96,13 +97,14 @@ function makeReplicator(node: TestNode): CacheReplicator {
  * each link starts a repair of the cache from the other side.
  */
 export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork()) {
-  const identity = (node: string) => ({ cluster: 'gateways', node, url: `mem://${node}`, secret: 's' });
-  let accepted: Session | undefined;
+  const identity = (node: string) => ({ node, url: `mem://${node}` });
+  let accepting: Promise<Session> | undefined;
   const listener = await network.listen(b.name, (connection) => {
-    accepted = new Session(connection, identity(b.name), 2000);
+    accepting = sessionOf(connection, 'listener', identity(b.name), 2000);
   });
-  const dialled = new Session(await network.dial(b.name), identity(a.name), 2000);
-  while (accepted === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
+  const dialled = await sessionOf(await network.dial(b.name), 'dialler', identity(a.name), 2000);
+  while (accepting === undefined) await new Promise((resolve) => setImmediate(resolve));
+  const accepted = await accepting;
   const sessions: Array<[TestNode, Session, TestNode]> = [
     [a, dialled, b],
     [b, accepted, a],

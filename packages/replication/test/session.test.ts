@@ -1,45 +1,63 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ChangeMessage, MessageType, WireCodec } from '../src/index.js';
-import { type LocalIdentity, Session, type SessionMessage } from '../src/session.js';
+import { type ChangeMessage, MessageType } from '../src/index.js';
+import { OwnEphemerals, type Session, type SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import type { Connection, Listener, Transport } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
+import { sessionOf, type TestIdentity } from './sessions.js';
 
 const listeners: Listener[] = [];
 afterEach(async () => {
   for (const listener of listeners.splice(0)) await listener.close();
 });
 
-const node = (name: string, overrides: Partial<LocalIdentity> = {}): LocalIdentity => ({
-  cluster: 'gateways',
-  node: name,
-  url: `ws://127.0.0.1/${name}`,
-  secret: 's3cret',
-  ...overrides,
-});
-
-/** Connects two nodes over `transport` and runs the handshake on both ends. */
-async function connect(a: LocalIdentity, b: LocalIdentity, transport: Transport = new MemoryNetwork(), timeout = 2000) {
-  let accepted: Session | undefined;
-  const ready = new Promise<Session>((resolve) => {
-    void transport
-      .listen(transport instanceof MemoryNetwork ? 'b' : 'ws://127.0.0.1:0', (connection) => {
-        accepted = new Session(connection, b, timeout);
-        resolve(accepted);
-      })
-      .then((listener) => {
-        listeners.push(listener);
-        return transport.dial(listener.address);
-      })
-      .then((connection) => {
-        dialer = new Session(connection, a, timeout);
-      });
+/** Connects a dialler and a listener over `transport` and starts the handshake on both. */
+async function connect(
+  dialler: TestIdentity,
+  listener: TestIdentity,
+  transport: Transport = new MemoryNetwork(),
+  timeout = 1000,
+) {
+  let resolveServer: (session: Promise<Session>) => void = () => {};
+  const server = new Promise<Session>((resolve) => {
+    resolveServer = (session) => resolve(session);
   });
-  let dialer: Session | undefined;
-  const server = await ready;
-  while (dialer === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
-  return { dialer, server, both: Promise.allSettled([dialer.established, server.established]) };
+  const open = await transport.listen(transport instanceof MemoryNetwork ? 'b' : 'ws://127.0.0.1:0', (connection) =>
+    resolveServer(sessionOf(connection, 'listener', listener, timeout)),
+  );
+  listeners.push(open);
+  const connection = await transport.dial(open.address);
+  const closed = new Promise<number>((resolve) => connection.onClose((code) => resolve(code)));
+  const client = await sessionOf(connection, 'dialler', dialler, timeout);
+  return { dialler: client, server: await server, closed };
 }
+
+/** A raw connection to a listener session: the test speaks for the dialler, byte by byte. */
+async function rawToListener(listener: TestIdentity = { node: 'gw-2' }, timeout = 300) {
+  const network = new MemoryNetwork();
+  let session: Promise<Session> | undefined;
+  listeners.push(
+    await network.listen('b', (connection) => (session = sessionOf(connection, 'listener', listener, timeout))),
+  );
+  const raw = await network.dial('b');
+  const received: Uint8Array[] = [];
+  raw.onFrame((frame) => received.push(frame));
+  const closed = new Promise<[number, string]>((resolve) => raw.onClose((code, reason) => resolve([code, reason])));
+  while (session === undefined) await tick();
+  return { raw, session: await session, received, closed };
+}
+
+/** The frames a dialler session sends to a listener that never answers. */
+async function framesOfDialler(identity: TestIdentity): Promise<Uint8Array[]> {
+  const network = new MemoryNetwork();
+  const frames: Uint8Array[] = [];
+  listeners.push(await network.listen('sink', (connection) => connection.onFrame((frame) => frames.push(frame))));
+  const session = await sessionOf(await network.dial('sink'), 'dialler', identity, 200);
+  await session.established.catch(() => {});
+  return frames;
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 const change: ChangeMessage = {
   type: MessageType.Remove,
@@ -48,124 +66,249 @@ const change: ChangeMessage = {
   version: { time: 1, counter: 0, node: 'a' },
 };
 
-describe('Session handshake', () => {
+describe('Session handshake (Noise NNpsk0)', () => {
   it('establishes both ends with the same secret, each learning who the other is', async () => {
-    const { dialer, server } = await connect(node('gw-1'), node('gw-2'));
-    const peer = { role: 'peer', cluster: 'gateways' };
-    expect(await dialer.established).toEqual({ node: 'gw-2', url: 'ws://127.0.0.1/gw-2', ...peer });
-    expect(await server.established).toEqual({ node: 'gw-1', url: 'ws://127.0.0.1/gw-1', ...peer });
+    const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' });
+    const common = { role: 'peer', grant: 'peer', cluster: 'gateways', protocol: 2 };
+    expect(await dialler.established).toEqual({ node: 'gw-2', url: 'ws://127.0.0.1/gw-2', ...common });
+    expect(await server.established).toEqual({ node: 'gw-1', url: 'ws://127.0.0.1/gw-1', ...common });
   });
 
-  it('admits an admin client that knows the secret but not the cluster name, and says it is one', async () => {
-    const admin = { ...node('admin-1'), cluster: '*', role: 'admin' as const };
-    const { dialer, server } = await connect(admin, node('gw-2'));
-    expect(await dialer.established).toEqual(
-      expect.objectContaining({ node: 'gw-2', role: 'peer', cluster: 'gateways' }),
-    );
-    expect(await server.established).toEqual(expect.objectContaining({ node: 'admin-1', role: 'admin' }));
-    const wrong = await connect({ ...admin, secret: 'guess' }, node('gw-2'));
-    await expect(wrong.server.established).rejects.toMatchObject({ code: 'E_AUTH' });
-  });
-
-  it('then carries changes both ways, none lost before a handler is set', async () => {
-    const { dialer, server } = await connect(node('gw-1'), node('gw-2'));
-    await Promise.all([dialer.established, server.established]);
-    dialer.send(change);
-    dialer.send({ type: MessageType.Batch, changes: [change, change] });
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  it('then carries messages both ways, encrypted, none lost before a handler is set', async () => {
+    const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' });
+    await Promise.all([dialler.established, server.established]);
+    dialler.send(change);
+    dialler.send({ type: MessageType.Batch, changes: [change, change] });
+    await tick();
     const got: SessionMessage[] = [];
     server.onMessage((message) => got.push(message));
     server.send(change);
     const back: SessionMessage[] = [];
-    dialer.onMessage((message) => back.push(message));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    dialler.onMessage((message) => back.push(message));
+    await tick();
     expect(got).toEqual([change, { type: MessageType.Batch, changes: [change, change] }]);
     expect(back).toEqual([change]);
   });
 
+  it('rekeys every rekeyInterval frames on both sides, losing nothing', async () => {
+    const { dialler, server } = await connect({ node: 'gw-1', rekeyInterval: 3 }, { node: 'gw-2', rekeyInterval: 3 });
+    await Promise.all([dialler.established, server.established]);
+    const got: SessionMessage[] = [];
+    server.onMessage((message) => got.push(message));
+    for (let i = 0; i < 20; i++) dialler.send({ type: MessageType.Sync, id: i });
+    await tick();
+    expect(got.map((message) => (message as { id: number }).id)).toEqual([...Array(20).keys()]);
+  });
+
+  it('admits an admin client by the cluster secret when no admin secret is set', async () => {
+    const { dialler, server } = await connect({ node: 'admin-1', role: 'admin', cluster: '' }, { node: 'gw-2' });
+    expect(await dialler.established).toMatchObject({
+      node: 'gw-2',
+      role: 'admin',
+      grant: 'admin',
+      cluster: 'gateways',
+    });
+    expect(await server.established).toMatchObject({ node: 'admin-1', role: 'admin', grant: 'admin' });
+  });
+
+  describe('with an admin secret and a read-only secret', () => {
+    const node = {
+      node: 'gw-2',
+      adminSecret: 'the admin secret, thirty-two bytes!',
+      readOnlySecret: 'the read-only secret, 32 bytes or more',
+    };
+
+    it('grants every operation to the admin secret and reading to the read-only secret', async () => {
+      const admin = await connect({ node: 'admin-1', role: 'admin', secret: node.adminSecret }, node);
+      expect(await admin.server.established).toMatchObject({ role: 'admin', grant: 'admin' });
+      const reader = await connect({ node: 'admin-2', role: 'admin', secret: node.readOnlySecret }, node);
+      expect(await reader.server.established).toMatchObject({ role: 'admin', grant: 'read-only' });
+      expect(await reader.dialler.established).toMatchObject({ grant: 'read-only' });
+    });
+
+    it('no longer admits admin clients by the cluster secret, and admits no peer by an admin secret', async () => {
+      const byCluster = await connect({ node: 'admin-1', role: 'admin' }, node);
+      await expect(byCluster.server.established).rejects.toMatchObject({ code: 'E_AUTH' });
+      const peerByAdmin = await connect({ node: 'gw-1', secret: node.adminSecret }, node);
+      await expect(peerByAdmin.server.established).rejects.toMatchObject({ code: 'E_AUTH' });
+      const peer = await connect({ node: 'gw-1' }, node);
+      await expect(peer.server.established).resolves.toMatchObject({ grant: 'peer' });
+    });
+  });
+
+  it('accepts a dialler with an older secret listed in acceptedSecrets (a rotation)', async () => {
+    const older = 'the secret before the rotation, 32+ bytes';
+    const { server } = await connect({ node: 'gw-1', secret: older }, { node: 'gw-2', acceptedSecrets: [older] });
+    await expect(server.established).resolves.toMatchObject({ node: 'gw-1', grant: 'peer' });
+  });
+
   it.each([
-    ['a wrong secret', node('gw-2', { secret: 'guess' }), 'E_AUTH', /did not prove the cluster secret/],
-    ['no secret against a secret', node('gw-2', { secret: undefined }), 'E_AUTH', /did not prove/],
-    ['another cluster', node('gw-2', { cluster: 'payments' }), 'E_PROTOCOL', /cluster "(payments|gateways)" is not/],
-  ])('refuses %s on both ends, closing with a reason', async (_name, other, code, reason) => {
-    const { dialer, server } = await connect(node('gw-1'), other);
-    const results = await Promise.allSettled([dialer.established, server.established]);
-    expect(results.every((r) => r.status === 'rejected')).toBe(true);
-    const reasons = results.map((r) => (r as PromiseRejectedResult).reason as { code: string; message: string });
-    expect(reasons.some((r) => r.code === code && reason.test(r.message))).toBe(true);
-    expect(dialer.connection.open).toBe(false);
+    ['a wrong secret', { node: 'gw-1', secret: 'a guess that is long enough to be allowed' }, 'E_AUTH', 4003],
+    ['no secret against a secret', { node: 'gw-1', secret: undefined }, 'E_AUTH', 4003],
+    ['another cluster', { node: 'gw-1', cluster: 'payments' }, 'E_PROTOCOL', 4002],
+    ['no common protocol version', { node: 'gw-1', protocols: { min: 3, max: 4 } }, 'E_PROTOCOL', 4002],
+    ['the listener’s own name', { node: 'gw-2' }, 'E_PROTOCOL', 4002],
+  ] as const)('refuses %s, closing both ends', async (_name, dialler, code, closeCode) => {
+    const { dialler: client, server, closed } = await connect(dialler, { node: 'gw-2' });
+    await expect(server.established).rejects.toMatchObject({ code });
+    await expect(client.established).rejects.toBeDefined();
+    expect(await closed).toBe(closeCode);
     expect(server.connection.open).toBe(false);
   });
 
   it('two nodes without a secret accept each other (loopback development)', async () => {
-    const { dialer, server } = await connect(node('gw-1', { secret: undefined }), node('gw-2', { secret: undefined }));
-    await expect(dialer.established).resolves.toMatchObject({ node: 'gw-2' });
+    const { dialler, server } = await connect({ node: 'gw-1', secret: undefined }, { node: 'gw-2', secret: undefined });
+    await expect(dialler.established).resolves.toMatchObject({ node: 'gw-2' });
     await expect(server.established).resolves.toMatchObject({ node: 'gw-1' });
   });
 
-  async function rawPeer(onFrame?: (raw: Connection) => void) {
-    const network = new MemoryNetwork();
-    let session: Session | undefined;
-    const listener = await network.listen('b', (connection) => {
-      session = new Session(connection, node('gw-2'), 200);
-    });
-    listeners.push(listener);
-    const raw = await network.dial('b');
-    onFrame?.(raw);
-    while (session === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
-    return { raw, session };
-  }
-
-  it('closes a connection that sends garbage, with 4002, and never hands it on', async () => {
-    const { raw, session } = await rawPeer();
-    const closed: Array<[number, string]> = [];
-    raw.onClose((code, reason) => closed.push([code, reason]));
-    raw.send(Buffer.from([0xc1, 0x00]));
-    await expect(session.established).rejects.toMatchObject({ code: 'E_PROTOCOL' });
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(closed[0]?.[0]).toBe(4002);
-    expect(closed[0]?.[1]).toMatch(/bad message from peer: not msgpack/);
-  });
-
-  it('closes with 4003 when the proof does not check out', async () => {
-    const { raw, session } = await rawPeer();
-    const closed: Array<[number, string]> = [];
-    raw.onClose((code, reason) => closed.push([code, reason]));
-    const codec = new WireCodec();
-    raw.send(
-      codec.encode({
-        type: MessageType.Hello,
-        protocol: 1,
-        cluster: 'gateways',
-        node: 'intruder',
-        url: '',
-        nonce: new Uint8Array(32),
-      }),
-    );
-    raw.send(codec.encode({ type: MessageType.Proof, mac: new Uint8Array(32) }));
-    await expect(session.established).rejects.toMatchObject({ code: 'E_AUTH' });
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(closed).toEqual([[4003, 'node "intruder" did not prove the cluster secret']]);
-  });
-
-  it('refuses a change sent before the handshake', async () => {
-    const { raw, session } = await rawPeer();
-    raw.send(new WireCodec().encode(change));
-    await expect(session.established).rejects.toMatchObject({
+  it('a node that dials its own listener learns it (E_SELF); another process with its name is refused', async () => {
+    const own = new OwnEphemerals();
+    const self = await connect({ node: 'gw-1', ownEphemerals: own }, { node: 'gw-1', ownEphemerals: own });
+    await expect(self.dialler.established).rejects.toMatchObject({ code: 'E_SELF' });
+    await expect(self.server.established).rejects.toBeDefined();
+    const twin = await connect({ node: 'gw-1' }, { node: 'gw-1', ownEphemerals: new OwnEphemerals() });
+    await expect(twin.server.established).rejects.toMatchObject({
       code: 'E_PROTOCOL',
-      message: expect.stringContaining('before the handshake'),
+      message: 'another node uses this node name',
     });
-  });
-
-  it('gives up on a peer that never says hello, after the timeout', async () => {
-    const { session } = await rawPeer();
-    await expect(session.established).rejects.toMatchObject({ code: 'E_TIMEOUT' });
   });
 
   it('works over real WebSockets on 127.0.0.1', async () => {
-    const { dialer, server } = await connect(node('gw-1'), node('gw-2'), new WebSocketTransport());
-    expect(await dialer.established).toMatchObject({ node: 'gw-2' });
+    const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' }, new WebSocketTransport());
+    expect(await dialler.established).toMatchObject({ node: 'gw-2' });
     expect(await server.established).toMatchObject({ node: 'gw-1' });
-    dialer.close();
+    dialler.close();
+  });
+});
+
+describe('Session before authentication: the listener says nothing to whoever lacks the key', () => {
+  it('closes on garbage with 4002 and a fixed reason, having sent nothing', async () => {
+    const { raw, session, received, closed } = await rawToListener();
+    raw.send(Buffer.from([0xc1, 0x00]));
+    await expect(session.established).rejects.toMatchObject({ code: 'E_PROTOCOL' });
+    expect(await closed).toEqual([4002, 'bad handshake message']);
+    expect(received).toEqual([]);
+  });
+
+  it('closes on a Hello under another key with 4003, having sent nothing', async () => {
+    const [hello] = await framesOfDialler({ node: 'intruder', secret: 'not the cluster secret, but long enough' });
+    const { raw, session, received, closed } = await rawToListener();
+    raw.send(hello as Uint8Array);
+    await expect(session.established).rejects.toMatchObject({ code: 'E_AUTH' });
+    expect(await closed).toEqual([4003, 'authentication failed']);
+    expect(received).toEqual([]);
+  });
+
+  it('judges an oversized first frame by its length alone', async () => {
+    const { raw, session, received, closed } = await rawToListener();
+    const big = Buffer.alloc(4096, 0x80);
+    big.write('mc\u0001\u0001', 0, 'latin1');
+    raw.send(big);
+    await expect(session.established).rejects.toMatchObject({ code: 'E_PROTOCOL' });
+    expect((await closed)[0]).toBe(4002);
+    expect(received).toEqual([]);
+  });
+
+  it('answers a replayed Hello but never establishes: the replayer cannot confirm', async () => {
+    const [hello] = await framesOfDialler({ node: 'gw-1' }); // recorded from a real dialler
+    const { raw, session, received } = await rawToListener({ node: 'gw-2' }, 200);
+    raw.send(hello as Uint8Array);
+    await expect(session.established).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    expect(received).toHaveLength(1); // the Welcome, useless without gw-1's ephemeral key
+    raw.send(Buffer.alloc(16)); // a guessed confirmation
+    expect(session.connection.open).toBe(false);
+  });
+
+  it('refuses a confirmation that does not decrypt, with 4003', async () => {
+    const [hello] = await framesOfDialler({ node: 'gw-1' });
+    const { raw, session, closed } = await rawToListener();
+    raw.send(hello as Uint8Array);
+    await tick();
+    raw.send(Buffer.alloc(16, 7));
+    await expect(session.established).rejects.toMatchObject({ code: 'E_AUTH' });
+    expect(await closed).toEqual([4003, 'authentication failed']);
+  });
+
+  it('gives up on a peer that never speaks, and on a listener that never answers, after the timeout', async () => {
+    const { session } = await rawToListener({ node: 'gw-2' }, 100);
+    await expect(session.established).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    const network = new MemoryNetwork();
+    listeners.push(await network.listen('mute', () => {}));
+    const dialler = await sessionOf(await network.dial('mute'), 'dialler', { node: 'gw-1' }, 100);
+    await expect(dialler.established).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+  });
+});
+
+describe('Session after authentication', () => {
+  /** An established pair whose dialler→listener frames pass through `tamper` first. */
+  async function pairThrough(tamper: (frame: Uint8Array) => Uint8Array | undefined) {
+    const network = new MemoryNetwork();
+    let listenerEnd: Promise<Session> | undefined;
+    listeners.push(await network.listen('b', (c) => (listenerEnd = sessionOf(c, 'listener', { node: 'gw-2' }))));
+    const inner = await network.dial('b');
+    let armed = false;
+    const wrapped: Connection = {
+      get remoteAddress() {
+        return inner.remoteAddress;
+      },
+      get bufferedAmount() {
+        return inner.bufferedAmount;
+      },
+      get open() {
+        return inner.open;
+      },
+      send: (frame) => {
+        const out = armed ? tamper(frame) : frame;
+        if (out !== undefined) inner.send(out);
+      },
+      close: (code, reason) => inner.close(code, reason),
+      authenticated: () => inner.authenticated(),
+      onFrame: (listener) => inner.onFrame(listener),
+      onClose: (listener) => inner.onClose(listener),
+    };
+    const dialler = await sessionOf(wrapped, 'dialler', { node: 'gw-1' });
+    while (listenerEnd === undefined) await tick();
+    const server = await listenerEnd;
+    await Promise.all([dialler.established, server.established]);
+    armed = true;
+    const got: SessionMessage[] = [];
+    server.onMessage((message) => got.push(message));
+    const closed = new Promise<[number, string]>((resolve) => server.connection.onClose((c, r) => resolve([c, r])));
+    return { dialler, server, got, closed };
+  }
+
+  it.each([
+    ['a flipped bit', (frame: Uint8Array) => Buffer.from(frame).fill(frame[0] === 0 ? 1 : 0, 0, 1)],
+    ['a frame injected in the middle', () => Buffer.alloc(64, 1)],
+  ])('closes on %s (frame authentication), applying nothing', async (_name, tamper) => {
+    const { dialler, got, closed } = await pairThrough(tamper);
+    dialler.send(change);
+    expect(await closed).toEqual([4002, 'frame failed authentication']);
+    expect(got).toEqual([]);
+  });
+
+  it('closes when a frame is dropped or replayed: the next one fails its nonce', async () => {
+    let seen = 0;
+    let first: Uint8Array | undefined;
+    const { dialler, got, closed } = await pairThrough((frame) => {
+      seen++;
+      if (seen === 1) {
+        first = frame;
+        return frame;
+      }
+      return first; // the first frame again instead of the second
+    });
+    dialler.send(change);
+    dialler.send({ ...change, key: 'second' });
+    expect(await closed).toEqual([4002, 'frame failed authentication']);
+    expect(got).toEqual([change]);
+  });
+
+  it('closes on a well-encrypted message that is not one (4002), changing nothing', async () => {
+    const { dialler, got, closed } = await pairThrough((frame) => frame);
+    dialler.send({ type: MessageType.Sync, id: -1 } as never);
+    expect(await closed).toEqual([4002, 'bad message']);
+    expect(got).toEqual([]);
   });
 });

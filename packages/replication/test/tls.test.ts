@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { ConfigError } from '@meshcache/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, type ClusterConfig, resolveClusterConfig, WebSocketTransport } from '../src/index.js';
-import { startNode, until } from './nodes.js';
+import { SECRET, startNode, until } from './nodes.js';
 import { makeTestPki, type TestPki } from './tls-certs.js';
 
 let pki: TestPki;
@@ -48,14 +48,14 @@ describe('TLS between nodes (wss)', () => {
   it('refuses a plain ws:// dialler and a client that does not trust the CA', async () => {
     const a = await start('gw-1', [], { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile });
     const plain = a.url.replace('wss:', 'ws:');
-    await expect(AdminClient.connect(plain, { secret: 'shared secret', timeoutMillis: 1000 })).rejects.toMatchObject({
+    await expect(AdminClient.connect(plain, { secret: SECRET, timeoutMillis: 1000 })).rejects.toMatchObject({
       code: expect.stringMatching(/E_UNREACHABLE|E_TIMEOUT/),
     });
-    await expect(AdminClient.connect(a.url, { secret: 'shared secret', timeoutMillis: 1000 })).rejects.toMatchObject({
+    await expect(AdminClient.connect(a.url, { secret: SECRET, timeoutMillis: 1000 })).rejects.toMatchObject({
       code: 'E_UNREACHABLE',
     });
     const trusting = await AdminClient.connect(a.url, {
-      secret: 'shared secret',
+      secret: SECRET,
       transport: new WebSocketTransport({
         tls: { ca: readFileSync(pki.caFile) },
       }),

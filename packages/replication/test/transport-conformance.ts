@@ -39,6 +39,9 @@ export function describeTransportConformance(name: string, make: () => Transport
       const client = await transport.dial(listener.address);
       connections.push(client);
       await until(() => server !== undefined, 'the server side of the connection');
+      // As a session does once the handshake proved the key: frames of any size may flow now.
+      client.authenticated();
+      (server as Connection).authenticated();
       return { client, server: server as Connection };
     }
 
@@ -54,6 +57,17 @@ export function describeTransportConformance(name: string, make: () => Transport
       await until(() => atServer.length === sent.length && atClient.length === 1, 'every frame');
       expect(atServer).toEqual(sent);
       expect(atClient).toEqual(['reply']);
+    });
+
+    it('never throws from close, whatever the reason (long, non-ASCII), and cuts it to 123 bytes', async () => {
+      const { client, server } = await pair();
+      const reasons: string[] = [];
+      server.onClose((_code, reason) => reasons.push(reason));
+      expect(() => client.close(4002, 'é'.repeat(100))).not.toThrow();
+      expect(() => client.close(4002, 'again')).not.toThrow();
+      await until(() => reasons.length === 1, 'the close');
+      expect(Buffer.byteLength(reasons[0] as string)).toBeLessThanOrEqual(123);
+      expect(reasons[0]).toMatch(/^(é)*$/);
     });
 
     it('does not care if the sender reuses its buffer after send', async () => {

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { MeshcacheError } from '@meshcache/core';
 import type { PeerInfo } from '../cluster-node.js';
 import { type AdminOperation, MessageType } from '../protocol/messages.js';
+import { Keyring } from '../security/keyring.js';
 import { HandshakeError, Session, type SessionMessage } from '../session.js';
 import type { Transport } from '../transport/transport.js';
 import { WebSocketTransport } from '../transport/websocket.js';
@@ -24,7 +25,10 @@ export class AdminError extends MeshcacheError {
 }
 
 export interface AdminClientOptions {
-  /** The cluster secret (or undefined for an insecure loopback node). */
+  /**
+   * The admin secret, the read-only secret, or (where the node has no admin secret) the cluster
+   * secret; undefined for an insecure loopback node.
+   */
   readonly secret: string | undefined;
   /** How long connecting and each call may take. @default 5000 */
   readonly timeoutMillis?: number;
@@ -69,14 +73,12 @@ export class AdminClient {
         cause: error,
       });
     }
-    const identity = {
-      cluster: '*',
-      node: `admin-${randomUUID()}`,
-      url: '',
-      secret: options.secret,
-      role: 'admin' as const,
-    };
-    const session = new Session(connection, identity, timeoutMillis);
+    const session = new Session(connection, {
+      side: 'dialler',
+      local: { cluster: '', node: `admin-${randomUUID()}`, url: '', role: 'admin' },
+      keyring: await Keyring.from({ secret: options.secret }),
+      timeoutMillis,
+    });
     try {
       await session.established;
     } catch (error) {

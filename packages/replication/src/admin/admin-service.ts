@@ -1,7 +1,10 @@
 /**
  * The node's side of admin calls: what `meshcache peers`, `stats`, `get`, `put`, `remove` and
- * `clear` ask a live node for. They ride the replication protocol on a session whose Hello says
- * 'admin', authenticated by the same cluster secret, and are never treated as a peer.
+ * `clear` ask a live node for. They ride the replication protocol on a session whose Hello asks
+ * for the admin role, and are never treated as a peer. What the session may do was decided by
+ * the key that opened it (security/keyring.ts): the admin secret (or, without one, the cluster
+ * secret) allows every operation; the read-only secret allows peers, stats and get, and any
+ * other request is answered E_FORBIDDEN.
  *
  * Every request gets exactly one response with its id: a result, or `{ code, message }` (an
  * unknown cache is E_UNKNOWN_CACHE; bad arguments E_INVALID_ARGUMENT; a value that cannot be
@@ -29,7 +32,17 @@ export interface CacheReport {
   readonly replication: unknown;
 }
 
-export function serveAdmin(session: Session, target: AdminTarget, logger: Logger, client: string): void {
+/** Who is asking: the client's name, and whether its key allows reading only. */
+export interface AdminClientGrant {
+  readonly client: string;
+  readonly readOnly: boolean;
+}
+
+/** The operations a read-only admin key allows. */
+const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['peers', 'stats', 'get']);
+
+export function serveAdmin(session: Session, target: AdminTarget, logger: Logger, grant: AdminClientGrant): void {
+  const { client } = grant;
   session.onMessage((message: SessionMessage) => {
     if (message.type !== MessageType.AdminRequest) {
       logger.warn({ client }, 'a non-admin message on an admin session; closing it');
@@ -38,6 +51,12 @@ export function serveAdmin(session: Session, target: AdminTarget, logger: Logger
     }
     let response: { ok: boolean; result: unknown };
     try {
+      if (grant.readOnly && !READ_ONLY_OPERATIONS.has(message.op)) {
+        throw new MeshcacheError(
+          'E_FORBIDDEN',
+          `"${message.op}" needs the admin secret; the read-only secret allows peers, stats and get`,
+        );
+      }
       response = { ok: true, result: perform(target, message) };
     } catch (error) {
       const code = error instanceof MeshcacheError ? error.code : 'E_INTERNAL';

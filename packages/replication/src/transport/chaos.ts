@@ -85,6 +85,7 @@ export class ChaosTransport implements Transport {
       },
       send,
       close: (code, reason) => inner.close(code, reason),
+      authenticated: () => inner.authenticated(),
       onFrame: (listener) => inner.onFrame(listener),
       onClose: (listener) => inner.onClose(listener),
     };

@@ -3,7 +3,7 @@
  * pair of connected ends. Frames are delivered on a later microtask, so sends never re-enter the
  * sender, as on a real socket. For tests that need a cluster without sockets.
  */
-import { CloseCode, type Connection, type Listener, type Transport } from './transport.js';
+import { CloseCode, type Connection, closeReason, type Listener, type Transport } from './transport.js';
 
 type FrameListener = (frame: Uint8Array) => void;
 type CloseListener = (code: number, reason: string) => void;
@@ -36,11 +36,14 @@ class MemoryConnection implements Connection {
     queueMicrotask(() => peer?.deliver(copy));
   }
 
+  authenticated(): void {}
+
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (!this.#open) return;
-    this.#closed(code, reason);
+    const cut = closeReason(reason);
+    this.#closed(code, cut);
     const peer = this.peer;
-    queueMicrotask(() => peer?.closedByPeer(code, reason));
+    queueMicrotask(() => peer?.closedByPeer(code, cut));
   }
 
   onFrame(listener: FrameListener): void {

@@ -10,7 +10,14 @@
  * - `close` is idempotent; each side's close listeners run exactly once, with a code and reason.
  * - Nothing is delivered after close.
  * - Frames that arrive before the first frame listener is attached are kept and handed to it,
- *   so a peer that speaks first (both sides send hello at once) is never lost.
+ *   so a peer that speaks first is never lost.
+ * - `close` never throws, whatever the reason's length or characters (a reason is cut to the
+ *   123 bytes a WebSocket close frame allows).
+ *
+ * Before authentication a connection is held to the transport's pre-authentication limits (the
+ * WebSocket transport: a few kilobytes in all, a bounded number of such connections overall and
+ * per address); the session calls `authenticated()` once the other side has proven the key,
+ * which lifts them.
  */
 
 export interface Connection {
@@ -21,6 +28,8 @@ export interface Connection {
   readonly open: boolean;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** The other side proved the key: pre-authentication limits no longer apply. Idempotent. */
+  authenticated(): void;
   onFrame(listener: (frame: Uint8Array) => void): void;
   onClose(listener: (code: number, reason: string) => void): void;
 }
@@ -44,4 +53,22 @@ export const CloseCode = Object.freeze({
   ProtocolError: 4002,
   AuthFailed: 4003,
   Lost: 4004,
+  /** A node dialled its own listener. */
+  Self: 4005,
+  /** The peer does not read what it is sent: unsent bytes passed their bound. */
+  Backlog: 4008,
 } as const);
+
+/** The longest close reason a WebSocket close frame carries, in UTF-8 bytes. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/** A close reason cut to at most 123 UTF-8 bytes, never inside a character. */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let cut = '';
+  for (const character of reason) {
+    if (Buffer.byteLength(cut + character) > MAX_CLOSE_REASON_BYTES) break;
+    cut += character;
+  }
+  return cut;
+}

@@ -6,18 +6,29 @@
  * against `ca` (or the system's roots) and its host name. With `mutual`, the listener also
  * demands a client certificate signed by `ca`, and a dialler presents its own.
  *
- * Limits are first-class: `maxPayload` bounds a frame (ws closes a connection that sends a
- * bigger one with 1009), permessage-deflate is off (compression bombs and CPU are not worth a
- * cache's small frames), and a text frame is a protocol error: meshcache speaks binary only.
+ * Limits are first-class, and tightest before the other side has authenticated, because anyone
+ * who can reach the port gets that far:
+ * - the HTTP request that opens a WebSocket has small header limits and short timeouts, and one
+ *   with an `Origin` header (a web page) is refused unless its origin is listed;
+ * - at most `maxConnections` connections wait for authentication at once, and `maxPerAddress`
+ *   from one remote address; past either, the upgrade is answered 503;
+ * - until `authenticated()`, a connection may receive at most `maxBytes` in all (counted on the
+ *   socket, before ws buffers a frame), which bounds the memory an unauthenticated peer costs;
+ * - afterwards `maxPayload` bounds a frame (ws closes with 1009 past it).
+ * Permessage-deflate is off (compression bombs and CPU are not worth a cache's frames), and a
+ * text frame is a protocol error: meshcache speaks binary only.
+ *
+ * Nothing a peer sends can throw out of a socket callback: errors are swallowed into a close, and
+ * close() itself never throws (reasons are cut by UTF-8 bytes).
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { CloseCode, type Connection, type Listener, type Transport } from './transport.js';
+import { CloseCode, type Connection, closeReason, type Listener, type Transport } from './transport.js';
 
 export interface WebSocketTransportOptions {
-  /** Largest frame accepted, in bytes. @default 16 MiB */
+  /** Largest frame accepted from an authenticated peer, in bytes. @default 16 MiB */
   maxPayload?: number;
   /**
    * Each side pings every this many ms; a peer that has not answered the previous ping by the
@@ -27,7 +38,27 @@ export interface WebSocketTransportOptions {
   heartbeatMillis?: number;
   /** Serve wss:// and present this certificate when dialling; required for wss:// listeners. */
   tls?: TlsOptions;
+  /** Limits on connections that have not authenticated yet. */
+  preAuth?: PreAuthLimits;
+  /**
+   * Origins (as a browser sends them, e.g. 'https://ops.example.com') whose WebSocket requests
+   * are accepted. A request with any other Origin header is refused (403). @default []
+   */
+  allowedOrigins?: readonly string[];
+  /** How long a dial may take to open the WebSocket (the HTTP upgrade). @default 5000 */
+  dialTimeoutMillis?: number;
 }
+
+export interface PreAuthLimits {
+  /** Connections waiting for authentication, in all. @default 64 */
+  readonly maxConnections?: number;
+  /** Connections waiting for authentication from one remote address. @default 8 */
+  readonly maxPerAddress?: number;
+  /** Bytes a connection may receive before it authenticates. @default 16384 */
+  readonly maxBytes?: number;
+}
+
+export const PRE_AUTH_DEFAULTS = Object.freeze({ maxConnections: 64, maxPerAddress: 8, maxBytes: 16 * 1024 });
 
 export interface TlsOptions {
   /** PEM certificate (chain) of this node; required to listen, and to dial with mutual TLS. */
@@ -41,10 +72,36 @@ export interface TlsOptions {
 }
 
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
+/** HTTP limits of the listener: the only thing an unauthenticated client talks to before ws. */
+const HTTP_LIMITS = Object.freeze({ maxHeaderSize: 8 * 1024, headersTimeout: 5000, requestTimeout: 10_000 });
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+/** The bookkeeping of connections not yet authenticated, per listener. */
+class PendingConnections {
+  #total = 0;
+  readonly #byAddress = new Map<string, number>();
+
+  constructor(readonly limits: Required<PreAuthLimits>) {}
+
+  /** Takes a place for a new connection from `address`; false when there is none. */
+  admit(address: string): boolean {
+    const fromAddress = this.#byAddress.get(address) ?? 0;
+    if (this.#total >= this.limits.maxConnections || fromAddress >= this.limits.maxPerAddress) return false;
+    this.#total++;
+    this.#byAddress.set(address, fromAddress + 1);
+    return true;
+  }
+
+  release(address: string): void {
+    this.#total--;
+    const left = (this.#byAddress.get(address) ?? 1) - 1;
+    if (left <= 0) this.#byAddress.delete(address);
+    else this.#byAddress.set(address, left);
+  }
 }
 
 class WebSocketConnection implements Connection {
@@ -53,11 +110,19 @@ class WebSocketConnection implements Connection {
   readonly #frameListeners: Array<(frame: Uint8Array) => void> = [];
   /** Frames that arrived before anyone listened. */
   #early: Uint8Array[] = [];
+  /** Called once, when the connection authenticates or closes first. */
+  #leavePending: (() => void) | undefined;
 
-  constructor(socket: WebSocket, remoteAddress: string, heartbeatMillis: number) {
+  constructor(
+    socket: WebSocket,
+    remoteAddress: string,
+    heartbeatMillis: number,
+    preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void },
+  ) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
     if (heartbeatMillis > 0) this.#heartbeat(heartbeatMillis);
+    this.#limitUntilAuthenticated(preAuth);
     socket.on('message', (data, isBinary) => {
       if (this.#socket.readyState !== WebSocket.OPEN) return; // closing: nothing is delivered after close()
       if (!isBinary) {
@@ -70,6 +135,25 @@ class WebSocketConnection implements Connection {
     });
     // A socket error is always followed by close; the close listeners report it.
     socket.on('error', () => {});
+  }
+
+  /** Counts what arrives on the raw socket until authenticated(); past the bound, the socket goes. */
+  #limitUntilAuthenticated(preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void }): void {
+    const raw = preAuth.rawSocket;
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > preAuth.maxBytes) raw?.destroy();
+    };
+    raw?.on('data', count);
+    let left = false;
+    this.#leavePending = () => {
+      if (left) return;
+      left = true;
+      raw?.off('data', count);
+      preAuth.release?.();
+    };
+    this.#socket.once('close', () => this.#leavePending?.());
   }
 
   get bufferedAmount(): number {
@@ -108,9 +192,17 @@ class WebSocketConnection implements Connection {
     if (this.open) this.#socket.send(frame, { binary: true });
   }
 
+  authenticated(): void {
+    this.#leavePending?.();
+  }
+
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.#socket.readyState === WebSocket.CLOSED || this.#socket.readyState === WebSocket.CLOSING) return;
-    this.#socket.close(code, reason.slice(0, 120)); // a close reason is limited to 123 bytes
+    try {
+      this.#socket.close(code, closeReason(reason));
+    } catch {
+      this.#socket.terminate(); // a code ws refuses: close without a reason rather than throw
+    }
   }
 
   onFrame(listener: (frame: Uint8Array) => void): void {
@@ -129,11 +221,17 @@ export class WebSocketTransport implements Transport {
   readonly #maxPayload: number;
   readonly #heartbeatMillis: number;
   readonly #tls: TlsOptions | undefined;
+  readonly #preAuth: Required<PreAuthLimits>;
+  readonly #allowedOrigins: ReadonlySet<string>;
+  readonly #dialTimeoutMillis: number;
 
   constructor(options: WebSocketTransportOptions = {}) {
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#heartbeatMillis = options.heartbeatMillis ?? 1000;
     this.#tls = options.tls;
+    this.#preAuth = { ...PRE_AUTH_DEFAULTS, ...options.preAuth };
+    this.#allowedOrigins = new Set(options.allowedOrigins ?? []);
+    this.#dialTimeoutMillis = options.dialTimeoutMillis ?? 5000;
   }
 
   async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
@@ -144,13 +242,15 @@ export class WebSocketTransport implements Transport {
     if (secure && (tls?.cert === undefined || tls.key === undefined)) {
       throw new Error(`listen: ${address} needs TLS options with a certificate and its key`);
     }
-    const upgradeRequired = (_request: unknown, response: ServerResponse) => {
-      response.writeHead(426, { 'content-type': 'text/plain' }).end('meshcache speaks WebSocket here\n');
+    const upgradeRequired = (_request: IncomingMessage, response: import('node:http').ServerResponse) => {
+      response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
+      response.end('meshcache speaks WebSocket here\n');
     };
     const server: Server =
       secure && tls !== undefined
         ? createTlsServer(
             {
+              ...HTTP_LIMITS,
               cert: tls.cert,
               key: tls.key,
               ...(tls.ca === undefined ? {} : { ca: tls.ca }),
@@ -159,7 +259,10 @@ export class WebSocketTransport implements Transport {
             },
             upgradeRequired,
           )
-        : createServer(upgradeRequired);
+        : createServer(HTTP_LIMITS, upgradeRequired);
+    server.headersTimeout = HTTP_LIMITS.headersTimeout;
+    server.requestTimeout = HTTP_LIMITS.requestTimeout;
+    server.on('clientError', (_error, socket) => socket.destroy());
     const host = url.hostname.replace(/^\[|\]$/g, '');
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -168,12 +271,46 @@ export class WebSocketTransport implements Transport {
         resolve();
       });
     });
-    // Only once listening: ws re-emits the server's errors on itself, and a listen error (port
-    // taken) must reach the caller as a rejection, not as an unhandled 'error' event.
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: this.#maxPayload });
-    wss.on('connection', (socket, request) => {
-      const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
-      onConnection(new WebSocketConnection(socket, remote, this.#heartbeatMillis));
+    // noServer: this listener decides which upgrades ws may take (Origin, pending limits).
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.#maxPayload });
+    wss.on('error', () => {});
+    const pending = new PendingConnections(this.#preAuth);
+    server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.on('error', () => {});
+      const origin = request.headers.origin;
+      if (origin !== undefined && !this.#allowedOrigins.has(origin)) {
+        refuse(socket, 403, 'Forbidden');
+        return;
+      }
+      const remote = request.socket.remoteAddress ?? '?';
+      if (!pending.admit(remote)) {
+        refuse(socket, 503, 'Service Unavailable');
+        return;
+      }
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        pending.release(remote);
+      };
+      socket.once('close', release);
+      if (head.length > this.#preAuth.maxBytes) {
+        socket.destroy();
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        const connection = new WebSocketConnection(
+          ws,
+          `${remote}:${request.socket.remotePort ?? '?'}`,
+          this.#heartbeatMillis,
+          {
+            rawSocket: socket,
+            maxBytes: this.#preAuth.maxBytes - head.length,
+            release,
+          },
+        );
+        onConnection(connection);
+      });
     });
     const { port } = server.address() as AddressInfo;
     const shown = host.includes(':') ? `[${host}]` : host;
@@ -183,6 +320,7 @@ export class WebSocketTransport implements Transport {
         new Promise<void>((resolve) => {
           for (const client of wss.clients) client.terminate();
           wss.close(() => server.close(() => resolve()));
+          server.closeAllConnections();
         }),
     };
   }
@@ -191,19 +329,47 @@ export class WebSocketTransport implements Transport {
     return new Promise((resolve, reject) => {
       const tls = this.#tls;
       const secure = address.startsWith('wss:');
-      const socket = new WebSocket(address, {
-        perMessageDeflate: false,
-        maxPayload: this.#maxPayload,
-        ...(secure && tls !== undefined
-          ? { ca: tls.ca, ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}) }
-          : {}),
+      let socket: WebSocket;
+      try {
+        socket = new WebSocket(address, {
+          perMessageDeflate: false,
+          maxPayload: this.#maxPayload,
+          handshakeTimeout: this.#dialTimeoutMillis,
+          ...(secure && tls !== undefined
+            ? {
+                ca: tls.ca,
+                ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+              }
+            : {}),
+        });
+      } catch (error) {
+        reject(new Error(`cannot reach ${address}: ${(error as Error).message}`, { cause: error }));
+        return;
+      }
+      let raw: Socket | undefined;
+      socket.once('upgrade', (response: IncomingMessage) => {
+        raw = response.socket;
       });
       const failed = (error: Error) => reject(new Error(`cannot reach ${address}: ${error.message}`, { cause: error }));
       socket.once('error', failed);
       socket.once('open', () => {
         socket.off('error', failed);
-        resolve(new WebSocketConnection(socket, address, this.#heartbeatMillis));
+        resolve(
+          new WebSocketConnection(socket, address, this.#heartbeatMillis, {
+            rawSocket: raw,
+            maxBytes: this.#preAuth.maxBytes,
+          }),
+        );
       });
     });
+  }
+}
+
+/** Answers an upgrade request with a status and closes the socket: the request never reaches ws. */
+function refuse(socket: Socket, status: number, text: string): void {
+  try {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  } catch {
+    socket.destroy();
   }
 }
