@@ -8,6 +8,9 @@
  * afterwards is newer than what it has seen: a write that follows a read of a peer's value always
  * wins over that value, even if this node's wall clock is behind.
  *
+ * The counter stays below 2^32 (the wire refuses more): when it would reach it, the clock moves
+ * its time on by a millisecond instead, as if that much time had passed.
+ *
  * Guarantee: versions from one clock strictly increase. Not guaranteed: that they match wall
  * time; a peer whose clock runs ahead drags everyone ahead with it, which is why receive()
  * refuses versions more than maxDriftMillis in the future (the peer's clock is wrong, and
@@ -15,6 +18,9 @@
  */
 import type { Clock, Version } from '@meshcache/core';
 import { MeshcacheError } from '@meshcache/core';
+
+/** The largest counter a version carries (2^32 - 1). */
+export const MAX_COUNTER = 2 ** 32 - 1;
 
 export interface HybridLogicalClockOptions {
   /** This node's id: the last tie-break between versions. */
@@ -41,6 +47,11 @@ export class HybridLogicalClock {
     this.#maxDriftMillis = options.maxDriftMillis ?? 60_000;
   }
 
+  /** How far ahead of the wall clock (and, for leases, behind it) a peer's time may be. */
+  get maxDriftMillis(): number {
+    return this.#maxDriftMillis;
+  }
+
   /** The wall clock this HLC follows (epoch ms): what replication lag is measured against. */
   wallClock(): number {
     return this.#clock();
@@ -51,6 +62,9 @@ export class HybridLogicalClock {
     const wall = this.#clock();
     if (wall > this.#time) {
       this.#time = wall;
+      this.#counter = 0;
+    } else if (this.#counter >= MAX_COUNTER) {
+      this.#time++;
       this.#counter = 0;
     } else {
       this.#counter++;
@@ -64,6 +78,12 @@ export class HybridLogicalClock {
    */
   receive(remote: Version): void {
     const wall = this.#clock();
+    if (!Number.isSafeInteger(remote.time) || !Number.isInteger(remote.counter) || remote.counter > MAX_COUNTER) {
+      throw new MeshcacheError(
+        'E_PROTOCOL',
+        `version from node "${remote.node}" is not a version (whole time, counter below 2^32)`,
+      );
+    }
     if (remote.time > wall + this.#maxDriftMillis) {
       throw new MeshcacheError(
         'E_CLOCK_DRIFT',

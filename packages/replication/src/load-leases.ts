@@ -76,6 +76,7 @@ export class LoadLeases {
   readonly #wakers = new Map<string, Set<() => void>>();
   #waitedForPeers = 0;
   #loadedHere = 0;
+  #farClaimLogged = false;
 
   constructor(options: LoadLeasesOptions) {
     this.#options = options;
@@ -117,13 +118,29 @@ export class LoadLeases {
     }
   }
 
-  /** A claim, withdrawal or release from a peer. */
+  /**
+   * A claim, withdrawal or release from a peer. A claim lasts no longer than this node's own
+   * lease, and one whose version is further from this node's clock than the drift bound is
+   * ignored: an old version would win every contest, for as long as it lasted.
+   */
   receive(message: LeaseMessage, from: string): void {
     if (message.state === 'claim') {
+      const now = this.#clock();
+      const drift = this.#options.hlc.maxDriftMillis;
+      if (Math.abs(message.version.time - now) > drift) {
+        if (!this.#farClaimLogged) {
+          this.#farClaimLogged = true;
+          this.#options.logger.warn(
+            { cache: this.#options.cache.name, peer: from, drift: message.version.time - now },
+            'single flight: a claim whose version is too far from this clock; ignored (logged once)',
+          );
+        }
+        return;
+      }
       this.#note(message.key, {
         node: from,
         version: message.version,
-        expiresAt: this.#clock() + message.leaseMillis,
+        expiresAt: now + Math.min(message.leaseMillis, this.#options.leaseMillis),
       });
       return;
     }

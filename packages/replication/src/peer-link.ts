@@ -31,7 +31,16 @@ export interface PeerLinkOptions {
   readonly logger: Logger;
   /** How long an acknowledgement may take (socketTimeoutMillis). */
   readonly ackTimeoutMillis: number;
+  /**
+   * Bytes the connection may hold unsent before the link is closed (4008) rather than queue
+   * more: a peer that does not read must not grow this node's memory. @default 256 MiB
+   */
+  readonly maxUnsentBytes?: number;
 }
+
+export const DEFAULT_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
+/** Unknown cache names remembered (and logged) per link; past it, one more line and silence. */
+const MAX_IGNORED_CACHES = 64;
 
 export class PeerLink {
   readonly session: Session;
@@ -63,9 +72,20 @@ export class PeerLink {
     this.#options = options;
     this.session = options.session;
     this.node = options.node;
+    const maxUnsent = options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES;
     this.#asPeer = {
       node: options.node,
-      send: (message) => this.session.send(message),
+      send: (message) => {
+        if (this.session.connection.bufferedAmount > maxUnsent) {
+          this.#options.logger.warn(
+            { peer: this.node, unsent: this.session.connection.bufferedAmount, limit: maxUnsent },
+            'peer does not read what it is sent; closing the link (it repairs when it comes back)',
+          );
+          this.session.close(CloseCode.Backlog, 'too many unsent bytes');
+          return;
+        }
+        this.session.send(message);
+      },
       bufferedAmount: () => this.session.connection.bufferedAmount,
       acknowledged: () => this.acknowledged(),
     };
@@ -223,12 +243,16 @@ export class PeerLink {
 
   #replicatorFor(cache: string): CacheReplicator | undefined {
     const replicator = this.caches.includes(cache) ? this.#options.replicators.get(cache) : undefined;
-    // Once per cache and link: a batch of 100,000 such changes must not become 100,000 log lines.
-    if (replicator === undefined && !this.#ignoredCaches.has(cache)) {
-      this.#ignoredCaches.add(cache);
+    // Once per cache and link: a batch of 100,000 such changes must not become 100,000 log lines,
+    // and a peer inventing names must not grow memory: past MAX_IGNORED_CACHES, one last line.
+    if (replicator === undefined && !this.#ignoredCaches.has(cache) && this.#ignoredCaches.size <= MAX_IGNORED_CACHES) {
+      const last = this.#ignoredCaches.size === MAX_IGNORED_CACHES;
+      this.#ignoredCaches.add(last ? '' : cache);
       this.#options.logger.warn(
-        { peer: this.node, cache },
-        'messages for a cache not replicated with this peer; ignored (logged once per link)',
+        { peer: this.node, cache: last ? undefined : cache },
+        last
+          ? `messages for more than ${MAX_IGNORED_CACHES} caches not replicated with this peer; no longer logged on this link`
+          : 'messages for a cache not replicated with this peer; ignored (logged once per link)',
       );
     }
     return replicator;

@@ -27,6 +27,15 @@
  * Ehcache's bootstrap has), and a repair that runs twice does no harm. Every message is bounded:
  * batches by maximumChunkSizeBytes, key lists and pulls by MAX_BATCH_CHANGES.
  *
+ * A peer, even one holding the secret, cannot make a node do unbounded work:
+ * - a RepairRequest is served only in answer to this node's own latest Digest to that peer, with
+ *   its bucket count, and only one at a time; a Pull only in answer to this node's last Keys, with
+ *   its keys de-duplicated and its answer paced like any other (each chunk waits for the socket
+ *   to drain). Anything else is ignored and logged once per link;
+ * - digests from one peer are handled one at a time, a newer one waiting for the current;
+ * - the keys a repair wants to pull are at most MAX_WANTED; past it the repair pulls those and
+ *   the rest waits for the next repair (logged).
+ *
  * Reading the whole cache (to build a digest, or to answer a RepairRequest) is done in slices of
  * SLICE entries per event-loop turn: a node holding a million entries keeps answering heartbeats
  * and live traffic while it serves a repair (done in one go, it would stall for seconds and its
@@ -72,10 +81,14 @@ export interface CacheRepairOptions {
   /** This cache is now in step with `node` (a repair from it finished). */
   readonly onRepaired: (node: string) => void;
   readonly logger: Logger;
+  /** Most keys one repair collects to pull. @default MAX_WANTED */
+  readonly maxWanted?: number;
 }
 
 /** Keys per Keys or Pull message. */
 const KEYS_PER_MESSAGE = 10_000;
+/** Most keys one repair collects to pull. */
+export const MAX_WANTED = 1_000_000;
 /** Entries read per event-loop turn when reading the whole cache. */
 const SLICE = 2_000;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -87,6 +100,16 @@ export class CacheRepair {
   readonly #wanted = new Map<string, string[]>();
   /** Digests being built for a peer, which a peer that turns out to be empty cancels. */
   readonly #offers = new Map<string, { cancelled: boolean }>();
+  /** The bucket count of the last digest sent to each peer: a RepairRequest must answer it. */
+  readonly #offered = new Map<string, number>();
+  /** Peers whose RepairRequest is being served now. */
+  readonly #serving = new Set<string>();
+  /** Peers this node sent its last Keys to, whose Pulls it answers until the last one. */
+  readonly #pullsExpected = new Set<string>();
+  /** Per peer: the digest being handled, and the newest one waiting for it. */
+  readonly #digests = new Map<string, { next: DigestMessage | undefined }>();
+  /** Unsolicited kinds of message already logged, per peer (once per link). */
+  readonly #logged = new Map<string, Set<string>>();
   #repairs = 0;
 
   constructor(cache: Cache<unknown>, options: CacheRepairOptions) {
@@ -101,12 +124,16 @@ export class CacheRepair {
 
   /** Sends `peer` this cache's state, summarised, so that it repairs itself from this node. */
   offer(peer: RepairPeer): void {
+    const previous = this.#offers.get(peer.node);
+    if (previous !== undefined) previous.cancelled = true; // only the newest state is worth sending
     const offer = { cancelled: false };
     this.#offers.set(peer.node, offer);
     void this.#digest(offer).then(
       (digest) => {
         if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
-        if (digest !== undefined) peer.send(digest);
+        if (digest === undefined) return;
+        this.#offered.set(peer.node, digest.bucketCount);
+        peer.send(digest);
       },
       (error: unknown) => this.#failed(peer, 'digest', error),
     );
@@ -116,18 +143,21 @@ export class CacheRepair {
   receive(peer: RepairPeer, message: Exclude<RepairMessage, EntriesMessage>): void {
     switch (message.type) {
       case MessageType.Digest:
-        void this.#onDigest(peer, message).catch((error: unknown) => this.#failed(peer, 'digest', error));
+        this.#queueDigest(peer, message);
         break;
       case MessageType.RepairRequest:
-        void this.#onRepairRequest(peer, message).catch((error: unknown) =>
-          this.#failed(peer, 'repair request', error),
-        );
+        this.#onRepairRequest(peer, message);
         break;
       case MessageType.Keys:
         this.#onKeys(peer, message);
         break;
       case MessageType.Pull:
-        this.#onPull(peer, message);
+        if (!this.#pullsExpected.has(peer.node)) {
+          this.#unsolicited(peer, 'pull');
+          break;
+        }
+        if (message.last) this.#pullsExpected.delete(peer.node);
+        void this.#onPull(peer, message).catch((error: unknown) => this.#failed(peer, 'pull', error));
         break;
       case MessageType.BootstrapDone:
         this.#repaired(peer.node);
@@ -141,6 +171,11 @@ export class CacheRepair {
     const offer = this.#offers.get(node);
     if (offer !== undefined) offer.cancelled = true;
     this.#offers.delete(node);
+    this.#offered.delete(node);
+    this.#serving.delete(node);
+    this.#pullsExpected.delete(node);
+    this.#digests.delete(node);
+    this.#logged.delete(node);
   }
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
@@ -172,6 +207,30 @@ export class CacheRepair {
       }
     }
     return builder.finish();
+  }
+
+  /** One digest per peer at a time: a digest that arrives meanwhile waits, and only the newest. */
+  #queueDigest(peer: RepairPeer, message: DigestMessage): void {
+    const current = this.#digests.get(peer.node);
+    if (current !== undefined) {
+      current.next = message;
+      return;
+    }
+    const slot: { next: DigestMessage | undefined } = { next: undefined };
+    this.#digests.set(peer.node, slot);
+    const run = async (digest: DigestMessage): Promise<void> => {
+      try {
+        await this.#onDigest(peer, digest);
+      } catch (error) {
+        this.#failed(peer, 'digest', error);
+      }
+      if (this.#digests.get(peer.node) !== slot) return; // the peer left meanwhile
+      const next = slot.next;
+      slot.next = undefined;
+      if (next === undefined) this.#digests.delete(peer.node);
+      else await run(next);
+    };
+    void run(message);
   }
 
   async #onDigest(peer: RepairPeer, message: DigestMessage): Promise<void> {
@@ -211,8 +270,17 @@ export class CacheRepair {
     });
   }
 
-  async #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): Promise<void> {
-    await this.#serve(peer, message.bucketCount, message.keyBuckets, message.fullBuckets, 'lastKeys');
+  /** Served only in answer to this node's latest digest to the peer, and one at a time. */
+  #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): void {
+    if (this.#offered.get(peer.node) !== message.bucketCount || this.#serving.has(peer.node)) {
+      this.#unsolicited(peer, 'repair request');
+      return;
+    }
+    this.#offered.delete(peer.node);
+    this.#serving.add(peer.node);
+    void this.#serve(peer, message.bucketCount, message.keyBuckets, message.fullBuckets, 'lastKeys')
+      .catch((error: unknown) => this.#failed(peer, 'repair request', error))
+      .finally(() => this.#serving.delete(peer.node));
   }
 
   /**
@@ -254,8 +322,10 @@ export class CacheRepair {
     }
     batches.end();
     keys.end();
-    if (end === 'lastKeys') peer.send({ type: MessageType.Keys, cache, items: [], last: true });
-    else peer.send({ type: MessageType.BootstrapDone, cache });
+    if (end === 'lastKeys') {
+      this.#pullsExpected.add(peer.node);
+      peer.send({ type: MessageType.Keys, cache, items: [], last: true });
+    } else peer.send({ type: MessageType.BootstrapDone, cache });
   }
 
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
@@ -263,13 +333,24 @@ export class CacheRepair {
     if (wanted === undefined) return; // not repairing from this peer (any more): nothing to pull
     const cache = this.#cache.name;
     const clear = this.#cache.clearVersion;
+    const maxWanted = this.#options.maxWanted ?? MAX_WANTED;
     for (const { key, version, removed } of message.items) {
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
-      else if (isNewer(version, this.#cache.knownVersion(key))) wanted.push(key);
+      else if (isNewer(version, this.#cache.knownVersion(key))) {
+        if (wanted.length < maxWanted) wanted.push(key);
+        else if (wanted.length === maxWanted) {
+          wanted.push(key); // one past the bound marks the list as cut; dropped below
+          this.#options.logger.warn(
+            { cache, peer: peer.node, limit: maxWanted },
+            'repair wants more keys than it collects at once; the rest waits for the next repair',
+          );
+        }
+      }
     }
     if (!message.last) return;
     this.#wanted.delete(peer.node);
+    if (wanted.length > maxWanted) wanted.length = maxWanted;
     if (wanted.length === 0) {
       this.#repaired(peer.node);
       return;
@@ -280,20 +361,37 @@ export class CacheRepair {
     }
   }
 
-  #onPull(peer: RepairPeer, message: PullMessage): void {
+  /** Answers a Pull: each key once, in chunks that wait for the socket to drain. */
+  async #onPull(peer: RepairPeer, message: PullMessage): Promise<void> {
     const cache = this.#cache.name;
     const batches = this.#batcher(peer);
-    for (const key of message.keys) {
+    for (const key of new Set(message.keys)) {
       const entry = this.#cache.peekEntry(key);
-      if (entry?.version !== undefined) {
-        batches.add(putOf(cache, entry, entry.version));
-        continue;
+      let sent = false;
+      if (entry?.version !== undefined) sent = batches.add(putOf(cache, entry, entry.version));
+      else {
+        const removedAt = this.#cache.knownVersion(key); // a tombstone, when the entry is gone
+        if (removedAt !== undefined) sent = batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
       }
-      const removedAt = this.#cache.knownVersion(key); // a tombstone, when the entry is gone
-      if (removedAt !== undefined) batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
+      if (sent) await peer.drained();
     }
     batches.end();
     if (message.last) peer.send({ type: MessageType.BootstrapDone, cache });
+  }
+
+  /** A repair message this node did not ask for: ignored, and logged once per kind and link. */
+  #unsolicited(peer: RepairPeer, kind: string): void {
+    let logged = this.#logged.get(peer.node);
+    if (logged === undefined) {
+      logged = new Set();
+      this.#logged.set(peer.node, logged);
+    }
+    if (logged.has(kind)) return;
+    logged.add(kind);
+    this.#options.logger.warn(
+      { cache: this.#cache.name, peer: peer.node, kind },
+      'a repair message this node did not ask for; ignored (logged once per link)',
+    );
   }
 
   #failed(peer: RepairPeer, stage: string, error: unknown): void {

@@ -1,0 +1,307 @@
+/**
+ * What an authenticated peer cannot make a node do: each bound of docs/security.md ("After
+ * authentication"), exercised directly against the part that enforces it.
+ */
+import { type Cache, CacheManager, type Version } from '@meshcache/core';
+import { ManualClock } from '@meshcache/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_COUNTER } from '../src/hlc.js';
+import {
+  CacheReplicator,
+  HybridLogicalClock,
+  type LeaseMessage,
+  MessageType,
+  resolveReplicationConfig,
+} from '../src/index.js';
+import { LoadLeases } from '../src/load-leases.js';
+import { PeerLink } from '../src/peer-link.js';
+import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
+import type { SessionMessage } from '../src/session.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
+import type { Connection } from '../src/transport/transport.js';
+import { sessionOf } from './sessions.js';
+
+const managers: CacheManager[] = [];
+const replicators: CacheReplicator[] = [];
+afterEach(async () => {
+  for (const replicator of replicators.splice(0)) replicator.close();
+  for (const manager of managers.splice(0)) await manager.shutdown();
+});
+
+function recordingLogger() {
+  const warnings: string[] = [];
+  return {
+    warnings,
+    logger: { debug() {}, info() {}, error() {}, warn: (_o: object, m?: string) => warnings.push(m ?? '') },
+  };
+}
+
+function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
+  const hlc = new HybridLogicalClock({ node: 'gw-2', clock: clock.now });
+  const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
+  managers.push(manager);
+  const cache = manager.addCache('c', {});
+  for (let i = 0; i < entries; i++) cache.put(`k${i}`, `v${i}`);
+  return cache;
+}
+
+/** A repair of `cache` talking to a peer that records what it is sent. */
+function repairOf(cache: Cache<unknown>, options: { maxWanted?: number } = {}) {
+  const { warnings, logger } = recordingLogger();
+  const sent: SessionMessage[] = [];
+  const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
+  const repair = new CacheRepair(cache, {
+    chunkBytes: 1 << 20,
+    apply: () => {},
+    onRepaired: () => {},
+    logger,
+    ...options,
+  });
+  return { repair, peer, sent, warnings };
+}
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+const v = (time: number): Version => ({ time, counter: 0, node: 'gw-1' });
+
+describe('repair: a peer gets answers only to what this node asked', () => {
+  it('ignores a RepairRequest that answers no digest of this node (and logs it once)', async () => {
+    const { repair, peer, sent, warnings } = repairOf(cacheWith(100));
+    const request = {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount: 4,
+      keyBuckets: [0, 1],
+      fullBuckets: [2, 3],
+    } as const;
+    repair.receive(peer, request);
+    repair.receive(peer, request);
+    await turns();
+    expect(sent).toEqual([]);
+    expect(warnings).toEqual(['a repair message this node did not ask for; ignored (logged once per link)']);
+  });
+
+  it('serves one RepairRequest per digest it sent, with that digest’s bucket count', async () => {
+    const { repair, peer, sent } = repairOf(cacheWith(100));
+    repair.offer(peer);
+    await turns();
+    const digest = sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    repair.receive(peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount: digest.bucketCount * 2,
+      keyBuckets: [0],
+      fullBuckets: [],
+    });
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.Keys)).toEqual([]);
+    const answer = {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount: digest.bucketCount,
+      keyBuckets: [0],
+      fullBuckets: [],
+    } as const;
+    repair.receive(peer, answer);
+    repair.receive(peer, answer); // a second time: nothing more
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.Keys && m.last)).toHaveLength(1);
+  });
+
+  it('ignores Pulls that answer no Keys of this node, and answers each pulled key once', async () => {
+    const { repair, peer, sent } = repairOf(cacheWith(10));
+    repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys: ['k1'], last: true });
+    await turns();
+    expect(sent).toEqual([]);
+    repair.offer(peer);
+    await turns();
+    const { bucketCount } = sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    repair.receive(peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount,
+      keyBuckets: [0],
+      fullBuckets: [],
+    });
+    await turns();
+    sent.length = 0;
+    const keys = [...Array(10_000).fill('k1'), 'k2', 'k2', 'nothing'];
+    repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys, last: true });
+    await turns();
+    const entries = sent.flatMap((m) => (m.type === MessageType.Entries ? m.changes : []));
+    expect(entries.map((change) => (change as { key: string }).key)).toEqual(['k1', 'k2']);
+    expect(sent.at(-1)).toEqual({ type: MessageType.BootstrapDone, cache: 'c' });
+    repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys: ['k3'], last: true }); // after the last
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.Entries)).toHaveLength(1);
+  });
+
+  it('collects at most maxWanted keys to pull in one repair, and says so', async () => {
+    const { repair, peer, sent, warnings } = repairOf(cacheWith(1), { maxWanted: 10 });
+    repair.receive(peer, {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(1),
+      clearVersion: undefined,
+    });
+    await turns();
+    expect(sent.map((m) => m.type)).toEqual([MessageType.RepairRequest]);
+    const items = Array.from({ length: 500 }, (_, i) => ({ key: `new${i}`, version: v(2e12), removed: false }));
+    for (let chunk = 0; chunk < 5; chunk++) {
+      repair.receive(peer, {
+        type: MessageType.Keys,
+        cache: 'c',
+        items: items.slice(chunk * 100, chunk * 100 + 100),
+        last: chunk === 4,
+      });
+    }
+    const pulls = sent.filter((m) => m.type === MessageType.Pull);
+    expect(pulls.flatMap((m) => m.keys)).toHaveLength(10);
+    expect(warnings).toContain('repair wants more keys than it collects at once; the rest waits for the next repair');
+  });
+
+  it('handles one digest per peer at a time: those that pile up meanwhile collapse into the newest', async () => {
+    const { repair, peer, sent } = repairOf(cacheWith(5000));
+    const digest = {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 256,
+      digest: new Uint8Array(256 * 8).fill(3),
+      clearVersion: undefined,
+    } as const;
+    for (let i = 0; i < 50; i++) repair.receive(peer, digest);
+    await turns(50);
+    expect(sent.filter((m) => m.type === MessageType.RepairRequest).length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('peer links', () => {
+  /** A link of gw-1 to gw-2 over `connection`, carrying cache 'c' through a real replicator. */
+  async function linkOver(connection: Connection, logger = recordingLogger().logger) {
+    const session = await sessionOf(connection, 'dialler', { node: 'gw-1' });
+    const hlc = new HybridLogicalClock({ node: 'gw-1' });
+    const cache = cacheWith(10);
+    const replicator = new CacheReplicator(cache, resolveReplicationConfig('c', {}), { hlc, logger });
+    replicators.push(replicator);
+    const link = new PeerLink({
+      session,
+      node: 'gw-2',
+      url: '',
+      dialledByUs: true,
+      caches: ['c'],
+      replicators: new Map([['c', replicator]]),
+      hlc,
+      logger,
+      ackTimeoutMillis: 1000,
+    });
+    return { session, link };
+  }
+
+  async function establishedPair(network = new MemoryNetwork()) {
+    let server: Promise<Awaited<ReturnType<typeof sessionOf>>> | undefined;
+    await network.listen('b', (c) => (server = sessionOf(c, 'listener', { node: 'gw-2' })));
+    const client = await network.dial('b');
+    return { client, server: () => server };
+  }
+
+  it('logs a peer’s unknown cache names once each, and stops after 64 names', async () => {
+    const { warnings, logger } = recordingLogger();
+    const { client, server } = await establishedPair();
+    const { session, link } = await linkOver(client, logger);
+    await session.established;
+    link.attach();
+    const other = await (server() as Promise<Awaited<ReturnType<typeof sessionOf>>>);
+    await other.established;
+    const changes = Array.from(
+      { length: 500 },
+      (_, i) => ({ type: MessageType.Remove, cache: `invented-${i % 250}`, key: 'k', version: v(1) }) as const,
+    );
+    other.send({ type: MessageType.Batch, changes });
+    await turns();
+    expect(warnings).toHaveLength(65);
+    expect(warnings.at(-1)).toMatch(/more than 64 caches .* no longer logged on this link/);
+  });
+
+  it('closes a link whose connection holds more unsent bytes than its bound (4008), instead of queueing more', async () => {
+    const { client } = await establishedPair();
+    const backedUp: Connection = {
+      remoteAddress: client.remoteAddress,
+      get bufferedAmount() {
+        return 300 * 1024 * 1024;
+      },
+      get open() {
+        return client.open;
+      },
+      send: (frame) => client.send(frame),
+      close: (code, reason) => client.close(code, reason),
+      authenticated: () => client.authenticated(),
+      onFrame: (listener) => client.onFrame(listener),
+      onClose: (listener) => client.onClose(listener),
+    };
+    const closed = new Promise<number>((resolve) => client.onClose((code) => resolve(code)));
+    const { warnings, logger } = recordingLogger();
+    const { session, link } = await linkOver(backedUp, logger);
+    await session.established;
+    link.attach(); // the replicator offers its digest through the link: the first send
+    expect(await closed).toBe(4008);
+    expect(warnings).toContain('peer does not read what it is sent; closing the link (it repairs when it comes back)');
+  });
+});
+
+describe('the clock and single flight refuse what a peer should not decide', () => {
+  it('keeps the counter below 2^32: past it, time moves on a millisecond', () => {
+    const hlc = new HybridLogicalClock({ node: 'a', clock: new ManualClock(1000).now });
+    hlc.receive({ time: 1000, counter: MAX_COUNTER - 1, node: 'b' });
+    expect(hlc.now()).toEqual({ time: 1000, counter: MAX_COUNTER, node: 'a' });
+    expect(hlc.now()).toEqual({ time: 1001, counter: 0, node: 'a' });
+    expect(() => hlc.receive({ time: 1000, counter: 2 ** 53, node: 'b' })).toThrow(/not a version/);
+    expect(() => hlc.receive({ time: 1000.5, counter: 0, node: 'b' })).toThrow(/not a version/);
+  });
+
+  it('holds a peer’s claim no longer than its own lease, and ignores a claim whose version is far from its clock', async () => {
+    const clock = new ManualClock();
+    const hlc = new HybridLogicalClock({ node: 'gw-2', clock: clock.now, maxDriftMillis: 60_000 });
+    const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
+    managers.push(manager);
+    const cache = manager.addCache('tokens', {});
+    const { warnings, logger } = recordingLogger();
+    const leases = new LoadLeases({
+      cache,
+      hlc,
+      logger,
+      leaseMillis: 5000,
+      claimMillis: 100,
+      broadcast: () => 1,
+      flush: () => {},
+      confirm: async () => {},
+    });
+    const claim = (time: number, key: string): LeaseMessage => ({
+      type: MessageType.Lease,
+      cache: 'tokens',
+      key,
+      version: { time, counter: 0, node: 'gw-1' },
+      leaseMillis: 3_600_000,
+      state: 'claim',
+    });
+    leases.receive(claim(0, 'ancient'), 'gw-1'); // (0, 0) would win every contest
+    leases.receive(claim(clock.now() + 120_000, 'future'), 'gw-1');
+    leases.receive(claim(clock.now(), 'now'), 'gw-1');
+    expect(leases.counters.claimedKeys).toBe(1);
+    expect(warnings).toEqual([
+      'single flight: a claim whose version is too far from this clock; ignored (logged once)',
+    ]);
+    clock.advance(5001); // the claim asked for an hour; this node's lease is 5 s
+    const loads: string[] = [];
+    const loadHere = async () => {
+      loads.push('here');
+      return 'loaded';
+    };
+    expect(await leases.coordinate('now', loadHere)).toEqual({
+      value: 'loaded',
+      fromPeer: false,
+    });
+    expect(loads).toEqual(['here']);
+  });
+});
