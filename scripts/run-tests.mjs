@@ -9,9 +9,11 @@ import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshcache-tests-'));
 const results = join(dir, 'results.json');
+// `pnpm run test:all -- FILE` hands the `--` on; vitest would then ignore FILE and run everything.
+const args = process.argv.slice(2).filter((arg) => arg !== '--');
 const run = spawnSync(
   'vitest',
-  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...process.argv.slice(2)],
+  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...args],
   { stdio: 'inherit', shell: false },
 );
 if (run.error) {

@@ -135,7 +135,7 @@ describe('meshcache as processes', () => {
     expect(code).toBe(0);
     expect(b.log()).toMatch(/leaving the cluster[\s\S]*stopped/);
     await until(async () => a.log().includes('peer left peer=gw-2'), 'gw-1 to log that gw-2 left');
-  });
+  }, 60_000); // a dozen Node processes, each started from source: on a loaded machine, seconds each
 
   it('fails with exit 1 and one line (unreachable, wrong secret, unknown cache), and 2 on bad usage', async () => {
     const a = await serve('gw-1', []);
@@ -156,7 +156,7 @@ describe('meshcache as processes', () => {
     const refusedConfig = await meshcache(['serve', '--config', badConfig]);
     expect(refusedConfig.code).toBe(2);
     expect(refusedConfig.err).toMatch(/maxElementsInMemory/);
-  });
+  }, 60_000);
 
   it('meshcache demo runs the whole story, ends by itself, and leaves no process behind', async () => {
     const run = await meshcache(['demo']);

@@ -1,7 +1,38 @@
-/** Plain-text tables and figures for people; `--json` output bypasses all of this. */
+/**
+ * Plain-text tables and figures for people, and the escaping of everything a node or its peers
+ * supplied (names, URLs, cache names, error messages, values): a peer that names itself
+ * "\u001b]0;owned\u0007" must not get to write to the operator's terminal.
+ */
 
-/** Columns padded to their widest cell, two spaces apart, header first. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * Control characters (C0, DEL, C1) and the Unicode bidirectional overrides that can reorder what a
+ * terminal shows: what printable() and jsonLine() escape.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are exactly the characters escaped
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text safe to print: every unsafe character as \xNN or \uNNNN. */
+export function printable(text: string): string {
+  return text.replace(UNSAFE, (character) => {
+    const code = character.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** What JSON.stringify leaves raw in strings (it escapes C0 itself): DEL, C1, line separators, bidi overrides. */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON (on one line unless indented) with the characters JSON leaves raw escaped too: still valid JSON. */
+export function jsonLine(value: unknown, indent?: number): string {
+  return (JSON.stringify(value, null, indent) ?? 'null').replace(
+    UNSAFE_IN_JSON,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** Columns padded to their widest cell, two spaces apart, header first; every cell made printable. */
+export function table(header: readonly string[], unsafeRows: readonly (readonly string[])[]): string {
+  const rows = unsafeRows.map((row) => row.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

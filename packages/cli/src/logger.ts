@@ -5,6 +5,7 @@
  * only with --verbose.
  */
 import type { Logger } from '@meshcache/core';
+import { jsonLine } from './format.js';
 import { type Io, styles } from './io.js';
 
 export function lineLogger(io: Io, verbose: boolean): Logger {
@@ -27,8 +28,9 @@ export function lineLogger(io: Io, verbose: boolean): Logger {
   };
 }
 
+/** A field's value for the log line; anything a peer may have supplied is escaped (jsonLine). */
 function describe(value: unknown): string {
-  if (value instanceof Error) return JSON.stringify(value.message);
-  if (typeof value === 'string') return /^[\w./:@-]+$/.test(value) ? value : JSON.stringify(value);
-  return JSON.stringify(value) ?? String(value);
+  if (value instanceof Error) return jsonLine(value.message);
+  if (typeof value === 'string') return /^[\w./:@-]+$/.test(value) ? value : jsonLine(value);
+  return jsonLine(value);
 }

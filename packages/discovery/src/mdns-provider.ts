@@ -8,6 +8,12 @@
  * has one and else the sender of the answer, which is what a node listening on loopback inside
  * a namespace, or on an interface the record does not list, needs.
  *
+ * A record is a hint, never a credential: anyone on the network can send one. So the scheme
+ * dialled is always this node's own (a record cannot talk a TLS node into plaintext), peers are
+ * tracked by the URL a record points at, not by the name it claims (a spoofed record naming a
+ * real node adds a URL to try; it cannot take the real one down), and who is at a URL is only
+ * known once the handshake has proven it.
+ *
  * Liveness: bonjour-service never notices a crashed publisher (a crash sends no goodbye, and
  * its cache keeps records for their TTL). So every heartbeatIntervalMillis the provider browses
  * afresh (a new query, which every live publisher answers), notes who answered, and drops a peer
@@ -57,7 +63,7 @@ export class MdnsPeerProvider implements PeerProvider {
   readonly #options: MdnsPeerProviderOptions;
   readonly #logger: Logger;
   readonly #set: PeerSet;
-  /** Peers heard from, by node name (a node that restarts on another port replaces its entry). */
+  /** Peers heard from, by URL (a node that restarts on another port is a new URL; the old one times out). */
   readonly #seen = new Map<string, Seen>();
   #bonjour: Bonjour | undefined;
   #browser: Browser | undefined;
@@ -153,43 +159,45 @@ export class MdnsPeerProvider implements PeerProvider {
   #tick(): void {
     const now = Date.now();
     const timeout = this.#options.peerTimeoutMillis ?? 5000;
-    for (const [node, seen] of [...this.#seen]) {
+    for (const [url, seen] of [...this.#seen]) {
       if (now - seen.lastSeen > timeout) {
-        this.#seen.delete(node);
-        this.#logger.info({ peer: node, url: seen.peer.url }, 'mdns discovery: peer not heard from; dropped');
-        this.#set.down(seen.peer.url);
+        this.#seen.delete(url);
+        this.#logger.info({ peer: seen.peer.node, url }, 'mdns discovery: peer not heard from; dropped');
+        this.#set.down(url);
       }
     }
     this.#browse();
   }
 
-  #heard(service: Service): void {
+  /** The peer a record describes: of this cluster, not this node, with an address and a port. */
+  #peerOf(service: Service): DiscoveredPeer | undefined {
     const txt = (service.txt ?? {}) as Record<string, unknown>;
     const { cluster, node } = this.#options;
-    if (txt['cluster'] !== cluster || typeof txt['node'] !== 'string' || txt['node'] === node) return;
+    if (txt['cluster'] !== cluster || typeof txt['node'] !== 'string' || txt['node'] === node) return undefined;
     const port = Number(txt['port'] ?? service.port);
     const address = (service.addresses ?? []).find((a) => !a.includes(':')) ?? service.referer?.address;
-    if (address === undefined || !Number.isInteger(port)) return;
-    const scheme = txt['scheme'] === 'wss' ? 'wss' : 'ws';
-    const peer: DiscoveredPeer = {
+    if (address === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+    // This node's own scheme, whatever the record says: a record must not choose plaintext.
+    const scheme = this.#options.scheme ?? 'ws';
+    return {
       url: `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`,
       cache: undefined,
       node: txt['node'],
       foundBy: 'automatic',
     };
-    const known = this.#seen.get(peer.node as string);
-    if (known !== undefined && known.peer.url !== peer.url) this.#set.down(known.peer.url); // it moved
-    this.#seen.set(peer.node as string, { peer, lastSeen: Date.now() });
+  }
+
+  #heard(service: Service): void {
+    const peer = this.#peerOf(service);
+    if (peer === undefined) return;
+    this.#seen.set(peer.url, { peer, lastSeen: Date.now() });
     this.#set.up(peer);
   }
 
   #goodbye(service: Service): void {
-    const node = (service.txt as Record<string, unknown> | undefined)?.['node'];
-    if (typeof node !== 'string') return;
-    const seen = this.#seen.get(node);
-    if (seen === undefined) return;
-    this.#seen.delete(node);
-    this.#logger.info({ peer: node }, 'mdns discovery: peer said goodbye');
-    this.#set.down(seen.peer.url);
+    const peer = this.#peerOf(service);
+    if (peer === undefined || !this.#seen.delete(peer.url)) return;
+    this.#logger.info({ peer: peer.node, url: peer.url }, 'mdns discovery: peer said goodbye');
+    this.#set.down(peer.url);
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
-import { ago, bytes, millis, table } from '../format.js';
+import { ago, bytes, jsonLine, millis, table } from '../format.js';
 import { type Io, styles } from '../io.js';
 import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
 
@@ -29,7 +29,7 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
         withNode(io, options, async (client) => {
           const show = async () => {
             const peers = await client.peers();
-            if (options.json === true) io.out(`${JSON.stringify(peers)}\n`);
+            if (options.json === true) io.out(`${jsonLine(peers)}\n`);
             else io.out(peersTable(peers, style));
           };
           await show();
@@ -64,7 +64,7 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
         withNode(io, options, async (client) => {
           const reports = await client.stats(options.cache);
           if (options.json === true) {
-            io.out(`${JSON.stringify(reports)}\n`);
+            io.out(`${jsonLine(reports)}\n`);
             return 0;
           }
           io.out(
@@ -121,8 +121,8 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
         withNode(io, options, async (client) => {
           const answer = await client.get(cache, key);
           if (options.json === true)
-            io.out(`${JSON.stringify(answer.found ? { found: true, value: answer.value } : { found: false })}\n`);
-          else io.out(answer.found ? `${JSON.stringify(answer.value, null, 2)}\n` : `${style.dim('(no entry)')}\n`);
+            io.out(`${jsonLine(answer.found ? { found: true, value: answer.value } : { found: false })}\n`);
+          else io.out(answer.found ? `${jsonLine(answer.value, 2)}\n` : `${style.dim('(no entry)')}\n`);
           return 0;
         }),
       ),
@@ -146,7 +146,7 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       run(
         withNode(io, options, async (client) => {
           await client.put(cache, key, parseValue(raw), options.ttl === undefined ? {} : { ttlSeconds: options.ttl });
-          io.out(`put ${JSON.stringify(key)} into ${JSON.stringify(cache)}\n`);
+          io.out(`put ${jsonLine(key)} into ${jsonLine(cache)}\n`);
           return 0;
         }),
       ),
@@ -163,8 +163,8 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
           const removed = await client.remove(cache, key);
           io.out(
             removed
-              ? `removed ${JSON.stringify(key)}\n`
-              : `${JSON.stringify(key)} was not held here (the removal still reaches every node)\n`,
+              ? `removed ${jsonLine(key)}\n`
+              : `${jsonLine(key)} was not held here (the removal still reaches every node)\n`,
           );
           return 0;
         }),
@@ -180,7 +180,7 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       run(
         withNode(io, options, async (client) => {
           await client.clear(cache);
-          io.out(`cleared ${JSON.stringify(cache)}\n`);
+          io.out(`cleared ${jsonLine(cache)}\n`);
           return 0;
         }),
       ),

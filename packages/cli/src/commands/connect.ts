@@ -1,16 +1,21 @@
 /**
  * The options every command that talks to a live node shares, and the connection it makes:
- * --node URL, --secret (or MESHCACHE_SECRET), --timeout, and for wss:// nodes --ca (and --cert
- * with --key where the node demands client certificates).
+ * --node URL, --secret-file (or --secret, or MESHCACHE_SECRET), --timeout, and for wss:// nodes
+ * --ca (and --cert with --key where the node demands client certificates).
+ *
+ * The secret is best given by file or environment: a --secret on the command line shows in `ps`
+ * and in shell history. What the node answers (error messages included) is printed escaped.
  */
 import { readFileSync } from 'node:fs';
 import { AdminClient, AdminError, WebSocketTransport } from '@meshcache/replication';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { printable } from '../format.js';
 import type { Io } from '../io.js';
 
 export interface NodeOptions {
   node: string;
   secret?: string;
+  secretFile?: string;
   timeout: number;
   ca?: string;
   cert?: string;
@@ -31,7 +36,11 @@ export function wholeNumber(name: string, min: number) {
 export function nodeOptions(command: Command, json = true): Command {
   command
     .requiredOption('--node <url>', 'the node to ask: ws://host:port (wss:// with TLS)')
-    .option('--secret <secret>', 'the cluster secret (default: env MESHCACHE_SECRET)')
+    .option(
+      '--secret-file <file>',
+      'a file holding the secret: the admin secret, the read-only secret, or the cluster secret where the node has no admin secret',
+    )
+    .option('--secret <secret>', 'the secret itself (shows in ps and shell history; prefer --secret-file)')
     .addOption(
       new Option('--timeout <ms>', 'how long to wait for the node')
         .default(5000)
@@ -60,20 +69,27 @@ export async function withNode(
         throw new AdminError('E_USAGE', `cannot read ${flag} ${file}: ${(error as Error).message}`);
       }
     };
+    if (options.secret !== undefined && options.secretFile !== undefined) {
+      throw new AdminError('E_BAD_USAGE', 'give --secret or --secret-file, not both');
+    }
+    const secret =
+      options.secretFile !== undefined
+        ? (read(options.secretFile, '--secret-file') as Buffer).toString('utf8').replace(/\r?\n$/, '')
+        : (options.secret ?? (io.env['MESHCACHE_SECRET'] || undefined));
     const tls = { ca: read(options.ca, '--ca'), cert: read(options.cert, '--cert'), key: read(options.key, '--key') };
     const transport = new WebSocketTransport({
       tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)),
     });
     client = await AdminClient.connect(options.node, {
-      secret: options.secret ?? (io.env['MESHCACHE_SECRET'] || undefined),
+      secret,
       timeoutMillis: options.timeout,
       transport,
     });
     return await work(client);
   } catch (error) {
     if (!(error instanceof AdminError)) throw error;
-    io.err(`meshcache: ${error.message}\n`);
-    return 1;
+    io.err(`meshcache: ${printable(error.message)}\n`);
+    return error.code === 'E_BAD_USAGE' ? 2 : 1;
   } finally {
     client?.close();
   }

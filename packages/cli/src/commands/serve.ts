@@ -1,6 +1,6 @@
 /**
  * `meshcache serve --config FILE`: one node in the foreground. The file is the configuration of
- * CONTRACT.md (the secret may come from MESHCACHE_SECRET instead). It prints `listening on URL`
+ * docs/configuration.md (the secret may come from `secretFile` or MESHCACHE_SECRET instead). It prints `listening on URL`
  * on stdout once the node is ready, logs to stderr, and on SIGINT or SIGTERM leaves the cluster
  * cleanly (links closed, queues flushed, disk tiers written back) and exits 0.
  *
@@ -35,7 +35,8 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     return 2;
   }
   const secret = io.env['MESHCACHE_SECRET'];
-  if (config !== null && typeof config === 'object' && !('secret' in config) && secret) config = { ...config, secret };
+  const hasSecret = config !== null && typeof config === 'object' && ('secret' in config || 'secretFile' in config);
+  if (config !== null && typeof config === 'object' && !hasSecret && secret) config = { ...config, secret };
   const logger = lineLogger(io, options.verbose === true);
   let node: ClusterNode;
   try {
