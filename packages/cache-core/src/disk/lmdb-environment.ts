@@ -7,7 +7,8 @@
  * - E_DISK_LOCKED: another live process (or another CacheManager in this one) holds the store.
  *   lmdb itself lets processes share an environment; meshcache does not, because two managers
  *   evicting and sweeping the same entries would corrupt each other's accounting. The lock is a
- *   file holding the owner's pid; a lock left by a dead process is taken over.
+ *   file holding the owner's pid; a lock left by a dead process is taken over, atomically: of
+ *   processes racing for it exactly one wins (store-lock.ts has the protocol and its argument).
  * - A corrupt or foreign data file is not an error the process dies of: lmdb can crash the
  *   process outright on a data file that is not lmdb's, so an existing store is first opened in
  *   a child process. If the child fails, the file is moved aside (data.mdb.corrupt-<time>), the
@@ -21,23 +22,17 @@
  * Not detected: damage deep inside an otherwise valid file, which lmdb has no checksums to see.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type DatabaseOptions, open, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import {
-  createPrivateFile,
-  type ModeChange,
-  makeStoreDirectory,
-  makeStorePrivate,
-  STORE_FILE_MODE,
-} from './file-modes.js';
+import { type ModeChange, makeStoreDirectory, makeStorePrivate, STORE_FILE_MODE } from './file-modes.js';
 import { LmdbDiskStore } from './lmdb-store.js';
 import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
+import { acquireStoreLock, releaseStoreLock } from './store-lock.js';
 
-const LOCK_FILE = 'meshcache.lock';
 const DATA_FILE = 'data.mdb';
 const PROBE_TIMEOUT_MS = 15_000;
 
@@ -64,7 +59,7 @@ export class LmdbEnvironment {
   /** @throws MeshcacheError E_DISK_UNWRITABLE or E_DISK_LOCKED. */
   static open(path: string, logger: Logger, requestedBy: string): LmdbEnvironment {
     prepareDirectory(path, requestedBy);
-    acquireLock(path, requestedBy);
+    acquireStoreLock(path, requestedBy);
     try {
       // Before anything is read: a store an older release made may be open to every local user.
       logModeChanges(logger, path, makeStorePrivate(path), 'existing');
@@ -74,7 +69,7 @@ export class LmdbEnvironment {
       logModeChanges(logger, path, makeStorePrivate(path), 'new');
       return new LmdbEnvironment(path, env, logger);
     } catch (error) {
-      releaseLock(path);
+      releaseStoreLock(path);
       throw new MeshcacheError(
         'E_DISK_UNWRITABLE',
         `disk store for cache "${requestedBy}" at ${path} cannot be opened: ${(error as Error).message}`,
@@ -121,7 +116,7 @@ export class LmdbEnvironment {
       for (const store of [...this.#stores.values()]) await store.close();
       await this.#env.close();
     } finally {
-      releaseLock(this.path);
+      releaseStoreLock(this.path);
     }
   }
 }
@@ -171,55 +166,6 @@ function logModeChanges(logger: Logger, path: string, changes: readonly ModeChan
       'disk store was open to other local users; made it private (directory 0700, files 0600)',
     );
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const heldHere = new Set<string>();
-
-function acquireLock(path: string, requestedBy: string): void {
-  const lock = join(path, LOCK_FILE);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      createPrivateFile(lock, `${process.pid}\n`);
-      heldHere.add(path);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new MeshcacheError(
-          'E_DISK_UNWRITABLE',
-          `disk store for cache "${requestedBy}" at ${path}: cannot create ${LOCK_FILE}: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-    }
-    const owner = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-    const ours = owner === process.pid && heldHere.has(path);
-    if (Number.isInteger(owner) && (ours || (owner !== process.pid && isAlive(owner)))) {
-      const who = ours ? 'another CacheManager in this process' : `process ${owner}`;
-      throw new MeshcacheError(
-        'E_DISK_LOCKED',
-        `disk store for cache "${requestedBy}" at ${path} is locked by ${who}; give each CacheManager its own diskStorePath`,
-      );
-    }
-    rmSync(lock, { force: true }); // left by a process that is gone
-  }
-  throw new MeshcacheError(
-    'E_DISK_LOCKED',
-    `disk store for cache "${requestedBy}" at ${path}: could not take ${LOCK_FILE}`,
-  );
-}
-
-function releaseLock(path: string): void {
-  if (!heldHere.delete(path)) return;
-  rmSync(join(path, LOCK_FILE), { force: true });
 }
 
 /** The child's whole job: open the environment and every database in it, and touch each one's ends. */
