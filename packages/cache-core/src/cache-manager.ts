@@ -29,9 +29,25 @@ export interface CacheManagerOptions {
   versionClock?: () => Version;
   /** How long a removed key's tombstone is kept to refuse late, older writes from peers. @default 300 */
   tombstoneRetentionSeconds?: number;
+  /**
+   * Most tombstones each cache keeps (a whole number >= 1). Past it the oldest is forgotten
+   * first, as if its retention had run out: an older write of that key from a peer that was away
+   * can then bring the key back. statistics().tombstonesDropped counts them. @default 100000
+   */
+  maxTombstones?: number;
 }
 
-const MANAGER_OPTIONS = new Set(['diskStorePath', 'clock', 'logger', 'versionClock', 'tombstoneRetentionSeconds']);
+/** The defaults of the manager options that have one. */
+export const MANAGER_DEFAULTS = Object.freeze({ tombstoneRetentionSeconds: 300, maxTombstones: 100_000 });
+
+const MANAGER_OPTIONS = new Set([
+  'diskStorePath',
+  'clock',
+  'logger',
+  'versionClock',
+  'tombstoneRetentionSeconds',
+  'maxTombstones',
+]);
 
 function checkOptions(options: CacheManagerOptions): void {
   for (const field of Object.keys(options)) {
@@ -43,7 +59,7 @@ function checkOptions(options: CacheManagerOptions): void {
       );
     }
   }
-  const { diskStorePath, clock, logger, versionClock, tombstoneRetentionSeconds } = options;
+  const { diskStorePath, clock, logger, versionClock, tombstoneRetentionSeconds, maxTombstones } = options;
   if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
     throw new ConfigError(undefined, 'diskStorePath', 'must be a non-empty path');
   }
@@ -72,6 +88,14 @@ function checkOptions(options: CacheManagerOptions): void {
       `must be a number of seconds >= 0, got ${String(tombstoneRetentionSeconds)}`,
     );
   }
+  // At least one: tombstones cannot be turned off or unbounded, since a bound is what keeps a
+  // burst of removals (or a peer) from growing them without limit.
+  if (
+    maxTombstones !== undefined &&
+    (typeof maxTombstones !== 'number' || !Number.isInteger(maxTombstones) || maxTombstones < 1)
+  ) {
+    throw new ConfigError(undefined, 'maxTombstones', `must be a whole number >= 1, got ${String(maxTombstones)}`);
+  }
 }
 
 export class CacheManager {
@@ -81,6 +105,7 @@ export class CacheManager {
   readonly #logger: Logger;
   readonly #versionClock: (() => Version) | undefined;
   readonly #tombstoneRetentionMillis: number;
+  readonly #maxTombstones: number;
   #environment: LmdbEnvironment | undefined;
   #shutdown: Promise<void> | undefined;
 
@@ -90,7 +115,9 @@ export class CacheManager {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#versionClock = options.versionClock;
-    this.#tombstoneRetentionMillis = (options.tombstoneRetentionSeconds ?? 300) * 1000;
+    this.#tombstoneRetentionMillis =
+      (options.tombstoneRetentionSeconds ?? MANAGER_DEFAULTS.tombstoneRetentionSeconds) * 1000;
+    this.#maxTombstones = options.maxTombstones ?? MANAGER_DEFAULTS.maxTombstones;
   }
 
   /**
@@ -126,6 +153,7 @@ export class CacheManager {
       logger: this.#logger,
       versionClock: this.#versionClock,
       tombstoneRetentionMillis: this.#tombstoneRetentionMillis,
+      maxTombstones: this.#maxTombstones,
       disk: disk as DiskTier<unknown> | undefined,
     });
     this.#caches.set(name, cache as Cache<unknown>);

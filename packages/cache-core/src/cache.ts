@@ -22,6 +22,11 @@
  *   revocation that happens mid-load is not undone by the load finishing.
  * - A remote change (applyRemote) is applied only when its version is newer than everything this
  *   cache knows about the key: the held entry, the key's tombstone, and the last removeAll.
+ * - Tombstones are bounded in age (tombstoneRetentionSeconds) and in count (maxTombstones): past
+ *   the count the oldest is forgotten first, in O(1) (an intrusive list in removal order, not a
+ *   Map's first key: V8 keeps deleted Map slots until a rehash, and scanning past them under
+ *   churn goes quadratic). A forgotten tombstone, by age or by count, no longer refuses an older
+ *   write of its key from a peer that was away; statistics count the ones forgotten by count.
  *
  * Not guaranteed. size counts entries held, which can include expired ones not yet found (as in
  * Ehcache). Statistics are plain counters, not a consistent snapshot across fields.
@@ -38,6 +43,7 @@ import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigi
 import { cacheLifespan, entryLifespan } from './expiry.js';
 import type { Logger } from './logger.js';
 import { createMemoryStore, type EvictionPolicy } from './policy/index.js';
+import { LinkedList, type ListNode } from './policy/linked-list.js';
 import type { CacheStatistics } from './statistics.js';
 import { compareVersions, isNewer, type Version } from './version.js';
 
@@ -48,6 +54,8 @@ export interface CacheContext {
   /** Stamps local writes when replication is on; absent, local entries are unversioned. */
   readonly versionClock: (() => Version) | undefined;
   readonly tombstoneRetentionMillis: number;
+  /** Most tombstones kept; past it the oldest is forgotten first. */
+  readonly maxTombstones: number;
   /** The cache's disk tier, when it has one (overflowToDisk or diskPersistent). */
   readonly disk?: DiskTier<unknown> | undefined;
 }
@@ -111,9 +119,11 @@ interface InFlightLoad<V> {
   overtaken: boolean;
 }
 
-interface TombstoneRecord {
-  readonly version: Version;
-  readonly removedAt: number;
+/** A removed key's tombstone, linked into the list of tombstones in removal order. */
+interface TombstoneNode extends ListNode<TombstoneNode> {
+  readonly key: string;
+  version: Version;
+  removedAt: number;
 }
 
 export class Cache<V = unknown> {
@@ -124,6 +134,7 @@ export class Cache<V = unknown> {
   readonly #logger: Logger;
   readonly #versionClock: (() => Version) | undefined;
   readonly #tombstoneRetentionMillis: number;
+  readonly #maxTombstones: number;
   readonly #lifespan: Lifespan;
   readonly #events: EventHub<V>;
   readonly #store: EvictionPolicy<Entry<V>>;
@@ -133,7 +144,10 @@ export class Cache<V = unknown> {
   readonly #spare: Entry<V>[] = [];
   readonly #loads = new Map<string, InFlightLoad<V>>();
   #loadCoordinator: LoadCoordinator<V> | undefined;
-  readonly #tombstones = new Map<string, TombstoneRecord>();
+  readonly #tombstones = new Map<string, TombstoneNode>();
+  /** The same tombstones, oldest removal first: the age sweep and the count bound take from the head. */
+  readonly #tombstoneOrder = new LinkedList<TombstoneNode>();
+  #warnedTombstoneBound = false;
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -154,6 +168,7 @@ export class Cache<V = unknown> {
   #expirations = 0;
   #loadCount = 0;
   #loadFailures = 0;
+  #tombstonesDropped = 0;
 
   /** @internal Caches are made by CacheManager.addCache. */
   constructor(name: string, config: ResolvedCacheConfig, context: CacheContext) {
@@ -163,6 +178,7 @@ export class Cache<V = unknown> {
     this.#logger = context.logger;
     this.#versionClock = context.versionClock;
     this.#tombstoneRetentionMillis = context.tombstoneRetentionMillis;
+    this.#maxTombstones = context.maxTombstones;
     this.#lifespan = cacheLifespan(config);
     this.#events = new EventHub<V>(name, context.logger);
     this.#store = createMemoryStore<Entry<V>>(
@@ -396,6 +412,8 @@ export class Cache<V = unknown> {
       hitRatio: reads === 0 ? 0 : hits / reads,
       loads: this.#loadCount,
       loadFailures: this.#loadFailures,
+      tombstones: this.#tombstones.size,
+      tombstonesDropped: this.#tombstonesDropped,
     };
   }
 
@@ -410,6 +428,7 @@ export class Cache<V = unknown> {
     this.#expirations = 0;
     this.#loadCount = 0;
     this.#loadFailures = 0;
+    this.#tombstonesDropped = 0;
   }
 
   // ---------------------------------------------------------------- side doors for replication
@@ -512,9 +531,16 @@ export class Cache<V = unknown> {
     return tombstone !== undefined && isNewer(tombstone, held) ? tombstone : held;
   }
 
-  /** Keys removed recently and the versions of their removal, so a late, older put cannot bring them back. */
+  /**
+   * Keys removed recently and the versions of their removal, so a late, older put cannot bring
+   * them back. Oldest removal first.
+   */
   tombstones(): Tombstone[] {
-    return [...this.#tombstones].map(([key, record]) => ({ key, version: record.version }));
+    const found: Tombstone[] = [];
+    for (let node = this.#tombstoneOrder.head; node !== undefined; node = node.next) {
+      found.push({ key: node.key, version: node.version });
+    }
+    return found;
   }
 
   /** The version of the last removeAll this cache applied, if versions are in use. */
@@ -551,7 +577,7 @@ export class Cache<V = unknown> {
       await disk?.store.close();
     } finally {
       this.#store.clear();
-      this.#tombstones.clear();
+      this.#forgetAllTombstones();
     }
   }
 
@@ -602,7 +628,7 @@ export class Cache<V = unknown> {
       }
     }
     if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
-    if (this.#tombstones.size > 0) this.#tombstones.delete(key);
+    if (this.#tombstones.size > 0) this.#forgetTombstone(key);
     this.#overtakeLoad(key);
     if (this.#evicted.length > 0) this.#reportEvictions(now);
     if (heldLive) {
@@ -618,7 +644,7 @@ export class Cache<V = unknown> {
     const held = this.#quietEntry(key);
     this.#store.delete(key);
     this.#disk?.remove(key);
-    if (version !== undefined) this.#tombstones.set(key, { version, removedAt: now });
+    if (version !== undefined) this.#rememberRemoval(key, version, now);
     this.#overtakeLoad(key);
     const live = held !== undefined && !isExpired(held, now);
     if (live) this.#removals++;
@@ -630,7 +656,7 @@ export class Cache<V = unknown> {
     if (version === undefined || origin === 'local') {
       this.#store.clear();
       this.#disk?.clear();
-      this.#tombstones.clear();
+      this.#forgetAllTombstones();
     } else {
       // A remote clear removes only what is older than it: a write made elsewhere after the
       // clear (a newer version) survives, as it does on the node that made it.
@@ -643,8 +669,10 @@ export class Cache<V = unknown> {
           if (olderThanClear(record.version)) this.#disk.remove(key);
         }
       }
-      for (const [key, record] of [...this.#tombstones]) {
-        if (!isNewer(record.version, version)) this.#tombstones.delete(key);
+      for (let node = this.#tombstoneOrder.head; node !== undefined; ) {
+        const next = node.next;
+        if (!isNewer(node.version, version)) this.#forgetTombstone(node.key);
+        node = next;
       }
     }
     if (version !== undefined) this.#clearVersion = version;
@@ -731,9 +759,65 @@ export class Cache<V = unknown> {
     if (load !== undefined) load.overtaken = true;
   }
 
+  /**
+   * Records (or refreshes) the key's tombstone at the young end of the list; past maxTombstones
+   * the oldest is forgotten. O(1): one Map write, a few links, at most one tombstone dropped.
+   */
+  #rememberRemoval(key: string, version: Version, now: number): void {
+    const order = this.#tombstoneOrder;
+    // Never older than the youngest: the list stays in age order, so the age sweep can stop at
+    // the first young tombstone, even when the wall clock steps back (such tombstones are then
+    // kept that much longer).
+    const youngest = order.tail?.removedAt ?? now;
+    const removedAt = Math.max(now, youngest);
+    let node = this.#tombstones.get(key);
+    if (node === undefined) {
+      node = { key, version, removedAt, prev: undefined, next: undefined };
+      this.#tombstones.set(key, node);
+    } else {
+      // Removed again: its age starts again, so it moves to the young end.
+      order.remove(node);
+      node.version = version;
+      node.removedAt = removedAt;
+    }
+    order.push(node);
+    if (this.#tombstones.size > this.#maxTombstones) this.#dropOldestTombstone(key);
+  }
+
+  #dropOldestTombstone(removing: string): void {
+    const oldest = this.#tombstoneOrder.head;
+    if (oldest === undefined) return;
+    this.#forgetTombstone(oldest.key);
+    this.#tombstonesDropped++;
+    if (!this.#warnedTombstoneBound) {
+      this.#warnedTombstoneBound = true;
+      this.#logger.warn(
+        { cache: this.name, maxTombstones: this.#maxTombstones, key: removing, forgotten: oldest.key },
+        'more keys removed within tombstoneRetentionSeconds than maxTombstones: the oldest tombstones are forgotten, and an older write of such a key from a peer that was away can bring it back (logged once; statistics().tombstonesDropped counts them)',
+      );
+    }
+  }
+
+  #forgetTombstone(key: string): void {
+    const node = this.#tombstones.get(key);
+    if (node === undefined) return;
+    this.#tombstones.delete(key);
+    this.#tombstoneOrder.remove(node);
+  }
+
+  #forgetAllTombstones(): void {
+    this.#tombstones.clear();
+    this.#tombstoneOrder.clear();
+  }
+
+  /** Forgets tombstones older than the retention: from the old end, stopping at the first young one. */
   #pruneTombstones(now: number): void {
     const horizon = now - this.#tombstoneRetentionMillis;
-    for (const [key, record] of this.#tombstones) if (record.removedAt < horizon) this.#tombstones.delete(key);
+    for (let node = this.#tombstoneOrder.head; node !== undefined && node.removedAt < horizon; ) {
+      const next = node.next;
+      this.#forgetTombstone(node.key);
+      node = next;
+    }
   }
 
   /**

@@ -6,6 +6,8 @@
  * - puts counts writes of new keys, updates writes over held keys (the two event types).
  * - removals counts remove() calls that removed a live entry; removeAll counts nothing per entry.
  * - has(), peekEntry() and snapshot() are quiet: they count nothing.
+ * - tombstones is a size, like memorySize; tombstonesDropped counts only the tombstones forgotten
+ *   because the cache held maxTombstones (not those that aged out, which is their normal end).
  */
 export interface CacheStatistics {
   readonly hits: number;
@@ -26,4 +28,11 @@ export interface CacheStatistics {
   /** Loader calls started by getOrLoad, and how many of them failed. */
   readonly loads: number;
   readonly loadFailures: number;
+  /** Tombstones held now: removed keys remembered so that an older write from a peer cannot bring them back. */
+  readonly tombstones: number;
+  /**
+   * Tombstones forgotten before their retention ran out because the cache held maxTombstones:
+   * for each, an older write of that key from a peer that was away could bring the key back.
+   */
+  readonly tombstonesDropped: number;
 }

@@ -57,6 +57,16 @@ describe('LmdbEnvironment', () => {
     );
   });
 
+  it('refuses a store another CacheManager of this process holds under another spelling of its path', () => {
+    const dir = tempDir();
+    openEnv(dir);
+    for (const spelling of [`${dir}/`, `${dir}/.`, `${dir}/./`]) {
+      expect(() => LmdbEnvironment.open(spelling, silentLogger, 'c')).toThrow(
+        expect.objectContaining({ code: 'E_DISK_LOCKED', message: expect.stringContaining('in this process') }),
+      );
+    }
+  });
+
   it('refuses a store held by another live process, and takes it over once that process is gone', async () => {
     const dir = tempDir();
     const { child } = await startChild('hold', dir);
@@ -66,7 +76,7 @@ describe('LmdbEnvironment', () => {
     child.kill('SIGKILL');
     await killed(child);
     const env = openEnv(dir);
-    expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8').split('\n')[0]).toBe(String(process.pid));
     expect(env.openStore({ cacheName: 'c', persistent: true, spoolBytes: 1 << 20 }).size).toBe(0);
   });
 

@@ -11,11 +11,11 @@ const children: ChildProcess[] = [];
 
 /** Starts the child fixture and resolves once it has the store open; `lines` collects what it prints. */
 export async function startChild(
-  mode: 'hold' | 'write' | 'cache',
+  mode: 'hold' | 'write' | 'cache' | 'race',
   path: string,
 ): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', CHILD, mode, path], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: [mode === 'race' ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   children.push(child);
   const lines: string[] = [];

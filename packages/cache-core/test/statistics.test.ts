@@ -31,6 +31,8 @@ describe('statistics', () => {
       hitRatio: 0.5,
       loads: 0,
       loadFailures: 0,
+      tombstones: 0, // unversioned removals leave none
+      tombstonesDropped: 0,
     });
   });
 

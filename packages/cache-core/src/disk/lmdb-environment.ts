@@ -7,37 +7,32 @@
  * - E_DISK_LOCKED: another live process (or another CacheManager in this one) holds the store.
  *   lmdb itself lets processes share an environment; meshcache does not, because two managers
  *   evicting and sweeping the same entries would corrupt each other's accounting. The lock is a
- *   file holding the owner's pid; a lock left by a dead process is taken over.
+ *   file holding the owner's pid; a lock left by a dead process is taken over, atomically: of
+ *   processes racing for it exactly one wins (store-lock.ts has the protocol and its argument).
  * - A corrupt or foreign data file is not an error the process dies of: lmdb can crash the
  *   process outright on a data file that is not lmdb's, so an existing store is first opened in
  *   a child process. If the child fails, the file is moved aside (data.mdb.corrupt-<time>), the
  *   store starts empty, and the reason is logged with code E_DISK_CORRUPT.
  *
+ * The store is private to its owner: directory 0700, files 0600, whatever the umask, and an
+ * older store is made so when it is opened (file-modes.ts says how and why). diskStorePath is
+ * always a directory, also when its name has a dot in it (lmdb would otherwise take
+ * `store.v1` for a data file and put its lock file beside it, outside the private directory).
+ *
  * Not detected: damage deep inside an otherwise valid file, which lmdb has no checksums to see.
  */
 import { spawnSync } from 'node:child_process';
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { type DatabaseOptions, open, type RootDatabase } from 'lmdb';
+import { join } from 'node:path';
+import { type DatabaseOptions, open, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { type ModeChange, makeStoreDirectory, makeStorePrivate, STORE_FILE_MODE } from './file-modes.js';
 import { LmdbDiskStore } from './lmdb-store.js';
 import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
+import { acquireStoreLock, releaseStoreLock } from './store-lock.js';
 
-const LOCK_FILE = 'meshcache.lock';
 const DATA_FILE = 'data.mdb';
 const PROBE_TIMEOUT_MS = 15_000;
 
@@ -64,13 +59,17 @@ export class LmdbEnvironment {
   /** @throws MeshcacheError E_DISK_UNWRITABLE or E_DISK_LOCKED. */
   static open(path: string, logger: Logger, requestedBy: string): LmdbEnvironment {
     prepareDirectory(path, requestedBy);
-    acquireLock(path, requestedBy);
+    acquireStoreLock(path, requestedBy);
     try {
+      // Before anything is read: a store an older release made may be open to every local user.
+      logModeChanges(logger, path, makeStorePrivate(path), 'existing');
       if (existsSync(join(path, DATA_FILE))) setAsideIfCorrupt(path, logger);
-      const env = open({ path, maxDbs: 256 });
+      const env = open(lmdbOptions(path));
+      // lmdb made its files 0600 at most; only a umask that takes the owner's bits leaves work here.
+      logModeChanges(logger, path, makeStorePrivate(path), 'new');
       return new LmdbEnvironment(path, env, logger);
     } catch (error) {
-      releaseLock(path);
+      releaseStoreLock(path);
       throw new MeshcacheError(
         'E_DISK_UNWRITABLE',
         `disk store for cache "${requestedBy}" at ${path} cannot be opened: ${(error as Error).message}`,
@@ -117,7 +116,7 @@ export class LmdbEnvironment {
       for (const store of [...this.#stores.values()]) await store.close();
       await this.#env.close();
     } finally {
-      releaseLock(this.path);
+      releaseStoreLock(this.path);
     }
   }
 }
@@ -130,83 +129,50 @@ function prepareDirectory(path: string, requestedBy: string): void {
   };
   if (existsSync(path) && !statSync(path).isDirectory()) unwritable('is a file, not a directory');
   try {
-    makeDirectories(path);
+    makeStoreDirectory(path);
     accessSync(path, constants.W_OK);
   } catch (error) {
     unwritable(`is not writable: ${(error as Error).message}`, error);
   }
 }
 
+/** lmdb's options for the environment: a directory, never a file; files created 0600. */
+function lmdbOptions(path: string): RootDatabaseOptionsWithPath {
+  // lmdb's typings leave out permissionsMode, which lmdb passes to mdb_env_open for data.mdb and
+  // lock.mdb (its default is 0664). noSubdir is lmdb's guess from a dot in the name otherwise.
+  return { path, maxDbs: 256, noSubdir: false, permissionsMode: STORE_FILE_MODE } as RootDatabaseOptionsWithPath;
+}
+
 /**
- * mkdir -p, one level at a time. Node's own `mkdirSync(path, { recursive: true })` never returns
- * when a parent refuses new entries with ENOENT (as /proc does), so it cannot be used here.
+ * One line for what makeStorePrivate changed. On an existing store a change means its files were
+ * open to other users (an older release, or a hand-made directory): a warning. After lmdb made its
+ * files it means an odd umask, which the modes given at creation could not override (or a failure
+ * the first pass has already reported): debug.
  */
-function makeDirectories(path: string): void {
-  if (existsSync(path)) return;
-  const parent = dirname(path);
-  if (parent !== path) makeDirectories(parent);
-  try {
-    mkdirSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+function logModeChanges(logger: Logger, path: string, changes: readonly ModeChange[], store: 'existing' | 'new'): void {
+  if (changes.length === 0) return;
+  const changed = changes.filter((change) => change.error === undefined);
+  const failed = changes.filter((change) => change.error !== undefined);
+  if (store === 'new') {
+    logger.debug({ path, changed, failed }, 'disk store modes set exactly (the umask took bits the owner needs)');
+  } else if (failed.length > 0) {
+    logger.warn(
+      { path, changed, failed },
+      'could not make every file of the disk store private (directory 0700, files 0600); is the directory owned by another user?',
+    );
+  } else {
+    logger.warn(
+      { path, changed },
+      'disk store was open to other local users; made it private (directory 0700, files 0600)',
+    );
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const heldHere = new Set<string>();
-
-function acquireLock(path: string, requestedBy: string): void {
-  const lock = join(path, LOCK_FILE);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      heldHere.add(path);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new MeshcacheError(
-          'E_DISK_UNWRITABLE',
-          `disk store for cache "${requestedBy}" at ${path}: cannot create ${LOCK_FILE}: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-    }
-    const owner = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-    const ours = owner === process.pid && heldHere.has(path);
-    if (Number.isInteger(owner) && (ours || (owner !== process.pid && isAlive(owner)))) {
-      const who = ours ? 'another CacheManager in this process' : `process ${owner}`;
-      throw new MeshcacheError(
-        'E_DISK_LOCKED',
-        `disk store for cache "${requestedBy}" at ${path} is locked by ${who}; give each CacheManager its own diskStorePath`,
-      );
-    }
-    rmSync(lock, { force: true }); // left by a process that is gone
-  }
-  throw new MeshcacheError(
-    'E_DISK_LOCKED',
-    `disk store for cache "${requestedBy}" at ${path}: could not take ${LOCK_FILE}`,
-  );
-}
-
-function releaseLock(path: string): void {
-  if (!heldHere.delete(path)) return;
-  rmSync(join(path, LOCK_FILE), { force: true });
 }
 
 /** The child's whole job: open the environment and every database in it, and touch each one's ends. */
 const PROBE = `
 const { open } = require(process.argv[1]);
-const env = open({ path: process.argv[2], maxDbs: 256, readOnly: true });
+// permissionsMode: lmdb may create lock.mdb here, and it must be 0600 from the start.
+const env = open({ path: process.argv[2], maxDbs: 256, readOnly: true, noSubdir: false, permissionsMode: 0o600 });
 // The names first: opening a database while iterating the main one can invalidate the
 // iteration's read transaction (MDB_BAD_TXN), which made the check fail now and then.
 const names = [...env.getKeys()];

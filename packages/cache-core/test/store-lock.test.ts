@@ -1,0 +1,141 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
+import { claimPath } from '../src/disk/store-lock.js';
+import { silentLogger } from '../src/index.js';
+import { startChild, stopChildren, waitFor } from './processes.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
+
+const envs: LmdbEnvironment[] = [];
+
+afterEach(async () => {
+  for (const env of envs.splice(0)) await env.close();
+  await stopChildren();
+  removeTempDirs();
+});
+
+function openEnv(path: string): LmdbEnvironment {
+  const env = LmdbEnvironment.open(path, silentLogger, 'c');
+  envs.push(env);
+  return env;
+}
+
+/** A store directory holding a lock with `content`, as a process that is gone left it. */
+function storeWithLock(content: string): { dir: string; lock: string } {
+  const dir = tempDir();
+  const lock = join(dir, 'meshcache.lock');
+  writeFileSync(lock, content, { mode: 0o600 });
+  return { dir, lock };
+}
+
+/** Leaves a claim on `file` as a process with `content` would while taking it over. */
+function claimLeftOn(dir: string, file: string, content: string): string {
+  const claim = claimPath(dir, { ino: statSync(file).ino, content: readFileSync(file, 'utf8') });
+  const own = join(dir, `meshcache.lock.tmp-${content.split('\n')[0]}-x`);
+  writeFileSync(own, content, { mode: 0o600 });
+  linkSync(own, claim);
+  return claim;
+}
+
+function lockHolder(dir: string): string | undefined {
+  return readFileSync(join(dir, 'meshcache.lock'), 'utf8').split('\n')[0];
+}
+
+/** The pid of a process that has exited: what a crashed owner leaves in its lock file. */
+function goneProcess(): number {
+  const { pid } = spawnSync(process.execPath, ['-e', '']);
+  if (pid === undefined) throw new Error('could not start a process');
+  return pid;
+}
+
+const RACERS = 6;
+const ROUNDS = 40;
+
+describe('taking over a stale lock', () => {
+  it('takes over a lock whose process is gone, and leaves no file of the takeover behind', () => {
+    const { dir } = storeWithLock(`${goneProcess()}\nnonce\n`);
+    openEnv(dir);
+    expect(lockHolder(dir)).toBe(String(process.pid));
+    expect(readdirSync(dir).sort()).toEqual(['data.mdb', 'lock.mdb', 'meshcache.lock']);
+  });
+
+  it('takes over an empty lock (an older release killed between creating and writing it)', () => {
+    const { dir } = storeWithLock('');
+    openEnv(dir);
+    expect(lockHolder(dir)).toBe(String(process.pid));
+  });
+
+  it('takes over a lock with the pid of this process that this process does not hold (a restarted container)', () => {
+    const { dir } = storeWithLock(`${process.pid}\nan-earlier-process\n`);
+    openEnv(dir);
+    expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8')).not.toContain('an-earlier-process');
+  });
+
+  it('finishes a takeover that a killed process left half done, claims on claims included', () => {
+    const { dir, lock } = storeWithLock(`${goneProcess()}\nnonce\n`);
+    // One process was killed holding the claim on the lock; another was killed holding the claim
+    // on that claim; their own files are still there too.
+    const claim = claimLeftOn(dir, lock, `${goneProcess()}\nfirst\n`);
+    claimLeftOn(dir, claim, `${goneProcess()}\nsecond\n`);
+    expect(readdirSync(dir).filter((name) => name.startsWith('meshcache.lock.'))).toHaveLength(4);
+    openEnv(dir);
+    expect(lockHolder(dir)).toBe(String(process.pid));
+    expect(readdirSync(dir).sort()).toEqual(['data.mdb', 'lock.mdb', 'meshcache.lock']);
+  });
+
+  it('refuses with E_DISK_LOCKED while a live process holds the claim (it is taking the lock over)', () => {
+    const gone = goneProcess();
+    const { dir, lock } = storeWithLock(`${gone}\nnonce\n`);
+    const claimer = process.ppid; // alive, and not this process
+    const claim = claimLeftOn(dir, lock, `${claimer}\nclaiming\n`);
+    expect(() => LmdbEnvironment.open(dir, silentLogger, 'c')).toThrow(
+      expect.objectContaining({
+        code: 'E_DISK_LOCKED',
+        message: expect.stringContaining(`is being taken over by process ${claimer}`),
+      }),
+    );
+    // Nothing touched: the stale lock is the claimer's to remove, and its claim stays.
+    expect(readFileSync(lock, 'utf8')).toBe(`${gone}\nnonce\n`);
+    expect(existsSync(claim)).toBe(true);
+  });
+
+  it('releases only its own lock', async () => {
+    const dir = tempDir();
+    const env = openEnv(dir);
+    rmSync(join(dir, 'meshcache.lock'));
+    writeFileSync(join(dir, 'meshcache.lock'), `${process.ppid}\nsomeone-else\n`);
+    await env.close();
+    expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8')).toBe(`${process.ppid}\nsomeone-else\n`);
+  });
+
+  it('of processes racing for one stale lock exactly one wins and the others get E_DISK_LOCKED, every round', async () => {
+    const base = tempDir();
+    const racers = await Promise.all(Array.from({ length: RACERS }, () => startChild('race', base)));
+    const gone = goneProcess();
+    for (let round = 0; round < ROUNDS; round++) {
+      const dir = join(base, `round-${round}`);
+      mkdirSync(dir, { mode: 0o700 });
+      // Odd rounds: a lock an older release left (its pid alone); even rounds: one of this release.
+      writeFileSync(join(dir, 'meshcache.lock'), round % 2 === 1 ? `${gone}\n` : `${gone}\nlost-holder\n`, {
+        mode: 0o600,
+      });
+      const at = Date.now() + 25;
+      for (const { child } of racers) child.stdin?.write(`go ${dir} ${at}\n`);
+      const said = await waitFor(() => {
+        const found = racers.map(({ lines }) => lines.find((line) => line.split(' ')[1] === dir));
+        return found.every((line) => line !== undefined) ? (found as string[]) : undefined;
+      }, `every racer's outcome in round ${round}`);
+      const outcomes = said.map((line) => line.split(' ')[0]).sort();
+      expect(outcomes, `round ${round}: ${said.join('; ')}`).toEqual([...Array(RACERS - 1).fill('locked'), 'won']);
+      for (const { child } of racers) child.stdin?.write(`end ${dir}\n`);
+      await waitFor(
+        () => (racers.every(({ lines }) => lines.includes(`ended ${dir}`)) ? true : undefined),
+        `every racer to end round ${round}`,
+      );
+      // Released, and nothing of the takeover left behind.
+      expect(readdirSync(dir).sort(), `files after round ${round}`).toEqual(['data.mdb', 'lock.mdb']);
+    }
+  }, 120_000);
+});

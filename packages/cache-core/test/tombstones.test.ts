@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { CacheManager, type Logger, type RemoteChange, silentLogger, type Version } from '../src/index.js';
+import { setup } from './helpers.js';
+
+const v = (time: number, counter = 0, node = 'peer'): Version => ({ time, counter, node });
+
+function putChange(key: string, value: unknown, version: Version): RemoteChange<unknown> {
+  return { type: 'put', key, value, version, createdAt: version.time, timeToLiveSeconds: 0, timeToIdleSeconds: 0 };
+}
+
+/** A cache whose local writes are stamped by a counter (a stand-in for the replicator's clock). */
+function versioned(options: { maxTombstones?: number; tombstoneRetentionSeconds?: number; logger?: Logger } = {}) {
+  let counter = 0;
+  const made = setup({ ...options, versionClock: () => v(1000, counter++, 'me') });
+  return { ...made, cache: made.addCache('c') };
+}
+
+const keysOf = (tombstones: ReadonlyArray<{ key: string }>) => tombstones.map((t) => t.key);
+
+describe('maxTombstones', () => {
+  it('is validated like the other manager options, with a ConfigError naming the field', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10', null]) {
+      expect(() => new CacheManager({ maxTombstones: bad as number })).toThrow(
+        expect.objectContaining({
+          code: 'E_CONFIG',
+          field: 'maxTombstones',
+          message: expect.stringContaining('option "maxTombstones" must be a whole number >= 1'),
+        }),
+      );
+    }
+    expect(() => new CacheManager({ maxTombstones: 1 })).not.toThrow();
+  });
+
+  it('keeps 100,000 tombstones per cache by default', () => {
+    const { cache } = versioned();
+    for (let i = 0; i <= 100_000; i++) cache.remove(`k${i}`);
+    expect(cache.statistics()).toMatchObject({ tombstones: 100_000, tombstonesDropped: 1 });
+    expect(cache.tombstones()[0]?.key).toBe('k1');
+  });
+
+  it('forgets the oldest tombstone first past the bound, and counts it', () => {
+    const { cache } = versioned({ maxTombstones: 3 });
+    for (const key of ['a', 'b', 'c', 'd', 'e']) cache.remove(key);
+    expect(keysOf(cache.tombstones())).toEqual(['c', 'd', 'e']);
+    expect(cache.statistics()).toMatchObject({ tombstones: 3, tombstonesDropped: 2 });
+  });
+
+  it('past the bound, as past the retention, an older write from a peer can bring a forgotten key back', () => {
+    const { cache } = versioned({ maxTombstones: 2 });
+    cache.applyRemote(putChange('a', 'old', v(10)));
+    cache.applyRemote(putChange('b', 'old', v(10)));
+    for (const key of ['a', 'b', 'c']) cache.applyRemote({ type: 'remove', key, version: v(20) });
+    // b's tombstone still refuses the older write; a's was forgotten, so the write comes back.
+    expect(cache.applyRemote(putChange('b', 'late', v(15)))).toBe('stale');
+    expect(cache.applyRemote(putChange('a', 'late', v(15)))).toBe('applied');
+    expect(cache.get('a')).toBe('late');
+    expect(cache.has('b')).toBe(false);
+  });
+
+  it('removing a key again refreshes its tombstone: its age starts again and it is forgotten last', () => {
+    const { clock, cache } = versioned({ maxTombstones: 3, tombstoneRetentionSeconds: 60 });
+    cache.remove('a');
+    clock.advance(10_000);
+    cache.remove('b');
+    clock.advance(10_000);
+    cache.remove('c');
+    clock.advance(20_000); // 40 s after a's first removal
+    cache.remove('a');
+    expect(keysOf(cache.tombstones())).toEqual(['b', 'c', 'a']);
+    cache.remove('d'); // past the bound: b is the oldest now, not a
+    expect(keysOf(cache.tombstones())).toEqual(['c', 'a', 'd']);
+
+    clock.advance(25_000); // 65 s: a's first removal would have aged out at 60 s
+    cache.evictExpiredElements();
+    expect(keysOf(cache.tombstones())).toEqual(['c', 'a', 'd']);
+    clock.advance(16_000); // 81 s: c, removed at 20 s, ages out
+    cache.evictExpiredElements();
+    expect(keysOf(cache.tombstones())).toEqual(['a', 'd']);
+    clock.advance(19_001); // 60 s and a millisecond after a's second removal (and d's)
+    cache.evictExpiredElements();
+    expect(cache.tombstones()).toEqual([]);
+    expect(cache.statistics().tombstonesDropped).toBe(1); // aging out is not dropping
+  });
+
+  it('a write of a removed key forgets its tombstone, which frees a place without dropping one', () => {
+    const { cache } = versioned({ maxTombstones: 2 });
+    cache.remove('a');
+    cache.remove('b');
+    cache.put('a', 1);
+    cache.remove('c');
+    expect(keysOf(cache.tombstones())).toEqual(['b', 'c']);
+    expect(cache.statistics()).toMatchObject({ tombstones: 2, tombstonesDropped: 0 });
+  });
+
+  it('a remote removeAll forgets the older tombstones and keeps the order of the rest', () => {
+    const { cache } = versioned({ maxTombstones: 3 });
+    cache.applyRemote({ type: 'remove', key: 'a', version: v(5) });
+    cache.applyRemote({ type: 'remove', key: 'b', version: v(30) });
+    cache.applyRemote({ type: 'remove', key: 'c', version: v(10) });
+    cache.applyRemote({ type: 'remove', key: 'd', version: v(40) });
+    expect(cache.applyRemote({ type: 'removeAll', version: v(20) })).toBe('applied');
+    expect(keysOf(cache.tombstones())).toEqual(['b', 'd']);
+    for (const key of ['e', 'f']) cache.applyRemote({ type: 'remove', key, version: v(50) });
+    expect(keysOf(cache.tombstones())).toEqual(['d', 'e', 'f']);
+    cache.removeAll(); // a local clear forgets every tombstone
+    expect(cache.tombstones()).toEqual([]);
+  });
+
+  it('keeps age order when the wall clock steps back, so the age sweep still finds every old tombstone', () => {
+    // ManualClock only moves forward; a wall clock can be stepped back (NTP), so a plain function.
+    let now = 1_700_000_000_000;
+    let counter = 0;
+    const manager = new CacheManager({
+      clock: () => now,
+      versionClock: () => v(1000, counter++, 'me'),
+      tombstoneRetentionSeconds: 60,
+    });
+    const cache = manager.addCache('c');
+    cache.remove('a');
+    now -= 50_000; // stepped back
+    cache.remove('b'); // aged from a's removal time, not from the earlier reading
+    expect(keysOf(cache.tombstones())).toEqual(['a', 'b']);
+    now += 50_000 + 60_001; // past the retention of both
+    cache.evictExpiredElements();
+    expect(cache.tombstones()).toEqual([]);
+  });
+
+  it('stays exact under churn: many removals and re-removals, the bound held, the oldest dropped', () => {
+    const { cache } = versioned({ maxTombstones: 1000 });
+    let removals = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 1000; i++) {
+        cache.remove(`k${round * 500 + i}`); // half of each round removes keys of the last round again
+        removals++;
+      }
+      expect(cache.statistics().tombstones).toBe(1000);
+    }
+    const held = keysOf(cache.tombstones());
+    // The last round's keys, in removal order, and nothing else.
+    expect(held).toEqual(Array.from({ length: 1000 }, (_, i) => `k${49 * 500 + i}`));
+    // Every distinct key removed, less those held, was dropped once.
+    expect(cache.statistics().tombstonesDropped).toBe(49 * 500 + 1000 - 1000);
+    expect(removals).toBe(50_000);
+  });
+
+  it('logs once that tombstones are being dropped, naming the cache and the bound', () => {
+    const warnings: Array<{ obj: object; msg?: string }> = [];
+    const logger: Logger = { ...silentLogger, warn: (obj, msg) => warnings.push({ obj, msg }) };
+    const { cache } = versioned({ maxTombstones: 1, logger });
+    for (const key of ['a', 'b', 'c', 'd']) cache.remove(key);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.obj).toMatchObject({ cache: 'c', maxTombstones: 1 });
+    expect(warnings[0]?.msg).toMatch(/older write of such a key from a peer that was away can bring it back/);
+  });
+
+  it('clearStatistics resets the dropped count, not the tombstones held', () => {
+    const { cache } = versioned({ maxTombstones: 1 });
+    cache.remove('a');
+    cache.remove('b');
+    cache.clearStatistics();
+    expect(cache.statistics()).toMatchObject({ tombstones: 1, tombstonesDropped: 0 });
+  });
+});
