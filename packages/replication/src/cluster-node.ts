@@ -64,6 +64,12 @@ export interface ClusterNodeOptions {
    * an older version than its release speaks. @default PROTOCOL_VERSIONS
    */
   readonly protocols?: { readonly min: number; readonly max: number };
+  /**
+   * false: frames travel unencrypted after the (still authenticated) handshake. Only to measure
+   * what frame protection costs (bench/src/replication.ts); never in service, and every node of
+   * the cluster must say the same. Not a configuration-file field. @default true
+   */
+  readonly protectFrames?: boolean;
 }
 
 interface Dialer {
@@ -92,6 +98,7 @@ export class ClusterNode {
   readonly #dialers: Dialer[] = [];
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
+  readonly #protectFrames: boolean;
   #keyring: Keyring | undefined;
   #listener: Listener | undefined;
   #discovery: PeerProvider | undefined;
@@ -103,6 +110,7 @@ export class ClusterNode {
     this.id = config.name;
     this.#logger = options.logger ?? silentLogger;
     this.#protocols = options.protocols;
+    this.#protectFrames = options.protectFrames !== false;
     this.#transport =
       options.transport ??
       new WebSocketTransport({
@@ -332,6 +340,7 @@ export class ClusterNode {
       ownEphemerals: this.#ownEphemerals,
       logger: this.#logger,
       ...(this.#protocols === undefined ? {} : { protocols: this.#protocols }),
+      ...(this.#protectFrames ? {} : { protectFrames: false }),
     });
   }
 

@@ -49,6 +49,7 @@ import {
 } from './security/handshake-messages.js';
 import type { Keyring, SessionGrant, SessionRole } from './security/keyring.js';
 import {
+  type CipherState,
   type EphemeralKey,
   generateEphemeral,
   initialState,
@@ -121,6 +122,12 @@ export interface SessionOptions {
   readonly rekeyInterval?: number;
   /** Where a refused frame or handshake is explained (the close reason never says more than its kind). */
   readonly logger?: Logger;
+  /**
+   * false: after the handshake, frames travel unencrypted. Only for measuring what frame
+   * protection costs (bench/src/replication.ts); both ends must say so, or the link fails.
+   * @default true
+   */
+  readonly protectFrames?: boolean;
 }
 
 /** What the link receives once the session is established. */
@@ -323,7 +330,7 @@ export class Session {
     };
     this.#state = {
       name: 'awaiting confirm',
-      protection: new FrameProtection(second.send, second.receive, this.#options.rekeyInterval),
+      protection: this.#protection(second.send, second.receive),
       peer,
     };
     this.connection.send(frame(WELCOME, second.message));
@@ -382,7 +389,7 @@ export class Session {
       this.#fail('E_SELF', CloseCode.Self, 'dialled itself');
       return;
     }
-    const protection = new FrameProtection(second.send, second.receive, this.#options.rekeyInterval);
+    const protection = this.#protection(second.send, second.receive);
     this.connection.send(protection.seal(Buffer.alloc(0))); // Confirm: proves the session keys
     this.connection.authenticated();
     this.#establish(
@@ -398,11 +405,17 @@ export class Session {
     );
   }
 
+  #protection(send: CipherState, receive: CipherState): FrameProtection {
+    if (this.#options.protectFrames === false) return FrameProtection.none();
+    return new FrameProtection(send, receive, this.#options.rekeyInterval);
+  }
+
   /** Listener: the dialler's first protected frame, empty. */
   #onConfirm(bytes: Uint8Array, protection: FrameProtection, peer: PeerIdentity): void {
     let plaintext: Buffer;
     try {
-      if (bytes.length !== CONFIRM_LENGTH) throw new NoiseError('not a confirmation');
+      const expected = this.#options.protectFrames === false ? 0 : CONFIRM_LENGTH;
+      if (bytes.length !== expected) throw new NoiseError('not a confirmation');
       plaintext = protection.open(bytes);
     } catch {
       this.#fail('E_AUTH', CloseCode.AuthFailed, 'authentication failed');

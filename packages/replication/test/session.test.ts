@@ -100,6 +100,18 @@ describe('Session handshake (Noise NNpsk0)', () => {
     expect(got.map((message) => (message as { id: number }).id)).toEqual([...Array(20).keys()]);
   });
 
+  it('can leave frames unencrypted for a benchmark when both ends say so, and fails when they disagree', async () => {
+    const plain = await connect({ node: 'gw-1', protectFrames: false }, { node: 'gw-2', protectFrames: false });
+    await Promise.all([plain.dialler.established, plain.server.established]);
+    const got: SessionMessage[] = [];
+    plain.server.onMessage((message) => got.push(message));
+    plain.dialler.send(change);
+    await tick();
+    expect(got).toEqual([change]);
+    const mixed = await connect({ node: 'gw-1', protectFrames: false }, { node: 'gw-2' });
+    await expect(mixed.server.established).rejects.toMatchObject({ code: 'E_AUTH' });
+  });
+
   it('admits an admin client by the cluster secret when no admin secret is set', async () => {
     const { dialler, server } = await connect({ node: 'admin-1', role: 'admin', cluster: '' }, { node: 'gw-2' });
     expect(await dialler.established).toMatchObject({

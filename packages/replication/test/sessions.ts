@@ -14,6 +14,7 @@ export interface TestIdentity extends Partial<KeyringSecrets> {
   readonly protocols?: { min: number; max: number };
   readonly ownEphemerals?: OwnEphemerals;
   readonly rekeyInterval?: number;
+  readonly protectFrames?: boolean;
 }
 
 export const TEST_SECRET = 'a test secret of thirty-two bytes or more';
@@ -44,6 +45,7 @@ export async function sessionOf(
     ...(identity.protocols === undefined ? {} : { protocols: identity.protocols }),
     ...(identity.ownEphemerals === undefined ? {} : { ownEphemerals: identity.ownEphemerals }),
     ...(identity.rekeyInterval === undefined ? {} : { rekeyInterval: identity.rekeyInterval }),
+    ...(identity.protectFrames === undefined ? {} : { protectFrames: identity.protectFrames }),
   };
   return new Session(connection, options);
 }

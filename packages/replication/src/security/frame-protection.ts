@@ -8,7 +8,7 @@
  * derived from the old one, no message needed), long before any limit of the cipher: with 2^20
  * frames per key, a key protects at most 16 TiB at the 16 MiB frame bound.
  */
-import { type CipherState, NoiseError } from './noise.js';
+import { CipherState, NoiseError } from './noise.js';
 
 const NO_AD = Buffer.alloc(0);
 export const DEFAULT_REKEY_INTERVAL = 2 ** 20;
@@ -17,6 +17,14 @@ export class FrameProtection {
   readonly #send: CipherState;
   readonly #receive: CipherState;
   readonly #rekeyInterval: number;
+
+  /**
+   * Frames as they are, unencrypted: only for measuring what protection costs (the replication
+   * benchmark), never between nodes in service. The handshake still authenticates both ends.
+   */
+  static none(): FrameProtection {
+    return new UnprotectedFrames();
+  }
 
   constructor(send: CipherState, receive: CipherState, rekeyInterval = DEFAULT_REKEY_INTERVAL) {
     if (!Number.isInteger(rekeyInterval) || rekeyInterval < 1) {
@@ -38,6 +46,20 @@ export class FrameProtection {
     const plaintext = this.#receive.decryptWithAd(NO_AD, frame);
     if (this.#receive.nonce % this.#rekeyInterval === 0) this.#receive.rekey();
     return plaintext;
+  }
+}
+
+class UnprotectedFrames extends FrameProtection {
+  constructor() {
+    super(new CipherState(), new CipherState());
+  }
+
+  override seal(plaintext: Uint8Array): Buffer {
+    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+  }
+
+  override open(frame: Uint8Array): Buffer {
+    return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   }
 }
 
