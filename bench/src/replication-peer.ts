@@ -47,15 +47,16 @@ function wsServer(onFrame: (frame: Buffer) => void): void {
   });
 }
 
+/** BENCH_PLAIN_FRAMES=1: frames unencrypted after the handshake (the "without encryption" rows). */
+const frames = process.env['BENCH_PLAIN_FRAMES'] === '1' ? { protectFrames: false } : {};
+
 switch (mode) {
   case 'node': {
     const count = Number(first);
-    const node = await ClusterNode.start({
-      name: 'receiver',
-      cluster: 'bench',
-      secret: 'bench',
-      caches: cacheConfig(0),
-    });
+    const node = await ClusterNode.start(
+      { name: 'receiver', cluster: 'bench', secret: 'bench', caches: cacheConfig(0) },
+      frames,
+    );
     const cache = node.manager.getCache('bench');
     // Counted by polling, not by a listener: an event listener would make every applied change
     // allocate an event, a cost a gateway that does not listen never pays.
@@ -101,12 +102,10 @@ switch (mode) {
   case 'lag': {
     const count = Number(first);
     const warmUp = Number(second ?? 0); // the first puts only warm the JIT up: not counted
-    const node = await ClusterNode.start({
-      name: 'receiver',
-      cluster: 'bench',
-      secret: 'bench',
-      caches: cacheConfig(0),
-    });
+    const node = await ClusterNode.start(
+      { name: 'receiver', cluster: 'bench', secret: 'bench', caches: cacheConfig(0) },
+      frames,
+    );
     const lags: number[] = [];
     node.manager.getCache<{ sentAt: number }>('bench')?.on('put', (event) => {
       if (event.value !== undefined) lags.push(now() - event.value.sentAt);
@@ -132,7 +131,7 @@ switch (mode) {
         peerDiscovery: { mode: 'manual', peers: [first ?? ''] },
         caches: cacheConfig(count + 1),
       },
-      process.env['BENCH_DEBUG'] ? { logger: debugLogger } : {},
+      process.env['BENCH_DEBUG'] ? { logger: debugLogger, ...frames } : frames,
     );
     if (process.env['BENCH_DEBUG']) {
       const cache = node.manager.getCache('bench');

@@ -34,9 +34,16 @@ const VALUE = 'x'.repeat(200);
 const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Starts a receiver; resolves with its URL (if it prints one) and a promise of its result line. */
-async function child(args: string[], printsUrl = true): Promise<{ url: string; result: Promise<string> }> {
+async function child(
+  args: string[],
+  printsUrl = true,
+  protect = true,
+): Promise<{ url: string; result: Promise<string> }> {
   const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
-  const process_ = spawn(process.execPath, [...profile, PEER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const process_ = spawn(process.execPath, [...profile, PEER, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_PLAIN_FRAMES: protect ? '0' : '1' },
+  });
   const lines = createInterface({ input: process_.stdout });
   let resolveResult: (line: string) => void = () => {};
   const result = new Promise<string>((resolve, reject) => {
@@ -54,26 +61,31 @@ async function child(args: string[], printsUrl = true): Promise<{ url: string; r
 }
 const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
 
-async function sender(peers: string[], caches: ClusterConfig['caches']): Promise<ClusterNode> {
-  const node = await ClusterNode.start({
-    name: 'sender',
-    cluster: 'bench',
-    secret: 'bench',
-    peerListener: { socketTimeoutMillis: 5000 },
-    peerDiscovery: { mode: 'manual', peers },
-    caches,
-  });
+async function sender(peers: string[], caches: ClusterConfig['caches'], protect = true): Promise<ClusterNode> {
+  const node = await ClusterNode.start(
+    {
+      name: 'sender',
+      cluster: 'bench',
+      secret: 'bench',
+      peerListener: { socketTimeoutMillis: 5000 },
+      peerDiscovery: { mode: 'manual', peers },
+      caches,
+    },
+    protect ? {} : { protectFrames: false },
+  );
   await node.ready();
   return node;
 }
 
 // ------------------------------------------------------------------ 1. throughput
 
-async function replicated(): Promise<number> {
-  const { url, result } = await child(['node', String(ENTRIES)]);
-  const node = await sender([url], {
-    bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
-  });
+async function replicated(protect: boolean): Promise<number> {
+  const { url, result } = await child(['node', String(ENTRIES)], true, protect);
+  const node = await sender(
+    [url],
+    { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
+    protect,
+  );
   const cache = node.manager.getCache<string>('bench');
   const start = performance.now();
   for (let i = 0; i < ENTRIES; i++) {
@@ -166,24 +178,43 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function throughput(): Promise<void> {
   const frames = meshcacheFrames();
-  const samples = { mesh: [] as number[], bare: [] as number[], ws: [] as number[], tcp: [] as number[] };
+  const samples = {
+    mesh: [] as number[],
+    plain: [] as number[],
+    bare: [] as number[],
+    ws: [] as number[],
+    tcp: [] as number[],
+  };
   for (let round = 0; round < ROUNDS; round++) {
     samples.bare.push(await barePipeline());
-    samples.mesh.push(await replicated());
+    samples.mesh.push(await replicated(true));
+    samples.plain.push(await replicated(false));
     samples.ws.push(await bareTransport('ws', frames));
     samples.tcp.push(await bareTransport('tcp', frames));
   }
-  const [mesh, bare, ws, tcp] = [median(samples.mesh), median(samples.bare), median(samples.ws), median(samples.tcp)];
+  const [mesh, plain, bare, ws, tcp] = [
+    median(samples.mesh),
+    median(samples.plain),
+    median(samples.bare),
+    median(samples.ws),
+    median(samples.tcp),
+  ];
   const rate = (ms: number) => formatOps((ENTRIES / ms) * 1000);
   const mb = frames.reduce((sum, frame) => sum + frame.length, 0) / 1e6;
   console.log(
     `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; median of ${ROUNDS} rounds\n`,
   );
+  console.log(`encryption costs ${((1 - plain / mesh) * 100).toFixed(1)}% of the unencrypted throughput\n`);
   console.log(
     table(
       ['pipeline', 'entries/s', 'vs bare pipeline'],
       [
-        ['meshcache replication (async, 10 ms)', rate(mesh), `${(bare / mesh).toFixed(2)}x`],
+        ['meshcache replication (async, 10 ms), frames encrypted', rate(mesh), `${(bare / mesh).toFixed(2)}x`],
+        [
+          'meshcache replication, frames not encrypted (protectFrames: false)',
+          rate(plain),
+          `${(bare / plain).toFixed(2)}x`,
+        ],
         ['bare pipeline (msgpack batches over ws into lru-cache)', rate(bare), '1.00x'],
         ['bare transport: the same bytes over ws', rate(ws), `${(bare / ws).toFixed(2)}x`],
         ['bare transport: the same bytes over TCP', rate(tcp), `${(bare / tcp).toFixed(2)}x`],
@@ -194,15 +225,21 @@ async function throughput(): Promise<void> {
 
 // ------------------------------------------------------------------ 2. lag
 
-async function lag(): Promise<void> {
-  const rate = 10_000;
-  const seconds = 3;
+const LAG_RATE = 10_000;
+const LAG_SECONDS = 3;
+
+/** p50, p99 and max lag (ms) at a steady LAG_RATE puts/s, frames encrypted or not. */
+async function lagRun(protect: boolean): Promise<[string, string, string]> {
+  const rate = LAG_RATE;
+  const seconds = LAG_SECONDS;
   const warmUp = rate; // one second, not counted
   const total = rate * seconds + warmUp;
-  const { url, result } = await child(['lag', String(rate * seconds), String(warmUp)]);
-  const node = await sender([url], {
-    bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
-  });
+  const { url, result } = await child(['lag', String(rate * seconds), String(warmUp)], true, protect);
+  const node = await sender(
+    [url],
+    { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
+    protect,
+  );
   const cache = node.manager.getCache<{ sentAt: number; body: string }>('bench');
   const start = performance.now();
   let sent = 0;
@@ -216,13 +253,29 @@ async function lag(): Promise<void> {
   }
   const [, p50, p99, max] = (await result).split(' ');
   await node.stop();
+  return [p50 ?? '', p99 ?? '', max ?? ''];
+}
+
+async function lag(): Promise<void> {
+  const encrypted = await lagRun(true);
+  const plain = await lagRun(false);
   console.log(
-    `\nReplication lag at a steady ${rate.toLocaleString()} puts/s for ${seconds} s (after 1 s of warm-up), async, interval 10 ms\n`,
+    `\nReplication lag at a steady ${LAG_RATE.toLocaleString()} puts/s for ${LAG_SECONDS} s (after 1 s of warm-up), async, interval 10 ms\n`,
   );
+  const row = (name: string, [p50, p99, max]: [string, string, string], target: string) => [
+    name,
+    `${p50} ms`,
+    `${p99} ms`,
+    `${max} ms`,
+    target,
+  ];
   console.log(
     table(
       ['lag, put on A to put event on B', 'p50', 'p99', 'max', 'target p99'],
-      [['meshcache', `${p50} ms`, `${p99} ms`, `${max} ms`, '<= 12 ms (interval + 2 ms)']],
+      [
+        row('meshcache, frames encrypted', encrypted, '<= 12 ms (interval + 2 ms)'),
+        row('meshcache, frames not encrypted', plain, ''),
+      ],
     ),
   );
 }
