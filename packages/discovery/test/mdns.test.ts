@@ -12,7 +12,7 @@ import { inNamespace } from './netns.js';
 const FIXTURE = fileURLToPath(new URL('./fixtures/mdns-in-namespace.ts', import.meta.url));
 
 describe('MdnsPeerProvider, inside a private network namespace', () => {
-  it('passes the provider conformance suite, and ignores other clusters and itself', () => {
+  it('passes the provider conformance suite, ignores other clusters and itself, and takes a record as a hint', () => {
     const node = `${process.execPath} --conditions=@meshcache/source --import tsx ${FIXTURE}`;
     const run = spawnSync('unshare', ['--net', 'sh', '-c', inNamespace(node)], { encoding: 'utf8', timeout: 60_000 });
     if (run.error !== undefined || (run.status !== 0 && /unshare|Operation not permitted/.test(run.stderr))) {
@@ -20,7 +20,11 @@ describe('MdnsPeerProvider, inside a private network namespace', () => {
         `cannot make a network namespace (root and util-linux's unshare are needed): ${run.error?.message ?? run.stderr}`,
       );
     }
-    expect(run.stdout.trim().split('\n')).toEqual(['ok conformance', 'ok ignores other clusters and itself']);
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'ok conformance',
+      'ok ignores other clusters and itself',
+      'ok a record is a hint',
+    ]);
     expect(run.status).toBe(0);
   }, 90_000);
 });
