@@ -95,7 +95,7 @@ describe('cache-manager over meshcache, three processes', () => {
     for (const other of [a, c]) {
       await until(async () => (await get(other, 'order:42'))['found'] === false, `the del to reach ${other.name}`);
     }
-  });
+  }, 60_000);
 
   it('mdel and clear on one instance reach the others', async () => {
     const [a, b, c] = await cluster();
@@ -115,5 +115,5 @@ describe('cache-manager over meshcache, three processes', () => {
     for (const other of [a, c]) {
       await until(async () => (await get(other, 'k3'))['found'] === false, `the clear to reach ${other.name}`);
     }
-  });
+  }, 60_000);
 });

@@ -213,7 +213,7 @@ describe('meshcache as processes', () => {
         '{"found":false}\n',
       'the remove on gw-1 to reach gw-2',
     );
-  });
+  }, 60_000);
 
   it('meshcache demo runs the whole story, ends by itself, and leaves no process behind', async () => {
     const run = await meshcache(['demo']);
