@@ -46,7 +46,10 @@ function reported(err: string, file: string, kind: 'not converted' | 'note'): Ar
 /** meshcache accepts it: the cluster config resolves, and every cache opens in a real CacheManager. */
 async function acceptedByMeshcache(config: Record<string, unknown>): Promise<void> {
   const diskStorePath = mkdtempSync(join(dir, 'disk-'));
-  const resolved = resolveClusterConfig({ ...config, diskStorePath }, { MESHCACHE_SECRET: 'a secret the user adds' });
+  const resolved = resolveClusterConfig(
+    { ...config, diskStorePath },
+    { MESHCACHE_SECRET: 'the secret the user adds, 32 bytes or more' },
+  );
   const manager = new CacheManager({ diskStorePath });
   try {
     for (const cache of resolved.caches) manager.addCache(cache.name, cache.config);

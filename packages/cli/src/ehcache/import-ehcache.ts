@@ -1064,7 +1064,8 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
 /** The result must be what meshcache accepts; anything else is a bug here, said plainly. */
 function checkWithMeshcache(config: Json): void {
   try {
-    resolveClusterConfig({ name: 'import-check', ...config }, { MESHCACHE_SECRET: 'import-check' });
+    // A stand-in secret, long enough for a listener off loopback (32 bytes): the user adds the real one.
+    resolveClusterConfig({ name: 'import-check', ...config }, { MESHCACHE_SECRET: 'x'.repeat(64) });
     for (const [name, cache] of Object.entries(config['caches'] as Record<string, Json>)) {
       const { replication: _replication, bootstrap: _bootstrap, ...settings } = cache;
       const resolved = resolveCacheConfig(name, settings);
