@@ -1,7 +1,8 @@
 /**
  * The CLI end to end, as a user runs it: `meshcache serve` processes started from the example
  * gateway configs' shape on 127.0.0.1, driven by `meshcache` processes, checking their output
- * and exit codes. And `meshcache demo`, which must end by itself and leave no process behind.
+ * and exit codes; configs that `meshcache import-ehcache` converted from ehcache.xml, served. And
+ * `meshcache demo`, which must end by itself and leave no process behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,18 +51,8 @@ function meshcache(
   });
 }
 
-/** Starts `meshcache serve` on a copy of the example config (port 0, its own disk path). */
-async function serve(name: string, peers: string[]): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const config = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
-  Object.assign(config, {
-    name,
-    diskStorePath: join(dir, name),
-    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 2000 },
-    peerDiscovery: { mode: 'manual', peers },
-  });
-  config.caches['Response Cache'].replication.asynchronousReplicationIntervalMillis = 10;
-  const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify(config));
+/** Starts `meshcache serve --config FILE`; resolves with the URL it prints once it listens. */
+async function serveFile(file: string, name: string): Promise<{ child: ChildProcess; url: string; log: () => string }> {
   const child = spawn(process.execPath, [...NODE_ARGS, 'serve', '--config', file], {
     env: { ...process.env, MESHCACHE_SECRET: SECRET },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,6 +70,21 @@ async function serve(name: string, peers: string[]): Promise<{ child: ChildProce
     });
   });
   return { child, url, log: () => log };
+}
+
+/** Starts `meshcache serve` on a copy of the example config (port 0, its own disk path). */
+async function serve(name: string, peers: string[]): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  const config = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+  Object.assign(config, {
+    name,
+    diskStorePath: join(dir, name),
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 2000 },
+    peerDiscovery: { mode: 'manual', peers },
+  });
+  config.caches['Response Cache'].replication.asynchronousReplicationIntervalMillis = 10;
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  return serveFile(file, name);
 }
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -156,6 +162,57 @@ describe('meshcache as processes', () => {
     const refusedConfig = await meshcache(['serve', '--config', badConfig]);
     expect(refusedConfig.code).toBe(2);
     expect(refusedConfig.err).toMatch(/maxElementsInMemory/);
+  }, 60_000);
+
+  it('import-ehcache, then serve what it wrote: two gateways converted from ehcache.xml replicate their Response Cache', async () => {
+    // gw-1's Ehcache listened on a port its peers knew; here port 0, so gw-2's rmiUrls name the real one
+    const ehcacheXml = (rmiUrls: string) => `<?xml version="1.0"?>
+<ehcache name="gateways">
+  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"
+      properties="peerDiscovery=manual, rmiUrls=${rmiUrls}"/>
+  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"
+      properties="hostName=127.0.0.1, port=0, socketTimeoutMillis=2000"/>
+  <cache name="Response Cache" maxElementsInMemory="1000" eternal="false" timeToLiveSeconds="300"
+         memoryStoreEvictionPolicy="LRU">
+    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"
+        properties="replicateAsynchronously=true, asynchronousReplicationIntervalMillis=10"/>
+    <bootstrapCacheLoaderFactory class="net.sf.ehcache.distribution.RMIBootstrapCacheLoaderFactory"/>
+  </cache>
+</ehcache>
+`;
+    const convert = async (name: string, rmiUrls: string) => {
+      const xml = join(dir, `${name}-ehcache.xml`);
+      const json = join(dir, `${name}-converted.json`);
+      writeFileSync(xml, ehcacheXml(rmiUrls));
+      const result = await meshcache(['import-ehcache', xml, '--name', name, '--out', json]);
+      expect(result.out).toBe('');
+      expect(result.err).toMatch(/: 1 cache \(1 replicated\), written to .*; everything converted\n$/);
+      expect(result.code).toBe(0);
+      return json;
+    };
+    const a = await serveFile(await convert('gw-1', ''), 'gw-1');
+    const port = new URL(a.url).port;
+    const b = await serveFile(await convert('gw-2', `//127.0.0.1:${port}/Response Cache`), 'gw-2');
+    expect(JSON.parse(readFileSync(join(dir, 'gw-2-converted.json'), 'utf8')).peerDiscovery).toEqual({
+      mode: 'manual',
+      peers: [`ws://127.0.0.1:${port}`],
+    });
+    expect((await meshcache(['put', '--node', b.url, 'Response Cache', 'GET /orders/42', '{"status":200}'])).code).toBe(
+      0,
+    );
+    await until(
+      async () =>
+        (await meshcache(['get', '--node', a.url, 'Response Cache', 'GET /orders/42', '--json'])).out ===
+        '{"found":true,"value":{"status":200}}\n',
+      'the put on gw-2 to reach gw-1',
+    );
+    expect((await meshcache(['remove', '--node', a.url, 'Response Cache', 'GET /orders/42'])).code).toBe(0);
+    await until(
+      async () =>
+        (await meshcache(['get', '--node', b.url, 'Response Cache', 'GET /orders/42', '--json'])).out ===
+        '{"found":false}\n',
+      'the remove on gw-1 to reach gw-2',
+    );
   }, 60_000);
 
   it('meshcache demo runs the whole story, ends by itself, and leaves no process behind', async () => {

@@ -4,11 +4,13 @@
  *
  * Exit codes: 0 success; 1 a failed operation (unreachable node, refused secret, unknown cache,
  * a node that could not start), with one clear line on stderr; 2 bad usage (an unknown command
- * or option, a missing argument, a bad value, an unusable config file).
+ * or option, a missing argument, a bad value, an unusable config file); 3 only from
+ * import-ehcache: converted, with things left unconverted (commands/import-ehcache.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { adminCommands } from './commands/admin.js';
 import { demo } from './commands/demo.js';
+import { type ImportEhcacheCommandOptions, importEhcacheCommand } from './commands/import-ehcache.js';
 import { serve } from './commands/serve.js';
 import type { Io } from './io.js';
 
@@ -40,6 +42,31 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .description('start a three-node cluster on 127.0.0.1 and show replication live (no config needed)')
     .addHelpText('after', '\nExample:\n  meshcache demo\n')
     .action(() => runAction(demo(io)));
+
+  program
+    .command('import-ehcache')
+    .description(
+      'convert an Ehcache 2 ehcache.xml into a meshcache config (JSON on stdout); what does not convert is listed on stderr',
+    )
+    .argument('<file>', 'the ehcache.xml')
+    .option('--name <name>', 'this node’s name (every node needs its own); left out otherwise')
+    .option(
+      '--cluster <name>',
+      'the cluster’s name (the same on every node); default: the multicast group, the CacheManager name, or "ehcache"',
+    )
+    .option('--out <file>', 'write the config to this file instead of stdout')
+    .option('--force', 'replace the --out file if it exists')
+    .option(
+      '--default-cache <name>',
+      'write the defaultCache’s settings as a cache of this name (repeatable; default "default")',
+      (name: string, names: string[] | undefined) => [...(names ?? []), name],
+    )
+    .option('--no-default-cache', 'leave the defaultCache out')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 everything converted; 3 converted, with things not converted (each on stderr); 2 bad usage or an unusable file; 1 the output cannot be written.\n\nExamples:\n  meshcache import-ehcache ehcache.xml --name gw-1 > gw-1.json\n  meshcache import-ehcache conf/ehcache.xml --name gw-2 --cluster gateways --out gw-2.json\n',
+    )
+    .action((file: string, options: ImportEhcacheCommandOptions) => runAction(importEhcacheCommand(io, file, options)));
 
   adminCommands(program, io, runAction);
 

@@ -1,0 +1,101 @@
+/**
+ * `meshcache import-ehcache ehcache.xml [--name N] [--cluster C] [--out FILE]`: an Ehcache 2
+ * configuration as a meshcache one (the converter is ../ehcache/import-ehcache.ts). The JSON goes
+ * to stdout, or to FILE; stderr gets one line per thing that was not converted and per note, each
+ * `FILE:LINE: not converted: ...` or `FILE:LINE: note: ...`, then what to add before serving (a
+ * secret, a name) and a summary.
+ *
+ * Exit codes:
+ *   0  everything converted (notes may have been printed)
+ *   3  the config was produced, but some things were not converted (each on stderr)
+ *   2  bad usage, or a file that cannot be used: unreadable, not well-formed XML, not an
+ *      ehcache.xml, or a value Ehcache itself refuses (nothing is written)
+ *   1  the output file cannot be written (or exists, without --force)
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { EhcacheImportError, importEhcache } from '../ehcache/import-ehcache.js';
+import type { Io } from '../io.js';
+
+export interface ImportEhcacheCommandOptions {
+  out?: string;
+  force?: boolean;
+  name?: string;
+  cluster?: string;
+  /** Names for the defaultCache; false with --no-default-cache. */
+  defaultCache?: string[] | false;
+}
+
+export const EXIT_INCOMPLETE = 3;
+
+export async function importEhcacheCommand(
+  io: Io,
+  file: string,
+  options: ImportEhcacheCommandOptions,
+): Promise<number> {
+  for (const [option, value] of [
+    ['--name', options.name],
+    ['--cluster', options.cluster],
+  ] as const) {
+    if (value !== undefined && value.trim() === '') {
+      io.err(`meshcache: ${option} must not be empty\n`);
+      return 2;
+    }
+  }
+  let xml: string;
+  try {
+    xml = readFileSync(file, 'utf8');
+  } catch (error) {
+    io.err(`meshcache: cannot read ${file}: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const fileName = basename(file);
+  let result: ReturnType<typeof importEhcache>;
+  try {
+    result = importEhcache(xml, {
+      fileName,
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+      defaultCacheNames: options.defaultCache === false ? [] : (options.defaultCache ?? ['default']),
+    });
+  } catch (error) {
+    if (error instanceof EhcacheImportError) {
+      io.err(`meshcache: ${error.message}\n`);
+      return 2;
+    }
+    io.err(`meshcache: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const json = `${JSON.stringify(result.config, null, 2)}\n`;
+  if (options.out !== undefined) {
+    try {
+      writeFileSync(options.out, json, { flag: options.force === true ? 'w' : 'wx' });
+    } catch (error) {
+      const exists = (error as NodeJS.ErrnoException).code === 'EEXIST';
+      io.err(
+        `meshcache: cannot write ${options.out}: ${exists ? 'it exists (--force to replace it)' : (error as Error).message}\n`,
+      );
+      return 1;
+    }
+  } else {
+    io.out(json);
+  }
+
+  for (const line of result.report) io.err(`${fileName}:${line.line}: ${line.kind}: ${line.message}\n`);
+  io.err(
+    'meshcache: no secret was written: before serving, add "secretFile": "/run/secrets/meshcache" to the config (or set MESHCACHE_SECRET); every node of the cluster needs the same one\n',
+  );
+  if (options.name === undefined) {
+    io.err('meshcache: no "name" was written: every node needs its own (--name gw-1, or add "name")\n');
+  }
+  const missing = result.report.filter((line) => line.kind === 'not converted').length;
+  const where = options.out === undefined ? '' : `, written to ${options.out}`;
+  io.err(
+    `meshcache: ${fileName}: ${result.caches} ${result.caches === 1 ? 'cache' : 'caches'} (${result.replicatedCaches} replicated)${where}; ${
+      missing === 0
+        ? 'everything converted'
+        : `${missing} ${missing === 1 ? 'item' : 'items'} not converted (listed above)`
+    }\n`,
+  );
+  return result.complete ? 0 : EXIT_INCOMPLETE;
+}

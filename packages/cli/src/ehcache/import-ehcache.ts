@@ -1,0 +1,1081 @@
+/**
+ * From an Ehcache 2 `ehcache.xml` to a meshcache configuration (CONTRACT.md's file format).
+ *
+ * The model: every element and attribute of the file ends in exactly one of three places.
+ * - Converted: a meshcache field with the same meaning (`maxEntriesLocalHeap` becomes
+ *   `maxElementsInMemory`, RMI `rmiUrls` become peer URLs, RMICacheReplicatorFactory properties
+ *   become the cache's `replication`, ...).
+ * - A note: Ehcache behaviour that meshcache has anyway, or that is carried over in another form
+ *   (`transactionalMode="off"`, `copyOnRead="false"`, a `java.io.tmpdir` disk path resolved to
+ *   this machine's, the defaultCache written as a named cache). Reported, and the conversion still
+ *   counts as complete.
+ * - Not converted: behaviour meshcache does not reproduce (the CLOCK policy, JGroups and JMS
+ *   replication, Terracotta, `copyOnRead="true"`, RMI-specific ports, a listener without a
+ *   hostName, ...). Reported with its line and the reason; the rest of the file still converts.
+ * Nothing is dropped without a line saying so. Values Ehcache itself refuses (a negative TTL, a
+ * word where a number goes, a malformed RMI URL) are errors naming the file and line, and nothing
+ * is produced. Ehcache 2 silently replaced some bad values with defaults (an interval under 10 ms,
+ * a chunk size out of range, a sweep interval <= 0); the importer writes what Ehcache ran with
+ * and says so.
+ *
+ * What the importer never writes: a secret (the caller tells the user to add one), and `name`
+ * unless given (every node needs its own). The result is checked with meshcache's own validation
+ * (resolveClusterConfig, and each cache's settings as addCache checks them) before it is returned.
+ */
+import { isIP } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveCacheConfig } from '@meshcache/core';
+import { resolveClusterConfig } from '@meshcache/replication';
+import { type Property, parseProperties } from './properties.js';
+import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
+
+export interface ImportEhcacheOptions {
+  /** Named in every message. @default 'ehcache.xml' */
+  readonly fileName?: string;
+  /** The node's name (`name`); left out of the config when absent. */
+  readonly name?: string;
+  /** The cluster's name; by default the multicast group, the file's CacheManager name, or "ehcache". */
+  readonly cluster?: string;
+  /** Names under which the defaultCache's settings are written. @default ['default'] */
+  readonly defaultCacheNames?: readonly string[];
+  /** What `java.io.tmpdir` and `user.home` stand for. @default this machine's */
+  readonly tmpdir?: string;
+  readonly homedir?: string;
+}
+
+export type ImportReportKind = 'not converted' | 'note';
+
+export interface ImportReportLine {
+  readonly line: number;
+  readonly kind: ImportReportKind;
+  readonly message: string;
+}
+
+export interface ImportEhcacheResult {
+  /** The meshcache configuration, ready for JSON.stringify. */
+  readonly config: Record<string, unknown>;
+  /** Every note and everything not converted, in file order. */
+  readonly report: readonly ImportReportLine[];
+  /** True when nothing was left unconverted (notes allowed). */
+  readonly complete: boolean;
+  readonly caches: number;
+  readonly replicatedCaches: number;
+}
+
+/** The file cannot be converted at all: not XML, not an ehcache.xml, or a value Ehcache itself refuses. */
+export class EhcacheImportError extends Error {
+  override readonly name = 'EhcacheImportError';
+}
+
+const DISTRIBUTION = 'net.sf.ehcache.distribution.';
+const RMI_PEER_PROVIDER = `${DISTRIBUTION}RMICacheManagerPeerProviderFactory`;
+const RMI_PEER_LISTENER = `${DISTRIBUTION}RMICacheManagerPeerListenerFactory`;
+const RMI_REPLICATOR = `${DISTRIBUTION}RMICacheReplicatorFactory`;
+const RMI_BOOTSTRAP = `${DISTRIBUTION}RMIBootstrapCacheLoaderFactory`;
+const DISK_BOOTSTRAP = 'net.sf.ehcache.store.DiskStoreBootstrapCacheLoaderFactory';
+
+/** Elements under <cache> that meshcache has no equivalent for, and why. */
+const CACHE_ELEMENTS_NOT_CONVERTED: Readonly<Record<string, string>> = {
+  cacheLoaderFactory: 'meshcache has no configured CacheLoader: load in code with cache.getOrLoad(key, loader)',
+  cacheExtensionFactory: 'meshcache has no cache extensions: run such code beside the cache',
+  cacheExceptionHandlerFactory: 'meshcache has no exception handlers: its calls throw errors with a stable code',
+  cacheDecoratorFactory: 'meshcache has no cache decorators: wrap the cache in code',
+  copyStrategy: 'meshcache never copies values (copyOnRead/copyOnWrite)',
+  elementValueComparator: 'meshcache has no compare-and-set operations (removeElement, replace)',
+  searchable: 'meshcache has no search: keep an index of your own',
+  pinning: 'meshcache has no pinning: size the cache (maxElementsInMemory 0 = unlimited) so entries stay',
+  cacheWriter: 'meshcache has no write-through or write-behind: write to the system of record in code',
+};
+
+/** Elements under <ehcache> that meshcache has no equivalent for, and why. */
+const TOP_ELEMENTS_NOT_CONVERTED: Readonly<Record<string, string>> = {
+  transactionManagerLookup: 'meshcache has no transactions (JTA/XA)',
+  terracottaConfig: 'meshcache has no Terracotta server: nodes replicate peer to peer',
+};
+
+/** Ehcache's documented translations in a diskStore path. */
+const JAVA_PATH_PROPERTIES = ['java.io.tmpdir', 'user.home', 'user.dir', 'ehcache.disk.store.dir'] as const;
+
+type Json = Record<string, unknown>;
+
+class Importer {
+  readonly report: ImportReportLine[] = [];
+  readonly #file: string;
+  readonly #lines: LineIndex;
+  readonly #options: ImportEhcacheOptions;
+
+  constructor(file: string, lines: LineIndex, options: ImportEhcacheOptions) {
+    this.#file = file;
+    this.#lines = lines;
+    this.#options = options;
+  }
+
+  notConverted(line: number, message: string): void {
+    this.report.push({ line, kind: 'not converted', message });
+  }
+
+  note(line: number, message: string): void {
+    this.report.push({ line, kind: 'note', message });
+  }
+
+  fail = (line: number, message: string): never => {
+    throw new EhcacheImportError(`${this.#file}:${line}: ${message}`);
+  };
+
+  properties(element: XmlElement): Property[] {
+    const separator = attribute(element, 'propertySeparator')?.value || ',';
+    return parseProperties(attribute(element, 'properties'), separator, this.#lines, this.fail);
+  }
+
+  /** A value, or undefined (reported) when it holds an Ehcache system-property token. */
+  #plain(where: string, item: { readonly value: string; readonly line: number }, what: string): string | undefined {
+    const value = item.value.trim();
+    if (!value.includes('${')) return value;
+    this.notConverted(
+      item.line,
+      `${where}${what}="${value}": an Ehcache system-property token, which meshcache does not substitute: write the value`,
+    );
+    return undefined;
+  }
+
+  wholeNumber(
+    where: string,
+    item: { readonly value: string; readonly line: number },
+    what: string,
+    min = 0,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number | undefined {
+    const text = this.#plain(where, item, what);
+    if (text === undefined) return undefined;
+    if (!/^-?\d+$/.test(text)) this.fail(item.line, `${where}${what}="${text}" must be a whole number`);
+    const value = Number(text);
+    if (value < min) this.fail(item.line, `${where}${what}="${text}" must be >= ${min}`);
+    if (value > max) this.fail(item.line, `${where}${what}="${text}" must be <= ${max}`);
+    return value;
+  }
+
+  boolean(where: string, item: { readonly value: string; readonly line: number }, what: string): boolean | undefined {
+    const text = this.#plain(where, item, what);
+    if (text === undefined) return undefined;
+    if (/^true$/i.test(text)) return true;
+    if (/^false$/i.test(text)) return false;
+    return this.fail(item.line, `${where}${what}="${text}" must be true or false`);
+  }
+
+  text(where: string, item: { readonly value: string; readonly line: number }, what: string): string | undefined {
+    return this.#plain(where, item, what);
+  }
+
+  get options(): ImportEhcacheOptions {
+    return this.#options;
+  }
+}
+
+function attribute(element: XmlElement, name: string): XmlAttribute | undefined {
+  return element.attributes.find((a) => a.name === name);
+}
+
+/** Where a factory element names its class (the thing converted or not), else where it starts. */
+function classLine(element: XmlElement): number {
+  return attribute(element, 'class')?.line ?? element.line;
+}
+
+/** Attributes that are XML plumbing (namespaces, schema location), not configuration. */
+function isXmlPlumbing(name: string): boolean {
+  return name === 'xmlns' || name.startsWith('xmlns:') || name.startsWith('xsi:');
+}
+
+interface ConvertedCache {
+  readonly config: Json;
+  readonly replicated: boolean;
+  /** Line of the cacheEventListenerFactory that made it replicated. */
+  readonly line: number;
+}
+
+// ------------------------------------------------------------------------------- caches
+
+function convertCache(imp: Importer, element: XmlElement, where: string): ConvertedCache {
+  const config: Json = {};
+  let eternal: { value: boolean; line: number } | undefined;
+  let heapFrom: XmlAttribute | undefined;
+  let diskAttributes: XmlAttribute | undefined;
+  for (const attr of element.attributes) {
+    const name = attr.name;
+    if (name === 'name' || isXmlPlumbing(name)) continue;
+    switch (name) {
+      case 'maxElementsInMemory':
+      case 'maxEntriesLocalHeap': {
+        if (heapFrom !== undefined) {
+          imp.note(
+            attr.line,
+            `${where}both ${heapFrom.name} and ${name}: Ehcache takes the later, ${name}; so does this`,
+          );
+        }
+        heapFrom = attr;
+        const value = imp.wholeNumber(where, attr, name, 0, 2_147_483_647);
+        if (value !== undefined) config['maxElementsInMemory'] = value;
+        break;
+      }
+      case 'maxElementsOnDisk':
+      case 'maxEntriesLocalDisk': {
+        const value = imp.wholeNumber(where, attr, name, 0, 2_147_483_647);
+        if (value !== undefined) config['maxElementsOnDisk'] = value;
+        break;
+      }
+      case 'eternal': {
+        const value = imp.boolean(where, attr, name);
+        if (value !== undefined) {
+          config['eternal'] = value;
+          eternal = { value, line: attr.line };
+        }
+        break;
+      }
+      case 'timeToIdleSeconds':
+      case 'timeToLiveSeconds': {
+        const value = imp.wholeNumber(where, attr, name);
+        if (value !== undefined) config[name] = value;
+        break;
+      }
+      case 'overflowToDisk':
+      case 'diskPersistent': {
+        diskAttributes = attr;
+        const value = imp.boolean(where, attr, name);
+        if (value !== undefined) config[name] = value;
+        break;
+      }
+      case 'diskExpiryThreadIntervalSeconds': {
+        const value = imp.wholeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
+        if (value !== undefined && value <= 0) {
+          imp.note(
+            attr.line,
+            `${where}${name}="${value}": Ehcache replaces a value <= 0 with 120, the default; so does this`,
+          );
+        } else if (value !== undefined) config[name] = value;
+        break;
+      }
+      case 'diskSpoolBufferSizeMB': {
+        const value = imp.wholeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
+        if (value !== undefined && value <= 0) {
+          imp.note(
+            attr.line,
+            `${where}${name}="${value}": Ehcache replaces a value <= 0 with 30, the default; so does this`,
+          );
+        } else if (value !== undefined) config[name] = value;
+        break;
+      }
+      case 'memoryStoreEvictionPolicy': {
+        const value = imp.text(where, attr, name);
+        if (value === undefined) break;
+        const policy = value.toUpperCase();
+        if (policy === 'LRU' || policy === 'LFU' || policy === 'FIFO') config[name] = policy;
+        else if (policy === 'CLOCK') {
+          imp.notConverted(
+            attr.line,
+            `${where}${name}="${value}": meshcache has no CLOCK policy; the cache uses LRU, which CLOCK approximates`,
+          );
+        } else {
+          imp.notConverted(
+            attr.line,
+            `${where}${name}="${value}" is not a policy (LRU, LFU, FIFO); Ehcache silently used LRU, and so will meshcache: fix the name`,
+          );
+        }
+        break;
+      }
+      case 'copyOnRead':
+      case 'copyOnWrite': {
+        const value = imp.boolean(where, attr, name);
+        if (value === false) imp.note(attr.line, `${where}${name}="false": meshcache never copies values`);
+        else if (value === true) {
+          imp.notConverted(
+            attr.line,
+            `${where}${name}="true": meshcache never copies values; a memory-only cache returns the stored object itself (store immutable values, or copy in code)`,
+          );
+        }
+        break;
+      }
+      case 'transactionalMode': {
+        const value = imp.text(where, attr, name);
+        if (value === 'off') imp.note(attr.line, `${where}${name}="off": meshcache has no transactions`);
+        else if (value !== undefined)
+          imp.notConverted(attr.line, `${where}${name}="${value}": meshcache has no transactions`);
+        break;
+      }
+      case 'overflowToOffHeap': {
+        const value = imp.boolean(where, attr, name);
+        if (value === false) imp.note(attr.line, `${where}${name}="false": meshcache has no off-heap tier`);
+        else if (value === true) imp.notConverted(attr.line, `${where}${name}="true": meshcache has no off-heap tier`);
+        break;
+      }
+      case 'maxBytesLocalHeap':
+      case 'maxBytesLocalOffHeap':
+      case 'maxBytesLocalDisk':
+      case 'maxMemoryOffHeap':
+        imp.notConverted(
+          attr.line,
+          `${where}${name}="${attr.value}": meshcache bounds a cache by entries, not bytes: set maxElementsInMemory (and maxElementsOnDisk)`,
+        );
+        break;
+      case 'maxEntriesInCache': {
+        const value = imp.wholeNumber(where, attr, name);
+        if (value === 0) imp.note(attr.line, `${where}${name}="0": a Terracotta bound, 0 = none`);
+        else if (value !== undefined)
+          imp.notConverted(
+            attr.line,
+            `${where}${name}="${value}": a bound on a Terracotta-clustered cache; meshcache has no Terracotta`,
+          );
+        break;
+      }
+      case 'clearOnFlush':
+        imp.note(attr.line, `${where}${name}="${attr.value}": meshcache has no flush() that empties memory`);
+        break;
+      case 'diskAccessStripes':
+        imp.note(
+          attr.line,
+          `${where}${name}="${attr.value}": the disk tier is one lmdb database, which has no stripes`,
+        );
+        break;
+      case 'statistics':
+        imp.note(
+          attr.line,
+          `${where}${name}="${attr.value}": meshcache always counts (cache.statistics()), at no cost worth switching off`,
+        );
+        break;
+      case 'logging':
+        imp.note(attr.line, `${where}${name}="${attr.value}": meshcache logs through the node's logger`);
+        break;
+      case 'cacheLoaderTimeoutMillis':
+        imp.notConverted(
+          attr.line,
+          `${where}${name}="${attr.value}": meshcache has no configured CacheLoader (getOrLoad in code)`,
+        );
+        break;
+      default:
+        imp.notConverted(
+          attr.line,
+          `${where}${name}="${attr.value}" is not an Ehcache 2 cache attribute this importer knows`,
+        );
+    }
+  }
+  if (
+    eternal?.value === true &&
+    (Number(config['timeToLiveSeconds'] ?? 0) > 0 || Number(config['timeToIdleSeconds'] ?? 0) > 0)
+  ) {
+    imp.note(
+      eternal.line,
+      `${where}eternal="true" with a TTL or TTI: Ehcache ignores both (and warns); they are left out`,
+    );
+    delete config['timeToLiveSeconds'];
+    delete config['timeToIdleSeconds'];
+  }
+
+  let replication: { config: Json; line: number } | undefined;
+  let bootstrap: { config: Json; line: number } | undefined;
+  for (const child of element.children) {
+    const className = attribute(child, 'class')?.value.trim() ?? '';
+    switch (child.name) {
+      case 'cacheEventListenerFactory':
+        if (className === RMI_REPLICATOR && replication === undefined) {
+          replication = { config: convertReplication(imp, child, where), line: child.line };
+        } else if (className === RMI_REPLICATOR) {
+          imp.notConverted(
+            classLine(child),
+            `${where}a second RMICacheReplicatorFactory: the first one's properties are used`,
+          );
+        } else if (/jgroups|jms/i.test(className)) {
+          imp.notConverted(
+            classLine(child),
+            `${where}cacheEventListenerFactory ${className}: meshcache replicates over its own links, not JGroups or JMS; to replicate this cache, give it "replication": {}`,
+          );
+        } else {
+          imp.notConverted(
+            classLine(child),
+            `${where}cacheEventListenerFactory ${className || '(no class)'}: meshcache takes listeners in code: cache.on('put' | 'update' | 'remove' | 'expire' | 'evict' | 'removeAll', listener)`,
+          );
+        }
+        break;
+      case 'bootstrapCacheLoaderFactory':
+        if (className === RMI_BOOTSTRAP) bootstrap = { config: convertBootstrap(imp, child, where), line: child.line };
+        else if (className === DISK_BOOTSTRAP) {
+          imp.note(
+            classLine(child),
+            `${where}${className}: a persistent meshcache disk tier is read on demand, so nothing needs warming`,
+          );
+        } else {
+          imp.notConverted(
+            classLine(child),
+            `${where}bootstrapCacheLoaderFactory ${className || '(no class)'}: meshcache bootstraps from its peers only (RMIBootstrapCacheLoaderFactory's place)`,
+          );
+        }
+        break;
+      case 'persistence':
+        convertPersistence(imp, child, where, config, diskAttributes);
+        break;
+      case 'terracotta': {
+        const clustered = attribute(child, 'clustered');
+        if (clustered !== undefined && imp.boolean(where, clustered, 'terracotta clustered') === false) {
+          imp.note(child.line, `${where}<terracotta clustered="false">: the cache stays local, as in Ehcache`);
+        } else {
+          imp.notConverted(
+            child.line,
+            `${where}<terracotta>: meshcache has no Terracotta server; replicate the cache peer to peer with "replication"`,
+          );
+        }
+        break;
+      }
+      case 'sizeOfPolicy':
+        imp.note(child.line, `${where}<sizeOfPolicy>: meshcache does not size values (it bounds caches by entries)`);
+        break;
+      default: {
+        const reason = CACHE_ELEMENTS_NOT_CONVERTED[child.name];
+        imp.notConverted(
+          child.line,
+          `${where}<${child.name}>: ${reason ?? 'not an Ehcache 2 cache element this importer knows'}`,
+        );
+      }
+    }
+  }
+  if (replication !== undefined) config['replication'] = replication.config;
+  if (bootstrap !== undefined && replication !== undefined) {
+    config['bootstrap'] = bootstrap.config;
+  } else if (bootstrap !== undefined) {
+    imp.note(
+      bootstrap.line,
+      `${where}a bootstrapCacheLoaderFactory on a cache that is not replicated: meshcache bootstraps replicated caches only; left out`,
+    );
+  } else if (replication !== undefined) {
+    imp.note(
+      replication.line,
+      `${where}no bootstrapCacheLoaderFactory: meshcache bootstraps (and repairs) every replicated cache from its peers; Ehcache started this one empty`,
+    );
+  }
+  return { config, replicated: replication !== undefined, line: replication?.line ?? element.line };
+}
+
+function convertPersistence(
+  imp: Importer,
+  element: XmlElement,
+  where: string,
+  config: Json,
+  diskAttributes: XmlAttribute | undefined,
+): void {
+  const strategyAttribute = attribute(element, 'strategy');
+  const strategy =
+    strategyAttribute === undefined ? undefined : imp.text(where, strategyAttribute, 'persistence strategy');
+  if (diskAttributes !== undefined) {
+    imp.fail(element.line, `${where}<persistence> and ${diskAttributes.name} together: Ehcache refuses this; keep one`);
+  }
+  for (const attr of element.attributes) {
+    if (attr.name === 'strategy') continue;
+    if (attr.name === 'synchronousWrites') {
+      const value = imp.boolean(where, attr, 'persistence synchronousWrites');
+      if (value === true) {
+        imp.notConverted(
+          attr.line,
+          `${where}synchronousWrites="true": meshcache commits disk writes once per event-loop turn (a crash loses at most that turn)`,
+        );
+      }
+      continue;
+    }
+    imp.notConverted(
+      attr.line,
+      `${where}<persistence ${attr.name}="${attr.value}"> is not an attribute this importer knows`,
+    );
+  }
+  switch (strategy) {
+    case 'none':
+      break;
+    case 'localTempSwap':
+      config['overflowToDisk'] = true;
+      break;
+    case 'localRestartable':
+      config['overflowToDisk'] = true;
+      config['diskPersistent'] = true;
+      imp.note(
+        element.line,
+        `${where}persistence "localRestartable" becomes overflowToDisk and diskPersistent: lmdb survives restarts and crashes, losing at most the last event-loop turn of writes`,
+      );
+      break;
+    case 'distributed':
+      imp.notConverted(element.line, `${where}persistence "distributed" defers to Terracotta, which meshcache has not`);
+      break;
+    case undefined:
+      if (strategyAttribute === undefined) imp.fail(element.line, `${where}<persistence> needs a strategy`);
+      break;
+    default:
+      imp.fail(
+        strategyAttribute?.line ?? element.line,
+        `${where}persistence strategy="${strategy}" must be localTempSwap, localRestartable, none or distributed`,
+      );
+  }
+}
+
+function convertReplication(imp: Importer, element: XmlElement, where: string): Json {
+  // Ehcache never replicates expiries; meshcache can (replicateExpiries), but a faithful
+  // conversion does not: a TTI entry stays per node, as before.
+  const replication: Json = {};
+  for (const attr of element.attributes) {
+    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
+    if (attr.name === 'listenFor') {
+      imp.note(
+        attr.line,
+        `${where}listenFor="${attr.value}" on the replicator: meshcache never sends a change it received back out`,
+      );
+      continue;
+    }
+    imp.notConverted(
+      attr.line,
+      `${where}cacheEventListenerFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
+    );
+  }
+  const booleans = [
+    'replicatePuts',
+    'replicatePutsViaCopy',
+    'replicateUpdates',
+    'replicateUpdatesViaCopy',
+    'replicateRemovals',
+    'replicateAsynchronously',
+  ];
+  for (const property of imp.properties(element)) {
+    const { key } = property;
+    if (booleans.includes(key)) {
+      const value = imp.boolean(where, property, key);
+      if (value !== undefined) replication[key] = value;
+    } else if (key === 'asynchronousReplicationIntervalMillis') {
+      const value = imp.wholeNumber(where, property, key, Number.MIN_SAFE_INTEGER);
+      if (value === undefined) continue;
+      if (value < 10) {
+        imp.note(
+          property.line,
+          `${where}${key}=${value}: Ehcache replaces a value under 10 with 1000, the default; so does this`,
+        );
+      } else if (value > 3_600_000) {
+        imp.notConverted(
+          property.line,
+          `${where}${key}=${value}: meshcache's longest interval is 3600000 (1 h); the default 1000 is used`,
+        );
+      } else replication[key] = value;
+    } else if (key === 'asynchronousReplicationMaximumBatchSize') {
+      const value = imp.wholeNumber(where, property, key, Number.MIN_SAFE_INTEGER);
+      if (value === undefined) continue;
+      if (value < 1) {
+        imp.note(
+          property.line,
+          `${where}${key}=${value}: Ehcache replaces a value under 1 with 1000, the default; so does this`,
+        );
+      } else if (value > 100_000) {
+        imp.notConverted(
+          property.line,
+          `${where}${key}=${value}: meshcache sends at most 100000 changes a frame; the default 1000 is used`,
+        );
+      } else replication[key] = value;
+    } else {
+      imp.notConverted(
+        property.line,
+        `${where}replicator property ${key}=${property.value} is not an RMICacheReplicatorFactory property`,
+      );
+    }
+  }
+  replication['replicateExpiries'] = false;
+  return replication;
+}
+
+function convertBootstrap(imp: Importer, element: XmlElement, where: string): Json {
+  const bootstrap: Json = {};
+  for (const attr of element.attributes) {
+    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
+    imp.notConverted(
+      attr.line,
+      `${where}bootstrapCacheLoaderFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
+    );
+  }
+  for (const property of imp.properties(element)) {
+    if (property.key === 'bootstrapAsynchronously') {
+      const value = imp.boolean(where, property, property.key);
+      if (value !== undefined) bootstrap[property.key] = value;
+    } else if (property.key === 'maximumChunkSizeBytes') {
+      const value = imp.wholeNumber(where, property, property.key, Number.MIN_SAFE_INTEGER);
+      if (value === undefined) continue;
+      if (value < 5000 || value > 100_000_000) {
+        imp.note(
+          property.line,
+          `${where}maximumChunkSizeBytes=${value}: Ehcache replaces a value outside 5000..100000000 with 5000000, the default; so does this`,
+        );
+      } else bootstrap[property.key] = value;
+    } else {
+      imp.notConverted(
+        property.line,
+        `${where}bootstrap property ${property.key}=${property.value} is not an RMIBootstrapCacheLoaderFactory property`,
+      );
+    }
+  }
+  return bootstrap;
+}
+
+// ------------------------------------------------------------------------------- cluster
+
+interface RmiUrl {
+  readonly hostPort: string;
+  readonly cache: string;
+}
+
+function parseRmiUrls(imp: Importer, property: Property): RmiUrl[] {
+  const text = imp.text('peer provider ', property, 'rmiUrls');
+  if (text === undefined) return [];
+  const urls: RmiUrl[] = [];
+  for (const piece of text.split('|')) {
+    const url = piece.trim();
+    if (url === '') continue;
+    const match = /^\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]+):(\d{1,5})\/(.+)$/.exec(url);
+    const port = Number(match?.[2]);
+    if (match === null || port < 1 || port > 65535) {
+      imp.fail(property.line, `rmiUrls: "${url}" is not an RMI URL //host:port/cacheName`);
+    }
+    urls.push({ hostPort: `${match?.[1]}:${port}`, cache: match?.[3]?.trim() ?? '' });
+  }
+  return urls;
+}
+
+function convertPeerProvider(
+  imp: Importer,
+  element: XmlElement,
+  replicated: ReadonlyMap<string, unknown>,
+): { discovery: Json | undefined; multicast: string | undefined } {
+  const discovery: Json = {};
+  for (const attr of element.attributes) {
+    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
+    imp.notConverted(
+      attr.line,
+      `cacheManagerPeerProviderFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
+    );
+  }
+  const properties = imp.properties(element);
+  const modeProperty = properties.find((p) => p.key === 'peerDiscovery');
+  const mode = modeProperty === undefined ? 'automatic' : imp.text('peer provider ', modeProperty, 'peerDiscovery');
+  if (mode !== 'manual' && mode !== 'automatic' && mode !== undefined) {
+    imp.fail(modeProperty?.line ?? element.line, `peerDiscovery=${mode} must be manual or automatic`);
+  }
+  let group: string | undefined;
+  let port: string | undefined;
+  if (mode === 'manual') {
+    const byPeer = new Map<string, Set<string>>();
+    for (const property of properties) {
+      if (property.key === 'peerDiscovery') continue;
+      if (property.key !== 'rmiUrls') {
+        imp.notConverted(
+          property.line,
+          `peer provider property ${property.key}=${property.value} has no meaning with peerDiscovery=manual here`,
+        );
+        continue;
+      }
+      for (const url of parseRmiUrls(imp, property)) {
+        if (!replicated.has(url.cache)) {
+          imp.note(
+            property.line,
+            `rmiUrls: //${url.hostPort}/${url.cache} names a cache that is not replicated here (Ehcache sent it nothing either); left out`,
+          );
+          continue;
+        }
+        const caches = byPeer.get(url.hostPort) ?? new Set<string>();
+        caches.add(url.cache);
+        byPeer.set(url.hostPort, caches);
+      }
+    }
+    // A peer listed for every replicated cache is one link for all of them (a URL without a path).
+    const peers: string[] = [];
+    for (const [hostPort, caches] of byPeer) {
+      if (caches.size === replicated.size) peers.push(`ws://${hostPort}`);
+      else for (const cache of caches) peers.push(`ws://${hostPort}/${encodeURIComponent(cache)}`);
+    }
+    discovery['mode'] = 'manual';
+    discovery['peers'] = peers;
+  } else if (mode === 'automatic') {
+    discovery['mode'] = 'automatic';
+    if (modeProperty === undefined) {
+      imp.note(
+        element.line,
+        'peer provider without peerDiscovery: Ehcache defaults to automatic (multicast); meshcache uses mDNS',
+      );
+    }
+    for (const property of properties) {
+      switch (property.key) {
+        case 'peerDiscovery':
+          break;
+        case 'multicastGroupAddress':
+          group = imp.text('peer provider ', property, property.key);
+          break;
+        case 'multicastGroupPort':
+          port = String(imp.wholeNumber('peer provider ', property, property.key, 1, 65535) ?? '');
+          break;
+        case 'timeToLive': {
+          const ttl = imp.wholeNumber('peer provider ', property, property.key, 0, 255);
+          if (ttl !== undefined) discovery['multicastTtl'] = ttl;
+          break;
+        }
+        case 'hostName': {
+          const host = imp.text('peer provider ', property, property.key);
+          if (host !== undefined && isIP(host) !== 0) discovery['interface'] = host;
+          else if (host !== undefined) {
+            imp.notConverted(
+              property.line,
+              `peer provider hostName=${host}: meshcache's "interface" takes the interface's address, not a name: set peerDiscovery.interface to it`,
+            );
+          }
+          break;
+        }
+        default:
+          imp.notConverted(
+            property.line,
+            `peer provider property ${property.key}=${property.value} has no meaning with peerDiscovery=automatic here`,
+          );
+      }
+    }
+    const groupLine = properties.find((p) => p.key === 'multicastGroupAddress')?.line ?? element.line;
+    imp.note(
+      groupLine,
+      `multicast group ${group ?? '(none)'}:${port || '(none)'}: meshcache's automatic discovery is mDNS (224.0.0.251:5353); the cluster name, not the group, keeps clusters apart. Multicast does not cross most cloud networks: consider "mode": "dns"`,
+    );
+  }
+  const multicast = mode === 'automatic' && group !== undefined ? [group, port].filter(Boolean).join('-') : undefined;
+  // peerDiscovery given as a ${token}: reported above; no discovery can be written
+  return { discovery: mode === undefined ? undefined : discovery, multicast };
+}
+
+function convertPeerListener(imp: Importer, element: XmlElement): Json {
+  const listener: Json = {};
+  for (const attr of element.attributes) {
+    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
+    imp.notConverted(
+      attr.line,
+      `cacheManagerPeerListenerFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
+    );
+  }
+  for (const property of imp.properties(element)) {
+    switch (property.key) {
+      case 'hostName': {
+        const host = imp.text('peer listener ', property, property.key);
+        if (host !== undefined && host !== '') listener['hostname'] = host;
+        break;
+      }
+      case 'port': {
+        const port = imp.wholeNumber('peer listener ', property, property.key, 0, 65535);
+        if (port !== undefined) listener['port'] = port;
+        break;
+      }
+      case 'socketTimeoutMillis': {
+        const timeout = imp.wholeNumber('peer listener ', property, property.key, 200);
+        if (timeout !== undefined) listener['socketTimeoutMillis'] = timeout;
+        break;
+      }
+      case 'remoteObjectPort':
+        imp.notConverted(
+          property.line,
+          `peer listener remoteObjectPort=${property.value}: an RMI-specific port; meshcache takes every link, and the CLI, on the one listener port`,
+        );
+        break;
+      default:
+        imp.notConverted(
+          property.line,
+          `peer listener property ${property.key}=${property.value} is not an RMICacheManagerPeerListenerFactory property`,
+        );
+    }
+  }
+  if (listener['hostname'] === undefined) {
+    imp.notConverted(
+      element.line,
+      'peer listener without hostName: Ehcache listened on this host’s default address; meshcache listens on 127.0.0.1 unless told: set peerListener.hostname to the address peers dial',
+    );
+  }
+  return listener;
+}
+
+function convertDiskStore(imp: Importer, element: XmlElement): string | undefined {
+  const pathAttribute = attribute(element, 'path');
+  for (const attr of element.attributes) {
+    if (attr.name !== 'path')
+      imp.notConverted(attr.line, `diskStore ${attr.name}="${attr.value}" is not an attribute this importer knows`);
+  }
+  if (pathAttribute === undefined) return imp.fail(element.line, 'diskStore needs a path');
+  const path = imp.text('', pathAttribute, 'diskStore path');
+  if (path === undefined || path === '') return undefined;
+  const property = JAVA_PATH_PROPERTIES.find(
+    (name) => path === name || path.startsWith(`${name}/`) || path.startsWith(`${name}\\`),
+  );
+  if (property === undefined) return path;
+  const rest = path.slice(property.length + 1);
+  const base =
+    property === 'java.io.tmpdir'
+      ? (imp.options.tmpdir ?? tmpdir())
+      : property === 'user.home'
+        ? (imp.options.homedir ?? homedir())
+        : property === 'user.dir'
+          ? '.'
+          : undefined;
+  if (base === undefined) {
+    imp.notConverted(
+      pathAttribute.line,
+      `diskStore path="${path}": ${property} is a Java system property (-D${property}=...), which meshcache cannot read: set diskStorePath`,
+    );
+    return undefined;
+  }
+  const resolved = rest === '' ? base : join(base, rest);
+  imp.note(
+    pathAttribute.line,
+    `diskStore path="${path}" becomes "${resolved}" (${property === 'user.dir' ? 'the directory the node starts in' : `${property} on this machine`}); give every node on one host its own diskStorePath`,
+  );
+  return resolved;
+}
+
+// ------------------------------------------------------------------------------- the file
+
+const ROOT_ATTRIBUTE_NOTES: Readonly<Record<string, (value: string) => { kind: ImportReportKind; reason: string }>> = {
+  updateCheck: () => ({ kind: 'note', reason: 'meshcache never checks for updates' }),
+  monitoring: (value) =>
+    value === 'on'
+      ? {
+          kind: 'not converted',
+          reason:
+            'the Terracotta Developer Console does not exist here; look at a node with meshcache peers and meshcache stats',
+        }
+      : { kind: 'note', reason: 'Terracotta monitoring; nothing to monitor here' },
+  dynamicConfig: (value) =>
+    value === 'false'
+      ? { kind: 'note', reason: 'meshcache fixes a cache’s settings when it is added, as dynamicConfig="false" does' }
+      : {
+          kind: 'not converted',
+          reason:
+            'meshcache fixes a cache’s settings when it is added; code that changed TTL or sizes at run time must add the cache anew',
+        },
+  defaultTransactionTimeoutInSeconds: () => ({ kind: 'not converted', reason: 'meshcache has no transactions' }),
+  maxBytesLocalHeap: () => ({
+    kind: 'not converted',
+    reason: 'meshcache bounds each cache by entries, not a shared pool of bytes',
+  }),
+  maxBytesLocalOffHeap: () => ({ kind: 'not converted', reason: 'meshcache has no off-heap tier' }),
+  maxBytesLocalDisk: () => ({
+    kind: 'not converted',
+    reason: 'meshcache bounds each cache’s disk tier by entries (maxElementsOnDisk)',
+  }),
+};
+
+export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): ImportEhcacheResult {
+  const file = options.fileName ?? 'ehcache.xml';
+  let parsed: ReturnType<typeof parseXml>;
+  try {
+    parsed = parseXml(xml, file);
+  } catch (error) {
+    if (error instanceof XmlSyntaxError) throw new EhcacheImportError(`${error.message} (not well-formed XML)`);
+    throw error;
+  }
+  const { root, lines } = parsed;
+  const imp = new Importer(file, lines, options);
+  if (root.name !== 'ehcache') {
+    const ehcache3 = root.name === 'config' || root.name.endsWith(':config');
+    imp.fail(
+      root.line,
+      ehcache3
+        ? `<${root.name}> is an Ehcache 3 configuration; this importer reads Ehcache 2's ehcache.xml (Ehcache 3 has no RMI replication to carry over)`
+        : `the root element is <${root.name}>, not <ehcache>: not an Ehcache 2 configuration`,
+    );
+  }
+
+  let cacheManagerName: string | undefined;
+  for (const attr of root.attributes) {
+    if (isXmlPlumbing(attr.name)) continue;
+    if (attr.name === 'name') {
+      cacheManagerName = imp.text('', attr, 'ehcache name') || undefined;
+      continue;
+    }
+    const rule = ROOT_ATTRIBUTE_NOTES[attr.name];
+    if (rule === undefined) {
+      imp.notConverted(attr.line, `<ehcache ${attr.name}="${attr.value}"> is not an attribute this importer knows`);
+      continue;
+    }
+    const { kind, reason } = rule(attr.value.trim());
+    if (kind === 'note') imp.note(attr.line, `<ehcache ${attr.name}="${attr.value}">: ${reason}`);
+    else imp.notConverted(attr.line, `<ehcache ${attr.name}="${attr.value}">: ${reason}`);
+  }
+
+  const caches = new Map<string, ConvertedCache>();
+  let defaultCache: { converted: ConvertedCache; element: XmlElement } | undefined;
+  let diskStore: { path: string | undefined; line: number } | undefined;
+  let listener: Json | undefined;
+  const providers: XmlElement[] = [];
+  for (const child of root.children) {
+    switch (child.name) {
+      case 'diskStore':
+        diskStore = { path: convertDiskStore(imp, child), line: child.line };
+        break;
+      case 'defaultCache':
+        if (defaultCache !== undefined) imp.fail(child.line, 'a second defaultCache: Ehcache allows one');
+        defaultCache = { converted: convertCache(imp, child, 'defaultCache: '), element: child };
+        break;
+      case 'cache': {
+        const nameAttribute = attribute(child, 'name');
+        const name = nameAttribute?.value.trim() ?? '';
+        if (name === '') imp.fail(child.line, '<cache> needs a name');
+        if (caches.has(name)) imp.fail(child.line, `a second cache named "${name}": Ehcache refuses this`);
+        caches.set(name, convertCache(imp, child, `cache "${name}": `));
+        break;
+      }
+      case 'cacheManagerPeerProviderFactory':
+        providers.push(child);
+        break;
+      case 'cacheManagerPeerListenerFactory': {
+        const className = attribute(child, 'class')?.value.trim() ?? '';
+        if (className !== RMI_PEER_LISTENER) {
+          imp.notConverted(
+            classLine(child),
+            `cacheManagerPeerListenerFactory ${className || '(no class)'}: meshcache listens on its own WebSocket listener (peerListener)`,
+          );
+        } else if (listener !== undefined) {
+          imp.notConverted(child.line, 'a second RMI peer listener: a node has one listener; the first is used');
+        } else listener = convertPeerListener(imp, child);
+        break;
+      }
+      case 'cacheManagerEventListenerFactory': {
+        const className = attribute(child, 'class')?.value.trim() ?? '';
+        if (className === '')
+          imp.note(child.line, 'cacheManagerEventListenerFactory without a class: no listener, as in Ehcache');
+        else
+          imp.notConverted(
+            classLine(child),
+            `cacheManagerEventListenerFactory ${className}: meshcache has no cache-manager events; caches are fixed by the configuration`,
+          );
+        break;
+      }
+      case 'managementRESTService': {
+        const enabled = attribute(child, 'enabled');
+        if (enabled !== undefined && imp.boolean('', enabled, 'managementRESTService enabled') === false) {
+          imp.note(child.line, 'managementRESTService enabled="false": nothing to serve');
+        } else {
+          imp.notConverted(
+            child.line,
+            'managementRESTService: meshcache has no REST management service; look at a node with meshcache peers and meshcache stats',
+          );
+        }
+        break;
+      }
+      case 'sizeOfPolicy':
+        imp.note(child.line, '<sizeOfPolicy>: meshcache does not size values (it bounds caches by entries)');
+        break;
+      default: {
+        const reason = TOP_ELEMENTS_NOT_CONVERTED[child.name];
+        imp.notConverted(child.line, `<${child.name}>: ${reason ?? 'not an Ehcache 2 element this importer knows'}`);
+      }
+    }
+  }
+
+  // The defaultCache is a template in Ehcache (CacheManager.add(name)); meshcache names every cache.
+  const defaultNames = options.defaultCacheNames ?? ['default'];
+  if (defaultCache !== undefined) {
+    for (const name of defaultNames) {
+      if (caches.has(name)) {
+        imp.fail(
+          defaultCache.element.line,
+          `defaultCache: a cache named "${name}" exists already; choose another --default-cache name`,
+        );
+      }
+      caches.set(name, { ...defaultCache.converted, config: structuredClone(defaultCache.converted.config) });
+    }
+    imp.note(
+      defaultCache.element.line,
+      defaultNames.length === 0
+        ? 'defaultCache: left out (no --default-cache name); meshcache creates no cache from a template at run time'
+        : `defaultCache written as ${defaultNames.map((n) => `"${n}"`).join(', ')}: meshcache creates no cache from a template at run time; a cache your code made with CacheManager.add(name) must be named in "caches" (--default-cache NAME, repeatable)`,
+    );
+  }
+
+  const replicated = new Map([...caches].filter(([, cache]) => cache.replicated));
+  let discovery: Json | undefined;
+  let multicast: string | undefined;
+  let rmiProvider = false;
+  for (const provider of providers) {
+    const className = attribute(provider, 'class')?.value.trim() ?? '';
+    if (className !== RMI_PEER_PROVIDER) {
+      imp.notConverted(
+        classLine(provider),
+        `cacheManagerPeerProviderFactory ${className || '(no class)'}: meshcache finds peers by a manual list, DNS or mDNS (peerDiscovery), not ${/jgroups/i.test(className) ? 'JGroups' : /jms/i.test(className) ? 'JMS' : 'this provider'}`,
+      );
+    } else if (rmiProvider) {
+      imp.notConverted(provider.line, 'a second RMI peer provider: Ehcache replicates through the first; so does this');
+    } else {
+      rmiProvider = true;
+      ({ discovery, multicast } = convertPeerProvider(imp, provider, replicated));
+    }
+  }
+  if (replicated.size > 0 && !rmiProvider) {
+    const first = [...replicated.values()][0];
+    imp.notConverted(
+      first?.line ?? root.line,
+      'replicated caches but no RMI cacheManagerPeerProviderFactory: no peer is configured; add peerDiscovery',
+    );
+  }
+  if (replicated.size > 0 && listener === undefined) {
+    const first = [...replicated.values()][0];
+    imp.note(
+      first?.line ?? root.line,
+      'replicated caches but no cacheManagerPeerListenerFactory: Ehcache received nothing from peers; meshcache always listens (127.0.0.1, a free port, unless peerListener says otherwise)',
+    );
+  }
+
+  const usesDisk = [...caches.values()].some(
+    (c) => c.config['overflowToDisk'] === true || c.config['diskPersistent'] === true,
+  );
+  let diskStorePath = diskStore?.path;
+  if (usesDisk && diskStorePath === undefined) {
+    diskStorePath = options.tmpdir ?? tmpdir();
+    imp.note(
+      diskStore?.line ?? root.line,
+      diskStore === undefined
+        ? `caches use the disk but there is no diskStore: Ehcache used java.io.tmpdir, here "${diskStorePath}"`
+        : `caches use the disk and the diskStore path could not be converted: "${diskStorePath}" for now, as Ehcache without a diskStore`,
+    );
+  }
+
+  const cluster =
+    options.cluster ?? (multicast !== undefined ? `ehcache-${multicast}` : (cacheManagerName ?? 'ehcache'));
+  if (options.cluster === undefined) {
+    imp.note(
+      root.line,
+      `cluster "${cluster}" (${multicast !== undefined ? 'from the multicast group, which kept Ehcache clusters apart' : cacheManagerName !== undefined ? 'the CacheManager name' : 'no name in the file'}): every node of one cluster needs the same; --cluster to choose`,
+    );
+  }
+
+  const config: Json = {};
+  if (options.name !== undefined) config['name'] = options.name;
+  config['cluster'] = cluster;
+  if (diskStorePath !== undefined) config['diskStorePath'] = diskStorePath;
+  if (listener !== undefined && Object.keys(listener).length > 0) config['peerListener'] = listener;
+  if (discovery !== undefined) config['peerDiscovery'] = discovery;
+  config['caches'] = Object.fromEntries([...caches].map(([name, cache]) => [name, cache.config]));
+
+  checkWithMeshcache(config);
+  const report = [...imp.report].sort((a, b) => a.line - b.line);
+  return {
+    config,
+    report,
+    complete: !report.some((line) => line.kind === 'not converted'),
+    caches: caches.size,
+    replicatedCaches: replicated.size,
+  };
+}
+
+/** The result must be what meshcache accepts; anything else is a bug here, said plainly. */
+function checkWithMeshcache(config: Json): void {
+  try {
+    // A stand-in secret, long enough for a listener off loopback (32 bytes): the user adds the real one.
+    resolveClusterConfig({ name: 'import-check', ...config }, { MESHCACHE_SECRET: 'x'.repeat(64) });
+    for (const [name, cache] of Object.entries(config['caches'] as Record<string, Json>)) {
+      const { replication: _replication, bootstrap: _bootstrap, ...settings } = cache;
+      const resolved = resolveCacheConfig(name, settings);
+      if ((resolved.overflowToDisk || resolved.diskPersistent) && config['diskStorePath'] === undefined) {
+        throw new Error(`cache "${name}" uses the disk and the configuration has no diskStorePath`);
+      }
+    }
+  } catch (error) {
+    throw new Error(
+      `import-ehcache produced a configuration meshcache refuses (a bug in the importer): ${(error as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,493 @@
+/**
+ * `meshcache import-ehcache`, in process (run(argv, io)), on Ehcache 2's own ehcache-failsafe.xml
+ * and reference ehcache.xml (fixtures written from the documented format), an API gateway's
+ * config with a replicated "Response Cache", a file full of features meshcache does not have,
+ * and malformed files. Every produced config must be one meshcache accepts: resolveClusterConfig,
+ * and each cache added to a real CacheManager with a disk store.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CacheManager } from '@meshcache/core';
+import { resolveClusterConfig } from '@meshcache/replication';
+import { afterAll, describe, expect, it } from 'vitest';
+import { importEhcache, run } from '../src/index.js';
+import { recordingIo } from './recording-io.js';
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/ehcache/', import.meta.url));
+const fixture = (name: string) => join(FIXTURES, name);
+const dir = mkdtempSync(join(tmpdir(), 'meshcache-import-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The line of the first occurrence of `needle` in a fixture (so fixtures can change without renumbering). */
+function lineOf(file: string, needle: string): number {
+  const text = readFileSync(file.includes('/') ? file : fixture(file), 'utf8');
+  const at = text.indexOf(needle);
+  if (at === -1) throw new Error(`${needle} is not in ${file}`);
+  return text.slice(0, at).split('\n').length;
+}
+
+async function cli(args: string[]) {
+  const io = recordingIo({});
+  const code = await run(args, io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+/** The report lines of one kind, as [line, message]. */
+function reported(err: string, file: string, kind: 'not converted' | 'note'): Array<[number, string]> {
+  const pattern = new RegExp(`^${file.replace('.', '\\.')}:(\\d+): ${kind}: (.*)$`);
+  return err.split('\n').flatMap((line) => {
+    const match = pattern.exec(line);
+    return match === null ? [] : [[Number(match[1]), match[2] ?? ''] as [number, string]];
+  });
+}
+
+/** meshcache accepts it: the cluster config resolves, and every cache opens in a real CacheManager. */
+async function acceptedByMeshcache(config: Record<string, unknown>): Promise<void> {
+  const diskStorePath = mkdtempSync(join(dir, 'disk-'));
+  const resolved = resolveClusterConfig(
+    { ...config, diskStorePath },
+    { MESHCACHE_SECRET: 'the secret the user adds, 32 bytes or more' },
+  );
+  const manager = new CacheManager({ diskStorePath });
+  try {
+    for (const cache of resolved.caches) manager.addCache(cache.name, cache.config);
+  } finally {
+    await manager.shutdown();
+  }
+}
+
+describe('meshcache import-ehcache', () => {
+  it('ehcache-failsafe.xml converts completely (exit 0): the defaultCache becomes a cache, java.io.tmpdir this machine’s', async () => {
+    const { code, out, err } = await cli(['import-ehcache', fixture('ehcache-failsafe.xml'), '--name', 'gw-1']);
+    expect(code).toBe(0);
+    const config = JSON.parse(out);
+    expect(config).toEqual({
+      name: 'gw-1',
+      cluster: 'ehcache',
+      diskStorePath: tmpdir(),
+      caches: {
+        default: {
+          maxElementsInMemory: 10000,
+          eternal: false,
+          timeToIdleSeconds: 120,
+          timeToLiveSeconds: 120,
+          maxElementsOnDisk: 10000000,
+          diskExpiryThreadIntervalSeconds: 120,
+          memoryStoreEvictionPolicy: 'LRU',
+          overflowToDisk: true,
+        },
+      },
+    });
+    expect(reported(err, 'ehcache-failsafe.xml', 'not converted')).toEqual([]);
+    expect(reported(err, 'ehcache-failsafe.xml', 'note')).toEqual([
+      [1, expect.stringMatching(/^cluster "ehcache" \(no name in the file\)/)],
+      [
+        lineOf('ehcache-failsafe.xml', '<diskStore'),
+        `diskStore path="java.io.tmpdir" becomes "${tmpdir()}" (java.io.tmpdir on this machine); give every node on one host its own diskStorePath`,
+      ],
+      [
+        lineOf('ehcache-failsafe.xml', '<defaultCache'),
+        expect.stringMatching(/^defaultCache written as "default": meshcache creates no cache from a template/),
+      ],
+    ]);
+    expect(err).toContain('meshcache: no secret was written: before serving, add "secretFile"');
+    expect(err).not.toContain('no "name" was written');
+    expect(err.trim().split('\n').at(-1)).toBe(
+      'meshcache: ehcache-failsafe.xml: 1 cache (0 replicated); everything converted',
+    );
+    await acceptedByMeshcache(config);
+  });
+
+  it('Ehcache 2’s reference ehcache.xml: every cache converted, multicast becomes mDNS, three things reported as not converted (exit 3)', async () => {
+    const { code, out, err } = await cli(['import-ehcache', fixture('ehcache.xml'), '--name', 'gw-1']);
+    expect(code).toBe(3);
+    const config = JSON.parse(out);
+    expect(config.cluster).toBe('ehcache-230.0.0.1-4446');
+    expect(config.peerDiscovery).toEqual({ mode: 'automatic', multicastTtl: 1 });
+    expect(config.peerListener).toBeUndefined();
+    expect(Object.keys(config.caches)).toEqual([
+      'sampleCache1',
+      'sampleCache2',
+      'sampleCache3',
+      'sampleReplicatedCache1',
+      'sampleRepicatedCache2',
+      'sampleReplicatedCache3',
+      'default',
+    ]);
+    expect(config.caches.sampleCache1).toEqual({
+      maxElementsInMemory: 10000,
+      maxElementsOnDisk: 1000,
+      eternal: false,
+      diskSpoolBufferSizeMB: 20,
+      timeToIdleSeconds: 300,
+      timeToLiveSeconds: 600,
+      memoryStoreEvictionPolicy: 'LFU',
+      overflowToDisk: true,
+    });
+    expect(config.caches.sampleCache3).toMatchObject({
+      overflowToDisk: true,
+      diskPersistent: true,
+      diskExpiryThreadIntervalSeconds: 1,
+    });
+    expect(config.caches.sampleReplicatedCache1).toMatchObject({
+      replication: { replicateExpiries: false },
+      bootstrap: {},
+    });
+    expect(config.caches.sampleRepicatedCache2.replication).toEqual({
+      replicateAsynchronously: false,
+      replicatePuts: false,
+      replicatePutsViaCopy: false,
+      replicateUpdates: true,
+      replicateUpdatesViaCopy: true,
+      replicateRemovals: false,
+      replicateExpiries: false,
+    });
+    expect(config.caches.sampleReplicatedCache3.replication).toEqual({
+      asynchronousReplicationIntervalMillis: 200,
+      replicateExpiries: false,
+    });
+    expect(reported(err, 'ehcache.xml', 'not converted')).toEqual([
+      [
+        lineOf('ehcache.xml', 'dynamicConfig="true"'),
+        expect.stringMatching(/^<ehcache dynamicConfig="true">: meshcache fixes a cache’s settings/),
+      ],
+      [
+        lineOf('ehcache.xml', '<transactionManagerLookup'),
+        '<transactionManagerLookup>: meshcache has no transactions (JTA/XA)',
+      ],
+      [
+        lineOf('ehcache.xml', '<cacheManagerPeerListenerFactory'),
+        expect.stringMatching(
+          /^peer listener without hostName: .* set peerListener.hostname to the address peers dial$/,
+        ),
+      ],
+    ]);
+    const notes = reported(err, 'ehcache.xml', 'note').map(([line, message]) => `${line} ${message}`);
+    for (const [needle, message] of [
+      ['updateCheck="true"', /<ehcache updateCheck="true">: meshcache never checks for updates/],
+      ['monitoring="autodetect"', /<ehcache monitoring="autodetect">: Terracotta monitoring/],
+      ['<cacheManagerEventListenerFactory', /cacheManagerEventListenerFactory without a class: no listener/],
+      ['multicastGroupAddress', /multicast group 230\.0\.0\.1:4446: meshcache's automatic discovery is mDNS/],
+      ['transactionalMode="off"', /cache "sampleCache1": transactionalMode="off": meshcache has no transactions/],
+    ] as const) {
+      expect(notes).toContainEqual(
+        expect.stringMatching(new RegExp(`^${lineOf('ehcache.xml', needle)} ${message.source}`)),
+      );
+    }
+    expect(err.trim().split('\n').at(-1)).toBe(
+      'meshcache: ehcache.xml: 7 caches (3 replicated); 3 items not converted (listed above)',
+    );
+    await acceptedByMeshcache(config);
+  });
+
+  it('an API gateway’s config: the replicated "Response Cache", RMI peers as URLs, the listener, bootstrap; complete (exit 0)', async () => {
+    const out = join(dir, 'gw-1.json');
+    const result = await cli(['import-ehcache', fixture('api-gateway.xml'), '--name', 'gw-1', '--out', out]);
+    expect(result.code).toBe(0);
+    expect(result.out).toBe('');
+    expect(reported(result.err, 'api-gateway.xml', 'not converted')).toEqual([]);
+    expect(result.err).toContain('meshcache: api-gateway.xml: 4 caches (2 replicated), written to');
+    const config = JSON.parse(readFileSync(out, 'utf8'));
+    expect(config).toEqual({
+      name: 'gw-1',
+      cluster: 'gateways',
+      diskStorePath: '/var/lib/gateway/cache',
+      peerListener: { hostname: 'gw-1.internal', port: 40001, socketTimeoutMillis: 2000 },
+      // gw-2 is listed for both replicated caches: one link for all; gw-3 for the Response Cache only
+      peerDiscovery: {
+        mode: 'manual',
+        peers: ['ws://gw-2.internal:40001', 'ws://gw-3.internal:40001/Response%20Cache'],
+      },
+      caches: {
+        'Response Cache': {
+          maxElementsInMemory: 10000,
+          maxElementsOnDisk: 0,
+          eternal: false,
+          overflowToDisk: false,
+          timeToIdleSeconds: 0,
+          timeToLiveSeconds: 300,
+          diskPersistent: false,
+          diskExpiryThreadIntervalSeconds: 120,
+          diskSpoolBufferSizeMB: 30,
+          memoryStoreEvictionPolicy: 'LRU',
+          replication: {
+            replicatePuts: true,
+            replicateUpdates: true,
+            replicateRemovals: true,
+            replicateAsynchronously: true,
+            replicateUpdatesViaCopy: true,
+            asynchronousReplicationIntervalMillis: 1000,
+            replicateExpiries: false,
+          },
+          bootstrap: { bootstrapAsynchronously: true, maximumChunkSizeBytes: 5000000 },
+        },
+        'OAuth Tokens': {
+          maxElementsInMemory: 1000,
+          eternal: false,
+          overflowToDisk: true,
+          diskPersistent: true,
+          timeToLiveSeconds: 3300,
+          memoryStoreEvictionPolicy: 'LFU',
+          replication: { replicateAsynchronously: false, replicatePutsViaCopy: true, replicateExpiries: false },
+          bootstrap: { bootstrapAsynchronously: false },
+        },
+        'Rate Limits': {
+          maxElementsInMemory: 50000,
+          eternal: false,
+          timeToIdleSeconds: 60,
+          memoryStoreEvictionPolicy: 'FIFO',
+        },
+        default: {
+          maxElementsInMemory: 1000,
+          eternal: false,
+          timeToLiveSeconds: 60,
+          overflowToDisk: false,
+          memoryStoreEvictionPolicy: 'LRU',
+        },
+      },
+    });
+    await acceptedByMeshcache(config);
+
+    const again = await cli(['import-ehcache', fixture('api-gateway.xml'), '--name', 'gw-1', '--out', out]);
+    expect(again.code).toBe(1);
+    expect(again.err).toBe(`meshcache: cannot write ${out}: it exists (--force to replace it)\n`);
+    const forced = await cli(['import-ehcache', fixture('api-gateway.xml'), '--name', 'gw-9', '--out', out, '--force']);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).name).toBe('gw-9');
+  });
+
+  it('reports everything meshcache does not have, each on its own line; the rest still converts (exit 3)', async () => {
+    const file = 'legacy-features.xml';
+    const { code, out, err } = await cli(['import-ehcache', fixture(file), '--name', 'app-1']);
+    expect(code).toBe(3);
+    const missing = reported(err, file, 'not converted');
+    const expected: Array<[string, RegExp]> = [
+      ['maxBytesLocalHeap="400M"', /^<ehcache maxBytesLocalHeap="400M">: meshcache bounds each cache by entries/],
+      [
+        'defaultTransactionTimeoutInSeconds',
+        /^<ehcache defaultTransactionTimeoutInSeconds="15">: meshcache has no transactions$/,
+      ],
+      [
+        '<diskStore',
+        /^diskStore path="ehcache.disk.store.dir\/legacy": ehcache.disk.store.dir is a Java system property/,
+      ],
+      [
+        'JGroupsCacheManagerPeerProviderFactory',
+        /^cacheManagerPeerProviderFactory .*JGroupsCacheManagerPeerProviderFactory: .* not JGroups$/,
+      ],
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Ehcache's own token syntax, as written in the file
+      ['port=${rmi.port}', /^peer listener port="\$\{rmi.port\}": an Ehcache system-property token/],
+      ['remoteObjectPort', /^peer listener remoteObjectPort=40002: an RMI-specific port/],
+      ['<terracottaConfig', /^<terracottaConfig>: meshcache has no Terracotta server/],
+      [
+        'memoryStoreEvictionPolicy="CLOCK"',
+        /^cache "orders": memoryStoreEvictionPolicy="CLOCK": meshcache has no CLOCK policy/,
+      ],
+      ['copyOnRead="true"', /^cache "orders": copyOnRead="true": meshcache never copies values/],
+      [
+        'replicateOnlyOnTuesdays',
+        /^cache "orders": replicator property replicateOnlyOnTuesdays=true is not an RMICacheReplicatorFactory property$/,
+      ],
+      [
+        'AuditListenerFactory',
+        /^cache "orders": cacheEventListenerFactory com.example.AuditListenerFactory: meshcache takes listeners in code/,
+      ],
+      ['<searchable', /^cache "orders": <searchable>: meshcache has no search/],
+      [
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Ehcache's own token syntax, as written in the file
+        'timeToIdleSeconds="${idle}"',
+        /^cache "customers": timeToIdleSeconds="\$\{idle\}": an Ehcache system-property token/,
+      ],
+      ['maxBytesLocalHeap="10m"', /^cache "customers": maxBytesLocalHeap="10m": meshcache bounds a cache by entries/],
+      [
+        'JGroupsCacheReplicatorFactory',
+        /^cache "customers": cacheEventListenerFactory .*JGroupsCacheReplicatorFactory: meshcache replicates over its own links/,
+      ],
+      ['<terracotta/>', /^cache "customers": <terracotta>: meshcache has no Terracotta server/],
+      ['<cacheWriter', /^cache "customers": <cacheWriter>: meshcache has no write-through or write-behind/],
+      ['<cacheLoaderFactory', /^cache "customers": <cacheLoaderFactory>: .*getOrLoad/],
+      [
+        'flavour="vanilla"',
+        /^cache "reports": flavour="vanilla" is not an Ehcache 2 cache attribute this importer knows$/,
+      ],
+      [
+        'synchronousWrites="true"',
+        /^cache "reports": synchronousWrites="true": meshcache commits disk writes once per event-loop turn/,
+      ],
+      ['<hibernateRegionFactory', /^<hibernateRegionFactory>: not an Ehcache 2 element this importer knows$/],
+    ];
+    expect(missing).toHaveLength(expected.length);
+    for (const [needle, message] of expected) {
+      expect(missing).toContainEqual([lineOf(file, needle), expect.stringMatching(message)]);
+    }
+    const notes = reported(err, file, 'note');
+    for (const [needle, message] of [
+      ['maxEntriesLocalHeap="200"', /both maxElementsInMemory and maxEntriesLocalHeap: Ehcache takes the later/],
+      ['copyOnWrite="false"', /copyOnWrite="false": meshcache never copies values$/],
+      [
+        'asynchronousReplicationIntervalMillis=5',
+        /asynchronousReplicationIntervalMillis=5: Ehcache replaces a value under 10 with 1000/,
+      ],
+      ['maximumChunkSizeBytes=100', /maximumChunkSizeBytes=100: Ehcache replaces a value outside 5000\.\.100000000/],
+      ['//app-2:40001/customers', /\/\/app-2:40001\/customers names a cache that is not replicated here/],
+      ['eternal="true"', /eternal="true" with a TTL or TTI: Ehcache ignores both/],
+      ['localRestartable', /persistence "localRestartable" becomes overflowToDisk and diskPersistent/],
+      ['<diskStore', /the diskStore path could not be converted: ".+" for now/],
+    ] as const) {
+      expect(notes).toContainEqual([lineOf(file, needle), expect.stringMatching(message)]);
+    }
+    const config = JSON.parse(out);
+    expect(config.caches.orders).toEqual({
+      maxElementsInMemory: 200,
+      timeToLiveSeconds: 600,
+      replication: { replicateExpiries: false },
+      bootstrap: {},
+    });
+    expect(config.caches.customers).toEqual({ eternal: true });
+    expect(config.caches.reports).toMatchObject({ overflowToDisk: true, diskPersistent: true });
+    expect(config.peerListener).toEqual({ hostname: 'app-1' });
+    // every replicated cache is listed for app-2 (customers is not replicated here): one link for all
+    expect(config.peerDiscovery).toEqual({ mode: 'manual', peers: ['ws://app-2:40001'] });
+    await acceptedByMeshcache(config);
+  });
+
+  it('--cluster, --default-cache (repeatable) and --no-default-cache; without --name the config has none and stderr says so', async () => {
+    const named = await cli([
+      'import-ehcache',
+      fixture('api-gateway.xml'),
+      '--cluster',
+      'edge',
+      '--default-cache',
+      'Partner Cache',
+      '--default-cache',
+      'Quota Cache',
+    ]);
+    expect(named.code).toBe(0);
+    const config = JSON.parse(named.out);
+    expect(config.name).toBeUndefined();
+    expect(config.cluster).toBe('edge');
+    expect(Object.keys(config.caches)).toEqual([
+      'Response Cache',
+      'OAuth Tokens',
+      'Rate Limits',
+      'Partner Cache',
+      'Quota Cache',
+    ]);
+    expect(config.caches['Quota Cache']).toEqual(config.caches['Partner Cache']);
+    expect(named.err).toContain(
+      'meshcache: no "name" was written: every node needs its own (--name gw-1, or add "name")',
+    );
+    expect(named.err).not.toContain('note: cluster');
+
+    const without = await cli(['import-ehcache', fixture('api-gateway.xml'), '--no-default-cache']);
+    expect(Object.keys(JSON.parse(without.out).caches)).toEqual(['Response Cache', 'OAuth Tokens', 'Rate Limits']);
+    expect(without.err).toMatch(/note: defaultCache: left out \(no --default-cache name\)/);
+
+    const clash = await cli(['import-ehcache', fixture('api-gateway.xml'), '--default-cache', 'Rate Limits']);
+    expect(clash.code).toBe(2);
+    expect(clash.err).toMatch(
+      /^meshcache: api-gateway\.xml:\d+: defaultCache: a cache named "Rate Limits" exists already/,
+    );
+  });
+
+  it('a file that cannot be used is exit 2 with one line naming the file, the line and what is wrong; nothing is written', async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      [
+        'unclosed.xml',
+        '<ehcache>\n  <cache name="a">\n</ehcache>\n',
+        /^meshcache: unclosed\.xml:3:\d+: unexpected close tag\. \(not well-formed XML\)$/,
+      ],
+      [
+        'attr.xml',
+        '<ehcache>\n  <cache name="a" name="b"/>\n</ehcache>',
+        /^meshcache: attr\.xml:2:\d+: duplicate attribute: name\. \(not well-formed XML\)$/,
+      ],
+      ['empty.xml', '', /^meshcache: empty\.xml:1:0: document must contain a root element\. \(not well-formed XML\)$/],
+      [
+        'ttl.xml',
+        '<ehcache>\n\n  <cache name="a"\n         timeToLiveSeconds="ten"/>\n</ehcache>',
+        /^meshcache: ttl\.xml:4: cache "a": timeToLiveSeconds="ten" must be a whole number$/,
+      ],
+      [
+        'negative.xml',
+        '<ehcache>\n  <defaultCache timeToIdleSeconds="-1"/>\n</ehcache>',
+        /^meshcache: negative\.xml:2: defaultCache: timeToIdleSeconds="-1" must be >= 0$/,
+      ],
+      [
+        'bool.xml',
+        '<ehcache>\n  <cache name="a" eternal="yes"/>\n</ehcache>',
+        /^meshcache: bool\.xml:2: cache "a": eternal="yes" must be true or false$/,
+      ],
+      [
+        'root.xml',
+        '<beans>\n</beans>',
+        /^meshcache: root\.xml:1: the root element is <beans>, not <ehcache>: not an Ehcache 2 configuration$/,
+      ],
+      [
+        'v3.xml',
+        '<?xml version="1.0"?>\n<config xmlns="http://www.ehcache.org/v3"/>',
+        /^meshcache: v3\.xml:2: <config> is an Ehcache 3 configuration/,
+      ],
+      [
+        'twice.xml',
+        '<ehcache>\n  <cache name="a"/>\n  <cache name="a"/>\n</ehcache>',
+        /^meshcache: twice\.xml:3: a second cache named "a": Ehcache refuses this$/,
+      ],
+      [
+        'noname.xml',
+        '<ehcache>\n  <cache maxElementsInMemory="1"/>\n</ehcache>',
+        /^meshcache: noname\.xml:2: <cache> needs a name$/,
+      ],
+      [
+        'url.xml',
+        '<ehcache>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=manual,\n      rmiUrls=server2/a"/>\n</ehcache>',
+        /^meshcache: url\.xml:4: rmiUrls: "server2\/a" is not an RMI URL \/\/host:port\/cacheName$/,
+      ],
+      [
+        'both.xml',
+        '<ehcache>\n  <diskStore path="/tmp"/>\n  <cache name="a" overflowToDisk="true">\n    <persistence strategy="localTempSwap"/>\n  </cache>\n</ehcache>',
+        /^meshcache: both\.xml:4: cache "a": <persistence> and overflowToDisk together: Ehcache refuses this; keep one$/,
+      ],
+      [
+        'timeout.xml',
+        '<ehcache>\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostName=10.0.0.1, socketTimeoutMillis=50"/>\n</ehcache>',
+        /^meshcache: timeout\.xml:3: peer listener socketTimeoutMillis="50" must be >= 200$/,
+      ],
+    ];
+    for (const [name, text, message] of cases) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const out = join(dir, `${name}.json`);
+      const result = await cli(['import-ehcache', file, '--out', out]);
+      expect({ name, code: result.code }).toEqual({ name, code: 2 });
+      expect(result.err.trim().split('\n')).toEqual([expect.stringMatching(message)]);
+      expect(existsSync(out)).toBe(false);
+    }
+    const absent = await cli(['import-ehcache', join(dir, 'nothing-here.xml')]);
+    expect(absent.code).toBe(2);
+    expect(absent.err).toMatch(/^meshcache: cannot read .*nothing-here\.xml: ENOENT/);
+    expect((await cli(['import-ehcache'])).code).toBe(2);
+    expect((await cli(['import-ehcache', fixture('api-gateway.xml'), '--name', ' '])).err).toBe(
+      'meshcache: --name must not be empty\n',
+    );
+  });
+
+  it('the converter is also a function: importEhcache(xml, options) returns the config and the report', () => {
+    const result = importEhcache(
+      '<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="5" copyOnRead="true"/>\n</ehcache>',
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.config).toEqual({ name: 'n1', cluster: 'x', caches: { c: { maxElementsInMemory: 5 } } });
+    expect(result.complete).toBe(false);
+    expect(result.report).toEqual([
+      {
+        line: 1,
+        kind: 'note',
+        message: 'cluster "x" (the CacheManager name): every node of one cluster needs the same; --cluster to choose',
+      },
+      { line: 2, kind: 'not converted', message: expect.stringMatching(/^cache "c": copyOnRead="true"/) },
+    ]);
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * What KeyvMeshcache promises beyond Keyv's suite: a Keyv TTL is a meshcache TTL (expiry without
+ * Keyv reading, on the cache's injected clock), no TTL keeps the cache's settings, namespaces are
+ * key prefixes and clear() touches only its own, reads through `has` and the iterator are quiet,
+ * values are stored as Keyv hands them, and bad input is a clear error.
+ */
+import { type CacheEvent, CacheManager } from '@meshcache/core';
+import { ManualClock } from '@meshcache/core/testing';
+import Keyv from 'keyv';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KeyvMeshcache } from '../src/index.js';
+
+const managers: CacheManager[] = [];
+afterEach(async () => {
+  for (const manager of managers.splice(0)) await manager.shutdown();
+});
+
+function setup(config: Parameters<CacheManager['addCache']>[1] = {}) {
+  const clock = new ManualClock();
+  const manager = new CacheManager({ clock: clock.now });
+  managers.push(manager);
+  const cache = manager.addCache('keyv', config);
+  return { clock, cache, store: new KeyvMeshcache(cache) };
+}
+
+describe('KeyvMeshcache', () => {
+  it('a Keyv TTL in milliseconds is the entry’s meshcache TTL: it expires on the cache’s clock, with an expire event', async () => {
+    const { clock, cache, store } = setup({ timeToLiveSeconds: 600, timeToIdleSeconds: 60 });
+    const expired: CacheEvent[] = [];
+    cache.on('expire', (event) => expired.push(event));
+    await store.set('keyv:token', 'eyJ', 1500);
+    expect(cache.peekEntry('keyv:token')).toMatchObject({ timeToLiveSeconds: 1.5, timeToIdleSeconds: 0 });
+    clock.advance(1500);
+    expect(cache.get('keyv:token')).toBe('eyJ'); // at the deadline it is still alive (strict, as in Ehcache)
+    clock.advance(1);
+    expect(cache.evictExpiredElements()).toBe(1); // the sweep finds it: nobody had to read it
+    expect(expired.map((event) => event.key)).toEqual(['keyv:token']);
+  });
+
+  it('without a TTL (or with 0, which Keyv sends as none) the entry takes the cache’s own settings', async () => {
+    const { cache, store } = setup({ timeToLiveSeconds: 600, timeToIdleSeconds: 60 });
+    const keyv = new Keyv({ store });
+    await keyv.set('a', 1);
+    await keyv.set('b', 2, 0);
+    await store.set('keyv:c', '3', 0);
+    for (const key of ['keyv:a', 'keyv:b', 'keyv:c']) {
+      expect(cache.peekEntry(key)).toMatchObject({ timeToLiveSeconds: 600, timeToIdleSeconds: 60 });
+    }
+  });
+
+  it('Keyv’s default TTL and setMany TTLs reach the cache too', async () => {
+    const { cache, store } = setup();
+    const keyv = new Keyv({ store, ttl: 30_000 });
+    await keyv.set('a', 1);
+    expect(
+      await keyv.setMany([
+        { key: 'b', value: 2, ttl: 5000 },
+        { key: 'c', value: 3 },
+      ]),
+    ).toEqual([true, true]);
+    expect(cache.peekEntry('keyv:a')?.timeToLiveSeconds).toBe(30);
+    expect(cache.peekEntry('keyv:b')?.timeToLiveSeconds).toBe(5);
+    expect(cache.peekEntry('keyv:c')?.timeToLiveSeconds).toBe(30);
+  });
+
+  it('stores Keyv’s serialised string, and the { value, expires } object as it is when Keyv has no serializer', async () => {
+    const { cache, store } = setup();
+    const value = { status: 200, headers: { etag: '"x"' } };
+    await new Keyv({ store }).set('json', value);
+    expect(cache.get('keyv:json')).toBe('{"value":{"status":200,"headers":{"etag":"\\"x\\""}}}');
+
+    const raw = new Keyv({ store: new KeyvMeshcache(cache), serialize: undefined, deserialize: undefined });
+    await raw.set('object', value);
+    expect(cache.get('keyv:object')).toEqual({ value, expires: undefined });
+    expect((cache.get('keyv:object') as { value: unknown }).value).toBe(value); // the same object, not a copy
+    expect(await raw.get('object')).toBe(value);
+  });
+
+  it('namespaces are key prefixes in one cache; clear() removes its own namespace only, one remove each', async () => {
+    const { cache, store } = setup();
+    const orders = new Keyv({ store, namespace: 'orders' });
+    const users = new Keyv({ store: new KeyvMeshcache(cache), namespace: 'users' });
+    await orders.set('1', 'o1');
+    await orders.set('2', 'o2');
+    await users.set('1', 'u1');
+    cache.put('unrelated', 'kept');
+    expect(cache.keys().sort()).toEqual(['orders:1', 'orders:2', 'unrelated', 'users:1']);
+    const events: string[] = [];
+    for (const type of ['remove', 'removeAll'] as const)
+      cache.on(type, (event) => events.push(`${type} ${event.key ?? ''}`));
+    await orders.clear();
+    expect(events.sort()).toEqual(['remove orders:1', 'remove orders:2']);
+    expect(cache.keys().sort()).toEqual(['unrelated', 'users:1']);
+    expect(await users.get('1')).toBe('u1');
+  });
+
+  it('without a namespace, keys are stored as given and clear() is one removeAll', async () => {
+    const { cache, store } = setup();
+    const keyv = new Keyv({ store, namespace: undefined });
+    await keyv.set('plain', 1);
+    expect(cache.keys()).toEqual(['plain']);
+    const events: string[] = [];
+    cache.on('removeAll', (event) => events.push(event.type));
+    cache.on('remove', (event) => events.push(event.type));
+    await keyv.clear();
+    expect(events).toEqual(['removeAll']);
+    expect(cache.size).toBe(0);
+  });
+
+  it('get is a meshcache access (a hit or a miss); has, hasMany and the iterator are quiet', async () => {
+    const { cache, store } = setup();
+    const keyv = new Keyv({ store });
+    await keyv.set('a', 1);
+    expect(await keyv.has('a')).toBe(true);
+    expect(await keyv.has(['a', 'b'])).toEqual([true, false]);
+    const iterated = [];
+    for await (const entry of store.iterator('keyv')) iterated.push(entry);
+    expect(iterated).toEqual([['keyv:a', '{"value":1}']]);
+    expect(cache.statistics()).toMatchObject({ hits: 0, misses: 0 });
+    expect(await keyv.get('a')).toBe(1);
+    expect(await keyv.get('b')).toBeUndefined();
+    expect(cache.statistics()).toMatchObject({ hits: 1, misses: 1 });
+  });
+
+  it('delete answers whether the key was held; deleteMany whether any was', async () => {
+    const { store } = setup();
+    const keyv = new Keyv({ store });
+    await keyv.set('a', 1);
+    await keyv.set('b', 2);
+    expect(await keyv.delete('a')).toBe(true);
+    expect(await keyv.delete('a')).toBe(false);
+    expect(await keyv.delete(['a', 'b', 'c'])).toBe(true);
+    expect(await keyv.delete(['a', 'b'])).toBe(false);
+  });
+
+  it('disconnect leaves the cache open: the application owns it', async () => {
+    const { cache, store } = setup();
+    const keyv = new Keyv({ store });
+    await keyv.disconnect();
+    cache.put('still', 'open');
+    expect(cache.get('still')).toBe('open');
+  });
+
+  it('a bad TTL is an error naming it: the store rejects, Keyv answers false and emits it', async () => {
+    const { cache, store } = setup();
+    await expect(store.set('k', 'v', -5)).rejects.toThrow(
+      "KeyvMeshcache: ttl must be a number of milliseconds >= 0 (0 or none: the cache's own settings), got -5",
+    );
+    await expect(store.set('k', 'v', Number.NaN)).rejects.toThrow(/got NaN/);
+    await expect(
+      store.setMany([
+        { key: 'ok', value: 1 },
+        { key: 'bad', value: 2, ttl: Number.POSITIVE_INFINITY },
+      ]),
+    ).rejects.toThrow(/got Infinity/);
+    expect(cache.size).toBe(0); // setMany checks every TTL before storing anything
+    const keyv = new Keyv({ store });
+    const errors: unknown[] = [];
+    keyv.on('error', (error) => errors.push(error));
+    expect(await keyv.set('k', 'v', -5)).toBe(false);
+    expect(String(errors[0])).toMatch(/ttl must be a number of milliseconds/);
+  });
+
+  it('refuses anything but a meshcache Cache, saying what it got', () => {
+    const manager = new CacheManager();
+    managers.push(manager);
+    expect(() => new KeyvMeshcache(manager.getCache('missing') as never)).toThrow(
+      'KeyvMeshcache needs a meshcache Cache (node.manager.getCache(name) or manager.addCache(name)), got undefined (no cache of that name?)',
+    );
+    expect(() => new KeyvMeshcache(new Map() as never)).toThrow(/needs a meshcache Cache .* got object/);
+  });
+
+  it('tells Keyv who it is: dialect, cache name, and a url string (Keyv reads it)', () => {
+    const { store } = setup();
+    expect(store.opts).toEqual({ dialect: 'meshcache', url: 'meshcache:', cache: 'keyv' });
+  });
+});
