@@ -132,7 +132,7 @@ describe('replication between processes', () => {
     const late = await startNode('gw-2', [a.url], { caches });
     expect(await late.ask(`count ${CACHE}`)).toEqual({ count: 100_000 });
     await converged([a, late], 'the late joiner to hold the same entries');
-  });
+  }, 60_000); // 100,000 entries written, then carried to a second process: tens of seconds when loaded
 });
 
 /** A TCP relay in front of a node, whose link can be cut and restored. */
