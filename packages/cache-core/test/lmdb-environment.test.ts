@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
+import { LmdbEnvironment, STORE_FORMAT } from '../src/disk/lmdb-environment.js';
 import { type Logger, silentLogger } from '../src/index.js';
 import { record } from './disk-store-conformance.js';
 import { killed, startChild, stopChildren, writeThenKill } from './processes.js';
@@ -117,5 +118,70 @@ describe('LmdbEnvironment', () => {
     for (let i = 0; i <= writtenBeforeWindow; i++) if (!store.has(`k${i}`)) missing.push(i);
     expect(missing).toEqual([]);
     expect(store.get(`k${writtenBeforeWindow}`)?.value).toBe('v'.repeat(200));
+  });
+
+  describe('the store format', () => {
+    function recorder() {
+      const lines: Array<{ level: string; obj: object; msg: string }> = [];
+      const at = (level: string) => (obj: object, msg?: string) => lines.push({ level, obj, msg: msg ?? '' });
+      return { lines, logger: { debug() {}, info: at('info'), warn: at('warn'), error: at('error') } as Logger };
+    }
+
+    /** The store's format record, read with lmdb itself (as another tool would). */
+    async function formatOf(dir: string): Promise<unknown> {
+      const env = open({ path: dir, maxDbs: 256, noSubdir: false });
+      const format = env.openDB({ name: 'meta' }).get('format');
+      await env.close();
+      return format;
+    }
+
+    async function writeFormat(dir: string, format: unknown): Promise<void> {
+      const env = open({ path: dir, maxDbs: 256, noSubdir: false });
+      const meta = env.openDB({ name: 'meta' });
+      if (format === undefined) await meta.remove('format');
+      else await meta.put('format', format);
+      await env.close();
+    }
+
+    async function storeWithEntry(dir: string): Promise<void> {
+      const env = openEnv(dir);
+      env.openStore({ cacheName: 'tokens', persistent: true, spoolBytes: 1 << 20 }).put('a', record('kept'));
+      await env.close();
+    }
+
+    it('is recorded in a new store: format 1, and the release that wrote it', async () => {
+      const dir = tempDir();
+      await storeWithEntry(dir);
+      expect(await formatOf(dir)).toEqual({ format: STORE_FORMAT, release: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+      expect(STORE_FORMAT).toBe(1);
+    });
+
+    it('opens a store an earlier release wrote (no format recorded) as it is, records the format and says so', async () => {
+      const dir = tempDir();
+      await storeWithEntry(dir);
+      await writeFormat(dir, undefined); // as the releases before this one left their stores
+      const { lines, logger } = recorder();
+      const store = openEnv(dir, logger).openStore({ cacheName: 'tokens', persistent: true, spoolBytes: 1 << 20 });
+      expect(store.get('a')?.value).toBe('kept');
+      expect(lines.map((line) => line.msg)).toEqual([
+        'disk store written by an earlier release (format 1, from before formats were recorded): opened as it is, and its format recorded',
+      ]);
+      await envs.pop()?.close();
+      expect(await formatOf(dir)).toMatchObject({ format: 1 });
+    });
+
+    it('never misreads a store in a format it does not read: sets it aside (E_DISK_FORMAT) and starts empty', async () => {
+      const dir = tempDir();
+      await storeWithEntry(dir);
+      await writeFormat(dir, { format: 99, release: '9.0.0' });
+      const { lines, logger } = recorder();
+      const store = openEnv(dir, logger).openStore({ cacheName: 'tokens', persistent: true, spoolBytes: 1 << 20 });
+      expect(store.size).toBe(0);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 'error', obj: { code: 'E_DISK_FORMAT', format: '99', reads: 1 } });
+      expect(readdirSync(dir).some((name) => name.startsWith('data.mdb.format-99-'))).toBe(true);
+      store.put('b', record('new'));
+      expect(store.get('b')?.value).toBe('new');
+    });
   });
 });

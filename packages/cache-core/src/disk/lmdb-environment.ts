@@ -19,6 +19,14 @@
  * always a directory, also when its name has a dot in it (lmdb would otherwise take
  * `store.v1` for a data file and put its lock file beside it, outside the private directory).
  *
+ * Stored data is versioned. The environment records the format its records are written in (a
+ * `meta` database: { format, release }). A store without the record was written by a release from
+ * before formats were recorded, which wrote format 1: it is opened as such and the record added,
+ * with a log line. A store in a format this release does not read (a newer release's) is never
+ * misread: it is set aside like a corrupt one (data.mdb.format-<n>-<time>, E_DISK_FORMAT), and the
+ * caches start empty. Format changes are documented in docs/configuration.md; a release reads the
+ * previous format too (migrating it, with a log line), as the protocol policy asks of the wire.
+ *
  * Not detected: damage deep inside an otherwise valid file, which lmdb has no checksums to see.
  */
 import { spawnSync } from 'node:child_process';
@@ -34,7 +42,12 @@ import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
 import { acquireStoreLock, releaseStoreLock } from './store-lock.js';
 
 const DATA_FILE = 'data.mdb';
+/** This package's release, recorded beside the format (for a person reading a set-aside store). */
+const RELEASE = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 const PROBE_TIMEOUT_MS = 15_000;
+/** The format this release writes its records in (record-codec.ts), and reads. */
+export const STORE_FORMAT = 1;
+const META_DB = 'meta';
 
 export interface OpenStoreOptions {
   readonly cacheName: string;
@@ -63,8 +76,9 @@ export class LmdbEnvironment {
     try {
       // Before anything is read: a store an older release made may be open to every local user.
       logModeChanges(logger, path, makeStorePrivate(path), 'existing');
-      if (existsSync(join(path, DATA_FILE))) setAsideIfCorrupt(path, logger);
+      if (existsSync(join(path, DATA_FILE))) setAsideIfUnreadable(path, logger);
       const env = open(lmdbOptions(path));
+      recordFormat(env, path, logger);
       // lmdb made its files 0600 at most; only a umask that takes the owner's bits leaves work here.
       logModeChanges(logger, path, makeStorePrivate(path), 'new');
       return new LmdbEnvironment(path, env, logger);
@@ -168,6 +182,42 @@ function logModeChanges(logger: Logger, path: string, changes: readonly ModeChan
   }
 }
 
+/**
+ * Records the store's format where it is missing: a new store, or one an earlier release wrote
+ * before formats were recorded (format 1, logged). The probe has already set aside a store in a
+ * format this release does not read; should the probe not have run to its end (a loaded machine),
+ * such a store is refused here rather than misread.
+ * @throws MeshcacheError E_DISK_FORMAT
+ */
+function recordFormat(env: RootDatabase, path: string, logger: Logger): void {
+  const meta = env.openDB<unknown, string>({ name: META_DB });
+  const recorded = meta.get('format') as { format?: unknown; release?: unknown } | undefined;
+  if (recorded?.format === STORE_FORMAT) return;
+  if (recorded !== undefined) {
+    void env.close();
+    throw new MeshcacheError(
+      'E_DISK_FORMAT',
+      `disk store at ${path} is in format ${String(recorded.format)}, written by release ${String(recorded.release)}; this release reads format ${STORE_FORMAT}`,
+    );
+  }
+  const older = [...env.getKeys()].some((name) => typeof name === 'string' && name.startsWith('cache:'));
+  meta.putSync('format', { format: STORE_FORMAT, release: RELEASE });
+  if (older) {
+    logger.info(
+      { path, format: STORE_FORMAT },
+      'disk store written by an earlier release (format 1, from before formats were recorded): opened as it is, and its format recorded',
+    );
+  }
+}
+
+/** Moves the data file aside (its lock file goes: lmdb remakes it), leaving an empty store. */
+function setAside(path: string, why: string): string {
+  const aside = join(path, `${DATA_FILE}.${why}-${Date.now()}`);
+  renameSync(join(path, DATA_FILE), aside);
+  rmSync(join(path, 'lock.mdb'), { force: true });
+  return aside;
+}
+
 /** The child's whole job: open the environment and every database in it, and touch each one's ends. */
 const PROBE = `
 const { open } = require(process.argv[1]);
@@ -176,24 +226,41 @@ const env = open({ path: process.argv[2], maxDbs: 256, readOnly: true, noSubdir:
 // The names first: opening a database while iterating the main one can invalidate the
 // iteration's read transaction (MDB_BAD_TXN), which made the check fail now and then.
 const names = [...env.getKeys()];
+const format = names.includes('meta') ? env.openDB({ name: 'meta' }).get('format') : undefined;
 for (const name of names) {
-  if (typeof name !== 'string') continue;
+  if (typeof name !== 'string' || name === 'meta') continue;
   const db = env.openDB({ name, encoding: 'binary' });
   db.getStats();
   for (const key of db.getKeys({ limit: 1 })) db.getBinary(key);
   for (const key of db.getKeys({ limit: 1, reverse: true })) db.getBinary(key);
 }
+process.stdout.write('format ' + (format === undefined ? 'none' : JSON.stringify(format && format.format)) + '\\n');
 env.close();
 `;
 
-function setAsideIfCorrupt(path: string, logger: Logger): void {
+/**
+ * Opens an existing store in a child process first: lmdb can crash the whole process on a file
+ * that is not lmdb's. A store that crashes it or that lmdb calls corrupt is set aside
+ * (E_DISK_CORRUPT), and so is one in a format this release does not read (E_DISK_FORMAT).
+ */
+function setAsideIfUnreadable(path: string, logger: Logger): void {
   const lmdbEntry = createRequire(import.meta.url).resolve('lmdb');
   const probe = spawnSync(process.execPath, ['-e', PROBE, lmdbEntry, path], {
     timeout: PROBE_TIMEOUT_MS,
     encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (probe.status === 0) return;
+  if (probe.status === 0) {
+    const format = /^format (.+)$/m.exec(probe.stdout ?? '')?.[1];
+    if (format === undefined || format === 'none' || format === String(STORE_FORMAT)) return;
+    const shown = format.replace(/[^0-9a-z]/gi, '') || 'unknown';
+    const aside = setAside(path, `format-${shown}`);
+    logger.error(
+      { code: 'E_DISK_FORMAT', path, format: shown, reads: STORE_FORMAT, movedTo: aside },
+      'disk store is in a format this release does not read (a newer release wrote it); it was moved aside and the caches start empty',
+    );
+    return;
+  }
   const crashed = probe.signal !== null && probe.signal !== 'SIGTERM';
   const lmdbSaysCorrupt = /MDB_(INVALID|CORRUPTED|PAGE_NOTFOUND|VERSION_MISMATCH)/.test(probe.stderr ?? '');
   if (!crashed && !lmdbSaysCorrupt) {
@@ -207,9 +274,7 @@ function setAsideIfCorrupt(path: string, logger: Logger): void {
     return;
   }
   const why = crashed ? `lmdb crashed reading it (${probe.signal})` : (probe.stderr.trim().split('\n').at(-1) ?? '');
-  const aside = join(path, `${DATA_FILE}.corrupt-${Date.now()}`);
-  renameSync(join(path, DATA_FILE), aside);
-  rmSync(join(path, 'lock.mdb'), { force: true });
+  const aside = setAside(path, 'corrupt');
   logger.error(
     { code: 'E_DISK_CORRUPT', path, movedTo: aside, reason: why },
     'disk store is corrupt or not an lmdb store; it was moved aside and the caches start empty',
