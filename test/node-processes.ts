@@ -27,6 +27,8 @@ export interface NodeOptions {
   /** Instead of the manual list of `peers`. */
   readonly discovery?: Record<string, unknown>;
   readonly cluster?: string;
+  /** Hold the node to these protocol versions (an older release). */
+  readonly protocols?: { readonly min: number; readonly max: number };
 }
 
 export const CACHE = 'Response%20Cache';
@@ -58,7 +60,13 @@ export async function startNode(name: string, peers: string[], options: NodeOpti
   const child = spawn(
     process.execPath,
     ['--conditions=@meshcache/source', '--import', 'tsx', NODE, JSON.stringify(config)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env:
+        options.protocols === undefined
+          ? process.env
+          : { ...process.env, MESHCACHE_TEST_PROTOCOLS: `${options.protocols.min}-${options.protocols.max}` },
+    },
   );
   running.push(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

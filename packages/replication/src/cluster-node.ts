@@ -18,7 +18,7 @@
  * for the repairs from the peers reachable at start. So a node that starts, restarts or
  * reconnects catches up, and only what differs crosses the wire.
  */
-import { CacheManager, type Logger, silentLogger } from '@meshcache/core';
+import { CacheManager, type Clock, type Logger, silentLogger } from '@meshcache/core';
 import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
@@ -26,12 +26,17 @@ import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } 
 import { HybridLogicalClock } from './hlc.js';
 import { PeerLink } from './peer-link.js';
 import { Keyring } from './security/keyring.js';
-import { HandshakeError, OwnEphemerals, PROTOCOL_VERSIONS, Session } from './session.js';
+import { HandshakeError, OwnEphemerals, type PeerIdentity, PROTOCOL_VERSIONS, Session } from './session.js';
 import type { Connection, Listener, Transport } from './transport/transport.js';
 import { CloseCode } from './transport/transport.js';
 import { WebSocketTransport } from './transport/websocket.js';
 
-export type PeerState = 'connecting' | 'connected' | 'down';
+/**
+ * 'connecting' and 'down' for a peer this node dials and has no link with; 'connected' for a
+ * link; 'skewed' for a link whose peer's clock is past the drift bound from this node's (its
+ * changes, or this node's, are refused until the clocks agree: protocol 3 links only).
+ */
+export type PeerState = 'connecting' | 'connected' | 'skewed' | 'down';
 
 export interface PeerInfo {
   /** The peer's configured name; its dial URL until it has answered. */
@@ -53,10 +58,16 @@ export interface PeerInfo {
   readonly lagMillis: number | null;
   /** Repairs of a cache from the peer that finished over this link. */
   readonly repairs: number;
+  /** The protocol version the link speaks; null without a link. */
+  readonly protocol: number | null;
+  /** The peer's wall clock minus this node's (ms), from the peer's last sample; null before one. */
+  readonly clockOffsetMillis: number | null;
 }
 
 export interface ClusterNodeOptions {
   readonly logger?: Logger;
+  /** Epoch ms: the node's wall clock (its versions, its caches' expiry). For tests. @default Date.now */
+  readonly clock?: Clock;
   /** For tests: another transport (an in-memory network). */
   readonly transport?: Transport;
   /**
@@ -119,9 +130,13 @@ export class ClusterNode {
         allowedOrigins: config.allowedOrigins,
         dialTimeoutMillis: config.socketTimeoutMillis,
       });
-    this.#hlc = new HybridLogicalClock({ node: config.name });
+    this.#hlc = new HybridLogicalClock({
+      node: config.name,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
     this.manager = new CacheManager({
       logger: this.#logger,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
       versionClock: () => this.#hlc.now(),
       ...(config.diskStorePath === undefined ? {} : { diskStorePath: config.diskStorePath }),
     });
@@ -155,7 +170,7 @@ export class ClusterNode {
       infos.push({
         id: dialer.node ?? dialer.url,
         url: link?.url || dialer.url,
-        state: link !== undefined ? 'connected' : dialer.state,
+        state: link !== undefined ? linkState(link) : dialer.state,
         caches: link?.caches ?? dialer.caches,
         lastSeen: link?.lastSeen ?? null,
         foundBy: dialer.foundBy,
@@ -167,7 +182,7 @@ export class ClusterNode {
       infos.push({
         id: link.node,
         url: link.url,
-        state: 'connected',
+        state: linkState(link),
         caches: link.caches,
         lastSeen: link.lastSeen,
         foundBy: 'inbound',
@@ -204,6 +219,8 @@ export class ClusterNode {
       changesReceived: link?.changesReceived ?? 0,
       lagMillis: link?.lagMillis ?? null,
       repairs: link?.repairs ?? 0,
+      protocol: link?.protocol ?? null,
+      clockOffsetMillis: link?.clockOffsetMillis ?? null,
     };
   }
 
@@ -262,7 +279,7 @@ export class ClusterNode {
             this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
             serveAdmin(session, this, this.#logger, { client: peer.node, readOnly: peer.grant === 'read-only' });
           } else {
-            this.#register(session, peer.node, peer.url, false, everyCache);
+            this.#register(session, peer, peer.url, false, everyCache);
           }
         },
         (error: Error) => this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused'),
@@ -355,7 +372,7 @@ export class ClusterNode {
       dialer.node = peer.node;
       dialer.attempt = 0;
       // When this link closes, #register's close handler redials the dialers of its node.
-      this.#register(session, peer.node, peer.url || dialer.url, true, dialer.caches);
+      this.#register(session, peer, peer.url || dialer.url, true, dialer.caches);
     } catch (error) {
       if (error instanceof HandshakeError && error.code === 'E_SELF') {
         // The address answered as this very node (a DNS name that includes it): never dialled again.
@@ -380,7 +397,8 @@ export class ClusterNode {
     dialer.timer.unref();
   }
 
-  #register(session: Session, node: string, url: string, dialledByUs: boolean, caches: readonly string[]): void {
+  #register(session: Session, peer: PeerIdentity, url: string, dialledByUs: boolean, caches: readonly string[]): void {
+    const node = peer.node;
     if (this.#stopped !== undefined) {
       session.close(CloseCode.GoingAway, 'node stopping');
       return;
@@ -406,6 +424,7 @@ export class ClusterNode {
       hlc: this.#hlc,
       logger: this.#logger,
       ackTimeoutMillis: this.#config.socketTimeoutMillis,
+      protocol: peer.protocol,
     });
     this.#links.set(node, link);
     link.attach();
@@ -418,7 +437,7 @@ export class ClusterNode {
         link.detach();
       }
     });
-    this.#logger.info({ peer: node, url, dialledByUs }, 'peer connected');
+    this.#logger.info({ peer: node, url, dialledByUs, protocol: peer.protocol }, 'peer connected');
   }
 
   #unlink(link: PeerLink): void {
@@ -442,4 +461,8 @@ export class ClusterNode {
     await this.#listener?.close();
     await this.manager.shutdown();
   }
+}
+
+function linkState(link: PeerLink): PeerState {
+  return link.skewed ? 'skewed' : 'connected';
 }

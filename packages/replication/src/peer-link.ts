@@ -11,11 +11,19 @@
  * Lag is measured on live batches only (not on repair answers, which carry old versions): the
  * receiver's wall clock minus the newest version time in the batch. Clocks of different hosts
  * differ, so it is an estimate; the HLC keeps versions from running ahead of it.
+ *
+ * Versions: the link speaks the protocol version the handshake agreed on, and sends only the
+ * message types that version has (protocol/versions.ts): a feature of a newer version is off on
+ * a link to an older node. From protocol 3, each end sends the other its wall clock when the
+ * link comes up and every CLOCK_SAMPLE_MILLIS, so both see a clock past the drift bound at once
+ * (the peer's changes would be refused): the link's state says 'skewed' and both log it. A
+ * message of a type this node does not know is counted and logged once per type, and skipped.
  */
 import type { Logger } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
+import { messagesOf } from './protocol/versions.js';
 import type { Session, SessionMessage } from './session.js';
 import { CloseCode } from './transport/transport.js';
 
@@ -31,6 +39,8 @@ export interface PeerLinkOptions {
   readonly logger: Logger;
   /** How long an acknowledgement may take (socketTimeoutMillis). */
   readonly ackTimeoutMillis: number;
+  /** The protocol version the handshake agreed on. */
+  readonly protocol: number;
   /**
    * Bytes the connection may hold unsent before the link is closed (4008) rather than queue
    * more: a peer that does not read must not grow this node's memory. @default 256 MiB
@@ -39,6 +49,8 @@ export interface PeerLinkOptions {
 }
 
 export const DEFAULT_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
+/** How often each end of a protocol 3 link tells the other its wall clock. */
+export const CLOCK_SAMPLE_MILLIS = 10_000;
 /** Unknown cache names remembered (and logged) per link; past it, one more line and silence. */
 const MAX_IGNORED_CACHES = 64;
 
@@ -58,6 +70,12 @@ export class PeerLink {
   lagMillis: number | null = null;
   /** Repairs of a shared cache from the peer that finished. */
   repairs = 0;
+  /** The protocol version this link speaks. */
+  readonly protocol: number;
+  /** The peer's wall clock minus this node's, from its last ClockSample (ms); null before one (or below protocol 3). */
+  clockOffsetMillis: number | null = null;
+  /** Messages of types this node does not know, received on this link. */
+  unknownMessages = 0;
   readonly #options: PeerLinkOptions;
   readonly #awaitingBootstrap: Set<string>;
   readonly #acks = new Map<number, (acknowledged: boolean) => void>();
@@ -66,16 +84,24 @@ export class PeerLink {
   /** This link as the replicators know it (one object, so detach removes only this link's registration). */
   readonly #asPeer: ReplicationPeer;
   readonly #ignoredCaches = new Set<string>();
+  /** The message types this link's version carries. */
+  readonly #speaks: ReadonlySet<number>;
+  readonly #unknownLogged = new Set<number>();
+  #clockTimer: NodeJS.Timeout | undefined;
+  #skewLogged = false;
   #syncIds = 0;
 
   constructor(options: PeerLinkOptions) {
     this.#options = options;
     this.session = options.session;
     this.node = options.node;
+    this.protocol = options.protocol;
+    this.#speaks = messagesOf(options.protocol);
     const maxUnsent = options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES;
     this.#asPeer = {
       node: options.node,
       send: (message) => {
+        if (!this.#speaks.has(message.type)) return; // the peer's version does not have it
         if (this.session.connection.bufferedAmount > maxUnsent) {
           this.#options.logger.warn(
             { peer: this.node, unsent: this.session.connection.bufferedAmount, limit: maxUnsent },
@@ -139,10 +165,43 @@ export class PeerLink {
       }
     });
     for (const cache of this.caches) this.#options.replicators.get(cache)?.requestRepair(this.node);
+    if (this.#speaks.has(MessageType.ClockSample)) {
+      this.#sendClock();
+      this.#clockTimer = setInterval(() => this.#sendClock(), CLOCK_SAMPLE_MILLIS);
+      this.#clockTimer.unref();
+    }
+  }
+
+  /** The peer's clock is further from this node's than the drift bound: its changes are refused. */
+  get skewed(): boolean {
+    return this.clockOffsetMillis !== null && Math.abs(this.clockOffsetMillis) > this.#options.hlc.maxDriftMillis;
+  }
+
+  #sendClock(): void {
+    this.session.send({ type: MessageType.ClockSample, wallMillis: Math.round(this.#options.hlc.wallClock()) });
+  }
+
+  #onClockSample(wallMillis: number): void {
+    const offset = wallMillis - this.#options.hlc.wallClock();
+    this.clockOffsetMillis = offset;
+    if (this.skewed && !this.#skewLogged) {
+      this.#skewLogged = true;
+      this.#options.logger.error(
+        { peer: this.node, offsetMillis: Math.round(offset), maxDriftMillis: this.#options.hlc.maxDriftMillis },
+        `the clock of peer ${this.node} is ${Math.abs(Math.round(offset / 1000))} s ${offset > 0 ? 'ahead of' : 'behind'} this node's, past the drift bound: changes from whichever clock is ahead are refused (E_CLOCK_DRIFT) until the clocks agree; check NTP on both hosts`,
+      );
+    } else if (!this.skewed && this.#skewLogged) {
+      this.#skewLogged = false;
+      this.#options.logger.info(
+        { peer: this.node, offsetMillis: Math.round(offset) },
+        'the clocks of this node and its peer agree again',
+      );
+    }
   }
 
   /** Leaves the replicators; pending acknowledgements settle as false. */
   detach(): void {
+    clearInterval(this.#clockTimer);
     for (const cache of this.caches) this.#options.replicators.get(cache)?.removePeer(this.node, this.#asPeer);
     for (const settle of [...this.#acks.values()]) settle(false);
   }
@@ -209,6 +268,19 @@ export class PeerLink {
         return;
       case MessageType.Lease:
         this.#replicatorFor(message.cache)?.receiveLease(message, this.node);
+        return;
+      case MessageType.ClockSample:
+        this.#onClockSample(message.wallMillis);
+        return;
+      case MessageType.Unknown:
+        this.unknownMessages++;
+        if (!this.#unknownLogged.has(message.number) && this.#unknownLogged.size < 64) {
+          this.#unknownLogged.add(message.number);
+          this.#options.logger.warn(
+            { peer: this.node, type: message.number, protocol: this.protocol },
+            'a message of a type this release does not know (a newer peer?); skipped (logged once per type)',
+          );
+        }
         return;
       case MessageType.AdminRequest:
       case MessageType.AdminResponse:

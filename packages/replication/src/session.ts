@@ -34,6 +34,7 @@
 import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import { WireCodec } from './protocol/codec.js';
 import type { Message } from './protocol/messages.js';
+import { PROTOCOL_VERSIONS } from './protocol/versions.js';
 import { FrameProtection } from './security/frame-protection.js';
 import {
   decodeHello,
@@ -63,8 +64,7 @@ import {
 } from './security/noise.js';
 import { CloseCode, type Connection } from './transport/transport.js';
 
-/** The protocol versions this release speaks; a link uses the highest both sides speak. */
-export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 2 });
+export { PROTOCOL_VERSIONS } from './protocol/versions.js';
 
 export interface LocalIdentity {
   readonly cluster: string;

@@ -46,6 +46,20 @@ describe('WireCodec', () => {
     expect(link()(lease)).toEqual(lease);
   });
 
+  it('hands on a top-level message of a type above every known number as Unknown, for the link to skip', () => {
+    expect(new WireCodec().decode(forged.pack([99, 'from', 'a', 'newer', 'release']))).toEqual({
+      type: MessageType.Unknown,
+      number: 99,
+    });
+    expect(link()({ type: MessageType.Unknown, number: 4242 })).toEqual({ type: MessageType.Unknown, number: 4242 });
+  });
+
+  it('carries a ClockSample (protocol 3)', () => {
+    const sample: Message = { type: MessageType.ClockSample, wallMillis: 1_700_000_000_123 };
+    expect(link()(sample)).toEqual(sample);
+    expect(() => new WireCodec().decode(forged.pack([19, 1.5]))).toThrow(/clockSample must be/);
+  });
+
   it('refuses a lease whose state is not one of the three', () => {
     const bytes = new Packr({ useRecords: false }).pack([MessageType.Lease, 'tokens', 'k', 1, 0, 'gw-1', 5000, true]);
     expect(() => new WireCodec().decode(bytes)).toThrow(
@@ -83,7 +97,7 @@ describe('WireCodec', () => {
       /version counter must be a whole number from 0 to 2\^32 - 1/,
     ],
     ['a non-array', forged.pack({ type: 1 }), /a message must be an array/],
-    ['an unknown type', forged.pack([99, 'c']), /unknown message type 99/],
+    ['an unknown change type inside a batch', forged.pack([5, [[99, 'c']]]), /batch\[0\]: unknown message type 99/],
     ['a put with a missing field', forged.pack([1, 'c', 'k', 'v', 1, 0, 'n', 1, 0]), /put has 9 fields, expected 10/],
     ['an empty cache name', forged.pack([2, '', 'k', 1, 0, 'n']), /cache must be a non-empty string/],
     ['a numeric key', forged.pack([2, 'c', 7, 1, 0, 'n']), /key must be a string/],

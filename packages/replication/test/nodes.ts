@@ -3,7 +3,7 @@
  * configuration and stopped after each test; and polling with a deadline.
  */
 import { afterEach } from 'vitest';
-import { type ClusterConfig, ClusterNode } from '../src/index.js';
+import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
 
 export const SECRET = 'a shared secret of at least 32 bytes';
 const started: ClusterNode[] = [];
@@ -16,15 +16,19 @@ export async function startNode(
   name: string,
   peers: string[],
   overrides: Partial<ClusterConfig>,
+  options: ClusterNodeOptions = {},
 ): Promise<ClusterNode> {
-  const node = await ClusterNode.start({
-    name,
-    cluster: 'gateways',
-    secret: SECRET,
-    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-    peerDiscovery: { mode: 'manual', peers },
-    ...overrides,
-  });
+  const node = await ClusterNode.start(
+    {
+      name,
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+      peerDiscovery: { mode: 'manual', peers },
+      ...overrides,
+    },
+    options,
+  );
   started.push(node);
   return node;
 }

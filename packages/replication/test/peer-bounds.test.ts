@@ -195,6 +195,7 @@ describe('peer links', () => {
       hlc,
       logger,
       ackTimeoutMillis: 1000,
+      protocol: 3,
     });
     return { session, link };
   }

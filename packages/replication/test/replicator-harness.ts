@@ -122,6 +122,7 @@ export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork
       hlc: node.hlc,
       logger: quiet,
       ackTimeoutMillis: 2000,
+      protocol: 3,
     });
     node.link.attach();
   }

@@ -69,7 +69,7 @@ const change: ChangeMessage = {
 describe('Session handshake (Noise NNpsk0)', () => {
   it('establishes both ends with the same secret, each learning who the other is', async () => {
     const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' });
-    const common = { role: 'peer', grant: 'peer', cluster: 'gateways', protocol: 2 };
+    const common = { role: 'peer', grant: 'peer', cluster: 'gateways', protocol: 3 };
     expect(await dialler.established).toEqual({ node: 'gw-2', url: 'ws://127.0.0.1/gw-2', ...common });
     expect(await server.established).toEqual({ node: 'gw-1', url: 'ws://127.0.0.1/gw-1', ...common });
   });
@@ -88,6 +88,12 @@ describe('Session handshake (Noise NNpsk0)', () => {
     await tick();
     expect(got).toEqual([change, { type: MessageType.Batch, changes: [change, change] }]);
     expect(back).toEqual([change]);
+  });
+
+  it('speaks the highest version both ends speak: 2 with a node held to protocol 2', async () => {
+    const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2', protocols: { min: 2, max: 2 } });
+    expect(await dialler.established).toMatchObject({ protocol: 2 });
+    expect(await server.established).toMatchObject({ protocol: 2 });
   });
 
   it('rekeys every rekeyInterval frames on both sides, losing nothing', async () => {
@@ -158,7 +164,7 @@ describe('Session handshake (Noise NNpsk0)', () => {
     ['a wrong secret', { node: 'gw-1', secret: 'a guess that is long enough to be allowed' }, 'E_AUTH', 4003],
     ['no secret against a secret', { node: 'gw-1', secret: undefined }, 'E_AUTH', 4003],
     ['another cluster', { node: 'gw-1', cluster: 'payments' }, 'E_PROTOCOL', 4002],
-    ['no common protocol version', { node: 'gw-1', protocols: { min: 3, max: 4 } }, 'E_PROTOCOL', 4002],
+    ['no common protocol version', { node: 'gw-1', protocols: { min: 4, max: 5 } }, 'E_PROTOCOL', 4002],
     ['the listener’s own name', { node: 'gw-2' }, 'E_PROTOCOL', 4002],
   ] as const)('refuses %s, closing both ends', async (_name, dialler, code, closeCode) => {
     const { dialler: client, server, closed } = await connect(dialler, { node: 'gw-2' });

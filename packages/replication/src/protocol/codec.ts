@@ -23,6 +23,11 @@
  *   AdminRequest  [16, id, op, [arg, ...]]
  *   AdminResponse [17, id, ok, result]
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
+ *   ClockSample [19, wallMillis]                      (protocol 3)
+ *
+ * A top-level message whose type number is above every number this release knows decodes as
+ * Unknown (versions.ts says why that is safe to skip); anything else that does not validate is
+ * an error.
  *
  * Versions: time is a whole number of epoch milliseconds, counter a whole number below 2^32.
  *
@@ -45,6 +50,7 @@ import {
   RETIRED_MESSAGE_TYPES,
 } from './messages.js';
 import { GuardError, MsgpackGuard } from './msgpack-guard.js';
+import { HIGHEST_MESSAGE_TYPE } from './versions.js';
 
 export class ProtocolError extends MeshcacheError {
   constructor(problem: string, options?: { cause?: unknown }) {
@@ -91,7 +97,17 @@ export class WireCodec {
     if (RETIRED_MESSAGE_TYPES.has(wire[0] as number)) {
       throw new ProtocolError(`message type ${wire[0] as number} is retired (protocol 1's handshake)`);
     }
+    const number = wire[0];
+    if (typeof number === 'number' && Number.isInteger(number) && number > HIGHEST_MESSAGE_TYPE && number < 65_536) {
+      return { type: MessageType.Unknown, number };
+    }
     switch (wire[0]) {
+      case MessageType.ClockSample: {
+        if (wire.length !== 2 || !isTime(wire[1])) {
+          throw new ProtocolError('clockSample must be [19, wall clock in whole epoch milliseconds]');
+        }
+        return { type: MessageType.ClockSample, wallMillis: wire[1] as number };
+      }
       case MessageType.Batch:
       case MessageType.Entries: {
         const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
@@ -189,6 +205,10 @@ function toWire(message: Message): unknown[] {
     case MessageType.Sync:
     case MessageType.Ack:
       return [message.type, message.id];
+    case MessageType.ClockSample:
+      return [MessageType.ClockSample, message.wallMillis];
+    case MessageType.Unknown:
+      return [message.number]; // a link never sends one (no version has it); tests stand for a newer peer with it
     default:
       return changeToWire(message);
   }

@@ -27,6 +27,9 @@ export const MessageType = Object.freeze({
   AdminRequest: 16,
   AdminResponse: 17,
   Lease: 18,
+  ClockSample: 19,
+  /** Not a wire number: how the codec hands on a message of a type this release does not know. */
+  Unknown: 0,
 } as const);
 
 /** Type numbers that were released once and are retired: never sent, never reused. */
@@ -186,6 +189,19 @@ export interface AckMessage {
   readonly id: number;
 }
 
+/** The sender's wall clock (epoch ms) when it sent this: both ends of a link see a skewed clock. */
+export interface ClockSampleMessage {
+  readonly type: typeof MessageType.ClockSample;
+  readonly wallMillis: number;
+}
+
+/** A message of a type this release does not know (from a newer peer): counted, logged once, skipped. */
+export interface UnknownMessage {
+  readonly type: typeof MessageType.Unknown;
+  /** Its type number on the wire. */
+  readonly number: number;
+}
+
 export type RepairMessage =
   | DigestMessage
   | RepairRequestMessage
@@ -202,4 +218,6 @@ export type Message =
   | AckMessage
   | AdminRequestMessage
   | AdminResponseMessage
-  | LeaseMessage;
+  | LeaseMessage
+  | ClockSampleMessage
+  | UnknownMessage;

@@ -1,0 +1,90 @@
+/**
+ * Links between releases: a node of this release against one held to the protocol before, in
+ * process over real WebSockets. Each link speaks the highest version both ends do, carries only
+ * what that version has, and skips a message of a type it does not know.
+ */
+import { describe, expect, it } from 'vitest';
+import { type ClusterNode, MessageType, PROTOCOL_VERSIONS } from '../src/index.js';
+import { messagesOf, PROTOCOL_HISTORY } from '../src/protocol/versions.js';
+import { WebSocketTransport } from '../src/transport/websocket.js';
+import { SECRET, startNode, until } from './nodes.js';
+import { sessionOf } from './sessions.js';
+
+const held = { min: 2, max: 2 };
+const cache = (node: ClusterNode) =>
+  node.manager.getCache<unknown>('Response Cache') as NonNullable<ReturnType<ClusterNode['manager']['getCache']>>;
+const replicated = { caches: { 'Response Cache': { replication: { asynchronousReplicationIntervalMillis: 10 } } } };
+
+function recordingLogger() {
+  const lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }> = [];
+  const at = (level: string) => (obj: object, msg?: string) =>
+    lines.push({ level, msg: msg ?? '', obj: obj as Record<string, unknown> });
+  return { lines, logger: { debug() {}, info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+describe('protocol versions', () => {
+  it('this release speaks its newest version and the one before; each version only adds', () => {
+    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 3 });
+    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3]);
+    expect(messagesOf(2).has(MessageType.ClockSample)).toBe(false);
+    expect(messagesOf(3).has(MessageType.ClockSample)).toBe(true);
+    for (const type of messagesOf(2)) expect(messagesOf(3).has(type)).toBe(true);
+  });
+
+  it('a new node and a node held to protocol 2 link at 2, replicate both ways, and send no ClockSample', async () => {
+    const old = await startNode('gw-old', [], replicated, { protocols: held });
+    const fresh = await startNode('gw-new', [old.url], replicated);
+    const third = await startNode('gw-new2', [old.url, fresh.url], replicated);
+    await until(() => third.peers().filter((p) => p.state === 'connected').length === 2, 'the links');
+    const protocolOf = (node: ClusterNode, peer: string) => node.peers().find((p) => p.id === peer)?.protocol;
+    expect(protocolOf(fresh, 'gw-old')).toBe(2);
+    expect(protocolOf(old, 'gw-new')).toBe(2);
+    expect(protocolOf(third, 'gw-new')).toBe(3);
+    cache(old).put('from-old', 1);
+    cache(fresh).put('from-new', 2);
+    await until(
+      () => [old, fresh, third].every((node) => cache(node).has('from-old') && cache(node).has('from-new')),
+      'both writes everywhere',
+    );
+    await until(() => third.peers().find((p) => p.id === 'gw-new')?.clockOffsetMillis !== null, 'a clock sample');
+    expect(fresh.peers().find((p) => p.id === 'gw-old')?.clockOffsetMillis).toBeNull(); // never sent on a v2 link
+    expect(old.peers().find((p) => p.id === 'gw-new')?.clockOffsetMillis).toBeNull();
+  });
+
+  it('a peer whose clock is past the drift bound shows as skewed on both ends, each logging it once', async () => {
+    const a = recordingLogger();
+    const b = recordingLogger();
+    const ahead = () => Date.now() + 120_000;
+    const left = await startNode('gw-1', [], replicated, { logger: a.logger });
+    const right = await startNode('gw-2', [left.url], replicated, { logger: b.logger, clock: ahead });
+    await until(() => left.peers()[0]?.state === 'skewed' && right.peers()[0]?.state === 'skewed', 'both to see it');
+    expect(Math.round((left.peers()[0]?.clockOffsetMillis ?? 0) / 1000)).toBe(120);
+    expect(Math.round((right.peers()[0]?.clockOffsetMillis ?? 0) / 1000)).toBe(-120);
+    for (const { lines } of [a, b]) {
+      expect(lines.filter((line) => line.level === 'error' && /past the drift bound/.test(line.msg))).toHaveLength(1);
+    }
+  });
+
+  it('skips a message of a type it does not know (a newer peer), counting it, and keeps the link', async () => {
+    const { lines, logger } = recordingLogger();
+    const node = await startNode('gw-1', [], replicated, { logger });
+    const newer = await sessionOf(await new WebSocketTransport().dial(node.url), 'dialler', {
+      node: 'gw-future',
+      secret: SECRET,
+    });
+    await newer.established;
+    await until(() => node.peers().some((peer) => peer.id === 'gw-future'), 'the link');
+    cache(node).put('k', 'before');
+    newer.send({ type: MessageType.Unknown, number: 4242 });
+    newer.send({ type: MessageType.Unknown, number: 4242 });
+    const version = { time: Date.now() + 1000, counter: 0, node: 'gw-future' }; // newer than the put
+    newer.send({
+      type: MessageType.Batch,
+      changes: [{ type: MessageType.Remove, cache: 'Response Cache', key: 'k', version }],
+    });
+    await until(() => !cache(node).has('k'), 'the removal after the unknown messages');
+    expect(lines.filter((line) => /does not know/.test(line.msg))).toHaveLength(1);
+    expect(node.peers().find((peer) => peer.id === 'gw-future')?.state).toBe('connected');
+    newer.close();
+  });
+});
