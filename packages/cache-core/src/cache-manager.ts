@@ -13,13 +13,19 @@ import { DiskTier } from './disk/disk-tier.js';
 import { LmdbEnvironment } from './disk/lmdb-environment.js';
 import { ConfigError, MeshcacheError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
+import { type Scheduler, systemScheduler } from './scheduler.js';
 import type { Version } from './version.js';
 
 export interface CacheManagerOptions {
   /** Where disk tiers live; required only if a cache uses the disk. */
   diskStorePath?: string;
-  /** Epoch milliseconds. Tests inject a ManualClock's `now`. @default Date.now */
+  /** Epoch milliseconds. Tests inject a ManualClock's `now`. @default the scheduler's clock */
   clock?: Clock;
+  /**
+   * Timers (the expiry sweep). Tests and the cluster simulator inject a VirtualScheduler
+   * (`@meshcache/core/testing`). @default the system's timers
+   */
+  scheduler?: Scheduler;
   /** pino-compatible. @default silent */
   logger?: Logger;
   /**
@@ -43,6 +49,7 @@ export const MANAGER_DEFAULTS = Object.freeze({ tombstoneRetentionSeconds: 300, 
 const MANAGER_OPTIONS = new Set([
   'diskStorePath',
   'clock',
+  'scheduler',
   'logger',
   'versionClock',
   'tombstoneRetentionSeconds',
@@ -62,6 +69,16 @@ function checkOptions(options: CacheManagerOptions): void {
   const { diskStorePath, clock, logger, versionClock, tombstoneRetentionSeconds, maxTombstones } = options;
   if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
     throw new ConfigError(undefined, 'diskStorePath', 'must be a non-empty path');
+  }
+  if (
+    options.scheduler !== undefined &&
+    (typeof options.scheduler !== 'object' || typeof options.scheduler?.setTimeout !== 'function')
+  ) {
+    throw new ConfigError(
+      undefined,
+      'scheduler',
+      'must be a Scheduler (systemScheduler, or a VirtualScheduler in tests)',
+    );
   }
   if (clock !== undefined && typeof clock !== 'function') {
     throw new ConfigError(undefined, 'clock', 'must be a function returning epoch milliseconds');
@@ -102,6 +119,7 @@ export class CacheManager {
   readonly diskStorePath: string | undefined;
   readonly #caches = new Map<string, Cache<unknown>>();
   readonly #clock: Clock;
+  readonly #scheduler: Scheduler;
   readonly #logger: Logger;
   readonly #versionClock: (() => Version) | undefined;
   readonly #tombstoneRetentionMillis: number;
@@ -112,7 +130,8 @@ export class CacheManager {
   constructor(options: CacheManagerOptions = {}) {
     checkOptions(options);
     this.diskStorePath = options.diskStorePath;
-    this.#clock = options.clock ?? systemClock;
+    this.#scheduler = options.scheduler ?? systemScheduler;
+    this.#clock = options.clock ?? (options.scheduler === undefined ? systemClock : options.scheduler.now);
     this.#logger = options.logger ?? silentLogger;
     this.#versionClock = options.versionClock;
     this.#tombstoneRetentionMillis =
@@ -150,6 +169,7 @@ export class CacheManager {
     }
     const cache = new Cache<V>(name, resolved, {
       clock: this.#clock,
+      scheduler: this.#scheduler,
       logger: this.#logger,
       versionClock: this.#versionClock,
       tombstoneRetentionMillis: this.#tombstoneRetentionMillis,

@@ -44,12 +44,15 @@ import { cacheLifespan, entryLifespan } from './expiry.js';
 import type { Logger } from './logger.js';
 import { createMemoryStore, type EvictionPolicy } from './policy/index.js';
 import { LinkedList, type ListNode } from './policy/linked-list.js';
+import type { Cancel, Scheduler } from './scheduler.js';
 import type { CacheStatistics } from './statistics.js';
 import { compareVersions, isNewer, type Version } from './version.js';
 
 /** What a cache needs from its manager. */
 export interface CacheContext {
   readonly clock: Clock;
+  /** Timers: the expiry sweep, and the turns a disk sweep yields between slices. */
+  readonly scheduler: Scheduler;
   readonly logger: Logger;
   /** Stamps local writes when replication is on; absent, local entries are unversioned. */
   readonly versionClock: (() => Version) | undefined;
@@ -150,7 +153,8 @@ export class Cache<V = unknown> {
   #warnedTombstoneBound = false;
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: Cancel | undefined;
+  readonly #scheduler: Scheduler;
   #closed = false;
   #reportingEvictions = false;
   #sweepingDisk = false;
@@ -175,6 +179,7 @@ export class Cache<V = unknown> {
     this.name = name;
     this.config = config;
     this.#clock = context.clock;
+    this.#scheduler = context.scheduler;
     this.#logger = context.logger;
     this.#versionClock = context.versionClock;
     this.#tombstoneRetentionMillis = context.tombstoneRetentionMillis;
@@ -191,8 +196,10 @@ export class Cache<V = unknown> {
     this.#disk = context.disk as DiskTier<V> | undefined;
     this.#overflow = config.overflowToDisk;
     if (this.#disk !== undefined) this.requireEncodableValues('has a disk tier');
-    this.#sweepTimer = setInterval(() => this.#sweepSafely(), config.diskExpiryThreadIntervalSeconds * 1000);
-    this.#sweepTimer.unref();
+    this.#sweepTimer = this.#scheduler.setInterval(
+      () => this.#sweepSafely(),
+      config.diskExpiryThreadIntervalSeconds * 1000,
+    );
   }
 
   // ---------------------------------------------------------------- reads
@@ -566,7 +573,7 @@ export class Cache<V = unknown> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#sweepTimer);
+    this.#sweepTimer?.();
     this.#sweepTimer = undefined;
     const disk = this.#disk;
     try {
@@ -848,7 +855,7 @@ export class Cache<V = unknown> {
       expired += this.#expireOnDisk(slice, this.#clock());
       const last = slice.at(-1);
       if (slice.length === DISK_SWEEP_SLICE && last !== undefined) {
-        setImmediate(() => this.#sweepDiskSlice(disk, last[0], expired));
+        void this.#scheduler.nextTurn().then(() => this.#sweepDiskSlice(disk, last[0], expired));
         return;
       }
       this.#sweepingDisk = false;

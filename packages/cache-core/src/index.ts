@@ -17,6 +17,8 @@ export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';
 export type { EvictionListener, EvictionPolicy, EvictionPolicyFactory } from './policy/index.js';
 export { FifoPolicy, LfuPolicy, LruPolicy } from './policy/index.js';
+export type { Cancel, Scheduler } from './scheduler.js';
+export { systemScheduler } from './scheduler.js';
 export type { CacheStatistics } from './statistics.js';
 export type { Version } from './version.js';
 export { compareVersions, isNewer } from './version.js';

@@ -1,2 +1,7 @@
-/** Helpers for tests of code that embeds meshcache: a clock that moves only when told to. */
+/**
+ * Helpers for tests of code that embeds meshcache: a clock that moves only when told to, and a
+ * scheduler on virtual time (timers, clock and chance) that runs a whole cluster reproducibly.
+ */
 export { ManualClock } from './clock.js';
+export type { VirtualSchedulerOptions } from './virtual-scheduler.js';
+export { VirtualScheduler } from './virtual-scheduler.js';

@@ -25,9 +25,12 @@ import {
   type ApplyOutcome,
   type Cache,
   type CacheEvent,
+  type Cancel,
   ConfigError,
   type Logger,
   type RemoteChange,
+  type Scheduler,
+  systemScheduler,
 } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
 import { LoadLeases } from './load-leases.js';
@@ -63,6 +66,8 @@ export interface CacheReplicatorOptions {
   readonly repairChunkBytes?: number;
   /** This cache finished a repair from `node` (ready() waits for the first). */
   readonly onRepaired?: (node: string) => void;
+  /** Timers: the replication interval, waits for acknowledgements, repair pacing. @default system */
+  readonly scheduler?: Scheduler;
 }
 
 /** What settle() reports: which peers acknowledged everything, and which did not in time. */
@@ -98,7 +103,8 @@ export class CacheReplicator {
   readonly #remoteValueListener = (event: CacheEvent<unknown>) => {
     if (event.key !== undefined) this.#leases?.valueArrived(event.key);
   };
-  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #timer: Cancel | undefined;
+  readonly #scheduler: Scheduler;
   readonly #repair: CacheRepair;
   /** Cluster-wide single flight, when the cache asks for it. */
   readonly #leases: LoadLeases | undefined;
@@ -115,6 +121,7 @@ export class CacheReplicator {
     this.settings = settings;
     this.#hlc = options.hlc;
     this.#logger = options.logger;
+    this.#scheduler = options.scheduler ?? systemScheduler;
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     const onRepaired = options.onRepaired ?? (() => {});
     // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
@@ -125,6 +132,7 @@ export class CacheReplicator {
       apply: (change, from) => this.apply(change, from),
       onRepaired,
       logger: options.logger,
+      scheduler: this.#scheduler,
     });
     cache.requireEncodableValues('replicates to peers');
     if (settings.clusterSingleFlight) {
@@ -148,14 +156,15 @@ export class CacheReplicator {
         },
         flush: () => this.flush(),
         confirm: async (maxMillis) => {
-          let timer: NodeJS.Timeout | undefined;
+          let cancel: Cancel | undefined;
           const acknowledged = Promise.all([...this.#peers.values()].map((state) => state.peer.acknowledged()));
           const bound = new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, maxMillis);
+            cancel = this.#scheduler.setTimeout(resolve, maxMillis);
           });
           await Promise.race([acknowledged, bound]);
-          clearTimeout(timer);
+          cancel?.();
         },
+        scheduler: this.#scheduler,
       });
       cache.setLoadCoordinator(this.#leases);
     }
@@ -165,8 +174,7 @@ export class CacheReplicator {
       for (const type of VALUE_EVENTS) cache.on(type, this.#remoteValueListener, { origin: 'remote' });
     }
     if (settings.replicateAsynchronously) {
-      this.#timer = setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
-      this.#timer.unref();
+      this.#timer = this.#scheduler.setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
     }
   }
 
@@ -300,7 +308,7 @@ export class CacheReplicator {
 
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   close(): void {
-    clearInterval(this.#timer);
+    this.#timer?.();
     this.#leases?.close();
     if (this.#leases !== undefined) this.cache.setLoadCoordinator(undefined);
     for (const type of EVENTS) this.cache.off(type, this.#listener);
@@ -333,7 +341,7 @@ export class CacheReplicator {
       drained: async () => {
         // Polls: ws has no drain event. Gives up when the peer is gone (its link closed).
         while (state.peer.bufferedAmount() > limit && this.#peers.get(state.peer.node) === state) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          await new Promise<void>((resolve) => this.#scheduler.setTimeout(resolve, 5));
         }
       },
     };

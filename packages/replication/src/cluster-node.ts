@@ -18,7 +18,15 @@
  * for the repairs from the peers reachable at start. So a node that starts, restarts or
  * reconnects catches up, and only what differs crosses the wire.
  */
-import { CacheManager, type Clock, type Logger, silentLogger } from '@meshcache/core';
+import {
+  CacheManager,
+  type Cancel,
+  type Clock,
+  type Logger,
+  type Scheduler,
+  silentLogger,
+  systemScheduler,
+} from '@meshcache/core';
 import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
@@ -66,8 +74,16 @@ export interface PeerInfo {
 
 export interface ClusterNodeOptions {
   readonly logger?: Logger;
-  /** Epoch ms: the node's wall clock (its versions, its caches' expiry). For tests. @default Date.now */
+  /** Epoch ms: the node's wall clock (its versions, its caches' expiry). For tests. @default the scheduler's */
   readonly clock?: Clock;
+  /**
+   * Every timer and random draw of the node (replication intervals, handshakes, acknowledgements,
+   * redial backoff and its jitter, leases, sweeps). The cluster simulator runs nodes on one
+   * VirtualScheduler (`@meshcache/core/testing`). @default the system's timers
+   */
+  readonly scheduler?: Scheduler;
+  /** For tests and the simulator: where peers come from, instead of the config's peerDiscovery. */
+  readonly peerProvider?: PeerProvider;
   /** For tests: another transport (an in-memory network). */
   readonly transport?: Transport;
   /**
@@ -94,7 +110,7 @@ interface Dialer {
   node: string | undefined;
   state: PeerState;
   attempt: number;
-  timer: NodeJS.Timeout | undefined;
+  cancelRedial: Cancel | undefined;
 }
 
 export class ClusterNode {
@@ -110,6 +126,8 @@ export class ClusterNode {
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
+  readonly #scheduler: Scheduler;
+  readonly #peerProvider: PeerProvider | undefined;
   #keyring: Keyring | undefined;
   #listener: Listener | undefined;
   #discovery: PeerProvider | undefined;
@@ -121,6 +139,9 @@ export class ClusterNode {
     this.id = config.name;
     this.#logger = options.logger ?? silentLogger;
     this.#protocols = options.protocols;
+    this.#scheduler = options.scheduler ?? systemScheduler;
+    this.#peerProvider = options.peerProvider;
+    const clock = options.clock ?? (options.scheduler === undefined ? undefined : options.scheduler.now);
     this.#protectFrames = options.protectFrames !== false;
     this.#transport =
       options.transport ??
@@ -130,13 +151,11 @@ export class ClusterNode {
         allowedOrigins: config.allowedOrigins,
         dialTimeoutMillis: config.socketTimeoutMillis,
       });
-    this.#hlc = new HybridLogicalClock({
-      node: config.name,
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-    });
+    this.#hlc = new HybridLogicalClock({ node: config.name, ...(clock === undefined ? {} : { clock }) });
     this.manager = new CacheManager({
       logger: this.#logger,
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      scheduler: this.#scheduler,
+      ...(clock === undefined ? {} : { clock }),
       versionClock: () => this.#hlc.now(),
       ...(config.diskStorePath === undefined ? {} : { diskStorePath: config.diskStorePath }),
     });
@@ -264,6 +283,7 @@ export class ClusterNode {
             logger: this.#logger,
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
             onRepaired: (peer) => this.#repaired(peer, cache.name),
+            scheduler: this.#scheduler,
           }),
         );
       }
@@ -290,17 +310,19 @@ export class ClusterNode {
     // start resolves are the ones "reachable at start" that ready() waits for.
     const firstDials: Promise<void>[] = [];
     let starting = true;
-    const discovery = createPeerProvider(
-      this.#config.discovery,
-      {
-        cluster: this.#config.cluster,
-        node: this.id,
-        port: Number(new URL(this.url).port),
-        scheme,
-        protocolVersion: (this.#protocols ?? PROTOCOL_VERSIONS).max,
-      },
-      this.#logger,
-    );
+    const discovery =
+      this.#peerProvider ??
+      createPeerProvider(
+        this.#config.discovery,
+        {
+          cluster: this.#config.cluster,
+          node: this.id,
+          port: Number(new URL(this.url).port),
+          scheme,
+          protocolVersion: (this.#protocols ?? PROTOCOL_VERSIONS).max,
+        },
+        this.#logger,
+      );
     this.#discovery = discovery;
     discovery.onChange((event) => {
       if (event.type === 'down') {
@@ -313,7 +335,9 @@ export class ClusterNode {
     await discovery.start();
     starting = false;
     const settled = Promise.allSettled(firstDials).then(() => undefined);
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#config.socketTimeoutMillis).unref());
+    const timeout = new Promise<void>((resolve) => {
+      this.#scheduler.setTimeout(resolve, this.#config.socketTimeoutMillis);
+    });
     this.#firstDials = Promise.race([settled, timeout]);
   }
 
@@ -331,7 +355,7 @@ export class ClusterNode {
       node: undefined,
       state: 'connecting',
       attempt: 0,
-      timer: undefined,
+      cancelRedial: undefined,
     };
     this.#dialers.push(dialer);
     this.#logger.info({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
@@ -343,7 +367,7 @@ export class ClusterNode {
     const dialer = this.#dialers.find((d) => d.url === url);
     if (dialer === undefined) return;
     dialer.retired = true;
-    clearTimeout(dialer.timer);
+    dialer.cancelRedial?.();
     this.#dialers.splice(this.#dialers.indexOf(dialer), 1);
     this.#logger.info({ peer: dialer.node ?? url, url }, 'peer no longer discovered');
   }
@@ -358,11 +382,12 @@ export class ClusterNode {
       logger: this.#logger,
       ...(this.#protocols === undefined ? {} : { protocols: this.#protocols }),
       ...(this.#protectFrames ? {} : { protectFrames: false }),
+      scheduler: this.#scheduler,
     });
   }
 
   async #dial(dialer: Dialer): Promise<void> {
-    dialer.timer = undefined;
+    dialer.cancelRedial = undefined;
     if (this.#stopped !== undefined || dialer.retired) return;
     dialer.state = 'connecting';
     try {
@@ -388,13 +413,15 @@ export class ClusterNode {
   }
 
   #redial(dialer: Dialer): void {
-    if (this.#stopped !== undefined || dialer.timer !== undefined || dialer.retired || dialer.self) return;
+    if (this.#stopped !== undefined || dialer.cancelRedial !== undefined || dialer.retired || dialer.self) return;
     // Linked already (the peer's own dial won the tie-break): redial only when that link goes.
     if (dialer.node !== undefined && this.#links.get(dialer.node)?.session.connection.open) return;
     dialer.state = 'down';
     const backoff = Math.min(5000, 100 * 2 ** dialer.attempt++);
-    dialer.timer = setTimeout(() => void this.#dial(dialer), backoff / 2 + Math.random() * (backoff / 2));
-    dialer.timer.unref();
+    dialer.cancelRedial = this.#scheduler.setTimeout(
+      () => void this.#dial(dialer),
+      backoff / 2 + this.#scheduler.random() * (backoff / 2),
+    );
   }
 
   #register(session: Session, peer: PeerIdentity, url: string, dialledByUs: boolean, caches: readonly string[]): void {
@@ -425,6 +452,7 @@ export class ClusterNode {
       logger: this.#logger,
       ackTimeoutMillis: this.#config.socketTimeoutMillis,
       protocol: peer.protocol,
+      scheduler: this.#scheduler,
     });
     this.#links.set(node, link);
     link.attach();
@@ -451,7 +479,7 @@ export class ClusterNode {
 
   async #stop(): Promise<void> {
     await this.#discovery?.stop();
-    for (const dialer of this.#dialers) clearTimeout(dialer.timer);
+    for (const dialer of this.#dialers) dialer.cancelRedial?.();
     for (const replicator of this.#replicators.values()) {
       replicator.flush();
       replicator.close();

@@ -31,7 +31,15 @@
  * Not guaranteed: one call when claims cross a partition, or when a peer does not acknowledge
  * within singleFlightClaimMillis: then two nodes may load, and versions decide which value stays.
  */
-import { type Cache, type Clock, compareVersions, type Logger, type Version } from '@meshcache/core';
+import {
+  type Cache,
+  type Clock,
+  compareVersions,
+  type Logger,
+  type Scheduler,
+  systemScheduler,
+  type Version,
+} from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
 import { type LeaseMessage, type LeaseState, MessageType } from './protocol/messages.js';
 
@@ -58,6 +66,8 @@ export interface LoadLeasesOptions {
   readonly flush: () => void;
   /** Resolves once every connected peer acknowledged what was sent so far, or after `maxMillis`. */
   readonly confirm: (maxMillis: number) => Promise<void>;
+  /** Timers. @default system */
+  readonly scheduler?: Scheduler;
 }
 
 /**
@@ -70,6 +80,7 @@ const MAX_ROUNDS = 8;
 export class LoadLeases {
   readonly #options: LoadLeasesOptions;
   readonly #clock: Clock;
+  readonly #scheduler: Scheduler;
   /** Live claims per key, by node (this node's included). */
   readonly #claims = new Map<string, Map<string, Claim>>();
   /** Waiters per key, woken when a claim on the key ends or a value arrives. */
@@ -80,6 +91,7 @@ export class LoadLeases {
 
   constructor(options: LoadLeasesOptions) {
     this.#options = options;
+    this.#scheduler = options.scheduler ?? systemScheduler;
     // Lease times follow the clock the versions follow: one injected clock drives both.
     this.#clock = () => options.hlc.wallClock();
   }
@@ -182,10 +194,10 @@ export class LoadLeases {
         // The release must reach peers after the value, or they would stop waiting a moment
         // too soon and call the origin themselves: getOrLoad stores the value once this
         // returns, so on the next turn flush what is queued, then release (frames keep order).
-        setImmediate(() => {
+        this.#scheduler.setTimeout(() => {
           this.#options.flush();
           this.#announce(key, version, 'release');
-        });
+        }, 0);
       } else {
         this.#announce(key, version, 'release');
       }
@@ -255,14 +267,14 @@ export class LoadLeases {
       if (claim.ended === undefined && claim.expiresAt <= this.#clock()) this.#forget(key, claim.node, 'expired');
       if (claim.ended !== undefined) return { arrived: false, ended: claim.ended };
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(0, claim.expiresAt - this.#clock()) + 1);
+        const cancel = this.#scheduler.setTimeout(resolve, Math.max(0, claim.expiresAt - this.#clock()) + 1);
         let wakers = this.#wakers.get(key);
         if (wakers === undefined) {
           wakers = new Set();
           this.#wakers.set(key, wakers);
         }
         wakers.add(() => {
-          clearTimeout(timer);
+          cancel();
           resolve();
         });
       });

@@ -19,7 +19,7 @@
  * (the peer's changes would be refused): the link's state says 'skewed' and both log it. A
  * message of a type this node does not know is counted and logged once per type, and skipped.
  */
-import type { Logger } from '@meshcache/core';
+import { type Cancel, type Logger, type Scheduler, systemScheduler } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
@@ -41,6 +41,8 @@ export interface PeerLinkOptions {
   readonly ackTimeoutMillis: number;
   /** The protocol version the handshake agreed on. */
   readonly protocol: number;
+  /** Timers and the clock of lastSeen. @default system */
+  readonly scheduler?: Scheduler;
   /**
    * Bytes the connection may hold unsent before the link is closed (4008) rather than queue
    * more: a peer that does not read must not grow this node's memory. @default 256 MiB
@@ -87,7 +89,8 @@ export class PeerLink {
   /** The message types this link's version carries. */
   readonly #speaks: ReadonlySet<number>;
   readonly #unknownLogged = new Set<number>();
-  #clockTimer: NodeJS.Timeout | undefined;
+  #clockTimer: Cancel | undefined;
+  readonly #scheduler: Scheduler;
   #skewLogged = false;
   #syncIds = 0;
 
@@ -96,6 +99,7 @@ export class PeerLink {
     this.session = options.session;
     this.node = options.node;
     this.protocol = options.protocol;
+    this.#scheduler = options.scheduler ?? systemScheduler;
     this.#speaks = messagesOf(options.protocol);
     const maxUnsent = options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES;
     this.#asPeer = {
@@ -132,17 +136,17 @@ export class PeerLink {
   bootstrapSettled(silenceMillis: number): Promise<void> {
     if (this.#awaitingBootstrap.size === 0 || !this.session.connection.open) return Promise.resolve();
     return new Promise((resolve) => {
-      const started = Date.now();
-      const timer = setInterval(
+      const scheduler = this.#scheduler;
+      const started = scheduler.now();
+      const cancel = scheduler.setInterval(
         () => {
           const heard = this.lastSeen ?? started;
-          if (!this.session.connection.open || Date.now() - Math.max(heard, started) > silenceMillis) done();
+          if (!this.session.connection.open || scheduler.now() - Math.max(heard, started) > silenceMillis) done();
         },
         Math.max(10, silenceMillis / 4),
       );
-      timer.unref();
       const done = () => {
-        clearInterval(timer);
+        cancel();
         resolve();
       };
       void this.bootstrapped.then(done);
@@ -167,8 +171,7 @@ export class PeerLink {
     for (const cache of this.caches) this.#options.replicators.get(cache)?.requestRepair(this.node);
     if (this.#speaks.has(MessageType.ClockSample)) {
       this.#sendClock();
-      this.#clockTimer = setInterval(() => this.#sendClock(), CLOCK_SAMPLE_MILLIS);
-      this.#clockTimer.unref();
+      this.#clockTimer = this.#scheduler.setInterval(() => this.#sendClock(), CLOCK_SAMPLE_MILLIS);
     }
   }
 
@@ -201,7 +204,7 @@ export class PeerLink {
 
   /** Leaves the replicators; pending acknowledgements settle as false. */
   detach(): void {
-    clearInterval(this.#clockTimer);
+    this.#clockTimer?.();
     for (const cache of this.caches) this.#options.replicators.get(cache)?.removePeer(this.node, this.#asPeer);
     for (const settle of [...this.#acks.values()]) settle(false);
   }
@@ -221,12 +224,11 @@ export class PeerLink {
     const id = ++this.#syncIds;
     const promise = new Promise<boolean>((resolve) => {
       const settle = (acknowledged: boolean) => {
-        clearTimeout(timer);
+        cancel();
         this.#acks.delete(id);
         resolve(acknowledged);
       };
-      const timer = setTimeout(() => settle(false), this.#options.ackTimeoutMillis);
-      timer.unref();
+      const cancel = this.#scheduler.setTimeout(() => settle(false), this.#options.ackTimeoutMillis);
       this.#acks.set(id, settle);
     });
     this.#nextSync = promise;
@@ -242,7 +244,7 @@ export class PeerLink {
   }
 
   #receive(message: SessionMessage): void {
-    this.lastSeen = Date.now();
+    this.lastSeen = this.#scheduler.now();
     switch (message.type) {
       case MessageType.Sync:
         this.session.send({ type: MessageType.Ack, id: message.id });

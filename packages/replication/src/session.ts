@@ -31,7 +31,14 @@
  * other side sent: 4003 authentication failed, 4002 protocol error (and the reason says which).
  * Nothing from the peer reaches a cache before the session is established.
  */
-import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
+import {
+  type Cancel,
+  type Logger,
+  MeshcacheError,
+  type Scheduler,
+  silentLogger,
+  systemScheduler,
+} from '@meshcache/core';
 import { WireCodec } from './protocol/codec.js';
 import type { Message } from './protocol/messages.js';
 import { PROTOCOL_VERSIONS } from './protocol/versions.js';
@@ -122,6 +129,8 @@ export interface SessionOptions {
   readonly rekeyInterval?: number;
   /** Where a refused frame or handshake is explained (the close reason never says more than its kind). */
   readonly logger?: Logger;
+  /** The handshake's timer. @default system */
+  readonly scheduler?: Scheduler;
   /**
    * false: after the handshake, frames travel unencrypted. Only for measuring what frame
    * protection costs (bench/src/replication.ts); both ends must say so, or the link fails.
@@ -163,7 +172,7 @@ export class Session {
   #early: SessionMessage[] = [];
   readonly #established: Promise<PeerIdentity>;
   #settle!: { resolve: (peer: PeerIdentity) => void; reject: (error: HandshakeError) => void };
-  #timer: NodeJS.Timeout | undefined;
+  #cancelTimer: Cancel | undefined;
 
   /** Starts the handshake at once; `established` settles when it ends either way. */
   constructor(connection: Connection, options: SessionOptions) {
@@ -174,11 +183,10 @@ export class Session {
       this.#settle = { resolve, reject };
     });
     this.#established.catch(() => {}); // observed through `established`; never unhandled
-    this.#timer = setTimeout(
+    this.#cancelTimer = (options.scheduler ?? systemScheduler).setTimeout(
       () => this.#fail('E_TIMEOUT', CloseCode.ProtocolError, 'handshake timed out'),
       options.timeoutMillis,
     );
-    this.#timer.unref();
     if (options.side === 'dialler') {
       const noise = initialState(PROLOGUE);
       const ephemeral = generateEphemeral();
@@ -430,7 +438,7 @@ export class Session {
   }
 
   #establish(peer: PeerIdentity, protection: FrameProtection): void {
-    clearTimeout(this.#timer);
+    this.#cancelTimer?.();
     this.#state = { name: 'established', protection };
     this.#settle.resolve(peer);
   }
@@ -465,7 +473,7 @@ export class Session {
   }
 
   #closed(): void {
-    clearTimeout(this.#timer);
+    this.#cancelTimer?.();
     const state = this.#state;
     if (state.name === 'awaiting welcome') this.#options.ownEphemerals?.delete(state.ephemeral.publicKey);
     this.#state = { name: 'closed' };

@@ -1,10 +1,10 @@
 /**
  * Single flight's claims under exact schedules: three LoadLeases joined by a scripted network
- * whose links are FIFO queues the test delivers by hand, with one manual clock. Each race that a
- * loaded machine met by chance is written down here as the schedule that produces it.
+ * whose links are FIFO queues the test delivers by hand, on one virtual scheduler. Each race that
+ * a loaded machine met by chance is written down here as the schedule that produces it.
  */
 import { type Cache, CacheManager, type Version } from '@meshcache/core';
-import { ManualClock } from '@meshcache/core/testing';
+import { VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, type LeaseMessage } from '../src/index.js';
 import { LoadLeases } from '../src/load-leases.js';
@@ -33,14 +33,14 @@ afterEach(async () => {
 
 /** Nodes joined pairwise by links that deliver only when the test says so, in order. */
 class ScriptedNetwork {
-  readonly clock = new ManualClock();
+  readonly scheduler = new VirtualScheduler();
   readonly nodes = new Map<string, ScriptedNode>();
   readonly links = new Map<string, Frame[]>();
   readonly loads: string[] = [];
 
   add(name: string): ScriptedNode {
-    const hlc = new HybridLogicalClock({ node: name, clock: this.clock.now });
-    const manager = new CacheManager({ clock: this.clock.now, versionClock: () => hlc.now() });
+    const hlc = new HybridLogicalClock({ node: name, clock: this.scheduler.now });
+    const manager = new CacheManager({ scheduler: this.scheduler, versionClock: () => hlc.now() });
     managers.push(manager);
     const cache = manager.addCache('service tokens', { timeToLiveSeconds: 3600 });
     const queued: ScriptedNode['queued'] = [];
@@ -63,6 +63,7 @@ class ScriptedNetwork {
         }
       },
       confirm: () => new Promise<void>((resolve) => confirms.push(resolve)),
+      scheduler: this.scheduler,
     });
     cache.setLoadCoordinator(leases);
     cache.on(
@@ -92,11 +93,16 @@ class ScriptedNetwork {
     for (const frame of this.#link(from, to).splice(0)) {
       if (frame.kind === 'lease') target.leases.receive(frame.message, from);
       else {
-        target.cache.applyRemotePut(frame.key, frame.value, frame.version, this.clock.now(), 3600, 0);
+        target.cache.applyRemotePut(frame.key, frame.value, frame.version, this.scheduler.now(), 3600, 0);
         target.leases.valueArrived(frame.key);
       }
     }
-    await settle();
+    await this.settle();
+  }
+
+  /** Lets promise chains run, and timers due now (the winner's flush and release). */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 5; i++) await this.scheduler.advance(0);
   }
 
   /** Answers `name`'s oldest confirm: its peers acknowledged (deliver what they sent first). */
@@ -104,7 +110,7 @@ class ScriptedNetwork {
     const confirm = (this.nodes.get(name) as ScriptedNode).confirms.shift();
     if (confirm === undefined) throw new Error(`${name} is not waiting for acknowledgements`);
     confirm();
-    await settle();
+    await this.settle();
   }
 
   pending(from: string, to: string): string[] {
@@ -122,11 +128,6 @@ class ScriptedNetwork {
   }
 }
 
-/** Lets promise chains and setImmediate callbacks (the winner's flush and release) run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
 describe('single flight under exact schedules', () => {
   it('a waiter whose claimant withdraws (lost to an older claim still on its way) does not load', async () => {
     const net = new ScriptedNetwork();
@@ -134,14 +135,14 @@ describe('single flight under exact schedules', () => {
 
     // gw-2 misses first and claims; gw-3 hears that claim, misses, and waits on gw-2.
     const onGw2 = net.load('gw-2');
-    await settle();
+    await net.settle();
     await net.deliver('gw-2', 'gw-3');
     const onGw3 = net.load('gw-3');
-    await settle();
+    await net.settle();
     // gw-1 misses in the same millisecond, before gw-2's claim reaches it: an older claim
     // (same time and counter, and gw-1 sorts first).
     const onGw1 = net.load('gw-1');
-    await settle();
+    await net.settle();
     // gw-2 learns of gw-1's claim, gets its acknowledgements, loses, and withdraws.
     await net.deliver('gw-1', 'gw-2');
     await net.acknowledge('gw-2');
@@ -175,10 +176,10 @@ describe('single flight under exact schedules', () => {
       throw new Error('auth server said 503');
     });
     failing.catch(() => {});
-    await settle();
+    await net.settle();
     await net.deliver('gw-1', 'gw-2');
     const waiting = net.load('gw-2');
-    await settle();
+    await net.settle();
     await net.acknowledge('gw-1');
     await expect(failing).rejects.toThrow(/503/);
     expect(net.pending('gw-1', 'gw-2')).toEqual(['release']);
@@ -192,7 +193,7 @@ describe('single flight under exact schedules', () => {
     net.add('gw-1');
     net.add('gw-2');
     const holder = net.load('gw-1');
-    await settle();
+    await net.settle();
     await net.deliver('gw-1', 'gw-2');
     const waiting = net.load('gw-2');
     await net.acknowledge('gw-1');

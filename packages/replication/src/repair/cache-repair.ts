@@ -44,7 +44,15 @@
  * Not guaranteed: a repair reads the whole cache to build a digest (O(entries) per link-up);
  * a 64-bit bucket collision hides a difference until the bucket changes again.
  */
-import { type Cache, type EntrySnapshot, isNewer, type Logger, type Version } from '@meshcache/core';
+import {
+  type Cache,
+  type EntrySnapshot,
+  isNewer,
+  type Logger,
+  type Scheduler,
+  systemScheduler,
+  type Version,
+} from '@meshcache/core';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
 import {
   type ChangeMessage,
@@ -83,6 +91,8 @@ export interface CacheRepairOptions {
   readonly logger: Logger;
   /** Most keys one repair collects to pull. @default MAX_WANTED */
   readonly maxWanted?: number;
+  /** Where the turns between slices come from. @default system */
+  readonly scheduler?: Scheduler;
 }
 
 /** Keys per Keys or Pull message. */
@@ -91,7 +101,6 @@ const KEYS_PER_MESSAGE = 10_000;
 export const MAX_WANTED = 1_000_000;
 /** Entries read per event-loop turn when reading the whole cache. */
 const SLICE = 2_000;
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class CacheRepair {
   readonly #cache: Cache<unknown>;
@@ -112,9 +121,12 @@ export class CacheRepair {
   readonly #logged = new Map<string, Set<string>>();
   #repairs = 0;
 
+  readonly #scheduler: Scheduler;
+
   constructor(cache: Cache<unknown>, options: CacheRepairOptions) {
     this.#cache = cache;
     this.#options = options;
+    this.#scheduler = options.scheduler ?? systemScheduler;
   }
 
   /** Repairs of this cache from a peer that finished, since start. */
@@ -202,7 +214,7 @@ export class CacheRepair {
     for (const item of this.#items()) {
       builder.add(item);
       if (++n % SLICE === 0) {
-        await nextTurn();
+        await this.#scheduler.nextTurn();
         if (offer?.cancelled === true) return undefined;
       }
     }
@@ -307,7 +319,7 @@ export class CacheRepair {
     if (end === 'bootstrapDone' && clear !== undefined)
       batches.add({ type: MessageType.RemoveAll, cache, version: clear });
     for (const entry of this.#cache.snapshot()) {
-      if (++n % SLICE === 0) await nextTurn();
+      if (++n % SLICE === 0) await this.#scheduler.nextTurn();
       if (entry.version === undefined) continue;
       const bucket = bucketOf(entry.key, bucketCount);
       let sent = false;

@@ -4,6 +4,7 @@
  * failing test replays the same way. Dropping or reordering breaks the transport promise on
  * purpose: it stands for a peer that lost frames and must repair.
  */
+import { type Scheduler, systemScheduler } from '@meshcache/core';
 import type { Connection, Listener, Transport } from './transport.js';
 
 export interface ChaosOptions {
@@ -17,17 +18,22 @@ export interface ChaosOptions {
   reorder?: number;
   /** Seed of the generator. @default 1 */
   seed?: number;
+  /** Where delays are timed. @default system */
+  scheduler?: Scheduler;
 }
 
 export class ChaosTransport implements Transport {
   readonly #inner: Transport;
-  readonly #options: Required<ChaosOptions>;
+  readonly #options: Required<Omit<ChaosOptions, 'scheduler'>>;
+  readonly #scheduler: Scheduler;
   readonly #connections = new Set<Connection>();
   #seed: number;
 
   constructor(inner: Transport, options: ChaosOptions = {}) {
     this.#inner = inner;
-    this.#options = { delayMillis: 0, drop: 0, duplicate: 0, reorder: 0, seed: 1, ...options };
+    const { scheduler, ...rest } = options;
+    this.#options = { delayMillis: 0, drop: 0, duplicate: 0, reorder: 0, seed: 1, ...rest };
+    this.#scheduler = scheduler ?? systemScheduler;
     this.#seed = this.#options.seed;
   }
 
@@ -56,7 +62,7 @@ export class ChaosTransport implements Transport {
     let held: Uint8Array | undefined;
     const options = this.#options;
     const deliver = (frame: Uint8Array) => {
-      if (options.delayMillis > 0) setTimeout(() => inner.send(frame), options.delayMillis);
+      if (options.delayMillis > 0) this.#scheduler.setTimeout(() => inner.send(frame), options.delayMillis);
       else inner.send(frame);
     };
     const send = (frame: Uint8Array): void => {

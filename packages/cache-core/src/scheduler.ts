@@ -1,0 +1,46 @@
+/**
+ * Time, timers and chance, injected. Everything in meshcache that waits (a replication interval,
+ * a heartbeat window, a redial backoff, a lease, a sweep, a repair that yields between slices)
+ * asks a Scheduler, never the global timers, and everything that draws a random number (backoff
+ * jitter) asks it too. In service that is the system scheduler below; a test or the cluster
+ * simulator hands in a VirtualScheduler (`@meshcache/core/testing`), under which a whole cluster
+ * runs in one process on virtual time, and replays the same way from the same seed.
+ *
+ * Promised by every scheduler: `now()` never goes backwards while nothing sets it; a timer runs at
+ * or after its time, never before; timers due at the same time run in the order they were set;
+ * timers never keep a process alive (they are unref'd); a cancelled timer never runs.
+ */
+import { systemClock } from './clock.js';
+
+/** Stops a timer; calling it again, or after the timer ran, does nothing. */
+export type Cancel = () => void;
+
+export interface Scheduler {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Runs `task` once, after `millis`. */
+  setTimeout(task: () => void, millis: number): Cancel;
+  /** Runs `task` every `millis`, until cancelled. */
+  setInterval(task: () => void, millis: number): Cancel;
+  /** Resolves on a later turn of the event loop, after pending I/O (setImmediate). */
+  nextTurn(): Promise<void>;
+  /** A number in [0, 1): jitter and random choices. */
+  random(): number;
+}
+
+/** The real one: Node's timers (unref'd), the system clock, Math.random. */
+export const systemScheduler: Scheduler = Object.freeze({
+  now: systemClock,
+  setTimeout(task: () => void, millis: number): Cancel {
+    const timer = setTimeout(task, millis);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+  setInterval(task: () => void, millis: number): Cancel {
+    const timer = setInterval(task, millis);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+  nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+  random: Math.random,
+});
