@@ -43,12 +43,14 @@ export class VirtualScheduler implements Scheduler {
 
   now = (): number => this.#now;
 
+  // Delays are whole milliseconds, rounded up, as Node's timers keep them: time stays an integer,
+  // as Date.now() is.
   setTimeout(task: () => void, millis: number): Cancel {
-    return this.#add(task, Math.max(0, millis), 0);
+    return this.#add(task, Math.max(0, Math.ceil(millis)), 0);
   }
 
   setInterval(task: () => void, millis: number): Cancel {
-    const every = Math.max(1, millis);
+    const every = Math.max(1, Math.ceil(millis));
     return this.#add(task, every, every);
   }
 
@@ -94,7 +96,7 @@ export class VirtualScheduler implements Scheduler {
       next.task();
       await settle();
     }
-    this.#now = Math.max(this.#now, time);
+    this.#now = Math.max(this.#now, Math.floor(time));
   }
 
   /** Runs every timer due in the next `millis`, and moves the clock that far. */

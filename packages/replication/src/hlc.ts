@@ -59,7 +59,8 @@ export class HybridLogicalClock {
 
   /** A new version for a local write, newer than every version this clock has made or received. */
   now(): Version {
-    const wall = this.#clock();
+    // Whole milliseconds, whatever the clock gives (a version's time is an integer on the wire).
+    const wall = Math.floor(this.#clock());
     if (wall > this.#time) {
       this.#time = wall;
       this.#counter = 0;

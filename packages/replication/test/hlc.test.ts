@@ -48,6 +48,11 @@ describe('HybridLogicalClock', () => {
     expect(hlc.now().time).toBe(1000);
   });
 
+  it('stamps whole milliseconds whatever its clock gives (a fractional time would not cross the wire)', () => {
+    const hlc = new HybridLogicalClock({ node: 'a', clock: () => 1000.75 });
+    expect(hlc.now()).toEqual({ time: 1000, counter: 0, node: 'a' });
+  });
+
   it('refuses an empty node id', () => {
     expect(() => new HybridLogicalClock({ node: '' })).toThrow(/node must be a non-empty string/);
   });
