@@ -111,6 +111,11 @@ export class CacheReplicator {
   readonly #repairChunkBytes: number;
   /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
   readonly #pendingAcks = new Set<Promise<boolean>>();
+  /** Counts every change of this cache, local or applied from a peer: anti-entropy sends a digest only after one. */
+  #changes = 0;
+  /** #changes when this node last sent each peer its digest. */
+  readonly #offeredAt = new Map<string, number>();
+  #antiEntropy: Cancel | undefined;
   #sent = 0;
   #applied = 0;
   #acknowledged = 0;
@@ -173,6 +178,7 @@ export class CacheReplicator {
     if (this.#leases !== undefined) {
       for (const type of VALUE_EVENTS) cache.on(type, this.#remoteValueListener, { origin: 'remote' });
     }
+    if (settings.repairIntervalMillis > 0) this.#scheduleAntiEntropy();
     if (settings.replicateAsynchronously) {
       this.#timer = this.#scheduler.setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
     }
@@ -189,6 +195,7 @@ export class CacheReplicator {
   removePeer(node: string, peer?: ReplicationPeer): void {
     if (peer !== undefined && this.#peers.get(node)?.peer !== peer) return;
     this.#peers.delete(node);
+    this.#offeredAt.delete(node);
     this.#repair.forget(node);
     this.#leases?.forgetNode(node);
   }
@@ -271,7 +278,29 @@ export class CacheReplicator {
   /** Sends `node` a digest of this cache, so that it repairs itself from this node. */
   requestRepair(node: string): void {
     const state = this.#peers.get(node);
-    if (state !== undefined) this.#repair.offer(this.#repairPeer(state));
+    if (state === undefined) return;
+    this.#offeredAt.set(node, this.#changes);
+    this.#repair.offer(this.#repairPeer(state));
+  }
+
+  /**
+   * Anti-entropy, every repairIntervalMillis give or take a fifth (so nodes do not all read at
+   * once): if this cache changed since a peer last got its digest, the peer gets one now. One
+   * read of the cache serves every such peer; a cache that did not change costs nothing.
+   */
+  #scheduleAntiEntropy(): void {
+    const every = this.settings.repairIntervalMillis;
+    this.#antiEntropy = this.#scheduler.setTimeout(
+      () => {
+        const behind = [...this.#peers.values()].filter(
+          (state) => this.#offeredAt.get(state.peer.node) !== this.#changes,
+        );
+        for (const state of behind) this.#offeredAt.set(state.peer.node, this.#changes);
+        if (behind.length > 0) this.#repair.offerTo(behind.map((state) => this.#repairPeer(state)));
+        this.#scheduleAntiEntropy();
+      },
+      every * (0.8 + 0.4 * this.#scheduler.random()),
+    );
   }
 
   /** Handles a peer's repair message for this cache (Entries are applied like any change). */
@@ -302,13 +331,17 @@ export class CacheReplicator {
             change.timeToIdleSeconds,
           )
         : this.cache.applyRemote(toRemoteChange(change));
-    if (outcome === 'applied') this.#applied++;
+    if (outcome === 'applied') {
+      this.#applied++;
+      this.#changes++;
+    }
     return outcome;
   }
 
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   close(): void {
     this.#timer?.();
+    this.#antiEntropy?.();
     this.#leases?.close();
     if (this.#leases !== undefined) this.cache.setLoadCoordinator(undefined);
     for (const type of EVENTS) this.cache.off(type, this.#listener);
@@ -318,6 +351,7 @@ export class CacheReplicator {
 
   #onLocalEvent(event: CacheEvent<unknown>): void {
     if (event.version === undefined) return;
+    this.#changes++;
     const change = this.#changeFor(event);
     if (change === undefined || this.#peers.size === 0) return;
     for (const state of this.#peers.values()) {

@@ -43,6 +43,14 @@ export interface ReplicationConfig {
    * anyway, in ms (on a healthy link the acknowledgements take a round trip). @default 1000
    */
   singleFlightClaimMillis?: number;
+  /**
+   * Anti-entropy: every this many ms (jittered), a node whose cache changed since it last did so
+   * sends each peer its digest, and the peer repairs itself from it. This is what brings a node
+   * in step when a change missed it and no link of it went down (the writer was cut off from it,
+   * then crashed). Costs one read of the cache per interval while it changes. 0 = repair only
+   * when a link comes up or a queue overflows. @default 30000
+   */
+  repairIntervalMillis?: number;
 }
 
 export interface BootstrapConfig {
@@ -68,6 +76,7 @@ export const REPLICATION_DEFAULTS: ResolvedReplicationConfig = Object.freeze({
   clusterSingleFlight: false,
   singleFlightLeaseMillis: 10_000,
   singleFlightClaimMillis: 1000,
+  repairIntervalMillis: 30_000,
 });
 
 export const BOOTSTRAP_DEFAULTS: ResolvedBootstrapConfig = Object.freeze({
@@ -90,6 +99,7 @@ const REPLICATION_RULES: Readonly<Record<keyof ReplicationConfig, Rule>> = Objec
   clusterSingleFlight: { kind: 'boolean' },
   singleFlightLeaseMillis: { kind: 'integer', min: 100, max: 3_600_000 },
   singleFlightClaimMillis: { kind: 'integer', min: 0, max: 10_000 },
+  repairIntervalMillis: { kind: 'integer', min: 0, max: 86_400_000 },
 });
 
 const BOOTSTRAP_RULES: Readonly<Record<keyof BootstrapConfig, Rule>> = Object.freeze({

@@ -8,7 +8,7 @@ import {
 } from '../src/index.js';
 
 describe('replication settings', () => {
-  it('default to Ehcache’s, with replicateExpiries on and single flight off', () => {
+  it('default to Ehcache’s, with replicateExpiries on, single flight off and anti-entropy every 30 s', () => {
     expect(resolveReplicationConfig('c', undefined)).toBe(REPLICATION_DEFAULTS);
     expect(resolveReplicationConfig('c', {})).toEqual({
       replicatePuts: true,
@@ -23,6 +23,7 @@ describe('replication settings', () => {
       clusterSingleFlight: false,
       singleFlightLeaseMillis: 10_000,
       singleFlightClaimMillis: 1000,
+      repairIntervalMillis: 30_000,
     });
     expect(resolveBootstrapConfig('c', {})).toEqual(BOOTSTRAP_DEFAULTS);
   });

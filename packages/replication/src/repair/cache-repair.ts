@@ -136,18 +136,35 @@ export class CacheRepair {
 
   /** Sends `peer` this cache's state, summarised, so that it repairs itself from this node. */
   offer(peer: RepairPeer): void {
-    const previous = this.#offers.get(peer.node);
-    if (previous !== undefined) previous.cancelled = true; // only the newest state is worth sending
-    const offer = { cancelled: false };
-    this.#offers.set(peer.node, offer);
-    void this.#digest(offer).then(
-      (digest) => {
-        if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
-        if (digest === undefined) return;
-        this.#offered.set(peer.node, digest.bucketCount);
-        peer.send(digest);
+    this.offerTo([peer]);
+  }
+
+  /** offer() to several peers, reading the cache once for all of them. */
+  offerTo(peers: readonly RepairPeer[]): void {
+    const offers = peers.map((peer) => {
+      const previous = this.#offers.get(peer.node);
+      if (previous !== undefined) previous.cancelled = true; // only the newest state is worth sending
+      const offer = { cancelled: false };
+      this.#offers.set(peer.node, offer);
+      return { peer, offer };
+    });
+    const everyoneLeft = {
+      get cancelled() {
+        return offers.every(({ offer }) => offer.cancelled);
       },
-      (error: unknown) => this.#failed(peer, 'digest', error),
+    };
+    void this.#digest(everyoneLeft).then(
+      (digest) => {
+        for (const { peer, offer } of offers) {
+          if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
+          if (digest === undefined || offer.cancelled) continue;
+          this.#offered.set(peer.node, digest.bucketCount);
+          peer.send(digest);
+        }
+      },
+      (error: unknown) => {
+        for (const { peer } of offers) this.#failed(peer, 'digest', error);
+      },
     );
   }
 

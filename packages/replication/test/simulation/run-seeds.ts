@@ -1,0 +1,65 @@
+/**
+ * Runs the simulator over a range of seeds, in the three modes (chaos: faults of every kind;
+ * calm: no faults, where single flight must load once; overload: every node's timers late),
+ * shrinks the first failure of each mode to a short reproduction, and reports figures.
+ * Used by simulation.test.ts (CI's fixed seeds) and by cli.ts (`npm run simulate`).
+ */
+import { plan, shrink } from './schedule.js';
+import { describe, type Outcome, simulate } from './simulation.js';
+
+export type Mode = 'chaos' | 'calm' | 'overload';
+
+export interface SeedsReport {
+  readonly mode: Mode;
+  readonly seeds: number;
+  readonly failed: readonly Outcome[];
+  /** The first failure, shrunk, as lines a person can replay. */
+  readonly reproduction: string | undefined;
+  readonly steps: number;
+  readonly faults: number;
+  readonly convergedMillis: { readonly median: number; readonly max: number };
+}
+
+export async function runSeeds(
+  mode: Mode,
+  from: number,
+  count: number,
+  options: { shrink?: boolean; chaosMillis?: number } = {},
+): Promise<SeedsReport> {
+  const failed: Outcome[] = [];
+  const converged: number[] = [];
+  let steps = 0;
+  let faults = 0;
+  const planOf = (seed: number) =>
+    plan(seed, {
+      calm: mode === 'calm',
+      overload: mode === 'overload',
+      ...(options.chaosMillis === undefined ? {} : { chaosMillis: options.chaosMillis }),
+    });
+  for (let seed = from; seed < from + count; seed++) {
+    const outcome = await simulate(planOf(seed));
+    steps += outcome.figures.steps;
+    faults += outcome.figures.faults;
+    if (outcome.figures.convergedMillis !== null) converged.push(outcome.figures.convergedMillis);
+    if (outcome.failures.length > 0) failed.push(outcome);
+  }
+  let reproduction: string | undefined;
+  const first = failed[0];
+  if (first !== undefined) {
+    const small =
+      options.shrink === false
+        ? first.plan
+        : await shrink(first.plan, async (candidate) => (await simulate(candidate)).failures.length > 0);
+    reproduction = describe(await simulate(small));
+  }
+  converged.sort((a, b) => a - b);
+  return {
+    mode,
+    seeds: count,
+    failed,
+    reproduction,
+    steps,
+    faults,
+    convergedMillis: { median: converged[Math.floor(converged.length / 2)] ?? 0, max: converged.at(-1) ?? 0 },
+  };
+}
