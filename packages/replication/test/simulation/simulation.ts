@@ -373,7 +373,7 @@ function check(
       const statistics = cache(manager, cacheName).statistics() as { tombstones?: number };
       if ((statistics.tombstones ?? 0) > 100_000)
         failures.push(`memory: ${name}/${cacheName} holds too many tombstones`);
-      const replication = (states.get(name)?.node as ClusterNode).replicationStatistics(cacheName);
+      const replication = states.get(name)?.node?.replicationStatistics(cacheName);
       for (const peer of replication?.peers ?? []) {
         if (peer.queuedBytes > 64 * 1024 * 1024)
           failures.push(`memory: ${name}/${cacheName} queue to ${peer.node} too big`);
