@@ -37,19 +37,22 @@ describe('a cluster of three processes', () => {
     );
   });
 
-  it('drops a peer whose process hangs (SIGSTOP), by heartbeat, and links again when it resumes', async () => {
+  it('marks a peer whose process hangs (SIGSTOP) suspect, then drops it by heartbeat, and links again when it resumes', async () => {
     const a = await startNode('gw-1', []);
     const b = await startNode('gw-2', [a.url]);
     const connected = () => connectedPeers(a);
+    const stateOfB = async () =>
+      ((await a.ask('peers')) as Array<{ id: string; state: string }>).find((peer) => peer.id === 'gw-2')?.state;
     await until(async () => (await connected()) === 1, 'the link');
     b.child.kill('SIGSTOP'); // the socket stays open; only the heartbeat can tell
     try {
-      await until(async () => (await connected()) === 0, 'gw-1 to drop the hung peer', 8000);
+      await until(async () => (await stateOfB()) === 'suspect', 'gw-1 to suspect the hung peer', 8000);
+      await until(async () => (await stateOfB()) === undefined, 'gw-1 to drop the hung peer', 15_000);
     } finally {
       b.child.kill('SIGCONT');
     }
     await until(async () => (await connected()) === 1, 'the link to come back', 15_000);
-  });
+  }, 60_000);
 
   it('refuses a process with the wrong secret', async () => {
     const a = await startNode('gw-1', []);

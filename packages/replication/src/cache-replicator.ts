@@ -99,6 +99,10 @@ export class CacheReplicator {
   readonly #maxQueueBytes: number;
   readonly #peers = new Map<string, PeerState>();
   readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
+  /** An eviction is not replicated, but it changes what a digest of this cache says. */
+  readonly #evicted = () => {
+    this.#changes++;
+  };
   /** With single flight: a peer's value arriving wakes whoever waits for it. */
   readonly #remoteValueListener = (event: CacheEvent<unknown>) => {
     if (event.key !== undefined) this.#leases?.valueArrived(event.key);
@@ -138,6 +142,7 @@ export class CacheReplicator {
       onRepaired,
       logger: options.logger,
       scheduler: this.#scheduler,
+      generation: () => this.#changes,
     });
     cache.requireEncodableValues('replicates to peers');
     if (settings.clusterSingleFlight) {
@@ -175,6 +180,7 @@ export class CacheReplicator {
     }
     // Local events only: applying a peer's change then allocates no event for the replicator.
     for (const type of EVENTS) cache.on(type, this.#listener, { origin: 'local' });
+    cache.on('evict', this.#evicted, { origin: 'local' });
     if (this.#leases !== undefined) {
       for (const type of VALUE_EVENTS) cache.on(type, this.#remoteValueListener, { origin: 'remote' });
     }
@@ -345,6 +351,7 @@ export class CacheReplicator {
     this.#leases?.close();
     if (this.#leases !== undefined) this.cache.setLoadCoordinator(undefined);
     for (const type of EVENTS) this.cache.off(type, this.#listener);
+    this.cache.off('evict', this.#evicted);
     for (const type of VALUE_EVENTS) this.cache.off(type, this.#remoteValueListener);
     this.#peers.clear();
   }

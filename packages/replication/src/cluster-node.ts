@@ -41,10 +41,17 @@ import { WebSocketTransport } from './transport/websocket.js';
 
 /**
  * 'connecting' and 'down' for a peer this node dials and has no link with; 'connected' for a
- * link; 'skewed' for a link whose peer's clock is past the drift bound from this node's (its
- * changes, or this node's, are refused until the clocks agree: protocol 3 links only).
+ * link; 'suspect' for a link that has heard nothing for two heartbeats (a busy or hung peer: it
+ * is dropped after five); 'skewed' for a link whose peer's clock is past the drift bound from
+ * this node's (its changes, or this node's, are refused until the clocks agree: protocol 3).
  */
-export type PeerState = 'connecting' | 'connected' | 'skewed' | 'down';
+export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'down';
+
+/** Handshakes a node runs at once as a dialler. */
+const MAX_CONCURRENT_DIALS = 4;
+
+/** A link quiet this long is 'suspect' (two heartbeats of the WebSocket transport). */
+const SUSPECT_AFTER_MILLIS = 2000;
 
 export interface PeerInfo {
   /** The peer's configured name; its dial URL until it has answered. */
@@ -124,6 +131,7 @@ export class ClusterNode {
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
   readonly #ownEphemerals = new OwnEphemerals();
+  readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
   readonly #scheduler: Scheduler;
@@ -390,7 +398,11 @@ export class ClusterNode {
     dialer.cancelRedial = undefined;
     if (this.#stopped !== undefined || dialer.retired) return;
     dialer.state = 'connecting';
+    // At most MAX_CONCURRENT_DIALS handshakes at once: when a partition heals, or a node comes
+    // back to a large mesh, its dials line up instead of all landing (and repairing) at once.
+    await this.#dialSlots.take();
     try {
+      if (this.#stopped !== undefined || dialer.retired) return;
       const connection = await this.#transport.dial(dialer.url);
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
@@ -409,6 +421,8 @@ export class ClusterNode {
       dialer.state = 'down';
       this.#logger.warn({ peer: dialer.url, err: error }, 'peer unreachable; will retry');
       this.#redial(dialer);
+    } finally {
+      this.#dialSlots.give();
     }
   }
 
@@ -491,6 +505,31 @@ export class ClusterNode {
   }
 }
 
+/** A counting semaphore: take() waits for a free slot, give() frees one, first come first served. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(count: number) {
+    this.#free = count;
+  }
+
+  take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#free++;
+  }
+}
+
 function linkState(link: PeerLink): PeerState {
-  return link.skewed ? 'skewed' : 'connected';
+  if (link.skewed) return 'skewed';
+  return (link.session.connection.quietMillis ?? 0) >= SUSPECT_AFTER_MILLIS ? 'suspect' : 'connected';
 }

@@ -162,6 +162,37 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(warnings).toContain('repair wants more keys than it collects at once; the rest waits for the next repair');
   });
 
+  it('reads an unchanged cache once for every digest asked of it (links that come and go cost nothing more)', async () => {
+    const cache = cacheWith(3000);
+    let generation = 1;
+    const { warnings, logger } = recordingLogger();
+    const sent: SessionMessage[] = [];
+    const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
+    const repair = new CacheRepair(cache, {
+      chunkBytes: 1 << 20,
+      apply: () => {},
+      onRepaired: () => {},
+      logger,
+      generation: () => generation,
+    });
+    for (let i = 0; i < 3; i++) {
+      repair.offer(peer);
+      await turns(10);
+    }
+    const digests = sent.filter((m) => m.type === MessageType.Digest) as Array<{ digest: Uint8Array }>;
+    expect(digests).toHaveLength(3);
+    expect(digests[1]?.digest).toBe(digests[0]?.digest); // the same bytes, not built again
+    expect(digests[2]?.digest).toBe(digests[0]?.digest);
+    cache.put('k0', 'changed');
+    generation++;
+    repair.offer(peer);
+    await turns(10);
+    const after = sent.filter((m) => m.type === MessageType.Digest).at(-1) as { digest: Uint8Array };
+    expect(after.digest).not.toBe(digests[0]?.digest);
+    expect(Buffer.from(after.digest).equals(Buffer.from(digests[0]?.digest as Uint8Array))).toBe(false);
+    expect(warnings).toEqual([]);
+  });
+
   it('handles one digest per peer at a time: those that pile up meanwhile collapse into the newest', async () => {
     const { repair, peer, sent } = repairOf(cacheWith(5000));
     const digest = {

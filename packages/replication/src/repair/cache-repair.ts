@@ -93,6 +93,12 @@ export interface CacheRepairOptions {
   readonly maxWanted?: number;
   /** Where the turns between slices come from. @default system */
   readonly scheduler?: Scheduler;
+  /**
+   * A count that moves whenever the cache changes (any write, removal, expiry or eviction):
+   * a digest built at one count is reused while the count stays, so links that come and go,
+   * and peers that ask at once, cost one read of an unchanged cache, not one each.
+   */
+  readonly generation?: () => number;
 }
 
 /** Keys per Keys or Pull message. */
@@ -120,6 +126,9 @@ export class CacheRepair {
   /** Unsolicited kinds of message already logged, per peer (once per link). */
   readonly #logged = new Map<string, Set<string>>();
   #repairs = 0;
+  /** Digests built at the current generation, by bucket count. */
+  readonly #built = new Map<number, ReturnType<DigestBuilder['finish']>>();
+  #builtAt: number | undefined;
 
   readonly #scheduler: Scheduler;
 
@@ -209,7 +218,7 @@ export class CacheRepair {
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
   async #digest(offer: { cancelled: boolean }): Promise<DigestMessage | undefined> {
-    const bucketCount = bucketCountFor(this.#cache.size + this.#cache.tombstones().length);
+    const bucketCount = bucketCountFor(this.#cache.size + (this.#cache.statistics().tombstones ?? 0));
     const built = await this.#build(bucketCount, offer);
     if (built === undefined) return undefined;
     const { digest } = built;
@@ -226,6 +235,13 @@ export class CacheRepair {
     bucketCount: number,
     offer?: { cancelled: boolean },
   ): Promise<ReturnType<DigestBuilder['finish']> | undefined> {
+    const generation = this.#options.generation?.();
+    if (generation !== this.#builtAt) {
+      this.#built.clear();
+      this.#builtAt = generation;
+    }
+    const reused = generation === undefined ? undefined : this.#built.get(bucketCount);
+    if (reused !== undefined) return reused;
     const builder = new DigestBuilder(bucketCount);
     let n = 0;
     for (const item of this.#items()) {
@@ -235,7 +251,12 @@ export class CacheRepair {
         if (offer?.cancelled === true) return undefined;
       }
     }
-    return builder.finish();
+    const built = builder.finish();
+    // Kept only if nothing changed while it was read in slices: then it is the cache as it is.
+    if (generation !== undefined && this.#options.generation?.() === generation && this.#builtAt === generation) {
+      this.#built.set(bucketCount, built);
+    }
+    return built;
   }
 
   /** One digest per peer at a time: a digest that arrives meanwhile waits, and only the newest. */

@@ -86,6 +86,9 @@ export class ChaosTransport implements Transport {
       get bufferedAmount() {
         return inner.bufferedAmount;
       },
+      get quietMillis() {
+        return inner.quietMillis;
+      },
       get open() {
         return inner.open;
       },

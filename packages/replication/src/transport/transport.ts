@@ -25,6 +25,8 @@ export interface Connection {
   readonly remoteAddress: string;
   /** Bytes queued but not yet handed to the network. */
   readonly bufferedAmount: number;
+  /** Milliseconds since anything (a frame, a heartbeat) came from the other side; absent where unknown. */
+  readonly quietMillis?: number;
   readonly open: boolean;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;

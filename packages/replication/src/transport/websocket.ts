@@ -31,11 +31,17 @@ export interface WebSocketTransportOptions {
   /** Largest frame accepted from an authenticated peer, in bytes. @default 16 MiB */
   maxPayload?: number;
   /**
-   * Each side pings every this many ms; a peer that has not answered the previous ping by the
-   * next one is dropped (its process may be hung, or the network gone without a FIN). 0 = off.
+   * Each side pings every this many ms, and any frame or pong counts as a sign of life. 0 = off.
    * @default 1000
    */
   heartbeatMillis?: number;
+  /**
+   * A peer silent for this many heartbeats is dropped (its process hung, or the network gone
+   * without a FIN); one silent for two shows as 'suspect' in peers(). A busy event loop (a
+   * repair, a loaded host) answers late, not never: dropping it at the first missed beat made
+   * loaded clusters flap (relink, repair, busier still). @default 5
+   */
+  heartbeatTolerance?: number;
   /** Serve wss:// and present this certificate when dialling; required for wss:// listeners. */
   tls?: TlsOptions;
   /** Limits on connections that have not authenticated yet. */
@@ -113,15 +119,17 @@ class WebSocketConnection implements Connection {
   /** Called once, when the connection authenticates or closes first. */
   #leavePending: (() => void) | undefined;
 
+  #lastHeard = Date.now();
+
   constructor(
     socket: WebSocket,
     remoteAddress: string,
-    heartbeatMillis: number,
+    heartbeat: { millis: number; tolerance: number },
     preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void },
   ) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
-    if (heartbeatMillis > 0) this.#heartbeat(heartbeatMillis);
+    if (heartbeat.millis > 0) this.#heartbeat(heartbeat.millis, heartbeat.tolerance);
     this.#limitUntilAuthenticated(preAuth);
     socket.on('message', (data, isBinary) => {
       if (this.#socket.readyState !== WebSocket.OPEN) return; // closing: nothing is delivered after close()
@@ -160,24 +168,27 @@ class WebSocketConnection implements Connection {
     return this.#socket.bufferedAmount;
   }
 
+  get quietMillis(): number {
+    return Date.now() - this.#lastHeard;
+  }
+
   /**
-   * The ws README's pattern: ping, and terminate a peer that did not answer since the last ping.
-   * Any frame counts as an answer, not only a pong: a peer busy sending a large repair is plainly
-   * alive even when its pong is queued behind the data.
+   * The ws README's pattern, made tolerant: ping every interval, and terminate a peer heard from
+   * neither by pong nor by any frame for `tolerance` intervals. Any frame counts, not only a
+   * pong: a peer busy sending a large repair is plainly alive even when its pong is queued
+   * behind the data.
    */
-  #heartbeat(intervalMillis: number): void {
-    let alive = true;
+  #heartbeat(intervalMillis: number, tolerance: number): void {
     const heard = () => {
-      alive = true;
+      this.#lastHeard = Date.now();
     };
     this.#socket.on('pong', heard);
     this.#socket.on('message', heard);
     const timer = setInterval(() => {
-      if (!alive) {
+      if (Date.now() - this.#lastHeard >= intervalMillis * tolerance) {
         this.#socket.terminate(); // close listeners see 1006
         return;
       }
-      alive = false;
       if (this.#socket.readyState === WebSocket.OPEN) this.#socket.ping();
     }, intervalMillis);
     timer.unref();
@@ -219,7 +230,7 @@ class WebSocketConnection implements Connection {
 
 export class WebSocketTransport implements Transport {
   readonly #maxPayload: number;
-  readonly #heartbeatMillis: number;
+  readonly #heartbeat: { millis: number; tolerance: number };
   readonly #tls: TlsOptions | undefined;
   readonly #preAuth: Required<PreAuthLimits>;
   readonly #allowedOrigins: ReadonlySet<string>;
@@ -227,7 +238,7 @@ export class WebSocketTransport implements Transport {
 
   constructor(options: WebSocketTransportOptions = {}) {
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    this.#heartbeatMillis = options.heartbeatMillis ?? 1000;
+    this.#heartbeat = { millis: options.heartbeatMillis ?? 1000, tolerance: options.heartbeatTolerance ?? 5 };
     this.#tls = options.tls;
     this.#preAuth = { ...PRE_AUTH_DEFAULTS, ...options.preAuth };
     this.#allowedOrigins = new Set(options.allowedOrigins ?? []);
@@ -302,7 +313,7 @@ export class WebSocketTransport implements Transport {
         const connection = new WebSocketConnection(
           ws,
           `${remote}:${request.socket.remotePort ?? '?'}`,
-          this.#heartbeatMillis,
+          this.#heartbeat,
           {
             rawSocket: socket,
             maxBytes: this.#preAuth.maxBytes - head.length,
@@ -355,7 +366,7 @@ export class WebSocketTransport implements Transport {
       socket.once('open', () => {
         socket.off('error', failed);
         resolve(
-          new WebSocketConnection(socket, address, this.#heartbeatMillis, {
+          new WebSocketConnection(socket, address, this.#heartbeat, {
             rawSocket: raw,
             maxBytes: this.#preAuth.maxBytes,
           }),
