@@ -103,7 +103,9 @@ async function forward(request: IncomingMessage, response: ServerResponse): Prom
   }
   const key = responseCacheKey(
     { method: request.method ?? 'GET', url, headers: request.headers },
-    { vary: ['x-tenant', 'accept'] },
+    // Every instance forwards to one backend: key on it, not on the Host each client used
+    // (127.0.0.1:PORT differs per instance, and the entries must be shared).
+    { vary: ['x-tenant', 'accept'], origin: new URL(options.backendUrl).origin },
   );
   const cached = options.mode === 'none' ? undefined : responses?.get(key);
   if (cached !== undefined) {

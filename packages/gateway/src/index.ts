@@ -1,11 +1,7 @@
-export type {
-  CacheDecision,
-  CachedResponse,
-  CachePolicyOptions,
-  Headers,
-  KeyedRequest,
-  ResponseKeyOptions,
-} from './response-cache.js';
-export { cachePolicy, parseCacheControl, responseCacheKey } from './response-cache.js';
+export type { Headers } from './headers.js';
+export type { CacheDecision, CachedResponse, CachePolicyOptions } from './response-cache.js';
+export { cachePolicy, parseCacheControl } from './response-cache.js';
+export type { KeyedRequest, ResponseKeyOptions } from './response-key.js';
+export { responseCacheKey } from './response-key.js';
 export type { AuthResponse, CachedToken, TokenCacheOptions, TokenCacheStatistics } from './token-cache.js';
 export { TokenCache, TokenError, tokenCache } from './token-cache.js';

@@ -1,11 +1,5 @@
 /**
- * Response caching for a gateway: what the key of a response is, and whether and for how long a
- * response may be kept (RFC 9111, as a shared cache).
- *
- * The key, in the spirit of Axway's "Create Key" filter: a SHA-256 of the method, the URL (path
- * and query, query parameters sorted so `?a=1&b=2` and `?b=2&a=1` share an entry), the request
- * headers the caller names (its Vary list: every header that changes the answer, tenant and
- * authorisation included) and, if asked, the body. Header names are case-insensitive.
+ * Whether and for how long a response may be kept (RFC 9111, as a shared cache).
  *
  * The policy, for a shared cache: only statuses RFC 9111 lets a cache store by default; never
  * with `no-store`, `private` or `no-cache` (this cache does not revalidate), nor `Vary: *`, nor
@@ -14,53 +8,7 @@
  * carried Authorization is stored only if it says `public`, `s-maxage` or `must-revalidate`
  * (RFC 9111 section 3.5).
  */
-import { createHash } from 'node:crypto';
-
-export type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
-
-export interface KeyedRequest {
-  readonly method: string;
-  /** Path and query (`/orders/42?expand=items`), or an absolute URL. */
-  readonly url: string;
-  readonly headers?: Headers;
-  readonly body?: string | Uint8Array;
-}
-
-export interface ResponseKeyOptions {
-  /** Request headers whose values change the response (case-insensitive). @default [] */
-  readonly vary?: readonly string[];
-  /** Put a hash of the body in the key (for POST queries). @default false */
-  readonly includeBody?: boolean;
-}
-
-function header(headers: Headers | undefined, name: string): string | undefined {
-  if (headers === undefined) return undefined;
-  const lower = name.toLowerCase();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() !== lower || value === undefined) continue;
-    return typeof value === 'string' ? value : value.join(', ');
-  }
-  return undefined;
-}
-
-/** A stable key for a response: same request, same key, on every instance. */
-export function responseCacheKey(request: KeyedRequest, options: ResponseKeyOptions = {}): string {
-  const url = new URL(request.url, 'http://gateway.invalid');
-  const query = [...url.searchParams.entries()].sort(([a, x], [b, y]) =>
-    a === b ? (x < y ? -1 : x > y ? 1 : 0) : a < b ? -1 : 1,
-  );
-  const vary = [...(options.vary ?? [])].map((name) => name.toLowerCase()).sort();
-  const canonical = JSON.stringify([
-    request.method.toUpperCase(),
-    url.pathname,
-    query,
-    vary.map((name) => [name, header(request.headers, name) ?? null]),
-    options.includeBody === true && request.body !== undefined
-      ? createHash('sha256').update(request.body).digest('hex')
-      : null,
-  ]);
-  return createHash('sha256').update(canonical).digest('hex');
-}
+import { type Headers, headerValue as header } from './headers.js';
 
 export interface CachedResponse {
   readonly status: number;

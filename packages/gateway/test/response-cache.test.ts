@@ -28,6 +28,52 @@ describe('responseCacheKey', () => {
   });
 });
 
+describe('responseCacheKey: scheme and host (two hosts never share an entry)', () => {
+  const get = (url: string, headers: Record<string, string> = {}) => ({ method: 'GET', url, headers });
+
+  it('keys an absolute URL on its scheme, host and port', () => {
+    const key = responseCacheKey(get('https://a.example/orders/1'));
+    expect(responseCacheKey(get('https://b.example/orders/1'))).not.toBe(key);
+    expect(responseCacheKey(get('http://a.example/orders/1'))).not.toBe(key);
+    expect(responseCacheKey(get('https://a.example:8443/orders/1'))).not.toBe(key);
+    // the same origin, spelt differently: the same entry
+    expect(responseCacheKey(get('HTTPS://A.Example:443/orders/1#top'))).toBe(key);
+  });
+
+  it('keys a path-only URL on the Host header, read as http://HOST', () => {
+    const key = responseCacheKey(get('/orders/1', { Host: 'a.example' }));
+    expect(responseCacheKey(get('/orders/1', { host: 'b.example' }))).not.toBe(key);
+    expect(responseCacheKey(get('/orders/1', { host: 'A.EXAMPLE:80' }))).toBe(key);
+    expect(responseCacheKey(get('http://a.example/orders/1'))).toBe(key);
+    expect(responseCacheKey(get('/orders/1'))).not.toBe(key); // no Host: apart from every named host
+  });
+
+  it('takes the origin from options for a path-only URL; an absolute URL keeps its own', () => {
+    const options = { origin: 'https://api.example' };
+    const key = responseCacheKey(get('/orders/1', { host: 'internal:8080' }), options);
+    expect(key).toBe(responseCacheKey(get('https://api.example/orders/1')));
+    expect(responseCacheKey(get('https://other.example/orders/1'), options)).toBe(
+      responseCacheKey(get('https://other.example/orders/1')),
+    );
+  });
+
+  it.each([
+    [get('/x', { host: 'a b' }), undefined, /the Host header "a b" is not a host/],
+    [get('/x', { host: 'a.example/path' }), undefined, /the Host header "a.example\/path" is not a host/],
+    [get('/x'), { origin: 'api.example' }, /options.origin "api.example" is not a URL/],
+    [get('/x'), { origin: 'https://api.example/v1' }, /options.origin must be a scheme and host only/],
+    [get('ftp://files.example/x'), undefined, /request.url "ftp:\/\/files.example\/x" is not http or https/],
+    [{ method: '', url: '/x' }, undefined, /request.method must be a non-empty string/],
+  ])('refuses bad input with an error naming it (%#)', (request, options, message) => {
+    expect(() => responseCacheKey(request, options)).toThrow(message);
+    try {
+      responseCacheKey(request, options);
+    } catch (error) {
+      expect((error as { code?: string }).code).toBe('E_INVALID_ARGUMENT');
+    }
+  });
+});
+
 describe('cachePolicy (RFC 9111, shared cache)', () => {
   const ok = (headers: Record<string, string>) => ({ status: 200, headers });
   it.each<[string, ReturnType<typeof ok> | { status: number; headers: Record<string, string> }, object]>([
