@@ -134,8 +134,9 @@ async function forward(request: IncomingMessage, response: ServerResponse): Prom
     { status: upstream.status, headers: Object.fromEntries(upstream.headers) },
     { requestHeaders: request.headers },
   );
-  if (policy.cacheable && options.mode !== 'none')
-    responses?.put(key, stored, { timeToLiveSeconds: policy.ttlSeconds });
+  // Kept while fresh only: this gateway neither revalidates nor serves stale (TTL 0 would mean eternal).
+  if (policy.cacheable && policy.freshSeconds > 0 && options.mode !== 'none')
+    responses?.put(key, stored, { timeToLiveSeconds: policy.freshSeconds });
   response
     .writeHead(stored.status, {
       'content-type': stored.contentType,

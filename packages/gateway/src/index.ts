@@ -1,6 +1,13 @@
+export { parseCacheControl } from './cache-control.js';
+export type {
+  CacheDecision,
+  CachedResponse,
+  CachePolicyOptions,
+  StoreDecision,
+  StoredHeaders,
+} from './cache-policy.js';
+export { CACHE_POLICY_DEFAULTS, cachePolicy, PER_USER_RESPONSE_HEADERS } from './cache-policy.js';
 export type { Headers } from './headers.js';
-export type { CacheDecision, CachedResponse, CachePolicyOptions } from './response-cache.js';
-export { cachePolicy, parseCacheControl } from './response-cache.js';
 export type { KeyedRequest, ResponseKeyOptions } from './response-key.js';
 export { responseCacheKey } from './response-key.js';
 export type { AuthResponse, CachedToken, TokenCacheOptions, TokenCacheStatistics } from './token-cache.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cachePolicy, parseCacheControl, responseCacheKey } from '../src/index.js';
+import { responseCacheKey } from '../src/index.js';
 
 describe('responseCacheKey', () => {
   const base = { method: 'GET', url: '/orders?b=2&a=1', headers: { 'X-Tenant': 'acme', Accept: 'application/json' } };
@@ -71,62 +71,5 @@ describe('responseCacheKey: scheme and host (two hosts never share an entry)', (
     } catch (error) {
       expect((error as { code?: string }).code).toBe('E_INVALID_ARGUMENT');
     }
-  });
-});
-
-describe('cachePolicy (RFC 9111, shared cache)', () => {
-  const ok = (headers: Record<string, string>) => ({ status: 200, headers });
-  it.each<[string, ReturnType<typeof ok> | { status: number; headers: Record<string, string> }, object]>([
-    ['max-age', ok({ 'Cache-Control': 'max-age=60' }), { cacheable: true, ttlSeconds: 60 }],
-    [
-      's-maxage over max-age',
-      ok({ 'cache-control': 'max-age=60, s-maxage=300' }),
-      { cacheable: true, ttlSeconds: 300 },
-    ],
-    ['quoted, upper-case directives', ok({ 'CACHE-CONTROL': 'MAX-AGE="120"' }), { cacheable: true, ttlSeconds: 120 }],
-    ['no-store', ok({ 'cache-control': 'no-store, max-age=60' }), { cacheable: false, reason: 'no-store' }],
-    ['private', ok({ 'cache-control': 'private, max-age=60' }), { cacheable: false }],
-    ['no-cache', ok({ 'cache-control': 'no-cache' }), { cacheable: false }],
-    ['Pragma: no-cache alone', ok({ Pragma: 'no-cache' }), { cacheable: false, reason: 'Pragma: no-cache' }],
-    ['max-age=0', ok({ 'cache-control': 'max-age=0' }), { cacheable: false }],
-    ['Vary: *', ok({ 'cache-control': 'max-age=60', vary: '*' }), { cacheable: false, reason: 'Vary: *' }],
-    [
-      'Expires minus Date',
-      ok({ Date: 'Sun, 22 Nov 2026 10:00:00 GMT', Expires: 'Sun, 22 Nov 2026 10:05:00 GMT' }),
-      { cacheable: true, ttlSeconds: 300 },
-    ],
-    ['an invalid Expires', ok({ Expires: '0' }), { cacheable: false }],
-    ['no freshness information, no default', ok({}), { cacheable: false }],
-    ['a 500', { status: 500, headers: { 'cache-control': 'max-age=60' } }, { cacheable: false }],
-    [
-      'a 404 with max-age',
-      { status: 404, headers: { 'cache-control': 'max-age=30' } },
-      { cacheable: true, ttlSeconds: 30 },
-    ],
-  ])('%s', (_name, response, expected) => {
-    expect(cachePolicy(response)).toMatchObject(expected);
-  });
-
-  it('uses the default TTL only without freshness information, and caps any TTL', () => {
-    expect(cachePolicy(ok({}), { defaultTtlSeconds: 10 })).toMatchObject({ cacheable: true, ttlSeconds: 10 });
-    expect(cachePolicy(ok({ 'cache-control': 'max-age=86400' }), { maxTtlSeconds: 300 })).toMatchObject({
-      ttlSeconds: 300,
-    });
-  });
-
-  it('does not keep a response to an authorised request unless it says public, s-maxage or must-revalidate', () => {
-    const requestHeaders = { Authorization: 'Bearer x' };
-    expect(cachePolicy(ok({ 'cache-control': 'max-age=60' }), { requestHeaders })).toMatchObject({ cacheable: false });
-    expect(cachePolicy(ok({ 'cache-control': 'public, max-age=60' }), { requestHeaders })).toMatchObject({
-      cacheable: true,
-    });
-  });
-
-  it('parses Cache-Control into lower-case directives', () => {
-    expect([...parseCacheControl('Max-Age=5, No-Transform, community="UCI"')]).toEqual([
-      ['max-age', '5'],
-      ['no-transform', true],
-      ['community', 'UCI'],
-    ]);
   });
 });
