@@ -125,7 +125,7 @@ export type CacheDecision = StoreDecision | { readonly cacheable: false; readonl
 const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
 
 /** Never stored (RFC 9111 section 3.1): hop-by-hop, proxy authentication, and Age (recomputed on use). */
-const NOT_STORED = new Set([
+export const NOT_STORED: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -295,12 +295,26 @@ const SECONDS_OPTIONS = [
 
 /** Bad input is a clear error naming it, not a decision made on garbage. */
 function checkInput(response: CachedResponse, options: CachePolicyOptions): void {
+  if (typeof response !== 'object' || response === null) {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', 'cachePolicy: the response must be an object { status, headers }');
+  }
+  if (typeof response.status !== 'number') {
+    throw new MeshcacheError(
+      'E_INVALID_ARGUMENT',
+      `cachePolicy: response.status must be a number, got ${typeof response.status}`,
+    );
+  }
+  if (typeof response.headers !== 'object' || response.headers === null) {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', 'cachePolicy: response.headers must be an object');
+  }
+  checkPolicyOptions(options, 'cachePolicy');
+}
+
+/** Validates the policy's options; `where` names the caller in the message. */
+export function checkPolicyOptions(options: CachePolicyOptions, where: string): void {
   const bad = (what: string) => {
-    throw new MeshcacheError('E_INVALID_ARGUMENT', `cachePolicy: ${what}`);
+    throw new MeshcacheError('E_INVALID_ARGUMENT', `${where}: ${what}`);
   };
-  if (typeof response !== 'object' || response === null) bad('the response must be an object { status, headers }');
-  if (typeof response.status !== 'number') bad(`response.status must be a number, got ${typeof response.status}`);
-  if (typeof response.headers !== 'object' || response.headers === null) bad('response.headers must be an object');
   for (const name of SECONDS_OPTIONS) {
     const value = options[name];
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
@@ -314,7 +328,11 @@ function checkInput(response: CachedResponse, options: CachePolicyOptions): void
   ) {
     bad(`options.perUserHeaders must be 'refuse' or 'strip', got ${JSON.stringify(options.perUserHeaders)}`);
   }
-  if (options.credentialRequestHeaders !== undefined && !Array.isArray(options.credentialRequestHeaders)) {
+  if (
+    options.credentialRequestHeaders !== undefined &&
+    (!Array.isArray(options.credentialRequestHeaders) ||
+      options.credentialRequestHeaders.some((name) => typeof name !== 'string' || name === ''))
+  ) {
     bad('options.credentialRequestHeaders must be an array of header names');
   }
 }
