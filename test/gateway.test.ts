@@ -76,6 +76,37 @@ describe('the example gateway, three instances with meshcache', () => {
     expect((await getJson(`${cluster.authUrl}/calls`)).calls).toBe(2);
   });
 
+  it('refreshes a token ahead of its expiry once for the cluster: no request waits when it leaves', async () => {
+    // The first token lives 66 s: kept 6 s (the gateway's margin is 60 s), refreshed from 3 s on.
+    cluster = await launchGatewayCluster({ authDelayMillis: 50, authFirstExpiresIn: 66 });
+    const firstAt = Date.now();
+    expect((await spread(cluster, 6, (i) => `/orders/nostore?warm=${i}`)).every((r) => r.status === 200)).toBe(true);
+    expect((await getJson(`${cluster.authUrl}/calls`)).calls).toBe(1);
+    const misses = async () => {
+      let sum = 0;
+      for (const gateway of cluster?.gateways ?? []) {
+        sum += ((await (await fetch(`${gateway.url}/_stats`)).json()) as { tokens: { misses: number } }).tokens.misses;
+      }
+      return sum;
+    };
+    const missesBefore = await misses();
+    // Requests on every instance until the second token is in use and the first one's entry is
+    // gone (6 s after it was fetched): bounded in count and time.
+    const statuses: number[] = [];
+    const deadline = Date.now() + 20_000;
+    let seen: string[] = [];
+    for (let round = 0; round < 400 && Date.now() < deadline; round++) {
+      statuses.push(...(await spread(cluster, 3, (i) => `/orders/nostore?round=${round}-${i}`)).map((r) => r.status));
+      seen = (await getJson(`${cluster.backendUrl}/calls`)).tokens ?? [];
+      if (seen.includes('tok-2-acme') && Date.now() > firstAt + 7000) break;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // pacing of the request loop, not synchronisation
+    }
+    expect(seen).toEqual(['tok-1-acme', 'tok-2-acme']);
+    expect((await getJson(`${cluster.authUrl}/calls`)).calls).toBe(2); // one refresh for three instances
+    expect(await misses()).toBe(missesBefore); // every request found a token: none waited for one
+    expect(statuses.every((status) => status === 200)).toBe(true);
+  });
+
   it('caches responses per key across instances and honours Cache-Control', async () => {
     cluster = await launchGatewayCluster({ authDelayMillis: 10 });
     const [gw1, gw2, gw3] = [0, 1, 2].map((i) => cluster?.gateways[i] as { url: string }) as [

@@ -15,6 +15,8 @@ export interface LaunchOptions {
   readonly singleFlight?: boolean;
   /** The auth server's delay per token, ms. @default 800 */
   readonly authDelayMillis?: number;
+  /** expires_in of the auth server's first token, seconds. @default 3600, as every other */
+  readonly authFirstExpiresIn?: number;
   /** Where child processes' stderr goes. @default ignored */
   readonly log?: (line: string) => void;
 }
@@ -71,7 +73,12 @@ export async function launchGatewayCluster(options: LaunchOptions = {}): Promise
     const auth = await start(
       'auth-server',
       [],
-      { AUTH_DELAY_MS: String(options.authDelayMillis ?? 800) },
+      {
+        AUTH_DELAY_MS: String(options.authDelayMillis ?? 800),
+        ...(options.authFirstExpiresIn === undefined
+          ? {}
+          : { AUTH_FIRST_EXPIRES_IN: String(options.authFirstExpiresIn) }),
+      },
       /auth listening on (\S+)/,
     );
     const backend = await start('backend', [], {}, /backend listening on (\S+)/);

@@ -24,5 +24,5 @@ export { RESPONSE_CACHE_DEFAULTS, ResponseCache, responseCache } from './respons
 export type { KeyedRequest, ResponseKeyOptions } from './response-key.js';
 export { responseCacheKey } from './response-key.js';
 export type { AuthResponse, CachedToken, TokenCacheOptions, TokenCacheStatistics } from './token-cache.js';
-export { TokenCache, TokenError, tokenCache } from './token-cache.js';
+export { TOKEN_CACHE_DEFAULTS, TokenCache, TokenError, tokenCache } from './token-cache.js';
 export type { VaryMarker, VaryValues } from './variants.js';
