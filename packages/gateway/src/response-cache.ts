@@ -40,8 +40,10 @@
  * lengthens the purge's reach by that skew. A miss is not coalesced: concurrent identical misses
  * each ask the origin (sharing one answer is only safe once the answer is known to be shareable
  * and to match every waiter's Vary; tokenCache coalesces, where that is known). Ranges, the
- * request's min-fresh, max-stale and only-if-cached, and answering a client's own conditional
- * request with 304 are not implemented: such requests are served or forwarded whole.
+ * request's min-fresh and max-stale, and answering a client's own conditional request with 304
+ * are not implemented: such requests are served or forwarded whole. A request that says
+ * `only-if-cached` gets the stored response (fresh, or stale within stale-while-revalidate, then
+ * without a revalidation) or a 504, and never reaches the origin.
  */
 import type { Cache, Logger } from '@meshcache/core';
 import { MeshcacheError, silentLogger } from '@meshcache/core';
@@ -436,6 +438,11 @@ export class ResponseCache {
   ): Promise<ServedResponse> {
     const found = this.lookup(request);
     if (found.state === 'hit') return this.#count(found.response);
+    if (onlyIfCached(request)) {
+      // RFC 9111 section 5.2.1.7: the stored response, or 504; never the origin.
+      if (found.state === 'stale') return this.#count(found.response);
+      if (found.state !== 'bypass') return { status: 504, headers: {}, body: '', cache: 'MISS' };
+    }
     if (found.state === 'stale') {
       this.#inBackground(this.revalidateInBackground(request, found, fetchUpstream));
       return this.#count(found.response);
@@ -608,6 +615,10 @@ export function responseCache(options: ResponseCacheOptions): ResponseCache {
 /** RFC 9111 section 4.2.3: the corrected initial age plus the time resident here, in seconds. */
 function currentAge(stored: StoredResponse, now: number): number {
   return stored.initialAgeSeconds + Math.max(0, now - stored.storedAt) / 1000;
+}
+
+function onlyIfCached(request: KeyedRequest): boolean {
+  return parseCacheControl(headerValue(request.headers, 'cache-control')).has('only-if-cached');
 }
 
 function conditionalHeaders(stored: StoredResponse): Record<string, string> {

@@ -257,6 +257,19 @@ describe('revalidation (RFC 9111 section 4.3)', () => {
     expect(origin.calls).toBe(4);
   });
 
+  it('answers only-if-cached from the cache or with 504, never from the origin (RFC 9111 section 5.2.1.7)', async () => {
+    const { get, clock, origin } = setup(() => ok({ 'cache-control': 'max-age=10, stale-while-revalidate=10' }));
+    const onlyIfCached = { 'cache-control': 'only-if-cached' };
+    expect(await get('/doc', onlyIfCached)).toMatchObject({ status: 504, cache: 'MISS' });
+    await get('/doc');
+    expect(await get('/doc', onlyIfCached)).toMatchObject({ status: 200, cache: 'HIT' });
+    clock.advanceSeconds(15);
+    expect(await get('/doc', onlyIfCached)).toMatchObject({ status: 200, cache: 'STALE' });
+    clock.advanceSeconds(10);
+    expect(await get('/doc', onlyIfCached)).toMatchObject({ status: 504 });
+    expect(origin.calls).toBe(1);
+  });
+
   it('removes the entry when the fresh answer may no longer be kept', async () => {
     const { get, clock, cache } = setup((_r, call) =>
       call === 1 ? ok({ 'cache-control': 'max-age=1, stale-if-error=600' }) : ok({ 'cache-control': 'no-store' }),
