@@ -291,4 +291,38 @@ describe('response caching across three instances: per-user answers stay apart, 
     expect(after.conditional).toBe(before.conditional + 1);
     expect(after.calls).toBe(before.calls + 2); // the first fetch and one conditional request
   });
+
+  it('stale-while-revalidate: every instance answers stale at once, and the cluster revalidates once', async () => {
+    const [gw1, gw2, gw3] = gateways();
+    const first = await ask(gw1, '/feed/1'); // ETag "f1", max-age=1, stale-while-revalidate=60
+    expect(first.cache).toBe('MISS');
+    await held(gw2, '/feed/1');
+    await held(gw3, '/feed/1');
+    // only-if-cached answers without starting a revalidation: wait for the entry to go stale.
+    const deadline = Date.now() + 10_000;
+    let cache = first.cache;
+    for (let i = 0; i < 400 && cache !== 'STALE' && Date.now() < deadline; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // poll interval
+      cache = (await ask(gw1, '/feed/1', { 'cache-control': 'only-if-cached' })).cache;
+    }
+    expect(cache).toBe('STALE');
+    const before = await backendCalls();
+    // Requests on every instance at once; the origin's 304 takes 300 ms, so the revalidations overlap.
+    const answers = await Promise.all([gw1, gw2, gw3, gw1, gw2, gw3].map((gateway) => ask(gateway, '/feed/1')));
+    expect(answers.map((a) => [a.cache, a.body['servedAt']])).toEqual(
+      answers.map(() => ['STALE', first.body['servedAt']]),
+    );
+    for (const gateway of [gw1, gw2, gw3]) {
+      const end = Date.now() + 10_000;
+      let refreshed = await ask(gateway, '/feed/1', { 'cache-control': 'only-if-cached' });
+      for (let i = 0; i < 400 && refreshed.cache !== 'HIT' && Date.now() < end; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25)); // poll interval
+        refreshed = await ask(gateway, '/feed/1', { 'cache-control': 'only-if-cached' });
+      }
+      expect(refreshed.cache).toBe('HIT');
+    }
+    const after = await backendCalls();
+    expect(after.conditional - before.conditional).toBe(1); // one revalidation for the whole cluster
+    expect(after.calls - before.calls).toBe(1);
+  });
 });

@@ -9,6 +9,8 @@
  *   requests with a cookie keeps it out of the cache.
  * - GET /welcome: public and max-age=60, but it sets a session cookie: never cached.
  * - GET /catalogue/:id: `ETag: "v1"`, `max-age=1`; answers 304 to `If-None-Match: "v1"`.
+ * - GET /feed/:id: the same with `stale-while-revalidate=60`, and its 304 takes 300 ms (a slow
+ *   origin, so that revalidations from several instances would overlap).
  * GET /calls says how many requests reached it (and how many were conditional) and which tokens
  * it saw. Prints `backend listening on http://127.0.0.1:PORT`.
  */
@@ -65,6 +67,16 @@ const server = createServer((request, response) => {
         return;
       }
       json(response, { etag: '"v1"', 'cache-control': 'max-age=1' }, { id, servedAt });
+      return;
+    case 'feed':
+      if (request.headers['if-none-match'] === '"f1"') {
+        conditional++;
+        setTimeout(() => {
+          response.writeHead(304, { etag: '"f1"', 'cache-control': 'max-age=1, stale-while-revalidate=60' }).end();
+        }, 300);
+        return;
+      }
+      json(response, { etag: '"f1"', 'cache-control': 'max-age=1, stale-while-revalidate=60' }, { id, servedAt });
       return;
     default: {
       const cacheControl = id === 'nostore' ? 'no-store' : id === 'private' ? 'private, max-age=60' : 'max-age=60';
