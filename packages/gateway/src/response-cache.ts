@@ -49,6 +49,7 @@ import type { Cache, Logger } from '@meshcache/core';
 import { MeshcacheError, silentLogger } from '@meshcache/core';
 import { deltaSeconds, parseCacheControl } from './cache-control.js';
 import {
+  CACHE_POLICY_DEFAULTS,
   type CacheDecision,
   type CachePolicyOptions,
   cachePolicy,
@@ -229,7 +230,7 @@ export class ResponseCache {
     this.#methods = new Set((options.methods ?? RESPONSE_CACHE_DEFAULTS.methods).map((m) => m.toUpperCase()));
     this.#tagHeader = (options.tagHeader ?? RESPONSE_CACHE_DEFAULTS.tagHeader).toLowerCase();
     this.#maxBodyBytes = options.maxBodyBytes ?? RESPONSE_CACHE_DEFAULTS.maxBodyBytes;
-    this.#maxStoreSeconds = options.maxStoreSeconds ?? 86_400;
+    this.#maxStoreSeconds = options.maxStoreSeconds ?? CACHE_POLICY_DEFAULTS.maxStoreSeconds;
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#tags = new TagIndex(this.#cache, (value) => (value.kind === 'response' ? value.tags : []));
@@ -242,7 +243,7 @@ export class ResponseCache {
 
   /** What the cache holds for a request, and what may be done with it now. */
   lookup(request: KeyedRequest): CacheLookup {
-    const method = request.method.toUpperCase();
+    const method = methodOf(request);
     if (!this.#methods.has(method)) return { state: 'bypass', reason: `method ${method} is not cached` };
     const primary = this.key(request);
     let key = primary;
@@ -281,7 +282,7 @@ export class ResponseCache {
    * `requestTime` is when the request left for the origin (for the Age calculation).
    */
   store(request: KeyedRequest, response: UpstreamResponse, times: { readonly requestTime: number }): CacheDecision {
-    const method = request.method.toUpperCase();
+    const method = methodOf(request);
     if (!this.#methods.has(method)) return this.#refused(`method ${method} is not cached`);
     const body = response.body ?? '';
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
@@ -384,8 +385,9 @@ export class ResponseCache {
   /**
    * Revalidates a stale entry off the request's path: once per instance, and once per cluster
    * when the cache has clusterSingleFlight (it runs through getOrLoad on a key naming this
-   * entry's generation). Resolves when done; never rejects (a failure is logged and counted, the
-   * stale entry stays until its window ends).
+   * entry's generation). Resolves when done; never rejects: a failure is logged and counted, the
+   * stale entry keeps being answered until its window ends, and the next stale answer tries again
+   * (one revalidation at a time per entry).
    */
   async revalidateInBackground(
     request: KeyedRequest,
@@ -449,7 +451,7 @@ export class ResponseCache {
     }
     if (found.state === 'bypass') {
       const response = await fetchUpstream(request);
-      if (!SAFE_METHODS.has(request.method.toUpperCase()) && response.status < 400) this.invalidate(request);
+      if (!SAFE_METHODS.has(methodOf(request)) && response.status < 400) this.invalidate(request);
       return this.#count(this.#pass(response, 'BYPASS'));
     }
     const requestTime = this.#clock();
@@ -615,6 +617,13 @@ export function responseCache(options: ResponseCacheOptions): ResponseCache {
 /** RFC 9111 section 4.2.3: the corrected initial age plus the time resident here, in seconds. */
 function currentAge(stored: StoredResponse, now: number): number {
   return stored.initialAgeSeconds + Math.max(0, now - stored.storedAt) / 1000;
+}
+
+function methodOf(request: KeyedRequest): string {
+  if (typeof request?.method !== 'string' || request.method === '') {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', 'responseCache: request.method must be a non-empty string');
+  }
+  return request.method.toUpperCase();
 }
 
 function onlyIfCached(request: KeyedRequest): boolean {
