@@ -232,7 +232,8 @@ export class TokenCache {
           if (current?.accessToken === held.accessToken && current.expiresAt === held.expiresAt) {
             cache.put(key, token, { timeToLiveSeconds: this.#lifespanSeconds(token) });
           }
-          return token;
+          // The marker says "done" and nothing more: no second copy of a credential to outlive a revocation.
+          return { accessToken: '', tokenType: 'refreshed', expiresAt: token.expiresAt };
         },
         // The marker lives while the held token does: later hits on it find the refresh done.
         { lifespanOf: () => ({ timeToLiveSeconds: Math.max(1, Math.ceil((leaves - this.#clock()) / 1000) + 1) }) },

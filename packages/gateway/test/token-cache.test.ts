@@ -121,6 +121,9 @@ describe('tokenCache refresh ahead', () => {
     expect(calls).toHaveLength(2);
     expect(await tokens.get(prod)).toBe('t2');
     expect(cache.peekEntry(tokens.keyOf(prod))?.timeToLiveSeconds).toBe(3540);
+    // the refresh's marker holds no credential
+    const markers = cache.keys().filter((key) => key !== tokens.keyOf(prod));
+    expect(markers.map((key) => cache.peekEntry(key)?.value.accessToken)).toEqual(['']);
     clock.advanceSeconds(60); // past the first token's end: still no wait, still no new fetch
     expect(await tokens.get(prod)).toBe('t2');
     expect(tokens.statistics()).toMatchObject({ misses: 1, refreshes: 1, refreshFailures: 0 });
