@@ -7,10 +7,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedCluster, launchGatewayCluster } from '../examples/src/gateway/launch.js';
 
 let cluster: LaunchedCluster | undefined;
+/** Aborted after each test: stops every process of a launch, also one a timed-out test left half started. */
+let launches = new AbortController();
+/** The last launch, settled: an aborted launch settles once its processes have exited. */
+let launching: Promise<unknown> = Promise.resolve();
 afterEach(async () => {
+  launches.abort();
+  await launching;
   await cluster?.stop();
   cluster = undefined;
+  launches = new AbortController();
 });
+const launch = (options: Parameters<typeof launchGatewayCluster>[0] = {}) => {
+  const started = launchGatewayCluster({ ...options, signal: launches.signal });
+  launching = started.catch(() => undefined);
+  return started;
+};
 
 async function getJson(url: string): Promise<{ calls: number; tokens?: string[] }> {
   return (await (await fetch(url)).json()) as { calls: number; tokens?: string[] };
@@ -30,14 +42,14 @@ async function spread(c: LaunchedCluster, count: number, path = (i: number) => `
 
 describe('the example gateway, three instances with meshcache', () => {
   it('single flight on: requests spread over the instances cause exactly one auth call per token', async () => {
-    cluster = await launchGatewayCluster({ authDelayMillis: 300 });
+    cluster = await launch({ authDelayMillis: 300 });
     const results = await spread(cluster, 30);
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(await getJson(`${cluster.authUrl}/calls`)).toEqual({ calls: 1 });
   });
 
   it('single flight off: at most one auth call per instance', async () => {
-    cluster = await launchGatewayCluster({ authDelayMillis: 300, singleFlight: false });
+    cluster = await launch({ authDelayMillis: 300, singleFlight: false });
     await spread(cluster, 30);
     const { calls } = await getJson(`${cluster.authUrl}/calls`);
     expect(calls).toBeGreaterThanOrEqual(1);
@@ -45,7 +57,7 @@ describe('the example gateway, three instances with meshcache', () => {
   });
 
   it('an auth failure is not cached: the request fails with 502, and the next one retries and succeeds', async () => {
-    cluster = await launchGatewayCluster({ authDelayMillis: 50 });
+    cluster = await launch({ authDelayMillis: 50 });
     await fetch(`${cluster.authUrl}/fail?count=1`, { method: 'POST' });
     const [gw1, gw2] = cluster.gateways;
     const failed = await request(gw1 as { url: string }, '/orders/1');
@@ -57,7 +69,7 @@ describe('the example gateway, three instances with meshcache', () => {
   });
 
   it('a token revoked on one instance is refetched by all, once', async () => {
-    cluster = await launchGatewayCluster({ authDelayMillis: 50 });
+    cluster = await launch({ authDelayMillis: 50 });
     await spread(cluster, 6, (i) => `/orders/nostore?i=${i}`); // every instance holds acme's token
     expect((await getJson(`${cluster.authUrl}/calls`)).calls).toBe(1);
     const [gw1] = cluster.gateways;
@@ -78,7 +90,7 @@ describe('the example gateway, three instances with meshcache', () => {
 
   it('refreshes a token ahead of its expiry once for the cluster: no request waits when it leaves', async () => {
     // The first token lives 66 s: kept 6 s (the gateway's margin is 60 s), refreshed from 3 s on.
-    cluster = await launchGatewayCluster({ authDelayMillis: 50, authFirstExpiresIn: 66 });
+    cluster = await launch({ authDelayMillis: 50, authFirstExpiresIn: 66 });
     const firstAt = Date.now();
     expect((await spread(cluster, 6, (i) => `/orders/nostore?warm=${i}`)).every((r) => r.status === 200)).toBe(true);
     expect((await getJson(`${cluster.authUrl}/calls`)).calls).toBe(1);
@@ -108,7 +120,7 @@ describe('the example gateway, three instances with meshcache', () => {
   });
 
   it('caches responses per key across instances and honours Cache-Control', async () => {
-    cluster = await launchGatewayCluster({ authDelayMillis: 10 });
+    cluster = await launch({ authDelayMillis: 10 });
     const [gw1, gw2, gw3] = [0, 1, 2].map((i) => cluster?.gateways[i] as { url: string }) as [
       { url: string },
       { url: string },
@@ -139,10 +151,12 @@ type Gw = { url: string };
 
 describe('response caching across three instances: per-user answers stay apart, identical requests share', () => {
   let shared: LaunchedCluster | undefined;
+  const sharedLaunch = new AbortController();
   beforeAll(async () => {
-    shared = await launchGatewayCluster({ authDelayMillis: 10 });
+    shared = await launchGatewayCluster({ authDelayMillis: 10, signal: sharedLaunch.signal });
   }, 60_000);
   afterAll(async () => {
+    sharedLaunch.abort();
     await shared?.stop();
   });
 
