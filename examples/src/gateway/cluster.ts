@@ -14,6 +14,9 @@ Try:
   curl -i -H 'x-tenant: acme' ${first?.url}/orders/42     # MISS: one auth call, cached everywhere
   curl -i -H 'x-tenant: acme' ${second?.url}/orders/42    # HIT on another instance
   curl ${cluster.authUrl}/calls
+  curl -i -H 'accept-language: fr' ${second?.url}/greeting  # one entry per language (the backend's Vary)
+  curl -i -H 'cookie: session=alice' ${first?.url}/profile   # one entry per cookie; /welcome sets one: never cached
+  curl -X DELETE ${first?.url}/_tags/order-42               # purge what the backend tagged order-42, everywhere
   curl -X DELETE ${first?.url}/_tokens/acme                 # revoke acme's token on every instance
   meshcache peers --node ${first?.peerUrl} --secret ${cluster.secret}
 Ctrl-C stops everything.`);

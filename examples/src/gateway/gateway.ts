@@ -1,20 +1,32 @@
 /**
- * The example gateway: one instance of an API gateway that forwards GET requests to a backend
- * with a service token from an auth server, caching both the tokens and the responses in
- * meshcache, replicated across instances.
+ * The example gateway: one instance of an API gateway that forwards requests to a backend with a
+ * service token from an auth server, caching both the tokens and the responses in meshcache,
+ * replicated across instances.
  *
  * Configured by one JSON argument: { name, port, peerPort, peers, authUrl, backendUrl, secret,
  * mode: 'meshcache' | 'local' | 'none', singleFlight }. `meshcache` replicates both caches
- * (tokens with cluster-wide single flight when singleFlight is true); `local` keeps per-instance
- * caches; `none` caches nothing (the comparisons of bench/src/gateway.ts).
+ * (tokens and background revalidations with cluster-wide single flight when singleFlight is
+ * true); `local` keeps per-instance caches; `none` caches nothing (the comparisons of
+ * bench/src/gateway.ts).
  *
- * Routes: any GET is forwarded (x-tenant picks the tenant; answers carry x-cache HIT or MISS);
- * DELETE /_tokens/TENANT revokes that tenant's token (on every instance); GET /_stats.
- * Prints `gateway NAME listening on http://127.0.0.1:PORT` once ready.
+ * Routes: any other request is forwarded through the response cache (x-tenant picks the tenant
+ * and is always part of the key; the client's other headers but Authorization go on to the
+ * backend; answers carry x-cache: HIT, STALE, STALE-IF-ERROR, REVALIDATED, MISS or BYPASS);
+ * DELETE /_tokens/TENANT revokes that tenant's token and DELETE /_tags/TAG purges the responses
+ * tagged TAG (both on every instance); GET /_stats. Prints `gateway NAME listening on
+ * http://127.0.0.1:PORT` once ready.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { CacheManager } from '@meshcache/core';
-import { type CachedToken, cachePolicy, responseCacheKey, TokenError, tokenCache } from '@meshcache/gateway';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { CacheManager, MeshcacheError } from '@meshcache/core';
+import {
+  type CachedToken,
+  type KeyedRequest,
+  type ResponseCacheValue,
+  responseCache,
+  TokenError,
+  tokenCache,
+  type UpstreamResponse,
+} from '@meshcache/gateway';
 import { ClusterNode } from '@meshcache/replication';
 
 interface Options {
@@ -29,12 +41,6 @@ interface Options {
   singleFlight: boolean;
 }
 
-interface StoredResponse {
-  status: number;
-  contentType: string;
-  body: string;
-}
-
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
 const replication = (extra: object) =>
   options.mode === 'meshcache' ? { replication: { asynchronousReplicationIntervalMillis: 10, ...extra } } : {};
@@ -44,7 +50,11 @@ const caches = {
     timeToLiveSeconds: 3600,
     ...replication({ clusterSingleFlight: options.singleFlight }),
   },
-  'Response Cache': { maxElementsInMemory: 10_000, timeToLiveSeconds: 300, ...replication({}) },
+  'Response Cache': {
+    maxElementsInMemory: 10_000,
+    timeToLiveSeconds: 300,
+    ...replication({ clusterSingleFlight: options.singleFlight }),
+  },
 };
 const log = (line: string) => console.error(`${new Date().toISOString()} ${options.name} ${line}`);
 const logger = {
@@ -72,8 +82,8 @@ if (node === undefined) for (const [name, config] of Object.entries(caches)) man
 await node?.ready();
 
 const tokenStore = manager.getCache<CachedToken>('service tokens');
-const responses = manager.getCache<StoredResponse>('Response Cache');
-if (tokenStore === undefined || responses === undefined) throw new Error('caches missing');
+const responseStore = manager.getCache<ResponseCacheValue>('Response Cache');
+if (tokenStore === undefined || responseStore === undefined) throw new Error('caches missing');
 
 const tokens = tokenCache({
   cache: tokenStore,
@@ -86,6 +96,50 @@ const tokens = tokenCache({
   },
 });
 const dimensionsOf = (tenant: string) => ({ environment: 'example', backend: 'orders', scope: 'orders:read', tenant });
+const responses = responseCache({
+  cache: responseStore,
+  // The gateway picks the token by x-tenant, so the backend cannot name it in its Vary: list it here.
+  vary: ['x-tenant'],
+  // Every instance forwards to one backend: key on it, not on the Host each client used
+  // (127.0.0.1:PORT differs per instance, and the entries must be shared).
+  origin: new URL(options.backendUrl).origin,
+  logger,
+});
+
+/** Client headers that do not go on to the backend: hop by hop, or the gateway's own to set. */
+const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'authorization']);
+
+/** One request to the backend with the tenant's token: raw bytes and headers, as they came. */
+async function callBackend(request: KeyedRequest, tenant: string): Promise<UpstreamResponse> {
+  const token = options.mode === 'none' ? await fetchTokenUncached(tenant) : await tokens.get(dimensionsOf(tenant));
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    if (value !== undefined && !NOT_FORWARDED.has(name.toLowerCase())) {
+      headers[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
+    }
+  }
+  headers['authorization'] = `Bearer ${token}`;
+  headers['x-tenant'] = tenant;
+  const target = new URL(request.url, options.backendUrl);
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(target, { method: request.method, headers }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('error', reject);
+      incoming.on('end', () =>
+        resolve({ status: incoming.statusCode ?? 502, headers: incoming.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    outgoing.on('error', reject);
+    outgoing.end(request.body);
+  });
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return chunks.length === 0 ? undefined : Buffer.concat(chunks);
+}
 
 async function forward(request: IncomingMessage, response: ServerResponse): Promise<void> {
   const url = request.url ?? '/';
@@ -95,52 +149,53 @@ async function forward(request: IncomingMessage, response: ServerResponse): Prom
     response.writeHead(204, { 'x-revoked': String(revoked) }).end();
     return;
   }
+  if (request.method === 'DELETE' && url.startsWith('/_tags/')) {
+    const removed = responses.purgeTag(decodeURIComponent(url.slice('/_tags/'.length)));
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ removed }));
+    return;
+  }
   if (url === '/_stats') {
-    response
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ tokens: tokens.statistics(), responses: responses?.statistics() }));
+    response.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        tokens: tokens.statistics(),
+        responses: responses.statistics(),
+        cache: responseStore?.statistics(),
+      }),
+    );
     return;
   }
-  const key = responseCacheKey(
-    { method: request.method ?? 'GET', url, headers: request.headers },
-    { vary: ['x-tenant', 'accept'] },
-  );
-  const cached = options.mode === 'none' ? undefined : responses?.get(key);
-  if (cached !== undefined) {
-    response.writeHead(cached.status, { 'content-type': cached.contentType, 'x-cache': 'HIT' }).end(cached.body);
-    return;
-  }
-  let token: string;
-  try {
-    token = options.mode === 'none' ? await fetchTokenUncached(tenant) : await tokens.get(dimensionsOf(tenant));
-  } catch (error) {
-    response
-      .writeHead(502, { 'content-type': 'application/json', 'x-cache': 'MISS' })
-      .end(JSON.stringify({ error: (error as Error).message }));
-    return;
-  }
-  const upstream = await fetch(`${options.backendUrl}${url}`, {
-    headers: { authorization: `Bearer ${token}`, 'x-tenant': tenant },
-  });
-  const body = await upstream.text();
-  const stored = {
-    status: upstream.status,
-    contentType: upstream.headers.get('content-type') ?? 'application/octet-stream',
-    body,
+  const body = await readBody(request);
+  const keyed: KeyedRequest = {
+    method: request.method ?? 'GET',
+    url,
+    headers: request.headers,
+    ...(body === undefined ? {} : { body }),
   };
-  const policy = cachePolicy(
-    { status: upstream.status, headers: Object.fromEntries(upstream.headers) },
-    { requestHeaders: request.headers },
-  );
-  if (policy.cacheable && options.mode !== 'none')
-    responses?.put(key, stored, { timeToLiveSeconds: policy.ttlSeconds });
-  response
-    .writeHead(stored.status, {
-      'content-type': stored.contentType,
-      'x-cache': 'MISS',
-      'x-cache-policy': policy.reason,
-    })
-    .end(body);
+  try {
+    const answer =
+      options.mode === 'none'
+        ? await uncached(keyed, tenant)
+        : await responses.handle(keyed, (upstream) => callBackend(upstream, tenant));
+    response.writeHead(answer.status, { ...answer.headers, 'x-cache': answer.cache }).end(answer.body);
+  } catch (error) {
+    // A request the cache cannot key (a bad Host, say) is the client's fault; anything else is upstream's.
+    const status = error instanceof MeshcacheError && error.code === 'E_INVALID_ARGUMENT' ? 400 : 502;
+    response
+      .writeHead(status, { 'content-type': 'application/json', 'x-cache': 'MISS' })
+      .end(JSON.stringify({ error: (error as Error).message }));
+  }
+}
+
+/** Mode none: straight to the backend, hop-by-hop headers dropped. */
+async function uncached(request: KeyedRequest, tenant: string) {
+  const upstream = await callBackend(request, tenant);
+  const {
+    connection: _c,
+    'keep-alive': _k,
+    'transfer-encoding': _t,
+    ...headers
+  } = upstream.headers as Record<string, string | string[] | undefined>;
+  return { status: upstream.status, headers, body: upstream.body ?? '', cache: 'BYPASS' };
 }
 
 /** No cache at all: a token per request, as the gateways that taught us this did. */

@@ -15,8 +15,15 @@ export interface LaunchOptions {
   readonly singleFlight?: boolean;
   /** The auth server's delay per token, ms. @default 800 */
   readonly authDelayMillis?: number;
+  /** expires_in of the auth server's first token, seconds. @default 3600, as every other */
+  readonly authFirstExpiresIn?: number;
   /** Where child processes' stderr goes. @default ignored */
   readonly log?: (line: string) => void;
+  /**
+   * Aborting stops every process started so far, also while the launch is still under way (a
+   * test that timed out mid-launch leaks none).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface LaunchedCluster {
@@ -38,8 +45,10 @@ const script = (name: string) => join(here, `${name}.${fromSource ? 'ts' : 'js'}
 const nodeArgs = fromSource ? ['--conditions=@meshcache/source', '--import', 'tsx'] : [];
 
 export async function launchGatewayCluster(options: LaunchOptions = {}): Promise<LaunchedCluster> {
+  options.signal?.throwIfAborted();
   const children: ChildProcess[] = [];
   const start = (name: string, args: string[], env: NodeJS.ProcessEnv, pattern: RegExp) => {
+    options.signal?.throwIfAborted();
     const child = spawn(process.execPath, [...nodeArgs, script(name), ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,6 +57,9 @@ export async function launchGatewayCluster(options: LaunchOptions = {}): Promise
     child.stderr?.on('data', (chunk: Buffer) => options.log?.(chunk.toString().trimEnd()));
     return new Promise<RegExpExecArray>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+      options.signal?.addEventListener('abort', () => reject(new Error(`launch aborted while ${name} started`)), {
+        once: true,
+      });
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
         const match = pattern.exec(line);
         if (match !== null) resolve(match);
@@ -67,11 +79,17 @@ export async function launchGatewayCluster(options: LaunchOptions = {}): Promise
       ),
     );
   };
+  options.signal?.addEventListener('abort', () => void stop(), { once: true });
   try {
     const auth = await start(
       'auth-server',
       [],
-      { AUTH_DELAY_MS: String(options.authDelayMillis ?? 800) },
+      {
+        AUTH_DELAY_MS: String(options.authDelayMillis ?? 800),
+        ...(options.authFirstExpiresIn === undefined
+          ? {}
+          : { AUTH_FIRST_EXPIRES_IN: String(options.authFirstExpiresIn) }),
+      },
       /auth listening on (\S+)/,
     );
     const backend = await start('backend', [], {}, /backend listening on (\S+)/);

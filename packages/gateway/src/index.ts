@@ -1,11 +1,28 @@
+export { parseCacheControl } from './cache-control.js';
 export type {
   CacheDecision,
   CachedResponse,
   CachePolicyOptions,
-  Headers,
-  KeyedRequest,
-  ResponseKeyOptions,
+  StoreDecision,
+  StoredHeaders,
+} from './cache-policy.js';
+export { CACHE_POLICY_DEFAULTS, cachePolicy, PER_USER_RESPONSE_HEADERS } from './cache-policy.js';
+export type { Headers } from './headers.js';
+export type {
+  CacheLookup,
+  CacheStatus,
+  PurgeMarker,
+  RefreshMarker,
+  ResponseCacheOptions,
+  ResponseCacheStatistics,
+  ResponseCacheValue,
+  ServedResponse,
+  StoredResponse,
+  UpstreamResponse,
 } from './response-cache.js';
-export { cachePolicy, parseCacheControl, responseCacheKey } from './response-cache.js';
+export { RESPONSE_CACHE_DEFAULTS, ResponseCache, responseCache } from './response-cache.js';
+export type { KeyedRequest, ResponseKeyOptions } from './response-key.js';
+export { responseCacheKey } from './response-key.js';
 export type { AuthResponse, CachedToken, TokenCacheOptions, TokenCacheStatistics } from './token-cache.js';
-export { TokenCache, TokenError, tokenCache } from './token-cache.js';
+export { TOKEN_CACHE_DEFAULTS, TokenCache, TokenError, tokenCache } from './token-cache.js';
+export type { VaryMarker, VaryValues } from './variants.js';

@@ -1,158 +1,705 @@
 /**
- * Response caching for a gateway: what the key of a response is, and whether and for how long a
- * response may be kept (RFC 9111, as a shared cache).
+ * A shared HTTP response cache over a meshcache Cache: what a gateway (or a framework plugin)
+ * calls per request. It speaks plain objects ({ method, url, headers, body } in, { status,
+ * headers, body } out), never node:http or a framework's types, so a node:http gateway and a
+ * Fastify plugin use it alike: `handle(request, fetchUpstream)` does everything, and `lookup`,
+ * `store`, `refresh`, `revalidateInBackground`, `invalidate` and `purgeTag` are the steps, for a
+ * caller whose origin is its own route handler.
  *
- * The key, in the spirit of Axway's "Create Key" filter: a SHA-256 of the method, the URL (path
- * and query, query parameters sorted so `?a=1&b=2` and `?b=2&a=1` share an entry), the request
- * headers the caller names (its Vary list: every header that changes the answer, tenant and
- * authorisation included) and, if asked, the body. Header names are case-insensitive.
+ * The model. An entry is the response as cachePolicy allowed it to be stored (headers filtered,
+ * the tag header taken out as tags) with what its life was computed from: when it arrived, its
+ * corrected initial age, its freshness lifetime, its stale windows, and the request values its
+ * Vary names (variants.ts). Its meshcache TTL is the policy's storeSeconds, so an entry leaves
+ * the cache once nothing can use it any more; while it is held, a lookup computes its current
+ * age (RFC 9111 section 4.2.3: initial age plus time resident) and decides:
+ * - fresh: served, with `Age`;
+ * - stale within stale-while-revalidate: served, with `Age`, while one revalidation runs in the
+ *   background (`getOrLoad` on a key naming this entry's generation: one per instance, and one
+ *   per cluster when the cache has `clusterSingleFlight`);
+ * - otherwise stale, or the request said `no-cache` or a `max-age` it exceeds: the origin is
+ *   asked, conditionally when the entry has an ETag or Last-Modified; a 304 refreshes the entry
+ *   (its headers updated as RFC 9111 section 4.3.4 says, its freshness computed again) and the
+ *   stored body is served; when the origin fails (an exception, 500, 502, 503 or 504) and the
+ *   entry is within stale-if-error, the stale entry is served instead.
  *
- * The policy, for a shared cache: only statuses RFC 9111 lets a cache store by default; never
- * with `no-store`, `private` or `no-cache` (this cache does not revalidate), nor `Vary: *`, nor
- * `Pragma: no-cache` without Cache-Control; freshness from `s-maxage`, else `max-age`, else
- * `Expires` minus `Date`, else the caller's default (0: not cached). A response to a request that
- * carried Authorization is stored only if it says `public`, `s-maxage` or `must-revalidate`
- * (RFC 9111 section 3.5).
+ * Purge by tag. The origin tags a response with `Surrogate-Key: a b` (`tagHeader`; spaces or
+ * commas). purgeTag(tag) removes every entry this instance knows to carry the tag (the removes
+ * replicate), and writes a purge marker ("tag purged at T", kept maxStoreSeconds) that
+ * replicates too: a lookup of an entry stored before T with that tag is a miss on every
+ * instance, which also covers entries that were still on their way between instances when the
+ * purge ran.
+ *
+ * Guarantees. A stored response is served only to a request with the same primary key (method,
+ * scheme, host, path, query, the caller's `vary` headers) and the same values of the headers its
+ * own Vary names; a response cachePolicy refuses (private, Set-Cookie, a credentialed request
+ * the origin did not mark shareable, ...) is never stored. A successful unsafe request (POST,
+ * PUT, PATCH, DELETE) removes the GET and HEAD entries of its URL (RFC 9111 section 4.4).
+ *
+ * Not guaranteed. Instants come from each instance's clock: a purge compares the purging
+ * instance's time with the storing instance's, so clock skew between instances shortens or
+ * lengthens the purge's reach by that skew. A miss is not coalesced: concurrent identical misses
+ * each ask the origin (sharing one answer is only safe once the answer is known to be shareable
+ * and to match every waiter's Vary; tokenCache coalesces, where that is known). Ranges, the
+ * request's min-fresh and max-stale, and answering a client's own conditional request with 304
+ * are not implemented: such requests are served or forwarded whole. A request that says
+ * `only-if-cached` gets the stored response (fresh, or stale within stale-while-revalidate, then
+ * without a revalidation) or a 504, and never reaches the origin.
  */
-import { createHash } from 'node:crypto';
+import type { Cache, Logger } from '@meshcache/core';
+import { MeshcacheError, silentLogger } from '@meshcache/core';
+import { deltaSeconds, parseCacheControl } from './cache-control.js';
+import {
+  CACHE_POLICY_DEFAULTS,
+  type CacheDecision,
+  type CachePolicyOptions,
+  cachePolicy,
+  checkPolicyOptions,
+  NOT_STORED,
+  type StoredHeaders,
+} from './cache-policy.js';
+import { type Headers, headerTokens, headerValue } from './headers.js';
+import { type KeyedRequest, type ResponseKeyOptions, responseCacheKey } from './response-key.js';
+import { TagIndex } from './tag-index.js';
+import {
+  newVaryMarker,
+  sameHeaders,
+  type VaryMarker,
+  type VaryValues,
+  variantKey,
+  varyMatches,
+  varyValues,
+} from './variants.js';
 
-export type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
-
-export interface KeyedRequest {
-  readonly method: string;
-  /** Path and query (`/orders/42?expand=items`), or an absolute URL. */
-  readonly url: string;
-  readonly headers?: Headers;
-  readonly body?: string | Uint8Array;
-}
-
-export interface ResponseKeyOptions {
-  /** Request headers whose values change the response (case-insensitive). @default [] */
-  readonly vary?: readonly string[];
-  /** Put a hash of the body in the key (for POST queries). @default false */
-  readonly includeBody?: boolean;
-}
-
-function header(headers: Headers | undefined, name: string): string | undefined {
-  if (headers === undefined) return undefined;
-  const lower = name.toLowerCase();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() !== lower || value === undefined) continue;
-    return typeof value === 'string' ? value : value.join(', ');
-  }
-  return undefined;
-}
-
-/** A stable key for a response: same request, same key, on every instance. */
-export function responseCacheKey(request: KeyedRequest, options: ResponseKeyOptions = {}): string {
-  const url = new URL(request.url, 'http://gateway.invalid');
-  const query = [...url.searchParams.entries()].sort(([a, x], [b, y]) =>
-    a === b ? (x < y ? -1 : x > y ? 1 : 0) : a < b ? -1 : 1,
-  );
-  const vary = [...(options.vary ?? [])].map((name) => name.toLowerCase()).sort();
-  const canonical = JSON.stringify([
-    request.method.toUpperCase(),
-    url.pathname,
-    query,
-    vary.map((name) => [name, header(request.headers, name) ?? null]),
-    options.includeBody === true && request.body !== undefined
-      ? createHash('sha256').update(request.body).digest('hex')
-      : null,
-  ]);
-  return createHash('sha256').update(canonical).digest('hex');
-}
-
-export interface CachedResponse {
+/** What the origin answered. */
+export interface UpstreamResponse {
   readonly status: number;
   readonly headers: Headers;
+  readonly body?: Uint8Array | string;
 }
 
-export interface CachePolicyOptions {
-  /** Seconds to keep a cacheable response that says nothing about freshness. @default 0 (not kept) */
-  readonly defaultTtlSeconds?: number;
-  /** Upper bound on any TTL. @default no bound */
-  readonly maxTtlSeconds?: number;
-  /** The request's headers (for the Authorization rule). */
-  readonly requestHeaders?: Headers;
-  /** Epoch ms, for Expires. @default Date.now */
-  readonly now?: number;
+/**
+ * Where an answer came from: HIT (fresh, from the cache), STALE (stale-while-revalidate),
+ * STALE-IF-ERROR (the origin failed), REVALIDATED (the origin said 304), MISS (from the origin),
+ * BYPASS (a method this cache does not serve).
+ */
+export type CacheStatus = 'HIT' | 'STALE' | 'STALE-IF-ERROR' | 'REVALIDATED' | 'MISS' | 'BYPASS';
+
+/** An answer to send: header names lower-case, `age` set when it came from the cache. */
+export interface ServedResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | readonly string[]>>;
+  readonly body: Uint8Array | string;
+  readonly cache: CacheStatus;
 }
 
-export type CacheDecision =
-  | { readonly cacheable: true; readonly ttlSeconds: number; readonly reason: string }
-  | { readonly cacheable: false; readonly reason: string };
+/** A response as the cache holds it. Plain data: it replicates and persists. */
+export interface StoredResponse {
+  readonly kind: 'response';
+  readonly status: number;
+  readonly headers: StoredHeaders;
+  readonly body: Uint8Array | string;
+  /** Epoch ms when it arrived (RFC 9111's response_time), on the instance that stored it. */
+  readonly storedAt: number;
+  readonly initialAgeSeconds: number;
+  readonly freshnessLifetimeSeconds: number;
+  readonly staleWhileRevalidateSeconds: number;
+  readonly staleIfErrorSeconds: number;
+  readonly mustRevalidate: boolean;
+  /** The request values its Vary names. */
+  readonly vary: VaryValues;
+  readonly tags: readonly string[];
+}
 
-/** Statuses a cache may store without explicit freshness (RFC 9110 section 15.1). */
-const CACHEABLE_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
+/** "Entries tagged with this, stored at or before purgedAt, are gone." */
+export interface PurgeMarker {
+  readonly kind: 'purge';
+  readonly purgedAt: number;
+}
 
-/** Cache-Control directives, names lowercased, values unquoted (`true` for bare directives). */
-export function parseCacheControl(value: string | undefined): Map<string, string | true> {
-  const directives = new Map<string, string | true>();
-  if (value === undefined) return directives;
-  for (const part of value.split(',')) {
-    const [rawName, ...rest] = part.split('=');
-    const name = rawName?.trim().toLowerCase();
-    if (name === undefined || name === '') continue;
-    const raw = rest.join('=').trim();
-    directives.set(name, raw === '' ? true : raw.replace(/^"(.*)"$/, '$1'));
+/** "This entry generation was revalidated": the key background revalidations single-flight on. */
+export interface RefreshMarker {
+  readonly kind: 'refresh';
+  readonly at: number;
+}
+
+/** Everything a response cache holds; give it a `Cache<ResponseCacheValue>` of its own. */
+export type ResponseCacheValue = StoredResponse | VaryMarker | PurgeMarker | RefreshMarker;
+
+export type CacheLookup =
+  | {
+      readonly state: 'hit' | 'stale';
+      readonly key: string;
+      readonly stored: StoredResponse;
+      readonly response: ServedResponse;
+    }
+  | {
+      readonly state: 'expired';
+      readonly key: string;
+      readonly stored: StoredResponse;
+      /** If-None-Match and If-Modified-Since for the entry's validators; empty when it has none. */
+      readonly conditionalHeaders: Readonly<Record<string, string>>;
+      /** The request itself demanded validation (no-cache, max-age): no stale answer on error. */
+      readonly forced: boolean;
+    }
+  | { readonly state: 'miss' | 'bypass'; readonly reason: string };
+
+export interface ResponseCacheOptions
+  extends Omit<CachePolicyOptions, 'requestHeaders' | 'requestTime' | 'now'>,
+    ResponseKeyOptions {
+  /** The cache entries live in (replicated or not); it should hold nothing else. */
+  readonly cache: Cache<ResponseCacheValue>;
+  /** Methods whose responses are looked up and stored. @default ['GET', 'HEAD'] */
+  readonly methods?: readonly string[];
+  /** The response header that tags a response for purgeTag; never sent on to clients. @default 'surrogate-key' */
+  readonly tagHeader?: string;
+  /** Larger bodies are passed through, not stored. @default 1048576 (1 MiB) */
+  readonly maxBodyBytes?: number;
+  /** Epoch ms; give the cache manager's clock. @default Date.now */
+  readonly clock?: () => number;
+  readonly logger?: Logger;
+}
+
+export interface ResponseCacheStatistics {
+  /** Answers by where they came from. */
+  readonly served: Readonly<Record<CacheStatus, number>>;
+  /** Responses stored, and responses cachePolicy (or the size bound) refused. */
+  readonly stored: number;
+  readonly notStored: number;
+  /** Background revalidations run on this instance, and those that failed. */
+  readonly backgroundRevalidations: number;
+  readonly backgroundFailures: number;
+}
+
+export const RESPONSE_CACHE_DEFAULTS = Object.freeze({
+  methods: Object.freeze(['GET', 'HEAD']) as readonly string[],
+  tagHeader: 'surrogate-key',
+  maxBodyBytes: 1_048_576,
+});
+
+/** RFC 5861: the statuses that count as the origin failing. */
+const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
+/** Methods that do not change anything (RFC 9110 section 9.2.1); the others invalidate (RFC 9111 section 4.4). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** Not taken from a 304 into the stored headers (RFC 9111 section 3.2): the stored body depends on them. */
+const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'content-range', 'content-type']);
+/** Our conditional headers replace the client's own. */
+const CONDITIONAL_HEADERS = new Set([
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+]);
+const PURGE_PREFIX = 'purge:';
+const REFRESH_PREFIX = 'refresh:';
+
+export class ResponseCache {
+  readonly #cache: Cache<ResponseCacheValue>;
+  readonly #options: ResponseCacheOptions;
+  readonly #keyOptions: ResponseKeyOptions;
+  readonly #methods: ReadonlySet<string>;
+  readonly #tagHeader: string;
+  readonly #maxBodyBytes: number;
+  readonly #maxStoreSeconds: number;
+  readonly #clock: () => number;
+  readonly #logger: Logger;
+  readonly #tags: TagIndex<ResponseCacheValue>;
+  readonly #served: Record<CacheStatus, number> = {
+    HIT: 0,
+    STALE: 0,
+    'STALE-IF-ERROR': 0,
+    REVALIDATED: 0,
+    MISS: 0,
+    BYPASS: 0,
+  };
+  #stored = 0;
+  #notStored = 0;
+  #backgroundRevalidations = 0;
+  #backgroundFailures = 0;
+  readonly #background = new Set<Promise<void>>();
+
+  constructor(options: ResponseCacheOptions) {
+    checkOptions(options);
+    this.#options = options;
+    this.#cache = options.cache;
+    this.#keyOptions = {
+      ...(options.vary === undefined ? {} : { vary: options.vary }),
+      ...(options.includeBody === undefined ? {} : { includeBody: options.includeBody }),
+      ...(options.origin === undefined ? {} : { origin: options.origin }),
+    };
+    this.#methods = new Set((options.methods ?? RESPONSE_CACHE_DEFAULTS.methods).map((m) => m.toUpperCase()));
+    this.#tagHeader = (options.tagHeader ?? RESPONSE_CACHE_DEFAULTS.tagHeader).toLowerCase();
+    this.#maxBodyBytes = options.maxBodyBytes ?? RESPONSE_CACHE_DEFAULTS.maxBodyBytes;
+    this.#maxStoreSeconds = options.maxStoreSeconds ?? CACHE_POLICY_DEFAULTS.maxStoreSeconds;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger ?? silentLogger;
+    this.#tags = new TagIndex(this.#cache, (value) => (value.kind === 'response' ? value.tags : []));
   }
-  return directives;
-}
 
-function seconds(value: string | true | undefined): number | undefined {
-  if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined;
-  return Number(value);
-}
-
-/** Whether a shared cache may keep `response`, and for how long. */
-export function cachePolicy(response: CachedResponse, options: CachePolicyOptions = {}): CacheDecision {
-  if (!CACHEABLE_STATUSES.has(response.status))
-    return { cacheable: false, reason: `status ${response.status} is not cacheable by default` };
-  const cacheControl = header(response.headers, 'cache-control');
-  const cc = parseCacheControl(cacheControl);
-  if (cc.has('no-store')) return { cacheable: false, reason: 'no-store' };
-  if (cc.has('private')) return { cacheable: false, reason: 'private (a shared cache must not keep it)' };
-  if (cc.has('no-cache')) return { cacheable: false, reason: 'no-cache (would need revalidation on every use)' };
-  if (cacheControl === undefined && /(^|,)\s*no-cache\s*(,|$)/i.test(header(response.headers, 'pragma') ?? '')) {
-    return { cacheable: false, reason: 'Pragma: no-cache' };
+  /** The primary key of a request (responseCacheKey with this cache's key options). */
+  key(request: KeyedRequest): string {
+    return responseCacheKey(request, this.#keyOptions);
   }
-  if ((header(response.headers, 'vary') ?? '').split(',').some((v) => v.trim() === '*'))
-    return { cacheable: false, reason: 'Vary: *' };
-  if (
-    header(options.requestHeaders, 'authorization') !== undefined &&
-    !cc.has('public') &&
-    !cc.has('s-maxage') &&
-    !cc.has('must-revalidate')
-  ) {
+
+  /** What the cache holds for a request, and what may be done with it now. */
+  lookup(request: KeyedRequest): CacheLookup {
+    const method = methodOf(request);
+    if (!this.#methods.has(method)) return { state: 'bypass', reason: `method ${method} is not cached` };
+    const primary = this.key(request);
+    let key = primary;
+    let value = this.#cache.get(primary);
+    if (value?.kind === 'vary') {
+      key = variantKey(primary, value, request.headers);
+      value = this.#cache.get(key);
+    }
+    if (value?.kind !== 'response') return { state: 'miss', reason: 'not cached' };
+    if (!varyMatches(value.vary, request.headers)) return { state: 'miss', reason: 'another variant (Vary)' };
+    if (this.#purged(value)) return { state: 'miss', reason: 'purged by tag' };
+
+    const now = this.#clock();
+    const age = currentAge(value, now);
+    const requestCc = parseCacheControl(headerValue(request.headers, 'cache-control'));
+    const requestNoCache =
+      requestCc.has('no-cache') ||
+      (requestCc.size === 0 && headerTokens(request.headers, 'pragma').includes('no-cache'));
+    const requestMaxAge = deltaSeconds(requestCc.get('max-age'));
+    const forced = requestNoCache || (requestMaxAge !== undefined && age > requestMaxAge);
+    const staleness = age - value.freshnessLifetimeSeconds;
+    if (!forced && staleness < 0) return { state: 'hit', key, stored: value, response: this.#serve(value, 'HIT', now) };
+    if (
+      !forced &&
+      !value.mustRevalidate &&
+      value.staleWhileRevalidateSeconds > 0 &&
+      staleness <= value.staleWhileRevalidateSeconds
+    ) {
+      return { state: 'stale', key, stored: value, response: this.#serve(value, 'STALE', now) };
+    }
+    return { state: 'expired', key, stored: value, conditionalHeaders: conditionalHeaders(value), forced };
+  }
+
+  /**
+   * Stores the origin's answer to `request` if cachePolicy allows it, and says what it decided.
+   * `requestTime` is when the request left for the origin (for the Age calculation).
+   */
+  store(request: KeyedRequest, response: UpstreamResponse, times: { readonly requestTime: number }): CacheDecision {
+    const method = methodOf(request);
+    if (!this.#methods.has(method)) return this.#refused(`method ${method} is not cached`);
+    const body = response.body ?? '';
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    if (size > this.#maxBodyBytes) return this.#refused(`the body (${size} bytes) is over maxBodyBytes`);
+    const now = this.#clock();
+    const decision = cachePolicy(response, {
+      ...this.#policyOptions(),
+      requestHeaders: request.headers,
+      requestTime: times.requestTime,
+      now,
+    });
+    if (!decision.cacheable) {
+      this.#notStored++;
+      return decision;
+    }
+    const { [this.#tagHeader]: tagField, ...headers } = decision.headers;
+    const primary = this.key(request);
+    let key = primary;
+    if (decision.vary.length > 0) {
+      const held = this.#cache.peekEntry(primary);
+      let marker =
+        held?.value.kind === 'vary' && sameHeaders(held.value.headers, decision.vary) ? held.value : undefined;
+      const left = held === undefined ? 0 : held.createdAt + held.timeToLiveSeconds * 1000 - now;
+      if (marker === undefined || left < decision.storeSeconds * 1000) {
+        // A new list starts a new generation; the same list keeps its own, only living longer.
+        marker ??= newVaryMarker(decision.vary);
+        this.#cache.put(primary, marker, { timeToLiveSeconds: this.#maxStoreSeconds });
+      }
+      key = variantKey(primary, marker, request.headers);
+    }
+    const stored: StoredResponse = {
+      kind: 'response',
+      status: response.status,
+      headers,
+      body,
+      storedAt: now,
+      initialAgeSeconds: decision.initialAgeSeconds,
+      freshnessLifetimeSeconds: decision.freshnessLifetimeSeconds,
+      staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
+      staleIfErrorSeconds: decision.staleIfErrorSeconds,
+      mustRevalidate: decision.mustRevalidate,
+      vary: varyValues(decision.vary, request.headers),
+      tags: parseTags(tagField),
+    };
+    this.#cache.put(key, stored, { timeToLiveSeconds: decision.storeSeconds });
+    this.#stored++;
+    return decision;
+  }
+
+  /**
+   * Applies the origin's 304 to an expired entry (RFC 9111 section 4.3.4): the stored headers
+   * take the 304's, freshness is computed again, and the entry is stored anew. Answers the
+   * refreshed response, or undefined when the 304 names another representation (a validator that
+   * does not match): then ask the origin again without conditions.
+   */
+  refresh(
+    request: KeyedRequest,
+    found: { readonly key: string; readonly stored: StoredResponse },
+    notModified: UpstreamResponse,
+    times: { readonly requestTime: number },
+  ): ServedResponse | undefined {
+    const { stored } = found;
+    if (!sameValidator(stored.headers, notModified.headers)) return undefined;
+    const headers: Record<string, string | readonly string[]> = { ...stored.headers };
+    let tags = stored.tags;
+    for (const [name, value] of Object.entries(notModified.headers)) {
+      const lower = name.toLowerCase();
+      if (value === undefined || NOT_UPDATED.has(lower)) continue;
+      const text = typeof value === 'number' ? String(value) : value;
+      if (lower === this.#tagHeader) tags = parseTags(text);
+      else headers[lower] = text;
+    }
+    const now = this.#clock();
+    const decision = cachePolicy(
+      { status: stored.status, headers },
+      { ...this.#policyOptions(), requestHeaders: request.headers, requestTime: times.requestTime, now },
+    );
+    if (!decision.cacheable || !sameHeaders(decision.vary, Object.keys(stored.vary).sort())) {
+      // No longer storable as it was (now private, or varying otherwise): it answers this request only.
+      this.#cache.remove(found.key);
+      this.#notStored++;
+      return this.#count(this.#pass({ status: stored.status, headers, body: stored.body }, 'REVALIDATED', false));
+    }
+    const refreshed: StoredResponse = {
+      ...stored,
+      headers: decision.headers,
+      storedAt: now,
+      initialAgeSeconds: decision.initialAgeSeconds,
+      freshnessLifetimeSeconds: decision.freshnessLifetimeSeconds,
+      staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
+      staleIfErrorSeconds: decision.staleIfErrorSeconds,
+      mustRevalidate: decision.mustRevalidate,
+      tags,
+    };
+    this.#cache.put(found.key, refreshed, { timeToLiveSeconds: decision.storeSeconds });
+    this.#stored++;
+    return this.#count(this.#serve(refreshed, 'REVALIDATED', now));
+  }
+
+  /**
+   * Revalidates a stale entry off the request's path: once per instance, and once per cluster
+   * when the cache has clusterSingleFlight (it runs through getOrLoad on a key naming this
+   * entry's generation). Resolves when done; never rejects: a failure is logged and counted, the
+   * stale entry keeps being answered until its window ends, and the next stale answer tries again
+   * (one revalidation at a time per entry).
+   */
+  async revalidateInBackground(
+    request: KeyedRequest,
+    found: { readonly key: string; readonly stored: StoredResponse },
+    fetchUpstream: (request: KeyedRequest) => Promise<UpstreamResponse>,
+  ): Promise<void> {
+    const { stored } = found;
+    const marker = `${REFRESH_PREFIX}${found.key}@${stored.storedAt}`;
+    try {
+      await this.#cache.getOrLoad(
+        marker,
+        async (): Promise<RefreshMarker> => {
+          this.#backgroundRevalidations++;
+          const requestTime = this.#clock();
+          const upstream = await fetchUpstream(withHeaders(request, conditionalHeaders(stored)));
+          if (ORIGIN_ERRORS.has(upstream.status)) throw new Error(`the origin answered ${upstream.status}`);
+          let done = upstream.status === 304 && this.refresh(request, found, upstream, { requestTime }) !== undefined;
+          if (!done && upstream.status === 304) {
+            // A 304 for another representation: the whole response, then.
+            const whole = await fetchUpstream(withHeaders(request, {}));
+            if (ORIGIN_ERRORS.has(whole.status)) throw new Error(`the origin answered ${whole.status}`);
+            done = this.store(request, whole, { requestTime }).cacheable;
+          } else if (!done) {
+            done = this.store(request, upstream, { requestTime }).cacheable;
+          }
+          // The origin no longer lets this be kept: stop serving the stale copy.
+          if (!done) this.#cache.remove(found.key);
+          return { kind: 'refresh', at: this.#clock() };
+        },
+        { lifespanOf: () => ({ timeToLiveSeconds: Math.max(1, stored.staleWhileRevalidateSeconds) }) },
+      );
+    } catch (error) {
+      this.#backgroundFailures++;
+      this.#logger.warn(
+        { cache: this.#cache.name, key: found.key, err: error },
+        'background revalidation failed; the stale response is served until its window ends',
+      );
+    }
+  }
+
+  /**
+   * Answers a request: from the cache when it may, else from `fetchUpstream` (called with the
+   * request, plus conditional headers when an entry is being revalidated), storing what may be
+   * stored. An exception from fetchUpstream reaches the caller unless a stale answer may be
+   * given instead (stale-if-error).
+   */
+  async handle(
+    request: KeyedRequest,
+    fetchUpstream: (request: KeyedRequest) => Promise<UpstreamResponse>,
+  ): Promise<ServedResponse> {
+    const found = this.lookup(request);
+    if (found.state === 'hit') return this.#count(found.response);
+    if (onlyIfCached(request)) {
+      // RFC 9111 section 5.2.1.7: the stored response, or 504; never the origin.
+      if (found.state === 'stale') return this.#count(found.response);
+      if (found.state !== 'bypass') return { status: 504, headers: {}, body: '', cache: 'MISS' };
+    }
+    if (found.state === 'stale') {
+      this.#inBackground(this.revalidateInBackground(request, found, fetchUpstream));
+      return this.#count(found.response);
+    }
+    if (found.state === 'bypass') {
+      const response = await fetchUpstream(request);
+      if (!SAFE_METHODS.has(methodOf(request)) && response.status < 400) this.invalidate(request);
+      return this.#count(this.#pass(response, 'BYPASS'));
+    }
+    const requestTime = this.#clock();
+    let upstream: UpstreamResponse;
+    try {
+      upstream =
+        found.state === 'expired'
+          ? await fetchUpstream(withHeaders(request, found.conditionalHeaders))
+          : await fetchUpstream(request);
+    } catch (error) {
+      const stale = found.state === 'expired' ? this.#staleIfError(found) : undefined;
+      if (stale === undefined) throw error;
+      this.#logger.warn(
+        { cache: this.#cache.name, key: found.state === 'expired' ? found.key : undefined, err: error },
+        'origin failed; serving stale (stale-if-error)',
+      );
+      return this.#count(stale);
+    }
+    if (found.state === 'expired') {
+      if (upstream.status === 304 && Object.keys(found.conditionalHeaders).length > 0) {
+        const refreshed = this.refresh(request, found, upstream, { requestTime });
+        if (refreshed !== undefined) return refreshed;
+        upstream = await fetchUpstream(withHeaders(request, {}));
+      }
+      const stale = ORIGIN_ERRORS.has(upstream.status) ? this.#staleIfError(found) : undefined;
+      if (stale !== undefined) {
+        this.#logger.warn(
+          { cache: this.#cache.name, key: found.key, status: upstream.status },
+          'origin failed; serving stale (stale-if-error)',
+        );
+        return this.#count(stale);
+      }
+    }
+    const decision = this.store(request, upstream, { requestTime });
+    // The origin no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
+    if (found.state === 'expired' && !decision.cacheable) this.#cache.remove(found.key);
+    return this.#count(this.#pass(upstream, 'MISS'));
+  }
+
+  /** Removes the GET and HEAD entries of the request's URL (after a successful unsafe request). */
+  invalidate(request: KeyedRequest): void {
+    for (const method of ['GET', 'HEAD']) {
+      if (this.#methods.has(method)) this.#cache.remove(this.key({ ...request, method }));
+    }
+  }
+
+  /**
+   * Removes every response tagged `tag`, on every instance: the entries this instance knows are
+   * removed (the removes replicate) and a purge marker makes any other entry with the tag stored
+   * until now a miss wherever it is. Answers how many entries this instance removed.
+   */
+  purgeTag(tag: string): number {
+    if (typeof tag !== 'string' || tag.trim() === '' || /[\s,]/.test(tag.trim())) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `purgeTag: a tag is a non-empty string without spaces or commas, got ${JSON.stringify(tag)}`,
+      );
+    }
+    const name = tag.trim();
+    const marker: PurgeMarker = { kind: 'purge', purgedAt: this.#clock() };
+    this.#cache.put(`${PURGE_PREFIX}${name}`, marker, { timeToLiveSeconds: this.#maxStoreSeconds });
+    const keys = this.#tags.keysOf(name);
+    for (const key of keys) this.#cache.remove(key);
+    this.#logger.info({ cache: this.#cache.name, tag: name, removed: keys.length }, 'purged by tag');
+    return keys.length;
+  }
+
+  /** Resolves once the background revalidations started so far have finished (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  }
+
+  statistics(): ResponseCacheStatistics {
     return {
-      cacheable: false,
-      reason: 'the request carried Authorization and the response is not marked public, s-maxage or must-revalidate',
+      served: { ...this.#served },
+      stored: this.#stored,
+      notStored: this.#notStored,
+      backgroundRevalidations: this.#backgroundRevalidations,
+      backgroundFailures: this.#backgroundFailures,
     };
   }
-  let ttl: number | undefined;
-  let reason: string;
-  const shared = seconds(cc.get('s-maxage'));
-  const maxAge = seconds(cc.get('max-age'));
-  if (shared !== undefined) {
-    ttl = shared;
-    reason = 's-maxage';
-  } else if (maxAge !== undefined) {
-    ttl = maxAge;
-    reason = 'max-age';
-  } else if (header(response.headers, 'expires') !== undefined) {
-    const expires = Date.parse(header(response.headers, 'expires') ?? '');
-    const date = Date.parse(header(response.headers, 'date') ?? '');
-    const now = Number.isNaN(date) ? (options.now ?? Date.now()) : date;
-    ttl = Number.isNaN(expires) ? 0 : Math.max(0, Math.floor((expires - now) / 1000)); // an invalid Expires means "already expired"
-    reason = 'Expires';
-  } else {
-    ttl = options.defaultTtlSeconds ?? 0;
-    reason = 'the default TTL (no freshness information)';
+
+  /** Stops following the cache's events (the tag index). The cache itself is the caller's. */
+  close(): void {
+    this.#tags.close();
   }
-  if (options.maxTtlSeconds !== undefined && ttl > options.maxTtlSeconds) {
-    ttl = options.maxTtlSeconds;
-    reason = `${reason}, capped`;
+
+  #inBackground(work: Promise<void>): void {
+    this.#background.add(work);
+    void work.finally(() => this.#background.delete(work));
   }
-  if (ttl <= 0) return { cacheable: false, reason: `${reason} gives no freshness` };
-  return { cacheable: true, ttlSeconds: ttl, reason };
+
+  #policyOptions(): CachePolicyOptions {
+    const {
+      cache: _c,
+      vary: _v,
+      includeBody: _i,
+      origin: _o,
+      methods: _m,
+      tagHeader: _t,
+      maxBodyBytes: _b,
+      clock: _k,
+      logger: _l,
+      ...policy
+    } = this.#options;
+    return policy;
+  }
+
+  #refused(reason: string): CacheDecision {
+    this.#notStored++;
+    return { cacheable: false, reason };
+  }
+
+  #purged(stored: StoredResponse): boolean {
+    for (const tag of stored.tags) {
+      const marker = this.#cache.peekEntry(`${PURGE_PREFIX}${tag}`)?.value;
+      if (marker?.kind === 'purge' && marker.purgedAt >= stored.storedAt) return true;
+    }
+    return false;
+  }
+
+  #staleIfError(found: { readonly stored: StoredResponse; readonly forced: boolean }): ServedResponse | undefined {
+    const { stored } = found;
+    if (found.forced || stored.mustRevalidate || stored.staleIfErrorSeconds === 0) return undefined;
+    const now = this.#clock();
+    if (currentAge(stored, now) - stored.freshnessLifetimeSeconds > stored.staleIfErrorSeconds) return undefined;
+    return this.#serve(stored, 'STALE-IF-ERROR', now);
+  }
+
+  #serve(stored: StoredResponse, cache: CacheStatus, now: number): ServedResponse {
+    return {
+      status: stored.status,
+      headers: { ...stored.headers, age: String(Math.floor(currentAge(stored, now))) },
+      body: stored.body,
+      cache,
+    };
+  }
+
+  /** The origin's answer as it goes on: hop-by-hop fields and the tag header taken out (and Age, unless keepAge). */
+  #pass(response: UpstreamResponse, cache: CacheStatus, keepAge = true): ServedResponse {
+    const connection = new Set(headerTokens(response.headers, 'connection'));
+    const headers: Record<string, string | readonly string[]> = {};
+    for (const [name, value] of Object.entries(response.headers)) {
+      const lower = name.toLowerCase();
+      if (value === undefined || lower === this.#tagHeader || connection.has(lower)) continue;
+      if (NOT_STORED.has(lower) && !(keepAge && lower === 'age')) continue;
+      headers[lower] = typeof value === 'number' ? String(value) : value;
+    }
+    return { status: response.status, headers, body: response.body ?? '', cache };
+  }
+
+  #count(response: ServedResponse): ServedResponse {
+    this.#served[response.cache]++;
+    return response;
+  }
+}
+
+/** A ResponseCache over `options.cache`. */
+export function responseCache(options: ResponseCacheOptions): ResponseCache {
+  return new ResponseCache(options);
+}
+
+/** RFC 9111 section 4.2.3: the corrected initial age plus the time resident here, in seconds. */
+function currentAge(stored: StoredResponse, now: number): number {
+  return stored.initialAgeSeconds + Math.max(0, now - stored.storedAt) / 1000;
+}
+
+function methodOf(request: KeyedRequest): string {
+  if (typeof request?.method !== 'string' || request.method === '') {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', 'responseCache: request.method must be a non-empty string');
+  }
+  return request.method.toUpperCase();
+}
+
+function onlyIfCached(request: KeyedRequest): boolean {
+  return parseCacheControl(headerValue(request.headers, 'cache-control')).has('only-if-cached');
+}
+
+function conditionalHeaders(stored: StoredResponse): Record<string, string> {
+  const etag = headerValue(stored.headers, 'etag');
+  const lastModified = headerValue(stored.headers, 'last-modified');
+  return {
+    ...(etag === undefined ? {} : { 'if-none-match': etag }),
+    ...(lastModified === undefined ? {} : { 'if-modified-since': lastModified }),
+  };
+}
+
+/** The request with the client's own conditional headers replaced by `extra`. */
+function withHeaders(request: KeyedRequest, extra: Readonly<Record<string, string>>): KeyedRequest {
+  const headers: Record<string, string | readonly string[] | number | undefined> = {};
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    if (!CONDITIONAL_HEADERS.has(name.toLowerCase())) headers[name] = value;
+  }
+  return { ...request, headers: { ...headers, ...extra } };
+}
+
+/** Whether a 304 is about the stored representation: any validator it carries must be the stored one. */
+function sameValidator(stored: StoredHeaders, notModified: Headers): boolean {
+  const etag = headerValue(notModified, 'etag');
+  if (etag !== undefined) {
+    const held = headerValue(stored, 'etag');
+    return held !== undefined && opaqueTag(held) === opaqueTag(etag);
+  }
+  const lastModified = headerValue(notModified, 'last-modified');
+  return lastModified === undefined || lastModified === headerValue(stored, 'last-modified');
+}
+
+/** An entity tag without its weakness mark: If-None-Match compares weakly (RFC 9110 section 8.8.3.2). */
+function opaqueTag(etag: string): string {
+  const trimmed = etag.trim();
+  return trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed;
+}
+
+function parseTags(field: string | readonly string[] | undefined): string[] {
+  if (field === undefined) return [];
+  const text = typeof field === 'string' ? field : field.join(' ');
+  return [...new Set(text.split(/[\s,]+/).filter((tag) => tag !== ''))];
+}
+
+function checkOptions(options: ResponseCacheOptions): void {
+  const bad = (what: string) => {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', `responseCache: ${what}`);
+  };
+  if (typeof options !== 'object' || options === null) bad('options must be an object with at least { cache }');
+  const cache = options.cache as Partial<Cache<ResponseCacheValue>> | undefined;
+  if (typeof cache?.get !== 'function' || typeof cache.getOrLoad !== 'function') {
+    bad('options.cache must be a meshcache Cache (manager.getCache(name))');
+  }
+  if (
+    options.methods !== undefined &&
+    (!Array.isArray(options.methods) ||
+      options.methods.length === 0 ||
+      options.methods.some((m) => typeof m !== 'string' || m === ''))
+  ) {
+    bad('options.methods must be a non-empty array of method names');
+  }
+  if (options.tagHeader !== undefined && (typeof options.tagHeader !== 'string' || options.tagHeader === '')) {
+    bad('options.tagHeader must be a header name');
+  }
+  if (
+    options.maxBodyBytes !== undefined &&
+    (typeof options.maxBodyBytes !== 'number' || !Number.isInteger(options.maxBodyBytes) || options.maxBodyBytes < 0)
+  ) {
+    bad(`options.maxBodyBytes must be an integer >= 0, got ${String(options.maxBodyBytes)}`);
+  }
+  if (options.vary !== undefined && (!Array.isArray(options.vary) || options.vary.some((h) => typeof h !== 'string'))) {
+    bad('options.vary must be an array of header names');
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') bad('options.clock must be a function');
+  checkPolicyOptions(options, 'responseCache');
 }

@@ -12,8 +12,21 @@
  *   never cached: it reaches the caller as a TokenError, and the next request asks again.
  * - Concurrent misses share one fetch (getOrLoad); on a replicated cache with
  *   clusterSingleFlight, concurrent misses on different instances share one too.
+ * - Refresh ahead: a hit in the last `refreshAheadSeconds` of the entry's life (never more than
+ *   the second half of it) is answered with the held token at once, and a new token is fetched
+ *   in the background, so no request waits when the old one leaves. The refresh is a getOrLoad
+ *   of a key naming the held token's expiry ("refresh the token that expires at T"): one fetch
+ *   per instance, and one per cluster with clusterSingleFlight, where every instance computes
+ *   the same key from the same replicated token. The new token replaces the held one only if the
+ *   held one is still there and still the same: a revocation during the refresh stays a
+ *   revocation. A failed refresh is logged, the held token keeps serving until it leaves, and this
+ *   instance waits `refreshRetrySeconds` before trying again.
  *
- * Hits, misses and failures are counted and logged apart (never the token itself).
+ * Not guaranteed: a refresh with no traffic. Refresh ahead is driven by requests (as Caffeine's
+ * refreshAfterWrite is): a token nobody asks for in its window is not refetched, and the next
+ * request after it left waits for a fetch as a first request does.
+ *
+ * Hits, misses, failures and refreshes are counted and logged apart (never the token itself).
  */
 import { type Cache, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 
@@ -29,6 +42,8 @@ export interface CachedToken {
   readonly tokenType: string;
   /** Epoch ms when the auth server says the token expires. */
   readonly expiresAt: number;
+  /** Epoch ms when it was fetched (absent on tokens cached by older versions). */
+  readonly fetchedAt?: number;
 }
 
 export interface TokenCacheOptions {
@@ -39,6 +54,13 @@ export interface TokenCacheOptions {
   readonly fetchToken: (dimensions: Readonly<Record<string, string>>) => Promise<AuthResponse>;
   /** Seconds taken off expires_in. @default 60 */
   readonly safetyMarginSeconds?: number;
+  /**
+   * A hit this close to the entry's end (at most the second half of its life) fetches a new
+   * token in the background; 0 turns refresh ahead off. @default 60
+   */
+  readonly refreshAheadSeconds?: number;
+  /** After a failed refresh ahead, this instance waits this long before trying again. @default 5 */
+  readonly refreshRetrySeconds?: number;
   readonly logger?: Logger;
   /** Epoch ms. @default Date.now */
   readonly clock?: () => number;
@@ -53,28 +75,42 @@ export class TokenError extends MeshcacheError {
 
 export interface TokenCacheStatistics {
   readonly hits: number;
+  /** Requests that found no token and waited for one. */
   readonly misses: number;
   readonly failures: number;
+  /** Refreshes ahead run on this instance, and those that failed. */
+  readonly refreshes: number;
+  readonly refreshFailures: number;
 }
+
+export const TOKEN_CACHE_DEFAULTS = Object.freeze({
+  safetyMarginSeconds: 60,
+  refreshAheadSeconds: 60,
+  refreshRetrySeconds: 5,
+});
 
 export class TokenCache {
   readonly #options: TokenCacheOptions;
   readonly #margin: number;
+  readonly #refreshAhead: number;
+  readonly #refreshRetry: number;
   readonly #logger: Logger;
   readonly #clock: () => number;
+  /** Per key: no refresh ahead before this instant (after a failure). */
+  readonly #refreshNotBefore = new Map<string, number>();
+  readonly #background = new Set<Promise<void>>();
   #hits = 0;
   #misses = 0;
   #failures = 0;
+  #refreshes = 0;
+  #refreshFailures = 0;
 
   constructor(options: TokenCacheOptions) {
-    if (options.dimensions.length === 0) {
-      throw new MeshcacheError(
-        'E_CONFIG',
-        'tokenCache: name at least one dimension (environment, backend, scope, ...)',
-      );
-    }
+    checkOptions(options);
     this.#options = options;
-    this.#margin = options.safetyMarginSeconds ?? 60;
+    this.#margin = options.safetyMarginSeconds ?? TOKEN_CACHE_DEFAULTS.safetyMarginSeconds;
+    this.#refreshAhead = options.refreshAheadSeconds ?? TOKEN_CACHE_DEFAULTS.refreshAheadSeconds;
+    this.#refreshRetry = options.refreshRetrySeconds ?? TOKEN_CACHE_DEFAULTS.refreshRetrySeconds;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? Date.now;
   }
@@ -114,19 +150,22 @@ export class TokenCache {
     const key = this.keyOf(dimensions);
     const { cache } = this.#options;
     const held = cache.get(key);
-    if (held !== undefined && held.expiresAt > this.#clock()) {
+    const now = this.#clock();
+    if (held !== undefined && held.expiresAt > now) {
       this.#hits++;
       this.#logger.debug({ cache: cache.name, key }, 'token hit');
+      if (this.#refreshAhead > 0 && now >= this.#refreshAt(held) && now >= (this.#refreshNotBefore.get(key) ?? 0)) {
+        const work = this.#refresh(key, dimensions, held);
+        this.#background.add(work);
+        void work.finally(() => this.#background.delete(work));
+      }
       return held;
     }
     this.#misses++;
     this.#logger.info({ cache: cache.name, key }, 'token miss: asking the auth server');
     try {
       return await cache.getOrLoad(key, () => this.#fetch(key, dimensions), {
-        // At least a second (0 would mean "eternal"), never past the token's own expiry.
-        lifespanOf: (token) => ({
-          timeToLiveSeconds: Math.max(1, Math.floor((token.expiresAt - this.#clock()) / 1000) - this.#margin),
-        }),
+        lifespanOf: (token) => ({ timeToLiveSeconds: this.#lifespanSeconds(token) }),
       });
     } catch (error) {
       this.#failures++;
@@ -146,7 +185,68 @@ export class TokenCache {
   }
 
   statistics(): TokenCacheStatistics {
-    return { hits: this.#hits, misses: this.#misses, failures: this.#failures };
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      failures: this.#failures,
+      refreshes: this.#refreshes,
+      refreshFailures: this.#refreshFailures,
+    };
+  }
+
+  /** Resolves once the refreshes ahead started so far have finished (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  }
+
+  /** The entry's TTL: at least a second (0 would mean "eternal"), never past the token's own expiry less the margin. */
+  #lifespanSeconds(token: CachedToken): number {
+    return Math.max(1, Math.floor((token.expiresAt - this.#clock()) / 1000) - this.#margin);
+  }
+
+  /** When a hit starts a refresh ahead: the last refreshAheadSeconds of the entry, at most its second half. */
+  #refreshAt(token: CachedToken): number {
+    const leaves = token.expiresAt - this.#margin * 1000;
+    const life = token.fetchedAt === undefined ? Number.POSITIVE_INFINITY : leaves - token.fetchedAt;
+    // A token that lives no longer than the margin is kept a second: nothing to refresh ahead of.
+    if (life <= 0) return Number.POSITIVE_INFINITY;
+    return leaves - Math.min(this.#refreshAhead * 1000, life / 2);
+  }
+
+  /**
+   * Fetches the successor of `held` off the request's path, once per instance (and per cluster
+   * with clusterSingleFlight: every instance names the same key). Never rejects.
+   */
+  async #refresh(key: string, dimensions: Readonly<Record<string, string>>, held: CachedToken): Promise<void> {
+    const { cache } = this.#options;
+    const leaves = held.expiresAt - this.#margin * 1000;
+    try {
+      await cache.getOrLoad(
+        `${key}#refresh@${held.expiresAt}`,
+        async () => {
+          this.#refreshes++;
+          this.#logger.info({ cache: cache.name, key }, 'token refresh ahead: asking the auth server');
+          const token = await this.#fetch(key, dimensions);
+          const current = cache.peekEntry(key)?.value;
+          // Only the token it was fetched to replace: a revocation (or a newer token) meanwhile wins.
+          if (current?.accessToken === held.accessToken && current.expiresAt === held.expiresAt) {
+            cache.put(key, token, { timeToLiveSeconds: this.#lifespanSeconds(token) });
+          }
+          // The marker says "done" and nothing more: no second copy of a credential to outlive a revocation.
+          return { accessToken: '', tokenType: 'refreshed', expiresAt: token.expiresAt };
+        },
+        // The marker lives while the held token does: later hits on it find the refresh done.
+        { lifespanOf: () => ({ timeToLiveSeconds: Math.max(1, Math.ceil((leaves - this.#clock()) / 1000) + 1) }) },
+      );
+      this.#refreshNotBefore.delete(key);
+    } catch (error) {
+      this.#refreshFailures++;
+      this.#refreshNotBefore.set(key, this.#clock() + this.#refreshRetry * 1000);
+      this.#logger.warn(
+        { cache: cache.name, key, err: error },
+        'token refresh ahead failed: the held token serves until it leaves',
+      );
+    }
   }
 
   async #fetch(key: string, dimensions: Readonly<Record<string, string>>): Promise<CachedToken> {
@@ -166,7 +266,8 @@ export class TokenCache {
       );
     }
     const tokenType = typeof body['token_type'] === 'string' ? (body['token_type'] as string) : 'Bearer';
-    const token = { accessToken, tokenType, expiresAt: this.#clock() + expiresIn * 1000 };
+    const fetchedAt = this.#clock();
+    const token = { accessToken, tokenType, expiresAt: fetchedAt + expiresIn * 1000, fetchedAt };
     if (expiresIn <= this.#margin) {
       this.#logger.warn(
         { key, expiresIn, margin: this.#margin },
@@ -180,4 +281,28 @@ export class TokenCache {
 /** A TokenCache over `options.cache`. */
 export function tokenCache(options: TokenCacheOptions): TokenCache {
   return new TokenCache(options);
+}
+
+function checkOptions(options: TokenCacheOptions): void {
+  if (!Array.isArray(options.dimensions) || options.dimensions.length === 0) {
+    throw new MeshcacheError('E_CONFIG', 'tokenCache: name at least one dimension (environment, backend, scope, ...)');
+  }
+  if (typeof options.cache?.getOrLoad !== 'function') {
+    throw new MeshcacheError(
+      'E_CONFIG',
+      'tokenCache: options.cache must be a meshcache Cache (manager.getCache(name))',
+    );
+  }
+  if (typeof options.fetchToken !== 'function') {
+    throw new MeshcacheError('E_CONFIG', 'tokenCache: options.fetchToken must be a function');
+  }
+  for (const name of ['safetyMarginSeconds', 'refreshAheadSeconds', 'refreshRetrySeconds'] as const) {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+      throw new MeshcacheError(
+        'E_CONFIG',
+        `tokenCache: options.${name} must be a number of seconds >= 0, got ${String(value)}`,
+      );
+    }
+  }
 }

@@ -2,7 +2,7 @@ import { CacheManager, ManualClock } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { type AuthResponse, type CachedToken, TokenError, tokenCache } from '../src/index.js';
 
-function setup(answers: Array<AuthResponse | Error>, margin = 60) {
+function setup(answers: Array<AuthResponse | Error | Promise<AuthResponse>>, margin = 60, extra: object = {}) {
   const clock = new ManualClock(1_700_000_000_000);
   const manager = new CacheManager({ clock: () => clock.now() });
   const cache = manager.addCache<CachedToken>('service tokens', { timeToLiveSeconds: 86_400 });
@@ -18,6 +18,7 @@ function setup(answers: Array<AuthResponse | Error>, margin = 60) {
       return answer;
     },
     safetyMarginSeconds: margin,
+    ...extra,
     clock: () => clock.now(),
     logger: {
       debug: (_o, m) => logs.push(`debug ${m}`),
@@ -39,7 +40,7 @@ describe('tokenCache', () => {
     expect(two).toBe('t1');
     expect(await tokens.get(prod)).toBe('t1');
     expect(calls).toHaveLength(1);
-    expect(tokens.statistics()).toEqual({ hits: 1, misses: 2, failures: 0 });
+    expect(tokens.statistics()).toEqual({ hits: 1, misses: 2, failures: 0, refreshes: 0, refreshFailures: 0 });
     expect(logs).toContain('info token miss: asking the auth server');
     expect(logs).toContain('debug token hit');
   });
@@ -100,5 +101,105 @@ describe('tokenCache', () => {
     expect(await tokens.get(prod)).toBe('t1');
     expect(tokens.revoke(prod)).toBe(true);
     expect(await tokens.get(prod)).toBe('t2');
+  });
+});
+
+describe('tokenCache refresh ahead', () => {
+  const short = { status: 200, body: { access_token: 'first', expires_in: 600 } }; // kept 540 s
+
+  it('answers with the held token and fetches the next in the background, once, in the last refreshAheadSeconds', async () => {
+    const { tokens, calls, clock, cache } = setup([short]);
+    expect(await tokens.get(prod)).toBe('first');
+    clock.advanceSeconds(479); // the window opens at 540 - 60 = 480 s
+    expect(await tokens.get(prod)).toBe('first');
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(1);
+    clock.advanceSeconds(2);
+    const during = await Promise.all([tokens.get(prod), tokens.get(prod), tokens.get(prod)]);
+    expect(during).toEqual(['first', 'first', 'first']); // nobody waits for the refresh
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(2);
+    expect(await tokens.get(prod)).toBe('t2');
+    expect(cache.peekEntry(tokens.keyOf(prod))?.timeToLiveSeconds).toBe(3540);
+    // the refresh's marker holds no credential
+    const markers = cache.keys().filter((key) => key !== tokens.keyOf(prod));
+    expect(markers.map((key) => cache.peekEntry(key)?.value.accessToken)).toEqual(['']);
+    clock.advanceSeconds(60); // past the first token's end: still no wait, still no new fetch
+    expect(await tokens.get(prod)).toBe('t2');
+    expect(tokens.statistics()).toMatchObject({ misses: 1, refreshes: 1, refreshFailures: 0 });
+  });
+
+  it("never opens the window before the second half of the entry's life", async () => {
+    const { tokens, calls, clock } = setup(
+      [{ status: 200, body: { access_token: 'first', expires_in: 180 } }], // kept 120 s: window from 60 s
+      60,
+      { refreshAheadSeconds: 100 },
+    );
+    await tokens.get(prod);
+    clock.advanceSeconds(59);
+    await tokens.get(prod);
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(1);
+    clock.advanceSeconds(2);
+    await tokens.get(prod);
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(2);
+  });
+
+  it('keeps the held token when the refresh fails, and waits refreshRetrySeconds before trying again', async () => {
+    const { tokens, calls, clock, logs } = setup([short, { status: 503, body: {} }]);
+    await tokens.get(prod);
+    clock.advanceSeconds(481);
+    expect(await tokens.get(prod)).toBe('first');
+    await tokens.whenIdle();
+    expect(tokens.statistics()).toMatchObject({ refreshes: 1, refreshFailures: 1, failures: 0 });
+    expect(logs).toContain('warn token refresh ahead failed: the held token serves until it leaves');
+    clock.advanceSeconds(4);
+    expect(await tokens.get(prod)).toBe('first');
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(2); // not yet
+    clock.advanceSeconds(2);
+    expect(await tokens.get(prod)).toBe('first');
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(3);
+    expect(await tokens.get(prod)).toBe('t3');
+  });
+
+  it('does not undo a revocation that happens while the refresh is on its way', async () => {
+    let answer: (value: AuthResponse) => void = () => {};
+    const slow = new Promise<AuthResponse>((resolve) => {
+      answer = resolve;
+    });
+    const { tokens, calls, clock } = setup([short, slow]);
+    await tokens.get(prod);
+    clock.advanceSeconds(481);
+    await tokens.get(prod); // starts the refresh
+    expect(tokens.revoke(prod)).toBe(true);
+    answer({ status: 200, body: { access_token: 'fetched before the revocation', expires_in: 3600 } });
+    await tokens.whenIdle();
+    expect(await tokens.get(prod)).toBe('t3'); // a fresh fetch after the revocation
+    expect(calls).toHaveLength(3);
+  });
+
+  it('does nothing ahead for a token that lives no longer than the margin, nor with refreshAheadSeconds 0', async () => {
+    const brief = setup([{ status: 200, body: { access_token: 'brief', expires_in: 30 } }]);
+    await brief.tokens.get(prod);
+    await brief.tokens.get(prod);
+    await brief.tokens.whenIdle();
+    expect(brief.calls).toHaveLength(1);
+    const off = setup([short], 60, { refreshAheadSeconds: 0 });
+    await off.tokens.get(prod);
+    off.clock.advanceSeconds(539);
+    expect(await off.tokens.get(prod)).toBe('first');
+    await off.tokens.whenIdle();
+    expect(off.calls).toHaveLength(1);
+  });
+
+  it('refuses bad options with an error naming the option', () => {
+    const { cache } = setup([]);
+    const base = { cache, dimensions: ['tenant'], fetchToken: async () => ({ status: 200, body: {} }) };
+    expect(() => tokenCache({ ...base, refreshAheadSeconds: -1 })).toThrow(/options.refreshAheadSeconds/);
+    expect(() => tokenCache({ ...base, safetyMarginSeconds: Number.NaN })).toThrow(/options.safetyMarginSeconds/);
+    expect(() => tokenCache({ ...base, dimensions: [] })).toThrow(/name at least one dimension/);
   });
 });

@@ -1,0 +1,32 @@
+/**
+ * HTTP header fields as the gateway helpers take them: a plain record, names in any case, a
+ * value a string or a list of strings (node:http's IncomingHttpHeaders, Fastify's, or
+ * `Object.fromEntries(fetchResponse.headers)` all fit). Every lookup is case-insensitive, and a
+ * field given as a list is read as its field lines joined with ", " (RFC 9110 section 5.3).
+ */
+
+export type Headers = Readonly<Record<string, string | readonly string[] | number | undefined>>;
+
+/** The field's value (lines joined with ", "), or undefined when the field is absent. */
+export function headerValue(headers: Headers | undefined, name: string): string | undefined {
+  if (headers === undefined) return undefined;
+  const lower = name.toLowerCase();
+  let found: string | undefined;
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined || key.toLowerCase() !== lower) continue;
+    const text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : value.join(', ');
+    // Two spellings of one name ('Vary' and 'vary') are two field lines of one field.
+    found = found === undefined ? text : `${found}, ${text}`;
+  }
+  return found;
+}
+
+/** A list-valued field (Vary, Connection, ...) as its members, trimmed and lower-cased; empty members dropped. */
+export function headerTokens(headers: Headers | undefined, name: string): string[] {
+  const value = headerValue(headers, name);
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter((token) => token !== '');
+}
