@@ -18,7 +18,7 @@ import { PeerLink } from '../src/peer-link.js';
 import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
 import type { SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
-import type { Connection } from '../src/transport/transport.js';
+import { type Connection, delegatingConnection } from '../src/transport/transport.js';
 import { sessionOf } from './sessions.js';
 
 const managers: CacheManager[] = [];
@@ -46,7 +46,7 @@ function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
 }
 
 /** A repair of `cache` talking to a peer that records what it is sent. */
-function repairOf(cache: Cache<unknown>, options: { maxWanted?: number } = {}) {
+function repairOf(cache: Cache<unknown>, options: { maxWanted?: number; generation?: () => number } = {}) {
   const { warnings, logger } = recordingLogger();
   const sent: SessionMessage[] = [];
   const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
@@ -165,16 +165,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
   it('reads an unchanged cache once for every digest asked of it (links that come and go cost nothing more)', async () => {
     const cache = cacheWith(3000);
     let generation = 1;
-    const { warnings, logger } = recordingLogger();
-    const sent: SessionMessage[] = [];
-    const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
-    const repair = new CacheRepair(cache, {
-      chunkBytes: 1 << 20,
-      apply: () => {},
-      onRepaired: () => {},
-      logger,
-      generation: () => generation,
-    });
+    const { repair, peer, sent, warnings } = repairOf(cache, { generation: () => generation });
     for (let i = 0; i < 3; i++) {
       repair.offer(peer);
       await turns(10);
@@ -258,20 +249,7 @@ describe('peer links', () => {
 
   it('closes a link whose connection holds more unsent bytes than its bound (4008), instead of queueing more', async () => {
     const { client } = await establishedPair();
-    const backedUp: Connection = {
-      remoteAddress: client.remoteAddress,
-      get bufferedAmount() {
-        return 300 * 1024 * 1024;
-      },
-      get open() {
-        return client.open;
-      },
-      send: (frame) => client.send(frame),
-      close: (code, reason) => client.close(code, reason),
-      authenticated: () => client.authenticated(),
-      onFrame: (listener) => client.onFrame(listener),
-      onClose: (listener) => client.onClose(listener),
-    };
+    const backedUp = delegatingConnection(client, { bufferedAmount: () => 300 * 1024 * 1024 });
     const closed = new Promise<number>((resolve) => client.onClose((code) => resolve(code)));
     const { warnings, logger } = recordingLogger();
     const { session, link } = await linkOver(backedUp, logger);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type ChangeMessage, MessageType } from '../src/index.js';
 import { OwnEphemerals, type Session, type SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
-import type { Connection, Listener, Transport } from '../src/transport/transport.js';
+import { delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { sessionOf, type TestIdentity } from './sessions.js';
 
@@ -266,25 +266,12 @@ describe('Session after authentication', () => {
     listeners.push(await network.listen('b', (c) => (listenerEnd = sessionOf(c, 'listener', { node: 'gw-2' }))));
     const inner = await network.dial('b');
     let armed = false;
-    const wrapped: Connection = {
-      get remoteAddress() {
-        return inner.remoteAddress;
-      },
-      get bufferedAmount() {
-        return inner.bufferedAmount;
-      },
-      get open() {
-        return inner.open;
-      },
+    const wrapped = delegatingConnection(inner, {
       send: (frame) => {
         const out = armed ? tamper(frame) : frame;
         if (out !== undefined) inner.send(out);
       },
-      close: (code, reason) => inner.close(code, reason),
-      authenticated: () => inner.authenticated(),
-      onFrame: (listener) => inner.onFrame(listener),
-      onClose: (listener) => inner.onClose(listener),
-    };
+    });
     const dialler = await sessionOf(wrapped, 'dialler', { node: 'gw-1' });
     while (listenerEnd === undefined) await tick();
     const server = await listenerEnd;

@@ -5,7 +5,7 @@
  * purpose: it stands for a peer that lost frames and must repair.
  */
 import { type Scheduler, systemScheduler } from '@meshcache/core';
-import type { Connection, Listener, Transport } from './transport.js';
+import { type Connection, delegatingConnection, type Listener, type Transport } from './transport.js';
 
 export interface ChaosOptions {
   /** Extra delay per frame, in ms (delivered with setTimeout). @default 0 */
@@ -79,24 +79,6 @@ export class ChaosTransport implements Transport {
         deliver(late);
       }
     };
-    return {
-      get remoteAddress() {
-        return inner.remoteAddress;
-      },
-      get bufferedAmount() {
-        return inner.bufferedAmount;
-      },
-      get quietMillis() {
-        return inner.quietMillis;
-      },
-      get open() {
-        return inner.open;
-      },
-      send,
-      close: (code, reason) => inner.close(code, reason),
-      authenticated: () => inner.authenticated(),
-      onFrame: (listener) => inner.onFrame(listener),
-      onClose: (listener) => inner.onClose(listener),
-    };
+    return delegatingConnection(inner, { send });
   }
 }

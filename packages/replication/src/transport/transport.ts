@@ -74,3 +74,33 @@ export function closeReason(reason: string): string {
   }
   return cut;
 }
+
+/**
+ * A connection that passes everything to `inner` but what `overrides` replaces: how a wrapper
+ * (chaos, a simulator's faulty link, a test's tampering middlebox) changes one behaviour without
+ * restating the others.
+ */
+export function delegatingConnection(
+  inner: Connection,
+  overrides: { readonly send?: Connection['send']; readonly bufferedAmount?: () => number },
+): Connection {
+  return {
+    get remoteAddress() {
+      return inner.remoteAddress;
+    },
+    get bufferedAmount() {
+      return overrides.bufferedAmount?.() ?? inner.bufferedAmount;
+    },
+    get quietMillis() {
+      return inner.quietMillis;
+    },
+    get open() {
+      return inner.open;
+    },
+    send: overrides.send ?? ((frame) => inner.send(frame)),
+    close: (code, reason) => inner.close(code, reason),
+    authenticated: () => inner.authenticated(),
+    onFrame: (listener) => inner.onFrame(listener),
+    onClose: (listener) => inner.onClose(listener),
+  };
+}

@@ -19,7 +19,7 @@
  */
 import type { Scheduler } from '@meshcache/core';
 import { MemoryNetwork } from '../../src/transport/memory.js';
-import type { Connection, Listener, Transport } from '../../src/transport/transport.js';
+import { type Connection, delegatingConnection, type Listener, type Transport } from '../../src/transport/transport.js';
 
 /** How long a connection that hears nothing stays open: the WebSocket heartbeat's window. */
 export const DETECT_MILLIS = 2000;
@@ -152,21 +152,6 @@ export class SimNetwork {
         scheduler.setTimeout(() => connection.send(copy), at - scheduler.now());
       }
     };
-    return {
-      get remoteAddress() {
-        return connection.remoteAddress;
-      },
-      get bufferedAmount() {
-        return connection.bufferedAmount;
-      },
-      get open() {
-        return connection.open;
-      },
-      send,
-      close: (code, reason) => connection.close(code, reason),
-      authenticated: () => connection.authenticated(),
-      onFrame: (listener) => connection.onFrame(listener),
-      onClose: (listener) => connection.onClose(listener),
-    };
+    return delegatingConnection(connection, { send });
   }
 }
