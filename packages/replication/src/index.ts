@@ -6,13 +6,16 @@ export { CacheReplicator } from './cache-replicator.js';
 export type {
   ClusterCacheConfig,
   ClusterConfig,
+  HttpEndpointConfig,
   PeerListenerConfig,
   ResolvedClusterConfig,
   TlsConfig,
 } from './cluster-config.js';
-export { resolveClusterConfig } from './cluster-config.js';
+export { DEFAULT_HTTP_PORT, resolveClusterConfig } from './cluster-config.js';
 export type { ClusterNodeOptions, PeerInfo, PeerState } from './cluster-node.js';
 export { ClusterNode } from './cluster-node.js';
+export type { PeerDiagnostic, RepairDiagnostic } from './diagnostics.js';
+export { PEER_CHANNEL, REPAIR_CHANNEL } from './diagnostics.js';
 export type { HybridLogicalClockOptions } from './hlc.js';
 export { HybridLogicalClock } from './hlc.js';
 export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';
