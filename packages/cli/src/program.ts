@@ -39,9 +39,18 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 
   program
     .command('demo')
-    .description('start a three-node cluster on 127.0.0.1 and show replication live (no config needed)')
+    .description(
+      'start a three-node cluster on 127.0.0.1 and show replication live, with a live page of the cluster (no config needed)',
+    )
+    .option(
+      '--keep-running',
+      'after the story, keep the cluster up with light traffic until Ctrl-C (default at a terminal)',
+    )
+    .option('--no-keep-running', 'end after the story (default when the output is not a terminal)')
     .addHelpText('after', '\nExample:\n  meshcache demo\n')
-    .action(() => runAction(demo(io)));
+    .action((options: { keepRunning?: boolean }) =>
+      runAction(demo(io, options.keepRunning === undefined ? {} : { keepRunning: options.keepRunning })),
+    );
 
   program
     .command('import-ehcache')

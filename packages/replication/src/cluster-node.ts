@@ -145,6 +145,14 @@ export class ClusterNode {
     return this.#config.cluster;
   }
 
+  /**
+   * The configuration's operator endpoint (`http`), resolved; undefined when it has none.
+   * ClusterNode opens nothing for it: `meshcache serve` does.
+   */
+  get http(): { readonly hostname: string; readonly port: number } | undefined {
+    return this.#config.http;
+  }
+
   /** The URL peers dial: ws://host:port (wss:// with TLS), with the real port. */
   get url(): string {
     return this.#listener?.address ?? '';
