@@ -21,14 +21,37 @@
  * peers drop it at once. The replication link's own heartbeat closes the link to a dead peer
  * independently.
  *
- * bonjour-service's callback API stays inside this file.
+ * bonjour-service's callback API stays inside this file, and so does bonjour-service itself: it is
+ * an optional peer dependency, imported only when a provider starts (loadBonjour), so a node that
+ * does not use mDNS neither needs it installed nor loads it, and one that does without it gets
+ * E_MISSING_DEPENDENCY saying what to install.
  */
-import { type Logger, silentLogger } from '@meshcache/core';
-import { Bonjour, type Browser, type Service } from 'bonjour-service';
+import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
+import type { Bonjour, Browser, Service } from 'bonjour-service';
 import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
 import { PeerSet } from './peer-set.js';
 
 export const SERVICE_TYPE = 'meshcache';
+
+/**
+ * bonjour-service, imported on first use. @throws MeshcacheError E_MISSING_DEPENDENCY when it is
+ * not installed (the specifier is a parameter for the test of that message).
+ */
+export async function loadBonjour(specifier = 'bonjour-service'): Promise<typeof import('bonjour-service')> {
+  try {
+    return (await import(specifier)) as typeof import('bonjour-service');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(error).includes(specifier)) {
+      throw new MeshcacheError(
+        'E_MISSING_DEPENDENCY',
+        `peerDiscovery.mode "automatic" (mDNS) needs the package ${specifier}, which is not installed: npm install ${specifier}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
 
 export interface MdnsPeerProviderOptions {
   /** This node: what it publishes, and whom it ignores. */
@@ -82,6 +105,8 @@ export class MdnsPeerProvider implements PeerProvider {
 
   async start(): Promise<void> {
     if (this.#bonjour !== undefined) return;
+    const { Bonjour } = await loadBonjour();
+    if (this.#bonjour !== undefined || this.#stopped !== undefined) return;
     const { cluster, node, port, protocolVersion } = this.#options;
     const socketOptions = {
       ip: this.#options.multicastAddress ?? '224.0.0.251',
