@@ -14,7 +14,7 @@
 //     second directory without the CLI (so without bonjour-service), that automatic discovery
 //     fails with E_MISSING_DEPENDENCY before anything is sent.
 //
-// Needs a build first (`pnpm run build`). Exceptions to the linters, each justified:
+// Needs a build first (`npx --yes pnpm@10.34.8 run build`). Exceptions to the linters, each justified:
 //   - attw --profile node16: TypeScript's node10 resolution predates `exports` maps, so no
 //     subpath (`/testing`, `/metrics`, `/internals`) can resolve under it; the main entries do
 //     (main and types at the top of each published manifest).

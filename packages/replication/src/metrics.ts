@@ -277,7 +277,10 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     ['peer', 'state'],
     function* (s) {
       for (const peer of s.peers) {
-        for (const state of PEER_STATES) yield [{ peer: peer.id, state }, peer.state === state ? 1 : 0];
+        // A state added after this list was written (PeerState is open to additions) still shows.
+        for (const state of new Set([...PEER_STATES, peer.state])) {
+          yield [{ peer: peer.id, state }, peer.state === state ? 1 : 0];
+        }
       }
     },
   );
