@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '@meshcache/replication';
 import { type BrowserContext, chromium } from 'playwright-core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrometheusText, sampleValue } from '../packages/replication/test/prometheus-text.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
@@ -35,7 +35,11 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-const dir = mkdtempSync(join(tmpdir(), 'meshcache-operator-'));
+// Made when a test runs (a file whose tests are all skipped runs no hook, and would leave it behind).
+let dir = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'meshcache-operator-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Served {
