@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// After a build: every file that a published package's `exports` map points to must exist, so
-// the map and the built files cannot drift apart unnoticed.
+// After a build: every file that a published package's `exports` map (and its publishConfig's
+// exports, main and types, which pnpm pack writes into the tarball) points to must exist, so the
+// maps and the built files cannot drift apart unnoticed.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -14,6 +15,15 @@ for (const dir of readdirSync('packages')) {
         console.error(`${manifest.name}: exports["${entry}"].${condition} -> ${target} does not exist`);
         missing++;
       }
+    }
+  }
+  // What a user gets: the exports, main and types that publishConfig puts in the packed manifest.
+  const published = manifest.publishConfig ?? {};
+  const targets = [published.main, published.types, ...Object.values(published.exports ?? {}).flatMap(Object.values)];
+  for (const target of targets.filter((t) => t !== undefined)) {
+    if (!existsSync(join(root, target))) {
+      console.error(`${manifest.name}: publishConfig -> ${target} does not exist`);
+      missing++;
     }
   }
   for (const bin of Object.values(manifest.bin ?? {})) {

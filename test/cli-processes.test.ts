@@ -219,6 +219,11 @@ describe('meshcache as processes', () => {
     const run = await meshcache(['demo']);
     expect(run.err).toBe('');
     expect(run.code).toBe(0);
+    // The live page's address comes first, right under the title.
+    expect(run.out.split('\n').filter((line) => line.trim() !== '')[1]).toMatch(
+      /^ {3}Watch it live: http:\/\/127\.0\.0\.1:\d+\/ {2}\(the cluster as gw-1 sees it\)$/,
+    );
+    expect(run.out).not.toContain('7. The cluster keeps running'); // not a terminal: it ends by itself
     for (const step of [
       '1. Start the cluster',
       '2. Write through gw-1',
@@ -234,6 +239,37 @@ describe('meshcache as processes', () => {
     expect(run.out).toMatch(/holding (\d+) entries \(gw-1 holds \1\); "GET \/orders\/43" gone/);
     const pids = [...run.out.matchAll(/\(pid (\d+)\)/g)].map((match) => Number(match[1]));
     expect(pids).toHaveLength(4); // three nodes, and gw-3 again
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  }, 60_000);
+
+  it('meshcache demo --keep-running keeps the cluster and its live page up until Ctrl-C, then ends with 0', async () => {
+    const child = spawn(process.execPath, [...NODE_ARGS, 'demo', '--keep-running'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    servers.push(child);
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('Ctrl-C stops the three processes')) resolve();
+      });
+    });
+    const page = /Watch it live: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1] as string;
+    expect((await fetch(page)).headers.get('content-type')).toBe('text/html; charset=utf-8');
+    await until(async () => {
+      const status = (await (await fetch(`${page}status`)).json()) as { peers: Array<{ state: string }> };
+      return status.peers.filter((peer) => peer.state === 'connected').length === 2;
+    }, 'the page to see both peers of gw-1');
+    const before = (await (await fetch(`${page}status`)).json()) as { caches: Array<{ puts: number }> };
+    await until(async () => {
+      const now = (await (await fetch(`${page}status`)).json()) as { caches: Array<{ puts: number }> };
+      return (now.caches[0]?.puts ?? 0) > (before.caches[0]?.puts ?? 0);
+    }, 'the light traffic to show on the page');
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+    const pids = [...out.matchAll(/\(pid (\d+)\)/g)].map((match) => Number(match[1]));
+    expect(pids).toHaveLength(4);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   }, 60_000);
 

@@ -34,6 +34,7 @@
 
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
+import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
 import type { DiskRecord } from './disk/disk-store.js';
 import { type DiskTier, entryOf, isRecordExpired, recordOf } from './disk/disk-tier.js';
 import { findEncodingProblem } from './encodable.js';
@@ -165,6 +166,8 @@ export class Cache<V = unknown> {
   #memoryHits = 0;
   #diskHits = 0;
   #misses = 0;
+  /** Of the misses, those that found the key held but expired (Ehcache's cacheMissExpired). */
+  #expiredMisses = 0;
   #puts = 0;
   #updates = 0;
   #removals = 0;
@@ -216,6 +219,7 @@ export class Cache<V = unknown> {
         return entry.value;
       }
       this.#expireHeld(key, entry);
+      this.#expiredMisses++;
     } else if (this.#disk !== undefined) {
       return this.#readDisk(key, this.#disk);
     }
@@ -235,6 +239,7 @@ export class Cache<V = unknown> {
         return record.value;
       }
       this.#expired(key, record.value, record.version, 'local');
+      this.#expiredMisses++;
     }
     this.#misses++;
     return undefined;
@@ -318,6 +323,10 @@ export class Cache<V = unknown> {
     const load: InFlightLoad<V> = { promise: undefined as unknown as Promise<V>, overtaken: false };
     this.#loadCount++;
     const coordinator = this.#loadCoordinator;
+    // Built only when someone listens on `meshcache:load` (diagnostics.ts).
+    const trace: LoadTrace | undefined = hasLoadSubscribers()
+      ? { cache: this.name, key, answeredBy: undefined, stale: false }
+      : undefined;
     const run = async (): Promise<V> => {
       try {
         let loaded: V;
@@ -326,9 +335,13 @@ export class Cache<V = unknown> {
         } else {
           const outcome = await coordinator.coordinate(key, async () => loader(key));
           // A value that arrived from a peer is held already (and newer than anything we'd stamp).
-          if (outcome.fromPeer) return outcome.value;
+          if (outcome.fromPeer) {
+            if (trace !== undefined) trace.answeredBy = 'peer';
+            return outcome.value;
+          }
           loaded = outcome.value;
         }
+        if (trace !== undefined) trace.answeredBy = 'local';
         if (loaded !== undefined && !load.overtaken && !this.#closed) {
           this.#checkValue(key, loaded);
           const now = this.#clock();
@@ -342,6 +355,10 @@ export class Cache<V = unknown> {
         this.#loadFailures++;
         const now = this.#clock();
         if (stale !== undefined && now <= stale.until) {
+          if (trace !== undefined) {
+            trace.answeredBy = 'local';
+            trace.stale = true;
+          }
           this.#logger.warn(
             { cache: this.name, key, err: error },
             'loader failed; answering with the stale value (stale-if-error)',
@@ -353,7 +370,7 @@ export class Cache<V = unknown> {
         if (this.#loads.get(key) === load) this.#loads.delete(key);
       }
     };
-    const promise = run();
+    const promise = trace === undefined ? run() : loadChannel.tracePromise(run, trace);
     (load as { promise: Promise<V> }).promise = promise;
     this.#loads.set(key, load);
     return promise;
@@ -407,6 +424,7 @@ export class Cache<V = unknown> {
     return {
       hits,
       misses: this.#misses,
+      expiredMisses: this.#expiredMisses,
       memoryHits: this.#memoryHits,
       diskHits: this.#diskHits,
       puts: this.#puts,
@@ -428,6 +446,7 @@ export class Cache<V = unknown> {
     this.#memoryHits = 0;
     this.#diskHits = 0;
     this.#misses = 0;
+    this.#expiredMisses = 0;
     this.#puts = 0;
     this.#updates = 0;
     this.#removals = 0;

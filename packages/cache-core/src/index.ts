@@ -6,6 +6,8 @@ export type { Clock } from './clock.js';
 export { ManualClock, systemClock } from './clock.js';
 export type { CacheConfig, EntryOptions, EvictionPolicyName, ResolvedCacheConfig } from './config.js';
 export { CACHE_DEFAULTS, EVICTION_POLICY_NAMES, resolveCacheConfig } from './config.js';
+export type { LoadTrace } from './diagnostics.js';
+export { LOAD_CHANNEL } from './diagnostics.js';
 export type { EncodabilityProblem } from './encodable.js';
 export { findEncodingProblem } from './encodable.js';
 export type { EntrySnapshot } from './entry.js';

@@ -2,7 +2,9 @@
  * Counters a cache keeps about itself. Counting is a field increment on the hot path; this object
  * is built only when someone asks for it.
  *
- * - hits = memoryHits + diskHits; a read of an expired entry is a miss.
+ * - hits = memoryHits + diskHits; a read of an expired entry is a miss, counted in misses and in
+ *   expiredMisses (Ehcache's cacheMissExpired); misses - expiredMisses found nothing at all
+ *   (cacheMissNotFound). Telling them apart costs nothing on a hit: the count is on the expiry path.
  * - puts counts writes of new keys, updates writes over held keys (the two event types).
  * - removals counts remove() calls that removed a live entry; removeAll counts nothing per entry.
  * - has(), peekEntry() and snapshot() are quiet: they count nothing.
@@ -12,6 +14,8 @@
 export interface CacheStatistics {
   readonly hits: number;
   readonly misses: number;
+  /** Of the misses, reads that found the key held but expired. */
+  readonly expiredMisses: number;
   readonly memoryHits: number;
   readonly diskHits: number;
   readonly puts: number;

@@ -54,6 +54,16 @@ describe('overflow to disk', () => {
     expect(cache.statistics()).toMatchObject({ hits: 2, diskHits: 1, memoryHits: 1 });
   });
 
+  it('counts a read of an expired entry found on disk as an expired miss', () => {
+    const { cache, clock } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true, timeToLiveSeconds: 10 });
+    cache.put('a', 1);
+    cache.put('b', 2); // a goes to disk
+    clock.advance(10_001);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('never')).toBeUndefined();
+    expect(cache.statistics()).toMatchObject({ misses: 2, expiredMisses: 1, diskHits: 0 });
+  });
+
   it('update, remove and removeAll reach the disk tier', () => {
     const { cache, events } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
     cache.put('a', 1);

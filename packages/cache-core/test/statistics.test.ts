@@ -19,6 +19,7 @@ describe('statistics', () => {
     expect(cache.statistics()).toEqual({
       hits: 2,
       misses: 2,
+      expiredMisses: 1,
       memoryHits: 2,
       diskHits: 0,
       puts: 3,
@@ -34,6 +35,22 @@ describe('statistics', () => {
       tombstones: 0, // unversioned removals leave none
       tombstonesDropped: 0,
     });
+  });
+
+  it('tells a miss on an expired entry from a miss on a key never held (Ehcache: expired, notFound)', () => {
+    const { clock, addCache } = setup();
+    const cache = addCache('c', { timeToIdleSeconds: 5 });
+    cache.put('idle', 1);
+    cache.put('ttl', 2, { timeToLiveSeconds: 1 });
+    cache.get('absent');
+    clock.advance(1_001);
+    cache.get('ttl'); // expired by its TTL
+    cache.get('ttl'); // gone now: not found
+    clock.advance(5_000);
+    cache.get('idle'); // expired by idling
+    expect(cache.statistics()).toMatchObject({ misses: 4, expiredMisses: 2, hits: 0, expirations: 2 });
+    cache.clearStatistics();
+    expect(cache.statistics()).toMatchObject({ misses: 0, expiredMisses: 0 });
   });
 
   it('has(), keys(), peekEntry() and snapshot() are quiet', () => {

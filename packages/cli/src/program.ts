@@ -7,6 +7,7 @@
  * or option, a missing argument, a bad value, an unusable config file); 3 only from
  * import-ehcache: converted, with things left unconverted (commands/import-ehcache.ts).
  */
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { adminCommands } from './commands/admin.js';
 import { demo } from './commands/demo.js';
@@ -14,11 +15,14 @@ import { type ImportEhcacheCommandOptions, importEhcacheCommand } from './comman
 import { serve } from './commands/serve.js';
 import type { Io } from './io.js';
 
+/** This package's version, from its package.json (one level above src/ and dist/ alike). */
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
 export async function run(argv: readonly string[], io: Io): Promise<number> {
   let outcome: Promise<number> = Promise.resolve(0);
   const program = new Command('meshcache')
     .description('meshcache: an Ehcache-style replicated local cache. Run a node, or look at a running cluster.')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: (text) => io.err(text) })
     .showHelpAfterError('(add --help for usage)');
@@ -39,9 +43,18 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 
   program
     .command('demo')
-    .description('start a three-node cluster on 127.0.0.1 and show replication live (no config needed)')
+    .description(
+      'start a three-node cluster on 127.0.0.1 and show replication live, with a live page of the cluster (no config needed)',
+    )
+    .option(
+      '--keep-running',
+      'after the story, keep the cluster up with light traffic until Ctrl-C (default at a terminal)',
+    )
+    .option('--no-keep-running', 'end after the story (default when the output is not a terminal)')
     .addHelpText('after', '\nExample:\n  meshcache demo\n')
-    .action(() => runAction(demo(io)));
+    .action((options: { keepRunning?: boolean }) =>
+      runAction(demo(io, options.keepRunning === undefined ? {} : { keepRunning: options.keepRunning })),
+    );
 
   program
     .command('import-ehcache')

@@ -2,7 +2,7 @@
  * The CLI in-process: run(argv, io) against real nodes on 127.0.0.1, checking output and exit
  * codes (0 success, 1 failed operation with one line on stderr, 2 bad usage).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterNode } from '@meshcache/replication';
@@ -40,6 +40,15 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = { MESHCACHE_SECRET: 
   const code = await run(args, io);
   return { code, out: io.stdout(), err: io.stderr() };
 }
+
+describe('meshcache --version', () => {
+  it('prints the version of the package.json', async () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(await cli(['--version'])).toEqual({ code: 0, out: `${manifest.version}\n`, err: '' });
+  });
+});
 
 describe('meshcache admin commands, in process', () => {
   it('put, get (--json), remove and clear on a live node; the writes replicate', async () => {

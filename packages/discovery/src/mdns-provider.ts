@@ -17,18 +17,47 @@
  * Liveness: bonjour-service never notices a crashed publisher (a crash sends no goodbye, and
  * its cache keeps records for their TTL). So every heartbeatIntervalMillis the provider browses
  * afresh (a new query, which every live publisher answers), notes who answered, and drops a peer
- * not heard from for peerTimeoutMillis. A clean stop sends goodbye packets (unpublishAll), so
- * peers drop it at once. The replication link's own heartbeat closes the link to a dead peer
- * independently.
+ * not heard from for peerTimeoutMillis. A clean stop sends goodbye packets (unpublishAll). A
+ * goodbye names a record, not an address, and two publishers can use one record name (a node
+ * restarted on another port, or a spoofer claiming a real node's name): so the addresses heard
+ * under that name are asked again at once, and those that do not answer within a heartbeat (at
+ * most a second) are dropped. The replication link's own heartbeat closes the link to a dead
+ * peer independently.
  *
- * bonjour-service's callback API stays inside this file.
+ * Records of one name: bonjour-service's browser reports the first answer under a name as `up`
+ * and a later one with another port as `srv-update`; both are heard, so every address is seen.
+ *
+ * bonjour-service's callback API stays inside this file, and so does bonjour-service itself: it is
+ * an optional peer dependency, imported only when a provider starts (loadBonjour), so a node that
+ * does not use mDNS neither needs it installed nor loads it, and one that does without it gets
+ * E_MISSING_DEPENDENCY saying what to install.
  */
-import { type Logger, silentLogger } from '@meshcache/core';
-import { Bonjour, type Browser, type Service } from 'bonjour-service';
+import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
+import type { Bonjour, Browser, Service } from 'bonjour-service';
 import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
 import { PeerSet } from './peer-set.js';
 
 export const SERVICE_TYPE = 'meshcache';
+
+/**
+ * bonjour-service, imported on first use. @throws MeshcacheError E_MISSING_DEPENDENCY when it is
+ * not installed (the specifier is a parameter for the test of that message).
+ */
+export async function loadBonjour(specifier = 'bonjour-service'): Promise<typeof import('bonjour-service')> {
+  try {
+    return (await import(specifier)) as typeof import('bonjour-service');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(error).includes(specifier)) {
+      throw new MeshcacheError(
+        'E_MISSING_DEPENDENCY',
+        `peerDiscovery.mode "automatic" (mDNS) needs the package ${specifier}, which is not installed: npm install ${specifier}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
 
 export interface MdnsPeerProviderOptions {
   /** This node: what it publishes, and whom it ignores. */
@@ -56,6 +85,8 @@ export interface MdnsPeerProviderOptions {
 interface Seen {
   peer: DiscoveredPeer;
   lastSeen: number;
+  /** The record name it was last heard under: a goodbye names that, not the address. */
+  fqdn: string | undefined;
 }
 
 export class MdnsPeerProvider implements PeerProvider {
@@ -68,6 +99,8 @@ export class MdnsPeerProvider implements PeerProvider {
   #bonjour: Bonjour | undefined;
   #browser: Browser | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Goodbyes being checked: addresses asked again, dropped unless they answer in time. */
+  readonly #goodbyeTimers = new Set<NodeJS.Timeout>();
   #stopped: Promise<void> | undefined;
 
   constructor(options: MdnsPeerProviderOptions) {
@@ -82,6 +115,8 @@ export class MdnsPeerProvider implements PeerProvider {
 
   async start(): Promise<void> {
     if (this.#bonjour !== undefined) return;
+    const { Bonjour } = await loadBonjour();
+    if (this.#bonjour !== undefined || this.#stopped !== undefined) return;
     const { cluster, node, port, protocolVersion } = this.#options;
     const socketOptions = {
       ip: this.#options.multicastAddress ?? '224.0.0.251',
@@ -131,6 +166,8 @@ export class MdnsPeerProvider implements PeerProvider {
 
   async #stop(): Promise<void> {
     clearInterval(this.#timer);
+    for (const timer of this.#goodbyeTimers) clearTimeout(timer);
+    this.#goodbyeTimers.clear();
     this.#browser?.stop();
     this.#set.close();
     const bonjour = this.#bonjour;
@@ -152,6 +189,7 @@ export class MdnsPeerProvider implements PeerProvider {
     const browser = this.#bonjour?.find({ type: SERVICE_TYPE });
     if (browser === undefined) return;
     browser.on('up', (service) => this.#heard(service));
+    browser.on('srv-update', (service) => this.#heard(service)); // another answer under a name already heard
     browser.on('down', (service) => this.#goodbye(service));
     this.#browser = browser;
   }
@@ -190,14 +228,31 @@ export class MdnsPeerProvider implements PeerProvider {
   #heard(service: Service): void {
     const peer = this.#peerOf(service);
     if (peer === undefined) return;
-    this.#seen.set(peer.url, { peer, lastSeen: Date.now() });
+    this.#seen.set(peer.url, { peer, lastSeen: Date.now(), fqdn: service.fqdn });
     this.#set.up(peer);
   }
 
+  /** A goodbye for a record name: ask again, and drop the addresses of that name that stay silent. */
   #goodbye(service: Service): void {
-    const peer = this.#peerOf(service);
-    if (peer === undefined || !this.#seen.delete(peer.url)) return;
-    this.#logger.info({ peer: peer.node, url: peer.url }, 'mdns discovery: peer said goodbye');
-    this.#set.down(peer.url);
+    if (this.#peerOf(service) === undefined || this.#stopped !== undefined) return;
+    const named = [...this.#seen].filter(([, seen]) => seen.fqdn === service.fqdn).map(([url]) => url);
+    if (named.length === 0) return;
+    const since = Date.now();
+    this.#browse();
+    const timer = setTimeout(
+      () => {
+        this.#goodbyeTimers.delete(timer);
+        for (const url of named) {
+          const seen = this.#seen.get(url);
+          if (seen === undefined || seen.lastSeen >= since) continue;
+          this.#seen.delete(url);
+          this.#logger.info({ peer: seen.peer.node, url }, 'mdns discovery: peer said goodbye');
+          this.#set.down(url);
+        }
+      },
+      Math.min(this.#heartbeat, 1000),
+    );
+    timer.unref();
+    this.#goodbyeTimers.add(timer);
   }
 }

@@ -43,6 +43,18 @@ export interface TlsConfig {
   mutual?: boolean;
 }
 
+/**
+ * The operator endpoint `meshcache serve` opens (metrics, health, the live page): an operator
+ * port, never the peer port. Off unless configured; ClusterNode.start validates it but opens
+ * nothing (an embedder serves metrics with @meshcache/replication/metrics).
+ */
+export interface HttpEndpointConfig {
+  /** Loopback unless said otherwise: the endpoint has no authentication. @default '127.0.0.1' */
+  hostname?: string;
+  /** 0 picks a free port. @default 9464 */
+  port?: number;
+}
+
 export type ClusterCacheConfig = CacheConfig & { replication?: ReplicationConfig; bootstrap?: BootstrapConfig };
 
 export interface ClusterConfig {
@@ -68,6 +80,8 @@ export interface ClusterConfig {
   tls?: TlsConfig;
   /** How peers are found: manual list (the default, empty), automatic (mDNS) or dns. */
   peerDiscovery?: DiscoveryConfig;
+  /** The operator endpoint of `meshcache serve` (docs/observability.md). Off when absent. */
+  http?: HttpEndpointConfig;
   caches?: Record<string, ClusterCacheConfig>;
 }
 
@@ -96,6 +110,8 @@ export interface ResolvedClusterConfig {
   /** The certificate material, read from the files at start; undefined for plain ws://. */
   readonly tls: { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean } | undefined;
   readonly discovery: ResolvedDiscoveryConfig;
+  /** Undefined when the configuration has no `http`. */
+  readonly http: { readonly hostname: string; readonly port: number } | undefined;
   readonly caches: readonly ResolvedCache[];
 }
 
@@ -112,6 +128,7 @@ const TOP_FIELDS = [
   'peerListener',
   'tls',
   'peerDiscovery',
+  'http',
   'caches',
 ];
 const LISTENER_FIELDS = [
@@ -220,11 +237,33 @@ function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
   return { cert: read('certFile', true) as Buffer, key: read('keyFile', true) as Buffer, ca, mutual };
 }
 
+/** The default port of the operator endpoint (the port Prometheus exporters of OpenTelemetry use). */
+export const DEFAULT_HTTP_PORT = 9464;
+
+function resolveHttp(raw: unknown, peerPort: number): ResolvedClusterConfig['http'] {
+  if (raw === undefined) return undefined;
+  if (!isObject(raw)) fail('http', 'must be an object: { hostname?, port? }');
+  checkKnown('http', raw, ['hostname', 'port']);
+  const hostname = raw['hostname'] ?? '127.0.0.1';
+  if (typeof hostname !== 'string' || hostname === '') fail('http.hostname', 'must be a host name or address');
+  const port = raw['port'] ?? DEFAULT_HTTP_PORT;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    fail('http.port', `must be a port number from 0 to 65535 (0 = pick one), got ${JSON.stringify(port)}`);
+  }
+  if (port !== 0 && port === peerPort) {
+    fail(
+      'http.port',
+      `is the peer port (peerListener.port ${peerPort}): the operator endpoint needs a port of its own`,
+    );
+  }
+  return { hostname, port };
+}
+
 /** @throws ConfigError naming the field. */
 export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedClusterConfig {
   if (!isObject(raw)) fail('(config)', 'must be an object');
   checkKnown('', raw, TOP_FIELDS);
-  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, caches } = raw;
+  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, http, caches } = raw;
   if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
   if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
   if (insecure !== undefined && typeof insecure !== 'boolean') fail('insecure', 'must be true or false');
@@ -263,6 +302,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       `is required for a listener on ${hostname} (not loopback); set it, or MESHCACHE_SECRET, or "insecure": true`,
     );
   }
+  const resolvedHttp = resolveHttp(http, port);
   const resolvedTls = resolveTls(tls);
   const discovery = resolveDiscoveryConfig(peerDiscovery, resolvedTls === undefined ? 'ws' : 'wss');
   const cacheList: ResolvedCache[] = [];
@@ -297,6 +337,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     allowedOrigins: origins as string[],
     tls: resolvedTls,
     discovery,
+    http: resolvedHttp,
     caches: cacheList,
   };
 }

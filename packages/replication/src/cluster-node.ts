@@ -31,6 +31,7 @@ import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerP
 import { serveAdmin } from './admin/admin-service.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
+import { peerChannel, repairChannel } from './diagnostics.js';
 import { HybridLogicalClock } from './hlc.js';
 import { PeerLink } from './peer-link.js';
 import { Keyring } from './security/keyring.js';
@@ -181,6 +182,19 @@ export class ClusterNode {
     return node;
   }
 
+  /** The cluster this node belongs to (the configuration's `cluster`). */
+  get cluster(): string {
+    return this.#config.cluster;
+  }
+
+  /**
+   * The configuration's operator endpoint (`http`), resolved; undefined when it has none.
+   * ClusterNode opens nothing for it: `meshcache serve` does.
+   */
+  get http(): { readonly hostname: string; readonly port: number } | undefined {
+    return this.#config.http;
+  }
+
   /** The URL peers dial: ws://host:port (wss:// with TLS), with the real port. */
   get url(): string {
     return this.#listener?.address ?? '';
@@ -310,7 +324,13 @@ export class ClusterNode {
             this.#register(session, peer, peer.url, false, everyCache);
           }
         },
-        (error: Error) => this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused'),
+        (error: Error) => {
+          this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused');
+          if (peerChannel.hasSubscribers) {
+            const remote = connection.remoteAddress;
+            peerChannel.publish({ node: this.id, event: 'refused', peer: remote, url: remote, error });
+          }
+        },
       );
     });
     this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
@@ -420,6 +440,10 @@ export class ClusterNode {
       }
       dialer.state = 'down';
       this.#logger.warn({ peer: dialer.url, err: error }, 'peer unreachable; will retry');
+      if (peerChannel.hasSubscribers) {
+        const { url, foundBy } = dialer;
+        peerChannel.publish({ node: this.id, event: 'unreachable', peer: url, url, foundBy, error: error as Error });
+      }
       this.#redial(dialer);
     } finally {
       this.#dialSlots.give();
@@ -474,12 +498,16 @@ export class ClusterNode {
       if (this.#links.get(node) === link) {
         this.#unlink(link);
         this.#logger.info({ peer: node, code, reason }, 'peer left');
+        if (peerChannel.hasSubscribers)
+          peerChannel.publish({ node: this.id, event: 'left', peer: node, url, code, reason });
         for (const dialer of this.#dialers) if (dialer.node === node) this.#redial(dialer);
       } else {
         link.detach();
       }
     });
     this.#logger.info({ peer: node, url, dialledByUs, protocol: peer.protocol }, 'peer connected');
+    if (peerChannel.hasSubscribers)
+      peerChannel.publish({ node: this.id, event: 'connected', peer: node, url, dialledByUs });
   }
 
   #unlink(link: PeerLink): void {
@@ -488,7 +516,11 @@ export class ClusterNode {
   }
 
   #repaired(node: string, cache: string): void {
-    if (this.#links.get(node)?.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
+    const link = this.#links.get(node);
+    if (link === undefined) return;
+    const first = link.repaired(cache);
+    if (first) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
+    if (repairChannel.hasSubscribers) repairChannel.publish({ node: this.id, peer: node, cache, first });
   }
 
   async #stop(): Promise<void> {

@@ -1,49 +1,29 @@
+/**
+ * @meshcache/replication: what an application programs against. ClusterNode and its
+ * configuration, the admin client, the seams it can replace (Transport, with the WebSocket
+ * transport, an in-memory network and a chaos wrapper for tests), the errors it may see, and the
+ * diagnostics channels. Metrics are at `@meshcache/replication/metrics` (they need prom-client);
+ * the wire format and the machinery under ClusterNode at `@meshcache/replication/internals`, with
+ * no stability promise.
+ */
 export type { AdminClientOptions } from './admin/admin-client.js';
 export { AdminClient, AdminError } from './admin/admin-client.js';
 export type { CacheReport } from './admin/admin-service.js';
-export type { CacheReplicatorOptions, ReplicationPeer, SettleResult } from './cache-replicator.js';
-export { CacheReplicator } from './cache-replicator.js';
+export type { SettleResult } from './cache-replicator.js';
 export type {
   ClusterCacheConfig,
   ClusterConfig,
+  HttpEndpointConfig,
   PeerListenerConfig,
   ResolvedClusterConfig,
   TlsConfig,
 } from './cluster-config.js';
-export { resolveClusterConfig } from './cluster-config.js';
+export { DEFAULT_HTTP_PORT, resolveClusterConfig } from './cluster-config.js';
 export type { ClusterNodeOptions, PeerInfo, PeerState } from './cluster-node.js';
 export { ClusterNode } from './cluster-node.js';
-export type { HybridLogicalClockOptions } from './hlc.js';
-export { HybridLogicalClock } from './hlc.js';
-export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';
-export type {
-  AckMessage,
-  AdminOperation,
-  AdminRequestMessage,
-  AdminResponseMessage,
-  BatchMessage,
-  BootstrapDoneMessage,
-  ChangeMessage,
-  DigestMessage,
-  EntriesMessage,
-  ExpireMessage,
-  KeysMessage,
-  LeaseMessage,
-  LeaseState,
-  Message,
-  MessageTypeNumber,
-  PullMessage,
-  PutMessage,
-  RemoveAllMessage,
-  RemoveMessage,
-  RepairMessage,
-  RepairRequestMessage,
-  SyncMessage,
-} from './protocol/messages.js';
-export { MessageType, RETIRED_MESSAGE_TYPES } from './protocol/messages.js';
-export type { KeyVersion } from './repair/digest.js';
-export type { SessionGrant, SessionRole } from './security/keyring.js';
-export type { HandshakeErrorCode, LocalIdentity, PeerIdentity, SessionOptions } from './session.js';
+export type { PeerDiagnostic, RepairDiagnostic } from './diagnostics.js';
+export { PEER_CHANNEL, REPAIR_CHANNEL } from './diagnostics.js';
+export type { HandshakeErrorCode } from './session.js';
 export { HandshakeError, PROTOCOL_VERSIONS } from './session.js';
 export type {
   BootstrapConfig,
@@ -57,5 +37,10 @@ export {
   resolveBootstrapConfig,
   resolveReplicationConfig,
 } from './settings.js';
-export type { TlsOptions, WebSocketTransportOptions } from './transport/websocket.js';
+export type { ChaosOptions } from './transport/chaos.js';
+export { ChaosTransport } from './transport/chaos.js';
+export { MemoryNetwork } from './transport/memory.js';
+export type { Connection, Listener, Transport } from './transport/transport.js';
+export { CloseCode } from './transport/transport.js';
+export type { PreAuthLimits, TlsOptions, WebSocketTransportOptions } from './transport/websocket.js';
 export { WebSocketTransport } from './transport/websocket.js';

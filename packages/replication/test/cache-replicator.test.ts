@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MessageType } from '../src/index.js';
+import { MessageType } from '../src/internals.js';
 import { makeNode, pair } from './replicator-harness.js';
 
 describe('CacheReplicator', () => {

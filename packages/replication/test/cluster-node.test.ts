@@ -183,6 +183,12 @@ describe('cluster configuration', () => {
     [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x:1/Nope'] } }, 'peerDiscovery.peers'],
     [{ ...base, secret: undefined, peerListener: { hostname: '0.0.0.0' } }, 'secret'],
     [{ ...base, cachez: {} }, 'cachez'],
+    [{ ...base, http: 9464 }, 'http'],
+    [{ ...base, http: { port: -1 } }, 'http.port'],
+    [{ ...base, http: { port: '9464' } }, 'http.port'],
+    [{ ...base, http: { hostname: '' } }, 'http.hostname'],
+    [{ ...base, http: { path: '/metrics' } }, 'http.path'],
+    [{ ...base, peerListener: { port: 40001 }, http: { port: 40001 } }, 'http.port'],
   ])('refuses %j naming the field', (raw, field) => {
     let error: unknown;
     try {
@@ -200,6 +206,18 @@ describe('cluster configuration', () => {
     expect(resolveClusterConfig({ ...noSecret, insecure: true }, {}).secret).toBeUndefined();
     expect(() => resolveClusterConfig(noSecret, { MESHCACHE_SECRET: 'too short' })).toThrow(
       /secret \(from MESHCACHE_SECRET\).*is 9 bytes; off loopback a secret must have at least 32/,
+    );
+  });
+
+  it('leaves the operator endpoint off unless configured; loopback and port 9464 by default', () => {
+    expect(resolveClusterConfig(base, {}).http).toBeUndefined();
+    expect(resolveClusterConfig({ ...base, http: {} }, {}).http).toEqual({ hostname: '127.0.0.1', port: 9464 });
+    expect(resolveClusterConfig({ ...base, http: { hostname: '0.0.0.0', port: 0 } }, {}).http).toEqual({
+      hostname: '0.0.0.0',
+      port: 0,
+    });
+    expect(() => resolveClusterConfig({ ...base, peerListener: { port: 9464 }, http: {} }, {})).toThrow(
+      /option "http.port" is the peer port \(peerListener.port 9464\)/,
     );
   });
 

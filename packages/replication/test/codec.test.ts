@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/index.js';
+import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/internals.js';
 
 const version = { time: 1_700_000_000_000, counter: 2, node: 'gw-1' };
 const put: ChangeMessage = {

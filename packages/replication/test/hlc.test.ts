@@ -1,7 +1,7 @@
 import { compareVersions, type Version } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
-import { HybridLogicalClock } from '../src/index.js';
+import { HybridLogicalClock } from '../src/internals.js';
 
 describe('HybridLogicalClock', () => {
   it('follows the wall clock and orders writes within one millisecond by a counter', () => {

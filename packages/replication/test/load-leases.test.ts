@@ -6,7 +6,7 @@
 import { type Cache, CacheManager, type Version } from '@meshcache/core';
 import { VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HybridLogicalClock, type LeaseMessage } from '../src/index.js';
+import { HybridLogicalClock, type LeaseMessage } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };

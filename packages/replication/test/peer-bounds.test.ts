@@ -6,13 +6,8 @@ import { type Cache, CacheManager, type Version } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_COUNTER } from '../src/hlc.js';
-import {
-  CacheReplicator,
-  HybridLogicalClock,
-  type LeaseMessage,
-  MessageType,
-  resolveReplicationConfig,
-} from '../src/index.js';
+import { resolveReplicationConfig } from '../src/index.js';
+import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
 import { PeerLink } from '../src/peer-link.js';
 import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';

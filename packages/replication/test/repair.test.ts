@@ -1,6 +1,6 @@
 import type { Cache } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
-import { MessageType } from '../src/index.js';
+import { MessageType } from '../src/internals.js';
 import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
 import { clock, link, makeNode, settleBoth } from './replicator-harness.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ChangeMessage, MessageType } from '../src/index.js';
+import { type ChangeMessage, MessageType } from '../src/internals.js';
 import { estimateBytes, ReplicationQueue } from '../src/replication-queue.js';
 
 const version = (time: number) => ({ time, counter: 0, node: 'a' });

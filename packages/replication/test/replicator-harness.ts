@@ -5,14 +5,8 @@
 import { type Cache, type CacheEvent, CacheManager } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach } from 'vitest';
-import {
-  CacheReplicator,
-  type ChangeMessage,
-  HybridLogicalClock,
-  MessageType,
-  type ReplicationConfig,
-  resolveReplicationConfig,
-} from '../src/index.js';
+import { type ReplicationConfig, resolveReplicationConfig } from '../src/index.js';
+import { CacheReplicator, type ChangeMessage, HybridLogicalClock, MessageType } from '../src/internals.js';
 import { PeerLink } from '../src/peer-link.js';
 import type { Session, SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ChangeMessage, MessageType } from '../src/index.js';
+import { type ChangeMessage, MessageType } from '../src/internals.js';
 import { OwnEphemerals, type Session, type SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';

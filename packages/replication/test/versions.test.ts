@@ -4,7 +4,8 @@
  * what that version has, and skips a message of a type it does not know.
  */
 import { describe, expect, it } from 'vitest';
-import { type ClusterNode, MessageType, PROTOCOL_VERSIONS } from '../src/index.js';
+import { type ClusterNode, PROTOCOL_VERSIONS } from '../src/index.js';
+import { MessageType } from '../src/internals.js';
 import { messagesOf, PROTOCOL_HISTORY } from '../src/protocol/versions.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';

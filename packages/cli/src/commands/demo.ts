@@ -3,7 +3,15 @@
  * in its own process with manual peers; writes go through one node (over the admin protocol,
  * as `meshcache put` would), and the demo shows them arriving on the others with the time they
  * took, a removal propagating, a node killed with SIGKILL and, restarted, catching up on what
- * it missed. It ends by itself (or on Ctrl-C) and stops every process it started, by pid.
+ * it missed.
+ *
+ * gw-1 serves the operator endpoint, and the first thing the demo prints is the address of its
+ * live page: people look at a cluster rather than read it. gw-1 dials the other two, so the page
+ * shows gw-3 going down when it is killed and coming back when it restarts.
+ *
+ * At a terminal (or with --keep-running) the cluster then stays up with a little traffic, for the
+ * page, until Ctrl-C; otherwise (piped, or --no-keep-running) the demo ends after the story. Either
+ * way it stops every process it started, by pid.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,11 +38,18 @@ interface DemoNode {
   readonly name: string;
   readonly child: ChildProcess;
   readonly url: string;
+  /** The operator endpoint's address, when the node serves one. */
+  readonly http: string | undefined;
+}
+
+export interface DemoOptions {
+  /** Keep the cluster up, with light traffic, after the story until Ctrl-C. @default io.tty */
+  keepRunning?: boolean;
 }
 
 class Interrupted extends Error {}
 
-export async function demo(io: Io): Promise<number> {
+export async function demo(io: Io, options: DemoOptions = {}): Promise<number> {
   const style = styles(io);
   const dir = mkdtempSync(join(tmpdir(), 'meshcache-demo-'));
   const secret = randomBytes(16).toString('hex');
@@ -50,7 +65,8 @@ export async function demo(io: Io): Promise<number> {
   const say = (text: string) => io.out(`${text}\n`);
   const step = (n: number, text: string) => say(`\n${style.bold(`${n}. ${text}`)}`);
 
-  const start = async (name: string, peers: string[]): Promise<DemoNode> => {
+  const started: string[] = [];
+  const start = async (name: string, peers: string[], http = false): Promise<DemoNode> => {
     const config = join(dir, `${name}.json`);
     writeFileSync(
       config,
@@ -60,6 +76,7 @@ export async function demo(io: Io): Promise<number> {
         secret,
         peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 2000 },
         peerDiscovery: { mode: 'manual', peers },
+        ...(http ? { http: { hostname: '127.0.0.1', port: 0 } } : {}),
         caches: {
           [CACHE]: {
             maxElementsInMemory: 10_000,
@@ -76,15 +93,22 @@ export async function demo(io: Io): Promise<number> {
     child.once('exit', () => children.delete(child));
     const log: string[] = [];
     child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+    let endpoint: string | undefined;
     const url = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${log.join('').slice(-500)}`)));
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+        const operator = /operator endpoint on (\S+)/.exec(line);
+        if (operator?.[1] !== undefined) endpoint = operator[1];
         const match = /listening on (\S+)/.exec(line);
         if (match?.[1] !== undefined) resolve(match[1]);
       });
     });
-    say(`   started ${style.cyan(name)} on ${url} ${style.dim(`(pid ${child.pid})`)}`);
-    return { name, child, url };
+    started.push(`   started ${style.cyan(name)} on ${url} ${style.dim(`(pid ${child.pid})`)}`);
+    return { name, child, url, http: endpoint };
+  };
+  /** The lines of the nodes started since the last call. */
+  const tellStarted = () => {
+    for (const line of started.splice(0)) say(line);
   };
   const admin = async (node: DemoNode) => {
     const client = await AdminClient.connect(node.url, { secret });
@@ -106,10 +130,15 @@ export async function demo(io: Io): Promise<number> {
 
   try {
     say(style.bold('meshcache demo: three nodes on 127.0.0.1, one process each, replicating "Response Cache"'));
-    step(1, 'Start the cluster (manual peers: gw-2 dials gw-1, gw-3 dials both)');
-    const gw1 = await start('gw-1', []);
-    const gw2 = await start('gw-2', [gw1.url]);
-    let gw3 = await start('gw-3', [gw1.url, gw2.url]);
+    const gw2 = await start('gw-2', []);
+    let gw3 = await start('gw-3', [gw2.url]);
+    const gw1 = await start('gw-1', [gw2.url, gw3.url], true);
+    say(
+      `\n   ${style.bold('Watch it live:')} ${style.cyan(`${gw1.http}/`)}  ${style.dim('(the cluster as gw-1 sees it)')}`,
+    );
+    check();
+    step(1, 'Start the cluster (manual peers: gw-3 dials gw-2, gw-1 dials both)');
+    tellStarted();
     const [c1, c2] = [await admin(gw1), await admin(gw2)];
     let c3 = await admin(gw3);
     const linked = async () => (await c1.peers()).filter((p) => p.state === 'connected').length === 2;
@@ -164,6 +193,7 @@ export async function demo(io: Io): Promise<number> {
     step(5, 'Restart gw-3: it repairs from its peers before it says it is listening');
     const restartedAt = performance.now();
     gw3 = await start('gw-3', [gw1.url, gw2.url]);
+    tellStarted();
     c3 = await admin(gw3);
     const back = performance.now() - restartedAt;
     const [[held], [reference]] = await Promise.all([c3.stats(CACHE), c1.stats(CACHE)]);
@@ -180,6 +210,17 @@ export async function demo(io: Io): Promise<number> {
         .replace(/^/gm, '   ')
         .concat('\n'),
     );
+    if (!(options.keepRunning ?? io.tty)) {
+      say(`\n${style.green('Done.')} Stopping the three processes.`);
+      return 0;
+    }
+    step(7, 'The cluster keeps running, with a little traffic through gw-1, for the live page');
+    say(`   ${style.cyan(`${gw1.http}/`)}  ${style.dim('Ctrl-C stops the three processes')}`);
+    for (let i = 0; !interrupted; i++) {
+      await c1.put(CACHE, `GET /live/${i % 500}`, { status: 200, body: `item ${i}` }, { ttlSeconds: 30 });
+      if (i % 7 === 0) await c2.remove(CACHE, `GET /live/${(i * 13) % 500}`);
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, 100)), io.interrupted]);
+    }
     say(`\n${style.green('Done.')} Stopping the three processes.`);
     return 0;
   } catch (error) {

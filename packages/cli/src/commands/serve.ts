@@ -1,11 +1,14 @@
 /**
  * `meshcache serve --config FILE`: one node in the foreground. The file is the configuration of
- * docs/configuration.md (the secret may come from `secretFile` or MESHCACHE_SECRET instead). It prints `listening on URL`
- * on stdout once the node is ready, logs to stderr, and on SIGINT or SIGTERM leaves the cluster
- * cleanly (links closed, queues flushed, disk tiers written back) and exits 0.
+ * docs/configuration.md (the secret may come from `secretFile` or MESHCACHE_SECRET instead). With
+ * `http` in it, it opens the operator endpoint (metrics, health, the live page:
+ * operator/operator-endpoint.ts) and prints `operator endpoint on http://HOST:PORT` at once. It
+ * prints `listening on URL` on stdout once the node is ready, logs to stderr, and on SIGINT or
+ * SIGTERM leaves the cluster cleanly (links closed, queues flushed, disk tiers written back) and
+ * exits 0.
  *
  * Exit codes: 2 for a configuration that cannot be used (unreadable, not JSON, a bad field,
- * each named), 1 when the node cannot start (port taken, disk store locked), 0 after a clean
+ * each named), 1 when the node cannot start (port taken, the http port taken, disk store locked), 0 after a clean
  * stop.
  */
 import { readFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { ConfigError, MeshcacheError } from '@meshcache/core';
 import { ClusterNode } from '@meshcache/replication';
 import type { Io } from '../io.js';
 import { lineLogger } from '../logger.js';
+import { type OperatorEndpoint, startOperatorEndpoint } from '../operator/operator-endpoint.js';
 
 export interface ServeOptions {
   config: string;
@@ -50,10 +54,25 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     io.err(`meshcache: the node could not start${code}: ${(error as Error).message}\n`);
     return 1;
   }
+  let endpoint: OperatorEndpoint | undefined;
+  if (node.http !== undefined) {
+    try {
+      endpoint = await startOperatorEndpoint(node, node.http);
+    } catch (error) {
+      io.err(
+        `meshcache: the operator endpoint (http) could not listen on ${node.http.hostname}:${node.http.port}: ${(error as Error).message}\n`,
+      );
+      await node.stop();
+      return 1;
+    }
+    // Before ready(): /readyz answers 503 while the node catches up.
+    io.out(`operator endpoint on ${endpoint.url}\n`);
+  }
   await node.ready();
   io.out(`listening on ${node.url}\n`);
   const signal = await io.interrupted;
   logger.info({ signal }, 'leaving the cluster');
+  await endpoint?.close();
   await node.stop();
   logger.info({}, 'stopped');
   return 0;

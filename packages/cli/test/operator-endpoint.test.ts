@@ -1,0 +1,277 @@
+/**
+ * The operator endpoint in process, over real HTTP on 127.0.0.1: every path, readiness following
+ * ready(), the page's security headers, the Host check, the bound on event streams; and `meshcache
+ * serve` with `http` in its config, run in process through run().
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterNode } from '@meshcache/replication';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parsePrometheusText, sampleValue } from '../../replication/test/prometheus-text.js';
+import { MAX_EVENT_STREAMS, type OperatorEndpoint, startOperatorEndpoint } from '../src/operator/operator-endpoint.js';
+import { run } from '../src/program.js';
+import { recordingIo } from './recording-io.js';
+
+const SECRET = 'a cluster secret of 32 bytes at least';
+const nodes: ClusterNode[] = [];
+const endpoints: OperatorEndpoint[] = [];
+afterEach(async () => {
+  for (const endpoint of endpoints.splice(0)) await endpoint.close();
+  for (const node of nodes.splice(0)) await node.stop();
+});
+
+async function start(name: string, peers: string[] = []) {
+  const node = await ClusterNode.start({
+    name,
+    cluster: 'gateways',
+    secret: SECRET,
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    peerDiscovery: { mode: 'manual', peers },
+    caches: {
+      'Response Cache': { maxElementsInMemory: 100, replication: { asynchronousReplicationIntervalMillis: 10 } },
+    },
+  });
+  nodes.push(node);
+  return node;
+}
+
+async function endpointOf(node: ClusterNode) {
+  const endpoint = await startOperatorEndpoint(node, { hostname: '127.0.0.1', port: 0, intervalMillis: 50 });
+  endpoints.push(endpoint);
+  return endpoint;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request with node:http (fetch will not send another Host). */
+function get(url: string, options: { method?: string; host?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        agent: false, // a fresh connection each time: a pooled one would outlive a closed endpoint
+        method: options.method ?? 'GET',
+        headers: options.host === undefined ? {} : { host: options.host },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Reads the first `count` server-sent events of /events, then closes the stream. */
+async function firstEvents(url: string, count: number): Promise<Array<{ event: string; data: string }>> {
+  const controller = new AbortController();
+  const response = await fetch(`${url}/events`, { signal: controller.signal });
+  expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const events: Array<{ event: string; data: string }> = [];
+  while (events.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event !== undefined && data !== undefined) events.push({ event, data });
+      end = buffer.indexOf('\n\n');
+    }
+  }
+  controller.abort();
+  return events;
+}
+
+describe('the operator endpoint', () => {
+  it('serves metrics, health, readiness, the status and the page, with its security headers', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    const endpoint = await endpointOf(b);
+    expect(endpoint.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    b.manager.getCache('Response Cache')?.put('GET /orders/42', { status: 200, body: 'private' });
+    b.manager.getCache('Response Cache')?.get('GET /orders/42');
+    b.manager.getCache('Response Cache')?.get('GET /nothing');
+
+    const metrics = await get(`${endpoint.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const families = parsePrometheusText(metrics.body);
+    expect(sampleValue(families, 'cache_gets_total', { cache: 'Response Cache', result: 'hit' })).toBe(1);
+    expect(sampleValue(families, 'cache_misses_total', { cache: 'Response Cache', reason: 'notFound' })).toBe(1);
+    expect(sampleValue(families, 'meshcache_peer_state', { peer: 'gw-1', state: 'connected' })).toBe(1);
+    expect(families.has('process_cpu_user_seconds_total')).toBe(true); // prom-client's default metrics
+    expect(metrics.body).not.toContain('GET /orders');
+
+    expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await get(`${endpoint.url}/readyz`)).toMatchObject({ status: 200, body: 'ready\n' });
+
+    const status = await get(`${endpoint.url}/status`);
+    expect(status.status).toBe(200);
+    const parsed = JSON.parse(status.body);
+    expect(parsed).toMatchObject({ node: 'gw-2', cluster: 'gateways', url: b.url, ready: true });
+    expect(parsed.peers).toEqual([expect.objectContaining({ id: 'gw-1', state: 'connected', foundBy: 'manual' })]);
+    expect(parsed.caches).toEqual([
+      expect.objectContaining({ name: 'Response Cache', size: 1, hits: 1, misses: 1, hitRatio: 0.5, replicated: true }),
+    ]);
+    expect(status.body).not.toContain('GET /orders');
+
+    const page = await get(`${endpoint.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.body).toContain('<script src="app.js" defer></script>');
+    expect(page.body).not.toMatch(/<script>(?!<\/script>)/); // no inline script: the CSP would refuse it
+    expect((await get(`${endpoint.url}/app.js`)).headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect((await get(`${endpoint.url}/app.css`)).headers['content-type']).toBe('text/css; charset=utf-8');
+
+    const events = await firstEvents(endpoint.url, 2);
+    expect(events.map((e) => e.event)).toEqual(['status', 'status']);
+    expect(JSON.parse(events[1]?.data ?? '{}')).toMatchObject({ node: 'gw-2', peers: [{ id: 'gw-1' }] });
+
+    expect(await get(`${endpoint.url}/nope`)).toMatchObject({ status: 404 });
+    const post = await get(`${endpoint.url}/metrics`, { method: 'POST' });
+    expect(post).toMatchObject({ status: 405, headers: expect.objectContaining({ allow: 'GET, HEAD' }) });
+    expect(await get(`${endpoint.url}/healthz`, { method: 'HEAD' })).toMatchObject({ status: 200, body: '' });
+  });
+
+  it('on loopback, refuses a Host that is not a loopback name (DNS rebinding)', async () => {
+    const endpoint = await endpointOf(await start('gw-1'));
+    const port = new URL(endpoint.url).port;
+    expect(await get(`${endpoint.url}/status`, { host: `attacker.example:${port}` })).toMatchObject({ status: 421 });
+    expect(await get(`${endpoint.url}/status`, { host: `localhost:${port}` })).toMatchObject({ status: 200 });
+    expect(await get(`${endpoint.url}/status`, { host: `[::1]:${port}` })).toMatchObject({ status: 200 });
+  });
+
+  it('answers /readyz 503 until ready() resolved, while /healthz is 200 throughout', async () => {
+    // A peer that accepts and never answers: ready() waits socketTimeoutMillis for it.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const node = await start('gw-1', [`ws://127.0.0.1:${(silent.address() as AddressInfo).port}`]);
+      const endpoint = await endpointOf(node);
+      let ready = false;
+      const becameReady = node.ready().then(() => {
+        ready = true;
+      });
+      const before = await get(`${endpoint.url}/readyz`);
+      expect(ready).toBe(false);
+      expect(before).toMatchObject({ status: 503, body: 'starting\n' });
+      expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 });
+      await becameReady;
+      const deadline = Date.now() + 5000;
+      while ((await get(`${endpoint.url}/readyz`)).status !== 200) {
+        if (Date.now() > deadline) throw new Error('/readyz never answered 200');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // The silent peer is still not connected: degraded, and still ready.
+      expect((await get(`${endpoint.url}/readyz`)).status).toBe(200);
+      expect(JSON.parse((await get(`${endpoint.url}/status`)).body).peers[0].state).not.toBe('connected');
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it(`keeps at most ${MAX_EVENT_STREAMS} event streams open`, async () => {
+    const endpoint = await endpointOf(await start('gw-1'));
+    const controller = new AbortController();
+    try {
+      const open = await Promise.all(
+        Array.from({ length: MAX_EVENT_STREAMS }, () => fetch(`${endpoint.url}/events`, { signal: controller.signal })),
+      );
+      expect(open.every((response) => response.status === 200)).toBe(true);
+      const refused = await get(`${endpoint.url}/events`);
+      expect(refused).toMatchObject({ status: 503, body: 'too many pages open\n' });
+    } finally {
+      controller.abort();
+    }
+  });
+});
+
+describe('meshcache serve with http in its config', () => {
+  it('prints the endpoint, serves it while running, and closes it on SIGINT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-serve-http-'));
+    try {
+      const config = join(dir, 'gw-1.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          name: 'gw-1',
+          cluster: 'gateways',
+          secret: SECRET,
+          peerListener: { hostname: '127.0.0.1', port: 0 },
+          http: { port: 0 },
+          caches: { 'Response Cache': { replication: {} } },
+        }),
+      );
+      const io = recordingIo({});
+      const serving = run(['serve', '--config', config], io);
+      const deadline = Date.now() + 10_000;
+      while (!/listening on /.test(io.stdout())) {
+        if (Date.now() > deadline) throw new Error(`serve did not start: ${io.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const lines = io.stdout().trim().split('\n');
+      expect(lines[0]).toMatch(/^operator endpoint on http:\/\/127\.0\.0\.1:\d+$/);
+      expect(lines[1]).toMatch(/^listening on ws:\/\/127\.0\.0\.1:\d+$/);
+      const url = (lines[0] as string).replace('operator endpoint on ', '');
+      expect((await get(`${url}/readyz`)).status).toBe(200);
+      io.interrupt();
+      expect(await serving).toBe(0);
+      await expect(get(`${url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 naming the field for a bad http, and 1 when its port is taken', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-serve-http-'));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const write = (http: unknown) => {
+        const file = join(dir, 'gw.json');
+        writeFileSync(
+          file,
+          JSON.stringify({ name: 'gw-1', cluster: 'gateways', secret: SECRET, http, caches: { c: {} } }),
+        );
+        return file;
+      };
+      const bad = recordingIo({});
+      expect(await run(['serve', '--config', write({ port: 'metrics' })], bad)).toBe(2);
+      expect(bad.stderr()).toMatch(/option "http\.port" must be a port number/);
+      const busy = recordingIo({});
+      const port = (taken.address() as AddressInfo).port;
+      expect(await run(['serve', '--config', write({ port })], busy)).toBe(1);
+      expect(busy.stderr()).toMatch(
+        new RegExp(`the operator endpoint \\(http\\) could not listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,351 @@
+/**
+ * Prometheus metrics of a ClusterNode, registered on a prom-client Registry the caller owns:
+ * `@meshcache/replication/metrics`, the same figures `meshcache serve` shows on /metrics.
+ *
+ * Names. Where Micrometer has a cache metric, its name and labels (what a dashboard built for
+ * Micrometer's Ehcache 2 binder already queries): cache_gets_total{cache,result="hit"|"miss"},
+ * cache_misses_total{cache,reason="expired"|"notFound"}, cache_puts_total, cache_removals_total,
+ * cache_evictions_total, cache_size. Everything else is meshcache_*: per cache the tiers,
+ * expirations, tombstones, loads (answered here or by a peer) and replication counters; per
+ * peer link its state, lag, queue, changes and repairs. docs/observability.md lists them all.
+ *
+ * Cardinality. Labels are cache names, peer names (or a peer's URL before it has answered), a
+ * link state, and fixed words; never a key, never a value, nothing that grows with the keys. A
+ * peer that is no longer listed, or a cache removed, leaves the output at the next scrape.
+ *
+ * Cost. Nothing is counted on the cache's paths for this: every figure is read at scrape time
+ * from the counters the cache and the replicators keep anyway, from one snapshot per scrape
+ * (the first metric collected takes it; it is dropped on the next turn of the event loop).
+ *
+ * prom-client is an optional peer dependency: only this entry point needs it.
+ */
+import type { CacheStatistics } from '@meshcache/core';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ClusterNode, PeerInfo, PeerState } from './cluster-node.js';
+
+export interface MeshcacheMetrics {
+  /** Removes every metric this call registered from the registry. */
+  unregister(): void;
+}
+
+interface CacheFigures {
+  readonly name: string;
+  readonly size: number;
+  readonly statistics: CacheStatistics;
+  readonly replication: ReturnType<ClusterNode['replicationStatistics']>;
+}
+
+interface Snapshot {
+  readonly caches: readonly CacheFigures[];
+  readonly peers: readonly PeerInfo[];
+}
+
+const PEER_STATES: readonly PeerState[] = ['connecting', 'connected', 'down'];
+
+/** Reads every figure of `node` once: caches with their statistics, and the peers. */
+export function snapshotOf(node: ClusterNode): Snapshot {
+  const caches: CacheFigures[] = [];
+  for (const name of node.manager.cacheNames()) {
+    const cache = node.manager.getCache(name);
+    if (cache === undefined) continue;
+    caches.push({
+      name,
+      size: cache.size,
+      statistics: cache.statistics(),
+      replication: node.replicationStatistics(name),
+    });
+  }
+  return { caches, peers: node.peers() };
+}
+
+type Labels<L extends string> = Partial<Record<L, string | number>>;
+type Sample<L extends string> = readonly [Labels<L>, number];
+
+/**
+ * Registers meshcache's metrics of `node` on `registry` (one node per registry: the names are
+ * fixed, and a second registration on the same registry throws prom-client's "already
+ * registered" error). Scrape with `await registry.metrics()`.
+ */
+export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry): MeshcacheMetrics {
+  let current: Snapshot | undefined;
+  const snapshot = (): Snapshot => {
+    if (current === undefined) {
+      current = snapshotOf(node);
+      setImmediate(() => {
+        current = undefined;
+      });
+    }
+    return current;
+  };
+  let ready = false;
+  void node.ready().then(
+    () => {
+      ready = true;
+    },
+    () => {},
+  );
+  const names: string[] = [];
+
+  const counter = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    samples: (s: Snapshot) => Iterable<Sample<L>>,
+  ) => {
+    names.push(name);
+    new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of samples(snapshot())) this.inc(labels, value);
+      },
+    });
+  };
+  const gauge = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    samples: (s: Snapshot) => Iterable<Sample<L>>,
+  ) => {
+    names.push(name);
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of samples(snapshot())) this.set(labels, value);
+      },
+    });
+  };
+  const perCache = <L extends string>(figure: (cache: CacheFigures) => Array<Sample<L>>) =>
+    function* (s: Snapshot): Iterable<Sample<L | 'cache'>> {
+      for (const cache of s.caches) {
+        for (const [labels, value] of figure(cache)) {
+          yield [{ cache: cache.name, ...labels } as Labels<L | 'cache'>, value];
+        }
+      }
+    };
+  const perReplicatedCache = (figure: (replication: NonNullable<CacheFigures['replication']>) => number) =>
+    function* (s: Snapshot): Iterable<Sample<'cache'>> {
+      for (const cache of s.caches) {
+        if (cache.replication !== undefined) yield [{ cache: cache.name }, figure(cache.replication)];
+      }
+    };
+  const perPeer = (figure: (peer: PeerInfo) => number | null) =>
+    function* (s: Snapshot): Iterable<Sample<'peer'>> {
+      for (const peer of s.peers) {
+        const value = figure(peer);
+        if (value !== null) yield [{ peer: peer.id }, value];
+      }
+    };
+
+  // Micrometer's cache metrics.
+  counter(
+    'cache_gets_total',
+    'Cache reads (get and the read of getOrLoad), by result',
+    ['cache', 'result'],
+    perCache(({ statistics }) => [
+      [{ result: 'hit' }, statistics.hits],
+      [{ result: 'miss' }, statistics.misses],
+    ]),
+  );
+  counter(
+    'cache_misses_total',
+    'Cache misses, by reason: the entry had expired, or no entry was held',
+    ['cache', 'reason'],
+    perCache(({ statistics }) => [
+      [{ reason: 'expired' }, statistics.expiredMisses],
+      [{ reason: 'notFound' }, statistics.misses - statistics.expiredMisses],
+    ]),
+  );
+  counter(
+    'cache_puts_total',
+    'Writes to the cache, new keys and updates, local and from peers',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.puts + statistics.updates]]),
+  );
+  counter(
+    'cache_removals_total',
+    'remove() calls that removed a live entry',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.removals]]),
+  );
+  counter(
+    'cache_evictions_total',
+    'Entries that left the cache for lack of room',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.evictions]]),
+  );
+  gauge(
+    'cache_size',
+    'Entries held, memory and disk (expired ones not yet found included)',
+    ['cache'],
+    perCache(({ size }) => [[{}, size]]),
+  );
+
+  // meshcache's own, per cache.
+  gauge(
+    'meshcache_cache_entries',
+    'Entries held, by tier: memory, and the disk tier (every entry of a cache with one)',
+    ['cache', 'tier'],
+    perCache(({ statistics }) => [
+      [{ tier: 'memory' }, statistics.memorySize],
+      [{ tier: 'disk' }, statistics.diskSize],
+    ]),
+  );
+  counter(
+    'meshcache_cache_expirations_total',
+    'Entries that expired (found on access or by the sweep)',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.expirations]]),
+  );
+  gauge(
+    'meshcache_cache_tombstones',
+    'Removed keys remembered so that an older write from a peer cannot bring them back',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.tombstones]]),
+  );
+  counter(
+    'meshcache_cache_tombstones_dropped_total',
+    'Tombstones forgotten early because the cache held maxTombstones',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.tombstonesDropped]]),
+  );
+  counter(
+    'meshcache_cache_loads_total',
+    'getOrLoad loads, by who answered: this node’s loader (local) or a peer’s value (cluster-wide single flight)',
+    ['cache', 'answered'],
+    perCache(({ statistics, replication }) => {
+      const singleFlight = replication?.singleFlight ?? null;
+      return singleFlight === null
+        ? [
+            [{ answered: 'local' }, statistics.loads],
+            [{ answered: 'peer' }, 0],
+          ]
+        : [
+            [{ answered: 'local' }, singleFlight.loadedHere],
+            [{ answered: 'peer' }, singleFlight.waitedForPeers],
+          ];
+    }),
+  );
+  counter(
+    'meshcache_cache_load_failures_total',
+    'getOrLoad loads whose loader failed',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.loadFailures]]),
+  );
+  counter(
+    'meshcache_cache_changes_sent_total',
+    'Live changes of a replicated cache sent to peers (one per peer)',
+    ['cache'],
+    perReplicatedCache((r) => r.sent),
+  );
+  counter(
+    'meshcache_cache_changes_applied_total',
+    'Changes from peers applied to a replicated cache (live, bootstrap and repair; stale ones refused are not counted)',
+    ['cache'],
+    perReplicatedCache((r) => r.applied),
+  );
+  counter(
+    'meshcache_cache_repairs_total',
+    'Repairs of a replicated cache from a peer that finished (bootstrap included)',
+    ['cache'],
+    perReplicatedCache((r) => r.repairs),
+  );
+  counter(
+    'meshcache_cache_sync_acknowledgements_total',
+    'Synchronous replication: peers that acknowledged in time, and peers that timed out',
+    ['cache', 'outcome'],
+    function* (s) {
+      for (const cache of s.caches) {
+        if (cache.replication === undefined) continue;
+        yield [{ cache: cache.name, outcome: 'acknowledged' }, cache.replication.acknowledged];
+        yield [{ cache: cache.name, outcome: 'timedOut' }, cache.replication.timedOut];
+      }
+    },
+  );
+
+  // Per peer link.
+  gauge(
+    'meshcache_peer_state',
+    'The link to a peer: 1 for its current state, 0 for the others',
+    ['peer', 'state'],
+    function* (s) {
+      for (const peer of s.peers) {
+        // A state added after this list was written (PeerState is open to additions) still shows.
+        for (const state of new Set([...PEER_STATES, peer.state])) {
+          yield [{ peer: peer.id, state }, peer.state === state ? 1 : 0];
+        }
+      }
+    },
+  );
+  gauge(
+    'meshcache_peer_info',
+    'A peer: its URL and how it was found (always 1)',
+    ['peer', 'url', 'found_by'],
+    function* (s) {
+      for (const peer of s.peers) yield [{ peer: peer.id, url: peer.url, found_by: peer.foundBy }, 1];
+    },
+  );
+  gauge(
+    'meshcache_peer_lag_seconds',
+    'Replication lag of the last live batch from the peer (this clock minus the change’s version time); absent before the first',
+    ['peer'],
+    perPeer((peer) => (peer.lagMillis === null ? null : peer.lagMillis / 1000)),
+  );
+  gauge(
+    'meshcache_peer_queued_changes',
+    'Changes waiting to be sent to the peer, over every cache',
+    ['peer'],
+    perPeer((peer) => peer.queuedChanges),
+  );
+  gauge(
+    'meshcache_peer_queued_bytes',
+    'Estimated bytes of the changes waiting to be sent to the peer',
+    ['peer'],
+    perPeer((peer) => peer.queuedBytes),
+  );
+  counter(
+    'meshcache_peer_changes_sent_total',
+    'Live changes sent to the peer over its current link',
+    ['peer'],
+    perPeer((peer) => peer.changesSent),
+  );
+  counter(
+    'meshcache_peer_changes_received_total',
+    'Live changes received from the peer over its current link',
+    ['peer'],
+    perPeer((peer) => peer.changesReceived),
+  );
+  counter(
+    'meshcache_peer_repairs_total',
+    'Repairs of a cache from the peer that finished over its current link',
+    ['peer'],
+    perPeer((peer) => peer.repairs),
+  );
+  gauge(
+    'meshcache_peer_last_seen_timestamp_seconds',
+    'When the last frame from the peer arrived (Unix time); absent before the first',
+    ['peer'],
+    perPeer((peer) => (peer.lastSeen === null ? null : peer.lastSeen / 1000)),
+  );
+
+  // The node.
+  gauge('meshcache_node_ready', '1 once ready() resolved: caught up with the peers reachable at start', [], () => [
+    [{}, ready ? 1 : 0],
+  ]);
+  gauge('meshcache_node_info', 'This node: its name and cluster (always 1)', ['node', 'cluster'], () => [
+    [{ node: node.id, cluster: node.cluster }, 1],
+  ]);
+
+  return {
+    unregister() {
+      for (const name of names) registry.removeSingleMetric(name);
+    },
+  };
+}
