@@ -72,8 +72,18 @@ export interface TlsOptions {
 }
 
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
-/** HTTP limits of the listener: the only thing an unauthenticated client talks to before ws. */
-const HTTP_LIMITS = Object.freeze({ maxHeaderSize: 8 * 1024, headersTimeout: 5000, requestTimeout: 10_000 });
+/**
+ * HTTP limits of the listener: the only thing an unauthenticated client talks to before ws.
+ * Node enforces headersTimeout and requestTimeout only when it checks its connections, every
+ * connectionsCheckingInterval (30 s by default): without the tighter interval, a TCP connection
+ * that sends nothing, or drips header lines, was held for 30 s instead of 5.
+ */
+const HTTP_LIMITS = Object.freeze({
+  maxHeaderSize: 8 * 1024,
+  headersTimeout: 5000,
+  requestTimeout: 10_000,
+  connectionsCheckingInterval: 1000,
+});
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);

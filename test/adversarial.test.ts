@@ -1,0 +1,687 @@
+/**
+ * The adversarial suite: real `meshcache serve` processes attacked from outside, over plain
+ * sockets (test/attack-tools.ts: WebSocket frames by hand, a raw client, a TCP relay), without
+ * the secret unless a test says otherwise. Each attack is one that worked on protocol 1, or a
+ * limit of docs/security.md pushed past its bound. After each: the process is alive, it still
+ * serves (the CLI `get` answers with the stored token), and no cache changed (every cache's
+ * sizes and the watched entries, read with the right secret, are what they were before).
+ *
+ * No test waits by sleeping: every wait polls with a deadline, and every request loop is
+ * bounded. Processes are stopped by pid after each test, sockets destroyed, the temporary
+ * directory removed.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { AdminClient, WebSocketTransport } from '@meshcache/replication';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Keyring } from '../packages/replication/src/security/keyring.js';
+import { type LocalIdentity, Session } from '../packages/replication/src/session.js';
+import {
+  closeAll,
+  closePayload,
+  encodeFrame,
+  msgpack,
+  OPCODE,
+  RawClient,
+  Relay,
+  rawTcp,
+  type Tamper,
+} from './attack-tools.js';
+import { until } from './node-processes.js';
+import {
+  CLUSTER_SECRET,
+  type CliResult,
+  meshcache,
+  removeTemp,
+  type Served,
+  serve,
+  stopServed,
+} from './serve-processes.js';
+
+afterEach(async () => {
+  await closeAll();
+  await stopServed();
+});
+afterAll(removeTemp);
+
+const TOKENS = 'service tokens';
+const RESPONSES = 'Response Cache';
+const TOKEN = 'eyJ.the-real-token.sig';
+/** What each check compares: the entries an attacker would want to change. */
+const WATCHED: ReadonlyArray<readonly [string, string]> = [
+  [TOKENS, 'orders/read'],
+  [TOKENS, 'billing/write'],
+  [RESPONSES, 'GET /orders/42'],
+  [TOKENS, 'attacker/key'],
+];
+const SLOW = 30_000; // generous deadlines for a loaded 2-core machine
+
+/** An admin session with the right secret, closed after `work`. */
+async function withAdmin<T>(
+  url: string,
+  work: (client: AdminClient) => Promise<T>,
+  secret = CLUSTER_SECRET,
+): Promise<T> {
+  const client = await AdminClient.connect(url, { secret, timeoutMillis: SLOW });
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Stores the token and a few other entries, through the admin interface. */
+async function seed(node: Served, secret = CLUSTER_SECRET): Promise<void> {
+  await withAdmin(
+    node.url,
+    async (client) => {
+      await client.put(TOKENS, 'orders/read', TOKEN);
+      await client.put(TOKENS, 'billing/write', { token: 'eyJ.billing', scopes: ['write'] });
+      await client.put(RESPONSES, 'GET /orders/42', { status: 200, body: '{"id":42}' });
+    },
+    secret,
+  );
+}
+
+/** Every cache's sizes and the watched entries, as one comparable string. */
+async function contents(node: Served, secret = CLUSTER_SECRET): Promise<string> {
+  return withAdmin(
+    node.url,
+    async (client) => {
+      const stats = await client.stats();
+      const sizes = stats.map((report) => [report.name, report.statistics.memorySize, report.statistics.diskSize]);
+      const values = [];
+      for (const [cache, key] of WATCHED) values.push(await client.get(cache, key));
+      return JSON.stringify({ sizes, values });
+    },
+    secret,
+  );
+}
+
+/** `meshcache ARGS --node URL` with a generous timeout. */
+function cli(node: Served, args: readonly string[], secret = CLUSTER_SECRET): Promise<CliResult> {
+  return meshcache([...args, '--node', node.url, '--timeout', String(SLOW)], secret);
+}
+
+/** After an attack: alive, serving the CLI, and holding exactly what it held before. */
+async function unharmed(node: Served, before: string, secret = CLUSTER_SECRET): Promise<void> {
+  expect(node.alive(), `${node.name} is alive`).toBe(true);
+  const get = await cli(node, ['get', TOKENS, 'orders/read', '--json'], secret);
+  expect(get).toEqual({ code: 0, out: `{"found":true,"value":"${TOKEN}"}\n`, err: '' });
+  expect(await contents(node, secret)).toBe(before);
+  expect(node.alive(), `${node.name} is alive`).toBe(true);
+}
+
+/** Opens a raw WebSocket to the node (status 101 expected). */
+async function upgraded(node: Served, options: Parameters<typeof RawClient.open>[1] = {}): Promise<RawClient> {
+  const client = await RawClient.open(node.port, options);
+  expect(client.status).toBe(101);
+  return client;
+}
+
+async function ended(client: RawClient, what: string): Promise<void> {
+  await until(async () => client.isEnded, what, SLOW);
+}
+
+/** A Hello's shape (header 'm' 'c' 1 1, 32-byte key, a ciphertext) with random bytes: no key opens it. */
+function forgedHello(ciphertextBytes = 80): Buffer {
+  return Buffer.concat([Buffer.from([0x6d, 0x63, 0x01, 0x01]), randomBytes(32 + ciphertextBytes)]);
+}
+
+const isAsciiReason = (reason: string) => /^[\x20-\x7e]*$/.test(reason) && Buffer.byteLength(reason) <= 123;
+
+/**
+ * A dialler that holds a secret (a member, or an admin client), as an in-process Session over
+ * the real WebSocket transport: for the attacks that need the key.
+ */
+async function member(url: string, local: LocalIdentity, secret: string, protocols?: { min: number; max: number }) {
+  const connection = await new WebSocketTransport().dial(url);
+  const closed = new Promise<[number, string]>((resolve) =>
+    connection.onClose((code, reason) => resolve([code, reason])),
+  );
+  const session = new Session(connection, {
+    side: 'dialler',
+    local,
+    keyring: await Keyring.from({ secret }),
+    timeoutMillis: SLOW,
+    ...(protocols === undefined ? {} : { protocols }),
+  });
+  return { session, connection, closed };
+}
+
+describe('one node, attacked without the secret', () => {
+  it('reflection: the node sends nothing on any connection before a valid Hello, so there is nothing to reflect', async () => {
+    const node = await serve('gw-1');
+    await seed(node);
+    const before = await contents(node);
+
+    // Two connections, as protocol 1's reflection used. The node speaks first on neither.
+    const first = await upgraded(node);
+    const second = await upgraded(node);
+    const hello = forgedHello();
+    first.send(hello);
+    await ended(first, 'the forged Hello to be refused');
+    expect(first.closeFrame).toEqual({ code: 4003, reason: 'authentication failed' });
+    expect(first.frames).toHaveLength(0);
+    // Whatever the first connection got (nothing) is all the second could replay: send it the
+    // attacker's own Hello, and a Hello claiming to be the node (its header, any bytes).
+    second.send(hello);
+    await ended(second, 'the replayed forged Hello to be refused');
+    expect(second.closeFrame).toEqual({ code: 4003, reason: 'authentication failed' });
+    expect(second.frames).toHaveLength(0);
+    // A connection that waits for the node to speak first hears nothing until the handshake timeout.
+    const waiting = await upgraded(node);
+    await ended(waiting, 'the silent connection to time out');
+    expect(waiting.closeFrame).toEqual({ code: 4002, reason: 'handshake timed out' });
+    expect(waiting.frames).toHaveLength(0);
+    for (const client of [first, second, waiting]) expect(client.bytesAfterHead).toBeLessThan(64); // a close frame at most
+
+    await unharmed(node, before);
+  }, 90_000);
+
+  it('pre-authentication bombs: each closes its connection without decoding, and the node goes on', async () => {
+    const node = await serve('gw-1');
+    await seed(node);
+    const before = await contents(node);
+    const rssOf = () =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${node.child.pid}/status`, 'utf8'))?.[1]) * 1024;
+
+    interface Bomb {
+      readonly name: string;
+      readonly frames: ReadonlyArray<{ payload: Buffer; opcode?: number; fin?: boolean }>;
+      /** The close frame expected, or 'dropped' for a socket cut without one. */
+      readonly outcome: { code: number; reason?: string } | 'dropped';
+    }
+    const nested = (depth: number) => Buffer.concat([Buffer.alloc(depth, 0x91), Buffer.of(0xc0)]);
+    const manyMaps = (count: number) =>
+      Buffer.concat([Buffer.of(0xdd, 0xff, 0xff, 0xff, 0xff), Buffer.alloc(count, 0x80)]);
+    const e100 = msgpack(['é'.repeat(100)]);
+    const bombs: Bomb[] = [
+      {
+        name: '2 MiB of empty maps in one frame',
+        frames: [{ payload: Buffer.alloc(2 << 20, 0x80) }],
+        outcome: 'dropped',
+      },
+      { name: 'a 64 KiB frame', frames: [{ payload: randomBytes(64 * 1024) }], outcome: 'dropped' },
+      {
+        name: 'a Hello-headed frame past 1024 bytes',
+        frames: [{ payload: forgedHello(1025 - 36) }],
+        outcome: { code: 4002, reason: 'bad handshake message' },
+      },
+      {
+        name: 'a Hello-headed frame of exactly 1024 bytes (decrypted, refused)',
+        frames: [{ payload: forgedHello(1024 - 36) }],
+        outcome: { code: 4003, reason: 'authentication failed' },
+      },
+      { name: 'msgpack nested 1,000 deep', frames: [{ payload: nested(1000) }], outcome: { code: 4002 } },
+      { name: 'msgpack nested 16,000 deep', frames: [{ payload: nested(16_000) }], outcome: { code: 4002 } },
+      {
+        name: 'an array announcing 2^32 - 1 maps, 1,000 sent',
+        frames: [{ payload: manyMaps(1000) }],
+        outcome: { code: 4002 },
+      },
+      {
+        name: 'many small maps up to the byte bound',
+        frames: [{ payload: manyMaps(16_000) }],
+        outcome: { code: 4002 },
+      },
+      {
+        name: "a msgpack array of 100 'é' (protocol 1's one-frame kill)",
+        frames: [{ payload: e100 }],
+        outcome: { code: 4002, reason: 'bad handshake message' },
+      },
+      {
+        name: "a Hello header followed by 100 'é'",
+        frames: [{ payload: Buffer.concat([Buffer.from([0x6d, 0x63, 1, 1]), Buffer.from('é'.repeat(100))]) }],
+        outcome: { code: 4003, reason: 'authentication failed' },
+      },
+      {
+        name: 'a text frame',
+        frames: [{ payload: Buffer.from('hello'), opcode: OPCODE.text }],
+        outcome: { code: 4002, reason: 'text frames are not part of the protocol' },
+      },
+      {
+        name: "a text frame of 100 'é'",
+        frames: [{ payload: Buffer.from('é'.repeat(100)), opcode: OPCODE.text }],
+        outcome: { code: 4002, reason: 'text frames are not part of the protocol' },
+      },
+      {
+        name: 'a message in three fragments of 10 KiB',
+        frames: [
+          { payload: randomBytes(10_240), fin: false },
+          { payload: randomBytes(10_240), opcode: OPCODE.continuation, fin: false },
+          { payload: randomBytes(10_240), opcode: OPCODE.continuation },
+        ],
+        outcome: 'dropped',
+      },
+      {
+        name: '200 pings of 125 bytes',
+        frames: Array.from({ length: 200 }, () => ({ payload: randomBytes(125), opcode: OPCODE.ping })),
+        outcome: 'dropped',
+      },
+      {
+        name: 'a close frame whose reason is not UTF-8',
+        frames: [
+          { payload: Buffer.concat([closePayload(4000), Buffer.from([0xc3, 0x28, 0xff, 0xfe])]), opcode: OPCODE.close },
+        ],
+        outcome: { code: 1007 },
+      },
+      {
+        name: 'a close frame with a code no one may send',
+        frames: [{ payload: closePayload(1005), opcode: OPCODE.close }],
+        outcome: { code: 1002 },
+      },
+    ];
+    const rssBefore = rssOf();
+    for (const bomb of bombs) {
+      const client = await upgraded(node);
+      for (const frame of bomb.frames) {
+        client.write(encodeFrame(frame.opcode ?? OPCODE.binary, frame.payload, true, frame.fin ?? true));
+      }
+      await ended(client, `the node to close the connection of "${bomb.name}"`);
+      expect(client.frames, bomb.name).toHaveLength(0);
+      if (bomb.outcome === 'dropped') {
+        // Cut at 16 KiB without a close frame; or, when the whole frame came in one read of the
+        // socket, refused by its size first (4002) and then cut: never decoded either way.
+        if (client.closeFrame !== undefined) {
+          expect(client.closeFrame, bomb.name).toEqual({ code: 4002, reason: 'bad handshake message' });
+        }
+      } else {
+        expect(client.closeFrame, bomb.name).toMatchObject(bomb.outcome);
+        expect(isAsciiReason(client.closeFrame?.reason ?? ''), `${bomb.name}: a fixed ASCII reason`).toBe(true);
+      }
+      expect(node.alive(), `alive after "${bomb.name}"`).toBe(true);
+    }
+    // Protocol 1 built +384 MiB of heap from 2 MiB of empty maps; now eight at once cost nothing
+    // that stays (each connection is cut at 16 KiB, and nothing is decoded).
+    const eight = await Promise.all(Array.from({ length: 8 }, () => upgraded(node)));
+    for (const client of eight) client.send(Buffer.alloc(2 << 20, 0x80));
+    for (const client of eight) await ended(client, 'the eight 2 MiB bombs to be dropped');
+    expect(rssOf() - rssBefore).toBeLessThan(100 * 1024 * 1024);
+
+    await unharmed(node, before);
+  }, 120_000);
+});
+
+describe('one node: silent peers, HTTP and browsers', () => {
+  it('drops a silent peer: a TCP connection that sends nothing or half a request, and an upgrade that says nothing', async () => {
+    const node = await serve('gw-1');
+    await seed(node);
+    const before = await contents(node);
+    // The listener's HTTP limits (docs/security.md): request headers within 5 s, the whole
+    // request within 10 s. Waited for with a deadline far past both.
+    const silent = await rawTcp(node.port);
+    const half = await rawTcp(node.port);
+    half.socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${node.port}\r\nUpgrade: websocket\r\n`);
+    const dripping = await rawTcp(node.port);
+    let drips = 0;
+    const drip = setInterval(() => {
+      // a header line every 500 ms, never finished (slowloris), 60 lines at most
+      if (drips++ < 60 && !dripping.socket.destroyed) dripping.socket.write(`X-Drip-${drips}: ${'a'.repeat(10)}\r\n`);
+    }, 500);
+    try {
+      const upgrade = await upgraded(node);
+      await ended(upgrade, 'the upgrade that says nothing to be closed');
+      expect(upgrade.closeFrame).toEqual({ code: 4002, reason: 'handshake timed out' });
+      expect(upgrade.frames).toHaveLength(0);
+      await until(async () => silent.ended(), 'the silent TCP connection to be dropped', 20_000);
+      await until(async () => half.ended(), 'the half request to be dropped', 20_000);
+      await until(async () => dripping.ended(), 'the slowloris request to be dropped', 20_000);
+      for (const connection of [silent, half, dripping])
+        expect(Buffer.concat(connection.received).toString()).not.toMatch(/^HTTP\/1\.1 101/);
+    } finally {
+      clearInterval(drip);
+    }
+    await unharmed(node, before);
+  }, 90_000);
+
+  it('refuses a web page (Origin: 403 unless listed), answers plain HTTP with 426, and drops oversized headers', async () => {
+    const node = await serve('gw-1', { listener: { allowedOrigins: ['https://ops.example.com'] } });
+    await seed(node);
+    const before = await contents(node);
+    for (const origin of ['http://evil.example', 'null', 'https://ops.example.com.evil.example', 'http://127.0.0.1']) {
+      const page = await RawClient.open(node.port, { headers: { Origin: origin } });
+      expect(page.status, `Origin: ${origin}`).toBe(403);
+      await ended(page, 'the refused upgrade to end');
+      expect(page.frames).toHaveLength(0);
+    }
+    const listed = await RawClient.open(node.port, { headers: { Origin: 'https://ops.example.com' } });
+    expect(listed.status).toBe(101); // listed: it gets as far as the handshake, and no further
+    listed.send(forgedHello());
+    await ended(listed, 'the listed origin’s forged Hello to be refused');
+    expect(listed.closeFrame).toEqual({ code: 4003, reason: 'authentication failed' });
+
+    const plain = await rawTcp(node.port);
+    plain.socket.write(`GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    await until(async () => plain.ended(), 'the plain HTTP request to be answered', SLOW);
+    expect(Buffer.concat(plain.received).toString()).toMatch(/^HTTP\/1\.1 426 /);
+
+    const big = await RawClient.open(node.port, { headers: { 'X-Padding': 'a'.repeat(9 * 1024) } });
+    expect(big.status).not.toBe(101);
+    await ended(big, 'the oversized request to be dropped');
+    expect(big.frames).toHaveLength(0);
+
+    await unharmed(node, before);
+  }, 90_000);
+
+  it('non-ASCII close-reason triggers: a cluster-name mismatch with a non-ASCII name, by a holder of the secret', async () => {
+    const node = await serve('gw-1');
+    await seed(node);
+    const before = await contents(node);
+    for (const local of [
+      { cluster: 'é'.repeat(100), node: 'gw-é', url: '' },
+      { cluster: '集群'.repeat(40), node: '节点'.repeat(40), url: `ws://127.0.0.1:1/${'é'.repeat(100)}` },
+    ]) {
+      const { closed, session } = await member(node.url, local, CLUSTER_SECRET);
+      await expect(session.established).rejects.toThrow();
+      const [code, reason] = await closed;
+      expect([code, reason]).toEqual([4002, 'cluster mismatch']);
+    }
+    // A protocol-1 node with the secret cannot talk the node down to its version either.
+    const old = await member(node.url, { cluster: 'gateways', node: 'gw-old', url: '' }, CLUSTER_SECRET, {
+      min: 1,
+      max: 1,
+    });
+    await expect(old.session.established).rejects.toThrow();
+    expect(await old.closed).toEqual([4002, 'no common protocol version']);
+    await unharmed(node, before);
+  }, 90_000);
+});
+
+/** Whether `node` lists `peer` as connected. */
+async function linked(node: Served, peer: string): Promise<boolean> {
+  const peers = await withAdmin(node.url, (client) => client.peers());
+  return peers.some((info) => info.id === peer && info.state === 'connected');
+}
+
+/** gw-1 listening, a relay in front of it, gw-2 dialling the relay; linked, and gw-2 repaired from gw-1. */
+async function relayedPair(): Promise<{ gw1: Served; gw2: Served; relay: Relay }> {
+  const gw1 = await serve('gw-1');
+  await seed(gw1);
+  const relay = await Relay.start(gw1.port);
+  const gw2 = await serve('gw-2', { peers: [relay.url] });
+  const expected = await contents(gw1);
+  await until(async () => (await contents(gw2)) === expected, 'gw-2 to repair from gw-1 through the relay', SLOW);
+  await until(async () => relay.latest?.established === true, 'the link through the relay', SLOW);
+  await until(async () => (await linked(gw1, 'gw-2')) && (await linked(gw2, 'gw-1')), 'each to list the other', SLOW);
+  return { gw1, gw2, relay };
+}
+
+describe('two nodes, a relay between them', () => {
+  it('forwards the handshake, and every frame it injects, alters or replays closes the link; untouched, the nodes relink and converge', async () => {
+    const { gw1, gw2, relay } = await relayedPair();
+    const before1 = await contents(gw1);
+    const before2 = await contents(gw2);
+    const first = relay.latest;
+    expect(first?.binary.toListener.length).toBeGreaterThan(2); // Hello, Confirm, then data (digests)
+
+    interface Attack {
+      readonly name: string;
+      /** Tamper with the next connection (the current one is cut so that gw-2 redials). */
+      readonly tamper?: Tamper;
+      /** Or write a frame into the live connection. */
+      readonly inject?: { direction: 'toListener' | 'toDialler'; payload: () => Buffer };
+      readonly closedBy: 'dialler' | 'listener';
+      readonly code: number;
+      readonly reason: string;
+    }
+    const forged = { code: 4002, reason: 'frame failed authentication' };
+    const refused = { code: 4003, reason: 'authentication failed' };
+    const attacks: Attack[] = [
+      {
+        name: 'a frame injected towards gw-1',
+        inject: { direction: 'toListener', payload: () => randomBytes(64) },
+        closedBy: 'listener',
+        ...forged,
+      },
+      {
+        name: 'a frame injected towards gw-2',
+        inject: { direction: 'toDialler', payload: () => randomBytes(64) },
+        closedBy: 'dialler',
+        ...forged,
+      },
+      {
+        name: 'a data frame of an earlier session replayed towards gw-1',
+        inject: { direction: 'toListener', payload: () => first?.binary.toListener[2] as Buffer },
+        closedBy: 'listener',
+        ...forged,
+      },
+      {
+        name: 'the first data frame to gw-1 altered',
+        tamper: { direction: 'toListener', frame: 2, action: 'flip' },
+        closedBy: 'listener',
+        ...forged,
+      },
+      {
+        name: 'the first data frame to gw-2 altered',
+        tamper: { direction: 'toDialler', frame: 1, action: 'flip' },
+        closedBy: 'dialler',
+        ...forged,
+      },
+      {
+        name: 'a data frame to gw-1 replayed',
+        tamper: { direction: 'toListener', frame: 2, action: 'duplicate' },
+        closedBy: 'listener',
+        ...forged,
+      },
+      {
+        name: 'a data frame to gw-2 replayed',
+        tamper: { direction: 'toDialler', frame: 1, action: 'duplicate' },
+        closedBy: 'dialler',
+        ...forged,
+      },
+      {
+        name: 'the Hello altered',
+        tamper: { direction: 'toListener', frame: 0, action: 'flip' },
+        closedBy: 'listener',
+        ...refused,
+      },
+      {
+        name: 'the Hello sent twice',
+        tamper: { direction: 'toListener', frame: 0, action: 'duplicate' },
+        closedBy: 'listener',
+        ...refused,
+      },
+      {
+        name: 'the Welcome altered',
+        tamper: { direction: 'toDialler', frame: 0, action: 'flip' },
+        closedBy: 'dialler',
+        ...refused,
+      },
+      {
+        name: 'the Welcome sent twice',
+        tamper: { direction: 'toDialler', frame: 0, action: 'duplicate' },
+        closedBy: 'dialler',
+        ...forged,
+      },
+      {
+        name: 'the Confirm altered',
+        tamper: { direction: 'toListener', frame: 1, action: 'flip' },
+        closedBy: 'listener',
+        ...refused,
+      },
+      {
+        name: 'the Confirm sent twice',
+        tamper: { direction: 'toListener', frame: 1, action: 'duplicate' },
+        closedBy: 'listener',
+        ...forged,
+      },
+    ];
+    for (const attack of attacks) {
+      await until(async () => relay.latest?.established === true, `the link to be up before "${attack.name}"`, SLOW);
+      const current = relay.latest;
+      if (current === undefined) throw new Error('no connection through the relay');
+      let target = current;
+      if (attack.inject !== undefined) {
+        current.inject(attack.inject.direction, attack.inject.payload());
+      } else {
+        relay.plan = attack.tamper;
+        const count = relay.connections.length;
+        current.cut();
+        await until(async () => relay.connections.length > count, `gw-2 to redial for "${attack.name}"`, SLOW);
+        target = relay.latest ?? current;
+      }
+      await until(
+        async () => target.closes.some((close) => close.from === attack.closedBy),
+        `gw-${attack.closedBy === 'listener' ? 1 : 2} to close the link after "${attack.name}"`,
+        SLOW,
+      );
+      expect(
+        target.closes.find((close) => close.from === attack.closedBy),
+        attack.name,
+      ).toEqual({
+        from: attack.closedBy,
+        code: attack.code,
+        reason: attack.reason,
+      });
+      if (attack.tamper?.frame === 0 && attack.tamper.direction === 'toListener' && attack.tamper.action === 'flip') {
+        expect(target.binary.toDialler, `${attack.name}: gw-1 sent nothing`).toHaveLength(0);
+      }
+      expect(gw1.alive() && gw2.alive(), `both alive after "${attack.name}"`).toBe(true);
+      expect(await contents(gw1), `gw-1 after "${attack.name}"`).toBe(before1);
+      expect(await contents(gw2), `gw-2 after "${attack.name}"`).toBe(before2);
+    }
+    expect(gw1.log()).toMatch(/a frame failed authentication; closing the session/);
+
+    // The relay stops tampering: the nodes relink by themselves and replicate again, both ways.
+    await until(async () => relay.latest?.established === true, 'the link to come back', SLOW);
+    await unharmed(gw1, before1);
+    await unharmed(gw2, before2);
+    expect((await cli(gw1, ['put', TOKENS, 'orders/read', '"eyJ.rotated"'])).code).toBe(0);
+    await until(
+      async () =>
+        (await cli(gw2, ['get', TOKENS, 'orders/read', '--json'])).out === '{"found":true,"value":"eyJ.rotated"}\n',
+      'the rotated token on gw-2',
+      60_000,
+    );
+    await withAdmin(gw2.url, (client) => client.put(RESPONSES, 'GET /orders/43', { status: 200 }));
+    await until(async () => (await contents(gw1)) === (await contents(gw2)), 'gw-1 and gw-2 to converge', SLOW);
+  }, 180_000);
+
+  it('replay of a recorded handshake answers a Welcome and goes no further; reflection and downgrade fail', async () => {
+    const { gw1, gw2, relay } = await relayedPair();
+    const before1 = await contents(gw1);
+    const before2 = await contents(gw2);
+    const recorded = relay.connections[0];
+    const hello = recorded?.binary.toListener[0] as Buffer;
+    const confirm = recorded?.binary.toListener[1] as Buffer;
+    const welcome = recorded?.binary.toDialler[0] as Buffer;
+    expect(hello.subarray(0, 4)).toEqual(Buffer.from([0x6d, 0x63, 1, 1]));
+    expect(welcome.subarray(0, 4)).toEqual(Buffer.from([0x6d, 0x63, 1, 2]));
+
+    // Replay: gw-1 decrypts the Hello and answers, but the replayer cannot confirm.
+    const replays: Array<{ after: Buffer[]; code: number; reason: string }> = [
+      { after: [], code: 4002, reason: 'handshake timed out' },
+      { after: [randomBytes(16)], code: 4003, reason: 'authentication failed' },
+      { after: [confirm], code: 4003, reason: 'authentication failed' },
+      {
+        after: [Buffer.from(msgpack([1, 'service tokens', 'orders/read', 'eyJ.forged']))],
+        code: 4003,
+        reason: 'authentication failed',
+      },
+    ];
+    for (const replay of replays) {
+      const client = await upgraded(gw1);
+      client.send(hello);
+      await until(async () => client.frames.length > 0 || client.isEnded, 'a Welcome to the replayed Hello', SLOW);
+      for (const frame of replay.after) client.send(frame);
+      await ended(client, 'the replayed session to end');
+      expect(client.frames).toHaveLength(1);
+      const answer = client.frames[0]?.payload as Buffer;
+      expect(answer.subarray(0, 4)).toEqual(Buffer.from([0x6d, 0x63, 1, 2]));
+      expect(answer.equals(welcome)).toBe(false); // a fresh ephemeral key: nothing of the old session
+      expect(client.closeFrame).toEqual({ code: replay.code, reason: replay.reason });
+    }
+    // The real link was not displaced by the replays.
+    expect(relay.latest).toBe(recorded);
+    expect(recorded?.established).toBe(true);
+
+    const withByte = (bytes: Buffer, at: number, value: number) => {
+      const copy = Buffer.from(bytes);
+      copy[at] = value;
+      return copy;
+    };
+    const refusedUnanswered: Array<{ name: string; to: Served; frame: Buffer; code: number; reason: string }> = [
+      // Reflection: gw-1's own Welcome handed back to it, as it is and dressed as a Hello; gw-2's Hello handed to gw-2.
+      { name: 'gw-1’s Welcome to gw-1', to: gw1, frame: welcome, code: 4002, reason: 'bad handshake message' },
+      {
+        name: 'gw-1’s Welcome as a Hello to gw-1',
+        to: gw1,
+        frame: withByte(welcome, 3, 1),
+        code: 4003,
+        reason: 'authentication failed',
+      },
+      {
+        name: 'gw-1’s Welcome as a Hello to gw-2',
+        to: gw2,
+        frame: withByte(welcome, 3, 1),
+        code: 4003,
+        reason: 'authentication failed',
+      },
+      { name: 'gw-2’s Hello to gw-2', to: gw2, frame: hello, code: 4002, reason: 'another node uses this node name' },
+      // Downgrade: another handshake format, another message number, a version inside the ciphertext, protocol 1's Hello.
+      {
+        name: 'handshake format 0',
+        to: gw1,
+        frame: withByte(hello, 2, 0),
+        code: 4002,
+        reason: 'bad handshake message',
+      },
+      {
+        name: 'handshake format 2',
+        to: gw1,
+        frame: withByte(hello, 2, 2),
+        code: 4002,
+        reason: 'bad handshake message',
+      },
+      {
+        name: 'a Hello numbered as a Welcome',
+        to: gw1,
+        frame: withByte(hello, 3, 2),
+        code: 4002,
+        reason: 'bad handshake message',
+      },
+      ...[37, 38].map((at) => ({
+        name: `the Hello's version byte ${at} changed`,
+        to: gw1,
+        frame: withByte(hello, at, (hello[at] as number) ^ 0x03),
+        code: 4003,
+        reason: 'authentication failed',
+      })),
+      {
+        name: "protocol 1's Hello",
+        to: gw1,
+        frame: msgpack([6, 1, 'gateways', 'gw-3', 'ws://127.0.0.1:1', randomBytes(32)]),
+        code: 4002,
+        reason: 'bad handshake message',
+      },
+      {
+        name: "protocol 1's Hello claiming protocol 2",
+        to: gw1,
+        frame: msgpack([6, 2, 'gateways', 'gw-2', 'ws://127.0.0.1:1', randomBytes(32)]),
+        code: 4002,
+        reason: 'bad handshake message',
+      },
+      {
+        name: "protocol 1's Proof",
+        to: gw1,
+        frame: msgpack([7, randomBytes(32)]),
+        code: 4002,
+        reason: 'bad handshake message',
+      },
+    ];
+    for (const attempt of refusedUnanswered) {
+      const client = await upgraded(attempt.to);
+      client.send(attempt.frame);
+      await ended(client, `"${attempt.name}" to be refused`);
+      expect(client.frames, `${attempt.name}: nothing sent back`).toHaveLength(0);
+      expect(client.closeFrame, attempt.name).toEqual({ code: attempt.code, reason: attempt.reason });
+    }
+    expect(relay.latest).toBe(recorded);
+    await unharmed(gw1, before1);
+    await unharmed(gw2, before2);
+    // and the real link still carries writes
+    await withAdmin(gw2.url, (client) => client.put(RESPONSES, 'GET /orders/44', { status: 200 }));
+    await until(async () => (await contents(gw1)) === (await contents(gw2)), 'the write over the real link', SLOW);
+  }, 180_000);
+});
