@@ -685,3 +685,81 @@ describe('two nodes, a relay between them', () => {
     await until(async () => (await contents(gw1)) === (await contents(gw2)), 'the write over the real link', SLOW);
   }, 180_000);
 });
+
+describe('a connection flood', () => {
+  it('holds 8 per address and 64 in all, and the node keeps serving its peer, its admin sessions and the CLI', async () => {
+    // A long handshake timeout, so that the flood's connections stay pending while they are counted.
+    const gw1 = await serve('gw-1', { listener: { socketTimeoutMillis: 20_000 } });
+    await seed(gw1);
+    const gw2 = await serve('gw-2', { peers: [gw1.url] });
+    const before = await contents(gw1);
+    await until(async () => (await contents(gw2)) === before, 'gw-2 to repair from gw-1', SLOW);
+    // Admin sessions opened before the flood: authenticated, so no limit applies to them.
+    const admin1 = await AdminClient.connect(gw1.url, { secret: CLUSTER_SECRET, timeoutMillis: SLOW });
+    const admin2 = await AdminClient.connect(gw2.url, { secret: CLUSTER_SECRET, timeoutMillis: SLOW });
+    try {
+      // 300 TCP connections that never send a request: not counted as pending (never upgraded),
+      // each dropped by the header timeout; meanwhile the CLI is answered.
+      const tcp = await Promise.all(Array.from({ length: 300 }, () => rawTcp(gw1.port, '127.0.0.50')));
+      expect((await cli(gw1, ['stats', '--json'])).code).toBe(0);
+      await until(
+        async () => tcp.every((connection) => connection.ended()),
+        'the 300 silent connections to be dropped',
+        60_000,
+      );
+
+      // 300 upgrades from one address: 8 wait for their handshake, 292 are refused.
+      const fromOne = await Promise.all(
+        Array.from({ length: 300 }, () => RawClient.open(gw1.port, { localAddress: '127.0.0.2' })),
+      );
+      const statuses = (clients: RawClient[]) => clients.map((client) => client.status);
+      expect(statuses(fromOne).filter((status) => status === 101)).toHaveLength(8);
+      expect(statuses(fromOne).filter((status) => status === 503)).toHaveLength(292);
+      // Another address is not held up by them: the CLI is answered, and a write replicates.
+      expect((await cli(gw1, ['stats', '--json'])).code).toBe(0);
+      expect((await cli(gw1, ['put', RESPONSES, 'flood/probe', '1'])).code).toBe(0);
+      await until(async () => (await admin2.get(RESPONSES, 'flood/probe')).found, 'the probe on gw-2', SLOW);
+
+      // 300 more, 10 from each of 30 other addresses. The total stays at 64: when it is full, a
+      // newcomer takes the place of the oldest connection of the address holding the most (if
+      // that holds more than the newcomer's own), else it is refused.
+      const addresses = Array.from({ length: 30 }, (_, i) => `127.0.0.${3 + i}`);
+      const fromMany = await Promise.all(
+        addresses.flatMap((localAddress) =>
+          Array.from({ length: 10 }, () => RawClient.open(gw1.port, { localAddress })),
+        ),
+      );
+      const everyone = [...fromOne, ...fromMany];
+      const held = () => everyone.filter((client) => client.status === 101 && !client.isEnded);
+      await until(async () => held().length <= 64, 'at most 64 flood connections to be held', SLOW);
+      expect(held().length).toBeGreaterThan(48);
+      expect(fromMany.filter((client) => client.status === 503).length).toBeGreaterThan(0);
+      for (const address of ['127.0.0.2', ...addresses]) {
+        expect(held().filter((client) => client.socket.localAddress === address).length).toBeLessThanOrEqual(8);
+      }
+      expect(everyone.every((client) => client.status === 101 || client.status === 503)).toBe(true);
+      // The CLI still gets in (its address holds fewer than the flood's), and so does a new
+      // admin session; established links and sessions carry on.
+      expect((await cli(gw1, ['stats', '--json'])).code).toBe(0);
+      await withAdmin(gw1.url, (client) => client.stats());
+      expect(await admin1.remove(RESPONSES, 'flood/probe')).toBe(true);
+      await until(async () => !(await admin2.get(RESPONSES, 'flood/probe')).found, 'the removal on gw-2', SLOW);
+      expect(everyone.every((client) => client.frames.length === 0)).toBe(true);
+
+      for (const client of [...fromOne, ...fromMany]) client.destroy();
+      await until(
+        async () => (await cli(gw1, ['stats', '--json'])).code === 0,
+        'the CLI to be answered after the flood',
+        60_000,
+      );
+      expect(
+        fromMany.every((client) => client.frames.length === 0) && fromOne.every((c) => c.frames.length === 0),
+      ).toBe(true);
+    } finally {
+      admin1.close();
+      admin2.close();
+    }
+    await unharmed(gw1, before);
+    await unharmed(gw2, before);
+  }, 180_000);
+});
