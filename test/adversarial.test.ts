@@ -11,8 +11,9 @@
  * directory removed.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { AdminClient, WebSocketTransport } from '@meshcache/replication';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdminClient, MessageType, WebSocketTransport } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Keyring } from '../packages/replication/src/security/keyring.js';
 import { type LocalIdentity, Session } from '../packages/replication/src/session.js';
@@ -20,6 +21,7 @@ import {
   closeAll,
   closePayload,
   encodeFrame,
+  FakeListener,
   msgpack,
   OPCODE,
   RawClient,
@@ -36,6 +38,7 @@ import {
   type Served,
   serve,
   stopServed,
+  tempDir,
 } from './serve-processes.js';
 
 afterEach(async () => {
@@ -127,6 +130,10 @@ async function ended(client: RawClient, what: string): Promise<void> {
 function forgedHello(ciphertextBytes = 80): Buffer {
   return Buffer.concat([Buffer.from([0x6d, 0x63, 0x01, 0x01]), randomBytes(32 + ciphertextBytes)]);
 }
+
+/** What a terminal must never be handed raw: C0 but newline, DEL, C1, line separators, bidi overrides. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters looked for
+const UNSAFE_FOR_TERMINALS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 const isAsciiReason = (reason: string) => /^[\x20-\x7e]*$/.test(reason) && Buffer.byteLength(reason) <= 123;
 
@@ -762,4 +769,221 @@ describe('a connection flood', () => {
     await unharmed(gw1, before);
     await unharmed(gw2, before);
   }, 180_000);
+});
+
+describe('a node that dials', () => {
+  it('gives up on a listener that never answers, or answers nonsense, and retries with backoff', async () => {
+    const mute = await FakeListener.start('mute');
+    const upgradeOnly = await FakeListener.start('upgrade');
+    const garbage = await FakeListener.start('garbage');
+    const node = await serve('gw-1', { peers: [mute.url, upgradeOnly.url, garbage.url] });
+    await seed(node);
+    const before = await contents(node);
+    // Each is dialled, given up on, and dialled again: two ended connections each.
+    for (const [fake, what] of [
+      [mute, 'a listener that never answers the upgrade'],
+      [upgradeOnly, 'a listener that upgrades and then says nothing'],
+      [garbage, 'a listener that answers nonsense'],
+    ] as const) {
+      await until(
+        async () => fake.connections.filter((c) => c.ended).length >= 2,
+        `gw-1 to give up on ${what} twice`,
+        60_000,
+      );
+    }
+    const sent = upgradeOnly.connections.find((c) => c.ended);
+    expect(sent?.frames).toHaveLength(1); // its Hello, and nothing else
+    expect(sent?.frames[0]?.subarray(0, 4)).toEqual(Buffer.from([0x6d, 0x63, 1, 1]));
+    expect(sent?.close).toEqual({ code: 4002, reason: 'handshake timed out' });
+    const answered = garbage.connections.find((c) => c.ended);
+    expect(answered?.frames).toHaveLength(1);
+    expect(answered?.close).toEqual({ code: 4003, reason: 'authentication failed' });
+    const peers = await withAdmin(node.url, (client) => client.peers());
+    expect(peers.map((peer) => peer.state).filter((state) => state === 'connected')).toHaveLength(0);
+    await unharmed(node, before);
+  }, 120_000);
+});
+
+describe('credentials', () => {
+  const ADMIN_SECRET = 'the admin secret of the adversarial suite, 48 bytes';
+  const READ_ONLY_SECRET = 'the read-only secret of the adversarial suite, 48 b';
+
+  it('the read-only secret cannot write, and with adminSecret set the cluster secret opens no admin session', async () => {
+    const node = await serve('gw-1', { extra: { adminSecret: ADMIN_SECRET, readOnlySecret: READ_ONLY_SECRET } });
+    await seed(node, ADMIN_SECRET);
+    const before = await contents(node, ADMIN_SECRET);
+
+    for (const write of [
+      ['put', TOKENS, 'orders/read', '"eyJ.attacker"'],
+      ['clear', TOKENS],
+    ]) {
+      const refused = await cli(node, write, READ_ONLY_SECRET);
+      expect(refused.code, write.join(' ')).toBe(1);
+      expect(refused.err).toMatch(
+        /^meshcache: "(put|clear)" needs the admin secret; the read-only secret allows peers, stats and get\n$/,
+      );
+    }
+    await withAdmin(
+      node.url,
+      async (client) => {
+        await expect(client.put(TOKENS, 'orders/read', 'x')).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
+        await expect(client.remove(TOKENS, 'orders/read')).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
+        expect((await client.peers()).length).toBe(0); // what it may do: read
+        expect(await client.get(TOKENS, 'orders/read')).toEqual({ found: true, value: TOKEN });
+      },
+      READ_ONLY_SECRET,
+    );
+    expect(await cli(node, ['get', TOKENS, 'orders/read', '--json'], READ_ONLY_SECRET)).toEqual({
+      code: 0,
+      out: `{"found":true,"value":"${TOKEN}"}\n`,
+      err: '',
+    });
+
+    // The cluster secret admits peers only: no admin session, not even to read.
+    const refused = await cli(node, ['stats'], CLUSTER_SECRET);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/refused the secret/);
+    await expect(AdminClient.connect(node.url, { secret: CLUSTER_SECRET, timeoutMillis: SLOW })).rejects.toMatchObject({
+      code: 'E_AUTH',
+    });
+    // ... and an admin secret admits no peer.
+    const posing = await member(node.url, { cluster: 'gateways', node: 'gw-9', url: '' }, ADMIN_SECRET);
+    await expect(posing.session.established).rejects.toThrow();
+    expect(await posing.closed).toEqual([4003, 'authentication failed']);
+
+    await unharmed(node, before, ADMIN_SECRET);
+    await withAdmin(node.url, (client) => client.put(TOKENS, 'orders/read', 'eyJ.new'), ADMIN_SECRET);
+  }, 120_000);
+
+  it('prints what a peer named itself escaped in `meshcache peers`; a name with terminal escapes is refused at the handshake', async () => {
+    const node = await serve('gw-1');
+    await seed(node);
+    const before = await contents(node);
+    const escaped = await member(
+      node.url,
+      { cluster: 'gateways', node: 'gw-\u001b]0;owned\u0007', url: '' },
+      CLUSTER_SECRET,
+    );
+    await expect(escaped.session.established).rejects.toThrow();
+    expect(await escaped.closed).toEqual([4002, 'bad handshake payload']);
+    const inUrl = await member(
+      node.url,
+      { cluster: 'gateways', node: 'gw-7', url: 'ws://x/\u001b[2J' },
+      CLUSTER_SECRET,
+    );
+    await expect(inUrl.session.established).rejects.toThrow();
+
+    // Bidi overrides and line separators are not control characters: they pass the handshake,
+    // and the CLI must not hand them to the terminal.
+    const name = 'gw-\u202eevil\u2066\u2028x';
+    const url = 'ws://127.0.0.1:1/\u202e\u2029';
+    const sneaky = await member(node.url, { cluster: 'gateways', node: name, url }, CLUSTER_SECRET);
+    await sneaky.session.established;
+    try {
+      await until(
+        async () => (await withAdmin(node.url, (client) => client.peers())).some((peer) => peer.id === name),
+        'the peer listed',
+        SLOW,
+      );
+      const table = await cli(node, ['peers']);
+      expect(table.code).toBe(0);
+      expect(table.out).toContain('gw-\\u202eevil\\u2066\\u2028x');
+      expect(table.out).toContain('ws://127.0.0.1:1/\\u202e\\u2029');
+      expect(table.out).not.toMatch(UNSAFE_FOR_TERMINALS);
+      const json = await cli(node, ['peers', '--json']);
+      expect(json.out).not.toMatch(UNSAFE_FOR_TERMINALS);
+      expect(JSON.parse(json.out)).toEqual([expect.objectContaining({ id: name, url, state: 'connected' })]);
+    } finally {
+      sneaky.session.close();
+    }
+    await unharmed(node, before);
+  }, 120_000);
+});
+
+describe('an authenticated member is still bounded', () => {
+  it('a frame past 16 MiB closes with 1009, a batch past 100,000 changes with 4002, a change from the future is refused', async () => {
+    const node = await serve('gw-1');
+    await seed(node);
+    const before = await contents(node);
+    const local = { cluster: 'gateways', node: 'gw-9', url: '' };
+
+    const big = await member(node.url, local, CLUSTER_SECRET);
+    await big.session.established;
+    big.connection.send(Buffer.alloc(16 * 1024 * 1024 + 1));
+    expect((await big.closed)[0]).toBe(1009);
+
+    const batch = await member(node.url, local, CLUSTER_SECRET);
+    await batch.session.established;
+    const version = { time: Date.now(), counter: 0, node: 'gw-9' };
+    batch.session.send({
+      type: MessageType.Batch,
+      changes: Array.from({ length: 100_001 }, (_, i) => ({
+        type: MessageType.Remove,
+        cache: TOKENS,
+        key: `k${i}`,
+        version,
+      })),
+    });
+    expect(await batch.closed).toEqual([4002, 'bad message']);
+
+    const drift = await member(node.url, local, CLUSTER_SECRET);
+    await drift.session.established;
+    const future = { time: Date.now() + 10 * 60_000, counter: 0, node: 'gw-9' };
+    drift.session.send({
+      type: MessageType.Put,
+      cache: TOKENS,
+      key: 'orders/read',
+      value: 'eyJ.from-the-future',
+      version: future,
+      createdAt: Date.now(),
+      timeToLiveSeconds: 0,
+      timeToIdleSeconds: 0,
+    });
+    drift.session.send({ type: MessageType.Remove, cache: TOKENS, key: 'orders/read', version: future });
+    drift.session.send({ type: MessageType.RemoveAll, cache: 'no such cache', version });
+    // A Sync answered means everything before it was handled (and refused).
+    const acked = new Promise<void>((resolve) =>
+      drift.session.onMessage((message) => {
+        if (message.type === MessageType.Ack && message.id === 7) resolve();
+      }),
+    );
+    drift.session.send({ type: MessageType.Sync, id: 7 });
+    await acked;
+    expect(node.log().match(/change refused: the peer clock is too far ahead/g)).toHaveLength(2);
+    expect(node.log()).toMatch(/messages for a cache not replicated with this peer; ignored/);
+    drift.session.close();
+
+    await unharmed(node, before);
+  }, 120_000);
+});
+
+describe('the disk store', () => {
+  it('is 0700 with files 0600 under umask 000, while serving and after a clean stop', async () => {
+    const store = join(tempDir(), 'store-gw-1');
+    const caches = {
+      'service tokens': { maxElementsInMemory: 1000, overflowToDisk: true, diskPersistent: true, replication: {} },
+    };
+    const node = await serve('gw-1', { umask: '000', extra: { diskStorePath: store, caches } });
+    expect((await cli(node, ['put', TOKENS, 'orders/read', JSON.stringify(TOKEN)])).code).toBe(0);
+    const modes = () => {
+      const found: Array<[string, string]> = [];
+      const walk = (path: string) => {
+        const stat = statSync(path);
+        found.push([path.slice(store.length) || '/', (stat.mode & 0o777).toString(8)]);
+        if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+      };
+      walk(store);
+      return found;
+    };
+    const check = (found: Array<[string, string]>) => {
+      expect(found.length).toBeGreaterThan(1);
+      for (const [path, mode] of found) {
+        expect(`${path} ${mode}`).toBe(`${path} ${statSync(join(store, path)).isDirectory() ? '700' : '600'}`);
+      }
+    };
+    check(modes());
+    node.child.kill('SIGTERM');
+    expect(await new Promise((resolve) => node.child.once('exit', (code) => resolve(code)))).toBe(0);
+    check(modes());
+  }, 90_000);
 });

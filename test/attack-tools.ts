@@ -5,7 +5,7 @@
  * node sends back, and a TCP relay that sits between two nodes and can alter, inject or replay
  * frames. Every socket made here is tracked and destroyed by `closeAll`.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export const OPCODE = Object.freeze({ continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 });
@@ -408,6 +408,87 @@ export class Relay {
         connection.binary[direction].push(payload);
         to.write(encodeFrame(OPCODE.binary, payload, masked, frame.fin));
         if (tamper === 'duplicate') to.write(encodeFrame(OPCODE.binary, payload, masked, frame.fin));
+      }
+    });
+  }
+}
+
+/**
+ * A listener that a node dials and that never completes a handshake: 'mute' accepts TCP and
+ * answers nothing; 'upgrade' answers the WebSocket upgrade, then nothing (it answers pings, so
+ * only the handshake timeout applies); 'garbage' answers each Hello with a Welcome-shaped frame
+ * of random bytes. It records what the dialler sent and how it ended each connection.
+ */
+export class FakeListener {
+  readonly port: number;
+  /** Per connection: the binary frames the dialler sent, its close frame, and whether it ended. */
+  readonly connections: Array<{
+    frames: Buffer[];
+    close: { code: number; reason: string } | undefined;
+    ended: boolean;
+  }> = [];
+
+  private constructor(port: number) {
+    this.port = port;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  static async start(mode: 'mute' | 'upgrade' | 'garbage'): Promise<FakeListener> {
+    let fake: FakeListener | undefined;
+    const server = createServer((socket) => fake?.accept(track(socket), mode));
+    servers.add(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    fake = new FakeListener(typeof address === 'object' && address !== null ? address.port : 0);
+    return fake;
+  }
+
+  accept(socket: Socket, mode: 'mute' | 'upgrade' | 'garbage'): void {
+    const record: FakeListener['connections'][number] = { frames: [], close: undefined, ended: false };
+    this.connections.push(record);
+    socket.once('close', () => {
+      record.ended = true;
+    });
+    if (mode === 'mute') {
+      socket.resume(); // reads (and ignores) everything, so that the dialler's end is seen
+      return;
+    }
+    let head = Buffer.alloc(0);
+    let inHead = true;
+    const reader = new FrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      let rest = chunk;
+      if (inHead) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        inHead = false;
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? '';
+        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+        rest = head.subarray(end + 4);
+      }
+      for (const frame of reader.push(rest)) {
+        if (frame.opcode === OPCODE.ping) socket.write(encodeFrame(OPCODE.pong, frame.payload, false));
+        if (frame.opcode === OPCODE.close) {
+          record.close = {
+            code: frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005,
+            reason: frame.payload.subarray(2).toString('utf8'),
+          };
+          socket.end();
+        }
+        if (frame.opcode !== OPCODE.binary) continue;
+        record.frames.push(frame.payload);
+        if (mode === 'garbage') {
+          socket.write(
+            encodeFrame(OPCODE.binary, Buffer.concat([Buffer.from([0x6d, 0x63, 1, 2]), randomBytes(120)]), false),
+          );
+        }
       }
     });
   }
