@@ -14,9 +14,11 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient, MessageType, WebSocketTransport } from '@meshcache/replication';
+import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Keyring } from '../packages/replication/src/security/keyring.js';
 import { type LocalIdentity, Session } from '../packages/replication/src/session.js';
+import { preAuthFrameArb } from '../packages/replication/test/fuzz-frames.js';
 import {
   closeAll,
   closePayload,
@@ -986,4 +988,64 @@ describe('the disk store', () => {
     expect(await new Promise((resolve) => node.child.once('exit', (code) => resolve(code)))).toBe(0);
     check(modes());
   }, 90_000);
+});
+
+describe('fuzzing a real process before authentication', () => {
+  it('takes 256 random outsider frames over real sockets (handshake-shaped, messages in the clear, bad WebSocket framing) without answering one', async () => {
+    // A short handshake timeout, so that frames the node waits on (a ping, a first fragment) end
+    // quickly; long enough for the CLI's own handshake on a loaded machine.
+    const node = await serve('gw-1', { listener: { socketTimeoutMillis: 500 } });
+    await seed(node);
+    const before = await contents(node);
+    const outsider = preAuthFrameArb(Date.now()).filter((frame) => frame.kind === 'bytes');
+    // Whole WebSocket frames of any opcode, RSV bits, masking and fragmentation.
+    const framing = fc
+      .record({
+        first: fc.nat(255),
+        masked: fc.boolean(),
+        payload: fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300, size: 'max' })),
+      })
+      .map(({ first, masked, payload }) => {
+        const frame = encodeFrame(first & 0x0f, payload, masked, (first & 0x80) !== 0);
+        frame[0] = first; // RSV bits and all
+        return frame;
+      });
+    let sent = 0;
+    const closes = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          {
+            weight: 3,
+            arbitrary: outsider.map((frame) => ({ framed: true, bytes: (frame as { bytes: Buffer }).bytes })),
+          },
+          { weight: 1, arbitrary: framing.map((bytes) => ({ framed: false, bytes })) },
+          {
+            weight: 1,
+            arbitrary: fc
+              .uint8Array({ minLength: 1, maxLength: 200 })
+              .map((bytes) => ({ framed: false, bytes: Buffer.from(bytes) })),
+          },
+        ),
+        async ({ framed, bytes }) => {
+          const client = await upgraded(node);
+          if (framed) client.send(bytes);
+          else client.write(bytes);
+          sent++;
+          await ended(client, 'the node to end a fuzzed connection');
+          expect(client.frames).toHaveLength(0);
+          const code = client.closeFrame?.code ?? 'dropped';
+          expect([4002, 4003, 1002, 1007, 1009, 'dropped']).toContain(code);
+          closes.set(String(code), (closes.get(String(code)) ?? 0) + 1);
+          expect(node.alive()).toBe(true);
+        },
+      ),
+      { numRuns: 256 },
+    );
+    expect(sent).toBe(256);
+    console.log(
+      `real-process fuzz before authentication: ${sent} frames; closes ${JSON.stringify(Object.fromEntries(closes))}`,
+    );
+    await unharmed(node, before);
+  }, 180_000);
 });

@@ -21,6 +21,17 @@ import { MessageType } from '../src/protocol/messages.js';
 
 export const CACHES = ['tokens', 'responses'] as const;
 
+/**
+ * Bytes up to `max` long: half of them short (fast-check's default size), half of any length up
+ * to `max` (size 'max'), so that long frames are as likely as short ones.
+ */
+function bytes(max: number, min = 0): fc.Arbitrary<Uint8Array> {
+  return fc.oneof(
+    fc.uint8Array({ minLength: min, maxLength: max }),
+    fc.uint8Array({ minLength: min, maxLength: max, size: 'max' }),
+  );
+}
+
 /** Plain msgpack for near-valid arrays (the node's decoder reads plain maps and arrays too). */
 const plain = new Packr({ useRecords: false, moreTypes: true });
 
@@ -485,9 +496,7 @@ export function plaintextArb(now: number): fc.Arbitrary<FuzzPlaintext> {
     },
     {
       weight: 1,
-      arbitrary: fc
-        .uint8Array({ maxLength: 300 })
-        .map((bytes) => ({ kind: 'bytes' as const, what: 'random', bytes: Buffer.from(bytes) })),
+      arbitrary: bytes(300).map((data) => ({ kind: 'bytes' as const, what: 'random', bytes: Buffer.from(data) })),
     },
   );
 }
@@ -541,13 +550,11 @@ export function preAuthFrameArb(now: number): fc.Arbitrary<PreAuthFrame> {
   return fc.oneof(
     {
       weight: 2,
-      arbitrary: fc
-        .uint8Array({ maxLength: 1200 })
-        .map((bytes) => ({ kind: 'bytes' as const, what: 'random', bytes: Buffer.from(bytes) })),
+      arbitrary: bytes(1200).map((data) => ({ kind: 'bytes' as const, what: 'random', bytes: Buffer.from(data) })),
     },
     {
       weight: 3,
-      arbitrary: fc.tuple(header, fc.uint8Array({ maxLength: 1100 })).map(([head, body]) => ({
+      arbitrary: fc.tuple(header, bytes(1100)).map(([head, body]) => ({
         kind: 'bytes' as const,
         what: 'handshake-shaped',
         bytes: Buffer.from([...head, ...body]),
