@@ -11,7 +11,7 @@
  * directory removed.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient, MessageType, WebSocketTransport } from '@meshcache/replication';
 import fc from 'fast-check';
@@ -774,11 +774,13 @@ describe('a connection flood', () => {
 });
 
 describe('a node that dials', () => {
-  it('gives up on a listener that never answers, or answers nonsense, and retries with backoff', async () => {
+  it('gives up on a listener that never answers, answers nonsense or floods it, and retries with backoff', async () => {
     const mute = await FakeListener.start('mute');
     const upgradeOnly = await FakeListener.start('upgrade');
     const garbage = await FakeListener.start('garbage');
-    const node = await serve('gw-1', { peers: [mute.url, upgradeOnly.url, garbage.url] });
+    const bomb = await FakeListener.start('bomb');
+    const headers = await FakeListener.start('headers');
+    const node = await serve('gw-1', { peers: [mute.url, upgradeOnly.url, garbage.url, bomb.url, headers.url] });
     await seed(node);
     const before = await contents(node);
     // Each is dialled, given up on, and dialled again: two ended connections each.
@@ -786,6 +788,8 @@ describe('a node that dials', () => {
       [mute, 'a listener that never answers the upgrade'],
       [upgradeOnly, 'a listener that upgrades and then says nothing'],
       [garbage, 'a listener that answers nonsense'],
+      [bomb, 'a listener that answers with 2 MiB'],
+      [headers, 'a listener that answers with endless headers'],
     ] as const) {
       await until(
         async () => fake.connections.filter((c) => c.ended).length >= 2,
@@ -800,6 +804,8 @@ describe('a node that dials', () => {
     const answered = garbage.connections.find((c) => c.ended);
     expect(answered?.frames).toHaveLength(1);
     expect(answered?.close).toEqual({ code: 4003, reason: 'authentication failed' });
+    // 2 MiB before the handshake ended: cut at 16 KiB, as a listener cuts a dialler.
+    expect(bomb.connections.find((c) => c.ended)?.close).toBeUndefined();
     const peers = await withAdmin(node.url, (client) => client.peers());
     expect(peers.map((peer) => peer.state).filter((state) => state === 'connected')).toHaveLength(0);
     await unharmed(node, before);
@@ -848,14 +854,33 @@ describe('credentials', () => {
     await expect(AdminClient.connect(node.url, { secret: CLUSTER_SECRET, timeoutMillis: SLOW })).rejects.toMatchObject({
       code: 'E_AUTH',
     });
-    // ... and an admin secret admits no peer.
-    const posing = await member(node.url, { cluster: 'gateways', node: 'gw-9', url: '' }, ADMIN_SECRET);
-    await expect(posing.session.established).rejects.toThrow();
-    expect(await posing.closed).toEqual([4003, 'authentication failed']);
+    // ... and neither the admin secret nor the read-only secret admits a peer.
+    for (const secret of [ADMIN_SECRET, READ_ONLY_SECRET]) {
+      const posing = await member(node.url, { cluster: 'gateways', node: 'gw-9', url: '' }, secret);
+      await expect(posing.session.established).rejects.toThrow();
+      expect(await posing.closed).toEqual([4003, 'authentication failed']);
+    }
 
     await unharmed(node, before, ADMIN_SECRET);
     await withAdmin(node.url, (client) => client.put(TOKENS, 'orders/read', 'eyJ.new'), ADMIN_SECRET);
   }, 120_000);
+
+  it('a secret shorter than 32 bytes off loopback: serve refuses to start, naming the field', async () => {
+    const file = join(tempDir(), 'short-secret.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'gw-1',
+        cluster: 'gateways',
+        secret: 'too short',
+        peerListener: { hostname: '0.0.0.0', port: 0 },
+      }),
+    );
+    const refused = await meshcache(['serve', '--config', file]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/secret.*is 9 bytes; off loopback a secret must have at least 32/);
+    expect(refused.out).toBe('');
+  }, 60_000);
 
   it('prints what a peer named itself escaped in `meshcache peers`; a name with terminal escapes is refused at the handshake', async () => {
     const node = await serve('gw-1');

@@ -417,8 +417,11 @@ export class Relay {
  * A listener that a node dials and that never completes a handshake: 'mute' accepts TCP and
  * answers nothing; 'upgrade' answers the WebSocket upgrade, then nothing (it answers pings, so
  * only the handshake timeout applies); 'garbage' answers each Hello with a Welcome-shaped frame
- * of random bytes. It records what the dialler sent and how it ended each connection.
+ * of random bytes; 'bomb' answers it with a 2 MiB frame; 'headers' answers the upgrade with
+ * 64 KiB of header lines. It records what the dialler sent and how it ended each connection.
  */
+export type FakeMode = 'mute' | 'upgrade' | 'garbage' | 'bomb' | 'headers';
+
 export class FakeListener {
   readonly port: number;
   /** Per connection: the binary frames the dialler sent, its close frame, and whether it ended. */
@@ -436,7 +439,7 @@ export class FakeListener {
     return `ws://127.0.0.1:${this.port}`;
   }
 
-  static async start(mode: 'mute' | 'upgrade' | 'garbage'): Promise<FakeListener> {
+  static async start(mode: FakeMode): Promise<FakeListener> {
     let fake: FakeListener | undefined;
     const server = createServer((socket) => fake?.accept(track(socket), mode));
     servers.add(server);
@@ -446,7 +449,7 @@ export class FakeListener {
     return fake;
   }
 
-  accept(socket: Socket, mode: 'mute' | 'upgrade' | 'garbage'): void {
+  accept(socket: Socket, mode: FakeMode): void {
     const record: FakeListener['connections'][number] = { frames: [], close: undefined, ended: false };
     this.connections.push(record);
     socket.once('close', () => {
@@ -468,6 +471,12 @@ export class FakeListener {
         inHead = false;
         const key = /sec-websocket-key:\s*(\S+)/i.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? '';
         const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        if (mode === 'headers') {
+          socket.write(
+            `HTTP/1.1 101 Switching Protocols\r\n${'X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(1800)}`,
+          );
+          return;
+        }
         socket.write(
           `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
         );
@@ -484,6 +493,7 @@ export class FakeListener {
         }
         if (frame.opcode !== OPCODE.binary) continue;
         record.frames.push(frame.payload);
+        if (mode === 'bomb') socket.write(encodeFrame(OPCODE.binary, Buffer.alloc(2 << 20, 0x80), false));
         if (mode === 'garbage') {
           socket.write(
             encodeFrame(OPCODE.binary, Buffer.concat([Buffer.from([0x6d, 0x63, 1, 2]), randomBytes(120)]), false),
