@@ -414,8 +414,12 @@ describe('fuzzing a node', () => {
       expect(counts.error).toBe(0); // no handler threw ('could not handle a frame' is logged as an error)
       await stillServes('post-auth');
       const growth = heapAfterGc() - heapBefore;
+      const held = CACHES.map((name) => {
+        const cache = node.manager.getCache(name);
+        return `${name} ${cache?.size ?? 0} entries, ${cache?.tombstones().length ?? 0} tombstones`;
+      }).join('; ');
       console.log(
-        `fuzz after authentication: ${tally.frames} frames in ${tally.sessions} sessions (${tally.accepted} accepted, ${tally.rejected} rejected, ${tally.adminErrors} admin errors), heap ${(growth / 1048576).toFixed(1)} MiB; closes: ${JSON.stringify(Object.fromEntries(reasons))}`,
+        `fuzz after authentication (the caches now hold ${held}): ${tally.frames} frames in ${tally.sessions} sessions (${tally.accepted} accepted, ${tally.rejected} rejected, ${tally.adminErrors} admin errors), heap ${(growth / 1048576).toFixed(1)} MiB; closes: ${JSON.stringify(Object.fromEntries(reasons))}`,
       );
       expect(growth).toBeLessThan(HEAP_BOUND_BYTES);
     },
