@@ -112,6 +112,19 @@ describe('WireCodec', () => {
     );
   });
 
+  const items = (n: number, item: unknown) => Array.from({ length: n }, () => item);
+  it.each([
+    ['changes in a batch', (n: number) => [5, items(n, [2, 'c', 'k', 1, 0, 'n'])], /batch: changes: 100001 items/],
+    ['changes in entries', (n: number) => [15, items(n, [2, 'c', 'k', 1, 0, 'n'])], /entries: changes: 100001 items/],
+    ['items in keys', (n: number) => [11, 'c', items(n, ['k', 1, 0, 'n', 0]), true], /keys: items: 100001 items/],
+    ['keys in a pull', (n: number) => [12, 'c', items(n, 'k'), true], /pull: keys: 100001 items/],
+  ])('takes 100,000 %s and refuses 100,001', (_name, wire, problem) => {
+    expect(() => new WireCodec().decode(forged.pack(wire(100_000)))).not.toThrow();
+    expect(() => new WireCodec().decode(forged.pack(wire(100_001)))).toThrow(
+      expect.objectContaining({ code: 'E_PROTOCOL', message: expect.stringMatching(problem) }),
+    );
+  });
+
   const withMoreTypes = new Packr({ moreTypes: true, useRecords: false });
   it.each([
     ['an Error', new Error('boom'), /extension 101 is not a type meshcache carries/],

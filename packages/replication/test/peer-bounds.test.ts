@@ -7,7 +7,7 @@ import { ManualClock } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_COUNTER } from '../src/hlc.js';
 import { resolveReplicationConfig } from '../src/index.js';
-import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType } from '../src/internals.js';
+import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, WireCodec } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
 import { PeerLink } from '../src/peer-link.js';
 import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
@@ -308,5 +308,63 @@ describe('the clock and single flight refuse what a peer should not decide', () 
       fromPeer: false,
     });
     expect(loads).toEqual(['here']);
+  });
+});
+
+describe('what this node sends a peer is bounded too', () => {
+  /** A replicator of a cache holding `entries`, replicating to a peer that records what it is sent. */
+  function replicatorOf(options: { repairChunkBytes?: number }) {
+    const hlc = new HybridLogicalClock({ node: 'gw-2' });
+    const manager = new CacheManager({ versionClock: () => hlc.now() });
+    managers.push(manager);
+    const cache = manager.addCache('c', {});
+    const settings = resolveReplicationConfig('c', { asynchronousReplicationIntervalMillis: 3_600_000 });
+    const replicator = new CacheReplicator(cache, settings, { hlc, logger: recordingLogger().logger, ...options });
+    replicators.push(replicator);
+    const sent: SessionMessage[] = [];
+    replicator.addPeer({
+      node: 'gw-1',
+      send: (message) => sent.push(message),
+      bufferedAmount: () => 0,
+      acknowledged: async () => true,
+    });
+    return { cache, replicator, sent };
+  }
+
+  it('sends repair frames of at most 1 MiB, whatever maximumChunkSizeBytes allows', async () => {
+    const { cache, replicator, sent } = replicatorOf({ repairChunkBytes: 5_000_000 });
+    const value = 'v'.repeat(100_000);
+    for (let i = 0; i < 60; i++) cache.put(`k${i}`, value); // 6 MB
+    replicator.requestRepair('gw-1');
+    await turns();
+    const digest = sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    const everyBucket = Array.from({ length: digest.bucketCount }, (_, i) => i);
+    replicator.receiveRepair(
+      {
+        type: MessageType.RepairRequest,
+        cache: 'c',
+        bucketCount: digest.bucketCount,
+        keyBuckets: [],
+        fullBuckets: everyBucket,
+      },
+      'gw-1',
+    );
+    await turns(50);
+    const entries = sent.filter((m) => m.type === MessageType.Entries);
+    expect(entries.flatMap((m) => (m.type === MessageType.Entries ? m.changes : []))).toHaveLength(60);
+    const codec = new WireCodec();
+    for (const frame of entries) expect(codec.encode(frame).length).toBeLessThanOrEqual(1 << 20);
+    expect(entries.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('holds 64 MiB of changes for a peer by default: past it the queue is dropped and the peer gets a Digest', () => {
+    const { cache, replicator, sent } = replicatorOf({});
+    const value = 'x'.repeat(1 << 20); // one string, estimated anew for each change
+    for (let i = 0; i < 62; i++) cache.put(`k${i}`, value);
+    expect(replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: false, queued: 62 })]);
+    for (let i = 62; i < 66; i++) cache.put(`k${i}`, value);
+    expect(replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: true, queued: 0 })]);
+    replicator.flush();
+    expect(sent.map((m) => m.type)).not.toContain(MessageType.Batch);
   });
 });

@@ -88,6 +88,51 @@ describe('WebSocketTransport limits', () => {
   });
 });
 
+describe('WebSocketTransport: connections waiting for authentication', () => {
+  /** Opens a raw WebSocket from `localAddress`; resolves with it and the HTTP status it got. */
+  function open(address: string, localAddress: string): Promise<{ socket: WebSocket; status: number }> {
+    return new Promise((resolve) => {
+      const socket = new WebSocket(address, { localAddress });
+      socket.on('error', () => {});
+      socket.once('open', () => resolve({ socket, status: 101 }));
+      socket.once('unexpected-response', (_request, response) => resolve({ socket, status: response.statusCode ?? 0 }));
+    });
+  }
+
+  it('holds maxPerAddress per address; when all places are taken, a newcomer takes the oldest place of the address that holds the most', async () => {
+    const transport = new WebSocketTransport({ preAuth: { maxConnections: 4, maxPerAddress: 3 }, heartbeatMillis: 0 });
+    const listener = await transport.listen('ws://127.0.0.1:0', () => {}); // never authenticates anyone
+    const opened: WebSocket[] = [];
+    const from = async (localAddress: string) => {
+      const { socket, status } = await open(listener.address, localAddress);
+      opened.push(socket);
+      return { socket, status };
+    };
+    const closed = (socket: WebSocket) => socket.readyState === WebSocket.CLOSED;
+    try {
+      const a = [await from('127.0.0.2'), await from('127.0.0.2'), await from('127.0.0.2')];
+      expect(a.map((c) => c.status)).toEqual([101, 101, 101]);
+      expect((await from('127.0.0.2')).status).toBe(503); // its own cap
+      expect((await from('127.0.0.3')).status).toBe(101); // the last free place
+      // Full: 127.0.0.4 holds none, 127.0.0.2 holds three, so 127.0.0.2's oldest goes.
+      expect((await from('127.0.0.4')).status).toBe(101);
+      await until(() => closed(a[0]?.socket as WebSocket));
+      expect(closed(a[1]?.socket as WebSocket) || closed(a[2]?.socket as WebSocket)).toBe(false);
+      // 127.0.0.2 (two) may take from no one holding more than it: refused.
+      expect((await from('127.0.0.2')).status).toBe(503);
+      // 127.0.0.5 (none) takes 127.0.0.2's oldest again; then 127.0.0.6 finds every address at one,
+      // and takes the place of the oldest of them (127.0.0.2's last).
+      expect((await from('127.0.0.5')).status).toBe(101);
+      await until(() => closed(a[1]?.socket as WebSocket));
+      expect((await from('127.0.0.6')).status).toBe(101);
+      await until(() => closed(a[2]?.socket as WebSocket));
+    } finally {
+      for (const socket of opened) socket.terminate();
+      await listener.close();
+    }
+  });
+});
+
 describe('ChaosTransport', () => {
   async function chaosPair(options: ConstructorParameters<typeof ChaosTransport>[1]) {
     const chaos = new ChaosTransport(new MemoryNetwork(), options);

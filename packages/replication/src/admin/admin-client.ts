@@ -58,6 +58,9 @@ export class AdminClient {
   static async connect(url: string, options: AdminClientOptions): Promise<AdminClient> {
     const timeoutMillis = options.timeoutMillis ?? 5000;
     const transport = options.transport ?? new WebSocketTransport();
+    // The key first (scrypt: tens of ms, more on a loaded machine), then the dial: the node's
+    // handshake timeout runs from the connection, and must not be spent on our stretching.
+    const keyring = await Keyring.from({ secret: options.secret });
     let connection: Awaited<ReturnType<Transport['dial']>>;
     const dialling = transport.dial(url);
     try {
@@ -76,7 +79,7 @@ export class AdminClient {
     const session = new Session(connection, {
       side: 'dialler',
       local: { cluster: '', node: `admin-${randomUUID()}`, url: '', role: 'admin' },
-      keyring: await Keyring.from({ secret: options.secret }),
+      keyring,
       timeoutMillis,
     });
     try {

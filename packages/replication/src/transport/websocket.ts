@@ -11,9 +11,14 @@
  * - the HTTP request that opens a WebSocket has small header limits and short timeouts, and one
  *   with an `Origin` header (a web page) is refused unless its origin is listed;
  * - at most `maxConnections` connections wait for authentication at once, and `maxPerAddress`
- *   from one remote address; past either, the upgrade is answered 503;
+ *   from one remote address. Past `maxPerAddress` the upgrade is answered 503. When all
+ *   `maxConnections` places are taken, the oldest waiting connection of the address that holds
+ *   the most is dropped to make room, provided that address holds more than the newcomer's
+ *   (else 503): so a flood from many addresses cannot keep a peer or the CLI out, whose
+ *   handshake takes milliseconds while a flood's connections wait for their timeout;
  * - until `authenticated()`, a connection may receive at most `maxBytes` in all (counted on the
- *   socket, before ws buffers a frame), which bounds the memory an unauthenticated peer costs;
+ *   socket: ws buffers at most one read of it beyond), which bounds the memory an
+ *   unauthenticated peer costs;
  * - afterwards `maxPayload` bounds a frame (ws closes with 1009 past it).
  * Permessage-deflate is off (compression bombs and CPU are not worth a cache's frames), and a
  * text frame is a protocol error: meshcache speaks binary only.
@@ -78,8 +83,18 @@ export interface TlsOptions {
 }
 
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
-/** HTTP limits of the listener: the only thing an unauthenticated client talks to before ws. */
-const HTTP_LIMITS = Object.freeze({ maxHeaderSize: 8 * 1024, headersTimeout: 5000, requestTimeout: 10_000 });
+/**
+ * HTTP limits of the listener: the only thing an unauthenticated client talks to before ws.
+ * Node enforces headersTimeout and requestTimeout only when it checks its connections, every
+ * connectionsCheckingInterval (30 s by default): without the tighter interval, a TCP connection
+ * that sends nothing, or drips header lines, was held for 30 s instead of 5.
+ */
+const HTTP_LIMITS = Object.freeze({
+  maxHeaderSize: 8 * 1024,
+  headersTimeout: 5000,
+  requestTimeout: 10_000,
+  connectionsCheckingInterval: 1000,
+});
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -89,25 +104,54 @@ function toBytes(data: RawData): Uint8Array {
 /** The bookkeeping of connections not yet authenticated, per listener. */
 class PendingConnections {
   #total = 0;
-  readonly #byAddress = new Map<string, number>();
+  /** Per remote address, its waiting connections, oldest first (a Set keeps insertion order). */
+  readonly #byAddress = new Map<string, Set<PendingEntry>>();
 
   constructor(readonly limits: Required<PreAuthLimits>) {}
 
-  /** Takes a place for a new connection from `address`; false when there is none. */
-  admit(address: string): boolean {
-    const fromAddress = this.#byAddress.get(address) ?? 0;
-    if (this.#total >= this.limits.maxConnections || fromAddress >= this.limits.maxPerAddress) return false;
+  /**
+   * Takes a place for a new connection from `address`, making room if all are taken (see the
+   * file's comment); returns how to give it back (idempotent), or undefined when there is none.
+   */
+  admit(address: string, socket: Socket): (() => void) | undefined {
+    const own = this.#byAddress.get(address)?.size ?? 0;
+    if (own >= this.limits.maxPerAddress) return undefined;
+    if (this.#total >= this.limits.maxConnections && !this.#evictFor(own)) return undefined;
+    const entry: PendingEntry = { address, socket };
+    let entries = this.#byAddress.get(address);
+    if (entries === undefined) {
+      entries = new Set();
+      this.#byAddress.set(address, entries);
+    }
+    entries.add(entry);
     this.#total++;
-    this.#byAddress.set(address, fromAddress + 1);
-    return true;
+    return () => this.#release(entry);
   }
 
-  release(address: string): void {
+  #release(entry: PendingEntry): void {
+    const entries = this.#byAddress.get(entry.address);
+    if (entries === undefined || !entries.delete(entry)) return;
     this.#total--;
-    const left = (this.#byAddress.get(address) ?? 1) - 1;
-    if (left <= 0) this.#byAddress.delete(address);
-    else this.#byAddress.set(address, left);
+    if (entries.size === 0) this.#byAddress.delete(entry.address);
   }
+
+  /** Drops the oldest connection of the address holding the most, if it holds more than `own`. */
+  #evictFor(own: number): boolean {
+    let heaviest: Set<PendingEntry> | undefined;
+    for (const entries of this.#byAddress.values()) {
+      if (heaviest === undefined || entries.size > heaviest.size) heaviest = entries;
+    }
+    if (heaviest === undefined || heaviest.size <= own) return false;
+    const oldest = heaviest.values().next().value as PendingEntry;
+    this.#release(oldest);
+    oldest.socket.destroy();
+    return true;
+  }
+}
+
+interface PendingEntry {
+  readonly address: string;
+  readonly socket: Socket;
 }
 
 class WebSocketConnection implements Connection {
@@ -294,16 +338,11 @@ export class WebSocketTransport implements Transport {
         return;
       }
       const remote = request.socket.remoteAddress ?? '?';
-      if (!pending.admit(remote)) {
+      const release = pending.admit(remote, socket);
+      if (release === undefined) {
         refuse(socket, 503, 'Service Unavailable');
         return;
       }
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        pending.release(remote);
-      };
       socket.once('close', release);
       if (head.length > this.#preAuth.maxBytes) {
         socket.destroy();
