@@ -88,7 +88,8 @@ for (let run = 1; run <= runs; run++) {
       }
     }
   }
-  if (result.code !== 0 && failed.length === 0) failed.push(`(the run failed without a test failing: exit ${result.code})`);
+  if (result.code !== 0 && failed.length === 0)
+    failed.push(`(the run failed without a test failing: exit ${result.code})`);
   for (const name of failed) {
     const seen = failures.get(name) ?? { quiet: 0, loaded: 0 };
     seen[underLoad ? 'loaded' : 'quiet']++;
