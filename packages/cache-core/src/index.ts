@@ -15,8 +15,14 @@ export type { CacheEvent, CacheEventListener, CacheEventType, EventOrigin } from
 export { CACHE_EVENT_TYPES } from './events.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';
-export type { EvictionListener, EvictionPolicy, EvictionPolicyFactory } from './policy/index.js';
-export { FifoPolicy, LfuPolicy, LruPolicy } from './policy/index.js';
+export type {
+  EvictionListener,
+  EvictionPolicy,
+  EvictionPolicyFactory,
+  TinyLfuOptions,
+  TinyLfuRegions,
+} from './policy/index.js';
+export { FifoPolicy, LfuPolicy, LruPolicy, TinyLfuPolicy } from './policy/index.js';
 export type { CacheStatistics } from './statistics.js';
 export type { Version } from './version.js';
 export { compareVersions, isNewer } from './version.js';
