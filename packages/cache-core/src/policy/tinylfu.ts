@@ -29,7 +29,7 @@
  * Guarantees (the eviction seam's, eviction-policy.ts): one victim per insertion into a full
  * store, never the key being inserted (the window always has room for it: at least one entry),
  * reported before set returns; delete and clear report nothing. A hit is O(1) and allocates
- * nothing: a Map lookup, four counters and a doorkeeper word of the sketch, and a pointer move or
+ * nothing: a Map lookup, four counters in one 64-byte block of the sketch, and a pointer move or
  * two. Insertions and evictions are O(1) apart from hashing the key once.
  *
  * Not guaranteed.
@@ -198,7 +198,7 @@ export class TinyLfuPolicy<V extends object> extends NodeStore<V, TinyLfuNode<V>
 
   /** A use of a held entry (a hit): counted in the sketch and the sample, moved in its region's order. */
   #onAccess(node: TinyLfuNode<V>): void {
-    this.#sketch?.increment(node.hash);
+    this.#sketch?.incrementSeen(node.hash);
     switch (node.region) {
       case WINDOW:
         this.#windowHits++;
