@@ -40,8 +40,9 @@
  *   uses per entry (one pass over its table), and the end of a sample period (every 5 requests
  *   per entry) moves at most 1,000 entries between regions.
  * - The sketch and the ghosts (16 four-bit counters, 64 doorkeeper bits and 40 ghost bits an
- *   entry: 21 bytes) are allocated when the store first reaches half its capacity, as Caffeine
- *   does its sketch: a cache that never fills pays nothing, and nothing is evicted before that.
+ *   entry, 21 bytes, up to twice that as the tables round up to powers of two) are allocated when
+ *   the store first reaches half its capacity, as Caffeine does its sketch: a cache that never
+ *   fills pays nothing, and nothing is evicted before that.
  *
  * Where it departs from Caffeine, and why (measured in bench/README.md): the window is steered by
  * the within-sample density of hits and ghost hits, not by Caffeine's small-cache climber, and may
