@@ -76,6 +76,16 @@ describe('TINYLFU admission', () => {
   });
 });
 
+describe('TINYLFU construction', () => {
+  it('refuses a capacity that is not a whole number of at least 1, naming it', () => {
+    for (const capacity of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new TinyLfuPolicy<object>(capacity, () => {})).toThrow(
+        `TinyLfuPolicy: capacity must be a whole number >= 1, got ${capacity}`,
+      );
+    }
+  });
+});
+
 describe('TINYLFU regions', () => {
   it('starts with a window of half the capacity (at least one entry) and protected at 80% of the rest', () => {
     expect(tinyLfu(1000).store.regions).toMatchObject({ windowMaximum: 500, protectedMaximum: 400 });
