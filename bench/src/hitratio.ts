@@ -86,8 +86,31 @@ const SYNTHETIC: ReadonlyArray<() => Trace> = [
   () => reuseTrace(500, 4, 1_000_000),
 ];
 
-const sizes = (process.env['HITRATIO_SIZES'] ?? '1000,4000,16000').split(',').map(Number);
-const policies = (process.env['HITRATIO_POLICIES']?.split(',') ?? [...EVICTION_POLICY_NAMES]) as EvictionPolicyName[];
+/** A knob's value, or exit with a line that names the knob and what it accepts. */
+function knob<T>(name: string, fallback: string, parse: (item: string) => T | undefined, accepts: string): T[] {
+  const raw = process.env[name] ?? fallback;
+  return raw.split(',').map((item) => {
+    const value = parse(item.trim());
+    if (value === undefined) {
+      console.error(`${name}: "${item}" is not ${accepts} (got ${JSON.stringify(raw)})`);
+      process.exit(2);
+    }
+    return value;
+  });
+}
+
+const sizes = knob(
+  'HITRATIO_SIZES',
+  '1000,4000,16000',
+  (item) => (/^\d+$/.test(item) && Number(item) >= 1 ? Number(item) : undefined),
+  'a whole number of entries >= 1',
+);
+const policies = knob(
+  'HITRATIO_POLICIES',
+  EVICTION_POLICY_NAMES.join(','),
+  (item) => EVICTION_POLICY_NAMES.find((name) => name === item.toUpperCase()),
+  `one of ${EVICTION_POLICY_NAMES.join(', ')}`,
+);
 const onlyTraces = process.env['HITRATIO_TRACES']?.split(',');
 const wanted = (name: string): boolean => onlyTraces === undefined || onlyTraces.some((p) => name.startsWith(p));
 
@@ -243,6 +266,7 @@ async function main(): Promise<void> {
     const gain = target.reduce((a, r) => a + (r.ratios.get('TINYLFU') as number) - (r.ratios.get('LRU') as number), 0);
     const gap = target.reduce((a, r) => a + r.opt - (r.ratios.get('LRU') as number), 0);
     const realNames = [...new Set(target.map((r) => r.trace.name))];
+    const targetSizes = [...new Set(target.map((r) => r.size.toLocaleString('en-US')))].join(' and ');
     console.log('\nTargets:\n');
     console.log(
       table(
@@ -254,7 +278,7 @@ async function main(): Promise<void> {
             worst.d >= -0.5 ? 'yes' : 'no',
           ],
           [
-            `TINYLFU closes >= 60% of the LRU-to-OPT gap, mean over ${realNames.join(', ')} at 1,000 and 4,000`,
+            `TINYLFU closes >= 60% of the LRU-to-OPT gap, mean over ${realNames.join(', ')} at ${targetSizes}`,
             `${(100 * meanClosure).toFixed(1)}% (mean of ${closures.length} cases; total gain / total gap: ${((100 * gain) / gap).toFixed(1)}%)`,
             realNames.length === 4 && meanClosure >= 0.6
               ? 'yes'
