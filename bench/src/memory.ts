@@ -7,7 +7,8 @@
  * - put (new, evicting): the cache is full, every put is a new key and evicts one entry.
  * - put (update): every put rewrites a held key.
  *
- * meshcache is configured with LRU, a TTL and a TTI (so every hit checks both deadlines);
+ * meshcache is configured with LRU, a TTL and a TTI (so every hit checks both deadlines), and
+ * again with TINYLFU, otherwise the same;
  * lru-cache is the baseline for the ratio column, configured with the same capacity and no TTL
  * (its fastest path); a second lru-cache row has a TTL. A plain Map is the floor: no order,
  * no expiry, no bound (it never evicts: evicting a Map's oldest key under churn is quadratic in
@@ -65,6 +66,18 @@ const allContenders: Contender[] = [
         maxElementsInMemory: N,
         timeToLiveSeconds: 3600,
         timeToIdleSeconds: 600,
+      });
+      return { get: (k) => cache.get(k), set: (k, v) => cache.put(k, v) };
+    },
+  },
+  {
+    name: 'meshcache (TINYLFU, TTL+TTI)',
+    make: () => {
+      const cache = new CacheManager().addCache<string>('bench', {
+        maxElementsInMemory: N,
+        timeToLiveSeconds: 3600,
+        timeToIdleSeconds: 600,
+        memoryStoreEvictionPolicy: 'TINYLFU',
       });
       return { get: (k) => cache.get(k), set: (k, v) => cache.put(k, v) };
     },
@@ -190,6 +203,25 @@ async function main(): Promise<void> {
     ];
   });
   console.log(table(header, rows));
+
+  // Issue 15's target: a TINYLFU hit costs at most 1.1x an LRU hit, the same cache otherwise.
+  const lruRow = results.get('meshcache (LRU, TTL+TTI)');
+  const tinyRow = results.get('meshcache (TINYLFU, TTL+TTI)');
+  if (lruRow !== undefined && tinyRow !== undefined) {
+    console.log(
+      '\nmeshcache TINYLFU against meshcache LRU (cost = time per operation; <= 1.10x is the target for a hit):\n',
+    );
+    console.log(
+      table(
+        ['operation', 'LRU ops/s', 'TINYLFU ops/s', 'TINYLFU cost vs LRU'],
+        workloads.map((w) => {
+          const lru = lruRow.get(w.name) ?? Number.NaN;
+          const tiny = tinyRow.get(w.name) ?? Number.NaN;
+          return [w.name, formatOps(lru), formatOps(tiny), `${(lru / tiny).toFixed(2)}x`];
+        }),
+      ),
+    );
+  }
 
   console.log('\nGarbage collections during 5,000,000 hits (0 = a hit allocates nothing):\n');
   const gcRows: string[][] = [];

@@ -7,9 +7,9 @@
  */
 import { ConfigError } from './errors.js';
 
-export type EvictionPolicyName = 'LRU' | 'LFU' | 'FIFO';
+export type EvictionPolicyName = 'LRU' | 'LFU' | 'FIFO' | 'TINYLFU';
 
-export const EVICTION_POLICY_NAMES: readonly EvictionPolicyName[] = Object.freeze(['LRU', 'LFU', 'FIFO']);
+export const EVICTION_POLICY_NAMES: readonly EvictionPolicyName[] = Object.freeze(['LRU', 'LFU', 'FIFO', 'TINYLFU']);
 
 export interface CacheConfig {
   /** Most entries held in memory; 0 = unlimited. @default 10000 */
@@ -30,7 +30,10 @@ export interface CacheConfig {
   diskExpiryThreadIntervalSeconds?: number;
   /** Bound on bytes written to disk but not yet committed. @default 30 */
   diskSpoolBufferSizeMB?: number;
-  /** Which entry leaves when memory is full: 'LRU', 'LFU' or 'FIFO' (case-insensitive). @default 'LRU' */
+  /**
+   * Which entry leaves when memory is full: 'LRU', 'LFU', 'FIFO' or 'TINYLFU' (W-TinyLFU, the
+   * highest hit ratio; docs/configuration.md compares them), case-insensitive. @default 'LRU'
+   */
   memoryStoreEvictionPolicy?: EvictionPolicyName | Lowercase<EvictionPolicyName>;
 }
 

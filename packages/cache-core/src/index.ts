@@ -17,8 +17,14 @@ export type { CacheEvent, CacheEventListener, CacheEventType, EventOrigin } from
 export { CACHE_EVENT_TYPES } from './events.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';
-export type { EvictionListener, EvictionPolicy, EvictionPolicyFactory } from './policy/index.js';
-export { FifoPolicy, LfuPolicy, LruPolicy } from './policy/index.js';
+export type {
+  EvictionListener,
+  EvictionPolicy,
+  EvictionPolicyFactory,
+  TinyLfuOptions,
+  TinyLfuRegions,
+} from './policy/index.js';
+export { FifoPolicy, LfuPolicy, LruPolicy, TinyLfuPolicy } from './policy/index.js';
 export type { Cancel, Scheduler } from './scheduler.js';
 export { systemScheduler } from './scheduler.js';
 export type { CacheStatistics } from './statistics.js';

@@ -33,6 +33,12 @@ describe('cache configuration', () => {
     const manager = new CacheManager();
     expect(manager.addCache('a', { memoryStoreEvictionPolicy: 'lfu' }).config.memoryStoreEvictionPolicy).toBe('LFU');
     expect(manager.addCache('b', { memoryStoreEvictionPolicy: 'FIFO' }).config.memoryStoreEvictionPolicy).toBe('FIFO');
+    expect(manager.addCache('c', { memoryStoreEvictionPolicy: 'tinylfu' }).config.memoryStoreEvictionPolicy).toBe(
+      'TINYLFU',
+    );
+    expect(manager.addCache('d', { memoryStoreEvictionPolicy: 'TinyLFU' as 'TINYLFU' }).config).toMatchObject({
+      memoryStoreEvictionPolicy: 'TINYLFU',
+    });
   });
 
   it.each([
@@ -45,7 +51,11 @@ describe('cache configuration', () => {
     [{ timeToIdleSeconds: '60' }, 'timeToIdleSeconds', /number of seconds/],
     [{ eternal: 'yes' }, 'eternal', /true or false/],
     [{ overflowToDisk: 1 }, 'overflowToDisk', /true or false/],
-    [{ memoryStoreEvictionPolicy: 'CLOCK' }, 'memoryStoreEvictionPolicy', /one of 'LRU', 'LFU', 'FIFO'.*"CLOCK"/],
+    [
+      { memoryStoreEvictionPolicy: 'CLOCK' },
+      'memoryStoreEvictionPolicy',
+      /one of 'LRU', 'LFU', 'FIFO', 'TINYLFU'.*"CLOCK"/,
+    ],
     [{ memoryStoreEvictionPolicy: 3 }, 'memoryStoreEvictionPolicy', /one of/],
     [{ diskExpiryThreadIntervalSeconds: 0 }, 'diskExpiryThreadIntervalSeconds', /greater than 0/],
     [{ diskSpoolBufferSizeMB: -1 }, 'diskSpoolBufferSizeMB', /greater than 0/],

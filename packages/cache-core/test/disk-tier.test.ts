@@ -98,6 +98,35 @@ describe('overflow to disk', () => {
   });
 });
 
+describe('overflow to disk with TINYLFU', () => {
+  it('moves whatever TINYLFU evicts to disk, with no evict event, and answers it from there', () => {
+    const { cache, events } = open(tempDir(), {
+      maxElementsInMemory: 10,
+      overflowToDisk: true,
+      memoryStoreEvictionPolicy: 'TINYLFU',
+    });
+    for (let i = 0; i < 50; i++) cache.put(`k${i}`, { i });
+    expect(events.filter((e) => e.startsWith('evict'))).toEqual([]);
+    expect(cache.statistics()).toMatchObject({ memorySize: 10, diskSize: 50, evictions: 0 });
+    for (let i = 0; i < 50; i++) expect(cache.get(`k${i}`)).toEqual({ i });
+    expect(cache.statistics()).toMatchObject({ hits: 50, misses: 0, memorySize: 10 });
+    expect(cache.statistics().diskHits).toBeGreaterThanOrEqual(40);
+  });
+
+  it('without overflowToDisk, what TINYLFU evicts leaves the cache and fires evict', () => {
+    const { cache, events } = open(tempDir(), {
+      maxElementsInMemory: 10,
+      diskPersistent: true,
+      memoryStoreEvictionPolicy: 'TINYLFU',
+    });
+    for (let i = 0; i < 50; i++) cache.put(`k${i}`, i);
+    const evicted = events.filter((e) => e.startsWith('evict'));
+    expect(evicted).toHaveLength(40);
+    expect(cache.size).toBe(10);
+    for (const event of evicted) expect(cache.get(event.slice('evict:'.length))).toBeUndefined();
+  });
+});
+
 describe('maxElementsOnDisk', () => {
   it('bounds the disk tier; what leaves it fires evict, oldest write not in memory first', () => {
     const { cache, events } = open(tempDir(), { maxElementsInMemory: 2, overflowToDisk: true, maxElementsOnDisk: 4 });

@@ -158,6 +158,21 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     silent.close();
   });
 
+  it('takes "memoryStoreEvictionPolicy": "TINYLFU" from the configuration file, and replicates such a cache', async () => {
+    const fromFile = JSON.parse(
+      '{ "Response Cache": { "maxElementsInMemory": 5, "memoryStoreEvictionPolicy": "TINYLFU", "replication": {} } }',
+    );
+    const a = await startNode('gw-1', [], { caches: fromFile });
+    const b = await startNode('gw-2', [a.url], { caches: fromFile });
+    await Promise.all([a.ready(), b.ready()]);
+    expect(responses(a).config.memoryStoreEvictionPolicy).toBe('TINYLFU');
+    for (let i = 0; i < 20; i++) responses(b).put(`GET /orders/${i}`, i);
+    await until(() => responses(a).statistics().puts === 20, 'the puts to arrive');
+    expect(responses(a).size).toBe(5);
+    expect(responses(a).statistics().evictions).toBe(15);
+    expect(responses(a).get('GET /orders/19')).toBe(19); // the last put is never the victim
+  });
+
   it('leaves caches without replication local', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);

@@ -35,6 +35,21 @@ export class LinkedList<N extends ListNode<N>> {
     node.next = undefined;
   }
 
+  /** Moves a node of this list to the back (a read in LRU order): the common case of a hit. */
+  moveToBack(node: N): void {
+    const tail = this.tail;
+    if (node === tail || tail === undefined) return;
+    // Not the tail, so it has a successor.
+    const next = node.next as N;
+    if (node.prev === undefined) this.head = next;
+    else node.prev.next = next;
+    next.prev = node.prev;
+    node.prev = tail;
+    node.next = undefined;
+    tail.next = node;
+    this.tail = node;
+  }
+
   get isEmpty(): boolean {
     return this.head === undefined;
   }
