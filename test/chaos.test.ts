@@ -152,4 +152,39 @@ describe('a chaos proxy on every link', () => {
     },
     (LONG ? 30 : 4) * 60_000,
   );
+
+  it("a node's last write that reached one peer and not the other reaches both once the node is gone", async () => {
+    // gw-2 dials gw-1 directly and gw-3 through a proxy that withholds its bytes: gw-2's write
+    // reaches gw-1 only, and then gw-2 dies. The survivors' own link never dropped, so only the
+    // repair a node runs with its other peers when one leaves brings gw-3 the write.
+    const caches = {
+      'Response Cache': { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
+    };
+    const gw1 = await startNode('gw-1', [], { caches });
+    const gw3 = await startNode('gw-3', [gw1.url], { caches });
+    const toGw3 = await proxyTo(gw3);
+    const gw2 = await startNode('gw-2', [gw1.url, toGw3.url], { caches });
+    await until(() => allLinked([gw1, gw2, gw3]), 'the mesh', 30_000);
+    await gw2.ask(`put ${CACHE} before {"v":1}`);
+    await until(
+      async () => ((await gw3.ask(`count ${CACHE}`)) as { count: number }).count === 1,
+      'the first write on gw-3',
+    );
+
+    toGw3.set({ kind: 'halfOpen' });
+    await gw2.ask(`put ${CACHE} last {"v":2}`);
+    await until(
+      async () => JSON.stringify(await gw1.ask(`get ${CACHE} last`)) === '{"found":true,"value":{"v":2}}',
+      'the last write on gw-1',
+    );
+    gw2.child.kill('SIGKILL');
+    await gw2.exited;
+    toGw3.set({ kind: 'cut' }); // what gw-2 sent towards gw-3 is lost with it
+    await until(
+      async () => JSON.stringify(await gw3.ask(`get ${CACHE} last`)) === '{"found":true,"value":{"v":2}}',
+      'the last write of the dead node on gw-3',
+      15_000,
+    );
+    expect(await contentsEqual([gw1, gw3])).toBe(true);
+  }, 60_000);
 });

@@ -44,6 +44,20 @@ async function linked(nodes: Running[]): Promise<boolean> {
   return views.every((peers) => peers.filter((peer) => peer.state === 'connected').length === 2);
 }
 
+/** What differs between the nodes, key by key (the first 10 keys), for a failure's message. */
+async function differences(nodes: Running[], cache: string): Promise<string> {
+  const known = (await Promise.all(nodes.map((node) => node.ask(`versions ${cache}`)))) as Array<
+    Record<string, string>
+  >;
+  const keys = new Set(known.flatMap((k) => Object.keys(k)));
+  const differing = [...keys].filter((key) => new Set(known.map((k) => k[key] ?? 'absent')).size > 1);
+  const peers = await Promise.all(nodes.map((node) => node.ask('peers')));
+  return `${differing.length} keys differ; ${differing
+    .slice(0, 10)
+    .map((key) => `${key}: ${known.map((k, i) => `${nodes[i]?.name}=${k[key] ?? 'absent'}`).join(' ')}`)
+    .join('; ')}; peers: ${JSON.stringify(peers)}`;
+}
+
 async function same(nodes: Running[], cache: string): Promise<boolean> {
   const contents = await Promise.all(nodes.map((node) => node.ask(`contents ${cache}`)));
   return contents.every((c) => JSON.stringify(c) === JSON.stringify(contents[0]));
@@ -89,7 +103,9 @@ describe('kill loops', () => {
             () => same(nodes, cache),
             `round ${round}: ${decodeURIComponent(cache)} equal on every node`,
             30_000,
-          );
+          ).catch(async (error: Error) => {
+            throw new Error(`${error.message}: ${await differences(nodes, cache)}`);
+          });
         }
         const convergedAt = Date.now();
         for (const [i, node] of survivors.entries()) {
