@@ -43,6 +43,22 @@ export interface CacheManagerOptions {
   maxTombstones?: number;
 }
 
+/** What one cache's disk tier could not persist at shutdown (a failing disk). */
+export interface NotPersisted {
+  readonly cache: string;
+  /** Entries whose last write never reached the disk: a restart does not find them (or finds an older value). */
+  readonly entries: number;
+  /** Removals that never reached the disk: a restart finds those keys' older values again. */
+  readonly removals: number;
+  /** The disk's last error. */
+  readonly reason: string | undefined;
+}
+
+/** What shutdown() resolves with: empty `notPersisted` when everything reached the disk. */
+export interface ShutdownReport {
+  readonly notPersisted: readonly NotPersisted[];
+}
+
 /** The defaults of the manager options that have one. */
 export const MANAGER_DEFAULTS = Object.freeze({ tombstoneRetentionSeconds: 300, maxTombstones: 100_000 });
 
@@ -125,7 +141,7 @@ export class CacheManager {
   readonly #tombstoneRetentionMillis: number;
   readonly #maxTombstones: number;
   #environment: LmdbEnvironment | undefined;
-  #shutdown: Promise<void> | undefined;
+  #shutdown: Promise<ShutdownReport> | undefined;
 
   constructor(options: CacheManagerOptions = {}) {
     checkOptions(options);
@@ -198,19 +214,37 @@ export class CacheManager {
     return true;
   }
 
-  /** Closes every cache (flushing disk tiers). Idempotent: later calls return the same promise. */
-  shutdown(): Promise<void> {
+  /**
+   * Closes every cache (flushing disk tiers). Idempotent: later calls return the same promise.
+   * A failing disk does not make it throw: it completes, logs, and reports per cache what could
+   * not be persisted.
+   */
+  shutdown(): Promise<ShutdownReport> {
     this.#shutdown ??= this.#closeAll();
     return this.#shutdown;
   }
 
-  async #closeAll(): Promise<void> {
+  async #closeAll(): Promise<ShutdownReport> {
     const caches = [...this.#caches.values()];
     this.#caches.clear();
     const failures: unknown[] = [];
+    const notPersisted: NotPersisted[] = [];
     for (const cache of caches) {
       try {
-        await cache.close();
+        const report = await cache.close();
+        if (report !== undefined && (report.notPersisted > 0 || report.removalsNotPersisted > 0)) {
+          const lost = {
+            cache: cache.name,
+            entries: report.notPersisted,
+            removals: report.removalsNotPersisted,
+            reason: report.reason,
+          };
+          notPersisted.push(lost);
+          this.#logger.error(
+            { code: 'E_DISK_WRITE', ...lost, path: this.diskStorePath },
+            'disk tier could not persist everything at shutdown: a restart will not find these entries, and finds older values of the keys whose removals were not persisted',
+          );
+        }
       } catch (error) {
         failures.push(error);
         this.#logger.error({ cache: cache.name, err: error }, 'cache did not close cleanly');
@@ -219,5 +253,6 @@ export class CacheManager {
     await this.#environment?.close();
     this.#logger.debug({}, 'cache manager shut down');
     if (failures.length > 0) throw failures[0];
+    return { notPersisted };
   }
 }

@@ -35,7 +35,7 @@
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
-import type { DiskRecord } from './disk/disk-store.js';
+import type { DiskCloseReport, DiskRecord } from './disk/disk-store.js';
 import { type DiskTier, entryOf, isRecordExpired, recordOf } from './disk/disk-tier.js';
 import { findEncodingProblem } from './encodable.js';
 import { type Entry, type EntrySnapshot, expiresAt, isExpired, makeEntry, rewriteEntry, snapshotOf } from './entry.js';
@@ -261,8 +261,9 @@ export class Cache<V = unknown> {
       for (const [key, entry] of this.#store.entries()) if (!isExpired(entry, now)) keys.push(key);
       return keys;
     }
-    // The disk holds every entry; memory holds fresher idle times for the hot ones.
-    for (const key of [...this.#disk.keys()]) {
+    // The disk holds every entry (but those a failing disk dropped, held in memory only);
+    // memory holds fresher idle times for the hot ones.
+    for (const key of this.#heldKeys(this.#disk)) {
       const entry = this.#quietEntry(key);
       if (entry !== undefined && !isExpired(entry, now)) keys.push(key);
     }
@@ -271,7 +272,14 @@ export class Cache<V = unknown> {
 
   /** Entries held (memory + disk), including expired ones not yet found, as in Ehcache. */
   get size(): number {
-    return this.#disk === undefined ? this.#store.size : this.#disk.size;
+    return this.#disk === undefined ? this.#store.size : this.#disk.size + this.#disk.memoryOnlySize;
+  }
+
+  /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */
+  #heldKeys(disk: DiskTier<V>): string[] {
+    const keys = [...disk.keys()];
+    if (disk.memoryOnlySize > 0) keys.push(...disk.memoryOnlyKeys());
+    return keys;
   }
 
   // ---------------------------------------------------------------- writes
@@ -434,6 +442,11 @@ export class Cache<V = unknown> {
       expirations: this.#expirations,
       memorySize: this.#store.size,
       diskSize: this.#disk?.size ?? 0,
+      diskState: this.#disk?.store.state ?? 'none',
+      diskPendingWrites: this.#disk?.store.pendingWrites ?? 0,
+      diskPendingBytes: this.#disk?.store.pendingBytes ?? 0,
+      diskWritesDropped: this.#disk?.dropped ?? 0,
+      memoryOnly: this.#disk?.memoryOnlySize ?? 0,
       hitRatio: reads === 0 ? 0 : hits / reads,
       loads: this.#loadCount,
       loadFailures: this.#loadFailures,
@@ -455,6 +468,7 @@ export class Cache<V = unknown> {
     this.#loadCount = 0;
     this.#loadFailures = 0;
     this.#tombstonesDropped = 0;
+    if (this.#disk !== undefined) this.#disk.dropped = 0;
   }
 
   // ---------------------------------------------------------------- side doors for replication
@@ -538,7 +552,7 @@ export class Cache<V = unknown> {
    * reached, so the iteration is safe against concurrent writes.
    */
   *snapshot(): IterableIterator<EntrySnapshot<V>> {
-    const keys = this.#disk === undefined ? [...this.#store.keys()] : [...this.#disk.keys()];
+    const keys = this.#disk === undefined ? [...this.#store.keys()] : this.#heldKeys(this.#disk);
     for (const key of keys) {
       const entry = this.#quietEntry(key);
       if (entry !== undefined && !isExpired(entry, this.#clock())) yield snapshotOf(key, entry);
@@ -589,18 +603,24 @@ export class Cache<V = unknown> {
    * memory to a persistent disk tier (so TTI survives a restart), flushes and closes the disk
    * tier, and releases the entries.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  async close(): Promise<DiskCloseReport | undefined> {
+    if (this.#closed) return undefined;
     this.#closed = true;
     this.#sweepTimer?.();
     this.#sweepTimer = undefined;
     const disk = this.#disk;
     try {
-      if (disk !== undefined && this.config.diskPersistent) {
-        // Memory holds a subset of the disk, so each key is known to be held there.
-        for (const [key, entry] of this.#store.entries()) disk.store.put(key, recordOf(entry), true);
+      if (disk === undefined) return undefined;
+      let lost = 0;
+      if (this.config.diskPersistent) {
+        // Memory holds a subset of the disk (and the keys a failing disk dropped): write back
+        // every one. What a failing disk drops now is not persisted, and is counted as such.
+        for (const [key, entry] of this.#store.entries()) {
+          lost += disk.write(key, recordOf(entry), true, this.#inMemory).length;
+        }
       }
-      await disk?.store.close();
+      const report = await disk.store.close();
+      return lost === 0 ? report : { ...report, notPersisted: report.notPersisted + lost };
     } finally {
       this.#store.clear();
       this.#forgetAllTombstones();
@@ -688,7 +708,9 @@ export class Cache<V = unknown> {
       // clear (a newer version) survives, as it does on the node that made it.
       const olderThanClear = (held: Version | undefined) => held === undefined || !isNewer(held, version);
       for (const [key, entry] of [...this.#store.entries()]) {
-        if (olderThanClear(entry.version)) this.#store.delete(key);
+        if (!olderThanClear(entry.version)) continue;
+        this.#store.delete(key);
+        if (this.#disk?.isMemoryOnly(key)) this.#disk.remove(key);
       }
       if (this.#disk !== undefined) {
         for (const [key, record] of [...this.#disk.records()]) {
@@ -740,7 +762,12 @@ export class Cache<V = unknown> {
         if (isExpired(entry, now)) {
           this.#expired(key, entry.value, entry.version, 'local');
         } else if (this.#disk !== undefined && this.#overflow) {
-          // Moved, not gone: the disk holds every entry, and the next read promotes it again.
+          // Moved, not gone: the disk holds every entry, and the next read promotes it again;
+          // but for one a failing disk dropped, which goes to disk now or leaves the cache.
+          if (this.#disk.isMemoryOnly(key)) {
+            const left = this.#disk.write(key, recordOf(entry), false, this.#inMemory, false);
+            if (left.length > 0) this.#evictFromDisk(left);
+          }
         } else {
           this.#disk?.remove(key);
           this.#evictions++;

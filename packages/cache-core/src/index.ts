@@ -1,6 +1,6 @@
 export type { ApplyOutcome, GetOrLoadOptions, LoadCoordinator, RemoteChange, Tombstone } from './cache.js';
 export { Cache } from './cache.js';
-export type { CacheManagerOptions } from './cache-manager.js';
+export type { CacheManagerOptions, NotPersisted, ShutdownReport } from './cache-manager.js';
 export { CacheManager } from './cache-manager.js';
 export type { Clock } from './clock.js';
 export { ManualClock, systemClock } from './clock.js';

@@ -8,6 +8,8 @@
  * - puts counts writes of new keys, updates writes over held keys (the two event types).
  * - removals counts remove() calls that removed a live entry; removeAll counts nothing per entry.
  * - has(), peekEntry() and snapshot() are quiet: they count nothing.
+ * - diskState, diskPendingWrites, diskPendingBytes and memoryOnly are states, like memorySize;
+ *   diskWritesDropped is a counter.
  * - tombstones is a size, like memorySize; tombstonesDropped counts only the tombstones forgotten
  *   because the cache held maxTombstones (not those that aged out, which is their normal end).
  */
@@ -25,8 +27,25 @@ export interface CacheStatistics {
   readonly expirations: number;
   /** Entries held in memory now. */
   readonly memorySize: number;
-  /** Entries held on disk now. */
+  /** Entries held on disk now (committed, or waiting in the spool: see diskPendingWrites). */
   readonly diskSize: number;
+  /**
+   * The disk tier's state: 'ok'; 'degraded' while the disk refuses writes (full, say): the cache
+   * serves and accepts writes from memory, and retries the disk in the background; 'none' for a
+   * cache without a disk tier.
+   */
+  readonly diskState: 'none' | 'ok' | 'degraded';
+  /** Writes (puts and removals) waiting in the spool, not yet on disk: normally 0 between turns. */
+  readonly diskPendingWrites: number;
+  /** Encoded bytes waiting in the spool; never more than diskSpoolBufferSizeMB (plus one record). */
+  readonly diskPendingBytes: number;
+  /**
+   * Records a degraded disk tier dropped to keep its spool within the bound. Each one either
+   * stayed in memory (counted by memoryOnly while it is there) or left the cache with `evict`.
+   */
+  readonly diskWritesDropped: number;
+  /** Entries held in memory only, because a degraded disk dropped their records (they count in size). */
+  readonly memoryOnly: number;
   /** hits / (hits + misses), 0 before any read. */
   readonly hitRatio: number;
   /** Loader calls started by getOrLoad, and how many of them failed. */

@@ -8,7 +8,7 @@ import type { DiskRecord, DiskStore } from '../src/disk/disk-store.js';
 export interface DiskStoreHarness {
   readonly store: DiskStore;
   /** Releases whatever the store used (files, environments). */
-  dispose(): Promise<void>;
+  dispose(): Promise<unknown>;
 }
 
 export type DiskStoreFactory = (options: { spoolBytes: number }) => Promise<DiskStoreHarness> | DiskStoreHarness;

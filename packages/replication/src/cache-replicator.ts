@@ -122,6 +122,10 @@ export class CacheReplicator {
   #antiEntropy: Cancel | undefined;
   #sent = 0;
   #applied = 0;
+  /** Changes refused because their version was past the drift bound (the peer's clock is ahead). */
+  #refused = 0;
+  /** Peers whose refusal was logged, until a change from them is accepted again: one line, not one per change. */
+  readonly #refusing = new Set<string>();
   #acknowledged = 0;
   #timedOut = 0;
 
@@ -229,6 +233,7 @@ export class CacheReplicator {
   get counters(): {
     sent: number;
     applied: number;
+    refused: number;
     acknowledged: number;
     timedOut: number;
     repairs: number;
@@ -237,6 +242,7 @@ export class CacheReplicator {
     return {
       sent: this.#sent,
       applied: this.#applied,
+      refused: this.#refused,
       acknowledged: this.#acknowledged,
       timedOut: this.#timedOut,
       repairs: this.#repair.repairs,
@@ -320,12 +326,17 @@ export class CacheReplicator {
     try {
       this.#hlc.receive(change.version);
     } catch (error) {
-      this.#logger.warn(
-        { cache: this.cache.name, peer: from, err: error },
-        'change refused: the peer clock is too far ahead',
-      );
+      this.#refused++;
+      if (!this.#refusing.has(from)) {
+        this.#refusing.add(from);
+        this.#logger.warn(
+          { cache: this.cache.name, peer: from, err: error },
+          'change refused: the peer clock is too far ahead (logged once until its changes are accepted again; replicationStatistics().refused counts them)',
+        );
+      }
       return 'refused';
     }
+    if (this.#refusing.size > 0) this.#refusing.delete(from);
     const outcome =
       change.type === MessageType.Put
         ? this.cache.applyRemotePut(

@@ -11,6 +11,11 @@
  * - The bytes written but not yet committed never exceed the spool bound by more than one
  *   record: a write that would go past it first commits what is pending, on the caller's time.
  * - `size` counts records held, pending writes included.
+ * - A failing disk never fails or slows a write. The store turns 'degraded' (one log line), keeps
+ *   what it cannot commit in the spool up to the bound, and past the bound drops the oldest
+ *   pending records (each put returns what it dropped: those records are no longer held, and an
+ *   older committed record of the same key is removed too, never served again). It retries in the
+ *   background and turns 'ok' again (one log line) once everything pending is committed.
  */
 import type { Version } from '../version.js';
 
@@ -24,18 +29,39 @@ export interface DiskRecord<V = unknown> {
   readonly version: Version | undefined;
 }
 
+/** 'ok': commits succeed. 'degraded': the last commit failed; writes wait in the spool or are dropped. */
+export type DiskState = 'ok' | 'degraded';
+
+/** A record a write pushed out of the spool because the disk would not take it: no longer held. */
+export type DroppedRecord<V = unknown> = readonly [key: string, record: DiskRecord<V>];
+
+/** What close() could not persist (a failing disk): zero and zero after a clean close. */
+export interface DiskCloseReport {
+  /** Records whose last write never reached the disk. */
+  readonly notPersisted: number;
+  /** Removals that never reached the disk: those keys' older records are still in the file. */
+  readonly removalsNotPersisted: number;
+  /** The disk's last error, when something was not persisted. */
+  readonly reason: string | undefined;
+}
+
 export interface DiskStore<V = unknown> {
   /** Records held, pending writes included. */
   readonly size: number;
   /** Encoded bytes written but not yet committed. */
   readonly pendingBytes: number;
+  /** Writes (puts and removals) not yet committed. */
+  readonly pendingWrites: number;
+  readonly state: DiskState;
   get(key: string): DiskRecord<V> | undefined;
   has(key: string): boolean;
   /**
    * `held`: whether the key is on disk now, when the caller already knows (it saves a lookup).
+   * Returns the records dropped to keep the spool within its bound while the disk is degraded
+   * (possibly this very record); almost always none.
    * @throws MeshcacheError E_VALUE_NOT_ENCODABLE when the record cannot be encoded; nothing is written.
    */
-  put(key: string, record: DiskRecord<V>, held?: boolean): void;
+  put(key: string, record: DiskRecord<V>, held?: boolean): readonly DroppedRecord<V>[];
   /** Whether a record was held. */
   remove(key: string): boolean;
   clear(): void;
@@ -48,8 +74,11 @@ export interface DiskStore<V = unknown> {
    * key order, pending writes included. Lets a long scan run in slices between event-loop turns.
    */
   scan(after: string | undefined, limit: number): Array<[string, DiskRecord<V>]>;
-  /** Resolves when every write made so far is committed. */
-  flush(): Promise<void>;
-  /** Flushes, then releases the store. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Resolves when every write made so far is committed (true), or at once with false when the
+   * disk is degraded and the writes could not be committed now. Never rejects for a failing disk.
+   */
+  flush(): Promise<boolean>;
+  /** Flushes, then releases the store, and says what could not be persisted. Idempotent; never rejects for a failing disk. */
+  close(): Promise<DiskCloseReport>;
 }

@@ -11,12 +11,18 @@
  * held in memory (memory holds what is being used); if the oldest 64 are all in memory, the
  * oldest of all. The write order is kept in memory, rebuilt at start from the records' creation
  * times, and only for bounded caches.
+ *
+ * A failing disk. The store may drop records it cannot commit (disk-store.ts). A dropped record
+ * whose key memory holds stays in the cache, in memory only: the tier remembers such keys (so
+ * `size` and `keys()` still count them, and a later eviction from memory tries the disk again).
+ * A dropped record that memory does not hold has left the cache: it is returned with the victims
+ * of the bound, and the cache fires `evict` for it. So the cache holds exactly disk + memory-only.
  */
 import type { Entry } from '../entry.js';
 import { makeEntry } from '../entry.js';
 import { LinkedList } from '../policy/linked-list.js';
 import type { Version } from '../version.js';
-import type { DiskRecord, DiskStore } from './disk-store.js';
+import type { DiskRecord, DiskStore, DroppedRecord } from './disk-store.js';
 
 interface OrderNode {
   readonly key: string;
@@ -65,6 +71,10 @@ export class DiskTier<V> {
   readonly #maxElements: number;
   readonly #nodes = new Map<string, OrderNode>();
   readonly #order = new LinkedList<OrderNode>();
+  /** Keys held in memory whose disk record was dropped by a failing disk. */
+  readonly #memoryOnly = new Set<string>();
+  /** Records dropped by a failing disk since the statistics were cleared. */
+  dropped = 0;
 
   constructor(store: DiskStore<V>, maxElementsOnDisk: number) {
     this.store = store;
@@ -75,8 +85,22 @@ export class DiskTier<V> {
     }
   }
 
+  /** Records on disk (or waiting in the spool). */
   get size(): number {
     return this.store.size;
+  }
+
+  /** Keys the cache holds in memory only, because the disk dropped their records. */
+  get memoryOnlySize(): number {
+    return this.#memoryOnly.size;
+  }
+
+  isMemoryOnly(key: string): boolean {
+    return this.#memoryOnly.size > 0 && this.#memoryOnly.has(key);
+  }
+
+  memoryOnlyKeys(): IterableIterator<string> {
+    return this.#memoryOnly.values();
   }
 
   read(key: string): DiskRecord<V> | undefined {
@@ -89,18 +113,23 @@ export class DiskTier<V> {
 
   /**
    * Writes a record; returns the keys that must leave the cache because the disk is full (their
-   * records are already removed from disk), with their last records for the events.
+   * records are already removed from disk), with their last records for the events: victims of
+   * maxElementsOnDisk, and records a failing disk dropped that memory does not hold. `key`
+   * itself is taken to be in memory (the cache writes it there) unless `keyInMemory` is false.
    */
   write(
     key: string,
     record: DiskRecord<V>,
     held: boolean,
     inMemory: (key: string) => boolean,
+    keyInMemory = true,
   ): Array<[string, DiskRecord<V>]> {
-    this.store.put(key, record, held);
-    if (this.#maxElements === 0) return [];
+    const dropped = this.store.put(key, record, held && !this.isMemoryOnly(key));
+    if (this.#memoryOnly.size > 0) this.#memoryOnly.delete(key);
+    const victims: Array<[string, DiskRecord<V>]> =
+      dropped.length === 0 ? [] : this.#dropped(dropped, (k) => (k === key ? keyInMemory : inMemory(k)));
+    if (this.#maxElements === 0 || dropped.some(([k]) => k === key)) return victims;
     this.#touch(key);
-    const victims: Array<[string, DiskRecord<V>]> = [];
     while (this.store.size > this.#maxElements) {
       const victim = this.#chooseVictim(key, inMemory);
       if (victim === undefined) break;
@@ -111,17 +140,35 @@ export class DiskTier<V> {
     return victims;
   }
 
+  /** Sorts dropped records into memory-only keys and victims (which leave the cache). */
+  #dropped(dropped: readonly DroppedRecord<V>[], inMemory: (key: string) => boolean): Array<[string, DiskRecord<V>]> {
+    const victims: Array<[string, DiskRecord<V>]> = [];
+    for (const [key, record] of dropped) {
+      this.dropped++;
+      this.#forgetOrder(key);
+      if (inMemory(key)) this.#memoryOnly.add(key);
+      else victims.push([key, record]);
+    }
+    return victims;
+  }
+
   remove(key: string): boolean {
+    const memoryOnly = this.#memoryOnly.size > 0 && this.#memoryOnly.delete(key);
+    this.#forgetOrder(key);
+    return this.store.remove(key) || memoryOnly;
+  }
+
+  #forgetOrder(key: string): void {
     const node = this.#nodes.get(key);
     if (node !== undefined) {
       this.#order.remove(node);
       this.#nodes.delete(key);
     }
-    return this.store.remove(key);
   }
 
   clear(): void {
     this.store.clear();
+    this.#memoryOnly.clear();
     this.#nodes.clear();
     this.#order.clear();
   }

@@ -119,7 +119,10 @@ export class LmdbEnvironment {
     return store;
   }
 
-  /** Closes every store (flushing it), the environment, and releases the lock. Idempotent. */
+  /**
+   * Closes every store (flushing it), the environment, and releases the lock. Idempotent. A
+   * failing disk does not make it throw: each store's close says what it could not persist.
+   */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
@@ -128,7 +131,11 @@ export class LmdbEnvironment {
   async #close(): Promise<void> {
     try {
       for (const store of [...this.#stores.values()]) await store.close();
-      await this.#env.close();
+      try {
+        await this.#env.close();
+      } catch (error) {
+        this.#logger.error({ path: this.path, err: error }, 'disk store did not close cleanly');
+      }
     } finally {
       releaseStoreLock(this.path);
     }

@@ -6,8 +6,11 @@
  */
 import { Packr } from 'msgpackr';
 import { MeshcacheError } from '../errors.js';
-import type { DiskRecord, DiskStore } from './disk-store.js';
+import type { DiskCloseReport, DiskRecord, DiskState, DiskStore, DroppedRecord } from './disk-store.js';
 import { decodeRecord, encodeRecord, RECORD_ENCODER_OPTIONS, type RecordEncoder } from './record-codec.js';
+
+const NOTHING_DROPPED: readonly DroppedRecord<never>[] = Object.freeze([]);
+const CLEAN_CLOSE: DiskCloseReport = Object.freeze({ notPersisted: 0, removalsNotPersisted: 0, reason: undefined });
 
 export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
   readonly #records = new Map<string, Buffer>();
@@ -31,6 +34,16 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
     return this.#pendingBytes;
   }
 
+  /** Writes are "committed" as they are made. */
+  get pendingWrites(): number {
+    return 0;
+  }
+
+  /** Memory never fails. */
+  get state(): DiskState {
+    return 'ok';
+  }
+
   get(key: string): DiskRecord<V> | undefined {
     const bytes = this.#records.get(key);
     return bytes === undefined ? undefined : decodeRecord<V>(this.#encoder, bytes);
@@ -40,7 +53,7 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
     return this.#records.has(key);
   }
 
-  put(key: string, record: DiskRecord<V>): void {
+  put(key: string, record: DiskRecord<V>): readonly DroppedRecord<V>[] {
     this.#checkOpen();
     const bytes = encodeRecord(this.#encoder, record);
     if (this.#pendingBytes + bytes.length > this.#spoolBytes) {
@@ -50,6 +63,7 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
     this.#records.delete(key);
     this.#records.set(key, bytes);
     this.#pendingBytes += bytes.length;
+    return NOTHING_DROPPED;
   }
 
   remove(key: string): boolean {
@@ -79,13 +93,15 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
     return keys.slice(0, limit).map((key) => [key, this.get(key) as DiskRecord<V>]);
   }
 
-  async flush(): Promise<void> {
+  async flush(): Promise<boolean> {
     this.#pendingBytes = 0;
+    return true;
   }
 
-  async close(): Promise<void> {
+  async close(): Promise<DiskCloseReport> {
     this.#pendingBytes = 0;
     this.#closed = true;
+    return CLEAN_CLOSE;
   }
 
   #checkOpen(): void {
