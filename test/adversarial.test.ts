@@ -977,7 +977,8 @@ describe('an authenticated member is still bounded', () => {
     );
     drift.session.send({ type: MessageType.Sync, id: 7 });
     await acked;
-    expect(node.log().match(/change refused: the peer clock is too far ahead/g)).toHaveLength(2);
+    // Both changes refused, logged once for the peer (until its changes are accepted again).
+    expect(node.log().match(/change refused: the peer clock is too far ahead/g)).toHaveLength(1);
     expect(node.log()).toMatch(/messages for a cache not replicated with this peer; ignored/);
     drift.session.close();
 
