@@ -191,12 +191,16 @@ const CONDITIONAL_HEADERS = new Set([
   'if-range',
 ]);
 const PURGE_PREFIX = 'purge:';
+/** How many recent primary keys key() remembers; past that it starts again. */
+const RECENT_KEYS = 4096;
 const REFRESH_PREFIX = 'refresh:';
 
 export class ResponseCache {
   readonly #cache: Cache<ResponseCacheValue>;
   readonly #options: ResponseCacheOptions;
   readonly #keyOptions: ResponseKeyOptions;
+  /** Primary keys of recent requests, by what the key reads (see key()). */
+  readonly #recentKeys = new Map<string, string>();
   readonly #methods: ReadonlySet<string>;
   readonly #tagHeader: string;
   readonly #maxBodyBytes: number;
@@ -238,7 +242,33 @@ export class ResponseCache {
 
   /** The primary key of a request (responseCacheKey with this cache's key options). */
   key(request: KeyedRequest): string {
-    return responseCacheKey(request, this.#keyOptions);
+    if (
+      this.#keyOptions.includeBody === true ||
+      typeof request?.method !== 'string' ||
+      typeof request.url !== 'string'
+    ) {
+      return responseCacheKey(request, this.#keyOptions);
+    }
+    // The key hashes a canonical form of the request (URL parsed, query sorted, SHA-256): a few
+    // microseconds, most of a hit's cost. The same inputs give the same key, so recent ones are
+    // remembered by what the key reads: method, URL, Host (when the URL does not name one and no
+    // origin is given) and the `vary` headers.
+    const signature = this.#signature(request);
+    const known = this.#recentKeys.get(signature);
+    if (known !== undefined) return known;
+    const key = responseCacheKey(request, this.#keyOptions);
+    if (this.#recentKeys.size >= RECENT_KEYS) this.#recentKeys.clear();
+    this.#recentKeys.set(signature, key);
+    return key;
+  }
+
+  /** What the key reads, each part length-prefixed (so no two requests share one); absent is "-". */
+  #signature(request: KeyedRequest): string {
+    const part = (value: string | undefined) => (value === undefined ? '-' : `${value.length}:${value}`);
+    let signature = part(request.method) + part(request.url);
+    if (this.#keyOptions.origin === undefined) signature += part(headerValue(request.headers, 'host'));
+    for (const name of this.#keyOptions.vary ?? []) signature += part(headerValue(request.headers, name));
+    return signature;
   }
 
   /** What the cache holds for a request, and what may be done with it now. */

@@ -11,6 +11,7 @@ import {
   type ResponseCacheOptions,
   type ResponseCacheValue,
   responseCache,
+  responseCacheKey,
   type StoredResponse,
   type UpstreamResponse,
 } from '../src/index.js';
@@ -396,6 +397,28 @@ describe('the steps, for a caller whose origin is its own route handler', () => 
     void responses.revalidateInBackground(swr, staleFeed, async () => ok({ 'cache-control': 'max-age=60' }, 'v2'));
     await responses.whenIdle(); // waits for a revalidation the caller started, too
     expect(responses.lookup(swr)).toMatchObject({ state: 'hit', response: { body: 'v2' } });
+  });
+});
+
+describe('keys', () => {
+  it('remembers recent keys without ever mixing two requests up', () => {
+    const { responses } = setup(() => ok({}), { vary: ['x-tenant'] });
+    const requests: KeyedRequest[] = [
+      { method: 'GET', url: '/a', headers: { host: 'one.example' } },
+      { method: 'GET', url: '/a', headers: { host: 'two.example' } },
+      { method: 'HEAD', url: '/a', headers: { host: 'one.example' } },
+      { method: 'GET', url: '/a', headers: { host: 'one.example', 'x-tenant': 'acme' } },
+      { method: 'GET', url: '/a', headers: { host: 'one.example', 'X-Tenant': 'globex' } },
+      // Parts that would run together without their lengths: "/a" + "b.example" and "/ab" + ".example".
+      { method: 'GET', url: '/a', headers: { host: 'b.example' } },
+      { method: 'GET', url: '/ab', headers: { host: '.example' } },
+      { method: 'GET', url: 'https://one.example/a', headers: { host: 'ignored.example' } },
+    ];
+    for (let round = 0; round < 2; round++) {
+      const keys = requests.map((request) => responses.key(request));
+      expect(keys).toEqual(requests.map((request) => responseCacheKey(request, { vary: ['x-tenant'] })));
+      expect(new Set(keys).size).toBe(requests.length);
+    }
   });
 });
 
