@@ -197,11 +197,10 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const req = request as WithState;
     const method = request.method;
-    if (request.headers[INTERNAL_HEADER] !== undefined) {
-      if (request.headers[INTERNAL_HEADER] === secret) {
-        delete request.raw.headers[INTERNAL_HEADER];
-        req[STATE] = { kind: 'internal' };
-      }
+    // Only the plugin's own background request knows the secret; anyone else's header is ignored.
+    if (request.headers[INTERNAL_HEADER] === secret) {
+      delete request.raw.headers[INTERNAL_HEADER];
+      req[STATE] = { kind: 'internal' };
       return next();
     }
     if (UNSAFE_METHODS.has(method)) {

@@ -380,9 +380,13 @@ describe('stale entries', () => {
     expect(count('feed')).toBe(2);
     expect(seen[1]?.['if-none-match']).toBe('"f1"');
     expect(Object.keys(seen[1] ?? {})).not.toContain('x-meshcache-revalidation');
+    // A client that sends the header itself gets no such treatment: a hit like any other.
+    const forged = await get('/feed', { 'x-meshcache-revalidation': 'guess' });
+    expect(forged.headers['x-cache']).toBe('HIT');
     const refreshed = await get('/feed');
     expect([refreshed.headers['x-cache'], refreshed.headers['age'], refreshed.body]).toEqual(['HIT', '0', 'feed 1']);
     expect(app.responseCache.statistics()).toMatchObject({ backgroundRevalidations: 1, backgroundFailures: 0 });
+    expect(count('feed')).toBe(2);
   });
 
   it('stale-if-error: a failing handler gets the stale entry answered instead, within the window only', async () => {
