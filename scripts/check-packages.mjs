@@ -168,6 +168,7 @@ import { WireCodec } from '@meshcache/replication/internals';
 import { run, startOperatorEndpoint } from '@meshcache/cli';
 import { responseCacheKey, tokenCache } from '@meshcache/gateway';
 import { KeyvMeshcache } from '@meshcache/keyv';
+import meshcacheFastify, { type MeshcacheFastifyOptions } from '@meshcache/fastify';
 import { Registry } from 'prom-client';
 
 const clock = new ManualClock();
@@ -184,7 +185,8 @@ export async function start(): Promise<PeerInfo[]> {
   await endpoint.close();
   return node.peers();
 }
-export const things = [statistics.expiredMisses, LOAD_CHANNEL, HandshakeError, WireCodec, run, responseCacheKey, tokenCache, createPeerProvider, new KeyvMeshcache(manager.addCache('keyv'))];
+export const things = [statistics.expiredMisses, LOAD_CHANNEL, HandshakeError, WireCodec, run, responseCacheKey, tokenCache, createPeerProvider, new KeyvMeshcache(manager.addCache('keyv')), meshcacheFastify];
+export const fastifyOptions: MeshcacheFastifyOptions = { cache: manager.addCache('responses') };
 export type Provider = PeerProvider;
 `;
   writeFileSync(join(user, 'consumer.ts'), consumer);

@@ -191,12 +191,16 @@ const CONDITIONAL_HEADERS = new Set([
   'if-range',
 ]);
 const PURGE_PREFIX = 'purge:';
+/** How many recent primary keys key() remembers; past that it starts again. */
+const RECENT_KEYS = 4096;
 const REFRESH_PREFIX = 'refresh:';
 
 export class ResponseCache {
   readonly #cache: Cache<ResponseCacheValue>;
   readonly #options: ResponseCacheOptions;
   readonly #keyOptions: ResponseKeyOptions;
+  /** Primary keys of recent requests, by what the key reads (see key()). */
+  readonly #recentKeys = new Map<string, string>();
   readonly #methods: ReadonlySet<string>;
   readonly #tagHeader: string;
   readonly #maxBodyBytes: number;
@@ -238,7 +242,33 @@ export class ResponseCache {
 
   /** The primary key of a request (responseCacheKey with this cache's key options). */
   key(request: KeyedRequest): string {
-    return responseCacheKey(request, this.#keyOptions);
+    if (
+      this.#keyOptions.includeBody === true ||
+      typeof request?.method !== 'string' ||
+      typeof request.url !== 'string'
+    ) {
+      return responseCacheKey(request, this.#keyOptions);
+    }
+    // The key hashes a canonical form of the request (URL parsed, query sorted, SHA-256): a few
+    // microseconds, most of a hit's cost. The same inputs give the same key, so recent ones are
+    // remembered by what the key reads: method, URL, Host (when the URL does not name one and no
+    // origin is given) and the `vary` headers.
+    const signature = this.#signature(request);
+    const known = this.#recentKeys.get(signature);
+    if (known !== undefined) return known;
+    const key = responseCacheKey(request, this.#keyOptions);
+    if (this.#recentKeys.size >= RECENT_KEYS) this.#recentKeys.clear();
+    this.#recentKeys.set(signature, key);
+    return key;
+  }
+
+  /** What the key reads, each part length-prefixed (so no two requests share one); absent is "-". */
+  #signature(request: KeyedRequest): string {
+    const part = (value: string | undefined) => (value === undefined ? '-' : `${value.length}:${value}`);
+    let signature = part(request.method) + part(request.url);
+    if (this.#keyOptions.origin === undefined) signature += part(headerValue(request.headers, 'host'));
+    for (const name of this.#keyOptions.vary ?? []) signature += part(headerValue(request.headers, name));
+    return signature;
   }
 
   /** What the cache holds for a request, and what may be done with it now. */
@@ -387,9 +417,20 @@ export class ResponseCache {
    * when the cache has clusterSingleFlight (it runs through getOrLoad on a key naming this
    * entry's generation). Resolves when done; never rejects: a failure is logged and counted, the
    * stale entry keeps being answered until its window ends, and the next stale answer tries again
-   * (one revalidation at a time per entry).
+   * (one revalidation at a time per entry). whenIdle() waits for it too.
    */
-  async revalidateInBackground(
+  revalidateInBackground(
+    request: KeyedRequest,
+    found: { readonly key: string; readonly stored: StoredResponse },
+    fetchUpstream: (request: KeyedRequest) => Promise<UpstreamResponse>,
+  ): Promise<void> {
+    const work = this.#revalidate(request, found, fetchUpstream);
+    this.#background.add(work);
+    void work.finally(() => this.#background.delete(work));
+    return work;
+  }
+
+  async #revalidate(
     request: KeyedRequest,
     found: { readonly key: string; readonly stored: StoredResponse },
     fetchUpstream: (request: KeyedRequest) => Promise<UpstreamResponse>,
@@ -446,7 +487,7 @@ export class ResponseCache {
       if (found.state !== 'bypass') return { status: 504, headers: {}, body: '', cache: 'MISS' };
     }
     if (found.state === 'stale') {
-      this.#inBackground(this.revalidateInBackground(request, found, fetchUpstream));
+      void this.revalidateInBackground(request, found, fetchUpstream);
       return this.#count(found.response);
     }
     if (found.state === 'bypass') {
@@ -462,7 +503,7 @@ export class ResponseCache {
           ? await fetchUpstream(withHeaders(request, found.conditionalHeaders))
           : await fetchUpstream(request);
     } catch (error) {
-      const stale = found.state === 'expired' ? this.#staleIfError(found) : undefined;
+      const stale = found.state === 'expired' ? this.staleIfError(found) : undefined;
       if (stale === undefined) throw error;
       this.#logger.warn(
         { cache: this.#cache.name, key: found.state === 'expired' ? found.key : undefined, err: error },
@@ -476,7 +517,7 @@ export class ResponseCache {
         if (refreshed !== undefined) return refreshed;
         upstream = await fetchUpstream(withHeaders(request, {}));
       }
-      const stale = ORIGIN_ERRORS.has(upstream.status) ? this.#staleIfError(found) : undefined;
+      const stale = ORIGIN_ERRORS.has(upstream.status) ? this.staleIfError(found) : undefined;
       if (stale !== undefined) {
         this.#logger.warn(
           { cache: this.#cache.name, key: found.key, status: upstream.status },
@@ -489,6 +530,28 @@ export class ResponseCache {
     // The origin no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
     if (found.state === 'expired' && !decision.cacheable) this.#cache.remove(found.key);
     return this.#count(this.#pass(upstream, 'MISS'));
+  }
+
+  /**
+   * Counts an answer given by a caller that uses the steps, in statistics().served: lookup, store
+   * and staleIfError count nothing (refresh counts its REVALIDATED answer; handle counts its own).
+   */
+  countServed(cache: CacheStatus): void {
+    this.#served[cache]++;
+  }
+
+  /**
+   * The stale answer an expired lookup may give now that the origin failed (threw, or answered
+   * 500, 502, 503 or 504), as stale-if-error allows (RFC 5861); undefined when it does not (the
+   * window is over, the entry must be revalidated, or the request itself demanded validation).
+   * For a caller whose origin is its own route handler; handle() does this itself.
+   */
+  staleIfError(found: { readonly stored: StoredResponse; readonly forced: boolean }): ServedResponse | undefined {
+    const { stored } = found;
+    if (found.forced || stored.mustRevalidate || stored.staleIfErrorSeconds === 0) return undefined;
+    const now = this.#clock();
+    if (currentAge(stored, now) - stored.freshnessLifetimeSeconds > stored.staleIfErrorSeconds) return undefined;
+    return this.#serve(stored, 'STALE-IF-ERROR', now);
   }
 
   /** Removes the GET and HEAD entries of the request's URL (after a successful unsafe request). */
@@ -539,11 +602,6 @@ export class ResponseCache {
     this.#tags.close();
   }
 
-  #inBackground(work: Promise<void>): void {
-    this.#background.add(work);
-    void work.finally(() => this.#background.delete(work));
-  }
-
   #policyOptions(): CachePolicyOptions {
     const {
       cache: _c,
@@ -571,14 +629,6 @@ export class ResponseCache {
       if (marker?.kind === 'purge' && marker.purgedAt >= stored.storedAt) return true;
     }
     return false;
-  }
-
-  #staleIfError(found: { readonly stored: StoredResponse; readonly forced: boolean }): ServedResponse | undefined {
-    const { stored } = found;
-    if (found.forced || stored.mustRevalidate || stored.staleIfErrorSeconds === 0) return undefined;
-    const now = this.#clock();
-    if (currentAge(stored, now) - stored.freshnessLifetimeSeconds > stored.staleIfErrorSeconds) return undefined;
-    return this.#serve(stored, 'STALE-IF-ERROR', now);
   }
 
   #serve(stored: StoredResponse, cache: CacheStatus, now: number): ServedResponse {

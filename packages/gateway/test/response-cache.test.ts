@@ -11,6 +11,7 @@ import {
   type ResponseCacheOptions,
   type ResponseCacheValue,
   responseCache,
+  responseCacheKey,
   type StoredResponse,
   type UpstreamResponse,
 } from '../src/index.js';
@@ -363,6 +364,61 @@ describe('stale-while-revalidate and stale-if-error (RFC 5861)', () => {
     await get2('/ledger');
     origin2.answer = () => ({ status: 503, headers: {} });
     expect((await get2('/ledger', { 'cache-control': 'no-cache' })).status).toBe(503);
+  });
+});
+
+describe('the steps, for a caller whose origin is its own route handler', () => {
+  it('staleIfError answers an expired lookup within its window; countServed and revalidateInBackground feed statistics and whenIdle', async () => {
+    const { clock, responses } = setup(() => ok({}));
+    const request: KeyedRequest = { method: 'GET', url: 'https://api.example/status', headers: {} };
+    responses.store(request, ok({ 'cache-control': 'max-age=10, stale-if-error=60' }, 'kept'), {
+      requestTime: clock.now(),
+    });
+    clock.advanceSeconds(20);
+    const found = responses.lookup(request);
+    if (found.state !== 'expired') throw new Error(`expected an expired entry, got ${found.state}`);
+    const stale = responses.staleIfError(found);
+    expect([stale?.cache, stale?.body, stale?.headers['age']]).toEqual(['STALE-IF-ERROR', 'kept', '20']);
+    expect(responses.staleIfError({ ...found, forced: true })).toBeUndefined();
+    clock.advanceSeconds(51);
+    expect(responses.lookup(request).state).toBe('miss'); // 61 s stale: kept no longer than it can be used
+
+    responses.countServed('HIT');
+    responses.countServed('MISS');
+    expect(responses.statistics().served).toMatchObject({ HIT: 1, MISS: 1, 'STALE-IF-ERROR': 0 });
+
+    const swr = { ...request, url: 'https://api.example/feed' };
+    responses.store(swr, ok({ 'cache-control': 'max-age=1, stale-while-revalidate=60' }, 'v1'), {
+      requestTime: clock.now(),
+    });
+    clock.advanceSeconds(2);
+    const staleFeed = responses.lookup(swr);
+    if (staleFeed.state !== 'stale') throw new Error(`expected a stale entry, got ${staleFeed.state}`);
+    void responses.revalidateInBackground(swr, staleFeed, async () => ok({ 'cache-control': 'max-age=60' }, 'v2'));
+    await responses.whenIdle(); // waits for a revalidation the caller started, too
+    expect(responses.lookup(swr)).toMatchObject({ state: 'hit', response: { body: 'v2' } });
+  });
+});
+
+describe('keys', () => {
+  it('remembers recent keys without ever mixing two requests up', () => {
+    const { responses } = setup(() => ok({}), { vary: ['x-tenant'] });
+    const requests: KeyedRequest[] = [
+      { method: 'GET', url: '/a', headers: { host: 'one.example' } },
+      { method: 'GET', url: '/a', headers: { host: 'two.example' } },
+      { method: 'HEAD', url: '/a', headers: { host: 'one.example' } },
+      { method: 'GET', url: '/a', headers: { host: 'one.example', 'x-tenant': 'acme' } },
+      { method: 'GET', url: '/a', headers: { host: 'one.example', 'X-Tenant': 'globex' } },
+      // Parts that would run together without their lengths: "/a" + "b.example" and "/ab" + ".example".
+      { method: 'GET', url: '/a', headers: { host: 'b.example' } },
+      { method: 'GET', url: '/ab', headers: { host: '.example' } },
+      { method: 'GET', url: 'https://one.example/a', headers: { host: 'ignored.example' } },
+    ];
+    for (let round = 0; round < 2; round++) {
+      const keys = requests.map((request) => responses.key(request));
+      expect(keys).toEqual(requests.map((request) => responseCacheKey(request, { vary: ['x-tenant'] })));
+      expect(new Set(keys).size).toBe(requests.length);
+    }
   });
 });
 

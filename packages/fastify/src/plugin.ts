@@ -1,0 +1,433 @@
+/**
+ * meshcacheFastify: a Fastify 5 plugin that answers GET and HEAD requests from a meshcache cache
+ * (replicated or not) and stores what its route handlers answer, as RFC 9111 lets a shared cache.
+ * Every rule is @meshcache/gateway's ResponseCache, called through its public steps (lookup,
+ * store, staleIfError, revalidateInBackground); this file only puts them in Fastify's lifecycle.
+ *
+ * The model. The plugin adds three route-level hooks to every route registered after it in its
+ * scope (an `onRoute` hook: a route of the scope, under `routePrefix` when given, whose
+ * `config.meshcache` is not false). Route-level hooks run after the instance's own hooks of the
+ * same kind, so authentication in an onRequest hook runs before a hit is answered, and what
+ * other plugins add in onSend (compression, cookies) is in what the plugin sees.
+ * - onRequest: looks the request up. A fresh entry is answered at once, with `Age` and
+ *   `x-cache: HIT`: nothing later in the lifecycle runs (no body parsing, no preHandler, no
+ *   handler). A stale entry within stale-while-revalidate is answered the same way (`STALE`) and
+ *   revalidated in the background: the route is run again through `fastify.inject` with the
+ *   entry's validators as conditional headers, once per instance (once per cluster with
+ *   `clusterSingleFlight`). Anything else goes on to the handler (`x-cache: MISS`); a request
+ *   with `Cache-Control: only-if-cached` gets 504 instead. HEAD is answered from the GET entry
+ *   (RFC 9110 section 9.3.2: the same header fields), and never stored.
+ * - onSend: takes a copy of the response as it goes out (status, headers, the payload when it is
+ *   a string or a Buffer: what Fastify makes of an object, a string or a Buffer) and removes the
+ *   tag header (`Surrogate-Key`) from what the client gets. When the handler failed (500, 502,
+ *   503, 504, or a thrown error) and an expired entry may still be used (stale-if-error), that
+ *   entry is sent instead.
+ * - onResponse: once the response is out, stores the copy if cachePolicy allows it, unless a hook
+ *   that ran after this plugin's onSend changed the headers (then what went out is not what was
+ *   copied, and nothing is stored). A successful POST, PUT, PATCH or DELETE removes the URL's GET
+ *   and HEAD entries (RFC 9111 section 4.4).
+ *
+ * Guarantees: those of ResponseCache (a response is only served to requests with its primary key
+ * and the values of its own Vary; private, no-store, Set-Cookie and credentialed responses the
+ * origin did not mark shareable are never stored), plus: a response whose payload is a stream is
+ * never stored (its bytes are not in hand when the response starts, and buffering them would
+ * change what streaming is for), nor one that another hook changed after the copy was taken.
+ *
+ * Not guaranteed: a miss is not shared between concurrent identical requests (each runs the
+ * handler); an expired entry is not revalidated with a conditional request in the foreground (the
+ * handler is run as on a miss: a local handler that does not check If-None-Match itself gains
+ * nothing from one); the background revalidation is a second request through the whole route
+ * (its hooks, its logs, a rate limiter's count).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Cache, Logger } from '@meshcache/core';
+import { MeshcacheError } from '@meshcache/core';
+import {
+  type CacheLookup,
+  type CacheStatus,
+  type KeyedRequest,
+  parseCacheControl,
+  RESPONSE_CACHE_DEFAULTS,
+  type ResponseCache,
+  type ResponseCacheOptions,
+  type ResponseCacheValue,
+  responseCache,
+  type ServedResponse,
+  TokenCache,
+  type TokenCacheOptions,
+  tokenCache,
+  type UpstreamResponse,
+} from '@meshcache/gateway';
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+  onRequestHookHandler,
+  onResponseHookHandler,
+  onSendHookHandler,
+  RouteOptions,
+} from 'fastify';
+import fp from 'fastify-plugin';
+
+export interface MeshcacheFastifyOptions extends Omit<ResponseCacheOptions, 'methods' | 'includeBody' | 'logger'> {
+  /** The cache responses live in (replicated or not); it should hold nothing else. */
+  readonly cache: Cache<ResponseCacheValue>;
+  /**
+   * Cache only routes whose URL (with the prefixes of the plugins they are in) starts with one of
+   * these. A route's `config: { meshcache: false }` is never cached, and `config: { meshcache:
+   * true }` is cached whatever the prefix, so `routePrefix: []` caches only the routes that opt in.
+   * @default every route registered after the plugin in its scope
+   */
+  readonly routePrefix?: string | readonly string[];
+  /** The response header that says HIT, STALE, STALE-IF-ERROR or MISS; false sends none. @default 'x-cache' */
+  readonly cacheHeader?: string | false;
+  /**
+   * A service-token cache for handlers (`fastify.tokenCache`, `request.tokenCache`): a TokenCache,
+   * or the options to make one. @default none (reading the decorators then throws)
+   */
+  readonly tokens?: TokenCache | TokenCacheOptions;
+  /** @default the Fastify instance's logger */
+  readonly logger?: Logger;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The ResponseCache behind meshcacheFastify: purgeTag, invalidate, statistics, whenIdle. */
+    responseCache: ResponseCache;
+    /** The TokenCache given to meshcacheFastify as `tokens`. */
+    tokenCache: TokenCache;
+  }
+  interface FastifyRequest {
+    /** The TokenCache given to meshcacheFastify as `tokens`. */
+    tokenCache: TokenCache;
+  }
+  interface FastifyContextConfig {
+    /** false: never cached by meshcacheFastify; true: cached whatever meshcacheFastify's `routePrefix`. */
+    meshcache?: boolean;
+  }
+}
+
+const STATE = Symbol('meshcache');
+const CACHED_METHODS = new Set(['GET', 'HEAD']);
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** RFC 5861: the statuses that count as the origin failing. */
+const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
+/** The header that marks the plugin's own background requests (its value is a per-instance secret). */
+const INTERNAL_HEADER = 'x-meshcache-revalidation';
+
+/** What the plugin knows about one request, from onRequest to onResponse. */
+type RequestState =
+  | { readonly kind: 'answered' }
+  | { readonly kind: 'internal' }
+  | { readonly kind: 'unsafe'; readonly keyed: KeyedRequest }
+  | {
+      readonly kind: 'miss';
+      readonly keyed: KeyedRequest;
+      readonly expired: Extract<CacheLookup, { state: 'expired' }> | undefined;
+      readonly requestTime: number;
+      /** The response as onSend saw it; undefined when there is nothing to store. */
+      copy?: UpstreamResponse | undefined;
+    };
+
+type WithState = FastifyRequest & { [STATE]?: RequestState | null };
+
+const plugin: FastifyPluginCallback<MeshcacheFastifyOptions> = (fastify, options, done) => {
+  try {
+    install(fastify, options);
+    done();
+  } catch (error) {
+    done(error as Error);
+  }
+};
+
+function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): void {
+  checkOptions(options);
+  const { routePrefix, cacheHeader: headerOption, tokens: tokenOption, ...rest } = options;
+  const logger: Logger = options.logger ?? fastify.log;
+  const clock = options.clock ?? Date.now;
+  const responses = responseCache({ ...rest, logger });
+  const cache = options.cache;
+  const cacheHeader = headerOption === false ? undefined : (headerOption ?? 'x-cache').toLowerCase();
+  const tagHeader = (options.tagHeader ?? RESPONSE_CACHE_DEFAULTS.tagHeader).toLowerCase();
+  const prefixes =
+    routePrefix === undefined ? undefined : typeof routePrefix === 'string' ? [routePrefix] : [...routePrefix];
+  const secret = randomUUID();
+  const tokens =
+    tokenOption === undefined ? undefined : tokenOption instanceof TokenCache ? tokenOption : tokenCache(tokenOption);
+  const noTokens = () => {
+    throw new MeshcacheError(
+      'E_INVALID_ARGUMENT',
+      'meshcacheFastify: no token cache; register the plugin with { tokens: tokenCacheOptions } to use tokenCache',
+    );
+  };
+
+  fastify.decorate('responseCache', responses);
+  fastify.decorate('tokenCache', { getter: () => tokens ?? noTokens() });
+  fastify.decorateRequest('tokenCache', { getter: () => tokens ?? noTokens() });
+  fastify.decorateRequest(STATE as unknown as string, null);
+
+  const mark = (reply: FastifyReply, status: CacheStatus) => {
+    if (cacheHeader !== undefined) reply.header(cacheHeader, status);
+  };
+
+  const send = (reply: FastifyReply, served: ServedResponse) => {
+    responses.countServed(served.cache);
+    reply.code(served.status);
+    reply.headers(served.headers as Record<string, string | string[]>);
+    mark(reply, served.cache);
+    reply.send(typeof served.body === 'string' ? served.body : asBuffer(served.body));
+  };
+
+  /** The route run again, for a background revalidation: the request's own headers, plus conditions. */
+  const runRoute =
+    (path: string) =>
+    async (upstream: KeyedRequest): Promise<UpstreamResponse> => {
+      const headers: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(upstream.headers ?? {})) {
+        if (value !== undefined)
+          headers[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
+      }
+      headers[INTERNAL_HEADER] = secret;
+      const answer = await fastify.inject({ method: 'GET', url: path, headers });
+      return { status: answer.statusCode, headers: answer.headers, body: answer.rawPayload };
+    };
+
+  const onRequest: onRequestHookHandler = (request, reply, next) => {
+    const req = request as WithState;
+    const method = request.method;
+    // Only the plugin's own background request knows the secret; anyone else's header is ignored.
+    if (request.headers[INTERNAL_HEADER] === secret) {
+      delete request.raw.headers[INTERNAL_HEADER];
+      req[STATE] = { kind: 'internal' };
+      return next();
+    }
+    if (UNSAFE_METHODS.has(method)) {
+      req[STATE] = { kind: 'unsafe', keyed: keyedRequest(request, options.origin) };
+      return next();
+    }
+    if (!CACHED_METHODS.has(method)) return next();
+    // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
+    const keyed = keyedRequest(request, options.origin, 'GET');
+    let found: CacheLookup;
+    try {
+      found = responses.lookup(keyed);
+    } catch (error) {
+      // A request the cache cannot key (a Host that is no host name): the handler answers it, uncached.
+      logger.debug({ err: error, url: request.url }, 'meshcache: request not keyable, not cached');
+      return next();
+    }
+    if (found.state === 'hit') {
+      req[STATE] = { kind: 'answered' };
+      return send(reply, found.response);
+    }
+    if (found.state === 'stale') {
+      req[STATE] = { kind: 'answered' };
+      if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request.url));
+      return send(reply, found.response);
+    }
+    if (found.state === 'bypass') return next();
+    if (onlyIfCached(request)) {
+      // RFC 9111 section 5.2.1.7: the stored response, or 504; never the handler.
+      req[STATE] = { kind: 'answered' };
+      responses.countServed('MISS');
+      mark(reply, 'MISS');
+      reply.code(504).send('');
+      return;
+    }
+    mark(reply, 'MISS');
+    req[STATE] =
+      method === 'HEAD'
+        ? { kind: 'answered' }
+        : {
+            kind: 'miss',
+            keyed,
+            expired: found.state === 'expired' ? found : undefined,
+            requestTime: clock(),
+          };
+    if (method === 'HEAD') responses.countServed('MISS');
+    next();
+  };
+
+  const onSend: onSendHookHandler<unknown> = (request, reply, payload, next) => {
+    const state = (request as WithState)[STATE];
+    if (state?.kind === 'internal') return next(null, payload);
+    if (state?.kind !== 'miss') {
+      reply.removeHeader(tagHeader);
+      return next(null, payload);
+    }
+    if (state.expired !== undefined && ORIGIN_ERRORS.has(reply.statusCode)) {
+      const stale = responses.staleIfError(state.expired);
+      if (stale !== undefined) {
+        logger.warn(
+          { cache: cache.name, url: request.url, status: reply.statusCode },
+          'origin failed; serving stale (stale-if-error)',
+        );
+        (request as WithState)[STATE] = { kind: 'answered' };
+        responses.countServed(stale.cache);
+        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+        reply.code(stale.status);
+        reply.headers(stale.headers as Record<string, string | string[]>);
+        mark(reply, stale.cache);
+        return next(null, typeof stale.body === 'string' ? stale.body : asBuffer(stale.body));
+      }
+    }
+    const body = payloadBytes(payload);
+    if (body === undefined) {
+      logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
+    } else {
+      // The copy keeps the tag header (store() reads the entry's tags from it); the client never gets it.
+      const headers = reply.getHeaders() as UpstreamResponse['headers'];
+      state.copy = { status: reply.statusCode, headers, body };
+    }
+    reply.removeHeader(tagHeader);
+    next(null, payload);
+  };
+
+  const onResponse: onResponseHookHandler = (request, reply, next) => {
+    const state = (request as WithState)[STATE];
+    try {
+      if (state?.kind === 'unsafe') {
+        if (reply.statusCode < 400) responses.invalidate(state.keyed);
+      } else if (state?.kind === 'miss') {
+        responses.countServed('MISS');
+        store(request, reply, state);
+      }
+    } catch (error) {
+      logger.warn({ err: error, url: request.url }, 'meshcache: could not store the response');
+    }
+    next();
+  };
+
+  const store = (request: FastifyRequest, reply: FastifyReply, state: Extract<RequestState, { kind: 'miss' }>) => {
+    const copy = state.copy;
+    if (copy === undefined) return;
+    if (copy.status !== reply.statusCode || !sameHeaders(copy.headers, reply.getHeaders(), [tagHeader, cacheHeader])) {
+      warnChanged(request);
+      return;
+    }
+    const decision = responses.store(state.keyed, copy, { requestTime: state.requestTime });
+    // The handler no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
+    if (!decision.cacheable && state.expired !== undefined) cache.remove(state.expired.key);
+  };
+
+  const warned = new Set<string>();
+  const warnChanged = (request: FastifyRequest) => {
+    const route = request.routeOptions.url ?? request.url;
+    if (warned.has(route)) return;
+    warned.add(route);
+    logger.warn(
+      { route },
+      'meshcache: a hook after meshcacheFastify changed the response headers in onSend; such responses are not stored (register meshcacheFastify after the plugin that adds them)',
+    );
+  };
+
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const config = route.config as { meshcache?: unknown } | undefined;
+    if (config?.meshcache === false) return;
+    if (config?.meshcache !== true && prefixes !== undefined && !prefixes.some((p) => route.url.startsWith(p))) return;
+    if (!methods.some((m) => CACHED_METHODS.has(m) || UNSAFE_METHODS.has(m))) return;
+    route.onRequest = [...hooks(route.onRequest), onRequest];
+    route.onSend = [...hooks(route.onSend), onSend];
+    route.onResponse = [...hooks(route.onResponse), onResponse];
+  });
+
+  fastify.addHook('onClose', (_instance: FastifyInstance, closed: HookHandlerDoneFunction) => {
+    Promise.all([responses.whenIdle(), tokens?.whenIdle()])
+      .finally(() => responses.close())
+      .then(() => closed(), closed);
+  });
+}
+
+/**
+ * The request as ResponseCache takes it: an absolute URL with the scheme and host it was for as
+ * Fastify sees them (X-Forwarded-Proto and -Host count when `trustProxy` says so), unless `origin`
+ * names one for every request.
+ */
+function keyedRequest(request: FastifyRequest, origin: string | undefined, method = request.method): KeyedRequest {
+  const host = request.host as string | undefined;
+  const url = origin !== undefined || host === undefined ? request.url : `${request.protocol}://${host}${request.url}`;
+  return { method, url, headers: request.headers };
+}
+
+function onlyIfCached(request: FastifyRequest): boolean {
+  const field = request.headers['cache-control'];
+  return field !== undefined && parseCacheControl(field).has('only-if-cached');
+}
+
+/** The bytes of a payload as onSend gets it: a string, a Buffer, nothing; undefined for a stream. */
+function payloadBytes(payload: unknown): string | Uint8Array | undefined {
+  if (payload === undefined || payload === null) return '';
+  if (typeof payload === 'string' || payload instanceof Uint8Array) return payload;
+  return undefined;
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+function hooks<T>(value: T | readonly T[] | undefined): readonly T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value as T];
+}
+
+/**
+ * Whether the headers that went out are those copied in onSend, but for what is added after every
+ * onSend hook (Content-Length) and the plugin's own marker.
+ */
+function sameHeaders(
+  copied: Readonly<Record<string, unknown>>,
+  sent: Readonly<Record<string, unknown>>,
+  own: readonly (string | undefined)[],
+): boolean {
+  const ignored = (name: string) => name === 'content-length' || own.includes(name);
+  const names = (headers: Readonly<Record<string, unknown>>) =>
+    Object.keys(headers)
+      .filter((name) => !ignored(name) && headers[name] !== undefined)
+      .sort();
+  const a = names(copied);
+  const b = names(sent);
+  if (a.length !== b.length) return false;
+  return a.every((name, i) => name === b[i] && String(copied[name]) === String(sent[name]));
+}
+
+function checkOptions(options: MeshcacheFastifyOptions): void {
+  const bad = (what: string) => {
+    throw new MeshcacheError('E_INVALID_ARGUMENT', `meshcacheFastify: ${what}`);
+  };
+  if (typeof options !== 'object' || options === null) bad('options must be an object with at least { cache }');
+  const cache = options.cache as Partial<Cache<ResponseCacheValue>> | undefined;
+  if (typeof cache?.get !== 'function' || typeof cache.getOrLoad !== 'function') {
+    bad('options.cache must be a meshcache Cache (manager.getCache(name))');
+  }
+  const extra = options as { includeBody?: unknown; methods?: unknown };
+  if (extra.includeBody !== undefined) {
+    bad('options.includeBody is not supported: hits are answered in onRequest, before the body is read');
+  }
+  if (extra.methods !== undefined) bad('options.methods is not supported: GET and HEAD are cached');
+  const prefixes = typeof options.routePrefix === 'string' ? [options.routePrefix] : options.routePrefix;
+  if (
+    prefixes !== undefined &&
+    (!Array.isArray(prefixes) || prefixes.some((p) => typeof p !== 'string' || !p.startsWith('/')))
+  ) {
+    bad('options.routePrefix must be a path starting with "/", or an array of them');
+  }
+  const header = options.cacheHeader;
+  if (
+    header !== undefined &&
+    header !== false &&
+    (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))
+  ) {
+    bad(`options.cacheHeader must be a header name or false, got ${JSON.stringify(header)}`);
+  }
+  if (options.tokens !== undefined && (typeof options.tokens !== 'object' || options.tokens === null)) {
+    bad('options.tokens must be a TokenCache or the options of one');
+  }
+}
+
+/**
+ * `app.register(meshcacheFastify, { cache })`: response caching for the routes registered after it
+ * in its scope, and the `tokenCache` decorator. Fastify 5.
+ */
+export const meshcacheFastify = fp(plugin, { fastify: '5.x', name: '@meshcache/fastify' });

@@ -1,0 +1,567 @@
+/**
+ * meshcacheFastify's rules, one Fastify app in process (app.inject) over an in-memory cache on a
+ * ManualClock. Across instances and processes, over real HTTP: test/fastify.test.ts.
+ */
+import { Readable } from 'node:stream';
+import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
+import { describe, expect, it } from 'vitest';
+import meshcacheFastify, { type ResponseCacheValue } from '../src/index.js';
+import { newApp, newManager, setup } from './harness.js';
+
+const cached = (seconds = 60) => `public, max-age=${seconds}`;
+
+describe('hits are answered before the handler runs, as the handler first answered', () => {
+  it('an object (serialised as JSON), a string and a Buffer', async () => {
+    const { get, clock, count } = await setup((app, called) => {
+      app.get('/json', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return { n: called('json'), items: ['a', 'b'] };
+      });
+      app.get('/text', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return `text ${called('text')}`;
+      });
+      app.get('/bytes', (_request, reply) => {
+        reply.header('cache-control', cached());
+        reply.send(Buffer.from([0, 1, 2, 255, called('bytes')]));
+      });
+    });
+    for (const [url, type] of [
+      ['/json', 'application/json; charset=utf-8'],
+      ['/text', 'text/plain; charset=utf-8'],
+      ['/bytes', 'application/octet-stream'],
+    ] as const) {
+      const miss = await get(url);
+      clock.advanceSeconds(5);
+      const hit = await get(url);
+      expect([miss.statusCode, miss.headers['x-cache'], miss.headers['content-type']]).toEqual([200, 'MISS', type]);
+      expect([hit.statusCode, hit.headers['x-cache'], hit.headers['content-type'], hit.headers['age']]).toEqual([
+        200,
+        'HIT',
+        type,
+        '5',
+      ]);
+      expect(hit.rawPayload.equals(miss.rawPayload)).toBe(true);
+      expect(hit.headers['content-length']).toBe(String(miss.rawPayload.length));
+      expect(count(url.slice(1))).toBe(1);
+    }
+    expect((await get('/json')).json()).toEqual({ n: 1, items: ['a', 'b'] });
+  });
+
+  it('a stream is passed on and never stored', async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/stream', (_request, reply) => {
+        called('stream');
+        reply
+          .header('cache-control', cached())
+          .type('text/plain')
+          .send(Readable.from(['a', 'b', 'c']));
+      });
+    });
+    const answers = [await get('/stream'), await get('/stream')];
+    expect(answers.map((a) => [a.statusCode, a.headers['x-cache'], a.body])).toEqual([
+      [200, 'MISS', 'abc'],
+      [200, 'MISS', 'abc'],
+    ]);
+    expect(count('stream')).toBe(2);
+  });
+
+  it('Age counts from when the response arrived, plus the age it came with', async () => {
+    const { get, clock } = await setup((app) => {
+      app.get('/aged', (_request, reply) => {
+        reply.header('cache-control', 'max-age=60').header('age', '10');
+        return 'aged';
+      });
+    });
+    expect((await get('/aged')).headers['age']).toBe('10');
+    clock.advanceSeconds(20);
+    expect((await get('/aged')).headers['age']).toBe('30');
+    clock.advanceSeconds(31);
+    expect((await get('/aged')).headers['x-cache']).toBe('MISS'); // 61 s old: past its max-age
+  });
+});
+
+describe('only what a shared cache may keep', () => {
+  it('never stores no-store or private responses', async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/nostore', (_request, reply) => {
+        called('nostore');
+        reply.header('cache-control', 'no-store');
+        return 'x';
+      });
+      app.get('/private', (_request, reply) => {
+        called('private');
+        reply.header('cache-control', 'private, max-age=60');
+        return 'x';
+      });
+    });
+    for (const url of ['/nostore', '/private']) {
+      const answers = [await get(url), await get(url), await get(url, { 'cache-control': 'only-if-cached' })];
+      expect(answers.map((a) => [a.statusCode, a.headers['x-cache']])).toEqual([
+        [200, 'MISS'],
+        [200, 'MISS'],
+        [504, 'MISS'],
+      ]);
+    }
+    expect([count('nostore'), count('private')]).toEqual([2, 2]);
+  });
+
+  it('a request with Authorization is stored only when the response says public (or s-maxage, must-revalidate)', async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/mine', (request, reply) => {
+        called('mine');
+        reply.header('cache-control', 'max-age=60');
+        return { for: request.headers.authorization ?? 'nobody' };
+      });
+      app.get('/shared', (_request, reply) => {
+        called('shared');
+        reply.header('cache-control', 'public, max-age=60');
+        return 'for everyone';
+      });
+    });
+    const alice = { authorization: 'Bearer alice' };
+    expect((await get('/mine', alice)).headers['x-cache']).toBe('MISS');
+    expect((await get('/mine', alice)).headers['x-cache']).toBe('MISS');
+    const anonymous = await get('/mine');
+    expect([anonymous.headers['x-cache'], anonymous.json()]).toEqual(['MISS', { for: 'nobody' }]);
+    expect(count('mine')).toBe(3);
+    expect((await get('/shared', alice)).headers['x-cache']).toBe('MISS');
+    expect((await get('/shared', { authorization: 'Bearer bob' })).headers['x-cache']).toBe('HIT');
+    expect(count('shared')).toBe(1);
+  });
+
+  it("Set-Cookie: not stored by default; with perUserHeaders 'strip', stored without it", async () => {
+    const routes = (app: Parameters<Parameters<typeof setup>[0]>[0], called: (name: string) => number) => {
+      app.get('/welcome', (_request, reply) => {
+        const n = called('welcome');
+        reply.header('cache-control', cached()).header('set-cookie', `session=s${n}`);
+        return 'welcome';
+      });
+    };
+    const refuse = await setup(routes);
+    const first = await refuse.get('/welcome');
+    const second = await refuse.get('/welcome');
+    expect([first.headers['set-cookie'], second.headers['set-cookie'], second.headers['x-cache']]).toEqual([
+      'session=s1',
+      'session=s2',
+      'MISS',
+    ]);
+    const strip = await setup(routes, { perUserHeaders: 'strip' });
+    expect((await strip.get('/welcome')).headers['set-cookie']).toBe('session=s1'); // the client that caused it
+    const hit = await strip.get('/welcome');
+    expect([hit.headers['x-cache'], hit.headers['set-cookie']]).toEqual(['HIT', undefined]);
+  });
+
+  it("the response's Vary: two Accept-Language values never share an entry", async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/greeting', (request, reply) => {
+        called('greeting');
+        reply.header('cache-control', cached()).header('vary', 'Accept-Language');
+        return { language: request.headers['accept-language'] ?? null };
+      });
+    });
+    const ask = async (language?: string) => {
+      const answer = await get('/greeting', language === undefined ? {} : { 'accept-language': language });
+      return [answer.headers['x-cache'], answer.json().language];
+    };
+    expect([await ask('fr'), await ask('de'), await ask('fr'), await ask('de'), await ask()]).toEqual([
+      ['MISS', 'fr'],
+      ['MISS', 'de'],
+      ['HIT', 'fr'],
+      ['HIT', 'de'],
+      ['MISS', null],
+    ]);
+    expect(count('greeting')).toBe(3);
+  });
+
+  it('keys on the host asked for, unless origin names one for all', async () => {
+    const routes = (app: Parameters<Parameters<typeof setup>[0]>[0]) => {
+      app.get('/home', (request, reply) => {
+        reply.header('cache-control', cached());
+        return `home of ${request.headers.host}`;
+      });
+    };
+    const perHost = await setup(routes);
+    expect((await perHost.get('/home', { host: 'a.example' })).body).toBe('home of a.example');
+    const b = await perHost.get('/home', { host: 'b.example' });
+    expect([b.headers['x-cache'], b.body]).toEqual(['MISS', 'home of b.example']);
+    const shared = await setup(routes, { origin: 'https://api.example' });
+    await shared.get('/home', { host: 'a.example' });
+    expect((await shared.get('/home', { host: 'b.example' })).headers['x-cache']).toBe('HIT');
+  });
+  it('a request it cannot key (a Host that is no host name) goes to the handler, uncached', async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/home', (_request, reply) => {
+        called('home');
+        reply.header('cache-control', cached());
+        return 'home';
+      });
+    });
+    const answers = [await get('/home', { host: 'not a host' }), await get('/home', { host: 'not a host' })];
+    expect(answers.map((a) => [a.statusCode, a.body, a.headers['x-cache']])).toEqual([
+      [200, 'home', undefined],
+      [200, 'home', undefined],
+    ]);
+    expect(count('home')).toBe(2);
+  });
+});
+
+describe('which routes', () => {
+  it("a route's config.meshcache: false is never cached, and carries no cache header", async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/live', { config: { meshcache: false } }, (_request, reply) => {
+        called('live');
+        reply.header('cache-control', cached());
+        return 'live';
+      });
+    });
+    const answers = [await get('/live'), await get('/live')];
+    expect(answers.map((a) => a.headers['x-cache'])).toEqual([undefined, undefined]);
+    expect(count('live')).toBe(2);
+  });
+
+  it('routePrefix: only routes under it, and routes that opt in with config.meshcache: true', async () => {
+    const { get } = await setup(
+      (app) => {
+        const handler = (_request: unknown, reply: { header(n: string, v: string): void }) => {
+          reply.header('cache-control', cached());
+          return 'x';
+        };
+        app.get('/api/orders', handler);
+        app.get('/health', handler);
+        app.get('/catalogue', { config: { meshcache: true } }, handler);
+      },
+      { routePrefix: ['/api'] },
+    );
+    const second = async (url: string) => {
+      await get(url);
+      return (await get(url)).headers['x-cache'];
+    };
+    expect([await second('/api/orders'), await second('/health'), await second('/catalogue')]).toEqual([
+      'HIT',
+      undefined,
+      'HIT',
+    ]);
+  });
+
+  it('registered inside a plugin: that plugin’s routes only (Fastify encapsulation); no route, no cache', async () => {
+    const app = newApp();
+    const cache = newManager().addCache<ResponseCacheValue>('Response Cache');
+    await app.register(
+      async (v1) => {
+        await v1.register(meshcacheFastify, { cache });
+        v1.get('/orders', (_request, reply) => {
+          reply.header('cache-control', cached());
+          return 'orders';
+        });
+      },
+      { prefix: '/v1' },
+    );
+    app.get('/root', (_request, reply) => {
+      reply.header('cache-control', cached());
+      return 'root';
+    });
+    const twice = async (url: string) => {
+      await app.inject(url);
+      const answer = await app.inject(url);
+      return [answer.statusCode, answer.headers['x-cache']];
+    };
+    expect([await twice('/v1/orders'), await twice('/root'), await twice('/v1/nothing')]).toEqual([
+      [200, 'HIT'],
+      [200, undefined],
+      [404, undefined],
+    ]);
+  });
+
+  it('routes registered before the plugin are not its concern', async () => {
+    const app = newApp();
+    app.get('/early', (_request, reply) => {
+      reply.header('cache-control', cached());
+      return 'early';
+    });
+    await app.register(meshcacheFastify, { cache: newManager().addCache<ResponseCacheValue>('Response Cache') });
+    await app.inject('/early');
+    expect((await app.inject('/early')).headers['x-cache']).toBeUndefined();
+  });
+
+  it('cacheHeader names the marker, or false sends none', async () => {
+    const routes = (app: Parameters<Parameters<typeof setup>[0]>[0]) => {
+      app.get('/x', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return 'x';
+      });
+    };
+    const named = await setup(routes, { cacheHeader: 'X-Meshcache' });
+    await named.get('/x');
+    expect((await named.get('/x')).headers['x-meshcache']).toBe('HIT');
+    const none = await setup(routes, { cacheHeader: false });
+    await none.get('/x');
+    const hit = await none.get('/x');
+    expect([hit.headers['x-cache'], hit.headers['age']]).toEqual([undefined, '0']);
+  });
+});
+
+describe('HEAD, unsafe methods, purge by tag', () => {
+  it('HEAD is answered from the GET entry, and never stores one itself', async () => {
+    const { app, count } = await setup((app, called) => {
+      app.get('/doc', (_request, reply) => {
+        called('doc');
+        reply.header('cache-control', cached());
+        return 'the document';
+      });
+    });
+    const head = () => app.inject({ method: 'HEAD', url: '/doc' });
+    const cold = await head();
+    expect([cold.headers['x-cache'], cold.body]).toEqual(['MISS', '']);
+    expect((await app.inject('/doc')).headers['x-cache']).toBe('MISS'); // the HEAD stored nothing
+    const hit = await head();
+    expect([hit.headers['x-cache'], hit.headers['content-length'], hit.body]).toEqual(['HIT', '12', '']);
+    expect(count('doc')).toBe(2);
+  });
+
+  it('a successful POST, PUT, PATCH or DELETE removes the GET entry of its URL; a failed one does not', async () => {
+    const { app, get } = await setup((app) => {
+      app.get('/orders/:id', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return 'order';
+      });
+      app.post('/orders/:id', (request, reply) => {
+        reply.code((request.body as { ok?: boolean } | undefined)?.ok === false ? 409 : 201);
+        return '';
+      });
+    });
+    await get('/orders/1');
+    expect((await get('/orders/1')).headers['x-cache']).toBe('HIT');
+    await app.inject({ method: 'POST', url: '/orders/1', payload: { ok: false } });
+    expect((await get('/orders/1')).headers['x-cache']).toBe('HIT');
+    await app.inject({ method: 'POST', url: '/orders/1', payload: { ok: true } });
+    expect((await get('/orders/1')).headers['x-cache']).toBe('MISS');
+  });
+
+  it('purgeTag removes every response the handler tagged; the tag header never reaches the client', async () => {
+    const { app, get } = await setup((app) => {
+      app.get('/orders/:id', (request, reply) => {
+        const { id } = request.params as { id: string };
+        reply.header('cache-control', cached()).header('surrogate-key', `order-${id} orders`);
+        return { id };
+      });
+    });
+    const first = await get('/orders/1');
+    await get('/orders/2');
+    expect(first.headers['surrogate-key']).toBeUndefined();
+    expect((await get('/orders/1')).headers['surrogate-key']).toBeUndefined();
+    expect(app.responseCache.purgeTag('order-1')).toBe(1);
+    expect([(await get('/orders/1')).headers['x-cache'], (await get('/orders/2')).headers['x-cache']]).toEqual([
+      'MISS',
+      'HIT',
+    ]);
+    app.responseCache.purgeTag('orders');
+    expect((await get('/orders/2')).headers['x-cache']).toBe('MISS');
+  });
+});
+
+describe('stale entries', () => {
+  it('stale-while-revalidate: answered at once, revalidated in the background through the route (a 304 keeps the body)', async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    const { app, get, clock, count } = await setup((app, called) => {
+      app.get('/feed', (request, reply) => {
+        const n = called('feed');
+        seen.push({ ...request.headers });
+        reply.header('cache-control', 'max-age=1, stale-while-revalidate=60').header('etag', '"f1"');
+        if (request.headers['if-none-match'] === '"f1"') return reply.code(304).send();
+        return `feed ${n}`;
+      });
+    });
+    expect((await get('/feed')).body).toBe('feed 1');
+    clock.advanceSeconds(3);
+    const stale = await get('/feed');
+    expect([stale.headers['x-cache'], stale.headers['age'], stale.body]).toEqual(['STALE', '3', 'feed 1']);
+    await app.responseCache.whenIdle();
+    expect(count('feed')).toBe(2);
+    expect(seen[1]?.['if-none-match']).toBe('"f1"');
+    expect(Object.keys(seen[1] ?? {})).not.toContain('x-meshcache-revalidation');
+    // A client that sends the header itself gets no such treatment: a hit like any other.
+    const forged = await get('/feed', { 'x-meshcache-revalidation': 'guess' });
+    expect(forged.headers['x-cache']).toBe('HIT');
+    const refreshed = await get('/feed');
+    expect([refreshed.headers['x-cache'], refreshed.headers['age'], refreshed.body]).toEqual(['HIT', '0', 'feed 1']);
+    expect(app.responseCache.statistics()).toMatchObject({ backgroundRevalidations: 1, backgroundFailures: 0 });
+    expect(count('feed')).toBe(2);
+  });
+
+  it('stale-if-error: a failing handler gets the stale entry answered instead, within the window only', async () => {
+    let failing = false;
+    const { get, clock } = await setup((app) => {
+      app.get('/flaky', (_request, reply) => {
+        if (failing) throw new Error('backend down');
+        reply.header('cache-control', 'max-age=1, stale-if-error=60');
+        return 'good';
+      });
+      app.get('/fragile', (_request, reply) => {
+        if (failing) throw new Error('backend down');
+        reply.header('cache-control', 'max-age=1');
+        return 'good';
+      });
+    });
+    await get('/flaky');
+    await get('/fragile');
+    failing = true;
+    clock.advanceSeconds(2);
+    const rescued = await get('/flaky');
+    expect([rescued.statusCode, rescued.headers['x-cache'], rescued.headers['content-type'], rescued.body]).toEqual([
+      200,
+      'STALE-IF-ERROR',
+      'text/plain; charset=utf-8',
+      'good',
+    ]);
+    expect((await get('/fragile')).statusCode).toBe(500);
+    clock.advanceSeconds(60);
+    expect((await get('/flaky')).statusCode).toBe(500);
+  });
+
+  it('only-if-cached: the stored response or 504, never the handler', async () => {
+    const { get, count } = await setup((app, called) => {
+      app.get('/orders/9', (_request, reply) => {
+        called('orders');
+        reply.header('cache-control', cached());
+        return 'nine';
+      });
+    });
+    const onlyCached = { 'cache-control': 'only-if-cached' };
+    expect((await get('/orders/9', onlyCached)).statusCode).toBe(504);
+    expect(count('orders')).toBe(0);
+    await get('/orders/9');
+    const held = await get('/orders/9', onlyCached);
+    expect([held.statusCode, held.headers['x-cache'], held.body]).toEqual([200, 'HIT', 'nine']);
+  });
+});
+
+describe('the response as it went out', () => {
+  it('a hook that changes the headers after the plugin copied the response (a late Set-Cookie): nothing is stored', async () => {
+    const { get, count } = await setup((app, called) => {
+      // An onRoute plugin registered after meshcacheFastify: its onSend runs after the plugin's.
+      app.addHook('onRoute', (route) => {
+        const own = route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend];
+        route.onSend = [
+          ...own,
+          (_request, reply, payload, done) => {
+            reply.header('set-cookie', 'session=late');
+            done(null, payload);
+          },
+        ];
+      });
+      app.get('/page', (_request, reply) => {
+        called('page');
+        reply.header('cache-control', cached());
+        return 'page';
+      });
+    });
+    const answers = [await get('/page'), await get('/page')];
+    expect(answers.map((a) => [a.headers['x-cache'], a.headers['set-cookie']])).toEqual([
+      ['MISS', 'session=late'],
+      ['MISS', 'session=late'],
+    ]);
+    expect(count('page')).toBe(2);
+  });
+
+  it('what hooks before it add (an instance onSend hook) is part of the stored response', async () => {
+    const { get } = await setup(
+      (app) => {
+        app.get('/page', (_request, reply) => {
+          reply.header('cache-control', cached());
+          return 'page';
+        });
+      },
+      {},
+      (app) => {
+        app.addHook('onSend', (_request, reply, payload, done) => {
+          if (reply.getHeader('x-stamp') === undefined) reply.header('x-stamp', 'stamped');
+          done(null, payload);
+        });
+      },
+    );
+    await get('/page');
+    const hit = await get('/page');
+    expect([hit.headers['x-cache'], hit.headers['x-stamp']]).toEqual(['HIT', 'stamped']);
+  });
+
+  it('counts what it answered in responseCache.statistics()', async () => {
+    const { app, get } = await setup((app) => {
+      app.get('/x', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return 'x';
+      });
+    });
+    await get('/x');
+    await get('/x');
+    await get('/x');
+    expect(app.responseCache.statistics()).toMatchObject({ served: { HIT: 2, MISS: 1 }, stored: 1, notStored: 0 });
+  });
+});
+
+describe('the tokenCache decorator', () => {
+  it('gives handlers (request.tokenCache) and the instance (fastify.tokenCache) one TokenCache', async () => {
+    const manager = newManager();
+    const fetched: Array<Record<string, string>> = [];
+    const app = newApp();
+    await app.register(meshcacheFastify, {
+      cache: manager.addCache<ResponseCacheValue>('Response Cache'),
+      tokens: {
+        cache: manager.addCache<CachedToken>('service tokens'),
+        dimensions: ['tenant'],
+        // The auth server: answers a token per tenant.
+        fetchToken: async (dimensions) => {
+          fetched.push({ ...dimensions });
+          return { status: 200, body: { access_token: `tok-${dimensions['tenant']}`, expires_in: 3600 } };
+        },
+      },
+    });
+    app.get('/call', async (request) => ({
+      token: await request.tokenCache.get({ tenant: String(request.headers['x-tenant']) }),
+    }));
+    const call = async (tenant: string) => (await app.inject({ url: '/call', headers: { 'x-tenant': tenant } })).json();
+    expect([await call('acme'), await call('acme'), await call('globex')]).toEqual([
+      { token: 'tok-acme' },
+      { token: 'tok-acme' },
+      { token: 'tok-globex' },
+    ]);
+    expect(fetched).toEqual([{ tenant: 'acme' }, { tenant: 'globex' }]);
+    expect(app.tokenCache).toBeInstanceOf(TokenCache);
+    expect(app.tokenCache.statistics()).toMatchObject({ hits: 1, misses: 2 });
+  });
+
+  it('takes a TokenCache made elsewhere; without one, reading the decorator is a clear error', async () => {
+    const manager = newManager();
+    const tokens = tokenCache({
+      cache: manager.addCache<CachedToken>('service tokens'),
+      dimensions: ['tenant'],
+      fetchToken: async () => ({ status: 200, body: { access_token: 'tok', expires_in: 3600 } }),
+    });
+    const app = newApp();
+    await app.register(meshcacheFastify, { cache: manager.addCache<ResponseCacheValue>('Responses'), tokens });
+    expect(app.tokenCache).toBe(tokens);
+
+    const bare = await setup((app) => {
+      app.get('/call', async (request) => ({ token: await request.tokenCache.get({ tenant: 'acme' }) }));
+    });
+    expect(() => bare.app.tokenCache).toThrow(/no token cache/);
+    const answer = await bare.get('/call');
+    expect([answer.statusCode, answer.json().message]).toEqual([500, expect.stringMatching(/no token cache/)]);
+  });
+});
+
+describe('options', () => {
+  it.each([
+    [{}, /options\.cache must be a meshcache Cache/],
+    [{ includeBody: true }, /includeBody is not supported/],
+    [{ routePrefix: 'api' }, /options\.routePrefix must be a path/],
+    [{ cacheHeader: 'bad header' }, /options\.cacheHeader must be a header name/],
+    [{ defaultTtlSeconds: -1 }, /defaultTtlSeconds must be a finite number/],
+  ])('%j is refused with E_INVALID_ARGUMENT naming the option', async (options, message) => {
+    const cache = newManager().addCache<ResponseCacheValue>('Response Cache');
+    const given = Object.keys(options).length > 0;
+    await expect(
+      newApp().register(meshcacheFastify, { ...(given ? { cache } : {}), ...options } as never),
+    ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message });
+  });
+});
