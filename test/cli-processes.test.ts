@@ -8,47 +8,27 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  adopt,
+  type CliResult,
+  listening,
+  NODE_ARGS,
+  meshcache as runMeshcache,
+  stopServed,
+} from './serve-processes.js';
 
-const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/gateway-cluster/gw-1.json', import.meta.url));
-const NODE_ARGS = ['--conditions=@meshcache/source', '--import', 'tsx', BIN];
 const SECRET = 'e2e secret';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshcache-cli-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const servers: ChildProcess[] = [];
-afterEach(async () => {
-  for (const child of servers.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
-  }
-});
+afterEach(stopServed);
 
-/** Runs `meshcache ARGS` as a process to its end. */
-function meshcache(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-      env: { ...process.env, MESHCACHE_SECRET: SECRET, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    child.once('exit', (code) => resolve({ code, out, err }));
-  });
+/** Runs `meshcache ARGS` as a process to its end; env is merged over the cluster secret. */
+function meshcache(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runMeshcache(args, SECRET, env);
 }
 
 /** Starts `meshcache serve --config FILE`; resolves with the URL it prints once it listens. */
@@ -57,19 +37,7 @@ async function serveFile(file: string, name: string): Promise<{ child: ChildProc
     env: { ...process.env, MESHCACHE_SECRET: SECRET },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  servers.push(child);
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    log += chunk.toString();
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`serve ${name} exited with ${code}: ${log}`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const match = /^listening on (ws:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-      if (match?.[1] !== undefined) resolve(match[1]);
-    });
-  });
-  return { child, url, log: () => log };
+  return { child, ...(await listening(child, name)) };
 }
 
 /** Starts `meshcache serve` on a copy of the example config (port 0, its own disk path). */
@@ -246,7 +214,7 @@ describe('meshcache as processes', () => {
     const child = spawn(process.execPath, [...NODE_ARGS, 'demo', '--keep-running'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    servers.push(child);
+    adopt(child);
     let out = '';
     await new Promise<void>((resolve) => {
       child.stdout.on('data', (chunk: Buffer) => {
@@ -275,7 +243,7 @@ describe('meshcache as processes', () => {
 
   it('meshcache demo stops every process it started on Ctrl-C', async () => {
     const child = spawn(process.execPath, [...NODE_ARGS, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    servers.push(child);
+    adopt(child);
     let out = '';
     await new Promise<void>((resolve) => {
       child.stdout.on('data', (chunk: Buffer) => {

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
-const NODE_ARGS = ['--conditions=@meshcache/source', '--import', 'tsx', BIN];
+export const NODE_ARGS = ['--conditions=@meshcache/source', '--import', 'tsx', BIN];
 
 export const CLUSTER_SECRET = 'the cluster secret of the adversarial suite, 48 bytes';
 
@@ -74,6 +74,32 @@ export interface ServeOptions {
   readonly umask?: string;
 }
 
+/** Registers a process this file did not start, so stopServed stops it too. */
+export function adopt(child: ChildProcess): ChildProcess {
+  children.push(child);
+  return child;
+}
+
+/**
+ * Waits for a `meshcache serve` process to print `listening on URL`; rejects with its log if it
+ * exits first. The process is registered for stopServed.
+ */
+export async function listening(child: ChildProcess, name: string): Promise<{ url: string; log: () => string }> {
+  adopt(child);
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code, signal) => reject(new Error(`serve ${name} exited (${code ?? signal}): ${log}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const match = /^listening on (ws:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    });
+  });
+  return { url, log: () => log };
+}
+
 /** Starts `meshcache serve --config FILE` and resolves once it prints `listening on URL`. */
 export async function serve(name: string, options: ServeOptions = {}): Promise<Served> {
   const config = {
@@ -97,24 +123,13 @@ export async function serve(name: string, options: ServeOptions = {}): Promise<S
           env,
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-  children.push(child);
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    log += chunk.toString();
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code, signal) => reject(new Error(`serve ${name} exited (${code ?? signal}): ${log}`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const match = /^listening on (ws:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-      if (match?.[1] !== undefined) resolve(match[1]);
-    });
-  });
+  const { url, log } = await listening(child, name);
   return {
     name,
     child,
     url,
     port: Number(new URL(url).port),
-    log: () => log,
+    log,
     alive: () => child.exitCode === null && child.signalCode === null,
   };
 }
@@ -125,11 +140,15 @@ export interface CliResult {
   readonly err: string;
 }
 
-/** Runs `meshcache ARGS` to its end, the secret in MESHCACHE_SECRET. */
-export function meshcache(args: readonly string[], secret: string = CLUSTER_SECRET): Promise<CliResult> {
+/** Runs `meshcache ARGS` to its end, the secret in MESHCACHE_SECRET (env is merged over it). */
+export function meshcache(
+  args: readonly string[],
+  secret: string = CLUSTER_SECRET,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-      env: { ...process.env, MESHCACHE_SECRET: secret },
+      env: { ...process.env, MESHCACHE_SECRET: secret, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
