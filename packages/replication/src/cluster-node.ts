@@ -172,12 +172,20 @@ export class ClusterNode {
 
   /** Validates the configuration, opens the caches, listens, and dials the configured peers. */
   static async start(config: ClusterConfig, options: ClusterNodeOptions = {}): Promise<ClusterNode> {
-    const node = new ClusterNode(resolveClusterConfig(config), options);
+    const resolved = resolveClusterConfig(config);
+    const node = new ClusterNode(resolved, options);
     try {
       await node.#start();
     } catch (error) {
       await node.stop();
       throw error;
+    }
+    // Ehcache's synchronous bootstrap ran inside addCache: the cache was not handed out before it
+    // had its peers' entries. Here the caches are created together, so one cache asking for it
+    // holds start() until the node is ready. ready() never rejects: as in Ehcache, a bootstrap
+    // that fails (a peer that does not answer) leaves the cache starting with what it has.
+    if (resolved.caches.some((cache) => cache.replication !== undefined && !cache.bootstrap.bootstrapAsynchronously)) {
+      await node.ready();
     }
     return node;
   }

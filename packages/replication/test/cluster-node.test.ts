@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { ConfigError } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
@@ -114,6 +115,38 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
         .tombstones()
         .map((t) => t.key),
     ).toEqual(['revoked']);
+  });
+
+  it('bootstrapAsynchronously false: start() resolves only once the cache holds what its peers hold', async () => {
+    const a = await start('gw-1');
+    for (let i = 0; i < 300; i++) responses(a).put(`key:${i}`, { i });
+    const synchronous = {
+      ...caches,
+      'Response Cache': { ...caches['Response Cache'], bootstrap: { bootstrapAsynchronously: false } },
+    };
+    const late = await start('gw-2', [a.url], { caches: synchronous });
+    // no ready() awaited: start() itself waited
+    expect(responses(late).size).toBe(300);
+    expect(responses(late).get('key:299')).toEqual({ i: 299 });
+  });
+
+  it('bootstrapAsynchronously false with a peer that never answers: start() still resolves, the cache empty', async () => {
+    const silent = createServer(() => {}); // accepts, then says nothing: no upgrade, no handshake
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const synchronous = {
+        ...caches,
+        'Response Cache': { ...caches['Response Cache'], bootstrap: { bootstrapAsynchronously: false } },
+      };
+      const node = await start('gw-2', [`ws://127.0.0.1:${port}`], {
+        caches: synchronous,
+        peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 500 },
+      });
+      expect(responses(node).size).toBe(0);
+    } finally {
+      silent.close();
+    }
   });
 
   it('a node that was down catches up when it comes back, and what is newer on it survives', async () => {

@@ -1,5 +1,5 @@
 /**
- * From an Ehcache 2 `ehcache.xml` to a meshcache configuration (CONTRACT.md's file format).
+ * From an Ehcache 2 `ehcache.xml` to a meshcache configuration (the file format of docs/configuration.md).
  *
  * The model: every element and attribute of the file ends in exactly one of three places.
  * - Converted: a meshcache field with the same meaning (`maxEntriesLocalHeap` becomes
