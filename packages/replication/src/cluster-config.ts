@@ -76,6 +76,13 @@ export interface ClusterConfig {
   /** Allow a listener on a non-loopback address without a secret. @default false */
   insecure?: boolean;
   diskStorePath?: string;
+  /**
+   * How long a removed key remembers its removal's version, so a late, older write from a peer
+   * cannot bring it back (docs/configuration.md, "Tombstones"). @default 300
+   */
+  tombstoneRetentionSeconds?: number;
+  /** Most tombstones each cache keeps; past it the oldest is forgotten first. @default 100000 */
+  maxTombstones?: number;
   peerListener?: PeerListenerConfig;
   tls?: TlsConfig;
   /** How peers are found: manual list (the default, empty), automatic (mDNS) or dns. */
@@ -101,6 +108,9 @@ export interface ResolvedClusterConfig {
   readonly adminSecret: string | undefined;
   readonly readOnlySecret: string | undefined;
   readonly diskStorePath: string | undefined;
+  /** Undefined: CacheManager's default. */
+  readonly tombstoneRetentionSeconds: number | undefined;
+  readonly maxTombstones: number | undefined;
   readonly hostname: string;
   readonly port: number;
   readonly socketTimeoutMillis: number;
@@ -125,6 +135,8 @@ const TOP_FIELDS = [
   'readOnlySecret',
   'insecure',
   'diskStorePath',
+  'tombstoneRetentionSeconds',
+  'maxTombstones',
   'peerListener',
   'tls',
   'peerDiscovery',
@@ -270,6 +282,21 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
     fail('diskStorePath', 'must be a non-empty path');
   }
+  // Absent, CacheManager's own defaults apply; present, checked here so that `meshcache serve`
+  // refuses the file naming the field before anything starts.
+  const { tombstoneRetentionSeconds, maxTombstones } = raw;
+  if (
+    tombstoneRetentionSeconds !== undefined &&
+    (typeof tombstoneRetentionSeconds !== 'number' ||
+      !Number.isFinite(tombstoneRetentionSeconds) ||
+      tombstoneRetentionSeconds < 0)
+  ) {
+    fail(
+      'tombstoneRetentionSeconds',
+      `must be a number of seconds >= 0, got ${JSON.stringify(tombstoneRetentionSeconds)}`,
+    );
+  }
+  if (maxTombstones !== undefined) wholeNumber('maxTombstones', maxTombstones, 1, 1);
   const listener = peerListener ?? {};
   if (!isObject(listener)) fail('peerListener', 'must be an object');
   checkKnown('peerListener', listener, LISTENER_FIELDS);
@@ -329,6 +356,8 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     cluster,
     ...secrets,
     diskStorePath: diskStorePath as string | undefined,
+    tombstoneRetentionSeconds: tombstoneRetentionSeconds as number | undefined,
+    maxTombstones: maxTombstones as number | undefined,
     hostname,
     port,
     socketTimeoutMillis: timeout,

@@ -166,6 +166,10 @@ export class ClusterNode {
       scheduler: this.#scheduler,
       ...(clock === undefined ? {} : { clock }),
       versionClock: () => this.#hlc.now(),
+      ...(config.tombstoneRetentionSeconds === undefined
+        ? {}
+        : { tombstoneRetentionSeconds: config.tombstoneRetentionSeconds }),
+      ...(config.maxTombstones === undefined ? {} : { maxTombstones: config.maxTombstones }),
       ...(config.diskStorePath === undefined ? {} : { diskStorePath: config.diskStorePath }),
     });
   }

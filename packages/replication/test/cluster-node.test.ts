@@ -117,6 +117,20 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     ).toEqual(['revoked']);
   });
 
+  it('takes tombstoneRetentionSeconds and maxTombstones from the configuration file to every cache', async () => {
+    const node = await start('gw-1', [], { maxTombstones: 2, tombstoneRetentionSeconds: 60 });
+    for (const key of ['a', 'b', 'c']) {
+      responses(node).put(key, 1);
+      responses(node).remove(key);
+    }
+    expect(
+      responses(node)
+        .tombstones()
+        .map((t) => t.key),
+    ).toEqual(['b', 'c']);
+    expect(responses(node).statistics().tombstonesDropped).toBe(1);
+  });
+
   it('bootstrapAsynchronously false: start() resolves only once the cache holds what its peers hold', async () => {
     const a = await start('gw-1');
     for (let i = 0; i < 300; i++) responses(a).put(`key:${i}`, { i });
@@ -237,6 +251,10 @@ describe('cluster configuration', () => {
     [{ ...base, http: { hostname: '' } }, 'http.hostname'],
     [{ ...base, http: { path: '/metrics' } }, 'http.path'],
     [{ ...base, peerListener: { port: 40001 }, http: { port: 40001 } }, 'http.port'],
+    [{ ...base, tombstoneRetentionSeconds: -1 }, 'tombstoneRetentionSeconds'],
+    [{ ...base, tombstoneRetentionSeconds: '300' }, 'tombstoneRetentionSeconds'],
+    [{ ...base, maxTombstones: 0 }, 'maxTombstones'],
+    [{ ...base, maxTombstones: 2.5 }, 'maxTombstones'],
   ])('refuses %j naming the field', (raw, field) => {
     let error: unknown;
     try {
