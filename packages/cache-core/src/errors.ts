@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_DISK_UNWRITABLE'
   | 'E_DISK_LOCKED'
   | 'E_DISK_CORRUPT'
+  | 'E_DISK_FORMAT'
   | 'E_DISK_WRITE';
 
 export class MeshcacheError extends Error {

@@ -4,8 +4,9 @@
  * and say what is allowed.
  */
 import { readFileSync } from 'node:fs';
-import { type CacheConfig, ConfigError } from '@meshcache/core';
+import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
+import { fitsHandshake, MAX_NAME_BYTES } from './security/handshake-messages.js';
 import {
   type BootstrapConfig,
   type ReplicationConfig,
@@ -278,6 +279,14 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, http, caches } = raw;
   if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
   if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
+  for (const [field, value] of [
+    ['name', name],
+    ['cluster', cluster],
+  ] as const) {
+    if (!fitsHandshake(value)) {
+      fail(field, `must have at most ${MAX_NAME_BYTES} bytes and no control characters: every peer would refuse it`);
+    }
+  }
   if (insecure !== undefined && typeof insecure !== 'boolean') fail('insecure', 'must be true or false');
   if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
     fail('diskStorePath', 'must be a non-empty path');
@@ -338,6 +347,12 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     for (const [cacheName, cacheRaw] of Object.entries(caches)) {
       if (!isObject(cacheRaw)) fail(`caches.${cacheName}`, 'must be an object');
       const { replication, bootstrap, ...config } = cacheRaw;
+      // Checked here, not first at start: `meshcache serve` refuses a bad file naming the field
+      // (exit 2) before it opens anything.
+      const checked = resolveCacheConfig(cacheName, config);
+      if ((checked.overflowToDisk || checked.diskPersistent) && diskStorePath === undefined) {
+        fail('diskStorePath', `is required: cache "${cacheName}" uses the disk (overflowToDisk or diskPersistent)`);
+      }
       cacheList.push({
         name: cacheName,
         config: config as CacheConfig,

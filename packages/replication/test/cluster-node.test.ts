@@ -255,6 +255,10 @@ describe('cluster configuration', () => {
     [{ ...base, tombstoneRetentionSeconds: '300' }, 'tombstoneRetentionSeconds'],
     [{ ...base, maxTombstones: 0 }, 'maxTombstones'],
     [{ ...base, maxTombstones: 2.5 }, 'maxTombstones'],
+    [{ ...base, name: 'gw-\u001b]0;owned\u0007' }, 'name'],
+    [{ ...base, cluster: 'x'.repeat(257) }, 'cluster'],
+    [{ ...base, caches: { spill: { maxElementsInMemory: 1, overflowToDisk: true } } }, 'diskStorePath'],
+    [{ ...base, caches: { bad: { maxElementsInMemory: -1 } } }, 'maxElementsInMemory'],
   ])('refuses %j naming the field', (raw, field) => {
     let error: unknown;
     try {

@@ -25,7 +25,6 @@
 import { isIP } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveCacheConfig } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { type Property, parseProperties } from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
@@ -1066,13 +1065,6 @@ function checkWithMeshcache(config: Json): void {
   try {
     // A stand-in secret, long enough for a listener off loopback (32 bytes): the user adds the real one.
     resolveClusterConfig({ name: 'import-check', ...config }, { MESHCACHE_SECRET: 'x'.repeat(64) });
-    for (const [name, cache] of Object.entries(config['caches'] as Record<string, Json>)) {
-      const { replication: _replication, bootstrap: _bootstrap, ...settings } = cache;
-      const resolved = resolveCacheConfig(name, settings);
-      if ((resolved.overflowToDisk || resolved.diskPersistent) && config['diskStorePath'] === undefined) {
-        throw new Error(`cache "${name}" uses the disk and the configuration has no diskStorePath`);
-      }
-    }
   } catch (error) {
     throw new Error(
       `import-ehcache produced a configuration meshcache refuses (a bug in the importer): ${(error as Error).message}`,

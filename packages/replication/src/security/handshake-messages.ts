@@ -132,8 +132,17 @@ const isVersion = (value: unknown): value is number =>
 function isName(value: unknown, mayBeEmpty: boolean): value is string {
   if (typeof value !== 'string') return false;
   if (value === '') return mayBeEmpty;
+  return fitsHandshake(value);
+}
+
+/**
+ * Whether a node or cluster name can cross the handshake: at most MAX_NAME_BYTES of UTF-8, no
+ * control characters. The configuration checks it too, so a node is never started under a name
+ * every peer would refuse.
+ */
+export function fitsHandshake(name: string): boolean {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: names with control characters are refused
-  return Buffer.byteLength(value) <= MAX_NAME_BYTES && !/[\u0000-\u001f\u007f-\u009f]/.test(value);
+  return Buffer.byteLength(name) <= MAX_NAME_BYTES && !/[\u0000-\u001f\u007f-\u009f]/.test(name);
 }
 
 function isUrl(value: unknown): value is string {
