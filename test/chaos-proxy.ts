@@ -28,11 +28,18 @@ export type Fault =
 
 const HELD_MOST = 1024 * 1024;
 
-/** One direction of one connection: reads from `from`, writes to `to`, when each chunk is due. */
+/**
+ * One direction of one connection: reads from `from`, writes to `to`, when each chunk is due.
+ * Chunks wait in one queue, in arrival order, drained by one timer: one timer per chunk would not
+ * keep them in order (Node orders timers by its cached loop time, not by the due time computed
+ * here, so two chunks due a millisecond apart could swap), and a TCP stream with two chunks
+ * swapped is a corrupted stream, which the receiver rightly refuses.
+ */
 class Direction {
   #dueAt = 0;
   #held = 0;
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #queue: Array<{ readonly due: number; readonly chunk: Buffer }> = [];
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly from: Socket,
@@ -51,19 +58,32 @@ class Direction {
     if (fault.kind === 'bandwidth') due = Math.max(now, this.#dueAt) + (chunk.length / fault.bytesPerSecond) * 1000;
     due = Math.max(due, this.#dueAt); // in order, always
     this.#dueAt = due;
-    if (due <= now && this.#timers.size === 0) {
+    if (due <= now && this.#queue.length === 0) {
       this.#write(chunk);
       return;
     }
+    this.#queue.push({ due, chunk });
     this.#held += chunk.length;
     if (this.#held > HELD_MOST) this.from.pause();
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
+    if (this.#timer === undefined) this.#schedule();
+  }
+
+  #schedule(): void {
+    const next = this.#queue[0];
+    if (next === undefined) return;
+    this.#timer = setTimeout(() => this.#drain(), Math.max(0, next.due - Date.now()));
+  }
+
+  #drain(): void {
+    this.#timer = undefined;
+    const now = Date.now();
+    while (this.#queue.length > 0 && (this.#queue[0] as { due: number }).due <= now) {
+      const { chunk } = this.#queue.shift() as { chunk: Buffer };
       this.#held -= chunk.length;
       this.#write(chunk);
-      if (this.#held <= HELD_MOST && this.proxy.fault.kind !== 'halfOpen') this.from.resume();
-    }, due - now);
-    this.#timers.add(timer);
+    }
+    if (this.#held <= HELD_MOST && this.proxy.fault.kind !== 'halfOpen') this.from.resume();
+    this.#schedule();
   }
 
   #write(chunk: Buffer): void {
@@ -77,8 +97,9 @@ class Direction {
   }
 
   stop(): void {
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue.length = 0;
   }
 }
 
