@@ -198,6 +198,26 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
       [{ tier: 'disk' }, statistics.diskSize],
     ]),
   );
+  gauge(
+    'meshcache_cache_disk_degraded',
+    'The disk tier refused writes (a full or failing disk): 1 while it retries, 0 when ok; absent without a disk tier',
+    ['cache'],
+    perCache(({ statistics }) =>
+      statistics.diskState === 'none' ? [] : [[{}, statistics.diskState === 'degraded' ? 1 : 0]],
+    ),
+  );
+  gauge(
+    'meshcache_cache_disk_pending_writes',
+    'Disk-tier writes waiting in the spool (while degraded, those the disk has not taken yet)',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.diskPendingWrites]]),
+  );
+  counter(
+    'meshcache_cache_disk_writes_dropped_total',
+    'Spooled disk writes dropped because the spool was full while the disk refused writes',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.diskWritesDropped]]),
+  );
   counter(
     'meshcache_cache_expirations_total',
     'Entries that expired (found on access or by the sweep)',

@@ -71,6 +71,9 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(sampleValue(families, 'meshcache_cache_entries', { cache: 'spill', tier: 'memory' })).toBe(1);
     expect(sampleValue(families, 'meshcache_cache_entries', { cache: 'spill', tier: 'disk' })).toBe(3);
     expect(sampleValue(families, 'cache_size', { cache: 'spill' })).toBe(3);
+    expect(sampleValue(families, 'meshcache_cache_disk_degraded', { cache: 'spill' })).toBe(0);
+    expect(() => sampleValue(families, 'meshcache_cache_disk_degraded', cache)).toThrow(/0 samples/); // no disk tier
+    expect(sampleValue(families, 'meshcache_cache_disk_writes_dropped_total', { cache: 'spill' })).toBe(0);
     expect(sampleValue(families, 'meshcache_cache_loads_total', { cache: 'local', answered: 'local' })).toBe(1);
     expect(sampleValue(families, 'meshcache_cache_loads_total', { cache: 'local', answered: 'peer' })).toBe(0);
 
@@ -143,7 +146,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       metrics.unregister();
       expect((await registry.metrics()).trim()).toBe('');
       registerMeshcacheMetrics(a, registry); // and again, once the first is gone
-      expect(parsePrometheusText(await registry.metrics()).size).toBe(27);
+      expect(parsePrometheusText(await registry.metrics()).size).toBe(30);
     } finally {
       for (const socket of held) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
