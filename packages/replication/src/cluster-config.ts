@@ -7,6 +7,11 @@ import { readFileSync } from 'node:fs';
 import { type CacheConfig, ConfigError } from '@meshcache/core';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
 import {
+  type BackplaneConfig,
+  type ResolvedBackplaneConfig,
+  resolveBackplaneConfig,
+} from './backplane/backplane-config.js';
+import {
   type BootstrapConfig,
   type ReplicationConfig,
   type ResolvedBootstrapConfig,
@@ -68,6 +73,8 @@ export interface ClusterConfig {
   tls?: TlsConfig;
   /** How peers are found: manual list (the default, empty), automatic (mDNS) or dns. */
   peerDiscovery?: DiscoveryConfig;
+  /** Replication through Redis Streams instead of peer links (docs/backplane.md); not with peerDiscovery. */
+  backplane?: BackplaneConfig;
   caches?: Record<string, ClusterCacheConfig>;
 }
 
@@ -96,6 +103,8 @@ export interface ResolvedClusterConfig {
   /** The certificate material, read from the files at start; undefined for plain ws://. */
   readonly tls: { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean } | undefined;
   readonly discovery: ResolvedDiscoveryConfig;
+  /** Replication through Redis instead of peer links; undefined for the mesh. */
+  readonly backplane: ResolvedBackplaneConfig | undefined;
   readonly caches: readonly ResolvedCache[];
 }
 
@@ -112,6 +121,7 @@ const TOP_FIELDS = [
   'peerListener',
   'tls',
   'peerDiscovery',
+  'backplane',
   'caches',
 ];
 const LISTENER_FIELDS = [
@@ -224,7 +234,7 @@ function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
 export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedClusterConfig {
   if (!isObject(raw)) fail('(config)', 'must be an object');
   checkKnown('', raw, TOP_FIELDS);
-  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, caches } = raw;
+  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, backplane, caches } = raw;
   if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
   if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
   if (insecure !== undefined && typeof insecure !== 'boolean') fail('insecure', 'must be true or false');
@@ -255,12 +265,32 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   if (!Array.isArray(origins) || !origins.every((origin) => typeof origin === 'string' && origin !== '')) {
     fail('peerListener.allowedOrigins', 'must be a list of origins such as "https://ops.example.com"');
   }
-  const secrets = resolveSecrets(raw, env, isLoopback(hostname));
+  if (backplane !== undefined && peerDiscovery !== undefined) {
+    fail(
+      'backplane',
+      'and peerDiscovery are both set: a cluster replicates either through peer links (peerDiscovery) or through Redis (backplane); remove one',
+    );
+  }
+  const resolvedBackplane = resolveBackplaneConfig(backplane);
+  // A secret seals what goes through Redis too: off loopback there, the same 32-byte floor.
+  const onLoopback = isLoopback(hostname) && (resolvedBackplane === undefined || isLoopback(resolvedBackplane.host));
+  const secrets = resolveSecrets(raw, env, onLoopback);
   const effectiveSecret = secrets.secret;
   if (effectiveSecret === undefined && !isLoopback(hostname) && insecure !== true) {
     fail(
       'secret',
       `is required for a listener on ${hostname} (not loopback); set it, or MESHCACHE_SECRET, or "insecure": true`,
+    );
+  }
+  if (
+    resolvedBackplane !== undefined &&
+    effectiveSecret === undefined &&
+    !isLoopback(resolvedBackplane.host) &&
+    insecure !== true
+  ) {
+    fail(
+      'secret',
+      `is required with a backplane on ${resolvedBackplane.host} (not loopback): it seals every entry in Redis; set it, or MESHCACHE_SECRET, or "insecure": true`,
     );
   }
   const resolvedTls = resolveTls(tls);
@@ -297,6 +327,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     allowedOrigins: origins as string[],
     tls: resolvedTls,
     discovery,
+    backplane: resolvedBackplane,
     caches: cacheList,
   };
 }

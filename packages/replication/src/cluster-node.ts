@@ -17,6 +17,10 @@
  * cache, and each repairs itself by pulling what differs (repair/cache-repair.ts); ready() waits
  * for the repairs from the peers reachable at start. So a node that starts, restarts or
  * reconnects catches up, and only what differs crosses the wire.
+ *
+ * With a `backplane` in the configuration the node replicates through Redis instead
+ * (backplane/redis-backplane.ts): it dials no peer and refuses peer sessions, and its listener
+ * serves admin clients only.
  */
 import {
   CacheManager,
@@ -29,6 +33,7 @@ import {
 } from '@meshcache/core';
 import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
+import { type BackplaneInfo, RedisBackplane } from './backplane/redis-backplane.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { HybridLogicalClock } from './hlc.js';
@@ -54,8 +59,14 @@ export interface PeerInfo {
   readonly caches: readonly string[];
   /** Epoch ms of the last frame from the peer, or null if never. */
   readonly lastSeen: number | null;
-  /** How the peer was found: by this node's discovery ('manual', 'dns', 'automatic'), or 'inbound' (it dialled us). */
-  readonly foundBy: DiscoveryMode | 'inbound';
+  /**
+   * How the peer was found: by this node's discovery ('manual', 'dns', 'automatic'), 'inbound' (it
+   * dialled us), or 'backplane' (a member of the Redis backplane; the first entry of a backplane
+   * node's list, with id 'backplane', is the backplane itself, with its figures in `backplane`).
+   */
+  readonly foundBy: DiscoveryMode | 'inbound' | 'backplane';
+  /** On the backplane's own entry: its connection state, stream, last id, lag and repairs. */
+  readonly backplane?: BackplaneInfo;
   /** Changes waiting to be sent to the peer, and their estimated bytes, over every cache. */
   readonly queuedChanges: number;
   readonly queuedBytes: number;
@@ -129,6 +140,7 @@ export class ClusterNode {
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
   #keyring: Keyring | undefined;
+  #backplane: RedisBackplane | undefined;
   #listener: Listener | undefined;
   #discovery: PeerProvider | undefined;
   #firstDials: Promise<void> = Promise.resolve();
@@ -178,8 +190,9 @@ export class ClusterNode {
     return this.#listener?.address ?? '';
   }
 
-  /** Every node this one has, or is trying to have, a link with. */
+  /** Every node this one has, or is trying to have, a link with (on a backplane: the backplane, then its members). */
   peers(): PeerInfo[] {
+    if (this.#backplane !== undefined) return backplanePeers(this.#backplane, [...this.#replicators.keys()]);
     const infos: PeerInfo[] = [];
     const listed = new Set<string>();
     for (const dialer of this.#dialers) {
@@ -216,7 +229,18 @@ export class ClusterNode {
     cache: string,
   ): (CacheReplicator['counters'] & { peers: ReturnType<CacheReplicator['peerStates']> }) | undefined {
     const replicator = this.#replicators.get(cache);
-    return replicator === undefined ? undefined : { ...replicator.counters, peers: replicator.peerStates() };
+    if (replicator === undefined) return undefined;
+    const backplane = this.#backplane?.info();
+    return {
+      ...replicator.counters,
+      peers: replicator.peerStates(),
+      ...(backplane === undefined ? {} : { backplane }),
+    };
+  }
+
+  /** The Redis backplane's state and figures; null for a node on the mesh. */
+  backplane(): BackplaneInfo | null {
+    return this.#backplane?.info() ?? null;
   }
 
   #figures(node: string | undefined, link: PeerLink | undefined) {
@@ -251,6 +275,7 @@ export class ClusterNode {
    */
   async ready(): Promise<void> {
     await this.#firstDials;
+    await this.#backplane?.ready();
     await Promise.all([...this.#links.values()].map((link) => link.bootstrapSettled(this.#config.socketTimeoutMillis)));
   }
 
@@ -273,6 +298,18 @@ export class ClusterNode {
 
   async #start(): Promise<void> {
     this.#keyring = await Keyring.from(this.#config);
+    if (this.#config.backplane !== undefined) {
+      this.#backplane = new RedisBackplane({
+        config: this.#config.backplane,
+        node: this.id,
+        cluster: this.#config.cluster,
+        psks: this.#keyring.credentials.filter((c) => c.kind === 'cluster').map((c) => c.psk),
+        hlc: this.#hlc,
+        logger: this.#logger,
+        scheduler: this.#scheduler,
+        socketTimeoutMillis: this.#config.socketTimeoutMillis,
+      });
+    }
     for (const cache of this.#config.caches) {
       const created = this.manager.addCache(cache.name, cache.config);
       if (cache.replication !== undefined) {
@@ -284,6 +321,7 @@ export class ClusterNode {
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
             onRepaired: (peer) => this.#repaired(peer, cache.name),
             scheduler: this.#scheduler,
+            ...(this.#backplane === undefined ? {} : { singleFlight: this.#backplane.singleFlight }),
           }),
         );
       }
@@ -306,6 +344,7 @@ export class ClusterNode {
       );
     });
     this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
+    this.#backplane?.start(this.#replicators, this.url);
     // Discovery starts once the port is known (mDNS publishes it). Peers it reports before its
     // start resolves are the ones "reachable at start" that ready() waits for.
     const firstDials: Promise<void>[] = [];
@@ -430,6 +469,11 @@ export class ClusterNode {
       session.close(CloseCode.GoingAway, 'node stopping');
       return;
     }
+    if (this.#backplane !== undefined) {
+      this.#logger.warn({ peer: node }, 'a peer dialled a node that replicates through a backplane; refused');
+      session.close(CloseCode.Normal, 'this node replicates through a backplane, not peer links');
+      return;
+    }
     const existing = this.#links.get(node);
     if (existing?.session.connection.open) {
       // Both dialled: keep the connection dialled by the node whose name sorts first.
@@ -474,6 +518,7 @@ export class ClusterNode {
   }
 
   #repaired(node: string, cache: string): void {
+    this.#backplane?.repaired(node, cache);
     if (this.#links.get(node)?.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
   }
 
@@ -486,9 +531,49 @@ export class ClusterNode {
     }
     for (const link of [...this.#links.values()]) link.session.close(CloseCode.GoingAway, 'node stopping');
     this.#links.clear();
+    await this.#backplane?.stop();
     await this.#listener?.close();
     await this.manager.shutdown();
   }
+}
+
+/** The backplane as the first entry, then its members, each in the shape of a peer. */
+function backplanePeers(backplane: RedisBackplane, caches: readonly string[]): PeerInfo[] {
+  const info = backplane.info();
+  const none = { queuedBytes: 0, changesSent: 0, protocol: null, clockOffsetMillis: null } as const;
+  return [
+    {
+      id: 'backplane',
+      url: info.url,
+      state: info.state,
+      caches,
+      lastSeen: null,
+      foundBy: 'backplane',
+      queuedChanges: 0,
+      ...none,
+      queuedBytes: info.pendingBytes,
+      changesSent: info.entriesWritten,
+      changesReceived: info.entriesRead,
+      lagMillis: info.lagMillis,
+      repairs: info.repairs,
+      backplane: info,
+    },
+    ...backplane.members().map(
+      (member): PeerInfo => ({
+        id: member.id,
+        url: member.url,
+        state: member.state,
+        caches: member.caches,
+        lastSeen: member.lastSeen,
+        foundBy: 'backplane',
+        queuedChanges: 0,
+        ...none,
+        changesReceived: member.changesReceived,
+        lagMillis: member.lagMillis,
+        repairs: member.repairs,
+      }),
+    ),
+  ];
 }
 
 function linkState(link: PeerLink): PeerState {

@@ -1,0 +1,863 @@
+/**
+ * The Redis Streams backplane: a cluster's replication through one Redis instead of a full mesh
+ * of peer links (docs/backplane.md). A writer sends each change once, whatever the number of
+ * nodes, and every node reads every change from Redis.
+ *
+ * The model. One stream per cluster carries every cache's changes: the same versioned, coalesced
+ * batches the mesh sends (protocol/codec.ts), sealed (entry-seal.ts). To the cache replicators the
+ * stream is one peer of role 'broadcast': their queues, coalescing, byte bounds and synchronous
+ * acknowledgements (an XADD Redis answered) work unchanged. Every node reads the stream with
+ * XREAD BLOCK from the last id it read, together with its own inbox stream, and skips its own
+ * entries. Presence is a hash of sealed heartbeats; the nodes it lists are the replicators' peers
+ * of role 'repair', reached through their inboxes, so repair is the mesh's own digest exchange
+ * (repair/cache-repair.ts), carried by Redis.
+ *
+ * Gaps. On start, and whenever the connection to Redis comes back, the reader checks its position
+ * against the stream: a stream whose generation changed (Redis lost its data and the key was
+ * made anew), whose last id is behind the node's (entries lost), or whose trimming passed entries
+ * the node had not read (MAXLEN, MINID, XDEL), is a gap; so is an entry refused as older than the
+ * replay window (a reader too far behind). A gap, and a fresh start, are repaired the same way: the
+ * node reads on from the stream's end and runs a two-way digest exchange with one live member
+ * (trying up to three), by the same version rules as the mesh. A short outage is no gap: the
+ * reader goes on from its last id, and writers write what waited. Nothing is lost, nothing is
+ * cleared.
+ *
+ * Anti-entropy. Every repairIntervalMillis (jittered), a node whose cache changed sends its digest
+ * to one live member picked at random, which pulls what it lacks: constant work per node whatever
+ * the cluster's size, and a change that reached one node reaches all in a few rounds.
+ *
+ * While Redis is down the node serves from its caches as always; writes queue (bounded by the
+ * replicator's byte bound, past which the cache's digest is sent to every member once Redis is
+ * back), and the reader waits for Redis.
+ *
+ * Not guaranteed: that a repair source is itself up to date (anti-entropy covers what it lacked);
+ * order between caches beyond one writer's; anything while a gap is being repaired beyond what
+ * versions give (an entry applied during repair is applied by version, so repair and stream can
+ * overlap harmlessly).
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Cancel, Logger, Scheduler } from '@meshcache/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { Packr, Unpackr } from 'msgpackr';
+import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
+import type { HybridLogicalClock } from '../hlc.js';
+import { ProtocolError, WireCodec } from '../protocol/codec.js';
+import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
+import type { ResolvedBackplaneConfig } from './backplane-config.js';
+import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, type SealError, type SealHeader } from './entry-seal.js';
+import { BackplaneKeys, compareStreamIds } from './keys.js';
+import { RedisLeases } from './redis-leases.js';
+import { ReplayGuard } from './replay-guard.js';
+import { StreamWriter } from './stream-writer.js';
+
+export type BackplaneState = 'connecting' | 'connected' | 'down';
+
+/** What `meshcache peers` and the statistics show of the backplane. */
+export interface BackplaneInfo {
+  readonly type: 'redis';
+  /** The Redis URL, without its password. */
+  readonly url: string;
+  readonly state: BackplaneState;
+  /** The changes stream's key. */
+  readonly stream: string;
+  /** The id of the last changes entry this node read; null before the first position. */
+  readonly lastId: string | null;
+  /** Entries of the stream this node has not read yet (from the last probe); null before one. */
+  readonly lag: number | null;
+  /** Wall clock minus the newest version of the last batch read (ms); null before one. */
+  readonly lagMillis: number | null;
+  /** Live members (presence seen within five heartbeats), this node not counted. */
+  readonly members: number;
+  /** Repairs of a cache from a member that finished. */
+  readonly repairs: number;
+  /** Gaps found (fresh starts not counted): each was repaired by digest. */
+  readonly gaps: number;
+  /** Entries this node wrote to the changes stream, and read from it, since start. */
+  readonly entriesWritten: number;
+  readonly entriesRead: number;
+  /** Bytes waiting to be written to Redis. */
+  readonly pendingBytes: number;
+  /** Entries refused: not sealed with the cluster secret, replayed, or older than the replay window. */
+  readonly refused: { readonly unauthenticated: number; readonly replayed: number; readonly stale: number };
+  /** Epoch ms of the last change of state. */
+  readonly since: number;
+}
+
+/** A member as `peers()` lists it. */
+export interface BackplaneMember {
+  readonly id: string;
+  readonly url: string;
+  readonly state: 'connected' | 'down';
+  readonly caches: readonly string[];
+  readonly lastSeen: number;
+  readonly changesReceived: number;
+  readonly lagMillis: number | null;
+  readonly repairs: number;
+}
+
+export interface RedisBackplaneOptions {
+  readonly config: ResolvedBackplaneConfig;
+  readonly node: string;
+  readonly cluster: string;
+  /** Stretched keys of the cluster secret, the current one first, then those still accepted. */
+  readonly psks: readonly Buffer[];
+  readonly hlc: HybridLogicalClock;
+  readonly logger: Logger;
+  readonly scheduler: Scheduler;
+  /** Connect timeout, repair silence, and how long ready() waits for Redis. */
+  readonly socketTimeoutMillis: number;
+}
+
+interface Member {
+  incarnation: string;
+  url: string;
+  caches: readonly string[];
+  lastSeen: number;
+  changesReceived: number;
+  lagMillis: number | null;
+  repairs: number;
+  /** Epoch ms of the last inbox message from it (a repair in progress is alive while these come). */
+  lastHeard: number;
+}
+
+/** The name the stream goes by among a replicator's peers. */
+const STREAM_PEER = '(backplane)';
+/** Entries per XREAD. */
+const READ_COUNT = 256;
+const BLOCK_MILLIS = 1000;
+/** Heartbeats a member may miss before it counts as gone. */
+const MISSED_HEARTBEATS = 5;
+/** A member gone this long is forgotten (and its presence record deleted). */
+const FORGET_MILLIS = 10 * 60_000;
+/** Members tried, one after another, for one repair. */
+const REPAIR_TRIES = 3;
+/** Most log lines about refused entries per minute. */
+const REFUSAL_LOGS_PER_MINUTE = 5;
+
+const PROBE = `
+local gen = redis.call('GET', KEYS[2])
+if not gen then redis.call('SET', KEYS[2], ARGV[1]) gen = ARGV[1] end
+local t = redis.call('TIME')
+local function info(key)
+  if redis.call('EXISTS', key) == 0 then return {'0-0', '0-0', 0} end
+  local i = redis.call('XINFO', 'STREAM', key)
+  local r = {}
+  for n = 1, #i, 2 do r[i[n]] = i[n + 1] end
+  return {r['last-generated-id'], r['max-deleted-entry-id'], r['entries-added']}
+end
+local c = info(KEYS[1])
+local b = info(KEYS[3])
+return {gen, t[1], t[2], c[1], c[2], c[3], b[1]}
+`;
+
+interface Probe {
+  readonly generation: string;
+  readonly serverNow: number;
+  readonly lastGeneratedId: string;
+  readonly maxDeletedId: string;
+  readonly entriesAdded: number;
+  readonly inboxLastId: string;
+}
+
+const control = { packr: new Packr({ useRecords: false }), unpackr: new Unpackr({ useRecords: false }) };
+
+export class RedisBackplane {
+  readonly #options: RedisBackplaneOptions;
+  readonly #keys: BackplaneKeys;
+  readonly #inbox: string;
+  readonly #sealer: EntrySealer;
+  readonly #guard: ReplayGuard;
+  readonly #command: Redis;
+  readonly #reader: Redis;
+  readonly #writer: StreamWriter;
+  readonly #members = new Map<string, Member>();
+  readonly #replicators = new Map<string, CacheReplicator>();
+  readonly #streamPeer: ReplicationPeer;
+  readonly #repairPeers = new Map<string, ReplicationPeer>();
+  readonly #leaseNameKey: Buffer;
+  readonly #timers: Cancel[] = [];
+  #url = '';
+  #state: BackplaneState = 'connecting';
+  #since: number;
+  #serverOffset = 0;
+  /** Reading position: null until the first probe. */
+  #changesId: string | null = null;
+  #inboxId = '0-0';
+  #generation: string | undefined;
+  /** The stream's entries-added count up to this node's position (lag = entries-added now minus this). */
+  #position = 0;
+  #entriesRead = 0;
+  #entriesAdded: number | null = null;
+  #lagMillis: number | null = null;
+  #needsPosition = true;
+  #repairs = 0;
+  #gaps = 0;
+  #refused = { unauthenticated: 0, replayed: 0, stale: 0 };
+  #refusalLogs = { minute: 0, count: 0 };
+  #stopped = false;
+  #reading: Promise<void> = Promise.resolve();
+  #bootstrapping: Promise<void> | undefined;
+  #bootstrapAgain = false;
+  readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
+  readonly #ready: Promise<void>;
+  #resolveReady: () => void = () => {};
+  #downLogged = false;
+
+  constructor(options: RedisBackplaneOptions) {
+    this.#options = options;
+    this.#since = options.scheduler.now();
+    const { config } = options;
+    this.#keys = new BackplaneKeys(config.keyPrefix, options.cluster);
+    this.#inbox = this.#keys.inbox(options.node);
+    this.#sealer = new EntrySealer({ cluster: options.cluster, writer: options.node, psks: options.psks });
+    this.#guard = new ReplayGuard({
+      windowMillis: config.replayWindowMillis,
+      maxDriftMillis: options.hlc.maxDriftMillis,
+      clock: () => options.hlc.wallClock(),
+    });
+    this.#leaseNameKey = createHmac('sha256', options.psks[0] as Buffer)
+      .update(`meshcache/backplane/lease-names\u0000${options.cluster}`)
+      .digest();
+    const redisOptions: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: options.socketTimeoutMillis,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
+      ...(config.tls ? { tls: config.ca === undefined ? {} : { ca: config.ca } } : {}),
+    };
+    this.#command = new Redis(config.url, { ...redisOptions, connectionName: `meshcache:${options.node}` });
+    this.#reader = new Redis(config.url, { ...redisOptions, connectionName: `meshcache:${options.node}:reader` });
+    this.#url = redact(config.url);
+    this.#writer = new StreamWriter({
+      redis: this.#command,
+      sealer: this.#sealer,
+      changesKey: this.#keys.changes,
+      maxLength: config.maxLength,
+      windowMillis: config.replayWindowMillis,
+      clock: () => options.hlc.wallClock(),
+      serverOffset: () => this.#serverOffset,
+      logger: options.logger,
+      scheduler: options.scheduler,
+    });
+    this.#streamPeer = {
+      node: STREAM_PEER,
+      role: 'broadcast',
+      send: (message) => {
+        if (message.type === MessageType.Batch) {
+          this.#writer.enqueue(this.#keys.changes, KIND_MESSAGE, encode(message));
+        }
+      },
+      bufferedAmount: () => this.#writer.pendingBytes,
+      acknowledged: () => this.#writer.written(options.socketTimeoutMillis),
+    };
+    this.#ready = new Promise((resolve) => {
+      this.#resolveReady = resolve;
+    });
+  }
+
+  /** Cluster-wide single flight for the replicators: a lease in Redis (SET NX PX). */
+  readonly singleFlight: SingleFlightFactory = (context) =>
+    new RedisLeases({
+      cache: context.cache,
+      redis: this.#command,
+      leaseKey: (digest) => this.#keys.lease(digest),
+      nameKey: this.#leaseNameKey,
+      holder: `${this.#options.node}:${this.#sealer.incarnationHex}`,
+      leaseMillis: context.settings.singleFlightLeaseMillis,
+      logger: this.#options.logger,
+      scheduler: context.scheduler,
+      flush: context.flush,
+      settle: context.settle,
+      lastWrittenId: () => this.#writer.lastChangesId,
+      readPosition: () => this.#changesId ?? undefined,
+    });
+
+  /** Joins the replicators, connects, and starts reading, writing and the first repair. */
+  start(replicators: ReadonlyMap<string, CacheReplicator>, url: string): void {
+    this.#url = redact(this.#options.config.url);
+    for (const [name, replicator] of replicators) {
+      this.#replicators.set(name, replicator);
+      replicator.addPeer(this.#streamPeer);
+    }
+    this.#listenerUrl = url;
+    for (const client of [this.#command, this.#reader]) {
+      client.on('ready', () => this.#connectionChanged());
+      client.on('close', () => this.#connectionChanged());
+      client.on('error', (error: Error) => {
+        if (!this.#downLogged) {
+          this.#downLogged = true;
+          this.#options.logger.warn(
+            { url: this.#url, err: error },
+            'backplane: Redis unreachable; serving from local caches and retrying',
+          );
+        }
+      });
+      client.connect().catch(() => {}); // retried by the retry strategy; 'error' logs it
+    }
+    const { scheduler } = this.#options;
+    this.#timers.push(scheduler.setInterval(() => void this.#heartbeat(), this.#options.config.heartbeatMillis));
+    for (const [name, replicator] of this.#replicators) {
+      const every = replicator.settings.repairIntervalMillis;
+      if (every > 0) this.#scheduleAntiEntropy(name, replicator, every, replicator.changeCount);
+    }
+    // ready() does not wait for a Redis that does not answer.
+    this.#timers.push(scheduler.setTimeout(() => this.#resolveReady(), this.#options.socketTimeoutMillis));
+    this.#reading = this.#readLoop();
+  }
+
+  #listenerUrl = '';
+
+  /** Resolves once the first repair from a member has finished (at once when alone), or Redis did not answer. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  info(): BackplaneInfo {
+    return {
+      type: 'redis',
+      url: this.#url,
+      state: this.#state,
+      stream: this.#keys.changes,
+      lastId: this.#changesId,
+      lag: this.#entriesAdded === null ? null : Math.max(0, this.#entriesAdded - this.#position),
+      lagMillis: this.#lagMillis,
+      members: [...this.#members.values()].filter((member) => this.#alive(member)).length,
+      repairs: this.#repairs,
+      gaps: this.#gaps,
+      entriesWritten: this.#writer.entriesWritten,
+      entriesRead: this.#entriesRead,
+      pendingBytes: this.#writer.pendingBytes,
+      refused: { ...this.#refused },
+      since: this.#since,
+    };
+  }
+
+  members(): BackplaneMember[] {
+    return [...this.#members.entries()].map(([id, member]) => ({
+      id,
+      url: member.url,
+      state: this.#alive(member) ? 'connected' : 'down',
+      caches: member.caches,
+      lastSeen: member.lastSeen,
+      changesReceived: member.changesReceived,
+      lagMillis: member.lagMillis,
+      repairs: member.repairs,
+    }));
+  }
+
+  /** A cache finished a repair from `node` (the replicator's onRepaired). */
+  repaired(node: string, cache: string): void {
+    this.#repairs++;
+    const member = this.#members.get(node);
+    if (member !== undefined) member.repairs++;
+    const wait = this.#repairWaits.get(node);
+    if (wait?.caches.delete(cache) && wait.caches.size === 0) wait.done();
+  }
+
+  /** Writes what waits (up to socketTimeoutMillis), leaves the members, disconnects. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const cancel of this.#timers) cancel();
+    for (const wait of this.#repairWaits.values()) wait.done();
+    this.#resolveReady();
+    const timeout = this.#options.socketTimeoutMillis;
+    if (this.#command.status === 'ready') {
+      await this.#writer.written(timeout);
+      await withTimeout(this.#command.hdel(this.#keys.members, this.#options.node), timeout, this.#options.scheduler);
+    }
+    this.#writer.stop();
+    this.#reader.disconnect();
+    this.#command.disconnect();
+    await this.#reading;
+  }
+
+  #alive(member: Member): boolean {
+    return member.lastSeen >= this.#options.hlc.wallClock() - MISSED_HEARTBEATS * this.#options.config.heartbeatMillis;
+  }
+
+  #connectionChanged(): void {
+    const up = this.#command.status === 'ready' && this.#reader.status === 'ready';
+    const state: BackplaneState = up ? 'connected' : this.#state === 'connecting' ? 'connecting' : 'down';
+    if (this.#command.status === 'ready') this.#writer.resume();
+    if (state === this.#state) return;
+    const was = this.#state;
+    this.#state = up ? 'connected' : 'down';
+    this.#since = this.#options.scheduler.now();
+    if (up) {
+      this.#downLogged = false;
+      this.#options.logger.info({ url: this.#url, was }, 'backplane: connected to Redis');
+      void this.#heartbeat();
+    } else if (!this.#stopped) {
+      this.#options.logger.warn({ url: this.#url }, 'backplane: connection to Redis lost; serving from local caches');
+    }
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  async #readLoop(): Promise<void> {
+    const { scheduler } = this.#options;
+    while (!this.#stopped) {
+      if (this.#reader.status !== 'ready') {
+        this.#needsPosition = true;
+        await sleep(scheduler, 50);
+        continue;
+      }
+      try {
+        if (this.#needsPosition) await this.#reposition();
+        const reply = await this.#reader.xreadBuffer(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          BLOCK_MILLIS,
+          'STREAMS',
+          this.#keys.changes,
+          this.#inbox,
+          this.#changesId ?? '0-0',
+          this.#inboxId,
+        );
+        if (reply !== null) this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>);
+      } catch (error) {
+        if (this.#stopped) break;
+        this.#needsPosition = true;
+        if (this.#reader.status === 'ready') {
+          this.#options.logger.warn({ err: error }, 'backplane: reading the stream failed; trying again');
+          await sleep(scheduler, 200);
+        }
+      }
+    }
+  }
+
+  async #probe(client: Redis): Promise<Probe> {
+    const reply = (await client.eval(
+      PROBE,
+      3,
+      this.#keys.changes,
+      this.#keys.generation,
+      this.#inbox,
+      randomBytes(12).toString('hex'),
+    )) as [string, string, string, string, string, number, string];
+    const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId] = reply;
+    const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    this.#serverOffset = serverNow - this.#options.hlc.wallClock();
+    this.#entriesAdded = Number(entriesAdded);
+    return {
+      generation,
+      serverNow,
+      lastGeneratedId,
+      maxDeletedId,
+      entriesAdded: Number(entriesAdded),
+      inboxLastId,
+    };
+  }
+
+  /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
+  async #reposition(): Promise<void> {
+    const probe = await this.#probe(this.#reader);
+    this.#needsPosition = false;
+    if (this.#changesId === null) {
+      this.#generation = probe.generation;
+      this.#changesId = probe.lastGeneratedId;
+      this.#position = probe.entriesAdded;
+      this.#inboxId = probe.inboxLastId;
+      this.#options.logger.info(
+        { stream: this.#keys.changes, from: this.#changesId },
+        'backplane: reading the stream; repairing from a member',
+      );
+      void this.#bootstrap('start');
+      return;
+    }
+    const why = this.#gapIn(probe);
+    if (compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = probe.inboxLastId;
+    if (why === undefined) return;
+    this.#jumpToEnd(probe, why);
+  }
+
+  #gapIn(probe: Probe): string | undefined {
+    const at = this.#changesId ?? '0-0';
+    if (probe.generation !== this.#generation) return 'the stream is a new one (Redis lost its data)';
+    if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
+    if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were trimmed';
+    return undefined;
+  }
+
+  #jumpToEnd(probe: Probe, why: string): void {
+    this.#gaps++;
+    this.#options.logger.warn(
+      { stream: this.#keys.changes, at: this.#changesId, to: probe.lastGeneratedId, why },
+      'backplane: a gap in the stream; reading on from its end and repairing from a member',
+    );
+    this.#generation = probe.generation;
+    this.#changesId = probe.lastGeneratedId;
+    this.#position = probe.entriesAdded;
+    void this.#bootstrap('gap');
+  }
+
+  #onReply(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): void {
+    let stale = false;
+    for (const [keyBytes, entries] of reply) {
+      const key = keyBytes.toString();
+      const changes = key === this.#keys.changes;
+      for (const [idBytes, fields] of entries) {
+        const id = idBytes.toString();
+        if (changes) {
+          this.#changesId = id;
+          this.#position++;
+          this.#entriesRead++;
+        } else this.#inboxId = id;
+        const sealed = fieldOf(fields, 'm');
+        if (sealed === undefined) {
+          this.#refuse('unauthenticated', key, undefined, 'an entry without a sealed message');
+          continue;
+        }
+        if (this.#onEntry(key, changes, sealed) === 'stale' && changes) stale = true;
+      }
+    }
+    if (stale) {
+      // This node fell further behind than the replay window: replaying is over, repair instead.
+      this.#needsPosition = false;
+      void this.#probe(this.#command)
+        .then((probe) => this.#jumpToEnd(probe, 'entries older than the replay window (this node fell behind)'))
+        .catch(() => {
+          this.#needsPosition = true;
+        });
+    }
+  }
+
+  /** One entry; 'stale' when refused for age. */
+  #onEntry(key: string, changes: boolean, sealed: Buffer): 'ok' | 'stale' | 'refused' {
+    const header = EntrySealer.peek(sealed);
+    if (header === undefined) {
+      this.#refuse('unauthenticated', key, undefined, 'not a sealed entry');
+      return 'refused';
+    }
+    if (header.writer === this.#options.node && header.incarnation === this.#sealer.incarnationHex) return 'ok';
+    let plaintext: Buffer;
+    try {
+      plaintext = this.#sealer.open(sealed, key).plaintext;
+    } catch (error) {
+      this.#refuse('unauthenticated', key, header.writer, (error as SealError).message);
+      return 'refused';
+    }
+    const verdict = this.#guard.check(key, header);
+    if (verdict !== 'fresh') {
+      this.#refuse(verdict === 'stale' ? 'stale' : 'replayed', key, header.writer, `${verdict} entry`);
+      return verdict === 'stale' ? 'stale' : 'refused';
+    }
+    try {
+      if (changes) this.#onChanges(header, plaintext);
+      else this.#onInbox(header, plaintext);
+    } catch (error) {
+      this.#options.logger.error(
+        { writer: header.writer, stream: key, err: error },
+        'backplane: could not handle an entry; skipped',
+      );
+    }
+    return 'ok';
+  }
+
+  #onChanges(header: SealHeader, plaintext: Buffer): void {
+    if (header.kind !== KIND_MESSAGE) return;
+    const message = decode(plaintext);
+    if (message.type !== MessageType.Batch) return;
+    const newest = this.#applyAll(message.changes, header.writer);
+    this.#lagMillis = Math.max(0, this.#options.hlc.wallClock() - newest);
+    const member = this.#members.get(header.writer);
+    if (member !== undefined) {
+      member.changesReceived += message.changes.length;
+      member.lagMillis = this.#lagMillis;
+    }
+  }
+
+  #onInbox(header: SealHeader, plaintext: Buffer): void {
+    const from = header.writer;
+    const member = this.#member(from, header.incarnation);
+    member.lastHeard = this.#options.hlc.wallClock();
+    if (header.kind === KIND_CONTROL) {
+      const request = control.unpackr.unpack(plaintext) as { op?: unknown; caches?: unknown };
+      if (request.op !== 'offer' || !Array.isArray(request.caches)) return;
+      for (const name of request.caches) {
+        const replicator = typeof name === 'string' ? this.#replicators.get(name) : undefined;
+        if (replicator === undefined) continue;
+        this.#ensureRepairPeer(from);
+        replicator.requestRepair(from);
+      }
+      return;
+    }
+    const message = decode(plaintext);
+    switch (message.type) {
+      case MessageType.Entries:
+        this.#applyAll(message.changes, from);
+        return;
+      case MessageType.Digest:
+      case MessageType.RepairRequest:
+      case MessageType.Keys:
+      case MessageType.Pull:
+      case MessageType.BootstrapDone:
+        this.#ensureRepairPeer(from);
+        this.#replicators.get(message.cache)?.receiveRepair(message, from);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #applyAll(changes: readonly ChangeMessage[], from: string): number {
+    let newest = 0;
+    for (const change of changes) {
+      this.#replicators.get(change.cache)?.apply(change, from);
+      if (change.version.time > newest) newest = change.version.time;
+    }
+    return newest;
+  }
+
+  #refuse(kind: 'unauthenticated' | 'replayed' | 'stale', stream: string, writer: string | undefined, why: string) {
+    this.#refused[kind]++;
+    const minute = Math.floor(this.#options.scheduler.now() / 60_000);
+    if (this.#refusalLogs.minute !== minute) this.#refusalLogs = { minute, count: 0 };
+    if (this.#refusalLogs.count++ >= REFUSAL_LOGS_PER_MINUTE) return;
+    this.#options.logger.warn(
+      { stream, writer, kind, why, refused: { ...this.#refused } },
+      'backplane: an entry was refused and ignored (at most 5 such lines a minute)',
+    );
+  }
+
+  // ---- members, repair ----------------------------------------------------------------------
+
+  #member(name: string, incarnation: string): Member {
+    let member = this.#members.get(name);
+    if (member === undefined) {
+      member = {
+        incarnation,
+        url: '',
+        caches: [],
+        lastSeen: 0,
+        changesReceived: 0,
+        lagMillis: null,
+        repairs: 0,
+        lastHeard: 0,
+      };
+      this.#members.set(name, member);
+    } else if (member.incarnation !== incarnation) {
+      // The member restarted: whatever repair was under way with its former self is over.
+      member.incarnation = incarnation;
+      this.#dropRepairPeer(name);
+    }
+    return member;
+  }
+
+  #ensureRepairPeer(node: string): void {
+    if (this.#repairPeers.has(node)) return;
+    const inbox = this.#keys.inbox(node);
+    const peer: ReplicationPeer = {
+      node,
+      role: 'repair',
+      send: (message) => this.#writer.enqueue(inbox, KIND_MESSAGE, encode(message)),
+      bufferedAmount: () => this.#writer.pendingBytes,
+      acknowledged: () => this.#writer.written(this.#options.socketTimeoutMillis),
+    };
+    this.#repairPeers.set(node, peer);
+    for (const replicator of this.#replicators.values()) replicator.addPeer(peer);
+  }
+
+  #dropRepairPeer(node: string): void {
+    const peer = this.#repairPeers.get(node);
+    if (peer === undefined) return;
+    this.#repairPeers.delete(node);
+    for (const replicator of this.#replicators.values()) replicator.removePeer(node, peer);
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#stopped || this.#command.status !== 'ready') return;
+    const { hlc, node } = this.#options;
+    const now = hlc.wallClock();
+    const record = control.packr.pack({
+      i: this.#sealer.incarnationHex,
+      u: this.#listenerUrl,
+      c: [...this.#replicators.keys()],
+    });
+    try {
+      const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
+      const [, all] = (await this.#command
+        .multi()
+        .hset(this.#keys.members, node, sealed)
+        .hgetallBuffer(this.#keys.members)
+        .exec()) as [[Error | null, unknown], [Error | null, Record<string, Buffer>]];
+      this.#onMembers(all[1] ?? {});
+      const probe = await this.#probe(this.#command);
+      if (this.#changesId !== null && this.#gapIn(probe) !== undefined) this.#needsPosition = true;
+    } catch (error) {
+      this.#options.logger.debug({ err: error }, 'backplane: heartbeat failed');
+    }
+  }
+
+  #onMembers(records: Record<string, Buffer>): void {
+    const { hlc, node, config } = this.#options;
+    const now = hlc.wallClock();
+    const seen = new Set<string>();
+    for (const [name, sealed] of Object.entries(records)) {
+      if (name === node) continue;
+      let opened: { header: SealHeader; plaintext: Buffer };
+      try {
+        opened = this.#sealer.open(sealed, this.#keys.members);
+      } catch (error) {
+        this.#refuse('unauthenticated', this.#keys.members, name, (error as SealError).message);
+        continue;
+      }
+      if (opened.header.writer !== name) continue;
+      const record = control.unpackr.unpack(opened.plaintext) as { i?: unknown; u?: unknown; c?: unknown };
+      if (opened.header.sealedAt < now - FORGET_MILLIS) {
+        this.#command.hdel(this.#keys.members, name).catch(() => {});
+        continue;
+      }
+      seen.add(name);
+      const member = this.#member(name, opened.header.incarnation);
+      member.lastSeen = Math.max(member.lastSeen, opened.header.sealedAt);
+      member.url = typeof record.u === 'string' ? record.u : '';
+      member.caches = Array.isArray(record.c) ? record.c.filter((c): c is string => typeof c === 'string') : [];
+      if (this.#alive(member)) this.#ensureRepairPeer(name);
+    }
+    for (const [name, member] of [...this.#members]) {
+      if (!seen.has(name) && member.lastSeen < now - FORGET_MILLIS) {
+        this.#members.delete(name);
+        this.#dropRepairPeer(name);
+      } else if (!this.#alive(member) && now - member.lastHeard > MISSED_HEARTBEATS * config.heartbeatMillis) {
+        this.#dropRepairPeer(name);
+      }
+    }
+  }
+
+  /** Repairs every cache from one live member, trying up to REPAIR_TRIES; one at a time. */
+  #bootstrap(reason: 'start' | 'gap'): Promise<void> {
+    if (this.#bootstrapping !== undefined) {
+      this.#bootstrapAgain = true;
+      return this.#bootstrapping;
+    }
+    this.#bootstrapping = (async () => {
+      try {
+        for (let round = 0; round < 4 && !this.#stopped; round++) {
+          this.#bootstrapAgain = false;
+          await this.#heartbeat();
+          const tried = new Set<string>();
+          for (let attempt = 0; attempt < REPAIR_TRIES && !this.#stopped; attempt++) {
+            const live = [...this.#members.entries()]
+              .filter(([name, member]) => !tried.has(name) && this.#alive(member))
+              .map(([name]) => name);
+            if (live.length === 0) break;
+            const source = live[Math.floor(this.#options.scheduler.random() * live.length)] as string;
+            tried.add(source);
+            if (await this.#repairFrom(source)) break;
+            this.#options.logger.warn(
+              { member: source, reason },
+              'backplane: repair from a member stalled; trying another',
+            );
+          }
+          if (!this.#bootstrapAgain) break;
+        }
+      } finally {
+        this.#bootstrapping = undefined;
+        this.#resolveReady();
+      }
+    })();
+    return this.#bootstrapping;
+  }
+
+  /** A two-way digest exchange with `source`: true once every cache was repaired from it. */
+  async #repairFrom(source: string): Promise<boolean> {
+    const { scheduler, socketTimeoutMillis, hlc } = this.#options;
+    const caches = [...this.#replicators.keys()];
+    if (caches.length === 0) return true;
+    this.#ensureRepairPeer(source);
+    let finished = false;
+    const done = new Promise<void>((resolve) => {
+      this.#repairWaits.get(source)?.done();
+      this.#repairWaits.set(source, {
+        caches: new Set(caches),
+        done: () => {
+          finished = true;
+          resolve();
+        },
+      });
+    });
+    this.#writer.enqueue(this.#keys.inbox(source), KIND_CONTROL, control.packr.pack({ op: 'offer', caches }) as Buffer);
+    for (const replicator of this.#replicators.values()) replicator.requestRepair(source);
+    const silence = 2 * socketTimeoutMillis;
+    // Waits while the source answers (a large repair streams for a long time), or while this
+    // node's side is still being written; gives up after `silence` without either.
+    let progress = hlc.wallClock();
+    for (let checks = 0; !finished && !this.#stopped && checks < 1_000_000; checks++) {
+      await Promise.race([done, sleep(scheduler, 100)]);
+      if (this.#writer.pendingMessages > 0 || this.#state !== 'connected') progress = hlc.wallClock();
+      progress = Math.max(progress, this.#members.get(source)?.lastHeard ?? 0);
+      if (!finished && hlc.wallClock() - progress > silence) break;
+    }
+    this.#repairWaits.delete(source);
+    return finished;
+  }
+
+  #scheduleAntiEntropy(name: string, replicator: CacheReplicator, every: number, seen: number): void {
+    const { scheduler } = this.#options;
+    const cancel = scheduler.setTimeout(
+      () => {
+        const at = this.#timers.indexOf(cancel);
+        if (at >= 0) this.#timers.splice(at, 1);
+        let next = seen;
+        if (replicator.changeCount !== seen && this.#state === 'connected') {
+          const live = [...this.#members.entries()].filter(([, m]) => this.#alive(m)).map(([n]) => n);
+          if (live.length > 0) {
+            const target = live[Math.floor(scheduler.random() * live.length)] as string;
+            next = replicator.changeCount;
+            this.#ensureRepairPeer(target);
+            replicator.requestRepair(target);
+          }
+        }
+        if (!this.#stopped) this.#scheduleAntiEntropy(name, replicator, every, next);
+      },
+      every * (0.8 + 0.4 * scheduler.random()),
+    );
+    this.#timers.push(cancel);
+  }
+}
+
+/** One message alone: a fresh codec, so that every entry decodes by itself, from any position. */
+function encode(message: Message): Buffer {
+  return new WireCodec().encode(message);
+}
+
+function decode(bytes: Buffer): Message {
+  const message = new WireCodec().decode(bytes);
+  if (message.type === MessageType.Unknown) throw new ProtocolError(`unknown message type ${message.number}`);
+  return message;
+}
+
+function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]?.toString() === name) return fields[i + 1];
+  return undefined;
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+function sleep(scheduler: Scheduler, millis: number): Promise<void> {
+  return new Promise((resolve) => scheduler.setTimeout(resolve, millis));
+}
+
+async function withTimeout(promise: Promise<unknown>, millis: number, scheduler: Scheduler): Promise<void> {
+  let cancel: Cancel | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise<void>((resolve) => {
+      cancel = scheduler.setTimeout(resolve, millis);
+    }),
+  ]);
+  cancel?.();
+}
