@@ -202,6 +202,8 @@ export class RedisBackplane {
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
   #downLogged = false;
+  /** The last heartbeat had an answer (a connection can be open to a Redis that does not answer). */
+  #answering = true;
 
   constructor(options: RedisBackplaneOptions) {
     this.#options = options;
@@ -227,7 +229,13 @@ export class RedisBackplane {
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
       ...(config.tls ? { tls: config.ca === undefined ? {} : { ca: config.ca } } : {}),
     };
-    this.#command = new Redis(config.url, { ...redisOptions, connectionName: `meshcache:${options.node}` });
+    // Commands time out (a Redis that stopped answering without closing the connection); the
+    // reader's blocking XREAD cannot, and simply waits.
+    this.#command = new Redis(config.url, {
+      ...redisOptions,
+      commandTimeout: Math.max(1000, options.socketTimeoutMillis),
+      connectionName: `meshcache:${options.node}`,
+    });
     this.#reader = new Redis(config.url, { ...redisOptions, connectionName: `meshcache:${options.node}:reader` });
     this.#url = redact(config.url);
     this.#writer = new StreamWriter({
@@ -298,9 +306,9 @@ export class RedisBackplane {
     }
     const { scheduler } = this.#options;
     this.#timers.push(scheduler.setInterval(() => void this.#heartbeat(), this.#options.config.heartbeatMillis));
-    for (const [name, replicator] of this.#replicators) {
+    for (const replicator of this.#replicators.values()) {
       const every = replicator.settings.repairIntervalMillis;
-      if (every > 0) this.#scheduleAntiEntropy(name, replicator, every, replicator.changeCount);
+      if (every > 0) this.#scheduleAntiEntropy(replicator, every, new Map());
     }
     // ready() does not wait for a Redis that does not answer.
     this.#timers.push(scheduler.setTimeout(() => this.#resolveReady(), this.#options.socketTimeoutMillis));
@@ -379,7 +387,7 @@ export class RedisBackplane {
   }
 
   #connectionChanged(): void {
-    const up = this.#command.status === 'ready' && this.#reader.status === 'ready';
+    const up = this.#command.status === 'ready' && this.#reader.status === 'ready' && this.#answering;
     const state: BackplaneState = up ? 'connected' : this.#state === 'connecting' ? 'connecting' : 'down';
     if (this.#command.status === 'ready') this.#writer.resume();
     if (state === this.#state) return;
@@ -473,7 +481,15 @@ export class RedisBackplane {
     if (compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = probe.inboxLastId;
     if (why === undefined) return;
     this.#jumpToEnd(probe, why);
+    if (probe.generation !== this.#previousGeneration) {
+      // A new stream holds only what was written since it began (writers' queued changes among
+      // them): read it from its start; what the old one held and this node missed, repair brings.
+      this.#changesId = '0-0';
+      this.#position = 0;
+    }
   }
+
+  #previousGeneration: string | undefined;
 
   #gapIn(probe: Probe): string | undefined {
     const at = this.#changesId ?? '0-0';
@@ -485,6 +501,7 @@ export class RedisBackplane {
 
   #jumpToEnd(probe: Probe, why: string): void {
     this.#gaps++;
+    this.#previousGeneration = this.#generation;
     this.#options.logger.warn(
       { stream: this.#keys.changes, at: this.#changesId, to: probe.lastGeneratedId, why },
       'backplane: a gap in the stream; reading on from its end and repairing from a member',
@@ -670,7 +687,18 @@ export class RedisBackplane {
   }
 
   async #heartbeat(): Promise<void> {
-    if (this.#stopped || this.#command.status !== 'ready') return;
+    if (this.#stopped || this.#command.status !== 'ready' || this.#beating) return;
+    this.#beating = true;
+    try {
+      await this.#beat();
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  #beating = false;
+
+  async #beat(): Promise<void> {
     const { hlc, node } = this.#options;
     const now = hlc.wallClock();
     const record = control.packr.pack({
@@ -688,8 +716,16 @@ export class RedisBackplane {
       this.#onMembers(all[1] ?? {});
       const probe = await this.#probe(this.#command);
       if (this.#changesId !== null && this.#gapIn(probe) !== undefined) this.#needsPosition = true;
+      if (!this.#answering) {
+        this.#answering = true;
+        this.#connectionChanged();
+      }
     } catch (error) {
       this.#options.logger.debug({ err: error }, 'backplane: heartbeat failed');
+      if (this.#answering && !this.#stopped) {
+        this.#answering = false;
+        this.#connectionChanged();
+      }
     }
   }
 
@@ -797,23 +833,31 @@ export class RedisBackplane {
     return finished;
   }
 
-  #scheduleAntiEntropy(name: string, replicator: CacheReplicator, every: number, seen: number): void {
+  /**
+   * Every `every` ms (jittered), one live member that has not had this cache's digest since the
+   * cache last changed gets it, and repairs itself from it: constant work per node and interval,
+   * and each member hears of a change within as many intervals as there are members.
+   */
+  #scheduleAntiEntropy(replicator: CacheReplicator, every: number, offeredAt: Map<string, number>): void {
     const { scheduler } = this.#options;
     const cancel = scheduler.setTimeout(
       () => {
         const at = this.#timers.indexOf(cancel);
         if (at >= 0) this.#timers.splice(at, 1);
-        let next = seen;
-        if (replicator.changeCount !== seen && this.#state === 'connected') {
-          const live = [...this.#members.entries()].filter(([, m]) => this.#alive(m)).map(([n]) => n);
-          if (live.length > 0) {
-            const target = live[Math.floor(scheduler.random() * live.length)] as string;
-            next = replicator.changeCount;
+        if (this.#state === 'connected') {
+          const changes = replicator.changeCount;
+          for (const name of offeredAt.keys()) if (!this.#members.has(name)) offeredAt.delete(name);
+          const behind = [...this.#members.entries()]
+            .filter(([name, member]) => this.#alive(member) && offeredAt.get(name) !== changes)
+            .map(([name]) => name);
+          if (behind.length > 0) {
+            const target = behind[Math.floor(scheduler.random() * behind.length)] as string;
+            offeredAt.set(target, changes);
             this.#ensureRepairPeer(target);
             replicator.requestRepair(target);
           }
         }
-        if (!this.#stopped) this.#scheduleAntiEntropy(name, replicator, every, next);
+        if (!this.#stopped) this.#scheduleAntiEntropy(replicator, every, offeredAt);
       },
       every * (0.8 + 0.4 * scheduler.random()),
     );
