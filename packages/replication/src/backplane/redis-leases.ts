@@ -11,10 +11,11 @@
  * mistakes "released" for "the value is lost" just because its reader is a moment behind. A
  * failed load deletes the lease (compare-and-delete), and a waiter then claims in its turn.
  *
- * Never worse than without coordination: a waiter loads itself when the lease ends with no value
- * (the holder's load failed; the holder died and the lease ran out, which is how a killed holder
- * is survived), when it has waited a whole lease, or when Redis does not answer: a node never waits
- * on a Redis that is down.
+ * Never worse than without coordination: when the lease ends with no value (the holder's load
+ * failed, or the holder died and the lease ran out, which is how a killed holder is survived) the
+ * waiters claim again and one of them loads; a waiter loads by itself when a lease it waits on
+ * outlives leaseMillis (Redis's clock and ours disagree), after MAX_ROUNDS rounds, or when Redis
+ * does not answer: a node never waits on a Redis that is down.
  *
  * Not guaranteed: one call to the origin per key when the holder's lease runs out while it is
  * still loading (a load slower than singleFlightLeaseMillis), or when Redis is unreachable.
@@ -81,7 +82,6 @@ export class RedisLeases implements ClusterLoadCoordinator {
     const lease = this.#options.leaseKey(
       createHmac('sha256', this.#options.nameKey).update(cache.name).update('\u0000').update(key).digest('hex'),
     );
-    const started = this.#options.scheduler.now();
     for (let round = 1; round <= MAX_ROUNDS && !this.#closed; round++) {
       if (redis.status !== 'ready') break;
       const token = `${this.#options.holder}:${++this.#tokens}`;
@@ -92,7 +92,7 @@ export class RedisLeases implements ClusterLoadCoordinator {
         break; // Redis did not answer: load here
       }
       if (won) return this.#loadAsHolder(lease, token, loadHere);
-      const outcome = await this.#waitFor(key, lease, started + leaseMillis);
+      const outcome = await this.#waitFor(key, lease);
       if (outcome.arrived) {
         this.#waitedForPeers++;
         return { value: outcome.value, fromPeer: true };
@@ -157,13 +157,19 @@ export class RedisLeases implements ClusterLoadCoordinator {
     return { value, fromPeer: false };
   }
 
-  /** Waits for the value, or for the lease to end without one, or for the deadline. */
+  /**
+   * Waits for the value, or for the lease to end without one. A lease is never extended, so one
+   * holder's lease ends within leaseMillis of when this node first saw it: past that (and a little
+   * more), the wait gives up on it. Another waiter that takes the lease over in the same instant
+   * is a new holder, with a new deadline.
+   */
   async #waitFor(
     key: string,
     lease: string,
-    deadline: number,
   ): Promise<{ arrived: true; value: unknown } | { arrived: false; why: 'ended' | 'deadline' | 'redis' }> {
-    const { cache, redis, scheduler } = this.#options;
+    const { cache, redis, scheduler, leaseMillis } = this.#options;
+    let holder: string | null | undefined;
+    let deadline = scheduler.now() + leaseMillis + 4 * POLL_MILLIS;
     for (let polls = 0; polls < 1_000_000; polls++) {
       const held = cache.peekEntry(key);
       if (held !== undefined) return { arrived: true, value: held.value };
@@ -177,6 +183,10 @@ export class RedisLeases implements ClusterLoadCoordinator {
       const again = cache.peekEntry(key);
       if (again !== undefined) return { arrived: true, value: again.value };
       if (state === null) return { arrived: false, why: 'ended' };
+      if (holder !== undefined && state !== holder && !state.startsWith('done ')) {
+        deadline = scheduler.now() + leaseMillis + 4 * POLL_MILLIS;
+      }
+      holder = state;
       if (state.startsWith('done ')) {
         // The value is in the stream at or before that id: once this node has read that far,
         // it has it, unless something newer removed it (then load).
