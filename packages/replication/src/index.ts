@@ -1,7 +1,15 @@
 export type { AdminClientOptions } from './admin/admin-client.js';
 export { AdminClient, AdminError } from './admin/admin-client.js';
 export type { CacheReport } from './admin/admin-service.js';
-export type { CacheReplicatorOptions, ReplicationPeer, SettleResult } from './cache-replicator.js';
+export type { BackplaneConfig, ResolvedBackplaneConfig } from './backplane/backplane-config.js';
+export type { BackplaneInfo, BackplaneMember, BackplaneState } from './backplane/redis-backplane.js';
+export type {
+  CacheReplicatorOptions,
+  ReplicationPeer,
+  SettleResult,
+  SingleFlightContext,
+  SingleFlightFactory,
+} from './cache-replicator.js';
 export { CacheReplicator } from './cache-replicator.js';
 export type {
   ClusterCacheConfig,
