@@ -1,9 +1,10 @@
 /**
  * The Redis Streams backplane against the full mesh, on this machine, in one run:
  *
- * - the backplane with 50 nodes (BENCH_BACKPLANE_NODES): several processes (BENCH_PER_PROCESS
- *   nodes each) through one redis-server started here (127.0.0.1, a temporary directory, no
- *   persistence), and the mesh with 8, 16 and 24 nodes (BENCH_MESH_NODES) laid out the same way;
+ * - the backplane with 8, 16, 24 and 50 nodes (BENCH_BACKPLANE_NODES): several processes
+ *   (BENCH_PER_PROCESS nodes each) through one redis-server started here (127.0.0.1, a temporary
+ *   directory, no persistence), and the mesh with 8, 16 and 24 nodes (BENCH_MESH_NODES) laid out
+ *   the same way;
  * - one writer node, alone in its process, puts BENCH_CHANGES entries of 200 bytes at a steady
  *   BENCH_RATE per second (asynchronous replication, 20 ms interval) while every other node counts
  *   what it applies;
@@ -25,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { table } from './harness.js';
 
 const WORKER = fileURLToPath(new URL('./backplane-worker.js', import.meta.url));
-const BACKPLANE_NODES = Number(process.env['BENCH_BACKPLANE_NODES'] ?? 50);
+const BACKPLANE_NODES = (process.env['BENCH_BACKPLANE_NODES'] ?? '8,16,24,50').split(',').map(Number);
 const MESH_NODES = (process.env['BENCH_MESH_NODES'] ?? '8,16,24').split(',').map(Number);
 const PER_PROCESS = Number(process.env['BENCH_PER_PROCESS'] ?? 10);
 const CHANGES = Number(process.env['BENCH_CHANGES'] ?? 5000);
@@ -220,7 +221,10 @@ for (const count of MESH_NODES) {
   rows.push(await run('mesh', count));
   console.error(`mesh ${count} done`);
 }
-rows.push(await run('backplane', BACKPLANE_NODES));
+for (const count of BACKPLANE_NODES) {
+  rows.push(await run('backplane', count));
+  console.error(`backplane ${count} done`);
+}
 console.log(
   `node ${process.version}; ${CHANGES} puts of 200 bytes at ${RATE}/s from one writer, async 20 ms; ${PER_PROCESS} nodes per process\n`,
 );
