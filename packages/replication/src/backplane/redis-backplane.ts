@@ -310,8 +310,13 @@ export class RedisBackplane {
       const every = replicator.settings.repairIntervalMillis;
       if (every > 0) this.#scheduleAntiEntropy(replicator, every, new Map());
     }
-    // ready() does not wait for a Redis that does not answer.
-    this.#timers.push(scheduler.setTimeout(() => this.#resolveReady(), this.#options.socketTimeoutMillis));
+    // ready() does not wait for a Redis that does not answer (once it answers, ready() waits for
+    // the first repair however long it streams, as on the mesh).
+    this.#timers.push(
+      scheduler.setTimeout(() => {
+        if (this.#changesId === null) this.#resolveReady();
+      }, this.#options.socketTimeoutMillis),
+    );
     this.#reading = this.#readLoop();
   }
 
@@ -383,7 +388,8 @@ export class RedisBackplane {
   }
 
   #alive(member: Member): boolean {
-    return member.lastSeen >= this.#options.hlc.wallClock() - MISSED_HEARTBEATS * this.#options.config.heartbeatMillis;
+    const missed = MISSED_HEARTBEATS + this.#readEvery;
+    return member.lastSeen >= this.#options.hlc.wallClock() - missed * this.#options.config.heartbeatMillis;
   }
 
   #connectionChanged(): void {
@@ -697,6 +703,9 @@ export class RedisBackplane {
   }
 
   #beating = false;
+  #beats = 0;
+  /** Heartbeats between two reads of the members hash. */
+  #readEvery = 1;
 
   async #beat(): Promise<void> {
     const { hlc, node } = this.#options;
@@ -708,12 +717,19 @@ export class RedisBackplane {
     });
     try {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
-      const [, all] = (await this.#command
-        .multi()
-        .hset(this.#keys.members, node, sealed)
-        .hgetallBuffer(this.#keys.members)
-        .exec()) as [[Error | null, unknown], [Error | null, Record<string, Buffer>]];
-      this.#onMembers(all[1] ?? {});
+      // Every node writes its record each heartbeat; reading all of them costs O(members), so a
+      // large cluster reads them every few heartbeats (about 50 records per heartbeat on average).
+      this.#readEvery = Math.max(1, Math.ceil(this.#members.size / 50));
+      if (this.#beats++ % this.#readEvery === 0 || this.#bootstrapping !== undefined) {
+        const [, all] = (await this.#command
+          .multi()
+          .hset(this.#keys.members, node, sealed)
+          .hgetallBuffer(this.#keys.members)
+          .exec()) as [[Error | null, unknown], [Error | null, Record<string, Buffer>]];
+        this.#onMembers(all[1] ?? {});
+      } else {
+        await this.#command.hset(this.#keys.members, node, sealed);
+      }
       const probe = await this.#probe(this.#command);
       if (this.#changesId !== null && this.#gapIn(probe) !== undefined) this.#needsPosition = true;
       if (!this.#answering) {
