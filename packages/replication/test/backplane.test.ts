@@ -220,6 +220,24 @@ describe('Redis comes and goes', () => {
     expect(all.map((n) => backplaneOf(n).gaps)).toEqual([0, 0]);
   }, 60_000);
 
+  it('down when a node starts: the node starts and serves, and joins once Redis comes', async () => {
+    const server = await redisServer();
+    const a = await node('a', server);
+    await a.ready();
+    cacheOf(a).put('from-a', 1);
+    await server.stop();
+    const b = await node('b', server);
+    await b.ready(); // does not wait for a Redis that does not answer
+    expect(backplaneOf(b).state).not.toBe('connected');
+    cacheOf(b).put('from-b', 2);
+    expect(cacheOf(b).get('from-b')).toBe(2);
+    await server.start();
+    await until(() => backplaneOf(b).state === 'connected', 'b connected', 20_000);
+    await converged([a, b], 'a and b equal', 30_000);
+    expect(cacheOf(b).get('from-a')).toBe(1);
+    expect(cacheOf(a).get('from-b')).toBe(2);
+  }, 60_000);
+
   it(`unreachable for ${FULL ? 30 : 5} s while every node keeps writing and reading locally; then they converge`, async () => {
     const server = await redisServer();
     const all = [await node('a', server), await node('b', server), await node('c', server)];
