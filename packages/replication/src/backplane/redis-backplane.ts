@@ -46,8 +46,10 @@ import { type ChangeMessage, type Message, MessageType } from '../protocol/messa
 import type { ResolvedBackplaneConfig } from './backplane-config.js';
 import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, type SealError, type SealHeader } from './entry-seal.js';
 import { BackplaneKeys, compareStreamIds } from './keys.js';
+import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
 import { RedisLeases } from './redis-leases.js';
 import { ReplayGuard } from './replay-guard.js';
+import { gapIn, type Probe, probeStream } from './stream-probe.js';
 import { StreamWriter } from './stream-writer.js';
 
 export type BackplaneState = 'connecting' | 'connected' | 'down';
@@ -108,56 +110,15 @@ export interface RedisBackplaneOptions {
   readonly socketTimeoutMillis: number;
 }
 
-interface Member {
-  incarnation: string;
-  url: string;
-  caches: readonly string[];
-  lastSeen: number;
-  changesReceived: number;
-  lagMillis: number | null;
-  repairs: number;
-  /** Epoch ms of the last inbox message from it (a repair in progress is alive while these come). */
-  lastHeard: number;
-}
-
 /** The name the stream goes by among a replicator's peers. */
 const STREAM_PEER = '(backplane)';
 /** Entries per XREAD. */
 const READ_COUNT = 256;
 const BLOCK_MILLIS = 1000;
-/** Heartbeats a member may miss before it counts as gone. */
-const MISSED_HEARTBEATS = 5;
-/** A member gone this long is forgotten (and its presence record deleted). */
-const FORGET_MILLIS = 10 * 60_000;
 /** Members tried, one after another, for one repair. */
 const REPAIR_TRIES = 3;
 /** Most log lines about refused entries per minute. */
 const REFUSAL_LOGS_PER_MINUTE = 5;
-
-const PROBE = `
-local gen = redis.call('GET', KEYS[2])
-if not gen then redis.call('SET', KEYS[2], ARGV[1]) gen = ARGV[1] end
-local t = redis.call('TIME')
-local function info(key)
-  if redis.call('EXISTS', key) == 0 then return {'0-0', '0-0', 0} end
-  local i = redis.call('XINFO', 'STREAM', key)
-  local r = {}
-  for n = 1, #i, 2 do r[i[n]] = i[n + 1] end
-  return {r['last-generated-id'], r['max-deleted-entry-id'], r['entries-added']}
-end
-local c = info(KEYS[1])
-local b = info(KEYS[3])
-return {gen, t[1], t[2], c[1], c[2], c[3], b[1]}
-`;
-
-interface Probe {
-  readonly generation: string;
-  readonly serverNow: number;
-  readonly lastGeneratedId: string;
-  readonly maxDeletedId: string;
-  readonly entriesAdded: number;
-  readonly inboxLastId: string;
-}
 
 const control = { packr: new Packr({ useRecords: false }), unpackr: new Unpackr({ useRecords: false }) };
 
@@ -170,7 +131,7 @@ export class RedisBackplane {
   readonly #command: Redis;
   readonly #reader: Redis;
   readonly #writer: StreamWriter;
-  readonly #members = new Map<string, Member>();
+  readonly #members: Members;
   readonly #replicators = new Map<string, CacheReplicator>();
   readonly #streamPeer: ReplicationPeer;
   readonly #repairPeers = new Map<string, ReplicationPeer>();
@@ -263,6 +224,13 @@ export class RedisBackplane {
     this.#ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
+    this.#members = new Members({
+      heartbeatMillis: config.heartbeatMillis,
+      clock: () => options.hlc.wallClock(),
+      onRestarted: (name) => this.#dropRepairPeer(name),
+      onLive: (name) => this.#ensureRepairPeer(name),
+      onGone: (name) => this.#dropRepairPeer(name),
+    });
   }
 
   /** Cluster-wide single flight for the replicators: a lease in Redis (SET NX PX). */
@@ -336,7 +304,7 @@ export class RedisBackplane {
       lastId: this.#changesId,
       lag: this.#entriesAdded === null ? null : Math.max(0, this.#entriesAdded - this.#position),
       lagMillis: this.#lagMillis,
-      members: [...this.#members.values()].filter((member) => this.#alive(member)).length,
+      members: this.#members.live().length,
       repairs: this.#repairs,
       gaps: this.#gaps,
       entriesWritten: this.#writer.entriesWritten,
@@ -351,7 +319,7 @@ export class RedisBackplane {
     return [...this.#members.entries()].map(([id, member]) => ({
       id,
       url: member.url,
-      state: this.#alive(member) ? 'connected' : 'down',
+      state: this.#members.alive(member) ? 'connected' : 'down',
       caches: member.caches,
       lastSeen: member.lastSeen,
       changesReceived: member.changesReceived,
@@ -385,11 +353,6 @@ export class RedisBackplane {
     this.#reader.disconnect();
     this.#command.disconnect();
     await this.#reading;
-  }
-
-  #alive(member: Member): boolean {
-    const missed = MISSED_HEARTBEATS + this.#readEvery;
-    return member.lastSeen >= this.#options.hlc.wallClock() - missed * this.#options.config.heartbeatMillis;
   }
 
   #connectionChanged(): void {
@@ -445,26 +408,14 @@ export class RedisBackplane {
   }
 
   async #probe(client: Redis): Promise<Probe> {
-    const reply = (await client.eval(
-      PROBE,
-      3,
-      this.#keys.changes,
-      this.#keys.generation,
-      this.#inbox,
+    const probe = await probeStream(
+      client,
+      { changes: this.#keys.changes, generation: this.#keys.generation, inbox: this.#inbox },
       randomBytes(12).toString('hex'),
-    )) as [string, string, string, string, string, number, string];
-    const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId] = reply;
-    const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    this.#serverOffset = serverNow - this.#options.hlc.wallClock();
-    this.#entriesAdded = Number(entriesAdded);
-    return {
-      generation,
-      serverNow,
-      lastGeneratedId,
-      maxDeletedId,
-      entriesAdded: Number(entriesAdded),
-      inboxLastId,
-    };
+    );
+    this.#serverOffset = probe.serverNow - this.#options.hlc.wallClock();
+    this.#entriesAdded = probe.entriesAdded;
+    return probe;
   }
 
   /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
@@ -498,11 +449,7 @@ export class RedisBackplane {
   #previousGeneration: string | undefined;
 
   #gapIn(probe: Probe): string | undefined {
-    const at = this.#changesId ?? '0-0';
-    if (probe.generation !== this.#generation) return 'the stream is a new one (Redis lost its data)';
-    if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
-    if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were trimmed';
-    return undefined;
+    return gapIn(probe, this.#changesId ?? '0-0', this.#generation);
   }
 
   #jumpToEnd(probe: Probe, why: string): void {
@@ -596,7 +543,7 @@ export class RedisBackplane {
 
   #onInbox(header: SealHeader, plaintext: Buffer): void {
     const from = header.writer;
-    const member = this.#member(from, header.incarnation);
+    const member = this.#members.member(from, header.incarnation);
     member.lastHeard = this.#options.hlc.wallClock();
     if (header.kind === KIND_CONTROL) {
       const request = control.unpackr.unpack(plaintext) as { op?: unknown; caches?: unknown };
@@ -649,28 +596,6 @@ export class RedisBackplane {
 
   // ---- members, repair ----------------------------------------------------------------------
 
-  #member(name: string, incarnation: string): Member {
-    let member = this.#members.get(name);
-    if (member === undefined) {
-      member = {
-        incarnation,
-        url: '',
-        caches: [],
-        lastSeen: 0,
-        changesReceived: 0,
-        lagMillis: null,
-        repairs: 0,
-        lastHeard: 0,
-      };
-      this.#members.set(name, member);
-    } else if (member.incarnation !== incarnation) {
-      // The member restarted: whatever repair was under way with its former self is over.
-      member.incarnation = incarnation;
-      this.#dropRepairPeer(name);
-    }
-    return member;
-  }
-
   #ensureRepairPeer(node: string): void {
     if (this.#repairPeers.has(node)) return;
     const inbox = this.#keys.inbox(node);
@@ -703,24 +628,19 @@ export class RedisBackplane {
   }
 
   #beating = false;
-  #beats = 0;
-  /** Heartbeats between two reads of the members hash. */
-  #readEvery = 1;
 
   async #beat(): Promise<void> {
     const { hlc, node } = this.#options;
     const now = hlc.wallClock();
-    const record = control.packr.pack({
-      i: this.#sealer.incarnationHex,
-      u: this.#listenerUrl,
-      c: [...this.#replicators.keys()],
+    const record = encodePresence({
+      incarnation: this.#sealer.incarnationHex,
+      url: this.#listenerUrl,
+      caches: [...this.#replicators.keys()],
     });
     try {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
-      // Every node writes its record each heartbeat; reading all of them costs O(members), so a
-      // large cluster reads them every few heartbeats (about 50 records per heartbeat on average).
-      this.#readEvery = Math.max(1, Math.ceil(this.#members.size / 50));
-      if (this.#beats++ % this.#readEvery === 0 || this.#bootstrapping !== undefined) {
+      // Every node writes its record each heartbeat; a large cluster reads them every few (members.ts).
+      if (this.#members.readsThisBeat() || this.#bootstrapping !== undefined) {
         const [, all] = (await this.#command
           .multi()
           .hset(this.#keys.members, node, sealed)
@@ -746,39 +666,17 @@ export class RedisBackplane {
   }
 
   #onMembers(records: Record<string, Buffer>): void {
-    const { hlc, node, config } = this.#options;
-    const now = hlc.wallClock();
-    const seen = new Set<string>();
+    const opened = new Map<string, { header: SealHeader; record: Omit<PresenceRecord, 'incarnation'> }>();
     for (const [name, sealed] of Object.entries(records)) {
-      if (name === node) continue;
-      let opened: { header: SealHeader; plaintext: Buffer };
+      if (name === this.#options.node) continue;
       try {
-        opened = this.#sealer.open(sealed, this.#keys.members);
+        const { header, plaintext } = this.#sealer.open(sealed, this.#keys.members);
+        opened.set(name, { header, record: decodePresence(plaintext) });
       } catch (error) {
-        this.#refuse('unauthenticated', this.#keys.members, name, (error as SealError).message);
-        continue;
-      }
-      if (opened.header.writer !== name) continue;
-      const record = control.unpackr.unpack(opened.plaintext) as { i?: unknown; u?: unknown; c?: unknown };
-      if (opened.header.sealedAt < now - FORGET_MILLIS) {
-        this.#command.hdel(this.#keys.members, name).catch(() => {});
-        continue;
-      }
-      seen.add(name);
-      const member = this.#member(name, opened.header.incarnation);
-      member.lastSeen = Math.max(member.lastSeen, opened.header.sealedAt);
-      member.url = typeof record.u === 'string' ? record.u : '';
-      member.caches = Array.isArray(record.c) ? record.c.filter((c): c is string => typeof c === 'string') : [];
-      if (this.#alive(member)) this.#ensureRepairPeer(name);
-    }
-    for (const [name, member] of [...this.#members]) {
-      if (!seen.has(name) && member.lastSeen < now - FORGET_MILLIS) {
-        this.#members.delete(name);
-        this.#dropRepairPeer(name);
-      } else if (!this.#alive(member) && now - member.lastHeard > MISSED_HEARTBEATS * config.heartbeatMillis) {
-        this.#dropRepairPeer(name);
+        this.#refuse('unauthenticated', this.#keys.members, name, (error as Error).message);
       }
     }
+    for (const name of this.#members.update(opened)) this.#command.hdel(this.#keys.members, name).catch(() => {});
   }
 
   /** Repairs every cache from one live member, trying up to REPAIR_TRIES; one at a time. */
@@ -794,9 +692,7 @@ export class RedisBackplane {
           await this.#heartbeat();
           const tried = new Set<string>();
           for (let attempt = 0; attempt < REPAIR_TRIES && !this.#stopped; attempt++) {
-            const live = [...this.#members.entries()]
-              .filter(([name, member]) => !tried.has(name) && this.#alive(member))
-              .map(([name]) => name);
+            const live = this.#members.live(tried);
             if (live.length === 0) break;
             const source = live[Math.floor(this.#options.scheduler.random() * live.length)] as string;
             tried.add(source);
@@ -863,9 +759,7 @@ export class RedisBackplane {
         if (this.#state === 'connected') {
           const changes = replicator.changeCount;
           for (const name of offeredAt.keys()) if (!this.#members.has(name)) offeredAt.delete(name);
-          const behind = [...this.#members.entries()]
-            .filter(([name, member]) => this.#alive(member) && offeredAt.get(name) !== changes)
-            .map(([name]) => name);
+          const behind = this.#members.live().filter((name) => offeredAt.get(name) !== changes);
           if (behind.length > 0) {
             const target = behind[Math.floor(scheduler.random() * behind.length)] as string;
             offeredAt.set(target, changes);
