@@ -5,6 +5,7 @@
  * CI runs the short forms; MESHCACHE_BACKPLANE_FULL=1 (npm run test:backplane:full) runs the full
  * ones: a joiner of 100,000 entries instead of 20,000, Redis unreachable for 30 s instead of 5 s.
  */
+import { rmSync } from 'node:fs';
 import { ManualClock } from '@meshcache/core/testing';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,8 @@ import { type ClusterConfig, ClusterNode, type ClusterNodeOptions, WireCodec } f
 import { MessageType } from '../src/protocol/messages.js';
 import { derivePsk } from '../src/security/keyring.js';
 import { SECRET, until } from './nodes.js';
-import { RedisServer } from './redis-server.js';
+import { RedisServer, type RedisServerOptions } from './redis-server.js';
+import { makeTestPki } from './tls-certs.js';
 
 const FULL = process.env['MESHCACHE_BACKPLANE_FULL'] === '1';
 const CACHE = 'Response Cache';
@@ -29,7 +31,7 @@ afterAll(async () => {
   for (const server of servers.splice(0)) await server.close();
 });
 
-async function redisServer(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+async function redisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const server = await RedisServer.start(options);
   servers.push(server);
   return server;
@@ -262,6 +264,43 @@ describe('Redis comes and goes', () => {
     await converged(all, 'every node holds every write', 60_000);
     expect(cacheOf(all[2] as ClusterNode).size).toBe(written + 1);
   }, 120_000);
+});
+
+describe('connecting', () => {
+  it('rediss:// with an ACL user and password, and the CA of the server’s certificate', async () => {
+    const pki = await makeTestPki();
+    try {
+      const server = await redisServer({
+        user: { name: 'meshcache', password: 'a-redis-password' },
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
+      });
+      expect(server.url).toMatch(/^rediss:\/\/meshcache:a-redis-password@127\.0\.0\.1:\d+$/);
+      const backplane = { type: 'redis' as const, url: server.url, caFile: pki.caFile, heartbeatMillis: 200 };
+      const a = await node('a', server, { backplane });
+      const b = await node('b', server, { backplane });
+      await Promise.all([a.ready(), b.ready()]);
+      cacheOf(a).put('over tls', 'yes');
+      await until(() => cacheOf(b).get('over tls') === 'yes', 'the put on b, through TLS');
+      expect(backplaneOf(a).url).toMatch(/^rediss:\/\/meshcache:\*\*\*@127\.0\.0\.1:\d+/); // no password shown
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('redis:// with the password of the default user; a wrong password leaves the node serving, shown down', async () => {
+    const server = await redisServer({ password: 'the default password' });
+    const a = await node('a', server);
+    const b = await node('b', server);
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('authed', 1);
+    await until(() => cacheOf(b).get('authed') === 1, 'the put on b');
+    const wrong = server.url.replace('the%20default%20password', 'wrong');
+    const c = await node('c', server, { backplane: { type: 'redis', url: wrong, heartbeatMillis: 200 } });
+    await c.ready();
+    cacheOf(c).put('local', 'still served');
+    expect(cacheOf(c).get('local')).toBe('still served');
+    expect(backplaneOf(c).state).not.toBe('connected');
+  });
 });
 
 describe('what a Redis user without the secret can do', () => {

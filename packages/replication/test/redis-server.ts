@@ -13,12 +13,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface RedisServerOptions {
   /** Persist with AOF (fsync always), so a restart keeps the data. @default false */
   readonly appendonly?: boolean;
   /** `requirepass`: clients must AUTH. */
   readonly password?: string;
+  /** An ACL user (all commands, all keys; a password without spaces), and the default user turned off. */
+  readonly user?: { readonly name: string; readonly password: string };
+  /** TLS only (no plain port), with this certificate; clients are not asked for one. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 export class RedisServer {
@@ -52,8 +57,14 @@ export class RedisServer {
   }
 
   get url(): string {
-    const auth = this.#options.password === undefined ? '' : `:${encodeURIComponent(this.#options.password)}@`;
-    return `redis://${auth}127.0.0.1:${this.port}`;
+    const { user, password, tls } = this.#options;
+    const auth =
+      user !== undefined
+        ? `${encodeURIComponent(user.name)}:${encodeURIComponent(user.password)}@`
+        : password === undefined
+          ? ''
+          : `:${encodeURIComponent(password)}@`;
+    return `${tls === undefined ? 'redis' : 'rediss'}://${auth}127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -63,9 +74,28 @@ export class RedisServer {
   /** Starts the server (again), and resolves once it answers PING. */
   async start(): Promise<void> {
     if (this.#process !== undefined) return;
+    const { tls, user } = this.#options;
     const args = [
-      '--port',
-      String(this.port),
+      ...(tls === undefined
+        ? ['--port', String(this.port)]
+        : [
+            '--port',
+            '0',
+            '--tls-port',
+            String(this.port),
+            '--tls-cert-file',
+            tls.certFile,
+            '--tls-key-file',
+            tls.keyFile,
+            '--tls-ca-cert-file',
+            tls.caFile,
+            '--tls-auth-clients',
+            'no',
+          ]),
+      // Each word its own argument: redis-server joins what follows an option up to the next `--`.
+      ...(user === undefined
+        ? []
+        : ['--user', user.name, 'on', `>${user.password}`, '~*', '&*', '+@all', '--user', 'default', 'off']),
       '--bind',
       '127.0.0.1',
       '--dir',
@@ -82,15 +112,17 @@ export class RedisServer {
       'warning',
       ...(this.#options.password === undefined ? [] : ['--requirepass', this.#options.password]),
     ];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#process = child;
     let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
+    const keep = (chunk: Buffer) => {
       if (stderr.length < 10_000) stderr += chunk.toString();
-    });
+    };
+    child.stdout?.on('data', keep); // redis-server logs to stdout
+    child.stderr?.on('data', keep);
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + 10_000;
-    while (!(await answers(this.port))) {
+    while (!(await answers(this.port, tls !== undefined))) {
       if (child.exitCode !== null || Date.now() > deadline) {
         this.#process = undefined;
         throw new Error(`redis-server did not start on port ${this.port}: ${stderr}`);
@@ -148,19 +180,20 @@ function freePort(): Promise<number> {
 }
 
 /** True when something on the port answers a PING (or asks for AUTH). */
-function answers(port: number): Promise<boolean> {
+function answers(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = new Socket();
+    const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : new Socket();
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    if (tls) socket.once('secureConnect', () => socket.write('PING\r\n'));
+    else socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
     socket.once('data', (data) => {
       const text = data.toString();
-      done(text.startsWith('+PONG') || text.includes('NOAUTH'));
+      done(text.startsWith('+PONG') || text.includes('NOAUTH') || text.includes('-'));
     });
   });
 }
