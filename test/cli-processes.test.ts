@@ -181,6 +181,10 @@ describe('meshcache as processes', () => {
       expect(text[1]).toMatch(/^ID\s+URL/);
       expect(text[2]).toMatch(/^bp-2\s+ws:/);
 
+      const stats = (await meshcache(['stats', '--node', a.url])).out.split('\n');
+      expect(stats[0]).toMatch(/^BACKPLANE redis:/);
+      expect(stats[1]).toMatch(/^CACHE\s+HITS/);
+
       const both = configFor('bp-3', { peerDiscovery: { mode: 'manual', peers: [] } });
       const refused = await meshcache(['serve', '--config', both]);
       expect(refused.code).toBe(2);

@@ -67,6 +67,11 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
             io.out(`${jsonLine(reports)}\n`);
             return 0;
           }
+          // On a backplane node every replicated cache carries the same backplane figures: one line first.
+          const backplane = reports
+            .map(({ replication }) => (replication as { backplane?: PeerInfo['backplane'] } | null)?.backplane)
+            .find((info) => info !== undefined);
+          if (backplane !== undefined) io.out(`${backplaneLine(backplane)}\n`);
           io.out(
             table(
               [
