@@ -112,8 +112,11 @@ export interface RedisBackplaneOptions {
 
 /** The name the stream goes by among a replicator's peers. */
 const STREAM_PEER = '(backplane)';
-/** Entries per XREAD. */
-const READ_COUNT = 256;
+/**
+ * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
+ * inbox, so one read holds at most some 64 MiB.
+ */
+const READ_COUNT = 64;
 const BLOCK_MILLIS = 1000;
 /** Members tried, one after another, for one repair. */
 const REPAIR_TRIES = 3;

@@ -23,8 +23,10 @@ import type { EntrySealer, SealedKind } from './entry-seal.js';
 
 export const INBOX_MAX_LENGTH = 10_000;
 export const INBOX_TTL_MILLIS = 10 * 60_000;
-/** Messages written per round trip. */
+/** Messages written per round trip, and their bytes at most (past one message): a round trip must
+ * finish well within the command timeout even when repair chunks of a megabyte are queued. */
 const PIPELINE = 64;
+const PIPELINE_BYTES = 4 * 1024 * 1024;
 /** How often the changes stream is trimmed by age. */
 const TRIM_EVERY_MILLIS = 5000;
 /** Wait before writing again after a failed round. */
@@ -142,7 +144,14 @@ export class StreamWriter {
   async #drain(): Promise<void> {
     const { redis, sealer, changesKey, maxLength, clock } = this.#options;
     while (this.#queue.length > 0 && !this.#stopped) {
-      const batch = this.#queue.slice(0, PIPELINE);
+      let count = 0;
+      let bytes = 0;
+      for (const item of this.#queue) {
+        if (count >= PIPELINE || (count > 0 && bytes + item.plaintext.length > PIPELINE_BYTES)) break;
+        count++;
+        bytes += item.plaintext.length;
+      }
+      const batch = this.#queue.slice(0, count);
       const pipeline = redis.pipeline();
       const now = clock();
       for (const item of batch) {
