@@ -142,6 +142,18 @@ describe('changes over the backplane', () => {
     expect(a.replicationStatistics(CACHE)).toMatchObject({ backplane: { type: 'redis' } });
   });
 
+  it('synchronous mode: settle() resolves once Redis has the change, and names the backplane', async () => {
+    const sync = { replicateAsynchronously: false };
+    const [a, b] = [await node('a', server, {}, {}, sync), await node('b', server, {}, {}, sync)];
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('revoked-token', 'gone soon');
+    expect(await a.settle()).toEqual({ [CACHE]: { acknowledged: ['(backplane)'], timedOut: [] } });
+    await until(() => cacheOf(b).has('revoked-token'), 'the put on b');
+    cacheOf(b).remove('revoked-token');
+    await b.settle();
+    await until(() => !cacheOf(a).has('revoked-token'), 'the removal on a');
+  });
+
   it('TTL counts from the writer’s createdAt on every node, and an expiry found on one node reaches the others', async () => {
     const clock = new ManualClock(Date.now());
     const options = { clock: clock.now };
