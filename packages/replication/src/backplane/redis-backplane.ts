@@ -30,6 +30,10 @@
  * replicator's byte bound, past which the cache's digest is sent to every member once Redis is
  * back), and the reader waits for Redis.
  *
+ * This file composes: backplane-config.ts (options), entry-seal.ts and replay-guard.ts (what may
+ * be applied), stream-writer.ts and stream-reader.ts (the two connections), stream-probe.ts (the
+ * gap rule), members.ts (presence), redis-leases.ts (single flight), keys.ts (key names).
+ *
  * Not guaranteed: that a repair source is itself up to date (anti-entropy covers what it lacked);
  * order between caches beyond one writer's; anything while a gap is being repaired beyond what
  * versions give (an entry applied during repair is applied by version, so repair and stream can
@@ -45,11 +49,12 @@ import { ProtocolError, WireCodec } from '../protocol/codec.js';
 import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
 import type { ResolvedBackplaneConfig } from './backplane-config.js';
 import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, type SealError, type SealHeader } from './entry-seal.js';
-import { BackplaneKeys, compareStreamIds } from './keys.js';
+import { BackplaneKeys } from './keys.js';
 import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
 import { RedisLeases } from './redis-leases.js';
 import { ReplayGuard } from './replay-guard.js';
-import { gapIn, type Probe, probeStream } from './stream-probe.js';
+import { type Probe, probeStream } from './stream-probe.js';
+import { type EntryOutcome, StreamReader } from './stream-reader.js';
 import { StreamWriter } from './stream-writer.js';
 
 export type BackplaneState = 'connecting' | 'connected' | 'down';
@@ -112,12 +117,6 @@ export interface RedisBackplaneOptions {
 
 /** The name the stream goes by among a replicator's peers. */
 const STREAM_PEER = '(backplane)';
-/**
- * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
- * inbox, so one read holds at most some 64 MiB.
- */
-const READ_COUNT = 64;
-const BLOCK_MILLIS = 1000;
 /** Members tried, one after another, for one repair. */
 const REPAIR_TRIES = 3;
 /** Most log lines about refused entries per minute. */
@@ -133,6 +132,7 @@ export class RedisBackplane {
   readonly #guard: ReplayGuard;
   readonly #command: Redis;
   readonly #reader: Redis;
+  readonly #stream: StreamReader;
   readonly #writer: StreamWriter;
   readonly #members: Members;
   readonly #replicators = new Map<string, CacheReplicator>();
@@ -144,22 +144,11 @@ export class RedisBackplane {
   #state: BackplaneState = 'connecting';
   #since: number;
   #serverOffset = 0;
-  /** Reading position: null until the first probe. */
-  #changesId: string | null = null;
-  #inboxId = '0-0';
-  #generation: string | undefined;
-  /** The stream's entries-added count up to this node's position (lag = entries-added now minus this). */
-  #position = 0;
-  #entriesRead = 0;
-  #entriesAdded: number | null = null;
   #lagMillis: number | null = null;
-  #needsPosition = true;
   #repairs = 0;
-  #gaps = 0;
   #refused = { unauthenticated: 0, replayed: 0, stale: 0 };
   #refusalLogs = { minute: 0, count: 0 };
   #stopped = false;
-  #reading: Promise<void> = Promise.resolve();
   #bootstrapping: Promise<void> | undefined;
   #bootstrapAgain = false;
   readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
@@ -227,6 +216,17 @@ export class RedisBackplane {
     this.#ready = new Promise((resolve) => {
       this.#resolveReady = resolve;
     });
+    this.#stream = new StreamReader({
+      redis: this.#reader,
+      changesKey: this.#keys.changes,
+      inboxKey: this.#inbox,
+      logger: options.logger,
+      scheduler: options.scheduler,
+      probe: (client) => this.#probe(client),
+      onEntry: (key, changes, sealed) => this.#onEntry(key, changes, sealed),
+      onFirstPosition: () => void this.#bootstrap('start'),
+      onGap: () => void this.#bootstrap('gap'),
+    });
     this.#members = new Members({
       heartbeatMillis: config.heartbeatMillis,
       clock: () => options.hlc.wallClock(),
@@ -250,7 +250,7 @@ export class RedisBackplane {
       flush: context.flush,
       settle: context.settle,
       lastWrittenId: () => this.#writer.lastChangesId,
-      readPosition: () => this.#changesId ?? undefined,
+      readPosition: () => this.#stream.lastId ?? undefined,
     });
 
   /** Joins the replicators, connects, and starts reading, writing and the first repair. */
@@ -285,10 +285,10 @@ export class RedisBackplane {
     // the first repair however long it streams, as on the mesh).
     this.#timers.push(
       scheduler.setTimeout(() => {
-        if (this.#changesId === null) this.#resolveReady();
+        if (this.#stream.lastId === null) this.#resolveReady();
       }, this.#options.socketTimeoutMillis),
     );
-    this.#reading = this.#readLoop();
+    this.#stream.start();
   }
 
   #listenerUrl = '';
@@ -304,14 +304,14 @@ export class RedisBackplane {
       url: this.#url,
       state: this.#state,
       stream: this.#keys.changes,
-      lastId: this.#changesId,
-      lag: this.#entriesAdded === null ? null : Math.max(0, this.#entriesAdded - this.#position),
+      lastId: this.#stream.lastId,
+      lag: this.#stream.lag,
       lagMillis: this.#lagMillis,
       members: this.#members.live().length,
       repairs: this.#repairs,
-      gaps: this.#gaps,
+      gaps: this.#stream.gaps,
       entriesWritten: this.#writer.entriesWritten,
-      entriesRead: this.#entriesRead,
+      entriesRead: this.#stream.entriesRead,
       pendingBytes: this.#writer.pendingBytes,
       refused: { ...this.#refused },
       since: this.#since,
@@ -353,9 +353,10 @@ export class RedisBackplane {
       await withTimeout(this.#command.hdel(this.#keys.members, this.#options.node), timeout, this.#options.scheduler);
     }
     this.#writer.stop();
+    const reading = this.#stream.stop();
     this.#reader.disconnect();
     this.#command.disconnect();
-    await this.#reading;
+    await reading;
   }
 
   #connectionChanged(): void {
@@ -375,40 +376,7 @@ export class RedisBackplane {
     }
   }
 
-  // ---- reading ------------------------------------------------------------------------------
-
-  async #readLoop(): Promise<void> {
-    const { scheduler } = this.#options;
-    while (!this.#stopped) {
-      if (this.#reader.status !== 'ready') {
-        this.#needsPosition = true;
-        await sleep(scheduler, 50);
-        continue;
-      }
-      try {
-        if (this.#needsPosition) await this.#reposition();
-        const reply = await this.#reader.xreadBuffer(
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          BLOCK_MILLIS,
-          'STREAMS',
-          this.#keys.changes,
-          this.#inbox,
-          this.#changesId ?? '0-0',
-          this.#inboxId,
-        );
-        if (reply !== null) this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>);
-      } catch (error) {
-        if (this.#stopped) break;
-        this.#needsPosition = true;
-        if (this.#reader.status === 'ready') {
-          this.#options.logger.warn({ err: error }, 'backplane: reading the stream failed; trying again');
-          await sleep(scheduler, 200);
-        }
-      }
-    }
-  }
+  // ---- entries -----------------------------------------------------------------------------
 
   async #probe(client: Redis): Promise<Probe> {
     const probe = await probeStream(
@@ -417,90 +385,15 @@ export class RedisBackplane {
       randomBytes(12).toString('hex'),
     );
     this.#serverOffset = probe.serverNow - this.#options.hlc.wallClock();
-    this.#entriesAdded = probe.entriesAdded;
     return probe;
   }
 
-  /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
-  async #reposition(): Promise<void> {
-    const probe = await this.#probe(this.#reader);
-    this.#needsPosition = false;
-    if (this.#changesId === null) {
-      this.#generation = probe.generation;
-      this.#changesId = probe.lastGeneratedId;
-      this.#position = probe.entriesAdded;
-      this.#inboxId = probe.inboxLastId;
-      this.#options.logger.info(
-        { stream: this.#keys.changes, from: this.#changesId },
-        'backplane: reading the stream; repairing from a member',
-      );
-      void this.#bootstrap('start');
-      return;
-    }
-    const why = this.#gapIn(probe);
-    if (compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = probe.inboxLastId;
-    if (why === undefined) return;
-    this.#jumpToEnd(probe, why);
-    if (probe.generation !== this.#previousGeneration) {
-      // A new stream holds only what was written since it began (writers' queued changes among
-      // them): read it from its start; what the old one held and this node missed, repair brings.
-      this.#changesId = '0-0';
-      this.#position = 0;
-    }
-  }
-
-  #previousGeneration: string | undefined;
-
-  #gapIn(probe: Probe): string | undefined {
-    return gapIn(probe, this.#changesId ?? '0-0', this.#generation);
-  }
-
-  #jumpToEnd(probe: Probe, why: string): void {
-    this.#gaps++;
-    this.#previousGeneration = this.#generation;
-    this.#options.logger.warn(
-      { stream: this.#keys.changes, at: this.#changesId, to: probe.lastGeneratedId, why },
-      'backplane: a gap in the stream; reading on from its end and repairing from a member',
-    );
-    this.#generation = probe.generation;
-    this.#changesId = probe.lastGeneratedId;
-    this.#position = probe.entriesAdded;
-    void this.#bootstrap('gap');
-  }
-
-  #onReply(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): void {
-    let stale = false;
-    for (const [keyBytes, entries] of reply) {
-      const key = keyBytes.toString();
-      const changes = key === this.#keys.changes;
-      for (const [idBytes, fields] of entries) {
-        const id = idBytes.toString();
-        if (changes) {
-          this.#changesId = id;
-          this.#position++;
-          this.#entriesRead++;
-        } else this.#inboxId = id;
-        const sealed = fieldOf(fields, 'm');
-        if (sealed === undefined) {
-          this.#refuse('unauthenticated', key, undefined, 'an entry without a sealed message');
-          continue;
-        }
-        if (this.#onEntry(key, changes, sealed) === 'stale' && changes) stale = true;
-      }
-    }
-    if (stale) {
-      // This node fell further behind than the replay window: replaying is over, repair instead.
-      this.#needsPosition = false;
-      void this.#probe(this.#command)
-        .then((probe) => this.#jumpToEnd(probe, 'entries older than the replay window (this node fell behind)'))
-        .catch(() => {
-          this.#needsPosition = true;
-        });
-    }
-  }
-
   /** One entry; 'stale' when refused for age. */
-  #onEntry(key: string, changes: boolean, sealed: Buffer): 'ok' | 'stale' | 'refused' {
+  #onEntry(key: string, changes: boolean, sealed: Buffer | undefined): EntryOutcome {
+    if (sealed === undefined) {
+      this.#refuse('unauthenticated', key, undefined, 'an entry without a sealed message');
+      return 'refused';
+    }
     const header = EntrySealer.peek(sealed);
     if (header === undefined) {
       this.#refuse('unauthenticated', key, undefined, 'not a sealed entry');
@@ -653,8 +546,7 @@ export class RedisBackplane {
       } else {
         await this.#command.hset(this.#keys.members, node, sealed);
       }
-      const probe = await this.#probe(this.#command);
-      if (this.#changesId !== null && this.#gapIn(probe) !== undefined) this.#needsPosition = true;
+      this.#stream.noteProbe(await this.#probe(this.#command));
       if (!this.#answering) {
         this.#answering = true;
         this.#connectionChanged();
@@ -787,11 +679,6 @@ function decode(bytes: Buffer): Message {
   const message = new WireCodec().decode(bytes);
   if (message.type === MessageType.Unknown) throw new ProtocolError(`unknown message type ${message.number}`);
   return message;
-}
-
-function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]?.toString() === name) return fields[i + 1];
-  return undefined;
 }
 
 function redact(url: string): string {
