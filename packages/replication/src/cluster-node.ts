@@ -33,6 +33,7 @@ import {
 } from '@meshcache/core';
 import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
+import { backplanePeers } from './backplane/backplane-peers.js';
 import { type BackplaneInfo, RedisBackplane } from './backplane/redis-backplane.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
@@ -319,7 +320,10 @@ export class ClusterNode {
             hlc: this.#hlc,
             logger: this.#logger,
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
-            onRepaired: (peer) => this.#repaired(peer, cache.name),
+            onRepaired: (peer) => {
+              this.#backplane?.repaired(peer, cache.name);
+              this.#repaired(peer, cache.name);
+            },
             scheduler: this.#scheduler,
             ...(this.#backplane === undefined ? {} : { singleFlight: this.#backplane.singleFlight }),
           }),
@@ -518,7 +522,6 @@ export class ClusterNode {
   }
 
   #repaired(node: string, cache: string): void {
-    this.#backplane?.repaired(node, cache);
     if (this.#links.get(node)?.repaired(cache)) this.#logger.info({ peer: node, cache }, 'bootstrap from peer done');
   }
 
@@ -535,45 +538,6 @@ export class ClusterNode {
     await this.#listener?.close();
     await this.manager.shutdown();
   }
-}
-
-/** The backplane as the first entry, then its members, each in the shape of a peer. */
-function backplanePeers(backplane: RedisBackplane, caches: readonly string[]): PeerInfo[] {
-  const info = backplane.info();
-  const none = { queuedBytes: 0, changesSent: 0, protocol: null, clockOffsetMillis: null } as const;
-  return [
-    {
-      id: 'backplane',
-      url: info.url,
-      state: info.state,
-      caches,
-      lastSeen: null,
-      foundBy: 'backplane',
-      queuedChanges: 0,
-      ...none,
-      queuedBytes: info.pendingBytes,
-      changesSent: info.entriesWritten,
-      changesReceived: info.entriesRead,
-      lagMillis: info.lagMillis,
-      repairs: info.repairs,
-      backplane: info,
-    },
-    ...backplane.members().map(
-      (member): PeerInfo => ({
-        id: member.id,
-        url: member.url,
-        state: member.state,
-        caches: member.caches,
-        lastSeen: member.lastSeen,
-        foundBy: 'backplane',
-        queuedChanges: 0,
-        ...none,
-        changesReceived: member.changesReceived,
-        lagMillis: member.lagMillis,
-        repairs: member.repairs,
-      }),
-    ),
-  ];
 }
 
 function linkState(link: PeerLink): PeerState {
