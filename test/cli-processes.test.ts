@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RedisServer } from '../packages/replication/test/redis-server.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/gateway-cluster/gw-1.json', import.meta.url));
@@ -143,56 +142,6 @@ describe('meshcache as processes', () => {
     expect(b.log()).toMatch(/leaving the cluster[\s\S]*stopped/);
     await until(async () => a.log().includes('peer left peer=gw-2'), 'gw-1 to log that gw-2 left');
   }, 60_000); // a dozen Node processes, each started from source: on a loaded machine, seconds each
-
-  it('serve on a Redis backplane: peers shows the backplane above the peers, and --json a backplane object', async () => {
-    const redis = await RedisServer.start();
-    try {
-      const configFor = (name: string, extra: Record<string, unknown> = {}) => {
-        const file = join(dir, `${name}.json`);
-        writeFileSync(
-          file,
-          JSON.stringify({
-            name,
-            cluster: 'cli-backplane',
-            backplane: { type: 'redis', url: redis.url, heartbeatMillis: 200 },
-            caches: { 'Response Cache': { replication: { asynchronousReplicationIntervalMillis: 10 } } },
-            ...extra,
-          }),
-        );
-        return file;
-      };
-      const a = await serveFile(configFor('bp-1'), 'bp-1');
-      await serveFile(configFor('bp-2'), 'bp-2');
-      expect((await meshcache(['put', '--node', a.url, 'Response Cache', 'k', '"v"'])).code).toBe(0);
-      await until(async () => {
-        const listed = JSON.parse((await meshcache(['peers', '--node', a.url, '--json'])).out) as Array<{ id: string }>;
-        return listed.length === 2;
-      }, 'bp-2 seen by bp-1');
-      const json = JSON.parse((await meshcache(['peers', '--node', a.url, '--json'])).out);
-      expect(json[0]).toMatchObject({
-        id: 'backplane',
-        foundBy: 'backplane',
-        state: 'connected',
-        backplane: { type: 'redis', state: 'connected', stream: 'meshcache:{cli-backplane}:changes' },
-      });
-      expect(json[1]).toMatchObject({ id: 'bp-2', state: 'connected', foundBy: 'backplane' });
-      const text = (await meshcache(['peers', '--node', a.url])).out.split('\n');
-      expect(text[0]).toMatch(/^BACKPLANE redis:\/\/127\.0\.0\.1:\d+\/? connected .*last id \d+-\d+ .*lag \d+ entries/);
-      expect(text[1]).toMatch(/^ID\s+URL/);
-      expect(text[2]).toMatch(/^bp-2\s+ws:/);
-
-      const stats = (await meshcache(['stats', '--node', a.url])).out.split('\n');
-      expect(stats[0]).toMatch(/^BACKPLANE redis:/);
-      expect(stats[1]).toMatch(/^CACHE\s+HITS/);
-
-      const both = configFor('bp-3', { peerDiscovery: { mode: 'manual', peers: [] } });
-      const refused = await meshcache(['serve', '--config', both]);
-      expect(refused.code).toBe(2);
-      expect(refused.err).toMatch(/backplane.*peerDiscovery/);
-    } finally {
-      await redis.close();
-    }
-  }, 60_000);
 
   it('fails with exit 1 and one line (unreachable, wrong secret, unknown cache), and 2 on bad usage', async () => {
     const a = await serve('gw-1', []);
