@@ -6,6 +6,7 @@
 # - chromium (and fonts-liberation): test/operator-page.test.ts drives the live page headless
 #   through playwright-core; Debian's package, never a browser downloaded by playwright;
 # - faketime (libfaketime): test/clock-skew.test.ts runs `meshcache serve` with its clock moved;
+# - redis-server: the Redis Streams backplane's tests and benchmark start real ones (Debian's 7.0);
 # - util-linux's prlimit and mount: packages/cache-core/test/disk-full.test.ts fills a disk
 #   (util-linux is essential on Debian, so it is only checked).
 #
@@ -19,6 +20,7 @@ missing=()
 [ -x "${MESHCACHE_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium fonts-liberation)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cannot() {

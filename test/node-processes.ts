@@ -29,6 +29,8 @@ export interface NodeOptions {
   readonly cluster?: string;
   /** Hold the node to these protocol versions (an older release). */
   readonly protocols?: { readonly min: number; readonly max: number };
+  /** Replicate through this backplane (docs/backplane.md) instead of peer links. */
+  readonly backplane?: Record<string, unknown>;
 }
 
 export const CACHE = 'Response%20Cache';
@@ -53,7 +55,9 @@ export async function startNode(name: string, peers: string[], options: NodeOpti
     cluster: options.cluster ?? 'gateways',
     secret: options.secret ?? 'cluster secret',
     peerListener: { hostname: '127.0.0.1', port: options.port ?? 0, socketTimeoutMillis: 1000 },
-    peerDiscovery: options.discovery ?? { mode: 'manual', peers },
+    ...(options.backplane === undefined
+      ? { peerDiscovery: options.discovery ?? { mode: 'manual', peers } }
+      : { backplane: options.backplane }),
     caches: options.caches ?? defaultCaches,
     ...options.extra,
   };

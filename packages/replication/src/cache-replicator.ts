@@ -19,6 +19,14 @@
  *   settled when every connected peer acknowledged it or socketTimeoutMillis passed for that peer
  *   (see settle()). A slow peer never delays another.
  *
+ * Peers come in three roles (ReplicationPeer.role). A 'link' is one peer over one session: it gets
+ * live changes, acknowledgements, lease messages, repairs and anti-entropy. A 'broadcast' peer
+ * stands for every node at once (the Redis backplane's stream): it gets live changes and
+ * acknowledgements only, and when its queue overflows every 'repair' peer is sent the digest,
+ * since every node missed the changes. A 'repair' peer is a node reached only for the repair
+ * exchange (the backplane's inboxes): it gets nothing else. So the backplane reuses the versions,
+ * coalescing, queues and repair of the mesh rather than being a second engine.
+ *
  * Evictions are never replicated (each node sizes its own memory).
  */
 import {
@@ -33,7 +41,7 @@ import {
   systemScheduler,
 } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
-import { LoadLeases } from './load-leases.js';
+import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import {
   type ChangeMessage,
   type EntriesMessage,
@@ -50,6 +58,12 @@ import type { ResolvedReplicationConfig } from './settings.js';
 /** What a replicator needs of a peer link. */
 export interface ReplicationPeer {
   readonly node: string;
+  /**
+   * 'link': one peer over one session; 'broadcast': every node at once (the backplane's stream:
+   * live changes and acknowledgements only); 'repair': a node reached for the repair exchange only.
+   * @default 'link'
+   */
+  readonly role?: 'link' | 'broadcast' | 'repair';
   send(message: SessionMessage): void;
   /** Bytes written to the connection and not yet on the network. */
   bufferedAmount(): number;
@@ -68,7 +82,27 @@ export interface CacheReplicatorOptions {
   readonly onRepaired?: (node: string) => void;
   /** Timers: the replication interval, waits for acknowledgements, repair pacing. @default system */
   readonly scheduler?: Scheduler;
+  /**
+   * Where cluster-wide single flight comes from, when the cache asks for it. @default LoadLeases
+   * (claims over the peer links); the Redis backplane passes a lease in Redis (SET NX PX).
+   */
+  readonly singleFlight?: SingleFlightFactory;
 }
+
+/** What a single-flight source is given to work with. */
+export interface SingleFlightContext {
+  readonly cache: Cache<unknown>;
+  readonly hlc: HybridLogicalClock;
+  readonly logger: Logger;
+  readonly settings: ResolvedReplicationConfig;
+  /** Sends every queued change now (a loaded value must leave before its lease ends). */
+  readonly flush: () => void;
+  /** Resolves once every peer that carries changes accepted what was sent so far (or after maxMillis). */
+  readonly settle: (maxMillis: number) => Promise<void>;
+  readonly scheduler: Scheduler;
+}
+
+export type SingleFlightFactory = (context: SingleFlightContext) => ClusterLoadCoordinator;
 
 /** What settle() reports: which peers acknowledged everything, and which did not in time. */
 export interface SettleResult {
@@ -111,7 +145,7 @@ export class CacheReplicator {
   readonly #scheduler: Scheduler;
   readonly #repair: CacheRepair;
   /** Cluster-wide single flight, when the cache asks for it. */
-  readonly #leases: LoadLeases | undefined;
+  readonly #leases: ClusterLoadCoordinator | undefined;
   readonly #repairChunkBytes: number;
   /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
   readonly #pendingAcks = new Set<Promise<boolean>>();
@@ -157,29 +191,45 @@ export class CacheReplicator {
           'needs replicatePuts and replicatePutsViaCopy: peers wait for the loaded value to arrive',
         );
       }
-      this.#leases = new LoadLeases({
-        cache,
-        hlc: options.hlc,
-        logger: options.logger,
-        leaseMillis: settings.singleFlightLeaseMillis,
-        claimMillis: settings.singleFlightClaimMillis,
-        broadcast: (message) => {
-          let reached = 0;
-          for (const state of this.#peers.values()) if (this.#send(state, message)) reached++;
-          return reached;
-        },
-        flush: () => this.flush(),
-        confirm: async (maxMillis) => {
-          let cancel: Cancel | undefined;
-          const acknowledged = Promise.all([...this.#peers.values()].map((state) => state.peer.acknowledged()));
-          const bound = new Promise<void>((resolve) => {
-            cancel = this.#scheduler.setTimeout(resolve, maxMillis);
-          });
-          await Promise.race([acknowledged, bound]);
-          cancel?.();
-        },
-        scheduler: this.#scheduler,
-      });
+      const confirm = async (maxMillis: number, role: 'link' | 'carrier') => {
+        let cancel: Cancel | undefined;
+        const peers = [...this.#peers.values()].filter((state) =>
+          role === 'link' ? roleOf(state) === 'link' : roleOf(state) !== 'repair',
+        );
+        const acknowledged = Promise.all(peers.map((state) => state.peer.acknowledged()));
+        const bound = new Promise<void>((resolve) => {
+          cancel = this.#scheduler.setTimeout(resolve, maxMillis);
+        });
+        await Promise.race([acknowledged, bound]);
+        cancel?.();
+      };
+      this.#leases =
+        options.singleFlight?.({
+          cache,
+          hlc: options.hlc,
+          logger: options.logger,
+          settings,
+          flush: () => this.flush(),
+          settle: (maxMillis) => confirm(maxMillis, 'carrier'),
+          scheduler: this.#scheduler,
+        }) ??
+        new LoadLeases({
+          cache,
+          hlc: options.hlc,
+          logger: options.logger,
+          leaseMillis: settings.singleFlightLeaseMillis,
+          claimMillis: settings.singleFlightClaimMillis,
+          broadcast: (message) => {
+            let reached = 0;
+            for (const state of this.#peers.values()) {
+              if (roleOf(state) === 'link' && this.#send(state, message)) reached++;
+            }
+            return reached;
+          },
+          flush: () => this.flush(),
+          confirm: (maxMillis) => confirm(maxMillis, 'link'),
+          scheduler: this.#scheduler,
+        });
       cache.setLoadCoordinator(this.#leases);
     }
     // Local events only: applying a peer's change then allocates no event for the replicator.
@@ -257,6 +307,7 @@ export class CacheReplicator {
    */
   flush(): void {
     for (const state of this.#peers.values()) {
+      if (roleOf(state) === 'repair') continue;
       if (!state.needsRepair && state.queue.size > 0 && state.peer.bufferedAmount() > this.#maxQueueBytes) {
         this.#overflowed(state, 'connection backed up');
       }
@@ -279,7 +330,7 @@ export class CacheReplicator {
   async settle(): Promise<SettleResult> {
     this.flush();
     await Promise.all([...this.#pendingAcks]);
-    const peers = [...this.#peers.values()].map((state) => state.peer);
+    const peers = [...this.#peers.values()].filter((state) => roleOf(state) !== 'repair').map((state) => state.peer);
     const outcomes = await Promise.all(peers.map((peer) => this.#acknowledgement(peer)));
     return {
       acknowledged: peers.filter((_, i) => outcomes[i]).map((peer) => peer.node),
@@ -287,12 +338,27 @@ export class CacheReplicator {
     };
   }
 
-  /** Sends `node` a digest of this cache, so that it repairs itself from this node. */
+  /**
+   * Sends `node` a digest of this cache, so that it repairs itself from this node. For a
+   * 'broadcast' peer, every 'repair' peer gets the digest (read from the cache once): each of the
+   * nodes behind the broadcast may have missed what its queue dropped.
+   */
   requestRepair(node: string): void {
     const state = this.#peers.get(node);
     if (state === undefined) return;
+    if (roleOf(state) === 'broadcast') {
+      const everyone = [...this.#peers.values()].filter((other) => roleOf(other) === 'repair');
+      for (const other of everyone) this.#offeredAt.set(other.peer.node, this.#changes);
+      if (everyone.length > 0) this.#repair.offerTo(everyone.map((other) => this.#repairPeer(other)));
+      return;
+    }
     this.#offeredAt.set(node, this.#changes);
     this.#repair.offer(this.#repairPeer(state));
+  }
+
+  /** Counts every change of this cache, local or applied from a peer: a backplane's anti-entropy reads it. */
+  get changeCount(): number {
+    return this.#changes;
   }
 
   /**
@@ -305,7 +371,7 @@ export class CacheReplicator {
     this.#antiEntropy = this.#scheduler.setTimeout(
       () => {
         const behind = [...this.#peers.values()].filter(
-          (state) => this.#offeredAt.get(state.peer.node) !== this.#changes,
+          (state) => roleOf(state) === 'link' && this.#offeredAt.get(state.peer.node) !== this.#changes,
         );
         for (const state of behind) this.#offeredAt.set(state.peer.node, this.#changes);
         if (behind.length > 0) this.#repair.offerTo(behind.map((state) => this.#repairPeer(state)));
@@ -373,6 +439,7 @@ export class CacheReplicator {
     const change = this.#changeFor(event);
     if (change === undefined || this.#peers.size === 0) return;
     for (const state of this.#peers.values()) {
+      if (roleOf(state) === 'repair') continue;
       if (!this.settings.replicateAsynchronously) {
         this.#send(state, { type: MessageType.Batch, changes: [change] });
         const ack = this.#acknowledgement(state.peer);
@@ -459,6 +526,10 @@ export class CacheReplicator {
     }
     return true;
   }
+}
+
+function roleOf(state: PeerState): 'link' | 'broadcast' | 'repair' {
+  return state.peer.role ?? 'link';
 }
 
 /** The core's form of a change other than a put (puts go through applyRemotePut). */

@@ -6,6 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
+import {
+  type BackplaneConfig,
+  type ResolvedBackplaneConfig,
+  resolveBackplaneConfig,
+} from './backplane/backplane-config.js';
 import { fitsHandshake, MAX_NAME_BYTES } from './security/handshake-messages.js';
 import {
   type BootstrapConfig,
@@ -90,6 +95,8 @@ export interface ClusterConfig {
   peerDiscovery?: DiscoveryConfig;
   /** The operator endpoint of `meshcache serve` (docs/observability.md). Off when absent. */
   http?: HttpEndpointConfig;
+  /** Replication through Redis Streams instead of peer links (docs/backplane.md); not with peerDiscovery. */
+  backplane?: BackplaneConfig;
   caches?: Record<string, ClusterCacheConfig>;
 }
 
@@ -123,6 +130,8 @@ export interface ResolvedClusterConfig {
   readonly discovery: ResolvedDiscoveryConfig;
   /** Undefined when the configuration has no `http`. */
   readonly http: { readonly hostname: string; readonly port: number } | undefined;
+  /** Replication through Redis instead of peer links; undefined for the mesh. */
+  readonly backplane: ResolvedBackplaneConfig | undefined;
   readonly caches: readonly ResolvedCache[];
 }
 
@@ -142,6 +151,7 @@ const TOP_FIELDS = [
   'tls',
   'peerDiscovery',
   'http',
+  'backplane',
   'caches',
 ];
 const LISTENER_FIELDS = [
@@ -276,7 +286,7 @@ function resolveHttp(raw: unknown, peerPort: number): ResolvedClusterConfig['htt
 export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedClusterConfig {
   if (!isObject(raw)) fail('(config)', 'must be an object');
   checkKnown('', raw, TOP_FIELDS);
-  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, http, caches } = raw;
+  const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, http, backplane, caches } = raw;
   if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
   if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
   for (const [field, value] of [
@@ -330,7 +340,16 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   if (!Array.isArray(origins) || !origins.every((origin) => typeof origin === 'string' && origin !== '')) {
     fail('peerListener.allowedOrigins', 'must be a list of origins such as "https://ops.example.com"');
   }
-  const secrets = resolveSecrets(raw, env, isLoopback(hostname));
+  if (backplane !== undefined && peerDiscovery !== undefined) {
+    fail(
+      'backplane',
+      'and peerDiscovery are both set: a cluster replicates either through peer links (peerDiscovery) or through Redis (backplane); remove one',
+    );
+  }
+  const resolvedBackplane = resolveBackplaneConfig(backplane);
+  // A secret seals what goes through Redis too: off loopback there, the same 32-byte floor.
+  const onLoopback = isLoopback(hostname) && (resolvedBackplane === undefined || isLoopback(resolvedBackplane.host));
+  const secrets = resolveSecrets(raw, env, onLoopback);
   const effectiveSecret = secrets.secret;
   if (effectiveSecret === undefined && !isLoopback(hostname) && insecure !== true) {
     fail(
@@ -339,6 +358,17 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     );
   }
   const resolvedHttp = resolveHttp(http, port);
+  if (
+    resolvedBackplane !== undefined &&
+    effectiveSecret === undefined &&
+    !isLoopback(resolvedBackplane.host) &&
+    insecure !== true
+  ) {
+    fail(
+      'secret',
+      `is required with a backplane on ${resolvedBackplane.host} (not loopback): it seals every entry in Redis; set it, or MESHCACHE_SECRET, or "insecure": true`,
+    );
+  }
   const resolvedTls = resolveTls(tls);
   const discovery = resolveDiscoveryConfig(peerDiscovery, resolvedTls === undefined ? 'ws' : 'wss');
   const cacheList: ResolvedCache[] = [];
@@ -382,6 +412,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     tls: resolvedTls,
     discovery,
     http: resolvedHttp,
+    backplane: resolvedBackplane,
     caches: cacheList,
   };
 }

@@ -17,6 +17,10 @@
  * cache, and each repairs itself by pulling what differs (repair/cache-repair.ts); ready() waits
  * for the repairs from the peers reachable at start. So a node that starts, restarts or
  * reconnects catches up, and only what differs crosses the wire.
+ *
+ * With a `backplane` in the configuration the node replicates through Redis instead
+ * (backplane/redis-backplane.ts): it dials no peer and refuses peer sessions, and its listener
+ * serves admin clients only.
  */
 import {
   CacheManager,
@@ -29,6 +33,8 @@ import {
 } from '@meshcache/core';
 import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
+import { backplanePeers } from './backplane/backplane-peers.js';
+import { type BackplaneInfo, RedisBackplane } from './backplane/redis-backplane.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { peerChannel, repairChannel } from './diagnostics.js';
@@ -62,8 +68,14 @@ export interface PeerInfo {
   readonly caches: readonly string[];
   /** Epoch ms of the last frame from the peer, or null if never. */
   readonly lastSeen: number | null;
-  /** How the peer was found: by this node's discovery ('manual', 'dns', 'automatic'), or 'inbound' (it dialled us). */
-  readonly foundBy: DiscoveryMode | 'inbound';
+  /**
+   * How the peer was found: by this node's discovery ('manual', 'dns', 'automatic'), 'inbound' (it
+   * dialled us), or 'backplane' (a member of the Redis backplane; the first entry of a backplane
+   * node's list, with id 'backplane', is the backplane itself, with its figures in `backplane`).
+   */
+  readonly foundBy: DiscoveryMode | 'inbound' | 'backplane';
+  /** On the backplane's own entry: its connection state, stream, last id, lag and repairs. */
+  readonly backplane?: BackplaneInfo;
   /** Changes waiting to be sent to the peer, and their estimated bytes, over every cache. */
   readonly queuedChanges: number;
   readonly queuedBytes: number;
@@ -138,6 +150,7 @@ export class ClusterNode {
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
   #keyring: Keyring | undefined;
+  #backplane: RedisBackplane | undefined;
   #listener: Listener | undefined;
   #discovery: PeerProvider | undefined;
   #firstDials: Promise<void> = Promise.resolve();
@@ -212,8 +225,9 @@ export class ClusterNode {
     return this.#listener?.address ?? '';
   }
 
-  /** Every node this one has, or is trying to have, a link with. */
+  /** Every node this one has, or is trying to have, a link with (on a backplane: the backplane, then its members). */
   peers(): PeerInfo[] {
+    if (this.#backplane !== undefined) return backplanePeers(this.#backplane, [...this.#replicators.keys()]);
     const infos: PeerInfo[] = [];
     const listed = new Set<string>();
     for (const dialer of this.#dialers) {
@@ -250,7 +264,18 @@ export class ClusterNode {
     cache: string,
   ): (CacheReplicator['counters'] & { peers: ReturnType<CacheReplicator['peerStates']> }) | undefined {
     const replicator = this.#replicators.get(cache);
-    return replicator === undefined ? undefined : { ...replicator.counters, peers: replicator.peerStates() };
+    if (replicator === undefined) return undefined;
+    const backplane = this.#backplane?.info();
+    return {
+      ...replicator.counters,
+      peers: replicator.peerStates(),
+      ...(backplane === undefined ? {} : { backplane }),
+    };
+  }
+
+  /** The Redis backplane's state and figures; null for a node on the mesh. */
+  backplane(): BackplaneInfo | null {
+    return this.#backplane?.info() ?? null;
   }
 
   #figures(node: string | undefined, link: PeerLink | undefined) {
@@ -285,6 +310,7 @@ export class ClusterNode {
    */
   async ready(): Promise<void> {
     await this.#firstDials;
+    await this.#backplane?.ready();
     await Promise.all([...this.#links.values()].map((link) => link.bootstrapSettled(this.#config.socketTimeoutMillis)));
   }
 
@@ -307,6 +333,18 @@ export class ClusterNode {
 
   async #start(): Promise<void> {
     this.#keyring = await Keyring.from(this.#config);
+    if (this.#config.backplane !== undefined) {
+      this.#backplane = new RedisBackplane({
+        config: this.#config.backplane,
+        node: this.id,
+        cluster: this.#config.cluster,
+        psks: this.#keyring.credentials.filter((c) => c.kind === 'cluster').map((c) => c.psk),
+        hlc: this.#hlc,
+        logger: this.#logger,
+        scheduler: this.#scheduler,
+        socketTimeoutMillis: this.#config.socketTimeoutMillis,
+      });
+    }
     for (const cache of this.#config.caches) {
       const created = this.manager.addCache(cache.name, cache.config);
       if (cache.replication !== undefined) {
@@ -316,8 +354,12 @@ export class ClusterNode {
             hlc: this.#hlc,
             logger: this.#logger,
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
-            onRepaired: (peer) => this.#repaired(peer, cache.name),
+            onRepaired: (peer) => {
+              this.#backplane?.repaired(peer, cache.name);
+              this.#repaired(peer, cache.name);
+            },
             scheduler: this.#scheduler,
+            ...(this.#backplane === undefined ? {} : { singleFlight: this.#backplane.singleFlight }),
           }),
         );
       }
@@ -346,6 +388,7 @@ export class ClusterNode {
       );
     });
     this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
+    this.#backplane?.start(this.#replicators, this.url);
     // Discovery starts once the port is known (mDNS publishes it). Peers it reports before its
     // start resolves are the ones "reachable at start" that ready() waits for.
     const firstDials: Promise<void>[] = [];
@@ -480,6 +523,11 @@ export class ClusterNode {
       session.close(CloseCode.GoingAway, 'node stopping');
       return;
     }
+    if (this.#backplane !== undefined) {
+      this.#logger.warn({ peer: node }, 'a peer dialled a node that replicates through a backplane; refused');
+      session.close(CloseCode.Normal, 'this node replicates through a backplane, not peer links');
+      return;
+    }
     const existing = this.#links.get(node);
     if (existing?.session.connection.open) {
       // Both dialled: keep the connection dialled by the node whose name sorts first.
@@ -563,6 +611,7 @@ export class ClusterNode {
     }
     for (const link of [...this.#links.values()]) link.session.close(CloseCode.GoingAway, 'node stopping');
     this.#links.clear();
+    await this.#backplane?.stop();
     await this.#listener?.close();
     await this.manager.shutdown();
   }

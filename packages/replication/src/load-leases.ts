@@ -35,6 +35,7 @@ import {
   type Cache,
   type Clock,
   compareVersions,
+  type LoadCoordinator,
   type Logger,
   type Scheduler,
   systemScheduler,
@@ -42,6 +43,22 @@ import {
 } from '@meshcache/core';
 import type { HybridLogicalClock } from './hlc.js';
 import { type LeaseMessage, type LeaseState, MessageType } from './protocol/messages.js';
+
+/**
+ * What a replicator needs of a cluster-wide single-flight source: LoadLeases (claims over the
+ * peer links) or the backplane's lease in Redis.
+ */
+export interface ClusterLoadCoordinator extends LoadCoordinator<unknown> {
+  /** Loads answered by a peer's value and loads this node ran, since start; keys under a live claim now. */
+  readonly counters: { waitedForPeers: number; loadedHere: number; claimedKeys: number };
+  /** A peer's Lease message (links only). */
+  receive(message: LeaseMessage, from: string): void;
+  /** A peer is gone: its claims end. */
+  forgetNode(node: string): void;
+  /** A peer's value for the key was just applied: wake whoever waits for it. */
+  valueArrived(key: string): void;
+  close(): void;
+}
 
 /** Why a claim stopped being live. */
 type ClaimEnd = 'withdrawn' | 'released' | 'expired' | 'gone';
@@ -77,7 +94,7 @@ export interface LoadLeasesOptions {
  */
 const MAX_ROUNDS = 8;
 
-export class LoadLeases {
+export class LoadLeases implements ClusterLoadCoordinator {
   readonly #options: LoadLeasesOptions;
   readonly #clock: Clock;
   readonly #scheduler: Scheduler;

@@ -5,7 +5,7 @@
  */
 import type { PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
-import { ago, bytes, jsonLine, millis, table } from '../format.js';
+import { ago, bytes, jsonLine, millis, printable, table } from '../format.js';
 import { type Io, styles } from '../io.js';
 import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
 
@@ -67,6 +67,11 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
             io.out(`${jsonLine(reports)}\n`);
             return 0;
           }
+          // On a backplane node every replicated cache carries the same backplane figures: one line first.
+          const backplane = reports
+            .map(({ replication }) => (replication as { backplane?: PeerInfo['backplane'] } | null)?.backplane)
+            .find((info) => info !== undefined);
+          if (backplane !== undefined) io.out(`${backplaneLine(backplane)}\n`);
           io.out(
             table(
               [
@@ -196,20 +201,47 @@ export function parseValue(raw: string): unknown {
   }
 }
 
-export function peersTable(peers: readonly PeerInfo[], style: ReturnType<typeof styles>): string {
-  if (peers.length === 0) return `${style.dim('(no peers)')}\n`;
+export function peersTable(all: readonly PeerInfo[], style: ReturnType<typeof styles>): string {
+  // A node on a Redis backplane lists the backplane first (id 'backplane'): one line above the peers.
+  const backplane = all[0]?.foundBy === 'backplane' ? all[0].backplane : undefined;
+  const peers = backplane === undefined ? all : all.slice(1);
+  const head = backplane === undefined ? '' : `${backplaneLine(backplane)}\n`;
+  if (peers.length === 0) return `${head}${style.dim('(no peers)')}\n`;
   const now = Date.now();
-  return table(
-    ['ID', 'URL', 'FOUND BY', 'STATE', 'CACHES', 'LAST SEEN', 'QUEUE', 'LAG'],
-    peers.map((peer) => [
-      peer.id,
-      peer.url,
-      peer.foundBy,
-      peer.state,
-      peer.caches.join(', '),
-      ago(peer.lastSeen, now),
-      `${peer.queuedChanges} (${bytes(peer.queuedBytes)})`,
-      millis(peer.lagMillis),
-    ]),
+  return (
+    head +
+    table(
+      ['ID', 'URL', 'FOUND BY', 'STATE', 'CACHES', 'LAST SEEN', 'QUEUE', 'LAG'],
+      peers.map((peer) => [
+        peer.id,
+        peer.url,
+        peer.foundBy,
+        peer.state,
+        peer.caches.join(', '),
+        ago(peer.lastSeen, now),
+        `${peer.queuedChanges} (${bytes(peer.queuedBytes)})`,
+        millis(peer.lagMillis),
+      ]),
+    )
   );
+}
+
+/** One line: how the node stands with its backplane. */
+export function backplaneLine(info: NonNullable<PeerInfo['backplane']>): string {
+  const { refused } = info;
+  const parts = [
+    `BACKPLANE ${info.url} ${info.state}`,
+    `stream ${info.stream}`,
+    `last id ${info.lastId ?? '-'}`,
+    `lag ${info.lag === null ? '-' : `${info.lag} entries`} (${millis(info.lagMillis)})`,
+    `members ${info.members}`,
+    `repairs ${info.repairs}`,
+    `gaps ${info.gaps}`,
+    `pending ${bytes(info.pendingBytes)}`,
+  ];
+  const refusals = refused.unauthenticated + refused.replayed + refused.stale;
+  if (refusals > 0) {
+    parts.push(`refused ${refused.unauthenticated} forged, ${refused.replayed} replayed, ${refused.stale} stale`);
+  }
+  return printable(parts.join('  '));
 }

@@ -1,0 +1,129 @@
+/**
+ * The `backplane` section of a node's configuration: replication through Redis Streams instead of
+ * peer links (docs/backplane.md). Validated field by field; errors name the field.
+ *
+ *   "backplane": {
+ *     "type": "redis",
+ *     "url": "redis://:password@10.0.0.5:6379/0",     // or rediss:// (TLS); user:password for ACL users
+ *     "caFile": "/etc/ssl/redis-ca.pem",              // rediss:// with a private CA
+ *     "keyPrefix": "meshcache",                       // keys are <prefix>:{<cluster>}:...
+ *     "replayWindowSeconds": 120,                     // entries older than this are refused and trimmed
+ *     "maxLength": 100000,                            // stream length bound (XADD MAXLEN ~)
+ *     "heartbeatMillis": 2000                         // presence; a node silent for 5 heartbeats is gone
+ *   }
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '@meshcache/core';
+
+export interface BackplaneConfig {
+  type: 'redis';
+  /** redis://[[user]:password@]host[:port][/db] or rediss:// (TLS). */
+  url: string;
+  /** PEM file of the CA that signs the Redis server's certificate (rediss:// only). */
+  caFile?: string;
+  /** First part of every Redis key this cluster uses. @default 'meshcache' */
+  keyPrefix?: string;
+  /**
+   * How old an entry may be and still be applied; also the stream's retention (MINID trimming).
+   * A node away for longer repairs by digest instead of replaying. At most 240, so that
+   * tombstones (300 s) outlive it by the clock drift bound (60 s). @default 120
+   */
+  replayWindowSeconds?: number;
+  /** The stream is trimmed to about this many entries (XADD MAXLEN ~), whatever their age. @default 100000 */
+  maxLength?: number;
+  /** How often a node says it is alive, in ms; gone after 5 missed. @default 2000 */
+  heartbeatMillis?: number;
+}
+
+export interface ResolvedBackplaneConfig {
+  readonly type: 'redis';
+  readonly url: string;
+  readonly tls: boolean;
+  readonly ca: Buffer | undefined;
+  readonly host: string;
+  readonly keyPrefix: string;
+  readonly replayWindowMillis: number;
+  readonly maxLength: number;
+  readonly heartbeatMillis: number;
+}
+
+export const BACKPLANE_DEFAULTS = Object.freeze({
+  keyPrefix: 'meshcache',
+  replayWindowSeconds: 120,
+  maxLength: 100_000,
+  heartbeatMillis: 2000,
+});
+
+const FIELDS = ['type', 'url', 'caFile', 'keyPrefix', 'replayWindowSeconds', 'maxLength', 'heartbeatMillis'];
+
+function fail(field: string, problem: string): never {
+  throw new ConfigError(undefined, field, problem);
+}
+
+function whole(field: string, value: unknown, fallback: number, min: number, max: number): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min || resolved > max) {
+    fail(`backplane.${field}`, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(resolved)}`);
+  }
+  return resolved;
+}
+
+/** @throws ConfigError naming `backplane.<field>`. */
+export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    fail('backplane', 'must be an object: { "type": "redis", "url": "redis://host:6379" }');
+  }
+  const section = raw as Record<string, unknown>;
+  for (const field of Object.keys(section)) {
+    if (!FIELDS.includes(field)) fail(`backplane.${field}`, `is not an option here; known: ${FIELDS.join(', ')}`);
+  }
+  if (section['type'] !== 'redis') fail('backplane.type', `must be "redis", got ${JSON.stringify(section['type'])}`);
+  const url = section['url'];
+  if (typeof url !== 'string' || url === '') fail('backplane.url', 'must be a redis:// or rediss:// URL');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    fail('backplane.url', `is not a URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    fail('backplane.url', `must start with redis:// or rediss://, got ${parsed.protocol}//`);
+  }
+  if (parsed.hostname === '') fail('backplane.url', 'must name a host');
+  const tls = parsed.protocol === 'rediss:';
+  let ca: Buffer | undefined;
+  const caFile = section['caFile'];
+  if (caFile !== undefined) {
+    if (!tls) fail('backplane.caFile', 'is for rediss:// URLs only');
+    if (typeof caFile !== 'string' || caFile === '') fail('backplane.caFile', 'must be the path of a PEM file');
+    try {
+      ca = readFileSync(caFile);
+    } catch (error) {
+      fail('backplane.caFile', `cannot be read: ${(error as Error).message}`);
+    }
+  }
+  const keyPrefix = section['keyPrefix'] ?? BACKPLANE_DEFAULTS.keyPrefix;
+  if (typeof keyPrefix !== 'string' || keyPrefix === '' || /[{}\s]/.test(keyPrefix)) {
+    fail('backplane.keyPrefix', 'must be a non-empty string without braces or spaces');
+  }
+  return {
+    type: 'redis',
+    url,
+    tls,
+    ca,
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    keyPrefix,
+    replayWindowMillis:
+      whole('replayWindowSeconds', section['replayWindowSeconds'], BACKPLANE_DEFAULTS.replayWindowSeconds, 5, 240) *
+      1000,
+    maxLength: whole('maxLength', section['maxLength'], BACKPLANE_DEFAULTS.maxLength, 1000, 100_000_000),
+    heartbeatMillis: whole(
+      'heartbeatMillis',
+      section['heartbeatMillis'],
+      BACKPLANE_DEFAULTS.heartbeatMillis,
+      100,
+      60_000,
+    ),
+  };
+}

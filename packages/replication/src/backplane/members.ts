@@ -1,0 +1,166 @@
+/**
+ * Who else is on the backplane: the table a node keeps of the other members, from their presence
+ * records (a hash in Redis, one sealed record per node, rewritten every heartbeat) and from the
+ * inbox messages they send.
+ *
+ * A member is live while its last record is younger than MISSED_HEARTBEATS heartbeats (plus the
+ * heartbeats between two reads of the hash: past 50 members a node reads it every few heartbeats,
+ * so that reading stays about 50 records a heartbeat whatever the cluster's size). The seal time
+ * decides, not the arrival: a replayed old record makes nobody look alive. A member gone for
+ * FORGET_MILLIS is forgotten, and its record deleted.
+ *
+ * Guarantees: only records sealed with the cluster secret by the node they name are taken.
+ * Not guaranteed: that a live member answers (a repair from it can still stall: the caller tries
+ * another).
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import type { SealHeader } from './entry-seal.js';
+
+/** Heartbeats a member may miss before it counts as gone. */
+export const MISSED_HEARTBEATS = 5;
+/** A member gone this long is forgotten (and its presence record deleted). */
+export const FORGET_MILLIS = 10 * 60_000;
+/** Presence records a node reads per heartbeat, on average, in a large cluster. */
+const RECORDS_PER_HEARTBEAT = 50;
+
+export interface Member {
+  incarnation: string;
+  url: string;
+  caches: readonly string[];
+  /** Seal time of its newest presence record (epoch ms; 0 before one). */
+  lastSeen: number;
+  changesReceived: number;
+  lagMillis: number | null;
+  repairs: number;
+  /** Epoch ms of the last inbox message from it (a repair in progress is alive while these come). */
+  lastHeard: number;
+}
+
+/** What a presence record says, besides its seal. */
+export interface PresenceRecord {
+  readonly incarnation: string;
+  readonly url: string;
+  readonly caches: readonly string[];
+}
+
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false });
+
+export function encodePresence(record: PresenceRecord): Buffer {
+  return packr.pack({ i: record.incarnation, u: record.url, c: record.caches });
+}
+
+export function decodePresence(bytes: Buffer): Omit<PresenceRecord, 'incarnation'> {
+  const raw = unpackr.unpack(bytes) as { u?: unknown; c?: unknown };
+  return {
+    url: typeof raw.u === 'string' ? raw.u : '',
+    caches: Array.isArray(raw.c) ? raw.c.filter((c): c is string => typeof c === 'string') : [],
+  };
+}
+
+export interface MembersOptions {
+  readonly heartbeatMillis: number;
+  readonly clock: () => number;
+  /** The member restarted (a new incarnation): whatever was under way with its former self is over. */
+  readonly onRestarted: (name: string) => void;
+  /** The member is live (seen in a presence record just now). */
+  readonly onLive: (name: string) => void;
+  /** The member has been silent for long: drop what is kept for it. */
+  readonly onGone: (name: string) => void;
+}
+
+export class Members {
+  readonly #options: MembersOptions;
+  readonly #members = new Map<string, Member>();
+  #beats = 0;
+  /** Heartbeats between two reads of the presence hash. */
+  #readEvery = 1;
+
+  constructor(options: MembersOptions) {
+    this.#options = options;
+  }
+
+  get(name: string): Member | undefined {
+    return this.#members.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.#members.has(name);
+  }
+
+  entries(): IterableIterator<[string, Member]> {
+    return this.#members.entries();
+  }
+
+  /** The member named, created (not live yet) when first heard of; a new incarnation resets it. */
+  member(name: string, incarnation: string): Member {
+    let member = this.#members.get(name);
+    if (member === undefined) {
+      member = {
+        incarnation,
+        url: '',
+        caches: [],
+        lastSeen: 0,
+        changesReceived: 0,
+        lagMillis: null,
+        repairs: 0,
+        lastHeard: 0,
+      };
+      this.#members.set(name, member);
+    } else if (member.incarnation !== incarnation) {
+      member.incarnation = incarnation;
+      this.#options.onRestarted(name);
+    }
+    return member;
+  }
+
+  alive(member: Member): boolean {
+    const missed = MISSED_HEARTBEATS + this.#readEvery;
+    return member.lastSeen >= this.#options.clock() - missed * this.#options.heartbeatMillis;
+  }
+
+  /** Names of the live members, but those in `excluding`. */
+  live(excluding?: ReadonlySet<string>): string[] {
+    return [...this.#members.entries()]
+      .filter(([name, member]) => excluding?.has(name) !== true && this.alive(member))
+      .map(([name]) => name);
+  }
+
+  /** Whether this heartbeat reads the whole presence hash (every one up to 50 members). */
+  readsThisBeat(): boolean {
+    this.#readEvery = Math.max(1, Math.ceil(this.#members.size / RECORDS_PER_HEARTBEAT));
+    return this.#beats++ % this.#readEvery === 0;
+  }
+
+  /**
+   * Takes in the presence hash, each record already opened (undefined: it did not authenticate).
+   * Returns the names whose records are too old to keep (the caller deletes them from Redis).
+   */
+  update(records: ReadonlyMap<string, { header: SealHeader; record: Omit<PresenceRecord, 'incarnation'> }>): string[] {
+    const now = this.#options.clock();
+    const expired: string[] = [];
+    const seen = new Set<string>();
+    for (const [name, { header, record }] of records) {
+      if (header.writer !== name) continue;
+      if (header.sealedAt < now - FORGET_MILLIS) {
+        expired.push(name);
+        continue;
+      }
+      seen.add(name);
+      const member = this.member(name, header.incarnation);
+      member.lastSeen = Math.max(member.lastSeen, header.sealedAt);
+      member.url = record.url;
+      member.caches = record.caches;
+      if (this.alive(member)) this.#options.onLive(name);
+    }
+    for (const [name, member] of [...this.#members]) {
+      if (!seen.has(name) && member.lastSeen < now - FORGET_MILLIS) {
+        this.#members.delete(name);
+        this.#options.onGone(name);
+      } else if (!this.alive(member) && now - member.lastHeard > MISSED_HEARTBEATS * this.#options.heartbeatMillis) {
+        this.#options.onGone(name);
+      }
+    }
+    return expired;
+  }
+}

@@ -1,0 +1,707 @@
+/**
+ * The Redis Streams backplane: a cluster's replication through one Redis instead of a full mesh
+ * of peer links (docs/backplane.md). A writer sends each change once, whatever the number of
+ * nodes, and every node reads every change from Redis.
+ *
+ * The model. One stream per cluster carries every cache's changes: the same versioned, coalesced
+ * batches the mesh sends (protocol/codec.ts), sealed (entry-seal.ts). To the cache replicators the
+ * stream is one peer of role 'broadcast': their queues, coalescing, byte bounds and synchronous
+ * acknowledgements (an XADD Redis answered) work unchanged. Every node reads the stream with
+ * XREAD BLOCK from the last id it read, together with its own inbox stream, and skips its own
+ * entries. Presence is a hash of sealed heartbeats; the nodes it lists are the replicators' peers
+ * of role 'repair', reached through their inboxes, so repair is the mesh's own digest exchange
+ * (repair/cache-repair.ts), carried by Redis.
+ *
+ * Gaps. On start, and whenever the connection to Redis comes back, the reader checks its position
+ * against the stream: a stream whose generation changed (Redis lost its data and the key was
+ * made anew), whose last id is behind the node's (entries lost), or whose trimming passed entries
+ * the node had not read (MAXLEN, MINID, XDEL), is a gap; so is an entry refused as older than the
+ * replay window (a reader too far behind). A gap, and a fresh start, are repaired the same way: the
+ * node reads on from the stream's end and runs a two-way digest exchange with one live member
+ * (trying up to three), by the same version rules as the mesh. A short outage is no gap: the
+ * reader goes on from its last id, and writers write what waited. Nothing is lost, nothing is
+ * cleared.
+ *
+ * Anti-entropy. Every repairIntervalMillis (jittered), a node whose cache changed sends its digest
+ * to one live member picked at random, which pulls what it lacks: constant work per node whatever
+ * the cluster's size, and a change that reached one node reaches all in a few rounds.
+ *
+ * While Redis is down the node serves from its caches as always; writes queue (bounded by the
+ * replicator's byte bound, past which the cache's digest is sent to every member once Redis is
+ * back), and the reader waits for Redis.
+ *
+ * This file composes: backplane-config.ts (options), entry-seal.ts and replay-guard.ts (what may
+ * be applied), stream-writer.ts and stream-reader.ts (the two connections), stream-probe.ts (the
+ * gap rule), members.ts (presence), redis-leases.ts (single flight), keys.ts (key names).
+ *
+ * Not guaranteed: that a repair source is itself up to date (anti-entropy covers what it lacked);
+ * order between caches beyond one writer's; anything while a gap is being repaired beyond what
+ * versions give (an entry applied during repair is applied by version, so repair and stream can
+ * overlap harmlessly).
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Cancel, Logger, Scheduler } from '@meshcache/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { Packr, Unpackr } from 'msgpackr';
+import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
+import type { HybridLogicalClock } from '../hlc.js';
+import { ProtocolError, WireCodec } from '../protocol/codec.js';
+import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
+import type { ResolvedBackplaneConfig } from './backplane-config.js';
+import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, type SealError, type SealHeader } from './entry-seal.js';
+import { BackplaneKeys } from './keys.js';
+import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
+import { RedisLeases } from './redis-leases.js';
+import { ReplayGuard } from './replay-guard.js';
+import { type Probe, probeStream } from './stream-probe.js';
+import { type EntryOutcome, StreamReader } from './stream-reader.js';
+import { StreamWriter } from './stream-writer.js';
+
+export type BackplaneState = 'connecting' | 'connected' | 'down';
+
+/** What `meshcache peers` and the statistics show of the backplane. */
+export interface BackplaneInfo {
+  readonly type: 'redis';
+  /** The Redis URL, without its password. */
+  readonly url: string;
+  readonly state: BackplaneState;
+  /** The changes stream's key. */
+  readonly stream: string;
+  /** The id of the last changes entry this node read; null before the first position. */
+  readonly lastId: string | null;
+  /** Entries of the stream this node has not read yet (from the last probe); null before one. */
+  readonly lag: number | null;
+  /** Wall clock minus the newest version of the last batch read (ms); null before one. */
+  readonly lagMillis: number | null;
+  /** Live members (presence seen within five heartbeats), this node not counted. */
+  readonly members: number;
+  /** Repairs of a cache from a member that finished. */
+  readonly repairs: number;
+  /** Gaps found (fresh starts not counted): each was repaired by digest. */
+  readonly gaps: number;
+  /** Entries this node wrote to the changes stream, and read from it, since start. */
+  readonly entriesWritten: number;
+  readonly entriesRead: number;
+  /** Bytes waiting to be written to Redis. */
+  readonly pendingBytes: number;
+  /** Entries refused: not sealed with the cluster secret, replayed, or older than the replay window. */
+  readonly refused: { readonly unauthenticated: number; readonly replayed: number; readonly stale: number };
+  /** Epoch ms of the last change of state. */
+  readonly since: number;
+}
+
+/** A member as `peers()` lists it. */
+export interface BackplaneMember {
+  readonly id: string;
+  readonly url: string;
+  readonly state: 'connected' | 'down';
+  readonly caches: readonly string[];
+  readonly lastSeen: number;
+  readonly changesReceived: number;
+  readonly lagMillis: number | null;
+  readonly repairs: number;
+}
+
+export interface RedisBackplaneOptions {
+  readonly config: ResolvedBackplaneConfig;
+  readonly node: string;
+  readonly cluster: string;
+  /** Stretched keys of the cluster secret, the current one first, then those still accepted. */
+  readonly psks: readonly Buffer[];
+  readonly hlc: HybridLogicalClock;
+  readonly logger: Logger;
+  readonly scheduler: Scheduler;
+  /** Connect timeout, repair silence, and how long ready() waits for Redis. */
+  readonly socketTimeoutMillis: number;
+}
+
+/** The name the stream goes by among a replicator's peers. */
+const STREAM_PEER = '(backplane)';
+/** Members tried, one after another, for one repair. */
+const REPAIR_TRIES = 3;
+/** Most log lines about refused entries per minute. */
+const REFUSAL_LOGS_PER_MINUTE = 5;
+
+const control = { packr: new Packr({ useRecords: false }), unpackr: new Unpackr({ useRecords: false }) };
+
+export class RedisBackplane {
+  readonly #options: RedisBackplaneOptions;
+  readonly #keys: BackplaneKeys;
+  readonly #inbox: string;
+  readonly #sealer: EntrySealer;
+  readonly #guard: ReplayGuard;
+  readonly #command: Redis;
+  readonly #reader: Redis;
+  readonly #stream: StreamReader;
+  readonly #writer: StreamWriter;
+  readonly #members: Members;
+  readonly #replicators = new Map<string, CacheReplicator>();
+  readonly #streamPeer: ReplicationPeer;
+  readonly #repairPeers = new Map<string, ReplicationPeer>();
+  readonly #leaseNameKey: Buffer;
+  readonly #timers: Cancel[] = [];
+  #url = '';
+  #state: BackplaneState = 'connecting';
+  #since: number;
+  #serverOffset = 0;
+  #lagMillis: number | null = null;
+  #repairs = 0;
+  #refused = { unauthenticated: 0, replayed: 0, stale: 0 };
+  #refusalLogs = { minute: 0, count: 0 };
+  #stopped = false;
+  #bootstrapping: Promise<void> | undefined;
+  #bootstrapAgain = false;
+  readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
+  readonly #ready: Promise<void>;
+  #resolveReady: () => void = () => {};
+  #downLogged = false;
+  /** The last heartbeat had an answer (a connection can be open to a Redis that does not answer). */
+  #answering = true;
+
+  constructor(options: RedisBackplaneOptions) {
+    this.#options = options;
+    this.#since = options.scheduler.now();
+    const { config } = options;
+    this.#keys = new BackplaneKeys(config.keyPrefix, options.cluster);
+    this.#inbox = this.#keys.inbox(options.node);
+    this.#sealer = new EntrySealer({ cluster: options.cluster, writer: options.node, psks: options.psks });
+    this.#guard = new ReplayGuard({
+      windowMillis: config.replayWindowMillis,
+      maxDriftMillis: options.hlc.maxDriftMillis,
+      clock: () => options.hlc.wallClock(),
+    });
+    this.#leaseNameKey = createHmac('sha256', options.psks[0] as Buffer)
+      .update(`meshcache/backplane/lease-names\u0000${options.cluster}`)
+      .digest();
+    const redisOptions: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: options.socketTimeoutMillis,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 1000),
+      ...(config.tls ? { tls: config.ca === undefined ? {} : { ca: config.ca } } : {}),
+    };
+    // Commands time out (a Redis that stopped answering without closing the connection); the
+    // reader's blocking XREAD cannot, and simply waits.
+    this.#command = new Redis(config.url, {
+      ...redisOptions,
+      commandTimeout: Math.max(1000, options.socketTimeoutMillis),
+      connectionName: `meshcache:${options.node}`,
+    });
+    this.#reader = new Redis(config.url, { ...redisOptions, connectionName: `meshcache:${options.node}:reader` });
+    this.#url = redact(config.url);
+    this.#writer = new StreamWriter({
+      redis: this.#command,
+      sealer: this.#sealer,
+      changesKey: this.#keys.changes,
+      maxLength: config.maxLength,
+      windowMillis: config.replayWindowMillis,
+      clock: () => options.hlc.wallClock(),
+      serverOffset: () => this.#serverOffset,
+      logger: options.logger,
+      scheduler: options.scheduler,
+    });
+    this.#streamPeer = {
+      node: STREAM_PEER,
+      role: 'broadcast',
+      send: (message) => {
+        if (message.type === MessageType.Batch) {
+          this.#writer.enqueue(this.#keys.changes, KIND_MESSAGE, encode(message));
+        }
+      },
+      bufferedAmount: () => this.#writer.pendingBytes,
+      acknowledged: () => this.#writer.written(options.socketTimeoutMillis),
+    };
+    this.#ready = new Promise((resolve) => {
+      this.#resolveReady = resolve;
+    });
+    this.#stream = new StreamReader({
+      redis: this.#reader,
+      changesKey: this.#keys.changes,
+      inboxKey: this.#inbox,
+      logger: options.logger,
+      scheduler: options.scheduler,
+      probe: (client) => this.#probe(client),
+      onEntry: (key, changes, sealed) => this.#onEntry(key, changes, sealed),
+      onFirstPosition: () => void this.#bootstrap('start'),
+      onGap: () => void this.#bootstrap('gap'),
+    });
+    this.#members = new Members({
+      heartbeatMillis: config.heartbeatMillis,
+      clock: () => options.hlc.wallClock(),
+      onRestarted: (name) => this.#dropRepairPeer(name),
+      onLive: (name) => this.#ensureRepairPeer(name),
+      onGone: (name) => this.#dropRepairPeer(name),
+    });
+  }
+
+  /** Cluster-wide single flight for the replicators: a lease in Redis (SET NX PX). */
+  readonly singleFlight: SingleFlightFactory = (context) =>
+    new RedisLeases({
+      cache: context.cache,
+      redis: this.#command,
+      leaseKey: (digest) => this.#keys.lease(digest),
+      nameKey: this.#leaseNameKey,
+      holder: `${this.#options.node}:${this.#sealer.incarnationHex}`,
+      leaseMillis: context.settings.singleFlightLeaseMillis,
+      logger: this.#options.logger,
+      scheduler: context.scheduler,
+      flush: context.flush,
+      settle: context.settle,
+      lastWrittenId: () => this.#writer.lastChangesId,
+      readPosition: () => this.#stream.lastId ?? undefined,
+    });
+
+  /** Joins the replicators, connects, and starts reading, writing and the first repair. */
+  start(replicators: ReadonlyMap<string, CacheReplicator>, url: string): void {
+    this.#url = redact(this.#options.config.url);
+    for (const [name, replicator] of replicators) {
+      this.#replicators.set(name, replicator);
+      replicator.addPeer(this.#streamPeer);
+    }
+    this.#listenerUrl = url;
+    for (const client of [this.#command, this.#reader]) {
+      client.on('ready', () => this.#connectionChanged());
+      client.on('close', () => this.#connectionChanged());
+      client.on('error', (error: Error) => {
+        if (!this.#downLogged) {
+          this.#downLogged = true;
+          this.#options.logger.warn(
+            { url: this.#url, err: error },
+            'backplane: Redis unreachable; serving from local caches and retrying',
+          );
+        }
+      });
+      client.connect().catch(() => {}); // retried by the retry strategy; 'error' logs it
+    }
+    const { scheduler } = this.#options;
+    this.#timers.push(scheduler.setInterval(() => void this.#heartbeat(), this.#options.config.heartbeatMillis));
+    for (const replicator of this.#replicators.values()) {
+      const every = replicator.settings.repairIntervalMillis;
+      if (every > 0) this.#scheduleAntiEntropy(replicator, every, new Map());
+    }
+    // ready() does not wait for a Redis that does not answer (once it answers, ready() waits for
+    // the first repair however long it streams, as on the mesh).
+    this.#timers.push(
+      scheduler.setTimeout(() => {
+        if (this.#stream.lastId === null) this.#resolveReady();
+      }, this.#options.socketTimeoutMillis),
+    );
+    this.#stream.start();
+  }
+
+  #listenerUrl = '';
+
+  /** Resolves once the first repair from a member has finished (at once when alone), or Redis did not answer. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  info(): BackplaneInfo {
+    return {
+      type: 'redis',
+      url: this.#url,
+      state: this.#state,
+      stream: this.#keys.changes,
+      lastId: this.#stream.lastId,
+      lag: this.#stream.lag,
+      lagMillis: this.#lagMillis,
+      members: this.#members.live().length,
+      repairs: this.#repairs,
+      gaps: this.#stream.gaps,
+      entriesWritten: this.#writer.entriesWritten,
+      entriesRead: this.#stream.entriesRead,
+      pendingBytes: this.#writer.pendingBytes,
+      refused: { ...this.#refused },
+      since: this.#since,
+    };
+  }
+
+  members(): BackplaneMember[] {
+    return [...this.#members.entries()].map(([id, member]) => ({
+      id,
+      url: member.url,
+      state: this.#members.alive(member) ? 'connected' : 'down',
+      caches: member.caches,
+      lastSeen: member.lastSeen,
+      changesReceived: member.changesReceived,
+      lagMillis: member.lagMillis,
+      repairs: member.repairs,
+    }));
+  }
+
+  /** A cache finished a repair from `node` (the replicator's onRepaired). */
+  repaired(node: string, cache: string): void {
+    this.#repairs++;
+    const member = this.#members.get(node);
+    if (member !== undefined) member.repairs++;
+    const wait = this.#repairWaits.get(node);
+    if (wait?.caches.delete(cache) && wait.caches.size === 0) wait.done();
+  }
+
+  /** Writes what waits (up to socketTimeoutMillis), leaves the members, disconnects. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const cancel of this.#timers) cancel();
+    for (const wait of this.#repairWaits.values()) wait.done();
+    this.#resolveReady();
+    const timeout = this.#options.socketTimeoutMillis;
+    if (this.#command.status === 'ready') {
+      await this.#writer.written(timeout);
+      await withTimeout(this.#command.hdel(this.#keys.members, this.#options.node), timeout, this.#options.scheduler);
+    }
+    this.#writer.stop();
+    const reading = this.#stream.stop();
+    this.#reader.disconnect();
+    this.#command.disconnect();
+    await reading;
+  }
+
+  #connectionChanged(): void {
+    const up = this.#command.status === 'ready' && this.#reader.status === 'ready' && this.#answering;
+    const state: BackplaneState = up ? 'connected' : this.#state === 'connecting' ? 'connecting' : 'down';
+    if (this.#command.status === 'ready') this.#writer.resume();
+    if (state === this.#state) return;
+    const was = this.#state;
+    this.#state = up ? 'connected' : 'down';
+    this.#since = this.#options.scheduler.now();
+    if (up) {
+      this.#downLogged = false;
+      this.#options.logger.info({ url: this.#url, was }, 'backplane: connected to Redis');
+      void this.#heartbeat();
+    } else if (!this.#stopped) {
+      this.#options.logger.warn({ url: this.#url }, 'backplane: connection to Redis lost; serving from local caches');
+    }
+  }
+
+  // ---- entries -----------------------------------------------------------------------------
+
+  async #probe(client: Redis): Promise<Probe> {
+    const probe = await probeStream(
+      client,
+      { changes: this.#keys.changes, generation: this.#keys.generation, inbox: this.#inbox },
+      randomBytes(12).toString('hex'),
+    );
+    this.#serverOffset = probe.serverNow - this.#options.hlc.wallClock();
+    return probe;
+  }
+
+  /** One entry; 'stale' when refused for age. */
+  #onEntry(key: string, changes: boolean, sealed: Buffer | undefined): EntryOutcome {
+    if (sealed === undefined) {
+      this.#refuse('unauthenticated', key, undefined, 'an entry without a sealed message');
+      return 'refused';
+    }
+    const header = EntrySealer.peek(sealed);
+    if (header === undefined) {
+      this.#refuse('unauthenticated', key, undefined, 'not a sealed entry');
+      return 'refused';
+    }
+    if (header.writer === this.#options.node && header.incarnation === this.#sealer.incarnationHex) return 'ok';
+    let plaintext: Buffer;
+    try {
+      plaintext = this.#sealer.open(sealed, key).plaintext;
+    } catch (error) {
+      this.#refuse('unauthenticated', key, header.writer, (error as SealError).message);
+      return 'refused';
+    }
+    const verdict = this.#guard.check(key, header);
+    if (verdict !== 'fresh') {
+      this.#refuse(verdict === 'stale' ? 'stale' : 'replayed', key, header.writer, `${verdict} entry`);
+      return verdict === 'stale' ? 'stale' : 'refused';
+    }
+    try {
+      if (changes) this.#onChanges(header, plaintext);
+      else this.#onInbox(header, plaintext);
+    } catch (error) {
+      this.#options.logger.error(
+        { writer: header.writer, stream: key, err: error },
+        'backplane: could not handle an entry; skipped',
+      );
+    }
+    return 'ok';
+  }
+
+  #onChanges(header: SealHeader, plaintext: Buffer): void {
+    if (header.kind !== KIND_MESSAGE) return;
+    const message = decode(plaintext);
+    if (message.type !== MessageType.Batch) return;
+    const newest = this.#applyAll(message.changes, header.writer);
+    this.#lagMillis = Math.max(0, this.#options.hlc.wallClock() - newest);
+    const member = this.#members.get(header.writer);
+    if (member !== undefined) {
+      member.changesReceived += message.changes.length;
+      member.lagMillis = this.#lagMillis;
+    }
+  }
+
+  #onInbox(header: SealHeader, plaintext: Buffer): void {
+    const from = header.writer;
+    const member = this.#members.member(from, header.incarnation);
+    member.lastHeard = this.#options.hlc.wallClock();
+    if (header.kind === KIND_CONTROL) {
+      const request = control.unpackr.unpack(plaintext) as { op?: unknown; caches?: unknown };
+      if (request.op !== 'offer' || !Array.isArray(request.caches)) return;
+      for (const name of request.caches) {
+        const replicator = typeof name === 'string' ? this.#replicators.get(name) : undefined;
+        if (replicator === undefined) continue;
+        this.#ensureRepairPeer(from);
+        replicator.requestRepair(from);
+      }
+      return;
+    }
+    const message = decode(plaintext);
+    switch (message.type) {
+      case MessageType.Entries:
+        this.#applyAll(message.changes, from);
+        return;
+      case MessageType.Digest:
+      case MessageType.RepairRequest:
+      case MessageType.Keys:
+      case MessageType.Pull:
+      case MessageType.BootstrapDone:
+        this.#ensureRepairPeer(from);
+        this.#replicators.get(message.cache)?.receiveRepair(message, from);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #applyAll(changes: readonly ChangeMessage[], from: string): number {
+    let newest = 0;
+    for (const change of changes) {
+      this.#replicators.get(change.cache)?.apply(change, from);
+      if (change.version.time > newest) newest = change.version.time;
+    }
+    return newest;
+  }
+
+  #refuse(kind: 'unauthenticated' | 'replayed' | 'stale', stream: string, writer: string | undefined, why: string) {
+    this.#refused[kind]++;
+    const minute = Math.floor(this.#options.scheduler.now() / 60_000);
+    if (this.#refusalLogs.minute !== minute) this.#refusalLogs = { minute, count: 0 };
+    if (this.#refusalLogs.count++ >= REFUSAL_LOGS_PER_MINUTE) return;
+    this.#options.logger.warn(
+      { stream, writer, kind, why, refused: { ...this.#refused } },
+      'backplane: an entry was refused and ignored (at most 5 such lines a minute)',
+    );
+  }
+
+  // ---- members, repair ----------------------------------------------------------------------
+
+  #ensureRepairPeer(node: string): void {
+    if (this.#repairPeers.has(node)) return;
+    const inbox = this.#keys.inbox(node);
+    const peer: ReplicationPeer = {
+      node,
+      role: 'repair',
+      send: (message) => this.#writer.enqueue(inbox, KIND_MESSAGE, encode(message)),
+      bufferedAmount: () => this.#writer.pendingBytes,
+      acknowledged: () => this.#writer.written(this.#options.socketTimeoutMillis),
+    };
+    this.#repairPeers.set(node, peer);
+    for (const replicator of this.#replicators.values()) replicator.addPeer(peer);
+  }
+
+  #dropRepairPeer(node: string): void {
+    const peer = this.#repairPeers.get(node);
+    if (peer === undefined) return;
+    this.#repairPeers.delete(node);
+    for (const replicator of this.#replicators.values()) replicator.removePeer(node, peer);
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#stopped || this.#command.status !== 'ready' || this.#beating) return;
+    this.#beating = true;
+    try {
+      await this.#beat();
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  #beating = false;
+
+  async #beat(): Promise<void> {
+    const { hlc, node } = this.#options;
+    const now = hlc.wallClock();
+    const record = encodePresence({
+      incarnation: this.#sealer.incarnationHex,
+      url: this.#listenerUrl,
+      caches: [...this.#replicators.keys()],
+    });
+    try {
+      const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
+      // Every node writes its record each heartbeat; a large cluster reads them every few (members.ts).
+      if (this.#members.readsThisBeat() || this.#bootstrapping !== undefined) {
+        const [, all] = (await this.#command
+          .multi()
+          .hset(this.#keys.members, node, sealed)
+          .hgetallBuffer(this.#keys.members)
+          .exec()) as [[Error | null, unknown], [Error | null, Record<string, Buffer>]];
+        this.#onMembers(all[1] ?? {});
+      } else {
+        await this.#command.hset(this.#keys.members, node, sealed);
+      }
+      this.#stream.noteProbe(await this.#probe(this.#command));
+      if (!this.#answering) {
+        this.#answering = true;
+        this.#connectionChanged();
+      }
+    } catch (error) {
+      this.#options.logger.debug({ err: error }, 'backplane: heartbeat failed');
+      if (this.#answering && !this.#stopped) {
+        this.#answering = false;
+        this.#connectionChanged();
+      }
+    }
+  }
+
+  #onMembers(records: Record<string, Buffer>): void {
+    const opened = new Map<string, { header: SealHeader; record: Omit<PresenceRecord, 'incarnation'> }>();
+    for (const [name, sealed] of Object.entries(records)) {
+      if (name === this.#options.node) continue;
+      try {
+        const { header, plaintext } = this.#sealer.open(sealed, this.#keys.members);
+        opened.set(name, { header, record: decodePresence(plaintext) });
+      } catch (error) {
+        this.#refuse('unauthenticated', this.#keys.members, name, (error as Error).message);
+      }
+    }
+    for (const name of this.#members.update(opened)) this.#command.hdel(this.#keys.members, name).catch(() => {});
+  }
+
+  /** Repairs every cache from one live member, trying up to REPAIR_TRIES; one at a time. */
+  #bootstrap(reason: 'start' | 'gap'): Promise<void> {
+    if (this.#bootstrapping !== undefined) {
+      this.#bootstrapAgain = true;
+      return this.#bootstrapping;
+    }
+    this.#bootstrapping = (async () => {
+      try {
+        for (let round = 0; round < 4 && !this.#stopped; round++) {
+          this.#bootstrapAgain = false;
+          await this.#heartbeat();
+          const tried = new Set<string>();
+          for (let attempt = 0; attempt < REPAIR_TRIES && !this.#stopped; attempt++) {
+            const live = this.#members.live(tried);
+            if (live.length === 0) break;
+            const source = live[Math.floor(this.#options.scheduler.random() * live.length)] as string;
+            tried.add(source);
+            if (await this.#repairFrom(source)) break;
+            this.#options.logger.warn(
+              { member: source, reason },
+              'backplane: repair from a member stalled; trying another',
+            );
+          }
+          if (!this.#bootstrapAgain) break;
+        }
+      } finally {
+        this.#bootstrapping = undefined;
+        this.#resolveReady();
+      }
+    })();
+    return this.#bootstrapping;
+  }
+
+  /** A two-way digest exchange with `source`: true once every cache was repaired from it. */
+  async #repairFrom(source: string): Promise<boolean> {
+    const { scheduler, socketTimeoutMillis, hlc } = this.#options;
+    const caches = [...this.#replicators.keys()];
+    if (caches.length === 0) return true;
+    this.#ensureRepairPeer(source);
+    let finished = false;
+    const done = new Promise<void>((resolve) => {
+      this.#repairWaits.get(source)?.done();
+      this.#repairWaits.set(source, {
+        caches: new Set(caches),
+        done: () => {
+          finished = true;
+          resolve();
+        },
+      });
+    });
+    this.#writer.enqueue(this.#keys.inbox(source), KIND_CONTROL, control.packr.pack({ op: 'offer', caches }) as Buffer);
+    for (const replicator of this.#replicators.values()) replicator.requestRepair(source);
+    const silence = 2 * socketTimeoutMillis;
+    // Waits while the source answers (a large repair streams for a long time), or while this
+    // node's side is still being written; gives up after `silence` without either.
+    let progress = hlc.wallClock();
+    for (let checks = 0; !finished && !this.#stopped && checks < 1_000_000; checks++) {
+      await Promise.race([done, sleep(scheduler, 100)]);
+      if (this.#writer.pendingMessages > 0 || this.#state !== 'connected') progress = hlc.wallClock();
+      progress = Math.max(progress, this.#members.get(source)?.lastHeard ?? 0);
+      if (!finished && hlc.wallClock() - progress > silence) break;
+    }
+    this.#repairWaits.delete(source);
+    return finished;
+  }
+
+  /**
+   * Every `every` ms (jittered), one live member that has not had this cache's digest since the
+   * cache last changed gets it, and repairs itself from it: constant work per node and interval,
+   * and each member hears of a change within as many intervals as there are members.
+   */
+  #scheduleAntiEntropy(replicator: CacheReplicator, every: number, offeredAt: Map<string, number>): void {
+    const { scheduler } = this.#options;
+    const cancel = scheduler.setTimeout(
+      () => {
+        const at = this.#timers.indexOf(cancel);
+        if (at >= 0) this.#timers.splice(at, 1);
+        if (this.#state === 'connected') {
+          const changes = replicator.changeCount;
+          for (const name of offeredAt.keys()) if (!this.#members.has(name)) offeredAt.delete(name);
+          const behind = this.#members.live().filter((name) => offeredAt.get(name) !== changes);
+          if (behind.length > 0) {
+            const target = behind[Math.floor(scheduler.random() * behind.length)] as string;
+            offeredAt.set(target, changes);
+            this.#ensureRepairPeer(target);
+            replicator.requestRepair(target);
+          }
+        }
+        if (!this.#stopped) this.#scheduleAntiEntropy(replicator, every, offeredAt);
+      },
+      every * (0.8 + 0.4 * scheduler.random()),
+    );
+    this.#timers.push(cancel);
+  }
+}
+
+/** One message alone: a fresh codec, so that every entry decodes by itself, from any position. */
+function encode(message: Message): Buffer {
+  return new WireCodec().encode(message);
+}
+
+function decode(bytes: Buffer): Message {
+  const message = new WireCodec().decode(bytes);
+  if (message.type === MessageType.Unknown) throw new ProtocolError(`unknown message type ${message.number}`);
+  return message;
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+function sleep(scheduler: Scheduler, millis: number): Promise<void> {
+  return new Promise((resolve) => scheduler.setTimeout(resolve, millis));
+}
+
+async function withTimeout(promise: Promise<unknown>, millis: number, scheduler: Scheduler): Promise<void> {
+  let cancel: Cancel | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise<void>((resolve) => {
+      cancel = scheduler.setTimeout(resolve, millis);
+    }),
+  ]);
+  cancel?.();
+}

@@ -1,0 +1,202 @@
+/**
+ * The reading side of the backplane: one connection of its own (XREAD BLOCK occupies it) reads
+ * the changes stream and this node's inbox together, from the last id read of each, and hands
+ * every entry on in order.
+ *
+ * Positions. On start, and whenever the connection comes back, the reader probes the stream
+ * (stream-probe.ts). The first time it starts at the stream's end (a new node is repaired from a
+ * member, not from history). Later, it reads on from its last id unless the probe shows a gap
+ * (a new generation, lost entries, entries trimmed before they were read), and then it reads on
+ * from the end, or from the start of a stream that is a new one (what writers queued during the
+ * outage is there), and reports the gap so the node repairs. An entry refused as older than the
+ * replay window is a gap too (the node fell behind): fellBehind().
+ *
+ * Lag in entries: the stream's entries-added counter at the position (known at each probe and
+ * counted on from there) against the counter at the last probe.
+ */
+import type { Logger, Scheduler } from '@meshcache/core';
+import type { Redis } from 'ioredis';
+import { compareStreamIds } from './keys.js';
+import { gapIn, type Probe } from './stream-probe.js';
+
+/**
+ * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
+ * inbox, so one read holds at most some 64 MiB.
+ */
+const READ_COUNT = 64;
+/** The longest one XREAD blocks: how soon a stop is noticed. */
+const BLOCK_MILLIS = 1000;
+
+export type EntryOutcome = 'ok' | 'stale' | 'refused';
+
+export interface StreamReaderOptions {
+  readonly redis: Redis;
+  readonly changesKey: string;
+  readonly inboxKey: string;
+  readonly logger: Logger;
+  readonly scheduler: Scheduler;
+  /** Probes the stream through the given connection. */
+  readonly probe: (client: Redis) => Promise<Probe>;
+  /** One entry (the sealed bytes of its field `m`, or undefined without one), in order. */
+  readonly onEntry: (key: string, changes: boolean, sealed: Buffer | undefined) => EntryOutcome;
+  /** The first position was taken: the node starts from here, and repairs. */
+  readonly onFirstPosition: () => void;
+  /** A gap: the node repairs. */
+  readonly onGap: (why: string) => void;
+}
+
+export class StreamReader {
+  readonly #options: StreamReaderOptions;
+  /** The last changes entry read; null until the first probe. */
+  #changesId: string | null = null;
+  #inboxId = '0-0';
+  #generation: string | undefined;
+  /** The stream's entries-added count up to this node's position. */
+  #position = 0;
+  #entriesAdded: number | null = null;
+  #needsPosition = true;
+  #stopped = false;
+  #loop: Promise<void> = Promise.resolve();
+  entriesRead = 0;
+  gaps = 0;
+
+  constructor(options: StreamReaderOptions) {
+    this.#options = options;
+  }
+
+  get lastId(): string | null {
+    return this.#changesId;
+  }
+
+  /** Entries of the stream not read yet, as of the last probe; null before one. */
+  get lag(): number | null {
+    return this.#entriesAdded === null ? null : Math.max(0, this.#entriesAdded - this.#position);
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  /** Stops after the current read (the caller disconnects the connection to end it at once). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
+
+  /** A probe made elsewhere (the heartbeat): lag figures, and a gap found between reconnections. */
+  noteProbe(probe: Probe): void {
+    this.#entriesAdded = probe.entriesAdded;
+    if (this.#changesId !== null && gapIn(probe, this.#changesId, this.#generation) !== undefined) {
+      this.#needsPosition = true;
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { redis, scheduler, logger, changesKey, inboxKey } = this.#options;
+    while (!this.#stopped) {
+      if (redis.status !== 'ready') {
+        this.#needsPosition = true;
+        await sleep(scheduler, 50);
+        continue;
+      }
+      try {
+        if (this.#needsPosition) await this.#reposition();
+        const reply = await redis.xreadBuffer(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          BLOCK_MILLIS,
+          'STREAMS',
+          changesKey,
+          inboxKey,
+          this.#changesId ?? '0-0',
+          this.#inboxId,
+        );
+        if (reply !== null && this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
+          // This node fell further behind than the replay window: replaying is over, repair instead.
+          this.#jumpToEnd(
+            await this.#options.probe(redis),
+            'entries older than the replay window (this node fell behind)',
+          );
+        }
+      } catch (error) {
+        if (this.#stopped) break;
+        this.#needsPosition = true;
+        if (redis.status === 'ready') {
+          logger.warn({ err: error }, 'backplane: reading the stream failed; trying again');
+          await sleep(scheduler, 200);
+        }
+      }
+    }
+  }
+
+  /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
+  async #reposition(): Promise<void> {
+    const probe = await this.#options.probe(this.#options.redis);
+    this.#needsPosition = false;
+    this.#entriesAdded = probe.entriesAdded;
+    if (this.#changesId === null) {
+      this.#generation = probe.generation;
+      this.#changesId = probe.lastGeneratedId;
+      this.#position = probe.entriesAdded;
+      this.#inboxId = probe.inboxLastId;
+      this.#options.logger.info(
+        { stream: this.#options.changesKey, from: this.#changesId },
+        'backplane: reading the stream; repairing from a member',
+      );
+      this.#options.onFirstPosition();
+      return;
+    }
+    if (compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = probe.inboxLastId;
+    const why = gapIn(probe, this.#changesId, this.#generation);
+    if (why === undefined) return;
+    const renewed = probe.generation !== this.#generation;
+    this.#jumpToEnd(probe, why);
+    if (renewed) {
+      // A new stream holds only what was written since it began (writers' queued changes among
+      // them): read it from its start; what the old one held and this node missed, repair brings.
+      this.#changesId = '0-0';
+      this.#position = 0;
+    }
+  }
+
+  #jumpToEnd(probe: Probe, why: string): void {
+    this.gaps++;
+    this.#options.logger.warn(
+      { stream: this.#options.changesKey, at: this.#changesId, to: probe.lastGeneratedId, why },
+      'backplane: a gap in the stream; reading on from its end and repairing from a member',
+    );
+    this.#generation = probe.generation;
+    this.#changesId = probe.lastGeneratedId;
+    this.#position = probe.entriesAdded;
+    this.#options.onGap(why);
+  }
+
+  /** Hands every entry on; true when one of the changes stream was refused as stale. */
+  #onReply(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): boolean {
+    let stale = false;
+    for (const [keyBytes, entries] of reply) {
+      const key = keyBytes.toString();
+      const changes = key === this.#options.changesKey;
+      for (const [idBytes, fields] of entries) {
+        const id = idBytes.toString();
+        if (changes) {
+          this.#changesId = id;
+          this.#position++;
+          this.entriesRead++;
+        } else this.#inboxId = id;
+        if (this.#options.onEntry(key, changes, fieldOf(fields, 'm')) === 'stale' && changes) stale = true;
+      }
+    }
+    return stale;
+  }
+}
+
+function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]?.toString() === name) return fields[i + 1];
+  return undefined;
+}
+
+function sleep(scheduler: Scheduler, millis: number): Promise<void> {
+  return new Promise((resolve) => scheduler.setTimeout(resolve, millis));
+}

@@ -1,0 +1,88 @@
+/**
+ * The backplane's bookkeeping without Redis: stream ids, the gap rule, and the member table.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { EntrySealer, KIND_CONTROL } from '../src/backplane/entry-seal.js';
+import { compareStreamIds } from '../src/backplane/keys.js';
+import { decodePresence, encodePresence, FORGET_MILLIS, Members } from '../src/backplane/members.js';
+import { gapIn, type Probe } from '../src/backplane/stream-probe.js';
+
+describe('stream ids and the gap rule', () => {
+  it('orders ids by milliseconds, then sequence', () => {
+    expect(compareStreamIds('5-1', '5-0')).toBeGreaterThan(0);
+    expect(compareStreamIds('4-9', '5-0')).toBeLessThan(0);
+    expect(compareStreamIds('10-0', '9-99')).toBeGreaterThan(0);
+    expect(compareStreamIds('0-0', '0-0')).toBe(0);
+  });
+
+  const probe = (over: Partial<Probe>): Probe => ({
+    generation: 'g1',
+    serverNow: 0,
+    lastGeneratedId: '100-0',
+    maxDeletedId: '50-0',
+    entriesAdded: 10,
+    inboxLastId: '0-0',
+    ...over,
+  });
+
+  it('reads on when nothing after the position is gone', () => {
+    expect(gapIn(probe({}), '80-0', 'g1')).toBeUndefined();
+    expect(gapIn(probe({ maxDeletedId: '80-0' }), '80-0', 'g1')).toBeUndefined(); // only what was read
+  });
+
+  it('finds a new generation, lost entries, and entries trimmed before they were read', () => {
+    expect(gapIn(probe({ generation: 'g2' }), '80-0', 'g1')).toMatch(/new one/);
+    expect(gapIn(probe({ lastGeneratedId: '70-0' }), '80-0', 'g1')).toMatch(/lost entries/);
+    expect(gapIn(probe({ maxDeletedId: '90-0' }), '80-0', 'g1')).toMatch(/trimmed/);
+  });
+});
+
+describe('the member table', () => {
+  const psk = randomBytes(32);
+  const where = 'meshcache:{c}:members';
+  const record = (
+    writer: string,
+    sealedAt: number,
+    sealer = new EntrySealer({ cluster: 'c', writer, psks: [psk] }),
+  ) => {
+    const sealed = sealer.seal(
+      KIND_CONTROL,
+      encodePresence({ incarnation: sealer.incarnationHex, url: `ws://${writer}`, caches: ['a'] }),
+      where,
+      sealedAt,
+    );
+    const opened = new EntrySealer({ cluster: 'c', writer: 'me', psks: [psk] }).open(sealed, where);
+    return { header: opened.header, record: decodePresence(opened.plaintext) };
+  };
+
+  it('is live while its records are recent, by their seal time; a restart and a long silence are reported', () => {
+    let now = 1_000_000;
+    const events: string[] = [];
+    const members = new Members({
+      heartbeatMillis: 1000,
+      clock: () => now,
+      onRestarted: (name) => events.push(`restarted ${name}`),
+      onLive: (name) => events.push(`live ${name}`),
+      onGone: (name) => events.push(`gone ${name}`),
+    });
+    const first = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    members.update(new Map([['gw-2', record('gw-2', now, first)]]));
+    expect(members.live()).toEqual(['gw-2']);
+    expect(members.get('gw-2')).toMatchObject({ url: 'ws://gw-2', caches: ['a'] });
+    // A record replayed later says nothing new: its seal time is old.
+    now += 10_000;
+    members.update(new Map([['gw-2', record('gw-2', now - 10_000, first)]]));
+    expect(members.live()).toEqual([]);
+    expect(events).toContain('gone gw-2');
+    // Back with a new incarnation: a restart.
+    members.update(new Map([['gw-2', record('gw-2', now)]]));
+    expect(events).toContain('restarted gw-2');
+    expect(members.live()).toEqual(['gw-2']);
+    // A record under another node's name is not taken; one older than FORGET_MILLIS is to delete.
+    const forged = record('gw-3', now);
+    expect(members.update(new Map([['gw-4', forged]]))).toEqual([]);
+    expect(members.has('gw-4')).toBe(false);
+    expect(members.update(new Map([['gw-5', record('gw-5', now - FORGET_MILLIS - 1)]]))).toEqual(['gw-5']);
+  });
+});

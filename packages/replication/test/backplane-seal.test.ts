@@ -1,0 +1,123 @@
+/**
+ * The backplane's sealing and replay rule, without Redis: what a Redis user without the secret
+ * can and cannot do with an entry, and the configuration's checks.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from '@meshcache/core';
+import { describe, expect, it } from 'vitest';
+import { EntrySealer, KIND_MESSAGE, SealError } from '../src/backplane/entry-seal.js';
+import { ReplayGuard } from '../src/backplane/replay-guard.js';
+import { resolveClusterConfig } from '../src/index.js';
+
+const psk = randomBytes(32);
+const other = randomBytes(32);
+const where = 'meshcache:{c}:changes';
+
+describe('sealed entries', () => {
+  it('open with the cluster secret, in the key they were written to', () => {
+    const writer = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [psk] });
+    const reader = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    const sealed = writer.seal(KIND_MESSAGE, Buffer.from('a token'), where, 1000);
+    const opened = reader.open(sealed, where);
+    expect(opened.plaintext.toString()).toBe('a token');
+    expect(opened.header).toMatchObject({ writer: 'gw-1', sequence: 1, sealedAt: 1000 });
+    expect(sealed.includes(Buffer.from('a token'))).toBe(false); // encrypted, not just signed
+  });
+
+  it('refuse another secret, another cluster, another key, and any changed byte', () => {
+    const writer = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [psk] });
+    const sealed = writer.seal(KIND_MESSAGE, Buffer.from('v'), where, 1000);
+    expect(() => new EntrySealer({ cluster: 'c', writer: 'x', psks: [other] }).open(sealed, where)).toThrow(SealError);
+    expect(() => new EntrySealer({ cluster: 'd', writer: 'x', psks: [psk] }).open(sealed, where)).toThrow(SealError);
+    const reader = new EntrySealer({ cluster: 'c', writer: 'x', psks: [psk] });
+    expect(() => reader.open(sealed, 'meshcache:{c}:inbox:gw-2')).toThrow(SealError);
+    for (const at of [1, 5, 30, sealed.length - 1]) {
+      const changed = Buffer.from(sealed);
+      changed[at] = (changed[at] as number) ^ 1;
+      expect(() => reader.open(changed, where)).toThrow();
+    }
+  });
+
+  it('never repeat a nonce under a key: each restart draws a new incarnation, so a new key', () => {
+    const before = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [psk] });
+    const after = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [psk] });
+    const a = before.seal(KIND_MESSAGE, Buffer.from('same'), where, 1000);
+    const b = after.seal(KIND_MESSAGE, Buffer.from('same'), where, 1000);
+    expect(EntrySealer.peek(a)?.sequence).toBe(1);
+    expect(EntrySealer.peek(b)?.sequence).toBe(1);
+    expect(EntrySealer.peek(a)?.incarnation).not.toBe(EntrySealer.peek(b)?.incarnation);
+    expect(a.subarray(-20).equals(b.subarray(-20))).toBe(false);
+  });
+
+  it('open with a secret still accepted during a rotation', () => {
+    const old = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [other] });
+    const rotated = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk, other] });
+    expect(rotated.open(old.seal(KIND_MESSAGE, Buffer.from('v'), where, 5), where).plaintext.toString()).toBe('v');
+  });
+});
+
+describe('the replay rule', () => {
+  const writer = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [psk] });
+  const header = (sealedAt: number) => {
+    const peeked = EntrySealer.peek(writer.seal(KIND_MESSAGE, Buffer.from('v'), where, sealedAt));
+    if (peeked === undefined) throw new Error('no header');
+    return peeked;
+  };
+
+  it('refuses an entry read again, and an older one of the same writer', () => {
+    let now = 10_000;
+    const guard = new ReplayGuard({ windowMillis: 5000, maxDriftMillis: 1000, clock: () => now });
+    const first = header(now);
+    const second = header(now);
+    expect(guard.check(where, first)).toBe('fresh');
+    expect(guard.check(where, second)).toBe('fresh');
+    expect(guard.check(where, second)).toBe('replayed');
+    expect(guard.check(where, first)).toBe('replayed');
+    now += 1;
+    expect(guard.check('meshcache:{c}:inbox:x', first)).toBe('fresh'); // each key has its own order
+  });
+
+  it('refuses an entry sealed before the window, or too far ahead, even on a node that never saw its writer', () => {
+    const now = 1_000_000;
+    const guard = new ReplayGuard({ windowMillis: 5000, maxDriftMillis: 1000, clock: () => now });
+    expect(guard.check(where, header(now - 5001))).toBe('stale');
+    expect(guard.check(where, header(now + 1001))).toBe('future');
+    expect(guard.check(where, header(now - 4999))).toBe('fresh');
+  });
+});
+
+describe('the backplane section of the configuration', () => {
+  const base = { name: 'gw-1', cluster: 'c', secret: 'a shared secret of at least 32 bytes' };
+
+  it('is an error together with peerDiscovery, naming both', () => {
+    const both = () =>
+      resolveClusterConfig({
+        ...base,
+        backplane: { type: 'redis', url: 'redis://127.0.0.1:6379' },
+        peerDiscovery: { mode: 'manual', peers: [] },
+      });
+    expect(both).toThrow(ConfigError);
+    expect(both).toThrow(/backplane.*peerDiscovery/);
+  });
+
+  it('names the field that is wrong', () => {
+    const bad = (backplane: unknown) => () => resolveClusterConfig({ ...base, backplane });
+    expect(bad({ type: 'kafka', url: 'redis://h' })).toThrow(/backplane\.type/);
+    expect(bad({ type: 'redis', url: 'http://h' })).toThrow(/backplane\.url/);
+    expect(bad({ type: 'redis', url: 'redis://h', replayWindowSeconds: 600 })).toThrow(
+      /backplane\.replayWindowSeconds/,
+    );
+    expect(bad({ type: 'redis', url: 'redis://h', caFile: '/x' })).toThrow(/backplane\.caFile/);
+    expect(bad({ type: 'redis', url: 'redis://h', colour: 'red' })).toThrow(/backplane\.colour/);
+  });
+
+  it('needs a secret of 32 bytes for a Redis off loopback', () => {
+    const remote = { type: 'redis', url: 'rediss://user:pw@redis.internal:6380' };
+    expect(() => resolveClusterConfig({ name: 'gw-1', cluster: 'c', backplane: remote }, {})).toThrow(/secret/);
+    expect(() => resolveClusterConfig({ name: 'gw-1', cluster: 'c', secret: 'short', backplane: remote }, {})).toThrow(
+      /secret/,
+    );
+    const resolved = resolveClusterConfig({ ...base, backplane: remote }, {});
+    expect(resolved.backplane).toMatchObject({ tls: true, host: 'redis.internal', replayWindowMillis: 120_000 });
+  });
+});

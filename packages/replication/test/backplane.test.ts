@@ -1,0 +1,425 @@
+/**
+ * The Redis Streams backplane with a real redis-server (started here on a free port, stopped by
+ * pid): ClusterNodes in this process replicate through it, nothing mocked.
+ *
+ * CI runs the short forms; MESHCACHE_BACKPLANE_FULL=1 (npm run test:backplane:full) runs the full
+ * ones: a joiner of 100,000 entries instead of 20,000, Redis unreachable for 30 s instead of 5 s.
+ */
+import { rmSync } from 'node:fs';
+import { ManualClock } from '@meshcache/core/testing';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EntrySealer, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
+import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
+import { WireCodec } from '../src/internals.js';
+import { MessageType } from '../src/protocol/messages.js';
+import { derivePsk } from '../src/security/keyring.js';
+import { SECRET, until } from './nodes.js';
+import { RedisServer, type RedisServerOptions } from './redis-server.js';
+import { makeTestPki } from './tls-certs.js';
+
+const FULL = process.env['MESHCACHE_BACKPLANE_FULL'] === '1';
+const CACHE = 'Response Cache';
+
+const servers: RedisServer[] = [];
+const nodes: ClusterNode[] = [];
+const clients: Redis[] = [];
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.stop();
+  for (const client of clients.splice(0)) client.disconnect();
+});
+afterAll(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function redisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const server = await RedisServer.start(options);
+  servers.push(server);
+  return server;
+}
+
+/** Logs kept in memory, to check what a node said. */
+function memoryLogger() {
+  const lines: Array<{ level: string; msg: string; obj: unknown }> = [];
+  const at = (level: string) => (obj: unknown, msg: string) => lines.push({ level, msg, obj });
+  return { lines, logger: { info: at('info'), warn: at('warn'), error: at('error'), debug: () => {} } };
+}
+
+async function node(
+  name: string,
+  server: RedisServer,
+  overrides: Partial<ClusterConfig> = {},
+  options: ClusterNodeOptions = {},
+  replication: Record<string, unknown> = {},
+): Promise<ClusterNode> {
+  const started = await ClusterNode.start(
+    {
+      name,
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+      backplane: { type: 'redis', url: server.url, heartbeatMillis: 200, replayWindowSeconds: 60 },
+      caches: {
+        [CACHE]: {
+          maxElementsInMemory: 0,
+          replication: { asynchronousReplicationIntervalMillis: 20, repairIntervalMillis: 1000, ...replication },
+        },
+      },
+      ...overrides,
+    },
+    options,
+  );
+  nodes.push(started);
+  return started;
+}
+
+function cacheOf(node: ClusterNode) {
+  const cache = node.manager.getCache(CACHE);
+  if (cache === undefined) throw new Error('no cache');
+  return cache;
+}
+
+/** Every key and value of the cache, sorted: equal on every node once they converged. */
+function contents(node: ClusterNode): string {
+  return [...cacheOf(node).snapshot()]
+    .map((entry) => `${entry.key}=${JSON.stringify(entry.value)}`)
+    .sort()
+    .join('\n');
+}
+
+async function converged(of: ClusterNode[], what: string, timeoutMs = 20_000): Promise<void> {
+  try {
+    await until(() => of.every((n) => contents(n) === contents(of[0] as ClusterNode)), what, timeoutMs);
+  } catch (error) {
+    const figures = of.map((n) => ({ node: n.id, size: cacheOf(n).size, backplane: n.backplane() }));
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(figures)}`);
+  }
+}
+
+const backplaneOf = (n: ClusterNode) => {
+  const info = n.backplane();
+  if (info === null) throw new Error('not on a backplane');
+  return info;
+};
+
+describe('changes over the backplane', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await redisServer();
+  });
+
+  it('put, update, remove and removeAll reach every node; peers() shows the backplane, then the members', async () => {
+    const [a, b, c] = [await node('a', server), await node('b', server), await node('c', server)];
+    await Promise.all([a.ready(), b.ready(), c.ready()]);
+    cacheOf(a).put('k1', 'one');
+    cacheOf(b).put('k2', { n: 2 });
+    await until(() => [a, b, c].every((n) => cacheOf(n).get('k1') === 'one' && cacheOf(n).has('k2')), 'puts');
+    cacheOf(c).put('k1', 'one, updated');
+    await until(() => [a, b].every((n) => cacheOf(n).get('k1') === 'one, updated'), 'the update');
+    cacheOf(a).remove('k2');
+    await until(() => [b, c].every((n) => !cacheOf(n).has('k2')), 'the removal');
+    expect(
+      cacheOf(c)
+        .tombstones()
+        .map((t) => t.key),
+    ).toContain('k2');
+    cacheOf(b).put('k3', 3);
+    await until(() => cacheOf(a).has('k3'), 'k3');
+    cacheOf(a).removeAll();
+    await until(() => [a, b, c].every((n) => cacheOf(n).size === 0), 'removeAll');
+
+    await until(() => a.peers().length === 3, 'two members seen by a');
+    const [line, ...members] = a.peers();
+    expect(line).toMatchObject({ id: 'backplane', foundBy: 'backplane', state: 'connected' });
+    expect(line?.backplane).toMatchObject({
+      type: 'redis',
+      state: 'connected',
+      stream: 'meshcache:{gateways}:changes',
+    });
+    expect(line?.backplane?.lastId).toMatch(/^\d+-\d+$/);
+    expect(typeof line?.backplane?.lag).toBe('number');
+    expect(members.map((m) => m.id).sort()).toEqual(['b', 'c']);
+    expect(members.every((m) => m.state === 'connected' && m.url.startsWith('ws://'))).toBe(true);
+    expect(a.replicationStatistics(CACHE)).toMatchObject({ backplane: { type: 'redis' } });
+  });
+
+  it('synchronous mode: settle() resolves once Redis has the change, and names the backplane', async () => {
+    const sync = { replicateAsynchronously: false };
+    const [a, b] = [await node('a', server, {}, {}, sync), await node('b', server, {}, {}, sync)];
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('revoked-token', 'gone soon');
+    expect(await a.settle()).toEqual({ [CACHE]: { acknowledged: ['(backplane)'], timedOut: [] } });
+    await until(() => cacheOf(b).has('revoked-token'), 'the put on b');
+    cacheOf(b).remove('revoked-token');
+    await b.settle();
+    await until(() => !cacheOf(a).has('revoked-token'), 'the removal on a');
+  });
+
+  it('TTL counts from the writer’s createdAt on every node, and an expiry found on one node reaches the others', async () => {
+    const clock = new ManualClock(Date.now());
+    const options = { clock: clock.now };
+    const [a, b] = [await node('a', server, {}, options), await node('b', server, {}, options)];
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('ttl', 'short-lived', { timeToLiveSeconds: 2 });
+    cacheOf(a).put('tti', 'idle', { timeToIdleSeconds: 1 });
+    await until(() => cacheOf(b).has('ttl') && cacheOf(b).has('tti'), 'both on b');
+    expect(cacheOf(b).peekEntry('ttl')?.createdAt).toBe(cacheOf(a).peekEntry('ttl')?.createdAt);
+    clock.advance(800);
+    expect(cacheOf(b).get('tti')).toBe('idle'); // read on b: idle there since now, not on a
+    clock.advance(600);
+    expect(cacheOf(a).get('tti')).toBeUndefined(); // a finds it expired, and says so
+    await until(() => !cacheOf(b).has('tti'), 'the expiry on b');
+    clock.advance(700);
+    expect(cacheOf(a).get('ttl')).toBeUndefined();
+    expect(cacheOf(b).get('ttl')).toBeUndefined(); // the same moment on both, no message needed
+  });
+
+  it('concurrent writes to the same keys converge on every node', async () => {
+    const all = [await node('a', server), await node('b', server), await node('c', server)];
+    await Promise.all(all.map((n) => n.ready()));
+    for (let round = 0; round < 5; round++) {
+      for (const [i, n] of all.entries()) {
+        for (let k = 0; k < 100; k++) cacheOf(n).put(`key-${k}`, `${n.id}-${round}-${i}`);
+        if (round === 3) cacheOf(n).remove(`key-${i}`);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await converged(all, 'the same contents everywhere');
+    expect(cacheOf(all[0] as ClusterNode).size).toBeGreaterThan(90);
+  });
+
+  it(`a late joiner gets ${FULL ? '100,000' : '20,000'} entries by repair, and then the live changes`, async () => {
+    const count = FULL ? 100_000 : 20_000;
+    const a = await node('a', server);
+    const b = await node('b', server);
+    await Promise.all([a.ready(), b.ready()]);
+    for (let i = 0; i < count; i++) cacheOf(a).put(`entry-${i}`, { i, body: 'x'.repeat(100) });
+    await until(() => cacheOf(b).size === count, 'b holds every entry', 60_000);
+    const joiner = await node('joiner', server);
+    await joiner.ready();
+    await until(() => cacheOf(joiner).size === count, 'the joiner holds every entry', 120_000);
+    cacheOf(b).put('after', 'live');
+    await until(() => cacheOf(joiner).get('after') === 'live', 'a live change on the joiner');
+    expect(backplaneOf(joiner).repairs).toBeGreaterThan(0);
+    await converged([a, b, joiner], 'the joiner equal to the others', 60_000);
+  }, 180_000);
+});
+
+describe('Redis comes and goes', () => {
+  it('restarted empty mid-stream: the nodes find the gap, repair, and converge', async () => {
+    const server = await redisServer();
+    const all = [await node('a', server), await node('b', server), await node('c', server)];
+    await Promise.all(all.map((n) => n.ready()));
+    for (let i = 0; i < 300; i++) cacheOf(all[i % 3] as ClusterNode).put(`before-${i}`, i);
+    await server.stop();
+    for (let i = 0; i < 300; i++) cacheOf(all[i % 3] as ClusterNode).put(`during-${i}`, i); // served locally
+    expect(cacheOf(all[0] as ClusterNode).get('during-0')).toBe(0);
+    await server.start();
+    for (let i = 0; i < 300; i++) cacheOf(all[i % 3] as ClusterNode).put(`after-${i}`, i);
+    await converged(all, 'every node equal after the restart', 30_000);
+    expect(cacheOf(all[1] as ClusterNode).size).toBe(900);
+    expect(all.every((n) => backplaneOf(n).gaps >= 1)).toBe(true); // a new stream: a gap, not a replay
+  }, 60_000);
+
+  it('restarted with its data (AOF): the nodes read on from their last id, no gap', async () => {
+    const server = await redisServer({ appendonly: true });
+    const all = [await node('a', server), await node('b', server)];
+    await Promise.all(all.map((n) => n.ready()));
+    for (let i = 0; i < 200; i++) cacheOf(all[i % 2] as ClusterNode).put(`before-${i}`, i);
+    await converged(all, 'equal before');
+    await server.stop();
+    for (let i = 0; i < 200; i++) cacheOf(all[i % 2] as ClusterNode).put(`during-${i}`, i);
+    await server.start();
+    await converged(all, 'equal after the restart', 30_000);
+    expect(cacheOf(all[0] as ClusterNode).size).toBe(400);
+    expect(all.map((n) => backplaneOf(n).gaps)).toEqual([0, 0]);
+  }, 60_000);
+
+  it('down when a node starts: the node starts and serves, and joins once Redis comes', async () => {
+    const server = await redisServer();
+    const a = await node('a', server);
+    await a.ready();
+    cacheOf(a).put('from-a', 1);
+    await server.stop();
+    const b = await node('b', server);
+    await b.ready(); // does not wait for a Redis that does not answer
+    expect(backplaneOf(b).state).not.toBe('connected');
+    cacheOf(b).put('from-b', 2);
+    expect(cacheOf(b).get('from-b')).toBe(2);
+    await server.start();
+    await until(() => backplaneOf(b).state === 'connected', 'b connected', 20_000);
+    await converged([a, b], 'a and b equal', 30_000);
+    expect(cacheOf(b).get('from-a')).toBe(1);
+    expect(cacheOf(a).get('from-b')).toBe(2);
+  }, 60_000);
+
+  it(`unreachable for ${FULL ? 30 : 5} s while every node keeps writing and reading locally; then they converge`, async () => {
+    const server = await redisServer();
+    const all = [await node('a', server), await node('b', server), await node('c', server)];
+    await Promise.all(all.map((n) => n.ready()));
+    cacheOf(all[0] as ClusterNode).put('before', 1);
+    await until(() => all.every((n) => cacheOf(n).has('before')), 'before');
+    server.pause();
+    const outage = Date.now() + (FULL ? 30_000 : 5_000);
+    let written = 0;
+    for (let round = 0; round < 100_000 && Date.now() < outage; round++) {
+      for (const n of all) {
+        cacheOf(n).put(`${n.id}-${round}`, round);
+        expect(cacheOf(n).get(`${n.id}-${round}`)).toBe(round); // served locally
+        expect(cacheOf(n).get('before')).toBe(1);
+        written++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await until(() => all.every((n) => backplaneOf(n).state === 'down'), 'the backplane shown down');
+    server.resume();
+    await until(() => all.every((n) => backplaneOf(n).state === 'connected'), 'connected again', 20_000);
+    await converged(all, 'every node holds every write', 60_000);
+    expect(cacheOf(all[2] as ClusterNode).size).toBe(written + 1);
+  }, 120_000);
+});
+
+describe('connecting', () => {
+  it('rediss:// with an ACL user and password, and the CA of the server’s certificate', async () => {
+    const pki = await makeTestPki();
+    try {
+      const server = await redisServer({
+        user: { name: 'meshcache', password: 'a-redis-password' },
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
+      });
+      expect(server.url).toMatch(/^rediss:\/\/meshcache:a-redis-password@127\.0\.0\.1:\d+$/);
+      const backplane = { type: 'redis' as const, url: server.url, caFile: pki.caFile, heartbeatMillis: 200 };
+      const a = await node('a', server, { backplane });
+      const b = await node('b', server, { backplane });
+      await Promise.all([a.ready(), b.ready()]);
+      cacheOf(a).put('over tls', 'yes');
+      await until(() => cacheOf(b).get('over tls') === 'yes', 'the put on b, through TLS');
+      expect(backplaneOf(a).url).toMatch(/^rediss:\/\/meshcache:\*\*\*@127\.0\.0\.1:\d+/); // no password shown
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('redis:// with the password of the default user; a wrong password leaves the node serving, shown down', async () => {
+    const server = await redisServer({ password: 'the default password' });
+    const a = await node('a', server);
+    const b = await node('b', server);
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('authed', 1);
+    await until(() => cacheOf(b).get('authed') === 1, 'the put on b');
+    const wrong = server.url.replace('the%20default%20password', 'wrong');
+    const c = await node('c', server, { backplane: { type: 'redis', url: wrong, heartbeatMillis: 200 } });
+    await c.ready();
+    cacheOf(c).put('local', 'still served');
+    expect(cacheOf(c).get('local')).toBe('still served');
+    expect(backplaneOf(c).state).not.toBe('connected');
+  });
+});
+
+describe('what a Redis user without the secret can do', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await redisServer();
+  });
+
+  it('entries injected into the stream are ignored and logged', async () => {
+    const watched = memoryLogger();
+    const a = await node('a', server);
+    const b = await node('b', server, {}, { logger: watched.logger });
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('token', 'genuine');
+    await until(() => cacheOf(b).get('token') === 'genuine', 'the genuine value');
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    const stream = 'meshcache:{gateways}:changes';
+    const forged = new WireCodec().encode({
+      type: MessageType.Batch,
+      changes: [
+        {
+          type: MessageType.Put,
+          cache: CACHE,
+          key: 'token',
+          value: 'forged',
+          version: { time: Date.now() + 1000, counter: 0, node: 'a' },
+          createdAt: Date.now(),
+          timeToLiveSeconds: 0,
+          timeToIdleSeconds: 0,
+        },
+      ],
+    });
+    // Plain bytes, an entry sealed with another secret under a's name, and a field of another name.
+    await intruder.xadd(stream, '*', 'm', forged);
+    const otherKey = await derivePsk('not the cluster secret, but as long as one');
+    const sealer = new EntrySealer({ cluster: 'gateways', writer: 'a', psks: [otherKey] });
+    await intruder.xadd(stream, '*', 'm', sealer.seal(KIND_MESSAGE, forged, stream, Date.now()));
+    await intruder.xadd(stream, '*', 'x', 'y');
+    await until(() => backplaneOf(b).refused.unauthenticated >= 3, 'three refusals on b');
+    cacheOf(a).put('later', 'still replicating');
+    await until(() => cacheOf(b).get('later') === 'still replicating', 'replication goes on');
+    expect(cacheOf(b).get('token')).toBe('genuine');
+    expect(cacheOf(a).get('token')).toBe('genuine');
+    expect(watched.lines.some((line) => line.level === 'warn' && /refused/.test(line.msg))).toBe(true);
+    // Nor can it read them: no value appears in the stream in clear.
+    const raw = await intruder.xrangeBuffer(stream, '-', '+');
+    expect(raw.some(([, fields]) => fields.some((f) => f.includes(Buffer.from('still replicating'))))).toBe(false);
+  });
+
+  it('an old entry replayed after its key was removed is ignored, also where no tombstone is left', async () => {
+    const a = await node('a', server);
+    const b = await node('b', server);
+    await Promise.all([a.ready(), b.ready()]);
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    const stream = 'meshcache:{gateways}:changes';
+    const before = (await intruder.xrevrange(stream, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+    cacheOf(a).put('revoked', 'secret value');
+    await until(() => cacheOf(b).has('revoked'), 'the put on b');
+    const [captured] = (await intruder.xrangeBuffer(stream, `(${before}`, '+')).map(([, fields]) => fields[1]);
+    if (captured === undefined) throw new Error('the put was not in the stream');
+    cacheOf(a).remove('revoked');
+    await until(() => !cacheOf(b).has('revoked'), 'the removal on b');
+
+    // At once, to a node that read the original: refused by its sequence number.
+    await intruder.xadd(stream, '*', 'm', captured);
+    await until(() => backplaneOf(b).refused.replayed >= 1, 'b refuses the copy');
+    expect(cacheOf(b).has('revoked')).toBe(false);
+
+    // Later, on a new node alone with the stream (no tombstone anywhere to repair from): its clock
+    // is past the replay window, as it would be after the tombstone expired everywhere.
+    await a.stop();
+    await b.stop();
+    const later = new ManualClock(Date.now() + 2 * 60_000 + 5000);
+    const c = await node('c', server, {}, { clock: later.now });
+    await c.ready();
+    await until(() => backplaneOf(c).lastId !== null, 'c reading');
+    await intruder.xadd(stream, '*', 'm', captured);
+    await until(() => backplaneOf(c).refused.stale >= 1, 'c refuses the stale copy');
+    expect(cacheOf(c).has('revoked')).toBe(false);
+  });
+});
+
+describe('single flight over the backplane', () => {
+  it('one origin call for a key missed on every node at once', async () => {
+    const server = await redisServer();
+    const flight = { clusterSingleFlight: true, singleFlightLeaseMillis: 5000 };
+    const all = [
+      await node('a', server, {}, {}, flight),
+      await node('b', server, {}, {}, flight),
+      await node('c', server, {}, {}, flight),
+    ];
+    await Promise.all(all.map((n) => n.ready()));
+    let calls = 0;
+    const loads = all.map((n) =>
+      cacheOf(n).getOrLoad('svc/orders', async () => {
+        calls++;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return `token-from-${n.id}`;
+      }),
+    );
+    const values = await Promise.all(loads);
+    expect(calls).toBe(1);
+    expect(new Set(values).size).toBe(1);
+    const counters = all.map((n) => n.replicationStatistics(CACHE)?.singleFlight);
+    expect(counters.reduce((sum, c) => sum + (c?.waitedForPeers ?? 0), 0)).toBe(2);
+  });
+});
