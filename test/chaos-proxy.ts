@@ -9,6 +9,7 @@
  * - halfOpen: nothing forwarded and nothing closed: reads stop (bytes wait in the kernel, as on a
  *   path that blackholes packets), new connections are accepted and wait; healing delivers
  *   everything that waited, in order, as TCP would after a short outage;
+ * - healing any fault also sends at once, in order, what a delay or a bandwidth limit still holds;
  * - reset: every connection reset (RST) now, and again every `everyMs` while the fault holds.
  *
  * Links are authenticated and encrypted (docs/security.md), so a proxy can only forward, delay,
@@ -96,6 +97,15 @@ class Direction {
     }
   }
 
+  /** Healed: what the fault still holds goes now, in order, at full speed. */
+  release(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#dueAt = 0;
+    this.#queue.splice(0, this.#queue.length, ...this.#queue.map(({ chunk }) => ({ due: 0, chunk })));
+    this.#drain();
+  }
+
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -168,6 +178,7 @@ export class ChaosProxy {
     this.set({ kind: 'none' });
     for (const connection of this.#connections) {
       if (connection.upstream === undefined) this.#connect(connection);
+      for (const direction of connection.directions) direction.release();
       connection.client.resume();
       connection.upstream?.resume();
     }
