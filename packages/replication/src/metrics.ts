@@ -21,6 +21,7 @@
  */
 import type { CacheStatistics } from '@meshcache/core';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { BackplaneInfo, BackplaneState } from './backplane/redis-backplane.js';
 import type { ClusterNode, PeerInfo, PeerState } from './cluster-node.js';
 
 export interface MeshcacheMetrics {
@@ -38,9 +39,12 @@ interface CacheFigures {
 interface Snapshot {
   readonly caches: readonly CacheFigures[];
   readonly peers: readonly PeerInfo[];
+  /** Null for a node of the mesh. */
+  readonly backplane: BackplaneInfo | null;
 }
 
 const PEER_STATES: readonly PeerState[] = ['connecting', 'connected', 'down'];
+const BACKPLANE_STATES: readonly BackplaneState[] = ['connecting', 'connected', 'down'];
 
 /** Reads every figure of `node` once: caches with their statistics, and the peers. */
 export function snapshotOf(node: ClusterNode): Snapshot {
@@ -55,7 +59,7 @@ export function snapshotOf(node: ClusterNode): Snapshot {
       replication: node.replicationStatistics(name),
     });
   }
-  return { caches, peers: node.peers() };
+  return { caches, peers: node.peers(), backplane: node.backplane() };
 }
 
 type Labels<L extends string> = Partial<Record<L, string | number>>;
@@ -353,6 +357,75 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     'When the last frame from the peer arrived (Unix time); absent before the first',
     ['peer'],
     perPeer((peer) => (peer.lastSeen === null ? null : peer.lastSeen / 1000)),
+  );
+
+  // The Redis backplane (docs/backplane.md), when the node replicates through one: absent otherwise.
+  const ofBackplane =
+    <L extends string>(figure: (backplane: BackplaneInfo) => Array<Sample<L>>) =>
+    (s: Snapshot): Iterable<Sample<L>> =>
+      s.backplane === null ? [] : figure(s.backplane);
+  gauge(
+    'meshcache_backplane_state',
+    'The link to Redis, by state (1 for the current one)',
+    ['state'],
+    ofBackplane((backplane) =>
+      BACKPLANE_STATES.map((state): Sample<'state'> => [{ state }, backplane.state === state ? 1 : 0]),
+    ),
+  );
+  gauge(
+    'meshcache_backplane_members',
+    'Live members seen through Redis, this node not counted',
+    [],
+    ofBackplane((backplane) => [[{}, backplane.members]]),
+  );
+  gauge(
+    'meshcache_backplane_lag_entries',
+    'Entries of the changes stream this node has not read yet; absent before the first probe',
+    [],
+    ofBackplane((backplane) => (backplane.lag === null ? [] : [[{}, backplane.lag]])),
+  );
+  gauge(
+    'meshcache_backplane_lag_seconds',
+    'This clock minus the newest version of the last batch read from Redis; absent before the first',
+    [],
+    ofBackplane((backplane) => (backplane.lagMillis === null ? [] : [[{}, backplane.lagMillis / 1000]])),
+  );
+  gauge(
+    'meshcache_backplane_pending_bytes',
+    'Bytes waiting to be written to Redis',
+    [],
+    ofBackplane((backplane) => [[{}, backplane.pendingBytes]]),
+  );
+  counter(
+    'meshcache_backplane_entries_total',
+    'Entries of the changes stream this node wrote and read, since start',
+    ['direction'],
+    ofBackplane((backplane) => [
+      [{ direction: 'written' }, backplane.entriesWritten],
+      [{ direction: 'read' }, backplane.entriesRead],
+    ]),
+  );
+  counter(
+    'meshcache_backplane_entries_refused_total',
+    'Entries refused: not sealed with the cluster secret, replayed, or older than the replay window',
+    ['reason'],
+    ofBackplane((backplane) => [
+      [{ reason: 'unauthenticated' }, backplane.refused.unauthenticated],
+      [{ reason: 'replayed' }, backplane.refused.replayed],
+      [{ reason: 'stale' }, backplane.refused.stale],
+    ]),
+  );
+  counter(
+    'meshcache_backplane_gaps_total',
+    'Gaps found in the changes stream (each repaired by digest), fresh starts not counted',
+    [],
+    ofBackplane((backplane) => [[{}, backplane.gaps]]),
+  );
+  counter(
+    'meshcache_backplane_repairs_total',
+    'Repairs of a cache from a member that finished',
+    [],
+    ofBackplane((backplane) => [[{}, backplane.repairs]]),
   );
 
   // The node.

@@ -8,13 +8,16 @@
 import { rmSync } from 'node:fs';
 import { ManualClock } from '@meshcache/core/testing';
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
 import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
 import { WireCodec } from '../src/internals.js';
+import { registerMeshcacheMetrics } from '../src/metrics.js';
 import { MessageType } from '../src/protocol/messages.js';
 import { derivePsk } from '../src/security/keyring.js';
 import { SECRET, until } from './nodes.js';
+import { parsePrometheusText, sampleValue } from './prometheus-text.js';
 import { RedisServer, type RedisServerOptions } from './redis-server.js';
 import { makeTestPki } from './tls-certs.js';
 
@@ -141,6 +144,20 @@ describe('changes over the backplane', () => {
     expect(members.map((m) => m.id).sort()).toEqual(['b', 'c']);
     expect(members.every((m) => m.state === 'connected' && m.url.startsWith('ws://'))).toBe(true);
     expect(a.replicationStatistics(CACHE)).toMatchObject({ backplane: { type: 'redis' } });
+
+    const registry = new Registry();
+    registerMeshcacheMetrics(a, registry);
+    const families = parsePrometheusText(await registry.metrics());
+    expect(sampleValue(families, 'meshcache_backplane_state', { state: 'connected' })).toBe(1);
+    expect(sampleValue(families, 'meshcache_backplane_state', { state: 'down' })).toBe(0);
+    expect(sampleValue(families, 'meshcache_backplane_members')).toBe(2);
+    const info = backplaneOf(a);
+    expect(sampleValue(families, 'meshcache_backplane_entries_total', { direction: 'written' })).toBe(
+      info.entriesWritten,
+    );
+    expect(info.entriesWritten).toBeGreaterThan(0);
+    expect(sampleValue(families, 'meshcache_backplane_entries_total', { direction: 'read' })).toBe(info.entriesRead);
+    expect(sampleValue(families, 'meshcache_backplane_entries_refused_total', { reason: 'replayed' })).toBe(0);
   });
 
   it('synchronous mode: settle() resolves once Redis has the change, and names the backplane', async () => {
