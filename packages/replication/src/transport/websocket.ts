@@ -173,7 +173,7 @@ class WebSocketConnection implements Connection {
   ) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
-    if (heartbeat.millis > 0) this.#heartbeat(heartbeat.millis, heartbeat.tolerance);
+    if (heartbeat.millis > 0) this.#heartbeat(heartbeat.millis, heartbeat.tolerance, preAuth.rawSocket);
     this.#limitUntilAuthenticated(preAuth);
     socket.on('message', (data, isBinary) => {
       if (this.#socket.readyState !== WebSocket.OPEN) return; // closing: nothing is delivered after close()
@@ -218,25 +218,37 @@ class WebSocketConnection implements Connection {
 
   /**
    * The ws README's pattern, made tolerant: ping every interval, and terminate a peer heard from
-   * neither by pong nor by any frame for `tolerance` intervals. Any frame counts, not only a
-   * pong: a peer busy sending a large repair is plainly alive even when its pong is queued
-   * behind the data.
+   * neither by pong nor by any byte for `tolerance` intervals. Any byte counts, not only a pong
+   * or a whole message: a peer busy sending a large repair is plainly alive even when its pong is
+   * queued behind the data, and a frame of a megabyte arrives over many reads.
+   *
+   * A verdict of silence is checked again after one turn of I/O. When this process's own event
+   * loop was stalled (a burst of work, a loaded host), the timer fires first on waking, before
+   * the poll phase has read what the peer sent meanwhile: without the second look, our own stall
+   * would be blamed on the peer, and a fleet of busy nodes would drop each other's links.
    */
-  #heartbeat(intervalMillis: number, tolerance: number): void {
+  #heartbeat(intervalMillis: number, tolerance: number, rawSocket: Socket | undefined): void {
     const heard = () => {
       this.#lastHeard = Date.now();
     };
     this.#socket.on('pong', heard);
     this.#socket.on('message', heard);
+    rawSocket?.on('data', heard);
+    const silent = () => Date.now() - this.#lastHeard >= intervalMillis * tolerance;
     const timer = setInterval(() => {
-      if (Date.now() - this.#lastHeard >= intervalMillis * tolerance) {
-        this.#socket.terminate(); // close listeners see 1006
+      if (silent()) {
+        setImmediate(() => {
+          if (silent()) this.#socket.terminate(); // close listeners see 1006
+        });
         return;
       }
       if (this.#socket.readyState === WebSocket.OPEN) this.#socket.ping();
     }, intervalMillis);
     timer.unref();
-    this.#socket.once('close', () => clearInterval(timer));
+    this.#socket.once('close', () => {
+      clearInterval(timer);
+      rawSocket?.off('data', heard);
+    });
   }
 
   get open(): boolean {
