@@ -80,6 +80,13 @@ export interface CachePolicyOptions {
    * @default ['authorization', 'cookie']
    */
   readonly credentialRequestHeaders?: readonly string[];
+  /**
+   * The only statuses this cache keeps; any other is refused whatever its headers say (a gateway
+   * that never wants to serve a cached 5xx lists its 2xx, 3xx and 4xx here). Statuses RFC 9111
+   * never lets this cache keep (206, 304) stay refused even when listed.
+   * @default every final status, as RFC 9111 allows
+   */
+  readonly cacheableStatuses?: readonly number[];
 }
 
 export const CACHE_POLICY_DEFAULTS = Object.freeze({
@@ -157,6 +164,9 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
   if (!Number.isInteger(status) || status < 200 || status > 599) return refuse(`status ${status} is not final`);
   if (status === 206) return refuse('status 206: this cache does not combine or serve partial content');
   if (status === 304) return refuse('status 304 is an answer to a conditional request, not a response to keep');
+  if (options.cacheableStatuses !== undefined && !options.cacheableStatuses.includes(status)) {
+    return refuse(`status ${status} is not in cacheableStatuses`);
+  }
 
   const requestCc = parseCacheControl(headerValue(options.requestHeaders, 'cache-control'));
   if (requestCc.has('no-store')) return refuse('the request said no-store');
@@ -334,5 +344,14 @@ export function checkPolicyOptions(options: CachePolicyOptions, where: string): 
       options.credentialRequestHeaders.some((name) => typeof name !== 'string' || name === ''))
   ) {
     bad('options.credentialRequestHeaders must be an array of header names');
+  }
+  if (
+    options.cacheableStatuses !== undefined &&
+    (!Array.isArray(options.cacheableStatuses) ||
+      options.cacheableStatuses.some((code) => !Number.isInteger(code) || code < 200 || code > 599))
+  ) {
+    bad(
+      `options.cacheableStatuses must be an array of final statuses (200 to 599), got ${JSON.stringify(options.cacheableStatuses)}`,
+    );
   }
 }

@@ -184,6 +184,30 @@ const rows: Row[] = [
     expected: store(5),
   },
   {
+    rule: 'a 500 with explicit freshness, on a cache that lists its cacheable statuses without it',
+    where: 'this cache',
+    status: 500,
+    headers: { 'cache-control': 'max-age=5' },
+    options: { cacheableStatuses: [200, 203, 301, 404] },
+    expected: refuse('status 500 is not in cacheableStatuses'),
+  },
+  {
+    rule: 'a listed status is kept as RFC 9111 says',
+    where: 'this cache',
+    status: 404,
+    headers: { 'cache-control': 'max-age=5' },
+    options: { cacheableStatuses: [200, 404] },
+    expected: store(5),
+  },
+  {
+    rule: 'a 206 stays refused even when listed',
+    where: '3.3, 3.4',
+    status: 206,
+    headers: { 'cache-control': 'max-age=60' },
+    options: { cacheableStatuses: [200, 206] },
+    expected: refuse(/^status 206/),
+  },
+  {
     rule: 'a 206 is not kept (no partial content here)',
     where: '3.3, 3.4',
     status: 206,
@@ -471,6 +495,12 @@ describe('cachePolicy: RFC 9111 as a shared cache, one rule a row', () => {
       { status: 200, headers: {} },
       { perUserHeaders: 'keep' as 'strip' },
       /perUserHeaders/,
+    ],
+    [
+      'cacheableStatuses with a status that is not final',
+      { status: 200, headers: {} },
+      { cacheableStatuses: [200, 100] },
+      /options.cacheableStatuses/,
     ],
   ])('refuses %s with an error naming it', (_name, response, options, message) => {
     expect(() => cachePolicy(response as never, options)).toThrow(message);
