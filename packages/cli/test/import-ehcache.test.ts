@@ -91,6 +91,12 @@ describe('meshcache import-ehcache', () => {
         lineOf('ehcache-failsafe.xml', '<defaultCache'),
         expect.stringMatching(/^defaultCache written as "default": meshcache creates no cache from a template/),
       ],
+      [
+        lineOf('ehcache-failsafe.xml', 'maxElementsOnDisk'),
+        expect.stringMatching(
+          /maxElementsOnDisk="10000000": a bounded disk tier keeps its write order in memory, about 100 bytes a key \(~1,000 MB at this bound\)/,
+        ),
+      ],
     ]);
     expect(err).toContain('meshcache: no secret was written: before serving, add "secretFile"');
     expect(err).not.toContain('no "name" was written');

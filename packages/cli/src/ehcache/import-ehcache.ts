@@ -67,6 +67,8 @@ export class EhcacheImportError extends Error {
   override readonly name = 'EhcacheImportError';
 }
 
+/** A disk bound past which the importer notes what it costs in memory (100 MB at 100 bytes a key). */
+const LARGE_DISK_BOUND = 1_000_000;
 const DISTRIBUTION = 'net.sf.ehcache.distribution.';
 const RMI_PEER_PROVIDER = `${DISTRIBUTION}RMICacheManagerPeerProviderFactory`;
 const RMI_PEER_LISTENER = `${DISTRIBUTION}RMICacheManagerPeerListenerFactory`;
@@ -220,6 +222,14 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
       case 'maxEntriesLocalDisk': {
         const value = imp.wholeNumber(where, attr, name, 0, 2_147_483_647);
         if (value !== undefined) config['maxElementsOnDisk'] = value;
+        // Ehcache kept a disk bound's order on disk; meshcache keeps it in memory (about 100
+        // bytes a key), so a bound that Ehcache configs set high for comfort costs real heap.
+        if (value !== undefined && value > LARGE_DISK_BOUND) {
+          imp.note(
+            attr.line,
+            `${where}${name}="${attr.value}": a bounded disk tier keeps its write order in memory, about 100 bytes a key (~${Math.round((value * 100) / 1e6).toLocaleString('en')} MB at this bound); 0 means unbounded and keeps none`,
+          );
+        }
         break;
       }
       case 'eternal': {
