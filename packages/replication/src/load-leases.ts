@@ -32,7 +32,6 @@
  * within singleFlightClaimMillis: then two nodes may load, and versions decide which value stays.
  */
 import {
-  type Cache,
   type Clock,
   compareVersions,
   type Logger,
@@ -40,6 +39,7 @@ import {
   systemScheduler,
   type Version,
 } from '@meshcache/core';
+import type { ReplicaPort } from '@meshcache/core/internal';
 import type { HybridLogicalClock } from './hlc.js';
 import { type LeaseMessage, type LeaseState, MessageType } from './protocol/messages.js';
 
@@ -55,7 +55,8 @@ interface Claim {
 }
 
 export interface LoadLeasesOptions {
-  readonly cache: Cache<unknown>;
+  /** The cache's replica port: its name, and a quiet read of whether the value arrived. */
+  readonly port: ReplicaPort<unknown>;
   readonly hlc: HybridLogicalClock;
   readonly logger: Logger;
   readonly leaseMillis: number;
@@ -123,7 +124,7 @@ export class LoadLeases {
       }
       if (outcome.ended === 'withdrawn' && round < MAX_ROUNDS) continue;
       this.#options.logger.info(
-        { cache: this.#options.cache.name, key, holder: winner.node, why: outcome.ended },
+        { cache: this.#options.port.cacheName, key, holder: winner.node, why: outcome.ended },
         'single flight: the claim ended without a value; loading here',
       );
       return this.#loadHere(loadHere);
@@ -143,7 +144,7 @@ export class LoadLeases {
         if (!this.#farClaimLogged) {
           this.#farClaimLogged = true;
           this.#options.logger.warn(
-            { cache: this.#options.cache.name, peer: from, drift: message.version.time - now },
+            { cache: this.#options.port.cacheName, peer: from, drift: message.version.time - now },
             'single flight: a claim whose version is too far from this clock; ignored (logged once)',
           );
         }
@@ -210,8 +211,15 @@ export class LoadLeases {
   }
 
   #announce(key: string, version: Version, state: LeaseState): number {
-    const { cache, leaseMillis } = this.#options;
-    return this.#options.broadcast({ type: MessageType.Lease, cache: cache.name, key, version, leaseMillis, state });
+    const { port, leaseMillis } = this.#options;
+    return this.#options.broadcast({
+      type: MessageType.Lease,
+      cache: port.cacheName,
+      key,
+      version,
+      leaseMillis,
+      state,
+    });
   }
 
   /** The oldest live claim on a key. Expired claims are dropped on the way (a hung holder's). */
@@ -260,9 +268,9 @@ export class LoadLeases {
     key: string,
     claim: Claim,
   ): Promise<{ arrived: true; value: unknown } | { arrived: false; ended: ClaimEnd }> {
-    const { cache } = this.#options;
+    const { port } = this.#options;
     for (;;) {
-      const held = cache.peekEntry(key);
+      const held = port.peekEntry(key);
       if (held !== undefined) return { arrived: true, value: held.value };
       if (claim.ended === undefined && claim.expiresAt <= this.#clock()) this.#forget(key, claim.node, 'expired');
       if (claim.ended !== undefined) return { arrived: false, ended: claim.ended };
