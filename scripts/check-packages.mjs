@@ -16,7 +16,7 @@
 //
 // Needs a build first (`npx --yes pnpm@10.34.8 run build`). Exceptions to the linters, each justified:
 //   - attw --profile node16: TypeScript's node10 resolution predates `exports` maps, so no
-//     subpath (`/testing`, `/metrics`, `/internals`) can resolve under it; the main entries do
+//     subpath (`/testing`, `/internal`, `/metrics`, `/internals`) can resolve under it; the main entries do
 //     (main and types at the top of each published manifest).
 //   - attw --ignore-rules cjs-resolves-to-esm: the packages are ESM only, on purpose; Node 20.19+
 //     loads them with require() (checked below), and TypeScript 5.8+ types it with module node20.

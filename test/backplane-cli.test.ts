@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { RedisServer } from '../packages/replication/test/redis-server.js';
+import { until } from './node-processes.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 const NODE_ARGS = ['--conditions=@meshcache/source', '--import', 'tsx', BIN];
@@ -74,14 +75,6 @@ async function serveFile(file: string, name: string): Promise<{ child: ChildProc
     });
   });
   return { child, url };
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 it('serve on a Redis backplane: peers shows the backplane above the peers, and --json a backplane object', async () => {

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { until as untilTrue } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const PROGRAM = fileURLToPath(new URL('../examples/src/keyv/cache-manager-node.ts', import.meta.url));
@@ -55,13 +56,8 @@ async function start(name: string, peers: string[]): Promise<Instance> {
   return { name, url, ask };
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const until = (check: () => Promise<boolean>, what: string, timeoutMillis = 10_000) =>
+  untilTrue(check, what, { timeoutMillis, intervalMillis: 25 });
 
 const get = (instance: Instance, key: string) => instance.ask({ op: 'get', key });
 

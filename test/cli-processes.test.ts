@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until as untilTrue } from '@meshcache/core/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   adopt,
@@ -55,13 +56,8 @@ async function serve(name: string, peers: string[]): Promise<{ child: ChildProce
   return serveFile(file, name);
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (check: () => Promise<boolean>, what: string, timeoutMillis = 10_000) =>
+  untilTrue(check, what, { timeoutMillis, intervalMillis: 50 });
 
 describe('meshcache as processes', () => {
   it('serve, then put/get/peers/stats/remove/clear from the CLI; serve logs peers and stops cleanly on SIGTERM', async () => {

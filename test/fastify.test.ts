@@ -8,22 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedFastifyCluster, launchFastifyCluster } from '../examples/src/fastify/launch.js';
+import { until } from './node-processes.js';
 
 type Instance = { readonly name: string; readonly url: string };
 
 let cluster: LaunchedFastifyCluster | undefined;
 const launch = new AbortController();
-
-/** Polls `check` until it holds, bounded in count and time; fails naming `what`. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 25)); // poll interval
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function ask(instance: Instance, path: string, headers: Record<string, string> = {}, method = 'GET') {
   const response = await fetch(`${instance.url}${path}`, { method, headers });

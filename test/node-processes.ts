@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { until as untilTrue } from '@meshcache/core/testing';
 
 const NODE = fileURLToPath(new URL('./fixtures/cluster-process.ts', import.meta.url));
 
@@ -96,13 +97,9 @@ export async function startNode(name: string, peers: string[], options: NodeOpti
   return { name, child, url, ask, exited };
 }
 
-/** Polls `check` until it holds, or fails naming `what` after the deadline. */
-export async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+/** The shared poll with a deadline (@meshcache/core/testing), with the longer default processes need. */
+export function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<true> {
+  return untilTrue(check, what, { timeoutMillis: timeoutMs, intervalMillis: 25 });
 }
 
 export async function connectedPeers(node: Running): Promise<number> {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { until as poll } from '@meshcache/core/testing';
 import { AdminClient } from '@meshcache/replication';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -107,15 +108,8 @@ async function admin(node: Served): Promise<AdminClient> {
   return client;
 }
 
-async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMillis = 15_000) =>
+  poll(check, what, { timeoutMillis, intervalMillis: 50 });
 
 async function scrape(node: Served) {
   const response = await fetch(`${node.http}/metrics`);

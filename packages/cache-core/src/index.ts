@@ -1,4 +1,3 @@
-export type { ApplyOutcome, GetOrLoadOptions, LoadCoordinator, RemoteChange, Tombstone } from './cache.js';
 export { Cache } from './cache.js';
 export type { CacheManagerOptions, NotPersisted, ShutdownReport } from './cache-manager.js';
 export { CacheManager } from './cache-manager.js';
@@ -15,6 +14,7 @@ export type { ErrorCode } from './errors.js';
 export { ConfigError, MeshcacheError, ValueNotEncodableError } from './errors.js';
 export type { CacheEvent, CacheEventListener, CacheEventType, EventOrigin } from './events.js';
 export { CACHE_EVENT_TYPES } from './events.js';
+export type { GetOrLoadOptions } from './loads.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';
 export type {

@@ -7,7 +7,7 @@
  *   (cacheMissNotFound). Telling them apart costs nothing on a hit: the count is on the expiry path.
  * - puts counts writes of new keys, updates writes over held keys (the two event types).
  * - removals counts remove() calls that removed a live entry; removeAll counts nothing per entry.
- * - has(), peekEntry() and snapshot() are quiet: they count nothing.
+ * - has(), keys() and peekEntry() are quiet: they count nothing (so are the replica port's reads).
  * - diskState, diskPendingWrites, diskPendingBytes and memoryOnly are states, like memorySize;
  *   diskWritesDropped is a counter.
  * - tombstones is a size, like memorySize; tombstonesDropped counts only the tombstones forgotten

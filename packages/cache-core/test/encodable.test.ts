@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CacheManager, findEncodingProblem, ValueNotEncodableError } from '../src/index.js';
+import { replicaPortOf } from '../src/internal.js';
 
 describe('findEncodingProblem', () => {
   it.each([
@@ -50,7 +51,7 @@ describe('findEncodingProblem', () => {
 describe('caches that require encodable values', () => {
   it('refuse a non-encodable value at put with a clear error, and store nothing', () => {
     const cache = new CacheManager().addCache('Response Cache');
-    cache.requireEncodableValues('replicates to peers');
+    replicaPortOf(cache).requireEncodableValues('replicates to peers');
     cache.put('ok', { status: 200, body: Buffer.from('x') });
     let error: unknown;
     try {
@@ -74,7 +75,7 @@ describe('caches that require encodable values', () => {
 
   it('refuse a non-encodable loaded value: the load fails and nothing is cached', async () => {
     const cache = new CacheManager().addCache('c');
-    cache.requireEncodableValues('replicates to peers');
+    replicaPortOf(cache).requireEncodableValues('replicates to peers');
     await expect(cache.getOrLoad('k', () => new (class Foo {})())).rejects.toBeInstanceOf(ValueNotEncodableError);
     expect(cache.has('k')).toBe(false);
   });

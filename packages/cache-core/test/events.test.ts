@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CacheEvent, CacheManager, type Logger } from '../src/index.js';
+import { replicaPortOf } from '../src/internal.js';
 import { setup } from './helpers.js';
 
 describe('events', () => {
@@ -108,7 +109,7 @@ describe('events', () => {
     cache.on('put', (event) => remote.push(`${event.type}:${event.key}`), { origin: 'remote' });
     cache.on('put', (event) => both.push(`${event.origin}:${event.key}`));
     cache.put('mine', 'v');
-    cache.applyRemote({
+    replicaPortOf(cache).applyRemote({
       type: 'put',
       key: 'theirs',
       value: 'v',

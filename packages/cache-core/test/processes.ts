@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { until } from '../src/until.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/disk-child.ts', import.meta.url));
 const children: ChildProcess[] = [];
@@ -37,14 +38,13 @@ export function killed(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function waitFor<T>(check: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = check();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** The shared poll with a deadline (src/until.ts), with the longer default processes need. */
+export function waitFor<T>(
+  check: () => T | undefined,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<Exclude<T, undefined>> {
+  return until(check, what, { timeoutMillis: timeoutMs, intervalMillis: 20 }) as Promise<Exclude<T, undefined>>;
 }
 
 /** Kills (SIGKILL, by pid) every child still running and waits for each to exit. */

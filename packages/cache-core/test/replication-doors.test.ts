@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareVersions, type RemoteChange, type Version } from '../src/index.js';
+import { compareVersions, type Version } from '../src/index.js';
+import { type RemoteChange, replicaPortOf } from '../src/internal.js';
 import { setup } from './helpers.js';
 
 const v = (time: number, counter = 0, node = 'a'): Version => ({ time, counter, node });
@@ -28,7 +29,7 @@ describe('local writes are stamped by the version clock', () => {
     expect(cache.peekEntry('k')?.version).toEqual(v(100, 0, 'me'));
     expect(events[0]?.version).toEqual(v(100, 0, 'me'));
     cache.remove('k');
-    expect(cache.tombstones()).toEqual([{ key: 'k', version: v(100, 1, 'me') }]);
+    expect(replicaPortOf(cache).tombstones()).toEqual([{ key: 'k', version: v(100, 1, 'me') }]);
   });
 });
 
@@ -37,7 +38,7 @@ describe('applyRemote', () => {
     const { clock, addCache, events } = setup();
     const cache = addCache('c');
     const createdAt = clock.now() - 4000;
-    const outcome = cache.applyRemote({
+    const outcome = replicaPortOf(cache).applyRemote({
       type: 'put',
       key: 'k',
       value: 'from-peer',
@@ -56,10 +57,10 @@ describe('applyRemote', () => {
   it('refuses a put that is not newer than the held entry, and changes nothing', () => {
     const { addCache, drain } = setup();
     const cache = addCache('c');
-    cache.applyRemote(putChange('k', 'new', v(200)));
+    replicaPortOf(cache).applyRemote(putChange('k', 'new', v(200)));
     drain();
-    expect(cache.applyRemote(putChange('k', 'old', v(100)))).toBe('stale');
-    expect(cache.applyRemote(putChange('k', 'same', v(200)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'old', v(100)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'same', v(200)))).toBe('stale');
     expect(cache.get('k')).toBe('new');
     expect(drain()).toEqual([]);
   });
@@ -69,10 +70,10 @@ describe('applyRemote', () => {
     const b = setup().addCache('c');
     const fromX = putChange('k', 'x', v(500, 0, 'x'));
     const fromY = putChange('k', 'y', v(500, 0, 'y'));
-    a.applyRemote(fromX);
-    a.applyRemote(fromY);
-    b.applyRemote(fromY);
-    b.applyRemote(fromX);
+    replicaPortOf(a).applyRemote(fromX);
+    replicaPortOf(a).applyRemote(fromY);
+    replicaPortOf(b).applyRemote(fromY);
+    replicaPortOf(b).applyRemote(fromX);
     expect(a.get('k')).toBe('y');
     expect(b.get('k')).toBe('y');
   });
@@ -81,56 +82,56 @@ describe('applyRemote', () => {
     const { addCache } = setup();
     const cache = addCache('c');
     cache.put('k', 'local');
-    expect(cache.applyRemote(putChange('k', 'remote', v(1)))).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'remote', v(1)))).toBe('applied');
     expect(cache.get('k')).toBe('remote');
   });
 
   it('a remove leaves a tombstone that refuses a late, older put', () => {
     const { addCache, drain } = setup();
     const cache = addCache('c');
-    cache.applyRemote(putChange('k', 'v', v(100)));
+    replicaPortOf(cache).applyRemote(putChange('k', 'v', v(100)));
     drain();
-    expect(cache.applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
     expect(drain()).toEqual(['remove:k']);
-    expect(cache.applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
     expect(cache.has('k')).toBe(false);
-    expect(cache.applyRemote(putChange('k', 'newer', v(400)))).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'newer', v(400)))).toBe('applied');
     expect(cache.get('k')).toBe('newer');
-    expect(cache.tombstones()).toEqual([]);
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
 
   it('a remove of a key this node never held still records its tombstone', () => {
     const { addCache } = setup();
     const cache = addCache('c');
-    expect(cache.applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
-    expect(cache.applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
   });
 
   it('an older remove is refused', () => {
     const { addCache } = setup();
     const cache = addCache('c');
-    cache.applyRemote(putChange('k', 'v', v(300)));
-    expect(cache.applyRemote({ type: 'remove', key: 'k', version: v(200) })).toBe('stale');
+    replicaPortOf(cache).applyRemote(putChange('k', 'v', v(300)));
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(200) })).toBe('stale');
     expect(cache.get('k')).toBe('v');
   });
 
   it('tombstones are forgotten after the retention, by the sweep', () => {
     const { clock, addCache } = setup({ tombstoneRetentionSeconds: 60 });
     const cache = addCache('c');
-    cache.applyRemote({ type: 'remove', key: 'k', version: v(300) });
+    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(300) });
     clock.advance(60_001);
     cache.evictExpiredElements();
-    expect(cache.tombstones()).toEqual([]);
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
 
   it('an expire removes the entry only if it still holds that exact version', () => {
     const { addCache, drain } = setup();
     const cache = addCache('c');
-    cache.applyRemote(putChange('k', 'v2', v(200)));
+    replicaPortOf(cache).applyRemote(putChange('k', 'v2', v(200)));
     drain();
-    expect(cache.applyRemote({ type: 'expire', key: 'k', version: v(100) })).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote({ type: 'expire', key: 'k', version: v(100) })).toBe('stale');
     expect(cache.get('k')).toBe('v2');
-    expect(cache.applyRemote({ type: 'expire', key: 'k', version: v(200) })).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote({ type: 'expire', key: 'k', version: v(200) })).toBe('applied');
     expect(drain()).toEqual(['expire:k']);
     expect(cache.has('k')).toBe(false);
     expect(cache.statistics().expirations).toBe(1);
@@ -139,15 +140,15 @@ describe('applyRemote', () => {
   it('a removeAll clears what is older and keeps a newer write; older puts are then refused', () => {
     const { addCache, drain } = setup();
     const cache = addCache('c');
-    cache.applyRemote(putChange('old', 1, v(100)));
-    cache.applyRemote(putChange('new', 2, v(300)));
+    replicaPortOf(cache).applyRemote(putChange('old', 1, v(100)));
+    replicaPortOf(cache).applyRemote(putChange('new', 2, v(300)));
     drain();
-    expect(cache.applyRemote({ type: 'removeAll', version: v(200) })).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote({ type: 'removeAll', version: v(200) })).toBe('applied');
     expect(drain()).toEqual(['removeAll']);
     expect(cache.keys()).toEqual(['new']);
-    expect(cache.clearVersion).toEqual(v(200));
-    expect(cache.applyRemote(putChange('late', 3, v(150)))).toBe('stale');
-    expect(cache.applyRemote({ type: 'removeAll', version: v(150) })).toBe('stale');
+    expect(replicaPortOf(cache).clearVersion).toEqual(v(200));
+    expect(replicaPortOf(cache).applyRemote(putChange('late', 3, v(150)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote({ type: 'removeAll', version: v(150) })).toBe('stale');
   });
 
   it('a local removeAll records its version as the clear version', () => {
@@ -155,8 +156,8 @@ describe('applyRemote', () => {
     const cache = addCache('c');
     cache.put('k', 1);
     cache.removeAll();
-    expect(cache.clearVersion).toEqual(v(1000, 0, 'me'));
-    expect(cache.applyRemote(putChange('k', 'late', v(999)))).toBe('stale');
+    expect(replicaPortOf(cache).clearVersion).toEqual(v(1000, 0, 'me'));
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', v(999)))).toBe('stale');
   });
 });
 
@@ -189,7 +190,7 @@ describe('quiet reads for replication', () => {
     cache.put('c', 3);
     clock.advance(1001);
     const seen: string[] = [];
-    for (const entry of cache.snapshot()) {
+    for (const entry of replicaPortOf(cache).entries()) {
       seen.push(`${entry.key}=${String(entry.value)}`);
       // whichever live entry came first, the other one is removed before it is reached
       cache.remove(entry.key === 'a' ? 'c' : 'a');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CacheManager, type Logger, type RemoteChange, silentLogger, type Version } from '../src/index.js';
+import { CacheManager, type Logger, silentLogger, type Version } from '../src/index.js';
+import { type RemoteChange, replicaPortOf } from '../src/internal.js';
 import { setup } from './helpers.js';
 
 const v = (time: number, counter = 0, node = 'peer'): Version => ({ time, counter, node });
@@ -35,24 +36,24 @@ describe('maxTombstones', () => {
     const { cache } = versioned();
     for (let i = 0; i <= 100_000; i++) cache.remove(`k${i}`);
     expect(cache.statistics()).toMatchObject({ tombstones: 100_000, tombstonesDropped: 1 });
-    expect(cache.tombstones()[0]?.key).toBe('k1');
+    expect(replicaPortOf(cache).tombstones()[0]?.key).toBe('k1');
   });
 
   it('forgets the oldest tombstone first past the bound, and counts it', () => {
     const { cache } = versioned({ maxTombstones: 3 });
     for (const key of ['a', 'b', 'c', 'd', 'e']) cache.remove(key);
-    expect(keysOf(cache.tombstones())).toEqual(['c', 'd', 'e']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['c', 'd', 'e']);
     expect(cache.statistics()).toMatchObject({ tombstones: 3, tombstonesDropped: 2 });
   });
 
   it('past the bound, as past the retention, an older write from a peer can bring a forgotten key back', () => {
     const { cache } = versioned({ maxTombstones: 2 });
-    cache.applyRemote(putChange('a', 'old', v(10)));
-    cache.applyRemote(putChange('b', 'old', v(10)));
-    for (const key of ['a', 'b', 'c']) cache.applyRemote({ type: 'remove', key, version: v(20) });
+    replicaPortOf(cache).applyRemote(putChange('a', 'old', v(10)));
+    replicaPortOf(cache).applyRemote(putChange('b', 'old', v(10)));
+    for (const key of ['a', 'b', 'c']) replicaPortOf(cache).applyRemote({ type: 'remove', key, version: v(20) });
     // b's tombstone still refuses the older write; a's was forgotten, so the write comes back.
-    expect(cache.applyRemote(putChange('b', 'late', v(15)))).toBe('stale');
-    expect(cache.applyRemote(putChange('a', 'late', v(15)))).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote(putChange('b', 'late', v(15)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote(putChange('a', 'late', v(15)))).toBe('applied');
     expect(cache.get('a')).toBe('late');
     expect(cache.has('b')).toBe(false);
   });
@@ -66,19 +67,19 @@ describe('maxTombstones', () => {
     cache.remove('c');
     clock.advance(20_000); // 40 s after a's first removal
     cache.remove('a');
-    expect(keysOf(cache.tombstones())).toEqual(['b', 'c', 'a']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['b', 'c', 'a']);
     cache.remove('d'); // past the bound: b is the oldest now, not a
-    expect(keysOf(cache.tombstones())).toEqual(['c', 'a', 'd']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['c', 'a', 'd']);
 
     clock.advance(25_000); // 65 s: a's first removal would have aged out at 60 s
     cache.evictExpiredElements();
-    expect(keysOf(cache.tombstones())).toEqual(['c', 'a', 'd']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['c', 'a', 'd']);
     clock.advance(16_000); // 81 s: c, removed at 20 s, ages out
     cache.evictExpiredElements();
-    expect(keysOf(cache.tombstones())).toEqual(['a', 'd']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['a', 'd']);
     clock.advance(19_001); // 60 s and a millisecond after a's second removal (and d's)
     cache.evictExpiredElements();
-    expect(cache.tombstones()).toEqual([]);
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
     expect(cache.statistics().tombstonesDropped).toBe(1); // aging out is not dropping
   });
 
@@ -88,22 +89,22 @@ describe('maxTombstones', () => {
     cache.remove('b');
     cache.put('a', 1);
     cache.remove('c');
-    expect(keysOf(cache.tombstones())).toEqual(['b', 'c']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['b', 'c']);
     expect(cache.statistics()).toMatchObject({ tombstones: 2, tombstonesDropped: 0 });
   });
 
   it('a remote removeAll forgets the older tombstones and keeps the order of the rest', () => {
     const { cache } = versioned({ maxTombstones: 3 });
-    cache.applyRemote({ type: 'remove', key: 'a', version: v(5) });
-    cache.applyRemote({ type: 'remove', key: 'b', version: v(30) });
-    cache.applyRemote({ type: 'remove', key: 'c', version: v(10) });
-    cache.applyRemote({ type: 'remove', key: 'd', version: v(40) });
-    expect(cache.applyRemote({ type: 'removeAll', version: v(20) })).toBe('applied');
-    expect(keysOf(cache.tombstones())).toEqual(['b', 'd']);
-    for (const key of ['e', 'f']) cache.applyRemote({ type: 'remove', key, version: v(50) });
-    expect(keysOf(cache.tombstones())).toEqual(['d', 'e', 'f']);
+    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'a', version: v(5) });
+    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'b', version: v(30) });
+    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'c', version: v(10) });
+    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'd', version: v(40) });
+    expect(replicaPortOf(cache).applyRemote({ type: 'removeAll', version: v(20) })).toBe('applied');
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['b', 'd']);
+    for (const key of ['e', 'f']) replicaPortOf(cache).applyRemote({ type: 'remove', key, version: v(50) });
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['d', 'e', 'f']);
     cache.removeAll(); // a local clear forgets every tombstone
-    expect(cache.tombstones()).toEqual([]);
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
 
   it('keeps age order when the wall clock steps back, so the age sweep still finds every old tombstone', () => {
@@ -119,10 +120,10 @@ describe('maxTombstones', () => {
     cache.remove('a');
     now -= 50_000; // stepped back
     cache.remove('b'); // aged from a's removal time, not from the earlier reading
-    expect(keysOf(cache.tombstones())).toEqual(['a', 'b']);
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['a', 'b']);
     now += 50_000 + 60_001; // past the retention of both
     cache.evictExpiredElements();
-    expect(cache.tombstones()).toEqual([]);
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
 
   it('stays exact under churn: many removals and re-removals, the bound held, the oldest dropped', () => {
@@ -135,7 +136,7 @@ describe('maxTombstones', () => {
       }
       expect(cache.statistics().tombstones).toBe(1000);
     }
-    const held = keysOf(cache.tombstones());
+    const held = keysOf(replicaPortOf(cache).tombstones());
     // The last round's keys, in removal order, and nothing else.
     expect(held).toEqual(Array.from({ length: 1000 }, (_, i) => `k${49 * 500 + i}`));
     // Every distinct key removed, less those held, was dropped once.

@@ -5,6 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@meshcache/core/testing';
 import { ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../../replication/test/tls-certs.js';
@@ -115,8 +116,7 @@ describe('meshcache admin commands, in process', () => {
     const a = await start('gw-1');
     const io = recordingIo({ MESHCACHE_SECRET: SECRET });
     const running = run(['peers', '--node', a.url, '--watch', '--json'], io);
-    const deadline = Date.now() + 5000;
-    while (io.stdout().split('\n').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => io.stdout().split('\n').length >= 3, 'two refreshes', { intervalMillis: 20 });
     io.interrupt();
     expect(await running).toBe(0);
     expect(io.stdout().trim().split('\n').length).toBeGreaterThanOrEqual(2);
@@ -179,8 +179,7 @@ describe('meshcache serve, in process', () => {
     );
     const io = recordingIo({ MESHCACHE_SECRET: SECRET });
     const serving = run(['serve', '--config', file], io);
-    const deadline = Date.now() + 5000;
-    while (!io.stdout().includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => io.stdout().includes('listening on'), 'serve to listen', { intervalMillis: 20 });
     const url = /listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(io.stdout())?.[1];
     expect(url).toBeDefined();
     expect((await cli(['peers', '--node', url ?? '', '--json'])).out).toBe('[]\n'); // the secret came from the env

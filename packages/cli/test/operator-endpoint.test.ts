@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@meshcache/core/testing';
 import { ClusterNode } from '@meshcache/replication';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePrometheusText, sampleValue } from '../../replication/test/prometheus-text.js';
@@ -181,11 +182,7 @@ describe('the operator endpoint', () => {
       expect(before).toMatchObject({ status: 503, body: 'starting\n' });
       expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 });
       await becameReady;
-      const deadline = Date.now() + 5000;
-      while ((await get(`${endpoint.url}/readyz`)).status !== 200) {
-        if (Date.now() > deadline) throw new Error('/readyz never answered 200');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(async () => (await get(`${endpoint.url}/readyz`)).status === 200, '/readyz to answer 200');
       // The silent peer is still not connected: degraded, and still ready.
       expect((await get(`${endpoint.url}/readyz`)).status).toBe(200);
       expect(JSON.parse((await get(`${endpoint.url}/status`)).body).peers[0].state).not.toBe('connected');
@@ -229,11 +226,9 @@ describe('meshcache serve with http in its config', () => {
       );
       const io = recordingIo({});
       const serving = run(['serve', '--config', config], io);
-      const deadline = Date.now() + 10_000;
-      while (!/listening on /.test(io.stdout())) {
-        if (Date.now() > deadline) throw new Error(`serve did not start: ${io.stderr()}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(() => /listening on /.test(io.stdout()), 'serve to start', 10_000).catch((error: Error) => {
+        throw new Error(`${error.message}; its stderr: ${io.stderr()}`);
+      });
       const lines = io.stdout().trim().split('\n');
       expect(lines[0]).toMatch(/^operator endpoint on http:\/\/127\.0\.0\.1:\d+$/);
       expect(lines[1]).toMatch(/^listening on ws:\/\/127\.0\.0\.1:\d+$/);

@@ -3,6 +3,7 @@
  * call: vitest for the manual and DNS providers, and a script inside a private network namespace
  * for mDNS (multicast may only run there). It throws an Error naming the first broken promise.
  */
+import { until } from '@meshcache/core/testing';
 import type { PeerEvent, PeerProvider } from '../src/index.js';
 
 export interface ProviderHarness {
@@ -20,12 +21,8 @@ function check(condition: boolean, promise: string): void {
   if (!condition) throw new Error(`provider conformance: ${promise}`);
 }
 
-async function waitFor(condition: () => boolean, timeoutMillis: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMillis;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`provider conformance: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function waitFor(condition: () => boolean, timeoutMillis: number, what: string): Promise<true> {
+  return until(condition, `provider conformance: ${what}`, timeoutMillis);
 }
 
 export async function checkProviderConformance(harness: ProviderHarness): Promise<void> {

@@ -17,7 +17,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import keyvTestSuite, { keyvIteratorTests } from '@keyv/test-suite';
-import { CacheManager } from '@meshcache/core';
+import { type Cache, CacheManager } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
+import { until } from '@meshcache/core/testing';
 import { ClusterNode } from '@meshcache/replication';
 import Keyv, { type KeyvOptions } from 'keyv';
 import * as vitest from 'vitest';
@@ -93,11 +95,12 @@ describe('@keyv/test-suite on a replicated cache', async () => {
     ]);
     await keyv.delete('43');
     const contents = (node: ClusterNode) =>
-      [...(node.manager.getCache('keyv')?.snapshot() ?? [])].map((entry) => [entry.key, entry.value]).sort();
-    const deadline = Date.now() + 5000;
-    while (JSON.stringify(contents(b)) !== JSON.stringify(contents(a)) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+      [...replicaPortOf(node.manager.getCache('keyv') as Cache<unknown>).entries()]
+        .map((entry) => [entry.key, entry.value])
+        .sort();
+    await until(() => JSON.stringify(contents(b)) === JSON.stringify(contents(a)), 'b to hold what a holds', {
+      intervalMillis: 20,
+    });
     expect(contents(a).map(([key]) => key)).toEqual(['orders:42', 'orders:44', 'orders:45']);
     expect(contents(b)).toEqual(contents(a));
     const onB = new Keyv({

@@ -2,7 +2,8 @@
  * A cache replicator: the bridge between one cache and the peers that hold a cache of the same
  * name. It turns the cache's local events into change messages, queues them per peer (coalesced
  * by key, bounded in bytes) and sends one batch frame per peer per interval; it applies the
- * changes peers send, through the cache's applyRemote door; and it repairs (repair/cache-repair.ts).
+ * changes peers send, through the cache's replica port (@meshcache/core/internal); and it repairs
+ * (repair/cache-repair.ts).
  *
  * Guarantees:
  * - Only events with origin 'local' are sent. A change applied from a peer fires its events
@@ -30,16 +31,15 @@
  * Evictions are never replicated (each node sizes its own memory).
  */
 import {
-  type ApplyOutcome,
-  type Cache,
-  type CacheEvent,
+  type CacheEventType,
   type Cancel,
   ConfigError,
   type Logger,
-  type RemoteChange,
   type Scheduler,
   systemScheduler,
+  type Version,
 } from '@meshcache/core';
+import type { ApplyOutcome, RemoteChange, ReplicaPort } from '@meshcache/core/internal';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import {
@@ -50,7 +50,7 @@ import {
   type PutMessage,
   type RepairMessage,
 } from './protocol/messages.js';
-import { CacheRepair, putOf, type RepairPeer } from './repair/cache-repair.js';
+import { CacheRepair, type RepairPeer } from './repair/cache-repair.js';
 import { ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
@@ -91,7 +91,8 @@ export interface CacheReplicatorOptions {
 
 /** What a single-flight source is given to work with. */
 export interface SingleFlightContext {
-  readonly cache: Cache<unknown>;
+  /** The cache's replica port: its name, and a quiet read of whether the value arrived. */
+  readonly port: ReplicaPort<unknown>;
   readonly hlc: HybridLogicalClock;
   readonly logger: Logger;
   readonly settings: ResolvedReplicationConfig;
@@ -119,28 +120,18 @@ interface PeerState {
   sent: number;
 }
 
-const EVENTS = ['put', 'update', 'remove', 'removeAll', 'expire'] as const;
 /** The largest repair frame, whatever maximumChunkSizeBytes allows (it can only lower it). */
 export const MAX_REPAIR_FRAME_BYTES = 1 << 20;
-/** The events that bring a value. */
-const VALUE_EVENTS = ['put', 'update'] as const;
 
 export class CacheReplicator {
-  readonly cache: Cache<unknown>;
+  readonly port: ReplicaPort<unknown>;
   readonly settings: ResolvedReplicationConfig;
   readonly #hlc: HybridLogicalClock;
   readonly #logger: Logger;
   readonly #maxQueueBytes: number;
   readonly #peers = new Map<string, PeerState>();
-  readonly #listener = (event: CacheEvent<unknown>) => this.#onLocalEvent(event);
-  /** An eviction is not replicated, but it changes what a digest of this cache says. */
-  readonly #evicted = () => {
-    this.#changes++;
-  };
-  /** With single flight: a peer's value arriving wakes whoever waits for it. */
-  readonly #remoteValueListener = (event: CacheEvent<unknown>) => {
-    if (event.key !== undefined) this.#leases?.valueArrived(event.key);
-  };
+  /** Stop hearing the cache's local changes, and (with single flight) the values peers send. */
+  readonly #unlisten: Array<() => void> = [];
   readonly #timer: Cancel | undefined;
   readonly #scheduler: Scheduler;
   readonly #repair: CacheRepair;
@@ -149,9 +140,7 @@ export class CacheReplicator {
   readonly #repairChunkBytes: number;
   /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
   readonly #pendingAcks = new Set<Promise<boolean>>();
-  /** Counts every change of this cache, local or applied from a peer: anti-entropy sends a digest only after one. */
-  #changes = 0;
-  /** #changes when this node last sent each peer its digest. */
+  /** The port's generation when this node last sent each peer its digest: anti-entropy sends one only after a change. */
   readonly #offeredAt = new Map<string, number>();
   #antiEntropy: Cancel | undefined;
   #sent = 0;
@@ -163,8 +152,8 @@ export class CacheReplicator {
   #acknowledged = 0;
   #timedOut = 0;
 
-  constructor(cache: Cache<unknown>, settings: ResolvedReplicationConfig, options: CacheReplicatorOptions) {
-    this.cache = cache;
+  constructor(port: ReplicaPort<unknown>, settings: ResolvedReplicationConfig, options: CacheReplicatorOptions) {
+    this.port = port;
     this.settings = settings;
     this.#hlc = options.hlc;
     this.#logger = options.logger;
@@ -174,19 +163,18 @@ export class CacheReplicator {
     // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
     // a megabyte that costs tens of milliseconds, and a loaded machine's heartbeats start to miss.
     this.#repairChunkBytes = Math.min(options.repairChunkBytes ?? 5_000_000, MAX_REPAIR_FRAME_BYTES);
-    this.#repair = new CacheRepair(cache, {
+    this.#repair = new CacheRepair(port, {
       chunkBytes: this.#repairChunkBytes,
       apply: (change, from) => this.apply(change, from),
       onRepaired,
       logger: options.logger,
       scheduler: this.#scheduler,
-      generation: () => this.#changes,
     });
-    cache.requireEncodableValues('replicates to peers');
+    port.requireEncodableValues('replicates to peers');
     if (settings.clusterSingleFlight) {
       if (!settings.replicatePuts || !settings.replicatePutsViaCopy) {
         throw new ConfigError(
-          cache.name,
+          port.cacheName,
           'replication.clusterSingleFlight',
           'needs replicatePuts and replicatePutsViaCopy: peers wait for the loaded value to arrive',
         );
@@ -205,7 +193,7 @@ export class CacheReplicator {
       };
       this.#leases =
         options.singleFlight?.({
-          cache,
+          port,
           hlc: options.hlc,
           logger: options.logger,
           settings,
@@ -214,7 +202,7 @@ export class CacheReplicator {
           scheduler: this.#scheduler,
         }) ??
         new LoadLeases({
-          cache,
+          port,
           hlc: options.hlc,
           logger: options.logger,
           leaseMillis: settings.singleFlightLeaseMillis,
@@ -230,14 +218,13 @@ export class CacheReplicator {
           confirm: (maxMillis) => confirm(maxMillis, 'link'),
           scheduler: this.#scheduler,
         });
-      cache.setLoadCoordinator(this.#leases);
+      port.setLoadCoordinator(this.#leases);
+      // A peer's value arriving wakes whoever waits for it.
+      const leases = this.#leases;
+      this.#unlisten.push(port.onRemoteValue((key) => leases.valueArrived(key)));
     }
-    // Local events only: applying a peer's change then allocates no event for the replicator.
-    for (const type of EVENTS) cache.on(type, this.#listener, { origin: 'local' });
-    cache.on('evict', this.#evicted, { origin: 'local' });
-    if (this.#leases !== undefined) {
-      for (const type of VALUE_EVENTS) cache.on(type, this.#remoteValueListener, { origin: 'remote' });
-    }
+    // Local changes only, each with the entry's metadata: no event object, no read of the entry.
+    this.#unlisten.push(port.onLocalChange(this.#onLocalChange));
     if (settings.repairIntervalMillis > 0) this.#scheduleAntiEntropy();
     if (settings.replicateAsynchronously) {
       this.#timer = this.#scheduler.setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
@@ -346,19 +333,15 @@ export class CacheReplicator {
   requestRepair(node: string): void {
     const state = this.#peers.get(node);
     if (state === undefined) return;
+    const generation = this.port.generation;
     if (roleOf(state) === 'broadcast') {
       const everyone = [...this.#peers.values()].filter((other) => roleOf(other) === 'repair');
-      for (const other of everyone) this.#offeredAt.set(other.peer.node, this.#changes);
+      for (const other of everyone) this.#offeredAt.set(other.peer.node, generation);
       if (everyone.length > 0) this.#repair.offerTo(everyone.map((other) => this.#repairPeer(other)));
       return;
     }
-    this.#offeredAt.set(node, this.#changes);
+    this.#offeredAt.set(node, generation);
     this.#repair.offer(this.#repairPeer(state));
-  }
-
-  /** Counts every change of this cache, local or applied from a peer: a backplane's anti-entropy reads it. */
-  get changeCount(): number {
-    return this.#changes;
   }
 
   /**
@@ -370,10 +353,11 @@ export class CacheReplicator {
     const every = this.settings.repairIntervalMillis;
     this.#antiEntropy = this.#scheduler.setTimeout(
       () => {
+        const generation = this.port.generation;
         const behind = [...this.#peers.values()].filter(
-          (state) => roleOf(state) === 'link' && this.#offeredAt.get(state.peer.node) !== this.#changes,
+          (state) => roleOf(state) === 'link' && this.#offeredAt.get(state.peer.node) !== generation,
         );
-        for (const state of behind) this.#offeredAt.set(state.peer.node, this.#changes);
+        for (const state of behind) this.#offeredAt.set(state.peer.node, generation);
         if (behind.length > 0) this.#repair.offerTo(behind.map((state) => this.#repairPeer(state)));
         this.#scheduleAntiEntropy();
       },
@@ -396,7 +380,7 @@ export class CacheReplicator {
       if (!this.#refusing.has(from)) {
         this.#refusing.add(from);
         this.#logger.warn(
-          { cache: this.cache.name, peer: from, err: error },
+          { cache: this.port.cacheName, peer: from, err: error },
           'change refused: the peer clock is too far ahead (logged once until its changes are accepted again; replicationStatistics().refused counts them)',
         );
       }
@@ -405,7 +389,7 @@ export class CacheReplicator {
     if (this.#refusing.size > 0) this.#refusing.delete(from);
     const outcome =
       change.type === MessageType.Put
-        ? this.cache.applyRemotePut(
+        ? this.port.applyPut(
             change.key,
             change.value,
             change.version,
@@ -413,11 +397,8 @@ export class CacheReplicator {
             change.timeToLiveSeconds,
             change.timeToIdleSeconds,
           )
-        : this.cache.applyRemote(toRemoteChange(change));
-    if (outcome === 'applied') {
-      this.#applied++;
-      this.#changes++;
-    }
+        : this.port.applyRemote(toRemoteChange(change));
+    if (outcome === 'applied') this.#applied++;
     return outcome;
   }
 
@@ -426,18 +407,23 @@ export class CacheReplicator {
     this.#timer?.();
     this.#antiEntropy?.();
     this.#leases?.close();
-    if (this.#leases !== undefined) this.cache.setLoadCoordinator(undefined);
-    for (const type of EVENTS) this.cache.off(type, this.#listener);
-    this.cache.off('evict', this.#evicted);
-    for (const type of VALUE_EVENTS) this.cache.off(type, this.#remoteValueListener);
+    if (this.#leases !== undefined) this.port.setLoadCoordinator(undefined);
+    for (const unlisten of this.#unlisten.splice(0)) unlisten();
     this.#peers.clear();
   }
 
-  #onLocalEvent(event: CacheEvent<unknown>): void {
-    if (event.version === undefined) return;
-    this.#changes++;
-    const change = this.#changeFor(event);
-    if (change === undefined || this.#peers.size === 0) return;
+  readonly #onLocalChange = (
+    type: CacheEventType,
+    key: string | undefined,
+    value: unknown,
+    version: Version | undefined,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+  ): void => {
+    if (version === undefined || this.#peers.size === 0) return;
+    const change = this.#changeFor(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
+    if (change === undefined) return;
     for (const state of this.#peers.values()) {
       if (roleOf(state) === 'repair') continue;
       if (!this.settings.replicateAsynchronously) {
@@ -449,7 +435,7 @@ export class CacheReplicator {
         this.#overflowed(state, 'queue full');
       }
     }
-  }
+  };
 
   /** The peer as a repair sees it: sends go through the counters, and drained() paces the chunks. */
   #repairPeer(state: PeerState): RepairPeer {
@@ -469,7 +455,7 @@ export class CacheReplicator {
   #overflowed(state: PeerState, why: string): void {
     state.needsRepair = true;
     this.#logger.warn(
-      { cache: this.cache.name, peer: state.peer.node, why },
+      { cache: this.port.cacheName, peer: state.peer.node, why },
       'replication to peer overflowed; the peer will repair itself from a digest instead of receiving every change',
     );
   }
@@ -481,21 +467,25 @@ export class CacheReplicator {
     return acknowledged;
   }
 
-  #changeFor(event: CacheEvent<unknown>): ChangeMessage | undefined {
+  #changeFor(
+    type: CacheEventType,
+    key: string | undefined,
+    value: unknown,
+    version: Version,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+  ): ChangeMessage | undefined {
     const { settings } = this;
-    const cache = this.cache.name;
-    const version = event.version;
-    const key = event.key;
-    if (version === undefined) return undefined;
-    switch (event.type) {
+    const cache = this.port.cacheName;
+    switch (type) {
       case 'put':
       case 'update': {
-        const wanted = event.type === 'put' ? settings.replicatePuts : settings.replicateUpdates;
+        const wanted = type === 'put' ? settings.replicatePuts : settings.replicateUpdates;
         if (!wanted || key === undefined) return undefined;
-        const viaCopy = event.type === 'put' ? settings.replicatePutsViaCopy : settings.replicateUpdatesViaCopy;
-        const entry = viaCopy ? this.cache.peekEntry(key) : undefined;
-        if (entry === undefined) return { type: MessageType.Remove, cache, key, version }; // invalidate
-        return putOf(cache, entry, version);
+        const viaCopy = type === 'put' ? settings.replicatePutsViaCopy : settings.replicateUpdatesViaCopy;
+        if (!viaCopy) return { type: MessageType.Remove, cache, key, version }; // invalidate
+        return { type: MessageType.Put, cache, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds };
       }
       case 'remove':
         return settings.replicateRemovals && key !== undefined
@@ -517,7 +507,7 @@ export class CacheReplicator {
     try {
       state.peer.send(message);
     } catch (error) {
-      this.#logger.error({ cache: this.cache.name, peer: state.peer.node, err: error }, 'could not send to peer');
+      this.#logger.error({ cache: this.port.cacheName, peer: state.peer.node, err: error }, 'could not send to peer');
       return false;
     }
     if (message.type === MessageType.Batch) {
@@ -526,10 +516,6 @@ export class CacheReplicator {
     }
     return true;
   }
-}
-
-function roleOf(state: PeerState): 'link' | 'broadcast' | 'repair' {
-  return state.peer.role ?? 'link';
 }
 
 /** The core's form of a change other than a put (puts go through applyRemotePut). */
@@ -542,4 +528,8 @@ function toRemoteChange(change: Exclude<ChangeMessage, PutMessage>): RemoteChang
     case MessageType.RemoveAll:
       return { type: 'removeAll', version: change.version };
   }
+}
+
+function roleOf(state: PeerState): 'link' | 'broadcast' | 'repair' {
+  return state.peer.role ?? 'link';
 }

@@ -31,6 +31,7 @@ import {
   silentLogger,
   systemScheduler,
 } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
 import { backplanePeers } from './backplane/backplane-peers.js';
@@ -350,7 +351,7 @@ export class ClusterNode {
       if (cache.replication !== undefined) {
         this.#replicators.set(
           cache.name,
-          new CacheReplicator(created, cache.replication, {
+          new CacheReplicator(replicaPortOf(created), cache.replication, {
             hlc: this.#hlc,
             logger: this.#logger,
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,

@@ -32,15 +32,14 @@
  * within singleFlightClaimMillis: then two nodes may load, and versions decide which value stays.
  */
 import {
-  type Cache,
   type Clock,
   compareVersions,
-  type LoadCoordinator,
   type Logger,
   type Scheduler,
   systemScheduler,
   type Version,
 } from '@meshcache/core';
+import type { LoadCoordinator, ReplicaPort } from '@meshcache/core/internal';
 import type { HybridLogicalClock } from './hlc.js';
 import { type LeaseMessage, type LeaseState, MessageType } from './protocol/messages.js';
 
@@ -72,7 +71,8 @@ interface Claim {
 }
 
 export interface LoadLeasesOptions {
-  readonly cache: Cache<unknown>;
+  /** The cache's replica port: its name, and a quiet read of whether the value arrived. */
+  readonly port: ReplicaPort<unknown>;
   readonly hlc: HybridLogicalClock;
   readonly logger: Logger;
   readonly leaseMillis: number;
@@ -140,7 +140,7 @@ export class LoadLeases implements ClusterLoadCoordinator {
       }
       if (outcome.ended === 'withdrawn' && round < MAX_ROUNDS) continue;
       this.#options.logger.info(
-        { cache: this.#options.cache.name, key, holder: winner.node, why: outcome.ended },
+        { cache: this.#options.port.cacheName, key, holder: winner.node, why: outcome.ended },
         'single flight: the claim ended without a value; loading here',
       );
       return this.#loadHere(loadHere);
@@ -160,7 +160,7 @@ export class LoadLeases implements ClusterLoadCoordinator {
         if (!this.#farClaimLogged) {
           this.#farClaimLogged = true;
           this.#options.logger.warn(
-            { cache: this.#options.cache.name, peer: from, drift: message.version.time - now },
+            { cache: this.#options.port.cacheName, peer: from, drift: message.version.time - now },
             'single flight: a claim whose version is too far from this clock; ignored (logged once)',
           );
         }
@@ -227,8 +227,15 @@ export class LoadLeases implements ClusterLoadCoordinator {
   }
 
   #announce(key: string, version: Version, state: LeaseState): number {
-    const { cache, leaseMillis } = this.#options;
-    return this.#options.broadcast({ type: MessageType.Lease, cache: cache.name, key, version, leaseMillis, state });
+    const { port, leaseMillis } = this.#options;
+    return this.#options.broadcast({
+      type: MessageType.Lease,
+      cache: port.cacheName,
+      key,
+      version,
+      leaseMillis,
+      state,
+    });
   }
 
   /** The oldest live claim on a key. Expired claims are dropped on the way (a hung holder's). */
@@ -277,9 +284,9 @@ export class LoadLeases implements ClusterLoadCoordinator {
     key: string,
     claim: Claim,
   ): Promise<{ arrived: true; value: unknown } | { arrived: false; ended: ClaimEnd }> {
-    const { cache } = this.#options;
+    const { port } = this.#options;
     for (;;) {
-      const held = cache.peekEntry(key);
+      const held = port.peekEntry(key);
       if (held !== undefined) return { arrived: true, value: held.value };
       if (claim.ended === undefined && claim.expiresAt <= this.#clock()) this.#forget(key, claim.node, 'expired');
       if (claim.ended !== undefined) return { arrived: false, ended: claim.ended };

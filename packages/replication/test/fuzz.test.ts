@@ -27,6 +27,8 @@
  */
 import { serialize, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { replicaPortOf } from '@meshcache/core/internal';
+import { until } from '@meshcache/core/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, ClusterNode } from '../src/index.js';
@@ -140,13 +142,14 @@ function snapshot(): Snapshot {
   for (const name of [...CACHES, 'local']) {
     const cache = node.manager.getCache(name);
     if (cache === undefined) throw new Error(`no cache ${name}`);
-    for (const entry of cache.snapshot()) {
+    for (const entry of replicaPortOf(cache).entries()) {
       const { value, version, expiresAt, timeToLiveSeconds, timeToIdleSeconds, createdAt } = entry;
       const text = serialize([value, version, timeToLiveSeconds, timeToIdleSeconds, createdAt]).toString('base64');
       entries.set(`${name}/${entry.key}`, { expiresAt, text });
     }
-    for (const { key, version } of cache.tombstones()) tombstones.add(`${name}/${key}@${JSON.stringify(version)}`);
-    clears.push(JSON.stringify(cache.clearVersion ?? null));
+    for (const { key, version } of replicaPortOf(cache).tombstones())
+      tombstones.add(`${name}/${key}@${JSON.stringify(version)}`);
+    clears.push(JSON.stringify(replicaPortOf(cache).clearVersion ?? null));
   }
   return { at: Date.now(), entries, tombstones, clears: clears.join() };
 }
@@ -166,13 +169,9 @@ function difference(before: Snapshot, after: Snapshot): string | undefined {
   return undefined;
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + OUTCOME_MILLIS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+/** Polls on every turn (the node runs in this process), up to OUTCOME_MILLIS. */
+const settled = (check: () => boolean, what: string) =>
+  until(check, what, { timeoutMillis: OUTCOME_MILLIS, intervalMillis: 0 });
 
 /** A peer's Hello payload: [minProtocol, maxProtocol, role, cluster, node, url]. */
 function helloPayload(role: 'peer' | 'admin', name: string): Buffer {
@@ -250,7 +249,7 @@ describe('fuzzing a node', () => {
             const heard = received.length;
             connection.send(bytes);
             frames++;
-            await until(() => closed !== undefined || received.length > heard, 'the node to close or answer');
+            await settled(() => closed !== undefined || received.length > heard, 'the node to close or answer');
             if (closed !== undefined) break;
           }
           // Only a Hello the key opens may be answered, with one Welcome; nothing establishes.
@@ -421,7 +420,7 @@ describe('fuzzing a node', () => {
       const growth = heapAfterGc() - heapBefore;
       const held = CACHES.map((name) => {
         const cache = node.manager.getCache(name);
-        return `${name} ${cache?.size ?? 0} entries, ${cache?.tombstones().length ?? 0} tombstones`;
+        return `${name} ${cache?.size ?? 0} entries, ${cache === undefined ? 0 : replicaPortOf(cache).tombstones().length} tombstones`;
       }).join('; ');
       console.log(
         `fuzz after authentication (the caches now hold ${held}): ${tally.frames} frames in ${tally.sessions} sessions (${tally.accepted} accepted, ${tally.rejected} rejected, ${tally.adminErrors} admin errors), heap ${(growth / 1048576).toFixed(1)} MiB; closes: ${JSON.stringify(Object.fromEntries(reasons))}`,

@@ -4,6 +4,7 @@
  * a loaded machine met by chance is written down here as the schedule that produces it.
  */
 import { type Cache, CacheManager, type Version } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, type LeaseMessage } from '../src/internals.js';
@@ -46,7 +47,7 @@ class ScriptedNetwork {
     const queued: ScriptedNode['queued'] = [];
     const confirms: ScriptedNode['confirms'] = [];
     const leases = new LoadLeases({
-      cache,
+      port: replicaPortOf(cache),
       hlc,
       logger: quiet,
       leaseMillis: 10_000,
@@ -65,7 +66,7 @@ class ScriptedNetwork {
       confirm: () => new Promise<void>((resolve) => confirms.push(resolve)),
       scheduler: this.scheduler,
     });
-    cache.setLoadCoordinator(leases);
+    replicaPortOf(cache).setLoadCoordinator(leases);
     cache.on(
       'put',
       (event) => queued.push({ key: event.key as string, value: event.value, version: event.version as Version }),
@@ -93,7 +94,7 @@ class ScriptedNetwork {
     for (const frame of this.#link(from, to).splice(0)) {
       if (frame.kind === 'lease') target.leases.receive(frame.message, from);
       else {
-        target.cache.applyRemotePut(frame.key, frame.value, frame.version, this.scheduler.now(), 3600, 0);
+        replicaPortOf(target.cache).applyPut(frame.key, frame.value, frame.version, this.scheduler.now(), 3600, 0);
         target.leases.valueArrived(frame.key);
       }
     }

@@ -137,11 +137,10 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       expect(ready).toBe(false);
       expect(before).toBe(0);
       await becameReady;
-      const deadline = Date.now() + 5000;
-      while (sampleValue((await scrape(registry)).families, 'meshcache_node_ready') !== 1) {
-        if (Date.now() > deadline) throw new Error('meshcache_node_ready never became 1');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(
+        async () => sampleValue((await scrape(registry)).families, 'meshcache_node_ready') === 1,
+        'meshcache_node_ready to become 1',
+      );
       expect(() => registerMeshcacheMetrics(a, registry)).toThrow(/already been registered/);
       metrics.unregister();
       expect((await registry.metrics()).trim()).toBe('');

@@ -1,6 +1,6 @@
 /**
  * ClusterNodes for the tests over real WebSockets on 127.0.0.1: started with a shared base
- * configuration and stopped after each test; and polling with a deadline.
+ * configuration and stopped after each test; and (re-exported) the poll with a deadline.
  */
 import { afterEach } from 'vitest';
 import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
@@ -33,10 +33,4 @@ export async function startNode(
   return node;
 }
 
-export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export { until } from '@meshcache/core/testing';

@@ -3,6 +3,7 @@
  * authentication"), exercised directly against the part that enforces it.
  */
 import { type Cache, CacheManager, type Version } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_COUNTER } from '../src/hlc.js';
@@ -41,11 +42,11 @@ function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
 }
 
 /** A repair of `cache` talking to a peer that records what it is sent. */
-function repairOf(cache: Cache<unknown>, options: { maxWanted?: number; generation?: () => number } = {}) {
+function repairOf(cache: Cache<unknown>, options: { maxWanted?: number } = {}) {
   const { warnings, logger } = recordingLogger();
   const sent: SessionMessage[] = [];
   const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
-  const repair = new CacheRepair(cache, {
+  const repair = new CacheRepair(replicaPortOf(cache), {
     chunkBytes: 1 << 20,
     apply: () => {},
     onRepaired: () => {},
@@ -159,8 +160,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
 
   it('reads an unchanged cache once for every digest asked of it (links that come and go cost nothing more)', async () => {
     const cache = cacheWith(3000);
-    let generation = 1;
-    const { repair, peer, sent, warnings } = repairOf(cache, { generation: () => generation });
+    const { repair, peer, sent, warnings } = repairOf(cache);
     for (let i = 0; i < 3; i++) {
       repair.offer(peer);
       await turns(10);
@@ -169,8 +169,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(digests).toHaveLength(3);
     expect(digests[1]?.digest).toBe(digests[0]?.digest); // the same bytes, not built again
     expect(digests[2]?.digest).toBe(digests[0]?.digest);
-    cache.put('k0', 'changed');
-    generation++;
+    cache.put('k0', 'changed'); // moves the port's generation
     repair.offer(peer);
     await turns(10);
     const after = sent.filter((m) => m.type === MessageType.Digest).at(-1) as { digest: Uint8Array };
@@ -200,7 +199,7 @@ describe('peer links', () => {
     const session = await sessionOf(connection, 'dialler', { node: 'gw-1' });
     const hlc = new HybridLogicalClock({ node: 'gw-1' });
     const cache = cacheWith(10);
-    const replicator = new CacheReplicator(cache, resolveReplicationConfig('c', {}), { hlc, logger });
+    const replicator = new CacheReplicator(replicaPortOf(cache), resolveReplicationConfig('c', {}), { hlc, logger });
     replicators.push(replicator);
     const link = new PeerLink({
       session,
@@ -273,7 +272,7 @@ describe('the clock and single flight refuse what a peer should not decide', () 
     const cache = manager.addCache('tokens', {});
     const { warnings, logger } = recordingLogger();
     const leases = new LoadLeases({
-      cache,
+      port: replicaPortOf(cache),
       hlc,
       logger,
       leaseMillis: 5000,
@@ -319,7 +318,11 @@ describe('what this node sends a peer is bounded too', () => {
     managers.push(manager);
     const cache = manager.addCache('c', {});
     const settings = resolveReplicationConfig('c', { asynchronousReplicationIntervalMillis: 3_600_000 });
-    const replicator = new CacheReplicator(cache, settings, { hlc, logger: recordingLogger().logger, ...options });
+    const replicator = new CacheReplicator(replicaPortOf(cache), settings, {
+      hlc,
+      logger: recordingLogger().logger,
+      ...options,
+    });
     replicators.push(replicator);
     const sent: SessionMessage[] = [];
     replicator.addPeer({

@@ -1,4 +1,5 @@
 import type { Cache } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/internals.js';
 import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
@@ -8,7 +9,7 @@ const v = (time: number, node = 'gw-1') => ({ time, counter: 0, node });
 
 /** Everything a cache holds, as key -> value, for comparing two nodes. */
 function contents(cache: Cache<unknown>): Map<string, unknown> {
-  return new Map([...cache.snapshot()].map((entry) => [entry.key, entry.value]));
+  return new Map([...replicaPortOf(cache).entries()].map((entry) => [entry.key, entry.value]));
 }
 
 describe('digests', () => {
@@ -48,7 +49,7 @@ describe('repair by digests', () => {
       const entry = a.cache.peekEntry(`k${i}`);
       if (entry?.version !== undefined) {
         b.hlc.receive(entry.version); // as b's replicator would: b's later writes are newer
-        b.cache.applyRemote({ type: 'put', ...entry, version: entry.version });
+        replicaPortOf(b.cache).applyRemote({ type: 'put', ...entry, version: entry.version });
       }
     }
     // Apart: a updates 30 and adds 20; b removes 10 others, updates 5 more, and adds 7.
@@ -99,7 +100,7 @@ describe('repair by digests', () => {
     a.cache.put('after the clear', 2);
     // Written after a's clear, causally: b's clock has seen the clear (same-millisecond writes on
     // two nodes are otherwise ordered by counter and node name, not by the wall clock).
-    const clear = a.cache.clearVersion;
+    const clear = replicaPortOf(a.cache).clearVersion;
     if (clear !== undefined) b.hlc.receive(clear);
     b.cache.put('newer on b', 3);
 

@@ -3,6 +3,7 @@
  * joins them, for the replicator and repair tests.
  */
 import { type Cache, type CacheEvent, CacheManager } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach } from 'vitest';
 import { type ReplicationConfig, resolveReplicationConfig } from '../src/index.js';
@@ -77,7 +78,7 @@ function makeReplicator(node: TestNode): CacheReplicator {
     asynchronousReplicationIntervalMillis: 60_000,
     ...node.replication,
   });
-  return new CacheReplicator(node.cache, settings, {
+  return new CacheReplicator(replicaPortOf(node.cache), settings, {
     hlc: node.hlc,
     logger: quiet,
     repairChunkBytes: 2000,

@@ -5,6 +5,7 @@
  * keep what they are sent; the backplane itself runs against a real Redis in backplane.test.ts.
  */
 import { CacheManager } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { afterEach, expect, it } from 'vitest';
 import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, MessageType, type ReplicationPeer } from '../src/internals.js';
@@ -42,7 +43,7 @@ function replicator(maxQueueBytes?: number) {
   managers.push(manager);
   const cache = manager.addCache('c', {});
   const made = new CacheReplicator(
-    cache,
+    replicaPortOf(cache),
     resolveReplicationConfig('c', { asynchronousReplicationIntervalMillis: 10, repairIntervalMillis: 0 }),
     {
       hlc,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../src/index.js';
-import { startNode } from './nodes.js';
+import { startNode, until } from './nodes.js';
 
 const replication = {
   asynchronousReplicationIntervalMillis: 10,
@@ -17,10 +17,7 @@ async function cluster(lease = replication) {
   const b = await start('gw-2', [a.url], lease);
   const c = await start('gw-3', [a.url, b.url], lease);
   await Promise.all([b.ready(), c.ready()]);
-  const deadline = Date.now() + 5000;
-  while (a.peers().filter((p) => p.state === 'connected').length < 2 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await until(() => a.peers().filter((p) => p.state === 'connected').length === 2, 'gw-1 linked to both peers');
   return [a, b, c] as const;
 }
 
@@ -41,11 +38,9 @@ function origin(ms: number, fail = false) {
 
 /** Resolves once `node` has heard a claim on some key (a peer is loading). */
 async function claimSeen(node: ClusterNode): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while ((node.replicationStatistics('tokens')?.singleFlight?.claimedKeys ?? 0) === 0) {
-    if (Date.now() > deadline) throw new Error('no claim arrived');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
+  await until(() => (node.replicationStatistics('tokens')?.singleFlight?.claimedKeys ?? 0) > 0, 'a claim to arrive', {
+    intervalMillis: 2,
+  });
 }
 
 describe('cluster-wide single flight (clusterSingleFlight)', () => {

@@ -2,6 +2,7 @@
  * The contract every Transport meets (src/transport/transport.ts). Each transport's test calls
  * describeTransportConformance; a new transport is not done until it passes.
  */
+import { until } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Connection, Listener, Transport } from '../src/transport/transport.js';
 
@@ -9,14 +10,6 @@ export interface TransportHarness {
   readonly transport: Transport;
   /** An address to listen on (port 0 where ports exist). */
   readonly address: string;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 export function describeTransportConformance(name: string, make: () => TransportHarness): void {

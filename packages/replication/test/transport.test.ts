@@ -1,4 +1,5 @@
 import { createConnection } from 'node:net';
+import { until } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ChaosTransport } from '../src/transport/chaos.js';
@@ -17,14 +18,6 @@ describeTransportConformance('ChaosTransport with no chaos', () => ({
   transport: new ChaosTransport(new MemoryNetwork()),
   address: 'chaos',
 }));
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('WebSocketTransport limits', () => {
   async function server(maxPayload?: number) {
@@ -47,14 +40,14 @@ describe('WebSocketTransport limits', () => {
     const closed: number[] = [];
     client.onClose((code) => closed.push(code));
     client.send(Buffer.alloc(4096, 1));
-    await until(() => closed.length === 1);
+    await until(() => closed.length === 1, 'the close');
     expect(closed[0]).toBe(1009);
     const again = await transport.dial(listener.address);
     const got: number[] = [];
-    await until(() => accepted.length === 2);
+    await until(() => accepted.length === 2, 'both connections accepted');
     accepted[1]?.onFrame((frame) => got.push(frame.length));
     again.send(Buffer.alloc(100));
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, 'the frame');
     again.close();
     await listener.close();
   });
@@ -116,16 +109,16 @@ describe('WebSocketTransport: connections waiting for authentication', () => {
       expect((await from('127.0.0.3')).status).toBe(101); // the last free place
       // Full: 127.0.0.4 holds none, 127.0.0.2 holds three, so 127.0.0.2's oldest goes.
       expect((await from('127.0.0.4')).status).toBe(101);
-      await until(() => closed(a[0]?.socket as WebSocket));
+      await until(() => closed(a[0]?.socket as WebSocket), 'connection a[0] closed');
       expect(closed(a[1]?.socket as WebSocket) || closed(a[2]?.socket as WebSocket)).toBe(false);
       // 127.0.0.2 (two) may take from no one holding more than it: refused.
       expect((await from('127.0.0.2')).status).toBe(503);
       // 127.0.0.5 (none) takes 127.0.0.2's oldest again; then 127.0.0.6 finds every address at one,
       // and takes the place of the oldest of them (127.0.0.2's last).
       expect((await from('127.0.0.5')).status).toBe(101);
-      await until(() => closed(a[1]?.socket as WebSocket));
+      await until(() => closed(a[1]?.socket as WebSocket), 'connection a[1] closed');
       expect((await from('127.0.0.6')).status).toBe(101);
-      await until(() => closed(a[2]?.socket as WebSocket));
+      await until(() => closed(a[2]?.socket as WebSocket), 'connection a[2] closed');
     } finally {
       for (const socket of opened) socket.terminate();
       await listener.close();
@@ -164,7 +157,7 @@ describe('ChaosTransport', () => {
     const closed: number[] = [];
     client.onClose((code) => closed.push(code));
     chaos.cutAll();
-    await until(() => closed.length === 1);
+    await until(() => closed.length === 1, 'the close');
     expect(closed).toEqual([4004]);
   });
 });

@@ -239,7 +239,7 @@ export class RedisBackplane {
   /** Cluster-wide single flight for the replicators: a lease in Redis (SET NX PX). */
   readonly singleFlight: SingleFlightFactory = (context) =>
     new RedisLeases({
-      cache: context.cache,
+      port: context.port,
       redis: this.#command,
       leaseKey: (digest) => this.#keys.lease(digest),
       nameKey: this.#leaseNameKey,
@@ -652,7 +652,7 @@ export class RedisBackplane {
         const at = this.#timers.indexOf(cancel);
         if (at >= 0) this.#timers.splice(at, 1);
         if (this.#state === 'connected') {
-          const changes = replicator.changeCount;
+          const changes = replicator.port.generation;
           for (const name of offeredAt.keys()) if (!this.#members.has(name)) offeredAt.delete(name);
           const behind = this.#members.live().filter((name) => offeredAt.get(name) !== changes);
           if (behind.length > 0) {

@@ -24,14 +24,16 @@
  * delay loads by at most one lease.
  */
 import { createHmac } from 'node:crypto';
-import type { Cache, Logger, Scheduler } from '@meshcache/core';
+import type { Logger, Scheduler } from '@meshcache/core';
+import type { ReplicaPort } from '@meshcache/core/internal';
 import type { Redis } from 'ioredis';
 import type { ClusterLoadCoordinator } from '../load-leases.js';
 import type { LeaseMessage } from '../protocol/messages.js';
 import { compareStreamIds } from './keys.js';
 
 export interface RedisLeasesOptions {
-  readonly cache: Cache<unknown>;
+  /** The cache's replica port: its name, and a quiet read of whether the value arrived. */
+  readonly port: ReplicaPort<unknown>;
   readonly redis: Redis;
   /** The lease key of a digest. */
   readonly leaseKey: (digest: string) => string;
@@ -78,9 +80,9 @@ export class RedisLeases implements ClusterLoadCoordinator {
   }
 
   async coordinate(key: string, loadHere: () => Promise<unknown>): Promise<{ value: unknown; fromPeer: boolean }> {
-    const { redis, cache, leaseMillis } = this.#options;
+    const { redis, port, leaseMillis } = this.#options;
     const lease = this.#options.leaseKey(
-      createHmac('sha256', this.#options.nameKey).update(cache.name).update('\u0000').update(key).digest('hex'),
+      createHmac('sha256', this.#options.nameKey).update(port.cacheName).update('\u0000').update(key).digest('hex'),
     );
     for (let round = 1; round <= MAX_ROUNDS && !this.#closed; round++) {
       if (redis.status !== 'ready') break;
@@ -167,11 +169,11 @@ export class RedisLeases implements ClusterLoadCoordinator {
     key: string,
     lease: string,
   ): Promise<{ arrived: true; value: unknown } | { arrived: false; why: 'ended' | 'deadline' | 'redis' }> {
-    const { cache, redis, scheduler, leaseMillis } = this.#options;
+    const { port, redis, scheduler, leaseMillis } = this.#options;
     let holder: string | null | undefined;
     let deadline = scheduler.now() + leaseMillis + 4 * POLL_MILLIS;
     for (let polls = 0; polls < 1_000_000; polls++) {
-      const held = cache.peekEntry(key);
+      const held = port.peekEntry(key);
       if (held !== undefined) return { arrived: true, value: held.value };
       if (this.#closed || scheduler.now() >= deadline) return { arrived: false, why: 'deadline' };
       let state: string | null;
@@ -180,7 +182,7 @@ export class RedisLeases implements ClusterLoadCoordinator {
       } catch {
         return { arrived: false, why: 'redis' };
       }
-      const again = cache.peekEntry(key);
+      const again = port.peekEntry(key);
       if (again !== undefined) return { arrived: true, value: again.value };
       if (state === null) return { arrived: false, why: 'ended' };
       if (holder !== undefined && state !== holder && !state.startsWith('done ')) {
@@ -192,7 +194,7 @@ export class RedisLeases implements ClusterLoadCoordinator {
         // it has it, unless something newer removed it (then load).
         const read = this.#options.readPosition();
         if (read !== undefined && compareStreamIds(read, state.slice(5)) >= 0) {
-          const now = cache.peekEntry(key);
+          const now = port.peekEntry(key);
           return now === undefined ? { arrived: false, why: 'ended' } : { arrived: true, value: now.value };
         }
       }

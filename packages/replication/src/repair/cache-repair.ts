@@ -45,7 +45,6 @@
  * a 64-bit bucket collision hides a difference until the bucket changes again.
  */
 import {
-  type Cache,
   type EntrySnapshot,
   isNewer,
   type Logger,
@@ -53,6 +52,7 @@ import {
   systemScheduler,
   type Version,
 } from '@meshcache/core';
+import type { ReplicaPort } from '@meshcache/core/internal';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
 import {
   type ChangeMessage,
@@ -93,12 +93,6 @@ export interface CacheRepairOptions {
   readonly maxWanted?: number;
   /** Where the turns between slices come from. @default system */
   readonly scheduler?: Scheduler;
-  /**
-   * A count that moves whenever the cache changes (any write, removal, expiry or eviction):
-   * a digest built at one count is reused while the count stays, so links that come and go,
-   * and peers that ask at once, cost one read of an unchanged cache, not one each.
-   */
-  readonly generation?: () => number;
 }
 
 /** Keys per Keys or Pull message. */
@@ -109,7 +103,7 @@ export const MAX_WANTED = 1_000_000;
 const SLICE = 2_000;
 
 export class CacheRepair {
-  readonly #cache: Cache<unknown>;
+  readonly #port: ReplicaPort<unknown>;
   readonly #options: CacheRepairOptions;
   /** Per peer being repaired from: the keys worth pulling, gathered until the last Keys chunk. */
   readonly #wanted = new Map<string, string[]>();
@@ -126,14 +120,18 @@ export class CacheRepair {
   /** Unsolicited kinds of message already logged, per peer (once per link). */
   readonly #logged = new Map<string, Set<string>>();
   #repairs = 0;
-  /** Digests built at the current generation, by bucket count. */
+  /**
+   * Digests built at the port's current generation (a count that moves whenever the cache
+   * changes), by bucket count: reused while the count stays, so links that come and go, and peers
+   * that ask at once, cost one read of an unchanged cache, not one each.
+   */
   readonly #built = new Map<number, ReturnType<DigestBuilder['finish']>>();
   #builtAt: number | undefined;
 
   readonly #scheduler: Scheduler;
 
-  constructor(cache: Cache<unknown>, options: CacheRepairOptions) {
-    this.#cache = cache;
+  constructor(port: ReplicaPort<unknown>, options: CacheRepairOptions) {
+    this.#port = port;
     this.#options = options;
     this.#scheduler = options.scheduler ?? systemScheduler;
   }
@@ -218,16 +216,16 @@ export class CacheRepair {
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
   async #digest(offer: { cancelled: boolean }): Promise<DigestMessage | undefined> {
-    const bucketCount = bucketCountFor(this.#cache.size + (this.#cache.statistics().tombstones ?? 0));
+    const bucketCount = bucketCountFor(this.#port.size + this.#port.tombstoneCount);
     const built = await this.#build(bucketCount, offer);
     if (built === undefined) return undefined;
     const { digest } = built;
     return {
       type: MessageType.Digest,
-      cache: this.#cache.name,
+      cache: this.#port.cacheName,
       bucketCount,
       digest,
-      clearVersion: this.#cache.clearVersion,
+      clearVersion: this.#port.clearVersion,
     };
   }
 
@@ -235,12 +233,12 @@ export class CacheRepair {
     bucketCount: number,
     offer?: { cancelled: boolean },
   ): Promise<ReturnType<DigestBuilder['finish']> | undefined> {
-    const generation = this.#options.generation?.();
+    const generation = this.#port.generation;
     if (generation !== this.#builtAt) {
       this.#built.clear();
       this.#builtAt = generation;
     }
-    const reused = generation === undefined ? undefined : this.#built.get(bucketCount);
+    const reused = this.#built.get(bucketCount);
     if (reused !== undefined) return reused;
     const builder = new DigestBuilder(bucketCount);
     let n = 0;
@@ -253,7 +251,7 @@ export class CacheRepair {
     }
     const built = builder.finish();
     // Kept only if nothing changed while it was read in slices: then it is the cache as it is.
-    if (generation !== undefined && this.#options.generation?.() === generation && this.#builtAt === generation) {
+    if (this.#port.generation === generation && this.#builtAt === generation) {
       this.#built.set(bucketCount, built);
     }
     return built;
@@ -284,7 +282,7 @@ export class CacheRepair {
   }
 
   async #onDigest(peer: RepairPeer, message: DigestMessage): Promise<void> {
-    const cache = this.#cache.name;
+    const cache = this.#port.cacheName;
     if (message.clearVersion !== undefined) {
       this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
     }
@@ -345,7 +343,7 @@ export class CacheRepair {
     fullBuckets: readonly number[],
     end: 'lastKeys' | 'bootstrapDone',
   ): Promise<void> {
-    const cache = this.#cache.name;
+    const cache = this.#port.cacheName;
     const full = new Set(fullBuckets);
     const listed = new Set(keyBuckets);
     const batches = this.#batcher(peer);
@@ -353,10 +351,10 @@ export class CacheRepair {
       peer.send({ type: MessageType.Keys, cache, items, last: false }),
     );
     let n = 0;
-    const clear = this.#cache.clearVersion;
+    const clear = this.#port.clearVersion;
     if (end === 'bootstrapDone' && clear !== undefined)
       batches.add({ type: MessageType.RemoveAll, cache, version: clear });
-    for (const entry of this.#cache.snapshot()) {
+    for (const entry of this.#port.entries()) {
       if (++n % SLICE === 0) await this.#scheduler.nextTurn();
       if (entry.version === undefined) continue;
       const bucket = bucketOf(entry.key, bucketCount);
@@ -365,7 +363,7 @@ export class CacheRepair {
       else if (listed.has(bucket)) sent = keys.add({ key: entry.key, version: entry.version, removed: false }, 0);
       if (sent) await peer.drained();
     }
-    for (const { key, version } of this.#cache.tombstones()) {
+    for (const { key, version } of this.#port.tombstones()) {
       const bucket = bucketOf(key, bucketCount);
       if (full.has(bucket)) batches.add({ type: MessageType.Remove, cache, key, version });
       else if (listed.has(bucket)) keys.add({ key, version, removed: true }, 0);
@@ -381,13 +379,13 @@ export class CacheRepair {
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
     const wanted = this.#wanted.get(peer.node);
     if (wanted === undefined) return; // not repairing from this peer (any more): nothing to pull
-    const cache = this.#cache.name;
-    const clear = this.#cache.clearVersion;
+    const cache = this.#port.cacheName;
+    const clear = this.#port.clearVersion;
     const maxWanted = this.#options.maxWanted ?? MAX_WANTED;
     for (const { key, version, removed } of message.items) {
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
-      else if (isNewer(version, this.#cache.knownVersion(key))) {
+      else if (isNewer(version, this.#port.knownVersion(key))) {
         if (wanted.length < maxWanted) wanted.push(key);
         else if (wanted.length === maxWanted) {
           wanted.push(key); // one past the bound marks the list as cut; dropped below
@@ -413,14 +411,14 @@ export class CacheRepair {
 
   /** Answers a Pull: each key once, in chunks that wait for the socket to drain. */
   async #onPull(peer: RepairPeer, message: PullMessage): Promise<void> {
-    const cache = this.#cache.name;
+    const cache = this.#port.cacheName;
     const batches = this.#batcher(peer);
     for (const key of new Set(message.keys)) {
-      const entry = this.#cache.peekEntry(key);
+      const entry = this.#port.peekEntry(key);
       let sent = false;
       if (entry?.version !== undefined) sent = batches.add(putOf(cache, entry, entry.version));
       else {
-        const removedAt = this.#cache.knownVersion(key); // a tombstone, when the entry is gone
+        const removedAt = this.#port.knownVersion(key); // a tombstone, when the entry is gone
         if (removedAt !== undefined) sent = batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
       }
       if (sent) await peer.drained();
@@ -439,13 +437,16 @@ export class CacheRepair {
     if (logged.has(kind)) return;
     logged.add(kind);
     this.#options.logger.warn(
-      { cache: this.#cache.name, peer: peer.node, kind },
+      { cache: this.#port.cacheName, peer: peer.node, kind },
       'a repair message this node did not ask for; ignored (logged once per link)',
     );
   }
 
   #failed(peer: RepairPeer, stage: string, error: unknown): void {
-    this.#options.logger.error({ cache: this.#cache.name, peer: peer.node, stage, err: error }, 'repair step failed');
+    this.#options.logger.error(
+      { cache: this.#port.cacheName, peer: peer.node, stage, err: error },
+      'repair step failed',
+    );
   }
 
   #repaired(node: string): void {
@@ -455,10 +456,10 @@ export class CacheRepair {
 
   /** Live entries and tombstones, as (key, version, removed). */
   *#items(): IterableIterator<KeyVersion> {
-    for (const entry of this.#cache.snapshot()) {
+    for (const entry of this.#port.entries()) {
       if (entry.version !== undefined) yield { key: entry.key, version: entry.version, removed: false };
     }
-    for (const { key, version } of this.#cache.tombstones()) yield { key, version, removed: true };
+    for (const { key, version } of this.#port.tombstones()) yield { key, version, removed: true };
   }
 
   /** Chunks of changes sent as Entries; add() says whether it just sent one. */

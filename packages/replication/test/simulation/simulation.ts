@@ -22,6 +22,7 @@
  * What a run found wrong is returned with the plan, which shrink() cuts down.
  */
 import { type Cache, type CacheManager, compareVersions, type Version } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { VirtualScheduler } from '@meshcache/core/testing';
 import { type ClusterConfig, ClusterNode } from '../../src/index.js';
 import { derivePsk } from '../../src/security/keyring.js';
@@ -162,10 +163,10 @@ export async function simulate(plan: Plan): Promise<Outcome> {
           version = cache.peekEntry(step.key)?.version;
         } else if (step.kind === 'remove') {
           cache.remove(step.key);
-          version = cache.knownVersion(step.key);
+          version = replicaPortOf(cache).knownVersion(step.key);
         } else {
           cache.removeAll();
-          version = cache.clearVersion;
+          version = replicaPortOf(cache).clearVersion;
         }
         if (version === undefined) {
           failures.push(`${step.kind} on ${step.node} left no version`);
@@ -297,7 +298,7 @@ function check(
   for (const name of ['kv', 'sync', 'tokens'] as const) {
     const views = nodes.map(({ name: node, manager }) => ({
       node,
-      contents: [...cache(manager, name).snapshot()]
+      contents: [...replicaPortOf(cache(manager, name)).entries()]
         .map((entry) => `${entry.key}=${JSON.stringify(entry.value)}@${JSON.stringify(entry.version)}`)
         .sort()
         .join('\n'),
@@ -325,8 +326,8 @@ function check(
           undefined,
         );
       const entry = held.peekEntry(key);
-      const clear = held.clearVersion;
-      const tombstone = held.knownVersion(key);
+      const clear = replicaPortOf(held).clearVersion;
+      const tombstone = replicaPortOf(held).knownVersion(key);
       const finalVersion = entry?.version ?? newestOf(tombstone, clear);
       if (must !== undefined && (finalVersion === undefined || compareVersions(finalVersion, must.version) < 0)) {
         failures.push(
@@ -388,7 +389,7 @@ function sameEverywhere(states: ReadonlyMap<string, NodeState>): boolean {
   if (managers.some((manager) => manager === undefined)) return false;
   for (const name of ['kv', 'sync', 'tokens'] as const) {
     const contents = managers.map((manager) =>
-      [...(manager?.getCache(name)?.snapshot() ?? [])]
+      [...replicaPortOf(manager?.getCache(name) as Cache<unknown>).entries()]
         .map((entry) => `${entry.key}=${JSON.stringify(entry.value)}@${JSON.stringify(entry.version)}`)
         .sort()
         .join('|'),

@@ -1,0 +1,710 @@
+/**
+ * The engine under a Cache: its memory store, disk tier, tombstones, events and statistics, and
+ * the paths that change them, shared by the user's API (cache.ts) and replication's (the replica
+ * port, which the engine implements: replica-port.ts).
+ *
+ * Model. Each entry records when it was created and last read on this node, its own TTL and TTI
+ * (the cache's, unless the put named others) and, when replication is on, the version of the
+ * write that made it. The memory store is the eviction policy (LRU, LFU, FIFO or TINYLFU), exact
+ * rather than sampled.
+ *
+ * Guarantees.
+ * - get() is synchronous and allocates nothing on a hit: a store lookup, two comparisons against
+ *   precomputed deadlines, a timestamp write and a counter increment.
+ * - An expired entry is never returned. Expiry is found lazily (by get, put, has, keys, ...)
+ *   and by the periodic sweep (sweeper.ts).
+ * - Every entry that leaves for lack of room fires exactly one `evict`; one that is chosen as the
+ *   victim but had already expired fires `expire` instead.
+ * - Events fire synchronously after the change they describe, in order. Listeners may call back
+ *   into the cache: evictions are collected during the store write and reported after it.
+ * - A remote change is applied only when its version is newer than everything this cache knows
+ *   about the key: the held entry, the key's tombstone (tombstones.ts), and the last removeAll.
+ *
+ * Not guaranteed. size counts entries held, which can include expired ones not yet found (as in
+ * Ehcache). Statistics are plain counters, not a consistent snapshot across fields.
+ */
+
+import type { Clock } from './clock.js';
+import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
+import type { DiskCloseReport, DiskRecord } from './disk/disk-store.js';
+import { type DiskTier, entryOf, isRecordExpired, recordOf } from './disk/disk-tier.js';
+import { findEncodingProblem } from './encodable.js';
+import { type Entry, type EntrySnapshot, expiresAt, isExpired, makeEntry, rewriteEntry, snapshotOf } from './entry.js';
+import { MeshcacheError, ValueNotEncodableError } from './errors.js';
+import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigin } from './events.js';
+import { cacheLifespan, entryLifespan } from './expiry.js';
+import { type LoadCoordinator, type LoadHost, Loads } from './loads.js';
+import type { Logger } from './logger.js';
+import { createMemoryStore, type EvictionPolicy } from './policy/index.js';
+import type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+import type { Scheduler } from './scheduler.js';
+import type { CacheStatistics } from './statistics.js';
+import { Sweeper, type SweepHost } from './sweeper.js';
+import { type Tombstone, Tombstones } from './tombstones.js';
+import { compareVersions, isNewer, type Version } from './version.js';
+
+/** What a cache needs from its manager. */
+export interface CacheContext {
+  readonly clock: Clock;
+  /** Timers: the expiry sweep, and the turns a disk sweep yields between slices. */
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  /** Stamps local writes when replication is on; absent, local entries are unversioned. */
+  readonly versionClock: (() => Version) | undefined;
+  readonly tombstoneRetentionMillis: number;
+  /** Most tombstones kept; past it the oldest is forgotten first. */
+  readonly maxTombstones: number;
+  /** The cache's disk tier, when it has one (overflowToDisk or diskPersistent). */
+  readonly disk?: DiskTier<unknown> | undefined;
+}
+
+const MAX_SPARE_ENTRIES = 64;
+const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
+const NO_LISTENERS: never[] = [];
+
+export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V> {
+  readonly name: string;
+  readonly config: ResolvedCacheConfig;
+  readonly defaults: Lifespan;
+  readonly disk: DiskTier<V> | undefined;
+  readonly loads: Loads<V>;
+
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #versionClock: (() => Version) | undefined;
+  readonly #events: EventHub<V>;
+  readonly #store: EvictionPolicy<Entry<V>>;
+  /** Victims reported by the store during a write; handled once the write is complete. */
+  readonly #evicted: Array<string | Entry<V>> = [];
+  /** Records of evicted entries, kept for reuse (see #reportEvictions). */
+  readonly #spare: Entry<V>[] = [];
+  readonly #tombstones: Tombstones;
+  readonly #sweeper: Sweeper<V>;
+  #clearVersion: Version | undefined;
+  #encodableReason: string | undefined;
+  #closed = false;
+  #reportingEvictions = false;
+  /** Whether an entry evicted from memory stays on disk (overflowToDisk) or leaves the cache. */
+  readonly #overflow: boolean;
+  #localListeners: LocalChangeListener<V>[] = NO_LISTENERS;
+  #remoteValueListeners: Array<(key: string) => void> = NO_LISTENERS;
+  #generation = 0;
+
+  memoryHits = 0;
+  diskHits = 0;
+  misses = 0;
+  /** Of the misses, those that found the key held but expired (Ehcache's cacheMissExpired). */
+  expiredMisses = 0;
+  #puts = 0;
+  #updates = 0;
+  #removals = 0;
+  #evictions = 0;
+  #expirations = 0;
+
+  constructor(name: string, config: ResolvedCacheConfig, context: CacheContext) {
+    this.name = name;
+    this.config = config;
+    this.#clock = context.clock;
+    this.#logger = context.logger;
+    this.#versionClock = context.versionClock;
+    this.#tombstones = new Tombstones(name, context.tombstoneRetentionMillis, context.maxTombstones, context.logger);
+    this.defaults = cacheLifespan(config);
+    this.#events = new EventHub<V>(name, context.logger);
+    this.#store = createMemoryStore<Entry<V>>(
+      config.memoryStoreEvictionPolicy,
+      config.maxElementsInMemory,
+      (key, entry) => {
+        this.#evicted.push(key, entry);
+      },
+    );
+    this.disk = context.disk as DiskTier<V> | undefined;
+    this.#overflow = config.overflowToDisk;
+    this.loads = new Loads<V>(this);
+    if (this.disk !== undefined) this.requireEncodableValues('has a disk tier');
+    this.#sweeper = new Sweeper<V>(
+      this,
+      context.scheduler,
+      context.logger,
+      config.diskExpiryThreadIntervalSeconds * 1000,
+    );
+  }
+
+  get cacheName(): string {
+    return this.name;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  now(): number {
+    return this.#clock();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** An access: returns the live value, updates recency, frequency and idle time, counts a hit or a miss. */
+  get(key: string): V | undefined {
+    const entry = this.#store.get(key);
+    if (entry !== undefined) {
+      const now = this.#clock();
+      if (now <= entry.ttlDeadline && now <= entry.lastAccessedAt + entry.ttiMillis) {
+        entry.lastAccessedAt = now;
+        this.memoryHits++;
+        return entry.value;
+      }
+      this.#expireHeld(key, entry);
+      this.expiredMisses++;
+    } else if (this.disk !== undefined) {
+      return this.#readDisk(key, this.disk);
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  /** A memory miss on a cache with a disk tier: a synchronous disk read, promoted to memory on a hit. */
+  #readDisk(key: string, disk: DiskTier<V>): V | undefined {
+    const record = disk.read(key);
+    if (record !== undefined) {
+      const now = this.#clock();
+      if (!isRecordExpired(record, now)) {
+        this.diskHits++;
+        this.#store.set(key, entryOf(record, now));
+        if (this.#evicted.length > 0) this.#reportEvictions(now);
+        return record.value;
+      }
+      this.#expired(key, record.value, record.version, 'local');
+      this.expiredMisses++;
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  has(key: string): boolean {
+    const entry = this.#quietEntry(key);
+    return entry !== undefined && !isExpired(entry, this.#clock());
+  }
+
+  keys(): string[] {
+    const now = this.#clock();
+    const keys: string[] = [];
+    if (this.disk === undefined) {
+      for (const [key, entry] of this.#store.entries()) if (!isExpired(entry, now)) keys.push(key);
+      return keys;
+    }
+    // The disk holds every entry (but those a failing disk dropped, held in memory only);
+    // memory holds fresher idle times for the hot ones.
+    for (const key of this.#heldKeys(this.disk)) {
+      const entry = this.#quietEntry(key);
+      if (entry !== undefined && !isExpired(entry, now)) keys.push(key);
+    }
+    return keys;
+  }
+
+  get size(): number {
+    return this.disk === undefined ? this.#store.size : this.disk.size + this.disk.memoryOnlySize;
+  }
+
+  /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */
+  #heldKeys(disk: DiskTier<V>): string[] {
+    const keys = [...disk.keys()];
+    if (disk.memoryOnlySize > 0) keys.push(...disk.memoryOnlyKeys());
+    return keys;
+  }
+
+  peekEntry(key: string): EntrySnapshot<V> | undefined {
+    const entry = this.#quietEntry(key);
+    if (entry === undefined || isExpired(entry, this.#clock())) return undefined;
+    return snapshotOf(key, entry);
+  }
+
+  /** The held value, expired or not, and when it expires: what stale-if-error may answer with. */
+  held(key: string): { readonly value: V; readonly expiresAt: number } | undefined {
+    const entry = this.#store.peek(key);
+    return entry === undefined ? undefined : { value: entry.value, expiresAt: expiresAt(entry) };
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  put(key: string, value: V, options: EntryOptions | undefined): void {
+    this.checkKey(key);
+    this.checkValue(key, value);
+    const lifespan = entryLifespan(this.name, this.defaults, options);
+    const now = this.#clock();
+    this.#write(key, value, now, lifespan, this.#versionClock?.(), 'local', now);
+  }
+
+  /** A loaded value (getOrLoad), stored as a local write. */
+  store(key: string, value: V, lifespan: Lifespan, now: number): void {
+    this.#write(key, value, now, lifespan, this.#versionClock?.(), 'local', now);
+  }
+
+  remove(key: string): boolean {
+    this.checkKey(key);
+    return this.#removeKey(key, this.#versionClock?.(), 'local', this.#clock());
+  }
+
+  removeAll(): void {
+    this.#clearAll(this.#versionClock?.(), 'local');
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  evictExpiredElements(): number {
+    if (this.#closed) return 0;
+    const now = this.#clock();
+    let count = this.sweepMemory(now);
+    if (this.disk !== undefined) count += this.expireOnDisk([...this.disk.records()], now);
+    return count;
+  }
+
+  /** Expires every expired entry in memory (and its disk copy) and forgets old tombstones. */
+  sweepMemory(now: number): number {
+    const expired: Array<[string, Entry<V>]> = [];
+    for (const pair of this.#store.entries()) if (isExpired(pair[1], now)) expired.push(pair);
+    for (const [key, entry] of expired) {
+      if (this.#store.peek(key) === entry) this.#expireHeld(key, entry);
+    }
+    this.#tombstones.prune(now);
+    return expired.length;
+  }
+
+  /** Expires the records of `slice` that are expired and not in memory (memory has its own sweep). */
+  expireOnDisk(slice: Iterable<[string, DiskRecord<V>]>, now: number): number {
+    const expired: Array<[string, DiskRecord<V>]> = [];
+    for (const pair of slice) if (!this.#store.has(pair[0]) && isRecordExpired(pair[1], now)) expired.push(pair);
+    for (const [key, record] of expired) this.#expired(key, record.value, record.version, 'local');
+    return expired.length;
+  }
+
+  // ---------------------------------------------------------------- events and statistics
+
+  on(type: CacheEventType, listener: CacheEventListener<V>, origin: EventOrigin | undefined): void {
+    this.#events.on(type, listener, origin);
+  }
+
+  off(type: CacheEventType, listener: CacheEventListener<V>): void {
+    this.#events.off(type, listener);
+  }
+
+  statistics(): CacheStatistics {
+    const hits = this.memoryHits + this.diskHits;
+    const reads = hits + this.misses;
+    const disk = this.disk;
+    return {
+      hits,
+      misses: this.misses,
+      expiredMisses: this.expiredMisses,
+      memoryHits: this.memoryHits,
+      diskHits: this.diskHits,
+      puts: this.#puts,
+      updates: this.#updates,
+      removals: this.#removals,
+      evictions: this.#evictions,
+      expirations: this.#expirations,
+      memorySize: this.#store.size,
+      diskSize: disk?.size ?? 0,
+      diskState: disk?.store.state ?? 'none',
+      diskPendingWrites: disk?.store.pendingWrites ?? 0,
+      diskPendingBytes: disk?.store.pendingBytes ?? 0,
+      diskWritesDropped: disk?.dropped ?? 0,
+      memoryOnly: disk?.memoryOnlySize ?? 0,
+      hitRatio: reads === 0 ? 0 : hits / reads,
+      loads: this.loads.count,
+      loadFailures: this.loads.failures,
+      tombstones: this.#tombstones.size,
+      tombstonesDropped: this.#tombstones.dropped,
+    };
+  }
+
+  clearStatistics(): void {
+    this.memoryHits = 0;
+    this.diskHits = 0;
+    this.misses = 0;
+    this.expiredMisses = 0;
+    this.#puts = 0;
+    this.#updates = 0;
+    this.#removals = 0;
+    this.#evictions = 0;
+    this.#expirations = 0;
+    this.loads.count = 0;
+    this.loads.failures = 0;
+    this.#tombstones.dropped = 0;
+    if (this.disk !== undefined) this.disk.dropped = 0;
+  }
+
+  // ---------------------------------------------------------------- the replica port
+
+  get tombstoneCount(): number {
+    return this.#tombstones.size;
+  }
+
+  get clearVersion(): Version | undefined {
+    return this.#clearVersion;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  applyRemote(change: RemoteChange<V>): ApplyOutcome {
+    if (this.#closed) this.#throwClosed();
+    switch (change.type) {
+      case 'put':
+        return this.applyPut(
+          change.key,
+          change.value,
+          change.version,
+          change.createdAt,
+          change.timeToLiveSeconds,
+          change.timeToIdleSeconds,
+        );
+      case 'remove':
+        if (!this.#isNewerThanKnown(change.key, change.version)) return 'stale';
+        this.#removeKey(change.key, change.version, 'remote', this.#clock());
+        return 'applied';
+      case 'expire': {
+        const entry = this.#quietEntry(change.key);
+        if (entry === undefined || entry.version === undefined) return 'stale';
+        if (compareVersions(entry.version, change.version) !== 0) return 'stale';
+        this.#store.delete(change.key);
+        this.loads.overtake(change.key);
+        this.#expired(change.key, entry.value, entry.version, 'remote');
+        return 'applied';
+      }
+      case 'removeAll':
+        if (this.#clearVersion !== undefined && !isNewer(change.version, this.#clearVersion)) return 'stale';
+        this.#clearAll(change.version, 'remote');
+        return 'applied';
+    }
+  }
+
+  applyPut(
+    key: string,
+    value: V,
+    version: Version,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+  ): ApplyOutcome {
+    if (this.#closed) this.#throwClosed();
+    if (!this.#isNewerThanKnown(key, version)) return 'stale';
+    const now = this.#clock();
+    this.#write(key, value, createdAt, { timeToLiveSeconds, timeToIdleSeconds }, version, 'remote', now);
+    return 'applied';
+  }
+
+  knownVersion(key: string): Version | undefined {
+    const entry = this.#quietEntry(key);
+    const held = entry === undefined || isExpired(entry, this.#clock()) ? undefined : entry.version;
+    const tombstone = this.#tombstones.get(key);
+    if (held === undefined) return tombstone;
+    return tombstone !== undefined && isNewer(tombstone, held) ? tombstone : held;
+  }
+
+  *entries(): IterableIterator<EntrySnapshot<V>> {
+    const keys = this.disk === undefined ? [...this.#store.keys()] : this.#heldKeys(this.disk);
+    for (const key of keys) {
+      const entry = this.#quietEntry(key);
+      if (entry !== undefined && !isExpired(entry, this.#clock())) yield snapshotOf(key, entry);
+    }
+  }
+
+  tombstones(): Tombstone[] {
+    return this.#tombstones.list();
+  }
+
+  onLocalChange(listener: LocalChangeListener<V>): () => void {
+    this.#localListeners = [...this.#localListeners, listener];
+    return () => {
+      this.#localListeners = this.#localListeners.filter((l) => l !== listener);
+    };
+  }
+
+  onRemoteValue(listener: (key: string) => void): () => void {
+    this.#remoteValueListeners = [...this.#remoteValueListeners, listener];
+    return () => {
+      this.#remoteValueListeners = this.#remoteValueListeners.filter((l) => l !== listener);
+    };
+  }
+
+  setLoadCoordinator(coordinator: LoadCoordinator<V> | undefined): void {
+    this.loads.coordinator = coordinator;
+  }
+
+  requireEncodableValues(reason: string): void {
+    this.#encodableReason ??= reason;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Stops the sweep, writes the idle times of the entries in memory to a persistent disk tier (so
+   * TTI survives a restart), flushes and closes the disk tier, and releases the entries.
+   */
+  async close(): Promise<DiskCloseReport | undefined> {
+    if (this.#closed) return undefined;
+    this.#closed = true;
+    this.#sweeper.stop();
+    const disk = this.disk;
+    try {
+      if (disk === undefined) return undefined;
+      let lost = 0;
+      if (this.config.diskPersistent) {
+        // Memory holds a subset of the disk (and the keys a failing disk dropped): write back
+        // every one. What a failing disk drops now is not persisted, and is counted as such.
+        for (const [key, entry] of this.#store.entries()) {
+          lost += disk.write(key, recordOf(entry), true, this.#inMemory).length;
+        }
+      }
+      const report = await disk.store.close();
+      return lost === 0 ? report : { ...report, notPersisted: report.notPersisted + lost };
+    } finally {
+      this.#store.clear();
+      this.#tombstones.forgetAll();
+    }
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  checkKey(key: unknown): asserts key is string {
+    if (typeof key !== 'string') {
+      throw new MeshcacheError('E_INVALID_ARGUMENT', `cache "${this.name}": keys are strings, got ${typeof key}`);
+    }
+  }
+
+  checkValue(key: string, value: unknown): void {
+    if (value === undefined) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `cache "${this.name}": cannot store undefined under key "${key}" (remove the key instead)`,
+      );
+    }
+    if (this.#encodableReason === undefined) return;
+    const problem = findEncodingProblem(value);
+    if (problem !== undefined) {
+      throw new ValueNotEncodableError(this.name, key, problem.path, problem.problem, this.#encodableReason);
+    }
+  }
+
+  warn(details: object, message: string): void {
+    this.#logger.warn(details, message);
+  }
+
+  closedError(): MeshcacheError {
+    return new MeshcacheError(
+      'E_CACHE_CLOSED',
+      `cache "${this.name}" is closed (its CacheManager was shut down or the cache removed)`,
+    );
+  }
+
+  #throwClosed(): never {
+    throw this.closedError();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /**
+   * Fires a change: replication's listeners first, then the user's events. In that order a change
+   * that a user's listener makes in answer (a remove on put, say) reaches replication after the
+   * change that caused it, as it happened.
+   */
+  #emit(
+    type: CacheEventType,
+    origin: EventOrigin,
+    key: string | undefined,
+    value: V | undefined,
+    version: Version | undefined,
+    createdAt = 0,
+    lifespan: Lifespan | undefined = undefined,
+  ): void {
+    this.#generation++;
+    if (origin === 'local') {
+      const listeners = this.#localListeners;
+      for (let i = 0; i < listeners.length; i++) {
+        (listeners[i] as LocalChangeListener<V>)(
+          type,
+          key,
+          value,
+          version,
+          createdAt,
+          lifespan?.timeToLiveSeconds ?? 0,
+          lifespan?.timeToIdleSeconds ?? 0,
+        );
+      }
+    } else if (key !== undefined && (type === 'put' || type === 'update')) {
+      const listeners = this.#remoteValueListeners;
+      for (let i = 0; i < listeners.length; i++) (listeners[i] as (key: string) => void)(key);
+    }
+    this.#events.emit(type, origin, key, value, version);
+  }
+
+  #write(
+    key: string,
+    value: V,
+    createdAt: number,
+    lifespan: Lifespan,
+    version: Version | undefined,
+    origin: EventOrigin,
+    now: number,
+  ): void {
+    const held = this.#store.peek(key);
+    // With a disk tier, a key not in memory may still be held on disk.
+    const onDisk = held === undefined && this.disk !== undefined ? this.disk.read(key) : undefined;
+    const heldLive = held !== undefined ? !isExpired(held, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
+    const { timeToLiveSeconds, timeToIdleSeconds } = lifespan;
+    // The disk first: if the record cannot be written, nothing has changed.
+    const leftDisk =
+      this.disk?.write(
+        key,
+        { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
+        held !== undefined || onDisk !== undefined, // memory holds a subset of the disk
+        this.#inMemory,
+      ) ?? NOTHING_LEFT;
+    if (held !== undefined && heldLive) {
+      rewriteEntry(held, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
+      this.#store.set(key, held); // a write: recency, FIFO position and LFU count as for a new entry
+    } else {
+      const expired = held ?? (heldLive ? undefined : onDisk);
+      if (held !== undefined) this.#store.delete(key);
+      if (expired !== undefined) {
+        this.#expirations++;
+        this.#emit('expire', origin, key, expired.value, expired.version);
+      }
+      const spare = this.#spare.pop();
+      if (spare === undefined) {
+        this.#store.set(key, makeEntry(value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version));
+      } else {
+        rewriteEntry(spare, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
+        this.#store.set(key, spare);
+      }
+    }
+    if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
+    if (this.#tombstones.size > 0) this.#tombstones.forget(key);
+    this.loads.overtake(key);
+    if (this.#evicted.length > 0) this.#reportEvictions(now);
+    if (heldLive) {
+      this.#updates++;
+      this.#emit('update', origin, key, value, version, createdAt, lifespan);
+    } else {
+      this.#puts++;
+      this.#emit('put', origin, key, value, version, createdAt, lifespan);
+    }
+  }
+
+  #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
+    const held = this.#quietEntry(key);
+    this.#store.delete(key);
+    this.disk?.remove(key);
+    if (version !== undefined) this.#tombstones.remember(key, version, now);
+    this.loads.overtake(key);
+    const live = held !== undefined && !isExpired(held, now);
+    if (live) this.#removals++;
+    this.#emit('remove', origin, key, live ? held.value : undefined, version);
+    return live;
+  }
+
+  #clearAll(version: Version | undefined, origin: EventOrigin): void {
+    if (version === undefined || origin === 'local') {
+      this.#store.clear();
+      this.disk?.clear();
+      this.#tombstones.forgetAll();
+    } else {
+      // A remote clear removes only what is older than it: a write made elsewhere after the
+      // clear (a newer version) survives, as it does on the node that made it.
+      const olderThanClear = (held: Version | undefined) => held === undefined || !isNewer(held, version);
+      for (const [key, entry] of [...this.#store.entries()]) {
+        if (!olderThanClear(entry.version)) continue;
+        this.#store.delete(key);
+        if (this.disk?.isMemoryOnly(key)) this.disk.remove(key);
+      }
+      if (this.disk !== undefined) {
+        for (const [key, record] of [...this.disk.records()]) {
+          if (olderThanClear(record.version)) this.disk.remove(key);
+        }
+      }
+      this.#tombstones.forgetNotNewerThan(version);
+    }
+    if (version !== undefined) this.#clearVersion = version;
+    this.loads.overtakeAll();
+    this.#emit('removeAll', origin, undefined, undefined, version);
+  }
+
+  /** True when `version` is newer than the key's entry, its tombstone and the last clear. */
+  #isNewerThanKnown(key: string, version: Version): boolean {
+    const held = this.#quietEntry(key);
+    if (held !== undefined && !isNewer(version, held.version)) return false;
+    const tombstone = this.#tombstones.get(key);
+    if (tombstone !== undefined && !isNewer(version, tombstone)) return false;
+    return this.#clearVersion === undefined || isNewer(version, this.#clearVersion);
+  }
+
+  #expireHeld(key: string, entry: Entry<V>): void {
+    this.#store.delete(key);
+    this.#expired(key, entry.value, entry.version, 'local');
+  }
+
+  /** An entry found expired and already out of memory: its disk record goes, and `expire` fires. */
+  #expired(key: string, value: V, version: Version | undefined, origin: EventOrigin): void {
+    this.disk?.remove(key);
+    this.#expirations++;
+    this.#emit('expire', origin, key, value, version);
+  }
+
+  #reportEvictions(now: number): void {
+    // A listener may write, and that write may evict more: those victims are appended to the same
+    // list and picked up by this loop, never reported twice by a nested call.
+    if (this.#reportingEvictions) return;
+    this.#reportingEvictions = true;
+    const evicted = this.#evicted;
+    try {
+      for (let i = 0; i < evicted.length; i += 2) {
+        const key = evicted[i] as string;
+        const entry = evicted[i + 1] as Entry<V>;
+        if (isExpired(entry, now)) {
+          this.#expired(key, entry.value, entry.version, 'local');
+        } else if (this.disk !== undefined && this.#overflow) {
+          // Moved, not gone: the disk holds every entry, and the next read promotes it again;
+          // but for one a failing disk dropped, which goes to disk now or leaves the cache.
+          if (this.disk.isMemoryOnly(key)) {
+            const left = this.disk.write(key, recordOf(entry), false, this.#inMemory, false);
+            if (left.length > 0) this.#evictFromDisk(left);
+          }
+        } else {
+          this.disk?.remove(key);
+          this.#evictions++;
+          this.#emit('evict', 'local', key, entry.value, entry.version);
+        }
+      }
+    } finally {
+      // The victims' records are reused by the next writes: under steady eviction a put then
+      // allocates no record at all. Nothing outside the store keeps a record (events carry values).
+      for (let i = 1; i < evicted.length && this.#spare.length < MAX_SPARE_ENTRIES; i += 2) {
+        const entry = evicted[i] as Entry<V>;
+        entry.value = undefined as V;
+        this.#spare.push(entry);
+      }
+      evicted.length = 0;
+      this.#reportingEvictions = false;
+    }
+  }
+
+  /** Entries the full disk tier pushed out: they leave the cache entirely. */
+  #evictFromDisk(left: Array<[string, DiskRecord<V>]>): void {
+    for (const [key, record] of left) {
+      this.#store.delete(key);
+      this.#evictions++;
+      this.#emit('evict', 'local', key, record.value, record.version);
+    }
+  }
+
+  /** The key's entry, from memory or else from disk, read quietly (no promotion, no statistics). */
+  #quietEntry(key: string): Entry<V> | undefined {
+    const entry = this.#store.peek(key);
+    if (entry !== undefined || this.disk === undefined) return entry;
+    const record = this.disk.read(key);
+    return record === undefined ? undefined : entryOf(record, record.lastAccessedAt);
+  }
+
+  readonly #inMemory = (key: string): boolean => this.#store.has(key);
+}

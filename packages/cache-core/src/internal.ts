@@ -1,0 +1,16 @@
+/**
+ * @meshcache/core/internal: the doors replication uses, kept off `Cache` (STYLE.md: side doors are
+ * explicit and named, not on the user's class). For @meshcache/replication and meshcache's own
+ * tests and tools; not covered by semantic versioning: any of it may change in any release.
+ */
+import { type Cache, cacheEngineOf } from './cache.js';
+import type { ReplicaPort } from './replica-port.js';
+
+export type { LoadCoordinator } from './loads.js';
+export type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+export type { Tombstone } from './tombstones.js';
+
+/** The replica port of a cache: one object per cache, the same on every call. */
+export function replicaPortOf<V>(cache: Cache<V>): ReplicaPort<V> {
+  return cacheEngineOf(cache);
+}

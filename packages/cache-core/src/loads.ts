@@ -1,0 +1,153 @@
+/**
+ * getOrLoad's loads: one loader call per key at a time, shared by every caller that misses
+ * meanwhile, optionally coordinated beyond this process (replication's cluster-wide single flight
+ * sets a LoadCoordinator through the replica port).
+ *
+ * Guarantees.
+ * - A failed load is never cached and reaches every waiting caller (unless a stale value may
+ *   answer: staleIfErrorSeconds, RFC 5861's stale-if-error).
+ * - A load that a write, remove or removeAll overtook (overtake, overtakeAll) still answers its
+ *   callers but is not stored, so a revocation that happens mid-load is not undone by the load
+ *   finishing.
+ * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
+ */
+import type { EntryOptions, Lifespan } from './config.js';
+import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
+import { entryLifespan } from './expiry.js';
+
+export interface GetOrLoadOptions<V = unknown> extends EntryOptions {
+  /**
+   * When the loader fails and this cache still holds the key's value that expired no more than
+   * this many seconds ago, answer with that stale value instead of the error (RFC 5861's
+   * stale-if-error). The stale value is not stored again. 0 = off. @default 0
+   */
+  staleIfErrorSeconds?: number;
+  /**
+   * The loaded value's own lifespan, from the value itself (a token's expires_in, a response's
+   * max-age): its options replace the ones above for this entry. Return {} to keep them.
+   */
+  lifespanOf?: (value: V) => EntryOptions;
+}
+
+/**
+ * Coordinates a cache's loads beyond this process (replication's cluster-wide single flight).
+ * getOrLoad calls it when it must load a key: it either runs `loadHere` (this node's loader) or
+ * waits for the key's value to arrive from a peer, and says which.
+ */
+export interface LoadCoordinator<V> {
+  coordinate(key: string, loadHere: () => Promise<V>): Promise<{ readonly value: V; readonly fromPeer: boolean }>;
+}
+
+/** What the loads need of their cache. */
+export interface LoadHost<V> {
+  readonly name: string;
+  readonly defaults: Lifespan;
+  readonly closed: boolean;
+  now(): number;
+  /** An access, as get(). */
+  get(key: string): V | undefined;
+  /** The held value, expired or not, and when it expires (Infinity for never); quiet. */
+  held(key: string): { readonly value: V; readonly expiresAt: number } | undefined;
+  checkKey(key: unknown): asserts key is string;
+  checkValue(key: string, value: unknown): void;
+  /** Stores a loaded value as a local write. */
+  store(key: string, value: V, lifespan: Lifespan, now: number): void;
+  warn(details: object, message: string): void;
+}
+
+interface InFlightLoad<V> {
+  readonly promise: Promise<V>;
+  /** Set when a write or removal of the key overtook the load: its result is then not stored. */
+  overtaken: boolean;
+}
+
+export class Loads<V> {
+  readonly #host: LoadHost<V>;
+  readonly #inFlight = new Map<string, InFlightLoad<V>>();
+  coordinator: LoadCoordinator<V> | undefined;
+  /** Loader calls started, and how many failed (statistics). */
+  count = 0;
+  failures = 0;
+
+  constructor(host: LoadHost<V>) {
+    this.#host = host;
+  }
+
+  /** A write or removal of `key`: a load running for it must not store its result. */
+  overtake(key: string): void {
+    if (this.#inFlight.size === 0) return;
+    const load = this.#inFlight.get(key);
+    if (load !== undefined) load.overtaken = true;
+  }
+
+  /** A removeAll: no load running now may store its result. */
+  overtakeAll(): void {
+    for (const load of this.#inFlight.values()) load.overtaken = true;
+  }
+
+  getOrLoad(key: string, loader: (key: string) => Promise<V> | V, options?: GetOrLoadOptions<V>): Promise<V> {
+    const host: LoadHost<V> = this.#host;
+    const staleWindow = options?.staleIfErrorSeconds ?? 0;
+    const held = staleWindow > 0 ? host.held(key) : undefined;
+    // Copied out: what the store holds changes under us.
+    const stale = held === undefined ? undefined : { value: held.value, until: held.expiresAt + staleWindow * 1000 };
+    const value = host.get(key);
+    if (value !== undefined) return Promise.resolve(value);
+    const inFlight = this.#inFlight.get(key);
+    if (inFlight !== undefined) return inFlight.promise;
+    host.checkKey(key);
+    const lifespan = entryLifespan(host.name, host.defaults, options);
+    const load: InFlightLoad<V> = { promise: undefined as unknown as Promise<V>, overtaken: false };
+    this.count++;
+    const coordinator = this.coordinator;
+    // Built only when someone listens on `meshcache:load` (diagnostics.ts).
+    const trace: LoadTrace | undefined = hasLoadSubscribers()
+      ? { cache: host.name, key, answeredBy: undefined, stale: false }
+      : undefined;
+    const run = async (): Promise<V> => {
+      try {
+        let loaded: V;
+        if (coordinator === undefined) {
+          loaded = await loader(key);
+        } else {
+          const outcome = await coordinator.coordinate(key, async () => loader(key));
+          // A value that arrived from a peer is held already (and newer than anything we'd stamp).
+          if (outcome.fromPeer) {
+            if (trace !== undefined) trace.answeredBy = 'peer';
+            return outcome.value;
+          }
+          loaded = outcome.value;
+        }
+        if (trace !== undefined) trace.answeredBy = 'local';
+        if (loaded !== undefined && !load.overtaken && !host.closed) {
+          host.checkValue(key, loaded);
+          const own = options?.lifespanOf?.(loaded);
+          const entryLife =
+            own === undefined ? lifespan : entryLifespan(host.name, host.defaults, { ...options, ...own });
+          host.store(key, loaded, entryLife, host.now());
+        }
+        return loaded;
+      } catch (error) {
+        this.failures++;
+        if (stale !== undefined && host.now() <= stale.until) {
+          if (trace !== undefined) {
+            trace.answeredBy = 'local';
+            trace.stale = true;
+          }
+          host.warn(
+            { cache: host.name, key, err: error },
+            'loader failed; answering with the stale value (stale-if-error)',
+          );
+          return stale.value;
+        }
+        throw error;
+      } finally {
+        if (this.#inFlight.get(key) === load) this.#inFlight.delete(key);
+      }
+    };
+    const promise = trace === undefined ? run() : loadChannel.tracePromise(run, trace);
+    (load as { promise: Promise<V> }).promise = promise;
+    this.#inFlight.set(key, load);
+    return promise;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The replica port: the one door through which replication works on a cache, kept off `Cache`
+ * so that `Cache` stays the API an Ehcache user knows (memberlist's Delegate and groupcache's
+ * Getter are the same idea: the library's side of a seam, as an interface of its own).
+ *
+ * Replication obtains a cache's port with `replicaPortOf(cache)` from `@meshcache/core/internal`
+ * (no stability promise); nothing else needs it. Through it replication
+ * - hears every local change with what a peer needs to replay it (value, version, creation time,
+ *   lifespan): one call per change, no event object, no second read of the entry;
+ * - applies peers' changes, each refused ('stale') unless its version is newer than everything
+ *   the cache knows of the key (its entry, its tombstone, the last removeAll), and fired as the
+ *   usual events with origin 'remote', which replicators never send back out;
+ * - reads the cache quietly for repair (live entries, tombstones, the last clear, the newest
+ *   version known of a key) and a generation count that moves with every change;
+ * - coordinates getOrLoad's loads across the cluster (setLoadCoordinator), and makes the cache
+ *   refuse values msgpack cannot carry (requireEncodableValues).
+ *
+ * Every method is quiet: none counts as an access or moves statistics, but for the applied
+ * changes, which count as the writes and removals they are.
+ */
+import type { EntrySnapshot } from './entry.js';
+import type { CacheEventType } from './events.js';
+import type { LoadCoordinator } from './loads.js';
+import type { Tombstone } from './tombstones.js';
+import type { Version } from './version.js';
+
+/** A change made on a peer, handed to applyRemote by the replicator. */
+export type RemoteChange<V> =
+  | {
+      readonly type: 'put';
+      readonly key: string;
+      readonly value: V;
+      readonly version: Version;
+      /** The origin's creation time: TTL counts from here on every node. */
+      readonly createdAt: number;
+      readonly timeToLiveSeconds: number;
+      readonly timeToIdleSeconds: number;
+    }
+  | { readonly type: 'remove'; readonly key: string; readonly version: Version }
+  /** Remove the key only if this cache still holds exactly that version (a newer put survives). */
+  | { readonly type: 'expire'; readonly key: string; readonly version: Version }
+  | { readonly type: 'removeAll'; readonly version: Version };
+
+/** applied: the cache changed. stale: the cache already knew something newer; nothing changed. */
+export type ApplyOutcome = 'applied' | 'stale';
+
+/**
+ * A change made on this node (origin 'local'), as replication needs it. For put and update:
+ * the value now held and its creation time and lifespan (seconds, 0 = never); for the others
+ * the value that left (or undefined) and zeros. `key` is undefined for removeAll; `version` is
+ * undefined when the cache has no version clock.
+ */
+export type LocalChangeListener<V> = (
+  type: CacheEventType,
+  key: string | undefined,
+  value: V | undefined,
+  version: Version | undefined,
+  createdAt: number,
+  timeToLiveSeconds: number,
+  timeToIdleSeconds: number,
+) => void;
+
+export interface ReplicaPort<V = unknown> {
+  /** The cache's name. */
+  readonly cacheName: string;
+  /** Entries held, memory and disk, expired ones not yet found included (Cache.size). */
+  readonly size: number;
+  /** Tombstones held now. */
+  readonly tombstoneCount: number;
+  /** The version of the last removeAll this cache applied, if versions are in use. */
+  readonly clearVersion: Version | undefined;
+  /**
+   * A count that moves with every change of the cache, local or applied from a peer (writes,
+   * removals, expiries, evictions, clears): a digest built at one count describes the cache for
+   * as long as the count stays.
+   */
+  readonly generation: number;
+
+  /**
+   * Applies a peer's put, refused ('stale') unless its version is newer than what this cache
+   * knows of the key. TTL counts from the origin's createdAt; idle time starts now, on this node.
+   */
+  applyPut(
+    key: string,
+    value: V,
+    version: Version,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+  ): ApplyOutcome;
+  /** Applies any change a peer made (a put as applyPut). */
+  applyRemote(change: RemoteChange<V>): ApplyOutcome;
+  /** A live entry's value and metadata, read quietly (Cache.peekEntry). */
+  peekEntry(key: string): EntrySnapshot<V> | undefined;
+  /**
+   * The newest version this cache knows of a key: its live entry's or its tombstone's, whichever
+   * is newer (repair compares it with a peer's).
+   */
+  knownVersion(key: string): Version | undefined;
+  /**
+   * Every live entry, read quietly, for bootstrap and repair. Safe against writes made while it
+   * runs (a repair reads in slices between event-loop turns): an entry removed meanwhile is
+   * skipped, one written meanwhile is read as it is when reached or not at all.
+   */
+  entries(): IterableIterator<EntrySnapshot<V>>;
+  /** Keys removed recently and the versions of their removal, oldest removal first. */
+  tombstones(): Tombstone[];
+  /** Hears every local change; returns what stops it. */
+  onLocalChange(listener: LocalChangeListener<V>): () => void;
+  /** Hears the key of every value applied from a peer (put or update, origin 'remote'); returns what stops it. */
+  onRemoteValue(listener: (key: string) => void): () => void;
+  /**
+   * Lets getOrLoad coordinate its loads with other nodes (cluster-wide single flight); undefined
+   * turns it off. Loads already running are not affected.
+   */
+  setLoadCoordinator(coordinator: LoadCoordinator<V> | undefined): void;
+  /**
+   * From now on, refuse values that msgpack cannot carry unchanged (replicated caches; disk tiers
+   * imply it). `reason` goes into the error message.
+   */
+  requireEncodableValues(reason: string): void;
+}

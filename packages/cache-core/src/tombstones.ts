@@ -1,0 +1,135 @@
+/**
+ * A cache's tombstones: the keys removed recently, each with the version of its removal, so that
+ * a late, older write of the key from a peer cannot bring it back.
+ *
+ * Bounded in age (tombstoneRetentionSeconds, forgotten by the sweep) and in count (maxTombstones):
+ * past the count the oldest is forgotten first, in O(1) (an intrusive list in removal order, not
+ * a Map's first key: V8 keeps deleted Map slots until a rehash, and scanning past them under churn
+ * goes quadratic). A forgotten tombstone, by age or by count, no longer refuses an older write of
+ * its key from a peer that was away; `dropped` counts the ones forgotten by count, and the first
+ * such drop is logged once.
+ */
+import type { Logger } from './logger.js';
+import { LinkedList, type ListNode } from './policy/linked-list.js';
+import { isNewer, type Version } from './version.js';
+
+export interface Tombstone {
+  readonly key: string;
+  readonly version: Version;
+}
+
+/** A removed key's tombstone, linked into the list of tombstones in removal order. */
+interface TombstoneNode extends ListNode<TombstoneNode> {
+  readonly key: string;
+  version: Version;
+  removedAt: number;
+}
+
+export class Tombstones {
+  readonly #byKey = new Map<string, TombstoneNode>();
+  /** The same tombstones, oldest removal first: the age sweep and the count bound take from the head. */
+  readonly #order = new LinkedList<TombstoneNode>();
+  readonly #retentionMillis: number;
+  readonly #max: number;
+  readonly #logger: Logger;
+  readonly #cacheName: string;
+  #warned = false;
+  /** Tombstones forgotten because the cache held the most it may (statistics: tombstonesDropped). */
+  dropped = 0;
+
+  constructor(cacheName: string, retentionMillis: number, max: number, logger: Logger) {
+    this.#cacheName = cacheName;
+    this.#retentionMillis = retentionMillis;
+    this.#max = max;
+    this.#logger = logger;
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** The version of the key's removal, if it has a tombstone. */
+  get(key: string): Version | undefined {
+    return this.#byKey.size === 0 ? undefined : this.#byKey.get(key)?.version;
+  }
+
+  /**
+   * Records (or refreshes) the key's tombstone at the young end of the list; past the bound the
+   * oldest is forgotten. O(1): one Map write, a few links, at most one tombstone dropped.
+   */
+  remember(key: string, version: Version, now: number): void {
+    const order = this.#order;
+    // Never older than the youngest: the list stays in age order, so the age sweep can stop at
+    // the first young tombstone, even when the wall clock steps back (such tombstones are then
+    // kept that much longer).
+    const youngest = order.tail?.removedAt ?? now;
+    const removedAt = Math.max(now, youngest);
+    let node = this.#byKey.get(key);
+    if (node === undefined) {
+      node = { key, version, removedAt, prev: undefined, next: undefined };
+      this.#byKey.set(key, node);
+    } else {
+      // Removed again: its age starts again, so it moves to the young end.
+      order.remove(node);
+      node.version = version;
+      node.removedAt = removedAt;
+    }
+    order.push(node);
+    if (this.#byKey.size > this.#max) this.#dropOldest(key);
+  }
+
+  forget(key: string): void {
+    if (this.#byKey.size === 0) return;
+    const node = this.#byKey.get(key);
+    if (node === undefined) return;
+    this.#byKey.delete(key);
+    this.#order.remove(node);
+  }
+
+  forgetAll(): void {
+    this.#byKey.clear();
+    this.#order.clear();
+  }
+
+  /** A clear at `version` from a peer: forgets the tombstones it covers (those not newer than it). */
+  forgetNotNewerThan(version: Version): void {
+    for (let node = this.#order.head; node !== undefined; ) {
+      const next = node.next;
+      if (!isNewer(node.version, version)) this.forget(node.key);
+      node = next;
+    }
+  }
+
+  /** Forgets tombstones older than the retention: from the old end, stopping at the first young one. */
+  prune(now: number): void {
+    const horizon = now - this.#retentionMillis;
+    for (let node = this.#order.head; node !== undefined && node.removedAt < horizon; ) {
+      const next = node.next;
+      this.forget(node.key);
+      node = next;
+    }
+  }
+
+  /** Every tombstone, oldest removal first. */
+  list(): Tombstone[] {
+    const found: Tombstone[] = [];
+    for (let node = this.#order.head; node !== undefined; node = node.next) {
+      found.push({ key: node.key, version: node.version });
+    }
+    return found;
+  }
+
+  #dropOldest(removing: string): void {
+    const oldest = this.#order.head;
+    if (oldest === undefined) return;
+    this.forget(oldest.key);
+    this.dropped++;
+    if (!this.#warned) {
+      this.#warned = true;
+      this.#logger.warn(
+        { cache: this.#cacheName, maxTombstones: this.#max, key: removing, forgotten: oldest.key },
+        'more keys removed within tombstoneRetentionSeconds than maxTombstones: the oldest tombstones are forgotten, and an older write of such a key from a peer that was away can bring it back (logged once; statistics().tombstonesDropped counts them)',
+      );
+    }
+  }
+}

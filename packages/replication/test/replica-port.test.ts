@@ -1,0 +1,268 @@
+/**
+ * CacheReplicator, CacheRepair and LoadLeases on their own, each against a fake replica port
+ * (fake-port.ts): what they ask of a cache and what they do with its answers, with no
+ * CacheManager behind them.
+ */
+import type { Version } from '@meshcache/core';
+import { ManualClock, VirtualScheduler } from '@meshcache/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ReplicationConfig, resolveReplicationConfig } from '../src/index.js';
+import { CacheReplicator, type ChangeMessage, HybridLogicalClock, MessageType } from '../src/internals.js';
+import { LoadLeases } from '../src/load-leases.js';
+import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
+import { computeDigest } from '../src/repair/digest.js';
+import type { SessionMessage } from '../src/session.js';
+import { FakePort } from './fake-port.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const clock = new ManualClock();
+const v = (time: number, counter = 0, node = 'gw-2'): Version => ({ time, counter, node });
+const replicators: CacheReplicator[] = [];
+afterEach(() => {
+  for (const replicator of replicators.splice(0)) replicator.close();
+});
+
+function replicatorOn(port: FakePort, replication: ReplicationConfig = {}) {
+  const hlc = new HybridLogicalClock({ node: 'gw-1', clock: clock.now, maxDriftMillis: 60_000 });
+  const settings = resolveReplicationConfig('c', { asynchronousReplicationIntervalMillis: 3_600_000, ...replication });
+  const replicator = new CacheReplicator(port, settings, { hlc, logger: quiet });
+  replicators.push(replicator);
+  const sent: SessionMessage[] = [];
+  replicator.addPeer({
+    node: 'gw-2',
+    send: (message) => sent.push(message),
+    bufferedAmount: () => 0,
+    acknowledged: async () => true,
+  });
+  return { replicator, sent };
+}
+
+const put = (key: string, value: unknown, version: Version): ChangeMessage => ({
+  type: MessageType.Put,
+  cache: 'c',
+  key,
+  value,
+  version,
+  createdAt: version.time,
+  timeToLiveSeconds: 0,
+  timeToIdleSeconds: 0,
+});
+
+describe('CacheReplicator on a replica port', () => {
+  it('makes the port refuse values msgpack cannot carry, hears its local changes, and lets go when closed', () => {
+    const port = new FakePort();
+    const { replicator } = replicatorOn(port);
+    expect(port.encodableReason).toBe('replicates to peers');
+    expect(port.localListeners).toHaveLength(1);
+    replicator.close();
+    expect(port.localListeners).toHaveLength(0);
+  });
+
+  it('sends a local put with the creation time and lifespan the port reported, without reading the entry back', () => {
+    const port = new FakePort();
+    const { replicator, sent } = replicatorOn(port);
+    port.localPut('GET /a', { status: 200 }, v(clock.now(), 0, 'gw-1'), 1234, 60, 30);
+    replicator.flush();
+    expect(sent).toEqual([
+      {
+        type: MessageType.Batch,
+        changes: [
+          {
+            type: MessageType.Put,
+            cache: 'c',
+            key: 'GET /a',
+            value: { status: 200 },
+            version: v(clock.now(), 0, 'gw-1'),
+            createdAt: 1234,
+            timeToLiveSeconds: 60,
+            timeToIdleSeconds: 30,
+          },
+        ],
+      },
+    ]);
+    expect(port.calls).toEqual([]);
+  });
+
+  it('invalidates instead when puts are not replicated via copy', () => {
+    const port = new FakePort();
+    const { replicator, sent } = replicatorOn(port, { replicatePutsViaCopy: false });
+    port.localPut('k', 'v', v(clock.now(), 0, 'gw-1'), clock.now());
+    replicator.flush();
+    expect(sent).toEqual([
+      {
+        type: MessageType.Batch,
+        changes: [{ type: MessageType.Remove, cache: 'c', key: 'k', version: v(clock.now(), 0, 'gw-1') }],
+      },
+    ]);
+  });
+
+  it("applies a peer's changes through the port and counts only the ones the port applied", () => {
+    const port = new FakePort();
+    const { replicator } = replicatorOn(port);
+    expect(replicator.apply(put('k', 'new', v(clock.now())), 'gw-2')).toBe('applied');
+    expect(replicator.apply(put('k', 'old', v(clock.now() - 1)), 'gw-2')).toBe('stale');
+    expect(
+      replicator.apply({ type: MessageType.Remove, cache: 'c', key: 'k', version: v(clock.now(), 1) }, 'gw-2'),
+    ).toBe('applied');
+    expect(port.calls).toEqual(['applyPut k', 'applyPut k', 'applyRemote remove k']);
+    expect(replicator.counters.applied).toBe(2);
+  });
+
+  it('refuses a change stamped past the drift bound before it reaches the port', () => {
+    const port = new FakePort();
+    const { replicator } = replicatorOn(port);
+    expect(replicator.apply(put('k', 'from the future', v(clock.now() + 120_000)), 'gw-2')).toBe('refused');
+    expect(port.calls).toEqual([]);
+    expect(replicator.counters.refused).toBe(1);
+  });
+
+  it('with single flight, coordinates the port’s loads until closed', () => {
+    const port = new FakePort();
+    const { replicator } = replicatorOn(port, { clusterSingleFlight: true });
+    expect(port.coordinator).toBeInstanceOf(LoadLeases);
+    expect(port.remoteValueListeners).toHaveLength(1);
+    replicator.close();
+    expect(port.coordinator).toBeUndefined();
+    expect(port.remoteValueListeners).toHaveLength(0);
+  });
+
+  it('anti-entropy offers a digest only when the port’s generation moved since the last one', async () => {
+    const scheduler = new VirtualScheduler();
+    const port = new FakePort();
+    const hlc = new HybridLogicalClock({ node: 'gw-1', clock: scheduler.now });
+    const settings = resolveReplicationConfig('c', { repairIntervalMillis: 1000 });
+    const replicator = new CacheReplicator(port, settings, { hlc, logger: quiet, scheduler });
+    replicators.push(replicator);
+    const digests: number[] = [];
+    replicator.addPeer({
+      node: 'gw-2',
+      send: (message) => {
+        if (message.type === MessageType.Digest) digests.push(port.generation);
+      },
+      bufferedAmount: () => 0,
+      acknowledged: async () => true,
+    });
+    port.localPut('k', 1, hlc.now(), scheduler.now());
+    await scheduler.advance(1300);
+    await scheduler.advance(1300); // unchanged since: nothing more
+    port.localPut('k', 2, hlc.now(), scheduler.now());
+    await scheduler.advance(1300);
+    expect(digests).toEqual([1, 2]);
+  });
+});
+
+describe('CacheRepair on a replica port', () => {
+  function repairOn(port: FakePort) {
+    const sent: SessionMessage[] = [];
+    const applied: ChangeMessage[] = [];
+    const peer: RepairPeer = { node: 'gw-2', send: (message) => sent.push(message), drained: async () => {} };
+    const repair = new CacheRepair(port, {
+      chunkBytes: 1 << 20,
+      apply: (change) => applied.push(change),
+      onRepaired: () => {},
+      logger: quiet,
+    });
+    return { repair, peer, sent, applied };
+  }
+  const turns = async (n = 10) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('builds its digest from the port’s entries and tombstones, once per generation', async () => {
+    const port = new FakePort();
+    port.localPut('a', 1, v(10), 10);
+    port.localRemove('b', v(11));
+    const { repair, peer, sent } = repairOn(port);
+    repair.offer(peer);
+    await turns();
+    repair.offer(peer);
+    await turns();
+    expect(port.calls.filter((call) => call === 'entries')).toHaveLength(1);
+    const { digest: expected } = computeDigest(
+      [
+        { key: 'a', version: v(10), removed: false },
+        { key: 'b', version: v(11), removed: true },
+      ],
+      1,
+    );
+    expect(sent.map((m) => (m.type === MessageType.Digest ? [...m.digest] : m.type))).toEqual([
+      [...expected],
+      [...expected],
+    ]);
+    port.localPut('c', 3, v(12), 12);
+    repair.offer(peer);
+    await turns();
+    expect(port.calls.filter((call) => call === 'entries')).toHaveLength(2);
+  });
+
+  it('pulls only the keys of which the port knows an older version or nothing, and applies removals', async () => {
+    const port = new FakePort();
+    port.localPut('same', 1, v(10), 10);
+    port.localPut('older here', 1, v(10), 10);
+    const { repair, peer, sent, applied } = repairOn(port);
+    // A peer's digest that differs in the one bucket: this node asks for its keys.
+    repair.receive(peer, {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(7),
+      clearVersion: undefined,
+    });
+    await turns();
+    expect(sent.map((m) => m.type)).toEqual([MessageType.RepairRequest]);
+    repair.receive(peer, {
+      type: MessageType.Keys,
+      cache: 'c',
+      items: [
+        { key: 'same', version: v(10), removed: false },
+        { key: 'older here', version: v(20), removed: false },
+        { key: 'new', version: v(5), removed: false },
+        { key: 'gone', version: v(30), removed: true },
+      ],
+      last: true,
+    });
+    expect(sent.at(-1)).toEqual({ type: MessageType.Pull, cache: 'c', keys: ['older here', 'new'], last: true });
+    expect(applied).toEqual([{ type: MessageType.Remove, cache: 'c', key: 'gone', version: v(30) }]);
+  });
+});
+
+describe('LoadLeases on a replica port', () => {
+  it('a waiter answers with the value as soon as the port holds it, and never loads', async () => {
+    const scheduler = new VirtualScheduler();
+    const port = new FakePort('tokens');
+    const hlc = new HybridLogicalClock({ node: 'gw-2', clock: scheduler.now });
+    const leases = new LoadLeases({
+      port,
+      hlc,
+      logger: quiet,
+      leaseMillis: 10_000,
+      claimMillis: 100,
+      broadcast: () => 1,
+      flush: () => {},
+      confirm: async () => {},
+      scheduler,
+    });
+    leases.receive(
+      {
+        type: MessageType.Lease,
+        cache: 'tokens',
+        key: 'k',
+        version: v(scheduler.now(), 0, 'gw-1'),
+        leaseMillis: 10_000,
+        state: 'claim',
+      },
+      'gw-1',
+    );
+    let loaded = false;
+    const waiting = leases.coordinate('k', async () => {
+      loaded = true;
+      return 'mine';
+    });
+    await scheduler.advance(0);
+    expect(port.calls).toEqual(['peekEntry k']);
+    port.applyPut('k', 'theirs', v(scheduler.now(), 1, 'gw-1'), scheduler.now(), 0, 0);
+    leases.valueArrived('k');
+    expect(await waiting).toEqual({ value: 'theirs', fromPeer: true });
+    expect(loaded).toBe(false);
+  });
+});
