@@ -61,15 +61,17 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);
     const c = await start('gw-3', [a.url, b.url]);
-    await until(() => b.peers().filter((p) => p.state === 'connected').length === 2, 'gw-2 to link with both');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    for (const node of [a, b, c]) {
-      const ids = node
+    // Every node ends with one connected link to each of the two others, and no second one.
+    const linked = (node: ClusterNode) =>
+      node
         .peers()
         .filter((p) => p.state === 'connected')
-        .map((p) => p.id);
-      expect(new Set(ids).size).toBe(ids.length);
-    }
+        .map((p) => p.id)
+        .sort();
+    await until(() => [a, b, c].every((node) => linked(node).length === 2), 'every node to link with both others');
+    expect(linked(a)).toEqual(['gw-2', 'gw-3']);
+    expect(linked(b)).toEqual(['gw-1', 'gw-3']);
+    expect(linked(c)).toEqual(['gw-1', 'gw-2']);
     responses(a).put('k', 'v');
     await until(
       () => responses(b).get('k') === 'v' && responses(c).get('k') === 'v',
@@ -84,7 +86,10 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(['down', 'connecting']).toContain(intruder.peers()[0]?.state); // refused, retrying
     expect(a.peers()).toEqual([]);
     responses(intruder).put('k', 'poison');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // settle() sends what the intruder queued and waits for every linked peer: none is linked.
+    for (const result of Object.values(await intruder.settle())) {
+      expect(result).toEqual({ acknowledged: [], timedOut: [] });
+    }
     expect(responses(a).has('k')).toBe(false);
   });
 
