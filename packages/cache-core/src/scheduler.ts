@@ -8,7 +8,9 @@
  *
  * Promised by every scheduler: `now()` never goes backwards while nothing sets it; a timer runs at
  * or after its time, never before; timers due at the same time run in the order they were set;
- * timers never keep a process alive (they are unref'd); a cancelled timer never runs.
+ * timers never keep a process alive (they are unref'd); a cancelled timer never runs; an interval
+ * keeps its phase (its n-th run is due n periods after it was set, however long each run took),
+ * and one that fell more than a period behind skips what it missed rather than running in a burst.
  */
 import { systemClock } from './clock.js';
 
@@ -37,9 +39,33 @@ export const systemScheduler: Scheduler = Object.freeze({
     return () => clearTimeout(timer);
   },
   setInterval(task: () => void, millis: number): Cancel {
-    const timer = setInterval(task, millis);
+    // Node's own setInterval sets each next run from when the last one ended, so every run's
+    // duration and lateness add up: a 10 ms replication interval ran every 11-12 ms under load,
+    // and a change could wait that long for its batch. Due times here are counted from the
+    // start, as the VirtualScheduler counts them.
+    let due = performance.now() + millis;
+    let cancelled = false;
+    let timer: NodeJS.Timeout;
+    const run = () => {
+      if (cancelled) return;
+      try {
+        task();
+      } finally {
+        if (!cancelled) {
+          const now = performance.now();
+          due += millis;
+          if (due <= now) due = now + millis;
+          timer = setTimeout(run, due - now);
+          timer.unref();
+        }
+      }
+    };
+    timer = setTimeout(run, millis);
     timer.unref();
-    return () => clearInterval(timer);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
   },
   nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
   random: Math.random,
