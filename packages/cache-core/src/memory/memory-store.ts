@@ -21,7 +21,9 @@
  * `createdAt + seconds * 1000`, computed the same way it was precomputed. A victim is handed to
  * onEvict while its slot still holds it, then released; a slot is reused only after that. Slots
  * of held keys never move, so iterating slots by number while writes happen (a repair reading in
- * slices) sees every key held throughout exactly once, and others at most once.
+ * slices) sees every key held throughout exactly once. A key removed and written again meanwhile
+ * may land in a slot already passed (not seen: that write reaches peers as a live change, and
+ * the next repair's digest) or in one still ahead (seen again, its newer write second).
  *
  * Not guaranteed: any order of iteration (slots are reused as they free up).
  */
