@@ -80,7 +80,7 @@ export class LfuPolicy implements EvictionPolicy {
   evict(keep: number): number {
     for (let bucket = this.#first; bucket !== undefined; bucket = bucket.next) {
       let victim = bucket.slots.head;
-      if (victim === keep) victim = this.#links.next[victim] as number;
+      if (victim === keep) victim = this.#links.next(victim);
       if (victim !== NONE) {
         this.remove(victim);
         return victim;

@@ -49,7 +49,7 @@ export class LruPolicy implements EvictionPolicy {
 
   evict(keep: number): number {
     let victim = this.order.head;
-    if (victim === keep && victim !== NONE) victim = this.links.next[victim] as number;
+    if (victim === keep && victim !== NONE) victim = this.links.next(victim);
     if (victim === NONE) return NONE;
     this.remove(victim);
     return victim;

@@ -1,5 +1,5 @@
 /**
- * Doubly linked lists of slots, with the links in two typed arrays indexed by slot: the order a
+ * Doubly linked lists of slots, with the links in a typed array indexed by slot: the order a
  * policy keeps costs 8 bytes an entry and no object at all (lru-cache keeps its order the same
  * way). A slot is in at most one list of a SlotLinks at a time, so several lists (TinyLFU's
  * regions, LFU's buckets) share the one pair of arrays.
@@ -23,43 +23,49 @@ export function emptyList(): SlotList {
 }
 
 export class SlotLinks {
-  prev: Int32Array;
-  next: Int32Array;
+  /**
+   * prev at 2 * slot, next at 2 * slot + 1: one array, so a move reads and writes a slot's two
+   * links in the same cache line, and a hit loads one array's storage, not two.
+   */
+  #links: Int32Array;
 
   constructor(slots: number) {
-    this.prev = new Int32Array(slots);
-    this.next = new Int32Array(slots);
+    this.#links = new Int32Array(2 * slots);
+  }
+
+  /** The slot after `slot` in its list, or -1. */
+  next(slot: number): number {
+    return this.#links[2 * slot + 1] as number;
   }
 
   /** Room for slots below `slots`; the links of the slots already in lists are kept. */
   grow(slots: number): void {
-    if (slots <= this.prev.length) return;
-    const prev = new Int32Array(slots);
-    const next = new Int32Array(slots);
-    prev.set(this.prev);
-    next.set(this.next);
-    this.prev = prev;
-    this.next = next;
+    if (2 * slots <= this.#links.length) return;
+    const links = new Int32Array(2 * slots);
+    links.set(this.#links);
+    this.#links = links;
   }
 
   /** Appends a slot that is in no list. */
   push(list: SlotList, slot: number): void {
+    const links = this.#links;
     const tail = list.tail;
-    this.prev[slot] = tail;
-    this.next[slot] = NONE;
+    links[2 * slot] = tail;
+    links[2 * slot + 1] = NONE;
     if (tail === NONE) list.head = slot;
-    else this.next[tail] = slot;
+    else links[2 * tail + 1] = slot;
     list.tail = slot;
   }
 
   /** Unlinks a slot of `list`. */
   remove(list: SlotList, slot: number): void {
-    const prev = this.prev[slot] as number;
-    const next = this.next[slot] as number;
+    const links = this.#links;
+    const prev = links[2 * slot] as number;
+    const next = links[2 * slot + 1] as number;
     if (prev === NONE) list.head = next;
-    else this.next[prev] = next;
+    else links[2 * prev + 1] = next;
     if (next === NONE) list.tail = prev;
-    else this.prev[next] = prev;
+    else links[2 * next] = prev;
   }
 
   /** Moves a slot of `list` to its back (a read in LRU order): the common case of a hit. */
@@ -67,14 +73,15 @@ export class SlotLinks {
     const tail = list.tail;
     if (slot === tail) return;
     // Not the tail, so it has a successor.
-    const prev = this.prev[slot] as number;
-    const next = this.next[slot] as number;
+    const links = this.#links;
+    const prev = links[2 * slot] as number;
+    const next = links[2 * slot + 1] as number;
     if (prev === NONE) list.head = next;
-    else this.next[prev] = next;
-    this.prev[next] = prev;
-    this.prev[slot] = tail;
-    this.next[slot] = NONE;
-    this.next[tail] = slot;
+    else links[2 * prev + 1] = next;
+    links[2 * next] = prev;
+    links[2 * slot] = tail;
+    links[2 * slot + 1] = NONE;
+    links[2 * tail + 1] = slot;
     list.tail = slot;
   }
 }

@@ -215,7 +215,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
       this.#sizeTo(this.#size);
     }
     let candidate = this.#window.head;
-    if (candidate === keep) candidate = this.#links.next[candidate] as number;
+    if (candidate === keep) candidate = this.#links.next(candidate);
     return this.#evictOne(candidate === NONE ? undefined : candidate, keep);
   }
 
@@ -314,7 +314,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
     let candidate = spilled ?? (this.#window.head === NONE ? undefined : this.#window.head);
     if (candidate === kept) candidate = undefined;
     let victim = this.#probation.head === NONE ? this.#protected.head : this.#probation.head;
-    if (victim === kept) victim = this.#links.next[victim] as number;
+    if (victim === kept) victim = this.#links.next(victim);
     let chosen: number;
     if (victim === NONE || victim === candidate) {
       // The main space has nobody else to offer (a cache of one entry, say): the candidate goes.
