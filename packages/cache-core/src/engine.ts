@@ -160,13 +160,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   /** An access: returns the live value, updates recency, frequency and idle time, counts a hit or a miss. */
   get(key: string): V | undefined {
     const store = this.#store;
-    const slot = store.access(key);
+    const slot = store.read(key, this.#clock());
     if (slot >= 0) {
-      if (store.touch(slot, this.#clock())) {
-        this.memoryHits++;
-        return store.value(slot);
-      }
-      this.#expireHeld(key, slot);
+      this.memoryHits++;
+      return store.value(slot);
+    }
+    if (slot !== -1) {
+      this.#expireHeld(key, -2 - slot);
       this.expiredMisses++;
     } else if (this.disk !== undefined) {
       return this.#readDisk(key, this.disk);

@@ -34,12 +34,17 @@ describe('the memory store', () => {
     expect(memory.timeToLiveSeconds(slot)).toBe(0.3);
     expect(memory.timeToIdleSeconds(slot)).toBe(0.7);
     expect(memory.expiresAt(slot)).toBe(ttlDeadline);
-    // A hit moves the idle clock, and only a live entry is touched.
+    // A read moves the idle clock, and only a live entry is touched: -2 - slot names an expired one.
     const idle = put('idle', 1000, 0, 1);
-    expect(memory.touch(idle, 1900)).toBe(true);
+    expect(memory.read('idle', 1900)).toBe(idle);
     expect(memory.lastAccessedAt(idle)).toBe(1900);
-    expect(memory.touch(idle, 2901)).toBe(false);
+    expect(memory.read('idle', 2901)).toBe(-2 - idle);
     expect(memory.lastAccessedAt(idle)).toBe(1900);
+    expect(memory.read('absent', 1900)).toBe(-1);
+    // The cache's own lifespan (60 s TTL here) is read from fields, not the table: the same rule.
+    const own = put('own', 1000);
+    expect(memory.read('own', 1000 + 60_000)).toBe(own);
+    expect(memory.read('own', 1000 + 60_000 + 0.001)).toBe(-2 - own);
   });
 
   it('keeps one lifespan per distinct (TTL, TTI) held, and forgets it with the last entry', () => {

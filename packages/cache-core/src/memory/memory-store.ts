@@ -17,7 +17,7 @@
  * Arrays grow by doubling up to the capacity (plus one slot: an insertion holds its slot before
  * the policy names the victim), so an empty cache with a large maxElementsInMemory costs little.
  *
- * Guarantees. A hit (access + touch) allocates nothing. Expiry is exact, as before: a deadline is
+ * Guarantees. A hit (read) allocates nothing. Expiry is exact, as before: a deadline is
  * `createdAt + seconds * 1000`, computed the same way it was precomputed. A victim is handed to
  * onEvict while its slot still holds it, then released; a slot is reused only after that. Slots
  * of held keys never move, so iterating slots by number while writes happen (a repair reading in
@@ -74,6 +74,9 @@ export class MemoryStore<V> {
   #versionRest: Uint32Array | undefined;
   readonly #nodes = new Names();
   #sizes: Float64Array | undefined;
+  /** The cache's own lifespan (number 0 in the table) in milliseconds, Infinity = never. */
+  readonly #ttlMillis: number;
+  readonly #ttiMillis: number;
   /** Estimated bytes of the entries held (with a byte bound; 0 without). */
   bytes = 0;
 
@@ -84,6 +87,8 @@ export class MemoryStore<V> {
     this.#slots = Math.min(FIRST_SLOTS, this.#maxSlots);
     this.policy = createPolicy(options.policy, capacity, options.maxBytes > 0, this.#slots);
     this.lifespans = new Lifespans(options.defaults);
+    this.#ttlMillis = this.lifespans.ttlMillis[0] as number;
+    this.#ttiMillis = this.lifespans.ttiMillis[0] as number;
     this.#onEvict = options.onEvict;
     this.#keys = new Array<string | undefined>(this.#slots).fill(undefined);
     this.#values = new Array<V | undefined>(this.#slots).fill(undefined);
@@ -108,31 +113,33 @@ export class MemoryStore<V> {
     return this.#index.get(key) ?? NONE;
   }
 
-  /** The key's slot as a read (the policy counts it), or -1. */
-  access(key: string): number {
-    const slot = this.#index.get(key);
-    if (slot === undefined) return NONE;
-    this.policy.access(slot);
-    return slot;
-  }
-
   has(key: string): boolean {
     return this.#index.has(key);
   }
 
   /**
-   * The read of a hit: true, with the idle clock moved to `now`, when the slot's entry is alive
-   * at `now`; false when it has expired (Ehcache's rule, strict: alive at the deadline itself).
+   * A read (get), in one call because it is the hot path: the key's slot when its entry is alive
+   * at `now`, with the idle clock moved to `now` and the policy told of the read; -1 when the key
+   * is not held; `-2 - slot` when it is held but expired (Ehcache's rule, strict: alive at the
+   * deadline itself), untouched and not counted as a read.
    */
-  touch(slot: number, now: number): boolean {
+  read(key: string, now: number): number {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return NONE;
     const times = this.#times;
     const at = 2 * slot;
     const life = this.#life[slot] as number;
-    const lifespans = this.lifespans;
-    if (now > (times[at] as number) + (lifespans.ttlMillis[life] as number)) return false;
-    if (now > (times[at + 1] as number) + (lifespans.ttiMillis[life] as number)) return false;
+    // Most entries have the cache's lifespan (number 0): its milliseconds are fields, not table reads.
+    let ttl = this.#ttlMillis;
+    let tti = this.#ttiMillis;
+    if (life !== 0) {
+      ttl = this.lifespans.ttlMillis[life] as number;
+      tti = this.lifespans.ttiMillis[life] as number;
+    }
+    if (now > (times[at] as number) + ttl || now > (times[at + 1] as number) + tti) return -2 - slot;
     times[at + 1] = now;
-    return true;
+    this.policy.access(slot);
+    return slot;
   }
 
   isExpired(slot: number, now: number): boolean {
