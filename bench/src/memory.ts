@@ -119,6 +119,30 @@ const allContenders: Contender[] = [
   },
 ];
 
+/**
+ * BENCH_BASELINE=/path/to/packages/cache-core/dist/index.js adds meshcache rows from another
+ * build of @meshcache/core (an older commit's, say), measured in the same run, interleaved with the
+ * others: on a loaded machine that is the only fair before-and-after.
+ */
+const baselinePath = process.env['BENCH_BASELINE'];
+if (baselinePath !== undefined) {
+  const { CacheManager: BaselineManager } = (await import(baselinePath)) as { CacheManager: typeof CacheManager };
+  for (const policy of ['LRU', 'TINYLFU'] as const) {
+    allContenders.push({
+      name: `meshcache baseline (${policy}, TTL+TTI)`,
+      make: () => {
+        const cache = new BaselineManager().addCache<string>('bench', {
+          maxElementsInMemory: N,
+          timeToLiveSeconds: 3600,
+          timeToIdleSeconds: 600,
+          memoryStoreEvictionPolicy: policy,
+        });
+        return { get: (k) => cache.get(k), set: (k, v) => cache.put(k, v) };
+      },
+    });
+  }
+}
+
 /** BENCH_ONLY=meshcache,lru-cache runs only the contenders whose names start with one of those. */
 const only = process.env['BENCH_ONLY']?.split(',');
 const contenders = allContenders.filter((c) => only === undefined || only.some((prefix) => c.name.startsWith(prefix)));

@@ -35,6 +35,15 @@ export interface CacheConfig {
    * highest hit ratio; docs/configuration.md compares them), case-insensitive. @default 'LRU'
    */
   memoryStoreEvictionPolicy?: EvictionPolicyName | Lowercase<EvictionPolicyName>;
+  /**
+   * Most bytes the cache's entries may take in memory, as Ehcache's maxBytesLocalHeap: a number of
+   * bytes, or a string of a whole number with a unit, "512k", "256m", "2g" (units of 1024; "b" or
+   * none for bytes). Each entry is sized by an estimate (docs/configuration.md), and past the bound
+   * the policy's victims leave as they do for maxElementsInMemory. Given without
+   * maxElementsInMemory, the count is not bounded (Ehcache's rule: a cache is sized by one or the
+   * other); given with it, both bounds hold. 0 = no byte bound. @default 0
+   */
+  maxBytesLocalHeap?: number | string;
 }
 
 /** A validated configuration: every field present, times in seconds as given. */
@@ -49,6 +58,8 @@ export interface ResolvedCacheConfig {
   readonly diskExpiryThreadIntervalSeconds: number;
   readonly diskSpoolBufferSizeMB: number;
   readonly memoryStoreEvictionPolicy: EvictionPolicyName;
+  /** Bytes; 0 = no byte bound. */
+  readonly maxBytesLocalHeap: number;
 }
 
 export const CACHE_DEFAULTS: ResolvedCacheConfig = Object.freeze({
@@ -62,9 +73,10 @@ export const CACHE_DEFAULTS: ResolvedCacheConfig = Object.freeze({
   diskExpiryThreadIntervalSeconds: 120,
   diskSpoolBufferSizeMB: 30,
   memoryStoreEvictionPolicy: 'LRU',
+  maxBytesLocalHeap: 0,
 });
 
-type FieldKind = 'count' | 'seconds' | 'positiveSeconds' | 'positiveNumber' | 'boolean' | 'policy';
+type FieldKind = 'count' | 'seconds' | 'positiveSeconds' | 'positiveNumber' | 'boolean' | 'policy' | 'bytes';
 
 const FIELD_KINDS: Readonly<Record<keyof CacheConfig, FieldKind>> = Object.freeze({
   maxElementsInMemory: 'count',
@@ -77,7 +89,25 @@ const FIELD_KINDS: Readonly<Record<keyof CacheConfig, FieldKind>> = Object.freez
   diskExpiryThreadIntervalSeconds: 'positiveSeconds',
   diskSpoolBufferSizeMB: 'positiveNumber',
   memoryStoreEvictionPolicy: 'policy',
+  maxBytesLocalHeap: 'bytes',
 });
+
+/** Ehcache's memory units, by their letter (MemoryUnit.parseSizeInBytes): powers of 1024. */
+const BYTE_UNITS: Readonly<Record<string, number>> = Object.freeze({
+  b: 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+});
+
+/** "256m", "2G", "512k", "100", "100b": a whole number and an optional unit letter. */
+export function parseBytes(text: string): number | undefined {
+  const match = /^\s*(\d+)\s*([bkmgt])?\s*$/i.exec(text);
+  if (match === null) return undefined;
+  const bytes = Number(match[1]) * (BYTE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
 
 /** Fields that belong to the cluster configuration, not to a CacheManager. */
 const CLUSTER_FIELDS = new Set(['replication', 'bootstrap']);
@@ -109,6 +139,13 @@ function checkField(cacheName: string, field: string, kind: FieldKind, value: un
     case 'positiveNumber':
       if (typeof value !== 'number' || !Number.isFinite(value)) return bad('must be a number');
       return value <= 0 ? bad('must be greater than 0') : value;
+    case 'bytes': {
+      const bytes = typeof value === 'string' ? parseBytes(value) : value;
+      if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes)) {
+        return bad('must be a whole number of bytes, or a string such as "512k", "256m" or "2g" (0 = no byte bound)');
+      }
+      return bytes < 0 ? bad('must not be negative (0 = no byte bound)') : bytes;
+    }
     case 'policy': {
       const name = typeof value === 'string' ? value.toUpperCase() : undefined;
       if (name !== undefined && (EVICTION_POLICY_NAMES as readonly string[]).includes(name)) return name;
@@ -137,6 +174,11 @@ export function resolveCacheConfig(cacheName: string, config: unknown): Resolved
     }
     if (value === undefined) continue;
     resolved[field] = checkField(cacheName, field, kind, value);
+  }
+  // Sized by bytes alone, as Ehcache sizes a cache by one or the other: the default count bound
+  // does not apply. Both given, both hold.
+  if ((resolved['maxBytesLocalHeap'] as number) > 0 && (config as CacheConfig).maxElementsInMemory === undefined) {
+    resolved['maxElementsInMemory'] = 0;
   }
   return Object.freeze(resolved) as unknown as ResolvedCacheConfig;
 }

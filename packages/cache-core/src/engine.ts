@@ -5,12 +5,12 @@
  *
  * Model. Each entry records when it was created and last read on this node, its own TTL and TTI
  * (the cache's, unless the put named others) and, when replication is on, the version of the
- * write that made it. The memory store is the eviction policy (LRU, LFU, FIFO or TINYLFU), exact
- * rather than sampled.
+ * write that made it, in the slot arrays of the memory store (memory/memory-store.ts), ordered by
+ * the eviction policy (LRU, LFU, FIFO or TINYLFU), exact rather than sampled.
  *
  * Guarantees.
- * - get() is synchronous and allocates nothing on a hit: a store lookup, two comparisons against
- *   precomputed deadlines, a timestamp write and a counter increment.
+ * - get() is synchronous and allocates nothing on a hit: a key lookup, the policy's move, two
+ *   comparisons against deadlines, a timestamp write and a counter increment.
  * - An expired entry is never returned. Expiry is found lazily (by get, put, has, keys, ...)
  *   and by the periodic sweep (sweeper.ts).
  * - Every entry that leaves for lack of room fires exactly one `evict`; one that is chosen as the
@@ -27,15 +27,16 @@
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
 import type { DiskCloseReport, DiskRecord } from './disk/disk-store.js';
-import { type DiskTier, entryOf, isRecordExpired, recordOf } from './disk/disk-tier.js';
+import { type DiskTier, isRecordExpired } from './disk/disk-tier.js';
 import { findEncodingProblem } from './encodable.js';
-import { type Entry, type EntrySnapshot, expiresAt, isExpired, makeEntry, rewriteEntry, snapshotOf } from './entry.js';
+import type { EntrySnapshot } from './entry.js';
 import { MeshcacheError, ValueNotEncodableError } from './errors.js';
 import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigin } from './events.js';
 import { cacheLifespan, entryLifespan } from './expiry.js';
 import { type LoadCoordinator, type LoadHost, Loads } from './loads.js';
 import type { Logger } from './logger.js';
-import { createMemoryStore, type EvictionPolicy } from './policy/index.js';
+import { MemoryStore } from './memory/memory-store.js';
+import { entryBytes } from './memory/sizes.js';
 import type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 import type { Scheduler } from './scheduler.js';
 import type { CacheStatistics } from './statistics.js';
@@ -58,7 +59,6 @@ export interface CacheContext {
   readonly disk?: DiskTier<unknown> | undefined;
 }
 
-const MAX_SPARE_ENTRIES = 64;
 const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
 const NO_LISTENERS: never[] = [];
 
@@ -73,11 +73,25 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #logger: Logger;
   readonly #versionClock: (() => Version) | undefined;
   readonly #events: EventHub<V>;
-  readonly #store: EvictionPolicy<Entry<V>>;
-  /** Victims reported by the store during a write; handled once the write is complete. */
-  readonly #evicted: Array<string | Entry<V>> = [];
-  /** Records of evicted entries, kept for reuse (see #reportEvictions). */
-  readonly #spare: Entry<V>[] = [];
+  readonly #store: MemoryStore<V>;
+  /**
+   * Victims the store handed over during a write, handled once the write is complete: one
+   * position in each list per victim (lists, not an object per victim: under steady eviction a
+   * put then allocates nothing for its victim).
+   */
+  readonly #evictedKeys: string[] = [];
+  readonly #evictedValues: Array<V | undefined> = [];
+  readonly #evictedVersions: Array<Version | undefined> = [];
+  readonly #evictedExpired: boolean[] = [];
+  /** For a victim held in memory only (a failing disk dropped its record): the record, to write now. */
+  readonly #evictedRecords: Array<DiskRecord<V> | undefined> = [];
+  /**
+   * Victims waiting in the lists. The lists are overwritten, never truncated: setting an array's
+   * length to 0 gives its storage back, and the next push would allocate it again.
+   */
+  #evictedCount = 0;
+  /** The time of the write in progress: whether a victim had expired is judged at it. */
+  #writeNow = 0;
   readonly #tombstones: Tombstones;
   readonly #sweeper: Sweeper<V>;
   #clearVersion: Version | undefined;
@@ -110,14 +124,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#tombstones = new Tombstones(name, context.tombstoneRetentionMillis, context.maxTombstones, context.logger);
     this.defaults = cacheLifespan(config);
     this.#events = new EventHub<V>(name, context.logger);
-    this.#store = createMemoryStore<Entry<V>>(
-      config.memoryStoreEvictionPolicy,
-      config.maxElementsInMemory,
-      (key, entry) => {
-        this.#evicted.push(key, entry);
-      },
-    );
     this.disk = context.disk as DiskTier<V> | undefined;
+    this.#store = new MemoryStore<V>({
+      policy: config.memoryStoreEvictionPolicy,
+      maxEntries: config.maxElementsInMemory,
+      maxBytes: config.maxBytesLocalHeap,
+      defaults: this.defaults,
+      onEvict: this.#onEvict,
+    });
     this.#overflow = config.overflowToDisk;
     this.loads = new Loads<V>(this);
     if (this.disk !== undefined) this.requireEncodableValues('has a disk tier');
@@ -145,15 +159,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** An access: returns the live value, updates recency, frequency and idle time, counts a hit or a miss. */
   get(key: string): V | undefined {
-    const entry = this.#store.get(key);
-    if (entry !== undefined) {
-      const now = this.#clock();
-      if (now <= entry.ttlDeadline && now <= entry.lastAccessedAt + entry.ttiMillis) {
-        entry.lastAccessedAt = now;
-        this.memoryHits++;
-        return entry.value;
-      }
-      this.#expireHeld(key, entry);
+    const store = this.#store;
+    const slot = store.read(key, this.#clock());
+    if (slot >= 0) {
+      this.memoryHits++;
+      return store.value(slot);
+    }
+    if (slot !== -1) {
+      this.#expireHeld(key, -2 - slot);
       this.expiredMisses++;
     } else if (this.disk !== undefined) {
       return this.#readDisk(key, this.disk);
@@ -169,8 +182,22 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       const now = this.#clock();
       if (!isRecordExpired(record, now)) {
         this.diskHits++;
-        this.#store.set(key, entryOf(record, now));
-        if (this.#evicted.length > 0) this.#reportEvictions(now);
+        const bytes = this.#bytes(key, record.value);
+        // Promoted to memory, but for a value larger than the whole byte bound: it stays on disk.
+        if (this.#store.fits(bytes)) {
+          this.#writeNow = now;
+          this.#store.write(
+            key,
+            record.value,
+            record.createdAt,
+            now,
+            record.timeToLiveSeconds,
+            record.timeToIdleSeconds,
+            record.version,
+            bytes,
+          );
+          if (this.#evictedCount > 0) this.#reportEvictions();
+        }
         return record.value;
       }
       this.#expired(key, record.value, record.version, 'local');
@@ -181,24 +208,31 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   has(key: string): boolean {
-    const entry = this.#quietEntry(key);
-    return entry !== undefined && !isExpired(entry, this.#clock());
+    return this.#isLive(key, this.#clock());
   }
 
   keys(): string[] {
     const now = this.#clock();
     const keys: string[] = [];
+    const store = this.#store;
     if (this.disk === undefined) {
-      for (const [key, entry] of this.#store.entries()) if (!isExpired(entry, now)) keys.push(key);
+      for (let slot = 0; slot < store.top; slot++) {
+        if (store.holds(slot) && !store.isExpired(slot, now)) keys.push(store.key(slot));
+      }
       return keys;
     }
     // The disk holds every entry (but those a failing disk dropped, held in memory only);
     // memory holds fresher idle times for the hot ones.
-    for (const key of this.#heldKeys(this.disk)) {
-      const entry = this.#quietEntry(key);
-      if (entry !== undefined && !isExpired(entry, now)) keys.push(key);
-    }
+    for (const key of this.#heldKeys(this.disk)) if (this.#isLive(key, now)) keys.push(key);
     return keys;
+  }
+
+  /** Whether a live entry of the key is held, in memory or on disk; quiet. */
+  #isLive(key: string, now: number): boolean {
+    const slot = this.#store.slotOf(key);
+    if (slot >= 0) return !this.#store.isExpired(slot, now);
+    const record = this.disk?.read(key);
+    return record !== undefined && !isRecordExpired(record, now);
   }
 
   get size(): number {
@@ -213,15 +247,37 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   peekEntry(key: string): EntrySnapshot<V> | undefined {
-    const entry = this.#quietEntry(key);
-    if (entry === undefined || isExpired(entry, this.#clock())) return undefined;
-    return snapshotOf(key, entry);
+    return this.#snapshotOf(key, this.#clock());
   }
 
-  /** The held value, expired or not, and when it expires: what stale-if-error may answer with. */
+  /** A live entry's snapshot, from memory or else from disk; quiet. */
+  #snapshotOf(key: string, now: number): EntrySnapshot<V> | undefined {
+    const store = this.#store;
+    const slot = store.slotOf(key);
+    if (slot >= 0) return store.isExpired(slot, now) ? undefined : store.snapshot(slot);
+    const record = this.disk?.read(key);
+    if (record === undefined || isRecordExpired(record, now)) return undefined;
+    return {
+      key,
+      value: record.value,
+      createdAt: record.createdAt,
+      lastAccessedAt: record.lastAccessedAt,
+      timeToLiveSeconds: record.timeToLiveSeconds,
+      timeToIdleSeconds: record.timeToIdleSeconds,
+      expiresAt: Math.min(
+        record.timeToLiveSeconds > 0 ? record.createdAt + record.timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY,
+        record.timeToIdleSeconds > 0
+          ? record.lastAccessedAt + record.timeToIdleSeconds * 1000
+          : Number.POSITIVE_INFINITY,
+      ),
+      version: record.version,
+    };
+  }
+
+  /** The value held in memory, expired or not, and when it expires: what stale-if-error may answer with. */
   held(key: string): { readonly value: V; readonly expiresAt: number } | undefined {
-    const entry = this.#store.peek(key);
-    return entry === undefined ? undefined : { value: entry.value, expiresAt: expiresAt(entry) };
+    const slot = this.#store.slotOf(key);
+    return slot < 0 ? undefined : { value: this.#store.value(slot), expiresAt: this.#store.expiresAt(slot) };
   }
 
   // ---------------------------------------------------------------- writes
@@ -231,12 +287,22 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.checkValue(key, value);
     const lifespan = entryLifespan(this.name, this.defaults, options);
     const now = this.#clock();
-    this.#write(key, value, now, lifespan, this.#versionClock?.(), 'local', now);
+    this.#write(
+      key,
+      value,
+      now,
+      lifespan.timeToLiveSeconds,
+      lifespan.timeToIdleSeconds,
+      this.#versionClock?.(),
+      'local',
+      now,
+    );
   }
 
   /** A loaded value (getOrLoad), stored as a local write. */
   store(key: string, value: V, lifespan: Lifespan, now: number): void {
-    this.#write(key, value, now, lifespan, this.#versionClock?.(), 'local', now);
+    const { timeToLiveSeconds, timeToIdleSeconds } = lifespan;
+    this.#write(key, value, now, timeToLiveSeconds, timeToIdleSeconds, this.#versionClock?.(), 'local', now);
   }
 
   remove(key: string): boolean {
@@ -260,10 +326,15 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** Expires every expired entry in memory (and its disk copy) and forgets old tombstones. */
   sweepMemory(now: number): number {
-    const expired: Array<[string, Entry<V>]> = [];
-    for (const pair of this.#store.entries()) if (isExpired(pair[1], now)) expired.push(pair);
-    for (const [key, entry] of expired) {
-      if (this.#store.peek(key) === entry) this.#expireHeld(key, entry);
+    const store = this.#store;
+    const expired: string[] = [];
+    for (let slot = 0; slot < store.top; slot++) {
+      if (store.holds(slot) && store.isExpired(slot, now)) expired.push(store.key(slot));
+    }
+    // Expiry events run listeners, which may write: each key is checked again when its turn comes.
+    for (const key of expired) {
+      const slot = store.slotOf(key);
+      if (slot >= 0 && store.isExpired(slot, now)) this.#expireHeld(key, slot);
     }
     this.#tombstones.prune(now);
     return expired.length;
@@ -303,6 +374,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       evictions: this.#evictions,
       expirations: this.#expirations,
       memorySize: this.#store.size,
+      memoryBytes: this.#store.bytes,
       diskSize: disk?.size ?? 0,
       diskState: disk?.store.state ?? 'none',
       diskPendingWrites: disk?.store.pendingWrites ?? 0,
@@ -364,12 +436,22 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         this.#removeKey(change.key, change.version, 'remote', this.#clock());
         return 'applied';
       case 'expire': {
-        const entry = this.#quietEntry(change.key);
-        if (entry === undefined || entry.version === undefined) return 'stale';
-        if (compareVersions(entry.version, change.version) !== 0) return 'stale';
-        this.#store.delete(change.key);
-        this.loads.overtake(change.key);
-        this.#expired(change.key, entry.value, entry.version, 'remote');
+        // Only the very version that expired on the peer: a newer write of the key survives.
+        const { key, version } = change;
+        const store = this.#store;
+        const slot = store.slotOf(key);
+        let value: V;
+        if (slot >= 0) {
+          if (store.compareVersion(slot, version) !== 0) return 'stale';
+          value = store.value(slot);
+          store.delete(key);
+        } else {
+          const record = this.disk?.read(key);
+          if (record?.version === undefined || compareVersions(record.version, version) !== 0) return 'stale';
+          value = record.value;
+        }
+        this.loads.overtake(key);
+        this.#expired(key, value, version, 'remote');
         return 'applied';
       }
       case 'removeAll':
@@ -390,23 +472,30 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (this.#closed) this.#throwClosed();
     if (!this.#isNewerThanKnown(key, version)) return 'stale';
     const now = this.#clock();
-    this.#write(key, value, createdAt, { timeToLiveSeconds, timeToIdleSeconds }, version, 'remote', now);
+    this.#write(key, value, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now);
     return 'applied';
   }
 
   knownVersion(key: string): Version | undefined {
-    const entry = this.#quietEntry(key);
-    const held = entry === undefined || isExpired(entry, this.#clock()) ? undefined : entry.version;
+    const held = this.#snapshotOf(key, this.#clock())?.version;
     const tombstone = this.#tombstones.get(key);
     if (held === undefined) return tombstone;
     return tombstone !== undefined && isNewer(tombstone, held) ? tombstone : held;
   }
 
   *entries(): IterableIterator<EntrySnapshot<V>> {
-    const keys = this.disk === undefined ? [...this.#store.keys()] : this.#heldKeys(this.disk);
-    for (const key of keys) {
-      const entry = this.#quietEntry(key);
-      if (entry !== undefined && !isExpired(entry, this.#clock())) yield snapshotOf(key, entry);
+    const store = this.#store;
+    if (this.disk === undefined) {
+      // Slot by slot, no copy of the key list: held slots never move, so a read that spans turns
+      // of the event loop (a repair in slices) sees every key held throughout exactly once.
+      for (let slot = 0; slot < store.top; slot++) {
+        if (store.holds(slot) && !store.isExpired(slot, this.#clock())) yield store.snapshot(slot);
+      }
+      return;
+    }
+    for (const key of this.#heldKeys(this.disk)) {
+      const snapshot = this.#snapshotOf(key, this.#clock());
+      if (snapshot !== undefined) yield snapshot;
     }
   }
 
@@ -453,8 +542,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       if (this.config.diskPersistent) {
         // Memory holds a subset of the disk (and the keys a failing disk dropped): write back
         // every one. What a failing disk drops now is not persisted, and is counted as such.
-        for (const [key, entry] of this.#store.entries()) {
-          lost += disk.write(key, recordOf(entry), true, this.#inMemory).length;
+        const store = this.#store;
+        for (let slot = 0; slot < store.top; slot++) {
+          if (store.holds(slot)) lost += disk.write(store.key(slot), store.record(slot), true, this.#inMemory).length;
         }
       }
       const report = await disk.store.close();
@@ -516,7 +606,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     value: V | undefined,
     version: Version | undefined,
     createdAt = 0,
-    lifespan: Lifespan | undefined = undefined,
+    timeToLiveSeconds = 0,
+    timeToIdleSeconds = 0,
   ): void {
     this.#generation++;
     if (origin === 'local') {
@@ -528,8 +619,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
           value,
           version,
           createdAt,
-          lifespan?.timeToLiveSeconds ?? 0,
-          lifespan?.timeToIdleSeconds ?? 0,
+          timeToLiveSeconds,
+          timeToIdleSeconds,
         );
       }
     } else if (key !== undefined && (type === 'put' || type === 'update')) {
@@ -543,64 +634,93 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     key: string,
     value: V,
     createdAt: number,
-    lifespan: Lifespan,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
     version: Version | undefined,
     origin: EventOrigin,
     now: number,
   ): void {
-    const held = this.#store.peek(key);
+    const store = this.#store;
+    const slot = store.slotOf(key);
     // With a disk tier, a key not in memory may still be held on disk.
-    const onDisk = held === undefined && this.disk !== undefined ? this.disk.read(key) : undefined;
-    const heldLive = held !== undefined ? !isExpired(held, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
-    const { timeToLiveSeconds, timeToIdleSeconds } = lifespan;
+    const onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
+    const heldLive = slot >= 0 ? !store.isExpired(slot, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
     // The disk first: if the record cannot be written, nothing has changed.
     const leftDisk =
       this.disk?.write(
         key,
         { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
-        held !== undefined || onDisk !== undefined, // memory holds a subset of the disk
+        slot >= 0 || onDisk !== undefined, // memory holds a subset of the disk
         this.#inMemory,
       ) ?? NOTHING_LEFT;
-    if (held !== undefined && heldLive) {
-      rewriteEntry(held, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
-      this.#store.set(key, held); // a write: recency, FIFO position and LFU count as for a new entry
-    } else {
-      const expired = held ?? (heldLive ? undefined : onDisk);
-      if (held !== undefined) this.#store.delete(key);
-      if (expired !== undefined) {
+    if (!heldLive) {
+      if (slot >= 0) {
+        const expiredValue = store.value(slot);
+        const expiredVersion = store.version(slot);
+        store.delete(key);
         this.#expirations++;
-        this.#emit('expire', origin, key, expired.value, expired.version);
-      }
-      const spare = this.#spare.pop();
-      if (spare === undefined) {
-        this.#store.set(key, makeEntry(value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version));
-      } else {
-        rewriteEntry(spare, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version);
-        this.#store.set(key, spare);
+        this.#emit('expire', origin, key, expiredValue, expiredVersion);
+      } else if (onDisk !== undefined) {
+        this.#expirations++;
+        this.#emit('expire', origin, key, onDisk.value, onDisk.version);
       }
     }
+    // A write over a live entry rewrites its slot: recency, FIFO position and LFU count as for a new entry.
+    this.#writeNow = now;
+    const bytes = this.#bytes(key, value);
+    store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes);
     if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
     this.loads.overtake(key);
-    if (this.#evicted.length > 0) this.#reportEvictions(now);
+    if (this.#evictedCount > 0) this.#reportEvictions();
     if (heldLive) {
       this.#updates++;
-      this.#emit('update', origin, key, value, version, createdAt, lifespan);
+      this.#emit('update', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
     } else {
       this.#puts++;
-      this.#emit('put', origin, key, value, version, createdAt, lifespan);
+      this.#emit('put', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
     }
+    if (!store.fits(bytes)) this.#tooLargeForMemory(key, value, version);
+  }
+
+  /**
+   * A value larger than maxBytesLocalHeap by itself: the write happened (its event fired), but
+   * memory cannot hold it. With overflowToDisk it stays on disk only, as any entry evicted from
+   * memory does; without, it leaves the cache at once, for lack of room: `evict`.
+   */
+  #tooLargeForMemory(key: string, value: V, version: Version | undefined): void {
+    const store = this.#store;
+    const slot = store.slotOf(key);
+    if (slot < 0 || store.value(slot) !== value) return; // a listener changed it meanwhile
+    store.delete(key);
+    if (this.disk !== undefined && this.#overflow) return;
+    this.disk?.remove(key);
+    this.#evictions++;
+    this.#emit('evict', 'local', key, value, version);
+  }
+
+  /** The entry's estimated size, when the store has a byte bound (maxBytesLocalHeap); else 0. */
+  #bytes(key: string, value: V): number {
+    return this.#store.byteBounded ? entryBytes(key, value) : 0;
   }
 
   #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
-    const held = this.#quietEntry(key);
-    this.#store.delete(key);
+    const store = this.#store;
+    const slot = store.slotOf(key);
+    let removed: V | undefined;
+    if (slot >= 0) {
+      if (!store.isExpired(slot, now)) removed = store.value(slot);
+      store.delete(key);
+    } else if (this.disk !== undefined) {
+      const record = this.disk.read(key);
+      if (record !== undefined && !isRecordExpired(record, now)) removed = record.value;
+    }
     this.disk?.remove(key);
     if (version !== undefined) this.#tombstones.remember(key, version, now);
     this.loads.overtake(key);
-    const live = held !== undefined && !isExpired(held, now);
+    const live = removed !== undefined;
     if (live) this.#removals++;
-    this.#emit('remove', origin, key, live ? held.value : undefined, version);
+    this.#emit('remove', origin, key, removed, version);
     return live;
   }
 
@@ -613,9 +733,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       // A remote clear removes only what is older than it: a write made elsewhere after the
       // clear (a newer version) survives, as it does on the node that made it.
       const olderThanClear = (held: Version | undefined) => held === undefined || !isNewer(held, version);
-      for (const [key, entry] of [...this.#store.entries()]) {
-        if (!olderThanClear(entry.version)) continue;
-        this.#store.delete(key);
+      const store = this.#store;
+      const cleared: string[] = [];
+      for (let slot = 0; slot < store.top; slot++) {
+        if (store.holds(slot) && store.compareVersion(slot, version) <= 0) cleared.push(store.key(slot));
+      }
+      for (const key of cleared) {
+        store.delete(key);
         if (this.disk?.isMemoryOnly(key)) this.disk.remove(key);
       }
       if (this.disk !== undefined) {
@@ -632,16 +756,23 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** True when `version` is newer than the key's entry, its tombstone and the last clear. */
   #isNewerThanKnown(key: string, version: Version): boolean {
-    const held = this.#quietEntry(key);
-    if (held !== undefined && !isNewer(version, held.version)) return false;
+    const slot = this.#store.slotOf(key);
+    if (slot >= 0) {
+      if (this.#store.compareVersion(slot, version) >= 0) return false;
+    } else if (this.disk !== undefined) {
+      const record = this.disk.read(key);
+      if (record !== undefined && !isNewer(version, record.version)) return false;
+    }
     const tombstone = this.#tombstones.get(key);
     if (tombstone !== undefined && !isNewer(version, tombstone)) return false;
     return this.#clearVersion === undefined || isNewer(version, this.#clearVersion);
   }
 
-  #expireHeld(key: string, entry: Entry<V>): void {
+  #expireHeld(key: string, slot: number): void {
+    const value = this.#store.value(slot);
+    const version = this.#store.version(slot);
     this.#store.delete(key);
-    this.#expired(key, entry.value, entry.version, 'local');
+    this.#expired(key, value, version, 'local');
   }
 
   /** An entry found expired and already out of memory: its disk record goes, and `expire` fires. */
@@ -651,40 +782,56 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#emit('expire', origin, key, value, version);
   }
 
-  #reportEvictions(now: number): void {
+  /** A victim of the store's bounds, while its slot still holds it: what the report needs is copied out. */
+  readonly #onEvict = (slot: number, key: string): void => {
+    const store = this.#store;
+    const expired = store.isExpired(slot, this.#writeNow);
+    const i = this.#evictedCount++;
+    this.#evictedKeys[i] = key;
+    this.#evictedValues[i] = store.value(slot);
+    this.#evictedVersions[i] = store.isVersioned(slot) ? store.version(slot) : undefined;
+    this.#evictedExpired[i] = expired;
+    const disk = this.disk;
+    this.#evictedRecords[i] =
+      !expired && disk !== undefined && this.#overflow && disk.isMemoryOnly(key) ? store.record(slot) : undefined;
+  };
+
+  #reportEvictions(): void {
     // A listener may write, and that write may evict more: those victims are appended to the same
-    // list and picked up by this loop, never reported twice by a nested call.
+    // lists and picked up by this loop, never reported twice by a nested call.
     if (this.#reportingEvictions) return;
     this.#reportingEvictions = true;
-    const evicted = this.#evicted;
+    const keys = this.#evictedKeys;
     try {
-      for (let i = 0; i < evicted.length; i += 2) {
-        const key = evicted[i] as string;
-        const entry = evicted[i + 1] as Entry<V>;
-        if (isExpired(entry, now)) {
-          this.#expired(key, entry.value, entry.version, 'local');
+      for (let i = 0; i < this.#evictedCount; i++) {
+        const key = keys[i] as string;
+        const value = this.#evictedValues[i] as V;
+        const version = this.#evictedVersions[i];
+        if (this.#evictedExpired[i] === true) {
+          this.#expired(key, value, version, 'local');
         } else if (this.disk !== undefined && this.#overflow) {
           // Moved, not gone: the disk holds every entry, and the next read promotes it again;
           // but for one a failing disk dropped, which goes to disk now or leaves the cache.
-          if (this.disk.isMemoryOnly(key)) {
-            const left = this.disk.write(key, recordOf(entry), false, this.#inMemory, false);
+          const record = this.#evictedRecords[i];
+          if (record !== undefined) {
+            const left = this.disk.write(key, record, false, this.#inMemory, false);
             if (left.length > 0) this.#evictFromDisk(left);
           }
         } else {
           this.disk?.remove(key);
           this.#evictions++;
-          this.#emit('evict', 'local', key, entry.value, entry.version);
+          this.#emit('evict', 'local', key, value, version);
         }
       }
     } finally {
-      // The victims' records are reused by the next writes: under steady eviction a put then
-      // allocates no record at all. Nothing outside the store keeps a record (events carry values).
-      for (let i = 1; i < evicted.length && this.#spare.length < MAX_SPARE_ENTRIES; i += 2) {
-        const entry = evicted[i] as Entry<V>;
-        entry.value = undefined as V;
-        this.#spare.push(entry);
+      // What the victims held is let go: the lists must not keep it alive.
+      for (let i = 0; i < this.#evictedCount; i++) {
+        keys[i] = '';
+        this.#evictedValues[i] = undefined;
+        this.#evictedVersions[i] = undefined;
+        this.#evictedRecords[i] = undefined;
       }
-      evicted.length = 0;
+      this.#evictedCount = 0;
       this.#reportingEvictions = false;
     }
   }
@@ -696,14 +843,6 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       this.#evictions++;
       this.#emit('evict', 'local', key, record.value, record.version);
     }
-  }
-
-  /** The key's entry, from memory or else from disk, read quietly (no promotion, no statistics). */
-  #quietEntry(key: string): Entry<V> | undefined {
-    const entry = this.#store.peek(key);
-    if (entry !== undefined || this.disk === undefined) return entry;
-    const record = this.disk.read(key);
-    return record === undefined ? undefined : entryOf(record, record.lastAccessedAt);
   }
 
   readonly #inMemory = (key: string): boolean => this.#store.has(key);

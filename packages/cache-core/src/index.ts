@@ -4,7 +4,7 @@ export { CacheManager } from './cache-manager.js';
 export type { Clock } from './clock.js';
 export { ManualClock, systemClock } from './clock.js';
 export type { CacheConfig, EntryOptions, EvictionPolicyName, ResolvedCacheConfig } from './config.js';
-export { CACHE_DEFAULTS, EVICTION_POLICY_NAMES, resolveCacheConfig } from './config.js';
+export { CACHE_DEFAULTS, EVICTION_POLICY_NAMES, parseBytes, resolveCacheConfig } from './config.js';
 export type { LoadTrace } from './diagnostics.js';
 export { LOAD_CHANNEL } from './diagnostics.js';
 export type { EncodabilityProblem } from './encodable.js';
@@ -18,7 +18,6 @@ export type { GetOrLoadOptions } from './loads.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';
 export type {
-  EvictionListener,
   EvictionPolicy,
   EvictionPolicyFactory,
   TinyLfuOptions,

@@ -27,6 +27,11 @@ export interface CacheStatistics {
   readonly expirations: number;
   /** Entries held in memory now. */
   readonly memorySize: number;
+  /**
+   * The estimated bytes of the entries held in memory now, with maxBytesLocalHeap (Ehcache's
+   * localHeapSizeInBytes); 0 for a cache without a byte bound, which does not size its entries.
+   */
+  readonly memoryBytes: number;
   /** Entries held on disk now (committed, or waiting in the spool: see diskPendingWrites). */
   readonly diskSize: number;
   /**

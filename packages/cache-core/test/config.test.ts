@@ -25,6 +25,7 @@ describe('cache configuration', () => {
       diskExpiryThreadIntervalSeconds: 120,
       diskSpoolBufferSizeMB: 30,
       memoryStoreEvictionPolicy: 'LRU',
+      maxBytesLocalHeap: 0,
     });
     expect(Object.isFrozen(CACHE_DEFAULTS)).toBe(true);
   });

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FifoPolicy } from '../src/index.js';
+import { keyedStore } from './keyed-store.js';
 import { describePolicyConformance } from './policy-conformance.js';
 
-describePolicyConformance('FIFO', (capacity, onEvict) => new FifoPolicy(capacity, onEvict));
+describePolicyConformance('FIFO', (capacity, slots) => new FifoPolicy(capacity, slots));
 
 describe('FIFO order', () => {
   it('evicts the oldest write; reads do not matter', () => {
     const evicted: string[] = [];
-    const store = new FifoPolicy<object>(3, (key) => evicted.push(key));
+    const store = keyedStore<object>(new FifoPolicy(3), (key) => evicted.push(key));
     store.set('a', {});
     store.set('b', {});
     store.set('c', {});
@@ -18,7 +19,7 @@ describe('FIFO order', () => {
 
   it('moves a rewritten key to the back of the queue', () => {
     const evicted: string[] = [];
-    const store = new FifoPolicy<object>(3, (key) => evicted.push(key));
+    const store = keyedStore<object>(new FifoPolicy(3), (key) => evicted.push(key));
     store.set('a', {});
     store.set('b', {});
     store.set('c', {});

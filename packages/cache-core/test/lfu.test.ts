@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { LfuPolicy } from '../src/index.js';
+import { type KeyedStore, keyedStore } from './keyed-store.js';
 import { describePolicyConformance } from './policy-conformance.js';
 
-describePolicyConformance('LFU', (capacity, onEvict) => new LfuPolicy(capacity, onEvict));
+describePolicyConformance('LFU', (capacity, slots) => new LfuPolicy(capacity, slots));
 
-function lfu(capacity: number): { store: LfuPolicy<object>; evicted: string[] } {
+function lfu(capacity: number): { store: KeyedStore<object>; evicted: string[] } {
   const evicted: string[] = [];
-  return { store: new LfuPolicy<object>(capacity, (key) => evicted.push(key)), evicted };
+  return { store: keyedStore<object>(new LfuPolicy(capacity), (key) => evicted.push(key)), evicted };
 }
 
 describe('LFU order', () => {

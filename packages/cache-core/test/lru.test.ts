@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { LruPolicy } from '../src/index.js';
+import { keyedStore } from './keyed-store.js';
 import { describePolicyConformance } from './policy-conformance.js';
 
-describePolicyConformance('LRU', (capacity, onEvict) => new LruPolicy(capacity, onEvict));
+describePolicyConformance('LRU', (capacity, slots) => new LruPolicy(capacity, slots));
 
 describe('LRU order', () => {
   it('evicts the least recently read or written entry', () => {
     const evicted: string[] = [];
-    const store = new LruPolicy<object>(3, (key) => evicted.push(key));
+    const store = keyedStore<object>(new LruPolicy(3), (key) => evicted.push(key));
     store.set('a', {});
     store.set('b', {});
     store.set('c', {});

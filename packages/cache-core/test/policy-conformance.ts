@@ -1,9 +1,12 @@
 /**
  * The contract every eviction policy meets (see src/policy/eviction-policy.ts). Each policy's
- * test file calls describePolicyConformance; a new policy is not done until it passes.
+ * test file calls describePolicyConformance; a new policy is not done until it passes. The
+ * policy is driven through a store of keys (keyed-store.ts) that hands out slots as the memory
+ * store does, growing from 2 slots so that growth is exercised too.
  */
 import { describe, expect, it } from 'vitest';
-import type { EvictionPolicy, EvictionPolicyFactory } from '../src/index.js';
+import type { EvictionPolicyFactory } from '../src/index.js';
+import { type KeyedStore, keyedStore } from './keyed-store.js';
 
 interface Box {
   readonly n: number;
@@ -14,9 +17,9 @@ function box(n: number): Box {
 }
 
 export function describePolicyConformance(name: string, factory: EvictionPolicyFactory): void {
-  function make(capacity: number): { store: EvictionPolicy<Box>; evicted: string[] } {
+  function make(capacity: number): { store: KeyedStore<Box>; evicted: string[] } {
     const evicted: string[] = [];
-    const store = factory<Box>(capacity, (key) => evicted.push(key));
+    const store = keyedStore<Box>(factory(capacity, 2), (key) => evicted.push(key), 2);
     return { store, evicted };
   }
 
@@ -45,7 +48,7 @@ export function describePolicyConformance(name: string, factory: EvictionPolicyF
 
     it('reports the evicted value with its key', () => {
       const values: number[] = [];
-      const store = factory<Box>(1, (_key, value) => values.push(value.n));
+      const store = keyedStore<Box>(factory(1, 2), (_key, value) => values.push(value.n), 2);
       store.set('a', box(7));
       store.set('b', box(8));
       expect(values).toEqual([7]);
@@ -82,15 +85,20 @@ export function describePolicyConformance(name: string, factory: EvictionPolicyF
       store.delete('b');
       store.set('c', box(3));
       expect(evicted).toEqual([]);
-      expect([...store.keys()].sort()).toEqual(['a', 'c']);
+      expect(store.keys().sort()).toEqual(['a', 'c']);
     });
 
     it('lists keys and entries of everything held', () => {
       const { store } = make(5);
       store.set('a', box(1));
       store.set('b', box(2));
-      expect([...store.keys()].sort()).toEqual(['a', 'b']);
-      expect([...store.entries()].map(([k, v]) => `${k}=${v.n}`).sort()).toEqual(['a=1', 'b=2']);
+      expect(store.keys().sort()).toEqual(['a', 'b']);
+      expect(
+        store
+          .entries()
+          .map(([k, v]) => `${k}=${v.n}`)
+          .sort(),
+      ).toEqual(['a=1', 'b=2']);
     });
 
     it('does not count peek, has, keys or entries as accesses', () => {
@@ -104,8 +112,8 @@ export function describePolicyConformance(name: string, factory: EvictionPolicyF
       }
       b.store.peek('x');
       b.store.has('x');
-      [...b.store.keys()];
-      [...b.store.entries()];
+      b.store.keys();
+      b.store.entries();
       a.store.set('w', box(4));
       b.store.set('w', box(4));
       expect(b.evicted).toEqual(a.evicted);
@@ -136,6 +144,32 @@ export function describePolicyConformance(name: string, factory: EvictionPolicyF
       }
       expect(new Set(store.keys())).toEqual(live);
       expect(store.size).toBe(live.size);
+      expect(store.policy.size).toBe(live.size);
+    });
+
+    it('names a victim on demand (a byte bound), never the slot to keep, out of the order', () => {
+      const policy = factory(10, 16);
+      for (let slot = 0; slot < 3; slot++) expect(policy.insert(slot, `k${slot}`)).toBe(-1);
+      const victims = [policy.evict(1), policy.evict(1)];
+      expect(victims.sort()).toEqual([0, 2]);
+      expect(policy.size).toBe(1);
+      expect(policy.evict(1)).toBe(-1); // only the one to keep is left
+      expect(policy.size).toBe(1);
+    });
+
+    it('keeps its order across growth of the slot numbers', () => {
+      const small = make(64);
+      const grown = keyedStore<Box>(factory(64, 64), () => {}, 64);
+      const evictedGrown: string[] = [];
+      const grownEvicting = keyedStore<Box>(factory(64, 64), (key) => evictedGrown.push(key), 64);
+      for (let i = 0; i < 200; i++) {
+        for (const store of [small.store, grown, grownEvicting]) {
+          store.set(`k${i % 90}`, box(i));
+          store.get(`k${(i * 7) % 90}`);
+        }
+      }
+      expect(small.evicted).toEqual(evictedGrown);
+      expect(small.store.keys().sort()).toEqual(grown.keys().sort());
     });
   });
 }

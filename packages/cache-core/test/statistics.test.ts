@@ -29,6 +29,7 @@ describe('statistics', () => {
       evictions: 1,
       expirations: 1,
       memorySize: 0,
+      memoryBytes: 0, // sized only under maxBytesLocalHeap
       diskSize: 0,
       diskState: 'none',
       diskPendingWrites: 0,

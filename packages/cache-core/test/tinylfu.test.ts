@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { LruPolicy, TinyLfuPolicy } from '../src/index.js';
+import { type KeyedStore, keyedStore } from './keyed-store.js';
 import { describePolicyConformance } from './policy-conformance.js';
 
-describePolicyConformance('TINYLFU', (capacity, onEvict) => new TinyLfuPolicy(capacity, onEvict, { seed: 1 }));
+describePolicyConformance('TINYLFU', (capacity, slots) => new TinyLfuPolicy(capacity, slots, { seed: 1 }));
 
-function tinyLfu(capacity: number): { store: TinyLfuPolicy<object>; evicted: string[] } {
+function tinyLfu(capacity: number): {
+  store: KeyedStore<object> & { readonly policy: TinyLfuPolicy };
+  evicted: string[];
+} {
   const evicted: string[] = [];
-  return { store: new TinyLfuPolicy<object>(capacity, (key) => evicted.push(key), { seed: 1 }), evicted };
+  const policy = new TinyLfuPolicy(capacity, 16, { seed: 1 });
+  return {
+    store: Object.assign(
+      keyedStore<object>(policy, (key) => evicted.push(key)),
+      { policy },
+    ),
+    evicted,
+  };
 }
 
 /** A deterministic stream of numbers in [0, 1). */
@@ -62,7 +73,7 @@ describe('TINYLFU admission', () => {
   it('lets a scan of one-time keys pass through without evicting the popular set', () => {
     const capacity = 100;
     const tiny = tinyLfu(capacity);
-    const lru = new LruPolicy<object>(capacity, () => {});
+    const lru = keyedStore<object>(new LruPolicy(capacity));
     const popular = Array.from({ length: 30 }, (_, i) => `popular-${i}`);
     for (const store of [tiny.store, lru]) {
       for (const key of popular) store.set(key, {});
@@ -79,7 +90,7 @@ describe('TINYLFU admission', () => {
 describe('TINYLFU construction', () => {
   it('refuses a capacity that is not a whole number of at least 1, naming it', () => {
     for (const capacity of [0, -1, 1.5, Number.NaN]) {
-      expect(() => new TinyLfuPolicy<object>(capacity, () => {})).toThrow(
+      expect(() => new TinyLfuPolicy(capacity)).toThrow(
         `TinyLfuPolicy: capacity must be a whole number >= 1, got ${capacity}`,
       );
     }
@@ -88,9 +99,9 @@ describe('TINYLFU construction', () => {
 
 describe('TINYLFU regions', () => {
   it('starts with a window of half the capacity (at least one entry) and protected at 80% of the rest', () => {
-    expect(tinyLfu(1000).store.regions).toMatchObject({ windowMaximum: 500, protectedMaximum: 400 });
-    expect(tinyLfu(3).store.regions).toMatchObject({ windowMaximum: 1, protectedMaximum: 1 });
-    expect(tinyLfu(1).store.regions).toMatchObject({ windowMaximum: 1, protectedMaximum: 0 });
+    expect(tinyLfu(1000).store.policy.regions).toMatchObject({ windowMaximum: 500, protectedMaximum: 400 });
+    expect(tinyLfu(3).store.policy.regions).toMatchObject({ windowMaximum: 1, protectedMaximum: 1 });
+    expect(tinyLfu(1).store.policy.regions).toMatchObject({ windowMaximum: 1, protectedMaximum: 0 });
   });
 
   it('promotes a read entry from probation to protected, and demotes protected overflow back', () => {
@@ -98,13 +109,13 @@ describe('TINYLFU regions', () => {
     store.set('a', {});
     store.set('b', {});
     store.set('c', {});
-    expect(store.regions).toMatchObject({ window: 1, probation: 2, protected: 0 });
+    expect(store.policy.regions).toMatchObject({ window: 1, probation: 2, protected: 0 });
     store.get('a');
-    expect(store.regions).toMatchObject({ window: 1, probation: 1, protected: 1 });
+    expect(store.policy.regions).toMatchObject({ window: 1, probation: 1, protected: 1 });
     store.get('b'); // protected is full: a goes back to probation
-    expect(store.regions).toMatchObject({ window: 1, probation: 1, protected: 1 });
+    expect(store.policy.regions).toMatchObject({ window: 1, probation: 1, protected: 1 });
     store.get('c'); // a read in the window moves nothing between regions
-    expect(store.regions).toMatchObject({ window: 1, probation: 1, protected: 1 });
+    expect(store.policy.regions).toMatchObject({ window: 1, probation: 1, protected: 1 });
   });
 
   it('keeps the region sizes consistent through inserts, reads, rewrites, deletes and resizes', () => {
@@ -127,7 +138,7 @@ describe('TINYLFU regions', () => {
         store.set(key, {});
       }
       while (evicted.length > 0) live.delete(evicted.pop() as string);
-      const r = store.regions;
+      const r = store.policy.regions;
       const consistent =
         r.window + r.probation + r.protected === store.size &&
         r.window <= r.windowMaximum &&
@@ -154,7 +165,7 @@ describe('TINYLFU adaptive window', () => {
       else hits++;
     }
     expect(hits).toBeGreaterThan(0);
-    expect(store.regions.windowMaximum).toBeGreaterThan(capacity / 2);
+    expect(store.policy.regions.windowMaximum).toBeGreaterThan(capacity / 2);
   });
 
   it('shrinks the window on a frequency-biased workload', () => {
@@ -167,8 +178,8 @@ describe('TINYLFU adaptive window', () => {
       if (store.get(key) === undefined) store.set(key, {});
     }
     // It started at half the capacity and may not go below 2% (20 entries).
-    expect(store.regions.windowMaximum).toBeLessThan(capacity / 4);
-    expect(store.regions.windowMaximum).toBeGreaterThanOrEqual(20);
+    expect(store.policy.regions.windowMaximum).toBeLessThan(capacity / 4);
+    expect(store.policy.regions.windowMaximum).toBeGreaterThanOrEqual(20);
   });
 
   it('can grow the window to all but one entry, and then hits as often as LRU', () => {
@@ -182,10 +193,10 @@ describe('TINYLFU adaptive window', () => {
       return false;
     };
     let i = 0;
-    for (; i < 40_000 && store.regions.windowMaximum < capacity - 1; i++) access(store, key(i));
-    expect(store.regions.windowMaximum).toBe(capacity - 1);
+    for (; i < 40_000 && store.policy.regions.windowMaximum < capacity - 1; i++) access(store, key(i));
+    expect(store.policy.regions.windowMaximum).toBe(capacity - 1);
     // From here an LRU of the same capacity is the benchmark: the window is one, less one entry.
-    const lru = new LruPolicy<object>(capacity, () => {});
+    const lru = keyedStore<object>(new LruPolicy(capacity));
     let lruHits = 0;
     let hits = 0;
     for (const end = i + 20_000; i < end; i++) {

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CacheManager } from '@meshcache/core';
+import { CacheManager, resolveCacheConfig } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { afterAll, describe, expect, it } from 'vitest';
 import { importEhcache, run } from '../src/index.js';
@@ -270,7 +270,10 @@ describe('meshcache import-ehcache', () => {
     expect(code).toBe(3);
     const missing = reported(err, file, 'not converted');
     const expected: Array<[string, RegExp]> = [
-      ['maxBytesLocalHeap="400M"', /^<ehcache maxBytesLocalHeap="400M">: meshcache bounds each cache by entries/],
+      [
+        'maxBytesLocalHeap="400M"',
+        /^<ehcache maxBytesLocalHeap="400M">: meshcache has no pool of bytes shared by caches/,
+      ],
       [
         'defaultTransactionTimeoutInSeconds',
         /^<ehcache defaultTransactionTimeoutInSeconds="15">: meshcache has no transactions$/,
@@ -306,7 +309,6 @@ describe('meshcache import-ehcache', () => {
         'timeToIdleSeconds="${idle}"',
         /^cache "customers": timeToIdleSeconds="\$\{idle\}": an Ehcache system-property token/,
       ],
-      ['maxBytesLocalHeap="10m"', /^cache "customers": maxBytesLocalHeap="10m": meshcache bounds a cache by entries/],
       [
         'JGroupsCacheReplicatorFactory',
         /^cache "customers": cacheEventListenerFactory .*JGroupsCacheReplicatorFactory: meshcache replicates over its own links/,
@@ -351,7 +353,7 @@ describe('meshcache import-ehcache', () => {
       replication: { replicateExpiries: false },
       bootstrap: {},
     });
-    expect(config.caches.customers).toEqual({ eternal: true });
+    expect(config.caches.customers).toEqual({ eternal: true, maxBytesLocalHeap: '10m' });
     expect(config.caches.reports).toMatchObject({ overflowToDisk: true, diskPersistent: true });
     expect(config.peerListener).toEqual({ hostname: 'app-1' });
     // every replicated cache is listed for app-2 (customers is not replicated here): one link for all
@@ -495,5 +497,20 @@ describe('meshcache import-ehcache', () => {
       },
       { line: 2, kind: 'not converted', message: expect.stringMatching(/^cache "c": copyOnRead="true"/) },
     ]);
+  });
+
+  it('a cache’s maxBytesLocalHeap converts as it is written; a share of a pool does not', () => {
+    const result = importEhcache(
+      '<ehcache name="x">\n  <cache name="bytes" maxBytesLocalHeap="256M"/>\n  <cache name="share" maxBytesLocalHeap="20%"/>\n</ehcache>',
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    const caches = result.config['caches'] as Record<string, unknown>;
+    expect(caches).toEqual({ bytes: { maxBytesLocalHeap: '256M' }, share: {} });
+    expect(result.report).toContainEqual({
+      line: 3,
+      kind: 'not converted',
+      message: expect.stringMatching(/^cache "share": maxBytesLocalHeap="20%": a share of the CacheManager’s pool/),
+    });
+    expect(resolveCacheConfig('bytes', caches['bytes']).maxBytesLocalHeap).toBe(256 * 1024 * 1024);
   });
 });

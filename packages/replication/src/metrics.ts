@@ -32,6 +32,8 @@ export interface MeshcacheMetrics {
 interface CacheFigures {
   readonly name: string;
   readonly size: number;
+  /** The cache's maxBytesLocalHeap; 0 = no byte bound. */
+  readonly maxBytes: number;
   readonly statistics: CacheStatistics;
   readonly replication: ReturnType<ClusterNode['replicationStatistics']>;
 }
@@ -55,6 +57,7 @@ export function snapshotOf(node: ClusterNode): Snapshot {
     caches.push({
       name,
       size: cache.size,
+      maxBytes: cache.config.maxBytesLocalHeap,
       statistics: cache.statistics(),
       replication: node.replicationStatistics(name),
     });
@@ -201,6 +204,19 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
       [{ tier: 'memory' }, statistics.memorySize],
       [{ tier: 'disk' }, statistics.diskSize],
     ]),
+  );
+  gauge(
+    'meshcache_cache_memory_bytes',
+    'Estimated bytes of the entries held in memory, and the bound (maxBytesLocalHeap); absent without a byte bound',
+    ['cache', 'kind'],
+    perCache(({ statistics, maxBytes }) =>
+      maxBytes === 0
+        ? []
+        : [
+            [{ kind: 'held' }, statistics.memoryBytes],
+            [{ kind: 'bound' }, maxBytes],
+          ],
+    ),
   );
   gauge(
     'meshcache_cache_disk_degraded',

@@ -17,6 +17,7 @@ const caches = {
   'Response Cache': { maxElementsInMemory: 3, replication },
   spill: { maxElementsInMemory: 1, overflowToDisk: true },
   local: {},
+  sized: { maxBytesLocalHeap: '1k' },
 };
 
 function cacheOf(node: ClusterNode, name: string) {
@@ -51,6 +52,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     const spill = cacheOf(a, 'spill');
     for (const key of ['x', 'y', 'z']) spill.put(key, 'on disk');
     expect(await cacheOf(a, 'local').getOrLoad('k', () => 'loaded')).toBe('loaded');
+    cacheOf(a, 'sized').put('r', 'x'.repeat(100));
     await until(() => !onB.has('GET /e') && !onB.has('GET /short'), 'the removal and expiry to reach gw-2');
     await a.settle();
 
@@ -74,6 +76,13 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(sampleValue(families, 'meshcache_cache_disk_degraded', { cache: 'spill' })).toBe(0);
     expect(() => sampleValue(families, 'meshcache_cache_disk_degraded', cache)).toThrow(/0 samples/); // no disk tier
     expect(sampleValue(families, 'meshcache_cache_disk_writes_dropped_total', { cache: 'spill' })).toBe(0);
+    const sized = cacheOf(a, 'sized').statistics().memoryBytes;
+    expect(sized).toBeGreaterThan(100);
+    expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'held' })).toBe(sized);
+    expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'bound' })).toBe(1024);
+    expect(() => sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'local', kind: 'held' })).toThrow(
+      /0 samples/,
+    ); // no byte bound
     expect(sampleValue(families, 'meshcache_cache_loads_total', { cache: 'local', answered: 'local' })).toBe(1);
     expect(sampleValue(families, 'meshcache_cache_loads_total', { cache: 'local', answered: 'peer' })).toBe(0);
 
@@ -145,7 +154,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       metrics.unregister();
       expect((await registry.metrics()).trim()).toBe('');
       registerMeshcacheMetrics(a, registry); // and again, once the first is gone
-      expect(parsePrometheusText(await registry.metrics()).size).toBe(39); // the backplane's families too, without samples
+      expect(parsePrometheusText(await registry.metrics()).size).toBe(40); // the backplane's families too, without samples
     } finally {
       for (const socket of held) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));

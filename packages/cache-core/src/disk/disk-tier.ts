@@ -18,10 +18,7 @@
  * A dropped record that memory does not hold has left the cache: it is returned with the victims
  * of the bound, and the cache fires `evict` for it. So the cache holds exactly disk + memory-only.
  */
-import type { Entry } from '../entry.js';
-import { makeEntry } from '../entry.js';
 import { LinkedList } from '../policy/linked-list.js';
-import type { Version } from '../version.js';
 import type { DiskRecord, DiskStore, DroppedRecord } from './disk-store.js';
 
 interface OrderNode {
@@ -37,32 +34,6 @@ export function isRecordExpired(record: DiskRecord, now: number): boolean {
   return (
     (record.timeToLiveSeconds > 0 && now > record.createdAt + record.timeToLiveSeconds * 1000) ||
     (record.timeToIdleSeconds > 0 && now > record.lastAccessedAt + record.timeToIdleSeconds * 1000)
-  );
-}
-
-export function recordOf<V>(entry: Entry<V>): DiskRecord<V> {
-  return {
-    value: entry.value,
-    createdAt: entry.createdAt,
-    lastAccessedAt: entry.lastAccessedAt,
-    timeToLiveSeconds: entry.timeToLiveSeconds,
-    timeToIdleSeconds: entry.timeToIdleSeconds,
-    version: entry.version,
-  };
-}
-
-/**
- * A memory entry for a record read from disk. A read that promotes it is an access and passes
- * `now`; a quiet read passes the record's own last access.
- */
-export function entryOf<V>(record: DiskRecord<V>, lastAccessedAt: number): Entry<V> {
-  return makeEntry(
-    record.value,
-    record.createdAt,
-    lastAccessedAt,
-    record.timeToLiveSeconds,
-    record.timeToIdleSeconds,
-    record.version as Version | undefined,
   );
 }
 

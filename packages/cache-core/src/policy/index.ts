@@ -1,30 +1,35 @@
 import type { EvictionPolicyName } from '../config.js';
-import type { EvictionListener, EvictionPolicy } from './eviction-policy.js';
+import type { EvictionPolicy } from './eviction-policy.js';
 import { FifoPolicy } from './fifo.js';
 import { LfuPolicy } from './lfu.js';
 import { LruPolicy } from './lru.js';
 import { TinyLfuPolicy } from './tinylfu.js';
-import { UnboundedStore } from './unbounded.js';
+import { UnorderedPolicy } from './unbounded.js';
 
-export type { EvictionListener, EvictionPolicy, EvictionPolicyFactory } from './eviction-policy.js';
+export type { EvictionPolicy, EvictionPolicyFactory } from './eviction-policy.js';
 export type { TinyLfuOptions, TinyLfuRegions } from './tinylfu.js';
-export { FifoPolicy, LfuPolicy, LruPolicy, TinyLfuPolicy, UnboundedStore };
+export { FifoPolicy, LfuPolicy, LruPolicy, TinyLfuPolicy, UnorderedPolicy };
 
-/** The memory store for a cache: the named policy, or a plain Map when capacity is 0 (unlimited). */
-export function createMemoryStore<V extends object>(
+/**
+ * The order for a cache's memory store: the named policy, holding at most `capacity` entries
+ * (Infinity when only the byte bound evicts), or no order at all when nothing can ever be evicted
+ * (no count bound and no byte bound).
+ */
+export function createPolicy(
   policy: EvictionPolicyName,
   capacity: number,
-  onEvict: EvictionListener<V>,
-): EvictionPolicy<V> {
-  if (capacity === 0) return new UnboundedStore<V>(policy);
+  byteBounded: boolean,
+  slots: number,
+): EvictionPolicy {
+  if (capacity === Number.POSITIVE_INFINITY && !byteBounded) return new UnorderedPolicy(policy);
   switch (policy) {
     case 'LRU':
-      return new LruPolicy<V>(capacity, onEvict);
+      return new LruPolicy(capacity, slots);
     case 'LFU':
-      return new LfuPolicy<V>(capacity, onEvict);
+      return new LfuPolicy(capacity, slots);
     case 'FIFO':
-      return new FifoPolicy<V>(capacity, onEvict);
+      return new FifoPolicy(capacity, slots);
     case 'TINYLFU':
-      return new TinyLfuPolicy<V>(capacity, onEvict);
+      return new TinyLfuPolicy(capacity, slots);
   }
 }

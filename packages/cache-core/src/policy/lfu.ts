@@ -5,114 +5,119 @@
  * Entries live in buckets, one per read count, linked in ascending count order. A read moves an
  * entry from bucket n to the back of bucket n+1, so inside a bucket the order is the order in
  * which entries reached that count: the front one is the least recently used. The victim is
- * therefore the front entry of the first bucket.
+ * therefore the front entry of the first bucket. The buckets are objects (one per distinct count,
+ * a handful); the entries are slots, linked in typed arrays, with their bucket in an array.
  *
  * A put over a held key replaces the entry, so its read count starts again at zero (as Ehcache 2
  * resets hitCount on put). The consequence, documented for users: rewriting a hot key makes it
  * cold.
  */
 import type { EvictionPolicy } from './eviction-policy.js';
-import { LinkedList } from './linked-list.js';
-import { NodeStore } from './node-store.js';
+import { emptyList, NONE, SlotLinks, type SlotList } from './slot-links.js';
 
-interface Bucket<V> {
+interface Bucket {
   readonly count: number;
-  readonly entries: LinkedList<LfuNode<V>>;
-  prev: Bucket<V> | undefined;
-  next: Bucket<V> | undefined;
+  readonly slots: SlotList;
+  prev: Bucket | undefined;
+  next: Bucket | undefined;
 }
 
-interface LfuNode<V> {
-  readonly key: string;
-  value: V;
-  bucket: Bucket<V>;
-  prev: LfuNode<V> | undefined;
-  next: LfuNode<V> | undefined;
-}
-
-export class LfuPolicy<V extends object> extends NodeStore<V, LfuNode<V>> implements EvictionPolicy<V> {
+export class LfuPolicy implements EvictionPolicy {
   readonly name = 'LFU';
+  readonly #capacity: number;
+  readonly #links: SlotLinks;
+  /** Each slot's bucket (undefined for a slot not in the order). */
+  #bucketOf: Array<Bucket | undefined>;
   /** Buckets in ascending read count; the head has the fewest reads. */
-  readonly #buckets = new LinkedList<Bucket<V>>();
+  #first: Bucket | undefined;
+  #size = 0;
 
-  get(key: string): V | undefined {
-    const node = this.nodes.get(key);
-    if (node === undefined) return undefined;
-    this.#promote(node);
-    return node.value;
+  constructor(capacity: number, slots = 16) {
+    this.#capacity = capacity;
+    this.#links = new SlotLinks(slots);
+    this.#bucketOf = new Array<Bucket | undefined>(slots).fill(undefined);
   }
 
-  set(key: string, value: V): void {
-    const held = this.nodes.get(key);
-    if (held !== undefined) {
-      this.#detach(held);
-      held.value = value;
-      this.#attach(held, this.#zeroBucket());
-      return;
+  get size(): number {
+    return this.#size;
+  }
+
+  grow(slots: number): void {
+    this.#links.grow(slots);
+    while (this.#bucketOf.length < slots) this.#bucketOf.push(undefined);
+  }
+
+  insert(slot: number, _key: string): number {
+    const victim = this.#size >= this.#capacity ? this.evict(slot) : NONE;
+    this.#attach(slot, this.#zeroBucket());
+    this.#size++;
+    return victim;
+  }
+
+  access(slot: number): void {
+    const from = this.#bucketOf[slot] as Bucket;
+    let to = from.next;
+    if (to === undefined || to.count !== from.count + 1) {
+      // Inserted right after `from`, keeping the buckets in ascending order.
+      to = { count: from.count + 1, slots: emptyList(), prev: from, next: from.next };
+      if (from.next !== undefined) from.next.prev = to;
+      from.next = to;
     }
-    const victim = this.#buckets.head?.entries.head;
-    if (this.nodes.size >= this.capacity && victim !== undefined) this.evict(victim);
-    const node: LfuNode<V> = {
-      key,
-      value,
-      bucket: undefined as unknown as Bucket<V>,
-      prev: undefined,
-      next: undefined,
-    };
-    this.#attach(node, this.#zeroBucket());
-    this.nodes.set(key, node);
+    this.#detach(slot);
+    this.#attach(slot, to);
   }
 
-  protected unlink(node: LfuNode<V>): void {
-    this.#detach(node);
+  update(slot: number): void {
+    this.#detach(slot);
+    this.#attach(slot, this.#zeroBucket());
+  }
+
+  remove(slot: number): void {
+    this.#detach(slot);
+    this.#size--;
+  }
+
+  evict(keep: number): number {
+    for (let bucket = this.#first; bucket !== undefined; bucket = bucket.next) {
+      let victim = bucket.slots.head;
+      if (victim === keep) victim = this.#links.next(victim);
+      if (victim !== NONE) {
+        this.remove(victim);
+        return victim;
+      }
+    }
+    return NONE;
   }
 
   clear(): void {
-    this.nodes.clear();
-    this.#buckets.clear();
-  }
-
-  #promote(node: LfuNode<V>): void {
-    const from = node.bucket;
-    let to = from.next;
-    if (to === undefined || to.count !== from.count + 1) {
-      to = this.#newBucket(from.count + 1);
-      // Insert right after `from`, keeping the buckets in ascending order.
-      to.prev = from;
-      to.next = from.next;
-      if (from.next === undefined) this.#buckets.tail = to;
-      else from.next.prev = to;
-      from.next = to;
-    }
-    this.#detach(node);
-    this.#attach(node, to);
+    this.#first = undefined;
+    this.#bucketOf.fill(undefined);
+    this.#size = 0;
   }
 
   /** The count-0 bucket, created at the head if missing. */
-  #zeroBucket(): Bucket<V> {
-    const head = this.#buckets.head;
-    if (head !== undefined && head.count === 0) return head;
-    const bucket = this.#newBucket(0);
-    bucket.next = head;
-    if (head === undefined) this.#buckets.tail = bucket;
-    else head.prev = bucket;
-    this.#buckets.head = bucket;
+  #zeroBucket(): Bucket {
+    const first = this.#first;
+    if (first !== undefined && first.count === 0) return first;
+    const bucket: Bucket = { count: 0, slots: emptyList(), prev: undefined, next: first };
+    if (first !== undefined) first.prev = bucket;
+    this.#first = bucket;
     return bucket;
   }
 
-  #newBucket(count: number): Bucket<V> {
-    return { count, entries: new LinkedList<LfuNode<V>>(), prev: undefined, next: undefined };
+  #attach(slot: number, bucket: Bucket): void {
+    this.#bucketOf[slot] = bucket;
+    this.#links.push(bucket.slots, slot);
   }
 
-  #attach(node: LfuNode<V>, bucket: Bucket<V>): void {
-    node.bucket = bucket;
-    bucket.entries.push(node);
-  }
-
-  /** Takes a node out of its bucket, dropping the bucket when it empties. */
-  #detach(node: LfuNode<V>): void {
-    const bucket = node.bucket;
-    bucket.entries.remove(node);
-    if (bucket.entries.isEmpty) this.#buckets.remove(bucket);
+  /** Takes a slot out of its bucket, dropping the bucket when it empties. */
+  #detach(slot: number): void {
+    const bucket = this.#bucketOf[slot] as Bucket;
+    this.#bucketOf[slot] = undefined;
+    this.#links.remove(bucket.slots, slot);
+    if (bucket.slots.head !== NONE) return;
+    if (bucket.prev === undefined) this.#first = bucket.next;
+    else bucket.prev.next = bucket.next;
+    if (bucket.next !== undefined) bucket.next.prev = bucket.prev;
   }
 }

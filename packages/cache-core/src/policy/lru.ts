@@ -1,66 +1,63 @@
 /**
- * Least recently used, on lru-cache: the victim is the entry least recently read or written.
- * lru-cache already keeps exact recency order in preallocated arrays with no per-hit allocation,
- * which is the cost this project measures itself against.
+ * Least recently used: the victim is the entry least recently read or written. One list of
+ * slots, most recent at the back; a hit moves the slot to the back, which is a handful of writes
+ * into two typed arrays and no allocation.
  */
-import { LRUCache } from 'lru-cache';
-import type { EvictionListener, EvictionPolicy } from './eviction-policy.js';
+import type { EvictionPolicy } from './eviction-policy.js';
+import { emptyList, NONE, SlotLinks } from './slot-links.js';
 
-/**
- * lru-cache's methods default their options argument to a fresh `{}` and write a `status` field
- * into it; when the call is not inlined (lru-cache used elsewhere in the same process, with other
- * options, makes it polymorphic), that is one allocation per hit, measured in bench/. One options
- * object per store, reused, keeps a hit allocation-free. (With a diagnostics_channel subscriber
- * to lru-cache's metrics, lru-cache then reuses one status object per store for its reports.)
- */
-export class LruPolicy<V extends object> implements EvictionPolicy<V> {
-  readonly name = 'LRU';
-  readonly #lru: LRUCache<string, V>;
-  readonly #options = {};
+export class LruPolicy implements EvictionPolicy {
+  readonly name: string = 'LRU';
+  protected readonly links: SlotLinks;
+  protected readonly order = emptyList();
+  readonly #capacity: number;
+  #size = 0;
 
-  constructor(capacity: number, onEvict: EvictionListener<V>) {
-    this.#lru = new LRUCache<string, V>({
-      max: capacity,
-      noDisposeOnSet: true,
-      dispose: (value, key, reason) => {
-        if (reason === 'evict') onEvict(key, value);
-      },
-    });
+  constructor(capacity: number, slots = 16) {
+    this.#capacity = capacity;
+    this.links = new SlotLinks(slots);
   }
 
   get size(): number {
-    return this.#lru.size;
+    return this.#size;
   }
 
-  get(key: string): V | undefined {
-    return this.#lru.get(key, this.#options);
+  grow(slots: number): void {
+    this.links.grow(slots);
   }
 
-  peek(key: string): V | undefined {
-    return this.#lru.peek(key, this.#options);
+  insert(slot: number, _key: string): number {
+    // The victim is chosen before the new slot joins the order, so it is never the new one.
+    const victim = this.#size >= this.#capacity ? this.evict(slot) : NONE;
+    this.links.push(this.order, slot);
+    this.#size++;
+    return victim;
   }
 
-  has(key: string): boolean {
-    return this.#lru.has(key, this.#options);
+  access(slot: number): void {
+    this.links.moveToBack(this.order, slot);
   }
 
-  set(key: string, value: V): void {
-    this.#lru.set(key, value, this.#options);
+  update(slot: number): void {
+    this.links.moveToBack(this.order, slot);
   }
 
-  delete(key: string): boolean {
-    return this.#lru.delete(key);
+  remove(slot: number): void {
+    this.links.remove(this.order, slot);
+    this.#size--;
+  }
+
+  evict(keep: number): number {
+    let victim = this.order.head;
+    if (victim === keep && victim !== NONE) victim = this.links.next(victim);
+    if (victim === NONE) return NONE;
+    this.remove(victim);
+    return victim;
   }
 
   clear(): void {
-    this.#lru.clear();
-  }
-
-  keys(): IterableIterator<string> {
-    return this.#lru.keys();
-  }
-
-  entries(): IterableIterator<[string, V]> {
-    return this.#lru.entries();
+    this.order.head = NONE;
+    this.order.tail = NONE;
+    this.#size = 0;
   }
 }

@@ -27,10 +27,16 @@
  * set of a held key (a write). peek, has, keys and entries are quiet, as in every policy here.
  *
  * Guarantees (the eviction seam's, eviction-policy.ts): one victim per insertion into a full
- * store, never the key being inserted (the window always has room for it: at least one entry),
- * reported before set returns; delete and clear report nothing. A hit is O(1) and allocates
- * nothing: a Map lookup, four counters in one 64-byte block of the sketch, and a pointer move or
- * two. Insertions and evictions are O(1) apart from hashing the key once.
+ * store, never the slot being inserted (the window always has room for it: at least one entry);
+ * remove and clear name none. A hit is O(1) and allocates nothing: four counters in one 64-byte
+ * block of the sketch, and a link move or two in typed arrays. Insertions and evictions are O(1)
+ * apart from hashing the key once. Per entry the policy keeps 13 bytes: two links, its region
+ * and its key's hash, in typed arrays indexed by slot.
+ *
+ * With a byte bound only (maxBytesLocalHeap, maxElementsInMemory 0) the capacity is not a count
+ * known in advance: the policy then sizes itself (window, main space, sketch, ghosts) to the
+ * number of entries held when the byte bound first evicts, and again whenever that number has
+ * doubled since; until the first such eviction every entry stays in the window (it is LRU).
  *
  * Not guaranteed.
  * - The victim is not one a user can predict the way LRU's is, and a losing warm candidate is
@@ -50,17 +56,15 @@
  * points, and on sliding-reuse traces by 15 to 69. The window starts at half the capacity, not 1%. The
  * sketch has a doorkeeper (the TinyLFU paper's; Caffeine's library dropped it).
  */
-import type { EvictionListener, EvictionPolicy } from './eviction-policy.js';
+import type { EvictionPolicy } from './eviction-policy.js';
 import { FrequencySketch, hashKey } from './frequency-sketch.js';
 import { HillClimber } from './hill-climber.js';
-import { LinkedList } from './linked-list.js';
-import { NodeStore } from './node-store.js';
 import { RecentKeys } from './recent-keys.js';
+import { emptyList, NONE, SlotLinks } from './slot-links.js';
 
 const WINDOW = 0;
 const PROBATION = 1;
 const PROTECTED = 2;
-type Region = typeof WINDOW | typeof PROBATION | typeof PROTECTED;
 
 /**
  * The share of the capacity the window starts with. Caffeine starts at 1%; measured here, a window
@@ -76,16 +80,6 @@ const WARM_CANDIDATE = 6;
 /** Most entries moved between regions at the end of a sample period. */
 const MAX_TRANSFER = 1000;
 
-interface TinyLfuNode<V> {
-  readonly key: string;
-  value: V;
-  /** hashKey(key), computed once: the sketch is consulted on every hit. */
-  readonly hash: number;
-  region: Region;
-  prev: TinyLfuNode<V> | undefined;
-  next: TinyLfuNode<V> | undefined;
-}
-
 export interface TinyLfuOptions {
   /** Seeds the 1-in-128 admission of losing warm candidates; by default a random seed. */
   readonly seed?: number;
@@ -100,20 +94,29 @@ export interface TinyLfuRegions {
   readonly protectedMaximum: number;
 }
 
-export class TinyLfuPolicy<V extends object> extends NodeStore<V, TinyLfuNode<V>> implements EvictionPolicy<V> {
+export class TinyLfuPolicy implements EvictionPolicy {
   readonly name = 'TINYLFU';
-  readonly #window = new LinkedList<TinyLfuNode<V>>();
-  readonly #probation = new LinkedList<TinyLfuNode<V>>();
-  readonly #protected = new LinkedList<TinyLfuNode<V>>();
+  readonly #links: SlotLinks;
+  /** Each slot's region, and its key's hash (computed once: the sketch is consulted on every hit). */
+  #region: Uint8Array;
+  #hash: Int32Array;
+  readonly #window = emptyList();
+  readonly #probation = emptyList();
+  readonly #protected = emptyList();
+  #size = 0;
   #windowSize = 0;
   #protectedSize = 0;
+  /** Most slots held before an insertion evicts (Infinity: only the byte bound evicts). */
+  readonly #countBound: number;
+  /** The capacity the regions, sketch and ghosts are sized for. */
+  #capacity: number;
   #windowMaximum: number;
   #protectedMaximum: number;
   #sketch: FrequencySketch | undefined;
   /** Keys that recently left through the window (rejected candidates) and through the main space (victims). */
   #windowGhost: RecentKeys | undefined;
   #mainGhost: RecentKeys | undefined;
-  readonly #climber: HillClimber;
+  #climber: HillClimber;
   /** This sample's hits in each region, plus misses on keys in its ghost. */
   #windowHits = 0;
   #mainHits = 0;
@@ -121,100 +124,142 @@ export class TinyLfuPolicy<V extends object> extends NodeStore<V, TinyLfuNode<V>
   /** xorshift32 state, for the random admission only. */
   #random: number;
 
-  constructor(capacity: number, onEvict: EvictionListener<V>, options: TinyLfuOptions = {}) {
-    if (!Number.isInteger(capacity) || capacity < 1) {
+  constructor(capacity: number, slots = 16, options: TinyLfuOptions = {}) {
+    if (capacity !== Number.POSITIVE_INFINITY && (!Number.isInteger(capacity) || capacity < 1)) {
       throw new RangeError(`TinyLfuPolicy: capacity must be a whole number >= 1, got ${capacity}`);
     }
-    super(capacity, onEvict);
-    this.#climber = new HillClimber(capacity);
+    this.#links = new SlotLinks(slots);
+    this.#region = new Uint8Array(slots);
+    this.#hash = new Int32Array(slots);
+    this.#countBound = capacity;
+    this.#capacity = capacity;
+    this.#climber = new HillClimber(Number.isFinite(capacity) ? capacity : 1);
     this.#windowMaximum = Math.max(1, Math.floor(INITIAL_WINDOW_SHARE * capacity));
-    this.#protectedMaximum = Math.floor(PROTECTED_SHARE * (capacity - this.#windowMaximum));
+    this.#protectedMaximum = Number.isFinite(capacity)
+      ? Math.floor(PROTECTED_SHARE * (capacity - this.#windowMaximum))
+      : 0;
     const seed = (options.seed ?? Math.random() * 2 ** 32) | 0;
     this.#random = seed === 0 ? 0x2545f491 : seed; // xorshift's state must not be 0
+  }
+
+  get size(): number {
+    return this.#size;
   }
 
   get regions(): TinyLfuRegions {
     return {
       window: this.#windowSize,
-      probation: this.nodes.size - this.#windowSize - this.#protectedSize,
+      probation: this.#size - this.#windowSize - this.#protectedSize,
       protected: this.#protectedSize,
       windowMaximum: this.#windowMaximum,
       protectedMaximum: this.#protectedMaximum,
     };
   }
 
-  get(key: string): V | undefined {
-    const node = this.nodes.get(key);
-    if (node === undefined) return undefined;
-    this.#onAccess(node);
-    return node.value;
+  grow(slots: number): void {
+    this.#links.grow(slots);
+    if (slots <= this.#region.length) return;
+    const region = new Uint8Array(slots);
+    region.set(this.#region);
+    this.#region = region;
+    const hash = new Int32Array(slots);
+    hash.set(this.#hash);
+    this.#hash = hash;
   }
 
-  set(key: string, value: V): void {
-    const held = this.nodes.get(key);
-    if (held !== undefined) {
-      held.value = value;
-      this.#onAccess(held);
-      return;
-    }
+  insert(slot: number, key: string): number {
     const hash = hashKey(key);
-    if (this.nodes.size >= this.capacity) this.#countGhostHit(hash);
-    const node: TinyLfuNode<V> = { key, value, hash, region: WINDOW, prev: undefined, next: undefined };
-    this.nodes.set(key, node);
-    this.#window.push(node);
+    this.#hash[slot] = hash;
+    if (this.#size >= this.#capacity) this.#countGhostHit(hash);
+    this.#region[slot] = WINDOW;
+    this.#links.push(this.#window, slot);
+    this.#size++;
     this.#windowSize++;
-    if (this.#sketch === undefined && this.nodes.size >= this.capacity / 2) {
-      this.#sketch = new FrequencySketch(this.capacity);
-      this.#windowGhost = new RecentKeys(this.capacity);
-      this.#mainGhost = new RecentKeys(this.capacity);
-    }
+    if (this.#sketch === undefined && this.#size >= this.#capacity / 2) this.#allocate();
     this.#sketch?.increment(hash);
     const spilled = this.#spillWindow();
-    if (this.nodes.size > this.capacity) this.#evictOne(spilled, node);
+    const victim = this.#size > this.#countBound ? this.#evictOne(spilled, slot) : NONE;
     if (++this.#requests >= this.#climber.samplePeriod) this.#endSample();
+    return victim;
+  }
+
+  access(slot: number): void {
+    this.#onAccess(slot);
+  }
+
+  update(slot: number): void {
+    this.#onAccess(slot);
+  }
+
+  remove(slot: number): void {
+    switch (this.#region[slot]) {
+      case WINDOW:
+        this.#links.remove(this.#window, slot);
+        this.#windowSize--;
+        break;
+      case PROBATION:
+        this.#links.remove(this.#probation, slot);
+        break;
+      case PROTECTED:
+        this.#links.remove(this.#protected, slot);
+        this.#protectedSize--;
+        break;
+    }
+    this.#size--;
+  }
+
+  evict(keep: number): number {
+    if (this.#size <= 1) return NONE;
+    // Sized by the byte bound: the first time it evicts, and whenever the count has doubled since.
+    if (!Number.isFinite(this.#countBound) && (this.#sketch === undefined || this.#size > 2 * this.#capacity)) {
+      this.#sizeTo(this.#size);
+    }
+    let candidate = this.#window.head;
+    if (candidate === keep) candidate = this.#links.next(candidate);
+    return this.#evictOne(candidate === NONE ? undefined : candidate, keep);
   }
 
   clear(): void {
     // The sketch and the regions' maxima are kept: they describe the workload, not the contents.
-    this.nodes.clear();
-    this.#window.clear();
-    this.#probation.clear();
-    this.#protected.clear();
+    for (const list of [this.#window, this.#probation, this.#protected]) {
+      list.head = NONE;
+      list.tail = NONE;
+    }
+    this.#size = 0;
     this.#windowSize = 0;
     this.#protectedSize = 0;
   }
 
-  protected unlink(node: TinyLfuNode<V>): void {
-    switch (node.region) {
-      case WINDOW:
-        this.#window.remove(node);
-        this.#windowSize--;
-        break;
-      case PROBATION:
-        this.#probation.remove(node);
-        break;
-      case PROTECTED:
-        this.#protected.remove(node);
-        this.#protectedSize--;
-        break;
-    }
+  #allocate(): void {
+    this.#sketch = new FrequencySketch(this.#capacity);
+    this.#windowGhost = new RecentKeys(this.#capacity);
+    this.#mainGhost = new RecentKeys(this.#capacity);
   }
 
-  /** A use of a held entry (a hit): counted in the sketch and the sample, moved in its region's order. */
-  #onAccess(node: TinyLfuNode<V>): void {
-    this.#sketch?.incrementSeen(node.hash);
-    switch (node.region) {
+  /** Sizes the regions, sketch and ghosts for `capacity` entries (the byte-bound case). */
+  #sizeTo(capacity: number): void {
+    this.#capacity = capacity;
+    this.#climber = new HillClimber(capacity);
+    this.#allocate();
+    this.#resize(Math.max(1, Math.floor(INITIAL_WINDOW_SHARE * capacity)));
+    this.#spillWindow();
+  }
+
+  /** A use of a held slot (a hit): counted in the sketch and the sample, moved in its region's order. */
+  #onAccess(slot: number): void {
+    this.#sketch?.incrementSeen(this.#hash[slot] as number);
+    switch (this.#region[slot]) {
       case WINDOW:
         this.#windowHits++;
-        this.#window.moveToBack(node);
+        this.#links.moveToBack(this.#window, slot);
         break;
       case PROBATION:
         this.#mainHits++;
-        this.#promote(node);
+        this.#promote(slot);
         break;
       case PROTECTED:
         this.#mainHits++;
-        this.#protected.moveToBack(node);
+        this.#links.moveToBack(this.#protected, slot);
         break;
     }
     if (++this.#requests >= this.#climber.samplePeriod) this.#endSample();
@@ -226,11 +271,11 @@ export class TinyLfuPolicy<V extends object> extends NodeStore<V, TinyLfuNode<V>
     else if (this.#mainGhost?.has(hash)) this.#mainHits++;
   }
 
-  /** Probation to protected; protected's least recent entry goes back to probation if protected is now over its share. */
-  #promote(node: TinyLfuNode<V>): void {
-    this.#probation.remove(node);
-    node.region = PROTECTED;
-    this.#protected.push(node);
+  /** Probation to protected; protected's least recent slot goes back to probation if protected is now over its share. */
+  #promote(slot: number): void {
+    this.#links.remove(this.#probation, slot);
+    this.#region[slot] = PROTECTED;
+    this.#links.push(this.#protected, slot);
     this.#protectedSize++;
     if (this.#protectedSize > this.#protectedMaximum) this.#demoteProtectedOverflow();
   }
@@ -238,58 +283,61 @@ export class TinyLfuPolicy<V extends object> extends NodeStore<V, TinyLfuNode<V>
   /** At most MAX_TRANSFER at a time: after a resize the rest follows with later promotions. */
   #demoteProtectedOverflow(): void {
     for (let i = 0; i < MAX_TRANSFER && this.#protectedSize > this.#protectedMaximum; i++) {
-      const demoted = this.#protected.head as TinyLfuNode<V>;
-      this.#protected.remove(demoted);
+      const demoted = this.#protected.head;
+      this.#links.remove(this.#protected, demoted);
       this.#protectedSize--;
-      demoted.region = PROBATION;
-      this.#probation.push(demoted);
+      this.#region[demoted] = PROBATION;
+      this.#links.push(this.#probation, demoted);
     }
   }
 
-  /** Moves the window's oldest entries to probation while the window is over its size; returns the first one moved. */
-  #spillWindow(): TinyLfuNode<V> | undefined {
-    let first: TinyLfuNode<V> | undefined;
+  /** Moves the window's oldest slots to probation while the window is over its size; returns the first one moved. */
+  #spillWindow(): number | undefined {
+    let first: number | undefined;
     while (this.#windowSize > this.#windowMaximum) {
-      const node = this.#window.head as TinyLfuNode<V>;
-      this.#window.remove(node);
+      const slot = this.#window.head;
+      this.#links.remove(this.#window, slot);
       this.#windowSize--;
-      node.region = PROBATION;
-      this.#probation.push(node);
-      first ??= node;
+      this.#region[slot] = PROBATION;
+      this.#links.push(this.#probation, slot);
+      first ??= slot;
     }
     return first;
   }
 
   /**
-   * The store holds one entry too many: the candidate (the entry that just left the window, else
-   * the window's oldest) and the victim (probation's oldest, else protected's) compete, and the
-   * less frequently used one leaves. `inserted` is never chosen.
+   * One slot must go: the candidate (the slot that just left the window, else the window's
+   * oldest) and the victim (probation's oldest, else protected's) compete, and the less
+   * frequently used one leaves, out of the order. `kept` (the slot being inserted) is never chosen.
    */
-  #evictOne(spilled: TinyLfuNode<V> | undefined, inserted: TinyLfuNode<V>): void {
-    let candidate = spilled ?? this.#window.head;
-    if (candidate === inserted) candidate = undefined;
-    const victim = this.#probation.head ?? this.#protected.head;
-    if (victim === undefined || victim === candidate) {
+  #evictOne(spilled: number | undefined, kept: number): number {
+    let candidate = spilled ?? (this.#window.head === NONE ? undefined : this.#window.head);
+    if (candidate === kept) candidate = undefined;
+    let victim = this.#probation.head === NONE ? this.#protected.head : this.#probation.head;
+    if (victim === kept) victim = this.#links.next(victim);
+    let chosen: number;
+    if (victim === NONE || victim === candidate) {
       // The main space has nobody else to offer (a cache of one entry, say): the candidate goes.
-      this.#evictFrom(this.#windowGhost, candidate as TinyLfuNode<V>);
+      if (candidate === undefined) return NONE;
+      chosen = candidate;
+      this.#windowGhost?.add(this.#hash[chosen] as number);
     } else if (candidate === undefined || this.#admit(candidate, victim)) {
-      this.#evictFrom(this.#mainGhost, victim);
+      chosen = victim;
+      this.#mainGhost?.add(this.#hash[chosen] as number);
     } else {
-      this.#evictFrom(this.#windowGhost, candidate);
+      chosen = candidate;
+      this.#windowGhost?.add(this.#hash[chosen] as number);
     }
+    this.remove(chosen);
+    return chosen;
   }
 
-  /** Evicts, remembering in the ghost of the side the entry left through. */
-  #evictFrom(ghost: RecentKeys | undefined, node: TinyLfuNode<V>): void {
-    ghost?.add(node.hash);
-    this.evict(node);
-  }
-
-  #admit(candidate: TinyLfuNode<V>, victim: TinyLfuNode<V>): boolean {
-    // The sketch exists: the store is full, so it has been at least half full.
-    const sketch = this.#sketch as FrequencySketch;
-    const candidateFrequency = sketch.frequency(candidate.hash);
-    if (candidateFrequency > sketch.frequency(victim.hash)) return true;
+  #admit(candidate: number, victim: number): boolean {
+    const sketch = this.#sketch;
+    // No sketch yet (a byte bound evicting before the store was ever half full): the victim goes.
+    if (sketch === undefined) return true;
+    const candidateFrequency = sketch.frequency(this.#hash[candidate] as number);
+    if (candidateFrequency > sketch.frequency(this.#hash[victim] as number)) return true;
     if (candidateFrequency < WARM_CANDIDATE) return false;
     let x = this.#random;
     x ^= x << 13;
@@ -312,42 +360,42 @@ export class TinyLfuPolicy<V extends object> extends NodeStore<V, TinyLfuNode<V>
     this.#requests = 0;
   }
 
-  /** Gives the window room taken from the main space, moving main's least recent entries into it as far as needed. */
+  /** Gives the window room taken from the main space, moving main's least recent slots into it as far as needed. */
   #growWindow(target: number): void {
-    const mainMaximum = this.capacity - target;
-    let mainSize = this.nodes.size - this.#windowSize;
+    const mainMaximum = this.#capacity - target;
+    let mainSize = this.#size - this.#windowSize;
     for (let moved = 0; mainSize > mainMaximum && moved < MAX_TRANSFER; moved++, mainSize--) {
-      let node = this.#probation.head;
-      if (node !== undefined) {
-        this.#probation.remove(node);
+      let slot = this.#probation.head;
+      if (slot !== NONE) {
+        this.#links.remove(this.#probation, slot);
       } else {
-        node = this.#protected.head as TinyLfuNode<V>;
-        this.#protected.remove(node);
+        slot = this.#protected.head;
+        this.#links.remove(this.#protected, slot);
         this.#protectedSize--;
       }
-      node.region = WINDOW;
-      this.#window.push(node);
+      this.#region[slot] = WINDOW;
+      this.#links.push(this.#window, slot);
       this.#windowSize++;
     }
     // Stopped by MAX_TRANSFER: the window grows by what it received; the next sample may go on.
-    this.#resize(Math.min(target, this.capacity - mainSize));
+    this.#resize(Math.min(target, this.#capacity - mainSize));
   }
 
-  /** Gives the main space room taken from the window, moving the window's least recent entries to probation as far as needed. */
+  /** Gives the main space room taken from the window, moving the window's least recent slots to probation as far as needed. */
   #shrinkWindow(target: number): void {
     for (let moved = 0; this.#windowSize > target && moved < MAX_TRANSFER; moved++) {
-      const node = this.#window.head as TinyLfuNode<V>;
-      this.#window.remove(node);
+      const slot = this.#window.head;
+      this.#links.remove(this.#window, slot);
       this.#windowSize--;
-      node.region = PROBATION;
-      this.#probation.push(node);
+      this.#region[slot] = PROBATION;
+      this.#links.push(this.#probation, slot);
     }
     this.#resize(Math.max(target, this.#windowSize));
   }
 
   #resize(windowMaximum: number): void {
     this.#windowMaximum = windowMaximum;
-    this.#protectedMaximum = Math.floor(PROTECTED_SHARE * (this.capacity - windowMaximum));
+    this.#protectedMaximum = Math.floor(PROTECTED_SHARE * (this.#capacity - windowMaximum));
     if (this.#protectedSize > this.#protectedMaximum) this.#demoteProtectedOverflow();
   }
 }

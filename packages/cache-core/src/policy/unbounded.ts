@@ -1,50 +1,41 @@
 /**
- * maxElementsInMemory = 0 means no limit, and with no limit no entry is ever chosen as a victim,
- * so every policy is the same plain Map and none of them pays for keeping an order.
+ * maxElementsInMemory = 0 and no maxBytesLocalHeap mean no limit, and with no limit no entry is
+ * ever chosen as a victim, so every policy is the same: no order kept, nothing to pay on a hit.
  */
 import type { EvictionPolicy } from './eviction-policy.js';
 
-export class UnboundedStore<V extends object> implements EvictionPolicy<V> {
+export class UnorderedPolicy implements EvictionPolicy {
   readonly name: string;
-  readonly #map = new Map<string, V>();
+  #size = 0;
 
   constructor(policyName: string) {
     this.name = policyName;
   }
 
   get size(): number {
-    return this.#map.size;
+    return this.#size;
   }
 
-  get(key: string): V | undefined {
-    return this.#map.get(key);
+  grow(_slots: number): void {}
+
+  insert(_slot: number, _key: string): number {
+    this.#size++;
+    return -1;
   }
 
-  peek(key: string): V | undefined {
-    return this.#map.get(key);
+  access(_slot: number): void {}
+
+  update(_slot: number): void {}
+
+  remove(_slot: number): void {
+    this.#size--;
   }
 
-  has(key: string): boolean {
-    return this.#map.has(key);
-  }
-
-  set(key: string, value: V): void {
-    this.#map.set(key, value);
-  }
-
-  delete(key: string): boolean {
-    return this.#map.delete(key);
+  evict(_keep: number): number {
+    return -1;
   }
 
   clear(): void {
-    this.#map.clear();
-  }
-
-  keys(): IterableIterator<string> {
-    return this.#map.keys();
-  }
-
-  entries(): IterableIterator<[string, V]> {
-    return this.#map.entries();
+    this.#size = 0;
   }
 }

@@ -25,6 +25,7 @@
 import { isIP } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseBytes } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { type Property, parseProperties } from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
@@ -317,12 +318,26 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         break;
       }
       case 'maxBytesLocalHeap':
+        // The same name and syntax in meshcache ("10m", "512k", bytes); a share of the manager's
+        // pool ("20%") has no meaning without a pool.
+        if (parseBytes(attr.value) !== undefined) config['maxBytesLocalHeap'] = attr.value;
+        else {
+          imp.notConverted(
+            attr.line,
+            `${where}${name}="${attr.value}": ${
+              attr.value.trim().endsWith('%')
+                ? 'a share of the CacheManager’s pool, and meshcache has no pool: give the cache its bytes ("256m")'
+                : 'not a size meshcache reads (a whole number of bytes, or with a unit: "512k", "256m", "2g")'
+            }`,
+          );
+        }
+        break;
       case 'maxBytesLocalOffHeap':
       case 'maxBytesLocalDisk':
       case 'maxMemoryOffHeap':
         imp.notConverted(
           attr.line,
-          `${where}${name}="${attr.value}": meshcache bounds a cache by entries, not bytes: set maxElementsInMemory (and maxElementsOnDisk)`,
+          `${where}${name}="${attr.value}": meshcache bounds a disk tier by entries, not bytes, and has no off-heap tier: set maxElementsOnDisk`,
         );
         break;
       case 'maxEntriesInCache': {
@@ -858,7 +873,7 @@ const ROOT_ATTRIBUTE_NOTES: Readonly<Record<string, (value: string) => { kind: I
   defaultTransactionTimeoutInSeconds: () => ({ kind: 'not converted', reason: 'meshcache has no transactions' }),
   maxBytesLocalHeap: () => ({
     kind: 'not converted',
-    reason: 'meshcache bounds each cache by entries, not a shared pool of bytes',
+    reason: 'meshcache has no pool of bytes shared by caches: give each cache its own maxBytesLocalHeap',
   }),
   maxBytesLocalOffHeap: () => ({ kind: 'not converted', reason: 'meshcache has no off-heap tier' }),
   maxBytesLocalDisk: () => ({

@@ -1,0 +1,424 @@
+/**
+ * The memory store: a cache's entries in slots, numbered from 0, with each entry's key, value and
+ * metadata in arrays indexed by its slot, and the eviction policy's order over the same slots.
+ *
+ * Why slots. An object per entry (value, two times, two lifespans, two precomputed deadlines, a
+ * version object) cost 213 bytes an entry beside lru-cache's 93 (issue 20); V8 boxes every
+ * timestamp in such an object in a heap number of its own. Here an entry is
+ * - its key in a Map (key to slot) and in an array (slot to key, to name a victim), and its value
+ *   in an array: what any cache pays;
+ * - createdAt and lastAccessedAt side by side in one Float64Array (one cache line for both);
+ * - its lifespan as a number into a table of the distinct lifespans held (interned.ts): most
+ *   entries have their cache's, number 0;
+ * - with versions (replication): time in a Float64Array, counter and node (a number into a table
+ *   of node names) in a Uint32Array, allocated at the first versioned write;
+ * - with a byte bound (maxBytesLocalHeap): its estimated size in a Float64Array;
+ * - the policy's links, in typed arrays of its own (policy/slot-links.ts).
+ * Arrays grow by doubling up to the capacity (plus one slot: an insertion holds its slot before
+ * the policy names the victim), so an empty cache with a large maxElementsInMemory costs little.
+ *
+ * Guarantees. A hit (read) allocates nothing. Expiry is exact, as before: a deadline is
+ * `createdAt + seconds * 1000`, computed the same way it was precomputed. A victim is handed to
+ * onEvict while its slot still holds it, then released; a slot is reused only after that. Slots
+ * of held keys never move, so iterating slots by number while writes happen (a repair reading in
+ * slices) sees every key held throughout exactly once. A key removed and written again meanwhile
+ * may land in a slot already passed (not seen: that write reaches peers as a live change, and
+ * the next repair's digest) or in one still ahead (seen again, its newer write second).
+ *
+ * Not guaranteed: any order of iteration (slots are reused as they free up).
+ */
+import type { EvictionPolicyName, Lifespan } from '../config.js';
+import type { DiskRecord } from '../disk/disk-store.js';
+import type { EntrySnapshot } from '../entry.js';
+import { createPolicy, type EvictionPolicy } from '../policy/index.js';
+import { compareVersions, type Version } from '../version.js';
+import { Lifespans, Names } from './interned.js';
+
+export interface MemoryStoreOptions {
+  readonly policy: EvictionPolicyName;
+  /** Most entries held; 0 = no count bound. */
+  readonly maxEntries: number;
+  /** Most estimated bytes held; 0 = no byte bound. */
+  readonly maxBytes: number;
+  /** The cache's lifespan: the one most entries have. */
+  readonly defaults: Lifespan;
+  /**
+   * A victim of either bound, handed over while its slot still holds it (read what you need of
+   * it now: the slot is released when this returns). It is already out of the key index.
+   */
+  readonly onEvict: (slot: number, key: string) => void;
+}
+
+const NONE = -1;
+const FIRST_SLOTS = 16;
+
+export class MemoryStore<V> {
+  readonly policy: EvictionPolicy;
+  readonly lifespans: Lifespans;
+  readonly #index = new Map<string, number>();
+  readonly #onEvict: (slot: number, key: string) => void;
+  readonly #maxBytes: number;
+  /** Slots the arrays have room for, and the most they may ever have. */
+  #slots: number;
+  readonly #maxSlots: number;
+  /** Slots handed out so far: every held slot is below it. */
+  #top = 0;
+  readonly #free: number[] = [];
+  #keys: Array<string | undefined>;
+  #values: Array<V | undefined>;
+  /** createdAt at 2 * slot, lastAccessedAt at 2 * slot + 1. */
+  #times: Float64Array;
+  #life: Uint32Array;
+  #versionTime: Float64Array | undefined;
+  /** counter at 2 * slot, node (a number into #nodes, 0 = unversioned) at 2 * slot + 1. */
+  #versionRest: Uint32Array | undefined;
+  readonly #nodes = new Names();
+  #sizes: Float64Array | undefined;
+  /** The cache's own lifespan (number 0 in the table) in milliseconds, Infinity = never. */
+  readonly #ttlMillis: number;
+  readonly #ttiMillis: number;
+  /** Estimated bytes of the entries held (with a byte bound; 0 without). */
+  bytes = 0;
+
+  constructor(options: MemoryStoreOptions) {
+    const capacity = options.maxEntries > 0 ? options.maxEntries : Number.POSITIVE_INFINITY;
+    this.#maxBytes = options.maxBytes > 0 ? options.maxBytes : Number.POSITIVE_INFINITY;
+    this.#maxSlots = capacity + 1;
+    this.#slots = Math.min(FIRST_SLOTS, this.#maxSlots);
+    this.policy = createPolicy(options.policy, capacity, options.maxBytes > 0, this.#slots);
+    this.lifespans = new Lifespans(options.defaults);
+    this.#ttlMillis = this.lifespans.ttlMillis[0] as number;
+    this.#ttiMillis = this.lifespans.ttiMillis[0] as number;
+    this.#onEvict = options.onEvict;
+    this.#keys = new Array<string | undefined>(this.#slots).fill(undefined);
+    this.#values = new Array<V | undefined>(this.#slots).fill(undefined);
+    this.#times = new Float64Array(2 * this.#slots);
+    this.#life = new Uint32Array(this.#slots);
+    if (this.#maxBytes !== Number.POSITIVE_INFINITY) this.#sizes = new Float64Array(this.#slots);
+  }
+
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** Whether a byte bound is set (then writes must say how big each entry is). */
+  get byteBounded(): boolean {
+    return this.#sizes !== undefined;
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  /** The key's slot, quietly (no access), or -1. */
+  slotOf(key: string): number {
+    return this.#index.get(key) ?? NONE;
+  }
+
+  has(key: string): boolean {
+    return this.#index.has(key);
+  }
+
+  /**
+   * A read (get), in one call because it is the hot path: the key's slot when its entry is alive
+   * at `now`, with the idle clock moved to `now` and the policy told of the read; -1 when the key
+   * is not held; `-2 - slot` when it is held but expired (Ehcache's rule, strict: alive at the
+   * deadline itself), untouched and not counted as a read.
+   */
+  read(key: string, now: number): number {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return NONE;
+    const times = this.#times;
+    const at = 2 * slot;
+    const life = this.#life[slot] as number;
+    // Most entries have the cache's lifespan (number 0): its milliseconds are fields, not table reads.
+    let ttl = this.#ttlMillis;
+    let tti = this.#ttiMillis;
+    if (life !== 0) {
+      ttl = this.lifespans.ttlMillis[life] as number;
+      tti = this.lifespans.ttiMillis[life] as number;
+    }
+    if (now > (times[at] as number) + ttl || now > (times[at + 1] as number) + tti) return -2 - slot;
+    times[at + 1] = now;
+    this.policy.access(slot);
+    return slot;
+  }
+
+  isExpired(slot: number, now: number): boolean {
+    const times = this.#times;
+    const life = this.#life[slot] as number;
+    return (
+      now > (times[2 * slot] as number) + (this.lifespans.ttlMillis[life] as number) ||
+      now > (times[2 * slot + 1] as number) + (this.lifespans.ttiMillis[life] as number)
+    );
+  }
+
+  /** When the entry expires if it is not read again; Infinity for never. */
+  expiresAt(slot: number): number {
+    const life = this.#life[slot] as number;
+    return Math.min(
+      (this.#times[2 * slot] as number) + (this.lifespans.ttlMillis[life] as number),
+      (this.#times[2 * slot + 1] as number) + (this.lifespans.ttiMillis[life] as number),
+    );
+  }
+
+  key(slot: number): string {
+    return this.#keys[slot] as string;
+  }
+
+  value(slot: number): V {
+    return this.#values[slot] as V;
+  }
+
+  createdAt(slot: number): number {
+    return this.#times[2 * slot] as number;
+  }
+
+  lastAccessedAt(slot: number): number {
+    return this.#times[2 * slot + 1] as number;
+  }
+
+  timeToLiveSeconds(slot: number): number {
+    return this.lifespans.ttlSeconds[this.#life[slot] as number] as number;
+  }
+
+  timeToIdleSeconds(slot: number): number {
+    return this.lifespans.ttiSeconds[this.#life[slot] as number] as number;
+  }
+
+  /** The slot's estimated size in bytes (0 without a byte bound). */
+  bytesOf(slot: number): number {
+    return this.#sizes === undefined ? 0 : (this.#sizes[slot] as number);
+  }
+
+  isVersioned(slot: number): boolean {
+    return this.#versionRest !== undefined && this.#versionRest[2 * slot + 1] !== 0;
+  }
+
+  /** The slot's version, as a new object; undefined for an unversioned entry. */
+  version(slot: number): Version | undefined {
+    const rest = this.#versionRest;
+    if (rest === undefined) return undefined;
+    const node = rest[2 * slot + 1] as number;
+    if (node === 0) return undefined;
+    return {
+      time: (this.#versionTime as Float64Array)[slot] as number,
+      counter: rest[2 * slot] as number,
+      node: this.#nodes.names[node] as string,
+    };
+  }
+
+  /** compareVersions(the slot's version, `version`) without building the slot's. */
+  compareVersion(slot: number, version: Version | undefined): number {
+    const rest = this.#versionRest;
+    const node = rest === undefined ? 0 : (rest[2 * slot + 1] as number);
+    if (node === 0) return version === undefined ? 0 : -1;
+    if (version === undefined) return 1;
+    const time = (this.#versionTime as Float64Array)[slot] as number;
+    if (time !== version.time) return time < version.time ? -1 : 1;
+    const counter = (rest as Uint32Array)[2 * slot] as number;
+    if (counter !== version.counter) return counter < version.counter ? -1 : 1;
+    const name = this.#nodes.names[node] as string;
+    return name === version.node ? 0 : compareVersions({ time, counter, node: name }, version);
+  }
+
+  /** A copy of the slot's entry, as a quiet read or a replicator sees it. */
+  snapshot(slot: number): EntrySnapshot<V> {
+    return {
+      key: this.#keys[slot] as string,
+      value: this.#values[slot] as V,
+      createdAt: this.createdAt(slot),
+      lastAccessedAt: this.lastAccessedAt(slot),
+      timeToLiveSeconds: this.timeToLiveSeconds(slot),
+      timeToIdleSeconds: this.timeToIdleSeconds(slot),
+      expiresAt: this.expiresAt(slot),
+      version: this.version(slot),
+    };
+  }
+
+  /** The slot's entry as the disk tier stores it. */
+  record(slot: number): DiskRecord<V> {
+    return {
+      value: this.#values[slot] as V,
+      createdAt: this.createdAt(slot),
+      lastAccessedAt: this.lastAccessedAt(slot),
+      timeToLiveSeconds: this.timeToLiveSeconds(slot),
+      timeToIdleSeconds: this.timeToIdleSeconds(slot),
+      version: this.version(slot),
+    };
+  }
+
+  /** The highest slot number handed out, plus one: every held slot is below it. */
+  get top(): number {
+    return this.#top;
+  }
+
+  /** Whether `slot` (below top) holds an entry now. */
+  holds(slot: number): boolean {
+    return this.#keys[slot] !== undefined;
+  }
+
+  /** Keys held, in slot order; quiet. */
+  *keys(): IterableIterator<string> {
+    for (let slot = 0; slot < this.#top; slot++) {
+      const key = this.#keys[slot];
+      if (key !== undefined) yield key;
+    }
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Writes a key: a held key's slot is rewritten (a write, for the policy), a new key gets a slot
+   * (an insertion, which may evict). Then, with a byte bound, victims leave until the estimated
+   * bytes fit again, never the written slot itself (see fits()). Returns the slot.
+   */
+  write(
+    key: string,
+    value: V,
+    createdAt: number,
+    lastAccessedAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+    version: Version | undefined,
+    bytes: number,
+  ): number {
+    // Acquired before the old ones are released: a rewrite with the same lifespan or node keeps its number.
+    const life = this.lifespans.acquire(timeToLiveSeconds, timeToIdleSeconds);
+    const node = version === undefined ? 0 : this.#nodes.acquire(version.node);
+    let slot = this.#index.get(key);
+    if (slot !== undefined) {
+      this.lifespans.release(this.#life[slot] as number);
+      this.#releaseVersion(slot);
+      this.policy.update(slot);
+    } else {
+      slot = this.#allocate();
+      this.#keys[slot] = key;
+      this.#index.set(key, slot);
+      const victim = this.policy.insert(slot, key);
+      if (victim !== NONE) this.#evict(victim);
+    }
+    this.#values[slot] = value;
+    const times = this.#times;
+    times[2 * slot] = createdAt;
+    times[2 * slot + 1] = lastAccessedAt;
+    this.#life[slot] = life;
+    if (version !== undefined) this.#setVersion(slot, version, node);
+    const sizes = this.#sizes;
+    if (sizes !== undefined) {
+      this.bytes += bytes - (sizes[slot] as number);
+      sizes[slot] = bytes;
+      if (this.bytes > this.#maxBytes && bytes <= this.#maxBytes) this.#evictForBytes(slot);
+    }
+    return slot;
+  }
+
+  /** Whether an entry of `bytes` can be held at all under the byte bound (a larger one never is). */
+  fits(bytes: number): boolean {
+    return bytes <= this.#maxBytes;
+  }
+
+  /** Removes a key (not an eviction). */
+  delete(key: string): boolean {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return false;
+    this.#index.delete(key);
+    this.policy.remove(slot);
+    this.#release(slot);
+    return true;
+  }
+
+  clear(): void {
+    this.#index.clear();
+    this.policy.clear();
+    this.#keys.fill(undefined);
+    this.#values.fill(undefined);
+    this.#free.length = 0;
+    this.#top = 0;
+    this.lifespans.clear();
+    this.#nodes.clear();
+    this.#versionRest?.fill(0);
+    this.#sizes?.fill(0);
+    this.bytes = 0;
+  }
+
+  #evictForBytes(written: number): void {
+    while (this.bytes > this.#maxBytes) {
+      const victim = this.policy.evict(written);
+      if (victim === NONE) return;
+      this.#evict(victim);
+    }
+  }
+
+  #evict(slot: number): void {
+    const key = this.#keys[slot] as string;
+    this.#index.delete(key);
+    this.#onEvict(slot, key);
+    this.#release(slot);
+  }
+
+  #allocate(): number {
+    const free = this.#free.pop();
+    if (free !== undefined) return free;
+    if (this.#top === this.#slots) this.#grow();
+    return this.#top++;
+  }
+
+  #release(slot: number): void {
+    this.#keys[slot] = undefined;
+    this.#values[slot] = undefined;
+    this.lifespans.release(this.#life[slot] as number);
+    this.#life[slot] = 0;
+    this.#releaseVersion(slot);
+    const sizes = this.#sizes;
+    if (sizes !== undefined) {
+      this.bytes -= sizes[slot] as number;
+      sizes[slot] = 0;
+    }
+    this.#free.push(slot);
+  }
+
+  #setVersion(slot: number, version: Version, node: number): void {
+    if (this.#versionRest === undefined) {
+      this.#versionTime = new Float64Array(this.#slots);
+      this.#versionRest = new Uint32Array(2 * this.#slots);
+    }
+    (this.#versionTime as Float64Array)[slot] = version.time;
+    this.#versionRest[2 * slot] = version.counter;
+    this.#versionRest[2 * slot + 1] = node;
+  }
+
+  #releaseVersion(slot: number): void {
+    const rest = this.#versionRest;
+    if (rest === undefined) return;
+    const node = rest[2 * slot + 1] as number;
+    if (node === 0) return;
+    this.#nodes.release(node);
+    rest[2 * slot + 1] = 0;
+  }
+
+  /** Doubles the room for slots, up to the most there may ever be. */
+  #grow(): void {
+    const slots = Math.min(this.#maxSlots, 2 * this.#slots);
+    this.policy.grow(slots);
+    this.#keys = widened(this.#keys, slots);
+    this.#values = widened(this.#values, slots);
+    this.#times = widenedTyped(this.#times, new Float64Array(2 * slots));
+    this.#life = widenedTyped(this.#life, new Uint32Array(slots));
+    if (this.#versionTime !== undefined) this.#versionTime = widenedTyped(this.#versionTime, new Float64Array(slots));
+    if (this.#versionRest !== undefined)
+      this.#versionRest = widenedTyped(this.#versionRest, new Uint32Array(2 * slots));
+    if (this.#sizes !== undefined) this.#sizes = widenedTyped(this.#sizes, new Float64Array(slots));
+    this.#slots = slots;
+  }
+}
+
+/** A copy of `array` with room for `length` elements, all the same elements kind (no holes). */
+function widened<T>(array: Array<T | undefined>, length: number): Array<T | undefined> {
+  const wider = new Array<T | undefined>(length).fill(undefined);
+  for (let i = 0; i < array.length; i++) wider[i] = array[i];
+  return wider;
+}
+
+function widenedTyped<A extends Float64Array | Uint32Array>(array: A, wider: A): A {
+  wider.set(array);
+  return wider;
+}

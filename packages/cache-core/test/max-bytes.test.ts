@@ -1,0 +1,161 @@
+/**
+ * maxBytesLocalHeap: a byte bound on what a cache's entries take in memory, Ehcache's name and
+ * syntax, each entry sized by an estimate (src/memory/sizes.ts), victims chosen by the policy.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CacheConfig, CacheManager, ConfigError } from '../src/index.js';
+import { ENTRY_OVERHEAD, entryBytes } from '../src/memory/sizes.js';
+import { setup } from './helpers.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
+
+const managers: CacheManager[] = [];
+afterEach(async () => {
+  for (const manager of managers.splice(0)) await manager.shutdown();
+  removeTempDirs();
+});
+
+/** A value whose entry under `key` weighs exactly `bytes` by the estimate. */
+function weighing(key: string, bytes: number): string {
+  return 'x'.repeat(bytes - ENTRY_OVERHEAD - key.length - 5);
+}
+
+describe('maxBytesLocalHeap: configuration', () => {
+  it('takes a number of bytes, or Ehcache’s strings with a unit in powers of 1024', () => {
+    const manager = new CacheManager();
+    const bytes = (value: number | string) =>
+      manager.addCache(`c${String(value)}`, { maxBytesLocalHeap: value }).config.maxBytesLocalHeap;
+    expect(bytes(1_000_000)).toBe(1_000_000);
+    expect(bytes('256m')).toBe(256 * 1024 * 1024);
+    expect(bytes('256M')).toBe(256 * 1024 * 1024);
+    expect(bytes('2g')).toBe(2 * 1024 ** 3);
+    expect(bytes('512k')).toBe(512 * 1024);
+    expect(bytes('100')).toBe(100);
+    expect(bytes('100b')).toBe(100);
+    expect(bytes(0)).toBe(0);
+  });
+
+  it.each([
+    [-1, /must not be negative/],
+    [1.5, /whole number of bytes.*got 1.5/],
+    ['256 megabytes', /"512k", "256m" or "2g".*got "256 megabytes"/],
+    ['1.5g', /got "1.5g"/],
+    ['-5m', /got "-5m"/],
+    [true, /got true/],
+  ])('refuses %s, naming the cache and the field', (value, problem) => {
+    expect(() => new CacheManager().addCache('Response Cache', { maxBytesLocalHeap: value as number })).toThrow(
+      ConfigError,
+    );
+    expect(() => new CacheManager().addCache('Response Cache', { maxBytesLocalHeap: value as number })).toThrow(
+      /cache "Response Cache": field "maxBytesLocalHeap" /,
+    );
+    expect(() => new CacheManager().addCache('Response Cache', { maxBytesLocalHeap: value as number })).toThrow(
+      problem,
+    );
+  });
+
+  it('alone, leaves the count unbounded (Ehcache sizes by one or the other); with maxElementsInMemory, both hold', () => {
+    const manager = new CacheManager();
+    expect(manager.addCache('bytes', { maxBytesLocalHeap: '1m' }).config.maxElementsInMemory).toBe(0);
+    expect(
+      manager.addCache('both', { maxBytesLocalHeap: '1m', maxElementsInMemory: 5 }).config.maxElementsInMemory,
+    ).toBe(5);
+    const both = manager.addCache<string>('both-used', { maxBytesLocalHeap: '1m', maxElementsInMemory: 5 });
+    for (let i = 0; i < 10; i++) both.put(`k${i}`, 'small');
+    expect(both.size).toBe(5);
+  });
+});
+
+describe('maxBytesLocalHeap: eviction by size', () => {
+  it('evicts the policy’s victims until the estimated bytes fit, and counts them in statistics', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
+    for (const key of ['a', 'b', 'c']) cache.put(key, weighing(key, 300));
+    expect(cache.statistics().memoryBytes).toBe(900);
+    cache.get('a'); // LRU: b is now the least recently used
+    drain();
+    cache.put('d', weighing('d', 300)); // 1200 > 1000: one must go
+    expect(drain()).toEqual(['evict:b', 'put:d']);
+    expect(cache.statistics()).toMatchObject({ memoryBytes: 900, memorySize: 3, evictions: 1 });
+    cache.put('big', weighing('big', 700)); // needs two to leave
+    expect(drain()).toEqual(['evict:c', 'evict:a', 'put:big']);
+    expect(cache.statistics().memoryBytes).toBe(1000);
+  });
+
+  it('an update that grows an entry evicts others, never the entry itself', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
+    for (const key of ['a', 'b', 'c']) cache.put(key, weighing(key, 300));
+    drain();
+    cache.put('a', weighing('a', 600)); // a is the most recent write; b and c are older
+    expect(drain()).toEqual(['evict:b', 'update:a']);
+    expect(cache.statistics().memoryBytes).toBe(900);
+    expect(cache.get('a')).toBe(weighing('a', 600));
+  });
+
+  it('a value larger than the whole bound is written and leaves at once, evicting nothing else', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
+    cache.put('small', weighing('small', 200));
+    drain();
+    cache.put('huge', weighing('huge', 1001));
+    expect(drain()).toEqual(['put:huge', 'evict:huge']);
+    expect(cache.has('huge')).toBe(false);
+    expect(cache.get('small')).toBe(weighing('small', 200));
+    expect(cache.statistics()).toMatchObject({ memoryBytes: 200, memorySize: 1, evictions: 1 });
+  });
+
+  it('with overflowToDisk, a value too large for memory is held on disk only', () => {
+    const manager = new CacheManager({ diskStorePath: tempDir() });
+    managers.push(manager);
+    const cache = manager.addCache<string>('c', { maxBytesLocalHeap: 1000, overflowToDisk: true });
+    const events: string[] = [];
+    cache.on('evict', (event) => events.push(`evict:${event.key}`));
+    cache.put('huge', weighing('huge', 5000));
+    expect(cache.statistics()).toMatchObject({ memorySize: 0, memoryBytes: 0, diskSize: 1 });
+    expect(cache.get('huge')).toBe(weighing('huge', 5000)); // from disk, and not promoted
+    expect(cache.statistics()).toMatchObject({ memorySize: 0, diskHits: 1 });
+    expect(events).toEqual([]);
+  });
+
+  it.each(['LRU', 'LFU', 'FIFO', 'TINYLFU'] as const)(
+    '%s stays within the bound under churn, by bytes alone',
+    (policy) => {
+      const { addCache } = setup();
+      const config: CacheConfig = { maxBytesLocalHeap: 50_000, memoryStoreEvictionPolicy: policy };
+      const cache = addCache<string>('c', config);
+      let seed = 11;
+      const random = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      for (let i = 0; i < 20_000; i++) {
+        const key = `k${Math.floor(random() ** 2 * 2000)}`;
+        if (cache.get(key) === undefined) cache.put(key, 'v'.repeat(Math.floor(random() * 900)));
+        expect(cache.statistics().memoryBytes).toBeLessThanOrEqual(50_000);
+      }
+      const held = cache.keys();
+      const sum = held.reduce((total, key) => total + entryBytes(key, cache.peekEntry(key)?.value), 0);
+      expect(cache.statistics().memoryBytes).toBe(sum);
+      expect(held.length).toBeGreaterThan(50);
+    },
+  );
+
+  it('sizes entries a peer sent as it sizes local ones', async () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
+    const { replicaPortOf } = await import('../src/internal.js');
+    const port = replicaPortOf(cache);
+    for (const [i, key] of ['a', 'b', 'c', 'd'].entries()) {
+      port.applyPut(key, weighing(key, 300), { time: 100 + i, counter: 0, node: 'gw-2' }, 100, 0, 0);
+    }
+    expect(drain()).toEqual(['put:a', 'put:b', 'put:c', 'evict:a', 'put:d']);
+    expect(cache.statistics().memoryBytes).toBe(900);
+  });
+
+  it('a cache without a byte bound does not size its entries', () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    cache.put('a', 'x'.repeat(1000));
+    expect(cache.statistics().memoryBytes).toBe(0);
+  });
+});
