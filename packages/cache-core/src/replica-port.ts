@@ -21,6 +21,7 @@
 import type { EntrySnapshot } from './entry.js';
 import type { CacheEventType } from './events.js';
 import type { LoadCoordinator } from './loads.js';
+import type { FoldedDigest } from './replica-digest.js';
 import type { Tombstone } from './tombstones.js';
 import type { Version } from './version.js';
 
@@ -105,6 +106,13 @@ export interface ReplicaPort<V = unknown> {
   entries(): IterableIterator<EntrySnapshot<V>>;
   /** Keys removed recently and the versions of their removal, oldest removal first. */
   tombstones(): Tombstone[];
+  /**
+   * The repair digest of the cache at `bucketCount` buckets (a power of two up to 65,536), kept
+   * up to date on every write (replica-digest.ts), so no read of the cache builds it; undefined
+   * for a cache with a disk tier, whose digest is read from what it holds. The first call starts
+   * the keeping: make it when the cache is attached to replication, while it is small.
+   */
+  digest(bucketCount: number): FoldedDigest | undefined;
   /** Hears every local change; returns what stops it. */
   onLocalChange(listener: LocalChangeListener<V>): () => void;
   /** Hears the key of every value applied from a peer (put or update, origin 'remote'); returns what stops it. */

@@ -11,6 +11,7 @@
  */
 import type { Logger } from './logger.js';
 import { LinkedList, type ListNode } from './policy/linked-list.js';
+import type { BucketDigest } from './replica-digest.js';
 import { isNewer, type Version } from './version.js';
 
 export interface Tombstone {
@@ -36,6 +37,8 @@ export class Tombstones {
   #warned = false;
   /** Tombstones forgotten because the cache held the most it may (statistics: tombstonesDropped). */
   dropped = 0;
+  /** The repair digest of the tombstones, kept on every change (replica-digest.ts). */
+  #digest: BucketDigest | undefined;
 
   constructor(cacheName: string, retentionMillis: number, max: number, logger: Logger) {
     this.#cacheName = cacheName;
@@ -46,6 +49,12 @@ export class Tombstones {
 
   get size(): number {
     return this.#byKey.size;
+  }
+
+  /** Keeps `digest` up to date from now on, starting with every tombstone held. */
+  trackDigest(digest: BucketDigest): void {
+    this.#digest = digest;
+    for (let node = this.#order.head; node !== undefined; node = node.next) digest.add(node.key, node.version, true);
   }
 
   /** The version of the key's removal, if it has a tombstone. */
@@ -71,10 +80,12 @@ export class Tombstones {
     } else {
       // Removed again: its age starts again, so it moves to the young end.
       order.remove(node);
+      this.#digest?.remove(key, node.version, true);
       node.version = version;
       node.removedAt = removedAt;
     }
     order.push(node);
+    this.#digest?.add(key, version, true);
     if (this.#byKey.size > this.#max) this.#dropOldest(key);
   }
 
@@ -84,11 +95,13 @@ export class Tombstones {
     if (node === undefined) return;
     this.#byKey.delete(key);
     this.#order.remove(node);
+    this.#digest?.remove(key, node.version, true);
   }
 
   forgetAll(): void {
     this.#byKey.clear();
     this.#order.clear();
+    this.#digest?.clear();
   }
 
   /** A clear at `version` from a peer: forgets the tombstones it covers (those not newer than it). */

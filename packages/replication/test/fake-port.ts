@@ -121,6 +121,11 @@ export class FakePort implements ReplicaPort<unknown> {
     return [...this.removed].map(([key, version]) => ({ key, version }));
   }
 
+  /** As a cache with a disk tier: no kept digest, so repair reads entries() and tombstones(). */
+  digest(): undefined {
+    return undefined;
+  }
+
   onLocalChange(listener: LocalChangeListener<unknown>): () => void {
     this.localListeners.push(listener);
     return () => {

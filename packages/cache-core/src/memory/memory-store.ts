@@ -31,6 +31,7 @@ import type { EvictionPolicyName, Lifespan } from '../config.js';
 import type { DiskRecord } from '../disk/disk-store.js';
 import type { EntrySnapshot } from '../entry.js';
 import { createPolicy, type EvictionPolicy } from '../policy/index.js';
+import type { BucketDigest } from '../replica-digest.js';
 import { compareVersions, type Version } from '../version.js';
 import { Lifespans, Names } from './interned.js';
 
@@ -79,6 +80,8 @@ export class MemoryStore<V> {
   readonly #ttiMillis: number;
   /** Estimated bytes of the entries held (with a byte bound; 0 without). */
   bytes = 0;
+  /** The repair digest of the versioned entries, kept on every version written or released (replica-digest.ts). */
+  #digest: BucketDigest | undefined;
 
   constructor(options: MemoryStoreOptions) {
     const capacity = options.maxEntries > 0 ? options.maxEntries : Number.POSITIVE_INFINITY;
@@ -264,6 +267,15 @@ export class MemoryStore<V> {
     }
   }
 
+  /** Keeps `digest` up to date from now on, starting with every versioned entry held. */
+  trackDigest(digest: BucketDigest): void {
+    this.#digest = digest;
+    for (let slot = 0; slot < this.#top; slot++) {
+      const version = this.#keys[slot] === undefined ? undefined : this.version(slot);
+      if (version !== undefined) digest.add(this.#keys[slot] as string, version, false);
+    }
+  }
+
   // ---------------------------------------------------------------- writes
 
   /**
@@ -338,6 +350,7 @@ export class MemoryStore<V> {
     this.#versionRest?.fill(0);
     this.#sizes?.fill(0);
     this.bytes = 0;
+    this.#digest?.clear();
   }
 
   #evictForBytes(written: number): void {
@@ -363,11 +376,11 @@ export class MemoryStore<V> {
   }
 
   #release(slot: number): void {
+    this.#releaseVersion(slot); // first: the digest needs the key
     this.#keys[slot] = undefined;
     this.#values[slot] = undefined;
     this.lifespans.release(this.#life[slot] as number);
     this.#life[slot] = 0;
-    this.#releaseVersion(slot);
     const sizes = this.#sizes;
     if (sizes !== undefined) {
       this.bytes -= sizes[slot] as number;
@@ -384,6 +397,7 @@ export class MemoryStore<V> {
     (this.#versionTime as Float64Array)[slot] = version.time;
     this.#versionRest[2 * slot] = version.counter;
     this.#versionRest[2 * slot + 1] = node;
+    this.#digest?.add(this.#keys[slot] as string, version, false);
   }
 
   #releaseVersion(slot: number): void {
@@ -391,6 +405,9 @@ export class MemoryStore<V> {
     if (rest === undefined) return;
     const node = rest[2 * slot + 1] as number;
     if (node === 0) return;
+    if (this.#digest !== undefined) {
+      this.#digest.remove(this.#keys[slot] as string, this.version(slot) as Version, false);
+    }
     this.#nodes.release(node);
     rest[2 * slot + 1] = 0;
   }

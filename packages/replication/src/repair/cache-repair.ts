@@ -41,8 +41,13 @@
  * and live traffic while it serves a repair (done in one go, it would stall for seconds and its
  * peers would drop it as hung).
  *
- * Not guaranteed: a repair reads the whole cache to build a digest (O(entries) per link-up);
- * a 64-bit bucket collision hides a difference until the bucket changes again.
+ * A cache held in memory keeps its digest up to date as it is written (the port's digest(): kept
+ * from the moment this repair is made, while the cache is new to replication), so a link-up or
+ * an anti-entropy round costs a fold of that table (65,536 buckets), not a read of the cache. A
+ * cache with a disk tier still has its digest read from it, in slices, once per change of its
+ * generation whoever asks. Answering a RepairRequest reads the buckets asked for.
+ *
+ * Not guaranteed: a 64-bit bucket collision hides a difference until the bucket changes again.
  */
 import {
   type EntrySnapshot,
@@ -134,6 +139,8 @@ export class CacheRepair {
     this.#port = port;
     this.#options = options;
     this.#scheduler = options.scheduler ?? systemScheduler;
+    // Starts the port keeping its digest now, while the cache is new to replication (and small).
+    port.digest(1);
   }
 
   /** Repairs of this cache from a peer that finished, since start. */
@@ -240,6 +247,11 @@ export class CacheRepair {
     }
     const reused = this.#built.get(bucketCount);
     if (reused !== undefined) return reused;
+    const kept = this.#port.digest(bucketCount);
+    if (kept !== undefined) {
+      this.#built.set(bucketCount, kept);
+      return kept;
+    }
     const builder = new DigestBuilder(bucketCount);
     let n = 0;
     for (const item of this.#items()) {

@@ -9,10 +9,15 @@
  * order-independent, so neither side has to sort anything, and two nodes that hold the same pairs
  * compute the same digest.
  *
+ * A cache whose entries all live in memory keeps its digest up to date as it is written (core's
+ * replica-digest.ts, with the same hash functions), so a link-up reads nothing; the builder
+ * below reads the digest of a cache with a disk tier from what it holds.
+ *
  * Not guaranteed: two different bucket contents can collide on 64 bits. The odds are about 2^-64
  * per bucket and repair; a collision leaves that bucket unrepaired until its contents change.
  */
 import type { Version } from '@meshcache/core';
+import { encodeDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from '@meshcache/core/internal';
 
 /** What a node holds of one key, as repair sees it. */
 export interface KeyVersion {
@@ -26,13 +31,13 @@ export interface KeyVersion {
 export function bucketCountFor(keys: number): number {
   const wanted = Math.ceil(keys / 32);
   let count = 1;
-  while (count < wanted && count < 65_536) count *= 2;
+  while (count < wanted && count < MAX_DIGEST_BUCKETS) count *= 2;
   return count;
 }
 
 /** The bucket of a key among `bucketCount` (a power of two). */
 export function bucketOf(key: string, bucketCount: number): number {
-  return fnv1a(key, 0x811c9dc5) & (bucketCount - 1);
+  return fnv1a(key) & (bucketCount - 1);
 }
 
 /**
@@ -46,6 +51,7 @@ export class DigestBuilder {
   readonly #sums: Uint32Array;
   readonly #xors: Uint32Array;
   readonly #counts: Uint32Array;
+  readonly #hashes = new Uint32Array(2);
 
   constructor(bucketCount: number) {
     this.bucketCount = bucketCount;
@@ -55,26 +61,14 @@ export class DigestBuilder {
   }
 
   add(item: KeyVersion): void {
-    const keyHash = fnv1a(item.key, 0x811c9dc5);
+    const keyHash = fnv1a(item.key);
     const bucket = keyHash & (this.bucketCount - 1);
     this.#counts[bucket] = (this.#counts[bucket] ?? 0) + 1;
-    // Two hashes of (key, version, removed), mixed from numbers: no string is built per item.
     const { time, counter, node } = item.version;
-    const nodeHash = fnv1a(node, 0x811c9dc5);
-    const low = time % 0x1_0000_0000;
-    const high = Math.floor(time / 0x1_0000_0000);
-    let a = mix(keyHash ^ 0x9e3779b9, low);
-    a = mix(a, high);
-    a = mix(a, counter);
-    a = mix(a, nodeHash);
-    a = mix(a, item.removed ? 1 : 2);
-    let b = mix(keyHash ^ 0x85ebca6b, nodeHash);
-    b = mix(b, item.removed ? 3 : 4);
-    b = mix(b, counter);
-    b = mix(b, high);
-    b = mix(b, low);
-    this.#sums[bucket] = ((this.#sums[bucket] ?? 0) + a) >>> 0;
-    this.#xors[bucket] = ((this.#xors[bucket] ?? 0) ^ b) >>> 0;
+    const hashes = this.#hashes;
+    hashItem(keyHash, time, counter, fnv1a(node), item.removed, hashes);
+    this.#sums[bucket] = ((this.#sums[bucket] ?? 0) + (hashes[0] as number)) >>> 0;
+    this.#xors[bucket] = ((this.#xors[bucket] ?? 0) ^ (hashes[1] as number)) >>> 0;
   }
 
   finish(): { digest: Uint8Array; counts: Uint32Array } {
@@ -92,27 +86,6 @@ export function computeDigest(
   return builder.finish();
 }
 
-function encodeDigest(sums: Uint32Array, xors: Uint32Array): Uint8Array {
-  const bucketCount = sums.length;
-  const digest = new Uint8Array(bucketCount * 8);
-  const view = new DataView(digest.buffer);
-  for (let i = 0; i < bucketCount; i++) {
-    view.setUint32(i * 8, sums[i] ?? 0, true);
-    view.setUint32(i * 8 + 4, xors[i] ?? 0, true);
-  }
-  return digest;
-}
-
-/** One round of murmur3's 32-bit mixing: spreads every input bit over the whole hash. */
-function mix(hash: number, value: number): number {
-  let k = Math.imul(value | 0, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  let h = hash ^ k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) >>> 0;
-}
-
 /** The buckets whose digests differ (both digests have the same bucket count). */
 export function differingBuckets(ours: Uint8Array, theirs: Uint8Array): number[] {
   const differing: number[] = [];
@@ -125,14 +98,4 @@ export function differingBuckets(ours: Uint8Array, theirs: Uint8Array): number[]
     }
   }
   return differing;
-}
-
-/** FNV-1a over UTF-16 code units, 32 bits, from a given offset basis. */
-function fnv1a(text: string, basis: number): number {
-  let hash = basis;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }

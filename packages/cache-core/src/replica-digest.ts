@@ -1,0 +1,155 @@
+/**
+ * The repair digest of a cache, kept up to date on every write instead of read from the whole
+ * cache when a peer asks (issue 13: a link-up must not cost a scan of the cache).
+ *
+ * What a digest is (replication's repair/digest.ts uses the same functions, so the two always
+ * agree): the set of (key, version, removed) a cache holds, live entries and tombstones alike,
+ * spread over a power-of-two number of buckets by a hash of the key; per bucket the sum and the
+ * xor of two 32-bit hashes of each item, and how many items it holds. Sum and xor are
+ * order-independent and can be undone, so an item is added when a version is written and
+ * subtracted when it leaves, in O(1); and a bucket at a smaller count is the sum (and xor) of
+ * the buckets that fold onto it, since bucketOf keeps the key hash's low bits. So the digest is
+ * kept at the most buckets there may be (65,536: 768 KiB a cache) and folded to the count a peer
+ * asks for, in one pass over those tables.
+ *
+ * Guaranteed: after every write, removal, eviction, clear and tombstone change of the store and
+ * tombstones it is attached to, fold(n) equals the digest computed from scratch over what they
+ * hold. Not guaranteed: an entry past its expiry that is still held (not yet read or swept)
+ * counts here, where a digest read from the cache would skip it; two nodes then differ in that
+ * bucket until the sweep, and a repair finds nothing to pull there. Only a cache whose entries
+ * all live in memory keeps one (a disk tier's entries are read from the disk when asked).
+ */
+import type { Version } from './version.js';
+
+/** The most buckets a digest may have (a power of two). */
+export const MAX_DIGEST_BUCKETS = 65_536;
+
+/** A digest folded to a bucket count: 8 bytes per bucket (sum, xor, little-endian) and item counts. */
+export interface FoldedDigest {
+  readonly digest: Uint8Array;
+  readonly counts: Uint32Array;
+}
+
+/** FNV-1a over UTF-16 code units, 32 bits, from a given offset basis. */
+export function fnv1a(text: string, basis = 0x811c9dc5): number {
+  let hash = basis;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** One round of murmur3's 32-bit mixing: spreads every input bit over the whole hash. */
+function mix(hash: number, value: number): number {
+  let k = Math.imul(value | 0, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  let h = hash ^ k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) >>> 0;
+}
+
+/**
+ * The item's two hashes, written into `out` ([a, b]); returns the key's hash, whose low bits
+ * are its bucket. Numbers only: no string is built per item.
+ */
+export function hashItem(
+  keyHash: number,
+  time: number,
+  counter: number,
+  nodeHash: number,
+  removed: boolean,
+  out: Uint32Array,
+): void {
+  const low = time % 0x1_0000_0000;
+  const high = Math.floor(time / 0x1_0000_0000);
+  let a = mix(keyHash ^ 0x9e3779b9, low);
+  a = mix(a, high);
+  a = mix(a, counter);
+  a = mix(a, nodeHash);
+  a = mix(a, removed ? 1 : 2);
+  let b = mix(keyHash ^ 0x85ebca6b, nodeHash);
+  b = mix(b, removed ? 3 : 4);
+  b = mix(b, counter);
+  b = mix(b, high);
+  b = mix(b, low);
+  out[0] = a;
+  out[1] = b;
+}
+
+/** The sums, xors and counts as the wire carries them (counts stay with the caller). */
+export function encodeDigest(sums: Uint32Array, xors: Uint32Array): Uint8Array {
+  const bucketCount = sums.length;
+  const digest = new Uint8Array(bucketCount * 8);
+  const view = new DataView(digest.buffer);
+  for (let i = 0; i < bucketCount; i++) {
+    view.setUint32(i * 8, sums[i] as number, true);
+    view.setUint32(i * 8 + 4, xors[i] as number, true);
+  }
+  return digest;
+}
+
+/** Per-bucket sums, xors and counts at MAX_DIGEST_BUCKETS, kept as items come and go. */
+export class BucketDigest {
+  readonly #sums = new Uint32Array(MAX_DIGEST_BUCKETS);
+  readonly #xors = new Uint32Array(MAX_DIGEST_BUCKETS);
+  readonly #counts = new Uint32Array(MAX_DIGEST_BUCKETS);
+  readonly #hashes = new Uint32Array(2);
+  /** Node names' hashes: a cluster has a handful of nodes, and every versioned write names one. */
+  readonly #nodeHashes = new Map<string, number>();
+
+  add(key: string, version: Version, removed: boolean): void {
+    this.#apply(key, version, removed, 1);
+  }
+
+  remove(key: string, version: Version, removed: boolean): void {
+    this.#apply(key, version, removed, -1);
+  }
+
+  clear(): void {
+    this.#sums.fill(0);
+    this.#xors.fill(0);
+    this.#counts.fill(0);
+  }
+
+  /** Adds this digest's buckets, folded to `bucketCount`, into the given tables. */
+  foldInto(bucketCount: number, sums: Uint32Array, xors: Uint32Array, counts: Uint32Array): void {
+    const mask = bucketCount - 1;
+    const ownSums = this.#sums;
+    const ownXors = this.#xors;
+    const ownCounts = this.#counts;
+    for (let i = 0; i < MAX_DIGEST_BUCKETS; i++) {
+      if (ownCounts[i] === 0) continue;
+      const bucket = i & mask;
+      sums[bucket] = ((sums[bucket] as number) + (ownSums[i] as number)) >>> 0;
+      xors[bucket] = ((xors[bucket] as number) ^ (ownXors[i] as number)) >>> 0;
+      counts[bucket] = (counts[bucket] as number) + (ownCounts[i] as number);
+    }
+  }
+
+  #apply(key: string, version: Version, removed: boolean, sign: 1 | -1): void {
+    const keyHash = fnv1a(key);
+    let nodeHash = this.#nodeHashes.get(version.node);
+    if (nodeHash === undefined) {
+      nodeHash = fnv1a(version.node);
+      if (this.#nodeHashes.size < 4096) this.#nodeHashes.set(version.node, nodeHash);
+    }
+    const hashes = this.#hashes;
+    hashItem(keyHash, version.time, version.counter, nodeHash, removed, hashes);
+    const bucket = keyHash & (MAX_DIGEST_BUCKETS - 1);
+    // Adding and subtracting modulo 2^32, xor both ways: an item taken out leaves no trace.
+    this.#sums[bucket] = ((this.#sums[bucket] as number) + sign * (hashes[0] as number)) >>> 0;
+    this.#xors[bucket] = ((this.#xors[bucket] as number) ^ (hashes[1] as number)) >>> 0;
+    this.#counts[bucket] = (this.#counts[bucket] as number) + sign;
+  }
+}
+
+/** The digest of several BucketDigests together (a store's entries and its tombstones), at `bucketCount`. */
+export function foldDigests(bucketCount: number, parts: readonly BucketDigest[]): FoldedDigest {
+  const sums = new Uint32Array(bucketCount);
+  const xors = new Uint32Array(bucketCount);
+  const counts = new Uint32Array(bucketCount);
+  for (const part of parts) part.foldInto(bucketCount, sums, xors, counts);
+  return { digest: encodeDigest(sums, xors), counts };
+}
