@@ -682,7 +682,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // A write over a live entry rewrites its slot: recency, FIFO position and LFU count as for a new entry.
     this.#writeNow = now;
     const bytes = this.#bytes(key, value);
-    store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes);
+    // A value larger than the whole byte bound never enters memory: entering, it would evict
+    // entries under the count bound for nothing.
+    const fits = store.fits(bytes);
+    if (fits) store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes);
+    else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
     if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
     this.loads.overtake(key);
@@ -694,7 +698,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       this.#puts++;
       this.#emit('put', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
     }
-    if (!store.fits(bytes)) this.#tooLargeForMemory(key, value, version);
+    if (!fits) this.#tooLargeForMemory(key, value, version);
   }
 
   /**
@@ -703,12 +707,12 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    * memory does; without, it leaves the cache at once, for lack of room: `evict`.
    */
   #tooLargeForMemory(key: string, value: V, version: Version | undefined): void {
-    const store = this.#store;
-    const slot = store.slotOf(key);
-    if (slot < 0 || store.value(slot) !== value) return; // a listener changed it meanwhile
-    store.delete(key);
-    if (this.disk !== undefined && this.#overflow) return;
-    this.disk?.remove(key);
+    if (this.#store.slotOf(key) >= 0) return; // a listener wrote the key again meanwhile
+    const disk = this.disk;
+    // On disk only, as any entry evicted from memory is; unless the disk could not keep it (a
+    // degraded disk drops writes): then it leaves, as without a disk.
+    if (disk !== undefined && this.#overflow && disk.read(key) !== undefined) return;
+    disk?.remove(key);
     this.#evictions++;
     this.#emit('evict', 'local', key, value, version);
   }
@@ -806,8 +810,17 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#evictedVersions[i] = store.isVersioned(slot) ? store.version(slot) : undefined;
     this.#evictedExpired[i] = expired;
     const disk = this.disk;
+    // Written to disk as it leaves memory: a record the disk dropped, and an entry with a time to
+    // idle that was read since its record was written (its idle clock moved in memory only; the
+    // record's would expire it early).
     this.#evictedRecords[i] =
-      !expired && disk !== undefined && this.#overflow && disk.isMemoryOnly(key) ? store.record(slot) : undefined;
+      !expired &&
+      disk !== undefined &&
+      this.#overflow &&
+      (disk.isMemoryOnly(key) ||
+        (store.timeToIdleSeconds(slot) > 0 && store.lastAccessedAt(slot) > store.createdAt(slot)))
+        ? store.record(slot)
+        : undefined;
   };
 
   #reportEvictions(): void {
@@ -828,7 +841,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
           // but for one a failing disk dropped, which goes to disk now or leaves the cache.
           const record = this.#evictedRecords[i];
           if (record !== undefined) {
-            const left = this.disk.write(key, record, false, this.#inMemory, false);
+            const left = this.disk.write(key, record, !this.disk.isMemoryOnly(key), this.#inMemory, false);
             if (left.length > 0) this.#evictFromDisk(left);
           }
         } else {

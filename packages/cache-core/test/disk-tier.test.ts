@@ -139,6 +139,23 @@ describe('maxElementsOnDisk', () => {
 });
 
 describe('expiry on disk', () => {
+  it('an entry read in memory carries its idle clock to disk when it overflows (TTI from the last read)', () => {
+    const { cache, events, clock } = open(tempDir(), {
+      maxElementsInMemory: 1,
+      overflowToDisk: true,
+      timeToIdleSeconds: 10,
+    });
+    cache.put('a', 'A');
+    clock.advance(8_000);
+    expect(cache.get('a')).toBe('A'); // idle from here: lives until 18 s
+    cache.put('b', 'B'); // a overflows to disk
+    clock.advance(4_000); // 4 s idle
+    expect(cache.get('a')).toBe('A');
+    clock.advance(10_001); // more than 10 s idle since that read
+    expect(cache.get('a')).toBeUndefined();
+    expect(events).toEqual(['put:a', 'put:b', 'expire:a']);
+  });
+
   it('the sweep removes expired entries from disk, firing expire, with no read', () => {
     const { cache, events, clock } = open(tempDir(), {
       maxElementsInMemory: 1,

@@ -3,8 +3,14 @@
  * syntax, each entry sized by an estimate (src/memory/sizes.ts), victims chosen by the policy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { resolveCacheConfig } from '../src/config.js';
+import type { DiskRecord, DroppedRecord } from '../src/disk/disk-store.js';
+import { DiskTier } from '../src/disk/disk-tier.js';
+import { MemoryDiskStore } from '../src/disk/memory-disk-store.js';
+import { CacheEngine } from '../src/engine.js';
 import { type CacheConfig, CacheManager, ConfigError } from '../src/index.js';
 import { ENTRY_OVERHEAD, entryBytes } from '../src/memory/sizes.js';
+import { ManualClock, VirtualScheduler } from '../src/testing.js';
 import { setup } from './helpers.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
@@ -104,6 +110,67 @@ describe('maxBytesLocalHeap: eviction by size', () => {
     expect(cache.statistics()).toMatchObject({ memoryBytes: 200, memorySize: 1, evictions: 1 });
   });
 
+  it('a value too large for the bound never enters memory, so the count bound evicts nothing for it', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c', { maxElementsInMemory: 2, maxBytesLocalHeap: 1000 });
+    cache.put('a', 'A');
+    cache.put('b', 'B');
+    drain();
+    let heldDuringPut: boolean | undefined;
+    cache.on('put', () => {
+      heldDuringPut = cache.has('huge');
+    });
+    cache.put('huge', weighing('huge', 5000));
+    expect(drain()).toEqual(['put:huge', 'evict:huge']);
+    expect(heldDuringPut).toBe(false);
+    expect(cache.keys().sort()).toEqual(['a', 'b']);
+  });
+
+  it('an entry updated to a value too large for the bound leaves, with the value it had', () => {
+    const { addCache, drain } = setup();
+    const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
+    cache.put('k', weighing('k', 300));
+    cache.put('other', weighing('other', 300));
+    drain();
+    cache.put('k', weighing('k', 5000));
+    expect(drain()).toEqual(['update:k', 'evict:k']);
+    expect(cache.has('k')).toBe(false);
+    expect(cache.statistics()).toMatchObject({ memorySize: 1, memoryBytes: 300 });
+  });
+
+  it('sizes a value that refers to itself once per object (a walk per path never ends)', () => {
+    const { addCache } = setup();
+    const cache = addCache<unknown>('c', { maxBytesLocalHeap: '64m' });
+    const loop: Record<string, unknown> = {};
+    loop['x'] = loop;
+    loop['y'] = loop;
+    type Tree = { parent: Tree | null; left: Tree | null; right: Tree | null };
+    const tree = (depth: number, parent: Tree | null = null): Tree => {
+      const node: Tree = { parent, left: null, right: null };
+      if (depth > 0) {
+        node.left = tree(depth - 1, node);
+        node.right = tree(depth - 1, node);
+      }
+      return node;
+    };
+    cache.put('loop', loop);
+    cache.put('tree', tree(12)); // 8,191 nodes, each reachable by a path per level through its parents
+    expect(entryBytes('loop', loop)).toBe(ENTRY_OVERHEAD + 4 + 5 + 2 * (2 + 5));
+    expect(cache.statistics().memorySize).toBe(2);
+  });
+
+  it('sizes binary values by their bytes: ArrayBuffers, DataViews and every typed array', () => {
+    const bytesOf = (value: unknown) => entryBytes('k', value) - ENTRY_OVERHEAD - 1;
+    expect(bytesOf(new ArrayBuffer(4096))).toBe(4096 + 5);
+    expect(bytesOf(new DataView(new ArrayBuffer(4096), 96))).toBe(4000 + 5);
+    expect(bytesOf(new Float64Array(1000))).toBe(8000 + 5);
+    expect(bytesOf(Buffer.alloc(10))).toBe(10 + 5);
+    const { addCache, drain } = setup();
+    const cache = addCache<ArrayBuffer>('c', { maxBytesLocalHeap: '1m' });
+    cache.put('big', new ArrayBuffer(2 * 1024 * 1024));
+    expect(drain()).toEqual(['put:big', 'evict:big']);
+  });
+
   it('with overflowToDisk, a value too large for memory is held on disk only', () => {
     const manager = new CacheManager({ diskStorePath: tempDir() });
     managers.push(manager);
@@ -115,6 +182,43 @@ describe('maxBytesLocalHeap: eviction by size', () => {
     expect(cache.get('huge')).toBe(weighing('huge', 5000)); // from disk, and not promoted
     expect(cache.statistics()).toMatchObject({ memorySize: 0, diskHits: 1 });
     expect(events).toEqual([]);
+  });
+
+  it('with overflowToDisk on a disk that drops the write, a value too large for memory leaves with evict', () => {
+    // A degraded disk tier drops what it cannot keep, and promises that every key is then either
+    // readable from memory or gone with an evict event: a value memory cannot hold is the second.
+    class DroppingStore extends MemoryDiskStore<string> {
+      dropping = false;
+      override put(key: string, record: DiskRecord<string>): readonly DroppedRecord<string>[] {
+        if (!this.dropping) return super.put(key, record);
+        this.remove(key);
+        return [[key, record]];
+      }
+    }
+    const store = new DroppingStore();
+    const clock = new ManualClock();
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+    const engine = new CacheEngine<string>(
+      'c',
+      resolveCacheConfig('c', { overflowToDisk: true, maxBytesLocalHeap: 1000 }),
+      {
+        clock: () => clock.now(),
+        scheduler: new VirtualScheduler({ start: clock.now() }),
+        logger: quiet,
+        versionClock: undefined,
+        tombstoneRetentionMillis: 1000,
+        maxTombstones: 100,
+        disk: new DiskTier(store, 0),
+      },
+    );
+    const events: string[] = [];
+    for (const type of ['put', 'evict'] as const)
+      engine.on(type, (event) => events.push(`${type}:${event.key}`), undefined);
+    store.dropping = true;
+    engine.put('huge', weighing('huge', 5000), undefined);
+    expect(events).toEqual(['put:huge', 'evict:huge']);
+    expect(engine.size).toBe(0);
+    expect(engine.statistics()).toMatchObject({ memorySize: 0, memoryOnly: 0 });
   });
 
   it.each(['LRU', 'LFU', 'FIFO', 'TINYLFU'] as const)(

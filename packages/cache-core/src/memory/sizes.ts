@@ -5,10 +5,11 @@
  *
  * - strings: their length (one byte a character: the UTF-8 length of ASCII text, what V8 keeps of
  *   a one-byte string), plus 5;
- * - Buffers and Uint8Arrays: their byteLength, plus 5;
+ * - Buffers, typed arrays, DataViews and ArrayBuffers: their byteLength, plus 5;
  * - numbers, booleans, null: 9; Dates: 12;
  * - arrays, Sets, Maps and plain objects: 5 plus their elements (and keys), walked to 32 levels
- *   deep; deeper parts count 64 each (an unusual shape; the estimate stays cheap).
+ *   deep; deeper parts count 64 each (an unusual shape; the estimate stays cheap). An object met
+ *   again (a shared part, or a cycle) counts 5 the second time: the walk is linear in the value.
  * An entry also costs ENTRY_OVERHEAD bytes for the key index, the slot arrays and the policy's
  * links (bench/README.md measures it), plus its key's length.
  *
@@ -21,25 +22,38 @@
 export const ENTRY_OVERHEAD = 100;
 
 export function entryBytes(key: string, value: unknown): number {
-  return ENTRY_OVERHEAD + key.length + valueBytes(value, 0);
+  return ENTRY_OVERHEAD + key.length + valueBytes(value);
 }
 
-export function valueBytes(value: unknown, depth: number): number {
+export function valueBytes(value: unknown): number {
   if (typeof value === 'string') return value.length + 5;
   if (typeof value !== 'object' || value === null) return 9;
-  if (value instanceof Uint8Array) return value.byteLength + 5;
+  // Objects are counted once each: a value that refers to itself (a tree with parent links) would
+  // otherwise be walked once per path, exponentially many (a memory-only cache accepts any value).
+  return objectBytes(value, 0, new Set());
+}
+
+function objectBytes(value: object, depth: number, seen: Set<object>): number {
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value.byteLength + 5;
   if (value instanceof Date) return 12;
+  if (seen.has(value)) return 5; // a reference to a part already counted
   if (depth > 32) return 64;
+  seen.add(value);
+  const of = (item: unknown): number => {
+    if (typeof item === 'string') return item.length + 5;
+    if (typeof item !== 'object' || item === null) return 9;
+    return objectBytes(item, depth + 1, seen);
+  };
   let bytes = 5;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) bytes += valueBytes(value[i], depth + 1);
+    for (let i = 0; i < value.length; i++) bytes += of(value[i]);
   } else if (value instanceof Set) {
-    for (const item of value) bytes += valueBytes(item, depth + 1);
+    for (const item of value) bytes += of(item);
   } else if (value instanceof Map) {
-    for (const [k, v] of value) bytes += valueBytes(k, depth + 1) + valueBytes(v, depth + 1);
+    for (const [k, v] of value) bytes += of(k) + of(v);
   } else {
     for (const k in value) {
-      if (Object.hasOwn(value, k)) bytes += k.length + 1 + valueBytes((value as Record<string, unknown>)[k], depth + 1);
+      if (Object.hasOwn(value, k)) bytes += k.length + 1 + of((value as Record<string, unknown>)[k]);
     }
   }
   return bytes;
