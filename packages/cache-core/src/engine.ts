@@ -37,7 +37,7 @@ import { type LoadCoordinator, type LoadHost, Loads } from './loads.js';
 import type { Logger } from './logger.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { entryBytes } from './memory/sizes.js';
-import { BucketDigest, type FoldedDigest, foldDigests } from './replica-digest.js';
+import { BucketDigest, type FoldedDigest } from './replica-digest.js';
 import type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 import type { Scheduler } from './scheduler.js';
 import type { CacheStatistics } from './statistics.js';
@@ -94,8 +94,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   /** The time of the write in progress: whether a victim had expired is judged at it. */
   #writeNow = 0;
   readonly #tombstones: Tombstones;
-  /** The repair digest of the entries and of the tombstones, once replication asked for it (digest()). */
-  #digests: [BucketDigest, BucketDigest] | undefined;
+  /** The repair digest of the entries and tombstones, once replication asked for it (digest()). */
+  #digest: BucketDigest | undefined;
   readonly #sweeper: Sweeper<V>;
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
@@ -508,13 +508,12 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   digest(bucketCount: number): FoldedDigest | undefined {
     if (this.disk !== undefined) return undefined;
-    if (this.#digests === undefined) {
-      // Entries and tombstones apart: a removeAll clears the one and a peer's clear the other.
-      this.#digests = [new BucketDigest(), new BucketDigest()];
-      this.#store.trackDigest(this.#digests[0]);
-      this.#tombstones.trackDigest(this.#digests[1]);
+    if (this.#digest === undefined) {
+      this.#digest = new BucketDigest();
+      this.#store.trackDigest(this.#digest);
+      this.#tombstones.trackDigest(this.#digest);
     }
-    return foldDigests(bucketCount, this.#digests);
+    return this.#digest.fold(bucketCount);
   }
 
   onLocalChange(listener: LocalChangeListener<V>): () => void {

@@ -107,14 +107,11 @@ export class BucketDigest {
     this.#apply(key, version, removed, -1);
   }
 
-  clear(): void {
-    this.#sums.fill(0);
-    this.#xors.fill(0);
-    this.#counts.fill(0);
-  }
-
-  /** Adds this digest's buckets, folded to `bucketCount`, into the given tables. */
-  foldInto(bucketCount: number, sums: Uint32Array, xors: Uint32Array, counts: Uint32Array): void {
+  /** The digest folded to `bucketCount` buckets (a power of two up to MAX_DIGEST_BUCKETS). */
+  fold(bucketCount: number): FoldedDigest {
+    const sums = new Uint32Array(bucketCount);
+    const xors = new Uint32Array(bucketCount);
+    const counts = new Uint32Array(bucketCount);
     const mask = bucketCount - 1;
     const ownSums = this.#sums;
     const ownXors = this.#xors;
@@ -126,6 +123,7 @@ export class BucketDigest {
       xors[bucket] = ((xors[bucket] as number) ^ (ownXors[i] as number)) >>> 0;
       counts[bucket] = (counts[bucket] as number) + (ownCounts[i] as number);
     }
+    return { digest: encodeDigest(sums, xors), counts };
   }
 
   #apply(key: string, version: Version, removed: boolean, sign: 1 | -1): void {
@@ -143,13 +141,4 @@ export class BucketDigest {
     this.#xors[bucket] = ((this.#xors[bucket] as number) ^ (hashes[1] as number)) >>> 0;
     this.#counts[bucket] = (this.#counts[bucket] as number) + sign;
   }
-}
-
-/** The digest of several BucketDigests together (a store's entries and its tombstones), at `bucketCount`. */
-export function foldDigests(bucketCount: number, parts: readonly BucketDigest[]): FoldedDigest {
-  const sums = new Uint32Array(bucketCount);
-  const xors = new Uint32Array(bucketCount);
-  const counts = new Uint32Array(bucketCount);
-  for (const part of parts) part.foldInto(bucketCount, sums, xors, counts);
-  return { digest: encodeDigest(sums, xors), counts };
 }

@@ -99,9 +99,13 @@ export class Tombstones {
   }
 
   forgetAll(): void {
+    const digest = this.#digest;
+    // The digest also holds the cache's entries: take out the tombstones one by one.
+    if (digest !== undefined)
+      for (let node = this.#order.head; node !== undefined; node = node.next)
+        digest.remove(node.key, node.version, true);
     this.#byKey.clear();
     this.#order.clear();
-    this.#digest?.clear();
   }
 
   /** A clear at `version` from a peer: forgets the tombstones it covers (those not newer than it). */

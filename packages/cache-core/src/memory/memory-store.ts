@@ -339,6 +339,14 @@ export class MemoryStore<V> {
   }
 
   clear(): void {
+    const digest = this.#digest;
+    if (digest !== undefined) {
+      // The digest also holds the cache's tombstones: take out the entries one by one.
+      for (let slot = 0; slot < this.#top; slot++) {
+        const version = this.#keys[slot] === undefined ? undefined : this.version(slot);
+        if (version !== undefined) digest.remove(this.#keys[slot] as string, version, false);
+      }
+    }
     this.#index.clear();
     this.policy.clear();
     this.#keys.fill(undefined);
@@ -350,7 +358,6 @@ export class MemoryStore<V> {
     this.#versionRest?.fill(0);
     this.#sizes?.fill(0);
     this.bytes = 0;
-    this.#digest?.clear();
   }
 
   #evictForBytes(written: number): void {
