@@ -14,6 +14,7 @@ import { ManualClock } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { HybridLogicalClock } from '../src/internals.js';
 import { computeDigest, type KeyVersion } from '../src/repair/digest.js';
+import { generator } from './simulation/schedule.js';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -46,18 +47,6 @@ function readDigest(port: ReturnType<typeof replicaPortOf<string>>, bucketCount:
   return computeDigest(items, bucketCount);
 }
 
-/** A small seeded generator (mulberry32): the same run from the same seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 const BUCKET_COUNTS = [1, 2, 64, 1024, 65_536];
 
 /** Where two digests first differ ('same' when they do not): vitest's deep equality is too slow for 512 KiB. */
@@ -81,7 +70,7 @@ describe('the digest a memory cache keeps', () => {
   ] as const) {
     it(`equals the digest read from the cache after any mix of changes (${name})`, () => {
       const { clock, manager, cache, port } = cacheUnder(options);
-      const next = random(name.length * 7919);
+      const next = generator(name.length * 7919);
       const peer = (offset: number) => ({ time: clock.now() + offset, counter: Math.floor(next() * 10), node: 'gw-2' });
       let checked = 0;
       for (let step = 0; step < 3000; step++) {

@@ -6,6 +6,42 @@
  */
 import type { Lifespan } from '../config.js';
 
+/** Numbers from 1 handed out and counted; a number whose count falls to 0 is handed out again. */
+class Counted {
+  readonly #refs: number[] = [0];
+  readonly #free: number[] = [];
+
+  /** Numbers counted now. */
+  get size(): number {
+    return this.#refs.length - 1 - this.#free.length;
+  }
+
+  /** A number not in use, counted 0 times. */
+  take(): number {
+    const id = this.#free.pop() ?? this.#refs.length;
+    this.#refs[id] = 0;
+    return id;
+  }
+
+  hold(id: number): void {
+    this.#refs[id] = (this.#refs[id] as number) + 1;
+  }
+
+  /** One count less; true when that was the last, and the number is free again. */
+  drop(id: number): boolean {
+    const refs = (this.#refs[id] as number) - 1;
+    this.#refs[id] = refs;
+    if (refs > 0) return false;
+    this.#free.push(id);
+    return true;
+  }
+
+  clear(): void {
+    this.#free.length = 0;
+    this.#refs.length = 1;
+  }
+}
+
 /**
  * Lifespans by number. Number 0 is the cache's own lifespan, always there and never counted: a
  * put without options refers to it at no cost. Milliseconds are kept beside the seconds so a hit
@@ -18,9 +54,8 @@ export class Lifespans {
   /** The same in milliseconds, Infinity = never (what expiry compares against). */
   readonly ttlMillis: number[];
   readonly ttiMillis: number[];
-  readonly #refs: number[] = [0];
+  readonly #counted = new Counted();
   readonly #ids = new Map<number, Map<number, number>>();
-  readonly #free: number[] = [];
 
   constructor(defaults: Lifespan) {
     this.ttlSeconds = [defaults.timeToLiveSeconds];
@@ -31,7 +66,7 @@ export class Lifespans {
 
   /** Lifespans held by some entry now, the cache's own not counted. */
   get size(): number {
-    return this.#refs.length - 1 - this.#free.length;
+    return this.#counted.size;
   }
 
   /** The number of (ttl, tti), counted once more; release it when the entry lets go. */
@@ -44,35 +79,29 @@ export class Lifespans {
     }
     let id = byIdle.get(timeToIdleSeconds);
     if (id === undefined) {
-      id = this.#free.pop() ?? this.#refs.length;
+      id = this.#counted.take();
       this.ttlSeconds[id] = timeToLiveSeconds;
       this.ttiSeconds[id] = timeToIdleSeconds;
       this.ttlMillis[id] = millis(timeToLiveSeconds);
       this.ttiMillis[id] = millis(timeToIdleSeconds);
-      this.#refs[id] = 0;
       byIdle.set(timeToIdleSeconds, id);
     }
-    this.#refs[id] = (this.#refs[id] as number) + 1;
+    this.#counted.hold(id);
     return id;
   }
 
   release(id: number): void {
-    if (id === 0) return;
-    const refs = (this.#refs[id] as number) - 1;
-    this.#refs[id] = refs;
-    if (refs > 0) return;
+    if (id === 0 || !this.#counted.drop(id)) return;
     const ttl = this.ttlSeconds[id] as number;
     const byIdle = this.#ids.get(ttl);
     byIdle?.delete(this.ttiSeconds[id] as number);
     if (byIdle?.size === 0) this.#ids.delete(ttl);
-    this.#free.push(id);
   }
 
   /** Forgets every lifespan but the cache's own (the store was cleared). */
   clear(): void {
     this.#ids.clear();
-    this.#free.length = 0;
-    this.#refs.length = 1;
+    this.#counted.clear();
     for (const list of [this.ttlSeconds, this.ttiSeconds, this.ttlMillis, this.ttiMillis]) list.length = 1;
   }
 }
@@ -84,9 +113,8 @@ function millis(seconds: number): number {
 /** Strings by number, from 1; 0 stands for none. */
 export class Names {
   readonly names: string[] = [''];
-  readonly #refs: number[] = [0];
+  readonly #counted = new Counted();
   readonly #ids = new Map<string, number>();
-  readonly #free: number[] = [];
 
   get size(): number {
     return this.#ids.size;
@@ -95,29 +123,23 @@ export class Names {
   acquire(name: string): number {
     let id = this.#ids.get(name);
     if (id === undefined) {
-      id = this.#free.pop() ?? this.#refs.length;
+      id = this.#counted.take();
       this.names[id] = name;
-      this.#refs[id] = 0;
       this.#ids.set(name, id);
     }
-    this.#refs[id] = (this.#refs[id] as number) + 1;
+    this.#counted.hold(id);
     return id;
   }
 
   release(id: number): void {
-    if (id === 0) return;
-    const refs = (this.#refs[id] as number) - 1;
-    this.#refs[id] = refs;
-    if (refs > 0) return;
+    if (id === 0 || !this.#counted.drop(id)) return;
     this.#ids.delete(this.names[id] as string);
     this.names[id] = '';
-    this.#free.push(id);
   }
 
   clear(): void {
     this.#ids.clear();
-    this.#free.length = 0;
-    this.#refs.length = 1;
+    this.#counted.clear();
     this.names.length = 1;
   }
 }
