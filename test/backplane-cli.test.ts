@@ -4,82 +4,47 @@
  * pid), read with `meshcache peers` and `meshcache stats`; and a config with both a backplane and
  * peerDiscovery refused by `serve` with exit 2.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { RedisServer } from '../packages/replication/test/redis-server.js';
 import { until } from './node-processes.js';
+import {
+  listening,
+  meshcache as meshcacheWith,
+  NODE_ARGS,
+  removeTemp,
+  stopServed,
+  tempDir,
+} from './serve-processes.js';
 
-const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
-const NODE_ARGS = ['--conditions=@meshcache/source', '--import', 'tsx', BIN];
 const SECRET = 'e2e secret';
 
-const dir = mkdtempSync(join(tmpdir(), 'meshcache-backplane-cli-'));
 let redis: RedisServer;
 beforeAll(async () => {
   redis = await RedisServer.start();
 });
 afterAll(async () => {
   await redis.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeTemp();
 });
-const servers: ChildProcess[] = [];
-afterEach(async () => {
-  for (const child of servers.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
-  }
-});
+afterEach(stopServed);
 
-/** Runs `meshcache ARGS` as a process to its end. */
-function meshcache(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-      env: { ...process.env, MESHCACHE_SECRET: SECRET },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    child.once('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const meshcache = (args: string[]) => meshcacheWith(args, SECRET);
 
-/** Starts `meshcache serve --config FILE`; resolves with the URL it prints once it listens. */
-async function serveFile(file: string, name: string): Promise<{ child: ChildProcess; url: string }> {
+/** Starts `meshcache serve --config FILE` (stopped by pid after each test); resolves once it listens. */
+async function serveFile(file: string, name: string) {
   const child = spawn(process.execPath, [...NODE_ARGS, 'serve', '--config', file], {
     env: { ...process.env, MESHCACHE_SECRET: SECRET },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  servers.push(child);
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    log += chunk.toString();
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`serve ${name} exited with ${code}: ${log}`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const match = /^listening on (ws:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-      if (match?.[1] !== undefined) resolve(match[1]);
-    });
-  });
-  return { child, url };
+  return { child, ...(await listening(child, name)) };
 }
 
 it('serve on a Redis backplane: peers shows the backplane above the peers, and --json a backplane object', async () => {
   const configFor = (name: string, extra: Record<string, unknown> = {}) => {
-    const file = join(dir, `${name}.json`);
+    const file = join(tempDir(), `${name}.json`);
     writeFileSync(
       file,
       JSON.stringify({
