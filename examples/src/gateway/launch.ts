@@ -3,11 +3,8 @@
  * process on 127.0.0.1, and stops them all (by pid). Used by cluster.ts, the end-to-end test
  * and the gateway benchmark.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { ExampleProcesses } from '../processes.js';
 
 export interface LaunchOptions {
   readonly instances?: number;
@@ -39,47 +36,10 @@ export interface LaunchedCluster {
   stop(): Promise<void>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const fromSource = import.meta.url.endsWith('.ts');
-const script = (name: string) => join(here, `${name}.${fromSource ? 'ts' : 'js'}`);
-const nodeArgs = fromSource ? ['--conditions=@meshcache/source', '--import', 'tsx'] : [];
-
 export async function launchGatewayCluster(options: LaunchOptions = {}): Promise<LaunchedCluster> {
-  options.signal?.throwIfAborted();
-  const children: ChildProcess[] = [];
-  const start = (name: string, args: string[], env: NodeJS.ProcessEnv, pattern: RegExp) => {
-    options.signal?.throwIfAborted();
-    const child = spawn(process.execPath, [...nodeArgs, script(name), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    child.stderr?.on('data', (chunk: Buffer) => options.log?.(chunk.toString().trimEnd()));
-    return new Promise<RegExpExecArray>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
-      options.signal?.addEventListener('abort', () => reject(new Error(`launch aborted while ${name} started`)), {
-        once: true,
-      });
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-        const match = pattern.exec(line);
-        if (match !== null) resolve(match);
-      });
-    });
-  };
-  const stop = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-            setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-          }),
-      ),
-    );
-  };
-  options.signal?.addEventListener('abort', () => void stop(), { once: true });
+  const processes = new ExampleProcesses(import.meta.url, options);
+  const start = processes.start.bind(processes);
+  const stop = () => processes.stop();
   try {
     const auth = await start(
       'auth-server',
@@ -113,7 +73,7 @@ export async function launchGatewayCluster(options: LaunchOptions = {}): Promise
         {},
         /gateway (\S+) listening on (\S+)(?: peer (\S+))?/,
       );
-      gateways.push({ name: config.name, url: match[2] as string, peerUrl: match[3], pid: children.at(-1)?.pid ?? 0 });
+      gateways.push({ name: config.name, url: match[2] as string, peerUrl: match[3], pid: processes.lastPid });
     }
     return { authUrl: auth[1] as string, backendUrl: backend[1] as string, gateways, secret, stop };
   } catch (error) {
