@@ -108,6 +108,30 @@ export function msgpack(value: unknown): Buffer {
 const sockets = new Set<Socket>();
 const servers = new Set<Server>();
 
+/**
+ * A 'data' handler for a raw WebSocket connection: gathers the HTTP head (up to and including
+ * the blank line) and hands it to `onHead`, then every byte after it to `onRest`. When `onHead`
+ * returns false, the rest of the chunk that ended the head is dropped (later chunks are not).
+ */
+function afterHttpHead(onHead: (head: Buffer) => boolean, onRest: (rest: Buffer) => void): (chunk: Buffer) => void {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  return (chunk) => {
+    if (head === undefined) return onRest(chunk);
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const rest = head.subarray(end + 4);
+    const complete = head.subarray(0, end + 4);
+    head = undefined;
+    if (onHead(complete)) onRest(rest);
+  };
+}
+
+/** A close frame's code and reason (1005 when it carries none). */
+function closeOf(payload: Buffer): { code: number; reason: string } {
+  return { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString('utf8') };
+}
+
 function track(socket: Socket): Socket {
   sockets.add(socket);
   socket.on('error', () => {});
@@ -173,36 +197,31 @@ export class RawClient {
     );
     const client = new RawClient(socket);
     return new Promise((resolve) => {
-      let head = Buffer.alloc(0);
-      let inHead = true;
       const reader = new FrameReader();
-      socket.on('data', (chunk: Buffer) => {
-        let rest = chunk;
-        if (inHead) {
-          head = Buffer.concat([head, chunk]);
-          const end = head.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          inHead = false;
-          client.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? 0);
-          rest = head.subarray(end + 4);
-          resolve(client);
-        }
-        client.bytesAfterHead += rest.length;
-        for (const frame of reader.push(rest)) {
-          if (frame.opcode === OPCODE.close) {
-            client.closeFrame = {
-              code: frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005,
-              reason: frame.payload.subarray(2).toString('utf8'),
-            };
-            socket.end();
-          } else if (frame.opcode === OPCODE.ping) {
-            if (options.answerPings !== false && !socket.destroyed)
-              socket.write(encodeFrame(OPCODE.pong, frame.payload, true));
-          } else if (frame.opcode !== OPCODE.pong) {
-            client.frames.push(frame);
+      let inHead = true;
+      const onHead = (head: Buffer) => {
+        inHead = false;
+        client.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head.toString('latin1'))?.[1] ?? 0);
+        resolve(client);
+        return true;
+      };
+      socket.on(
+        'data',
+        afterHttpHead(onHead, (rest) => {
+          client.bytesAfterHead += rest.length;
+          for (const frame of reader.push(rest)) {
+            if (frame.opcode === OPCODE.close) {
+              client.closeFrame = closeOf(frame.payload);
+              socket.end();
+            } else if (frame.opcode === OPCODE.ping) {
+              if (options.answerPings !== false && !socket.destroyed)
+                socket.write(encodeFrame(OPCODE.pong, frame.payload, true));
+            } else if (frame.opcode !== OPCODE.pong) {
+              client.frames.push(frame);
+            }
           }
-        }
-      });
+        }),
+      );
       socket.once('close', () => {
         if (inHead) {
           client.status = 0;
@@ -370,46 +389,41 @@ export class Relay {
   }
 
   #pipe(from: Socket, to: Socket, direction: Direction, connection: RelayedConnection, plan: Tamper | undefined): void {
-    let head = Buffer.alloc(0);
-    let inHead = true;
     const reader = new FrameReader();
     const masked = direction === 'toListener';
-    from.on('data', (chunk: Buffer) => {
-      let rest = chunk;
-      if (inHead) {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        inHead = false;
-        if (!to.destroyed) to.write(head.subarray(0, end + 4));
-        rest = head.subarray(end + 4);
-      }
-      for (const frame of reader.push(rest)) {
-        if (to.destroyed) return;
-        if (frame.opcode === OPCODE.close) {
-          connection.closes.push({
-            from: direction === 'toListener' ? 'dialler' : 'listener',
-            code: frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005,
-            reason: frame.payload.subarray(2).toString('utf8'),
-          });
+    const onHead = (head: Buffer) => {
+      if (!to.destroyed) to.write(head);
+      return true;
+    };
+    from.on(
+      'data',
+      afterHttpHead(onHead, (rest) => {
+        for (const frame of reader.push(rest)) {
+          if (to.destroyed) return;
+          if (frame.opcode === OPCODE.close) {
+            connection.closes.push({
+              from: direction === 'toListener' ? 'dialler' : 'listener',
+              ...closeOf(frame.payload),
+            });
+          }
+          if (frame.opcode !== OPCODE.binary) {
+            to.write(encodeFrame(frame.opcode, frame.payload, masked, frame.fin));
+            continue;
+          }
+          let payload = frame.payload;
+          const index = connection.binary[direction].length;
+          const tamper = plan?.direction === direction && plan.frame === index ? plan.action : undefined;
+          if (tamper === 'flip') {
+            payload = Buffer.from(payload);
+            const at = payload.length >> 1;
+            payload[at] = (payload[at] as number) ^ 0x01;
+          }
+          connection.binary[direction].push(payload);
+          to.write(encodeFrame(OPCODE.binary, payload, masked, frame.fin));
+          if (tamper === 'duplicate') to.write(encodeFrame(OPCODE.binary, payload, masked, frame.fin));
         }
-        if (frame.opcode !== OPCODE.binary) {
-          to.write(encodeFrame(frame.opcode, frame.payload, masked, frame.fin));
-          continue;
-        }
-        let payload = frame.payload;
-        const index = connection.binary[direction].length;
-        const tamper = plan?.direction === direction && plan.frame === index ? plan.action : undefined;
-        if (tamper === 'flip') {
-          payload = Buffer.from(payload);
-          const at = payload.length >> 1;
-          payload[at] = (payload[at] as number) ^ 0x01;
-        }
-        connection.binary[direction].push(payload);
-        to.write(encodeFrame(OPCODE.binary, payload, masked, frame.fin));
-        if (tamper === 'duplicate') to.write(encodeFrame(OPCODE.binary, payload, masked, frame.fin));
-      }
-    });
+      }),
+    );
   }
 }
 
@@ -459,47 +473,40 @@ export class FakeListener {
       socket.resume(); // reads (and ignores) everything, so that the dialler's end is seen
       return;
     }
-    let head = Buffer.alloc(0);
-    let inHead = true;
     const reader = new FrameReader();
-    socket.on('data', (chunk: Buffer) => {
-      let rest = chunk;
-      if (inHead) {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        inHead = false;
-        const key = /sec-websocket-key:\s*(\S+)/i.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? '';
-        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-        if (mode === 'headers') {
-          socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\n${'X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(1800)}`,
-          );
-          return;
-        }
+    const onHead = (head: Buffer) => {
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(head.toString('latin1'))?.[1] ?? '';
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      if (mode === 'headers') {
         socket.write(
-          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+          `HTTP/1.1 101 Switching Protocols\r\n${'X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(1800)}`,
         );
-        rest = head.subarray(end + 4);
+        return false;
       }
-      for (const frame of reader.push(rest)) {
-        if (frame.opcode === OPCODE.ping) socket.write(encodeFrame(OPCODE.pong, frame.payload, false));
-        if (frame.opcode === OPCODE.close) {
-          record.close = {
-            code: frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005,
-            reason: frame.payload.subarray(2).toString('utf8'),
-          };
-          socket.end();
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
+      return true;
+    };
+    socket.on(
+      'data',
+      afterHttpHead(onHead, (rest) => {
+        for (const frame of reader.push(rest)) {
+          if (frame.opcode === OPCODE.ping) socket.write(encodeFrame(OPCODE.pong, frame.payload, false));
+          if (frame.opcode === OPCODE.close) {
+            record.close = closeOf(frame.payload);
+            socket.end();
+          }
+          if (frame.opcode !== OPCODE.binary) continue;
+          record.frames.push(frame.payload);
+          if (mode === 'bomb') socket.write(encodeFrame(OPCODE.binary, Buffer.alloc(2 << 20, 0x80), false));
+          if (mode === 'garbage') {
+            socket.write(
+              encodeFrame(OPCODE.binary, Buffer.concat([Buffer.from([0x6d, 0x63, 1, 2]), randomBytes(120)]), false),
+            );
+          }
         }
-        if (frame.opcode !== OPCODE.binary) continue;
-        record.frames.push(frame.payload);
-        if (mode === 'bomb') socket.write(encodeFrame(OPCODE.binary, Buffer.alloc(2 << 20, 0x80), false));
-        if (mode === 'garbage') {
-          socket.write(
-            encodeFrame(OPCODE.binary, Buffer.concat([Buffer.from([0x6d, 0x63, 1, 2]), randomBytes(120)]), false),
-          );
-        }
-      }
-    });
+      }),
+    );
   }
 }
