@@ -100,11 +100,11 @@ export class BucketDigest {
   readonly #nodeHashes = new Map<string, number>();
 
   add(key: string, version: Version, removed: boolean): void {
-    this.#apply(key, version, removed, 1);
+    this.apply(key, version.time, version.counter, version.node, removed, 1);
   }
 
   remove(key: string, version: Version, removed: boolean): void {
-    this.#apply(key, version, removed, -1);
+    this.apply(key, version.time, version.counter, version.node, removed, -1);
   }
 
   /** The digest folded to `bucketCount` buckets (a power of two up to MAX_DIGEST_BUCKETS). */
@@ -126,15 +126,19 @@ export class BucketDigest {
     return { digest: encodeDigest(sums, xors), counts };
   }
 
-  #apply(key: string, version: Version, removed: boolean, sign: 1 | -1): void {
+  /**
+   * Adds (sign 1) or takes out (sign -1) an item given by its fields: the memory store keeps a
+   * version as numbers, and building an object to take one out would be an allocation a write.
+   */
+  apply(key: string, time: number, counter: number, node: string, removed: boolean, sign: 1 | -1): void {
     const keyHash = fnv1a(key);
-    let nodeHash = this.#nodeHashes.get(version.node);
+    let nodeHash = this.#nodeHashes.get(node);
     if (nodeHash === undefined) {
-      nodeHash = fnv1a(version.node);
-      if (this.#nodeHashes.size < 4096) this.#nodeHashes.set(version.node, nodeHash);
+      nodeHash = fnv1a(node);
+      if (this.#nodeHashes.size < 4096) this.#nodeHashes.set(node, nodeHash);
     }
     const hashes = this.#hashes;
-    hashItem(keyHash, version.time, version.counter, nodeHash, removed, hashes);
+    hashItem(keyHash, time, counter, nodeHash, removed, hashes);
     const bucket = keyHash & (MAX_DIGEST_BUCKETS - 1);
     // Adding and subtracting modulo 2^32, xor both ways: an item taken out leaves no trace.
     this.#sums[bucket] = ((this.#sums[bucket] as number) + sign * (hashes[0] as number)) >>> 0;

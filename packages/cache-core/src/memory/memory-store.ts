@@ -412,9 +412,14 @@ export class MemoryStore<V> {
     if (rest === undefined) return;
     const node = rest[2 * slot + 1] as number;
     if (node === 0) return;
-    if (this.#digest !== undefined) {
-      this.#digest.remove(this.#keys[slot] as string, this.version(slot) as Version, false);
-    }
+    this.#digest?.apply(
+      this.#keys[slot] as string,
+      (this.#versionTime as Float64Array)[slot] as number,
+      rest[2 * slot] as number,
+      this.#nodes.names[node] as string,
+      false,
+      -1,
+    );
     this.#nodes.release(node);
     rest[2 * slot + 1] = 0;
   }
