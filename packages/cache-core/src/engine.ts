@@ -61,6 +61,8 @@ export interface CacheContext {
 }
 
 const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
+/** What #slotIfNewer answers for a version no newer than what the cache knows of the key (slots are >= -1). */
+const STALE = -2;
 const NO_LISTENERS: never[] = [];
 
 export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V> {
@@ -473,9 +475,10 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     timeToIdleSeconds: number,
   ): ApplyOutcome {
     if (this.#closed) this.#throwClosed();
-    if (!this.#isNewerThanKnown(key, version)) return 'stale';
+    const slot = this.#slotIfNewer(key, version);
+    if (slot === STALE) return 'stale';
     const now = this.#clock();
-    this.#write(key, value, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now);
+    this.#write(key, value, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now, slot);
     return 'applied';
   }
 
@@ -652,9 +655,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     version: Version | undefined,
     origin: EventOrigin,
     now: number,
+    slot = this.#store.slotOf(key),
   ): void {
     const store = this.#store;
-    const slot = store.slotOf(key);
     // With a disk tier, a key not in memory may still be held on disk.
     const onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
     const heldLive = slot >= 0 ? !store.isExpired(slot, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
@@ -684,7 +687,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // A value larger than the whole byte bound never enters memory: entering, it would evict
     // entries under the count bound for nothing.
     const fits = store.fits(bytes);
-    if (fits) store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes);
+    // The slot looked up above is still the key's unless an expiry was handled (its listeners may write).
+    const known = heldLive || (slot < 0 && onDisk === undefined) ? slot : undefined;
+    if (fits) store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, known);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
     if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
@@ -773,16 +778,24 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** True when `version` is newer than the key's entry, its tombstone and the last clear. */
   #isNewerThanKnown(key: string, version: Version): boolean {
+    return this.#slotIfNewer(key, version) !== STALE;
+  }
+
+  /**
+   * The key's memory slot (or -1) when `version` is newer than all this cache knows of the key,
+   * else STALE: the lookup a remote put must make anyway, handed on so the write makes no second.
+   */
+  #slotIfNewer(key: string, version: Version): number {
     const slot = this.#store.slotOf(key);
     if (slot >= 0) {
-      if (this.#store.compareVersion(slot, version) >= 0) return false;
+      if (this.#store.compareVersion(slot, version) >= 0) return STALE;
     } else if (this.disk !== undefined) {
       const record = this.disk.read(key);
-      if (record !== undefined && !isNewer(version, record.version)) return false;
+      if (record !== undefined && !isNewer(version, record.version)) return STALE;
     }
     const tombstone = this.#tombstones.get(key);
-    if (tombstone !== undefined && !isNewer(version, tombstone)) return false;
-    return this.#clearVersion === undefined || isNewer(version, this.#clearVersion);
+    if (tombstone !== undefined && !isNewer(version, tombstone)) return STALE;
+    return this.#clearVersion === undefined || isNewer(version, this.#clearVersion) ? slot : STALE;
   }
 
   #expireHeld(key: string, slot: number): void {

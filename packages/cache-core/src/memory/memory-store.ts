@@ -281,7 +281,9 @@ export class MemoryStore<V> {
   /**
    * Writes a key: a held key's slot is rewritten (a write, for the policy), a new key gets a slot
    * (an insertion, which may evict). Then, with a byte bound, victims leave until the estimated
-   * bytes fit again, never the written slot itself (see fits()). Returns the slot.
+   * bytes fit again, never the written slot itself (see fits()). Returns the slot. `held` is the
+   * key's slot (or -1) when the caller has just looked it up: a write of a new key then costs one
+   * index operation, not two.
    */
   write(
     key: string,
@@ -292,12 +294,13 @@ export class MemoryStore<V> {
     timeToIdleSeconds: number,
     version: Version | undefined,
     bytes: number,
+    held: number = this.#index.get(key) ?? NONE,
   ): number {
     // Acquired before the old ones are released: a rewrite with the same lifespan or node keeps its number.
     const life = this.lifespans.acquire(timeToLiveSeconds, timeToIdleSeconds);
     const node = version === undefined ? 0 : this.#nodes.acquire(version.node);
-    let slot = this.#index.get(key);
-    if (slot !== undefined) {
+    let slot = held;
+    if (slot !== NONE) {
       this.lifespans.release(this.#life[slot] as number);
       this.#releaseVersion(slot);
       this.policy.update(slot);
@@ -404,7 +407,16 @@ export class MemoryStore<V> {
     (this.#versionTime as Float64Array)[slot] = version.time;
     this.#versionRest[2 * slot] = version.counter;
     this.#versionRest[2 * slot + 1] = node;
-    this.#digest?.add(this.#keys[slot] as string, version, false);
+    // The interned name, not the version's: a name decoded from a frame is a new string each
+    // time, whose hash the digest's table of node hashes would compute again on every write.
+    this.#digest?.apply(
+      this.#keys[slot] as string,
+      version.time,
+      version.counter,
+      this.#nodes.names[node] as string,
+      false,
+      1,
+    );
   }
 
   #releaseVersion(slot: number): void {
