@@ -48,6 +48,24 @@ describe('HybridLogicalClock', () => {
     expect(hlc.now().time).toBe(1000);
   });
 
+  it('reads its clock for a received version only when the last reading would refuse it', () => {
+    const wall = new ManualClock(1000);
+    let readings = 0;
+    const clock = () => {
+      readings++;
+      return wall.now();
+    };
+    const hlc = new HybridLogicalClock({ node: 'b', clock, maxDriftMillis: 500 });
+    for (let counter = 0; counter < 1000; counter++) hlc.receive({ time: 1200, counter, node: 'a' });
+    expect(readings).toBe(1);
+    wall.advance(1000); // 2000: a version at 2400 is within the bound of the clock, not of the last reading
+    hlc.receive({ time: 2400, counter: 0, node: 'a' });
+    expect(readings).toBe(2);
+    expect(() => hlc.receive({ time: 2501, counter: 0, node: 'a' })).toThrow(
+      expect.objectContaining({ code: 'E_CLOCK_DRIFT' }),
+    );
+  });
+
   it('stamps whole milliseconds whatever its clock gives (a fractional time would not cross the wire)', () => {
     const hlc = new HybridLogicalClock({ node: 'a', clock: () => 1000.75 });
     expect(hlc.now()).toEqual({ time: 1000, counter: 0, node: 'a' });
