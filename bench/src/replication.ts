@@ -13,9 +13,10 @@
  *    BENCH_LAG_RUNS runs (default 5) each with frames encrypted and not, taking turns.
  * 3. Bootstrap: a new node joining a node that holds 1,000,000 entries, start() to ready(), next
  *    to the raw transfer of the same bytes over ws.
+ * 4. Stages: where a change's time goes, stage by stage, in one process (replication-stages.ts).
  *
  * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES,
- * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap)
+ * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages)
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -26,6 +27,7 @@ import { type ChangeMessage, MessageType, WireCodec } from '@meshcache/replicati
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
+import { replicationStages } from './replication-stages.js';
 
 const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -361,3 +363,4 @@ console.log(`node ${process.version}`);
 if (ONLY === undefined || ONLY === 'throughput') await throughput();
 if (ONLY === undefined || ONLY === 'lag') await lag();
 if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();
+if (ONLY === undefined || ONLY === 'stages') await replicationStages();

@@ -35,8 +35,11 @@ export type {
   UnknownMessage,
 } from './protocol/messages.js';
 export { MessageType, RETIRED_MESSAGE_TYPES } from './protocol/messages.js';
+export { MsgpackGuard } from './protocol/msgpack-guard.js';
 export type { ProtocolVersion } from './protocol/versions.js';
 export { messagesOf, PROTOCOL_HISTORY } from './protocol/versions.js';
 export type { KeyVersion } from './repair/digest.js';
+export { FrameProtection } from './security/frame-protection.js';
 export type { SessionGrant, SessionRole } from './security/keyring.js';
+export { CipherState } from './security/noise.js';
 export type { LocalIdentity, PeerIdentity, SessionOptions } from './session.js';
