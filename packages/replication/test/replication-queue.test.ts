@@ -84,6 +84,30 @@ describe('ReplicationQueue', () => {
     expect(queue.enqueue(put('c', 'after', 1))).toBe(true);
   });
 
+  it('keeps order, count and bytes exact when one key is rewritten many times between drains', () => {
+    const queue = new ReplicationQueue(1 << 30);
+    const last = new Map<string, ChangeMessage>();
+    for (let i = 0; i < 5000; i++) {
+      const change =
+        i % 7 === 3 ? remove('c', `k${i % 50}`, i) : put('c', i % 3 === 0 ? 'hot' : `k${i % 50}`, `v${i}`, i);
+      const key = change.type === MessageType.RemoveAll ? '' : change.key;
+      last.delete(key);
+      last.set(key, change);
+      queue.enqueue(change);
+    }
+    expect(queue.size).toBe(last.size);
+    expect(queue.bytes).toBe([...last.values()].reduce((sum, change) => sum + estimateBytes(change), 0));
+    const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(6000) };
+    queue.enqueue(put('c', 'k1', 'before the clear', 5001));
+    queue.enqueue(clear);
+    queue.enqueue(put('c', 'after', 1, 6001));
+    expect(queue.size).toBe(2);
+    expect(queue.bytes).toBe(estimateBytes(clear) + estimateBytes(put('c', 'after', 1, 6001)));
+    expect(queue.drainAll(100).flat()).toEqual([clear, put('c', 'after', 1, 6001)]);
+    for (const change of last.values()) queue.enqueue(change);
+    expect(queue.drainAll(10_000).flat()).toEqual([...last.values()]);
+  });
+
   it('estimates strings and bytes exactly enough to bound memory', () => {
     const small = estimateBytes(put('c', 'k', 'x'));
     const big = estimateBytes(put('c', 'k', Buffer.alloc(10_000)));
