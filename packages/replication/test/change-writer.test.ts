@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/internals.js';
+import { ChangeWriter } from '../src/protocol/change-writer.js';
 
 /**
  * Batches are written by ChangeWriter instead of packed whole from arrays. A node of the previous
@@ -79,7 +80,8 @@ const strings = [
   `long lone \udc00 surrogate ${'y'.repeat(80)}`,
 ];
 
-const values: unknown[] = [
+/** Values the writer writes itself. */
+const simpleValues: unknown[] = [
   ...strings,
   0,
   63,
@@ -105,6 +107,10 @@ const values: unknown[] = [
   Buffer.from('bytes'),
   Buffer.alloc(300, 1),
   Buffer.alloc(70_000, 2),
+];
+
+/** Values that make a batch be packed whole, as before. */
+const otherValues: unknown[] = [
   new Uint8Array([1, 2, 3]),
   new Date(1_700_000_000_000),
   new Set(['a', 1]),
@@ -120,7 +126,7 @@ const values: unknown[] = [
   {},
 ];
 
-function changesOf(round: number): ChangeMessage[] {
+function changesOf(values: unknown[]): ChangeMessage[] {
   const changes: ChangeMessage[] = values.map((value, i) =>
     put(strings[i % strings.length] as string, value, {
       timeToLiveSeconds: i % 3 === 0 ? 0.25 : 300,
@@ -131,7 +137,6 @@ function changesOf(round: number): ChangeMessage[] {
     { type: MessageType.Remove, cache: 'c', key: '', version: version() },
     { type: MessageType.Expire, cache: 'другой', key: '😀', version: version(2 ** 53 - 1) },
     { type: MessageType.RemoveAll, cache: 'c', version: { time: 0, counter: 2 ** 32 - 1, node: 'n' } },
-    put(`round ${round}`, { round, shape: 'a shape first seen in this round', [`field${round}`]: round }),
   );
   return changes;
 }
@@ -152,7 +157,12 @@ describe('ChangeWriter', () => {
     const fromWhole = new WireCodec();
     for (let round = 0; round < 12; round++) {
       const type = round % 2 === 0 ? MessageType.Batch : MessageType.Entries;
-      const changes = changesOf(round);
+      // one batch the writer writes, then one packed whole with a structure new in this round
+      const changes =
+        round % 4 < 2
+          ? changesOf(simpleValues)
+          : [...changesOf([...simpleValues, ...otherValues]), put(`r${round}`, { round, [`field${round}`]: round })];
+      expect(ChangeWriter.writes(changes)).toBe(round % 4 < 2);
       const writtenBytes = sender.encode({ type, changes });
       const packedBytes = whole(type, changes);
       const written = fromWriter.decode(writtenBytes);
@@ -177,6 +187,15 @@ describe('ChangeWriter', () => {
     expect(Buffer.from(sender.encode({ type: MessageType.Batch, changes }))).toEqual(
       Buffer.from(whole(MessageType.Batch, changes)),
     );
+  });
+
+  it('leaves to msgpackr every value it does not write itself, Buffer subclasses and Uint8Arrays included', () => {
+    class Bytes extends Buffer {}
+    const subclass = Object.setPrototypeOf(Buffer.from('x'), Bytes.prototype) as Buffer;
+    for (const value of [...otherValues, subclass])
+      expect(ChangeWriter.writes([put('k', 'v'), put('k', value)])).toBe(false);
+    for (const value of simpleValues) expect(ChangeWriter.writes([put('k', value)])).toBe(true);
+    expect(() => new ChangeWriter().write(MessageType.Batch, [put('k', {})])).toThrow(TypeError);
   });
 
   it('keeps record structures in step with the other messages the connection packs whole', () => {
@@ -207,8 +226,9 @@ describe('ChangeWriter', () => {
     const small: Message = { type: MessageType.Batch, changes: [put('k', 'v')] };
     const first = sender.encode(small);
     const copy = Buffer.from(first);
-    const many = Array.from({ length: 70_000 }, (_, i) => put(`key:${i}`, i % 2 === 0 ? `value ${i}` : { i }));
+    const many = Array.from({ length: 70_000 }, (_, i) => put(`key:${i}`, i % 2 === 0 ? `value ${i}` : i));
     const big: Message = { type: MessageType.Batch, changes: many };
+    expect(ChangeWriter.writes(many)).toBe(true);
     const bytes = sender.encode(big);
     expect(Buffer.from(first)).toEqual(copy);
     expect(receiver.decode(first)).toEqual(small);
