@@ -114,4 +114,22 @@ describe('ReplicationQueue', () => {
     expect(big - small).toBeGreaterThanOrEqual(9_990);
     expect(estimateBytes(put('c', 'k', { a: new Map([['b', [1, 2, new Set(['c'])]]]) }))).toBeGreaterThan(small);
   });
+
+  it('estimates containers as it always has (pinned: the walk was rewritten without entry arrays)', () => {
+    const object = {
+      status: 200,
+      headers: { etag: 'W/"abc"' },
+      body: 'x'.repeat(150),
+      tags: ['a', , 'b'],
+      at: new Date(0),
+    };
+    // 32 + 'c' + 'a' + 'k', then the value: 5 + (6+1+9) + (7+1+5+(4+1+12)) + (4+1+155) + (4+1+5+6+9+6) + (2+1+5)
+    expect(estimateBytes(put('c', 'k', object))).toBe(35 + 250);
+    const nested = new Map<unknown, unknown>([
+      ['a', new Set([1, { x: [1, 2] }])],
+      [2, Buffer.alloc(10)],
+    ]);
+    // 5 + 'a' 6 + the Set (5 + 9 + (5 + 1 + 1 + (5 + 9 + 9))) + 2 9 + the Buffer 15
+    expect(estimateBytes(put('c', 'k', nested))).toBe(35 + 79);
+  });
 });
