@@ -120,7 +120,7 @@ describe('ReplicationQueue', () => {
       status: 200,
       headers: { etag: 'W/"abc"' },
       body: 'x'.repeat(150),
-      tags: ['a', , 'b'],
+      tags: ['a', undefined, 'b'],
       at: new Date(0),
     };
     // 32 + 'c' + 'a' + 'k', then the value: 5 + (6+1+9) + (7+1+5+(4+1+12)) + (4+1+155) + (4+1+5+6+9+6) + (2+1+5)
