@@ -40,10 +40,12 @@ export class ReplicationQueue {
     return this.#overflowed;
   }
 
-  /** Queues a change; false when the queue has overflowed (the link needs repair instead). */
-  enqueue(change: ChangeMessage): boolean {
+  /**
+   * Queues a change; false when the queue has overflowed (the link needs repair instead).
+   * `bytes` is estimateBytes(change), for a caller that queues one change for several peers.
+   */
+  enqueue(change: ChangeMessage, bytes = estimateBytes(change)): boolean {
     if (this.#overflowed) return false;
-    const bytes = estimateBytes(change);
     let keys = this.#changes.get(change.cache);
     if (change.type === MessageType.RemoveAll) {
       if (keys !== undefined) {
