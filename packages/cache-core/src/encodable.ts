@@ -21,13 +21,29 @@ function describeInstance(value: object): string {
   return `is an instance of ${name ?? 'an unknown class'}, which would not come back as the same class`;
 }
 
-/** Returns the first problem found, or undefined when the value encodes and decodes as itself. */
+/**
+ * Returns the first problem found, or undefined when the value encodes and decodes as itself.
+ *
+ * This runs on every put of a replicated or disk-backed cache, so a value that has no problem
+ * costs no allocation but the set of containers being walked (for cycles), and none at all for a
+ * string, number, Buffer or Date: the path to a problem is put together only once one is found,
+ * from the steps collected on the way back up.
+ */
 export function findEncodingProblem(value: unknown): EncodabilityProblem | undefined {
   if (value === undefined) return { path: 'value', problem: 'is undefined (remove the key instead)' };
-  return walk(value, 'value', new Set());
+  const found = walk(value, undefined);
+  if (found === undefined) return undefined;
+  return { path: `value${found.steps.reverse().join('')}`, problem: found.problem };
 }
 
-function walk(value: unknown, path: string, ancestors: Set<object>): EncodabilityProblem | undefined {
+/** A problem, and the steps from it back up to the value (innermost first). */
+interface Found {
+  readonly problem: string;
+  readonly steps: string[];
+}
+
+/** `ancestors`: the containers being walked, for cycles; made at the first container. */
+function walk(value: unknown, ancestors: Set<object> | undefined): Found | undefined {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -35,59 +51,69 @@ function walk(value: unknown, path: string, ancestors: Set<object>): Encodabilit
     case 'undefined':
       return undefined;
     case 'function':
-      return { path, problem: 'is a function' };
+      return { problem: 'is a function', steps: [] };
     case 'symbol':
-      return { path, problem: 'is a symbol' };
+      return { problem: 'is a symbol', steps: [] };
     case 'bigint':
-      return { path, problem: 'is a bigint (store it as a string or a number)' };
+      return { problem: 'is a bigint (store it as a string or a number)', steps: [] };
   }
   if (value === null) return undefined;
   const object = value as object;
   if (object instanceof Uint8Array) {
     return Object.getPrototypeOf(object) === Uint8Array.prototype || Buffer.isBuffer(object)
       ? undefined
-      : { path, problem: describeInstance(object) };
+      : { problem: describeInstance(object), steps: [] };
   }
   if (object instanceof Date) return undefined;
-  if (ancestors.has(object)) return { path, problem: 'refers back to itself (a cycle)' };
-  ancestors.add(object);
+  const seen = ancestors ?? new Set<object>();
+  if (seen.has(object)) return { problem: 'refers back to itself (a cycle)', steps: [] };
+  seen.add(object);
   try {
-    return walkContainer(object, path, ancestors);
+    return walkContainer(object, seen);
   } finally {
-    ancestors.delete(object);
+    seen.delete(object);
   }
 }
 
-function walkContainer(object: object, path: string, ancestors: Set<object>): EncodabilityProblem | undefined {
+function walkContainer(object: object, ancestors: Set<object>): Found | undefined {
   if (Array.isArray(object)) {
     for (let i = 0; i < object.length; i++) {
-      const found = walk(object[i], `${path}[${i}]`, ancestors);
-      if (found !== undefined) return found;
+      const found = walk(object[i], ancestors);
+      if (found !== undefined) return step(found, `[${i}]`);
     }
     return undefined;
   }
   if (object instanceof Map) {
     for (const [key, item] of object) {
-      const label = typeof key === 'string' ? key : String(key);
-      const found = walk(key, `${path} key ${label}`, ancestors) ?? walk(item, `${path}.get(${label})`, ancestors);
-      if (found !== undefined) return found;
+      const label = (): string => (typeof key === 'string' ? key : String(key));
+      const inKey = walk(key, ancestors);
+      if (inKey !== undefined) return step(inKey, ` key ${label()}`);
+      const inItem = walk(item, ancestors);
+      if (inItem !== undefined) return step(inItem, `.get(${label()})`);
     }
     return undefined;
   }
   if (object instanceof Set) {
     let i = 0;
     for (const item of object) {
-      const found = walk(item, `${path} item ${i++}`, ancestors);
-      if (found !== undefined) return found;
+      const found = walk(item, ancestors);
+      if (found !== undefined) return step(found, ` item ${i}`);
+      i++;
     }
     return undefined;
   }
   const proto: unknown = Object.getPrototypeOf(object);
-  if (proto !== Object.prototype && proto !== null) return { path, problem: describeInstance(object) };
-  if (Object.getOwnPropertySymbols(object).length > 0) return { path, problem: 'has symbol keys' };
-  for (const [key, item] of Object.entries(object)) {
-    const found = walk(item, `${path}.${key}`, ancestors);
-    if (found !== undefined) return found;
+  if (proto !== Object.prototype && proto !== null) return { problem: describeInstance(object), steps: [] };
+  if (Object.getOwnPropertySymbols(object).length > 0) return { problem: 'has symbol keys', steps: [] };
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const found = walk((object as Record<string, unknown>)[key], ancestors);
+    if (found !== undefined) return step(found, `.${key}`);
   }
   return undefined;
+}
+
+function step(found: Found, step: string): Found {
+  found.steps.push(step);
+  return found;
 }

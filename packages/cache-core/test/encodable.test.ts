@@ -37,6 +37,13 @@ describe('findEncodingProblem', () => {
     ['a Float64Array', new Float64Array(2), 'value', /instance of Float64Array/],
     ['a cycle', cyclic, 'value.self', /cycle/],
     ['a function in a Map', new Map([['k', () => 1]]), 'value.get(k)', /function/],
+    ['a symbol as a Map key', new Map([[Symbol('k'), 1]]), 'value key Symbol(k)', /is a symbol/],
+    [
+      'a function deep inside',
+      { a: [1, new Map([[1, new Set([0, { f: () => 1 }])]])] },
+      'value.a[1].get(1) item 1.f',
+      /is a function/,
+    ],
   ])('refuses %s, naming where', (_label, value, path, problem) => {
     const found = findEncodingProblem(value);
     expect(found?.path).toBe(path);

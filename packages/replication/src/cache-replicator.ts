@@ -51,7 +51,7 @@ import {
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, type RepairPeer } from './repair/cache-repair.js';
-import { ReplicationQueue } from './replication-queue.js';
+import { estimateBytes, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 
@@ -424,6 +424,7 @@ export class CacheReplicator {
     if (version === undefined || this.#peers.size === 0) return;
     const change = this.#changeFor(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
     if (change === undefined) return;
+    let bytes = -1; // estimated once for every peer's queue: it walks the value
     for (const state of this.#peers.values()) {
       if (roleOf(state) === 'repair') continue;
       if (!this.settings.replicateAsynchronously) {
@@ -431,9 +432,10 @@ export class CacheReplicator {
         const ack = this.#acknowledgement(state.peer);
         this.#pendingAcks.add(ack);
         void ack.then(() => this.#pendingAcks.delete(ack));
-      } else if (!state.queue.enqueue(change) && !state.needsRepair) {
-        this.#overflowed(state, 'queue full');
+        continue;
       }
+      if (bytes < 0) bytes = estimateBytes(change);
+      if (!state.queue.enqueue(change, bytes) && !state.needsRepair) this.#overflowed(state, 'queue full');
     }
   };
 

@@ -40,10 +40,12 @@ export class ReplicationQueue {
     return this.#overflowed;
   }
 
-  /** Queues a change; false when the queue has overflowed (the link needs repair instead). */
-  enqueue(change: ChangeMessage): boolean {
+  /**
+   * Queues a change; false when the queue has overflowed (the link needs repair instead).
+   * `bytes` is estimateBytes(change), for a caller that queues one change for several peers.
+   */
+  enqueue(change: ChangeMessage, bytes = estimateBytes(change)): boolean {
     if (this.#overflowed) return false;
-    const bytes = estimateBytes(change);
     let keys = this.#changes.get(change.cache);
     if (change.type === MessageType.RemoveAll) {
       if (keys !== undefined) {
@@ -140,10 +142,17 @@ function valueBytes(value: unknown, depth: number): number {
   if (typeof value !== 'object' || value === null) return 9;
   if (value instanceof Uint8Array) return value.length + 5;
   if (depth > 32) return 64; // deep enough to be unusual; the codec still encodes it
+  // Walked without building entry arrays: this runs for every change queued, for every peer.
   let bytes = 5;
-  if (Array.isArray(value) || value instanceof Set) for (const item of value) bytes += valueBytes(item, depth + 1);
-  else if (value instanceof Map)
-    for (const [k, v] of value) bytes += valueBytes(k, depth + 1) + valueBytes(v, depth + 1);
-  else for (const [k, v] of Object.entries(value)) bytes += k.length + 1 + valueBytes(v, depth + 1);
+  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) bytes += valueBytes(value[i], depth + 1);
+  else if (value instanceof Set) for (const item of value) bytes += valueBytes(item, depth + 1);
+  else if (value instanceof Map) {
+    value.forEach((v, k) => {
+      bytes += valueBytes(k, depth + 1) + valueBytes(v, depth + 1);
+    });
+  } else {
+    const object = value as Record<string, unknown>;
+    for (const k in object) if (Object.hasOwn(object, k)) bytes += k.length + 1 + valueBytes(object[k], depth + 1);
+  }
   return bytes;
 }

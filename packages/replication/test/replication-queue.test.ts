@@ -84,10 +84,52 @@ describe('ReplicationQueue', () => {
     expect(queue.enqueue(put('c', 'after', 1))).toBe(true);
   });
 
+  it('keeps order, count and bytes exact when one key is rewritten many times between drains', () => {
+    const queue = new ReplicationQueue(1 << 30);
+    const last = new Map<string, ChangeMessage>();
+    for (let i = 0; i < 5000; i++) {
+      const change =
+        i % 7 === 3 ? remove('c', `k${i % 50}`, i) : put('c', i % 3 === 0 ? 'hot' : `k${i % 50}`, `v${i}`, i);
+      const key = change.type === MessageType.RemoveAll ? '' : change.key;
+      last.delete(key);
+      last.set(key, change);
+      queue.enqueue(change);
+    }
+    expect(queue.size).toBe(last.size);
+    expect(queue.bytes).toBe([...last.values()].reduce((sum, change) => sum + estimateBytes(change), 0));
+    const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(6000) };
+    queue.enqueue(put('c', 'k1', 'before the clear', 5001));
+    queue.enqueue(clear);
+    queue.enqueue(put('c', 'after', 1, 6001));
+    expect(queue.size).toBe(2);
+    expect(queue.bytes).toBe(estimateBytes(clear) + estimateBytes(put('c', 'after', 1, 6001)));
+    expect(queue.drainAll(100).flat()).toEqual([clear, put('c', 'after', 1, 6001)]);
+    for (const change of last.values()) queue.enqueue(change);
+    expect(queue.drainAll(10_000).flat()).toEqual([...last.values()]);
+  });
+
   it('estimates strings and bytes exactly enough to bound memory', () => {
     const small = estimateBytes(put('c', 'k', 'x'));
     const big = estimateBytes(put('c', 'k', Buffer.alloc(10_000)));
     expect(big - small).toBeGreaterThanOrEqual(9_990);
     expect(estimateBytes(put('c', 'k', { a: new Map([['b', [1, 2, new Set(['c'])]]]) }))).toBeGreaterThan(small);
+  });
+
+  it('estimates containers as it always has (pinned: the walk was rewritten without entry arrays)', () => {
+    const object = {
+      status: 200,
+      headers: { etag: 'W/"abc"' },
+      body: 'x'.repeat(150),
+      tags: ['a', undefined, 'b'],
+      at: new Date(0),
+    };
+    // 32 + 'c' + 'a' + 'k', then the value: 5 + (6+1+9) + (7+1+5+(4+1+12)) + (4+1+155) + (4+1+5+6+9+6) + (2+1+5)
+    expect(estimateBytes(put('c', 'k', object))).toBe(35 + 250);
+    const nested = new Map<unknown, unknown>([
+      ['a', new Set([1, { x: [1, 2] }])],
+      [2, Buffer.alloc(10)],
+    ]);
+    // 5 + 'a' 6 + the Set (5 + 9 + (5 + 1 + 1 + (5 + 9 + 9))) + 2 9 + the Buffer 15
+    expect(estimateBytes(put('c', 'k', nested))).toBe(35 + 79);
   });
 });

@@ -25,6 +25,11 @@
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
  *   ClockSample [19, wallMillis]                      (protocol 3)
  *
+ * Batches and Entries whose values are strings, numbers or Buffers are written straight to these
+ * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
+ * and packed whole. Either way a frame is
+ * the layout above, so how a frame was written is never visible to its reader.
+ *
  * A top-level message whose type number is above every number this release knows decodes as
  * Unknown (versions.ts says why that is safe to skip); anything else that does not validate is
  * an error.
@@ -41,6 +46,7 @@
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
+import { ChangeWriter } from './change-writer.js';
 import {
   type AdminOperation,
   type ChangeMessage,
@@ -75,8 +81,16 @@ export class WireCodec {
   readonly #packr = new Packr({ ...OPTIONS });
   readonly #unpackr = new Unpackr({ ...DECODE_OPTIONS });
   readonly #guard = new MsgpackGuard();
+  /** Batches and Entries of strings, numbers and Buffers are written without the arrays of toWire. */
+  readonly #changes = new ChangeWriter();
 
   encode(message: Message): Buffer {
+    if (
+      (message.type === MessageType.Batch || message.type === MessageType.Entries) &&
+      ChangeWriter.writes(message.changes)
+    ) {
+      return this.#changes.write(message.type, message.changes);
+    }
     return this.#packr.pack(toWire(message));
   }
 
