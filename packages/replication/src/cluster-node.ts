@@ -173,6 +173,8 @@ export class ClusterNode {
         preAuth: { maxConnections: config.maxPendingConnections, maxPerAddress: config.maxPendingPerAddress },
         allowedOrigins: config.allowedOrigins,
         dialTimeoutMillis: config.socketTimeoutMillis,
+        // Every frame after the handshake is ciphertext: no outsider chooses a byte of it.
+        maskFrames: !this.#protectFrames,
       });
     this.#hlc = new HybridLogicalClock({ node: config.name, ...(clock === undefined ? {} : { clock }) });
     this.manager = new CacheManager({

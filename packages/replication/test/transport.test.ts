@@ -1,4 +1,5 @@
-import { createConnection } from 'node:net';
+import { createHash } from 'node:crypto';
+import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
 import { until } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -14,10 +15,62 @@ describeTransportConformance('WebSocketTransport', () => ({
   transport: new WebSocketTransport(),
   address: 'ws://127.0.0.1:0',
 }));
+describeTransportConformance('WebSocketTransport dialling with a zero mask (maskFrames: false)', () => ({
+  transport: new WebSocketTransport({ maskFrames: false }),
+  address: 'ws://127.0.0.1:0',
+}));
 describeTransportConformance('ChaosTransport with no chaos', () => ({
   transport: new ChaosTransport(new MemoryNetwork()),
   address: 'chaos',
 }));
+
+describe('WebSocketTransport masking', () => {
+  /** The first frame a dialled connection sends, as bytes on the wire (a bare TCP server answers the upgrade). */
+  async function firstFrame(transport: WebSocketTransport, payload: Buffer): Promise<Buffer> {
+    let received = Buffer.alloc(0);
+    let upgraded = false;
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (upgraded) return;
+        const head = received.indexOf('\r\n\r\n');
+        if (head < 0) return;
+        const key = /sec-websocket-key: *(\S+)/i.exec(received.subarray(0, head).toString('latin1'))?.[1] ?? '';
+        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+        upgraded = true;
+        received = received.subarray(head + 4);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const connection = await transport.dial(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      connection.send(payload);
+      // binary, final, masked, 7-bit length: 2 header bytes, 4 of mask, then the payload
+      await until(() => received.length >= 6 + payload.length, 'the first frame to arrive', 5000);
+      connection.close(1000, 'done');
+      return received.subarray(0, 6 + payload.length);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  it('dials with a zero mask when maskFrames is false (the payload crosses as it is), and with a mask by default', async () => {
+    const payload = Buffer.from('sealed frame bytes');
+    const unmasked = await firstFrame(new WebSocketTransport({ maskFrames: false }), payload);
+    expect(unmasked[1]).toBe(0x80 | payload.length); // the mask bit is still set, as RFC 6455 requires of a client
+    expect([...unmasked.subarray(2, 6)]).toEqual([0, 0, 0, 0]);
+    expect(unmasked.subarray(6)).toEqual(payload);
+    const masked = await firstFrame(new WebSocketTransport(), payload);
+    expect(masked[1]).toBe(0x80 | payload.length);
+    expect(masked.subarray(6)).not.toEqual(payload);
+  });
+});
 
 describe('WebSocketTransport limits', () => {
   async function server(maxPayload?: number) {

@@ -58,6 +58,16 @@ export interface WebSocketTransportOptions {
   allowedOrigins?: readonly string[];
   /** How long a dial may take to open the WebSocket (the HTTP upgrade). @default 5000 */
   dialTimeoutMillis?: number;
+  /**
+   * false: frames this side dials with carry a zero mask, so neither side makes a pass over every
+   * byte to mask and unmask it. RFC 6455's masking keeps a script in a browser from putting bytes
+   * of its choosing on the wire, where a proxy might read them as HTTP; it protects nothing when
+   * no frame carries plaintext an outsider chose. ClusterNode turns it off when every frame after
+   * the handshake is encrypted (the handshake's frames carry keys and ciphertext only); with
+   * protectFrames: false, cached values would cross in clear, and frames stay masked.
+   * @default true
+   */
+  maskFrames?: boolean;
 }
 
 export interface PreAuthLimits {
@@ -68,6 +78,11 @@ export interface PreAuthLimits {
   /** Bytes a connection may receive before it authenticates. @default 16384 */
   readonly maxBytes?: number;
 }
+
+/** ws's mask generator for maskFrames: false (a zero mask: ws then skips masking, and its receiver unmasking). */
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
 
 export const PRE_AUTH_DEFAULTS = Object.freeze({ maxConnections: 64, maxPerAddress: 8, maxBytes: 16 * 1024 });
 
@@ -291,6 +306,7 @@ export class WebSocketTransport implements Transport {
   readonly #preAuth: Required<PreAuthLimits>;
   readonly #allowedOrigins: ReadonlySet<string>;
   readonly #dialTimeoutMillis: number;
+  readonly #maskFrames: boolean;
 
   constructor(options: WebSocketTransportOptions = {}) {
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
@@ -299,6 +315,7 @@ export class WebSocketTransport implements Transport {
     this.#preAuth = { ...PRE_AUTH_DEFAULTS, ...options.preAuth };
     this.#allowedOrigins = new Set(options.allowedOrigins ?? []);
     this.#dialTimeoutMillis = options.dialTimeoutMillis ?? 5000;
+    this.#maskFrames = options.maskFrames !== false;
   }
 
   async listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener> {
@@ -397,6 +414,7 @@ export class WebSocketTransport implements Transport {
           perMessageDeflate: false,
           maxPayload: this.#maxPayload,
           handshakeTimeout: this.#dialTimeoutMillis,
+          ...(this.#maskFrames ? {} : { generateMask: zeroMask }),
           ...(secure && tls !== undefined
             ? {
                 ca: tls.ca,
