@@ -42,10 +42,14 @@
  * what it lets through decodes to plain objects, arrays, strings, numbers, Buffers, Uint8Arrays,
  * Dates, Maps and Sets. Then every field of every decoded message is checked before use.
  * Anything else is a ProtocolError (E_PROTOCOL) naming what was wrong; the caller closes the
- * connection and changes nothing.
+ * connection and changes nothing. A Batch or Entries frame made only of ASCII strings, numbers,
+ * booleans and null (what most frames of a cache of strings are) is read in one pass by
+ * ChangeReader instead, which takes a subset of what the guard lets through, runs the same field
+ * checks, and hands anything else to the full path (change-reader.ts says why that is the same).
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
+import { ChangeReader } from './change-reader.js';
 import { ChangeWriter } from './change-writer.js';
 import {
   type AdminOperation,
@@ -83,6 +87,13 @@ export class WireCodec {
   readonly #guard = new MsgpackGuard();
   /** Batches and Entries of strings, numbers and Buffers are written without the arrays of toWire. */
   readonly #changes = new ChangeWriter();
+  /** And those of ASCII strings, numbers, booleans and null are read without msgpackr (change-reader.ts). */
+  readonly #reader: ChangeReader | undefined;
+
+  /** @param options.readChanges false: every frame is decoded the full way (tests compare the two). @default true */
+  constructor(options: { readonly readChanges?: boolean } = {}) {
+    this.#reader = options.readChanges === false ? undefined : new ChangeReader(MAX_BATCH_CHANGES);
+  }
 
   encode(message: Message): Buffer {
     if (
@@ -96,13 +107,16 @@ export class WireCodec {
 
   /** @throws ProtocolError */
   decode(bytes: Uint8Array): Message {
+    // As a Buffer (no copy), so binary values decode as Buffers whatever the transport hands us.
+    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const read = this.#reader?.read(buffer, readChange);
+    if (read !== undefined) {
+      return { type: buffer[1] === MessageType.Batch ? MessageType.Batch : MessageType.Entries, changes: read };
+    }
     let wire: unknown;
     try {
       this.#guard.check(bytes);
-      // As a Buffer (no copy), so binary values decode as Buffers whatever the transport hands us.
-      wire = this.#unpackr.unpack(
-        Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      );
+      wire = this.#unpackr.unpack(buffer);
     } catch (error) {
       if (error instanceof GuardError) throw new ProtocolError(error.message, { cause: error });
       throw new ProtocolError('not msgpack', { cause: error });
@@ -447,6 +461,9 @@ function changeFromWire(wire: unknown, batch: string | undefined, index: number)
   }
   return badChange(batch, index, `unknown message type ${JSON.stringify(type) ?? String(type)}`);
 }
+
+/** changeFromWire for ChangeReader: a change of a batch, its fields read from the frame. */
+const readChange = (fields: readonly unknown[], index: number): ChangeMessage => changeFromWire(fields, 'batch', index);
 
 function versionAt(wire: readonly unknown[], at: number, batch: string | undefined, index: number): Version {
   const time = wire[at];

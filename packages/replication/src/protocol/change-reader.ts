@@ -1,0 +1,212 @@
+/**
+ * Reads a Batch or Entries frame straight from its bytes, with no msgpackr and no array per
+ * change, when it holds nothing but what ChangeWriter writes for plain values: the mirror of
+ * change-writer.ts, on the receiving side.
+ *
+ * Why. Every replicated change is decoded on every node that receives it. MsgpackGuard walks the
+ * frame, then msgpackr walks it again building an array per change, and the codec then reads
+ * those arrays into changes; for a batch of short keys and string values this reader does all of
+ * it in one pass over the bytes, in about half the time.
+ *
+ * What it accepts, and what it leaves to the full path. It takes a frame only if every byte of it
+ * is one of: array headers (fixarray, array 16, array 32), nil, false, true, integers that are not
+ * record references (positive fixint below 0x40, uint 8/16/32, negative fixint, int 8/16/32), float
+ * 64, and strings (fixstr, str 8/16/32) whose bytes are all ASCII; laid out as the codec's header
+ * comment says (a change per array, its fields in order), with nothing after the last change. On
+ * anything else (another type, an extension, a record, a binary, a non-ASCII string, a batch
+ * past the most a batch may carry, a field that does not check out, a truncated frame, trailing bytes) it
+ * answers undefined, having changed nothing, and the caller decodes the frame the full way: the
+ * guard, msgpackr and the field checks, which say exactly what was wrong. So:
+ * - nothing this reader accepts would be refused by MsgpackGuard (it accepts a subset of those
+ *   types and no extension), and it never touches the record structures a connection has defined
+ *   (a frame with a record is never its), so skipping the guard and msgpackr for such a frame
+ *   leaves their state as decoding it would have;
+ * - what it returns is what the full path returns for the same bytes: the fields go through the
+ *   codec's own checks (`build`, called with the change's fields in the layout the full path reads
+ *   them in), and only ASCII strings are read here, where every UTF-8 decoder agrees (msgpackr
+ *   reads some invalid UTF-8, lone surrogates among them, differently from Buffer's decoder: those
+ *   frames go the full way).
+ */
+import type { ChangeMessage } from './messages.js';
+
+/** Builds and checks one change from its fields (codec.ts's changeFromWire); throws on a bad one. */
+export type ChangeBuilder = (fields: readonly unknown[], index: number) => ChangeMessage;
+
+/** What #read answers for bytes it does not take (every value it does take is not undefined). */
+const DECLINED = undefined;
+/** Buffer's own UTF-8 decoder, without Buffer#toString's argument handling (undocumented; msgpackr uses it too). */
+interface Utf8Slicing {
+  utf8Slice(start: number, end: number): string;
+}
+/** Where Buffer has no utf8Slice (it has had one since Node.js 0.x), every frame goes the full way. */
+const CAN_READ = typeof (Buffer.prototype as Partial<Utf8Slicing>).utf8Slice === 'function';
+
+export class ChangeReader {
+  readonly #maxChanges: number;
+  #bytes: Buffer = Buffer.alloc(0);
+  #view = new DataView(this.#bytes.buffer);
+  #position = 0;
+  /**
+   * The fields of the change being read, handed to the builder: one array per arity a change
+   * has (5: removeAll, 6: remove and expire, 10: put), reused, so no array per change.
+   */
+  readonly #fields: Array<unknown[] | undefined> = [];
+  /** Cache and node names repeat in every change of a batch: the last of each, to skip decoding it again. */
+  #lastCache = '';
+  #lastNode = '';
+
+  /** @param maxChanges the most changes a frame may carry (a bigger one is the full path's to refuse) */
+  constructor(maxChanges: number) {
+    this.#maxChanges = maxChanges;
+  }
+
+  /**
+   * The changes of a Batch (type 5) or Entries (type 15) frame, or undefined when the frame is
+   * not one this reader takes (see above), for the full decoder to read.
+   */
+  read(bytes: Buffer, build: ChangeBuilder): ChangeMessage[] | undefined {
+    if (!CAN_READ || bytes.length < 3 || bytes[0] !== 0x92 || (bytes[1] !== 5 && bytes[1] !== 15)) return DECLINED;
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#position = 2;
+    try {
+      return this.#changes(build);
+    } catch {
+      // A field the builder refused, or a read past the end: the full path says what was wrong.
+      return DECLINED;
+    } finally {
+      this.#bytes = EMPTY;
+      // What the fields held (a key, a value) is the caller's now, not this reader's to keep alive.
+      for (const fields of this.#fields) fields?.fill(null);
+    }
+  }
+
+  #changes(build: ChangeBuilder): ChangeMessage[] | undefined {
+    const count = this.#arrayLength();
+    if (count < 0 || count > this.#maxChanges) return DECLINED;
+    const changes = new Array<ChangeMessage>(count);
+    for (let i = 0; i < count; i++) {
+      const length = this.#arrayLength();
+      if (length !== 10 && length !== 6 && length !== 5) return DECLINED; // the full path names the problem
+      let fields = this.#fields[length];
+      if (fields === undefined) {
+        fields = new Array<unknown>(length).fill(null);
+        this.#fields[length] = fields;
+      }
+      for (let field = 0; field < length; field++) {
+        // Field 1 is the cache's name in every change; the node's name is the third from the end
+        // of a Put, the last of the others (codec.ts's layout): both repeat from change to change.
+        const value =
+          field === 1
+            ? this.#value(CACHE)
+            : field === length - 1 - (length === 10 ? 3 : 0) && field > 1
+              ? this.#value(NODE)
+              : this.#value(OTHER);
+        if (value === DECLINED) return DECLINED;
+        fields[field] = value;
+      }
+      changes[i] = build(fields, i);
+    }
+    return this.#position === this.#bytes.length ? changes : DECLINED;
+  }
+
+  #arrayLength(): number {
+    const byte = this.#bytes[this.#position++] as number;
+    if (byte >= 0x90 && byte <= 0x9f) return byte & 0x0f;
+    if (byte === 0xdc) return this.#uint(2);
+    if (byte === 0xdd) return this.#uint(4);
+    return -1;
+  }
+
+  /** One field's value, or DECLINED for any type this reader leaves to the full path. */
+  #value(name: number): unknown {
+    const bytes = this.#bytes;
+    const byte = bytes[this.#position++];
+    if (byte === undefined) return DECLINED;
+    if (byte < 0x40) return byte; // positive fixint (0x40-0x7f are record references)
+    if (byte >= 0xa0 && byte <= 0xbf) return this.#string(byte & 0x1f, name);
+    if (byte >= 0xe0) return byte - 0x100; // negative fixint
+    switch (byte) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xcb:
+        return this.#float64();
+      case 0xcc:
+        return this.#uint(1);
+      case 0xcd:
+        return this.#uint(2);
+      case 0xce:
+        return this.#uint(4);
+      case 0xd0:
+        return this.#int(1);
+      case 0xd1:
+        return this.#int(2);
+      case 0xd2:
+        return this.#int(4);
+      case 0xd9:
+        return this.#string(this.#uint(1), name);
+      case 0xda:
+        return this.#string(this.#uint(2), name);
+      case 0xdb:
+        return this.#string(this.#uint(4), name);
+      default:
+        return DECLINED;
+    }
+  }
+
+  /** An ASCII string of `length` bytes, or DECLINED for any other (see above). */
+  #string(length: number, name: number): string | undefined {
+    const bytes = this.#bytes;
+    const start = this.#position;
+    const end = start + length;
+    if (end > bytes.length) return DECLINED;
+    this.#position = end;
+    if (name !== OTHER) {
+      const last = name === CACHE ? this.#lastCache : this.#lastNode;
+      if (sameAscii(bytes, start, length, last)) return last;
+    }
+    const text = (bytes as unknown as Utf8Slicing).utf8Slice(start, end);
+    // UTF-8 decodes an ASCII byte to one unit, a longer sequence to fewer units than bytes, and
+    // each invalid byte to U+FFFD: as many units as bytes and no U+FFFD means every byte was ASCII.
+    if (text.length !== length || text.indexOf('\ufffd') >= 0) return DECLINED;
+    if (name === CACHE) this.#lastCache = text;
+    else if (name === NODE) this.#lastNode = text;
+    return text;
+  }
+
+  #uint(size: 1 | 2 | 4): number {
+    const at = this.#position;
+    this.#position += size;
+    const view = this.#view;
+    return size === 1 ? view.getUint8(at) : size === 2 ? view.getUint16(at) : view.getUint32(at);
+  }
+
+  #int(size: 1 | 2 | 4): number {
+    const at = this.#position;
+    this.#position += size;
+    const view = this.#view;
+    return size === 1 ? view.getInt8(at) : size === 2 ? view.getInt16(at) : view.getInt32(at);
+  }
+
+  #float64(): number {
+    const at = this.#position;
+    this.#position += 8;
+    return this.#view.getFloat64(at);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const OTHER = 0;
+const CACHE = 1;
+const NODE = 2;
+
+/** Whether the `length` bytes at `start` are the ASCII text `text`. */
+function sameAscii(bytes: Buffer, start: number, length: number, text: string): boolean {
+  if (text.length !== length || length === 0) return false;
+  for (let i = 0; i < length; i++) if (bytes[start + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
