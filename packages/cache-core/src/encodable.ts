@@ -85,7 +85,7 @@ function walkContainer(object: object, ancestors: Set<object>): Found | undefine
   }
   if (object instanceof Map) {
     for (const [key, item] of object) {
-      const label = (): string => (typeof key === 'string' ? key : String(key));
+      const label = (): string => (typeof key === 'string' ? key : labelOf(key));
       const inKey = walk(key, ancestors);
       if (inKey !== undefined) return step(inKey, ` key ${label()}`);
       const inItem = walk(item, ancestors);
@@ -116,4 +116,13 @@ function walkContainer(object: object, ancestors: Set<object>): Found | undefine
 function step(found: Found, step: string): Found {
   found.steps.push(step);
   return found;
+}
+
+/** A Map key's name in a problem's path; an object with no prototype has no String() of its own. */
+function labelOf(key: unknown): string {
+  try {
+    return String(key);
+  } catch {
+    return Object.prototype.toString.call(key);
+  }
 }

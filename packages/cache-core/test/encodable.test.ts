@@ -39,6 +39,12 @@ describe('findEncodingProblem', () => {
     ['a function in a Map', new Map([['k', () => 1]]), 'value.get(k)', /function/],
     ['a symbol as a Map key', new Map([[Symbol('k'), 1]]), 'value key Symbol(k)', /is a symbol/],
     [
+      'a function under a Map key that has no prototype (no String() of its own)',
+      new Map([[Object.create(null), () => 1]]),
+      'value.get([object Object])',
+      /is a function/,
+    ],
+    [
       'a function deep inside',
       { a: [1, new Map([[1, new Set([0, { f: () => 1 }])]])] },
       'value.a[1].get(1) item 1.f',

@@ -25,7 +25,7 @@
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
  *   ClockSample [19, wallMillis]                      (protocol 3)
  *
- * Batches and Entries whose values are strings, numbers or Buffers are written straight to these
+ * Batches and Entries whose values are strings, numbers, booleans, null or Buffers are written straight to these
  * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
  * and packed whole. Either way a frame is
  * the layout above, so how a frame was written is never visible to its reader.
@@ -85,7 +85,7 @@ export class WireCodec {
   readonly #packr = new Packr({ ...OPTIONS });
   readonly #unpackr = new Unpackr({ ...DECODE_OPTIONS });
   readonly #guard = new MsgpackGuard();
-  /** Batches and Entries of strings, numbers and Buffers are written without the arrays of toWire. */
+  /** Batches and Entries of strings, numbers, booleans, null and Buffers are written without the arrays of toWire. */
   readonly #changes = new ChangeWriter();
   /** And those of ASCII strings, numbers, booleans and null are read without msgpackr (change-reader.ts). */
   readonly #reader: ChangeReader | undefined;
