@@ -108,9 +108,11 @@ export function encodeDigest(sums: Uint32Array, xors: Uint32Array): Uint8Array {
 
 /** Per-bucket sums, xors and counts at MAX_DIGEST_BUCKETS, kept as items come and go. */
 export class BucketDigest {
-  readonly #sums = new Uint32Array(MAX_DIGEST_BUCKETS);
-  readonly #xors = new Uint32Array(MAX_DIGEST_BUCKETS);
-  readonly #counts = new Uint32Array(MAX_DIGEST_BUCKETS);
+  /**
+   * Per bucket, its sum, xor and count side by side (at 3 * bucket): a write touches one bucket
+   * picked by a hash, so one cache line rather than three (a third of the misses on a large cache).
+   */
+  readonly #table = new Uint32Array(3 * MAX_DIGEST_BUCKETS);
   readonly #hashes = new Uint32Array(2);
   /** Node names' hashes: a cluster has a handful of nodes, and every versioned write names one. */
   readonly #nodeHashes = new Map<string, number>();
@@ -129,15 +131,15 @@ export class BucketDigest {
     const xors = new Uint32Array(bucketCount);
     const counts = new Uint32Array(bucketCount);
     const mask = bucketCount - 1;
-    const ownSums = this.#sums;
-    const ownXors = this.#xors;
-    const ownCounts = this.#counts;
+    const table = this.#table;
     for (let i = 0; i < MAX_DIGEST_BUCKETS; i++) {
-      if (ownCounts[i] === 0) continue;
+      const at = 3 * i;
+      const count = table[at + 2] as number;
+      if (count === 0) continue;
       const bucket = i & mask;
-      sums[bucket] = ((sums[bucket] as number) + (ownSums[i] as number)) >>> 0;
-      xors[bucket] = ((xors[bucket] as number) ^ (ownXors[i] as number)) >>> 0;
-      counts[bucket] = (counts[bucket] as number) + (ownCounts[i] as number);
+      sums[bucket] = ((sums[bucket] as number) + (table[at] as number)) >>> 0;
+      xors[bucket] = ((xors[bucket] as number) ^ (table[at + 1] as number)) >>> 0;
+      counts[bucket] = (counts[bucket] as number) + count;
     }
     return { digest: encodeDigest(sums, xors), counts };
   }
@@ -155,10 +157,11 @@ export class BucketDigest {
     }
     const hashes = this.#hashes;
     hashItem(keyHash, time, counter, nodeHash, removed, hashes);
-    const bucket = keyHash & (MAX_DIGEST_BUCKETS - 1);
+    const at = 3 * (keyHash & (MAX_DIGEST_BUCKETS - 1));
+    const table = this.#table;
     // Adding and subtracting modulo 2^32, xor both ways: an item taken out leaves no trace.
-    this.#sums[bucket] = ((this.#sums[bucket] as number) + sign * (hashes[0] as number)) >>> 0;
-    this.#xors[bucket] = ((this.#xors[bucket] as number) ^ (hashes[1] as number)) >>> 0;
-    this.#counts[bucket] = (this.#counts[bucket] as number) + sign;
+    table[at] = ((table[at] as number) + sign * (hashes[0] as number)) >>> 0;
+    table[at + 1] = ((table[at + 1] as number) ^ (hashes[1] as number)) >>> 0;
+    table[at + 2] = (table[at + 2] as number) + sign;
   }
 }
