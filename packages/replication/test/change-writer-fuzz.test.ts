@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/internals.js';
 import { ChangeWriter } from '../src/protocol/change-writer.js';
+import { wholePacker } from './whole-packed.js';
 
 /**
  * Differential fuzz of ChangeWriter against the previous release's sender (the whole message laid
@@ -11,37 +11,6 @@ import { ChangeWriter } from '../src/protocol/change-writer.js';
  * msgpack's size boundaries, sent frame after frame on one connection, mixed with batches that
  * must be packed whole. Every frame must be the very same bytes, and decode to the same message.
  */
-const OPTIONS = { moreTypes: true, structuredClone: false, useRecords: true, mapsAsObjects: false, sequential: true };
-
-function wireOf(change: ChangeMessage): unknown[] {
-  const { time, counter, node } = change.version;
-  switch (change.type) {
-    case MessageType.Put:
-      return [
-        1,
-        change.cache,
-        change.key,
-        change.value,
-        time,
-        counter,
-        node,
-        change.createdAt,
-        change.timeToLiveSeconds,
-        change.timeToIdleSeconds,
-      ];
-    case MessageType.Remove:
-    case MessageType.Expire:
-      return [change.type, change.cache, change.key, time, counter, node];
-    case MessageType.RemoveAll:
-      return [4, change.cache, time, counter, node];
-  }
-}
-
-/** The previous release's sender: one Packr per connection, the whole message packed at once. */
-function wholePacker() {
-  const packr = new Packr({ ...OPTIONS });
-  return (type: number, changes: readonly ChangeMessage[]) => packr.pack([type, changes.map(wireOf)]);
-}
 
 /** FUZZ_RUNS=5000 for a longer hunt; the default keeps the file to a few seconds. */
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 100);

@@ -1,7 +1,7 @@
-import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/internals.js';
 import { ChangeWriter } from '../src/protocol/change-writer.js';
+import { wholePacker } from './whole-packed.js';
 
 /**
  * Batches are written by ChangeWriter instead of packed whole from arrays. A node of the previous
@@ -9,37 +9,6 @@ import { ChangeWriter } from '../src/protocol/change-writer.js';
  * as codec.ts's layout says, by a Packr with the codec's options, must decode (through the guard)
  * to the same messages, frame after frame on one connection.
  */
-const OPTIONS = { moreTypes: true, structuredClone: false, useRecords: true, mapsAsObjects: false, sequential: true };
-
-function wireOf(change: ChangeMessage): unknown[] {
-  const { time, counter, node } = change.version;
-  switch (change.type) {
-    case MessageType.Put:
-      return [
-        1,
-        change.cache,
-        change.key,
-        change.value,
-        time,
-        counter,
-        node,
-        change.createdAt,
-        change.timeToLiveSeconds,
-        change.timeToIdleSeconds,
-      ];
-    case MessageType.Remove:
-    case MessageType.Expire:
-      return [change.type, change.cache, change.key, time, counter, node];
-    case MessageType.RemoveAll:
-      return [4, change.cache, time, counter, node];
-  }
-}
-
-/** The previous release's sender: the whole message packed at once. */
-function wholePacker() {
-  const packr = new Packr({ ...OPTIONS });
-  return (type: 5 | 15, changes: ChangeMessage[]) => packr.pack([type, changes.map(wireOf)]);
-}
 
 let counter = 0;
 const version = (time = 1_700_000_000_000 + counter) => ({ time, counter: counter++ % 7, node: 'node-a' });

@@ -69,7 +69,14 @@ export class ProtocolError extends MeshcacheError {
   }
 }
 
-const OPTIONS = { moreTypes: true, structuredClone: false, useRecords: true, mapsAsObjects: false, sequential: true };
+/** The Packr's options (exported for the tests that pack as a previous release did). */
+export const OPTIONS = {
+  moreTypes: true,
+  structuredClone: false,
+  useRecords: true,
+  mapsAsObjects: false,
+  sequential: true,
+};
 /**
  * Binary values are copied out of the frame: a Buffer that a cache keeps must not be a slice
  * that keeps the whole incoming frame alive.
@@ -386,7 +393,8 @@ function bounded(list: readonly unknown[], what: string): void {
 
 const isPowerOfTwo = (n: number): boolean => (n & (n - 1)) === 0;
 
-function changeToWire(change: ChangeMessage): unknown[] {
+/** A change laid out as the arrays above (exported for the tests that compare ChangeWriter with packing whole). */
+export function changeToWire(change: ChangeMessage): unknown[] {
   const { time, counter, node } = change.version;
   switch (change.type) {
     case MessageType.Put:
