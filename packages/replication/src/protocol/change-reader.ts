@@ -83,7 +83,9 @@ export class ChangeReader {
 
   #changes(build: ChangeBuilder): ChangeMessage[] | undefined {
     const count = this.#arrayLength();
-    if (count < 0 || count > this.#maxChanges) return DECLINED;
+    // Every change takes at least 5 bytes: a count the frame cannot hold is declined before an
+    // array that size is made (the full path then says what is wrong).
+    if (count < 0 || count > this.#maxChanges || count > (this.#bytes.length - this.#position) / 5) return DECLINED;
     const changes = new Array<ChangeMessage>(count);
     for (let i = 0; i < count; i++) {
       const length = this.#arrayLength();
