@@ -389,29 +389,4 @@ describe('ChangeReader at its edges', () => {
     expect(taken).toBeGreaterThan(frames / 20);
     expect(taken).toBeLessThan(frames);
   });
-
-  it('reads a 100,000-change frame and a frame of long strings in no more time than the full path, give or take', () => {
-    const time = (codec: WireCodec, bytes: Buffer) => {
-      const start = performance.now();
-      outcome(codec, bytes);
-      return performance.now() - start;
-    };
-    const tiny = frame(5, new Array(MAX_BATCH_CHANGES).fill(put({ 2: str('k'), 3: u8(0) })), arr(MAX_BATCH_CHANGES));
-    const long = frame(
-      5,
-      new Array(8).fill(put({ 2: str('k'.repeat(1 << 20), '32'), 3: str('v'.repeat(1 << 20), '32') })),
-    );
-    // Declined at the very last byte, after reading everything: the reader's pass is wasted, so
-    // the bound is what the full path takes for the valid frame (its guard refuses this one early).
-    const lastByteBad = Buffer.concat([tiny, u8(0xc0)]);
-    const fastest = (readChanges: boolean, bytes: Buffer) => {
-      const codec = new WireCodec({ readChanges });
-      time(codec, bytes);
-      return Math.min(time(codec, bytes), time(codec, bytes));
-    };
-    const fullTiny = fastest(false, tiny);
-    expect(fastest(true, tiny)).toBeLessThan(3 * fullTiny + 100);
-    expect(fastest(true, long)).toBeLessThan(3 * fastest(false, long) + 100);
-    expect(fastest(true, lastByteBad)).toBeLessThan(3 * fullTiny + 100);
-  });
 });

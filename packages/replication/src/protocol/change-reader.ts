@@ -43,8 +43,8 @@ const CAN_READ = typeof (Buffer.prototype as Partial<Utf8Slicing>).utf8Slice ===
 
 export class ChangeReader {
   readonly #maxChanges: number;
-  #bytes: Buffer = Buffer.alloc(0);
-  #view = new DataView(this.#bytes.buffer);
+  #bytes: Buffer = EMPTY;
+  #view: DataView = EMPTY_VIEW;
   #position = 0;
   /**
    * The fields of the change being read, handed to the builder: one array per arity a change
@@ -75,7 +75,9 @@ export class ChangeReader {
       // A field the builder refused, or a read past the end: the full path says what was wrong.
       return DECLINED;
     } finally {
+      // Neither the frame nor the buffer it is a view of is this reader's to keep alive.
       this.#bytes = EMPTY;
+      this.#view = EMPTY_VIEW;
       // What the fields held (a key, a value) is the caller's now, not this reader's to keep alive.
       for (const fields of this.#fields) fields?.fill(null);
     }
@@ -167,7 +169,7 @@ export class ChangeReader {
     const end = start + length;
     if (end > bytes.length) return DECLINED;
     this.#position = end;
-    if (name !== OTHER) {
+    if (name !== OTHER && length <= REMEMBERED) {
       const last = name === CACHE ? this.#lastCache : this.#lastNode;
       if (sameAscii(bytes, start, length, last)) return last;
     }
@@ -175,8 +177,10 @@ export class ChangeReader {
     // UTF-8 decodes an ASCII byte to one unit, a longer sequence to fewer units than bytes, and
     // each invalid byte to U+FFFD: as many units as bytes and no U+FFFD means every byte was ASCII.
     if (text.length !== length || text.indexOf('\ufffd') >= 0) return DECLINED;
-    if (name === CACHE) this.#lastCache = text;
-    else if (name === NODE) this.#lastNode = text;
+    if (length <= REMEMBERED) {
+      if (name === CACHE) this.#lastCache = text;
+      else if (name === NODE) this.#lastNode = text;
+    }
     return text;
   }
 
@@ -202,6 +206,9 @@ export class ChangeReader {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
+/** Names longer than this are not remembered: a peer's 16 MiB cache name must not outlive its frame. */
+const REMEMBERED = 64;
 const OTHER = 0;
 const CACHE = 1;
 const NODE = 2;
