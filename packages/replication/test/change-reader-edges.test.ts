@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { type ChangeMessage, MAX_BATCH_CHANGES, ProtocolError, WireCodec } from '../src/internals.js';
+import { type ChangeMessage, MAX_BATCH_CHANGES, WireCodec } from '../src/internals.js';
 import { ChangeReader } from '../src/protocol/change-reader.js';
 import { OPTIONS } from '../src/protocol/codec.js';
+import { type Outcome, outcome, receivers, same } from './decode-paths.js';
 
 /**
  * ChangeReader's edges, attacked from the bytes up: frames crafted token by token (counts that
@@ -12,43 +13,6 @@ import { OPTIONS } from '../src/protocol/codec.js';
  * frames the reader takes with frames that define and reference msgpackr records. A codec with
  * the reader and one without must agree on every frame, compared with Object.is (so -0 is not 0).
  */
-
-/** Deep equality with Object.is at the leaves (toEqual would let -0 pass for 0). */
-function same(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
-  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  if (a instanceof Map && b instanceof Map) {
-    return a.size === b.size && [...a].every(([k, v], i) => same(k, [...b][i]?.[0]) && same(v, [...b][i]?.[1]));
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
-  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
-type Outcome = { ok: unknown } | { error: string };
-function outcome(codec: WireCodec, bytes: Uint8Array): Outcome {
-  try {
-    return { ok: codec.decode(bytes) };
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolError);
-    return { error: (error as Error).message };
-  }
-}
-
-/** Two receiving codecs (with and without the reader) fed the same frames; each answer compared. */
-function receivers() {
-  const fast = new WireCodec();
-  const full = new WireCodec({ readChanges: false });
-  return (bytes: Uint8Array): Outcome => {
-    const a = outcome(fast, Buffer.from(bytes));
-    const b = outcome(full, Buffer.from(bytes));
-    if (!same(a, b)) expect.fail(`fast and full paths differ on ${Buffer.from(bytes).toString('hex')}`);
-    return a;
-  };
-}
 
 /** Whether a lone ChangeReader takes the frame (with the codec's checks left out). */
 const takes = (bytes: Uint8Array): boolean =>

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { type ChangeMessage, MAX_BATCH_CHANGES, MessageType, ProtocolError, WireCodec } from '../src/internals.js';
+import { type ChangeMessage, MAX_BATCH_CHANGES, MessageType, WireCodec } from '../src/internals.js';
 import { ChangeReader } from '../src/protocol/change-reader.js';
+import { receivers } from './decode-paths.js';
 
 /**
  * ChangeReader (the codec's fast path for batches of plain values) must be invisible: for any
@@ -51,28 +52,6 @@ const batch = fc.record({
   type: fc.constantFrom(MessageType.Batch, MessageType.Entries),
   changes: fc.array(change, { maxLength: 12 }),
 });
-
-type Outcome = { ok: unknown } | { error: string };
-function outcome(codec: WireCodec, bytes: Buffer): Outcome {
-  try {
-    return { ok: codec.decode(bytes) };
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolError);
-    return { error: (error as Error).message };
-  }
-}
-
-/** A pair of receiving codecs, one with the fast path, one without, fed the same frames. */
-function receivers() {
-  const fast = new WireCodec();
-  const full = new WireCodec({ readChanges: false });
-  return (bytes: Buffer) => {
-    const a = outcome(fast, Buffer.from(bytes));
-    const b = outcome(full, Buffer.from(bytes));
-    expect(a).toEqual(b);
-    return a;
-  };
-}
 
 describe('ChangeReader, the fast path for batches of plain values', () => {
   it('decodes any batch as the full path does, frame after frame on one connection', () => {

@@ -1,0 +1,46 @@
+import { expect } from 'vitest';
+import { ProtocolError, WireCodec } from '../src/internals.js';
+
+/**
+ * The two ways a frame can be decoded, side by side: a codec with ChangeReader (the fast path for
+ * batches of plain values) and one without (`readChanges: false`, the full path). The reader's
+ * tests feed both the same frames and require the same answer, compared with Object.is at the
+ * leaves, or the same ProtocolError.
+ */
+
+/** Deep equality with Object.is at the leaves (toEqual would let -0 pass for 0). */
+export function same(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (a instanceof Map && b instanceof Map) {
+    return a.size === b.size && [...a].every(([k, v], i) => same(k, [...b][i]?.[0]) && same(v, [...b][i]?.[1]));
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
+  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+export type Outcome = { ok: unknown } | { error: string };
+export function outcome(codec: WireCodec, bytes: Uint8Array): Outcome {
+  try {
+    return { ok: codec.decode(bytes) };
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProtocolError);
+    return { error: (error as Error).message };
+  }
+}
+
+/** Two receiving codecs (with and without the reader) fed the same frames; each answer compared. */
+export function receivers() {
+  const fast = new WireCodec();
+  const full = new WireCodec({ readChanges: false });
+  return (bytes: Uint8Array): Outcome => {
+    const a = outcome(fast, Buffer.from(bytes));
+    const b = outcome(full, Buffer.from(bytes));
+    if (!same(a, b)) expect.fail(`fast and full paths differ on ${Buffer.from(bytes).toString('hex')}`);
+    return a;
+  };
+}
