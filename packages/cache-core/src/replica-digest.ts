@@ -108,14 +108,24 @@ export function encodeDigest(sums: Uint32Array, xors: Uint32Array): Uint8Array {
 
 /** Per-bucket sums, xors and counts at MAX_DIGEST_BUCKETS, kept as items come and go. */
 export class BucketDigest {
+  readonly #buckets: number;
   /**
    * Per bucket, its sum, xor and count side by side (at 3 * bucket): a write touches one bucket
    * picked by a hash, so one cache line rather than three (a third of the misses on a large cache).
    */
-  readonly #table = new Uint32Array(3 * MAX_DIGEST_BUCKETS);
+  readonly #table: Uint32Array;
   readonly #hashes = new Uint32Array(2);
   /** Node names' hashes: a cluster has a handful of nodes, and every versioned write names one. */
   readonly #nodeHashes = new Map<string, number>();
+
+  /**
+   * @param buckets a power of two up to MAX_DIGEST_BUCKETS: the most, for a digest kept to be
+   * folded to whatever count a peer asks; exactly that count, for one read once from a cache.
+   */
+  constructor(buckets = MAX_DIGEST_BUCKETS) {
+    this.#buckets = buckets;
+    this.#table = new Uint32Array(3 * buckets);
+  }
 
   add(key: string, version: Version, removed: boolean): void {
     this.apply(key, version.time, version.counter, version.node, removed, 1);
@@ -125,14 +135,14 @@ export class BucketDigest {
     this.apply(key, version.time, version.counter, version.node, removed, -1);
   }
 
-  /** The digest folded to `bucketCount` buckets (a power of two up to MAX_DIGEST_BUCKETS). */
+  /** The digest folded to `bucketCount` buckets (a power of two up to the digest's own count). */
   fold(bucketCount: number): FoldedDigest {
     const sums = new Uint32Array(bucketCount);
     const xors = new Uint32Array(bucketCount);
     const counts = new Uint32Array(bucketCount);
     const mask = bucketCount - 1;
     const table = this.#table;
-    for (let i = 0; i < MAX_DIGEST_BUCKETS; i++) {
+    for (let i = 0; i < this.#buckets; i++) {
       const at = 3 * i;
       const count = table[at + 2] as number;
       if (count === 0) continue;
@@ -157,7 +167,7 @@ export class BucketDigest {
     }
     const hashes = this.#hashes;
     hashItem(keyHash, time, counter, nodeHash, removed, hashes);
-    const at = 3 * (keyHash & (MAX_DIGEST_BUCKETS - 1));
+    const at = 3 * (keyHash & (this.#buckets - 1));
     const table = this.#table;
     // Adding and subtracting modulo 2^32, xor both ways: an item taken out leaves no trace.
     table[at] = ((table[at] as number) + sign * (hashes[0] as number)) >>> 0;

@@ -1,9 +1,10 @@
 /**
  * A cache held in memory keeps its repair digest as it is written (the port's digest()); repair
- * builds it from the cache's contents for a cache with a disk tier (DigestBuilder). The two must
- * agree exactly, at every bucket count, after any mix of what changes a cache: local writes and
- * removals, a peer's puts, removals, expiries and clears, evictions by count and by bytes,
- * expiry, tombstones forgotten by age and by count, removeAll.
+ * reads it from the cache's contents for a cache with a disk tier (here computeDigest: one
+ * BucketDigest filled at once, at the bucket count asked). The two must agree exactly, at every
+ * bucket count, after any mix of what changes a cache: local writes and removals, a peer's puts,
+ * removals, expiries and clears, evictions by count and by bytes, expiry, tombstones forgotten by
+ * age and by count, removeAll.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

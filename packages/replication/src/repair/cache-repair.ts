@@ -57,7 +57,7 @@ import {
   systemScheduler,
   type Version,
 } from '@meshcache/core';
-import type { ReplicaPort } from '@meshcache/core/internal';
+import { BucketDigest, type FoldedDigest, type ReplicaPort } from '@meshcache/core/internal';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
 import {
   type ChangeMessage,
@@ -72,7 +72,7 @@ import {
 } from '../protocol/messages.js';
 import { estimateBytes } from '../replication-queue.js';
 import type { SessionMessage } from '../session.js';
-import { bucketCountFor, bucketOf, DigestBuilder, differingBuckets, type KeyVersion } from './digest.js';
+import { bucketCountFor, bucketOf, differingBuckets, type KeyVersion } from './digest.js';
 
 /** Where repair messages for one peer go. */
 export interface RepairPeer {
@@ -130,7 +130,7 @@ export class CacheRepair {
    * changes), by bucket count: reused while the count stays, so links that come and go, and peers
    * that ask at once, cost one read of an unchanged cache, not one each.
    */
-  readonly #built = new Map<number, ReturnType<DigestBuilder['finish']>>();
+  readonly #built = new Map<number, FoldedDigest>();
   #builtAt: number | undefined;
 
   readonly #scheduler: Scheduler;
@@ -236,10 +236,7 @@ export class CacheRepair {
     };
   }
 
-  async #build(
-    bucketCount: number,
-    offer?: { cancelled: boolean },
-  ): Promise<ReturnType<DigestBuilder['finish']> | undefined> {
+  async #build(bucketCount: number, offer?: { cancelled: boolean }): Promise<FoldedDigest | undefined> {
     const generation = this.#port.generation;
     if (generation !== this.#builtAt) {
       this.#built.clear();
@@ -252,16 +249,16 @@ export class CacheRepair {
       this.#built.set(bucketCount, kept);
       return kept;
     }
-    const builder = new DigestBuilder(bucketCount);
+    const builder = new BucketDigest(bucketCount);
     let n = 0;
     for (const item of this.#items()) {
-      builder.add(item);
+      builder.add(item.key, item.version, item.removed);
       if (++n % SLICE === 0) {
         await this.#scheduler.nextTurn();
         if (offer?.cancelled === true) return undefined;
       }
     }
-    const built = builder.finish();
+    const built = builder.fold(bucketCount);
     // Kept only if nothing changed while it was read in slices: then it is the cache as it is.
     if (this.#port.generation === generation && this.#builtAt === generation) {
       this.#built.set(bucketCount, built);

@@ -9,15 +9,15 @@
  * order-independent, so neither side has to sort anything, and two nodes that hold the same pairs
  * compute the same digest.
  *
- * A cache whose entries all live in memory keeps its digest up to date as it is written (core's
- * replica-digest.ts, with the same hash functions), so a link-up reads nothing; the builder
- * below reads the digest of a cache with a disk tier from what it holds.
+ * The digest itself is core's BucketDigest (replica-digest.ts). A cache whose entries all live
+ * in memory keeps one up to date as it is written, so a link-up reads nothing; the digest of a
+ * cache with a disk tier is read from what it holds into one of the bucket count asked.
  *
  * Not guaranteed: two different bucket contents can collide on 64 bits. The odds are about 2^-64
  * per bucket and repair; a collision leaves that bucket unrepaired until its contents change.
  */
 import type { Version } from '@meshcache/core';
-import { encodeDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from '@meshcache/core/internal';
+import { BucketDigest, type FoldedDigest, fnv1a, MAX_DIGEST_BUCKETS } from '@meshcache/core/internal';
 
 /** What a node holds of one key, as repair sees it. */
 export interface KeyVersion {
@@ -41,49 +41,14 @@ export function bucketOf(key: string, bucketCount: number): number {
 }
 
 /**
- * Accumulates a digest item by item (so a large cache can be read in slices between other work).
- * `finish()` gives 8 bytes per bucket, the sum and the xor of the bucket's item hashes,
- * little-endian, and how many items each bucket holds (not sent: the requester uses it to ask for
- * whole buckets).
+ * The digest of `items` at once: per bucket, 8 bytes (the sum and the xor of its items' hashes,
+ * little-endian) and how many items it holds (not sent: the requester uses it to ask for whole
+ * buckets). CacheRepair reads a large cache into a BucketDigest the same way, in slices.
  */
-export class DigestBuilder {
-  readonly bucketCount: number;
-  readonly #sums: Uint32Array;
-  readonly #xors: Uint32Array;
-  readonly #counts: Uint32Array;
-  readonly #hashes = new Uint32Array(2);
-
-  constructor(bucketCount: number) {
-    this.bucketCount = bucketCount;
-    this.#sums = new Uint32Array(bucketCount);
-    this.#xors = new Uint32Array(bucketCount);
-    this.#counts = new Uint32Array(bucketCount);
-  }
-
-  add(item: KeyVersion): void {
-    const keyHash = fnv1a(item.key);
-    const bucket = keyHash & (this.bucketCount - 1);
-    this.#counts[bucket] = (this.#counts[bucket] ?? 0) + 1;
-    const { time, counter, node } = item.version;
-    const hashes = this.#hashes;
-    hashItem(keyHash, time, counter, fnv1a(node), item.removed, hashes);
-    this.#sums[bucket] = ((this.#sums[bucket] ?? 0) + (hashes[0] as number)) >>> 0;
-    this.#xors[bucket] = ((this.#xors[bucket] ?? 0) ^ (hashes[1] as number)) >>> 0;
-  }
-
-  finish(): { digest: Uint8Array; counts: Uint32Array } {
-    return { digest: encodeDigest(this.#sums, this.#xors), counts: this.#counts };
-  }
-}
-
-/** The digest of `items` at once (see DigestBuilder). */
-export function computeDigest(
-  items: Iterable<KeyVersion>,
-  bucketCount: number,
-): { digest: Uint8Array; counts: Uint32Array } {
-  const builder = new DigestBuilder(bucketCount);
-  for (const item of items) builder.add(item);
-  return builder.finish();
+export function computeDigest(items: Iterable<KeyVersion>, bucketCount: number): FoldedDigest {
+  const digest = new BucketDigest(bucketCount);
+  for (const item of items) digest.add(item.key, item.version, item.removed);
+  return digest.fold(bucketCount);
 }
 
 /** The buckets whose digests differ (both digests have the same bucket count). */
