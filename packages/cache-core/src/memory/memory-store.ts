@@ -270,10 +270,7 @@ export class MemoryStore<V> {
   /** Keeps `digest` up to date from now on, starting with every versioned entry held. */
   trackDigest(digest: BucketDigest): void {
     this.#digest = digest;
-    for (let slot = 0; slot < this.#top; slot++) {
-      const version = this.#keys[slot] === undefined ? undefined : this.version(slot);
-      if (version !== undefined) digest.add(this.#keys[slot] as string, version, false);
-    }
+    for (let slot = 0; slot < this.#top; slot++) this.#toDigest(digest, slot, 1);
   }
 
   // ---------------------------------------------------------------- writes
@@ -345,10 +342,7 @@ export class MemoryStore<V> {
     const digest = this.#digest;
     if (digest !== undefined) {
       // The digest also holds the cache's tombstones: take out the entries one by one.
-      for (let slot = 0; slot < this.#top; slot++) {
-        const version = this.#keys[slot] === undefined ? undefined : this.version(slot);
-        if (version !== undefined) digest.remove(this.#keys[slot] as string, version, false);
-      }
+      for (let slot = 0; slot < this.#top; slot++) this.#toDigest(digest, slot, -1);
     }
     this.#index.clear();
     this.policy.clear();
@@ -407,16 +401,7 @@ export class MemoryStore<V> {
     (this.#versionTime as Float64Array)[slot] = version.time;
     this.#versionRest[2 * slot] = version.counter;
     this.#versionRest[2 * slot + 1] = node;
-    // The interned name, not the version's: a name decoded from a frame is a new string each
-    // time, whose hash the digest's table of node hashes would compute again on every write.
-    this.#digest?.apply(
-      this.#keys[slot] as string,
-      version.time,
-      version.counter,
-      this.#nodes.names[node] as string,
-      false,
-      1,
-    );
+    if (this.#digest !== undefined) this.#toDigest(this.#digest, slot, 1);
   }
 
   #releaseVersion(slot: number): void {
@@ -424,16 +409,31 @@ export class MemoryStore<V> {
     if (rest === undefined) return;
     const node = rest[2 * slot + 1] as number;
     if (node === 0) return;
-    this.#digest?.apply(
-      this.#keys[slot] as string,
+    if (this.#digest !== undefined) this.#toDigest(this.#digest, slot, -1);
+    this.#nodes.release(node);
+    rest[2 * slot + 1] = 0;
+  }
+
+  /**
+   * Adds (1) or takes out (-1) the slot's version in the digest, if it holds a versioned entry,
+   * from the version's fields as the store keeps them: no version object is built, and the node
+   * is its interned name, whose hash is cached (a name decoded from a frame is a new string each
+   * time, whose hash the digest's table of node hashes would compute again on every write).
+   */
+  #toDigest(digest: BucketDigest, slot: number, sign: 1 | -1): void {
+    const rest = this.#versionRest;
+    const key = this.#keys[slot];
+    if (rest === undefined || key === undefined) return;
+    const node = rest[2 * slot + 1] as number;
+    if (node === 0) return;
+    digest.apply(
+      key,
       (this.#versionTime as Float64Array)[slot] as number,
       rest[2 * slot] as number,
       this.#nodes.names[node] as string,
       false,
-      -1,
+      sign,
     );
-    this.#nodes.release(node);
-    rest[2 * slot + 1] = 0;
   }
 
   /** Doubles the room for slots, up to the most there may ever be. */
