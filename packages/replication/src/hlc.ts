@@ -15,8 +15,9 @@
  * time; a peer whose clock runs ahead drags everyone ahead with it, which is why receive()
  * refuses versions more than maxDriftMillis in the future (the peer's clock is wrong, and
  * adopting its time would make this node's later writes lose to nothing but a bad clock).
- * The bound is checked against the highest wall clock reading seen: a wall clock stepped back
- * (NTP) keeps accepting, for the length of the step, what it accepted before.
+ * The bound is checked against the last reading of the wall clock, which receive() takes again
+ * only when a version would pass it: a wall clock stepped back (NTP) keeps accepting, for the
+ * length of the step, what it accepted before.
  */
 import type { Clock, Version } from '@meshcache/core';
 import { MeshcacheError } from '@meshcache/core';
