@@ -102,23 +102,34 @@ async function replicated(protect: boolean): Promise<number> {
   return Math.max(total, receiverMs);
 }
 
-async function barePipeline(): Promise<number> {
-  const { url, result } = await child(['bare', String(ENTRIES)]);
-  const socket = new WebSocket(url, { perMessageDeflate: false });
+/**
+ * The bare pipeline: `entries` [key, value] pairs msgpack-encoded `perFrame` to a frame, sent over
+ * a bare ws connection to a child that decodes them into an lru-cache; ms from the first frame
+ * until the child holds them all. The sender yields to I/O after a frame when `pause` says so.
+ */
+async function barePairs(
+  entries: number,
+  perFrame: number,
+  pause: (frame: number, socket: WebSocket) => boolean,
+): Promise<number> {
+  const { url, result } = await child(['bare', String(entries)]);
+  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise((resolve) => socket.once('open', resolve));
   const packr = new Packr({ useRecords: true, sequential: true });
   const start = performance.now();
-  for (let i = 0; i < ENTRIES; i += 1000) {
-    const batch: Array<[string, string]> = [];
-    for (let j = i; j < Math.min(i + 1000, ENTRIES); j++) batch.push([`key:${j}`, VALUE]);
-    socket.send(packr.pack(batch));
-    if (i % 10_000 === 9_000) await yieldNow();
+  for (let i = 0, frame = 0; i < entries; i += perFrame, frame++) {
+    const pairs: Array<[string, string]> = [];
+    for (let j = i; j < Math.min(i + perFrame, entries); j++) pairs.push([`key:${j}`, VALUE]);
+    socket.send(packr.pack(pairs));
+    if (pause(frame, socket)) await yieldNow();
   }
-  const receiverMs = await doneMs(result);
-  const total = performance.now() - start;
+  const ms = Math.max(await doneMs(result), performance.now() - start);
   socket.close();
-  return Math.max(total, receiverMs);
+  return ms;
 }
+
+/** Batches of 1,000, as meshcache's queue flushes them; a turn of I/O every ten. */
+const barePipeline = () => barePairs(ENTRIES, 1000, (frame) => frame % 10 === 9);
 
 /** Put changes for keys `from` to `to` (exclusive) as the bench's sender would make them. */
 function putChanges(from: number, to: number, now: number): ChangeMessage[] {
@@ -316,28 +327,11 @@ async function lag(): Promise<void> {
 // ------------------------------------------------------------------ 3. bootstrap
 
 /**
- * What any JavaScript store pays to take the same entries: [key, value] pairs msgpack-encoded in
- * frames of about a megabyte (as a repair sends them), over ws, decoded into an lru-cache in a
- * child, with no encryption, versions or checks; from the first frame sent until the child holds
- * them all.
+ * What any JavaScript store pays to take the same entries: [key, value] pairs in frames of about a
+ * megabyte (as a repair sends them; 4,000 pairs of 200-byte values), with no encryption, versions
+ * or checks; the sender yields while more than 8 MiB wait on its socket.
  */
-async function bareBootstrap(): Promise<number> {
-  const { url, result } = await child(['bare', String(BOOTSTRAP_ENTRIES)]);
-  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20 });
-  await new Promise((resolve) => socket.once('open', resolve));
-  const packr = new Packr({ useRecords: true, sequential: true });
-  const perFrame = 4000; // 200-byte values: about a megabyte a frame
-  const start = performance.now();
-  for (let i = 0; i < BOOTSTRAP_ENTRIES; i += perFrame) {
-    const pairs: Array<[string, string]> = [];
-    for (let j = i; j < Math.min(i + perFrame, BOOTSTRAP_ENTRIES); j++) pairs.push([`key:${j}`, VALUE]);
-    socket.send(packr.pack(pairs));
-    if (socket.bufferedAmount > 8 << 20) await yieldNow();
-  }
-  const ms = Math.max(await doneMs(result), performance.now() - start);
-  socket.close();
-  return ms;
-}
+const bareBootstrap = () => barePairs(BOOTSTRAP_ENTRIES, 4000, (_frame, socket) => socket.bufferedAmount > 8 << 20);
 
 async function bootstrap(): Promise<void> {
   const node = await sender([], {
