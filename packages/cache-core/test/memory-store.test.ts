@@ -120,4 +120,22 @@ describe('the memory store', () => {
     expect(seen).toEqual(['a=first@5']);
     expect(memory.value(memory.slotOf('b'))).toBe('second');
   });
+
+  it('finds its keys exactly past the size where the key index leaves its Map for its table', () => {
+    // 100,000 keys under a bound of 70,000 (the index's table starts at 65,536): evictions, removals
+    // and rewrites go through the table; every key held is found at its slot, no other key at all.
+    const { memory, evicted, put } = store({ maxEntries: 70_000 });
+    for (let i = 0; i < 100_000; i++) put(`https://example.test/items/${i}`);
+    for (let i = 99_000; i < 99_500; i++) expect(memory.delete(`https://example.test/items/${i}`)).toBe(true);
+    for (let i = 99_900; i < 100_000; i++) put(`https://example.test/items/${i}`, 2000); // rewrites
+    expect(evicted).toHaveLength(30_000);
+    expect(memory.size).toBe(69_500);
+    const gone = new Set(evicted);
+    for (let i = 0; i < 100_000; i++) {
+      const key = `https://example.test/items/${i}`;
+      const slot = memory.slotOf(key);
+      if (gone.has(key) || (i >= 99_000 && i < 99_500)) expect(slot).toBe(-1);
+      else expect(memory.key(slot)).toBe(key);
+    }
+  });
 });

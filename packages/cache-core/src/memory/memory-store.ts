@@ -5,8 +5,9 @@
  * Why slots. An object per entry (value, two times, two lifespans, two precomputed deadlines, a
  * version object) cost 213 bytes an entry beside lru-cache's 93 (issue 20); V8 boxes every
  * timestamp in such an object in a heap number of its own. Here an entry is
- * - its key in a Map (key to slot) and in an array (slot to key, to name a victim), and its value
- *   in an array: what any cache pays;
+ * - its key in an index (key to slot: key-index.ts, an open-addressing table of (hash, slot) that
+ *   costs a miss about one cache line where a Map walks a chain) and in an array (slot to key, to
+ *   name a victim and to compare candidates), and its value in an array: what any cache pays;
  * - createdAt and lastAccessedAt side by side in one Float64Array (one cache line for both);
  * - its lifespan as a number into a table of the distinct lifespans held (interned.ts): most
  *   entries have their cache's, number 0;
@@ -34,6 +35,7 @@ import { createPolicy, type EvictionPolicy } from '../policy/index.js';
 import type { BucketDigest } from '../replica-digest.js';
 import { compareVersions, type Version } from '../version.js';
 import { Lifespans, Names } from './interned.js';
+import { KeyIndex } from './key-index.js';
 
 export interface MemoryStoreOptions {
   readonly policy: EvictionPolicyName;
@@ -56,7 +58,7 @@ const FIRST_SLOTS = 16;
 export class MemoryStore<V> {
   readonly policy: EvictionPolicy;
   readonly lifespans: Lifespans;
-  readonly #index = new Map<string, number>();
+  readonly #index = new KeyIndex();
   readonly #onEvict: (slot: number, key: string) => void;
   readonly #maxBytes: number;
   /** Slots the arrays have room for, and the most they may ever have. */
@@ -113,11 +115,11 @@ export class MemoryStore<V> {
 
   /** The key's slot, quietly (no access), or -1. */
   slotOf(key: string): number {
-    return this.#index.get(key) ?? NONE;
+    return this.#index.get(key, this.#keys);
   }
 
   has(key: string): boolean {
-    return this.#index.has(key);
+    return this.#index.get(key, this.#keys) !== NONE;
   }
 
   /**
@@ -127,8 +129,8 @@ export class MemoryStore<V> {
    * deadline itself), untouched and not counted as a read.
    */
   read(key: string, now: number): number {
-    const slot = this.#index.get(key);
-    if (slot === undefined) return NONE;
+    const slot = this.#index.get(key, this.#keys);
+    if (slot === NONE) return NONE;
     const times = this.#times;
     const at = 2 * slot;
     const life = this.#life[slot] as number;
@@ -291,7 +293,7 @@ export class MemoryStore<V> {
     timeToIdleSeconds: number,
     version: Version | undefined,
     bytes: number,
-    held: number = this.#index.get(key) ?? NONE,
+    held: number = this.#index.get(key, this.#keys),
   ): number {
     // Acquired before the old ones are released: a rewrite with the same lifespan or node keeps its number.
     const life = this.lifespans.acquire(timeToLiveSeconds, timeToIdleSeconds);
@@ -304,7 +306,7 @@ export class MemoryStore<V> {
     } else {
       slot = this.#allocate();
       this.#keys[slot] = key;
-      this.#index.set(key, slot);
+      this.#index.add(key, slot, this.#keys);
       const victim = this.policy.insert(slot, key);
       if (victim !== NONE) this.#evict(victim);
     }
@@ -330,9 +332,8 @@ export class MemoryStore<V> {
 
   /** Removes a key (not an eviction). */
   delete(key: string): boolean {
-    const slot = this.#index.get(key);
-    if (slot === undefined) return false;
-    this.#index.delete(key);
+    const slot = this.#index.delete(key, this.#keys);
+    if (slot === NONE) return false;
     this.policy.remove(slot);
     this.#release(slot);
     return true;
@@ -367,7 +368,7 @@ export class MemoryStore<V> {
 
   #evict(slot: number): void {
     const key = this.#keys[slot] as string;
-    this.#index.delete(key);
+    this.#index.remove(key, slot);
     this.#onEvict(slot, key);
     this.#release(slot);
   }

@@ -1,0 +1,284 @@
+/**
+ * The memory store's index from key to slot. A few keys are kept in a Map; past TABLE_FROM they
+ * move to an open-addressing table of (hash, slot) pairs in one Int32Array, probed linearly, the
+ * hashes computed here with a seed of the table's own.
+ *
+ * Why not a Map throughout. A Map of a million string keys was the largest single cost in every
+ * profile of issue 20 (a replicated put, a remote put, a bootstrap: a quarter of a joiner's
+ * time), and it is a get's miss path. V8's Map chains its entries: a lookup reads a bucket, then
+ * each entry of the chain, then each candidate key's header to compare it, a cache miss apiece
+ * once the table outgrows the CPU's caches. Here a lookup reads the pair at the key's home and, at
+ * a load of at most one half, usually the next few beside it: one cache line, and a candidate's
+ * key is read only when its 32-bit hash matches.
+ *
+ * Why a Map at first. V8 keeps a string's hash in the string, so a key string used again (a
+ * benchmark's, a caller's constant) is looked up in a Map without hashing; here it is hashed on
+ * every call. While the keys are few, the Map and its keys sit in the CPU's caches and that saved
+ * hashing is the larger part of a lookup. A new string (a request's URL, a key decoded from a
+ * frame) is hashed once per lookup either way, by V8 in C++ or here in JavaScript.
+ *
+ * The caller owns the keys: the store's slot-to-key array is handed to each call that compares
+ * keys, so the table holds 8 bytes a position and nothing per key.
+ *
+ * Flooding. A table with a weak or known hash can be made to put every key in one run, each
+ * operation then costing the whole run. The hash is seeded at random per index, and mixes each
+ * pair of UTF-16 units in (murmur3's mixing, per 32 bits). Should an insertion still have to
+ * probe past MAX_PROBES (at a load of one half that does not happen by chance), the index draws
+ * a new seed and rehashes; if that happens again, it gives up hashing and keeps its keys in a Map
+ * for good (`flooded`). So it is never worse than the Map it replaced.
+ *
+ * Guaranteed: get, add and remove are exact; a key is never found in a slot it was not added with.
+ * Not guaranteed: the table does not shrink when keys leave (clear() starts again with a Map),
+ * and the order of positions means nothing.
+ */
+
+const NONE = -1;
+/**
+ * Keys held before the index leaves its Map for the table: below it, the Map and its keys fit the
+ * CPU's caches, and V8 keeps each key string's hash, so a key string used again costs no hashing.
+ * Exported for the tests.
+ */
+export const TABLE_FROM = 65_536;
+/** An insertion that probes this far means the keys collide on purpose (or the seed is unlucky). */
+const MAX_PROBES = 128;
+/** New seeds drawn before giving up on hashing. */
+const MAX_RESEEDS = 1;
+
+export class KeyIndex {
+  /** hash at 2 * position, slot + 1 at 2 * position + 1 (0 = empty); empty while the Map is used. */
+  #table = new Int32Array(0);
+  #mask = 0;
+  #size = 0;
+  readonly #seeds: () => number;
+  readonly #tableFrom: number;
+  #seed: number;
+  #reseeds = 0;
+  /** Every key, while there are fewer than TABLE_FROM or once hashing gave up; else undefined. */
+  #map: Map<string, number> | undefined = new Map();
+  #flooded = false;
+  /** The last key hashed and its hash: a write looks a key up, then adds it. */
+  #lastKey: string | undefined;
+  #lastHash = 0;
+
+  /**
+   * `seeds` draws each seed, `tableFrom` is when the Map gives way to the table: a test hands in
+   * its own, to make keys collide and to test the table with a few keys.
+   */
+  constructor(options: { readonly seeds?: () => number; readonly tableFrom?: number } = {}) {
+    this.#seeds = options.seeds ?? randomSeed;
+    this.#seed = this.#seeds();
+    this.#tableFrom = options.tableFrom ?? TABLE_FROM;
+  }
+
+  get size(): number {
+    return this.#map === undefined ? this.#size : this.#map.size;
+  }
+
+  /** Whether the keys are in the table (false while they are few, or once the index is flooded). */
+  get hashed(): boolean {
+    return this.#map === undefined;
+  }
+
+  /** Whether the index gave up hashing for a Map (an insertion kept colliding past MAX_PROBES). */
+  get flooded(): boolean {
+    return this.#flooded;
+  }
+
+  /** The key's slot, or -1. `keys` is the caller's slot-to-key array. */
+  get(key: string, keys: ReadonlyArray<string | undefined>): number {
+    if (this.#map !== undefined) return this.#map.get(key) ?? NONE;
+    const hash = this.#hashOf(key);
+    const table = this.#table;
+    const mask = this.#mask;
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
+      const entry = table[2 * at + 1] as number;
+      if (entry === 0) return NONE;
+      if (table[2 * at] === hash && keys[entry - 1] === key) return entry - 1;
+    }
+  }
+
+  /** Adds a key that is not held, at `slot`. */
+  add(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
+    if (this.#map !== undefined) {
+      this.#map.set(key, slot);
+      if (this.#map.size >= this.#tableFrom && !this.#flooded) this.#leaveMap(keys);
+      return;
+    }
+    if (2 * (this.#size + 1) > this.#mask + 1) this.#resize(2 * (this.#mask + 1));
+    const hash = this.#hashOf(key);
+    const table = this.#table;
+    const mask = this.#mask;
+    let at = hash & mask;
+    for (let probes = 0; table[2 * at + 1] !== 0; probes++) {
+      if (probes === MAX_PROBES) {
+        this.#rehash(keys);
+        this.add(key, slot, keys);
+        return;
+      }
+      at = (at + 1) & mask;
+    }
+    table[2 * at] = hash;
+    table[2 * at + 1] = slot + 1;
+    this.#size++;
+  }
+
+  /** Takes a key out; returns the slot it had, or -1 when it was not held. */
+  delete(key: string, keys: ReadonlyArray<string | undefined>): number {
+    if (this.#map !== undefined) {
+      const slot = this.#map.get(key);
+      if (slot === undefined) return NONE;
+      this.#map.delete(key);
+      return slot;
+    }
+    const hash = this.#hashOf(key);
+    const table = this.#table;
+    const mask = this.#mask;
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
+      const entry = table[2 * at + 1] as number;
+      if (entry === 0) return NONE;
+      if (table[2 * at] === hash && keys[entry - 1] === key) {
+        this.#vacate(at);
+        return entry - 1;
+      }
+    }
+  }
+
+  /** Takes out a key known to be held at `slot` (an eviction): no key is compared. */
+  remove(key: string, slot: number): void {
+    if (this.#map !== undefined) {
+      this.#map.delete(key);
+      return;
+    }
+    const table = this.#table;
+    const mask = this.#mask;
+    for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
+      const entry = table[2 * at + 1] as number;
+      if (entry === 0) return;
+      if (entry === slot + 1) {
+        this.#vacate(at);
+        return;
+      }
+    }
+  }
+
+  /** Empties the index: back to a Map, kept for good if the index was flooded (its sender is still out there). */
+  clear(): void {
+    this.#map = new Map();
+    this.#table = new Int32Array(0);
+    this.#mask = 0;
+    this.#size = 0;
+  }
+
+  /** The Map grew to tableFrom keys: they move to a table with room for twice as many. */
+  #leaveMap(keys: ReadonlyArray<string | undefined>): void {
+    const held = this.#map as Map<string, number>;
+    this.#map = undefined;
+    let positions = 16;
+    while (positions < 4 * held.size) positions *= 2;
+    this.#table = new Int32Array(2 * positions);
+    this.#mask = positions - 1;
+    this.#size = 0;
+    for (const [key, slot] of held) this.add(key, slot, keys);
+  }
+
+  /**
+   * Empties a position, then moves back into it each pair of the run after it whose home is at or
+   * before it (backward-shift deletion): the run stays unbroken and no tombstones pile up.
+   */
+  #vacate(position: number): void {
+    const table = this.#table;
+    const mask = this.#mask;
+    let hole = position;
+    for (let at = (hole + 1) & mask; table[2 * at + 1] !== 0; at = (at + 1) & mask) {
+      const home = (table[2 * at] as number) & mask;
+      if (((at - home) & mask) >= ((at - hole) & mask)) {
+        table[2 * hole] = table[2 * at] as number;
+        table[2 * hole + 1] = table[2 * at + 1] as number;
+        hole = at;
+      }
+    }
+    table[2 * hole] = 0;
+    table[2 * hole + 1] = 0;
+    this.#size--;
+  }
+
+  #resize(positions: number): void {
+    const old = this.#table;
+    const table = new Int32Array(2 * positions);
+    const mask = positions - 1;
+    for (let from = 0; from < old.length; from += 2) {
+      const entry = old[from + 1] as number;
+      if (entry === 0) continue;
+      const hash = old[from] as number;
+      let at = hash & mask;
+      while (table[2 * at + 1] !== 0) at = (at + 1) & mask;
+      table[2 * at] = hash;
+      table[2 * at + 1] = entry;
+    }
+    this.#table = table;
+    this.#mask = mask;
+  }
+
+  /** An insertion probed past MAX_PROBES: a new seed, or (the second time) a Map. */
+  #rehash(keys: ReadonlyArray<string | undefined>): void {
+    const old = this.#table;
+    const held: Array<[string, number]> = [];
+    for (let from = 1; from < old.length; from += 2) {
+      const entry = old[from] as number;
+      if (entry !== 0) held.push([keys[entry - 1] as string, entry - 1]);
+    }
+    this.#lastKey = undefined;
+    if (this.#reseeds === MAX_RESEEDS) {
+      this.#flooded = true;
+      this.#map = new Map(held);
+      this.#table = new Int32Array(0);
+      this.#size = 0;
+      return;
+    }
+    this.#reseeds++;
+    this.#seed = this.#seeds();
+    this.#table = new Int32Array(old.length);
+    this.#size = 0;
+    for (const [key, slot] of held) this.add(key, slot, keys);
+  }
+
+  #hashOf(key: string): number {
+    if (key === this.#lastKey) return this.#lastHash;
+    const hash = hashString(key, this.#seed);
+    this.#lastKey = key;
+    this.#lastHash = hash;
+    return hash;
+  }
+}
+
+/**
+ * A seeded 32-bit hash of a string's UTF-16 units, two to a 32-bit word, mixed as murmur3 mixes
+ * its blocks and finished with its avalanche. Exported for the tests.
+ */
+export function hashString(key: string, seed: number): number {
+  let h = seed;
+  const length = key.length;
+  let i = 0;
+  for (; i + 1 < length; i += 2) {
+    h ^= mixWord(key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16));
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  if (i < length) h ^= mixWord(key.charCodeAt(i));
+  h ^= length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function mixWord(word: number): number {
+  let k = Math.imul(word, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, 0x1b873593);
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Int32Array(1))[0] as number;
+}

@@ -1,0 +1,195 @@
+/**
+ * The memory store's key index (packages/cache-core/src/memory/key-index.ts): the same answers as
+ * a Map under any sequence of adds, deletes, evictions and clears; runs of colliding keys kept
+ * unbroken by backward-shift deletion; and keys made to collide on purpose, which make it draw a
+ * new seed and, when that does not help, keep its keys in a Map.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hashString, KeyIndex } from '../src/memory/key-index.js';
+
+/** An index with its keys array, as the store keeps them: slots handed out and reused. */
+function indexed(seeds?: () => number, tableFrom = 0) {
+  const index = new KeyIndex(seeds === undefined ? { tableFrom } : { seeds, tableFrom });
+  const keys: Array<string | undefined> = [];
+  const free: number[] = [];
+  const model = new Map<string, number>();
+  return {
+    index,
+    model,
+    add(key: string) {
+      if (index.get(key, keys) !== -1) return;
+      const slot = free.pop() ?? keys.length;
+      keys[slot] = key;
+      index.add(key, slot, keys);
+      model.set(key, slot);
+    },
+    delete(key: string) {
+      const slot = index.delete(key, keys);
+      expect(slot).toBe(model.get(key) ?? -1);
+      if (slot !== -1) {
+        keys[slot] = undefined;
+        free.push(slot);
+        model.delete(key);
+      }
+    },
+    evict(key: string) {
+      const slot = model.get(key);
+      if (slot === undefined) return;
+      index.remove(key, slot);
+      keys[slot] = undefined;
+      free.push(slot);
+      model.delete(key);
+    },
+    clear() {
+      index.clear();
+      keys.length = 0;
+      free.length = 0;
+      model.clear();
+    },
+    /** Every key of the model is found at its slot, `absent` nowhere, and the sizes agree. */
+    check(absent: readonly string[] = []) {
+      expect(index.size).toBe(model.size);
+      for (const [key, slot] of model) expect(index.get(key, keys)).toBe(slot);
+      for (const key of absent) if (!model.has(key)) expect(index.get(key, keys)).toBe(-1);
+    },
+  };
+}
+
+/** `count` keys whose hashes under `seed` agree in their low `bits` bits: one home in any table up to 2^bits positions. */
+function colliding(seed: number, bits: number, count: number, prefix = 'k'): string[] {
+  const mask = (1 << bits) - 1;
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    const key = `${prefix}${i}`;
+    if ((hashString(key, seed) & mask) === 0) keys.push(key);
+  }
+  return keys;
+}
+
+describe('the key index', () => {
+  it('answers as a Map does, under any sequence of adds, deletes, evictions and clears, in either form', () => {
+    const key = fc.oneof(
+      fc.constantFrom('', 'a', 'ab', 'key:1', 'key:10', 'é', '\ud83d\ude00', '\ud800', 'a'.repeat(300)),
+      fc.string({ maxLength: 12 }),
+      fc.nat({ max: 400 }).map((n) => `key:${n}`),
+    );
+    const op = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ kind: fc.constant('add' as const), key }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), key }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), key }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const), key }) },
+    );
+    fc.assert(
+      // From a table at once, through a Map that gives way to it midway, to a Map throughout.
+      fc.property(
+        fc.array(op, { maxLength: 600 }),
+        fc.integer(),
+        fc.constantFrom(0, 1, 40, 10_000),
+        (ops, seed, from) => {
+          const subject = indexed(() => seed, from);
+          const seen: string[] = [];
+          for (const { kind, key } of ops) {
+            seen.push(key);
+            if (kind === 'add') subject.add(key);
+            else if (kind === 'delete') subject.delete(key);
+            else if (kind === 'evict') subject.evict(key);
+            else subject.clear();
+          }
+          subject.check(seen);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a run of keys with one home unbroken as keys leave from its middle', () => {
+    // 60 keys with one home in a table of up to 256 positions: one run of 60, then holes punched
+    // in it in every order the shuffle gives; each remaining key must still be found.
+    const keys = colliding(42, 8, 60);
+    fc.assert(
+      fc.property(fc.shuffledSubarray(keys, { minLength: 1 }), fc.boolean(), (leaving, byEviction) => {
+        const subject = indexed(() => 42);
+        for (const key of keys) subject.add(key);
+        for (const key of leaving) {
+          if (byEviction) subject.evict(key);
+          else subject.delete(key);
+          subject.check(keys);
+        }
+        // And the table takes them back in.
+        for (const key of leaving) subject.add(key);
+        subject.check();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('draws a new seed when keys collide past the probe bound, and keeps hashing if that helps', () => {
+    const seeds = [42, 7];
+    let drawn = 0;
+    const subject = indexed(() => seeds[Math.min(drawn++, seeds.length - 1)] as number);
+    // 300 keys with one home under seed 42 in any table up to 4096 positions (300 keys fill 1024).
+    const keys = colliding(42, 12, 300);
+    for (const key of keys) subject.add(key);
+    expect(drawn).toBe(2);
+    expect(subject.index.flooded).toBe(false);
+    expect(subject.index.hashed).toBe(true);
+    subject.check(['k', 'absent', ...colliding(42, 12, 5, 'other')]);
+    for (const key of keys.slice(0, 150)) subject.delete(key);
+    subject.check(keys);
+  });
+
+  it('keeps its keys in a Map when a new seed collides as well, and stays exact', () => {
+    // The worst case: collisions that hold whatever the seed (here, the same seed every time).
+    const subject = indexed(() => 42);
+    const keys = colliding(42, 12, 300);
+    for (const key of keys.slice(0, 128)) subject.add(key);
+    expect(subject.index.flooded).toBe(false); // 128 probes is still within the bound
+    for (const key of keys.slice(128)) subject.add(key);
+    expect(subject.index.flooded).toBe(true);
+    expect(subject.index.hashed).toBe(false);
+    subject.check(['absent', ...colliding(42, 12, 5, 'other')]);
+    for (const key of keys.slice(0, 100)) subject.delete(key);
+    for (const key of keys.slice(100, 150)) subject.evict(key);
+    subject.check(keys);
+    subject.clear();
+    expect(subject.index.flooded).toBe(true); // the keys' sender is still out there
+    subject.add('after');
+    subject.check(keys);
+  });
+
+  it('keeps a few keys in a Map and moves them to the table when they reach tableFrom', () => {
+    const subject = indexed(undefined, 100);
+    const keys = Array.from({ length: 300 }, (_, i) => `https://example.test/users/${i}`);
+    for (const key of keys.slice(0, 99)) subject.add(key);
+    expect(subject.index.hashed).toBe(false);
+    subject.check(keys);
+    subject.add(keys[99] as string);
+    expect(subject.index.hashed).toBe(true);
+    for (const key of keys.slice(100)) subject.add(key);
+    subject.check();
+    for (const key of keys.slice(0, 250)) subject.delete(key);
+    subject.check(keys);
+    subject.clear();
+    expect(subject.index.hashed).toBe(false);
+    subject.add('again');
+    subject.check(keys);
+    expect(subject.index.flooded).toBe(false);
+  });
+
+  it('hashes every UTF-16 unit, odd lengths and lone surrogates included, differently per seed', () => {
+    expect(hashString('', 1)).not.toBe(hashString('', 2));
+    expect(hashString('abc', 1)).toBe(hashString('abc', 1));
+    expect(hashString('abc', 1)).not.toBe(hashString('abd', 1));
+    expect(hashString('abc', 1)).not.toBe(hashString('ab', 1));
+    expect(hashString('\ud800', 1)).not.toBe(hashString('\udc00', 1));
+    expect(hashString('a\u0000', 1)).not.toBe(hashString('a', 1)); // the length is mixed in
+    // Spread: 100,000 keys `key:N` land in 65,536 buckets about evenly.
+    const buckets = new Uint32Array(1 << 16);
+    for (let i = 0; i < 100_000; i++) {
+      const bucket = hashString(`key:${i}`, 1234) & 0xffff;
+      buckets[bucket] = (buckets[bucket] as number) + 1;
+    }
+    expect(Math.max(...buckets)).toBeLessThan(15);
+  });
+});
