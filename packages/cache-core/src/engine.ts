@@ -65,6 +65,13 @@ const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
 const STALE = -2;
 const NO_LISTENERS: never[] = [];
 
+/**
+ * The most a value of a disk-backed cache may take encoded: lmdb stores values up to about 2 GiB,
+ * and a value whose shared sub-objects multiply in msgpack (encodable.ts) must be refused before
+ * it is encoded, not after the process ran out of memory encoding it.
+ */
+const MAX_DISK_VALUE_BYTES = 1024 * 1024 * 1024;
+
 export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V> {
   readonly name: string;
   readonly config: ResolvedCacheConfig;
@@ -101,6 +108,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #sweeper: Sweeper<V>;
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
+  /** The most bytes a value may take encoded, and who asked (replication: one change, one frame). */
+  #maxEncodedBytes = Number.POSITIVE_INFINITY;
+  #sizeReason = '';
   #closed = false;
   #reportingEvictions = false;
   /** Whether an entry evicted from memory stays on disk (overflowToDisk) or leaves the cache. */
@@ -139,7 +149,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     });
     this.#overflow = config.overflowToDisk;
     this.loads = new Loads<V>(this);
-    if (this.disk !== undefined) this.requireEncodableValues('has a disk tier');
+    if (this.disk !== undefined) this.requireEncodableValues('has a disk tier', MAX_DISK_VALUE_BYTES);
     this.#sweeper = new Sweeper<V>(
       this,
       context.scheduler,
@@ -537,8 +547,12 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.loads.coordinator = coordinator;
   }
 
-  requireEncodableValues(reason: string): void {
+  requireEncodableValues(reason: string, maxBytes?: number): void {
     this.#encodableReason ??= reason;
+    if (maxBytes !== undefined && maxBytes < this.#maxEncodedBytes) {
+      this.#maxEncodedBytes = maxBytes;
+      this.#sizeReason = reason;
+    }
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -587,7 +601,17 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       );
     }
     if (this.#encodableReason === undefined) return;
-    const problem = findEncodingProblem(value);
+    const problem = findEncodingProblem(value, this.#maxEncodedBytes);
+    if (problem?.tooLarge) {
+      throw new ValueNotEncodableError(
+        this.name,
+        key,
+        problem.path,
+        problem.problem,
+        this.#sizeReason,
+        this.#maxEncodedBytes,
+      );
+    }
     if (problem !== undefined) {
       throw new ValueNotEncodableError(this.name, key, problem.path, problem.problem, this.#encodableReason);
     }

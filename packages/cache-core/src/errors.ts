@@ -49,10 +49,13 @@ export class ValueNotEncodableError extends MeshcacheError {
   /** Where in the value the problem is: `value`, `value.headers`, `value[2]`, ... */
   readonly path: string;
 
-  constructor(cacheName: string, key: string, path: string, problem: string, reason: string) {
+  /** `maxBytes`: set when the value is encodable but larger than the cache allows. */
+  constructor(cacheName: string, key: string, path: string, problem: string, reason: string, maxBytes?: number) {
     super(
       'E_VALUE_NOT_ENCODABLE',
-      `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so its values must be msgpack-encodable (plain objects, arrays, strings, numbers, booleans, null, Buffers/Uint8Arrays, Dates, Maps, Sets)`,
+      maxBytes === undefined
+        ? `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so its values must be msgpack-encodable (plain objects, arrays, strings, numbers, booleans, null, Buffers/Uint8Arrays, Dates, Maps, Sets)`
+        : `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so a value may take at most ${maxBytes} bytes encoded (a change must fit in one frame)`,
     );
     this.name = 'ValueNotEncodableError';
     this.cacheName = cacheName;

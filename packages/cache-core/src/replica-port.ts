@@ -124,7 +124,8 @@ export interface ReplicaPort<V = unknown> {
   setLoadCoordinator(coordinator: LoadCoordinator<V> | undefined): void;
   /**
    * From now on, refuse values that msgpack cannot carry unchanged (replicated caches; disk tiers
-   * imply it). `reason` goes into the error message.
+   * imply it), and with `maxBytes` values whose encoding would take more (replication: a change
+   * must fit in one frame). `reason` goes into the error message.
    */
-  requireEncodableValues(reason: string): void;
+  requireEncodableValues(reason: string, maxBytes?: number): void;
 }

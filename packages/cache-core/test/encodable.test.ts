@@ -59,6 +59,35 @@ describe('findEncodingProblem', () => {
   it('accepts the same object twice when it is not a cycle', () => {
     expect(findEncodingProblem({ a: shared, b: shared, c: [shared] })).toBeUndefined();
   });
+
+  it('walks a shared object once: a chain of 60 diamonds is checked at once, and refused by its encoded size', () => {
+    // v = { a: w, b: w }, w alike, 60 levels down: 120 objects in memory, 2^60 leaves in msgpack.
+    let value: unknown = { leaf: 'x' };
+    for (let i = 0; i < 60; i++) value = { a: value, b: value };
+    expect(findEncodingProblem(value)).toBeUndefined(); // no bound: encodable, in linear time
+    expect(findEncodingProblem(value, 15 * 1024 * 1024)).toEqual({
+      path: 'value',
+      problem: expect.stringMatching(/^encodes to more than 15 MiB \(msgpack writes a shared object out in full/),
+      tooLarge: true,
+    });
+    // A cycle below a shared object is still found, on its path.
+    const looped: Record<string, unknown> = {};
+    looped['self'] = looped;
+    expect(findEncodingProblem({ a: shared, b: { c: shared, d: looped } })?.path).toBe('value.b.d.self');
+  });
+
+  it('counts strings by their UTF-8 bytes where a byte a unit would pass under the bound', () => {
+    const ascii = 'a'.repeat(600);
+    const wide = '\u4e2d'.repeat(600); // 3 bytes a unit
+    expect(findEncodingProblem(ascii, 1000)).toBeUndefined();
+    expect(findEncodingProblem(wide, 1000)?.tooLarge).toBe(true);
+    expect(findEncodingProblem({ body: ascii }, 1000)).toBeUndefined();
+    expect(findEncodingProblem({ body: wide }, 1000)?.tooLarge).toBe(true);
+    // Many short strings, each under any threshold: their bytes add up all the same.
+    expect(findEncodingProblem(Array.from({ length: 100 }, () => '\u4e2d'.repeat(4)), 1000)?.tooLarge).toBe(true);
+    expect(findEncodingProblem(Array.from({ length: 100 }, () => 'abcd'), 1000)).toBeUndefined();
+    expect(findEncodingProblem(Buffer.alloc(2000), 1000)?.tooLarge).toBe(true);
+  });
 });
 
 describe('caches that require encodable values', () => {
@@ -84,6 +113,18 @@ describe('caches that require encodable values', () => {
     );
     expect(cache.has('bad')).toBe(false);
     expect(cache.has('ok')).toBe(true);
+  });
+
+  it('refuse a value larger than the bound asked for, saying so, and store nothing', () => {
+    const cache = new CacheManager().addCache('Response Cache');
+    replicaPortOf(cache).requireEncodableValues('replicates to peers', 1000);
+    cache.put('small', { status: 200, body: 'x'.repeat(500) });
+    expect(() => cache.put('large', { status: 200, body: 'x'.repeat(2000) })).toThrow(
+      /cache "Response Cache": cannot store key "large": value encodes to more than 1000 bytes .*; this cache replicates to peers, so a value may take at most 1000 bytes encoded/,
+    );
+    expect(() => cache.put('large', { status: 200, body: 'x'.repeat(2000) })).toThrow(ValueNotEncodableError);
+    expect(cache.has('large')).toBe(false);
+    expect(cache.has('small')).toBe(true);
   });
 
   it('refuse a non-encodable loaded value: the load fails and nothing is cached', async () => {

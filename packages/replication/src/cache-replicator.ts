@@ -42,6 +42,7 @@ import {
 import type { ApplyOutcome, RemoteChange, ReplicaPort } from '@meshcache/core/internal';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
+import { MAX_VALUE_BYTES } from './protocol/codec.js';
 import {
   type ChangeMessage,
   type EntriesMessage,
@@ -120,8 +121,14 @@ interface PeerState {
   sent: number;
 }
 
-/** The largest repair frame, whatever maximumChunkSizeBytes allows (it can only lower it). */
-export const MAX_REPAIR_FRAME_BYTES = 1 << 20;
+/**
+ * The largest frame of changes this node sends, by the estimate of its changes' sizes: a repair
+ * frame whatever maximumChunkSizeBytes allows (it can only lower it), and a live batch whatever
+ * asynchronousReplicationMaximumBatchSize allows. A receiver decrypts, checks and decodes a frame
+ * in one go (a bigger one stalls its event loop), and closes a link whose frame passes 16 MiB.
+ * One change larger than this goes alone in its frame; values are held to MAX_VALUE_BYTES.
+ */
+export const MAX_FRAME_BYTES = 1 << 20;
 
 export class CacheReplicator {
   readonly port: ReplicaPort<unknown>;
@@ -162,7 +169,7 @@ export class CacheReplicator {
     const onRepaired = options.onRepaired ?? (() => {});
     // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
     // a megabyte that costs tens of milliseconds, and a loaded machine's heartbeats start to miss.
-    this.#repairChunkBytes = Math.min(options.repairChunkBytes ?? 5_000_000, MAX_REPAIR_FRAME_BYTES);
+    this.#repairChunkBytes = Math.min(options.repairChunkBytes ?? 5_000_000, MAX_FRAME_BYTES);
     this.#repair = new CacheRepair(port, {
       chunkBytes: this.#repairChunkBytes,
       apply: (change, from) => this.apply(change, from),
@@ -170,7 +177,7 @@ export class CacheReplicator {
       logger: options.logger,
       scheduler: this.#scheduler,
     });
-    port.requireEncodableValues('replicates to peers');
+    port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES);
     if (settings.clusterSingleFlight) {
       if (!settings.replicatePuts || !settings.replicatePutsViaCopy) {
         throw new ConfigError(
@@ -304,7 +311,10 @@ export class CacheReplicator {
         this.requestRepair(state.peer.node);
         continue;
       }
-      for (const changes of state.queue.drainAll(this.settings.asynchronousReplicationMaximumBatchSize)) {
+      for (const changes of state.queue.drainAll(
+        this.settings.asynchronousReplicationMaximumBatchSize,
+        MAX_FRAME_BYTES,
+      )) {
         this.#send(state, { type: MessageType.Batch, changes });
       }
     }

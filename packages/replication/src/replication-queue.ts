@@ -81,22 +81,31 @@ export class ReplicationQueue {
   }
 
   /**
-   * Takes everything, split into batches of at most `max`: each cache's removeAll first, then the
-   * changes in the order of their last change. One pass: draining a large queue `max` at a time
-   * would copy the remainder on every call.
+   * Takes everything, split into batches of at most `max` changes and, by their estimates, about
+   * `maxBytes` (a change larger than that alone goes in a batch of its own): each cache's
+   * removeAll first, then the changes in the order of their last change. One pass: draining a
+   * large queue `max` at a time would copy the remainder on every call.
    */
-  drainAll(max: number): ChangeMessage[][] {
+  drainAll(max: number, maxBytes = Number.POSITIVE_INFINITY): ChangeMessage[][] {
     const batches: ChangeMessage[][] = [];
     let batch: ChangeMessage[] = [];
-    const add = (change: ChangeMessage) => {
+    let bytes = 0;
+    const add = ({ change, bytes: size }: Queued) => {
+      if (batch.length > 0 && bytes + size > maxBytes) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
       batch.push(change);
+      bytes += size;
       if (batch.length === max) {
         batches.push(batch);
         batch = [];
+        bytes = 0;
       }
     };
-    for (const { change } of this.#clears.values()) add(change);
-    for (const keys of this.#changes.values()) for (const { change } of keys.values()) add(change);
+    for (const queued of this.#clears.values()) add(queued);
+    for (const keys of this.#changes.values()) for (const queued of keys.values()) add(queued);
     if (batch.length > 0) batches.push(batch);
     this.#empty();
     return batches;

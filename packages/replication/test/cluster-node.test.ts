@@ -226,6 +226,35 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(responses(a).get('GET /orders/19')).toBe(19); // the last put is never the victim
   });
 
+  it('splits a flush larger than a frame into frames the peer takes, and refuses a value no frame can carry', async () => {
+    // 1000 responses of 20 KB in one interval: 20 MB, past the 16 MiB a peer accepts in a frame
+    // (it used to close the link with 1009 and catch up by repair, at every flush).
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await Promise.all([a.ready(), b.ready()]);
+    await until(() => b.peers().some((p) => p.state === 'connected'), 'the link');
+    const repairsBefore = b.peers()[0]?.repairs;
+    const body = 'r'.repeat(20_000);
+    for (let i = 0; i < 1000; i++) responses(a).put(`GET /pages/${i}`, { status: 200, body });
+    await until(() => responses(b).size === 1000, 'every response to arrive');
+    const link = b.peers().find((p) => p.id === 'gw-1');
+    expect(link?.changesReceived).toBe(1000); // as live changes, on the same link
+    expect(link?.repairs).toBe(repairsBefore);
+    // A value past 15 MiB encoded: refused at put, naming the bound; the cache and the link unchanged.
+    expect(() => responses(a).put('GET /huge', 'h'.repeat(16 * 1024 * 1024))).toThrow(
+      /cannot store key "GET \/huge": value encodes to more than 15 MiB .*this cache replicates to peers, so a value may take at most 15728640 bytes encoded/,
+    );
+    expect(responses(a).has('GET /huge')).toBe(false);
+    responses(a).put('GET /after', 'a'.repeat(14 * 1024 * 1024)); // within the bound: it travels
+    await until(() => responses(b).has('GET /after'), 'a 14 MiB value to arrive');
+    expect(b.peers().find((p) => p.id === 'gw-1')?.repairs).toBe(repairsBefore);
+    // And a joiner's bootstrap carries it too, in a frame of its own.
+    const c = await start('gw-3', [a.url]);
+    await c.ready();
+    expect(responses(c).size).toBe(1000); // the cache holds 1000: the oldest page left for GET /after
+    expect((responses(c).get('GET /after') as string).length).toBe(14 * 1024 * 1024);
+  });
+
   it('leaves caches without replication local', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);

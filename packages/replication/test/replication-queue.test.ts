@@ -57,6 +57,23 @@ describe('ReplicationQueue', () => {
     expect(queue.bytes).toBe(0);
   });
 
+  it('also ends a batch where its estimated bytes would pass the bound; a larger change goes alone', () => {
+    const queue = new ReplicationQueue(1 << 20);
+    const sizes = [250, 250, 250, 2000, 100, 100]; // about 290 bytes a change with its key and version, 2040, 140
+    sizes.forEach((size, i) => {
+      queue.enqueue(put('c', `k${i}`, 'x'.repeat(size)));
+    });
+    const batches = queue.drainAll(1000, 1000);
+    expect(batches.map((batch) => batch.map((c) => (c.type === MessageType.Put ? c.key : '')))).toEqual([
+      ['k0', 'k1', 'k2'],
+      ['k3'],
+      ['k4', 'k5'],
+    ]);
+    for (const batch of batches.filter((b) => b.length > 1)) {
+      expect(batch.reduce((sum, change) => sum + estimateBytes(change), 0)).toBeLessThanOrEqual(1000);
+    }
+  });
+
   it('keeps its byte count exact as changes come and go', () => {
     const queue = new ReplicationQueue(1 << 20);
     const a = put('c', 'a', 'x'.repeat(100));

@@ -85,6 +85,12 @@ const DECODE_OPTIONS = { ...OPTIONS, copyBuffers: true };
 
 /** Most changes one batch may carry; a bigger batch is a protocol error, not a memory bomb. */
 export const MAX_BATCH_CHANGES = 100_000;
+/**
+ * The most a value of a replicated cache may take encoded (a put of a larger one is refused): a
+ * change travels in one frame, and a receiver closes a link whose frame passes 16 MiB (1009).
+ * The mebibyte left over is for the key, the version and the frame's own bytes.
+ */
+export const MAX_VALUE_BYTES = 15 * 1024 * 1024;
 /** A version's counter is below this (the HLC moves its time on rather than pass it). */
 export const MAX_VERSION_COUNTER = 2 ** 32;
 
