@@ -84,8 +84,18 @@ describe('findEncodingProblem', () => {
     expect(findEncodingProblem({ body: ascii }, 1000)).toBeUndefined();
     expect(findEncodingProblem({ body: wide }, 1000)?.tooLarge).toBe(true);
     // Many short strings, each under any threshold: their bytes add up all the same.
-    expect(findEncodingProblem(Array.from({ length: 100 }, () => '\u4e2d'.repeat(4)), 1000)?.tooLarge).toBe(true);
-    expect(findEncodingProblem(Array.from({ length: 100 }, () => 'abcd'), 1000)).toBeUndefined();
+    expect(
+      findEncodingProblem(
+        Array.from({ length: 100 }, () => '\u4e2d'.repeat(4)),
+        1000,
+      )?.tooLarge,
+    ).toBe(true);
+    expect(
+      findEncodingProblem(
+        Array.from({ length: 100 }, () => 'abcd'),
+        1000,
+      ),
+    ).toBeUndefined();
     expect(findEncodingProblem(Buffer.alloc(2000), 1000)?.tooLarge).toBe(true);
   });
 });
