@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compareVersions, type Version } from '../src/index.js';
+import { TABLE_FROM } from '../src/memory/key-index.js';
 import { MemoryStore, type MemoryStoreOptions } from '../src/memory/memory-store.js';
 
 const v = (time: number, counter = 0, node = 'gw-1'): Version => ({ time, counter, node });
@@ -122,19 +123,22 @@ describe('the memory store', () => {
   });
 
   it('finds its keys exactly past the size where the key index leaves its Map for its table', () => {
-    // 100,000 keys under a bound of 70,000 (the index's table starts at 65,536): evictions, removals
-    // and rewrites go through the table; every key held is found at its slot, no other key at all.
-    const { memory, evicted, put } = store({ maxEntries: 70_000 });
-    for (let i = 0; i < 100_000; i++) put(`https://example.test/items/${i}`);
-    for (let i = 99_000; i < 99_500; i++) expect(memory.delete(`https://example.test/items/${i}`)).toBe(true);
-    for (let i = 99_900; i < 100_000; i++) put(`https://example.test/items/${i}`, 2000); // rewrites
+    // 30,000 keys more than a bound of TABLE_FROM + 5,000: evictions, removals and rewrites go
+    // through the table; every key held is found at its slot, no other key at all.
+    const bound = TABLE_FROM + 5_000;
+    const total = bound + 30_000;
+    const { memory, evicted, put } = store({ maxEntries: bound });
+    for (let i = 0; i < total; i++) put(`https://example.test/items/${i}`);
+    for (let i = total - 1000; i < total - 500; i++)
+      expect(memory.delete(`https://example.test/items/${i}`)).toBe(true);
+    for (let i = total - 100; i < total; i++) put(`https://example.test/items/${i}`, 2000); // rewrites
     expect(evicted).toHaveLength(30_000);
-    expect(memory.size).toBe(69_500);
+    expect(memory.size).toBe(bound - 500);
     const gone = new Set(evicted);
-    for (let i = 0; i < 100_000; i++) {
+    for (let i = 0; i < total; i++) {
       const key = `https://example.test/items/${i}`;
       const slot = memory.slotOf(key);
-      if (gone.has(key) || (i >= 99_000 && i < 99_500)) expect(slot).toBe(-1);
+      if (gone.has(key) || (i >= total - 1000 && i < total - 500)) expect(slot).toBe(-1);
       else expect(memory.key(slot)).toBe(key);
     }
   });
