@@ -3,6 +3,8 @@
  *
  * Workload: 100,000 string keys, 200-byte string values, capacity 100,000.
  * - get (hit): every key is held; keys are read in a shuffled order.
+ * - get (hit, key made per call): the same, each key string made for the call (`key:${n}`), as a
+ *   gateway makes its key from each request: a string whose hash no one has computed yet.
  * - get (miss): keys that are not held.
  * - put (new, evicting): the cache is full, every put is a new key and evicts one entry.
  * - put (update): every put rewrites a held key.
@@ -42,6 +44,7 @@ function shuffled(keys: string[]): string[] {
 
 const keys = Array.from({ length: N }, (_, i) => `key:${i}`);
 const readOrder = shuffled(keys);
+const readNumbers = Int32Array.from(readOrder, (key) => Number(key.slice(4)));
 const missing = Array.from({ length: N }, (_, i) => `missing:${i}`);
 let fresh = 0;
 const freshKey = (): string => `new:${fresh++}`;
@@ -162,6 +165,15 @@ const workloads: Array<{ name: string; run: Workload; refill: boolean }> = [
     run: (cache, ops) => {
       let found = 0;
       for (let i = 0; i < ops; i++) if (cache.get(readOrder[i % N] as string) !== undefined) found++;
+      return found;
+    },
+  },
+  {
+    name: 'get (hit, key made per call)',
+    refill: false,
+    run: (cache, ops) => {
+      let found = 0;
+      for (let i = 0; i < ops; i++) if (cache.get(`key:${readNumbers[i % N]}`) !== undefined) found++;
       return found;
     },
   },
