@@ -9,6 +9,40 @@ import { describe, expect, it } from 'vitest';
 import { hashString, KeyIndex } from '../src/memory/key-index.js';
 import { homeColliding } from './colliding-keys.js';
 
+/**
+ * HalfSipHash-c-d of bytes, as the reference C does it (veorq/SipHash halfsiphash.c), word by
+ * word, nothing specialised: what the index's hashString is held to.
+ */
+function halfSipHash(bytes: Buffer, key0: number, key1: number, wordRounds: number, finalRounds: number): number {
+  const v = new Uint32Array([key0, key1, 0x6c796765 ^ key0, 0x74656462 ^ key1]);
+  const rotl = (x: number, b: number) => ((x << b) | (x >>> (32 - b))) >>> 0;
+  const round = () => {
+    v[0] = (v[0] as number) + (v[1] as number);
+    v[1] = rotl(v[1] as number, 5) ^ (v[0] as number);
+    v[0] = rotl(v[0] as number, 16);
+    v[2] = (v[2] as number) + (v[3] as number);
+    v[3] = rotl(v[3] as number, 8) ^ (v[2] as number);
+    v[0] = (v[0] as number) + (v[3] as number);
+    v[3] = rotl(v[3] as number, 7) ^ (v[0] as number);
+    v[2] = (v[2] as number) + (v[1] as number);
+    v[1] = rotl(v[1] as number, 13) ^ (v[2] as number);
+    v[2] = rotl(v[2] as number, 16);
+  };
+  const compress = (m: number) => {
+    v[3] = (v[3] as number) ^ m;
+    for (let r = 0; r < wordRounds; r++) round();
+    v[0] = (v[0] as number) ^ m;
+  };
+  const whole = bytes.length - (bytes.length % 4);
+  for (let at = 0; at < whole; at += 4) compress(bytes.readUInt32LE(at));
+  let last = (bytes.length & 0xff) << 24;
+  for (let at = whole; at < bytes.length; at++) last |= (bytes[at] as number) << (8 * (at - whole));
+  compress(last >>> 0);
+  v[2] = (v[2] as number) ^ 0xff;
+  for (let r = 0; r < finalRounds; r++) round();
+  return ((v[1] as number) ^ (v[3] as number)) >>> 0;
+}
+
 /** `count` keys of one home in any table of up to 2^bits positions, under the key (seed, seed). */
 const colliding = (seed: number, bits: number, count: number, prefix = 'k') =>
   homeColliding(count, prefix, seed, seed, bits);
@@ -171,7 +205,7 @@ describe('the key index', () => {
     expect(subject.index.flooded).toBe(false);
   });
 
-  it('is HalfSipHash: with two rounds a word and four to finish, it gives the reference vectors', () => {
+  it('is HalfSipHash-1-3: a plain HalfSipHash-c-d, checked against the reference vectors at 2-4, agrees at 1-3', () => {
     // veorq/SipHash vectors.h, vectors_hsip32: key bytes 0..7, message bytes 0..n-1, for every even
     // n (a string of n / 2 units, UTF-16LE), the 32-bit results read little-endian.
     const vectors = [
@@ -181,9 +215,16 @@ describe('the key index', () => {
       0x3a2a691e, 0x40b9c5a5, 0x4081bc7d, 0x736ce7d4, 0x7a9983bd,
     ];
     vectors.forEach((expected, i) => {
-      const text = Array.from({ length: i }, (_, u) => String.fromCharCode(2 * u + ((2 * u + 1) << 8))).join('');
-      expect(hashString(text, 0x03020100, 0x07060504, 2, 4) >>> 0).toBe(expected);
+      const bytes = Buffer.from(Array.from({ length: 2 * i }, (_, b) => b));
+      expect(halfSipHash(bytes, 0x03020100, 0x07060504, 2, 4)).toBe(expected);
     });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.integer(), fc.integer(), (text, key0, key1) => {
+        const bytes = Buffer.from(text, 'utf16le');
+        expect(hashString(text, key0, key1) >>> 0).toBe(halfSipHash(bytes, key0, key1, 1, 3));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('hashes every UTF-16 unit, odd lengths and lone surrogates included, differently per key', () => {
