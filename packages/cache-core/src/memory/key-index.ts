@@ -95,7 +95,14 @@ export class KeyIndex {
 
   /** The key's slot, or -1. `keys` is the caller's slot-to-key array. */
   get(key: string, keys: ReadonlyArray<string | undefined>): number {
-    if (this.#map !== undefined) return this.#map.get(key) ?? NONE;
+    // Small, so that it inlines into the store's read: the Map's path is most caches' only one.
+    const map = this.#map;
+    if (map === undefined) return this.#find(key, keys);
+    const slot = map.get(key);
+    return slot === undefined ? NONE : slot;
+  }
+
+  #find(key: string, keys: ReadonlyArray<string | undefined>): number {
     const hash = this.#hashOf(key);
     const table = this.#table;
     const mask = this.#mask;
@@ -108,11 +115,12 @@ export class KeyIndex {
 
   /** Adds a key that is not held, at `slot`. */
   add(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
-    if (this.#map !== undefined) {
-      this.#map.set(key, slot);
-      if (this.#map.size >= this.#tableFrom && !this.#flooded) this.#leaveMap(keys);
-      return;
-    }
+    const map = this.#map;
+    if (map === undefined) this.#insert(key, slot, keys);
+    else if (map.set(key, slot).size >= this.#tableFrom && !this.#flooded) this.#leaveMap(keys);
+  }
+
+  #insert(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
     if (2 * (this.#size + 1) > this.#mask + 1) this.#resize(2 * (this.#mask + 1));
     const hash = this.#hashOf(key);
     const table = this.#table;
@@ -133,12 +141,15 @@ export class KeyIndex {
 
   /** Takes a key out; returns the slot it had, or -1 when it was not held. */
   delete(key: string, keys: ReadonlyArray<string | undefined>): number {
-    if (this.#map !== undefined) {
-      const slot = this.#map.get(key);
-      if (slot === undefined) return NONE;
-      this.#map.delete(key);
-      return slot;
-    }
+    const map = this.#map;
+    if (map === undefined) return this.#take(key, keys);
+    const slot = map.get(key);
+    if (slot === undefined) return NONE;
+    map.delete(key);
+    return slot;
+  }
+
+  #take(key: string, keys: ReadonlyArray<string | undefined>): number {
     const hash = this.#hashOf(key);
     const table = this.#table;
     const mask = this.#mask;
@@ -154,10 +165,12 @@ export class KeyIndex {
 
   /** Takes out a key known to be held at `slot` (an eviction): no key is compared. */
   remove(key: string, slot: number): void {
-    if (this.#map !== undefined) {
-      this.#map.delete(key);
-      return;
-    }
+    const map = this.#map;
+    if (map === undefined) this.#takeSlot(key, slot);
+    else map.delete(key);
+  }
+
+  #takeSlot(key: string, slot: number): void {
     const table = this.#table;
     const mask = this.#mask;
     for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
