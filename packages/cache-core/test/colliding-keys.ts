@@ -24,6 +24,7 @@
  */
 
 import { hashString } from '../src/memory/key-index.js';
+import { MemoryStore } from '../src/memory/memory-store.js';
 
 const C1 = 0xcc9e2d51 | 0;
 const C2 = 0x1b873593 | 0;
@@ -107,4 +108,17 @@ export function homeColliding(count: number, prefix: string, key0: number, key1:
     if ((hashString(key, key0, key1) & mask) === 0) keys.push(key);
   }
   return keys;
+}
+
+/** A memory store of strings with no bound and no expiry, filled with `count` keys `k0`, `k1`...: the index's table past TABLE_FROM. */
+export function filledStore(count: number): MemoryStore<string> {
+  const memory = new MemoryStore<string>({
+    policy: 'LRU',
+    maxEntries: 0,
+    maxBytes: 0,
+    defaults: { timeToLiveSeconds: 0, timeToIdleSeconds: 0 },
+    onEvict: () => {},
+  });
+  for (let n = 0; n < count; n++) memory.write(`k${n}`, 'v', 0, 0, 0, 0, undefined, 0);
+  return memory;
 }

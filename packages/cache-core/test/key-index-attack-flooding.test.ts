@@ -10,8 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { hashString, KeyIndex, TABLE_FROM } from '../src/memory/key-index.js';
-import { MemoryStore } from '../src/memory/memory-store.js';
-import { blockForms, collidingKeys, homeColliding } from './colliding-keys.js';
+import { blockForms, collidingKeys, filledStore, homeColliding } from './colliding-keys.js';
 
 const isText = (unit: number) => (unit >= 0x4e00 && unit <= 0x9fff) || (unit >= 0xac00 && unit <= 0xd7a3);
 const random32 = () => crypto.getRandomValues(new Int32Array(1))[0] as number;
@@ -49,14 +48,7 @@ describe('the key index, flooded', () => {
   });
 
   it('with its own random key, a memory store takes 130 of those keys among TABLE_FROM + 500 others, exactly', () => {
-    const memory = new MemoryStore<string>({
-      policy: 'LRU',
-      maxEntries: 0,
-      maxBytes: 0,
-      defaults: { timeToLiveSeconds: 0, timeToIdleSeconds: 0 },
-      onEvict: () => {},
-    });
-    for (let n = 0; n < TABLE_FROM + 500; n++) memory.write(`k${n}`, 'v', 0, 0, 0, 0, undefined, 0);
+    const memory = filledStore(TABLE_FROM + 500);
     const colliding = collidingKeys(130, 's:', 8);
     for (const key of colliding) memory.write(key, key, 0, 0, 0, 0, undefined, 0);
     for (const key of colliding) expect(memory.value(memory.slotOf(key))).toBe(key);

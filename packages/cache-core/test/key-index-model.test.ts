@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { EvictionPolicyName } from '../src/config.js';
 import { hashString, KeyIndex, TABLE_FROM } from '../src/memory/key-index.js';
 import { MemoryStore } from '../src/memory/memory-store.js';
-import { collidingKeys, homeColliding } from './colliding-keys.js';
+import { collidingKeys, filledStore, homeColliding } from './colliding-keys.js';
 import { setup } from './helpers.js';
 
 /** A bound a little past TABLE_FROM: the stores and caches below reach the table and evict in it. */
@@ -310,14 +310,7 @@ describe('the memory store against a model: its key index stays exact', () => {
   }
 
   it('finds keys of every odd form, through other string objects, once the index is a table', () => {
-    const memory = new MemoryStore<string>({
-      policy: 'LRU',
-      maxEntries: 0,
-      maxBytes: 0,
-      defaults: { timeToLiveSeconds: 0, timeToIdleSeconds: 0 },
-      onEvict: () => {},
-    });
-    for (let n = 0; n < TABLE_FROM; n++) memory.write(`k${n}`, 'v', 0, 0, 0, 0, undefined, 0);
+    const memory = filledStore(TABLE_FROM);
     const odd = oddKeys();
     const slots = new Map<string, number>();
     for (const key of odd) slots.set(key, memory.write(key, key, 0, 0, 0, 0, undefined, 0));

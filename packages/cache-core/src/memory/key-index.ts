@@ -103,13 +103,19 @@ export class KeyIndex {
   }
 
   #find(key: string, keys: ReadonlyArray<string | undefined>): number {
+    const at = this.#positionOf(key, keys);
+    return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
+  }
+
+  /** The key's position in the table, or -1. */
+  #positionOf(key: string, keys: ReadonlyArray<string | undefined>): number {
     const hash = this.#hashOf(key);
     const table = this.#table;
     const mask = this.#mask;
     for (let at = hash & mask; ; at = (at + 1) & mask) {
       const entry = table[2 * at + 1] as number;
       if (entry === 0) return NONE;
-      if (table[2 * at] === hash && keys[entry - 1] === key) return entry - 1;
+      if (table[2 * at] === hash && keys[entry - 1] === key) return at;
     }
   }
 
@@ -150,17 +156,11 @@ export class KeyIndex {
   }
 
   #take(key: string, keys: ReadonlyArray<string | undefined>): number {
-    const hash = this.#hashOf(key);
-    const table = this.#table;
-    const mask = this.#mask;
-    for (let at = hash & mask; ; at = (at + 1) & mask) {
-      const entry = table[2 * at + 1] as number;
-      if (entry === 0) return NONE;
-      if (table[2 * at] === hash && keys[entry - 1] === key) {
-        this.#vacate(at);
-        return entry - 1;
-      }
-    }
+    const at = this.#positionOf(key, keys);
+    if (at === NONE) return NONE;
+    const slot = (this.#table[2 * at + 1] as number) - 1;
+    this.#vacate(at);
+    return slot;
   }
 
   /** Takes out a key known to be held at `slot` (an eviction): no key is compared. */
@@ -283,9 +283,10 @@ export class KeyIndex {
  * finish, as Linux's hsiphash) of the string's UTF-16LE bytes, two units a word, under the 64-bit
  * key (key0, key1): a keyed hash, so keys that collide under one key do not under another, which
  * murmur3's rounds did not give (a block of four units had two forms that left any state the
- * same, whatever the seed). The round is written out twice, in the loop over the words and in
- * the finish: as a loop over a round count it cost a third more. The tests hold it to a plain
- * HalfSipHash-c-d of their own, itself checked against the reference vectors.
+ * same, whatever the seed). One loop, one round a turn: the words, the last block, then the three
+ * rounds of the finish as blocks of nothing (`v3 ^= 0`, `v0 ^= 0`); an inner loop over a round
+ * count cost a third more. The tests hold it to a plain HalfSipHash-c-d of their own, itself
+ * checked against the reference vectors.
  */
 export function hashString(text: string, key0: number, key1: number): number {
   let v0 = key0 | 0;
@@ -294,12 +295,12 @@ export function hashString(text: string, key0: number, key1: number): number {
   let v3 = 0x74656462 ^ key1;
   const units = text.length;
   const words = units >> 1;
-  // The words, then the last block: the odd unit left, if any, and the byte length's low byte on top.
-  for (let block = 0; block <= words; block++) {
-    const m =
-      block < words
-        ? text.charCodeAt(2 * block) | (text.charCodeAt(2 * block + 1) << 16)
-        : ((2 * units) << 24) | (units & 1 ? text.charCodeAt(units - 1) : 0);
+  for (let block = 0; block <= words + 3; block++) {
+    let m = 0;
+    if (block < words) m = text.charCodeAt(2 * block) | (text.charCodeAt(2 * block + 1) << 16);
+    // The last block: the odd unit left, if any, and the byte length's low byte on top.
+    else if (block === words) m = ((2 * units) << 24) | (units & 1 ? text.charCodeAt(units - 1) : 0);
+    else if (block === words + 1) v2 ^= 0xff; // the finish begins
     v3 ^= m;
     v0 = (v0 + v1) | 0;
     v1 = (v1 << 5) | (v1 >>> 27);
@@ -316,23 +317,6 @@ export function hashString(text: string, key0: number, key1: number): number {
     v1 ^= v2;
     v2 = (v2 << 16) | (v2 >>> 16);
     v0 ^= m;
-  }
-  v2 ^= 0xff;
-  for (let round = 0; round < 3; round++) {
-    v0 = (v0 + v1) | 0;
-    v1 = (v1 << 5) | (v1 >>> 27);
-    v1 ^= v0;
-    v0 = (v0 << 16) | (v0 >>> 16);
-    v2 = (v2 + v3) | 0;
-    v3 = (v3 << 8) | (v3 >>> 24);
-    v3 ^= v2;
-    v0 = (v0 + v3) | 0;
-    v3 = (v3 << 7) | (v3 >>> 25);
-    v3 ^= v0;
-    v2 = (v2 + v1) | 0;
-    v1 = (v1 << 13) | (v1 >>> 19);
-    v1 ^= v2;
-    v2 = (v2 << 16) | (v2 >>> 16);
   }
   return v1 ^ v3;
 }
