@@ -27,7 +27,8 @@ function describeInstance(value: object): string {
 
 /**
  * Returns the first problem found, or undefined when the value encodes and decodes as itself and,
- * with `maxBytes`, its encoding takes at most about that many bytes.
+ * with `maxBytes`, its encoding takes at most about that many bytes (`besides` of them taken
+ * already: a key that travels with it), and with `maxDepth`, it nests no deeper.
  *
  * This runs on every put of a replicated or disk-backed cache, so a value that has no problem
  * costs no allocation but the map of containers walked (for cycles and sizes), and none at all for
@@ -46,22 +47,25 @@ function describeInstance(value: object): string {
 export function findEncodingProblem(
   value: unknown,
   maxBytes = Number.POSITIVE_INFINITY,
+  maxDepth = Number.POSITIVE_INFINITY,
+  besides = 0,
 ): EncodabilityProblem | undefined {
   if (value === undefined) return { path: 'value', problem: 'is undefined (remove the key instead)' };
   // A string alone (the commonest value) is within any bound its length allows at three bytes a
   // unit: no walk, no scan.
-  if (typeof value === 'string' && value.length * 3 + 5 <= maxBytes) return undefined;
-  const walk = new Walk(maxBytes, false);
-  let found = walk.value(value);
+  if (typeof value === 'string' && besides + value.length * 3 + 5 <= maxBytes) return undefined;
+  let walk = new Walk(maxBytes, maxDepth, false, besides);
+  let found = walk.value(value, 0);
   // Strings were counted a byte a unit; if up to three could pass the bound, count their bytes.
-  if (found === undefined && walk.mostBytes > maxBytes) found = new Walk(maxBytes, true).value(value);
+  if (found === undefined && walk.mostBytes > maxBytes) {
+    walk = new Walk(maxBytes, maxDepth, true, besides);
+    found = walk.value(value, 0);
+  }
   if (found === undefined) return undefined;
   if (found === TOO_LARGE) {
-    return {
-      path: 'value',
-      problem: `encodes to more than ${describeBytes(maxBytes)} (msgpack writes a shared object out in full wherever it is referenced)`,
-      tooLarge: true,
-    };
+    const shared = walk.counted ? ' (msgpack writes a shared object out in full wherever it is referenced)' : '';
+    const what = besides > 0 ? 'encodes, with its key,' : 'encodes';
+    return { path: 'value', problem: `${what} to more than ${describeBytes(maxBytes)}${shared}`, tooLarge: true };
   }
   return { path: `value${found.steps.reverse().join('')}`, problem: found.problem };
 }
@@ -80,18 +84,28 @@ const IN_PROGRESS = -1;
 
 class Walk {
   readonly #maxBytes: number;
+  readonly #maxDepth: number;
+  /** Whether a container was met again and its size counted again. */
+  counted = false;
   /** Whether strings are counted by their UTF-8 bytes (a scan each) or a byte a unit. */
   readonly #exact: boolean;
   /** Bytes counted so far. */
   #bytes = 0;
   /** What the strings counted a byte a unit could add at three. */
   #slack = 0;
-  /** Made at the first container. */
+  /** Levels of containers in the value last walked (0 for a string, a number...). */
+  #height = 0;
+  /**
+   * Per container: IN_PROGRESS while it is walked (met again then, it is a cycle), then its size
+   * and height as size * HEIGHTS + height. Made at the first container.
+   */
   #containers: Map<object, number> | undefined;
 
-  constructor(maxBytes: number, exact: boolean) {
+  constructor(maxBytes: number, maxDepth: number, exact: boolean, besides: number) {
     this.#maxBytes = maxBytes;
+    this.#maxDepth = maxDepth;
     this.#exact = exact;
+    this.#bytes = besides;
   }
 
   /** The most the value walked could take: its count, with every string at three bytes a unit. */
@@ -99,17 +113,18 @@ class Walk {
     return this.#bytes + this.#slack;
   }
 
-  value(value: unknown): Found | undefined {
+  /** `depth`: the containers around the value. */
+  value(value: unknown, depth: number): Found | undefined {
+    this.#height = 0;
     switch (typeof value) {
       case 'string':
-        if (this.#exact) return this.#count(Buffer.byteLength(value) + 5);
-        this.#slack += 2 * value.length;
-        return this.#count(value.length + 5);
+        return this.#count(this.#stringBytes(value));
       case 'number':
-        return this.#count(9);
+        return this.#count(numberBytes(value));
       case 'boolean':
-      case 'undefined':
         return this.#count(1);
+      case 'undefined':
+        return this.#count(3); // msgpackr's d4 00 00 (an array's holes too)
       case 'function':
         return { problem: 'is a function', steps: [] };
       case 'symbol':
@@ -129,12 +144,36 @@ class Walk {
     const containers = this.#containers;
     const known = containers.get(object);
     if (known === IN_PROGRESS) return { problem: 'refers back to itself (a cycle)', steps: [] };
-    if (known !== undefined) return this.#count(known); // walked already: only its size again
+    if (known !== undefined) {
+      // Walked already: only its size again (and what its strings could add), and its depth here.
+      const height = known % HEIGHTS;
+      if (depth + height > this.#maxDepth) return this.#tooDeep();
+      const size = (known - height) / HEIGHTS;
+      this.counted = true;
+      if (!this.#exact) this.#slack += 2 * size;
+      this.#height = height;
+      return this.#count(size);
+    }
+    if (depth + 1 > this.#maxDepth) return this.#tooDeep();
     containers.set(object, IN_PROGRESS);
     const before = this.#bytes;
-    const found = this.#container(object);
-    if (found === undefined) containers.set(object, this.#bytes - before);
+    const found = this.#container(object, depth + 1);
+    if (found === undefined)
+      containers.set(object, (this.#bytes - before) * HEIGHTS + Math.min(this.#height, HEIGHTS - 1));
     return found;
+  }
+
+  #tooDeep(): Found {
+    return {
+      problem: `nests containers more than ${this.#maxDepth} levels deep (a peer refuses a deeper frame)`,
+      steps: [],
+    };
+  }
+
+  #stringBytes(text: string): number {
+    if (this.#exact) return Buffer.byteLength(text) + 5;
+    this.#slack += 2 * text.length;
+    return text.length + (text.length < 32 ? 1 : 5);
   }
 
   #count(bytes: number): Found | undefined {
@@ -142,45 +181,61 @@ class Walk {
     return this.#bytes > this.#maxBytes ? TOO_LARGE : undefined;
   }
 
-  #container(object: object): Found | undefined {
+  /** Walks a container's items at `depth`; leaves its height (1 + its tallest item's) in #height. */
+  #container(object: object, depth: number): Found | undefined {
     const header = this.#count(5);
     if (header !== undefined) return header;
+    let tallest = 0;
+    const item = (value: unknown): Found | undefined => {
+      const found = this.value(value, depth);
+      if (this.#height > tallest) tallest = this.#height;
+      return found;
+    };
+    let found: Found | undefined;
     if (Array.isArray(object)) {
       for (let i = 0; i < object.length; i++) {
-        const found = this.value(object[i]);
+        found = item(object[i]);
         if (found !== undefined) return step(found, `[${i}]`);
       }
-      return undefined;
-    }
-    if (object instanceof Map) {
-      for (const [key, item] of object) {
+    } else if (object instanceof Map) {
+      for (const [key, value] of object) {
         const label = (): string => (typeof key === 'string' ? key : labelOf(key));
-        const inKey = this.value(key);
-        if (inKey !== undefined) return step(inKey, ` key ${label()}`);
-        const inItem = this.value(item);
-        if (inItem !== undefined) return step(inItem, `.get(${label()})`);
+        found = item(key);
+        if (found !== undefined) return step(found, ` key ${label()}`);
+        found = item(value);
+        if (found !== undefined) return step(found, `.get(${label()})`);
       }
-      return undefined;
-    }
-    if (object instanceof Set) {
+    } else if (object instanceof Set) {
       let i = 0;
-      for (const item of object) {
-        const found = this.value(item);
+      for (const value of object) {
+        found = item(value);
         if (found !== undefined) return step(found, ` item ${i}`);
         i++;
       }
-      return undefined;
+    } else {
+      const proto: unknown = Object.getPrototypeOf(object);
+      if (proto !== Object.prototype && proto !== null) return { problem: describeInstance(object), steps: [] };
+      if (Object.getOwnPropertySymbols(object).length > 0) return { problem: 'has symbol keys', steps: [] };
+      for (const key in object) {
+        if (!Object.hasOwn(object, key)) continue;
+        found = this.#count(this.#stringBytes(key)) ?? item((object as Record<string, unknown>)[key]);
+        if (found !== undefined) return step(found, `.${key}`);
+      }
     }
-    const proto: unknown = Object.getPrototypeOf(object);
-    if (proto !== Object.prototype && proto !== null) return { problem: describeInstance(object), steps: [] };
-    if (Object.getOwnPropertySymbols(object).length > 0) return { problem: 'has symbol keys', steps: [] };
-    for (const key in object) {
-      if (!Object.hasOwn(object, key)) continue;
-      const found = this.#count(key.length + 1) ?? this.value((object as Record<string, unknown>)[key]);
-      if (found !== undefined) return step(found, `.${key}`);
-    }
+    this.#height = tallest + 1;
     return undefined;
   }
+}
+
+/** Heights kept per container (a value nested deeper than a peer takes is refused before this). */
+const HEIGHTS = 128;
+
+/** What msgpack takes for a number: an integer by its magnitude, any other a float64. */
+function numberBytes(value: number): number {
+  if (!Number.isInteger(value)) return 9;
+  if (value >= -32 && value <= 127) return 1;
+  if (value >= -32_768 && value <= 65_535) return 3;
+  return value >= -2_147_483_648 && value <= 4_294_967_295 ? 5 : 9;
 }
 
 function step(found: Found, step: string): Found {

@@ -108,8 +108,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #sweeper: Sweeper<V>;
   #clearVersion: Version | undefined;
   #encodableReason: string | undefined;
-  /** The most bytes a value may take encoded, and who asked (replication: one change, one frame). */
+  /** The most bytes a value may take encoded and the deepest it may nest, and who asked (replication: one change, one frame). */
   #maxEncodedBytes = Number.POSITIVE_INFINITY;
+  #maxEncodedDepth = Number.POSITIVE_INFINITY;
   #sizeReason = '';
   #closed = false;
   #reportingEvictions = false;
@@ -547,12 +548,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.loads.coordinator = coordinator;
   }
 
-  requireEncodableValues(reason: string, maxBytes?: number): void {
+  requireEncodableValues(reason: string, maxBytes?: number, maxDepth?: number): void {
     this.#encodableReason ??= reason;
     if (maxBytes !== undefined && maxBytes < this.#maxEncodedBytes) {
       this.#maxEncodedBytes = maxBytes;
       this.#sizeReason = reason;
     }
+    if (maxDepth !== undefined && maxDepth < this.#maxEncodedDepth) this.#maxEncodedDepth = maxDepth;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -601,7 +603,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       );
     }
     if (this.#encodableReason === undefined) return;
-    const problem = findEncodingProblem(value, this.#maxEncodedBytes);
+    // The key travels with the value: what it could take (three bytes a unit) comes off the bound.
+    const problem = findEncodingProblem(value, this.#maxEncodedBytes, this.#maxEncodedDepth, 3 * key.length);
     if (problem?.tooLarge) {
       throw new ValueNotEncodableError(
         this.name,

@@ -55,7 +55,7 @@ export class ValueNotEncodableError extends MeshcacheError {
       'E_VALUE_NOT_ENCODABLE',
       maxBytes === undefined
         ? `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so its values must be msgpack-encodable (plain objects, arrays, strings, numbers, booleans, null, Buffers/Uint8Arrays, Dates, Maps, Sets)`
-        : `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so a value may take at most ${maxBytes} bytes encoded (a change must fit in one frame)`,
+        : `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so a value (with its key) may take at most ${maxBytes} bytes encoded`,
     );
     this.name = 'ValueNotEncodableError';
     this.cacheName = cacheName;

@@ -124,8 +124,9 @@ export interface ReplicaPort<V = unknown> {
   setLoadCoordinator(coordinator: LoadCoordinator<V> | undefined): void;
   /**
    * From now on, refuse values that msgpack cannot carry unchanged (replicated caches; disk tiers
-   * imply it), and with `maxBytes` values whose encoding would take more (replication: a change
-   * must fit in one frame). `reason` goes into the error message.
+   * imply it), with `maxBytes` values whose encoding (with the key's) would take more (replication:
+   * a change must fit in one frame), and with `maxDepth` values nested deeper. `reason` goes into
+   * the error message.
    */
-  requireEncodableValues(reason: string, maxBytes?: number): void;
+  requireEncodableValues(reason: string, maxBytes?: number, maxDepth?: number): void;
 }

@@ -76,6 +76,57 @@ describe('findEncodingProblem', () => {
     expect(findEncodingProblem({ a: shared, b: { c: shared, d: looped } })?.path).toBe('value.b.d.self');
   });
 
+  it('counts what a review found it missed: shared strings, keys, undefined, depth; small integers by size', () => {
+    // A shared object of wide strings, counted again where it is referenced: its bytes, not its units.
+    const wide = { s: '\u20ac'.repeat(50) }; // 150 bytes of UTF-8
+    expect(
+      findEncodingProblem(
+        Array.from({ length: 10 }, () => wide),
+        1000,
+      )?.tooLarge,
+    ).toBe(true);
+    expect(
+      findEncodingProblem(
+        Array.from({ length: 10 }, () => ({ s: 'e'.repeat(50) })),
+        1000,
+      ),
+    ).toBeUndefined();
+    // Object keys of wide characters.
+    const keyed = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`${'\u4e2d'.repeat(100)}${i}`, null]));
+    expect(findEncodingProblem(keyed, 1000)?.tooLarge).toBe(true);
+    // undefined, and an array's holes, take three bytes each in msgpackr.
+    expect(findEncodingProblem(new Array(400), 1000)?.tooLarge).toBe(true);
+    // Small integers take a byte: a thousand of them fit in 2,000.
+    expect(
+      findEncodingProblem(
+        Array.from({ length: 1000 }, (_, i) => i % 100),
+        2000,
+      ),
+    ).toBeUndefined();
+    expect(
+      findEncodingProblem(
+        Array.from({ length: 1000 }, () => 0.5),
+        2000,
+      )?.tooLarge,
+    ).toBe(true);
+    // Depth: 96 levels pass a bound of 96, 97 do not, and a shared object counts where it is met again.
+    const nested = (levels: number): unknown => (levels === 0 ? 'x' : [nested(levels - 1)]);
+    expect(findEncodingProblem(nested(96), Number.POSITIVE_INFINITY, 96)).toBeUndefined();
+    expect(findEncodingProblem(nested(97), Number.POSITIVE_INFINITY, 96)).toMatchObject({
+      path: `value${'[0]'.repeat(96)}`,
+      problem: expect.stringMatching(/^nests containers more than 96 levels deep/),
+    });
+    const tall = nested(60);
+    expect(findEncodingProblem({ a: tall, b: nested(40) }, Number.POSITIVE_INFINITY, 96)).toBeUndefined();
+    expect(
+      findEncodingProblem(
+        { a: tall, b: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[tall]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] },
+        Number.POSITIVE_INFINITY,
+        96,
+      )?.problem,
+    ).toMatch(/nests containers/);
+  });
+
   it('counts strings by their UTF-8 bytes where a byte a unit would pass under the bound', () => {
     const ascii = 'a'.repeat(600);
     const wide = '\u4e2d'.repeat(600); // 3 bytes a unit
@@ -130,11 +181,20 @@ describe('caches that require encodable values', () => {
     replicaPortOf(cache).requireEncodableValues('replicates to peers', 1000);
     cache.put('small', { status: 200, body: 'x'.repeat(500) });
     expect(() => cache.put('large', { status: 200, body: 'x'.repeat(2000) })).toThrow(
-      /cache "Response Cache": cannot store key "large": value encodes to more than 1000 bytes .*; this cache replicates to peers, so a value may take at most 1000 bytes encoded/,
+      /cache "Response Cache": cannot store key "large": value encodes, with its key, to more than 1000 bytes; this cache replicates to peers, so a value \(with its key\) may take at most 1000 bytes encoded/,
     );
     expect(() => cache.put('large', { status: 200, body: 'x'.repeat(2000) })).toThrow(ValueNotEncodableError);
     expect(cache.has('large')).toBe(false);
     expect(cache.has('small')).toBe(true);
+  });
+
+  it('count the key against the bound: it travels with the value', () => {
+    const cache = new CacheManager().addCache('c');
+    replicaPortOf(cache).requireEncodableValues('replicates to peers', 2000);
+    cache.put('short', 'v'.repeat(500));
+    expect(() => cache.put('k'.repeat(1000), 'v'.repeat(500))).toThrow(
+      /value encodes, with its key, to more than 2000 bytes/,
+    );
   });
 
   it('refuse a non-encodable loaded value: the load fails and nothing is cached', async () => {

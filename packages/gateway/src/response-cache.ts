@@ -46,7 +46,7 @@
  * without a revalidation) or a 504, and never reaches the origin.
  */
 import type { Cache, Logger } from '@meshcache/core';
-import { MeshcacheError, silentLogger } from '@meshcache/core';
+import { MeshcacheError, silentLogger, ValueNotEncodableError } from '@meshcache/core';
 import { deltaSeconds, parseCacheControl } from './cache-control.js';
 import {
   CACHE_POLICY_DEFAULTS,
@@ -357,7 +357,16 @@ export class ResponseCache {
       vary: varyValues(decision.vary, request.headers),
       tags: parseTags(tagField),
     };
-    this.#cache.put(key, stored, { timeToLiveSeconds: decision.storeSeconds });
+    try {
+      this.#cache.put(key, stored, { timeToLiveSeconds: decision.storeSeconds });
+    } catch (error) {
+      // A response the cache cannot carry (a replicated cache's values are bounded in size) is
+      // served, not stored: the client never pays for the cache's limits.
+      if (!(error instanceof ValueNotEncodableError)) throw error;
+      this.#logger.warn({ key, err: error }, 'response not stored: the cache cannot carry it');
+      this.#notStored++;
+      return { cacheable: false, reason: error.message };
+    }
     this.#stored++;
     return decision;
   }

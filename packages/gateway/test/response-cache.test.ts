@@ -4,6 +4,7 @@
  * request it got). Across instances, with real processes and real HTTP: test/gateway.test.ts.
  */
 import { CacheManager } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -494,5 +495,19 @@ describe('methods and invalidation', () => {
       /responseCache: options.revalidationWindowSeconds/,
     );
     expect(() => responseCache({ cache: {} as never })).toThrow(/options.cache must be a meshcache Cache/);
+  });
+});
+
+describe('a response the cache cannot carry', () => {
+  it('is served and not stored when the replicated cache refuses its size, and the next request fetches again', async () => {
+    const { cache, origin, get } = setup(() => ok({ 'cache-control': 'max-age=60' }, 'b'.repeat(5000)), {
+      maxBodyBytes: 1_000_000,
+    });
+    replicaPortOf(cache).requireEncodableValues('replicates to peers', 4000); // as replication bounds a value
+    const first = await get('/large');
+    expect(first).toMatchObject({ status: 200, body: 'b'.repeat(5000) });
+    expect(cache.size).toBe(0);
+    await get('/large');
+    expect(origin.calls).toBe(2);
   });
 });

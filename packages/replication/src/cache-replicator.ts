@@ -42,7 +42,7 @@ import {
 import type { ApplyOutcome, RemoteChange, ReplicaPort } from '@meshcache/core/internal';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
-import { MAX_VALUE_BYTES } from './protocol/codec.js';
+import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
   type ChangeMessage,
   type EntriesMessage,
@@ -177,7 +177,7 @@ export class CacheReplicator {
       logger: options.logger,
       scheduler: this.#scheduler,
     });
-    port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES);
+    port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES, MAX_VALUE_DEPTH);
     if (settings.clusterSingleFlight) {
       if (!settings.replicatePuts || !settings.replicatePutsViaCopy) {
         throw new ConfigError(

@@ -11,6 +11,7 @@
  * digests with the peer (bootstrap and repair are one mechanism), instead of memory growing
  * while a peer is slow or gone. `reset()` re-opens the queue once the repair has started.
  */
+import { MAX_VALUE_DEPTH } from './protocol/codec.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
 
 export class ReplicationQueue {
@@ -150,7 +151,7 @@ function valueBytes(value: unknown, depth: number): number {
   if (typeof value === 'string') return value.length + 5;
   if (typeof value !== 'object' || value === null) return 9;
   if (value instanceof Uint8Array) return value.length + 5;
-  if (depth > 32) return 64; // deep enough to be unusual; the codec still encodes it
+  if (depth > MAX_VALUE_DEPTH) return 64; // a put refuses deeper values; a peer's guard, deeper frames
   // Walked without building entry arrays: this runs for every change queued, for every peer.
   let bytes = 5;
   if (Array.isArray(value)) for (let i = 0; i < value.length; i++) bytes += valueBytes(value[i], depth + 1);

@@ -39,8 +39,8 @@ import {
   silentLogger,
   systemScheduler,
 } from '@meshcache/core';
-import { WireCodec } from './protocol/codec.js';
-import type { Message } from './protocol/messages.js';
+import { MAX_SENT_FRAME_BYTES, WireCodec } from './protocol/codec.js';
+import { type Message, MessageType } from './protocol/messages.js';
 import { PROTOCOL_VERSIONS } from './protocol/versions.js';
 import { FrameProtection } from './security/frame-protection.js';
 import {
@@ -231,11 +231,43 @@ export class Session {
     for (const message of early) handler(message);
   }
 
-  /** Encodes, protects and sends a message. Ignored unless the session is established and open. */
+  /**
+   * Encodes, protects and sends a message. Ignored unless the session is established and open.
+   *
+   * A frame past MAX_SENT_FRAME_BYTES would make the peer close the link (1009), and the repair
+   * that follows would send it again: a link that flaps for as long as the entry lives. Batches are
+   * bounded by estimates of their changes' sizes, and values by an estimate at put; this is the
+   * check on the real bytes, whatever the estimates said. A batch of changes past it is sent as
+   * two halves; one change alone past it is not sent, and says so (it stays on this node).
+   */
   send(message: SessionMessage): void {
     const state = this.#state;
     if (state.name !== 'established' || !this.connection.open) return;
-    this.connection.send(state.protection.seal(this.#codec.encode(message)));
+    const frame = this.#codec.encode(message);
+    if (frame.length > MAX_SENT_FRAME_BYTES) this.#sendInHalves(message, frame.length);
+    else this.connection.send(state.protection.seal(frame));
+  }
+
+  #sendInHalves(message: SessionMessage, bytes: number): void {
+    if ((message.type === MessageType.Batch || message.type === MessageType.Entries) && message.changes.length > 1) {
+      const half = Math.ceil(message.changes.length / 2);
+      this.send({ type: message.type, changes: message.changes.slice(0, half) });
+      this.send({ type: message.type, changes: message.changes.slice(half) });
+      return;
+    }
+    const change =
+      message.type === MessageType.Batch || message.type === MessageType.Entries ? message.changes[0] : undefined;
+    this.#logger.error(
+      {
+        remote: this.connection.remoteAddress,
+        messageType: message.type,
+        cache: change?.cache,
+        key: change !== undefined && change.type !== MessageType.RemoveAll ? change.key : undefined,
+        bytes,
+        maxBytes: MAX_SENT_FRAME_BYTES,
+      },
+      'a change too large for one frame was not sent to the peer',
+    );
   }
 
   close(code: number = CloseCode.Normal, reason = ''): void {

@@ -242,7 +242,7 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(link?.repairs).toBe(repairsBefore);
     // A value past 15 MiB encoded: refused at put, naming the bound; the cache and the link unchanged.
     expect(() => responses(a).put('GET /huge', 'h'.repeat(16 * 1024 * 1024))).toThrow(
-      /cannot store key "GET \/huge": value encodes to more than 15 MiB .*this cache replicates to peers, so a value may take at most 15728640 bytes encoded/,
+      /cannot store key "GET \/huge": value encodes, with its key, to more than 15 MiB; this cache replicates to peers, so a value \(with its key\) may take at most 15728640 bytes encoded/,
     );
     expect(responses(a).has('GET /huge')).toBe(false);
     responses(a).put('GET /after', 'a'.repeat(14 * 1024 * 1024)); // within the bound: it travels

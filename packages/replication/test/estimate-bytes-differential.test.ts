@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, MessageType } from '../src/internals.js';
+import { MAX_VALUE_DEPTH } from '../src/protocol/codec.js';
 import { estimateBytes } from '../src/replication-queue.js';
 
 /**
@@ -21,7 +22,9 @@ function previousValueBytes(value: unknown, depth: number): number {
   if (typeof value === 'string') return value.length + 5;
   if (typeof value !== 'object' || value === null) return 9;
   if (value instanceof Uint8Array) return value.length + 5;
-  if (depth > 32) return 64; // deep enough to be unusual; the codec still encodes it
+  // The one change made on purpose since: the cutoff was 32 levels, and a value nested 34 deep with
+  // megabytes at the bottom was estimated at 64 bytes (batches were built past the frame bound).
+  if (depth > MAX_VALUE_DEPTH) return 64;
   let bytes = 5;
   if (Array.isArray(value) || value instanceof Set)
     for (const item of value) bytes += previousValueBytes(item, depth + 1);

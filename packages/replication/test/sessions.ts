@@ -2,6 +2,7 @@
  * Sessions for tests: a dialler or listener end over any connection, with an identity and the
  * secrets it holds written as plain fields.
  */
+import type { Logger } from '@meshcache/core';
 import { Keyring, type KeyringSecrets } from '../src/security/keyring.js';
 import { type OwnEphemerals, Session, type SessionOptions } from '../src/session.js';
 import type { Connection } from '../src/transport/transport.js';
@@ -15,6 +16,7 @@ export interface TestIdentity extends Partial<KeyringSecrets> {
   readonly ownEphemerals?: OwnEphemerals;
   readonly rekeyInterval?: number;
   readonly protectFrames?: boolean;
+  readonly logger?: Logger;
 }
 
 export const TEST_SECRET = 'a test secret of thirty-two bytes or more';
@@ -46,6 +48,7 @@ export async function sessionOf(
     ...(identity.ownEphemerals === undefined ? {} : { ownEphemerals: identity.ownEphemerals }),
     ...(identity.rekeyInterval === undefined ? {} : { rekeyInterval: identity.rekeyInterval }),
     ...(identity.protectFrames === undefined ? {} : { protectFrames: identity.protectFrames }),
+    ...(identity.logger === undefined ? {} : { logger: identity.logger }),
   };
   return new Session(connection, options);
 }

@@ -59,7 +59,7 @@ import {
   MessageType,
   RETIRED_MESSAGE_TYPES,
 } from './messages.js';
-import { GuardError, MsgpackGuard } from './msgpack-guard.js';
+import { GuardError, MAX_DEPTH, MsgpackGuard } from './msgpack-guard.js';
 import { HIGHEST_MESSAGE_TYPE } from './versions.js';
 
 export class ProtocolError extends MeshcacheError {
@@ -91,6 +91,17 @@ export const MAX_BATCH_CHANGES = 100_000;
  * The mebibyte left over is for the key, the version and the frame's own bytes.
  */
 export const MAX_VALUE_BYTES = 15 * 1024 * 1024;
+/**
+ * The most containers deep a value of a replicated cache may nest (a put of a deeper one is
+ * refused): a receiver's guard refuses a frame nested past MAX_DEPTH (4002, the link closed), and
+ * the batch, its list of changes and the change itself are three levels around the value.
+ */
+export const MAX_VALUE_DEPTH = MAX_DEPTH - 4;
+/**
+ * The largest encoded message a session sends: a peer refuses a frame past 16 MiB (its
+ * maxPayload, 1009), and sealing adds a tag; a kibibyte is left for it.
+ */
+export const MAX_SENT_FRAME_BYTES = 16 * 1024 * 1024 - 1024;
 /** A version's counter is below this (the HLC moves its time on rather than pass it). */
 export const MAX_VERSION_COUNTER = 2 ** 32;
 
