@@ -186,30 +186,29 @@ class Walk {
     const header = this.#count(5);
     if (header !== undefined) return header;
     let tallest = 0;
-    const item = (value: unknown): Found | undefined => {
-      const found = this.value(value, depth);
-      if (this.#height > tallest) tallest = this.#height;
-      return found;
-    };
     let found: Found | undefined;
     if (Array.isArray(object)) {
       for (let i = 0; i < object.length; i++) {
-        found = item(object[i]);
+        found = this.value(object[i], depth);
         if (found !== undefined) return step(found, `[${i}]`);
+        if (this.#height > tallest) tallest = this.#height;
       }
     } else if (object instanceof Map) {
       for (const [key, value] of object) {
         const label = (): string => (typeof key === 'string' ? key : labelOf(key));
-        found = item(key);
+        found = this.value(key, depth);
         if (found !== undefined) return step(found, ` key ${label()}`);
-        found = item(value);
+        if (this.#height > tallest) tallest = this.#height;
+        found = this.value(value, depth);
         if (found !== undefined) return step(found, `.get(${label()})`);
+        if (this.#height > tallest) tallest = this.#height;
       }
     } else if (object instanceof Set) {
       let i = 0;
       for (const value of object) {
-        found = item(value);
+        found = this.value(value, depth);
         if (found !== undefined) return step(found, ` item ${i}`);
+        if (this.#height > tallest) tallest = this.#height;
         i++;
       }
     } else {
@@ -218,8 +217,9 @@ class Walk {
       if (Object.getOwnPropertySymbols(object).length > 0) return { problem: 'has symbol keys', steps: [] };
       for (const key in object) {
         if (!Object.hasOwn(object, key)) continue;
-        found = this.#count(this.#stringBytes(key)) ?? item((object as Record<string, unknown>)[key]);
+        found = this.#count(this.#stringBytes(key)) ?? this.value((object as Record<string, unknown>)[key], depth);
         if (found !== undefined) return step(found, `.${key}`);
+        if (this.#height > tallest) tallest = this.#height;
       }
     }
     this.#height = tallest + 1;
