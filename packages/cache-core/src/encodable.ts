@@ -41,7 +41,7 @@ function describeInstance(value: object): string {
  * (kept from the first walk) is counted again. So the walk is linear in the value's containers,
  * and a value whose encoding would explode is refused by its size, before anything encodes it.
  * The size is an estimate: strings a byte a unit (their UTF-8 bytes, counted only when three
- * bytes a unit could pass the bound), Buffers exactly, the most a number can take; close for the
+ * bytes a unit could pass the bound), Buffers exactly, integers by their magnitude; close for the
  * rest.
  */
 export function findEncodingProblem(
@@ -79,7 +79,7 @@ interface Found {
 /** The walk passed maxBytes: no path (the whole value is too large), so no steps are collected. */
 const TOO_LARGE: Found = Object.freeze({ problem: 'too large', steps: [] as string[] });
 
-/** Per container walked: IN_PROGRESS while it is (an ancestor: met again, it is a cycle), then its size. */
+/** A container being walked (an ancestor: met again, it is a cycle); see Walk's #containers. */
 const IN_PROGRESS = -1;
 
 class Walk {

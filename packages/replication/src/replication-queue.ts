@@ -91,19 +91,16 @@ export class ReplicationQueue {
     const batches: ChangeMessage[][] = [];
     let batch: ChangeMessage[] = [];
     let bytes = 0;
+    const close = () => {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    };
     const add = ({ change, bytes: size }: Queued) => {
-      if (batch.length > 0 && bytes + size > maxBytes) {
-        batches.push(batch);
-        batch = [];
-        bytes = 0;
-      }
+      if (batch.length > 0 && bytes + size > maxBytes) close();
       batch.push(change);
       bytes += size;
-      if (batch.length === max) {
-        batches.push(batch);
-        batch = [];
-        bytes = 0;
-      }
+      if (batch.length === max) close();
     };
     for (const queued of this.#clears.values()) add(queued);
     for (const keys of this.#changes.values()) for (const queued of keys.values()) add(queued);

@@ -249,14 +249,14 @@ export class Session {
   }
 
   #sendInHalves(message: SessionMessage, bytes: number): void {
-    if ((message.type === MessageType.Batch || message.type === MessageType.Entries) && message.changes.length > 1) {
-      const half = Math.ceil(message.changes.length / 2);
-      this.send({ type: message.type, changes: message.changes.slice(0, half) });
-      this.send({ type: message.type, changes: message.changes.slice(half) });
+    const batch = message.type === MessageType.Batch || message.type === MessageType.Entries ? message : undefined;
+    if (batch !== undefined && batch.changes.length > 1) {
+      const half = Math.ceil(batch.changes.length / 2);
+      this.send({ type: batch.type, changes: batch.changes.slice(0, half) });
+      this.send({ type: batch.type, changes: batch.changes.slice(half) });
       return;
     }
-    const change =
-      message.type === MessageType.Batch || message.type === MessageType.Entries ? message.changes[0] : undefined;
+    const change = batch?.changes[0];
     this.#logger.error(
       {
         remote: this.connection.remoteAddress,

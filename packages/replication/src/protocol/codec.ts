@@ -49,6 +49,7 @@
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
+import { DEFAULT_MAX_PAYLOAD } from '../transport/websocket.js';
 import { ChangeReader } from './change-reader.js';
 import { ChangeWriter } from './change-writer.js';
 import {
@@ -87,10 +88,10 @@ const DECODE_OPTIONS = { ...OPTIONS, copyBuffers: true };
 export const MAX_BATCH_CHANGES = 100_000;
 /**
  * The most a value of a replicated cache may take encoded (a put of a larger one is refused): a
- * change travels in one frame, and a receiver closes a link whose frame passes 16 MiB (1009).
- * The mebibyte left over is for the key, the version and the frame's own bytes.
+ * change travels in one frame, and a receiver closes a link whose frame passes its maxPayload
+ * (1009). The mebibyte left over is for the key, the version and the frame's own bytes.
  */
-export const MAX_VALUE_BYTES = 15 * 1024 * 1024;
+export const MAX_VALUE_BYTES = DEFAULT_MAX_PAYLOAD - 1024 * 1024;
 /**
  * The most containers deep a value of a replicated cache may nest (a put of a deeper one is
  * refused): a receiver's guard refuses a frame nested past MAX_DEPTH (4002, the link closed), and
@@ -98,10 +99,10 @@ export const MAX_VALUE_BYTES = 15 * 1024 * 1024;
  */
 export const MAX_VALUE_DEPTH = MAX_DEPTH - 4;
 /**
- * The largest encoded message a session sends: a peer refuses a frame past 16 MiB (its
- * maxPayload, 1009), and sealing adds a tag; a kibibyte is left for it.
+ * The largest encoded message a session sends: a peer refuses a frame past its maxPayload
+ * (1009), and sealing adds a tag; a kibibyte is left for it.
  */
-export const MAX_SENT_FRAME_BYTES = 16 * 1024 * 1024 - 1024;
+export const MAX_SENT_FRAME_BYTES = DEFAULT_MAX_PAYLOAD - 1024;
 /** A version's counter is below this (the HLC moves its time on rather than pass it). */
 export const MAX_VERSION_COUNTER = 2 ** 32;
 
