@@ -128,6 +128,36 @@ describe('meshcache as processes', () => {
     expect(refusedConfig.err).toMatch(/maxElementsInMemory/);
   }, 60_000);
 
+  it('peers --watch whose reader goes away (| head -n 1) ends quietly with 0, as a Unix tool ends on SIGPIPE', async () => {
+    const a = await serve('gw-1', []);
+    // The watch writes its table again every second: the write after head has gone meets EPIPE.
+    const errors = join(dir, 'watch-errors.txt');
+    const pipeline = adopt(
+      spawn(
+        '/bin/bash',
+        [
+          '-c',
+          'set -o pipefail; "$0" "$@" 2>"$ERRORS" | head -n 1',
+          process.execPath,
+          ...NODE_ARGS,
+          'peers',
+          '--node',
+          a.url,
+          '--watch',
+        ],
+        { env: { ...process.env, MESHCACHE_SECRET: SECRET, ERRORS: errors }, stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    let out = '';
+    pipeline.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => pipeline.once('exit', (c) => resolve(c)));
+    expect(out.split('\n').filter((line) => line !== '')).toHaveLength(1);
+    expect(readFileSync(errors, 'utf8')).toBe('');
+    expect(code).toBe(0); // pipefail: meshcache's own exit status, not head's
+  }, 60_000);
+
   it('import-ehcache, then serve what it wrote: two gateways converted from ehcache.xml replicate their Response Cache', async () => {
     // gw-1's Ehcache listened on a port its peers knew; here port 0, so gw-2's rmiUrls name the real one
     const ehcacheXml = (rmiUrls: string) => `<?xml version="1.0"?>

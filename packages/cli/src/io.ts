@@ -15,13 +15,25 @@ export interface Io {
   readonly interrupted: Promise<string>;
 }
 
-/** The Io of the real process. */
+/**
+ * The Io of the real process. A reader that goes away (`meshcache peers --watch | head`) ends
+ * the command as SIGPIPE ends a Unix tool, but through the same graceful stop as SIGINT: the
+ * write's EPIPE would otherwise be an unhandled error and a stack trace.
+ */
 export function processIo(): Io {
+  let stdoutClosed = false;
   const interrupted = new Promise<string>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      stdoutClosed = true;
+      resolve('SIGPIPE');
+    });
   });
   return {
-    out: (text) => process.stdout.write(text),
+    out: (text) => {
+      if (!stdoutClosed) process.stdout.write(text);
+    },
     err: (text) => process.stderr.write(text),
     env: process.env,
     tty: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
