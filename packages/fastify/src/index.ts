@@ -1,6 +1,6 @@
 import { meshcacheFastify } from './plugin.js';
 
-export type { ResponseCacheValue } from '@meshcache/gateway';
+export type { CachedToken, ResponseCacheValue } from '@meshcache/gateway';
 export type { MeshcacheFastifyOptions } from './plugin.js';
 export { meshcacheFastify };
 export default meshcacheFastify;
