@@ -57,6 +57,19 @@ describe('admin calls over the replication protocol', () => {
     expect(b.manager.getCache('Response Cache')?.size).toBe(0);
   });
 
+  it('puts values past the pre-authentication byte bound from a new connection each time (the first request can share a read with the Confirm)', async () => {
+    const a = await start('gw-1');
+    // 16 KiB is what an unauthenticated connection may send; a request right after the
+    // handshake was counted against it when it arrived in the same read as the Confirm.
+    const value = 'a'.repeat(30_000);
+    for (let i = 0; i < 30; i++) {
+      const admin = await connect(a.url);
+      await admin.put('Response Cache', `k${i}`, value);
+      admin.close();
+    }
+    expect(a.manager.getCache('Response Cache')?.size).toBe(30);
+  });
+
   it('lists peers with their replication figures, and reports statistics per cache', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);

@@ -204,16 +204,27 @@ class WebSocketConnection implements Connection {
     socket.on('error', () => {});
   }
 
-  /** Counts what arrives on the raw socket until authenticated(); past the bound, the socket goes. */
+  /**
+   * Counts what arrives on the raw socket until authenticated(); past the bound, the socket goes.
+   * The verdict waits until every listener of the read has run: one read may carry the Confirm
+   * and the first request after it (a CLI put of 30 KB), and ws parses that read in its own
+   * listener, where the Confirm authenticates the connection. Judged at once, the bytes after
+   * the Confirm counted as unauthenticated, and such a put failed about half the time.
+   */
   #limitUntilAuthenticated(preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void }): void {
     const raw = preAuth.rawSocket;
     let received = 0;
+    let left = false;
     const count = (chunk: Buffer) => {
+      if (left) return;
       received += chunk.length;
-      if (received > preAuth.maxBytes) raw?.destroy();
+      if (received > preAuth.maxBytes) {
+        queueMicrotask(() => {
+          if (!left) raw?.destroy();
+        });
+      }
     };
     raw?.on('data', count);
-    let left = false;
     this.#leavePending = () => {
       if (left) return;
       left = true;
