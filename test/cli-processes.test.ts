@@ -128,6 +128,54 @@ describe('meshcache as processes', () => {
     expect(refusedConfig.err).toMatch(/maxElementsInMemory/);
   }, 60_000);
 
+  it('serve keeps serving when its output pipes close (a log reader gone), and still stops cleanly on SIGTERM', async () => {
+    const a = await serve('gw-1', []);
+    // Our ends of its stdout and stderr close: each later log line meets EPIPE.
+    a.child.stdout?.destroy();
+    a.child.stderr?.destroy();
+    const b = await serve('gw-2', [a.url]); // gw-1 logs the new peer
+    await until(
+      async () => JSON.parse((await meshcache(['peers', '--node', b.url, '--json'])).out).length === 1,
+      'gw-2 to see gw-1',
+    );
+    expect((await meshcache(['put', '--node', a.url, 'Response Cache', 'k', '"v"'])).code).toBe(0);
+    expect(a.child.exitCode).toBeNull();
+    a.child.kill('SIGTERM');
+    expect(await new Promise<number | null>((resolve) => a.child.once('exit', (c) => resolve(c)))).toBe(0);
+  }, 60_000);
+
+  it('prints a value of 100 KB whole through a pipe whose reader is slow (output is flushed before the process ends)', async () => {
+    const a = await serve('gw-1', []);
+    const value = 'x'.repeat(100_000);
+    expect((await meshcache(['put', '--node', a.url, 'Response Cache', 'big', JSON.stringify(value)])).code).toBe(0);
+    // The pipe holds 64 KiB; its reader starts a second late, so the rest waits in the process.
+    const pipeline = adopt(
+      spawn(
+        '/bin/bash',
+        [
+          '-c',
+          'set -o pipefail; "$0" "$@" | (sleep 1; wc -c)',
+          process.execPath,
+          ...NODE_ARGS,
+          'get',
+          '--node',
+          a.url,
+          'Response Cache',
+          'big',
+          '--json',
+        ],
+        { env: { ...process.env, MESHCACHE_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    let out = '';
+    pipeline.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => pipeline.once('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+    expect(Number(out.trim())).toBe(`${JSON.stringify({ found: true, value })}\n`.length);
+  }, 60_000);
+
   it('peers --watch whose reader goes away (| head -n 1) ends quietly with 0, as a Unix tool ends on SIGPIPE', async () => {
     const a = await serve('gw-1', []);
     // The watch writes its table again every second: the write after head has gone meets EPIPE.

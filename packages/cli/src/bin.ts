@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { processIo } from './io.js';
+import { exitAfterOutput, processIo } from './io.js';
 import { run } from './program.js';
 
 run(process.argv.slice(2), processIo()).then(
-  (code) => process.exit(code),
+  (code) => exitAfterOutput(code),
   (error: unknown) => {
     process.stderr.write(`meshcache: unexpected failure: ${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
+    exitAfterOutput(1);
   },
 );

@@ -13,32 +13,58 @@ export interface Io {
   readonly tty: boolean;
   /** Resolves with the signal's name when the user asks to stop (SIGINT, SIGTERM). */
   readonly interrupted: Promise<string>;
+  /** Resolves when standard output's reader has gone (a closed pipe): a watch ends; a server keeps serving. */
+  readonly outputClosed?: Promise<void>;
 }
 
 /**
- * The Io of the real process. A reader that goes away (`meshcache peers --watch | head`) ends
- * the command as SIGPIPE ends a Unix tool, but through the same graceful stop as SIGINT: the
- * write's EPIPE would otherwise be an unhandled error and a stack trace.
+ * The Io of the real process. Output whose reader went away (a closed pipe: `| head`, a log
+ * shipper that died) is dropped from then on, never an unhandled EPIPE that ends the process: a
+ * node keeps serving without its log reader, and a watch ends as a Unix tool ends on SIGPIPE
+ * (`outputClosed`).
  */
 export function processIo(): Io {
-  let stdoutClosed = false;
+  let stdoutOpen = true;
+  let stderrOpen = true;
   const interrupted = new Promise<string>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-      stdoutClosed = true;
-      resolve('SIGPIPE');
+  });
+  const outputClosed = new Promise<void>((resolve) => {
+    process.stdout.on('error', () => {
+      stdoutOpen = false;
+      resolve();
     });
+  });
+  process.stderr.on('error', () => {
+    stderrOpen = false;
   });
   return {
     out: (text) => {
-      if (!stdoutClosed) process.stdout.write(text);
+      if (stdoutOpen) process.stdout.write(text);
     },
-    err: (text) => process.stderr.write(text),
+    err: (text) => {
+      if (stderrOpen) process.stderr.write(text);
+    },
     env: process.env,
     tty: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
     interrupted,
+    outputClosed,
   };
+}
+
+/**
+ * Ends the process with `code` once what was written to stdout and stderr has been handed to
+ * the system: process.exit() at once cut piped output at 64 KiB (`meshcache get ... | jq`). A
+ * reader that never reads holds it at most `maxWaitMillis`.
+ */
+export function exitAfterOutput(code: number, maxWaitMillis = 30_000): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+  setTimeout(() => process.exit(code), maxWaitMillis);
 }
 
 /** ANSI styles, or nothing when output is not a terminal. */

@@ -35,11 +35,12 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
           await show();
           if (options.watch !== true) return 0;
           let stop = false;
-          void io.interrupted.then(() => {
+          const ended = Promise.race([io.interrupted, io.outputClosed ?? new Promise<never>(() => {})]);
+          void ended.then(() => {
             stop = true;
           });
           while (!stop) {
-            await Promise.race([new Promise((resolve) => setTimeout(resolve, 1000)), io.interrupted]);
+            await Promise.race([new Promise((resolve) => setTimeout(resolve, 1000)), ended]);
             if (stop) break;
             if (io.tty && options.json !== true) io.out('\u001b[2J\u001b[H'); // in place, for people
             await show();
