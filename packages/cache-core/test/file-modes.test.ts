@@ -122,6 +122,28 @@ describe('disk store file modes', () => {
     expect(changed.some((change) => change.path.endsWith('README.txt'))).toBe(false);
   });
 
+  for (const shared of [0o1777, 0o1770]) {
+    it(`refuses a shared directory (sticky, mode ${shared.toString(8)}, like /tmp) and leaves its mode alone`, () => {
+      const path = join(tempDir(), 'shared');
+      mkdirSync(path);
+      chmodSync(path, shared);
+      let thrown: unknown;
+      try {
+        openTokens(path);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toMatchObject({
+        code: 'E_DISK_UNWRITABLE',
+        message: expect.stringMatching(
+          /is a shared directory \(mode 17[0-7]{2}, sticky, like \/tmp\): give the disk store a directory of its own/,
+        ),
+      });
+      expect(statSync(path).mode & 0o7777).toBe(shared);
+      expect(readdirSync(path)).toEqual([]);
+    });
+  }
+
   it('says nothing when the store is private already', async () => {
     const path = join(tempDir(), 'store');
     await openTokens(path).manager.shutdown();

@@ -66,7 +66,7 @@ describe('meshcache import-ehcache', () => {
     expect(config).toEqual({
       name: 'gw-1',
       cluster: 'ehcache',
-      diskStorePath: tmpdir(),
+      diskStorePath: join(tmpdir(), 'meshcache-gw-1'),
       caches: {
         default: {
           maxElementsInMemory: 10000,
@@ -85,7 +85,7 @@ describe('meshcache import-ehcache', () => {
       [1, expect.stringMatching(/^cluster "ehcache" \(no name in the file\)/)],
       [
         lineOf('ehcache-failsafe.xml', '<diskStore'),
-        `diskStore path="java.io.tmpdir" becomes "${tmpdir()}" (java.io.tmpdir on this machine); give every node on one host its own diskStorePath`,
+        `diskStore path="java.io.tmpdir" becomes "${join(tmpdir(), 'meshcache-gw-1')}" (a directory of its own in java.io.tmpdir on this machine); give every node on one host its own diskStorePath`,
       ],
       [
         lineOf('ehcache-failsafe.xml', '<defaultCache'),

@@ -15,6 +15,8 @@
  * Directories created above the store (mkdir -p) are 0755 at most: never writable by other users,
  * who could otherwise rename the store directory away and put their own in its place.
  *
+ * A shared directory (sticky, as /tmp) is refused, never made private: lmdb-environment.ts.
+ *
  * Not guaranteed. A store directory that belongs to another user cannot be chmod-ed (a volume
  * mount point, say); that is logged as a warning and the store is still opened, its files 0600.
  * Files in the directory that meshcache did not make are left alone. Who could read the files

@@ -148,7 +148,19 @@ function prepareDirectory(path: string, requestedBy: string): void {
       cause,
     });
   };
-  if (existsSync(path) && !statSync(path).isDirectory()) unwritable('is a file, not a directory');
+  if (existsSync(path)) {
+    const stat = statSync(path);
+    if (!stat.isDirectory()) unwritable('is a file, not a directory');
+    // A shared directory (/tmp, /var/tmp, /dev/shm: the sticky bit says so) is not the store's
+    // to make private: chmod-ing it 0700 took it away from every other user of the machine. A
+    // directory that is merely too open (an older release's store under umask 000) is made
+    // private, as file-modes.ts says.
+    if ((stat.mode & 0o1000) !== 0) {
+      unwritable(
+        `is a shared directory (mode ${(stat.mode & 0o7777).toString(8)}, sticky, like /tmp): give the disk store a directory of its own, such as ${join(path, 'meshcache')}`,
+      );
+    }
+  }
   try {
     makeStoreDirectory(path);
     accessSync(path, constants.W_OK);

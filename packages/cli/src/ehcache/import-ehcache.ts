@@ -842,12 +842,21 @@ function convertDiskStore(imp: Importer, element: XmlElement): string | undefine
     );
     return undefined;
   }
-  const resolved = rest === '' ? base : join(base, rest);
+  const resolved = rest === '' ? ownDirectoryIn(base, imp.options.name) : join(base, rest);
   imp.note(
     pathAttribute.line,
-    `diskStore path="${path}" becomes "${resolved}" (${property === 'user.dir' ? 'the directory the node starts in' : `${property} on this machine`}); give every node on one host its own diskStorePath`,
+    `diskStore path="${path}" becomes "${resolved}" (${rest === '' ? 'a directory of its own in ' : ''}${property === 'user.dir' ? 'the directory the node starts in' : `${property} on this machine`}); give every node on one host its own diskStorePath`,
   );
   return resolved;
+}
+
+/**
+ * Ehcache wrote its `<cache>.data` files straight into java.io.tmpdir or a home directory;
+ * meshcache's store is a directory it owns and makes private (0700), so it gets one of its own
+ * there: /tmp itself is shared by every local user, and meshcache refuses it.
+ */
+function ownDirectoryIn(base: string, name: string | undefined): string {
+  return join(base, `meshcache-${name ?? 'store'}`);
 }
 
 // ------------------------------------------------------------------------------- the file
@@ -1048,11 +1057,11 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
   );
   let diskStorePath = diskStore?.path;
   if (usesDisk && diskStorePath === undefined) {
-    diskStorePath = options.tmpdir ?? tmpdir();
+    diskStorePath = ownDirectoryIn(options.tmpdir ?? tmpdir(), options.name);
     imp.note(
       diskStore?.line ?? root.line,
       diskStore === undefined
-        ? `caches use the disk but there is no diskStore: Ehcache used java.io.tmpdir, here "${diskStorePath}"`
+        ? `caches use the disk but there is no diskStore: Ehcache used java.io.tmpdir, here "${diskStorePath}" (a directory of its own in it)`
         : `caches use the disk and the diskStore path could not be converted: "${diskStorePath}" for now, as Ehcache without a diskStore`,
     );
   }
