@@ -9,6 +9,7 @@ import type { ReplicaPort } from './replica-port.js';
 export type { LoadCoordinator } from './loads.js';
 export { BucketDigest, type FoldedDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from './replica-digest.js';
 export type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+export { MAX_TIMER_MILLIS } from './scheduler.js';
 export type { Tombstone } from './tombstones.js';
 
 /** The replica port of a cache: one object per cache, the same on every call. */

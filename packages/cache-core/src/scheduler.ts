@@ -30,15 +30,22 @@ export interface Scheduler {
   random(): number;
 }
 
-/** The real one: Node's timers (unref'd), the system clock, Math.random. */
+/**
+ * The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). A longer one fires after
+ * 1 ms with a TimeoutOverflowWarning: a sweep "every 60 days" would run every millisecond.
+ */
+export const MAX_TIMER_MILLIS = 2_147_483_647;
+
+/** The real one: Node's timers (unref'd, delays past MAX_TIMER_MILLIS held to it), the system clock, Math.random. */
 export const systemScheduler: Scheduler = Object.freeze({
   now: systemClock,
   setTimeout(task: () => void, millis: number): Cancel {
-    const timer = setTimeout(task, millis);
+    const timer = setTimeout(task, Math.min(millis, MAX_TIMER_MILLIS));
     timer.unref();
     return () => clearTimeout(timer);
   },
-  setInterval(task: () => void, millis: number): Cancel {
+  setInterval(task: () => void, wanted: number): Cancel {
+    const millis = Math.min(wanted, MAX_TIMER_MILLIS);
     // Node's own setInterval sets each next run from when the last one ended, so every run's
     // duration and lateness add up: a 10 ms replication interval ran every 11-12 ms under load,
     // and a change could wait that long for its batch. Due times here are counted from the

@@ -61,3 +61,21 @@ describe('systemScheduler.setInterval', () => {
     cancel(); // again: nothing
   });
 });
+
+describe('systemScheduler past the longest timer Node takes', () => {
+  it('holds a longer delay to 2^31 - 1 ms instead of letting Node fire it after 1 ms (a sweep "every 60 days")', () => {
+    clockWithSlowTasks();
+    const sixtyDays = 60 * 24 * 3600 * 1000;
+    const timeouts: number[] = [];
+    const intervals: number[] = [];
+    const cancelTimeout = systemScheduler.setTimeout(() => timeouts.push(Date.now()), sixtyDays);
+    const cancelInterval = systemScheduler.setInterval(() => intervals.push(Date.now()), sixtyDays);
+    vi.advanceTimersByTime(1000);
+    expect([timeouts, intervals]).toEqual([[], []]);
+    vi.advanceTimersByTime(2 * 2_147_483_647);
+    expect(timeouts).toEqual([2_147_483_647]);
+    expect(intervals).toEqual([2_147_483_647, 2 * 2_147_483_647]);
+    cancelTimeout();
+    cancelInterval();
+  });
+});

@@ -145,6 +145,19 @@ describe('meshcache admin commands, in process', () => {
     expect((await cli(['put', '--node', 'ws://x:1', 'c', 'k', 'v', '--ttl', 'soon'])).err).toMatch(
       /--ttl must be a whole number/,
     );
+    // Number() would take these: '' and ' ' as 0 (no TTL), '0x10' as 16, 3e9 ms as a timer fired after 1 ms.
+    for (const [option, value] of [
+      ['--ttl', ''],
+      ['--ttl', ' '],
+      ['--ttl', '0x10'],
+      ['--ttl', '1e3'],
+      ['--ttl', '99999999999999999999'],
+      ['--timeout', '3000000000'],
+    ]) {
+      const result = await cli(['put', '--node', 'ws://x:1', 'c', 'k', 'v', option as string, value as string]);
+      expect(result.code).toBe(2);
+      expect(result.err).toContain(`${option} must be a whole number from`);
+    }
     for (const command of ['serve', 'demo', 'peers', 'stats', 'get', 'put', 'remove', 'clear']) {
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);

@@ -112,8 +112,20 @@ export function parsePeerUrl(raw: unknown, index: number, scheme: 'ws' | 'wss'):
     const why = scheme === 'wss' ? ' (tls is configured)' : ' (configure tls for wss://)';
     fail(field, `must be a ${scheme}:// URL${why}, got ${JSON.stringify(raw)}`);
   }
-  if (url.port === '') fail(field, `needs a port, got ${JSON.stringify(raw)}`);
-  const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (url.port === '' || url.port === '0') fail(field, `needs a port from 1 to 65535, got ${JSON.stringify(raw)}`);
+  // A peer is dialled at scheme://host:port/cache and nothing else: what else a URL carries would be dropped unseen.
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    fail(
+      field,
+      `must not carry credentials, a query or a fragment (the secret proves who dials), got ${JSON.stringify(raw)}`,
+    );
+  }
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    fail(field, `has a path that is not valid percent-encoding, got ${JSON.stringify(raw)}`);
+  }
   return { url: `${scheme}://${url.host}`, cache: path === '' ? undefined : path };
 }
 

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
+import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
 import {
   type BackplaneConfig,
@@ -326,8 +327,11 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     fail('peerListener.port', `must be a port number from 0 to 65535 (0 = pick one), got ${JSON.stringify(port)}`);
   }
   const timeout = listener['socketTimeoutMillis'] ?? 2000;
-  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 200) {
-    fail('peerListener.socketTimeoutMillis', `must be a whole number of ms >= 200, got ${JSON.stringify(timeout)}`);
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 200 || timeout > MAX_TIMER_MILLIS) {
+    fail(
+      'peerListener.socketTimeoutMillis',
+      `must be a whole number of ms from 200 to ${MAX_TIMER_MILLIS} (a timer's longest), got ${JSON.stringify(timeout)}`,
+    );
   }
   const maxPendingConnections = wholeNumber(
     'peerListener.maxPendingConnections',

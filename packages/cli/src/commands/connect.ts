@@ -7,6 +7,7 @@
  * and in shell history. What the node answers (error messages included) is printed escaped.
  */
 import { readFileSync } from 'node:fs';
+import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { AdminClient, AdminError, WebSocketTransport } from '@meshcache/replication';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { printable } from '../format.js';
@@ -23,11 +24,14 @@ export interface NodeOptions {
   json?: boolean;
 }
 
-export function wholeNumber(name: string, min: number) {
+export function wholeNumber(name: string, min: number, max: number = Number.MAX_SAFE_INTEGER) {
   return (raw: string): number => {
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min)
-      throw new InvalidArgumentError(`${name} must be a whole number >= ${min}`);
+    // Decimal digits only: Number() would take '' and ' ' as 0 and '0x10' as 16.
+    const value = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      throw new InvalidArgumentError(
+        `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+      );
     return value;
   };
 }
@@ -44,7 +48,7 @@ export function nodeOptions(command: Command, json = true): Command {
     .addOption(
       new Option('--timeout <ms>', 'how long to wait for the node')
         .default(5000)
-        .argParser(wholeNumber('--timeout', 1)),
+        .argParser(wholeNumber('--timeout', 1, MAX_TIMER_MILLIS)),
     )
     .option('--ca <file>', 'PEM CA that signed the node’s certificate (wss://)')
     .option('--cert <file>', 'PEM client certificate, for nodes that demand one (mutual TLS)')

@@ -26,6 +26,7 @@ import { isIP } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBytes } from '@meshcache/core';
+import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { type Property, parseProperties } from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
@@ -787,7 +788,7 @@ function convertPeerListener(imp: Importer, element: XmlElement): Json {
         break;
       }
       case 'socketTimeoutMillis': {
-        const timeout = imp.wholeNumber('peer listener ', property, property.key, 200);
+        const timeout = imp.wholeNumber('peer listener ', property, property.key, 200, MAX_TIMER_MILLIS);
         if (timeout !== undefined) listener['socketTimeoutMillis'] = timeout;
         break;
       }
