@@ -3,6 +3,7 @@
  * with errors that name the field (`peerListener.port`, `caches.Response Cache.replication.x`)
  * and say what is allowed.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
@@ -216,6 +217,7 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
     } catch (error) {
       fail('secretFile', `cannot be read: ${(error as Error).message}`);
     }
+    if (fromFile === '') fail('secretFile', `is empty (${secretFile}): it must hold the secret`);
   }
   const cluster = checked(
     secretFile !== undefined ? 'secretFile' : secret !== undefined ? 'secret' : 'secret (from MESHCACHE_SECRET)',
@@ -258,7 +260,33 @@ function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
   if (typeof mutual !== 'boolean') fail('tls.mutual', 'must be true or false');
   const ca = read('caFile', false);
   if (mutual && ca === undefined) fail('tls.caFile', 'is required with mutual TLS (the CA that signs peers)');
-  return { cert: read('certFile', true) as Buffer, key: read('keyFile', true) as Buffer, ca, mutual };
+  const cert = read('certFile', true) as Buffer;
+  const key = read('keyFile', true) as Buffer;
+  checkPem(raw, cert, key, ca);
+  return { cert, key, ca, mutual };
+}
+
+/**
+ * The files' contents, checked here so that a wrong one is named by its field and path rather than
+ * by OpenSSL's "PEM routines::no start line" when the listener starts.
+ */
+function checkPem(raw: Record<string, unknown>, cert: Buffer, key: Buffer, ca: Buffer | undefined): void {
+  const parsed = <T>(field: string, what: string, parse: () => T): T => {
+    try {
+      return parse();
+    } catch (error) {
+      return fail(`tls.${field}`, `does not hold ${what} (${String(raw[field])}): ${(error as Error).message}`);
+    }
+  };
+  const certificate = parsed('certFile', 'a PEM certificate', () => new X509Certificate(cert));
+  const privateKey = parsed('keyFile', 'a PEM private key', () => createPrivateKey(key));
+  if (ca !== undefined) parsed('caFile', 'a PEM certificate', () => new X509Certificate(ca));
+  if (!certificate.checkPrivateKey(privateKey)) {
+    fail(
+      'tls.keyFile',
+      `is not the key of tls.certFile's certificate (${String(raw['keyFile'])}, ${String(raw['certFile'])})`,
+    );
+  }
 }
 
 /** The default port of the operator endpoint (the port Prometheus exporters of OpenTelemetry use). */

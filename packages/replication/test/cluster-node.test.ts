@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
@@ -307,6 +310,19 @@ describe('cluster configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).field).toBe(field);
+  });
+
+  it('says a secretFile is empty, rather than that the secret is not a non-empty string', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-secret-'));
+    try {
+      const file = join(dir, 'secret');
+      writeFileSync(file, '\n');
+      expect(() => resolveClusterConfig({ name: 'gw-1', cluster: 'gateways', secretFile: file }, {})).toThrow(
+        `option "secretFile" is empty (${file}): it must hold the secret`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('takes the secret from MESHCACHE_SECRET, and allows an insecure listener only when told', () => {

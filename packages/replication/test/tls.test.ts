@@ -91,5 +91,18 @@ describe('TLS between nodes (wss)', () => {
         peerDiscovery: { mode: 'manual', peers: ['ws://127.0.0.1:1'] },
       }),
     ).toMatch(/^peerDiscovery.peers\[0\]: .*must be a wss:\/\/ URL/);
+    // Contents, not only paths: OpenSSL's "no start line" at start-up named neither field nor file.
+    expect(field({ ...base, tls: { certFile: pki.keyFile, keyFile: pki.keyFile } })).toMatch(
+      /^tls.certFile: .*does not hold a PEM certificate \(.*node-key\.pem\)/,
+    );
+    expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.certFile } })).toMatch(
+      /^tls.keyFile: .*does not hold a PEM private key \(.*node\.pem\)/,
+    );
+    expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.outsiderKeyFile } })).toMatch(
+      /^tls.keyFile: .*is not the key of tls.certFile's certificate \(.*outsider-key\.pem/,
+    );
+    expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.keyFile } })).toMatch(
+      /^tls.caFile: .*does not hold a PEM certificate/,
+    );
   });
 });
