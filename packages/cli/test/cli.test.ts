@@ -69,6 +69,15 @@ describe('meshcache admin commands, in process', () => {
     expect((await cli(['get', ...node, 'Response Cache', 'nothing', '--json'])).out).toBe('{"found":false}\n');
     await cli(['put', ...node, 'Response Cache', 'plain', 'just text']);
     expect(a.manager.getCache('Response Cache')?.get('plain')).toBe('just text');
+    // Numbers JSON.parse cannot hold are refused, not stored changed (Infinity, lost digits).
+    for (const inexact of ['1e400', '12345678901234567890', '{"n":-1e999}']) {
+      const refused = await cli(['put', ...node, 'Response Cache', 'n', inexact]);
+      expect(refused.code).toBe(2);
+      expect(refused.err).toMatch(/cannot keep exactly .*quote it to store it as a string/);
+    }
+    expect(a.manager.getCache('Response Cache')?.get('n')).toBeUndefined();
+    expect((await cli(['put', ...node, 'Response Cache', 'n', '"12345678901234567890"'])).code).toBe(0);
+    expect(a.manager.getCache('Response Cache')?.get('n')).toBe('12345678901234567890');
     await a.settle();
     expect(b.manager.getCache('Response Cache')?.get('GET /a')).toEqual({ status: 200 });
 
@@ -158,6 +167,22 @@ describe('meshcache admin commands, in process', () => {
       expect(result.code).toBe(2);
       expect(result.err).toContain(`${option} must be a whole number from`);
     }
+    for (const node of ['notaurl', '', 'http://127.0.0.1:1', 'ws://127.0.0.1', 'ws://127.0.0.1:0', 'ws://[::1']) {
+      const result = await cli(['get', '--node', node, 'c', 'k']);
+      expect(result.code).toBe(2);
+      expect(result.err).toContain('--node must be ws://host:port or wss://host:port');
+    }
+    const unreadable = await cli([
+      'get',
+      '--node',
+      'ws://127.0.0.1:1',
+      '--secret-file',
+      join(tmpdir(), 'no-such-secret'),
+      'c',
+      'k',
+    ]);
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.err).toMatch(/^meshcache: cannot read --secret-file /);
     for (const command of ['serve', 'demo', 'peers', 'stats', 'get', 'put', 'remove', 'clear']) {
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);
@@ -177,6 +202,29 @@ describe('meshcache serve, in process', () => {
     writeFileSync(notJson, '{ name: ');
     expect((await cli(['serve', '--config', notJson])).err).toMatch(/is not JSON/);
     expect((await cli(['serve', '--config', join(dir, 'missing.json')])).code).toBe(2);
+    const twice = join(dir, 'twice.json');
+    writeFileSync(
+      twice,
+      '{"name":"x","cluster":"c","caches":{"tokens":{"timeToLiveSeconds":300},"tokens":{"eternal":true}}}',
+    );
+    expect(await cli(['serve', '--config', twice])).toEqual({
+      code: 2,
+      out: '',
+      err: `meshcache: the config file ${twice} gives "caches.tokens" twice (JSON keeps only the last): give it once\n`,
+    });
+  });
+
+  it('reads a config file that begins with a byte order mark (as Windows editors write one)', async () => {
+    const file = join(dir, 'bom.json');
+    writeFileSync(
+      file,
+      `\ufeff${JSON.stringify({ name: 'gw-bom', cluster: 'c', peerListener: { hostname: '127.0.0.1', port: 0 }, caches: { a: {} } })}`,
+    );
+    const io = recordingIo({ MESHCACHE_SECRET: 's' });
+    const done = run(['serve', '--config', file], io);
+    await until(() => io.stdout().includes('listening on'), 'serve to listen');
+    io.interrupt();
+    expect(await done).toBe(0);
   });
 
   it('prints "listening on" once ready, and stops cleanly on SIGINT (exit 0)', async () => {
@@ -236,7 +284,7 @@ describe('meshcache serve, in process', () => {
       expect(untrusted.err).toMatch(/^meshcache: cannot reach a node at wss:/);
       const unreadable = await cli(['peers', '--node', node.url, '--ca', join(dir, 'nope.pem')]);
       expect(unreadable).toEqual({
-        code: 1,
+        code: 2, // bad usage: a file the user named cannot be read
         out: '',
         err: expect.stringMatching(/^meshcache: cannot read --ca .*nope\.pem/),
       });

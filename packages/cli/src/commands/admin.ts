@@ -3,7 +3,7 @@
  * is one admin call (docs/protocol.md, "Admin sessions"), printed for people or, with --json,
  * for scripts.
  */
-import type { PeerInfo } from '@meshcache/replication';
+import { AdminError, type PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
 import { ago, bytes, jsonLine, millis, printable, table } from '../format.js';
 import { type Io, styles } from '../io.js';
@@ -193,13 +193,36 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
     );
 }
 
-/** JSON when it parses (`42`, `{"a":1}`, `"quoted"`), else the text as it is. */
+/**
+ * JSON when it parses (`42`, `{"a":1}`, `"quoted"`), else the text as it is. A number JSON.parse
+ * cannot hold (`1e400` is Infinity, written back as null; `12345678901234567890` loses its last
+ * digits) is bad usage rather than a different value stored in silence: quoted, it is a string.
+ * @throws AdminError E_BAD_USAGE
+ */
 export function parseValue(raw: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(raw);
+    value = JSON.parse(raw);
   } catch {
     return raw;
   }
+  let inexact: number | undefined;
+  JSON.parse(raw, (_key, item: unknown) => {
+    if (
+      typeof item === 'number' &&
+      (!Number.isFinite(item) || (Number.isInteger(item) && !Number.isSafeInteger(item)))
+    ) {
+      inexact ??= item;
+    }
+    return item;
+  });
+  if (inexact !== undefined) {
+    throw new AdminError(
+      'E_BAD_USAGE',
+      `the value holds a number JavaScript cannot keep exactly (read as ${inexact}): quote it to store it as a string`,
+    );
+  }
+  return value;
 }
 
 export function peersTable(all: readonly PeerInfo[], style: ReturnType<typeof styles>): string {

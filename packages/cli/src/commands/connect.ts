@@ -36,10 +36,28 @@ export function wholeNumber(name: string, min: number, max: number = Number.MAX_
   };
 }
 
+/** --node: a ws:// or wss:// URL with a port, checked before anything is dialled (bad usage, exit 2). */
+function nodeUrl(raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'ws:' && url.protocol !== 'wss:') || url.port === '' || url.port === '0') {
+    throw new InvalidArgumentError(`--node must be ws://host:port or wss://host:port, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
 /** Adds the shared options to a command. */
 export function nodeOptions(command: Command, json = true): Command {
   command
-    .requiredOption('--node <url>', 'the node to ask: ws://host:port (wss:// with TLS)')
+    .addOption(
+      new Option('--node <url>', 'the node to ask: ws://host:port (wss:// with TLS)')
+        .makeOptionMandatory()
+        .argParser(nodeUrl),
+    )
     .option(
       '--secret-file <file>',
       'a file holding the secret: the admin secret, the read-only secret, or the cluster secret where the node has no admin secret',
@@ -64,19 +82,20 @@ export async function withNode(
   work: (client: AdminClient) => Promise<number>,
 ): Promise<number> {
   let client: AdminClient | undefined;
+  let secret: string | undefined;
   try {
     const read = (file: string | undefined, flag: string) => {
       if (file === undefined) return undefined;
       try {
         return readFileSync(file);
       } catch (error) {
-        throw new AdminError('E_USAGE', `cannot read ${flag} ${file}: ${(error as Error).message}`);
+        throw new AdminError('E_BAD_USAGE', `cannot read ${flag} ${file}: ${(error as Error).message}`);
       }
     };
     if (options.secret !== undefined && options.secretFile !== undefined) {
       throw new AdminError('E_BAD_USAGE', 'give --secret or --secret-file, not both');
     }
-    const secret =
+    secret =
       options.secretFile !== undefined
         ? (read(options.secretFile, '--secret-file') as Buffer).toString('utf8').replace(/\r?\n$/, '')
         : (options.secret ?? (io.env['MESHCACHE_SECRET'] || undefined));
@@ -92,7 +111,11 @@ export async function withNode(
     return await work(client);
   } catch (error) {
     if (!(error instanceof AdminError)) throw error;
-    io.err(`meshcache: ${printable(error.message)}\n`);
+    const message =
+      error.code === 'E_AUTH' && secret === undefined
+        ? 'the node wants a secret and none was given: --secret-file, --secret or MESHCACHE_SECRET'
+        : error.message;
+    io.err(`meshcache: ${printable(message)}\n`);
     return error.code === 'E_BAD_USAGE' ? 2 : 1;
   } finally {
     client?.close();

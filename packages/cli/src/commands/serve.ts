@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, MeshcacheError } from '@meshcache/core';
 import { ClusterNode } from '@meshcache/replication';
+import { firstDuplicateKey } from '../duplicate-keys.js';
 import type { Io } from '../io.js';
 import { lineLogger } from '../logger.js';
 import { type OperatorEndpoint, startOperatorEndpoint } from '../operator/operator-endpoint.js';
@@ -32,10 +33,19 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     return 2;
   }
   let config: unknown;
+  // A byte order mark (Windows editors write one) is not JSON, and JSON.parse's complaint about it shows nothing.
+  if (text.startsWith('\ufeff')) text = text.slice(1);
   try {
     config = JSON.parse(text);
   } catch (error) {
     io.err(`meshcache: the config file ${options.config} is not JSON: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== undefined) {
+    io.err(
+      `meshcache: the config file ${options.config} gives ${JSON.stringify(duplicate)} twice (JSON keeps only the last): give it once\n`,
+    );
     return 2;
   }
   const secret = io.env['MESHCACHE_SECRET'];
