@@ -480,6 +480,26 @@ describe('meshcache import-ehcache', () => {
     expect((await cli(['import-ehcache', fixture('api-gateway.xml'), '--name', ' '])).err).toBe(
       'meshcache: --name must not be empty\n',
     );
+    // What serve would refuse is bad usage here, named by its option: not written, not blamed on the importer.
+    for (const [args, message] of [
+      [['--default-cache', ''], /^meshcache: --default-cache must not be empty/],
+      [
+        ['--name', 'gw\u001b[31m'],
+        /^meshcache: --name: option "name" must have at most 256 bytes and no control characters/,
+      ],
+      [['--name', 'x'.repeat(300)], /^meshcache: --name: option "name"/],
+      [['--cluster', 'c'.repeat(300)], /^meshcache: --cluster: option "cluster"/],
+    ] as const) {
+      const result = await cli(['import-ehcache', fixture('ehcache-failsafe.xml'), ...args]);
+      expect(result.code).toBe(2);
+      expect(result.out).toBe('');
+      expect(result.err).toMatch(message);
+    }
+    const intoDirectory = await cli(['import-ehcache', fixture('ehcache-failsafe.xml'), '--out', dir]);
+    expect(intoDirectory.code).toBe(1);
+    expect(intoDirectory.err).toBe(
+      `meshcache: cannot write ${dir}: it is a directory (--out names the file to write)\n`,
+    );
   });
 
   it('the converter is also a function: importEhcache(xml, options) returns the config and the report', () => {

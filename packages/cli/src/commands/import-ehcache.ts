@@ -12,8 +12,10 @@
  *      ehcache.xml, or a value Ehcache itself refuses (nothing is written)
  *   1  the output file cannot be written (or exists, without --force)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { ConfigError } from '@meshcache/core';
+import { resolveClusterConfig } from '@meshcache/replication';
 import { EhcacheImportError, importEhcache } from '../ehcache/import-ehcache.js';
 import type { Io } from '../io.js';
 
@@ -42,6 +44,12 @@ export async function importEhcacheCommand(
       return 2;
     }
   }
+  const defaultCacheNames = options.defaultCache === false ? [] : (options.defaultCache ?? ['default']);
+  const badOption = optionMeshcacheRefuses(options.name, options.cluster, defaultCacheNames);
+  if (badOption !== undefined) {
+    io.err(`meshcache: ${badOption}\n`);
+    return 2;
+  }
   let xml: string;
   try {
     xml = readFileSync(file, 'utf8');
@@ -56,7 +64,7 @@ export async function importEhcacheCommand(
       fileName,
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
-      defaultCacheNames: options.defaultCache === false ? [] : (options.defaultCache ?? ['default']),
+      defaultCacheNames,
     });
   } catch (error) {
     if (error instanceof EhcacheImportError) {
@@ -71,10 +79,14 @@ export async function importEhcacheCommand(
     try {
       writeFileSync(options.out, json, { flag: options.force === true ? 'w' : 'wx' });
     } catch (error) {
-      const exists = (error as NodeJS.ErrnoException).code === 'EEXIST';
-      io.err(
-        `meshcache: cannot write ${options.out}: ${exists ? 'it exists (--force to replace it)' : (error as Error).message}\n`,
-      );
+      const code = (error as NodeJS.ErrnoException).code;
+      const directory = existsSync(options.out) && statSync(options.out).isDirectory();
+      const why = directory
+        ? 'it is a directory (--out names the file to write)'
+        : code === 'EEXIST'
+          ? 'it exists (--force to replace it)'
+          : (error as Error).message;
+      io.err(`meshcache: cannot write ${options.out}: ${why}\n`);
       return 1;
     }
   } else {
@@ -98,4 +110,33 @@ export async function importEhcacheCommand(
     }\n`,
   );
   return result.complete ? 0 : EXIT_INCOMPLETE;
+}
+
+/**
+ * What meshcache would refuse in --name, --cluster or a --default-cache name, said as bad usage
+ * before anything is converted (it was blamed on the importer, or written and refused by serve).
+ */
+function optionMeshcacheRefuses(
+  name: string | undefined,
+  cluster: string | undefined,
+  defaultCacheNames: readonly string[],
+): string | undefined {
+  for (const cache of defaultCacheNames) {
+    if (cache.trim() === '') return `--default-cache must not be empty, got ${JSON.stringify(cache)}`;
+  }
+  try {
+    resolveClusterConfig(
+      {
+        name: name ?? 'probe',
+        cluster: cluster ?? 'probe',
+        caches: Object.fromEntries(defaultCacheNames.map((cache) => [cache, {}])),
+      },
+      { MESHCACHE_SECRET: 'x'.repeat(64) },
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const flag = error.cacheName !== undefined ? '--default-cache' : error.field === 'cluster' ? '--cluster' : '--name';
+    return `${flag}: ${error.message}`;
+  }
+  return undefined;
 }
