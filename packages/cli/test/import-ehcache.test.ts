@@ -414,6 +414,16 @@ describe('meshcache import-ehcache', () => {
       ],
       ['empty.xml', '', /^meshcache: empty\.xml:1:0: document must contain a root element\. \(not well-formed XML\)$/],
       [
+        'entity.xml',
+        '<?xml version="1.0"?>\n<!DOCTYPE ehcache [<!ENTITY ttl "60"><!ENTITY lol "&ttl;&ttl;&ttl;">]>\n<ehcache>\n  <cache name="a" timeToLiveSeconds="&lol;"/>\n</ehcache>',
+        /^meshcache: entity\.xml:4:\d+: undefined entity.*Entities declared in the DOCTYPE are not read .*write their text in place/,
+      ],
+      [
+        'xxe.xml',
+        '<?xml version="1.0"?>\n<!DOCTYPE ehcache [<!ENTITY secret SYSTEM "file:///etc/passwd">]>\n<ehcache>\n  <cache name="&secret;"/>\n</ehcache>',
+        /^meshcache: xxe\.xml:4:\d+: undefined entity.*are not read \(nor any DTD: no external files/,
+      ],
+      [
         'ttl.xml',
         '<ehcache>\n\n  <cache name="a"\n         timeToLiveSeconds="ten"/>\n</ehcache>',
         /^meshcache: ttl\.xml:4: cache "a": timeToLiveSeconds="ten" must be a whole number$/,

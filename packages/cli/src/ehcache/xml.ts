@@ -116,10 +116,20 @@ export function parseXml(text: string, fileName: string): { root: XmlElement; li
   };
   parser.on('text', addText);
   parser.on('cdata', addText);
+  let declaresEntities = false;
+  parser.on('doctype', (doctype) => {
+    declaresEntities ||= doctype.includes('<!ENTITY');
+  });
   try {
     parser.write(text).close();
   } catch (error) {
-    throw new XmlSyntaxError((error as Error).message);
+    const message = (error as Error).message;
+    // saxes reads no DTD, so an entity the file declares itself is "undefined": say why.
+    throw new XmlSyntaxError(
+      declaresEntities && message.includes('undefined entity')
+        ? `${message} Entities declared in the DOCTYPE are not read (nor any DTD: no external files, no expansion bombs); write their text in place`
+        : message,
+    );
   }
   if (root === undefined) throw new XmlSyntaxError(`${fileName}:1:0: document must contain a root element.`);
   return { root, lines };
