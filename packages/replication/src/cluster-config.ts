@@ -412,6 +412,12 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       // Checked here, not first at start: `meshcache serve` refuses a bad file naming the field
       // (exit 2) before it opens anything.
       const checked = resolveCacheConfig(cacheName, config);
+      if (bootstrap !== undefined && replication === undefined) {
+        fail(
+          `caches.${cacheName}.bootstrap`,
+          'needs "replication": a cache that does not replicate has no peers to bootstrap from (replicated caches bootstrap by default)',
+        );
+      }
       if ((checked.overflowToDisk || checked.diskPersistent) && diskStorePath === undefined) {
         fail('diskStorePath', `is required: cache "${cacheName}" uses the disk (overflowToDisk or diskPersistent)`);
       }

@@ -194,6 +194,28 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(lonely.peers()[0]?.state).not.toBe('connected');
   });
 
+  it('logs a peer that stays unreachable at warn once, then at debug while it retries', async () => {
+    const lines: Array<[string, string]> = [];
+    const at = (level: string) => (_obj: object, msg?: string) => {
+      if (msg?.includes('unreachable')) lines.push([level, msg]);
+    };
+    await startNode(
+      'gw-1',
+      ['ws://127.0.0.1:9'],
+      { caches: { 'Response Cache': { replication: {} } } },
+      {
+        logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+      },
+    );
+    // Retries back off from 100 ms: three more within a few seconds.
+    await until(() => lines.filter(([level]) => level === 'debug').length >= 3, 'three retries', {
+      timeoutMillis: 10_000,
+    });
+    expect(lines.filter(([level]) => level === 'warn')).toEqual([
+      ['warn', 'peer unreachable; will retry (logged again in a minute if it still is)'],
+    ]);
+  });
+
   it('synchronous mode: settle() reports who acknowledged; a silent peer times out without holding up the others', async () => {
     const syncCaches = { 'Response Cache': { replication: { replicateAsynchronously: false } } };
     const a = await start('gw-1', [], { caches: syncCaches });
@@ -301,6 +323,7 @@ describe('cluster configuration', () => {
     [{ ...base, cluster: 'x'.repeat(257) }, 'cluster'],
     [{ ...base, caches: { spill: { maxElementsInMemory: 1, overflowToDisk: true } } }, 'diskStorePath'],
     [{ ...base, caches: { bad: { maxElementsInMemory: -1 } } }, 'maxElementsInMemory'],
+    [{ ...base, caches: { local: { bootstrap: { bootstrapAsynchronously: false } } } }, 'caches.local.bootstrap'],
   ])('refuses %j naming the field', (raw, field) => {
     let error: unknown;
     try {
