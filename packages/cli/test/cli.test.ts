@@ -172,6 +172,12 @@ describe('meshcache admin commands, in process', () => {
       expect(result.code).toBe(2);
       expect(result.err).toContain('--node must be ws://host:port or wss://host:port');
     }
+    // A port that is the scheme's default is still a port the user named (URL drops it from .port).
+    for (const node of ['ws://127.0.0.1:80', 'wss://127.0.0.1:443']) {
+      const result = await cli(['get', '--node', node, '--timeout', '200', 'c', 'k']);
+      expect(result.err).not.toContain('--node must be');
+      expect(result.code).toBe(1); // nothing listens there: a failed operation, not bad usage
+    }
     const unreadable = await cli([
       'get',
       '--node',

@@ -98,6 +98,15 @@ function text(raw: Record<string, unknown>, field: string): string | undefined {
   return value;
 }
 
+/**
+ * The port a ws:// or wss:// URL names, as written: WHATWG's URL leaves `port` empty when it is the
+ * scheme's default, so `wss://gw:443` would read as naming none. Undefined when none is written.
+ */
+export function explicitPort(raw: string): number | undefined {
+  const written = /^wss?:\/\/(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):(\d+)(?:[/?#]|$)/i.exec(raw)?.[1];
+  return written === undefined ? undefined : Number(written);
+}
+
 /** A manual peer URL; `scheme` is what the cluster speaks (wss:// with TLS). */
 export function parsePeerUrl(raw: unknown, index: number, scheme: 'ws' | 'wss'): ManualPeer {
   const field = `peers[${index}]`;
@@ -112,7 +121,9 @@ export function parsePeerUrl(raw: unknown, index: number, scheme: 'ws' | 'wss'):
     const why = scheme === 'wss' ? ' (tls is configured)' : ' (configure tls for wss://)';
     fail(field, `must be a ${scheme}:// URL${why}, got ${JSON.stringify(raw)}`);
   }
-  if (url.port === '' || url.port === '0') fail(field, `needs a port from 1 to 65535, got ${JSON.stringify(raw)}`);
+  if (explicitPort(raw) === undefined || url.port === '0') {
+    fail(field, `needs a port from 1 to 65535, got ${JSON.stringify(raw)}`);
+  }
   // A peer is dialled at scheme://host:port/cache and nothing else: what else a URL carries would be dropped unseen.
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     fail(

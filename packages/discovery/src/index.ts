@@ -6,7 +6,7 @@ export type {
   ManualDiscoveryConfig,
   ResolvedDiscoveryConfig,
 } from './discovery-config.js';
-export { createPeerProvider, parsePeerUrl, resolveDiscoveryConfig } from './discovery-config.js';
+export { createPeerProvider, explicitPort, parsePeerUrl, resolveDiscoveryConfig } from './discovery-config.js';
 export type { DnsPeerProviderOptions, Resolver } from './dns-provider.js';
 export { DnsPeerProvider, systemResolver } from './dns-provider.js';
 export type { ManualPeer } from './manual-provider.js';

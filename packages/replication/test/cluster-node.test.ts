@@ -369,6 +369,18 @@ describe('cluster configuration', () => {
     );
   });
 
+  it('takes a peer URL that names the default port of its scheme (ws://gw:80)', () => {
+    const peers = (list: string[]) =>
+      resolveClusterConfig({ ...base, peerDiscovery: { mode: 'manual', peers: list }, caches }, {}).discovery;
+    expect(peers(['ws://10.0.0.1:80', 'ws://10.0.0.2:80/Response%20Cache'])).toEqual({
+      mode: 'manual',
+      peers: [
+        { url: 'ws://10.0.0.1', cache: undefined },
+        { url: 'ws://10.0.0.2', cache: 'Response Cache' },
+      ],
+    });
+  });
+
   it('parses peer URLs with a cache path, and names cache errors by their field', () => {
     const resolved = resolveClusterConfig(
       { ...base, peerDiscovery: { mode: 'manual', peers: ['ws://h:1/Response%20Cache', 'ws://h:2'] }, caches },

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
+import { explicitPort } from '@meshcache/discovery';
 import { AdminClient, AdminError, WebSocketTransport } from '@meshcache/replication';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { printable } from '../format.js';
@@ -44,7 +45,8 @@ function nodeUrl(raw: string): string {
   } catch {
     url = undefined;
   }
-  if (url === undefined || (url.protocol !== 'ws:' && url.protocol !== 'wss:') || url.port === '' || url.port === '0') {
+  const port = explicitPort(raw);
+  if (url === undefined || (url.protocol !== 'ws:' && url.protocol !== 'wss:') || port === undefined || port === 0) {
     throw new InvalidArgumentError(`--node must be ws://host:port or wss://host:port, got ${JSON.stringify(raw)}`);
   }
   return raw;

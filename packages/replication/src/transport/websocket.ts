@@ -206,10 +206,11 @@ class WebSocketConnection implements Connection {
 
   /**
    * Counts what arrives on the raw socket until authenticated(); past the bound, the socket goes.
-   * The verdict waits until every listener of the read has run: one read may carry the Confirm
-   * and the first request after it (a CLI put of 30 KB), and ws parses that read in its own
-   * listener, where the Confirm authenticates the connection. Judged at once, the bytes after
-   * the Confirm counted as unauthenticated, and such a put failed about half the time.
+   * ws's own listener parses a read before this one sees it, so a read that carries the Confirm
+   * and the first request after it (a CLI put of 30 KB) has authenticated the connection by then.
+   * `left` is checked because an emit runs a copy of its listener list: the off() that
+   * authentication does comes too late for the read being emitted, which was counted in full
+   * (such a put failed about half the time with 1006).
    */
   #limitUntilAuthenticated(preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void }): void {
     const raw = preAuth.rawSocket;
@@ -218,11 +219,7 @@ class WebSocketConnection implements Connection {
     const count = (chunk: Buffer) => {
       if (left) return;
       received += chunk.length;
-      if (received > preAuth.maxBytes) {
-        queueMicrotask(() => {
-          if (!left) raw?.destroy();
-        });
-      }
+      if (received > preAuth.maxBytes) raw?.destroy();
     };
     raw?.on('data', count);
     this.#leavePending = () => {
