@@ -31,28 +31,38 @@ export interface Scheduler {
 }
 
 /**
- * The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). A longer one fires after
- * 1 ms with a TimeoutOverflowWarning: a sweep "every 60 days" would run every millisecond.
+ * The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). A longer one fired after
+ * 1 ms with a TimeoutOverflowWarning: a sweep "every 60 days" ran every millisecond. Longer
+ * delays here are waited out in steps of at most this, so they run at their time, not before.
  */
 export const MAX_TIMER_MILLIS = 2_147_483_647;
 
-/** The real one: Node's timers (unref'd, delays past MAX_TIMER_MILLIS held to it), the system clock, Math.random. */
+/**
+ * A Node timer, unref'd, for any delay: past MAX_TIMER_MILLIS it waits in steps. `timer.current`
+ * is the step being waited, for the caller to clear.
+ */
+function unrefTimer(task: () => void, millis: number, timer: { current?: NodeJS.Timeout }): void {
+  const step = Math.min(millis, MAX_TIMER_MILLIS);
+  timer.current = setTimeout(millis > MAX_TIMER_MILLIS ? () => unrefTimer(task, millis - step, timer) : task, step);
+  timer.current.unref();
+}
+
+/** The real one: Node's timers (unref'd, any delay), the system clock, Math.random. */
 export const systemScheduler: Scheduler = Object.freeze({
   now: systemClock,
   setTimeout(task: () => void, millis: number): Cancel {
-    const timer = setTimeout(task, Math.min(millis, MAX_TIMER_MILLIS));
-    timer.unref();
-    return () => clearTimeout(timer);
+    const timer: { current?: NodeJS.Timeout } = {};
+    unrefTimer(task, millis, timer);
+    return () => clearTimeout(timer.current);
   },
-  setInterval(task: () => void, wanted: number): Cancel {
-    const millis = Math.min(wanted, MAX_TIMER_MILLIS);
+  setInterval(task: () => void, millis: number): Cancel {
     // Node's own setInterval sets each next run from when the last one ended, so every run's
     // duration and lateness add up: a 10 ms replication interval ran every 11-12 ms under load,
     // and a change could wait that long for its batch. Due times here are counted from the
     // start, as the VirtualScheduler counts them.
     let due = performance.now() + millis;
     let cancelled = false;
-    let timer: NodeJS.Timeout;
+    const timer: { current?: NodeJS.Timeout } = {};
     const run = () => {
       if (cancelled) return;
       try {
@@ -62,16 +72,14 @@ export const systemScheduler: Scheduler = Object.freeze({
           const now = performance.now();
           due += millis;
           if (due <= now) due = now + millis;
-          timer = setTimeout(run, due - now);
-          timer.unref();
+          unrefTimer(run, due - now, timer);
         }
       }
     };
-    timer = setTimeout(run, millis);
-    timer.unref();
+    unrefTimer(run, millis, timer);
     return () => {
       cancelled = true;
-      clearTimeout(timer);
+      clearTimeout(timer.current);
     };
   },
   nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),

@@ -63,19 +63,29 @@ describe('systemScheduler.setInterval', () => {
 });
 
 describe('systemScheduler past the longest timer Node takes', () => {
-  it('holds a longer delay to 2^31 - 1 ms instead of letting Node fire it after 1 ms (a sweep "every 60 days")', () => {
+  it('waits a longer delay out in steps and runs it at its time, where Node fired it after 1 ms (a sweep "every 60 days")', () => {
     clockWithSlowTasks();
-    const sixtyDays = 60 * 24 * 3600 * 1000;
+    const day = 24 * 3600 * 1000;
     const timeouts: number[] = [];
     const intervals: number[] = [];
-    const cancelTimeout = systemScheduler.setTimeout(() => timeouts.push(Date.now()), sixtyDays);
-    const cancelInterval = systemScheduler.setInterval(() => intervals.push(Date.now()), sixtyDays);
-    vi.advanceTimersByTime(1000);
+    const cancelTimeout = systemScheduler.setTimeout(() => timeouts.push(Date.now()), 60 * day);
+    const cancelInterval = systemScheduler.setInterval(() => intervals.push(Date.now()), 60 * day);
+    vi.advanceTimersByTime(59 * day);
     expect([timeouts, intervals]).toEqual([[], []]);
-    vi.advanceTimersByTime(2 * 2_147_483_647);
-    expect(timeouts).toEqual([2_147_483_647]);
-    expect(intervals).toEqual([2_147_483_647, 2 * 2_147_483_647]);
+    vi.advanceTimersByTime(61 * day);
+    expect(timeouts).toEqual([60 * day]);
+    expect(intervals).toEqual([60 * day, 120 * day]);
     cancelTimeout();
     cancelInterval();
+  });
+
+  it('cancels a long delay during any of its steps', () => {
+    clockWithSlowTasks();
+    const ran: number[] = [];
+    const cancel = systemScheduler.setTimeout(() => ran.push(Date.now()), 3 * 2_147_483_647);
+    vi.advanceTimersByTime(2_147_483_647 + 1000);
+    cancel();
+    vi.advanceTimersByTime(3 * 2_147_483_647);
+    expect(ran).toEqual([]);
   });
 });
