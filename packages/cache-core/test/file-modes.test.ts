@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CacheManager, type Logger, silentLogger } from '../src/index.js';
@@ -143,6 +143,30 @@ describe('disk store file modes', () => {
       expect(readdirSync(path)).toEqual([]);
     });
   }
+
+  it('takes a sticky directory that only its owner may write to (1700): nothing shared about it', () => {
+    const path = join(tempDir(), 'own-sticky');
+    mkdirSync(path);
+    chmodSync(path, 0o1700);
+    openTokens(path).cache.put('k', 'v');
+    expect(statSync(path).mode & 0o7777).toBe(0o1700);
+  });
+
+  // Making a directory another user owns takes root; CI runs as root.
+  it.runIf(process.getuid?.() === 0)(
+    'refuses a store directory another user made first in a shared directory (/tmp/meshcache-gw-1 made by someone else)',
+    () => {
+      const shared = join(tempDir(), 'tmp');
+      mkdirSync(shared);
+      chmodSync(shared, 0o1777);
+      const path = join(shared, 'meshcache-gw-1');
+      mkdirSync(path);
+      chmodSync(path, 0o777);
+      chownSync(path, 12345, 12345);
+      expect(() => openTokens(path)).toThrow(/belongs to another user \(uid 12345\) and lies in a shared directory/);
+      expect(statSync(path).mode & 0o777).toBe(0o777);
+    },
+  );
 
   it('says nothing when the store is private already', async () => {
     const path = join(tempDir(), 'store');

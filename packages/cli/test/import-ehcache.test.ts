@@ -529,6 +529,21 @@ describe('meshcache import-ehcache', () => {
     ]);
   });
 
+  it('gives a bare java.io.tmpdir a directory of its own named after the node, whatever the name holds', () => {
+    const xml =
+      '<ehcache>\n  <diskStore path="java.io.tmpdir"/>\n  <cache name="c" overflowToDisk="true"/>\n</ehcache>';
+    const pathFor = (name?: string) =>
+      importEhcache(xml, {
+        fileName: 'tmp.xml',
+        tmpdir: '/tmp',
+        defaultCacheNames: [],
+        ...(name === undefined ? {} : { name }),
+      }).config['diskStorePath'];
+    expect(pathFor('gw-1')).toBe('/tmp/meshcache-gw-1');
+    expect(pathFor()).toBe('/tmp/meshcache-store');
+    expect(pathFor('a/../../var/lib')).toBe('/tmp/meshcache-a-..-..-var-lib');
+  });
+
   it('a cache’s maxBytesLocalHeap converts as it is written; a share of a pool does not', () => {
     const result = importEhcache(
       '<ehcache name="x">\n  <cache name="bytes" maxBytesLocalHeap="256M"/>\n  <cache name="share" maxBytesLocalHeap="20%"/>\n</ehcache>',

@@ -32,7 +32,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type DatabaseOptions, open, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -151,13 +151,23 @@ function prepareDirectory(path: string, requestedBy: string): void {
   if (existsSync(path)) {
     const stat = statSync(path);
     if (!stat.isDirectory()) unwritable('is a file, not a directory');
-    // A shared directory (/tmp, /var/tmp, /dev/shm: the sticky bit says so) is not the store's
-    // to make private: chmod-ing it 0700 took it away from every other user of the machine. A
-    // directory that is merely too open (an older release's store under umask 000) is made
-    // private, as file-modes.ts says.
-    if ((stat.mode & 0o1000) !== 0) {
+    // A shared directory (/tmp, /var/tmp, /dev/shm: sticky, and writable by others or not ours)
+    // is not the store's to make private: chmod-ing it 0700 took it away from every other user
+    // of the machine. A directory that is merely too open (an older release's store under umask
+    // 000) is made private, as file-modes.ts says.
+    const uid = process.getuid?.();
+    const ours = uid === undefined || stat.uid === uid;
+    if ((stat.mode & 0o1000) !== 0 && ((stat.mode & 0o022) !== 0 || !ours)) {
       unwritable(
         `is a shared directory (mode ${(stat.mode & 0o7777).toString(8)}, sticky, like /tmp): give the disk store a directory of its own, such as ${join(path, 'meshcache')}`,
+      );
+    }
+    // In a shared directory, a name anyone can predict (/tmp/meshcache-gw-1) may have been made
+    // first by another user, who could then swap the store's files.
+    const parent = statSync(dirname(path));
+    if (!ours && (parent.mode & 0o1000) !== 0) {
+      unwritable(
+        `belongs to another user (uid ${stat.uid}) and lies in a shared directory (${dirname(path)}): another user may have made it first; remove it, or choose a directory that is not shared`,
       );
     }
   }

@@ -854,10 +854,13 @@ function convertDiskStore(imp: Importer, element: XmlElement): string | undefine
 /**
  * Ehcache wrote its `<cache>.data` files straight into java.io.tmpdir or a home directory;
  * meshcache's store is a directory it owns and makes private (0700), so it gets one of its own
- * there: /tmp itself is shared by every local user, and meshcache refuses it.
+ * there: /tmp itself is shared by every local user, and meshcache refuses it (and refuses this
+ * one too, should another user have made it first).
  */
 function ownDirectoryIn(base: string, name: string | undefined): string {
-  return join(base, `meshcache-${name ?? 'store'}`);
+  // The node's name is any text: only the characters a file name can always carry, so a name
+  // like "a/../../var/lib" cannot step out of the directory.
+  return join(base, `meshcache-${(name ?? 'store').replace(/[^A-Za-z0-9._-]/g, '-')}`);
 }
 
 // ------------------------------------------------------------------------------- the file
