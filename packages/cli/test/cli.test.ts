@@ -70,10 +70,10 @@ describe('meshcache admin commands, in process', () => {
     await cli(['put', ...node, 'Response Cache', 'plain', 'just text']);
     expect(a.manager.getCache('Response Cache')?.get('plain')).toBe('just text');
     // Numbers JSON.parse cannot hold are refused, not stored changed (Infinity, lost digits).
-    for (const inexact of ['1e400', '12345678901234567890', '{"n":-1e999}']) {
+    for (const inexact of ['1e400', '12345678901234567890', '{"n":-1e999}', '[1e-400]']) {
       const refused = await cli(['put', ...node, 'Response Cache', 'n', inexact]);
       expect(refused.code).toBe(2);
-      expect(refused.err).toMatch(/cannot keep exactly .*quote it to store it as a string/);
+      expect(refused.err).toMatch(/cannot keep as written: quote it to store it as a string/);
     }
     expect(a.manager.getCache('Response Cache')?.get('n')).toBeUndefined();
     expect((await cli(['put', ...node, 'Response Cache', 'n', '"12345678901234567890"'])).code).toBe(0);

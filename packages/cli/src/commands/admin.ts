@@ -6,6 +6,7 @@
 import { AdminError, type PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
 import { ago, bytes, jsonLine, millis, printable, table } from '../format.js';
+import { inexactNumberIn } from '../inexact-numbers.js';
 import { type Io, styles } from '../io.js';
 import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
 
@@ -195,8 +196,9 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
 
 /**
  * JSON when it parses (`42`, `{"a":1}`, `"quoted"`), else the text as it is. A number JSON.parse
- * cannot hold (`1e400` is Infinity, written back as null; `12345678901234567890` loses its last
- * digits) is bad usage rather than a different value stored in silence: quoted, it is a string.
+ * cannot hold as written (`1e400` is Infinity, written back as null; `12345678901234567890` loses
+ * its last digits) is bad usage rather than a different value stored in silence: quoted, it is a
+ * string.
  * @throws AdminError E_BAD_USAGE
  */
 export function parseValue(raw: string): unknown {
@@ -206,20 +208,11 @@ export function parseValue(raw: string): unknown {
   } catch {
     return raw;
   }
-  let inexact: number | undefined;
-  JSON.parse(raw, (_key, item: unknown) => {
-    if (
-      typeof item === 'number' &&
-      (!Number.isFinite(item) || (Number.isInteger(item) && !Number.isSafeInteger(item)))
-    ) {
-      inexact ??= item;
-    }
-    return item;
-  });
+  const inexact = inexactNumberIn(raw);
   if (inexact !== undefined) {
     throw new AdminError(
       'E_BAD_USAGE',
-      `the value holds a number JavaScript cannot keep exactly (read as ${inexact}): quote it to store it as a string`,
+      `the value holds ${inexact.length > 40 ? `${inexact.slice(0, 40)}...` : inexact}, a number JavaScript cannot keep as written: quote it to store it as a string`,
     );
   }
   return value;
