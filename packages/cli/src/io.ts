@@ -30,8 +30,12 @@ export function processIo(): Io {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
   });
   const outputClosed = new Promise<void>((resolve) => {
-    process.stdout.on('error', () => {
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
       stdoutOpen = false;
+      // A reader gone is the usual end of a pipe; anything else (a full disk under `> log`) is said once.
+      if (error.code !== 'EPIPE' && stderrOpen) {
+        process.stderr.write(`meshcache: standard output failed (${error.message}); nothing more is written to it\n`);
+      }
       resolve();
     });
   });
@@ -55,7 +59,7 @@ export function processIo(): Io {
 /**
  * Ends the process with `code` once what was written to stdout and stderr has been handed to
  * the system: process.exit() at once cut piped output at 64 KiB (`meshcache get ... | jq`). A
- * reader that never reads holds it at most `maxWaitMillis`.
+ * reader that never reads holds it at most `maxWaitMillis`, and the exit is then a failure (1).
  */
 export function exitAfterOutput(code: number, maxWaitMillis = 30_000): void {
   let pending = 2;
@@ -64,7 +68,8 @@ export function exitAfterOutput(code: number, maxWaitMillis = 30_000): void {
   };
   process.stdout.write('', done);
   process.stderr.write('', done);
-  setTimeout(() => process.exit(code), maxWaitMillis);
+  // Output cut short is a failure whatever the command's own code said.
+  setTimeout(() => process.exit(code === 0 ? 1 : code), maxWaitMillis);
 }
 
 /** ANSI styles, or nothing when output is not a terminal. */

@@ -189,6 +189,14 @@ describe('meshcache admin commands, in process', () => {
     ]);
     expect(unreadable.code).toBe(2);
     expect(unreadable.err).toMatch(/^meshcache: cannot read --secret-file /);
+    const emptySecret = join(dir, 'empty-secret');
+    writeFileSync(emptySecret, '\n');
+    const empty = await cli(['get', '--node', 'ws://127.0.0.1:1', '--secret-file', emptySecret, 'c', 'k']);
+    expect(empty).toEqual({
+      code: 2,
+      out: '',
+      err: `meshcache: --secret-file ${emptySecret} is empty: it must hold the secret\n`,
+    });
     for (const command of ['serve', 'demo', 'peers', 'stats', 'get', 'put', 'remove', 'clear']) {
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);

@@ -132,8 +132,8 @@ interface Dialer {
   state: PeerState;
   attempt: number;
   cancelRedial: Cancel | undefined;
-  /** When 'peer unreachable' was last logged at warn (0: not since the last link). */
-  warnedAt: number;
+  /** When 'peer unreachable' was last logged at warn; undefined: not since the last link. */
+  warnedAt: number | undefined;
 }
 
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
@@ -447,7 +447,7 @@ export class ClusterNode {
       state: 'connecting',
       attempt: 0,
       cancelRedial: undefined,
-      warnedAt: 0,
+      warnedAt: undefined,
     };
     this.#dialers.push(dialer);
     this.#logger.info({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
@@ -492,7 +492,7 @@ export class ClusterNode {
       const peer = await session.established;
       dialer.node = peer.node;
       dialer.attempt = 0;
-      dialer.warnedAt = 0;
+      dialer.warnedAt = undefined;
       // When this link closes, #register's close handler redials the dialers of its node.
       this.#register(session, peer, peer.url || dialer.url, true, dialer.caches);
     } catch (error) {
@@ -506,7 +506,7 @@ export class ClusterNode {
       dialer.state = 'down';
       // Every retry logged at warn made a thousand dead peers 8,400 lines in 9 s.
       const now = this.#scheduler.now();
-      if (dialer.warnedAt === 0 || now - dialer.warnedAt >= UNREACHABLE_WARN_MILLIS) {
+      if (dialer.warnedAt === undefined || now - dialer.warnedAt >= UNREACHABLE_WARN_MILLIS) {
         dialer.warnedAt = now;
         this.#logger.warn(
           { peer: dialer.url, attempts: dialer.attempt + 1, err: error },

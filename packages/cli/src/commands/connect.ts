@@ -101,6 +101,9 @@ export async function withNode(
       options.secretFile !== undefined
         ? (read(options.secretFile, '--secret-file') as Buffer).toString('utf8').replace(/\r?\n$/, '')
         : (options.secret ?? (io.env['MESHCACHE_SECRET'] || undefined));
+    if (options.secretFile !== undefined && secret === '') {
+      throw new AdminError('E_BAD_USAGE', `--secret-file ${options.secretFile} is empty: it must hold the secret`);
+    }
     const tls = { ca: read(options.ca, '--ca'), cert: read(options.cert, '--cert'), key: read(options.key, '--key') };
     const transport = new WebSocketTransport({
       tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)),
