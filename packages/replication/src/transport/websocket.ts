@@ -392,7 +392,8 @@ export class WebSocketTransport implements Transport {
           this.#heartbeat,
           {
             rawSocket: socket,
-            maxBytes: this.#preAuth.maxBytes - head.length,
+            // Not less head.length: ws unshifts the head back into the socket, and the count sees it there.
+            maxBytes: this.#preAuth.maxBytes,
             release,
           },
         );
