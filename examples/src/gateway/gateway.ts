@@ -120,7 +120,10 @@ async function callBackend(request: KeyedRequest, tenant: string): Promise<Upstr
   }
   headers['authorization'] = `Bearer ${token}`;
   headers['x-tenant'] = tenant;
-  const target = new URL(request.url, options.backendUrl);
+  // The backend's origin and the path as written: resolved as a reference, `//evil.example/x`
+  // would name another host, whose answer would then be stored as the backend's.
+  const path = request.url.startsWith('/') ? request.url : `/${request.url}`;
+  const target = new URL(`${new URL(options.backendUrl).origin}${path}`);
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest(target, { method: request.method, headers }, (incoming) => {
       const chunks: Buffer[] = [];

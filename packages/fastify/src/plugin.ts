@@ -51,6 +51,7 @@ import {
   type ResponseCache,
   type ResponseCacheOptions,
   type ResponseCacheValue,
+  requestOrigin,
   responseCache,
   type ServedResponse,
   TokenCache,
@@ -204,12 +205,17 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       return next();
     }
     if (UNSAFE_METHODS.has(method)) {
-      req[STATE] = { kind: 'unsafe', keyed: keyedRequest(request, options.origin) };
+      const keyed = keyedRequest(request, options.origin);
+      if (keyed !== undefined) req[STATE] = { kind: 'unsafe', keyed };
       return next();
     }
     if (!CACHED_METHODS.has(method)) return next();
     // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
     const keyed = keyedRequest(request, options.origin, 'GET');
+    if (keyed === undefined) {
+      logger.debug({ url: request.url, host: request.host }, 'meshcache: request not keyable, not cached');
+      return next();
+    }
     let found: CacheLookup;
     try {
       found = responses.lookup(keyed);
@@ -346,10 +352,32 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
  * Fastify sees them (X-Forwarded-Proto and -Host count when `trustProxy` says so), unless `origin`
  * names one for every request.
  */
-function keyedRequest(request: FastifyRequest, origin: string | undefined, method = request.method): KeyedRequest {
+/**
+ * The request as the cache keys it, or undefined when it cannot be keyed safely (answered by the
+ * handler, uncached): a target that is not a path (an absolute-form URL), or, without `origin`,
+ * a Host (or X-Forwarded-Host / -Proto behind trustProxy) that is not a host name or a scheme that
+ * is not http or https. Joined unchecked, `Host: h/products/1#` made the key name /products/1
+ * for whatever the request's own path answered: a poisoning an attack found.
+ */
+function keyedRequest(
+  request: FastifyRequest,
+  origin: string | undefined,
+  method = request.method,
+): KeyedRequest | undefined {
+  if (!request.url.startsWith('/')) return undefined;
+  if (origin !== undefined) return { method, url: request.url, headers: request.headers };
   const host = request.host as string | undefined;
-  const url = origin !== undefined || host === undefined ? request.url : `${request.protocol}://${host}${request.url}`;
-  return { method, url, headers: request.headers };
+  if (host === undefined) return { method, url: request.url, headers: request.headers };
+  const scheme = request.protocol;
+  if (scheme !== 'http' && scheme !== 'https') return undefined;
+  let hostOrigin: string | null;
+  try {
+    hostOrigin = requestOrigin({ method, url: '/', headers: { host } });
+  } catch {
+    return undefined;
+  }
+  if (hostOrigin === null) return undefined;
+  return { method, url: `${scheme}://${new URL(hostOrigin).host}${request.url}`, headers: request.headers };
 }
 
 function onlyIfCached(request: FastifyRequest): boolean {

@@ -2,8 +2,10 @@
  * meshcacheFastify's rules, one Fastify app in process (app.inject) over an in-memory cache on a
  * ManualClock. Across instances and processes, over real HTTP: test/fastify.test.ts.
  */
+import { get as httpGet } from 'node:http';
 import { Readable } from 'node:stream';
 import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
+import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import meshcacheFastify, { type ResponseCacheValue } from '../src/index.js';
 import { newApp, newManager, setup } from './harness.js';
@@ -563,5 +565,54 @@ describe('options', () => {
     await expect(
       newApp().register(meshcacheFastify, { ...(given ? { cache } : {}), ...options } as never),
     ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message });
+  });
+});
+
+describe('a request cannot store its answer under another URL (poisoning found by an attack)', () => {
+  const routes = (app: FastifyInstance, count: (name: string) => number) => {
+    app.get<{ Params: { id: string } }>('/products/:id', async (request, reply) => {
+      count('product');
+      reply.header('cache-control', 'public, max-age=600');
+      return `product ${request.params.id}`;
+    });
+    app.get<{ Params: { '*': string } }>('/search/*', async (request, reply) => {
+      count('search');
+      reply.header('cache-control', 'public, max-age=600');
+      return `<script>results for ${request.params['*']}</script>`;
+    });
+  };
+
+  it('a Host with a path, a fragment or credentials in it is answered, not cached, and keys nothing', async () => {
+    const { get, count } = await setup(routes);
+    for (const host of ['localhost:80/products/1#', 'localhost:80#', 'localhost:80?x', 'evil.example@localhost:80']) {
+      expect((await get('/search/xss', { host })).statusCode).toBe(200);
+    }
+    const victim = await get('/products/1', { host: 'localhost:80' });
+    expect([victim.headers['x-cache'], victim.body]).toEqual(['MISS', 'product 1']);
+    expect(count('search')).toBe(4);
+  });
+
+  it('a path with dot-segments is keyed as written, not as the path it resolves to (over a real socket)', async () => {
+    const { app, count } = await setup(routes);
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    // A real request line: Fastify's inject resolves dot-segments before the router sees them.
+    const get = (path: string) =>
+      new Promise<{ body: string; cache: string | undefined }>((resolve, reject) => {
+        // Options, not a URL string: a URL would resolve the dot-segments here.
+        const { hostname, port } = new URL(address);
+        const request = httpGet({ hostname, port, path }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          response.on('end', () => resolve({ body, cache: response.headers['x-cache'] as string | undefined }));
+        });
+        request.on('error', reject);
+      });
+    const attack = await get('/search/%2e%2e/products/42');
+    expect(attack.body).toBe('<script>results for ../products/42</script>');
+    expect((await get('/search/%2e%2e/products/42')).cache).toBe('HIT'); // under its own key
+    expect(await get('/products/42')).toEqual({ body: 'product 42', cache: 'MISS' });
+    expect(count('product')).toBe(1);
   });
 });

@@ -22,7 +22,7 @@ export type {
 } from './response-cache.js';
 export { RESPONSE_CACHE_DEFAULTS, ResponseCache, responseCache } from './response-cache.js';
 export type { KeyedRequest, ResponseKeyOptions } from './response-key.js';
-export { responseCacheKey } from './response-key.js';
+export { requestOrigin, responseCacheKey } from './response-key.js';
 export type { AuthResponse, CachedToken, TokenCacheOptions, TokenCacheStatistics } from './token-cache.js';
 export { TOKEN_CACHE_DEFAULTS, TokenCache, TokenError, tokenCache } from './token-cache.js';
 export type { VaryMarker, VaryValues } from './variants.js';

@@ -9,8 +9,13 @@
  *   `http://HOST`. Two hosts never share an entry: a gateway in front of several virtual hosts
  *   would otherwise answer one host's path with another's response. A request with neither
  *   (HTTP/1.0 without Host) is keyed as "no host", apart from every named host;
- * - the path, and the query with its parameters sorted (`?a=1&b=2` and `?b=2&a=1` share an
- *   entry); the fragment never reaches a server and is left out;
+ * - the path exactly as the request wrote it, and the query with its parameters sorted by name
+ *   (`?a=1&b=2` and `?b=2&a=1` share an entry), each as written, the values of one name in their
+ *   order (`?a=1&a=2` and `?a=2&a=1` do not: a handler that reads the first answers differently);
+ *   the fragment never reaches a server and is left out. Never normalised: `/search/../products/1`
+ *   or `/search/%2e%2e/products/1` is what the origin is asked, and may answer as something else
+ *   than `/products/1`; keyed as `/products/1`, its answer was served to every client of that
+ *   path, on every instance (a poisoning an attack found);
  * - the request headers named in `options.vary` (names case-insensitive; an absent header is
  *   apart from an empty one): the dimensions the caller knows change the answer, such as the
  *   tenant the gateway picks a token for, which the backend cannot name in its own Vary;
@@ -103,16 +108,13 @@ export function responseCacheKey(request: KeyedRequest, options: ResponseKeyOpti
     throw new MeshcacheError('E_INVALID_ARGUMENT', 'responseCacheKey: request.url must be a non-empty string');
   }
   const origin = requestOrigin(request, options);
-  // Only the path and query are read from here: the origin above already says where.
-  const url = new URL(request.url, 'http://origin.invalid');
-  const query = [...url.searchParams.entries()].sort(([a, x], [b, y]) =>
-    a === b ? (x < y ? -1 : x > y ? 1 : 0) : a < b ? -1 : 1,
-  );
+  // Only the path and query are read from here, as written: the origin above already says where.
+  const { path, query } = requestTarget(request.url);
   const vary = [...new Set((options.vary ?? []).map((name) => name.toLowerCase()))].sort();
   const canonical = JSON.stringify([
     request.method.toUpperCase(),
     origin,
-    url.pathname,
+    path,
     query,
     vary.map((name) => [name, headerValue(request.headers, name) ?? null]),
     options.includeBody === true && request.body !== undefined
@@ -120,4 +122,27 @@ export function responseCacheKey(request: KeyedRequest, options: ResponseKeyOpti
       : null,
   ]);
   return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * The path and the query parameters of a request URL as written, the parameters in a stable order
+ * by name (Array.prototype.sort is stable: one name's values keep theirs).
+ */
+function requestTarget(url: string): { readonly path: string; readonly query: readonly string[] } {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? '';
+  let rest = url.slice(authority.length);
+  const fragment = rest.indexOf('#');
+  if (fragment >= 0) rest = rest.slice(0, fragment);
+  const mark = rest.indexOf('?');
+  const path = mark >= 0 ? rest.slice(0, mark) : rest;
+  const parameters = mark >= 0 && mark < rest.length - 1 ? rest.slice(mark + 1).split('&') : [];
+  const nameOf = (parameter: string) => {
+    const equals = parameter.indexOf('=');
+    return equals >= 0 ? parameter.slice(0, equals) : parameter;
+  };
+  parameters.sort((a, b) => {
+    const [x, y] = [nameOf(a), nameOf(b)];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  return { path: path === '' ? '/' : path, query: parameters };
 }

@@ -28,6 +28,34 @@ describe('responseCacheKey', () => {
   });
 });
 
+describe('responseCacheKey: the target as the origin is asked it, never normalised (poisoning found by an attack)', () => {
+  const key = (url: string) => responseCacheKey({ method: 'GET', url, headers: { host: 'api.example' } });
+
+  it('keys a path with dot-segments, encoded or not, backslashes or a leading // apart from the path they resolve to', () => {
+    for (const [written, resolved] of [
+      ['/search/../products/1', '/products/1'],
+      ['/search/%2e%2e/products/2', '/products/2'],
+      ['/search/.%2E/products/2', '/products/2'],
+      ['/search/..\\products/4', '/products/4'],
+      ['//evil.example/products/3', '/products/3'],
+      ['/products/5/.', '/products/5/'],
+      ['/products/%41', '/products/A'],
+    ]) {
+      expect(key(written as string), written).not.toBe(key(resolved as string));
+    }
+  });
+
+  it("keeps the order of one name's values and each parameter as written; sorts names only", () => {
+    expect(key('/p?a=1&a=2')).not.toBe(key('/p?a=2&a=1'));
+    expect(key('/p?x=a+b')).not.toBe(key('/p?x=a%20b'));
+    expect(key('/p?flag')).not.toBe(key('/p?flag='));
+    expect(key('/p?b=2&a=1&a=0')).toBe(key('/p?a=1&a=0&b=2'));
+    expect(key('/p?')).toBe(key('/p'));
+    expect(key('/p#top')).toBe(key('/p'));
+    expect(key('http://api.example/p?b=1&a=2')).toBe(key('/p?a=2&b=1'));
+  });
+});
+
 describe('responseCacheKey: scheme and host (two hosts never share an entry)', () => {
   const get = (url: string, headers: Record<string, string> = {}) => ({ method: 'GET', url, headers });
 
