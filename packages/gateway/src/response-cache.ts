@@ -100,6 +100,12 @@ export interface StoredResponse {
   readonly body: Uint8Array | string;
   /** Epoch ms when it arrived (RFC 9111's response_time), on the instance that stored it. */
   readonly storedAt: number;
+  /**
+   * Epoch ms when the request for it left for the origin (RFC 9111's request_time): what a purge
+   * is compared with, since the origin may have made it before a purge that ran while it was on
+   * its way. Absent in entries stored by a release before it: storedAt stands in.
+   */
+  readonly requestedAt?: number;
   readonly initialAgeSeconds: number;
   readonly freshnessLifetimeSeconds: number;
   readonly staleWhileRevalidateSeconds: number;
@@ -110,7 +116,7 @@ export interface StoredResponse {
   readonly tags: readonly string[];
 }
 
-/** "Entries tagged with this, stored at or before purgedAt, are gone." */
+/** "Entries tagged with this, whose request left for the origin at or before purgedAt, are gone." */
 export interface PurgeMarker {
   readonly kind: 'purge';
   readonly purgedAt: number;
@@ -349,6 +355,7 @@ export class ResponseCache {
       headers,
       body,
       storedAt: now,
+      requestedAt: times.requestTime,
       initialAgeSeconds: decision.initialAgeSeconds,
       freshnessLifetimeSeconds: decision.freshnessLifetimeSeconds,
       staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
@@ -409,6 +416,7 @@ export class ResponseCache {
       ...stored,
       headers: decision.headers,
       storedAt: now,
+      requestedAt: times.requestTime,
       initialAgeSeconds: decision.initialAgeSeconds,
       freshnessLifetimeSeconds: decision.freshnessLifetimeSeconds,
       staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
@@ -635,7 +643,7 @@ export class ResponseCache {
   #purged(stored: StoredResponse): boolean {
     for (const tag of stored.tags) {
       const marker = this.#cache.peekEntry(`${PURGE_PREFIX}${tag}`)?.value;
-      if (marker?.kind === 'purge' && marker.purgedAt >= stored.storedAt) return true;
+      if (marker?.kind === 'purge' && marker.purgedAt >= (stored.requestedAt ?? stored.storedAt)) return true;
     }
     return false;
   }

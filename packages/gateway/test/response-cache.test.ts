@@ -5,7 +5,7 @@
  */
 import { CacheManager } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
-import { ManualClock } from '@meshcache/core/testing';
+import { ManualClock, until } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type KeyedRequest,
@@ -454,6 +454,27 @@ describe('purge by tag (surrogate keys)', () => {
     clock.advanceSeconds(1);
     expect((await get('/products/1')).cache).toBe('MISS');
     expect((await get('/products/1')).cache).toBe('HIT'); // stored after the purge: kept
+  });
+
+  it('a response the origin made before a purge but that is stored after it is a miss (it was in flight)', async () => {
+    const tagged = (body: string) => ok({ 'cache-control': 'max-age=600', 'surrogate-key': 'product-1' }, body);
+    let release: (() => void) | undefined;
+    const { get, responses, clock } = setup((_request, call) =>
+      call === 1
+        ? new Promise<UpstreamResponse>((resolve) => {
+            release = () => resolve(tagged('price v1'));
+          })
+        : tagged('price v2'),
+    );
+    const inFlight = get('/products/1');
+    await until(() => release !== undefined, 'the request to reach the origin');
+    clock.advanceSeconds(1);
+    responses.purgeTag('product-1'); // the price changed while the old one was on its way
+    clock.advanceSeconds(1);
+    release?.();
+    expect((await inFlight).body).toBe('price v1'); // answers its own request
+    const next = await get('/products/1');
+    expect([next.cache, next.body]).toEqual(['MISS', 'price v2']);
   });
 
   it('refuses a tag that is empty or holds a separator', () => {
