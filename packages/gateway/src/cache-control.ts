@@ -4,7 +4,8 @@
  * Cache-Control is a list of directives, each a token with an optional `=value`, the value a
  * token or a quoted string; a quoted string may hold commas (`no-cache="set-cookie, x-user"`),
  * so the list is split outside quotes only. Names are case-insensitive. When a directive comes
- * twice, the first occurrence counts (RFC 9111 section 4.2.1 allows this or "stale").
+ * twice, the first occurrence counts (RFC 9111 section 4.2.1 allows this or "stale"). A quoted
+ * string that never closes makes the field read as no-store: what it swallowed is unknown.
  */
 import { type Headers, headerValue } from './headers.js';
 
@@ -31,6 +32,11 @@ export function parseCacheControl(value: string | undefined): Map<string, string
           if (value[i] === '\\' && i + 1 < n) i++; // quoted-pair
           text += value[i];
           i++;
+        }
+        if (i >= n) {
+          // A quote never closed swallows the rest, and with it what may be a no-store
+          // (`foo="bar, no-store`): such a field is not read as anything storable.
+          directives.set('no-store', true);
         }
         i++; // the closing quote
         directive = text;

@@ -522,4 +522,13 @@ describe('parseCacheControl', () => {
   it('keeps the first of a directive given twice, and skips empty members', () => {
     expect([...parseCacheControl(',max-age=1,, max-age=2 ,')]).toEqual([['max-age', '1']]);
   });
+
+  it('reads a quoted string that never closes as no-store: it may have swallowed one (found by an attack)', () => {
+    expect(parseCacheControl('public, max-age=60, foo="bar, no-store').get('no-store')).toBe(true);
+    const decision = cachePolicy(
+      { status: 200, headers: { 'cache-control': 'public, max-age=60, foo="bar, no-store' } },
+      { now: 0, requestTime: 0 },
+    );
+    expect(decision.cacheable).toBe(false);
+  });
 });
