@@ -188,13 +188,19 @@ const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /** Not taken from a 304 into the stored headers (RFC 9111 section 3.2): the stored body depends on them. */
 const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'content-range', 'content-type']);
-/** Our conditional headers replace the client's own. */
+/**
+ * Our conditional headers replace the client's own when the cache revalidates what it holds, and
+ * it asks for the whole representation: a client's Range without its If-Range (dropped as one of
+ * these) made the origin answer a part of a newer version, which the client joined to its older
+ * part (found by an attack). A cache may answer a Range request with the whole (RFC 9110 14.2).
+ */
 const CONDITIONAL_HEADERS = new Set([
   'if-none-match',
   'if-modified-since',
   'if-match',
   'if-unmodified-since',
   'if-range',
+  'range',
 ]);
 const PURGE_PREFIX = 'purge:';
 /** How many recent primary keys key() remembers; past that it starts again. */

@@ -232,6 +232,21 @@ describe('revalidation (RFC 9111 section 4.3)', () => {
     expect(origin.seen[1]?.headers).toEqual({ 'if-modified-since': lastModified });
   });
 
+  it("revalidates a Range request for the whole representation: the client's Range never reaches the origin without its If-Range", async () => {
+    const { get, clock, origin } = setup((_request, call) =>
+      call === 1
+        ? ok({ 'cache-control': 'max-age=10', etag: '"v1"' }, 'v1-head-tail')
+        : ok({ 'cache-control': 'max-age=10', etag: '"v2"' }, 'v2-head-tail'),
+    );
+    await get('/file');
+    clock.advanceSeconds(11);
+    const resumed = await get('/file', { range: 'bytes=5-', 'if-range': '"v1"' });
+    expect(origin.seen[1]?.headers).not.toHaveProperty('range');
+    expect(origin.seen[1]?.headers?.['if-none-match']).toBe('"v1"');
+    expect([resumed.status, resumed.body]).toEqual([200, 'v2-head-tail']); // the whole new version
+    expect((await get('/file')).cache).toBe('HIT'); // and it is kept
+  });
+
   it('asks again without conditions when the 304 names another representation', async () => {
     const { get, clock, origin } = setup((_r, call) =>
       call === 1
