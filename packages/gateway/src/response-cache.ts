@@ -205,6 +205,8 @@ const CONDITIONAL_HEADERS = new Set([
 const PURGE_PREFIX = 'purge:';
 /** How many recent primary keys key() remembers; past that it starts again. */
 const RECENT_KEYS = 4096;
+/** The longest request signature key() remembers (UTF-16 units): at most about 8 MiB in all. */
+const MAX_REMEMBERED_SIGNATURE = 1024;
 const REFRESH_PREFIX = 'refresh:';
 
 export class ResponseCache {
@@ -266,6 +268,9 @@ export class ResponseCache {
     // remembered by what the key reads: method, URL, Host (when the URL does not name one and no
     // origin is given) and the `vary` headers.
     const signature = this.#signature(request);
+    // Bounded in bytes as well as in count: 4,096 requests of 7 KB URLs and headers held 60 MB
+    // outside every bound the cache has (found by an attack). A long request's key is hashed anew.
+    if (signature.length > MAX_REMEMBERED_SIGNATURE) return responseCacheKey(request, this.#keyOptions);
     const known = this.#recentKeys.get(signature);
     if (known !== undefined) return known;
     const key = responseCacheKey(request, this.#keyOptions);

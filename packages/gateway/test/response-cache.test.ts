@@ -429,6 +429,9 @@ describe('keys', () => {
       { method: 'GET', url: '/a', headers: { host: 'b.example' } },
       { method: 'GET', url: '/ab', headers: { host: '.example' } },
       { method: 'GET', url: 'https://one.example/a', headers: { host: 'ignored.example' } },
+      // Past what it remembers (about 1 KiB of signature): keyed anew each time, the same key.
+      { method: 'GET', url: `/${'x'.repeat(4000)}`, headers: { host: 'one.example', 'x-tenant': 'y'.repeat(4000) } },
+      { method: 'GET', url: `/${'x'.repeat(4000)}`, headers: { host: 'one.example', 'x-tenant': 'z'.repeat(4000) } },
     ];
     for (let round = 0; round < 2; round++) {
       const keys = requests.map((request) => responses.key(request));
