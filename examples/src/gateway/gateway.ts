@@ -120,10 +120,9 @@ async function callBackend(request: KeyedRequest, tenant: string): Promise<Upstr
   }
   headers['authorization'] = `Bearer ${token}`;
   headers['x-tenant'] = tenant;
-  // The backend's origin and the path as written: resolved as a reference, `//evil.example/x`
-  // would name another host, whose answer would then be stored as the backend's.
-  const path = request.url.startsWith('/') ? request.url : `/${request.url}`;
-  const target = new URL(`${new URL(options.backendUrl).origin}${path}`);
+  // The backend's origin and the path as written (a path: serve() refuses anything else):
+  // resolved as a reference, `//evil.example/x` would name another host.
+  const target = new URL(`${new URL(options.backendUrl).origin}${request.url}`);
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest(target, { method: request.method, headers }, (incoming) => {
       const chunks: Buffer[] = [];
@@ -165,6 +164,14 @@ async function forward(request: IncomingMessage, response: ServerResponse): Prom
         cache: responseStore?.statistics(),
       }),
     );
+    return;
+  }
+  // Only origin-form targets (a path): an absolute-form one (`GET http://backend/orders/7`) would
+  // be keyed as its path and forwarded as something else.
+  if (!url.startsWith('/') || url.startsWith('//')) {
+    response
+      .writeHead(400, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: 'the request target must be a path' }));
     return;
   }
   const body = await readBody(request);

@@ -148,7 +148,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
   const { routePrefix, cacheHeader: headerOption, tokens: tokenOption, ...rest } = options;
   const logger: Logger = options.logger ?? fastify.log;
   const clock = options.clock ?? Date.now;
-  const responses = responseCache({ ...rest, logger });
+  const responses = responseCache({ ...rest, vary: [...(rest.vary ?? []), HOST_AS_SENT], logger });
   const cache = options.cache;
   const cacheHeader = headerOption === false ? undefined : (headerOption ?? 'x-cache').toLowerCase();
   const tagHeader = (options.tagHeader ?? RESPONSE_CACHE_DEFAULTS.tagHeader).toLowerCase();
@@ -352,11 +352,15 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
  * Fastify sees them (X-Forwarded-Proto and -Host count when `trustProxy` says so), unless `origin`
  * names one for every request.
  */
+/** The request's host as sent, set by keyedRequest (never taken from the client's headers). */
+const HOST_AS_SENT = 'x-meshcache-host-as-sent';
+
 /**
  * The request as the cache keys it, or undefined when it cannot be keyed safely (answered by the
- * handler, uncached): a target that is not a path (an absolute-form URL), or, without `origin`,
- * a Host (or X-Forwarded-Host / -Proto behind trustProxy) that is not a host name or a scheme that
- * is not http or https. Joined unchecked, `Host: h/products/1#` made the key name /products/1
+ * handler, uncached): a target that is not a path (an absolute-form URL) or holds a fragment
+ * (the router reads what follows `#` as the query, the key does not), or, without `origin`,
+ * a Host (or X-Forwarded-Host / -Proto behind trustProxy) that is not a host name in its canonical
+ * form (lower case, no default port, no escapes) or a scheme that is not http or https. Joined unchecked, `Host: h/products/1#` made the key name /products/1
  * for whatever the request's own path answered: a poisoning an attack found.
  */
 function keyedRequest(
@@ -364,10 +368,12 @@ function keyedRequest(
   origin: string | undefined,
   method = request.method,
 ): KeyedRequest | undefined {
-  if (!request.url.startsWith('/')) return undefined;
-  if (origin !== undefined) return { method, url: request.url, headers: request.headers };
+  if (!request.url.startsWith('/') || request.url.includes('#')) return undefined;
+  // A client's own header of that name is never read: the key's dimension is set here or absent.
+  const headers = { ...request.headers, [HOST_AS_SENT]: undefined };
+  if (origin !== undefined) return { method, url: request.url, headers };
   const host = request.host as string | undefined;
-  if (host === undefined) return { method, url: request.url, headers: request.headers };
+  if (host === undefined) return { method, url: request.url, headers };
   const scheme = request.protocol;
   if (scheme !== 'http' && scheme !== 'https') return undefined;
   let hostOrigin: string | null;
@@ -377,7 +383,15 @@ function keyedRequest(
     return undefined;
   }
   if (hostOrigin === null) return undefined;
-  return { method, url: `${scheme}://${new URL(hostOrigin).host}${request.url}`, headers: request.headers };
+  // The key reads the host as URL normalises it (lower case, no default port, escapes decoded),
+  // but the router's host constraints and the handler read it as sent: `API.example.com:80` keyed
+  // as `api.example.com` stored another route's answer for it (found by an attack). So the host
+  // as sent is a dimension of the key too: spellings of one host are apart (misses, no more).
+  return {
+    method,
+    url: `${scheme}://${new URL(hostOrigin).host}${request.url}`,
+    headers: { ...headers, [HOST_AS_SENT]: host },
+  };
 }
 
 function onlyIfCached(request: FastifyRequest): boolean {

@@ -614,5 +614,21 @@ describe('a request cannot store its answer under another URL (poisoning found b
     expect((await get('/search/%2e%2e/products/42')).cache).toBe('HIT'); // under its own key
     expect(await get('/products/42')).toEqual({ body: 'product 42', cache: 'MISS' });
     expect(count('product')).toBe(1);
+    // A fragment in the target: the router reads what follows it as the query, the key would not.
+    await get('/search/q#&x=evil');
+    expect((await get('/search/q')).cache).toBe('MISS');
+  });
+
+  it('keys the host as sent: spellings of one host are apart (a host-constrained route is not answered by another)', async () => {
+    const { get } = await setup((app) => {
+      app.get('/', async (request, reply) => {
+        reply.header('cache-control', 'public, max-age=600');
+        return `host ${request.host}`;
+      });
+    });
+    expect((await get('/', { host: 'LOCALHOST:80' })).body).toBe('host LOCALHOST:80');
+    const plain = await get('/', { host: 'localhost:80' });
+    expect([plain.headers['x-cache'], plain.body]).toEqual(['MISS', 'host localhost:80']);
+    expect((await get('/', { host: 'localhost:80' })).headers['x-cache']).toBe('HIT');
   });
 });

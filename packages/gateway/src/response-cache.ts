@@ -116,7 +116,7 @@ export interface StoredResponse {
   readonly tags: readonly string[];
 }
 
-/** "Entries tagged with this, whose request left for the origin at or before purgedAt, are gone." */
+/** "Entries tagged with this, whose request left for the origin before purgedAt, are gone." */
 export interface PurgeMarker {
   readonly kind: 'purge';
   readonly purgedAt: number;
@@ -292,6 +292,10 @@ export class ResponseCache {
   lookup(request: KeyedRequest): CacheLookup {
     const method = methodOf(request);
     if (!this.#methods.has(method)) return { state: 'bypass', reason: `method ${method} is not cached` };
+    // A fragment never reaches a server, so a target with one is not what a client sends: node:http
+    // still takes it, and a router may read what follows it as the query (`/search#&q=evil`), which
+    // the key leaves out. Not cached rather than keyed apart from what the handler reads.
+    if (request.url.includes('#')) return { state: 'bypass', reason: 'the request target holds a fragment' };
     const primary = this.key(request);
     let key = primary;
     let value = this.#cache.get(primary);
@@ -301,7 +305,11 @@ export class ResponseCache {
     }
     if (value?.kind !== 'response') return { state: 'miss', reason: 'not cached' };
     if (!varyMatches(value.vary, request.headers)) return { state: 'miss', reason: 'another variant (Vary)' };
-    if (this.#purged(value)) return { state: 'miss', reason: 'purged by tag' };
+    if (this.#purged(value)) {
+      // Gone for good: hidden only by the marker, it came back once the marker was evicted.
+      this.#cache.remove(key);
+      return { state: 'miss', reason: 'purged by tag' };
+    }
 
     const now = this.#clock();
     const age = currentAge(value, now);
@@ -346,6 +354,9 @@ export class ResponseCache {
       return decision;
     }
     const { [this.#tagHeader]: tagField, ...headers } = decision.headers;
+    const tags = parseTags(tagField);
+    // Purged while it was on its way: stored, it would hang on a marker that may be evicted first.
+    if (this.#purgedSince(tags, times.requestTime)) return this.#refused('purged while the origin answered');
     const primary = this.key(request);
     let key = primary;
     if (decision.vary.length > 0) {
@@ -373,7 +384,7 @@ export class ResponseCache {
       staleIfErrorSeconds: decision.staleIfErrorSeconds,
       mustRevalidate: decision.mustRevalidate,
       vary: varyValues(decision.vary, request.headers),
-      tags: parseTags(tagField),
+      tags,
     };
     try {
       this.#cache.put(key, stored, { timeToLiveSeconds: decision.storeSeconds });
@@ -577,6 +588,8 @@ export class ResponseCache {
   staleIfError(found: { readonly stored: StoredResponse; readonly forced: boolean }): ServedResponse | undefined {
     const { stored } = found;
     if (found.forced || stored.mustRevalidate || stored.staleIfErrorSeconds === 0) return undefined;
+    // Looked up before the origin was asked: a purge may have come meanwhile.
+    if (this.#purged(stored)) return undefined;
     const now = this.#clock();
     if (currentAge(stored, now) - stored.freshnessLifetimeSeconds > stored.staleIfErrorSeconds) return undefined;
     return this.#serve(stored, 'STALE-IF-ERROR', now);
@@ -652,9 +665,17 @@ export class ResponseCache {
   }
 
   #purged(stored: StoredResponse): boolean {
-    for (const tag of stored.tags) {
+    return this.#purgedSince(stored.tags, stored.requestedAt ?? stored.storedAt);
+  }
+
+  /**
+   * Whether a tag of these was purged after `since` (epoch ms): a request that left in the same
+   * millisecond as the purge may have seen its effect, and is kept.
+   */
+  #purgedSince(tags: readonly string[], since: number): boolean {
+    for (const tag of tags) {
       const marker = this.#cache.peekEntry(`${PURGE_PREFIX}${tag}`)?.value;
-      if (marker?.kind === 'purge' && marker.purgedAt >= (stored.requestedAt ?? stored.storedAt)) return true;
+      if (marker?.kind === 'purge' && marker.purgedAt > since) return true;
     }
     return false;
   }

@@ -49,7 +49,23 @@ export interface ResponseKeyOptions {
 
 /** The scheme, host and port a request is for, normalised (`https://a.example`), or null for "no host". */
 export function requestOrigin(request: KeyedRequest, options: ResponseKeyOptions = {}): string | null {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(request.url)) return parseUrl(request.url, 'request.url').origin;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(request.url)) {
+    const url = parseUrl(request.url, 'request.url');
+    // An absolute URL keys on its own origin; one that disagrees with options.origin or with the
+    // request's Host is refused: the origin would be asked for one (a backend picks its virtual
+    // host by Host) and the answer stored as the other's (found by an attack).
+    const claimed =
+      options.origin !== undefined
+        ? parseUrl(options.origin, 'options.origin').origin
+        : hostOrigin(request, url.protocol);
+    if (claimed !== undefined && claimed !== null && claimed !== url.origin) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `responseCacheKey: request.url "${request.url}" is for ${url.origin}, but the request is for ${claimed}`,
+      );
+    }
+    return url.origin;
+  }
   if (options.origin !== undefined) {
     const origin = parseUrl(options.origin, 'options.origin');
     if (origin.pathname !== '/' || origin.search !== '' || origin.hash !== '') {
@@ -60,11 +76,16 @@ export function requestOrigin(request: KeyedRequest, options: ResponseKeyOptions
     }
     return origin.origin;
   }
+  return hostOrigin(request, 'http:') ?? null;
+}
+
+/** The request's Host as an origin of `protocol` (`http:`), undefined without one. @throws E_INVALID_ARGUMENT */
+function hostOrigin(request: KeyedRequest, protocol: string): string | undefined {
   const host = headerValue(request.headers, 'host');
-  if (host === undefined) return null;
+  if (host === undefined) return undefined;
   let parsed: URL | undefined;
   try {
-    parsed = new URL(`http://${host.trim()}`);
+    parsed = new URL(`${protocol}//${host.trim()}`);
   } catch {
     parsed = undefined;
   }
@@ -136,9 +157,16 @@ function requestTarget(url: string): { readonly path: string; readonly query: re
   const mark = rest.indexOf('?');
   const path = mark >= 0 ? rest.slice(0, mark) : rest;
   const parameters = mark >= 0 && mark < rest.length - 1 ? rest.slice(mark + 1).split('&') : [];
+  // Sorted by the name as a server reads it (`%69d` is `id`): two spellings of one name keep
+  // their order, which decides what a handler that takes the first one answers.
   const nameOf = (parameter: string) => {
     const equals = parameter.indexOf('=');
-    return equals >= 0 ? parameter.slice(0, equals) : parameter;
+    const name = (equals >= 0 ? parameter.slice(0, equals) : parameter).replaceAll('+', ' ');
+    try {
+      return decodeURIComponent(name);
+    } catch {
+      return name;
+    }
   };
   parameters.sort((a, b) => {
     const [x, y] = [nameOf(a), nameOf(b)];

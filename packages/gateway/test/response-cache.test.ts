@@ -416,6 +416,16 @@ describe('the steps, for a caller whose origin is its own route handler', () => 
   });
 });
 
+describe('a target with a fragment', () => {
+  it('is not cached: a router may read what follows # as the query, which the key leaves out', async () => {
+    const { responses, origin } = setup(() => ok({ 'cache-control': 'max-age=600' }, 'answer'));
+    const request = { method: 'GET', url: '/search#&q=evil', headers: { host: 'api.example' } };
+    expect(responses.lookup(request)).toMatchObject({ state: 'bypass' });
+    expect((await responses.handle(request, origin.fetch)).cache).toBe('BYPASS');
+    expect(responses.lookup({ ...request, url: '/search' }).state).toBe('miss');
+  });
+});
+
 describe('keys', () => {
   it('remembers recent keys without ever mixing two requests up', () => {
     const { responses } = setup(() => ok({}), { vary: ['x-tenant'] });
@@ -428,7 +438,7 @@ describe('keys', () => {
       // Parts that would run together without their lengths: "/a" + "b.example" and "/ab" + ".example".
       { method: 'GET', url: '/a', headers: { host: 'b.example' } },
       { method: 'GET', url: '/ab', headers: { host: '.example' } },
-      { method: 'GET', url: 'https://one.example/a', headers: { host: 'ignored.example' } },
+      { method: 'GET', url: 'https://one.example/a', headers: {} },
       // Past what it remembers (about 1 KiB of signature): keyed anew each time, the same key.
       { method: 'GET', url: `/${'x'.repeat(4000)}`, headers: { host: 'one.example', 'x-tenant': 'y'.repeat(4000) } },
       { method: 'GET', url: `/${'x'.repeat(4000)}`, headers: { host: 'one.example', 'x-tenant': 'z'.repeat(4000) } },
@@ -493,6 +503,37 @@ describe('purge by tag (surrogate keys)', () => {
     expect((await inFlight).body).toBe('price v1'); // answers its own request
     const next = await get('/products/1');
     expect([next.cache, next.body]).toEqual(['MISS', 'price v2']);
+  });
+
+  it('a purged entry leaves the cache when it is found purged (evicting the marker would bring it back)', async () => {
+    const { get, responses, cache, clock } = setup(tagged);
+    await get('/products/1');
+    const [key] = cache.keys().filter((k) => !k.startsWith('purge:'));
+    const held = cache.peekEntry(key as string)?.value as StoredResponse;
+    clock.advanceSeconds(1);
+    responses.purgeTag('product-1');
+    // as a replicated copy that arrives after the purge would be: still held, hidden by the marker
+    cache.put(key as string, held, { timeToLiveSeconds: 600 });
+    expect(responses.lookup({ method: 'GET', url: 'https://api.example/products/1' })).toMatchObject({
+      state: 'miss',
+      reason: 'purged by tag',
+    });
+    expect(cache.peekEntry(key as string)).toBeUndefined();
+  });
+
+  it('stale-if-error does not answer with an entry purged while the origin was asked', async () => {
+    const { get, responses, clock } = setup((_request, call) =>
+      call === 1
+        ? ok({ 'cache-control': 'max-age=10, stale-if-error=3600', 'surrogate-key': 'price' }, 'old price')
+        : (() => {
+            responses.purgeTag('price');
+            return { status: 503, headers: {}, body: 'down' };
+          })(),
+    );
+    await get('/price');
+    clock.advanceSeconds(20);
+    const answer = await get('/price');
+    expect([answer.status, answer.body]).toEqual([503, 'down']);
   });
 
   it('refuses a tag that is empty or holds a separator', () => {

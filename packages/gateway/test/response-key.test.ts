@@ -50,6 +50,8 @@ describe('responseCacheKey: the target as the origin is asked it, never normalis
     expect(key('/p?x=a+b')).not.toBe(key('/p?x=a%20b'));
     expect(key('/p?flag')).not.toBe(key('/p?flag='));
     expect(key('/p?b=2&a=1&a=0')).toBe(key('/p?a=1&a=0&b=2'));
+    // Two spellings of one name (a server reads %69d as id) keep their order too.
+    expect(key('/item?%69d=666&id=1')).not.toBe(key('/item?id=1&%69d=666'));
     expect(key('/p?')).toBe(key('/p'));
     expect(key('/p#top')).toBe(key('/p'));
     expect(key('http://api.example/p?b=1&a=2')).toBe(key('/p?a=2&b=1'));
@@ -76,12 +78,20 @@ describe('responseCacheKey: scheme and host (two hosts never share an entry)', (
     expect(responseCacheKey(get('/orders/1'))).not.toBe(key); // no Host: apart from every named host
   });
 
-  it('takes the origin from options for a path-only URL; an absolute URL keeps its own', () => {
+  it('takes the origin from options for a path-only URL; an absolute URL for another origin is refused', () => {
     const options = { origin: 'https://api.example' };
     const key = responseCacheKey(get('/orders/1', { host: 'internal:8080' }), options);
     expect(key).toBe(responseCacheKey(get('https://api.example/orders/1')));
-    expect(responseCacheKey(get('https://other.example/orders/1'), options)).toBe(
-      responseCacheKey(get('https://other.example/orders/1')),
+    expect(responseCacheKey(get('https://api.example/orders/1'), options)).toBe(key);
+    // The origin would be asked for one and the answer stored as the other's (found by an attack).
+    expect(() => responseCacheKey(get('https://other.example/orders/1'), options)).toThrow(
+      /request.url "https:\/\/other.example\/orders\/1" is for https:\/\/other.example, but the request is for https:\/\/api.example/,
+    );
+    expect(() => responseCacheKey(get('http://victim.example/home', { host: 'attacker.example' }))).toThrow(
+      /is for http:\/\/victim.example, but the request is for http:\/\/attacker.example/,
+    );
+    expect(responseCacheKey(get('http://victim.example/home', { host: 'Victim.example:80' }))).toBe(
+      responseCacheKey(get('/home', { host: 'victim.example' })),
     );
   });
 
