@@ -471,14 +471,20 @@ describe('purge by tag (surrogate keys)', () => {
     expect(origin.calls).toBe(5);
   });
 
+  /** A response held, purged a second later, then put back as a replicated copy still on its way would be. */
+  const purgedThenArrived = async () => {
+    const held = setup(tagged);
+    await held.get('/products/1');
+    const [key] = held.cache.keys().filter((k) => !k.startsWith('purge:'));
+    const late = held.cache.peekEntry(key as string)?.value as StoredResponse;
+    held.clock.advanceSeconds(1);
+    held.responses.purgeTag('product-1');
+    held.cache.put(key as string, late, { timeToLiveSeconds: 600 });
+    return { ...held, key: key as string };
+  };
+
   it('an entry stored before the purge that arrives after it (from a peer) is a miss too', async () => {
-    const { get, responses, cache, clock } = setup(tagged);
-    await get('/products/1');
-    const [key] = cache.keys().filter((k) => !k.startsWith('purge:'));
-    const late = cache.peekEntry(key as string)?.value as StoredResponse;
-    clock.advanceSeconds(1);
-    responses.purgeTag('product-1');
-    cache.put(key as string, late, { timeToLiveSeconds: 600 }); // as a replicated put still on its way would
+    const { get, clock } = await purgedThenArrived();
     clock.advanceSeconds(1);
     expect((await get('/products/1')).cache).toBe('MISS');
     expect((await get('/products/1')).cache).toBe('HIT'); // stored after the purge: kept
@@ -506,19 +512,12 @@ describe('purge by tag (surrogate keys)', () => {
   });
 
   it('a purged entry leaves the cache when it is found purged (evicting the marker would bring it back)', async () => {
-    const { get, responses, cache, clock } = setup(tagged);
-    await get('/products/1');
-    const [key] = cache.keys().filter((k) => !k.startsWith('purge:'));
-    const held = cache.peekEntry(key as string)?.value as StoredResponse;
-    clock.advanceSeconds(1);
-    responses.purgeTag('product-1');
-    // as a replicated copy that arrives after the purge would be: still held, hidden by the marker
-    cache.put(key as string, held, { timeToLiveSeconds: 600 });
+    const { responses, cache, key } = await purgedThenArrived(); // still held, hidden by the marker
     expect(responses.lookup({ method: 'GET', url: 'https://api.example/products/1' })).toMatchObject({
       state: 'miss',
       reason: 'purged by tag',
     });
-    expect(cache.peekEntry(key as string)).toBeUndefined();
+    expect(cache.peekEntry(key)).toBeUndefined();
   });
 
   it('stale-if-error does not answer with an entry purged while the origin was asked', async () => {
