@@ -50,8 +50,21 @@ export interface TokenCacheOptions {
   readonly cache: Cache<CachedToken>;
   /** The dimensions every request must give, in key order: e.g. ['environment', 'backend', 'scope', 'tenant']. */
   readonly dimensions: readonly string[];
-  /** Asks the auth server for a token for these dimensions. Throw for a transport failure. */
-  readonly fetchToken: (dimensions: Readonly<Record<string, string>>) => Promise<AuthResponse>;
+  /**
+   * Asks the auth server for a token for these dimensions (a frozen copy of the caller's own
+   * values: what the key was made of). Throw for a transport failure. `signal` aborts when
+   * fetchTimeoutSeconds has passed: pass it to fetch().
+   */
+  readonly fetchToken: (
+    dimensions: Readonly<Record<string, string>>,
+    options: { readonly signal: AbortSignal },
+  ) => Promise<AuthResponse>;
+  /**
+   * How long an ask of the auth server may take; past it the ask fails (TokenError) and the next
+   * request asks again. Without it, one ask that never returned held every later request for
+   * those dimensions for good. @default 30
+   */
+  readonly fetchTimeoutSeconds?: number;
   /** Seconds taken off expires_in. @default 60 */
   readonly safetyMarginSeconds?: number;
   /**
@@ -87,6 +100,7 @@ export const TOKEN_CACHE_DEFAULTS = Object.freeze({
   safetyMarginSeconds: 60,
   refreshAheadSeconds: 60,
   refreshRetrySeconds: 5,
+  fetchTimeoutSeconds: 30,
 });
 
 export class TokenCache {
@@ -94,6 +108,7 @@ export class TokenCache {
   readonly #margin: number;
   readonly #refreshAhead: number;
   readonly #refreshRetry: number;
+  readonly #fetchTimeout: number;
   readonly #logger: Logger;
   readonly #clock: () => number;
   /** Per key: no refresh ahead before this instant (after a failure). */
@@ -111,6 +126,7 @@ export class TokenCache {
     this.#margin = options.safetyMarginSeconds ?? TOKEN_CACHE_DEFAULTS.safetyMarginSeconds;
     this.#refreshAhead = options.refreshAheadSeconds ?? TOKEN_CACHE_DEFAULTS.refreshAheadSeconds;
     this.#refreshRetry = options.refreshRetrySeconds ?? TOKEN_CACHE_DEFAULTS.refreshRetrySeconds;
+    this.#fetchTimeout = options.fetchTimeoutSeconds ?? TOKEN_CACHE_DEFAULTS.fetchTimeoutSeconds;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? Date.now;
   }
@@ -118,7 +134,7 @@ export class TokenCache {
   /** The cache key of a set of dimensions. @throws MeshcacheError E_INVALID_ARGUMENT naming a missing or extra dimension. */
   keyOf(dimensions: Readonly<Record<string, string>>): string {
     const names = this.#options.dimensions;
-    for (const name of Object.keys(dimensions)) {
+    for (const name of Object.keys(dimensions ?? {})) {
       if (!names.includes(name)) {
         throw new MeshcacheError(
           'E_INVALID_ARGUMENT',
@@ -128,7 +144,8 @@ export class TokenCache {
     }
     return names
       .map((name) => {
-        const value = dimensions[name];
+        // Own values only: an inherited one (Object.create({ tenant })) was keyed but never sent.
+        const value = Object.hasOwn(dimensions, name) ? dimensions[name] : undefined;
         if (typeof value !== 'string' || value === '') {
           throw new MeshcacheError(
             'E_INVALID_ARGUMENT',
@@ -146,7 +163,10 @@ export class TokenCache {
   }
 
   /** The cached token with its type and expiry. @throws TokenError */
-  async getToken(dimensions: Readonly<Record<string, string>>): Promise<CachedToken> {
+  async getToken(asked: Readonly<Record<string, string>>): Promise<CachedToken> {
+    // Read once: the key and the auth server's request are made of the same values (a getter
+    // that answered differently the second time cached one tenant's token under another's key).
+    const dimensions = this.#snapshot(asked);
     const key = this.keyOf(dimensions);
     const { cache } = this.#options;
     const held = cache.get(key);
@@ -249,8 +269,28 @@ export class TokenCache {
     }
   }
 
+  /** The caller's own values of this cache's dimensions, read once, frozen (checked by keyOf). */
+  #snapshot(asked: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    const copy: Record<string, string> = {};
+    for (const name of Object.keys(asked ?? {})) copy[name] = asked[name] as string;
+    return Object.freeze(copy);
+  }
+
   async #fetch(key: string, dimensions: Readonly<Record<string, string>>): Promise<CachedToken> {
-    const response = await this.#options.fetchToken(dimensions);
+    const signal = AbortSignal.timeout(this.#fetchTimeout * 1000);
+    const response = await new Promise<AuthResponse>((resolve, reject) => {
+      const timedOut = () =>
+        reject(
+          new TokenError(
+            `the auth server did not answer for ${key} within ${this.#fetchTimeout} s (fetchTimeoutSeconds)`,
+          ),
+        );
+      signal.addEventListener('abort', timedOut, { once: true });
+      this.#options
+        .fetchToken(dimensions, { signal })
+        .then(resolve, reject)
+        .finally(() => signal.removeEventListener('abort', timedOut));
+    });
     if (response.status < 200 || response.status > 299) {
       throw new TokenError(`the auth server answered ${response.status} for ${key}`);
     }
@@ -295,6 +335,16 @@ function checkOptions(options: TokenCacheOptions): void {
   }
   if (typeof options.fetchToken !== 'function') {
     throw new MeshcacheError('E_CONFIG', 'tokenCache: options.fetchToken must be a function');
+  }
+  const timeout = options.fetchTimeoutSeconds;
+  if (
+    timeout !== undefined &&
+    (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 2_147_483)
+  ) {
+    throw new MeshcacheError(
+      'E_CONFIG',
+      `tokenCache: options.fetchTimeoutSeconds must be a number of seconds > 0 and at most 2147483, got ${String(timeout)}`,
+    );
   }
   for (const name of ['safetyMarginSeconds', 'refreshAheadSeconds', 'refreshRetrySeconds'] as const) {
     const value = options[name];

@@ -201,5 +201,57 @@ describe('tokenCache refresh ahead', () => {
     expect(() => tokenCache({ ...base, refreshAheadSeconds: -1 })).toThrow(/options.refreshAheadSeconds/);
     expect(() => tokenCache({ ...base, safetyMarginSeconds: Number.NaN })).toThrow(/options.safetyMarginSeconds/);
     expect(() => tokenCache({ ...base, dimensions: [] })).toThrow(/name at least one dimension/);
+    expect(() => tokenCache({ ...base, fetchTimeoutSeconds: 0 })).toThrow(/options.fetchTimeoutSeconds/);
+  });
+});
+
+describe('tokenCache: what an attack found', () => {
+  it('an ask of the auth server that never answers fails after fetchTimeoutSeconds, and the next request asks again', async () => {
+    const { tokens, calls } = setup([new Promise<AuthResponse>(() => {})], 60, { fetchTimeoutSeconds: 0.05 });
+    const never = tokens.get(prod);
+    await expect(never).rejects.toThrow(/did not answer for .* within 0.05 s \(fetchTimeoutSeconds\)/);
+    await expect(never).rejects.toBeInstanceOf(TokenError);
+    expect(await tokens.get(prod)).toBe('t2'); // asked again, not joined to the first for good
+    expect(calls).toHaveLength(2);
+  });
+
+  it('passes fetchToken a signal that aborts at the timeout', async () => {
+    let seen: AbortSignal | undefined;
+    const manager = new CacheManager();
+    const tokens = tokenCache({
+      cache: manager.addCache<CachedToken>('t'),
+      dimensions: ['tenant'],
+      fetchTimeoutSeconds: 0.05,
+      fetchToken: (_dimensions, { signal }) => {
+        seen = signal;
+        return new Promise<AuthResponse>(() => {});
+      },
+    });
+    await expect(tokens.get({ tenant: 'a' })).rejects.toThrow(TokenError);
+    expect(seen?.aborted).toBe(true);
+    await manager.shutdown();
+  });
+
+  it('keys and asks with the same values: own ones, each read once', async () => {
+    const { tokens, calls, cache } = setup([]);
+    const inherited = Object.assign(Object.create({ tenant: 'victim' }), {
+      environment: 'prod',
+      backend: 'orders',
+      scope: 'orders:read',
+    });
+    await expect(tokens.get(inherited)).rejects.toThrow(/token dimension "tenant" is missing/);
+    let reads = 0;
+    const shifty = {
+      environment: 'prod',
+      backend: 'orders',
+      scope: 'orders:read',
+      get tenant() {
+        reads++;
+        return reads === 1 ? 'good' : 'evil';
+      },
+    };
+    await tokens.get(shifty);
+    expect(calls.at(-1)?.['tenant']).toBe('good');
+    expect(cache.keys()).toEqual([tokens.keyOf({ ...prod, tenant: 'good' })]);
   });
 });
