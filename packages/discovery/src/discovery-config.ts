@@ -121,7 +121,8 @@ export function parsePeerUrl(raw: unknown, index: number, scheme: 'ws' | 'wss'):
     const why = scheme === 'wss' ? ' (tls is configured)' : ' (configure tls for wss://)';
     fail(field, `must be a ${scheme}:// URL${why}, got ${JSON.stringify(raw)}`);
   }
-  if (explicitPort(raw) === undefined || url.port === '0') {
+  const port = explicitPort(raw);
+  if (port === undefined || port === 0) {
     fail(field, `needs a port from 1 to 65535, got ${JSON.stringify(raw)}`);
   }
   // A peer is dialled at scheme://host:port/cache and nothing else: what else a URL carries would be dropped unseen.

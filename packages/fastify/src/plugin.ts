@@ -347,28 +347,24 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
   });
 }
 
-/**
- * The request as ResponseCache takes it: an absolute URL with the scheme and host it was for as
- * Fastify sees them (X-Forwarded-Proto and -Host count when `trustProxy` says so), unless `origin`
- * names one for every request.
- */
 /** The request's host as sent, set by keyedRequest (never taken from the client's headers). */
 const HOST_AS_SENT = 'x-meshcache-host-as-sent';
 
 /**
- * The request as the cache keys it, or undefined when it cannot be keyed safely (answered by the
- * handler, uncached): a target that is not a path (an absolute-form URL) or holds a fragment
- * (the router reads what follows `#` as the query, the key does not), or, without `origin`,
- * a Host (or X-Forwarded-Host / -Proto behind trustProxy) that is not a host name in its canonical
- * form (lower case, no default port, no escapes) or a scheme that is not http or https. Joined unchecked, `Host: h/products/1#` made the key name /products/1
- * for whatever the request's own path answered: a poisoning an attack found.
+ * The request as ResponseCache takes it: an absolute URL with the scheme and host it was for as
+ * Fastify sees them (X-Forwarded-Proto and -Host count when `trustProxy` says so), unless `origin`
+ * names one for every request. Undefined when it cannot be keyed safely (the handler answers it,
+ * uncached): a target that is not a path (an absolute-form URL), or, without `origin`, a host that
+ * is not a host name or a scheme that is not http or https. Joined unchecked, `Host:
+ * h/products/1#` made the key name /products/1 for whatever the request's own path answered: a
+ * poisoning an attack found. (A target holding a fragment is left uncached by lookup itself.)
  */
 function keyedRequest(
   request: FastifyRequest,
   origin: string | undefined,
   method = request.method,
 ): KeyedRequest | undefined {
-  if (!request.url.startsWith('/') || request.url.includes('#')) return undefined;
+  if (!request.url.startsWith('/')) return undefined;
   // A client's own header of that name is never read: the key's dimension is set here or absent.
   const headers = { ...request.headers, [HOST_AS_SENT]: undefined };
   if (origin !== undefined) return { method, url: request.url, headers };

@@ -29,6 +29,7 @@
  * Hits, misses, failures and refreshes are counted and logged apart (never the token itself).
  */
 import { type Cache, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
+import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 
 /** What the auth server answered: an HTTP status and the parsed JSON body. */
 export interface AuthResponse {
@@ -95,6 +96,9 @@ export interface TokenCacheStatistics {
   readonly refreshes: number;
   readonly refreshFailures: number;
 }
+
+/** fetchTimeoutSeconds is one timer (AbortSignal.timeout): at most the longest Node takes. */
+const MAX_FETCH_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MILLIS / 1000);
 
 export const TOKEN_CACHE_DEFAULTS = Object.freeze({
   safetyMarginSeconds: 60,
@@ -339,11 +343,11 @@ function checkOptions(options: TokenCacheOptions): void {
   const timeout = options.fetchTimeoutSeconds;
   if (
     timeout !== undefined &&
-    (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 2_147_483)
+    (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > MAX_FETCH_TIMEOUT_SECONDS)
   ) {
     throw new MeshcacheError(
       'E_CONFIG',
-      `tokenCache: options.fetchTimeoutSeconds must be a number of seconds > 0 and at most 2147483, got ${String(timeout)}`,
+      `tokenCache: options.fetchTimeoutSeconds must be a number of seconds > 0 and at most ${MAX_FETCH_TIMEOUT_SECONDS} (a timer's longest), got ${String(timeout)}`,
     );
   }
   for (const name of ['safetyMarginSeconds', 'refreshAheadSeconds', 'refreshRetrySeconds'] as const) {
