@@ -99,6 +99,14 @@ export interface TokenCacheStatistics {
 
 /** fetchTimeoutSeconds is one timer (AbortSignal.timeout): at most the longest Node takes. */
 const MAX_FETCH_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MILLIS / 1000);
+/**
+ * The longest expires_in taken at its word: ten years. An auth server that says more is broken or
+ * not the one configured (1e308 made the entry's lifetime Infinity, and the cache refused it with
+ * an error about an entry option the caller never gave); such an answer is a failure, not cached.
+ */
+const MAX_EXPIRES_IN = 10 * 365 * 86_400;
+/** Half of a surrogate pair with no other half: no UTF-8 form, so no key and no request can carry it. */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 export const TOKEN_CACHE_DEFAULTS = Object.freeze({
   safetyMarginSeconds: 60,
@@ -154,6 +162,13 @@ export class TokenCache {
           throw new MeshcacheError(
             'E_INVALID_ARGUMENT',
             `token dimension "${name}" is missing: every dimension that changes permissions must be in the key`,
+          );
+        }
+        if (LONE_SURROGATE.test(value)) {
+          // encodeURIComponent would throw a bare URIError: say which dimension, as for a missing one.
+          throw new MeshcacheError(
+            'E_INVALID_ARGUMENT',
+            `token dimension "${name}" holds a lone UTF-16 surrogate (half of a character): it cannot be put in a key or sent`,
           );
         }
         return `${name}=${encodeURIComponent(value)}`;
@@ -304,7 +319,7 @@ export class TokenCache {
     if (typeof accessToken !== 'string' || accessToken === '') {
       throw new TokenError(`the auth server's answer for ${key} has no access_token`);
     }
-    if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
+    if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0 || expiresIn > MAX_EXPIRES_IN) {
       throw new TokenError(
         `the auth server's answer for ${key} has no usable expires_in (${JSON.stringify(expiresIn)})`,
       );

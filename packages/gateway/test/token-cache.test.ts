@@ -68,6 +68,11 @@ describe('tokenCache', () => {
       { status: 200, body: { access_token: 'x', expires_in: 'soon' } },
       /no usable expires_in/,
     ],
+    [
+      'an answer whose expires_in passes ten years',
+      { status: 200, body: { access_token: 'x', expires_in: 1e308 } },
+      /no usable expires_in \(1e\+308\)/,
+    ],
     ['a transport failure', new Error('ECONNREFUSED'), /could not be asked: ECONNREFUSED/],
   ])(
     'never caches %s: the caller gets a TokenError and the next request asks again',
@@ -94,6 +99,14 @@ describe('tokenCache', () => {
     await expect(tokens.get(withoutTenant)).rejects.toThrow(/dimension "tenant" is missing/);
     await expect(tokens.get({ ...prod, region: 'eu' })).rejects.toThrow(/"region" is not one of this cache's/);
     expect(tokens.keyOf(prod)).toBe('environment=prod&backend=orders&scope=orders%3Aread&tenant=acme');
+    // Half of a surrogate pair has no UTF-8 form: refused naming the dimension, not a bare URIError.
+    const lone = tokens.get({ ...prod, tenant: 'ac\ud800me' });
+    await expect(lone).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    await expect(lone).rejects.toThrow(/dimension "tenant" holds a lone UTF-16 surrogate/);
+    expect(calls).toHaveLength(3);
+    // A whole pair (an emoji) is a character like any other.
+    await tokens.get({ ...prod, tenant: 'acme \u{1F680}' });
+    expect(calls).toHaveLength(4);
   });
 
   it('revoke drops the token, and the next request fetches a new one', async () => {
