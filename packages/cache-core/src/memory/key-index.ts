@@ -30,6 +30,12 @@
  * happens again, it gives up hashing and keeps its keys in a Map for good (`flooded`). So it is
  * never worse than the Map it replaced.
  *
+ * The move from the Map to the table is gradual. Moved in one go, the keys of a cache crossing
+ * TABLE_FROM were hashed and placed by the one put that crossed it: 70-100 ms (URL keys, this
+ * machine) during which a gateway served nothing. Now the table is made then, new keys go to it,
+ * and every operation after moves MOVE_STEP keys of the Map's, until none is left; meanwhile a
+ * lookup reads the Map, then the table (each key is in exactly one of them).
+ *
  * Guaranteed: get, add and remove are exact; a key is never found in a slot it was not added with.
  * Not guaranteed: the table does not shrink when keys leave (clear() starts again with a Map),
  * and the order of positions means nothing.
@@ -48,6 +54,13 @@ export const TABLE_FROM = 131_072;
 const MAX_PROBES = 128;
 /** New seeds drawn before giving up on hashing. */
 const MAX_RESEEDS = 1;
+/**
+ * Keys moved from the Map to the table by each operation while it moves: a few, so that no
+ * operation costs much more than its own (each moved key is hashed and placed, about a
+ * lookup's cost), and enough that the move ends well before the table fills (an add moves
+ * eight keys, so the Map's TABLE_FROM keys are in after TABLE_FROM / 8 adds, at most).
+ */
+const MOVE_STEP = 8;
 
 export class KeyIndex {
   /** hash at 2 * position, slot + 1 at 2 * position + 1 (0 = empty); empty while the Map is used. */
@@ -62,6 +75,9 @@ export class KeyIndex {
   #reseeds = 0;
   /** Every key, while there are fewer than TABLE_FROM or once hashing gave up; else undefined. */
   #map: Map<string, number> | undefined = new Map();
+  /** While the keys move to the table: the Map's keys not moved yet (never added to), and where the move is. */
+  #moving: Map<string, number> | undefined;
+  #cursor: Iterator<string> | undefined;
   #flooded = false;
   /** The last key hashed and its hash: a write looks a key up, then adds it. */
   #lastKey: string | undefined;
@@ -80,7 +96,12 @@ export class KeyIndex {
   }
 
   get size(): number {
-    return this.#map === undefined ? this.#size : this.#map.size;
+    return this.#map === undefined ? this.#size + (this.#moving?.size ?? 0) : this.#map.size;
+  }
+
+  /** Keys still to move from the Map to the table (0 once moved, and while there is no table). */
+  get moving(): number {
+    return this.#moving?.size ?? 0;
   }
 
   /** Whether the keys are in the table (false while they are few, or once the index is flooded). */
@@ -103,6 +124,12 @@ export class KeyIndex {
   }
 
   #find(key: string, keys: ReadonlyArray<string | undefined>): number {
+    const moving = this.#moving;
+    if (moving !== undefined) {
+      const slot = moving.get(key);
+      this.#move(keys);
+      if (slot !== undefined) return slot;
+    }
     const at = this.#positionOf(key, keys);
     return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
   }
@@ -122,8 +149,10 @@ export class KeyIndex {
   /** Adds a key that is not held, at `slot`. */
   add(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
     const map = this.#map;
-    if (map === undefined) this.#insert(key, slot, keys);
-    else if (map.set(key, slot).size >= this.#tableFrom && !this.#flooded) this.#leaveMap(keys);
+    if (map === undefined) {
+      this.#insert(key, slot, keys);
+      if (this.#moving !== undefined) this.#move(keys);
+    } else if (map.set(key, slot).size >= this.#tableFrom && !this.#flooded) this.#leaveMap();
   }
 
   #insert(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
@@ -156,6 +185,13 @@ export class KeyIndex {
   }
 
   #take(key: string, keys: ReadonlyArray<string | undefined>): number {
+    const moving = this.#moving;
+    if (moving !== undefined) {
+      const slot = moving.get(key);
+      if (slot !== undefined) moving.delete(key);
+      this.#move(keys);
+      if (slot !== undefined) return slot;
+    }
     const at = this.#positionOf(key, keys);
     if (at === NONE) return NONE;
     const slot = (this.#table[2 * at + 1] as number) - 1;
@@ -166,8 +202,8 @@ export class KeyIndex {
   /** Takes out a key known to be held at `slot` (an eviction): no key is compared. */
   remove(key: string, slot: number): void {
     const map = this.#map;
-    if (map === undefined) this.#takeSlot(key, slot);
-    else map.delete(key);
+    if (map !== undefined) map.delete(key);
+    else if (this.#moving === undefined || !this.#moving.delete(key)) this.#takeSlot(key, slot);
   }
 
   #takeSlot(key: string, slot: number): void {
@@ -187,13 +223,18 @@ export class KeyIndex {
   clear(): void {
     this.#lastKey = undefined; // not to keep a key (or the string it was sliced from) alive
     this.#map = new Map();
+    this.#moving = undefined;
+    this.#cursor = undefined;
     this.#table = new Int32Array(0);
     this.#mask = 0;
     this.#size = 0;
   }
 
-  /** The Map grew to tableFrom keys: they move to a table with room for twice as many. */
-  #leaveMap(keys: ReadonlyArray<string | undefined>): void {
+  /**
+   * The Map grew to tableFrom keys: a table with room for twice as many takes new keys from now
+   * on, and the Map's keys move to it a few at a time (#move).
+   */
+  #leaveMap(): void {
     const held = this.#map as Map<string, number>;
     this.#map = undefined;
     let positions = 16;
@@ -201,7 +242,29 @@ export class KeyIndex {
     this.#table = new Int32Array(2 * positions);
     this.#mask = positions - 1;
     this.#size = 0;
-    for (const [key, slot] of held) this.add(key, slot, keys);
+    this.#moving = held;
+    this.#cursor = held.keys();
+  }
+
+  /** Moves up to MOVE_STEP keys from the Map to the table; the last of them ends the move. */
+  #move(keys: ReadonlyArray<string | undefined>): void {
+    const moving = this.#moving as Map<string, number>;
+    const cursor = this.#cursor as Iterator<string>;
+    for (let moved = 0; moved < MOVE_STEP; moved++) {
+      // A Map's iterator skips the keys deleted since it began (taken out, or moved already).
+      const next = cursor.next();
+      if (next.done === true) {
+        this.#moving = undefined;
+        this.#cursor = undefined;
+        return;
+      }
+      const key = next.value;
+      const slot = moving.get(key) as number;
+      moving.delete(key);
+      this.#insert(key, slot, keys);
+      // The insertion gave up hashing (a flood): every key is in the Map now, the move is over.
+      if (this.#moving === undefined) return;
+    }
   }
 
   /**
@@ -254,7 +317,10 @@ export class KeyIndex {
     this.#lastKey = undefined;
     if (this.#reseeds === MAX_RESEEDS) {
       this.#flooded = true;
-      const map = new Map<string, number>();
+      // The keys not moved yet stay where they are, and the table's join them: one Map for good.
+      const map = this.#moving ?? new Map<string, number>();
+      this.#moving = undefined;
+      this.#cursor = undefined;
       for (const slot of slots) map.set(keys[slot] as string, slot);
       this.#map = map;
       this.#table = new Int32Array(0);
@@ -266,6 +332,7 @@ export class KeyIndex {
     this.#key1 = this.#seeds();
     this.#table = new Int32Array(old.length);
     this.#size = 0;
+    // add, not #insert: a key that collides again gives up hashing midway, and add then takes the Map.
     for (const slot of slots) this.add(keys[slot] as string, slot, keys);
   }
 
