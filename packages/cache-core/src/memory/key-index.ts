@@ -30,11 +30,14 @@
  * happens again, it gives up hashing and keeps its keys in a Map for good (`flooded`). So it is
  * never worse than the Map it replaced.
  *
- * The move from the Map to the table is gradual. Moved in one go, the keys of a cache crossing
- * TABLE_FROM were hashed and placed by the one put that crossed it: 70-100 ms (URL keys, this
- * machine) during which a gateway served nothing. Now the table is made then, new keys go to it,
- * and every operation after moves MOVE_STEP keys of the Map's, until none is left; meanwhile a
- * lookup reads the Map, then the table (each key is in exactly one of them).
+ * Moves are gradual. Done in one go, the keys of a cache crossing TABLE_FROM were hashed and
+ * placed by the one put that crossed it (70-100 ms with URL keys, on this machine), and each
+ * doubling of the table re-placed every pair (150 ms at a million keys, 300 ms at two) while a
+ * gateway served nothing. Now the new table is made then and takes the new keys, and every read,
+ * add and delete after moves a few of the Map's keys (MOVE_STEP) or of the old table's positions
+ * (2 * MOVE_STEP), until none is left. Meanwhile a lookup reads the Map or the old table as well
+ * (each key is in exactly one place), and a pair moved out of the old table, or taken out of it,
+ * is marked MOVED there rather than emptied, so the runs a lookup walks stay unbroken.
  *
  * Guaranteed: get, add and remove are exact; a key is never found in a slot it was not added with.
  * Not guaranteed: the table does not shrink when keys leave (clear() starts again with a Map),
@@ -42,6 +45,8 @@
  */
 
 const NONE = -1;
+/** A position of the old table whose pair moved to the new one, or left: not empty, never a match. */
+const MOVED = -1;
 /**
  * Keys held before the index leaves its Map for the table. Below it the Map does as well or better:
  * its table and keys mostly sit in the CPU's caches, and V8 keeps each key string's hash, so a key
@@ -78,6 +83,11 @@ export class KeyIndex {
   /** While the keys move to the table: the Map's keys not moved yet (never added to), and where the move is. */
   #moving: Map<string, number> | undefined;
   #cursor: Iterator<string> | undefined;
+  /** While the table grows: the table before, its mask, its next position to move, and its pairs not moved yet. */
+  #old: Int32Array | undefined;
+  #oldMask = 0;
+  #oldNext = 0;
+  #oldSize = 0;
   #flooded = false;
   /** The last key hashed and its hash: a write looks a key up, then adds it. */
   #lastKey: string | undefined;
@@ -96,12 +106,12 @@ export class KeyIndex {
   }
 
   get size(): number {
-    return this.#map === undefined ? this.#size + (this.#moving?.size ?? 0) : this.#map.size;
+    return this.#map === undefined ? this.#size + this.moving : this.#map.size;
   }
 
-  /** Keys still to move from the Map to the table (0 once moved, and while there is no table). */
+  /** Keys still to move, from the Map to the table or from the table before it grew (0 when none is moving). */
   get moving(): number {
-    return this.#moving?.size ?? 0;
+    return (this.#moving?.size ?? 0) + this.#oldSize;
   }
 
   /** Whether the keys are in the table (false while they are few, or once the index is flooded). */
@@ -124,14 +134,21 @@ export class KeyIndex {
   }
 
   #find(key: string, keys: ReadonlyArray<string | undefined>): number {
-    const moving = this.#moving;
-    if (moving !== undefined) {
-      const slot = moving.get(key);
-      this.#move(keys);
-      if (slot !== undefined) return slot;
+    if (this.#moving === undefined && this.#old === undefined) {
+      const at = this.#positionOf(key, keys);
+      return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
     }
-    const at = this.#positionOf(key, keys);
-    return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
+    let slot = this.#moving?.get(key) ?? NONE;
+    if (slot === NONE) {
+      const at = this.#positionOf(key, keys);
+      if (at !== NONE) slot = (this.#table[2 * at + 1] as number) - 1;
+      else if (this.#old !== undefined) {
+        const was = this.#oldPositionOf(key, keys);
+        if (was !== NONE) slot = (this.#old[2 * was + 1] as number) - 1;
+      }
+    }
+    this.#step(keys);
+    return slot;
   }
 
   /** The key's position in the table, or -1. */
@@ -146,12 +163,24 @@ export class KeyIndex {
     }
   }
 
+  /** The key's position in the old table (while the table grows), or -1; a MOVED position is walked past. */
+  #oldPositionOf(key: string, keys: ReadonlyArray<string | undefined>): number {
+    const hash = this.#hashOf(key);
+    const old = this.#old as Int32Array;
+    const mask = this.#oldMask;
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
+      const entry = old[2 * at + 1] as number;
+      if (entry === 0) return NONE;
+      if (entry > 0 && old[2 * at] === hash && keys[entry - 1] === key) return at;
+    }
+  }
+
   /** Adds a key that is not held, at `slot`. */
   add(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
     const map = this.#map;
     if (map === undefined) {
       this.#insert(key, slot, keys);
-      if (this.#moving !== undefined) this.#move(keys);
+      this.#step(keys);
     } else if (map.set(key, slot).size >= this.#tableFrom && !this.#flooded) this.#leaveMap();
   }
 
@@ -185,17 +214,27 @@ export class KeyIndex {
   }
 
   #take(key: string, keys: ReadonlyArray<string | undefined>): number {
+    let slot = NONE;
     const moving = this.#moving;
-    if (moving !== undefined) {
-      const slot = moving.get(key);
-      if (slot !== undefined) moving.delete(key);
-      this.#move(keys);
-      if (slot !== undefined) return slot;
+    const held = moving?.get(key);
+    if (held !== undefined) {
+      moving?.delete(key);
+      slot = held;
+    } else {
+      const at = this.#positionOf(key, keys);
+      if (at !== NONE) {
+        slot = (this.#table[2 * at + 1] as number) - 1;
+        this.#vacate(at);
+      } else if (this.#old !== undefined) {
+        const was = this.#oldPositionOf(key, keys);
+        if (was !== NONE) {
+          slot = (this.#old[2 * was + 1] as number) - 1;
+          this.#old[2 * was + 1] = MOVED;
+          this.#oldSize--;
+        }
+      }
     }
-    const at = this.#positionOf(key, keys);
-    if (at === NONE) return NONE;
-    const slot = (this.#table[2 * at + 1] as number) - 1;
-    this.#vacate(at);
+    this.#step(keys);
     return slot;
   }
 
@@ -203,17 +242,35 @@ export class KeyIndex {
   remove(key: string, slot: number): void {
     const map = this.#map;
     if (map !== undefined) map.delete(key);
-    else if (this.#moving === undefined || !this.#moving.delete(key)) this.#takeSlot(key, slot);
+    else if (this.#moving?.delete(key) !== true && !this.#takeSlot(key, slot) && this.#old !== undefined) {
+      this.#takeOldSlot(key, slot);
+    }
   }
 
-  #takeSlot(key: string, slot: number): void {
+  /** Takes the pair of `slot` out of the table; false when it is not there. */
+  #takeSlot(key: string, slot: number): boolean {
     const table = this.#table;
     const mask = this.#mask;
     for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
       const entry = table[2 * at + 1] as number;
-      if (entry === 0) return;
+      if (entry === 0) return false;
       if (entry === slot + 1) {
         this.#vacate(at);
+        return true;
+      }
+    }
+  }
+
+  /** Marks the pair of `slot` in the old table MOVED, if it is there. */
+  #takeOldSlot(key: string, slot: number): void {
+    const old = this.#old as Int32Array;
+    const mask = this.#oldMask;
+    for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
+      const entry = old[2 * at + 1] as number;
+      if (entry === 0) return;
+      if (entry === slot + 1) {
+        old[2 * at + 1] = MOVED;
+        this.#oldSize--;
         return;
       }
     }
@@ -225,9 +282,46 @@ export class KeyIndex {
     this.#map = new Map();
     this.#moving = undefined;
     this.#cursor = undefined;
+    this.#old = undefined;
+    this.#oldSize = 0;
     this.#table = new Int32Array(0);
     this.#mask = 0;
     this.#size = 0;
+  }
+
+  /** While keys move (from the Map, or from the table before it grew), moves a few more. */
+  #step(keys: ReadonlyArray<string | undefined>): void {
+    if (this.#moving !== undefined) this.#move(keys);
+    if (this.#old !== undefined) this.#moveOld(2 * MOVE_STEP);
+  }
+
+  /**
+   * Moves the pairs of the old table's next `positions` positions to the table (by their stored
+   * hashes: no key is read or hashed), marking each MOVED; the last position ends the move.
+   */
+  #moveOld(positions: number): void {
+    const old = this.#old as Int32Array;
+    const table = this.#table;
+    const mask = this.#mask;
+    const end = Math.min(this.#oldMask + 1, this.#oldNext + positions);
+    let at = this.#oldNext;
+    for (; at < end; at++) {
+      const entry = old[2 * at + 1] as number;
+      if (entry <= 0) continue;
+      const hash = old[2 * at] as number;
+      let to = hash & mask;
+      while (table[2 * to + 1] !== 0) to = (to + 1) & mask;
+      table[2 * to] = hash;
+      table[2 * to + 1] = entry;
+      this.#size++;
+      old[2 * at + 1] = MOVED;
+      this.#oldSize--;
+    }
+    this.#oldNext = at;
+    if (at > this.#oldMask) {
+      this.#old = undefined;
+      this.#oldSize = 0;
+    }
   }
 
   /**
@@ -248,6 +342,19 @@ export class KeyIndex {
 
   /** Moves up to MOVE_STEP keys from the Map to the table; the last of them ends the move. */
   #move(keys: ReadonlyArray<string | undefined>): void {
+    // The key the caller just looked up stays the one remembered (its add, next, needs its hash),
+    // unless the hash itself changed meanwhile (a new seed, or none: a flood).
+    const lastKey = this.#lastKey;
+    const lastHash = this.#lastHash;
+    const reseeds = this.#reseeds;
+    this.#moveKeys(keys);
+    if (this.#reseeds === reseeds && !this.#flooded) {
+      this.#lastKey = lastKey;
+      this.#lastHash = lastHash;
+    }
+  }
+
+  #moveKeys(keys: ReadonlyArray<string | undefined>): void {
     const moving = this.#moving as Map<string, number>;
     const cursor = this.#cursor as Iterator<string>;
     for (let moved = 0; moved < MOVE_STEP; moved++) {
@@ -288,25 +395,26 @@ export class KeyIndex {
     this.#size--;
   }
 
+  /**
+   * The table is half full: a table of `positions` takes new keys from now on, and the pairs of
+   * this one move to it a few positions an operation (#moveOld). A move still under way (it ends
+   * long before the new table fills, so only in a test's contrived sequence) is finished first.
+   */
   #resize(positions: number): void {
-    const old = this.#table;
-    const table = new Int32Array(2 * positions);
-    const mask = positions - 1;
-    for (let from = 0; from < old.length; from += 2) {
-      const entry = old[from + 1] as number;
-      if (entry === 0) continue;
-      const hash = old[from] as number;
-      let at = hash & mask;
-      while (table[2 * at + 1] !== 0) at = (at + 1) & mask;
-      table[2 * at] = hash;
-      table[2 * at + 1] = entry;
-    }
-    this.#table = table;
-    this.#mask = mask;
+    if (this.#old !== undefined) this.#moveOld(Number.POSITIVE_INFINITY);
+    this.#old = this.#table;
+    this.#oldMask = this.#mask;
+    this.#oldNext = 0;
+    this.#oldSize = this.#size;
+    this.#table = new Int32Array(2 * positions);
+    this.#mask = positions - 1;
+    this.#size = 0;
   }
 
   /** An insertion probed past MAX_PROBES: a new key, or (the second time) a Map. */
   #rehash(keys: ReadonlyArray<string | undefined>): void {
+    // The old table's pairs were hashed with the key being replaced: into this table first.
+    if (this.#old !== undefined) this.#moveOld(Number.POSITIVE_INFINITY);
     const old = this.#table;
     const slots = new Int32Array(this.#size);
     let held = 0;
