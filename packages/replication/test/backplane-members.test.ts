@@ -22,19 +22,26 @@ describe('stream ids and the gap rule', () => {
     lastGeneratedId: '100-0',
     maxDeletedId: '50-0',
     entriesAdded: 10,
+    length: 8,
     inboxLastId: '0-0',
     ...over,
   });
 
   it('reads on when nothing after the position is gone', () => {
-    expect(gapIn(probe({}), '80-0', 'g1')).toBeUndefined();
-    expect(gapIn(probe({ maxDeletedId: '80-0' }), '80-0', 'g1')).toBeUndefined(); // only what was read
+    expect(gapIn(probe({}), '80-0', 8, 'g1')).toBeUndefined();
+    expect(gapIn(probe({ maxDeletedId: '80-0' }), '80-0', 8, 'g1')).toBeUndefined(); // only what was read
+    // Trimmed from the head, up to what was read: 10 added, 2 after the position, 2 held.
+    expect(gapIn(probe({ length: 2 }), '80-0', 8, 'g1')).toBeUndefined();
   });
 
-  it('finds a new generation, lost entries, and entries trimmed before they were read', () => {
-    expect(gapIn(probe({ generation: 'g2' }), '80-0', 'g1')).toMatch(/new one/);
-    expect(gapIn(probe({ lastGeneratedId: '70-0' }), '80-0', 'g1')).toMatch(/lost entries/);
-    expect(gapIn(probe({ maxDeletedId: '90-0' }), '80-0', 'g1')).toMatch(/trimmed/);
+  it('finds a new generation, lost entries, a stream made anew, and entries deleted or trimmed before they were read', () => {
+    expect(gapIn(probe({ generation: 'g2' }), '80-0', 8, 'g1')).toMatch(/new one/);
+    expect(gapIn(probe({ lastGeneratedId: '70-0' }), '80-0', 8, 'g1')).toMatch(/lost entries/);
+    expect(gapIn(probe({ entriesAdded: 3, length: 3 }), '80-0', 8, 'g1')).toMatch(/made anew/);
+    expect(gapIn(probe({ maxDeletedId: '90-0' }), '80-0', 8, 'g1')).toMatch(/deleted/);
+    // XTRIM and MAXLEN do not move max-deleted-entry-id: the count tells. 2 added after the
+    // position, 1 held: one of them is gone.
+    expect(gapIn(probe({ length: 1 }), '80-0', 8, 'g1')).toMatch(/trimmed/);
   });
 });
 

@@ -19,7 +19,7 @@ import { MessageType } from '../src/protocol/messages.js';
 import { derivePsk } from '../src/security/keyring.js';
 import { SECRET, until } from './nodes.js';
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
-import { RedisServer, type RedisServerOptions } from './redis-server.js';
+import { RedisLink, RedisServer, type RedisServerOptions } from './redis-server.js';
 import { makeTestPki } from './tls-certs.js';
 
 const FULL = process.env['MESHCACHE_BACKPLANE_FULL'] === '1';
@@ -28,9 +28,11 @@ const CACHE = 'Response Cache';
 const servers: RedisServer[] = [];
 const nodes: ClusterNode[] = [];
 const clients: Redis[] = [];
+const links: RedisLink[] = [];
 afterEach(async () => {
   for (const node of nodes.splice(0)) await node.stop();
   for (const client of clients.splice(0)) client.disconnect();
+  for (const link of links.splice(0)) await link.close();
 });
 afterAll(async () => {
   for (const server of servers.splice(0)) await server.close();
@@ -382,6 +384,108 @@ describe('what a Redis user without the secret can do', () => {
     expect(raw.some(([, fields]) => fields.some((f) => f.includes(Buffer.from('still replicating'))))).toBe(false);
   });
 
+  it("a stream trimmed past a node's position while it was away is a gap it repairs, anti-entropy off", async () => {
+    // Redis 7.0 records only XDEL in max-deleted-entry-id, not XTRIM nor XADD's MAXLEN: the node
+    // that came back read the entries the trim left and never knew of the rest.
+    const link = await RedisLink.start(server);
+    links.push(link);
+    const backplane = { type: 'redis' as const, heartbeatMillis: 200, replayWindowSeconds: 60, maxLength: 1000 };
+    const a = await node(
+      'a',
+      server,
+      { backplane: { ...backplane, url: server.url } },
+      {},
+      {
+        replicateAsynchronously: false,
+        repairIntervalMillis: 0,
+      },
+    );
+    const b = await node('b', server, { backplane: { ...backplane, url: link.url } }, {}, { repairIntervalMillis: 0 });
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('before', 'seen');
+    await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
+    const gapsBefore = backplaneOf(b).gaps;
+    link.cut();
+    await until(() => backplaneOf(b).state !== 'connected', 'b away');
+    for (let i = 0; i < 3000; i++) cacheOf(a).put(`away:${i}`, i); // one entry each (synchronous)
+    await a.settle();
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    expect(await intruder.xlen('meshcache:{gateways}:changes')).toBeLessThan(2000);
+    link.mend();
+    await until(() => backplaneOf(b).gaps > gapsBefore, 'b finds the gap');
+    await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired', 30_000);
+    expect(cacheOf(b).get('away:0')).toBe(0);
+  });
+
+  it("a key of another type as a node's inbox: it reads the changes stream alone, writers drop its repair messages, until the key is deleted", async () => {
+    const watchedA = memoryLogger();
+    const watchedB = memoryLogger();
+    const a = await node('a', server, {}, { logger: watchedA.logger });
+    const b = await node('b', server, {}, { logger: watchedB.logger });
+    await Promise.all([a.ready(), b.ready()]);
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    const inbox = 'meshcache:{gateways}:inbox:b';
+    await intruder.set(inbox, 'not a stream');
+    // One XREAD read the changes stream and the inbox together, and failed whole: b read nothing.
+    cacheOf(a).put('live', 'still replicated');
+    await until(() => cacheOf(b).get('live') === 'still replicated', 'b reads the changes stream');
+    await until(
+      () => watchedB.lines.some((line) => line.level === 'warn' && line.msg.includes(`${inbox} is not a stream`)),
+      'b says why, naming the key',
+    );
+    // a's anti-entropy sends b's inbox its digest: refused for good, so dropped, not written
+    // again every 250 ms with everything queued behind it (which grew Redis by 16 MB a second).
+    await until(() => backplaneOf(a).writesDropped > 0, 'a drops what b cannot receive');
+    cacheOf(a).put('behind', 'not stuck');
+    await until(() => cacheOf(b).get('behind') === 'not stuck', 'a writes on');
+    await until(() => backplaneOf(a).pendingBytes === 0, 'nothing left queued on a');
+    expect(watchedA.lines.filter((line) => line.msg.includes(`DEL ${inbox}`))).toHaveLength(1);
+    expect(backplaneOf(b).state).toBe('connected');
+    await intruder.del(inbox);
+    await until(
+      () => watchedB.lines.some((line) => line.msg.includes('inbox is a stream again')),
+      'b reads its inbox again',
+    );
+  });
+
+  it('a key of another type as the members hash: the heartbeat says so, naming it', async () => {
+    const watched = memoryLogger();
+    const a = await node('a', server, {}, { logger: watched.logger });
+    await a.ready();
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    await intruder.del('meshcache:{gateways}:members');
+    await intruder.set('meshcache:{gateways}:members', 'not a hash');
+    await until(
+      () =>
+        watched.lines.some(
+          (line) => line.level === 'warn' && /answers the heartbeat with an error \(WRONGTYPE.*members/.test(line.msg),
+        ),
+      'a warns, naming the members hash',
+    );
+    await intruder.del('meshcache:{gateways}:members');
+    await until(() => backplaneOf(a).state === 'connected', 'a connected again');
+  });
+
+  it("an inbox pushed past its node's position, then deleted, is read again", async () => {
+    const a = await node('a', server);
+    const b = await node('b', server);
+    await Promise.all([a.ready(), b.ready()]);
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    const inbox = 'meshcache:{gateways}:inbox:b';
+    const refused = () => backplaneOf(b).refused.unauthenticated;
+    const before = refused();
+    await intruder.xadd(inbox, '99999999999999-0', 'x', 'y');
+    await until(() => refused() > before, 'b reads the far-future entry');
+    await intruder.del(inbox);
+    // What peers send b for its repairs goes here: b must read it again, not wait past that id.
+    await intruder.xadd(inbox, '*', 'x', 'y');
+    await until(() => refused() > before + 1, 'b reads its inbox again');
+  });
+
   it('an old entry replayed after its key was removed is ignored, also where no tombstone is left', async () => {
     const a = await node('a', server);
     const b = await node('b', server);
@@ -439,5 +543,50 @@ describe('single flight over the backplane', () => {
     expect(new Set(values).size).toBe(1);
     const counters = all.map((n) => n.replicationStatistics(CACHE)?.singleFlight);
     expect(counters.reduce((sum, c) => sum + (c?.waitedForPeers ?? 0), 0)).toBe(2);
+  });
+
+  it('a Redis user writing a new holder into a lease again and again delays a load two leases at most', async () => {
+    const server = await redisServer();
+    const flight = { clusterSingleFlight: true, singleFlightLeaseMillis: 400 };
+    const a = await node('a', server, {}, {}, flight);
+    const b = await node('b', server, {}, {}, flight);
+    await Promise.all([a.ready(), b.ready()]);
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    // The lease's name is an HMAC under the secret, but it can be seen while b holds it.
+    let release: () => void = () => {};
+    const slow = cacheOf(b).getOrLoad(
+      'svc/orders',
+      () => new Promise<string>((resolve) => (release = () => resolve('v1'))),
+    );
+    let lease: string | undefined;
+    await until(async () => {
+      [lease] = (await intruder.scan('0', 'MATCH', 'meshcache:{gateways}:lease:*', 'COUNT', 1000))[1];
+      return lease !== undefined;
+    }, 'the lease in Redis');
+    release();
+    await slow;
+    cacheOf(b).remove('svc/orders');
+    await until(() => !cacheOf(a).has('svc/orders'), 'the removal on a');
+    let rewriting = true;
+    const rewrites = (async () => {
+      for (let i = 0; rewriting && i < 500; i++) {
+        await intruder.set(lease as string, `intruder:${i}`, 'PX', 400);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      let loaded = false;
+      const load = cacheOf(a).getOrLoad('svc/orders', async () => {
+        loaded = true;
+        return 'v2';
+      });
+      // Two leases of 400 ms and a little: far less than this bound (it waited for hours before).
+      await until(() => loaded, 'a loads by itself', 8000);
+      expect(await load).toBe('v2');
+    } finally {
+      rewriting = false;
+      await rewrites;
+    }
   });
 });

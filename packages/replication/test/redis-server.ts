@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -196,4 +196,69 @@ function answers(port: number, tls: boolean): Promise<boolean> {
       done(text.startsWith('+PONG') || text.includes('NOAUTH') || text.includes('-'));
     });
   });
+}
+
+/**
+ * A TCP relay to a Redis server on 127.0.0.1, for one node to connect through: `cut()` drops its
+ * connections and refuses new ones (that node alone loses Redis), `mend()` lets them through again.
+ */
+export class RedisLink {
+  readonly port: number;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #open = true;
+
+  private constructor(port: number, server: Server) {
+    this.port = port;
+    this.#server = server;
+  }
+
+  static async start(target: RedisServer): Promise<RedisLink> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const link = new RedisLink(typeof address === 'object' && address !== null ? address.port : 0, server);
+    server.on('connection', (client) => link.#relay(client, target.port));
+    return link;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  cut(): void {
+    this.#open = false;
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  mend(): void {
+    this.#open = true;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+
+  #relay(client: Socket, port: number): void {
+    if (!this.#open) {
+      client.destroy();
+      return;
+    }
+    const upstream = new Socket();
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      this.#sockets.delete(client);
+      this.#sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      this.#sockets.add(socket);
+      socket.once('error', end);
+      socket.once('close', end);
+    }
+    upstream.connect(port, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
 }

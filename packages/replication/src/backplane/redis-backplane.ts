@@ -84,6 +84,8 @@ export interface BackplaneInfo {
   readonly entriesRead: number;
   /** Bytes waiting to be written to Redis. */
   readonly pendingBytes: number;
+  /** Repair messages for an inbox that Redis refuses for good (someone made it another type): dropped, and logged. */
+  readonly writesDropped: number;
   /** Entries refused: not sealed with the cluster secret, replayed, or older than the replay window. */
   readonly refused: { readonly unauthenticated: number; readonly replayed: number; readonly stale: number };
   /** Epoch ms of the last change of state. */
@@ -313,6 +315,7 @@ export class RedisBackplane {
       entriesWritten: this.#writer.entriesWritten,
       entriesRead: this.#stream.entriesRead,
       pendingBytes: this.#writer.pendingBytes,
+      writesDropped: this.#writer.dropped,
       refused: { ...this.#refused },
       since: this.#since,
     };
@@ -372,7 +375,16 @@ export class RedisBackplane {
       this.#options.logger.info({ url: this.#url, was }, 'backplane: connected to Redis');
       void this.#heartbeat();
     } else if (!this.#stopped) {
-      this.#options.logger.warn({ url: this.#url }, 'backplane: connection to Redis lost; serving from local caches');
+      const connected = this.#command.status === 'ready' && this.#reader.status === 'ready';
+      if (connected && this.#answerError !== undefined) {
+        // Redis is there but refuses (out of memory, no permission, a key of the wrong type).
+        this.#options.logger.warn(
+          { url: this.#url, err: this.#answerError },
+          `backplane: Redis answers the heartbeat with an error (${this.#answerError}); serving from local caches`,
+        );
+      } else {
+        this.#options.logger.warn({ url: this.#url }, 'backplane: connection to Redis lost; serving from local caches');
+      }
     }
   }
 
@@ -524,6 +536,8 @@ export class RedisBackplane {
   }
 
   #beating = false;
+  /** The last heartbeat's error, said when Redis answers but with errors. */
+  #answerError: string | undefined;
 
   async #beat(): Promise<void> {
     const { hlc, node } = this.#options;
@@ -537,11 +551,15 @@ export class RedisBackplane {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
       // Every node writes its record each heartbeat; a large cluster reads them every few (members.ts).
       if (this.#members.readsThisBeat() || this.#bootstrapping !== undefined) {
-        const [, all] = (await this.#command
+        const [written, all] = (await this.#command
           .multi()
           .hset(this.#keys.members, node, sealed)
           .hgetallBuffer(this.#keys.members)
           .exec()) as [[Error | null, unknown], [Error | null, Record<string, Buffer>]];
+        // A transaction answers each command: an error there (the members key made another type)
+        // is the heartbeat's failure, not an empty membership.
+        const failed = written[0] ?? all[0];
+        if (failed !== null) throw new Error(`${failed.message} (the members hash ${this.#keys.members})`);
         this.#onMembers(all[1] ?? {});
       } else {
         await this.#command.hset(this.#keys.members, node, sealed);
@@ -553,6 +571,7 @@ export class RedisBackplane {
       }
     } catch (error) {
       this.#options.logger.debug({ err: error }, 'backplane: heartbeat failed');
+      this.#answerError = (error as Error).message;
       if (this.#answering && !this.#stopped) {
         this.#answering = false;
         this.#connectionChanged();

@@ -20,8 +20,10 @@
  * Not guaranteed: one call to the origin per key when the holder's lease runs out while it is
  * still loading (a load slower than singleFlightLeaseMillis), or when Redis is unreachable.
  * Lease keys are named by an HMAC of the cache and key under the cluster secret, so Redis never
- * sees a key of a cache; a Redis user can still take a lease (they cannot forge a value) and so
- * delay loads by at most one lease.
+ * sees a key of a cache; a Redis user can still take a lease (they cannot forge a value), or write
+ * a new holder into one again and again, and so delay a load by at most two leases: a waiter
+ * follows a lease that changes holder (the first holder failed, another waiter took over) only
+ * until WAIT_LEASES leases from its first look, then loads by itself.
  */
 import { createHmac } from 'node:crypto';
 import type { Logger, Scheduler } from '@meshcache/core';
@@ -58,6 +60,8 @@ export interface RedisLeasesOptions {
 const POLL_MILLIS = 50;
 /** Rounds of "the lease ended without a value; claim again" before loading regardless. */
 const MAX_ROUNDS = 8;
+/** The longest a caller waits on other nodes' leases, in leases, whatever they do meanwhile. */
+const WAIT_LEASES = 2;
 
 const RELEASE_DONE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end`;
 const RELEASE_FAILED = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -84,6 +88,7 @@ export class RedisLeases implements ClusterLoadCoordinator {
     const lease = this.#options.leaseKey(
       createHmac('sha256', this.#options.nameKey).update(port.cacheName).update('\u0000').update(key).digest('hex'),
     );
+    const giveUpAt = this.#options.scheduler.now() + WAIT_LEASES * leaseMillis + 4 * POLL_MILLIS;
     for (let round = 1; round <= MAX_ROUNDS && !this.#closed; round++) {
       if (redis.status !== 'ready') break;
       const token = `${this.#options.holder}:${++this.#tokens}`;
@@ -94,7 +99,7 @@ export class RedisLeases implements ClusterLoadCoordinator {
         break; // Redis did not answer: load here
       }
       if (won) return this.#loadAsHolder(lease, token, loadHere);
-      const outcome = await this.#waitFor(key, lease);
+      const outcome = await this.#waitFor(key, lease, giveUpAt);
       if (outcome.arrived) {
         this.#waitedForPeers++;
         return { value: outcome.value, fromPeer: true };
@@ -163,15 +168,17 @@ export class RedisLeases implements ClusterLoadCoordinator {
    * Waits for the value, or for the lease to end without one. A lease is never extended, so one
    * holder's lease ends within leaseMillis of when this node first saw it: past that (and a little
    * more), the wait gives up on it. Another waiter that takes the lease over in the same instant
-   * is a new holder, with a new deadline.
+   * is a new holder, with a new deadline, but never past `giveUpAt` (a Redis user rewriting the
+   * lease would otherwise hold every waiter for as long as they kept at it).
    */
   async #waitFor(
     key: string,
     lease: string,
+    giveUpAt: number,
   ): Promise<{ arrived: true; value: unknown } | { arrived: false; why: 'ended' | 'deadline' | 'redis' }> {
     const { port, redis, scheduler, leaseMillis } = this.#options;
     let holder: string | null | undefined;
-    let deadline = scheduler.now() + leaseMillis + 4 * POLL_MILLIS;
+    let deadline = Math.min(giveUpAt, scheduler.now() + leaseMillis + 4 * POLL_MILLIS);
     for (let polls = 0; polls < 1_000_000; polls++) {
       const held = port.peekEntry(key);
       if (held !== undefined) return { arrived: true, value: held.value };
@@ -186,7 +193,7 @@ export class RedisLeases implements ClusterLoadCoordinator {
       if (again !== undefined) return { arrived: true, value: again.value };
       if (state === null) return { arrived: false, why: 'ended' };
       if (holder !== undefined && state !== holder && !state.startsWith('done ')) {
-        deadline = scheduler.now() + leaseMillis + 4 * POLL_MILLIS;
+        deadline = Math.min(giveUpAt, scheduler.now() + leaseMillis + 4 * POLL_MILLIS);
       }
       holder = state;
       if (state.startsWith('done ')) {

@@ -2,12 +2,17 @@
  * Where a node stands against the stream: one Lua script reads, atomically, the stream's
  * generation (a random id, made when the key is missing, so a Redis that lost its data shows a
  * new one), Redis's clock, and XINFO STREAM's last-generated-id, max-deleted-entry-id and
- * entries-added for the changes stream, and the last id of the node's inbox. XINFO runs inside
- * the script so only these numbers travel, not the first and last entries XINFO also returns.
+ * entries-added and length for the changes stream, and the last id of the node's inbox. XINFO
+ * runs inside the script so only these numbers travel, not the first and last entries XINFO also
+ * returns.
  *
- * gapIn() is the rule of redis-backplane.ts: a node reading from `at` has missed entries when the
- * generation changed, when the stream's last id is behind `at` (entries lost), or when something
- * after `at` was deleted (trimmed by MAXLEN or MINID, or XDEL).
+ * gapIn() is the rule of redis-backplane.ts: a node reading from `at`, after the stream's
+ * `position`th entry, has missed entries when the generation changed, when the stream's last id is
+ * behind `at` (entries lost), when its entries-added counter is behind `position` (the key was
+ * deleted and written anew), or when something after `at` was deleted. Deletions are seen two
+ * ways, because Redis records only XDEL's in max-deleted-entry-id (Redis 7.0 leaves it alone on
+ * XTRIM and XADD's MAXLEN or MINID): by that id, and by the count, since a trim takes entries from
+ * the head: fewer entries held than were added after `position` means some of those are gone.
  */
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
@@ -17,16 +22,24 @@ local gen = redis.call('GET', KEYS[2])
 if not gen then redis.call('SET', KEYS[2], ARGV[1]) gen = ARGV[1] end
 local t = redis.call('TIME')
 local function info(key)
-  if redis.call('EXISTS', key) == 0 then return {'0-0', '0-0', 0} end
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return {'0-0', '0-0', 0, 0} end
+  if kind ~= 'stream' then return {'', '', 0, 0} end
   local i = redis.call('XINFO', 'STREAM', key)
   local r = {}
   for n = 1, #i, 2 do r[i[n]] = i[n + 1] end
-  return {r['last-generated-id'], r['max-deleted-entry-id'], r['entries-added']}
+  return {r['last-generated-id'], r['max-deleted-entry-id'], r['entries-added'], r['length']}
 end
 local c = info(KEYS[1])
 local b = info(KEYS[3])
-return {gen, t[1], t[2], c[1], c[2], c[3], b[1]}
+return {gen, t[1], t[2], c[1], c[2], c[3], b[1], c[4]}
 `;
+
+/**
+ * An id the probe answers for a key that holds something other than a stream (written by someone
+ * with access to Redis): XINFO would fail the whole script, and with it the heartbeat.
+ */
+export const NOT_A_STREAM = '';
 
 export interface Probe {
   readonly generation: string;
@@ -35,6 +48,8 @@ export interface Probe {
   readonly lastGeneratedId: string;
   readonly maxDeletedId: string;
   readonly entriesAdded: number;
+  /** Entries the changes stream holds now. */
+  readonly length: number;
   readonly inboxLastId: string;
 }
 
@@ -51,22 +66,33 @@ export async function probeStream(
     string,
     number,
     string,
+    number,
   ];
-  const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId] = reply;
+  const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId, length] = reply;
   return {
     generation,
     serverNow: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000),
     lastGeneratedId,
     maxDeletedId,
     entriesAdded: Number(entriesAdded),
+    length: Number(length),
     inboxLastId,
   };
 }
 
-/** Why a node reading from `at` in `generation` has missed entries; undefined when it has not. */
-export function gapIn(probe: Probe, at: string, generation: string | undefined): string | undefined {
+/**
+ * Why a node reading from `at` (the stream's `position`th entry, by its entries-added counter) in
+ * `generation` has missed entries; undefined when it has not.
+ */
+export function gapIn(probe: Probe, at: string, position: number, generation: string | undefined): string | undefined {
   if (probe.generation !== generation) return 'the stream is a new one (Redis lost its data)';
+  if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
-  if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were trimmed';
+  if (probe.entriesAdded < position) return REMADE;
+  if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
+  if (probe.length < probe.entriesAdded - position) return 'entries this node had not read were trimmed';
   return undefined;
 }
+
+/** gapIn's answer for a changes key deleted and written anew: read from its start, as a new generation. */
+export const REMADE = 'the stream was deleted and made anew';

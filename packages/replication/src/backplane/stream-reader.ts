@@ -17,7 +17,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
-import { gapIn, type Probe } from './stream-probe.js';
+import { gapIn, NOT_A_STREAM, type Probe, REMADE } from './stream-probe.js';
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
@@ -26,6 +26,8 @@ import { gapIn, type Probe } from './stream-probe.js';
 const READ_COUNT = 64;
 /** The longest one XREAD blocks: how soon a stop is noticed. */
 const BLOCK_MILLIS = 1000;
+/** A failure to read is logged once, then again only this long after, while it lasts. */
+const WARN_AGAIN_MILLIS = 60_000;
 
 export type EntryOutcome = 'ok' | 'stale' | 'refused';
 
@@ -55,6 +57,14 @@ export class StreamReader {
   #position = 0;
   #entriesAdded: number | null = null;
   #needsPosition = true;
+  /**
+   * This node's inbox key holds something that is not a stream (someone with access to Redis put
+   * it there): XREAD of it and the changes stream together fails, so the changes stream is read
+   * alone until the key is a stream again (or gone), looked at every probe.
+   */
+  #inboxUnreadable = false;
+  #lastWarning = '';
+  #lastWarnedAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
   #loop: Promise<void> = Promise.resolve();
   entriesRead = 0;
@@ -86,13 +96,21 @@ export class StreamReader {
   /** A probe made elsewhere (the heartbeat): lag figures, and a gap found between reconnections. */
   noteProbe(probe: Probe): void {
     this.#entriesAdded = probe.entriesAdded;
-    if (this.#changesId !== null && gapIn(probe, this.#changesId, this.#generation) !== undefined) {
+    // Made on another connection, so the reader may have read past it since: a gap seen here (or
+    // an inbox behind this node's position) makes the reader probe again on its own connection,
+    // in order with its reads, and judge from that.
+    if (
+      this.#changesId !== null &&
+      ((probe.inboxLastId === NOT_A_STREAM) !== this.#inboxUnreadable ||
+        gapIn(probe, this.#changesId, this.#position, this.#generation) !== undefined ||
+        (probe.inboxLastId !== NOT_A_STREAM && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0))
+    ) {
       this.#needsPosition = true;
     }
   }
 
   async #run(): Promise<void> {
-    const { redis, scheduler, logger, changesKey, inboxKey } = this.#options;
+    const { redis, scheduler, changesKey, inboxKey } = this.#options;
     while (!this.#stopped) {
       if (redis.status !== 'ready') {
         this.#needsPosition = true;
@@ -101,17 +119,27 @@ export class StreamReader {
       }
       try {
         if (this.#needsPosition) await this.#reposition();
-        const reply = await redis.xreadBuffer(
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          BLOCK_MILLIS,
-          'STREAMS',
-          changesKey,
-          inboxKey,
-          this.#changesId ?? '0-0',
-          this.#inboxId,
-        );
+        const reply = this.#inboxUnreadable
+          ? await redis.xreadBuffer(
+              'COUNT',
+              READ_COUNT,
+              'BLOCK',
+              BLOCK_MILLIS,
+              'STREAMS',
+              changesKey,
+              this.#changesId ?? '0-0',
+            )
+          : await redis.xreadBuffer(
+              'COUNT',
+              READ_COUNT,
+              'BLOCK',
+              BLOCK_MILLIS,
+              'STREAMS',
+              changesKey,
+              inboxKey,
+              this.#changesId ?? '0-0',
+              this.#inboxId,
+            );
         if (reply !== null && this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
           // This node fell further behind than the replay window: replaying is over, repair instead.
           this.#jumpToEnd(
@@ -123,23 +151,61 @@ export class StreamReader {
         if (this.#stopped) break;
         this.#needsPosition = true;
         if (redis.status === 'ready') {
-          logger.warn({ err: error }, 'backplane: reading the stream failed; trying again');
+          this.#warn(error as Error);
           await sleep(scheduler, 200);
         }
       }
     }
   }
 
+  /**
+   * A failure to read, logged once and again at most every WARN_AGAIN_MILLIS while the same: a
+   * key of the wrong type fails every read, five a second, for as long as it stays.
+   */
+  #warn(error: Error): void {
+    const { logger, scheduler, changesKey } = this.#options;
+    const now = scheduler.now();
+    if (error.message === this.#lastWarning && now - this.#lastWarnedAt < WARN_AGAIN_MILLIS) return;
+    this.#lastWarning = error.message;
+    this.#lastWarnedAt = now;
+    if (error instanceof NotAStream || /^WRONGTYPE/.test(error.message)) {
+      logger.error(
+        { key: changesKey, err: error },
+        `backplane: the changes stream ${changesKey} is not a stream (someone with access to Redis wrote it): nothing replicates until it is deleted (DEL ${changesKey})`,
+      );
+    } else logger.warn({ err: error }, 'backplane: reading the stream failed; trying again');
+  }
+
+  /** Follows the probe's word on this node's inbox: read with the changes stream, or not (see #inboxUnreadable). */
+  #noteInbox(probe: Probe): void {
+    const unreadable = probe.inboxLastId === NOT_A_STREAM;
+    if (unreadable === this.#inboxUnreadable) return;
+    this.#inboxUnreadable = unreadable;
+    const { logger, inboxKey } = this.#options;
+    if (unreadable) {
+      logger.warn(
+        { key: inboxKey },
+        `backplane: this node's inbox ${inboxKey} is not a stream (someone with access to Redis wrote it): reading the changes stream alone; no repair can reach this node until the key is deleted (DEL ${inboxKey})`,
+      );
+    } else {
+      this.#inboxId = '0-0'; // a new key: all it holds came since
+      logger.info({ key: inboxKey }, "backplane: this node's inbox is a stream again; reading it");
+    }
+  }
+
   /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
   async #reposition(): Promise<void> {
     const probe = await this.#options.probe(this.#options.redis);
+    // Nothing to read from, nor a position to take: the loop logs it and tries again.
+    if (probe.lastGeneratedId === NOT_A_STREAM) throw new NotAStream(this.#options.changesKey);
     this.#needsPosition = false;
     this.#entriesAdded = probe.entriesAdded;
+    this.#noteInbox(probe);
     if (this.#changesId === null) {
       this.#generation = probe.generation;
       this.#changesId = probe.lastGeneratedId;
       this.#position = probe.entriesAdded;
-      this.#inboxId = probe.inboxLastId;
+      if (!this.#inboxUnreadable) this.#inboxId = probe.inboxLastId;
       this.#options.logger.info(
         { stream: this.#options.changesKey, from: this.#changesId },
         'backplane: reading the stream; repairing from a member',
@@ -147,10 +213,12 @@ export class StreamReader {
       this.#options.onFirstPosition();
       return;
     }
-    if (compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = probe.inboxLastId;
-    const why = gapIn(probe, this.#changesId, this.#generation);
+    // An inbox behind this node's position was deleted (perhaps after an entry far in the future
+    // pushed the position there) and written anew: all it holds came since, read it from its start.
+    if (!this.#inboxUnreadable && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = '0-0';
+    const why = gapIn(probe, this.#changesId, this.#position, this.#generation);
     if (why === undefined) return;
-    const renewed = probe.generation !== this.#generation;
+    const renewed = probe.generation !== this.#generation || why === REMADE;
     this.#jumpToEnd(probe, why);
     if (renewed) {
       // A new stream holds only what was written since it began (writers' queued changes among
@@ -161,6 +229,7 @@ export class StreamReader {
   }
 
   #jumpToEnd(probe: Probe, why: string): void {
+    if (probe.lastGeneratedId === NOT_A_STREAM) throw new NotAStream(this.#options.changesKey);
     this.gaps++;
     this.#options.logger.warn(
       { stream: this.#options.changesKey, at: this.#changesId, to: probe.lastGeneratedId, why },
@@ -199,4 +268,11 @@ function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
 
 function sleep(scheduler: Scheduler, millis: number): Promise<void> {
   return new Promise((resolve) => scheduler.setTimeout(resolve, millis));
+}
+
+/** The probe found the changes key holding something other than a stream. */
+class NotAStream extends Error {
+  constructor(key: string) {
+    super(`WRONGTYPE ${key} is not a stream`);
+  }
 }

@@ -5,11 +5,20 @@
  * fresh seal time and passes the replay window), then written with XADD, several per round trip
  * (a pipeline), in order.
  *
- * Guarantees: order per key (one connection, one pipeline at a time); nothing is dropped while the
- * node runs: a write that failed (Redis down, a connection cut mid-pipeline) is written again
- * once Redis answers, sealed anew (a copy that did reach Redis before the cut is harmless: its
- * versions are the same). `pendingBytes` is what the replicator's overflow bound reads, so an
- * outage long enough to fill it turns into a repair rather than unbounded memory.
+ * Guarantees: order per key while writes succeed (one connection, one pipeline at a time);
+ * nothing is dropped while the node runs, with one exception below: a write that failed (Redis
+ * down, a connection cut mid-pipeline, Redis out of memory) is written again once Redis answers,
+ * sealed anew (a copy that did reach Redis before the cut is harmless: its versions are the same).
+ * What a round did write is never written again, even after an item of it failed (a pipeline runs
+ * every command): a message behind a failing one waits for nothing. `pendingBytes` is what the
+ * replicator's overflow bound reads, so an outage long enough to fill it turns into a repair
+ * rather than unbounded memory.
+ *
+ * The exception: a message for an inbox that Redis refuses for good (the key is not a stream, its
+ * last id is the largest there is, the user may not write it: someone with access to Redis made it
+ * so) is dropped, counted and logged once per inbox; the repair it belonged to stalls, and the
+ * node it was for tries another member. A change for the changes stream refused so is kept and
+ * tried again (every node needs it), with an error naming the key to delete.
  *
  * Trimming (the retention of docs/backplane.md): each XADD to the changes stream trims it to about
  * `maxLength` entries (MAXLEN ~), and every few seconds the writer drops entries older than the
@@ -71,9 +80,12 @@ export class StreamWriter {
   #logged = false;
   /** The id of the last entry written to the changes stream. */
   lastChangesId: string | undefined;
-  /** Entries written since start, and writes that failed (then retried). */
+  /** Entries written since start, writes that failed (then retried), and inbox messages dropped (above). */
   entriesWritten = 0;
   writeFailures = 0;
+  dropped = 0;
+  /** Keys whose permanent refusal was logged, until a write to them succeeds. */
+  readonly #refusedKeys = new Set<string>();
 
   constructor(options: StreamWriterOptions) {
     this.#options = options;
@@ -178,26 +190,35 @@ export class StreamWriter {
         this.#failing = true;
         return;
       }
-      // Results come in order; the first failure stops the round: it and what follows go again.
+      // Results come in order, one per command (Redis ran them all): what was written, or
+      // dropped, leaves the queue; what failed stays, in its order, to go again.
+      const kept: Pending[] = [];
       let done = 0;
       let at = 0;
       for (const item of batch) {
         const [error, id] = results[at] ?? [new Error('no reply'), null];
         if (!item.live) at++; // the PEXPIRE's reply; its failure does not matter
         at++;
-        if (error !== null) {
-          this.#failed(error);
-          break;
+        if (error === null) {
+          if (item.live) this.lastChangesId = String(id);
+          if (this.#refusedKeys.size > 0) this.#refusedKeys.delete(item.where);
+          this.entriesWritten++;
+        } else if (!item.live && refusedForGood(error)) {
+          this.#refusedForGood(item, error, 'dropped (the repair it belongs to will be tried again)');
+        } else {
+          if (refusedForGood(error)) this.#refusedForGood(item, error, 'kept, and tried again');
+          else this.#failed(error);
+          kept.push(item);
+          continue;
         }
-        if (item.live) this.lastChangesId = String(id);
+        this.#bytes -= item.plaintext.length;
         done++;
       }
-      if (trim && done === batch.length) this.#lastTrim = now;
-      for (const item of this.#queue.splice(0, done)) this.#bytes -= item.plaintext.length;
-      this.entriesWritten += done;
+      if (trim && kept.length === 0) this.#lastTrim = now;
+      this.#queue.splice(0, batch.length, ...kept);
       this.#written += done;
       this.#settleWaiters();
-      if (done < batch.length) {
+      if (kept.length > 0) {
         this.#failing = true;
         return;
       }
@@ -224,6 +245,19 @@ export class StreamWriter {
     }
   }
 
+  #refusedForGood(item: Pending, error: Error, what: string): void {
+    if (!item.live) this.dropped++;
+    else this.writeFailures++;
+    if (this.#refusedKeys.has(item.where)) return;
+    this.#refusedKeys.add(item.where);
+    const log = item.live ? this.#options.logger.error : this.#options.logger.warn;
+    log.call(
+      this.#options.logger,
+      { key: item.where, err: error },
+      `backplane: Redis refuses every write to ${item.where} (${error.message}); ${what}. Someone with access to Redis wrote that key: delete it (DEL ${item.where}) and the nodes carry on`,
+    );
+  }
+
   #failed(error: unknown): void {
     this.writeFailures++;
     if (!this.#logged) {
@@ -234,4 +268,11 @@ export class StreamWriter {
       );
     }
   }
+}
+
+/** Redis's answers to a write that no retry can change (a key of another type, an exhausted id, no permission). */
+function refusedForGood(error: Error): boolean {
+  return /^(WRONGTYPE|NOPERM)|exhausted the last possible ID|equal or smaller than the target stream top item/.test(
+    error.message,
+  );
 }
