@@ -438,6 +438,9 @@ export class CacheReplicator {
     for (const state of this.#peers.values()) {
       if (roleOf(state) === 'repair') continue;
       if (!this.settings.replicateAsynchronously) {
+        // The byte bound holds here too: a peer whose connection (or the backplane's writer,
+        // while Redis is away) has not taken what it was sent is repaired instead, once it has.
+        if (this.#backedUpSynchronously(state)) continue;
         this.#send(state, { type: MessageType.Batch, changes: [change] });
         const ack = this.#acknowledgement(state.peer);
         this.#pendingAcks.add(ack);
@@ -448,6 +451,25 @@ export class CacheReplicator {
       if (!state.queue.enqueue(change, bytes) && !state.needsRepair) this.#overflowed(state, 'queue full');
     }
   };
+
+  /**
+   * Synchronous mode's bound: true while the change is not to be sent to the peer. A peer with
+   * more than the bound unsent is marked for repair and sent nothing more; once it is down to
+   * half, it is sent a digest (which covers every change it missed, this one included) and live
+   * changes again. A peer that sits backed up with no change coming is caught by anti-entropy.
+   */
+  #backedUpSynchronously(state: PeerState): boolean {
+    const unsent = state.peer.bufferedAmount();
+    if (!state.needsRepair) {
+      if (unsent <= this.#maxQueueBytes) return false;
+      this.#overflowed(state, 'connection backed up');
+      return true;
+    }
+    if (unsent > this.#maxQueueBytes / 2) return true;
+    state.needsRepair = false;
+    this.requestRepair(state.peer.node);
+    return true;
+  }
 
   /** The peer as a repair sees it: sends go through the counters, and drained() paces the chunks. */
   #repairPeer(state: PeerState): RepairPeer {

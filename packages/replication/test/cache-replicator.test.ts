@@ -135,4 +135,32 @@ describe('CacheReplicator', () => {
     expect(sent).toEqual([MessageType.Digest]);
     expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ queued: 0, needsRepair: false })]);
   });
+
+  it('synchronous mode holds the byte bound too: past it a peer gets nothing more, then a digest once it drained', async () => {
+    const node = makeNode('gw-1', { replicateAsynchronously: false }, 1_000_000);
+    const sent: number[] = [];
+    let unsent = 0;
+    node.replicator.addPeer({
+      node: 'gw-slow',
+      send: (message) => {
+        sent.push(message.type);
+        unsent += 300_000; // nothing drains: Redis or the peer is away
+      },
+      bufferedAmount: () => unsent,
+      acknowledged: async () => false,
+    });
+    for (let i = 0; i < 100; i++) node.cache.put(`k${i}`, 'v'.repeat(100));
+    // Four sends fill the bound; the rest wait for a repair, however many puts come (memory
+    // grew by each change's size without bound before: 300 MB for 300 puts of 1 MiB).
+    expect(sent).toEqual([MessageType.Batch, MessageType.Batch, MessageType.Batch, MessageType.Batch]);
+    expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: true })]);
+    unsent = 400_000; // below half the bound
+    node.cache.put('after', 'v');
+    await new Promise((resolve) => setImmediate(resolve)); // the digest is built off the caller's turn
+    expect(sent.slice(4)).toEqual([MessageType.Digest]);
+    expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: false })]);
+    unsent = 0;
+    node.cache.put('live again', 'v');
+    expect(sent.at(-1)).toBe(MessageType.Batch);
+  });
 });
