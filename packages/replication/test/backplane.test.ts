@@ -450,6 +450,28 @@ describe('what a Redis user without the secret can do', () => {
     );
   });
 
+  it('junk in the members hash is opened once, not at every heartbeat', async () => {
+    const a = await node('a', server);
+    await a.ready();
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    const members = 'meshcache:{gateways}:members';
+    const junk: Record<string, Buffer> = {};
+    for (let i = 0; i < 2000; i++) junk[`junk-${i}`] = Buffer.from(`not a sealed record ${i}`.padEnd(64, '.'));
+    await intruder.hset(members, junk);
+    const refused = () => backplaneOf(a).refused.unauthenticated;
+    const before = refused();
+    await until(() => refused() >= before + 2000, 'the junk read once');
+    // Five more heartbeats (200 ms each) read the hash again: the unchanged junk costs nothing more.
+    const once = refused();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(refused()).toBe(once);
+    // A field that changes is looked at again.
+    await intruder.hset(members, 'junk-0', 'changed, and still not sealed');
+    await until(() => refused() === once + 1, 'the changed field refused');
+    await intruder.hdel(members, ...Object.keys(junk));
+  });
+
   it('a key of another type as the members hash: the heartbeat says so, naming it', async () => {
     const watched = memoryLogger();
     const a = await node('a', server, {}, { logger: watched.logger });

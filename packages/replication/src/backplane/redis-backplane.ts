@@ -124,6 +124,9 @@ const REPAIR_TRIES = 3;
 /** Most log lines about refused entries per minute. */
 const REFUSAL_LOGS_PER_MINUTE = 5;
 
+/** A members hash with more fields than this is said in the log (no cluster has that many nodes). */
+const MANY_MEMBER_FIELDS = 10_000;
+
 const control = { packr: new Packr({ useRecords: false }), unpackr: new Unpackr({ useRecords: false }) };
 
 export class RedisBackplane {
@@ -536,6 +539,9 @@ export class RedisBackplane {
   }
 
   #beating = false;
+  /** Members-hash fields whose record did not authenticate, as they were then (see #onMembers). */
+  readonly #refusedRecords = new Map<string, Buffer>();
+  #manyFieldsWarnedAt = Number.NEGATIVE_INFINITY;
   /** The last heartbeat's error, said when Redis answers but with errors. */
   #answerError: string | undefined;
 
@@ -581,15 +587,31 @@ export class RedisBackplane {
 
   #onMembers(records: Record<string, Buffer>): void {
     const opened = new Map<string, { header: SealHeader; record: Omit<PresenceRecord, 'incarnation'> }>();
-    for (const [name, sealed] of Object.entries(records)) {
+    const names = Object.keys(records);
+    if (names.length > MANY_MEMBER_FIELDS && this.#options.scheduler.now() - this.#manyFieldsWarnedAt > 600_000) {
+      this.#manyFieldsWarnedAt = this.#options.scheduler.now();
+      this.#options.logger.warn(
+        { key: this.#keys.members, fields: names.length },
+        `backplane: the members hash holds ${names.length} fields, more than a cluster has nodes; someone with access to Redis may be filling it (records that do not authenticate are skipped until they change)`,
+      );
+    }
+    for (const name of names) {
       if (name === this.#options.node) continue;
+      const sealed = records[name] as Buffer;
+      // A record refused before and unchanged since is refused again without the work: opening
+      // each of 100,000 junk fields every read pinned a core (a key derivation and a decryption each).
+      if (this.#refusedRecords.get(name)?.equals(sealed)) continue;
       try {
         const { header, plaintext } = this.#sealer.open(sealed, this.#keys.members);
         opened.set(name, { header, record: decodePresence(plaintext) });
+        this.#refusedRecords.delete(name);
       } catch (error) {
+        if (this.#refusedRecords.size >= MANY_MEMBER_FIELDS * 4) this.#refusedRecords.clear();
+        this.#refusedRecords.set(name, sealed);
         this.#refuse('unauthenticated', this.#keys.members, name, (error as Error).message);
       }
     }
+    for (const name of this.#refusedRecords.keys()) if (records[name] === undefined) this.#refusedRecords.delete(name);
     for (const name of this.#members.update(opened)) this.#command.hdel(this.#keys.members, name).catch(() => {});
   }
 
