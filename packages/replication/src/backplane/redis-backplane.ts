@@ -228,7 +228,7 @@ export class RedisBackplane {
       logger: options.logger,
       scheduler: options.scheduler,
       probe: (client) => this.#probe(client),
-      onEntry: (key, changes, sealed) => this.#onEntry(key, changes, sealed),
+      onEntry: (key, changes, sealed, id) => this.#onEntry(key, changes, sealed, id),
       onFirstPosition: () => void this.#bootstrap('start'),
       onGap: () => void this.#bootstrap('gap'),
     });
@@ -404,7 +404,7 @@ export class RedisBackplane {
   }
 
   /** One entry; 'stale' when refused for age. */
-  #onEntry(key: string, changes: boolean, sealed: Buffer | undefined): EntryOutcome {
+  #onEntry(key: string, changes: boolean, sealed: Buffer | undefined, id: string): EntryOutcome {
     if (sealed === undefined) {
       this.#refuse('unauthenticated', key, undefined, 'an entry without a sealed message');
       return 'refused';
@@ -422,7 +422,11 @@ export class RedisBackplane {
       this.#refuse('unauthenticated', key, header.writer, (error as SealError).message);
       return 'refused';
     }
-    const verdict = this.#guard.check(key, header);
+    let verdict = this.#guard.check(key, header);
+    // Sealed before the window, but added to the stream within it (a stream id is Redis's clock
+    // at XADD): an old entry copied back in, not a sign that this node fell behind. Refused as a
+    // replay, not answered with a repair (ten copies made every node repair ten times).
+    if (verdict === 'stale' && this.#addedWithinWindow(id)) verdict = 'replayed';
     if (verdict !== 'fresh') {
       this.#refuse(verdict === 'stale' ? 'stale' : 'replayed', key, header.writer, `${verdict} entry`);
       return verdict === 'stale' ? 'stale' : 'refused';
@@ -437,6 +441,12 @@ export class RedisBackplane {
       );
     }
     return 'ok';
+  }
+
+  #addedWithinWindow(id: string): boolean {
+    const addedAt = Number.parseInt(id, 10); // the milliseconds before the dash
+    const serverNow = this.#options.hlc.wallClock() + this.#serverOffset;
+    return serverNow - addedAt < this.#options.config.replayWindowMillis;
   }
 
   #onChanges(header: SealHeader, plaintext: Buffer): void {

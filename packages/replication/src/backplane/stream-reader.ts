@@ -39,8 +39,8 @@ export interface StreamReaderOptions {
   readonly scheduler: Scheduler;
   /** Probes the stream through the given connection. */
   readonly probe: (client: Redis) => Promise<Probe>;
-  /** One entry (the sealed bytes of its field `m`, or undefined without one), in order. */
-  readonly onEntry: (key: string, changes: boolean, sealed: Buffer | undefined) => EntryOutcome;
+  /** One entry (its stream id, the sealed bytes of its field `m` or undefined without one), in order. */
+  readonly onEntry: (key: string, changes: boolean, sealed: Buffer | undefined, id: string) => EntryOutcome;
   /** The first position was taken: the node starts from here, and repairs. */
   readonly onFirstPosition: () => void;
   /** A gap: the node repairs. */
@@ -254,7 +254,7 @@ export class StreamReader {
           this.#position++;
           this.entriesRead++;
         } else this.#inboxId = id;
-        if (this.#options.onEntry(key, changes, fieldOf(fields, 'm')) === 'stale' && changes) stale = true;
+        if (this.#options.onEntry(key, changes, fieldOf(fields, 'm'), id) === 'stale' && changes) stale = true;
       }
     }
     return stale;
