@@ -49,6 +49,16 @@ describe('the key index, attacked: what it keeps alive', () => {
     expect(heapUsed() - before).toBeLessThan(BIG / 4);
   });
 
+  it('lets it go too when the next key is found in the Map still moving to the table (found without hashing)', () => {
+    const { index, keys } = tableIndex();
+    expect(index.moving).toBe(100); // the 100th add made the table; the Map's keys move a few at a time
+    const before = heapUsed();
+    lookUpASlicedKey(index, keys); // moves k0..k7
+    expect(index.get('k99', keys)).toBe(99); // still in the moving Map
+    index.delete('k98', keys); // and taken out of it
+    expect(heapUsed() - before).toBeLessThan(BIG / 4);
+  });
+
   it('keeps no key once cleared (the memo of the last key hashed is emptied by clear())', () => {
     const { index, keys } = tableIndex();
     const before = heapUsed();

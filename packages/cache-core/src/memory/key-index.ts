@@ -80,7 +80,7 @@ export class KeyIndex {
   #reseeds = 0;
   /** Every key, while there are fewer than TABLE_FROM or once hashing gave up; else undefined. */
   #map: Map<string, number> | undefined = new Map();
-  /** While the keys move to the table: the Map's keys not moved yet (never added to), and where the move is. */
+  /** While the keys move to the table: the Map's keys not moved yet (no key is added to it meanwhile), and where the move is. */
   #moving: Map<string, number> | undefined;
   #cursor: Iterator<string> | undefined;
   /** While the table grows: the table before, its mask, its next position to move, and its pairs not moved yet. */
@@ -139,7 +139,10 @@ export class KeyIndex {
       return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
     }
     let slot = this.#moving?.get(key) ?? NONE;
-    if (slot === NONE) {
+    // Found without hashing: the key remembered is some earlier one, perhaps a missed key sliced
+    // out of a large string, which must not stay alive for want of another key being hashed.
+    if (slot !== NONE) this.#lastKey = undefined;
+    else {
       const at = this.#positionOf(key, keys);
       if (at !== NONE) slot = (this.#table[2 * at + 1] as number) - 1;
       else if (this.#old !== undefined) {
@@ -184,9 +187,8 @@ export class KeyIndex {
     } else if (map.set(key, slot).size >= this.#tableFrom && !this.#flooded) this.#leaveMap();
   }
 
-  #insert(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
+  #insert(key: string, slot: number, keys: ReadonlyArray<string | undefined>, hash = this.#hashOf(key)): void {
     if (2 * (this.#size + 1) > this.#mask + 1) this.#resize(2 * (this.#mask + 1));
-    const hash = this.#hashOf(key);
     const table = this.#table;
     const mask = this.#mask;
     let at = hash & mask;
@@ -220,6 +222,7 @@ export class KeyIndex {
     if (held !== undefined) {
       moving?.delete(key);
       slot = held;
+      this.#lastKey = undefined; // as in #find
     } else {
       const at = this.#positionOf(key, keys);
       if (at !== NONE) {
@@ -230,7 +233,7 @@ export class KeyIndex {
         if (was !== NONE) {
           slot = (this.#old[2 * was + 1] as number) - 1;
           this.#old[2 * was + 1] = MOVED;
-          this.#oldSize--;
+          this.#oldLeft();
         }
       }
     }
@@ -270,7 +273,7 @@ export class KeyIndex {
       if (entry === 0) return;
       if (entry === slot + 1) {
         old[2 * at + 1] = MOVED;
-        this.#oldSize--;
+        this.#oldLeft();
         return;
       }
     }
@@ -315,13 +318,15 @@ export class KeyIndex {
       table[2 * to + 1] = entry;
       this.#size++;
       old[2 * at + 1] = MOVED;
-      this.#oldSize--;
+      if (--this.#oldSize === 0) break;
     }
     this.#oldNext = at;
-    if (at > this.#oldMask) {
-      this.#old = undefined;
-      this.#oldSize = 0;
-    }
+    if (at > this.#oldMask || this.#oldSize === 0) this.#old = undefined;
+  }
+
+  /** A pair left the old table (taken out): the last one ends the move, with positions still unwalked. */
+  #oldLeft(): void {
+    if (--this.#oldSize === 0) this.#old = undefined;
   }
 
   /**
@@ -342,19 +347,6 @@ export class KeyIndex {
 
   /** Moves up to MOVE_STEP keys from the Map to the table; the last of them ends the move. */
   #move(keys: ReadonlyArray<string | undefined>): void {
-    // The key the caller just looked up stays the one remembered (its add, next, needs its hash),
-    // unless the hash itself changed meanwhile (a new seed, or none: a flood).
-    const lastKey = this.#lastKey;
-    const lastHash = this.#lastHash;
-    const reseeds = this.#reseeds;
-    this.#moveKeys(keys);
-    if (this.#reseeds === reseeds && !this.#flooded) {
-      this.#lastKey = lastKey;
-      this.#lastHash = lastHash;
-    }
-  }
-
-  #moveKeys(keys: ReadonlyArray<string | undefined>): void {
     const moving = this.#moving as Map<string, number>;
     const cursor = this.#cursor as Iterator<string>;
     for (let moved = 0; moved < MOVE_STEP; moved++) {
@@ -368,7 +360,9 @@ export class KeyIndex {
       const key = next.value;
       const slot = moving.get(key) as number;
       moving.delete(key);
-      this.#insert(key, slot, keys);
+      // Hashed here, not through #hashOf: the key the caller just looked up stays the one
+      // remembered (its add, next, needs its hash).
+      this.#insert(key, slot, keys, hashString(key, this.#key0, this.#key1));
       // The insertion gave up hashing (a flood): every key is in the Map now, the move is over.
       if (this.#moving === undefined) return;
     }
@@ -397,8 +391,12 @@ export class KeyIndex {
 
   /**
    * The table is half full: a table of `positions` takes new keys from now on, and the pairs of
-   * this one move to it a few positions an operation (#moveOld). A move still under way (it ends
-   * long before the new table fills, so only in a test's contrived sequence) is finished first.
+   * this one move to it a few positions an operation (#moveOld). A move is never still under way
+   * here: the new table starts at most a quarter full and each operation adds a pair at most,
+   * while the move ends after (old positions) / 16 operations; finishing one is only a guard. Nor
+   * do the Map's move and this one overlap (the table made for the Map's keys is four times their
+   * number). Moves advance only with reads, adds and deletes: a cache that goes quiet keeps what
+   * is left of either until it is used again.
    */
   #resize(positions: number): void {
     if (this.#old !== undefined) this.#moveOld(Number.POSITIVE_INFINITY);
@@ -432,6 +430,7 @@ export class KeyIndex {
       for (const slot of slots) map.set(keys[slot] as string, slot);
       this.#map = map;
       this.#table = new Int32Array(0);
+      this.#mask = 0;
       this.#size = 0;
       return;
     }
@@ -440,7 +439,9 @@ export class KeyIndex {
     this.#key1 = this.#seeds();
     this.#table = new Int32Array(old.length);
     this.#size = 0;
-    // add, not #insert: a key that collides again gives up hashing midway, and add then takes the Map.
+    // add, not #insert: a key that collides again gives up hashing midway, and add then takes the
+    // Map. Each add also moves Map keys, so a reseed during the Map's move ends that move at once:
+    // a stall, but only where keys were made to collide.
     for (const slot of slots) this.add(keys[slot] as string, slot, keys);
   }
 
