@@ -5,14 +5,19 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '@meshcache/core/testing';
 import { ClusterNode } from '@meshcache/replication';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePrometheusText, sampleValue } from '../../replication/test/prometheus-text.js';
-import { MAX_EVENT_STREAMS, type OperatorEndpoint, startOperatorEndpoint } from '../src/operator/operator-endpoint.js';
+import {
+  MAX_EVENT_STREAMS,
+  MAX_PIPELINED,
+  type OperatorEndpoint,
+  startOperatorEndpoint,
+} from '../src/operator/operator-endpoint.js';
 import { run } from '../src/program.js';
 import { recordingIo } from './recording-io.js';
 
@@ -39,8 +44,8 @@ async function start(name: string, peers: string[] = []) {
   return node;
 }
 
-async function endpointOf(node: ClusterNode) {
-  const endpoint = await startOperatorEndpoint(node, { hostname: '127.0.0.1', port: 0, intervalMillis: 50 });
+async function endpointOf(node: ClusterNode, hostname = '127.0.0.1', intervalMillis = 50) {
+  const endpoint = await startOperatorEndpoint(node, { hostname, port: 0, intervalMillis });
   endpoints.push(endpoint);
   return endpoint;
 }
@@ -165,6 +170,109 @@ describe('the operator endpoint', () => {
     expect(await get(`${endpoint.url}/status`, { host: `[::1]:${port}` })).toMatchObject({ status: 200 });
   });
 
+  it('refuses a Host name other than localhost however its listening address is spelled', async () => {
+    // Loopback, spelled so that a check of the configured hostname did not know it: the Host
+    // check was skipped, and a rebinding page read the node's status.
+    const endpoint = await endpointOf(await start('gw-1'), '::ffff:127.0.0.1');
+    const port = new URL(endpoint.url).port;
+    const url = `http://127.0.0.1:${port}`;
+    expect(await get(`${url}/status`, { host: `attacker.example:${port}` })).toMatchObject({ status: 421 });
+    expect(await get(`${url}/status`, { host: `localhost.:${port}` })).toMatchObject({ status: 421 });
+    expect(await get(`${url}/status`, { host: `127.0.0.1:${port}` })).toMatchObject({ status: 200 });
+    expect(await get(`${url}/status`, { host: `[::ffff:127.0.0.1]:${port}` })).toMatchObject({ status: 200 });
+  });
+
+  it('closes a connection that asks for more behind an event stream, or pipelines past the bound; the node stays responsive', async () => {
+    const node = await start('gw-1');
+    const endpoint = await endpointOf(node);
+    const port = Number(new URL(endpoint.url).port);
+    const scrape = 'GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n';
+    /** Sends `text` on a new connection, reading and dropping the answers; resolves when the endpoint closes it. */
+    const closedAfter = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(text));
+        const giveUp = setTimeout(() => {
+          socket.destroy();
+          reject(new Error('the connection stayed open'));
+        }, 10_000);
+        socket.resume();
+        socket.once('error', () => {});
+        socket.once('close', () => {
+          clearTimeout(giveUp);
+          resolve();
+        });
+      });
+    // Behind an event stream nothing is ever answered: ten such connections with 3,000 scrapes
+    // each held the event loop 30 s and grew the process to 2.5 GB. Closed at the first.
+    await closedAfter(`GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n${scrape.repeat(3000)}`);
+    // Node runs the handler for every request it has read, answered or not: 3,000 scrapes in
+    // one go held the loop 3.4 s. Closed past MAX_PIPELINED unanswered.
+    await closedAfter(scrape.repeat(3000));
+    expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 });
+    // A client that pipelines within the bound, and reads, gets every answer.
+    const answers = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const health = 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n';
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write(`${`${health}\r\n`.repeat(MAX_PIPELINED - 1)}${health}Connection: close\r\n\r\n`),
+      );
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      socket.once('error', reject);
+      socket.once('close', () => resolve(text));
+    });
+    expect(answers.match(/HTTP\/1\.1 200/g)).toHaveLength(MAX_PIPELINED);
+  });
+
+  it('answers 400 to a request target that is not a URL, not 500', async () => {
+    const endpoint = await endpointOf(await start('gw-1'));
+    const port = Number(new URL(endpoint.url).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write('GET http://[bad/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+      );
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      socket.once('error', reject);
+      socket.once('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400/);
+  });
+
+  it('skips, then ends, an event stream whose page does not read, instead of buffering for it', async () => {
+    // Many caches make a status of tens of kilobytes; pushed every millisecond to a client that
+    // never reads, Node buffered all of it (63 MB a second with 32 such pages).
+    const caches: Record<string, object> = {};
+    for (let i = 0; i < 150; i++) caches[`cache number ${i} of a gateway with many`] = { maxElementsInMemory: 10 };
+    const node = await ClusterNode.start({
+      name: 'gw-many',
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0 },
+      caches,
+    });
+    nodes.push(node);
+    const endpoint = await endpointOf(node, '127.0.0.1', 1);
+    const port = Number(new URL(endpoint.url).port);
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write('GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      socket.pause();
+    });
+    socket.once('error', () => {});
+    try {
+      await until(() => endpoint.eventStreams === 1, 'the stream open');
+      await until(() => endpoint.eventStreams === 0, 'the stream ended', 60_000);
+      expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 });
+    } finally {
+      socket.destroy();
+    }
+  }, 90_000);
+
   it('answers /readyz 503 until ready() resolved, while /healthz is 200 throughout', async () => {
     // A peer that accepts and never answers: ready() waits socketTimeoutMillis for it.
     const held: Socket[] = [];
@@ -238,6 +346,51 @@ describe('meshcache serve with http in its config', () => {
       expect(await serving).toBe(0);
       await expect(get(`${url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with a synchronous bootstrap, answers /healthz and /readyz (starting) while the caches warm, before listening on', async () => {
+    // A peer that accepts and never answers: the bootstrap waits socketTimeoutMillis for it. The
+    // endpoint opened only after that wait, so a liveness probe met a refused connection and
+    // killed a pod that was warming its caches as asked.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-serve-http-'));
+    try {
+      const config = join(dir, 'gw-1.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          name: 'gw-1',
+          cluster: 'gateways',
+          secret: SECRET,
+          peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 3000 },
+          peerDiscovery: { mode: 'manual', peers: [`ws://127.0.0.1:${(silent.address() as AddressInfo).port}`] },
+          http: { port: 0 },
+          caches: { users: { replication: {}, bootstrap: { bootstrapAsynchronously: false } } },
+        }),
+      );
+      const io = recordingIo({});
+      const serving = run(['serve', '--config', config], io);
+      await until(() => /operator endpoint on /.test(io.stdout()), 'the endpoint', 10_000);
+      const url = (/operator endpoint on (\S+)/.exec(io.stdout()) as RegExpExecArray)[1] as string;
+      expect(await get(`${url}/healthz`)).toMatchObject({ status: 200 });
+      // The bootstrap waits 3 s for the silent peer: still starting now.
+      expect(await get(`${url}/readyz`)).toMatchObject({ status: 503, body: 'starting\n' });
+      expect(io.stdout()).not.toMatch(/listening on /);
+      await until(
+        () => /listening on /.test(io.stdout()),
+        'serve to listen once the bootstrap gave up waiting',
+        15_000,
+      );
+      expect((await get(`${url}/readyz`)).status).toBe(200);
+      io.interrupt();
+      expect(await serving).toBe(0);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
       rmSync(dir, { recursive: true, force: true });
     }
   });

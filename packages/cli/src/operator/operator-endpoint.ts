@@ -14,12 +14,18 @@
  *   GET /events   the same every second as server-sent events
  *
  * It has no authentication, so it listens on loopback unless configured otherwise, shows no key,
- * value or secret, and on loopback answers only requests whose Host is a loopback name (a page
- * elsewhere that rebinds its DNS name to 127.0.0.1 gets 421). Only GET and HEAD. At most
- * MAX_EVENT_STREAMS pages listen at once (503 past it), each stream costs one JSON per second.
+ * value or secret, and, wherever it listens, answers only requests whose Host is an IP address
+ * or `localhost` (a page elsewhere that rebinds its DNS name to this host gets 421; an address
+ * cannot be rebound). Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
+ * it), each stream costs one JSON per second, and one a client does not read is skipped, then
+ * closed, instead of buffered. One client cannot hold the node: a connection with more than
+ * MAX_PIPELINED requests unanswered is closed (Node's server runs the handler for every request
+ * it has read, whether the answers before it were taken or not: 3,000 pipelined scrapes held the
+ * event loop 30 s and 2.5 GB), a request behind an event stream on its connection closes it, and
+ * scrapes made within METRICS_REUSE_MILLIS of one another share one rendering.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { ClusterNode } from '@meshcache/replication';
 import { registerMeshcacheMetrics } from '@meshcache/replication/metrics';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -33,17 +39,32 @@ export interface OperatorEndpointOptions {
   readonly port?: number;
   /** How often /events sends the status, in ms. @default 1000 */
   readonly intervalMillis?: number;
+  /**
+   * A connection on which nothing moved this long is closed: one that pipelined requests and
+   * reads none of the answers (Node stops reading it, and it would stay open for good). @default 30000
+   */
+  readonly idleTimeoutMillis?: number;
 }
 
 export interface OperatorEndpoint {
   /** http://host:port, with the real port. */
   readonly url: string;
+  /** Connections open now, and event streams among their answers (for tests and the curious). */
+  readonly connections: number;
+  readonly eventStreams: number;
   /** Ends the event streams and closes the listener. Idempotent. */
   close(): Promise<void>;
 }
 
 /** Pages (event streams) served at once; past it /events answers 503. */
 export const MAX_EVENT_STREAMS = 32;
+/** Requests read on one connection and not yet answered, past which the connection is closed. */
+export const MAX_PIPELINED = 8;
+/** Scrapes within this long of one another get the same text (each rendering costs milliseconds). */
+const METRICS_REUSE_MILLIS = 500;
+/** Bytes of events a page has not read, past which a push is skipped; after SKIPS_BEFORE_CLOSE in a row, the stream ends. */
+const EVENTS_UNREAD_BYTES = 1 << 20;
+const SKIPS_BEFORE_CLOSE = 30;
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -53,9 +74,15 @@ const SECURITY_HEADERS = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 };
 
-function isLoopbackName(hostname: string): boolean {
+/**
+ * A Host that DNS rebinding cannot produce: an IP address (a browser sends the address it
+ * connected to, which a rebinding page cannot choose), or `localhost`. Any other name is refused
+ * wherever the endpoint listens: deciding by the configured hostname missed its other spellings
+ * (`::ffff:127.0.0.1`, `0:0:0:0:0:0:0:1`, `0.0.0.0` and `::`, which listen on loopback too).
+ */
+function isUnrebindableHost(hostname: string): boolean {
   const bare = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+  return bare === 'localhost' || isIP(bare) !== 0;
 }
 
 /** The host name of a Host header (without its port). */
@@ -72,7 +99,6 @@ export async function startOperatorEndpoint(
 ): Promise<OperatorEndpoint> {
   const hostname = options.hostname ?? '127.0.0.1';
   const interval = options.intervalMillis ?? 1000;
-  const loopbackOnly = isLoopbackName(hostname);
   const startedAt = Date.now();
   let ready = false;
   void node.ready().then(
@@ -84,6 +110,15 @@ export async function startOperatorEndpoint(
   const registry = new Registry();
   registerMeshcacheMetrics(node, registry);
   collectDefaultMetrics({ register: registry });
+  let rendered: { at: number; text: Promise<string> } | undefined;
+  const metrics = () => {
+    const now = Date.now();
+    if (rendered === undefined || now - rendered.at >= METRICS_REUSE_MILLIS)
+      rendered = { at: now, text: registry.metrics() };
+    return rendered.text;
+  };
+  /** Per connection: requests read and not yet answered, and whether one of them is an event stream. */
+  const pending = new WeakMap<Socket, { unanswered: number; streaming: boolean }>();
   const streams = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
 
@@ -107,7 +142,18 @@ export async function startOperatorEndpoint(
       'content-type': 'text/event-stream; charset=utf-8',
       connection: 'keep-alive',
     });
-    const push = () => response.write(`event: status\ndata: ${JSON.stringify(nodeStatus(node, ready, startedAt))}\n\n`);
+    const load = response.socket === null ? undefined : pending.get(response.socket);
+    if (load !== undefined) load.streaming = true;
+    let skipped = 0;
+    const push = () => {
+      // A page that does not read (a paused tab, a client that never will) is not buffered for.
+      if (response.writableLength > EVENTS_UNREAD_BYTES) {
+        if (++skipped >= SKIPS_BEFORE_CLOSE) response.destroy();
+        return;
+      }
+      skipped = 0;
+      response.write(`event: status\ndata: ${JSON.stringify(nodeStatus(node, ready, startedAt))}\n\n`);
+    };
     response.write('retry: 1000\n\n');
     push();
     const timer = setInterval(push, interval);
@@ -119,8 +165,8 @@ export async function startOperatorEndpoint(
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    if (loopbackOnly && !isLoopbackName(hostOf(request.headers.host) ?? '')) {
-      send(response, 421, text, 'this endpoint answers only to a loopback Host\n', false);
+    if (!isUnrebindableHost(hostOf(request.headers.host) ?? '')) {
+      send(response, 421, text, 'this endpoint answers only to a Host that is an IP address or localhost\n', false);
       return;
     }
     const head = request.method === 'HEAD';
@@ -129,10 +175,16 @@ export async function startOperatorEndpoint(
       send(response, 405, text, 'only GET and HEAD\n', false);
       return;
     }
-    const path = new URL(request.url ?? '/', 'http://endpoint').pathname;
+    let path: string;
+    try {
+      path = new URL(request.url ?? '/', 'http://endpoint').pathname;
+    } catch {
+      send(response, 400, text, 'not a request target: ask for a path, such as /metrics\n', false);
+      return;
+    }
     switch (path) {
       case '/metrics':
-        send(response, 200, registry.contentType, await registry.metrics(), head);
+        send(response, 200, registry.contentType, await metrics(), head);
         return;
       case '/healthz':
         send(response, 200, text, 'ok\n', head);
@@ -162,12 +214,25 @@ export async function startOperatorEndpoint(
   };
 
   const server: Server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (request, response) => {
+    const socket = request.socket;
+    const load = pending.get(socket) ?? { unanswered: 0, streaming: false };
+    pending.set(socket, load);
+    if (load.streaming || ++load.unanswered > MAX_PIPELINED) {
+      // An event stream never ends, so nothing behind it on this connection would ever be sent;
+      // and a client that pipelines more than this and reads nothing is not a browser or Prometheus.
+      socket.destroy();
+      return;
+    }
+    response.once('close', () => {
+      load.unanswered--;
+    });
     handle(request, response).catch((error: Error) => {
       if (!response.headersSent) send(response, 500, text, `${error.message}\n`, false);
       else response.destroy();
     });
   });
   server.maxHeadersCount = 50;
+  server.timeout = options.idleTimeoutMillis ?? 30_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -184,6 +249,12 @@ export async function startOperatorEndpoint(
   let closed: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
+    get connections() {
+      return sockets.size;
+    },
+    get eventStreams() {
+      return streams.size;
+    },
     close() {
       closed ??= new Promise<void>((resolve) => {
         for (const stream of streams) stream.end();
