@@ -118,6 +118,12 @@ export interface ClusterNodeOptions {
    * the cluster must say the same. Not a configuration-file field. @default true
    */
   readonly protectFrames?: boolean;
+  /**
+   * Called once the node listens and has dialed its peers, before start() waits for a synchronous
+   * bootstrap: what must run while the caches warm (an operator endpoint whose /healthz answers and
+   * whose /readyz says `starting` meanwhile). An error it throws stops the node, and start() throws it.
+   */
+  readonly onStarted?: (node: ClusterNode) => void | Promise<void>;
 }
 
 interface Dialer {
@@ -201,6 +207,7 @@ export class ClusterNode {
     const node = new ClusterNode(resolved, options);
     try {
       await node.#start();
+      await options.onStarted?.(node);
     } catch (error) {
       await node.stop();
       throw error;

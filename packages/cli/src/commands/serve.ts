@@ -53,9 +53,29 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
   if (config !== null && typeof config === 'object' && !hasSecret && secret) config = { ...config, secret };
   const logger = lineLogger(io, options.verbose === true);
   let node: ClusterNode;
+  let endpoint: OperatorEndpoint | undefined;
+  let endpointFailed: { hostname: string; port: number } | undefined;
+  // Opened once the node listens, before start() waits for a synchronous bootstrap (however
+  // long): a probe meanwhile gets /healthz 200 and /readyz 503, not a refused connection.
+  const openEndpoint = async (started: ClusterNode) => {
+    if (started.http === undefined) return;
+    try {
+      endpoint = await startOperatorEndpoint(started, started.http);
+    } catch (error) {
+      endpointFailed = started.http;
+      throw error;
+    }
+    io.out(`operator endpoint on ${endpoint.url}\n`);
+  };
   try {
-    node = await ClusterNode.start(config as never, { logger });
+    node = await ClusterNode.start(config as never, { logger, onStarted: openEndpoint });
   } catch (error) {
+    if (endpointFailed !== undefined) {
+      io.err(
+        `meshcache: the operator endpoint (http) could not listen on ${endpointFailed.hostname}:${endpointFailed.port}: ${(error as Error).message}\n`,
+      );
+      return 1;
+    }
     if (error instanceof ConfigError) {
       io.err(`meshcache: ${options.config}: ${error.message}\n`);
       return 2;
@@ -63,20 +83,6 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     const code = error instanceof MeshcacheError ? ` (${error.code})` : '';
     io.err(`meshcache: the node could not start${code}: ${(error as Error).message}\n`);
     return 1;
-  }
-  let endpoint: OperatorEndpoint | undefined;
-  if (node.http !== undefined) {
-    try {
-      endpoint = await startOperatorEndpoint(node, node.http);
-    } catch (error) {
-      io.err(
-        `meshcache: the operator endpoint (http) could not listen on ${node.http.hostname}:${node.http.port}: ${(error as Error).message}\n`,
-      );
-      await node.stop();
-      return 1;
-    }
-    // Before ready(): /readyz answers 503 while the node catches up.
-    io.out(`operator endpoint on ${endpoint.url}\n`);
   }
   await node.ready();
   io.out(`listening on ${node.url}\n`);
