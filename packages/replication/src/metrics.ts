@@ -143,9 +143,14 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
         if (cache.replication !== undefined) yield [{ cache: cache.name }, figure(cache.replication)];
       }
     };
+  // One node reached through two configured URLs is two entries of peers() sharing one link and
+  // its figures: counted once, or the sum doubled what the link carried.
   const perPeer = (figure: (peer: PeerInfo) => number | null) =>
     function* (s: Snapshot): Iterable<Sample<'peer'>> {
+      const seen = new Set<string>();
       for (const peer of s.peers) {
+        if (seen.has(peer.id)) continue;
+        seen.add(peer.id);
         const value = figure(peer);
         if (value !== null) yield [{ peer: peer.id }, value];
       }

@@ -128,6 +128,28 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     ).toBe(1);
   });
 
+  it('counts a peer reached through two configured URLs once', async () => {
+    const b = await startNode('gw-2', [], { caches: { 'Response Cache': { replication } } });
+    const port = new URL(b.url).port;
+    // The same node twice: peers() lists both URLs, and both show the one link's figures.
+    const a = await startNode('gw-1', [`ws://127.0.0.1:${port}`, `ws://localhost:${port}`], {
+      caches: { 'Response Cache': { replication } },
+    });
+    await a.ready();
+    const registry = new Registry();
+    registerMeshcacheMetrics(a, registry);
+    for (let i = 0; i < 3; i++) cacheOf(a, 'Response Cache').put(`k${i}`, i);
+    await until(() => cacheOf(b, 'Response Cache').size === 3, 'the puts on gw-2');
+    const sent = () =>
+      a
+        .peers()
+        .filter((peer) => peer.id === 'gw-2')
+        .map((peer) => peer.changesSent);
+    await until(() => sent().some((count) => count === 3), 'the link counts three');
+    const { families } = await scrape(registry);
+    expect(sampleValue(families, 'meshcache_peer_changes_sent_total', { peer: 'gw-2' })).toBe(3);
+  });
+
   it('reports the node not ready until ready() resolves, and unregisters cleanly', async () => {
     // A peer that accepts the connection and never says a word: ready() waits socketTimeoutMillis for it.
     const silent = createServer((socket) => held.push(socket));
