@@ -14,9 +14,10 @@
  *   GET /events   the same every second as server-sent events
  *
  * It has no authentication, so it listens on loopback unless configured otherwise, shows no key,
- * value or secret, and, wherever it listens, answers only requests whose Host is an IP address
- * or `localhost` (a page elsewhere that rebinds its DNS name to this host gets 421; an address
- * cannot be rebound). Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
+ * value or secret, and on a loopback address (however spelled) answers only requests whose Host
+ * is an IP address or `localhost` (a page elsewhere that rebinds its DNS name to 127.0.0.1 gets
+ * 421; an address cannot be rebound). Off loopback it is for a Prometheus elsewhere, which may
+ * name it by any DNS name: no Host check there (docs/observability.md: firewall it). Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
  * it), each stream costs one JSON per second, and one a client does not read is skipped, then
  * closed, instead of buffered. One client cannot hold the node: a connection with more than
  * MAX_PIPELINED requests unanswered is closed (Node's server runs the handler for every request
@@ -76,13 +77,23 @@ const SECURITY_HEADERS = {
 
 /**
  * A Host that DNS rebinding cannot produce: an IP address (a browser sends the address it
- * connected to, which a rebinding page cannot choose), or `localhost`. Any other name is refused
- * wherever the endpoint listens: deciding by the configured hostname missed its other spellings
- * (`::ffff:127.0.0.1`, `0:0:0:0:0:0:0:1`, `0.0.0.0` and `::`, which listen on loopback too).
+ * connected to, which a rebinding page cannot choose), or `localhost`.
  */
 function isUnrebindableHost(hostname: string): boolean {
   const bare = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return bare === 'localhost' || isIP(bare) !== 0;
+}
+
+/**
+ * Whether the address the endpoint is bound to is a loopback one, however the configuration
+ * spelled it (`::ffff:127.0.0.1` and `0:0:0:0:0:0:0:1` skipped the check when the configured name
+ * was compared with `127.0.0.1` and `::1`).
+ */
+function isLoopbackAddress(address: string): boolean {
+  if (isIP(address) === 4) return address.startsWith('127.');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return (mapped[1] as string).startsWith('127.');
+  return isIP(address) === 6 && /^(0{0,4}:){2,7}0{0,3}1$/.test(address.replace(/^::/, '0::'));
 }
 
 /** The host name of a Host header (without its port). */
@@ -99,6 +110,7 @@ export async function startOperatorEndpoint(
 ): Promise<OperatorEndpoint> {
   const hostname = options.hostname ?? '127.0.0.1';
   const interval = options.intervalMillis ?? 1000;
+  let loopbackOnly = true; // until it listens: then from the address it is bound to
   const startedAt = Date.now();
   let ready = false;
   void node.ready().then(
@@ -165,8 +177,14 @@ export async function startOperatorEndpoint(
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    if (!isUnrebindableHost(hostOf(request.headers.host) ?? '')) {
-      send(response, 421, text, 'this endpoint answers only to a Host that is an IP address or localhost\n', false);
+    if (loopbackOnly && !isUnrebindableHost(hostOf(request.headers.host) ?? '')) {
+      send(
+        response,
+        421,
+        text,
+        'on loopback this endpoint answers only to a Host that is an IP address or localhost\n',
+        false,
+      );
       return;
     }
     const head = request.method === 'HEAD';
@@ -244,7 +262,8 @@ export async function startOperatorEndpoint(
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
+  const { port, address } = server.address() as AddressInfo;
+  loopbackOnly = isLoopbackAddress(address);
   const host = hostname.includes(':') ? `[${hostname}]` : hostname;
   let closed: Promise<void> | undefined;
   return {
