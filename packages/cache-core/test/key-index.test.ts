@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hashString, KeyIndex } from '../src/memory/key-index.js';
+import { hashString, KeyIndex, MOVE_STEP } from '../src/memory/key-index.js';
 import { homeColliding } from './colliding-keys.js';
 
 /**
@@ -56,6 +56,7 @@ function indexed(seeds?: () => number, tableFrom = 0) {
   return {
     index,
     model,
+    keys,
     add(key: string) {
       if (index.get(key, keys) !== -1) return;
       const slot = free.pop() ?? keys.length;
@@ -206,59 +207,63 @@ describe('the key index', () => {
   });
 
   it('moves the Map to the table a few keys an operation, not all at once, and is exact at every step of the move', () => {
-    const subject = indexed(undefined, 400);
+    const subject = indexed(undefined, 2000);
     const { index } = subject;
-    const keys = Array.from({ length: 1200 }, (_, i) => `https://example.test/orders/${i}?tenant=acme`);
-    for (const key of keys.slice(0, 400)) subject.add(key);
+    const keys = Array.from({ length: 4000 }, (_, i) => `https://example.test/orders/${i}?tenant=acme`);
+    for (const key of keys.slice(0, 2000)) subject.add(key);
     // The add that reached tableFrom made the table and moved nothing: that add used to hash and
     // place every key (70-100 ms at TABLE_FROM URL keys), while the cache answered nobody.
     expect(index.hashed).toBe(true);
-    expect(index.moving).toBe(400);
-    // Every read, add and delete moves 8 (the Map's keys in the order they came), so a cache
-    // that stops growing still finishes; an eviction only takes its key.
+    expect(index.moving).toBe(2000);
+    // Every read, add and delete moves MOVE_STEP (the Map's keys in the order they came), so a
+    // cache that stops growing still finishes; an eviction only takes its key.
     expect(index.get(keys[0] as string, [])).toBe(0);
-    expect(index.moving).toBe(392);
+    expect(index.moving).toBe(2000 - MOVE_STEP);
     expect(index.get('absent', [])).toBe(-1);
-    expect(index.moving).toBe(384);
-    subject.delete(keys[300] as string); // not moved yet: taken from the Map
-    expect(index.moving).toBe(375);
-    subject.evict(keys[301] as string);
-    expect(index.moving).toBe(374);
+    expect(index.moving).toBe(2000 - 2 * MOVE_STEP);
+    subject.delete(keys[1900] as string); // not moved yet: taken from the Map
+    expect(index.moving).toBe(2000 - 3 * MOVE_STEP - 1);
+    subject.evict(keys[1901] as string);
+    expect(index.moving).toBe(2000 - 3 * MOVE_STEP - 2);
+    subject.delete(keys[1] as string); // moved already: taken from the table, and from the Map
+    expect(index.get(keys[1] as string, subject.keys)).toBe(-1);
     let steps = 0;
+    const left = index.moving;
     while (index.moving > 0 && steps < 1000) {
       index.get('absent', []);
       steps++;
     }
-    expect(steps).toBe(47); // ceil(374 / 8): nothing moved twice, nothing left behind
+    expect(steps).toBe(Math.ceil(left / MOVE_STEP)); // nothing moved twice, nothing left behind
     subject.check(keys);
-    for (const key of keys.slice(400)) subject.add(key);
-    for (const key of keys.slice(0, 700)) subject.delete(key);
+    for (const key of keys.slice(2000)) subject.add(key);
+    for (const key of keys.slice(0, 2500)) subject.delete(key);
     subject.check(keys);
   });
 
   it('grows its table a few positions an operation, exact throughout, taking keys out of the old table as well', () => {
     const subject = indexed(undefined, 0);
     const { index } = subject;
-    const keys = Array.from({ length: 2000 }, (_, i) => `https://example.test/orders/${i}`);
-    // A table of 2048 positions is half full at 1024 keys: the 1025th add makes one of 4096.
-    for (const key of keys.slice(0, 1024)) subject.add(key);
+    const keys = Array.from({ length: 8000 }, (_, i) => `https://example.test/orders/${i}`);
+    // A table of 8192 positions is half full at 4096 keys: the next add makes one of 16384.
+    for (const key of keys.slice(0, 4096)) subject.add(key);
     expect(index.moving).toBe(0);
-    subject.add(keys[1024] as string);
-    // That add moved 16 of the old table's 2048 positions (its get, before it, none): the rest
-    // waits for the operations after it. Re-placing every pair at once took 150 ms at a million keys.
+    subject.add(keys[4096] as string);
+    // That add moved 4 * MOVE_STEP of the old table's 8192 positions (about half as many pairs):
+    // the rest waits for the operations after it. Re-placing every pair at once took 150 ms at a
+    // million keys.
     const left = index.moving;
-    expect(left).toBeGreaterThan(1024 - 40);
-    expect(left).toBeLessThan(1024);
+    expect(left).toBeGreaterThan(4096 - 4 * MOVE_STEP);
+    expect(left).toBeLessThan(4096);
     // Out of the old table: deleted, and evicted (found by slot, not by key).
-    const old = keys.slice(1000, 1024);
-    for (const key of old.slice(0, 12)) subject.delete(key);
-    for (const key of old.slice(12)) subject.evict(key);
+    const old = keys.slice(4000, 4096);
+    for (const key of old.slice(0, 48)) subject.delete(key);
+    for (const key of old.slice(48)) subject.evict(key);
     subject.check(keys);
     expect(index.moving).toBe(0); // check()'s reads finished the move
     for (const key of old) subject.add(key);
-    for (const key of keys.slice(1025)) subject.add(key);
+    for (const key of keys.slice(4097)) subject.add(key);
     subject.check(keys);
-    expect(index.size).toBe(2000);
+    expect(index.size).toBe(8000);
   });
 
   it('is exact while its keys move: every read answers right at every step', () => {

@@ -35,7 +35,7 @@
  * doubling of the table re-placed every pair (150 ms at a million keys, 300 ms at two) while a
  * gateway served nothing. Now the new table is made then and takes the new keys, and every read,
  * add and delete after moves a few of the Map's keys (MOVE_STEP) or of the old table's positions
- * (2 * MOVE_STEP), until none is left. Meanwhile a lookup reads the Map or the old table as well
+ * (4 * MOVE_STEP), until none is left. Meanwhile a lookup reads the Map or the old table as well
  * (each key is in exactly one place), and a pair moved out of the old table, or taken out of it,
  * is marked MOVED there rather than emptied, so the runs a lookup walks stay unbroken.
  *
@@ -60,12 +60,15 @@ const MAX_PROBES = 128;
 /** New seeds drawn before giving up on hashing. */
 const MAX_RESEEDS = 1;
 /**
- * Keys moved from the Map to the table by each operation while it moves: a few, so that no
- * operation costs much more than its own (each moved key is hashed and placed, about a
- * lookup's cost), and enough that the move ends well before the table fills (an add moves
- * eight keys, so the Map's TABLE_FROM keys are in after TABLE_FROM / 8 adds, at most).
+ * Keys moved from the Map to the table by each operation while it moves (each hashed and placed:
+ * some microseconds for the lot, nothing a caller notices), and positions of the old table moved
+ * while the table grows (4 * MOVE_STEP: about 2 * MOVE_STEP pairs, placed by their stored hashes).
+ * Not fewer: while a move lasts, a lookup of a key not held reads two places (the Map or the old
+ * table, and the table), so the sooner it ends the better. With 8 and 16, half the puts of a
+ * million new keys met a move under way, each 8-18% slower than before (bench, /tmp A/B at 200k
+ * and 1M keys); with 64 and 256, one in sixteen.
  */
-const MOVE_STEP = 8;
+export const MOVE_STEP = 64;
 
 export class KeyIndex {
   /** hash at 2 * position, slot + 1 at 2 * position + 1 (0 = empty); empty while the Map is used. */
@@ -80,9 +83,15 @@ export class KeyIndex {
   #reseeds = 0;
   /** Every key, while there are fewer than TABLE_FROM or once hashing gave up; else undefined. */
   #map: Map<string, number> | undefined = new Map();
-  /** While the keys move to the table: the Map's keys not moved yet (no key is added to it meanwhile), and where the move is. */
+  /**
+   * While the keys move to the table: the Map they were in (no key is added to it meanwhile), where
+   * the move is, and how many are not moved yet. A moved key stays in the Map (a Map's delete cost
+   * more than the move itself): a lookup reads the table first, and a key taken out of the table
+   * is taken out of the Map too, so the Map answers only for keys not moved yet.
+   */
   #moving: Map<string, number> | undefined;
-  #cursor: Iterator<string> | undefined;
+  #unmoved = 0;
+  #cursor: Iterator<[string, number]> | undefined;
   /** While the table grows: the table before, its mask, its next position to move, and its pairs not moved yet. */
   #old: Int32Array | undefined;
   #oldMask = 0;
@@ -111,7 +120,7 @@ export class KeyIndex {
 
   /** Keys still to move, from the Map to the table or from the table before it grew (0 when none is moving). */
   get moving(): number {
-    return (this.#moving?.size ?? 0) + this.#oldSize;
+    return this.#unmoved + this.#oldSize;
   }
 
   /** Whether the keys are in the table (false while they are few, or once the index is flooded). */
@@ -128,27 +137,28 @@ export class KeyIndex {
   get(key: string, keys: ReadonlyArray<string | undefined>): number {
     // Small, so that it inlines into the store's read: the Map's path is most caches' only one.
     const map = this.#map;
-    if (map === undefined) return this.#find(key, keys);
+    if (map === undefined) {
+      return this.#moving === undefined && this.#old === undefined
+        ? this.#find(key, keys)
+        : this.#findWhileMoving(key, keys);
+    }
     const slot = map.get(key);
     return slot === undefined ? NONE : slot;
   }
 
   #find(key: string, keys: ReadonlyArray<string | undefined>): number {
-    if (this.#moving === undefined && this.#old === undefined) {
-      const at = this.#positionOf(key, keys);
-      return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
-    }
-    let slot = this.#moving?.get(key) ?? NONE;
-    // Found without hashing: the key remembered is some earlier one, perhaps a missed key sliced
-    // out of a large string, which must not stay alive for want of another key being hashed.
-    if (slot !== NONE) this.#lastKey = undefined;
-    else {
-      const at = this.#positionOf(key, keys);
-      if (at !== NONE) slot = (this.#table[2 * at + 1] as number) - 1;
-      else if (this.#old !== undefined) {
-        const was = this.#oldPositionOf(key, keys);
-        if (was !== NONE) slot = (this.#old[2 * was + 1] as number) - 1;
-      }
+    const at = this.#positionOf(key, keys);
+    return at === NONE ? NONE : (this.#table[2 * at + 1] as number) - 1;
+  }
+
+  #findWhileMoving(key: string, keys: ReadonlyArray<string | undefined>): number {
+    let slot = NONE;
+    const at = this.#positionOf(key, keys);
+    if (at !== NONE) slot = (this.#table[2 * at + 1] as number) - 1;
+    else if (this.#moving !== undefined) slot = this.#moving.get(key) ?? NONE;
+    if (slot === NONE && this.#old !== undefined) {
+      const was = this.#oldPositionOf(key, keys);
+      if (was !== NONE) slot = (this.#old[2 * was + 1] as number) - 1;
     }
     this.#step(keys);
     return slot;
@@ -183,11 +193,15 @@ export class KeyIndex {
     const map = this.#map;
     if (map === undefined) {
       this.#insert(key, slot, keys);
-      this.#step(keys);
+      if (this.#moving !== undefined || this.#old !== undefined) this.#step(keys);
     } else if (map.set(key, slot).size >= this.#tableFrom && !this.#flooded) this.#leaveMap();
   }
 
-  #insert(key: string, slot: number, keys: ReadonlyArray<string | undefined>, hash = this.#hashOf(key)): void {
+  #insert(key: string, slot: number, keys: ReadonlyArray<string | undefined>): void {
+    this.#insertHashed(key, slot, keys, this.#hashOf(key));
+  }
+
+  #insertHashed(key: string, slot: number, keys: ReadonlyArray<string | undefined>, hash: number): void {
     if (2 * (this.#size + 1) > this.#mask + 1) this.#resize(2 * (this.#mask + 1));
     const table = this.#table;
     const mask = this.#mask;
@@ -217,17 +231,17 @@ export class KeyIndex {
 
   #take(key: string, keys: ReadonlyArray<string | undefined>): number {
     let slot = NONE;
-    const moving = this.#moving;
-    const held = moving?.get(key);
-    if (held !== undefined) {
-      moving?.delete(key);
-      slot = held;
-      this.#lastKey = undefined; // as in #find
+    const at = this.#positionOf(key, keys);
+    if (at !== NONE) {
+      slot = (this.#table[2 * at + 1] as number) - 1;
+      this.#vacate(at);
+      this.#moving?.delete(key); // moved, so still in the Map: it must not answer for it now
     } else {
-      const at = this.#positionOf(key, keys);
-      if (at !== NONE) {
-        slot = (this.#table[2 * at + 1] as number) - 1;
-        this.#vacate(at);
+      const held = this.#moving?.get(key);
+      if (held !== undefined) {
+        this.#moving?.delete(key);
+        this.#unmoved--;
+        slot = held;
       } else if (this.#old !== undefined) {
         const was = this.#oldPositionOf(key, keys);
         if (was !== NONE) {
@@ -245,9 +259,10 @@ export class KeyIndex {
   remove(key: string, slot: number): void {
     const map = this.#map;
     if (map !== undefined) map.delete(key);
-    else if (this.#moving?.delete(key) !== true && !this.#takeSlot(key, slot) && this.#old !== undefined) {
-      this.#takeOldSlot(key, slot);
-    }
+    else if (this.#takeSlot(key, slot))
+      this.#moving?.delete(key); // as in #take
+    else if (this.#moving?.delete(key) === true) this.#unmoved--;
+    else if (this.#old !== undefined) this.#takeOldSlot(key, slot);
   }
 
   /** Takes the pair of `slot` out of the table; false when it is not there. */
@@ -285,6 +300,7 @@ export class KeyIndex {
     this.#map = new Map();
     this.#moving = undefined;
     this.#cursor = undefined;
+    this.#unmoved = 0;
     this.#old = undefined;
     this.#oldSize = 0;
     this.#table = new Int32Array(0);
@@ -295,7 +311,7 @@ export class KeyIndex {
   /** While keys move (from the Map, or from the table before it grew), moves a few more. */
   #step(keys: ReadonlyArray<string | undefined>): void {
     if (this.#moving !== undefined) this.#move(keys);
-    if (this.#old !== undefined) this.#moveOld(2 * MOVE_STEP);
+    if (this.#old !== undefined) this.#moveOld(4 * MOVE_STEP);
   }
 
   /**
@@ -342,27 +358,27 @@ export class KeyIndex {
     this.#mask = positions - 1;
     this.#size = 0;
     this.#moving = held;
-    this.#cursor = held.keys();
+    this.#cursor = held.entries();
+    this.#unmoved = held.size;
   }
 
   /** Moves up to MOVE_STEP keys from the Map to the table; the last of them ends the move. */
   #move(keys: ReadonlyArray<string | undefined>): void {
-    const moving = this.#moving as Map<string, number>;
-    const cursor = this.#cursor as Iterator<string>;
+    const cursor = this.#cursor as Iterator<[string, number]>;
     for (let moved = 0; moved < MOVE_STEP; moved++) {
-      // A Map's iterator skips the keys deleted since it began (taken out, or moved already).
+      // A Map's iterator skips the keys deleted since it began (taken out meanwhile).
       const next = cursor.next();
       if (next.done === true) {
         this.#moving = undefined;
         this.#cursor = undefined;
+        this.#unmoved = 0;
         return;
       }
-      const key = next.value;
-      const slot = moving.get(key) as number;
-      moving.delete(key);
+      const [key, slot] = next.value;
+      this.#unmoved--;
       // Hashed here, not through #hashOf: the key the caller just looked up stays the one
       // remembered (its add, next, needs its hash).
-      this.#insert(key, slot, keys, hashString(key, this.#key0, this.#key1));
+      this.#insertHashed(key, slot, keys, hashString(key, this.#key0, this.#key1));
       // The insertion gave up hashing (a flood): every key is in the Map now, the move is over.
       if (this.#moving === undefined) return;
     }
@@ -427,6 +443,7 @@ export class KeyIndex {
       const map = this.#moving ?? new Map<string, number>();
       this.#moving = undefined;
       this.#cursor = undefined;
+      this.#unmoved = 0;
       for (const slot of slots) map.set(keys[slot] as string, slot);
       this.#map = map;
       this.#table = new Int32Array(0);
