@@ -48,8 +48,12 @@ const colliding = (seed: number, bits: number, count: number, prefix = 'k') =>
   homeColliding(count, prefix, seed, seed, bits);
 
 /** An index with its keys array, as the store keeps them: slots handed out and reused. */
-function indexed(seeds?: () => number, tableFrom = 0) {
-  const index = new KeyIndex(seeds === undefined ? { tableFrom } : { seeds, tableFrom });
+function indexed(seeds?: () => number, tableFrom = 0, moveStep?: number) {
+  const index = new KeyIndex({
+    tableFrom,
+    ...(seeds === undefined ? {} : { seeds }),
+    ...(moveStep === undefined ? {} : { moveStep }),
+  });
   const keys: Array<string | undefined> = [];
   const free: number[] = [];
   const model = new Map<string, number>();
@@ -115,15 +119,18 @@ describe('the key index', () => {
         fc.array(op, { maxLength: 600 }),
         fc.integer(),
         fc.constantFrom(0, 1, 40, 10_000),
-        (ops, seed, from) => {
-          const subject = indexed(() => seed, from);
+        // Moves of one key (four positions) an operation hold the index mid-move for hundreds of them.
+        fc.constantFrom(1, 3, undefined),
+        (ops, seed, from, moveStep) => {
+          const subject = indexed(() => seed, from, moveStep);
           const seen: string[] = [];
-          for (const { kind, key } of ops) {
+          for (const [i, { kind, key }] of ops.entries()) {
             seen.push(key);
             if (kind === 'add') subject.add(key);
             else if (kind === 'delete') subject.delete(key);
             else if (kind === 'evict') subject.evict(key);
             else subject.clear();
+            if (i % 97 === 96) subject.check(seen); // mid-move, when the steps are small
           }
           subject.check(seen);
         },

@@ -78,6 +78,7 @@ export class KeyIndex {
   /** Draws 32 random bits: a key is two draws. */
   readonly #seeds: () => number;
   readonly #tableFrom: number;
+  readonly #moveStep: number;
   #key0: number;
   #key1: number;
   #reseeds = 0;
@@ -104,14 +105,18 @@ export class KeyIndex {
 
   /**
    * `seeds` draws 32 random bits (a hash key is two draws), `tableFrom` is when the Map gives way
-   * to the table: a test hands in its own, to make keys collide and to test the table with a few
-   * keys.
+   * to the table, `moveStep` the keys a move takes per operation: a test hands in its own, to make
+   * keys collide, to test the table with a few keys, and to hold the index mid-move for many
+   * operations.
    */
-  constructor(options: { readonly seeds?: () => number; readonly tableFrom?: number } = {}) {
+  constructor(
+    options: { readonly seeds?: () => number; readonly tableFrom?: number; readonly moveStep?: number } = {},
+  ) {
     this.#seeds = options.seeds ?? randomSeed;
     this.#key0 = this.#seeds();
     this.#key1 = this.#seeds();
     this.#tableFrom = options.tableFrom ?? TABLE_FROM;
+    this.#moveStep = options.moveStep ?? MOVE_STEP;
   }
 
   get size(): number {
@@ -311,7 +316,7 @@ export class KeyIndex {
   /** While keys move (from the Map, or from the table before it grew), moves a few more. */
   #step(keys: ReadonlyArray<string | undefined>): void {
     if (this.#moving !== undefined) this.#move(keys);
-    if (this.#old !== undefined) this.#moveOld(4 * MOVE_STEP);
+    if (this.#old !== undefined) this.#moveOld(4 * this.#moveStep);
   }
 
   /**
@@ -365,7 +370,7 @@ export class KeyIndex {
   /** Moves up to MOVE_STEP keys from the Map to the table; the last of them ends the move. */
   #move(keys: ReadonlyArray<string | undefined>): void {
     const cursor = this.#cursor as Iterator<[string, number]>;
-    for (let moved = 0; moved < MOVE_STEP; moved++) {
+    for (let moved = 0; moved < this.#moveStep; moved++) {
       // A Map's iterator skips the keys deleted since it began (taken out meanwhile).
       const next = cursor.next();
       if (next.done === true) {
