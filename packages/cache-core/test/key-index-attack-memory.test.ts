@@ -59,6 +59,23 @@ describe('the key index, attacked: what it keeps alive', () => {
     expect(heapUsed() - before).toBeLessThan(BIG / 4);
   });
 
+  it('lets a key go once it is taken out, deleted or evicted, with nothing looked up after', () => {
+    for (const how of ['delete', 'evict'] as const) {
+      const { index, keys } = tableIndex();
+      const before = heapUsed();
+      (() => {
+        const body = `${'x'.repeat(BIG)}y`;
+        const key = body.slice(1000, 1040); // held, then taken out: a cache that then goes quiet
+        keys[100] = key;
+        index.add(key, 100, keys);
+        if (how === 'delete') expect(index.delete(key, keys)).toBe(100);
+        else index.remove(key, 100);
+        keys[100] = undefined;
+      })();
+      expect(heapUsed() - before).toBeLessThan(BIG / 4);
+    }
+  });
+
   it('keeps no key once cleared (the memo of the last key hashed is emptied by clear())', () => {
     const { index, keys } = tableIndex();
     const before = heapUsed();

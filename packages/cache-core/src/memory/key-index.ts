@@ -117,6 +117,8 @@ export class KeyIndex {
     this.#key1 = this.#seeds();
     this.#tableFrom = options.tableFrom ?? TABLE_FROM;
     this.#moveStep = options.moveStep ?? MOVE_STEP;
+    if (!Number.isInteger(this.#moveStep) || this.#moveStep < 1)
+      throw new RangeError('moveStep must be a whole number >= 1');
   }
 
   get size(): number {
@@ -245,8 +247,8 @@ export class KeyIndex {
       const held = this.#moving?.get(key);
       if (held !== undefined) {
         this.#moving?.delete(key);
-        this.#unmoved--;
         slot = held;
+        if (--this.#unmoved === 0) this.#endMapMove();
       } else if (this.#old !== undefined) {
         const was = this.#oldPositionOf(key, keys);
         if (was !== NONE) {
@@ -257,6 +259,8 @@ export class KeyIndex {
       }
     }
     this.#step(keys);
+    // The key taken out is not kept alive as the last key hashed (it may be a slice of a large string).
+    this.#lastKey = undefined;
     return slot;
   }
 
@@ -264,10 +268,12 @@ export class KeyIndex {
   remove(key: string, slot: number): void {
     const map = this.#map;
     if (map !== undefined) map.delete(key);
-    else if (this.#takeSlot(key, slot))
+    else if (this.#takeSlot(key, slot)) {
       this.#moving?.delete(key); // as in #take
-    else if (this.#moving?.delete(key) === true) this.#unmoved--;
-    else if (this.#old !== undefined) this.#takeOldSlot(key, slot);
+    } else if (this.#moving?.delete(key) === true) {
+      if (--this.#unmoved === 0) this.#endMapMove();
+    } else if (this.#old !== undefined) this.#takeOldSlot(key, slot);
+    this.#lastKey = undefined; // as in #take
   }
 
   /** Takes the pair of `slot` out of the table; false when it is not there. */
@@ -367,6 +373,12 @@ export class KeyIndex {
     this.#unmoved = held.size;
   }
 
+  #endMapMove(): void {
+    this.#moving = undefined;
+    this.#cursor = undefined;
+    this.#unmoved = 0;
+  }
+
   /** Moves up to MOVE_STEP keys from the Map to the table; the last of them ends the move. */
   #move(keys: ReadonlyArray<string | undefined>): void {
     const cursor = this.#cursor as Iterator<[string, number]>;
@@ -374,18 +386,19 @@ export class KeyIndex {
       // A Map's iterator skips the keys deleted since it began (taken out meanwhile).
       const next = cursor.next();
       if (next.done === true) {
-        this.#moving = undefined;
-        this.#cursor = undefined;
-        this.#unmoved = 0;
+        this.#endMapMove();
         return;
       }
       const [key, slot] = next.value;
-      this.#unmoved--;
       // Hashed here, not through #hashOf: the key the caller just looked up stays the one
       // remembered (its add, next, needs its hash).
       this.#insertHashed(key, slot, keys, hashString(key, this.#key0, this.#key1));
       // The insertion gave up hashing (a flood): every key is in the Map now, the move is over.
       if (this.#moving === undefined) return;
+      if (--this.#unmoved === 0) {
+        this.#endMapMove(); // not at the next operation: a cache gone quiet would keep the Map
+        return;
+      }
     }
   }
 
