@@ -316,22 +316,24 @@ describe('the operator endpoint', () => {
   });
 });
 
+/** Writes gw-1's config for `meshcache serve` into `dir`, with an operator endpoint on a free port; returns its path. */
+function serveConfig(dir: string, overrides: Record<string, unknown>): string {
+  const config = join(dir, 'gw-1.json');
+  writeFileSync(
+    config,
+    JSON.stringify({ name: 'gw-1', cluster: 'gateways', secret: SECRET, http: { port: 0 }, ...overrides }),
+  );
+  return config;
+}
+
 describe('meshcache serve with http in its config', () => {
   it('prints the endpoint, serves it while running, and closes it on SIGINT', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshcache-serve-http-'));
     try {
-      const config = join(dir, 'gw-1.json');
-      writeFileSync(
-        config,
-        JSON.stringify({
-          name: 'gw-1',
-          cluster: 'gateways',
-          secret: SECRET,
-          peerListener: { hostname: '127.0.0.1', port: 0 },
-          http: { port: 0 },
-          caches: { 'Response Cache': { replication: {} } },
-        }),
-      );
+      const config = serveConfig(dir, {
+        peerListener: { hostname: '127.0.0.1', port: 0 },
+        caches: { 'Response Cache': { replication: {} } },
+      });
       const io = recordingIo({});
       const serving = run(['serve', '--config', config], io);
       await until(() => /listening on /.test(io.stdout()), 'serve to start', 10_000).catch((error: Error) => {
@@ -359,19 +361,11 @@ describe('meshcache serve with http in its config', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const dir = mkdtempSync(join(tmpdir(), 'meshcache-serve-http-'));
     try {
-      const config = join(dir, 'gw-1.json');
-      writeFileSync(
-        config,
-        JSON.stringify({
-          name: 'gw-1',
-          cluster: 'gateways',
-          secret: SECRET,
-          peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 3000 },
-          peerDiscovery: { mode: 'manual', peers: [`ws://127.0.0.1:${(silent.address() as AddressInfo).port}`] },
-          http: { port: 0 },
-          caches: { users: { replication: {}, bootstrap: { bootstrapAsynchronously: false } } },
-        }),
-      );
+      const config = serveConfig(dir, {
+        peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 3000 },
+        peerDiscovery: { mode: 'manual', peers: [`ws://127.0.0.1:${(silent.address() as AddressInfo).port}`] },
+        caches: { users: { replication: {}, bootstrap: { bootstrapAsynchronously: false } } },
+      });
       const io = recordingIo({});
       const serving = run(['serve', '--config', config], io);
       await until(() => /operator endpoint on /.test(io.stdout()), 'the endpoint', 10_000);

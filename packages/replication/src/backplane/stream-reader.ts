@@ -119,27 +119,9 @@ export class StreamReader {
       }
       try {
         if (this.#needsPosition) await this.#reposition();
-        const reply = this.#inboxUnreadable
-          ? await redis.xreadBuffer(
-              'COUNT',
-              READ_COUNT,
-              'BLOCK',
-              BLOCK_MILLIS,
-              'STREAMS',
-              changesKey,
-              this.#changesId ?? '0-0',
-            )
-          : await redis.xreadBuffer(
-              'COUNT',
-              READ_COUNT,
-              'BLOCK',
-              BLOCK_MILLIS,
-              'STREAMS',
-              changesKey,
-              inboxKey,
-              this.#changesId ?? '0-0',
-              this.#inboxId,
-            );
+        const from = this.#changesId ?? '0-0';
+        const streams = this.#inboxUnreadable ? [changesKey, from] : [changesKey, inboxKey, from, this.#inboxId];
+        const reply = await redis.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', BLOCK_MILLIS, 'STREAMS', ...streams);
         if (reply !== null && this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
           // This node fell further behind than the replay window: replaying is over, repair instead.
           this.#jumpToEnd(
