@@ -115,6 +115,21 @@ describe('WebSocketTransport limits', () => {
     await listener.close();
   });
 
+  it('says an address that answers HTTP without upgrading is not a peer port (an operator endpoint given as --node)', async () => {
+    const http = createServer((socket) =>
+      socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n')),
+    );
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (http.address() as AddressInfo).port;
+      await expect(new WebSocketTransport().dial(`ws://127.0.0.1:${port}`)).rejects.toThrow(
+        /answered HTTP 200 instead of a WebSocket upgrade: not a meshcache peer port/,
+      );
+    } finally {
+      await new Promise((resolve) => http.close(resolve));
+    }
+  });
+
   it('answers a plain HTTP request with 426 and nothing else', async () => {
     const { listener } = await server();
     const port = Number(new URL(listener.address).port);

@@ -26,7 +26,7 @@
  * Nothing a peer sends can throw out of a socket callback: errors are swallowed into a close, and
  * close() itself never throws (reasons are cut by UTF-8 bytes).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { type ClientRequest, createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -441,6 +441,19 @@ export class WebSocketTransport implements Transport {
       });
       const failed = (error: Error) => reject(new Error(`cannot reach ${address}: ${error.message}`, { cause: error }));
       socket.once('error', failed);
+      // An answer that is not an upgrade: say what it means (ws says "Unexpected server response: 200").
+      socket.once('unexpected-response', (request: ClientRequest, response: IncomingMessage) => {
+        request.destroy();
+        response.resume();
+        const status = response.statusCode ?? 0;
+        failed(
+          new Error(
+            status === 503
+              ? 'it answered 503: too many connections are waiting to authenticate there; try again'
+              : `it answered HTTP ${status} instead of a WebSocket upgrade: not a meshcache peer port (its operator endpoint, or another server?)`,
+          ),
+        );
+      });
       socket.once('open', () => {
         socket.off('error', failed);
         resolve(
