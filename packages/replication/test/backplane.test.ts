@@ -450,6 +450,27 @@ describe('what a Redis user without the secret can do', () => {
     );
   });
 
+  it("a node started with another secret than the cluster's says so, once, as an error", async () => {
+    const watched = memoryLogger();
+    const a = await node('a', server);
+    await a.ready();
+    const b = await node(
+      'b',
+      server,
+      { secret: 'not the cluster secret, but as long as one' },
+      { logger: watched.logger },
+    );
+    await b.ready();
+    for (let i = 0; i < 20; i++) cacheOf(a).put(`k${i}`, i);
+    const island = () =>
+      watched.lines.filter((line) => line.level === 'error' && /secret is not the cluster's/.test(line.msg));
+    await until(() => island().length === 1, "b says its secret is not the cluster's");
+    for (let i = 20; i < 40; i++) cacheOf(a).put(`k${i}`, i);
+    await until(() => backplaneOf(b).refused.unauthenticated >= 30, 'b refuses more');
+    expect(island()).toHaveLength(1);
+    expect(cacheOf(b).size).toBe(0);
+  });
+
   it('junk in the members hash is opened once, not at every heartbeat', async () => {
     const a = await node('a', server);
     await a.ready();

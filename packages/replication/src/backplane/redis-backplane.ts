@@ -126,6 +126,8 @@ const REFUSAL_LOGS_PER_MINUTE = 5;
 
 /** A members hash with more fields than this is said in the log (no cluster has that many nodes). */
 const MANY_MEMBER_FIELDS = 10_000;
+/** Refusals of what other nodes sealed, none ever opened, before this node says its secret is not the cluster's. */
+const ISLAND_AFTER = 10;
 
 const control = { packr: new Packr({ useRecords: false }), unpackr: new Unpackr({ useRecords: false }) };
 
@@ -420,8 +422,10 @@ export class RedisBackplane {
       plaintext = this.#sealer.open(sealed, key).plaintext;
     } catch (error) {
       this.#refuse('unauthenticated', key, header.writer, (error as SealError).message);
+      this.#sealedByOthers(false);
       return 'refused';
     }
+    this.#sealedByOthers(true);
     let verdict = this.#guard.check(key, header);
     // Sealed before the window, but added to the stream within it (a stream id is Redis's clock
     // at XADD): an old entry copied back in, not a sign that this node fell behind. Refused as a
@@ -504,6 +508,23 @@ export class RedisBackplane {
     return newest;
   }
 
+  /**
+   * Counts what other nodes sealed, by whether it opened here. Nothing ever opened and many did
+   * not is what a node started with another secret than the cluster's sees: it shares nothing, and
+   * said so only in the refusal lines. Said once, as an error.
+   */
+  #sealedByOthers(opened: boolean): void {
+    if (opened) {
+      this.#othersOpened++;
+      return;
+    }
+    if (this.#othersOpened > 0 || ++this.#othersRefused !== ISLAND_AFTER) return;
+    this.#options.logger.error(
+      { key: this.#keys.members, refused: this.#othersRefused },
+      `backplane: none of what other nodes sealed (${ISLAND_AFTER} entries and member records so far) opens with this node's secret, and nothing ever did: this node's secret is not the cluster's (or someone writes junk to Redis); it shares nothing with the other nodes`,
+    );
+  }
+
   #refuse(kind: 'unauthenticated' | 'replayed' | 'stale', stream: string, writer: string | undefined, why: string) {
     this.#refused[kind]++;
     const minute = Math.floor(this.#options.scheduler.now() / 60_000);
@@ -549,6 +570,9 @@ export class RedisBackplane {
   }
 
   #beating = false;
+  /** Entries and member records of other nodes that opened here, and that did not, while none had (#sealedByOthers). */
+  #othersOpened = 0;
+  #othersRefused = 0;
   /** Members-hash fields whose record did not authenticate, as they were then (see #onMembers). */
   readonly #refusedRecords = new Map<string, Buffer>();
   #manyFieldsWarnedAt = Number.NEGATIVE_INFINITY;
@@ -619,7 +643,10 @@ export class RedisBackplane {
         if (this.#refusedRecords.size >= MANY_MEMBER_FIELDS * 4) this.#refusedRecords.clear();
         this.#refusedRecords.set(name, sealed);
         this.#refuse('unauthenticated', this.#keys.members, name, (error as Error).message);
+        this.#sealedByOthers(false);
+        continue;
       }
+      this.#sealedByOthers(true);
     }
     for (const name of this.#refusedRecords.keys()) if (records[name] === undefined) this.#refusedRecords.delete(name);
     for (const name of this.#members.update(opened)) this.#command.hdel(this.#keys.members, name).catch(() => {});
