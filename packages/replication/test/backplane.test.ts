@@ -471,6 +471,22 @@ describe('what a Redis user without the secret can do', () => {
     expect(cacheOf(b).size).toBe(0);
   });
 
+  it('an id far in the future at the end of the changes stream is said, once, naming the key', async () => {
+    const watched = memoryLogger();
+    const server = await redisServer(); // a stream of its own: the far-future id stays in it
+    const a = await node('a', server, {}, { logger: watched.logger });
+    await a.ready();
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    await intruder.xadd('meshcache:{gateways}:changes', '99999999999999-0', 'x', 'y');
+    const said = () => watched.lines.filter((line) => line.level === 'warn' && /last id is \d+ s ahead/.test(line.msg));
+    await until(() => said().length === 1, 'a warns about the far-future id');
+    cacheOf(a).put('after', 'still replicated'); // heartbeats probe on, and say it no more
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(said()).toHaveLength(1);
+    expect(said()[0]?.msg).toMatch(/delete meshcache:\{gateways\}:changes/);
+  });
+
   it('junk in the members hash is opened once, not at every heartbeat', async () => {
     const a = await node('a', server);
     await a.ready();

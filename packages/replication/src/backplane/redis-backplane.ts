@@ -53,7 +53,7 @@ import { BackplaneKeys } from './keys.js';
 import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
 import { RedisLeases } from './redis-leases.js';
 import { ReplayGuard } from './replay-guard.js';
-import { type Probe, probeStream } from './stream-probe.js';
+import { NOT_A_STREAM, type Probe, probeStream } from './stream-probe.js';
 import { type EntryOutcome, StreamReader } from './stream-reader.js';
 import { StreamWriter } from './stream-writer.js';
 
@@ -402,7 +402,30 @@ export class RedisBackplane {
       randomBytes(12).toString('hex'),
     );
     this.#serverOffset = probe.serverNow - this.#options.hlc.wallClock();
+    this.#checkFutureIds(probe);
     return probe;
+  }
+
+  /**
+   * Stream ids are Redis's clock at XADD, and trimming by age (MINID) keeps every entry after an id
+   * far in the future: one entry added with such an id (someone with access to Redis; a server
+   * whose clock jumped) turns the replay window's trimming off, leaving only maxLength (and every
+   * id after it is one more than the last, so it stays ahead). Said once while it lasts, naming the key.
+   */
+  #checkFutureIds(probe: Probe): void {
+    const last = probe.lastGeneratedId;
+    if (last === NOT_A_STREAM) return;
+    const ahead = Number.parseInt(last, 10) - probe.serverNow;
+    if (ahead <= this.#options.config.replayWindowMillis) {
+      this.#futureIdsSaid = false;
+      return;
+    }
+    if (this.#futureIdsSaid) return;
+    this.#futureIdsSaid = true;
+    this.#options.logger.warn(
+      { key: this.#keys.changes, lastId: last, aheadMillis: ahead },
+      `backplane: the changes stream's last id is ${Math.round(ahead / 1000)} s ahead of Redis's clock (an entry added with an id in the future): trimming by age keeps everything after it, only maxLength bounds the stream; to clear it, delete ${this.#keys.changes} (nodes repair the gap)`,
+    );
   }
 
   /** One entry; 'stale' when refused for age. */
@@ -570,6 +593,8 @@ export class RedisBackplane {
   }
 
   #beating = false;
+  /** A far-future last id was said in the log, and the stream's last id is still ahead (#checkFutureIds). */
+  #futureIdsSaid = false;
   /** Entries and member records of other nodes that opened here, and that did not, while none had (#sealedByOthers). */
   #othersOpened = 0;
   #othersRefused = 0;
