@@ -164,7 +164,7 @@ export class KeyIndex {
     if (at !== NONE) slot = (this.#table[2 * at + 1] as number) - 1;
     else if (this.#moving !== undefined) slot = this.#moving.get(key) ?? NONE;
     if (slot === NONE && this.#old !== undefined) {
-      const was = this.#oldPositionOf(key, keys);
+      const was = this.#positionIn(this.#old, this.#oldMask, key, keys);
       if (was !== NONE) slot = (this.#old[2 * was + 1] as number) - 1;
     }
     this.#step(keys);
@@ -173,25 +173,28 @@ export class KeyIndex {
 
   /** The key's position in the table, or -1. */
   #positionOf(key: string, keys: ReadonlyArray<string | undefined>): number {
+    return this.#positionIn(this.#table, this.#mask, key, keys);
+  }
+
+  /**
+   * The key's position in `table` (the table, or the old one while the table grows), or -1. A
+   * MOVED position (only the old table has them) keeps its hash: walked past, never a match.
+   */
+  #positionIn(table: Int32Array, mask: number, key: string, keys: ReadonlyArray<string | undefined>): number {
     const hash = this.#hashOf(key);
-    const table = this.#table;
-    const mask = this.#mask;
     for (let at = hash & mask; ; at = (at + 1) & mask) {
       const entry = table[2 * at + 1] as number;
       if (entry === 0) return NONE;
-      if (table[2 * at] === hash && keys[entry - 1] === key) return at;
+      if (table[2 * at] === hash && entry > 0 && keys[entry - 1] === key) return at;
     }
   }
 
-  /** The key's position in the old table (while the table grows), or -1; a MOVED position is walked past. */
-  #oldPositionOf(key: string, keys: ReadonlyArray<string | undefined>): number {
-    const hash = this.#hashOf(key);
-    const old = this.#old as Int32Array;
-    const mask = this.#oldMask;
-    for (let at = hash & mask; ; at = (at + 1) & mask) {
-      const entry = old[2 * at + 1] as number;
+  /** The position of `slot`'s pair in `table`, walking the run from the key's home (no key compared), or -1. */
+  #slotPositionIn(table: Int32Array, mask: number, key: string, slot: number): number {
+    for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
+      const entry = table[2 * at + 1] as number;
       if (entry === 0) return NONE;
-      if (entry > 0 && old[2 * at] === hash && keys[entry - 1] === key) return at;
+      if (entry === slot + 1) return at;
     }
   }
 
@@ -246,15 +249,13 @@ export class KeyIndex {
     } else {
       const held = this.#moving?.get(key);
       if (held !== undefined) {
-        this.#moving?.delete(key);
+        this.#takeUnmoved(key);
         slot = held;
-        if (--this.#unmoved === 0) this.#endMapMove();
       } else if (this.#old !== undefined) {
-        const was = this.#oldPositionOf(key, keys);
+        const was = this.#positionIn(this.#old, this.#oldMask, key, keys);
         if (was !== NONE) {
           slot = (this.#old[2 * was + 1] as number) - 1;
-          this.#old[2 * was + 1] = MOVED;
-          this.#oldLeft();
+          this.#takeOld(was);
         }
       }
     }
@@ -268,41 +269,30 @@ export class KeyIndex {
   remove(key: string, slot: number): void {
     const map = this.#map;
     if (map !== undefined) map.delete(key);
-    else if (this.#takeSlot(key, slot)) {
-      this.#moving?.delete(key); // as in #take
-    } else if (this.#moving?.delete(key) === true) {
-      if (--this.#unmoved === 0) this.#endMapMove();
-    } else if (this.#old !== undefined) this.#takeOldSlot(key, slot);
+    else {
+      const at = this.#slotPositionIn(this.#table, this.#mask, key, slot);
+      if (at !== NONE) {
+        this.#vacate(at);
+        this.#moving?.delete(key); // as in #take
+      } else if (!this.#takeUnmoved(key) && this.#old !== undefined) {
+        const was = this.#slotPositionIn(this.#old, this.#oldMask, key, slot);
+        if (was !== NONE) this.#takeOld(was);
+      }
+    }
     this.#lastKey = undefined; // as in #take
   }
 
-  /** Takes the pair of `slot` out of the table; false when it is not there. */
-  #takeSlot(key: string, slot: number): boolean {
-    const table = this.#table;
-    const mask = this.#mask;
-    for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
-      const entry = table[2 * at + 1] as number;
-      if (entry === 0) return false;
-      if (entry === slot + 1) {
-        this.#vacate(at);
-        return true;
-      }
-    }
+  /** Takes a key not moved yet out of the moving Map (the last one ends the move); false when it is not there. */
+  #takeUnmoved(key: string): boolean {
+    if (this.#moving?.delete(key) !== true) return false;
+    if (--this.#unmoved === 0) this.#endMapMove();
+    return true;
   }
 
-  /** Marks the pair of `slot` in the old table MOVED, if it is there. */
-  #takeOldSlot(key: string, slot: number): void {
-    const old = this.#old as Int32Array;
-    const mask = this.#oldMask;
-    for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
-      const entry = old[2 * at + 1] as number;
-      if (entry === 0) return;
-      if (entry === slot + 1) {
-        old[2 * at + 1] = MOVED;
-        this.#oldLeft();
-        return;
-      }
-    }
+  /** Takes the old table's pair at `position` out (MOVED); the last one ends the move, with positions still unwalked. */
+  #takeOld(position: number): void {
+    (this.#old as Int32Array)[2 * position + 1] = MOVED;
+    if (--this.#oldSize === 0) this.#old = undefined;
   }
 
   /** Empties the index: back to a Map, kept for good if the index was flooded (its sender is still out there). */
@@ -349,11 +339,6 @@ export class KeyIndex {
     }
     this.#oldNext = at;
     if (at > this.#oldMask || this.#oldSize === 0) this.#old = undefined;
-  }
-
-  /** A pair left the old table (taken out): the last one ends the move, with positions still unwalked. */
-  #oldLeft(): void {
-    if (--this.#oldSize === 0) this.#old = undefined;
   }
 
   /**
