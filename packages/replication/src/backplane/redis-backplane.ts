@@ -49,7 +49,7 @@ import { ProtocolError, WireCodec } from '../protocol/codec.js';
 import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
 import type { ResolvedBackplaneConfig } from './backplane-config.js';
 import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, type SealError, type SealHeader } from './entry-seal.js';
-import { BackplaneKeys } from './keys.js';
+import { BackplaneKeys, parseStreamId } from './keys.js';
 import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
 import { RedisLeases } from './redis-leases.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -415,7 +415,8 @@ export class RedisBackplane {
   #checkFutureIds(probe: Probe): void {
     const last = probe.lastGeneratedId;
     if (last === NOT_A_STREAM) return;
-    const ahead = Number.parseInt(last, 10) - probe.serverNow;
+    const [lastAt] = parseStreamId(last);
+    const ahead = lastAt - probe.serverNow;
     if (ahead <= this.#options.config.replayWindowMillis) {
       this.#futureIdsSaid = false;
       return;
@@ -471,7 +472,7 @@ export class RedisBackplane {
   }
 
   #addedWithinWindow(id: string): boolean {
-    const addedAt = Number.parseInt(id, 10); // the milliseconds before the dash
+    const [addedAt] = parseStreamId(id);
     const serverNow = this.#options.hlc.wallClock() + this.#serverOffset;
     return serverNow - addedAt < this.#options.config.replayWindowMillis;
   }
