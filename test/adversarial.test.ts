@@ -22,9 +22,11 @@ import { type LocalIdentity, Session } from '../packages/replication/src/session
 import { preAuthFrameArb } from '../packages/replication/test/fuzz-frames.js';
 import {
   closeAll,
+  closeOf,
   closePayload,
   encodeFrame,
   FakeListener,
+  FrameReader,
   msgpack,
   OPCODE,
   RawClient,
@@ -1068,12 +1070,23 @@ describe('fuzzing a real process before authentication', () => {
           await ended(client, 'the node to end a fuzzed connection');
           expect(client.frames).toHaveLength(0);
           const code = client.closeFrame?.code ?? 'dropped';
-          expect([4002, 4003, 1002, 1007, 1009, 'dropped']).toContain(code);
+          // A well-formed close frame from the outsider is answered as RFC 6455 5.5.1 says: with
+          // a close carrying its code (1005 when it carried none). That ends the connection too.
+          const [first] = framed ? [] : new FrameReader().push(Buffer.from(bytes));
+          const echoed = first?.opcode === OPCODE.close && bytes[0] === 0x88 ? closeOf(first.payload).code : undefined;
+          expect([4002, 4003, 1002, 1007, 1009, 'dropped', ...(echoed === undefined ? [] : [echoed])]).toContain(code);
           closes.set(String(code), (closes.get(String(code)) ?? 0) + 1);
           expect(node.alive()).toBe(true);
         },
       ),
-      { numRuns: 256 },
+      {
+        numRuns: 256,
+        // Close frames, with no code and with one, which CI once drew (seed 2076119445).
+        examples: [
+          [{ framed: false, bytes: encodeFrame(OPCODE.close, new Uint8Array(0), true) }],
+          [{ framed: false, bytes: encodeFrame(OPCODE.close, closePayload(3000, 'bye'), true) }],
+        ],
+      },
     );
     expect(sent).toBe(256);
     console.log(

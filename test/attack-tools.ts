@@ -128,7 +128,8 @@ function afterHttpHead(onHead: (head: Buffer) => boolean, onRest: (rest: Buffer)
 }
 
 /** A close frame's code and reason (1005 when it carries none). */
-function closeOf(payload: Buffer): { code: number; reason: string } {
+/** A close frame's code (1005 when it has none, as RFC 6455 7.1.5 says) and reason. */
+export function closeOf(payload: Buffer): { code: number; reason: string } {
   return { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString('utf8') };
 }
 
