@@ -529,6 +529,21 @@ describe('meshcache import-ehcache', () => {
     ]);
   });
 
+  it('takes hostname, as the API gateway guide spells it, as hostName, and says that Ehcache ignored it', () => {
+    const result = importEhcache(
+      '<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostname=10.0.0.7, port=40001"/>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446, hostname=10.0.0.7"/>\n</ehcache>',
+      { fileName: 'guide.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.config['peerListener']).toEqual({ hostname: '10.0.0.7', port: 40001 });
+    expect(result.config['peerDiscovery']).toMatchObject({ mode: 'automatic', interface: '10.0.0.7' });
+    const hostnameNotes = result.report.filter((item) => /^hostname taken as hostName/.test(item.message));
+    expect(hostnameNotes.map((item) => [item.line, item.kind])).toEqual([
+      [3, 'note'],
+      [5, 'note'],
+    ]);
+    expect(result.report.filter((item) => item.kind === 'not converted')).toEqual([]);
+  });
+
   it('gives a bare java.io.tmpdir a directory of its own named after the node, whatever the name holds', () => {
     const xml =
       '<ehcache>\n  <diskStore path="java.io.tmpdir"/>\n  <cache name="c" overflowToDisk="true"/>\n</ehcache>';

@@ -737,7 +737,9 @@ function convertPeerProvider(
           if (ttl !== undefined) discovery['multicastTtl'] = ttl;
           break;
         }
-        case 'hostName': {
+        case 'hostName':
+        case 'hostname': {
+          lowercaseHostName(imp, property);
           const host = imp.text('peer provider ', property, property.key);
           if (host !== undefined && isIP(host) !== 0) discovery['interface'] = host;
           else if (host !== undefined) {
@@ -766,6 +768,19 @@ function convertPeerProvider(
   return { discovery: mode === undefined ? undefined : discovery, multicast };
 }
 
+/**
+ * `hostname`, as the API gateway's guide spells it, is taken as `hostName`: Ehcache's property
+ * names are case-sensitive, so Ehcache itself ignored it (and listened on its default address),
+ * which the note says, since the converted node will not.
+ */
+function lowercaseHostName(imp: Importer, property: { readonly key: string; readonly line: number }): void {
+  if (property.key !== 'hostname') return;
+  imp.note(
+    property.line,
+    'hostname taken as hostName: Ehcache reads hostName only (its property names are case-sensitive), so it ignored this one',
+  );
+}
+
 function convertPeerListener(imp: Importer, element: XmlElement): Json {
   const listener: Json = {};
   for (const attr of element.attributes) {
@@ -777,7 +792,9 @@ function convertPeerListener(imp: Importer, element: XmlElement): Json {
   }
   for (const property of imp.properties(element)) {
     switch (property.key) {
-      case 'hostName': {
+      case 'hostName':
+      case 'hostname': {
+        lowercaseHostName(imp, property);
         const host = imp.text('peer listener ', property, property.key);
         if (host !== undefined && host !== '') listener['hostname'] = host;
         break;
