@@ -26,9 +26,35 @@ function checkSeconds(cacheName: string, field: string, value: unknown): number 
   return value;
 }
 
-/** The lifespan of one entry, given the cache's default and the entry's own options. */
-export function entryLifespan(cacheName: string, defaults: Lifespan, options: EntryOptions | undefined): Lifespan {
-  if (options === undefined) return defaults;
+/** The options a put takes. */
+export const ENTRY_OPTIONS: ReadonlySet<string> = new Set(['timeToLiveSeconds', 'timeToIdleSeconds', 'eternal']);
+
+/**
+ * The lifespan of one entry, given the cache's default and the entry's own options. An option
+ * not in `known` (a typo, `{ ttl: 60 }`, or another library's name) is refused rather than
+ * ignored: ignored, it would leave the entry with the cache's lifespan and no word said.
+ */
+export function entryLifespan(
+  cacheName: string,
+  defaults: Lifespan,
+  options: EntryOptions | null | undefined,
+  known: ReadonlySet<string> = ENTRY_OPTIONS,
+): Lifespan {
+  if (options === undefined || options === null) return defaults;
+  if (typeof options !== 'object') {
+    throw new MeshcacheError(
+      'E_INVALID_ARGUMENT',
+      `cache "${cacheName}": entry options must be an object, got ${typeof options}`,
+    );
+  }
+  for (const name in options) {
+    if (!known.has(name) && (options as Record<string, unknown>)[name] !== undefined) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `cache "${cacheName}": ${JSON.stringify(name)} is not an entry option (${[...known].join(', ')})`,
+      );
+    }
+  }
   const ttl = checkSeconds(cacheName, 'timeToLiveSeconds', options.timeToLiveSeconds);
   const tti = checkSeconds(cacheName, 'timeToIdleSeconds', options.timeToIdleSeconds);
   if (options.eternal !== undefined && typeof options.eternal !== 'boolean') {

@@ -11,9 +11,9 @@
  *   finishing.
  * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
  */
-import type { EntryOptions, Lifespan } from './config.js';
+import { type EntryOptions, ETERNAL, type Lifespan } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
-import { entryLifespan } from './expiry.js';
+import { ENTRY_OPTIONS, entryLifespan } from './expiry.js';
 
 export interface GetOrLoadOptions<V = unknown> extends EntryOptions {
   /**
@@ -53,6 +53,15 @@ export interface LoadHost<V> {
   /** Stores a loaded value as a local write. */
   store(key: string, value: V, lifespan: Lifespan, now: number): void;
   warn(details: object, message: string): void;
+}
+
+/** The options getOrLoad takes: a put's, and its own. */
+const LOAD_OPTIONS: ReadonlySet<string> = new Set([...ENTRY_OPTIONS, 'staleIfErrorSeconds', 'lifespanOf']);
+
+/** What lifespanOf answered, held to a put's options (not getOrLoad's: they are the call's, not the value's). */
+function checkedOwn(cacheName: string, own: EntryOptions): EntryOptions {
+  entryLifespan(cacheName, ETERNAL, own);
+  return own;
 }
 
 interface InFlightLoad<V> {
@@ -96,7 +105,7 @@ export class Loads<V> {
     const inFlight = this.#inFlight.get(key);
     if (inFlight !== undefined) return inFlight.promise;
     host.checkKey(key);
-    const lifespan = entryLifespan(host.name, host.defaults, options);
+    const lifespan = entryLifespan(host.name, host.defaults, options, LOAD_OPTIONS);
     const load: InFlightLoad<V> = { promise: undefined as unknown as Promise<V>, overtaken: false };
     this.count++;
     const coordinator = this.coordinator;
@@ -123,7 +132,9 @@ export class Loads<V> {
           host.checkValue(key, loaded);
           const own = options?.lifespanOf?.(loaded);
           const entryLife =
-            own === undefined ? lifespan : entryLifespan(host.name, host.defaults, { ...options, ...own });
+            own === undefined
+              ? lifespan
+              : entryLifespan(host.name, host.defaults, { ...options, ...checkedOwn(host.name, own) }, LOAD_OPTIONS);
           host.store(key, loaded, entryLife, host.now());
         }
         return loaded;

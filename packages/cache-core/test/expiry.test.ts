@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CacheManager } from '../src/index.js';
+import { CacheManager, type EntryOptions } from '../src/index.js';
 import { until } from '../src/until.js';
 import { setup } from './helpers.js';
 
@@ -176,6 +176,33 @@ describe('eternal and per-entry overrides', () => {
     );
     expect(() => cache.put('k', 'v', { timeToIdleSeconds: Number.NaN })).toThrow(/timeToIdleSeconds/);
     expect(cache.has('k')).toBe(false);
+  });
+
+  it('refuses an option it does not know (a typo would otherwise leave the cache lifespan, quietly), in put and getOrLoad', async () => {
+    const { addCache } = setup();
+    const cache = addCache('c', { timeToLiveSeconds: 10 });
+    const typo = { ttl: 1 } as unknown as EntryOptions;
+    expect(() => cache.put('k', 'v', typo)).toThrow(
+      expect.objectContaining({
+        code: 'E_INVALID_ARGUMENT',
+        message: 'cache "c": "ttl" is not an entry option (timeToLiveSeconds, timeToIdleSeconds, eternal)',
+      }),
+    );
+    expect(() => cache.put('k', 'v', 'soon' as unknown as EntryOptions)).toThrow(/entry options must be an object/);
+    expect(cache.has('k')).toBe(false);
+    // undefined values and null options are nothing said (a spread of optional fields)
+    cache.put('k', 'v', { timeToLiveSeconds: 5, ttl: undefined } as unknown as EntryOptions);
+    cache.put('k2', 'v', null as unknown as EntryOptions);
+    expect(cache.has('k') && cache.has('k2')).toBe(true);
+    // getOrLoad takes its own options too, but not unknown ones, nor getOrLoad's own from lifespanOf
+    await expect(cache.getOrLoad('l', () => 'v', { staleIfErrorSeconds: 5, timeToLiveSeconds: 1 })).resolves.toBe('v');
+    expect(() => cache.getOrLoad('m', () => 'v', { maxAge: 5 } as unknown as EntryOptions)).toThrow(
+      /"maxAge" is not an entry option \(timeToLiveSeconds, timeToIdleSeconds, eternal, staleIfErrorSeconds, lifespanOf\)/,
+    );
+    await expect(
+      cache.getOrLoad('n', () => 'v', { lifespanOf: () => ({ staleIfErrorSeconds: 1 }) as unknown as EntryOptions }),
+    ).rejects.toThrow(/"staleIfErrorSeconds" is not an entry option \(timeToLiveSeconds, timeToIdleSeconds, eternal\)/);
+    expect(cache.has('m') || cache.has('n')).toBe(false);
   });
 });
 
