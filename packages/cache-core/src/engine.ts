@@ -26,7 +26,7 @@
 
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
-import type { DiskCloseReport, DiskRecord } from './disk/disk-store.js';
+import { type DiskCloseReport, type DiskRecord, fitsOnDisk, keyTooLongForDisk } from './disk/disk-store.js';
 import { type DiskTier, isRecordExpired } from './disk/disk-tier.js';
 import { findEncodingProblem } from './encodable.js';
 import type { EntrySnapshot } from './entry.js';
@@ -322,7 +322,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   remove(key: string): boolean {
-    this.checkKey(key);
+    this.#checkKeyType(key); // a key too long to store is simply not held
     return this.#removeKey(key, this.#versionClock?.(), 'local', this.#clock());
   }
 
@@ -486,6 +486,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     timeToIdleSeconds: number,
   ): ApplyOutcome {
     if (this.#closed) this.#throwClosed();
+    // A peer without a disk tier for this cache takes longer keys: the replicator counts this as refused.
+    if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
     const slot = this.#slotIfNewer(key, version);
     if (slot === STALE) return 'stale';
     const now = this.#clock();
@@ -589,7 +591,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   // ---------------------------------------------------------------- checks
 
+  /** A key this cache can store: a string, and one its disk tier (if any) can hold. */
   checkKey(key: unknown): asserts key is string {
+    this.#checkKeyType(key);
+    if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
+  }
+
+  #checkKeyType(key: unknown): asserts key is string {
     if (typeof key !== 'string') {
       throw new MeshcacheError('E_INVALID_ARGUMENT', `cache "${this.name}": keys are strings, got ${typeof key}`);
     }

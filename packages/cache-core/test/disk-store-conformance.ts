@@ -3,7 +3,7 @@
  * describeDiskStoreConformance with a factory; a new store is not done until it passes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DiskRecord, DiskStore } from '../src/disk/disk-store.js';
+import { type DiskRecord, type DiskStore, MAX_DISK_KEY_BYTES } from '../src/disk/disk-store.js';
 
 export interface DiskStoreHarness {
   readonly store: DiskStore;
@@ -149,6 +149,25 @@ export function describeDiskStoreConformance(name: string, factory: DiskStoreFac
       );
       expect(store.has('k')).toBe(false);
       expect(store.size).toBe(0);
+    });
+
+    it('refuses a key past MAX_DISK_KEY_BYTES with E_INVALID_ARGUMENT, reads one as not held, and commits what follows', async () => {
+      const store = await make();
+      const longest = 'k'.repeat(MAX_DISK_KEY_BYTES);
+      store.put(longest, record('fits'));
+      expect(() => store.put(`${longest}k`, record('too long'))).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_ARGUMENT' }),
+      );
+      for (const key of [`${longest}k`, 'x'.repeat(100_000)]) {
+        expect(store.get(key)).toBeUndefined();
+        expect(store.has(key)).toBe(false);
+        expect(store.remove(key)).toBe(false);
+      }
+      store.put('after', record('after'));
+      expect(await store.flush()).toBe(true);
+      expect(store.state).toBe('ok');
+      expect([...store.keys()].sort()).toEqual(['after', longest]);
+      expect(store.get(longest)?.value).toBe('fits');
     });
 
     it('never holds more pending bytes than the spool bound (plus one record)', async () => {

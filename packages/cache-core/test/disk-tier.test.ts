@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_DISK_KEY_BYTES } from '../src/disk/disk-store.js';
 import { type CacheConfig, type CacheEvent, CacheManager, type Logger, ValueNotEncodableError } from '../src/index.js';
 import { ManualClock } from '../src/testing.js';
 import { stopChildren, waitFor, writeThenKill } from './processes.js';
@@ -87,6 +88,46 @@ describe('overflow to disk', () => {
     );
     expect(cache.has('k')).toBe(false);
     expect(cache.size).toBe(0);
+  });
+
+  it('refuses a key longer than lmdb takes (E_INVALID_ARGUMENT, before anything is stored), reads one as a miss, and persists every write after it', async () => {
+    const dir = tempDir();
+    const config = { maxElementsInMemory: 2, overflowToDisk: true, diskPersistent: true };
+    const first = open(dir, config);
+    const longest = 'k'.repeat(MAX_DISK_KEY_BYTES);
+    first.cache.put(longest, 'fits');
+    // 1,978 bytes is lmdb's bound for a key, but a key that starts with a control character takes one more
+    for (const key of [
+      'k'.repeat(MAX_DISK_KEY_BYTES + 1),
+      `\u0001${'k'.repeat(MAX_DISK_KEY_BYTES)}`,
+      'é'.repeat(989),
+    ]) {
+      expect(() => first.cache.put(key, 'too long')).toThrow(
+        expect.objectContaining({
+          code: 'E_INVALID_ARGUMENT',
+          message: expect.stringMatching(
+            new RegExp(
+              `^cache "c": a key of a cache with a disk tier takes at most ${MAX_DISK_KEY_BYTES} bytes in UTF-8`,
+            ),
+          ),
+        }),
+      );
+      expect(first.cache.has(key)).toBe(false);
+    }
+    // getOrLoad refuses it before loading; reads and removals of any length answer as for a key not held
+    expect(() => first.cache.getOrLoad('x'.repeat(5000), () => 'loaded')).toThrow(/takes at most 1977 bytes/);
+    for (const key of ['x'.repeat(5000), 'y'.repeat(100_000)]) {
+      expect(first.cache.get(key)).toBeUndefined();
+      expect(first.cache.has(key)).toBe(false);
+      expect(first.cache.remove(key)).toBe(false);
+    }
+    for (const key of ['a', 'b', 'c', 'd']) first.cache.put(key, key); // two of them spill to disk
+    expect(first.cache.statistics()).toMatchObject({ diskState: 'ok' });
+    await first.manager.shutdown();
+
+    const second = open(dir, config);
+    expect(second.cache.keys().sort()).toEqual(['a', 'b', 'c', 'd', longest]);
+    expect(second.cache.get(longest)).toBe('fits');
   });
 
   it('without overflowToDisk, a persistent cache mirrors memory: an eviction leaves the disk too', () => {

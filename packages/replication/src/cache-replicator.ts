@@ -35,6 +35,7 @@ import {
   type Cancel,
   ConfigError,
   type Logger,
+  MeshcacheError,
   type Scheduler,
   systemScheduler,
   type Version,
@@ -152,10 +153,12 @@ export class CacheReplicator {
   #antiEntropy: Cancel | undefined;
   #sent = 0;
   #applied = 0;
-  /** Changes refused because their version was past the drift bound (the peer's clock is ahead). */
+  /** Changes refused: their version past the drift bound (the peer's clock is ahead), or one this node cannot hold. */
   #refused = 0;
   /** Peers whose refusal was logged, until a change from them is accepted again: one line, not one per change. */
   readonly #refusing = new Set<string>();
+  /** Peers a change of which this node could not apply, said once each. */
+  readonly #failedFrom = new Set<string>();
   #acknowledged = 0;
   #timedOut = 0;
 
@@ -397,17 +400,34 @@ export class CacheReplicator {
       return 'refused';
     }
     if (this.#refusing.size > 0) this.#refusing.delete(from);
-    const outcome =
-      change.type === MessageType.Put
-        ? this.port.applyPut(
-            change.key,
-            change.value,
-            change.version,
-            change.createdAt,
-            change.timeToLiveSeconds,
-            change.timeToIdleSeconds,
-          )
-        : this.port.applyRemote(toRemoteChange(change));
+    let outcome: ApplyOutcome;
+    try {
+      outcome =
+        change.type === MessageType.Put
+          ? this.port.applyPut(
+              change.key,
+              change.value,
+              change.version,
+              change.createdAt,
+              change.timeToLiveSeconds,
+              change.timeToIdleSeconds,
+            )
+          : this.port.applyRemote(toRemoteChange(change));
+    } catch (error) {
+      // This node cannot hold what the peer could (a key too long for this cache's disk tier): the
+      // change is refused, alone. Thrown out of here it ended the handling of its whole batch,
+      // and every change behind it in the batch was lost without a word.
+      if (error instanceof MeshcacheError && error.code === 'E_CACHE_CLOSED') throw error;
+      this.#refused++;
+      if (!this.#failedFrom.has(from)) {
+        this.#failedFrom.add(from);
+        this.#logger.warn(
+          { cache: this.port.cacheName, peer: from, err: error },
+          'change refused: this node cannot apply it (logged once per peer; replicationStatistics().refused counts them)',
+        );
+      }
+      return 'refused';
+    }
     if (outcome === 'applied') this.#applied++;
     return outcome;
   }

@@ -194,6 +194,36 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(lonely.peers()[0]?.state).not.toBe('connected');
   });
 
+  it('a change the receiver cannot hold (a key too long for its disk tier) is refused alone: the rest of its batch is applied, and it is said once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-long-key-'));
+    try {
+      const replication = { asynchronousReplicationIntervalMillis: 10 };
+      const a = await start('gw-1', [], { caches: { R: { replication } } });
+      const warnings: string[] = [];
+      const quiet = () => {};
+      const b = await startNode(
+        'gw-2',
+        [a.url],
+        { diskStorePath: dir, caches: { R: { maxElementsInMemory: 10, overflowToDisk: true, replication } } },
+        { logger: { debug: quiet, info: quiet, warn: (_obj, msg) => warnings.push(String(msg)), error: quiet } },
+      );
+      await b.ready();
+      const long = 'x'.repeat(3000);
+      const source = a.manager.getCache('R');
+      // One turn: one batch, the long keys in the middle of it.
+      for (const key of ['before', long, 'after-1', `${long}y`, 'after-2']) source?.put(key, key.length);
+      const target = b.manager.getCache('R');
+      await until(() => target?.has('after-2') === true, 'the last change of the batch to reach gw-2');
+      expect(['before', 'after-1', 'after-2'].map((key) => target?.get(key))).toEqual([6, 7, 7]);
+      expect(target?.has(long)).toBe(false);
+      expect(b.replicationStatistics('R')?.refused).toBe(2);
+      expect(warnings.filter((msg) => msg.startsWith('change refused: this node cannot apply it'))).toHaveLength(1);
+      await b.stop(); // its disk store closed before its directory goes
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('logs a peer that stays unreachable at warn once, then at debug while it retries', async () => {
     const lines: Array<[string, string]> = [];
     const at = (level: string) => (_obj: object, msg?: string) => {

@@ -17,7 +17,29 @@
  *   older committed record of the same key is removed too, never served again). It retries in the
  *   background and turns 'ok' again (one log line) once everything pending is committed.
  */
+import { MeshcacheError } from '../errors.js';
 import type { Version } from '../version.js';
+
+/**
+ * The longest key a disk store takes, in UTF-8 bytes: lmdb's bound (1978) less the byte its key
+ * encoding puts before a string that starts with a control character. A cache with a disk tier
+ * refuses a longer key at put (E_INVALID_ARGUMENT), and a store answers a read of one as a miss:
+ * let into the spool, such a key failed every commit and held back every write behind it.
+ */
+export const MAX_DISK_KEY_BYTES = 1977;
+
+/** Whether a disk store can hold `key` (three UTF-8 bytes a UTF-16 unit at most: most keys are not measured). */
+export function fitsOnDisk(key: string): boolean {
+  return key.length <= MAX_DISK_KEY_BYTES / 3 || Buffer.byteLength(key) <= MAX_DISK_KEY_BYTES;
+}
+
+/** The error for a key no disk store takes. */
+export function keyTooLongForDisk(cacheName: string, key: string): MeshcacheError {
+  return new MeshcacheError(
+    'E_INVALID_ARGUMENT',
+    `cache "${cacheName}": a key of a cache with a disk tier takes at most ${MAX_DISK_KEY_BYTES} bytes in UTF-8 (lmdb's bound); this one takes ${Buffer.byteLength(key)} (it begins ${JSON.stringify(key.slice(0, 40))})`,
+  );
+}
 
 /** An entry as it lives on disk: the value and every field that decides its life. */
 export interface DiskRecord<V = unknown> {
@@ -57,6 +79,7 @@ export interface DiskStore<V = unknown> {
   has(key: string): boolean;
   /**
    * `held`: whether the key is on disk now, when the caller already knows (it saves a lookup).
+   * A key past MAX_DISK_KEY_BYTES is refused (E_INVALID_ARGUMENT), and read as never held.
    * Returns the records dropped to keep the spool within its bound while the disk is degraded
    * (possibly this very record); almost always none.
    * @throws MeshcacheError E_VALUE_NOT_ENCODABLE when the record cannot be encoded; nothing is written.

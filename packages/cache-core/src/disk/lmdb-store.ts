@@ -37,7 +37,15 @@
 import { asBinary, type Database } from 'lmdb';
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { DiskCloseReport, DiskRecord, DiskState, DiskStore, DroppedRecord } from './disk-store.js';
+import {
+  type DiskCloseReport,
+  type DiskRecord,
+  type DiskState,
+  type DiskStore,
+  type DroppedRecord,
+  fitsOnDisk,
+  keyTooLongForDisk,
+} from './disk-store.js';
 import { decodeRecord, encodeRecord, fromStored, type RecordEncoder } from './record-codec.js';
 
 export interface LmdbStoreOptions {
@@ -107,7 +115,7 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
   get(key: string): DiskRecord<V> | undefined {
     const pending = this.#puts.get(key);
     if (pending !== undefined) return decodeRecord<V>(this.#db.encoder, pending);
-    if (this.#clearPending || this.#removals.has(key)) return undefined;
+    if (this.#clearPending || this.#removals.has(key) || !fitsOnDisk(key)) return undefined;
     try {
       const stored = this.#db.get(key);
       return stored === undefined ? undefined : fromStored<V>(stored);
@@ -123,12 +131,13 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
 
   has(key: string): boolean {
     if (this.#puts.has(key)) return true;
-    if (this.#clearPending || this.#removals.has(key)) return false;
+    if (this.#clearPending || this.#removals.has(key) || !fitsOnDisk(key)) return false;
     return this.#db.doesExist(key);
   }
 
   put(key: string, record: DiskRecord<V>, known?: boolean): readonly DroppedRecord<V>[] {
     this.#checkOpen();
+    if (!fitsOnDisk(key)) throw keyTooLongForDisk(this.#options.cacheName, key);
     const held = known ?? this.has(key);
     let bytes: Buffer;
     try {

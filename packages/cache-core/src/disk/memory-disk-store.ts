@@ -6,7 +6,15 @@
  */
 import { Packr } from 'msgpackr';
 import { MeshcacheError } from '../errors.js';
-import type { DiskCloseReport, DiskRecord, DiskState, DiskStore, DroppedRecord } from './disk-store.js';
+import {
+  type DiskCloseReport,
+  type DiskRecord,
+  type DiskState,
+  type DiskStore,
+  type DroppedRecord,
+  fitsOnDisk,
+  keyTooLongForDisk,
+} from './disk-store.js';
 import { decodeRecord, encodeRecord, RECORD_ENCODER_OPTIONS, type RecordEncoder } from './record-codec.js';
 
 const NOTHING_DROPPED: readonly DroppedRecord<never>[] = Object.freeze([]);
@@ -17,13 +25,16 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
   /** Record structures shared across this store's records, kept in memory as lmdb keeps them in the database. */
   readonly #encoder: RecordEncoder = new Packr({ ...RECORD_ENCODER_OPTIONS, structures: [] });
   readonly #spoolBytes: number;
+  /** For errors, as the real store names its cache. */
+  readonly #cacheName: string;
   #pendingBytes = 0;
   #closed = false;
   /** How many times writes were committed because the spool was full (for tests). */
   spoolFlushes = 0;
 
-  constructor(options: { spoolBytes?: number } = {}) {
+  constructor(options: { spoolBytes?: number; cacheName?: string } = {}) {
     this.#spoolBytes = options.spoolBytes ?? 30 * 1024 * 1024;
+    this.#cacheName = options.cacheName ?? 'memory disk store';
   }
 
   get size(): number {
@@ -55,6 +66,8 @@ export class MemoryDiskStore<V = unknown> implements DiskStore<V> {
 
   put(key: string, record: DiskRecord<V>): readonly DroppedRecord<V>[] {
     this.#checkOpen();
+    // As lmdb refuses it: the stand-in keeps the real store's bound, so tests meet it here too.
+    if (!fitsOnDisk(key)) throw keyTooLongForDisk(this.#cacheName, key);
     const bytes = encodeRecord(this.#encoder, record);
     if (this.#pendingBytes + bytes.length > this.#spoolBytes) {
       this.#pendingBytes = 0;
