@@ -12,6 +12,7 @@
  *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT`: start() to ready()
  */
 import { createServer } from 'node:net';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { ClusterNode } from '@meshcache/replication';
 import { LRUCache } from 'lru-cache';
 import { Unpackr } from 'msgpackr';
@@ -20,7 +21,28 @@ import { WebSocketServer } from 'ws';
 const [mode, first, second] = process.argv.slice(2);
 const now = () => performance.timeOrigin + performance.now();
 let started = 0;
+/** BENCH_GC=1: each kind of collection counted and timed, said on stderr at the end (stdout carries the results). */
+const collections = new Map<string, { count: number; ms: number }>();
+if (process.env['BENCH_GC'] === '1') {
+  const kinds: Record<number, string> = {
+    1: 'minor (scavenge)',
+    2: 'major (mark-compact)',
+    4: 'incremental',
+    8: 'weak callbacks',
+  };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind =
+        kinds[((entry as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind ?? 0] ?? 'other';
+      const seen = collections.get(kind) ?? { count: 0, ms: 0 };
+      seen.count++;
+      seen.ms += entry.duration;
+      collections.set(kind, seen);
+    }
+  }).observe({ entryTypes: ['gc'] });
+}
 const finish = (line: string) => {
+  for (const [kind, { count, ms }] of collections) console.error(`gc ${mode}: ${kind} x${count}, ${ms.toFixed(0)} ms`);
   console.log(line);
   process.exit(0);
 };
