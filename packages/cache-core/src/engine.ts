@@ -255,6 +255,17 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return this.disk === undefined ? this.#store.size : this.disk.size + this.disk.memoryOnlySize;
   }
 
+  /**
+   * How many more keys this cache takes before a write must evict one (Infinity when nothing
+   * bounds it). With overflowToDisk the disk holds every entry and maxElementsOnDisk bounds the
+   * cache; otherwise memory's bounds do (a persistent cache without overflow mirrors memory).
+   */
+  get room(): number {
+    if (this.disk === undefined || !this.#overflow) return this.#store.room;
+    const max = this.config.maxElementsOnDisk;
+    return max > 0 ? Math.max(0, max - this.size) : Number.POSITIVE_INFINITY;
+  }
+
   /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */
   #heldKeys(disk: DiskTier<V>): string[] {
     const keys = [...disk.keys()];

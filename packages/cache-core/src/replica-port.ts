@@ -66,6 +66,12 @@ export interface ReplicaPort<V = unknown> {
   readonly cacheName: string;
   /** Entries held, memory and disk, expired ones not yet found included (Cache.size). */
   readonly size: number;
+  /**
+   * How many more keys the cache takes before a write must evict one (Infinity when unbounded):
+   * repair pulls no more keys the cache does not hold than that, so that it never evicts what
+   * this node keeps to hold what a peer keeps.
+   */
+  readonly room: number;
   /** Tombstones held now. */
   readonly tombstoneCount: number;
   /** The version of the last removeAll this cache applied, if versions are in use. */

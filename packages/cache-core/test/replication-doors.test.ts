@@ -225,3 +225,25 @@ describe('quiet reads for replication', () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 });
+
+describe('room', () => {
+  it('is how many keys fit before a write evicts: by count, or by bytes from the average entry; Infinity unbounded', () => {
+    const { addCache } = setup();
+    const unbounded = addCache('unbounded', { maxElementsInMemory: 0 });
+    unbounded.put('k', 'v');
+    expect(replicaPortOf(unbounded).room).toBe(Number.POSITIVE_INFINITY);
+    const counted = addCache('counted', { maxElementsInMemory: 5 });
+    for (const key of ['a', 'b']) counted.put(key, key);
+    expect(replicaPortOf(counted).room).toBe(3);
+    for (const key of ['c', 'd', 'e', 'f']) counted.put(key, key);
+    expect(replicaPortOf(counted).room).toBe(0);
+    const sized = addCache('sized', { maxElementsInMemory: 0, maxBytesLocalHeap: 100_000 });
+    expect(replicaPortOf(sized).room).toBe(Number.POSITIVE_INFINITY); // nothing to estimate from yet
+    for (let i = 0; i < 10; i++) sized.put(`k${i}`, 'x'.repeat(1000));
+    const room = replicaPortOf(sized).room;
+    const perEntry = sized.statistics().memoryBytes / 10;
+    expect(room).toBe(Math.floor((100_000 - 10 * perEntry) / perEntry));
+    expect(room).toBeGreaterThan(50);
+    expect(room).toBeLessThan(90);
+  });
+});

@@ -179,6 +179,11 @@ export class CacheReplicator {
       onRepaired,
       logger: options.logger,
       scheduler: this.#scheduler,
+      takes: {
+        newKeys: settings.replicatePuts,
+        updates: settings.replicateUpdates,
+        removals: settings.replicateRemovals,
+      },
     });
     port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES, MAX_VALUE_DEPTH);
     if (settings.clusterSingleFlight) {

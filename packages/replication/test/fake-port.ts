@@ -38,6 +38,9 @@ export class FakePort implements ReplicaPort<unknown> {
     return this.held.size;
   }
 
+  /** Unbounded unless a test bounds it: what repair may pull that the port does not hold. */
+  room = Number.POSITIVE_INFINITY;
+
   get tombstoneCount(): number {
     return this.removed.size;
   }

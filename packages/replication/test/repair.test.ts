@@ -3,7 +3,7 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/internals.js';
 import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
-import { clock, link, makeNode, settleBoth } from './replicator-harness.js';
+import { clock, link, makeNode, settleBoth, type TestNode } from './replicator-harness.js';
 
 const v = (time: number, node = 'gw-1') => ({ time, counter: 0, node });
 
@@ -136,5 +136,80 @@ describe('repair by digests', () => {
     await settleBoth(a, b);
     const repairTypes = [MessageType.RepairRequest, MessageType.Keys, MessageType.Pull, MessageType.Entries];
     expect([...a.messages, ...b.messages].filter((type) => repairTypes.includes(type as never))).toEqual([]);
+  });
+});
+
+/** A round of anti-entropy both ways, as every repairIntervalMillis (each node then repairs from the other). */
+async function repairRound(a: TestNode, b: TestNode): Promise<void> {
+  a.replicator.requestRepair(b.name);
+  b.replicator.requestRepair(a.name);
+  await settleBoth(a, b);
+}
+
+const keysOf = (node: TestNode) => node.cache.keys().sort();
+
+describe('what a repair takes', () => {
+  it('a full bounded cache does not pull back what it evicted, nor evict what it uses for what its peer holds', async () => {
+    const lru = { maxElementsInMemory: 5, memoryStoreEvictionPolicy: 'LRU' } as const;
+    const a = makeNode('gw-1', {}, undefined, lru);
+    const b = makeNode('gw-2', {}, undefined, lru);
+    await link(a, b);
+    for (let i = 0; i < 5; i++) a.cache.put(`k${i}`, i);
+    await settleBoth(a, b);
+    for (let i = 0; i < 4; i++) a.cache.get(`k${i}`); // a's least recently used: k4
+    b.cache.get('k4'); // b's: k0
+    a.cache.put('k5', 5);
+    await settleBoth(a, b);
+    expect(keysOf(a)).toEqual(['k0', 'k1', 'k2', 'k3', 'k5']);
+    expect(keysOf(b)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+    const pulledBefore = [a.repairChanges.length, b.repairChanges.length];
+    for (let round = 0; round < 3; round++) await repairRound(a, b);
+    // Before: a pulled k4 back (evicting its hot k0), then k0 (evicting k1), round after round.
+    expect(keysOf(a)).toEqual(['k0', 'k1', 'k2', 'k3', 'k5']);
+    expect(keysOf(b)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+    expect([a.repairChanges.length, b.repairChanges.length]).toEqual(pulledBefore);
+    expect(a.cache.statistics().evictions + b.cache.statistics().evictions).toBe(2);
+  });
+
+  it('a bounded cache with room takes keys it does not hold up to its room, and always newer versions of its own', async () => {
+    const a = makeNode('gw-1', {}, undefined, { maxElementsInMemory: 0 });
+    const b = makeNode('gw-2', {}, undefined, { maxElementsInMemory: 10 });
+    // Before they link: both hold k0 at one version, then a writes it again and adds 20 keys;
+    // b holds a key of its own, so it is not new (a new node would take everything).
+    a.cache.put('k0', 'old');
+    const old = a.cache.peekEntry('k0');
+    if (old?.version === undefined) throw new Error('a versioned entry');
+    b.hlc.receive(old.version);
+    replicaPortOf(b.cache).applyRemote({ type: 'put', ...old, version: old.version });
+    a.cache.put('k0', 'newer');
+    for (let i = 0; i < 20; i++) a.cache.put(`new${i}`, i);
+    b.cache.put('own', 1);
+    await link(a, b);
+    await settleBoth(a, b);
+    expect(b.cache.get('k0')).toBe('newer');
+    expect(b.cache.size).toBe(10); // k0, own, and 8 of the 20 new keys: its room
+    expect(b.cache.statistics().evictions).toBe(0);
+    expect(a.cache.get('own')).toBe(1); // a has no bound: it takes all it lacks
+  });
+
+  it('replicatePuts, replicateUpdates and replicateRemovals off hold for repair too, once a node has bootstrapped', async () => {
+    const off = { replicatePuts: false, replicateUpdates: false, replicateRemovals: false };
+    const a = makeNode('gw-1', off, undefined, { maxElementsInMemory: 0 });
+    a.cache.put('held', 'before');
+    a.cache.put('doomed', 'here');
+    const b = makeNode('gw-2', off, undefined, { maxElementsInMemory: 0 });
+    await link(a, b);
+    await settleBoth(a, b); // b's bootstrap: it takes everything, whatever its options (as Ehcache's)
+    expect(keysOf(b)).toEqual(['doomed', 'held']);
+    a.cache.put('new', 'not for b');
+    a.cache.put('held', 'after');
+    a.cache.remove('doomed');
+    for (let round = 0; round < 3; round++) await repairRound(a, b);
+    expect(keysOf(b)).toEqual(['doomed', 'held']);
+    expect(b.cache.get('held')).toBe('before');
+    // and the other way: nothing of b's reaches a either
+    b.cache.put('from-b', 1);
+    await repairRound(a, b);
+    expect(a.cache.has('from-b')).toBe(false);
   });
 });

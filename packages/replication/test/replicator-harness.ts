@@ -2,7 +2,7 @@
  * Two replicators joined by PeerLinks over an authenticated in-memory session, as ClusterNode
  * joins them, for the replicator and repair tests.
  */
-import { type Cache, type CacheEvent, CacheManager } from '@meshcache/core';
+import { type Cache, type CacheConfig, type CacheEvent, CacheManager } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach } from 'vitest';
@@ -47,10 +47,15 @@ const quiet = { ...console, info() {}, warn() {} };
  */
 export const clock = new ManualClock();
 
-export function makeNode(name: string, replication: ReplicationConfig, maxQueueBytes?: number): TestNode {
+export function makeNode(
+  name: string,
+  replication: ReplicationConfig,
+  maxQueueBytes?: number,
+  cacheConfig: CacheConfig = {},
+): TestNode {
   const hlc = new HybridLogicalClock({ node: name, clock: clock.now });
   const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
-  const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600 });
+  const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600, ...cacheConfig });
   const events: string[] = [];
   for (const type of ['put', 'update', 'remove', 'expire', 'removeAll'] as const) {
     cache.on(type, (event: CacheEvent) => events.push(`${type}:${event.key ?? '*'}:${event.origin}`));

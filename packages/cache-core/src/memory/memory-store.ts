@@ -106,6 +106,20 @@ export class MemoryStore<V> {
     return this.#index.size;
   }
 
+  /**
+   * How many more keys fit before a write must evict one, by count and, with a byte bound, by the
+   * average size of what is held (an estimate: the next entry may be bigger); Infinity when unbounded.
+   */
+  get room(): number {
+    const size = this.#index.size;
+    let room = this.#maxSlots - 1 - size;
+    if (this.#maxBytes !== Number.POSITIVE_INFINITY) {
+      if (this.bytes >= this.#maxBytes) return 0;
+      if (size > 0) room = Math.min(room, Math.floor((this.#maxBytes - this.bytes) / (this.bytes / size)));
+    }
+    return Math.max(0, room);
+  }
+
   /** Whether a byte bound is set (then writes must say how big each entry is). */
   get byteBounded(): boolean {
     return this.#sizes !== undefined;

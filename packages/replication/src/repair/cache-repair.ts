@@ -22,6 +22,16 @@
  * that peer is still being built (a big node, a new joiner), it stops building it and pushes
  * every entry at once, ending with BootstrapDone: the joiner would have asked for all of it.
  *
+ * What a repair takes. A node that holds nothing and has not finished a repair since it started
+ * (a new node, a restarted one: its bootstrap) takes everything, as Ehcache's bootstrap does. A node that holds something takes newer versions of the
+ * keys it holds (unless replicateUpdates is off), removals (unless replicateRemovals is off), and
+ * keys it does not hold only while it has room for them (its `room`: a bounded cache that is full
+ * takes none) and replicatePuts is on. So repair never evicts what a node keeps to hold what its
+ * peer keeps (it used to, every round: a hot key out for a cold one the node had just evicted), and
+ * the replicate* options hold for repair as they do for live changes. For bounded caches the
+ * contents of two nodes may then differ for good: what matters, that no node serves a value older
+ * than one a peer holds, or one a peer removed, still holds.
+ *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
  * Ehcache's bootstrap has), and a repair that runs twice does no harm. Every message is bounded:
@@ -96,8 +106,28 @@ export interface CacheRepairOptions {
   readonly logger: Logger;
   /** Most keys one repair collects to pull. @default MAX_WANTED */
   readonly maxWanted?: number;
+  /**
+   * What a repair of a node that already holds something takes from a peer: keys it does not
+   * hold (replicatePuts), newer versions of keys it holds (replicateUpdates), removals
+   * (replicateRemovals). A new node takes everything, as Ehcache's bootstrap does. @default all
+   */
+  readonly takes?: RepairTakes;
   /** Where the turns between slices come from. @default system */
   readonly scheduler?: Scheduler;
+}
+
+export interface RepairTakes {
+  readonly newKeys: boolean;
+  readonly updates: boolean;
+  readonly removals: boolean;
+}
+
+const TAKES_EVERYTHING: RepairTakes = { newKeys: true, updates: true, removals: true };
+
+/** A repair from one peer under way: the keys worth pulling, and how many more not held it may pull. */
+interface Wanted {
+  readonly keys: string[];
+  room: number;
 }
 
 /** Keys per Keys or Pull message. */
@@ -111,7 +141,7 @@ export class CacheRepair {
   readonly #port: ReplicaPort<unknown>;
   readonly #options: CacheRepairOptions;
   /** Per peer being repaired from: the keys worth pulling, gathered until the last Keys chunk. */
-  readonly #wanted = new Map<string, string[]>();
+  readonly #wanted = new Map<string, Wanted>();
   /** Digests being built for a peer, which a peer that turns out to be empty cancels. */
   readonly #offers = new Map<string, { cancelled: boolean }>();
   /** The bucket count of the last digest sent to each peer: a RepairRequest must answer it. */
@@ -134,11 +164,13 @@ export class CacheRepair {
   #builtAt: number | undefined;
 
   readonly #scheduler: Scheduler;
+  readonly #takes: RepairTakes;
 
   constructor(port: ReplicaPort<unknown>, options: CacheRepairOptions) {
     this.#port = port;
     this.#options = options;
     this.#scheduler = options.scheduler ?? systemScheduler;
+    this.#takes = options.takes ?? TAKES_EVERYTHING;
     // Starts the port keeping its digest now, while the cache is new to replication (and small).
     port.digest(1);
   }
@@ -292,7 +324,11 @@ export class CacheRepair {
 
   async #onDigest(peer: RepairPeer, message: DigestMessage): Promise<void> {
     const cache = this.#port.cacheName;
-    if (message.clearVersion !== undefined) {
+    // A node that holds nothing and has not finished a repair yet (its bootstrap) takes
+    // everything, as Ehcache's bootstrap does, whatever its options. Once bootstrapped, a node
+    // that is empty is as any other: replicatePuts off then keeps new keys from it for good.
+    const fresh = this.#repairs === 0 && this.#port.size === 0 && this.#port.tombstoneCount === 0;
+    if (message.clearVersion !== undefined && (fresh || this.#takes.removals)) {
       this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
     }
     if (message.digest.every((byte) => byte === 0)) {
@@ -313,17 +349,26 @@ export class CacheRepair {
     if (built === undefined) return;
     const { digest, counts } = built;
     const differing = differingBuckets(digest, message.digest);
-    if (differing.length === 0) {
+    // Keys this node does not hold, it takes only as far as it has room (and replicatePuts lets
+    // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
+    // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
+    const room = fresh ? Number.POSITIVE_INFINITY : this.#takes.newKeys ? this.#port.room : 0;
+    const holds = (bucket: number) => (counts[bucket] ?? 0) > 0;
+    // Whole buckets only when everything in them may come; else their keys, to choose from.
+    const fullBuckets = room === Number.POSITIVE_INFINITY ? differing.filter((bucket) => !holds(bucket)) : [];
+    const keyBuckets = room === Number.POSITIVE_INFINITY || room === 0 ? differing.filter(holds) : differing;
+    const worthAsking = keyBuckets.length > 0 && (room > 0 || this.#takes.updates || this.#takes.removals);
+    if (fullBuckets.length === 0 && !worthAsking) {
       this.#repaired(peer.node);
       return;
     }
-    this.#wanted.set(peer.node, []);
+    this.#wanted.set(peer.node, { keys: [], room });
     peer.send({
       type: MessageType.RepairRequest,
       cache,
       bucketCount: message.bucketCount,
-      keyBuckets: differing.filter((bucket) => (counts[bucket] ?? 0) > 0),
-      fullBuckets: differing.filter((bucket) => (counts[bucket] ?? 0) === 0),
+      keyBuckets: worthAsking ? keyBuckets : [],
+      fullBuckets,
     });
   }
 
@@ -391,13 +436,19 @@ export class CacheRepair {
     const cache = this.#port.cacheName;
     const clear = this.#port.clearVersion;
     const maxWanted = this.#options.maxWanted ?? MAX_WANTED;
+    const keys = wanted.keys;
     for (const { key, version, removed } of message.items) {
       if (clear !== undefined && !isNewer(version, clear)) continue;
-      if (removed) this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
-      else if (isNewer(version, this.#port.knownVersion(key))) {
-        if (wanted.length < maxWanted) wanted.push(key);
-        else if (wanted.length === maxWanted) {
-          wanted.push(key); // one past the bound marks the list as cut; dropped below
+      if (removed) {
+        if (this.#takes.removals) this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
+      } else if (isNewer(version, this.#port.knownVersion(key))) {
+        if (this.#port.peekEntry(key) !== undefined) {
+          if (!this.#takes.updates) continue;
+        } else if (wanted.room > 0) wanted.room--;
+        else continue;
+        if (keys.length < maxWanted) keys.push(key);
+        else if (keys.length === maxWanted) {
+          keys.push(key); // one past the bound marks the list as cut; dropped below
           this.#options.logger.warn(
             { cache, peer: peer.node, limit: maxWanted },
             'repair wants more keys than it collects at once; the rest waits for the next repair',
@@ -407,14 +458,14 @@ export class CacheRepair {
     }
     if (!message.last) return;
     this.#wanted.delete(peer.node);
-    if (wanted.length > maxWanted) wanted.length = maxWanted;
-    if (wanted.length === 0) {
+    if (keys.length > maxWanted) keys.length = maxWanted;
+    if (keys.length === 0) {
       this.#repaired(peer.node);
       return;
     }
-    for (let i = 0; i < wanted.length; i += KEYS_PER_MESSAGE) {
-      const keys = wanted.slice(i, i + KEYS_PER_MESSAGE);
-      peer.send({ type: MessageType.Pull, cache, keys, last: i + KEYS_PER_MESSAGE >= wanted.length });
+    for (let i = 0; i < keys.length; i += KEYS_PER_MESSAGE) {
+      const chunk = keys.slice(i, i + KEYS_PER_MESSAGE);
+      peer.send({ type: MessageType.Pull, cache, keys: chunk, last: i + KEYS_PER_MESSAGE >= keys.length });
     }
   }
 
