@@ -42,8 +42,10 @@ describe('the key index, flooded', () => {
       [0x5eed, -0x7fffffff],
       [random32(), random32()],
     ] as const) {
-      // 4,096 hashes of 32 bits: a birthday collision among them has odds of about 1 in 500.
-      expect(new Set(keys.map((key) => hashString(key, key0, key1))).size).toBeGreaterThanOrEqual(4095);
+      // 4,096 hashes of 32 bits: one birthday collision among them in about 500 draws of the hash
+      // key, two in 500,000 (a search found such a key: 4,094 hashes), seven never; murmur3's
+      // rounds gave one hash for all 4,096.
+      expect(new Set(keys.map((key) => hashString(key, key0, key1))).size).toBeGreaterThanOrEqual(4090);
     }
   });
 
