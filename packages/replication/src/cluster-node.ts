@@ -128,6 +128,8 @@ export interface ClusterNodeOptions {
 
 interface Dialer {
   readonly url: string;
+  /** The one cache this peer is for (a path in its configured URL), told to it in the path dialled. */
+  readonly scope: string | undefined;
   readonly caches: readonly string[];
   readonly foundBy: DiscoveryMode;
   /** The address answered as this very node (DNS answers include it): never dialled again. */
@@ -390,7 +392,15 @@ export class ClusterNode {
             this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
             serveAdmin(session, this, this.#logger, { client: peer.node, readOnly: peer.grant === 'read-only' });
           } else {
-            this.#register(session, peer, peer.url, false, everyCache);
+            // A dialler that named one cache in the path it dialled gets that cache only, on both sides.
+            const scope = connection.scope;
+            this.#register(
+              session,
+              peer,
+              peer.url,
+              false,
+              scope === undefined ? everyCache : everyCache.filter((cache) => cache === scope),
+            );
           }
         },
         (error: Error) => {
@@ -445,6 +455,7 @@ export class ClusterNode {
     if (this.#dialers.some((dialer) => dialer.url === peer.url)) return undefined;
     const dialer: Dialer = {
       url: peer.url,
+      scope: peer.cache,
       caches: peer.cache === undefined ? everyCache : [peer.cache],
       foundBy: peer.foundBy,
       self: false,
@@ -494,7 +505,8 @@ export class ClusterNode {
     await this.#dialSlots.take();
     try {
       if (this.#stopped !== undefined || dialer.retired) return;
-      const connection = await this.#transport.dial(dialer.url);
+      const address = dialer.scope === undefined ? dialer.url : `${dialer.url}/${encodeURIComponent(dialer.scope)}`;
+      const connection = await this.#transport.dial(address);
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
       dialer.node = peer.node;

@@ -224,6 +224,26 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     }
   });
 
+  it('a peer URL with a cache path links that cache alone, on both sides: the listener neither lists, sends nor waits for the others', async () => {
+    const sync = { replication: { replicateAsynchronously: false } };
+    const both = { caches: { R: sync, S: sync } };
+    const b = await startNode('gw-2', [], both);
+    const a = await startNode('gw-1', [`${b.url}/R`], both);
+    await a.ready();
+    await until(() => b.peers().length === 1, 'gw-2 to see gw-1');
+    expect(a.peers().map((peer) => [peer.id, peer.caches])).toEqual([['gw-2', ['R']]]);
+    expect(b.peers().map((peer) => [peer.id, peer.caches])).toEqual([['gw-1', ['R']]]);
+    b.manager.getCache('S')?.put('j', 1);
+    b.manager.getCache('R')?.put('k', 2);
+    const settled = await b.settle();
+    // S has no peer on this link: nobody acknowledged it (it said gw-1 had), and nothing was sent.
+    expect(settled['S']).toEqual({ acknowledged: [], timedOut: [] });
+    expect(settled['R']).toEqual({ acknowledged: ['gw-1'], timedOut: [] });
+    expect(b.replicationStatistics('S')?.sent).toBe(0);
+    expect(a.manager.getCache('R')?.get('k')).toBe(2);
+    expect(a.manager.getCache('S')?.get('j')).toBeUndefined();
+  });
+
   it('logs a peer that stays unreachable at warn once, then at debug while it retries', async () => {
     const lines: Array<[string, string]> = [];
     const at = (level: string) => (_obj: object, msg?: string) => {

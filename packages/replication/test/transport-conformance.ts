@@ -108,6 +108,20 @@ export function describeTransportConformance(name: string, make: () => Transport
       expect(got).toEqual(['hello first']);
     });
 
+    it('gives the listening side the cache a dialled path names, decoded, and none without a path', async () => {
+      const { transport, address } = make();
+      const scopes: Array<string | undefined> = [];
+      const listener = await transport.listen(address, (connection) => {
+        connections.push(connection);
+        scopes.push(connection.scope);
+      });
+      listeners.push(listener);
+      for (const path of ['', '/Response%20Cache', '/a%2Fb'])
+        connections.push(await transport.dial(`${listener.address}${path}`));
+      await until(() => scopes.length === 3, 'three connections');
+      expect(scopes).toEqual([undefined, 'Response Cache', 'a/b']);
+    });
+
     it('refuses to dial an address where nothing listens', async () => {
       const { transport, address } = make();
       const listener = await transport.listen(address, () => {});

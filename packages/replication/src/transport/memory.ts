@@ -10,6 +10,7 @@ type CloseListener = (code: number, reason: string) => void;
 
 class MemoryConnection implements Connection {
   readonly remoteAddress: string;
+  readonly scope: string | undefined;
   peer: MemoryConnection | undefined;
   #open = true;
   readonly #frameListeners: FrameListener[] = [];
@@ -17,8 +18,9 @@ class MemoryConnection implements Connection {
   #early: Uint8Array[] = [];
   readonly #closeListeners: CloseListener[] = [];
 
-  constructor(remoteAddress: string) {
+  constructor(remoteAddress: string, scope?: string) {
     this.remoteAddress = remoteAddress;
+    this.scope = scope;
   }
 
   get bufferedAmount(): number {
@@ -90,10 +92,17 @@ export class MemoryNetwork implements Transport {
   }
 
   async dial(address: string): Promise<Connection> {
-    const accept = this.#listeners.get(address);
+    let accept = this.#listeners.get(address);
+    let scope: string | undefined;
+    // A path after the listener's address names a cache, as on a WebSocket.
+    const slash = accept === undefined ? address.lastIndexOf('/') : -1;
+    if (slash > 0 && slash < address.length - 1) {
+      accept = this.#listeners.get(address.slice(0, slash));
+      scope = decodeURIComponent(address.slice(slash + 1));
+    }
     if (accept === undefined) throw new Error(`memory network: nothing listens at ${address}`);
     const dialer = new MemoryConnection(address);
-    const accepted = new MemoryConnection(`memory-client-${++this.#dials}`);
+    const accepted = new MemoryConnection(`memory-client-${++this.#dials}`, scope);
     dialer.peer = accepted;
     accepted.peer = dialer;
     accept(accepted);

@@ -27,6 +27,12 @@ export interface Connection {
   readonly bufferedAmount: number;
   /** Milliseconds since anything (a frame, a heartbeat) came from the other side; absent where unknown. */
   readonly quietMillis?: number;
+  /**
+   * On the listening side: the one cache the dialling side named in the path of the address it
+   * dialled (`ws://host:port/Response%20Cache`), decoded; undefined when it named none. Not
+   * authenticated by itself: it only narrows what this side sends and waits for on the link.
+   */
+  readonly scope?: string | undefined;
   readonly open: boolean;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -44,7 +50,11 @@ export interface Listener {
 
 export interface Transport {
   listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener>;
-  /** @throws when nothing listens there or the connection fails. */
+  /**
+   * `address` is a listener's address, or one with a path naming a cache (the listening side's
+   * connection then has it as its `scope`).
+   * @throws when nothing listens there or the connection fails.
+   */
   dial(address: string): Promise<Connection>;
 }
 
@@ -93,6 +103,9 @@ export function delegatingConnection(
     },
     get quietMillis() {
       return inner.quietMillis;
+    },
+    get scope() {
+      return inner.scope;
     },
     get open() {
       return inner.open;

@@ -171,6 +171,7 @@ interface PendingEntry {
 
 class WebSocketConnection implements Connection {
   readonly remoteAddress: string;
+  readonly scope: string | undefined;
   readonly #socket: WebSocket;
   readonly #frameListeners: Array<(frame: Uint8Array) => void> = [];
   /** Frames that arrived before anyone listened. */
@@ -185,9 +186,11 @@ class WebSocketConnection implements Connection {
     remoteAddress: string,
     heartbeat: { millis: number; tolerance: number },
     preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void },
+    scope?: string,
   ) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
+    this.scope = scope;
     if (heartbeat.millis > 0) this.#heartbeat(heartbeat.millis, heartbeat.tolerance, preAuth.rawSocket);
     this.#limitUntilAuthenticated(preAuth);
     socket.on('message', (data, isBinary) => {
@@ -396,6 +399,7 @@ export class WebSocketTransport implements Transport {
             maxBytes: this.#preAuth.maxBytes,
             release,
           },
+          scopeOf(request.url),
         );
         onConnection(connection);
       });
@@ -464,6 +468,17 @@ export class WebSocketTransport implements Transport {
         );
       });
     });
+  }
+}
+
+/** The cache an upgrade request's path names (`/Response%20Cache`), decoded; undefined for `/` or a path that does not decode. */
+function scopeOf(target: string | undefined): string | undefined {
+  const path = (target ?? '/').split('?')[0] as string;
+  if (path === '/' || path === '') return undefined;
+  try {
+    return decodeURIComponent(path.slice(1));
+  } catch {
+    return undefined;
   }
 }
 
