@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -106,6 +116,38 @@ describe('LmdbEnvironment', () => {
     expect(store.get('a')?.value).toBe(1);
     expect(logged).toHaveLength(1);
     expect(logged[0]?.obj).toMatchObject({ code: 'E_DISK_CORRUPT', path: dir });
+    expect(readdirSync(dir).some((name) => name.startsWith('data.mdb.corrupt-'))).toBe(true);
+  });
+
+  it("sets aside a store with one damaged page in its middle (the check walks every page), with lmdb's own words as the reason", async () => {
+    const dir = tempDir();
+    const first = openEnv(dir);
+    const store = first.openStore({ cacheName: 'p', persistent: true, spoolBytes: 1 << 20 });
+    for (let i = 0; i < 20_000; i++) store.put(`key:${i}`, record({ i, body: 'b'.repeat(100) }));
+    await first.close();
+    envs.splice(envs.indexOf(first), 1);
+    // One page of the tree's middle overwritten with noise: its first and last keys still read,
+    // so a check of the ends passed it, and the first sweep then aborted the process, every start.
+    const data = join(dir, 'data.mdb');
+    const page = Math.floor(statSync(data).size / 4096 / 2);
+    const fd = openSync(data, 'r+');
+    let seed = 7;
+    const noise = Buffer.alloc(4096);
+    for (let i = 0; i < noise.length; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      noise[i] = seed & 255;
+    }
+    writeSync(fd, noise, 0, noise.length, page * 4096);
+    closeSync(fd);
+    const logged: Array<{ obj: Record<string, unknown>; msg?: string }> = [];
+    const logger: Logger = {
+      ...silentLogger,
+      error: (obj, msg) => logged.push({ obj: obj as Record<string, unknown>, msg }),
+    };
+    const again = openEnv(dir, logger).openStore({ cacheName: 'p', persistent: true, spoolBytes: 1 << 20 });
+    expect(again.size).toBe(0);
+    expect(logged.map(({ obj }) => obj['code'])).toEqual(['E_DISK_CORRUPT']);
+    expect(logged[0]?.obj['reason']).toMatch(/^lmdb crashed reading it \(SIGABRT: .*mdb\.c:\d+: Assertion/);
     expect(readdirSync(dir).some((name) => name.startsWith('data.mdb.corrupt-'))).toBe(true);
   });
 

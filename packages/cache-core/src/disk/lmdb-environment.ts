@@ -260,6 +260,10 @@ for (const name of names) {
   if (typeof name !== 'string' || name === 'meta') continue;
   const db = env.openDB({ name, encoding: 'binary' });
   db.getStats();
+  // Every key: a walk of the whole tree reads every branch and leaf page (values up to a page
+  // sit in their leaves), where a damaged page makes lmdb fail an assertion or say MDB_CORRUPTED.
+  // Its ends alone passed stores that then crashed the process at its first sweep, every start.
+  for (const key of db.getKeys()) {}
   for (const key of db.getKeys({ limit: 1 })) db.getBinary(key);
   for (const key of db.getKeys({ limit: 1, reverse: true })) db.getBinary(key);
 }
@@ -302,7 +306,14 @@ function setAsideIfUnreadable(path: string, logger: Logger): void {
     );
     return;
   }
-  const why = crashed ? `lmdb crashed reading it (${probe.signal})` : (probe.stderr.trim().split('\n').at(-1) ?? '');
+  // lmdb's own words (an assertion, an MDB_ code), not the last line of stderr (Node's version banner).
+  const said = probe.stderr
+    ?.split('\n')
+    .find((line) => /MDB_|Assertion|mdb\.c/.test(line))
+    ?.trim();
+  const why = crashed
+    ? `lmdb crashed reading it (${probe.signal}${said ? `: ${said}` : ''})`
+    : (said ?? probe.stderr.trim());
   const aside = setAside(path, 'corrupt');
   logger.error(
     { code: 'E_DISK_CORRUPT', path, movedTo: aside, reason: why },
