@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import {
+  chownSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -10,6 +12,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEnvironment, STORE_FORMAT } from '../src/disk/lmdb-environment.js';
@@ -150,6 +153,38 @@ describe('LmdbEnvironment', () => {
     expect(logged[0]?.obj['reason']).toMatch(/^lmdb crashed reading it \(SIGABRT: .*mdb\.c:\d+: Assertion/);
     expect(readdirSync(dir).some((name) => name.startsWith('data.mdb.corrupt-'))).toBe(true);
   });
+
+  // A file another user owns takes root to make; CI runs as root. The store's user is nobody.
+  it.runIf(process.getuid?.() === 0)(
+    'refuses a store whose lock.mdb it may not write with E_DISK_UNWRITABLE naming the file (lmdb crashed the process)',
+    async () => {
+      const dir = tempDir();
+      const env = openEnv(dir);
+      env.openStore({ cacheName: 'c', persistent: true, spoolBytes: 1 << 20 }).put('a', record(1));
+      await env.close();
+      envs.splice(envs.indexOf(env), 1);
+      for (const name of ['', ...readdirSync(dir)]) chownSync(join(dir, name), 65534, 65534);
+      chownSync(join(dir, 'lock.mdb'), 0, 0); // root's, 0600: the service user may not open it
+      const source = fileURLToPath(new URL('../src/disk/lmdb-environment.ts', import.meta.url));
+      const script = `import(${JSON.stringify(source)}).then(({ LmdbEnvironment }) => {
+        const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+        try { LmdbEnvironment.open(${JSON.stringify(dir)}, quiet, 'c'); console.log('opened'); }
+        catch (error) { console.log(error.code + ' ' + error.message); }
+      })`;
+      const child = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '-e', script],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      expect({ status: child.status, signal: child.signal }).toEqual({ status: 0, signal: null });
+      expect(child.stdout.trim()).toMatch(
+        new RegExp(
+          `^E_DISK_UNWRITABLE disk store for cache "c" at .* cannot be opened: EACCES: permission denied, access '${dir}/lock.mdb'$`,
+        ),
+      );
+    },
+    60_000,
+  );
 
   it('loses nothing written more than the spool window before a kill -9', async () => {
     const dir = tempDir();

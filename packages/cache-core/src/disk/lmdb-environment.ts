@@ -42,6 +42,8 @@ import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
 import { acquireStoreLock, releaseStoreLock } from './store-lock.js';
 
 const DATA_FILE = 'data.mdb';
+/** lmdb's lock file (not meshcache's own lock, meshcache.lock). */
+const LOCK_MDB = 'lock.mdb';
 /** This package's release, recorded beside the format (for a person reading a set-aside store). */
 const RELEASE = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 const PROBE_TIMEOUT_MS = 15_000;
@@ -76,6 +78,12 @@ export class LmdbEnvironment {
     try {
       // Before anything is read: a store an older release made may be open to every local user.
       logModeChanges(logger, path, makeStorePrivate(path), 'existing');
+      // lmdb crashes the process (SIGSEGV, not a word logged) on a lock file it may not write,
+      // one another user owns, say; the check in a child below opens read-only and does not see it.
+      for (const file of [DATA_FILE, LOCK_MDB]) {
+        const at = join(path, file);
+        if (existsSync(at)) accessSync(at, constants.R_OK | constants.W_OK);
+      }
       if (existsSync(join(path, DATA_FILE))) setAsideIfUnreadable(path, logger);
       const env = open(lmdbOptions(path));
       recordFormat(env, path, logger);
@@ -243,7 +251,7 @@ function recordFormat(env: RootDatabase, path: string, logger: Logger): void {
 function setAside(path: string, why: string): string {
   const aside = join(path, `${DATA_FILE}.${why}-${Date.now()}`);
   renameSync(join(path, DATA_FILE), aside);
-  rmSync(join(path, 'lock.mdb'), { force: true });
+  rmSync(join(path, LOCK_MDB), { force: true });
   return aside;
 }
 
