@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_DISK_KEY_BYTES } from '../src/disk/disk-store.js';
 import { type CacheConfig, type CacheEvent, CacheManager, type Logger, ValueNotEncodableError } from '../src/index.js';
@@ -177,6 +179,34 @@ describe('maxElementsOnDisk', () => {
     expect(cache.keys().sort()).toEqual(['c', 'd', 'e', 'f']);
     expect(cache.statistics().evictions).toBe(2);
   });
+
+  it('reopens a store larger than the heap: the write order is rebuilt from creation times, not from every value held at once', async () => {
+    const dir = tempDir();
+    const config = { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true, maxElementsOnDisk: 100_000 };
+    const first = open(dir, config);
+    const value = 'v'.repeat(4096);
+    for (let i = 0; i < 40_000; i++) first.cache.put(`k${i}`, `${i}:${value}`); // 160 MB on disk
+    await first.manager.shutdown();
+    // A heap of 64 MB: holding every value while opening (what the tier did) ran out of memory.
+    const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+    const script = `import(${JSON.stringify(source)}).then(async ({ CacheManager }) => {
+      const manager = new CacheManager({ diskStorePath: ${JSON.stringify(dir)} });
+      const cache = manager.addCache('c', ${JSON.stringify(config)});
+      cache.put('newest', 'x');
+      console.log(cache.size, cache.get('k0')?.slice(0, 2));
+      await manager.shutdown();
+    })`;
+    const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ status: child.status, signal: child.signal, stderr: child.stderr.slice(-300) }).toEqual({
+      status: 0,
+      signal: null,
+      stderr: '',
+    });
+    expect(child.stdout.trim()).toBe('40001 0:');
+  }, 90_000);
 });
 
 describe('expiry on disk', () => {
