@@ -53,7 +53,7 @@ export function findEncodingProblem(
   if (value === undefined) return { path: 'value', problem: 'is undefined (remove the key instead)' };
   // A string alone (the commonest value) is within any bound its length allows at three bytes a
   // unit: no walk, no scan.
-  if (typeof value === 'string' && besides + value.length * 3 + 5 <= maxBytes) return undefined;
+  if (typeof value === 'string' && besides + value.length * 3 + 5 <= maxBytes && isWellFormed(value)) return undefined;
   let walk = new Walk(maxBytes, maxDepth, false, besides);
   let found = walk.value(value, 0);
   // Strings were counted a byte a unit; if up to three could pass the bound, count their bytes.
@@ -118,7 +118,7 @@ class Walk {
     this.#height = 0;
     switch (typeof value) {
       case 'string':
-        return this.#count(this.#stringBytes(value));
+        return isWellFormed(value) ? this.#count(this.#stringBytes(value)) : LONE_SURROGATE();
       case 'number':
         return this.#count(numberBytes(value));
       case 'boolean':
@@ -217,7 +217,9 @@ class Walk {
       if (Object.getOwnPropertySymbols(object).length > 0) return { problem: 'has symbol keys', steps: [] };
       for (const key in object) {
         if (!Object.hasOwn(object, key)) continue;
-        found = this.#count(this.#stringBytes(key)) ?? this.value((object as Record<string, unknown>)[key], depth);
+        found =
+          (isWellFormed(key) ? this.#count(this.#stringBytes(key)) : LONE_SURROGATE()) ??
+          this.value((object as Record<string, unknown>)[key], depth);
         if (found !== undefined) return step(found, `.${key}`);
         if (this.#height > tallest) tallest = this.#height;
       }
@@ -226,6 +228,21 @@ class Walk {
     return undefined;
   }
 }
+
+/**
+ * Whether a string is whole UTF-16: no lone surrogate (half a character). UTF-8, which msgpack
+ * and lmdb write, has no form for one: encoded, it came back as U+FFFD, another string, so two
+ * keys could become one on a peer and a value came back changed. (Node 20 has the method; ES2024
+ * types it.)
+ */
+export function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+const LONE_SURROGATE = (): Found => ({
+  problem: 'is a string with a lone surrogate (half of a UTF-16 character), which UTF-8 cannot carry unchanged',
+  steps: [],
+});
 
 /** Heights kept per container (a value nested deeper than a peer takes is refused before this). */
 const HEIGHTS = 128;

@@ -28,7 +28,7 @@ import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
 import { type DiskCloseReport, type DiskRecord, fitsOnDisk, keyTooLongForDisk } from './disk/disk-store.js';
 import { type DiskTier, isRecordExpired } from './disk/disk-tier.js';
-import { findEncodingProblem } from './encodable.js';
+import { findEncodingProblem, isWellFormed } from './encodable.js';
 import type { EntrySnapshot } from './entry.js';
 import { MeshcacheError, ValueNotEncodableError } from './errors.js';
 import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigin } from './events.js';
@@ -608,9 +608,16 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
   }
 
+  /** A string, and, where keys go to peers or disk as UTF-8, one that UTF-8 carries unchanged. */
   #checkKeyType(key: unknown): asserts key is string {
     if (typeof key !== 'string') {
       throw new MeshcacheError('E_INVALID_ARGUMENT', `cache "${this.name}": keys are strings, got ${typeof key}`);
+    }
+    if (this.#encodableReason !== undefined && !isWellFormed(key)) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `cache "${this.name}": key ${JSON.stringify(key.slice(0, 40))} has a lone surrogate (half of a UTF-16 character), which UTF-8 cannot carry unchanged; this cache ${this.#encodableReason}`,
+      );
     }
   }
 

@@ -44,6 +44,9 @@ describe('findEncodingProblem', () => {
       'value.get([object Object])',
       /is a function/,
     ],
+    ['a string with a lone surrogate', 'a\uD800b', 'value', /lone surrogate/],
+    ['a lone low surrogate deep inside', { a: [new Set(['ok', '\uDC00'])] }, 'value.a[0] item 1', /lone surrogate/],
+    ['an object key with a lone surrogate', { 'k\uDBFF': 1 }, 'value.k\uDBFF', /lone surrogate/],
     [
       'a function deep inside',
       { a: [1, new Map([[1, new Set([0, { f: () => 1 }])]])] },
@@ -174,6 +177,25 @@ describe('caches that require encodable values', () => {
     );
     expect(cache.has('bad')).toBe(false);
     expect(cache.has('ok')).toBe(true);
+  });
+
+  it('refuse a key with a lone surrogate (UTF-8 made two such keys one on a peer), at put and remove, and still take whole pairs', () => {
+    const cache = new CacheManager().addCache('Response Cache');
+    cache.put('user:\uD800', 'kept, as a cache that neither replicates nor has a disk tier keeps any string');
+    replicaPortOf(cache).requireEncodableValues('replicates to peers');
+    for (const act of [() => cache.put('user:\uDBFF', 'bob'), () => cache.remove('user:\uD800')]) {
+      expect(act).toThrow(
+        expect.objectContaining({
+          code: 'E_INVALID_ARGUMENT',
+          message: expect.stringMatching(
+            /^cache "Response Cache": key "user:\\ud[89ab][0-9a-f]{2}" has a lone surrogate/,
+          ),
+        }),
+      );
+    }
+    cache.put('user:\uD83D\uDE00', 'a whole pair is one character');
+    expect(cache.get('user:\uD83D\uDE00')).toBe('a whole pair is one character');
+    expect(() => cache.put('k', 'a\uD800b')).toThrow(/value is a string with a lone surrogate/);
   });
 
   it('refuse a value larger than the bound asked for, saying so, and store nothing', () => {
