@@ -12,6 +12,7 @@ import { resolveCacheConfig } from './config.js';
 import { DiskTier } from './disk/disk-tier.js';
 import { LmdbEnvironment } from './disk/lmdb-environment.js';
 import { ConfigError, MeshcacheError } from './errors.js';
+import { cacheLifespan } from './expiry.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type Scheduler, systemScheduler } from './scheduler.js';
 import type { Version } from './version.js';
@@ -181,7 +182,7 @@ export class CacheManager {
         persistent: resolved.diskPersistent,
         spoolBytes: resolved.diskSpoolBufferSizeMB * 1024 * 1024,
       });
-      disk = new DiskTier<V>(store, resolved.maxElementsOnDisk);
+      disk = new DiskTier<V>(store, resolved.maxElementsOnDisk, cacheLifespan(resolved));
     }
     const cache = new Cache<V>(name, resolved, {
       clock: this.#clock,

@@ -64,6 +64,15 @@ export function describeDiskStoreConformance(name: string, factory: DiskStoreFac
       expect(store.get('k')).toEqual(record(value, { version, timeToIdleSeconds: 30 }));
     });
 
+    it("keeps whether a record uses its cache's lifespan, across a commit", async () => {
+      const store = await make();
+      store.put('cache-decides', record(1, { usesDefaults: true }));
+      store.put('own', record(2));
+      expect(await store.flush()).toBe(true);
+      expect(store.get('cache-decides')?.usesDefaults).toBe(true);
+      expect(store.get('own')?.usesDefaults).toBeUndefined();
+    });
+
     it('reads see writes at once, before they are committed', async () => {
       const store = await make();
       store.put('a', record(1));

@@ -294,6 +294,33 @@ describe('persistence across restarts', () => {
     expect(second.cache.get('ttl')).toBeUndefined();
   });
 
+  it("an entry with the cache's lifespan takes the lifespan the cache has after a restart; one with its own keeps it (Ehcache's rule)", async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const disk = { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true };
+    const first = open(dir, { ...disk, timeToLiveSeconds: 3600 }, clock);
+    first.cache.put('default', 'the cache decides');
+    // (told apart by value: an entry given exactly the cache's lifespan counts as having the cache's)
+    first.cache.put('own', 'lives two hours whatever the cache says', { timeToLiveSeconds: 7200 });
+    first.cache.put('own-short', 'lives 2 s', { timeToLiveSeconds: 2 });
+    await first.manager.shutdown();
+
+    const shorter = open(dir, { ...disk, timeToLiveSeconds: 1 }, clock);
+    expect(shorter.cache.peekEntry('default')).toMatchObject({ timeToLiveSeconds: 1 });
+    clock.advance(1500);
+    expect(shorter.cache.get('default')).toBeUndefined(); // the new TTL: gone after 1 s
+    expect(shorter.cache.get('own')).toBe('lives two hours whatever the cache says');
+    expect(shorter.cache.get('own-short')).toBe('lives 2 s');
+    shorter.cache.put('default', 'again, with the cache deciding');
+    await shorter.manager.shutdown();
+
+    const eternal = open(dir, { ...disk, eternal: true }, clock);
+    clock.advance(5000);
+    expect(eternal.cache.get('default')).toBe('again, with the cache deciding');
+    expect(eternal.cache.get('own-short')).toBeUndefined(); // its own 2 s: an eternal cache ignores only its own settings
+    expect(eternal.cache.peekEntry('own')).toMatchObject({ timeToLiveSeconds: 7200 });
+  });
+
   it('does not resurrect entries that expired while the process was down', async () => {
     const dir = tempDir();
     const clock = new ManualClock();

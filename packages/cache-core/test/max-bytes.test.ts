@@ -8,6 +8,7 @@ import type { DiskRecord, DroppedRecord } from '../src/disk/disk-store.js';
 import { DiskTier } from '../src/disk/disk-tier.js';
 import { MemoryDiskStore } from '../src/disk/memory-disk-store.js';
 import { CacheEngine } from '../src/engine.js';
+import { cacheLifespan } from '../src/expiry.js';
 import { type CacheConfig, CacheManager, ConfigError } from '../src/index.js';
 import { ENTRY_OVERHEAD, entryBytes } from '../src/memory/sizes.js';
 import { ManualClock, VirtualScheduler } from '../src/testing.js';
@@ -198,19 +199,16 @@ describe('maxBytesLocalHeap: eviction by size', () => {
     const store = new DroppingStore();
     const clock = new ManualClock();
     const quiet = { info() {}, warn() {}, error() {}, debug() {} };
-    const engine = new CacheEngine<string>(
-      'c',
-      resolveCacheConfig('c', { overflowToDisk: true, maxBytesLocalHeap: 1000 }),
-      {
-        clock: () => clock.now(),
-        scheduler: new VirtualScheduler({ start: clock.now() }),
-        logger: quiet,
-        versionClock: undefined,
-        tombstoneRetentionMillis: 1000,
-        maxTombstones: 100,
-        disk: new DiskTier(store, 0),
-      },
-    );
+    const config = resolveCacheConfig('c', { overflowToDisk: true, maxBytesLocalHeap: 1000 });
+    const engine = new CacheEngine<string>('c', config, {
+      clock: () => clock.now(),
+      scheduler: new VirtualScheduler({ start: clock.now() }),
+      logger: quiet,
+      versionClock: undefined,
+      tombstoneRetentionMillis: 1000,
+      maxTombstones: 100,
+      disk: new DiskTier(store, 0, cacheLifespan(config)),
+    });
     const events: string[] = [];
     for (const type of ['put', 'evict'] as const)
       engine.on(type, (event) => events.push(`${type}:${event.key}`), undefined);

@@ -49,6 +49,13 @@ export interface DiskRecord<V = unknown> {
   readonly timeToLiveSeconds: number;
   readonly timeToIdleSeconds: number;
   readonly version: Version | undefined;
+  /**
+   * The entry had the cache's lifespan when written: read back, it takes the cache's lifespan
+   * then (a cache whose TTL was changed across a restart applies the new one), as Ehcache does
+   * for an element whose lifespan was never set. Absent in records of earlier releases: those
+   * keep the lifespan they were written with.
+   */
+  readonly usesDefaults?: boolean;
 }
 
 /** 'ok': commits succeed. 'degraded': the last commit failed; writes wait in the spool or are dropped. */

@@ -18,6 +18,7 @@
  * A dropped record that memory does not hold has left the cache: it is returned with the victims
  * of the bound, and the cache fires `evict` for it. So the cache holds exactly disk + memory-only.
  */
+import type { Lifespan } from '../config.js';
 import { LinkedList } from '../policy/linked-list.js';
 import type { DiskRecord, DiskStore, DroppedRecord } from './disk-store.js';
 
@@ -47,9 +48,13 @@ export class DiskTier<V> {
   /** Records dropped by a failing disk since the statistics were cleared. */
   dropped = 0;
 
-  constructor(store: DiskStore<V>, maxElementsOnDisk: number) {
+  /** The cache's lifespan now: a record written with the cache's lifespan is read with this one. */
+  readonly #defaults: Lifespan;
+
+  constructor(store: DiskStore<V>, maxElementsOnDisk: number, defaults: Lifespan) {
     this.store = store;
     this.#maxElements = maxElementsOnDisk;
+    this.#defaults = defaults;
     if (maxElementsOnDisk > 0) {
       // Record by record, keeping only each key and its creation time: a list of the whole
       // records first held every value of the store in memory at once (439 MB for a store of
@@ -80,7 +85,27 @@ export class DiskTier<V> {
   }
 
   read(key: string): DiskRecord<V> | undefined {
-    return this.store.get(key);
+    const record = this.store.get(key);
+    return record === undefined ? undefined : this.#current(record);
+  }
+
+  /**
+   * A record that had the cache's lifespan when written, with the cache's lifespan now (the same,
+   * unless the configuration changed across a restart).
+   */
+  #current(record: DiskRecord<V>): DiskRecord<V> {
+    const { timeToLiveSeconds, timeToIdleSeconds } = this.#defaults;
+    if (record.usesDefaults !== true) return record;
+    if (record.timeToLiveSeconds === timeToLiveSeconds && record.timeToIdleSeconds === timeToIdleSeconds) return record;
+    return { ...record, timeToLiveSeconds, timeToIdleSeconds };
+  }
+
+  /** Marks a record whose lifespan is the cache's (by value, as the memory store tells them apart). */
+  #marked(record: DiskRecord<V>): DiskRecord<V> {
+    const uses =
+      record.timeToLiveSeconds === this.#defaults.timeToLiveSeconds &&
+      record.timeToIdleSeconds === this.#defaults.timeToIdleSeconds;
+    return uses === (record.usesDefaults === true) ? record : { ...record, usesDefaults: uses };
   }
 
   has(key: string): boolean {
@@ -100,7 +125,7 @@ export class DiskTier<V> {
     inMemory: (key: string) => boolean,
     keyInMemory = true,
   ): Array<[string, DiskRecord<V>]> {
-    const dropped = this.store.put(key, record, held && !this.isMemoryOnly(key));
+    const dropped = this.store.put(key, this.#marked(record), held && !this.isMemoryOnly(key));
     if (this.#memoryOnly.size > 0) this.#memoryOnly.delete(key);
     const victims: Array<[string, DiskRecord<V>]> =
       dropped.length === 0 ? [] : this.#dropped(dropped, (k) => (k === key ? keyInMemory : inMemory(k)));
@@ -149,12 +174,12 @@ export class DiskTier<V> {
     this.#order.clear();
   }
 
-  records(): IterableIterator<[string, DiskRecord<V>]> {
-    return this.store.entries();
+  *records(): IterableIterator<[string, DiskRecord<V>]> {
+    for (const [key, record] of this.store.entries()) yield [key, this.#current(record)];
   }
 
   scan(after: string | undefined, limit: number): Array<[string, DiskRecord<V>]> {
-    return this.store.scan(after, limit);
+    return this.store.scan(after, limit).map(([key, record]) => [key, this.#current(record)]);
   }
 
   keys(): IterableIterator<string> {

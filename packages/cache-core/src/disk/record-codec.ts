@@ -4,7 +4,11 @@
  * cloning (so decoding never builds class instances or cycles from bytes).
  *
  *   { v: value, c: createdAt, a: lastAccessedAt, l: timeToLiveSeconds, i: timeToIdleSeconds,
- *     t: version time, n: version counter, o: version node }      (t, n, o only when versioned)
+ *     t: version time, n: version counter, o: version node,       (t, n, o only when versioned)
+ *     d: 1 }                                                         (only when it uses the cache's lifespan)
+ *
+ * `d` came later within format 1: a release before it reads such a record as it did (it ignores
+ * the field), and this one reads a record without it as keeping its own lifespan.
  *
  * The lmdb store encodes with its database's own encoder, whose record structures lmdb keeps in
  * the same database, committed with the data; the in-memory store keeps them in memory. Bytes
@@ -30,6 +34,7 @@ interface StoredRecord {
   t?: number;
   n?: number;
   o?: string;
+  d?: 1;
 }
 
 export class CorruptRecordError extends MeshcacheError {
@@ -52,6 +57,7 @@ export function encodeRecord(encoder: RecordEncoder, record: DiskRecord): Buffer
     stored.n = record.version.counter;
     stored.o = record.version.node;
   }
+  if (record.usesDefaults === true) stored.d = 1;
   try {
     return encoder.encode(stored);
   } catch (error) {
@@ -73,7 +79,7 @@ export function decodeRecord<V>(encoder: RecordEncoder, bytes: Uint8Array): Disk
 
 export function fromStored<V>(stored: unknown): DiskRecord<V> {
   if (stored === null || typeof stored !== 'object') throw new CorruptRecordError('not a record');
-  const { v, c, a, l, i, t, n, o } = stored as Partial<StoredRecord>;
+  const { v, c, a, l, i, t, n, o, d } = stored as Partial<StoredRecord>;
   if (typeof c !== 'number' || typeof a !== 'number' || typeof l !== 'number' || typeof i !== 'number') {
     throw new CorruptRecordError('its times are not numbers');
   }
@@ -81,5 +87,13 @@ export function fromStored<V>(stored: unknown): DiskRecord<V> {
     typeof t === 'number' && typeof n === 'number' && typeof o === 'string'
       ? { time: t, counter: n, node: o }
       : undefined;
-  return { value: v as V, createdAt: c, lastAccessedAt: a, timeToLiveSeconds: l, timeToIdleSeconds: i, version };
+  const record = {
+    value: v as V,
+    createdAt: c,
+    lastAccessedAt: a,
+    timeToLiveSeconds: l,
+    timeToIdleSeconds: i,
+    version,
+  };
+  return d === 1 ? { ...record, usesDefaults: true } : record;
 }
