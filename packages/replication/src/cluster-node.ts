@@ -144,6 +144,9 @@ interface Dialer {
   warnedAt: number | undefined;
 }
 
+/** Remote hosts whose refusal is remembered, to be logged once a minute: past it, forgotten at once. */
+const MAX_REFUSALS_REMEMBERED = 1024;
+
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 
@@ -157,6 +160,8 @@ export class ClusterNode {
   readonly #replicators = new Map<string, CacheReplicator>();
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
+  /** When a refused handshake from each remote host was last logged at warn. */
+  readonly #refusalsWarned = new Map<string, number>();
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
@@ -404,7 +409,7 @@ export class ClusterNode {
           }
         },
         (error: Error) => {
-          this.#logger.warn({ remote: connection.remoteAddress, err: error }, 'peer refused');
+          this.#logRefusal(connection.remoteAddress, error);
           if (peerChannel.hasSubscribers) {
             const remote = connection.remoteAddress;
             peerChannel.publish({ node: this.id, event: 'refused', peer: remote, url: remote, error });
@@ -447,6 +452,24 @@ export class ClusterNode {
       this.#scheduler.setTimeout(resolve, this.#config.socketTimeoutMillis);
     });
     this.#firstDials = Promise.race([settled, timeout]);
+  }
+
+  /**
+   * A refused handshake, at warn once a minute per remote host and at debug between: a peer that
+   * keeps redialling (a node of a release this one shares no protocol with, every 5 s) wrote a
+   * warning per attempt.
+   */
+  #logRefusal(remote: string, error: Error): void {
+    const host = remote.slice(0, remote.lastIndexOf(':')) || remote;
+    const now = this.#scheduler.now();
+    const warnedAt = this.#refusalsWarned.get(host);
+    if (warnedAt !== undefined && now - warnedAt < UNREACHABLE_WARN_MILLIS) {
+      this.#logger.debug({ remote, err: error }, 'peer refused again');
+      return;
+    }
+    if (this.#refusalsWarned.size >= MAX_REFUSALS_REMEMBERED) this.#refusalsWarned.clear();
+    this.#refusalsWarned.set(host, now);
+    this.#logger.warn({ remote, err: error }, 'peer refused (logged again in a minute if its host keeps trying)');
   }
 
   /** A peer discovery reported: dial it, unless a dialer for that URL exists. */

@@ -338,7 +338,7 @@ export class Session {
     }
     const protocol = Math.min(hello.maxProtocol, this.#protocols.max);
     if (protocol < Math.max(hello.minProtocol, this.#protocols.min)) {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'no common protocol version');
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'no common protocol version', this.#versions(hello));
       return;
     }
     const local = this.#options.local;
@@ -414,7 +414,7 @@ export class Session {
     const role = local.role ?? 'peer';
     const expected = Math.min(welcome.maxProtocol, this.#protocols.max);
     if (welcome.protocol !== expected || expected < Math.max(welcome.minProtocol, this.#protocols.min)) {
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'no common protocol version');
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'no common protocol version', this.#versions(welcome));
       return;
     }
     if ((role === 'peer') !== (welcome.grant === 'peer')) {
@@ -496,12 +496,22 @@ export class Session {
     return this.#options.logger ?? silentLogger;
   }
 
-  #fail(code: HandshakeErrorCode, closeCode: number, reason: string): void {
+  /**
+   * `detail`, when given, is this node's fuller account (the error and its log line); the other
+   * side is told `reason` only.
+   */
+  #fail(code: HandshakeErrorCode, closeCode: number, reason: string, detail?: string): void {
     if (this.#state.name === 'closed') return;
-    this.#logger.debug({ remote: this.connection.remoteAddress, reason }, 'handshake refused');
+    this.#logger.debug({ remote: this.connection.remoteAddress, reason: detail ?? reason }, 'handshake refused');
     this.#closed();
-    this.#settle.reject(new HandshakeError(code, reason));
+    this.#settle.reject(new HandshakeError(code, detail ?? reason));
     this.connection.close(closeCode, reason);
+  }
+
+  /** Which versions each side speaks, for an operator rolling a fleet (docs/protocol.md). */
+  #versions(other: { readonly minProtocol: number; readonly maxProtocol: number }): string {
+    const span = (min: number, max: number) => (min === max ? `${min}` : `${min} to ${max}`);
+    return `no common protocol version: this node speaks ${span(this.#protocols.min, this.#protocols.max)}, the other ${span(other.minProtocol, other.maxProtocol)}`;
   }
 
   #closed(): void {

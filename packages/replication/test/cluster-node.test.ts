@@ -244,6 +244,33 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(a.manager.getCache('S')?.get('j')).toBeUndefined();
   });
 
+  it('logs refused handshakes from one host at warn once a minute, at debug between (a redialling peer wrote one a try)', async () => {
+    const lines: Array<[string, string]> = [];
+    const at = (level: string) => (_obj: object, msg?: string) => {
+      if (msg?.startsWith('peer refused')) lines.push([level, msg]);
+    };
+    const b = await startNode(
+      'gw-2',
+      [],
+      { caches: { R: { replication: {} } } },
+      { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } },
+    );
+    for (let i = 0; i < 3; i++) {
+      const wrong = await sessionOf(await new WebSocketTransport().dial(b.url), 'dialler', {
+        node: 'gw-9',
+        url: '',
+        secret: 'another secret, at least 32 bytes long',
+      });
+      await expect(wrong.established).rejects.toMatchObject({ code: 'E_AUTH' });
+      await until(() => lines.length === i + 1, 'the refusal to be logged');
+    }
+    expect(lines).toEqual([
+      ['warn', 'peer refused (logged again in a minute if its host keeps trying)'],
+      ['debug', 'peer refused again'],
+      ['debug', 'peer refused again'],
+    ]);
+  });
+
   it('logs a peer that stays unreachable at warn once, then at debug while it retries', async () => {
     const lines: Array<[string, string]> = [];
     const at = (level: string) => (_obj: object, msg?: string) => {

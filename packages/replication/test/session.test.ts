@@ -174,6 +174,19 @@ describe('Session handshake (Noise NNpsk0)', () => {
     expect(server.connection.open).toBe(false);
   });
 
+  it('says which versions each side speaks when they share none (the other side is told only that)', async () => {
+    const {
+      dialler: client,
+      server,
+      closed,
+    } = await connect({ node: 'gw-1', protocols: { min: 4, max: 5 } }, { node: 'gw-2' });
+    await expect(server.established).rejects.toMatchObject({
+      message: expect.stringMatching(/^no common protocol version: this node speaks \d+( to \d+)?, the other 4 to 5$/),
+    });
+    await expect(client.established).rejects.toBeDefined();
+    expect(await closed).toBe(4002);
+  });
+
   it('two nodes without a secret accept each other (loopback development)', async () => {
     const { dialler, server } = await connect({ node: 'gw-1', secret: undefined }, { node: 'gw-2', secret: undefined });
     await expect(dialler.established).resolves.toMatchObject({ node: 'gw-2' });
