@@ -233,15 +233,15 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
   );
   gauge(
     'meshcache_cache_disk_pending_writes',
-    'Disk-tier writes waiting in the spool (while degraded, those the disk has not taken yet)',
+    'Disk-tier writes waiting in the spool (while degraded, those the disk has not taken yet); absent without a disk tier',
     ['cache'],
-    perCache(({ statistics }) => [[{}, statistics.diskPendingWrites]]),
+    perCache(({ statistics }) => (statistics.diskState === 'none' ? [] : [[{}, statistics.diskPendingWrites]])),
   );
   counter(
     'meshcache_cache_disk_writes_dropped_total',
-    'Spooled disk writes dropped because the spool was full while the disk refused writes',
+    'Spooled disk writes dropped because the spool was full while the disk refused writes; absent without a disk tier',
     ['cache'],
-    perCache(({ statistics }) => [[{}, statistics.diskWritesDropped]]),
+    perCache(({ statistics }) => (statistics.diskState === 'none' ? [] : [[{}, statistics.diskWritesDropped]])),
   );
   counter(
     'meshcache_cache_expirations_total',
@@ -380,74 +380,78 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     perPeer((peer) => (peer.lastSeen === null ? null : peer.lastSeen / 1000)),
   );
 
-  // The Redis backplane (docs/backplane.md), when the node replicates through one: absent otherwise.
+  // The Redis backplane (docs/backplane.md), when the node replicates through one: absent
+  // otherwise. Registered only then: prom-client shows a metric without labels as 0 when it has
+  // no sample, so a mesh node showed a backplane with 0 members.
   const ofBackplane =
     <L extends string>(figure: (backplane: BackplaneInfo) => Array<Sample<L>>) =>
     (s: Snapshot): Iterable<Sample<L>> =>
       s.backplane === null ? [] : figure(s.backplane);
-  gauge(
-    'meshcache_backplane_state',
-    'The link to Redis, by state (1 for the current one)',
-    ['state'],
-    ofBackplane((backplane) =>
-      BACKPLANE_STATES.map((state): Sample<'state'> => [{ state }, backplane.state === state ? 1 : 0]),
-    ),
-  );
-  gauge(
-    'meshcache_backplane_members',
-    'Live members seen through Redis, this node not counted',
-    [],
-    ofBackplane((backplane) => [[{}, backplane.members]]),
-  );
-  gauge(
-    'meshcache_backplane_lag_entries',
-    'Entries of the changes stream this node has not read yet; absent before the first probe',
-    [],
-    ofBackplane((backplane) => (backplane.lag === null ? [] : [[{}, backplane.lag]])),
-  );
-  gauge(
-    'meshcache_backplane_lag_seconds',
-    'This clock minus the newest version of the last batch read from Redis; absent before the first',
-    [],
-    ofBackplane((backplane) => (backplane.lagMillis === null ? [] : [[{}, backplane.lagMillis / 1000]])),
-  );
-  gauge(
-    'meshcache_backplane_pending_bytes',
-    'Bytes waiting to be written to Redis',
-    [],
-    ofBackplane((backplane) => [[{}, backplane.pendingBytes]]),
-  );
-  counter(
-    'meshcache_backplane_entries_total',
-    'Entries of the changes stream this node wrote and read, since start',
-    ['direction'],
-    ofBackplane((backplane) => [
-      [{ direction: 'written' }, backplane.entriesWritten],
-      [{ direction: 'read' }, backplane.entriesRead],
-    ]),
-  );
-  counter(
-    'meshcache_backplane_entries_refused_total',
-    'Entries refused: not sealed with the cluster secret, replayed, or older than the replay window',
-    ['reason'],
-    ofBackplane((backplane) => [
-      [{ reason: 'unauthenticated' }, backplane.refused.unauthenticated],
-      [{ reason: 'replayed' }, backplane.refused.replayed],
-      [{ reason: 'stale' }, backplane.refused.stale],
-    ]),
-  );
-  counter(
-    'meshcache_backplane_gaps_total',
-    'Gaps found in the changes stream (each repaired by digest), fresh starts not counted',
-    [],
-    ofBackplane((backplane) => [[{}, backplane.gaps]]),
-  );
-  counter(
-    'meshcache_backplane_repairs_total',
-    'Repairs of a cache from a member that finished',
-    [],
-    ofBackplane((backplane) => [[{}, backplane.repairs]]),
-  );
+  if (node.backplane() !== null) {
+    gauge(
+      'meshcache_backplane_state',
+      'The link to Redis, by state (1 for the current one)',
+      ['state'],
+      ofBackplane((backplane) =>
+        BACKPLANE_STATES.map((state): Sample<'state'> => [{ state }, backplane.state === state ? 1 : 0]),
+      ),
+    );
+    gauge(
+      'meshcache_backplane_members',
+      'Live members seen through Redis, this node not counted',
+      [],
+      ofBackplane((backplane) => [[{}, backplane.members]]),
+    );
+    gauge(
+      'meshcache_backplane_lag_entries',
+      'Entries of the changes stream this node has not read yet; absent before the first probe',
+      [],
+      ofBackplane((backplane) => (backplane.lag === null ? [] : [[{}, backplane.lag]])),
+    );
+    gauge(
+      'meshcache_backplane_lag_seconds',
+      'This clock minus the newest version of the last batch read from Redis; absent before the first',
+      [],
+      ofBackplane((backplane) => (backplane.lagMillis === null ? [] : [[{}, backplane.lagMillis / 1000]])),
+    );
+    gauge(
+      'meshcache_backplane_pending_bytes',
+      'Bytes waiting to be written to Redis',
+      [],
+      ofBackplane((backplane) => [[{}, backplane.pendingBytes]]),
+    );
+    counter(
+      'meshcache_backplane_entries_total',
+      'Entries of the changes stream this node wrote and read, since start',
+      ['direction'],
+      ofBackplane((backplane) => [
+        [{ direction: 'written' }, backplane.entriesWritten],
+        [{ direction: 'read' }, backplane.entriesRead],
+      ]),
+    );
+    counter(
+      'meshcache_backplane_entries_refused_total',
+      'Entries refused: not sealed with the cluster secret, replayed, or older than the replay window',
+      ['reason'],
+      ofBackplane((backplane) => [
+        [{ reason: 'unauthenticated' }, backplane.refused.unauthenticated],
+        [{ reason: 'replayed' }, backplane.refused.replayed],
+        [{ reason: 'stale' }, backplane.refused.stale],
+      ]),
+    );
+    counter(
+      'meshcache_backplane_gaps_total',
+      'Gaps found in the changes stream (each repaired by digest), fresh starts not counted',
+      [],
+      ofBackplane((backplane) => [[{}, backplane.gaps]]),
+    );
+    counter(
+      'meshcache_backplane_repairs_total',
+      'Repairs of a cache from a member that finished',
+      [],
+      ofBackplane((backplane) => [[{}, backplane.repairs]]),
+    );
+  }
 
   // The node.
   gauge('meshcache_node_ready', '1 once ready() resolved: caught up with the peers reachable at start', [], () => [
