@@ -132,6 +132,11 @@ function checkOptions(options: CacheManagerOptions): void {
   }
 }
 
+/** The longest cache name with a disk tier (its lmdb database is `cache:<name>`, a key of at most 1,978 bytes). */
+export const MAX_DISK_CACHE_NAME_BYTES = 1900;
+/** Caches with a disk tier in one store (lmdb opens at most 256 databases; one is meshcache's own). */
+export const MAX_DISK_CACHES = 250;
+
 export class CacheManager {
   readonly diskStorePath: string | undefined;
   readonly #caches = new Map<string, Cache<unknown>>();
@@ -175,6 +180,25 @@ export class CacheManager {
       const field = resolved.overflowToDisk ? 'overflowToDisk' : 'diskPersistent';
       if (this.diskStorePath === undefined) {
         throw new ConfigError(name, field, 'needs a disk tier, and the CacheManager has no diskStorePath');
+      }
+      // lmdb's bounds, said before lmdb says MDB_BAD_VALSIZE or MDB_DBS_FULL: a cache's database
+      // is named after it (a key of lmdb's main database), and one store holds MAX_DISK_CACHES.
+      if (Buffer.byteLength(name) > MAX_DISK_CACHE_NAME_BYTES) {
+        throw new ConfigError(
+          name.slice(0, 40),
+          'name',
+          `takes ${Buffer.byteLength(name)} bytes in UTF-8; a cache with a disk tier takes a name of at most ${MAX_DISK_CACHE_NAME_BYTES}`,
+        );
+      }
+      const diskCaches = [...this.#caches.values()].filter(
+        (cache) => cache.config.overflowToDisk || cache.config.diskPersistent,
+      );
+      if (diskCaches.length >= MAX_DISK_CACHES) {
+        throw new ConfigError(
+          name,
+          field,
+          `one diskStorePath holds at most ${MAX_DISK_CACHES} caches with a disk tier`,
+        );
       }
       this.#environment ??= LmdbEnvironment.open(this.diskStorePath, this.#logger, name);
       const store = this.#environment.openStore<V>({

@@ -364,6 +364,24 @@ describe('persistence across restarts', () => {
 });
 
 describe('disk errors a user can act on', () => {
+  it("a cache name or a count of disk caches past lmdb's bounds is a ConfigError naming it, not lmdb's MDB_BAD_VALSIZE or MDB_DBS_FULL", () => {
+    const manager = new CacheManager({ diskStorePath: tempDir(), logger: recorder });
+    managers.push(manager);
+    expect(() => manager.addCache('n'.repeat(1901), { overflowToDisk: true })).toThrow(
+      /takes 1901 bytes in UTF-8; a cache with a disk tier takes a name of at most 1900/,
+    );
+    manager.addCache('m'.repeat(1901)); // memory only: any name
+    for (let i = 0; i < 250; i++) manager.addCache(`c${i}`, { diskPersistent: true });
+    expect(() => manager.addCache('one more', { overflowToDisk: true })).toThrow(
+      expect.objectContaining({
+        name: 'ConfigError',
+        message: expect.stringMatching(/one diskStorePath holds at most 250 caches with a disk tier/),
+      }),
+    );
+    manager.getCache('c0')?.put('k', 'still serving');
+    expect(manager.getCache('c0')?.get('k')).toBe('still serving');
+  });
+
   it('a second manager on the same diskStorePath gets E_DISK_LOCKED naming the cache and the path', () => {
     const dir = tempDir();
     open(dir, { overflowToDisk: true });
