@@ -83,6 +83,7 @@ export class Cache<V = unknown> {
    * getQuiet, Caffeine's getIfPresentQuietly). Undefined for a key not held or expired.
    */
   peekEntry(key: string): EntrySnapshot<V> | undefined {
+    if (this.#engine.closed) throw this.#engine.closedError();
     return this.#engine.peekEntry(key);
   }
 
@@ -127,6 +128,7 @@ export class Cache<V = unknown> {
    * entries expired.
    */
   evictExpiredElements(): number {
+    if (this.#engine.closed) throw this.#engine.closedError();
     return this.#engine.evictExpiredElements();
   }
 

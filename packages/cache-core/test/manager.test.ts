@@ -33,6 +33,11 @@ describe('CacheManager', () => {
     expect(manager.cacheNames()).toEqual([]);
     expect(() => cache.get('k')).toThrow(expect.objectContaining({ code: 'E_CACHE_CLOSED' }));
     expect(() => cache.put('k', 'v')).toThrow(/cache "c" is closed/);
+    for (const use of [() => cache.peekEntry('k'), () => cache.evictExpiredElements(), () => cache.keys()]) {
+      expect(use).toThrow(expect.objectContaining({ code: 'E_CACHE_CLOSED' }));
+    }
+    // What it counted stays readable: a closed cache's last figures
+    expect(cache.statistics()).toMatchObject({ puts: 1 });
     expect(() => manager.addCache('d')).toThrow(expect.objectContaining({ code: 'E_CACHE_CLOSED' }));
   });
 
