@@ -207,6 +207,12 @@ export class CacheManager {
         spoolBytes: resolved.diskSpoolBufferSizeMB * 1024 * 1024,
       });
       disk = new DiskTier<V>(store, resolved.maxElementsOnDisk, cacheLifespan(resolved));
+      if (disk.trimmedAtOpen > 0) {
+        this.#logger.info(
+          { cache: name, removed: disk.trimmedAtOpen, maxElementsOnDisk: resolved.maxElementsOnDisk },
+          'the disk tier held more than maxElementsOnDisk (lowered since it was written): the oldest records were removed',
+        );
+      }
     }
     const cache = new Cache<V>(name, resolved, {
       clock: this.#clock,

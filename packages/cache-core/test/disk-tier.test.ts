@@ -180,6 +180,33 @@ describe('maxElementsOnDisk', () => {
     expect(cache.statistics().evictions).toBe(2);
   });
 
+  it('a bound lowered across a restart removes the oldest records at open, said once, not inside the first put', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const config = { maxElementsInMemory: 2, overflowToDisk: true, diskPersistent: true };
+    const first = open(dir, { ...config, maxElementsOnDisk: 100 }, clock);
+    for (let i = 0; i < 10; i++) {
+      first.cache.put(`k${i}`, i);
+      clock.advance(1);
+    }
+    await first.manager.shutdown();
+    const infos: string[] = [];
+    const manager = new CacheManager({
+      diskStorePath: dir,
+      clock: clock.now,
+      logger: { ...recorder, info: (_obj, msg) => infos.push(String(msg)) },
+    });
+    managers.push(manager);
+    const cache = manager.addCache('c', { ...config, maxElementsOnDisk: 4 });
+    expect(cache.size).toBe(4);
+    expect(cache.keys().sort()).toEqual(['k6', 'k7', 'k8', 'k9']);
+    expect(infos.filter((msg) => msg.startsWith('the disk tier held more than maxElementsOnDisk'))).toHaveLength(1);
+    const evicted: string[] = [];
+    cache.on('evict', (event) => evicted.push(String(event.key)));
+    cache.put('new', 'x');
+    expect(evicted).toEqual(['k6']); // one, as for any put into a full tier
+  });
+
   it('reopens a store larger than the heap: the write order is rebuilt from creation times, not from every value held at once', async () => {
     const dir = tempDir();
     const config = { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true, maxElementsOnDisk: 100_000 };

@@ -47,6 +47,8 @@ export class DiskTier<V> {
   readonly #memoryOnly = new Set<string>();
   /** Records dropped by a failing disk since the statistics were cleared. */
   dropped = 0;
+  /** Records removed at open because the store held more than maxElementsOnDisk (a bound lowered since). */
+  trimmedAtOpen = 0;
 
   /** The cache's lifespan now: a record written with the cache's lifespan is read with this one. */
   readonly #defaults: Lifespan;
@@ -63,6 +65,12 @@ export class DiskTier<V> {
       for (const [key, record] of store.entries()) byAge.push([key, record.createdAt]);
       byAge.sort((a, b) => a[1] - b[1]);
       for (const [key] of byAge) this.#touch(key);
+      // A bound lowered across a restart: the oldest go now, before anything reads the cache,
+      // not all at once inside the first put (146,336 evict events in one put, 750 ms).
+      while (this.store.size > maxElementsOnDisk && this.#order.head !== undefined) {
+        this.remove(this.#order.head.key);
+        this.trimmedAtOpen++;
+      }
     }
   }
 
