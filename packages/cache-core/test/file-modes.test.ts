@@ -122,6 +122,22 @@ describe('disk store file modes', () => {
     expect(changed.some((change) => change.path.endsWith('README.txt'))).toBe(false);
   });
 
+  it('gives the owner back a bit it lacks (a data.mdb left 0400) with an info line, not a warning that others could read it', async () => {
+    const path = join(tempDir(), 'store');
+    const first = openTokens(path);
+    first.cache.put('service-token', 'secret');
+    await first.manager.shutdown();
+    chmodSync(join(path, 'data.mdb'), 0o400);
+    const { logger, lines } = recordingLogger();
+    const { cache } = openTokens(path, logger);
+    expect(cache.get('service-token')).toBe('secret');
+    expect(modes(path)['data.mdb']).toBe('0600');
+    expect(lines.filter((line) => line.level === 'warn')).toEqual([]);
+    expect(lines.filter((line) => line.level === 'info').map((line) => line.msg)).toContain(
+      'disk store modes set to directory 0700, files 0600 (the owner lacked bits it needs)',
+    );
+  });
+
   for (const shared of [0o1777, 0o1770]) {
     it(`refuses a shared directory (sticky, mode ${shared.toString(8)}, like /tmp) and leaves its mode alone`, () => {
       const path = join(tempDir(), 'shared');

@@ -211,10 +211,16 @@ function logModeChanges(logger: Logger, path: string, changes: readonly ModeChan
       { path, changed, failed },
       'could not make every file of the disk store private (directory 0700, files 0600); is the directory owned by another user?',
     );
-  } else {
+  } else if (changed.some((change) => (Number.parseInt(change.from, 8) & 0o077) !== 0)) {
     logger.warn(
       { path, changed },
       'disk store was open to other local users; made it private (directory 0700, files 0600)',
+    );
+  } else {
+    // Only the owner's own bits moved (a data.mdb left 0400): nothing was open to anyone else.
+    logger.info(
+      { path, changed },
+      'disk store modes set to directory 0700, files 0600 (the owner lacked bits it needs)',
     );
   }
 }
