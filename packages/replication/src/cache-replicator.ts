@@ -394,15 +394,12 @@ export class CacheReplicator {
     try {
       this.#hlc.receive(change.version);
     } catch (error) {
-      this.#refused++;
-      if (!this.#refusing.has(from)) {
-        this.#refusing.add(from);
-        this.#logger.warn(
-          { cache: this.port.cacheName, peer: from, err: error },
-          'change refused: the peer clock is too far ahead (logged once until its changes are accepted again; replicationStatistics().refused counts them)',
-        );
-      }
-      return 'refused';
+      return this.#refuse(
+        this.#refusing,
+        from,
+        error,
+        'change refused: the peer clock is too far ahead (logged once until its changes are accepted again; replicationStatistics().refused counts them)',
+      );
     }
     if (this.#refusing.size > 0) this.#refusing.delete(from);
     let outcome: ApplyOutcome;
@@ -423,18 +420,25 @@ export class CacheReplicator {
       // change is refused, alone. Thrown out of here it ended the handling of its whole batch,
       // and every change behind it in the batch was lost without a word.
       if (error instanceof MeshcacheError && error.code === 'E_CACHE_CLOSED') throw error;
-      this.#refused++;
-      if (!this.#failedFrom.has(from)) {
-        this.#failedFrom.add(from);
-        this.#logger.warn(
-          { cache: this.port.cacheName, peer: from, err: error },
-          'change refused: this node cannot apply it (logged once per peer; replicationStatistics().refused counts them)',
-        );
-      }
-      return 'refused';
+      return this.#refuse(
+        this.#failedFrom,
+        from,
+        error,
+        'change refused: this node cannot apply it (logged once per peer; replicationStatistics().refused counts them)',
+      );
     }
     if (outcome === 'applied') this.#applied++;
     return outcome;
+  }
+
+  /** Counts a refused change; says why once per peer in `said` (until the caller forgets it there). */
+  #refuse(said: Set<string>, from: string, error: unknown, why: string): 'refused' {
+    this.#refused++;
+    if (!said.has(from)) {
+      said.add(from);
+      this.#logger.warn({ cache: this.port.cacheName, peer: from, err: error }, why);
+    }
+    return 'refused';
   }
 
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
