@@ -179,11 +179,7 @@ export class CacheReplicator {
       onRepaired,
       logger: options.logger,
       scheduler: this.#scheduler,
-      takes: {
-        newKeys: settings.replicatePuts,
-        updates: settings.replicateUpdates,
-        removals: settings.replicateRemovals,
-      },
+      takesNewKeys: settings.replicatePuts,
     });
     port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES, MAX_VALUE_DEPTH);
     if (settings.clusterSingleFlight) {

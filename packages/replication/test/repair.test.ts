@@ -172,10 +172,13 @@ describe('what a repair takes', () => {
   });
 
   it('a bounded cache with room takes keys it does not hold up to its room, and always newer versions of its own', async () => {
-    const a = makeNode('gw-1', {}, undefined, { maxElementsInMemory: 0 });
+    // a sends nothing live (so only repair carries its changes); b holds at most 10.
+    const a = makeNode('gw-1', { replicatePuts: false, replicateUpdates: false }, undefined, {
+      maxElementsInMemory: 0,
+    });
     const b = makeNode('gw-2', {}, undefined, { maxElementsInMemory: 10 });
-    // Before they link: both hold k0 at one version, then a writes it again and adds 20 keys;
-    // b holds a key of its own, so it is not new (a new node would take everything).
+    await link(a, b);
+    await settleBoth(a, b); // both empty: b's bootstrap, with nothing to take
     a.cache.put('k0', 'old');
     const old = a.cache.peekEntry('k0');
     if (old?.version === undefined) throw new Error('a versioned entry');
@@ -184,15 +187,16 @@ describe('what a repair takes', () => {
     a.cache.put('k0', 'newer');
     for (let i = 0; i < 20; i++) a.cache.put(`new${i}`, i);
     b.cache.put('own', 1);
-    await link(a, b);
     await settleBoth(a, b);
+    expect(b.cache.get('k0')).toBe('old'); // nothing live from a
+    await repairRound(a, b);
     expect(b.cache.get('k0')).toBe('newer');
     expect(b.cache.size).toBe(10); // k0, own, and 8 of the 20 new keys: its room
     expect(b.cache.statistics().evictions).toBe(0);
-    expect(a.cache.get('own')).toBe(1); // a has no bound: it takes all it lacks
+    expect(a.cache.get('own')).toBe(1);
   });
 
-  it('replicatePuts, replicateUpdates and replicateRemovals off hold for repair too, once a node has bootstrapped', async () => {
+  it('after its bootstrap, replicatePuts off keeps new keys from repair; updates and removals are always taken (no node stays stale)', async () => {
     const off = { replicatePuts: false, replicateUpdates: false, replicateRemovals: false };
     const a = makeNode('gw-1', off, undefined, { maxElementsInMemory: 0 });
     a.cache.put('held', 'before');
@@ -205,11 +209,21 @@ describe('what a repair takes', () => {
     a.cache.put('held', 'after');
     a.cache.remove('doomed');
     for (let round = 0; round < 3; round++) await repairRound(a, b);
-    expect(keysOf(b)).toEqual(['doomed', 'held']);
-    expect(b.cache.get('held')).toBe('before');
-    // and the other way: nothing of b's reaches a either
+    expect(keysOf(b)).toEqual(['held']);
+    expect(b.cache.get('held')).toBe('after');
     b.cache.put('from-b', 1);
     await repairRound(a, b);
     expect(a.cache.has('from-b')).toBe(false);
+  });
+
+  it('a node whose queue overflowed is brought up to date by the repair that replaces it, whatever its replicate* options', async () => {
+    const a = makeNode('gw-1', {}, 2000, { maxElementsInMemory: 0 });
+    const b = makeNode('gw-2', { replicateUpdates: false }, 2000, { maxElementsInMemory: 0 });
+    await link(a, b);
+    a.cache.put('k0', 'v0');
+    await settleBoth(a, b);
+    for (let i = 1; i <= 200; i++) a.cache.put('k0', `v${i}-${'x'.repeat(50)}`);
+    await settleBoth(a, b);
+    expect(b.cache.get('k0')).toBe(a.cache.get('k0'));
   });
 });

@@ -22,15 +22,17 @@
  * that peer is still being built (a big node, a new joiner), it stops building it and pushes
  * every entry at once, ending with BootstrapDone: the joiner would have asked for all of it.
  *
- * What a repair takes. A node that holds nothing and has not finished a repair since it started
- * (a new node, a restarted one: its bootstrap) takes everything, as Ehcache's bootstrap does. A node that holds something takes newer versions of the
- * keys it holds (unless replicateUpdates is off), removals (unless replicateRemovals is off), and
- * keys it does not hold only while it has room for them (its `room`: a bounded cache that is full
- * takes none) and replicatePuts is on. So repair never evicts what a node keeps to hold what its
- * peer keeps (it used to, every round: a hot key out for a cold one the node had just evicted), and
- * the replicate* options hold for repair as they do for live changes. For bounded caches the
- * contents of two nodes may then differ for good: what matters, that no node serves a value older
- * than one a peer holds, or one a peer removed, still holds.
+ * What a repair takes. Until a node has finished its first repair (its bootstrap, from whichever
+ * peer answers first), it takes everything, as Ehcache's bootstrap does.
+ * Afterwards it always takes newer versions of the keys it holds and removals, whatever its
+ * options (replicateUpdates and replicateRemovals say what a node sends live; repair is what keeps
+ * a node from serving a value older than one a peer holds, or one a peer removed, whoever missed
+ * what), and keys it does not hold only while it has room for them (its `room`: a bounded cache
+ * that is full takes none) and its replicatePuts is on. So repair never evicts what a node keeps
+ * to hold what its peer keeps (it used to, every round: a hot key out for a cold one the node had
+ * just evicted). For bounded caches the contents of two nodes may differ for good: eviction stays
+ * each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from the
+ * average entry it holds): pulled entries larger than that can still evict.
  *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
@@ -107,22 +109,13 @@ export interface CacheRepairOptions {
   /** Most keys one repair collects to pull. @default MAX_WANTED */
   readonly maxWanted?: number;
   /**
-   * What a repair of a node that already holds something takes from a peer: keys it does not
-   * hold (replicatePuts), newer versions of keys it holds (replicateUpdates), removals
-   * (replicateRemovals). A new node takes everything, as Ehcache's bootstrap does. @default all
+   * Whether a bootstrapped node takes keys it does not hold (replicatePuts); a node not yet
+   * bootstrapped takes everything, as Ehcache's bootstrap does. @default true
    */
-  readonly takes?: RepairTakes;
+  readonly takesNewKeys?: boolean;
   /** Where the turns between slices come from. @default system */
   readonly scheduler?: Scheduler;
 }
-
-export interface RepairTakes {
-  readonly newKeys: boolean;
-  readonly updates: boolean;
-  readonly removals: boolean;
-}
-
-const TAKES_EVERYTHING: RepairTakes = { newKeys: true, updates: true, removals: true };
 
 /** A repair from one peer under way: the keys worth pulling, and how many more not held it may pull. */
 interface Wanted {
@@ -164,13 +157,13 @@ export class CacheRepair {
   #builtAt: number | undefined;
 
   readonly #scheduler: Scheduler;
-  readonly #takes: RepairTakes;
+  readonly #takesNewKeys: boolean;
 
   constructor(port: ReplicaPort<unknown>, options: CacheRepairOptions) {
     this.#port = port;
     this.#options = options;
     this.#scheduler = options.scheduler ?? systemScheduler;
-    this.#takes = options.takes ?? TAKES_EVERYTHING;
+    this.#takesNewKeys = options.takesNewKeys ?? true;
     // Starts the port keeping its digest now, while the cache is new to replication (and small).
     port.digest(1);
   }
@@ -324,11 +317,10 @@ export class CacheRepair {
 
   async #onDigest(peer: RepairPeer, message: DigestMessage): Promise<void> {
     const cache = this.#port.cacheName;
-    // A node that holds nothing and has not finished a repair yet (its bootstrap) takes
-    // everything, as Ehcache's bootstrap does, whatever its options. Once bootstrapped, a node
-    // that is empty is as any other: replicatePuts off then keeps new keys from it for good.
-    const fresh = this.#repairs === 0 && this.#port.size === 0 && this.#port.tombstoneCount === 0;
-    if (message.clearVersion !== undefined && (fresh || this.#takes.removals)) {
+    // Until its first repair finishes (its bootstrap, from whichever peer answers first, empty or
+    // not, as Ehcache bootstraps once from one peer), a node takes everything, whatever its options.
+    const fresh = this.#repairs === 0;
+    if (message.clearVersion !== undefined) {
       this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
     }
     if (message.digest.every((byte) => byte === 0)) {
@@ -352,13 +344,12 @@ export class CacheRepair {
     // Keys this node does not hold, it takes only as far as it has room (and replicatePuts lets
     // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
     // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
-    const room = fresh ? Number.POSITIVE_INFINITY : this.#takes.newKeys ? this.#port.room : 0;
+    const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
     const holds = (bucket: number) => (counts[bucket] ?? 0) > 0;
     // Whole buckets only when everything in them may come; else their keys, to choose from.
     const fullBuckets = room === Number.POSITIVE_INFINITY ? differing.filter((bucket) => !holds(bucket)) : [];
     const keyBuckets = room === Number.POSITIVE_INFINITY || room === 0 ? differing.filter(holds) : differing;
-    const worthAsking = keyBuckets.length > 0 && (room > 0 || this.#takes.updates || this.#takes.removals);
-    if (fullBuckets.length === 0 && !worthAsking) {
+    if (fullBuckets.length === 0 && keyBuckets.length === 0) {
       this.#repaired(peer.node);
       return;
     }
@@ -367,7 +358,7 @@ export class CacheRepair {
       type: MessageType.RepairRequest,
       cache,
       bucketCount: message.bucketCount,
-      keyBuckets: worthAsking ? keyBuckets : [],
+      keyBuckets,
       fullBuckets,
     });
   }
@@ -440,12 +431,13 @@ export class CacheRepair {
     for (const { key, version, removed } of message.items) {
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) {
-        if (this.#takes.removals) this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
+        this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
       } else if (isNewer(version, this.#port.knownVersion(key))) {
-        if (this.#port.peekEntry(key) !== undefined) {
-          if (!this.#takes.updates) continue;
-        } else if (wanted.room > 0) wanted.room--;
-        else continue;
+        // A key held is brought up to date; one not held is taken only while there is room.
+        if (this.#port.peekEntry(key) === undefined) {
+          if (wanted.room <= 0) continue;
+          wanted.room--;
+        }
         if (keys.length < maxWanted) keys.push(key);
         else if (keys.length === maxWanted) {
           keys.push(key); // one past the bound marks the list as cut; dropped below
