@@ -30,6 +30,13 @@ interface OrderNode {
 
 const VICTIM_SEARCH_DEPTH = 64;
 
+/** The shorter of two lifespans in seconds, 0 being never. */
+function shorter(a: number, b: number): number {
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return Math.min(a, b);
+}
+
 /** Ehcache's rule on a record: strictly past createdAt + TTL or lastAccessedAt + TTI. */
 export function isRecordExpired(record: DiskRecord, now: number): boolean {
   return (
@@ -98,12 +105,16 @@ export class DiskTier<V> {
   }
 
   /**
-   * A record that had the cache's lifespan when written, with the cache's lifespan now (the same,
-   * unless the configuration changed across a restart).
+   * A record that had the cache's lifespan when written, with the cache's lifespan now where that
+   * is shorter (a TTL lowered across a restart applies to what was persisted). Never longer: the
+   * cache's lifespan is told apart from an entry's own by value, so an entry given its own TTL that
+   * happened to equal the cache's (a token of exactly an hour in a cache of an hour) would
+   * otherwise outlive what it was given when the cache's TTL is raised.
    */
   #current(record: DiskRecord<V>): DiskRecord<V> {
-    const { timeToLiveSeconds, timeToIdleSeconds } = this.#defaults;
     if (record.usesDefaults !== true) return record;
+    const timeToLiveSeconds = shorter(record.timeToLiveSeconds, this.#defaults.timeToLiveSeconds);
+    const timeToIdleSeconds = shorter(record.timeToIdleSeconds, this.#defaults.timeToIdleSeconds);
     if (record.timeToLiveSeconds === timeToLiveSeconds && record.timeToIdleSeconds === timeToIdleSeconds) return record;
     return { ...record, timeToLiveSeconds, timeToIdleSeconds };
   }
