@@ -333,7 +333,10 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   remove(key: string): boolean {
-    this.#checkKeyType(key); // a key too long to store is simply not held
+    if (typeof key !== 'string') this.#checkKeyType(key);
+    // A key this cache could not store (too long for its disk, a lone surrogate) is simply not
+    // held: no event, and nothing sent (UTF-8 would make it another key on the peers).
+    if (this.#encodableReason !== undefined && !isWellFormed(key)) return false;
     return this.#removeKey(key, this.#versionClock?.(), 'local', this.#clock());
   }
 

@@ -28,6 +28,7 @@
  *
  * Hits, misses, failures and refreshes are counted and logged apart (never the token itself).
  */
+import { createHash } from 'node:crypto';
 import { type Cache, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 
@@ -79,6 +80,9 @@ export interface TokenCacheOptions {
   /** Epoch ms. @default Date.now */
   readonly clock?: () => number;
 }
+
+/** The longest key kept as written (ASCII: its dimensions are percent-encoded); longer ones are hashed. */
+const MAX_READABLE_KEY = 1024;
 
 export class TokenError extends MeshcacheError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -145,6 +149,13 @@ export class TokenCache {
 
   /** The cache key of a set of dimensions. @throws MeshcacheError E_INVALID_ARGUMENT naming a missing or extra dimension. */
   keyOf(dimensions: Readonly<Record<string, string>>): string {
+    const key = this.#readableKeyOf(dimensions);
+    // Long dimensions (a scope list of many permissions) are hashed: a disk-backed token cache
+    // takes keys of at most 1,977 bytes, and a refresh marker adds to the key.
+    return key.length <= MAX_READABLE_KEY ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
+  }
+
+  #readableKeyOf(dimensions: Readonly<Record<string, string>>): string {
     const names = this.#options.dimensions;
     for (const name of Object.keys(dimensions ?? {})) {
       if (!names.includes(name)) {

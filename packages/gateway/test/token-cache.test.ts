@@ -99,6 +99,10 @@ describe('tokenCache', () => {
     await expect(tokens.get(withoutTenant)).rejects.toThrow(/dimension "tenant" is missing/);
     await expect(tokens.get({ ...prod, region: 'eu' })).rejects.toThrow(/"region" is not one of this cache's/);
     expect(tokens.keyOf(prod)).toBe('environment=prod&backend=orders&scope=orders%3Aread&tenant=acme');
+    // A long scope list is hashed: a disk-backed token cache takes keys of at most 1,977 bytes.
+    const wide = { ...prod, scope: Array.from({ length: 300 }, (_, i) => `orders:read:${i}`).join(' ') };
+    expect(tokens.keyOf(wide)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(tokens.keyOf({ ...wide, tenant: 'globex' })).not.toBe(tokens.keyOf(wide));
     // Half of a surrogate pair has no UTF-8 form: refused naming the dimension, not a bare URIError.
     const lone = tokens.get({ ...prod, tenant: 'ac\ud800me' });
     await expect(lone).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
