@@ -399,6 +399,15 @@ export class ClusterNode {
           } else {
             // A dialler that named one cache in the path it dialled gets that cache only, on both sides.
             const scope = connection.scope;
+            if (scope !== undefined && !everyCache.includes(scope)) {
+              // A link for a cache this node does not replicate would carry nothing: said, and closed.
+              this.#logger.warn(
+                { peer: peer.node, cache: scope },
+                'a peer dialled for a cache this node does not replicate; link closed',
+              );
+              session.close(CloseCode.Normal, 'no replicated cache of that name here');
+              return;
+            }
             this.#register(
               session,
               peer,

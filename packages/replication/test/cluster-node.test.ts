@@ -244,6 +244,23 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(a.manager.getCache('S')?.get('j')).toBeUndefined();
   });
 
+  it('closes, with a warning, a link dialled for a cache the listener does not replicate', async () => {
+    const warnings: string[] = [];
+    const quiet = () => {};
+    const b = await startNode(
+      'gw-2',
+      [],
+      { caches: { R: { replication: {} } } },
+      { logger: { debug: quiet, info: quiet, warn: (_obj, msg) => warnings.push(String(msg)), error: quiet } },
+    );
+    await startNode('gw-1', [`${b.url}/Nope`], { caches: { Nope: { replication: {} } } });
+    await until(
+      () => warnings.includes('a peer dialled for a cache this node does not replicate; link closed'),
+      'the listener to say it',
+    );
+    expect(b.peers()).toEqual([]);
+  });
+
   it('logs refused handshakes from one host at warn once a minute, at debug between (a redialling peer wrote one a try)', async () => {
     const lines: Array<[string, string]> = [];
     const at = (level: string) => (_obj: object, msg?: string) => {
