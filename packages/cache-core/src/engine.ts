@@ -333,10 +333,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   remove(key: string): boolean {
-    if (typeof key !== 'string') this.#checkKeyType(key);
-    // A key this cache could not store (too long for its disk, a lone surrogate) is simply not
-    // held: no event, and nothing sent (UTF-8 would make it another key on the peers).
-    if (this.#encodableReason !== undefined && !isWellFormed(key)) return false;
+    this.#checkKeyType(key);
+    // A key with a lone surrogate is never held here: no event, and nothing sent (UTF-8 would
+    // make it another key on the peers). A key too long for the disk is removed as usual: a peer
+    // without a disk tier may hold it.
+    if (!this.#travelsAsIs(key)) return false;
     return this.#removeKey(key, this.#versionClock?.(), 'local', this.#clock());
   }
 
@@ -605,23 +606,30 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   // ---------------------------------------------------------------- checks
 
-  /** A key this cache can store: a string, and one its disk tier (if any) can hold. */
+  /**
+   * A key this cache can store: a string; where keys go to peers or disk as UTF-8, one that UTF-8
+   * carries unchanged; and one its disk tier (if any) can hold.
+   */
   checkKey(key: unknown): asserts key is string {
     this.#checkKeyType(key);
-    if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
-  }
-
-  /** A string, and, where keys go to peers or disk as UTF-8, one that UTF-8 carries unchanged. */
-  #checkKeyType(key: unknown): asserts key is string {
-    if (typeof key !== 'string') {
-      throw new MeshcacheError('E_INVALID_ARGUMENT', `cache "${this.name}": keys are strings, got ${typeof key}`);
-    }
-    if (this.#encodableReason !== undefined && !isWellFormed(key)) {
+    if (!this.#travelsAsIs(key)) {
       throw new MeshcacheError(
         'E_INVALID_ARGUMENT',
         `cache "${this.name}": key ${JSON.stringify(key.slice(0, 40))} has a lone surrogate (half of a UTF-16 character), which UTF-8 cannot carry unchanged; this cache ${this.#encodableReason}`,
       );
     }
+    if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
+  }
+
+  #checkKeyType(key: unknown): asserts key is string {
+    if (typeof key !== 'string') {
+      throw new MeshcacheError('E_INVALID_ARGUMENT', `cache "${this.name}": keys are strings, got ${typeof key}`);
+    }
+  }
+
+  /** Whether `key` reaches peers and disk as itself: always, unless it goes as UTF-8 with a lone surrogate. */
+  #travelsAsIs(key: string): boolean {
+    return this.#encodableReason === undefined || isWellFormed(key);
   }
 
   checkValue(key: string, value: unknown): void {

@@ -29,6 +29,18 @@ function checkSeconds(cacheName: string, field: string, value: unknown): number 
 /** The options a put takes. */
 export const ENTRY_OPTIONS: ReadonlySet<string> = new Set(['timeToLiveSeconds', 'timeToIdleSeconds', 'eternal']);
 
+/** @throws MeshcacheError E_INVALID_ARGUMENT naming the first option of `options` not in `known` (an undefined one is nothing said). */
+export function checkOptionNames(cacheName: string, options: object, known: ReadonlySet<string>): void {
+  for (const name in options) {
+    if (!known.has(name) && (options as Record<string, unknown>)[name] !== undefined) {
+      throw new MeshcacheError(
+        'E_INVALID_ARGUMENT',
+        `cache "${cacheName}": ${JSON.stringify(name)} is not an entry option (${[...known].join(', ')})`,
+      );
+    }
+  }
+}
+
 /**
  * The lifespan of one entry, given the cache's default and the entry's own options. An option
  * not in `known` (a typo, `{ ttl: 60 }`, or another library's name) is refused rather than
@@ -47,14 +59,7 @@ export function entryLifespan(
       `cache "${cacheName}": entry options must be an object, got ${typeof options}`,
     );
   }
-  for (const name in options) {
-    if (!known.has(name) && (options as Record<string, unknown>)[name] !== undefined) {
-      throw new MeshcacheError(
-        'E_INVALID_ARGUMENT',
-        `cache "${cacheName}": ${JSON.stringify(name)} is not an entry option (${[...known].join(', ')})`,
-      );
-    }
-  }
+  checkOptionNames(cacheName, options, known);
   const ttl = checkSeconds(cacheName, 'timeToLiveSeconds', options.timeToLiveSeconds);
   const tti = checkSeconds(cacheName, 'timeToIdleSeconds', options.timeToIdleSeconds);
   if (options.eternal !== undefined && typeof options.eternal !== 'boolean') {

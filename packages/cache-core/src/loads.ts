@@ -11,9 +11,9 @@
  *   finishing.
  * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
  */
-import { type EntryOptions, ETERNAL, type Lifespan } from './config.js';
+import type { EntryOptions, Lifespan } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
-import { ENTRY_OPTIONS, entryLifespan } from './expiry.js';
+import { checkOptionNames, ENTRY_OPTIONS, entryLifespan } from './expiry.js';
 
 export interface GetOrLoadOptions<V = unknown> extends EntryOptions {
   /**
@@ -60,7 +60,7 @@ const LOAD_OPTIONS: ReadonlySet<string> = new Set([...ENTRY_OPTIONS, 'staleIfErr
 
 /** What lifespanOf answered, held to a put's options (not getOrLoad's: they are the call's, not the value's). */
 function checkedOwn(cacheName: string, own: EntryOptions): EntryOptions {
-  entryLifespan(cacheName, ETERNAL, own);
+  checkOptionNames(cacheName, own, ENTRY_OPTIONS);
   return own;
 }
 

@@ -432,9 +432,12 @@ export class CacheRepair {
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) {
         this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
-      } else if (isNewer(version, this.#port.knownVersion(key))) {
-        // A key held is brought up to date; one not held is taken only while there is room.
-        if (this.#port.peekEntry(key) === undefined) {
+      } else {
+        const known = this.#port.knownVersion(key);
+        if (!isNewer(version, known)) continue;
+        // A key held is brought up to date; one not held (nothing known, or only its removal)
+        // is taken only while there is room.
+        if (known === undefined || this.#port.peekEntry(key) === undefined) {
           if (wanted.room <= 0) continue;
           wanted.room--;
         }
