@@ -206,7 +206,7 @@ describe('meshcache as processes', () => {
     expect(code).toBe(0); // pipefail: meshcache's own exit status, not head's
   }, 60_000);
 
-  it('import-ehcache, then serve what it wrote: two gateways converted from ehcache.xml replicate their Response Cache', async () => {
+  it('import-ehcache, then serve what it wrote: two gateways converted from ehcache.xml replicate the caches their rmiUrls name', async () => {
     // gw-1's Ehcache listened on a port its peers knew; here port 0, so gw-2's rmiUrls name the real one
     const ehcacheXml = (rmiUrls: string) => `<?xml version="1.0"?>
 <ehcache name="gateways">
@@ -220,6 +220,14 @@ describe('meshcache as processes', () => {
         properties="replicateAsynchronously=true, asynchronousReplicationIntervalMillis=10"/>
     <bootstrapCacheLoaderFactory class="net.sf.ehcache.distribution.RMIBootstrapCacheLoaderFactory"/>
   </cache>
+${['Tokens', 'Sessions']
+  .map(
+    (cache) => `  <cache name="${cache}" maxElementsInMemory="100" eternal="true">
+    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"
+        properties="replicateAsynchronously=true, asynchronousReplicationIntervalMillis=10"/>
+  </cache>`,
+  )
+  .join('\n')}
 </ehcache>
 `;
     const convert = async (name: string, rmiUrls: string) => {
@@ -228,17 +236,30 @@ describe('meshcache as processes', () => {
       writeFileSync(xml, ehcacheXml(rmiUrls));
       const result = await meshcache(['import-ehcache', xml, '--name', name, '--out', json]);
       expect(result.out).toBe('');
-      expect(result.err).toMatch(/: 1 cache \(1 replicated\), written to .*; everything converted\n$/);
+      expect(result.err).toMatch(/: 3 caches \(3 replicated\), written to .*; everything converted\n$/);
       expect(result.code).toBe(0);
       return json;
     };
     const a = await serveFile(await convert('gw-1', ''), 'gw-1');
     const port = new URL(a.url).port;
-    const b = await serveFile(await convert('gw-2', `//127.0.0.1:${port}/Response Cache`), 'gw-2');
+    // Two of gw-1's three caches, as Ehcache lists them: one URL a cache, two caches to one peer.
+    const b = await serveFile(
+      await convert('gw-2', `//127.0.0.1:${port}/Response Cache|//127.0.0.1:${port}/Tokens`),
+      'gw-2',
+    );
     expect(JSON.parse(readFileSync(join(dir, 'gw-2-converted.json'), 'utf8')).peerDiscovery).toEqual({
       mode: 'manual',
-      peers: [`ws://127.0.0.1:${port}`],
+      peers: [`ws://127.0.0.1:${port}/Response%20Cache`, `ws://127.0.0.1:${port}/Tokens`],
     });
+    // Both named caches travel on the one link (the second used to be dropped as a duplicate link), the third stays local.
+    for (const cache of ['Tokens', 'Sessions'])
+      expect((await meshcache(['put', '--node', b.url, cache, 'k', `"${cache}"`])).code).toBe(0);
+    await until(
+      async () =>
+        (await meshcache(['get', '--node', a.url, 'Tokens', 'k', '--json'])).out ===
+        '{"found":true,"value":"Tokens"}\n',
+      'the put to Tokens on gw-2 to reach gw-1',
+    );
     expect((await meshcache(['put', '--node', b.url, 'Response Cache', 'GET /orders/42', '{"status":200}'])).code).toBe(
       0,
     );
@@ -255,6 +276,7 @@ describe('meshcache as processes', () => {
         '{"found":false}\n',
       'the remove on gw-1 to reach gw-2',
     );
+    expect((await meshcache(['get', '--node', a.url, 'Sessions', 'k', '--json'])).out).toBe('{"found":false}\n');
   }, 60_000);
 
   it('meshcache demo runs the whole story, ends by itself, and leaves no process behind', async () => {

@@ -1,7 +1,9 @@
 /**
  * The manual list, as Ehcache's rmiUrls: the configured URLs, `ws://host:port` for every
- * replicated cache or `ws://host:port/Cache%20Name` for one. `update()` replaces the list at run
- * time (a reloaded configuration), reporting what came and went.
+ * replicated cache or `ws://host:port/Cache%20Name` for one. Several URLs for one node (one a
+ * cache, as Ehcache's rmiUrls list them) are one peer for those caches, and one URL without a
+ * path among them makes it a peer for all: a node keeps one link per peer. `update()` replaces
+ * the list at run time (a reloaded configuration), reporting what came and went.
  */
 import { type Logger, silentLogger } from '@meshcache/core';
 import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
@@ -27,7 +29,7 @@ export class ManualPeerProvider implements PeerProvider {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    this.#set.replace(this.#list.map(toPeer));
+    this.#set.replace(toPeers(this.#list));
   }
 
   async stop(): Promise<void> {
@@ -45,10 +47,26 @@ export class ManualPeerProvider implements PeerProvider {
   /** Replaces the list; once started, peers that are new come up and missing ones go down. */
   update(peers: readonly ManualPeer[]): void {
     this.#list = peers;
-    if (this.#started) this.#set.replace(peers.map(toPeer));
+    if (this.#started) this.#set.replace(toPeers(peers));
   }
 }
 
-function toPeer(peer: ManualPeer): DiscoveredPeer {
-  return { url: peer.url, cache: peer.cache, node: undefined, foundBy: 'manual' };
+/** One peer a URL: the caches its entries name, or every cache when one of them names none. */
+function toPeers(list: readonly ManualPeer[]): DiscoveredPeer[] {
+  const caches = new Map<string, Set<string> | undefined>();
+  for (const { url, cache } of list) {
+    const known = caches.get(url);
+    if (cache === undefined || (caches.has(url) && known === undefined)) caches.set(url, undefined);
+    else caches.set(url, (known ?? new Set()).add(cache));
+  }
+  return [...caches].map(([url, named]) => {
+    const all = named === undefined ? undefined : [...named];
+    return {
+      url,
+      cache: all?.length === 1 ? all[0] : undefined,
+      ...(all !== undefined && all.length > 1 ? { caches: all } : {}),
+      node: undefined,
+      foundBy: 'manual',
+    };
+  });
 }

@@ -22,8 +22,13 @@ export type DiscoveryMode = 'manual' | 'dns' | 'automatic';
 export interface DiscoveredPeer {
   /** Where to dial it: ws://host:port or wss://host:port, without a path. */
   readonly url: string;
-  /** The one cache this peer is for (a manual URL with a path), or undefined for all. */
+  /** The one cache this peer is for (a manual URL with a path), or undefined for all (or for several: `caches`). */
   readonly cache: string | undefined;
+  /**
+   * The caches this peer is for when a manual list names several for one URL (`ws://b/R` and
+   * `ws://b/S`: one peer, two caches); absent when `cache` says it. Read both with cachesOf.
+   */
+  readonly caches?: readonly string[] | undefined;
   /** Its node name, when the provider learns it before dialling (mDNS); else undefined. */
   readonly node: string | undefined;
   readonly foundBy: DiscoveryMode;
@@ -41,4 +46,10 @@ export interface PeerProvider {
   peers(): DiscoveredPeer[];
   /** Calls `listener` for every peer that comes or goes; returns a function that unsubscribes. */
   onChange(listener: (event: PeerEvent) => void): () => void;
+}
+
+/** The caches a discovered peer is for, or undefined for every replicated cache. */
+export function cachesOf(peer: DiscoveredPeer): readonly string[] | undefined {
+  if (peer.caches !== undefined) return peer.caches;
+  return peer.cache === undefined ? undefined : [peer.cache];
 }

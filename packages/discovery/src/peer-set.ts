@@ -4,7 +4,7 @@
  * exactly one `up` and one `down` per peer.
  */
 import type { Logger } from '@meshcache/core';
-import type { DiscoveredPeer, PeerEvent } from './peer-provider.js';
+import { cachesOf, type DiscoveredPeer, type PeerEvent } from './peer-provider.js';
 
 export class PeerSet {
   readonly #peers = new Map<string, DiscoveredPeer>();
@@ -29,11 +29,16 @@ export class PeerSet {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Adds or replaces a peer; `up` only when its URL was not up. */
+  /**
+   * Adds or replaces a peer; `up` only when its URL was not up, or (after a `down`) when the
+   * caches it is for changed: a link carries the caches it was dialled for.
+   */
   up(peer: DiscoveredPeer): void {
-    const known = this.#peers.has(peer.url);
+    const known = this.#peers.get(peer.url);
+    if (known !== undefined && !sameCaches(cachesOf(known), cachesOf(peer))) this.down(peer.url);
+    const was = this.#peers.has(peer.url);
     this.#peers.set(peer.url, peer);
-    if (!known) this.#emit({ type: 'up', peer });
+    if (!was) this.#emit({ type: 'up', peer });
   }
 
   down(url: string): void {
@@ -66,4 +71,9 @@ export class PeerSet {
       }
     }
   }
+}
+
+function sameCaches(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((cache) => b.includes(cache));
 }

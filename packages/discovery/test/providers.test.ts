@@ -1,6 +1,7 @@
 import { ConfigError } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import {
+  cachesOf,
   createPeerProvider,
   DnsPeerProvider,
   type ManualPeer,
@@ -46,6 +47,45 @@ describe('ManualPeerProvider', () => {
     expect(provider.peers()).toEqual([
       { url: 'ws://127.0.0.1:40002', cache: undefined, node: undefined, foundBy: 'manual' },
       { url: 'ws://127.0.0.1:40003', cache: 'Response Cache', node: undefined, foundBy: 'manual' },
+    ]);
+    await provider.stop();
+  });
+
+  it('makes several URLs for one node one peer for their caches, and one without a path a peer for all', async () => {
+    const provider = new ManualPeerProvider([
+      { url: 'ws://b:1', cache: 'R' },
+      { url: 'ws://b:1', cache: 'S' },
+      { url: 'ws://b:1', cache: 'R' },
+      { url: 'ws://c:1', cache: 'R' },
+      { url: 'ws://c:1', cache: undefined },
+      { url: 'ws://c:1', cache: 'S' },
+    ]);
+    await provider.start();
+    expect(provider.peers()).toEqual([
+      { url: 'ws://b:1', cache: undefined, caches: ['R', 'S'], node: undefined, foundBy: 'manual' },
+      { url: 'ws://c:1', cache: undefined, node: undefined, foundBy: 'manual' },
+    ]);
+    expect(provider.peers().map(cachesOf)).toEqual([['R', 'S'], undefined]);
+    await provider.stop();
+  });
+
+  it('reports a peer whose caches changed in an update as gone and back, so that it is dialled for them', async () => {
+    const provider = new ManualPeerProvider([{ url: 'ws://b:1', cache: 'R' }]);
+    const events: Array<[string, readonly string[] | undefined]> = [];
+    provider.onChange((event) => events.push([event.type, cachesOf(event.peer)]));
+    await provider.start();
+    provider.update([
+      { url: 'ws://b:1', cache: 'R' },
+      { url: 'ws://b:1', cache: 'S' },
+    ]);
+    provider.update([
+      { url: 'ws://b:1', cache: 'S' },
+      { url: 'ws://b:1', cache: 'R' },
+    ]);
+    expect(events).toEqual([
+      ['up', ['R']],
+      ['down', ['R']],
+      ['up', ['R', 'S']],
     ]);
     await provider.stop();
   });

@@ -32,7 +32,13 @@ import {
   systemScheduler,
 } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
-import { createPeerProvider, type DiscoveredPeer, type DiscoveryMode, type PeerProvider } from '@meshcache/discovery';
+import {
+  cachesOf,
+  createPeerProvider,
+  type DiscoveredPeer,
+  type DiscoveryMode,
+  type PeerProvider,
+} from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
 import { backplanePeers } from './backplane/backplane-peers.js';
 import { type BackplaneInfo, RedisBackplane } from './backplane/redis-backplane.js';
@@ -44,7 +50,7 @@ import { PeerLink } from './peer-link.js';
 import { Keyring } from './security/keyring.js';
 import { HandshakeError, OwnEphemerals, type PeerIdentity, PROTOCOL_VERSIONS, Session } from './session.js';
 import type { Connection, Listener, Transport } from './transport/transport.js';
-import { CloseCode } from './transport/transport.js';
+import { CloseCode, scopedAddress } from './transport/transport.js';
 import { WebSocketTransport } from './transport/websocket.js';
 
 /**
@@ -128,8 +134,8 @@ export interface ClusterNodeOptions {
 
 interface Dialer {
   readonly url: string;
-  /** The one cache this peer is for (a path in its configured URL), told to it in the path dialled. */
-  readonly scope: string | undefined;
+  /** The caches this peer is for (paths in its configured URLs), told to it in the path dialled; undefined for all. */
+  readonly scope: readonly string[] | undefined;
   readonly caches: readonly string[];
   readonly foundBy: DiscoveryMode;
   /** The address answered as this very node (DNS answers include it): never dialled again. */
@@ -397,24 +403,26 @@ export class ClusterNode {
             this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
             serveAdmin(session, this, this.#logger, { client: peer.node, readOnly: peer.grant === 'read-only' });
           } else {
-            // A dialler that named one cache in the path it dialled gets that cache only, on both sides.
+            // A dialler that named caches in the path it dialled gets those caches only, on both sides.
             const scope = connection.scope;
-            if (scope !== undefined && !everyCache.includes(scope)) {
-              // A link for a cache this node does not replicate would carry nothing: said, and closed.
+            const caches = scope === undefined ? everyCache : everyCache.filter((cache) => scope.includes(cache));
+            if (caches.length === 0) {
+              // A link for caches this node does not replicate would carry nothing: said, and closed.
               this.#logger.warn(
-                { peer: peer.node, cache: scope },
+                { peer: peer.node, caches: scope },
                 'a peer dialled for a cache this node does not replicate; link closed',
               );
               session.close(CloseCode.Normal, 'no replicated cache of that name here');
               return;
             }
-            this.#register(
-              session,
-              peer,
-              peer.url,
-              false,
-              scope === undefined ? everyCache : everyCache.filter((cache) => cache === scope),
-            );
+            const unknown = scope?.filter((cache) => !everyCache.includes(cache)) ?? [];
+            if (unknown.length > 0) {
+              this.#logger.warn(
+                { peer: peer.node, caches: unknown },
+                'a peer dialled for caches this node does not replicate; linked the others',
+              );
+            }
+            this.#register(session, peer, peer.url, false, caches);
           }
         },
         (error: Error) => {
@@ -485,10 +493,11 @@ export class ClusterNode {
   #discovered(peer: DiscoveredPeer, everyCache: readonly string[]): Promise<void> | undefined {
     // A retired dialer has left the list, so a URL in it is one being dialled already.
     if (this.#dialers.some((dialer) => dialer.url === peer.url)) return undefined;
+    const scope = cachesOf(peer);
     const dialer: Dialer = {
       url: peer.url,
-      scope: peer.cache,
-      caches: peer.cache === undefined ? everyCache : [peer.cache],
+      scope,
+      caches: scope ?? everyCache,
       foundBy: peer.foundBy,
       self: false,
       retired: false,
@@ -537,8 +546,7 @@ export class ClusterNode {
     await this.#dialSlots.take();
     try {
       if (this.#stopped !== undefined || dialer.retired) return;
-      const address = dialer.scope === undefined ? dialer.url : `${dialer.url}/${encodeURIComponent(dialer.scope)}`;
-      const connection = await this.#transport.dial(address);
+      const connection = await this.#transport.dial(scopedAddress(dialer.url, dialer.scope));
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
       dialer.node = peer.node;

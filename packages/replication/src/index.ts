@@ -43,6 +43,6 @@ export type { ChaosOptions } from './transport/chaos.js';
 export { ChaosTransport } from './transport/chaos.js';
 export { MemoryNetwork } from './transport/memory.js';
 export type { Connection, Listener, Transport } from './transport/transport.js';
-export { CloseCode } from './transport/transport.js';
+export { CloseCode, scopedAddress, scopeOfPath } from './transport/transport.js';
 export type { PreAuthLimits, TlsOptions, WebSocketTransportOptions } from './transport/websocket.js';
 export { WebSocketTransport } from './transport/websocket.js';

@@ -244,6 +244,48 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(a.manager.getCache('S')?.get('j')).toBeUndefined();
   });
 
+  it('several peer URLs with a path to one node link each of those caches, and no other (as import-ehcache writes rmiUrls)', async () => {
+    const sync = { replication: { replicateAsynchronously: false } };
+    const three = { caches: { R: sync, S: sync, T: sync } };
+    const b = await startNode('gw-2', [], three);
+    const a = await startNode('gw-1', [`${b.url}/R`, `${b.url}/S`], three);
+    await a.ready();
+    await until(() => b.peers().length === 1, 'gw-2 to see gw-1');
+    expect(a.peers().map((peer) => [peer.id, [...peer.caches].sort()])).toEqual([['gw-2', ['R', 'S']]]);
+    expect(b.peers().map((peer) => [peer.id, [...peer.caches].sort()])).toEqual([['gw-1', ['R', 'S']]]);
+    for (const cache of ['R', 'S', 'T']) b.manager.getCache(cache)?.put('k', cache);
+    const settled = await b.settle();
+    expect([settled['R'], settled['S'], settled['T']]).toEqual([
+      { acknowledged: ['gw-1'], timedOut: [] },
+      { acknowledged: ['gw-1'], timedOut: [] },
+      { acknowledged: [], timedOut: [] },
+    ]);
+    expect(['R', 'S', 'T'].map((cache) => a.manager.getCache(cache)?.get('k'))).toEqual(['R', 'S', undefined]);
+  });
+
+  it('links the caches a dialled path names that the listener replicates, and says which it does not', async () => {
+    const warnings: Array<[object, string]> = [];
+    const quiet = () => {};
+    const sync = { replication: { replicateAsynchronously: false } };
+    const b = await startNode(
+      'gw-2',
+      [],
+      { caches: { R: sync } },
+      { logger: { debug: quiet, info: quiet, warn: (obj, msg) => warnings.push([obj, String(msg)]), error: quiet } },
+    );
+    const a = await startNode('gw-1', [`${b.url}/R`, `${b.url}/Nope`], { caches: { R: sync, Nope: sync } });
+    await a.ready();
+    await until(() => b.peers().length === 1, 'gw-2 to see gw-1');
+    expect(b.peers().map((peer) => [peer.id, peer.caches])).toEqual([['gw-1', ['R']]]);
+    expect(warnings).toContainEqual([
+      { peer: 'gw-1', caches: ['Nope'] },
+      'a peer dialled for caches this node does not replicate; linked the others',
+    ]);
+    b.manager.getCache('R')?.put('k', 1);
+    await b.settle();
+    expect(a.manager.getCache('R')?.get('k')).toBe(1);
+  });
+
   it('closes, with a warning, a link dialled for a cache the listener does not replicate', async () => {
     const warnings: string[] = [];
     const quiet = () => {};

@@ -5,6 +5,7 @@
 import { until } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Connection, Listener, Transport } from '../src/transport/transport.js';
+import { scopedAddress } from '../src/transport/transport.js';
 
 export interface TransportHarness {
   readonly transport: Transport;
@@ -108,18 +109,18 @@ export function describeTransportConformance(name: string, make: () => Transport
       expect(got).toEqual(['hello first']);
     });
 
-    it('gives the listening side the cache a dialled path names, decoded, and none without a path', async () => {
+    it('gives the listening side the caches a dialled path names, decoded, and none without a path', async () => {
       const { transport, address } = make();
-      const scopes: Array<string | undefined> = [];
+      const scopes: Array<readonly string[] | undefined> = [];
       const listener = await transport.listen(address, (connection) => {
         connections.push(connection);
         scopes.push(connection.scope);
       });
       listeners.push(listener);
-      for (const path of ['', '/Response%20Cache', '/a%2Fb'])
-        connections.push(await transport.dial(`${listener.address}${path}`));
-      await until(() => scopes.length === 3, 'three connections');
-      expect(scopes).toEqual([undefined, 'Response Cache', 'a/b']);
+      const paths = ['', '/Response%20Cache', '/a%2Fb', scopedAddress('', ['Response Cache', 'a/b', 'Tokens'])];
+      for (const path of paths) connections.push(await transport.dial(`${listener.address}${path}`));
+      await until(() => scopes.length === paths.length, 'a connection a path');
+      expect(scopes).toEqual([undefined, ['Response Cache'], ['a/b'], ['Response Cache', 'a/b', 'Tokens']]);
     });
 
     it('refuses to dial an address where nothing listens', async () => {

@@ -3,14 +3,14 @@
  * pair of connected ends. Frames are delivered on a later microtask, so sends never re-enter the
  * sender, as on a real socket. For tests that need a cluster without sockets.
  */
-import { CloseCode, type Connection, closeReason, type Listener, type Transport } from './transport.js';
+import { CloseCode, type Connection, closeReason, type Listener, scopeOfPath, type Transport } from './transport.js';
 
 type FrameListener = (frame: Uint8Array) => void;
 type CloseListener = (code: number, reason: string) => void;
 
 class MemoryConnection implements Connection {
   readonly remoteAddress: string;
-  readonly scope: string | undefined;
+  readonly scope: readonly string[] | undefined;
   peer: MemoryConnection | undefined;
   #open = true;
   readonly #frameListeners: FrameListener[] = [];
@@ -18,7 +18,7 @@ class MemoryConnection implements Connection {
   #early: Uint8Array[] = [];
   readonly #closeListeners: CloseListener[] = [];
 
-  constructor(remoteAddress: string, scope?: string) {
+  constructor(remoteAddress: string, scope?: readonly string[]) {
     this.remoteAddress = remoteAddress;
     this.scope = scope;
   }
@@ -93,12 +93,15 @@ export class MemoryNetwork implements Transport {
 
   async dial(address: string): Promise<Connection> {
     let accept = this.#listeners.get(address);
-    let scope: string | undefined;
-    // A path after the listener's address names a cache, as on a WebSocket.
-    const slash = accept === undefined ? address.lastIndexOf('/') : -1;
-    if (slash > 0 && slash < address.length - 1) {
-      accept = this.#listeners.get(address.slice(0, slash));
-      scope = decodeURIComponent(address.slice(slash + 1));
+    let scope: readonly string[] | undefined;
+    if (accept === undefined) {
+      // A path after a listener's address names caches, as on a WebSocket.
+      for (const [listening, onConnection] of this.#listeners) {
+        if (!address.startsWith(`${listening}/`)) continue;
+        accept = onConnection;
+        scope = scopeOfPath(address.slice(listening.length));
+        break;
+      }
     }
     if (accept === undefined) throw new Error(`memory network: nothing listens at ${address}`);
     const dialer = new MemoryConnection(address);

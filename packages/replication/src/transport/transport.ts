@@ -28,11 +28,12 @@ export interface Connection {
   /** Milliseconds since anything (a frame, a heartbeat) came from the other side; absent where unknown. */
   readonly quietMillis?: number;
   /**
-   * On the listening side: the one cache the dialling side named in the path of the address it
-   * dialled (`ws://host:port/Response%20Cache`), decoded; undefined when it named none. Not
-   * authenticated by itself: it only narrows what this side sends and waits for on the link.
+   * On the listening side: the caches the dialling side named in the path of the address it
+   * dialled (`ws://host:port/Response%20Cache`, or `.../Response%20Cache/Tokens` for two; see
+   * scopedAddress), decoded; undefined when it named none. Not authenticated by itself: it only
+   * narrows what this side sends and waits for on the link.
    */
-  readonly scope?: string | undefined;
+  readonly scope?: readonly string[] | undefined;
   readonly open: boolean;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -51,8 +52,8 @@ export interface Listener {
 export interface Transport {
   listen(address: string, onConnection: (connection: Connection) => void): Promise<Listener>;
   /**
-   * `address` is a listener's address, or one with a path naming a cache (the listening side's
-   * connection then has it as its `scope`).
+   * `address` is a listener's address, or one with a path naming caches (scopedAddress; the
+   * listening side's connection then has them as its `scope`).
    * @throws when nothing listens there or the connection fails.
    */
   dial(address: string): Promise<Connection>;
@@ -116,4 +117,26 @@ export function delegatingConnection(
     onFrame: (listener) => inner.onFrame(listener),
     onClose: (listener) => inner.onClose(listener),
   };
+}
+
+/**
+ * The address to dial for a link that carries `caches` alone: one path segment a cache, each
+ * percent-encoded (so a `/` in a name is `%2F`, never a separator); the listener's own address
+ * for every cache. Several caches in one path, not one connection a cache: a link is one per
+ * pair of nodes, and two dials to one node would close each other as duplicates.
+ */
+export function scopedAddress(address: string, caches: readonly string[] | undefined): string {
+  if (caches === undefined || caches.length === 0) return address;
+  return `${address}/${caches.map(encodeURIComponent).join('/')}`;
+}
+
+/** The caches a dialled path names (`/Response%20Cache/Tokens`), decoded; undefined for `/`, or a path that does not decode. */
+export function scopeOfPath(path: string): readonly string[] | undefined {
+  const segments = path.split('/').filter((segment) => segment !== '');
+  if (segments.length === 0) return undefined;
+  try {
+    return [...new Set(segments.map((segment) => decodeURIComponent(segment)))];
+  } catch {
+    return undefined;
+  }
 }

@@ -30,7 +30,7 @@ import { type ClientRequest, createServer, type IncomingMessage, type Server } f
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { CloseCode, type Connection, closeReason, type Listener, type Transport } from './transport.js';
+import { CloseCode, type Connection, closeReason, type Listener, scopeOfPath, type Transport } from './transport.js';
 
 export interface WebSocketTransportOptions {
   /** Largest frame accepted from an authenticated peer, in bytes. @default 16 MiB */
@@ -171,7 +171,7 @@ interface PendingEntry {
 
 class WebSocketConnection implements Connection {
   readonly remoteAddress: string;
-  readonly scope: string | undefined;
+  readonly scope: readonly string[] | undefined;
   readonly #socket: WebSocket;
   readonly #frameListeners: Array<(frame: Uint8Array) => void> = [];
   /** Frames that arrived before anyone listened. */
@@ -186,7 +186,7 @@ class WebSocketConnection implements Connection {
     remoteAddress: string,
     heartbeat: { millis: number; tolerance: number },
     preAuth: { rawSocket: Socket | undefined; maxBytes: number; release?: () => void },
-    scope?: string,
+    scope?: readonly string[],
   ) {
     this.#socket = socket;
     this.remoteAddress = remoteAddress;
@@ -471,15 +471,9 @@ export class WebSocketTransport implements Transport {
   }
 }
 
-/** The cache an upgrade request's path names (`/Response%20Cache`), decoded; undefined for `/` or a path that does not decode. */
-function scopeOf(target: string | undefined): string | undefined {
-  const path = (target ?? '/').split('?')[0] as string;
-  if (path === '/' || path === '') return undefined;
-  try {
-    return decodeURIComponent(path.slice(1));
-  } catch {
-    return undefined;
-  }
+/** The caches an upgrade request's path names (scopeOfPath), without its query. */
+function scopeOf(target: string | undefined): readonly string[] | undefined {
+  return scopeOfPath((target ?? '/').split('?')[0] as string);
 }
 
 /** Answers an upgrade request with a status and closes the socket: the request never reaches ws. */
