@@ -167,7 +167,12 @@ export function describeDiskStoreConformance(name: string, factory: DiskStoreFac
       expect(() => store.put(`${longest}k`, record('too long'))).toThrow(
         expect.objectContaining({ code: 'E_INVALID_ARGUMENT' }),
       );
-      for (const key of [`${longest}k`, 'x'.repeat(100_000)]) {
+      // Within the bound in UTF-8, past it with the escape its control character takes.
+      const escaped = `\u0000${'k'.repeat(MAX_DISK_KEY_BYTES - 1)}`;
+      expect(() => store.put(escaped, record('too long'))).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_ARGUMENT' }),
+      );
+      for (const key of [`${longest}k`, 'x'.repeat(100_000), escaped]) {
         expect(store.get(key)).toBeUndefined();
         expect(store.has(key)).toBe(false);
         expect(store.remove(key)).toBe(false);
@@ -177,6 +182,39 @@ export function describeDiskStoreConformance(name: string, factory: DiskStoreFac
       expect(store.state).toBe('ok');
       expect([...store.keys()].sort()).toEqual(['after', longest]);
       expect(store.get(longest)?.value).toBe('fits');
+    });
+
+    it('keeps keys with control characters as they are, listed, scanned and read after a commit', async () => {
+      const store = await make();
+      // lmdb's key encoding writes a string of 64 units or more as plain UTF-8, and reads a byte
+      // of 0 to 3 as the end of a string part: such a key came back from its listing as an array.
+      const keys = [
+        `GET\u0000${'/orders/42?page=1&'.repeat(5)}`,
+        `\u0001${'k'.repeat(100)}`,
+        `a\u0004b${'c'.repeat(70)}`,
+        `\u0003${'x'.repeat(MAX_DISK_KEY_BYTES - 4)}\u0002`, // at the bound: each of its two control characters counts two
+        '\u0002short',
+        'plain',
+      ];
+      for (const key of keys) store.put(key, record(key.length));
+      expect(await store.flush()).toBe(true);
+      const sorted = [...keys].sort();
+      expect([...store.keys()].sort()).toEqual(sorted);
+      for (const key of keys) expect(store.get(key)?.value).toBe(key.length);
+      const scanned: string[] = [];
+      for (
+        let after: string | undefined, slice = store.scan(undefined, 2);
+        slice.length > 0;
+        slice = store.scan(after, 2)
+      ) {
+        for (const [key] of slice) scanned.push(key);
+        after = slice[slice.length - 1]?.[0];
+      }
+      expect([...scanned].sort()).toEqual(sorted);
+      expect(store.remove(keys[0] as string)).toBe(true);
+      expect(await store.flush()).toBe(true);
+      expect(store.has(keys[0] as string)).toBe(false);
+      expect([...store.keys()].sort()).toEqual(sorted.filter((key) => key !== keys[0]));
     });
 
     it('never holds more pending bytes than the spool bound (plus one record)', async () => {

@@ -321,6 +321,22 @@ describe('persistence across restarts', () => {
     expect(second.cache.get('ttl')).toBeUndefined();
   });
 
+  it('keeps long keys with control characters (a NUL as a separator) across a restart: listed, read and removed as themselves', async () => {
+    const dir = tempDir();
+    const config = { maxElementsInMemory: 1, overflowToDisk: true, diskPersistent: true };
+    const keys = [`GET\u0000https://api.example/orders/42?${'x'.repeat(60)}`, `\u0001${'k'.repeat(80)}`, 'plain'];
+    const first = open(dir, config);
+    for (const key of keys) first.cache.put(key, key.length);
+    await first.manager.shutdown();
+    const second = open(dir, config);
+    expect([...second.cache.keys()].sort()).toEqual([...keys].sort());
+    for (const key of keys) expect(second.cache.get(key)).toBe(key.length);
+    expect(second.cache.remove(keys[0] as string)).toBe(true);
+    await second.manager.shutdown();
+    const third = open(dir, config);
+    expect([...third.cache.keys()].sort()).toEqual(keys.slice(1).sort());
+  });
+
   it("an entry with the cache's lifespan takes a lifespan the cache shortened across a restart, never a longer one; one with its own keeps it", async () => {
     const dir = tempDir();
     const clock = new ManualClock();

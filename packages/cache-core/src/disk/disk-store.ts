@@ -22,22 +22,30 @@ import type { Version } from '../version.js';
 
 /**
  * The longest key a disk store takes, in UTF-8 bytes: lmdb's bound (1978) less the byte its key
- * encoding puts before a string that starts with a control character. A cache with a disk tier
- * refuses a longer key at put (E_INVALID_ARGUMENT), and a store answers a read of one as a miss:
- * let into the spool, such a key failed every commit and held back every write behind it.
+ * encoding puts before a string that starts with a control character. A character U+0000 to
+ * U+0004 takes one byte more (an escape: lmdb-keys.ts). A cache with a disk tier refuses a longer
+ * key at put (E_INVALID_ARGUMENT), and a store answers a read of one as a miss: let into the
+ * spool, such a key failed every commit and held back every write behind it.
  */
 export const MAX_DISK_KEY_BYTES = 1977;
 
 /** Whether a disk store can hold `key` (three UTF-8 bytes a UTF-16 unit at most: most keys are not measured). */
 export function fitsOnDisk(key: string): boolean {
-  return key.length <= MAX_DISK_KEY_BYTES / 3 || Buffer.byteLength(key) <= MAX_DISK_KEY_BYTES;
+  return key.length <= MAX_DISK_KEY_BYTES / 3 || diskKeyBytes(key) <= MAX_DISK_KEY_BYTES;
+}
+
+/** The bytes `key` takes on disk, the leading escape aside: UTF-8, and one more for each character U+0000 to U+0004. */
+function diskKeyBytes(key: string): number {
+  let escapes = 0;
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) <= 4) escapes++;
+  return Buffer.byteLength(key) + escapes;
 }
 
 /** The error for a key no disk store takes. */
 export function keyTooLongForDisk(cacheName: string, key: string): MeshcacheError {
   return new MeshcacheError(
     'E_INVALID_ARGUMENT',
-    `cache "${cacheName}": a key of a cache with a disk tier takes at most ${MAX_DISK_KEY_BYTES} bytes in UTF-8 (lmdb's bound); this one takes ${Buffer.byteLength(key)} (it begins ${JSON.stringify(key.slice(0, 40))})`,
+    `cache "${cacheName}": a key of a cache with a disk tier takes at most ${MAX_DISK_KEY_BYTES} bytes in UTF-8 (lmdb's bound; a character U+0000 to U+0004 counts two); this one takes ${diskKeyBytes(key)} (it begins ${JSON.stringify(key.slice(0, 40))})`,
   );
 }
 

@@ -46,6 +46,7 @@ import {
   fitsOnDisk,
   keyTooLongForDisk,
 } from './disk-store.js';
+import { lmdbKey } from './lmdb-keys.js';
 import { decodeRecord, encodeRecord, fromStored, type RecordEncoder } from './record-codec.js';
 
 export interface LmdbStoreOptions {
@@ -58,7 +59,11 @@ export interface LmdbStoreOptions {
 }
 
 /** lmdb's database-scoped msgpackr encoder (it keeps record structures in the database itself). */
-type EncodingDatabase = Database<unknown, string> & { readonly encoder: RecordEncoder };
+/**
+ * Keys go in as strings or, where lmdb's encoding of the string would not read back, as bytes
+ * (lmdb-keys.ts); they come out as strings either way.
+ */
+type EncodingDatabase = Database<unknown, string | Buffer> & { readonly encoder: RecordEncoder };
 
 const NOTHING_DROPPED: readonly DroppedRecord<never>[] = Object.freeze([]);
 const RETRY_FIRST_MS = 250;
@@ -91,7 +96,7 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
 
   /** @internal Made by LmdbEnvironment.openStore. */
   constructor(db: Database<unknown, string>, options: LmdbStoreOptions) {
-    this.#db = db as EncodingDatabase;
+    this.#db = db as unknown as EncodingDatabase;
     this.#options = options;
     this.#size = (db.getStats() as { entryCount: number }).entryCount;
   }
@@ -117,7 +122,7 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
     if (pending !== undefined) return decodeRecord<V>(this.#db.encoder, pending);
     if (this.#clearPending || this.#removals.has(key) || !fitsOnDisk(key)) return undefined;
     try {
-      const stored = this.#db.get(key);
+      const stored = this.#db.get(lmdbKey(key));
       return stored === undefined ? undefined : fromStored<V>(stored);
     } catch (error) {
       this.#options.logger.error(
@@ -132,7 +137,7 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
   has(key: string): boolean {
     if (this.#puts.has(key)) return true;
     if (this.#clearPending || this.#removals.has(key) || !fitsOnDisk(key)) return false;
-    return this.#db.doesExist(key);
+    return this.#db.doesExist(lmdbKey(key));
   }
 
   put(key: string, record: DiskRecord<V>, known?: boolean): readonly DroppedRecord<V>[] {
@@ -189,7 +194,8 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
 
   *keys(): IterableIterator<string> {
     if (!this.#clearPending) {
-      for (const key of this.#db.getKeys()) if (!this.#puts.has(key) && !this.#removals.has(key)) yield key;
+      for (const key of this.#db.getKeys() as Iterable<string>)
+        if (!this.#puts.has(key) && !this.#removals.has(key)) yield key;
     }
     for (const key of [...this.#puts.keys()]) yield key;
   }
@@ -206,8 +212,11 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
     if (this.#state === 'ok') this.#tryCommit();
     const keys: string[] = [];
     if (!this.#clearPending) {
-      const range = { limit: limit + 1 + this.#removals.size, ...(after === undefined ? {} : { start: after }) };
-      for (const key of this.#db.getKeys(range)) {
+      const range = {
+        limit: limit + 1 + this.#removals.size,
+        ...(after === undefined ? {} : { start: lmdbKey(after) }),
+      };
+      for (const key of this.#db.getKeys(range) as Iterable<string>) {
         if (key !== after && !this.#removals.has(key) && !this.#puts.has(key)) keys.push(key);
       }
     }
@@ -275,7 +284,7 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
     let turned = 0;
     if (!this.#clearPending) {
       for (const [key, bytes] of [...this.#puts]) {
-        if (!this.#db.doesExist(key)) continue;
+        if (!this.#db.doesExist(lmdbKey(key))) continue;
         this.#puts.delete(key);
         this.#pendingBytes -= bytes.length;
         this.#removals.add(key);
@@ -315,8 +324,8 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
       this.#clearPending = false;
     }
     db.transactionSync(() => {
-      for (const key of removing) db.removeSync(key);
-      for (const key of putting) db.putSync(key, asBinary(this.#puts.get(key) as Buffer));
+      for (const key of removing) db.removeSync(lmdbKey(key));
+      for (const key of putting) db.putSync(lmdbKey(key), asBinary(this.#puts.get(key) as Buffer));
     });
     for (const key of removing) this.#removals.delete(key);
     for (const key of putting) {
@@ -372,7 +381,7 @@ export class LmdbDiskStore<V = unknown> implements DiskStore<V> {
       this.#puts.delete(key);
       this.#pendingBytes -= bytes.length;
       // An older record of the key in the file must not be served in place of the dropped one.
-      if (!this.#clearPending && this.#db.doesExist(key)) this.#removals.add(key);
+      if (!this.#clearPending && this.#db.doesExist(lmdbKey(key))) this.#removals.add(key);
       this.#size--;
       this.#droppedWhileDegraded++;
       dropped.push([key, decodeRecord<V>(this.#db.encoder, bytes)]);
