@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { open as lmdbOpen } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_DISK_KEY_BYTES } from '../src/disk/disk-store.js';
 import { type CacheConfig, type CacheEvent, CacheManager, type Logger, ValueNotEncodableError } from '../src/index.js';
@@ -335,6 +336,38 @@ describe('persistence across restarts', () => {
     await second.manager.shutdown();
     const third = open(dir, config);
     expect([...third.cache.keys()].sort()).toEqual(keys.slice(1).sort());
+  });
+
+  it('re-keys, once, the long keys with control characters an earlier release wrote in the form lmdb does not read back', async () => {
+    const dir = tempDir();
+    const config = { maxElementsInMemory: 1, overflowToDisk: true, diskPersistent: true };
+    const first = open(dir, config);
+    first.cache.put('template', 'v');
+    await first.manager.shutdown();
+    // What an earlier release left: each key in lmdb's plain form (UTF-8; a leading byte 27
+    // before a first character below 28), the record copied from one this release wrote.
+    const a = `GET\u0000${'x'.repeat(70)}`;
+    const b = `${'x'.repeat(70)}\u0004\u0001`; // plain, it reads as x…x\u0001 escaped
+    const c = `\u0001${'k'.repeat(80)}`;
+    const env = lmdbOpen({ path: dir, maxDbs: 256 });
+    const raw = env.openDB<Buffer, Buffer>({ name: 'cache:c', keyEncoding: 'binary', encoding: 'binary' });
+    const record = raw.get(Buffer.from('template')) as Buffer;
+    for (const key of [Buffer.from(a), Buffer.from(b), Buffer.concat([Buffer.from([27]), Buffer.from(c)])])
+      raw.putSync(key, record);
+    env.openDB<unknown, string>({ name: 'meta' }).removeSync('keys-escaped:cache:c');
+    await env.close();
+
+    const second = open(dir, config);
+    expect([...second.cache.keys()].sort()).toEqual([a, b, c, 'template'].sort());
+    for (const key of [a, b, c]) expect(second.cache.get(key)).toBe('v');
+    expect(second.cache.get(`${'x'.repeat(70)}\u0001`)).toBeUndefined();
+    expect(second.cache.size).toBe(4);
+    second.cache.put(a, 'again');
+    expect(second.cache.size).toBe(4);
+    await second.manager.shutdown();
+    const third = open(dir, config);
+    expect(third.cache.get(a)).toBe('again');
+    expect([...third.cache.keys()].sort()).toEqual([a, b, c, 'template'].sort());
   });
 
   it("an entry with the cache's lifespan takes a lifespan the cache shortened across a restart, never a longer one; one with its own keeps it", async () => {

@@ -37,6 +37,7 @@ import { type DatabaseOptions, open, type RootDatabase, type RootDatabaseOptions
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type ModeChange, makeStoreDirectory, makeStorePrivate, STORE_FILE_MODE } from './file-modes.js';
+import { escapeEarlierKeys } from './lmdb-keys.js';
 import { LmdbDiskStore } from './lmdb-store.js';
 import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
 import { acquireStoreLock, releaseStoreLock } from './store-lock.js';
@@ -107,9 +108,20 @@ export class LmdbEnvironment {
         `disk store for cache "${options.cacheName}" at ${this.path} is already open`,
       );
     }
+    const name = `cache:${options.cacheName}`;
+    // Before the store's own handle is opened: two handles of one database with different key
+    // encodings interfere in lmdb (the re-keying, through a handle of raw bytes opened after the
+    // store's own, changed nothing), and the store's handle, opened last, is the one that stays.
+    const moved = escapeEarlierKeys(this.#env, name, this.#env.openDB<unknown, string>({ name: META_DB }));
+    if (moved > 0) {
+      this.#logger.info(
+        { cache: options.cacheName, path: this.path, keys: moved },
+        'disk store: long keys with control characters an earlier release wrote in a form lmdb does not read back, re-keyed (once)',
+      );
+    }
     // lmdb's typings leave out `encoder`, which lmdb passes on to msgpackr.
     const db = this.#env.openDB<unknown, string>({
-      name: `cache:${options.cacheName}`,
+      name,
       encoder: { ...RECORD_ENCODER_OPTIONS },
     } as unknown as DatabaseOptions & { name: string });
     if (!options.persistent) db.clearSync();
