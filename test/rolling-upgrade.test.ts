@@ -1,14 +1,16 @@
 /**
  * A rolling upgrade, as a platform team runs one: three `ClusterNode` processes of the release
- * before (held to protocol 2, a test-only setting), replaced one at a time by this release under
- * a steady stream of writes. Links between an old and a new node speak 2, between new nodes 3;
- * at the end every node holds every write, and the same contents.
+ * before (held to the protocols it spoke, 2 and 3, a test-only setting), replaced one at a time by
+ * this release under a steady stream of writes. Links between an old and a new node speak 3 (no
+ * LinkCaches), between new nodes this release's newest; at the end every node holds every write,
+ * and the same contents.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import './cluster-harness.js';
+import { PROTOCOL_VERSIONS } from '@meshcache/replication';
 import { CACHE, converged, type Running, startNode, until } from './node-processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshcache-upgrade-'));
@@ -22,7 +24,7 @@ const caches = {
     replication: { asynchronousReplicationIntervalMillis: 10 },
   },
 };
-const OLD_RELEASE = { min: 2, max: 2 };
+const OLD_RELEASE = { min: 2, max: 3 };
 const WRITES = 1500;
 
 interface PeerView {
@@ -99,7 +101,10 @@ describe('a rolling upgrade across protocol versions', () => {
         30_000,
       );
       for (const peer of await peersOf(fresh)) {
-        expect([peer.id, peer.protocol]).toEqual([peer.id, upgraded.has(peer.id) ? 3 : 2]);
+        expect([peer.id, peer.protocol]).toEqual([
+          peer.id,
+          upgraded.has(peer.id) ? PROTOCOL_VERSIONS.max : OLD_RELEASE.max,
+        ]);
       }
     }
     stop = true;
@@ -109,7 +114,7 @@ describe('a rolling upgrade across protocol versions', () => {
     for (const node of nodes) {
       expect(await node.ask(`count ${CACHE}`)).toEqual({ count: written.length });
       const protocols = (await peersOf(node)).map((peer) => peer.protocol);
-      expect(protocols).toEqual([3, 3]);
+      expect(protocols).toEqual([PROTOCOL_VERSIONS.max, PROTOCOL_VERSIONS.max]);
     }
     expect(written.length).toBeGreaterThanOrEqual((WRITES * 3) / 4);
   }, 180_000);

@@ -69,7 +69,7 @@ describe('ManualPeerProvider', () => {
     await provider.stop();
   });
 
-  it('reports a peer whose caches changed in an update as gone and back, so that it is dialled for them', async () => {
+  it('reports a peer whose caches changed in an update as gone and back (the node relinks it for them)', async () => {
     const provider = new ManualPeerProvider([{ url: 'ws://b:1', cache: 'R' }]);
     const events: Array<[string, readonly string[] | undefined]> = [];
     provider.onChange((event) => events.push([event.type, cachesOf(event.peer)]));

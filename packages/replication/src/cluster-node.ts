@@ -174,6 +174,8 @@ export class ClusterNode {
   readonly #protectFrames: boolean;
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
+  /** The dialer each link this node dialled came from (a peer listed for other caches since is relinked). */
+  readonly #dialledBy = new WeakMap<PeerLink, Dialer>();
   #keyring: Keyring | undefined;
   #backplane: RedisBackplane | undefined;
   #listener: Listener | undefined;
@@ -510,7 +512,30 @@ export class ClusterNode {
     };
     this.#dialers.push(dialer);
     this.#logger.info({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
+    this.#relinkRescoped(dialer);
     return this.#dial(dialer);
+  }
+
+  /**
+   * A peer reported again for other caches (a manual list updated: it went down, then came up)
+   * may still have the link this node dialled for the old ones: it is closed, so that the dial for
+   * the new ones replaces it (it would lose to it as a duplicate link, and the old caches would stay).
+   */
+  #relinkRescoped(dialer: Dialer): void {
+    for (const link of this.#links.values()) {
+      const before = this.#dialledBy.get(link);
+      if (before === undefined || before === dialer || before.url !== dialer.url) continue;
+      if (
+        before.caches.length === dialer.caches.length &&
+        before.caches.every((cache) => dialer.caches.includes(cache))
+      )
+        continue;
+      this.#logger.info(
+        { peer: link.node, url: dialer.url, caches: dialer.caches },
+        'peer now listed for other caches; relinking',
+      );
+      link.session.close(CloseCode.Normal, 'peer list changed');
+    }
   }
 
   /** Discovery says the peer went away: stop redialling it (its link, if any, ends by heartbeat). */
@@ -553,7 +578,8 @@ export class ClusterNode {
       dialer.attempt = 0;
       dialer.warnedAt = undefined;
       // When this link closes, #register's close handler redials the dialers of its node.
-      this.#register(session, peer, peer.url || dialer.url, true, dialer.caches);
+      const link = this.#register(session, peer, peer.url || dialer.url, true, dialer.caches);
+      if (link !== undefined) this.#dialledBy.set(link, dialer);
     } catch (error) {
       if (error instanceof HandshakeError && error.code === 'E_SELF') {
         // The address answered as this very node (a DNS name that includes it): never dialled again.
@@ -596,16 +622,23 @@ export class ClusterNode {
     );
   }
 
-  #register(session: Session, peer: PeerIdentity, url: string, dialledByUs: boolean, caches: readonly string[]): void {
+  /** Makes the session a link with its peer, unless it loses to one already there; returns the link made. */
+  #register(
+    session: Session,
+    peer: PeerIdentity,
+    url: string,
+    dialledByUs: boolean,
+    caches: readonly string[],
+  ): PeerLink | undefined {
     const node = peer.node;
     if (this.#stopped !== undefined) {
       session.close(CloseCode.GoingAway, 'node stopping');
-      return;
+      return undefined;
     }
     if (this.#backplane !== undefined) {
       this.#logger.warn({ peer: node }, 'a peer dialled a node that replicates through a backplane; refused');
       session.close(CloseCode.Normal, 'this node replicates through a backplane, not peer links');
-      return;
+      return undefined;
     }
     const existing = this.#links.get(node);
     if (existing?.session.connection.open) {
@@ -613,7 +646,7 @@ export class ClusterNode {
       const keepDialledByUs = this.id < node;
       if (existing.dialledByUs === keepDialledByUs) {
         session.close(CloseCode.Normal, 'duplicate link');
-        return;
+        return undefined;
       }
       existing.session.close(CloseCode.Normal, 'duplicate link');
       this.#unlink(existing);
@@ -648,6 +681,7 @@ export class ClusterNode {
     this.#logger.info({ peer: node, url, dialledByUs, protocol: peer.protocol }, 'peer connected');
     if (peerChannel.hasSubscribers)
       peerChannel.publish({ node: this.id, event: 'connected', peer: node, url, dialledByUs });
+    return link;
   }
 
   #unlink(link: PeerLink): void {

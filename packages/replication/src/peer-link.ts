@@ -18,6 +18,14 @@
  * link comes up and every CLOCK_SAMPLE_MILLIS, so both see a clock past the drift bound at once
  * (the peer's changes would be refused): the link's state says 'skewed' and both log it. A
  * message of a type this node does not know is counted and logged once per type, and skipped.
+ *
+ * Which caches a link carries. Each end starts with its own list (the caches it replicates, or
+ * those the dialled path named), and the two can differ: a node not yet given a cache its peers
+ * have (a configuration rolled out node by node), or a path naming a cache the listener does not
+ * replicate. From protocol 4 each end sends its list first thing (LinkCaches), and each then
+ * carries only the caches both named: a cache the peer does not carry leaves this link, so that
+ * neither ready() waits for its bootstrap nor settle() counts the peer as acknowledging it (both
+ * did, while the peer dropped what it was sent). Below protocol 4 each end keeps its own list.
  */
 import { type Cancel, type Logger, type Scheduler, systemScheduler } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
@@ -61,7 +69,10 @@ export class PeerLink {
   readonly node: string;
   readonly url: string;
   readonly dialledByUs: boolean;
-  readonly caches: readonly string[];
+  /** The caches this link carries: this end's list, less what the peer said it does not carry. */
+  #caches: readonly string[];
+  /** The caches the peer said it carries on this link (LinkCaches); undefined before it says (or below protocol 4). */
+  #peerCaches: ReadonlySet<string> | undefined;
   /** Resolves when every shared cache has been repaired from this peer once. */
   readonly bootstrapped: Promise<void>;
   /** Epoch ms of the last frame from the peer, or null if none yet. */
@@ -121,8 +132,8 @@ export class PeerLink {
     };
     this.url = options.url;
     this.dialledByUs = options.dialledByUs;
-    this.caches = options.caches.filter((cache) => options.replicators.has(cache));
-    this.#awaitingBootstrap = new Set(this.caches);
+    this.#caches = options.caches.filter((cache) => options.replicators.has(cache));
+    this.#awaitingBootstrap = new Set(this.#caches);
     this.bootstrapped = new Promise((resolve) => {
       this.#bootstrapDone = resolve;
     });
@@ -153,8 +164,15 @@ export class PeerLink {
     });
   }
 
+  get caches(): readonly string[] {
+    return this.#caches;
+  }
+
   /** Joins the replicators and starts the repair of every shared cache, both ways. */
   attach(): void {
+    // First on the link, so that the peer knows before any repair message which caches this end carries.
+    if (this.#speaks.has(MessageType.LinkCaches))
+      this.session.send({ type: MessageType.LinkCaches, caches: this.#caches });
     for (const cache of this.caches) this.#options.replicators.get(cache)?.addPeer(this.#asPeer);
     // After the replicators know the peer: messages that arrived early are handed over now.
     this.session.onMessage((message) => {
@@ -200,6 +218,28 @@ export class PeerLink {
         'the clocks of this node and its peer agree again',
       );
     }
+  }
+
+  /**
+   * The peer said which caches it carries on this link: those it does not leave this end's list
+   * (the peer drops what it is sent for them), said once. A later list (a peer sends one) is
+   * taken the same way; a cache once left is not taken up again on this link.
+   */
+  #onPeerCaches(caches: readonly string[]): void {
+    const named = new Set(caches);
+    this.#peerCaches = named;
+    const left = this.#caches.filter((cache) => !named.has(cache));
+    if (left.length === 0) return;
+    this.#caches = this.#caches.filter((cache) => named.has(cache));
+    for (const cache of left) {
+      this.#options.replicators.get(cache)?.removePeer(this.node, this.#asPeer);
+      this.#awaitingBootstrap.delete(cache);
+    }
+    if (this.#awaitingBootstrap.size === 0) this.#bootstrapDone();
+    this.#options.logger.info(
+      { peer: this.node, caches: left },
+      'the peer does not carry these caches on this link (it does not replicate them, or was not asked to); not replicated with it',
+    );
   }
 
   /** Leaves the replicators; pending acknowledgements settle as false. */
@@ -274,6 +314,9 @@ export class PeerLink {
       case MessageType.ClockSample:
         this.#onClockSample(message.wallMillis);
         return;
+      case MessageType.LinkCaches:
+        this.#onPeerCaches(message.caches);
+        return;
       case MessageType.Unknown:
         this.unknownMessages++;
         if (!this.#unknownLogged.has(message.number) && this.#unknownLogged.size < 64) {
@@ -316,7 +359,10 @@ export class PeerLink {
   }
 
   #replicatorFor(cache: string): CacheReplicator | undefined {
-    const replicator = this.caches.includes(cache) ? this.#options.replicators.get(cache) : undefined;
+    const replicator = this.#caches.includes(cache) ? this.#options.replicators.get(cache) : undefined;
+    // A cache the peer said it carries and this end does not: its first messages crossed the
+    // LinkCaches that leaves it out on the peer's end. Expected, so not logged.
+    if (replicator === undefined && this.#peerCaches?.has(cache) === true) return undefined;
     // Once per cache and link: a batch of 100,000 such changes must not become 100,000 log lines,
     // and a peer inventing names must not grow memory: past MAX_IGNORED_CACHES, one last line.
     if (replicator === undefined && !this.#ignoredCaches.has(cache) && this.#ignoredCaches.size <= MAX_IGNORED_CACHES) {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
+import { ManualPeerProvider } from '@meshcache/discovery';
 import { describe, expect, it } from 'vitest';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
@@ -281,9 +282,73 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
       { peer: 'gw-1', caches: ['Nope'] },
       'a peer dialled for caches this node does not replicate; linked the others',
     ]);
+    // Both ends agree (LinkCaches): gw-1 neither lists Nope with gw-2 nor counts it as acknowledging Nope.
+    await until(() => a.peers()[0]?.caches.length === 1, 'gw-1 to drop Nope from the link');
+    expect(a.peers().map((peer) => [peer.id, peer.caches])).toEqual([['gw-2', ['R']]]);
+    a.manager.getCache('Nope')?.put('j', 1);
+    expect((await a.settle())['Nope']).toEqual({ acknowledged: [], timedOut: [] });
     b.manager.getCache('R')?.put('k', 1);
     await b.settle();
     expect(a.manager.getCache('R')?.get('k')).toBe(1);
+  });
+
+  it('two nodes that replicate different caches link those both replicate, and say so once, without warnings (a cache rolled out node by node)', async () => {
+    const sync = { replication: { replicateAsynchronously: false } };
+    const logs = new Map<string, Array<[string, string]>>();
+    const logger = (node: string) => {
+      const lines: Array<[string, string]> = [];
+      logs.set(node, lines);
+      const at = (level: string) => (_obj: object, msg?: string) => lines.push([level, String(msg)]);
+      return { logger: { debug() {}, info: at('info'), warn: at('warn'), error: at('error') } };
+    };
+    const b = await startNode('gw-2', [], { caches: { R: sync } }, logger('gw-2'));
+    const a = await startNode('gw-1', [b.url], { caches: { R: sync, New: sync } }, logger('gw-1'));
+    await a.ready();
+    await until(() => a.peers()[0]?.caches.length === 1, 'gw-1 to drop New from the link');
+    expect(a.peers().map((peer) => [peer.id, peer.caches])).toEqual([['gw-2', ['R']]]);
+    expect(b.peers().map((peer) => [peer.id, peer.caches])).toEqual([['gw-1', ['R']]]);
+    a.manager.getCache('New')?.put('n', 1);
+    a.manager.getCache('R')?.put('r', 2);
+    const settled = await a.settle();
+    expect([settled['New'], settled['R']]).toEqual([
+      { acknowledged: [], timedOut: [] },
+      { acknowledged: ['gw-2'], timedOut: [] },
+    ]);
+    expect(b.manager.getCache('R')?.get('r')).toBe(2);
+    expect(logs.get('gw-1')).toContainEqual([
+      'info',
+      'the peer does not carry these caches on this link (it does not replicate them, or was not asked to); not replicated with it',
+    ]);
+    for (const lines of logs.values()) expect(lines.filter(([level]) => level !== 'info')).toEqual([]);
+  });
+
+  it('a manual list updated to name other caches of a peer relinks it for them, whichever name sorts first', async () => {
+    const sync = { replication: { replicateAsynchronously: false } };
+    const both = { caches: { R: sync, S: sync } };
+    // gw-1 dials gw-2, and gw-1 sorts first: a second dial of its own lost to the first as a duplicate.
+    const b = await startNode('gw-2', [], both);
+    const provider = new ManualPeerProvider([{ url: b.url, cache: 'R' }]);
+    const a = await startNode('gw-1', [], both, { peerProvider: provider });
+    await a.ready();
+    const linked = (node: ClusterNode) => node.peers().map((peer) => [peer.id, [...peer.caches].sort()]);
+    await until(() => b.peers().length === 1, 'gw-2 to see gw-1');
+    expect(linked(a)).toEqual([['gw-2', ['R']]]);
+    provider.update([
+      { url: b.url, cache: 'R' },
+      { url: b.url, cache: 'S' },
+    ]);
+    await until(
+      () => JSON.stringify([linked(a), linked(b)]) === JSON.stringify([[['gw-2', ['R', 'S']]], [['gw-1', ['R', 'S']]]]),
+      'both ends to carry R and S',
+    );
+    b.manager.getCache('S')?.put('s', 1);
+    expect((await b.settle())['S']).toEqual({ acknowledged: ['gw-1'], timedOut: [] });
+    expect(a.manager.getCache('S')?.get('s')).toBe(1);
+    provider.update([{ url: b.url, cache: 'S' }]);
+    await until(
+      () => JSON.stringify([linked(a), linked(b)]) === JSON.stringify([[['gw-2', ['S']]], [['gw-1', ['S']]]]),
+      'both ends to carry S alone',
+    );
   });
 
   it('closes, with a warning, a link dialled for a cache the listener does not replicate', async () => {

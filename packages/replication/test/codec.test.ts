@@ -60,6 +60,15 @@ describe('WireCodec', () => {
     expect(() => new WireCodec().decode(forged.pack([19, 1.5]))).toThrow(/clockSample must be/);
   });
 
+  it('carries LinkCaches (protocol 4), and refuses one that is not a list of cache names', () => {
+    const caches: Message = { type: MessageType.LinkCaches, caches: ['Response Cache', 'tokens'] };
+    expect(link()(caches)).toEqual(caches);
+    expect(link()({ type: MessageType.LinkCaches, caches: [] })).toEqual({ type: MessageType.LinkCaches, caches: [] });
+    for (const wrong of [[20], [20, 'R'], [20, ['R', '']], [20, ['R', 7]], [20, ['R'], 'more']]) {
+      expect(() => new WireCodec().decode(forged.pack(wrong))).toThrow(/linkCaches must be/);
+    }
+  });
+
   it('refuses a lease whose state is not one of the three', () => {
     const bytes = new Packr({ useRecords: false }).pack([MessageType.Lease, 'tokens', 'k', 1, 0, 'gw-1', 5000, true]);
     expect(() => new WireCodec().decode(bytes)).toThrow(

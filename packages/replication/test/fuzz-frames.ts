@@ -188,7 +188,14 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
     },
     {
       weight: 1,
-      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 20, max: 70_000 }) }),
+      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 21, max: 70_000 }) }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        type: fc.constant(MessageType.LinkCaches),
+        caches: fc.array(cacheName, { maxLength: 4 }),
+      }),
     },
     {
       weight: 2,
@@ -282,6 +289,8 @@ function wireOf(message: Message): unknown[] {
       ];
     case MessageType.ClockSample:
       return [19, message.wallMillis];
+    case MessageType.LinkCaches:
+      return [20, message.caches];
     case MessageType.Unknown:
       return [message.number];
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChangeMessage, MessageType } from '../src/internals.js';
-import { OwnEphemerals, type Session, type SessionMessage } from '../src/session.js';
+import { OwnEphemerals, PROTOCOL_VERSIONS, type Session, type SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
@@ -69,7 +69,7 @@ const change: ChangeMessage = {
 describe('Session handshake (Noise NNpsk0)', () => {
   it('establishes both ends with the same secret, each learning who the other is', async () => {
     const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' });
-    const common = { role: 'peer', grant: 'peer', cluster: 'gateways', protocol: 3 };
+    const common = { role: 'peer', grant: 'peer', cluster: 'gateways', protocol: PROTOCOL_VERSIONS.max };
     expect(await dialler.established).toEqual({ node: 'gw-2', url: 'ws://127.0.0.1/gw-2', ...common });
     expect(await server.established).toEqual({ node: 'gw-1', url: 'ws://127.0.0.1/gw-1', ...common });
   });
@@ -164,7 +164,7 @@ describe('Session handshake (Noise NNpsk0)', () => {
     ['a wrong secret', { node: 'gw-1', secret: 'a guess that is long enough to be allowed' }, 'E_AUTH', 4003],
     ['no secret against a secret', { node: 'gw-1', secret: undefined }, 'E_AUTH', 4003],
     ['another cluster', { node: 'gw-1', cluster: 'payments' }, 'E_PROTOCOL', 4002],
-    ['no common protocol version', { node: 'gw-1', protocols: { min: 4, max: 5 } }, 'E_PROTOCOL', 4002],
+    ['no common protocol version', { node: 'gw-1', protocols: { min: 5, max: 6 } }, 'E_PROTOCOL', 4002],
     ['the listener’s own name', { node: 'gw-2' }, 'E_PROTOCOL', 4002],
   ] as const)('refuses %s, closing both ends', async (_name, dialler, code, closeCode) => {
     const { dialler: client, server, closed } = await connect(dialler, { node: 'gw-2' });
@@ -179,9 +179,9 @@ describe('Session handshake (Noise NNpsk0)', () => {
       dialler: client,
       server,
       closed,
-    } = await connect({ node: 'gw-1', protocols: { min: 4, max: 5 } }, { node: 'gw-2' });
+    } = await connect({ node: 'gw-1', protocols: { min: 5, max: 6 } }, { node: 'gw-2' });
     await expect(server.established).rejects.toMatchObject({
-      message: expect.stringMatching(/^no common protocol version: this node speaks \d+( to \d+)?, the other 4 to 5$/),
+      message: expect.stringMatching(/^no common protocol version: this node speaks \d+( to \d+)?, the other 5 to 6$/),
     });
     await expect(client.established).rejects.toBeDefined();
     expect(await closed).toBe(4002);

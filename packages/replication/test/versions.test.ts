@@ -24,12 +24,15 @@ function recordingLogger() {
 }
 
 describe('protocol versions', () => {
-  it('this release speaks its newest version and the one before; each version only adds', () => {
-    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 3 });
-    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3]);
+  it('this release speaks its newest version and every one before back to 2; each version only adds', () => {
+    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 4 });
+    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3, 4]);
     expect(messagesOf(2).has(MessageType.ClockSample)).toBe(false);
     expect(messagesOf(3).has(MessageType.ClockSample)).toBe(true);
+    expect(messagesOf(3).has(MessageType.LinkCaches)).toBe(false);
+    expect(messagesOf(4).has(MessageType.LinkCaches)).toBe(true);
     for (const type of messagesOf(2)) expect(messagesOf(3).has(type)).toBe(true);
+    for (const type of messagesOf(3)) expect(messagesOf(4).has(type)).toBe(true);
   });
 
   it('a new node and a node held to protocol 2 link at 2, replicate both ways, and send no ClockSample', async () => {
@@ -40,7 +43,7 @@ describe('protocol versions', () => {
     const protocolOf = (node: ClusterNode, peer: string) => node.peers().find((p) => p.id === peer)?.protocol;
     expect(protocolOf(fresh, 'gw-old')).toBe(2);
     expect(protocolOf(old, 'gw-new')).toBe(2);
-    expect(protocolOf(third, 'gw-new')).toBe(3);
+    expect(protocolOf(third, 'gw-new')).toBe(PROTOCOL_VERSIONS.max);
     cache(old).put('from-old', 1);
     cache(fresh).put('from-new', 2);
     await until(

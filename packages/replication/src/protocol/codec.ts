@@ -24,6 +24,7 @@
  *   AdminResponse [17, id, ok, result]
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
  *   ClockSample [19, wallMillis]                      (protocol 3)
+ *   LinkCaches [20, [cache, ...]]                     (protocol 4)
  *
  * Batches and Entries whose values are strings, numbers, booleans, null or Buffers are written straight to these
  * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
@@ -161,6 +162,14 @@ export class WireCodec {
         }
         return { type: MessageType.ClockSample, wallMillis: wire[1] as number };
       }
+      case MessageType.LinkCaches: {
+        const caches = wire[1];
+        if (wire.length !== 2 || !Array.isArray(caches) || !caches.every(isText)) {
+          throw new ProtocolError('linkCaches must be [20, [cache name, ...]]');
+        }
+        bounded(caches, 'linkCaches: caches');
+        return { type: MessageType.LinkCaches, caches: caches as string[] };
+      }
       case MessageType.Batch:
       case MessageType.Entries: {
         const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
@@ -260,6 +269,8 @@ function toWire(message: Message): unknown[] {
       return [message.type, message.id];
     case MessageType.ClockSample:
       return [MessageType.ClockSample, message.wallMillis];
+    case MessageType.LinkCaches:
+      return [MessageType.LinkCaches, message.caches];
     case MessageType.Unknown:
       return [message.number]; // a link never sends one (no version has it); tests stand for a newer peer with it
     default:

@@ -28,6 +28,7 @@ export const MessageType = Object.freeze({
   AdminResponse: 17,
   Lease: 18,
   ClockSample: 19,
+  LinkCaches: 20,
   /** Not a wire number: how the codec hands on a message of a type this release does not know. */
   Unknown: 0,
 } as const);
@@ -195,6 +196,15 @@ export interface ClockSampleMessage {
   readonly wallMillis: number;
 }
 
+/**
+ * The caches the sender carries on this link (protocol 4), sent once as the link comes up: each
+ * end then carries those both name, so both agree on them (peer-link.ts).
+ */
+export interface LinkCachesMessage {
+  readonly type: typeof MessageType.LinkCaches;
+  readonly caches: readonly string[];
+}
+
 /** A message of a type this release does not know (from a newer peer): counted, logged once, skipped. */
 export interface UnknownMessage {
   readonly type: typeof MessageType.Unknown;
@@ -220,4 +230,5 @@ export type Message =
   | AdminResponseMessage
   | LeaseMessage
   | ClockSampleMessage
+  | LinkCachesMessage
   | UnknownMessage;

@@ -54,10 +54,19 @@ export const PROTOCOL_HISTORY: readonly ProtocolVersion[] = Object.freeze([
     added: [MessageType.ClockSample],
     summary: 'ClockSample: each end tells the other its wall clock, so both see a skewed clock at once',
   },
+  {
+    version: 4,
+    added: [MessageType.LinkCaches],
+    summary:
+      'LinkCaches: each end says which caches it carries on the link as it comes up, and both carry those both name',
+  },
 ]);
 
-/** The versions this release speaks: its newest and the one before. */
-export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 3 });
+/**
+ * The versions this release speaks: its newest and the ones before, back to 2 (the first of the
+ * Noise handshake): every release since speaks it, so any two of them link.
+ */
+export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 4 });
 
 /** The largest message type number this release knows. */
 export const HIGHEST_MESSAGE_TYPE = Math.max(...PROTOCOL_HISTORY.flatMap((entry) => entry.added));
