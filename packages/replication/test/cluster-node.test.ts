@@ -322,6 +322,26 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     for (const lines of logs.values()) expect(lines.filter(([level]) => level !== 'info')).toEqual([]);
   });
 
+  it('a peer listed for more caches than a path carries (a request head of 8 KiB) is dialled without one, and both ends still carry those caches alone', async () => {
+    const sync = { replication: { replicateAsynchronously: false } };
+    const named = Array.from({ length: 170 }, (_, i) => `cache-${i}-${'x'.repeat(45)}`); // a path of 9 KB
+    const caches = Object.fromEntries([...named, 'Other'].map((name) => [name, sync]));
+    const b = await startNode('gw-2', [], { caches });
+    const a = await startNode(
+      'gw-1',
+      named.map((name) => `${b.url}/${name}`),
+      { caches },
+    );
+    await a.ready();
+    await until(
+      () => b.peers()[0]?.caches.length === named.length && a.peers()[0]?.caches.length === named.length,
+      'both ends to carry the named caches',
+    );
+    expect([...(b.peers()[0]?.caches ?? [])].sort()).toEqual([...named].sort());
+    b.manager.getCache('Other')?.put('o', 1);
+    expect((await b.settle())['Other']).toEqual({ acknowledged: [], timedOut: [] });
+  });
+
   it('a manual list updated to name other caches of a peer relinks it for them, whichever name sorts first', async () => {
     const sync = { replication: { replicateAsynchronously: false } };
     const both = { caches: { R: sync, S: sync } };

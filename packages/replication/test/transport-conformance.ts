@@ -117,10 +117,26 @@ export function describeTransportConformance(name: string, make: () => Transport
         scopes.push(connection.scope);
       });
       listeners.push(listener);
-      const paths = ['', '/Response%20Cache', '/a%2Fb', scopedAddress('', ['Response Cache', 'a/b', 'Tokens'])];
+      const paths = [
+        '',
+        '/Response%20Cache',
+        '/a%2Fb',
+        scopedAddress('', ['Response Cache', 'a/b', 'Tokens']),
+        '/R/%E0%A4%A', // a segment that does not decode names nothing: it does not widen the scope
+        '/%E0%A4%A',
+        '/R?x=1',
+      ];
       for (const path of paths) connections.push(await transport.dial(`${listener.address}${path}`));
       await until(() => scopes.length === paths.length, 'a connection a path');
-      expect(scopes).toEqual([undefined, ['Response Cache'], ['a/b'], ['Response Cache', 'a/b', 'Tokens']]);
+      expect(scopes).toEqual([
+        undefined,
+        ['Response Cache'],
+        ['a/b'],
+        ['Response Cache', 'a/b', 'Tokens'],
+        ['R'],
+        [],
+        ['R'],
+      ]);
     });
 
     it('refuses to dial an address where nothing listens', async () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ChaosTransport } from '../src/transport/chaos.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
-import type { Connection } from '../src/transport/transport.js';
+import { type Connection, MAX_SCOPE_PATH_BYTES, scopedAddress, scopeOfPath } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
@@ -23,6 +23,32 @@ describeTransportConformance('ChaosTransport with no chaos', () => ({
   transport: new ChaosTransport(new MemoryNetwork()),
   address: 'chaos',
 }));
+
+describe('scoped addresses', () => {
+  it('name the caches in the path, each encoded; none, for a list a path would not carry whole', () => {
+    expect(scopedAddress('ws://b:1', undefined)).toBe('ws://b:1');
+    expect(scopedAddress('ws://b:1', ['Response Cache', 'a/b'])).toBe('ws://b:1/Response%20Cache/a%2Fb');
+    // URL parsing resolves dot segments away (encoded too), and a listener takes heads of 8 KiB at most
+    expect(scopedAddress('ws://b:1', ['R', '..'])).toBe('ws://b:1');
+    expect(scopedAddress('ws://b:1', ['R', '.'])).toBe('ws://b:1');
+    const many = Array.from({ length: 200 }, (_, i) => `cache-${i}-${'x'.repeat(40)}`);
+    expect(scopedAddress('ws://b:1', many)).toBe('ws://b:1');
+    expect(scopedAddress('ws://b:1', many.slice(0, 10)).length).toBeLessThan(MAX_SCOPE_PATH_BYTES);
+    expect(scopeOfPath(new URL(scopedAddress('ws://b:1', many.slice(0, 10))).pathname)).toEqual(many.slice(0, 10));
+  });
+
+  it('a memory network dials the listener whose address prefixes the most of what was dialled', async () => {
+    const network = new MemoryNetwork();
+    const reached: string[] = [];
+    const outer = await network.listen('mem://x', (c) => reached.push(`x ${JSON.stringify(c.scope)}`));
+    const inner = await network.listen('mem://x/y', (c) => reached.push(`x/y ${JSON.stringify(c.scope)}`));
+    await network.dial('mem://x/y/R');
+    await network.dial('mem://x/R');
+    expect(reached).toEqual(['x/y ["R"]', 'x ["R"]']);
+    await outer.close();
+    await inner.close();
+  });
+});
 
 describe('WebSocketTransport masking', () => {
   /** The first frame a dialled connection sends, as bytes on the wire (a bare TCP server answers the upgrade). */

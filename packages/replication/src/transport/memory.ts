@@ -95,13 +95,15 @@ export class MemoryNetwork implements Transport {
     let accept = this.#listeners.get(address);
     let scope: readonly string[] | undefined;
     if (accept === undefined) {
-      // A path after a listener's address names caches, as on a WebSocket.
+      // A path after a listener's address names caches, as on a WebSocket (a query is no part of
+      // it); the longest address that prefixes it is the listener dialled.
+      let longest = '';
       for (const [listening, onConnection] of this.#listeners) {
-        if (!address.startsWith(`${listening}/`)) continue;
+        if (!address.startsWith(`${listening}/`) || listening.length <= longest.length) continue;
+        longest = listening;
         accept = onConnection;
-        scope = scopeOfPath(address.slice(listening.length));
-        break;
       }
+      if (accept !== undefined) scope = scopeOfPath(address.slice(longest.length).split('?')[0] as string);
     }
     if (accept === undefined) throw new Error(`memory network: nothing listens at ${address}`);
     const dialer = new MemoryConnection(address);

@@ -120,23 +120,43 @@ export function delegatingConnection(
 }
 
 /**
+ * The longest path a dial names caches in: a listener takes request heads of at most 8 KiB
+ * (websocket.ts), and a longer path failed every dial. Longer lists go without a path.
+ */
+export const MAX_SCOPE_PATH_BYTES = 4096;
+
+/**
  * The address to dial for a link that carries `caches` alone: one path segment a cache, each
  * percent-encoded (so a `/` in a name is `%2F`, never a separator); the listener's own address
  * for every cache. Several caches in one path, not one connection a cache: a link is one per
- * pair of nodes, and two dials to one node would close each other as duplicates.
+ * pair of nodes, and two dials to one node would close each other as duplicates. No path either
+ * when the list would not travel whole in one: past MAX_SCOPE_PATH_BYTES, or with a name a URL
+ * would take as a dot segment (`.`, `..`, which URL parsing resolves away, encoded or not).
+ * Then the link is scoped by LinkCaches alone (protocol 4; a listener of an older release links
+ * every cache it has).
  */
 export function scopedAddress(address: string, caches: readonly string[] | undefined): string {
   if (caches === undefined || caches.length === 0) return address;
-  return `${address}/${caches.map(encodeURIComponent).join('/')}`;
+  if (caches.some((cache) => cache === '.' || cache === '..')) return address;
+  const path = caches.map(encodeURIComponent).join('/');
+  return path.length > MAX_SCOPE_PATH_BYTES ? address : `${address}/${path}`;
 }
 
-/** The caches a dialled path names (`/Response%20Cache/Tokens`), decoded; undefined for `/`, or a path that does not decode. */
+/**
+ * The caches a dialled path names (`/Response%20Cache/Tokens`), decoded; undefined for `/` (every
+ * cache). A segment that does not decode names no cache: a malformed path narrows the link (to
+ * nothing, when no segment decodes), never widens it to every cache.
+ */
 export function scopeOfPath(path: string): readonly string[] | undefined {
   const segments = path.split('/').filter((segment) => segment !== '');
   if (segments.length === 0) return undefined;
-  try {
-    return [...new Set(segments.map((segment) => decodeURIComponent(segment)))];
-  } catch {
-    return undefined;
+  const caches = new Set<string>();
+  for (const segment of segments) {
+    try {
+      caches.add(decodeURIComponent(segment));
+    } catch {
+      // names no cache
+    }
   }
+  return [...caches];
 }
