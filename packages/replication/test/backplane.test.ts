@@ -336,6 +336,24 @@ describe('connecting', () => {
   });
 });
 
+describe('what the node shows of its Redis URL', () => {
+  it('a password given as ?password= (ioredis takes it) is masked in peers(), /metrics and every log line', async () => {
+    const password = 'hunter2 query password';
+    const server = await redisServer({ password });
+    const url = `redis://127.0.0.1:${server.port}/0?password=${encodeURIComponent(password)}&family=4`;
+    const { lines, logger } = memoryLogger();
+    const a = await node('a', server, { backplane: { type: 'redis', url, heartbeatMillis: 200 } }, { logger });
+    await a.ready();
+    cacheOf(a).put('k', 1);
+    await until(() => backplaneOf(a).state === 'connected', 'the backplane to connect');
+    const registry = new Registry();
+    registerMeshcacheMetrics(a, registry);
+    const shown = [JSON.stringify(a.peers()), await registry.metrics(), JSON.stringify(lines)].join('\n');
+    expect(shown).not.toContain('hunter2');
+    expect(a.peers()[0]?.url).toBe(`redis://127.0.0.1:${server.port}/0?password=***&family=***`);
+  });
+});
+
 describe('what a Redis user without the secret can do', () => {
   let server: RedisServer;
   beforeAll(async () => {

@@ -785,13 +785,19 @@ function decode(bytes: Buffer): Message {
   return message;
 }
 
-function redact(url: string): string {
+/**
+ * The Redis URL as logs, metrics and `peers()` show it: the password masked, and every query
+ * parameter's value too (ioredis takes any of its options from the query, `?password=` among them:
+ * shown whole on the unauthenticated /metrics, and in every log line that named the URL).
+ */
+export function redact(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    for (const name of new Set(parsed.searchParams.keys())) parsed.searchParams.set(name, '***');
     return parsed.toString();
   } catch {
-    return url;
+    return '(a URL that does not parse)';
   }
 }
 
