@@ -145,6 +145,8 @@ interface Dialer {
   node: string | undefined;
   state: PeerState;
   attempt: number;
+  /** When its last link came up (undefined when it has none): see STABLE_LINK_MILLIS. */
+  linkedAt: number | undefined;
   cancelRedial: Cancel | undefined;
   /** When 'peer unreachable' was last logged at warn; undefined: not since the last link. */
   warnedAt: number | undefined;
@@ -155,6 +157,11 @@ const MAX_REFUSALS_REMEMBERED = 1024;
 
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
+/**
+ * A link that lived this long went down for a reason of its own, and its peer is redialled from
+ * the shortest backoff again; one closed sooner (refused as soon as made) keeps backing off.
+ */
+const STABLE_LINK_MILLIS = 1000;
 
 export class ClusterNode {
   readonly manager: CacheManager;
@@ -480,15 +487,19 @@ export class ClusterNode {
    */
   #logRefusal(remote: string, error: Error): void {
     const host = remote.slice(0, remote.lastIndexOf(':')) || remote;
+    if (this.#firstInAMinute(`refused ${host}`)) {
+      this.#logger.warn({ remote, err: error }, 'peer refused (logged again in a minute if its host keeps trying)');
+    } else this.#logger.debug({ remote, err: error }, 'peer refused again');
+  }
+
+  /** True the first time `what` happens in a minute (per `what`: a host, a peer), false until the minute is over. */
+  #firstInAMinute(what: string): boolean {
     const now = this.#scheduler.now();
-    const warnedAt = this.#refusalsWarned.get(host);
-    if (warnedAt !== undefined && now - warnedAt < UNREACHABLE_WARN_MILLIS) {
-      this.#logger.debug({ remote, err: error }, 'peer refused again');
-      return;
-    }
+    const warnedAt = this.#refusalsWarned.get(what);
+    if (warnedAt !== undefined && now - warnedAt < UNREACHABLE_WARN_MILLIS) return false;
     if (this.#refusalsWarned.size >= MAX_REFUSALS_REMEMBERED) this.#refusalsWarned.clear();
-    this.#refusalsWarned.set(host, now);
-    this.#logger.warn({ remote, err: error }, 'peer refused (logged again in a minute if its host keeps trying)');
+    this.#refusalsWarned.set(what, now);
+    return true;
   }
 
   /** A peer discovery reported: dial it, unless a dialer for that URL exists. */
@@ -507,6 +518,7 @@ export class ClusterNode {
       node: undefined,
       state: 'connecting',
       attempt: 0,
+      linkedAt: undefined,
       cancelRedial: undefined,
       warnedAt: undefined,
     };
@@ -575,7 +587,9 @@ export class ClusterNode {
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
       dialer.node = peer.node;
-      dialer.attempt = 0;
+      // The backoff starts again only once the link has lived a while (#redial): a peer that
+      // closes every link at once (a node on a backplane, a duplicate) is not redialled 12 times a second.
+      dialer.linkedAt = this.#scheduler.now();
       dialer.warnedAt = undefined;
       // When this link closes, #register's close handler redials the dialers of its node.
       const link = this.#register(session, peer, peer.url || dialer.url, true, dialer.caches);
@@ -614,6 +628,9 @@ export class ClusterNode {
     if (this.#stopped !== undefined || dialer.cancelRedial !== undefined || dialer.retired || dialer.self) return;
     // Linked already (the peer's own dial won the tie-break): redial only when that link goes.
     if (dialer.node !== undefined && this.#links.get(dialer.node)?.session.connection.open) return;
+    if (dialer.linkedAt !== undefined && this.#scheduler.now() - dialer.linkedAt >= STABLE_LINK_MILLIS)
+      dialer.attempt = 0;
+    dialer.linkedAt = undefined;
     dialer.state = 'down';
     const backoff = Math.min(5000, 100 * 2 ** dialer.attempt++);
     dialer.cancelRedial = this.#scheduler.setTimeout(
@@ -636,7 +653,13 @@ export class ClusterNode {
       return undefined;
     }
     if (this.#backplane !== undefined) {
-      this.#logger.warn({ peer: node }, 'a peer dialled a node that replicates through a backplane; refused');
+      // Once a minute a peer: a mesh node that lists this one redials it for as long as it runs.
+      if (this.#firstInAMinute(`backplane ${node}`)) {
+        this.#logger.warn(
+          { peer: node },
+          'a peer dialled a node that replicates through a backplane; refused (logged again in a minute if it keeps dialling)',
+        );
+      }
       session.close(CloseCode.Normal, 'this node replicates through a backplane, not peer links');
       return undefined;
     }

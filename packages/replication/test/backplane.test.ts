@@ -336,6 +336,40 @@ describe('connecting', () => {
   });
 });
 
+describe('a mesh node that lists a backplane node', () => {
+  it('is refused with one warning a minute, and backs off instead of redialling at once', async () => {
+    const server = await redisServer();
+    const b = memoryLogger();
+    const onBackplane = await node('b', server, {}, { logger: b.logger });
+    await onBackplane.ready();
+    const a = memoryLogger();
+    const mesh = await ClusterNode.start(
+      {
+        name: 'a',
+        cluster: 'gateways',
+        secret: SECRET,
+        peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+        peerDiscovery: { mode: 'manual', peers: [onBackplane.url] },
+        caches: { [CACHE]: { replication: {} } },
+      },
+      { logger: a.logger },
+    );
+    nodes.push(mesh);
+    const connects = () => a.lines.filter((line) => line.msg === 'peer connected').length;
+    await until(() => connects() >= 3, 'a few dials');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Backing off from 100 ms doubling, about 6 dials in 3 s (fewer on a slow machine, never
+    // more); redialled at once, as it was, about 30.
+    expect(connects()).toBeLessThanOrEqual(12);
+    expect(
+      b.lines.filter(
+        (line) =>
+          line.level === 'warn' && line.msg.startsWith('a peer dialled a node that replicates through a backplane'),
+      ),
+    ).toHaveLength(1);
+  });
+});
+
 describe('what the node shows of its Redis URL', () => {
   it('a password given as ?password= (ioredis takes it) is masked in peers(), /metrics and every log line', async () => {
     const password = 'hunter2 query password';
