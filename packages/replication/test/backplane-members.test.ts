@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_CONTROL } from '../src/backplane/entry-seal.js';
 import { compareStreamIds } from '../src/backplane/keys.js';
 import { decodePresence, encodePresence, FORGET_MILLIS, Members } from '../src/backplane/members.js';
-import { gapIn, type Probe } from '../src/backplane/stream-probe.js';
+import { gapIn, type Probe, renewedIn } from '../src/backplane/stream-probe.js';
 
 describe('stream ids and the gap rule', () => {
   it('orders ids by milliseconds, then sequence', () => {
@@ -24,7 +24,15 @@ describe('stream ids and the gap rule', () => {
     entriesAdded: 10,
     length: 8,
     inboxLastId: '0-0',
+    holdsAt: true,
     ...over,
+  });
+
+  it('reads on in a stream whose generation key alone was rewritten: it still holds the entry read last', () => {
+    expect(gapIn(probe({ generation: 'g2' }), '80-0', 8, 'g1')).toBeUndefined();
+    expect(renewedIn(probe({ generation: 'g2' }), 'g1')).toBe(false);
+    expect(renewedIn(probe({ generation: 'g2', holdsAt: false }), 'g1')).toBe(true);
+    expect(renewedIn(probe({ holdsAt: false }), 'g1')).toBe(false);
   });
 
   it('reads on when nothing after the position is gone', () => {
@@ -35,7 +43,7 @@ describe('stream ids and the gap rule', () => {
   });
 
   it('finds a new generation, lost entries, a stream made anew, and entries deleted or trimmed before they were read', () => {
-    expect(gapIn(probe({ generation: 'g2' }), '80-0', 8, 'g1')).toMatch(/new one/);
+    expect(gapIn(probe({ generation: 'g2', holdsAt: false }), '80-0', 8, 'g1')).toMatch(/new one/);
     expect(gapIn(probe({ lastGeneratedId: '70-0' }), '80-0', 8, 'g1')).toMatch(/lost entries/);
     expect(gapIn(probe({ entriesAdded: 3, length: 3 }), '80-0', 8, 'g1')).toMatch(/made anew/);
     expect(gapIn(probe({ maxDeletedId: '90-0' }), '80-0', 8, 'g1')).toMatch(/deleted/);

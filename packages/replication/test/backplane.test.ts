@@ -394,6 +394,40 @@ describe('what a Redis user without the secret can do', () => {
     server = await redisServer();
   });
 
+  it('the generation key rewritten (SET) over the same stream: no gap, nothing read again, no replay counted', async () => {
+    const own = await redisServer();
+    const a = await node('a', own);
+    const b = await node('b', own);
+    await Promise.all([a.ready(), b.ready()]);
+    for (let i = 0; i < 200; i++) cacheOf(a).put(`k${i}`, i);
+    await until(() => cacheOf(b).size === 200, 'the writes on b');
+    let seen = -1;
+    await until(async () => {
+      const read = backplaneOf(b).entriesRead + backplaneOf(a).entriesRead;
+      const settled = read === seen;
+      seen = read;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return settled;
+    }, 'both nodes to have read what there is');
+    const before = [a, b].map((n) => ({ ...backplaneOf(n) }));
+    const intruder = new Redis(own.url);
+    clients.push(intruder);
+    for (let i = 0; i < 3; i++) {
+      await intruder.set('meshcache:{gateways}:generation', `attacker-${i}`);
+      // a heartbeat (200 ms) or two, so that each node probes the rewritten key
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    cacheOf(b).put('after', 'the SETs');
+    await until(() => cacheOf(a).get('after') === 'the SETs', 'a write after the SETs');
+    for (const [i, n] of [a, b].entries()) {
+      const now = backplaneOf(n);
+      expect(now.gaps).toBe(before[i]?.gaps);
+      expect(now.refused).toEqual(before[i]?.refused);
+      // Read: the one write after the SETs, and the heartbeats' own entries if any; not the stream again.
+      expect(now.entriesRead - (before[i]?.entriesRead ?? 0)).toBeLessThan(20);
+    }
+  });
+
   it('entries injected into the stream are ignored and logged', async () => {
     const watched = memoryLogger();
     const a = await node('a', server);

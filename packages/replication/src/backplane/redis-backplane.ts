@@ -229,7 +229,7 @@ export class RedisBackplane {
       inboxKey: this.#inbox,
       logger: options.logger,
       scheduler: options.scheduler,
-      probe: (client) => this.#probe(client),
+      probe: (client, at) => this.#probe(client, at),
       onEntry: (key, changes, sealed, id) => this.#onEntry(key, changes, sealed, id),
       onFirstPosition: () => void this.#bootstrap('start'),
       onGap: () => void this.#bootstrap('gap'),
@@ -395,11 +395,12 @@ export class RedisBackplane {
 
   // ---- entries -----------------------------------------------------------------------------
 
-  async #probe(client: Redis): Promise<Probe> {
+  async #probe(client: Redis, at: string): Promise<Probe> {
     const probe = await probeStream(
       client,
       { changes: this.#keys.changes, generation: this.#keys.generation, inbox: this.#inbox },
       randomBytes(12).toString('hex'),
+      at,
     );
     this.#serverOffset = probe.serverNow - this.#options.hlc.wallClock();
     this.#checkFutureIds(probe);
@@ -630,7 +631,7 @@ export class RedisBackplane {
       } else {
         await this.#command.hset(this.#keys.members, node, sealed);
       }
-      this.#stream.noteProbe(await this.#probe(this.#command));
+      this.#stream.noteProbe(await this.#probe(this.#command, this.#stream.at));
       if (!this.#answering) {
         this.#answering = true;
         this.#connectionChanged();

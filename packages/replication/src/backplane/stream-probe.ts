@@ -7,7 +7,8 @@
  * returns.
  *
  * gapIn() is the rule of redis-backplane.ts: a node reading from `at`, after the stream's
- * `position`th entry, has missed entries when the generation changed, when the stream's last id is
+ * `position`th entry, has missed entries when the stream is a new one (renewedIn: its generation
+ * changed and it no longer holds `at`), when the stream's last id is
  * behind `at` (entries lost), when its entries-added counter is behind `position` (the key was
  * deleted and written anew), or when something after `at` was deleted. Deletions are seen two
  * ways, because Redis records only XDEL's in max-deleted-entry-id (Redis 7.0 leaves it alone on
@@ -32,7 +33,11 @@ local function info(key)
 end
 local c = info(KEYS[1])
 local b = info(KEYS[3])
-return {gen, t[1], t[2], c[1], c[2], c[3], b[1], c[4]}
+local holds = 0
+if ARGV[2] ~= '' and ARGV[2] ~= '0-0' and c[1] ~= '' and c[1] ~= '0-0' then
+  holds = #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+end
+return {gen, t[1], t[2], c[1], c[2], c[3], b[1], c[4], holds}
 `;
 
 /**
@@ -51,14 +56,17 @@ export interface Probe {
   /** Entries the changes stream holds now. */
   readonly length: number;
   readonly inboxLastId: string;
+  /** Whether the changes stream still holds the entry the node read last (the `at` it probed with). */
+  readonly holdsAt: boolean;
 }
 
 export async function probeStream(
   client: Redis,
   keys: { readonly changes: string; readonly generation: string; readonly inbox: string },
   newGeneration: string,
+  at = '',
 ): Promise<Probe> {
-  const reply = (await client.eval(PROBE, 3, keys.changes, keys.generation, keys.inbox, newGeneration)) as [
+  const reply = (await client.eval(PROBE, 3, keys.changes, keys.generation, keys.inbox, newGeneration, at)) as [
     string,
     string,
     string,
@@ -66,9 +74,10 @@ export async function probeStream(
     string,
     number,
     string,
+    number,
     number,
   ];
-  const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId, length] = reply;
+  const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId, length, holds] = reply;
   return {
     generation,
     serverNow: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000),
@@ -77,6 +86,7 @@ export async function probeStream(
     entriesAdded: Number(entriesAdded),
     length: Number(length),
     inboxLastId,
+    holdsAt: Number(holds) > 0,
   };
 }
 
@@ -85,13 +95,25 @@ export async function probeStream(
  * `generation` has missed entries; undefined when it has not.
  */
 export function gapIn(probe: Probe, at: string, position: number, generation: string | undefined): string | undefined {
-  if (probe.generation !== generation) return 'the stream is a new one (Redis lost its data)';
+  if (renewedIn(probe, generation)) return 'the stream is a new one (Redis lost its data)';
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
   if (probe.entriesAdded < position) return REMADE;
   if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
   if (probe.length < probe.entriesAdded - position) return 'entries this node had not read were trimmed';
   return undefined;
+}
+
+/**
+ * Whether the stream is a new one: its generation is not the one the node read in, and it no
+ * longer holds the entry the node read last. A generation key rewritten alone (any Redis user's
+ * SET, or the key lost while the stream was not) over a stream that still holds that entry is the
+ * same stream: reading it again from its start made every node read the whole stream again, count
+ * its own entries as replays and repair in full, at each such SET. (A new stream cannot hold the
+ * entry: ids are Redis's clock, and the node read that one before the stream began.)
+ */
+export function renewedIn(probe: Probe, generation: string | undefined): boolean {
+  return probe.generation !== generation && !probe.holdsAt;
 }
 
 /** gapIn's answer for a changes key deleted and written anew: read from its start, as a new generation. */

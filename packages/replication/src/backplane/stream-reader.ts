@@ -17,7 +17,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
-import { gapIn, NOT_A_STREAM, type Probe, REMADE } from './stream-probe.js';
+import { gapIn, NOT_A_STREAM, type Probe, REMADE, renewedIn } from './stream-probe.js';
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
@@ -38,7 +38,7 @@ export interface StreamReaderOptions {
   readonly logger: Logger;
   readonly scheduler: Scheduler;
   /** Probes the stream through the given connection. */
-  readonly probe: (client: Redis) => Promise<Probe>;
+  readonly probe: (client: Redis, at: string) => Promise<Probe>;
   /** One entry (its stream id, the sealed bytes of its field `m` or undefined without one), in order. */
   readonly onEntry: (key: string, changes: boolean, sealed: Buffer | undefined, id: string) => EntryOutcome;
   /** The first position was taken: the node starts from here, and repairs. */
@@ -72,6 +72,11 @@ export class StreamReader {
 
   constructor(options: StreamReaderOptions) {
     this.#options = options;
+  }
+
+  /** The last changes entry read, as a probe asks after it ('' before the first). */
+  get at(): string {
+    return this.#changesId ?? '';
   }
 
   get lastId(): string | null {
@@ -125,7 +130,7 @@ export class StreamReader {
         if (reply !== null && this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
           // This node fell further behind than the replay window: replaying is over, repair instead.
           this.#jumpToEnd(
-            await this.#options.probe(redis),
+            await this.#options.probe(redis, this.#changesId ?? ''),
             'entries older than the replay window (this node fell behind)',
           );
         }
@@ -177,7 +182,7 @@ export class StreamReader {
 
   /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
   async #reposition(): Promise<void> {
-    const probe = await this.#options.probe(this.#options.redis);
+    const probe = await this.#options.probe(this.#options.redis, this.#changesId ?? '');
     // Nothing to read from, nor a position to take: the loop logs it and tries again.
     if (probe.lastGeneratedId === NOT_A_STREAM) throw new NotAStream(this.#options.changesKey);
     this.#needsPosition = false;
@@ -199,8 +204,10 @@ export class StreamReader {
     // pushed the position there) and written anew: all it holds came since, read it from its start.
     if (!this.#inboxUnreadable && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = '0-0';
     const why = gapIn(probe, this.#changesId, this.#position, this.#generation);
+    const renewed = renewedIn(probe, this.#generation) || why === REMADE;
+    // The same stream under a rewritten generation key: it is read on, in that generation.
+    this.#generation = probe.generation;
     if (why === undefined) return;
-    const renewed = probe.generation !== this.#generation || why === REMADE;
     this.#jumpToEnd(probe, why);
     if (renewed) {
       // A new stream holds only what was written since it began (writers' queued changes among
