@@ -431,12 +431,13 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     );
     counter(
       'meshcache_backplane_entries_refused_total',
-      'Entries refused: not sealed with the cluster secret, replayed, or older than the replay window',
+      'Entries refused: not sealed with the cluster secret, replayed, older than the replay window, or not understood',
       ['reason'],
       ofBackplane((backplane) => [
         [{ reason: 'unauthenticated' }, backplane.refused.unauthenticated],
         [{ reason: 'replayed' }, backplane.refused.replayed],
         [{ reason: 'stale' }, backplane.refused.stale],
+        [{ reason: 'undecodable' }, backplane.refused.undecodable],
       ]),
     );
     counter(

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
@@ -468,6 +469,27 @@ describe('what a Redis user without the secret can do', () => {
     // Nor can it read them: no value appears in the stream in clear.
     const raw = await intruder.xrangeBuffer(stream, '-', '+');
     expect(raw.some(([, fields]) => fields.some((f) => f.includes(Buffer.from('still replicating'))))).toBe(false);
+  });
+
+  it('a change this release does not know, sealed by a member (a newer release), is counted and answered with a repair', async () => {
+    const own = await redisServer();
+    const a = await node('a', own, {}, {}, { repairIntervalMillis: 0 });
+    const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+    await Promise.all([a.ready(), b.ready()]);
+    // What a's newer release wrote in that batch beside the change b does not know: b missed it.
+    replicaPortOf(cacheOf(a)).applyPut('known-1', 'v', { time: Date.now(), counter: 0, node: 'a' }, Date.now(), 0, 0);
+    const stream = 'meshcache:{gateways}:changes';
+    const now = Date.now();
+    const put = (key: string) => [1, CACHE, key, 'v', now, 0, 'a', now, 0, 0];
+    const batch = new Packr({ useRecords: false }).pack([5, [put('known-1'), [40, CACHE, 'future', now, 0, 'a']]]);
+    const sealer = new EntrySealer({ cluster: 'gateways', writer: 'a', psks: [await derivePsk(SECRET)] });
+    const writer = new Redis(own.url);
+    clients.push(writer);
+    const repairsBefore = backplaneOf(b).repairs;
+    await writer.xadd(stream, '*', 'm', sealer.seal(KIND_MESSAGE, batch, stream, now));
+    await until(() => backplaneOf(b).refused.undecodable === 1, 'b to count the entry it cannot decode');
+    await until(() => cacheOf(b).get('known-1') === 'v', 'the repair to bring what the batch carried');
+    expect(backplaneOf(b).repairs).toBeGreaterThan(repairsBefore);
   });
 
   it("a stream trimmed past a node's position while it was away is a gap it repairs, anti-entropy off", async () => {

@@ -86,8 +86,16 @@ export interface BackplaneInfo {
   readonly pendingBytes: number;
   /** Repair messages for an inbox that Redis refuses for good (someone made it another type): dropped, and logged. */
   readonly writesDropped: number;
-  /** Entries refused: not sealed with the cluster secret, replayed, or older than the replay window. */
-  readonly refused: { readonly unauthenticated: number; readonly replayed: number; readonly stale: number };
+  /**
+   * Entries refused: not sealed with the cluster secret, replayed, older than the replay window, or
+   * sealed with it but not understood (a change of a newer release, or damaged: undecodable).
+   */
+  readonly refused: {
+    readonly unauthenticated: number;
+    readonly replayed: number;
+    readonly stale: number;
+    readonly undecodable: number;
+  };
   /** Epoch ms of the last change of state. */
   readonly since: number;
 }
@@ -153,7 +161,9 @@ export class RedisBackplane {
   #serverOffset = 0;
   #lagMillis: number | null = null;
   #repairs = 0;
-  #refused = { unauthenticated: 0, replayed: 0, stale: 0 };
+  #refused = { unauthenticated: 0, replayed: 0, stale: 0, undecodable: 0 };
+  /** When an undecodable change last started a repair (at most one a minute). */
+  #undecodableRepairAt: number | undefined;
   #refusalLogs = { minute: 0, count: 0 };
   #stopped = false;
   #bootstrapping: Promise<void> | undefined;
@@ -464,10 +474,15 @@ export class RedisBackplane {
       if (changes) this.#onChanges(header, plaintext);
       else this.#onInbox(header, plaintext);
     } catch (error) {
-      this.#options.logger.error(
-        { writer: header.writer, stream: key, err: error },
-        'backplane: could not handle an entry; skipped',
-      );
+      // Sealed by a member, so not an intruder's: a change this release does not know (a newer
+      // release's) or a damaged entry. Its whole batch is lost here, as a link's would be, where
+      // the link closes and the relink repairs: so this node repairs (once a minute at most).
+      this.#refuse('undecodable', key, header.writer, (error as Error).message);
+      const now = this.#options.scheduler.now();
+      if (changes && (this.#undecodableRepairAt === undefined || now - this.#undecodableRepairAt >= 60_000)) {
+        this.#undecodableRepairAt = now;
+        void this.#bootstrap('gap');
+      }
     }
     return 'ok';
   }
@@ -550,7 +565,7 @@ export class RedisBackplane {
     );
   }
 
-  #refuse(kind: 'unauthenticated' | 'replayed' | 'stale', stream: string, writer: string | undefined, why: string) {
+  #refuse(kind: keyof BackplaneInfo['refused'], stream: string, writer: string | undefined, why: string) {
     this.#refused[kind]++;
     const minute = Math.floor(this.#options.scheduler.now() / 60_000);
     if (this.#refusalLogs.minute !== minute) this.#refusalLogs = { minute, count: 0 };
