@@ -60,10 +60,11 @@ describe('the member table', () => {
     writer: string,
     sealedAt: number,
     sealer = new EntrySealer({ cluster: 'c', writer, psks: [psk] }),
+    heartbeatMillis?: number,
   ) => {
     const sealed = sealer.seal(
       KIND_CONTROL,
-      encodePresence({ incarnation: sealer.incarnationHex, url: `ws://${writer}`, caches: ['a'] }),
+      encodePresence({ incarnation: sealer.incarnationHex, url: `ws://${writer}`, caches: ['a'], heartbeatMillis }),
       where,
       sealedAt,
     );
@@ -99,5 +100,35 @@ describe('the member table', () => {
     expect(members.update(new Map([['gw-4', forged]]))).toEqual([]);
     expect(members.has('gw-4')).toBe(false);
     expect(members.update(new Map([['gw-5', record('gw-5', now - FORGET_MILLIS - 1)]]))).toEqual(['gw-5']);
+  });
+
+  it("judges a member by its own heartbeat when slower than this node's (a heartbeat change rolled out), never past the option's bound", () => {
+    let now = 1_000_000;
+    const gone: string[] = [];
+    const members = new Members({
+      heartbeatMillis: 1000,
+      clock: () => now,
+      onRestarted: () => {},
+      onLive: () => {},
+      onGone: (name) => gone.push(name),
+    });
+    const slow = new EntrySealer({ cluster: 'c', writer: 'slow', psks: [psk] });
+    const forged = new EntrySealer({ cluster: 'c', writer: 'forever', psks: [psk] });
+    const silent = new EntrySealer({ cluster: 'c', writer: 'old', psks: [psk] });
+    const records = () =>
+      new Map([
+        ['slow', record('slow', start, slow, 15_000)],
+        ['forever', record('forever', start, forged, 1e12)],
+        ['old', record('old', start, silent)],
+      ]);
+    const start = now;
+    members.update(records());
+    now += 14_000; // past 6 of this node's heartbeats, within one of slow's
+    members.update(records());
+    expect(members.live().sort()).toEqual(['forever', 'slow']);
+    expect(gone).toEqual(['old']);
+    now = start + 6 * 60_000 + 1; // past 6 heartbeats of the longest a record may claim
+    members.update(records());
+    expect(members.live()).toEqual([]);
   });
 });

@@ -34,6 +34,8 @@ export interface Member {
   repairs: number;
   /** Epoch ms of the last inbox message from it (a repair in progress is alive while these come). */
   lastHeard: number;
+  /** How often it says it writes its record (undefined from a release that did not say). */
+  heartbeatMillis: number | undefined;
 }
 
 /** What a presence record says, besides its seal. */
@@ -41,20 +43,33 @@ export interface PresenceRecord {
   readonly incarnation: string;
   readonly url: string;
   readonly caches: readonly string[];
+  /**
+   * How often the writer heartbeats: a member is judged by its own rate (a node at 15 s seen by
+   * one at 1 s went down and came back every few seconds, mid-rollout of a heartbeat change).
+   */
+  readonly heartbeatMillis?: number | undefined;
 }
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
 
 export function encodePresence(record: PresenceRecord): Buffer {
-  return packr.pack({ i: record.incarnation, u: record.url, c: record.caches });
+  return packr.pack({ i: record.incarnation, u: record.url, c: record.caches, h: record.heartbeatMillis });
 }
 
+/** The longest heartbeat a record may claim (the option's own bound): a forged 10^9 must not keep a member live for ever. */
+const MAX_CLAIMED_HEARTBEAT_MILLIS = 60_000;
+
 export function decodePresence(bytes: Buffer): Omit<PresenceRecord, 'incarnation'> {
-  const raw = unpackr.unpack(bytes) as { u?: unknown; c?: unknown };
+  const raw = unpackr.unpack(bytes) as { u?: unknown; c?: unknown; h?: unknown };
+  const heartbeat = raw.h;
   return {
     url: typeof raw.u === 'string' ? raw.u : '',
     caches: Array.isArray(raw.c) ? raw.c.filter((c): c is string => typeof c === 'string') : [],
+    heartbeatMillis:
+      typeof heartbeat === 'number' && Number.isFinite(heartbeat) && heartbeat > 0
+        ? Math.min(heartbeat, MAX_CLAIMED_HEARTBEAT_MILLIS)
+        : undefined,
   };
 }
 
@@ -105,6 +120,7 @@ export class Members {
         lagMillis: null,
         repairs: 0,
         lastHeard: 0,
+        heartbeatMillis: undefined,
       };
       this.#members.set(name, member);
     } else if (member.incarnation !== incarnation) {
@@ -116,7 +132,12 @@ export class Members {
 
   alive(member: Member): boolean {
     const missed = MISSED_HEARTBEATS + this.#readEvery;
-    return member.lastSeen >= this.#options.clock() - missed * this.#options.heartbeatMillis;
+    return member.lastSeen >= this.#options.clock() - missed * this.#everyOf(member);
+  }
+
+  /** How often `member` is to be heard from: its own heartbeat, or this node's if that is slower (or unsaid). */
+  #everyOf(member: Member): number {
+    return Math.max(this.#options.heartbeatMillis, member.heartbeatMillis ?? 0);
   }
 
   /** Names of the live members, but those in `excluding`. */
@@ -151,13 +172,14 @@ export class Members {
       member.lastSeen = Math.max(member.lastSeen, header.sealedAt);
       member.url = record.url;
       member.caches = record.caches;
+      member.heartbeatMillis = record.heartbeatMillis;
       if (this.alive(member)) this.#options.onLive(name);
     }
     for (const [name, member] of [...this.#members]) {
       if (!seen.has(name) && member.lastSeen < now - FORGET_MILLIS) {
         this.#members.delete(name);
         this.#options.onGone(name);
-      } else if (!this.alive(member) && now - member.lastHeard > MISSED_HEARTBEATS * this.#options.heartbeatMillis) {
+      } else if (!this.alive(member) && now - member.lastHeard > MISSED_HEARTBEATS * this.#everyOf(member)) {
         this.#options.onGone(name);
       }
     }

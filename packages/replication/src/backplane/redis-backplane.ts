@@ -628,6 +628,7 @@ export class RedisBackplane {
       incarnation: this.#sealer.incarnationHex,
       url: this.#listenerUrl,
       caches: [...this.#replicators.keys()],
+      heartbeatMillis: this.#options.config.heartbeatMillis,
     });
     try {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
