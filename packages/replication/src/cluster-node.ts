@@ -264,7 +264,9 @@ export class ClusterNode {
 
   /** Every node this one has, or is trying to have, a link with (on a backplane: the backplane, then its members). */
   peers(): PeerInfo[] {
-    if (this.#backplane !== undefined) return backplanePeers(this.#backplane, [...this.#replicators.keys()]);
+    if (this.#backplane !== undefined) {
+      return backplanePeers(this.#backplane, [...this.#replicators.keys()], (peer) => this.#figures(peer, undefined));
+    }
     const infos: PeerInfo[] = [];
     const listed = new Set<string>();
     for (const dialer of this.#dialers) {

@@ -4,10 +4,24 @@
  * In a file of its own so that cluster-node.ts only calls it.
  */
 import type { PeerInfo } from '../cluster-node.js';
-import type { RedisBackplane } from './redis-backplane.js';
+import { type RedisBackplane, STREAM_PEER } from './redis-backplane.js';
 
-export function backplanePeers(backplane: RedisBackplane, caches: readonly string[]): PeerInfo[] {
+/**
+ * `queued` says what the replicators hold for a peer, not yet handed on, and what they sent it: for
+ * the backplane, the changes of the last interval not yet written to the stream (the writer's
+ * unsent bytes come on top), and the live changes handed to the stream (repair messages are not).
+ */
+export function backplanePeers(
+  backplane: RedisBackplane,
+  caches: readonly string[],
+  queued: (peer: string) => {
+    readonly queuedChanges: number;
+    readonly queuedBytes: number;
+    readonly changesSent: number;
+  },
+): PeerInfo[] {
   const info = backplane.info();
+  const stream = queued(STREAM_PEER);
   const none = { queuedBytes: 0, changesSent: 0, protocol: null, clockOffsetMillis: null } as const;
   return [
     {
@@ -17,10 +31,10 @@ export function backplanePeers(backplane: RedisBackplane, caches: readonly strin
       caches,
       lastSeen: null,
       foundBy: 'backplane',
-      queuedChanges: 0,
       ...none,
-      queuedBytes: info.pendingBytes,
-      changesSent: info.entriesWritten,
+      queuedChanges: stream.queuedChanges,
+      queuedBytes: stream.queuedBytes + info.pendingBytes,
+      changesSent: stream.changesSent,
       changesReceived: info.entriesRead,
       lagMillis: info.lagMillis,
       repairs: info.repairs,

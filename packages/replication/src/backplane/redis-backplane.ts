@@ -126,7 +126,7 @@ export interface RedisBackplaneOptions {
 }
 
 /** The name the stream goes by among a replicator's peers. */
-const STREAM_PEER = '(backplane)';
+export const STREAM_PEER = '(backplane)';
 /** Members tried, one after another, for one repair. */
 const REPAIR_TRIES = 3;
 /** Most log lines about refused entries per minute. */
@@ -282,6 +282,12 @@ export class RedisBackplane {
       client.on('ready', () => this.#connectionChanged());
       client.on('close', () => this.#connectionChanged());
       client.on('error', (error: Error) => {
+        // Never connected, and failing (unreachable, a wrong password): down, not 'connecting' for
+        // ever, where an alert on 'down' never fired.
+        if (this.#state === 'connecting') {
+          this.#state = 'down';
+          this.#since = this.#options.scheduler.now();
+        }
         if (!this.#downLogged) {
           this.#downLogged = true;
           this.#options.logger.warn(
@@ -654,7 +660,7 @@ export class RedisBackplane {
       }
     } catch (error) {
       this.#options.logger.debug({ err: error }, 'backplane: heartbeat failed');
-      this.#answerError = (error as Error).message;
+      this.#answerError = whyFailed(error as Error);
       if (this.#answering && !this.#stopped) {
         this.#answering = false;
         this.#connectionChanged();
@@ -800,6 +806,18 @@ function decode(bytes: Buffer): Message {
   const message = new WireCodec().decode(bytes);
   if (message.type === MessageType.Unknown) throw new ProtocolError(`unknown message type ${message.number}`);
   return message;
+}
+
+/**
+ * What an error from Redis says: a transaction refused whole (EXECABORT) by the errors of the
+ * commands queued in it (out of memory, a key of another type) says those, which ioredis keeps
+ * beside it; its own message named none ("Transaction discarded because of previous errors").
+ */
+function whyFailed(error: Error): string {
+  const previous = (error as { previousErrors?: unknown }).previousErrors;
+  if (!Array.isArray(previous) || previous.length === 0) return error.message;
+  const causes = [...new Set(previous.map((cause) => (cause instanceof Error ? cause.message : String(cause))))];
+  return `${causes.join('; ')} (${error.message})`;
 }
 
 /**

@@ -200,9 +200,11 @@ export class StreamWriter {
         if (!item.live) at++; // the PEXPIRE's reply; its failure does not matter
         at++;
         if (error === null) {
-          if (item.live) this.lastChangesId = String(id);
+          if (item.live) {
+            this.lastChangesId = String(id);
+            this.entriesWritten++; // of the changes stream, as they are read (a repair's inbox entries are not)
+          }
           if (this.#refusedKeys.size > 0) this.#refusedKeys.delete(item.where);
-          this.entriesWritten++;
         } else if (!item.live && refusedForGood(error)) {
           this.#refusedForGood(item, error, 'dropped (the repair it belongs to will be tried again)');
         } else {
