@@ -8,7 +8,9 @@
  *    sent over a bare ws connection, decoded and stored into an lru-cache on the other side) and
  *    the bare transport (the bytes meshcache's codec makes of the same changes, over ws and over
  *    a plain TCP socket, only counted on the other side). Median of BENCH_ROUNDS rounds,
- *    interleaved.
+ *    interleaved. Beside each pipeline, the CPU time each process spent a change (all its
+ *    threads, the collector's helpers too): on this machine's two cores, the sum of both sides
+ *    bounds the rate as much as the busier side does.
  * 2. Lag: p50/p99/max from put on A to put event on B at a steady 10,000 puts/s, interval 10 ms;
  *    BENCH_LAG_RUNS runs (default 5) each with frames encrypted and not, and encrypted with both
  *    processes started with a small young generation (TUNED_GC), taking turns.
@@ -78,6 +80,27 @@ async function child(
 }
 const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
 
+/** A throughput run: its time, and the CPU each side spent a change (µs, every thread of the process). */
+interface Run {
+  readonly ms: number;
+  readonly senderCpu: number;
+  readonly receiverCpu: number;
+}
+
+/** Times `send` until the child's `done` line, with the CPU of this process (the sender) and of the child. */
+async function timedRun(result: Promise<string>, entries: number, send: () => Promise<void>): Promise<Run> {
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  await send();
+  const [, receiverMs, receiverCpu] = (await result).split(' ');
+  const used = process.cpuUsage(cpu);
+  return {
+    ms: Math.max(performance.now() - start, Number(receiverMs)),
+    senderCpu: (used.user + used.system) / entries,
+    receiverCpu: Number(receiverCpu) / entries,
+  };
+}
+
 async function sender(peers: string[], caches: ClusterConfig['caches'], protect = true): Promise<ClusterNode> {
   const node = await ClusterNode.start(
     {
@@ -96,7 +119,7 @@ async function sender(peers: string[], caches: ClusterConfig['caches'], protect 
 
 // ------------------------------------------------------------------ 1. throughput
 
-async function replicated(protect: boolean): Promise<number> {
+async function replicated(protect: boolean): Promise<Run> {
   const { url, result } = await child(['node', String(ENTRIES)], true, protect);
   const node = await sender(
     [url],
@@ -104,15 +127,14 @@ async function replicated(protect: boolean): Promise<number> {
     protect,
   );
   const cache = node.manager.getCache<string>('bench');
-  const start = performance.now();
-  for (let i = 0; i < ENTRIES; i++) {
-    cache?.put(`key:${i}`, VALUE);
-    if (i % 10_000 === 9_999) await yieldNow();
-  }
-  const receiverMs = await doneMs(result);
-  const total = performance.now() - start;
+  const run = await timedRun(result, ENTRIES, async () => {
+    for (let i = 0; i < ENTRIES; i++) {
+      cache?.put(`key:${i}`, VALUE);
+      if (i % 10_000 === 9_999) await yieldNow();
+    }
+  });
   await node.stop();
-  return Math.max(total, receiverMs);
+  return run;
 }
 
 /**
@@ -124,21 +146,21 @@ async function barePairs(
   entries: number,
   perFrame: number,
   pause: (frame: number, socket: WebSocket) => boolean,
-): Promise<number> {
+): Promise<Run> {
   const { url, result } = await child(['bare', String(entries)]);
   const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise((resolve) => socket.once('open', resolve));
   const packr = new Packr({ useRecords: true, sequential: true });
-  const start = performance.now();
-  for (let i = 0, frame = 0; i < entries; i += perFrame, frame++) {
-    const pairs: Array<[string, string]> = [];
-    for (let j = i; j < Math.min(i + perFrame, entries); j++) pairs.push([`key:${j}`, VALUE]);
-    socket.send(packr.pack(pairs));
-    if (pause(frame, socket)) await yieldNow();
-  }
-  const ms = Math.max(await doneMs(result), performance.now() - start);
+  const run = await timedRun(result, entries, async () => {
+    for (let i = 0, frame = 0; i < entries; i += perFrame, frame++) {
+      const pairs: Array<[string, string]> = [];
+      for (let j = i; j < Math.min(i + perFrame, entries); j++) pairs.push([`key:${j}`, VALUE]);
+      socket.send(packr.pack(pairs));
+      if (pause(frame, socket)) await yieldNow();
+    }
+  });
   socket.close();
-  return ms;
+  return run;
 }
 
 /** Batches of 1,000, as meshcache's queue flushes them; a turn of I/O every ten. */
@@ -211,32 +233,33 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function throughput(): Promise<void> {
   const frames = meshcacheFrames();
-  const samples = {
-    mesh: [] as number[],
-    plain: [] as number[],
-    bare: [] as number[],
-    ws: [] as number[],
-    tcp: [] as number[],
-  };
+  const runs = { mesh: [] as Run[], plain: [] as Run[], bare: [] as Run[] };
+  const transports = { ws: [] as number[], tcp: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    samples.bare.push(await barePipeline());
+    runs.bare.push(await barePipeline());
     // Encrypted and plain take turns at going first: the one that follows another run inherits
     // its garbage, which alone moved the difference between them by 15 points.
     for (const protect of round % 2 === 0 ? [true, false] : [false, true]) {
       settleHeap();
-      (protect ? samples.mesh : samples.plain).push(await replicated(protect));
+      (protect ? runs.mesh : runs.plain).push(await replicated(protect));
     }
-    samples.ws.push(await bareTransport('ws', frames));
-    samples.tcp.push(await bareTransport('tcp', frames));
+    transports.ws.push(await bareTransport('ws', frames));
+    transports.tcp.push(await bareTransport('tcp', frames));
   }
   const [mesh, plain, bare, ws, tcp] = [
-    median(samples.mesh),
-    median(samples.plain),
-    median(samples.bare),
-    median(samples.ws),
-    median(samples.tcp),
+    median(runs.mesh.map((run) => run.ms)),
+    median(runs.plain.map((run) => run.ms)),
+    median(runs.bare.map((run) => run.ms)),
+    median(transports.ws),
+    median(transports.tcp),
   ];
   const rate = (ms: number) => formatOps((ENTRIES / ms) * 1000);
+  // The CPU each side spent a change (every thread of its process), medians of the rounds: on a
+  // machine of two cores, what the two sides spend together bounds the rate as much as either.
+  const cpu = (of: Run[]) => {
+    const [a, b] = [median(of.map((run) => run.senderCpu)), median(of.map((run) => run.receiverCpu))];
+    return [`${a.toFixed(2)} µs`, `${b.toFixed(2)} µs`, `${(a + b).toFixed(2)} µs`];
+  };
   const mb = frames.reduce((sum, frame) => sum + frame.length, 0) / 1e6;
   console.log(
     `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; median of ${ROUNDS} rounds\n`,
@@ -244,17 +267,23 @@ async function throughput(): Promise<void> {
   console.log(`encryption costs ${((1 - plain / mesh) * 100).toFixed(1)}% of the unencrypted throughput\n`);
   console.log(
     table(
-      ['pipeline', 'entries/s', 'vs bare pipeline'],
+      ['pipeline', 'entries/s', 'vs bare pipeline', 'CPU a change: A', 'B', 'A + B'],
       [
-        ['meshcache replication (async, 10 ms), frames encrypted', rate(mesh), `${(bare / mesh).toFixed(2)}x`],
+        [
+          'meshcache replication (async, 10 ms), frames encrypted',
+          rate(mesh),
+          `${(bare / mesh).toFixed(2)}x`,
+          ...cpu(runs.mesh),
+        ],
         [
           'meshcache replication, frames not encrypted (protectFrames: false)',
           rate(plain),
           `${(bare / plain).toFixed(2)}x`,
+          ...cpu(runs.plain),
         ],
-        ['bare pipeline (msgpack batches over ws into lru-cache)', rate(bare), '1.00x'],
-        ['bare transport: the same bytes over ws', rate(ws), `${(bare / ws).toFixed(2)}x`],
-        ['bare transport: the same bytes over TCP', rate(tcp), `${(bare / tcp).toFixed(2)}x`],
+        ['bare pipeline (msgpack batches over ws into lru-cache)', rate(bare), '1.00x', ...cpu(runs.bare)],
+        ['bare transport: the same bytes over ws', rate(ws), `${(bare / ws).toFixed(2)}x`, '', '', ''],
+        ['bare transport: the same bytes over TCP', rate(tcp), `${(bare / tcp).toFixed(2)}x`, '', '', ''],
       ],
     ),
   );
@@ -398,7 +427,7 @@ async function bootstrap(): Promise<void> {
   for (const frame of frames) socket.send(frame);
   const rawMs = Math.max(await doneMs(result), performance.now() - start);
   socket.close();
-  const bareMs = await bareBootstrap();
+  const bareMs = (await bareBootstrap()).ms;
   console.log(
     `\nBootstrap of a new node from one holding ${BOOTSTRAP_ENTRIES.toLocaleString()} entries of 200 bytes\n`,
   );
