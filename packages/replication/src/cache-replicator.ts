@@ -137,6 +137,8 @@ export class CacheReplicator {
   readonly #hlc: HybridLogicalClock;
   readonly #logger: Logger;
   readonly #maxQueueBytes: number;
+  /** Peers (links) that said they do not carry this cache: never counted by a settle() under way. */
+  readonly #notCarried = new WeakSet<ReplicationPeer>();
   readonly #peers = new Map<string, PeerState>();
   /** Stop hearing the cache's local changes, and (with single flight) the values peers send. */
   readonly #unlisten: Array<() => void> = [];
@@ -250,8 +252,9 @@ export class CacheReplicator {
    * Forgets a peer. With `peer`, only if that is the registration still held: a link to the same
    * node that closes after a newer link replaced it must not unregister the newer one.
    */
-  removePeer(node: string, peer?: ReplicationPeer): void {
+  removePeer(node: string, peer?: ReplicationPeer, notCarried = false): void {
     if (peer !== undefined && this.#peers.get(node)?.peer !== peer) return;
+    if (notCarried && peer !== undefined) this.#notCarried.add(peer);
     this.#peers.delete(node);
     this.#offeredAt.delete(node);
     this.#repair.forget(node);
@@ -333,9 +336,12 @@ export class CacheReplicator {
     await Promise.all([...this.#pendingAcks]);
     const peers = [...this.#peers.values()].filter((state) => roleOf(state) !== 'repair').map((state) => state.peer);
     const outcomes = await Promise.all(peers.map((peer) => this.#acknowledgement(peer)));
+    // A peer that said meanwhile it does not carry this cache (LinkCaches, one round trip after its
+    // link came up: before its Ack) acknowledged nothing of it, nor timed out: it is neither.
+    const counted = (peer: ReplicationPeer) => !this.#notCarried.has(peer);
     return {
-      acknowledged: peers.filter((_, i) => outcomes[i]).map((peer) => peer.node),
-      timedOut: peers.filter((_, i) => !outcomes[i]).map((peer) => peer.node),
+      acknowledged: peers.filter((peer, i) => outcomes[i] && counted(peer)).map((peer) => peer.node),
+      timedOut: peers.filter((peer, i) => !outcomes[i] && counted(peer)).map((peer) => peer.node),
     };
   }
 

@@ -232,7 +232,7 @@ export class PeerLink {
     if (left.length === 0) return;
     this.#caches = this.#caches.filter((cache) => named.has(cache));
     for (const cache of left) {
-      this.#options.replicators.get(cache)?.removePeer(this.node, this.#asPeer);
+      this.#options.replicators.get(cache)?.removePeer(this.node, this.#asPeer, true);
       this.#awaitingBootstrap.delete(cache);
     }
     if (this.#awaitingBootstrap.size === 0) this.#bootstrapDone();

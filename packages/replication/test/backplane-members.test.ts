@@ -131,4 +131,28 @@ describe('the member table', () => {
     members.update(records());
     expect(members.live()).toEqual([]);
   });
+
+  it('takes nothing from a record older than one it read: not a restart, nor the heartbeat it had then', () => {
+    let now = 1_000_000;
+    const events: string[] = [];
+    const members = new Members({
+      heartbeatMillis: 2000,
+      clock: () => now,
+      onRestarted: (name) => events.push(`restarted ${name}`),
+      onLive: () => {},
+      onGone: () => {},
+    });
+    // gw-2 ran with a heartbeat of 60 s, then restarted with 2 s; then it died.
+    const before = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    const old = record('gw-2', now, before, 60_000);
+    members.update(new Map([['gw-2', old]]));
+    now += 120_000;
+    members.update(new Map([['gw-2', record('gw-2', now, undefined, 2000)]]));
+    expect(events).toEqual(['restarted gw-2']);
+    // 30 s later a Redis user writes the old record back (sealed, within the forget bound).
+    now += 30_000;
+    members.update(new Map([['gw-2', old]]));
+    expect(events).toEqual(['restarted gw-2']);
+    expect(members.live()).toEqual([]); // gone after 5 of its own 2 s heartbeats, not 5 minutes
+  });
 });

@@ -467,6 +467,48 @@ describe('what a Redis user without the secret can do', () => {
     }
   });
 
+  it('after a generation key SET, a node away past maxLength finds an ordinary trim, not a new stream', async () => {
+    const own = await redisServer();
+    const link = await RedisLink.start(own);
+    links.push(link);
+    const watched = memoryLogger();
+    const backplane = { type: 'redis' as const, heartbeatMillis: 200, replayWindowSeconds: 60, maxLength: 1000 };
+    const repairOff = { repairIntervalMillis: 0 };
+    const a = await node(
+      'a',
+      own,
+      { backplane: { ...backplane, url: own.url } },
+      {},
+      { ...repairOff, replicateAsynchronously: false },
+    );
+    const b = await node(
+      'b',
+      own,
+      { backplane: { ...backplane, url: link.url } },
+      { logger: watched.logger },
+      repairOff,
+    );
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('before', 'seen');
+    await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
+    const intruder = new Redis(own.url);
+    clients.push(intruder);
+    await intruder.set('meshcache:{gateways}:generation', 'rewritten');
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // heartbeats probe the new key (and take it)
+    cacheOf(a).put('after-set', 'seen');
+    await until(() => cacheOf(b).get('after-set') === 'seen', 'b reading on after the SET');
+    link.cut();
+    await until(() => backplaneOf(b).state !== 'connected', 'b away');
+    for (let i = 0; i < 3000; i++) cacheOf(a).put(`away:${i}`, i); // an entry each: past maxLength
+    await a.settle();
+    link.mend();
+    await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired', 30_000);
+    const gaps = watched.lines.filter((line) => line.msg.startsWith('backplane: a gap in the stream'));
+    expect(gaps.map((line) => (line.obj as { why?: string }).why)).toEqual([
+      'entries this node had not read were trimmed',
+    ]);
+  }, 60_000);
+
   it('entries injected into the stream are ignored and logged', async () => {
     const watched = memoryLogger();
     const a = await node('a', server);

@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -340,6 +341,25 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect([...(b.peers()[0]?.caches ?? [])].sort()).toEqual([...named].sort());
     b.manager.getCache('Other')?.put('o', 1);
     expect((await b.settle())['Other']).toEqual({ acknowledged: [], timedOut: [] });
+  });
+
+  it('settle() made as a link comes up does not count the peer for a cache the peer does not carry (its LinkCaches comes one round trip later)', async () => {
+    const asy = { replication: {} };
+    const c = await startNode('gw-3', [], { caches: { R: asy } });
+    const provider = new ManualPeerProvider([]);
+    const a = await startNode('gw-1', [], { caches: { R: asy, New: asy } }, { peerProvider: provider });
+    const settled = new Promise<unknown>((resolve) => {
+      const onPeer = (message: unknown) => {
+        const event = message as { node: string; event: string };
+        if (event.node !== 'gw-1' || event.event !== 'connected') return;
+        unsubscribe('meshcache:peer', onPeer);
+        a.manager.getCache('New')?.put('n', 1); // as the link comes up, before gw-3's LinkCaches is in
+        void a.settle().then((result) => resolve(result['New']));
+      };
+      subscribe('meshcache:peer', onPeer);
+    });
+    provider.update([{ url: c.url, cache: undefined }]);
+    expect(await settled).toEqual({ acknowledged: [], timedOut: [] });
   });
 
   it('a manual list updated to name other caches of a peer relinks it for them, whichever name sorts first', async () => {

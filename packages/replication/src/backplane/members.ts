@@ -168,8 +168,12 @@ export class Members {
         continue;
       }
       seen.add(name);
+      // A record older than one already read, written back into the hash (any Redis user can),
+      // says nothing: not a restart (its incarnation), nor a heartbeat, URL or caches left since.
+      const known = this.#members.get(name);
+      if (known !== undefined && header.sealedAt < known.lastSeen) continue;
       const member = this.member(name, header.incarnation);
-      member.lastSeen = Math.max(member.lastSeen, header.sealedAt);
+      member.lastSeen = header.sealedAt;
       member.url = record.url;
       member.caches = record.caches;
       member.heartbeatMillis = record.heartbeatMillis;

@@ -101,6 +101,11 @@ export class StreamReader {
   /** A probe made elsewhere (the heartbeat): lag figures, and a gap found between reconnections. */
   noteProbe(probe: Probe): void {
     this.#entriesAdded = probe.entriesAdded;
+    // A generation key rewritten over the same stream (it holds the entry read last): taken now,
+    // or a later trim or reconnection would judge the stream new by it and read it all again.
+    if (this.#generation !== undefined && probe.generation !== this.#generation && probe.holdsAt) {
+      this.#generation = probe.generation;
+    }
     // Made on another connection, so the reader may have read past it since: a gap seen here (or
     // an inbox behind this node's position) makes the reader probe again on its own connection,
     // in order with its reads, and judge from that.
