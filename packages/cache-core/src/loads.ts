@@ -8,7 +8,11 @@
  *   answer: staleIfErrorSeconds, RFC 5861's stale-if-error).
  * - A load that a write, remove or removeAll overtook (overtake, overtakeAll) still answers its
  *   callers but is not stored, so a revocation that happens mid-load is not undone by the load
- *   finishing.
+ *   finishing; and a caller that comes after the revocation does not join it (it would be
+ *   answered with what was revoked): it starts a load of its own.
+ * - One loader call per key at a time, also for a loader that asks for its own key (it joins).
+ * Not guaranteed: that a loader answers. One that never settles holds its callers (give it a
+ * timeout of its own); a remove or removeAll of the key lets later callers start a load again.
  * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
  */
 import type { EntryOptions, Lifespan } from './config.js';
@@ -103,10 +107,17 @@ export class Loads<V> {
     const value = host.get(key);
     if (value !== undefined) return Promise.resolve(value);
     const inFlight = this.#inFlight.get(key);
-    if (inFlight !== undefined) return inFlight.promise;
+    if (inFlight !== undefined && !inFlight.overtaken) return inFlight.promise;
     host.checkKey(key);
     const lifespan = entryLifespan(host.name, host.defaults, options, LOAD_OPTIONS);
-    const load: InFlightLoad<V> = { promise: undefined as unknown as Promise<V>, overtaken: false };
+    // In the table before the loader is called: a loader that asks for its own key joins its own load.
+    let answer: { resolve: (value: V) => void; reject: (error: unknown) => void } | undefined;
+    const answered = new Promise<V>((resolve, reject) => {
+      answer = { resolve, reject };
+    });
+    const settle = answer as { resolve: (value: V) => void; reject: (error: unknown) => void };
+    const load: InFlightLoad<V> = { promise: answered, overtaken: false };
+    this.#inFlight.set(key, load);
     this.count++;
     const coordinator = this.coordinator;
     // Built only when someone listens on `meshcache:load` (diagnostics.ts).
@@ -156,9 +167,7 @@ export class Loads<V> {
         if (this.#inFlight.get(key) === load) this.#inFlight.delete(key);
       }
     };
-    const promise = trace === undefined ? run() : loadChannel.tracePromise(run, trace);
-    (load as { promise: Promise<V> }).promise = promise;
-    this.#inFlight.set(key, load);
-    return promise;
+    (trace === undefined ? run() : loadChannel.tracePromise(run, trace)).then(settle.resolve, settle.reject);
+    return answered;
   }
 }

@@ -102,6 +102,45 @@ describe('getOrLoad', () => {
     expect(cache.has('token')).toBe(false);
   });
 
+  it('a caller that comes after the revocation does not join the overtaken load: it loads anew, and that value is stored', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    const revoked = deferred<string>();
+    const before = cache.getOrLoad('token', () => revoked.promise);
+    cache.remove('token');
+    const fresh = deferred<string>();
+    let calls = 0;
+    const after = cache.getOrLoad('token', () => {
+      calls++;
+      return fresh.promise;
+    });
+    expect(calls).toBe(1);
+    revoked.resolve('revoked-token');
+    fresh.resolve('new-token');
+    expect([await before, await after]).toEqual(['revoked-token', 'new-token']);
+    expect(cache.get('token')).toBe('new-token');
+    // A loader that never answered no longer holds the key once it is removed.
+    const stuck = cache.getOrLoad('stuck', () => new Promise<string>(() => {}));
+    cache.remove('stuck');
+    expect(await cache.getOrLoad('stuck', () => 'unstuck')).toBe('unstuck');
+    void stuck;
+  });
+
+  it('a loader that asks for its own key joins its own load: one loader call', async () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('c');
+    let calls = 0;
+    let inner: Promise<string> | undefined;
+    const loader = (key: string): string => {
+      calls++;
+      inner = cache.getOrLoad(key, loader);
+      return 'v';
+    };
+    expect(await cache.getOrLoad('k', loader)).toBe('v');
+    expect(await inner).toBe('v');
+    expect(calls).toBe(1);
+  });
+
   it('does not overwrite a put that happened during the load', async () => {
     const { addCache } = setup();
     const cache = addCache<string>('c');
