@@ -26,6 +26,32 @@ function weighing(key: string, bytes: number): string {
   return 'x'.repeat(bytes - ENTRY_OVERHEAD - key.length - 5);
 }
 
+describe('TINYLFU under a byte bound alone', () => {
+  it('holds the bound while entry sizes change phase to phase (the window went negative and the lists broke)', () => {
+    const bound = 2 * 1024 * 1024;
+    const manager = new CacheManager();
+    const cache = manager.addCache<string>('t', { maxBytesLocalHeap: bound, memoryStoreEvictionPolicy: 'TINYLFU' });
+    let seed = 12345;
+    const random = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const held: number[] = [];
+    for (const [phase, size] of [2000, 50, 20, 2000, 10, 500].entries()) {
+      for (let i = 0; i < 300_000; i++) {
+        const key =
+          phase % 2 === 0 ? `p${phase}:${Math.floor(i / 3) % 40_000}` : `z${Math.floor(random() ** 3 * 200_000)}`;
+        if (cache.get(key) === undefined) cache.put(key, 'x'.repeat(size));
+      }
+      held.push(cache.statistics().memoryBytes);
+    }
+    expect(held.filter((bytes) => bytes > bound)).toEqual([]);
+    void manager.shutdown();
+  });
+});
+
 describe('maxBytesLocalHeap: configuration', () => {
   it('takes a number of bytes, or Ehcache’s strings with a unit in powers of 1024', () => {
     const manager = new CacheManager();

@@ -378,7 +378,10 @@ export class TinyLfuPolicy implements EvictionPolicy {
       this.#windowSize++;
     }
     // Stopped by MAX_TRANSFER: the window grows by what it received; the next sample may go on.
-    this.#resize(Math.min(target, this.#capacity - mainSize));
+    // Never below what the window holds: with a byte bound alone the main space may hold more
+    // entries than the capacity the policy was sized for, and a negative maximum emptied the
+    // window past its head, which broke the lists and, with them, the byte bound.
+    this.#resize(Math.max(this.#windowSize, Math.min(target, this.#capacity - mainSize)));
   }
 
   /** Gives the main space room taken from the window, moving the window's least recent slots to probation as far as needed. */
@@ -394,8 +397,8 @@ export class TinyLfuPolicy implements EvictionPolicy {
   }
 
   #resize(windowMaximum: number): void {
-    this.#windowMaximum = windowMaximum;
-    this.#protectedMaximum = Math.floor(PROTECTED_SHARE * (this.#capacity - windowMaximum));
+    this.#windowMaximum = Math.max(0, windowMaximum);
+    this.#protectedMaximum = Math.max(0, Math.floor(PROTECTED_SHARE * (this.#capacity - this.#windowMaximum)));
     if (this.#protectedSize > this.#protectedMaximum) this.#demoteProtectedOverflow();
   }
 }
