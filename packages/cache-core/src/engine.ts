@@ -373,10 +373,19 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** Expires the records of `slice` that are expired and not in memory (memory has its own sweep). */
   expireOnDisk(slice: Iterable<[string, DiskRecord<V>]>, now: number): number {
-    const expired: Array<[string, DiskRecord<V>]> = [];
-    for (const pair of slice) if (!this.#store.has(pair[0]) && isRecordExpired(pair[1], now)) expired.push(pair);
-    for (const [key, record] of expired) this.#expired(key, record.value, record.version, 'local');
-    return expired.length;
+    const expired: string[] = [];
+    for (const [key, record] of slice) if (!this.#store.has(key) && isRecordExpired(record, now)) expired.push(key);
+    // Expiry events run listeners, which may write: each key is read again when its turn comes
+    // (a listener's fresh write of a key further on was removed from the disk, with an expire of
+    // the old value, while memory kept it).
+    let count = 0;
+    for (const key of expired) {
+      const record = this.#store.has(key) ? undefined : this.disk?.read(key);
+      if (record === undefined || !isRecordExpired(record, now)) continue;
+      this.#expired(key, record.value, record.version, 'local');
+      count++;
+    }
+    return count;
   }
 
   // ---------------------------------------------------------------- events and statistics

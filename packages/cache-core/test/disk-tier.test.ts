@@ -284,6 +284,24 @@ describe('expiry on disk', () => {
     expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 2500, misses: 0 });
   });
 
+  it('the disk sweep reads each expired key again at its turn: a fresh write an expire listener made is kept', () => {
+    const dir = tempDir();
+    const { cache, clock } = open(dir, { maxElementsInMemory: 1, overflowToDisk: true, timeToLiveSeconds: 10 });
+    for (const key of ['a', 'b', 'pad']) cache.put(key, `${key}1`); // a and b on disk only
+    const seen: string[] = [];
+    cache.on('expire', (event) => {
+      seen.push(`expire:${event.key}=${String(event.value)}`);
+      if (event.key === 'a') cache.put('b', 'b2-fresh');
+    });
+    clock.advance(10_001);
+    cache.evictExpiredElements();
+    // b expires once at most (before a's listener wrote it again, if its turn came first), never after.
+    expect(seen.filter((line) => line.startsWith('expire:b')).length).toBeLessThanOrEqual(1);
+    cache.put('pad2', 'p2'); // b leaves memory, for the disk
+    expect(cache.get('b')).toBe('b2-fresh');
+    expect([...cache.keys()].sort()).toEqual(['b', 'pad2']);
+  });
+
   it('a read of an expired entry on disk misses and frees it', () => {
     const { cache, events, clock } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
     cache.put('a', 1, { timeToLiveSeconds: 1 });
