@@ -919,6 +919,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         const key = keys[i] as string;
         const value = this.#evictedValues[i] as V;
         const version = this.#evictedVersions[i];
+        // The disk's own bound took it out of the whole cache in this same write (and said so):
+        // reported again it fired a second evict, or, written back to disk, it stayed held.
+        if (this.#leftCache.has(key)) continue;
         if (this.#evictedExpired[i] === true) {
           this.#expired(key, value, version, 'local');
         } else if (this.disk !== undefined && this.#overflow) {
@@ -945,12 +948,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       }
       this.#evictedCount = 0;
       this.#reportingEvictions = false;
+      this.#leftCache.clear();
     }
   }
 
   /** Entries the full disk tier pushed out: they leave the cache entirely. */
   #evictFromDisk(left: Array<[string, DiskRecord<V>]>): void {
     for (const [key, record] of left) {
+      if (this.#evictedCount > 0) this.#leftCache.add(key); // for #reportEvictions, which clears it
       this.#store.delete(key);
       this.#evictions++;
       this.#emit('evict', 'local', key, record.value, record.version);
@@ -958,4 +963,6 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   readonly #inMemory = (key: string): boolean => this.#store.has(key);
+  /** Keys the disk's bound evicted from the whole cache while memory victims wait to be reported. */
+  readonly #leftCache = new Set<string>();
 }

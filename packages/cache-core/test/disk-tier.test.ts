@@ -302,6 +302,31 @@ describe('expiry on disk', () => {
     expect([...cache.keys()].sort()).toEqual(['b', 'pad2']);
   });
 
+  it('an entry both bounds pick leaves once: one evict, counted once, not written back to disk', () => {
+    // Without overflow (a persistent mirror of memory): it fired evict twice.
+    const mirror = open(tempDir(), { diskPersistent: true, maxElementsInMemory: 2, maxElementsOnDisk: 2 });
+    for (const key of ['a', 'b', 'c']) mirror.cache.put(key, key);
+    expect(mirror.events).toEqual(['put:a', 'put:b', 'evict:a', 'put:c']);
+    expect(mirror.cache.statistics().evictions).toBe(1);
+    // With overflow, and a time to idle read since written: it was written back to disk, still held.
+    const overflow = open(tempDir(), {
+      overflowToDisk: true,
+      maxElementsInMemory: 2,
+      maxElementsOnDisk: 2,
+      timeToIdleSeconds: 60,
+      memoryStoreEvictionPolicy: 'FIFO',
+    });
+    overflow.cache.put('a', 'A');
+    overflow.clock.advance(10);
+    overflow.cache.get('a'); // its idle clock moved in memory only
+    overflow.cache.put('b', 'B');
+    overflow.cache.put('c', 'C'); // both bounds pick a
+    expect(overflow.events).toEqual(['put:a', 'put:b', 'evict:a', 'put:c']);
+    expect(overflow.cache.get('a')).toBeUndefined();
+    expect([...overflow.cache.keys()].sort()).toEqual(['b', 'c']);
+    expect(overflow.cache.size).toBe(2);
+  });
+
   it('a read of an expired entry on disk misses and frees it', () => {
     const { cache, events, clock } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
     cache.put('a', 1, { timeToLiveSeconds: 1 });
