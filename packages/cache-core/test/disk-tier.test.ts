@@ -327,6 +327,16 @@ describe('expiry on disk', () => {
     expect(overflow.cache.size).toBe(2);
   });
 
+  it('a read of a key that is not a string misses, as without a disk tier (it threw Node’s own TypeError)', () => {
+    const { cache } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
+    cache.put('k', 1);
+    for (const key of [123, Symbol('k'), null] as unknown as string[]) {
+      expect(cache.get(key)).toBeUndefined();
+      expect(cache.has(key)).toBe(false);
+      expect(cache.peekEntry(key)).toBeUndefined();
+    }
+  });
+
   it('a read of an expired entry on disk misses and frees it', () => {
     const { cache, events, clock } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
     cache.put('a', 1, { timeToLiveSeconds: 1 });

@@ -100,6 +100,9 @@ export class DiskTier<V> {
   }
 
   read(key: string): DiskRecord<V> | undefined {
+    // A read of a key that is not a string misses, as in a cache without a disk tier (the store
+    // would throw Node's own TypeError from measuring it).
+    if (typeof key !== 'string') return undefined;
     const record = this.store.get(key);
     return record === undefined ? undefined : this.#current(record);
   }
@@ -128,7 +131,7 @@ export class DiskTier<V> {
   }
 
   has(key: string): boolean {
-    return this.store.has(key);
+    return typeof key === 'string' && this.store.has(key);
   }
 
   /**
