@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LruPolicy, TinyLfuPolicy } from '../src/index.js';
+import { CacheManager, LruPolicy, TinyLfuPolicy } from '../src/index.js';
 import { type KeyedStore, keyedStore } from './keyed-store.js';
 import { describePolicyConformance } from './policy-conformance.js';
 
@@ -84,6 +84,20 @@ describe('TINYLFU admission', () => {
     expect(popular.filter((key) => lru.has(key))).toEqual([]); // LRU lost all of them
     expect(popular.filter((key) => tiny.store.has(key))).toEqual(popular);
     expect(tiny.evicted.filter((key) => key.startsWith('popular'))).toEqual([]);
+  });
+});
+
+describe('TINYLFU when the popular keys fit', () => {
+  it('keeps them through a scan after a warm-up without evictions (the window grew to the whole cache while they were read)', async () => {
+    const manager = new CacheManager();
+    const cache = manager.addCache<number>('c', { maxElementsInMemory: 1000, memoryStoreEvictionPolicy: 'TINYLFU' });
+    for (let round = 0; round < 20; round++)
+      for (let i = 0; i < 500; i++) if (cache.get(`hot${i}`) === undefined) cache.put(`hot${i}`, i);
+    for (let i = 0; i < 5000; i++) cache.put(`scan${i}`, i);
+    let kept = 0;
+    for (let i = 0; i < 500; i++) if (cache.peekEntry(`hot${i}`) !== undefined) kept++;
+    expect(kept).toBe(500);
+    await manager.shutdown();
   });
 });
 

@@ -121,6 +121,8 @@ export class TinyLfuPolicy implements EvictionPolicy {
   #windowHits = 0;
   #mainHits = 0;
   #requests = 0;
+  /** Evictions in the current sample (#endSample adapts the window only from samples that had some). */
+  #sampleEvictions = 0;
   /** xorshift32 state, for the random admission only. */
   #random: number;
 
@@ -311,6 +313,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
    * frequently used one leaves, out of the order. `kept` (the slot being inserted) is never chosen.
    */
   #evictOne(spilled: number | undefined, kept: number): number {
+    this.#sampleEvictions++;
     let candidate = spilled ?? (this.#window.head === NONE ? undefined : this.#window.head);
     if (candidate === kept) candidate = undefined;
     let victim = this.#probation.head === NONE ? this.#protected.head : this.#probation.head;
@@ -349,8 +352,11 @@ export class TinyLfuPolicy implements EvictionPolicy {
 
   /** End of a sample period: the climber moves the boundary between window and main space. */
   #endSample(): void {
-    // Before the sketch exists the store has never been full: the sample says nothing about eviction.
-    if (this.#sketch !== undefined) {
+    // A sample in which nothing was evicted says nothing about the window's size: no admission was
+    // decided (before the sketch exists the store has never even been full). Steered by such
+    // samples, a cache whose popular keys all fit grew its window to the whole cache while they
+    // were read (every sample a 100% hit rate), and the next scan of keys used once flushed them.
+    if (this.#sketch !== undefined && this.#sampleEvictions > 0) {
       const next = this.#climber.adapt(this.#windowHits, this.#mainHits, this.#windowMaximum);
       if (next > this.#windowMaximum) this.#growWindow(next);
       else if (next < this.#windowMaximum) this.#shrinkWindow(next);
@@ -358,6 +364,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
     this.#windowHits = 0;
     this.#mainHits = 0;
     this.#requests = 0;
+    this.#sampleEvictions = 0;
   }
 
   /** Gives the window room taken from the main space, moving main's least recent slots into it as far as needed. */
