@@ -5,21 +5,26 @@
  *
  * - strings: their length (one byte a character: the UTF-8 length of ASCII text, what V8 keeps of
  *   a one-byte string), plus 5;
- * - Buffers, typed arrays, DataViews and ArrayBuffers: their byteLength, plus 5;
+ * - Buffers, typed arrays, DataViews and ArrayBuffers: their byteLength, plus 5; Blobs: their size;
  * - numbers, booleans, null: 9; Dates: 12;
  * - arrays, Sets, Maps and plain objects: 5 plus their elements (and keys), walked to 32 levels
  *   deep; deeper parts count 64 each (an unusual shape; the estimate stays cheap). An object met
  *   again (a shared part, or a cycle) counts 5 the second time: the walk is linear in the value.
+ *   Past SAMPLED_ELEMENTS elements an array is sampled (its first ones, times its length): a sparse
+ *   array of 10^8 holes took seconds inside one put.
  * An entry also costs ENTRY_OVERHEAD bytes for the key index, the slot arrays and the policy's
  * links (bench/README.md measures it), plus its key's length.
  *
  * Not exact: V8 may keep a string as two bytes a character, share substrings, or intern keys; an
- * object's own overhead is not counted. It is the order of magnitude that bounds a response cache
+ * object's own overhead is not counted, nor what it holds in private (#) fields or closures, which
+ * no walk sees (a class instance holding a megabyte in a private field counts as a few bytes). It is the order of magnitude that bounds a response cache
  * whose values run from bytes to megabytes, which a count alone cannot.
  */
 
 /** What the store keeps per entry beyond key and value, measured (bench/src/footprint.ts). */
 export const ENTRY_OVERHEAD = 100;
+/** Elements of an array walked before the rest is estimated from them. */
+const SAMPLED_ELEMENTS = 65_536;
 
 export function entryBytes(key: string, value: unknown): number {
   return ENTRY_OVERHEAD + key.length + valueBytes(value);
@@ -36,6 +41,7 @@ export function valueBytes(value: unknown): number {
 function objectBytes(value: object, depth: number, seen: Set<object>): number {
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value.byteLength + 5;
   if (value instanceof Date) return 12;
+  if (value instanceof Blob) return value.size + 5;
   if (seen.has(value)) return 5; // a reference to a part already counted
   if (depth > 32) return 64;
   seen.add(value);
@@ -46,7 +52,10 @@ function objectBytes(value: object, depth: number, seen: Set<object>): number {
   };
   let bytes = 5;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) bytes += of(value[i]);
+    const walked = Math.min(value.length, SAMPLED_ELEMENTS);
+    let elements = 0;
+    for (let i = 0; i < walked; i++) elements += of(value[i]);
+    bytes += walked === value.length ? elements : Math.round((elements / walked) * value.length);
   } else if (value instanceof Set) {
     for (const item of value) bytes += of(item);
   } else if (value instanceof Map) {
