@@ -11,9 +11,10 @@
  *   finishing; and a caller that comes after the revocation does not join it (it would be
  *   answered with what was revoked): it starts a load of its own.
  * - One loader call per key at a time, also for a loader that asks for its own key (it joins).
+ * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
+ *
  * Not guaranteed: that a loader answers. One that never settles holds its callers (give it a
  * timeout of its own); a remove or removeAll of the key lets later callers start a load again.
- * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
  */
 import type { EntryOptions, Lifespan } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
@@ -111,11 +112,12 @@ export class Loads<V> {
     host.checkKey(key);
     const lifespan = entryLifespan(host.name, host.defaults, options, LOAD_OPTIONS);
     // In the table before the loader is called: a loader that asks for its own key joins its own load.
-    let answer: { resolve: (value: V) => void; reject: (error: unknown) => void } | undefined;
-    const answered = new Promise<V>((resolve, reject) => {
-      answer = { resolve, reject };
+    let resolve!: (value: V) => void;
+    let reject!: (error: unknown) => void;
+    const answered = new Promise<V>((settled, failed) => {
+      resolve = settled;
+      reject = failed;
     });
-    const settle = answer as { resolve: (value: V) => void; reject: (error: unknown) => void };
     const load: InFlightLoad<V> = { promise: answered, overtaken: false };
     this.#inFlight.set(key, load);
     this.count++;
@@ -167,7 +169,7 @@ export class Loads<V> {
         if (this.#inFlight.get(key) === load) this.#inFlight.delete(key);
       }
     };
-    (trace === undefined ? run() : loadChannel.tracePromise(run, trace)).then(settle.resolve, settle.reject);
+    (trace === undefined ? run() : loadChannel.tracePromise(run, trace)).then(resolve, reject);
     return answered;
   }
 }

@@ -36,9 +36,14 @@ export function fitsOnDisk(key: string): boolean {
 
 /** The bytes `key` takes on disk, the leading escape aside: UTF-8, and one more for each character U+0000 to U+0004. */
 function diskKeyBytes(key: string): number {
+  return Buffer.byteLength(key) + escapesIn(key);
+}
+
+/** The characters of `key` that lmdb's key encoding escapes (U+0000 to U+0004): each takes a byte more. */
+export function escapesIn(key: string): number {
   let escapes = 0;
   for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) <= 4) escapes++;
-  return Buffer.byteLength(key) + escapes;
+  return escapes;
 }
 
 /** The error for a key no disk store takes. */

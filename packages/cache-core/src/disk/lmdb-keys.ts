@@ -23,6 +23,7 @@
 
 import type { Database, RootDatabase } from 'lmdb';
 import * as lmdb from 'lmdb';
+import { escapesIn } from './disk-store.js';
 
 /** lmdb's own key encoding (ordered-binary), which lmdb exports but does not type. */
 const { bufferToKeyValue, keyValueToBuffer } = lmdb as unknown as {
@@ -37,10 +38,10 @@ const STRING_ESCAPE = 27;
 
 /** `key` as lmdb is to be given it: the string, or for a long key with a character up to U+0004, its escaped bytes. */
 export function lmdbKey(key: string): string | Buffer {
-  if (key.length < UNESCAPED_FROM || !needsEscapes(key)) return key;
+  if (key.length < UNESCAPED_FROM) return key;
+  const escapes = escapesIn(key);
+  if (escapes === 0) return key;
   const utf8 = Buffer.from(key);
-  let escapes = 0;
-  for (const byte of utf8) if (byte <= ESCAPE) escapes++;
   const lead = key.charCodeAt(0) < 28 ? 1 : 0;
   const bytes = Buffer.allocUnsafe(lead + utf8.length + escapes);
   let at = 0;
@@ -51,11 +52,6 @@ export function lmdbKey(key: string): string | Buffer {
     bytes[at++] = byte;
   }
   return bytes;
-}
-
-function needsEscapes(key: string): boolean {
-  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) <= ESCAPE) return true;
-  return false;
 }
 
 /** The meta database's record that a cache's database has been re-keyed (escapeEarlierKeys). */

@@ -58,10 +58,10 @@ export interface LmdbStoreOptions {
   readonly onClose: () => void;
 }
 
-/** lmdb's database-scoped msgpackr encoder (it keeps record structures in the database itself). */
 /**
- * Keys go in as strings or, where lmdb's encoding of the string would not read back, as bytes
- * (lmdb-keys.ts); they come out as strings either way.
+ * The store's database, with lmdb's database-scoped msgpackr encoder (it keeps record structures
+ * in the database itself). Keys go in as strings or, where lmdb's encoding of the string would not
+ * read back, as bytes (lmdb-keys.ts); they come out as strings either way.
  */
 type EncodingDatabase = Database<unknown, string | Buffer> & { readonly encoder: RecordEncoder };
 

@@ -17,8 +17,9 @@
  *
  * Not exact: V8 may keep a string as two bytes a character, share substrings, or intern keys; an
  * object's own overhead is not counted, nor what it holds in private (#) fields or closures, which
- * no walk sees (a class instance holding a megabyte in a private field counts as a few bytes). It is the order of magnitude that bounds a response cache
- * whose values run from bytes to megabytes, which a count alone cannot.
+ * no walk sees (a class instance holding a megabyte in a private field counts as a few bytes). It
+ * is the order of magnitude that bounds a response cache whose values run from bytes to
+ * megabytes, which a count alone cannot.
  */
 
 /** What the store keeps per entry beyond key and value, measured (bench/src/footprint.ts). */
