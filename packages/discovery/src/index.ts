@@ -14,4 +14,4 @@ export { ManualPeerProvider } from './manual-provider.js';
 export type { MdnsPeerProviderOptions } from './mdns-provider.js';
 export { MdnsPeerProvider, SERVICE_TYPE } from './mdns-provider.js';
 export type { DiscoveredPeer, DiscoveryMode, PeerEvent, PeerProvider } from './peer-provider.js';
-export { cachesOf } from './peer-provider.js';
+export { cachesOf, sameCaches } from './peer-provider.js';

@@ -53,3 +53,9 @@ export function cachesOf(peer: DiscoveredPeer): readonly string[] | undefined {
   if (peer.caches !== undefined) return peer.caches;
   return peer.cache === undefined ? undefined : [peer.cache];
 }
+
+/** Whether two lists of caches name the same caches (undefined: every cache), in any order. */
+export function sameCaches(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((cache) => b.includes(cache));
+}

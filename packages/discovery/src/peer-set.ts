@@ -4,7 +4,7 @@
  * exactly one `up` and one `down` per peer.
  */
 import type { Logger } from '@meshcache/core';
-import { cachesOf, type DiscoveredPeer, type PeerEvent } from './peer-provider.js';
+import { cachesOf, type DiscoveredPeer, type PeerEvent, sameCaches } from './peer-provider.js';
 
 export class PeerSet {
   readonly #peers = new Map<string, DiscoveredPeer>();
@@ -71,9 +71,4 @@ export class PeerSet {
       }
     }
   }
-}
-
-function sameCaches(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.length === b.length && a.every((cache) => b.includes(cache));
 }

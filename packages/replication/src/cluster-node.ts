@@ -38,6 +38,7 @@ import {
   type DiscoveredPeer,
   type DiscoveryMode,
   type PeerProvider,
+  sameCaches,
 } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
 import { backplanePeers } from './backplane/backplane-peers.js';
@@ -173,8 +174,8 @@ export class ClusterNode {
   readonly #replicators = new Map<string, CacheReplicator>();
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
-  /** When a refused handshake from each remote host was last logged at warn. */
-  readonly #refusalsWarned = new Map<string, number>();
+  /** When each thing logged once a minute (a refusal by a remote host, of a peer) was last logged at warn (#firstInAMinute). */
+  readonly #warnedAt = new Map<string, number>();
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
@@ -497,10 +498,10 @@ export class ClusterNode {
   /** True the first time `what` happens in a minute (per `what`: a host, a peer), false until the minute is over. */
   #firstInAMinute(what: string): boolean {
     const now = this.#scheduler.now();
-    const warnedAt = this.#refusalsWarned.get(what);
+    const warnedAt = this.#warnedAt.get(what);
     if (warnedAt !== undefined && now - warnedAt < UNREACHABLE_WARN_MILLIS) return false;
-    if (this.#refusalsWarned.size >= MAX_REFUSALS_REMEMBERED) this.#refusalsWarned.clear();
-    this.#refusalsWarned.set(what, now);
+    if (this.#warnedAt.size >= MAX_REFUSALS_REMEMBERED) this.#warnedAt.clear();
+    this.#warnedAt.set(what, now);
     return true;
   }
 
@@ -539,11 +540,7 @@ export class ClusterNode {
     for (const link of this.#links.values()) {
       const before = this.#dialledBy.get(link);
       if (before === undefined || before === dialer || before.url !== dialer.url) continue;
-      if (
-        before.caches.length === dialer.caches.length &&
-        before.caches.every((cache) => dialer.caches.includes(cache))
-      )
-        continue;
+      if (sameCaches(before.caches, dialer.caches)) continue;
       this.#logger.info(
         { peer: link.node, url: dialer.url, caches: dialer.caches },
         'peer now listed for other caches; relinking',

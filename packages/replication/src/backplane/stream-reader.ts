@@ -135,7 +135,7 @@ export class StreamReader {
         if (reply !== null && this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
           // This node fell further behind than the replay window: replaying is over, repair instead.
           this.#jumpToEnd(
-            await this.#options.probe(redis, this.#changesId ?? ''),
+            await this.#options.probe(redis, this.at),
             'entries older than the replay window (this node fell behind)',
           );
         }
@@ -187,7 +187,7 @@ export class StreamReader {
 
   /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
   async #reposition(): Promise<void> {
-    const probe = await this.#options.probe(this.#options.redis, this.#changesId ?? '');
+    const probe = await this.#options.probe(this.#options.redis, this.at);
     // Nothing to read from, nor a position to take: the loop logs it and tries again.
     if (probe.lastGeneratedId === NOT_A_STREAM) throw new NotAStream(this.#options.changesKey);
     this.#needsPosition = false;
