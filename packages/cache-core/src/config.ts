@@ -5,6 +5,8 @@
  * interval with 120; meshcache refuses both, because a typo in a config file should not change
  * behaviour quietly. docs/configuration.md describes every field.
  */
+
+import { isWellFormed } from './encodable.js';
 import { ConfigError } from './errors.js';
 
 export type EvictionPolicyName = 'LRU' | 'LFU' | 'FIFO' | 'TINYLFU';
@@ -117,7 +119,26 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
     return String(value);
   }
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * A cache's name goes where a control character or half of a UTF-16 pair does not survive: it
+ * names the cache's lmdb database (lmdb's key encoding ends a string at U+0000, so "a" and
+ * "a\u0000b" shared one database and lost each other's entries at a restart), it crosses to peers
+ * as UTF-8 (a lone surrogate arrives as U+FFFD, another name) and it is shown in logs. Refused.
+ */
+function checkCacheName(cacheName: string): void {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: names with control characters are refused
+  const control = /[\u0000-\u001f\u007f-\u009f]/.test(cacheName);
+  if (!control && isWellFormed(cacheName)) return;
+  throw new ConfigError(
+    JSON.stringify(cacheName.slice(0, 80)).slice(1, -1),
+    'name',
+    control
+      ? 'has a control character: a cache name is stored on disk, sent to peers and logged, and must not hold one'
+      : 'has a lone surrogate (half of a UTF-16 character), which UTF-8 cannot carry to peers or to disk',
+  );
 }
 
 function checkField(cacheName: string, field: string, kind: FieldKind, value: unknown): unknown {
@@ -159,6 +180,7 @@ function checkField(cacheName: string, field: string, kind: FieldKind, value: un
  * @throws ConfigError naming the cache and the field.
  */
 export function resolveCacheConfig(cacheName: string, config: unknown): ResolvedCacheConfig {
+  checkCacheName(cacheName);
   if (config === undefined) return CACHE_DEFAULTS;
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new ConfigError(cacheName, '(config)', `must be an object, got ${describe(config)}`);

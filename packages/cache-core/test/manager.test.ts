@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { CacheManager } from '../src/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CacheManager, ConfigError } from '../src/index.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
+
+afterEach(removeTempDirs);
 
 describe('CacheManager', () => {
   it('holds named caches', () => {
@@ -12,6 +15,25 @@ describe('CacheManager', () => {
     expect(manager.cacheNames()).toEqual(['Response Cache', 'tokens']);
     responses.put('GET /a', { status: 200 });
     expect(tokens.has('GET /a')).toBe(false);
+  });
+
+  it('refuses a cache name with a control character or a lone surrogate, naming it escaped (found by the outside attack)', async () => {
+    // "sessions" and "sessions\u0000tmp" named one lmdb database: each lost the other's entries at a restart.
+    const dir = tempDir();
+    const manager = new CacheManager({ diskStorePath: dir });
+    for (const [name, why] of [
+      ['sessions\u0000tmp', /cache "sessions\\u0000tmp": field "name" has a control character/],
+      ['a\u001bb', /field "name" has a control character/],
+      ['a\u0085', /field "name" has a control character/],
+      ['a\ud800', /cache "a\\ud800": field "name" has a lone surrogate/],
+    ] as const) {
+      expect(() => manager.addCache(name, { overflowToDisk: true })).toThrow(ConfigError);
+      expect(() => manager.addCache(name)).toThrow(why);
+    }
+    expect(manager.cacheNames()).toEqual([]);
+    // What users name caches is unchanged: spaces, slashes, accents, pairs of surrogates.
+    for (const name of ['Response Cache', 'a/b', 'café', '\u{1f600}']) manager.addCache(name, { overflowToDisk: true });
+    await manager.shutdown();
   });
 
   it('removeCache closes one cache and frees its name', async () => {
