@@ -263,6 +263,17 @@ describe('meshcache serve, in process', () => {
     expect(io.stderr()).toMatch(/leaving the cluster[\s\S]*stopped/);
   });
 
+  it('blames a MESHCACHE_SECRET too short for a non-loopback backplane on the variable, not on a field of the file (found by the outside attack)', async () => {
+    const file = join(dir, 'bpenv.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'gw-env', cluster: 'c', backplane: { type: 'redis', url: 'redis://10.0.0.1:6379' } }),
+    );
+    const result = await cli(['serve', '--config', file], { MESHCACHE_SECRET: 'short' });
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/option "secret \(from MESHCACHE_SECRET\)" is 5 bytes/);
+  });
+
   it('exits 1 with one line when the node cannot start (the port is taken)', async () => {
     const a = await start('gw-1');
     const file = join(dir, 'clash.json');

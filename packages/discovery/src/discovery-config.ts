@@ -84,9 +84,13 @@ function known(raw: Record<string, unknown>, fields: readonly string[]): void {
 }
 
 function wholeNumber(raw: Record<string, unknown>, field: string, fallback: number, min: number, max: number): number {
-  const value = raw[field] ?? fallback;
+  // Absent: the default; given (null too, which is not "the default"), checked.
+  const value = raw[field] === undefined ? fallback : raw[field];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(field, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    fail(
+      field,
+      `must be a whole number from ${min} to ${max}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -148,7 +152,7 @@ export function resolveDiscoveryConfig(raw: unknown, scheme: 'ws' | 'wss' = 'ws'
   switch (raw['mode']) {
     case 'manual': {
       known(raw, ['mode', 'peers']);
-      const list = raw['peers'] ?? [];
+      const list = raw['peers'] === undefined ? [] : raw['peers'];
       if (!Array.isArray(list)) fail('peers', `must be an array of ${scheme}:// URLs`);
       return { mode: 'manual', peers: list.map((peer, i) => parsePeerUrl(peer, i, scheme)) };
     }
@@ -168,7 +172,9 @@ export function resolveDiscoveryConfig(raw: unknown, scheme: 'ws' | 'wss' = 'ws'
         fail('peerTimeoutMillis', `must be longer than heartbeatIntervalMillis (${heartbeatIntervalMillis})`);
       }
       const multicastAddress = text(raw, 'multicastAddress') ?? '224.0.0.251';
-      if (!/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(multicastAddress)) {
+      // Each part a byte (239.999.1.1 matched the pattern alone, and failed only in bonjour at start).
+      const parts = multicastAddress.split('.').map(Number);
+      if (!/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(multicastAddress) || parts.some((part) => part > 255)) {
         fail(
           'multicastAddress',
           `must be an IPv4 multicast address (224.0.0.0 to 239.255.255.255), got ${JSON.stringify(multicastAddress)}`,

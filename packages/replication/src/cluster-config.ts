@@ -5,6 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
@@ -13,6 +14,7 @@ import {
   type ResolvedBackplaneConfig,
   resolveBackplaneConfig,
 } from './backplane/backplane-config.js';
+import { DEFAULT_MAX_DRIFT_MILLIS } from './hlc.js';
 import { fitsHandshake, MAX_NAME_BYTES } from './security/handshake-messages.js';
 import {
   type BootstrapConfig,
@@ -183,13 +185,48 @@ function checkKnown(where: string, value: Record<string, unknown>, known: readon
 }
 
 function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+  return (
+    hostname.toLowerCase() === 'localhost' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+/** A value as an error shows it: as JSON writes it, but numbers JSON cannot write (Infinity, NaN) as themselves. */
+function shown(value: unknown): string {
+  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+}
+
+/**
+ * The value given, or the default when the field is absent. Not `??`: a field given as null is a
+ * mistake to name (`"mutual": null` read as false switched mutual TLS off without a word), as it
+ * is for every cache field.
+ */
+function given<T>(value: unknown, fallback: T): unknown {
+  return value === undefined ? fallback : value;
+}
+
+/**
+ * A host to listen on: a name or an address, an IPv6 address with or without brackets (taken
+ * without). The listener's URL is built around it, so anything a URL would read as something else
+ * (`127.0.0.1/x` listened on port 80, `[::1]` or a space threw "Invalid URL" at start) is refused
+ * here, naming the field.
+ */
+function hostField(field: string, value: unknown): string {
+  const host = given(value, '127.0.0.1');
+  if (typeof host === 'string') {
+    const bare = /^\[(.*)\]$/.exec(host)?.[1] ?? host;
+    if (isIP(bare) !== 0) return bare;
+    if (/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/.test(host) && URL.canParse(`ws://${host}:1/`)) return host;
+  }
+  fail(
+    field,
+    `must be a host name or address (such as 127.0.0.1, ::1, 0.0.0.0 or node-a.internal), got ${shown(host)}`,
+  );
 }
 
 function wholeNumber(field: string, value: unknown, fallback: number, min: number): number {
-  const resolved = value ?? fallback;
+  const resolved = given(value, fallback);
   if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min) {
-    fail(field, `must be a whole number >= ${min}, got ${JSON.stringify(resolved)}`);
+    fail(field, `must be a whole number >= ${min}, got ${shown(resolved)}`);
   }
   return resolved;
 }
@@ -219,14 +256,16 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
     }
     if (fromFile === '') fail('secretFile', `is empty (${secretFile}): it must hold the secret`);
   }
-  const cluster = checked(
-    secretFile !== undefined ? 'secretFile' : secret !== undefined ? 'secret' : 'secret (from MESHCACHE_SECRET)',
-    fromFile ?? secret ?? (env['MESHCACHE_SECRET'] || undefined),
-  );
+  const cluster =
+    secretFile !== undefined
+      ? checked('secretFile', fromFile)
+      : secret !== undefined
+        ? checked('secret', secret)
+        : checked('secret (from MESHCACHE_SECRET)', env['MESHCACHE_SECRET'] || undefined);
   if (acceptedSecrets !== undefined && !Array.isArray(acceptedSecrets)) {
     fail('acceptedSecrets', 'must be a list of older secrets');
   }
-  const accepted = ((acceptedSecrets ?? []) as unknown[]).map(
+  const accepted = ((acceptedSecrets === undefined ? [] : acceptedSecrets) as unknown[]).map(
     (value, i) => checked(`acceptedSecrets[${i}]`, value) as string,
   );
   if (accepted.length > 0 && cluster === undefined) fail('acceptedSecrets', 'needs a secret to dial with');
@@ -256,7 +295,7 @@ function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
       fail(`tls.${field}`, `cannot be read: ${(error as Error).message}`);
     }
   };
-  const mutual = raw['mutual'] ?? false;
+  const mutual = given(raw['mutual'], false);
   if (typeof mutual !== 'boolean') fail('tls.mutual', 'must be true or false');
   const ca = read('caFile', false);
   if (mutual && ca === undefined) fail('tls.caFile', 'is required with mutual TLS (the CA that signs peers)');
@@ -296,11 +335,10 @@ function resolveHttp(raw: unknown, peerPort: number): ResolvedClusterConfig['htt
   if (raw === undefined) return undefined;
   if (!isObject(raw)) fail('http', 'must be an object: { hostname?, port? }');
   checkKnown('http', raw, ['hostname', 'port']);
-  const hostname = raw['hostname'] ?? '127.0.0.1';
-  if (typeof hostname !== 'string' || hostname === '') fail('http.hostname', 'must be a host name or address');
-  const port = raw['port'] ?? DEFAULT_HTTP_PORT;
+  const hostname = hostField('http.hostname', raw['hostname']);
+  const port = given(raw['port'], DEFAULT_HTTP_PORT);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    fail('http.port', `must be a port number from 0 to 65535 (0 = pick one), got ${JSON.stringify(port)}`);
+    fail('http.port', `must be a port number from 0 to 65535 (0 = pick one), got ${shown(port)}`);
   }
   if (port !== 0 && port === peerPort) {
     fail(
@@ -339,26 +377,22 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       !Number.isFinite(tombstoneRetentionSeconds) ||
       tombstoneRetentionSeconds < 0)
   ) {
-    fail(
-      'tombstoneRetentionSeconds',
-      `must be a number of seconds >= 0, got ${JSON.stringify(tombstoneRetentionSeconds)}`,
-    );
+    fail('tombstoneRetentionSeconds', `must be a number of seconds >= 0, got ${shown(tombstoneRetentionSeconds)}`);
   }
   if (maxTombstones !== undefined) wholeNumber('maxTombstones', maxTombstones, 1, 1);
-  const listener = peerListener ?? {};
+  const listener = given(peerListener, {});
   if (!isObject(listener)) fail('peerListener', 'must be an object');
   checkKnown('peerListener', listener, LISTENER_FIELDS);
-  const hostname = listener['hostname'] ?? '127.0.0.1';
-  if (typeof hostname !== 'string' || hostname === '') fail('peerListener.hostname', 'must be a host name or address');
-  const port = listener['port'] ?? 0;
+  const hostname = hostField('peerListener.hostname', listener['hostname']);
+  const port = given(listener['port'], 0);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    fail('peerListener.port', `must be a port number from 0 to 65535 (0 = pick one), got ${JSON.stringify(port)}`);
+    fail('peerListener.port', `must be a port number from 0 to 65535 (0 = pick one), got ${shown(port)}`);
   }
-  const timeout = listener['socketTimeoutMillis'] ?? 2000;
+  const timeout = given(listener['socketTimeoutMillis'], 2000);
   if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 200 || timeout > MAX_TIMER_MILLIS) {
     fail(
       'peerListener.socketTimeoutMillis',
-      `must be a whole number of ms from 200 to ${MAX_TIMER_MILLIS} (a timer's longest), got ${JSON.stringify(timeout)}`,
+      `must be a whole number of ms from 200 to ${MAX_TIMER_MILLIS} (a timer's longest), got ${shown(timeout)}`,
     );
   }
   const maxPendingConnections = wholeNumber(
@@ -368,7 +402,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     1,
   );
   const maxPendingPerAddress = wholeNumber('peerListener.maxPendingPerAddress', listener['maxPendingPerAddress'], 8, 1);
-  const origins = listener['allowedOrigins'] ?? [];
+  const origins = given(listener['allowedOrigins'], []);
   if (!Array.isArray(origins) || !origins.every((origin) => typeof origin === 'string' && origin !== '')) {
     fail('peerListener.allowedOrigins', 'must be a list of origins such as "https://ops.example.com"');
   }
@@ -379,6 +413,18 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     );
   }
   const resolvedBackplane = resolveBackplaneConfig(backplane);
+  // The backplane's replay rule holds only while a removal's tombstone outlives the window plus the
+  // drift bound (docs/backplane.md): a copied put replayed after its key's tombstone is gone
+  // would bring a revoked key back.
+  if (resolvedBackplane !== undefined && typeof tombstoneRetentionSeconds === 'number') {
+    const least = resolvedBackplane.replayWindowMillis / 1000 + DEFAULT_MAX_DRIFT_MILLIS / 1000;
+    if (tombstoneRetentionSeconds < least) {
+      fail(
+        'tombstoneRetentionSeconds',
+        `must be at least ${least} with a backplane (backplane.replayWindowSeconds ${resolvedBackplane.replayWindowMillis / 1000} plus 60 s of clock drift): a removal's tombstone must outlive any entry a replay could bring back; got ${tombstoneRetentionSeconds}`,
+      );
+    }
+  }
   // A secret seals what goes through Redis too: off loopback there, the same 32-byte floor.
   const onLoopback = isLoopback(hostname) && (resolvedBackplane === undefined || isLoopback(resolvedBackplane.host));
   const secrets = resolveSecrets(raw, env, onLoopback);

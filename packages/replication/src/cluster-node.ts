@@ -131,6 +131,11 @@ export interface ClusterNodeOptions {
    * whose /readyz says `starting` meanwhile). An error it throws stops the node, and start() throws it.
    */
   readonly onStarted?: (node: ClusterNode) => void | Promise<void>;
+  /**
+   * Where MESHCACHE_SECRET is read from when the config gives no secret (and named so in an error
+   * about it). @default process.env
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 interface Dialer {
@@ -226,7 +231,7 @@ export class ClusterNode {
 
   /** Validates the configuration, opens the caches, listens, and dials the configured peers. */
   static async start(config: ClusterConfig, options: ClusterNodeOptions = {}): Promise<ClusterNode> {
-    const resolved = resolveClusterConfig(config);
+    const resolved = resolveClusterConfig(config, options.env);
     const node = new ClusterNode(resolved, options);
     try {
       await node.#start();

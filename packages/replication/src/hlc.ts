@@ -23,6 +23,9 @@ import type { Clock, Version } from '@meshcache/core';
 import { MeshcacheError } from '@meshcache/core';
 
 /** The largest counter a version carries (2^32 - 1). */
+/** How far ahead of this node's clock a peer's version may be (a cluster node's, always: no option sets another). */
+export const DEFAULT_MAX_DRIFT_MILLIS = 60_000;
+
 export const MAX_COUNTER = 2 ** 32 - 1;
 
 export interface HybridLogicalClockOptions {
@@ -49,7 +52,7 @@ export class HybridLogicalClock {
     }
     this.node = options.node;
     this.#clock = options.clock ?? Date.now;
-    this.#maxDriftMillis = options.maxDriftMillis ?? 60_000;
+    this.#maxDriftMillis = options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS;
   }
 
   /** How far ahead of the wall clock (and, for leases, behind it) a peer's time may be. */

@@ -598,6 +598,88 @@ describe('cluster configuration', () => {
     );
   });
 
+  it('refuses a listener host a URL would read as something else, naming the field; an IPv6 address in brackets is taken without (found by the outside attack)', () => {
+    const host = (hostname: string) =>
+      resolveClusterConfig({ ...base, secret: SECRET, peerListener: { hostname } }, {}).hostname;
+    // '127.0.0.1/x' listened on port 80, ignoring peerListener.port; the others threw "Invalid URL" at start.
+    for (const bad of [
+      '127.0.0.1/x',
+      '127.0.0.1?',
+      '127.0.0.1#f',
+      '127.0.0.1:5',
+      '127.0.0.1 ',
+      'not a host',
+      '256.1.1.1',
+      'a@b',
+    ]) {
+      expect(() => host(bad)).toThrow(
+        new RegExp(
+          `option "peerListener.hostname" must be a host name or address .*got ${JSON.stringify(bad).replace(/[.?*+^$()[\]{}|\\]/g, '\\$&')}`,
+        ),
+      );
+      expect(() => resolveClusterConfig({ ...base, http: { hostname: bad } }, {})).toThrow(/option "http.hostname"/);
+    }
+    expect(host('[::1]')).toBe('::1');
+    expect(host('::1')).toBe('::1');
+    expect(host('0.0.0.0')).toBe('0.0.0.0');
+    expect(host('node-a.internal')).toBe('node-a.internal');
+    expect(host('LOCALHOST')).toBe('LOCALHOST');
+    // LOCALHOST is loopback: no secret needed there.
+    expect(
+      resolveClusterConfig({ name: 'n', cluster: 'c', peerListener: { hostname: 'LOCALHOST' } }, {}).secret,
+    ).toBeUndefined();
+  });
+
+  it('refuses null for a field instead of taking its default, naming it (found by the outside attack)', () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ peerListener: { port: null } }, /option "peerListener.port" must be a port number .*got null/],
+      [{ peerListener: { hostname: null } }, /option "peerListener.hostname" .*got null/],
+      [{ peerListener: { socketTimeoutMillis: null } }, /option "peerListener.socketTimeoutMillis" .*got null/],
+      [{ peerListener: { maxPendingConnections: null } }, /option "peerListener.maxPendingConnections" .*got null/],
+      [{ peerListener: { allowedOrigins: null } }, /option "peerListener.allowedOrigins"/],
+      [{ peerListener: null }, /option "peerListener" must be an object/],
+      [{ http: { port: null } }, /option "http.port" .*got null/],
+      [{ secret: null }, /option "secret" must be a non-empty string/],
+      [{ acceptedSecrets: null }, /option "acceptedSecrets"/],
+      [
+        { peerDiscovery: { mode: 'dns', name: 'peers.internal', port: null } },
+        /option "peerDiscovery.port" .*got null/,
+      ],
+      [{ peerDiscovery: { mode: 'manual', peers: null } }, /option "peerDiscovery.peers"/],
+      [
+        { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379', heartbeatMillis: null } },
+        /option "backplane.heartbeatMillis" .*got null/,
+      ],
+      [
+        { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: null } },
+        /option "backplane.keyPrefix"/,
+      ],
+      [
+        { tombstoneRetentionSeconds: 1e400 },
+        /option "tombstoneRetentionSeconds" must be a number of seconds >= 0, got Infinity/,
+      ],
+    ];
+    for (const [fields, error] of cases) expect(() => resolveClusterConfig({ ...base, ...fields }, {})).toThrow(error);
+  });
+
+  it('refuses tombstones that would not outlive the backplane replay window plus the drift bound (found by the outside attack)', () => {
+    const backplane = { type: 'redis', url: 'redis://127.0.0.1:6379', replayWindowSeconds: 240 };
+    expect(() => resolveClusterConfig({ ...base, backplane, tombstoneRetentionSeconds: 10 }, {})).toThrow(
+      /option "tombstoneRetentionSeconds" must be at least 300 with a backplane \(backplane.replayWindowSeconds 240 plus 60 s/,
+    );
+    expect(
+      resolveClusterConfig({ ...base, backplane, tombstoneRetentionSeconds: 300 }, {}).tombstoneRetentionSeconds,
+    ).toBe(300);
+    // The default window (120 s) and the default retention (absent: 300 s) agree; without a backplane any retention goes.
+    expect(() =>
+      resolveClusterConfig(
+        { ...base, backplane: { ...backplane, replayWindowSeconds: 120 }, tombstoneRetentionSeconds: 179 },
+        {},
+      ),
+    ).toThrow(/at least 180/);
+    expect(resolveClusterConfig({ ...base, tombstoneRetentionSeconds: 0 }, {}).tombstoneRetentionSeconds).toBe(0);
+  });
+
   it('leaves the operator endpoint off unless configured; loopback and port 9464 by default', () => {
     expect(resolveClusterConfig(base, {}).http).toBeUndefined();
     expect(resolveClusterConfig({ ...base, http: {} }, {}).http).toEqual({ hostname: '127.0.0.1', port: 9464 });

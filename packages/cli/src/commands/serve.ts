@@ -48,9 +48,6 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     );
     return 2;
   }
-  const secret = io.env['MESHCACHE_SECRET'];
-  const hasSecret = config !== null && typeof config === 'object' && ('secret' in config || 'secretFile' in config);
-  if (config !== null && typeof config === 'object' && !hasSecret && secret) config = { ...config, secret };
   const logger = lineLogger(io, options.verbose === true);
   let node: ClusterNode;
   let endpoint: OperatorEndpoint | undefined;
@@ -68,7 +65,8 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     io.out(`operator endpoint on ${endpoint.url}\n`);
   };
   try {
-    node = await ClusterNode.start(config as never, { logger, onStarted: openEndpoint });
+    // MESHCACHE_SECRET is read by the node (an error about it names the variable, not a field of the file).
+    node = await ClusterNode.start(config as never, { logger, onStarted: openEndpoint, env: io.env });
   } catch (error) {
     if (endpointFailed !== undefined) {
       io.err(

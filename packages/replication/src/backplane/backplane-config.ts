@@ -60,10 +60,12 @@ function fail(field: string, problem: string): never {
   throw new ConfigError(undefined, field, problem);
 }
 
+/** Absent: the default; given (null too, which is not "the default"), checked. */
 function whole(field: string, value: unknown, fallback: number, min: number, max: number): number {
-  const resolved = value ?? fallback;
+  const resolved = value === undefined ? fallback : value;
   if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min || resolved > max) {
-    fail(`backplane.${field}`, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(resolved)}`);
+    const shown = typeof resolved === 'number' ? String(resolved) : JSON.stringify(resolved);
+    fail(`backplane.${field}`, `must be a whole number from ${min} to ${max}, got ${shown}`);
   }
   return resolved;
 }
@@ -103,7 +105,7 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
       fail('backplane.caFile', `cannot be read: ${(error as Error).message}`);
     }
   }
-  const keyPrefix = section['keyPrefix'] ?? BACKPLANE_DEFAULTS.keyPrefix;
+  const keyPrefix = section['keyPrefix'] === undefined ? BACKPLANE_DEFAULTS.keyPrefix : section['keyPrefix'];
   if (typeof keyPrefix !== 'string' || keyPrefix === '' || /[{}\s]/.test(keyPrefix)) {
     fail('backplane.keyPrefix', 'must be a non-empty string without braces or spaces');
   }
