@@ -200,6 +200,17 @@ export class CacheManager {
           `one diskStorePath holds at most ${MAX_DISK_CACHES} caches with a disk tier`,
         );
       }
+      // lmdb frees a database's slot only when the store closes: a cache removed while the manager
+      // runs keeps its slot, and a new name past the bound reached users as lmdb's MDB_DBS_FULL.
+      const environment = this.#environment;
+      if (environment !== undefined && !environment.hasOpened(name) && environment.databasesOpened >= MAX_DISK_CACHES) {
+        const removed = environment.databasesOpened - diskCaches.length;
+        throw new ConfigError(
+          name,
+          field,
+          `one diskStorePath holds at most ${MAX_DISK_CACHES} caches with a disk tier, counting the ${removed} removed since this CacheManager opened it (a removed cache's database stays open until the manager shuts down; adding a removed cache again takes no more room)`,
+        );
+      }
       this.#environment ??= LmdbEnvironment.open(this.diskStorePath, this.#logger, name);
       const store = this.#environment.openStore<V>({
         cacheName: name,

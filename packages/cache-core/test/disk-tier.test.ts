@@ -514,6 +514,44 @@ describe('disk errors a user can act on', () => {
     expect(manager.getCache('c0')?.get('k')).toBe('still serving');
   });
 
+  it('caches removed and others added in their place: past the bound a ConfigError saying why, never MDB_DBS_FULL; a removed name comes back freely (found by the outside attack)', async () => {
+    const manager = new CacheManager({ diskStorePath: tempDir(), logger: recorder });
+    managers.push(manager);
+    for (let i = 0; i < 249; i++) manager.addCache(`c${i}`, { overflowToDisk: true });
+    // lmdb keeps a removed cache's database slot until the store closes: the sixth new name threw MDB_DBS_FULL.
+    await manager.removeCache('c0');
+    manager.addCache('r0', { overflowToDisk: true });
+    await manager.removeCache('r0');
+    expect(() => manager.addCache('r1', { overflowToDisk: true })).toThrow(
+      expect.objectContaining({
+        name: 'ConfigError',
+        message: expect.stringMatching(
+          /cache "r1": field "overflowToDisk" one diskStorePath holds at most 250 caches with a disk tier, counting the 2 removed since this CacheManager opened it/,
+        ),
+      }),
+    );
+    // A name removed before takes its old slot again, as often as it likes.
+    for (let round = 0; round < 3; round++) {
+      manager.addCache('c0', { overflowToDisk: true }).put('k', round);
+      await manager.removeCache('c0');
+    }
+    manager.addCache('r0', { diskPersistent: true }).put('k', 'still serving');
+    expect(manager.getCache('r0')?.get('k')).toBe('still serving');
+  });
+
+  it('a store holding the databases of more caches than lmdb opens at once (removed or renamed over time) is still checked at open', async () => {
+    const dir = tempDir();
+    // Files 0600, as the store makes them (lmdb's typings leave permissionsMode out).
+    const raw = lmdbOpen({ path: dir, maxDbs: 400, permissionsMode: 0o600 } as Parameters<typeof lmdbOpen>[0]);
+    for (let i = 0; i < 300; i++) raw.openDB({ name: `cache:old-${i}` }).putSync('k', 1);
+    await raw.close();
+    // Before, the check opened each with room for 256 and failed (MDB_DBS_FULL): every start warned
+    // 'could not check the disk store before opening it; opening it unchecked' (the afterEach fails on a warning).
+    const { cache } = open(dir, { diskPersistent: true });
+    cache.put('k', 'v');
+    expect(cache.get('k')).toBe('v');
+  });
+
   it('a second manager on the same diskStorePath gets E_DISK_LOCKED naming the cache and the path', () => {
     const dir = tempDir();
     open(dir, { overflowToDisk: true });

@@ -64,6 +64,12 @@ export class LmdbEnvironment {
   readonly #env: RootDatabase;
   readonly #logger: Logger;
   readonly #stores = new Map<string, LmdbDiskStore>();
+  /**
+   * Every cache whose database this environment has opened, closed since or not: lmdb keeps a
+   * database's slot (one of maxDbs) until the environment closes, so a cache removed and another
+   * added in its place takes a slot more.
+   */
+  readonly #opened = new Set<string>();
   #closed: Promise<void> | undefined;
 
   private constructor(path: string, env: RootDatabase, logger: Logger) {
@@ -101,6 +107,16 @@ export class LmdbEnvironment {
     }
   }
 
+  /** Whether `cacheName`'s database was opened in this environment (its slot is still taken). */
+  hasOpened(cacheName: string): boolean {
+    return this.#opened.has(cacheName);
+  }
+
+  /** Caches whose databases were opened in this environment, closed since or not. */
+  get databasesOpened(): number {
+    return this.#opened.size;
+  }
+
   openStore<V>(options: OpenStoreOptions): LmdbDiskStore<V> {
     if (this.#stores.has(options.cacheName)) {
       throw new MeshcacheError(
@@ -136,6 +152,7 @@ export class LmdbEnvironment {
       },
     });
     this.#stores.set(options.cacheName, store as LmdbDiskStore);
+    this.#opened.add(options.cacheName);
     return store;
   }
 
@@ -277,10 +294,17 @@ function setAside(path: string, why: string): string {
 const PROBE = `
 const { open } = require(process.argv[1]);
 // permissionsMode: lmdb may create lock.mdb here, and it must be 0600 from the start.
-const env = open({ path: process.argv[2], maxDbs: 256, readOnly: true, noSubdir: false, permissionsMode: 0o600 });
+const options = { path: process.argv[2], maxDbs: 256, readOnly: true, noSubdir: false, permissionsMode: 0o600 };
+let env = open(options);
 // The names first: opening a database while iterating the main one can invalidate the
 // iteration's read transaction (MDB_BAD_TXN), which made the check fail now and then.
 const names = [...env.getKeys()];
+// A store keeps the databases of caches removed or renamed over the years: past maxDbs of them,
+// opening each failed (MDB_DBS_FULL) and every start went on unchecked, with a warning.
+if (names.length > 250) {
+  env.close();
+  env = open({ ...options, maxDbs: names.length + 8 });
+}
 const format = names.includes('meta') ? env.openDB({ name: 'meta' }).get('format') : undefined;
 for (const name of names) {
   if (typeof name !== 'string' || name === 'meta') continue;
