@@ -263,6 +263,22 @@ describe('meshcache serve, in process', () => {
     expect(io.stderr()).toMatch(/leaving the cluster[\s\S]*stopped/);
   });
 
+  it('refuses a config file holding a number JSON cannot hold (1e-400 read as 0 meant never expire), naming it (found by the outside attack)', async () => {
+    for (const [number, read] of [
+      ['1e-400', '0'],
+      ['1e400', 'Infinity'],
+    ]) {
+      const file = join(dir, `inexact-${read}.json`);
+      writeFileSync(file, `{"name":"gw-n","cluster":"c","caches":{"a":{"timeToLiveSeconds":${number}}}}`);
+      const result = await cli(['serve', '--config', file]);
+      expect(result).toEqual({
+        code: 2,
+        out: '',
+        err: `meshcache: the config file ${file} holds the number ${number}, which JSON reads as ${read}: write the value meant\n`,
+      });
+    }
+  });
+
   it('blames a MESHCACHE_SECRET too short for a non-loopback backplane on the variable, not on a field of the file (found by the outside attack)', async () => {
     const file = join(dir, 'bpenv.json');
     writeFileSync(

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, MeshcacheError } from '@meshcache/core';
 import { ClusterNode } from '@meshcache/replication';
 import { firstDuplicateKey } from '../duplicate-keys.js';
+import { inexactNumberIn } from '../inexact-numbers.js';
 import type { Io } from '../io.js';
 import { lineLogger } from '../logger.js';
 import { type OperatorEndpoint, startOperatorEndpoint } from '../operator/operator-endpoint.js';
@@ -39,6 +40,15 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     config = JSON.parse(text);
   } catch (error) {
     io.err(`meshcache: the config file ${options.config} is not JSON: ${(error as Error).message}\n`);
+    return 2;
+  }
+  // 1e-400 would be read as 0 (a TTL of "never expire", a bound of "unlimited") and 1e400 as
+  // Infinity, in silence: a number the file holds that JSON cannot is refused, as `put` refuses one.
+  const inexact = inexactNumberIn(text);
+  if (inexact !== undefined) {
+    io.err(
+      `meshcache: the config file ${options.config} holds the number ${inexact.slice(0, 40)}, which JSON reads as ${JSON.parse(inexact)}: write the value meant\n`,
+    );
     return 2;
   }
   const duplicate = firstDuplicateKey(text);
