@@ -73,7 +73,19 @@ const MANAGER_OPTIONS = new Set([
   'maxTombstones',
 ]);
 
+/** A value as an option's error shows it: a string quoted ("5" is not 5), numbers as themselves. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+const SCHEDULER_METHODS = ['now', 'setTimeout', 'setInterval', 'nextTurn', 'random'] as const;
+
 function checkOptions(options: CacheManagerOptions): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(undefined, '(options)', `must be an object of CacheManager options, got ${shown(options)}`);
+  }
   for (const field of Object.keys(options)) {
     if (!MANAGER_OPTIONS.has(field)) {
       throw new ConfigError(
@@ -87,15 +99,20 @@ function checkOptions(options: CacheManagerOptions): void {
   if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
     throw new ConfigError(undefined, 'diskStorePath', 'must be a non-empty path');
   }
-  if (
-    options.scheduler !== undefined &&
-    (typeof options.scheduler !== 'object' || typeof options.scheduler?.setTimeout !== 'function')
-  ) {
-    throw new ConfigError(
-      undefined,
-      'scheduler',
-      'must be a Scheduler (systemScheduler, or a VirtualScheduler in tests)',
-    );
+  const { scheduler } = options;
+  if (scheduler !== undefined) {
+    // Every method, here: one missing failed only at the first addCache, as "setInterval is not a function".
+    const missing =
+      scheduler === null || typeof scheduler !== 'object'
+        ? 'it'
+        : SCHEDULER_METHODS.find((method) => typeof scheduler[method] !== 'function');
+    if (missing !== undefined) {
+      throw new ConfigError(
+        undefined,
+        'scheduler',
+        `must be a Scheduler (systemScheduler, or a VirtualScheduler in tests)${missing === 'it' ? '' : `: scheduler.${missing} is not a function`}`,
+      );
+    }
   }
   if (clock !== undefined && typeof clock !== 'function') {
     throw new ConfigError(undefined, 'clock', 'must be a function returning epoch milliseconds');
@@ -104,6 +121,13 @@ function checkOptions(options: CacheManagerOptions): void {
     throw new ConfigError(undefined, 'versionClock', 'must be a function returning a Version');
   }
   if (logger !== undefined) {
+    if (logger === null || typeof logger !== 'object') {
+      throw new ConfigError(
+        undefined,
+        'logger',
+        `must be pino-compatible (debug, info, warn, error), got ${shown(logger)}`,
+      );
+    }
     for (const level of ['debug', 'info', 'warn', 'error'] as const) {
       if (typeof logger[level] !== 'function') {
         throw new ConfigError(undefined, 'logger', `must be pino-compatible: logger.${level} is not a function`);
@@ -119,7 +143,7 @@ function checkOptions(options: CacheManagerOptions): void {
     throw new ConfigError(
       undefined,
       'tombstoneRetentionSeconds',
-      `must be a number of seconds >= 0, got ${String(tombstoneRetentionSeconds)}`,
+      `must be a number of seconds >= 0, got ${shown(tombstoneRetentionSeconds)}`,
     );
   }
   // At least one: tombstones cannot be turned off or unbounded, since a bound is what keeps a
@@ -128,7 +152,7 @@ function checkOptions(options: CacheManagerOptions): void {
     maxTombstones !== undefined &&
     (typeof maxTombstones !== 'number' || !Number.isInteger(maxTombstones) || maxTombstones < 1)
   ) {
-    throw new ConfigError(undefined, 'maxTombstones', `must be a whole number >= 1, got ${String(maxTombstones)}`);
+    throw new ConfigError(undefined, 'maxTombstones', `must be a whole number >= 1, got ${shown(maxTombstones)}`);
   }
 }
 

@@ -59,6 +59,13 @@ describe('cache configuration', () => {
     ],
     [{ memoryStoreEvictionPolicy: 3 }, 'memoryStoreEvictionPolicy', /one of/],
     [{ diskExpiryThreadIntervalSeconds: 0 }, 'diskExpiryThreadIntervalSeconds', /greater than 0/],
+    // A sweep every millisecond (or every nanosecond) kept a core half busy (found by the outside attack).
+    [
+      { diskExpiryThreadIntervalSeconds: 0.001 },
+      'diskExpiryThreadIntervalSeconds',
+      /must be at least 0.01 \(10 ms\), got 0.001/,
+    ],
+    [{ diskExpiryThreadIntervalSeconds: 1e-9 }, 'diskExpiryThreadIntervalSeconds', /must be at least 0.01/],
     [{ diskSpoolBufferSizeMB: -1 }, 'diskSpoolBufferSizeMB', /greater than 0/],
     [{ maxElementsInMem: 10 }, 'maxElementsInMem', /is not a cache option; known fields: maxElementsInMemory/],
     [{ replication: {} }, 'replication', /configured through ClusterNode/],

@@ -36,6 +36,23 @@ describe('CacheManager', () => {
     await manager.shutdown();
   });
 
+  it('refuses bad options with a ConfigError naming them, not a TypeError (found by the outside attack)', () => {
+    const refused = (options: unknown, message: RegExp) =>
+      expect(() => new CacheManager(options as never)).toThrow(
+        expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(message) }),
+      );
+    refused(null, /option "\(options\)" must be an object of CacheManager options, got null/);
+    refused({ logger: null }, /option "logger" must be pino-compatible .*got null/);
+    refused({ logger: { debug() {}, info() {}, warn() {} } }, /logger.error is not a function/);
+    // Caught at once, not at the first addCache as "scheduler.setInterval is not a function".
+    refused(
+      { scheduler: { setTimeout() {} } },
+      /option "scheduler" must be a Scheduler .*: scheduler.now is not a function/,
+    );
+    refused({ tombstoneRetentionSeconds: '5' }, /must be a number of seconds >= 0, got "5"/);
+    refused({ maxTombstones: {} }, /must be a whole number >= 1, got an object/);
+  });
+
   it('removeCache closes one cache and frees its name', async () => {
     const manager = new CacheManager();
     const cache = manager.addCache('c');
