@@ -4,6 +4,7 @@
  * empty: the node serves whoever dials it. Automatic discovery (multicast) never starts unless
  * the configuration asks for it.
  */
+import { isIP } from 'node:net';
 import { ConfigError, type Logger } from '@meshcache/core';
 import { DnsPeerProvider } from './dns-provider.js';
 import { type ManualPeer, ManualPeerProvider } from './manual-provider.js';
@@ -95,6 +96,15 @@ function wholeNumber(raw: Record<string, unknown>, field: string, fallback: numb
   return value;
 }
 
+/** The interface multicast goes out on and is joined on: an address (a name such as eth0 failed only inside bonjour, at start). */
+function interfaceAddress(raw: Record<string, unknown>): string | undefined {
+  const address = text(raw, 'interface');
+  if (address !== undefined && isIP(address) === 0) {
+    fail('interface', `must be the address of a network interface (such as 10.0.0.5), got ${JSON.stringify(address)}`);
+  }
+  return address;
+}
+
 function text(raw: Record<string, unknown>, field: string): string | undefined {
   const value = raw[field];
   if (value === undefined) return undefined;
@@ -184,7 +194,7 @@ export function resolveDiscoveryConfig(raw: unknown, scheme: 'ws' | 'wss' = 'ws'
         mode: 'automatic',
         heartbeatIntervalMillis,
         peerTimeoutMillis,
-        interface: text(raw, 'interface'),
+        interface: interfaceAddress(raw),
         multicastAddress,
         multicastPort: wholeNumber(raw, 'multicastPort', 5353, 1, 65535),
         multicastTtl: wholeNumber(raw, 'multicastTtl', 255, 1, 255),

@@ -156,6 +156,10 @@ describe('peerDiscovery configuration', () => {
     [{ mode: 'automatic', heartbeatIntervalMillis: 'fast' }, 'peerDiscovery.heartbeatIntervalMillis'],
     [{ mode: 'automatic', multicastAddress: '10.0.0.1' }, 'peerDiscovery.multicastAddress'],
     [{ mode: 'automatic', multicastTtl: 0 }, 'peerDiscovery.multicastTtl'],
+    // Both passed the config and failed only inside bonjour at start (found by the outside attack).
+    [{ mode: 'automatic', multicastAddress: '239.999.1.1' }, 'peerDiscovery.multicastAddress'],
+    [{ mode: 'automatic', interface: 'not-an-ip' }, 'peerDiscovery.interface'],
+    [{ mode: 'dns', name: 'svc', port: null }, 'peerDiscovery.port'],
     [{ mode: 'dns', port: 40001 }, 'peerDiscovery.name'],
     [{ mode: 'dns', name: 'svc' }, 'peerDiscovery.port'],
     [{ mode: 'dns', name: 'svc', port: 40001, intervalMillis: 5 }, 'peerDiscovery.intervalMillis'],

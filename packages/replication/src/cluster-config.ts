@@ -354,8 +354,9 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   if (!isObject(raw)) fail('(config)', 'must be an object');
   checkKnown('', raw, TOP_FIELDS);
   const { name, cluster, insecure, diskStorePath, peerListener, tls, peerDiscovery, http, backplane, caches } = raw;
-  if (typeof name !== 'string' || name === '') fail('name', 'must be a non-empty string (this node’s name)');
-  if (typeof cluster !== 'string' || cluster === '') fail('cluster', 'must be a non-empty string');
+  // Blank is empty: "   " is a name no operator can tell apart from none in a log or `meshcache peers`.
+  if (typeof name !== 'string' || name.trim() === '') fail('name', 'must be a non-empty string (this node’s name)');
+  if (typeof cluster !== 'string' || cluster.trim() === '') fail('cluster', 'must be a non-empty string');
   for (const [field, value] of [
     ['name', name],
     ['cluster', cluster],

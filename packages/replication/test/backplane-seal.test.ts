@@ -3,6 +3,9 @@
  * can and cannot do with an entry, and the configuration's checks.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_MESSAGE, SealError } from '../src/backplane/entry-seal.js';
@@ -109,6 +112,16 @@ describe('the backplane section of the configuration', () => {
     );
     expect(bad({ type: 'redis', url: 'redis://h', caFile: '/x' })).toThrow(/backplane\.caFile/);
     expect(bad({ type: 'redis', url: 'redis://h', colour: 'red' })).toThrow(/backplane\.colour/);
+    // A file that is not a certificate failed only at the first TLS handshake with Redis (found by the outside attack).
+    const notPem = join(mkdtempSync(join(tmpdir(), 'meshcache-ca-')), 'ca.pem');
+    try {
+      writeFileSync(notPem, 'not a certificate\n');
+      expect(bad({ type: 'redis', url: 'rediss://h', caFile: notPem })).toThrow(
+        /option "backplane.caFile" is not a PEM certificate/,
+      );
+    } finally {
+      rmSync(dirname(notPem), { recursive: true, force: true });
+    }
   });
 
   it('needs a secret of 32 bytes for a Redis off loopback', () => {

@@ -630,6 +630,15 @@ describe('cluster configuration', () => {
     ).toBeUndefined();
   });
 
+  it('refuses a blank node or cluster name, as a blank cache name is refused (found by the outside attack)', () => {
+    expect(() => resolveClusterConfig({ ...base, name: '   ' }, {})).toThrow(
+      /option "name" must be a non-empty string/,
+    );
+    expect(() => resolveClusterConfig({ ...base, cluster: ' ' }, {})).toThrow(
+      /option "cluster" must be a non-empty string/,
+    );
+  });
+
   it('refuses null for a field instead of taking its default, naming it (found by the outside attack)', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ peerListener: { port: null } }, /option "peerListener.port" must be a port number .*got null/],

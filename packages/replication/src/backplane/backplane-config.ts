@@ -12,6 +12,7 @@
  *     "heartbeatMillis": 2000                         // presence; a node silent for 5 heartbeats is gone
  *   }
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@meshcache/core';
 
@@ -103,6 +104,12 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
       ca = readFileSync(caFile);
     } catch (error) {
       fail('backplane.caFile', `cannot be read: ${(error as Error).message}`);
+    }
+    // As tls.caFile is checked: a file of something else failed only at the first TLS handshake with Redis.
+    try {
+      new X509Certificate(ca);
+    } catch (error) {
+      fail('backplane.caFile', `is not a PEM certificate (${caFile}): ${(error as Error).message}`);
     }
   }
   const keyPrefix = section['keyPrefix'] === undefined ? BACKPLANE_DEFAULTS.keyPrefix : section['keyPrefix'];
