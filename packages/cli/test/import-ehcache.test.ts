@@ -544,6 +544,20 @@ describe('meshcache import-ehcache', () => {
     expect(result.report.filter((item) => item.kind === 'not converted')).toEqual([]);
   });
 
+  it('reports a listener hostName a URL reads as more than a host as not converted (127.0.0.1/ listened on port 80; found by the outside attack)', () => {
+    const result = importEhcache(
+      '<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostName=127.0.0.1/, port=40001"/>\n</ehcache>',
+      { fileName: 'slash.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.complete).toBe(false);
+    expect(result.report).toContainEqual({
+      line: 3,
+      kind: 'not converted',
+      message: expect.stringMatching(/^peer listener hostName=127\.0\.0\.1\/: must be a host name or address/),
+    });
+    expect(result.config['peerListener']).toEqual({ port: 40001 });
+  });
+
   it('gives a bare java.io.tmpdir a directory of its own named after the node, whatever the name holds', () => {
     const xml =
       '<ehcache>\n  <diskStore path="java.io.tmpdir"/>\n  <cache name="c" overflowToDisk="true"/>\n</ehcache>';

@@ -781,6 +781,22 @@ function lowercaseHostName(imp: Importer, property: { readonly key: string; read
   );
 }
 
+/**
+ * What meshcache says of a listener host, by its own check (a host a URL reads as more than a
+ * host: `127.0.0.1/`, which listened on port 80); undefined when it takes it.
+ */
+function listenerHostProblem(host: string): string | undefined {
+  try {
+    resolveClusterConfig(
+      { name: 'import-check', cluster: 'import-check', insecure: true, peerListener: { hostname: host } },
+      {},
+    );
+    return undefined;
+  } catch (error) {
+    return (error as Error).message.replace(/^option "peerListener.hostname" /, '');
+  }
+}
+
 function convertPeerListener(imp: Importer, element: XmlElement): Json {
   const listener: Json = {};
   for (const attr of element.attributes) {
@@ -796,7 +812,10 @@ function convertPeerListener(imp: Importer, element: XmlElement): Json {
       case 'hostname': {
         lowercaseHostName(imp, property);
         const host = imp.text('peer listener ', property, property.key);
-        if (host !== undefined && host !== '') listener['hostname'] = host;
+        if (host === undefined || host === '') break;
+        const problem = listenerHostProblem(host);
+        if (problem === undefined) listener['hostname'] = host;
+        else imp.notConverted(property.line, `peer listener hostName=${host}: ${problem}`);
         break;
       }
       case 'port': {
