@@ -50,11 +50,15 @@ const MOVED = -1;
 /**
  * Keys held before the index leaves its Map for the table. Below it the Map does as well or better:
  * its table and keys mostly sit in the CPU's caches, and V8 keeps each key string's hash, so a key
- * string used again costs no hashing (bench:memory, 2026-11-30: at 100,000 keys the table's reads
- * were 0.8x-0.97x the Map's, its inserts 1.6x-1.9x; at 150,000 every column 0.95x-1.8x; at
- * 300,000, 1.2x-2.3x). Exported for the tests.
+ * string used again costs no hashing. Where the Map outgrows a core's L2 (1 MiB here: about 50,000
+ * keys of a Map's entries and buckets) the table wins every column (bench:memory, 2026-12-01, each
+ * build interleaved with the other: at 30,000 and 50,000 keys the table's hits of held key strings
+ * were 0.6x the Map's, its fresh-string hits 1.0x-1.3x; at 80,000 every column 1.05x-2x, at
+ * 100,000 1.2x-1.9x but held hits, 0.95x). It was 131,072 until then; a replica receiving a
+ * cache of 200,000 keys spent a quarter of its apply in the Map's lookups of fresh keys.
+ * Exported for the tests.
  */
-export const TABLE_FROM = 131_072;
+export const TABLE_FROM = 65_536;
 /** An insertion that probes this far means the keys collide on purpose (or the seed is unlucky). */
 const MAX_PROBES = 128;
 /** New seeds drawn before giving up on hashing. */
