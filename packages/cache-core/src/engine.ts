@@ -730,6 +730,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     now: number,
     slot = this.#store.slotOf(key),
   ): void {
+    // First: the estimate reads the value (a getter that throws), and nothing may have changed
+    // when it fails; it failed after an expired entry's expire had fired and the entry had left.
+    const bytes = this.#bytes(key, value);
     const store = this.#store;
     // With a disk tier, a key not in memory may still be held on disk.
     const onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
@@ -756,7 +759,6 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     }
     // A write over a live entry rewrites its slot: recency, FIFO position and LFU count as for a new entry.
     this.#writeNow = now;
-    const bytes = this.#bytes(key, value);
     // A value larger than the whole byte bound never enters memory: entering, it would evict
     // entries under the count bound for nothing.
     const fits = store.fits(bytes);

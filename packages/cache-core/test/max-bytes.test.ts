@@ -114,6 +114,26 @@ describe('maxBytesLocalHeap: eviction by size', () => {
     expect(cache.statistics().memoryBytes).toBe(1000);
   });
 
+  it('a value whose getter throws fails the put with nothing changed: no expire of the entry it replaces (the outside attack)', () => {
+    const { addCache, drain, clock } = setup();
+    const cache = addCache<unknown>('c', { maxBytesLocalHeap: 10_000, timeToLiveSeconds: 10 });
+    cache.put('k', 'old');
+    clock.advance(11_000); // 'k' expired, not yet swept
+    drain();
+    const hostile = Object.defineProperty({}, 'boom', {
+      enumerable: true,
+      get() {
+        throw new Error('getter says no');
+      },
+    });
+    expect(() => cache.put('k', hostile)).toThrow('getter says no');
+    // The expired entry did not leave, nor fire expire, for a put that failed.
+    expect(drain()).toEqual([]);
+    expect(cache.statistics()).toMatchObject({ memorySize: 1, expirations: 0 });
+    expect(cache.get('k')).toBeUndefined(); // it is expired: a read finds it so, and only now it expires
+    expect(drain()).toEqual(['expire:k']);
+  });
+
   it('an update that grows an entry evicts others, never the entry itself', () => {
     const { addCache, drain } = setup();
     const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
