@@ -16,7 +16,11 @@
  * - Every entry that leaves for lack of room fires exactly one `evict`; one that is chosen as the
  *   victim but had already expired fires `expire` instead.
  * - Events fire synchronously after the change they describe, in order. Listeners may call back
- *   into the cache: evictions are collected during the store write and reported after it.
+ *   into the cache: evictions are collected during the store write and reported after it. A
+ *   write that finds its key expired fires `expire` first; should a listener of it write or
+ *   remove that key, the listener's change is the newer (its version is later) and stands in both
+ *   tiers, and the write that fired it ends there, without an event: it wrote over the listener's
+ *   value in memory and not on disk, so the tiers disagreed (and peers held the listener's).
  * - A remote change is applied only when its version is newer than everything this cache knows
  *   about the key: the held entry, the key's tombstone (tombstones.ts), and the last removeAll.
  *
@@ -102,6 +106,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   #evictedCount = 0;
   /** The time of the write in progress: whether a victim had expired is judged at it. */
   #writeNow = 0;
+  /** The key whose expire listeners run now (#watching), and whether one of them wrote or removed it. */
+  #watched: string | undefined;
+  #touched = false;
   readonly #tombstones: Tombstones;
   /** The repair digest of the entries and tombstones, once replication asked for it (digest()). */
   #digest: BucketDigest | undefined;
@@ -733,6 +740,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // First: the estimate reads the value (a getter that throws), and nothing may have changed
     // when it fails; it failed after an expired entry's expire had fired and the entry had left.
     const bytes = this.#bytes(key, value);
+    this.#touch(key);
     const store = this.#store;
     // With a disk tier, a key not in memory may still be held on disk.
     const onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
@@ -745,16 +753,24 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         slot >= 0 || onDisk !== undefined, // memory holds a subset of the disk
         this.#inMemory,
       ) ?? NOTHING_LEFT;
-    if (!heldLive) {
+    if (!heldLive && (slot >= 0 || onDisk !== undefined)) {
+      let expiredValue: V;
+      let expiredVersion: Version | undefined;
       if (slot >= 0) {
-        const expiredValue = store.value(slot);
-        const expiredVersion = store.version(slot);
+        expiredValue = store.value(slot);
+        expiredVersion = store.version(slot);
         store.delete(key);
-        this.#expirations++;
-        this.#emit('expire', origin, key, expiredValue, expiredVersion);
-      } else if (onDisk !== undefined) {
-        this.#expirations++;
-        this.#emit('expire', origin, key, onDisk.value, onDisk.version);
+      } else {
+        expiredValue = (onDisk as DiskRecord<V>).value;
+        expiredVersion = (onDisk as DiskRecord<V>).version;
+      }
+      this.#expirations++;
+      const overtaken = this.#watching(key, () => this.#emit('expire', origin, key, expiredValue, expiredVersion));
+      if (overtaken) {
+        // A listener wrote or removed the key (the guarantee above): its change, made after this
+        // one began, stands; on disk it already replaced this one's record.
+        if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
+        return;
       }
     }
     // A write over a live entry rewrites its slot: recency, FIFO position and LFU count as for a new entry.
@@ -796,12 +812,39 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#emit('evict', 'local', key, value, version);
   }
 
+  /**
+   * Runs `emit` (the listeners of an event of `key`) and says whether any of them wrote or removed
+   * `key` meanwhile. Nested (a listener's write that itself fires an expire), each level watches
+   * its own key and tells the level above what it saw of that one.
+   */
+  #watching(key: string, emit: () => void): boolean {
+    const outerKey = this.#watched;
+    const outerTouched = this.#touched;
+    this.#watched = key;
+    this.#touched = false;
+    let touched = false;
+    try {
+      emit();
+    } finally {
+      touched = this.#touched;
+      this.#watched = outerKey;
+      this.#touched = outerTouched || (touched && outerKey === key);
+    }
+    return touched;
+  }
+
+  /** Notes a write or removal of `key` for the #watching around it, if any. */
+  #touch(key: string): void {
+    if (key === this.#watched) this.#touched = true;
+  }
+
   /** The entry's estimated size, when the store has a byte bound (maxBytesLocalHeap); else 0. */
   #bytes(key: string, value: V): number {
     return this.#store.byteBounded ? entryBytes(key, value) : 0;
   }
 
   #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
+    this.#touch(key);
     const store = this.#store;
     const slot = store.slotOf(key);
     let removed: V | undefined;
@@ -822,6 +865,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   #clearAll(version: Version | undefined, origin: EventOrigin): void {
+    if (this.#watched !== undefined) this.#touched = true;
     if (version === undefined || origin === 'local') {
       this.#store.clear();
       this.disk?.clear();

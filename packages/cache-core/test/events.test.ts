@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { type CacheEvent, CacheManager, type Logger } from '../src/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CacheConfig, type CacheEvent, CacheManager, type Logger } from '../src/index.js';
 import { replicaPortOf } from '../src/internal.js';
+import { ManualClock } from '../src/testing.js';
 import { setup } from './helpers.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
+
+afterEach(removeTempDirs);
 
 describe('events', () => {
   it('put for a new key, update for a held one, with the value, the cache name and origin local', () => {
@@ -52,6 +56,78 @@ describe('events', () => {
     cache.get('c');
     cache.removeAll();
     expect(drain()).toEqual(['put:a', 'update:a', 'evict:a', 'put:b', 'remove:b', 'put:c', 'expire:c', 'removeAll']);
+  });
+
+  describe('an expire listener that writes or removes the key whose write fired it (refresh on expiry)', () => {
+    const refreshing = (config: CacheConfig, dir?: string) => {
+      const clock = new ManualClock();
+      const manager = new CacheManager({ clock: clock.now, ...(dir === undefined ? {} : { diskStorePath: dir }) });
+      const cache = manager.addCache<string>('c', { timeToLiveSeconds: 10, ...config });
+      const seen: string[] = [];
+      for (const type of ['put', 'update', 'remove', 'expire', 'evict'] as const) {
+        cache.on(type, (event) => seen.push(`${type}:${String(event.value)}`));
+      }
+      return { clock, manager, cache, seen };
+    };
+
+    it.each([
+      ['in memory', {}],
+      ['in memory, byte-bounded', { maxBytesLocalHeap: 100_000 }],
+    ])('%s: the listener’s write stands, and the write that fired it ends there', (_name, config) => {
+      const { clock, cache, seen } = refreshing(config);
+      cache.put('k', 'old');
+      clock.advance(11_000);
+      cache.on('expire', () => cache.put('k', 'refreshed'));
+      cache.put('k', 'caller');
+      // The listener's put came after the caller's began: the newer write, as its version says
+      // where versions are kept. Before, the caller's value was written over it and announced as
+      // a put of a new key.
+      expect(cache.get('k')).toBe('refreshed');
+      expect(seen).toEqual(['put:old', 'expire:old', 'put:refreshed']);
+      expect(cache.statistics()).toMatchObject({ memorySize: 1, puts: 2, expirations: 1 });
+    });
+
+    it('with a disk tier: both tiers hold the listener’s value (memory held the caller’s, disk the listener’s)', async () => {
+      const dir = tempDir();
+      const first = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
+      first.cache.put('k', 'old');
+      first.clock.advance(11_000);
+      first.cache.on('expire', () => first.cache.put('k', 'refreshed'));
+      first.cache.put('k', 'caller');
+      expect(first.cache.get('k')).toBe('refreshed');
+      await first.manager.shutdown();
+      const second = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
+      expect(second.cache.get('k')).toBe('refreshed');
+      await second.manager.shutdown();
+    });
+
+    it('a listener that removes the key: it stays removed, in memory and on disk', async () => {
+      const dir = tempDir();
+      const first = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
+      first.cache.put('k', 'old');
+      first.clock.advance(11_000);
+      first.cache.on('expire', () => first.cache.remove('k'));
+      first.cache.put('k', 'caller');
+      expect(first.cache.get('k')).toBeUndefined();
+      // The caller's record was on disk by then (a write goes to disk first): the remove took it.
+      expect(first.seen).toEqual(['put:old', 'expire:old', 'remove:caller']);
+      await first.manager.shutdown();
+      const second = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
+      expect(second.cache.get('k')).toBeUndefined();
+      await second.manager.shutdown();
+    });
+
+    it('a listener writing another key leaves the write that fired it alone', () => {
+      const { clock, cache, seen } = refreshing({});
+      cache.put('k', 'old');
+      clock.advance(11_000);
+      cache.on('expire', (event) => {
+        if (event.key === 'k') cache.put('other', 'x');
+      });
+      cache.put('k', 'caller');
+      expect(cache.get('k')).toBe('caller');
+      expect(seen).toEqual(['put:old', 'expire:old', 'put:x', 'put:caller']);
+    });
   });
 
   it('off() stops delivery; a listener may remove itself while being called', () => {
