@@ -106,9 +106,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   #evictedCount = 0;
   /** The time of the write in progress: whether a victim had expired is judged at it. */
   #writeNow = 0;
-  /** The key whose expire listeners run now (#watching), and whether one of them wrote or removed it. */
-  #watched: string | undefined;
-  #touched = false;
+  /**
+   * The keys whose expire listeners run now (#watching), innermost last, and whether a write or
+   * removal of each happened meanwhile, at whatever depth (a listener's write that fires another
+   * expire, whose listener writes the first key).
+   */
+  readonly #watchedKeys: string[] = [];
+  readonly #touchedKeys: boolean[] = [];
   readonly #tombstones: Tombstones;
   /** The repair digest of the entries and tombstones, once replication asked for it (digest()). */
   #digest: BucketDigest | undefined;
@@ -743,17 +747,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#touch(key);
     const store = this.#store;
     // With a disk tier, a key not in memory may still be held on disk.
-    const onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
+    let onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
     const heldLive = slot >= 0 ? !store.isExpired(slot, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
-    // The disk first: if the record cannot be written, nothing has changed.
-    const leftDisk =
-      this.disk?.write(
-        key,
-        { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
-        slot >= 0 || onDisk !== undefined, // memory holds a subset of the disk
-        this.#inMemory,
-      ) ?? NOTHING_LEFT;
     if (!heldLive && (slot >= 0 || onDisk !== undefined)) {
+      // The entry this write replaces has expired: it leaves both tiers and fires expire before
+      // anything of this write is stored, so that its listeners find the key absent. Should one
+      // of them write or remove the key, that change is the later one (the guarantee above) and
+      // this write ends here.
       let expiredValue: V;
       let expiredVersion: Version | undefined;
       if (slot >= 0) {
@@ -764,23 +764,25 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         expiredValue = (onDisk as DiskRecord<V>).value;
         expiredVersion = (onDisk as DiskRecord<V>).version;
       }
-      this.#expirations++;
-      const overtaken = this.#watching(key, () => this.#emit('expire', origin, key, expiredValue, expiredVersion));
-      if (overtaken) {
-        // A listener wrote or removed the key (the guarantee above): its change, made after this
-        // one began, stands; on disk it already replaced this one's record.
-        if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
-        return;
-      }
+      if (this.#watching(key, () => this.#expired(key, expiredValue, expiredVersion, origin))) return;
+      slot = -1;
+      onDisk = undefined;
     }
+    // The disk before memory: if the record cannot be written, nothing more has changed.
+    const leftDisk =
+      this.disk?.write(
+        key,
+        { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
+        slot >= 0 || onDisk !== undefined, // memory holds a subset of the disk
+        this.#inMemory,
+      ) ?? NOTHING_LEFT;
     // A write over a live entry rewrites its slot: recency, FIFO position and LFU count as for a new entry.
     this.#writeNow = now;
     // A value larger than the whole byte bound never enters memory: entering, it would evict
     // entries under the count bound for nothing.
     const fits = store.fits(bytes);
-    // The slot looked up above is still the key's unless an expiry was handled (its listeners may write).
-    const known = heldLive || (slot < 0 && onDisk === undefined) ? slot : undefined;
-    if (fits) store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, known);
+    // The slot looked up above is still the key's: an expired entry's listeners that touched the key ended this write.
+    if (fits) store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
     if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
@@ -814,28 +816,26 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /**
    * Runs `emit` (the listeners of an event of `key`) and says whether any of them wrote or removed
-   * `key` meanwhile. Nested (a listener's write that itself fires an expire), each level watches
-   * its own key and tells the level above what it saw of that one.
+   * `key` meanwhile, directly or through writes of their own that fired more listeners.
    */
   #watching(key: string, emit: () => void): boolean {
-    const outerKey = this.#watched;
-    const outerTouched = this.#touched;
-    this.#watched = key;
-    this.#touched = false;
-    let touched = false;
+    const depth = this.#watchedKeys.length;
+    this.#watchedKeys.push(key);
+    this.#touchedKeys.push(false);
     try {
       emit();
     } finally {
-      touched = this.#touched;
-      this.#watched = outerKey;
-      this.#touched = outerTouched || (touched && outerKey === key);
+      this.#watchedKeys.length = depth;
     }
+    const touched = this.#touchedKeys[depth] as boolean;
+    this.#touchedKeys.length = depth;
     return touched;
   }
 
-  /** Notes a write or removal of `key` for the #watching around it, if any. */
-  #touch(key: string): void {
-    if (key === this.#watched) this.#touched = true;
+  /** Notes a write or removal of `key` (undefined: of every key) for each #watching of it under way. */
+  #touch(key: string | undefined): void {
+    const watched = this.#watchedKeys;
+    for (let i = 0; i < watched.length; i++) if (key === undefined || watched[i] === key) this.#touchedKeys[i] = true;
   }
 
   /** The entry's estimated size, when the store has a byte bound (maxBytesLocalHeap); else 0. */
@@ -865,7 +865,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   #clearAll(version: Version | undefined, origin: EventOrigin): void {
-    if (this.#watched !== undefined) this.#touched = true;
+    this.#touch(undefined);
     if (version === undefined || origin === 'local') {
       this.#store.clear();
       this.disk?.clear();

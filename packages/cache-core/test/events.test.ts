@@ -87,34 +87,104 @@ describe('events', () => {
       expect(cache.statistics()).toMatchObject({ memorySize: 1, puts: 2, expirations: 1 });
     });
 
-    it('with a disk tier: both tiers hold the listener’s value (memory held the caller’s, disk the listener’s)', async () => {
-      const dir = tempDir();
-      const first = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
-      first.cache.put('k', 'old');
-      first.clock.advance(11_000);
-      first.cache.on('expire', () => first.cache.put('k', 'refreshed'));
-      first.cache.put('k', 'caller');
-      expect(first.cache.get('k')).toBe('refreshed');
-      await first.manager.shutdown();
-      const second = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
-      expect(second.cache.get('k')).toBe('refreshed');
-      await second.manager.shutdown();
+    it('with a disk tier: both tiers hold the listener’s value, announced as a put (the key was absent when it ran)', () => {
+      const { clock, cache, seen } = refreshing({ maxElementsInMemory: 2, overflowToDisk: true }, tempDir());
+      cache.put('k', 'old');
+      clock.advance(11_000);
+      cache.on('expire', () => cache.put('k', 'refreshed'));
+      cache.put('k', 'caller');
+      expect(cache.get('k')).toBe('refreshed');
+      // The caller's record was on disk when the listener ran: its put was an update of it.
+      expect(seen).toEqual(['put:old', 'expire:old', 'put:refreshed']);
+      // Out of memory to disk, and back: the disk held the caller's value before.
+      cache.put('x', '1');
+      cache.put('y', '2');
+      expect(cache.get('k')).toBe('refreshed');
     });
 
-    it('a listener that removes the key: it stays removed, in memory and on disk', async () => {
-      const dir = tempDir();
-      const first = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
-      first.cache.put('k', 'old');
-      first.clock.advance(11_000);
-      first.cache.on('expire', () => first.cache.remove('k'));
-      first.cache.put('k', 'caller');
-      expect(first.cache.get('k')).toBeUndefined();
-      // The caller's record was on disk by then (a write goes to disk first): the remove took it.
-      expect(first.seen).toEqual(['put:old', 'expire:old', 'remove:caller']);
-      await first.manager.shutdown();
-      const second = refreshing({ maxElementsInMemory: 10, diskPersistent: true }, dir);
-      expect(second.cache.get('k')).toBeUndefined();
-      await second.manager.shutdown();
+    it('a listener that removes the key: it stays removed, in memory and on disk', () => {
+      const { clock, cache, seen } = refreshing({ maxElementsInMemory: 2, overflowToDisk: true }, tempDir());
+      cache.put('k', 'old');
+      clock.advance(11_000);
+      cache.on('expire', () => cache.remove('k'));
+      cache.put('k', 'caller');
+      expect(cache.get('k')).toBeUndefined();
+      expect(cache.has('k')).toBe(false);
+      expect(seen).toEqual(['put:old', 'expire:old', 'remove:undefined']);
+    });
+
+    it.each([
+      ['in memory', {}],
+      ['with a disk tier', { maxElementsInMemory: 2, overflowToDisk: true }],
+    ])(
+      '%s: a chain of listeners (a expires, its listener writes b, b expires, its listener writes a) leaves the last write standing',
+      (name, config) => {
+        const { clock, cache, seen } = refreshing(config, name === 'in memory' ? undefined : tempDir());
+        cache.put('a', 'old-a');
+        cache.put('b', 'old-b');
+        clock.advance(11_000);
+        cache.on('expire', (event) => {
+          if (event.key === 'a') cache.put('b', 'refreshed-b');
+          if (event.key === 'b') cache.put('a', 'refreshed-a');
+        });
+        cache.put('a', 'caller');
+        expect(cache.get('a')).toBe('refreshed-a');
+        expect(cache.get('b')).toBe('refreshed-b');
+        expect(seen.filter((event) => event.endsWith('caller'))).toEqual([]);
+        // Both tiers agree: push them out of memory and read them back.
+        cache.put('x', '1');
+        cache.put('y', '2');
+        expect(cache.get('a')).toBe('refreshed-a');
+      },
+    );
+
+    it('with versions: this node and a peer fed its changes end with the same value (the peer took the newer and refused the caller’s as stale)', () => {
+      const clock = new ManualClock();
+      let counter = 0;
+      const here = new CacheManager({
+        clock: clock.now,
+        versionClock: () => ({ time: 1000, counter: ++counter, node: 'A' }),
+      });
+      const peer = new CacheManager({ clock: clock.now });
+      const cache = here.addCache<string>('c', { timeToLiveSeconds: 10 });
+      const replica = peer.addCache<string>('c', { timeToLiveSeconds: 10 });
+      const port = replicaPortOf(replica);
+      replicaPortOf(cache).onLocalChange((type, key, value, version, createdAt, ttl, tti) => {
+        if ((type === 'put' || type === 'update') && key !== undefined && version !== undefined) {
+          port.applyRemote({
+            type: 'put',
+            key,
+            value: value as string,
+            version,
+            createdAt,
+            timeToLiveSeconds: ttl,
+            timeToIdleSeconds: tti,
+          });
+        }
+      });
+      cache.put('a', 'old-a');
+      cache.put('b', 'old-b');
+      clock.advance(11_000);
+      cache.on('expire', (event) => {
+        if (event.key === 'a') cache.put('b', 'refreshed-b');
+        if (event.key === 'b') cache.put('a', 'refreshed-a');
+      });
+      cache.put('a', 'caller');
+      expect([cache.get('a'), replica.get('a')]).toEqual(['refreshed-a', 'refreshed-a']);
+      expect([cache.get('b'), replica.get('b')]).toEqual(['refreshed-b', 'refreshed-b']);
+    });
+
+    it('a listener down the chain that clears the cache: the write that fired it ends, both tiers empty', () => {
+      const { clock, cache } = refreshing({ maxElementsInMemory: 2, overflowToDisk: true }, tempDir());
+      cache.put('a', 'old-a');
+      cache.put('b', 'old-b');
+      clock.advance(11_000);
+      cache.on('expire', (event) => {
+        if (event.key === 'a') cache.put('b', 'refreshed-b');
+        if (event.key === 'b') cache.removeAll();
+      });
+      cache.put('a', 'caller');
+      expect([cache.get('a'), cache.has('a'), cache.size, [...cache.keys()]]).toEqual([undefined, false, 0, []]);
     });
 
     it('a listener writing another key leaves the write that fired it alone', () => {
