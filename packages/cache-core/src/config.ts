@@ -132,11 +132,17 @@ function describe(value: unknown): string {
  * as UTF-8 (a lone surrogate arrives as U+FFFD, another name) and it is shown in logs. Refused.
  */
 function checkCacheName(cacheName: string): void {
+  // Blank is empty here too (addCache said so, the cluster configuration's check did not).
+  if (cacheName.trim() === '') throw new ConfigError(cacheName, 'name', 'must be a non-empty string');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: names with control characters are refused
   const control = /[\u0000-\u001f\u007f-\u009f]/.test(cacheName);
   if (!control && isWellFormed(cacheName)) return;
+  // Shown escaped: JSON escapes U+0000-U+001F and lone surrogates, not DEL and U+0080-U+009F.
+  const escaped = JSON.stringify(cacheName.slice(0, 80))
+    .slice(1, -1)
+    .replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   throw new ConfigError(
-    JSON.stringify(cacheName.slice(0, 80)).slice(1, -1),
+    escaped,
     'name',
     control
       ? 'has a control character: a cache name is stored on disk, sent to peers and logged, and must not hold one'

@@ -24,7 +24,8 @@ describe('CacheManager', () => {
     for (const [name, why] of [
       ['sessions\u0000tmp', /cache "sessions\\u0000tmp": field "name" has a control character/],
       ['a\u001bb', /field "name" has a control character/],
-      ['a\u0085', /field "name" has a control character/],
+      ['a\u0085', /cache "a\\u0085": field "name" has a control character/],
+      ['a\u007fb', /cache "a\\u007fb": field "name" has a control character/],
       ['a\ud800', /cache "a\\ud800": field "name" has a lone surrogate/],
     ] as const) {
       expect(() => manager.addCache(name, { overflowToDisk: true })).toThrow(ConfigError);

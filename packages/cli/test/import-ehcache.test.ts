@@ -558,6 +558,21 @@ describe('meshcache import-ehcache', () => {
     expect(result.config['peerListener']).toEqual({ port: 40001 });
   });
 
+  it('leaves out, as not converted on its line, a cache whose name XML holds and meshcache refuses (a tab): the rest converts (found by the review)', () => {
+    const result = importEhcache(
+      '<ehcache name="x">\n  <cache name="sessions&#9;tmp"/>\n  <cache name="tokens"/>\n</ehcache>',
+      { fileName: 'tab.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.complete).toBe(false);
+    expect(result.report).toContainEqual({
+      line: 2,
+      kind: 'not converted',
+      message:
+        'cache "sessions\\ttmp": field "name" has a control character: a cache name is stored on disk, sent to peers and logged, and must not hold one: left out; rename the cache',
+    });
+    expect(Object.keys(result.config['caches'] as object)).toEqual(['tokens']);
+  });
+
   it('gives a bare java.io.tmpdir a directory of its own named after the node, whatever the name holds', () => {
     const xml =
       '<ehcache>\n  <diskStore path="java.io.tmpdir"/>\n  <cache name="c" overflowToDisk="true"/>\n</ehcache>';

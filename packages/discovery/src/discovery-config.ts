@@ -4,7 +4,7 @@
  * empty: the node serves whoever dials it. Automatic discovery (multicast) never starts unless
  * the configuration asks for it.
  */
-import { isIP } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { ConfigError, type Logger } from '@meshcache/core';
 import { DnsPeerProvider } from './dns-provider.js';
 import { type ManualPeer, ManualPeerProvider } from './manual-provider.js';
@@ -99,8 +99,12 @@ function wholeNumber(raw: Record<string, unknown>, field: string, fallback: numb
 /** The interface multicast goes out on and is joined on: an address (a name such as eth0 failed only inside bonjour, at start). */
 function interfaceAddress(raw: Record<string, unknown>): string | undefined {
   const address = text(raw, 'interface');
-  if (address !== undefined && isIP(address) === 0) {
-    fail('interface', `must be the address of a network interface (such as 10.0.0.5), got ${JSON.stringify(address)}`);
+  // IPv4: the multicast group is (mDNS's 224.0.0.251).
+  if (address !== undefined && !isIPv4(address)) {
+    fail(
+      'interface',
+      `must be the IPv4 address of a network interface (such as 10.0.0.5), got ${JSON.stringify(address)}`,
+    );
   }
   return address;
 }
@@ -182,9 +186,8 @@ export function resolveDiscoveryConfig(raw: unknown, scheme: 'ws' | 'wss' = 'ws'
         fail('peerTimeoutMillis', `must be longer than heartbeatIntervalMillis (${heartbeatIntervalMillis})`);
       }
       const multicastAddress = text(raw, 'multicastAddress') ?? '224.0.0.251';
-      // Each part a byte (239.999.1.1 matched the pattern alone, and failed only in bonjour at start).
-      const parts = multicastAddress.split('.').map(Number);
-      if (!/^2(2[4-9]|3\d)\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(multicastAddress) || parts.some((part) => part > 255)) {
+      // An IPv4 address as Node reads one (239.999.1.1 and 239.01.1.1 matched the pattern alone, and failed only in bonjour at start).
+      if (!/^2(2[4-9]|3\d)\./.test(multicastAddress) || !isIPv4(multicastAddress)) {
         fail(
           'multicastAddress',
           `must be an IPv4 multicast address (224.0.0.0 to 239.255.255.255), got ${JSON.stringify(multicastAddress)}`,

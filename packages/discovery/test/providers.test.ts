@@ -159,6 +159,8 @@ describe('peerDiscovery configuration', () => {
     // Both passed the config and failed only inside bonjour at start (found by the outside attack).
     [{ mode: 'automatic', multicastAddress: '239.999.1.1' }, 'peerDiscovery.multicastAddress'],
     [{ mode: 'automatic', interface: 'not-an-ip' }, 'peerDiscovery.interface'],
+    [{ mode: 'automatic', interface: '::1' }, 'peerDiscovery.interface'],
+    [{ mode: 'automatic', multicastAddress: '239.01.1.1' }, 'peerDiscovery.multicastAddress'],
     [{ mode: 'dns', name: 'svc', port: null }, 'peerDiscovery.port'],
     [{ mode: 'dns', port: 40001 }, 'peerDiscovery.name'],
     [{ mode: 'dns', name: 'svc' }, 'peerDiscovery.port'],

@@ -214,12 +214,13 @@ function hostField(field: string, value: unknown): string {
   const host = given(value, '127.0.0.1');
   if (typeof host === 'string') {
     const bare = /^\[(.*)\]$/.exec(host)?.[1] ?? host;
-    if (isIP(bare) !== 0) return bare;
+    // A zone id (fe80::1%eth0) is an address to Node, but no URL holds one: the listener's threw "Invalid URL".
+    if (isIP(bare) !== 0 && !bare.includes('%')) return bare;
     if (/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/.test(host) && URL.canParse(`ws://${host}:1/`)) return host;
   }
   fail(
     field,
-    `must be a host name or address (such as 127.0.0.1, ::1, 0.0.0.0 or node-a.internal), got ${shown(host)}`,
+    `must be a host name or address (such as 127.0.0.1, ::1, 0.0.0.0 or node-a.internal; an internationalised name in its xn-- form; an IPv6 address without a zone id), got ${shown(host)}`,
   );
 }
 

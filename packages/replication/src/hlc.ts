@@ -22,10 +22,10 @@
 import type { Clock, Version } from '@meshcache/core';
 import { MeshcacheError } from '@meshcache/core';
 
-/** The largest counter a version carries (2^32 - 1). */
 /** How far ahead of this node's clock a peer's version may be (a cluster node's, always: no option sets another). */
 export const DEFAULT_MAX_DRIFT_MILLIS = 60_000;
 
+/** The largest counter a version carries (2^32 - 1). */
 export const MAX_COUNTER = 2 ** 32 - 1;
 
 export interface HybridLogicalClockOptions {

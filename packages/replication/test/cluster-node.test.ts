@@ -611,6 +611,8 @@ describe('cluster configuration', () => {
       'not a host',
       '256.1.1.1',
       'a@b',
+      'fe80::1%eth0',
+      '[fe80::1%lo]',
     ]) {
       expect(() => host(bad)).toThrow(
         new RegExp(

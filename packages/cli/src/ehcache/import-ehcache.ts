@@ -22,10 +22,10 @@
  * unless given (every node needs its own). The result is checked with meshcache's own validation
  * (resolveClusterConfig, and each cache's settings as addCache checks them) before it is returned.
  */
-import { isIP } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBytes } from '@meshcache/core';
+import { parseBytes, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { type Property, parseProperties } from './properties.js';
@@ -741,11 +741,11 @@ function convertPeerProvider(
         case 'hostname': {
           lowercaseHostName(imp, property);
           const host = imp.text('peer provider ', property, property.key);
-          if (host !== undefined && isIP(host) !== 0) discovery['interface'] = host;
+          if (host !== undefined && isIPv4(host)) discovery['interface'] = host;
           else if (host !== undefined) {
             imp.notConverted(
               property.line,
-              `peer provider hostName=${host}: meshcache's "interface" takes the interface's address, not a name: set peerDiscovery.interface to it`,
+              `peer provider hostName=${host}: meshcache's "interface" takes the interface's IPv4 address, not a name: set peerDiscovery.interface to it`,
             );
           }
           break;
@@ -779,6 +779,16 @@ function lowercaseHostName(imp: Importer, property: { readonly key: string; read
     property.line,
     'hostname taken as hostName: Ehcache reads hostName only (its property names are case-sensitive), so it ignored this one',
   );
+}
+
+/** What meshcache says of a cache name, by its own check; undefined when it takes it. */
+function cacheNameProblem(name: string): string | undefined {
+  try {
+    resolveCacheConfig(name, undefined);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /**
@@ -988,6 +998,12 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
         const name = nameAttribute?.value.trim() ?? '';
         if (name === '') imp.fail(child.line, '<cache> needs a name');
         if (caches.has(name)) imp.fail(child.line, `a second cache named "${name}": Ehcache refuses this`);
+        const refused = cacheNameProblem(name);
+        if (refused !== undefined) {
+          // A name XML can hold (&#9;) and meshcache cannot (it names a database on disk, crosses to peers as UTF-8).
+          imp.notConverted(child.line, `${refused}: left out; rename the cache`);
+          break;
+        }
         caches.set(name, convertCache(imp, child, `cache "${name}": `));
         break;
       }
