@@ -96,7 +96,11 @@ describe('TINYLFU when the popular keys fit', () => {
     for (let i = 0; i < 5000; i++) cache.put(`scan${i}`, i);
     let kept = 0;
     for (let i = 0; i < 500; i++) if (cache.peekEntry(`hot${i}`) !== undefined) kept++;
-    expect(kept).toBe(500);
+    // Before the fix 1 of 500 was kept. Not exactly 500: a scan key whose sketch counters all
+    // collide with hot keys' ties a hot victim, and a warm candidate that ties is let in once in
+    // 128 times at random (the hash-flooding defence, seeded at random): 32 runs of 400 kept 499
+    // (so `toBe(500)` failed about one run in twelve).
+    expect(kept).toBeGreaterThanOrEqual(495);
     await manager.shutdown();
   });
 });
