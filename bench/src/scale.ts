@@ -60,11 +60,23 @@ async function until(check: () => Promise<boolean>, start = performance.now()): 
   return null;
 }
 
-/** Two processes that burn a core each for `millis` (stopped by pid). */
+/** Burners not yet stopped: the bench may end before their time is up, and they must not outlive it. */
+const burning = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const burner of burning) burner.kill('SIGKILL');
+});
+
+/** Two processes that burn a core each for `millis` (stopped by pid, at the latest when the bench exits). */
 function burn(millis: number): void {
   for (let i = 0; i < 2; i++) {
     const burner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
-    setTimeout(() => burner.kill('SIGKILL'), millis).unref();
+    burning.add(burner);
+    const stop = () => {
+      burner.kill('SIGKILL');
+      burning.delete(burner);
+    };
+    // Unref'd, so that a burner alone does not keep the bench alive: the exit hook stops what is left.
+    setTimeout(stop, millis).unref();
   }
 }
 
