@@ -1,5 +1,5 @@
 /**
- * `npx --yes pnpm@10.34.8 --filter @meshcache/examples run gateway`: the example gateway as three instances
+ * `npx --yes pnpm@10.34.8 run example:gateway`: the example gateway as three instances
  * with meshcache replication, a fake auth server (800 ms a token) and a fake backend, on
  * 127.0.0.1, until Ctrl-C. Try it with curl (printed below).
  */

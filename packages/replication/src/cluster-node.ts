@@ -284,7 +284,7 @@ export class ClusterNode {
         url: link?.url || dialer.url,
         state: link !== undefined ? linkState(link) : dialer.state,
         caches: link?.caches ?? dialer.caches,
-        lastSeen: link?.lastSeen ?? null,
+        lastSeen: link === undefined ? null : lastHeard(link, this.#scheduler.now()),
         foundBy: dialer.foundBy,
         ...this.#figures(dialer.node, link),
       });
@@ -296,7 +296,7 @@ export class ClusterNode {
         url: link.url,
         state: linkState(link),
         caches: link.caches,
-        lastSeen: link.lastSeen,
+        lastSeen: lastHeard(link, this.#scheduler.now()),
         foundBy: 'inbound',
         ...this.#figures(link.node, link),
       });
@@ -779,6 +779,18 @@ class Slots {
     if (next !== undefined) next();
     else this.#free++;
   }
+}
+
+/**
+ * When anything last came from the peer: a message, or a heartbeat where the transport tells
+ * (WebSocket pings and pongs). Messages alone made a healthy idle link look seconds stale in
+ * `meshcache peers` and on /metrics, which both call it the last frame.
+ */
+function lastHeard(link: PeerLink, now: number): number | null {
+  const { connection } = link.session;
+  const quiet = connection.quietMillis;
+  if (quiet === undefined || !connection.open) return link.lastSeen;
+  return Math.max(link.lastSeen ?? 0, now - quiet);
 }
 
 function linkState(link: PeerLink): PeerState {

@@ -43,6 +43,19 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     await until(() => !responses(a).has('GET /orders/42') && !responses(b).has('GET /orders/42'), 'the removal');
   });
 
+  it('says a quiet, healthy link was last seen at its last heartbeat, not at its last message (found by the docs audit)', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    await until(() => b.peers()[0]?.state === 'connected', 'the link');
+    // Heartbeats every second; the only message on an idle link is a clock sample, at link-up
+    // and every 10 s after (CLOCK_SAMPLE_MILLIS). It read 7.7 s ago on an idle link: within 6 s,
+    // only a heartbeat can move it past the quiet second.
+    const quietFrom = Date.now() + 1000;
+    await until(() => (b.peers()[0]?.lastSeen ?? 0) > quietFrom, 'a heartbeat to count as seen', 6000);
+    expect(b.peers()[0]?.state).toBe('connected');
+  });
+
   it('lists peers with their name, url, state and caches', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);
