@@ -173,6 +173,12 @@ function checkField(cacheName: string, field: string, kind: FieldKind, value: un
       return value <= 0 ? bad('must be greater than 0') : value;
     case 'bytes': {
       const bytes = typeof value === 'string' ? parseBytes(value) : value;
+      if (typeof bytes === 'number' && Number.isInteger(bytes) && bytes > Number.MAX_SAFE_INTEGER) {
+        return bad(`is too large (at most ${Number.MAX_SAFE_INTEGER} bytes)`);
+      }
+      if (typeof value === 'string' && /^\s*\d+\s*[bkmgt]?\s*$/i.test(value) && bytes === undefined) {
+        return bad(`is too large (at most ${Number.MAX_SAFE_INTEGER} bytes)`);
+      }
       if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes)) {
         return bad('must be a whole number of bytes, or a string such as "512k", "256m" or "2g" (0 = no byte bound)');
       }
@@ -195,6 +201,17 @@ export function resolveCacheConfig(cacheName: string, config: unknown): Resolved
   if (config === undefined) return CACHE_DEFAULTS;
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new ConfigError(cacheName, '(config)', `must be an object, got ${describe(config)}`);
+  }
+  // Fields are read as an object's own: a Map's entries (or a class's inherited fields) were none,
+  // and the cache took every default without a word.
+  const prototype = Object.getPrototypeOf(config);
+  if (prototype !== Object.prototype && prototype !== null) {
+    const kind = (config as { constructor?: { name?: unknown } }).constructor?.name;
+    throw new ConfigError(
+      cacheName,
+      '(config)',
+      `must be a plain object of cache options ({ timeToLiveSeconds: 300 }), got ${typeof kind === 'string' && kind !== '' && kind !== 'Object' ? `an instance of ${kind}` : 'an object that inherits its fields'}`,
+    );
   }
   const resolved: Record<string, unknown> = { ...CACHE_DEFAULTS };
   for (const [field, value] of Object.entries(config)) {

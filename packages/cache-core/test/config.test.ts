@@ -67,6 +67,9 @@ describe('cache configuration', () => {
     ],
     [{ diskExpiryThreadIntervalSeconds: 1e-9 }, 'diskExpiryThreadIntervalSeconds', /must be at least 0.01/],
     [{ diskSpoolBufferSizeMB: -1 }, 'diskSpoolBufferSizeMB', /greater than 0/],
+    // Said to be too large, not "must be a whole number of bytes" (found by the outside attack).
+    [{ maxBytesLocalHeap: 2 ** 53 }, 'maxBytesLocalHeap', /is too large \(at most 9007199254740991 bytes\)/],
+    [{ maxBytesLocalHeap: '8192t' }, 'maxBytesLocalHeap', /is too large/],
     [{ maxElementsInMem: 10 }, 'maxElementsInMem', /is not a cache option; known fields: maxElementsInMemory/],
     [{ replication: {} }, 'replication', /configured through ClusterNode/],
   ])('refuses %j, naming the cache and the field', (config, field, message) => {
@@ -77,6 +80,26 @@ describe('cache configuration', () => {
     expect(error.message).toContain('cache "Response Cache"');
     expect(error.message).toContain(`"${field}"`);
     expect(error.message).toMatch(message);
+  });
+
+  it('refuses a config that is not a plain object, naming what it was (a Map took every default without a word; found by the outside attack)', () => {
+    class Options {
+      timeToLiveSeconds = 5;
+    }
+    for (const [config, got] of [
+      [new Map([['timeToLiveSeconds', 5]]), 'an instance of Map'],
+      [new Options(), 'an instance of Options'],
+      [Object.create({ timeToLiveSeconds: 5 }), 'an object that inherits its fields'],
+    ] as const) {
+      const error = configError(() => new CacheManager().addCache('c', config as never));
+      expect(error.field).toBe('(config)');
+      expect(error.message).toContain(
+        `must be a plain object of cache options ({ timeToLiveSeconds: 300 }), got ${got}`,
+      );
+    }
+    // A JSON-parsed object, a literal and one without a prototype are plain.
+    new CacheManager().addCache('c', JSON.parse('{"timeToLiveSeconds": 5}'));
+    new CacheManager().addCache('c', Object.assign(Object.create(null), { timeToLiveSeconds: 5 }));
   });
 
   it('refuses a config that is not an object', () => {
