@@ -679,7 +679,7 @@ describe('cluster configuration', () => {
         /option "backplane.keyPrefix"/,
       ],
       [
-        { tombstoneRetentionSeconds: 1e400 },
+        { tombstoneRetentionSeconds: Number.POSITIVE_INFINITY },
         /option "tombstoneRetentionSeconds" must be a number of seconds >= 0, got Infinity/,
       ],
     ];
