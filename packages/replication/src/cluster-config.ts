@@ -7,7 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
-import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
+import { isWellFormed, MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
 import {
   type BackplaneConfig,
@@ -238,6 +238,9 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
   const checked = (field: string, value: unknown): string | undefined => {
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || value === '') fail(field, 'must be a non-empty string');
+    // A key is derived from the UTF-8 bytes, where every lone surrogate is U+FFFD: two secrets
+    // that differ only there were one key (a read-only secret opened the admin role).
+    if (!isWellFormed(value)) fail(field, 'has a lone surrogate (half of a UTF-16 character); secrets are UTF-8');
     if (!loopback && Buffer.byteLength(value) < MIN_SECRET_BYTES) {
       fail(
         field,
@@ -272,6 +275,12 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
   if (accepted.length > 0 && cluster === undefined) fail('acceptedSecrets', 'needs a secret to dial with');
   const admin = checked('adminSecret', adminSecret);
   const readOnly = checked('readOnlySecret', readOnlySecret);
+  if ((admin !== undefined || readOnly !== undefined) && cluster === undefined) {
+    fail(
+      admin !== undefined ? 'adminSecret' : 'readOnlySecret',
+      'needs a cluster secret (secret, secretFile or MESHCACHE_SECRET): without one, anything that reaches the listener is admitted as a peer, and a peer can clear every cache',
+    );
+  }
   const clusterSecrets = [cluster, ...accepted];
   if (admin !== undefined && clusterSecrets.includes(admin)) {
     fail('adminSecret', 'must differ from the cluster secret and acceptedSecrets');

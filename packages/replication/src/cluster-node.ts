@@ -65,6 +65,8 @@ export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'dow
 /** Handshakes a node runs at once as a dialler. */
 const MAX_CONCURRENT_DIALS = 4;
 
+/** Admin sessions (the CLI, dashboards) a node keeps open at once; a session past it is closed (4008). */
+export const MAX_ADMIN_SESSIONS = 64;
 /** A link quiet this long is 'suspect' (two heartbeats of the WebSocket transport). */
 const SUSPECT_AFTER_MILLIS = 2000;
 
@@ -179,6 +181,8 @@ export class ClusterNode {
   readonly #replicators = new Map<string, CacheReplicator>();
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
+  /** Admin sessions open now (at most MAX_ADMIN_SESSIONS). */
+  #adminSessions = 0;
   /** When each thing logged once a minute (a refusal by a remote host, of a peer) was last logged at warn (#firstInAMinute). */
   readonly #warnedAt = new Map<string, number>();
   readonly #ownEphemerals = new OwnEphemerals();
@@ -417,6 +421,21 @@ export class ClusterNode {
       session.established.then(
         (peer) => {
           if (peer.role === 'admin') {
+            // Bounded: the handshake tables bound only sessions still authenticating, and a
+            // read-only key kept 1,000 sessions (a file descriptor each) open from one address.
+            if (this.#adminSessions >= MAX_ADMIN_SESSIONS) {
+              if (this.#firstInAMinute('admin sessions')) {
+                this.#logger.warn(
+                  { client: peer.node, limit: MAX_ADMIN_SESSIONS },
+                  'too many admin sessions open; refusing more (logged once a minute)',
+                );
+              }
+              session.close(CloseCode.Backlog, 'too many admin sessions');
+              return;
+            }
+            if (!connection.open) return;
+            this.#adminSessions++;
+            connection.onClose(() => this.#adminSessions--);
             this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
             serveAdmin(session, this, this.#logger, { client: peer.node, readOnly: peer.grant === 'read-only' });
           } else {

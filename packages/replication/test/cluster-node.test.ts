@@ -645,6 +645,25 @@ describe('cluster configuration', () => {
     ).toBeUndefined();
   });
 
+  it('refuses a secret with a lone surrogate, and admin secrets without a cluster secret (found by the outside attack)', () => {
+    // 'ops-\uD800' and 'ops-\uDC00' differ as strings and are one key in UTF-8: a read-only secret opened the admin role.
+    expect(() =>
+      resolveClusterConfig({ ...base, secret: SECRET, adminSecret: 'ops-\uD800', readOnlySecret: 'ops-\uDC00' }, {}),
+    ).toThrow(/option "adminSecret" has a lone surrogate/);
+    // Without a cluster secret, anything reaching the loopback listener was a peer, able to clear every cache.
+    const { secret: _none, ...noSecret } = base;
+    expect(() => resolveClusterConfig({ ...noSecret, adminSecret: 'an admin secret' }, {})).toThrow(
+      /option "adminSecret" needs a cluster secret/,
+    );
+    expect(() => resolveClusterConfig({ ...noSecret, readOnlySecret: 'a read-only secret' }, {})).toThrow(
+      /option "readOnlySecret" needs a cluster secret/,
+    );
+    expect(
+      resolveClusterConfig({ ...noSecret, adminSecret: 'an admin secret' }, { MESHCACHE_SECRET: 'from the env' })
+        .adminSecret,
+    ).toBe('an admin secret');
+  });
+
   it('refuses a blank node or cluster name, as a blank cache name is refused (found by the outside attack)', () => {
     expect(() => resolveClusterConfig({ ...base, name: '   ' }, {})).toThrow(
       /option "name" must be a non-empty string/,

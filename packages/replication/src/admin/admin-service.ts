@@ -11,6 +11,12 @@
  * stored keeps the cache's own code, such as E_VALUE_NOT_ENCODABLE). A message that is not an
  * admin request closes the session with 4002. Admin writes are local writes: they replicate like
  * any other.
+ *
+ * Bounds, since a read-only key is a dashboard's and may leak: a client that does not read its
+ * answers has its session closed (4008) once MAX_ADMIN_UNSENT_BYTES wait unsent (a read-only
+ * client asking again and again for a 4 MB value it never read took a node to 2 GB); a failed
+ * request is logged at info once per session and code, at debug after (5,000 forbidden puts were
+ * 5,000 lines). The node bounds how many admin sessions are open at once (cluster-node.ts).
  */
 import { type Cache, type CacheManager, type CacheStatistics, type Logger, MeshcacheError } from '@meshcache/core';
 import { type AdminRequestMessage, MessageType } from '../protocol/messages.js';
@@ -41,12 +47,28 @@ export interface AdminClientGrant {
 /** The operations a read-only admin key allows. */
 const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['peers', 'stats', 'get']);
 
+/**
+ * Unsent bytes an admin session may hold before it is closed: a whole answer is always sent (a
+ * `get` of a large value), and the next request waits for the client to read it.
+ */
+export const MAX_ADMIN_UNSENT_BYTES = 64 * 1024 * 1024;
+
 export function serveAdmin(session: Session, target: AdminTarget, logger: Logger, grant: AdminClientGrant): void {
   const { client } = grant;
+  const failuresLogged = new Set<string>();
   session.onMessage((message: SessionMessage) => {
     if (message.type !== MessageType.AdminRequest) {
       logger.warn({ client }, 'a non-admin message on an admin session; closing it');
       session.close(CloseCode.ProtocolError, 'only admin requests are accepted on an admin session');
+      return;
+    }
+    const unsent = session.connection.bufferedAmount;
+    if (unsent > MAX_ADMIN_UNSENT_BYTES) {
+      logger.warn(
+        { client, unsent, limit: MAX_ADMIN_UNSENT_BYTES },
+        'admin client does not read its answers; closing its session',
+      );
+      session.close(CloseCode.Backlog, 'too many unsent bytes');
       return;
     }
     let response: { ok: boolean; result: unknown };
@@ -61,7 +83,14 @@ export function serveAdmin(session: Session, target: AdminTarget, logger: Logger
     } catch (error) {
       const code = error instanceof MeshcacheError ? error.code : 'E_INTERNAL';
       response = { ok: false, result: { code, message: (error as Error).message } };
-      logger.info({ client, op: message.op, code }, 'admin request failed');
+      if (failuresLogged.has(code)) logger.debug({ client, op: message.op, code }, 'admin request failed');
+      else {
+        failuresLogged.add(code);
+        logger.info(
+          { client, op: message.op, code },
+          'admin request failed (further failures of this session with this code at debug)',
+        );
+      }
     }
     session.send({ type: MessageType.AdminResponse, id: message.id, ...response });
   });
