@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CacheConfig, type CacheEvent, CacheManager, type Logger } from '../src/index.js';
+import { type Cache, type CacheConfig, type CacheEvent, CacheManager, type Logger } from '../src/index.js';
 import { replicaPortOf } from '../src/internal.js';
 import { ManualClock } from '../src/testing.js';
 import { setup } from './helpers.js';
@@ -69,16 +69,32 @@ describe('events', () => {
       }
       return { clock, manager, cache, seen };
     };
+    /** 'a' and 'b' put, then expired; a listener refreshes each when the other expires; then a caller puts 'a'. */
+    const putThroughChain = (cache: Cache<string>, clock: ManualClock) => {
+      cache.put('a', 'old-a');
+      cache.put('b', 'old-b');
+      clock.advance(11_000);
+      cache.on('expire', (event) => {
+        if (event.key === 'a') cache.put('b', 'refreshed-b');
+        if (event.key === 'b') cache.put('a', 'refreshed-a');
+      });
+      cache.put('a', 'caller');
+    };
+    /** 'k' put, then expired; `onExpire` listens; then a caller puts 'k' again. */
+    const putOverExpired = (onExpire: (cache: Cache<string>) => void, config: CacheConfig, dir?: string) => {
+      const refresh = refreshing(config, dir);
+      refresh.cache.put('k', 'old');
+      refresh.clock.advance(11_000);
+      refresh.cache.on('expire', () => onExpire(refresh.cache));
+      refresh.cache.put('k', 'caller');
+      return refresh;
+    };
 
     it.each([
       ['in memory', {}],
       ['in memory, byte-bounded', { maxBytesLocalHeap: 100_000 }],
     ])('%s: the listener’s write stands, and the write that fired it ends there', (_name, config) => {
-      const { clock, cache, seen } = refreshing(config);
-      cache.put('k', 'old');
-      clock.advance(11_000);
-      cache.on('expire', () => cache.put('k', 'refreshed'));
-      cache.put('k', 'caller');
+      const { cache, seen } = putOverExpired((c) => c.put('k', 'refreshed'), config);
       // The listener's put came after the caller's began: the newer write, as its version says
       // where versions are kept. Before, the caller's value was written over it and announced as
       // a put of a new key.
@@ -88,13 +104,10 @@ describe('events', () => {
     });
 
     it('with a disk tier: both tiers hold the listener’s value, announced as a put (the key was absent when it ran)', () => {
-      const { clock, cache, seen } = refreshing({ maxElementsInMemory: 2, overflowToDisk: true }, tempDir());
-      cache.put('k', 'old');
-      clock.advance(11_000);
-      cache.on('expire', () => cache.put('k', 'refreshed'));
-      cache.put('k', 'caller');
+      const disk = { maxElementsInMemory: 2, overflowToDisk: true };
+      const { cache, seen } = putOverExpired((c) => c.put('k', 'refreshed'), disk, tempDir());
       expect(cache.get('k')).toBe('refreshed');
-      // The caller's record was on disk when the listener ran: its put was an update of it.
+      // Before, the caller's record was on disk when the listener ran, and its put was an update of it.
       expect(seen).toEqual(['put:old', 'expire:old', 'put:refreshed']);
       // Out of memory to disk, and back: the disk held the caller's value before.
       cache.put('x', '1');
@@ -103,11 +116,8 @@ describe('events', () => {
     });
 
     it('a listener that removes the key: it stays removed, in memory and on disk', () => {
-      const { clock, cache, seen } = refreshing({ maxElementsInMemory: 2, overflowToDisk: true }, tempDir());
-      cache.put('k', 'old');
-      clock.advance(11_000);
-      cache.on('expire', () => cache.remove('k'));
-      cache.put('k', 'caller');
+      const disk = { maxElementsInMemory: 2, overflowToDisk: true };
+      const { cache, seen } = putOverExpired((c) => c.remove('k'), disk, tempDir());
       expect(cache.get('k')).toBeUndefined();
       expect(cache.has('k')).toBe(false);
       expect(seen).toEqual(['put:old', 'expire:old', 'remove:undefined']);
@@ -120,14 +130,7 @@ describe('events', () => {
       '%s: a chain of listeners (a expires, its listener writes b, b expires, its listener writes a) leaves the last write standing',
       (name, config) => {
         const { clock, cache, seen } = refreshing(config, name === 'in memory' ? undefined : tempDir());
-        cache.put('a', 'old-a');
-        cache.put('b', 'old-b');
-        clock.advance(11_000);
-        cache.on('expire', (event) => {
-          if (event.key === 'a') cache.put('b', 'refreshed-b');
-          if (event.key === 'b') cache.put('a', 'refreshed-a');
-        });
-        cache.put('a', 'caller');
+        putThroughChain(cache, clock);
         expect(cache.get('a')).toBe('refreshed-a');
         expect(cache.get('b')).toBe('refreshed-b');
         expect(seen.filter((event) => event.endsWith('caller'))).toEqual([]);
@@ -162,14 +165,7 @@ describe('events', () => {
           });
         }
       });
-      cache.put('a', 'old-a');
-      cache.put('b', 'old-b');
-      clock.advance(11_000);
-      cache.on('expire', (event) => {
-        if (event.key === 'a') cache.put('b', 'refreshed-b');
-        if (event.key === 'b') cache.put('a', 'refreshed-a');
-      });
-      cache.put('a', 'caller');
+      putThroughChain(cache, clock);
       expect([cache.get('a'), replica.get('a')]).toEqual(['refreshed-a', 'refreshed-a']);
       expect([cache.get('b'), replica.get('b')]).toEqual(['refreshed-b', 'refreshed-b']);
     });
