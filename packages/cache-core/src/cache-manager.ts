@@ -8,7 +8,7 @@
 import { Cache } from './cache.js';
 import { type Clock, systemClock } from './clock.js';
 import type { CacheConfig } from './config.js';
-import { resolveCacheConfig } from './config.js';
+import { describe, resolveCacheConfig } from './config.js';
 import { DiskTier } from './disk/disk-tier.js';
 import { LmdbEnvironment } from './disk/lmdb-environment.js';
 import { ConfigError, MeshcacheError } from './errors.js';
@@ -73,18 +73,15 @@ const MANAGER_OPTIONS = new Set([
   'maxTombstones',
 ]);
 
-/** A value as an option's error shows it: a string quoted ("5" is not 5), numbers as themselves. */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 const SCHEDULER_METHODS = ['now', 'setTimeout', 'setInterval', 'nextTurn', 'random'] as const;
 
 function checkOptions(options: CacheManagerOptions): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(undefined, '(options)', `must be an object of CacheManager options, got ${shown(options)}`);
+    throw new ConfigError(
+      undefined,
+      '(options)',
+      `must be an object of CacheManager options, got ${describe(options)}`,
+    );
   }
   for (const field of Object.keys(options)) {
     if (!MANAGER_OPTIONS.has(field)) {
@@ -125,7 +122,7 @@ function checkOptions(options: CacheManagerOptions): void {
       throw new ConfigError(
         undefined,
         'logger',
-        `must be pino-compatible (debug, info, warn, error), got ${shown(logger)}`,
+        `must be pino-compatible (debug, info, warn, error), got ${describe(logger)}`,
       );
     }
     for (const level of ['debug', 'info', 'warn', 'error'] as const) {
@@ -143,7 +140,7 @@ function checkOptions(options: CacheManagerOptions): void {
     throw new ConfigError(
       undefined,
       'tombstoneRetentionSeconds',
-      `must be a number of seconds >= 0, got ${shown(tombstoneRetentionSeconds)}`,
+      `must be a number of seconds >= 0, got ${describe(tombstoneRetentionSeconds)}`,
     );
   }
   // At least one: tombstones cannot be turned off or unbounded, since a bound is what keeps a
@@ -152,7 +149,7 @@ function checkOptions(options: CacheManagerOptions): void {
     maxTombstones !== undefined &&
     (typeof maxTombstones !== 'number' || !Number.isInteger(maxTombstones) || maxTombstones < 1)
   ) {
-    throw new ConfigError(undefined, 'maxTombstones', `must be a whole number >= 1, got ${shown(maxTombstones)}`);
+    throw new ConfigError(undefined, 'maxTombstones', `must be a whole number >= 1, got ${describe(maxTombstones)}`);
   }
 }
 

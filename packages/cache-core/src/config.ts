@@ -107,8 +107,11 @@ const BYTE_UNITS: Readonly<Record<string, number>> = Object.freeze({
 });
 
 /** "256m", "2G", "512k", "100", "100b": a whole number and an optional unit letter. */
+const BYTES_TEXT = /^\s*(\d+)\s*([bkmgt])?\s*$/i;
+
+/** The bytes `text` says (see BYTES_TEXT); undefined for other text, or past 2^53 - 1. */
 export function parseBytes(text: string): number | undefined {
-  const match = /^\s*(\d+)\s*([bkmgt])?\s*$/i.exec(text);
+  const match = BYTES_TEXT.exec(text);
   if (match === null) return undefined;
   const bytes = Number(match[1]) * (BYTE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1);
   return Number.isSafeInteger(bytes) ? bytes : undefined;
@@ -117,7 +120,8 @@ export function parseBytes(text: string): number | undefined {
 /** Fields that belong to the cluster configuration, not to a CacheManager. */
 const CLUSTER_FIELDS = new Set(['replication', 'bootstrap']);
 
-function describe(value: unknown): string {
+/** A value as an error about a cache's or a manager's option shows it. */
+export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
     return String(value);
@@ -173,12 +177,12 @@ function checkField(cacheName: string, field: string, kind: FieldKind, value: un
       return value <= 0 ? bad('must be greater than 0') : value;
     case 'bytes': {
       const bytes = typeof value === 'string' ? parseBytes(value) : value;
-      if (typeof bytes === 'number' && Number.isInteger(bytes) && bytes > Number.MAX_SAFE_INTEGER) {
-        return bad(`is too large (at most ${Number.MAX_SAFE_INTEGER} bytes)`);
-      }
-      if (typeof value === 'string' && /^\s*\d+\s*[bkmgt]?\s*$/i.test(value) && bytes === undefined) {
-        return bad(`is too large (at most ${Number.MAX_SAFE_INTEGER} bytes)`);
-      }
+      // A number past 2^53 - 1, or bytes-text that parseBytes could not hold.
+      const tooLarge =
+        typeof bytes === 'number'
+          ? Number.isInteger(bytes) && bytes > Number.MAX_SAFE_INTEGER
+          : typeof value === 'string' && BYTES_TEXT.test(value);
+      if (tooLarge) return bad(`is too large (at most ${Number.MAX_SAFE_INTEGER} bytes)`);
       if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes)) {
         return bad('must be a whole number of bytes, or a string such as "512k", "256m" or "2g" (0 = no byte bound)');
       }

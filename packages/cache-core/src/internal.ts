@@ -7,6 +7,7 @@ import { type Cache, cacheEngineOf } from './cache.js';
 import type { ReplicaPort } from './replica-port.js';
 
 export { isWellFormed } from './encodable.js';
+export { shownValue } from './errors.js';
 export type { LoadCoordinator } from './loads.js';
 export { BucketDigest, type FoldedDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from './replica-digest.js';
 export type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';

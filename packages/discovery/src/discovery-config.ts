@@ -6,6 +6,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { ConfigError, type Logger } from '@meshcache/core';
+import { shownValue } from '@meshcache/core/internal';
 import { DnsPeerProvider } from './dns-provider.js';
 import { type ManualPeer, ManualPeerProvider } from './manual-provider.js';
 import { MdnsPeerProvider } from './mdns-provider.js';
@@ -88,10 +89,7 @@ function wholeNumber(raw: Record<string, unknown>, field: string, fallback: numb
   // Absent: the default; given (null too, which is not "the default"), checked.
   const value = raw[field] === undefined ? fallback : raw[field];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(
-      field,
-      `must be a whole number from ${min} to ${max}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`,
-    );
+    fail(field, `must be a whole number from ${min} to ${max}, got ${shownValue(value)}`);
   }
   return value;
 }

@@ -7,7 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
-import { isWellFormed, MAX_TIMER_MILLIS } from '@meshcache/core/internal';
+import { isWellFormed, MAX_TIMER_MILLIS, shownValue } from '@meshcache/core/internal';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
 import {
   type BackplaneConfig,
@@ -190,11 +190,6 @@ function isLoopback(hostname: string): boolean {
   );
 }
 
-/** A value as an error shows it: as JSON writes it, but numbers JSON cannot write (Infinity, NaN) as themselves. */
-function shown(value: unknown): string {
-  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
-}
-
 /**
  * The value given, or the default when the field is absent. Not `??`: a field given as null is a
  * mistake to name (`"mutual": null` read as false switched mutual TLS off without a word), as it
@@ -220,14 +215,14 @@ function hostField(field: string, value: unknown): string {
   }
   fail(
     field,
-    `must be a host name or address (such as 127.0.0.1, ::1, 0.0.0.0 or node-a.internal; an internationalised name in its xn-- form; an IPv6 address without a zone id), got ${shown(host)}`,
+    `must be a host name or address (such as 127.0.0.1, ::1, 0.0.0.0 or node-a.internal; an internationalised name in its xn-- form; an IPv6 address without a zone id), got ${shownValue(host)}`,
   );
 }
 
 function wholeNumber(field: string, value: unknown, fallback: number, min: number): number {
   const resolved = given(value, fallback);
   if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min) {
-    fail(field, `must be a whole number >= ${min}, got ${shown(resolved)}`);
+    fail(field, `must be a whole number >= ${min}, got ${shownValue(resolved)}`);
   }
   return resolved;
 }
@@ -348,7 +343,7 @@ function resolveHttp(raw: unknown, peerPort: number): ResolvedClusterConfig['htt
   const hostname = hostField('http.hostname', raw['hostname']);
   const port = given(raw['port'], DEFAULT_HTTP_PORT);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    fail('http.port', `must be a port number from 0 to 65535 (0 = pick one), got ${shown(port)}`);
+    fail('http.port', `must be a port number from 0 to 65535 (0 = pick one), got ${shownValue(port)}`);
   }
   if (port !== 0 && port === peerPort) {
     fail(
@@ -388,7 +383,7 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       !Number.isFinite(tombstoneRetentionSeconds) ||
       tombstoneRetentionSeconds < 0)
   ) {
-    fail('tombstoneRetentionSeconds', `must be a number of seconds >= 0, got ${shown(tombstoneRetentionSeconds)}`);
+    fail('tombstoneRetentionSeconds', `must be a number of seconds >= 0, got ${shownValue(tombstoneRetentionSeconds)}`);
   }
   if (maxTombstones !== undefined) wholeNumber('maxTombstones', maxTombstones, 1, 1);
   const listener = given(peerListener, {});
@@ -397,13 +392,13 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   const hostname = hostField('peerListener.hostname', listener['hostname']);
   const port = given(listener['port'], 0);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    fail('peerListener.port', `must be a port number from 0 to 65535 (0 = pick one), got ${shown(port)}`);
+    fail('peerListener.port', `must be a port number from 0 to 65535 (0 = pick one), got ${shownValue(port)}`);
   }
   const timeout = given(listener['socketTimeoutMillis'], 2000);
   if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 200 || timeout > MAX_TIMER_MILLIS) {
     fail(
       'peerListener.socketTimeoutMillis',
-      `must be a whole number of ms from 200 to ${MAX_TIMER_MILLIS} (a timer's longest), got ${shown(timeout)}`,
+      `must be a whole number of ms from 200 to ${MAX_TIMER_MILLIS} (a timer's longest), got ${shownValue(timeout)}`,
     );
   }
   const maxPendingConnections = wholeNumber(

@@ -781,31 +781,30 @@ function lowercaseHostName(imp: Importer, property: { readonly key: string; read
   );
 }
 
-/** What meshcache says of a cache name, by its own check; undefined when it takes it. */
-function cacheNameProblem(name: string): string | undefined {
+/** What meshcache's own check says of a value (its error's message), or undefined when it takes it. */
+function refusal(check: () => void): string | undefined {
   try {
-    resolveCacheConfig(name, undefined);
+    check();
     return undefined;
   } catch (error) {
     return (error as Error).message;
   }
 }
 
+/** What meshcache says of a cache name; undefined when it takes it. */
+const cacheNameProblem = (name: string) => refusal(() => resolveCacheConfig(name, undefined));
+
 /**
- * What meshcache says of a listener host, by its own check (a host a URL reads as more than a
- * host: `127.0.0.1/`, which listened on port 80); undefined when it takes it.
+ * What meshcache says of a listener host (a host a URL reads as more than a host: `127.0.0.1/`,
+ * which listened on port 80); undefined when it takes it.
  */
-function listenerHostProblem(host: string): string | undefined {
-  try {
+const listenerHostProblem = (host: string) =>
+  refusal(() =>
     resolveClusterConfig(
       { name: 'import-check', cluster: 'import-check', insecure: true, peerListener: { hostname: host } },
       {},
-    );
-    return undefined;
-  } catch (error) {
-    return (error as Error).message.replace(/^option "peerListener.hostname" /, '');
-  }
-}
+    ),
+  )?.replace(/^option "peerListener.hostname" /, '');
 
 function convertPeerListener(imp: Importer, element: XmlElement): Json {
   const listener: Json = {};

@@ -15,6 +15,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@meshcache/core';
+import { shownValue } from '@meshcache/core/internal';
 
 export interface BackplaneConfig {
   type: 'redis';
@@ -65,8 +66,7 @@ function fail(field: string, problem: string): never {
 function whole(field: string, value: unknown, fallback: number, min: number, max: number): number {
   const resolved = value === undefined ? fallback : value;
   if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min || resolved > max) {
-    const shown = typeof resolved === 'number' ? String(resolved) : JSON.stringify(resolved);
-    fail(`backplane.${field}`, `must be a whole number from ${min} to ${max}, got ${shown}`);
+    fail(`backplane.${field}`, `must be a whole number from ${min} to ${max}, got ${shownValue(resolved)}`);
   }
   return resolved;
 }
