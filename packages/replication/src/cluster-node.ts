@@ -41,12 +41,14 @@ import {
   sameCaches,
 } from '@meshcache/discovery';
 import { serveAdmin } from './admin/admin-service.js';
+import { AdminSessions } from './admin/admin-sessions.js';
 import { backplanePeers } from './backplane/backplane-peers.js';
 import { type BackplaneInfo, RedisBackplane } from './backplane/redis-backplane.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
 import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
 import { peerChannel, repairChannel } from './diagnostics.js';
 import { HybridLogicalClock } from './hlc.js';
+import { hostOf, OncePerWindow } from './once-per-window.js';
 import { PeerLink } from './peer-link.js';
 import { Keyring } from './security/keyring.js';
 import { HandshakeError, OwnEphemerals, type PeerIdentity, PROTOCOL_VERSIONS, Session } from './session.js';
@@ -65,8 +67,6 @@ export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'dow
 /** Handshakes a node runs at once as a dialler. */
 const MAX_CONCURRENT_DIALS = 4;
 
-/** Admin sessions (the CLI, dashboards) a node keeps open at once; a session past it is closed (4008). */
-export const MAX_ADMIN_SESSIONS = 64;
 /** A link quiet this long is 'suspect' (two heartbeats of the WebSocket transport). */
 const SUSPECT_AFTER_MILLIS = 2000;
 
@@ -160,9 +160,6 @@ interface Dialer {
   warnedAt: number | undefined;
 }
 
-/** Remote hosts whose refusal is remembered, to be logged once a minute: past it, forgotten at once. */
-const MAX_REFUSALS_REMEMBERED = 1024;
-
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 /**
@@ -181,10 +178,9 @@ export class ClusterNode {
   readonly #replicators = new Map<string, CacheReplicator>();
   readonly #links = new Map<string, PeerLink>();
   readonly #dialers: Dialer[] = [];
-  /** Admin sessions open now (at most MAX_ADMIN_SESSIONS). */
-  #adminSessions = 0;
-  /** When each thing logged once a minute (a refusal by a remote host, of a peer) was last logged at warn (#firstInAMinute). */
-  readonly #warnedAt = new Map<string, number>();
+  /** What is logged at most once a minute: a refusal by a remote host, a peer's backplane trouble, an admin host's failures. */
+  readonly #oncePerMinute: OncePerWindow;
+  readonly #adminSessions: AdminSessions;
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
@@ -206,6 +202,13 @@ export class ClusterNode {
     this.#logger = options.logger ?? silentLogger;
     this.#protocols = options.protocols;
     this.#scheduler = options.scheduler ?? systemScheduler;
+    const scheduler = this.#scheduler;
+    this.#oncePerMinute = new OncePerWindow(() => scheduler.now(), UNREACHABLE_WARN_MILLIS);
+    this.#adminSessions = new AdminSessions({
+      now: () => scheduler.now(),
+      logger: this.#logger,
+      oncePerMinute: this.#oncePerMinute,
+    });
     this.#peerProvider = options.peerProvider;
     const clock = options.clock ?? (options.scheduler === undefined ? undefined : options.scheduler.now);
     this.#protectFrames = options.protectFrames !== false;
@@ -423,21 +426,11 @@ export class ClusterNode {
           if (peer.role === 'admin') {
             // Bounded: the handshake tables bound only sessions still authenticating, and a
             // read-only key kept 1,000 sessions (a file descriptor each) open from one address.
-            if (this.#adminSessions >= MAX_ADMIN_SESSIONS) {
-              if (this.#firstInAMinute('admin sessions')) {
-                this.#logger.warn(
-                  { client: peer.node, limit: MAX_ADMIN_SESSIONS },
-                  'too many admin sessions open; refusing more (logged once a minute)',
-                );
-              }
-              session.close(CloseCode.Backlog, 'too many admin sessions');
-              return;
-            }
-            if (!connection.open) return;
-            this.#adminSessions++;
-            connection.onClose(() => this.#adminSessions--);
+            const grant = { client: peer.node, readOnly: peer.grant === 'read-only' };
+            const bounds = this.#adminSessions.admit(session, grant);
+            if (bounds === undefined) return;
             this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
-            serveAdmin(session, this, this.#logger, { client: peer.node, readOnly: peer.grant === 'read-only' });
+            serveAdmin(session, this, this.#logger, grant, bounds);
           } else {
             // A dialler that named caches in the path it dialled gets those caches only, on both sides.
             const scope = connection.scope;
@@ -513,20 +506,9 @@ export class ClusterNode {
    * warning per attempt.
    */
   #logRefusal(remote: string, error: Error): void {
-    const host = remote.slice(0, remote.lastIndexOf(':')) || remote;
-    if (this.#firstInAMinute(`refused ${host}`)) {
+    if (this.#oncePerMinute.first(`refused ${hostOf(remote)}`)) {
       this.#logger.warn({ remote, err: error }, 'peer refused (logged again in a minute if its host keeps trying)');
     } else this.#logger.debug({ remote, err: error }, 'peer refused again');
-  }
-
-  /** True the first time `what` happens in a minute (per `what`: a host, a peer), false until the minute is over. */
-  #firstInAMinute(what: string): boolean {
-    const now = this.#scheduler.now();
-    const warnedAt = this.#warnedAt.get(what);
-    if (warnedAt !== undefined && now - warnedAt < UNREACHABLE_WARN_MILLIS) return false;
-    if (this.#warnedAt.size >= MAX_REFUSALS_REMEMBERED) this.#warnedAt.clear();
-    this.#warnedAt.set(what, now);
-    return true;
   }
 
   /** A peer discovery reported: dial it, unless a dialer for that URL exists. */
@@ -677,7 +659,7 @@ export class ClusterNode {
     }
     if (this.#backplane !== undefined) {
       // Once a minute a peer: a mesh node that lists this one redials it for as long as it runs.
-      if (this.#firstInAMinute(`backplane ${node}`)) {
+      if (this.#oncePerMinute.first(`backplane ${node}`)) {
         this.#logger.warn(
           { peer: node },
           'a peer dialled a node that replicates through a backplane; refused (logged again in a minute if it keeps dialling)',

@@ -141,6 +141,28 @@ describe('WebSocketTransport limits', () => {
     await listener.close();
   });
 
+  it('drops at once a connection closed with 4008 while bytes wait unsent (ws held them for 30 s behind the close frame)', async () => {
+    const { listener, accepted } = await server();
+    const raw = new WebSocket(listener.address);
+    await new Promise((resolve) => raw.once('open', resolve));
+    const rawClosed = new Promise<number>((resolve) => raw.once('close', (c) => resolve(c)));
+    // The client stops reading: what the server sends stays in its buffers.
+    (raw as unknown as { _socket: Socket })._socket.pause();
+    await until(() => accepted.length === 1, 'the connection accepted');
+    const connection = accepted[0] as Connection;
+    const closed = new Promise<[number, string]>((resolve) =>
+      connection.onClose((code, reason) => resolve([code, reason])),
+    );
+    for (let i = 0; i < 8 && connection.bufferedAmount === 0; i++) connection.send(Buffer.alloc(8 * 1024 * 1024));
+    expect(connection.bufferedAmount).toBeGreaterThan(0);
+    connection.close(4008, 'too many unsent bytes');
+    expect(await closed).toEqual([4008, 'too many unsent bytes']);
+    expect(connection.bufferedAmount).toBe(0);
+    (raw as unknown as { _socket: Socket })._socket.resume();
+    expect(await rawClosed).toBe(1006);
+    await listener.close();
+  });
+
   it('says an address that answers HTTP without upgrading is not a peer port (an operator endpoint given as --node)', async () => {
     const http = createServer((socket) =>
       socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n')),

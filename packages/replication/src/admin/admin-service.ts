@@ -12,16 +12,14 @@
  * admin request closes the session with 4002. Admin writes are local writes: they replicate like
  * any other.
  *
- * Bounds, since a read-only key is a dashboard's and may leak: a client that does not read its
- * answers has its session closed (4008) once MAX_ADMIN_UNSENT_BYTES wait unsent (a read-only
- * client asking again and again for a 4 MB value it never read took a node to 2 GB); a failed
- * request is logged at info once per session and code, at debug after (5,000 forbidden puts were
- * 5,000 lines). The node bounds how many admin sessions are open at once (cluster-node.ts).
+ * The bounds that keep a leaked key from harming the node (room, unsent answers, logs) are the
+ * node's (admin-sessions.ts): the session reports each request, answer and failure to them.
  */
 import { type Cache, type CacheManager, type CacheStatistics, type Logger, MeshcacheError } from '@meshcache/core';
 import { type AdminRequestMessage, MessageType } from '../protocol/messages.js';
 import type { Session, SessionMessage } from '../session.js';
 import { CloseCode } from '../transport/transport.js';
+import type { AdminClientGrant, AdminSessionBounds } from './admin-sessions.js';
 
 /** What admin calls need of a node. */
 export interface AdminTarget {
@@ -38,39 +36,24 @@ export interface CacheReport {
   readonly replication: unknown;
 }
 
-/** Who is asking: the client's name, and whether its key allows reading only. */
-export interface AdminClientGrant {
-  readonly client: string;
-  readonly readOnly: boolean;
-}
-
 /** The operations a read-only admin key allows. */
 const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['peers', 'stats', 'get']);
 
-/**
- * Unsent bytes an admin session may hold before it is closed: a whole answer is always sent (a
- * `get` of a large value), and the next request waits for the client to read it.
- */
-export const MAX_ADMIN_UNSENT_BYTES = 64 * 1024 * 1024;
-
-export function serveAdmin(session: Session, target: AdminTarget, logger: Logger, grant: AdminClientGrant): void {
+export function serveAdmin(
+  session: Session,
+  target: AdminTarget,
+  logger: Logger,
+  grant: AdminClientGrant,
+  bounds: AdminSessionBounds,
+): void {
   const { client } = grant;
-  const failuresLogged = new Set<string>();
   session.onMessage((message: SessionMessage) => {
     if (message.type !== MessageType.AdminRequest) {
       logger.warn({ client }, 'a non-admin message on an admin session; closing it');
       session.close(CloseCode.ProtocolError, 'only admin requests are accepted on an admin session');
       return;
     }
-    const unsent = session.connection.bufferedAmount;
-    if (unsent > MAX_ADMIN_UNSENT_BYTES) {
-      logger.warn(
-        { client, unsent, limit: MAX_ADMIN_UNSENT_BYTES },
-        'admin client does not read its answers; closing its session',
-      );
-      session.close(CloseCode.Backlog, 'too many unsent bytes');
-      return;
-    }
+    if (!bounds.requested()) return;
     let response: { ok: boolean; result: unknown };
     try {
       if (grant.readOnly && !READ_ONLY_OPERATIONS.has(message.op)) {
@@ -83,16 +66,10 @@ export function serveAdmin(session: Session, target: AdminTarget, logger: Logger
     } catch (error) {
       const code = error instanceof MeshcacheError ? error.code : 'E_INTERNAL';
       response = { ok: false, result: { code, message: (error as Error).message } };
-      if (failuresLogged.has(code)) logger.debug({ client, op: message.op, code }, 'admin request failed');
-      else {
-        failuresLogged.add(code);
-        logger.info(
-          { client, op: message.op, code },
-          'admin request failed (further failures of this session with this code at debug)',
-        );
-      }
+      bounds.failed(message.op, code);
     }
     session.send({ type: MessageType.AdminResponse, id: message.id, ...response });
+    bounds.answered();
   });
 }
 

@@ -68,7 +68,12 @@ export const CloseCode = Object.freeze({
   Lost: 4004,
   /** A node dialled its own listener. */
   Self: 4005,
-  /** The peer does not read what it is sent: unsent bytes passed their bound. */
+  /**
+   * The peer does not read what it is sent: unsent bytes passed their bound (or, for admin
+   * sessions, there is no room). The WebSocket transport drops a connection closed so with bytes
+   * unsent at once, rather than queue a close frame behind what is not read: this side's close
+   * listeners see 4008, the other side 1006.
+   */
   Backlog: 4008,
 } as const);
 

@@ -180,6 +180,8 @@ class WebSocketConnection implements Connection {
   #leavePending: (() => void) | undefined;
 
   #lastHeard = Date.now();
+  /** Why this side dropped the connection without a close frame (close with CloseCode.Backlog). */
+  #droppedWith: { readonly code: number; readonly reason: string } | undefined;
 
   constructor(
     socket: WebSocket,
@@ -291,6 +293,13 @@ class WebSocketConnection implements Connection {
 
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.#socket.readyState === WebSocket.CLOSED || this.#socket.readyState === WebSocket.CLOSING) return;
+    if (code === CloseCode.Backlog && this.#socket.bufferedAmount > 0) {
+      // The close frame would queue behind the bytes the other side does not read, and ws would
+      // hold them for its 30 s close timeout: they are dropped now, and listeners here see 4008.
+      this.#droppedWith = { code, reason: closeReason(reason) };
+      this.#socket.terminate();
+      return;
+    }
     try {
       this.#socket.close(code, closeReason(reason));
     } catch {
@@ -306,7 +315,10 @@ class WebSocketConnection implements Connection {
   }
 
   onClose(listener: (code: number, reason: string) => void): void {
-    this.#socket.once('close', (code, reason) => listener(code, reason.toString()));
+    this.#socket.once('close', (code, reason) => {
+      const dropped = this.#droppedWith;
+      listener(dropped?.code ?? code, dropped?.reason ?? reason.toString());
+    });
   }
 }
 
