@@ -14,6 +14,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parsePrometheusText, sampleValue } from '../../replication/test/prometheus-text.js';
 import {
   MAX_EVENT_STREAMS,
+  MAX_OPERATOR_CONNECTIONS,
+  MAX_OPERATOR_CONNECTIONS_PER_ADDRESS,
   MAX_PIPELINED,
   type OperatorEndpoint,
   startOperatorEndpoint,
@@ -225,6 +227,60 @@ describe('the operator endpoint', () => {
     });
     expect(answers.match(/HTTP\/1\.1 200/g)).toHaveLength(MAX_PIPELINED);
   });
+
+  it('keeps at most MAX_OPERATOR_CONNECTIONS connections, MAX_OPERATOR_CONNECTIONS_PER_ADDRESS from one address, so a flood cannot take the process (found by an attack)', async () => {
+    const endpoint = await endpointOf(await start('gw-1'));
+    const port = Number(new URL(endpoint.url).port);
+    const held: Socket[] = [];
+    /** A connection from `localAddress` (any 127.0.0.0/8 address is this host's); resolves open or closed by the endpoint. */
+    const open = (localAddress: string) =>
+      new Promise<'held' | 'closed'>((resolve) => {
+        const socket = connect({ port, host: '127.0.0.1', localAddress });
+        socket.once('error', () => {});
+        socket.once('close', () => resolve('closed'));
+        socket.once('connect', () => {
+          held.push(socket);
+          // Closed by the endpoint at once, or still open after its 'connection' event has run.
+          setTimeout(() => resolve(socket.destroyed ? 'closed' : 'held'), 50);
+        });
+      });
+    try {
+      for (let i = 0; i < MAX_OPERATOR_CONNECTIONS_PER_ADDRESS; i++) expect(await open('127.0.0.2')).toBe('held');
+      expect(await open('127.0.0.2')).toBe('closed');
+      expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 }); // another address
+      const hosts = MAX_OPERATOR_CONNECTIONS / MAX_OPERATOR_CONNECTIONS_PER_ADDRESS;
+      for (let host = 3; host < 2 + hosts; host++) {
+        await Promise.all(Array.from({ length: MAX_OPERATOR_CONNECTIONS_PER_ADDRESS }, () => open(`127.0.0.${host}`)));
+      }
+      await until(() => endpoint.connections === MAX_OPERATOR_CONNECTIONS, 'the endpoint full');
+      expect(await open('127.0.1.1')).toBe('closed');
+      held.shift()?.destroy(); // one leaves: room for one
+      await until(() => endpoint.connections === MAX_OPERATOR_CONNECTIONS - 1, 'room for one');
+      expect(await open('127.0.1.2')).toBe('held');
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    await until(() => endpoint.connections === 0, 'every connection gone');
+    expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 });
+  });
+
+  it('closes a connection trickling its headers once headersTimeout (5 s) has passed, not at the next 30 s check (found by an attack)', async () => {
+    const endpoint = await endpointOf(await start('gw-1'));
+    const port = Number(new URL(endpoint.url).port);
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\n'));
+    socket.once('error', () => {});
+    let closed = false;
+    socket.once('close', () => {
+      closed = true;
+    });
+    const trickle = setInterval(() => socket.writable && socket.write('X-A: b\r\n'), 500);
+    try {
+      await until(() => closed, 'the endpoint closing the connection', 9000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  }, 15_000);
 
   it('answers 400 to a request target that is not a URL, not 500', async () => {
     const endpoint = await endpointOf(await start('gw-1'));

@@ -205,7 +205,7 @@ export class ClusterNode {
     const scheduler = this.#scheduler;
     this.#oncePerMinute = new OncePerWindow(() => scheduler.now(), UNREACHABLE_WARN_MILLIS);
     this.#adminSessions = new AdminSessions({
-      now: () => scheduler.now(),
+      scheduler,
       logger: this.#logger,
       oncePerMinute: this.#oncePerMinute,
     });
@@ -421,47 +421,56 @@ export class ClusterNode {
     const scheme = this.#config.tls === undefined ? 'ws' : 'wss';
     this.#listener = await this.#transport.listen(`${scheme}://${host}:${this.#config.port}`, (connection) => {
       const session = this.#session(connection, 'listener');
-      session.established.then(
-        (peer) => {
-          if (peer.role === 'admin') {
-            // Bounded: the handshake tables bound only sessions still authenticating, and a
-            // read-only key kept 1,000 sessions (a file descriptor each) open from one address.
-            const grant = { client: peer.node, readOnly: peer.grant === 'read-only' };
-            const bounds = this.#adminSessions.admit(session, grant);
-            if (bounds === undefined) return;
-            this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
-            serveAdmin(session, this, this.#logger, grant, bounds);
-          } else {
-            // A dialler that named caches in the path it dialled gets those caches only, on both sides.
-            const scope = connection.scope;
-            const caches = scope === undefined ? everyCache : everyCache.filter((cache) => scope.includes(cache));
-            if (caches.length === 0) {
-              // A link for caches this node does not replicate would carry nothing: said, and closed.
-              this.#logger.warn(
-                { peer: peer.node, caches: scope },
-                'a peer dialled for a cache this node does not replicate; link closed',
-              );
-              session.close(CloseCode.Normal, 'no replicated cache of that name here');
-              return;
+      session.established
+        .then(
+          (peer) => {
+            if (peer.role === 'admin') {
+              // Bounded: the handshake tables bound only sessions still authenticating, and a
+              // read-only key kept 1,000 sessions (a file descriptor each) open from one address.
+              const grant = { client: peer.node, readOnly: peer.grant === 'read-only' };
+              const bounds = this.#adminSessions.admit(session, grant);
+              if (bounds === undefined) return;
+              this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
+              serveAdmin(session, this, grant, bounds);
+            } else {
+              // A dialler that named caches in the path it dialled gets those caches only, on both sides.
+              const scope = connection.scope;
+              const caches = scope === undefined ? everyCache : everyCache.filter((cache) => scope.includes(cache));
+              if (caches.length === 0) {
+                // A link for caches this node does not replicate would carry nothing: said, and closed.
+                this.#logger.warn(
+                  { peer: peer.node, caches: scope },
+                  'a peer dialled for a cache this node does not replicate; link closed',
+                );
+                session.close(CloseCode.Normal, 'no replicated cache of that name here');
+                return;
+              }
+              const unknown = scope?.filter((cache) => !everyCache.includes(cache)) ?? [];
+              if (unknown.length > 0) {
+                this.#logger.warn(
+                  { peer: peer.node, caches: unknown },
+                  'a peer dialled for caches this node does not replicate; linked the others',
+                );
+              }
+              this.#register(session, peer, peer.url, false, caches);
             }
-            const unknown = scope?.filter((cache) => !everyCache.includes(cache)) ?? [];
-            if (unknown.length > 0) {
-              this.#logger.warn(
-                { peer: peer.node, caches: unknown },
-                'a peer dialled for caches this node does not replicate; linked the others',
-              );
+          },
+          (error: Error) => {
+            this.#logRefusal(connection.remoteAddress, error);
+            if (peerChannel.hasSubscribers) {
+              const remote = connection.remoteAddress;
+              peerChannel.publish({ node: this.id, event: 'refused', peer: remote, url: remote, error });
             }
-            this.#register(session, peer, peer.url, false, caches);
-          }
-        },
-        (error: Error) => {
-          this.#logRefusal(connection.remoteAddress, error);
-          if (peerChannel.hasSubscribers) {
-            const remote = connection.remoteAddress;
-            peerChannel.publish({ node: this.id, event: 'refused', peer: remote, url: remote, error });
-          }
-        },
-      );
+          },
+        )
+        .catch((error: unknown) => {
+          // Taking an established session in must never end the process (an unhandled rejection).
+          this.#logger.error(
+            { remote: connection.remoteAddress, err: error },
+            'could not take a session in; closing it',
+          );
+          session.close(CloseCode.ProtocolError, 'internal error');
+        });
     });
     this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
     this.#backplane?.start(this.#replicators, this.url);
@@ -573,6 +582,7 @@ export class ClusterNode {
       timeoutMillis: this.#config.socketTimeoutMillis,
       ownEphemerals: this.#ownEphemerals,
       logger: this.#logger,
+      warnNow: (what) => this.#oncePerMinute.first(what),
       ...(this.#protocols === undefined ? {} : { protocols: this.#protocols }),
       ...(this.#protectFrames ? {} : { protectFrames: false }),
       scheduler: this.#scheduler,

@@ -39,6 +39,7 @@ import {
   silentLogger,
   systemScheduler,
 } from '@meshcache/core';
+import { hostOf } from './once-per-window.js';
 import { MAX_SENT_FRAME_BYTES, WireCodec } from './protocol/codec.js';
 import { type Message, MessageType } from './protocol/messages.js';
 import { PROTOCOL_VERSIONS } from './protocol/versions.js';
@@ -137,6 +138,12 @@ export interface SessionOptions {
    * @default true
    */
   readonly protectFrames?: boolean;
+  /**
+   * Says whether a refusal of an authenticated peer's message is logged at warn this time (once a
+   * minute per host, the node's choice) or at debug: a key holder who reconnects to send one bad
+   * message each time must not get a warning line each time. @default every time
+   */
+  readonly warnNow?: (what: string) => boolean;
 }
 
 /** What the link receives once the session is established. */
@@ -228,7 +235,9 @@ export class Session {
     this.#handler = handler;
     const early = this.#early;
     this.#early = [];
-    for (const message of early) handler(message);
+    // Held to the same rule as a frame handled as it arrives (#receive): a message that came in
+    // the handshake's last read and whose handling throws closes the session, never the process.
+    for (const message of early) this.#guarded(() => handler(message));
   }
 
   /**
@@ -277,8 +286,12 @@ export class Session {
 
   /** No frame, however bad, may throw out of the socket's callback and end the process. */
   #receive(bytes: Uint8Array): void {
+    this.#guarded(() => this.#dispatch(bytes));
+  }
+
+  #guarded(handle: () => void): void {
     try {
-      this.#dispatch(bytes);
+      handle();
     } catch (error) {
       this.#logger.error({ remote: this.connection.remoteAddress, err: error }, 'could not handle a frame; closing');
       this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'internal error');
@@ -481,8 +494,10 @@ export class Session {
       message = this.#codec.decode(protection.open(bytes));
     } catch (error) {
       const forged = error instanceof NoiseError;
-      this.#logger.warn(
-        { remote: this.connection.remoteAddress, err: forged ? undefined : error },
+      const remote = this.connection.remoteAddress;
+      const warnNow = this.#options.warnNow?.(`bad message ${hostOf(remote)}`) ?? true;
+      this.#logger[warnNow ? 'warn' : 'debug'](
+        { remote, err: forged ? undefined : error },
         forged ? 'a frame failed authentication; closing the session' : 'a bad message; closing the session',
       );
       this.close(CloseCode.ProtocolError, forged ? 'frame failed authentication' : 'bad message');

@@ -1,15 +1,17 @@
-import { CacheManager, ManualClock } from '@meshcache/core';
+import { CacheManager } from '@meshcache/core';
+import { VirtualScheduler } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { serveAdmin } from '../src/admin/admin-service.js';
 import {
   ADMIN_IDLE_MILLIS,
+  ADMIN_STALL_MILLIS,
   AdminSessions,
   MAX_ADMIN_SESSIONS,
   MAX_ADMIN_UNSENT_BYTES,
   MAX_ADMIN_UNSENT_TOTAL_BYTES,
   MAX_READ_ONLY_SESSIONS_PER_HOST,
 } from '../src/admin/admin-sessions.js';
-import { OncePerWindow } from '../src/once-per-window.js';
+import { hostOf, OncePerWindow } from '../src/once-per-window.js';
 import { MessageType } from '../src/protocol/messages.js';
 import type { Session, SessionMessage } from '../src/session.js';
 
@@ -17,11 +19,11 @@ const MiB = 1024 * 1024;
 
 /** A node's admin side over sessions whose sockets are counters: unsent bytes grow by `answerBytes` per answer. */
 function harness() {
-  const clock = new ManualClock(1_000_000);
+  const scheduler = new VirtualScheduler();
   const logged: Array<{ level: string; message: string }> = [];
   const log = (level: string) => (_: unknown, message: string) => logged.push({ level, message });
   const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-  const sessions = new AdminSessions({ now: clock.now, logger, oncePerMinute: new OncePerWindow(clock.now) });
+  const sessions = new AdminSessions({ scheduler, logger, oncePerMinute: new OncePerWindow(scheduler.now) });
   const manager = new CacheManager();
   manager.addCache('c').put('big', 'x');
   let ids = 0;
@@ -29,7 +31,7 @@ function harness() {
   function open(remoteAddress: string, readOnly: boolean, answerBytes = 0) {
     let onMessage: (message: SessionMessage) => void = () => {};
     const closeListeners: Array<(code: number, reason: string) => void> = [];
-    const client = { unsent: 0, closed: [] as number[], answers: 0 };
+    const client = { unsent: 0, closed: [] as number[], answers: 0, paused: false };
     const session = {
       connection: {
         remoteAddress,
@@ -40,6 +42,12 @@ function harness() {
           return client.closed.length === 0;
         },
         onClose: (listener: (code: number, reason: string) => void) => closeListeners.push(listener),
+        pauseReading: () => {
+          client.paused = true;
+        },
+        resumeReading: () => {
+          client.paused = false;
+        },
       },
       onMessage: (listener: (message: SessionMessage) => void) => {
         onMessage = listener;
@@ -57,16 +65,18 @@ function harness() {
     const grant = { client: `client-${ids}`, readOnly };
     const bounds = sessions.admit(session, grant);
     if (bounds !== undefined)
-      serveAdmin(session, { manager, peers: () => [], replicationStatistics: () => null }, logger, grant, bounds);
+      serveAdmin(session, { manager, peers: () => [], replicationStatistics: () => null }, grant, bounds);
     return {
       client,
       admitted: bounds !== undefined,
       close: () => session.close(1000),
       request: (op: string, args: unknown[]) =>
         onMessage({ type: MessageType.AdminRequest, id: ++ids, op, args } as SessionMessage),
+      /** A message that is not an admin request (a peer's Sync). */
+      misbehave: () => onMessage({ type: MessageType.Sync, id: ++ids } as SessionMessage),
     };
   }
-  return { clock, sessions, logged, open };
+  return { scheduler, sessions, logged, open };
 }
 
 describe('admin sessions: room', () => {
@@ -85,14 +95,14 @@ describe('admin sessions: room', () => {
     expect(sessions.size).toBe(MAX_ADMIN_SESSIONS);
   });
 
-  it('lets a read-only newcomer take the slot of a read-only session idle for ADMIN_IDLE_MILLIS', () => {
-    const { clock, open } = harness();
+  it('lets a read-only newcomer take the slot of a read-only session idle for ADMIN_IDLE_MILLIS', async () => {
+    const { scheduler, open } = harness();
     const held = [];
     for (let i = 0; i < MAX_ADMIN_SESSIONS; i++) held.push(open(`10.0.0.${i % 8}:${4000 + i}`, true));
-    clock.advance(ADMIN_IDLE_MILLIS - 1);
+    await scheduler.advance(ADMIN_IDLE_MILLIS - 1);
     for (const session of held.slice(1)) session.request('peers', []);
     expect(open('10.0.1.1:5000', true).admitted).toBe(false);
-    clock.advance(1);
+    await scheduler.advance(1);
     expect(open('10.0.1.1:5001', true).admitted).toBe(true);
     expect(held[0]?.client.closed).toEqual([4008]);
   });
@@ -110,6 +120,35 @@ describe('admin sessions: room', () => {
     expect(open('10.0.0.1:5002', false).admitted).toBe(true);
   });
 
+  it('lets a read-only newcomer replace the idlest read-only session of its own host once it idled a minute (found by the second attack: 16 idle sessions locked their host out for good)', async () => {
+    const { scheduler, open } = harness();
+    const held = [];
+    for (let i = 0; i < MAX_READ_ONLY_SESSIONS_PER_HOST; i++) held.push(open(`10.0.0.1:${4000 + i}`, true));
+    await scheduler.advance(ADMIN_IDLE_MILLIS - 1);
+    for (const session of held.slice(1)) session.request('peers', []);
+    expect(open('10.0.0.1:5000', true).admitted).toBe(false);
+    await scheduler.advance(1);
+    expect(open('10.0.0.1:5001', true).admitted).toBe(true);
+    expect(held[0]?.client.closed).toEqual([4008]);
+    expect(held.filter((session) => session.client.closed.length > 0)).toHaveLength(1);
+  });
+
+  it('counts an IPv6 host by its /64, and an IPv4 address mapped into IPv6 as itself', () => {
+    expect(hostOf('2001:db8:1:2:aaaa::1:51234')).toBe('2001:db8:1:2::/64');
+    expect(hostOf('2001:0db8:0001:0002:ffff:0:0:9:51234')).toBe('2001:db8:1:2::/64');
+    expect(hostOf('::1:51234')).toBe('0:0:0:0::/64');
+    expect(hostOf('::ffff:10.1.2.3:51234')).toBe('10.1.2.3');
+    expect(hostOf('10.1.2.3:51234')).toBe('10.1.2.3');
+    expect(hostOf('?:?')).toBe('?');
+    expect(hostOf('memory-client-3')).toBe('memory-client-3');
+    const { open } = harness();
+    for (let i = 0; i < MAX_READ_ONLY_SESSIONS_PER_HOST; i++) {
+      expect(open(`2001:db8:1:2::${(i + 1).toString(16)}:4000`, true).admitted).toBe(true);
+    }
+    expect(open('2001:db8:1:2::ffff:4000', true).admitted).toBe(false);
+    expect(open('2001:db8:1:3::1:4000', true).admitted).toBe(true);
+  });
+
   it('refuses an admin newcomer when every slot holds a session of the admin secret', () => {
     const { open } = harness();
     for (let i = 0; i < MAX_ADMIN_SESSIONS; i++) open(`10.0.0.1:${4000 + i}`, false);
@@ -120,16 +159,43 @@ describe('admin sessions: room', () => {
 });
 
 describe('admin sessions: unsent answers', () => {
-  it('closes a session whose client does not read its answers, past MAX_ADMIN_UNSENT_BYTES (found by the outside attack)', () => {
-    // A read-only client asking again and again for a large value it never read took a node to 2 GB.
-    const { open, logged } = harness();
+  it('reads no more of a session past MAX_ADMIN_UNSENT_BYTES unsent until its client reads half, and keeps it', async () => {
+    // A burst of large gets sent at once: each is answered in turn as the client reads.
+    const { scheduler, open } = harness();
     const dashboard = open('10.0.0.1:4000', true, 4 * MiB);
     const past = Math.floor(MAX_ADMIN_UNSENT_BYTES / (4 * MiB)) + 1;
     for (let i = 0; i < past; i++) dashboard.request('get', ['c', 'big']);
-    // Closed after the answer that took it past the bound, not at a next request that may never come.
-    expect(dashboard.client.answers).toBe(past);
+    expect(dashboard.client.paused).toBe(true);
+    await scheduler.advance(1000);
+    expect(dashboard.client.paused).toBe(true); // nothing read yet
+    dashboard.client.unsent = MAX_ADMIN_UNSENT_BYTES / 2;
+    await scheduler.advance(100);
+    expect(dashboard.client.paused).toBe(false);
+    expect(dashboard.client.closed).toEqual([]);
+  });
+
+  it('drops a held-back session whose client reads nothing for ADMIN_STALL_MILLIS (a read-only client took a node to 2 GB; found by the outside attack)', async () => {
+    const { scheduler, open, logged } = harness();
+    const dashboard = open('10.0.0.1:4000', true, 4 * MiB);
+    for (let i = 0; i <= MAX_ADMIN_UNSENT_BYTES / (4 * MiB); i++) dashboard.request('get', ['c', 'big']);
+    expect(dashboard.client.paused).toBe(true);
+    await scheduler.advance(ADMIN_STALL_MILLIS / 2);
+    dashboard.client.unsent -= MiB; // it reads a little: the stall counts from here
+    await scheduler.advance(ADMIN_STALL_MILLIS - 100);
+    expect(dashboard.client.closed).toEqual([]);
+    await scheduler.advance(200);
     expect(dashboard.client.closed).toEqual([4008]);
     expect(logged.map((line) => line.message)).toContain('admin client does not read its answers; closing its session');
+  });
+
+  it('drops a session at twice MAX_ADMIN_UNSENT_BYTES unsent (requests read before the pause took hold)', () => {
+    const { open } = harness();
+    const dashboard = open('10.0.0.1:4000', true, 4 * MiB);
+    const past = Math.floor((2 * MAX_ADMIN_UNSENT_BYTES) / (4 * MiB)) + 1;
+    for (let i = 0; i < past; i++) dashboard.request('get', ['c', 'big']);
+    // Closed after the answer that took it past, not at a next request that may never come.
+    expect(dashboard.client.answers).toBe(past);
+    expect(dashboard.client.closed).toEqual([4008]);
   });
 
   it('bounds the unsent answers of every session together: the one holding the most goes (64 sessions at the bound were 4 GiB)', () => {
@@ -148,9 +214,31 @@ describe('admin sessions: unsent answers', () => {
   });
 });
 
+describe('admin sessions: unsent answers, who goes', () => {
+  it("drops the read-only session holding the most over the total, not an operator's large get (found by the second attack)", () => {
+    const { open } = harness();
+    // 20 dashboards from 20 hosts hold 12 MiB each, 240 MiB; the operator's one answer of 20 MiB
+    // passes the total, and is by itself the session holding the most.
+    const dashboards = Array.from({ length: 20 }, (_, i) => open(`10.0.${i}.1:4000`, true, 4 * MiB));
+    for (const dashboard of dashboards) for (let n = 0; n < 3; n++) dashboard.request('get', ['c', 'big']);
+    const operator = open('10.0.99.1:4000', false, 20 * MiB);
+    operator.request('get', ['c', 'big']);
+    expect(operator.client.closed).toEqual([]);
+    expect(dashboards.filter((dashboard) => dashboard.client.closed.length > 0)).toHaveLength(1);
+  });
+});
+
 describe('admin sessions: logs', () => {
-  it('logs failed requests at info once a minute per host and code, across reconnections (5,000 forbidden puts were 5,000 lines)', () => {
-    const { clock, open, logged } = harness();
+  it('logs a session closed for a non-admin message at warn once a minute per host (a line per reconnection before)', () => {
+    const { open, logged } = harness();
+    for (let reconnect = 0; reconnect < 20; reconnect++) open(`10.0.0.1:${4000 + reconnect}`, true).misbehave();
+    const warned = logged.filter((line) => line.level === 'warn' && /non-admin message/.test(line.message));
+    expect(warned).toHaveLength(1);
+    expect(logged.filter((line) => /non-admin message/.test(line.message))).toHaveLength(20);
+  });
+
+  it('logs failed requests at info once a minute per host and code, across reconnections (5,000 forbidden puts were 5,000 lines)', async () => {
+    const { scheduler, open, logged } = harness();
     const info = () => logged.filter((line) => line.level === 'info').length;
     for (let reconnect = 0; reconnect < 50; reconnect++) {
       const session = open(`10.0.0.1:${4000 + reconnect}`, true);
@@ -161,7 +249,7 @@ describe('admin sessions: logs', () => {
     open('10.0.0.1:5000', true).request('get', ['nope', 'k']); // another code
     open('10.0.0.2:5000', true).request('put', ['c', 'k', 'v']); // another host
     expect(info()).toBe(3);
-    clock.advance(60_000);
+    await scheduler.advance(60_000);
     open('10.0.0.1:5001', true).request('put', ['c', 'k', 'v']);
     expect(info()).toBe(4);
   });

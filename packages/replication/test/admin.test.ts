@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_ADMIN_SESSIONS } from '../src/admin/admin-sessions.js';
 import { AdminClient, AdminError } from '../src/index.js';
+import { MessageType } from '../src/protocol/messages.js';
 import type { Session } from '../src/session.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';
@@ -158,6 +159,49 @@ describe('admin calls over the replication protocol', () => {
     } finally {
       for (const session of open) session.close();
     }
+  });
+
+  it('answers a burst of large gets whose answers pass the unsent bound, reading the rest as the client reads (the session was dropped; found by an attack)', async () => {
+    const a = await start('gw-1');
+    const big = 'x'.repeat(12 * 1024 * 1024);
+    a.manager.getCache('tokens')?.put('big', big);
+    const admin = await AdminClient.connect(a.url, { secret: SECRET, timeoutMillis: 20_000 });
+    clients.push(admin);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => admin.get('tokens', 'big')));
+    expect(answers.every((answer) => answer.found && answer.value === big)).toBe(true);
+    expect(Array.isArray(await admin.peers())).toBe(true);
+  });
+
+  it('answers E_VALUE_NOT_ENCODABLE for a value msgpack cannot carry (a local cache may hold a cycle), and keeps serving', async () => {
+    const a = await start('gw-1');
+    const user: Record<string, unknown> = { name: 'ann' };
+    user['self'] = user;
+    a.manager.getCache('tokens')?.put('u1', user);
+    const admin = await connect(a.url);
+    const error = await failure(admin.get('tokens', 'u1'));
+    expect(error.code).toBe('E_VALUE_NOT_ENCODABLE');
+    expect(Array.isArray(await admin.peers())).toBe(true); // the same session serves on
+  });
+
+  it('logs a well-encrypted bad message at warn once a minute per host, however often its sender reconnects (a line per reconnection before)', async () => {
+    const lines: Array<[string, string]> = [];
+    const log = (level: string) => (_: unknown, message: string) => lines.push([level, message]);
+    const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+    const a = await startNode('gw-1', [], {}, { logger });
+    for (let i = 0; i < 5; i++) {
+      const session = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
+        node: `dashboard-${i}`,
+        url: '',
+        role: 'admin',
+        secret: SECRET,
+      });
+      await session.established;
+      const closed = new Promise<number>((resolve) => session.connection.onClose((code) => resolve(code)));
+      session.send({ type: MessageType.Sync, id: -1 } as never); // encrypted, but not a message
+      expect(await closed).toBe(4002);
+    }
+    const bad = lines.filter(([, message]) => message === 'a bad message; closing the session');
+    expect(bad.map(([level]) => level)).toEqual(['warn', 'debug', 'debug', 'debug', 'debug']);
   });
 
   it('closes an admin session that sends anything but admin requests', async () => {

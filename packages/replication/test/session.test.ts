@@ -90,6 +90,20 @@ describe('Session handshake (Noise NNpsk0)', () => {
     expect(back).toEqual([change]);
   });
 
+  it('closes the session (4002) when handling a message that arrived before the handler throws, never the process (found by an attack)', async () => {
+    const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' });
+    await Promise.all([dialler.established, server.established]);
+    dialler.send(change);
+    await tick();
+    const closed = new Promise<number>((resolve) => server.connection.onClose((code) => resolve(code)));
+    expect(() =>
+      server.onMessage(() => {
+        throw new RangeError('an answer that cannot be encoded');
+      }),
+    ).not.toThrow();
+    expect(await closed).toBe(4002);
+  });
+
   it('speaks the highest version both ends speak: 2 with a node held to protocol 2', async () => {
     const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2', protocols: { min: 2, max: 2 } });
     expect(await dialler.established).toMatchObject({ protocol: 2 });

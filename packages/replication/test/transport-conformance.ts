@@ -53,6 +53,22 @@ export function describeTransportConformance(name: string, make: () => Transport
       expect(atClient).toEqual(['reply']);
     });
 
+    it('holds frames while reading is paused and delivers every one, in order, on resume', async () => {
+      const { client, server } = await pair();
+      const atServer: string[] = [];
+      server.onFrame((frame) => atServer.push(Buffer.from(frame).toString()));
+      server.pauseReading();
+      server.pauseReading(); // idempotent
+      const sent = Array.from({ length: 50 }, (_, i) => `frame ${i}`);
+      for (const text of sent) client.send(Buffer.from(text));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(atServer).toEqual([]);
+      server.resumeReading();
+      server.resumeReading();
+      await until(() => atServer.length === sent.length, 'every frame after the resume');
+      expect(atServer).toEqual(sent);
+    });
+
     it('never throws from close, whatever the reason (long, non-ASCII), and cuts it to 123 bytes', async () => {
       const { client, server } = await pair();
       const reasons: string[] = [];

@@ -141,6 +141,25 @@ describe('WebSocketTransport limits', () => {
     await listener.close();
   });
 
+  it('does not hold the silence of a paused connection against the other side (its heartbeat would end it)', async () => {
+    const transport = new WebSocketTransport({ heartbeatMillis: 50, heartbeatTolerance: 2 });
+    const accepted: Connection[] = [];
+    const listener = await transport.listen('ws://127.0.0.1:0', (connection) => accepted.push(connection));
+    const client = await transport.dial(listener.address);
+    await until(() => accepted.length === 1, 'the connection accepted');
+    const connection = accepted[0] as Connection;
+    connection.pauseReading();
+    await new Promise((resolve) => setTimeout(resolve, 400)); // four times the tolerance
+    expect(connection.open).toBe(true);
+    connection.resumeReading();
+    const got: number[] = [];
+    connection.onFrame((frame) => got.push(frame.length));
+    client.send(Buffer.alloc(10));
+    await until(() => got.length === 1, 'a frame after the resume');
+    client.close();
+    await listener.close();
+  });
+
   it('drops at once a connection closed with 4008 while bytes wait unsent (ws held them for 30 s behind the close frame)', async () => {
     const { listener, accepted } = await server();
     const raw = new WebSocket(listener.address);
@@ -160,6 +179,23 @@ describe('WebSocketTransport limits', () => {
     expect(connection.bufferedAmount).toBe(0);
     (raw as unknown as { _socket: Socket })._socket.resume();
     expect(await rawClosed).toBe(1006);
+    await listener.close();
+  });
+
+  it('drops at once on 4008 a connection whose close is already under way behind unsent bytes (a client held 60 MiB so, found by an attack)', async () => {
+    const { listener, accepted } = await server();
+    const raw = new WebSocket(listener.address);
+    await new Promise((resolve) => raw.once('open', resolve));
+    (raw as unknown as { _socket: Socket })._socket.pause();
+    await until(() => accepted.length === 1, 'the connection accepted');
+    const connection = accepted[0] as Connection;
+    const closed = new Promise<number>((resolve) => connection.onClose((code) => resolve(code)));
+    for (let i = 0; i < 8 && connection.bufferedAmount === 0; i++) connection.send(Buffer.alloc(8 * 1024 * 1024));
+    connection.close(4002, 'bad message'); // its close frame waits behind what the client does not read
+    connection.close(4008, 'too many unsent bytes');
+    expect(await closed).toBe(4008);
+    expect(connection.bufferedAmount).toBe(0);
+    raw.terminate();
     await listener.close();
   });
 

@@ -23,7 +23,10 @@
  * MAX_PIPELINED requests unanswered is closed (Node's server runs the handler for every request
  * it has read, whether the answers before it were taken or not: 3,000 pipelined scrapes held the
  * event loop 30 s and 2.5 GB), a request behind an event stream on its connection closes it, and
- * scrapes made within METRICS_REUSE_MILLIS of one another share one rendering.
+ * scrapes made within METRICS_REUSE_MILLIS of one another share one rendering. At most
+ * MAX_OPERATOR_CONNECTIONS connections are open at once, MAX_OPERATOR_CONNECTIONS_PER_ADDRESS
+ * from one address, so a flood of connections cannot take the process's file descriptors (the
+ * peer port's and the CLI's with them).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
@@ -61,6 +64,13 @@ export interface OperatorEndpoint {
 export const MAX_EVENT_STREAMS = 32;
 /** Requests read on one connection and not yet answered, past which the connection is closed. */
 export const MAX_PIPELINED = 8;
+/**
+ * Connections open at once, and from one remote address: past either a new one is closed as it
+ * comes. Without them a flood of idle connections took every file descriptor of the process (20,000
+ * here), and with them went the peer port's new links and the CLI's admin sessions.
+ */
+export const MAX_OPERATOR_CONNECTIONS = 256;
+export const MAX_OPERATOR_CONNECTIONS_PER_ADDRESS = 32;
 /** Scrapes within this long of one another get the same text (each rendering costs milliseconds). */
 const METRICS_REUSE_MILLIS = 500;
 /** Bytes of events a page has not read, past which a push is skipped; after SKIPS_BEFORE_CLOSE in a row, the stream ends. */
@@ -231,7 +241,10 @@ export async function startOperatorEndpoint(
     }
   };
 
-  const server: Server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (request, response) => {
+  // Node enforces headersTimeout only when it checks its connections (every 30 s by default): a
+  // connection trickling a header byte at a time lived 30 s, not 5.
+  const limits = { requestTimeout: 10_000, headersTimeout: 5_000, connectionsCheckingInterval: 1000 };
+  const server: Server = createServer(limits, (request, response) => {
     const socket = request.socket;
     const load = pending.get(socket) ?? { unanswered: 0, streaming: false };
     pending.set(socket, load);
@@ -251,9 +264,23 @@ export async function startOperatorEndpoint(
   });
   server.maxHeadersCount = 50;
   server.timeout = options.idleTimeoutMillis ?? 30_000;
-  server.on('connection', (socket) => {
+  server.maxConnections = MAX_OPERATOR_CONNECTIONS;
+  const perAddress = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '?';
+    const held = perAddress.get(address) ?? 0;
+    if (held >= MAX_OPERATOR_CONNECTIONS_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, held + 1);
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left === 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

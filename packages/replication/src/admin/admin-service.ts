@@ -15,7 +15,7 @@
  * The bounds that keep a leaked key from harming the node (room, unsent answers, logs) are the
  * node's (admin-sessions.ts): the session reports each request, answer and failure to them.
  */
-import { type Cache, type CacheManager, type CacheStatistics, type Logger, MeshcacheError } from '@meshcache/core';
+import { type Cache, type CacheManager, type CacheStatistics, MeshcacheError } from '@meshcache/core';
 import { type AdminRequestMessage, MessageType } from '../protocol/messages.js';
 import type { Session, SessionMessage } from '../session.js';
 import { CloseCode } from '../transport/transport.js';
@@ -42,14 +42,13 @@ const READ_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['peers', 'stats', 'ge
 export function serveAdmin(
   session: Session,
   target: AdminTarget,
-  logger: Logger,
   grant: AdminClientGrant,
   bounds: AdminSessionBounds,
 ): void {
   const { client } = grant;
   session.onMessage((message: SessionMessage) => {
     if (message.type !== MessageType.AdminRequest) {
-      logger.warn({ client }, 'a non-admin message on an admin session; closing it');
+      bounds.refused({ client }, 'a non-admin message on an admin session; closing it');
       session.close(CloseCode.ProtocolError, 'only admin requests are accepted on an admin session');
       return;
     }
@@ -68,7 +67,22 @@ export function serveAdmin(
       response = { ok: false, result: { code, message: (error as Error).message } };
       bounds.failed(message.op, code);
     }
-    session.send({ type: MessageType.AdminResponse, id: message.id, ...response });
+    try {
+      session.send({ type: MessageType.AdminResponse, id: message.id, ...response });
+    } catch (error) {
+      // An answer msgpack cannot carry (a value with a cycle or a Symbol, in a cache that does
+      // not replicate): the client is told so, and the node goes on serving.
+      bounds.failed(message.op, 'E_VALUE_NOT_ENCODABLE');
+      session.send({
+        type: MessageType.AdminResponse,
+        id: message.id,
+        ok: false,
+        result: {
+          code: 'E_VALUE_NOT_ENCODABLE',
+          message: `the answer could not be encoded: ${(error as Error).message}`,
+        },
+      });
+    }
     bounds.answered();
   });
 }

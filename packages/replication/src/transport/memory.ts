@@ -17,6 +17,9 @@ class MemoryConnection implements Connection {
   /** Frames that arrived before anyone listened. */
   #early: Uint8Array[] = [];
   readonly #closeListeners: CloseListener[] = [];
+  /** While reading is paused: the frames that arrived, delivered on resumeReading. */
+  #paused = false;
+  #held: Uint8Array[] = [];
 
   constructor(remoteAddress: string, scope?: readonly string[]) {
     this.remoteAddress = remoteAddress;
@@ -40,6 +43,19 @@ class MemoryConnection implements Connection {
 
   authenticated(): void {}
 
+  pauseReading(): void {
+    this.#paused = true;
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const held = this.#held;
+    this.#held = [];
+    // A listener that pauses again meanwhile holds the rest, in order.
+    for (const frame of held) this.deliver(frame);
+  }
+
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (!this.#open) return;
     const cut = closeReason(reason);
@@ -61,6 +77,10 @@ class MemoryConnection implements Connection {
 
   deliver(frame: Uint8Array): void {
     if (!this.#open) return;
+    if (this.#paused) {
+      this.#held.push(frame);
+      return;
+    }
     if (this.#frameListeners.length === 0) this.#early.push(frame);
     for (const listener of this.#frameListeners) listener(frame);
   }

@@ -39,6 +39,14 @@ export interface Connection {
   close(code?: number, reason?: string): void;
   /** The other side proved the key: pre-authentication limits no longer apply. Idempotent. */
   authenticated(): void;
+  /**
+   * Stops reading from the other side until resumeReading(): over TCP, what it sends then waits
+   * in its own buffers and the kernel's (backpressure, instead of memory on this side). Frames
+   * already read may still arrive; none is lost or reordered. Silence while paused is this side's
+   * doing, so heartbeats do not count it against the other side. Both are idempotent.
+   */
+  pauseReading(): void;
+  resumeReading(): void;
   onFrame(listener: (frame: Uint8Array) => void): void;
   onClose(listener: (code: number, reason: string) => void): void;
 }
@@ -119,6 +127,8 @@ export function delegatingConnection(
     send: overrides.send ?? ((frame) => inner.send(frame)),
     close: (code, reason) => inner.close(code, reason),
     authenticated: () => inner.authenticated(),
+    pauseReading: () => inner.pauseReading(),
+    resumeReading: () => inner.resumeReading(),
     onFrame: (listener) => inner.onFrame(listener),
     onClose: (listener) => inner.onClose(listener),
   };

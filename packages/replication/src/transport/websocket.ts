@@ -180,6 +180,8 @@ class WebSocketConnection implements Connection {
   #leavePending: (() => void) | undefined;
 
   #lastHeard = Date.now();
+  /** Reading paused (pauseReading): the other side's silence meanwhile is not held against it. */
+  #paused = false;
   /** Why this side dropped the connection without a close frame (close with CloseCode.Backlog). */
   #droppedWith: { readonly code: number; readonly reason: string } | undefined;
 
@@ -262,7 +264,7 @@ class WebSocketConnection implements Connection {
     this.#socket.on('pong', heard);
     this.#socket.on('message', heard);
     rawSocket?.on('data', heard);
-    const silent = () => Date.now() - this.#lastHeard >= intervalMillis * tolerance;
+    const silent = () => !this.#paused && Date.now() - this.#lastHeard >= intervalMillis * tolerance;
     const timer = setInterval(() => {
       if (silent()) {
         setImmediate(() => {
@@ -291,15 +293,31 @@ class WebSocketConnection implements Connection {
     this.#leavePending?.();
   }
 
+  pauseReading(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#lastHeard = Date.now(); // the silence was this side's
+    this.#socket.resume();
+  }
+
   close(code: number = CloseCode.Normal, reason = ''): void {
-    if (this.#socket.readyState === WebSocket.CLOSED || this.#socket.readyState === WebSocket.CLOSING) return;
+    if (this.#socket.readyState === WebSocket.CLOSED) return;
     if (code === CloseCode.Backlog && this.#socket.bufferedAmount > 0) {
       // The close frame would queue behind the bytes the other side does not read, and ws would
       // hold them for its 30 s close timeout: they are dropped now, and listeners here see 4008.
-      this.#droppedWith = { code, reason: closeReason(reason) };
+      // Also when a close is already under way: its frame is queued behind the same bytes (a
+      // client that made the node close with 4002 behind 60 MiB of answers held them so).
+      this.#droppedWith ??= { code, reason: closeReason(reason) };
       this.#socket.terminate();
       return;
     }
+    if (this.#socket.readyState === WebSocket.CLOSING) return;
     try {
       this.#socket.close(code, closeReason(reason));
     } catch {
