@@ -4,7 +4,7 @@
  * empty: the node serves whoever dials it. Automatic discovery (multicast) never starts unless
  * the configuration asks for it.
  */
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { ConfigError, type Logger } from '@meshcache/core';
 import { shownValue } from '@meshcache/core/internal';
 import { DnsPeerProvider } from './dns-provider.js';
@@ -123,6 +123,17 @@ export function explicitPort(raw: string): number | undefined {
   return written === undefined ? undefined : Number(written);
 }
 
+/**
+ * A name DNS can hold: at most 253 characters of labels of 1 to 63 letters, digits, `-` and `_`
+ * (a service's SRV-style labels), not starting or ending with `-`, joined by dots, with an optional
+ * final dot. A URL, a space or a newline in `peerDiscovery.name` failed only at every lookup.
+ */
+function isHostName(name: string): boolean {
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (bare.length === 0 || bare.length > 253) return false;
+  return bare.split('.').every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label));
+}
+
 /** A manual peer URL; `scheme` is what the cluster speaks (wss:// with TLS). */
 export function parsePeerUrl(raw: unknown, index: number, scheme: 'ws' | 'wss'): ManualPeer {
   const field = `peers[${index}]`;
@@ -205,6 +216,12 @@ export function resolveDiscoveryConfig(raw: unknown, scheme: 'ws' | 'wss' = 'ws'
       known(raw, ['mode', 'name', 'port', 'intervalMillis']);
       const name = text(raw, 'name');
       if (name === undefined) fail('name', 'is required: the name to resolve (a headless service, say)');
+      if (!isHostName(name) && isIP(name) === 0) {
+        fail(
+          'name',
+          `must be a DNS name (labels of letters, digits, "-" and "_", joined by dots) or an IP address, got ${JSON.stringify(name)}`,
+        );
+      }
       if (raw['port'] === undefined) fail('port', 'is required: the peer listener port on every address');
       return {
         mode: 'dns',

@@ -4,9 +4,15 @@
  * does not pass, which is most cloud networks.
  *
  * A failed resolution keeps the peers of the last good answer (a DNS hiccup must not tear down
- * a healthy cluster) and is logged; an answer without an address that was there drops it. The
- * answer usually includes this node itself: the node's handshake recognises itself and stops
- * dialling that address.
+ * a healthy cluster) and is logged at warn once a minute (debug between); an answer without an
+ * address that was there drops it. The answer usually includes this node itself: the node's
+ * handshake recognises itself and stops dialling that address.
+ *
+ * Resolutions never overlap: the next starts intervalMillis after the last one ended (a DNS server
+ * that does not answer piled up a lookup every interval, and a slow older answer could replace a
+ * newer one). start() waits for the first answer at most FIRST_ANSWER_WAIT_MILLIS: a node whose DNS
+ * server is down starts (and opens its operator endpoint) anyway, and takes the peers when the
+ * answer comes.
  */
 import { lookup } from 'node:dns/promises';
 import { type Logger, silentLogger } from '@meshcache/core';
@@ -28,6 +34,11 @@ export interface DnsPeerProviderOptions {
   readonly logger?: Logger;
 }
 
+/** How long start() waits for the first answer before it lets the node start without peers. */
+export const FIRST_ANSWER_WAIT_MILLIS = 3000;
+/** A resolution that keeps failing is logged at warn once in this long. */
+const WARN_EVERY_MILLIS = 60_000;
+
 export const systemResolver: Resolver = async (name) =>
   (await lookup(name, { all: true, verbatim: true })).map((address) => address.address);
 
@@ -39,6 +50,10 @@ export class DnsPeerProvider implements PeerProvider {
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #stopped = false;
+  /** Resolutions asked for, and the newest whose answer was applied: an older answer is dropped. */
+  #asked = 0;
+  #applied = 0;
+  #warnedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: DnsPeerProviderOptions) {
     this.#options = {
@@ -55,14 +70,27 @@ export class DnsPeerProvider implements PeerProvider {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    const first = this.#resolveThenWait();
+    let waited: NodeJS.Timeout | undefined;
+    const enough = new Promise<void>((resolve) => {
+      waited = setTimeout(resolve, FIRST_ANSWER_WAIT_MILLIS);
+      waited.unref();
+    });
+    await Promise.race([first, enough]);
+    clearTimeout(waited);
+  }
+
+  /** One resolution, then the next intervalMillis after it ended, until stop(). */
+  async #resolveThenWait(): Promise<void> {
     await this.refresh();
-    this.#timer = setInterval(() => void this.refresh(), this.#options.intervalMillis);
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#resolveThenWait(), this.#options.intervalMillis);
     this.#timer.unref();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearInterval(this.#timer);
+    clearTimeout(this.#timer);
     this.#set.close();
   }
 
@@ -77,14 +105,24 @@ export class DnsPeerProvider implements PeerProvider {
   /** Resolves the name now and reports what changed. Never rejects. */
   async refresh(): Promise<void> {
     const { name, port, scheme, resolver } = this.#options;
+    const asked = ++this.#asked;
     let addresses: string[];
     try {
       addresses = await resolver(name);
     } catch (error) {
-      this.#logger.warn({ name, err: error }, 'dns discovery: resolution failed; keeping the last known peers');
+      const now = Date.now();
+      if (now - this.#warnedAt >= WARN_EVERY_MILLIS) {
+        this.#warnedAt = now;
+        this.#logger.warn(
+          { name, err: error },
+          'dns discovery: resolution failed; keeping the last known peers (logged again in a minute if it still fails)',
+        );
+      } else this.#logger.debug({ name, err: error }, 'dns discovery: resolution failed again');
       return;
     }
-    if (this.#stopped) return;
+    if (this.#stopped || asked < this.#applied) return;
+    this.#applied = asked;
+    this.#warnedAt = Number.NEGATIVE_INFINITY;
     const unique = [...new Set(addresses)];
     this.#set.replace(
       unique.map((address) => ({

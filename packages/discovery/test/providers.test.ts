@@ -1,5 +1,6 @@
 import { ConfigError } from '@meshcache/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { FIRST_ANSWER_WAIT_MILLIS } from '../src/dns-provider.js';
 import {
   cachesOf,
   createPeerProvider,
@@ -137,6 +138,94 @@ describe('DnsPeerProvider', () => {
     await provider.stop();
   });
 
+  it('takes DNS names as Kubernetes writes them, with a final dot, and IP addresses', () => {
+    for (const name of [
+      'gateways',
+      'gateways.default.svc.cluster.local.',
+      '_meshcache._tcp.example',
+      '10.0.0.1',
+      'fd00::1',
+    ]) {
+      expect(resolveDiscoveryConfig({ mode: 'dns', name, port: 40001 })).toMatchObject({ name });
+    }
+  });
+
+  it('never has two resolutions in flight, and never lets an older answer replace a newer one (found by an attack)', async () => {
+    vi.useFakeTimers();
+    const answers: Array<(addresses: string[]) => void> = [];
+    const provider = new DnsPeerProvider({
+      name: 'gateways.svc',
+      port: 40001,
+      intervalMillis: 100,
+      resolver: () => new Promise<string[]>((resolve) => answers.push(resolve)),
+    });
+    try {
+      const started = provider.start();
+      await vi.advanceTimersByTimeAsync(10 * 100);
+      expect(answers).toHaveLength(1); // a server that does not answer: one lookup waits, no pile
+      const refreshed = provider.refresh(); // a second asked by hand, answered first
+      answers[1]?.(['10.0.0.2']);
+      await refreshed;
+      answers[0]?.(['10.0.0.1']); // the older answer, late
+      await started;
+      await vi.advanceTimersByTimeAsync(0);
+      expect(provider.peers().map((peer) => peer.url)).toEqual(['ws://10.0.0.2:40001']);
+    } finally {
+      await provider.stop();
+      vi.useRealTimers();
+    }
+  });
+
+  it('starts without waiting past FIRST_ANSWER_WAIT_MILLIS for a server that does not answer, and takes the peers when it does (found by an attack: /healthz stayed closed)', async () => {
+    vi.useFakeTimers();
+    let answer: (addresses: string[]) => void = () => {};
+    const provider = new DnsPeerProvider({
+      name: 'gateways.svc',
+      port: 40001,
+      resolver: () => new Promise<string[]>((resolve) => (answer = resolve)),
+    });
+    try {
+      let started = false;
+      void provider.start().then(() => (started = true));
+      await vi.advanceTimersByTimeAsync(FIRST_ANSWER_WAIT_MILLIS - 1);
+      expect(started).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(started).toBe(true);
+      expect(provider.peers()).toEqual([]);
+      answer(['10.0.0.1']);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(provider.peers().map((peer) => peer.url)).toEqual(['ws://10.0.0.1:40001']);
+    } finally {
+      await provider.stop();
+      vi.useRealTimers();
+    }
+  });
+
+  it('logs a resolution that keeps failing at warn once a minute, at debug between (a line each lookup before)', async () => {
+    vi.useFakeTimers();
+    const lines: string[] = [];
+    const provider = new DnsPeerProvider({
+      name: 'gateways.svc',
+      port: 40001,
+      intervalMillis: 100,
+      resolver: async () => {
+        throw new Error('ENOTFOUND');
+      },
+      logger: { debug: () => lines.push('debug'), info() {}, warn: () => lines.push('warn'), error() {} },
+    });
+    try {
+      await provider.start();
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(lines.filter((level) => level === 'warn')).toHaveLength(1);
+      expect(lines.length).toBeGreaterThan(10);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(lines.filter((level) => level === 'warn')).toHaveLength(2);
+    } finally {
+      await provider.stop();
+      vi.useRealTimers();
+    }
+  });
+
   it('resolves a real name through the system resolver (localhost)', async () => {
     const provider = new DnsPeerProvider({ name: 'localhost', port: 40001 });
     await provider.start();
@@ -165,6 +254,12 @@ describe('peerDiscovery configuration', () => {
     [{ mode: 'dns', port: 40001 }, 'peerDiscovery.name'],
     [{ mode: 'dns', name: 'svc' }, 'peerDiscovery.port'],
     [{ mode: 'dns', name: 'svc', port: 40001, intervalMillis: 5 }, 'peerDiscovery.intervalMillis'],
+    // Each failed only at every lookup, a warning each (found by an attack).
+    [{ mode: 'dns', name: 'gateways svc.example', port: 40001 }, 'peerDiscovery.name'],
+    [{ mode: 'dns', name: 'http://gateways.example/', port: 40001 }, 'peerDiscovery.name'],
+    [{ mode: 'dns', name: 'gateways.example\n', port: 40001 }, 'peerDiscovery.name'],
+    [{ mode: 'dns', name: '-gateways.example', port: 40001 }, 'peerDiscovery.name'],
+    [{ mode: 'dns', name: `${'a'.repeat(64)}.example`, port: 40001 }, 'peerDiscovery.name'],
     ['manual', 'peerDiscovery'],
   ])('refuses %j, naming %s', (raw, field) => {
     let error: unknown;

@@ -481,9 +481,12 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       });
     }
   }
-  for (const peer of discovery.mode === 'manual' ? discovery.peers : []) {
+  for (const [index, peer] of (discovery.mode === 'manual' ? discovery.peers : []).entries()) {
     if (peer.cache !== undefined && !cacheList.some((c) => c.name === peer.cache && c.replication !== undefined)) {
-      fail('peerDiscovery.peers', `names cache "${peer.cache}", which is not a replicated cache of this node`);
+      fail(
+        `peerDiscovery.peers[${index}]`,
+        `names cache ${JSON.stringify(peer.cache)}, which is not a replicated cache of this node`,
+      );
     }
   }
   return {

@@ -66,6 +66,12 @@ export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'dow
 
 /** Handshakes a node runs at once as a dialler. */
 const MAX_CONCURRENT_DIALS = 4;
+/**
+ * Connections (TCP and the WebSocket upgrade) a node waits for at once. Not the handshake slots:
+ * a dial to an address that never answers waits socketTimeoutMillis, and with four slots for both,
+ * 24 dead addresses in a DNS answer kept a live peer's link 12 s away.
+ */
+const MAX_CONCURRENT_CONNECTS = 64;
 
 /** A link quiet this long is 'suspect' (two heartbeats of the WebSocket transport). */
 const SUSPECT_AFTER_MILLIS = 2000;
@@ -163,6 +169,11 @@ interface Dialer {
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 /**
+ * A link from which nothing (not even a heartbeat's pong) came for this long has gone quiet: a
+ * second link to the same peer dialled from the same side replaces it rather than give way.
+ */
+const QUIET_LINK_MILLIS = 3000;
+/**
  * A link that lived this long went down for a reason of its own, and its peer is redialled from
  * the shortest backoff again; one closed sooner (refused as soon as made) keeps backing off.
  */
@@ -183,6 +194,7 @@ export class ClusterNode {
   readonly #adminSessions: AdminSessions;
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
+  readonly #connectSlots = new Slots(MAX_CONCURRENT_CONNECTS);
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
   readonly #scheduler: Scheduler;
@@ -595,10 +607,21 @@ export class ClusterNode {
     dialer.state = 'connecting';
     // At most MAX_CONCURRENT_DIALS handshakes at once: when a partition heals, or a node comes
     // back to a large mesh, its dials line up instead of all landing (and repairing) at once.
-    await this.#dialSlots.take();
+    // The connection is made first, under a bound of its own: an address that never answers
+    // must not hold a handshake's place.
+    let handshaking = false;
     try {
-      if (this.#stopped !== undefined || dialer.retired) return;
-      const connection = await this.#transport.dial(scopedAddress(dialer.url, dialer.scope));
+      const connection = await this.#connectSlots.while(async () => {
+        if (this.#stopped !== undefined || dialer.retired) return undefined;
+        return this.#transport.dial(scopedAddress(dialer.url, dialer.scope));
+      });
+      if (connection === undefined) return;
+      await this.#dialSlots.take();
+      handshaking = true;
+      if (this.#stopped !== undefined || dialer.retired) {
+        connection.close(CloseCode.GoingAway, 'node stopping');
+        return;
+      }
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
       dialer.node = peer.node;
@@ -635,7 +658,7 @@ export class ClusterNode {
       }
       this.#redial(dialer);
     } finally {
-      this.#dialSlots.give();
+      if (handshaking) this.#dialSlots.give();
     }
   }
 
@@ -680,9 +703,16 @@ export class ClusterNode {
     }
     const existing = this.#links.get(node);
     if (existing?.session.connection.open) {
-      // Both dialled: keep the connection dialled by the node whose name sorts first.
-      const keepDialledByUs = this.id < node;
-      if (existing.dialledByUs === keepDialledByUs) {
+      // The same side dialled twice (a peer listed under two spellings, a DNS answer that
+      // flapped): the link that works stays, unless it has gone quiet (a peer that came back
+      // while its old connection half-open lingers). Before, the tie-break below replaced a
+      // healthy link, and repaired it, at every flap of a DNS answer.
+      const sameSide = existing.dialledByUs === dialledByUs;
+      const keepExisting = sameSide
+        ? (existing.session.connection.quietMillis ?? 0) < QUIET_LINK_MILLIS
+        : // Each dialled the other: keep the connection dialled by the node whose name sorts first.
+          existing.dialledByUs === this.id < node;
+      if (keepExisting) {
         session.close(CloseCode.Normal, 'duplicate link');
         return undefined;
       }
@@ -789,6 +819,16 @@ class Slots {
     const next = this.#waiting.shift();
     if (next !== undefined) next();
     else this.#free++;
+  }
+
+  /** Runs `task` in a slot, giving it back however the task ends. */
+  async while<T>(task: () => Promise<T>): Promise<T> {
+    await this.take();
+    try {
+      return await task();
+    } finally {
+      this.give();
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@meshcache/core';
@@ -404,6 +404,57 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     );
   });
 
+  it('links a live peer at once while dials to addresses that never answer wait (they held every dial slot; found by an attack)', async () => {
+    const caches = { caches: { R: { replication: {} } } };
+    const b = await startNode('gw-2', [], caches);
+    // Listeners that take the connection and never answer the upgrade: a node that died listed.
+    const held: Socket[] = [];
+    const silent = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const server = createServer((socket) => held.push(socket));
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        return server;
+      }),
+    );
+    try {
+      const dead = silent.map((server) => `ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+      const a = await startNode('gw-1', [...dead, b.url], {
+        ...caches,
+        // Dead dials wait 30 s: the live peer would wait behind them for as long.
+        peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 30_000 },
+      });
+      await until(() => a.peers().find((peer) => peer.id === 'gw-2')?.state === 'connected', 'the live link');
+    } finally {
+      for (const server of silent) server.close();
+      for (const socket of held) socket.destroy();
+    }
+  });
+
+  it('keeps a working link when it dials the same peer again under another spelling, whichever name sorts first (a DNS flap replaced it; found by an attack)', async () => {
+    const caches = { caches: { R: { replication: {} } } };
+    const b = await startNode('gw-2', [], caches);
+    const connected: string[] = [];
+    const quiet = () => {};
+    const logger = {
+      debug: quiet,
+      warn: quiet,
+      error: quiet,
+      info: (_: unknown, message: string) => {
+        if (message === 'peer connected') connected.push(message);
+      },
+    };
+    // zz-1 sorts after gw-2: the tie-break between two dials of its own kept the newer one.
+    const a = await startNode('zz-1', [b.url, b.url.replace('127.0.0.1', 'localhost')], caches, { logger });
+    await a.ready();
+    await until(() => b.peers().length === 1 && connected.length >= 1, 'the link').catch((e) => {
+      console.log(JSON.stringify([a.peers(), b.peers(), connected]));
+      throw e;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // both dials have landed
+    expect(connected).toHaveLength(1);
+    expect(b.peers()).toHaveLength(1);
+  });
+
   it('closes, with a warning, a link dialled for a cache the listener does not replicate', async () => {
     const warnings: string[] = [];
     const quiet = () => {};
@@ -560,7 +611,8 @@ describe('cluster configuration', () => {
     [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x'] } }, 'peerDiscovery.peers[0]'],
     [{ ...base, peerDiscovery: { mode: 'multicast' } }, 'peerDiscovery.mode'],
     [{ ...base, peerDiscovery: { mode: 'dns', port: 1 } }, 'peerDiscovery.name'],
-    [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x:1/Nope'] } }, 'peerDiscovery.peers'],
+    [{ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://x:1/Nope'] } }, 'peerDiscovery.peers[0]'],
+    [{ ...base, peerDiscovery: { mode: 'dns', name: 'gateways svc.example', port: 1 } }, 'peerDiscovery.name'],
     [{ ...base, secret: undefined, peerListener: { hostname: '0.0.0.0' } }, 'secret'],
     [{ ...base, cachez: {} }, 'cachez'],
     [{ ...base, http: 9464 }, 'http'],
@@ -587,6 +639,13 @@ describe('cluster configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).field).toBe(field);
+  });
+
+  it('names the peer and shows its cache name escaped when a manual peer names a cache that does not replicate here (found by an attack)', () => {
+    const peers = ['ws://127.0.0.1:1', 'ws://127.0.0.1:2/bad%0Aname%00'];
+    expect(() => resolveClusterConfig({ ...base, peerDiscovery: { mode: 'manual', peers } }, {})).toThrow(
+      'names cache "bad\\nname\\u0000", which is not a replicated cache of this node',
+    );
   });
 
   it('says a secretFile is empty, rather than that the secret is not a non-empty string', () => {

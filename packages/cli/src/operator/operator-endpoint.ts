@@ -69,8 +69,8 @@ export const MAX_PIPELINED = 8;
  * comes. Without them a flood of idle connections took every file descriptor of the process (20,000
  * here), and with them went the peer port's new links and the CLI's admin sessions.
  */
-export const MAX_OPERATOR_CONNECTIONS = 256;
-export const MAX_OPERATOR_CONNECTIONS_PER_ADDRESS = 32;
+export const MAX_OPERATOR_CONNECTIONS = 512;
+export const MAX_OPERATOR_CONNECTIONS_PER_ADDRESS = 64;
 /** Scrapes within this long of one another get the same text (each rendering costs milliseconds). */
 const METRICS_REUSE_MILLIS = 500;
 /** Bytes of events a page has not read, past which a push is skipped; after SKIPS_BEFORE_CLOSE in a row, the stream ends. */
