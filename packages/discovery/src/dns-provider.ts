@@ -110,6 +110,7 @@ export class DnsPeerProvider implements PeerProvider {
     try {
       addresses = await resolver(name);
     } catch (error) {
+      if (this.#stopped) return;
       const now = Date.now();
       if (now - this.#warnedAt >= WARN_EVERY_MILLIS) {
         this.#warnedAt = now;

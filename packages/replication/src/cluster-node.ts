@@ -169,11 +169,6 @@ interface Dialer {
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 /**
- * A link from which nothing (not even a heartbeat's pong) came for this long has gone quiet: a
- * second link to the same peer dialled from the same side replaces it rather than give way.
- */
-const QUIET_LINK_MILLIS = 3000;
-/**
  * A link that lived this long went down for a reason of its own, and its peer is redialled from
  * the shortest backoff again; one closed sooner (refused as soon as made) keeps backing off.
  */
@@ -622,6 +617,8 @@ export class ClusterNode {
         connection.close(CloseCode.GoingAway, 'node stopping');
         return;
       }
+      // The peer's handshake timer ran while this dial waited for its slot: it may have given up.
+      if (!connection.open) throw new Error('the connection closed while it waited for a handshake slot');
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
       dialer.node = peer.node;
@@ -704,15 +701,16 @@ export class ClusterNode {
     const existing = this.#links.get(node);
     if (existing?.session.connection.open) {
       // The same side dialled twice (a peer listed under two spellings, a DNS answer that
-      // flapped): the link that works stays, unless it has gone quiet (a peer that came back
-      // while its old connection half-open lingers). Before, the tie-break below replaced a
-      // healthy link, and repaired it, at every flap of a DNS answer.
-      const sameSide = existing.dialledByUs === dialledByUs;
-      const keepExisting = sameSide
-        ? (existing.session.connection.quietMillis ?? 0) < QUIET_LINK_MILLIS
-        : // Each dialled the other: keep the connection dialled by the node whose name sorts first.
-          existing.dialledByUs === this.id < node;
+      // flapped): the link in place stays, and the other end, which sees two links from one
+      // side too, decides the same. Before, the tie-break below replaced a healthy link, and
+      // repaired it, at every flap. (A peer back while its old connection lingers half-open
+      // links once the heartbeat has ended that one.)
+      const keepExisting =
+        existing.dialledByUs === dialledByUs ||
+        // Each dialled the other: keep the connection dialled by the node whose name sorts first.
+        existing.dialledByUs === this.id < node;
       if (keepExisting) {
+        this.#logger.debug({ peer: node, url, dialledByUs }, 'a second link to a linked peer; closed, the first kept');
         session.close(CloseCode.Normal, 'duplicate link');
         return undefined;
       }

@@ -7,6 +7,7 @@ export type { CacheReplicatorOptions, ReplicationPeer } from './cache-replicator
 export { CacheReplicator } from './cache-replicator.js';
 export type { HybridLogicalClockOptions } from './hlc.js';
 export { HybridLogicalClock } from './hlc.js';
+export { hostOf } from './once-per-window.js';
 export { MAX_BATCH_CHANGES, ProtocolError, WireCodec } from './protocol/codec.js';
 export type {
   AckMessage,

@@ -224,6 +224,9 @@ export class Session {
         );
       }
     });
+    // A connection already closed runs no close listener added now: the handshake would wait
+    // out its timer (a dial that waited for a slot while the peer gave up on it held that slot).
+    if (!connection.open) this.#fail('E_PROTOCOL', CloseCode.Normal, 'the connection was already closed');
   }
 
   get established(): Promise<PeerIdentity> {
@@ -237,7 +240,10 @@ export class Session {
     this.#early = [];
     // Held to the same rule as a frame handled as it arrives (#receive): a message that came in
     // the handshake's last read and whose handling throws closes the session, never the process.
-    for (const message of early) this.#guarded(() => handler(message));
+    for (const message of early) {
+      if (this.#state.name !== 'established') break; // a message before closed the session
+      this.#guarded(() => handler(message));
+    }
   }
 
   /**
@@ -248,25 +254,31 @@ export class Session {
    * bounded by estimates of their changes' sizes, and values by an estimate at put; this is the
    * check on the real bytes, whatever the estimates said. A batch of changes past it is sent as
    * two halves; one change alone past it is not sent, and says so (it stays on this node).
+   * Returns whether it went (all of it): false for a session not established or closed, and for
+   * a message past a frame that could not be halved.
    */
-  send(message: SessionMessage): void {
+  send(message: SessionMessage): boolean {
     const state = this.#state;
-    if (state.name !== 'established' || !this.connection.open) return;
+    if (state.name !== 'established' || !this.connection.open) return false;
     const frame = this.#codec.encode(message);
-    if (frame.length > MAX_SENT_FRAME_BYTES) this.#sendInHalves(message, frame.length);
-    else this.connection.send(state.protection.seal(frame));
+    if (frame.length > MAX_SENT_FRAME_BYTES) return this.#sendInHalves(message, frame.length);
+    this.connection.send(state.protection.seal(frame));
+    return true;
   }
 
-  #sendInHalves(message: SessionMessage, bytes: number): void {
+  /** A message past a frame: a batch in halves (true), anything else not at all (false). */
+  #sendInHalves(message: SessionMessage, bytes: number): boolean {
     const batch = message.type === MessageType.Batch || message.type === MessageType.Entries ? message : undefined;
     if (batch !== undefined && batch.changes.length > 1) {
       const half = Math.ceil(batch.changes.length / 2);
-      this.send({ type: batch.type, changes: batch.changes.slice(0, half) });
-      this.send({ type: batch.type, changes: batch.changes.slice(half) });
-      return;
+      const first = this.send({ type: batch.type, changes: batch.changes.slice(0, half) });
+      const second = this.send({ type: batch.type, changes: batch.changes.slice(half) });
+      return first && second;
     }
     const change = batch?.changes[0];
-    this.#logger.error(
+    // A change left out is this node's to report; any other message (an admin answer) is its
+    // sender's, who says so to the other side, and a client asking again must not fill the log.
+    this.#logger[batch === undefined ? 'debug' : 'error'](
       {
         remote: this.connection.remoteAddress,
         messageType: message.type,
@@ -275,8 +287,11 @@ export class Session {
         bytes,
         maxBytes: MAX_SENT_FRAME_BYTES,
       },
-      'a change too large for one frame was not sent to the peer',
+      batch === undefined
+        ? 'a message too large for one frame was not sent'
+        : 'a change too large for one frame was not sent to the peer',
     );
+    return false;
   }
 
   close(code: number = CloseCode.Normal, reason = ''): void {

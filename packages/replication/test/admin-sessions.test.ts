@@ -55,6 +55,7 @@ function harness() {
       send: () => {
         client.answers++;
         client.unsent += answerBytes;
+        return true;
       },
       close: (code: number) => {
         if (client.closed.length > 0) return;

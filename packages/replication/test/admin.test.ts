@@ -183,6 +183,17 @@ describe('admin calls over the replication protocol', () => {
     expect(Array.isArray(await admin.peers())).toBe(true); // the same session serves on
   });
 
+  it('answers E_VALUE_NOT_ENCODABLE for a value past one frame (a local cache may hold one), instead of leaving the client to its timeout', async () => {
+    const a = await start('gw-1');
+    a.manager.getCache('tokens')?.put('huge', 'x'.repeat(17 * 1024 * 1024));
+    const admin = await AdminClient.connect(a.url, { secret: SECRET, timeoutMillis: 20_000 });
+    clients.push(admin);
+    const error = await failure(admin.get('tokens', 'huge'));
+    expect(error.code).toBe('E_VALUE_NOT_ENCODABLE');
+    expect(error.message).toMatch(/larger than one frame carries/);
+    expect(Array.isArray(await admin.peers())).toBe(true);
+  });
+
   it('logs a well-encrypted bad message at warn once a minute per host, however often its sender reconnects (a line per reconnection before)', async () => {
     const lines: Array<[string, string]> = [];
     const log = (level: string) => (_: unknown, message: string) => lines.push([level, message]);

@@ -104,6 +104,30 @@ describe('Session handshake (Noise NNpsk0)', () => {
     expect(await closed).toBe(4002);
   });
 
+  it('hands no early message on once one has closed the session (a later put was applied after the 4002; found by a review)', async () => {
+    const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2' });
+    await Promise.all([dialler.established, server.established]);
+    dialler.send(change);
+    dialler.send({ ...change, key: 'second' });
+    await tick();
+    const handled: string[] = [];
+    server.onMessage((message) => {
+      handled.push((message as ChangeMessage & { key: string }).key);
+      throw new RangeError('an answer that cannot be encoded');
+    });
+    expect(handled).toEqual(['prod/orders']);
+  });
+
+  it('fails at once on a connection already closed, instead of waiting out its timer (found by a review)', async () => {
+    const network = new MemoryNetwork();
+    listeners.push(await network.listen('b', () => {}));
+    const connection = await network.dial('b');
+    connection.close();
+    // Its timer is a minute: the test's own timeout would end first.
+    const session = await sessionOf(connection, 'dialler', { node: 'gw-1' }, 60_000);
+    await expect(session.established).rejects.toMatchObject({ code: 'E_PROTOCOL' });
+  });
+
   it('speaks the highest version both ends speak: 2 with a node held to protocol 2', async () => {
     const { dialler, server } = await connect({ node: 'gw-1' }, { node: 'gw-2', protocols: { min: 2, max: 2 } });
     expect(await dialler.established).toMatchObject({ protocol: 2 });

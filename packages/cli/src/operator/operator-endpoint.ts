@@ -25,12 +25,14 @@
  * event loop 30 s and 2.5 GB), a request behind an event stream on its connection closes it, and
  * scrapes made within METRICS_REUSE_MILLIS of one another share one rendering. At most
  * MAX_OPERATOR_CONNECTIONS connections are open at once, MAX_OPERATOR_CONNECTIONS_PER_ADDRESS
- * from one address, so a flood of connections cannot take the process's file descriptors (the
- * peer port's and the CLI's with them).
+ * from one host, the host holding the most giving way when all are taken: a flood of connections
+ * can neither take the process's file descriptors (the peer port's and the CLI's with them) nor
+ * lock out a probe from elsewhere.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { ClusterNode } from '@meshcache/replication';
+import { hostOf as connectionHost } from '@meshcache/replication/internals';
 import { registerMeshcacheMetrics } from '@meshcache/replication/metrics';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
@@ -48,6 +50,10 @@ export interface OperatorEndpointOptions {
    * reads none of the answers (Node stops reading it, and it would stay open for good). @default 30000
    */
   readonly idleTimeoutMillis?: number;
+  /** Connections open at once. @default MAX_OPERATOR_CONNECTIONS */
+  readonly maxConnections?: number;
+  /** Connections open at once from one host (an IPv6 /64 is one). @default MAX_OPERATOR_CONNECTIONS_PER_ADDRESS */
+  readonly maxConnectionsPerAddress?: number;
 }
 
 export interface OperatorEndpoint {
@@ -65,8 +71,9 @@ export const MAX_EVENT_STREAMS = 32;
 /** Requests read on one connection and not yet answered, past which the connection is closed. */
 export const MAX_PIPELINED = 8;
 /**
- * Connections open at once, and from one remote address: past either a new one is closed as it
- * comes. Without them a flood of idle connections took every file descriptor of the process (20,000
+ * Connections open at once, and from one host (an IPv6 /64 is one): past its host's share a new
+ * one is closed as it comes; when all are taken, the host holding the most gives up its oldest.
+ * Without them a flood of idle connections took every file descriptor of the process (20,000
  * here), and with them went the peer port's new links and the CLI's admin sessions.
  */
 export const MAX_OPERATOR_CONNECTIONS = 512;
@@ -104,6 +111,11 @@ function isLoopbackAddress(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped !== null) return (mapped[1] as string).startsWith('127.');
   return isIP(address) === 6 && /^(0{0,4}:){2,7}0{0,3}1$/.test(address.replace(/^::/, '0::'));
+}
+
+/** Where a connection comes from, as the limits count it: its address, an IPv6 one by its /64. */
+function hostOfSocket(socket: Socket): string {
+  return connectionHost(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
 }
 
 /** The host name of a Host header (without its port). */
@@ -264,22 +276,31 @@ export async function startOperatorEndpoint(
   });
   server.maxHeadersCount = 50;
   server.timeout = options.idleTimeoutMillis ?? 30_000;
-  server.maxConnections = MAX_OPERATOR_CONNECTIONS;
-  const perAddress = new Map<string, number>();
+  // Connections by host (an IPv6 /64 is one), oldest first: a host past its share is refused, and
+  // when the endpoint is full the host holding the most gives up its oldest, so that a flood from
+  // a few hosts cannot lock out a kubelet's probe or a Prometheus elsewhere.
+  const byHost = new Map<string, Socket[]>();
+  const maxConnections = options.maxConnections ?? MAX_OPERATOR_CONNECTIONS;
+  const maxPerHost = options.maxConnectionsPerAddress ?? MAX_OPERATOR_CONNECTIONS_PER_ADDRESS;
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress ?? '?';
-    const held = perAddress.get(address) ?? 0;
-    if (held >= MAX_OPERATOR_CONNECTIONS_PER_ADDRESS) {
+    const host = hostOfSocket(socket);
+    const own = byHost.get(host) ?? [];
+    if (own.length >= maxPerHost) {
       socket.destroy();
       return;
     }
-    perAddress.set(address, held + 1);
+    if (sockets.size >= maxConnections) {
+      let heaviest: Socket[] = own;
+      for (const held of byHost.values()) if (held.length > heaviest.length) heaviest = held;
+      heaviest[0]?.destroy();
+    }
+    own.push(socket);
+    byHost.set(host, own);
     sockets.add(socket);
     socket.once('close', () => {
       sockets.delete(socket);
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left === 0) perAddress.delete(address);
-      else perAddress.set(address, left);
+      own.splice(own.indexOf(socket), 1);
+      if (own.length === 0 && byHost.get(host) === own) byHost.delete(host);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -16,6 +16,7 @@
  * node's (admin-sessions.ts): the session reports each request, answer and failure to them.
  */
 import { type Cache, type CacheManager, type CacheStatistics, MeshcacheError } from '@meshcache/core';
+import { MAX_SENT_FRAME_BYTES } from '../protocol/codec.js';
 import { type AdminRequestMessage, MessageType } from '../protocol/messages.js';
 import type { Session, SessionMessage } from '../session.js';
 import { CloseCode } from '../transport/transport.js';
@@ -67,20 +68,24 @@ export function serveAdmin(
       response = { ok: false, result: { code, message: (error as Error).message } };
       bounds.failed(message.op, code);
     }
+    let unsent: string | undefined;
     try {
-      session.send({ type: MessageType.AdminResponse, id: message.id, ...response });
+      if (!session.send({ type: MessageType.AdminResponse, id: message.id, ...response }) && session.connection.open) {
+        unsent = `the answer is larger than one frame carries (${MAX_SENT_FRAME_BYTES} bytes)`;
+      }
     } catch (error) {
+      unsent = `the answer could not be encoded: ${(error as Error).message}`;
+    }
+    if (unsent !== undefined) {
       // An answer msgpack cannot carry (a value with a cycle or a Symbol, in a cache that does
-      // not replicate): the client is told so, and the node goes on serving.
+      // not replicate), or one past a frame: the client is told so rather than left to its
+      // timeout, and the node goes on serving.
       bounds.failed(message.op, 'E_VALUE_NOT_ENCODABLE');
       session.send({
         type: MessageType.AdminResponse,
         id: message.id,
         ok: false,
-        result: {
-          code: 'E_VALUE_NOT_ENCODABLE',
-          message: `the answer could not be encoded: ${(error as Error).message}`,
-        },
+        result: { code: 'E_VALUE_NOT_ENCODABLE', message: unsent },
       });
     }
     bounds.answered();
