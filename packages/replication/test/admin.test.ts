@@ -27,6 +27,18 @@ async function connect(url: string, secret = SECRET) {
   return client;
 }
 
+/** An admin session made by hand (not AdminClient), established. */
+async function adminSession(url: string, node: string): Promise<Session> {
+  const session = await sessionOf(await new WebSocketTransport().dial(url), 'dialler', {
+    node,
+    url: '',
+    role: 'admin',
+    secret: SECRET,
+  });
+  await session.established;
+  return session;
+}
+
 async function failure(call: Promise<unknown>): Promise<AdminError> {
   try {
     await call;
@@ -132,13 +144,7 @@ describe('admin calls over the replication protocol', () => {
     const open: Session[] = [];
     try {
       for (let i = 0; i < MAX_ADMIN_SESSIONS; i++) {
-        const session = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
-          node: `dashboard-${i}`,
-          url: '',
-          role: 'admin',
-          secret: SECRET,
-        });
-        await session.established;
+        const session = await adminSession(a.url, `dashboard-${i}`);
         open.push(session);
       }
       const admin = await connect(a.url).catch((error: unknown) => error);
@@ -200,13 +206,7 @@ describe('admin calls over the replication protocol', () => {
     const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
     const a = await startNode('gw-1', [], {}, { logger });
     for (let i = 0; i < 5; i++) {
-      const session = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
-        node: `dashboard-${i}`,
-        url: '',
-        role: 'admin',
-        secret: SECRET,
-      });
-      await session.established;
+      const session = await adminSession(a.url, `dashboard-${i}`);
       const closed = new Promise<number>((resolve) => session.connection.onClose((code) => resolve(code)));
       session.send({ type: MessageType.Sync, id: -1 } as never); // encrypted, but not a message
       expect(await closed).toBe(4002);
@@ -217,13 +217,7 @@ describe('admin calls over the replication protocol', () => {
 
   it('closes an admin session that sends anything but admin requests', async () => {
     const a = await start('gw-1');
-    const session = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
-      node: 'admin-x',
-      url: '',
-      role: 'admin',
-      secret: SECRET,
-    });
-    await session.established;
+    const session = await adminSession(a.url, 'admin-x');
     const closed = new Promise<number>((resolve) => session.connection.onClose((code) => resolve(code)));
     session.send({
       type: 1,
