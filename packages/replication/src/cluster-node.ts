@@ -291,6 +291,8 @@ export class ClusterNode {
     const listed = new Set<string>();
     for (const dialer of this.#dialers) {
       if (dialer.self) continue;
+      // One entry a node: a peer listed under two spellings (or found twice) is one peer.
+      if (dialer.node !== undefined && listed.has(dialer.node)) continue;
       const link = dialer.node === undefined ? undefined : this.#links.get(dialer.node);
       if (dialer.node !== undefined) listed.add(dialer.node);
       infos.push({

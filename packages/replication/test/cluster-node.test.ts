@@ -452,6 +452,8 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     await until(() => duplicates.length === 1, 'the second dial to land, as a duplicate');
     expect(connected).toHaveLength(1);
     expect(b.peers()).toHaveLength(1);
+    // One peer, one entry, whichever spelling found it.
+    expect(a.peers().map((peer) => [peer.id, peer.state])).toEqual([['gw-2', 'connected']]);
   });
 
   it('closes, with a warning, a link dialled for a cache the listener does not replicate', async () => {
