@@ -104,6 +104,22 @@ describe('the memory store', () => {
     );
   });
 
+  it('numbers slots from 0 again once empty, so that walks up to top walk what is held (a peer made each removeAll walk a million slots; found by an attack)', () => {
+    for (const policy of ['LRU', 'LFU', 'FIFO', 'TINYLFU'] as const) {
+      const { memory, put } = store({ policy, maxEntries: 0 });
+      for (let i = 0; i < 1000; i++) put(`k${i}`);
+      expect(memory.top).toBe(1000);
+      for (let i = 0; i < 999; i++) memory.delete(`k${i}`);
+      expect(memory.top).toBe(1000); // not empty: held slots never move
+      memory.delete('k999');
+      expect(memory.top).toBe(0);
+      for (let i = 0; i < 3; i++) put(`again${i}`);
+      expect(memory.top).toBe(3);
+      expect([...memory.keys()].sort()).toEqual(['again0', 'again1', 'again2']);
+      for (let i = 0; i < 3; i++) expect(memory.slotOf(`again${i}`)).toBe(i);
+    }
+  });
+
   it('hands a victim over while its slot still holds it', () => {
     const seen: string[] = [];
     const memory: MemoryStore<string> = new MemoryStore<string>({

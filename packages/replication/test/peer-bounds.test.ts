@@ -241,6 +241,30 @@ describe('peer links', () => {
     expect(warnings.at(-1)).toMatch(/more than 64 caches .* no longer logged on this link/);
   });
 
+  it('closes a link that does not read rather than answer its Syncs past the bound (a Sync flood grew a node by 25 MB a second; found by an attack)', async () => {
+    const { client, server } = await establishedPair();
+    let backedUp = false;
+    const connection = delegatingConnection(client, { bufferedAmount: () => (backedUp ? 300 * 1024 * 1024 : 0) });
+    const closed = new Promise<number>((resolve) => client.onClose((code) => resolve(code)));
+    const { warnings, logger } = recordingLogger();
+    const { session, link } = await linkOver(connection, logger);
+    await session.established;
+    link.attach();
+    const other = await (server() as Promise<Awaited<ReturnType<typeof sessionOf>>>);
+    await other.established;
+    await turns(); // what attach() sent went out
+    const acks: number[] = [];
+    other.onMessage((message) => {
+      if (message.type === MessageType.Ack) acks.push(message.id);
+    });
+    backedUp = true; // from here on, nothing this link sends is read
+    other.send({ type: MessageType.Sync, id: 1 });
+    expect(await closed).toBe(4008);
+    await turns();
+    expect(acks).toEqual([]); // not answered past the bound
+    expect(warnings).toContain('peer does not read what it is sent; closing the link (it repairs when it comes back)');
+  });
+
   it('closes a link whose connection holds more unsent bytes than its bound (4008), instead of queueing more', async () => {
     const { client } = await establishedPair();
     const backedUp = delegatingConnection(client, { bufferedAmount: () => 300 * 1024 * 1024 });

@@ -405,6 +405,14 @@ export class MemoryStore<V> {
       this.bytes -= sizes[slot] as number;
       sizes[slot] = 0;
     }
+    if (this.#index.size === 0) {
+      // Empty: numbering starts again, so that what walks slots up to `top` (a remote removeAll,
+      // a sweep, a digest) walks what is held, not the most ever held. A peer that sent removeAlls
+      // to a cache that once held a million keys made each walk a million slots (33 s for a frame).
+      this.#free.length = 0;
+      this.#top = 0;
+      return;
+    }
     this.#free.push(slot);
   }
 
