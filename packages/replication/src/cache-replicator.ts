@@ -130,6 +130,8 @@ interface PeerState {
  * One change larger than this goes alone in its frame; values are held to MAX_VALUE_BYTES.
  */
 export const MAX_FRAME_BYTES = 1 << 20;
+/** A peer's refused changes are logged at warn at most once in this long. */
+const REFUSAL_WARN_MILLIS = 60_000;
 
 export class CacheReplicator {
   readonly port: ReplicaPort<unknown>;
@@ -161,6 +163,12 @@ export class CacheReplicator {
   readonly #refusing = new Set<string>();
   /** Peers a change of which this node could not apply, said once each. */
   readonly #failedFrom = new Set<string>();
+  /**
+   * When a refusal of each peer's changes was last logged at warn: a peer whose changes alternate
+   * between refused and accepted (a version past the drift bound, then one within) got a warning
+   * for every other change, 100,000 from 4.8 MB; now once a minute, at debug between.
+   */
+  readonly #refusalWarnedAt = new Map<string, number>();
   #acknowledged = 0;
   #timedOut = 0;
 
@@ -438,7 +446,11 @@ export class CacheReplicator {
     this.#refused++;
     if (!said.has(from)) {
       said.add(from);
-      this.#logger.warn({ cache: this.port.cacheName, peer: from, err: error }, why);
+      const now = this.#scheduler.now();
+      if (now - (this.#refusalWarnedAt.get(from) ?? Number.NEGATIVE_INFINITY) >= REFUSAL_WARN_MILLIS) {
+        this.#refusalWarnedAt.set(from, now);
+        this.#logger.warn({ cache: this.port.cacheName, peer: from, err: error }, why);
+      } else this.#logger.debug({ cache: this.port.cacheName, peer: from, err: error }, why);
     }
     return 'refused';
   }

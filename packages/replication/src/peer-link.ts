@@ -61,6 +61,8 @@ export interface PeerLinkOptions {
 export const DEFAULT_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
 /** How often each end of a protocol 3 link tells the other its wall clock. */
 export const CLOCK_SAMPLE_MILLIS = 10_000;
+/** Each change of a peer's clock state (skewed, in step again) is logged loud at most once in this long. */
+const SKEW_LOG_MILLIS = 60_000;
 /** Unknown cache names remembered (and logged) per link; past it, one more line and silence. */
 const MAX_IGNORED_CACHES = 64;
 
@@ -103,6 +105,8 @@ export class PeerLink {
   #clockTimer: Cancel | undefined;
   readonly #scheduler: Scheduler;
   #skewLogged = false;
+  #skewErrorAt = Number.NEGATIVE_INFINITY;
+  #agreeInfoAt = Number.NEGATIVE_INFINITY;
   #syncIds = 0;
   readonly #maxUnsent: number;
 
@@ -197,15 +201,23 @@ export class PeerLink {
   #onClockSample(wallMillis: number): void {
     const offset = wallMillis - this.#options.hlc.wallClock();
     this.clockOffsetMillis = offset;
+    // A peer's samples may flip between skewed and in step as fast as it sends them: the state
+    // changes are logged at most once a minute each (155,000 lines in 5 s before), at debug between.
+    const now = this.#scheduler.now();
+    const loud = (last: number) => now - last >= SKEW_LOG_MILLIS;
     if (this.skewed && !this.#skewLogged) {
       this.#skewLogged = true;
-      this.#options.logger.error(
+      const level = loud(this.#skewErrorAt) ? 'error' : 'debug';
+      if (level === 'error') this.#skewErrorAt = now;
+      this.#options.logger[level](
         { peer: this.node, offsetMillis: Math.round(offset), maxDriftMillis: this.#options.hlc.maxDriftMillis },
         `the clock of peer ${this.node} is ${Math.abs(Math.round(offset / 1000))} s ${offset > 0 ? 'ahead of' : 'behind'} this node's, past the drift bound: changes from whichever clock is ahead are refused (E_CLOCK_DRIFT) until the clocks agree; check NTP on both hosts`,
       );
     } else if (!this.skewed && this.#skewLogged) {
       this.#skewLogged = false;
-      this.#options.logger.info(
+      const level = loud(this.#agreeInfoAt) ? 'info' : 'debug';
+      if (level === 'info') this.#agreeInfoAt = now;
+      this.#options.logger[level](
         { peer: this.node, offsetMillis: Math.round(offset) },
         'the clocks of this node and its peer agree again',
       );

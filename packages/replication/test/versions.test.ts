@@ -69,6 +69,34 @@ describe('protocol versions', () => {
     }
   });
 
+  it('logs a peer whose clock samples and versions flip between skewed and in step once a minute, not once a flip (found by an attack)', async () => {
+    const { lines, logger } = recordingLogger();
+    const node = await startNode('gw-1', [], replicated, { logger });
+    const peer = await sessionOf(await new WebSocketTransport().dial(node.url), 'dialler', {
+      node: 'gw-flappy',
+      secret: SECRET,
+    });
+    await peer.established;
+    await until(() => node.peers().some((p) => p.id === 'gw-flappy'), 'the link');
+    for (let i = 0; i < 100; i++) {
+      const skewed = i % 2 === 0;
+      peer.send({ type: MessageType.ClockSample, wallMillis: Date.now() + (skewed ? 120_000 : 0) });
+      const version = { time: Date.now() + (skewed ? 120_000 : 0), counter: i, node: 'gw-flappy' };
+      peer.send({
+        type: MessageType.Batch,
+        changes: [{ type: MessageType.Remove, cache: 'Response Cache', key: `k${i}`, version }],
+      });
+    }
+    peer.send({ type: MessageType.Sync, id: 1 });
+    const acked = new Promise<void>((resolve) => peer.onMessage((m) => m.type === MessageType.Ack && resolve()));
+    await acked;
+    const loud = lines.filter((line) => line.level === 'warn' || line.level === 'error' || line.level === 'info');
+    expect(loud.filter((line) => /past the drift bound/.test(line.msg))).toHaveLength(1);
+    expect(loud.filter((line) => /agree again/.test(line.msg))).toHaveLength(1);
+    expect(loud.filter((line) => /clock is too far ahead/.test(line.msg))).toHaveLength(1);
+    peer.close();
+  });
+
   it('skips a message of a type it does not know (a newer peer), counting it, and keeps the link', async () => {
     const { lines, logger } = recordingLogger();
     const node = await startNode('gw-1', [], replicated, { logger });
