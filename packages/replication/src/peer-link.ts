@@ -79,6 +79,12 @@ export class PeerLink {
   readonly bootstrapped: Promise<void>;
   /** Epoch ms of the last frame from the peer, or null if none yet. */
   lastSeen: number | null = null;
+  /**
+   * When a message of a repair this node takes from the peer (Digest, Keys, Entries,
+   * BootstrapDone) last came: what bootstrapSettled counts as progress. Any message counted
+   * before, and a peer that sent a Sync every 500 ms and no repair kept ready() waiting for good.
+   */
+  #lastRepairAt: number | null = null;
   /** Live changes received from the peer. */
   changesReceived = 0;
   /** Replication lag of the last live batch from the peer, in ms; null before the first. */
@@ -139,7 +145,8 @@ export class PeerLink {
 
   /**
    * Resolves when every shared cache has been repaired from this peer once, or the link closed,
-   * or nothing arrived from the peer for `silenceMillis` (a stalled repair is not waited for).
+   * or no repair message came from the peer for `silenceMillis` (a stalled repair is not waited
+   * for, however much else the peer sends).
    */
   bootstrapSettled(silenceMillis: number): Promise<void> {
     if (this.#awaitingBootstrap.size === 0 || !this.session.connection.open) return Promise.resolve();
@@ -148,7 +155,7 @@ export class PeerLink {
       const started = scheduler.now();
       const cancel = scheduler.setInterval(
         () => {
-          const heard = this.lastSeen ?? started;
+          const heard = this.#lastRepairAt ?? started;
           if (!this.session.connection.open || scheduler.now() - Math.max(heard, started) > silenceMillis) done();
         },
         Math.max(10, silenceMillis / 4),
@@ -321,13 +328,17 @@ export class PeerLink {
         return;
       }
       case MessageType.Entries:
+        this.#lastRepairAt = this.lastSeen;
         this.#applyAll(message.changes);
         return;
       case MessageType.Digest:
-      case MessageType.RepairRequest:
       case MessageType.Keys:
-      case MessageType.Pull:
       case MessageType.BootstrapDone:
+        this.#lastRepairAt = this.lastSeen;
+        this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
+        return;
+      case MessageType.RepairRequest:
+      case MessageType.Pull:
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
         return;
       case MessageType.Lease:

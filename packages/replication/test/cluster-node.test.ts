@@ -8,6 +8,7 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualPeerProvider } from '@meshcache/discovery';
 import { describe, expect, it } from 'vitest';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
+import { MessageType } from '../src/protocol/messages.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';
 import { sessionOf } from './sessions.js';
@@ -201,6 +202,28 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     await back.ready();
     expect(responses(back).get('while-down')).toBe('missed');
     expect(responses(back).has('mine')).toBe(false);
+  });
+
+  it('ready() resolves when a peer links but sends no repair, however much else it sends (Syncs every 200 ms kept it waiting for good; found by an attack)', async () => {
+    const transport = new WebSocketTransport();
+    const chatter: Array<ReturnType<typeof setInterval>> = [];
+    const listener = await transport.listen('ws://127.0.0.1:0', (connection) => {
+      void sessionOf(connection, 'listener', { node: 'gw-liar', secret: SECRET }).then(async (session) => {
+        await session.established;
+        let id = 0;
+        chatter.push(setInterval(() => session.send({ type: MessageType.Sync, id: ++id }), 200));
+      });
+    });
+    try {
+      const joiner = await startNode('gw-1', [listener.address], {
+        caches: { R: { replication: {} } },
+      });
+      await joiner.ready(); // the test's own timeout is the bound
+      expect(joiner.peers()[0]?.id).toBe('gw-liar');
+    } finally {
+      for (const timer of chatter) clearInterval(timer);
+      await listener.close();
+    }
   });
 
   it('ready() resolves even when a configured peer never answers (after socketTimeoutMillis)', async () => {
