@@ -12,6 +12,7 @@ import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, Wi
 import { LoadLeases } from '../src/load-leases.js';
 import { PeerLink } from '../src/peer-link.js';
 import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
+import { bucketOf } from '../src/repair/digest.js';
 import type { SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { type Connection, delegatingConnection } from '../src/transport/transport.js';
@@ -131,6 +132,34 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys: ['k3'], last: true }); // after the last
     await turns();
     expect(sent.filter((m) => m.type === MessageType.Entries)).toHaveLength(1);
+  });
+
+  it('answers Pulls only for keys of the buckets its Keys listed, each once in the repair, however often pulled (2 GB for 14 MB before; found by an attack)', async () => {
+    const { repair, peer, sent, warnings } = repairOf(cacheWith(1000));
+    repair.offer(peer);
+    await turns();
+    const { bucketCount } = sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    expect(bucketCount).toBeGreaterThan(1);
+    repair.receive(peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount,
+      keyBuckets: [0],
+      fullBuckets: [],
+    });
+    await turns();
+    sent.length = 0;
+    const every = Array.from({ length: 1000 }, (_, i) => `k${i}`);
+    for (let i = 0; i < 5; i++) repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys: every, last: false });
+    repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys: every, last: true });
+    await turns(20);
+    const answered = sent
+      .flatMap((m) => (m.type === MessageType.Entries ? m.changes : []))
+      .map((c) => (c as { key: string }).key);
+    const listed = every.filter((key) => bucketOf(key, bucketCount) === 0);
+    expect(answered.sort()).toEqual(listed.sort());
+    expect(sent.at(-1)).toEqual({ type: MessageType.BootstrapDone, cache: 'c' });
+    expect(warnings).toContain('a repair message this node did not ask for; ignored (logged once per link)');
   });
 
   it('collects at most maxWanted keys to pull in one repair, and says so', async () => {
