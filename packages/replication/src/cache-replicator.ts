@@ -358,6 +358,12 @@ export class CacheReplicator {
    * 'broadcast' peer, every 'repair' peer gets the digest (read from the cache once): each of the
    * nodes behind the broadcast may have missed what its queue dropped.
    */
+  /** requestRepair, unless this cache has not changed since the peer's last digest (it would get the same one). */
+  requestRepairIfChanged(node: string): void {
+    if (this.#offeredAt.get(node) === this.port.generation) return;
+    this.requestRepair(node);
+  }
+
   requestRepair(node: string): void {
     const state = this.#peers.get(node);
     if (state === undefined) return;

@@ -49,7 +49,7 @@ import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } 
 import { peerChannel, repairChannel } from './diagnostics.js';
 import { HybridLogicalClock } from './hlc.js';
 import { hostOf, OncePerWindow } from './once-per-window.js';
-import { PeerLink } from './peer-link.js';
+import { PeerLink, UnsentBudget } from './peer-link.js';
 import { Keyring } from './security/keyring.js';
 import { HandshakeError, OwnEphemerals, type PeerIdentity, PROTOCOL_VERSIONS, Session } from './session.js';
 import type { Connection, Listener, Transport } from './transport/transport.js';
@@ -64,6 +64,8 @@ import { WebSocketTransport } from './transport/websocket.js';
  */
 export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'down';
 
+/** How long after a link goes down the survivors are offered digests (departures meanwhile join in). */
+const SURVIVOR_REPAIR_DELAY_MILLIS = 500;
 /** Handshakes a node runs at once as a dialler. */
 const MAX_CONCURRENT_DIALS = 4;
 /**
@@ -190,6 +192,10 @@ export class ClusterNode {
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
   readonly #connectSlots = new Slots(MAX_CONCURRENT_CONNECTS);
+  readonly #unsentBudget = new UnsentBudget();
+  /** Caches shared with links that went down since the last repair among the survivors (#repairAmongSurvivors). */
+  readonly #survivorRepairs = new Set<string>();
+  #survivorRepairTimer: Cancel | undefined;
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
   readonly #scheduler: Scheduler;
@@ -731,6 +737,7 @@ export class ClusterNode {
       ackTimeoutMillis: this.#config.socketTimeoutMillis,
       protocol: peer.protocol,
       scheduler: this.#scheduler,
+      unsentBudget: this.#unsentBudget,
     });
     this.#links.set(node, link);
     link.attach();
@@ -768,11 +775,21 @@ export class ClusterNode {
    */
   #repairAmongSurvivors(gone: PeerLink): void {
     if (this.#stopped !== undefined) return;
-    for (const other of this.#links.values()) {
-      for (const cache of other.caches) {
-        if (gone.caches.includes(cache)) this.#replicators.get(cache)?.requestRepair(other.node);
+    // Departures within SURVIVOR_REPAIR_DELAY_MILLIS make one round, and a peer gets a digest only
+    // where this node's cache changed since its last one: a link opened and closed 300 times in
+    // 10 s sent every other peer 300 digests (and let each ask for a full repair again).
+    for (const cache of gone.caches) this.#survivorRepairs.add(cache);
+    this.#survivorRepairTimer ??= this.#scheduler.setTimeout(() => {
+      this.#survivorRepairTimer = undefined;
+      const caches = [...this.#survivorRepairs];
+      this.#survivorRepairs.clear();
+      if (this.#stopped !== undefined) return;
+      for (const other of this.#links.values()) {
+        for (const cache of other.caches) {
+          if (caches.includes(cache)) this.#replicators.get(cache)?.requestRepairIfChanged(other.node);
+        }
       }
-    }
+    }, SURVIVOR_REPAIR_DELAY_MILLIS);
   }
 
   #repaired(node: string, cache: string): void {
@@ -786,6 +803,7 @@ export class ClusterNode {
   async #stop(): Promise<void> {
     await this.#discovery?.stop();
     for (const dialer of this.#dialers) dialer.cancelRedial?.();
+    this.#survivorRepairTimer?.();
     for (const replicator of this.#replicators.values()) {
       replicator.flush();
       replicator.close();

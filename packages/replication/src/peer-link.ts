@@ -56,6 +56,50 @@ export interface PeerLinkOptions {
    * more: a peer that does not read must not grow this node's memory. @default 256 MiB
    */
   readonly maxUnsentBytes?: number;
+  /**
+   * The bound on what every link of the node holds unsent together (a peer with many names, each
+   * link at its own bound, had no bound at all); the link holding the most goes when it is passed.
+   */
+  readonly unsentBudget?: UnsentBudget;
+}
+
+/** Unsent bytes a link holds before the links' shared budget is looked at (one that reads holds next to none). */
+const BUDGET_CHECKED_FROM = 16 * 1024 * 1024;
+/** What every peer link of a node may hold unsent together. */
+export const MAX_TOTAL_UNSENT_BYTES = 1024 * 1024 * 1024;
+
+/** The unsent bytes of a node's links together, and which link gives way when they pass the bound. */
+export class UnsentBudget {
+  readonly #links = new Set<PeerLink>();
+  readonly #maxBytes: number;
+
+  constructor(maxBytes = MAX_TOTAL_UNSENT_BYTES) {
+    this.#maxBytes = maxBytes;
+  }
+
+  add(link: PeerLink): void {
+    this.#links.add(link);
+  }
+
+  delete(link: PeerLink): void {
+    this.#links.delete(link);
+  }
+
+  /** The link holding the most, when all together hold more than the bound; else undefined. */
+  overdrawn(): PeerLink | undefined {
+    let total = 0;
+    let heaviest: PeerLink | undefined;
+    let most = 0;
+    for (const link of this.#links) {
+      const unsent = link.session.connection.bufferedAmount;
+      total += unsent;
+      if (unsent > most) {
+        most = unsent;
+        heaviest = link;
+      }
+    }
+    return total > this.#maxBytes ? heaviest : undefined;
+  }
 }
 
 export const DEFAULT_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
@@ -136,6 +180,11 @@ export class PeerLink {
     this.url = options.url;
     this.dialledByUs = options.dialledByUs;
     this.#caches = options.caches.filter((cache) => options.replicators.has(cache));
+    const budget = options.unsentBudget;
+    if (budget !== undefined) {
+      budget.add(this);
+      this.session.connection.onClose(() => budget.delete(this));
+    }
     this.#awaitingBootstrap = new Set(this.#caches);
     this.bootstrapped = new Promise((resolve) => {
       this.#bootstrapDone = resolve;
@@ -302,14 +351,25 @@ export class PeerLink {
   #send(message: SessionMessage): void {
     const unsent = this.session.connection.bufferedAmount;
     if (unsent > this.#maxUnsent) {
-      this.#options.logger.warn(
-        { peer: this.node, unsent, limit: this.#maxUnsent },
-        'peer does not read what it is sent; closing the link (it repairs when it comes back)',
-      );
-      this.session.close(CloseCode.Backlog, 'too many unsent bytes');
+      this.#closeForBacklog(this.#maxUnsent);
       return;
     }
+    if (unsent > BUDGET_CHECKED_FROM) {
+      const heaviest = this.#options.unsentBudget?.overdrawn();
+      if (heaviest !== undefined) {
+        heaviest.#closeForBacklog(MAX_TOTAL_UNSENT_BYTES);
+        if (heaviest === this) return;
+      }
+    }
     this.session.send(message);
+  }
+
+  #closeForBacklog(limit: number): void {
+    this.#options.logger.warn(
+      { peer: this.node, unsent: this.session.connection.bufferedAmount, limit },
+      'peer does not read what it is sent; closing the link (it repairs when it comes back)',
+    );
+    this.session.close(CloseCode.Backlog, 'too many unsent bytes');
   }
 
   #receive(message: SessionMessage): void {

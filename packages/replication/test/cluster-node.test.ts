@@ -226,6 +226,42 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     }
   });
 
+  it('offers the remaining peers one round of digests for many departures, and none where nothing changed (300 churned links sent every peer 300; found by an attack)', async () => {
+    const a = await startNode('gw-1', [], { caches: { R: { replication: {} } } });
+    a.manager.getCache('R')?.put('k', 'v');
+    const observer = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
+      node: 'gw-observer',
+      secret: SECRET,
+    });
+    await observer.established;
+    const digests: number[] = [];
+    const acks: number[] = [];
+    observer.onMessage((message) => {
+      if (message.type === MessageType.Digest) digests.push(message.bucketCount);
+      if (message.type === MessageType.Ack) acks.push(message.id);
+    });
+    await until(() => digests.length === 1, 'the link-up digest');
+    const churn = async (i: number) => {
+      const session = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
+        node: `gw-churn-${i}`,
+        secret: SECRET,
+      });
+      await session.established;
+      await until(() => a.peers().some((peer) => peer.id === `gw-churn-${i}`), 'the churned link');
+      const gone = new Promise<void>((resolve) => session.connection.onClose(() => resolve()));
+      session.close();
+      await gone;
+    };
+    for (let i = 0; i < 20; i++) await churn(i); // nothing changed here: no digest for them
+    a.manager.getCache('R')?.put('k2', 'v2');
+    await churn(20); // a change, then a departure: one digest
+    await until(() => digests.length >= 2, 'the digest for the change');
+    observer.send({ type: MessageType.Sync, id: 1 });
+    await until(() => acks.length === 1, 'a round trip after it');
+    expect(digests).toHaveLength(2);
+    observer.close();
+  });
+
   it('ready() resolves even when a configured peer never answers (after socketTimeoutMillis)', async () => {
     const lonely = await start('gw-1', ['ws://127.0.0.1:9']);
     await lonely.ready(); // the test's own timeout is the bound

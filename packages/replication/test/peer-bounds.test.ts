@@ -10,7 +10,7 @@ import { MAX_COUNTER } from '../src/hlc.js';
 import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, WireCodec } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
-import { PeerLink } from '../src/peer-link.js';
+import { PeerLink, UnsentBudget } from '../src/peer-link.js';
 import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
 import { bucketOf } from '../src/repair/digest.js';
 import type { SessionMessage } from '../src/session.js';
@@ -224,7 +224,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
 
 describe('peer links', () => {
   /** A link of gw-1 to gw-2 over `connection`, carrying cache 'c' through a real replicator. */
-  async function linkOver(connection: Connection, logger = recordingLogger().logger) {
+  async function linkOver(connection: Connection, logger = recordingLogger().logger, unsentBudget?: UnsentBudget) {
     const session = await sessionOf(connection, 'dialler', { node: 'gw-1' });
     const hlc = new HybridLogicalClock({ node: 'gw-1' });
     const cache = cacheWith(10);
@@ -241,6 +241,7 @@ describe('peer links', () => {
       logger,
       ackTimeoutMillis: 1000,
       protocol: 3,
+      ...(unsentBudget === undefined ? {} : { unsentBudget }),
     });
     return { session, link };
   }
@@ -292,6 +293,28 @@ describe('peer links', () => {
     await turns();
     expect(acks).toEqual([]); // not answered past the bound
     expect(warnings).toContain('peer does not read what it is sent; closing the link (it repairs when it comes back)');
+  });
+
+  it('closes the link holding the most when every link together holds more than their shared budget (a peer with many names had no bound; found by an attack)', async () => {
+    const budget = new UnsentBudget(100 * 1024 * 1024);
+    const held = [60, 50].map((mib) => mib * 1024 * 1024);
+    const links = [];
+    for (const bytes of held) {
+      const { client } = await establishedPair();
+      let backedUp = false;
+      const connection = delegatingConnection(client, { bufferedAmount: () => (backedUp ? bytes : 0) });
+      const closed = new Promise<number>((resolve) => client.onClose((code) => resolve(code)));
+      const { session, link } = await linkOver(connection, recordingLogger().logger, budget);
+      await session.established;
+      link.attach();
+      await turns();
+      links.push({ link, closed, backUp: () => (backedUp = true) });
+    }
+    for (const { backUp } of links) backUp();
+    // The lighter link sends: together they hold 110 MiB, and the heavier one goes.
+    void links[1]?.link.acknowledged();
+    expect(await links[0]?.closed).toBe(4008);
+    expect(links[1]?.link.session.connection.open).toBe(true);
   });
 
   it('closes a link whose connection holds more unsent bytes than its bound (4008), instead of queueing more', async () => {
