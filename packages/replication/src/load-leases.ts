@@ -93,6 +93,15 @@ export interface LoadLeasesOptions {
  * wrong; loading here is then the safe answer.
  */
 const MAX_ROUNDS = 8;
+/**
+ * A waiter decides again after a withdrawal for at most this many leases from its first look
+ * (then it waits out the claim it holds to, at most one lease more, and loads here): a peer
+ * renewing its claim just before it ran out made a getOrLoad wait 75 s on a 10 s lease (each
+ * renewal stands for the claim before, which counts as withdrawn).
+ */
+const MAX_WAIT_LEASES = 2;
+/** Live claims one peer may hold; past it its claims are ignored (a gateway loads a few keys at a time). */
+export const MAX_CLAIMS_PER_PEER = 10_000;
 
 export class LoadLeases implements ClusterLoadCoordinator {
   readonly #options: LoadLeasesOptions;
@@ -105,6 +114,11 @@ export class LoadLeases implements ClusterLoadCoordinator {
   #waitedForPeers = 0;
   #loadedHere = 0;
   #farClaimLogged = false;
+  #tooManyLogged = false;
+  /** Live claims per peer (MAX_CLAIMS_PER_PEER). */
+  readonly #claimsOf = new Map<string, number>();
+  /** Drops expired claims while any are held: a claim is otherwise dropped only when its key is looked up (2,000,000 held 1 GB). */
+  #sweep: (() => void) | undefined;
 
   constructor(options: LoadLeasesOptions) {
     this.#options = options;
@@ -120,6 +134,7 @@ export class LoadLeases implements ClusterLoadCoordinator {
 
   async coordinate(key: string, loadHere: () => Promise<unknown>): Promise<{ value: unknown; fromPeer: boolean }> {
     const self = this.#options.hlc.node;
+    const decideUntil = this.#clock() + MAX_WAIT_LEASES * this.#options.leaseMillis;
     for (let round = 1; ; round++) {
       let winner = this.#winner(key);
       if (winner === undefined) {
@@ -138,7 +153,7 @@ export class LoadLeases implements ClusterLoadCoordinator {
         this.#waitedForPeers++;
         return { value: outcome.value, fromPeer: true };
       }
-      if (outcome.ended === 'withdrawn' && round < MAX_ROUNDS) continue;
+      if (outcome.ended === 'withdrawn' && round < MAX_ROUNDS && this.#clock() < decideUntil) continue;
       this.#options.logger.info(
         { cache: this.#options.port.cacheName, key, holder: winner.node, why: outcome.ended },
         'single flight: the claim ended without a value; loading here',
@@ -166,6 +181,17 @@ export class LoadLeases implements ClusterLoadCoordinator {
         }
         return;
       }
+      const held = this.#claims.get(message.key)?.has(from) === true;
+      if (!held && (this.#claimsOf.get(from) ?? 0) >= MAX_CLAIMS_PER_PEER) {
+        if (!this.#tooManyLogged) {
+          this.#tooManyLogged = true;
+          this.#options.logger.warn(
+            { cache: this.#options.port.cacheName, peer: from, limit: MAX_CLAIMS_PER_PEER },
+            'single flight: a peer holds too many claims; its further claims are ignored (logged once)',
+          );
+        }
+        return;
+      }
       this.#note(message.key, {
         node: from,
         version: message.version,
@@ -181,6 +207,7 @@ export class LoadLeases implements ClusterLoadCoordinator {
 
   /** A peer's link dropped: its claims end now (its loads will never replicate over that link). */
   forgetNode(node: string): void {
+    if (!this.#claimsOf.has(node)) return; // most links that drop hold no claim: no scan
     for (const key of [...this.#claims.keys()]) this.#forget(key, node, 'gone');
   }
 
@@ -190,8 +217,11 @@ export class LoadLeases implements ClusterLoadCoordinator {
   }
 
   close(): void {
+    this.#sweep?.();
+    this.#sweep = undefined;
     for (const claims of this.#claims.values()) for (const claim of claims.values()) claim.ended = 'gone';
     this.#claims.clear();
+    this.#claimsOf.clear();
     for (const key of [...this.#wakers.keys()]) this.#wake(key);
   }
 
@@ -258,8 +288,22 @@ export class LoadLeases implements ClusterLoadCoordinator {
       this.#claims.set(key, claims);
     }
     const replaced = claims.get(claim.node);
-    if (replaced !== undefined) replaced.ended = 'withdrawn'; // a node's newer claim stands for its older one
+    if (replaced !== undefined)
+      replaced.ended = 'withdrawn'; // a node's newer claim stands for its older one
+    else this.#claimsOf.set(claim.node, (this.#claimsOf.get(claim.node) ?? 0) + 1);
     claims.set(claim.node, claim);
+    this.#sweep ??= this.#scheduler.setInterval(() => this.#dropExpired(), this.#options.leaseMillis);
+  }
+
+  #dropExpired(): void {
+    const now = this.#clock();
+    for (const [key, claims] of [...this.#claims]) {
+      for (const claim of [...claims.values()]) if (claim.expiresAt <= now) this.#forget(key, claim.node, 'expired');
+    }
+    if (this.#claims.size === 0) {
+      this.#sweep?.();
+      this.#sweep = undefined;
+    }
   }
 
   #forget(key: string, node: string, why: ClaimEnd): void {
@@ -268,6 +312,9 @@ export class LoadLeases implements ClusterLoadCoordinator {
     if (claims === undefined || claim === undefined) return;
     claim.ended = why;
     claims.delete(node);
+    const left = (this.#claimsOf.get(node) ?? 1) - 1;
+    if (left === 0) this.#claimsOf.delete(node);
+    else this.#claimsOf.set(node, left);
     if (claims.size === 0) this.#claims.delete(key);
     this.#wake(key);
   }

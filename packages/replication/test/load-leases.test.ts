@@ -7,8 +7,8 @@ import { type Cache, CacheManager, type Version } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HybridLogicalClock, type LeaseMessage } from '../src/internals.js';
-import { LoadLeases } from '../src/load-leases.js';
+import { HybridLogicalClock, type LeaseMessage, MessageType } from '../src/internals.js';
+import { LoadLeases, MAX_CLAIMS_PER_PEER } from '../src/load-leases.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const KEY = 'tenant=acme';
@@ -203,5 +203,76 @@ describe('single flight under exact schedules', () => {
     await net.deliver('gw-1', 'gw-2');
     expect(await waiting).toBe('token loaded by gw-1');
     expect(net.loads).toEqual(['gw-1']);
+  });
+});
+
+describe('single flight: what a peer holding the cluster secret cannot make it do (found by an attack)', () => {
+  function alone() {
+    const scheduler = new VirtualScheduler();
+    const hlc = new HybridLogicalClock({ node: 'gw-1', clock: scheduler.now });
+    const manager = new CacheManager({ scheduler, versionClock: () => hlc.now() });
+    managers.push(manager);
+    const cache = manager.addCache('service tokens', { timeToLiveSeconds: 3600 });
+    const leases = new LoadLeases({
+      port: replicaPortOf(cache),
+      hlc,
+      logger: quiet,
+      leaseMillis: 10_000,
+      claimMillis: 10_000,
+      broadcast: () => 1,
+      flush: () => {},
+      confirm: async () => {},
+      scheduler,
+    });
+    replicaPortOf(cache).setLoadCoordinator(leases);
+    let counter = 0;
+    const claim = (key: string, leaseMillis = 10_000) =>
+      leases.receive(
+        {
+          type: MessageType.Lease,
+          cache: 'service tokens',
+          key,
+          version: { time: scheduler.now(), counter: counter++, node: 'gw-evil' },
+          leaseMillis,
+          state: 'claim',
+        } as LeaseMessage,
+        'gw-evil',
+      );
+    return { scheduler, cache, leases, claim };
+  }
+
+  it('waits at most three leases on claims a peer keeps renewing, then loads here (75 s on a 10 s lease before)', async () => {
+    const { scheduler, cache, claim } = alone();
+    claim(KEY);
+    const start = scheduler.now();
+    let loadedAt: number | undefined;
+    const answer = cache.getOrLoad(KEY, async () => {
+      loadedAt = scheduler.now();
+      return 'from the origin';
+    });
+    for (let step = 1; step <= 8 && loadedAt === undefined; step++) {
+      await scheduler.advance(9_500);
+      claim(KEY); // renewed just before it runs out
+    }
+    // Past two leases from its first look it decides no more: the claim it waits on then is the
+    // last (it ends by 30 s), where eight rounds of renewals held it 75 s.
+    expect((loadedAt ?? Number.POSITIVE_INFINITY) - start).toBeLessThanOrEqual(3 * 10_000 + 1);
+    expect(await answer).toBe('from the origin');
+  });
+
+  it('drops expired claims without their keys being looked up again (2,000,000 held 1 GB)', async () => {
+    const { scheduler, leases, claim } = alone();
+    for (let i = 0; i < 1000; i++) claim(`key-${i}`, 1000);
+    expect(leases.counters.claimedKeys).toBe(1000);
+    await scheduler.advance(10_001);
+    expect(leases.counters.claimedKeys).toBe(0);
+  });
+
+  it(`holds at most MAX_CLAIMS_PER_PEER live claims of one peer`, () => {
+    const { leases, claim } = alone();
+    for (let i = 0; i < MAX_CLAIMS_PER_PEER + 5; i++) claim(`key-${i}`);
+    expect(leases.counters.claimedKeys).toBe(MAX_CLAIMS_PER_PEER);
+    claim('key-0'); // a claim it holds may be renewed
+    expect(leases.counters.claimedKeys).toBe(MAX_CLAIMS_PER_PEER);
   });
 });
