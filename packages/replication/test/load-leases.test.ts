@@ -8,7 +8,7 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, type LeaseMessage, MessageType } from '../src/internals.js';
-import { LoadLeases, MAX_CLAIMS_PER_PEER } from '../src/load-leases.js';
+import { LoadLeases, type LoadLeasesOptions, MAX_CLAIMS_PER_PEER } from '../src/load-leases.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const KEY = 'tenant=acme';
@@ -28,6 +28,29 @@ interface ScriptedNode {
 }
 
 const managers: CacheManager[] = [];
+
+/** A node's token cache on `scheduler`, with LoadLeases of 10 s leases and claims sending through `io`. */
+function leasesOn(
+  scheduler: VirtualScheduler,
+  name: string,
+  io: Pick<LoadLeasesOptions, 'broadcast' | 'flush' | 'confirm'>,
+): { hlc: HybridLogicalClock; cache: Cache<unknown>; leases: LoadLeases } {
+  const hlc = new HybridLogicalClock({ node: name, clock: scheduler.now });
+  const manager = new CacheManager({ scheduler, versionClock: () => hlc.now() });
+  managers.push(manager);
+  const cache = manager.addCache('service tokens', { timeToLiveSeconds: 3600 });
+  const leases = new LoadLeases({
+    port: replicaPortOf(cache),
+    hlc,
+    logger: quiet,
+    leaseMillis: 10_000,
+    claimMillis: 10_000,
+    ...io,
+    scheduler,
+  });
+  replicaPortOf(cache).setLoadCoordinator(leases);
+  return { hlc, cache, leases };
+}
 afterEach(async () => {
   for (const manager of managers.splice(0)) await manager.shutdown();
 });
@@ -40,18 +63,9 @@ class ScriptedNetwork {
   readonly loads: string[] = [];
 
   add(name: string): ScriptedNode {
-    const hlc = new HybridLogicalClock({ node: name, clock: this.scheduler.now });
-    const manager = new CacheManager({ scheduler: this.scheduler, versionClock: () => hlc.now() });
-    managers.push(manager);
-    const cache = manager.addCache('service tokens', { timeToLiveSeconds: 3600 });
     const queued: ScriptedNode['queued'] = [];
     const confirms: ScriptedNode['confirms'] = [];
-    const leases = new LoadLeases({
-      port: replicaPortOf(cache),
-      hlc,
-      logger: quiet,
-      leaseMillis: 10_000,
-      claimMillis: 10_000,
+    const { cache, leases } = leasesOn(this.scheduler, name, {
       broadcast: (message) => {
         for (const other of this.nodes.keys())
           if (other !== name) this.#link(name, other).push({ kind: 'lease', message });
@@ -64,9 +78,7 @@ class ScriptedNetwork {
         }
       },
       confirm: () => new Promise<void>((resolve) => confirms.push(resolve)),
-      scheduler: this.scheduler,
     });
-    replicaPortOf(cache).setLoadCoordinator(leases);
     cache.on(
       'put',
       (event) => queued.push({ key: event.key as string, value: event.value, version: event.version as Version }),
@@ -209,22 +221,11 @@ describe('single flight under exact schedules', () => {
 describe('single flight: what a peer holding the cluster secret cannot make it do (found by an attack)', () => {
   function alone() {
     const scheduler = new VirtualScheduler();
-    const hlc = new HybridLogicalClock({ node: 'gw-1', clock: scheduler.now });
-    const manager = new CacheManager({ scheduler, versionClock: () => hlc.now() });
-    managers.push(manager);
-    const cache = manager.addCache('service tokens', { timeToLiveSeconds: 3600 });
-    const leases = new LoadLeases({
-      port: replicaPortOf(cache),
-      hlc,
-      logger: quiet,
-      leaseMillis: 10_000,
-      claimMillis: 10_000,
+    const { cache, leases } = leasesOn(scheduler, 'gw-1', {
       broadcast: () => 1,
       flush: () => {},
       confirm: async () => {},
-      scheduler,
     });
-    replicaPortOf(cache).setLoadCoordinator(leases);
     let counter = 0;
     const claim = (key: string, leaseMillis = 10_000) =>
       leases.receive(
