@@ -43,6 +43,7 @@ import {
 import type { ApplyOutcome, RemoteChange, ReplicaPort } from '@meshcache/core/internal';
 import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
+import { OncePerWindow } from './once-per-window.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
   type ChangeMessage,
@@ -164,11 +165,11 @@ export class CacheReplicator {
   /** Peers a change of which this node could not apply, said once each. */
   readonly #failedFrom = new Set<string>();
   /**
-   * When a refusal of each peer's changes was last logged at warn: a peer whose changes alternate
+   * Which peers' refusals are logged at warn now: a peer whose changes alternate
    * between refused and accepted (a version past the drift bound, then one within) got a warning
    * for every other change, 100,000 from 4.8 MB; now once a minute, at debug between.
    */
-  readonly #refusalWarnedAt = new Map<string, number>();
+  readonly #refusalWarnings: OncePerWindow;
   #acknowledged = 0;
   #timedOut = 0;
 
@@ -178,6 +179,8 @@ export class CacheReplicator {
     this.#hlc = options.hlc;
     this.#logger = options.logger;
     this.#scheduler = options.scheduler ?? systemScheduler;
+    const scheduler = this.#scheduler;
+    this.#refusalWarnings = new OncePerWindow(() => scheduler.now(), REFUSAL_WARN_MILLIS);
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     const onRepaired = options.onRepaired ?? (() => {});
     // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
@@ -452,11 +455,8 @@ export class CacheReplicator {
     this.#refused++;
     if (!said.has(from)) {
       said.add(from);
-      const now = this.#scheduler.now();
-      if (now - (this.#refusalWarnedAt.get(from) ?? Number.NEGATIVE_INFINITY) >= REFUSAL_WARN_MILLIS) {
-        this.#refusalWarnedAt.set(from, now);
-        this.#logger.warn({ cache: this.port.cacheName, peer: from, err: error }, why);
-      } else this.#logger.debug({ cache: this.port.cacheName, peer: from, err: error }, why);
+      const level = this.#refusalWarnings.first(from) ? 'warn' : 'debug';
+      this.#logger[level]({ cache: this.port.cacheName, peer: from, err: error }, why);
     }
     return 'refused';
   }

@@ -30,6 +30,7 @@
 import { type Cancel, type Logger, type Scheduler, systemScheduler } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
+import { OncePerWindow } from './once-per-window.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
 import { messagesOf } from './protocol/versions.js';
 import type { Session, SessionMessage } from './session.js';
@@ -155,8 +156,8 @@ export class PeerLink {
   #clockTimer: Cancel | undefined;
   readonly #scheduler: Scheduler;
   #skewLogged = false;
-  #skewErrorAt = Number.NEGATIVE_INFINITY;
-  #agreeInfoAt = Number.NEGATIVE_INFINITY;
+  /** Which clock-state changes (skewed, in step again) are logged loud now: each once per SKEW_LOG_MILLIS. */
+  readonly #clockStateLogs: OncePerWindow;
   #syncIds = 0;
   readonly #maxUnsent: number;
 
@@ -166,6 +167,8 @@ export class PeerLink {
     this.node = options.node;
     this.protocol = options.protocol;
     this.#scheduler = options.scheduler ?? systemScheduler;
+    const scheduler = this.#scheduler;
+    this.#clockStateLogs = new OncePerWindow(() => scheduler.now(), SKEW_LOG_MILLIS);
     this.#speaks = messagesOf(options.protocol);
     this.#maxUnsent = options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES;
     this.#asPeer = {
@@ -259,21 +262,15 @@ export class PeerLink {
     this.clockOffsetMillis = offset;
     // A peer's samples may flip between skewed and in step as fast as it sends them: the state
     // changes are logged at most once a minute each (155,000 lines in 5 s before), at debug between.
-    const now = this.#scheduler.now();
-    const loud = (last: number) => now - last >= SKEW_LOG_MILLIS;
     if (this.skewed && !this.#skewLogged) {
       this.#skewLogged = true;
-      const level = loud(this.#skewErrorAt) ? 'error' : 'debug';
-      if (level === 'error') this.#skewErrorAt = now;
-      this.#options.logger[level](
+      this.#options.logger[this.#clockStateLogs.first('skewed') ? 'error' : 'debug'](
         { peer: this.node, offsetMillis: Math.round(offset), maxDriftMillis: this.#options.hlc.maxDriftMillis },
         `the clock of peer ${this.node} is ${Math.abs(Math.round(offset / 1000))} s ${offset > 0 ? 'ahead of' : 'behind'} this node's, past the drift bound: changes from whichever clock is ahead are refused (E_CLOCK_DRIFT) until the clocks agree; check NTP on both hosts`,
       );
     } else if (!this.skewed && this.#skewLogged) {
       this.#skewLogged = false;
-      const level = loud(this.#agreeInfoAt) ? 'info' : 'debug';
-      if (level === 'info') this.#agreeInfoAt = now;
-      this.#options.logger[level](
+      this.#options.logger[this.#clockStateLogs.first('agree') ? 'info' : 'debug'](
         { peer: this.node, offsetMillis: Math.round(offset) },
         'the clocks of this node and its peer agree again',
       );
