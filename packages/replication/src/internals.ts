@@ -44,3 +44,5 @@ export { FrameProtection } from './security/frame-protection.js';
 export type { SessionGrant, SessionRole } from './security/keyring.js';
 export { CipherState } from './security/noise.js';
 export type { LocalIdentity, PeerIdentity, SessionOptions } from './session.js';
+export type { ConnectionPlacesLimits } from './transport/connection-places.js';
+export { ConnectionPlaces } from './transport/connection-places.js';

@@ -32,7 +32,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { ClusterNode } from '@meshcache/replication';
-import { hostOf as connectionHost } from '@meshcache/replication/internals';
+import { ConnectionPlaces, hostOf as connectionHost } from '@meshcache/replication/internals';
 import { registerMeshcacheMetrics } from '@meshcache/replication/metrics';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
@@ -72,7 +72,8 @@ export const MAX_EVENT_STREAMS = 32;
 export const MAX_PIPELINED = 8;
 /**
  * Connections open at once, and from one host (an IPv6 /64 is one): past its host's share a new
- * one is closed as it comes; when all are taken, the host holding the most gives up its oldest.
+ * one is closed as it comes; when all are taken, the host holding the most gives up its oldest
+ * (if it holds more than the newcomer's host: ConnectionPlaces, the peer port's rule too).
  * Without them a flood of idle connections took every file descriptor of the process (20,000
  * here), and with them went the peer port's new links and the CLI's admin sessions.
  */
@@ -276,31 +277,23 @@ export async function startOperatorEndpoint(
   });
   server.maxHeadersCount = 50;
   server.timeout = options.idleTimeoutMillis ?? 30_000;
-  // Connections by host (an IPv6 /64 is one), oldest first: a host past its share is refused, and
-  // when the endpoint is full the host holding the most gives up its oldest, so that a flood from
-  // a few hosts cannot lock out a kubelet's probe or a Prometheus elsewhere.
-  const byHost = new Map<string, Socket[]>();
-  const maxConnections = options.maxConnections ?? MAX_OPERATOR_CONNECTIONS;
-  const maxPerHost = options.maxConnectionsPerAddress ?? MAX_OPERATOR_CONNECTIONS_PER_ADDRESS;
+  // Counted by host (an IPv6 /64 is one): a host past its share is refused, and when the endpoint
+  // is full the host holding the most gives up its oldest, so that a flood from a few hosts cannot
+  // lock out a kubelet's probe or a Prometheus elsewhere.
+  const places = new ConnectionPlaces({
+    maxConnections: options.maxConnections ?? MAX_OPERATOR_CONNECTIONS,
+    maxPerAddress: options.maxConnectionsPerAddress ?? MAX_OPERATOR_CONNECTIONS_PER_ADDRESS,
+  });
   server.on('connection', (socket: Socket) => {
-    const host = hostOfSocket(socket);
-    const own = byHost.get(host) ?? [];
-    if (own.length >= maxPerHost) {
+    const release = places.admit(hostOfSocket(socket), socket);
+    if (release === undefined) {
       socket.destroy();
       return;
     }
-    if (sockets.size >= maxConnections) {
-      let heaviest: Socket[] = own;
-      for (const held of byHost.values()) if (held.length > heaviest.length) heaviest = held;
-      heaviest[0]?.destroy();
-    }
-    own.push(socket);
-    byHost.set(host, own);
     sockets.add(socket);
     socket.once('close', () => {
       sockets.delete(socket);
-      own.splice(own.indexOf(socket), 1);
-      if (own.length === 0 && byHost.get(host) === own) byHost.delete(host);
+      release();
     });
   });
   await new Promise<void>((resolve, reject) => {

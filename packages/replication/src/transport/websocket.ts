@@ -30,6 +30,7 @@ import { type ClientRequest, createServer, type IncomingMessage, type Server } f
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { ConnectionPlaces } from './connection-places.js';
 import { CloseCode, type Connection, closeReason, type Listener, scopeOfPath, type Transport } from './transport.js';
 
 export interface WebSocketTransportOptions {
@@ -114,59 +115,6 @@ const HTTP_LIMITS = Object.freeze({
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-}
-
-/** The bookkeeping of connections not yet authenticated, per listener. */
-class PendingConnections {
-  #total = 0;
-  /** Per remote address, its waiting connections, oldest first (a Set keeps insertion order). */
-  readonly #byAddress = new Map<string, Set<PendingEntry>>();
-
-  constructor(readonly limits: Required<PreAuthLimits>) {}
-
-  /**
-   * Takes a place for a new connection from `address`, making room if all are taken (see the
-   * file's comment); returns how to give it back (idempotent), or undefined when there is none.
-   */
-  admit(address: string, socket: Socket): (() => void) | undefined {
-    const own = this.#byAddress.get(address)?.size ?? 0;
-    if (own >= this.limits.maxPerAddress) return undefined;
-    if (this.#total >= this.limits.maxConnections && !this.#evictFor(own)) return undefined;
-    const entry: PendingEntry = { address, socket };
-    let entries = this.#byAddress.get(address);
-    if (entries === undefined) {
-      entries = new Set();
-      this.#byAddress.set(address, entries);
-    }
-    entries.add(entry);
-    this.#total++;
-    return () => this.#release(entry);
-  }
-
-  #release(entry: PendingEntry): void {
-    const entries = this.#byAddress.get(entry.address);
-    if (entries === undefined || !entries.delete(entry)) return;
-    this.#total--;
-    if (entries.size === 0) this.#byAddress.delete(entry.address);
-  }
-
-  /** Drops the oldest connection of the address holding the most, if it holds more than `own`. */
-  #evictFor(own: number): boolean {
-    let heaviest: Set<PendingEntry> | undefined;
-    for (const entries of this.#byAddress.values()) {
-      if (heaviest === undefined || entries.size > heaviest.size) heaviest = entries;
-    }
-    if (heaviest === undefined || heaviest.size <= own) return false;
-    const oldest = heaviest.values().next().value as PendingEntry;
-    this.#release(oldest);
-    oldest.socket.destroy();
-    return true;
-  }
-}
-
-interface PendingEntry {
-  readonly address: string;
-  readonly socket: Socket;
 }
 
 class WebSocketConnection implements Connection {
@@ -399,7 +347,7 @@ export class WebSocketTransport implements Transport {
     // noServer: this listener decides which upgrades ws may take (Origin, pending limits).
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.#maxPayload });
     wss.on('error', () => {});
-    const pending = new PendingConnections(this.#preAuth);
+    const pending = new ConnectionPlaces(this.#preAuth);
     server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
       socket.on('error', () => {});
       const origin = request.headers.origin;
