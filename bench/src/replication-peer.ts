@@ -169,7 +169,10 @@ switch (mode) {
       setInterval(() => console.error(new Date().toISOString(), 'held', cache?.size), 500).unref();
     }
     await node.ready();
-    finish(`bootstrap ${(performance.now() - start).toFixed(0)} ${node.manager.getCache('bench')?.size ?? 0}`);
+    const ms = performance.now() - start;
+    // A turn for the gc observer's entries (BENCH_GC), which arrive after the ready() they timed.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    finish(`bootstrap ${ms.toFixed(0)} ${node.manager.getCache('bench')?.size ?? 0}`);
     break;
   }
   default:

@@ -277,6 +277,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return max > 0 ? Math.max(0, max - this.size) : Number.POSITIVE_INFINITY;
   }
 
+  /** ReplicaPort.reserve: the memory store makes room (a disk tier needs none made). */
+  reserve(entries: number): void {
+    this.#store.reserve(entries);
+  }
+
   /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */
   #heldKeys(disk: DiskTier<V>): string[] {
     const keys = [...disk.keys()];

@@ -72,6 +72,12 @@ export interface ReplicaPort<V = unknown> {
    * this node keeps to hold what a peer keeps.
    */
   readonly room: number;
+  /**
+   * About `entries` more keys are coming (a bootstrap): room for them is made now, in one step,
+   * rather than by doubling on the way. A hint: the cache's bounds hold as ever, and more or
+   * fewer may come.
+   */
+  reserve(entries: number): void;
   /** Tombstones held now. */
   readonly tombstoneCount: number;
   /** The version of the last removeAll this cache applied, if versions are in use. */

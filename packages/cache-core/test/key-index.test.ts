@@ -273,6 +273,47 @@ describe('the key index', () => {
     expect(index.size).toBe(8000);
   });
 
+  it('takes a reserve of keys at once: no Map, no move and no growth on the way to them, and exact', () => {
+    const subject = indexed(undefined, 100);
+    const { index } = subject;
+    const keys = Array.from({ length: 5000 }, (_, i) => `https://example.test/reserved/${i}`);
+    index.reserve(99); // below tableFrom: the Map stays, as it would for 99 keys
+    expect(index.hashed).toBe(false);
+    index.reserve(4096);
+    expect(index.hashed).toBe(true);
+    for (const key of keys.slice(0, 4096)) {
+      subject.add(key);
+      expect(index.moving).toBe(0); // the table was made for them: never doubled on the way
+    }
+    subject.check(keys);
+    subject.add(keys[4096] as string); // past the reserve it grows as ever
+    expect(index.moving).toBeGreaterThan(0);
+    for (const key of keys.slice(4097)) subject.add(key);
+    subject.check(keys);
+    // A reserve bigger than the table grows it now (moved a few positions an operation, as ever);
+    // a smaller one leaves it.
+    index.reserve(100);
+    expect(index.moving).toBe(0);
+    index.reserve(20_000);
+    expect(index.moving).toBeGreaterThan(0);
+    subject.check(keys);
+    expect(index.moving).toBe(0);
+  });
+
+  it('keeps a few keys it holds when a reserve leaves the Map, moving them as ever, and ignores a reserve while they move', () => {
+    const subject = indexed(undefined, 100);
+    const { index } = subject;
+    const keys = Array.from({ length: 3000 }, (_, i) => `https://example.test/held/${i}`);
+    for (const key of keys.slice(0, 50)) subject.add(key);
+    index.reserve(2000);
+    expect(index.hashed).toBe(true);
+    expect(index.moving).toBe(50);
+    index.reserve(100_000); // while the Map's keys move: a hint not taken
+    subject.check(keys);
+    for (const key of keys.slice(50, 2000)) subject.add(key);
+    subject.check(keys);
+  });
+
   it('is exact while its keys move: every read answers right at every step', () => {
     const subject = indexed(undefined, 300);
     const keys = Array.from({ length: 600 }, (_, i) => `key:${i}`);

@@ -104,6 +104,36 @@ describe('the memory store', () => {
     );
   });
 
+  it('makes room for a reserve in one step, for every policy, within its bounds, and stays exact', () => {
+    for (const policy of ['LRU', 'LFU', 'FIFO', 'TINYLFU'] as const) {
+      const { memory, put } = store({ policy });
+      expect(memory.capacity).toBe(16);
+      memory.reserve(3000);
+      expect(memory.capacity).toBe(3000);
+      for (let i = 0; i < 3000; i++) put(`k${i}`, 1000, 60, 0, v(1000 + i, i));
+      expect(memory.capacity).toBe(3000); // no doubling on the way
+      for (let i = 0; i < 3000; i++) {
+        const slot = memory.slotOf(`k${i}`);
+        expect(memory.key(slot)).toBe(`k${i}`);
+        expect(memory.version(slot)).toEqual(v(1000 + i, i));
+      }
+      put('one more');
+      expect(memory.capacity).toBe(6000); // past it, doubling as ever
+      memory.reserve(10); // never smaller
+      expect(memory.capacity).toBe(6000);
+    }
+    // Capped by maxElementsInMemory (plus the slot an insertion holds before its victim leaves).
+    const bounded = store({ maxEntries: 100 });
+    bounded.memory.reserve(1_000_000);
+    expect(bounded.memory.capacity).toBe(101);
+    for (let i = 0; i < 150; i++) bounded.put(`k${i}`);
+    expect(bounded.evicted).toHaveLength(50);
+    // A byte bound: how many entries its bytes hold is not known, so no room is made ahead.
+    const byBytes = store({ maxBytes: 10_000 });
+    byBytes.memory.reserve(1_000_000);
+    expect(byBytes.memory.capacity).toBe(16);
+  });
+
   it('numbers slots from 0 again once empty, so that walks up to top walk what is held (a peer made each removeAll walk a million slots; found by an attack)', () => {
     for (const policy of ['LRU', 'LFU', 'FIFO', 'TINYLFU'] as const) {
       const { memory, put } = store({ policy, maxEntries: 0 });

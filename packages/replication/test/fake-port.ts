@@ -41,6 +41,13 @@ export class FakePort implements ReplicaPort<unknown> {
   /** Unbounded unless a test bounds it: what repair may pull that the port does not hold. */
   room = Number.POSITIVE_INFINITY;
 
+  /** What each reserve() was asked for, in order. */
+  reserved: number[] = [];
+
+  reserve(entries: number): void {
+    this.reserved.push(entries);
+  }
+
   get tombstoneCount(): number {
     return this.removed.size;
   }

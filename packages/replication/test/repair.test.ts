@@ -1,6 +1,6 @@
 import type { Cache } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MessageType } from '../src/internals.js';
 import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
 import { clock, link, makeNode, settleBoth, type TestNode } from './replicator-harness.js';
@@ -89,6 +89,26 @@ describe('repair by digests', () => {
     expect(b.messages).not.toContain(MessageType.RepairRequest); // a saw b was empty: nothing to ask
     // Everything came as entries, once: 4,999 puts and the removal of k1 (a tombstone).
     expect(b.repairChanges).toHaveLength(5000);
+  });
+
+  it('makes room at once for the whole buckets a node asks for (a joiner holding a few keys)', async () => {
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', {});
+    for (let i = 0; i < 5000; i++) a.cache.put(`k${i}`, `v${i}`);
+    for (let i = 0; i < 3; i++) b.cache.put(`b${i}`, 'b'); // not empty: b asks, a does not push
+    const reserve = vi.spyOn(replicaPortOf(b.cache), 'reserve');
+
+    await link(a, b);
+    await settleBoth(a, b);
+
+    expect(b.messages).toContain(MessageType.RepairRequest);
+    expect(b.cache.size).toBe(5003);
+    // 256 buckets of a's digest, all but those of b's 3 keys asked for whole: room for up to 32
+    // keys a bucket (its sender chose 16 to 32), no fewer than came.
+    expect(reserve).toHaveBeenCalledTimes(1);
+    const [reserved] = reserve.mock.calls[0] as [number];
+    expect(reserved).toBeGreaterThanOrEqual(253 * 32);
+    expect(reserved).toBeLessThanOrEqual(256 * 32);
   });
 
   it('carries the last removeAll, so entries older than it go and newer ones stay', async () => {

@@ -346,17 +346,30 @@ export class KeyIndex {
   }
 
   /**
-   * The Map grew to tableFrom keys: a table with room for twice as many takes new keys from now
-   * on, and the Map's keys move to it a few at a time (#move).
+   * Room for `keys` keys in all, made now: a caller that knows about how many keys are coming (a
+   * bootstrap) saves the moves on the way, each doubling of the table a re-placing of every pair
+   * while lookups read two tables. Below tableFrom the Map stays; the table is never made smaller;
+   * nor is it resized while the Map's keys still move to it (a hint, not a promise: the moves stay
+   * one at a time, as #resize expects).
    */
-  #leaveMap(): void {
+  reserve(keys: number): void {
+    if (this.#flooded || keys < this.#tableFrom || this.#moving !== undefined) return;
+    const positions = positionsFor(keys);
+    if (this.#map !== undefined) this.#leaveMap(positions);
+    else if (positions > this.#mask + 1) this.#resize(positions);
+  }
+
+  /**
+   * The Map grew to tableFrom keys (or a reserve asked for `positions`): a table with room for
+   * twice as many takes new keys from now on, and the Map's keys move to it a few at a time (#move).
+   */
+  #leaveMap(positions = positionsFor(2 * (this.#map as Map<string, number>).size)): void {
     const held = this.#map as Map<string, number>;
     this.#map = undefined;
-    let positions = 16;
-    while (positions < 4 * held.size) positions *= 2;
     this.#table = new Int32Array(2 * positions);
     this.#mask = positions - 1;
     this.#size = 0;
+    if (held.size === 0) return;
     this.#moving = held;
     this.#cursor = held.entries();
     this.#unmoved = held.size;
@@ -519,6 +532,13 @@ export function hashString(text: string, key0: number, key1: number): number {
     v0 ^= m;
   }
   return v1 ^ v3;
+}
+
+/** Positions for `keys` keys at a load of at most one half (the insertion's bound): a power of two from 16. */
+function positionsFor(keys: number): number {
+  let positions = 16;
+  while (positions < 2 * keys) positions *= 2;
+  return positions;
 }
 
 function randomSeed(): number {

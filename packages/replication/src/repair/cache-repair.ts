@@ -85,7 +85,7 @@ import {
 } from '../protocol/messages.js';
 import { estimateBytes } from '../replication-queue.js';
 import type { SessionMessage } from '../session.js';
-import { bucketCountFor, bucketOf, differingBuckets, type KeyVersion } from './digest.js';
+import { bucketCountFor, bucketOf, differingBuckets, type KeyVersion, keysInBuckets } from './digest.js';
 
 /** Where repair messages for one peer go. */
 export interface RepairPeer {
@@ -379,6 +379,9 @@ export class CacheRepair {
       keyBuckets,
       fullBuckets,
     });
+    // Whole buckets come as they are: room for about as many entries as they hold, made at once
+    // (after the request: the peer starts on its answer meanwhile).
+    if (fullBuckets.length > 0) this.#port.reserve(keysInBuckets(fullBuckets.length));
   }
 
   /** Served only in answer to this node's latest digest to the peer, and one at a time. */

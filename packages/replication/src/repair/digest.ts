@@ -27,12 +27,24 @@ export interface KeyVersion {
   readonly removed: boolean;
 }
 
+/** Keys a bucket holds at most while the bucket count is below its cap (bucketCountFor). */
+const KEYS_PER_BUCKET = 32;
+
 /** Buckets per digest: about 32 keys per bucket, a power of two from 1 to 65,536. */
 export function bucketCountFor(keys: number): number {
-  const wanted = Math.ceil(keys / 32);
+  const wanted = Math.ceil(keys / KEYS_PER_BUCKET);
   let count = 1;
   while (count < wanted && count < MAX_DIGEST_BUCKETS) count *= 2;
   return count;
+}
+
+/**
+ * About how many keys `buckets` whole buckets of a peer's digest hold: the peer chose its bucket
+ * count for 16 to 32 keys a bucket (bucketCountFor), so at most 32 each below the cap of 65,536
+ * buckets (past it, more: the estimate then falls short, and the store doubles the rest of the way).
+ */
+export function keysInBuckets(buckets: number): number {
+  return buckets * KEYS_PER_BUCKET;
 }
 
 /** The bucket of a key among `bucketCount` (a power of two). */
