@@ -2,12 +2,15 @@
  * A cache's tombstones: the keys removed recently, each with the version of its removal, so that
  * a late, older write of the key from a peer cannot bring it back.
  *
- * Bounded in age (tombstoneRetentionSeconds, forgotten by the sweep) and in count (maxTombstones):
- * past the count the oldest is forgotten first, in O(1) (an intrusive list in removal order, not
- * a Map's first key: V8 keeps deleted Map slots until a rehash, and scanning past them under churn
- * goes quadratic). A forgotten tombstone, by age or by count, no longer refuses an older write of
- * its key from a peer that was away; `dropped` counts the ones forgotten by count, and the first
- * such drop is logged once.
+ * Bounded in age (tombstoneRetentionSeconds, forgotten by the sweep), in count (maxTombstones) and
+ * in bytes (MAX_TOMBSTONE_BYTES, by an estimate of each one's key, node name and objects): past
+ * either bound the oldest is forgotten first, in O(1) (an intrusive list in removal order, not a
+ * Map's first key: V8 keeps deleted Map slots until a rehash, and scanning past them under churn
+ * goes quadratic). The byte bound is for keys nobody sized the count for: a peer holding the
+ * secret removed 100,000 keys of a megabyte each, and the count alone let it hold 200 GB. A
+ * forgotten tombstone, by age, count or bytes, no longer refuses an older write of its key from a
+ * peer that was away; `dropped` counts the ones forgotten by count or bytes, and the first such
+ * drop is logged once (with the keys cut short: a key may be megabytes).
  */
 import type { Logger } from './logger.js';
 import { LinkedList, type ListNode } from './policy/linked-list.js';
@@ -24,6 +27,26 @@ interface TombstoneNode extends ListNode<TombstoneNode> {
   readonly key: string;
   version: Version;
   removedAt: number;
+  /** Its estimated size (tombstoneBytes), as counted in #bytes. */
+  bytes: number;
+}
+
+/**
+ * The most a cache's tombstones may hold, by estimate: far above what maxTombstones of ordinary
+ * keys take (100,000 URLs of 200 characters are about 60 MB), so only keys of unusual size meet it.
+ */
+export const MAX_TOMBSTONE_BYTES = 128 * 1024 * 1024;
+/** A tombstone beside its strings: its list node, its version object and its Map entry, about. */
+const TOMBSTONE_OVERHEAD_BYTES = 160;
+
+/** About what a tombstone holds: its key and its version's node name (two bytes a unit, at most) and its objects. */
+function tombstoneBytes(key: string, version: Version): number {
+  return 2 * (key.length + version.node.length) + TOMBSTONE_OVERHEAD_BYTES;
+}
+
+/** A key as a log line shows it: cut short past 128 units, with its length said. */
+function shownKey(key: string): string {
+  return key.length <= 128 ? key : `${key.slice(0, 128)}... (${key.length} characters)`;
 }
 
 export class Tombstones {
@@ -32,6 +55,9 @@ export class Tombstones {
   readonly #order = new LinkedList<TombstoneNode>();
   readonly #retentionMillis: number;
   readonly #max: number;
+  readonly #maxBytes: number;
+  /** The estimated bytes of the tombstones held. */
+  #bytes = 0;
   readonly #logger: Logger;
   readonly #cacheName: string;
   #warned = false;
@@ -40,10 +66,11 @@ export class Tombstones {
   /** The repair digest of the tombstones, kept on every change (replica-digest.ts). */
   #digest: BucketDigest | undefined;
 
-  constructor(cacheName: string, retentionMillis: number, max: number, logger: Logger) {
+  constructor(cacheName: string, retentionMillis: number, max: number, logger: Logger, maxBytes = MAX_TOMBSTONE_BYTES) {
     this.#cacheName = cacheName;
     this.#retentionMillis = retentionMillis;
     this.#max = max;
+    this.#maxBytes = maxBytes;
     this.#logger = logger;
   }
 
@@ -73,20 +100,31 @@ export class Tombstones {
     // kept that much longer).
     const youngest = order.tail?.removedAt ?? now;
     const removedAt = Math.max(now, youngest);
+    const bytes = tombstoneBytes(key, version);
     let node = this.#byKey.get(key);
     if (node === undefined) {
-      node = { key, version, removedAt, prev: undefined, next: undefined };
+      node = { key, version, removedAt, bytes, prev: undefined, next: undefined };
       this.#byKey.set(key, node);
     } else {
       // Removed again: its age starts again, so it moves to the young end.
       order.remove(node);
       this.#digest?.remove(key, node.version, true);
+      this.#bytes -= node.bytes;
       node.version = version;
       node.removedAt = removedAt;
+      node.bytes = bytes;
     }
+    this.#bytes += bytes;
     order.push(node);
     this.#digest?.add(key, version, true);
-    if (this.#byKey.size > this.#max) this.#dropOldest(key);
+    if (this.#byKey.size > this.#max) this.#dropOldest(key, 'count');
+    // The newest is kept whatever its size (a frame bounds it to a fraction of the bound).
+    while (this.#bytes > this.#maxBytes && this.#order.head !== node) this.#dropOldest(key, 'bytes');
+  }
+
+  /** The estimated bytes of the tombstones held (MAX_TOMBSTONE_BYTES bounds it). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   forget(key: string): void {
@@ -95,6 +133,7 @@ export class Tombstones {
     if (node === undefined) return;
     this.#byKey.delete(key);
     this.#order.remove(node);
+    this.#bytes -= node.bytes;
     this.#digest?.remove(key, node.version, true);
   }
 
@@ -106,6 +145,7 @@ export class Tombstones {
         digest.remove(node.key, node.version, true);
     this.#byKey.clear();
     this.#order.clear();
+    this.#bytes = 0;
   }
 
   /** A clear at `version` from a peer: forgets the tombstones it covers (those not newer than it). */
@@ -136,16 +176,23 @@ export class Tombstones {
     return found;
   }
 
-  #dropOldest(removing: string): void {
+  #dropOldest(removing: string, bound: 'count' | 'bytes'): void {
     const oldest = this.#order.head;
     if (oldest === undefined) return;
     this.forget(oldest.key);
     this.dropped++;
     if (!this.#warned) {
       this.#warned = true;
+      const [fields, held] =
+        bound === 'count'
+          ? [{ maxTombstones: this.#max }, 'more keys removed within tombstoneRetentionSeconds than maxTombstones']
+          : [
+              { maxTombstoneBytes: this.#maxBytes },
+              `keys removed within tombstoneRetentionSeconds hold more than ${this.#maxBytes} bytes of tombstones`,
+            ];
       this.#logger.warn(
-        { cache: this.#cacheName, maxTombstones: this.#max, key: removing, forgotten: oldest.key },
-        'more keys removed within tombstoneRetentionSeconds than maxTombstones: the oldest tombstones are forgotten, and an older write of such a key from a peer that was away can bring it back (logged once; statistics().tombstonesDropped counts them)',
+        { cache: this.#cacheName, ...fields, key: shownKey(removing), forgotten: shownKey(oldest.key) },
+        `${held}: the oldest tombstones are forgotten, and an older write of such a key from a peer that was away can bring it back (logged once; statistics().tombstonesDropped counts them)`,
       );
     }
   }

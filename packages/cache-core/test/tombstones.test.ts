@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheManager, type Logger, silentLogger, type Version } from '../src/index.js';
 import { type RemoteChange, replicaPortOf } from '../src/internal.js';
+import { MAX_TOMBSTONE_BYTES } from '../src/tombstones.js';
 import { setup } from './helpers.js';
 
 const v = (time: number, counter = 0, node = 'peer'): Version => ({ time, counter, node });
@@ -152,6 +153,31 @@ describe('maxTombstones', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.obj).toMatchObject({ cache: 'c', maxTombstones: 1 });
     expect(warnings[0]?.msg).toMatch(/older write of such a key from a peer that was away can bring it back/);
+  });
+
+  it('holds at most MAX_TOMBSTONE_BYTES of tombstones, forgetting the oldest past it and logging keys cut short (a peer made 100,000 tombstones of a megabyte each; found by an attack)', () => {
+    const warnings: Array<{ obj: object; msg?: string }> = [];
+    const logger: Logger = { ...silentLogger, warn: (obj, msg) => warnings.push({ obj, msg }) };
+    const { cache } = versioned({ logger });
+    const big = (i: number) => `${i}:${'k'.repeat(1 << 20)}`; // a megabyte-long key (2 MB of UTF-16)
+    const port = replicaPortOf(cache);
+    for (let i = 0; i < 200; i++) port.applyRemote({ type: 'remove', key: big(i), version: v(20 + i) });
+    const held = port.tombstones();
+    // 128 MiB of 2 MiB tombstones: 63 of them (and their objects), the newest ones.
+    expect(held.length).toBe(63);
+    expect(held[0]?.key).toBe(big(137));
+    expect(held.at(-1)?.key).toBe(big(199));
+    expect(cache.statistics()).toMatchObject({ tombstones: 63, tombstonesDropped: 137 });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.obj).toMatchObject({ cache: 'c', maxTombstoneBytes: MAX_TOMBSTONE_BYTES });
+    expect(JSON.stringify(warnings[0]?.obj).length).toBeLessThan(1000); // the first drop's keys, cut short
+    expect((warnings[0]?.obj as { key?: string } | undefined)?.key).toMatch(/^63:k{125}\.\.\. \(1048579 characters\)$/);
+    // Ordinary keys are held by count long before bytes: 100,000 URLs of 200 characters fit.
+    expect(MAX_TOMBSTONE_BYTES).toBeGreaterThan(100_000 * (2 * 210 + 160));
+    // A tombstone taken out (a write of its key) frees its bytes: the next removal drops none.
+    expect(port.applyRemote(putChange(big(199), 'back', v(1000)))).toBe('applied');
+    port.applyRemote({ type: 'remove', key: big(500), version: v(2000) });
+    expect(cache.statistics()).toMatchObject({ tombstones: 63, tombstonesDropped: 137 });
   });
 
   it('clearStatistics resets the dropped count, not the tombstones held', () => {

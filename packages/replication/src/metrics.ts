@@ -257,7 +257,7 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
   );
   counter(
     'meshcache_cache_tombstones_dropped_total',
-    'Tombstones forgotten early because the cache held maxTombstones',
+    'Tombstones forgotten early because the cache held maxTombstones, or 128 MiB of them',
     ['cache'],
     perCache(({ statistics }) => [[{}, statistics.tombstonesDropped]]),
   );
