@@ -43,7 +43,7 @@ function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
 }
 
 /** A repair of `cache` talking to a peer that records what it is sent. */
-function repairOf(cache: Cache<unknown>, options: { maxWanted?: number } = {}) {
+function repairOf(cache: Cache<unknown>, options: { maxWanted?: number; maxWantedBytes?: number } = {}) {
   const { warnings, logger } = recordingLogger();
   const sent: SessionMessage[] = [];
   const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
@@ -174,6 +174,69 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     const pulls = sent.filter((m) => m.type === MessageType.Pull);
     expect(pulls.flatMap((m) => m.keys)).toHaveLength(10);
     expect(warnings).toContain('repair wants more keys than it collects at once; the rest waits for the next repair');
+  });
+
+  it('collects at most maxWantedBytes of keys to pull in one repair, and says so (a count alone let megabyte keys pile up)', async () => {
+    const { repair, peer, sent, warnings } = repairOf(cacheWith(1), { maxWantedBytes: 100_000 });
+    repair.receive(peer, {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(1),
+      clearVersion: undefined,
+    });
+    await turns();
+    const long = (i: number) => `${String(i).padStart(3, '0')}:${'k'.repeat(996)}`; // 1,000 characters: 2,000 bytes
+    const items = Array.from({ length: 200 }, (_, i) => ({ key: long(i), version: v(2e12), removed: false }));
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: items.slice(0, 100), last: false });
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: items.slice(100), last: true });
+    const pulled = sent.filter((m) => m.type === MessageType.Pull).flatMap((m) => m.keys);
+    expect(pulled).toEqual(items.slice(0, 50).map((item) => item.key));
+    expect(warnings.filter((w) => w.startsWith('repair wants more keys'))).toHaveLength(1);
+  });
+
+  it('sends Keys and Pulls of about 1 MiB at most, however long the keys (10,000 keys of 2,000 characters made a frame too large to send, and the repair went on without them)', async () => {
+    // Serving: Keys of every bucket of a cache of 1,500 keys of 2,000 characters (3 MB).
+    const cache = cacheWith(0);
+    const long = (i: number) => `${i}:${'k'.repeat(1998)}`;
+    for (let i = 0; i < 1500; i++) cache.put(long(i), 'v');
+    const server = repairOf(cache);
+    server.repair.offer(server.peer);
+    await turns();
+    const { bucketCount } = server.sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    const everyBucket = Array.from({ length: bucketCount }, (_, i) => i);
+    server.sent.length = 0;
+    server.repair.receive(server.peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount,
+      keyBuckets: everyBucket,
+      fullBuckets: [],
+    });
+    await turns(20);
+    const codec = new WireCodec();
+    const keys = server.sent.filter((m) => m.type === MessageType.Keys);
+    expect(keys.flatMap((m) => m.items)).toHaveLength(1500);
+    expect(keys.at(-1)?.last).toBe(true);
+    for (const frame of keys) expect(codec.encode(frame).length).toBeLessThanOrEqual(1 << 20);
+    expect(keys.length).toBeGreaterThanOrEqual(4);
+
+    // Pulling: the same keys, newer on the peer, pulled from an empty-handed node.
+    const { repair, peer, sent } = repairOf(cacheWith(1));
+    repair.receive(peer, {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(1),
+      clearVersion: undefined,
+    });
+    await turns();
+    const items = Array.from({ length: 1500 }, (_, i) => ({ key: long(i), version: v(2e12), removed: false }));
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items, last: true });
+    const pulls = sent.filter((m) => m.type === MessageType.Pull);
+    expect(pulls.flatMap((m) => m.keys)).toHaveLength(1500);
+    expect(pulls.map((m) => m.last)).toEqual(pulls.map((_, i) => i === pulls.length - 1));
+    for (const frame of pulls) expect(codec.encode(frame).length).toBeLessThanOrEqual(1 << 20);
   });
 
   it('reads an unchanged cache once for every digest asked of it (links that come and go cost nothing more)', async () => {

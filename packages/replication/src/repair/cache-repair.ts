@@ -46,8 +46,11 @@
  *   its answer paced like any other (each chunk waits for the socket to drain). Anything else is
  *   ignored and logged once per link;
  * - digests from one peer are handled one at a time, a newer one waiting for the current;
- * - the keys a repair wants to pull are at most MAX_WANTED; past it the repair pulls those and
- *   the rest waits for the next repair (logged).
+ * - the keys a repair wants to pull are at most MAX_WANTED, and MAX_WANTED_BYTES of them; past
+ *   either the repair pulls those and the rest waits for the next repair (logged);
+ * - Keys and Pull messages carry at most KEYS_PER_MESSAGE keys and about chunkBytes of them (a
+ *   longer key goes alone), as Entries do: 10,000 keys of 2,000 characters made a frame past the
+ *   16 MiB a peer reads, which was never sent, and the repair finished without those keys.
  *
  * Reading the whole cache (to build a digest, or to answer a RepairRequest) is done in slices of
  * SLICE entries per event-loop turn: a node holding a million entries keeps answering heartbeats
@@ -109,6 +112,8 @@ export interface CacheRepairOptions {
   readonly logger: Logger;
   /** Most keys one repair collects to pull. @default MAX_WANTED */
   readonly maxWanted?: number;
+  /** Most bytes of keys (two a character) one repair collects to pull. @default MAX_WANTED_BYTES */
+  readonly maxWantedBytes?: number;
   /**
    * Whether a bootstrapped node takes keys it does not hold (replicatePuts); a node not yet
    * bootstrapped takes everything, as Ehcache's bootstrap does. @default true
@@ -121,6 +126,10 @@ export interface CacheRepairOptions {
 /** A repair from one peer under way: the keys worth pulling, and how many more not held it may pull. */
 interface Wanted {
   readonly keys: string[];
+  /** The keys' bytes in memory, about (two a character). */
+  bytes: number;
+  /** A bound was met: no more keys are collected in this repair. */
+  cut?: boolean;
   room: number;
 }
 
@@ -137,6 +146,13 @@ interface PullsExpected {
 const KEYS_PER_MESSAGE = 10_000;
 /** Most keys one repair collects to pull. */
 export const MAX_WANTED = 1_000_000;
+/** Most bytes of keys one repair collects to pull: a million keys of 32 characters. */
+export const MAX_WANTED_BYTES = 64 * 1024 * 1024;
+
+/** A key and its version on the wire, at most (three bytes a UTF-16 unit, and the version's numbers and headers). */
+function keyVersionBytes(key: string, version: Version): number {
+  return 3 * (key.length + version.node.length) + 32;
+}
 /** Entries read per event-loop turn when reading the whole cache. */
 const SLICE = 2_000;
 
@@ -371,7 +387,7 @@ export class CacheRepair {
       this.#repaired(peer.node);
       return;
     }
-    this.#wanted.set(peer.node, { keys: [], room });
+    this.#wanted.set(peer.node, { keys: [], bytes: 0, room });
     peer.send({
       type: MessageType.RepairRequest,
       cache,
@@ -413,7 +429,7 @@ export class CacheRepair {
     const full = new Set(fullBuckets);
     const listed = new Set(keyBuckets);
     const batches = this.#batcher(peer);
-    const keys = new Chunker<KeyVersion>(Number.POSITIVE_INFINITY, KEYS_PER_MESSAGE, (items) =>
+    const keys = new Chunker<KeyVersion>(this.#options.chunkBytes, KEYS_PER_MESSAGE, (items) =>
       peer.send({ type: MessageType.Keys, cache, items, last: false }),
     );
     let n = 0;
@@ -426,13 +442,17 @@ export class CacheRepair {
       const bucket = bucketOf(entry.key, bucketCount);
       let sent = false;
       if (full.has(bucket)) sent = batches.add(putOf(cache, entry, entry.version));
-      else if (listed.has(bucket)) sent = keys.add({ key: entry.key, version: entry.version, removed: false }, 0);
+      else if (listed.has(bucket))
+        sent = keys.add(
+          { key: entry.key, version: entry.version, removed: false },
+          keyVersionBytes(entry.key, entry.version),
+        );
       if (sent) await peer.drained();
     }
     for (const { key, version } of this.#port.tombstones()) {
       const bucket = bucketOf(key, bucketCount);
       if (full.has(bucket)) batches.add({ type: MessageType.Remove, cache, key, version });
-      else if (listed.has(bucket)) keys.add({ key, version, removed: true }, 0);
+      else if (listed.has(bucket)) keys.add({ key, version, removed: true }, keyVersionBytes(key, version));
     }
     batches.end();
     keys.end();
@@ -453,6 +473,7 @@ export class CacheRepair {
     const cache = this.#port.cacheName;
     const clear = this.#port.clearVersion;
     const maxWanted = this.#options.maxWanted ?? MAX_WANTED;
+    const maxWantedBytes = this.#options.maxWantedBytes ?? MAX_WANTED_BYTES;
     const keys = wanted.keys;
     for (const { key, version, removed } of message.items) {
       if (clear !== undefined && !isNewer(version, clear)) continue;
@@ -467,11 +488,14 @@ export class CacheRepair {
           if (wanted.room <= 0) continue;
           wanted.room--;
         }
-        if (keys.length < maxWanted) keys.push(key);
-        else if (keys.length === maxWanted) {
-          keys.push(key); // one past the bound marks the list as cut; dropped below
+        if (wanted.cut) continue;
+        if (keys.length < maxWanted && wanted.bytes + 2 * key.length <= maxWantedBytes) {
+          keys.push(key);
+          wanted.bytes += 2 * key.length;
+        } else {
+          wanted.cut = true;
           this.#options.logger.warn(
-            { cache, peer: peer.node, limit: maxWanted },
+            { cache, peer: peer.node, limit: maxWanted, limitBytes: maxWantedBytes },
             'repair wants more keys than it collects at once; the rest waits for the next repair',
           );
         }
@@ -479,15 +503,18 @@ export class CacheRepair {
     }
     if (!message.last) return;
     this.#wanted.delete(peer.node);
-    if (keys.length > maxWanted) keys.length = maxWanted;
     if (keys.length === 0) {
       this.#repaired(peer.node);
       return;
     }
-    for (let i = 0; i < keys.length; i += KEYS_PER_MESSAGE) {
-      const chunk = keys.slice(i, i + KEYS_PER_MESSAGE);
-      peer.send({ type: MessageType.Pull, cache, keys: chunk, last: i + KEYS_PER_MESSAGE >= keys.length });
-    }
+    // Chunked by count and bytes as Keys are; the last chunk says it is the last.
+    const chunks: string[][] = [];
+    const pulls = new Chunker<string>(this.#options.chunkBytes, KEYS_PER_MESSAGE, (chunk) => chunks.push(chunk));
+    for (const key of keys) pulls.add(key, 3 * key.length + 8);
+    pulls.end();
+    chunks.forEach((chunk, i) => {
+      peer.send({ type: MessageType.Pull, cache, keys: chunk, last: i === chunks.length - 1 });
+    });
   }
 
   /** Answers a Pull: keys of the buckets listed, each once, in chunks that wait for the socket to drain. */
