@@ -171,6 +171,11 @@ interface Dialer {
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 /**
+ * Links made and lost with one remote host logged at info in a minute (a restart is two, a
+ * rolling upgrade of a few nodes behind one address a few more); past that, at debug.
+ */
+export const LINK_LOGS_PER_MINUTE = 10;
+/**
  * A link that lived this long went down for a reason of its own, and its peer is redialled from
  * the shortest backoff again; one closed sooner (refused as soon as made) keeps backing off.
  */
@@ -188,6 +193,8 @@ export class ClusterNode {
   readonly #dialers: Dialer[] = [];
   /** What is logged at most once a minute: a refusal by a remote host, a peer's backplane trouble, an admin host's failures. */
   readonly #oncePerMinute: OncePerWindow;
+  /** Links made and lost, logged at info LINK_LOGS_PER_MINUTE times a minute per remote host, at debug past that. */
+  readonly #linkLogs: OncePerWindow;
   readonly #adminSessions: AdminSessions;
   readonly #ownEphemerals = new OwnEphemerals();
   readonly #dialSlots = new Slots(MAX_CONCURRENT_DIALS);
@@ -217,6 +224,7 @@ export class ClusterNode {
     this.#scheduler = options.scheduler ?? systemScheduler;
     const scheduler = this.#scheduler;
     this.#oncePerMinute = new OncePerWindow(() => scheduler.now(), UNREACHABLE_WARN_MILLIS);
+    this.#linkLogs = new OncePerWindow(() => scheduler.now(), 60_000, 1024, LINK_LOGS_PER_MINUTE);
     this.#adminSessions = new AdminSessions({
       scheduler,
       logger: this.#logger,
@@ -741,10 +749,13 @@ export class ClusterNode {
     });
     this.#links.set(node, link);
     link.attach();
+    // A peer holding the secret that linked and left over and over wrote two lines each time.
+    const host = hostOf(session.connection.remoteAddress);
+    const level = () => (this.#linkLogs.first(host) ? 'info' : 'debug');
     session.connection.onClose((code, reason) => {
       if (this.#links.get(node) === link) {
         this.#unlink(link);
-        this.#logger.info({ peer: node, code, reason }, 'peer left');
+        this.#logger[level()]({ peer: node, code, reason }, 'peer left');
         if (peerChannel.hasSubscribers)
           peerChannel.publish({ node: this.id, event: 'left', peer: node, url, code, reason });
         for (const dialer of this.#dialers) if (dialer.node === node) this.#redial(dialer);
@@ -753,7 +764,7 @@ export class ClusterNode {
         link.detach();
       }
     });
-    this.#logger.info({ peer: node, url, dialledByUs, protocol: peer.protocol }, 'peer connected');
+    this.#logger[level()]({ peer: node, url, dialledByUs, protocol: peer.protocol }, 'peer connected');
     if (peerChannel.hasSubscribers)
       peerChannel.publish({ node: this.id, event: 'connected', peer: node, url, dialledByUs });
     return link;

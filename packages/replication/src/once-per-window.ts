@@ -2,29 +2,36 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * For logs that someone outside could otherwise flood: says yes the first time a thing (a remote
- * host's refusal, a peer's outage) happens in a window, and no until that window is over. It
- * remembers at most `capacity` things; past it, it forgets them all at once, so a flood of
- * distinct things (rotating addresses) costs a log line each, never memory.
+ * host's refusal, a peer's outage) happens in a window, or its first `times` times, and no until
+ * that window is over. It remembers at most `capacity` things; past it, it forgets them all at
+ * once, so a flood of distinct things (rotating addresses) costs a log line each, never memory.
  */
 export class OncePerWindow {
   readonly #now: () => number;
   readonly #windowMillis: number;
   readonly #capacity: number;
-  readonly #firstAt = new Map<string, number>();
+  readonly #times: number;
+  /** Per thing: when its window began, and how many times it has been said yes in it. */
+  readonly #windows = new Map<string, { readonly startedAt: number; count: number }>();
 
-  constructor(now: () => number, windowMillis = 60_000, capacity = 1024) {
+  constructor(now: () => number, windowMillis = 60_000, capacity = 1024, times = 1) {
     this.#now = now;
     this.#windowMillis = windowMillis;
     this.#capacity = capacity;
+    this.#times = times;
   }
 
-  /** True the first time `what` happens in a window, false until the window is over. */
+  /** True the first `times` times `what` happens in a window (once, by default), false until the window is over. */
   first(what: string): boolean {
     const now = this.#now();
-    const firstAt = this.#firstAt.get(what);
-    if (firstAt !== undefined && now - firstAt < this.#windowMillis) return false;
-    if (this.#firstAt.size >= this.#capacity) this.#firstAt.clear();
-    this.#firstAt.set(what, now);
+    const window = this.#windows.get(what);
+    if (window !== undefined && now - window.startedAt < this.#windowMillis) {
+      if (window.count >= this.#times) return false;
+      window.count++;
+      return true;
+    }
+    if (this.#windows.size >= this.#capacity) this.#windows.clear();
+    this.#windows.set(what, { startedAt: now, count: 1 });
     return true;
   }
 }

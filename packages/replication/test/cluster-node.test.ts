@@ -7,6 +7,7 @@ import { ConfigError } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualPeerProvider } from '@meshcache/discovery';
 import { describe, expect, it } from 'vitest';
+import { LINK_LOGS_PER_MINUTE } from '../src/cluster-node.js';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
 import { MessageType } from '../src/protocol/messages.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
@@ -653,6 +654,31 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     responses(b).put('marker', 1);
     await until(() => responses(a).has('marker'), 'the marker');
     expect(a.manager.getCache('local')?.has('k')).toBe(false);
+  });
+});
+
+describe('ClusterNode logs of links', () => {
+  it('logs links made and lost with one host at info LINK_LOGS_PER_MINUTE times a minute, at debug past that (a peer that linked and left over and over wrote two lines each time; found by an attack)', async () => {
+    const lines: Array<{ level: string; message: string }> = [];
+    const record = (level: string) => (_: unknown, message?: string) => {
+      if (message === 'peer connected' || message === 'peer left') lines.push({ level, message });
+    };
+    const logger = { debug: record('debug'), info: record('info'), warn: () => {}, error: () => {} };
+    const a = await startNode('gw-1', [], { caches }, { logger });
+    for (let i = 0; i < 8; i++) {
+      const b = await start('gw-2', [a.url]);
+      await until(() => a.peers().some((peer) => peer.id === 'gw-2'), 'gw-2 to link');
+      await b.stop();
+      await until(() => !a.peers().some((peer) => peer.id === 'gw-2'), 'gw-2 to leave');
+    }
+    await until(() => lines.length === 16, 'every link made and lost to be logged');
+    // The first ten of sixteen at info (five links and their departures), the rest at debug.
+    expect(lines.filter((line) => line.level === 'info')).toHaveLength(LINK_LOGS_PER_MINUTE);
+    expect(lines.slice(0, LINK_LOGS_PER_MINUTE).every((line) => line.level === 'info')).toBe(true);
+    expect(lines.slice(LINK_LOGS_PER_MINUTE).every((line) => line.level === 'debug')).toBe(true);
+    expect(lines.map((line) => line.message)).toEqual(
+      Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 'peer connected' : 'peer left')),
+    );
   });
 });
 
