@@ -11,11 +11,12 @@ import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, WireCodec } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
 import { PeerLink, UnsentBudget } from '../src/peer-link.js';
-import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
+import { CacheRepair, READ_PAUSE_FACTOR, type RepairPeer } from '../src/repair/cache-repair.js';
 import { bucketOf } from '../src/repair/digest.js';
 import type { SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { type Connection, delegatingConnection } from '../src/transport/transport.js';
+import { FakePort } from './fake-port.js';
 import { sessionOf } from './sessions.js';
 
 const managers: CacheManager[] = [];
@@ -257,6 +258,76 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(after.digest).not.toBe(digests[0]?.digest);
     expect(Buffer.from(after.digest).equals(Buffer.from(digests[0]?.digest as Uint8Array))).toBe(false);
     expect(warnings).toEqual([]);
+  });
+
+  it('reads a cache with a disk tier for digests one read at a time, each waiting three times the last one’s length (a Digest a second and a put a second kept a core reading; found by an attack)', async () => {
+    // A clock that only the reads and the waits move: each read of the whole cache takes 100 ms.
+    let now = 0;
+    const waits: number[] = [];
+    let reading = 0;
+    let mostAtOnce = 0;
+    let reads = 0;
+    const scheduler = {
+      now: () => now,
+      setTimeout(task: () => void, millis: number) {
+        waits.push(millis);
+        now += millis;
+        setImmediate(task);
+        return () => {};
+      },
+      setInterval: () => () => {},
+      nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+      random: Math.random,
+    };
+    const port = new FakePort('c');
+    for (let i = 0; i < 10; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
+    const entries = port.entries.bind(port);
+    port.entries = function* () {
+      reading++;
+      reads++;
+      mostAtOnce = Math.max(mostAtOnce, reading);
+      now += 100;
+      try {
+        yield* entries();
+      } finally {
+        reading--;
+      }
+    };
+    const repair = new CacheRepair(port, {
+      chunkBytes: 1 << 20,
+      apply: () => {},
+      onRepaired: () => {},
+      logger: recordingLogger().logger,
+      scheduler,
+    });
+    const peers = ['gw-1', 'gw-3', 'gw-4'].map((node) => ({ node, send: () => {}, drained: async () => {} }));
+    // Three peers' Digests, with the cache changing between them: each needs a read of its own.
+    for (const [i, peer] of peers.entries()) {
+      port.localPut(`changed${i}`, 'v', v(5000 + i), 1000);
+      repair.receive(peer, {
+        type: MessageType.Digest,
+        cache: 'c',
+        bucketCount: 1,
+        digest: new Uint8Array(8).fill(1),
+        clearVersion: undefined,
+      });
+    }
+    await turns(30);
+    expect(reads).toBe(1); // the three came before any read ended: one read, for the cache as it is now
+    port.localPut('again', 'v', v(6000), 1000);
+    for (const peer of peers) {
+      repair.receive(peer, {
+        type: MessageType.Digest,
+        cache: 'c',
+        bucketCount: 1,
+        digest: new Uint8Array(8).fill(2),
+        clearVersion: undefined,
+      });
+    }
+    await turns(30);
+    expect(reads).toBe(2);
+    expect(mostAtOnce).toBe(1);
+    expect(waits).toEqual([READ_PAUSE_FACTOR * 100]); // the second read waited 300 ms after the first
   });
 
   it('handles one digest per peer at a time: those that pile up meanwhile collapse into the newest', async () => {
