@@ -63,6 +63,15 @@ const turns = async (n = 5) => {
 };
 const v = (time: number): Version => ({ time, counter: 0, node: 'gw-1' });
 
+/** A peer's Digest of one bucket that matches nothing this node holds (`fill` tells two apart). */
+const oneBucketDigest = (fill = 1) => ({
+  type: MessageType.Digest,
+  cache: 'c',
+  bucketCount: 1,
+  digest: new Uint8Array(8).fill(fill),
+  clearVersion: undefined,
+});
+
 /** Offers the peer a digest and answers its RepairRequest for the keys of bucket 0; returns the bucket count. */
 async function keysOfBucketZeroSent(repair: CacheRepair, peer: RepairPeer, sent: SessionMessage[]): Promise<number> {
   repair.offer(peer);
@@ -154,13 +163,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
 
   it('collects at most maxWanted keys to pull in one repair, and says so', async () => {
     const { repair, peer, sent, warnings } = repairOf(cacheWith(1), { maxWanted: 10 });
-    repair.receive(peer, {
-      type: MessageType.Digest,
-      cache: 'c',
-      bucketCount: 1,
-      digest: new Uint8Array(8).fill(1),
-      clearVersion: undefined,
-    });
+    repair.receive(peer, oneBucketDigest());
     await turns();
     expect(sent.map((m) => m.type)).toEqual([MessageType.RepairRequest]);
     const items = Array.from({ length: 500 }, (_, i) => ({ key: `new${i}`, version: v(2e12), removed: false }));
@@ -179,13 +182,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
 
   it('collects at most maxWantedBytes of keys to pull in one repair, and says so (a count alone let megabyte keys pile up)', async () => {
     const { repair, peer, sent, warnings } = repairOf(cacheWith(1), { maxWantedBytes: 100_000 });
-    repair.receive(peer, {
-      type: MessageType.Digest,
-      cache: 'c',
-      bucketCount: 1,
-      digest: new Uint8Array(8).fill(1),
-      clearVersion: undefined,
-    });
+    repair.receive(peer, oneBucketDigest());
     await turns();
     const long = (i: number) => `${String(i).padStart(3, '0')}:${'k'.repeat(996)}`; // 1,000 characters: 2,000 bytes
     const items = Array.from({ length: 200 }, (_, i) => ({ key: long(i), version: v(2e12), removed: false }));
@@ -224,13 +221,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
 
     // Pulling: the same keys, newer on the peer, pulled from an empty-handed node.
     const { repair, peer, sent } = repairOf(cacheWith(1));
-    repair.receive(peer, {
-      type: MessageType.Digest,
-      cache: 'c',
-      bucketCount: 1,
-      digest: new Uint8Array(8).fill(1),
-      clearVersion: undefined,
-    });
+    repair.receive(peer, oneBucketDigest());
     await turns();
     const items = Array.from({ length: 1500 }, (_, i) => ({ key: long(i), version: v(2e12), removed: false }));
     repair.receive(peer, { type: MessageType.Keys, cache: 'c', items, last: true });
@@ -304,25 +295,13 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     // Three peers' Digests, with the cache changing between them: each needs a read of its own.
     for (const [i, peer] of peers.entries()) {
       port.localPut(`changed${i}`, 'v', v(5000 + i), 1000);
-      repair.receive(peer, {
-        type: MessageType.Digest,
-        cache: 'c',
-        bucketCount: 1,
-        digest: new Uint8Array(8).fill(1),
-        clearVersion: undefined,
-      });
+      repair.receive(peer, oneBucketDigest());
     }
     await turns(30);
     expect(reads).toBe(1); // the three came before any read ended: one read, for the cache as it is now
     port.localPut('again', 'v', v(6000), 1000);
     for (const peer of peers) {
-      repair.receive(peer, {
-        type: MessageType.Digest,
-        cache: 'c',
-        bucketCount: 1,
-        digest: new Uint8Array(8).fill(2),
-        clearVersion: undefined,
-      });
+      repair.receive(peer, oneBucketDigest(2));
     }
     await turns(30);
     expect(reads).toBe(2);
