@@ -273,11 +273,12 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     const port = new FakePort('c');
     for (let i = 0; i < 10; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
     const entries = port.entries.bind(port);
+    let readTakes = 100;
     port.entries = function* () {
       reading++;
       reads++;
       mostAtOnce = Math.max(mostAtOnce, reading);
-      now += 100;
+      now += readTakes;
       try {
         yield* entries();
       } finally {
@@ -307,6 +308,23 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(reads).toBe(2);
     expect(mostAtOnce).toBe(1);
     expect(waits).toEqual([READ_PAUSE_FACTOR * 100]); // the second read waited 300 ms after the first
+    // The wall clock steps an hour forward during a read: the pause after it is 30 s at most, not three hours.
+    const changedAndAsked = async (fill: number) => {
+      port.localPut(`again${fill}`, 'v', v(6000 + fill), 1000);
+      repair.receive(peers[0] as RepairPeer, { ...oneBucketDigest(fill) });
+      await turns(30);
+    };
+    readTakes = 3_600_000;
+    await changedAndAsked(3);
+    readTakes = 100;
+    await changedAndAsked(4);
+    expect(waits.at(-1)).toBe(30_000);
+    // And stepped back an hour after a read: the pause is no longer than it was.
+    await changedAndAsked(5);
+    now -= 3_600_000;
+    await changedAndAsked(6);
+    expect(waits.slice(-2)).toEqual([300, 300]);
+    expect(reads).toBe(6);
   });
 
   it('handles one digest per peer at a time: those that pile up meanwhile collapse into the newest', async () => {

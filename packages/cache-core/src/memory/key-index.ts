@@ -346,17 +346,22 @@ export class KeyIndex {
   }
 
   /**
-   * Room for `keys` keys in all, made now: a caller that knows about how many keys are coming (a
-   * bootstrap) saves the moves on the way, each doubling of the table a re-placing of every pair
-   * while lookups read two tables. Below tableFrom the Map stays; the table is never made smaller;
-   * nor is it resized while the Map's keys still move to it (a hint, not a promise: the moves stay
-   * one at a time, as #resize expects).
+   * Room for up to `keys` keys in all, made now: a caller that knows about how many keys are
+   * coming (a bootstrap) saves the moves on the way, each doubling of the table a re-placing of
+   * every pair while lookups read two tables. `keys` is taken as an estimate that may be up to
+   * twice what comes (a bootstrap's is): the Map is left only when half of it would reach
+   * tableFrom anyway, so a cache the Map serves better stays in it. The table is never made
+   * smaller, nor smaller than the Map's own move would make it (four times its keys: a smaller one
+   * could fill and grow while the Map's keys still move to it, the two moves overlapping, which
+   * #resize's bookkeeping does not allow), nor is it resized while the Map's keys still move.
    */
   reserve(keys: number): void {
-    if (this.#flooded || keys < this.#tableFrom || this.#moving !== undefined) return;
-    const positions = positionsFor(keys);
-    if (this.#map !== undefined) this.#leaveMap(positions);
-    else if (positions > this.#mask + 1) this.#resize(positions);
+    if (this.#flooded || this.#moving !== undefined) return;
+    const map = this.#map;
+    if (map !== undefined) {
+      if (keys / 2 < this.#tableFrom) return;
+      this.#leaveMap(positionsFor(Math.max(keys, 2 * map.size)));
+    } else if (positionsFor(keys) > this.#mask + 1) this.#resize(positionsFor(keys));
   }
 
   /**

@@ -466,11 +466,12 @@ export class MemoryStore<V> {
   }
 
   /**
-   * Room for `entries` more keys, made now: a caller that knows about how many are coming (a
-   * bootstrap: CacheRepair estimates it from the buckets it asks for) saves the doublings on the
-   * way, each a copy of every array and a move of the key index (a tenth of a joiner's time at a
-   * million entries). Capped by maxElementsInMemory; never shrinks. A cache bounded by bytes does
-   * not reserve: how many entries its bytes hold is not known before they come.
+   * Room for about `entries` more keys (an estimate that may be up to twice what comes), made now:
+   * a caller that knows about how many are coming (a bootstrap: CacheRepair estimates it from the
+   * buckets it asks for) saves the doublings on the way, each a copy of every array and a move of
+   * the key index (a tenth of a joiner's time at a million entries). Capped by
+   * maxElementsInMemory; never shrinks. A cache bounded by bytes does not reserve: how many
+   * entries its bytes hold is not known before they come.
    */
   reserve(entries: number): void {
     if (this.#maxBytes !== Number.POSITIVE_INFINITY || !(entries > 0)) return;

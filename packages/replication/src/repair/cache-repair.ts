@@ -162,6 +162,8 @@ function keyVersionBytes(key: string, version: Version): number {
  * took, so that such reads take at most 1 / (1 + READ_PAUSE_FACTOR) of the time.
  */
 export const READ_PAUSE_FACTOR = 3;
+/** The longest a read counts as for its pause (so a pause is at most 30 s): a read of 200,000 entries takes about a second. */
+const MAX_COUNTED_READ_MILLIS = 10_000;
 /** Entries read per event-loop turn when reading the whole cache. */
 const SLICE = 2_000;
 
@@ -197,6 +199,7 @@ export class CacheRepair {
   /** The read of the whole cache under way (the last one started), and when the next may start. */
   #reading: Promise<void> = Promise.resolve();
   #readableAt = Number.NEGATIVE_INFINITY;
+  #readPause = 0;
 
   readonly #scheduler: Scheduler;
   readonly #takesNewKeys: boolean;
@@ -327,7 +330,8 @@ export class CacheRepair {
       // the pause and after it.
       const before = this.#builtNow(bucketCount);
       if (before !== undefined) return before;
-      const wait = this.#readableAt - this.#scheduler.now();
+      // Never longer than the pause itself: a clock stepped back meanwhile does not lengthen it.
+      const wait = Math.min(this.#readPause, this.#readableAt - this.#scheduler.now());
       if (wait > 0) await new Promise<void>((resolve) => this.#scheduler.setTimeout(resolve, wait));
       if (offer?.cancelled === true) return undefined;
       const after = this.#builtNow(bucketCount);
@@ -335,7 +339,10 @@ export class CacheRepair {
       const started = this.#scheduler.now();
       const read = await this.#read(bucketCount, offer);
       const ended = this.#scheduler.now();
-      this.#readableAt = ended + READ_PAUSE_FACTOR * (ended - started);
+      // The clock is the wall's: a step forward during the read (a VM resumed, NTP) must not stop
+      // digests for three times the step, so a read counts for MAX_COUNTED_READ_MILLIS at most.
+      this.#readPause = READ_PAUSE_FACTOR * Math.min(Math.max(0, ended - started), MAX_COUNTED_READ_MILLIS);
+      this.#readableAt = ended + this.#readPause;
       return read;
     } finally {
       done();
