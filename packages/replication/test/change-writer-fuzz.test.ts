@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/internals.js';
 import { ChangeWriter } from '../src/protocol/change-writer.js';
+import { fitsHandshake } from '../src/security/handshake-messages.js';
 import { wholePacker } from './whole-packed.js';
 
 /**
@@ -208,11 +209,12 @@ describe('ChangeWriter, fuzzed against the previous release sender', () => {
     );
   });
 
-  it('round-trips valid changes (but for lone surrogates and -0, which neither release carries)', () => {
+  it('round-trips valid changes (but for lone surrogates and -0, which neither release carries, and nodes no handshake takes)', () => {
     const LONE = /\p{Cs}/u;
     const wellFormed = (change: ChangeMessage): boolean =>
       !LONE.test(change.cache) &&
       !LONE.test(change.version.node) &&
+      fitsHandshake(change.version.node) && // a version's node is a node name (at most 256 bytes, no control characters)
       (change.type === MessageType.RemoveAll || !LONE.test(change.key)) &&
       (change.type !== MessageType.Put ||
         ((typeof change.value !== 'string' || !LONE.test(change.value)) && !Object.is(change.value, -0)));

@@ -113,6 +113,25 @@ describe('WireCodec', () => {
     ['a negative TTL', forged.pack([1, 'c', 'k', 'v', 1, 0, 'n', 1, -5, 0]), /timeToLiveSeconds must be seconds >= 0/],
     ['a fractional counter', forged.pack([4, 'c', 1, 0.5, 'n']), /version counter must be a whole number/],
     ['a NaN time', forged.pack([4, 'c', Number.NaN, 0, 'n']), /version time must be whole epoch milliseconds/],
+    // A node name as the handshake takes one: 15 MB names were held for good (found by an attack).
+    ['a version node of 257 bytes', forged.pack([4, 'c', 1, 0, 'n'.repeat(257)]), /version node must be a node name/],
+    ['a version node with a control character', forged.pack([2, 'c', 'k', 1, 0, 'gw\u0001']), /no control characters/],
+    [
+      'a batch whose version node is too long',
+      forged.pack([
+        5,
+        [
+          [2, 'c', 'k', 1, 0, 'n'],
+          [2, 'c', 'k', 1, 0, 'n'.repeat(300)],
+        ],
+      ]),
+      /batch\[1\]: version node must be a node name: 1 to 256 bytes/,
+    ],
+    [
+      'a Keys item whose version node is too long',
+      forged.pack([11, 'c', [['k', 1, 0, 'é'.repeat(129), 0]], true]),
+      /version node must be a node name/,
+    ],
     ['a batch of non-arrays', forged.pack([5, [1, 2]]), /batch\[0\]: a change must be an array/],
     ['a batch inside a batch', forged.pack([5, [[5, []]]]), /batch\[0\]: unknown message type 5/],
   ])('refuses %s with E_PROTOCOL naming what was wrong', (_name, bytes, problem) => {

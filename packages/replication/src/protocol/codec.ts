@@ -50,6 +50,7 @@
  */
 import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
+import { fitsHandshake, MAX_NAME_BYTES } from '../security/handshake-messages.js';
 import { DEFAULT_MAX_PAYLOAD } from '../transport/websocket.js';
 import { ChangeReader } from './change-reader.js';
 import { ChangeWriter } from './change-writer.js';
@@ -411,7 +412,7 @@ function versionFromWire(wire: readonly unknown[], at: number, where: string): V
   if (!isVersionCounter(counter)) {
     throw new ProtocolError(`${where}: version counter must be a whole number from 0 to 2^32 - 1`);
   }
-  if (!isText(node)) throw new ProtocolError(`${where}: version node must be a non-empty string`);
+  if (!isNodeName(node)) throw new ProtocolError(`${where}: ${NODE_NAME_RULE}`);
   return { time: time as number, counter: counter as number, node: node as string };
 }
 
@@ -510,7 +511,7 @@ function versionAt(wire: readonly unknown[], at: number, batch: string | undefin
   if (!isVersionCounter(counter)) {
     return badChange(batch, index, 'version counter must be a whole number from 0 to 2^32 - 1');
   }
-  if (!isText(node)) return badChange(batch, index, 'version node must be a non-empty string');
+  if (!isNodeName(node)) return badChange(batch, index, NODE_NAME_RULE);
   return { time: time as number, counter: counter as number, node: node as string };
 }
 
@@ -519,6 +520,21 @@ function badChange(batch: string | undefined, index: number, problem: string): n
 }
 
 const isText = (value: unknown): boolean => typeof value === 'string' && value !== '';
+
+const NODE_NAME_RULE = `version node must be a node name: 1 to ${MAX_NAME_BYTES} bytes, no control characters`;
+/** The last version node that passed: a batch's changes name the same node, as one string (ChangeReader). */
+let lastNodeName = '\u0000';
+/**
+ * A version's node is a node's name, as the handshake takes one. Any string was taken: a peer
+ * holding the secret sent versions naming nodes of 15 MB, which the digest's table of node hashes
+ * and the clock's refusal logs kept (1.4 GB held after the peer left; log lines of 180 MB).
+ */
+function isNodeName(value: unknown): boolean {
+  if (value === lastNodeName) return true;
+  if (typeof value !== 'string' || value === '' || value.length > MAX_NAME_BYTES || !fitsHandshake(value)) return false;
+  lastNodeName = value;
+  return true;
+}
 const isKey = (value: unknown): boolean => typeof value === 'string';
 /** Times (epoch ms) and durations (seconds) alike: finite and not negative. */
 const isNonNegative = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
