@@ -168,6 +168,38 @@ describe('WireCodec', () => {
     );
   });
 
+  it('refuses a frame whose containers would decode to more than 256 MiB, before msgpackr builds them (16 MB of empty maps took 2.9 GB; found by an attack)', () => {
+    /** A Put (type 1) of key 'k' whose value is an array of `count` copies of `item` (one byte each). */
+    const putOfMany = (count: number, item: number) => {
+      const header = Buffer.alloc(5);
+      header[0] = 0xdd; // array 32
+      header.writeUInt32BE(count, 1);
+      return Buffer.concat([
+        Buffer.from([0x9a, 0x01, 0xa1, 0x63, 0xa1, 0x6b]),
+        header,
+        Buffer.alloc(count, item),
+        Buffer.from([0x01, 0x00, 0xa1, 0x6e, 0x01, 0x00, 0x00]),
+      ]);
+    };
+    const codec = new WireCodec();
+    const heap = process.memoryUsage().heapUsed;
+    for (const maps of [2_000_000, 16_000_000]) {
+      expect(() => codec.decode(putOfMany(maps, 0x80))).toThrow(
+        expect.objectContaining({
+          code: 'E_PROTOCOL',
+          message: expect.stringMatching(/would decode to more than 268435456 bytes/),
+        }),
+      );
+    }
+    expect(process.memoryUsage().heapUsed - heap).toBeLessThan(64 << 20); // nothing was built
+    // What a peer may still send: a million empty maps (160 MB by the estimate), 16 million small integers.
+    const maps = codec.decode(putOfMany(1_000_000, 0x80)) as { value: unknown[] };
+    expect(maps.value).toHaveLength(1_000_000);
+    expect(maps.value[0]).toEqual(new Map());
+    const integers = codec.decode(putOfMany(16_000_000, 0x07)) as { value: number[] };
+    expect(integers.value).toHaveLength(16_000_000);
+  });
+
   it('refuses nesting deeper than 100 levels without overflowing the stack', () => {
     // A put whose value is 10,000 arrays, each holding the next (written by hand: msgpackr's own
     // packer would overflow the stack building it).

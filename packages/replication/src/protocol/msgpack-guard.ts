@@ -20,13 +20,28 @@
  * 0xc1, two-byte record ids, truncated data, trailing bytes, nesting deeper than MAX_DEPTH)
  * is refused with a reason, before a single object is built.
  *
- * Not bounded here: how much a valid frame expands when decoded (a 1-byte empty map becomes a
- * Map). Frames reach this point only from a peer that proved the cluster secret, and only up to
- * maxPayload bytes; unauthenticated bytes are never decoded at all (session.ts).
+ * Bounded here too: how much a valid frame expands when decoded. A 1-byte empty map becomes a
+ * Map of about 200 bytes, an empty array an array of 32: a peer holding the secret sent 16 MB of
+ * empty maps, which decoded to 2.9 GB, and the second such frame ended the process (out of heap).
+ * So the walk weighs the containers it meets (CONTAINER_BYTES each, and a slot per element),
+ * and a frame that would decode to more than MAX_DECODED_BYTES is refused before msgpackr builds
+ * it. Strings, numbers and binaries expand by a few times at most and are not weighed. Frames
+ * reach this point only from a peer that proved the cluster secret, and only up to maxPayload
+ * bytes; unauthenticated bytes are never decoded at all (session.ts).
  */
 
 /** Deepest nesting accepted (messages use 3 levels; values the rest). */
 export const MAX_DEPTH = 100;
+/**
+ * The most a frame may decode to, by the walk's estimate of its containers: 16 times the largest
+ * frame, which no frame meshcache sends comes near (a 16 MiB array of small integers weighs 128 MiB).
+ */
+export const MAX_DECODED_BYTES = 256 * 1024 * 1024;
+/** What a container costs decoded, about, beside a slot of 8 bytes per element (a Map's or Set's hash table: more). */
+const ARRAY_BYTES = 32;
+const OBJECT_BYTES = 32;
+const MAP_BYTES = 160;
+const SLOT_BYTES = 8;
 
 export class GuardError extends Error {
   constructor(problem: string) {
@@ -55,7 +70,15 @@ export class MsgpackGuard {
     const pending = this.#pending;
     let position = 0;
     let depth = 0;
+    let decoded = 0;
     pending[0] = 1; // one top-level value
+    /** Weighs a container of `slots` slots (a Map's pairs count two each, and twice again for its table). */
+    const weigh = (container: number, slots: number) => {
+      decoded += container + SLOT_BYTES * slots;
+      if (decoded > MAX_DECODED_BYTES) {
+        throw new GuardError(`would decode to more than ${MAX_DECODED_BYTES} bytes (its containers, by estimate)`);
+      }
+    };
     const need = (count: number) => {
       if (position + count > end) throw new GuardError('truncated msgpack');
     };
@@ -104,14 +127,20 @@ export class MsgpackGuard {
       if (token <= 0x3f || token >= 0xe0) continue; // positive and negative fixints
       if (token <= 0x7f) {
         const fields = this.#records[token & 0x3f] as number;
-        if (fields >= 0) open(fields); // a record of a defined structure; otherwise the integer 64-127
+        if (fields >= 0) {
+          // a record of a defined structure; otherwise the integer 64-127
+          weigh(OBJECT_BYTES, fields);
+          open(fields);
+        }
         continue;
       }
       if (token <= 0x8f) {
+        weigh(MAP_BYTES, (token & 0x0f) * 3);
         open((token & 0x0f) * 2);
         continue;
       }
       if (token <= 0x9f) {
+        weigh(ARRAY_BYTES, token & 0x0f);
         open(token & 0x0f);
         continue;
       }
@@ -168,21 +197,25 @@ export class MsgpackGuard {
           throw new GuardError('a 64-bit integer (it would decode to a BigInt, which meshcache never sends)');
         case 0xdc:
           need(2);
+          weigh(ARRAY_BYTES, view.getUint16(position));
           open(view.getUint16(position));
           position += 2;
           continue;
         case 0xdd:
           need(4);
+          weigh(ARRAY_BYTES, view.getUint32(position));
           open(view.getUint32(position));
           position += 4;
           continue;
         case 0xde:
           need(2);
+          weigh(MAP_BYTES, view.getUint16(position) * 3);
           open(view.getUint16(position) * 2);
           position += 2;
           continue;
         case 0xdf:
           need(4);
+          weigh(MAP_BYTES, view.getUint32(position) * 3);
           open(view.getUint32(position) * 2);
           position += 4;
           continue;
@@ -193,12 +226,14 @@ export class MsgpackGuard {
           position += 2;
           if (type === EXT_UNDEFINED) continue;
           if (type === EXT_SET) {
+            weigh(MAP_BYTES, 0); // its items, as one array, are weighed as that array, then again in the Set
             open(1); // the Set's items follow as one array
             continue;
           }
           if (type === EXT_RECORD) {
             const fields = readStructure();
             this.#records[data & 0x3f] = fields;
+            weigh(OBJECT_BYTES, fields);
             open(fields); // the definition is followed by its first record's values
             continue;
           }
