@@ -135,13 +135,55 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     await keysOfBucketZeroSent(repair, peer, sent);
     const keys = [...Array(10_000).fill('k1'), 'k2', 'k2', 'nothing'];
     repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys, last: true });
-    await turns();
+    await turns(20); // answered in slices of 2,000 keys, a turn between
     const entries = sent.flatMap((m) => (m.type === MessageType.Entries ? m.changes : []));
     expect(entries.map((change) => (change as { key: string }).key)).toEqual(['k1', 'k2']);
     expect(sent.at(-1)).toEqual({ type: MessageType.BootstrapDone, cache: 'c' });
     repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys: ['k3'], last: true }); // after the last
     await turns();
     expect(sent.filter((m) => m.type === MessageType.Entries)).toHaveLength(1);
+  });
+
+  it('queues no more Pulls than one repair may ask for, and answers none of them once the link is gone (1.5 GB queued, then 9 million keys answered in one go; found by an attack)', async () => {
+    const cache = cacheWith(0);
+    for (let i = 0; i < 400; i++) cache.put(`k${i}`, 'v'.repeat(100_000)); // 40 MB: answers fill chunks
+    const { warnings, logger } = recordingLogger();
+    const sent: SessionMessage[] = [];
+    // A peer that reads nothing: every full chunk of an answer waits for a socket that never drains.
+    let drain: () => void = () => {};
+    const peer: RepairPeer = {
+      node: 'gw-1',
+      send: (message) => sent.push(message),
+      drained: () =>
+        new Promise<void>((resolve) => {
+          drain = resolve;
+        }),
+    };
+    const repair = new CacheRepair(replicaPortOf(cache), {
+      chunkBytes: 1 << 20,
+      apply: () => {},
+      onRepaired: () => {},
+      logger,
+    });
+    const bucketCount = await keysOfBucketZeroSent(repair, peer, sent);
+    const listed = Array.from({ length: 400 }, (_, i) => `k${i}`).filter((key) => bucketOf(key, bucketCount) === 0);
+    const pull = (keys: string[], last = false) =>
+      repair.receive(peer, { type: MessageType.Pull, cache: 'c', keys, last });
+    const half = Math.floor(listed.length / 2);
+    pull(listed.slice(0, half)); // answered until its first full chunk waits for the socket
+    pull(listed.slice(half), true);
+    await turns();
+    // Behind them, Pulls of 90,000 keys each: past the keys one repair may want (1,000,000), ignored.
+    const many = Array.from({ length: 90_000 }, () => listed[0] as string);
+    for (let i = 0; i < 20; i++) pull(many);
+    expect(warnings).toContain('a repair message this node did not ask for; ignored (logged once per link)');
+    // The link goes down: what is queued is not answered, not even once the socket drains.
+    repair.forget('gw-1');
+    drain();
+    await turns(30);
+    const answered = sent.flatMap((m) => (m.type === MessageType.Entries ? m.changes : []));
+    expect(answered.some((change) => listed.slice(half).includes((change as { key: string }).key))).toBe(false);
+    expect(sent.filter((m) => m.type === MessageType.BootstrapDone)).toEqual([]);
   });
 
   it('answers Pulls only for keys of the buckets its Keys listed, each once in the repair, however often pulled (2 GB for 14 MB before; found by an attack)', async () => {

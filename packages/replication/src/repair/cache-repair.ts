@@ -144,6 +144,13 @@ interface PullsExpected {
   readonly answered: Set<string>;
   /** The Pulls being answered, one after the other. */
   answering: Promise<void>;
+  /** Keys, and their bytes, of the Pulls received and not answered yet (bounded as a repair's wanted keys are). */
+  queuedKeys: number;
+  queuedBytes: number;
+  /** The link went down (forget): Pulls still queued are not answered. */
+  cancelled: boolean;
+  /** The last Pull came: any later one is unsolicited. */
+  ended: boolean;
 }
 
 /** Keys per Keys or Pull message. */
@@ -266,14 +273,30 @@ export class CacheRepair {
         break;
       case MessageType.Pull: {
         const expected = this.#pullsExpected.get(peer.node);
-        if (expected === undefined) {
+        if (expected === undefined || expected.ended) {
           this.#unsolicited(peer, 'pull');
           break;
         }
-        if (message.last) this.#pullsExpected.delete(peer.node);
+        // Pulls wait behind the one being answered (its chunks wait for the socket): no more of
+        // them than one repair may ask for. A peer that read nothing queued 1.5 GB of Pulls, then
+        // closed its link and left the node answering nine million keys in one go.
+        const bytes = message.keys.reduce((sum, key) => sum + 2 * key.length, 0);
+        if (expected.queuedKeys + message.keys.length > MAX_WANTED || expected.queuedBytes + bytes > MAX_WANTED_BYTES) {
+          this.#unsolicited(peer, 'pull past what one repair may ask');
+          break;
+        }
+        expected.queuedKeys += message.keys.length;
+        expected.queuedBytes += bytes;
+        // Kept until the last is answered, so that a link going down meanwhile cancels what is queued.
+        if (message.last) expected.ended = true;
         expected.answering = expected.answering
           .then(() => this.#onPull(peer, message, expected))
-          .catch((error: unknown) => this.#failed(peer, 'pull', error));
+          .catch((error: unknown) => this.#failed(peer, 'pull', error))
+          .finally(() => {
+            expected.queuedKeys -= message.keys.length;
+            expected.queuedBytes -= bytes;
+            if (message.last && this.#pullsExpected.get(peer.node) === expected) this.#pullsExpected.delete(peer.node);
+          });
         break;
       }
       case MessageType.BootstrapDone:
@@ -290,6 +313,8 @@ export class CacheRepair {
     this.#offers.delete(node);
     this.#offered.delete(node);
     this.#serving.delete(node);
+    const pulls = this.#pullsExpected.get(node);
+    if (pulls !== undefined) pulls.cancelled = true; // the Pulls it queued are not answered
     this.#pullsExpected.delete(node);
     this.#digests.delete(node);
     this.#logged.delete(node);
@@ -516,6 +541,10 @@ export class CacheRepair {
         buckets: listed,
         answered: new Set(),
         answering: Promise.resolve(),
+        queuedKeys: 0,
+        queuedBytes: 0,
+        cancelled: false,
+        ended: false,
       });
       peer.send({ type: MessageType.Keys, cache, items: [], last: true });
     } else peer.send({ type: MessageType.BootstrapDone, cache });
@@ -573,10 +602,16 @@ export class CacheRepair {
 
   /** Answers a Pull: keys of the buckets listed, each once, in chunks that wait for the socket to drain. */
   async #onPull(peer: RepairPeer, message: PullMessage, expected: PullsExpected): Promise<void> {
+    if (expected.cancelled) return;
     const cache = this.#port.cacheName;
     const batches = this.#batcher(peer);
     let strays = 0;
+    let n = 0;
     for (const key of message.keys) {
+      if (++n % SLICE === 0) {
+        await this.#scheduler.nextTurn();
+        if (expected.cancelled) return;
+      }
       if (expected.answered.has(key)) continue;
       if (!expected.buckets.has(bucketOf(key, expected.bucketCount))) {
         strays++;
