@@ -10,7 +10,7 @@ import { MAX_COUNTER } from '../src/hlc.js';
 import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, WireCodec } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
-import { PeerLink, UnsentBudget } from '../src/peer-link.js';
+import { overtakenRemoveAlls, PeerLink, UnsentBudget } from '../src/peer-link.js';
 import { CacheRepair, READ_PAUSE_FACTOR, type RepairPeer } from '../src/repair/cache-repair.js';
 import { bucketOf } from '../src/repair/digest.js';
 import type { SessionMessage } from '../src/session.js';
@@ -493,6 +493,29 @@ describe('peer links', () => {
 });
 
 describe('the clock and single flight refuse what a peer should not decide', () => {
+  it('applies only the last of a batch’s removeAlls of a cache that overtakes the others (100,000 in one frame took 73 s; found by an attack)', () => {
+    const ra = (cache: string, time: number, counter = 0) =>
+      ({ type: MessageType.RemoveAll, cache, version: { time, counter, node: 'gw-1' } }) as const;
+    const put = {
+      type: MessageType.Put,
+      cache: 'c',
+      key: 'k',
+      value: 'v',
+      version: v(5),
+      createdAt: 5,
+      timeToLiveSeconds: 0,
+      timeToIdleSeconds: 0,
+    } as const;
+    expect(overtakenRemoveAlls([ra('c', 1), put])).toBeUndefined();
+    expect(overtakenRemoveAlls([ra('c', 1), put, ra('c', 2)])).toEqual(new Set([0]));
+    // An older one after a newer one overtakes nothing; other caches are their own.
+    expect(overtakenRemoveAlls([ra('c', 3), ra('c', 2), ra('d', 1), ra('d', 1)])).toEqual(new Set([2]));
+    const storm = Array.from({ length: 100_000 }, (_, i) => ra('c', 1, i));
+    const overtaken = overtakenRemoveAlls(storm);
+    expect(overtaken?.size).toBe(99_999);
+    expect(overtaken?.has(99_999)).toBe(false);
+  });
+
   it('keeps the counter below 2^32: past it, time moves on a millisecond', () => {
     const hlc = new HybridLogicalClock({ node: 'a', clock: new ManualClock(1000).now });
     hlc.receive({ time: 1000, counter: MAX_COUNTER - 1, node: 'b' });
