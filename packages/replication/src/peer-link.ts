@@ -71,8 +71,13 @@ export interface PeerLinkOptions {
   readonly unsentBudget?: UnsentBudget;
 }
 
-/** Unsent bytes a link holds before the links' shared budget is looked at (one that reads holds next to none). */
-const BUDGET_CHECKED_FROM = 16 * 1024 * 1024;
+/**
+ * Unsent bytes a link holds before the links' shared budget is looked at (one that reads holds
+ * next to none). Not more than a repair holds a link to before it waits (2 MiB): at 16 MiB, 800
+ * links under different names that read nothing each held a repair's 2 MiB, 6 GB in all, and the
+ * budget was never looked at.
+ */
+const BUDGET_CHECKED_FROM = 1024 * 1024;
 /** What every peer link of a node may hold unsent together. */
 export const MAX_TOTAL_UNSENT_BYTES = 1024 * 1024 * 1024;
 

@@ -457,27 +457,34 @@ describe('peer links', () => {
     expect(warnings).toContain('peer does not read what it is sent; closing the link (it repairs when it comes back)');
   });
 
-  it('closes the link holding the most when every link together holds more than their shared budget (a peer with many names had no bound; found by an attack)', async () => {
-    const budget = new UnsentBudget(100 * 1024 * 1024);
-    const held = [60, 50].map((mib) => mib * 1024 * 1024);
-    const links = [];
-    for (const bytes of held) {
-      const { client } = await establishedPair();
-      let backedUp = false;
-      const connection = delegatingConnection(client, { bufferedAmount: () => (backedUp ? bytes : 0) });
-      const closed = new Promise<number>((resolve) => client.onClose((code) => resolve(code)));
-      const { session, link } = await linkOver(connection, recordingLogger().logger, budget);
-      await session.established;
-      link.attach();
-      await turns();
-      links.push({ link, closed, backUp: () => (backedUp = true) });
-    }
-    for (const { backUp } of links) backUp();
-    // The lighter link sends: together they hold 110 MiB, and the heavier one goes.
-    void links[1]?.link.acknowledged();
-    expect(await links[0]?.closed).toBe(4008);
-    expect(links[1]?.link.session.connection.open).toBe(true);
-  });
+  it.each([
+    [100, [60, 50]],
+    // Links each below the 16 MiB the budget was first looked at from (800 such links held 6 GB; found by an attack).
+    [4, [3, 2]],
+  ])(
+    'closes the link holding the most when every link together holds more than their shared budget of %i MiB (a peer with many names had no bound; found by an attack)',
+    async (budgetMiB, heldMiB) => {
+      const budget = new UnsentBudget(budgetMiB * 1024 * 1024);
+      const held = heldMiB.map((mib) => mib * 1024 * 1024);
+      const links = [];
+      for (const bytes of held) {
+        const { client } = await establishedPair();
+        let backedUp = false;
+        const connection = delegatingConnection(client, { bufferedAmount: () => (backedUp ? bytes : 0) });
+        const closed = new Promise<number>((resolve) => client.onClose((code) => resolve(code)));
+        const { session, link } = await linkOver(connection, recordingLogger().logger, budget);
+        await session.established;
+        link.attach();
+        await turns();
+        links.push({ link, closed, backUp: () => (backedUp = true) });
+      }
+      for (const { backUp } of links) backUp();
+      // The lighter link sends: together they hold more than the budget, and the heavier one goes.
+      void links[1]?.link.acknowledged();
+      expect(await links[0]?.closed).toBe(4008);
+      expect(links[1]?.link.session.connection.open).toBe(true);
+    },
+  );
 
   it('closes a link whose connection holds more unsent bytes than its bound (4008), instead of queueing more', async () => {
     const { client } = await establishedPair();
