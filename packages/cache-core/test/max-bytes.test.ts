@@ -202,15 +202,34 @@ describe('maxBytesLocalHeap: eviction by size', () => {
     };
     cache.put('loop', loop);
     cache.put('tree', tree(12)); // 8,191 nodes, each reachable by a path per level through its parents
-    expect(entryBytes('loop', loop)).toBe(ENTRY_OVERHEAD + 4 + 5 + 2 * (2 + 5));
+    expect(entryBytes('loop', loop)).toBe(ENTRY_OVERHEAD + 4 + 32 + 2 * (2 + 5)); // an object 32, met again 5
     expect(cache.statistics().memorySize).toBe(2);
   });
 
   it('sizes a huge array from a sample of its elements (it walked every one: 10^8 holes took seconds in one put); uniform ones come out exact', () => {
     const bytesOf = (value: unknown) => entryBytes('k', value) - ENTRY_OVERHEAD - 1;
-    expect(bytesOf(new Array(100_000_000))).toBe(5 + 9 * 100_000_000);
-    expect(bytesOf(Array.from({ length: 200_000 }, () => 'abc'))).toBe(5 + 8 * 200_000);
-    expect(bytesOf(Array.from({ length: 1000 }, () => 'abc'))).toBe(5 + 8 * 1000);
+    expect(bytesOf(new Array(100_000_000))).toBe(32 + 9 * 100_000_000);
+    expect(bytesOf(Array.from({ length: 200_000 }, () => 'abc'))).toBe(32 + 8 * 200_000);
+    expect(bytesOf(Array.from({ length: 1000 }, () => 'abc'))).toBe(32 + 8 * 1000);
+  });
+
+  it('sizes containers as V8 keeps them, not as they encode: a value of many empty Maps holds the bound (a 512 MB bound let such values run the heap out; found by an attack)', () => {
+    const bytesOf = (value: unknown) => entryBytes('k', value) - ENTRY_OVERHEAD - 1;
+    expect(bytesOf([])).toBe(32);
+    expect(bytesOf({})).toBe(32);
+    expect(bytesOf(new Map())).toBe(160);
+    expect(bytesOf(new Set())).toBe(160);
+    const maps = Array.from({ length: 10_000 }, () => new Map());
+    expect(bytesOf(maps)).toBe(32 + 160 * 10_000); // about what the heap holds (190 bytes a Map), not 5 a Map
+    const { addCache } = setup();
+    const cache = addCache<unknown>('c', { maxBytesLocalHeap: '4m' });
+    for (let i = 0; i < 10; i++)
+      cache.put(
+        `k${i}`,
+        Array.from({ length: 10_000 }, () => new Map()),
+      );
+    expect(cache.statistics().memoryBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(cache.size).toBe(2); // 1.6 MB each by the estimate
   });
 
   it('sizes binary values by their bytes: ArrayBuffers, DataViews and every typed array', () => {

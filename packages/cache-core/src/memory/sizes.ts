@@ -7,9 +7,12 @@
  *   a one-byte string), plus 5;
  * - Buffers, typed arrays, DataViews and ArrayBuffers: their byteLength, plus 5; Blobs: their size;
  * - numbers, booleans, null: 9; Dates: 12;
- * - arrays, Sets, Maps and plain objects: 5 plus their elements (and keys), walked to 32 levels
- *   deep; deeper parts count 64 each (an unusual shape; the estimate stays cheap). An object met
- *   again (a shared part, or a cycle) counts 5 the second time: the walk is linear in the value.
+ * - arrays and plain objects: 32 (what V8 takes for one, empty), Sets and Maps: 160 (their hash
+ *   tables), plus their elements (and keys), walked to 32 levels deep; deeper parts count 64 each
+ *   (an unusual shape; the estimate stays cheap). An object met again (a shared part, or a cycle)
+ *   counts 5 the second time: the walk is linear in the value. Containers were counted 5 each, as
+ *   their encoding is about: a peer holding the secret sent values of 1.6 million empty Maps, each
+ *   entry counted 8 MB and holding 290 MB, and a 512 MB bound let the heap run out.
  *   Past SAMPLED_ELEMENTS elements an array is sampled (its first ones, times its length): a sparse
  *   array of 10^8 holes took seconds inside one put.
  * An entry also costs ENTRY_OVERHEAD bytes for the key index, the slot arrays and the policy's
@@ -24,6 +27,10 @@
 
 /** What the store keeps per entry beyond key and value, measured (bench/src/footprint.ts). */
 export const ENTRY_OVERHEAD = 100;
+/** What V8 takes for an empty array or plain object, about (a header and its backing store's). */
+const CONTAINER_BYTES = 32;
+/** What V8 takes for an empty Map or Set, about (with its hash table's smallest size). */
+const HASHED_CONTAINER_BYTES = 160;
 /** Elements of an array walked before the rest is estimated from them. */
 const SAMPLED_ELEMENTS = 65_536;
 
@@ -51,7 +58,7 @@ function objectBytes(value: object, depth: number, seen: Set<object>): number {
     if (typeof item !== 'object' || item === null) return 9;
     return objectBytes(item, depth + 1, seen);
   };
-  let bytes = 5;
+  let bytes = value instanceof Map || value instanceof Set ? HASHED_CONTAINER_BYTES : CONTAINER_BYTES;
   if (Array.isArray(value)) {
     const walked = Math.min(value.length, SAMPLED_ELEMENTS);
     let elements = 0;
