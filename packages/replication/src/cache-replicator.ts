@@ -34,6 +34,7 @@ import {
   type CacheEventType,
   type Cancel,
   ConfigError,
+  compareVersions,
   type Logger,
   MeshcacheError,
   type Scheduler,
@@ -51,6 +52,7 @@ import {
   type LeaseMessage,
   MessageType,
   type PutMessage,
+  type RemoveAllMessage,
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, type RepairPeer } from './repair/cache-repair.js';
@@ -133,6 +135,8 @@ interface PeerState {
 export const MAX_FRAME_BYTES = 1 << 20;
 /** A peer's refused changes are logged at warn at most once in this long. */
 const REFUSAL_WARN_MILLIS = 60_000;
+/** Remote removeAlls applied in one second before the next waits (#deferRemoveAll): none is ever that frequent by intent. */
+export const REMOVE_ALLS_PER_SECOND = 10;
 
 export class CacheReplicator {
   readonly port: ReplicaPort<unknown>;
@@ -147,6 +151,10 @@ export class CacheReplicator {
   readonly #unlisten: Array<() => void> = [];
   readonly #timer: Cancel | undefined;
   readonly #scheduler: Scheduler;
+  /** Remote removeAlls applied in the current second, and the newest waiting for the next (#deferRemoveAll). */
+  readonly #removeAlls = { startedAt: Number.NEGATIVE_INFINITY, count: 0 };
+  #waitingRemoveAll: RemoveAllMessage | undefined;
+  #removeAllTimer: Cancel | undefined;
   readonly #repair: CacheRepair;
   /** Cluster-wide single flight, when the cache asks for it. */
   readonly #leases: ClusterLoadCoordinator | undefined;
@@ -421,6 +429,7 @@ export class CacheReplicator {
       );
     }
     if (this.#refusing.size > 0) this.#refusing.delete(from);
+    if (change.type === MessageType.RemoveAll && this.#deferRemoveAll(change)) return 'applied';
     let outcome: ApplyOutcome;
     try {
       outcome =
@@ -462,8 +471,43 @@ export class CacheReplicator {
   }
 
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
+  /**
+   * Remote removeAlls walk the whole cache and its tombstones, each: past REMOVE_ALLS_PER_SECOND in
+   * a second, the next waits for the second to end, only the newest of those waiting is applied
+   * (it clears all the others would), and meanwhile this node still holds what it clears. A peer
+   * holding the secret sent a removeAll a frame, each newer by a counter and clearing nothing:
+   * 100,000 frames of 1.7 MB in all kept the node walking for 80 s. True when `change` waits.
+   */
+  #deferRemoveAll(change: RemoveAllMessage): boolean {
+    const now = this.#scheduler.now();
+    const window = this.#removeAlls;
+    if (this.#waitingRemoveAll === undefined && (now - window.startedAt >= 1000 || now < window.startedAt)) {
+      window.startedAt = now;
+      window.count = 0;
+    }
+    if (this.#waitingRemoveAll === undefined && window.count < REMOVE_ALLS_PER_SECOND) {
+      window.count++;
+      return false;
+    }
+    const waiting = this.#waitingRemoveAll;
+    if (waiting === undefined || compareVersions(change.version, waiting.version) > 0) this.#waitingRemoveAll = change;
+    if (this.#removeAllTimer === undefined) {
+      const wait = Math.max(0, Math.min(1000, window.startedAt + 1000 - now));
+      this.#removeAllTimer = this.#scheduler.setTimeout(() => {
+        this.#removeAllTimer = undefined;
+        const newest = this.#waitingRemoveAll;
+        this.#waitingRemoveAll = undefined;
+        this.#removeAlls.startedAt = this.#scheduler.now();
+        this.#removeAlls.count = 1;
+        if (newest !== undefined && this.port.applyRemote(toRemoteChange(newest)) === 'applied') this.#applied++;
+      }, wait);
+    }
+    return true;
+  }
+
   close(): void {
     this.#timer?.();
+    this.#removeAllTimer?.();
     this.#antiEntropy?.();
     this.#leases?.close();
     if (this.#leases !== undefined) this.port.setLoadCoordinator(undefined);

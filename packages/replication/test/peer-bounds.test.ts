@@ -4,8 +4,9 @@
  */
 import { type Cache, CacheManager, type Version } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
-import { ManualClock } from '@meshcache/core/testing';
+import { ManualClock, VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { REMOVE_ALLS_PER_SECOND } from '../src/cache-replicator.js';
 import { MAX_COUNTER } from '../src/hlc.js';
 import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, WireCodec } from '../src/internals.js';
@@ -590,9 +591,10 @@ describe('the clock and single flight refuse what a peer should not decide', () 
 
 describe('what this node sends a peer is bounded too', () => {
   /** A replicator of a cache holding `entries`, replicating to a peer that records what it is sent. */
-  function replicatorOf(options: { repairChunkBytes?: number }) {
-    const hlc = new HybridLogicalClock({ node: 'gw-2' });
-    const manager = new CacheManager({ versionClock: () => hlc.now() });
+  function replicatorOf(options: { repairChunkBytes?: number; scheduler?: VirtualScheduler }) {
+    const clock = options.scheduler?.now;
+    const hlc = new HybridLogicalClock({ node: 'gw-2', ...(clock === undefined ? {} : { clock }) });
+    const manager = new CacheManager({ versionClock: () => hlc.now(), ...(clock === undefined ? {} : { clock }) });
     managers.push(manager);
     const cache = manager.addCache('c', {});
     const settings = resolveReplicationConfig('c', { asynchronousReplicationIntervalMillis: 3_600_000 });
@@ -611,6 +613,41 @@ describe('what this node sends a peer is bounded too', () => {
     });
     return { cache, replicator, sent };
   }
+
+  it('applies at most REMOVE_ALLS_PER_SECOND remote removeAlls a second, then only the newest of those that waited (a removeAll a frame kept a node walking for 80 s; found by an attack)', async () => {
+    const scheduler = new VirtualScheduler();
+    const { cache, replicator } = replicatorOf({ scheduler });
+    const now = scheduler.now();
+    cache.put('mine', 'kept'); // newer than every removeAll below
+    let walks = 0;
+    cache.on('removeAll', () => walks++);
+    const removeAll = (counter: number) =>
+      replicator.apply(
+        { type: MessageType.RemoveAll, cache: 'c', version: { time: now - 1000, counter, node: 'gw-1' } },
+        'gw-1',
+      );
+    for (let i = 0; i < 1000; i++) removeAll(i);
+    expect(walks).toBe(REMOVE_ALLS_PER_SECOND);
+    // A put older than the newest waiting removeAll still lands meanwhile; the removeAll takes it.
+    replicator.apply(
+      {
+        type: MessageType.Put,
+        cache: 'c',
+        key: 'old',
+        value: 'v',
+        version: { time: now - 1000, counter: 500, node: 'gw-1' },
+        createdAt: now,
+        timeToLiveSeconds: 0,
+        timeToIdleSeconds: 0,
+      },
+      'gw-1',
+    );
+    await scheduler.advance(1000);
+    expect(walks).toBe(REMOVE_ALLS_PER_SECOND + 1);
+    expect(replicaPortOf(cache).clearVersion).toEqual({ time: now - 1000, counter: 999, node: 'gw-1' });
+    expect(cache.get('old')).toBeUndefined();
+    expect(cache.get('mine')).toBe('kept');
+  });
 
   it('sends repair frames of at most 1 MiB, whatever maximumChunkSizeBytes allows', async () => {
     const { cache, replicator, sent } = replicatorOf({ repairChunkBytes: 5_000_000 });
