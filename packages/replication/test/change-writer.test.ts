@@ -206,6 +206,20 @@ describe('ChangeWriter', () => {
     expect(receiver.decode(sender.encode(empty))).toEqual(empty);
   });
 
+  it('lets go of a chunk a frame of large values grew past 2 MiB, so a link does not keep it for life (511 links held 3 GB; found by an attack)', () => {
+    const sender = new WireCodec();
+    const receiver = new WireCodec();
+    const large: Message = { type: MessageType.Batch, changes: [put('k', 'v'.repeat(1_500_000))] };
+    const first = sender.encode(large);
+    expect(first.buffer.byteLength).toBeGreaterThan(2 << 20); // three bytes reserved a character, doubled
+    const small: Message = { type: MessageType.Batch, changes: [put('k', 'v')] };
+    const next = sender.encode(small);
+    expect(next.buffer).not.toBe(first.buffer);
+    expect(next.buffer.byteLength).toBeLessThanOrEqual(1 << 20);
+    expect(receiver.decode(first)).toEqual(large); // the frame handed out is intact
+    expect(receiver.decode(next)).toEqual(small);
+  });
+
   it('never writes a 64-bit integer (the guard refuses them): times past 2^32 are float64', () => {
     const batch: Message = { type: MessageType.Batch, changes: [put('k', 'v', { createdAt: 2 ** 52 })] };
     const bytes = new WireCodec().encode(batch);

@@ -37,6 +37,13 @@ const FIRST_CHUNK = 8192;
 /** A chunk bigger than this is not allocated again unless a frame needs it. */
 const MAX_KEPT_CHUNK = 1 << 20;
 /**
+ * A chunk bigger than this (a frame of large values made it: three bytes reserved a character, then
+ * doubled) is let go before the next frame, which starts in one of MAX_KEPT_CHUNK. Kept, it stayed
+ * with its link for the link's life: 511 links of a peer that read nothing held 6 MB each, 3 GB
+ * that no budget of unsent bytes saw.
+ */
+const MAX_HELD_CHUNK = 2 * MAX_KEPT_CHUNK;
+/**
  * Strings shorter than this are encoded by a loop here (cheaper than a call into Buffer#write),
  * longer ones by Buffer#write: msgpackr's own split, which matters for one case, a lone surrogate:
  * the loop writes its three bytes, which msgpackr reads back as itself, Buffer#write writes U+FFFD.
@@ -84,6 +91,12 @@ export class ChangeWriter {
 
   /** [type, [change, ...]] as codec.ts lays it out; type is Batch or Entries. */
   write(type: number, changes: readonly ChangeMessage[]): Buffer {
+    if (this.#chunk.length > MAX_HELD_CHUNK) {
+      // The frames handed out of it keep it alive as long as they are held; this writer does not.
+      this.#chunk = Buffer.allocUnsafeSlow(MAX_KEPT_CHUNK);
+      this.#view = new DataView(this.#chunk.buffer, this.#chunk.byteOffset, this.#chunk.length);
+      this.#position = 0;
+    }
     this.#start = this.#position;
     this.#room(8);
     const chunk = this.#chunk;
