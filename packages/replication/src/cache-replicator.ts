@@ -35,6 +35,7 @@ import {
   type Cancel,
   ConfigError,
   compareVersions,
+  isNewer,
   type Logger,
   MeshcacheError,
   type Scheduler,
@@ -153,7 +154,7 @@ export class CacheReplicator {
   readonly #scheduler: Scheduler;
   /** Remote removeAlls applied in the current second, and the newest waiting for the next (#deferRemoveAll). */
   readonly #removeAlls = { startedAt: Number.NEGATIVE_INFINITY, count: 0 };
-  #waitingRemoveAll: RemoveAllMessage | undefined;
+  #waitingRemoveAll: { readonly change: RemoveAllMessage; readonly from: string } | undefined;
   #removeAllTimer: Cancel | undefined;
   readonly #repair: CacheRepair;
   /** Cluster-wide single flight, when the cache asks for it. */
@@ -429,7 +430,7 @@ export class CacheReplicator {
       );
     }
     if (this.#refusing.size > 0) this.#refusing.delete(from);
-    if (change.type === MessageType.RemoveAll && this.#deferRemoveAll(change)) return 'applied';
+    if (change.type === MessageType.RemoveAll && this.#deferRemoveAll(change, from)) return 'applied';
     let outcome: ApplyOutcome;
     try {
       outcome =
@@ -478,7 +479,10 @@ export class CacheReplicator {
    * holding the secret sent a removeAll a frame, each newer by a counter and clearing nothing:
    * 100,000 frames of 1.7 MB in all kept the node walking for 80 s. True when `change` waits.
    */
-  #deferRemoveAll(change: RemoveAllMessage): boolean {
+  #deferRemoveAll(change: RemoveAllMessage, from: string): boolean {
+    // One this cache already knows (every Digest carries its sender's last) walks nothing: it
+    // neither waits nor counts, or ten peers' digests would hold back a real one.
+    if (!isNewer(change.version, this.port.clearVersion)) return false;
     const now = this.#scheduler.now();
     const window = this.#removeAlls;
     if (this.#waitingRemoveAll === undefined && (now - window.startedAt >= 1000 || now < window.startedAt)) {
@@ -490,7 +494,8 @@ export class CacheReplicator {
       return false;
     }
     const waiting = this.#waitingRemoveAll;
-    if (waiting === undefined || compareVersions(change.version, waiting.version) > 0) this.#waitingRemoveAll = change;
+    if (waiting === undefined || compareVersions(change.version, waiting.change.version) > 0)
+      this.#waitingRemoveAll = { change, from };
     if (this.#removeAllTimer === undefined) {
       const wait = Math.max(0, Math.min(1000, window.startedAt + 1000 - now));
       this.#removeAllTimer = this.#scheduler.setTimeout(() => {
@@ -499,10 +504,25 @@ export class CacheReplicator {
         this.#waitingRemoveAll = undefined;
         this.#removeAlls.startedAt = this.#scheduler.now();
         this.#removeAlls.count = 1;
-        if (newest !== undefined && this.port.applyRemote(toRemoteChange(newest)) === 'applied') this.#applied++;
+        if (newest !== undefined) this.#applyWaiting(newest.change, newest.from);
       }, wait);
     }
     return true;
+  }
+
+  /** A removeAll that waited, applied from a timer: what it throws is a refusal, as in apply(), never the process's end. */
+  #applyWaiting(change: RemoveAllMessage, from: string): void {
+    try {
+      if (this.port.applyRemote(toRemoteChange(change)) === 'applied') this.#applied++;
+    } catch (error) {
+      if (error instanceof MeshcacheError && error.code === 'E_CACHE_CLOSED') return; // nothing left to clear
+      this.#refuse(
+        this.#failedFrom,
+        from,
+        error,
+        'change refused: this node cannot apply it (logged once per peer; replicationStatistics().refused counts them)',
+      );
+    }
   }
 
   close(): void {

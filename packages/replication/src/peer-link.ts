@@ -104,7 +104,6 @@ export class UnsentBudget {
     let heaviest: PeerLink | undefined;
     let most = 0;
     for (const link of this.#links) {
-      if (!link.session.connection.open) continue; // closing: its bytes are on their way out
       const unsent = link.session.connection.bufferedAmount;
       total += unsent;
       if (unsent > most) {
@@ -173,6 +172,8 @@ export class PeerLink {
   readonly #clockStateLogs: OncePerWindow;
   #syncIds = 0;
   readonly #maxUnsent: number;
+  /** The backlog warning was written (#closeForBacklog). */
+  #backlogWarned = false;
 
   constructor(options: PeerLinkOptions) {
     this.#options = options;
@@ -375,13 +376,17 @@ export class PeerLink {
   }
 
   #closeForBacklog(limit: number): void {
-    // Once: a link closing still holds its bytes for a moment, and every send meanwhile came here
-    // again (a node dropping 289 such links wrote 6,876 warnings).
-    if (!this.session.connection.open) return;
-    this.#options.logger.warn(
-      { peer: this.node, unsent: this.session.connection.bufferedAmount, limit },
-      'peer does not read what it is sent; closing the link (it repairs when it comes back)',
-    );
+    // Said once: a link closing still holds its bytes for a moment, and every send meanwhile came
+    // here again (a node dropping 289 such links wrote 6,876 warnings). Closed every time: a link
+    // already closing for another reason (4002) keeps its bytes through ws's close timeout, and
+    // only a close with 4008 drops them at once.
+    const warned = this.#backlogWarned;
+    this.#backlogWarned = true;
+    if (!warned)
+      this.#options.logger.warn(
+        { peer: this.node, unsent: this.session.connection.bufferedAmount, limit },
+        'peer does not read what it is sent; closing the link (it repairs when it comes back)',
+      );
     this.session.close(CloseCode.Backlog, 'too many unsent bytes');
   }
 

@@ -493,6 +493,43 @@ describe('peer links', () => {
     },
   );
 
+  it('still drops with 4008 a link already closing for another reason while it holds its bytes, when the shared budget is passed (found by a review)', async () => {
+    const budget = new UnsentBudget(100 * 1024 * 1024);
+    // Link a: closed with 4002 as ws keeps such a socket, not open, its 150 MiB held through its close timeout.
+    const a = await establishedPair();
+    let closing = false;
+    const closes: number[] = [];
+    const base = delegatingConnection(a.client, { bufferedAmount: () => (closing ? 150 * 1024 * 1024 : 0) });
+    const closingConnection: Connection = Object.create(base, {
+      open: { get: () => !closing && a.client.open },
+      close: {
+        value: (code: number, reason?: string) => {
+          closes.push(code);
+          base.close(code, reason);
+        },
+      },
+    });
+    const first = await linkOver(closingConnection, recordingLogger().logger, budget);
+    await first.session.established;
+    first.link.attach();
+    // Link b: holds 10 MiB, and sends.
+    const b = await establishedPair();
+    let backedUp = false;
+    const second = await linkOver(
+      delegatingConnection(b.client, { bufferedAmount: () => (backedUp ? 10 * 1024 * 1024 : 0) }),
+      recordingLogger().logger,
+      budget,
+    );
+    await second.session.established;
+    second.link.attach();
+    await turns();
+    closing = true;
+    backedUp = true;
+    void second.link.acknowledged();
+    await turns();
+    expect(closes).toContain(4008);
+  });
+
   it('closes a link whose connection holds more unsent bytes than its bound (4008), instead of queueing more', async () => {
     const { client } = await establishedPair();
     const backedUp = delegatingConnection(client, { bufferedAmount: () => 300 * 1024 * 1024 });
@@ -611,7 +648,7 @@ describe('what this node sends a peer is bounded too', () => {
       bufferedAmount: () => 0,
       acknowledged: async () => true,
     });
-    return { cache, replicator, sent };
+    return { cache, replicator, sent, manager };
   }
 
   it('applies at most REMOVE_ALLS_PER_SECOND remote removeAlls a second, then only the newest of those that waited (a removeAll a frame kept a node walking for 80 s; found by an attack)', async () => {
@@ -647,6 +684,26 @@ describe('what this node sends a peer is bounded too', () => {
     expect(replicaPortOf(cache).clearVersion).toEqual({ time: now - 1000, counter: 999, node: 'gw-1' });
     expect(cache.get('old')).toBeUndefined();
     expect(cache.get('mine')).toBe('kept');
+    // What the cache already knows (every Digest carries its sender's last removeAll) neither waits
+    // nor counts: ten peers' digests held back a real removeAll (found by a review).
+    await scheduler.advance(1000);
+    for (let i = 0; i < 50; i++) removeAll(999);
+    removeAll(1000);
+    expect(walks).toBe(REMOVE_ALLS_PER_SECOND + 2);
+  });
+
+  it('applies a removeAll that waited as apply() would: a cache closed meanwhile is no crash (found by a review)', async () => {
+    const scheduler = new VirtualScheduler();
+    const { replicator, manager } = replicatorOf({ scheduler });
+    const now = scheduler.now();
+    for (let i = 0; i <= REMOVE_ALLS_PER_SECOND; i++) {
+      replicator.apply(
+        { type: MessageType.RemoveAll, cache: 'c', version: { time: now - 1000, counter: i, node: 'gw-1' } },
+        'gw-1',
+      );
+    }
+    await manager.removeCache('c');
+    await expect(scheduler.advance(1000)).resolves.toBeUndefined();
   });
 
   it('sends repair frames of at most 1 MiB, whatever maximumChunkSizeBytes allows', async () => {

@@ -38,11 +38,13 @@ const FIRST_CHUNK = 8192;
 const MAX_KEPT_CHUNK = 1 << 20;
 /**
  * A chunk bigger than this (a frame of large values made it: three bytes reserved a character, then
- * doubled) is let go before the next frame, which starts in one of MAX_KEPT_CHUNK. Kept, it stayed
- * with its link for the link's life: 511 links of a peer that read nothing held 6 MB each, 3 GB
- * that no budget of unsent bytes saw.
+ * doubled) is let go at once: its frame is handed out as a copy of its own, and the next frame
+ * starts in a chunk of MAX_KEPT_CHUNK. Kept, it stayed with its link for the link's life, and the
+ * frame handed out kept all of it alive while the socket held it: 511 links of a peer that read
+ * nothing held 6 MB each, 3 GB that no budget of unsent bytes saw. Frames of about 1 MiB (what
+ * batches and repair chunks are) never make a chunk this big, so they are never copied.
  */
-const MAX_HELD_CHUNK = 2 * MAX_KEPT_CHUNK;
+const MAX_HELD_CHUNK = 4 * MAX_KEPT_CHUNK;
 /**
  * Strings shorter than this are encoded by a loop here (cheaper than a call into Buffer#write),
  * longer ones by Buffer#write: msgpackr's own split, which matters for one case, a lone surrogate:
@@ -91,12 +93,6 @@ export class ChangeWriter {
 
   /** [type, [change, ...]] as codec.ts lays it out; type is Batch or Entries. */
   write(type: number, changes: readonly ChangeMessage[]): Buffer {
-    if (this.#chunk.length > MAX_HELD_CHUNK) {
-      // The frames handed out of it keep it alive as long as they are held; this writer does not.
-      this.#chunk = Buffer.allocUnsafeSlow(MAX_KEPT_CHUNK);
-      this.#view = new DataView(this.#chunk.buffer, this.#chunk.byteOffset, this.#chunk.length);
-      this.#position = 0;
-    }
     this.#start = this.#position;
     this.#room(8);
     const chunk = this.#chunk;
@@ -104,7 +100,15 @@ export class ChangeWriter {
     chunk[this.#position++] = type;
     this.#arrayHeader(changes.length);
     for (let i = 0; i < changes.length; i++) this.#change(changes[i] as ChangeMessage);
-    return this.#chunk.subarray(this.#start, this.#position);
+    const frame = this.#chunk.subarray(this.#start, this.#position);
+    if (this.#chunk.length <= MAX_HELD_CHUNK) return frame;
+    const own = Buffer.allocUnsafeSlow(frame.length);
+    frame.copy(own);
+    this.#chunk = Buffer.allocUnsafeSlow(MAX_KEPT_CHUNK);
+    this.#view = new DataView(this.#chunk.buffer, this.#chunk.byteOffset, this.#chunk.length);
+    this.#start = 0;
+    this.#position = 0;
+    return own;
   }
 
   #change(change: ChangeMessage): void {

@@ -33,10 +33,13 @@
 /** Deepest nesting accepted (messages use 3 levels; values the rest). */
 export const MAX_DEPTH = 100;
 /**
- * The most a frame may decode to, by the walk's estimate of its containers: 16 times the largest
- * frame, which no frame meshcache sends comes near (a 16 MiB array of small integers weighs 128 MiB).
+ * The most a frame may decode to, by the walk's estimate of its containers: 64 times the largest
+ * frame. A value meshcache takes at put (15 MiB encoded) made of small arrays or objects (`[x, y]`
+ * pairs: 3 bytes encoded, 56 weighed) stays below it, so a peer never refuses what a put took (at
+ * 256 MiB it did, and the link would have flapped on it); only values of millions of empty Maps
+ * or Sets, weighed 160 a byte, pass it.
  */
-export const MAX_DECODED_BYTES = 256 * 1024 * 1024;
+export const MAX_DECODED_BYTES = 1024 * 1024 * 1024;
 /** What a container costs decoded, about, beside a slot of 8 bytes per element (a Map's or Set's hash table: more). */
 const ARRAY_BYTES = 32;
 const OBJECT_BYTES = 32;
