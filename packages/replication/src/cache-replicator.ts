@@ -431,6 +431,14 @@ export class CacheReplicator {
     }
     if (this.#refusing.size > 0) this.#refusing.delete(from);
     if (change.type === MessageType.RemoveAll && this.#deferRemoveAll(change, from)) return 'applied';
+    return this.#applyToPort(change, from);
+  }
+
+  /**
+   * Applies a change whose clock was checked to the cache, counting it; what the cache cannot
+   * take is refused alone. Throws only E_CACHE_CLOSED (the cache is gone: nothing more applies).
+   */
+  #applyToPort(change: ChangeMessage, from: string): ApplyOutcome | 'refused' {
     let outcome: ApplyOutcome;
     try {
       outcome =
@@ -510,18 +518,12 @@ export class CacheReplicator {
     return true;
   }
 
-  /** A removeAll that waited, applied from a timer: what it throws is a refusal, as in apply(), never the process's end. */
+  /** A removeAll that waited, applied from a timer: refused as in apply(), and never the process's end. */
   #applyWaiting(change: RemoveAllMessage, from: string): void {
     try {
-      if (this.port.applyRemote(toRemoteChange(change)) === 'applied') this.#applied++;
-    } catch (error) {
-      if (error instanceof MeshcacheError && error.code === 'E_CACHE_CLOSED') return; // nothing left to clear
-      this.#refuse(
-        this.#failedFrom,
-        from,
-        error,
-        'change refused: this node cannot apply it (logged once per peer; replicationStatistics().refused counts them)',
-      );
+      this.#applyToPort(change, from);
+    } catch {
+      // E_CACHE_CLOSED: the cache went while it waited, and there is nothing left to clear.
     }
   }
 

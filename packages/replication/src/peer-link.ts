@@ -84,10 +84,11 @@ export const MAX_TOTAL_UNSENT_BYTES = 1024 * 1024 * 1024;
 /** The unsent bytes of a node's links together, and which link gives way when they pass the bound. */
 export class UnsentBudget {
   readonly #links = new Set<PeerLink>();
-  readonly #maxBytes: number;
+  /** The bound on what the links hold unsent together. */
+  readonly maxBytes: number;
 
   constructor(maxBytes = MAX_TOTAL_UNSENT_BYTES) {
-    this.#maxBytes = maxBytes;
+    this.maxBytes = maxBytes;
   }
 
   add(link: PeerLink): void {
@@ -111,7 +112,7 @@ export class UnsentBudget {
         heaviest = link;
       }
     }
-    return total > this.#maxBytes ? heaviest : undefined;
+    return total > this.maxBytes ? heaviest : undefined;
   }
 }
 
@@ -365,10 +366,12 @@ export class PeerLink {
       this.#closeForBacklog(this.#maxUnsent);
       return;
     }
-    if (unsent > BUDGET_CHECKED_FROM) {
-      const heaviest = this.#options.unsentBudget?.overdrawn();
+    const budget = this.#options.unsentBudget;
+    if (unsent > BUDGET_CHECKED_FROM && budget !== undefined) {
+      const heaviest = budget.overdrawn();
       if (heaviest !== undefined) {
-        heaviest.#closeForBacklog(MAX_TOTAL_UNSENT_BYTES);
+        // The bound said in its warning is the one it passed: the budget's, not its own.
+        heaviest.#closeForBacklog(budget.maxBytes);
         if (heaviest === this) return;
       }
     }

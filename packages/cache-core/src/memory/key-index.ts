@@ -350,18 +350,19 @@ export class KeyIndex {
    * coming (a bootstrap) saves the moves on the way, each doubling of the table a re-placing of
    * every pair while lookups read two tables. `keys` is taken as an estimate that may be up to
    * twice what comes (a bootstrap's is): the Map is left only when half of it would reach
-   * tableFrom anyway, so a cache the Map serves better stays in it. The table is never made
-   * smaller, nor smaller than the Map's own move would make it (four times its keys: a smaller one
-   * could fill and grow while the Map's keys still move to it, the two moves overlapping, which
-   * #resize's bookkeeping does not allow), nor is it resized while the Map's keys still move.
+   * tableFrom anyway, so a cache the Map serves better stays in it. That rule also keeps the
+   * table at least what the Map's own move makes (four times its keys: the Map holds fewer than
+   * tableFrom, half of `keys`), so it cannot fill and grow while the Map's keys still move to it,
+   * the two moves overlapping, which #resize's bookkeeping does not allow (a reserve just above
+   * the keys held lost keys that way). The table is never made smaller, nor resized while the
+   * Map's keys still move.
    */
   reserve(keys: number): void {
     if (this.#flooded || this.#moving !== undefined) return;
-    const map = this.#map;
-    if (map !== undefined) {
-      if (keys / 2 < this.#tableFrom) return;
-      this.#leaveMap(positionsFor(Math.max(keys, 2 * map.size)));
-    } else if (positionsFor(keys) > this.#mask + 1) this.#resize(positionsFor(keys));
+    const positions = positionsFor(keys);
+    if (this.#map !== undefined) {
+      if (keys / 2 >= this.#tableFrom) this.#leaveMap(positions);
+    } else if (positions > this.#mask + 1) this.#resize(positions);
   }
 
   /**

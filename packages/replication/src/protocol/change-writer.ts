@@ -104,10 +104,7 @@ export class ChangeWriter {
     if (this.#chunk.length <= MAX_HELD_CHUNK) return frame;
     const own = Buffer.allocUnsafeSlow(frame.length);
     frame.copy(own);
-    this.#chunk = Buffer.allocUnsafeSlow(MAX_KEPT_CHUNK);
-    this.#view = new DataView(this.#chunk.buffer, this.#chunk.byteOffset, this.#chunk.length);
-    this.#start = 0;
-    this.#position = 0;
+    this.#use(Buffer.allocUnsafeSlow(MAX_KEPT_CHUNK), 0);
     return own;
   }
 
@@ -310,6 +307,11 @@ export class ChangeWriter {
     const size = Math.max(FIRST_CHUNK, 2 * (written + bytes), Math.min(this.#chunk.length, MAX_KEPT_CHUNK));
     const chunk = Buffer.allocUnsafeSlow(size);
     this.#chunk.copy(chunk, 0, this.#start, this.#position);
+    this.#use(chunk, written);
+  }
+
+  /** Writes on in `chunk`, whose first `written` bytes are the frame begun. */
+  #use(chunk: Buffer<ArrayBuffer>, written: number): void {
     this.#chunk = chunk;
     this.#view = new DataView(chunk.buffer, chunk.byteOffset, chunk.length);
     this.#start = 0;

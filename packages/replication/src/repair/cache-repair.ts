@@ -160,6 +160,15 @@ export const MAX_WANTED = 1_000_000;
 /** Most bytes of keys one repair collects to pull: a million keys of 32 characters. */
 export const MAX_WANTED_BYTES = 64 * 1024 * 1024;
 
+/**
+ * A key's bytes in memory, about (two a character): what a repair's wanted keys and the Pulls
+ * waiting to be answered are both bounded by, in the same measure, so that a Pull an honest node
+ * sends within its bound is never refused by the other's.
+ */
+function heldKeyBytes(key: string): number {
+  return 2 * key.length;
+}
+
 /** A key and its version on the wire, at most (three bytes a UTF-16 unit, and the version's numbers and headers). */
 function keyVersionBytes(key: string, version: Version): number {
   return 3 * (key.length + version.node.length) + 32;
@@ -280,7 +289,7 @@ export class CacheRepair {
         // Pulls wait behind the one being answered (its chunks wait for the socket): no more of
         // them than one repair may ask for. A peer that read nothing queued 1.5 GB of Pulls, then
         // closed its link and left the node answering nine million keys in one go.
-        const bytes = message.keys.reduce((sum, key) => sum + 2 * key.length, 0);
+        const bytes = message.keys.reduce((sum, key) => sum + heldKeyBytes(key), 0);
         if (expected.queuedKeys + message.keys.length > MAX_WANTED || expected.queuedBytes + bytes > MAX_WANTED_BYTES) {
           this.#unsolicited(peer, 'pull past what one repair may ask');
           break;
@@ -572,9 +581,9 @@ export class CacheRepair {
           wanted.room--;
         }
         if (wanted.cut) continue;
-        if (keys.length < maxWanted && wanted.bytes + 2 * key.length <= maxWantedBytes) {
+        if (keys.length < maxWanted && wanted.bytes + heldKeyBytes(key) <= maxWantedBytes) {
           keys.push(key);
-          wanted.bytes += 2 * key.length;
+          wanted.bytes += heldKeyBytes(key);
         } else {
           wanted.cut = true;
           this.#options.logger.warn(
