@@ -27,10 +27,10 @@
 
 /** What the store keeps per entry beyond key and value, measured (bench/src/footprint.ts). */
 export const ENTRY_OVERHEAD = 100;
-/** What V8 takes for an empty array or plain object, about (a header and its backing store's). */
-const CONTAINER_BYTES = 32;
-/** What V8 takes for an empty Map or Set, about (with its hash table's smallest size). */
-const HASHED_CONTAINER_BYTES = 160;
+/** What V8 takes for an empty array or plain object, about (a header and its backing store's); the frame guard weighs them so too. */
+export const CONTAINER_BYTES = 32;
+/** What V8 takes for an empty Map or Set, about (with its hash table's smallest size); the frame guard weighs them so too. */
+export const HASHED_CONTAINER_BYTES = 160;
 /** Elements of an array walked before the rest is estimated from them. */
 const SAMPLED_ELEMENTS = 65_536;
 

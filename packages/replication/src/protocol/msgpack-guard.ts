@@ -30,6 +30,8 @@
  * bytes; unauthenticated bytes are never decoded at all (session.ts).
  */
 
+import { CONTAINER_BYTES, HASHED_CONTAINER_BYTES } from '@meshcache/core/internal';
+
 /** Deepest nesting accepted (messages use 3 levels; values the rest). */
 export const MAX_DEPTH = 100;
 /**
@@ -40,10 +42,14 @@ export const MAX_DEPTH = 100;
  * or Sets, weighed 160 a byte, pass it.
  */
 export const MAX_DECODED_BYTES = 1024 * 1024 * 1024;
-/** What a container costs decoded, about, beside a slot of 8 bytes per element (a Map's or Set's hash table: more). */
-const ARRAY_BYTES = 32;
-const OBJECT_BYTES = 32;
-const MAP_BYTES = 160;
+/**
+ * What a container costs decoded, about, beside a slot of 8 bytes per element: the figures a cache
+ * weighs values by for maxBytesLocalHeap (core's sizes.ts), so a frame and the values it carries
+ * are weighed alike.
+ */
+const ARRAY_BYTES = CONTAINER_BYTES;
+const OBJECT_BYTES = CONTAINER_BYTES;
+const MAP_BYTES = HASHED_CONTAINER_BYTES;
 const SLOT_BYTES = 8;
 
 export class GuardError extends Error {
