@@ -30,6 +30,7 @@
 
 import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
+import { DeferredValue } from './deferred-value.js';
 import { type DiskCloseReport, type DiskRecord, fitsOnDisk, keyTooLongForDisk } from './disk/disk-store.js';
 import { type DiskTier, isRecordExpired } from './disk/disk-tier.js';
 import { findEncodingProblem, isWellFormed } from './encodable.js';
@@ -519,7 +520,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   applyPut(
     key: string,
-    value: V,
+    value: V | DeferredValue<V>,
     version: Version,
     createdAt: number,
     timeToLiveSeconds: number,
@@ -529,9 +530,16 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // A peer without a disk tier for this cache takes longer keys: the replicator counts this as refused.
     if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
     const slot = this.#slotIfNewer(key, version);
-    if (slot === STALE) return 'stale';
+    if (slot === STALE) {
+      if (value instanceof DeferredValue) value.release();
+      return 'stale';
+    }
     const now = this.#clock();
-    this.#write(key, value, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now, slot);
+    // Held as it came only where nothing reads it as it is written: a disk tier writes it, and a
+    // listener is handed it (write() hands a held one to no one else: the memory store keeps it).
+    const held =
+      value instanceof DeferredValue && (this.disk !== undefined || this.#events.listened) ? value.resolve() : value;
+    this.#write(key, held as V, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now, slot);
     return 'applied';
   }
 

@@ -6,6 +6,7 @@
 import { type Cache, cacheEngineOf } from './cache.js';
 import type { ReplicaPort } from './replica-port.js';
 
+export { DeferredValue, DeferredValues } from './deferred-value.js';
 export { isWellFormed } from './encodable.js';
 export { shownValue } from './errors.js';
 export type { LoadCoordinator } from './loads.js';

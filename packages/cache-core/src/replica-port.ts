@@ -18,6 +18,8 @@
  * Every method is quiet: none counts as an access or moves statistics, but for the applied
  * changes, which count as the writes and removals they are.
  */
+
+import type { DeferredValue } from './deferred-value.js';
 import type { EntrySnapshot } from './entry.js';
 import type { CacheEventType } from './events.js';
 import type { LoadCoordinator } from './loads.js';
@@ -92,10 +94,11 @@ export interface ReplicaPort<V = unknown> {
   /**
    * Applies a peer's put, refused ('stale') unless its version is newer than what this cache
    * knows of the key. TTL counts from the origin's createdAt; idle time starts now, on this node.
+   * A deferred value (deferred-value.ts) is held as it came where it can be, else resolved now.
    */
   applyPut(
     key: string,
-    value: V,
+    value: V | DeferredValue<V>,
     version: Version,
     createdAt: number,
     timeToLiveSeconds: number,

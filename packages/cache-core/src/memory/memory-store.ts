@@ -14,6 +14,9 @@
  * - with versions (replication): time in a Float64Array, counter and node (a number into a table
  *   of node names) in a Uint32Array, allocated at the first versioned write;
  * - with a byte bound (maxBytesLocalHeap): its estimated size in a Float64Array;
+ * - a value a peer sent may be held deferred (deferred-value.ts): its set of values in the value's
+ *   place and its index in a Uint32Array, allocated at the first; the first read decodes it and
+ *   keeps the result in its place, so no deferred value leaves here;
  * - the policy's links, in typed arrays of its own (policy/slot-links.ts).
  * Arrays grow by doubling up to the capacity (plus one slot: an insertion holds its slot before
  * the policy names the victim), so an empty cache with a large maxElementsInMemory costs little;
@@ -30,6 +33,7 @@
  * Not guaranteed: any order of iteration (slots are reused as they free up).
  */
 import type { EvictionPolicyName, Lifespan } from '../config.js';
+import { DeferredValue, DeferredValues } from '../deferred-value.js';
 import type { DiskRecord } from '../disk/disk-store.js';
 import type { EntrySnapshot } from '../entry.js';
 import { createPolicy, type EvictionPolicy } from '../policy/index.js';
@@ -69,7 +73,9 @@ export class MemoryStore<V> {
   #top = 0;
   readonly #free: number[] = [];
   #keys: Array<string | undefined>;
-  #values: Array<V | undefined>;
+  /** A value, or the set of a peer's value not decoded yet (its index in #deferredAt; resolved by the first read). */
+  #values: Array<V | DeferredValues<V> | undefined>;
+  #deferredAt: Uint32Array | undefined;
   /** createdAt at 2 * slot, lastAccessedAt at 2 * slot + 1. */
   #times: Float64Array;
   #life: Uint32Array;
@@ -97,7 +103,7 @@ export class MemoryStore<V> {
     this.#ttiMillis = this.lifespans.ttiMillis[0] as number;
     this.#onEvict = options.onEvict;
     this.#keys = new Array<string | undefined>(this.#slots).fill(undefined);
-    this.#values = new Array<V | undefined>(this.#slots).fill(undefined);
+    this.#values = new Array<V | DeferredValues<V> | undefined>(this.#slots).fill(undefined);
     this.#times = new Float64Array(2 * this.#slots);
     this.#life = new Uint32Array(this.#slots);
     if (this.#maxBytes !== Number.POSITIVE_INFINITY) this.#sizes = new Float64Array(this.#slots);
@@ -185,7 +191,11 @@ export class MemoryStore<V> {
   }
 
   value(slot: number): V {
-    return this.#values[slot] as V;
+    const value = this.#values[slot];
+    if (!(value instanceof DeferredValues)) return value as V;
+    const resolved: V = value.resolve((this.#deferredAt as Uint32Array)[slot] as number);
+    this.#values[slot] = resolved;
+    return resolved;
   }
 
   createdAt(slot: number): number {
@@ -244,7 +254,7 @@ export class MemoryStore<V> {
   snapshot(slot: number): EntrySnapshot<V> {
     return {
       key: this.#keys[slot] as string,
-      value: this.#values[slot] as V,
+      value: this.value(slot),
       createdAt: this.createdAt(slot),
       lastAccessedAt: this.lastAccessedAt(slot),
       timeToLiveSeconds: this.timeToLiveSeconds(slot),
@@ -257,7 +267,7 @@ export class MemoryStore<V> {
   /** The slot's entry as the disk tier stores it. */
   record(slot: number): DiskRecord<V> {
     return {
-      value: this.#values[slot] as V,
+      value: this.value(slot),
       createdAt: this.createdAt(slot),
       lastAccessedAt: this.lastAccessedAt(slot),
       timeToLiveSeconds: this.timeToLiveSeconds(slot),
@@ -306,7 +316,7 @@ export class MemoryStore<V> {
    */
   write(
     key: string,
-    value: V,
+    value: V | DeferredValue<V>,
     createdAt: number,
     lastAccessedAt: number,
     timeToLiveSeconds: number,
@@ -322,6 +332,7 @@ export class MemoryStore<V> {
     if (slot !== NONE) {
       this.lifespans.release(this.#life[slot] as number);
       this.#releaseVersion(slot);
+      this.#releaseValue(slot);
       this.policy.update(slot);
     } else {
       slot = this.#allocate();
@@ -330,7 +341,8 @@ export class MemoryStore<V> {
       const victim = this.policy.insert(slot, key);
       if (victim !== NONE) this.#evict(victim);
     }
-    this.#values[slot] = value;
+    if (value instanceof DeferredValue) this.#holdDeferred(slot, value);
+    else this.#values[slot] = value;
     const times = this.#times;
     times[2 * slot] = createdAt;
     times[2 * slot + 1] = lastAccessedAt;
@@ -403,6 +415,7 @@ export class MemoryStore<V> {
   #release(slot: number): void {
     this.#releaseVersion(slot); // first: the digest needs the key
     this.#keys[slot] = undefined;
+    this.#releaseValue(slot);
     this.#values[slot] = undefined;
     this.lifespans.release(this.#life[slot] as number);
     this.#life[slot] = 0;
@@ -431,6 +444,19 @@ export class MemoryStore<V> {
     this.#versionRest[2 * slot] = version.counter;
     this.#versionRest[2 * slot + 1] = node;
     if (this.#digest !== undefined) this.#toDigest(this.#digest, slot, 1);
+  }
+
+  #holdDeferred(slot: number, value: DeferredValue<V>): void {
+    this.#deferredAt ??= new Uint32Array(this.#slots);
+    this.#deferredAt[slot] = value.index;
+    this.#values[slot] = value.values;
+    value.values.hold(value.index);
+  }
+
+  /** A deferred value leaving its slot unread: its bytes may go (a clear drops them all, unreachable). */
+  #releaseValue(slot: number): void {
+    const value = this.#values[slot];
+    if (value instanceof DeferredValues) value.release((this.#deferredAt as Uint32Array)[slot] as number);
   }
 
   #releaseVersion(slot: number): void {
@@ -495,6 +521,7 @@ export class MemoryStore<V> {
     if (this.#versionRest !== undefined)
       this.#versionRest = widenedTyped(this.#versionRest, new Uint32Array(2 * slots));
     if (this.#sizes !== undefined) this.#sizes = widenedTyped(this.#sizes, new Float64Array(slots));
+    if (this.#deferredAt !== undefined) this.#deferredAt = widenedTyped(this.#deferredAt, new Uint32Array(slots));
     this.#slots = slots;
   }
 }

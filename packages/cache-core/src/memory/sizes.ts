@@ -24,6 +24,7 @@
  * is the order of magnitude that bounds a response cache whose values run from bytes to
  * megabytes, which a count alone cannot.
  */
+import { DeferredValue } from '../deferred-value.js';
 
 /** What the store keeps per entry beyond key and value, measured (bench/src/footprint.ts). */
 export const ENTRY_OVERHEAD = 100;
@@ -41,6 +42,7 @@ export function entryBytes(key: string, value: unknown): number {
 export function valueBytes(value: unknown): number {
   if (typeof value === 'string') return value.length + 5;
   if (typeof value !== 'object' || value === null) return 9;
+  if (value instanceof DeferredValue) return value.estimatedBytes;
   // Objects are counted once each: a value that refers to itself (a tree with parent links) would
   // otherwise be walked once per path, exponentially many (a memory-only cache accepts any value).
   return objectBytes(value, 0, new Set());

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CacheEvent, CacheManager, type Version } from '../src/index.js';
+import { DeferredValue, DeferredValues, replicaPortOf } from '../src/internal.js';
+import { ManualClock } from '../src/testing.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
+
+/** Values as strings kept aside, with a log of what the store asked of each. */
+class LoggedValues extends DeferredValues<string> {
+  readonly log: string[] = [];
+  constructor(readonly texts: readonly string[]) {
+    super();
+  }
+  override resolve(index: number): string {
+    this.log.push(`resolve ${index}`);
+    return this.texts[index] as string;
+  }
+  override estimatedBytes(index: number): number {
+    return (this.texts[index] as string).length + 5;
+  }
+  override hold(index: number): void {
+    this.log.push(`hold ${index}`);
+  }
+  override release(index: number): void {
+    this.log.push(`release ${index}`);
+  }
+}
+
+const version = (time: number): Version => ({ time, counter: 0, node: 'peer' });
+const managers: CacheManager[] = [];
+
+function cacheOf(config: Parameters<CacheManager['addCache']>[1] = {}) {
+  const clock = new ManualClock();
+  const manager = new CacheManager({ clock: clock.now });
+  managers.push(manager);
+  const cache = manager.addCache<string>('c', config);
+  return { cache, port: replicaPortOf(cache) };
+}
+
+const put = (port: ReturnType<typeof cacheOf>['port'], key: string, value: DeferredValue<string> | string, time = 1) =>
+  port.applyPut(key, value as string, version(time), 0, 0, 0);
+
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((manager) => manager.shutdown()));
+  removeTempDirs();
+});
+
+describe('a value a peer sent, held deferred', () => {
+  it('is held unread, and decoded once by the first read; later reads answer the same string', () => {
+    const { cache, port } = cacheOf();
+    const values = new LoggedValues(['first', 'second']);
+    expect(put(port, 'a', new DeferredValue(values, 0))).toBe('applied');
+    put(port, 'b', new DeferredValue(values, 1));
+    expect(values.log).toEqual(['hold 0', 'hold 1']);
+    expect(cache.size).toBe(2);
+    expect(cache.get('a')).toBe('first');
+    expect(cache.get('a')).toBe('first');
+    expect(values.log).toEqual(['hold 0', 'hold 1', 'resolve 0']);
+  });
+
+  it("is resolved by every kind of read: get, peekEntry, a replicator's entries", () => {
+    const { cache, port } = cacheOf();
+    const values = new LoggedValues(['p', 'q', 'r', 's']);
+    for (let i = 0; i < 4; i++) put(port, `k${i}`, new DeferredValue(values, i));
+    expect(cache.get('k0')).toBe('p');
+    expect(cache.peekEntry('k1')?.value).toBe('q');
+    expect([...port.entries()].map((entry) => entry.value).sort()).toEqual(['p', 'q', 'r', 's']);
+    expect(values.log.filter((line) => line.startsWith('resolve')).sort()).toEqual([
+      'resolve 0',
+      'resolve 1',
+      'resolve 2',
+      'resolve 3',
+    ]);
+  });
+
+  it('is released when overwritten unread or when it arrives stale; resolved when removed or evicted (the events name it)', () => {
+    const { cache, port } = cacheOf({ maxElementsInMemory: 2 });
+    const values = new LoggedValues(['a0', 'a1', 'b', 'c', 'old']);
+    put(port, 'a', new DeferredValue(values, 0), 1);
+    put(port, 'a', new DeferredValue(values, 1), 2); // overwrites 0 unread
+    put(port, 'b', new DeferredValue(values, 2), 2);
+    cache.remove('b'); // removes 2 unread
+    put(port, 'c', new DeferredValue(values, 3), 2);
+    expect(put(port, 'a', new DeferredValue(values, 4), 1)).toBe('stale');
+    expect(values.log).toEqual(['hold 0', 'release 0', 'hold 1', 'hold 2', 'resolve 2', 'hold 3', 'release 4']);
+    // A third key evicts one of the two held (LRU): resolved as it leaves, for the eviction's report.
+    put(port, 'd', 'plain', 3);
+    expect(cache.size).toBe(2);
+    expect(values.log.slice(7)).toEqual(['resolve 1']);
+  });
+
+  it('is resolved at once where a listener hears the put, and the event carries the string', () => {
+    const { cache, port } = cacheOf();
+    const events: CacheEvent[] = [];
+    cache.on('put', (event) => events.push(event as CacheEvent));
+    const values = new LoggedValues(['heard']);
+    put(port, 'k', new DeferredValue(values, 0));
+    expect(events.map((event) => event.value)).toEqual(['heard']);
+    expect(values.log).toEqual(['resolve 0']);
+    expect(cache.get('k')).toBe('heard');
+  });
+
+  it('counts its estimate against maxBytesLocalHeap without decoding it', () => {
+    const { cache, port } = cacheOf({ maxBytesLocalHeap: '1k' });
+    const values = new LoggedValues(['x'.repeat(300), 'y'.repeat(300), 'z'.repeat(300)]);
+    for (let i = 0; i < 3; i++) put(port, `k${i}`, new DeferredValue(values, i), 1 + i);
+    // Each weighs 100 + 2 + 305 bytes: two fit in 1,000, the third evicts the first.
+    expect(cache.size).toBe(2);
+    expect(cache.statistics().memoryBytes).toBe(2 * (100 + 2 + 305));
+    expect(values.log).toEqual(['hold 0', 'hold 1', 'hold 2', 'resolve 0']);
+  });
+
+  it('is resolved before a disk tier writes it', () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const manager = new CacheManager({ clock: clock.now, diskStorePath: dir });
+    managers.push(manager);
+    const cache = manager.addCache<string>('c', { overflowToDisk: true, maxElementsInMemory: 1 });
+    const port = replicaPortOf(cache);
+    const values = new LoggedValues(['on disk', 'second']);
+    put(port, 'a', new DeferredValue(values, 0));
+    put(port, 'b', new DeferredValue(values, 1));
+    expect(values.log).toEqual(['resolve 0', 'resolve 1']);
+    expect(cache.get('a')).toBe('on disk');
+    expect(cache.get('b')).toBe('second');
+  });
+});
