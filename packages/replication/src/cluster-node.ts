@@ -136,6 +136,13 @@ export interface ClusterNodeOptions {
    */
   readonly protectFrames?: boolean;
   /**
+   * false: a value a peer sends is decoded as it arrives, not by its first read here (core's
+   * deferred-value.ts). To measure what deferring saves (bench/src/replication.ts), or for a node
+   * that would rather pay each decode on arrival than on a first read. Not a configuration-file
+   * field. @default true
+   */
+  readonly deferValues?: boolean;
+  /**
    * Called once the node listens and has dialed its peers, before start() waits for a synchronous
    * bootstrap: what must run while the caches warm (an operator endpoint whose /healthz answers and
    * whose /readyz says `starting` meanwhile). An error it throws stops the node, and start() throws it.
@@ -205,6 +212,7 @@ export class ClusterNode {
   #survivorRepairTimer: Cancel | undefined;
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
+  readonly #deferValues: boolean;
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
   /** The dialer each link this node dialled came from (a peer listed for other caches since is relinked). */
@@ -233,6 +241,7 @@ export class ClusterNode {
     this.#peerProvider = options.peerProvider;
     const clock = options.clock ?? (options.scheduler === undefined ? undefined : options.scheduler.now);
     this.#protectFrames = options.protectFrames !== false;
+    this.#deferValues = options.deferValues !== false;
     this.#transport =
       options.transport ??
       new WebSocketTransport({
@@ -608,6 +617,7 @@ export class ClusterNode {
       warnNow: (what) => this.#oncePerMinute.first(what),
       ...(this.#protocols === undefined ? {} : { protocols: this.#protocols }),
       ...(this.#protectFrames ? {} : { protectFrames: false }),
+      ...(this.#deferValues ? {} : { deferValues: false }),
       scheduler: this.#scheduler,
     });
   }

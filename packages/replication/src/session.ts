@@ -139,6 +139,11 @@ export interface SessionOptions {
    */
   readonly protectFrames?: boolean;
   /**
+   * false: put values of batches and repairs are decoded as they arrive, not left for a cache's
+   * first read of them (frame-values.ts). @default true
+   */
+  readonly deferValues?: boolean;
+  /**
    * Says whether a refusal of an authenticated peer's message is logged at warn this time (once a
    * minute per host, the node's choice) or at debug: a key holder who reconnects to send one bad
    * message each time must not get a warning line each time. @default every time
@@ -170,7 +175,8 @@ const CONFIRM_LENGTH = TAGLEN;
 
 export class Session {
   readonly connection: Connection;
-  readonly #codec = new WireCodec();
+  /** Put values of batches and repairs are left undecoded until a cache's first read of them (frame-values.ts). */
+  readonly #codec: WireCodec;
   readonly #options: SessionOptions;
   readonly #protocols: { readonly min: number; readonly max: number };
   #state: State;
@@ -185,6 +191,7 @@ export class Session {
   constructor(connection: Connection, options: SessionOptions) {
     this.connection = connection;
     this.#options = options;
+    this.#codec = new WireCodec({ deferValues: options.deferValues !== false });
     this.#protocols = options.protocols ?? PROTOCOL_VERSIONS;
     this.#established = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
@@ -519,7 +526,13 @@ export class Session {
       return;
     }
     if (this.#handler === undefined) this.#early.push(message);
-    else this.#handler(message);
+    else {
+      try {
+        this.#handler(message);
+      } finally {
+        this.#codec.settle();
+      }
+    }
   }
 
   get #logger(): Logger {

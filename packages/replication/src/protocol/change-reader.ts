@@ -26,7 +26,14 @@
  *   them in), and only ASCII strings are read here, where every UTF-8 decoder agrees (msgpackr
  *   reads some invalid UTF-8, lone surrogates among them, differently from Buffer's decoder: those
  *   frames go the full way).
+ *
+ * Deferred values. A session's reader (`defer`) leaves each put value of DEFER_FROM bytes or more
+ * undecoded, whatever its bytes: a FrameValue (frame-values.ts) that the cache holds as it is and
+ * decodes by its first read. For the valid UTF-8 that peers send, that is the string the full path
+ * makes; for invalid UTF-8 it is Buffer's decoding of it, where the full path's msgpackr may
+ * differ (frame-values.ts). The frame's other fields are read and checked as above.
  */
+import { FrameValues } from './frame-values.js';
 import type { ChangeMessage } from './messages.js';
 
 /** Builds and checks one change from its fields (codec.ts's changeFromWire); throws on a bad one. */
@@ -54,10 +61,26 @@ export class ChangeReader {
   /** Cache and node names repeat in every change of a batch: the last of each, to skip decoding it again. */
   #lastCache = '';
   #lastNode = '';
+  /** Whether put values of DEFER_FROM bytes or more are left as FrameValues, decoded when first read. */
+  readonly #defer: boolean;
+  /** The values left undecoded of the frame read last, until settle(). */
+  #frame: FrameValues | undefined;
+  /** The changes of the frame being read: the most values it can leave undecoded. */
+  #changeCount = 0;
 
-  /** @param maxChanges the most changes a frame may carry (a bigger one is the full path's to refuse) */
-  constructor(maxChanges: number) {
+  /**
+   * @param maxChanges the most changes a frame may carry (a bigger one is the full path's to refuse)
+   * @param defer put values of DEFER_FROM bytes or more are FrameValues (frame-values.ts), not strings
+   */
+  constructor(maxChanges: number, defer = false) {
     this.#maxChanges = maxChanges;
+    this.#defer = defer;
+  }
+
+  /** The frame read last has been handled: its FrameValues may let it go from now on. */
+  settle(): void {
+    this.#frame?.settle();
+    this.#frame = undefined;
   }
 
   /**
@@ -66,13 +89,18 @@ export class ChangeReader {
    */
   read(bytes: Buffer, build: ChangeBuilder): ChangeMessage[] | undefined {
     if (!CAN_READ || bytes.length < 3 || bytes[0] !== 0x92 || (bytes[1] !== 5 && bytes[1] !== 15)) return DECLINED;
+    this.settle();
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#position = 2;
     try {
-      return this.#changes(build);
+      const changes = this.#changes(build);
+      // Declined, the frame's values are decoded the full way: those left undecoded go unused.
+      if (changes === DECLINED) this.#frame = undefined;
+      return changes;
     } catch {
       // A field the builder refused, or a read past the end: the full path says what was wrong.
+      this.#frame = undefined;
       return DECLINED;
     } finally {
       // Neither the frame nor the buffer it is a view of is this reader's to keep alive.
@@ -89,6 +117,7 @@ export class ChangeReader {
     // array that size is made (the full path then says what is wrong).
     if (count < 0 || count > this.#maxChanges || count > (this.#bytes.length - this.#position) / 5) return DECLINED;
     const changes = new Array<ChangeMessage>(count);
+    this.#changeCount = count;
     for (let i = 0; i < count; i++) {
       const length = this.#arrayLength();
       if (length !== 10 && length !== 6 && length !== 5) return DECLINED; // the full path names the problem
@@ -105,7 +134,9 @@ export class ChangeReader {
             ? this.#value(CACHE)
             : field === length - 1 - (length === 10 ? 3 : 0) && field > 1
               ? this.#value(NODE)
-              : this.#value(OTHER);
+              : field === 3 && length === 10
+                ? this.#value(PUT_VALUE)
+                : this.#value(OTHER);
         if (value === DECLINED) return DECLINED;
         fields[field] = value;
       }
@@ -162,14 +193,20 @@ export class ChangeReader {
     }
   }
 
-  /** An ASCII string of `length` bytes, or DECLINED for any other (see above). */
-  #string(length: number, name: number): string | undefined {
+  /** An ASCII string of `length` bytes, or DECLINED for any other (see above); or a put value left undecoded. */
+  #string(length: number, name: number): unknown {
     const bytes = this.#bytes;
     const start = this.#position;
     const end = start + length;
     if (end > bytes.length) return DECLINED;
     this.#position = end;
-    if (name !== OTHER && length <= REMEMBERED) {
+    if (name === PUT_VALUE) {
+      // Any UTF-8, not only ASCII: frame-values.ts says how it decodes, and why that is the same.
+      if (this.#defer && length >= DEFER_FROM) {
+        if (this.#frame === undefined) this.#frame = new FrameValues(bytes, this.#changeCount);
+        return this.#frame.value(start, end);
+      }
+    } else if (name !== OTHER && length <= REMEMBERED) {
       const last = name === CACHE ? this.#lastCache : this.#lastNode;
       if (sameAscii(bytes, start, length, last)) return last;
     }
@@ -212,6 +249,13 @@ const REMEMBERED = 64;
 const OTHER = 0;
 const CACHE = 1;
 const NODE = 2;
+const PUT_VALUE = 3;
+/**
+ * Put values from this many bytes are left undecoded (when the reader defers). A FrameValue is an
+ * object of about 60 bytes: a shorter string costs no more than it, and its frame's keys and
+ * versions would outweigh what it saves.
+ */
+export const DEFER_FROM = 64;
 
 /** Whether the `length` bytes at `start` are the ASCII text `text`. */
 function sameAscii(bytes: Buffer, start: number, length: number, text: string): boolean {

@@ -117,9 +117,20 @@ export class WireCodec {
   /** And those of ASCII strings, numbers, booleans and null are read without msgpackr (change-reader.ts). */
   readonly #reader: ChangeReader | undefined;
 
-  /** @param options.readChanges false: every frame is decoded the full way (tests compare the two). @default true */
-  constructor(options: { readonly readChanges?: boolean } = {}) {
-    this.#reader = options.readChanges === false ? undefined : new ChangeReader(MAX_BATCH_CHANGES);
+  /**
+   * @param options.readChanges false: every frame is decoded the full way (tests compare the two). @default true
+   * @param options.deferValues put values a frame of ChangeReader's carries are FrameValues
+   *   (frame-values.ts), decoded when first read; the caller calls settle() once it has handled
+   *   each message. @default false
+   */
+  constructor(options: { readonly readChanges?: boolean; readonly deferValues?: boolean } = {}) {
+    this.#reader =
+      options.readChanges === false ? undefined : new ChangeReader(MAX_BATCH_CHANGES, options.deferValues === true);
+  }
+
+  /** The message decoded last has been handled (deferValues): its frame may be let go from now on. */
+  settle(): void {
+    this.#reader?.settle();
   }
 
   encode(message: Message): Buffer {
