@@ -2,14 +2,16 @@
  * The receiving side of bench/src/replication.ts, in its own process. It prints `url URL` once
  * it listens (except in `bootstrap` mode), then one result line, and exits. Modes:
  *
- *   node N          a ClusterNode; `done MS` when its cache holds N entries (ms since the first;
- *                   polled every millisecond)
+ *   node N          a ClusterNode; `done MS CPU READ` when its cache holds N entries (ms since the
+ *                   first, polled every millisecond; CPU µs meanwhile), READ the ms then taken to
+ *                   read every entry once (values a peer sent are decoded by their first read)
  *   bare N          a bare ws server decoding msgpack batches of [key, value] into an lru-cache
  *   bytes-ws B      a bare ws server counting bytes; `done MS` at B bytes
  *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
  *   lag N W         a ClusterNode; after W warm-up puts and N more, `lag P50 P99 MAX` of the N (ms
  *                   from the sender's put, the value's sentAt against this process's clock: same host)
- *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT`: start() to ready()
+ *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT READ`: start() to ready(), then
+ *                   the ms taken to read every entry once
  */
 import { createServer } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -48,16 +50,30 @@ const finish = (line: string) => {
 };
 /** CPU time of this process (every thread: the collector's helpers too) when the first item arrived. */
 let startedCpu: NodeJS.CpuUsage | undefined;
-/** `done <ms from the first item to the last> <CPU µs this process spent meanwhile>`. */
-const progress = (amount: number, target: number) => {
+/**
+ * `done <ms from the first item to the last> <CPU µs this process spent meanwhile>`, then (with
+ * `read`) the ms `read` took, after the timing ended.
+ */
+const progress = (amount: number, target: number, read?: () => void) => {
   if (started === 0 && amount > 0) {
     started = performance.now();
     startedCpu = process.cpuUsage();
   }
   if (amount >= target) {
     const cpu = process.cpuUsage(startedCpu);
-    finish(`done ${(performance.now() - started).toFixed(1)} ${cpu.user + cpu.system}`);
+    const line = `done ${(performance.now() - started).toFixed(1)} ${cpu.user + cpu.system}`;
+    finish(read === undefined ? line : `${line} ${timed(read).toFixed(1)}`);
   }
+};
+/** ms `run` takes. */
+const timed = (run: () => void): number => {
+  const start = performance.now();
+  run();
+  return performance.now() - start;
+};
+/** Reads every entry of `cache` once (a peer's values are decoded by their first read). */
+const readAll = (cache: { keys(): string[]; get(key: string): unknown } | undefined) => () => {
+  for (const key of cache?.keys() ?? []) cache?.get(key);
 };
 const debugLogger = {
   debug() {},
@@ -78,8 +94,14 @@ function wsServer(onFrame: (frame: Buffer) => void): void {
   });
 }
 
-/** BENCH_PLAIN_FRAMES=1: frames unencrypted after the handshake (the "without encryption" rows). */
-const frames = process.env['BENCH_PLAIN_FRAMES'] === '1' ? { protectFrames: false } : {};
+/**
+ * BENCH_PLAIN_FRAMES=1: frames unencrypted after the handshake (the "without encryption" rows);
+ * BENCH_DECODE_ON_ARRIVAL=1: a peer's values decoded as they arrive (the "decoded on arrival" rows).
+ */
+const frames = {
+  ...(process.env['BENCH_PLAIN_FRAMES'] === '1' ? { protectFrames: false } : {}),
+  ...(process.env['BENCH_DECODE_ON_ARRIVAL'] === '1' ? { deferValues: false } : {}),
+};
 
 switch (mode) {
   case 'node': {
@@ -91,7 +113,7 @@ switch (mode) {
     const cache = node.manager.getCache('bench');
     // Counted by polling, not by a listener: an event listener would make every applied change
     // allocate an event, a cost a gateway that does not listen never pays.
-    setInterval(() => progress(cache?.size ?? 0, count), 1);
+    setInterval(() => progress(cache?.size ?? 0, count, readAll(cache)), 1);
     console.log(`url ${node.url}`);
     break;
   }
@@ -172,7 +194,9 @@ switch (mode) {
     const ms = performance.now() - start;
     // A turn for the gc observer's entries (BENCH_GC), which arrive after the ready() they timed.
     await new Promise((resolve) => setTimeout(resolve, 10));
-    finish(`bootstrap ${ms.toFixed(0)} ${node.manager.getCache('bench')?.size ?? 0}`);
+    const cache = node.manager.getCache('bench');
+    const held = cache?.size ?? 0;
+    finish(`bootstrap ${ms.toFixed(0)} ${held} ${timed(readAll(cache)).toFixed(0)}`);
     break;
   }
   default:

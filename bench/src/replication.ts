@@ -53,16 +53,24 @@ const PEER = fileURLToPath(new URL('./replication-peer.js', import.meta.url));
 const VALUE = 'x'.repeat(200);
 const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
 
-/** Starts a receiver; resolves with its URL (if it prints one) and a promise of its result line. */
+/**
+ * Starts a receiver; resolves with its URL (if it prints one) and a promise of its result line.
+ * A node child decodes a peer's values by their first read, unless `decodeOnArrival`.
+ */
 async function child(
   args: string[],
   printsUrl = true,
   protect = true,
+  decodeOnArrival = false,
 ): Promise<{ url: string; result: Promise<string> }> {
   const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
   const process_ = spawn(process.execPath, [...CHILD_FLAGS, ...profile, PEER, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_PLAIN_FRAMES: protect ? '0' : '1' },
+    env: {
+      ...process.env,
+      BENCH_PLAIN_FRAMES: protect ? '0' : '1',
+      BENCH_DECODE_ON_ARRIVAL: decodeOnArrival ? '1' : '0',
+    },
   });
   const lines = createInterface({ input: process_.stdout });
   let resolveResult: (line: string) => void = () => {};
@@ -81,11 +89,16 @@ async function child(
 }
 const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
 
-/** A throughput run: its time, and the CPU each side spent a change (µs, every thread of the process). */
+/**
+ * A throughput run: its time, the CPU each side spent a change (µs, every thread of the process),
+ * and the ms the receiver then took to read every entry once (meshcache's receiver decodes a
+ * peer's values by their first read; 0 where the child does not say).
+ */
 interface Run {
   readonly ms: number;
   readonly senderCpu: number;
   readonly receiverCpu: number;
+  readonly readMs: number;
 }
 
 /** Times `send` until the child's `done` line, with the CPU of this process (the sender) and of the child. */
@@ -93,12 +106,13 @@ async function timedRun(result: Promise<string>, entries: number, send: () => Pr
   const start = performance.now();
   const cpu = process.cpuUsage();
   await send();
-  const [, receiverMs, receiverCpu] = (await result).split(' ');
+  const [, receiverMs, receiverCpu, readMs] = (await result).split(' ');
   const used = process.cpuUsage(cpu);
   return {
     ms: Math.max(performance.now() - start, Number(receiverMs)),
     senderCpu: (used.user + used.system) / entries,
     receiverCpu: Number(receiverCpu) / entries,
+    readMs: Number(readMs ?? 0),
   };
 }
 
@@ -120,8 +134,9 @@ async function sender(peers: string[], caches: ClusterConfig['caches'], protect 
 
 // ------------------------------------------------------------------ 1. throughput
 
-async function replicated(protect: boolean): Promise<Run> {
-  const { url, result } = await child(['node', String(ENTRIES)], true, protect);
+/** One run of a meshcache row: `protect` frames or not; the receiver decodes values on arrival or by their first read. */
+async function replicated(protect: boolean, decodeOnArrival = false): Promise<Run> {
+  const { url, result } = await child(['node', String(ENTRIES)], true, protect, decodeOnArrival);
   const node = await sender(
     [url],
     { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
@@ -232,24 +247,37 @@ function settleHeap(): void {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
+/** What B's first read of every entry costs, values deferred and decoded on arrival: medians of the runs. */
+function firstReads(deferred: number[], onArrival: number[], entries: number): string {
+  const [a, b] = [median(deferred), median(onArrival)];
+  const each = (ms: number) => `${ms.toFixed(0)} ms (${((ms / entries) * 1000).toFixed(2)} µs an entry)`;
+  return `Then every entry read once on the receiver: ${each(a)} where its values were deferred, ${each(b)} where they were decoded on arrival: the first reads pay ${(a - b).toFixed(0)} ms more, the decoding moved from arrival to the first read`;
+}
+
 async function throughput(): Promise<void> {
   const frames = meshcacheFrames();
-  const runs = { mesh: [] as Run[], plain: [] as Run[], bare: [] as Run[] };
+  const runs = { mesh: [] as Run[], plain: [] as Run[], eager: [] as Run[], bare: [] as Run[] };
   const transports = { ws: [] as number[], tcp: [] as number[] };
+  const variants = [
+    () => replicated(true).then((run) => runs.mesh.push(run)),
+    () => replicated(false).then((run) => runs.plain.push(run)),
+    () => replicated(true, true).then((run) => runs.eager.push(run)),
+  ];
   for (let round = 0; round < ROUNDS; round++) {
     runs.bare.push(await barePipeline());
-    // Encrypted and plain take turns at going first: the one that follows another run inherits
-    // its garbage, which alone moved the difference between them by 15 points.
-    for (const protect of round % 2 === 0 ? [true, false] : [false, true]) {
+    // The meshcache rows take turns at going first: the one that follows another run inherits
+    // its garbage, which alone moved the difference between two of them by 15 points.
+    for (let i = 0; i < variants.length; i++) {
       settleHeap();
-      (protect ? runs.mesh : runs.plain).push(await replicated(protect));
+      await (variants[(round + i) % variants.length] as () => Promise<number>)();
     }
     transports.ws.push(await bareTransport('ws', frames));
     transports.tcp.push(await bareTransport('tcp', frames));
   }
-  const [mesh, plain, bare, ws, tcp] = [
+  const [mesh, plain, eager, bare, ws, tcp] = [
     median(runs.mesh.map((run) => run.ms)),
     median(runs.plain.map((run) => run.ms)),
+    median(runs.eager.map((run) => run.ms)),
     median(runs.bare.map((run) => run.ms)),
     median(transports.ws),
     median(transports.tcp),
@@ -282,11 +310,25 @@ async function throughput(): Promise<void> {
           `${(bare / plain).toFixed(2)}x`,
           ...cpu(runs.plain),
         ],
+        [
+          'meshcache replication, encrypted, values decoded on arrival (deferValues: false)',
+          rate(eager),
+          `${(bare / eager).toFixed(2)}x`,
+          ...cpu(runs.eager),
+        ],
         ['bare pipeline (msgpack batches over ws into lru-cache)', rate(bare), '1.00x', ...cpu(runs.bare)],
         ['bare transport: the same bytes over ws', rate(ws), `${(bare / ws).toFixed(2)}x`, '', '', ''],
         ['bare transport: the same bytes over TCP', rate(tcp), `${(bare / tcp).toFixed(2)}x`, '', '', ''],
       ],
     ),
+  );
+  // What the first row leaves for later: B holds a peer's values undecoded until their first read.
+  console.log(
+    `\n${firstReads(
+      runs.mesh.map((run) => run.readMs),
+      runs.eager.map((run) => run.readMs),
+      ENTRIES,
+    )}`,
   );
 }
 
@@ -403,18 +445,21 @@ async function lag(): Promise<void> {
  */
 const bareBootstrap = () => barePairs(BOOTSTRAP_ENTRIES, 4000, (_frame, socket) => socket.bufferedAmount > 8 << 20);
 
-/** One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it; [ms, entries held]. */
-async function meshcacheBootstrap(): Promise<[number, number]> {
+/**
+ * One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it (decoding
+ * the values as they arrive, or by their first read); [ms, entries held, ms to then read each once].
+ */
+async function meshcacheBootstrap(decodeOnArrival = false): Promise<[number, number, number]> {
   const node = await sender([], {
     bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
   });
   const cache = node.manager.getCache<string>('bench');
   for (let i = 0; i < BOOTSTRAP_ENTRIES; i++) cache?.put(`key:${i}`, VALUE);
   settleHeap();
-  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false);
-  const [, joinMs, count] = (await joiner.result).split(' ');
+  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, true, decodeOnArrival);
+  const [, joinMs, count, readMs] = (await joiner.result).split(' ');
   await node.stop();
-  return [Number(joinMs), Number(count)];
+  return [Number(joinMs), Number(count), Number(readMs)];
 }
 
 /** The raw transfer of `frames` over a bare ws connection to a child that only counts bytes; ms. */
@@ -446,12 +491,25 @@ async function bootstrap(): Promise<void> {
     frames.push(codec.encode({ type: MessageType.Entries, changes }));
   }
   const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
-  const runs = { mesh: [] as number[], raw: [] as number[], bare: [] as number[], ratio: [] as number[] };
+  const runs = {
+    mesh: [] as number[],
+    raw: [] as number[],
+    bare: [] as number[],
+    ratio: [] as number[],
+    read: [] as number[],
+    eager: [] as number[],
+    eagerRead: [] as number[],
+  };
   let held = 0;
   for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
     settleHeap();
-    const [ms, count] = await meshcacheBootstrap();
+    const [ms, count, read] = await meshcacheBootstrap();
     runs.mesh.push(ms);
+    runs.read.push(read);
+    settleHeap();
+    const [eagerMs, , eagerRead] = await meshcacheBootstrap(true);
+    runs.eager.push(eagerMs);
+    runs.eagerRead.push(eagerRead);
     held = count;
     settleHeap();
     const raw = await rawTransfer(frames, bytes);
@@ -460,7 +518,7 @@ async function bootstrap(): Promise<void> {
     runs.bare.push((await bareBootstrap()).ms);
     runs.ratio.push(ms / raw);
   }
-  const [meshMs, rawMs, bareMs] = [median(runs.mesh), median(runs.raw), median(runs.bare)];
+  const [meshMs, rawMs, bareMs, eagerMs] = [median(runs.mesh), median(runs.raw), median(runs.bare), median(runs.eager)];
   const range = (values: number[]) => `${Math.min(...values).toFixed(2)}x-${Math.max(...values).toFixed(2)}x`;
   console.log(
     `\nBootstrap of a new node from one holding ${BOOTSTRAP_ENTRIES.toLocaleString()} entries of 200 bytes; median of ${BOOTSTRAP_ROUNDS} interleaved rounds\n`,
@@ -477,6 +535,13 @@ async function bootstrap(): Promise<void> {
           '<= 4x',
         ],
         [
+          'meshcache, the joiner decoding values on arrival (deferValues: false)',
+          `${eagerMs.toFixed(0)} ms`,
+          `${(eagerMs / rawMs).toFixed(2)}x`,
+          range(runs.eager.map((ms, i) => ms / (runs.raw[i] as number))),
+          '',
+        ],
+        [
           'bare pipeline: the same pairs msgpack-encoded over ws, decoded into an lru-cache',
           `${bareMs.toFixed(0)} ms`,
           `${(bareMs / rawMs).toFixed(2)}x`,
@@ -487,6 +552,7 @@ async function bootstrap(): Promise<void> {
       ],
     ),
   );
+  console.log(`\n${firstReads(runs.read, runs.eagerRead, held)}`);
 }
 
 if (ONLY === 'lag-once') {
