@@ -43,7 +43,7 @@ import type { Logger } from './logger.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { entryBytes } from './memory/sizes.js';
 import { BucketDigest, type FoldedDigest } from './replica-digest.js';
-import type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+import type { ApplyOutcome, KeyedEntry, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 import type { Scheduler } from './scheduler.js';
 import type { CacheStatistics } from './statistics.js';
 import { Sweeper, type SweepHost } from './sweeper.js';
@@ -295,6 +295,15 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   /** A live entry's snapshot, from memory or else from disk; quiet. */
+  /** The version of the live entry of `key`, without reading its value (a deferred one stays so). */
+  #heldVersion(key: string, now: number): Version | undefined {
+    const store = this.#store;
+    const slot = store.slotOf(key);
+    if (slot >= 0) return store.isExpired(slot, now) ? undefined : store.version(slot);
+    const record = this.disk?.read(key);
+    return record === undefined || isRecordExpired(record, now) ? undefined : record.version;
+  }
+
   #snapshotOf(key: string, now: number): EntrySnapshot<V> | undefined {
     const store = this.#store;
     const slot = store.slotOf(key);
@@ -500,7 +509,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         let value: V;
         if (slot >= 0) {
           if (store.compareVersion(slot, version) !== 0) return 'stale';
-          value = store.value(slot);
+          value = this.#eventValue(slot);
           store.delete(key);
         } else {
           const record = this.disk?.read(key);
@@ -544,7 +553,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   knownVersion(key: string): Version | undefined {
-    const held = this.#snapshotOf(key, this.#clock())?.version;
+    const held = this.#heldVersion(key, this.#clock());
     const tombstone = this.#tombstones.get(key);
     if (held === undefined) return tombstone;
     return tombstone !== undefined && isNewer(tombstone, held) ? tombstone : held;
@@ -563,6 +572,25 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     for (const key of this.#heldKeys(this.disk)) {
       const snapshot = this.#snapshotOf(key, this.#clock());
       if (snapshot !== undefined) yield snapshot;
+    }
+  }
+
+  *versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<V>> {
+    const store = this.#store;
+    if (this.disk === undefined) {
+      for (let slot = 0; slot < store.top; slot++) {
+        if (!store.holds(slot) || store.isExpired(slot, this.#clock())) continue;
+        const key = store.key(slot);
+        if (whole(key)) {
+          const entry = store.snapshot(slot);
+          yield { key, version: entry.version, entry };
+        } else yield { key, version: store.version(slot), entry: undefined };
+      }
+      return;
+    }
+    for (const key of this.#heldKeys(this.disk)) {
+      const snapshot = this.#snapshotOf(key, this.#clock());
+      if (snapshot !== undefined) yield { key, version: snapshot.version, entry: whole(key) ? snapshot : undefined };
     }
   }
 
@@ -770,7 +798,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       let expiredValue: V;
       let expiredVersion: Version | undefined;
       if (slot >= 0) {
-        expiredValue = store.value(slot);
+        expiredValue = this.#eventValue(slot);
         expiredVersion = store.version(slot);
         store.delete(key);
       } else {
@@ -860,18 +888,20 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#touch(key);
     const store = this.#store;
     const slot = store.slotOf(key);
+    let live = false;
     let removed: V | undefined;
     if (slot >= 0) {
-      if (!store.isExpired(slot, now)) removed = store.value(slot);
+      live = !store.isExpired(slot, now);
+      if (live) removed = this.#eventValue(slot);
       store.delete(key);
     } else if (this.disk !== undefined) {
       const record = this.disk.read(key);
-      if (record !== undefined && !isRecordExpired(record, now)) removed = record.value;
+      live = record !== undefined && !isRecordExpired(record, now);
+      if (live) removed = record?.value;
     }
     this.disk?.remove(key);
     if (version !== undefined) this.#tombstones.remember(key, version, now);
     this.loads.overtake(key);
-    const live = removed !== undefined;
     if (live) this.#removals++;
     this.#emit('remove', origin, key, removed, version);
     return live;
@@ -930,8 +960,18 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return this.#clearVersion === undefined || isNewer(version, this.#clearVersion) ? slot : STALE;
   }
 
+  /**
+   * A held value as an event of its leaving needs it: a value a peer sent and nothing read yet is
+   * left undecoded (undefined) where no listener would hear it; replication's own listeners never
+   * read a value that leaves.
+   */
+  #eventValue(slot: number): V {
+    const store = this.#store;
+    return (this.#events.listened ? store.value(slot) : store.valueIfDecoded(slot)) as V;
+  }
+
   #expireHeld(key: string, slot: number): void {
-    const value = this.#store.value(slot);
+    const value = this.#eventValue(slot);
     const version = this.#store.version(slot);
     this.#store.delete(key);
     this.#expired(key, value, version, 'local');
@@ -950,7 +990,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const expired = store.isExpired(slot, this.#writeNow);
     const i = this.#evictedCount++;
     this.#evictedKeys[i] = key;
-    this.#evictedValues[i] = store.value(slot);
+    this.#evictedValues[i] = this.#eventValue(slot);
     this.#evictedVersions[i] = store.isVersioned(slot) ? store.version(slot) : undefined;
     this.#evictedExpired[i] = expired;
     const disk = this.disk;

@@ -12,7 +12,7 @@ export { shownValue } from './errors.js';
 export type { LoadCoordinator } from './loads.js';
 export { CONTAINER_BYTES, HASHED_CONTAINER_BYTES } from './memory/sizes.js';
 export { BucketDigest, type FoldedDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from './replica-digest.js';
-export type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+export type { ApplyOutcome, KeyedEntry, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 export { MAX_TIMER_MILLIS } from './scheduler.js';
 export type { Tombstone } from './tombstones.js';
 

@@ -27,6 +27,13 @@ import type { FoldedDigest } from './replica-digest.js';
 import type { Tombstone } from './tombstones.js';
 import type { Version } from './version.js';
 
+/** An entry's key and version, and its snapshot where asked for (ReplicaPort.versions). */
+export interface KeyedEntry<V> {
+  readonly key: string;
+  readonly version: Version | undefined;
+  readonly entry: EntrySnapshot<V> | undefined;
+}
+
 /** A change made on a peer, handed to applyRemote by the replicator. */
 export type RemoteChange<V> =
   | {
@@ -119,6 +126,12 @@ export interface ReplicaPort<V = unknown> {
    * skipped, one written meanwhile is read as it is when reached or not at all.
    */
   entries(): IterableIterator<EntrySnapshot<V>>;
+  /**
+   * Every live entry's key and version, as entries() reads them, with its whole snapshot only where
+   * `whole(key)` says (called for each entry just before it is yielded): a repair lists most keys
+   * by version alone, and reading a value a peer sent decodes it (deferred-value.ts).
+   */
+  versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<V>>;
   /** Keys removed recently and the versions of their removal, oldest removal first. */
   tombstones(): Tombstone[];
   /**

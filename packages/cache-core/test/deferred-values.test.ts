@@ -72,7 +72,7 @@ describe('a value a peer sent, held deferred', () => {
     ]);
   });
 
-  it('is released when overwritten unread or when it arrives stale; resolved when removed or evicted (the events name it)', () => {
+  it('is released when overwritten, removed or evicted unread, and when it arrives stale; never decoded for it', () => {
     const { cache, port } = cacheOf({ maxElementsInMemory: 2 });
     const values = new LoggedValues(['a0', 'a1', 'b', 'c', 'old']);
     put(port, 'a', new DeferredValue(values, 0), 1);
@@ -81,11 +81,11 @@ describe('a value a peer sent, held deferred', () => {
     cache.remove('b'); // removes 2 unread
     put(port, 'c', new DeferredValue(values, 3), 2);
     expect(put(port, 'a', new DeferredValue(values, 4), 1)).toBe('stale');
-    expect(values.log).toEqual(['hold 0', 'release 0', 'hold 1', 'hold 2', 'resolve 2', 'hold 3', 'release 4']);
-    // A third key evicts one of the two held (LRU): resolved as it leaves, for the eviction's report.
+    expect(values.log).toEqual(['hold 0', 'hold 1', 'release 0', 'hold 2', 'release 2', 'hold 3', 'release 4']);
+    // A third key evicts one of the two held (LRU): no listener names its value, so it is not decoded.
     put(port, 'd', 'plain', 3);
     expect(cache.size).toBe(2);
-    expect(values.log.slice(7)).toEqual(['resolve 1']);
+    expect(values.log.slice(7)).toEqual(['release 1']);
   });
 
   it('is resolved at once where a listener hears the put, and the event carries the string', () => {
@@ -99,14 +99,44 @@ describe('a value a peer sent, held deferred', () => {
     expect(cache.get('k')).toBe('heard');
   });
 
-  it('counts its estimate against maxBytesLocalHeap without decoding it', () => {
+  it('is decoded for a listener that came after it was stored: remove, evict and expire name the string', () => {
+    const clock = new ManualClock();
+    const manager = new CacheManager({ clock: clock.now });
+    managers.push(manager);
+    const cache = manager.addCache<string>('c', { maxElementsInMemory: 2, timeToLiveSeconds: 10 });
+    const port = replicaPortOf(cache);
+    const values = new LoggedValues(['removed', 'evicted', 'expired']);
+    port.applyPut('a', new DeferredValue(values, 0) as unknown as string, version(1), clock.now(), 10, 0);
+    port.applyPut('b', new DeferredValue(values, 1) as unknown as string, version(1), clock.now(), 10, 0);
+    const events: string[] = [];
+    for (const type of ['remove', 'evict', 'expire'] as const) {
+      cache.on(type, (event) => events.push(`${event.type} ${String(event.value)}`));
+    }
+    cache.remove('a');
+    port.applyPut('c', new DeferredValue(values, 2) as unknown as string, version(1), clock.now(), 10, 0);
+    cache.put('d', 'plain'); // evicts b, the least recently used
+    clock.advance(11_000);
+    expect(cache.get('c')).toBeUndefined(); // found expired
+    expect(events).toEqual(['remove removed', 'evict evicted', 'expire expired']);
+  });
+
+  it('is released by a clear, so that a frame shared with another cache is not kept for it', () => {
+    const { cache, port } = cacheOf();
+    const values = new LoggedValues(['a', 'b']);
+    put(port, 'a', new DeferredValue(values, 0));
+    put(port, 'b', new DeferredValue(values, 1));
+    cache.removeAll();
+    expect(values.log).toEqual(['hold 0', 'hold 1', 'release 0', 'release 1']);
+  });
+
+  it('counts its estimate against maxBytesLocalHeap, and is evicted by it, without decoding it', () => {
     const { cache, port } = cacheOf({ maxBytesLocalHeap: '1k' });
     const values = new LoggedValues(['x'.repeat(300), 'y'.repeat(300), 'z'.repeat(300)]);
     for (let i = 0; i < 3; i++) put(port, `k${i}`, new DeferredValue(values, i), 1 + i);
     // Each weighs 100 + 2 + 305 bytes: two fit in 1,000, the third evicts the first.
     expect(cache.size).toBe(2);
     expect(cache.statistics().memoryBytes).toBe(2 * (100 + 2 + 305));
-    expect(values.log).toEqual(['hold 0', 'hold 1', 'hold 2', 'resolve 0']);
+    expect(values.log).toEqual(['hold 0', 'hold 1', 'hold 2', 'release 0']);
   });
 
   it('is resolved before a disk tier writes it', () => {

@@ -41,6 +41,7 @@ import {
 } from '@meshcache/core';
 import { hostOf } from './once-per-window.js';
 import { MAX_SENT_FRAME_BYTES, WireCodec } from './protocol/codec.js';
+import type { FrameValues } from './protocol/frame-values.js';
 import { type Message, MessageType } from './protocol/messages.js';
 import { PROTOCOL_VERSIONS } from './protocol/versions.js';
 import { FrameProtection } from './security/frame-protection.js';
@@ -181,8 +182,11 @@ export class Session {
   readonly #protocols: { readonly min: number; readonly max: number };
   #state: State;
   #handler: ((message: SessionMessage) => void) | undefined;
-  /** Messages that arrived after the handshake but before a handler was set; none are lost. */
-  #early: SessionMessage[] = [];
+  /**
+   * Messages that arrived after the handshake but before a handler was set; none are lost. Each
+   * with the values it left undecoded, settled once it is handled (frame-values.ts).
+   */
+  #early: Array<{ readonly message: SessionMessage; readonly values: FrameValues | undefined }> = [];
   readonly #established: Promise<PeerIdentity>;
   #settle!: { resolve: (peer: PeerIdentity) => void; reject: (error: HandshakeError) => void };
   #cancelTimer: Cancel | undefined;
@@ -247,9 +251,9 @@ export class Session {
     this.#early = [];
     // Held to the same rule as a frame handled as it arrives (#receive): a message that came in
     // the handshake's last read and whose handling throws closes the session, never the process.
-    for (const message of early) {
+    for (const { message, values } of early) {
       if (this.#state.name !== 'established') break; // a message before closed the session
-      this.#guarded(() => handler(message));
+      this.#guarded(() => this.#handle(message, values));
     }
   }
 
@@ -525,13 +529,17 @@ export class Session {
       this.close(CloseCode.ProtocolError, forged ? 'frame failed authentication' : 'bad message');
       return;
     }
-    if (this.#handler === undefined) this.#early.push(message);
-    else {
-      try {
-        this.#handler(message);
-      } finally {
-        this.#codec.settle();
-      }
+    const values = this.#codec.takeDeferred();
+    if (this.#handler === undefined) this.#early.push({ message, values });
+    else this.#handle(message, values);
+  }
+
+  /** Hands a message to the handler; then what it left undecoded and no cache took is done with. */
+  #handle(message: SessionMessage, values: FrameValues | undefined): void {
+    try {
+      (this.#handler as (message: SessionMessage) => void)(message);
+    } finally {
+      values?.settle();
     }
   }
 

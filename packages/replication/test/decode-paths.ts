@@ -49,9 +49,10 @@ export function receivers() {
     const b = outcome(full, Buffer.from(bytes));
     if (!same(a, b)) expect.fail(`fast and full paths differ on ${Buffer.from(bytes).toString('hex')}`);
     const c = outcome(deferring, Buffer.from(bytes));
-    deferring.settle();
-    if (!same(resolved(c, b), b))
-      expect.fail(`deferring and full paths differ on ${Buffer.from(bytes).toString('hex')}`);
+    // Read as the frame is handled (a cache with listeners does), then settled as a session does.
+    const read = resolved(c, b);
+    deferring.takeDeferred()?.settle();
+    if (!same(read, b)) expect.fail(`deferring and full paths differ on ${Buffer.from(bytes).toString('hex')}`);
     return a;
   };
 }

@@ -10,6 +10,7 @@
 import { compareVersions, type EntrySnapshot, isNewer, type Version } from '@meshcache/core';
 import type {
   ApplyOutcome,
+  KeyedEntry,
   LoadCoordinator,
   LocalChangeListener,
   RemoteChange,
@@ -125,6 +126,13 @@ export class FakePort implements ReplicaPort<unknown> {
   *entries(): IterableIterator<EntrySnapshot<unknown>> {
     this.calls.push('entries');
     yield* [...this.held.values()];
+  }
+
+  *versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<unknown>> {
+    this.calls.push('versions');
+    for (const entry of [...this.held.values()]) {
+      yield { key: entry.key, version: entry.version, entry: whole(entry.key) ? entry : undefined };
+    }
   }
 
   tombstones(): Tombstone[] {

@@ -315,15 +315,15 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     };
     const port = new FakePort('c');
     for (let i = 0; i < 10; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
-    const entries = port.entries.bind(port);
+    const versions = port.versions.bind(port);
     let readTakes = 100;
-    port.entries = function* () {
+    port.versions = function* (whole) {
       reading++;
       reads++;
       mostAtOnce = Math.max(mostAtOnce, reading);
       now += readTakes;
       try {
-        yield* entries();
+        yield* versions(whole);
       } finally {
         reading--;
       }

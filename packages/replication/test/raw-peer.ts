@@ -5,13 +5,17 @@
  * session keys and decodes them with a WireCodec.
  */
 
+import { Packr } from 'msgpackr';
 import { WireCodec } from '../src/protocol/codec.js';
 import type { Message } from '../src/protocol/messages.js';
 import { MessageType } from '../src/protocol/messages.js';
 import { FrameProtection } from '../src/security/frame-protection.js';
 import { decodeWelcome, frame, HELLO, PROLOGUE, unframe, WELCOME } from '../src/security/handshake-messages.js';
+import { derivePsk } from '../src/security/keyring.js';
 import { generateEphemeral, initialState, readSecond, writeFirst } from '../src/security/noise.js';
 import type { Connection } from '../src/transport/transport.js';
+import { WebSocketTransport } from '../src/transport/websocket.js';
+import { SECRET } from './nodes.js';
 
 /** A Hello frame under `psk` carrying `payload` (any bytes, decrypted by the listener before it is judged). */
 export function keyedHello(psk: Buffer, payload: Uint8Array) {
@@ -140,4 +144,13 @@ export class RawPeer {
     this.#waiters.clear();
     for (const wake of waiters) wake();
   }
+}
+
+/** A RawPeer of cluster "gateways" (nodes.ts's) named `name`, linked over real WebSockets to the node at `url`. */
+export async function linkedRawPeer(url: string, name: string): Promise<RawPeer> {
+  const psk = await derivePsk(SECRET);
+  const payload = new Packr({ useRecords: false, moreTypes: true }).pack([2, 2, 'peer', 'gateways', name, '']);
+  const peer = await RawPeer.handshake(await new WebSocketTransport({}).dial(url), psk, payload);
+  if (!(peer instanceof RawPeer)) throw new Error(`the node refused the raw peer: ${peer.join(' ')}`);
+  return peer;
 }

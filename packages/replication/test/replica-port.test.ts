@@ -168,7 +168,7 @@ describe('CacheRepair on a replica port', () => {
     for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
   };
 
-  it('builds its digest from the port’s entries and tombstones, once per generation', async () => {
+  it('builds its digest from the port’s versions and tombstones, once per generation', async () => {
     const port = new FakePort();
     port.localPut('a', 1, v(10), 10);
     port.localRemove('b', v(11));
@@ -177,7 +177,7 @@ describe('CacheRepair on a replica port', () => {
     await turns();
     repair.offer(peer);
     await turns();
-    expect(port.calls.filter((call) => call === 'entries')).toHaveLength(1);
+    expect(port.calls.filter((call) => call === 'versions')).toHaveLength(1);
     const { digest: expected } = computeDigest(
       [
         { key: 'a', version: v(10), removed: false },
@@ -192,7 +192,7 @@ describe('CacheRepair on a replica port', () => {
     port.localPut('c', 3, v(12), 12);
     repair.offer(peer);
     await turns();
-    expect(port.calls.filter((call) => call === 'entries')).toHaveLength(2);
+    expect(port.calls.filter((call) => call === 'versions')).toHaveLength(2);
   });
 
   it('pulls only the keys of which the port knows an older version or nothing, and applies removals', async () => {

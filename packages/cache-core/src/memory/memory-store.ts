@@ -41,6 +41,7 @@ import type { BucketDigest } from '../replica-digest.js';
 import { compareVersions, type Version } from '../version.js';
 import { Lifespans, Names } from './interned.js';
 import { KeyIndex } from './key-index.js';
+import { entryBytes } from './sizes.js';
 
 export interface MemoryStoreOptions {
   readonly policy: EvictionPolicyName;
@@ -195,7 +196,20 @@ export class MemoryStore<V> {
     if (!(value instanceof DeferredValues)) return value as V;
     const resolved: V = value.resolve((this.#deferredAt as Uint32Array)[slot] as number);
     this.#values[slot] = resolved;
+    const sizes = this.#sizes;
+    if (sizes !== undefined) {
+      // Weighed by its bytes until now; a string of fewer characters (not ASCII) weighs less.
+      const bytes = entryBytes(this.#keys[slot] as string, resolved);
+      this.bytes += bytes - (sizes[slot] as number);
+      sizes[slot] = bytes;
+    }
     return resolved;
+  }
+
+  /** The slot's value where it is decoded; undefined for one deferred (deferred-value.ts), left so. */
+  valueIfDecoded(slot: number): V | undefined {
+    const value = this.#values[slot];
+    return value instanceof DeferredValues ? undefined : (value as V);
   }
 
   createdAt(slot: number): number {
@@ -325,6 +339,8 @@ export class MemoryStore<V> {
     bytes: number,
     held: number = this.#index.get(key, this.#keys),
   ): number {
+    // First, before anything here changes: a deferred value's set may refuse it (an internal error).
+    if (value instanceof DeferredValue) value.values.hold(value.index);
     // Acquired before the old ones are released: a rewrite with the same lifespan or node keeps its number.
     const life = this.lifespans.acquire(timeToLiveSeconds, timeToIdleSeconds);
     const node = version === undefined ? 0 : this.#nodes.acquire(version.node);
@@ -377,6 +393,8 @@ export class MemoryStore<V> {
       // The digest also holds the cache's tombstones: take out the entries one by one.
       for (let slot = 0; slot < this.#top; slot++) this.#toDigest(digest, slot, -1);
     }
+    // A set of deferred values may also be held by another cache: it must hear that these went.
+    if (this.#deferredAt !== undefined) for (let slot = 0; slot < this.#top; slot++) this.#releaseValue(slot);
     this.#index.clear();
     this.policy.clear();
     this.#keys.fill(undefined);
@@ -450,7 +468,6 @@ export class MemoryStore<V> {
     this.#deferredAt ??= new Uint32Array(this.#slots);
     this.#deferredAt[slot] = value.index;
     this.#values[slot] = value.values;
-    value.values.hold(value.index);
   }
 
   /** A deferred value leaving its slot unread: its bytes may go (a clear drops them all, unreachable). */

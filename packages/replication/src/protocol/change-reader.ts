@@ -77,10 +77,14 @@ export class ChangeReader {
     this.#defer = defer;
   }
 
-  /** The frame read last has been handled: its FrameValues may let it go from now on. */
-  settle(): void {
-    this.#frame?.settle();
+  /**
+   * The values the frame read last left undecoded, for the caller to settle() once it has handled
+   * the frame's changes; undefined when it left none. A frame not taken is settled by the next read.
+   */
+  take(): FrameValues | undefined {
+    const frame = this.#frame;
     this.#frame = undefined;
+    return frame;
   }
 
   /**
@@ -89,7 +93,7 @@ export class ChangeReader {
    */
   read(bytes: Buffer, build: ChangeBuilder): ChangeMessage[] | undefined {
     if (!CAN_READ || bytes.length < 3 || bytes[0] !== 0x92 || (bytes[1] !== 5 && bytes[1] !== 15)) return DECLINED;
-    this.settle();
+    this.take()?.settle();
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#position = 2;
@@ -202,7 +206,7 @@ export class ChangeReader {
     this.#position = end;
     if (name === PUT_VALUE) {
       // Any UTF-8, not only ASCII: frame-values.ts says how it decodes, and why that is the same.
-      if (this.#defer && length >= DEFER_FROM) {
+      if (this.#defer && length >= DEFER_FROM && this.#changeCount >= DEFER_IN_FRAMES_OF) {
         if (this.#frame === undefined) this.#frame = new FrameValues(bytes, this.#changeCount);
         return this.#frame.value(start, end);
       }
@@ -256,6 +260,12 @@ const PUT_VALUE = 3;
  * versions would outweigh what it saves.
  */
 export const DEFER_FROM = 64;
+/**
+ * ... in frames of this many changes or more: a frame's values share a few objects (its FrameValues
+ * and typed arrays, its buffer), some hundreds of bytes, which a batch of one change would spend on
+ * one value (a synchronous put, a quiet interval).
+ */
+export const DEFER_IN_FRAMES_OF = 16;
 
 /** Whether the `length` bytes at `start` are the ASCII text `text`. */
 function sameAscii(bytes: Buffer, start: number, length: number, text: string): boolean {

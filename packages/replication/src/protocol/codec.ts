@@ -54,6 +54,7 @@ import { fitsHandshake, MAX_NAME_BYTES } from '../security/handshake-messages.js
 import { DEFAULT_MAX_PAYLOAD } from '../transport/websocket.js';
 import { ChangeReader } from './change-reader.js';
 import { ChangeWriter } from './change-writer.js';
+import type { FrameValues } from './frame-values.js';
 import {
   type AdminOperation,
   type ChangeMessage,
@@ -120,17 +121,20 @@ export class WireCodec {
   /**
    * @param options.readChanges false: every frame is decoded the full way (tests compare the two). @default true
    * @param options.deferValues put values a frame of ChangeReader's carries are FrameValues
-   *   (frame-values.ts), decoded when first read; the caller calls settle() once it has handled
-   *   each message. @default false
+   *   (frame-values.ts), decoded when first read; the caller settles each message's (takeDeferred)
+   *   once it has handled it. @default false
    */
   constructor(options: { readonly readChanges?: boolean; readonly deferValues?: boolean } = {}) {
     this.#reader =
       options.readChanges === false ? undefined : new ChangeReader(MAX_BATCH_CHANGES, options.deferValues === true);
   }
 
-  /** The message decoded last has been handled (deferValues): its frame may be let go from now on. */
-  settle(): void {
-    this.#reader?.settle();
+  /**
+   * The put values the message decoded last left undecoded (deferValues), to settle() once the
+   * message has been handled; undefined when there are none.
+   */
+  takeDeferred(): FrameValues | undefined {
+    return this.#reader?.take();
   }
 
   encode(message: Message): Buffer {

@@ -5,12 +5,14 @@
  *
  * The model. A frame's values share its buffer, so one value held unread keeps the whole buffer
  * alive. To bound what that costs, the frame counts the bytes of its values that caches hold
- * unread ("live"). Once the frame has been handled (`settle`), as soon as its live bytes are fewer
- * than half the buffer, every value of it not yet read nor released is decoded at once and the
- * buffer is let go: so frames kept hold at most about twice the bytes of the values they keep (a
- * frame also carries each value's key and version), and a frame whose values were stale, refused
- * or mostly overwritten is not kept at all. Per value the frame keeps two offsets and a state in
- * typed arrays: no object a value.
+ * unread ("live"). Once the frame has been handled (`settle`: its changes went to their caches),
+ * a value no cache took is done with, and whenever the live bytes are fewer than half the buffer,
+ * the live values are copied into a buffer of their own size and the old one is let go: frames
+ * keep at most twice the bytes of the values held unread, and a frame whose values were stale,
+ * refused or mostly overwritten keeps only what is still held. The copy is of bytes (memcpy), never
+ * a decode: what is left stays deferred, and a read that triggers it pays a copy of at most half a
+ * frame (8 MiB at most), not the decoding of it. Per value the frame keeps two offsets and a state
+ * in typed arrays: no object a value.
  *
  * Guaranteed: a value decodes as UTF-8 by Buffer's decoder, which for the valid UTF-8 every peer's
  * encoder writes is the string msgpackr makes of the same bytes. Invalid UTF-8 (only a broken or
@@ -25,23 +27,19 @@ interface Utf8Slicing {
   utf8Slice(start: number, end: number): string;
 }
 
-/** Made, not held by a cache (yet: or never, when it was stale or refused). */
+/** Made, not taken by a cache (yet: the frame is being handled). */
 const FRESH = 0;
 /** Held by a cache, unread: its bytes count as live. */
 const HELD = 1;
-/** Read by the cache that held it, or released by it: not read again through this frame. */
+/** Read or released by the cache that held it, or taken by none while its frame was handled: its bytes may go. */
 const DONE = 2;
 
 export class FrameValues extends DeferredValues<string> {
-  #bytes: Buffer | undefined;
-  /** The bytes a value held unread keeps alive: the whole buffer the frame is a view of. */
-  readonly #kept: number;
-  /** Value i's bytes are #bounds[2i] to #bounds[2i + 1] of the frame. */
-  #bounds: Uint32Array;
-  #states: Uint8Array;
+  #bytes: Buffer;
+  /** Value i's bytes are #bounds[2i] to #bounds[2i + 1] of #bytes (both 0 once done with and copied away). */
+  readonly #bounds: Uint32Array;
+  readonly #states: Uint8Array;
   #count = 0;
-  /** Once the buffer is let go: the values that were neither read nor released, decoded. */
-  #decoded: Array<string | undefined> | undefined;
   #live = 0;
   #settled = false;
 
@@ -49,7 +47,6 @@ export class FrameValues extends DeferredValues<string> {
   constructor(bytes: Buffer, most: number) {
     super();
     this.#bytes = bytes;
-    this.#kept = bytes.buffer.byteLength;
     this.#bounds = new Uint32Array(2 * most);
     this.#states = new Uint8Array(most);
   }
@@ -62,17 +59,22 @@ export class FrameValues extends DeferredValues<string> {
     return new DeferredValue(this, index);
   }
 
-  /** The frame has been handled: from now on, its values are decoded once too few are held unread. */
+  /** The frame has been handled: a value no cache took is done with; the bytes kept are bounded from now on. */
   settle(): void {
+    if (this.#settled) return;
     this.#settled = true;
+    for (let i = 0; i < this.#count; i++) if (this.#states[i] === FRESH) this.#states[i] = DONE;
     this.#check();
   }
 
   override resolve(index: number): string {
-    // Once decoded, the string stays here too until the frame goes: the same string, no more memory.
-    const decoded = this.#decoded;
-    if (decoded !== undefined) return decoded[index] ?? '';
-    const text = this.#text(index);
+    const start = this.#bounds[2 * index] as number;
+    const end = this.#bounds[2 * index + 1] as number;
+    // No value deferred is empty (DEFER_FROM): an empty one was copied away, which only a value
+    // done with is (released, or taken by no cache), and no cache reads one of those. Said loudly
+    // rather than answered with something else.
+    if (start === end) throw new Error('meshcache internal error: a deferred value read after it was released');
+    const text = (this.#bytes as unknown as Utf8Slicing).utf8Slice(start, end);
     if (this.#states[index] === HELD) this.#done(index);
     else this.#states[index] = DONE;
     return text;
@@ -84,15 +86,15 @@ export class FrameValues extends DeferredValues<string> {
   }
 
   override hold(index: number): void {
-    if (this.#decoded !== undefined || this.#states[index] !== FRESH) return;
+    // Taken as its frame is handled, or never: a value no cache took by then has been done with.
+    if (this.#states[index] !== FRESH)
+      throw new Error('meshcache internal error: a deferred value held twice or too late');
     this.#states[index] = HELD;
     this.#live += this.#length(index);
   }
 
   override release(index: number): void {
-    const decoded = this.#decoded;
-    if (decoded !== undefined) decoded[index] = undefined;
-    else if (this.#states[index] === HELD) this.#done(index);
+    if (this.#states[index] === HELD) this.#done(index);
     else this.#states[index] = DONE;
   }
 
@@ -106,25 +108,25 @@ export class FrameValues extends DeferredValues<string> {
     return (this.#bounds[2 * index + 1] as number) - (this.#bounds[2 * index] as number);
   }
 
-  #text(index: number): string {
-    return (this.#bytes as unknown as Utf8Slicing).utf8Slice(
-      this.#bounds[2 * index] as number,
-      this.#bounds[2 * index + 1] as number,
-    );
-  }
-
+  /** Past its handling, whenever fewer than half the bytes kept are live: the live ones copied into a buffer of their own. */
   #check(): void {
-    if (!this.#settled || this.#decoded !== undefined || 2 * this.#live >= this.#kept) return;
-    // A value not read nor released is decoded now: held, or on its way to a cache that settled
-    // first (a message that waited for its handler), or stale and left unreleased (decoded for nothing).
-    const decoded = new Array<string | undefined>(this.#count);
-    for (let i = 0; i < this.#count; i++) if (this.#states[i] !== DONE) decoded[i] = this.#text(i);
-    this.#decoded = decoded;
-    this.#bytes = undefined;
-    this.#bounds = EMPTY_BOUNDS;
-    this.#states = EMPTY_STATES;
+    if (!this.#settled || 2 * this.#live >= this.#bytes.buffer.byteLength) return;
+    const from = this.#bytes;
+    const to = Buffer.allocUnsafeSlow(this.#live);
+    let at = 0;
+    for (let i = 0; i < this.#count; i++) {
+      const start = this.#bounds[2 * i] as number;
+      const end = this.#bounds[2 * i + 1] as number;
+      if (this.#states[i] === HELD) {
+        from.copy(to, at, start, end);
+        this.#bounds[2 * i] = at;
+        at += end - start;
+        this.#bounds[2 * i + 1] = at;
+      } else {
+        this.#bounds[2 * i] = 0; // copied away: empty
+        this.#bounds[2 * i + 1] = 0;
+      }
+    }
+    this.#bytes = to;
   }
 }
-
-const EMPTY_BOUNDS = new Uint32Array(0);
-const EMPTY_STATES = new Uint8Array(0);

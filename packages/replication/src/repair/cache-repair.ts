@@ -524,17 +524,19 @@ export class CacheRepair {
     const clear = this.#port.clearVersion;
     if (end === 'bootstrapDone' && clear !== undefined)
       batches.add({ type: MessageType.RemoveAll, cache, version: clear });
-    for (const entry of this.#port.entries()) {
+    // Values are read (a peer's, decoded) only for the buckets sent whole; `bucket` is the bucket
+    // of the entry yielded next, which versions() asks about just before yielding it.
+    let bucket = 0;
+    const whole = (key: string) => {
+      bucket = bucketOf(key, bucketCount);
+      return full.has(bucket);
+    };
+    for (const { key, version, entry } of this.#port.versions(whole)) {
       if (++n % SLICE === 0) await this.#scheduler.nextTurn();
-      if (entry.version === undefined) continue;
-      const bucket = bucketOf(entry.key, bucketCount);
+      if (version === undefined) continue;
       let sent = false;
-      if (full.has(bucket)) sent = batches.add(putOf(cache, entry, entry.version));
-      else if (listed.has(bucket))
-        sent = keys.add(
-          { key: entry.key, version: entry.version, removed: false },
-          keyVersionBytes(entry.key, entry.version),
-        );
+      if (entry !== undefined) sent = batches.add(putOf(cache, entry, version));
+      else if (listed.has(bucket)) sent = keys.add({ key, version, removed: false }, keyVersionBytes(key, version));
       if (sent) await peer.drained();
     }
     for (const { key, version } of this.#port.tombstones()) {
@@ -670,8 +672,8 @@ export class CacheRepair {
 
   /** Live entries and tombstones, as (key, version, removed). */
   *#items(): IterableIterator<KeyVersion> {
-    for (const entry of this.#port.entries()) {
-      if (entry.version !== undefined) yield { key: entry.key, version: entry.version, removed: false };
+    for (const { key, version } of this.#port.versions(NO_VALUES)) {
+      if (version !== undefined) yield { key, version, removed: false };
     }
     for (const { key, version } of this.#port.tombstones()) yield { key, version, removed: true };
   }
@@ -684,6 +686,9 @@ export class CacheRepair {
     return { add: (change) => chunker.add(change, estimateBytes(change)), end: () => chunker.end() };
   }
 }
+
+/** versions() reading no value. */
+const NO_VALUES = () => false;
 
 /** A Put carrying an entry as it is held: its value, creation time and lifespan. */
 export function putOf(cache: string, entry: EntrySnapshot<unknown>, version: Version): PutMessage {
