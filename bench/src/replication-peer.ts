@@ -2,9 +2,9 @@
  * The receiving side of bench/src/replication.ts, in its own process. It prints `url URL` once
  * it listens (except in `bootstrap` mode), then one result line, and exits. Modes:
  *
- *   node N          a ClusterNode; `done MS CPU READ` when its cache holds N entries (ms since the
- *                   first, polled every millisecond; CPU µs meanwhile), READ the ms then taken to
- *                   read every entry once (values a peer sent are decoded by their first read)
+ *   node N          a ClusterNode; `done MS CPU` when its cache holds N entries (ms since the
+ *                   first, polled every millisecond; CPU µs meanwhile), then `read MS`: the ms
+ *                   taken to read every entry once (values a peer sent are decoded by their first read)
  *   bare N          a bare ws server decoding msgpack batches of [key, value] into an lru-cache
  *   bytes-ws B      a bare ws server counting bytes; `done MS` at B bytes
  *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
@@ -51,8 +51,8 @@ const finish = (line: string) => {
 /** CPU time of this process (every thread: the collector's helpers too) when the first item arrived. */
 let startedCpu: NodeJS.CpuUsage | undefined;
 /**
- * `done <ms from the first item to the last> <CPU µs this process spent meanwhile>`, then (with
- * `read`) the ms `read` took, after the timing ended.
+ * `done <ms from the first item to the last> <CPU µs this process spent meanwhile>`; then, with
+ * `read`, a line `read <ms>`: what `read` took, after the timing ended.
  */
 const progress = (amount: number, target: number, read?: () => void) => {
   if (started === 0 && amount > 0) {
@@ -62,7 +62,12 @@ const progress = (amount: number, target: number, read?: () => void) => {
   if (amount >= target) {
     const cpu = process.cpuUsage(startedCpu);
     const line = `done ${(performance.now() - started).toFixed(1)} ${cpu.user + cpu.system}`;
-    finish(read === undefined ? line : `${line} ${timed(read).toFixed(1)}`);
+    if (read === undefined) finish(line);
+    else {
+      // Said first: the sender's timing ends at this line, not after the read.
+      console.log(line);
+      finish(`read ${timed(read).toFixed(1)}`);
+    }
   }
 };
 /** ms `run` takes. */

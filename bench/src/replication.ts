@@ -54,15 +54,16 @@ const VALUE = 'x'.repeat(200);
 const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Starts a receiver; resolves with its URL (if it prints one) and a promise of its result line.
- * A node child decodes a peer's values by their first read, unless `decodeOnArrival`.
+ * Starts a receiver; resolves with its URL (if it prints one), a promise of its result line, and
+ * one of the lines it prints after that, by its exit. A node child decodes a peer's values by
+ * their first read, unless `decodeOnArrival`.
  */
 async function child(
   args: string[],
   printsUrl = true,
   protect = true,
   decodeOnArrival = false,
-): Promise<{ url: string; result: Promise<string> }> {
+): Promise<{ url: string; result: Promise<string>; later: Promise<string[]> }> {
   const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
   const process_ = spawn(process.execPath, [...CHILD_FLAGS, ...profile, PEER, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -78,14 +79,18 @@ async function child(
     resolveResult = resolve;
     process_.once('exit', (code) => code !== 0 && reject(new Error(`receiver ${args[0]} exited with ${code}`)));
   });
+  const after: string[] = [];
+  const later = new Promise<string[]>((resolve) => lines.once('close', () => resolve(after)));
+  let results = 0;
   const url = await new Promise<string>((resolve) => {
     if (!printsUrl) resolve('');
     lines.on('line', (line) => {
       if (line.startsWith('url ')) resolve(line.slice(4));
-      else resolveResult(line);
+      else if (results++ === 0) resolveResult(line);
+      else after.push(line);
     });
   });
-  return { url, result };
+  return { url, result, later };
 }
 const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
 
@@ -102,17 +107,23 @@ interface Run {
 }
 
 /** Times `send` until the child's `done` line, with the CPU of this process (the sender) and of the child. */
-async function timedRun(result: Promise<string>, entries: number, send: () => Promise<void>): Promise<Run> {
+async function timedRun(
+  { result, later }: { result: Promise<string>; later: Promise<string[]> },
+  entries: number,
+  send: () => Promise<void>,
+): Promise<Run> {
   const start = performance.now();
   const cpu = process.cpuUsage();
   await send();
-  const [, receiverMs, receiverCpu, readMs] = (await result).split(' ');
+  const [, receiverMs, receiverCpu] = (await result).split(' ');
   const used = process.cpuUsage(cpu);
+  const ms = Math.max(performance.now() - start, Number(receiverMs));
+  const read = (await later).find((line) => line.startsWith('read '));
   return {
-    ms: Math.max(performance.now() - start, Number(receiverMs)),
+    ms,
     senderCpu: (used.user + used.system) / entries,
     receiverCpu: Number(receiverCpu) / entries,
-    readMs: Number(readMs ?? 0),
+    readMs: Number(read?.split(' ')[1] ?? 0),
   };
 }
 
@@ -136,14 +147,14 @@ async function sender(peers: string[], caches: ClusterConfig['caches'], protect 
 
 /** One run of a meshcache row: `protect` frames or not; the receiver decodes values on arrival or by their first read. */
 async function replicated(protect: boolean, decodeOnArrival = false): Promise<Run> {
-  const { url, result } = await child(['node', String(ENTRIES)], true, protect, decodeOnArrival);
+  const receiver = await child(['node', String(ENTRIES)], true, protect, decodeOnArrival);
   const node = await sender(
-    [url],
+    [receiver.url],
     { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
     protect,
   );
   const cache = node.manager.getCache<string>('bench');
-  const run = await timedRun(result, ENTRIES, async () => {
+  const run = await timedRun(receiver, ENTRIES, async () => {
     for (let i = 0; i < ENTRIES; i++) {
       cache?.put(`key:${i}`, VALUE);
       if (i % 10_000 === 9_999) await yieldNow();
@@ -163,11 +174,11 @@ async function barePairs(
   perFrame: number,
   pause: (frame: number, socket: WebSocket) => boolean,
 ): Promise<Run> {
-  const { url, result } = await child(['bare', String(entries)]);
-  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  const receiver = await child(['bare', String(entries)]);
+  const socket = new WebSocket(receiver.url, { perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise((resolve) => socket.once('open', resolve));
   const packr = new Packr({ useRecords: true, sequential: true });
-  const run = await timedRun(result, entries, async () => {
+  const run = await timedRun(receiver, entries, async () => {
     for (let i = 0, frame = 0; i < entries; i += perFrame, frame++) {
       const pairs: Array<[string, string]> = [];
       for (let j = i; j < Math.min(i + perFrame, entries); j++) pairs.push([`key:${j}`, VALUE]);
