@@ -294,7 +294,6 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return this.#snapshotOf(key, this.#clock());
   }
 
-  /** A live entry's snapshot, from memory or else from disk; quiet. */
   /** The version of the live entry of `key`, without reading its value (a deferred one stays so). */
   #heldVersion(key: string, now: number): Version | undefined {
     const store = this.#store;
@@ -304,6 +303,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return record === undefined || isRecordExpired(record, now) ? undefined : record.version;
   }
 
+  /** A live entry's snapshot, from memory or else from disk; quiet. */
   #snapshotOf(key: string, now: number): EntrySnapshot<V> | undefined {
     const store = this.#store;
     const slot = store.slotOf(key);
@@ -509,7 +509,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         let value: V;
         if (slot >= 0) {
           if (store.compareVersion(slot, version) !== 0) return 'stale';
-          value = this.#eventValue(slot);
+          value = this.#eventValue(slot, 'expire');
           store.delete(key);
         } else {
           const record = this.disk?.read(key);
@@ -544,10 +544,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       return 'stale';
     }
     const now = this.#clock();
-    // Held as it came only where nothing reads it as it is written: a disk tier writes it, and a
-    // listener is handed it (write() hands a held one to no one else: the memory store keeps it).
-    const held =
-      value instanceof DeferredValue && (this.disk !== undefined || this.#events.listened) ? value.resolve() : value;
+    const held = value instanceof DeferredValue && this.#decodesNow(key, value) ? value.resolve() : value;
     this.#write(key, held as V, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now, slot);
     return 'applied';
   }
@@ -798,7 +795,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       let expiredValue: V;
       let expiredVersion: Version | undefined;
       if (slot >= 0) {
-        expiredValue = this.#eventValue(slot);
+        expiredValue = this.#eventValue(slot, 'expire');
         expiredVersion = store.version(slot);
         store.delete(key);
       } else {
@@ -892,7 +889,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     let removed: V | undefined;
     if (slot >= 0) {
       live = !store.isExpired(slot, now);
-      if (live) removed = this.#eventValue(slot);
+      if (live) removed = this.#eventValue(slot, 'remove');
       store.delete(key);
     } else if (this.disk !== undefined) {
       const record = this.disk.read(key);
@@ -961,17 +958,28 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   /**
-   * A held value as an event of its leaving needs it: a value a peer sent and nothing read yet is
-   * left undecoded (undefined) where no listener would hear it; replication's own listeners never
-   * read a value that leaves.
+   * Whether a peer's value is decoded as it is written rather than held as it came: where
+   * something reads it at once (a disk tier writes it; a listener of puts is handed it: write()
+   * hands a held one to no one else), and where its bytes would not fit the byte bound while its
+   * characters might (text that is not ASCII weighs less decoded).
    */
-  #eventValue(slot: number): V {
+  #decodesNow(key: string, value: DeferredValue<V>): boolean {
+    if (this.disk !== undefined || this.#events.has('put') || this.#events.has('update')) return true;
+    return this.#store.byteBounded && !this.#store.fits(entryBytes(key, value));
+  }
+
+  /**
+   * A held value as the `type` event of its leaving needs it: a value a peer sent and nothing read
+   * yet is left undecoded (undefined) where no listener of `type` would hear it; replication's own
+   * listeners never read a value that leaves.
+   */
+  #eventValue(slot: number, type: CacheEventType): V {
     const store = this.#store;
-    return (this.#events.listened ? store.value(slot) : store.valueIfDecoded(slot)) as V;
+    return (this.#events.has(type) ? store.value(slot) : store.valueIfDecoded(slot)) as V;
   }
 
   #expireHeld(key: string, slot: number): void {
-    const value = this.#eventValue(slot);
+    const value = this.#eventValue(slot, 'expire');
     const version = this.#store.version(slot);
     this.#store.delete(key);
     this.#expired(key, value, version, 'local');
@@ -990,7 +998,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const expired = store.isExpired(slot, this.#writeNow);
     const i = this.#evictedCount++;
     this.#evictedKeys[i] = key;
-    this.#evictedValues[i] = this.#eventValue(slot);
+    // An expired victim is reported as an expiry, any other as an eviction.
+    this.#evictedValues[i] = this.#eventValue(slot, expired ? 'expire' : 'evict');
     this.#evictedVersions[i] = store.isVersioned(slot) ? store.version(slot) : undefined;
     this.#evictedExpired[i] = expired;
     const disk = this.disk;

@@ -96,11 +96,6 @@ export class EventHub<V> {
     }
   }
 
-  /** Whether anyone listens to any event. */
-  get listened(): boolean {
-    return this.#count > 0;
-  }
-
   has(type: CacheEventType): boolean {
     return (this.#listeners.local.get(type)?.length ?? 0) > 0 || (this.#listeners.remote.get(type)?.length ?? 0) > 0;
   }

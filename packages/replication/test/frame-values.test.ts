@@ -4,8 +4,8 @@ import { CacheManager } from '@meshcache/core';
 import { DeferredValue, replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, type Message, MessageType, WireCodec } from '../src/internals.js';
-import { DEFER_FROM, DEFER_IN_FRAMES_OF } from '../src/protocol/change-reader.js';
-import { FrameValues } from '../src/protocol/frame-values.js';
+import { DEFER_FROM } from '../src/protocol/change-reader.js';
+import { FrameValues, MIN_VALUES } from '../src/protocol/frame-values.js';
 import { startNode, until } from './nodes.js';
 import { linkedRawPeer } from './raw-peer.js';
 
@@ -33,12 +33,10 @@ const put = (key: string, value: unknown, cache = 'c'): ChangeMessage => {
     timeToIdleSeconds: 0,
   };
 };
-/** A batch of `values`, padded with short ones to the least a frame must carry for any to be deferred. */
+/** A batch of `values`, then enough long ones for the frame to leave its values undecoded. */
 const batchOf = (values: unknown[]): Message => ({
   type: MessageType.Batch,
-  changes: [...values, ...Array(Math.max(0, DEFER_IN_FRAMES_OF - values.length)).fill('pad')].map((value, i) =>
-    put(`k${i}`, value),
-  ),
+  changes: [...values, ...Array(MIN_VALUES).fill('p'.repeat(DEFER_FROM))].map((value, i) => put(`k${i}`, value)),
 });
 /** The values of a decoded batch's changes (all puts here). */
 const valuesOf = (message: Message) =>
@@ -70,10 +68,11 @@ describe('put values left undecoded by a session codec', () => {
     expect(full).toEqual(values);
   });
 
-  it(`leaves nothing undecoded in a frame of fewer than ${DEFER_IN_FRAMES_OF} changes`, () => {
-    const message = { type: MessageType.Batch, changes: [put('k', 'x'.repeat(1000))] } as Message;
+  it(`leaves nothing undecoded in a frame that would leave fewer than ${MIN_VALUES} values so`, () => {
+    const values = [...Array(MIN_VALUES - 1).fill('x'.repeat(1000)), 'short', 7];
+    const message = { type: MessageType.Batch, changes: values.map((value, i) => put(`k${i}`, value)) } as Message;
     const deferring = new WireCodec({ deferValues: true });
-    expect(valuesOf(deferring.decode(new WireCodec().encode(message)))).toEqual(['x'.repeat(1000)]);
+    expect(valuesOf(deferring.decode(new WireCodec().encode(message)))).toEqual(values);
     expect(deferring.takeDeferred()).toBeUndefined();
   });
 
@@ -111,34 +110,51 @@ describe('FrameValues: what a frame keeps', () => {
   function frame(count: number, size: number, seed = 0) {
     const bytes = Buffer.alloc(count * size);
     for (let i = 0; i < count; i++) bytes.fill(97 + ((seed + i) % 26), i * size, (i + 1) * size);
-    const values = new FrameValues(bytes, count);
+    const values = new FrameValues(bytes);
     const deferred = Array.from({ length: count }, (_, i) => values.value(i * size, (i + 1) * size));
     const expected = (i: number) => String.fromCharCode(97 + ((seed + i) % 26)).repeat(size);
     return { values, deferred, expected };
   }
 
   it('keeps its bytes while a quarter are held unread; below it, copies the rest, which still answer', () => {
-    const { values, expected } = frame(10, 1000);
+    const before = memory();
+    const { values, expected } = frame(10, 1 << 20); // 10 MiB
     for (let i = 0; i < 10; i++) values.hold(i);
     values.settle();
     for (const i of [0, 1, 2, 3, 4, 5]) values.release(i);
-    expect(values.resolve(6)).toBe(expected(6)); // 3,000 of 10,000 bytes held: kept
-    values.release(7); // 2,000: copied into a buffer of their own
+    expect(values.resolve(6)).toBe(expected(6)); // 3 of 10 MiB held: kept
+    expect(memory().buffers - before.buffers).toBeGreaterThan(9);
+    values.release(7); // 2 MiB: copied into a buffer of their own
+    expect(memory().buffers - before.buffers).toBeLessThan(3);
     for (const i of [8, 9]) expect(values.resolve(i)).toBe(expected(i));
+  });
+
+  it('once few of its values are held, decodes those and lets its buffer and bookkeeping go', () => {
+    const before = memory();
+    const frames = Array.from({ length: 20 }, (_, f) => {
+      const { values, expected } = frame(100_000, 64, f); // 6.1 MiB, and 0.9 MB of bookkeeping
+      values.hold(0); // one of a hundred thousand held; the rest went elsewhere
+      values.settle();
+      return { values, expected: expected(0) };
+    });
+    const after = memory();
+    expect(after.buffers - before.buffers).toBeLessThan(1);
+    expect(after.heap - before.heap).toBeLessThan(1);
+    expect(frames.map(({ values }) => values.resolve(0))).toEqual(frames.map(({ expected }) => expected));
   });
 
   it('values no cache took while the frame was handled are done with: not decoded, their bytes let go', () => {
     const before = memory();
     const kept: Array<{ values: FrameValues; expected: string }> = [];
     for (let f = 0; f < 8; f++) {
-      const { values, expected } = frame(1000, 4096, f); // 4 MiB, of which one value is held
+      const { values, expected } = frame(1000, 4096, f); // 4 MiB, of which one value is held, decoded
       values.hold(0);
       values.settle();
       kept.push({ values, expected: expected(0) });
     }
     const after = memory();
     expect(after.buffers - before.buffers).toBeLessThan(2);
-    expect(after.heap - before.heap).toBeLessThan(2); // nothing decoded
+    expect(after.heap - before.heap).toBeLessThan(2); // the held values alone decoded
     expect(kept.map(({ values }) => values.resolve(0))).toEqual(kept.map(({ expected }) => expected));
   });
 
@@ -158,11 +174,14 @@ describe('FrameValues: what a frame keeps', () => {
   it('a value is held once, while its frame is handled; one read after it was released says so', () => {
     const { values } = frame(4, 100);
     values.hold(0);
+    values.hold(2);
     expect(() => values.hold(0)).toThrow(/held twice or too late/);
     values.settle();
     expect(() => values.hold(1)).toThrow(/held twice or too late/); // taken by no cache in time
-    values.release(0); // nothing held: all copied away
+    values.release(0); // 100 of 400 bytes held, 1 of 4 values: copied
     expect(() => values.resolve(0)).toThrow(/read after it was released/);
+    values.release(2);
+    expect(() => values.resolve(2)).toThrow(/read after it was released/);
   });
 });
 
@@ -170,7 +189,7 @@ describe('deferred values in caches', () => {
   const frameOf = (count: number, size: number, seed: number) => {
     const bytes = Buffer.alloc(count * size);
     for (let i = 0; i < count; i++) bytes.fill(97 + ((seed + i) % 26), i * size, (i + 1) * size);
-    const values = new FrameValues(bytes, count);
+    const values = new FrameValues(bytes);
     return { values, deferred: Array.from({ length: count }, (_, i) => values.value(i * size, (i + 1) * size)) };
   };
   const version = (counter: number) => ({ time: 1, counter, node: 'p' });

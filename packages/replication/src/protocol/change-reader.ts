@@ -33,8 +33,9 @@
  * makes; for invalid UTF-8 it is Buffer's decoding of it, where the full path's msgpackr may
  * differ (frame-values.ts). The frame's other fields are read and checked as above.
  */
-import { FrameValues } from './frame-values.js';
-import type { ChangeMessage } from './messages.js';
+import { DeferredValue } from '@meshcache/core/internal';
+import { FrameValues, MIN_VALUES } from './frame-values.js';
+import { type ChangeMessage, MessageType } from './messages.js';
 
 /** Builds and checks one change from its fields (codec.ts's changeFromWire); throws on a bad one. */
 export type ChangeBuilder = (fields: readonly unknown[], index: number) => ChangeMessage;
@@ -65,8 +66,6 @@ export class ChangeReader {
   readonly #defer: boolean;
   /** The values left undecoded of the frame read last, until settle(). */
   #frame: FrameValues | undefined;
-  /** The changes of the frame being read: the most values it can leave undecoded. */
-  #changeCount = 0;
 
   /**
    * @param maxChanges the most changes a frame may carry (a bigger one is the full path's to refuse)
@@ -101,6 +100,7 @@ export class ChangeReader {
       const changes = this.#changes(build);
       // Declined, the frame's values are decoded the full way: those left undecoded go unused.
       if (changes === DECLINED) this.#frame = undefined;
+      else if (this.#frame !== undefined && this.#frame.count < MIN_VALUES) this.#decodeNow(changes);
       return changes;
     } catch {
       // A field the builder refused, or a read past the end: the full path says what was wrong.
@@ -121,7 +121,6 @@ export class ChangeReader {
     // array that size is made (the full path then says what is wrong).
     if (count < 0 || count > this.#maxChanges || count > (this.#bytes.length - this.#position) / 5) return DECLINED;
     const changes = new Array<ChangeMessage>(count);
-    this.#changeCount = count;
     for (let i = 0; i < count; i++) {
       const length = this.#arrayLength();
       if (length !== 10 && length !== 6 && length !== 5) return DECLINED; // the full path names the problem
@@ -147,6 +146,16 @@ export class ChangeReader {
       changes[i] = build(fields, i);
     }
     return this.#position === this.#bytes.length ? changes : DECLINED;
+  }
+
+  /** A frame of few values undecoded: decoded now, in place (frame-values.ts: a frame's own objects would outweigh them). */
+  #decodeNow(changes: ChangeMessage[]): void {
+    for (const change of changes) {
+      if (change.type === MessageType.Put && change.value instanceof DeferredValue) {
+        (change as { value: unknown }).value = change.value.resolve();
+      }
+    }
+    this.#frame = undefined;
   }
 
   #arrayLength(): number {
@@ -206,8 +215,8 @@ export class ChangeReader {
     this.#position = end;
     if (name === PUT_VALUE) {
       // Any UTF-8, not only ASCII: frame-values.ts says how it decodes, and why that is the same.
-      if (this.#defer && length >= DEFER_FROM && this.#changeCount >= DEFER_IN_FRAMES_OF) {
-        if (this.#frame === undefined) this.#frame = new FrameValues(bytes, this.#changeCount);
+      if (this.#defer && length >= DEFER_FROM) {
+        if (this.#frame === undefined) this.#frame = new FrameValues(bytes);
         return this.#frame.value(start, end);
       }
     } else if (name !== OTHER && length <= REMEMBERED) {
@@ -260,12 +269,6 @@ const PUT_VALUE = 3;
  * versions would outweigh what it saves.
  */
 export const DEFER_FROM = 64;
-/**
- * ... in frames of this many changes or more: a frame's values share a few objects (its FrameValues
- * and typed arrays, its buffer), some hundreds of bytes, which a batch of one change would spend on
- * one value (a synchronous put, a quiet interval).
- */
-export const DEFER_IN_FRAMES_OF = 16;
 
 /** Whether the `length` bytes at `start` are the ASCII text `text`. */
 function sameAscii(bytes: Buffer, start: number, length: number, text: string): boolean {
