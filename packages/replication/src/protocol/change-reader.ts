@@ -28,10 +28,12 @@
  *   frames go the full way).
  *
  * Deferred values. A session's reader (`defer`) leaves each put value of DEFER_FROM bytes or more
- * undecoded, whatever its bytes: a FrameValue (frame-values.ts) that the cache holds as it is and
- * decodes by its first read. For the valid UTF-8 that peers send, that is the string the full path
- * makes; for invalid UTF-8 it is Buffer's decoding of it, where the full path's msgpackr may
- * differ (frame-values.ts). The frame's other fields are read and checked as above.
+ * undecoded, whatever its bytes: a DeferredValue of the frame's FrameValues (frame-values.ts) that
+ * the cache holds as it is and decodes by its first read; a frame that would leave fewer than
+ * MIN_VALUES so has them decoded before it is handed on. For the valid UTF-8 that peers send,
+ * that is the string the full path makes; for invalid UTF-8 it is Buffer's decoding of it, where
+ * the full path's msgpackr may differ (frame-values.ts). The frame's other fields are read and
+ * checked as above.
  */
 import { DeferredValue } from '@meshcache/core/internal';
 import { FrameValues, MIN_VALUES } from './frame-values.js';
