@@ -137,13 +137,15 @@ export const MAX_FRAME_BYTES = 1 << 20;
 /** A peer's refused changes are logged at warn at most once in this long. */
 const REFUSAL_WARN_MILLIS = 60_000;
 /**
- * How often a repair waiting for its link to drain looks again. 1, not 5: a joiner that takes a
- * megabyte of entries in a few milliseconds (values left undecoded) drained the link during a
- * 5 ms wait and sat idle for the rest (the bootstrap of a million entries: 1,567-1,573 ms with 1,
- * 1,650-1,680 with 5, taking turns). A timer a millisecond while a link is backed up costs nothing
- * a node would notice.
+ * How soon a repair waiting for its link to drain looks again: 1 ms, then twice as long each time
+ * it is still backed up, up to MAX_DRAIN_POLL_MILLIS. A joiner that takes a megabyte of entries in
+ * a few milliseconds (values left undecoded) drained the link during a fixed 5 ms wait and sat idle
+ * for the rest (the bootstrap of a million entries: 1,567-1,573 ms with 1 ms, 1,650-1,680 with 5,
+ * taking turns); a link that stays backed up (a peer reading slowly) is not looked at a thousand
+ * times a second per cache repairing to it.
  */
 const DRAIN_POLL_MILLIS = 1;
+const MAX_DRAIN_POLL_MILLIS = 16;
 /** Remote removeAlls applied in one second before the next waits (#deferRemoveAll): none is ever that frequent by intent. */
 export const REMOVE_ALLS_PER_SECOND = 10;
 
@@ -602,8 +604,10 @@ export class CacheReplicator {
       send: (message) => this.#send(state, message),
       drained: async () => {
         // Polls: ws has no drain event. Gives up when the peer is gone (its link closed).
+        let wait = DRAIN_POLL_MILLIS;
         while (state.peer.bufferedAmount() > limit && this.#peers.get(state.peer.node) === state) {
-          await new Promise<void>((resolve) => this.#scheduler.setTimeout(resolve, DRAIN_POLL_MILLIS));
+          await new Promise<void>((resolve) => this.#scheduler.setTimeout(resolve, wait));
+          wait = Math.min(2 * wait, MAX_DRAIN_POLL_MILLIS);
         }
       },
     };
