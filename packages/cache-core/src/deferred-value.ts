@@ -14,17 +14,19 @@
  * DeferredValue is the short-lived pair handed from the decoder to the store.
  *
  * The contract the memory store relies on:
- * - resolve(i) answers the value the eager decoder would have made of the same bytes, never throws,
- *   and may be called again (the store keeps the result in the slot in place of the set);
+ * - resolve(i) answers the value the eager decoder would have made of the same bytes, once: the
+ *   store keeps the result in the slot in place of the set, and never asks again (a set may then
+ *   let the value go, and throw an internal error if asked for it anyway, or for one released);
  * - estimatedBytes(i) is known before decoding and is at least maxBytesLocalHeap's estimate of the
  *   decoded value, so a byte-bounded store counts it without decoding it;
  * - hold(i) says a store holds value i now, unread; release(i) that it no longer does
  *   (overwritten, removed, evicted): what keeps the bytes may let them go.
  *
  * Guaranteed: no deferred value leaves the store: every read of a value (get, peek, snapshots,
- * records for the disk, evictions, events) resolves it first. A cache with a disk tier or with
- * event listeners takes a value resolved at once. Not guaranteed: the first read of a deferred
- * value allocates (the decode), where every later hit does not.
+ * records for the disk, events that are heard) resolves it first. A cache with a disk tier, with
+ * listeners of puts or updates, or whose byte bound the value's bytes would pass, takes it resolved
+ * at once (engine.ts #decodesNow). Not guaranteed: the first read of a deferred value allocates
+ * (the decode), where every later hit does not.
  */
 export abstract class DeferredValues<V = unknown> {
   /** Value `index`, decoded. */

@@ -68,6 +68,8 @@ export interface CacheContext {
 const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
 /** What #slotIfNewer answers for a version no newer than what the cache knows of the key (slots are >= -1). */
 const STALE = -2;
+/** versions() reading every value: entries(). */
+const EVERY_VALUE = () => true;
 const NO_LISTENERS: never[] = [];
 
 /**
@@ -557,24 +559,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   *entries(): IterableIterator<EntrySnapshot<V>> {
-    const store = this.#store;
-    if (this.disk === undefined) {
-      // Slot by slot, no copy of the key list: held slots never move, so a read that spans turns
-      // of the event loop (a repair in slices) sees every key held throughout exactly once.
-      for (let slot = 0; slot < store.top; slot++) {
-        if (store.holds(slot) && !store.isExpired(slot, this.#clock())) yield store.snapshot(slot);
-      }
-      return;
-    }
-    for (const key of this.#heldKeys(this.disk)) {
-      const snapshot = this.#snapshotOf(key, this.#clock());
-      if (snapshot !== undefined) yield snapshot;
-    }
+    for (const { entry } of this.versions(EVERY_VALUE)) yield entry as EntrySnapshot<V>;
   }
 
   *versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<V>> {
     const store = this.#store;
     if (this.disk === undefined) {
+      // Slot by slot, no copy of the key list: held slots never move, so a read that spans turns
+      // of the event loop (a repair in slices) sees every key held throughout exactly once.
       for (let slot = 0; slot < store.top; slot++) {
         if (!store.holds(slot) || store.isExpired(slot, this.#clock())) continue;
         const key = store.key(slot);

@@ -489,7 +489,6 @@ export class CacheReplicator {
     return 'refused';
   }
 
-  /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   /**
    * Remote removeAlls walk the whole cache and its tombstones, each: past REMOVE_ALLS_PER_SECOND in
    * a second, the next waits for the second to end, only the newest of those waiting is applied
@@ -537,6 +536,7 @@ export class CacheReplicator {
     }
   }
 
+  /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   close(): void {
     this.#timer?.();
     this.#removeAllTimer?.();

@@ -196,13 +196,8 @@ export class MemoryStore<V> {
     if (!(value instanceof DeferredValues)) return value as V;
     const resolved: V = value.resolve((this.#deferredAt as Uint32Array)[slot] as number);
     this.#values[slot] = resolved;
-    const sizes = this.#sizes;
-    if (sizes !== undefined) {
-      // Weighed by its bytes until now; a string of fewer characters (not ASCII) weighs less.
-      const bytes = entryBytes(this.#keys[slot] as string, resolved);
-      this.bytes += bytes - (sizes[slot] as number);
-      sizes[slot] = bytes;
-    }
+    // Weighed by its bytes until now; a string of fewer characters (not ASCII) weighs less.
+    if (this.#sizes !== undefined) this.#weigh(this.#sizes, slot, entryBytes(this.#keys[slot] as string, resolved));
     return resolved;
   }
 
@@ -364,10 +359,8 @@ export class MemoryStore<V> {
     times[2 * slot + 1] = lastAccessedAt;
     this.#life[slot] = life;
     if (version !== undefined) this.#setVersion(slot, version, node);
-    const sizes = this.#sizes;
-    if (sizes !== undefined) {
-      this.bytes += bytes - (sizes[slot] as number);
-      sizes[slot] = bytes;
+    if (this.#sizes !== undefined) {
+      this.#weigh(this.#sizes, slot, bytes);
       if (this.bytes > this.#maxBytes && bytes <= this.#maxBytes) this.#evictForBytes(slot);
     }
     return slot;
@@ -437,11 +430,7 @@ export class MemoryStore<V> {
     this.#values[slot] = undefined;
     this.lifespans.release(this.#life[slot] as number);
     this.#life[slot] = 0;
-    const sizes = this.#sizes;
-    if (sizes !== undefined) {
-      this.bytes -= sizes[slot] as number;
-      sizes[slot] = 0;
-    }
+    if (this.#sizes !== undefined) this.#weigh(this.#sizes, slot, 0);
     if (this.#index.size === 0) {
       // Empty: numbering starts again, so that what walks slots up to `top` (a remote removeAll,
       // a sweep, a digest) walks what is held, not the most ever held. A peer that sent removeAlls
@@ -462,6 +451,12 @@ export class MemoryStore<V> {
     this.#versionRest[2 * slot] = version.counter;
     this.#versionRest[2 * slot + 1] = node;
     if (this.#digest !== undefined) this.#toDigest(this.#digest, slot, 1);
+  }
+
+  /** The slot's entry weighs `bytes` now (with a byte bound): the total follows. */
+  #weigh(sizes: Float64Array, slot: number, bytes: number): void {
+    this.bytes += bytes - (sizes[slot] as number);
+    sizes[slot] = bytes;
   }
 
   #holdDeferred(slot: number, value: DeferredValue<V>): void {

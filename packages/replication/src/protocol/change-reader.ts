@@ -45,7 +45,7 @@ export type ChangeBuilder = (fields: readonly unknown[], index: number) => Chang
 /** What #read answers for bytes it does not take (every value it does take is not undefined). */
 const DECLINED = undefined;
 /** Buffer's own UTF-8 decoder, without Buffer#toString's argument handling (undocumented; msgpackr uses it too). */
-interface Utf8Slicing {
+export interface Utf8Slicing {
   utf8Slice(start: number, end: number): string;
 }
 /** Where Buffer has no utf8Slice (it has had one since Node.js 0.x), every frame goes the full way. */
@@ -266,9 +266,9 @@ const CACHE = 1;
 const NODE = 2;
 const PUT_VALUE = 3;
 /**
- * Put values from this many bytes are left undecoded (when the reader defers). A FrameValue is an
- * object of about 60 bytes: a shorter string costs no more than it, and its frame's keys and
- * versions would outweigh what it saves.
+ * Put values from this many bytes are left undecoded (when the reader defers). A shorter string
+ * costs the collector little more than the frame's bytes kept for it would cost memory (its key,
+ * version and 9 bytes of bookkeeping travel beside it).
  */
 export const DEFER_FROM = 64;
 

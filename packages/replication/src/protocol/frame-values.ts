@@ -25,11 +25,7 @@
  * freed (the collector decides, once nothing refers to them).
  */
 import { DeferredValue, DeferredValues } from '@meshcache/core/internal';
-
-/** Buffer's own UTF-8 decoder, without Buffer#toString's argument handling (change-reader.ts uses it too). */
-interface Utf8Slicing {
-  utf8Slice(start: number, end: number): string;
-}
+import type { Utf8Slicing } from './change-reader.js';
 
 /** Fewer values than this left undecoded in a frame are decoded at once (ChangeReader). */
 export const MIN_VALUES = 8;
@@ -107,12 +103,10 @@ export class FrameValues extends DeferredValues<string> {
       decoded.delete(index); // the cache that asked keeps it now
       return text;
     }
-    const start = this.#bounds[2 * index] as number;
-    const end = this.#bounds[2 * index + 1] as number;
     // No value deferred is empty (DEFER_FROM): an empty one was copied away, which only a value
     // done with is (released, or taken by no cache), and no cache reads one of those.
-    if (start === end) throw released();
-    const text = (this.#bytes as unknown as Utf8Slicing).utf8Slice(start, end);
+    if (this.#length(index) === 0) throw released();
+    const text = this.#text(index);
     if (this.#states[index] === HELD) this.#done(index);
     else this.#states[index] = DONE;
     return text;
