@@ -126,7 +126,13 @@ async function receiver(stages: Stages, frames: readonly Buffer[]): Promise<void
     const message = stages.time(DECODE, () => decoder.decode(opened));
     if (message.type !== MessageType.Batch) throw new Error(`expected a batch, got message type ${message.type}`);
     stages.time(APPLY, () => {
-      for (const change of message.changes) replicator.apply(change, 'sender');
+      // As a peer link applies a batch: each run of changes' keys read ahead, then applied.
+      const changes = message.changes;
+      let prefetched = 0;
+      for (let i = 0; i < changes.length; i++) {
+        if (i >= prefetched) prefetched = replicator.prefetch(changes, i);
+        replicator.apply(changes[i] as (typeof changes)[number], 'sender');
+      }
     });
   }
   if (cache.size !== CHANGES) throw new Error(`the receiver holds ${cache.size} of ${CHANGES}`);

@@ -285,6 +285,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#store.reserve(entries);
   }
 
+  /** ReplicaPort.prefetch: the memory store's key index reads ahead (a disk tier's reads are its own). */
+  prefetch(keys: readonly string[]): void {
+    this.#store.prefetch(keys);
+  }
+
   /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */
   #heldKeys(disk: DiskTier<V>): string[] {
     const keys = [...disk.keys()];

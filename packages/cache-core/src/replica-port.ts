@@ -87,6 +87,12 @@ export interface ReplicaPort<V = unknown> {
    * fewer may come.
    */
   reserve(entries: number): void;
+  /**
+   * Changes to these keys are about to be applied, in this order: the cache reads where each is
+   * held before the first is applied, so that the misses to memory overlap (a hint: what the
+   * changes do is not changed by it, and any other order only costs the time it would have).
+   */
+  prefetch(keys: readonly string[]): void;
   /** Tombstones held now. */
   readonly tombstoneCount: number;
   /** The version of the last removeAll this cache applied, if versions are in use. */

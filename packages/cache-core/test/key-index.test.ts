@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hashString, KeyIndex, MOVE_STEP } from '../src/memory/key-index.js';
+import { hashString, KeyIndex, MOVE_STEP, PREFETCH_MOST } from '../src/memory/key-index.js';
 import { homeColliding } from './colliding-keys.js';
 
 /**
@@ -117,6 +117,11 @@ describe('the key index', () => {
         weight: 1,
         arbitrary: fc.record({ kind: fc.constant('reserve' as const), key, more: fc.oneof(fc.nat(8), fc.nat(400)) }),
       },
+      // Keys read ahead, then looked up in any order, or not at all (a hint, never an answer).
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('prefetch' as const), key, keys: fc.array(key, { maxLength: 30 }) }),
+      },
     );
     fc.assert(
       // From a table at once, through a Map that gives way to it midway, to a Map throughout.
@@ -136,6 +141,7 @@ describe('the key index', () => {
             else if (kind === 'delete') subject.delete(key);
             else if (kind === 'evict') subject.evict(key);
             else if (kind === 'reserve') subject.index.reserve(subject.index.size + change.more);
+            else if (kind === 'prefetch') subject.index.prefetch(change.keys);
             else subject.clear();
             if (i % 97 === 96) subject.check(seen); // mid-move, when the steps are small
           }
@@ -180,6 +186,54 @@ describe('the key index', () => {
     subject.check(['k', 'absent', ...colliding(42, 12, 5, 'other')]);
     for (const key of keys.slice(0, 150)) subject.delete(key);
     subject.check(keys);
+  });
+
+  it('takes the hashes of keys prefetched for the lookups that follow in order, and stays exact in any other', () => {
+    const subject = indexed();
+    const held = Array.from({ length: 3000 }, (_, i) => `held:${i}`);
+    for (const key of held) subject.add(key);
+    expect(subject.index.hashed).toBe(true);
+    // A batch as a peer sends it: new keys and held ones mixed, looked up then added in order.
+    const batch = Array.from({ length: 1500 }, (_, i) => (i % 3 === 0 ? `held:${i}` : `new:${i}`));
+    subject.index.prefetch(batch);
+    for (const key of batch) subject.add(key);
+    expect(subject.index.prefetchesUsed).toBe(PREFETCH_MOST); // the first PREFETCH_MOST were read ahead
+    subject.check([...batch, 'absent']);
+    // A key skipped (a change refused before its lookup): the one after it still takes its hash.
+    const next = ['x:0', 'x:1', 'x:2', 'x:3'];
+    subject.index.prefetch(next);
+    subject.add('x:0');
+    subject.add('x:2');
+    subject.add('x:3');
+    expect(subject.index.prefetchesUsed).toBe(4);
+    // Lookups in another order, or of keys not prefetched, hash as ever.
+    subject.index.prefetch(['y:0', 'y:1', 'y:2']);
+    subject.add('y:2');
+    subject.add('other');
+    subject.add('y:0');
+    subject.add('y:1');
+    subject.check(['y:0', 'y:1', 'y:2', 'other', 'absent']);
+    // While the keys are few, in a Map, there is nothing to read ahead.
+    const small = indexed(undefined, 65_536);
+    small.add('a');
+    small.index.prefetch(['a', 'b']);
+    small.add('b');
+    expect(small.index.prefetchesUsed).toBe(0);
+    small.check(['a', 'b']);
+  });
+
+  it('forgets hashes prefetched under a seed it replaced: lookups after a rehash stay exact', () => {
+    const seeds = [42, 42, 7];
+    let drawn = 0;
+    const subject = indexed(() => seeds[Math.min(drawn++, seeds.length - 1)] as number);
+    const keys = colliding(42, 12, 300);
+    for (const key of keys.slice(0, 120)) subject.add(key);
+    // Read ahead under (42, 42); the adds that follow pass the probe bound, and the index rehashes under (7, 7).
+    subject.index.prefetch(keys.slice(120));
+    for (const key of keys.slice(120)) subject.add(key);
+    expect(drawn).toBe(4);
+    expect(subject.index.flooded).toBe(false);
+    subject.check(['absent', ...colliding(42, 12, 5, 'other')]);
   });
 
   it('keeps its keys in a Map when a new seed collides as well, and stays exact', () => {

@@ -145,6 +145,13 @@ const REFUSAL_WARN_MILLIS = 60_000;
  * times a second per cache repairing to it.
  */
 const DRAIN_POLL_MILLIS = 1;
+/**
+ * A batch's changes are applied PREFETCH_RUN at a time, the cache reading ahead where their keys
+ * are held first (prefetch()): a run's reads fit a core's caches until its changes come. Fewer
+ * than PREFETCH_FROM keys are looked up as they come: too few misses to overlap to pay for a pass.
+ */
+const PREFETCH_RUN = 1024;
+const PREFETCH_FROM = 16;
 const MAX_DRAIN_POLL_MILLIS = 16;
 /** Remote removeAlls applied in one second before the next waits (#deferRemoveAll): none is ever that frequent by intent. */
 export const REMOVE_ALLS_PER_SECOND = 10;
@@ -425,6 +432,26 @@ export class CacheReplicator {
   receiveRepair(message: Exclude<RepairMessage, EntriesMessage>, from: string): void {
     const state = this.#peers.get(from);
     if (state !== undefined) this.#repair.receive(this.#repairPeer(state), message);
+  }
+
+  /**
+   * The keys of the changes from `from` on that are this cache's, up to PREFETCH_RUN of them, are
+   * about to be applied in order: the cache reads ahead where each is held (ReplicaPort.prefetch),
+   * when there are PREFETCH_FROM of them or more. Returns where the run ends (the first change of
+   * another cache, or PREFETCH_RUN on): the caller asks again there.
+   */
+  prefetch(changes: readonly ChangeMessage[], from: number): number {
+    const cache = this.port.cacheName;
+    const end = Math.min(changes.length, from + PREFETCH_RUN);
+    const keys: string[] = [];
+    let at = from;
+    for (; at < end; at++) {
+      const change = changes[at] as ChangeMessage;
+      if (change.cache !== cache) break;
+      if (change.type !== MessageType.RemoveAll) keys.push(change.key);
+    }
+    if (keys.length >= PREFETCH_FROM) this.port.prefetch(keys);
+    return Math.max(at, from + 1);
   }
 
   /** Applies a change a peer sent for this cache. */

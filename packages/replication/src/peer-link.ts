@@ -462,6 +462,8 @@ export class PeerLink {
     let cache: string | undefined;
     let replicator: CacheReplicator | undefined;
     const overtaken = overtakenRemoveAlls(changes);
+    // The changes before this one had their keys read ahead (CacheReplicator.prefetch).
+    let prefetched = 0;
     for (let i = 0; i < changes.length; i++) {
       const change = changes[i] as ChangeMessage;
       if (change.version.time > newest) newest = change.version.time;
@@ -469,7 +471,9 @@ export class PeerLink {
       if (change.cache !== cache) {
         cache = change.cache;
         replicator = this.#replicatorFor(cache);
+        prefetched = i;
       }
+      if (replicator !== undefined && i >= prefetched) prefetched = replicator.prefetch(changes, i);
       replicator?.apply(change, this.node);
     }
     return newest;

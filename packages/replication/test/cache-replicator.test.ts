@@ -1,3 +1,4 @@
+import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/internals.js';
 import { makeNode, pair } from './replicator-harness.js';
@@ -26,6 +27,24 @@ describe('CacheReplicator', () => {
       'remove:GET /a:remote',
       'removeAll:*:remote',
     ]);
+  });
+
+  it("reads ahead the keys of a peer's batch before applying it, and applies every change", async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    const port = replicaPortOf(cacheOf(b));
+    const prefetched: string[][] = [];
+    const prefetch = port.prefetch.bind(port);
+    port.prefetch = (keys) => {
+      prefetched.push([...keys]);
+      prefetch(keys);
+    };
+    const keys = Array.from({ length: 300 }, (_, i) => `GET /${i}`);
+    for (const key of keys) cacheOf(a).put(key, key.length);
+    cacheOf(a).put('GET /3', 'again');
+    await settle();
+    // One batch (a key put twice goes once, at its last place): its keys read ahead in its order.
+    expect(prefetched.flat()).toEqual([...keys.filter((key) => key !== 'GET /3'), 'GET /3']);
+    for (const key of keys) expect(cacheOf(b).get(key)).toBe(key === 'GET /3' ? 'again' : key.length);
   });
 
   it('never sends back what it applied from a peer (no ping-pong)', async () => {

@@ -49,6 +49,13 @@ export class FakePort implements ReplicaPort<unknown> {
     this.reserved.push(entries);
   }
 
+  /** The keys of each prefetch(), in order. */
+  prefetched: string[][] = [];
+
+  prefetch(keys: readonly string[]): void {
+    this.prefetched.push([...keys]);
+  }
+
   get tombstoneCount(): number {
     return this.removed.size;
   }

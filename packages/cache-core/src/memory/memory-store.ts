@@ -140,6 +140,11 @@ export class MemoryStore<V> {
     return this.#index.get(key, this.#keys);
   }
 
+  /** The index reads ahead for lookups of these keys, in this order (KeyIndex.prefetch). */
+  prefetch(keys: readonly string[]): void {
+    this.#index.prefetch(keys);
+  }
+
   has(key: string): boolean {
     return this.#index.get(key, this.#keys) !== NONE;
   }
