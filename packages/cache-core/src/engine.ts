@@ -516,7 +516,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         let value: V;
         if (slot >= 0) {
           if (store.compareVersion(slot, version) !== 0) return 'stale';
-          value = this.#eventValue(slot, 'expire');
+          value = this.#eventValue(slot, 'expire', 'remote');
           store.delete(key);
         } else {
           const record = this.disk?.read(key);
@@ -792,7 +792,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       let expiredValue: V;
       let expiredVersion: Version | undefined;
       if (slot >= 0) {
-        expiredValue = this.#eventValue(slot, 'expire');
+        expiredValue = this.#eventValue(slot, 'expire', origin);
         expiredVersion = store.version(slot);
         store.delete(key);
       } else {
@@ -886,7 +886,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     let removed: V | undefined;
     if (slot >= 0) {
       live = !store.isExpired(slot, now);
-      if (live) removed = this.#eventValue(slot, 'remove');
+      if (live) removed = this.#eventValue(slot, 'remove', origin);
       store.delete(key);
     } else if (this.disk !== undefined) {
       const record = this.disk.read(key);
@@ -956,23 +956,25 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /**
    * Whether a peer's value is decoded as it is written rather than held as it came: where
-   * something reads it at once (a disk tier writes it; a listener of puts is handed it: write()
-   * hands a held one to no one else), and where its bytes would not fit the byte bound while its
-   * characters might (text that is not ASCII weighs less decoded).
+   * something reads it at once (a disk tier writes it; a listener of a peer's puts is handed it:
+   * write() hands a held one to no one else; a listener of local puts only never hears it), and
+   * where its bytes would not fit the byte bound while its characters might (text that is not
+   * ASCII weighs less decoded).
    */
   #decodesNow(key: string, value: DeferredValue<V>): boolean {
-    if (this.disk !== undefined || this.#events.has('put') || this.#events.has('update')) return true;
+    if (this.disk !== undefined || this.#events.has('put', 'remote') || this.#events.has('update', 'remote'))
+      return true;
     return this.#store.byteBounded && !this.#store.fits(entryBytes(key, value));
   }
 
   /**
    * A held value as the `type` event of its leaving needs it: a value a peer sent and nothing read
-   * yet is left undecoded (undefined) where no listener of `type` would hear it; replication's own
-   * listeners never read a value that leaves.
+   * yet is left undecoded (undefined) where no listener of `type` (of `origin`, where the event's
+   * is known here) would hear it; replication's own listeners never read a value that leaves.
    */
-  #eventValue(slot: number, type: CacheEventType): V {
+  #eventValue(slot: number, type: CacheEventType, origin?: EventOrigin): V {
     const store = this.#store;
-    return (this.#events.has(type) ? store.value(slot) : store.valueIfDecoded(slot)) as V;
+    return (this.#events.has(type, origin) ? store.value(slot) : store.valueIfDecoded(slot)) as V;
   }
 
   #expireHeld(key: string, slot: number): void {

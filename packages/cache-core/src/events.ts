@@ -96,7 +96,9 @@ export class EventHub<V> {
     }
   }
 
-  has(type: CacheEventType): boolean {
+  /** Whether anyone listens to `type` events of `origin`, or of either origin when it is undefined. */
+  has(type: CacheEventType, origin?: EventOrigin): boolean {
+    if (origin !== undefined) return (this.#listeners[origin].get(type)?.length ?? 0) > 0;
     return (this.#listeners.local.get(type)?.length ?? 0) > 0 || (this.#listeners.remote.get(type)?.length ?? 0) > 0;
   }
 

@@ -99,6 +99,31 @@ describe('a value a peer sent, held deferred', () => {
     expect(cache.get('k')).toBe('heard');
   });
 
+  it('stays held where the listeners of puts and removals hear local changes only', () => {
+    const { cache, port } = cacheOf();
+    const local: string[] = [];
+    for (const type of ['put', 'update', 'remove', 'expire'] as const) {
+      cache.on(type, (event) => local.push(`${event.type} ${String(event.value)}`), { origin: 'local' });
+    }
+    const values = new LoggedValues(['first', 'second', 'third']);
+    put(port, 'a', new DeferredValue(values, 0));
+    put(port, 'a', new DeferredValue(values, 1), 2);
+    put(port, 'b', new DeferredValue(values, 2));
+    // A peer's removal: a listener of local removals is not handed the value, so it is not decoded.
+    expect(port.applyRemote({ type: 'remove', key: 'b', version: version(3) })).toBe('applied');
+    expect(values.log).toEqual(['hold 0', 'hold 1', 'release 0', 'hold 2', 'release 2']);
+    expect(cache.get('a')).toBe('second');
+    cache.put('a', 'mine');
+    expect(local).toEqual(['update mine']);
+    // A listener of a peer's puts is handed the value: it is decoded as it arrives.
+    const remote: string[] = [];
+    cache.on('put', (event) => remote.push(String(event.value)), { origin: 'remote' });
+    const heard = new LoggedValues(['heard']);
+    put(port, 'c', new DeferredValue(heard, 0));
+    expect(heard.log).toEqual(['resolve 0']);
+    expect(remote).toEqual(['heard']);
+  });
+
   it('is decoded for a listener that came after it was stored: remove, evict and expire name the string', () => {
     const clock = new ManualClock();
     const manager = new CacheManager({ clock: clock.now });
