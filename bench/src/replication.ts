@@ -17,9 +17,10 @@
  * 3. Bootstrap: a new node joining a node that holds 1,000,000 entries, start() to ready(), next
  *    to the raw transfer of the same bytes over ws.
  * 4. Stages: where a change's time goes, stage by stage, in one process (replication-stages.ts).
+ * 5. Lookups: what reading a run of a peer's keys ahead saves a receiver (replication-lookups.ts).
  *
  * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES, BENCH_BOOTSTRAP_ROUNDS,
- * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages)
+ * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages|lookups)
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -30,6 +31,7 @@ import { type ChangeMessage, MessageType, WireCodec } from '@meshcache/replicati
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
+import { replicationLookups } from './replication-lookups.js';
 import { replicationStages } from './replication-stages.js';
 
 const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
@@ -576,3 +578,4 @@ if (ONLY === undefined || ONLY === 'throughput') await throughput();
 if (ONLY === undefined || ONLY === 'lag') await lag();
 if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();
 if (ONLY === undefined || ONLY === 'stages') await replicationStages();
+if (ONLY === undefined || ONLY === 'lookups') await replicationLookups();

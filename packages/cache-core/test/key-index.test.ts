@@ -141,7 +141,7 @@ describe('the key index', () => {
             else if (kind === 'delete') subject.delete(key);
             else if (kind === 'evict') subject.evict(key);
             else if (kind === 'reserve') subject.index.reserve(subject.index.size + change.more);
-            else if (kind === 'prefetch') subject.index.prefetch(change.keys);
+            else if (kind === 'prefetch') subject.index.prefetch(change.keys, subject.keys);
             else subject.clear();
             if (i % 97 === 96) subject.check(seen); // mid-move, when the steps are small
           }
@@ -195,19 +195,19 @@ describe('the key index', () => {
     expect(subject.index.hashed).toBe(true);
     // A batch as a peer sends it: new keys and held ones mixed, looked up then added in order.
     const batch = Array.from({ length: 1500 }, (_, i) => (i % 3 === 0 ? `held:${i}` : `new:${i}`));
-    subject.index.prefetch(batch);
+    subject.index.prefetch(batch, subject.keys);
     for (const key of batch) subject.add(key);
     expect(subject.index.prefetchesUsed).toBe(PREFETCH_MOST); // the first PREFETCH_MOST were read ahead
     subject.check([...batch, 'absent']);
     // A key skipped (a change refused before its lookup): the one after it still takes its hash.
     const next = ['x:0', 'x:1', 'x:2', 'x:3'];
-    subject.index.prefetch(next);
+    subject.index.prefetch(next, subject.keys);
     subject.add('x:0');
     subject.add('x:2');
     subject.add('x:3');
     expect(subject.index.prefetchesUsed).toBe(4);
     // Lookups in another order, or of keys not prefetched, hash as ever.
-    subject.index.prefetch(['y:0', 'y:1', 'y:2']);
+    subject.index.prefetch(['y:0', 'y:1', 'y:2'], subject.keys);
     subject.add('y:2');
     subject.add('other');
     subject.add('y:0');
@@ -216,7 +216,7 @@ describe('the key index', () => {
     // While the keys are few, in a Map, there is nothing to read ahead.
     const small = indexed(undefined, 65_536);
     small.add('a');
-    small.index.prefetch(['a', 'b']);
+    small.index.prefetch(['a', 'b'], small.keys);
     small.add('b');
     expect(small.index.prefetchesUsed).toBe(0);
     small.check(['a', 'b']);
@@ -229,7 +229,7 @@ describe('the key index', () => {
     const keys = colliding(42, 12, 300);
     for (const key of keys.slice(0, 120)) subject.add(key);
     // Read ahead under (42, 42); the adds that follow pass the probe bound, and the index rehashes under (7, 7).
-    subject.index.prefetch(keys.slice(120));
+    subject.index.prefetch(keys.slice(120), subject.keys);
     for (const key of keys.slice(120)) subject.add(key);
     expect(drawn).toBe(4);
     expect(subject.index.flooded).toBe(false);

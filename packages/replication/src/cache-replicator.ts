@@ -46,6 +46,7 @@ import type { ApplyOutcome, RemoteChange, ReplicaPort } from '@meshcache/core/in
 import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import { OncePerWindow } from './once-per-window.js';
+import { PREFETCH_FROM, PREFETCH_RUN } from './prefetch-runs.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
   type ChangeMessage,
@@ -145,13 +146,6 @@ const REFUSAL_WARN_MILLIS = 60_000;
  * times a second per cache repairing to it.
  */
 const DRAIN_POLL_MILLIS = 1;
-/**
- * A batch's changes are applied PREFETCH_RUN at a time, the cache reading ahead where their keys
- * are held first (prefetch()): a run's reads fit a core's caches until its changes come. Fewer
- * than PREFETCH_FROM keys are looked up as they come: too few misses to overlap to pay for a pass.
- */
-const PREFETCH_RUN = 1024;
-const PREFETCH_FROM = 16;
 const MAX_DRAIN_POLL_MILLIS = 16;
 /** Remote removeAlls applied in one second before the next waits (#deferRemoveAll): none is ever that frequent by intent. */
 export const REMOVE_ALLS_PER_SECOND = 10;

@@ -249,6 +249,50 @@ describe('CacheRepair on a replica port', () => {
     });
     expect(sent.at(-1)).toEqual({ type: MessageType.Pull, cache: 'c', keys: ['older here', 'new'], last: true });
     expect(applied).toEqual([{ type: MessageType.Remove, cache: 'c', key: 'gone', version: v(30) }]);
+    // Four keys: too few to read ahead.
+    expect(port.prefetched).toEqual([]);
+  });
+
+  it("reads ahead the keys of a peer's key list, and of a pull it answers, a run at a time", async () => {
+    const port = new FakePort();
+    const keys = Array.from({ length: 1500 }, (_, i) => `k${i}`);
+    for (const key of keys) port.localPut(key, 1, v(10), 10);
+    const { repair, peer, sent } = repairOn(port);
+    repair.receive(peer, {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(7),
+      clearVersion: undefined,
+    });
+    await turns();
+    repair.receive(peer, {
+      type: MessageType.Keys,
+      cache: 'c',
+      items: keys.map((key) => ({ key, version: v(20), removed: false })),
+      last: true,
+    });
+    expect(port.prefetched).toEqual([keys.slice(0, 1024), keys.slice(1024)]);
+    expect(sent.at(-1)).toMatchObject({ type: MessageType.Pull, keys });
+    // The other side of a repair: this node lists its keys, and the peer pulls them.
+    port.prefetched.length = 0;
+    const serving = repairOn(port);
+    serving.repair.offer(serving.peer); // a digest sent: the peer may ask for keys
+    await turns(50);
+    const digest = serving.sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    const buckets = Array.from({ length: digest.bucketCount }, (_, i) => i);
+    serving.repair.receive(serving.peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount: digest.bucketCount,
+      keyBuckets: buckets,
+      fullBuckets: [],
+    });
+    await turns(50);
+    serving.repair.receive(serving.peer, { type: MessageType.Pull, cache: 'c', keys: keys.slice(0, 40), last: true });
+    await turns(50);
+    expect(serving.sent.map((m) => m.type)).toContain(MessageType.Entries);
+    expect(port.prefetched).toEqual([keys.slice(0, 40)]);
   });
 });
 

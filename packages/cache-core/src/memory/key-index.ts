@@ -164,11 +164,13 @@ export class KeyIndex {
    * memory, and the hashing of the next key keeps the CPU from overlapping that miss with the
    * next one; a loop of nothing but those reads overlaps them (a million keys on this machine:
    * 165 ms of misses one at a time, 17 ms in a loop of reads). So the keys are hashed first, then
-   * their homes read in a loop of their own, and the hashes kept for the lookups: a lookup whose
-   * key is the next one prefetched takes its hash instead of hashing it again. A lookup of any
-   * other key hashes it as before: prefetching changes what a lookup costs, never what it answers.
+   * their homes read in a loop of their own, then the held keys (`held`, the caller's slot-to-key
+   * array) that those homes name under the same hash, which a lookup of a key held compares; the
+   * hashes are kept for the lookups: a lookup whose key is the next one prefetched takes its hash
+   * instead of hashing it again. A lookup of any other key hashes it as before: prefetching
+   * changes what a lookup costs, never what it answers.
    */
-  prefetch(keys: readonly string[]): void {
+  prefetch(keys: readonly string[], held: ReadonlyArray<string | undefined>): void {
     this.#forgetPrefetched();
     if (this.#map !== undefined) return;
     const count = Math.min(keys.length, PREFETCH_MOST);
@@ -178,6 +180,14 @@ export class KeyIndex {
     const mask = this.#mask;
     let sink = 0;
     for (let i = 0; i < count; i++) sink ^= table[2 * ((hashes[i] as number) & mask) + 1] as number;
+    // Then, where a key's home holds a key of the same hash (a key held, mostly), that key: the
+    // lookup compares the two, and the one held sits somewhere in the heap (a miss of its own).
+    for (let i = 0; i < count; i++) {
+      const hash = hashes[i] as number;
+      const at = hash & mask;
+      const entry = table[2 * at + 1] as number;
+      if (table[2 * at] === hash && entry > 0) sink ^= held[entry - 1]?.length ?? 0;
+    }
     _prefetchSink = sink;
     this.#prefetchedKeys = keys;
     this.#prefetchedCount = count;

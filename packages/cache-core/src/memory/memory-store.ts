@@ -142,7 +142,7 @@ export class MemoryStore<V> {
 
   /** The index reads ahead for lookups of these keys, in this order (KeyIndex.prefetch). */
   prefetch(keys: readonly string[]): void {
-    this.#index.prefetch(keys);
+    this.#index.prefetch(keys, this.#keys);
   }
 
   has(key: string): boolean {

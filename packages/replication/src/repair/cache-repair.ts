@@ -78,6 +78,7 @@ import {
   type Version,
 } from '@meshcache/core';
 import { BucketDigest, type FoldedDigest, type ReplicaPort } from '@meshcache/core/internal';
+import { prefetchEveryRun } from '../prefetch-runs.js';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
 import {
   type ChangeMessage,
@@ -152,6 +153,9 @@ interface PullsExpected {
   /** The last Pull came: any later one is unsolicited. */
   ended: boolean;
 }
+
+const keyOfItem = (item: KeyVersion): string => item.key;
+const keyOfPull = (key: string): string => key;
 
 /** Keys per Keys or Pull message. */
 const KEYS_PER_MESSAGE = 10_000;
@@ -569,7 +573,10 @@ export class CacheRepair {
     const maxWanted = this.#options.maxWanted ?? MAX_WANTED;
     const maxWantedBytes = this.#options.maxWantedBytes ?? MAX_WANTED_BYTES;
     const keys = wanted.keys;
-    for (const { key, version, removed } of message.items) {
+    const items = message.items;
+    for (let i = 0; i < items.length; i++) {
+      prefetchEveryRun(this.#port, items, i, keyOfItem);
+      const { key, version, removed } = items[i] as KeyVersion;
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) {
         this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
@@ -617,12 +624,14 @@ export class CacheRepair {
     const cache = this.#port.cacheName;
     const batches = this.#batcher(peer);
     let strays = 0;
-    let n = 0;
-    for (const key of message.keys) {
-      if (++n % SLICE === 0) {
+    const keys = message.keys;
+    for (let i = 0; i < keys.length; i++) {
+      if ((i + 1) % SLICE === 0) {
         await this.#scheduler.nextTurn();
         if (expected.cancelled) return;
       }
+      prefetchEveryRun(this.#port, keys, i, keyOfPull);
+      const key = keys[i] as string;
       if (expected.answered.has(key)) continue;
       if (!expected.buckets.has(bucketOf(key, expected.bucketCount))) {
         strays++;

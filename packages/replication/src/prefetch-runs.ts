@@ -1,0 +1,30 @@
+/**
+ * How replication hands a cache the keys it is about to look up, a run at a time, so that the
+ * cache reads ahead where each is held (ReplicaPort.prefetch: the misses to memory overlap
+ * instead of coming one after another). Used where many keys come at once: a peer's batch, a
+ * repair's key lists and pulls.
+ */
+import type { ReplicaPort } from '@meshcache/core/internal';
+
+/** Keys read ahead at a time: what the memory store reads ahead in one call (PREFETCH_MOST in core). */
+export const PREFETCH_RUN = 1024;
+/** Fewer keys than this are looked up as they come: too few misses to overlap to pay for a pass. */
+export const PREFETCH_FROM = 16;
+
+/**
+ * Every PREFETCH_RUN items, starting at `at`: the port reads ahead the keys of the next run of
+ * `items` (up to PREFETCH_RUN of them), when there are PREFETCH_FROM or more.
+ */
+export function prefetchEveryRun<T>(
+  port: Pick<ReplicaPort<unknown>, 'prefetch'>,
+  items: readonly T[],
+  at: number,
+  keyOf: (item: T) => string,
+): void {
+  if (at % PREFETCH_RUN !== 0) return;
+  const end = Math.min(items.length, at + PREFETCH_RUN);
+  if (end - at < PREFETCH_FROM) return;
+  const keys: string[] = new Array(end - at);
+  for (let i = at; i < end; i++) keys[i - at] = keyOf(items[i] as T);
+  port.prefetch(keys);
+}
