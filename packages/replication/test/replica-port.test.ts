@@ -190,6 +190,15 @@ describe('CacheRepair on a replica port', () => {
     });
     return { repair, peer, sent, applied };
   }
+  /** A peer's digest of one bucket, which differs from this node's: this node asks for its keys. */
+  const sendDifferingDigest = (repair: CacheRepair, peer: RepairPeer) =>
+    repair.receive(peer, {
+      type: MessageType.Digest,
+      cache: 'c',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(7),
+      clearVersion: undefined,
+    });
   const turns = async (n = 10) => {
     for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
   };
@@ -226,14 +235,7 @@ describe('CacheRepair on a replica port', () => {
     port.localPut('same', 1, v(10), 10);
     port.localPut('older here', 1, v(10), 10);
     const { repair, peer, sent, applied } = repairOn(port);
-    // A peer's digest that differs in the one bucket: this node asks for its keys.
-    repair.receive(peer, {
-      type: MessageType.Digest,
-      cache: 'c',
-      bucketCount: 1,
-      digest: new Uint8Array(8).fill(7),
-      clearVersion: undefined,
-    });
+    sendDifferingDigest(repair, peer);
     await turns();
     expect(sent.map((m) => m.type)).toEqual([MessageType.RepairRequest]);
     repair.receive(peer, {
@@ -258,13 +260,7 @@ describe('CacheRepair on a replica port', () => {
     const keys = Array.from({ length: 1500 }, (_, i) => `k${i}`);
     for (const key of keys) port.localPut(key, 1, v(10), 10);
     const { repair, peer, sent } = repairOn(port);
-    repair.receive(peer, {
-      type: MessageType.Digest,
-      cache: 'c',
-      bucketCount: 1,
-      digest: new Uint8Array(8).fill(7),
-      clearVersion: undefined,
-    });
+    sendDifferingDigest(repair, peer);
     await turns();
     repair.receive(peer, {
       type: MessageType.Keys,
