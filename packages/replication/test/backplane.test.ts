@@ -199,6 +199,22 @@ describe('changes over the backplane', () => {
     await until(() => !cacheOf(a).has('revoked-token'), 'the removal on a');
   });
 
+  it('reads ahead the keys of a batch read from the stream before applying it, and applies every change', async () => {
+    const [a, b] = [await node('ahead-a', server), await node('ahead-b', server)];
+    await Promise.all([a.ready(), b.ready()]);
+    const port = replicaPortOf(cacheOf(b));
+    const prefetched: string[][] = [];
+    const prefetch = port.prefetch.bind(port);
+    port.prefetch = (keys) => {
+      prefetched.push([...keys]);
+      prefetch(keys);
+    };
+    const keys = Array.from({ length: 100 }, (_, i) => `ahead:${i}`);
+    for (const key of keys) cacheOf(a).put(key, key.length);
+    await until(() => keys.every((key) => cacheOf(b).get(key) === key.length), 'the batch on b');
+    expect(prefetched.flat()).toEqual(keys);
+  });
+
   it('TTL counts from the writer’s createdAt on every node, and an expiry found on one node reaches the others', async () => {
     const clock = new ManualClock(Date.now());
     const options = { clock: clock.now };

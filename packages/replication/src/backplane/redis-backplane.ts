@@ -547,8 +547,13 @@ export class RedisBackplane {
 
   #applyAll(changes: readonly ChangeMessage[], from: string): number {
     let newest = 0;
-    for (const change of changes) {
-      this.#replicators.get(change.cache)?.apply(change, from);
+    // The changes before this one had their keys read ahead (CacheReplicator.prefetch).
+    let prefetched = 0;
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as ChangeMessage;
+      const replicator = this.#replicators.get(change.cache);
+      if (replicator !== undefined && i >= prefetched) prefetched = replicator.prefetch(changes, i);
+      replicator?.apply(change, from);
       if (change.version.time > newest) newest = change.version.time;
     }
     return newest;
