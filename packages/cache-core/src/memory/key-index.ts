@@ -39,6 +39,10 @@
  * (each key is in exactly one place), and a pair moved out of the old table, or taken out of it,
  * is marked MOVED there rather than emptied, so the runs a lookup walks stay unbroken.
  *
+ * Reading ahead. A caller about to look up many keys at once (a peer's batch, a repair's key list)
+ * hands them to prefetch() first: their positions are read in a loop of their own, where the CPU
+ * overlaps the misses to memory, and the lookups that follow find them in its caches.
+ *
  * Guaranteed: get, add and remove are exact; a key is never found in a slot it was not added with.
  * Not guaranteed: the table does not shrink when keys leave (clear() starts again with a Map),
  * and the order of positions means nothing.
