@@ -126,13 +126,9 @@ async function receiver(stages: Stages, frames: readonly Buffer[]): Promise<void
     const message = stages.time(DECODE, () => decoder.decode(opened));
     if (message.type !== MessageType.Batch) throw new Error(`expected a batch, got message type ${message.type}`);
     stages.time(APPLY, () => {
-      // As a peer link applies a batch: each run of changes' keys read ahead, then applied.
+      // As a peer link applies a batch: in runs, each run's keys read ahead first.
       const changes = message.changes;
-      let prefetched = 0;
-      for (let i = 0; i < changes.length; i++) {
-        if (i >= prefetched) prefetched = replicator.prefetch(changes, i);
-        replicator.apply(changes[i] as (typeof changes)[number], 'sender');
-      }
+      for (let i = 0; i < changes.length; ) i = replicator.applyRun(changes, i, 'sender');
     });
   }
   if (cache.size !== CHANGES) throw new Error(`the receiver holds ${cache.size} of ${CHANGES}`);

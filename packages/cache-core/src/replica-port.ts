@@ -88,9 +88,12 @@ export interface ReplicaPort<V = unknown> {
    */
   reserve(entries: number): void;
   /**
-   * Changes to these keys are about to be applied, in this order: the cache reads where each is
-   * held before the first is applied, so that the misses to memory overlap (a hint: what the
-   * changes do is not changed by it, and any other order only costs the time it would have).
+   * Changes to these keys (the first 1,024) are about to be applied, in this order: the cache
+   * reads where each is held before the first is applied, so that the misses to memory overlap. A
+   * hint: what the changes do is not changed by it, and lookups in any other order cost what they
+   * would have, plus the read-ahead's own pass. The cache holds the keys until they are looked up,
+   * until a lookup goes another way, or until the next prefetch: `prefetch([])` ends a run whose
+   * last keys were not looked up (a change refused before its lookup), so that they are let go.
    */
   prefetch(keys: readonly string[]): void;
   /** Tombstones held now. */

@@ -120,13 +120,17 @@ describe('the key index', () => {
       // Keys read ahead, then looked up in any order, or not at all (a hint, never an answer).
       {
         weight: 1,
-        arbitrary: fc.record({ kind: fc.constant('prefetch' as const), key, keys: fc.array(key, { maxLength: 30 }) }),
+        arbitrary: fc.record({
+          kind: fc.constant('prefetch' as const),
+          key,
+          keys: fc.array(key, { maxLength: 30, size: 'max' }),
+        }),
       },
     );
     fc.assert(
       // From a table at once, through a Map that gives way to it midway, to a Map throughout.
       fc.property(
-        fc.array(op, { maxLength: 600 }),
+        fc.array(op, { maxLength: 600, size: 'max' }),
         fc.integer(),
         fc.constantFrom(0, 1, 40, 10_000),
         // Moves of one key (four positions) an operation hold the index mid-move for hundreds of them.
@@ -193,33 +197,51 @@ describe('the key index', () => {
     const held = Array.from({ length: 3000 }, (_, i) => `held:${i}`);
     for (const key of held) subject.add(key);
     expect(subject.index.hashed).toBe(true);
+    const taken = () => subject.index.prefetchedHashesTaken;
     // A batch as a peer sends it: new keys and held ones mixed, looked up then added in order.
     const batch = Array.from({ length: 1500 }, (_, i) => (i % 3 === 0 ? `held:${i}` : `new:${i}`));
     subject.index.prefetch(batch, subject.keys);
     for (const key of batch) subject.add(key);
-    expect(subject.index.prefetchesUsed).toBe(PREFETCH_MOST); // the first PREFETCH_MOST were read ahead
+    expect(taken()).toBe(PREFETCH_MOST); // the first PREFETCH_MOST were read ahead
     subject.check([...batch, 'absent']);
     // A key skipped (a change refused before its lookup): the one after it still takes its hash.
-    const next = ['x:0', 'x:1', 'x:2', 'x:3'];
-    subject.index.prefetch(next, subject.keys);
-    subject.add('x:0');
-    subject.add('x:2');
-    subject.add('x:3');
-    expect(subject.index.prefetchesUsed).toBe(4);
-    // Lookups in another order, or of keys not prefetched, hash as ever.
-    subject.index.prefetch(['y:0', 'y:1', 'y:2'], subject.keys);
-    subject.add('y:2');
-    subject.add('other');
-    subject.add('y:0');
-    subject.add('y:1');
-    subject.check(['y:0', 'y:1', 'y:2', 'other', 'absent']);
+    subject.index.prefetch(['x:0', 'x:1', 'x:2', 'x:3'], subject.keys);
+    for (const key of ['x:0', 'x:2', 'x:3']) subject.add(key);
+    expect(taken()).toBe(PREFETCH_MOST + 3);
+    // A lookup that is neither the next key nor the one after ends the read-ahead: the rest hash as ever.
+    subject.index.prefetch(['y:0', 'y:1', 'y:2', 'y:3'], subject.keys);
+    for (const key of ['y:2', 'y:0', 'y:1', 'y:3']) subject.add(key);
+    expect(taken()).toBe(PREFETCH_MOST + 3);
+    // An eviction among the lookups (a full cache makes room) leaves the read-ahead's order alone.
+    subject.index.prefetch(['z:0', 'z:1'], subject.keys);
+    subject.add('z:0');
+    subject.evict('held:1');
+    subject.add('z:1');
+    expect(taken()).toBe(PREFETCH_MOST + 5);
+    // The caller's array is the caller's: changing it after the prefetch changes no answer.
+    const reused = ['w:0', 'w:1'];
+    subject.index.prefetch(reused, subject.keys);
+    reused[0] = 'held:5';
+    expect(subject.index.get('held:5', subject.keys)).toBe(subject.model.get('held:5'));
+    subject.check(['y:0', 'y:1', 'y:2', 'y:3', 'z:0', 'z:1', 'w:0', 'held:1', 'absent']);
     // While the keys are few, in a Map, there is nothing to read ahead.
     const small = indexed(undefined, 65_536);
     small.add('a');
     small.index.prefetch(['a', 'b'], small.keys);
     small.add('b');
-    expect(small.index.prefetchesUsed).toBe(0);
+    expect(small.index.prefetchedHashesTaken).toBe(0);
     small.check(['a', 'b']);
+  });
+
+  it('ends a read-ahead at prefetch([]): the keys never looked up are no longer taken', () => {
+    const subject = indexed();
+    for (let i = 0; i < 100; i++) subject.add(`held:${i}`);
+    subject.index.prefetch(['never:0', 'never:1'], subject.keys);
+    subject.index.prefetch([], subject.keys);
+    subject.add('never:0');
+    subject.add('never:1');
+    expect(subject.index.prefetchedHashesTaken).toBe(0);
+    subject.check(['never:0', 'never:1']);
   });
 
   it('forgets hashes prefetched under a seed it replaced: lookups after a rehash stay exact', () => {

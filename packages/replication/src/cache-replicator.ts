@@ -46,7 +46,7 @@ import type { ApplyOutcome, RemoteChange, ReplicaPort } from '@meshcache/core/in
 import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import { OncePerWindow } from './once-per-window.js';
-import { PREFETCH_FROM, PREFETCH_RUN } from './prefetch-runs.js';
+import { NO_KEYS, PREFETCH_FROM, PREFETCH_RUN } from './prefetch-runs.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
   type ChangeMessage,
@@ -429,12 +429,14 @@ export class CacheReplicator {
   }
 
   /**
-   * The keys of the changes from `from` on that are this cache's, up to PREFETCH_RUN of them, are
-   * about to be applied in order: the cache reads ahead where each is held (ReplicaPort.prefetch),
-   * when there are PREFETCH_FROM of them or more. Returns where the run ends (the first change of
-   * another cache, or PREFETCH_RUN on): the caller asks again there.
+   * Applies a run of a peer's changes: those from `from` on that are this cache's, up to
+   * PREFETCH_RUN of them, but the ones `skip` names (removeAlls a later one overtakes). The cache
+   * reads ahead where their keys are held first (ReplicaPort.prefetch), when there are
+   * PREFETCH_FROM of them or more, and lets them go when the run is over. Returns where the run
+   * ended (the first change of another cache, or PREFETCH_RUN on): the caller goes on from there.
+   * Throws only E_CACHE_CLOSED, as apply().
    */
-  prefetch(changes: readonly ChangeMessage[], from: number): number {
+  applyRun(changes: readonly ChangeMessage[], from: number, node: string, skip?: ReadonlySet<number>): number {
     const cache = this.port.cacheName;
     const end = Math.min(changes.length, from + PREFETCH_RUN);
     const keys: string[] = [];
@@ -442,9 +444,15 @@ export class CacheReplicator {
     for (; at < end; at++) {
       const change = changes[at] as ChangeMessage;
       if (change.cache !== cache) break;
-      if (change.type !== MessageType.RemoveAll) keys.push(change.key);
+      if (change.type !== MessageType.RemoveAll && skip?.has(at) !== true) keys.push(change.key);
     }
-    if (keys.length >= PREFETCH_FROM) this.port.prefetch(keys);
+    const ahead = keys.length >= PREFETCH_FROM;
+    if (ahead) this.port.prefetch(keys);
+    try {
+      for (let i = from; i < at; i++) if (skip?.has(i) !== true) this.apply(changes[i] as ChangeMessage, node);
+    } finally {
+      if (ahead) this.port.prefetch(NO_KEYS);
+    }
     return Math.max(at, from + 1);
   }
 

@@ -38,6 +38,7 @@ import {
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { OncePerWindow } from './once-per-window.js';
+import { applyInRuns } from './prefetch-runs.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
 import { messagesOf } from './protocol/versions.js';
 import type { Session, SessionMessage } from './session.js';
@@ -459,23 +460,8 @@ export class PeerLink {
    */
   #applyAll(changes: readonly ChangeMessage[]): number {
     let newest = 0;
-    let cache: string | undefined;
-    let replicator: CacheReplicator | undefined;
-    const overtaken = overtakenRemoveAlls(changes);
-    // The changes before this one had their keys read ahead (CacheReplicator.prefetch).
-    let prefetched = 0;
-    for (let i = 0; i < changes.length; i++) {
-      const change = changes[i] as ChangeMessage;
-      if (change.version.time > newest) newest = change.version.time;
-      if (overtaken?.has(i)) continue;
-      if (change.cache !== cache) {
-        cache = change.cache;
-        replicator = this.#replicatorFor(cache);
-        prefetched = i;
-      }
-      if (replicator !== undefined && i >= prefetched) prefetched = replicator.prefetch(changes, i);
-      replicator?.apply(change, this.node);
-    }
+    for (const change of changes) if (change.version.time > newest) newest = change.version.time;
+    applyInRuns(changes, this.node, (cache) => this.#replicatorFor(cache), overtakenRemoveAlls(changes));
     return newest;
   }
 

@@ -5,11 +5,38 @@
  * repair's key lists and pulls.
  */
 import type { ReplicaPort } from '@meshcache/core/internal';
+import type { CacheReplicator } from './cache-replicator.js';
+import type { ChangeMessage } from './protocol/messages.js';
 
 /** Keys read ahead at a time: what the memory store reads ahead in one call (PREFETCH_MOST in core). */
 export const PREFETCH_RUN = 1024;
 /** Fewer keys than this are looked up as they come: too few misses to overlap to pay for a pass. */
 export const PREFETCH_FROM = 16;
+/** What a caller hands the port when its run is over: the cache lets the keys it was handed go. */
+export const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/**
+ * Applies a peer's changes (a batch, a repair's entries) in runs of one cache each, each run's
+ * keys read ahead first (CacheReplicator.applyRun), but those `skip` names; the changes of a
+ * cache `replicatorFor` does not answer for are passed over. Throws only E_CACHE_CLOSED.
+ */
+export function applyInRuns(
+  changes: readonly ChangeMessage[],
+  node: string,
+  replicatorFor: (cache: string) => CacheReplicator | undefined,
+  skip?: ReadonlySet<number>,
+): void {
+  let cache: string | undefined;
+  let replicator: CacheReplicator | undefined;
+  for (let i = 0; i < changes.length; ) {
+    const change = changes[i] as ChangeMessage;
+    if (change.cache !== cache) {
+      cache = change.cache;
+      replicator = replicatorFor(cache);
+    }
+    i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip);
+  }
+}
 
 /**
  * Every PREFETCH_RUN items, starting at `at`: the port reads ahead the keys of the next run of

@@ -1,7 +1,7 @@
 import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/internals.js';
-import { makeNode, pair } from './replicator-harness.js';
+import { link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
 
 describe('CacheReplicator', () => {
   it('carries puts, updates, removes and removeAll to the peer, which fires them as remote', async () => {
@@ -46,6 +46,25 @@ describe('CacheReplicator', () => {
     expect(prefetched.flat()).toEqual([...keys.filter((key) => key !== 'GET /3'), 'GET /3']);
     for (const key of keys) expect(cacheOf(b).get(key)).toBe(key === 'GET /3' ? 'again' : key.length);
   });
+
+  it("applies a peer's keys past the key index's Map (its table, read ahead) exactly, new and held alike", async () => {
+    const a = makeNode('gw-1', {}, undefined, { maxElementsInMemory: 0 });
+    const b = makeNode('gw-2', {}, undefined, { maxElementsInMemory: 0 });
+    await link(a, b);
+    const settle = () => settleBoth(a, b);
+    const cacheOf = (node: TestNode) => node.cache;
+    const count = 70_000; // past the key index's Map (TABLE_FROM in core's key-index.ts: 65,536 keys)
+    for (let i = 0; i < count; i++) cacheOf(a).put(`GET /${i}`, i);
+    await settle();
+    // Again, every other key: now a lookup of a key held, its key read ahead and compared.
+    for (let i = 0; i < count; i += 2) cacheOf(a).put(`GET /${i}`, -i);
+    cacheOf(b).put('GET /local', 'b');
+    await settle();
+    expect(cacheOf(b).size).toBe(count + 1);
+    for (let i = 0; i < count; i++) {
+      if (cacheOf(b).peekEntry(`GET /${i}`)?.value !== (i % 2 === 0 ? -i : i)) throw new Error(`GET /${i} on b`);
+    }
+  }, 60_000);
 
   it('never sends back what it applied from a peer (no ping-pong)', async () => {
     const { a, b, settle, cacheOf } = await pair();

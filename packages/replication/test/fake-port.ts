@@ -49,11 +49,13 @@ export class FakePort implements ReplicaPort<unknown> {
     this.reserved.push(entries);
   }
 
-  /** The keys of each prefetch(), in order. */
+  /** The keys of each prefetch(), in order; and how many runs were ended (prefetch([])). */
   prefetched: string[][] = [];
+  prefetchesEnded = 0;
 
   prefetch(keys: readonly string[]): void {
-    this.prefetched.push([...keys]);
+    if (keys.length === 0) this.prefetchesEnded++;
+    else this.prefetched.push([...keys]);
   }
 
   get tombstoneCount(): number {

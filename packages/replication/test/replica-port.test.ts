@@ -108,30 +108,33 @@ describe('CacheReplicator on a replica port', () => {
     expect(replicator.counters.applied).toBe(2);
   });
 
-  it("reads ahead the keys of a run of this cache's changes, PREFETCH_RUN at most, and only for runs worth a pass", () => {
+  it("applies a run of this cache's changes, their keys read ahead first (PREFETCH_RUN at most, runs worth a pass), then let go", () => {
     const port = new FakePort();
     const { replicator } = replicatorOn(port);
     const other = (key: string): ChangeMessage => ({ ...put(key, 'v', v(1)), cache: 'other' });
     const mine = (count: number, from = 0) => Array.from({ length: count }, (_, i) => put(`k${from + i}`, 'v', v(1)));
+    const keysOf = (changes: ChangeMessage[]) => changes.map((change) => (change as { key: string }).key);
     const removeAll: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: v(2) };
     const changes = [...mine(20), removeAll, ...mine(5, 20), other('x'), ...mine(3, 30), ...mine(1100, 40)];
-    // A run ends at a change of another cache; its removeAll has no key to read ahead.
-    expect(replicator.prefetch(changes, 0)).toBe(26);
-    expect(port.prefetched).toEqual([[...mine(25).map((change) => (change as { key: string }).key)]]);
-    // A run of more than PREFETCH_RUN changes is read ahead PREFETCH_RUN at a time.
-    expect(replicator.prefetch(changes, 27)).toBe(27 + 1024);
-    expect(port.prefetched).toHaveLength(2);
-    expect(port.prefetched[1]).toHaveLength(1024);
-    expect(port.prefetched[1]?.[0]).toBe('k30');
-    // At a change of another cache, the caller moves on by one.
-    expect(replicator.prefetch(changes, 26)).toBe(27);
-    expect(port.prefetched).toHaveLength(2);
+    // A run ends at a change of another cache; its removeAll has no key to read ahead, and a
+    // change skipped (a removeAll overtaken, say) is neither read ahead nor applied.
+    expect(replicator.applyRun(changes, 0, 'gw-2', new Set([3]))).toBe(26);
+    expect(port.prefetched).toEqual([keysOf(mine(25)).filter((key) => key !== 'k3')]);
+    expect(port.prefetchesEnded).toBe(1);
+    expect(port.calls.filter((call) => call.startsWith('applyPut'))).toHaveLength(24);
+    expect(port.calls).toContain('applyRemote removeAll');
+    // A run of more than PREFETCH_RUN changes is applied PREFETCH_RUN at a time.
+    expect(replicator.applyRun(changes, 27, 'gw-2')).toBe(27 + 1024);
+    expect(port.prefetched[1]).toEqual(keysOf(changes.slice(27, 27 + 1024)));
     // The last run ends with the batch.
-    expect(replicator.prefetch(changes, 27 + 1024)).toBe(changes.length);
+    expect(replicator.applyRun(changes, 27 + 1024, 'gw-2')).toBe(changes.length);
     expect(port.prefetched[2]).toHaveLength(changes.length - 27 - 1024);
-    // A run of fewer than PREFETCH_FROM keys is looked up as it comes: nothing read ahead.
-    expect(replicator.prefetch([...mine(15), other('y')], 0)).toBe(15);
+    expect(port.prefetchesEnded).toBe(3);
+    // A run of fewer than PREFETCH_FROM keys is looked up as it comes: nothing read ahead, nothing to end.
+    expect(replicator.applyRun([...mine(15, 2000), other('y')], 0, 'gw-2')).toBe(15);
     expect(port.prefetched).toHaveLength(3);
+    expect(port.prefetchesEnded).toBe(3);
+    expect(port.calls.filter((call) => call.startsWith('applyPut'))).toHaveLength(24 + 3 + 1100 + 15);
   });
 
   it('refuses a change stamped past the drift bound before it reaches the port', () => {

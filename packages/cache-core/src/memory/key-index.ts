@@ -82,7 +82,6 @@ export const MOVE_STEP = 64;
  * within a core's L2 until the lookups come.
  */
 export const PREFETCH_MOST = 1024;
-const NO_KEYS: readonly string[] = [];
 /** Where prefetch() puts what it read, so that the reads are not optimized away. */
 let _prefetchSink = 0;
 
@@ -118,11 +117,15 @@ export class KeyIndex {
   /** The last key hashed and its hash: a write looks a key up, then adds it. */
   #lastKey: string | undefined;
   #lastHash = 0;
-  /** The keys prefetch() hashed, their hashes, and the next one a lookup is expected to ask for. */
-  #prefetchedKeys: readonly string[] = [];
-  readonly #prefetchedHashes = new Int32Array(PREFETCH_MOST);
+  /**
+   * The keys prefetch() hashed (a copy: the caller's array is the caller's to change) and their
+   * hashes, made at the first prefetch of a table; how many; the next one a lookup is expected to
+   * ask for; and how many hashes lookups took in all (for the tests).
+   */
+  #prefetched: { readonly keys: Array<string | undefined>; readonly hashes: Int32Array } | undefined;
   #prefetchedCount = 0;
   #prefetchedNext = 0;
+  #prefetchedTaken = 0;
 
   /**
    * `seeds` draws 32 random bits (a hash key is two draws), `tableFrom` is when the Map gives way
@@ -170,16 +173,27 @@ export class KeyIndex {
    * 165 ms of misses one at a time, 17 ms in a loop of reads). So the keys are hashed first, then
    * their homes read in a loop of their own, then the held keys (`held`, the caller's slot-to-key
    * array) that those homes name under the same hash, which a lookup of a key held compares; the
-   * hashes are kept for the lookups: a lookup whose key is the next one prefetched takes its hash
-   * instead of hashing it again. A lookup of any other key hashes it as before: prefetching
-   * changes what a lookup costs, never what it answers.
+   * hashes are kept for the lookups: a lookup whose key is the next one prefetched (or the one
+   * after: a change refused before its lookup skips one) takes its hash instead of hashing it
+   * again. A lookup of any other key hashes it as before, and ends the read-ahead (its keys are let
+   * go, and later lookups compare nothing with them): prefetching changes what a lookup costs,
+   * never what it answers. The keys are held until the last is looked up, until a lookup goes
+   * another way, or until the next prefetch: `prefetch([])` lets them go (a caller whose run ended).
    */
   prefetch(keys: readonly string[], held: ReadonlyArray<string | undefined>): void {
     this.#forgetPrefetched();
-    if (this.#map !== undefined) return;
+    if (this.#map !== undefined || keys.length === 0) return;
+    this.#prefetched ??= {
+      keys: new Array<string | undefined>(PREFETCH_MOST).fill(undefined),
+      hashes: new Int32Array(PREFETCH_MOST),
+    };
+    const { keys: kept, hashes } = this.#prefetched;
     const count = Math.min(keys.length, PREFETCH_MOST);
-    const hashes = this.#prefetchedHashes;
-    for (let i = 0; i < count; i++) hashes[i] = hashString(keys[i] as string, this.#key0, this.#key1);
+    for (let i = 0; i < count; i++) {
+      const key = keys[i] as string;
+      kept[i] = key;
+      hashes[i] = hashString(key, this.#key0, this.#key1);
+    }
     const table = this.#table;
     const mask = this.#mask;
     let sink = 0;
@@ -193,17 +207,18 @@ export class KeyIndex {
       if (table[2 * at] === hash && entry > 0) sink ^= held[entry - 1]?.length ?? 0;
     }
     _prefetchSink = sink;
-    this.#prefetchedKeys = keys;
     this.#prefetchedCount = count;
   }
 
-  /** How far lookups have taken the keys prefetched last, in their order (for the tests: that a prefetch is used, not only exact). */
-  get prefetchesUsed(): number {
-    return this.#prefetchedNext;
+  /** How many lookups took a hash prefetch() had made, in all (for the tests: that a prefetch is used, not only exact). */
+  get prefetchedHashesTaken(): number {
+    return this.#prefetchedTaken;
   }
 
+  /** Lets the keys prefetched go: not this index's to keep alive (a key may be a slice of a large string). */
   #forgetPrefetched(): void {
-    this.#prefetchedKeys = NO_KEYS;
+    if (this.#prefetchedCount === 0) return;
+    this.#prefetched?.keys.fill(undefined, 0, this.#prefetchedCount);
     this.#prefetchedCount = 0;
     this.#prefetchedNext = 0;
   }
@@ -259,7 +274,10 @@ export class KeyIndex {
 
   /** The position of `slot`'s pair in `table`, walking the run from the key's home (no key compared), or -1. */
   #slotPositionIn(table: Int32Array, mask: number, key: string, slot: number): number {
-    for (let at = this.#hashOf(key) & mask; ; at = (at + 1) & mask) {
+    // An eviction's key, held for sure: not one a caller is about to look up, so the read-ahead's
+    // order is left alone (an eviction at each insertion of a full cache would end it).
+    const hash = key === this.#lastKey ? this.#lastHash : hashString(key, this.#key0, this.#key1);
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
       const entry = table[2 * at + 1] as number;
       if (entry === 0) return NONE;
       if (entry === slot + 1) return at;
@@ -556,19 +574,26 @@ export class KeyIndex {
 
   #hashOf(key: string): number {
     if (key === this.#lastKey) return this.#lastHash;
-    // The next key prefetched, or the one after (a change refused before its lookup skips one).
-    let next = this.#prefetchedNext;
-    if (next < this.#prefetchedCount && this.#prefetchedKeys[next] !== key) next++;
-    let hash: number;
-    if (next < this.#prefetchedCount && this.#prefetchedKeys[next] === key) {
-      hash = this.#prefetchedHashes[next] as number;
-      this.#prefetchedNext = next + 1;
-      // The last one taken: the caller's array is not this index's to keep alive.
-      if (next + 1 === this.#prefetchedCount) this.#prefetchedKeys = NO_KEYS;
-    } else hash = hashString(key, this.#key0, this.#key1);
+    const hash = this.#prefetchedCount > 0 ? this.#prefetchedHash(key) : hashString(key, this.#key0, this.#key1);
     this.#lastKey = key;
     this.#lastHash = hash;
     return hash;
+  }
+
+  /** The key's hash, prefetched when it is the next key prefetched or the one after; see prefetch(). */
+  #prefetchedHash(key: string): number {
+    const { keys, hashes } = this.#prefetched as { keys: Array<string | undefined>; hashes: Int32Array };
+    const count = this.#prefetchedCount;
+    let next = this.#prefetchedNext;
+    if (keys[next] !== key) next++;
+    if (next >= count || keys[next] !== key) {
+      this.#forgetPrefetched(); // the lookups went another way
+      return hashString(key, this.#key0, this.#key1);
+    }
+    this.#prefetchedTaken++;
+    if (next + 1 === count) this.#forgetPrefetched();
+    else this.#prefetchedNext = next + 1;
+    return hashes[next] as number;
   }
 }
 

@@ -45,6 +45,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
 import type { HybridLogicalClock } from '../hlc.js';
+import { applyInRuns } from '../prefetch-runs.js';
 import { ProtocolError, WireCodec } from '../protocol/codec.js';
 import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
 import type { ResolvedBackplaneConfig } from './backplane-config.js';
@@ -547,15 +548,8 @@ export class RedisBackplane {
 
   #applyAll(changes: readonly ChangeMessage[], from: string): number {
     let newest = 0;
-    // The changes before this one had their keys read ahead (CacheReplicator.prefetch).
-    let prefetched = 0;
-    for (let i = 0; i < changes.length; i++) {
-      const change = changes[i] as ChangeMessage;
-      const replicator = this.#replicators.get(change.cache);
-      if (replicator !== undefined && i >= prefetched) prefetched = replicator.prefetch(changes, i);
-      replicator?.apply(change, from);
-      if (change.version.time > newest) newest = change.version.time;
-    }
+    for (const change of changes) if (change.version.time > newest) newest = change.version.time;
+    applyInRuns(changes, from, (cache) => this.#replicators.get(cache));
     return newest;
   }
 

@@ -78,7 +78,7 @@ import {
   type Version,
 } from '@meshcache/core';
 import { BucketDigest, type FoldedDigest, type ReplicaPort } from '@meshcache/core/internal';
-import { prefetchEveryRun } from '../prefetch-runs.js';
+import { NO_KEYS, prefetchEveryRun } from '../prefetch-runs.js';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
 import {
   type ChangeMessage,
@@ -568,12 +568,40 @@ export class CacheRepair {
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
     const wanted = this.#wanted.get(peer.node);
     if (wanted === undefined) return; // not repairing from this peer (any more): nothing to pull
+    try {
+      this.#compare(peer, wanted, message.items);
+    } finally {
+      this.#port.prefetch(NO_KEYS); // the run is over: the cache lets the keys go
+    }
+    if (!message.last) return;
+    this.#wanted.delete(peer.node);
+    const keys = wanted.keys;
+    if (keys.length === 0) {
+      this.#repaired(peer.node);
+      return;
+    }
+    // Chunked by count and bytes as Keys are; the last chunk says it is the last.
+    const cache = this.#port.cacheName;
+    const chunks: string[][] = [];
+    const pulls = new Chunker<string>(this.#options.chunkBytes, KEYS_PER_MESSAGE, (chunk) => chunks.push(chunk));
+    for (const key of keys) pulls.add(key, 3 * key.length + 8);
+    pulls.end();
+    chunks.forEach((chunk, i) => {
+      peer.send({ type: MessageType.Pull, cache, keys: chunk, last: i === chunks.length - 1 });
+    });
+  }
+
+  /**
+   * Compares a peer's (key, version) list with what this cache knows: removals newer than it are
+   * applied, keys newer than it are collected to pull (within the repair's bounds). The keys are
+   * read ahead a run at a time.
+   */
+  #compare(peer: RepairPeer, wanted: Wanted, items: readonly KeyVersion[]): void {
     const cache = this.#port.cacheName;
     const clear = this.#port.clearVersion;
     const maxWanted = this.#options.maxWanted ?? MAX_WANTED;
     const maxWantedBytes = this.#options.maxWantedBytes ?? MAX_WANTED_BYTES;
     const keys = wanted.keys;
-    const items = message.items;
     for (let i = 0; i < items.length; i++) {
       prefetchEveryRun(this.#port, items, i, keyOfItem);
       const { key, version, removed } = items[i] as KeyVersion;
@@ -602,20 +630,6 @@ export class CacheRepair {
         }
       }
     }
-    if (!message.last) return;
-    this.#wanted.delete(peer.node);
-    if (keys.length === 0) {
-      this.#repaired(peer.node);
-      return;
-    }
-    // Chunked by count and bytes as Keys are; the last chunk says it is the last.
-    const chunks: string[][] = [];
-    const pulls = new Chunker<string>(this.#options.chunkBytes, KEYS_PER_MESSAGE, (chunk) => chunks.push(chunk));
-    for (const key of keys) pulls.add(key, 3 * key.length + 8);
-    pulls.end();
-    chunks.forEach((chunk, i) => {
-      peer.send({ type: MessageType.Pull, cache, keys: chunk, last: i === chunks.length - 1 });
-    });
   }
 
   /** Answers a Pull: keys of the buckets listed, each once, in chunks that wait for the socket to drain. */
@@ -625,27 +639,31 @@ export class CacheRepair {
     const batches = this.#batcher(peer);
     let strays = 0;
     const keys = message.keys;
-    for (let i = 0; i < keys.length; i++) {
-      if ((i + 1) % SLICE === 0) {
-        await this.#scheduler.nextTurn();
-        if (expected.cancelled) return;
+    try {
+      for (let i = 0; i < keys.length; i++) {
+        if ((i + 1) % SLICE === 0) {
+          await this.#scheduler.nextTurn();
+          if (expected.cancelled) return;
+        }
+        prefetchEveryRun(this.#port, keys, i, keyOfPull);
+        const key = keys[i] as string;
+        if (expected.answered.has(key)) continue;
+        if (!expected.buckets.has(bucketOf(key, expected.bucketCount))) {
+          strays++;
+          continue;
+        }
+        expected.answered.add(key);
+        const entry = this.#port.peekEntry(key);
+        let sent = false;
+        if (entry?.version !== undefined) sent = batches.add(putOf(cache, entry, entry.version));
+        else {
+          const removedAt = this.#port.knownVersion(key); // a tombstone, when the entry is gone
+          if (removedAt !== undefined) sent = batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
+        }
+        if (sent) await peer.drained();
       }
-      prefetchEveryRun(this.#port, keys, i, keyOfPull);
-      const key = keys[i] as string;
-      if (expected.answered.has(key)) continue;
-      if (!expected.buckets.has(bucketOf(key, expected.bucketCount))) {
-        strays++;
-        continue;
-      }
-      expected.answered.add(key);
-      const entry = this.#port.peekEntry(key);
-      let sent = false;
-      if (entry?.version !== undefined) sent = batches.add(putOf(cache, entry, entry.version));
-      else {
-        const removedAt = this.#port.knownVersion(key); // a tombstone, when the entry is gone
-        if (removedAt !== undefined) sent = batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
-      }
-      if (sent) await peer.drained();
+    } finally {
+      this.#port.prefetch(NO_KEYS); // the run is over (or cancelled): the cache lets the keys go
     }
     batches.end();
     if (strays > 0) this.#unsolicited(peer, 'pull of keys not listed');
