@@ -316,7 +316,7 @@ describe('ChangeReader at its edges', () => {
           return Buffer.concat([arr(length), ...fields]);
         }),
       // Any fields at all.
-      fc.array(field, { maxLength: 11 }).map((fields) => Buffer.concat([arr(fields.length), ...fields])),
+      fc.array(field, { maxLength: 11, size: 'max' }).map((fields) => Buffer.concat([arr(fields.length), ...fields])),
     );
     const frameArb = fc
       .tuple(

@@ -16,8 +16,8 @@ import { receivers } from './decode-paths.js';
 const ascii = fc.string({ unit: fc.constantFrom(...'abcxyz:/-_09 .'), maxLength: 40 });
 const anyText = fc.oneof(
   { weight: 4, arbitrary: ascii },
-  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
-  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) }, // lone surrogates among them
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20, size: 'max' }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20, size: 'max' }) }, // lone surrogates among them
   { weight: 1, arbitrary: fc.constantFrom('', 'x'.repeat(31), 'y'.repeat(32), 'z'.repeat(255), 'w'.repeat(256)) },
 );
 const number = fc.oneof(
@@ -51,7 +51,7 @@ const change: fc.Arbitrary<ChangeMessage> = fc.oneof(
 const batch = fc.record({
   type: fc.constantFrom(MessageType.Batch, MessageType.Entries),
   // Up to 20: a session leaves long put values undecoded only in frames of 16 changes or more.
-  changes: fc.array(change, { maxLength: 20 }),
+  changes: fc.array(change, { maxLength: 20, size: 'max' }),
 });
 
 describe('ChangeReader, the fast path for batches of plain values', () => {

@@ -35,8 +35,8 @@ const sizedString = (lengths: number[]) =>
     return text.slice(0, length);
   });
 const text = fc.oneof(
-  { weight: 4, arbitrary: fc.string({ unit: 'binary', maxLength: 70 }) },
-  { weight: 2, arbitrary: fc.array(piece, { maxLength: 12 }).map((p) => p.join('')) },
+  { weight: 4, arbitrary: fc.string({ unit: 'binary', maxLength: 70, size: 'max' }) },
+  { weight: 2, arbitrary: fc.array(piece, { maxLength: 12, size: 'max' }).map((p) => p.join('')) },
   { weight: 3, arbitrary: sizedString(LENGTHS) },
   { weight: 1, arbitrary: fc.oneof({ weight: 9, arbitrary: fc.constant('') }, sizedString(BIG_LENGTHS)) },
 );

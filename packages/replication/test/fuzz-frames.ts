@@ -38,11 +38,11 @@ const plain = new Packr({ useRecords: false, moreTypes: true });
 const cacheName = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...CACHES) },
   { weight: 1, arbitrary: fc.constantFrom('unknown', 'tokens ', 'TOKENS', 'é', '') },
-  { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 12, size: 'max' }) },
 );
 const key = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('k1', 'k2', 'k3', 'orders/read', '') },
-  { weight: 1, arbitrary: fc.string({ maxLength: 24, unit: 'binary' }) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 24, size: 'max', unit: 'binary' }) },
 );
 const node = fc.oneof(fc.constantFrom('fuzzer', 'gw-1', 'gw-2'), fc.string({ minLength: 1, maxLength: 8 }));
 
@@ -80,7 +80,7 @@ const value = fc.oneof(
       withUnicodeString: true,
     }),
   },
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64, size: 'max' }).map((bytes) => Buffer.from(bytes)) },
 );
 
 /** Durations (s): eternal, or long enough not to expire while the fuzzer runs. */
@@ -409,7 +409,10 @@ const forbiddenValue = fc.oneof(
       return Buffer.concat([Buffer.of(head, type), Buffer.from(data.subarray(0, length))]);
     }),
   fc
-    .tuple(fc.oneof(fc.constantFrom(0x65, 0x78, 0x42, 0x74), fc.nat(255)), fc.uint8Array({ maxLength: 40 }))
+    .tuple(
+      fc.oneof(fc.constantFrom(0x65, 0x78, 0x42, 0x74), fc.nat(255)),
+      fc.uint8Array({ maxLength: 40, size: 'max' }),
+    )
     .map(([type, data]) => Buffer.concat([Buffer.of(0xc7, data.length, type), Buffer.from(data)])),
   fc
     .tuple(fc.constantFrom(0xcf, 0xd3), fc.uint8Array({ minLength: 8, maxLength: 8 }))
