@@ -19,6 +19,7 @@ import { registerMeshcacheMetrics } from '../src/metrics.js';
 import { MessageType } from '../src/protocol/messages.js';
 import { derivePsk } from '../src/security/keyring.js';
 import { SECRET, until } from './nodes.js';
+import { recordPrefetches } from './prefetches.js';
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
 import { RedisLink, RedisServer, type RedisServerOptions } from './redis-server.js';
 import { makeTestPki } from './tls-certs.js';
@@ -202,13 +203,7 @@ describe('changes over the backplane', () => {
   it('reads ahead the keys of a batch read from the stream before applying it, and applies every change', async () => {
     const [a, b] = [await node('ahead-a', server), await node('ahead-b', server)];
     await Promise.all([a.ready(), b.ready()]);
-    const port = replicaPortOf(cacheOf(b));
-    const prefetched: string[][] = [];
-    const prefetch = port.prefetch.bind(port);
-    port.prefetch = (keys) => {
-      prefetched.push([...keys]);
-      prefetch(keys);
-    };
+    const prefetched = recordPrefetches(cacheOf(b));
     const keys = Array.from({ length: 100 }, (_, i) => `ahead:${i}`);
     for (const key of keys) cacheOf(a).put(key, key.length);
     await until(() => keys.every((key) => cacheOf(b).get(key) === key.length), 'the batch on b');

@@ -1,6 +1,6 @@
-import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/internals.js';
+import { recordPrefetches } from './prefetches.js';
 import { link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
 
 describe('CacheReplicator', () => {
@@ -31,13 +31,7 @@ describe('CacheReplicator', () => {
 
   it("reads ahead the keys of a peer's batch before applying it, and applies every change", async () => {
     const { a, b, settle, cacheOf } = await pair();
-    const port = replicaPortOf(cacheOf(b));
-    const prefetched: string[][] = [];
-    const prefetch = port.prefetch.bind(port);
-    port.prefetch = (keys) => {
-      prefetched.push([...keys]);
-      prefetch(keys);
-    };
+    const prefetched = recordPrefetches(cacheOf(b));
     const keys = Array.from({ length: 300 }, (_, i) => `GET /${i}`);
     for (const key of keys) cacheOf(a).put(key, key.length);
     cacheOf(a).put('GET /3', 'again');
