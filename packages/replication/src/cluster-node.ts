@@ -100,7 +100,7 @@ export interface PeerInfo {
   /** Live changes sent to and received from the peer over this link. */
   readonly changesSent: number;
   readonly changesReceived: number;
-  /** Replication lag of the last live batch from the peer (ms), null before the first. */
+  /** Replication lag of the last live batch from the peer (ms); null before the first, and a minute after the last (held-lag.ts). */
   readonly lagMillis: number | null;
   /** Repairs of a cache from the peer that finished over this link. */
   readonly repairs: number;

@@ -36,6 +36,7 @@ import {
   type Version,
 } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
+import { heldLag } from './held-lag.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { OncePerWindow } from './once-per-window.js';
 import { applyInRuns } from './prefetch-runs.js';
@@ -146,8 +147,9 @@ export class PeerLink {
   #lastRepairAt: number | null = null;
   /** Live changes received from the peer. */
   changesReceived = 0;
-  /** Replication lag of the last live batch from the peer, in ms; null before the first. */
-  lagMillis: number | null = null;
+  /** The lag of the last live batch from the peer (ms; null before the first) and when it came. */
+  #lag: number | null = null;
+  #lagAt = 0;
   /** Repairs of a shared cache from the peer that finished. */
   repairs = 0;
   /** The protocol version this link speaks. */
@@ -394,6 +396,20 @@ export class PeerLink {
     this.session.close(CloseCode.Backlog, 'too many unsent bytes');
   }
 
+  /**
+   * Replication lag of the last live batch from the peer, in ms: null before the first, and once
+   * none has come for LAG_HELD_MILLIS (held-lag.ts: an idle link is not a peer behind).
+   */
+  get lagMillis(): number | null {
+    return heldLag(this.#lag, this.#lagAt, this.#scheduler.now());
+  }
+
+  /** A live batch whose newest change was stamped at `newest` (epoch ms, the peer's clock) was applied. */
+  #lagOf(newest: number): void {
+    this.#lag = Math.max(0, this.#options.hlc.wallClock() - newest);
+    this.#lagAt = this.#scheduler.now();
+  }
+
   #receive(message: SessionMessage): void {
     this.lastSeen = this.#scheduler.now();
     switch (message.type) {
@@ -406,7 +422,7 @@ export class PeerLink {
       case MessageType.Batch: {
         const newest = this.#applyAll(message.changes);
         this.changesReceived += message.changes.length;
-        this.lagMillis = Math.max(0, this.#options.hlc.wallClock() - newest);
+        this.#lagOf(newest);
         return;
       }
       case MessageType.Entries:
@@ -450,7 +466,7 @@ export class PeerLink {
       default:
         this.#replicatorFor(message.cache)?.apply(message, this.node);
         this.changesReceived++;
-        this.lagMillis = Math.max(0, this.#options.hlc.wallClock() - message.version.time);
+        this.#lagOf(message.version.time);
     }
   }
 

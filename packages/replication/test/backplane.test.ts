@@ -13,6 +13,7 @@ import { Packr } from 'msgpackr';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
+import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
 import { WireCodec } from '../src/internals.js';
 import { registerMeshcacheMetrics } from '../src/metrics.js';
@@ -208,6 +209,22 @@ describe('changes over the backplane', () => {
     for (const key of keys) cacheOf(a).put(key, key.length);
     await until(() => keys.every((key) => cacheOf(b).get(key) === key.length), 'the batch on b');
     expect(prefetched.flat()).toEqual(keys);
+  });
+
+  it("shows the backplane's lag, and each member's, for a minute after the last batch read, then none", async () => {
+    let ahead = 0; // how far b's clock has moved on, as if the stream had sat idle that long
+    const a = await node('lag-a', server);
+    const b = await node('lag-b', server, {}, { clock: () => Date.now() + ahead });
+    await Promise.all([a.ready(), b.ready()]);
+    const member = () => b.peers().find((peer) => peer.id === 'lag-a');
+    await until(() => member() !== undefined, 'a seen by b');
+    cacheOf(a).put('lag', 1);
+    await until(() => cacheOf(b).get('lag') === 1, 'the put on b');
+    expect(backplaneOf(b).lagMillis).toEqual(expect.any(Number));
+    expect(member()?.lagMillis).toEqual(expect.any(Number));
+    ahead = LAG_HELD_MILLIS + 1000;
+    expect(backplaneOf(b).lagMillis).toBeNull();
+    expect(member()?.lagMillis).toBeNull();
   });
 
   it('TTL counts from the writer’s createdAt on every node, and an expiry found on one node reaches the others', async () => {

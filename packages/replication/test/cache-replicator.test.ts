@@ -1,4 +1,6 @@
+import { systemScheduler } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
+import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { MessageType } from '../src/internals.js';
 import { recordPrefetches } from './prefetches.js';
 import { link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
@@ -59,6 +61,26 @@ describe('CacheReplicator', () => {
       if (cacheOf(b).peekEntry(`GET /${i}`)?.value !== (i % 2 === 0 ? -i : i)) throw new Error(`GET /${i} on b`);
     }
   }, 60_000);
+
+  it("shows a link's lag for a minute after its last live batch, then none: an idle link is not a peer behind", async () => {
+    let ahead = 0; // how far this link's own clock has moved on, as if the link had sat idle that long
+    const scheduler = { ...systemScheduler, now: () => systemScheduler.now() + ahead };
+    const a = makeNode('gw-1', {});
+    const b = makeNode('gw-2', {});
+    await link(a, b, undefined, scheduler);
+    await settleBoth(a, b);
+    expect(b.link?.lagMillis).toBeNull(); // no live batch yet
+    a.cache.put('k', 'v');
+    await settleBoth(a, b);
+    expect(b.link?.lagMillis).toEqual(expect.any(Number));
+    ahead = LAG_HELD_MILLIS - 1000;
+    expect(b.link?.lagMillis).toEqual(expect.any(Number));
+    ahead = LAG_HELD_MILLIS + 1000;
+    expect(b.link?.lagMillis).toBeNull();
+    a.cache.put('k', 'w');
+    await settleBoth(a, b);
+    expect(b.link?.lagMillis).toEqual(expect.any(Number));
+  });
 
   it('never sends back what it applied from a peer (no ping-pong)', async () => {
     const { a, b, settle, cacheOf } = await pair();

@@ -30,7 +30,9 @@ export interface Member {
   /** Seal time of its newest presence record (epoch ms; 0 before one). */
   lastSeen: number;
   changesReceived: number;
+  /** The lag of the last batch read from it (ms; null before one), and when (epoch ms): held-lag.ts. */
   lagMillis: number | null;
+  lagAt: number;
   repairs: number;
   /** Epoch ms of the last inbox message from it (a repair in progress is alive while these come). */
   lastHeard: number;
@@ -118,6 +120,7 @@ export class Members {
         lastSeen: 0,
         changesReceived: 0,
         lagMillis: null,
+        lagAt: 0,
         repairs: 0,
         lastHeard: 0,
         heartbeatMillis: undefined,

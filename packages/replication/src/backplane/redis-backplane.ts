@@ -44,6 +44,7 @@ import type { Cancel, Logger, Scheduler } from '@meshcache/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
+import { heldLag } from '../held-lag.js';
 import type { HybridLogicalClock } from '../hlc.js';
 import { applyInRuns } from '../prefetch-runs.js';
 import { ProtocolError, WireCodec } from '../protocol/codec.js';
@@ -160,7 +161,9 @@ export class RedisBackplane {
   #state: BackplaneState = 'connecting';
   #since: number;
   #serverOffset = 0;
+  /** The lag of the last batch read (ms; null before one), and when (epoch ms): held-lag.ts. */
   #lagMillis: number | null = null;
+  #lagAt = 0;
   #repairs = 0;
   #refused = { unauthenticated: 0, replayed: 0, stale: 0, undecodable: 0 };
   /** When an undecodable change last started a repair (at most one a minute). */
@@ -330,7 +333,7 @@ export class RedisBackplane {
       stream: this.#keys.changes,
       lastId: this.#stream.lastId,
       lag: this.#stream.lag,
-      lagMillis: this.#lagMillis,
+      lagMillis: heldLag(this.#lagMillis, this.#lagAt, this.#options.hlc.wallClock()),
       members: this.#members.live().length,
       repairs: this.#repairs,
       gaps: this.#stream.gaps,
@@ -351,7 +354,7 @@ export class RedisBackplane {
       caches: member.caches,
       lastSeen: member.lastSeen,
       changesReceived: member.changesReceived,
-      lagMillis: member.lagMillis,
+      lagMillis: heldLag(member.lagMillis, member.lagAt, this.#options.hlc.wallClock()),
       repairs: member.repairs,
     }));
   }
@@ -505,11 +508,14 @@ export class RedisBackplane {
     const message = decode(plaintext);
     if (message.type !== MessageType.Batch) return;
     const newest = this.#applyAll(message.changes, header.writer);
-    this.#lagMillis = Math.max(0, this.#options.hlc.wallClock() - newest);
+    const now = this.#options.hlc.wallClock();
+    this.#lagMillis = Math.max(0, now - newest);
+    this.#lagAt = now;
     const member = this.#members.get(header.writer);
     if (member !== undefined) {
       member.changesReceived += message.changes.length;
       member.lagMillis = this.#lagMillis;
+      member.lagAt = now;
     }
   }
 
