@@ -36,7 +36,7 @@ import {
   type Version,
 } from '@meshcache/core';
 import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
-import { heldLag } from './held-lag.js';
+import { HeldLag } from './held-lag.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { OncePerWindow } from './once-per-window.js';
 import { applyInRuns } from './prefetch-runs.js';
@@ -147,9 +147,8 @@ export class PeerLink {
   #lastRepairAt: number | null = null;
   /** Live changes received from the peer. */
   changesReceived = 0;
-  /** The lag of the last live batch from the peer (ms; null before the first) and when it came. */
-  #lag: number | null = null;
-  #lagAt = 0;
+  /** The lag of the last live batch from the peer. */
+  readonly #lag = new HeldLag();
   /** Repairs of a shared cache from the peer that finished. */
   repairs = 0;
   /** The protocol version this link speaks. */
@@ -401,13 +400,7 @@ export class PeerLink {
    * none has come for LAG_HELD_MILLIS (held-lag.ts: an idle link is not a peer behind).
    */
   get lagMillis(): number | null {
-    return heldLag(this.#lag, this.#lagAt, this.#scheduler.now());
-  }
-
-  /** A live batch whose newest change was stamped at `newest` (epoch ms, the peer's clock) was applied. */
-  #lagOf(newest: number): void {
-    this.#lag = Math.max(0, this.#options.hlc.wallClock() - newest);
-    this.#lagAt = this.#scheduler.now();
+    return this.#lag.shownAt(this.#options.hlc.wallClock());
   }
 
   #receive(message: SessionMessage): void {
@@ -422,7 +415,7 @@ export class PeerLink {
       case MessageType.Batch: {
         const newest = this.#applyAll(message.changes);
         this.changesReceived += message.changes.length;
-        this.#lagOf(newest);
+        this.#lag.record(newest, this.#options.hlc.wallClock());
         return;
       }
       case MessageType.Entries:
@@ -466,7 +459,7 @@ export class PeerLink {
       default:
         this.#replicatorFor(message.cache)?.apply(message, this.node);
         this.changesReceived++;
-        this.#lagOf(message.version.time);
+        this.#lag.record(message.version.time, this.#options.hlc.wallClock());
     }
   }
 
@@ -475,10 +468,7 @@ export class PeerLink {
    * one cache's changes, so the replicator is looked up again only when the cache changes.
    */
   #applyAll(changes: readonly ChangeMessage[]): number {
-    let newest = 0;
-    for (const change of changes) if (change.version.time > newest) newest = change.version.time;
-    applyInRuns(changes, this.node, (cache) => this.#replicatorFor(cache), overtakenRemoveAlls(changes));
-    return newest;
+    return applyInRuns(changes, this.node, (cache) => this.#replicatorFor(cache), overtakenRemoveAlls(changes));
   }
 
   #replicatorFor(cache: string): CacheReplicator | undefined {

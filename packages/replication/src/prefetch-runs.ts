@@ -18,14 +18,17 @@ export const NO_KEYS: readonly string[] = Object.freeze([]);
 /**
  * Applies a peer's changes (a batch, a repair's entries) in runs of one cache each, each run's
  * keys read ahead first (CacheReplicator.applyRun), but those `skip` names; the changes of a
- * cache `replicatorFor` does not answer for are passed over. Throws only E_CACHE_CLOSED.
+ * cache `replicatorFor` does not answer for are passed over. Returns the newest version time of
+ * them all (applied or not: what the link's lag is measured from). Throws only E_CACHE_CLOSED.
  */
 export function applyInRuns(
   changes: readonly ChangeMessage[],
   node: string,
   replicatorFor: (cache: string) => CacheReplicator | undefined,
   skip?: ReadonlySet<number>,
-): void {
+): number {
+  let newest = 0;
+  for (const change of changes) if (change.version.time > newest) newest = change.version.time;
   let cache: string | undefined;
   let replicator: CacheReplicator | undefined;
   for (let i = 0; i < changes.length; ) {
@@ -36,6 +39,7 @@ export function applyInRuns(
     }
     i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip);
   }
+  return newest;
 }
 
 /**

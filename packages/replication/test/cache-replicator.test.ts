@@ -1,9 +1,8 @@
-import { systemScheduler } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { MessageType } from '../src/internals.js';
 import { recordPrefetches } from './prefetches.js';
-import { link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
+import { clock, link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
 
 describe('CacheReplicator', () => {
   it('carries puts, updates, removes and removeAll to the peer, which fires them as remote', async () => {
@@ -63,19 +62,18 @@ describe('CacheReplicator', () => {
   }, 60_000);
 
   it("shows a link's lag for a minute after its last live batch, then none: an idle link is not a peer behind", async () => {
-    let ahead = 0; // how far this link's own clock has moved on, as if the link had sat idle that long
-    const scheduler = { ...systemScheduler, now: () => systemScheduler.now() + ahead };
     const a = makeNode('gw-1', {});
     const b = makeNode('gw-2', {});
-    await link(a, b, undefined, scheduler);
+    await link(a, b);
     await settleBoth(a, b);
     expect(b.link?.lagMillis).toBeNull(); // no live batch yet
     a.cache.put('k', 'v');
     await settleBoth(a, b);
     expect(b.link?.lagMillis).toEqual(expect.any(Number));
-    ahead = LAG_HELD_MILLIS - 1000;
+    // The nodes' clock moves on, as if the link had sat idle that long.
+    clock.advance(LAG_HELD_MILLIS - 1000);
     expect(b.link?.lagMillis).toEqual(expect.any(Number));
-    ahead = LAG_HELD_MILLIS + 1000;
+    clock.advance(2000);
     expect(b.link?.lagMillis).toBeNull();
     a.cache.put('k', 'w');
     await settleBoth(a, b);

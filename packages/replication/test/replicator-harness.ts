@@ -2,7 +2,7 @@
  * Two replicators joined by PeerLinks over an authenticated in-memory session, as ClusterNode
  * joins them, for the replicator and repair tests.
  */
-import { type Cache, type CacheConfig, type CacheEvent, CacheManager, type Scheduler } from '@meshcache/core';
+import { type Cache, type CacheConfig, type CacheEvent, CacheManager } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { afterEach } from 'vitest';
@@ -96,7 +96,7 @@ function makeReplicator(node: TestNode): CacheReplicator {
  * Joins two nodes with PeerLinks over an authenticated in-memory session, as ClusterNode does:
  * each link starts a repair of the cache from the other side.
  */
-export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork(), scheduler?: Scheduler) {
+export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork()) {
   const identity = (node: string) => ({ node, url: `mem://${node}` });
   let accepting: Promise<Session> | undefined;
   const listener = await network.listen(b.name, (connection) => {
@@ -123,7 +123,6 @@ export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork
       logger: quiet,
       ackTimeoutMillis: 2000,
       protocol: 3,
-      ...(scheduler === undefined ? {} : { scheduler }),
     });
     node.link.attach();
   }

@@ -14,6 +14,7 @@
  * another).
  */
 import { Packr, Unpackr } from 'msgpackr';
+import { HeldLag } from '../held-lag.js';
 import type { SealHeader } from './entry-seal.js';
 
 /** Heartbeats a member may miss before it counts as gone. */
@@ -30,9 +31,8 @@ export interface Member {
   /** Seal time of its newest presence record (epoch ms; 0 before one). */
   lastSeen: number;
   changesReceived: number;
-  /** The lag of the last batch read from it (ms; null before one), and when (epoch ms): held-lag.ts. */
-  lagMillis: number | null;
-  lagAt: number;
+  /** The lag of the last batch read from it. */
+  readonly lag: HeldLag;
   repairs: number;
   /** Epoch ms of the last inbox message from it (a repair in progress is alive while these come). */
   lastHeard: number;
@@ -119,8 +119,7 @@ export class Members {
         caches: [],
         lastSeen: 0,
         changesReceived: 0,
-        lagMillis: null,
-        lagAt: 0,
+        lag: new HeldLag(),
         repairs: 0,
         lastHeard: 0,
         heartbeatMillis: undefined,

@@ -44,7 +44,7 @@ import type { Cancel, Logger, Scheduler } from '@meshcache/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
-import { heldLag } from '../held-lag.js';
+import { HeldLag } from '../held-lag.js';
 import type { HybridLogicalClock } from '../hlc.js';
 import { applyInRuns } from '../prefetch-runs.js';
 import { ProtocolError, WireCodec } from '../protocol/codec.js';
@@ -161,9 +161,8 @@ export class RedisBackplane {
   #state: BackplaneState = 'connecting';
   #since: number;
   #serverOffset = 0;
-  /** The lag of the last batch read (ms; null before one), and when (epoch ms): held-lag.ts. */
-  #lagMillis: number | null = null;
-  #lagAt = 0;
+  /** The lag of the last batch read. */
+  readonly #lag = new HeldLag();
   #repairs = 0;
   #refused = { unauthenticated: 0, replayed: 0, stale: 0, undecodable: 0 };
   /** When an undecodable change last started a repair (at most one a minute). */
@@ -333,7 +332,7 @@ export class RedisBackplane {
       stream: this.#keys.changes,
       lastId: this.#stream.lastId,
       lag: this.#stream.lag,
-      lagMillis: heldLag(this.#lagMillis, this.#lagAt, this.#options.hlc.wallClock()),
+      lagMillis: this.#lag.shownAt(this.#options.hlc.wallClock()),
       members: this.#members.live().length,
       repairs: this.#repairs,
       gaps: this.#stream.gaps,
@@ -354,7 +353,7 @@ export class RedisBackplane {
       caches: member.caches,
       lastSeen: member.lastSeen,
       changesReceived: member.changesReceived,
-      lagMillis: heldLag(member.lagMillis, member.lagAt, this.#options.hlc.wallClock()),
+      lagMillis: member.lag.shownAt(this.#options.hlc.wallClock()),
       repairs: member.repairs,
     }));
   }
@@ -509,13 +508,11 @@ export class RedisBackplane {
     if (message.type !== MessageType.Batch) return;
     const newest = this.#applyAll(message.changes, header.writer);
     const now = this.#options.hlc.wallClock();
-    this.#lagMillis = Math.max(0, now - newest);
-    this.#lagAt = now;
+    this.#lag.record(newest, now);
     const member = this.#members.get(header.writer);
     if (member !== undefined) {
       member.changesReceived += message.changes.length;
-      member.lagMillis = this.#lagMillis;
-      member.lagAt = now;
+      member.lag.record(newest, now);
     }
   }
 
@@ -553,10 +550,7 @@ export class RedisBackplane {
   }
 
   #applyAll(changes: readonly ChangeMessage[], from: string): number {
-    let newest = 0;
-    for (const change of changes) if (change.version.time > newest) newest = change.version.time;
-    applyInRuns(changes, from, (cache) => this.#replicators.get(cache));
-    return newest;
+    return applyInRuns(changes, from, (cache) => this.#replicators.get(cache));
   }
 
   /**
