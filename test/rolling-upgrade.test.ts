@@ -1,9 +1,9 @@
 /**
  * A rolling upgrade, as a platform team runs one: three `ClusterNode` processes of the release
- * before (held to the protocols it spoke, 2 and 3, a test-only setting), replaced one at a time by
- * this release under a steady stream of writes. Links between an old and a new node speak 3 (no
- * LinkCaches), between new nodes this release's newest; at the end every node holds every write,
- * and the same contents.
+ * before (held to the protocols it spoke, 2 to 4, a test-only setting), replaced one at a time by
+ * this release under a steady stream of writes. Links between an old and a new node speak 4 (no
+ * RoundDigest: every anti-entropy round is a Digest), between new nodes this release's newest; at
+ * the end every node holds every write, and the same contents.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ const caches = {
     replication: { asynchronousReplicationIntervalMillis: 10 },
   },
 };
-const OLD_RELEASE = { min: 2, max: 3 };
+const OLD_RELEASE = { min: 2, max: 4 };
 const WRITES = 1500;
 
 interface PeerView {

@@ -18,9 +18,11 @@
  *    to the raw transfer of the same bytes over ws.
  * 4. Stages: where a change's time goes, stage by stage, in one process (replication-stages.ts).
  * 5. Lookups: what reading a run of a peer's keys ahead saves a receiver (replication-lookups.ts).
+ * 6. Rounds: what anti-entropy costs two full bounded caches that hold different keys, with
+ *    links of protocol 4 and of this release (replication-rounds.ts).
  *
  * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES, BENCH_BOOTSTRAP_ROUNDS,
- * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages|lookups)
+ * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages|lookups|rounds)
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -32,6 +34,7 @@ import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
 import { replicationLookups } from './replication-lookups.js';
+import { replicationRounds } from './replication-rounds.js';
 import { replicationStages } from './replication-stages.js';
 
 const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
@@ -579,3 +582,4 @@ if (ONLY === undefined || ONLY === 'lag') await lag();
 if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();
 if (ONLY === undefined || ONLY === 'stages') await replicationStages();
 if (ONLY === undefined || ONLY === 'lookups') await replicationLookups();
+if (ONLY === undefined || ONLY === 'rounds') await replicationRounds();

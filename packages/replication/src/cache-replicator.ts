@@ -57,7 +57,7 @@ import {
   type RemoveAllMessage,
   type RepairMessage,
 } from './protocol/messages.js';
-import { CacheRepair, type RepairPeer } from './repair/cache-repair.js';
+import { CacheRepair, IN_FLIGHT_MILLIS, type RepairPeer } from './repair/cache-repair.js';
 import { estimateBytes, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
@@ -213,6 +213,9 @@ export class CacheReplicator {
       logger: options.logger,
       scheduler: this.#scheduler,
       takesNewKeys: settings.replicatePuts,
+      wallClock: () => options.hlc.wallClock(),
+      // A live change waits up to an interval in its queue before it is sent.
+      inFlightMillis: IN_FLIGHT_MILLIS + 2 * settings.asynchronousReplicationIntervalMillis,
     });
     port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES, MAX_VALUE_DEPTH);
     if (settings.clusterSingleFlight) {
@@ -319,6 +322,7 @@ export class CacheReplicator {
     acknowledged: number;
     timedOut: number;
     repairs: number;
+    roundsPassed: number;
     singleFlight: { waitedForPeers: number; loadedHere: number; claimedKeys: number } | null;
   } {
     return {
@@ -328,6 +332,7 @@ export class CacheReplicator {
       acknowledged: this.#acknowledged,
       timedOut: this.#timedOut,
       repairs: this.#repair.repairs,
+      roundsPassed: this.#repair.roundsPassed,
       singleFlight: this.#leases?.counters ?? null,
     };
   }
@@ -402,20 +407,26 @@ export class CacheReplicator {
   }
 
   /**
-   * Anti-entropy, every repairIntervalMillis give or take a fifth (so nodes do not all read at
-   * once): if this cache changed since a peer last got its digest, the peer gets one now. One
-   * read of the cache serves every such peer; a cache that did not change costs nothing.
+   * One round of anti-entropy: every linked peer that has not had this cache's digest since the
+   * cache last changed gets one now, as a RoundDigest (a full peer may pass it over). One read of
+   * the cache serves them all; a cache that did not change costs nothing.
    */
+  antiEntropyRound(): void {
+    const generation = this.port.generation;
+    const behind = [...this.#peers.values()].filter(
+      (state) => roleOf(state) === 'link' && this.#offeredAt.get(state.peer.node) !== generation,
+    );
+    for (const state of behind) this.#offeredAt.set(state.peer.node, generation);
+    const peers = behind.map((state) => this.#repairPeer(state));
+    if (peers.length > 0) this.#repair.offerTo(peers, true);
+  }
+
+  /** A round every repairIntervalMillis, give or take a fifth (so nodes do not all read at once). */
   #scheduleAntiEntropy(): void {
     const every = this.settings.repairIntervalMillis;
     this.#antiEntropy = this.#scheduler.setTimeout(
       () => {
-        const generation = this.port.generation;
-        const behind = [...this.#peers.values()].filter(
-          (state) => roleOf(state) === 'link' && this.#offeredAt.get(state.peer.node) !== generation,
-        );
-        for (const state of behind) this.#offeredAt.set(state.peer.node, generation);
-        if (behind.length > 0) this.#repair.offerTo(behind.map((state) => this.#repairPeer(state)));
+        this.antiEntropyRound();
         this.#scheduleAntiEntropy();
       },
       every * (0.8 + 0.4 * this.#scheduler.random()),

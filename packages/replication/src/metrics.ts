@@ -303,6 +303,12 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     perReplicatedCache((r) => r.repairs),
   );
   counter(
+    'meshcache_cache_repair_rounds_passed_total',
+    'Anti-entropy rounds of a peer a full replicated cache passed over, its last rounds from that peer having taken nothing',
+    ['cache'],
+    perReplicatedCache((r) => r.roundsPassed),
+  );
+  counter(
     'meshcache_cache_sync_acknowledgements_total',
     'Synchronous replication: peers that acknowledged in time, and peers that timed out',
     ['cache', 'outcome'],

@@ -69,6 +69,20 @@ describe('WireCodec', () => {
     }
   });
 
+  it('carries a RoundDigest (protocol 5) as it carries a Digest, and refuses it as it refuses one', () => {
+    const round: Message = {
+      type: MessageType.RoundDigest,
+      cache: 'Response Cache',
+      bucketCount: 2,
+      digest: new Uint8Array(16).fill(7),
+      clearVersion: { time: 1_700_000_000_000, counter: 3, node: 'gw-1' },
+    };
+    expect(link()(round)).toEqual(round);
+    expect(() => new WireCodec().decode(forged.pack([21, 'Response Cache', 2, new Uint8Array(8), null]))).toThrow(
+      /roundDigest: digest must be 16 bytes/,
+    );
+  });
+
   it('refuses a lease whose state is not one of the three', () => {
     const bytes = new Packr({ useRecords: false }).pack([MessageType.Lease, 'tokens', 'k', 1, 0, 'gw-1', 5000, true]);
     expect(() => new WireCodec().decode(bytes)).toThrow(

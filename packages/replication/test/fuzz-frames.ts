@@ -125,7 +125,7 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
       weight: 1,
       arbitrary: bucketCount.chain((count) =>
         fc.record({
-          type: fc.constant(MessageType.Digest),
+          type: fc.constantFrom(MessageType.Digest, MessageType.RoundDigest),
           cache: cacheName,
           bucketCount: fc.constant(count),
           digest: fc.uint8Array({ minLength: count * 8, maxLength: count * 8 }),
@@ -188,7 +188,7 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
     },
     {
       weight: 1,
-      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 21, max: 70_000 }) }),
+      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 22, max: 70_000 }) }),
     },
     {
       weight: 1,
@@ -253,8 +253,9 @@ function wireOf(message: Message): unknown[] {
     case MessageType.BootstrapDone:
       return [8, message.cache];
     case MessageType.Digest:
+    case MessageType.RoundDigest:
       return [
-        9,
+        message.type,
         message.cache,
         message.bucketCount,
         message.digest,

@@ -1,6 +1,7 @@
 import type { Cache } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { describe, expect, it, vi } from 'vitest';
+import type { ReplicationConfig } from '../src/index.js';
 import { MessageType } from '../src/internals.js';
 import { bucketCountFor, bucketOf, computeDigest, differingBuckets, type KeyVersion } from '../src/repair/digest.js';
 import { clock, link, makeNode, settleBoth, type TestNode } from './replicator-harness.js';
@@ -245,5 +246,110 @@ describe('what a repair takes', () => {
     for (let i = 1; i <= 200; i++) a.cache.put('k0', `v${i}-${'x'.repeat(50)}`);
     await settleBoth(a, b);
     expect(b.cache.get('k0')).toBe(a.cache.get('k0'));
+  });
+});
+
+describe('anti-entropy rounds of full bounded caches', () => {
+  const lru = { maxElementsInMemory: 20, memoryStoreEvictionPolicy: 'LRU' } as const;
+
+  /**
+   * Two full caches of 20 linked at `protocol`, holding different keys, as bounded caches come to:
+   * each evicted by its own reads. a holds k0-k9 and k15-k24, b holds k5-k24.
+   */
+  async function fullApart(protocol = 5, replication: ReplicationConfig = {}) {
+    const a = makeNode('gw-1', replication, undefined, lru);
+    const b = makeNode('gw-2', {}, undefined, lru);
+    await link(a, b, undefined, protocol);
+    for (let i = 0; i < 20; i++) a.cache.put(`k${i}`, i);
+    await settleBoth(a, b);
+    for (let i = 0; i < 10; i++) a.cache.get(`k${i}`);
+    for (let i = 10; i < 20; i++) b.cache.get(`k${i}`);
+    for (let i = 20; i < 25; i++) a.cache.put(`k${i}`, i);
+    await settleBoth(a, b);
+    expect(a.cache.has('k10') || b.cache.has('k0')).toBe(false);
+    a.messages.length = 0;
+    b.messages.length = 0;
+    return { a, b };
+  }
+
+  /** A change on a, then one anti-entropy round of a's (a RoundDigest to b, which b handles or passes over). */
+  async function round(a: TestNode, b: TestNode, value: unknown): Promise<void> {
+    a.cache.put('k24', value);
+    await settleBoth(a, b);
+    a.replicator.antiEntropyRound();
+    await settleBoth(a, b);
+  }
+
+  const count = (messages: number[], type: number) => messages.filter((t) => t === type).length;
+
+  it('a full cache whose rounds from a peer take nothing passes over 1, then 3, then 7 of them; every eighth is still handled', async () => {
+    const { a, b } = await fullApart();
+    const handled: number[] = [];
+    for (let i = 1; i <= 24; i++) {
+      const asked = count(a.messages, MessageType.RepairRequest);
+      await round(a, b, i);
+      if (count(a.messages, MessageType.RepairRequest) > asked) handled.push(i);
+    }
+    expect(count(b.messages, MessageType.RoundDigest)).toBe(24);
+    expect(handled).toEqual([1, 3, 7, 15, 23]);
+    expect(b.replicator.counters.roundsPassed).toBe(19);
+    // Each handled round listed a's keys and b pulled none of them: the keys still differ.
+    expect(count(a.messages, MessageType.Pull)).toBe(0);
+    expect(keysOf(b)).not.toEqual(keysOf(a));
+  });
+
+  it('a change a full cache missed is repaired within eight rounds, and the next round is handled again', async () => {
+    // a sends no update live: only a repair brings b a newer version of a key it holds.
+    const { a, b } = await fullApart(5, { replicateUpdates: false });
+    for (let i = 1; i <= 7; i++) await round(a, b, i); // handled 1, 3 and 7: b now passes over 7
+    a.cache.put('k15', 'missed');
+    clock.advance(200_000); // the write is older than anything still in flight
+    for (let i = 8; i <= 14; i++) await round(a, b, i);
+    expect(b.cache.peekEntry('k15')?.value).toBe(15);
+    expect(b.replicator.counters.roundsPassed).toBe(4 + 7);
+    await round(a, b, 15);
+    expect(b.cache.peekEntry('k15')?.value).toBe('missed');
+    await round(a, b, 16); // the last round found something: this one is handled
+    expect(b.replicator.counters.roundsPassed).toBe(11);
+  });
+
+  it('never passes over a Digest (a link coming up, a peer whose queue overflowed), nor a round while it has room', async () => {
+    const { a, b } = await fullApart();
+    await round(a, b, 1); // took nothing: b would pass over the next round
+    a.replicator.requestRepair('gw-2');
+    await settleBoth(a, b);
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(2);
+    b.cache.remove('k5'); // room for one: the next round is handled, and b takes a key it lacks
+    await settleBoth(a, b);
+    await round(a, b, 2);
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(3);
+    expect(b.replicator.counters.roundsPassed).toBe(0);
+    expect(b.cache.size).toBe(20);
+  });
+
+  it('a round that replaces a Digest waiting behind the one being handled is handled as that Digest would have been', async () => {
+    const { a, b } = await fullApart();
+    await round(a, b, 1); // took nothing: b would pass over the next round
+    const fields = {
+      cache: 'Response Cache',
+      bucketCount: 1,
+      digest: new Uint8Array(8).fill(1),
+      clearVersion: undefined,
+    };
+    b.replicator.receiveRepair({ type: MessageType.Digest, ...fields }, 'gw-1'); // handled at once
+    b.replicator.receiveRepair({ type: MessageType.Digest, ...fields }, 'gw-1'); // waits
+    b.replicator.receiveRepair({ type: MessageType.RoundDigest, ...fields }, 'gw-1'); // the newest waits instead
+    await settleBoth(a, b);
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(3);
+    expect(b.replicator.counters.roundsPassed).toBe(0);
+  });
+
+  it('a peer of protocol 4 is sent Digests, and every round is handled as before', async () => {
+    const { a, b } = await fullApart(4);
+    for (let i = 1; i <= 4; i++) await round(a, b, i);
+    expect(count(b.messages, MessageType.RoundDigest)).toBe(0);
+    expect(count(b.messages, MessageType.Digest)).toBe(4);
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(4);
+    expect(b.replicator.counters.roundsPassed).toBe(0);
   });
 });

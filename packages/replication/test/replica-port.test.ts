@@ -166,7 +166,7 @@ describe('CacheReplicator on a replica port', () => {
     replicator.addPeer({
       node: 'gw-2',
       send: (message) => {
-        if (message.type === MessageType.Digest) digests.push(port.generation);
+        if (message.type === MessageType.RoundDigest) digests.push(port.generation);
       },
       bufferedAmount: () => 0,
       acknowledged: async () => true,

@@ -96,7 +96,7 @@ function makeReplicator(node: TestNode): CacheReplicator {
  * Joins two nodes with PeerLinks over an authenticated in-memory session, as ClusterNode does:
  * each link starts a repair of the cache from the other side.
  */
-export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork()) {
+export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork(), protocol = 3) {
   const identity = (node: string) => ({ node, url: `mem://${node}` });
   let accepting: Promise<Session> | undefined;
   const listener = await network.listen(b.name, (connection) => {
@@ -122,7 +122,7 @@ export async function link(a: TestNode, b: TestNode, network = new MemoryNetwork
       hlc: node.hlc,
       logger: quiet,
       ackTimeoutMillis: 2000,
-      protocol: 3,
+      protocol,
     });
     node.link.attach();
   }

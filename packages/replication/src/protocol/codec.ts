@@ -25,6 +25,7 @@
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
  *   ClockSample [19, wallMillis]                      (protocol 3)
  *   LinkCaches [20, [cache, ...]]                     (protocol 4)
+ *   RoundDigest [21, ...as Digest]                    (protocol 5: a Digest an anti-entropy round sent)
  *
  * Batches and Entries whose values are strings, numbers, booleans, null or Buffers are written straight to these
  * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
@@ -198,6 +199,7 @@ export class WireCodec {
       }
       case MessageType.BootstrapDone:
       case MessageType.Digest:
+      case MessageType.RoundDigest:
       case MessageType.RepairRequest:
       case MessageType.Keys:
       case MessageType.Pull:
@@ -258,10 +260,11 @@ function toWire(message: Message): unknown[] {
       return [MessageType.AdminResponse, message.id, message.ok, message.result ?? null];
     case MessageType.BootstrapDone:
       return [MessageType.BootstrapDone, message.cache];
-    case MessageType.Digest: {
+    case MessageType.Digest:
+    case MessageType.RoundDigest: {
       const clear = message.clearVersion;
       const wireClear = clear === undefined ? null : [clear.time, clear.counter, clear.node];
-      return [MessageType.Digest, message.cache, message.bucketCount, message.digest, wireClear];
+      return [message.type, message.cache, message.bucketCount, message.digest, wireClear];
     }
     case MessageType.RepairRequest:
       return [MessageType.RepairRequest, message.cache, message.bucketCount, message.keyBuckets, message.fullBuckets];
@@ -320,7 +323,8 @@ function controlFromWire(wire: unknown[]): Message {
     case MessageType.BootstrapDone:
       arity(2);
       return { type: MessageType.BootstrapDone, cache: cache() };
-    case MessageType.Digest: {
+    case MessageType.Digest:
+    case MessageType.RoundDigest: {
       arity(5);
       const count = bucketCount();
       const digest = wire[3];
@@ -334,7 +338,7 @@ function controlFromWire(wire: unknown[]): Message {
           throw new ProtocolError(`${name}: clearVersion must be null or [time, counter, node]`);
         clearVersion = versionFromWire(clear, 0, name);
       }
-      return { type: MessageType.Digest, cache: cache(), bucketCount: count, digest, clearVersion };
+      return { type, cache: cache(), bucketCount: count, digest, clearVersion };
     }
     case MessageType.RepairRequest: {
       arity(5);
@@ -414,6 +418,7 @@ function adminFromWire(wire: unknown[]): Message {
 const CONTROL_NAMES: Record<number, string> = {
   [MessageType.BootstrapDone]: 'bootstrapDone',
   [MessageType.Digest]: 'digest',
+  [MessageType.RoundDigest]: 'roundDigest',
   [MessageType.RepairRequest]: 'repairRequest',
   [MessageType.Keys]: 'keys',
   [MessageType.Pull]: 'pull',

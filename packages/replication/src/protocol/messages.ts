@@ -29,6 +29,7 @@ export const MessageType = Object.freeze({
   Lease: 18,
   ClockSample: 19,
   LinkCaches: 20,
+  RoundDigest: 21,
   /** Not a wire number: how the codec hands on a message of a type this release does not know. */
   Unknown: 0,
 } as const);
@@ -141,10 +142,12 @@ export interface BootstrapDoneMessage {
 
 /**
  * The sender's state of `cache`, summarised: 8 bytes per bucket (see repair/digest.ts) and its
- * last removeAll. Sent when a link comes up and when the sender wants the receiver repaired.
+ * last removeAll. A Digest is sent when a link comes up and when the sender wants the receiver
+ * repaired (its queue to it overflowed); a RoundDigest (protocol 5) carries the same fields and is
+ * sent by an anti-entropy round, which its receiver may pass over (repair/cache-repair.ts says when).
  */
 export interface DigestMessage {
-  readonly type: typeof MessageType.Digest;
+  readonly type: typeof MessageType.Digest | typeof MessageType.RoundDigest;
   readonly cache: string;
   readonly bucketCount: number;
   readonly digest: Uint8Array;

@@ -34,6 +34,20 @@
  * each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from the
  * average entry it holds): pulled entries larger than that can still evict.
  *
+ * Rounds passed over. Two full bounded caches never hold the same keys (each evicts by its own
+ * reads), so their digests always differ: every anti-entropy round listed one's keys to the other,
+ * which pulled nothing, megabytes each way per round for good. So a round sends a RoundDigest
+ * (protocol 5), and a full cache (no room for keys it does not hold) whose last round from that
+ * peer took nothing passes over the next round, the next three after two such rounds in a row,
+ * and the next seven after three or more: it still repairs from each peer every eighth round. A
+ * round took something if it found a newer version of a key held, or a removal, older than
+ * inFlightMillis before it began; a younger one may only have overtaken its live change, which a
+ * busy cache always has on the wire. Never passed over: a Digest (a link came up, or the peer's
+ * queue to this node overflowed and dropped changes), a round that brings a removeAll, any round
+ * while the cache has room. The cost: a change a full cache missed only because its writer crashed
+ * before sending it (what anti-entropy is for) is repaired within eight rounds, not one. A peer
+ * of protocol 4 is sent Digests, and every round is handled as before.
+ *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
  * Ehcache's bootstrap has), and a repair that runs twice does no harm. Every message is bounded:
@@ -110,8 +124,8 @@ export interface RepairPeer {
 export interface CacheRepairOptions {
   /** Bound on one batch of entries (bootstrap maximumChunkSizeBytes). */
   readonly chunkBytes: number;
-  /** Applies a peer's change through the replicator (clock check, version check, counters). */
-  readonly apply: (change: ChangeMessage, from: string) => void;
+  /** Applies a peer's change through the replicator (clock check, version check, counters); 'applied' when it changed the cache. */
+  readonly apply: (change: ChangeMessage, from: string) => unknown;
   /** This cache is now in step with `node` (a repair from it finished). */
   readonly onRepaired: (node: string) => void;
   readonly logger: Logger;
@@ -126,6 +140,14 @@ export interface CacheRepairOptions {
   readonly takesNewKeys?: boolean;
   /** Where the turns between slices come from. @default system */
   readonly scheduler?: Scheduler;
+  /** Epoch ms, the clock versions follow (the node's wall clock). @default the scheduler's now */
+  readonly wallClock?: () => number;
+  /**
+   * How long a live change may take to reach this node from a peer's write: a repair that takes a
+   * change younger than that may only have overtaken it, and does not count as having found
+   * anything (see the essay, on rounds passed over). @default IN_FLIGHT_MILLIS
+   */
+  readonly inFlightMillis?: number;
 }
 
 /** A repair from one peer under way: the keys worth pulling, and how many more not held it may pull. */
@@ -136,6 +158,21 @@ interface Wanted {
   /** A bound was met: no more keys are collected in this repair. */
   cut?: boolean;
   room: number;
+  /** The cache had no room for keys it does not hold as the repair began. */
+  readonly full: boolean;
+  /** Changes of versions older than this (epoch ms) were missed, not merely still in flight. */
+  readonly missedBefore: number;
+  /** It took a missed change: a key's newer version to pull, or a removal. */
+  found: boolean;
+}
+
+/**
+ * A full cache's anti-entropy rounds from one peer: how many handled in a row took nothing, and
+ * how many were passed over since the last one handled.
+ */
+interface Quiet {
+  fruitless: number;
+  passed: number;
 }
 
 /** What a peer may pull after this node's last Keys to it (see #pullsExpected). */
@@ -156,6 +193,14 @@ interface PullsExpected {
 
 const keyOfItem = (item: KeyVersion): string => item.key;
 const keyOfPull = (key: string): string => key;
+
+/** See CacheRepairOptions.inFlightMillis. */
+export const IN_FLIGHT_MILLIS = 5_000;
+/**
+ * A full cache passes over at most this many anti-entropy rounds of a peer in a row (1 after one
+ * round that took nothing, 3 after two, then 7): it still repairs from it every eighth round.
+ */
+export const MAX_ROUNDS_PASSED = 7;
 
 /** Keys per Keys or Pull message. */
 const KEYS_PER_MESSAGE = 10_000;
@@ -208,7 +253,10 @@ export class CacheRepair {
   readonly #digests = new Map<string, { next: DigestMessage | undefined }>();
   /** Unsolicited kinds of message already logged, per peer (once per link). */
   readonly #logged = new Map<string, Set<string>>();
+  /** Per peer, while this cache is full and not in step with it (see the essay). */
+  readonly #quiet = new Map<string, Quiet>();
   #repairs = 0;
+  #roundsPassed = 0;
   /**
    * Digests built at the port's current generation (a count that moves whenever the cache
    * changes), by bucket count: reused while the count stays, so links that come and go, and peers
@@ -238,13 +286,21 @@ export class CacheRepair {
     return this.#repairs;
   }
 
+  /** Anti-entropy rounds of a peer this full cache passed over, since start. */
+  get roundsPassed(): number {
+    return this.#roundsPassed;
+  }
+
   /** Sends `peer` this cache's state, summarised, so that it repairs itself from this node. */
   offer(peer: RepairPeer): void {
     this.offerTo([peer]);
   }
 
-  /** offer() to several peers, reading the cache once for all of them. */
-  offerTo(peers: readonly RepairPeer[]): void {
+  /**
+   * offer() to several peers, reading the cache once for all of them; `round` when an
+   * anti-entropy round offers it (a RoundDigest, which a full peer may pass over).
+   */
+  offerTo(peers: readonly RepairPeer[], round = false): void {
     const offers = peers.map((peer) => {
       const previous = this.#offers.get(peer.node);
       if (previous !== undefined) previous.cancelled = true; // only the newest state is worth sending
@@ -263,7 +319,7 @@ export class CacheRepair {
           if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
           if (digest === undefined || offer.cancelled) continue;
           this.#offered.set(peer.node, digest.bucketCount);
-          peer.send(digest);
+          peer.send(round ? { ...digest, type: MessageType.RoundDigest } : digest);
         }
       },
       (error: unknown) => {
@@ -276,6 +332,7 @@ export class CacheRepair {
   receive(peer: RepairPeer, message: Exclude<RepairMessage, EntriesMessage>): void {
     switch (message.type) {
       case MessageType.Digest:
+      case MessageType.RoundDigest:
         this.#queueDigest(peer, message);
         break;
       case MessageType.RepairRequest:
@@ -331,6 +388,7 @@ export class CacheRepair {
     this.#pullsExpected.delete(node);
     this.#digests.delete(node);
     this.#logged.delete(node);
+    this.#quiet.delete(node);
   }
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
@@ -421,7 +479,12 @@ export class CacheRepair {
   #queueDigest(peer: RepairPeer, message: DigestMessage): void {
     const current = this.#digests.get(peer.node);
     if (current !== undefined) {
-      current.next = message;
+      // Only the newest waits; it may be passed over only if the one it replaces could have been.
+      const waiting = current.next;
+      current.next =
+        waiting?.type === MessageType.Digest && message.type === MessageType.RoundDigest
+          ? { ...message, type: MessageType.Digest }
+          : message;
       return;
     }
     const slot: { next: DigestMessage | undefined } = { next: undefined };
@@ -446,9 +509,10 @@ export class CacheRepair {
     // Until its first repair finishes (its bootstrap, from whichever peer answers first, empty or
     // not, as Ehcache bootstraps once from one peer), a node takes everything, whatever its options.
     const fresh = this.#repairs === 0;
-    if (message.clearVersion !== undefined) {
-      this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node);
-    }
+    const cleared =
+      message.clearVersion !== undefined &&
+      this.#options.apply({ type: MessageType.RemoveAll, cache, version: message.clearVersion }, peer.node) ===
+        'applied';
     if (message.digest.every((byte) => byte === 0)) {
       // The peer holds nothing (no entries, no tombstones): nothing to pull, and no need to
       // read this whole cache to find that out (a node joining a big one would pay it).
@@ -463,23 +527,26 @@ export class CacheRepair {
       }
       return;
     }
-    const built = await this.#build(message.bucketCount);
-    if (built === undefined) return;
-    const { digest, counts } = built;
-    const differing = differingBuckets(digest, message.digest);
     // Keys this node does not hold, it takes only as far as it has room (and replicatePuts lets
     // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
     // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
     const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
+    if (!cleared && this.#passesOver(peer.node, message, room)) return;
+    const built = await this.#build(message.bucketCount);
+    if (built === undefined) return;
+    const { digest, counts } = built;
+    const differing = differingBuckets(digest, message.digest);
     const holds = (bucket: number) => (counts[bucket] ?? 0) > 0;
     // Whole buckets only when everything in them may come; else their keys, to choose from.
     const fullBuckets = room === Number.POSITIVE_INFINITY ? differing.filter((bucket) => !holds(bucket)) : [];
     const keyBuckets = room === Number.POSITIVE_INFINITY || room === 0 ? differing.filter(holds) : differing;
     if (fullBuckets.length === 0 && keyBuckets.length === 0) {
+      this.#quiet.delete(peer.node); // in step: nothing to pass over
       this.#repaired(peer.node);
       return;
     }
-    this.#wanted.set(peer.node, { keys: [], bytes: 0, room });
+    const missedBefore = this.#wallClock() - (this.#options.inFlightMillis ?? IN_FLIGHT_MILLIS);
+    this.#wanted.set(peer.node, { keys: [], bytes: 0, room, full: room === 0, missedBefore, found: cleared });
     peer.send({
       type: MessageType.RepairRequest,
       cache,
@@ -575,6 +642,7 @@ export class CacheRepair {
     }
     if (!message.last) return;
     this.#wanted.delete(peer.node);
+    this.#judge(peer.node, wanted);
     const keys = wanted.keys;
     if (keys.length === 0) {
       this.#repaired(peer.node);
@@ -607,7 +675,8 @@ export class CacheRepair {
       const { key, version, removed } = items[i] as KeyVersion;
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) {
-        this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
+        const outcome = this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
+        if (outcome === 'applied' && version.time < wanted.missedBefore) wanted.found = true;
       } else {
         const known = this.#port.knownVersion(key);
         if (!isNewer(version, known)) continue;
@@ -617,6 +686,7 @@ export class CacheRepair {
           if (wanted.room <= 0) continue;
           wanted.room--;
         }
+        if (version.time < wanted.missedBefore) wanted.found = true;
         if (wanted.cut) continue;
         if (keys.length < maxWanted && wanted.bytes + heldKeyBytes(key) <= maxWantedBytes) {
           keys.push(key);
@@ -695,6 +765,41 @@ export class CacheRepair {
   #repaired(node: string): void {
     this.#repairs++;
     this.#options.onRepaired(node);
+  }
+
+  /**
+   * True when this digest is an anti-entropy round this full cache passes over: the last rounds
+   * from the peer took nothing (see the essay). Any other digest, or a cache with room, is handled.
+   */
+  #passesOver(node: string, message: DigestMessage, room: number): boolean {
+    if (room !== 0) {
+      this.#quiet.delete(node);
+      return false;
+    }
+    const quiet = this.#quiet.get(node);
+    if (message.type !== MessageType.RoundDigest || quiet === undefined) return false;
+    if (quiet.passed >= Math.min(2 ** quiet.fruitless - 1, MAX_ROUNDS_PASSED)) {
+      quiet.passed = 0;
+      return false;
+    }
+    quiet.passed++;
+    this.#roundsPassed++;
+    return true;
+  }
+
+  /** A full cache's repair from `node` has listed all it differs by: a run of rounds that took nothing grows. */
+  #judge(node: string, wanted: Wanted): void {
+    if (!wanted.full || wanted.found) {
+      this.#quiet.delete(node);
+      return;
+    }
+    const quiet = this.#quiet.get(node);
+    if (quiet === undefined) this.#quiet.set(node, { fruitless: 1, passed: 0 });
+    else if (2 ** quiet.fruitless - 1 < MAX_ROUNDS_PASSED) quiet.fruitless++;
+  }
+
+  #wallClock(): number {
+    return this.#options.wallClock?.() ?? this.#scheduler.now();
   }
 
   /** Live entries and tombstones, as (key, version, removed). */
