@@ -2,8 +2,8 @@
  * A rolling upgrade, as a platform team runs one: three `ClusterNode` processes of the release
  * before (held to the protocols it spoke, 2 to 4, a test-only setting), replaced one at a time by
  * this release under a steady stream of writes. Links between an old and a new node speak 4 (no
- * RoundDigest: every anti-entropy round is a Digest), between new nodes this release's newest; at
- * the end every node holds every write, and the same contents.
+ * SkipRounds), between new nodes this release's newest; at the end every node holds every write,
+ * and the same contents.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

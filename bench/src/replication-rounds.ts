@@ -1,15 +1,16 @@
 /**
- * What anti-entropy costs two full bounded caches (repair/cache-repair.ts, "Rounds passed over"):
+ * What anti-entropy costs two full bounded caches (repair/cache-repair.ts, "Rounds skipped"):
  * two nodes in one process, linked over real WebSockets on 127.0.0.1, each with a cache bounded
  * at BENCH_ROUNDS_KEYS entries (LRU) and full of URL-like keys, each having evicted by its own
  * reads (so they hold different keys, as bounded caches of a fleet do). Then, for
  * BENCH_ROUNDS_SECONDS, one node updates 100 keys both hold every second (each update
  * replicated live, so nothing is missed) while both run anti-entropy every second.
  *
- * Once with both nodes held to protocol 4 (every round handled: the keys listed each way, nothing
- * pulled) and once at this release's newest (a round that took nothing lets the next ones pass);
+ * Once with both nodes held to protocol 4 (every round sent and handled: the keys listed each way,
+ * nothing pulled) and once at this release's newest (a repair that took nothing asks the peer to
+ * skip its next rounds);
  * the bytes both nodes wrote to their sockets meanwhile (frames as ws was handed them), the
- * process's CPU, and the rounds each handled and passed over.
+ * process's CPU, the repairs finished and the rounds skipped.
  *
  * Run: node --expose-gc bench/dist/replication.js with BENCH_ONLY=rounds (after `npx tsc -p bench`),
  * or as part of npx --yes pnpm@10.34.8 run bench:replication.
@@ -36,7 +37,7 @@ interface Outcome {
   readonly bytes: number;
   readonly cpuMillis: number;
   readonly handled: number;
-  readonly passed: number;
+  readonly skipped: number;
 }
 
 async function run(protocols: { min: number; max: number } | undefined): Promise<Outcome> {
@@ -84,12 +85,12 @@ async function run(protocols: { min: number; max: number } | undefined): Promise
     const repairs = (node: ClusterNode) => node.replicationStatistics('responses');
     const handled =
       (repairs(a)?.repairs ?? 0) - (before.a?.repairs ?? 0) + (repairs(b)?.repairs ?? 0) - (before.b?.repairs ?? 0);
-    const passed =
-      (repairs(a)?.roundsPassed ?? 0) -
-      (before.a?.roundsPassed ?? 0) +
-      (repairs(b)?.roundsPassed ?? 0) -
-      (before.b?.roundsPassed ?? 0);
-    return { bytes: written - before.bytes, cpuMillis: (cpu.user + cpu.system) / 1000, handled, passed };
+    const skipped =
+      (repairs(a)?.roundsSkipped ?? 0) -
+      (before.a?.roundsSkipped ?? 0) +
+      (repairs(b)?.roundsSkipped ?? 0) -
+      (before.b?.roundsSkipped ?? 0);
+    return { bytes: written - before.bytes, cpuMillis: (cpu.user + cpu.system) / 1000, handled, skipped };
   } finally {
     await b.stop();
     await a.stop();
@@ -105,14 +106,7 @@ export async function replicationRounds(): Promise<void> {
   );
   console.log(
     table(
-      [
-        'links',
-        'bytes written (both nodes)',
-        'a second',
-        'CPU (the process)',
-        'repairs finished',
-        'rounds passed over',
-      ],
+      ['links', 'bytes written (both nodes)', 'a second', 'CPU (the process)', 'repairs finished', 'rounds skipped'],
       [
         [
           'protocol 4: every round handled',
@@ -120,15 +114,15 @@ export async function replicationRounds(): Promise<void> {
           mb(old.bytes / SECONDS),
           `${old.cpuMillis.toFixed(0)} ms`,
           String(old.handled),
-          String(old.passed),
+          String(old.skipped),
         ],
         [
-          'protocol 5: rounds that take nothing pass',
+          'protocol 5: rounds that took nothing skipped',
           mb(now.bytes),
           mb(now.bytes / SECONDS),
           `${now.cpuMillis.toFixed(0)} ms`,
           String(now.handled),
-          String(now.passed),
+          String(now.skipped),
         ],
       ],
     ),

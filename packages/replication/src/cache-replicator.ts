@@ -57,7 +57,7 @@ import {
   type RemoveAllMessage,
   type RepairMessage,
 } from './protocol/messages.js';
-import { CacheRepair, IN_FLIGHT_MILLIS, type RepairPeer } from './repair/cache-repair.js';
+import { CacheRepair, IN_FLIGHT_MILLIS, MAX_ROUNDS_SKIPPED, type RepairPeer } from './repair/cache-repair.js';
 import { estimateBytes, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
@@ -125,6 +125,8 @@ interface PeerState {
   needsRepair: boolean;
   /** Changes sent to this peer (live; repairs not counted). */
   sent: number;
+  /** Anti-entropy rounds the peer asked this node to skip (SkipRounds), still to skip. */
+  roundsToSkip: number;
 }
 
 /**
@@ -192,12 +194,17 @@ export class CacheReplicator {
   readonly #refusalWarnings: OncePerWindow;
   #acknowledged = 0;
   #timedOut = 0;
+  /** Anti-entropy rounds not sent to a peer that asked to skip them. */
+  #roundsSkipped = 0;
+  /** Puts, updates and removals all go to peers live: a round is not the only way any of them travels. */
+  readonly #sendsEveryChange: boolean;
 
   constructor(port: ReplicaPort<unknown>, settings: ResolvedReplicationConfig, options: CacheReplicatorOptions) {
     this.port = port;
     this.settings = settings;
     this.#hlc = options.hlc;
     this.#logger = options.logger;
+    this.#sendsEveryChange = settings.replicatePuts && settings.replicateUpdates && settings.replicateRemovals;
     this.#scheduler = options.scheduler ?? systemScheduler;
     const scheduler = this.#scheduler;
     this.#refusalWarnings = new OncePerWindow(() => scheduler.now(), REFUSAL_WARN_MILLIS);
@@ -213,7 +220,7 @@ export class CacheReplicator {
       logger: options.logger,
       scheduler: this.#scheduler,
       takesNewKeys: settings.replicatePuts,
-      wallClock: () => options.hlc.wallClock(),
+      clock: () => options.hlc.time(),
       // A live change waits up to an interval in its queue before it is sent.
       inFlightMillis: IN_FLIGHT_MILLIS + 2 * settings.asynchronousReplicationIntervalMillis,
     });
@@ -279,7 +286,13 @@ export class CacheReplicator {
   }
 
   addPeer(peer: ReplicationPeer): void {
-    this.#peers.set(peer.node, { peer, queue: new ReplicationQueue(this.#maxQueueBytes), needsRepair: false, sent: 0 });
+    this.#peers.set(peer.node, {
+      peer,
+      queue: new ReplicationQueue(this.#maxQueueBytes),
+      needsRepair: false,
+      sent: 0,
+      roundsToSkip: 0,
+    });
   }
 
   /**
@@ -322,7 +335,7 @@ export class CacheReplicator {
     acknowledged: number;
     timedOut: number;
     repairs: number;
-    roundsPassed: number;
+    roundsSkipped: number;
     singleFlight: { waitedForPeers: number; loadedHere: number; claimedKeys: number } | null;
   } {
     return {
@@ -332,7 +345,7 @@ export class CacheReplicator {
       acknowledged: this.#acknowledged,
       timedOut: this.#timedOut,
       repairs: this.#repair.repairs,
-      roundsPassed: this.#repair.roundsPassed,
+      roundsSkipped: this.#roundsSkipped,
       singleFlight: this.#leases?.counters ?? null,
     };
   }
@@ -408,17 +421,25 @@ export class CacheReplicator {
 
   /**
    * One round of anti-entropy: every linked peer that has not had this cache's digest since the
-   * cache last changed gets one now, as a RoundDigest (a full peer may pass it over). One read of
-   * the cache serves them all; a cache that did not change costs nothing.
+   * cache last changed gets one now, unless it asked to skip this round (a full cache whose last
+   * repair from here took nothing: repair/cache-repair.ts, "Rounds skipped"). One read of the
+   * cache serves them all; a cache that did not change, or whose peers all skip, costs nothing.
    */
   antiEntropyRound(): void {
     const generation = this.port.generation;
-    const behind = [...this.#peers.values()].filter(
-      (state) => roleOf(state) === 'link' && this.#offeredAt.get(state.peer.node) !== generation,
-    );
+    const behind = [...this.#peers.values()].filter((state) => {
+      if (roleOf(state) !== 'link' || this.#offeredAt.get(state.peer.node) === generation) return false;
+      // A peer that missed changes (its queue overflowed, or its connection backed up in
+      // synchronous mode) gets every round: a skipped one does not set #offeredAt, so the round
+      // after the skipped ones goes to it even if this cache did not change meanwhile.
+      if (state.roundsToSkip === 0 || state.needsRepair) return true;
+      state.roundsToSkip--;
+      this.#roundsSkipped++;
+      return false;
+    });
     for (const state of behind) this.#offeredAt.set(state.peer.node, generation);
     const peers = behind.map((state) => this.#repairPeer(state));
-    if (peers.length > 0) this.#repair.offerTo(peers, true);
+    if (peers.length > 0) this.#repair.offerTo(peers);
   }
 
   /** A round every repairIntervalMillis, give or take a fifth (so nodes do not all read at once). */
@@ -436,7 +457,11 @@ export class CacheReplicator {
   /** Handles a peer's repair message for this cache (Entries are applied like any change). */
   receiveRepair(message: Exclude<RepairMessage, EntriesMessage>, from: string): void {
     const state = this.#peers.get(from);
-    if (state !== undefined) this.#repair.receive(this.#repairPeer(state), message);
+    if (state === undefined) return;
+    if (message.type !== MessageType.SkipRounds) this.#repair.receive(this.#repairPeer(state), message);
+    // However many a peer asks for, a round still goes to it every eighth (it only skips its own
+    // repairs). A node that sends some changes only by repair (a replicate* option off) skips none.
+    else if (this.#sendsEveryChange) state.roundsToSkip = Math.min(message.rounds, MAX_ROUNDS_SKIPPED);
   }
 
   /**

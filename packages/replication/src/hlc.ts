@@ -60,6 +60,15 @@ export class HybridLogicalClock {
     return this.#maxDriftMillis;
   }
 
+  /**
+   * This clock's time (epoch ms) without making a version: the later of the wall clock and the
+   * newest version it has made or received. Versions of nodes whose clocks run ahead (within the
+   * drift bound) are not in this clock's future.
+   */
+  time(): number {
+    return Math.max(Math.floor(this.#clock()), this.#time);
+  }
+
   /** The wall clock this HLC follows (epoch ms): what replication lag is measured against. */
   wallClock(): number {
     return this.#clock();

@@ -303,10 +303,10 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     perReplicatedCache((r) => r.repairs),
   );
   counter(
-    'meshcache_cache_repair_rounds_passed_total',
-    'Anti-entropy rounds of a peer a full replicated cache passed over, its last rounds from that peer having taken nothing',
+    'meshcache_cache_repair_rounds_skipped_total',
+    'Anti-entropy rounds of a replicated cache not sent to a peer that asked to skip them (a full cache whose repairs from here took nothing)',
     ['cache'],
-    perReplicatedCache((r) => r.roundsPassed),
+    perReplicatedCache((r) => r.roundsSkipped),
   );
   counter(
     'meshcache_cache_sync_acknowledgements_total',

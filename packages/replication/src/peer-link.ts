@@ -41,7 +41,7 @@ import type { HybridLogicalClock } from './hlc.js';
 import { OncePerWindow } from './once-per-window.js';
 import { applyInRuns } from './prefetch-runs.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
-import { messagesOf, typeToSend } from './protocol/versions.js';
+import { messagesOf } from './protocol/versions.js';
 import type { Session, SessionMessage } from './session.js';
 import { CloseCode } from './transport/transport.js';
 
@@ -191,9 +191,8 @@ export class PeerLink {
     this.#asPeer = {
       node: options.node,
       send: (message) => {
-        const type = typeToSend(message.type, this.#speaks);
-        if (type === undefined) return; // the peer's version does not have it
-        this.#send(type === message.type ? message : ({ ...message, type } as SessionMessage));
+        if (!this.#speaks.has(message.type)) return; // the peer's version does not have it
+        this.#send(message);
       },
       bufferedAmount: () => this.session.connection.bufferedAmount,
       acknowledged: () => this.acknowledged(),
@@ -424,7 +423,6 @@ export class PeerLink {
         this.#applyAll(message.changes);
         return;
       case MessageType.Digest:
-      case MessageType.RoundDigest:
       case MessageType.Keys:
       case MessageType.BootstrapDone:
         this.#lastRepairAt = this.lastSeen;
@@ -432,6 +430,7 @@ export class PeerLink {
         return;
       case MessageType.RepairRequest:
       case MessageType.Pull:
+      case MessageType.SkipRounds:
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
         return;
       case MessageType.Lease:

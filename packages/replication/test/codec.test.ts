@@ -69,18 +69,19 @@ describe('WireCodec', () => {
     }
   });
 
-  it('carries a RoundDigest (protocol 5) as it carries a Digest, and refuses it as it refuses one', () => {
-    const round: Message = {
-      type: MessageType.RoundDigest,
-      cache: 'Response Cache',
-      bucketCount: 2,
-      digest: new Uint8Array(16).fill(7),
-      clearVersion: { time: 1_700_000_000_000, counter: 3, node: 'gw-1' },
-    };
-    expect(link()(round)).toEqual(round);
-    expect(() => new WireCodec().decode(forged.pack([21, 'Response Cache', 2, new Uint8Array(8), null]))).toThrow(
-      /roundDigest: digest must be 16 bytes/,
-    );
+  it('carries SkipRounds (protocol 5), and refuses one without a cache or with rounds past 255', () => {
+    const skip: Message = { type: MessageType.SkipRounds, cache: 'Response Cache', rounds: 7 };
+    expect(link()(skip)).toEqual(skip);
+    for (const wrong of [
+      [21, 'R'],
+      [21, '', 1],
+      [21, 'R', -1],
+      [21, 'R', 1.5],
+      [21, 'R', 256],
+      [21, 'R', 1, 0],
+    ]) {
+      expect(() => new WireCodec().decode(forged.pack(wrong))).toThrow(/skipRounds must be/);
+    }
   });
 
   it('refuses a lease whose state is not one of the three', () => {

@@ -125,7 +125,7 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
       weight: 1,
       arbitrary: bucketCount.chain((count) =>
         fc.record({
-          type: fc.constantFrom(MessageType.Digest, MessageType.RoundDigest),
+          type: fc.constant(MessageType.Digest),
           cache: cacheName,
           bucketCount: fc.constant(count),
           digest: fc.uint8Array({ minLength: count * 8, maxLength: count * 8 }),
@@ -198,6 +198,14 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
       }),
     },
     {
+      weight: 1,
+      arbitrary: fc.record({
+        type: fc.constant(MessageType.SkipRounds),
+        cache: cacheName,
+        rounds: fc.integer({ min: 0, max: 255 }),
+      }),
+    },
+    {
       weight: 2,
       arbitrary: fc.record({
         type: fc.constant(MessageType.Lease),
@@ -253,9 +261,8 @@ function wireOf(message: Message): unknown[] {
     case MessageType.BootstrapDone:
       return [8, message.cache];
     case MessageType.Digest:
-    case MessageType.RoundDigest:
       return [
-        message.type,
+        9,
         message.cache,
         message.bucketCount,
         message.digest,
@@ -292,6 +299,8 @@ function wireOf(message: Message): unknown[] {
       return [19, message.wallMillis];
     case MessageType.LinkCaches:
       return [20, message.caches];
+    case MessageType.SkipRounds:
+      return [21, message.cache, message.rounds];
     case MessageType.Unknown:
       return [message.number];
   }

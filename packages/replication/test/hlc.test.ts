@@ -33,6 +33,17 @@ describe('HybridLogicalClock', () => {
     expect(next).toEqual({ time: 5000, counter: 8, node: 'b' });
   });
 
+  it('tells its time without making a version: the later of the wall clock and the newest version seen', () => {
+    const wall = new ManualClock(1000);
+    const hlc = new HybridLogicalClock({ node: 'a', clock: wall.now });
+    expect(hlc.time()).toBe(1000);
+    hlc.receive({ time: 5000, counter: 3, node: 'b' }); // a peer's clock 4 s ahead
+    expect(hlc.time()).toBe(5000);
+    expect(hlc.now()).toEqual({ time: 5000, counter: 4, node: 'a' }); // time() made no version
+    wall.advance(10_000);
+    expect(hlc.time()).toBe(11_000);
+  });
+
   it('ignores an older peer version', () => {
     const hlc = new HybridLogicalClock({ node: 'b', clock: new ManualClock(9000).now });
     hlc.now();

@@ -249,7 +249,7 @@ describe('what a repair takes', () => {
   });
 });
 
-describe('anti-entropy rounds of full bounded caches', () => {
+describe('anti-entropy rounds to full bounded caches', () => {
   const lru = { maxElementsInMemory: 20, memoryStoreEvictionPolicy: 'LRU' } as const;
 
   /**
@@ -272,7 +272,7 @@ describe('anti-entropy rounds of full bounded caches', () => {
     return { a, b };
   }
 
-  /** A change on a, then one anti-entropy round of a's (a RoundDigest to b, which b handles or passes over). */
+  /** A change on a, then one anti-entropy round of a's: a Digest to b, unless b asked a to skip it. */
   async function round(a: TestNode, b: TestNode, value: unknown): Promise<void> {
     a.cache.put('k24', value);
     await settleBoth(a, b);
@@ -282,74 +282,89 @@ describe('anti-entropy rounds of full bounded caches', () => {
 
   const count = (messages: number[], type: number) => messages.filter((t) => t === type).length;
 
-  it('a full cache whose rounds from a peer take nothing passes over 1, then 3, then 7 of them; every eighth is still handled', async () => {
+  it('a full cache whose repairs from a peer take nothing has it skip 1, then 3, then 7 rounds; every eighth still comes', async () => {
     const { a, b } = await fullApart();
-    const handled: number[] = [];
+    const sent: number[] = [];
     for (let i = 1; i <= 24; i++) {
-      const asked = count(a.messages, MessageType.RepairRequest);
+      const digests = count(b.messages, MessageType.Digest);
       await round(a, b, i);
-      if (count(a.messages, MessageType.RepairRequest) > asked) handled.push(i);
+      if (count(b.messages, MessageType.Digest) > digests) sent.push(i);
     }
-    expect(count(b.messages, MessageType.RoundDigest)).toBe(24);
-    expect(handled).toEqual([1, 3, 7, 15, 23]);
-    expect(b.replicator.counters.roundsPassed).toBe(19);
-    // Each handled round listed a's keys and b pulled none of them: the keys still differ.
+    expect(sent).toEqual([1, 3, 7, 15, 23]);
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(5);
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(5);
+    expect(a.replicator.counters.roundsSkipped).toBe(19);
+    // Each round sent listed a's keys and b pulled none of them: the keys still differ.
     expect(count(a.messages, MessageType.Pull)).toBe(0);
     expect(keysOf(b)).not.toEqual(keysOf(a));
   });
 
-  it('a change a full cache missed is repaired within eight rounds, and the next round is handled again', async () => {
-    // a sends no update live: only a repair brings b a newer version of a key it holds.
-    const { a, b } = await fullApart(5, { replicateUpdates: false });
-    for (let i = 1; i <= 7; i++) await round(a, b, i); // handled 1, 3 and 7: b now passes over 7
-    a.cache.put('k15', 'missed');
+  it('a change a full cache missed is repaired within eight rounds, even from a peer that writes nothing more', async () => {
+    const { a, b } = await fullApart();
+    for (let i = 1; i <= 7; i++) await round(a, b, i); // sent 1, 3 and 7: b asked a to skip 7
+    // A third node's write reached a, not b, and the writer crashed: what anti-entropy is for.
+    const held = a.cache.peekEntry('k15');
+    if (held === undefined) throw new Error('a holds k15');
+    clock.advance(1); // newer than every write so far
+    const version = { time: clock.now(), counter: 0, node: 'gw-3' };
+    a.hlc.receive(version);
+    expect(replicaPortOf(a.cache).applyRemote({ type: 'put', ...held, value: 'missed', version })).toBe('applied');
     clock.advance(200_000); // the write is older than anything still in flight
-    for (let i = 8; i <= 14; i++) await round(a, b, i);
+    for (let i = 8; i <= 14; i++) {
+      a.replicator.antiEntropyRound(); // a writes nothing more
+      await settleBoth(a, b);
+    }
     expect(b.cache.peekEntry('k15')?.value).toBe(15);
-    expect(b.replicator.counters.roundsPassed).toBe(4 + 7);
-    await round(a, b, 15);
+    expect(a.replicator.counters.roundsSkipped).toBe(4 + 7);
+    a.replicator.antiEntropyRound();
+    await settleBoth(a, b);
     expect(b.cache.peekEntry('k15')?.value).toBe('missed');
-    await round(a, b, 16); // the last round found something: this one is handled
-    expect(b.replicator.counters.roundsPassed).toBe(11);
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(3); // the repair found something: b asked nothing
+    await round(a, b, 16); // so the next round went, and b, finding nothing, asks a to skip one again
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(4);
+    expect(a.replicator.counters.roundsSkipped).toBe(11);
   });
 
-  it('never passes over a Digest (a link coming up, a peer whose queue overflowed), nor a round while it has room', async () => {
+  it('a node that sends some changes only by repair skips none of its rounds, whatever a full peer asks', async () => {
+    const { a, b } = await fullApart(5, { replicateUpdates: false });
+    for (let i = 1; i <= 4; i++) await round(a, b, i);
+    expect(count(b.messages, MessageType.Digest)).toBe(4);
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(4);
+    expect(a.replicator.counters.roundsSkipped).toBe(0);
+  });
+
+  it('skips only rounds: a Digest for another reason still goes; a cache that has room again asks nothing', async () => {
     const { a, b } = await fullApart();
-    await round(a, b, 1); // took nothing: b would pass over the next round
-    a.replicator.requestRepair('gw-2');
+    await round(a, b, 1); // took nothing: b asks a to skip one round
+    a.replicator.requestRepair('gw-2'); // as on an overflow or a departure
     await settleBoth(a, b);
-    expect(count(a.messages, MessageType.RepairRequest)).toBe(2);
-    b.cache.remove('k5'); // room for one: the next round is handled, and b takes a key it lacks
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(2); // handled, and took nothing: skip three
+    b.cache.remove('k5');
     await settleBoth(a, b);
-    await round(a, b, 2);
-    expect(count(a.messages, MessageType.RepairRequest)).toBe(3);
-    expect(b.replicator.counters.roundsPassed).toBe(0);
+    for (let i = 2; i <= 4; i++) await round(a, b, i);
+    expect(a.replicator.counters.roundsSkipped).toBe(3);
+    await round(a, b, 5); // b had room: it took one of a's keys, and asked nothing
     expect(b.cache.size).toBe(20);
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(2);
+    await round(a, b, 6);
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(4);
+    expect(a.replicator.counters.roundsSkipped).toBe(3);
   });
 
-  it('a round that replaces a Digest waiting behind the one being handled is handled as that Digest would have been', async () => {
+  it('a peer that asks to skip more rounds than seven still gets every eighth', async () => {
     const { a, b } = await fullApart();
-    await round(a, b, 1); // took nothing: b would pass over the next round
-    const fields = {
-      cache: 'Response Cache',
-      bucketCount: 1,
-      digest: new Uint8Array(8).fill(1),
-      clearVersion: undefined,
-    };
-    b.replicator.receiveRepair({ type: MessageType.Digest, ...fields }, 'gw-1'); // handled at once
-    b.replicator.receiveRepair({ type: MessageType.Digest, ...fields }, 'gw-1'); // waits
-    b.replicator.receiveRepair({ type: MessageType.RoundDigest, ...fields }, 'gw-1'); // the newest waits instead
-    await settleBoth(a, b);
-    expect(count(a.messages, MessageType.RepairRequest)).toBe(3);
-    expect(b.replicator.counters.roundsPassed).toBe(0);
+    a.replicator.receiveRepair({ type: MessageType.SkipRounds, cache: 'Response Cache', rounds: 200 }, 'gw-2');
+    for (let i = 1; i <= 8; i++) await round(a, b, i);
+    expect(a.replicator.counters.roundsSkipped).toBe(7);
+    expect(count(b.messages, MessageType.Digest)).toBe(1);
   });
 
-  it('a peer of protocol 4 is sent Digests, and every round is handled as before', async () => {
+  it('a peer of protocol 4 is asked nothing, and every round goes to it as before', async () => {
     const { a, b } = await fullApart(4);
     for (let i = 1; i <= 4; i++) await round(a, b, i);
-    expect(count(b.messages, MessageType.RoundDigest)).toBe(0);
     expect(count(b.messages, MessageType.Digest)).toBe(4);
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(0);
     expect(count(a.messages, MessageType.RepairRequest)).toBe(4);
-    expect(b.replicator.counters.roundsPassed).toBe(0);
+    expect(a.replicator.counters.roundsSkipped).toBe(0);
   });
 });

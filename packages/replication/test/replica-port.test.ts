@@ -166,7 +166,7 @@ describe('CacheReplicator on a replica port', () => {
     replicator.addPeer({
       node: 'gw-2',
       send: (message) => {
-        if (message.type === MessageType.RoundDigest) digests.push(port.generation);
+        if (message.type === MessageType.Digest) digests.push(port.generation);
       },
       bufferedAmount: () => 0,
       acknowledged: async () => true,
@@ -177,6 +177,72 @@ describe('CacheReplicator on a replica port', () => {
     port.localPut('k', 2, hlc.now(), scheduler.now());
     await scheduler.advance(1300);
     expect(digests).toEqual([1, 2]);
+  });
+});
+
+describe('anti-entropy rounds a peer asked to skip', () => {
+  /** A replicator on a fake port with rounds every second, and what each peer was sent. */
+  async function roundsOn(replication: ReplicationConfig, peers: Array<{ node: string; unsent: number }>) {
+    const scheduler = new VirtualScheduler();
+    const port = new FakePort();
+    const hlc = new HybridLogicalClock({ node: 'gw-1', clock: scheduler.now });
+    const settings = resolveReplicationConfig('c', { repairIntervalMillis: 1000, ...replication });
+    const replicator = new CacheReplicator(port, settings, { hlc, logger: quiet, scheduler, maxQueueBytes: 1000 });
+    replicators.push(replicator);
+    const digests = new Map<string, number>();
+    for (const { node, unsent } of peers) {
+      replicator.addPeer({
+        node,
+        send: (message) => {
+          if (message.type === MessageType.Digest) digests.set(node, (digests.get(node) ?? 0) + 1);
+        },
+        bufferedAmount: () => unsent,
+        acknowledged: async () => true,
+      });
+      replicator.receiveRepair({ type: MessageType.SkipRounds, cache: 'c', rounds: 7 }, node);
+    }
+    await scheduler.advance(1);
+    digests.clear(); // the digests of their links coming up
+    const put = (value: unknown) => port.localPut('k', value, hlc.now(), scheduler.now());
+    return { replicator, scheduler, digests, put };
+  }
+
+  it('skips them for a peer in step, not for one that missed changes (its connection backed up, synchronous mode)', async () => {
+    const { replicator, scheduler, digests, put } = await roundsOn({ replicateAsynchronously: false }, [
+      { node: 'gw-2', unsent: 10_000 },
+      { node: 'gw-3', unsent: 0 },
+    ]);
+    put('x'.repeat(100)); // gw-2's connection is past the bound: it is sent nothing, and needs repair
+    await scheduler.advance(1300);
+    expect(digests.get('gw-2')).toBe(1);
+    expect(digests.get('gw-3')).toBeUndefined();
+    expect(replicator.counters.roundsSkipped).toBe(1);
+  });
+
+  it('the round after the skipped ones goes even if the cache did not change since they were due', async () => {
+    const { replicator, scheduler, digests, put } = await roundsOn({}, [{ node: 'gw-2', unsent: 0 }]);
+    put(1); // then nothing more
+    // Rounds come every 800 to 1,200 ms (jittered): step until the seven have been skipped.
+    for (let step = 0; step < 200 && replicator.counters.roundsSkipped < 7; step++) await scheduler.advance(100);
+    expect(replicator.counters.roundsSkipped).toBe(7);
+    expect(digests.get('gw-2')).toBeUndefined();
+    await scheduler.advance(1300);
+    expect(digests.get('gw-2')).toBe(1);
+    await scheduler.advance(5000); // unchanged since that digest: nothing to send, nothing skipped
+    expect(digests.get('gw-2')).toBe(1);
+    expect(replicator.counters.roundsSkipped).toBe(7);
+  });
+
+  it('a node that sends some changes only by repair (a replicate* option off) skips no round', async () => {
+    for (const off of [{ replicatePuts: false }, { replicateUpdates: false }, { replicateRemovals: false }]) {
+      const { replicator, scheduler, digests, put } = await roundsOn(off, [{ node: 'gw-2', unsent: 0 }]);
+      for (let round = 0; round < 3; round++) {
+        put(round);
+        await scheduler.advance(1300);
+      }
+      expect(digests.get('gw-2')).toBe(3);
+      expect(replicator.counters.roundsSkipped).toBe(0);
+    }
   });
 });
 

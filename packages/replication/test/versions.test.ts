@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ClusterNode, PROTOCOL_VERSIONS } from '../src/index.js';
 import { MessageType } from '../src/internals.js';
-import { messagesOf, PROTOCOL_HISTORY, typeToSend } from '../src/protocol/versions.js';
+import { messagesOf, PROTOCOL_HISTORY } from '../src/protocol/versions.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';
 import { sessionOf } from './sessions.js';
@@ -33,13 +33,9 @@ describe('protocol versions', () => {
     expect(messagesOf(4).has(MessageType.LinkCaches)).toBe(true);
     for (const type of messagesOf(2)) expect(messagesOf(3).has(type)).toBe(true);
     for (const type of messagesOf(3)) expect(messagesOf(4).has(type)).toBe(true);
-    expect(messagesOf(4).has(MessageType.RoundDigest)).toBe(false);
-    expect(messagesOf(5).has(MessageType.RoundDigest)).toBe(true);
+    expect(messagesOf(4).has(MessageType.SkipRounds)).toBe(false);
+    expect(messagesOf(5).has(MessageType.SkipRounds)).toBe(true);
     for (const type of messagesOf(4)) expect(messagesOf(5).has(type)).toBe(true);
-    // A RoundDigest goes to a peer of 4 as the Digest it is; nothing else has an older form.
-    expect(typeToSend(MessageType.RoundDigest, messagesOf(4))).toBe(MessageType.Digest);
-    expect(typeToSend(MessageType.RoundDigest, messagesOf(5))).toBe(MessageType.RoundDigest);
-    expect(typeToSend(MessageType.LinkCaches, messagesOf(3))).toBeUndefined();
   });
 
   it('a new node and a node held to protocol 2 link at 2, replicate both ways, and send no ClockSample', async () => {

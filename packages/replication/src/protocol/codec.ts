@@ -25,7 +25,7 @@
  *   Lease      [18, cache, key, versionTime, versionCounter, versionNode, leaseMillis, state 0 claim | 1 withdraw | 2 release]
  *   ClockSample [19, wallMillis]                      (protocol 3)
  *   LinkCaches [20, [cache, ...]]                     (protocol 4)
- *   RoundDigest [21, ...as Digest]                    (protocol 5: a Digest an anti-entropy round sent)
+ *   SkipRounds [21, cache, rounds]                    (protocol 5)
  *
  * Batches and Entries whose values are strings, numbers, booleans, null or Buffers are written straight to these
  * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
@@ -187,6 +187,13 @@ export class WireCodec {
         bounded(caches, 'linkCaches: caches');
         return { type: MessageType.LinkCaches, caches: caches as string[] };
       }
+      case MessageType.SkipRounds: {
+        const [, cache, rounds] = wire;
+        if (wire.length !== 3 || !isText(cache) || !isCounter(rounds) || (rounds as number) > 255) {
+          throw new ProtocolError('skipRounds must be [21, cache name, rounds from 0 to 255]');
+        }
+        return { type: MessageType.SkipRounds, cache: cache as string, rounds: rounds as number };
+      }
       case MessageType.Batch:
       case MessageType.Entries: {
         const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
@@ -199,7 +206,6 @@ export class WireCodec {
       }
       case MessageType.BootstrapDone:
       case MessageType.Digest:
-      case MessageType.RoundDigest:
       case MessageType.RepairRequest:
       case MessageType.Keys:
       case MessageType.Pull:
@@ -260,11 +266,10 @@ function toWire(message: Message): unknown[] {
       return [MessageType.AdminResponse, message.id, message.ok, message.result ?? null];
     case MessageType.BootstrapDone:
       return [MessageType.BootstrapDone, message.cache];
-    case MessageType.Digest:
-    case MessageType.RoundDigest: {
+    case MessageType.Digest: {
       const clear = message.clearVersion;
       const wireClear = clear === undefined ? null : [clear.time, clear.counter, clear.node];
-      return [message.type, message.cache, message.bucketCount, message.digest, wireClear];
+      return [MessageType.Digest, message.cache, message.bucketCount, message.digest, wireClear];
     }
     case MessageType.RepairRequest:
       return [MessageType.RepairRequest, message.cache, message.bucketCount, message.keyBuckets, message.fullBuckets];
@@ -290,6 +295,8 @@ function toWire(message: Message): unknown[] {
       return [MessageType.ClockSample, message.wallMillis];
     case MessageType.LinkCaches:
       return [MessageType.LinkCaches, message.caches];
+    case MessageType.SkipRounds:
+      return [MessageType.SkipRounds, message.cache, message.rounds];
     case MessageType.Unknown:
       return [message.number]; // a link never sends one (no version has it); tests stand for a newer peer with it
     default:
@@ -323,8 +330,7 @@ function controlFromWire(wire: unknown[]): Message {
     case MessageType.BootstrapDone:
       arity(2);
       return { type: MessageType.BootstrapDone, cache: cache() };
-    case MessageType.Digest:
-    case MessageType.RoundDigest: {
+    case MessageType.Digest: {
       arity(5);
       const count = bucketCount();
       const digest = wire[3];
@@ -338,7 +344,7 @@ function controlFromWire(wire: unknown[]): Message {
           throw new ProtocolError(`${name}: clearVersion must be null or [time, counter, node]`);
         clearVersion = versionFromWire(clear, 0, name);
       }
-      return { type, cache: cache(), bucketCount: count, digest, clearVersion };
+      return { type: MessageType.Digest, cache: cache(), bucketCount: count, digest, clearVersion };
     }
     case MessageType.RepairRequest: {
       arity(5);
@@ -418,7 +424,6 @@ function adminFromWire(wire: unknown[]): Message {
 const CONTROL_NAMES: Record<number, string> = {
   [MessageType.BootstrapDone]: 'bootstrapDone',
   [MessageType.Digest]: 'digest',
-  [MessageType.RoundDigest]: 'roundDigest',
   [MessageType.RepairRequest]: 'repairRequest',
   [MessageType.Keys]: 'keys',
   [MessageType.Pull]: 'pull',

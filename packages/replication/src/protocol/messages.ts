@@ -29,7 +29,7 @@ export const MessageType = Object.freeze({
   Lease: 18,
   ClockSample: 19,
   LinkCaches: 20,
-  RoundDigest: 21,
+  SkipRounds: 21,
   /** Not a wire number: how the codec hands on a message of a type this release does not know. */
   Unknown: 0,
 } as const);
@@ -142,12 +142,10 @@ export interface BootstrapDoneMessage {
 
 /**
  * The sender's state of `cache`, summarised: 8 bytes per bucket (see repair/digest.ts) and its
- * last removeAll. A Digest is sent when a link comes up and when the sender wants the receiver
- * repaired (its queue to it overflowed); a RoundDigest (protocol 5) carries the same fields and is
- * sent by an anti-entropy round, which its receiver may pass over (repair/cache-repair.ts says when).
+ * last removeAll. Sent when a link comes up and when the sender wants the receiver repaired.
  */
 export interface DigestMessage {
-  readonly type: typeof MessageType.Digest | typeof MessageType.RoundDigest;
+  readonly type: typeof MessageType.Digest;
   readonly cache: string;
   readonly bucketCount: number;
   readonly digest: Uint8Array;
@@ -208,6 +206,17 @@ export interface LinkCachesMessage {
   readonly caches: readonly string[];
 }
 
+/**
+ * (Protocol 5.) The sender's last repair of `cache` from the receiver took nothing and the cache is
+ * full: the receiver may skip its next `rounds` anti-entropy rounds to the sender (repair/cache-repair.ts,
+ * "Rounds skipped"). Digests for any other reason are still sent.
+ */
+export interface SkipRoundsMessage {
+  readonly type: typeof MessageType.SkipRounds;
+  readonly cache: string;
+  readonly rounds: number;
+}
+
 /** A message of a type this release does not know (from a newer peer): counted, logged once, skipped. */
 export interface UnknownMessage {
   readonly type: typeof MessageType.Unknown;
@@ -221,7 +230,8 @@ export type RepairMessage =
   | KeysMessage
   | PullMessage
   | EntriesMessage
-  | BootstrapDoneMessage;
+  | BootstrapDoneMessage
+  | SkipRoundsMessage;
 
 export type Message =
   | ChangeMessage

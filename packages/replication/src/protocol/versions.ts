@@ -62,9 +62,9 @@ export const PROTOCOL_HISTORY: readonly ProtocolVersion[] = Object.freeze([
   },
   {
     version: 5,
-    added: [MessageType.RoundDigest],
+    added: [MessageType.SkipRounds],
     summary:
-      'RoundDigest: an anti-entropy round says its digest is one, so a full bounded cache whose last rounds took nothing passes over the next few',
+      'SkipRounds: a full bounded cache whose last repair from a peer took nothing asks it to skip its next few anti-entropy rounds',
   },
 ]);
 
@@ -73,22 +73,6 @@ export const PROTOCOL_HISTORY: readonly ProtocolVersion[] = Object.freeze([
  * Noise handshake): every release since speaks it, so any two of them link.
  */
 export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 5 });
-
-/**
- * Message types a link whose version lacks them is sent in an older type's form: what they add
- * is a hint the older type does without (a RoundDigest is a Digest that may be passed over).
- */
-const OLDER_FORMS: ReadonlyMap<number, number> = new Map([[MessageType.RoundDigest, MessageType.Digest]]);
-
-/**
- * The type `type` is sent as on a link that carries `speaks`: itself, its older form, or
- * undefined when the link carries neither (the message is not sent).
- */
-export function typeToSend(type: number, speaks: ReadonlySet<number>): number | undefined {
-  if (speaks.has(type)) return type;
-  const older = OLDER_FORMS.get(type);
-  return older !== undefined && speaks.has(older) ? older : undefined;
-}
 
 /** The largest message type number this release knows. */
 export const HIGHEST_MESSAGE_TYPE = Math.max(...PROTOCOL_HISTORY.flatMap((entry) => entry.added));

@@ -34,19 +34,24 @@
  * each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from the
  * average entry it holds): pulled entries larger than that can still evict.
  *
- * Rounds passed over. Two full bounded caches never hold the same keys (each evicts by its own
- * reads), so their digests always differ: every anti-entropy round listed one's keys to the other,
- * which pulled nothing, megabytes each way per round for good. So a round sends a RoundDigest
- * (protocol 5), and a full cache (no room for keys it does not hold) whose last round from that
- * peer took nothing passes over the next round, the next three after two such rounds in a row,
- * and the next seven after three or more: it still repairs from each peer every eighth round. A
- * round took something if it found a newer version of a key held, or a removal, older than
- * inFlightMillis before it began; a younger one may only have overtaken its live change, which a
- * busy cache always has on the wire. Never passed over: a Digest (a link came up, or the peer's
- * queue to this node overflowed and dropped changes), a round that brings a removeAll, any round
- * while the cache has room. The cost: a change a full cache missed only because its writer crashed
- * before sending it (what anti-entropy is for) is repaired within eight rounds, not one. A peer
- * of protocol 4 is sent Digests, and every round is handled as before.
+ * Rounds skipped. Two full bounded caches never hold the same keys (each evicts by its own reads),
+ * so their digests always differ: every anti-entropy round listed one's keys to the other, which
+ * pulled nothing, megabytes each way per round for good. So a cache that takes no keys it lacks
+ * (full, or replicatePuts off) and whose repair from a peer took nothing asks that peer
+ * (SkipRounds, protocol 5) to skip its next anti-entropy round to it, its next three after two
+ * such repairs in a row, and its next seven after three or more: the peer neither reads its cache
+ * for those rounds nor sends them, and this node still repairs from it every eighth round. A
+ * repair took something if it found a newer version of a key held, or a removal, older than
+ * inFlightMillis before it began by this node's hybrid clock; a younger one may only have
+ * overtaken its live change, which a busy cache always has on the wire. The peer (CacheReplicator)
+ * skips only rounds, and not even those to a node that missed changes (its queue overflowed, or
+ * its connection is backed up in synchronous mode), nor any if a replicate* option of its own is
+ * off (then some of its changes travel only by repair). A round skipped does not count as sent:
+ * the round after the skipped ones goes even if the peer's cache did not change since, and a
+ * departure's Digest still goes. The cost: a change a full cache missed only through a writer
+ * that crashed before sending it, and that no departure Digest covered, is repaired within eight
+ * rounds, not one; a cache that gets room back takes keys it lacks from the next round it is sent.
+ * A peer of protocol 4 is asked nothing.
  *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
@@ -140,12 +145,12 @@ export interface CacheRepairOptions {
   readonly takesNewKeys?: boolean;
   /** Where the turns between slices come from. @default system */
   readonly scheduler?: Scheduler;
-  /** Epoch ms, the clock versions follow (the node's wall clock). @default the scheduler's now */
-  readonly wallClock?: () => number;
+  /** Epoch ms: the node's hybrid clock's time (HybridLogicalClock.time), what versions are compared to. @default the scheduler's now */
+  readonly clock?: () => number;
   /**
    * How long a live change may take to reach this node from a peer's write: a repair that takes a
    * change younger than that may only have overtaken it, and does not count as having found
-   * anything (see the essay, on rounds passed over). @default IN_FLIGHT_MILLIS
+   * anything (see the essay, on rounds skipped). @default IN_FLIGHT_MILLIS
    */
   readonly inFlightMillis?: number;
 }
@@ -164,15 +169,6 @@ interface Wanted {
   readonly missedBefore: number;
   /** It took a missed change: a key's newer version to pull, or a removal. */
   found: boolean;
-}
-
-/**
- * A full cache's anti-entropy rounds from one peer: how many handled in a row took nothing, and
- * how many were passed over since the last one handled.
- */
-interface Quiet {
-  fruitless: number;
-  passed: number;
 }
 
 /** What a peer may pull after this node's last Keys to it (see #pullsExpected). */
@@ -197,10 +193,10 @@ const keyOfPull = (key: string): string => key;
 /** See CacheRepairOptions.inFlightMillis. */
 export const IN_FLIGHT_MILLIS = 5_000;
 /**
- * A full cache passes over at most this many anti-entropy rounds of a peer in a row (1 after one
- * round that took nothing, 3 after two, then 7): it still repairs from it every eighth round.
+ * A full cache asks a peer to skip at most this many anti-entropy rounds in a row (1 after one
+ * repair that took nothing, 3 after two, then 7): it still repairs from it every eighth round.
  */
-export const MAX_ROUNDS_PASSED = 7;
+export const MAX_ROUNDS_SKIPPED = 7;
 
 /** Keys per Keys or Pull message. */
 const KEYS_PER_MESSAGE = 10_000;
@@ -253,10 +249,9 @@ export class CacheRepair {
   readonly #digests = new Map<string, { next: DigestMessage | undefined }>();
   /** Unsolicited kinds of message already logged, per peer (once per link). */
   readonly #logged = new Map<string, Set<string>>();
-  /** Per peer, while this cache is full and not in step with it (see the essay). */
-  readonly #quiet = new Map<string, Quiet>();
+  /** Per peer, while this cache is full: its repairs from the peer in a row that took nothing (see the essay). */
+  readonly #fruitless = new Map<string, number>();
   #repairs = 0;
-  #roundsPassed = 0;
   /**
    * Digests built at the port's current generation (a count that moves whenever the cache
    * changes), by bucket count: reused while the count stays, so links that come and go, and peers
@@ -286,21 +281,13 @@ export class CacheRepair {
     return this.#repairs;
   }
 
-  /** Anti-entropy rounds of a peer this full cache passed over, since start. */
-  get roundsPassed(): number {
-    return this.#roundsPassed;
-  }
-
   /** Sends `peer` this cache's state, summarised, so that it repairs itself from this node. */
   offer(peer: RepairPeer): void {
     this.offerTo([peer]);
   }
 
-  /**
-   * offer() to several peers, reading the cache once for all of them; `round` when an
-   * anti-entropy round offers it (a RoundDigest, which a full peer may pass over).
-   */
-  offerTo(peers: readonly RepairPeer[], round = false): void {
+  /** offer() to several peers, reading the cache once for all of them. */
+  offerTo(peers: readonly RepairPeer[]): void {
     const offers = peers.map((peer) => {
       const previous = this.#offers.get(peer.node);
       if (previous !== undefined) previous.cancelled = true; // only the newest state is worth sending
@@ -319,7 +306,7 @@ export class CacheRepair {
           if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
           if (digest === undefined || offer.cancelled) continue;
           this.#offered.set(peer.node, digest.bucketCount);
-          peer.send(round ? { ...digest, type: MessageType.RoundDigest } : digest);
+          peer.send(digest);
         }
       },
       (error: unknown) => {
@@ -332,7 +319,6 @@ export class CacheRepair {
   receive(peer: RepairPeer, message: Exclude<RepairMessage, EntriesMessage>): void {
     switch (message.type) {
       case MessageType.Digest:
-      case MessageType.RoundDigest:
         this.#queueDigest(peer, message);
         break;
       case MessageType.RepairRequest:
@@ -388,7 +374,7 @@ export class CacheRepair {
     this.#pullsExpected.delete(node);
     this.#digests.delete(node);
     this.#logged.delete(node);
-    this.#quiet.delete(node);
+    this.#fruitless.delete(node);
   }
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
@@ -479,12 +465,7 @@ export class CacheRepair {
   #queueDigest(peer: RepairPeer, message: DigestMessage): void {
     const current = this.#digests.get(peer.node);
     if (current !== undefined) {
-      // Only the newest waits; it may be passed over only if the one it replaces could have been.
-      const waiting = current.next;
-      current.next =
-        waiting?.type === MessageType.Digest && message.type === MessageType.RoundDigest
-          ? { ...message, type: MessageType.Digest }
-          : message;
+      current.next = message;
       return;
     }
     const slot: { next: DigestMessage | undefined } = { next: undefined };
@@ -531,7 +512,6 @@ export class CacheRepair {
     // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
     // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
     const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
-    if (!cleared && this.#passesOver(peer.node, message, room)) return;
     const built = await this.#build(message.bucketCount);
     if (built === undefined) return;
     const { digest, counts } = built;
@@ -541,11 +521,12 @@ export class CacheRepair {
     const fullBuckets = room === Number.POSITIVE_INFINITY ? differing.filter((bucket) => !holds(bucket)) : [];
     const keyBuckets = room === Number.POSITIVE_INFINITY || room === 0 ? differing.filter(holds) : differing;
     if (fullBuckets.length === 0 && keyBuckets.length === 0) {
-      this.#quiet.delete(peer.node); // in step: nothing to pass over
+      this.#fruitless.delete(peer.node); // in step: nothing to skip
       this.#repaired(peer.node);
       return;
     }
-    const missedBefore = this.#wallClock() - (this.#options.inFlightMillis ?? IN_FLIGHT_MILLIS);
+    const now = this.#options.clock?.() ?? this.#scheduler.now();
+    const missedBefore = now - (this.#options.inFlightMillis ?? IN_FLIGHT_MILLIS);
     this.#wanted.set(peer.node, { keys: [], bytes: 0, room, full: room === 0, missedBefore, found: cleared });
     peer.send({
       type: MessageType.RepairRequest,
@@ -642,7 +623,7 @@ export class CacheRepair {
     }
     if (!message.last) return;
     this.#wanted.delete(peer.node);
-    this.#judge(peer.node, wanted);
+    this.#judge(peer, wanted);
     const keys = wanted.keys;
     if (keys.length === 0) {
       this.#repaired(peer.node);
@@ -768,38 +749,18 @@ export class CacheRepair {
   }
 
   /**
-   * True when this digest is an anti-entropy round this full cache passes over: the last rounds
-   * from the peer took nothing (see the essay). Any other digest, or a cache with room, is handled.
+   * A repair from `peer` has listed all it differs by: if the cache was full and the repair found
+   * nothing missed, the peer is asked to skip its next rounds, more of them the longer that lasts.
    */
-  #passesOver(node: string, message: DigestMessage, room: number): boolean {
-    if (room !== 0) {
-      this.#quiet.delete(node);
-      return false;
-    }
-    const quiet = this.#quiet.get(node);
-    if (message.type !== MessageType.RoundDigest || quiet === undefined) return false;
-    if (quiet.passed >= Math.min(2 ** quiet.fruitless - 1, MAX_ROUNDS_PASSED)) {
-      quiet.passed = 0;
-      return false;
-    }
-    quiet.passed++;
-    this.#roundsPassed++;
-    return true;
-  }
-
-  /** A full cache's repair from `node` has listed all it differs by: a run of rounds that took nothing grows. */
-  #judge(node: string, wanted: Wanted): void {
+  #judge(peer: RepairPeer, wanted: Wanted): void {
     if (!wanted.full || wanted.found) {
-      this.#quiet.delete(node);
+      this.#fruitless.delete(peer.node);
       return;
     }
-    const quiet = this.#quiet.get(node);
-    if (quiet === undefined) this.#quiet.set(node, { fruitless: 1, passed: 0 });
-    else if (2 ** quiet.fruitless - 1 < MAX_ROUNDS_PASSED) quiet.fruitless++;
-  }
-
-  #wallClock(): number {
-    return this.#options.wallClock?.() ?? this.#scheduler.now();
+    const fruitless = (this.#fruitless.get(peer.node) ?? 0) + 1;
+    this.#fruitless.set(peer.node, fruitless);
+    const rounds = Math.min(2 ** Math.min(fruitless, 8) - 1, MAX_ROUNDS_SKIPPED);
+    peer.send({ type: MessageType.SkipRounds, cache: this.#port.cacheName, rounds });
   }
 
   /** Live entries and tombstones, as (key, version, removed). */
