@@ -666,6 +666,7 @@ export class CacheReplicator {
     const limit = Math.max(2 * this.#repairChunkBytes, 1 << 20);
     return {
       node: state.peer.node,
+      sendsRounds: roleOf(state) === 'link',
       send: (message) => this.#send(state, message),
       drained: async () => {
         // Polls: ws has no drain event. Gives up when the peer is gone (its link closed).

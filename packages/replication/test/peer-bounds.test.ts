@@ -48,7 +48,12 @@ function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
 function repairOf(cache: Cache<unknown>, options: { maxWanted?: number; maxWantedBytes?: number } = {}) {
   const { warnings, logger } = recordingLogger();
   const sent: SessionMessage[] = [];
-  const peer: RepairPeer = { node: 'gw-1', send: (message) => sent.push(message), drained: async () => {} };
+  const peer: RepairPeer = {
+    node: 'gw-1',
+    sendsRounds: true,
+    send: (message) => sent.push(message),
+    drained: async () => {},
+  };
   const repair = new CacheRepair(replicaPortOf(cache), {
     chunkBytes: 1 << 20,
     apply: () => {},
@@ -154,6 +159,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     let drain: () => void = () => {};
     const peer: RepairPeer = {
       node: 'gw-1',
+      sendsRounds: true,
       send: (message) => sent.push(message),
       drained: () =>
         new Promise<void>((resolve) => {
@@ -335,7 +341,12 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       logger: recordingLogger().logger,
       scheduler,
     });
-    const peers = ['gw-1', 'gw-3', 'gw-4'].map((node) => ({ node, send: () => {}, drained: async () => {} }));
+    const peers = ['gw-1', 'gw-3', 'gw-4'].map((node) => ({
+      node,
+      sendsRounds: true,
+      send: () => {},
+      drained: async () => {},
+    }));
     // Three peers' Digests, with the cache changing between them: each needs a read of its own.
     for (const [i, peer] of peers.entries()) {
       port.localPut(`changed${i}`, 'v', v(5000 + i), 1000);

@@ -1,5 +1,6 @@
 import type { Cache } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
+import { until } from '@meshcache/core/testing';
 import { describe, expect, it, vi } from 'vitest';
 import type { ReplicationConfig } from '../src/index.js';
 import { MessageType } from '../src/internals.js';
@@ -323,6 +324,24 @@ describe('anti-entropy rounds to full bounded caches', () => {
     await round(a, b, 16); // so the next round went, and b, finding nothing, asks a to skip one again
     expect(count(a.messages, MessageType.SkipRounds)).toBe(4);
     expect(a.replicator.counters.roundsSkipped).toBe(11);
+  });
+
+  it('a repair that pulls only what may still be in flight took nothing: the peer is still asked to skip', async () => {
+    const { a, b } = await fullApart();
+    await round(a, b, 1); // b asks a to skip one round
+    await round(a, b, 2); // skipped
+    // a writes k15 and sends its next round before the write's live batch: b sees a newer k15 listed
+    a.cache.put('k15', 'fresh');
+    const asked = count(a.messages, MessageType.RepairRequest);
+    a.replicator.antiEntropyRound();
+    await until(() => count(a.messages, MessageType.Pull) > 0, 'b to pull the newer k15');
+    expect(count(a.messages, MessageType.RepairRequest)).toBe(asked + 1);
+    await settleBoth(a, b);
+    expect(b.cache.peekEntry('k15')?.value).toBe('fresh');
+    // The write was younger than the in-flight window: b asked a to skip three rounds all the same.
+    expect(count(a.messages, MessageType.SkipRounds)).toBe(2);
+    for (let i = 4; i <= 6; i++) await round(a, b, i);
+    expect(a.replicator.counters.roundsSkipped).toBe(1 + 3);
   });
 
   it('a node that sends some changes only by repair skips none of its rounds, whatever a full peer asks', async () => {

@@ -9,8 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type ReplicationConfig, resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, type ChangeMessage, HybridLogicalClock, MessageType } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
-import { CacheRepair, type RepairPeer } from '../src/repair/cache-repair.js';
-import { computeDigest } from '../src/repair/digest.js';
+import { CacheRepair, type CacheRepairOptions, type RepairPeer } from '../src/repair/cache-repair.js';
+import { computeDigest, type KeyVersion } from '../src/repair/digest.js';
 import type { SessionMessage } from '../src/session.js';
 import { FakePort } from './fake-port.js';
 
@@ -247,15 +247,21 @@ describe('anti-entropy rounds a peer asked to skip', () => {
 });
 
 describe('CacheRepair on a replica port', () => {
-  function repairOn(port: FakePort) {
+  function repairOn(port: FakePort, options: Partial<CacheRepairOptions> = {}) {
     const sent: SessionMessage[] = [];
     const applied: ChangeMessage[] = [];
-    const peer: RepairPeer = { node: 'gw-2', send: (message) => sent.push(message), drained: async () => {} };
+    const peer: RepairPeer = {
+      node: 'gw-2',
+      sendsRounds: true,
+      send: (message) => sent.push(message),
+      drained: async () => {},
+    };
     const repair = new CacheRepair(port, {
       chunkBytes: 1 << 20,
       apply: (change) => applied.push(change),
       onRepaired: () => {},
       logger: quiet,
+      ...options,
     });
     return { repair, peer, sent, applied };
   }
@@ -297,6 +303,60 @@ describe('CacheRepair on a replica port', () => {
     repair.offer(peer);
     await turns();
     expect(port.calls.filter((call) => call === 'versions')).toHaveLength(2);
+  });
+
+  it('asks a peer that sends it rounds to skip them while its full cache takes nothing from it; not a backplane member, nor on a listing another overlapped', async () => {
+    const port = new FakePort();
+    port.localPut('k', 1, v(10), 10);
+    const { repair, peer, sent } = repairOn(port);
+    const skips = () => sent.filter((m) => m.type === MessageType.SkipRounds);
+    const listed = (to: RepairPeer) =>
+      repair.receive(to, { type: MessageType.Keys, cache: 'c', items: [], last: true });
+    const repairFrom = async (from: RepairPeer) => {
+      sendDifferingDigest(repair, from);
+      await turns();
+      listed(from);
+    };
+    await repairFrom(peer); // its bootstrap: it takes anything then, full or not
+    port.room = 0;
+    await repairFrom(peer);
+    await repairFrom(peer);
+    expect(skips()).toEqual([
+      { type: MessageType.SkipRounds, cache: 'c', rounds: 1 },
+      { type: MessageType.SkipRounds, cache: 'c', rounds: 3 },
+    ]);
+    await repairFrom({ ...peer, node: 'gw-3', sendsRounds: false }); // a backplane member runs no rounds
+    expect(skips()).toHaveLength(2);
+    sendDifferingDigest(repair, peer);
+    await turns();
+    sendDifferingDigest(repair, peer); // while the first listing still comes: its end is not judged
+    await turns();
+    listed(peer);
+    expect(skips()).toHaveLength(2);
+    await repairFrom(peer);
+    expect(skips().at(-1)).toEqual({ type: MessageType.SkipRounds, cache: 'c', rounds: 7 });
+  });
+
+  it('a repair that met its bound on keys to pull found something: the peer is not asked to skip', async () => {
+    const port = new FakePort();
+    port.localPut('a', 1, v(10), 10);
+    port.localPut('b', 1, v(10), 10);
+    const { repair, peer, sent } = repairOn(port, { maxWanted: 1, clock: () => 1000 });
+    const listing = (items: KeyVersion[]) => async () => {
+      sendDifferingDigest(repair, peer);
+      await turns();
+      repair.receive(peer, { type: MessageType.Keys, cache: 'c', items, last: true });
+    };
+    await listing([])(); // its bootstrap
+    port.room = 0;
+    // Both newer, and written just now (as if still in flight): only the bound says something was found.
+    await listing([
+      { key: 'a', version: v(999), removed: false },
+      { key: 'b', version: v(999), removed: false },
+    ])();
+    expect(sent.filter((m) => m.type === MessageType.SkipRounds)).toEqual([]);
+    await listing([{ key: 'a', version: v(999), removed: false }])(); // not cut, and in flight: took nothing
+    expect(sent.filter((m) => m.type === MessageType.SkipRounds)).toHaveLength(1);
   });
 
   it('pulls only the keys of which the port knows an older version or nothing, and applies removals', async () => {

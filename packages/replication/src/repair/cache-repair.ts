@@ -48,10 +48,14 @@
  * its connection is backed up in synchronous mode), nor any if a replicate* option of its own is
  * off (then some of its changes travel only by repair). A round skipped does not count as sent:
  * the round after the skipped ones goes even if the peer's cache did not change since, and a
- * departure's Digest still goes. The cost: a change a full cache missed only through a writer
- * that crashed before sending it, and that no departure Digest covered, is repaired within eight
- * rounds, not one; a cache that gets room back takes keys it lacks from the next round it is sent.
- * A peer of protocol 4 is asked nothing.
+ * departure's Digest still goes. A repair that began while another from the same peer was still
+ * listing its keys is not judged (its Keys may be that listing's end), and one that met its bound
+ * on keys to pull (cut) found something. Only a link's peer is asked (RepairPeer.sendsRounds): a
+ * backplane's members run no rounds. The cost: a change a full cache missed with no Digest to
+ * cover it (a writer that crashed before sending it, a change refused while a clock was skewed,
+ * a writer not linked to this node) is repaired within eight rounds, not one; a cache that gets
+ * room back takes keys it lacks from the next round it is sent. A peer of protocol 4 is asked
+ * nothing.
  *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
@@ -117,6 +121,11 @@ import { bucketCountFor, bucketOf, differingBuckets, type KeyVersion, keysInBuck
 /** Where repair messages for one peer go. */
 export interface RepairPeer {
   readonly node: string;
+  /**
+   * The peer sends this node anti-entropy rounds it may ask it to skip (a link's peer; a Redis
+   * backplane's members run none, and nodes of the release before would not read SkipRounds there).
+   */
+  readonly sendsRounds: boolean;
   send(message: SessionMessage): void;
   /**
    * Resolves once the connection has few enough bytes waiting to be written: a large repair
@@ -165,6 +174,11 @@ interface Wanted {
   room: number;
   /** The cache had no room for keys it does not hold as the repair began. */
   readonly full: boolean;
+  /**
+   * It began while another repair from the peer was listing its keys: the Keys it gets may be
+   * the end of that listing, so whether it took something is not judged.
+   */
+  readonly overlapped: boolean;
   /** Changes of versions older than this (epoch ms) were missed, not merely still in flight. */
   readonly missedBefore: number;
   /** It took a missed change: a key's newer version to pull, or a removal. */
@@ -527,7 +541,16 @@ export class CacheRepair {
     }
     const now = this.#options.clock?.() ?? this.#scheduler.now();
     const missedBefore = now - (this.#options.inFlightMillis ?? IN_FLIGHT_MILLIS);
-    this.#wanted.set(peer.node, { keys: [], bytes: 0, room, full: room === 0, missedBefore, found: cleared });
+    const overlapped = this.#wanted.has(peer.node);
+    this.#wanted.set(peer.node, {
+      keys: [],
+      bytes: 0,
+      room,
+      full: room === 0,
+      overlapped,
+      missedBefore,
+      found: cleared,
+    });
     peer.send({
       type: MessageType.RepairRequest,
       cache,
@@ -753,7 +776,9 @@ export class CacheRepair {
    * nothing missed, the peer is asked to skip its next rounds, more of them the longer that lasts.
    */
   #judge(peer: RepairPeer, wanted: Wanted): void {
-    if (!wanted.full || wanted.found) {
+    if (!peer.sendsRounds || wanted.overlapped) return;
+    // A repair that met a bound (wanted.cut) left keys for the next: it found something.
+    if (!wanted.full || wanted.found || wanted.cut === true) {
       this.#fruitless.delete(peer.node);
       return;
     }
