@@ -3,7 +3,7 @@
  * time, under every fault of the plan, healed, then held to the invariants of
  * simulation/simulation.ts. A failure prints its shrunk reproduction: the seed and the steps.
  * More seeds: `npm run simulate -- --seeds 2000` (docs/replication.md, "The simulator").
- * MESHCACHE_SIM_CHAOS_SEEDS, _CALM_SEEDS, _OVERLOAD_SEEDS change the counts.
+ * MESHCACHE_SIM_CHAOS_SEEDS, _CALM_SEEDS, _OVERLOAD_SEEDS, _BOUNDED_SEEDS change the counts.
  */
 import { describe, expect, it } from 'vitest';
 import { type Mode, runSeeds } from './simulation/run-seeds.js';
@@ -14,6 +14,7 @@ const SEEDS: Record<Mode, number> = {
   chaos: Number(process.env['MESHCACHE_SIM_CHAOS_SEEDS'] ?? 150),
   calm: Number(process.env['MESHCACHE_SIM_CALM_SEEDS'] ?? 75),
   overload: Number(process.env['MESHCACHE_SIM_OVERLOAD_SEEDS'] ?? 75),
+  bounded: Number(process.env['MESHCACHE_SIM_BOUNDED_SEEDS'] ?? 50),
 };
 
 /** Failures the simulator found, shrunk, kept as they were found: each must pass now. */
@@ -64,6 +65,8 @@ describe('the cluster simulator', () => {
       expect(report.failed.map((outcome) => `seed ${outcome.plan.seed}: ${outcome.failures[0]}`)).toEqual([]);
       expect(report.steps).toBeGreaterThan(seeds * 50); // the runs did something
       if (mode !== 'calm') expect(report.faults).toBeGreaterThan(seeds * 2);
+      // Full bounded caches asked their peers to skip rounds: the runs crossed that path.
+      if (mode === 'bounded') expect(report.roundsSkipped).toBeGreaterThan(seeds * 5);
     },
     240_000,
   );

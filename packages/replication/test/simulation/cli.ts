@@ -1,7 +1,7 @@
 /**
- * `npm run simulate -- [--seeds N] [--from S] [--mode chaos|calm|overload|all] [--chaos-millis MS]`
+ * `npm run simulate -- [--seeds N] [--from S] [--mode chaos|calm|overload|bounded|all] [--chaos-millis MS]`
  *
- * Runs the cluster simulator over N seeds per mode (default 500, all three modes), prints one
+ * Runs the cluster simulator over N seeds per mode (default 500, all four modes), prints one
  * line per mode with its figures, and for the first failure of a mode its reproduction, shrunk:
  * the seed, the nodes and the steps. Exits 1 if any seed failed.
  */
@@ -16,13 +16,13 @@ const seeds = Number(option('--seeds', '500'));
 const from = Number(option('--from', '1'));
 const chosen = option('--mode', 'all');
 const chaosMillis = args.includes('--chaos-millis') ? Number(option('--chaos-millis', '12000')) : undefined;
-const modes: Mode[] = chosen === 'all' ? ['chaos', 'calm', 'overload'] : [chosen as Mode];
+const modes: Mode[] = chosen === 'all' ? ['chaos', 'calm', 'overload', 'bounded'] : [chosen as Mode];
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from)) {
   console.error('simulate: --seeds and --from take whole numbers');
   process.exit(2);
 }
-if (modes.some((mode) => !['chaos', 'calm', 'overload'].includes(mode))) {
-  console.error('simulate: --mode is chaos, calm, overload or all');
+if (modes.some((mode) => !['chaos', 'calm', 'overload', 'bounded'].includes(mode))) {
+  console.error('simulate: --mode is chaos, calm, overload, bounded or all');
   process.exit(2);
 }
 
@@ -34,7 +34,7 @@ for (const mode of modes) {
   failed += report.failed.length;
   console.log(
     `${mode}: seeds ${from}-${from + seeds - 1}: ${seeds - report.failed.length} passed, ${report.failed.length} failed; ` +
-      `${report.steps} steps, ${report.faults} faults; converged after healing in ${report.convergedMillis.median} ms ` +
+      `${report.steps} steps, ${report.faults} faults${mode === 'bounded' ? `, ${report.roundsSkipped} rounds skipped` : ''}; converged after healing in ${report.convergedMillis.median} ms ` +
       `(median), ${report.convergedMillis.max} ms (max) of virtual time; ${seconds.toFixed(0)} s`,
   );
   if (report.reproduction !== undefined) console.log(report.reproduction);

@@ -1,13 +1,14 @@
 /**
- * Runs the simulator over a range of seeds, in the three modes (chaos: faults of every kind;
- * calm: no faults, where single flight must load once; overload: every node's timers late),
+ * Runs the simulator over a range of seeds, in four modes (chaos: faults of every kind; calm: no
+ * faults, where single flight must load once; overload: every node's timers late; bounded: chaos,
+ * with a small bounded cache beside the others, held to its own invariants),
  * shrinks the first failure of each mode to a short reproduction, and reports figures.
  * Used by simulation.test.ts (CI's fixed seeds) and by cli.ts (`npm run simulate`).
  */
 import { plan, shrink } from './schedule.js';
 import { describe, type Outcome, simulate } from './simulation.js';
 
-export type Mode = 'chaos' | 'calm' | 'overload';
+export type Mode = 'chaos' | 'calm' | 'overload' | 'bounded';
 
 export interface SeedsReport {
   readonly mode: Mode;
@@ -17,6 +18,7 @@ export interface SeedsReport {
   readonly reproduction: string | undefined;
   readonly steps: number;
   readonly faults: number;
+  readonly roundsSkipped: number;
   readonly convergedMillis: { readonly median: number; readonly max: number };
 }
 
@@ -30,16 +32,19 @@ export async function runSeeds(
   const converged: number[] = [];
   let steps = 0;
   let faults = 0;
+  let roundsSkipped = 0;
   const planOf = (seed: number) =>
     plan(seed, {
       calm: mode === 'calm',
       overload: mode === 'overload',
       ...(options.chaosMillis === undefined ? {} : { chaosMillis: options.chaosMillis }),
     });
+  const simulateOptions = { bounded: mode === 'bounded' };
   for (let seed = from; seed < from + count; seed++) {
-    const outcome = await simulate(planOf(seed));
+    const outcome = await simulate(planOf(seed), simulateOptions);
     steps += outcome.figures.steps;
     faults += outcome.figures.faults;
+    roundsSkipped += outcome.figures.roundsSkipped;
     if (outcome.figures.convergedMillis !== null) converged.push(outcome.figures.convergedMillis);
     if (outcome.failures.length > 0) failed.push(outcome);
   }
@@ -49,8 +54,11 @@ export async function runSeeds(
     const small =
       options.shrink === false
         ? first.plan
-        : await shrink(first.plan, async (candidate) => (await simulate(candidate)).failures.length > 0);
-    reproduction = describe(await simulate(small));
+        : await shrink(
+            first.plan,
+            async (candidate) => (await simulate(candidate, simulateOptions)).failures.length > 0,
+          );
+    reproduction = describe(await simulate(small, simulateOptions));
   }
   converged.sort((a, b) => a - b);
   return {
@@ -60,6 +68,7 @@ export async function runSeeds(
     reproduction,
     steps,
     faults,
+    roundsSkipped,
     convergedMillis: { median: converged[Math.floor(converged.length / 2)] ?? 0, max: converged.at(-1) ?? 0 },
   };
 }

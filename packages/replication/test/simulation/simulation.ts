@@ -63,10 +63,23 @@ const CACHES = {
     },
   },
 } satisfies ClusterConfig['caches'];
-type CacheName = keyof typeof CACHES;
+/**
+ * The bounded mode's cache: full most of the time (twelve keys for six places), evicting by each
+ * node's own reads, so nodes hold different keys and their repairs ask peers to skip rounds
+ * (repair/cache-repair.ts, "Rounds skipped"). Rounds every half second: eight of them, the most a
+ * full cache waits for a change it missed, fit in HEAL_MILLIS.
+ */
+const BOUNDED = {
+  lru: {
+    maxElementsInMemory: 6,
+    memoryStoreEvictionPolicy: 'LRU',
+    replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 500 },
+  },
+} satisfies ClusterConfig['caches'];
+type CacheName = keyof typeof CACHES | keyof typeof BOUNDED;
 
 interface Op {
-  readonly cache: 'kv' | 'sync';
+  readonly cache: 'kv' | 'sync' | 'lru';
   readonly kind: 'put' | 'remove' | 'removeAll';
   readonly key: string | undefined;
   readonly value: number | undefined;
@@ -92,11 +105,24 @@ export interface Outcome {
     readonly virtualMillis: number;
     /** Virtual ms from healing until every node held the same; null if not within HEAL_MILLIS. */
     readonly convergedMillis: number | null;
+    /** The bounded mode: anti-entropy rounds of the bounded cache skipped at a full peer's asking (nodes up at the end). */
+    readonly roundsSkipped: number;
   };
 }
 
+export interface SimulateOptions {
+  /**
+   * Every node also has a small bounded cache (BOUNDED) that takes the same writes as kv, and a
+   * read of the node's previous key after each: checked by checkBounded. @default false
+   */
+  readonly bounded?: boolean;
+}
+
 /** Runs one plan to its end and checks the invariants. Never throws for what the cluster did wrong. */
-export async function simulate(plan: Plan): Promise<Outcome> {
+export async function simulate(plan: Plan, options: SimulateOptions = {}): Promise<Outcome> {
+  const bounded = options.bounded === true;
+  /** Per node, the key of its last write to the bounded cache, which it reads after the next. */
+  const lastKey = new Map<string, string>();
   await derivePsk(SECRET); // scrypt is real work on a thread: done once, before virtual time starts
   const scheduler = new VirtualScheduler({ seed: plan.seed, start: START });
   const network = new SimNetwork(scheduler, () => scheduler.random());
@@ -107,6 +133,7 @@ export async function simulate(plan: Plan): Promise<Outcome> {
   const bursts: Array<{ key: string; nodes: readonly string[] }> = [];
   const ttlKeys = new Set<string>();
   let faults = 0;
+  let roundsSkipped = 0;
   /** Virtual ms from healing until every cache was the same on every node. */
   let convergedAt: number | undefined;
 
@@ -132,7 +159,7 @@ export async function simulate(plan: Plan): Promise<Outcome> {
     secret: SECRET,
     peerListener: { hostname: name, port: 7000, socketTimeoutMillis: 1000 },
     peerDiscovery: { mode: 'manual', peers: plan.nodes.filter((other) => other !== name).map((o) => `ws://${o}:7000`) },
-    caches: CACHES,
+    caches: bounded ? { ...CACHES, ...BOUNDED } : CACHES,
   });
 
   const start = async (name: string): Promise<void> => {
@@ -147,6 +174,38 @@ export async function simulate(plan: Plan): Promise<Outcome> {
 
   const cacheOf = (name: string, cache: CacheName): Cache<unknown> | undefined =>
     states.get(name)?.node?.manager.getCache(cache);
+
+  /** A kv write made again on the bounded cache, then a read of the node's previous key there. */
+  const mirror = (step: Step & { kind: 'put' | 'remove' | 'removeAll' }, life: number): void => {
+    const lru = cacheOf(step.node, 'lru');
+    if (lru === undefined) return;
+    const port = replicaPortOf(lru);
+    let version: Version | undefined;
+    if (step.kind === 'put') {
+      lru.put(step.key, step.value);
+      version = lru.peekEntry(step.key)?.version;
+    } else if (step.kind === 'remove') {
+      lru.remove(step.key);
+      version = port.knownVersion(step.key);
+    } else {
+      lru.removeAll();
+      version = port.clearVersion;
+    }
+    if (version === undefined) return;
+    const key = step.kind === 'removeAll' ? undefined : step.key;
+    ops.push({
+      cache: 'lru',
+      kind: step.kind,
+      key,
+      value: step.kind === 'put' ? step.value : undefined,
+      version,
+      node: step.node,
+      life,
+    });
+    const previous = lastKey.get(step.node);
+    if (previous !== undefined) lru.get(previous);
+    if (key !== undefined) lastKey.set(step.node, key);
+  };
 
   const apply = async (step: Step): Promise<void> => {
     switch (step.kind) {
@@ -175,6 +234,7 @@ export async function simulate(plan: Plan): Promise<Outcome> {
         const value = step.kind === 'put' ? step.value : undefined;
         ops.push({ cache: step.cache, kind: step.kind, key, value, version, node: step.node, life: state.crashes });
         if (step.cache === 'sync') void state.node?.settle();
+        if (bounded && step.cache === 'kv') mirror(step, state.crashes);
         return;
       }
       case 'putTtl': {
@@ -263,6 +323,8 @@ export async function simulate(plan: Plan): Promise<Outcome> {
       if (convergedAt === undefined && sameEverywhere(states)) convergedAt = scheduler.now() - healed;
     }
     check(states, ops, ttlKeys, loads, bursts, faults, failures);
+    if (bounded) checkBounded(states, ops, failures);
+    for (const state of states.values()) roundsSkipped += state.node?.replicationStatistics('lru')?.roundsSkipped ?? 0;
   } catch (error) {
     failures.push(`the simulation itself failed: ${(error as Error).stack ?? error}`);
   } finally {
@@ -279,6 +341,7 @@ export async function simulate(plan: Plan): Promise<Outcome> {
       faults,
       virtualMillis: scheduler.now() - START,
       convergedMillis: convergedAt ?? null,
+      roundsSkipped,
     },
   };
 }
@@ -379,6 +442,50 @@ function check(
         if (peer.queuedBytes > 64 * 1024 * 1024)
           failures.push(`memory: ${name}/${cacheName} queue to ${peer.node} too big`);
       }
+    }
+  }
+}
+
+/**
+ * The bounded caches: nodes may hold different keys (each evicts by its own reads, as Ehcache's
+ * do), but none holds a key at a version older than another node's copy of it, or older than a
+ * removal another node knows (its tombstone, or its last removeAll); and every value held is one
+ * a put made, at that put's version. Repair takes newer versions of the keys a node holds and
+ * removals, whatever its room, within eight anti-entropy rounds even while it has peers skip them.
+ */
+function checkBounded(states: ReadonlyMap<string, NodeState>, ops: readonly Op[], failures: string[]): void {
+  const caches = [...states].map(([name, state]) => ({
+    name,
+    lru: state.node?.manager.getCache('lru') as Cache<unknown>,
+  }));
+  const keys = new Set(ops.filter((op) => op.cache === 'lru' && op.key !== undefined).map((op) => op.key as string));
+  for (const key of keys) {
+    let newest: { version: Version; node: string } | undefined;
+    for (const { name, lru } of caches) {
+      const port = replicaPortOf(lru);
+      for (const version of [port.knownVersion(key), port.clearVersion]) {
+        if (version !== undefined && (newest === undefined || compareVersions(version, newest.version) > 0))
+          newest = { version, node: name };
+      }
+    }
+    for (const { name, lru } of caches) {
+      const entry = lru.peekEntry(key);
+      if (entry?.version === undefined) continue;
+      if (newest !== undefined && compareVersions(entry.version, newest.version) < 0) {
+        failures.push(
+          `stale: lru/${key} on ${name} is ${JSON.stringify(entry.value)} at ${JSON.stringify(entry.version)}, older than what ${newest.node} knows of it, ${JSON.stringify(newest.version)}`,
+        );
+      }
+      const made = ops.some(
+        (op) =>
+          op.cache === 'lru' &&
+          op.kind === 'put' &&
+          op.key === key &&
+          op.value === entry.value &&
+          compareVersions(op.version, entry.version as Version) === 0,
+      );
+      if (!made)
+        failures.push(`invented: lru/${key} on ${name} holds ${JSON.stringify(entry.value)}, which no put made`);
     }
   }
 }
