@@ -1,7 +1,8 @@
 /**
- * Three ClusterNodes as three processes on 127.0.0.1 with manual peers: changes made in one
- * process reach the others over real WebSockets, a node killed with SIGKILL is seen to leave,
- * and a wrong secret is refused. Processes are stopped by their own pid.
+ * ClusterNodes as processes on 127.0.0.1 with manual peers: changes made in one process reach the
+ * others over real WebSockets, a node killed with SIGKILL is seen to leave, a wrong secret is
+ * refused, and two full bounded caches have each other skip anti-entropy rounds. Processes are
+ * stopped by their own pid.
  */
 import { describe, expect, it } from 'vitest';
 import { CACHE, connectedPeers, type Running, startNode, until } from './cluster-harness.js';
@@ -64,5 +65,52 @@ describe('a cluster of three processes', () => {
     // refused, so never connected: down, or connecting again on its next retry
     const [peer] = (await intruder.ask('peers')) as Array<{ state: string }>;
     expect(['down', 'connecting']).toContain(peer?.state);
+  });
+
+  it('two full bounded caches holding different keys have each other skip the anti-entropy rounds that take nothing, and agree on the keys both hold', async () => {
+    const bounded = {
+      'Response Cache': {
+        maxElementsInMemory: 200,
+        memoryStoreEvictionPolicy: 'LRU',
+        replication: { asynchronousReplicationIntervalMillis: 10, repairIntervalMillis: 200 },
+      },
+    };
+    const a = await startNode('gw-1', [], { caches: bounded });
+    const b = await startNode('gw-2', [a.url], { caches: bounded });
+    await until(async () => (await connectedPeers(a)) === 1, 'the link');
+    await a.ask(`fill ${CACHE} 200 a`);
+    await until(async () => ((await b.ask(`count ${CACHE}`)) as { count: number }).count === 200, 'b to fill');
+    // Each reads a different fifty, then a writes a hundred more: a evicts a50-a149, b a0-a99.
+    for (let i = 0; i < 50; i++) {
+      await a.ask(`get ${CACHE} a${i}`);
+      await b.ask(`get ${CACHE} a${150 + i}`);
+    }
+    await a.ask(`fill ${CACHE} 100 n`);
+    const held = async (node: Running, key: string) =>
+      ((await node.ask(`get ${CACHE} ${key}`)) as { found: boolean }).found;
+    await until(async () => (await held(b, 'n99')) && !(await held(b, 'a0')), 'b to evict what it read least');
+    expect([await held(a, 'a0'), await held(a, 'a100'), await held(b, 'a0'), await held(b, 'a100')]).toEqual([
+      true,
+      false,
+      false,
+      true,
+    ]);
+    // Updates of keys both hold keep both caches changing, so both keep sending rounds.
+    const skipped = async (node: Running) =>
+      ((await node.ask(`stats ${CACHE}`)) as { replication: { roundsSkipped: number } }).replication.roundsSkipped;
+    for (let i = 0; i < 200 && ((await skipped(a)) < 3 || (await skipped(b)) < 3); i++) {
+      await a.ask(`put ${CACHE} n${i % 100} {"i":${i}}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await skipped(a)).toBeGreaterThanOrEqual(3);
+    expect(await skipped(b)).toBeGreaterThanOrEqual(3);
+    await a.ask('settle');
+    const versions = await Promise.all(
+      [a, b].map((node) => node.ask(`versions ${CACHE}`) as Promise<Record<string, string>>),
+    );
+    const [ofA, ofB] = versions as [Record<string, string>, Record<string, string>];
+    const both = Object.keys(ofA).filter((key) => key in ofB);
+    expect(both.length).toBeGreaterThanOrEqual(150);
+    expect(both.filter((key) => ofA[key] !== ofB[key])).toEqual([]);
   });
 });
