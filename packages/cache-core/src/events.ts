@@ -75,6 +75,13 @@ export class EventHub<V> {
     if (!this.#listeners.local.has(type)) {
       throw new TypeError(`unknown cache event "${String(type)}"; events are ${CACHE_EVENT_TYPES.join(', ')}`);
     }
+    if (typeof listener !== 'function') {
+      throw new TypeError(`a listener of "${type}" events must be a function, not ${typeof listener}`);
+    }
+    // From JavaScript a typo ('remotes') otherwise failed as "cannot read properties of undefined".
+    if (origin !== undefined && origin !== 'local' && origin !== 'remote') {
+      throw new TypeError(`unknown event origin "${String(origin)}"; origins are local and remote (or none, for both)`);
+    }
     for (const from of origin === undefined ? (['local', 'remote'] as const) : [origin]) {
       const lists = this.#listeners[from];
       // Copy on write: a listener that removes itself while events are being delivered is safe.

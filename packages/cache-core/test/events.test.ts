@@ -240,6 +240,16 @@ describe('events', () => {
     expect(() => cache.on('deleted' as never, () => {})).toThrow(/unknown cache event "deleted"/);
   });
 
+  it('rejects an unknown origin and a listener that is not a function, naming them (from JavaScript, a typo)', () => {
+    const logged: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (_obj, msg) => logged.push(msg ?? '') };
+    const cache = new CacheManager({ logger }).addCache('c');
+    expect(() => cache.on('put', () => {}, { origin: 'remotes' as never })).toThrow(/unknown event origin "remotes"/);
+    expect(() => cache.on('put', 'log' as never)).toThrow(/a listener of "put" events must be a function, not string/);
+    cache.put('k', 1);
+    expect(logged).toEqual([]); // the calls refused registered nothing that a put would call
+  });
+
   it('listens to one origin when asked: local changes, or those applied from peers', () => {
     const { manager } = setup();
     const cache = manager.addCache<string>('c');
