@@ -207,9 +207,10 @@ export interface LinkCachesMessage {
 }
 
 /**
- * (Protocol 5.) The sender's last repair of `cache` from the receiver took nothing and the cache is
- * full: the receiver may skip its next `rounds` anti-entropy rounds to the sender (repair/cache-repair.ts,
- * "Rounds skipped"). Digests for any other reason are still sent.
+ * (Protocol 5.) The sender's last repair of `cache` from the receiver took nothing, and its cache
+ * takes no keys it lacks (full, or replicatePuts off): the receiver may skip its next `rounds`
+ * anti-entropy rounds to the sender (repair/cache-repair.ts, "Rounds skipped"). Digests for any
+ * other reason are still sent.
  */
 export interface SkipRoundsMessage {
   readonly type: typeof MessageType.SkipRounds;
