@@ -179,18 +179,7 @@ export async function simulate(plan: Plan, options: SimulateOptions = {}): Promi
   const mirror = (step: Step & { kind: 'put' | 'remove' | 'removeAll' }, life: number): void => {
     const lru = cacheOf(step.node, 'lru');
     if (lru === undefined) return;
-    const port = replicaPortOf(lru);
-    let version: Version | undefined;
-    if (step.kind === 'put') {
-      lru.put(step.key, step.value);
-      version = lru.peekEntry(step.key)?.version;
-    } else if (step.kind === 'remove') {
-      lru.remove(step.key);
-      version = port.knownVersion(step.key);
-    } else {
-      lru.removeAll();
-      version = port.clearVersion;
-    }
+    const version = write(lru, step);
     if (version === undefined) return;
     const key = step.kind === 'removeAll' ? undefined : step.key;
     ops.push({
@@ -216,17 +205,7 @@ export async function simulate(plan: Plan, options: SimulateOptions = {}): Promi
         const state = states.get(step.node);
         if (cache === undefined || state === undefined) return; // the node is down
         const key = step.kind === 'removeAll' ? undefined : step.key;
-        let version: Version | undefined;
-        if (step.kind === 'put') {
-          cache.put(step.key, step.value);
-          version = cache.peekEntry(step.key)?.version;
-        } else if (step.kind === 'remove') {
-          cache.remove(step.key);
-          version = replicaPortOf(cache).knownVersion(step.key);
-        } else {
-          cache.removeAll();
-          version = replicaPortOf(cache).clearVersion;
-        }
+        const version = write(cache, step);
         if (version === undefined) {
           failures.push(`${step.kind} on ${step.node} left no version`);
           return;
@@ -487,6 +466,22 @@ function checkBounded(states: ReadonlyMap<string, NodeState>, ops: readonly Op[]
       if (!made)
         failures.push(`invented: lru/${key} on ${name} holds ${JSON.stringify(entry.value)}, which no put made`);
     }
+  }
+}
+
+/** Makes a put, remove or removeAll step's write on `cache`; the version it left. */
+function write(cache: Cache<unknown>, step: Step & { kind: 'put' | 'remove' | 'removeAll' }): Version | undefined {
+  const port = replicaPortOf(cache);
+  switch (step.kind) {
+    case 'put':
+      cache.put(step.key, step.value);
+      return cache.peekEntry(step.key)?.version;
+    case 'remove':
+      cache.remove(step.key);
+      return port.knownVersion(step.key);
+    case 'removeAll':
+      cache.removeAll();
+      return port.clearVersion;
   }
 }
 
