@@ -350,7 +350,9 @@ describe('ChangeReader at its edges', () => {
       }),
       { numRuns: 400 },
     );
-    expect(taken).toBeGreaterThan(frames / 20);
+    // Both paths are exercised. The fast path takes about 7% of these frames (6.5-7.6% in six
+    // runs): a twentieth was three standard deviations away, a fortieth is seven.
+    expect(taken).toBeGreaterThan(frames / 40);
     expect(taken).toBeLessThan(frames);
   });
 });
