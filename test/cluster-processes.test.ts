@@ -112,5 +112,5 @@ describe('a cluster of three processes', () => {
     const both = Object.keys(ofA).filter((key) => key in ofB);
     expect(both.length).toBeGreaterThanOrEqual(150);
     expect(both.filter((key) => ofA[key] !== ofB[key])).toEqual([]);
-  });
+  }, 60_000); // two process starts, and waits of up to 10 s each on a loaded machine
 });

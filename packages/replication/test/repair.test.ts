@@ -292,7 +292,7 @@ describe('anti-entropy rounds to full bounded caches', () => {
       if (count(b.messages, MessageType.Digest) > digests) sent.push(i);
     }
     expect(sent).toEqual([1, 3, 7, 15, 23]);
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(5);
+    expect(a.skipsAsked).toEqual([1, 3, 7, 7, 7]);
     expect(count(a.messages, MessageType.RepairRequest)).toBe(5);
     expect(a.replicator.counters.roundsSkipped).toBe(19);
     // Each round sent listed a's keys and b pulled none of them: the keys still differ.
@@ -320,9 +320,9 @@ describe('anti-entropy rounds to full bounded caches', () => {
     a.replicator.antiEntropyRound();
     await settleBoth(a, b);
     expect(b.cache.peekEntry('k15')?.value).toBe('missed');
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(3); // the repair found something: b asked nothing
+    expect(a.skipsAsked).toEqual([1, 3, 7, 0]); // the repair found something: skip no more
     await round(a, b, 16); // so the next round went, and b, finding nothing, asks a to skip one again
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(4);
+    expect(a.skipsAsked).toEqual([1, 3, 7, 0, 1]);
     expect(a.replicator.counters.roundsSkipped).toBe(11);
   });
 
@@ -339,7 +339,7 @@ describe('anti-entropy rounds to full bounded caches', () => {
     await settleBoth(a, b);
     expect(b.cache.peekEntry('k15')?.value).toBe('fresh');
     // The write was younger than the in-flight window: b asked a to skip three rounds all the same.
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(2);
+    expect(a.skipsAsked).toEqual([1, 3]);
     for (let i = 4; i <= 6; i++) await round(a, b, i);
     expect(a.replicator.counters.roundsSkipped).toBe(1 + 3);
   });
@@ -348,26 +348,50 @@ describe('anti-entropy rounds to full bounded caches', () => {
     const { a, b } = await fullApart(5, { replicateUpdates: false });
     for (let i = 1; i <= 4; i++) await round(a, b, i);
     expect(count(b.messages, MessageType.Digest)).toBe(4);
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(4);
+    expect(a.skipsAsked).toEqual([1, 3, 7, 7]); // asked, and not heeded
     expect(a.replicator.counters.roundsSkipped).toBe(0);
   });
 
-  it('skips only rounds: a Digest for another reason still goes; a cache that has room again asks nothing', async () => {
+  it('skips only rounds: a Digest for another reason still goes; a cache that has room again tells the peer to skip no more', async () => {
     const { a, b } = await fullApart();
     await round(a, b, 1); // took nothing: b asks a to skip one round
     a.replicator.requestRepair('gw-2'); // as on an overflow or a departure
     await settleBoth(a, b);
     expect(count(a.messages, MessageType.RepairRequest)).toBe(2); // handled, and took nothing: skip three
+    expect(a.skipsAsked).toEqual([1, 3]);
     b.cache.remove('k5');
     await settleBoth(a, b);
     for (let i = 2; i <= 4; i++) await round(a, b, i);
     expect(a.replicator.counters.roundsSkipped).toBe(3);
-    await round(a, b, 5); // b had room: it took one of a's keys, and asked nothing
+    await round(a, b, 5); // b had room: it took one of a's keys, and told a to skip no more
     expect(b.cache.size).toBe(20);
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(2);
-    await round(a, b, 6);
+    expect(a.skipsAsked).toEqual([1, 3, 0]);
+    await round(a, b, 6); // full again, and nothing taken: skip one
     expect(count(a.messages, MessageType.RepairRequest)).toBe(4);
+    expect(a.skipsAsked).toEqual([1, 3, 0, 1]);
     expect(a.replicator.counters.roundsSkipped).toBe(3);
+  });
+
+  it('a repair that takes something, from a Digest between rounds, tells the peer to skip none of those left', async () => {
+    const { a, b } = await fullApart();
+    for (let i = 1; i <= 3; i++) await round(a, b, i); // sent 1 and 3: b asked a to skip three
+    expect(a.skipsAsked).toEqual([1, 3]);
+    // A third node's write reached a, not b; then a departure's Digest goes to b and b takes it.
+    const held = a.cache.peekEntry('k15');
+    if (held === undefined) throw new Error('a holds k15');
+    clock.advance(1);
+    const version = { time: clock.now(), counter: 0, node: 'gw-3' };
+    a.hlc.receive(version);
+    replicaPortOf(a.cache).applyRemote({ type: 'put', ...held, value: 'missed', version });
+    clock.advance(200_000);
+    a.replicator.requestRepairIfChanged('gw-2');
+    await settleBoth(a, b);
+    expect(b.cache.peekEntry('k15')?.value).toBe('missed');
+    expect(a.skipsAsked).toEqual([1, 3, 0]);
+    const digests = count(b.messages, MessageType.Digest);
+    await round(a, b, 4); // not skipped
+    expect(count(b.messages, MessageType.Digest)).toBe(digests + 1);
+    expect(a.replicator.counters.roundsSkipped).toBe(1);
   });
 
   it('a peer that asks to skip more rounds than seven still gets every eighth', async () => {
@@ -382,7 +406,7 @@ describe('anti-entropy rounds to full bounded caches', () => {
     const { a, b } = await fullApart(4);
     for (let i = 1; i <= 4; i++) await round(a, b, i);
     expect(count(b.messages, MessageType.Digest)).toBe(4);
-    expect(count(a.messages, MessageType.SkipRounds)).toBe(0);
+    expect(a.skipsAsked).toEqual([]);
     expect(count(a.messages, MessageType.RepairRequest)).toBe(4);
     expect(a.replicator.counters.roundsSkipped).toBe(0);
   });

@@ -28,6 +28,8 @@ export interface TestNode {
   readonly messages: number[];
   /** Changes this node received in answer to its repairs. */
   readonly repairChanges: ChangeMessage[];
+  /** The rounds its peer asked it to skip, each SkipRounds in turn. */
+  readonly skipsAsked: number[];
   link?: PeerLink;
 }
 
@@ -72,6 +74,7 @@ export function makeNode(
     received: [],
     messages: [],
     repairChanges: [],
+    skipsAsked: [],
   };
   node.replicator = makeReplicator(node);
   open.push(node);
@@ -137,6 +140,7 @@ function record(node: TestNode, session: Session): void {
       node.messages.push(message.type);
       if (message.type === MessageType.Batch) node.received.push(...message.changes);
       if (message.type === MessageType.Entries) node.repairChanges.push(...message.changes);
+      if (message.type === MessageType.SkipRounds) node.skipsAsked.push(message.rounds);
       handler(message);
     });
 }

@@ -34,28 +34,29 @@
  * each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from the
  * average entry it holds): pulled entries larger than that can still evict.
  *
- * Rounds skipped. Two full bounded caches never hold the same keys (each evicts by its own reads),
- * so their digests always differ: every anti-entropy round listed one's keys to the other, which
+ * Rounds skipped. Two full bounded caches rarely hold the same set of keys (each evicts by its own
+ * reads), so their digests differ: every anti-entropy round listed one's keys to the other, which
  * pulled nothing, megabytes each way per round for good. So a cache that takes no keys it lacks
  * (full, or replicatePuts off) and whose repair from a peer took nothing asks that peer
- * (SkipRounds, protocol 5) to skip its next anti-entropy round to it, its next three after two
- * such repairs in a row, and its next seven after three or more: the peer neither reads its cache
- * for those rounds nor sends them, and this node still repairs from it every eighth round. A
- * repair took something if it found a newer version of a key held, or a removal, older than
- * inFlightMillis before it began by this node's hybrid clock; a younger one may only have
- * overtaken its live change, which a busy cache always has on the wire. The peer (CacheReplicator)
- * skips only rounds, and not even those to a node that missed changes (its queue overflowed, or
- * its connection is backed up in synchronous mode), nor any if a replicate* option of its own is
- * off (then some of its changes travel only by repair). A round skipped does not count as sent:
- * the round after the skipped ones goes even if the peer's cache did not change since, and a
- * departure's Digest still goes. A repair that began while another from the same peer was still
- * listing its keys is not judged (its Keys may be that listing's end), and one that met its bound
- * on keys to pull (cut) found something. Only a link's peer is asked (RepairPeer.sendsRounds): a
- * backplane's members run no rounds. The cost: a change a full cache missed with no Digest to
- * cover it (a writer that crashed before sending it, a change refused while a clock was skewed,
- * a writer not linked to this node) is repaired within eight rounds, not one; a cache that gets
- * room back takes keys it lacks from the next round it is sent. A peer of protocol 4 is asked
- * nothing.
+ * (SkipRounds, protocol 5) to skip its next anti-entropy round to it, its next three after two such
+ * repairs in a row, and its next seven after three or more: the peer neither reads its cache for
+ * those rounds nor sends them, and this node still repairs from it at least once every eight
+ * rounds. A repair that takes something, or finds the two in step, tells the peer to skip no more
+ * (rounds: 0). A repair took something if it found a newer version of a key held, or a removal,
+ * older than inFlightMillis before it began by this node's hybrid clock, or brought a removeAll; a
+ * younger one may only have overtaken its live change, which a busy cache always has on the wire.
+ * The peer (CacheReplicator) skips only rounds, and not even those to a node that missed changes
+ * (its queue overflowed, or its connection is backed up in synchronous mode), nor any if a
+ * replicate* option of its own is off (then some of its changes travel only by repair). A round
+ * skipped does not count as sent: the round after the skipped ones goes even if the peer's cache
+ * did not change since, and a departure's Digest still goes. A repair that began while another from
+ * the same peer was still listing its keys is not judged (its Keys may be that listing's end), and
+ * one that met its bound on keys to pull (cut) found something. Only a link's peer is asked
+ * (RepairPeer.sendsRounds): a backplane's members run no rounds. The cost: a change a full cache
+ * missed with no Digest to cover it (a writer that crashed before sending it, a change refused
+ * while a clock was skewed, a writer not linked to this node) is repaired within eight rounds, not
+ * one; a cache that gets room back takes keys it lacks from the next round it is sent. A peer of
+ * protocol 4 is asked nothing.
  *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
@@ -522,20 +523,23 @@ export class CacheRepair {
       }
       return;
     }
-    // Keys this node does not hold, it takes only as far as it has room (and replicatePuts lets
-    // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
-    // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
-    const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
     const built = await this.#build(message.bucketCount);
     if (built === undefined) return;
     const { digest, counts } = built;
     const differing = differingBuckets(digest, message.digest);
+    // Keys this node does not hold, it takes only as far as it has room (and replicatePuts lets
+    // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
+    // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
+    // Read after the build, which may have waited for a read of a disk tier meanwhile.
+    const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
     const holds = (bucket: number) => (counts[bucket] ?? 0) > 0;
     // Whole buckets only when everything in them may come; else their keys, to choose from.
     const fullBuckets = room === Number.POSITIVE_INFINITY ? differing.filter((bucket) => !holds(bucket)) : [];
     const keyBuckets = room === Number.POSITIVE_INFINITY || room === 0 ? differing.filter(holds) : differing;
     if (fullBuckets.length === 0 && keyBuckets.length === 0) {
-      this.#fruitless.delete(peer.node); // in step: nothing to skip
+      // In step: if the peer was asked to skip rounds, it need not any more.
+      if (this.#fruitless.delete(peer.node) && peer.sendsRounds)
+        peer.send({ type: MessageType.SkipRounds, cache, rounds: 0 });
       this.#repaired(peer.node);
       return;
     }
@@ -773,13 +777,15 @@ export class CacheRepair {
 
   /**
    * A repair from `peer` has listed all it differs by: if the cache was full and the repair found
-   * nothing missed, the peer is asked to skip its next rounds, more of them the longer that lasts.
+   * nothing missed, the peer is asked to skip its next rounds, more of them the longer that lasts;
+   * otherwise a peer asked to skip some is told to skip none left (rounds: 0).
    */
   #judge(peer: RepairPeer, wanted: Wanted): void {
     if (!peer.sendsRounds || wanted.overlapped) return;
     // A repair that met a bound (wanted.cut) left keys for the next: it found something.
     if (!wanted.full || wanted.found || wanted.cut === true) {
-      this.#fruitless.delete(peer.node);
+      if (this.#fruitless.delete(peer.node))
+        peer.send({ type: MessageType.SkipRounds, cache: this.#port.cacheName, rounds: 0 });
       return;
     }
     const fruitless = (this.#fruitless.get(peer.node) ?? 0) + 1;
