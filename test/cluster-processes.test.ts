@@ -67,7 +67,12 @@ describe('a cluster of three processes', () => {
     expect(['down', 'connecting']).toContain(peer?.state);
   });
 
-  it('two full bounded caches holding different keys have each other skip the anti-entropy rounds that take nothing, and agree on the keys both hold', async () => {
+  /**
+   * Two processes with full LRU caches of 200 holding different keys: each reads a different
+   * fifty, then gw-1 writes a hundred more, so gw-1 evicts a50-a149 and gw-2 a0-a99. `old` holds
+   * gw-1 to protocol 4, the release before SkipRounds.
+   */
+  async function fullApart(old = false): Promise<[Running, Running]> {
     const bounded = {
       'Response Cache': {
         maxElementsInMemory: 200,
@@ -75,12 +80,11 @@ describe('a cluster of three processes', () => {
         replication: { asynchronousReplicationIntervalMillis: 10, repairIntervalMillis: 200 },
       },
     };
-    const a = await startNode('gw-1', [], { caches: bounded });
+    const a = await startNode('gw-1', [], { caches: bounded, ...(old ? { protocols: { min: 2, max: 4 } } : {}) });
     const b = await startNode('gw-2', [a.url], { caches: bounded });
     await until(async () => (await connectedPeers(a)) === 1, 'the link');
     await a.ask(`fill ${CACHE} 200 a`);
     await until(async () => ((await b.ask(`count ${CACHE}`)) as { count: number }).count === 200, 'b to fill');
-    // Each reads a different fifty, then a writes a hundred more: a evicts a50-a149, b a0-a99.
     for (let i = 0; i < 50; i++) {
       await a.ask(`get ${CACHE} a${i}`);
       await b.ask(`get ${CACHE} a${150 + i}`);
@@ -95,22 +99,53 @@ describe('a cluster of three processes', () => {
       false,
       true,
     ]);
+    return [a, b];
+  }
+
+  const replication = async (node: Running) =>
+    ((await node.ask(`stats ${CACHE}`)) as { replication: { roundsSkipped: number; repairs: number } }).replication;
+
+  /** After a's last update has reached b: the keys both hold, and those whose versions differ. */
+  async function agreement(a: Running, b: Running): Promise<{ both: number; differing: string[] }> {
+    await a.ask('settle');
+    const [ofA, ofB] = (await Promise.all(
+      [a, b].map((node) => node.ask(`versions ${CACHE}`) as Promise<Record<string, string>>),
+    )) as [Record<string, string>, Record<string, string>];
+    const both = Object.keys(ofA).filter((key) => key in ofB);
+    return { both: both.length, differing: both.filter((key) => ofA[key] !== ofB[key]) };
+  }
+
+  it('two full bounded caches holding different keys have each other skip the anti-entropy rounds that take nothing, and agree on the keys both hold', async () => {
+    const [a, b] = await fullApart();
     // Updates of keys both hold keep both caches changing, so both keep sending rounds.
-    const skipped = async (node: Running) =>
-      ((await node.ask(`stats ${CACHE}`)) as { replication: { roundsSkipped: number } }).replication.roundsSkipped;
-    for (let i = 0; i < 200 && ((await skipped(a)) < 3 || (await skipped(b)) < 3); i++) {
+    for (
+      let i = 0;
+      i < 200 && ((await replication(a)).roundsSkipped < 3 || (await replication(b)).roundsSkipped < 3);
+      i++
+    ) {
       await a.ask(`put ${CACHE} n${i % 100} {"i":${i}}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(await skipped(a)).toBeGreaterThanOrEqual(3);
-    expect(await skipped(b)).toBeGreaterThanOrEqual(3);
-    await a.ask('settle');
-    const versions = await Promise.all(
-      [a, b].map((node) => node.ask(`versions ${CACHE}`) as Promise<Record<string, string>>),
-    );
-    const [ofA, ofB] = versions as [Record<string, string>, Record<string, string>];
-    const both = Object.keys(ofA).filter((key) => key in ofB);
-    expect(both.length).toBeGreaterThanOrEqual(150);
-    expect(both.filter((key) => ofA[key] !== ofB[key])).toEqual([]);
+    expect((await replication(a)).roundsSkipped).toBeGreaterThanOrEqual(3);
+    expect((await replication(b)).roundsSkipped).toBeGreaterThanOrEqual(3);
+    const { both, differing } = await agreement(a, b);
+    expect(both).toBeGreaterThanOrEqual(150);
+    expect(differing).toEqual([]);
   }, 60_000); // two process starts, and waits of up to 10 s each on a loaded machine
+
+  it('a node of the release before (protocol 4) and this one link at 4: no round is skipped either way, and they agree', async () => {
+    const [a, b] = await fullApart(true);
+    expect(((await b.ask('peers')) as Array<{ protocol: number }>)[0]?.protocol).toBe(4);
+    const before = [(await replication(a)).repairs, (await replication(b)).repairs];
+    for (let i = 0; i < 200 && (await replication(b)).repairs < (before[1] as number) + 5; i++) {
+      await a.ask(`put ${CACHE} n${i % 100} {"i":${i}}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // b repaired from a's rounds again and again, full and taking nothing, and asked nothing.
+    expect((await replication(b)).repairs).toBeGreaterThanOrEqual((before[1] as number) + 5);
+    expect([(await replication(a)).roundsSkipped, (await replication(b)).roundsSkipped]).toEqual([0, 0]);
+    const { both, differing } = await agreement(a, b);
+    expect(both).toBeGreaterThanOrEqual(150);
+    expect(differing).toEqual([]);
+  }, 60_000);
 });
