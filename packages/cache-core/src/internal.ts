@@ -10,6 +10,7 @@ export { DeferredValue, DeferredValues } from './deferred-value.js';
 export { isWellFormed } from './encodable.js';
 export { shownValue } from './errors.js';
 export type { LoadCoordinator } from './loads.js';
+export { PREFETCH_MOST } from './memory/key-index.js';
 export { CONTAINER_BYTES, HASHED_CONTAINER_BYTES } from './memory/sizes.js';
 export { BucketDigest, type FoldedDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from './replica-digest.js';
 export type { ApplyOutcome, KeyedEntry, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';

@@ -4,12 +4,12 @@
  * instead of coming one after another). Used where many keys come at once: a peer's batch, a
  * repair's key lists and pulls.
  */
-import type { ReplicaPort } from '@meshcache/core/internal';
+import { PREFETCH_MOST, type ReplicaPort } from '@meshcache/core/internal';
 import type { CacheReplicator } from './cache-replicator.js';
 import type { ChangeMessage } from './protocol/messages.js';
 
-/** Keys read ahead at a time: what the memory store reads ahead in one call (PREFETCH_MOST in core). */
-export const PREFETCH_RUN = 1024;
+/** Keys read ahead at a time: what the memory store reads ahead in one call. */
+export const PREFETCH_RUN = PREFETCH_MOST;
 /** Fewer keys than this are looked up as they come: too few misses to overlap to pay for a pass. */
 export const PREFETCH_FROM = 16;
 /** What a caller hands the port when its run is over: the cache lets the keys it was handed go. */

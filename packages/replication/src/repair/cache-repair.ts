@@ -537,9 +537,7 @@ export class CacheRepair {
     const fullBuckets = room === Number.POSITIVE_INFINITY ? differing.filter((bucket) => !holds(bucket)) : [];
     const keyBuckets = room === Number.POSITIVE_INFINITY || room === 0 ? differing.filter(holds) : differing;
     if (fullBuckets.length === 0 && keyBuckets.length === 0) {
-      // In step: if the peer was asked to skip rounds, it need not any more.
-      if (this.#fruitless.delete(peer.node) && peer.sendsRounds)
-        peer.send({ type: MessageType.SkipRounds, cache, rounds: 0 });
+      this.#skipNoMore(peer); // in step
       this.#repaired(peer.node);
       return;
     }
@@ -784,14 +782,20 @@ export class CacheRepair {
     if (!peer.sendsRounds || wanted.overlapped) return;
     // A repair that met a bound (wanted.cut) left keys for the next: it found something.
     if (!wanted.full || wanted.found || wanted.cut === true) {
-      if (this.#fruitless.delete(peer.node))
-        peer.send({ type: MessageType.SkipRounds, cache: this.#port.cacheName, rounds: 0 });
+      this.#skipNoMore(peer);
       return;
     }
     const fruitless = (this.#fruitless.get(peer.node) ?? 0) + 1;
     this.#fruitless.set(peer.node, fruitless);
     const rounds = Math.min(2 ** Math.min(fruitless, 8) - 1, MAX_ROUNDS_SKIPPED);
     peer.send({ type: MessageType.SkipRounds, cache: this.#port.cacheName, rounds });
+  }
+
+  /** A peer this cache asked to skip rounds is told to skip none left (rounds: 0), and the run of repairs that took nothing ends. */
+  #skipNoMore(peer: RepairPeer): void {
+    if (this.#fruitless.delete(peer.node) && peer.sendsRounds) {
+      peer.send({ type: MessageType.SkipRounds, cache: this.#port.cacheName, rounds: 0 });
+    }
   }
 
   /** Live entries and tombstones, as (key, version, removed). */
