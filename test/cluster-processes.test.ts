@@ -105,6 +105,14 @@ describe('a cluster of three processes', () => {
   const replication = async (node: Running) =>
     ((await node.ask(`stats ${CACHE}`)) as { replication: { roundsSkipped: number; repairs: number } }).replication;
 
+  /** Updates of keys both hold (n0-n99) on `a`, one each 50 ms, until `done` (200 at most). */
+  async function updateUntil(a: Running, done: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 200 && !(await done()); i++) {
+      await a.ask(`put ${CACHE} n${i % 100} {"i":${i}}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** After a's last update has reached b: the keys both hold, and those whose versions differ. */
   async function agreement(a: Running, b: Running): Promise<{ both: number; differing: string[] }> {
     await a.ask('settle');
@@ -118,14 +126,10 @@ describe('a cluster of three processes', () => {
   it('two full bounded caches holding different keys have each other skip the anti-entropy rounds that take nothing, and agree on the keys both hold', async () => {
     const [a, b] = await fullApart();
     // Updates of keys both hold keep both caches changing, so both keep sending rounds.
-    for (
-      let i = 0;
-      i < 200 && ((await replication(a)).roundsSkipped < 3 || (await replication(b)).roundsSkipped < 3);
-      i++
-    ) {
-      await a.ask(`put ${CACHE} n${i % 100} {"i":${i}}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await updateUntil(
+      a,
+      async () => (await replication(a)).roundsSkipped >= 3 && (await replication(b)).roundsSkipped >= 3,
+    );
     expect((await replication(a)).roundsSkipped).toBeGreaterThanOrEqual(3);
     expect((await replication(b)).roundsSkipped).toBeGreaterThanOrEqual(3);
     const { both, differing } = await agreement(a, b);
@@ -137,10 +141,7 @@ describe('a cluster of three processes', () => {
     const [a, b] = await fullApart(true);
     expect(((await b.ask('peers')) as Array<{ protocol: number }>)[0]?.protocol).toBe(4);
     const before = [(await replication(a)).repairs, (await replication(b)).repairs];
-    for (let i = 0; i < 200 && (await replication(b)).repairs < (before[1] as number) + 5; i++) {
-      await a.ask(`put ${CACHE} n${i % 100} {"i":${i}}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await updateUntil(a, async () => (await replication(b)).repairs >= (before[1] as number) + 5);
     // b repaired from a's rounds again and again, full and taking nothing, and asked nothing.
     expect((await replication(b)).repairs).toBeGreaterThanOrEqual((before[1] as number) + 5);
     expect([(await replication(a)).roundsSkipped, (await replication(b)).roundsSkipped]).toEqual([0, 0]);

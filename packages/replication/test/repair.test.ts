@@ -283,6 +283,20 @@ describe('anti-entropy rounds to full bounded caches', () => {
 
   const count = (messages: number[], type: number) => messages.filter((t) => t === type).length;
 
+  /**
+   * A third node's write of `key` (held by a) that reached a and none of a's peers, applied as a
+   * peer's; then time passes, so the write is older than anything still in flight.
+   */
+  function missedBy(a: TestNode, key: string, value: unknown): void {
+    const held = a.cache.peekEntry(key);
+    if (held === undefined) throw new Error(`a holds ${key}`);
+    clock.advance(1); // newer than every write so far
+    const version = { time: clock.now(), counter: 0, node: 'gw-3' };
+    a.hlc.receive(version);
+    expect(replicaPortOf(a.cache).applyRemote({ type: 'put', ...held, value, version })).toBe('applied');
+    clock.advance(200_000);
+  }
+
   it('a full cache whose repairs from a peer take nothing has it skip 1, then 3, then 7 rounds; every eighth still comes', async () => {
     const { a, b } = await fullApart();
     const sent: number[] = [];
@@ -304,13 +318,7 @@ describe('anti-entropy rounds to full bounded caches', () => {
     const { a, b } = await fullApart();
     for (let i = 1; i <= 7; i++) await round(a, b, i); // sent 1, 3 and 7: b asked a to skip 7
     // A third node's write reached a, not b, and the writer crashed: what anti-entropy is for.
-    const held = a.cache.peekEntry('k15');
-    if (held === undefined) throw new Error('a holds k15');
-    clock.advance(1); // newer than every write so far
-    const version = { time: clock.now(), counter: 0, node: 'gw-3' };
-    a.hlc.receive(version);
-    expect(replicaPortOf(a.cache).applyRemote({ type: 'put', ...held, value: 'missed', version })).toBe('applied');
-    clock.advance(200_000); // the write is older than anything still in flight
+    missedBy(a, 'k15', 'missed');
     for (let i = 8; i <= 14; i++) {
       a.replicator.antiEntropyRound(); // a writes nothing more
       await settleBoth(a, b);
@@ -377,13 +385,7 @@ describe('anti-entropy rounds to full bounded caches', () => {
     for (let i = 1; i <= 3; i++) await round(a, b, i); // sent 1 and 3: b asked a to skip three
     expect(a.skipsAsked).toEqual([1, 3]);
     // A third node's write reached a, not b; then a departure's Digest goes to b and b takes it.
-    const held = a.cache.peekEntry('k15');
-    if (held === undefined) throw new Error('a holds k15');
-    clock.advance(1);
-    const version = { time: clock.now(), counter: 0, node: 'gw-3' };
-    a.hlc.receive(version);
-    replicaPortOf(a.cache).applyRemote({ type: 'put', ...held, value: 'missed', version });
-    clock.advance(200_000);
+    missedBy(a, 'k15', 'missed');
     a.replicator.requestRepairIfChanged('gw-2');
     await settleBoth(a, b);
     expect(b.cache.peekEntry('k15')?.value).toBe('missed');
