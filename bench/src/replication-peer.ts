@@ -2,10 +2,12 @@
  * The receiving side of bench/src/replication.ts, in its own process. It prints `url URL` once
  * it listens (except in `bootstrap` mode), then one result line, and exits. Modes:
  *
- *   node N          a ClusterNode; `done MS CPU` when its cache holds N entries (ms since the
- *                   first, polled every millisecond; CPU µs meanwhile), then `read MS`: the ms
- *                   taken to read every entry once (values a peer sent are decoded by their first read)
- *   bare N          a bare ws server decoding msgpack batches of [key, value] into an lru-cache
+ *   node N [W]      a ClusterNode; after W warm-up entries (`warm` once it holds them: untimed),
+ *                   `done MS CPU` when its cache holds N more (ms since the first of them, polled
+ *                   every millisecond; CPU µs meanwhile), then `read MS`: the ms taken to read every
+ *                   entry once (values a peer sent are decoded by their first read)
+ *   bare N [W]      a bare ws server decoding msgpack batches of [key, value] into an lru-cache;
+ *                   W warm-up entries first, as `node`
  *   bytes-ws B      a bare ws server counting bytes; `done MS` at B bytes
  *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
  *   lag N W         a ClusterNode; after W warm-up puts and N more, `lag P50 P99 MAX` of the N (ms
@@ -50,12 +52,20 @@ const finish = (line: string) => {
 };
 /** CPU time of this process (every thread: the collector's helpers too) when the first item arrived. */
 let startedCpu: NodeJS.CpuUsage | undefined;
+/** Items (entries, bytes) that only warm the JIT up: `warm` is said once they are in, and timing starts after them. */
+let warmUpItems = 0;
+let warmed = false;
 /**
- * `done <ms from the first item to the last> <CPU µs this process spent meanwhile>`; then, with
- * `read`, a line `read <ms>`: what `read` took, after the timing ended.
+ * `done <ms from the first item after the warm-up to the last> <CPU µs this process spent
+ * meanwhile>`; then, with `read`, a line `read <ms>`: what `read` took, after the timing ended.
+ * `target` counts the warm-up's items too.
  */
 const progress = (amount: number, target: number, read?: () => void) => {
-  if (started === 0 && amount > 0) {
+  if (!warmed && amount >= warmUpItems && warmUpItems > 0) {
+    warmed = true;
+    console.log('warm');
+  }
+  if (started === 0 && amount > warmUpItems) {
     started = performance.now();
     startedCpu = process.cpuUsage();
   }
@@ -110,7 +120,8 @@ const frames = {
 
 switch (mode) {
   case 'node': {
-    const count = Number(first);
+    warmUpItems = Number(second ?? 0);
+    const count = Number(first) + warmUpItems;
     const node = await ClusterNode.start(
       { name: 'receiver', cluster: 'bench', secret: 'bench', caches: cacheConfig(0) },
       frames,
@@ -123,7 +134,8 @@ switch (mode) {
     break;
   }
   case 'bare': {
-    const count = Number(first);
+    warmUpItems = Number(second ?? 0);
+    const count = Number(first) + warmUpItems;
     const cache = new LRUCache<string, object | string>({ max: count + 1 });
     const unpackr = new Unpackr({ useRecords: true, sequential: true, copyBuffers: true });
     wsServer((frame) => {

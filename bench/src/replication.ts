@@ -39,6 +39,12 @@ import { replicationStages } from './replication-stages.js';
 
 const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+/**
+ * Throughput: entries each pipeline carries before the timed ones, untimed, on the same link
+ * (BENCH_WARM_UP; 0 times a cold start). A gateway replicates for days: what it pays is the
+ * steady state of warm code on both sides, not the JIT's first compilations of a fresh process.
+ */
+const WARM_UP = Number(process.env['BENCH_WARM_UP'] ?? 50_000);
 const BOOTSTRAP_ENTRIES = Number(process.env['BENCH_BOOTSTRAP_ENTRIES'] ?? 1_000_000);
 const BOOTSTRAP_ROUNDS = Number(process.env['BENCH_BOOTSTRAP_ROUNDS'] ?? 3);
 const ONLY = process.env['BENCH_ONLY'];
@@ -68,7 +74,7 @@ async function child(
   printsUrl = true,
   protect = true,
   decodeOnArrival = false,
-): Promise<{ url: string; result: Promise<string>; later: Promise<string[]> }> {
+): Promise<{ url: string; warm: Promise<void>; result: Promise<string>; later: Promise<string[]> }> {
   const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
   const process_ = spawn(process.execPath, [...CHILD_FLAGS, ...profile, PEER, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -87,15 +93,20 @@ async function child(
   const after: string[] = [];
   const later = new Promise<string[]>((resolve) => lines.once('close', () => resolve(after)));
   let results = 0;
+  let resolveWarm: () => void = () => {};
+  const warm = new Promise<void>((resolve) => {
+    resolveWarm = resolve;
+  });
   const url = await new Promise<string>((resolve) => {
     if (!printsUrl) resolve('');
     lines.on('line', (line) => {
       if (line.startsWith('url ')) resolve(line.slice(4));
+      else if (line === 'warm') resolveWarm();
       else if (results++ === 0) resolveResult(line);
       else after.push(line);
     });
   });
-  return { url, result, later };
+  return { url, warm, result, later };
 }
 const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
 
@@ -152,19 +163,24 @@ async function sender(peers: string[], caches: ClusterConfig['caches'], protect 
 
 /** One run of a meshcache row: `protect` frames or not; the receiver decodes values on arrival or by their first read. */
 async function replicated(protect: boolean, decodeOnArrival = false): Promise<Run> {
-  const receiver = await child(['node', String(ENTRIES)], true, protect, decodeOnArrival);
+  const receiver = await child(['node', String(ENTRIES), String(WARM_UP)], true, protect, decodeOnArrival);
   const node = await sender(
     [receiver.url],
     { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
     protect,
   );
   const cache = node.manager.getCache<string>('bench');
-  const run = await timedRun(receiver, ENTRIES, async () => {
-    for (let i = 0; i < ENTRIES; i++) {
-      cache?.put(`key:${i}`, VALUE);
+  const puts = async (prefix: string, count: number) => {
+    for (let i = 0; i < count; i++) {
+      cache?.put(`${prefix}:${i}`, VALUE);
       if (i % 10_000 === 9_999) await yieldNow();
     }
-  });
+  };
+  if (WARM_UP > 0) {
+    await puts('warm', WARM_UP);
+    await receiver.warm;
+  }
+  const run = await timedRun(receiver, ENTRIES, () => puts('key', ENTRIES));
   await node.stop();
   return run;
 }
@@ -179,18 +195,23 @@ async function barePairs(
   perFrame: number,
   pause: (frame: number, socket: WebSocket) => boolean,
 ): Promise<Run> {
-  const receiver = await child(['bare', String(entries)]);
+  const receiver = await child(['bare', String(entries), String(WARM_UP)]);
   const socket = new WebSocket(receiver.url, { perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise((resolve) => socket.once('open', resolve));
   const packr = new Packr({ useRecords: true, sequential: true });
-  const run = await timedRun(receiver, entries, async () => {
-    for (let i = 0, frame = 0; i < entries; i += perFrame, frame++) {
+  const send = async (prefix: string, count: number) => {
+    for (let i = 0, frame = 0; i < count; i += perFrame, frame++) {
       const pairs: Array<[string, string]> = [];
-      for (let j = i; j < Math.min(i + perFrame, entries); j++) pairs.push([`key:${j}`, VALUE]);
+      for (let j = i; j < Math.min(i + perFrame, count); j++) pairs.push([`${prefix}:${j}`, VALUE]);
       socket.send(packr.pack(pairs));
       if (pause(frame, socket)) await yieldNow();
     }
-  });
+  };
+  if (WARM_UP > 0) {
+    await send('warm', WARM_UP);
+    await receiver.warm;
+  }
+  const run = await timedRun(receiver, entries, () => send('key', entries));
   socket.close();
   return run;
 }
@@ -307,7 +328,7 @@ async function throughput(): Promise<void> {
   };
   const mb = frames.reduce((sum, frame) => sum + frame.length, 0) / 1e6;
   console.log(
-    `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; median of ${ROUNDS} rounds\n`,
+    `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; ${WARM_UP > 0 ? `each pipeline warmed up by ${WARM_UP.toLocaleString()} entries first, untimed` : 'each from a cold start'}; median of ${ROUNDS} rounds\n`,
   );
   console.log(`encryption costs ${((1 - plain / mesh) * 100).toFixed(1)}% of the unencrypted throughput\n`);
   console.log(
@@ -343,7 +364,7 @@ async function throughput(): Promise<void> {
     `\n${firstReads(
       runs.mesh.map((run) => run.readMs),
       runs.eager.map((run) => run.readMs),
-      ENTRIES,
+      ENTRIES + WARM_UP,
     )}`,
   );
 }
