@@ -122,15 +122,23 @@ interface Run {
   readonly readMs: number;
 }
 
-/** Times `send` until the child's `done` line, with the CPU of this process (the sender) and of the child. */
+/**
+ * Sends WARM_UP entries (keys `warm:N`) and waits for the child to hold them, untimed; then times
+ * sending `entries` more (keys `key:N`) until the child's `done` line, with the CPU of this process
+ * (the sender) and of the child.
+ */
 async function timedRun(
-  { result, later }: { result: Promise<string>; later: Promise<string[]> },
+  { warm, result, later }: { warm: Promise<void>; result: Promise<string>; later: Promise<string[]> },
   entries: number,
-  send: () => Promise<void>,
+  send: (prefix: string, count: number) => Promise<void>,
 ): Promise<Run> {
+  if (WARM_UP > 0) {
+    await send('warm', WARM_UP);
+    await warm;
+  }
   const start = performance.now();
   const cpu = process.cpuUsage();
-  await send();
+  await send('key', entries);
   const [, receiverMs, receiverCpu] = (await result).split(' ');
   const used = process.cpuUsage(cpu);
   const ms = Math.max(performance.now() - start, Number(receiverMs));
@@ -176,11 +184,7 @@ async function replicated(protect: boolean, decodeOnArrival = false): Promise<Ru
       if (i % 10_000 === 9_999) await yieldNow();
     }
   };
-  if (WARM_UP > 0) {
-    await puts('warm', WARM_UP);
-    await receiver.warm;
-  }
-  const run = await timedRun(receiver, ENTRIES, () => puts('key', ENTRIES));
+  const run = await timedRun(receiver, ENTRIES, puts);
   await node.stop();
   return run;
 }
@@ -207,11 +211,7 @@ async function barePairs(
       if (pause(frame, socket)) await yieldNow();
     }
   };
-  if (WARM_UP > 0) {
-    await send('warm', WARM_UP);
-    await receiver.warm;
-  }
-  const run = await timedRun(receiver, entries, () => send('key', entries));
+  const run = await timedRun(receiver, entries, send);
   socket.close();
   return run;
 }
