@@ -1,13 +1,17 @@
 /**
  * The receiving side of bench/src/replication.ts, in its own process. It prints `url URL` once
- * it listens (except in `bootstrap` mode), then one result line, and exits. Modes:
+ * it listens (except in `bootstrap` mode), then its result lines; all but `node` and `bare` then
+ * exit, those two serve rounds until the bench stops them. Modes:
  *
  *   node N [W]      a ClusterNode; after W warm-up entries (`warm` once it holds them: untimed),
  *                   `done MS CPU` when its cache holds N more (ms since the first of them, polled
  *                   every millisecond; CPU µs meanwhile), then `read MS`: the ms taken to read every
- *                   entry once (values a peer sent are decoded by their first read)
+ *                   entry once (values a peer sent are decoded by their first read). Then it waits
+ *                   for the sender's removeAll, says `cleared` once its cache is empty, and serves
+ *                   the next round the same way (N entries, no warm-up) until it is stopped
  *   bare N [W]      a bare ws server decoding msgpack batches of [key, value] into an lru-cache;
- *                   W warm-up entries first, as `node`
+ *                   W warm-up entries first, as `node`; a frame of the string `clear` empties the
+ *                   lru-cache (`cleared`), and the next round follows, as `node`
  *   bytes-ws B      a bare ws server counting bytes; `done MS` at B bytes
  *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
  *   lag N W         a ClusterNode; after W warm-up puts and N more, `lag P50 P99 MAX` of the N (ms
@@ -45,8 +49,13 @@ if (process.env['BENCH_GC'] === '1') {
     }
   }).observe({ entryTypes: ['gc'] });
 }
-const finish = (line: string) => {
+/** Says what the collector did (BENCH_GC), on stderr, and starts counting again. */
+const sayCollections = () => {
   for (const [kind, { count, ms }] of collections) console.error(`gc ${mode}: ${kind} x${count}, ${ms.toFixed(0)} ms`);
+  collections.clear();
+};
+const finish = (line: string) => {
+  sayCollections();
   console.log(line);
   process.exit(0);
 };
@@ -55,12 +64,24 @@ let startedCpu: NodeJS.CpuUsage | undefined;
 /** Items (entries, bytes) that only warm the JIT up: `warm` is said once they are in, and timing starts after them. */
 let warmUpItems = 0;
 let warmed = false;
+/** In the modes that serve rounds: this round's lines are said, and the next starts once the store is empty. */
+let between = false;
 /**
  * `done <ms from the first item after the warm-up to the last> <CPU µs this process spent
- * meanwhile>`; then, with `read`, a line `read <ms>`: what `read` took, after the timing ended.
- * `target` counts the warm-up's items too.
+ * meanwhile>` once `amount` reaches `target` items after the warm-up; then, with `read`, a line
+ * `read <ms>`: what `read` took, after the timing ended. With `rounds`, the process then waits for
+ * `amount` to drop to 0 (its store emptied by the sender), says `cleared`, and times the next
+ * `target` items, with no warm-up; without, it exits.
  */
-const progress = (amount: number, target: number, read?: () => void) => {
+const progress = (amount: number, target: number, read?: () => void, rounds = false) => {
+  if (between) {
+    if (amount > 0) return;
+    between = false;
+    started = 0;
+    warmUpItems = 0;
+    console.log('cleared');
+    return;
+  }
   if (!warmed && amount >= warmUpItems && warmUpItems > 0) {
     warmed = true;
     console.log('warm');
@@ -69,15 +90,15 @@ const progress = (amount: number, target: number, read?: () => void) => {
     started = performance.now();
     startedCpu = process.cpuUsage();
   }
-  if (amount >= target) {
+  if (amount >= target + warmUpItems) {
     const cpu = process.cpuUsage(startedCpu);
     const line = `done ${(performance.now() - started).toFixed(1)} ${cpu.user + cpu.system}`;
-    if (read === undefined) finish(line);
-    else {
-      // Said first: the sender's timing ends at this line, not after the read.
-      console.log(line);
-      finish(`read ${timed(read).toFixed(1)}`);
-    }
+    if (!rounds) return finish(line);
+    // Said first: the sender's timing ends at this line, not after the read.
+    console.log(line);
+    if (read !== undefined) console.log(`read ${timed(read).toFixed(1)}`);
+    sayCollections();
+    between = true;
   }
 };
 /** ms `run` takes. */
@@ -121,7 +142,7 @@ const frames = {
 switch (mode) {
   case 'node': {
     warmUpItems = Number(second ?? 0);
-    const count = Number(first) + warmUpItems;
+    const count = Number(first);
     const node = await ClusterNode.start(
       { name: 'receiver', cluster: 'bench', secret: 'bench', caches: cacheConfig(0) },
       frames,
@@ -129,19 +150,20 @@ switch (mode) {
     const cache = node.manager.getCache('bench');
     // Counted by polling, not by a listener: an event listener would make every applied change
     // allocate an event, a cost a gateway that does not listen never pays.
-    setInterval(() => progress(cache?.size ?? 0, count, readAll(cache)), 1);
+    setInterval(() => progress(cache?.size ?? 0, count, readAll(cache), true), 1);
     console.log(`url ${node.url}`);
     break;
   }
   case 'bare': {
     warmUpItems = Number(second ?? 0);
-    const count = Number(first) + warmUpItems;
-    const cache = new LRUCache<string, object | string>({ max: count + 1 });
+    const count = Number(first);
+    const cache = new LRUCache<string, object | string>({ max: count + warmUpItems + 1 });
     const unpackr = new Unpackr({ useRecords: true, sequential: true, copyBuffers: true });
     wsServer((frame) => {
-      const pairs = unpackr.unpack(frame) as Array<[string, object | string]>;
-      for (const [key, value] of pairs) cache.set(key, value);
-      progress(cache.size, count);
+      const pairs = unpackr.unpack(frame) as Array<[string, object | string]> | 'clear';
+      if (pairs === 'clear') cache.clear();
+      else for (const [key, value] of pairs) cache.set(key, value);
+      progress(cache.size, count, undefined, true);
     });
     break;
   }

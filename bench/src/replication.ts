@@ -45,6 +45,8 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
  * steady state of warm code on both sides, not the JIT's first compilations of a fresh process.
  */
 const WARM_UP = Number(process.env['BENCH_WARM_UP'] ?? 50_000);
+/** BENCH_FRESH_PIPELINES=1: a new sender node and receiver each throughput round (see Pipeline). */
+const FRESH_PIPELINES = process.env['BENCH_FRESH_PIPELINES'] === '1';
 const BOOTSTRAP_ENTRIES = Number(process.env['BENCH_BOOTSTRAP_ENTRIES'] ?? 1_000_000);
 const BOOTSTRAP_ROUNDS = Number(process.env['BENCH_BOOTSTRAP_ROUNDS'] ?? 3);
 const ONLY = process.env['BENCH_ONLY'];
@@ -64,17 +66,20 @@ const PEER = fileURLToPath(new URL('./replication-peer.js', import.meta.url));
 const VALUE = 'x'.repeat(200);
 const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
 
+/** A receiver in a process of its own: its URL (if it prints one), and its lines. */
+interface Receiver {
+  readonly url: string;
+  /** Its next line that starts with `prefix` (lines are kept until asked for); rejects if it exits failing. */
+  next(prefix: string): Promise<string>;
+  /** Stops the process (by its pid), if it has not exited. */
+  stop(): void;
+}
+
 /**
- * Starts a receiver; resolves with its URL (if it prints one), a promise of its result line, and
- * one of the lines it prints after that, by its exit. A node child decodes a peer's values by
- * their first read, unless `decodeOnArrival`.
+ * Starts a receiver; resolves once it says its URL (if it prints one). A node child decodes a
+ * peer's values by their first read, unless `decodeOnArrival`.
  */
-async function child(
-  args: string[],
-  printsUrl = true,
-  protect = true,
-  decodeOnArrival = false,
-): Promise<{ url: string; warm: Promise<void>; result: Promise<string>; later: Promise<string[]> }> {
+async function child(args: string[], printsUrl = true, protect = true, decodeOnArrival = false): Promise<Receiver> {
   const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
   const process_ = spawn(process.execPath, [...CHILD_FLAGS, ...profile, PEER, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -84,31 +89,35 @@ async function child(
       BENCH_DECODE_ON_ARRIVAL: decodeOnArrival ? '1' : '0',
     },
   });
-  const lines = createInterface({ input: process_.stdout });
-  let resolveResult: (line: string) => void = () => {};
-  const result = new Promise<string>((resolve, reject) => {
-    resolveResult = resolve;
-    process_.once('exit', (code) => code !== 0 && reject(new Error(`receiver ${args[0]} exited with ${code}`)));
+  const unread: string[] = [];
+  const waiting: Array<{ prefix: string; resolve: (line: string) => void; reject: (error: Error) => void }> = [];
+  createInterface({ input: process_.stdout }).on('line', (line) => {
+    const at = waiting.findIndex(({ prefix }) => line.startsWith(prefix));
+    if (at < 0) unread.push(line);
+    else waiting.splice(at, 1)[0]?.resolve(line);
   });
-  const after: string[] = [];
-  const later = new Promise<string[]>((resolve) => lines.once('close', () => resolve(after)));
-  let results = 0;
-  let resolveWarm: () => void = () => {};
-  const warm = new Promise<void>((resolve) => {
-    resolveWarm = resolve;
+  let failed: Error | undefined;
+  process_.once('exit', (code, signal) => {
+    if (code === 0 || signal === 'SIGTERM') return;
+    failed = new Error(`receiver ${args[0]} exited with ${code ?? signal}`);
+    for (const waiter of waiting.splice(0)) waiter.reject(failed);
   });
-  const url = await new Promise<string>((resolve) => {
-    if (!printsUrl) resolve('');
-    lines.on('line', (line) => {
-      if (line.startsWith('url ')) resolve(line.slice(4));
-      else if (line === 'warm') resolveWarm();
-      else if (results++ === 0) resolveResult(line);
-      else after.push(line);
-    });
-  });
-  return { url, warm, result, later };
+  const next = (prefix: string) => {
+    const at = unread.findIndex((line) => line.startsWith(prefix));
+    if (at >= 0) return Promise.resolve(unread.splice(at, 1)[0] as string);
+    if (failed !== undefined) return Promise.reject(failed);
+    return new Promise<string>((resolve, reject) => waiting.push({ prefix, resolve, reject }));
+  };
+  const url = printsUrl ? (await next('url ')).slice(4) : '';
+  return {
+    url,
+    next,
+    stop: () => {
+      if (process_.exitCode === null && process_.signalCode === null) process_.kill();
+    },
+  };
 }
-const doneMs = async (result: Promise<string>) => Number((await result).split(' ')[1]);
+const doneMs = async (receiver: Receiver) => Number((await receiver.next('done ')).split(' ')[1]);
 
 /**
  * A throughput run: its time, the CPU each side spent a change (µs, every thread of the process),
@@ -123,31 +132,58 @@ interface Run {
 }
 
 /**
- * Sends WARM_UP entries (keys `warm:N`) and waits for the child to hold them, untimed; then times
- * sending `entries` more (keys `key:N`) until the child's `done` line, with the CPU of this process
- * (the sender) and of the child.
+ * A pipeline that carries round after round over one link, with the same sender and receiver:
+ * what a gateway replicating for days pays. Made and dropped each round, the sender's cache cost
+ * 0.4-0.5 µs a change more in this process (bench/README.md: the engine's optimised code is
+ * thrown away with each cache dropped).
  */
-async function timedRun(
-  { warm, result, later }: { warm: Promise<void>; result: Promise<string>; later: Promise<string[]> },
+interface Pipeline {
+  /** One timed run of ENTRIES; the first is preceded by the warm-up, each later one by emptying both sides. */
+  run(): Promise<Run>;
+  close(): Promise<void>;
+}
+
+/**
+ * The rounds of a pipeline whose receiver is `receiver`: the first sends WARM_UP entries (keys
+ * `warm:N`) and waits for the child to hold them, untimed; each later one has `clear` empty both
+ * sides and waits for the child's `cleared`. Then each times sending `entries` more (keys `key:N`)
+ * until the child's `done` line, with the CPU of this process (the sender) and of the child; and
+ * with `reads`, waits for the child's `read` line.
+ */
+function rounds(
+  receiver: Receiver,
   entries: number,
   send: (prefix: string, count: number) => Promise<void>,
-): Promise<Run> {
-  if (WARM_UP > 0) {
-    await send('warm', WARM_UP);
-    await warm;
-  }
-  const start = performance.now();
-  const cpu = process.cpuUsage();
-  await send('key', entries);
-  const [, receiverMs, receiverCpu] = (await result).split(' ');
-  const used = process.cpuUsage(cpu);
-  const ms = Math.max(performance.now() - start, Number(receiverMs));
-  const read = (await later).find((line) => line.startsWith('read '));
+  clear: () => void,
+  reads: boolean,
+  close: () => Promise<void>,
+): Pipeline {
+  let first = true;
   return {
-    ms,
-    senderCpu: (used.user + used.system) / entries,
-    receiverCpu: Number(receiverCpu) / entries,
-    readMs: Number(read?.split(' ')[1] ?? 0),
+    async run() {
+      if (!first) {
+        clear();
+        await receiver.next('cleared');
+      } else if (WARM_UP > 0) {
+        await send('warm', WARM_UP);
+        await receiver.next('warm');
+      }
+      first = false;
+      const start = performance.now();
+      const cpu = process.cpuUsage();
+      await send('key', entries);
+      const [, receiverMs, receiverCpu] = (await receiver.next('done ')).split(' ');
+      const used = process.cpuUsage(cpu);
+      const ms = Math.max(performance.now() - start, Number(receiverMs));
+      const read = reads ? Number((await receiver.next('read ')).split(' ')[1]) : 0;
+      return {
+        ms,
+        senderCpu: (used.user + used.system) / entries,
+        receiverCpu: Number(receiverCpu) / entries,
+        readMs: read,
+      };
+    },
+    close,
   };
 }
 
@@ -169,8 +205,8 @@ async function sender(peers: string[], caches: ClusterConfig['caches'], protect 
 
 // ------------------------------------------------------------------ 1. throughput
 
-/** One run of a meshcache row: `protect` frames or not; the receiver decodes values on arrival or by their first read. */
-async function replicated(protect: boolean, decodeOnArrival = false): Promise<Run> {
+/** A meshcache row's pipeline: `protect` frames or not; the receiver decodes values on arrival or by their first read. */
+async function replicated(protect: boolean, decodeOnArrival = false): Promise<Pipeline> {
   const receiver = await child(['node', String(ENTRIES), String(WARM_UP)], true, protect, decodeOnArrival);
   const node = await sender(
     [receiver.url],
@@ -184,9 +220,17 @@ async function replicated(protect: boolean, decodeOnArrival = false): Promise<Ru
       if (i % 10_000 === 9_999) await yieldNow();
     }
   };
-  const run = await timedRun(receiver, ENTRIES, puts);
-  await node.stop();
-  return run;
+  return rounds(
+    receiver,
+    ENTRIES,
+    puts,
+    () => cache?.removeAll(),
+    true,
+    async () => {
+      await node.stop();
+      receiver.stop();
+    },
+  );
 }
 
 /**
@@ -198,7 +242,7 @@ async function barePairs(
   entries: number,
   perFrame: number,
   pause: (frame: number, socket: WebSocket) => boolean,
-): Promise<Run> {
+): Promise<Pipeline> {
   const receiver = await child(['bare', String(entries), String(WARM_UP)]);
   const socket = new WebSocket(receiver.url, { perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise((resolve) => socket.once('open', resolve));
@@ -211,9 +255,17 @@ async function barePairs(
       if (pause(frame, socket)) await yieldNow();
     }
   };
-  const run = await timedRun(receiver, entries, send);
-  socket.close();
-  return run;
+  return rounds(
+    receiver,
+    entries,
+    send,
+    () => socket.send(packr.pack('clear')),
+    false,
+    async () => {
+      socket.close();
+      receiver.stop();
+    },
+  );
 }
 
 /** Batches of 1,000, as meshcache's queue flushes them; a turn of I/O every ten. */
@@ -251,28 +303,28 @@ function meshcacheFrames(): Buffer[] {
 
 async function bareTransport(kind: 'ws' | 'tcp', frames: Buffer[]): Promise<number> {
   const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
-  const { url, result } = await child([`bytes-${kind}`, String(bytes)]);
+  const receiver = await child([`bytes-${kind}`, String(bytes)]);
   const start = performance.now();
   if (kind === 'ws') {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
+    const socket = new WebSocket(receiver.url, { perMessageDeflate: false });
     await new Promise((resolve) => socket.once('open', resolve));
     const begun = performance.now();
     for (const [i, frame] of frames.entries()) {
       socket.send(frame);
       if (i % 10 === 9) await yieldNow();
     }
-    const ms = await doneMs(result);
+    const ms = await doneMs(receiver);
     socket.close();
     return Math.max(ms, performance.now() - begun);
   }
-  const { port } = new URL(url.replace('tcp:', 'http:'));
+  const { port } = new URL(receiver.url.replace('tcp:', 'http:'));
   const socket = connect(Number(port), '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
   for (const [i, frame] of frames.entries()) {
     socket.write(frame);
     if (i % 10 === 9) await yieldNow();
   }
-  const ms = await doneMs(result);
+  const ms = await doneMs(receiver);
   socket.destroy();
   return Math.max(ms, performance.now() - start);
 }
@@ -295,22 +347,32 @@ async function throughput(): Promise<void> {
   const frames = meshcacheFrames();
   const runs = { mesh: [] as Run[], plain: [] as Run[], eager: [] as Run[], bare: [] as Run[] };
   const transports = { ws: [] as number[], tcp: [] as number[] };
+  // Each pipeline is kept for every round (see Pipeline), unless BENCH_FRESH_PIPELINES=1: then a
+  // new one each round, sender node and receiver made and dropped, as the bench had it up to 2026-12-01.
+  const made = new Map<string, Pipeline>();
+  const runOf = async (row: keyof typeof runs, make: () => Promise<Pipeline>) => {
+    const pipeline = made.get(row) ?? (await make());
+    runs[row].push(await pipeline.run());
+    if (FRESH_PIPELINES) await pipeline.close();
+    else made.set(row, pipeline);
+  };
   const variants = [
-    () => replicated(true).then((run) => runs.mesh.push(run)),
-    () => replicated(false).then((run) => runs.plain.push(run)),
-    () => replicated(true, true).then((run) => runs.eager.push(run)),
+    () => runOf('mesh', () => replicated(true)),
+    () => runOf('plain', () => replicated(false)),
+    () => runOf('eager', () => replicated(true, true)),
   ];
   for (let round = 0; round < ROUNDS; round++) {
-    runs.bare.push(await barePipeline());
+    await runOf('bare', barePipeline);
     // The meshcache rows take turns at going first: the one that follows another run inherits
     // its garbage, which alone moved the difference between two of them by 15 points.
     for (let i = 0; i < variants.length; i++) {
       settleHeap();
-      await (variants[(round + i) % variants.length] as () => Promise<number>)();
+      await (variants[(round + i) % variants.length] as () => Promise<void>)();
     }
     transports.ws.push(await bareTransport('ws', frames));
     transports.tcp.push(await bareTransport('tcp', frames));
   }
+  for (const pipeline of made.values()) await pipeline.close();
   const [mesh, plain, eager, bare, ws, tcp] = [
     median(runs.mesh.map((run) => run.ms)),
     median(runs.plain.map((run) => run.ms)),
@@ -328,7 +390,7 @@ async function throughput(): Promise<void> {
   };
   const mb = frames.reduce((sum, frame) => sum + frame.length, 0) / 1e6;
   console.log(
-    `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; ${WARM_UP > 0 ? `each pipeline warmed up by ${WARM_UP.toLocaleString()} entries first, untimed` : 'each from a cold start'}; median of ${ROUNDS} rounds\n`,
+    `\n${ENTRIES.toLocaleString()} entries of 200 bytes (${mb.toFixed(1)} MB on the wire), A in this process, B in a child; ${FRESH_PIPELINES ? 'a new pipeline (sender node and receiver) each round' : 'each pipeline kept for every round, emptied between them (removeAll)'}; ${WARM_UP > 0 ? `each warmed up by ${WARM_UP.toLocaleString()} entries first, untimed` : 'each from a cold start'}; median of ${ROUNDS} rounds\n`,
   );
   console.log(`encryption costs ${((1 - plain / mesh) * 100).toFixed(1)}% of the unencrypted throughput\n`);
   console.log(
@@ -381,9 +443,9 @@ async function lagRun(protect: boolean): Promise<[string, string, string]> {
   const seconds = LAG_SECONDS;
   const warmUp = rate; // one second, not counted
   const total = rate * seconds + warmUp;
-  const { url, result } = await child(['lag', String(rate * seconds), String(warmUp)], true, protect);
+  const receiver = await child(['lag', String(rate * seconds), String(warmUp)], true, protect);
   const node = await sender(
-    [url],
+    [receiver.url],
     { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
     protect,
   );
@@ -398,7 +460,7 @@ async function lagRun(protect: boolean): Promise<[string, string, string]> {
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  const [, p50, p99, max] = (await result).split(' ');
+  const [, p50, p99, max] = (await receiver.next('lag ')).split(' ');
   await node.stop();
   return [p50 ?? '', p99 ?? '', max ?? ''];
 }
@@ -480,7 +542,14 @@ async function lag(): Promise<void> {
  * megabyte (as a repair sends them; 4,000 pairs of 200-byte values), with no encryption, versions
  * or checks; the sender yields while more than 8 MiB wait on its socket.
  */
-const bareBootstrap = () => barePairs(BOOTSTRAP_ENTRIES, 4000, (_frame, socket) => socket.bufferedAmount > 8 << 20);
+async function bareBootstrap(): Promise<Run> {
+  const pipeline = await barePairs(BOOTSTRAP_ENTRIES, 4000, (_frame, socket) => socket.bufferedAmount > 8 << 20);
+  try {
+    return await pipeline.run();
+  } finally {
+    await pipeline.close();
+  }
+}
 
 /**
  * One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it (decoding
@@ -494,19 +563,19 @@ async function meshcacheBootstrap(decodeOnArrival = false): Promise<[number, num
   for (let i = 0; i < BOOTSTRAP_ENTRIES; i++) cache?.put(`key:${i}`, VALUE);
   settleHeap();
   const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, true, decodeOnArrival);
-  const [, joinMs, count, readMs] = (await joiner.result).split(' ');
+  const [, joinMs, count, readMs] = (await joiner.next('bootstrap ')).split(' ');
   await node.stop();
   return [Number(joinMs), Number(count), Number(readMs)];
 }
 
 /** The raw transfer of `frames` over a bare ws connection to a child that only counts bytes; ms. */
 async function rawTransfer(frames: readonly Buffer[], bytes: number): Promise<number> {
-  const { url, result } = await child(['bytes-ws', String(bytes)]);
-  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20 });
+  const receiver = await child(['bytes-ws', String(bytes)]);
+  const socket = new WebSocket(receiver.url, { perMessageDeflate: false, maxPayload: 64 << 20 });
   await new Promise((resolve) => socket.once('open', resolve));
   const start = performance.now();
   for (const frame of frames) socket.send(frame);
-  const ms = Math.max(await doneMs(result), performance.now() - start);
+  const ms = Math.max(await doneMs(receiver), performance.now() - start);
   socket.close();
   return ms;
 }
