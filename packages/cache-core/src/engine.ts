@@ -743,6 +743,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     createdAt = 0,
     timeToLiveSeconds = 0,
     timeToIdleSeconds = 0,
+    slot = -1,
   ): void {
     this.#generation++;
     if (origin === 'local') {
@@ -756,6 +757,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
           createdAt,
           timeToLiveSeconds,
           timeToIdleSeconds,
+          slot,
         );
       }
     } else if (key !== undefined && (type === 'put' || type === 'update')) {
@@ -817,7 +819,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // entries under the count bound for nothing.
     const fits = store.fits(bytes);
     // The slot looked up above is still the key's: an expired entry's listeners that touched the key ended this write.
-    if (fits) store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
+    let held = -1;
+    if (fits)
+      held = store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
     if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
@@ -825,10 +829,10 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (this.#evictedCount > 0) this.#reportEvictions();
     if (heldLive) {
       this.#updates++;
-      this.#emit('update', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
+      this.#emit('update', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds, held);
     } else {
       this.#puts++;
-      this.#emit('put', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
+      this.#emit('put', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds, held);
     }
     if (!fits) this.#tooLargeForMemory(key, value, version);
   }
@@ -897,7 +901,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (version !== undefined) this.#tombstones.remember(key, version, now);
     this.loads.overtake(key);
     if (live) this.#removals++;
-    this.#emit('remove', origin, key, removed, version);
+    this.#emit('remove', origin, key, removed, version, 0, 0, 0, slot);
     return live;
   }
 
@@ -981,14 +985,15 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const value = this.#eventValue(slot, 'expire');
     const version = this.#store.version(slot);
     this.#store.delete(key);
-    this.#expired(key, value, version, 'local');
+    this.#expired(key, value, version, 'local', slot);
   }
 
   /** An entry found expired and already out of memory: its disk record goes, and `expire` fires. */
-  #expired(key: string, value: V, version: Version | undefined, origin: EventOrigin): void {
+  /** `slot`: the memory slot the entry was held in, or -1. */
+  #expired(key: string, value: V, version: Version | undefined, origin: EventOrigin, slot = -1): void {
     this.disk?.remove(key);
     this.#expirations++;
-    this.#emit('expire', origin, key, value, version);
+    this.#emit('expire', origin, key, value, version, 0, 0, 0, slot);
   }
 
   /** A victim of the store's bounds, while its slot still holds it: what the report needs is copied out. */

@@ -58,7 +58,10 @@ export type ApplyOutcome = 'applied' | 'stale';
  * A change made on this node (origin 'local'), as replication needs it. For put and update:
  * the value now held and its creation time and lifespan (seconds, 0 = never); for the others
  * the value that left (or undefined) and zeros. `key` is undefined for removeAll; `version` is
- * undefined when the cache has no version clock.
+ * undefined when the cache has no version clock. `slot` is the memory slot the key is held in
+ * (for a remove or expiry: was held in), or -1 where none (a disk tier's key, a removeAll): a
+ * listener may keep something per slot, found again by the key's next change without hashing the
+ * key. Slots are reused once a key leaves: what is kept for one must be checked against the key.
  */
 export type LocalChangeListener<V> = (
   type: CacheEventType,
@@ -68,6 +71,7 @@ export type LocalChangeListener<V> = (
   createdAt: number,
   timeToLiveSeconds: number,
   timeToIdleSeconds: number,
+  slot: number,
 ) => void;
 
 export interface ReplicaPort<V = unknown> {

@@ -33,6 +33,42 @@ describe('local writes are stamped by the version clock', () => {
   });
 });
 
+describe('local changes, as replication hears them', () => {
+  it("name the memory slot the key is held in: the same for a key's changes while it stays, -1 where none", () => {
+    let counter = 0;
+    const { clock, addCache } = setup({ versionClock: () => v(100, counter++, 'me') });
+    const cache = addCache('c', { maxElementsInMemory: 2, timeToLiveSeconds: 10 });
+    const heard: Array<[string, string | undefined, number]> = [];
+    replicaPortOf(cache).onLocalChange((type, key, _value, _version, _createdAt, _ttl, _tti, slot) => {
+      heard.push([type, key, slot]);
+    });
+    cache.put('a', 1);
+    cache.put('b', 2);
+    cache.put('a', 3);
+    cache.remove('b');
+    cache.put('c', 4); // takes the slot 'b' left
+    clock.advance(11_000);
+    cache.get('a'); // found expired
+    cache.removeAll();
+    const slotOf = (at: number) => heard[at]?.[2] as number;
+    expect(heard.map(([type, key]) => `${type}:${key}`)).toEqual([
+      'put:a',
+      'put:b',
+      'update:a',
+      'remove:b',
+      'put:c',
+      'expire:a',
+      'removeAll:undefined',
+    ]);
+    expect(slotOf(0)).toBeGreaterThanOrEqual(0);
+    expect(slotOf(1)).toBeGreaterThanOrEqual(0);
+    expect(slotOf(1)).not.toBe(slotOf(0));
+    expect([slotOf(2), slotOf(5)]).toEqual([slotOf(0), slotOf(0)]);
+    expect([slotOf(3), slotOf(4)]).toEqual([slotOf(1), slotOf(1)]);
+    expect(slotOf(6)).toBe(-1);
+  });
+});
+
 describe('applyRemote', () => {
   it('applies a newer put with origin remote, keeping the origin createdAt for TTL', () => {
     const { clock, addCache, events } = setup();

@@ -58,7 +58,7 @@ import {
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, IN_FLIGHT_MILLIS, MAX_ROUNDS_SKIPPED, type RepairPeer } from './repair/cache-repair.js';
-import { estimateBytes, ReplicationQueue } from './replication-queue.js';
+import { type KeyChangeType, type QueueMark, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 
@@ -120,7 +120,8 @@ export interface SettleResult {
 
 interface PeerState {
   readonly peer: ReplicationPeer;
-  readonly queue: ReplicationQueue;
+  /** Where the peer starts in the cache's queue: it joined after what was queued before. */
+  readonly queued: QueueMark;
   /** The queue overflowed: the peer needs a repair before it is in step again. */
   needsRepair: boolean;
   /** Changes sent to this peer (live; repairs not counted). */
@@ -161,6 +162,10 @@ export class CacheReplicator {
   /** Peers (links) that said they do not carry this cache: never counted by a settle() under way. */
   readonly #notCarried = new WeakSet<ReplicationPeer>();
   readonly #peers = new Map<string, PeerState>();
+  /** The changes not sent yet, for every peer that gets live changes (async mode). */
+  readonly #queue: ReplicationQueue;
+  /** Peers that get live changes ('link' and 'broadcast'): with none, nothing is queued. */
+  #livePeers = 0;
   /** Stop hearing the cache's local changes, and (with single flight) the values peers send. */
   readonly #unlisten: Array<() => void> = [];
   readonly #timer: Cancel | undefined;
@@ -209,6 +214,7 @@ export class CacheReplicator {
     const scheduler = this.#scheduler;
     this.#refusalWarnings = new OncePerWindow(() => scheduler.now(), REFUSAL_WARN_MILLIS);
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
+    this.#queue = new ReplicationQueue(port.cacheName, this.#maxQueueBytes);
     const onRepaired = options.onRepaired ?? (() => {});
     // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
     // a megabyte that costs tens of milliseconds, and a loaded machine's heartbeats start to miss.
@@ -286,13 +292,23 @@ export class CacheReplicator {
   }
 
   addPeer(peer: ReplicationPeer): void {
+    this.#forget(peer.node);
     this.#peers.set(peer.node, {
       peer,
-      queue: new ReplicationQueue(this.#maxQueueBytes),
+      queued: this.#queue.mark(),
       needsRepair: false,
       sent: 0,
       roundsToSkip: 0,
     });
+    if ((peer.role ?? 'link') !== 'repair') this.#livePeers++;
+  }
+
+  /** Takes the peer out of #peers, and out of the count of live peers. */
+  #forget(node: string): void {
+    const state = this.#peers.get(node);
+    if (state === undefined) return;
+    this.#peers.delete(node);
+    if (roleOf(state) !== 'repair') this.#livePeers--;
   }
 
   /**
@@ -302,7 +318,7 @@ export class CacheReplicator {
   removePeer(node: string, peer?: ReplicationPeer, notCarried = false): void {
     if (peer !== undefined && this.#peers.get(node)?.peer !== peer) return;
     if (notCarried && peer !== undefined) this.#notCarried.add(peer);
-    this.#peers.delete(node);
+    this.#forget(node);
     this.#offeredAt.delete(node);
     this.#repair.forget(node);
     this.#leases?.forgetNode(node);
@@ -315,13 +331,17 @@ export class CacheReplicator {
 
   /** Per peer: queued changes and bytes, whether it needs a repair, and live changes sent to it. */
   peerStates(): Array<{ node: string; queued: number; queuedBytes: number; needsRepair: boolean; sent: number }> {
-    return [...this.#peers.values()].map(({ peer, queue, needsRepair, sent }) => ({
-      node: peer.node,
-      queued: queue.size,
-      queuedBytes: queue.bytes,
-      needsRepair,
-      sent,
-    }));
+    const queue = this.#queue;
+    return [...this.#peers.values()].map(({ peer, queued, needsRepair, sent }) => {
+      const live = peer.role !== 'repair' && !needsRepair;
+      return {
+        node: peer.node,
+        queued: live ? queue.sizeFrom(queue.fromOf(queued)) : 0,
+        queuedBytes: live ? queue.bytesFrom(queue.fromOf(queued)) : 0,
+        needsRepair,
+        sent,
+      };
+    });
   }
 
   /**
@@ -356,24 +376,31 @@ export class CacheReplicator {
    * a digest instead of the queue, and repairs itself from it.
    */
   flush(): void {
+    const queue = this.#queue;
+    const max = this.settings.asynchronousReplicationMaximumBatchSize;
+    // Made once for every peer that starts at the beginning (all but those that joined since the last flush).
+    let fromStart: ChangeMessage[][] | undefined;
     for (const state of this.#peers.values()) {
       if (roleOf(state) === 'repair') continue;
-      if (!state.needsRepair && state.queue.size > 0 && state.peer.bufferedAmount() > this.#maxQueueBytes) {
+      const from = queue.fromOf(state.queued);
+      if (!state.needsRepair && queue.sizeFrom(from) > 0 && state.peer.bufferedAmount() > this.#maxQueueBytes) {
         this.#overflowed(state, 'connection backed up');
       }
       if (state.needsRepair) {
-        state.queue.reset();
         state.needsRepair = false;
         this.requestRepair(state.peer.node);
         continue;
       }
-      for (const changes of state.queue.drainAll(
-        this.settings.asynchronousReplicationMaximumBatchSize,
-        MAX_FRAME_BYTES,
-      )) {
-        this.#send(state, { type: MessageType.Batch, changes });
+      if (queue.sizeFrom(from) === 0) continue;
+      let batches: ChangeMessage[][];
+      if (from > 0) batches = queue.batches(from, max, MAX_FRAME_BYTES);
+      else {
+        fromStart ??= queue.batches(0, max, MAX_FRAME_BYTES);
+        batches = fromStart;
       }
+      for (const changes of batches) this.#send(state, { type: MessageType.Batch, changes });
     }
+    queue.clear();
   }
 
   /**
@@ -620,27 +647,76 @@ export class CacheReplicator {
     createdAt: number,
     timeToLiveSeconds: number,
     timeToIdleSeconds: number,
+    slot: number,
   ): void => {
-    if (version === undefined || this.#peers.size === 0) return;
-    const change = this.#changeFor(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
-    if (change === undefined) return;
-    let bytes = -1; // estimated once for every peer's queue: it walks the value
+    if (version === undefined || this.#livePeers === 0) return;
+    if (!this.settings.replicateAsynchronously) {
+      const change = this.#changeFor(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);
+      if (change !== undefined) this.#sendNow(change);
+      return;
+    }
+    // Queued as fields, not as a change object (replication-queue.ts says why).
+    let queued: boolean;
+    if (type === 'removeAll') {
+      if (!this.settings.replicateRemovals) return;
+      queued = this.#queue.removeAll(version);
+    } else {
+      const as = this.#sentAs(type, key);
+      if (as === undefined) return;
+      const withValue = as === MessageType.Put;
+      queued = this.#queue.add(
+        as,
+        key as string,
+        withValue ? value : undefined,
+        version,
+        withValue ? createdAt : 0,
+        withValue ? timeToLiveSeconds : 0,
+        withValue ? timeToIdleSeconds : 0,
+        slot,
+      );
+    }
+    if (queued) return;
     for (const state of this.#peers.values()) {
-      if (roleOf(state) === 'repair') continue;
-      if (!this.settings.replicateAsynchronously) {
-        // The byte bound holds here too: a peer whose connection (or the backplane's writer,
-        // while Redis is away) has not taken what it was sent is repaired instead, once it has.
-        if (this.#backedUpSynchronously(state)) continue;
-        this.#send(state, { type: MessageType.Batch, changes: [change] });
-        const ack = this.#acknowledgement(state.peer);
-        this.#pendingAcks.add(ack);
-        void ack.then(() => this.#pendingAcks.delete(ack));
-        continue;
-      }
-      if (bytes < 0) bytes = estimateBytes(change);
-      if (!state.queue.enqueue(change, bytes) && !state.needsRepair) this.#overflowed(state, 'queue full');
+      if (roleOf(state) !== 'repair' && !state.needsRepair) this.#overflowed(state, 'queue full');
     }
   };
+
+  /** Synchronous mode: the change goes to every live peer at once, followed by a Sync (see settle()). */
+  #sendNow(change: ChangeMessage): void {
+    for (const state of this.#peers.values()) {
+      if (roleOf(state) === 'repair') continue;
+      // The byte bound holds here too: a peer whose connection (or the backplane's writer,
+      // while Redis is away) has not taken what it was sent is repaired instead, once it has.
+      if (this.#backedUpSynchronously(state)) continue;
+      this.#send(state, { type: MessageType.Batch, changes: [change] });
+      const ack = this.#acknowledgement(state.peer);
+      this.#pendingAcks.add(ack);
+      void ack.then(() => this.#pendingAcks.delete(ack));
+    }
+  }
+
+  /**
+   * What a local change of a key goes to peers as, by the settings: a put, a remove (a put or
+   * update in invalidate mode, or a removal), an expiry; undefined when they send nothing of it.
+   */
+  #sentAs(type: CacheEventType, key: string | undefined): KeyChangeType | undefined {
+    if (key === undefined) return undefined;
+    const { settings } = this;
+    switch (type) {
+      case 'put':
+        if (!settings.replicatePuts) return undefined;
+        return settings.replicatePutsViaCopy ? MessageType.Put : MessageType.Remove;
+      case 'update':
+        if (!settings.replicateUpdates) return undefined;
+        return settings.replicateUpdatesViaCopy ? MessageType.Put : MessageType.Remove;
+      case 'remove':
+        return settings.replicateRemovals ? MessageType.Remove : undefined;
+      case 'expire':
+        return settings.replicateExpiries ? MessageType.Expire : undefined;
+      default:
+        return undefined;
+    }
+  }
 
   /**
    * Synchronous mode's bound: true while the change is not to be sent to the peer. A peer with
@@ -703,30 +779,14 @@ export class CacheReplicator {
     timeToLiveSeconds: number,
     timeToIdleSeconds: number,
   ): ChangeMessage | undefined {
-    const { settings } = this;
     const cache = this.port.cacheName;
-    switch (type) {
-      case 'put':
-      case 'update': {
-        const wanted = type === 'put' ? settings.replicatePuts : settings.replicateUpdates;
-        if (!wanted || key === undefined) return undefined;
-        const viaCopy = type === 'put' ? settings.replicatePutsViaCopy : settings.replicateUpdatesViaCopy;
-        if (!viaCopy) return { type: MessageType.Remove, cache, key, version }; // invalidate
-        return { type: MessageType.Put, cache, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds };
-      }
-      case 'remove':
-        return settings.replicateRemovals && key !== undefined
-          ? { type: MessageType.Remove, cache, key, version }
-          : undefined;
-      case 'removeAll':
-        return settings.replicateRemovals ? { type: MessageType.RemoveAll, cache, version } : undefined;
-      case 'expire':
-        return settings.replicateExpiries && key !== undefined
-          ? { type: MessageType.Expire, cache, key, version }
-          : undefined;
-      default:
-        return undefined;
+    if (type === 'removeAll') {
+      return this.settings.replicateRemovals ? { type: MessageType.RemoveAll, cache, version } : undefined;
     }
+    const as = this.#sentAs(type, key);
+    if (as === undefined) return undefined;
+    if (as !== MessageType.Put) return { type: as, cache, key: key as string, version };
+    return { type: as, cache, key: key as string, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds };
   }
 
   /** Sends, counting live changes; false (and logged) when the send threw. */

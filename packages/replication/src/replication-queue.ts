@@ -1,35 +1,87 @@
 /**
- * What one peer has yet to receive of this node's changes: coalesced by key, bounded in bytes.
+ * What this node has yet to send of one cache's changes: those made here since the last flush,
+ * coalesced by key, bounded in bytes; one log for every peer of the cache.
  *
  * Coalescing is safe because every change carries its version and a receiver applies a change
  * only if it is newer than what it holds: the order in which changes of different keys arrive
- * does not matter, and of several changes to one key only the last can matter. A removeAll of
- * a cache replaces every pending change of that cache (they are all older than it).
+ * does not matter, and of several changes to one key only the last can matter. A removeAll
+ * replaces every pending change (they are all older than it) and is sent first.
  *
- * The bound: when the estimated bytes pending would pass `maxBytes`, the queue drops everything,
- * refuses further changes and reports `overflowed`: the link is then repaired by comparing
- * digests with the peer (bootstrap and repair are one mechanism), instead of memory growing
- * while a peer is slow or gone. `reset()` re-opens the queue once the repair has started.
+ * Why one log, and why no object per change. A queue per peer held a change object, a wrapper
+ * and a Map entry per change per peer, for up to an interval: the Map's hashing and growth, and
+ * the collector copying what was queued when a scavenge caught it, were about a third of what a
+ * sending node spent a change beyond its own write (issue 20). Every async peer of a cache is sent
+ * the same changes at the same flush, so here they share one log, kept as arrays of fields (key,
+ * value, version as numbers, lifespan), reused from flush to flush. The change objects are made
+ * at the flush, once for every peer, and go as soon as their frames are written.
+ *
+ * How a key's earlier change is found without hashing the key again: the cache hands each change
+ * the memory slot its key is held in (-1 when none: a disk tier's key, a removeAll), and the log
+ * keeps, per slot, the last record made for it. Slots are reused, so that record is the key's only
+ * if it holds the same key; otherwise the change is appended. So a key's changes are coalesced
+ * while it stays in its slot, and a key that left memory and came back is sent twice in one
+ * interval at most: each copy carries its version, and the receiver keeps the newest.
+ *
+ * Peers that join mid-interval start at the log's end (mark()): what was queued before them
+ * reaches them through the repair every new link runs. A record below the latest such start is
+ * never rewritten in place (that would hide a newer change from the peer that starts after it);
+ * a later change of its key is appended instead.
+ *
+ * The bound: when the estimated bytes pending would pass `maxBytes`, the log drops everything,
+ * refuses further changes until the flush and reports `overflowed`: the peers are then repaired by
+ * comparing digests (bootstrap and repair are one mechanism), instead of memory growing while
+ * peers are slow or gone. `clear()` at the flush re-opens it.
  */
+import type { Version } from '@meshcache/core';
 import { MAX_VALUE_DEPTH } from './protocol/codec.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
 
+/** The changes of one key: a put (update), a remove, an expiry. */
+export type KeyChangeType = typeof MessageType.Put | typeof MessageType.Remove | typeof MessageType.Expire;
+
+/** Where a peer added now starts in the log: `from` in the log of this `epoch` (a later one starts at 0). */
+export interface QueueMark {
+  readonly epoch: number;
+  readonly from: number;
+}
+
+const FIRST_RECORDS = 64;
+/** Bytes of a change besides its names and value (type, version, times, msgpack headers). */
+const CHANGE_OVERHEAD = 32;
+
 export class ReplicationQueue {
+  readonly #cache: string;
   readonly #maxBytes: number;
-  /** Per cache, per key, the last change; keys are not joined with the cache name (no string built per change). */
-  #changes = new Map<string, Map<string, Queued>>();
-  /** Per cache, a pending removeAll: older than every change queued after it, so sent first. */
-  #clears = new Map<string, Queued>();
-  #size = 0;
+  #length = 0;
+  #types = new Uint8Array(FIRST_RECORDS);
+  #keys = new Array<string | undefined>(FIRST_RECORDS).fill(undefined);
+  #values = new Array<unknown>(FIRST_RECORDS).fill(undefined);
+  #nodes = new Array<string | undefined>(FIRST_RECORDS).fill(undefined);
+  #times = new Float64Array(FIRST_RECORDS);
+  #counters = new Uint32Array(FIRST_RECORDS);
+  /** createdAt, timeToLiveSeconds and timeToIdleSeconds of record i at 3i, 3i + 1, 3i + 2. */
+  #lives = new Float64Array(3 * FIRST_RECORDS);
+  #sizes = new Float64Array(FIRST_RECORDS);
+  /** Per memory slot, the last record made for the key held there (if that record still holds that key). */
+  #bySlot = new Int32Array(0);
+  /** Records below this are not in every peer's range (a peer started after them): never rewritten. */
+  #floor = 0;
+  /** A removeAll pending: older than every change recorded after it, so sent first. */
+  #clear: Version | undefined;
+  #clearBytes = 0;
   #bytes = 0;
   #overflowed = false;
+  /** Counts the log's restarts (flush, removeAll, overflow): a mark of an earlier one starts at 0. */
+  #epoch = 0;
 
-  constructor(maxBytes: number) {
+  constructor(cache: string, maxBytes: number) {
+    this.#cache = cache;
     this.#maxBytes = maxBytes;
   }
 
+  /** Changes pending, a removeAll included. */
   get size(): number {
-    return this.#size;
+    return this.#length + (this.#clear === undefined ? 0 : 1);
   }
 
   /** Estimated bytes pending. */
@@ -41,104 +93,194 @@ export class ReplicationQueue {
     return this.#overflowed;
   }
 
+  /** Where a peer added now starts: it is sent what is recorded from here on (and a removeAll). */
+  mark(): QueueMark {
+    this.#floor = this.#length;
+    return { epoch: this.#epoch, from: this.#length };
+  }
+
+  /** The first record a peer that was given `mark` is sent. */
+  fromOf(mark: QueueMark): number {
+    return mark.epoch === this.#epoch ? mark.from : 0;
+  }
+
+  /** Changes pending for a peer that starts at `from`, and their estimated bytes. */
+  sizeFrom(from: number): number {
+    return this.size - Math.min(from, this.#length);
+  }
+
+  bytesFrom(from: number): number {
+    let bytes = this.#bytes;
+    for (let i = 0; i < Math.min(from, this.#length); i++) bytes -= this.#sizes[i] as number;
+    return bytes;
+  }
+
   /**
-   * Queues a change; false when the queue has overflowed (the link needs repair instead).
-   * `bytes` is estimateBytes(change), for a caller that queues one change for several peers.
+   * Records a change of `key` (a put carries the value and its lifespan; the others zeros), made
+   * while the key is held in memory slot `slot` (-1: none). False when the log has overflowed.
    */
-  enqueue(change: ChangeMessage, bytes = estimateBytes(change)): boolean {
+  add(
+    type: KeyChangeType,
+    key: string,
+    value: unknown,
+    version: Version,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+    slot: number,
+  ): boolean {
     if (this.#overflowed) return false;
-    let keys = this.#changes.get(change.cache);
-    if (change.type === MessageType.RemoveAll) {
-      if (keys !== undefined) {
-        for (const queued of keys.values()) this.#bytes -= queued.bytes;
-        this.#size -= keys.size;
-        keys.clear();
-      }
-      const previous = this.#clears.get(change.cache);
-      if (previous !== undefined) {
-        this.#bytes -= previous.bytes;
-        this.#size--;
-      }
-      if (!this.#fits(bytes)) return false;
-      this.#clears.set(change.cache, { change, bytes });
-    } else {
-      if (keys === undefined) {
-        keys = new Map();
-        this.#changes.set(change.cache, keys);
-      }
-      const previous = keys.get(change.key);
-      if (previous !== undefined) {
-        // delete, then set: the key moves to the end, so batches keep the order of last changes
-        keys.delete(change.key);
-        this.#bytes -= previous.bytes;
-        this.#size--;
-      }
-      if (!this.#fits(bytes)) return false;
-      keys.set(change.key, { change, bytes });
+    const size =
+      CHANGE_OVERHEAD +
+      this.#cache.length +
+      version.node.length +
+      key.length +
+      (type === MessageType.Put ? valueBytes(value, 0) : 0);
+    let at = slot >= 0 && slot < this.#bySlot.length ? (this.#bySlot[slot] as number) : -1;
+    if (at < this.#floor || at >= this.#length || this.#keys[at] !== key) at = -1;
+    const replaced = at < 0 ? 0 : (this.#sizes[at] as number);
+    if (this.#bytes - replaced + size > this.#maxBytes) return this.#overflow();
+    if (at < 0) {
+      if (this.#length === this.#types.length) this.#grow();
+      at = this.#length++;
+      if (slot >= 0) this.#slotRecord(slot, at);
     }
-    this.#bytes += bytes;
-    this.#size++;
+    this.#types[at] = type;
+    this.#keys[at] = key;
+    this.#values[at] = type === MessageType.Put ? value : undefined;
+    this.#nodes[at] = version.node;
+    this.#times[at] = version.time;
+    this.#counters[at] = version.counter;
+    this.#lives[3 * at] = createdAt;
+    this.#lives[3 * at + 1] = timeToLiveSeconds;
+    this.#lives[3 * at + 2] = timeToIdleSeconds;
+    this.#sizes[at] = size;
+    this.#bytes += size - replaced;
+    return true;
+  }
+
+  /** Records a removeAll: every change pending is older, and goes. False when the log has overflowed. */
+  removeAll(version: Version): boolean {
+    if (this.#overflowed) return false;
+    const size = CHANGE_OVERHEAD + this.#cache.length + version.node.length;
+    this.#restart();
+    if (size > this.#maxBytes) return this.#overflow();
+    this.#clear = version;
+    this.#clearBytes = size;
+    this.#bytes = size;
     return true;
   }
 
   /**
-   * Takes everything, split into batches of at most `max` changes and, by their estimates, about
-   * `maxBytes` (a change larger than that alone goes in a batch of its own): each cache's
-   * removeAll first, then the changes in the order of their last change. One pass: draining a
-   * large queue `max` at a time would copy the remainder on every call.
+   * The changes for a peer that starts at `from`, split into batches of at most `max` changes
+   * and, by their estimates, about `maxBytes` (a change larger than that alone goes in a batch of
+   * its own): the removeAll first, then the others. Made anew on each call; the log is unchanged.
    */
-  drainAll(max: number, maxBytes = Number.POSITIVE_INFINITY): ChangeMessage[][] {
+  batches(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): ChangeMessage[][] {
     const batches: ChangeMessage[][] = [];
     let batch: ChangeMessage[] = [];
     let bytes = 0;
-    const close = () => {
-      batches.push(batch);
-      batch = [];
-      bytes = 0;
-    };
-    const add = ({ change, bytes: size }: Queued) => {
-      if (batch.length > 0 && bytes + size > maxBytes) close();
+    const add = (change: ChangeMessage, size: number) => {
+      if (batch.length > 0 && bytes + size > maxBytes) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
       batch.push(change);
       bytes += size;
-      if (batch.length === max) close();
+      if (batch.length === max) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
     };
-    for (const queued of this.#clears.values()) add(queued);
-    for (const keys of this.#changes.values()) for (const queued of keys.values()) add(queued);
+    const clear = this.#clear;
+    if (clear !== undefined) {
+      add({ type: MessageType.RemoveAll, cache: this.#cache, version: clear }, this.#clearBytes);
+    }
+    for (let i = from; i < this.#length; i++) add(this.#change(i), this.#sizes[i] as number);
     if (batch.length > 0) batches.push(batch);
-    this.#empty();
     return batches;
   }
 
-  /** Re-opens an overflowed queue, empty. */
-  reset(): void {
-    this.#empty();
+  /** Empties the log (everything was sent, or is to be repaired) and re-opens it. */
+  clear(): void {
+    this.#restart();
     this.#overflowed = false;
   }
 
-  /** False, and the queue emptied and marked overflowed, when `bytes` more would pass the bound. */
-  #fits(bytes: number): boolean {
-    if (this.#bytes + bytes <= this.#maxBytes) return true;
+  #change(i: number): ChangeMessage {
+    const type = this.#types[i] as KeyChangeType;
+    const key = this.#keys[i] as string;
+    const version = {
+      time: this.#times[i] as number,
+      counter: this.#counters[i] as number,
+      node: this.#nodes[i] as string,
+    };
+    if (type !== MessageType.Put) return { type, cache: this.#cache, key, version };
+    return {
+      type,
+      cache: this.#cache,
+      key,
+      value: this.#values[i],
+      version,
+      createdAt: this.#lives[3 * i] as number,
+      timeToLiveSeconds: this.#lives[3 * i + 1] as number,
+      timeToIdleSeconds: this.#lives[3 * i + 2] as number,
+    };
+  }
+
+  /** Drops every record (letting go of their keys and values) and the removeAll; a new epoch. */
+  #restart(): void {
+    this.#keys.fill(undefined, 0, this.#length);
+    this.#values.fill(undefined, 0, this.#length);
+    this.#nodes.fill(undefined, 0, this.#length);
+    this.#length = 0;
+    this.#floor = 0;
+    this.#clear = undefined;
+    this.#bytes = 0;
+    this.#epoch++;
+  }
+
+  /** False, with the log emptied and marked overflowed. */
+  #overflow(): false {
+    this.#restart();
     this.#overflowed = true;
-    this.#empty();
     return false;
   }
 
-  #empty(): void {
-    this.#changes = new Map();
-    this.#clears = new Map();
-    this.#size = 0;
-    this.#bytes = 0;
+  #slotRecord(slot: number, record: number): void {
+    if (slot >= this.#bySlot.length) {
+      const wider = new Int32Array(Math.max(2 * this.#bySlot.length, slot + 1, FIRST_RECORDS)).fill(-1);
+      wider.set(this.#bySlot);
+      this.#bySlot = wider;
+    }
+    this.#bySlot[slot] = record;
+  }
+
+  #grow(): void {
+    const records = 2 * this.#types.length;
+    this.#types = grown(this.#types, new Uint8Array(records));
+    this.#times = grown(this.#times, new Float64Array(records));
+    this.#counters = grown(this.#counters, new Uint32Array(records));
+    this.#lives = grown(this.#lives, new Float64Array(3 * records));
+    this.#sizes = grown(this.#sizes, new Float64Array(records));
+    for (const fields of [this.#keys, this.#values, this.#nodes]) {
+      fields.length = records;
+      fields.fill(undefined, this.#length);
+    }
   }
 }
 
-interface Queued {
-  readonly change: ChangeMessage;
-  readonly bytes: number;
+/** `to`, holding `from` at its start. */
+function grown<T extends Uint8Array | Uint32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 /** A cheap estimate of a change's encoded size: exact for strings and bytes, close for the rest. */
 export function estimateBytes(change: ChangeMessage): number {
-  let bytes = 32 + change.cache.length + change.version.node.length;
+  let bytes = CHANGE_OVERHEAD + change.cache.length + change.version.node.length;
   if (change.type !== MessageType.RemoveAll) bytes += change.key.length;
   if (change.type === MessageType.Put) bytes += valueBytes(change.value, 0);
   return bytes;
@@ -149,7 +291,7 @@ function valueBytes(value: unknown, depth: number): number {
   if (typeof value !== 'object' || value === null) return 9;
   if (value instanceof Uint8Array) return value.length + 5;
   if (depth > MAX_VALUE_DEPTH) return 64; // a put refuses deeper values; a peer's guard, deeper frames
-  // Walked without building entry arrays: this runs for every change queued, for every peer.
+  // Walked without building entry arrays: this runs for every change queued.
   let bytes = 5;
   if (Array.isArray(value)) for (let i = 0; i < value.length; i++) bytes += valueBytes(value[i], depth + 1);
   else if (value instanceof Set) for (const item of value) bytes += valueBytes(item, depth + 1);

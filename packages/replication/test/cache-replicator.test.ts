@@ -37,8 +37,8 @@ describe('CacheReplicator', () => {
     for (const key of keys) cacheOf(a).put(key, key.length);
     cacheOf(a).put('GET /3', 'again');
     await settle();
-    // One batch (a key put twice goes once, at its last place): its keys read ahead in its order.
-    expect(prefetched.flat()).toEqual([...keys.filter((key) => key !== 'GET /3'), 'GET /3']);
+    // One batch (a key put twice goes once, with its last value, at its first place): its keys read ahead in its order.
+    expect(prefetched.flat()).toEqual(keys);
     for (const key of keys) expect(cacheOf(b).get(key)).toBe(key === 'GET /3' ? 'again' : key.length);
   });
 
@@ -108,6 +108,28 @@ describe('CacheReplicator', () => {
       'hot=99',
       'cold=x',
     ]);
+  });
+
+  it("coalesces a key's put and its removal inside an interval into the removal; a removeAll replaces all before it", async () => {
+    const { a, b, settle, cacheOf } = await pair();
+    cacheOf(a).put('purged', 'x');
+    cacheOf(a).put('kept', 'y');
+    cacheOf(a).remove('purged');
+    await settle();
+    expect(b.received.map((c) => (c.type === MessageType.RemoveAll ? 'removeAll' : `${c.type}:${c.key}`))).toEqual([
+      `${MessageType.Remove}:purged`,
+      `${MessageType.Put}:kept`,
+    ]);
+    b.received.length = 0;
+    cacheOf(a).put('gone', 1);
+    cacheOf(a).removeAll();
+    cacheOf(a).put('after', 2);
+    await settle();
+    expect(b.received.map((c) => (c.type === MessageType.RemoveAll ? 'removeAll' : `${c.type}:${c.key}`))).toEqual([
+      'removeAll',
+      `${MessageType.Put}:after`,
+    ]);
+    expect([cacheOf(b).has('gone'), cacheOf(b).get('after')]).toEqual([false, 2]);
   });
 
   it('converges when both nodes write the same key at once', async () => {

@@ -65,7 +65,7 @@ export class FakePort implements ReplicaPort<unknown> {
   /** As if a user had put the value on this node: held, and heard by the local listeners. */
   localPut(key: string, value: unknown, version: Version, createdAt: number, ttl = 0, tti = 0): void {
     this.#hold(key, value, version, createdAt, ttl, tti);
-    for (const listener of this.localListeners) listener('put', key, value, version, createdAt, ttl, tti);
+    for (const listener of this.localListeners) listener('put', key, value, version, createdAt, ttl, tti, -1);
   }
 
   /** As if a user had removed the key on this node. */
@@ -73,7 +73,7 @@ export class FakePort implements ReplicaPort<unknown> {
     this.held.delete(key);
     this.removed.set(key, version);
     this.generation++;
-    for (const listener of this.localListeners) listener('remove', key, undefined, version, 0, 0, 0);
+    for (const listener of this.localListeners) listener('remove', key, undefined, version, 0, 0, 0, -1);
   }
 
   applyPut(key: string, value: unknown, version: Version, createdAt: number, ttl: number, tti: number): ApplyOutcome {

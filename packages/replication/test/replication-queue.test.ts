@@ -20,50 +20,109 @@ const remove = (cache: string, key: string, time = 1): ChangeMessage => ({
   version: version(time),
 });
 
+/** Records `change` as the replicator does, the key held in memory slot `slot` (-1: none). */
+function record(queue: ReplicationQueue, change: ChangeMessage, slot = -1): boolean {
+  switch (change.type) {
+    case MessageType.RemoveAll:
+      return queue.removeAll(change.version);
+    case MessageType.Put:
+      return queue.add(
+        MessageType.Put,
+        change.key,
+        change.value,
+        change.version,
+        change.createdAt,
+        change.timeToLiveSeconds,
+        change.timeToIdleSeconds,
+        slot,
+      );
+    default:
+      return queue.add(change.type, change.key, undefined, change.version, 0, 0, 0, slot);
+  }
+}
+
+/** Slots as a store would hand them out: one per key, for as long as the test holds it. */
+function slots(): (key: string) => number {
+  const held = new Map<string, number>();
+  return (key) => {
+    let slot = held.get(key);
+    if (slot === undefined) {
+      slot = held.size;
+      held.set(key, slot);
+    }
+    return slot;
+  };
+}
+
+const everything = (queue: ReplicationQueue, max = 10_000) => queue.batches(0, max).flat();
+
 describe('ReplicationQueue', () => {
-  it('coalesces by cache and key: only the last change of a key is sent', () => {
-    const queue = new ReplicationQueue(1 << 20);
-    queue.enqueue(put('c', 'a', 1, 1));
-    queue.enqueue(put('c', 'b', 2, 2));
-    queue.enqueue(put('c', 'a', 3, 3));
-    queue.enqueue(remove('c', 'b', 4));
-    queue.enqueue(put('other', 'a', 5, 5));
-    expect(queue.size).toBe(3);
-    expect(queue.drainAll(100).flat()).toEqual([put('c', 'a', 3, 3), remove('c', 'b', 4), put('other', 'a', 5, 5)]);
+  it('coalesces by key: only the last change of a key is sent, found by the slot the key is held in', () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    record(queue, put('c', 'a', 1, 1), 0);
+    record(queue, put('c', 'b', 2, 2), 1);
+    record(queue, put('c', 'a', 3, 3), 0);
+    record(queue, remove('c', 'b', 4), 1);
+    expect(queue.size).toBe(2);
+    expect(everything(queue)).toEqual([put('c', 'a', 3, 3), remove('c', 'b', 4)]);
+    expect(queue.bytes).toBe(estimateBytes(put('c', 'a', 3, 3)) + estimateBytes(remove('c', 'b', 4)));
+    queue.clear();
     expect(queue.size).toBe(0);
     expect(queue.bytes).toBe(0);
+    expect(everything(queue)).toEqual([]);
   });
 
-  it('a removeAll replaces every pending change of its cache, and only of its cache', () => {
-    const queue = new ReplicationQueue(1 << 20);
-    queue.enqueue(put('c', 'a', 1));
-    queue.enqueue(put('d', 'a', 1));
+  it('appends what it cannot find by slot: a key held nowhere, or a slot another key holds now; each copy carries its version', () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    record(queue, put('c', 'a', 1, 1), 0);
+    record(queue, put('c', 'c', 2, 2), 0); // 'a' left slot 0 and 'c' took it
+    record(queue, put('c', 'a', 3, 3), 5); // 'a' back, in another slot
+    record(queue, put('c', 'disk', 4, 4), -1);
+    record(queue, put('c', 'disk', 5, 5), -1);
+    expect(everything(queue)).toEqual([
+      put('c', 'a', 1, 1),
+      put('c', 'c', 2, 2),
+      put('c', 'a', 3, 3),
+      put('c', 'disk', 4, 4),
+      put('c', 'disk', 5, 5),
+    ]);
+    // 'a' in slot 5 now: its next change replaces its last record
+    record(queue, remove('c', 'a', 6), 5);
+    expect(everything(queue)[2]).toEqual(remove('c', 'a', 6));
+    expect(queue.size).toBe(5);
+  });
+
+  it('a removeAll replaces every pending change and goes first', () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    record(queue, put('c', 'a', 1), 0);
+    record(queue, put('c', 'b', 1), 1);
     const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(9) };
-    queue.enqueue(clear);
-    queue.enqueue(put('c', 'z', 1, 10));
-    // every removeAll goes first: it is older than whatever its cache queued after it
-    expect(queue.drainAll(100).flat()).toEqual([clear, put('c', 'z', 1, 10), put('d', 'a', 1)]);
+    record(queue, clear);
+    record(queue, put('c', 'z', 1, 10), 0);
+    expect(queue.size).toBe(2);
+    expect(everything(queue)).toEqual([clear, put('c', 'z', 1, 10)]);
+    expect(queue.bytes).toBe(estimateBytes(clear) + estimateBytes(put('c', 'z', 1, 10)));
   });
 
-  it('drains everything at once into batches of at most the maximum', () => {
-    const queue = new ReplicationQueue(1 << 20);
-    for (let i = 0; i < 25; i++) queue.enqueue(put('c', `k${i}`, i));
-    const batches = queue.drainAll(10);
+  it('makes batches of at most the maximum, anew on each call, leaving the log as it was', () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    for (let i = 0; i < 25; i++) record(queue, put('c', `k${i}`, i), i);
+    const batches = queue.batches(0, 10);
     expect(batches.map((b) => b.length)).toEqual([10, 10, 5]);
     expect(batches.flat().map((c) => (c.type === MessageType.Put ? c.key : ''))).toEqual(
       Array.from({ length: 25 }, (_, i) => `k${i}`),
     );
-    expect(queue.size).toBe(0);
-    expect(queue.bytes).toBe(0);
+    expect(queue.batches(0, 10)).toEqual(batches);
+    expect(queue.size).toBe(25);
   });
 
   it('also ends a batch where its estimated bytes would pass the bound; a larger change goes alone', () => {
-    const queue = new ReplicationQueue(1 << 20);
+    const queue = new ReplicationQueue('c', 1 << 20);
     const sizes = [250, 250, 250, 2000, 100, 100]; // about 290 bytes a change with its key and version, 2040, 140
     sizes.forEach((size, i) => {
-      queue.enqueue(put('c', `k${i}`, 'x'.repeat(size)));
+      record(queue, put('c', `k${i}`, 'x'.repeat(size)), i);
     });
-    const batches = queue.drainAll(1000, 1000);
+    const batches = queue.batches(0, 1000, 1000);
     expect(batches.map((batch) => batch.map((c) => (c.type === MessageType.Put ? c.key : '')))).toEqual([
       ['k0', 'k1', 'k2'],
       ['k3'],
@@ -74,55 +133,73 @@ describe('ReplicationQueue', () => {
     }
   });
 
-  it('keeps its byte count exact as changes come and go', () => {
-    const queue = new ReplicationQueue(1 << 20);
-    const a = put('c', 'a', 'x'.repeat(100));
-    const b = put('c', 'b', 'y'.repeat(50));
-    queue.enqueue(a);
-    queue.enqueue(b);
-    expect(queue.bytes).toBe(estimateBytes(a) + estimateBytes(b));
-    queue.enqueue(put('c', 'a', 'z'));
-    expect(queue.bytes).toBe(estimateBytes(put('c', 'a', 'z')) + estimateBytes(b));
-    queue.drainAll(1);
-    expect(queue.bytes).toBe(0);
-  });
-
-  it('overflows instead of growing: drops what it held, refuses more, until reset', () => {
-    const queue = new ReplicationQueue(2000);
+  it('overflows instead of growing: drops what it held, refuses more, until cleared', () => {
+    const queue = new ReplicationQueue('c', 2000);
     let accepted = 0;
-    for (let i = 0; i < 100; i++) if (queue.enqueue(put('c', `k${i}`, 'v'.repeat(100)))) accepted++;
+    for (let i = 0; i < 100; i++) if (record(queue, put('c', `k${i}`, 'v'.repeat(100)), i)) accepted++;
     expect(accepted).toBeGreaterThan(5);
     expect(accepted).toBeLessThan(20);
     expect(queue.overflowed).toBe(true);
     expect(queue.size).toBe(0);
-    expect(queue.enqueue(put('c', 'late', 1))).toBe(false);
-    queue.reset();
+    expect(queue.bytes).toBe(0);
+    expect(record(queue, put('c', 'late', 1), 0)).toBe(false);
+    expect(queue.removeAll(version(5))).toBe(false);
+    queue.clear();
     expect(queue.overflowed).toBe(false);
-    expect(queue.enqueue(put('c', 'after', 1))).toBe(true);
+    expect(record(queue, put('c', 'after', 1), 0)).toBe(true);
   });
 
-  it('keeps order, count and bytes exact when one key is rewritten many times between drains', () => {
-    const queue = new ReplicationQueue(1 << 30);
+  it('a peer marked mid-interval is sent what follows its mark, and no record below a mark is rewritten', () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    record(queue, put('c', 'a', 1, 1), 0);
+    record(queue, put('c', 'b', 2, 2), 1);
+    const mark = queue.mark();
+    const from = queue.fromOf(mark);
+    expect(from).toBe(2);
+    // 'a' changes again: the newer change must reach the marked peer too, so it is appended
+    record(queue, put('c', 'a', 3, 3), 0);
+    record(queue, put('c', 'a', 4, 4), 0); // and that one is its own to rewrite
+    expect(everything(queue)).toEqual([put('c', 'a', 1, 1), put('c', 'b', 2, 2), put('c', 'a', 4, 4)]);
+    expect(queue.batches(from, 100).flat()).toEqual([put('c', 'a', 4, 4)]);
+    expect(queue.sizeFrom(from)).toBe(1);
+    expect(queue.bytesFrom(from)).toBe(estimateBytes(put('c', 'a', 4, 4)));
+    // a removeAll is every peer's, marked or not
+    const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(9) };
+    record(queue, put('c', 'x', 1, 8), 2);
+    record(queue, clear);
+    expect(queue.batches(queue.fromOf(mark), 100).flat()).toEqual([clear]);
+    // after the flush's clear(), every mark starts at the beginning
+    queue.clear();
+    record(queue, put('c', 'y', 1, 10), 3);
+    expect(queue.fromOf(mark)).toBe(0);
+    expect(queue.batches(queue.fromOf(mark), 100).flat()).toEqual([put('c', 'y', 1, 10)]);
+  });
+
+  it('keeps order, count and bytes exact when one key is rewritten many times between flushes', () => {
+    const queue = new ReplicationQueue('c', 1 << 30);
+    const slotOf = slots();
+    // a key's last change, in the order of its first change since the flush
     const last = new Map<string, ChangeMessage>();
     for (let i = 0; i < 5000; i++) {
       const change =
         i % 7 === 3 ? remove('c', `k${i % 50}`, i) : put('c', i % 3 === 0 ? 'hot' : `k${i % 50}`, `v${i}`, i);
       const key = change.type === MessageType.RemoveAll ? '' : change.key;
-      last.delete(key);
       last.set(key, change);
-      queue.enqueue(change);
+      record(queue, change, slotOf(key));
     }
     expect(queue.size).toBe(last.size);
     expect(queue.bytes).toBe([...last.values()].reduce((sum, change) => sum + estimateBytes(change), 0));
+    expect(everything(queue)).toEqual([...last.values()]);
     const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(6000) };
-    queue.enqueue(put('c', 'k1', 'before the clear', 5001));
-    queue.enqueue(clear);
-    queue.enqueue(put('c', 'after', 1, 6001));
+    record(queue, put('c', 'k1', 'before the clear', 5001), slotOf('k1'));
+    record(queue, clear);
+    record(queue, put('c', 'after', 1, 6001), slotOf('after'));
     expect(queue.size).toBe(2);
     expect(queue.bytes).toBe(estimateBytes(clear) + estimateBytes(put('c', 'after', 1, 6001)));
-    expect(queue.drainAll(100).flat()).toEqual([clear, put('c', 'after', 1, 6001)]);
-    for (const change of last.values()) queue.enqueue(change);
-    expect(queue.drainAll(10_000).flat()).toEqual([...last.values()]);
+    expect(everything(queue)).toEqual([clear, put('c', 'after', 1, 6001)]);
+    queue.clear();
+    for (const [key, change] of last) record(queue, change, slotOf(key));
+    expect(everything(queue)).toEqual([...last.values()]);
   });
 
   it('estimates strings and bytes exactly enough to bound memory', () => {
