@@ -106,7 +106,24 @@ export function encodeDigest(sums: Uint32Array, xors: Uint32Array): Uint8Array {
   return digest;
 }
 
-/** Per-bucket sums, xors and counts at MAX_DIGEST_BUCKETS, kept as items come and go. */
+/**
+ * Items applied and not yet added to the table, at most: a write's item is hashed at once (its
+ * key and version are at hand then, and may not be later) and added with the others in a loop of
+ * their own (see #settle).
+ */
+const PENDING_MOST = 256;
+
+/**
+ * Per-bucket sums, xors and counts at MAX_DIGEST_BUCKETS, kept as items come and go.
+ *
+ * Why items wait. A write touches one bucket of a table of 768 KiB picked by a hash: a miss to
+ * memory, and when each write makes its own, the work between two writes keeps the CPU from
+ * overlapping one miss with the next. The digest's share of a replicated put measured 0.2-0.25 µs
+ * on each side, about as much as the key index's lookup (issue 20). So an item's hashes are
+ * computed as it is applied and kept in a small buffer; every PENDING_MOST items, and before the
+ * table is read, they are added in one loop of nothing but those reads and writes, where the
+ * misses overlap. The result is the same: sums and xors do not depend on the order of the items.
+ */
 export class BucketDigest {
   readonly #buckets: number;
   /**
@@ -115,6 +132,9 @@ export class BucketDigest {
    */
   readonly #table: Uint32Array;
   readonly #hashes = new Uint32Array(2);
+  /** Per item waiting: its bucket's place in the table, its two hashes and its sign (1 or -1, as an int32). */
+  readonly #pending = new Int32Array(4 * PENDING_MOST);
+  #pendingCount = 0;
   /** Node names' hashes: a cluster has a handful of nodes, and every versioned write names one. */
   readonly #nodeHashes = new Map<string, number>();
 
@@ -137,6 +157,7 @@ export class BucketDigest {
 
   /** The digest folded to `bucketCount` buckets (a power of two up to the digest's own count). */
   fold(bucketCount: number): FoldedDigest {
+    this.#settle();
     const sums = new Uint32Array(bucketCount);
     const xors = new Uint32Array(bucketCount);
     const counts = new Uint32Array(bucketCount);
@@ -167,11 +188,29 @@ export class BucketDigest {
     }
     const hashes = this.#hashes;
     hashItem(keyHash, time, counter, nodeHash, removed, hashes);
-    const at = 3 * (keyHash & (this.#buckets - 1));
+    const pending = this.#pending;
+    const at = 4 * this.#pendingCount;
+    pending[at] = 3 * (keyHash & (this.#buckets - 1));
+    pending[at + 1] = hashes[0] as number;
+    pending[at + 2] = hashes[1] as number;
+    pending[at + 3] = sign;
+    if (++this.#pendingCount === PENDING_MOST) this.#settle();
+  }
+
+  /** Adds the items waiting to the table. */
+  #settle(): void {
+    const pending = this.#pending;
     const table = this.#table;
-    // Adding and subtracting modulo 2^32, xor both ways: an item taken out leaves no trace.
-    table[at] = ((table[at] as number) + sign * (hashes[0] as number)) >>> 0;
-    table[at + 1] = ((table[at + 1] as number) ^ (hashes[1] as number)) >>> 0;
-    table[at + 2] = (table[at + 2] as number) + sign;
+    const end = 4 * this.#pendingCount;
+    // Adding and subtracting modulo 2^32, xor both ways: an item taken out leaves no trace. The
+    // hashes come back as int32s, equal modulo 2^32 to the uint32s written: the same sums and xors.
+    for (let i = 0; i < end; i += 4) {
+      const at = pending[i] as number;
+      const sign = pending[i + 3] as number;
+      table[at] = ((table[at] as number) + sign * (pending[i + 1] as number)) >>> 0;
+      table[at + 1] = ((table[at + 1] as number) ^ (pending[i + 2] as number)) >>> 0;
+      table[at + 2] = (table[at + 2] as number) + sign;
+    }
+    this.#pendingCount = 0;
   }
 }

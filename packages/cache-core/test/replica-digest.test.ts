@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fnv1a, hashItem } from '../src/internal.js';
+import { BucketDigest, fnv1a, hashItem } from '../src/internal.js';
 
 describe('hashItem', () => {
   // Computed by the release before hashItem was rewritten for speed: peers of both releases
@@ -18,4 +18,45 @@ describe('hashItem', () => {
       expect([...out]).toEqual([a, b]);
     },
   );
+});
+
+describe('BucketDigest', () => {
+  /** A digest built from scratch, in one go, from the items held. */
+  const fromScratch = (items: Map<string, [number, number, string, boolean]>, buckets: number) => {
+    const digest = new BucketDigest();
+    for (const [key, [time, counter, node, removed]] of items) digest.apply(key, time, counter, node, removed, 1);
+    return digest.fold(buckets);
+  };
+
+  it('kept item by item, with items waiting to be added, folds to what a digest built from scratch folds to', () => {
+    const kept = new BucketDigest();
+    const held = new Map<string, [number, number, string, boolean]>();
+    let seed = 7;
+    const next = (below: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % below;
+    };
+    // Reads at counts that leave items waiting, and at multiples of the wait's bound.
+    for (const steps of [1, 100, 255, 256, 257, 1000, 3000]) {
+      for (let i = 0; i < steps; i++) {
+        const key = `k${next(500)}`;
+        const was = held.get(key);
+        if (was !== undefined) {
+          kept.apply(key, ...was, -1);
+          held.delete(key);
+        }
+        if (next(4) > 0) {
+          const item: [number, number, string, boolean] = [
+            1_700_000_000_000 + next(1e6),
+            next(100),
+            `n${next(3)}`,
+            next(5) === 0,
+          ];
+          kept.apply(key, ...item, 1);
+          held.set(key, item);
+        }
+      }
+      for (const buckets of [1, 64, 4096]) expect(kept.fold(buckets)).toEqual(fromScratch(held, buckets));
+    }
+  });
 });
