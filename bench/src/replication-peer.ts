@@ -27,6 +27,9 @@ import { Unpackr } from 'msgpackr';
 import { WebSocketServer } from 'ws';
 
 const [mode, first, second] = process.argv.slice(2);
+// Stopped by the bench (the modes that serve rounds): an exit of its own, so a CPU profile
+// (BENCH_PROFILE) is written.
+process.once('SIGTERM', () => process.exit(0));
 const now = () => performance.timeOrigin + performance.now();
 let started = 0;
 /** BENCH_GC=1: each kind of collection counted and timed, said on stderr at the end (stdout carries the results). */
