@@ -138,17 +138,18 @@ interface Run {
  * thrown away with each cache dropped).
  */
 interface Pipeline {
-  /** One timed run of ENTRIES; the first is preceded by the warm-up, each later one by emptying both sides. */
+  /** One timed run of ENTRIES, the first preceded by the warm-up; both sides are emptied after each. */
   run(): Promise<Run>;
   close(): Promise<void>;
 }
 
 /**
  * The rounds of a pipeline whose receiver is `receiver`: the first sends WARM_UP entries (keys
- * `warm:N`) and waits for the child to hold them, untimed; each later one has `clear` empty both
- * sides and waits for the child's `cleared`. Then each times sending `entries` more (keys `key:N`)
- * until the child's `done` line, with the CPU of this process (the sender) and of the child; and
- * with `reads`, waits for the child's `read` line.
+ * `warm:N`) and waits for the child to hold them, untimed. Then each times sending `entries` more
+ * (keys `key:N`) until the child's `done` line, with the CPU of this process (the sender) and of
+ * the child; with `reads`, waits for the child's `read` line; and has `clear` empty both sides,
+ * waiting for the child's `cleared`, so that a pipeline waiting for its next round holds nothing
+ * (the other rows' runs in this process do not pay for its entries in the collector's time).
  */
 function rounds(
   receiver: Receiver,
@@ -161,14 +162,14 @@ function rounds(
   let first = true;
   return {
     async run() {
-      if (!first) {
-        clear();
-        await receiver.next('cleared');
-      } else if (WARM_UP > 0) {
+      if (first && WARM_UP > 0) {
         await send('warm', WARM_UP);
         await receiver.next('warm');
       }
       first = false;
+      // Each run starts from a collected heap: none pays for the garbage of the one before it
+      // (the emptied caches of another row, above all).
+      settleHeap();
       const start = performance.now();
       const cpu = process.cpuUsage();
       await send('key', entries);
@@ -176,6 +177,8 @@ function rounds(
       const used = process.cpuUsage(cpu);
       const ms = Math.max(performance.now() - start, Number(receiverMs));
       const read = reads ? Number((await receiver.next('read ')).split(' ')[1]) : 0;
+      clear();
+      await receiver.next('cleared');
       return {
         ms,
         senderCpu: (used.user + used.system) / entries,
@@ -364,11 +367,9 @@ async function throughput(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     await runOf('bare', barePipeline);
     // The meshcache rows take turns at going first: the one that follows another run inherits
-    // its garbage, which alone moved the difference between two of them by 15 points.
-    for (let i = 0; i < variants.length; i++) {
-      settleHeap();
-      await (variants[(round + i) % variants.length] as () => Promise<void>)();
-    }
+    // its garbage, which alone moved the difference between two of them by 15 points (each run
+    // now starts from a collected heap as well).
+    for (let i = 0; i < variants.length; i++) await (variants[(round + i) % variants.length] as () => Promise<void>)();
     transports.ws.push(await bareTransport('ws', frames));
     transports.tcp.push(await bareTransport('tcp', frames));
   }
