@@ -378,8 +378,10 @@ export class CacheReplicator {
   flush(): void {
     const queue = this.#queue;
     const max = this.settings.asynchronousReplicationMaximumBatchSize;
-    // Made once for every peer that starts at the beginning (all but those that joined since the last flush).
-    let fromStart: ChangeMessage[][] | undefined;
+    const recorded = queue.recorded;
+    // Peers sent the whole queue (all but those that joined since the last flush) get each batch
+    // in turn, made once for them all.
+    const everyone: PeerState[] = [];
     for (const state of this.#peers.values()) {
       if (roleOf(state) === 'repair') continue;
       const from = queue.fromOf(state.queued);
@@ -392,15 +394,20 @@ export class CacheReplicator {
         continue;
       }
       if (queue.sizeFrom(from) === 0) continue;
-      let batches: ChangeMessage[][];
-      if (from > 0) batches = queue.batches(from, max, MAX_FRAME_BYTES);
-      else {
-        fromStart ??= queue.batches(0, max, MAX_FRAME_BYTES);
-        batches = fromStart;
-      }
-      for (const changes of batches) this.#send(state, { type: MessageType.Batch, changes });
+      if (from === 0) everyone.push(state);
+      else
+        for (const changes of queue.batches(from, max, MAX_FRAME_BYTES))
+          this.#send(state, { type: MessageType.Batch, changes });
     }
-    queue.clear();
+    if (everyone.length > 0) {
+      for (const changes of queue.batches(0, max, MAX_FRAME_BYTES)) {
+        for (const state of everyone) this.#send(state, { type: MessageType.Batch, changes });
+      }
+    }
+    // A change made while the batches went (by something a send set off) would go with them
+    // unsent: the queue is then kept whole, and goes again at the next flush (a change a peer
+    // already holds is refused there as not newer).
+    if (queue.recorded === recorded) queue.clear();
   }
 
   /**

@@ -73,6 +73,7 @@ export class ReplicationQueue {
   #overflowed = false;
   /** Counts the log's restarts (flush, removeAll, overflow): a mark of an earlier one starts at 0. */
   #epoch = 0;
+  #recorded = 0;
 
   constructor(cache: string, maxBytes: number) {
     this.#cache = cache;
@@ -156,6 +157,7 @@ export class ReplicationQueue {
     this.#lives[3 * at + 2] = timeToIdleSeconds;
     this.#sizes[at] = size;
     this.#bytes += size - replaced;
+    this.#recorded++;
     return true;
   }
 
@@ -168,39 +170,43 @@ export class ReplicationQueue {
     this.#clear = version;
     this.#clearBytes = size;
     this.#bytes = size;
+    this.#recorded++;
     return true;
   }
 
+  /** Changes recorded since the log was made (add and removeAll calls that took one): a flush sees whether any came meanwhile. */
+  get recorded(): number {
+    return this.#recorded;
+  }
+
   /**
-   * The changes for a peer that starts at `from`, split into batches of at most `max` changes
-   * and, by their estimates, about `maxBytes` (a change larger than that alone goes in a batch of
-   * its own): the removeAll first, then the others. Made anew on each call; the log is unchanged.
+   * The changes for a peer that starts at `from`, in batches of at most `max` changes and, by
+   * their estimates, about `maxBytes` (a change larger than that alone goes in a batch of its
+   * own): the removeAll first, then the others, up to what the log held when the first batch was
+   * asked for. Each batch is made as it is asked for, so that only one batch of change objects
+   * lives at a time (the collector copies what is live when it runs, and a flush is where a
+   * sender allocates most). The log is unchanged.
    */
-  batches(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): ChangeMessage[][] {
-    const batches: ChangeMessage[][] = [];
+  *batches(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): Generator<ChangeMessage[]> {
+    const end = this.#length;
     let batch: ChangeMessage[] = [];
     let bytes = 0;
-    const add = (change: ChangeMessage, size: number) => {
-      if (batch.length > 0 && bytes + size > maxBytes) {
-        batches.push(batch);
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(change);
-      bytes += size;
-      if (batch.length === max) {
-        batches.push(batch);
-        batch = [];
-        bytes = 0;
-      }
-    };
     const clear = this.#clear;
     if (clear !== undefined) {
-      add({ type: MessageType.RemoveAll, cache: this.#cache, version: clear }, this.#clearBytes);
+      batch.push({ type: MessageType.RemoveAll, cache: this.#cache, version: clear });
+      bytes = this.#clearBytes;
     }
-    for (let i = from; i < this.#length; i++) add(this.#change(i), this.#sizes[i] as number);
-    if (batch.length > 0) batches.push(batch);
-    return batches;
+    for (let i = from; i < end; i++) {
+      const size = this.#sizes[i] as number;
+      if (batch.length === max || (batch.length > 0 && bytes + size > maxBytes)) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(this.#change(i));
+      bytes += size;
+    }
+    if (batch.length > 0) yield batch;
   }
 
   /** Empties the log (everything was sent, or is to be repaired) and re-opens it. */

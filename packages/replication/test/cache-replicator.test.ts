@@ -132,6 +132,32 @@ describe('CacheReplicator', () => {
     expect([cacheOf(b).has('gone'), cacheOf(b).get('after')]).toEqual([false, 2]);
   });
 
+  it('a change made while a flush sends (by something a send set off) goes at the next flush, not lost', () => {
+    const node = makeNode('gw-1', {});
+    const sent: string[] = [];
+    let first = true;
+    node.replicator.addPeer({
+      node: 'gw-2',
+      send: (message) => {
+        if (message.type === MessageType.Batch)
+          for (const change of message.changes) sent.push(change.type === MessageType.Put ? change.key : '');
+        if (first) {
+          first = false;
+          node.cache.put('during', 1);
+        }
+      },
+      bufferedAmount: () => 0,
+      acknowledged: async () => true,
+    });
+    node.cache.put('before', 1);
+    node.replicator.flush();
+    expect(sent).toEqual(['before']);
+    node.replicator.flush();
+    expect(sent).toEqual(['before', 'before', 'during']);
+    node.replicator.flush();
+    expect(sent).toEqual(['before', 'before', 'during']);
+  });
+
   it('converges when both nodes write the same key at once', async () => {
     const { a, b, settle, cacheOf } = await pair();
     cacheOf(a).put('k', 'from a');

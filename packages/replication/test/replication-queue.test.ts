@@ -54,7 +54,11 @@ function slots(): (key: string) => number {
   };
 }
 
-const everything = (queue: ReplicationQueue, max = 10_000) => queue.batches(0, max).flat();
+/** The batches `queue` makes for a peer starting at `from`, all of them. */
+const batchesOf = (queue: ReplicationQueue, from: number, max: number, maxBytes?: number) => [
+  ...queue.batches(from, max, maxBytes),
+];
+const everything = (queue: ReplicationQueue, max = 10_000) => batchesOf(queue, 0, max).flat();
 
 describe('ReplicationQueue', () => {
   it('coalesces by key: only the last change of a key is sent, found by the slot the key is held in', () => {
@@ -107,12 +111,12 @@ describe('ReplicationQueue', () => {
   it('makes batches of at most the maximum, anew on each call, leaving the log as it was', () => {
     const queue = new ReplicationQueue('c', 1 << 20);
     for (let i = 0; i < 25; i++) record(queue, put('c', `k${i}`, i), i);
-    const batches = queue.batches(0, 10);
+    const batches = batchesOf(queue, 0, 10);
     expect(batches.map((b) => b.length)).toEqual([10, 10, 5]);
     expect(batches.flat().map((c) => (c.type === MessageType.Put ? c.key : ''))).toEqual(
       Array.from({ length: 25 }, (_, i) => `k${i}`),
     );
-    expect(queue.batches(0, 10)).toEqual(batches);
+    expect(batchesOf(queue, 0, 10)).toEqual(batches);
     expect(queue.size).toBe(25);
   });
 
@@ -122,7 +126,7 @@ describe('ReplicationQueue', () => {
     sizes.forEach((size, i) => {
       record(queue, put('c', `k${i}`, 'x'.repeat(size)), i);
     });
-    const batches = queue.batches(0, 1000, 1000);
+    const batches = batchesOf(queue, 0, 1000, 1000);
     expect(batches.map((batch) => batch.map((c) => (c.type === MessageType.Put ? c.key : '')))).toEqual([
       ['k0', 'k1', 'k2'],
       ['k3'],
@@ -160,19 +164,19 @@ describe('ReplicationQueue', () => {
     record(queue, put('c', 'a', 3, 3), 0);
     record(queue, put('c', 'a', 4, 4), 0); // and that one is its own to rewrite
     expect(everything(queue)).toEqual([put('c', 'a', 1, 1), put('c', 'b', 2, 2), put('c', 'a', 4, 4)]);
-    expect(queue.batches(from, 100).flat()).toEqual([put('c', 'a', 4, 4)]);
+    expect(batchesOf(queue, from, 100).flat()).toEqual([put('c', 'a', 4, 4)]);
     expect(queue.sizeFrom(from)).toBe(1);
     expect(queue.bytesFrom(from)).toBe(estimateBytes(put('c', 'a', 4, 4)));
     // a removeAll is every peer's, marked or not
     const clear: ChangeMessage = { type: MessageType.RemoveAll, cache: 'c', version: version(9) };
     record(queue, put('c', 'x', 1, 8), 2);
     record(queue, clear);
-    expect(queue.batches(queue.fromOf(mark), 100).flat()).toEqual([clear]);
+    expect(batchesOf(queue, queue.fromOf(mark), 100).flat()).toEqual([clear]);
     // after the flush's clear(), every mark starts at the beginning
     queue.clear();
     record(queue, put('c', 'y', 1, 10), 3);
     expect(queue.fromOf(mark)).toBe(0);
-    expect(queue.batches(queue.fromOf(mark), 100).flat()).toEqual([put('c', 'y', 1, 10)]);
+    expect(batchesOf(queue, queue.fromOf(mark), 100).flat()).toEqual([put('c', 'y', 1, 10)]);
   });
 
   it('keeps order, count and bytes exact when one key is rewritten many times between flushes', () => {
