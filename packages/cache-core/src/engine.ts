@@ -100,6 +100,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #evictedValues: Array<V | undefined> = [];
   readonly #evictedVersions: Array<Version | undefined> = [];
   readonly #evictedExpired: boolean[] = [];
+  /** The memory slot each victim was held in (local listeners hear it: replication/replication-queue.ts). */
+  readonly #evictedSlots: number[] = [];
   /** For a victim held in memory only (a failing disk dropped its record): the record, to write now. */
   readonly #evictedRecords: Array<DiskRecord<V> | undefined> = [];
   /**
@@ -996,6 +998,17 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#emit('expire', origin, key, value, version, 0, 0, 0, slot);
   }
 
+  /**
+   * A key moved from memory to the disk tier, still held: no event fires, but local listeners hear
+   * an 'evict' of its slot, with no value or version (the slot is let go: replica-port.ts).
+   */
+  #leftMemory(key: string, slot: number): void {
+    const listeners = this.#localListeners;
+    for (let i = 0; i < listeners.length; i++) {
+      (listeners[i] as LocalChangeListener<V>)('evict', key, undefined, undefined, 0, 0, 0, slot);
+    }
+  }
+
   /** A victim of the store's bounds, while its slot still holds it: what the report needs is copied out. */
   readonly #onEvict = (slot: number, key: string): void => {
     const store = this.#store;
@@ -1006,6 +1019,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#evictedValues[i] = this.#eventValue(slot, expired ? 'expire' : 'evict');
     this.#evictedVersions[i] = store.isVersioned(slot) ? store.version(slot) : undefined;
     this.#evictedExpired[i] = expired;
+    this.#evictedSlots[i] = slot;
     const disk = this.disk;
     // Written to disk as it leaves memory: a record the disk dropped, and an entry with a time to
     // idle that was read since its record was written (its idle clock moved in memory only; the
@@ -1034,9 +1048,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         // The disk's own bound took it out of the whole cache in this same write (and said so):
         // reported again it fired a second evict, or, written back to disk, it stayed held.
         if (this.#leftCache.has(key)) continue;
+        const slot = this.#evictedSlots[i] as number;
         if (this.#evictedExpired[i] === true) {
-          this.#expired(key, value, version, 'local');
+          this.#expired(key, value, version, 'local', slot);
         } else if (this.disk !== undefined && this.#overflow) {
+          this.#leftMemory(key, slot);
           // Moved, not gone: the disk holds every entry, and the next read promotes it again;
           // but for one a failing disk dropped, which goes to disk now or leaves the cache.
           const record = this.#evictedRecords[i];
@@ -1047,7 +1063,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         } else {
           this.disk?.remove(key);
           this.#evictions++;
-          this.#emit('evict', 'local', key, value, version);
+          this.#emit('evict', 'local', key, value, version, 0, 0, 0, slot);
         }
       }
     } finally {

@@ -59,9 +59,11 @@ export type ApplyOutcome = 'applied' | 'stale';
  * the value now held and its creation time and lifespan (seconds, 0 = never); for the others
  * the value that left (or undefined) and zeros. `key` is undefined for removeAll; `version` is
  * undefined when the cache has no version clock. `slot` is the memory slot the key is held in
- * (for a remove or expiry: was held in), or -1 where none (a disk tier's key, a removeAll): a
- * listener may keep something per slot, found again by the key's next change without hashing the
- * key. Slots are reused once a key leaves: what is kept for one must be checked against the key.
+ * (for a remove, expiry or eviction: was held in), or -1 where none (a disk tier's key, a
+ * removeAll): a listener may keep something per slot, found again by the key's next change
+ * without hashing the key. Slots are reused once a key leaves: what is kept for one must be
+ * checked against the key. An 'evict' with no value and no version is a key that moved from
+ * memory to the disk tier: still held, its slot let go.
  */
 export type LocalChangeListener<V> = (
   type: CacheEventType,

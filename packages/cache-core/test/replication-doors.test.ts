@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { compareVersions, type Version } from '../src/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CacheManager, compareVersions, type Version } from '../src/index.js';
 import { type RemoteChange, replicaPortOf } from '../src/internal.js';
 import { setup } from './helpers.js';
+import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const v = (time: number, counter = 0, node = 'a'): Version => ({ time, counter, node });
 
@@ -66,6 +67,41 @@ describe('local changes, as replication hears them', () => {
     expect([slotOf(2), slotOf(5)]).toEqual([slotOf(0), slotOf(0)]);
     expect([slotOf(3), slotOf(4)]).toEqual([slotOf(1), slotOf(1)]);
     expect(slotOf(6)).toBe(-1);
+  });
+});
+
+describe('local changes, as replication hears them: keys leaving their slots', () => {
+  afterEach(removeTempDirs);
+
+  it.each([
+    ['evicted', undefined],
+    ['moved to the disk tier', 'disk'],
+  ])("a key %s: an 'evict' of the slot it was held in", async (_how, disk) => {
+    const manager = new CacheManager(disk === undefined ? {} : { diskStorePath: tempDir() });
+    const cache = manager.addCache('c', {
+      maxElementsInMemory: 1,
+      ...(disk === undefined ? {} : { overflowToDisk: true }),
+    });
+    const heard: Array<[string, string | undefined, number, unknown]> = [];
+    replicaPortOf(cache).onLocalChange((type, key, _value, version, _createdAt, _ttl, _tti, slot) => {
+      heard.push([type, key, slot, version]);
+    });
+    const evicted: string[] = [];
+    cache.on('evict', (event) => evicted.push(event.key as string));
+    cache.put('a', 1);
+    cache.put('b', 2);
+    const slotOfA = heard[0]?.[2] as number;
+    expect(slotOfA).toBeGreaterThanOrEqual(0);
+    expect(heard.map(([type, key, slot]) => [type, key, slot])).toEqual([
+      ['put', 'a', slotOfA],
+      ['evict', 'a', slotOfA],
+      ['put', 'b', heard[2]?.[2]],
+    ]);
+    expect(heard[2]?.[2]).toBeGreaterThanOrEqual(0);
+    // Moved to disk, the key is still held, and no evict event fired.
+    expect(evicted).toEqual(disk === undefined ? ['a'] : []);
+    expect(cache.has('a')).toBe(disk !== undefined);
+    await manager.shutdown();
   });
 });
 

@@ -656,6 +656,11 @@ export class CacheReplicator {
     timeToIdleSeconds: number,
     slot: number,
   ): void => {
+    // Not replicated (each node sizes its own memory), but a change of the key may be queued.
+    if (type === 'evict') {
+      if (key !== undefined) this.#queue.release(key, slot);
+      return;
+    }
     if (version === undefined || this.#livePeers === 0) return;
     if (!this.settings.replicateAsynchronously) {
       const change = this.#changeFor(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);

@@ -18,9 +18,11 @@
  * How a key's earlier change is found without hashing the key again: the cache hands each change
  * the memory slot its key is held in (-1 when none: a disk tier's key, a removeAll), and the log
  * keeps, per slot, the last record made for it. Slots are reused, so that record is the key's only
- * if it holds the same key; otherwise the change is appended. So a key's changes are coalesced
- * while it stays in its slot, and a key that left memory and came back is sent twice in one
- * interval at most: each copy carries its version, and the receiver keeps the newest.
+ * if it holds the same key. A key that leaves its slot with a change pending (evicted, or moved to
+ * the disk tier: the cache says so, `release`; or found gone when another key's change names its
+ * slot) has that record kept by key, in a Map that only such keys enter, so its next change still
+ * finds it. What is left uncoalesced: a value too large for memory altogether (no slot), whose
+ * key's changes are appended; each copy carries its version, and the receiver keeps the newest.
  *
  * Peers that join mid-interval start at the log's end (mark()): what was queued before them
  * reaches them through the repair every new link runs. A record below the latest such start is
@@ -64,6 +66,8 @@ export class ReplicationQueue {
   #sizes = new Float64Array(FIRST_RECORDS);
   /** Per memory slot, the last record made for the key held there (if that record still holds that key). */
   #bySlot = new Int32Array(0);
+  /** The last record of keys that left their slot with a change pending (see above): few, and only those. */
+  readonly #detached = new Map<string, number>();
   /** Records below this are not in every peer's range (a peer started after them): never rewritten. */
   #floor = 0;
   /** A removeAll pending: older than every change recorded after it, so sent first. */
@@ -137,15 +141,14 @@ export class ReplicationQueue {
       version.node.length +
       key.length +
       (type === MessageType.Put ? valueBytes(value, 0) : 0);
-    let at = slot >= 0 && slot < this.#bySlot.length ? (this.#bySlot[slot] as number) : -1;
-    if (at < this.#floor || at >= this.#length || this.#keys[at] !== key) at = -1;
+    let at = this.#recordOf(key, slot);
     const replaced = at < 0 ? 0 : (this.#sizes[at] as number);
     if (this.#bytes - replaced + size > this.#maxBytes) return this.#overflow();
     if (at < 0) {
       if (this.#length === this.#types.length) this.#grow();
       at = this.#length++;
-      if (slot >= 0) this.#slotRecord(slot, at);
     }
+    if (slot >= 0) this.#slotRecord(slot, at);
     this.#types[at] = type;
     this.#keys[at] = key;
     this.#values[at] = type === MessageType.Put ? value : undefined;
@@ -159,6 +162,15 @@ export class ReplicationQueue {
     this.#bytes += size - replaced;
     this.#recorded++;
     return true;
+  }
+
+  /**
+   * `key` left memory slot `slot` (evicted, or moved to the disk tier): a change of it pending
+   * stays findable by the key, wherever the key is held next.
+   */
+  release(key: string, slot: number): void {
+    const at = this.#bySlotRecord(slot);
+    if (at >= 0 && this.#keys[at] === key) this.#detached.set(key, at);
   }
 
   /** Records a removeAll: every change pending is older, and goes. False when the log has overflowed. */
@@ -189,6 +201,9 @@ export class ReplicationQueue {
    */
   *batches(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): Generator<ChangeMessage[]> {
     const end = this.#length;
+    // A restart while a batch is out (a removeAll, an overflow, a flush set off by a send) ends
+    // the batches: the records they would read are gone or another log's.
+    const epoch = this.#epoch;
     let batch: ChangeMessage[] = [];
     let bytes = 0;
     const clear = this.#clear;
@@ -200,6 +215,7 @@ export class ReplicationQueue {
       const size = this.#sizes[i] as number;
       if (batch.length === max || (batch.length > 0 && bytes + size > maxBytes)) {
         yield batch;
+        if (this.#epoch !== epoch) return;
         batch = [];
         bytes = 0;
       }
@@ -213,6 +229,28 @@ export class ReplicationQueue {
   clear(): void {
     this.#restart();
     this.#overflowed = false;
+  }
+
+  /** The record `key`'s next change replaces, or -1: by its slot, else (few keys) by its key. */
+  #recordOf(key: string, slot: number): number {
+    const at = this.#bySlotRecord(slot);
+    if (at >= 0) {
+      if (this.#keys[at] === key) return at;
+      // The key recorded there left the slot unheard of (another key holds it now): kept by key.
+      this.#detached.set(this.#keys[at] as string, at);
+    }
+    if (this.#detached.size === 0) return -1;
+    const detached = this.#detached.get(key);
+    if (detached === undefined) return -1;
+    this.#detached.delete(key);
+    return detached >= this.#floor && detached < this.#length && this.#keys[detached] === key ? detached : -1;
+  }
+
+  /** The record `slot` names, if it is one that may still be rewritten; else -1. */
+  #bySlotRecord(slot: number): number {
+    if (slot < 0 || slot >= this.#bySlot.length) return -1;
+    const at = this.#bySlot[slot] as number;
+    return at >= this.#floor && at < this.#length ? at : -1;
   }
 
   #change(i: number): ChangeMessage {
@@ -245,6 +283,7 @@ export class ReplicationQueue {
     this.#floor = 0;
     this.#clear = undefined;
     this.#bytes = 0;
+    this.#detached.clear();
     this.#epoch++;
   }
 
@@ -252,6 +291,7 @@ export class ReplicationQueue {
   #overflow(): false {
     this.#restart();
     this.#overflowed = true;
+    this.#recorded++; // a flush under way must not re-open it: its peers are repaired first
     return false;
   }
 

@@ -158,6 +158,61 @@ describe('CacheReplicator', () => {
     expect(sent).toEqual(['before', 'before', 'during']);
   });
 
+  it('coalesces by key under eviction churn: keys that leave memory and come back are queued once each', () => {
+    const node = makeNode('gw-1', {}, undefined, { maxElementsInMemory: 5 });
+    const sent: string[] = [];
+    node.replicator.addPeer({
+      node: 'gw-2',
+      send: (message) => {
+        if (message.type === MessageType.Batch)
+          for (const change of message.changes)
+            sent.push(change.type === MessageType.Put ? `${change.key}=${String(change.value)}` : '');
+      },
+      bufferedAmount: () => 0,
+      acknowledged: async () => true,
+    });
+    let seed = 1;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const last = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      const key = `k${Math.floor(random() * 10)}`;
+      node.cache.put(key, i);
+      last.set(key, i);
+    }
+    expect(node.replicator.peerStates()[0]?.queued).toBe(last.size);
+    node.replicator.flush();
+    expect(sent.sort()).toEqual([...last].map(([key, value]) => `${key}=${value}`).sort());
+  });
+
+  it('a removeAll set off by a send mid-flush ends the flush cleanly: what follows goes, in order, at the next', () => {
+    const node = makeNode('gw-1', { asynchronousReplicationMaximumBatchSize: 1 });
+    const sent: string[][] = [];
+    let first = true;
+    node.replicator.addPeer({
+      node: 'gw-2',
+      send: (message) => {
+        if (message.type !== MessageType.Batch) return;
+        sent.push(message.changes.map((change) => (change.type === MessageType.RemoveAll ? 'removeAll' : change.key)));
+        if (first) {
+          first = false;
+          node.cache.removeAll();
+          node.cache.put('after', 1);
+        }
+      },
+      bufferedAmount: () => 0,
+      acknowledged: async () => true,
+    });
+    node.cache.put('x', 1);
+    node.cache.put('y', 2);
+    node.replicator.flush();
+    expect(sent).toEqual([['x']]);
+    node.replicator.flush();
+    expect(sent).toEqual([['x'], ['removeAll'], ['after']]);
+  });
+
   it('converges when both nodes write the same key at once', async () => {
     const { a, b, settle, cacheOf } = await pair();
     cacheOf(a).put('k', 'from a');

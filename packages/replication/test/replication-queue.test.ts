@@ -25,17 +25,10 @@ function record(queue: ReplicationQueue, change: ChangeMessage, slot = -1): bool
   switch (change.type) {
     case MessageType.RemoveAll:
       return queue.removeAll(change.version);
-    case MessageType.Put:
-      return queue.add(
-        MessageType.Put,
-        change.key,
-        change.value,
-        change.version,
-        change.createdAt,
-        change.timeToLiveSeconds,
-        change.timeToIdleSeconds,
-        slot,
-      );
+    case MessageType.Put: {
+      const { key, value, version, createdAt, timeToLiveSeconds: ttl, timeToIdleSeconds: tti } = change;
+      return queue.add(MessageType.Put, key, value, version, createdAt, ttl, tti, slot);
+    }
     default:
       return queue.add(change.type, change.key, undefined, change.version, 0, 0, 0, slot);
   }
@@ -76,24 +69,15 @@ describe('ReplicationQueue', () => {
     expect(everything(queue)).toEqual([]);
   });
 
-  it('appends what it cannot find by slot: a key held nowhere, or a slot another key holds now; each copy carries its version', () => {
+  it('appends the changes of a key held in no slot (a value too large for memory): each copy carries its version', () => {
     const queue = new ReplicationQueue('c', 1 << 20);
     record(queue, put('c', 'a', 1, 1), 0);
-    record(queue, put('c', 'c', 2, 2), 0); // 'a' left slot 0 and 'c' took it
-    record(queue, put('c', 'a', 3, 3), 5); // 'a' back, in another slot
-    record(queue, put('c', 'disk', 4, 4), -1);
-    record(queue, put('c', 'disk', 5, 5), -1);
-    expect(everything(queue)).toEqual([
-      put('c', 'a', 1, 1),
-      put('c', 'c', 2, 2),
-      put('c', 'a', 3, 3),
-      put('c', 'disk', 4, 4),
-      put('c', 'disk', 5, 5),
-    ]);
-    // 'a' in slot 5 now: its next change replaces its last record
-    record(queue, remove('c', 'a', 6), 5);
-    expect(everything(queue)[2]).toEqual(remove('c', 'a', 6));
-    expect(queue.size).toBe(5);
+    record(queue, put('c', 'huge', 2, 2), -1);
+    record(queue, put('c', 'huge', 3, 3), -1);
+    expect(everything(queue)).toEqual([put('c', 'a', 1, 1), put('c', 'huge', 2, 2), put('c', 'huge', 3, 3)]);
+    record(queue, remove('c', 'a', 4), 0);
+    expect(everything(queue)[0]).toEqual(remove('c', 'a', 4));
+    expect(queue.size).toBe(3);
   });
 
   it('a removeAll replaces every pending change and goes first', () => {
@@ -151,6 +135,42 @@ describe('ReplicationQueue', () => {
     queue.clear();
     expect(queue.overflowed).toBe(false);
     expect(record(queue, put('c', 'after', 1), 0)).toBe(true);
+  });
+
+  it("finds a key's record by the key once the key left its slot: released, or its slot taken by another key", () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    record(queue, put('c', 'a', 1, 1), 0);
+    record(queue, put('c', 'b', 2, 2), 1);
+    queue.release('a', 0); // evicted
+    record(queue, put('c', 'a', 3, 3), 7); // back, elsewhere
+    record(queue, put('c', 'c', 4, 4), 1); // 'b' left slot 1 unheard of: 'c' holds it
+    record(queue, put('c', 'b', 5, 5), 0);
+    record(queue, put('c', 'a', 6, 6), 7); // by its slot again
+    expect(everything(queue)).toEqual([put('c', 'a', 6, 6), put('c', 'b', 5, 5), put('c', 'c', 4, 4)]);
+    expect(queue.bytes).toBe(
+      estimateBytes(put('c', 'a', 6, 6)) + estimateBytes(put('c', 'b', 5, 5)) + estimateBytes(put('c', 'c', 4, 4)),
+    );
+    queue.release('nobody', 3); // a key with nothing pending: nothing changes
+    queue.release('c', 0); // slot 0 is 'b''s: nothing changes
+    expect(queue.size).toBe(3);
+  });
+
+  it('ends its batches when the log restarts while one is out, reading nothing of another log', () => {
+    const queue = new ReplicationQueue('c', 1 << 20);
+    for (let i = 0; i < 5; i++) record(queue, put('c', `k${i}`, i, i + 1), i);
+    const seen: ChangeMessage[][] = [];
+    for (const batch of queue.batches(0, 2)) {
+      seen.push(batch);
+      if (seen.length === 1) {
+        queue.removeAll(version(10));
+        record(queue, put('c', 'new', 1, 11), 0);
+      }
+    }
+    expect(seen).toEqual([[put('c', 'k0', 0, 1), put('c', 'k1', 1, 2)]]);
+    expect(everything(queue)).toEqual([
+      { type: MessageType.RemoveAll, cache: 'c', version: version(10) },
+      put('c', 'new', 1, 11),
+    ]);
   });
 
   it('a peer marked mid-interval is sent what follows its mark, and no record below a mark is rewritten', () => {
