@@ -138,6 +138,8 @@ interface PeerState {
  * One change larger than this goes alone in its frame; values are held to MAX_VALUE_BYTES.
  */
 export const MAX_FRAME_BYTES = 1 << 20;
+/** The mark of a peer sent no live change (a 'repair' peer). */
+const NOT_QUEUED: QueueMark = Object.freeze({ epoch: -1, from: 0 });
 /** A peer's refused changes are logged at warn at most once in this long. */
 const REFUSAL_WARN_MILLIS = 60_000;
 /**
@@ -293,14 +295,16 @@ export class CacheReplicator {
 
   addPeer(peer: ReplicationPeer): void {
     this.#forget(peer.node);
+    const live = (peer.role ?? 'link') !== 'repair';
     this.#peers.set(peer.node, {
       peer,
-      queued: this.#queue.mark(),
+      // A 'repair' peer is sent no live change: it does not hold back the queue's coalescing.
+      queued: live ? this.#queue.mark() : NOT_QUEUED,
       needsRepair: false,
       sent: 0,
       roundsToSkip: 0,
     });
-    if ((peer.role ?? 'link') !== 'repair') this.#livePeers++;
+    if (live) this.#livePeers++;
   }
 
   /** Takes the peer out of #peers, and out of the count of live peers. */
@@ -644,6 +648,8 @@ export class CacheReplicator {
     if (this.#leases !== undefined) this.port.setLoadCoordinator(undefined);
     for (const unlisten of this.#unlisten.splice(0)) unlisten();
     this.#peers.clear();
+    this.#livePeers = 0;
+    this.#queue.clear(); // lets go of the keys and values it held
   }
 
   readonly #onLocalChange = (

@@ -84,6 +84,11 @@ export class ReplicationQueue {
     this.#maxBytes = maxBytes;
   }
 
+  /** Records the log has room for now (it grows by doubling, and gives back what a burst needed). */
+  get capacity(): number {
+    return this.#types.length;
+  }
+
   /** Changes pending, a removeAll included. */
   get size(): number {
     return this.#length + (this.#clear === undefined ? 0 : 1);
@@ -279,7 +284,10 @@ export class ReplicationQueue {
     this.#keys.fill(undefined, 0, this.#length);
     this.#values.fill(undefined, 0, this.#length);
     this.#nodes.fill(undefined, 0, this.#length);
+    const used = this.#length;
     this.#length = 0;
+    // Room a burst needed is given back, half at a time, once a log uses less than a quarter of it.
+    if (this.#types.length > FIRST_RECORDS && 4 * used < this.#types.length) this.#resize(this.#types.length / 2);
     this.#floor = 0;
     this.#clear = undefined;
     this.#bytes = 0;
@@ -305,22 +313,27 @@ export class ReplicationQueue {
   }
 
   #grow(): void {
-    const records = 2 * this.#types.length;
-    this.#types = grown(this.#types, new Uint8Array(records));
-    this.#times = grown(this.#times, new Float64Array(records));
-    this.#counters = grown(this.#counters, new Uint32Array(records));
-    this.#lives = grown(this.#lives, new Float64Array(3 * records));
-    this.#sizes = grown(this.#sizes, new Float64Array(records));
+    this.#resize(2 * this.#types.length);
+  }
+
+  /** Room for `records` records, keeping the first #length (fewer than `records`). */
+  #resize(records: number): void {
+    const length = this.#length;
+    this.#types = moved(this.#types, new Uint8Array(records), length);
+    this.#times = moved(this.#times, new Float64Array(records), length);
+    this.#counters = moved(this.#counters, new Uint32Array(records), length);
+    this.#lives = moved(this.#lives, new Float64Array(3 * records), 3 * length);
+    this.#sizes = moved(this.#sizes, new Float64Array(records), length);
     for (const fields of [this.#keys, this.#values, this.#nodes]) {
       fields.length = records;
-      fields.fill(undefined, this.#length);
+      fields.fill(undefined, length);
     }
   }
 }
 
-/** `to`, holding `from` at its start. */
-function grown<T extends Uint8Array | Uint32Array | Float64Array>(from: T, to: T): T {
-  to.set(from);
+/** `to`, holding the first `count` items of `from`. */
+function moved<T extends Uint8Array | Uint32Array | Float64Array>(from: T, to: T, count: number): T {
+  to.set(from.subarray(0, count));
   return to;
 }
 

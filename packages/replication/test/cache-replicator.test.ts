@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { MessageType } from '../src/internals.js';
+import type { SessionMessage } from '../src/session.js';
 import { recordPrefetches } from './prefetches.js';
 import { clock, link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
 
@@ -211,6 +212,32 @@ describe('CacheReplicator', () => {
     expect(sent).toEqual([['x']]);
     node.replicator.flush();
     expect(sent).toEqual([['x'], ['removeAll'], ['after']]);
+  });
+
+  it("a 'repair' peer (a backplane member) added mid-interval does not hold back coalescing, and is sent nothing live", () => {
+    const node = makeNode('gw-1', {});
+    const sent: Record<string, string[]> = { link: [], member: [] };
+    const peer = (name: 'link' | 'member', role: 'link' | 'repair') => ({
+      node: name,
+      role,
+      send: (message: SessionMessage) => {
+        if (message.type === MessageType.Batch)
+          for (const change of message.changes)
+            sent[name]?.push(change.type === MessageType.Put ? `${change.key}=${String(change.value)}` : '');
+      },
+      bufferedAmount: () => 0,
+      acknowledged: async () => true,
+    });
+    node.replicator.addPeer(peer('link', 'link'));
+    node.cache.put('k', 1);
+    node.replicator.addPeer(peer('member', 'repair'));
+    node.cache.put('k', 2);
+    expect(node.replicator.peerStates().map(({ node: name, queued }) => [name, queued])).toEqual([
+      ['link', 1],
+      ['member', 0],
+    ]);
+    node.replicator.flush();
+    expect(sent).toEqual({ link: ['k=2'], member: [] });
   });
 
   it('converges when both nodes write the same key at once', async () => {

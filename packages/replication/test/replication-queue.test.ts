@@ -173,6 +173,26 @@ describe('ReplicationQueue', () => {
     ]);
   });
 
+  it('gives back the room a burst needed, half at a time, once its logs use less than a quarter of it', () => {
+    const queue = new ReplicationQueue('c', 1 << 30);
+    for (let i = 0; i < 10_000; i++) record(queue, put('c', `k${i}`, i, i + 1), i);
+    const burst = queue.capacity;
+    expect(burst).toBeGreaterThanOrEqual(10_000);
+    queue.clear();
+    expect(queue.capacity).toBe(burst); // a quarter or more used: kept
+    const sizes: number[] = [];
+    for (let flush = 0; flush < 20; flush++) {
+      for (let i = 0; i < 10; i++) record(queue, put('c', `s${i}`, i, i + 1), i);
+      expect(everything(queue).map((change) => (change.type === MessageType.Put ? change.key : ''))).toEqual(
+        Array.from({ length: 10 }, (_, i) => `s${i}`),
+      );
+      queue.clear();
+      sizes.push(queue.capacity);
+    }
+    expect(sizes[0]).toBe(burst / 2);
+    expect(sizes.at(-1)).toBe(64);
+  });
+
   it('a peer marked mid-interval is sent what follows its mark, and no record below a mark is rewritten', () => {
     const queue = new ReplicationQueue('c', 1 << 20);
     record(queue, put('c', 'a', 1, 1), 0);
