@@ -749,19 +749,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   ): void {
     this.#generation++;
     if (origin === 'local') {
-      const listeners = this.#localListeners;
-      for (let i = 0; i < listeners.length; i++) {
-        (listeners[i] as LocalChangeListener<V>)(
-          type,
-          key,
-          value,
-          version,
-          createdAt,
-          timeToLiveSeconds,
-          timeToIdleSeconds,
-          slot,
-        );
-      }
+      this.#tellLocal(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds, slot);
     } else if (key !== undefined && (type === 'put' || type === 'update')) {
       const listeners = this.#remoteValueListeners;
       for (let i = 0; i < listeners.length; i++) (listeners[i] as (key: string) => void)(key);
@@ -990,8 +978,10 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#expired(key, value, version, 'local', slot);
   }
 
-  /** An entry found expired and already out of memory: its disk record goes, and `expire` fires. */
-  /** `slot`: the memory slot the entry was held in, or -1. */
+  /**
+   * An entry found expired and already out of memory (`slot`: the memory slot it was held in, or
+   * -1): its disk record goes, and `expire` fires.
+   */
   #expired(key: string, value: V, version: Version | undefined, origin: EventOrigin, slot = -1): void {
     this.disk?.remove(key);
     this.#expirations++;
@@ -1003,9 +993,32 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    * an 'evict' of its slot, with no value or version (the slot is let go: replica-port.ts).
    */
   #leftMemory(key: string, slot: number): void {
+    this.#tellLocal('evict', key, undefined, undefined, 0, 0, 0, slot);
+  }
+
+  /** The local-change listeners (replication) hear a change made here (replica-port.ts). */
+  #tellLocal(
+    type: CacheEventType,
+    key: string | undefined,
+    value: V | undefined,
+    version: Version | undefined,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+    slot: number,
+  ): void {
     const listeners = this.#localListeners;
     for (let i = 0; i < listeners.length; i++) {
-      (listeners[i] as LocalChangeListener<V>)('evict', key, undefined, undefined, 0, 0, 0, slot);
+      (listeners[i] as LocalChangeListener<V>)(
+        type,
+        key,
+        value,
+        version,
+        createdAt,
+        timeToLiveSeconds,
+        timeToIdleSeconds,
+        slot,
+      );
     }
   }
 

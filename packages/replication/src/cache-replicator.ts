@@ -338,10 +338,11 @@ export class CacheReplicator {
     const queue = this.#queue;
     return [...this.#peers.values()].map(({ peer, queued, needsRepair, sent }) => {
       const live = peer.role !== 'repair' && !needsRepair;
+      const from = queue.fromOf(queued);
       return {
         node: peer.node,
-        queued: live ? queue.sizeFrom(queue.fromOf(queued)) : 0,
-        queuedBytes: live ? queue.bytesFrom(queue.fromOf(queued)) : 0,
+        queued: live ? queue.sizeFrom(from) : 0,
+        queuedBytes: live ? queue.bytesFrom(from) : 0,
         needsRepair,
         sent,
       };
@@ -674,13 +675,11 @@ export class CacheReplicator {
       return;
     }
     // Queued as fields, not as a change object (replication-queue.ts says why).
+    const as = this.#sentAs(type, key);
+    if (as === undefined) return;
     let queued: boolean;
-    if (type === 'removeAll') {
-      if (!this.settings.replicateRemovals) return;
-      queued = this.#queue.removeAll(version);
-    } else {
-      const as = this.#sentAs(type, key);
-      if (as === undefined) return;
+    if (as === MessageType.RemoveAll) queued = this.#queue.removeAll(version);
+    else {
       const withValue = as === MessageType.Put;
       queued = this.#queue.add(
         as,
@@ -714,12 +713,13 @@ export class CacheReplicator {
   }
 
   /**
-   * What a local change of a key goes to peers as, by the settings: a put, a remove (a put or
-   * update in invalidate mode, or a removal), an expiry; undefined when they send nothing of it.
+   * What a local change goes to peers as, by the settings: a put, a remove (a put or update in
+   * invalidate mode, or a removal), an expiry, a removeAll; undefined when they send nothing of it.
    */
-  #sentAs(type: CacheEventType, key: string | undefined): KeyChangeType | undefined {
-    if (key === undefined) return undefined;
+  #sentAs(type: CacheEventType, key: string | undefined): KeyChangeType | typeof MessageType.RemoveAll | undefined {
     const { settings } = this;
+    if (type === 'removeAll') return settings.replicateRemovals ? MessageType.RemoveAll : undefined;
+    if (key === undefined) return undefined;
     switch (type) {
       case 'put':
         if (!settings.replicatePuts) return undefined;
@@ -798,11 +798,9 @@ export class CacheReplicator {
     timeToIdleSeconds: number,
   ): ChangeMessage | undefined {
     const cache = this.port.cacheName;
-    if (type === 'removeAll') {
-      return this.settings.replicateRemovals ? { type: MessageType.RemoveAll, cache, version } : undefined;
-    }
     const as = this.#sentAs(type, key);
     if (as === undefined) return undefined;
+    if (as === MessageType.RemoveAll) return { type: as, cache, version };
     if (as !== MessageType.Put) return { type: as, cache, key: key as string, version };
     return { type: as, cache, key: key as string, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds };
   }

@@ -140,12 +140,7 @@ export class ReplicationQueue {
     slot: number,
   ): boolean {
     if (this.#overflowed) return false;
-    const size =
-      CHANGE_OVERHEAD +
-      this.#cache.length +
-      version.node.length +
-      key.length +
-      (type === MessageType.Put ? valueBytes(value, 0) : 0);
+    const size = namesBytes(this.#cache, version.node, key) + (type === MessageType.Put ? valueBytes(value, 0) : 0);
     let at = this.#recordOf(key, slot);
     const replaced = at < 0 ? 0 : (this.#sizes[at] as number);
     if (this.#bytes - replaced + size > this.#maxBytes) return this.#overflow();
@@ -181,7 +176,7 @@ export class ReplicationQueue {
   /** Records a removeAll: every change pending is older, and goes. False when the log has overflowed. */
   removeAll(version: Version): boolean {
     if (this.#overflowed) return false;
-    const size = CHANGE_OVERHEAD + this.#cache.length + version.node.length;
+    const size = namesBytes(this.#cache, version.node, '');
     this.#restart();
     if (size > this.#maxBytes) return this.#overflow();
     this.#clear = version;
@@ -339,10 +334,13 @@ function moved<T extends Uint8Array | Uint32Array | Float64Array>(from: T, to: T
 
 /** A cheap estimate of a change's encoded size: exact for strings and bytes, close for the rest. */
 export function estimateBytes(change: ChangeMessage): number {
-  let bytes = CHANGE_OVERHEAD + change.cache.length + change.version.node.length;
-  if (change.type !== MessageType.RemoveAll) bytes += change.key.length;
-  if (change.type === MessageType.Put) bytes += valueBytes(change.value, 0);
-  return bytes;
+  const bytes = namesBytes(change.cache, change.version.node, change.type === MessageType.RemoveAll ? '' : change.key);
+  return change.type === MessageType.Put ? bytes + valueBytes(change.value, 0) : bytes;
+}
+
+/** A change's estimated bytes but its value's: its names and what every change carries. */
+function namesBytes(cache: string, node: string, key: string): number {
+  return CHANGE_OVERHEAD + cache.length + node.length + key.length;
 }
 
 function valueBytes(value: unknown, depth: number): number {
