@@ -997,30 +997,12 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   /** The local-change listeners (replication) hear a change made here (replica-port.ts). */
-  #tellLocal(
-    type: CacheEventType,
-    key: string | undefined,
-    value: V | undefined,
-    version: Version | undefined,
-    createdAt: number,
-    timeToLiveSeconds: number,
-    timeToIdleSeconds: number,
-    slot: number,
-  ): void {
+  readonly #tellLocal: LocalChangeListener<V> = (type, key, value, version, createdAt, ttl, tti, slot) => {
     const listeners = this.#localListeners;
     for (let i = 0; i < listeners.length; i++) {
-      (listeners[i] as LocalChangeListener<V>)(
-        type,
-        key,
-        value,
-        version,
-        createdAt,
-        timeToLiveSeconds,
-        timeToIdleSeconds,
-        slot,
-      );
+      (listeners[i] as LocalChangeListener<V>)(type, key, value, version, createdAt, ttl, tti, slot);
     }
-  }
+  };
 
   /** A victim of the store's bounds, while its slot still holds it: what the report needs is copied out. */
   readonly #onEvict = (slot: number, key: string): void => {
