@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { type ChangeMessage, MAX_BATCH_CHANGES, MessageType, WireCodec } from '../src/internals.js';
 import { ChangeReader } from '../src/protocol/change-reader.js';
-import { receivers } from './decode-paths.js';
+import { receivers, UNCHECKED } from './decode-paths.js';
 
 /**
  * ChangeReader (the codec's fast path for batches of plain values) must be invisible: for any
@@ -102,7 +102,7 @@ describe('ChangeReader, the fast path for batches of plain values', () => {
           const bytes = Buffer.from(sender.encode(message));
           receive(bytes);
           frames++;
-          if (reader.read(bytes, () => ({}) as ChangeMessage) !== undefined) taken++;
+          if (reader.read(bytes, UNCHECKED) !== undefined) taken++;
         }
       }),
       { numRuns: 300 },

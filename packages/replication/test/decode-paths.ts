@@ -1,6 +1,7 @@
 import { DeferredValue } from '@meshcache/core/internal';
 import { expect } from 'vitest';
-import { ProtocolError, WireCodec } from '../src/internals.js';
+import { type ChangeMessage, ProtocolError, WireCodec } from '../src/internals.js';
+import type { ChangeBuilder } from '../src/protocol/change-reader.js';
 
 /**
  * The two ways a frame can be decoded, side by side: a codec with ChangeReader (the fast path for
@@ -71,3 +72,6 @@ function resolved(deferred: Outcome, full: Outcome): Outcome {
   });
   return { ok: { ...message, changes } };
 }
+
+/** A builder for a lone ChangeReader that checks nothing: whether the reader takes a frame, the codec's checks left out. */
+export const UNCHECKED: ChangeBuilder = { change: () => ({}) as ChangeMessage, put: () => ({}) as ChangeMessage };

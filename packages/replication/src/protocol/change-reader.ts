@@ -23,7 +23,8 @@
  *   leaves their state as decoding it would have;
  * - what it returns is what the full path returns for the same bytes: the fields go through the
  *   codec's own checks (`build`, called with the change's fields in the layout the full path reads
- *   them in), and only ASCII strings are read here, where every UTF-8 decoder agrees (msgpackr
+ *   them in: a put's as arguments, read straight from the bytes, any other change's in an array
+ *   reused from change to change), and only ASCII strings are read here, where every UTF-8 decoder agrees (msgpackr
  *   reads some invalid UTF-8, lone surrogates among them, differently from Buffer's decoder: those
  *   frames go the full way).
  *
@@ -40,7 +41,23 @@ import { FrameValues, MIN_VALUES } from './frame-values.js';
 import { type ChangeMessage, MessageType } from './messages.js';
 
 /** Builds and checks one change from its fields (codec.ts's changeFromWire); throws on a bad one. */
-export type ChangeBuilder = (fields: readonly unknown[], index: number) => ChangeMessage;
+export interface ChangeBuilder {
+  /** Any change, its fields in the order the wire carries them. */
+  change(fields: readonly unknown[], index: number): ChangeMessage;
+  /** A put, its fields (all but its type) in the order the wire carries them. */
+  put(
+    cache: unknown,
+    key: unknown,
+    value: unknown,
+    time: unknown,
+    counter: unknown,
+    node: unknown,
+    createdAt: unknown,
+    ttl: unknown,
+    tti: unknown,
+    index: number,
+  ): ChangeMessage;
+}
 
 /** What #read answers for bytes it does not take (every value it does take is not undefined). */
 const DECLINED = undefined;
@@ -125,6 +142,14 @@ export class ChangeReader {
     const changes = new Array<ChangeMessage>(count);
     for (let i = 0; i < count; i++) {
       const length = this.#arrayLength();
+      if (length === 10 && this.#bytes[this.#position] === MessageType.Put) {
+        // Most changes: read into arguments, with no array of fields between the bytes and the change.
+        this.#position++;
+        const put = this.#put(build, i);
+        if (put === DECLINED) return DECLINED;
+        changes[i] = put;
+        continue;
+      }
       if (length !== 10 && length !== 6 && length !== 5) return DECLINED; // the full path names the problem
       let fields = this.#fields[length];
       if (fields === undefined) {
@@ -145,9 +170,32 @@ export class ChangeReader {
         if (value === DECLINED) return DECLINED;
         fields[field] = value;
       }
-      changes[i] = build(fields, i);
+      changes[i] = build.change(fields, i);
     }
     return this.#position === this.#bytes.length ? changes : DECLINED;
+  }
+
+  /** A put's fields after its type, as #changes reads them for any change (field by field, the same names). */
+  #put(build: ChangeBuilder, index: number): ChangeMessage | undefined {
+    const cache = this.#value(CACHE);
+    if (cache === DECLINED) return DECLINED;
+    const key = this.#value(OTHER);
+    if (key === DECLINED) return DECLINED;
+    const value = this.#value(PUT_VALUE);
+    if (value === DECLINED) return DECLINED;
+    const time = this.#value(OTHER);
+    if (time === DECLINED) return DECLINED;
+    const counter = this.#value(OTHER);
+    if (counter === DECLINED) return DECLINED;
+    const node = this.#value(NODE);
+    if (node === DECLINED) return DECLINED;
+    const createdAt = this.#value(OTHER);
+    if (createdAt === DECLINED) return DECLINED;
+    const ttl = this.#value(OTHER);
+    if (ttl === DECLINED) return DECLINED;
+    const tti = this.#value(OTHER);
+    if (tti === DECLINED) return DECLINED;
+    return build.put(cache, key, value, time, counter, node, createdAt, ttl, tti, index);
   }
 
   /** A frame of few values undecoded: decoded now, in place (frame-values.ts: a frame's own objects would outweigh them). */

@@ -53,7 +53,7 @@ import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
 import { fitsHandshake, MAX_NAME_BYTES } from '../security/handshake-messages.js';
 import { DEFAULT_MAX_PAYLOAD } from '../transport/websocket.js';
-import { ChangeReader } from './change-reader.js';
+import { type ChangeBuilder, ChangeReader } from './change-reader.js';
 import { ChangeWriter } from './change-writer.js';
 import type { FrameValues } from './frame-values.js';
 import {
@@ -62,6 +62,7 @@ import {
   type LeaseState,
   type Message,
   MessageType,
+  type PutMessage,
   RETIRED_MESSAGE_TYPES,
 } from './messages.js';
 import { GuardError, MAX_DEPTH, MsgpackGuard } from './msgpack-guard.js';
@@ -483,29 +484,7 @@ function changeFromWire(wire: unknown, batch: string | undefined, index: number)
   const type = wire[0];
   if (type === MessageType.Put) {
     if (wire.length !== 10) return badChange(batch, index, `put has ${wire.length} fields, expected 10`);
-    const cache = wire[1];
-    const key = wire[2];
-    const value: unknown = wire[3];
-    const createdAt = wire[7];
-    const ttl = wire[8];
-    const tti = wire[9];
-    if (!isText(cache)) return badChange(batch, index, 'cache must be a non-empty string');
-    if (typeof key !== 'string') return badChange(batch, index, 'key must be a string');
-    if (value === undefined) return badChange(batch, index, 'value must be present');
-    const version = versionAt(wire, 4, batch, index);
-    if (!isNonNegative(createdAt)) return badChange(batch, index, 'createdAt must be a time in epoch milliseconds');
-    if (!isNonNegative(ttl)) return badChange(batch, index, 'timeToLiveSeconds must be seconds >= 0');
-    if (!isNonNegative(tti)) return badChange(batch, index, 'timeToIdleSeconds must be seconds >= 0');
-    return {
-      type: MessageType.Put,
-      cache: cache as string,
-      key,
-      value,
-      version,
-      createdAt: createdAt as number,
-      timeToLiveSeconds: ttl as number,
-      timeToIdleSeconds: tti as number,
-    };
+    return putChange(wire[1], wire[2], wire[3], wire[4], wire[5], wire[6], wire[7], wire[8], wire[9], batch, index);
   }
   if (type === MessageType.Remove || type === MessageType.Expire) {
     const name = type === MessageType.Remove ? 'remove' : 'expire';
@@ -525,13 +504,55 @@ function changeFromWire(wire: unknown, batch: string | undefined, index: number)
   return badChange(batch, index, `unknown message type ${JSON.stringify(type) ?? String(type)}`);
 }
 
+/**
+ * A put's fields, in the order the wire carries them, checked and made a change: changeFromWire's
+ * put, and ChangeReader's, which reads a put's fields from the frame straight into these
+ * arguments (no array of fields, no array per change).
+ */
+function putChange(
+  cache: unknown,
+  key: unknown,
+  value: unknown,
+  time: unknown,
+  counter: unknown,
+  node: unknown,
+  createdAt: unknown,
+  ttl: unknown,
+  tti: unknown,
+  batch: string | undefined,
+  index: number,
+): PutMessage {
+  if (!isText(cache)) return badChange(batch, index, 'cache must be a non-empty string');
+  if (typeof key !== 'string') return badChange(batch, index, 'key must be a string');
+  if (value === undefined) return badChange(batch, index, 'value must be present');
+  const version = versionOf(time, counter, node, batch, index);
+  if (!isNonNegative(createdAt)) return badChange(batch, index, 'createdAt must be a time in epoch milliseconds');
+  if (!isNonNegative(ttl)) return badChange(batch, index, 'timeToLiveSeconds must be seconds >= 0');
+  if (!isNonNegative(tti)) return badChange(batch, index, 'timeToIdleSeconds must be seconds >= 0');
+  return {
+    type: MessageType.Put,
+    cache: cache as string,
+    key,
+    value,
+    version,
+    createdAt: createdAt as number,
+    timeToLiveSeconds: ttl as number,
+    timeToIdleSeconds: tti as number,
+  };
+}
+
 /** changeFromWire for ChangeReader: a change of a batch, its fields read from the frame. */
-const readChange = (fields: readonly unknown[], index: number): ChangeMessage => changeFromWire(fields, 'batch', index);
+const readChange: ChangeBuilder = {
+  change: (fields, index) => changeFromWire(fields, 'batch', index),
+  put: (cache, key, value, time, counter, node, createdAt, ttl, tti, index) =>
+    putChange(cache, key, value, time, counter, node, createdAt, ttl, tti, 'batch', index),
+};
 
 function versionAt(wire: readonly unknown[], at: number, batch: string | undefined, index: number): Version {
-  const time = wire[at];
-  const counter = wire[at + 1];
-  const node = wire[at + 2];
+  return versionOf(wire[at], wire[at + 1], wire[at + 2], batch, index);
+}
+
+function versionOf(time: unknown, counter: unknown, node: unknown, batch: string | undefined, index: number): Version {
   if (!isTime(time)) return badChange(batch, index, 'version time must be whole epoch milliseconds');
   if (!isVersionCounter(counter)) {
     return badChange(batch, index, 'version counter must be a whole number from 0 to 2^32 - 1');
