@@ -221,6 +221,31 @@ describe('ChangeWriter', () => {
     expect(receiver.decode(next)).toEqual(small);
   });
 
+  it('writes a frame of megabytes (a repair chunk) into a buffer of its own, once, and takes its chunk up again where it was', () => {
+    const sender = new WireCodec();
+    const receiver = new WireCodec();
+    const first: Message = { type: MessageType.Batch, changes: [put('a', 'v')] };
+    const changes = Array.from({ length: 20_000 }, (_, i) =>
+      put(`key:${i}`, i % 3 === 0 ? 'é'.repeat(100) : 'x'.repeat(200)),
+    );
+    const chunk: Message = { type: MessageType.Entries, changes };
+    const last: Message = { type: MessageType.Batch, changes: [put('b', 'v')] };
+    const before = sender.encode(first);
+    const large = sender.encode(chunk);
+    const after = sender.encode(last);
+    // Room for the estimate and a sixteenth more; the text outside ASCII took more than its
+    // estimate, so the buffer grew, once: the frame is not copied to be handed out.
+    expect(large.buffer).not.toBe(before.buffer);
+    expect(large.buffer.byteLength).toBeLessThanOrEqual(2 * large.length);
+    expect(Math.abs(ChangeWriter.bytesFor(changes) - large.length)).toBeLessThan(large.length / 2);
+    // The small frames share the chunk, the second right after the first.
+    expect(after.buffer).toBe(before.buffer);
+    expect(after.byteOffset).toBe(before.byteOffset + before.length);
+    expect(receiver.decode(before)).toEqual(first);
+    expect(receiver.decode(large)).toEqual(chunk);
+    expect(receiver.decode(after)).toEqual(last);
+  });
+
   it('never writes a 64-bit integer (the guard refuses them): times past 2^32 are float64', () => {
     const batch: Message = { type: MessageType.Batch, changes: [put('k', 'v', { createdAt: 2 ** 52 })] };
     const bytes = new WireCodec().encode(batch);

@@ -51,6 +51,8 @@ const MAX_HELD_CHUNK = 4 * MAX_KEPT_CHUNK;
  * the loop writes its three bytes, which msgpackr reads back as itself, Buffer#write writes U+FFFD.
  */
 const SHORT_STRING = 0x40;
+/** What bytesFor counts for a change besides its strings: array and type bytes, string headers, a put's numbers at their widest. */
+const CHANGE_BYTES = 2 + 3 * 3 + 9 + 5 + 9 + 5 + 5;
 
 /**
  * Buffer's own UTF-8 writer without Buffer#write's argument handling, which cost more than the
@@ -81,31 +83,77 @@ export class ChangeWriter {
    * change packed whole, 0.93 with each object packed by itself here).
    */
   static writes(changes: readonly ChangeMessage[]): boolean {
-    for (let i = 0; i < changes.length; i++) {
-      const change = changes[i] as ChangeMessage;
-      if (change.type !== MessageType.Put) continue;
-      const value = change.value;
-      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') continue;
-      if (value !== null && !isPlainBuffer(value)) return false;
-    }
-    return true;
+    return ChangeWriter.bytesFor(changes) >= 0;
   }
 
-  /** [type, [change, ...]] as codec.ts lays it out; type is Batch or Entries. */
-  write(type: number, changes: readonly ChangeMessage[]): Buffer {
+  /**
+   * About the bytes of the frame write() makes of `changes` (exact to a few bytes a change for
+   * ASCII text, less than the frame for other text), or -1 when a value is not one this writer
+   * writes (see writes()).
+   */
+  static bytesFor(changes: readonly ChangeMessage[]): number {
+    let bytes = 8;
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as ChangeMessage;
+      // The array and type bytes, the headers of three strings, the numbers of a put at their widest.
+      bytes += CHANGE_BYTES + change.cache.length + change.version.node.length;
+      if (change.type === MessageType.RemoveAll) continue;
+      bytes += change.key.length;
+      if (change.type !== MessageType.Put) continue;
+      const value = change.value;
+      if (typeof value === 'string') bytes += value.length + 5;
+      else if (typeof value === 'number') bytes += 9;
+      else if (typeof value === 'boolean' || value === null) bytes += 1;
+      else if (isPlainBuffer(value)) bytes += value.length + 5;
+      else return -1;
+    }
+    return bytes;
+  }
+
+  /**
+   * [type, [change, ...]] as codec.ts lays it out; type is Batch or Entries. `bytes` is
+   * bytesFor(changes): room for that much is made before the first change is written, so a frame
+   * moves to a new chunk at most once, with nothing of it written yet.
+   */
+  write(type: number, changes: readonly ChangeMessage[], bytes = ChangeWriter.bytesFor(changes)): Buffer {
+    if (bytes > MAX_KEPT_CHUNK / 2) return this.#writeAlone(type, changes, bytes);
     this.#start = this.#position;
-    this.#room(8);
-    const chunk = this.#chunk;
-    chunk[this.#position++] = 0x92;
-    chunk[this.#position++] = type;
-    this.#arrayHeader(changes.length);
-    for (let i = 0; i < changes.length; i++) this.#change(changes[i] as ChangeMessage);
+    this.#room(bytes);
+    this.#frame(type, changes);
     const frame = this.#chunk.subarray(this.#start, this.#position);
     if (this.#chunk.length <= MAX_HELD_CHUNK) return frame;
     const own = Buffer.allocUnsafeSlow(frame.length);
     frame.copy(own);
     this.#use(Buffer.allocUnsafeSlow(MAX_KEPT_CHUNK), 0);
     return own;
+  }
+
+  /**
+   * A frame bigger than half a kept chunk (a repair's chunk of megabytes) is written into a buffer
+   * of its own, sized from its estimate, and the chunk is taken up again where it was. Grown by
+   * doubling in the shared chunk, a frame of 5 MB was copied as it grew (1, 2 and 4 MB) and once
+   * more to be handed out: 12 MB copied, to fresh memory each time, for 5 MB written.
+   */
+  #writeAlone(type: number, changes: readonly ChangeMessage[], bytes: number): Buffer {
+    const chunk = this.#chunk;
+    const position = this.#position;
+    this.#use(Buffer.allocUnsafeSlow(bytes + (bytes >> 4)), 0);
+    this.#frame(type, changes);
+    let frame = this.#chunk.subarray(0, this.#position);
+    // Its buffer grew past twice the frame (a long string is given room for three bytes a unit):
+    // the frame keeps only its own bytes alive, as a copy.
+    if (this.#chunk.length > 2 * frame.length) frame = Buffer.from(frame);
+    this.#use(chunk, position);
+    return frame;
+  }
+
+  #frame(type: number, changes: readonly ChangeMessage[]): void {
+    this.#room(8);
+    const chunk = this.#chunk;
+    chunk[this.#position++] = 0x92;
+    chunk[this.#position++] = type;
+    this.#arrayHeader(changes.length);
+    for (let i = 0; i < changes.length; i++) this.#change(changes[i] as ChangeMessage);
   }
 
   #change(change: ChangeMessage): void {

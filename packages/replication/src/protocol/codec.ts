@@ -140,11 +140,9 @@ export class WireCodec {
   }
 
   encode(message: Message): Buffer {
-    if (
-      (message.type === MessageType.Batch || message.type === MessageType.Entries) &&
-      ChangeWriter.writes(message.changes)
-    ) {
-      return this.#changes.write(message.type, message.changes);
+    if (message.type === MessageType.Batch || message.type === MessageType.Entries) {
+      const bytes = ChangeWriter.bytesFor(message.changes);
+      if (bytes >= 0) return this.#changes.write(message.type, message.changes, bytes);
     }
     return this.#packr.pack(toWire(message));
   }
