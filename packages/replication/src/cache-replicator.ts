@@ -385,7 +385,8 @@ export class CacheReplicator {
     const max = this.settings.asynchronousReplicationMaximumBatchSize;
     const recorded = queue.recorded;
     // Peers sent the whole queue (all but those that joined since the last flush) get each batch
-    // in turn, made once for them all.
+    // in turn, made once for them all, as one message: its frame is then written once too (the
+    // codec's WRITTEN), and each peer's session only seals it.
     const everyone: PeerState[] = [];
     for (const state of this.#peers.values()) {
       if (roleOf(state) === 'repair') continue;
@@ -406,7 +407,8 @@ export class CacheReplicator {
     }
     if (everyone.length > 0) {
       for (const changes of queue.batches(0, max, MAX_FRAME_BYTES)) {
-        for (const state of everyone) this.#send(state, { type: MessageType.Batch, changes });
+        const batch = { type: MessageType.Batch, changes } as const;
+        for (const state of everyone) this.#send(state, batch);
       }
     }
     // A change made while the batches went (by something a send set off) would go with them

@@ -246,6 +246,26 @@ describe('ChangeWriter', () => {
     expect(receiver.decode(after)).toEqual(last);
   });
 
+  it('writes a batch sent to several peers once: every codec answers its frame for the same message, and each peer decodes it', () => {
+    const [a, b] = [new WireCodec(), new WireCodec()];
+    const [toA, toB] = [new WireCodec(), new WireCodec()];
+    // Object values are packed whole, with the connection's records: never shared.
+    const objects: Message = { type: MessageType.Batch, changes: [put('o', { nested: [1, 'x'] })] };
+    for (const round of [1, 2]) {
+      const batch: Message = { type: MessageType.Batch, changes: [put(`k${round}`, 'v'), put('n', 7)] };
+      const frame = a.encode(batch);
+      expect(b.encode(batch)).toBe(frame);
+      // Another message of the same changes is written again.
+      expect(b.encode({ ...batch })).not.toBe(frame);
+      expect(toA.decode(frame)).toEqual(batch);
+      expect(toB.decode(frame)).toEqual(batch);
+      const [fromA, fromB] = [a.encode(objects), b.encode(objects)];
+      expect(fromB).not.toBe(fromA);
+      expect(toA.decode(fromA)).toEqual(objects);
+      expect(toB.decode(fromB)).toEqual(objects);
+    }
+  });
+
   it('never writes a 64-bit integer (the guard refuses them): times past 2^32 are float64', () => {
     const batch: Message = { type: MessageType.Batch, changes: [put('k', 'v', { createdAt: 2 ** 52 })] };
     const bytes = new WireCodec().encode(batch);

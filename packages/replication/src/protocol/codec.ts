@@ -111,6 +111,16 @@ export const MAX_SENT_FRAME_BYTES = DEFAULT_MAX_PAYLOAD - 1024;
 /** A version's counter is below this (the HLC moves its time on rather than pass it). */
 export const MAX_VERSION_COUNTER = 2 ** 32;
 
+/**
+ * Frames ChangeWriter wrote, by the message they were written for. What it writes depends on the
+ * changes alone (it never touches the record state a connection's Packr keeps, and never writes
+ * over a frame it handed out), so a batch sent to every peer of a cache (a flush makes one message
+ * for them all) is written once and each session only seals it: with N peers, N - 1 encodings
+ * fewer for every change. Weak: the frame goes with the message. A message is not to be changed
+ * once sent (none is: a batch split in halves is two new messages).
+ */
+const WRITTEN = new WeakMap<Message, Buffer>();
+
 export class WireCodec {
   readonly #packr = new Packr({ ...OPTIONS });
   readonly #unpackr = new Unpackr({ ...DECODE_OPTIONS });
@@ -139,10 +149,20 @@ export class WireCodec {
     return this.#reader?.take();
   }
 
+  /**
+   * The message's bytes. A batch ChangeWriter writes is written once, whichever codec is asked
+   * first, and that frame is the answer for the same message object on every codec (see WRITTEN).
+   */
   encode(message: Message): Buffer {
     if (message.type === MessageType.Batch || message.type === MessageType.Entries) {
+      const written = WRITTEN.get(message);
+      if (written !== undefined) return written;
       const bytes = ChangeWriter.bytesFor(message.changes);
-      if (bytes >= 0) return this.#changes.write(message.type, message.changes, bytes);
+      if (bytes >= 0) {
+        const frame = this.#changes.write(message.type, message.changes, bytes);
+        WRITTEN.set(message, frame);
+        return frame;
+      }
     }
     return this.#packr.pack(toWire(message));
   }
