@@ -22,7 +22,7 @@
  *    links of protocol 4 and of this release (replication-rounds.ts).
  *
  * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES, BENCH_BOOTSTRAP_ROUNDS,
- * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages|lookups|rounds)
+ * BENCH_LAG_RUNS, BENCH_ONLY=throughput|lag|bootstrap|stages|lookups|rounds|fanout)
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -33,6 +33,7 @@ import { type ChangeMessage, MessageType, WireCodec } from '@meshcache/replicati
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
+import { replicationFanout } from './replication-fanout.js';
 import { replicationLookups } from './replication-lookups.js';
 import { replicationRounds } from './replication-rounds.js';
 import { replicationStages } from './replication-stages.js';
@@ -674,3 +675,4 @@ if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();
 if (ONLY === undefined || ONLY === 'stages') await replicationStages();
 if (ONLY === undefined || ONLY === 'lookups') await replicationLookups();
 if (ONLY === undefined || ONLY === 'rounds') await replicationRounds();
+if (ONLY === undefined || ONLY === 'fanout') await replicationFanout();
