@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_CONTROL } from '../src/backplane/entry-seal.js';
 import { compareStreamIds } from '../src/backplane/keys.js';
 import { decodePresence, encodePresence, FORGET_MILLIS, Members } from '../src/backplane/members.js';
+import { encodeEntry } from '../src/backplane/redis-backplane.js';
 import { gapIn, type Probe, renewedIn } from '../src/backplane/stream-probe.js';
+import { MessageType, WireCodec } from '../src/internals.js';
 
 describe('stream ids and the gap rule', () => {
   it('orders ids by milliseconds, then sequence', () => {
@@ -154,5 +156,24 @@ describe('the member table', () => {
     members.update(new Map([['gw-2', old]]));
     expect(events).toEqual(['restarted gw-2']);
     expect(members.live()).toEqual([]); // gone after 5 of its own 2 s heartbeats, not 5 minutes
+  });
+});
+
+describe('the bytes of a stream entry', () => {
+  it('are its own: a frame held while Redis is away keeps no more memory than the bytes the writer counts', () => {
+    const version = { time: 1_700_000_000_000, counter: 1, node: 'a' };
+    const batch = { type: MessageType.Batch, changes: [{ type: MessageType.Remove, cache: 'c', key: 'k', version }] };
+    const entries = [
+      encodeEntry(batch),
+      encodeEntry({ type: MessageType.BootstrapDone, cache: 'c' }),
+      // A batch some session wrote first, in its chunk of up to a MiB: the entry is a copy.
+      (() => {
+        const shared = { type: MessageType.Batch, changes: [...batch.changes] } as const;
+        new WireCodec().encode(shared);
+        return encodeEntry(shared);
+      })(),
+    ];
+    for (const entry of entries) expect(entry.buffer.byteLength).toBe(entry.length);
+    expect(new WireCodec().decode(entries[0] as Buffer)).toEqual(batch);
   });
 });

@@ -227,7 +227,7 @@ export class RedisBackplane {
       role: 'broadcast',
       send: (message) => {
         if (message.type === MessageType.Batch) {
-          this.#writer.enqueue(this.#keys.changes, KIND_MESSAGE, encode(message));
+          this.#writer.enqueue(this.#keys.changes, KIND_MESSAGE, encodeEntry(message));
         }
       },
       bufferedAmount: () => this.#writer.pendingBytes,
@@ -589,7 +589,7 @@ export class RedisBackplane {
     const peer: ReplicationPeer = {
       node,
       role: 'repair',
-      send: (message) => this.#writer.enqueue(inbox, KIND_MESSAGE, encode(message)),
+      send: (message) => this.#writer.enqueue(inbox, KIND_MESSAGE, encodeEntry(message)),
       bufferedAmount: () => this.#writer.pendingBytes,
       acknowledged: () => this.#writer.written(this.#options.socketTimeoutMillis),
     };
@@ -796,9 +796,18 @@ export class RedisBackplane {
   }
 }
 
-/** One message alone: a fresh codec, so that every entry decodes by itself, from any position. */
-function encode(message: Message): Buffer {
-  return new WireCodec().encode(message);
+/**
+ * One message alone: a fresh codec, so that every entry decodes by itself, from any position. The
+ * bytes are its own, exactly: a codec's frame is a view of the chunk it writes in (8 KiB at the
+ * least, up to a MiB for a batch written once for every peer), and the stream writer holds its
+ * entries while Redis is away, counting only their own bytes (a frame of 34 bytes held 8 KiB).
+ */
+export function encodeEntry(message: Message): Buffer {
+  const frame = new WireCodec().encode(message);
+  if (frame.buffer.byteLength === frame.length) return frame;
+  const own = Buffer.allocUnsafeSlow(frame.length);
+  frame.copy(own);
+  return own;
 }
 
 function decode(bytes: Buffer): Message {

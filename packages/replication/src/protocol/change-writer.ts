@@ -51,8 +51,17 @@ const MAX_HELD_CHUNK = 4 * MAX_KEPT_CHUNK;
  * the loop writes its three bytes, which msgpackr reads back as itself, Buffer#write writes U+FFFD.
  */
 const SHORT_STRING = 0x40;
-/** What bytesFor counts for a change besides its strings: array and type bytes, string headers, a put's numbers at their widest. */
-const CHANGE_BYTES = 2 + 3 * 3 + 9 + 5 + 9 + 5 + 5;
+/**
+ * What bytesFor counts for every change besides its strings (the array and type bytes, a version's
+ * time as float64, its counter at three bytes), and for a put besides those and its value (a
+ * createdAt as float64, lifespans at three bytes each). Close, not a bound: an estimate too low
+ * costs a frame one move to a bigger buffer, one too high memory held for as long as the frame is.
+ */
+const CHANGE_BYTES = 2 + 9 + 3;
+const PUT_BYTES = 9 + 3 + 3;
+/** A string's bytes for text in ASCII: its header (chosen by its length, as #string chooses it) and its characters. */
+const textBytes = (length: number): number =>
+  length + (length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5);
 
 /**
  * Buffer's own UTF-8 writer without Buffer#write's argument handling, which cost more than the
@@ -95,13 +104,13 @@ export class ChangeWriter {
     let bytes = 8;
     for (let i = 0; i < changes.length; i++) {
       const change = changes[i] as ChangeMessage;
-      // The array and type bytes, the headers of three strings, the numbers of a put at their widest.
-      bytes += CHANGE_BYTES + change.cache.length + change.version.node.length;
+      bytes += CHANGE_BYTES + textBytes(change.cache.length) + textBytes(change.version.node.length);
       if (change.type === MessageType.RemoveAll) continue;
-      bytes += change.key.length;
+      bytes += textBytes(change.key.length);
       if (change.type !== MessageType.Put) continue;
+      bytes += PUT_BYTES;
       const value = change.value;
-      if (typeof value === 'string') bytes += value.length + 5;
+      if (typeof value === 'string') bytes += textBytes(value.length);
       else if (typeof value === 'number') bytes += 9;
       else if (typeof value === 'boolean' || value === null) bytes += 1;
       else if (isPlainBuffer(value)) bytes += value.length + 5;
@@ -137,14 +146,18 @@ export class ChangeWriter {
   #writeAlone(type: number, changes: readonly ChangeMessage[], bytes: number): Buffer {
     const chunk = this.#chunk;
     const position = this.#position;
-    this.#use(Buffer.allocUnsafeSlow(bytes + (bytes >> 4)), 0);
-    this.#frame(type, changes);
-    let frame = this.#chunk.subarray(0, this.#position);
-    // Its buffer grew past twice the frame (a long string is given room for three bytes a unit):
-    // the frame keeps only its own bytes alive, as a copy.
-    if (this.#chunk.length > 2 * frame.length) frame = Buffer.from(frame);
-    this.#use(chunk, position);
-    return frame;
+    this.#use(Buffer.allocUnsafeSlow(bytes + Math.floor(bytes / 16)), 0);
+    try {
+      this.#frame(type, changes);
+      const frame = this.#chunk.subarray(0, this.#position);
+      // Its buffer grew past twice the frame (a long string is given room for three bytes a
+      // unit): the frame keeps only its own bytes alive, as a copy.
+      return this.#chunk.length > 2 * frame.length ? Buffer.from(frame) : frame;
+    } finally {
+      // Also when a value could not be written: the frame's buffer is never the chunk that later
+      // frames are views of.
+      this.#use(chunk, position);
+    }
   }
 
   #frame(type: number, changes: readonly ChangeMessage[]): void {
