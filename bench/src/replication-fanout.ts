@@ -11,17 +11,9 @@
  * Run: node --expose-gc bench/dist/replication-fanout.js (after `npx tsc -p bench`), or as part of
  * npx --yes pnpm@10.34.8 run bench:replication (BENCH_ONLY=fanout).
  */
-import { CacheManager } from '@meshcache/core';
-import { replicaPortOf } from '@meshcache/core/internal';
-import { resolveReplicationConfig } from '@meshcache/replication';
-import {
-  CacheReplicator,
-  CipherState,
-  FrameProtection,
-  HybridLogicalClock,
-  WireCodec,
-} from '@meshcache/replication/internals';
+import { CipherState, FrameProtection, WireCodec } from '@meshcache/replication/internals';
 import { table } from './harness.js';
+import { replicatedCache } from './replication-stages.js';
 
 const CHANGES = Number(process.env['BENCH_ENTRIES'] ?? 100_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -29,19 +21,11 @@ const PEERS = [1, 3, 8];
 const BATCH = 1000;
 const VALUE = 'x'.repeat(200);
 const KEY = Buffer.alloc(32, 7);
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const settle = () => (globalThis as { gc?: () => void }).gc?.();
 
 /** µs a change, sending to `peers` peers, each with a codec and frame protection of its own (as a session has). */
 async function round(peers: number): Promise<number> {
-  const hlc = new HybridLogicalClock({ node: 'sender' });
-  const manager = new CacheManager({ versionClock: () => hlc.now() });
-  const cache = manager.addCache<string>('bench', { maxElementsInMemory: 0 });
-  const replicator = new CacheReplicator(
-    replicaPortOf(cache),
-    resolveReplicationConfig('bench', { asynchronousReplicationIntervalMillis: 3_600_000, repairIntervalMillis: 0 }),
-    { hlc, logger: silent },
-  );
+  const { manager, cache, replicator } = replicatedCache('sender');
   let sealed = 0;
   for (let peer = 0; peer < peers; peer++) {
     const codec = new WireCodec();

@@ -52,7 +52,8 @@ class Stages {
   }
 }
 
-function replicatedCache(node: string) {
+/** A replicated cache that flushes only when told (the benches call flush()), with no repairs. */
+export function replicatedCache(node: string) {
   const hlc = new HybridLogicalClock({ node });
   const manager = new CacheManager({ versionClock: () => hlc.now() });
   const cache = manager.addCache<string>('bench', { maxElementsInMemory: 0 });

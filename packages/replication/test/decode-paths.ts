@@ -1,6 +1,6 @@
 import { DeferredValue } from '@meshcache/core/internal';
 import { expect } from 'vitest';
-import { type ChangeMessage, ProtocolError, WireCodec } from '../src/internals.js';
+import { type ChangeMessage, ProtocolError, type PutMessage, WireCodec } from '../src/internals.js';
 import type { ChangeBuilder } from '../src/protocol/change-reader.js';
 
 /**
@@ -74,4 +74,4 @@ function resolved(deferred: Outcome, full: Outcome): Outcome {
 }
 
 /** A builder for a lone ChangeReader that checks nothing: whether the reader takes a frame, the codec's checks left out. */
-export const UNCHECKED: ChangeBuilder = { change: () => ({}) as ChangeMessage, put: () => ({}) as ChangeMessage };
+export const UNCHECKED: ChangeBuilder = { change: () => ({}) as ChangeMessage, put: () => ({}) as PutMessage };

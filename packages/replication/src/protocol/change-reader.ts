@@ -37,6 +37,7 @@
  * checked as above.
  */
 import { DeferredValue } from '@meshcache/core/internal';
+import type { putChange } from './codec.js';
 import { FrameValues, MIN_VALUES } from './frame-values.js';
 import { type ChangeMessage, MessageType } from './messages.js';
 
@@ -44,19 +45,8 @@ import { type ChangeMessage, MessageType } from './messages.js';
 export interface ChangeBuilder {
   /** Any change, its fields in the order the wire carries them. */
   change(fields: readonly unknown[], index: number): ChangeMessage;
-  /** A put, its fields (all but its type) in the order the wire carries them. */
-  put(
-    cache: unknown,
-    key: unknown,
-    value: unknown,
-    time: unknown,
-    counter: unknown,
-    node: unknown,
-    createdAt: unknown,
-    ttl: unknown,
-    tti: unknown,
-    index: number,
-  ): ChangeMessage;
+  /** A put, its fields (all but its type) in the order the wire carries them, then where the change is. */
+  put: typeof putChange;
 }
 
 /** What #read answers for bytes it does not take (every value it does take is not undefined). */
@@ -175,27 +165,33 @@ export class ChangeReader {
     return this.#position === this.#bytes.length ? changes : DECLINED;
   }
 
-  /** A put's fields after its type, as #changes reads them for any change (field by field, the same names). */
+  /**
+   * A put's fields after its type, as #changes reads them for any change (field by field, the
+   * same names). A field declined does not stop the reading: what follows is read as bytes,
+   * bounded by the frame like any read, and the put is declined at the end.
+   */
   #put(build: ChangeBuilder, index: number): ChangeMessage | undefined {
     const cache = this.#value(CACHE);
-    if (cache === DECLINED) return DECLINED;
     const key = this.#value(OTHER);
-    if (key === DECLINED) return DECLINED;
     const value = this.#value(PUT_VALUE);
-    if (value === DECLINED) return DECLINED;
     const time = this.#value(OTHER);
-    if (time === DECLINED) return DECLINED;
     const counter = this.#value(OTHER);
-    if (counter === DECLINED) return DECLINED;
     const node = this.#value(NODE);
-    if (node === DECLINED) return DECLINED;
     const createdAt = this.#value(OTHER);
-    if (createdAt === DECLINED) return DECLINED;
     const ttl = this.#value(OTHER);
-    if (ttl === DECLINED) return DECLINED;
     const tti = this.#value(OTHER);
-    if (tti === DECLINED) return DECLINED;
-    return build.put(cache, key, value, time, counter, node, createdAt, ttl, tti, index);
+    const declined =
+      cache === DECLINED ||
+      key === DECLINED ||
+      value === DECLINED ||
+      time === DECLINED ||
+      counter === DECLINED ||
+      node === DECLINED ||
+      createdAt === DECLINED ||
+      ttl === DECLINED ||
+      tti === DECLINED;
+    // 'batch': where a bad field is said to be; never shown (a put refused is read the full way).
+    return declined ? DECLINED : build.put(cache, key, value, time, counter, node, createdAt, ttl, tti, 'batch', index);
   }
 
   /** A frame of few values undecoded: decoded now, in place (frame-values.ts: a frame's own objects would outweigh them). */

@@ -527,7 +527,7 @@ function changeFromWire(wire: unknown, batch: string | undefined, index: number)
  * put, and ChangeReader's, which reads a put's fields from the frame straight into these
  * arguments (no array of fields, no array per change).
  */
-function putChange(
+export function putChange(
   cache: unknown,
   key: unknown,
   value: unknown,
@@ -560,11 +560,7 @@ function putChange(
 }
 
 /** changeFromWire for ChangeReader: a change of a batch, its fields read from the frame. */
-const readChange: ChangeBuilder = {
-  change: (fields, index) => changeFromWire(fields, 'batch', index),
-  put: (cache, key, value, time, counter, node, createdAt, ttl, tti, index) =>
-    putChange(cache, key, value, time, counter, node, createdAt, ttl, tti, 'batch', index),
-};
+const readChange: ChangeBuilder = { change: (fields, index) => changeFromWire(fields, 'batch', index), put: putChange };
 
 function versionAt(wire: readonly unknown[], at: number, batch: string | undefined, index: number): Version {
   return versionOf(wire[at], wire[at + 1], wire[at + 2], batch, index);
