@@ -24,9 +24,9 @@
  * - what it returns is what the full path returns for the same bytes: the fields go through the
  *   codec's own checks (`build`, called with the change's fields in the layout the full path reads
  *   them in: a put's as arguments, read straight from the bytes, any other change's in an array
- *   reused from change to change), and only ASCII strings are read here, where every UTF-8 decoder agrees (msgpackr
- *   reads some invalid UTF-8, lone surrogates among them, differently from Buffer's decoder: those
- *   frames go the full way).
+ *   reused from change to change), and only ASCII strings are read here, where every UTF-8
+ *   decoder agrees (msgpackr reads some invalid UTF-8, lone surrogates among them, differently
+ *   from Buffer's decoder: those frames go the full way).
  *
  * Deferred values. A session's reader (`defer`) leaves each put value of DEFER_FROM bytes or more
  * undecoded, whatever its bytes: a DeferredValue of the frame's FrameValues (frame-values.ts) that
