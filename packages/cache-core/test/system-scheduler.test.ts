@@ -89,3 +89,22 @@ describe('systemScheduler past the longest timer Node takes', () => {
     expect(ran).toEqual([]);
   });
 });
+
+describe('systemScheduler against early timers', () => {
+  it("never runs a timer or an interval before its time, though Node's timers wake early (whole milliseconds of a loop clock)", () => {
+    // Node's timer wakes by the fake clock; the scheduler's time runs 10% slower, as the precise
+    // clock does against a loop clock that reads ahead of it: every wake comes early.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 });
+    vi.spyOn(performance, 'now').mockImplementation(() => Date.now() * 0.9);
+    const timeouts: number[] = [];
+    const intervals: number[] = [];
+    systemScheduler.setTimeout(() => timeouts.push(performance.now()), 10.5);
+    const cancel = systemScheduler.setInterval(() => intervals.push(performance.now()), 10);
+    vi.advanceTimersByTime(100);
+    cancel();
+    expect(timeouts).toHaveLength(1);
+    expect(timeouts[0]).toBeGreaterThanOrEqual(10.5);
+    expect(intervals.length).toBeGreaterThanOrEqual(7);
+    for (const [i, at] of intervals.entries()) expect(at).toBeGreaterThanOrEqual(10 * (i + 1));
+  });
+});
