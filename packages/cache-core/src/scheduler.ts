@@ -38,18 +38,18 @@ export interface Scheduler {
 export const MAX_TIMER_MILLIS = 2_147_483_647;
 
 /**
- * A Node timer, unref'd, for any delay, that never runs before its time. `timer.current` is the
- * Node timer being waited, for the caller to clear.
+ * A Node timer, unref'd, that runs `task` at `due` (performance.now's time) or after it, never
+ * before, however far off `due` is. `timer.current` is the Node timer being waited, for the
+ * caller to clear.
  *
  * Node counts a timer's delay in whole milliseconds (a fraction is cut off) from a loop clock that
  * is itself read in whole milliseconds, so its timers run up to a millisecond early, and up to two
  * for a delay with a fraction: the replication interval, re-armed for what is left of its period,
  * ran 0.6 ms early as a rule and 1.3 ms at worst (a 1 ms loop beside it, /tmp script). So the
- * delay is rounded up, and a timer that still wakes before its time (by performance.now) waits
- * again for the rest; past MAX_TIMER_MILLIS it waits in steps the same way.
+ * delay is rounded up, and a timer that still wakes before its time waits again for the rest;
+ * past MAX_TIMER_MILLIS it waits in steps the same way.
  */
-function unrefTimer(task: () => void, millis: number, timer: { current?: NodeJS.Timeout }): void {
-  const due = performance.now() + millis;
+function unrefTimerAt(task: () => void, due: number, timer: { current?: NodeJS.Timeout }): void {
   const wait = (left: number) => {
     timer.current = setTimeout(
       () => {
@@ -61,7 +61,7 @@ function unrefTimer(task: () => void, millis: number, timer: { current?: NodeJS.
     );
     timer.current.unref();
   };
-  wait(millis);
+  wait(due - performance.now());
 }
 
 /** The real one: Node's timers (unref'd, any delay), the system clock, Math.random. */
@@ -69,7 +69,7 @@ export const systemScheduler: Scheduler = Object.freeze({
   now: systemClock,
   setTimeout(task: () => void, millis: number): Cancel {
     const timer: { current?: NodeJS.Timeout } = {};
-    unrefTimer(task, millis, timer);
+    unrefTimerAt(task, performance.now() + millis, timer);
     return () => clearTimeout(timer.current);
   },
   setInterval(task: () => void, millis: number): Cancel {
@@ -89,11 +89,11 @@ export const systemScheduler: Scheduler = Object.freeze({
           const now = performance.now();
           due += millis;
           if (due <= now) due = now + millis;
-          unrefTimer(run, due - now, timer);
+          unrefTimerAt(run, due, timer);
         }
       }
     };
-    unrefTimer(run, millis, timer);
+    unrefTimerAt(run, due, timer);
     return () => {
       cancelled = true;
       clearTimeout(timer.current);
