@@ -21,7 +21,9 @@
  *   a string or a Buffer: what Fastify makes of an object, a string or a Buffer) and removes the
  *   tag header (`Surrogate-Key`) from what the client gets. When the handler failed (500, 502,
  *   503, 504, or a thrown error) and an expired entry may still be used (stale-if-error), that
- *   entry is sent instead.
+ *   entry is sent instead. The copy leaves out the plugin's own `x-cache` marker.
+ * - onError: a handler (or hook) that threw leaves no copy: Fastify's error reply keeps the
+ *   headers the handler set before it threw, a Cache-Control meant for its success among them.
  * - onResponse: once the response is out, stores the copy if cachePolicy allows it, unless a hook
  *   that ran after this plugin's onSend changed the headers (then what went out is not what was
  *   copied, and nothing is stored). A successful POST, PUT, PATCH or DELETE removes the URL's GET
@@ -37,7 +39,9 @@
  * handler); an expired entry is not revalidated with a conditional request in the foreground (the
  * handler is run as on a miss: a local handler that does not check If-None-Match itself gains
  * nothing from one); the background revalidation is a second request through the whole route
- * (its hooks, its logs, a rate limiter's count).
+ * (its hooks, its logs, a rate limiter's count); a hit is sent through the onSend hooks that ran
+ * before the copy was taken on the miss, so a hook that rewrites every payload applies twice
+ * (Fastify runs every onSend hook on a reply sent from onRequest; docs/fastify.md says so).
  */
 import { randomUUID } from 'node:crypto';
 import type { Cache, Logger } from '@meshcache/core';
@@ -65,6 +69,7 @@ import type {
   FastifyReply,
   FastifyRequest,
   HookHandlerDoneFunction,
+  onErrorHookHandler,
   onRequestHookHandler,
   onResponseHookHandler,
   onSendHookHandler,
@@ -130,6 +135,8 @@ type RequestState =
       readonly requestTime: number;
       /** The response as onSend saw it; undefined when there is nothing to store. */
       copy?: UpstreamResponse | undefined;
+      /** The handler (or a hook) threw: what goes out is Fastify's error reply, never stored. */
+      failed?: boolean;
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
@@ -178,7 +185,10 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     reply.code(served.status);
     reply.headers(served.headers as Record<string, string | string[]>);
     mark(reply, served.cache);
-    reply.send(typeof served.body === 'string' ? served.body : asBuffer(served.body));
+    // An empty body that went out with no Content-Type goes out so again: Fastify types a payload
+    // it is given (an empty string as text/plain), so none is given.
+    if (served.body.length === 0 && served.headers['content-type'] === undefined) reply.send();
+    else reply.send(typeof served.body === 'string' ? served.body : asBuffer(served.body));
   };
 
   /** The route run again, for a background revalidation: the request's own headers, plus conditions. */
@@ -280,15 +290,27 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       }
     }
     const body = payloadBytes(payload);
-    if (body === undefined) {
+    if (state.failed === true) {
+      // Fastify's error reply keeps the headers the handler set before it threw (a Cache-Control
+      // meant for its success): stored, the error would be every client's answer until it expired.
+      logger.debug({ url: request.url, status: reply.statusCode }, 'meshcache: an error reply is not stored');
+    } else if (body === undefined) {
       logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
     } else {
-      // The copy keeps the tag header (store() reads the entry's tags from it); the client never gets it.
-      const headers = reply.getHeaders() as UpstreamResponse['headers'];
+      // The copy keeps the tag header (store() reads the entry's tags from it), not the plugin's
+      // own marker (a hit says what it is); the client never gets the tag header.
+      const headers = { ...reply.getHeaders() } as Record<string, UpstreamResponse['headers'][string]>;
+      if (cacheHeader !== undefined) delete headers[cacheHeader];
       state.copy = { status: reply.statusCode, headers, body };
     }
     reply.removeHeader(tagHeader);
     next(null, payload);
+  };
+
+  const onError: onErrorHookHandler = (request, _reply, _error, next) => {
+    const state = (request as WithState)[STATE];
+    if (state?.kind === 'miss') state.failed = true;
+    next();
   };
 
   const onResponse: onResponseHookHandler = (request, reply, next) => {
@@ -337,6 +359,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     if (!methods.some((m) => CACHED_METHODS.has(m) || UNSAFE_METHODS.has(m))) return;
     route.onRequest = [...hooks(route.onRequest), onRequest];
     route.onSend = [...hooks(route.onSend), onSend];
+    route.onError = [...hooks(route.onError), onError];
     route.onResponse = [...hooks(route.onResponse), onResponse];
   });
 

@@ -4,6 +4,7 @@
  */
 import { get as httpGet } from 'node:http';
 import { Readable } from 'node:stream';
+import type { Cache } from '@meshcache/core';
 import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,13 @@ import meshcacheFastify, { type ResponseCacheValue } from '../src/index.js';
 import { newApp, newManager, setup } from './harness.js';
 
 const cached = (seconds = 60) => `public, max-age=${seconds}`;
+
+/** The header names of every response a cache holds. */
+const storedHeaderNames = (cache: Cache<ResponseCacheValue>): string[] =>
+  [...cache.keys()].flatMap((key) => {
+    const value = cache.peekEntry(key)?.value;
+    return value?.kind === 'response' ? Object.keys(value.headers) : [];
+  });
 
 describe('hits are answered before the handler runs, as the handler first answered', () => {
   it('an object (serialised as JSON), a string and a Buffer', async () => {
@@ -435,6 +443,75 @@ describe('stale entries', () => {
     await get('/orders/9');
     const held = await get('/orders/9', onlyCached);
     expect([held.statusCode, held.headers['x-cache'], held.body]).toEqual([200, 'HIT', 'nine']);
+  });
+});
+
+describe('what a miss leaves stored', () => {
+  it('a handler that throws after setting Cache-Control: its error reply is never stored', async () => {
+    let calls = 0;
+    const { get, clock } = await setup((app) => {
+      app.get('/orders/1', (_request, reply) => {
+        calls++;
+        reply.header('cache-control', cached()); // set first, as a handler does before awaiting its backends
+        if (calls === 1 || calls === 3) throw new Error('backend briefly unavailable');
+        return `order, answer ${calls}`;
+      });
+      app.get('/sent', (_request, reply) => {
+        reply.header('cache-control', cached());
+        reply.send(new Error('sent, not thrown'));
+      });
+    });
+    const failed = await get('/orders/1');
+    expect([failed.statusCode, failed.headers['x-cache']]).toEqual([500, 'MISS']);
+    const next = await get('/orders/1');
+    expect([next.statusCode, next.headers['x-cache'], next.body]).toEqual([200, 'MISS', 'order, answer 2']);
+    expect((await get('/orders/1')).headers['x-cache']).toBe('HIT');
+    // Expired (no stale-if-error): the handler throws again; the old entry is neither replaced by the error nor served.
+    clock.advanceSeconds(61);
+    expect((await get('/orders/1')).statusCode).toBe(500);
+    const after = await get('/orders/1');
+    expect([after.statusCode, after.headers['x-cache'], after.body]).toEqual([200, 'MISS', 'order, answer 4']);
+    // An error handed to reply.send is the same failure.
+    expect((await get('/sent')).statusCode).toBe(500);
+    expect([(await get('/sent')).statusCode, (await get('/sent')).headers['x-cache']]).toEqual([500, 'MISS']);
+  });
+
+  it('a hit carries no x-cache of the miss: none with cacheHeader false, and what the hit is otherwise', async () => {
+    const route = (app: FastifyInstance) => {
+      app.get('/quiet', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return 'quiet';
+      });
+    };
+    const silent = await setup(route, { cacheHeader: false });
+    await silent.get('/quiet');
+    const hit = await silent.get('/quiet');
+    expect([hit.body, hit.headers['age'], hit.headers['x-cache']]).toEqual(['quiet', '0', undefined]);
+    expect(storedHeaderNames(silent.cache)).toContain('cache-control');
+    expect(storedHeaderNames(silent.cache)).not.toContain('x-cache');
+    const marked = await setup(route, { cacheHeader: 'X-Edge' });
+    await marked.get('/quiet');
+    expect(storedHeaderNames(marked.cache)).toContain('cache-control');
+    expect(storedHeaderNames(marked.cache)).not.toContain('x-edge');
+    expect((await marked.get('/quiet')).headers['x-edge']).toBe('HIT');
+  });
+
+  it('a response with no body and no Content-Type (a redirect) is answered without one on a hit', async () => {
+    const { get } = await setup((app) => {
+      app.get('/old', (_request, reply) => {
+        reply.header('cache-control', cached()).redirect('/new', 301);
+      });
+    });
+    const miss = await get('/old');
+    const hit = await get('/old');
+    expect([miss.statusCode, miss.headers['content-type'], miss.headers['location']]).toEqual([301, undefined, '/new']);
+    expect([
+      hit.statusCode,
+      hit.headers['x-cache'],
+      hit.headers['content-type'],
+      hit.headers['location'],
+      hit.body,
+    ]).toEqual([301, 'HIT', undefined, '/new', '']);
   });
 });
 
