@@ -8,7 +8,8 @@
  * Accepted: null, booleans, numbers, strings, plain objects (prototype Object.prototype or null),
  * arrays, Buffers and Uint8Arrays, Dates, Maps, Sets. Refused: undefined at the top level,
  * functions, symbols, bigints, other class instances (typed arrays other than Uint8Array
- * included), and cycles. A nested `undefined` (an absent optional field) is accepted. Where the
+ * included), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
+ * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested `undefined` (an absent optional field) is accepted. Where the
  * cache asks for a bound (replication: one change must fit in one frame; a disk tier: what lmdb
  * stores), a value whose encoding would pass it is refused too, by an estimate of its size.
  */
@@ -217,6 +218,7 @@ class Walk {
       if (Object.getOwnPropertySymbols(object).length > 0) return { problem: 'has symbol keys', steps: [] };
       for (const key in object) {
         if (!Object.hasOwn(object, key)) continue;
+        if (key === '__proto__') return step(PROTO_KEY(), '.__proto__');
         found =
           (isWellFormed(key) ? this.#count(this.#stringBytes(key)) : LONE_SURROGATE()) ??
           this.value((object as Record<string, unknown>)[key], depth);
@@ -238,6 +240,12 @@ class Walk {
 export function isWellFormed(text: string): boolean {
   return (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
+
+/** msgpackr decodes a key `__proto__` as `__proto_`: the object would come back with another key. */
+const PROTO_KEY = (): Found => ({
+  problem: 'is a key that msgpack decoders do not keep ("__proto__" comes back as "__proto_"); rename it',
+  steps: [],
+});
 
 const LONE_SURROGATE = (): Found => ({
   problem: 'is a string with a lone surrogate (half of a UTF-16 character), which UTF-8 cannot carry unchanged',

@@ -48,6 +48,18 @@ describe('findEncodingProblem', () => {
     ['a lone low surrogate deep inside', { a: [new Set(['ok', '\uDC00'])] }, 'value.a[0] item 1', /lone surrogate/],
     ['an object key with a lone surrogate', { 'k\uDBFF': 1 }, 'value.k\uDBFF', /lone surrogate/],
     [
+      'an own key __proto__ (as JSON.parse makes)',
+      JSON.parse('{"a":{"__proto__":{"x":1}}}'),
+      'value.a.__proto__',
+      /__proto_/,
+    ],
+    [
+      'an own key __proto__ of an object with no prototype',
+      Object.defineProperty(Object.create(null), '__proto__', { value: 1, enumerable: true }),
+      'value.__proto__',
+      /__proto_/,
+    ],
+    [
       'a function deep inside',
       { a: [1, new Map([[1, new Set([0, { f: () => 1 }])]])] },
       'value.a[1].get(1) item 1.f',
@@ -57,6 +69,11 @@ describe('findEncodingProblem', () => {
     const found = findEncodingProblem(value);
     expect(found?.path).toBe(path);
     expect(found?.problem).toMatch(problem);
+  });
+
+  it('accepts a Map keyed "__proto__" (a Map keeps its keys) and an inherited __proto__', () => {
+    expect(findEncodingProblem(new Map([['__proto__', 1]]))).toBeUndefined();
+    expect(findEncodingProblem({ a: 1 })).toBeUndefined();
   });
 
   it('accepts the same object twice when it is not a cycle', () => {

@@ -76,6 +76,20 @@ describe('meshcache admin commands, in process', () => {
       expect(refused.err).toMatch(/cannot keep as written: quote it to store it as a string/);
     }
     expect(a.manager.getCache('Response Cache')?.get('n')).toBeUndefined();
+    // Values msgpack would not carry as written are refused before they are sent: a lone
+    // surrogate went as U+FFFD, a key __proto__ came back as __proto_, nesting past a frame's
+    // depth closed the session (and at 3,000 levels, the encoder's stack).
+    for (const [value, said] of [
+      ['"\\ud800"', /value is a string with a lone surrogate/],
+      ['{"a":{"__proto__":{"x":1}}}', /value\.a\.__proto__ is a key that msgpack decoders do not keep/],
+      [`${'['.repeat(3000)}${']'.repeat(3000)}`, /nests containers more than \d+ levels deep/],
+    ] as const) {
+      const refused = await cli(['put', ...node, 'Response Cache', 'n', value]);
+      expect([refused.code, refused.out]).toEqual([2, '']);
+      expect(refused.err).toMatch(said);
+      expect(refused.err.trim().split('\n')).toHaveLength(1);
+    }
+    expect(a.manager.getCache('Response Cache')?.get('n')).toBeUndefined();
     expect((await cli(['put', ...node, 'Response Cache', 'n', '"12345678901234567890"'])).code).toBe(0);
     expect(a.manager.getCache('Response Cache')?.get('n')).toBe('12345678901234567890');
     await a.settle();

@@ -152,7 +152,15 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
     .action((cache: string, key: string, raw: string, options: NodeOptions & { ttl?: number }) =>
       run(
         withNode(io, options, async (client) => {
-          await client.put(cache, key, parseValue(raw), options.ttl === undefined ? {} : { ttlSeconds: options.ttl });
+          try {
+            await client.put(cache, key, parseValue(raw), options.ttl === undefined ? {} : { ttlSeconds: options.ttl });
+          } catch (error) {
+            // A value no cache could take as given (refused by the client before sending, or by the cache): bad usage.
+            if (error instanceof AdminError && error.code === 'E_VALUE_NOT_ENCODABLE') {
+              throw new AdminError('E_BAD_USAGE', error.message, { cause: error });
+            }
+            throw error;
+          }
           io.out(`put ${jsonLine(key)} into ${jsonLine(cache)}\n`);
           return 0;
         }),

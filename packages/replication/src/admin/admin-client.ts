@@ -5,17 +5,29 @@
  * Failures are AdminErrors with a code a program can branch on: E_UNREACHABLE (nothing answers
  * at the URL), E_AUTH (the node refused the secret), E_TIMEOUT (no answer in time), E_CLOSED (the
  * node went away mid-call), and whatever code the node gave a failed request (E_UNKNOWN_CACHE,
- * E_INVALID_ARGUMENT, E_VALUE_NOT_ENCODABLE, ...).
+ * E_INVALID_ARGUMENT, E_VALUE_NOT_ENCODABLE, ...). A put whose key or value msgpack would not
+ * carry as it is fails here, before anything is sent (E_VALUE_NOT_ENCODABLE): a lone surrogate
+ * went as another string, a key `__proto__` came back renamed, and nesting past what a frame
+ * holds closed the session.
  */
 import { randomUUID } from 'node:crypto';
-import { MeshcacheError } from '@meshcache/core';
+import { findEncodingProblem, MeshcacheError } from '@meshcache/core';
 import type { PeerInfo } from '../cluster-node.js';
+import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from '../protocol/codec.js';
 import { type AdminOperation, MessageType } from '../protocol/messages.js';
 import { Keyring } from '../security/keyring.js';
 import { HandshakeError, Session, type SessionMessage } from '../session.js';
 import type { Transport } from '../transport/transport.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import type { CacheReport } from './admin-service.js';
+
+/** What of a put's key or value msgpack would not carry to the node as it is (core's encodable.ts), or undefined. */
+function putProblem(key: string, value: unknown): string | undefined {
+  const inKey = typeof key === 'string' ? findEncodingProblem(key) : undefined;
+  if (inKey !== undefined) return `the key ${inKey.problem}`;
+  const inValue = findEncodingProblem(value, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, 3 * key.length);
+  return inValue === undefined ? undefined : `${inValue.path} ${inValue.problem}`;
+}
 
 export class AdminError extends MeshcacheError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -105,7 +117,15 @@ export class AdminClient {
     return this.#call('get', [cache, key]) as Promise<{ found: boolean; value?: unknown }>;
   }
 
+  /** @throws AdminError E_VALUE_NOT_ENCODABLE, before anything is sent, for a key or value the call cannot carry as it is. */
   async put(cache: string, key: string, value: unknown, options: { ttlSeconds?: number } = {}): Promise<void> {
+    const problem = putProblem(key, value);
+    if (problem !== undefined) {
+      throw new AdminError(
+        'E_VALUE_NOT_ENCODABLE',
+        `cannot put key ${JSON.stringify(key)} into "${cache}": ${problem}`,
+      );
+    }
     await this.#call('put', [cache, key, value, options.ttlSeconds ?? null]);
   }
 
