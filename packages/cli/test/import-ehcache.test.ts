@@ -512,6 +512,47 @@ describe('meshcache import-ehcache', () => {
     );
   });
 
+  it('reads a file in the encoding it is in: a byte order mark, else its declaration, else UTF-8; bytes that are not are exit 2 (found by the review)', async () => {
+    const xml = (encoding: string) =>
+      `<?xml version="1.0" encoding="${encoding}"?>\n<ehcache name="caf\u00e9">\n<cache name="r\u00e9sum\u00e9s" maxElementsInMemory="10"/>\n</ehcache>\n`;
+    const utf16be = (text: string) => Buffer.from(text, 'utf16le').swap16();
+    for (const [name, bytes] of [
+      ['latin1.xml', Buffer.from(xml('ISO-8859-1'), 'latin1')],
+      ['cp1252.xml', Buffer.from(xml('windows-1252'), 'latin1')],
+      ['utf8.xml', Buffer.from(xml('UTF-8'), 'utf8')],
+      ['bom8.xml', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(xml('UTF-8'), 'utf8')])],
+      ['utf16le.xml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(xml('UTF-16'), 'utf16le')])],
+      ['utf16be.xml', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(xml('UTF-16'))])],
+      ['utf16-unmarked.xml', Buffer.from(xml('UTF-16'), 'utf16le')],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, bytes);
+      const result = await cli(['import-ehcache', file, '--name', 'n']);
+      expect({ name, code: result.code }).toEqual({ name, code: 0 });
+      const config = JSON.parse(result.out) as { cluster: string; caches: Record<string, unknown> };
+      expect([config.cluster, Object.keys(config.caches)]).toEqual(['caf\u00e9', ['r\u00e9sum\u00e9s']]);
+    }
+    // Latin-1 bytes in a file that declares nothing (so UTF-8): refused, not turned into U+FFFD.
+    const undeclared = join(dir, 'undeclared.xml');
+    writeFileSync(undeclared, Buffer.from('<ehcache name="caf\u00e9"/>\n', 'latin1'));
+    const refused = await cli(['import-ehcache', undeclared, '--name', 'n']);
+    expect([refused.code, refused.out]).toEqual([2, '']);
+    expect(refused.err).toMatch(
+      /^meshcache: cannot read .*undeclared\.xml: it is not valid UTF-8 \(line 1, by byte 19\): save the file/,
+    );
+    const unknown = join(dir, 'ebcdic.xml');
+    writeFileSync(unknown, '<?xml version="1.0" encoding="EBCDIC-CP-US"?>\n<ehcache/>\n');
+    expect((await cli(['import-ehcache', unknown])).err).toMatch(
+      /^meshcache: cannot read .*ebcdic\.xml: its encoding "ebcdic-cp-us" is not one this converter reads: save the file as UTF-8\n$/,
+    );
+    // Lines end at CR alone too (XML 1.0 section 2.11): what is reported stands on its own line.
+    const classic = join(dir, 'classic-mac.xml');
+    writeFileSync(classic, '<ehcache name="c">\r<cache name="a"\r  memoryStoreEvictionPolicy="CLOCK"/>\r</ehcache>\r');
+    expect(
+      reported((await cli(['import-ehcache', classic, '--name', 'n'])).err, 'classic-mac.xml', 'not converted'),
+    ).toEqual([[3, expect.stringMatching(/CLOCK/)]]);
+  });
+
   it('the converter is also a function: importEhcache(xml, options) returns the config and the report', () => {
     const result = importEhcache(
       '<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="5" copyOnRead="true"/>\n</ehcache>',

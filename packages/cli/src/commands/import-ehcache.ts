@@ -17,6 +17,7 @@ import { basename } from 'node:path';
 import { ConfigError } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { EhcacheImportError, importEhcache } from '../ehcache/import-ehcache.js';
+import { decodeXml, XmlEncodingError } from '../ehcache/xml-encoding.js';
 import type { Io } from '../io.js';
 
 export interface ImportEhcacheCommandOptions {
@@ -50,11 +51,19 @@ export async function importEhcacheCommand(
     io.err(`meshcache: ${badOption}\n`);
     return 2;
   }
-  let xml: string;
+  let bytes: Buffer;
   try {
-    xml = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (error) {
     io.err(`meshcache: cannot read ${file}: ${(error as Error).message}\n`);
+    return 2;
+  }
+  let xml: string;
+  try {
+    xml = decodeXml(bytes);
+  } catch (error) {
+    if (!(error instanceof XmlEncodingError)) throw error;
+    io.err(`meshcache: cannot read ${file}: ${error.message}\n`);
     return 2;
   }
   const fileName = basename(file);

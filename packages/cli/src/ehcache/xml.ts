@@ -36,7 +36,11 @@ export class LineIndex {
   readonly #starts: number[] = [0];
 
   constructor(text: string) {
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.#starts.push(i + 1);
+    // XML's line ends (1.0 section 2.11): LF, CR LF, and a CR alone (classic Mac files), as saxes counts them.
+    for (let i = 0; i < text.length; i++) {
+      const char = text.charCodeAt(i);
+      if (char === 0x0a || (char === 0x0d && text.charCodeAt(i + 1) !== 0x0a)) this.#starts.push(i + 1);
+    }
   }
 
   lineOf(offset: number): number {

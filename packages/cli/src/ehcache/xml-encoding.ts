@@ -1,0 +1,81 @@
+/**
+ * The text of an XML file from its bytes, in the encoding the file says it is in (XML 1.0 appendix
+ * F): a byte order mark first, else the encoding declaration, else UTF-8. Ehcache 2 configs come
+ * from Java projects, where ISO-8859-1 and windows-1252 files are common and UTF-16 happens: read
+ * as UTF-8, a cache named `résumés` became `r\uFFFDsum\uFFFDs`, and the application asked for a
+ * cache no node had.
+ *
+ * Guaranteed: bytes that are not valid in the encoding found are an error naming the encoding and
+ * the first bad byte, never a replacement character in silence; so is an encoding Node's
+ * TextDecoder does not know. ISO-8859-1 is read as windows-1252, as the WHATWG Encoding Standard
+ * (and so TextDecoder) defines the label: a superset, the same for every character a config holds.
+ */
+
+import { TextDecoder } from 'node:util';
+
+/** Why a file's bytes are not text in the encoding it says. */
+export class XmlEncodingError extends Error {
+  override readonly name = 'XmlEncodingError';
+}
+
+/** The first bytes, where the encoding declaration must be (it comes first in the document). */
+const DECLARATION_BYTES = 256;
+
+export function decodeXml(bytes: Uint8Array): string {
+  const encoding = encodingOf(bytes);
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(encoding, { fatal: true });
+  } catch {
+    throw new XmlEncodingError(`its encoding "${encoding}" is not one this converter reads: save the file as UTF-8`);
+  }
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    const at = decodesUpTo(bytes, encoding);
+    let line = 1;
+    for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+    throw new XmlEncodingError(
+      `it is not valid ${decoder.encoding.toUpperCase()} (line ${line}, by byte ${at}): ` +
+        'save the file in the encoding its declaration names, or declare the one it is in',
+    );
+  }
+}
+
+/** The encoding a document's bytes say they are in: a byte order mark, the declaration, else UTF-8. */
+function encodingOf(bytes: Uint8Array): string {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'utf-8';
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  // UTF-16 without a mark: `<?` in two bytes a character.
+  if (bytes[0] === 0x3c && bytes[1] === 0x00 && bytes[2] === 0x3f && bytes[3] === 0x00) return 'utf-16le';
+  if (bytes[0] === 0x00 && bytes[1] === 0x3c && bytes[2] === 0x00 && bytes[3] === 0x3f) return 'utf-16be';
+  // Every other encoding a declaration may name writes the declaration itself in ASCII.
+  const head = Buffer.from(bytes.subarray(0, DECLARATION_BYTES)).toString('latin1');
+  const declared = /^<\?xml\s[^>]*?\bencoding\s*=\s*(["'])([A-Za-z][A-Za-z0-9._-]*)\1/.exec(head)?.[2];
+  return declared?.toLowerCase() ?? 'utf-8';
+}
+
+/**
+ * How many bytes decode before a fatal decode fails: the longest prefix that decodes, found by
+ * halving. The bad sequence ends at the byte after it (it may have begun a few bytes before).
+ */
+function decodesUpTo(bytes: Uint8Array, encoding: string): number {
+  const decodes = (end: number) => {
+    try {
+      // A prefix may end inside a character: `stream` leaves a partial one pending, not an error.
+      new TextDecoder(encoding, { fatal: true }).decode(bytes.subarray(0, end), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let low = 0;
+  let high = bytes.length;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (decodes(middle)) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
