@@ -469,6 +469,11 @@ describe('meshcache import-ehcache', () => {
         /^meshcache: both\.xml:4: cache "a": <persistence> and overflowToDisk together: Ehcache refuses this; keep one$/,
       ],
       [
+        'heap.xml',
+        '<ehcache>\n  <cache name="a" maxEntriesLocalHeap="10"\n    maxBytesLocalHeap="10M"/>\n</ehcache>',
+        /^meshcache: heap\.xml:3: cache "a": maxEntriesLocalHeap and maxBytesLocalHeap together: Ehcache refuses this \(a cache's heap is sized by entries or by bytes\); keep one$/,
+      ],
+      [
         'timeout.xml',
         '<ehcache>\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostName=10.0.0.1, socketTimeoutMillis=50"/>\n</ehcache>',
         /^meshcache: timeout\.xml:3: peer listener socketTimeoutMillis="50" must be >= 200$/,
@@ -568,6 +573,32 @@ describe('meshcache import-ehcache', () => {
       },
       { line: 2, kind: 'not converted', message: expect.stringMatching(/^cache "c": copyOnRead="true"/) },
     ]);
+  });
+
+  it('says so of a cache sized by neither entries nor bytes: meshcache’s default applies, which neither Ehcache reading was (found by the review)', () => {
+    const noBound = (root: string) =>
+      importEhcache(`<ehcache name="x"${root}>\n  <cache name="c" timeToLiveSeconds="60"/>\n</ehcache>`, {
+        fileName: 'inline.xml',
+        name: 'n1',
+        defaultCacheNames: [],
+      });
+    const alone = noBound('');
+    expect(alone.config).toMatchObject({ caches: { c: { timeToLiveSeconds: 60 } } });
+    expect(alone.complete).toBe(true);
+    expect(alone.report).toContainEqual({
+      line: 2,
+      kind: 'note',
+      message:
+        'cache "c": no maxEntriesLocalHeap (maxElementsInMemory) nor maxBytesLocalHeap: Ehcache 2.5 and later refuse this, and earlier ones held any number of entries; meshcache holds at most 10,000 (its default): give it maxElementsInMemory (0 = no bound) or maxBytesLocalHeap',
+    });
+    const pooled = noBound(' maxBytesLocalHeap="1g"');
+    expect(pooled.report).toContainEqual({
+      line: 2,
+      kind: 'note',
+      message: expect.stringMatching(
+        /^cache "c": no maxEntriesLocalHeap .*: Ehcache sized it from the CacheManager’s maxBytesLocalHeap pool, which meshcache has not; meshcache holds at most 10,000/,
+      ),
+    });
   });
 
   it('takes hostname, as the API gateway guide spells it, as hostName, and says that Ehcache ignored it', () => {

@@ -104,6 +104,8 @@ type Json = Record<string, unknown>;
 
 class Importer {
   readonly report: ImportReportLine[] = [];
+  /** Whether <ehcache> has a maxBytesLocalHeap pool (which sized, in Ehcache, the caches that give no bound of their own). */
+  heapPool = false;
   readonly #file: string;
   readonly #lines: LineIndex;
   readonly #options: ImportEhcacheOptions;
@@ -197,6 +199,32 @@ interface ConvertedCache {
 }
 
 // ------------------------------------------------------------------------------- caches
+
+/**
+ * Ehcache sizes a cache's heap by entries or by bytes, never both, and from 2.5 refuses a cache
+ * with neither unless <ehcache> has a byte pool (CacheConfiguration.validate; up to 2.4 such a
+ * cache held any number of entries). meshcache holds both bounds together and defaults to 10,000
+ * entries: both together are refused as Ehcache refuses them; neither is converted to meshcache's
+ * default, and said, since neither of Ehcache's readings is what the cache will do now.
+ */
+function heapBound(imp: Importer, element: XmlElement, where: string, entriesFrom: XmlAttribute | undefined): void {
+  const bytesFrom = attribute(element, 'maxBytesLocalHeap');
+  if (entriesFrom !== undefined && bytesFrom !== undefined) {
+    imp.fail(
+      Math.max(entriesFrom.line, bytesFrom.line),
+      `${where}${entriesFrom.name} and maxBytesLocalHeap together: Ehcache refuses this (a cache's heap is sized by entries or by bytes); keep one`,
+    );
+  }
+  if (entriesFrom !== undefined || bytesFrom !== undefined) return;
+  imp.note(
+    element.line,
+    `${where}no maxEntriesLocalHeap (maxElementsInMemory) nor maxBytesLocalHeap: ${
+      imp.heapPool
+        ? 'Ehcache sized it from the CacheManager’s maxBytesLocalHeap pool, which meshcache has not'
+        : 'Ehcache 2.5 and later refuse this, and earlier ones held any number of entries'
+    }; meshcache holds at most 10,000 (its default): give it maxElementsInMemory (0 = no bound) or maxBytesLocalHeap`,
+  );
+}
 
 function convertCache(imp: Importer, element: XmlElement, where: string): ConvertedCache {
   const config: Json = {};
@@ -382,6 +410,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         );
     }
   }
+  heapBound(imp, element, where, heapFrom);
   if (
     eternal?.value === true &&
     (Number(config['timeToLiveSeconds'] ?? 0) > 0 || Number(config['timeToIdleSeconds'] ?? 0) > 0)
@@ -968,6 +997,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
       cacheManagerName = imp.text('', attr, 'ehcache name') || undefined;
       continue;
     }
+    if (attr.name === 'maxBytesLocalHeap') imp.heapPool = true;
     const rule = ROOT_ATTRIBUTE_NOTES[attr.name];
     if (rule === undefined) {
       imp.notConverted(attr.line, `<ehcache ${attr.name}="${attr.value}"> is not an attribute this importer knows`);
