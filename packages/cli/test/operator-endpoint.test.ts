@@ -468,6 +468,9 @@ describe('meshcache serve with http in its config', () => {
       expect(busy.stderr()).toMatch(
         new RegExp(`the operator endpoint \\(http\\) could not listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
       );
+      // Nothing said it started: a supervisor watching for "listening on" is not misled (found by the review).
+      expect(busy.stderr()).not.toMatch(/listening on/);
+      expect(busy.stdout()).toBe('');
     } finally {
       await new Promise((resolve) => taken.close(resolve));
       rmSync(dir, { recursive: true, force: true });

@@ -277,6 +277,9 @@ export class ClusterNode {
       await node.stop();
       throw error;
     }
+    // Said once all of it is up, onStarted's part too (the CLI's operator endpoint): a supervisor
+    // reading the log for this line must not take a start that then failed for a successful one.
+    node.#logger.info({ node: node.id, url: node.url }, `listening on ${node.url}`);
     // Ehcache's synchronous bootstrap ran inside addCache: the cache was not handed out before it
     // had its peers' entries. Here the caches are created together, so one cache asking for it
     // holds start() until the node is ready. ready() never rejects: as in Ehcache, a bootstrap
@@ -504,7 +507,6 @@ export class ClusterNode {
           session.close(CloseCode.ProtocolError, 'internal error');
         });
     });
-    this.#logger.info({ node: this.id, url: this.url }, `listening on ${this.url}`);
     this.#backplane?.start(this.#replicators, this.url);
     // Discovery starts once the port is known (mDNS publishes it). Peers it reports before its
     // start resolves are the ones "reachable at start" that ready() waits for.
