@@ -601,6 +601,33 @@ describe('meshcache import-ehcache', () => {
     });
   });
 
+  it('says of a replicated cache that no rmiUrls URL names that it has no peer (found by the review)', () => {
+    const result = importEhcache(
+      [
+        '<ehcache name="x">',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '    properties="peerDiscovery=manual, rmiUrls=//h2:40001/a"/>',
+        '  <defaultCache maxElementsInMemory="100">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </defaultCache>',
+        '  <cache name="a" maxElementsInMemory="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+      { fileName: 'inline.xml', name: 'n1' },
+    );
+    expect(result.config).toMatchObject({ peerDiscovery: { mode: 'manual', peers: ['ws://h2:40001/a'] } });
+    expect(result.report.filter((line) => line.message.includes('no rmiUrls URL names it'))).toEqual([
+      {
+        line: 3,
+        kind: 'note',
+        message:
+          'cache "default" replicates, but no rmiUrls URL names it: it has no peer (nor had it in Ehcache); name it in rmiUrls (//host:port/default) to replicate it',
+      },
+    ]);
+  });
+
   it('takes hostname, as the API gateway guide spells it, as hostName, and says that Ehcache ignored it', () => {
     const result = importEhcache(
       '<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostname=10.0.0.7, port=40001"/>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446, hostname=10.0.0.7"/>\n</ehcache>',

@@ -735,6 +735,14 @@ function convertPeerProvider(
         byPeer.set(url.hostPort, caches);
       }
     }
+    const rmiUrlsLine = properties.find((p) => p.key === 'rmiUrls')?.line ?? element.line;
+    for (const cache of replicated.keys()) {
+      if ([...byPeer.values()].some((caches) => caches.has(cache))) continue;
+      imp.note(
+        rmiUrlsLine,
+        `cache "${cache}" replicates, but no rmiUrls URL names it: it has no peer (nor had it in Ehcache); name it in rmiUrls (//host:port/${cache}) to replicate it`,
+      );
+    }
     // A peer listed for every replicated cache is one link for all of them (a URL without a path).
     const peers: string[] = [];
     for (const [hostPort, caches] of byPeer) {
