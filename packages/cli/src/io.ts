@@ -15,6 +15,11 @@ export interface Io {
   readonly interrupted: Promise<string>;
   /** Resolves when standard output's reader has gone (a closed pipe): a watch ends; a server keeps serving. */
   readonly outputClosed?: Promise<void>;
+  /**
+   * Standard input, read to its end; rejects once it passes `maxBytes` (a value piped in: `put
+   * --value-file -`). Absent where there is none to read.
+   */
+  readonly readStdin?: (maxBytes: number) => Promise<Buffer>;
 }
 
 /**
@@ -53,7 +58,21 @@ export function processIo(): Io {
     tty: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
     interrupted,
     outputClosed,
+    readStdin: (maxBytes) => readAll(process.stdin, maxBytes),
   };
+}
+
+/** A stream read to its end, refused (and let go) once past `maxBytes`. */
+export async function readAll(stream: NodeJS.ReadableStream, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream) {
+    const piece = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    bytes += piece.length;
+    if (bytes > maxBytes) throw new RangeError(`more than ${maxBytes} bytes`);
+    chunks.push(piece);
+  }
+  return Buffer.concat(chunks);
 }
 
 /**

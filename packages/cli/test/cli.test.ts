@@ -36,8 +36,8 @@ async function start(name: string, peers: string[] = []) {
   return node;
 }
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = { MESHCACHE_SECRET: SECRET }) {
-  const io = recordingIo(env);
+async function cli(args: string[], env: NodeJS.ProcessEnv = { MESHCACHE_SECRET: SECRET }, stdin?: string | Buffer) {
+  const io = recordingIo(env, stdin);
   const code = await run(args, io);
   return { code, out: io.stdout(), err: io.stderr() };
 }
@@ -98,6 +98,45 @@ describe('meshcache admin commands, in process', () => {
     expect((await cli(['remove', ...node, 'Response Cache', 'GET /a'])).out).toBe('removed "GET /a"\n');
     expect((await cli(['clear', ...node, 'Response Cache'])).code).toBe(0);
     expect(a.manager.getCache('Response Cache')?.size).toBe(0);
+  });
+
+  it('put --value-file: the value from a file or standard input, read as VALUE is, one final newline dropped (found by the review)', async () => {
+    const a = await start('gw-1');
+    const node = ['--node', a.url];
+    const tokens = a.manager.getCache('tokens');
+    const big = { body: 'x'.repeat(300_000) }; // past what one argument of a command line may hold
+    const file = join(dir, 'value.json');
+    writeFileSync(file, `${JSON.stringify(big)}\n`);
+    expect(await cli(['put', ...node, 'tokens', 'big', '--value-file', file])).toEqual({
+      code: 0,
+      out: 'put "big" into "tokens"\n',
+      err: '',
+    });
+    expect(tokens?.get('big')).toEqual(big);
+    expect(
+      (await cli(['put', ...node, 'tokens', 'piped', '--value-file', '-'], undefined, 'eyJhbGciOi\r\n')).code,
+    ).toBe(0);
+    expect(tokens?.get('piped')).toBe('eyJhbGciOi');
+    expect((await cli(['put', ...node, 'tokens', 'kept', '--value-file', '-'], undefined, 'two lines\n\n')).code).toBe(
+      0,
+    );
+    expect(tokens?.get('kept')).toBe('two lines\n');
+    for (const [args, stdin, said] of [
+      [['--value-file', file, 'also given'], undefined, /give the value or --value-file, not both/],
+      [[], undefined, /give the value, or --value-file/],
+      [['--value-file', join(dir, 'absent.json')], undefined, /cannot read --value-file .*absent\.json: ENOENT/],
+      [['--value-file', '-'], Buffer.from([0x22, 0xe9, 0x22]), /--value-file - \(standard input\) is not UTF-8 text/],
+      [
+        ['--value-file', '-'],
+        Buffer.alloc(16 * 1024 * 1024 + 1, 0x61),
+        /cannot read --value-file - \(standard input\): more than 16777216 bytes/,
+      ],
+    ] as const) {
+      const refused = await cli(['put', ...node, 'tokens', 'no', ...args], undefined, stdin);
+      expect([refused.code, refused.out]).toEqual([2, '']);
+      expect(refused.err).toMatch(said);
+    }
+    expect(tokens?.get('no')).toBeUndefined();
   });
 
   it('peers and stats, for people and as JSON', async () => {

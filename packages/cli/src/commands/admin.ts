@@ -3,6 +3,8 @@
  * is one admin call (docs/protocol.md, "Admin sessions"), printed for people or, with --json,
  * for scripts.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { TextDecoder } from 'node:util';
 import { AdminError, type PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
 import { ago, bytes, jsonLine, millis, printable, table } from '../format.js';
@@ -141,30 +143,44 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       .description('write an entry; it replicates like any write. VALUE is JSON, or else a string')
       .argument('<cache>')
       .argument('<key>')
-      .argument('<value>')
+      .argument('[value]', 'the value; or give --value-file')
+      .option('--value-file <file>', 'read the value from a file (UTF-8; - for standard input), as VALUE is read')
       .addOption(new Option('--ttl <seconds>', 'time to live of this entry').argParser(wholeNumber('--ttl', 0))),
     false,
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  meshcache put --node ws://127.0.0.1:40001 tokens svc/orders \'"eyJ..."\' --ttl 3000\n',
+      '\nExamples:\n  meshcache put --node ws://127.0.0.1:40001 tokens svc/orders \'"eyJ..."\' --ttl 3000\n' +
+        '  curl -s https://api.example.com/config | meshcache put --node ws://127.0.0.1:40001 config main --value-file -\n',
     )
-    .action((cache: string, key: string, raw: string, options: NodeOptions & { ttl?: number }) =>
-      run(
-        withNode(io, options, async (client) => {
-          try {
-            await client.put(cache, key, parseValue(raw), options.ttl === undefined ? {} : { ttlSeconds: options.ttl });
-          } catch (error) {
-            // A value no cache could take as given (refused by the client before sending, or by the cache): bad usage.
-            if (error instanceof AdminError && error.code === 'E_VALUE_NOT_ENCODABLE') {
-              throw new AdminError('E_BAD_USAGE', error.message, { cause: error });
+    .action(
+      (
+        cache: string,
+        key: string,
+        given: string | undefined,
+        options: NodeOptions & { ttl?: number; valueFile?: string },
+      ) =>
+        run(
+          withNode(io, options, async (client) => {
+            const raw = await valueText(io, given, options.valueFile);
+            try {
+              await client.put(
+                cache,
+                key,
+                parseValue(raw),
+                options.ttl === undefined ? {} : { ttlSeconds: options.ttl },
+              );
+            } catch (error) {
+              // A value no cache could take as given (refused by the client before sending, or by the cache): bad usage.
+              if (error instanceof AdminError && error.code === 'E_VALUE_NOT_ENCODABLE') {
+                throw new AdminError('E_BAD_USAGE', error.message, { cause: error });
+              }
+              throw error;
             }
-            throw error;
-          }
-          io.out(`put ${jsonLine(key)} into ${jsonLine(cache)}\n`);
-          return 0;
-        }),
-      ),
+            io.out(`put ${jsonLine(key)} into ${jsonLine(cache)}\n`);
+            return 0;
+          }),
+        ),
     );
 
   nodeOptions(
@@ -200,6 +216,40 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
         }),
       ),
     );
+}
+
+/** Most bytes --value-file reads: a frame's worth (AdminClient refuses a value past 15 MiB encoded). */
+const MOST_VALUE_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The value's text: VALUE as given, or what --value-file holds (standard input for `-`), read as
+ * UTF-8 with one final newline taken off, as `echo` and editors add it and `$(cat file)` drops it.
+ * @throws AdminError E_BAD_USAGE
+ */
+async function valueText(io: Io, given: string | undefined, file: string | undefined): Promise<string> {
+  if (file === undefined) {
+    if (given === undefined) throw new AdminError('E_BAD_USAGE', 'give the value, or --value-file');
+    return given;
+  }
+  if (given !== undefined) throw new AdminError('E_BAD_USAGE', 'give the value or --value-file, not both');
+  const what = file === '-' ? '--value-file - (standard input)' : `--value-file ${file}`;
+  let bytes: Buffer;
+  try {
+    if (file === '-') {
+      if (io.readStdin === undefined) throw new Error('there is no standard input here');
+      bytes = await io.readStdin(MOST_VALUE_FILE_BYTES);
+    } else {
+      if (statSync(file).size > MOST_VALUE_FILE_BYTES) throw new RangeError(`more than ${MOST_VALUE_FILE_BYTES} bytes`);
+      bytes = readFileSync(file);
+    }
+  } catch (error) {
+    throw new AdminError('E_BAD_USAGE', `cannot read ${what}: ${(error as Error).message}`);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/\r?\n$/, '');
+  } catch {
+    throw new AdminError('E_BAD_USAGE', `${what} is not UTF-8 text: a value is JSON, or else a string`);
+  }
 }
 
 /**
