@@ -22,8 +22,11 @@
  *   tag header (`Surrogate-Key`) from what the client gets. When the handler failed (500, 502,
  *   503, 504, or a thrown error) and an expired entry may still be used (stale-if-error), that
  *   entry is sent instead. The copy leaves out the plugin's own `x-cache` marker.
- * - onError: a handler (or hook) that threw leaves no copy: Fastify's error reply keeps the
- *   headers the handler set before it threw, a Cache-Control meant for its success among them.
+ * - onError: a handler (or hook) that threw leaves no copy when the reply made of the error is a
+ *   5xx with the freshness the handler had set before it threw (Fastify's error reply keeps the
+ *   handler's headers, a Cache-Control meant for its success among them). An error reply that is
+ *   a 4xx (`reply.notFound()`, an error handler mapping to 404), or that an error handler gave
+ *   freshness of its own, was answered on purpose, and is stored as cachePolicy says.
  * - onResponse: once the response is out, stores the copy if cachePolicy allows it, unless a hook
  *   that ran after this plugin's onSend changed the headers (then what went out is not what was
  *   copied, and nothing is stored). A successful POST, PUT, PATCH or DELETE removes the URL's GET
@@ -135,8 +138,8 @@ type RequestState =
       readonly requestTime: number;
       /** The response as onSend saw it; undefined when there is nothing to store. */
       copy?: UpstreamResponse | undefined;
-      /** The handler (or a hook) threw: what goes out is Fastify's error reply, never stored. */
-      failed?: boolean;
+      /** The handler (or a hook) threw: the freshness headers it had set then (onError), to tell an accident from an answer. */
+      failedWith?: string;
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
@@ -290,7 +293,11 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       }
     }
     const body = payloadBytes(payload);
-    if (state.failed === true) {
+    if (
+      state.failedWith !== undefined &&
+      reply.statusCode >= 500 &&
+      state.failedWith === freshnessOf(reply.getHeaders())
+    ) {
       // Fastify's error reply keeps the headers the handler set before it threw (a Cache-Control
       // meant for its success): stored, the error would be every client's answer until it expired.
       logger.debug({ url: request.url, status: reply.statusCode }, 'meshcache: an error reply is not stored');
@@ -307,9 +314,9 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     next(null, payload);
   };
 
-  const onError: onErrorHookHandler = (request, _reply, _error, next) => {
+  const onError: onErrorHookHandler = (request, reply, _error, next) => {
     const state = (request as WithState)[STATE];
-    if (state?.kind === 'miss') state.failed = true;
+    if (state?.kind === 'miss') state.failedWith = freshnessOf(reply.getHeaders());
     next();
   };
 
@@ -411,6 +418,11 @@ function keyedRequest(
     url: `${scheme}://${new URL(hostOrigin).host}${request.url}`,
     headers: { ...headers, [HOST_AS_SENT]: host },
   };
+}
+
+/** The headers that make a response storable and for how long, as one string to compare. */
+function freshnessOf(headers: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify([headers['cache-control'], headers['expires']]);
 }
 
 function onlyIfCached(request: FastifyRequest): boolean {

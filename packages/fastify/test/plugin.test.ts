@@ -476,6 +476,45 @@ describe('what a miss leaves stored', () => {
     expect([(await get('/sent')).statusCode, (await get('/sent')).headers['x-cache']]).toEqual([500, 'MISS']);
   });
 
+  it('an error answered on purpose is stored as cachePolicy says: a 4xx made of an error, or freshness an error handler gave', async () => {
+    class NotFound extends Error {
+      readonly statusCode = 404;
+    }
+    const { get, count } = await setup((app, called) => {
+      app.setErrorHandler((error: Error, _request, reply) => {
+        if (error.message === 'mapped') {
+          reply.code(503).header('cache-control', 'max-age=5').send('busy, try later');
+        } else reply.send(error);
+      });
+      app.get('/gone', (_request, reply) => {
+        called('gone');
+        reply.header('cache-control', cached());
+        throw new NotFound('no such order'); // as @fastify/sensible's reply.notFound() answers
+      });
+      app.get('/busy', (_request, reply) => {
+        called('busy');
+        reply.header('cache-control', cached());
+        throw new Error('mapped');
+      });
+      app.get('/down', (_request, reply) => {
+        called('down');
+        reply.header('cache-control', cached());
+        throw new Error('backend down'); // the error handler passes it on as it is: a 500
+      });
+    });
+    for (const [url, status] of [
+      ['/gone', 404],
+      ['/busy', 503],
+    ] as const) {
+      expect((await get(url)).statusCode).toBe(status);
+      const again = await get(url);
+      expect([again.statusCode, again.headers['x-cache']]).toEqual([status, 'HIT']);
+      expect(count(url.slice(1))).toBe(1);
+    }
+    await get('/down');
+    expect([(await get('/down')).headers['x-cache'], count('down')]).toEqual(['MISS', 2]);
+  });
+
   it('a hit carries no x-cache of the miss: none with cacheHeader false, and what the hit is otherwise', async () => {
     const route = (app: FastifyInstance) => {
       app.get('/quiet', (_request, reply) => {
