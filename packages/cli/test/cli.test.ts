@@ -137,6 +137,9 @@ describe('meshcache admin commands, in process', () => {
       expect(refused.err).toMatch(said);
     }
     expect(tokens?.get('no')).toBeUndefined();
+    // Said before connecting: bad usage is bad usage even where no node answers.
+    const nowhere = await cli(['put', '--node', 'ws://127.0.0.1:9', 'tokens', 'k']);
+    expect([nowhere.code, nowhere.err]).toEqual([2, 'meshcache: give the value, or --value-file\n']);
   });
 
   it('peers and stats, for people and as JSON', async () => {

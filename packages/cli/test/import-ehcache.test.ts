@@ -469,6 +469,11 @@ describe('meshcache import-ehcache', () => {
         /^meshcache: both\.xml:4: cache "a": <persistence> and overflowToDisk together: Ehcache refuses this; keep one$/,
       ],
       [
+        'heap-bytes.xml',
+        '<ehcache>\n  <cache name="a" maxBytesLocalHeap="10M" maxElementsInMemory="5"/>\n</ehcache>',
+        /^meshcache: heap-bytes\.xml:2: cache "a": maxElementsInMemory and maxBytesLocalHeap together: Ehcache refuses this/,
+      ],
+      [
         'heap.xml',
         '<ehcache>\n  <cache name="a" maxEntriesLocalHeap="10"\n    maxBytesLocalHeap="10M"/>\n</ehcache>',
         /^meshcache: heap\.xml:3: cache "a": maxEntriesLocalHeap and maxBytesLocalHeap together: Ehcache refuses this \(a cache's heap is sized by entries or by bytes\); keep one$/,
@@ -529,6 +534,10 @@ describe('meshcache import-ehcache', () => {
       ['utf16le.xml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(xml('UTF-16'), 'utf16le')])],
       ['utf16be.xml', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(xml('UTF-16'))])],
       ['utf16-unmarked.xml', Buffer.from(xml('UTF-16'), 'utf16le')],
+      ['java-name.xml', Buffer.from(xml('ISO8859_1'), 'latin1')],
+      ['cp1252-java.xml', Buffer.from(xml('Cp1252'), 'latin1')],
+      // A declaration copied from another file: the bytes say ASCII-compatible, and win.
+      ['mislabelled.xml', Buffer.from(xml('UTF-16'), 'utf8')],
     ] as const) {
       const file = join(dir, name);
       writeFileSync(file, bytes);
@@ -546,10 +555,25 @@ describe('meshcache import-ehcache', () => {
       /^meshcache: cannot read .*undeclared\.xml: it is not valid UTF-8 \(line 1, by byte 19\): save the file/,
     );
     const unknown = join(dir, 'ebcdic.xml');
-    writeFileSync(unknown, '<?xml version="1.0" encoding="EBCDIC-CP-US"?>\n<ehcache/>\n');
+    writeFileSync(
+      unknown,
+      Buffer.concat([
+        Buffer.from('<?xml version="1.0" encoding="EBCDIC-CP-US"?>\n<ehcache name="'),
+        Buffer.from([0xc1, 0xc2]),
+        Buffer.from('"/>\n'),
+      ]),
+    );
     expect((await cli(['import-ehcache', unknown])).err).toMatch(
       /^meshcache: cannot read .*ebcdic\.xml: its encoding "ebcdic-cp-us" is not one this converter reads: save the file as UTF-8\n$/,
     );
+    // An encoding TextDecoder does not know means nothing to a file of ASCII alone.
+    const ascii = join(dir, 'ibm.xml');
+    writeFileSync(ascii, '<?xml version="1.0" encoding="IBM037"?>\n<ehcache name="plain"/>\n');
+    expect((await cli(['import-ehcache', ascii, '--name', 'n'])).code).toBe(0);
+    // The line of a bad byte counts lines as XML does (a CR alone ends one too).
+    const crBad = join(dir, 'cr-bad.xml');
+    writeFileSync(crBad, Buffer.from('<ehcache>\r<!-- one -->\r<cache name="caf\u00e9"/>\r</ehcache>\r', 'latin1'));
+    expect((await cli(['import-ehcache', crBad])).err).toMatch(/it is not valid UTF-8 \(line 3, by byte \d+\)/);
     // Lines end at CR alone too (XML 1.0 section 2.11): what is reported stands on its own line.
     const classic = join(dir, 'classic-mac.xml');
     writeFileSync(classic, '<ehcache name="c">\r<cache name="a"\r  memoryStoreEvictionPolicy="CLOCK"/>\r</ehcache>\r');
@@ -573,6 +597,33 @@ describe('meshcache import-ehcache', () => {
       },
       { line: 2, kind: 'not converted', message: expect.stringMatching(/^cache "c": copyOnRead="true"/) },
     ]);
+  });
+
+  it('takes a bound of 0 (none, in Ehcache) beside the other bound, as Ehcache does; keeps entries under a pool, and says so', () => {
+    for (const [entries, bytes] of [
+      ['0', '10m'],
+      ['1000', '0'],
+    ] as const) {
+      const result = importEhcache(
+        `<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="${entries}" maxBytesLocalHeap="${bytes}"/>\n</ehcache>`,
+        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+      );
+      expect(result.config['caches']).toEqual({
+        c: { maxElementsInMemory: Number(entries), maxBytesLocalHeap: bytes },
+      });
+    }
+    const pooled = importEhcache(
+      '<ehcache name="x" maxBytesLocalHeap="1g">\n  <cache name="c" maxEntriesLocalHeap="100"/>\n</ehcache>',
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(pooled.config['caches']).toEqual({ c: { maxElementsInMemory: 100 } });
+    expect(pooled.report).toContainEqual({
+      line: 2,
+      kind: 'note',
+      message: expect.stringMatching(
+        /^cache "c": maxEntriesLocalHeap="100" under <ehcache maxBytesLocalHeap>: Ehcache 2\.5/,
+      ),
+    });
   });
 
   it('says so of a cache sized by neither entries nor bytes: meshcache’s default applies, which neither Ehcache reading was (found by the review)', () => {
@@ -623,7 +674,7 @@ describe('meshcache import-ehcache', () => {
         line: 3,
         kind: 'note',
         message:
-          'cache "default" replicates, but no rmiUrls URL names it: it has no peer (nor had it in Ehcache); name it in rmiUrls (//host:port/default) to replicate it',
+          'cache "default" replicates, but no rmiUrls URL names it: this node dials no peer for it (Ehcache sent its changes to no one either); name it in rmiUrls (//host:port/default) to send them',
       },
     ]);
   });

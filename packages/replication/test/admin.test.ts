@@ -126,6 +126,18 @@ describe('admin calls over the replication protocol', () => {
     expect(unknown.code).toBe('E_UNKNOWN_CACHE');
     expect(unknown.message).toMatch(/no cache named "Nope".*"Response Cache", "tokens"/);
     expect((await failure(admin.put('Response Cache', 'k', 1, { ttlSeconds: -1 }))).code).toBe('E_INVALID_ARGUMENT');
+    expect((await failure(admin.put('Response Cache', 'k', undefined))).code).toBe('E_INVALID_ARGUMENT');
+    // What msgpack would not carry as it is is refused before it is sent, naming where (the session serves on).
+    const surrogate = await failure(admin.put('Response Cache', 'k', { a: ['\ud800'] }));
+    expect([surrogate.code, surrogate.message]).toEqual([
+      'E_VALUE_NOT_ENCODABLE',
+      expect.stringMatching(
+        /^cannot put key "k" into "Response Cache": value\.a\[0\] is a string with a lone surrogate/,
+      ),
+    ]);
+    expect((await failure(admin.put('Response Cache', '\udc00', 1))).message).toMatch(
+      /the key is a string with a lone surrogate/,
+    );
     expect((await failure(admin.get('Response Cache', 42 as unknown as string))).message).toMatch(
       /key must be a string/,
     );

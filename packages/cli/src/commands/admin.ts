@@ -161,25 +161,31 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
         options: NodeOptions & { ttl?: number; valueFile?: string },
       ) =>
         run(
-          withNode(io, options, async (client) => {
-            const raw = await valueText(io, given, options.valueFile);
+          (async () => {
+            // The value is read before connecting: bad usage is said as such, and no session
+            // waits open on a pipe's writer.
+            let value: unknown;
             try {
-              await client.put(
-                cache,
-                key,
-                parseValue(raw),
-                options.ttl === undefined ? {} : { ttlSeconds: options.ttl },
-              );
+              value = parseValue(await valueText(io, given, options.valueFile));
             } catch (error) {
-              // A value no cache could take as given (refused by the client before sending, or by the cache): bad usage.
-              if (error instanceof AdminError && error.code === 'E_VALUE_NOT_ENCODABLE') {
-                throw new AdminError('E_BAD_USAGE', error.message, { cause: error });
-              }
-              throw error;
+              if (!(error instanceof AdminError)) throw error;
+              io.err(`meshcache: ${printable(error.message)}\n`);
+              return 2;
             }
-            io.out(`put ${jsonLine(key)} into ${jsonLine(cache)}\n`);
-            return 0;
-          }),
+            return withNode(io, options, async (client) => {
+              try {
+                await client.put(cache, key, value, options.ttl === undefined ? {} : { ttlSeconds: options.ttl });
+              } catch (error) {
+                // A value no cache could take as given (refused by the client before sending, or by the cache): bad usage.
+                if (error instanceof AdminError && error.code === 'E_VALUE_NOT_ENCODABLE') {
+                  throw new AdminError('E_BAD_USAGE', error.message, { cause: error });
+                }
+                throw error;
+              }
+              io.out(`put ${jsonLine(key)} into ${jsonLine(cache)}\n`);
+              return 0;
+            });
+          })(),
         ),
     );
 

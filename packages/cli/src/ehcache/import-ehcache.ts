@@ -201,18 +201,30 @@ interface ConvertedCache {
 // ------------------------------------------------------------------------------- caches
 
 /**
- * Ehcache sizes a cache's heap by entries or by bytes, never both, and from 2.5 refuses a cache
- * with neither unless <ehcache> has a byte pool (CacheConfiguration.validate; up to 2.4 such a
- * cache held any number of entries). meshcache holds both bounds together and defaults to 10,000
- * entries: both together are refused as Ehcache refuses them; neither is converted to meshcache's
- * default, and said, since neither of Ehcache's readings is what the cache will do now.
+ * Ehcache sizes a cache's heap by entries or by bytes, never both: from 2.5 it refuses a cache
+ * with a bound of each above 0, and one with entries above 0 when <ehcache> has a byte pool
+ * (CacheConfiguration.validateCachePools; 0 is no bound); and it refuses a cache with neither
+ * unless there is a pool (validate; up to 2.4 such a cache held any number of entries). meshcache
+ * holds both bounds together and defaults to 10,000 entries: both on one cache is refused here
+ * too; entries under the pool (reported as not converted) are kept, and said; a cache with
+ * neither gets meshcache's default, and is said to, since neither of Ehcache's readings is what
+ * it will do now.
  */
 function heapBound(imp: Importer, element: XmlElement, where: string, entriesFrom: XmlAttribute | undefined): void {
   const bytesFrom = attribute(element, 'maxBytesLocalHeap');
-  if (entriesFrom !== undefined && bytesFrom !== undefined) {
+  const entries = entriesFrom === undefined ? 0 : Number(entriesFrom.value.trim()) || 0;
+  const bytes = bytesFrom === undefined ? 0 : (parseBytes(bytesFrom.value) ?? 0);
+  if (entriesFrom !== undefined && entries > 0 && bytesFrom !== undefined && bytes > 0) {
     imp.fail(
       Math.max(entriesFrom.line, bytesFrom.line),
       `${where}${entriesFrom.name} and maxBytesLocalHeap together: Ehcache refuses this (a cache's heap is sized by entries or by bytes); keep one`,
+    );
+  }
+  if (entriesFrom !== undefined && entries > 0 && imp.heapPool) {
+    // The pool itself is reported as not converted; what the cache says of itself is kept.
+    imp.note(
+      entriesFrom.line,
+      `${where}${entriesFrom.name}="${entriesFrom.value}" under <ehcache maxBytesLocalHeap>: Ehcache 2.5 and later refuse a cache bound by entries in a byte pool; meshcache has no pool, and keeps this bound`,
     );
   }
   if (entriesFrom !== undefined || bytesFrom !== undefined) return;
@@ -740,7 +752,7 @@ function convertPeerProvider(
       if ([...byPeer.values()].some((caches) => caches.has(cache))) continue;
       imp.note(
         rmiUrlsLine,
-        `cache "${cache}" replicates, but no rmiUrls URL names it: it has no peer (nor had it in Ehcache); name it in rmiUrls (//host:port/${cache}) to replicate it`,
+        `cache "${cache}" replicates, but no rmiUrls URL names it: this node dials no peer for it (Ehcache sent its changes to no one either); name it in rmiUrls (//host:port/${cache}) to send them`,
       );
     }
     // A peer listed for every replicated cache is one link for all of them (a URL without a path).

@@ -12,6 +12,7 @@
  */
 
 import { TextDecoder } from 'node:util';
+import { LineIndex } from './xml.js';
 
 /** Why a file's bytes are not text in the encoding it says. */
 export class XmlEncodingError extends Error {
@@ -27,14 +28,16 @@ export function decodeXml(bytes: Uint8Array): string {
   try {
     decoder = new TextDecoder(encoding, { fatal: true });
   } catch {
+    // A name TextDecoder does not know (IBM037) means nothing to a file of ASCII alone.
+    if (bytes.every((byte) => byte < 0x80)) return new TextDecoder('utf-8').decode(bytes);
     throw new XmlEncodingError(`its encoding "${encoding}" is not one this converter reads: save the file as UTF-8`);
   }
   try {
     return decoder.decode(bytes);
   } catch {
     const at = decodesUpTo(bytes, encoding);
-    let line = 1;
-    for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+    const before = new TextDecoder(encoding).decode(bytes.subarray(0, at));
+    const line = new LineIndex(before).lineOf(before.length);
     throw new XmlEncodingError(
       `it is not valid ${decoder.encoding.toUpperCase()} (line ${line}, by byte ${at}): ` +
         'save the file in the encoding its declaration names, or declare the one it is in',
@@ -53,8 +56,24 @@ function encodingOf(bytes: Uint8Array): string {
   // Every other encoding a declaration may name writes the declaration itself in ASCII.
   const head = Buffer.from(bytes.subarray(0, DECLARATION_BYTES)).toString('latin1');
   const declared = /^<\?xml\s[^>]*?\bencoding\s*=\s*(["'])([A-Za-z][A-Za-z0-9._-]*)\1/.exec(head)?.[2];
-  return declared?.toLowerCase() ?? 'utf-8';
+  if (declared === undefined) return 'utf-8';
+  const name = declared.toLowerCase();
+  // The declaration was just read one byte a character: a file that says UTF-16 is not in it
+  // (a label copied from another file); its bytes are ASCII's, and so UTF-8's.
+  if (/^(utf-16|utf-16le|utf-16be|ucs-2|unicode)$/.test(name)) return 'utf-8';
+  return JAVA_NAMES[name] ?? name.replace(/^iso8859[_-]?(\d+)$/, 'iso-8859-$1');
 }
+
+/** Java's own names for encodings (Ehcache configs come from Java projects), as TextDecoder knows them. */
+const JAVA_NAMES: Readonly<Record<string, string>> = {
+  utf8: 'utf-8',
+  cp1250: 'windows-1250',
+  cp1251: 'windows-1251',
+  cp1252: 'windows-1252',
+  cp1253: 'windows-1253',
+  cp1254: 'windows-1254',
+  cp1257: 'windows-1257',
+};
 
 /**
  * How many bytes decode before a fatal decode fails: the longest prefix that decodes, found by

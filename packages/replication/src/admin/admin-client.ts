@@ -25,6 +25,8 @@ import type { CacheReport } from './admin-service.js';
 function putProblem(key: string, value: unknown): string | undefined {
   const inKey = typeof key === 'string' ? findEncodingProblem(key) : undefined;
   if (inKey !== undefined) return `the key ${inKey.problem}`;
+  // undefined is the node's to refuse (E_INVALID_ARGUMENT, as a cache's put refuses it).
+  if (value === undefined) return undefined;
   const inValue = findEncodingProblem(value, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, 3 * key.length);
   return inValue === undefined ? undefined : `${inValue.path} ${inValue.problem}`;
 }
