@@ -5,10 +5,11 @@
  * Failures are AdminErrors with a code a program can branch on: E_UNREACHABLE (nothing answers
  * at the URL), E_AUTH (the node refused the secret), E_TIMEOUT (no answer in time), E_CLOSED (the
  * node went away mid-call), and whatever code the node gave a failed request (E_UNKNOWN_CACHE,
- * E_INVALID_ARGUMENT, E_VALUE_NOT_ENCODABLE, ...). A put whose key or value msgpack would not
- * carry as it is fails here, before anything is sent (E_VALUE_NOT_ENCODABLE): a lone surrogate
- * went as another string, a key `__proto__` came back renamed, and nesting past what a frame
- * holds closed the session.
+ * E_INVALID_ARGUMENT, E_VALUE_NOT_ENCODABLE, ...). A key or a put's value that msgpack would not
+ * carry as it is fails here, before anything is sent (E_INVALID_ARGUMENT for a key, as a cache's
+ * put says it; E_VALUE_NOT_ENCODABLE for a value): a lone surrogate went as another string (a
+ * remove could take another key's entry), a key `__proto__` came back renamed, and nesting past
+ * what a frame holds closed the session.
  */
 import { randomUUID } from 'node:crypto';
 import { findEncodingProblem, MeshcacheError } from '@meshcache/core';
@@ -21,14 +22,25 @@ import type { Transport } from '../transport/transport.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import type { CacheReport } from './admin-service.js';
 
-/** What of a put's key or value msgpack would not carry to the node as it is (core's encodable.ts), or undefined. */
-function putProblem(key: string, value: unknown): string | undefined {
-  const inKey = typeof key === 'string' ? findEncodingProblem(key) : undefined;
-  if (inKey !== undefined) return `the key ${inKey.problem}`;
+/**
+ * A key msgpack would not carry to the node as it is: one with a lone surrogate went as U+FFFD, so
+ * a remove could take another key's entry. The same code as a cache's put of one (E_INVALID_ARGUMENT).
+ * @throws AdminError E_INVALID_ARGUMENT
+ */
+function checkKey(op: 'get' | 'put' | 'remove', key: string): void {
+  if (typeof key !== 'string') return; // the node says what a key must be
+  const problem = findEncodingProblem(key);
+  if (problem !== undefined) {
+    throw new AdminError('E_INVALID_ARGUMENT', `cannot ${op} key ${JSON.stringify(key)}: the key ${problem.problem}`);
+  }
+}
+
+/** What of a put's value msgpack would not carry to the node as it is (core's encodable.ts), or undefined. */
+function valueProblem(key: string, value: unknown): string | undefined {
   // undefined is the node's to refuse (E_INVALID_ARGUMENT, as a cache's put refuses it).
   if (value === undefined) return undefined;
-  const inValue = findEncodingProblem(value, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, 3 * key.length);
-  return inValue === undefined ? undefined : `${inValue.path} ${inValue.problem}`;
+  const found = findEncodingProblem(value, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, 3 * key.length);
+  return found === undefined ? undefined : `${found.path} ${found.problem}`;
 }
 
 export class AdminError extends MeshcacheError {
@@ -115,13 +127,19 @@ export class AdminClient {
     return this.#call('stats', [cache ?? null]) as Promise<CacheReport[]>;
   }
 
-  get(cache: string, key: string): Promise<{ found: boolean; value?: unknown }> {
-    return this.#call('get', [cache, key]) as Promise<{ found: boolean; value?: unknown }>;
+  /** @throws AdminError E_INVALID_ARGUMENT, before anything is sent, for a key the call cannot carry as it is. */
+  async get(cache: string, key: string): Promise<{ found: boolean; value?: unknown }> {
+    checkKey('get', key);
+    return (await this.#call('get', [cache, key])) as { found: boolean; value?: unknown };
   }
 
-  /** @throws AdminError E_VALUE_NOT_ENCODABLE, before anything is sent, for a key or value the call cannot carry as it is. */
+  /**
+   * @throws AdminError, before anything is sent: E_INVALID_ARGUMENT for a key, E_VALUE_NOT_ENCODABLE
+   * for a value, that the call cannot carry as it is.
+   */
   async put(cache: string, key: string, value: unknown, options: { ttlSeconds?: number } = {}): Promise<void> {
-    const problem = putProblem(key, value);
+    checkKey('put', key);
+    const problem = valueProblem(key, value);
     if (problem !== undefined) {
       throw new AdminError(
         'E_VALUE_NOT_ENCODABLE',
@@ -131,7 +149,9 @@ export class AdminClient {
     await this.#call('put', [cache, key, value, options.ttlSeconds ?? null]);
   }
 
+  /** @throws AdminError E_INVALID_ARGUMENT, before anything is sent, for a key the call cannot carry as it is. */
   async remove(cache: string, key: string): Promise<boolean> {
+    checkKey('remove', key);
     return ((await this.#call('remove', [cache, key])) as { removed: boolean }).removed;
   }
 
