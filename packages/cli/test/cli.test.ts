@@ -125,6 +125,7 @@ describe('meshcache admin commands, in process', () => {
       [['--value-file', file, 'also given'], undefined, /give the value or --value-file, not both/],
       [[], undefined, /give the value, or --value-file/],
       [['--value-file', join(dir, 'absent.json')], undefined, /cannot read --value-file .*absent\.json: ENOENT/],
+      [['--value-file', '/dev/zero'], undefined, /cannot read --value-file \/dev\/zero: more than 16777216 bytes/],
       [['--value-file', '-'], Buffer.from([0x22, 0xe9, 0x22]), /--value-file - \(standard input\) is not UTF-8 text/],
       [
         ['--value-file', '-'],

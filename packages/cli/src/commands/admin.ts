@@ -3,13 +3,13 @@
  * is one admin call (docs/protocol.md, "Admin sessions"), printed for people or, with --json,
  * for scripts.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { TextDecoder } from 'node:util';
 import { AdminError, type PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
 import { ago, bytes, jsonLine, millis, printable, table } from '../format.js';
 import { inexactNumberIn } from '../inexact-numbers.js';
-import { type Io, styles } from '../io.js';
+import { type Io, readAll, styles } from '../io.js';
 import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
 
 type Run = (code: Promise<number>) => void;
@@ -245,8 +245,9 @@ async function valueText(io: Io, given: string | undefined, file: string | undef
       if (io.readStdin === undefined) throw new Error('there is no standard input here');
       bytes = await io.readStdin(MOST_VALUE_FILE_BYTES);
     } else {
-      if (statSync(file).size > MOST_VALUE_FILE_BYTES) throw new RangeError(`more than ${MOST_VALUE_FILE_BYTES} bytes`);
-      bytes = readFileSync(file);
+      // Read up to the bound, whatever the file is: a pipe or a device (/dev/stdin, <(cmd),
+      // /dev/zero) has no size to check first.
+      bytes = await readAll(createReadStream(file), MOST_VALUE_FILE_BYTES);
     }
   } catch (error) {
     throw new AdminError('E_BAD_USAGE', `cannot read ${what}: ${(error as Error).message}`);
