@@ -539,6 +539,24 @@ describe('disk errors a user can act on', () => {
     expect(manager.getCache('r0')?.get('k')).toBe('still serving');
   });
 
+  it('a cache added again while its removal is still closing its store: an error that says to await removeCache (found by the review)', async () => {
+    const manager = new CacheManager({ diskStorePath: tempDir(), logger: recorder });
+    managers.push(manager);
+    const cache = manager.addCache('c', { diskPersistent: true });
+    for (let i = 0; i < 100; i++) cache.put(`k${i}`, 'x'.repeat(1000));
+    const removing = manager.removeCache('c');
+    expect(() => manager.addCache('c', { diskPersistent: true })).toThrow(
+      expect.objectContaining({
+        code: 'E_DISK_LOCKED',
+        message: expect.stringMatching(
+          /is still open in this CacheManager: the cache of that name was removed and its store is still closing; await manager\.removeCache\("c"\) before adding it again$/,
+        ),
+      }),
+    );
+    await removing;
+    expect(manager.addCache('c', { diskPersistent: true }).size).toBe(100);
+  });
+
   it('a store holding the databases of more caches than lmdb opens at once (removed or renamed over time) is still checked at open', async () => {
     const dir = tempDir();
     // Files 0600, as the store makes them (lmdb's typings leave permissionsMode out).

@@ -119,9 +119,11 @@ export class LmdbEnvironment {
 
   openStore<V>(options: OpenStoreOptions): LmdbDiskStore<V> {
     if (this.#stores.has(options.cacheName)) {
+      // One environment is one manager's, and a manager adds a name once: the store is that of
+      // a cache of this name removed from it and still closing (its last writes going down).
       throw new MeshcacheError(
         'E_DISK_LOCKED',
-        `disk store for cache "${options.cacheName}" at ${this.path} is already open`,
+        `disk store for cache "${options.cacheName}" at ${this.path} is still open in this CacheManager: the cache of that name was removed and its store is still closing; await manager.removeCache("${options.cacheName}") before adding it again`,
       );
     }
     const name = `cache:${options.cacheName}`;
