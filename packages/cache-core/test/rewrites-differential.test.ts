@@ -214,6 +214,12 @@ describe('findEncodingProblem, against the previous implementation', () => {
           if (typeof now === 'string') expect(now).toBe(before);
           return;
         }
+        // Another, by design since: an own key __proto__ (msgpackr decodes it as __proto_) is a
+        // problem now, found in the same walk, so nothing the previous code found comes first.
+        if (typeof now === 'object' && now?.problem.includes('msgpack decoders do not keep') === true) {
+          expect(now.path).toMatch(/\.__proto__$/);
+          return;
+        }
         expect(now).toEqual(before);
       }),
       { numRuns: 3000 },
@@ -260,6 +266,18 @@ describe('findEncodingProblem, against the previous implementation', () => {
       Object.assign(Object.create(null), { n: { m: 1n } }),
     ];
     for (const v of values) expect(findEncodingProblem(v)).toEqual(previousFindEncodingProblem(v));
+  });
+
+  it('differs from the previous code, by design, on an own key __proto__ (which msgpackr renames)', () => {
+    const parsed = JSON.parse('{"ok":1,"__proto__":{"x":1}}') as unknown;
+    expect(previousFindEncodingProblem(parsed)).toBeUndefined();
+    expect(findEncodingProblem(parsed)).toEqual({
+      path: 'value.__proto__',
+      problem: expect.stringMatching(/^is a key that msgpack decoders do not keep/),
+    });
+    // The fast-check counterexample that showed it: a problem in the same walk after it is not reached.
+    const first = new Set<unknown>([{ ['__proto__']: new String('') }, () => 1]);
+    expect(findEncodingProblem(first)?.path).toBe('value item 0.__proto__');
   });
 
   it('differs from the previous code only where that threw: a Map key object with no prototype', () => {
