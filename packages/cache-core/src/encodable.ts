@@ -9,9 +9,10 @@
  * arrays, Buffers and Uint8Arrays, Dates, Maps, Sets. Refused: undefined at the top level,
  * functions, symbols, bigints, other class instances (typed arrays other than Uint8Array
  * included), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
- * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested `undefined` (an absent optional field) is accepted. Where the
- * cache asks for a bound (replication: one change must fit in one frame; a disk tier: what lmdb
- * stores), a value whose encoding would pass it is refused too, by an estimate of its size.
+ * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested
+ * `undefined` (an absent optional field) is accepted. Where the cache asks for a bound
+ * (replication: one change must fit in one frame; a disk tier: what lmdb stores), a value whose
+ * encoding would pass it is refused too, by an estimate of its size.
  */
 
 export interface EncodabilityProblem {

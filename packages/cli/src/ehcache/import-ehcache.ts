@@ -210,10 +210,17 @@ interface ConvertedCache {
  * neither gets meshcache's default, and is said to, since neither of Ehcache's readings is what
  * it will do now.
  */
-function heapBound(imp: Importer, element: XmlElement, where: string, entriesFrom: XmlAttribute | undefined): void {
+function heapBound(
+  imp: Importer,
+  element: XmlElement,
+  where: string,
+  config: Json,
+  entriesFrom: XmlAttribute | undefined,
+): void {
   const bytesFrom = attribute(element, 'maxBytesLocalHeap');
-  const entries = entriesFrom === undefined ? 0 : Number(entriesFrom.value.trim()) || 0;
-  const bytes = bytesFrom === undefined ? 0 : (parseBytes(bytesFrom.value) ?? 0);
+  // The bounds as converted (each checked there, or reported and left out), not read again.
+  const entries = Number(config['maxElementsInMemory'] ?? 0);
+  const bytes = typeof config['maxBytesLocalHeap'] === 'string' ? (parseBytes(config['maxBytesLocalHeap']) ?? 0) : 0;
   if (entriesFrom !== undefined && entries > 0 && bytesFrom !== undefined && bytes > 0) {
     imp.fail(
       Math.max(entriesFrom.line, bytesFrom.line),
@@ -422,7 +429,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         );
     }
   }
-  heapBound(imp, element, where, heapFrom);
+  heapBound(imp, element, where, config, heapFrom);
   if (
     eternal?.value === true &&
     (Number(config['timeToLiveSeconds'] ?? 0) > 0 || Number(config['timeToIdleSeconds'] ?? 0) > 0)
@@ -748,8 +755,9 @@ function convertPeerProvider(
       }
     }
     const rmiUrlsLine = properties.find((p) => p.key === 'rmiUrls')?.line ?? element.line;
+    const named = new Set([...byPeer.values()].flatMap((caches) => [...caches]));
     for (const cache of replicated.keys()) {
-      if ([...byPeer.values()].some((caches) => caches.has(cache))) continue;
+      if (named.has(cache)) continue;
       imp.note(
         rmiUrlsLine,
         `cache "${cache}" replicates, but no rmiUrls URL names it: this node dials no peer for it (Ehcache sent its changes to no one either); name it in rmiUrls (//host:port/${cache}) to send them`,
