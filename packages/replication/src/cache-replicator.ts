@@ -170,7 +170,11 @@ export class CacheReplicator {
   #livePeers = 0;
   /** Stop hearing the cache's local changes, and (with single flight) the values peers send. */
   readonly #unlisten: Array<() => void> = [];
-  readonly #timer: Cancel | undefined;
+  /** The batch's beat (async mode): runs while changes keep coming (see #armFlush). */
+  #beat: Cancel | undefined;
+  /** The flush of a change made after a quiet interval, due at once. */
+  #leading: Cancel | undefined;
+  #closed = false;
   readonly #scheduler: Scheduler;
   /** Remote removeAlls applied in the current second, and the newest waiting for the next (#deferRemoveAll). */
   readonly #removeAlls = { startedAt: Number.NEGATIVE_INFINITY, count: 0 };
@@ -288,9 +292,6 @@ export class CacheReplicator {
     // Local changes only, each with the entry's metadata: no event object, no read of the entry.
     this.#unlisten.push(port.onLocalChange(this.#onLocalChange));
     if (settings.repairIntervalMillis > 0) this.#scheduleAntiEntropy();
-    if (settings.replicateAsynchronously) {
-      this.#timer = this.#scheduler.setInterval(() => this.flush(), settings.asynchronousReplicationIntervalMillis);
-    }
   }
 
   addPeer(peer: ReplicationPeer): void {
@@ -378,7 +379,8 @@ export class CacheReplicator {
   /**
    * Sends every queued change now, in batches of at most asynchronousReplicationMaximumBatchSize.
    * A peer whose queue overflowed, or whose connection is backed up past the byte bound, is sent
-   * a digest instead of the queue, and repairs itself from it.
+   * a digest instead of the queue, and repairs itself from it. (When the timers call it:
+   * #armFlush.)
    */
   flush(): void {
     const queue = this.#queue;
@@ -415,6 +417,39 @@ export class CacheReplicator {
     // unsent: the queue is then kept whole, and goes again at the next flush (a change a peer
     // already holds is refused there as not newer).
     if (queue.recorded === recorded) queue.clear();
+  }
+
+  /**
+   * The batch timer (async mode), armed by a change queued. While changes keep coming, batches
+   * leave on a fixed beat, an interval apart, as many changes a batch (coalesced by key) as the
+   * interval gathers; a slow batch does not push the next one back. The beat stops at a tick that
+   * finds nothing to send, so a node whose caches sit idle wakes for none of them, and a change
+   * made after that has seen no batch leave for at least an interval: it has nothing to wait
+   * for, and goes at once (on the next timer tick, with whatever the same turn changed), the beat
+   * starting again from it. Ehcache's thread slept the interval whenever its queue was empty: at
+   * the default of a second, a lone revocation waited half a second on average, and up to a
+   * whole one, while peers went on serving what it revoked. Peers still get at most two frames an
+   * interval per cache: the change that went at once, and the batch an interval after it.
+   */
+  #armFlush(): void {
+    if (this.#beat !== undefined || this.#closed || !this.settings.replicateAsynchronously) return;
+    this.#leading = this.#scheduler.setTimeout(() => {
+      this.#leading = undefined;
+      this.flush();
+    }, 0);
+    this.#beat = this.#scheduler.setInterval(() => this.#onBeat(), this.settings.asynchronousReplicationIntervalMillis);
+  }
+
+  #onBeat(): void {
+    const queue = this.#queue;
+    let idle = queue.size === 0 && !queue.overflowed;
+    for (const state of this.#peers.values()) if (state.needsRepair) idle = false;
+    if (!idle) {
+      this.flush();
+      return;
+    }
+    this.#beat?.();
+    this.#beat = undefined;
   }
 
   /**
@@ -644,7 +679,9 @@ export class CacheReplicator {
 
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   close(): void {
-    this.#timer?.();
+    this.#closed = true;
+    this.#beat?.();
+    this.#leading?.();
     this.#removeAllTimer?.();
     this.#antiEntropy?.();
     this.#leases?.close();
@@ -694,6 +731,8 @@ export class CacheReplicator {
         slot,
       );
     }
+    // A change arms the batch's timer if it is not running; a full queue too (the flush repairs the peers).
+    if (this.#beat === undefined) this.#armFlush();
     if (queued) return;
     for (const state of this.#peers.values()) {
       if (roleOf(state) !== 'repair' && !state.needsRepair) this.#overflowed(state, 'queue full');
