@@ -125,7 +125,14 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
       registers: [registry],
       collect() {
         this.reset();
-        for (const [labels, value] of samples(snapshot())) this.set(labels, value);
+        let none = true;
+        for (const [labels, value] of samples(snapshot())) {
+          this.set(labels, value);
+          none = false;
+        }
+        // reset() puts a 0 back into a gauge without labels: one whose figure is unknown yet (the
+        // backplane's lag before its first probe) read as a healthy 0 instead of absent.
+        if (none && labelNames.length === 0) this.remove({} as Labels<L>);
       },
     });
   };

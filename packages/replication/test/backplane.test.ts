@@ -225,6 +225,12 @@ describe('changes over the backplane', () => {
     ahead = LAG_HELD_MILLIS + 1000;
     expect(backplaneOf(b).lagMillis).toBeNull();
     expect(member()?.lagMillis).toBeNull();
+    // Absent from /metrics too, as its help says, not a healthy-looking 0 (found by the outside review).
+    const registry = new Registry();
+    registerMeshcacheMetrics(b, registry);
+    const text = await registry.metrics();
+    expect(text).toContain('# TYPE meshcache_backplane_lag_seconds gauge');
+    expect(text).not.toMatch(/^meshcache_backplane_lag_seconds /m);
   });
 
   it('TTL counts from the writer’s createdAt on every node, and an expiry found on one node reaches the others', async () => {
@@ -665,6 +671,30 @@ describe('what a Redis user without the secret can do', () => {
       () => watchedB.lines.some((line) => line.msg.includes('inbox is a stream again')),
       'b reads its inbox again',
     );
+  });
+
+  it('a database Redis does not have: the node says so as an error, stops the backplane and writes nothing to database 0 (found by the outside review)', async () => {
+    const own = await redisServer();
+    const watched = memoryLogger();
+    const url = `${own.url.replace(/\/\d*$/, '')}/99`;
+    const a = await node(
+      'a',
+      own,
+      { backplane: { type: 'redis', url, heartbeatMillis: 200 } },
+      { logger: watched.logger },
+    );
+    await a.ready();
+    cacheOf(a).put('k', 'served locally');
+    const said = () => watched.lines.filter((line) => line.level === 'error' && /no database 99/.test(line.msg));
+    await until(() => said().length === 1, 'a says Redis has no database 99');
+    await until(() => backplaneOf(a).state === 'down', 'the backplane shown down');
+    const zero = new Redis(own.url.replace(/\/\d*$/, '/0'));
+    clients.push(zero);
+    // Heartbeats would have written the members hash by now (200 ms each), changes the stream.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(await zero.keys('*')).toEqual([]);
+    expect(cacheOf(a).get('k')).toBe('served locally');
+    expect(said()).toHaveLength(1);
   });
 
   it("a node started with another secret than the cluster's says so, once, as an error", async () => {

@@ -843,11 +843,30 @@ describe('cluster configuration', () => {
         /option "backplane.keyPrefix"/,
       ],
       [
+        { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379/abc' } },
+        /option "backplane.url" names database "abc"; a database is a number/,
+      ],
+      [
+        { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379/0?db=x' } },
+        /option "backplane.url" names database "x"/,
+      ],
+      [
+        { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379/1?db=2' } },
+        /option "backplane.url" names two databases, 1 in its path and 2 in \?db=/,
+      ],
+      [
         { tombstoneRetentionSeconds: Number.POSITIVE_INFINITY },
         /option "tombstoneRetentionSeconds" must be a number of seconds >= 0, got Infinity/,
       ],
     ];
     for (const [fields, error] of cases) expect(() => resolveClusterConfig({ ...base, ...fields }, {})).toThrow(error);
+    const db = (url: string) => resolveClusterConfig({ ...base, backplane: { type: 'redis', url } }, {}).backplane?.db;
+    expect([
+      db('redis://127.0.0.1'),
+      db('redis://127.0.0.1/'),
+      db('redis://127.0.0.1/3'),
+      db('redis://127.0.0.1?db=4'),
+    ]).toEqual([0, 0, 3, 4]);
   });
 
   it('refuses tombstones that would not outlive the backplane replay window plus the drift bound (found by the outside attack)', () => {

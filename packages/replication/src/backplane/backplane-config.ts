@@ -43,6 +43,8 @@ export interface ResolvedBackplaneConfig {
   readonly tls: boolean;
   readonly ca: Buffer | undefined;
   readonly host: string;
+  /** The database the URL names (its path, or `?db=`, which ioredis also reads); 0 when none. */
+  readonly db: number;
   readonly keyPrefix: string;
   readonly replayWindowMillis: number;
   readonly maxLength: number;
@@ -94,6 +96,7 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
     fail('backplane.url', `must start with redis:// or rediss://, got ${parsed.protocol}//`);
   }
   if (parsed.hostname === '') fail('backplane.url', 'must name a host');
+  const db = databaseOf(parsed);
   const tls = parsed.protocol === 'rediss:';
   let ca: Buffer | undefined;
   const caFile = section['caFile'];
@@ -122,6 +125,7 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
     tls,
     ca,
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    db,
     keyPrefix,
     replayWindowMillis:
       whole('replayWindowSeconds', section['replayWindowSeconds'], BACKPLANE_DEFAULTS.replayWindowSeconds, 5, 240) *
@@ -135,4 +139,26 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
       60_000,
     ),
   };
+}
+
+/**
+ * The database a URL names: its path (`/3`), or `?db=3`, which ioredis reads too. A path that is
+ * not a number was taken by ioredis as database NaN, whose SELECT failed unhandled and ended the
+ * process at its first connection; anything else there is refused here, naming the field.
+ */
+function databaseOf(url: URL): number {
+  const inPath = url.pathname === '' || url.pathname === '/' ? undefined : url.pathname.slice(1);
+  const inQuery = url.searchParams.get('db') ?? undefined;
+  for (const named of [inPath, inQuery]) {
+    if (named !== undefined && !/^\d{1,9}$/.test(named)) {
+      fail(
+        'backplane.url',
+        `names database ${JSON.stringify(named)}; a database is a number, as in redis://host:6379/0`,
+      );
+    }
+  }
+  if (inPath !== undefined && inQuery !== undefined && Number(inPath) !== Number(inQuery)) {
+    fail('backplane.url', `names two databases, ${inPath} in its path and ${inQuery} in ?db=`);
+  }
+  return Number(inQuery ?? inPath ?? 0);
 }

@@ -285,6 +285,10 @@ export class RedisBackplane {
       client.on('ready', () => this.#connectionChanged());
       client.on('close', () => this.#connectionChanged());
       client.on('error', (error: Error) => {
+        if ((error as { command?: { name?: string } }).command?.name === 'select') {
+          this.#noSuchDatabase(error);
+          return;
+        }
         // Never connected, and failing (unreachable, a wrong password): down, not 'connecting' for
         // ever, where an alert on 'down' never fired.
         if (this.#state === 'connecting') {
@@ -386,7 +390,39 @@ export class RedisBackplane {
     await reading;
   }
 
+  /**
+   * Redis refused the URL's database (it has fewer): ioredis only emitted the error, and went on
+   * with the connection in database 0, where another cluster's keys may be, or another
+   * environment's. The backplane stops instead, saying why; the node serves from its local
+   * caches (and its mesh links, if any), shown down, until it is restarted with a database Redis
+   * has.
+   */
+  #noSuchDatabase(error: Error): void {
+    if (this.#wrongDatabase !== undefined || this.#stopped) return;
+    const { db } = this.#options.config;
+    this.#wrongDatabase = `Redis has no database ${db} (${error.message})`;
+    this.#answerError = this.#wrongDatabase;
+    this.#answering = false;
+    this.#options.logger.error(
+      { url: this.#url, database: db, err: error },
+      `backplane: Redis has no database ${db}; stopped rather than use database 0 (serving from local caches until restarted with a database Redis has)`,
+    );
+    this.#writer.stop();
+    void this.#stream.stop();
+    this.#reader.disconnect();
+    this.#command.disconnect();
+    if (this.#state !== 'down') {
+      this.#state = 'down';
+      this.#since = this.#options.scheduler.now();
+    }
+    this.#resolveReady();
+  }
+
+  /** Set when Redis refused the URL's database: the backplane stopped (#noSuchDatabase). */
+  #wrongDatabase: string | undefined;
+
   #connectionChanged(): void {
+    if (this.#wrongDatabase !== undefined) return;
     const up = this.#command.status === 'ready' && this.#reader.status === 'ready' && this.#answering;
     const state: BackplaneState = up ? 'connected' : this.#state === 'connecting' ? 'connecting' : 'down';
     if (this.#command.status === 'ready') this.#writer.resume();

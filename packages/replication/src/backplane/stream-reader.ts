@@ -21,7 +21,8 @@ import { gapIn, NOT_A_STREAM, type Probe, REMADE, renewedIn } from './stream-pro
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
- * inbox, so one read holds at most some 64 MiB.
+ * inbox, so one read of honest entries holds at most some 64 MiB. A Redis user can write larger
+ * ones, and a read holds 64 of those whole before they are refused (docs/backplane.md says so).
  */
 const READ_COUNT = 64;
 /** The longest one XREAD blocks: how soon a stop is noticed. */
