@@ -423,13 +423,15 @@ export class CacheReplicator {
    * The batch timer (async mode), armed by a change queued. While changes keep coming, batches
    * leave on a fixed beat, an interval apart, as many changes a batch (coalesced by key) as the
    * interval gathers; a slow batch does not push the next one back. The beat stops at a tick that
-   * finds nothing to send, so a node whose caches sit idle wakes for none of them, and a change
-   * made after that has seen no batch leave for at least an interval: it has nothing to wait
-   * for, and goes at once (on the next timer tick, with whatever the same turn changed), the beat
-   * starting again from it. Ehcache's thread slept the interval whenever its queue was empty: at
-   * the default of a second, a lone revocation waited half a second on average, and up to a
-   * whole one, while peers went on serving what it revoked. Peers still get at most two frames an
-   * interval per cache: the change that went at once, and the batch an interval after it.
+   * finds nothing to send (giving back the queue's room: ReplicationQueue.trim), so an idle cache
+   * keeps no batch timer, and a change made after that has seen no batch of the timer's leave for
+   * at least an interval: it has nothing to wait for, and goes at once (on the next timer tick,
+   * with whatever the same turn changed), the beat starting again from it. Ehcache's thread
+   * slept the interval whenever its queue was empty: at the default of a second, a lone
+   * revocation waited half a second on average, and up to a whole one, while peers went on
+   * serving what it revoked. Of the timer's frames, peers get at most two an interval per cache:
+   * the change that went at once, and the batch an interval after it. A flush asked for (a
+   * settle(), a single-flight load) goes besides, whenever it is asked.
    */
   #armFlush(): void {
     if (this.#beat !== undefined || this.#closed || !this.settings.replicateAsynchronously) return;
@@ -448,6 +450,7 @@ export class CacheReplicator {
       this.flush();
       return;
     }
+    queue.trim();
     this.#beat?.();
     this.#beat = undefined;
   }

@@ -231,6 +231,16 @@ export class ReplicationQueue {
     this.#overflowed = false;
   }
 
+  /**
+   * Gives back all the room a burst needed, when nothing is pending: the replicator calls it as
+   * its batch timer stops (a whole interval went by with no change). clear() gives room back
+   * only half at a time, flush by flush, and an idle cache flushes no more: the room of a million
+   * changes' burst stayed for as long as the cache did.
+   */
+  trim(): void {
+    if (this.size === 0 && this.#types.length > FIRST_RECORDS) this.#resize(FIRST_RECORDS);
+  }
+
   /** The record `key`'s next change replaces, or -1: by its slot, else (few keys) by its key. */
   #recordOf(key: string, slot: number): number {
     const at = this.#bySlotRecord(slot);

@@ -134,6 +134,50 @@ describe('the member table', () => {
     expect(members.live()).toEqual([]);
   });
 
+  it("goes by its records' arrival, not their seal time against this clock: a writer behind or ahead is live while it writes, gone soon after it stops (found by the outside review)", () => {
+    let now = 1_000_000;
+    const gone: string[] = [];
+    const members = new Members({
+      heartbeatMillis: 1000,
+      clock: () => now,
+      onRestarted: () => {},
+      onLive: () => {},
+      onGone: (name) => gone.push(name),
+    });
+    const behind = new EntrySealer({ cluster: 'c', writer: 'behind', psks: [psk] });
+    const ahead = new EntrySealer({ cluster: 'c', writer: 'ahead', psks: [psk] });
+    const beat = () =>
+      members.update(
+        new Map([
+          ['behind', record('behind', now - 15_000, behind)],
+          ['ahead', record('ahead', now + 30_000, ahead)],
+        ]),
+      );
+    for (let i = 0; i < 20; i++) {
+      beat();
+      expect(members.live().sort()).toEqual(['ahead', 'behind']);
+      now += 1000;
+    }
+    // Both stop: their last records stay in the hash, read again at every heartbeat.
+    const last = new Map([
+      ['behind', record('behind', now - 16_000, behind)],
+      ['ahead', record('ahead', now + 29_000, ahead)],
+    ]);
+    for (let i = 0; i < 5; i++) {
+      now += 1000;
+      members.update(last);
+      expect(members.live().sort()).toEqual(['ahead', 'behind']);
+    }
+    now += 2000; // past 6 heartbeats (5 missed, and one between reads) since they stopped
+    members.update(last);
+    expect(members.live()).toEqual([]);
+    expect(gone.sort()).toEqual(['ahead', 'behind']);
+    // A dead node's last record, first read long after it was sealed, makes nobody live.
+    members.update(new Map([['dead', record('dead', now - 5 * 60_000)]]));
+    expect(members.has('dead')).toBe(true);
+    expect(members.live()).toEqual([]);
+  });
+
   it('takes nothing from a record older than one it read: not a restart, nor the heartbeat it had then', () => {
     let now = 1_000_000;
     const events: string[] = [];

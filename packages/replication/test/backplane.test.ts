@@ -697,6 +697,35 @@ describe('what a Redis user without the secret can do', () => {
     expect(said()).toHaveLength(1);
   });
 
+  it('two processes with one node name: each says so, once, as an error (found by the outside review)', async () => {
+    const first = memoryLogger();
+    const second = memoryLogger();
+    const a1 = await node('twin', server, {}, { logger: first.logger });
+    const a2 = await node('twin', server, {}, { logger: second.logger });
+    await Promise.all([a1.ready(), a2.ready()]);
+    cacheOf(a1).put('one', 1);
+    cacheOf(a2).put('two', 2);
+    const said = (lines: typeof first.lines) =>
+      lines.filter((line) => line.level === 'error' && /another process runs as node "twin"/.test(line.msg));
+    await until(() => said(first.lines).length === 1 && said(second.lines).length === 1, 'both twins say so');
+    await new Promise((resolve) => setTimeout(resolve, 600)); // three more heartbeats: still once each
+    expect([said(first.lines).length, said(second.lines).length]).toEqual([1, 1]);
+  });
+
+  it('a node restarted under its name does not take its former self for another process', async () => {
+    const watched = memoryLogger();
+    const before = await node('phoenix', server);
+    await before.ready();
+    cacheOf(before).put('k', 1);
+    await before.settle();
+    await before.stop();
+    nodes.splice(nodes.indexOf(before), 1);
+    const after = await node('phoenix', server, {}, { logger: watched.logger });
+    await after.ready();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(watched.lines.filter((line) => /another process runs as node/.test(line.msg))).toEqual([]);
+  });
+
   it("a node started with another secret than the cluster's says so, once, as an error", async () => {
     const watched = memoryLogger();
     const a = await node('a', server);

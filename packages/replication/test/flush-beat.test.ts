@@ -7,9 +7,10 @@
 import { CacheManager } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { VirtualScheduler } from '@meshcache/core/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, MessageType } from '../src/internals.js';
+import { ReplicationQueue } from '../src/replication-queue.js';
 
 const INTERVAL = 1000;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -120,6 +121,21 @@ describe('when asynchronous batches leave', () => {
       [100, ['a']],
       [5000, ['b']],
     ]);
+  });
+
+  it("gives back the queue's room as the beat stops (found by the outside review)", async () => {
+    const trims = vi.spyOn(ReplicationQueue.prototype, 'trim');
+    try {
+      const { cache, batches, at } = replicated();
+      for (let i = 0; i < 5000; i++) cache.put(`k${i}`, i);
+      await at(0);
+      expect(batches.flatMap(([, keys]) => keys)).toHaveLength(5000);
+      expect(trims).not.toHaveBeenCalled();
+      await at(1000); // the beat's first tick finds nothing: it stops, and trims
+      expect(trims).toHaveBeenCalledTimes(1);
+    } finally {
+      trims.mockRestore();
+    }
   });
 
   it('synchronous mode arms no batch timer: each change goes as it is made', async () => {

@@ -193,6 +193,19 @@ describe('ReplicationQueue', () => {
     expect(sizes.at(-1)).toBe(64);
   });
 
+  it('trim() gives back all the room at once, but only when nothing is pending', () => {
+    const queue = new ReplicationQueue('c', 1 << 30);
+    for (let i = 0; i < 10_000; i++) record(queue, put('c', `k${i}`, i, i + 1), i);
+    const burst = queue.capacity;
+    queue.trim();
+    expect(queue.capacity).toBe(burst); // pending: kept
+    queue.clear();
+    queue.trim();
+    expect(queue.capacity).toBe(64);
+    record(queue, put('c', 'after', 1, 1), 0);
+    expect(everything(queue)).toEqual([put('c', 'after', 1, 1)]);
+  });
+
   it('a peer marked mid-interval is sent what follows its mark, and no record below a mark is rewritten', () => {
     const queue = new ReplicationQueue('c', 1 << 20);
     record(queue, put('c', 'a', 1, 1), 0);

@@ -3,11 +3,17 @@
  * records (a hash in Redis, one sealed record per node, rewritten every heartbeat) and from the
  * inbox messages they send.
  *
- * A member is live while its last record is younger than MISSED_HEARTBEATS heartbeats (plus the
- * heartbeats between two reads of the hash: past 50 members a node reads it every few heartbeats,
- * so that reading stays about 50 records a heartbeat whatever the cluster's size). The seal time
- * decides, not the arrival: a replayed old record makes nobody look alive. A member gone for
- * FORGET_MILLIS is forgotten, and its record deleted.
+ * A member is live while its records keep moving forward: while this node, by its own clock, last
+ * saw a newer one than before less than MISSED_HEARTBEATS heartbeats ago (plus the heartbeats
+ * between two reads of the hash: past 50 members a node reads it every few heartbeats, so that
+ * reading stays about 50 records a heartbeat whatever the cluster's size). Arrival decides, not
+ * the seal time against this node's clock: a writer whose clock was 15 s behind was taken for
+ * gone for ever (never a repair source; a joiner thought itself alone), and one ahead stayed live
+ * that long after it stopped. The seal time still orders a member's records (an older one says
+ * nothing), and one sealed longer ago than the clocks' drift bound plus that silence counts for
+ * nothing either: a dead node's last record, or one written back into the hash (any Redis user
+ * can), makes nobody look alive. A member gone for FORGET_MILLIS is forgotten, and its record
+ * deleted.
  *
  * Guarantees: only records sealed with the cluster secret by the node they name are taken.
  * Not guaranteed: that a live member answers (a repair from it can still stall: the caller tries
@@ -28,8 +34,10 @@ export interface Member {
   incarnation: string;
   url: string;
   caches: readonly string[];
-  /** Seal time of its newest presence record (epoch ms; 0 before one). */
+  /** Seal time of its newest presence record (epoch ms, the writer's clock; 0 before one). */
   lastSeen: number;
+  /** This node's clock when that seal time last moved forward (0 before): what liveness goes by. */
+  advancedAt: number;
   changesReceived: number;
   /** The lag of the last batch read from it. */
   readonly lag: HeldLag;
@@ -78,6 +86,8 @@ export function decodePresence(bytes: Buffer): Omit<PresenceRecord, 'incarnation
 export interface MembersOptions {
   readonly heartbeatMillis: number;
   readonly clock: () => number;
+  /** How far apart the nodes' clocks may be (the hybrid clock's bound). @default 60000 */
+  readonly maxDriftMillis?: number;
   /** The member restarted (a new incarnation): whatever was under way with its former self is over. */
   readonly onRestarted: (name: string) => void;
   /** The member is live (seen in a presence record just now). */
@@ -118,6 +128,7 @@ export class Members {
         url: '',
         caches: [],
         lastSeen: 0,
+        advancedAt: 0,
         changesReceived: 0,
         lag: new HeldLag(),
         repairs: 0,
@@ -133,8 +144,12 @@ export class Members {
   }
 
   alive(member: Member): boolean {
-    const missed = MISSED_HEARTBEATS + this.#readEvery;
-    return member.lastSeen >= this.#options.clock() - missed * this.#everyOf(member);
+    return member.advancedAt > 0 && member.advancedAt >= this.#options.clock() - this.#silenceAllowed(member);
+  }
+
+  /** How long `member` may go unheard and still be live. */
+  #silenceAllowed(member: Member): number {
+    return (MISSED_HEARTBEATS + this.#readEvery) * this.#everyOf(member);
   }
 
   /** How often `member` is to be heard from: its own heartbeat, or this node's if that is slower (or unsaid). */
@@ -175,6 +190,9 @@ export class Members {
       const known = this.#members.get(name);
       if (known !== undefined && header.sealedAt < known.lastSeen) continue;
       const member = this.member(name, header.incarnation);
+      const plausible =
+        header.sealedAt >= now - (this.#options.maxDriftMillis ?? 60_000) - this.#silenceAllowed(member);
+      if (header.sealedAt > member.lastSeen && plausible) member.advancedAt = now;
       member.lastSeen = header.sealedAt;
       member.url = record.url;
       member.caches = record.caches;

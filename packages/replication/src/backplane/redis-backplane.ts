@@ -160,6 +160,10 @@ export class RedisBackplane {
   #url = '';
   #state: BackplaneState = 'connecting';
   #since: number;
+  /** When this node started (its clock): a record or entry of its name sealed since is another process's. */
+  readonly #startedAt: number;
+  /** Another process under this node's name was said (#sameName). */
+  #sameNameSaid = false;
   #serverOffset = 0;
   /** The lag of the last batch read. */
   readonly #lag = new HeldLag();
@@ -181,6 +185,7 @@ export class RedisBackplane {
   constructor(options: RedisBackplaneOptions) {
     this.#options = options;
     this.#since = options.scheduler.now();
+    this.#startedAt = options.hlc.wallClock();
     const { config } = options;
     this.#keys = new BackplaneKeys(config.keyPrefix, options.cluster);
     this.#inbox = this.#keys.inbox(options.node);
@@ -250,6 +255,7 @@ export class RedisBackplane {
     this.#members = new Members({
       heartbeatMillis: config.heartbeatMillis,
       clock: () => options.hlc.wallClock(),
+      maxDriftMillis: options.hlc.maxDriftMillis,
       onRestarted: (name) => this.#dropRepairPeer(name),
       onLive: (name) => this.#ensureRepairPeer(name),
       onGone: (name) => this.#dropRepairPeer(name),
@@ -355,7 +361,8 @@ export class RedisBackplane {
       url: member.url,
       state: this.#members.alive(member) ? 'connected' : 'down',
       caches: member.caches,
-      lastSeen: member.lastSeen,
+      // When this node last heard from it, by its own clock (as on the mesh), not the writer's.
+      lastSeen: member.advancedAt > 0 ? member.advancedAt : member.lastSeen,
       changesReceived: member.changesReceived,
       lagMillis: member.lag.shownAt(this.#options.hlc.wallClock()),
       repairs: member.repairs,
@@ -506,6 +513,7 @@ export class RedisBackplane {
       return 'refused';
     }
     this.#sealedByOthers(true);
+    if (header.writer === this.#options.node) this.#sameName(header);
     let verdict = this.#guard.check(key, header);
     // Sealed before the window, but added to the stream within it (a stream id is Redis's clock
     // at XADD): an old entry copied back in, not a sign that this node fell behind. Refused as a
@@ -675,15 +683,17 @@ export class RedisBackplane {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
       // Every node writes its record each heartbeat; a large cluster reads them every few (members.ts).
       if (this.#members.readsThisBeat() || this.#bootstrapping !== undefined) {
-        const [written, all] = (await this.#command
+        const [before, written, all] = (await this.#command
           .multi()
+          .hgetBuffer(this.#keys.members, node)
           .hset(this.#keys.members, node, sealed)
           .hgetallBuffer(this.#keys.members)
-          .exec()) as [[Error | null, unknown], [Error | null, Record<string, Buffer>]];
+          .exec()) as [[Error | null, Buffer | null], [Error | null, unknown], [Error | null, Record<string, Buffer>]];
         // A transaction answers each command: an error there (the members key made another type)
         // is the heartbeat's failure, not an empty membership.
-        const failed = written[0] ?? all[0];
+        const failed = before[0] ?? written[0] ?? all[0];
         if (failed !== null) throw new Error(`${failed.message} (the members hash ${this.#keys.members})`);
+        this.#checkOwnRecord(before[1]);
         this.#onMembers(all[1] ?? {});
       } else {
         await this.#command.hset(this.#keys.members, node, sealed);
@@ -701,6 +711,35 @@ export class RedisBackplane {
         this.#connectionChanged();
       }
     }
+  }
+
+  /** What stood in this node's presence field before it wrote its own: another process's record? */
+  #checkOwnRecord(sealed: Buffer | null): void {
+    if (sealed === null || this.#sameNameSaid) return;
+    const header = EntrySealer.peek(sealed);
+    if (header === undefined || header.incarnation === this.#sealer.incarnationHex) return;
+    try {
+      this.#sealer.open(sealed, this.#keys.members); // a record forged in Redis says nothing
+    } catch {
+      return;
+    }
+    this.#sameName(header);
+  }
+
+  /**
+   * A record or entry sealed under this node's name by another incarnation, since this one
+   * started: not this node's former self (a restart), but another process with the same name.
+   * The two share one presence field and one inbox, take each other's changes for their own,
+   * and never converge; nothing else names the cause. Said once, as an error.
+   */
+  #sameName(header: SealHeader): void {
+    if (this.#sameNameSaid || header.incarnation === this.#sealer.incarnationHex) return;
+    if (header.sealedAt < this.#startedAt) return;
+    this.#sameNameSaid = true;
+    this.#options.logger.error(
+      { node: this.#options.node, key: this.#keys.members },
+      `backplane: another process runs as node "${this.#options.node}" (it sealed a record of this name since this one started); two nodes of one name do not replicate to each other: give each process its own name`,
+    );
   }
 
   #onMembers(records: Record<string, Buffer>): void {
