@@ -717,7 +717,8 @@ export class RedisBackplane {
   #checkOwnRecord(sealed: Buffer | null): void {
     if (sealed === null || this.#sameNameSaid) return;
     const header = EntrySealer.peek(sealed);
-    if (header === undefined || header.incarnation === this.#sealer.incarnationHex) return;
+    if (header === undefined || header.writer !== this.#options.node) return; // another's, copied in: not a twin
+    if (header.incarnation === this.#sealer.incarnationHex) return;
     try {
       this.#sealer.open(sealed, this.#keys.members); // a record forged in Redis says nothing
     } catch {
