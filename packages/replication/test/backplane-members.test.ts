@@ -74,6 +74,16 @@ describe('the member table', () => {
     return { header: opened.header, record: decodePresence(opened.plaintext) };
   };
 
+  /** A member table at a heartbeat of 1 s on `clock`, noting in `gone` who went. */
+  const goneInto = (gone: string[], clock: () => number) =>
+    new Members({
+      heartbeatMillis: 1000,
+      clock,
+      onRestarted: () => {},
+      onLive: () => {},
+      onGone: (name) => gone.push(name),
+    });
+
   it('is live while its records are recent, by their seal time; a restart and a long silence are reported', () => {
     let now = 1_000_000;
     const events: string[] = [];
@@ -107,13 +117,7 @@ describe('the member table', () => {
   it("judges a member by its own heartbeat when slower than this node's (a heartbeat change rolled out), never past the option's bound", () => {
     let now = 1_000_000;
     const gone: string[] = [];
-    const members = new Members({
-      heartbeatMillis: 1000,
-      clock: () => now,
-      onRestarted: () => {},
-      onLive: () => {},
-      onGone: (name) => gone.push(name),
-    });
+    const members = goneInto(gone, () => now);
     const slow = new EntrySealer({ cluster: 'c', writer: 'slow', psks: [psk] });
     const forged = new EntrySealer({ cluster: 'c', writer: 'forever', psks: [psk] });
     const silent = new EntrySealer({ cluster: 'c', writer: 'old', psks: [psk] });
@@ -137,13 +141,7 @@ describe('the member table', () => {
   it("goes by its records' arrival, not their seal time against this clock: a writer behind or ahead is live while it writes, gone soon after it stops (found by the outside review)", () => {
     let now = 1_000_000;
     const gone: string[] = [];
-    const members = new Members({
-      heartbeatMillis: 1000,
-      clock: () => now,
-      onRestarted: () => {},
-      onLive: () => {},
-      onGone: (name) => gone.push(name),
-    });
+    const members = goneInto(gone, () => now);
     const behind = new EntrySealer({ cluster: 'c', writer: 'behind', psks: [psk] });
     const ahead = new EntrySealer({ cluster: 'c', writer: 'ahead', psks: [psk] });
     const beat = () =>
