@@ -850,6 +850,7 @@ describe('cluster configuration', () => {
         { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379/0?db=x' } },
         /option "backplane.url" names database "x"/,
       ],
+      [{ backplane: { type: 'redis', url: 'redis://127.0.0.1:0' } }, /option "backplane.url" names port 0/],
       [
         { backplane: { type: 'redis', url: 'redis://127.0.0.1:6379/1?db=2' } },
         /option "backplane.url" names two databases, 1 in its path and 2 in \?db=/,

@@ -96,6 +96,8 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
     fail('backplane.url', `must start with redis:// or rediss://, got ${parsed.protocol}//`);
   }
   if (parsed.hostname === '') fail('backplane.url', 'must name a host');
+  // new URL() takes port 0 (then every connection was refused, said as Redis being unreachable).
+  if (parsed.port === '0') fail('backplane.url', 'names port 0; Redis listens on a port from 1 to 65535');
   const db = databaseOf(parsed);
   const tls = parsed.protocol === 'rediss:';
   let ca: Buffer | undefined;
