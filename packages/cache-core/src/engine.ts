@@ -326,20 +326,21 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       lastAccessedAt: record.lastAccessedAt,
       timeToLiveSeconds: record.timeToLiveSeconds,
       timeToIdleSeconds: record.timeToIdleSeconds,
-      expiresAt: Math.min(
-        record.timeToLiveSeconds > 0 ? record.createdAt + record.timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY,
-        record.timeToIdleSeconds > 0
-          ? record.lastAccessedAt + record.timeToIdleSeconds * 1000
-          : Number.POSITIVE_INFINITY,
-      ),
+      expiresAt: recordExpiresAt(record),
       version: record.version,
     };
   }
 
-  /** The value held in memory, expired or not, and when it expires: what stale-if-error may answer with. */
+  /**
+   * The value held, in memory or on disk, expired or not, and when it expires: what stale-if-error
+   * may answer with. (Memory alone left a disk-persistent token cache, whose memory is empty after
+   * a restart, without stale-if-error.)
+   */
   held(key: string): { readonly value: V; readonly expiresAt: number } | undefined {
     const slot = this.#store.slotOf(key);
-    return slot < 0 ? undefined : { value: this.#store.value(slot), expiresAt: this.#store.expiresAt(slot) };
+    if (slot >= 0) return { value: this.#store.value(slot), expiresAt: this.#store.expiresAt(slot) };
+    const record = this.disk?.read(key);
+    return record === undefined ? undefined : { value: record.value, expiresAt: recordExpiresAt(record) };
   }
 
   // ---------------------------------------------------------------- writes
@@ -1077,9 +1078,16 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** Entries the full disk tier pushed out: they leave the cache entirely. */
   #evictFromDisk(left: Array<[string, DiskRecord<V>]>): void {
+    const now = this.#clock();
     for (const [key, record] of left) {
       if (this.#evictedCount > 0) this.#leftCache.add(key); // for #reportEvictions, which clears it
       this.#store.delete(key);
+      // As for memory's victims: one that had expired already is an expiry, not an eviction.
+      if (isRecordExpired(record, now)) {
+        this.#expirations++;
+        this.#emit('expire', 'local', key, record.value, record.version);
+        continue;
+      }
       this.#evictions++;
       this.#emit('evict', 'local', key, record.value, record.version);
     }
@@ -1088,4 +1096,12 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #inMemory = (key: string): boolean => this.#store.has(key);
   /** Keys the disk's bound evicted from the whole cache while memory victims wait to be reported. */
   readonly #leftCache = new Set<string>();
+}
+
+/** When a disk record expires (epoch ms; Infinity when it never does). */
+function recordExpiresAt(record: DiskRecord<unknown>): number {
+  return Math.min(
+    record.timeToLiveSeconds > 0 ? record.createdAt + record.timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY,
+    record.timeToIdleSeconds > 0 ? record.lastAccessedAt + record.timeToIdleSeconds * 1000 : Number.POSITIVE_INFINITY,
+  );
 }

@@ -4,7 +4,7 @@
  * `eternal: true` means never, for the cache and for an entry; a cache that is eternal ignores
  * its own TTL/TTI but not an entry's.
  */
-import { type EntryOptions, ETERNAL, type Lifespan, type ResolvedCacheConfig } from './config.js';
+import { describe, type EntryOptions, ETERNAL, type Lifespan, type ResolvedCacheConfig } from './config.js';
 import { MeshcacheError } from './errors.js';
 
 export function cacheLifespan(config: ResolvedCacheConfig): Lifespan {
@@ -20,7 +20,7 @@ function checkSeconds(cacheName: string, field: string, value: unknown): number 
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new MeshcacheError(
       'E_INVALID_ARGUMENT',
-      `cache "${cacheName}": entry option "${field}" must be a number of seconds >= 0 (0 = never), got ${String(value)}`,
+      `cache "${cacheName}": entry option "${field}" must be a number of seconds >= 0 (0 = never), got ${describe(value)}`,
     );
   }
   return value;
@@ -65,7 +65,7 @@ export function entryLifespan(
   if (options.eternal !== undefined && typeof options.eternal !== 'boolean') {
     throw new MeshcacheError(
       'E_INVALID_ARGUMENT',
-      `cache "${cacheName}": entry option "eternal" must be true or false, got ${String(options.eternal)}`,
+      `cache "${cacheName}": entry option "eternal" must be true or false, got ${describe(options.eternal)}`,
     );
   }
   if (options.eternal === true) return ETERNAL;

@@ -181,6 +181,35 @@ describe('maxElementsOnDisk', () => {
     expect(cache.statistics().evictions).toBe(2);
   });
 
+  it("a victim of the disk's bound that had expired already fires expire, counted as an expiry (found by the outside review)", () => {
+    const clock = new ManualClock();
+    const { cache, events } = open(
+      tempDir(),
+      { maxElementsInMemory: 1, overflowToDisk: true, maxElementsOnDisk: 2 },
+      clock,
+    );
+    cache.put('a', 'a', { timeToLiveSeconds: 1 });
+    cache.put('b', 'b');
+    clock.advance(1001);
+    cache.put('c', 'c');
+    expect(events.filter((e) => /^(evict|expire)/.test(e))).toEqual(['expire:a']);
+    expect(cache.statistics()).toMatchObject({ evictions: 0, expirations: 1 });
+  });
+
+  it('stale-if-error answers with an expired value held on disk, as with one in memory (found by the outside review)', async () => {
+    const clock = new ManualClock();
+    const { cache } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true, timeToLiveSeconds: 60 }, clock);
+    cache.put('t1', 'token-1');
+    cache.put('t2', 'token-2'); // t1 moves to disk
+    clock.advance(61_000);
+    const down = () => Promise.reject(new Error('auth server down'));
+    expect(await cache.getOrLoad('t1', down, { staleIfErrorSeconds: 300 })).toBe('token-1');
+    expect(await cache.getOrLoad('t2', down, { staleIfErrorSeconds: 300 })).toBe('token-2');
+    expect(logged.splice(0).filter((line) => line.includes('stale-if-error'))).toHaveLength(2);
+    clock.advance(300_000); // t1 expired more than 300 s ago now: the failure is the answer
+    await expect(cache.getOrLoad('t1', down, { staleIfErrorSeconds: 300 })).rejects.toThrow('auth server down');
+  });
+
   it('a bound lowered across a restart removes the oldest records at open, said once, not inside the first put', async () => {
     const dir = tempDir();
     const clock = new ManualClock();

@@ -189,6 +189,11 @@ describe('eternal and per-entry overrides', () => {
       }),
     );
     expect(() => cache.put('k', 'v', 'soon' as unknown as EntryOptions)).toThrow(/entry options must be an object/);
+    // A string where a number or boolean goes is quoted: "got 60" read as if 60 had been refused.
+    const quoted = (options: unknown) => () => cache.put('k', 'v', options as EntryOptions);
+    expect(quoted({ timeToLiveSeconds: '60' })).toThrow(/"timeToLiveSeconds" must be a number .*, got "60"$/);
+    expect(quoted({ timeToIdleSeconds: '' })).toThrow(/, got ""$/);
+    expect(quoted({ eternal: 'false' })).toThrow(/"eternal" must be true or false, got "false"$/);
     expect(cache.has('k')).toBe(false);
     // undefined values and null options are nothing said (a spread of optional fields)
     cache.put('k', 'v', { timeToLiveSeconds: 5, ttl: undefined } as unknown as EntryOptions);
