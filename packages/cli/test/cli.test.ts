@@ -3,6 +3,7 @@
  * codes (0 success, 1 failed operation with one line on stderr, 2 bad usage).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '@meshcache/core/testing';
@@ -319,6 +320,39 @@ describe('meshcache serve, in process', () => {
     expect(await serving).toBe(0);
     expect(io.stderr()).toMatch(/leaving the cluster[\s\S]*stopped/);
   });
+
+  it('stops on a signal during a synchronous bootstrap, without saying it listens (found by the outside review)', async () => {
+    // A peer that takes the connection and never answers: the bootstrap would wait out the
+    // socket timeout (two minutes here) before the node called itself started.
+    const sockets: Socket[] = [];
+    const blackHole = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blackHole.address() as AddressInfo;
+      const file = join(dir, 'gw-sync.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          name: 'gw-sync',
+          cluster: 'gateways',
+          peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 120_000 },
+          peerDiscovery: { mode: 'manual', peers: [`ws://127.0.0.1:${port}`] },
+          http: { hostname: '127.0.0.1', port: 0 },
+          caches: { tokens: { replication: {}, bootstrap: { bootstrapAsynchronously: false } } },
+        }),
+      );
+      const io = recordingIo({ MESHCACHE_SECRET: SECRET });
+      const serving = run(['serve', '--config', file], io);
+      await until(() => io.stdout().includes('operator endpoint on') && sockets.length > 0, 'the bootstrap to start');
+      io.interrupt();
+      expect(await serving).toBe(0);
+      expect(io.stdout()).not.toContain('listening on');
+      expect(io.stderr()).toMatch(/leaving the cluster before the node was ready[\s\S]*stopped/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
+    }
+  }, 30_000);
 
   it('refuses a config file holding a number JSON cannot hold (1e-400 read as 0 meant never expire), naming it (found by the outside attack)', async () => {
     for (const [number, read] of [

@@ -173,6 +173,12 @@ interface Dialer {
   cancelRedial: Cancel | undefined;
   /** When 'peer unreachable' was last logged at warn; undefined: not since the last link. */
   warnedAt: number | undefined;
+  /**
+   * When its last link last heard from it, kept once that link closed: a peer that went down
+   * showed "last seen never", and its last-seen series left /metrics just when an alert on it
+   * should fire.
+   */
+  lastSeen: number | null;
 }
 
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
@@ -326,7 +332,7 @@ export class ClusterNode {
         url: link?.url || dialer.url,
         state: link !== undefined ? linkState(link) : dialer.state,
         caches: link?.caches ?? dialer.caches,
-        lastSeen: link === undefined ? null : lastHeard(link, this.#scheduler.now()),
+        lastSeen: link === undefined ? dialer.lastSeen : lastHeard(link, this.#scheduler.now()),
         foundBy: dialer.foundBy,
         ...this.#figures(dialer.node, link),
       });
@@ -573,6 +579,7 @@ export class ClusterNode {
       linkedAt: undefined,
       cancelRedial: undefined,
       warnedAt: undefined,
+      lastSeen: null,
     };
     this.#dialers.push(dialer);
     this.#logger.info({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
@@ -766,6 +773,8 @@ export class ClusterNode {
     const level = () => (this.#linkLogs.first(host) ? 'info' : 'debug');
     session.connection.onClose((code, reason) => {
       if (this.#links.get(node) === link) {
+        for (const dialer of this.#dialers)
+          if (dialer.node === node) dialer.lastSeen = link.lastSeen ?? dialer.lastSeen;
         this.#unlink(link);
         this.#logger[level()]({ peer: node, code, reason }, 'peer left');
         if (peerChannel.hasSubscribers)

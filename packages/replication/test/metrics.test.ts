@@ -95,6 +95,12 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(sampleValue(families, 'meshcache_peer_queued_bytes', { peer: 'gw-2' })).toBe(0);
     expect(sampleValue(families, 'meshcache_peer_state', { peer: 'gw-2', state: 'connected' })).toBe(1);
     expect(sampleValue(families, 'meshcache_peer_state', { peer: 'gw-2', state: 'down' })).toBe(0);
+    // Every state has its series, 0 but the one that holds (suspect and skewed appeared only while they held).
+    expect(
+      samplesOf(families, 'meshcache_peer_state')
+        .map((sample) => sample.labels['state'])
+        .sort(),
+    ).toEqual(['connected', 'connecting', 'down', 'skewed', 'suspect']);
     expect(sampleValue(families, 'meshcache_peer_info', { peer: 'gw-2', url: b.url, found_by: 'manual' })).toBe(1);
     expect(sampleValue(families, 'meshcache_peer_repairs_total', { peer: 'gw-2' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(families, 'meshcache_cache_repairs_total', cache)).toBeGreaterThanOrEqual(1);
@@ -126,6 +132,12 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       sampleValue(after, 'meshcache_peer_state', { peer: 'gw-2', state: 'down' }) +
         sampleValue(after, 'meshcache_peer_state', { peer: 'gw-2', state: 'connecting' }),
     ).toBe(1);
+    // When it was last heard from stays (it showed "never", and its series left /metrics): found by the outside review.
+    const lastSeen = a.peers()[0]?.lastSeen;
+    expect(lastSeen).toEqual(expect.any(Number));
+    expect(sampleValue(after, 'meshcache_peer_last_seen_timestamp_seconds', { peer: 'gw-2' })).toBe(
+      (lastSeen as number) / 1000,
+    );
   });
 
   it('counts a peer reached through two configured URLs once', async () => {

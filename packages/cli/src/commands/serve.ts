@@ -74,9 +74,26 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     }
     io.out(`operator endpoint on ${endpoint.url}\n`);
   };
+  // A signal during the start (a synchronous bootstrap waits for its repair however long it
+  // streams) stops the node there: it used to be heard only once the start was over, and a
+  // supervisor's grace period ran out first.
+  let starting: ClusterNode | undefined;
+  const onStarted = async (started: ClusterNode) => {
+    starting = started;
+    await openEndpoint(started);
+  };
+  // MESHCACHE_SECRET is read by the node (an error about it names the variable, not a field of the file).
+  const started = ClusterNode.start(config as never, { logger, onStarted, env: io.env }).then(async (ready) => {
+    await ready.ready();
+    return ready;
+  });
+  started.catch(() => {}); // answered below; a start a signal cut short may fail unheard
+  let outcome: { readonly node: ClusterNode } | { readonly signal: string };
   try {
-    // MESHCACHE_SECRET is read by the node (an error about it names the variable, not a field of the file).
-    node = await ClusterNode.start(config as never, { logger, onStarted: openEndpoint, env: io.env });
+    outcome = await Promise.race([
+      started.then((ready) => ({ node: ready })),
+      io.interrupted.then((signal) => ({ signal })),
+    ]);
   } catch (error) {
     if (endpointFailed !== undefined) {
       io.err(
@@ -92,7 +109,15 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     io.err(`meshcache: the node could not start${code}: ${(error as Error).message}\n`);
     return 1;
   }
-  await node.ready();
+  if ('signal' in outcome) {
+    logger.info({ signal: outcome.signal }, 'leaving the cluster before the node was ready');
+    await endpoint?.close();
+    // Stopped where it got to; a start that had not reached its listener yet is waited for.
+    await (starting ?? (await started.catch(() => undefined)))?.stop();
+    logger.info({}, 'stopped');
+    return 0;
+  }
+  node = outcome.node;
   io.out(`listening on ${node.url}\n`);
   const signal = await io.interrupted;
   logger.info({ signal }, 'leaving the cluster');
