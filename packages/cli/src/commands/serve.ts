@@ -59,7 +59,6 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     return 2;
   }
   const logger = lineLogger(io, options.verbose === true);
-  let node: ClusterNode;
   let endpoint: OperatorEndpoint | undefined;
   let endpointFailed: { hostname: string; port: number } | undefined;
   // Opened once the node listens, before start() waits for a synchronous bootstrap (however
@@ -117,7 +116,7 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     logger.info({}, 'stopped');
     return 0;
   }
-  node = outcome.node;
+  const node = outcome.node;
   io.out(`listening on ${node.url}\n`);
   const signal = await io.interrupted;
   logger.info({ signal }, 'leaving the cluster');
