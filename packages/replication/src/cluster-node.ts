@@ -842,6 +842,7 @@ export class ClusterNode {
     }
     for (const link of [...this.#links.values()]) link.session.close(CloseCode.GoingAway, 'node stopping');
     this.#links.clear();
+    this.#adminSessions.closeAll('node stopping');
     await this.#backplane?.stop();
     await this.#listener?.close();
     await this.manager.shutdown();

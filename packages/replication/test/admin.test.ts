@@ -162,6 +162,16 @@ describe('admin calls over the replication protocol', () => {
     expect(a.peers()).toEqual([]); // an admin client is never a peer
   });
 
+  it('a node that stops closes its admin sessions saying so (a watch ended on "1006" with no reason; found by the outside review)', async () => {
+    const a = await start('gw-1');
+    const admin = await connect(a.url);
+    expect(await admin.peers()).toEqual([]);
+    await a.stop();
+    const error = await failure(admin.peers());
+    expect(error.code).toBe('E_CLOSED');
+    expect(error.message).toBe('the node closed the connection (1001 node stopping)');
+  });
+
   it('keeps at most MAX_ADMIN_SESSIONS admin sessions open; one more is closed with 4008 (found by the outside attack)', async () => {
     const a = await start('gw-1');
     const open: Session[] = [];

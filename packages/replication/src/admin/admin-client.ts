@@ -74,7 +74,10 @@ export class AdminClient {
     this.#timeoutMillis = timeoutMillis;
     session.onMessage((message: SessionMessage) => this.#receive(message));
     session.connection.onClose((code, reason) => {
-      this.#closed = new AdminError('E_CLOSED', `the node closed the connection (${code} ${reason})`.trim());
+      this.#closed = new AdminError(
+        'E_CLOSED',
+        `the node closed the connection (${reason === '' ? code : `${code} ${reason}`})`,
+      );
       for (const { reject } of this.#pending.values()) reject(this.#closed);
       this.#pending.clear();
     });

@@ -94,6 +94,14 @@ export class AdminSessions {
     this.#once = options.oncePerMinute;
   }
 
+  /**
+   * Closes every admin session, saying why: a node stopping dropped them with its listener, and a
+   * `meshcache peers --watch` ended on "1006" with no reason.
+   */
+  closeAll(reason: string): void {
+    for (const open of [...this.#open]) open.session.close(CloseCode.GoingAway, reason);
+  }
+
   /** Admin sessions open now. */
   get size(): number {
     return this.#open.size;
