@@ -174,6 +174,21 @@ type State =
 /** The confirmation frame: an empty plaintext, so exactly the tag. */
 const CONFIRM_LENGTH = TAGLEN;
 
+/**
+ * Why a listener refuses a handshake, as it says in its close frame: fixed texts that tell an
+ * operator what to fix and nothing else (the versions each side speaks stay in the listener's
+ * log). "no common protocol version" and "cluster mismatch" are said only to a dialler that
+ * proved it holds a secret of the cluster.
+ */
+const HANDSHAKE_REFUSALS: ReadonlySet<string> = new Set([
+  'authentication failed',
+  'no common protocol version',
+  'cluster mismatch',
+  'another node uses this node name',
+  'the listener granted another role',
+  'dialled itself',
+]);
+
 export class Session {
   readonly connection: Connection;
   /** Put values of batches and repairs are left undecoded until a cache's first read of them (frame-values.ts). */
@@ -223,14 +238,18 @@ export class Session {
       this.#state = { name: 'awaiting hello' };
     }
     connection.onFrame((bytes) => this.#receive(bytes));
-    connection.onClose((code) => {
+    connection.onClose((code, reason) => {
       const before = this.#state.name;
       this.#closed();
       if (before !== 'established') {
+        // The other side's reason, when it is one of the handshake's own fixed texts (never any
+        // text a peer chose, which would go into logs as it came): a node held to another
+        // protocol version looked merely unreachable from this side.
+        const why = HANDSHAKE_REFUSALS.has(reason) ? ` ${reason}` : '';
         this.#settle.reject(
           new HandshakeError(
             code === CloseCode.AuthFailed ? 'E_AUTH' : code === CloseCode.Self ? 'E_SELF' : 'E_PROTOCOL',
-            `the other side closed the connection during the handshake (${code})`,
+            `the other side closed the connection during the handshake (${code}${why})`,
           ),
         );
       }

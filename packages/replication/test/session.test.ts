@@ -223,8 +223,35 @@ describe('Session handshake (Noise NNpsk0)', () => {
         ),
       ),
     });
-    await expect(client.established).rejects.toBeDefined();
+    // The dialler is told the fixed reason, which it says (it said only 4002, as for a dead node).
+    await expect(client.established).rejects.toMatchObject({
+      message: 'the other side closed the connection during the handshake (4002 no common protocol version)',
+    });
     expect(await closed).toBe(4002);
+  });
+
+  it('a dialler says a fixed reason of the handshake it was refused with, and no other text', async () => {
+    const other = await connect({ node: 'gw-1', cluster: 'payments' }, { node: 'gw-2' });
+    await expect(other.dialler.established).rejects.toMatchObject({
+      message: 'the other side closed the connection during the handshake (4002 cluster mismatch)',
+    });
+    const wrong = await connect(
+      { node: 'gw-1', secret: 'a guess that is long enough to be allowed' },
+      { node: 'gw-2' },
+    );
+    await expect(wrong.dialler.established).rejects.toMatchObject({
+      code: 'E_AUTH',
+      message: 'the other side closed the connection during the handshake (4003 authentication failed)',
+    });
+    // A listener that closes with a text of its own choosing: not repeated into this node's logs.
+    const network = new MemoryNetwork();
+    listeners.push(
+      await network.listen('b', (connection) => connection.onFrame(() => connection.close(4002, 'run rm -rf /\n'))),
+    );
+    const told = await sessionOf(await network.dial('b'), 'dialler', { node: 'gw-1' }, 1000);
+    await expect(told.established).rejects.toMatchObject({
+      message: 'the other side closed the connection during the handshake (4002)',
+    });
   });
 
   it('two nodes without a secret accept each other (loopback development)', async () => {
