@@ -292,7 +292,7 @@ export class RedisBackplane {
       client.on('close', () => this.#connectionChanged());
       client.on('error', (error: Error) => {
         if ((error as { command?: { name?: string } }).command?.name === 'select') {
-          this.#noSuchDatabase(error);
+          this.#refusedDatabase(error);
           return;
         }
         // Never connected, and failing (unreachable, a wrong password): down, not 'connecting' for
@@ -398,21 +398,21 @@ export class RedisBackplane {
   }
 
   /**
-   * Redis refused the URL's database (it has fewer): ioredis only emitted the error, and went on
-   * with the connection in database 0, where another cluster's keys may be, or another
-   * environment's. The backplane stops instead, saying why; the node serves from its local
-   * caches (and its mesh links, if any), shown down, until it is restarted with a database Redis
-   * has.
+   * Redis refused the URL's database (it has fewer, or the user may not SELECT): ioredis only
+   * emitted the error, and went on with the connection in database 0, where another cluster's
+   * keys may be, or another environment's. The backplane stops instead, saying why; the node
+   * serves from its local caches (and its mesh links, if any), shown down, until it is restarted
+   * with a database Redis has and allows.
    */
-  #noSuchDatabase(error: Error): void {
+  #refusedDatabase(error: Error): void {
     if (this.#wrongDatabase !== undefined || this.#stopped) return;
     const { db } = this.#options.config;
-    this.#wrongDatabase = `Redis has no database ${db} (${error.message})`;
+    this.#wrongDatabase = `Redis refused database ${db} (${error.message})`;
     this.#answerError = this.#wrongDatabase;
     this.#answering = false;
     this.#options.logger.error(
       { url: this.#url, database: db, err: error },
-      `backplane: Redis has no database ${db}; stopped rather than use database 0 (serving from local caches until restarted with a database Redis has)`,
+      `backplane: Redis refused database ${db} (${error.message}); stopped rather than use database 0 (serving from local caches until restarted with a database Redis has and allows)`,
     );
     this.#writer.stop();
     void this.#stream.stop();
@@ -425,7 +425,7 @@ export class RedisBackplane {
     this.#resolveReady();
   }
 
-  /** Set when Redis refused the URL's database: the backplane stopped (#noSuchDatabase). */
+  /** Set when Redis refused the URL's database: the backplane stopped (#refusedDatabase). */
   #wrongDatabase: string | undefined;
 
   #connectionChanged(): void {
