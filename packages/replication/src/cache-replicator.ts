@@ -1,9 +1,9 @@
 /**
  * A cache replicator: the bridge between one cache and the peers that hold a cache of the same
- * name. It turns the cache's local events into change messages, queues them per peer (coalesced
- * by key, bounded in bytes) and sends one batch frame per peer per interval; it applies the
- * changes peers send, through the cache's replica port (@meshcache/core/internal); and it repairs
- * (repair/cache-repair.ts).
+ * name. It turns the cache's local events into change messages, queues them per peer (coalesced by
+ * key, bounded in bytes) and sends one batch frame per peer per interval (a change after a quiet
+ * interval at once: #armFlush); it applies the changes peers send, through the cache's replica
+ * port (@meshcache/core/internal); and it repairs (repair/cache-repair.ts).
  *
  * Guarantees:
  * - Only events with origin 'local' are sent. A change applied from a peer fires its events
