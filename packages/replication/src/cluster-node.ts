@@ -773,8 +773,8 @@ export class ClusterNode {
     const level = () => (this.#linkLogs.first(host) ? 'info' : 'debug');
     session.connection.onClose((code, reason) => {
       if (this.#links.get(node) === link) {
-        for (const dialer of this.#dialers)
-          if (dialer.node === node) dialer.lastSeen = link.lastSeen ?? dialer.lastSeen;
+        const heard = lastHeard(link, this.#scheduler.now(), true);
+        for (const dialer of this.#dialers) if (dialer.node === node) dialer.lastSeen = heard ?? dialer.lastSeen;
         this.#unlink(link);
         this.#logger[level()]({ peer: node, code, reason }, 'peer left');
         if (peerChannel.hasSubscribers)
@@ -888,10 +888,12 @@ class Slots {
  * (WebSocket pings and pongs). Messages alone made a healthy idle link look seconds stale in
  * `meshcache peers` and on /metrics, which both call it the last frame.
  */
-function lastHeard(link: PeerLink, now: number): number | null {
+function lastHeard(link: PeerLink, now: number, closing = false): number | null {
   const { connection } = link.session;
   const quiet = connection.quietMillis;
-  if (quiet === undefined || !connection.open) return link.lastSeen;
+  // Closing: what the link last heard stays what the peer showed (its last frame alone is up to
+  // a clock sample, 10 s, older: the figure jumped back as the peer went down).
+  if (quiet === undefined || (!connection.open && !closing)) return link.lastSeen;
   return Math.max(link.lastSeen ?? 0, now - quiet);
 }
 

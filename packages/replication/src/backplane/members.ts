@@ -11,9 +11,12 @@
  * gone for ever (never a repair source; a joiner thought itself alone), and one ahead stayed live
  * that long after it stopped. The seal time still orders a member's records (an older one says
  * nothing), and one sealed longer ago than the clocks' drift bound plus that silence counts for
- * nothing either: a dead node's last record, or one written back into the hash (any Redis user
- * can), makes nobody look alive. A member gone for FORGET_MILLIS is forgotten, and its record
- * deleted.
+ * nothing either. The first record read of a member counts only if it is recent by this node's
+ * clock too, as before: a node that crashed a few seconds ago left its last record in the hash,
+ * and a joiner that took it for live stalled its first repair on it. A member whose first record
+ * is older (a writer whose clock is behind, or one that died) is `unconfirmed` until its next
+ * record shows which; a bootstrap that finds no live member waits one heartbeat for that. A
+ * member gone for FORGET_MILLIS is forgotten, and its record deleted.
  *
  * Guarantees: only records sealed with the cluster secret by the node they name are taken.
  * Not guaranteed: that a live member answers (a repair from it can still stall: the caller tries
@@ -157,6 +160,12 @@ export class Members {
     return Math.max(this.#options.heartbeatMillis, member.heartbeatMillis ?? 0);
   }
 
+  /** Whether a member was read whose liveness its next record will tell (see above). */
+  hasUnconfirmed(): boolean {
+    for (const member of this.#members.values()) if (member.advancedAt === 0 && member.lastSeen > 0) return true;
+    return false;
+  }
+
   /** Names of the live members, but those in `excluding`. */
   live(excluding?: ReadonlySet<string>): string[] {
     return [...this.#members.entries()]
@@ -190,9 +199,13 @@ export class Members {
       const known = this.#members.get(name);
       if (known !== undefined && header.sealedAt < known.lastSeen) continue;
       const member = this.member(name, header.incarnation);
-      const plausible =
-        header.sealedAt >= now - (this.#options.maxDriftMillis ?? 60_000) - this.#silenceAllowed(member);
-      if (header.sealedAt > member.lastSeen && plausible) member.advancedAt = now;
+      const silence = this.#silenceAllowed(member);
+      const firstRecent = member.lastSeen === 0 && header.sealedAt >= now - silence;
+      const advanced =
+        member.lastSeen > 0 &&
+        header.sealedAt > member.lastSeen &&
+        header.sealedAt >= now - (this.#options.maxDriftMillis ?? 60_000) - silence;
+      if (firstRecent || advanced) member.advancedAt = now;
       member.lastSeen = header.sealedAt;
       member.url = record.url;
       member.caches = record.caches;

@@ -787,6 +787,12 @@ export class RedisBackplane {
         for (let round = 0; round < 4 && !this.#stopped; round++) {
           this.#bootstrapAgain = false;
           await this.#heartbeat();
+          // None live, but a member read whose first record was old (its clock behind, or it
+          // died): its next record, a heartbeat on, tells which (members.ts).
+          if (round === 0 && this.#members.live().length === 0 && this.#members.hasUnconfirmed()) {
+            await sleep(this.#options.scheduler, this.#options.config.heartbeatMillis);
+            await this.#heartbeat();
+          }
           const tried = new Set<string>();
           for (let attempt = 0; attempt < REPAIR_TRIES && !this.#stopped; attempt++) {
             const live = this.#members.live(tried);
