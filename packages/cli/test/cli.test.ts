@@ -348,6 +348,12 @@ describe('meshcache serve, in process', () => {
       expect(await serving).toBe(0);
       expect(io.stdout()).not.toContain('listening on');
       expect(io.stderr()).toMatch(/leaving the cluster before the node was ready[\s\S]*stopped/);
+      // A signal before the node even listens: stopped once it does, not after its bootstrap.
+      const early = recordingIo({ MESHCACHE_SECRET: SECRET });
+      const cut = run(['serve', '--config', file], early);
+      early.interrupt();
+      expect(await cut).toBe(0);
+      expect(early.stdout()).not.toContain('listening on');
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => blackHole.close(resolve));

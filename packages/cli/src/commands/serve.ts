@@ -76,10 +76,16 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
   // A signal during the start (a synchronous bootstrap waits for its repair however long it
   // streams) stops the node there: it used to be heard only once the start was over, and a
   // supervisor's grace period ran out first.
-  let starting: ClusterNode | undefined;
+  let listening: (node: ClusterNode) => void = () => {};
+  const reachedListener = new Promise<ClusterNode>((resolve) => {
+    listening = resolve;
+  });
   const onStarted = async (started: ClusterNode) => {
-    starting = started;
-    await openEndpoint(started);
+    try {
+      await openEndpoint(started);
+    } finally {
+      listening(started);
+    }
   };
   // MESHCACHE_SECRET is read by the node (an error about it names the variable, not a field of the file).
   const started = ClusterNode.start(config as never, { logger, onStarted, env: io.env }).then(async (ready) => {
@@ -110,9 +116,11 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
   }
   if ('signal' in outcome) {
     logger.info({ signal: outcome.signal }, 'leaving the cluster before the node was ready');
+    // Stopped where it got to: once it listens (a synchronous bootstrap then waits), or once its
+    // start is over, whichever comes first.
+    const node = await Promise.race([reachedListener, started.catch(() => undefined)]);
     await endpoint?.close();
-    // Stopped where it got to; a start that had not reached its listener yet is waited for.
-    await (starting ?? (await started.catch(() => undefined)))?.stop();
+    await node?.stop();
     logger.info({}, 'stopped');
     return 0;
   }
