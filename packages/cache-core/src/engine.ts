@@ -32,7 +32,7 @@ import type { Clock } from './clock.js';
 import type { EntryOptions, Lifespan, ResolvedCacheConfig } from './config.js';
 import { DeferredValue } from './deferred-value.js';
 import { type DiskCloseReport, type DiskRecord, fitsOnDisk, keyTooLongForDisk } from './disk/disk-store.js';
-import { type DiskTier, isRecordExpired } from './disk/disk-tier.js';
+import { type DiskTier, isRecordExpired, recordExpiresAt } from './disk/disk-tier.js';
 import { findEncodingProblem, isWellFormed } from './encodable.js';
 import type { EntrySnapshot } from './entry.js';
 import { MeshcacheError, ValueNotEncodableError } from './errors.js';
@@ -1096,12 +1096,4 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #inMemory = (key: string): boolean => this.#store.has(key);
   /** Keys the disk's bound evicted from the whole cache while memory victims wait to be reported. */
   readonly #leftCache = new Set<string>();
-}
-
-/** When a disk record expires (epoch ms; Infinity when it never does). */
-function recordExpiresAt(record: DiskRecord<unknown>): number {
-  return Math.min(
-    record.timeToLiveSeconds > 0 ? record.createdAt + record.timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY,
-    record.timeToIdleSeconds > 0 ? record.lastAccessedAt + record.timeToIdleSeconds * 1000 : Number.POSITIVE_INFINITY,
-  );
 }

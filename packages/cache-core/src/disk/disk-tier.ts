@@ -39,9 +39,14 @@ function shorter(a: number, b: number): number {
 
 /** Ehcache's rule on a record: strictly past createdAt + TTL or lastAccessedAt + TTI. */
 export function isRecordExpired(record: DiskRecord, now: number): boolean {
-  return (
-    (record.timeToLiveSeconds > 0 && now > record.createdAt + record.timeToLiveSeconds * 1000) ||
-    (record.timeToIdleSeconds > 0 && now > record.lastAccessedAt + record.timeToIdleSeconds * 1000)
+  return now > recordExpiresAt(record);
+}
+
+/** When a disk record expires (epoch ms; Infinity when it never does): alive at that very time. */
+export function recordExpiresAt(record: DiskRecord): number {
+  return Math.min(
+    record.timeToLiveSeconds > 0 ? record.createdAt + record.timeToLiveSeconds * 1000 : Number.POSITIVE_INFINITY,
+    record.timeToIdleSeconds > 0 ? record.lastAccessedAt + record.timeToIdleSeconds * 1000 : Number.POSITIVE_INFINITY,
   );
 }
 
