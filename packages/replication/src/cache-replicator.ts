@@ -174,7 +174,6 @@ export class CacheReplicator {
   #beat: Cancel | undefined;
   /** The flush of a change made after a quiet interval, due at once. */
   #leading: Cancel | undefined;
-  #closed = false;
   readonly #scheduler: Scheduler;
   /** Remote removeAlls applied in the current second, and the newest waiting for the next (#deferRemoveAll). */
   readonly #removeAlls = { startedAt: Number.NEGATIVE_INFINITY, count: 0 };
@@ -434,7 +433,8 @@ export class CacheReplicator {
    * settle(), a single-flight load) goes besides, whenever it is asked.
    */
   #armFlush(): void {
-    if (this.#beat !== undefined || this.#closed || !this.settings.replicateAsynchronously) return;
+    // Only a local change arms it, and close() stops hearing those: a closed replicator never re-arms.
+    if (this.#beat !== undefined || !this.settings.replicateAsynchronously) return;
     this.#leading = this.#scheduler.setTimeout(() => {
       this.#leading = undefined;
       this.flush();
@@ -682,7 +682,6 @@ export class CacheReplicator {
 
   /** Stops listening and sending; queued changes are dropped (a later repair covers them). */
   close(): void {
-    this.#closed = true;
     this.#beat?.();
     this.#leading?.();
     this.#removeAllTimer?.();
