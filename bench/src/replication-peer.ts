@@ -16,11 +16,12 @@
  *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
  *   lag N W         a ClusterNode; after W warm-up puts and N more, `lag P50 P99 MAX` of the N (ms
  *                   from the sender's put, the value's sentAt against this process's clock: same host)
- *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT READ`: start() to ready(), then
- *                   the ms taken to read every entry once
+ *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT READ STALL P99`: start() to
+ *                   ready(), the ms taken then to read every entry once, and the longest and the
+ *                   99th percentile delay of its event loop meanwhile (ms)
  */
 import { createServer } from 'node:net';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { ClusterNode } from '@meshcache/replication';
 import { LRUCache } from 'lru-cache';
 import { Unpackr } from 'msgpackr';
@@ -216,6 +217,10 @@ switch (mode) {
   }
   case 'bootstrap': {
     const count = Number(second);
+    // How long the joiner's event loop went without a turn meanwhile: what a gateway's requests
+    // would wait for during the bootstrap.
+    const stalls = monitorEventLoopDelay({ resolution: 1 });
+    stalls.enable();
     const start = performance.now();
     const node = await ClusterNode.start(
       {
@@ -234,11 +239,13 @@ switch (mode) {
     }
     await node.ready();
     const ms = performance.now() - start;
+    stalls.disable();
+    const stalled = `${(stalls.max / 1e6).toFixed(1)} ${(stalls.percentile(99) / 1e6).toFixed(1)}`;
     // A turn for the gc observer's entries (BENCH_GC), which arrive after the ready() they timed.
     await new Promise((resolve) => setTimeout(resolve, 10));
     const cache = node.manager.getCache('bench');
     const held = cache?.size ?? 0;
-    finish(`bootstrap ${ms.toFixed(0)} ${held} ${timed(readAll(cache)).toFixed(0)}`);
+    finish(`bootstrap ${ms.toFixed(0)} ${held} ${timed(readAll(cache)).toFixed(0)} ${stalled}`);
     break;
   }
   default:

@@ -597,9 +597,10 @@ async function bareBootstrap(): Promise<Run> {
 
 /**
  * One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it (decoding
- * the values as they arrive, or by their first read); [ms, entries held, ms to then read each once].
+ * the values as they arrive, or by their first read); [ms, entries held, ms to then read each once,
+ * the longest delay of the joiner's event loop meanwhile, its 99th percentile].
  */
-async function meshcacheBootstrap(decodeOnArrival = false): Promise<[number, number, number]> {
+async function meshcacheBootstrap(decodeOnArrival = false): Promise<[number, number, number, number, number]> {
   const node = await sender([], {
     bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
   });
@@ -607,9 +608,9 @@ async function meshcacheBootstrap(decodeOnArrival = false): Promise<[number, num
   for (let i = 0; i < BOOTSTRAP_ENTRIES; i++) cache?.put(`key:${i}`, VALUE);
   settleHeap();
   const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, true, decodeOnArrival);
-  const [, joinMs, count, readMs] = (await joiner.next('bootstrap ')).split(' ');
+  const [, joinMs, count, readMs, stallMs, stallP99] = (await joiner.next('bootstrap ')).split(' ');
   await node.stop();
-  return [Number(joinMs), Number(count), Number(readMs)];
+  return [Number(joinMs), Number(count), Number(readMs), Number(stallMs), Number(stallP99)];
 }
 
 /** The raw transfer of `frames` over a bare ws connection to a child that only counts bytes; ms. */
@@ -649,13 +650,17 @@ async function bootstrap(): Promise<void> {
     read: [] as number[],
     eager: [] as number[],
     eagerRead: [] as number[],
+    stall: [] as number[],
+    stallP99: [] as number[],
   };
   let held = 0;
   for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
     settleHeap();
-    const [ms, count, read] = await meshcacheBootstrap();
+    const [ms, count, read, stall, stallP99] = await meshcacheBootstrap();
     runs.mesh.push(ms);
     runs.read.push(read);
+    runs.stall.push(stall);
+    runs.stallP99.push(stallP99);
     settleHeap();
     const [eagerMs, , eagerRead] = await meshcacheBootstrap(true);
     runs.eager.push(eagerMs);
@@ -703,6 +708,9 @@ async function bootstrap(): Promise<void> {
     ),
   );
   console.log(`\n${firstReads(runs.read, runs.eagerRead, held)}`);
+  console.log(
+    `\nThe joiner's event loop meanwhile (what a gateway's requests would wait for): its longest delay ${median(runs.stall).toFixed(1)} ms, its 99th percentile ${median(runs.stallP99).toFixed(1)} ms (medians of the rounds)`,
+  );
 }
 
 if (ONLY === 'lag-once') {

@@ -19,6 +19,16 @@
  * (the peer's changes would be refused): the link's state says 'skewed' and both log it. A
  * message of a type this node does not know is counted and logged once per type, and skipped.
  *
+ * Large frames are applied a slice at a time (APPLY_SLICE changes), yielding to the event loop
+ * between slices; the session holds back the messages after it meanwhile (session.ts, Handling),
+ * so the order the peer sent in is the order things apply in (a Sync's Ack still follows every
+ * change sent before it). Why: applied in one go, a frame of a megabyte held the event loop for
+ * some ten milliseconds, during which nothing read the socket; a joiner then waited, frame after
+ * frame, for the next one's bytes, which only began to flow once it read again. Between slices
+ * the connection is read (what arrives waits, undecoded), a gateway's requests are served, and
+ * timers run. A link that closes stops applying at the next slice: what was not applied comes
+ * back by repair.
+ *
  * Which caches a link carries. Each end starts with its own list (the caches it replicates, or
  * those the dialled path named), and the two can differ: a node not yet given a cache its peers
  * have (a configuration rolled out node by node), or a path naming a cache the listener does not
@@ -39,7 +49,7 @@ import type { CacheReplicator, ReplicationPeer } from './cache-replicator.js';
 import { HeldLag } from './held-lag.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { OncePerWindow } from './once-per-window.js';
-import { applyInRuns } from './prefetch-runs.js';
+import { applyInRuns, newestTime } from './prefetch-runs.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
 import { messagesOf } from './protocol/versions.js';
 import type { Session, SessionMessage } from './session.js';
@@ -125,6 +135,11 @@ export const CLOCK_SAMPLE_MILLIS = 10_000;
 const SKEW_LOG_MILLIS = 60_000;
 /** Unknown cache names remembered (and logged) per link; past it, one more line and silence. */
 const MAX_IGNORED_CACHES = 64;
+/**
+ * The most changes of a frame applied in one turn of the event loop (see the top of this file):
+ * about a millisecond's work. A frame of at most this many is applied at once.
+ */
+export const APPLY_SLICE = 1024;
 
 export class PeerLink {
   readonly session: Session;
@@ -249,13 +264,11 @@ export class PeerLink {
     // After the replicators know the peer: messages that arrived early are handed over now.
     this.session.onMessage((message) => {
       try {
-        this.#receive(message);
+        const handling = this.#receive(message);
+        return handling?.catch((error: unknown) => this.#couldNotHandle(message, error));
       } catch (error) {
-        // A peer's frame must never take the process down: log it, keep serving.
-        this.#options.logger.error(
-          { peer: this.node, type: message.type, err: error },
-          'could not handle a message from peer',
-        );
+        this.#couldNotHandle(message, error);
+        return undefined;
       }
     });
     for (const cache of this.caches) this.#options.replicators.get(cache)?.requestRepair(this.node);
@@ -403,7 +416,16 @@ export class PeerLink {
     return this.#lag.shownAt(this.#options.hlc.wallClock());
   }
 
-  #receive(message: SessionMessage): void {
+  /** A peer's frame must never take the process down: log it, keep serving. */
+  #couldNotHandle(message: SessionMessage, error: unknown): void {
+    this.#options.logger.error(
+      { peer: this.node, type: message.type, err: error },
+      'could not handle a message from peer',
+    );
+  }
+
+  /** Handles a message: at once, or (a large frame of changes) a slice at a time, the promise settling once it is. */
+  #receive(message: SessionMessage): Promise<void> | undefined {
     this.lastSeen = this.#scheduler.now();
     switch (message.type) {
       case MessageType.Sync:
@@ -412,16 +434,14 @@ export class PeerLink {
       case MessageType.Ack:
         this.#acks.get(message.id)?.(true);
         return;
-      case MessageType.Batch: {
-        const newest = this.#applyAll(message.changes);
-        this.changesReceived += message.changes.length;
-        this.#lag.record(newest, this.#options.hlc.wallClock());
-        return;
-      }
+      case MessageType.Batch:
+        return this.#applyAll(message.changes, () => {
+          this.changesReceived += message.changes.length;
+          this.#lag.record(newestTime(message.changes), this.#options.hlc.wallClock());
+        });
       case MessageType.Entries:
         this.#lastRepairAt = this.lastSeen;
-        this.#applyAll(message.changes);
-        return;
+        return this.#applyAll(message.changes);
       case MessageType.Digest:
       case MessageType.Keys:
       case MessageType.BootstrapDone:
@@ -465,11 +485,29 @@ export class PeerLink {
   }
 
   /**
-   * Applies a batch's changes; returns the newest version time among them. A batch is usually
-   * one cache's changes, so the replicator is looked up again only when the cache changes.
+   * Applies a frame's changes (a batch, a repair's entries), then runs `applied`: at once when
+   * they are at most APPLY_SLICE, else a slice at a time (see the top of this file), answering
+   * the promise of when they are. A link closed meanwhile applies no further slice.
    */
-  #applyAll(changes: readonly ChangeMessage[]): number {
-    return applyInRuns(changes, this.node, (cache) => this.#replicatorFor(cache), overtakenRemoveAlls(changes));
+  #applyAll(changes: readonly ChangeMessage[], applied?: () => void): Promise<void> | undefined {
+    const replicatorFor = (cache: string) => this.#replicatorFor(cache);
+    const skip = overtakenRemoveAlls(changes);
+    if (changes.length <= APPLY_SLICE) {
+      applyInRuns(changes, this.node, replicatorFor, skip);
+      applied?.();
+      return undefined;
+    }
+    const slices = async () => {
+      for (let at = 0; at < changes.length; ) {
+        if (at > 0) {
+          await this.#scheduler.nextTurn();
+          if (!this.session.connection.open) return;
+        }
+        at = applyInRuns(changes, this.node, replicatorFor, skip, at, at + APPLY_SLICE);
+      }
+      applied?.();
+    };
+    return slices();
   }
 
   #replicatorFor(cache: string): CacheReplicator | undefined {

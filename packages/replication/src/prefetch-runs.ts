@@ -16,22 +16,25 @@ export const PREFETCH_FROM = 16;
 export const NO_KEYS: readonly string[] = Object.freeze([]);
 
 /**
- * Applies a peer's changes (a batch, a repair's entries) in runs of one cache each, each run's
- * keys read ahead first (CacheReplicator.applyRun), but those `skip` names; the changes of a
- * cache `replicatorFor` does not answer for are passed over. Returns the newest version time of
- * them all (applied or not: what the link's lag is measured from). Throws only E_CACHE_CLOSED.
+ * Applies a peer's changes (a batch, a repair's entries) from `from`, in runs of one cache each,
+ * each run's keys read ahead first (CacheReplicator.applyRun), but those `skip` names; the changes
+ * of a cache `replicatorFor` does not answer for are passed over. Stops at the end of the run that
+ * reaches `until` (a run may go past it by up to PREFETCH_RUN changes), and returns where it
+ * stopped: the place to go on from, changes.length once all are applied. Throws only
+ * E_CACHE_CLOSED.
  */
 export function applyInRuns(
   changes: readonly ChangeMessage[],
   node: string,
   replicatorFor: (cache: string) => CacheReplicator | undefined,
   skip?: ReadonlySet<number>,
+  from = 0,
+  until = changes.length,
 ): number {
-  let newest = 0;
-  for (const change of changes) if (change.version.time > newest) newest = change.version.time;
   let cache: string | undefined;
   let replicator: CacheReplicator | undefined;
-  for (let i = 0; i < changes.length; ) {
+  let i = from;
+  while (i < changes.length && i < until) {
     const change = changes[i] as ChangeMessage;
     if (change.cache !== cache) {
       cache = change.cache;
@@ -39,6 +42,13 @@ export function applyInRuns(
     }
     i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip);
   }
+  return i;
+}
+
+/** The newest version time of `changes` (what a link's lag is measured from). */
+export function newestTime(changes: readonly ChangeMessage[]): number {
+  let newest = 0;
+  for (const change of changes) if (change.version.time > newest) newest = change.version.time;
   return newest;
 }
 

@@ -155,6 +155,22 @@ export interface SessionOptions {
 /** What the link receives once the session is established. */
 export type SessionMessage = Message;
 
+/**
+ * What a message handler answers: nothing when it handled the message there and then, or a
+ * promise of when it has (a link applying a large frame a slice at a time, yielding to the event
+ * loop between slices). Until that promise settles, later frames wait, in order and undecoded.
+ */
+export type Handling = void | Promise<void>;
+
+/**
+ * While a handler is still handling a message, the frames read meanwhile wait for it; past this
+ * many bytes (or WAITING_MOST_FRAMES frames) the session stops reading the connection, so the
+ * sender's bytes wait in its own buffers and the kernel's rather than in this node's memory, and
+ * reads again once they are handled.
+ */
+const WAITING_MOST_BYTES = 4 << 20;
+const WAITING_MOST_FRAMES = 1024;
+
 export type HandshakeErrorCode = 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT' | 'E_SELF';
 
 export class HandshakeError extends MeshcacheError {
@@ -196,12 +212,19 @@ export class Session {
   readonly #options: SessionOptions;
   readonly #protocols: { readonly min: number; readonly max: number };
   #state: State;
-  #handler: ((message: SessionMessage) => void) | undefined;
+  #handler: ((message: SessionMessage) => Handling) | undefined;
   /**
    * Messages that arrived after the handshake but before a handler was set; none are lost. Each
    * with the values it left undecoded, settled once it is handled (frame-values.ts).
    */
   #early: Array<{ readonly message: SessionMessage; readonly values: FrameValues | undefined }> = [];
+  /** The handler has not finished the message it was handed last (it answered a promise). */
+  #busy = false;
+  /** Frames that arrived while the handler was busy, still protected, in order; and their bytes. */
+  #waiting: Uint8Array[] = [];
+  #waitingBytes = 0;
+  /** Reading was paused because too much waits (WAITING_MOST_BYTES). */
+  #pausedForWaiting = false;
   readonly #established: Promise<PeerIdentity>;
   #settle!: { resolve: (peer: PeerIdentity) => void; reject: (error: HandshakeError) => void };
   #cancelTimer: Cancel | undefined;
@@ -263,17 +286,13 @@ export class Session {
     return this.#established;
   }
 
-  /** Who receives the peer's messages once the handshake is done. */
-  onMessage(handler: (message: SessionMessage) => void): void {
+  /**
+   * Who receives the peer's messages once the handshake is done: one at a time, in the order they
+   * were sent. A handler that answers a promise (Handling) gets the next message once it settles.
+   */
+  onMessage(handler: (message: SessionMessage) => Handling): void {
     this.#handler = handler;
-    const early = this.#early;
-    this.#early = [];
-    // Held to the same rule as a frame handled as it arrives (#receive): a message that came in
-    // the handshake's last read and whose handling throws closes the session, never the process.
-    for (const { message, values } of early) {
-      if (this.#state.name !== 'established') break; // a message before closed the session
-      this.#guarded(() => this.#handle(message, values));
-    }
+    this.#handleWaiting();
   }
 
   /**
@@ -356,7 +375,8 @@ export class Session {
         this.#onConfirm(bytes, state.protection, state.peer);
         return;
       case 'established':
-        this.#onFrame(bytes, state.protection);
+        if (this.#busy || this.#waiting.length > 0) this.#wait(bytes);
+        else this.#onFrame(bytes, state.protection);
         return;
       case 'closed':
         return;
@@ -553,12 +573,76 @@ export class Session {
     else this.#handle(message, values);
   }
 
-  /** Hands a message to the handler; then what it left undecoded and no cache took is done with. */
+  /**
+   * Hands a message to the handler; once it has handled it, what the message left undecoded and
+   * no cache took is done with. A handler still at it (a promise) holds back the frames after it.
+   */
   #handle(message: SessionMessage, values: FrameValues | undefined): void {
+    let handling: Handling;
     try {
-      (this.#handler as (message: SessionMessage) => void)(message);
-    } finally {
+      handling = (this.#handler as (message: SessionMessage) => Handling)(message);
+    } catch (error) {
       values?.settle();
+      throw error;
+    }
+    if (!(handling instanceof Promise)) {
+      values?.settle();
+      return;
+    }
+    this.#busy = true;
+    const handled = () => {
+      values?.settle();
+      this.#busy = false;
+      this.#handleWaiting();
+    };
+    handling.then(handled, (error: unknown) => {
+      // As a handler's throw (#guarded): logged, and the session closed; never unhandled.
+      this.#logger.error({ remote: this.connection.remoteAddress, err: error }, 'could not handle a frame; closing');
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'internal error');
+      handled();
+    });
+  }
+
+  /** A frame read while the handler is busy: kept, in order; reading stops while too much is. */
+  #wait(bytes: Uint8Array): void {
+    this.#waiting.push(bytes);
+    this.#waitingBytes += bytes.length;
+    if (
+      !this.#pausedForWaiting &&
+      (this.#waitingBytes > WAITING_MOST_BYTES || this.#waiting.length > WAITING_MOST_FRAMES)
+    ) {
+      this.#pausedForWaiting = true;
+      this.connection.pauseReading();
+    }
+  }
+
+  /**
+   * Hands the handler what waited for it, in order: the messages that came before it was set,
+   * then the frames read while it was busy, until it is busy again or nothing waits. Each is held
+   * to the same rule as a frame handled as it arrives (#receive): a message whose handling throws
+   * closes the session, never the process.
+   */
+  #handleWaiting(): void {
+    while (!this.#busy && this.#handler !== undefined) {
+      const state = this.#state;
+      if (state.name !== 'established') break; // a message before closed the session
+      const early = this.#early.shift();
+      if (early !== undefined) {
+        this.#guarded(() => this.#handle(early.message, early.values));
+        continue;
+      }
+      const bytes = this.#waiting.shift();
+      if (bytes === undefined) break;
+      this.#waitingBytes -= bytes.length;
+      this.#guarded(() => this.#onFrame(bytes, state.protection));
+    }
+    if (
+      this.#pausedForWaiting &&
+      this.#waitingBytes <= WAITING_MOST_BYTES / 2 &&
+      this.#waiting.length <= WAITING_MOST_FRAMES / 2
+    ) {
+      this.#pausedForWaiting = false;
+      this.connection.resumeReading();
     }
   }
 
@@ -586,6 +670,11 @@ export class Session {
 
   #closed(): void {
     this.#cancelTimer?.();
+    // Nothing waiting is handled now: a closed session hands nothing on.
+    for (const { values } of this.#early) values?.settle();
+    this.#early = [];
+    this.#waiting = [];
+    this.#waitingBytes = 0;
     const state = this.#state;
     if (state.name === 'awaiting welcome') this.#options.ownEphemerals?.delete(state.ephemeral.publicKey);
     this.#state = { name: 'closed' };

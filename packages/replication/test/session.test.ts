@@ -83,10 +83,14 @@ describe('Session handshake (Noise NNpsk0)', () => {
     dialler.send({ type: MessageType.Batch, changes: [change, change] });
     await tick();
     const got: SessionMessage[] = [];
-    server.onMessage((message) => got.push(message));
+    server.onMessage((message) => {
+      got.push(message);
+    });
     server.send(change);
     const back: SessionMessage[] = [];
-    dialler.onMessage((message) => back.push(message));
+    dialler.onMessage((message) => {
+      back.push(message);
+    });
     await tick();
     expect(got).toEqual([change, { type: MessageType.Batch, changes: [change, change] }]);
     expect(back).toEqual([change]);
@@ -140,7 +144,9 @@ describe('Session handshake (Noise NNpsk0)', () => {
     const { dialler, server } = await connect({ node: 'gw-1', rekeyInterval: 3 }, { node: 'gw-2', rekeyInterval: 3 });
     await Promise.all([dialler.established, server.established]);
     const got: SessionMessage[] = [];
-    server.onMessage((message) => got.push(message));
+    server.onMessage((message) => {
+      got.push(message);
+    });
     for (let i = 0; i < 20; i++) dialler.send({ type: MessageType.Sync, id: i });
     await tick();
     expect(got.map((message) => (message as { id: number }).id)).toEqual([...Array(20).keys()]);
@@ -150,7 +156,9 @@ describe('Session handshake (Noise NNpsk0)', () => {
     const plain = await connect({ node: 'gw-1', protectFrames: false }, { node: 'gw-2', protectFrames: false });
     await Promise.all([plain.dialler.established, plain.server.established]);
     const got: SessionMessage[] = [];
-    plain.server.onMessage((message) => got.push(message));
+    plain.server.onMessage((message) => {
+      got.push(message);
+    });
     plain.dialler.send(change);
     await tick();
     expect(got).toEqual([change]);
@@ -358,7 +366,9 @@ describe('Session after authentication', () => {
     await Promise.all([dialler.established, server.established]);
     armed = true;
     const got: SessionMessage[] = [];
-    server.onMessage((message) => got.push(message));
+    server.onMessage((message) => {
+      got.push(message);
+    });
     const closed = new Promise<[number, string]>((resolve) => server.connection.onClose((c, r) => resolve([c, r])));
     return { dialler, server, got, closed };
   }
@@ -414,7 +424,9 @@ describe('Session after authentication', () => {
     );
     await Promise.all([dialler.established, server.established]);
     const got: SessionMessage[] = [];
-    server.onMessage((message) => got.push(message));
+    server.onMessage((message) => {
+      got.push(message);
+    });
     const put = (key: string, bytes: number): ChangeMessage => ({
       type: MessageType.Put,
       cache: 'c',

@@ -91,7 +91,11 @@ describe('protocol versions', () => {
       });
     }
     peer.send({ type: MessageType.Sync, id: 1 });
-    const acked = new Promise<void>((resolve) => peer.onMessage((m) => m.type === MessageType.Ack && resolve()));
+    const acked = new Promise<void>((resolve) =>
+      peer.onMessage((m) => {
+        if (m.type === MessageType.Ack) resolve();
+      }),
+    );
     await acked;
     const loud = lines.filter((line) => line.level === 'warn' || line.level === 'error' || line.level === 'info');
     expect(loud.filter((line) => /past the drift bound/.test(line.msg))).toHaveLength(1);

@@ -46,7 +46,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
 import { HeldLag } from '../held-lag.js';
 import type { HybridLogicalClock } from '../hlc.js';
-import { applyInRuns } from '../prefetch-runs.js';
+import { applyInRuns, newestTime } from '../prefetch-runs.js';
 import { ProtocolError, WireCodec } from '../protocol/codec.js';
 import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
 import type { ResolvedBackplaneConfig } from './backplane-config.js';
@@ -550,7 +550,8 @@ export class RedisBackplane {
     if (header.kind !== KIND_MESSAGE) return;
     const message = decode(plaintext);
     if (message.type !== MessageType.Batch) return;
-    const newest = this.#applyAll(message.changes, header.writer);
+    this.#applyAll(message.changes, header.writer);
+    const newest = newestTime(message.changes);
     const now = this.#options.hlc.wallClock();
     this.#lag.record(newest, now);
     const member = this.#members.get(header.writer);
@@ -593,8 +594,8 @@ export class RedisBackplane {
     }
   }
 
-  #applyAll(changes: readonly ChangeMessage[], from: string): number {
-    return applyInRuns(changes, from, (cache) => this.#replicators.get(cache));
+  #applyAll(changes: readonly ChangeMessage[], from: string): void {
+    applyInRuns(changes, from, (cache) => this.#replicators.get(cache));
   }
 
   /**
