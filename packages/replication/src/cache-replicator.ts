@@ -545,15 +545,21 @@ export class CacheReplicator {
 
   /**
    * Applies a run of a peer's changes: those from `from` on that are this cache's, up to
-   * PREFETCH_RUN of them, but the ones `skip` names (removeAlls a later one overtakes). The cache
+   * PREFETCH_RUN of them and none from `until` on, but the ones `skip` names (removeAlls a later one overtakes). The cache
    * reads ahead where their keys are held first (ReplicaPort.prefetch), when there are
    * PREFETCH_FROM of them or more, and lets them go when the run is over. Returns where the run
    * ended (the first change of another cache, or PREFETCH_RUN on): the caller goes on from there.
    * Throws only E_CACHE_CLOSED, as apply().
    */
-  applyRun(changes: readonly ChangeMessage[], from: number, node: string, skip?: ReadonlySet<number>): number {
+  applyRun(
+    changes: readonly ChangeMessage[],
+    from: number,
+    node: string,
+    skip?: ReadonlySet<number>,
+    until = changes.length,
+  ): number {
     const cache = this.port.cacheName;
-    const end = Math.min(changes.length, from + PREFETCH_RUN);
+    const end = Math.min(changes.length, until, from + PREFETCH_RUN);
     const keys: string[] = [];
     let at = from;
     for (; at < end; at++) {

@@ -18,9 +18,8 @@ export const NO_KEYS: readonly string[] = Object.freeze([]);
 /**
  * Applies a peer's changes (a batch, a repair's entries) from `from`, in runs of one cache each,
  * each run's keys read ahead first (CacheReplicator.applyRun), but those `skip` names; the changes
- * of a cache `replicatorFor` does not answer for are passed over. Stops at the end of the run that
- * reaches `until` (a run may go past it by up to PREFETCH_RUN changes), and returns where it
- * stopped: the place to go on from, changes.length once all are applied. Throws only
+ * of a cache `replicatorFor` does not answer for are passed over. Stops at `until`, and returns
+ * where it stopped: the place to go on from, changes.length once all are applied. Throws only
  * E_CACHE_CLOSED.
  */
 export function applyInRuns(
@@ -40,7 +39,7 @@ export function applyInRuns(
       cache = change.cache;
       replicator = replicatorFor(cache);
     }
-    i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip);
+    i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip, until);
   }
   return i;
 }

@@ -82,6 +82,29 @@ describe('a large frame of changes, applied a slice at a time', () => {
     peer.connection.close();
   });
 
+  it('hands the frames that waited behind a large one on a few at a time, not all in the turn that finished it (found by a review)', async () => {
+    const node = await startNode('b', [], { caches });
+    const cache = node.manager.getCache<string>('r');
+    const peer = await linkedRawPeer(node.url, 'a');
+    const large = 4 * APPLY_SLICE;
+    peer.send(batchOf(large, (i) => `${i}`));
+    // Forty frames of a thousand changes each, every one small enough to be applied at once.
+    const small = 40;
+    for (let f = 0; f < small; f++) {
+      peer.send({
+        type: MessageType.Batch,
+        changes: Array.from({ length: 1000 }, (_, i) => put(`s${f}/${i}`, 'small value')),
+      });
+    }
+    const total = large + small * 1000;
+    const seen = await sizesSeen(() => cache?.size ?? 0, total, 30_000);
+    expect(seen.at(-1)).toBe(total);
+    const jumps = seen.slice(1).map((size, i) => size - (seen[i] as number));
+    // Applied in one go, the forty frames were one jump of 40,000.
+    expect(Math.max(...jumps)).toBeLessThan(10_000);
+    peer.connection.close();
+  });
+
   it('a link that closes while a frame is applied applies no further slice of it', async () => {
     const node = await startNode('b', [], { caches });
     const cache = node.manager.getCache<string>('r');
