@@ -37,6 +37,7 @@ import {
   createPeerProvider,
   type DiscoveredPeer,
   type DiscoveryMode,
+  explicitPort,
   type PeerProvider,
   sameCaches,
 } from '@meshcache/discovery';
@@ -497,7 +498,11 @@ export class ClusterNode {
             }
           },
           (error: Error) => {
-            this.#logRefusal(connection.remoteAddress, error);
+            // This node dialling itself (its own address in the peer list, or a DNS name that
+            // includes it) is expected, not a peer refused: every node of a DNS fleet warned so.
+            if (error instanceof HandshakeError && error.code === 'E_SELF') {
+              this.#logger.debug({ remote: connection.remoteAddress }, 'this node dialled itself');
+            } else this.#logRefusal(connection.remoteAddress, error);
             if (peerChannel.hasSubscribers) {
               const remote = connection.remoteAddress;
               peerChannel.publish({ node: this.id, event: 'refused', peer: remote, url: remote, error });
@@ -525,7 +530,9 @@ export class ClusterNode {
         {
           cluster: this.#config.cluster,
           node: this.id,
-          port: Number(new URL(this.url).port),
+          // As written: URL's `port` is empty for the scheme's default (80, 443), and mDNS
+          // published port 0 for a listener on 80, which every peer ignored.
+          port: explicitPort(this.url) ?? (scheme === 'wss' ? 443 : 80),
           scheme,
           protocolVersion: (this.#protocols ?? PROTOCOL_VERSIONS).max,
         },

@@ -99,6 +99,26 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     );
   });
 
+  it('a node with its own address in its peer list says so at debug, not as a peer refused (found by a review)', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const lines: Array<[string, string]> = [];
+    const at = (level: string) => (_fields: unknown, message?: string) => lines.push([level, String(message)]);
+    const node = await startNode(
+      'gw-1',
+      [`ws://127.0.0.1:${port}`],
+      { caches, peerListener: { hostname: '127.0.0.1', port, socketTimeoutMillis: 1000 } },
+      { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } },
+    );
+    await until(() => lines.some(([, message]) => message === 'this node dialled itself'), 'the self-dial noticed');
+    expect(lines.filter(([level]) => level === 'warn' || level === 'error')).toEqual([]);
+    expect(node.peers()).toEqual([]);
+  });
+
   it('refuses a peer with the wrong secret: it stays down and nothing crosses', async () => {
     const a = await start('gw-1');
     const intruder = await start('gw-x', [a.url], { secret: 'guess' });

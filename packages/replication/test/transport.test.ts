@@ -6,7 +6,7 @@ import { WebSocket } from 'ws';
 import { ChaosTransport } from '../src/transport/chaos.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { type Connection, MAX_SCOPE_PATH_BYTES, scopedAddress, scopeOfPath } from '../src/transport/transport.js';
-import { WebSocketTransport } from '../src/transport/websocket.js';
+import { listenPort, WebSocketTransport } from '../src/transport/websocket.js';
 import { describeTransportConformance } from './transport-conformance.js';
 
 let next = 0;
@@ -312,5 +312,15 @@ describe('ChaosTransport', () => {
     chaos.cutAll();
     await until(() => closed.length === 1, 'the close');
     expect(closed).toEqual([4004]);
+  });
+});
+
+describe('the port a listener address names', () => {
+  it("is the scheme's default where the address leaves it out, as URL does: 443 for wss, not 80 (found by a review)", () => {
+    expect(listenPort(new URL('wss://127.0.0.1:443'))).toBe(443);
+    expect(listenPort(new URL('wss://gw.internal'))).toBe(443);
+    expect(listenPort(new URL('ws://127.0.0.1:80'))).toBe(80);
+    expect(listenPort(new URL('ws://[::1]:7400'))).toBe(7400);
+    expect(listenPort(new URL('ws://127.0.0.1:0'))).toBe(0);
   });
 });

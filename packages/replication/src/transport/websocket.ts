@@ -339,7 +339,7 @@ export class WebSocketTransport implements Transport {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(Number(url.port || 80), host, () => {
+      server.listen(listenPort(url), host, () => {
         server.off('error', reject);
         resolve();
       });
@@ -461,4 +461,14 @@ function refuse(socket: Socket, status: number, text: string): void {
   } catch {
     socket.destroy();
   }
+}
+
+/**
+ * The port a ws:// or wss:// address names. URL leaves `port` empty when it is the scheme's
+ * default, 443 for wss and 80 for ws: a listener configured on 443 with TLS listened on 80
+ * (found by a review).
+ */
+export function listenPort(url: URL): number {
+  if (url.port !== '') return Number(url.port);
+  return url.protocol === 'wss:' ? 443 : 80;
 }
