@@ -277,20 +277,25 @@ async function main(): Promise<void> {
             `worst ${signed(worst.d)} (${worst.row.trace.name} at ${worst.row.size.toLocaleString('en-US')})`,
             worst.d >= -0.5 ? 'yes' : 'no',
           ],
-          [
-            `TINYLFU closes >= 60% of the LRU-to-OPT gap, mean over ${realNames.join(', ')} at ${targetSizes}`,
-            `${(100 * meanClosure).toFixed(1)}% (mean of ${closures.length} cases; total gain / total gap: ${((100 * gain) / gap).toFixed(1)}%)`,
-            realNames.length === 4 && meanClosure >= 0.6
-              ? 'yes'
-              : realNames.length === 4
-                ? 'no'
-                : 'n/a (not all four real traces)',
-          ],
-          [
-            'for reference: ARC on the same cases',
-            `${(100 * arcMean).toFixed(1)}% (mean of ${arcClosures.length} cases)`,
-            '',
-          ],
+          // Only where the run has cases for it: a run of other sizes printed "mean over  at" and NaN.
+          ...(closures.length === 0
+            ? []
+            : [
+                [
+                  `TINYLFU closes >= 60% of the LRU-to-OPT gap, mean over ${realNames.join(', ')} at ${targetSizes}`,
+                  `${(100 * meanClosure).toFixed(1)}% (mean of ${closures.length} cases; total gain / total gap: ${((100 * gain) / gap).toFixed(1)}%)`,
+                  realNames.length === 4 && meanClosure >= 0.6
+                    ? 'yes'
+                    : realNames.length === 4
+                      ? 'no'
+                      : 'n/a (not all four real traces)',
+                ],
+                [
+                  'for reference: ARC on the same cases',
+                  `${(100 * arcMean).toFixed(1)}% (mean of ${arcClosures.length} cases)`,
+                  '',
+                ],
+              ]),
         ],
       ),
     );
