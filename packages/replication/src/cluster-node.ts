@@ -589,7 +589,7 @@ export class ClusterNode {
       lastSeen: null,
     };
     this.#dialers.push(dialer);
-    this.#logger.info({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
+    this.#logDiscovery({ peer: peer.node ?? peer.url, url: peer.url, foundBy: peer.foundBy }, 'peer discovered');
     this.#relinkRescoped(dialer);
     return this.#dial(dialer);
   }
@@ -619,7 +619,20 @@ export class ClusterNode {
     dialer.retired = true;
     dialer.cancelRedial?.();
     this.#dialers.splice(this.#dialers.indexOf(dialer), 1);
-    this.#logger.info({ peer: dialer.node ?? url, url }, 'peer no longer discovered');
+    this.#logDiscovery({ peer: dialer.node ?? url, url }, 'peer no longer discovered');
+  }
+
+  /**
+   * An address found or lost by discovery, at info the first time each a minute per address and
+   * at debug past that: a DNS answer that flaps, or a resolver that answers random subsets of a
+   * fleet, wrote two info lines per address at every resolution.
+   */
+  #logDiscovery(
+    fields: { readonly peer: string; readonly url: string; readonly foundBy?: DiscoveryMode },
+    message: string,
+  ): void {
+    if (this.#oncePerMinute.first(`${message} ${fields.url}`)) this.#logger.info(fields, message);
+    else this.#logger.debug(fields, message);
   }
 
   #session(connection: Connection, side: 'dialler' | 'listener'): Session {
@@ -682,7 +695,13 @@ export class ClusterNode {
       dialer.state = 'down';
       // Every retry logged at warn made a thousand dead peers 8,400 lines in 9 s.
       const now = this.#scheduler.now();
-      if (dialer.warnedAt === undefined || now - dialer.warnedAt >= UNREACHABLE_WARN_MILLIS) {
+      // Also once a minute per address, node-wide: an address that leaves a DNS answer and comes
+      // back gets a new dialer, and a resolver answering random subsets of a fleet made every
+      // resolution some ten warnings (found by a review).
+      if (
+        (dialer.warnedAt === undefined || now - dialer.warnedAt >= UNREACHABLE_WARN_MILLIS) &&
+        this.#oncePerMinute.first(`unreachable ${dialer.url}`)
+      ) {
         dialer.warnedAt = now;
         this.#logger.warn(
           { peer: dialer.url, attempts: dialer.attempt + 1, err: error },

@@ -455,6 +455,40 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(await settled).toEqual({ acknowledged: [], timedOut: [] });
   });
 
+  it('an unreachable address that keeps leaving and coming back into discovery is warned about once a minute, not at each return (found by a review)', async () => {
+    const dead = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const lines: Array<[string, string]> = [];
+    const at = (level: string) => (_fields: unknown, message?: string) => lines.push([level, String(message)]);
+    const provider = new ManualPeerProvider([]);
+    const a = await startNode(
+      'gw-1',
+      [],
+      { caches },
+      {
+        peerProvider: provider,
+        logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+      },
+    );
+    const url = `ws://127.0.0.1:${dead}`;
+    const count = (level: string, message: string) =>
+      lines.filter((line) => line[0] === level && line[1] === message).length;
+    for (let flap = 0; flap < 5; flap++) {
+      provider.update([{ url, cache: undefined }]);
+      await until(() => a.peers().some((p) => p.url === url && p.state === 'down'), 'the dead address tried');
+      provider.update([]);
+      await until(() => a.peers().every((p) => p.url !== url), 'the address retired');
+    }
+    expect(count('warn', 'peer unreachable; will retry (logged again in a minute if it still is)')).toBe(1);
+    expect(count('info', 'peer discovered')).toBe(1);
+    expect(count('info', 'peer no longer discovered')).toBe(1);
+    expect(count('debug', 'peer discovered')).toBe(4);
+  });
+
   it('a manual list updated to name other caches of a peer relinks it for them, whichever name sorts first', async () => {
     const sync = { replication: { replicateAsynchronously: false } };
     const both = { caches: { R: sync, S: sync } };
