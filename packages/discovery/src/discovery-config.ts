@@ -64,6 +64,8 @@ export interface LocalNode {
   readonly cluster: string;
   readonly node: string;
   readonly port: number;
+  /** The host the node's listener is bound to (mDNS publishes it when it is one IP address). */
+  readonly host?: string;
   readonly scheme: 'ws' | 'wss';
   readonly protocolVersion: number;
 }
@@ -253,6 +255,7 @@ export function createPeerProvider(config: ResolvedDiscoveryConfig, self: LocalN
         cluster: self.cluster,
         node: self.node,
         port: self.port,
+        ...(self.host === undefined ? {} : { host: self.host }),
         protocolVersion: self.protocolVersion,
         scheme: self.scheme,
         heartbeatIntervalMillis: config.heartbeatIntervalMillis,

@@ -3,10 +3,14 @@
  * DNS (bonjour-service) with no list to maintain, and a node that disappears is dropped.
  *
  * Each node publishes a `_meshcache._tcp` service whose TXT record carries its cluster, node
- * name, protocol version, listener port and scheme, and browses for the others. Nodes of other
- * clusters and the node itself are ignored. The address is the record's own (A/AAAA) when it
- * has one and else the sender of the answer, which is what a node listening on loopback inside
- * a namespace, or on an interface the record does not list, needs.
+ * name, protocol version, listener port and scheme, and, when its listener is bound to one IP
+ * address, that address (`host`); it browses for the others. Nodes of other clusters and the node
+ * itself are ignored. The address dialled is the record's `host` when it names one; else the
+ * sender of the answer, which is an address of the publisher the answer reached this node from;
+ * else the record's first IPv4 address. The record's addresses are every address of the
+ * publisher's host, in no useful order: a host with two network cards (a laptop on Wi-Fi and a
+ * VPN, a server with a storage network) had its peers dial whichever came first, where nothing
+ * listened (found by a review).
  *
  * A record is a hint, never a credential: anyone on the network can send one. So the scheme
  * dialled is always this node's own (a record cannot talk a TLS node into plaintext), peers are
@@ -32,6 +36,7 @@
  * does not use mDNS neither needs it installed nor loads it, and one that does without it gets
  * E_MISSING_DEPENDENCY saying what to install.
  */
+import { isIP } from 'node:net';
 import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import type { Bonjour, Browser, Service } from 'bonjour-service';
 import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
@@ -64,6 +69,11 @@ export interface MdnsPeerProviderOptions {
   readonly cluster: string;
   readonly node: string;
   readonly port: number;
+  /**
+   * The address this node's listener is bound to: published as `host` when it is one IP address
+   * (not a name, nor 0.0.0.0 or ::), for peers to dial it there.
+   */
+  readonly host?: string;
   readonly protocolVersion: number;
   /** @default 'ws' */
   readonly scheme?: 'ws' | 'wss';
@@ -142,6 +152,7 @@ export class MdnsPeerProvider implements PeerProvider {
         protocol: String(protocolVersion),
         port: String(port),
         scheme: this.#options.scheme ?? 'ws',
+        ...(boundAddress(this.#options.host) === undefined ? {} : { host: boundAddress(this.#options.host) }),
       },
     });
     this.#browse();
@@ -213,7 +224,8 @@ export class MdnsPeerProvider implements PeerProvider {
     const { cluster, node } = this.#options;
     if (txt['cluster'] !== cluster || typeof txt['node'] !== 'string' || txt['node'] === node) return undefined;
     const port = Number(txt['port'] ?? service.port);
-    const address = (service.addresses ?? []).find((a) => !a.includes(':')) ?? service.referer?.address;
+    const address =
+      boundAddress(txt['host']) ?? service.referer?.address ?? (service.addresses ?? []).find((a) => !a.includes(':'));
     if (address === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
     // This node's own scheme, whatever the record says: a record must not choose plaintext.
     const scheme = this.#options.scheme ?? 'ws';
@@ -255,4 +267,12 @@ export class MdnsPeerProvider implements PeerProvider {
     timer.unref();
     this.#goodbyeTimers.add(timer);
   }
+}
+
+/** `host` when it is one IP address a listener is bound to (not a name, nor a wildcard); else undefined. */
+function boundAddress(host: unknown): string | undefined {
+  if (typeof host !== 'string') return undefined;
+  const address = host.replace(/^\[|\]$/g, '');
+  if (isIP(address) === 0 || address === '0.0.0.0' || address === '::') return undefined;
+  return address;
 }

@@ -13,7 +13,7 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/mdns-in-namespace.ts', import.
 
 describe('MdnsPeerProvider, inside a private network namespace', () => {
   mdnsTest(
-    'passes the provider conformance suite, ignores other clusters and itself, and takes a record as a hint',
+    'passes the provider conformance suite, ignores other clusters and itself, takes a record as a hint, and dials the address a listener is bound to',
     () => {
       const node = `${process.execPath} --conditions=@meshcache/source --import tsx ${FIXTURE}`;
       const run = spawnSync('unshare', ['--net', 'sh', '-c', inNamespace(node)], { encoding: 'utf8', timeout: 60_000 });
@@ -26,6 +26,7 @@ describe('MdnsPeerProvider, inside a private network namespace', () => {
         'ok conformance',
         'ok ignores other clusters and itself',
         'ok a record is a hint',
+        'ok the listener address is dialled',
       ]);
       expect(run.status).toBe(0);
     },

@@ -533,6 +533,7 @@ export class ClusterNode {
           // As written: URL's `port` is empty for the scheme's default (80, 443), and mDNS
           // published port 0 for a listener on 80, which every peer ignored.
           port: explicitPort(this.url) ?? (scheme === 'wss' ? 443 : 80),
+          host: this.#config.hostname,
           scheme,
           protocolVersion: (this.#protocols ?? PROTOCOL_VERSIONS).max,
         },
