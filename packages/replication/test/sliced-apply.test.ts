@@ -50,11 +50,17 @@ async function sizesSeen(size: () => number, total: number, millis: number, stop
   return seen;
 }
 
+/** A node replicating cache 'r', and a raw peer 'a' linked to it that sends whatever a test writes. */
+async function linkedNode() {
+  const node = await startNode('b', [], { caches });
+  const cache = node.manager.getCache<string>('r');
+  const peer = await linkedRawPeer(node.url, 'a');
+  return { node, cache, peer };
+}
+
 describe('a large frame of changes, applied a slice at a time', () => {
   it('lets the event loop turn between slices, and answers a Sync sent after it only once all of it is applied, in order', async () => {
-    const node = await startNode('b', [], { caches });
-    const cache = node.manager.getCache<string>('r');
-    const peer = await linkedRawPeer(node.url, 'a');
+    const { cache, peer } = await linkedNode();
     const total = 8 * APPLY_SLICE;
     const value = (i: number) => `${i}:${'v'.repeat(100)}`;
     peer.send(batchOf(total, value));
@@ -83,9 +89,7 @@ describe('a large frame of changes, applied a slice at a time', () => {
   });
 
   it('hands the frames that waited behind a large one on a few at a time, not all in the turn that finished it (found by a review)', async () => {
-    const node = await startNode('b', [], { caches });
-    const cache = node.manager.getCache<string>('r');
-    const peer = await linkedRawPeer(node.url, 'a');
+    const { cache, peer } = await linkedNode();
     const large = 4 * APPLY_SLICE;
     peer.send(batchOf(large, (i) => `${i}`));
     // Forty frames of a thousand changes each, every one small enough to be applied at once.
@@ -106,9 +110,7 @@ describe('a large frame of changes, applied a slice at a time', () => {
   });
 
   it('a link that closes while a frame is applied applies no further slice of it', async () => {
-    const node = await startNode('b', [], { caches });
-    const cache = node.manager.getCache<string>('r');
-    const peer = await linkedRawPeer(node.url, 'a');
+    const { cache, peer } = await linkedNode();
     const total = 64 * APPLY_SLICE;
     peer.send(batchOf(total, (i) => `${i}`));
     const seen = await sizesSeen(
