@@ -51,6 +51,12 @@ export interface TlsConfig {
   caFile?: string;
   /** Also require and verify peers' client certificates (mutual TLS). @default false */
   mutual?: boolean;
+  /**
+   * The name every peer's certificate is checked against when this node dials, instead of the
+   * address it dials: for peers found by DNS at their IP addresses, whose certificates name the
+   * service (`gateways.prod.svc.cluster.local`) rather than each pod's address. Sent as SNI.
+   */
+  serverName?: string;
 }
 
 /**
@@ -130,7 +136,9 @@ export interface ResolvedClusterConfig {
   readonly maxPendingPerAddress: number;
   readonly allowedOrigins: readonly string[];
   /** The certificate material, read from the files at start; undefined for plain ws://. */
-  readonly tls: { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean } | undefined;
+  readonly tls:
+    | { cert: Buffer; key: Buffer; ca: Buffer | undefined; mutual: boolean; serverName: string | undefined }
+    | undefined;
   readonly discovery: ResolvedDiscoveryConfig;
   /** Undefined when the configuration has no `http`. */
   readonly http: { readonly hostname: string; readonly port: number } | undefined;
@@ -288,8 +296,8 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
 
 function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
   if (raw === undefined) return undefined;
-  if (!isObject(raw)) fail('tls', 'must be an object: { certFile, keyFile, caFile?, mutual? }');
-  checkKnown('tls', raw, ['certFile', 'keyFile', 'caFile', 'mutual']);
+  if (!isObject(raw)) fail('tls', 'must be an object: { certFile, keyFile, caFile?, mutual?, serverName? }');
+  checkKnown('tls', raw, ['certFile', 'keyFile', 'caFile', 'mutual', 'serverName']);
   const read = (field: string, required: boolean): Buffer | undefined => {
     const path = raw[field];
     if (path === undefined && !required) return undefined;
@@ -307,7 +315,21 @@ function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {
   const cert = read('certFile', true) as Buffer;
   const key = read('keyFile', true) as Buffer;
   checkPem(raw, cert, key, ca);
-  return { cert, key, ca, mutual };
+  return { cert, key, ca, mutual, serverName: resolveServerName(raw['serverName']) };
+}
+
+/** tls.serverName: a DNS name a certificate can carry (an IP address is not sent as SNI, and is checked as dialled anyway). */
+function resolveServerName(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  const name = typeof raw === 'string' ? raw.replace(/\.$/, '') : '';
+  const label = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+  if (name === '' || name.length > 253 || isIP(name) !== 0 || !name.split('.').every((part) => label.test(part))) {
+    fail(
+      'tls.serverName',
+      `must be a DNS name that peers' certificates carry, such as "gateways.prod.svc.cluster.local" (got ${JSON.stringify(raw)})`,
+    );
+  }
+  return name;
 }
 
 /**

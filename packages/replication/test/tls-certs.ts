@@ -15,7 +15,13 @@ export interface TestPki {
   readonly keyFile: string;
   readonly outsiderCertFile: string;
   readonly outsiderKeyFile: string;
+  /** A node certificate of the cluster CA for the service name SERVICE_NAME only: no address. */
+  readonly serviceCertFile: string;
+  readonly serviceKeyFile: string;
 }
+
+/** The one name serviceCertFile carries (as a certificate for a Kubernetes Service would). */
+export const SERVICE_NAME = 'gateways.test';
 
 async function authority(name: string) {
   return selfsigned.generate([{ name: 'commonName', value: name }], {
@@ -28,7 +34,15 @@ async function authority(name: string) {
   });
 }
 
-async function leaf(name: string, ca: { private: string; cert: string }) {
+/** A subject alternative name as selfsigned takes it (its type is not exported): 2 a DNS name, 7 an IP address. */
+type AltName = { readonly type: 2; readonly value: string } | { readonly type: 7; readonly ip: string };
+
+const LOOPBACK_NAMES: AltName[] = [
+  { type: 7, ip: '127.0.0.1' },
+  { type: 2, value: 'localhost' },
+];
+
+async function leaf(name: string, ca: { private: string; cert: string }, altNames: AltName[] = LOOPBACK_NAMES) {
   return selfsigned.generate([{ name: 'commonName', value: name }], {
     keyType: 'ec',
     algorithm: 'sha256',
@@ -39,10 +53,7 @@ async function leaf(name: string, ca: { private: string; cert: string }) {
       { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
       {
         name: 'subjectAltName',
-        altNames: [
-          { type: 7, ip: '127.0.0.1' },
-          { type: 2, value: 'localhost' },
-        ],
+        altNames: [...altNames],
       },
     ],
   });
@@ -55,6 +66,7 @@ export async function makeTestPki(): Promise<TestPki> {
   const node = await leaf('meshcache node', ca);
   const otherCa = await authority('someone else');
   const outsider = await leaf('outsider', otherCa);
+  const service = await leaf('meshcache service', ca, [{ type: 2, value: SERVICE_NAME }]);
   const write = (name: string, pem: string) => {
     const path = join(dir, name);
     writeFileSync(path, pem);
@@ -67,5 +79,7 @@ export async function makeTestPki(): Promise<TestPki> {
     keyFile: write('node-key.pem', node.private),
     outsiderCertFile: write('outsider.pem', outsider.cert),
     outsiderKeyFile: write('outsider-key.pem', outsider.private),
+    serviceCertFile: write('service.pem', service.cert),
+    serviceKeyFile: write('service-key.pem', service.private),
   };
 }

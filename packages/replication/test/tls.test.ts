@@ -3,7 +3,7 @@ import { ConfigError } from '@meshcache/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, type ClusterConfig, resolveClusterConfig, WebSocketTransport } from '../src/index.js';
 import { SECRET, startNode, until } from './nodes.js';
-import { makeTestPki, type TestPki } from './tls-certs.js';
+import { makeTestPki, SERVICE_NAME, type TestPki } from './tls-certs.js';
 
 let pki: TestPki;
 beforeAll(async () => {
@@ -64,6 +64,20 @@ describe('TLS between nodes (wss)', () => {
     trusting.close();
   });
 
+  it('with tls.serverName, checks a peer dialled at its address against the name its certificate carries (peers found by DNS)', async () => {
+    const service = { certFile: pki.serviceCertFile, keyFile: pki.serviceKeyFile, caFile: pki.caFile };
+    const a = await start('gw-1', [], { ...service, serverName: SERVICE_NAME });
+    // Dialled at 127.0.0.1, which the certificate does not carry: refused without the name.
+    const unnamed = await start('gw-2', [a.url], service);
+    await until(() => unnamed.peers().some((peer) => peer.state === 'down'), 'the dial refused');
+    expect(unnamed.peers().some((peer) => peer.state === 'connected')).toBe(false);
+    const named = await start('gw-3', [a.url], { ...service, serverName: SERVICE_NAME });
+    await named.ready();
+    a.manager.getCache('tokens')?.put('svc', 'token');
+    await a.settle();
+    expect(named.manager.getCache('tokens')?.get('svc')).toBe('token');
+  });
+
   it('names the field of a bad tls configuration', () => {
     const base = { name: 'gw-1', cluster: 'gateways', secret: 's' };
     const field = (raw: unknown) => {
@@ -104,5 +118,16 @@ describe('TLS between nodes (wss)', () => {
     expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.keyFile } })).toMatch(
       /^tls.caFile: .*does not hold a PEM certificate/,
     );
+    for (const serverName of ['', '10.0.0.5', 'gateways prod', 'https://gateways.test', 7, '-bad.test']) {
+      expect(field({ ...base, tls: { certFile: pki.certFile, keyFile: pki.keyFile, serverName } })).toMatch(
+        /^tls.serverName: .*must be a DNS name/,
+      );
+    }
+    expect(
+      field({
+        ...base,
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile, serverName: 'gateways.prod.svc.cluster.local.' },
+      }),
+    ).toBe('accepted');
   });
 });

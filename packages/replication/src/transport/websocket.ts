@@ -96,6 +96,8 @@ export interface TlsOptions {
   readonly ca?: string | Buffer;
   /** Require and verify a client certificate on accepted connections. @default false */
   readonly mutual?: boolean;
+  /** The name a dialled peer's certificate is checked against (and SNI), instead of the address dialled. */
+  readonly serverName?: string | undefined;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -410,6 +412,7 @@ export class WebSocketTransport implements Transport {
             ? {
                 ca: tls.ca,
                 ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+                ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
               }
             : {}),
         });
