@@ -144,6 +144,12 @@ export interface ClusterNodeOptions {
    */
   readonly deferValues?: boolean;
   /**
+   * The most changes of a peer's frame applied in one turn of the event loop (peer-link.ts,
+   * APPLY_SLICE). For tests: the cluster simulator makes it small, so that its frames of a few
+   * changes are applied in slices too. Not a configuration-file field. @default 1024
+   */
+  readonly applySlice?: number;
+  /**
    * Called once the node listens and has dialed its peers, before start() waits for a synchronous
    * bootstrap: what must run while the caches warm (an operator endpoint whose /healthz answers and
    * whose /readyz says `starting` meanwhile). An error it throws stops the node, and start() throws it.
@@ -220,6 +226,7 @@ export class ClusterNode {
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
   readonly #deferValues: boolean;
+  readonly #applySlice: number | undefined;
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
   /** The dialer each link this node dialled came from (a peer listed for other caches since is relinked). */
@@ -249,6 +256,11 @@ export class ClusterNode {
     const clock = options.clock ?? (options.scheduler === undefined ? undefined : options.scheduler.now);
     this.#protectFrames = options.protectFrames !== false;
     this.#deferValues = options.deferValues !== false;
+    const slice = options.applySlice;
+    if (slice !== undefined && !(Number.isInteger(slice) && slice >= 1)) {
+      throw new RangeError(`applySlice must be a whole number of changes, at least 1 (got ${String(slice)})`);
+    }
+    this.#applySlice = slice;
     this.#transport =
       options.transport ??
       new WebSocketTransport({
@@ -792,6 +804,7 @@ export class ClusterNode {
       protocol: peer.protocol,
       scheduler: this.#scheduler,
       unsentBudget: this.#unsentBudget,
+      ...(this.#applySlice === undefined ? {} : { applySlice: this.#applySlice }),
     });
     this.#links.set(node, link);
     link.attach();

@@ -76,6 +76,8 @@ export interface PeerLinkOptions {
    * more: a peer that does not read must not grow this node's memory. @default 256 MiB
    */
   readonly maxUnsentBytes?: number;
+  /** The most changes of a frame applied in one turn of the event loop. @default APPLY_SLICE */
+  readonly applySlice?: number;
   /**
    * The bound on what every link of the node holds unsent together (a peer with many names, each
    * link at its own bound, had no bound at all); the link holding the most goes when it is passed.
@@ -492,7 +494,8 @@ export class PeerLink {
   #applyAll(changes: readonly ChangeMessage[], applied?: () => void): Promise<void> | undefined {
     const replicatorFor = (cache: string) => this.#replicatorFor(cache);
     const skip = overtakenRemoveAlls(changes);
-    if (changes.length <= APPLY_SLICE) {
+    const slice = this.#options.applySlice ?? APPLY_SLICE;
+    if (changes.length <= slice) {
       applyInRuns(changes, this.node, replicatorFor, skip);
       applied?.();
       return undefined;
@@ -503,7 +506,7 @@ export class PeerLink {
           await this.#scheduler.nextTurn();
           if (!this.session.connection.open) return;
         }
-        at = applyInRuns(changes, this.node, replicatorFor, skip, at, at + APPLY_SLICE);
+        at = applyInRuns(changes, this.node, replicatorFor, skip, at, at + slice);
       }
       applied?.();
     };

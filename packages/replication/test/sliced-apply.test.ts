@@ -133,6 +133,28 @@ describe('a large frame of changes, applied a slice at a time', () => {
   });
 });
 
+describe('the applySlice option', () => {
+  it('is a whole number of changes, at least 1: anything else is refused at start, naming it', async () => {
+    for (const applySlice of [0, -1, 1.5, Number.NaN]) {
+      await expect(startNode('b', [], { caches }, { applySlice })).rejects.toThrow(
+        /^applySlice must be a whole number/,
+      );
+    }
+  });
+
+  it('a slice of one change applies a frame a change a turn, in order', async () => {
+    const node = await startNode('b', [], { caches }, { applySlice: 1 });
+    const cache = node.manager.getCache<string>('r');
+    const peer = await linkedRawPeer(node.url, 'a');
+    peer.send(batchOf(50, (i) => `${i}`));
+    const seen = await sizesSeen(() => cache?.size ?? 0, 50, 30_000);
+    expect(seen.at(-1)).toBe(50);
+    expect(seen.length).toBeGreaterThan(10);
+    expect(await peer.settled(1, 30_000)).toBe(true);
+    peer.connection.close();
+  });
+});
+
 describe('a session whose handler is still handling a message', () => {
   const listeners: Listener[] = [];
   afterEach(async () => {
