@@ -14,17 +14,19 @@
  * are far from balanced, small near the balance, where the window settles.
  *
  * Why this and not Caffeine's rules, measured on the traces of bench/README.md:
- * - Caffeine's climber for caches of up to 4,096 entries compares each sample's hit ratio with
- *   the previous one, keeps going while it improves, and decays its step. On real traces the hit
- *   ratio swings from sample to sample by more than the window's effect, so it chases noise: it
- *   lost to LRU by up to 3.8 points (orm-busy, 1,000 entries). Both densities come from the same
- *   sample, so the workload's swings cancel in their ratio: the signal Caffeine's newest release
- *   steers its large caches by.
+ * - Caffeine's library has one climber for every size (BoundedLocalCache.climb): it compares each
+ *   sample's hit rate with the previous one, keeps going while it improves, restarts at a change
+ *   of 5%, steps 6.25% of the capacity and decays the step by 0.98. On real traces the hit rate
+ *   swings from sample to sample by more than the window's effect, so it chases noise: it lost to
+ *   LRU by up to 3.8 points (orm-busy, 1,000 entries). Both densities come from the same sample,
+ *   so the workload's swings cancel in their ratio. (Caffeine's simulator tries other climbers;
+ *   an earlier version of this comment credited its library with a density climber for large
+ *   caches, which it does not have: found by a review.)
  * - Density alone is blind where a side earns nothing: with a small window, keys that come back
  *   only after a few hundred other requests are never hit in the window, so the window looks
  *   worthless and stays small, and W-TinyLFU hits 7% where LRU hits 75% (the sliding trace).
- *   Caffeine adds probes around its density climber; counting the ghosts' hits instead sees
- *   exactly what a larger side would have caught, with nothing to probe.
+ *   Counting the ghosts' hits sees exactly what a larger side would have caught, with nothing
+ *   to probe.
  *
  * Bounds. The window never shrinks below 2% of the capacity (at least one entry), so that new
  * keys always get a chance to prove themselves, and may grow to all but one entry, at which

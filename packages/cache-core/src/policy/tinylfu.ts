@@ -51,7 +51,7 @@
  *   fills pays nothing, and nothing is evicted before that.
  *
  * Where it departs from Caffeine, and why (measured in bench/README.md): the window is steered by
- * the within-sample density of hits and ghost hits, not by Caffeine's small-cache climber, and may
+ * the within-sample density of hits and ghost hits, not by Caffeine's climber (hit rate against the last sample), and may
  * grow beyond Caffeine's 80%: on the cache2k traces Caffeine's rules lost to LRU by up to 3.8
  * points, and on sliding-reuse traces by 15 to 69. The window starts at half the capacity, not 1%. The
  * sketch has a doorkeeper (the TinyLFU paper's; Caffeine's library dropped it).
