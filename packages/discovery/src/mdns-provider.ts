@@ -141,6 +141,7 @@ export class MdnsPeerProvider implements PeerProvider {
     this.#bonjour = new Bonjour(socketOptions as never, (error: Error) =>
       this.#logger.error({ err: error }, 'mdns discovery: socket error'),
     );
+    const host = boundAddress(this.#options.host);
     this.#bonjour.publish({
       name: `${node} (${cluster})`,
       type: SERVICE_TYPE,
@@ -152,7 +153,7 @@ export class MdnsPeerProvider implements PeerProvider {
         protocol: String(protocolVersion),
         port: String(port),
         scheme: this.#options.scheme ?? 'ws',
-        ...(boundAddress(this.#options.host) === undefined ? {} : { host: boundAddress(this.#options.host) }),
+        ...(host === undefined ? {} : { host }),
       },
     });
     this.#browse();

@@ -37,7 +37,6 @@ import {
   createPeerProvider,
   type DiscoveredPeer,
   type DiscoveryMode,
-  explicitPort,
   type PeerProvider,
   sameCaches,
 } from '@meshcache/discovery';
@@ -55,7 +54,7 @@ import { Keyring } from './security/keyring.js';
 import { HandshakeError, OwnEphemerals, type PeerIdentity, PROTOCOL_VERSIONS, Session } from './session.js';
 import type { Connection, Listener, Transport } from './transport/transport.js';
 import { CloseCode, scopedAddress } from './transport/transport.js';
-import { WebSocketTransport } from './transport/websocket.js';
+import { listenPort, WebSocketTransport } from './transport/websocket.js';
 
 /**
  * 'connecting' and 'down' for a peer this node dials and has no link with; 'connected' for a
@@ -542,9 +541,9 @@ export class ClusterNode {
         {
           cluster: this.#config.cluster,
           node: this.id,
-          // As written: URL's `port` is empty for the scheme's default (80, 443), and mDNS
+          // listenPort: URL's `port` is empty for the scheme's default (80, 443), and mDNS
           // published port 0 for a listener on 80, which every peer ignored.
-          port: explicitPort(this.url) ?? (scheme === 'wss' ? 443 : 80),
+          port: listenPort(new URL(this.url)),
           host: this.#config.hostname,
           scheme,
           protocolVersion: (this.#protocols ?? PROTOCOL_VERSIONS).max,

@@ -235,18 +235,20 @@ export class Session {
   readonly #established: Promise<PeerIdentity>;
   #settle!: { resolve: (peer: PeerIdentity) => void; reject: (error: HandshakeError) => void };
   #cancelTimer: Cancel | undefined;
+  readonly #scheduler: Scheduler;
 
   /** Starts the handshake at once; `established` settles when it ends either way. */
   constructor(connection: Connection, options: SessionOptions) {
     this.connection = connection;
     this.#options = options;
+    this.#scheduler = options.scheduler ?? systemScheduler;
     this.#codec = new WireCodec({ deferValues: options.deferValues !== false });
     this.#protocols = options.protocols ?? PROTOCOL_VERSIONS;
     this.#established = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
     this.#established.catch(() => {}); // observed through `established`; never unhandled
-    this.#cancelTimer = (options.scheduler ?? systemScheduler).setTimeout(
+    this.#cancelTimer = this.#scheduler.setTimeout(
       () => this.#fail('E_TIMEOUT', CloseCode.ProtocolError, 'handshake timed out'),
       options.timeoutMillis,
     );
@@ -364,9 +366,14 @@ export class Session {
     try {
       handle();
     } catch (error) {
-      this.#logger.error({ remote: this.connection.remoteAddress, err: error }, 'could not handle a frame; closing');
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'internal error');
+      this.#couldNotHandle(error);
     }
+  }
+
+  /** A frame whose handling failed (threw, or its promise rejected): logged, and the session closed. */
+  #couldNotHandle(error: unknown): void {
+    this.#logger.error({ remote: this.connection.remoteAddress, err: error }, 'could not handle a frame; closing');
+    this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'internal error');
   }
 
   #dispatch(bytes: Uint8Array): void {
@@ -603,9 +610,8 @@ export class Session {
       this.#handleWaitingLater();
     };
     handling.then(handled, (error: unknown) => {
-      // As a handler's throw (#guarded): logged, and the session closed; never unhandled.
-      this.#logger.error({ remote: this.connection.remoteAddress, err: error }, 'could not handle a frame; closing');
-      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'internal error');
+      // As a handler's throw (#guarded); never unhandled.
+      this.#couldNotHandle(error);
       handled();
     });
   }
@@ -668,7 +674,7 @@ export class Session {
   #handleWaitingLater(): void {
     if (this.#busy || (this.#waiting.length === 0 && this.#early.length === 0)) return;
     this.#busy = true;
-    void (this.#options.scheduler ?? systemScheduler).nextTurn().then(() => {
+    void this.#scheduler.nextTurn().then(() => {
       this.#busy = false;
       this.#handleWaiting();
     });
