@@ -167,7 +167,7 @@ interface Dialer {
   readonly scope: readonly string[] | undefined;
   readonly caches: readonly string[];
   readonly foundBy: DiscoveryMode;
-  /** The address answered as this very node (DNS answers include it): never dialled again. */
+  /** The address answered as this very node (DNS answers include it): dialled again only every SELF_RECHECK_MILLIS. */
   self: boolean;
   /** Discovery said the peer went away: not redialled. */
   retired: boolean;
@@ -187,6 +187,13 @@ interface Dialer {
   lastSeen: number | null;
 }
 
+/**
+ * How often an address that answered as this very node is dialled again. Once was never: an
+ * address is this node's for as long as the DNS name includes it, but a verdict that lasts
+ * forever is one an on-path attacker who relays a dial back to its own node need cause only
+ * once. Ten minutes: a handshake with itself costs a node nothing worth counting at that rate.
+ */
+const SELF_RECHECK_MILLIS = 10 * 60_000;
 /** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 /**
@@ -689,6 +696,7 @@ export class ClusterNode {
       const session = this.#session(connection, 'dialler');
       const peer = await session.established;
       dialer.node = peer.node;
+      dialer.self = false;
       // The backoff starts again only once the link has lived a while (#redial): a peer that
       // closes every link at once (a node on a backplane, a duplicate) is not redialled 12 times a second.
       dialer.linkedAt = this.#scheduler.now();
@@ -698,12 +706,16 @@ export class ClusterNode {
       if (link !== undefined) this.#dialledBy.set(link, dialer);
     } catch (error) {
       if (error instanceof HandshakeError && error.code === 'E_SELF') {
-        // The address answered as this very node (a DNS name that includes it): never dialled again.
+        // The address answered as this very node (a DNS name that includes it): not redialled,
+        // only checked again every SELF_RECHECK_MILLIS, in case it was not so for good.
         dialer.node = this.id;
         dialer.self = true;
         dialer.state = 'down';
+        dialer.cancelRedial = this.#scheduler.setTimeout(() => void this.#dial(dialer), SELF_RECHECK_MILLIS);
         return;
       }
+      // Checked again (above) and found to be another node's, or none: redialled as any peer.
+      dialer.self = false;
       dialer.state = 'down';
       // Every retry logged at warn made a thousand dead peers 8,400 lines in 9 s.
       const now = this.#scheduler.now();

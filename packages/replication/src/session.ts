@@ -271,16 +271,20 @@ export class Session {
     }
     connection.onFrame((bytes) => this.#receive(bytes));
     connection.onClose((code, reason) => {
-      const before = this.#state.name;
+      const before = this.#state;
       this.#closed();
-      if (before !== 'established') {
+      if (before.name !== 'established') {
         // The other side's reason, when it is one of the handshake's own fixed texts (never any
         // text a peer chose, which would go into logs as it came): a node held to another
         // protocol version looked merely unreachable from this side.
         const why = HANDSHAKE_REFUSALS.has(reason) ? ` ${reason}` : '';
         this.#settle.reject(
           new HandshakeError(
-            code === CloseCode.AuthFailed ? 'E_AUTH' : code === CloseCode.Self ? 'E_SELF' : 'E_PROTOCOL',
+            code === CloseCode.AuthFailed
+              ? 'E_AUTH'
+              : code === CloseCode.Self && this.#dialledSelf(before)
+                ? 'E_SELF'
+                : 'E_PROTOCOL',
             `the other side closed the connection during the handshake (${code}${why})`,
           ),
         );
@@ -289,6 +293,19 @@ export class Session {
     // A connection already closed runs no close listener added now: the handshake would wait
     // out its timer (a dial that waited for a slot while the peer gave up on it held that slot).
     if (!connection.open) this.#fail('E_PROTOCOL', CloseCode.Normal, 'the connection was already closed');
+  }
+
+  /**
+   * Whether a close with CloseCode.Self, in handshake state `state`, says what it claims: this
+   * node dialled itself. A close code carries no authentication: anyone the dial reached (a stray
+   * process on the port, whoever is on the path of a ws:// link) could send it, and a dialler that
+   * took it at its word never dialled that address again. So a dialler learns it dialled itself
+   * only from an authenticated Welcome naming it (#onWelcome), never from a close; a listener
+   * believes the close only from the dial whose Hello named this node with one of this node's own
+   * ephemeral keys (its own dial, which its Welcome answered).
+   */
+  #dialledSelf(state: State): boolean {
+    return state.name === 'awaiting confirm' && state.peer.node === this.#options.local.node;
   }
 
   get established(): Promise<PeerIdentity> {

@@ -7,6 +7,7 @@ import { ConfigError } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualPeerProvider } from '@meshcache/discovery';
 import { describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { LINK_LOGS_PER_MINUTE } from '../src/cluster-node.js';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
 import { MessageType } from '../src/protocol/messages.js';
@@ -117,6 +118,26 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     await until(() => lines.some(([, message]) => message === 'this node dialled itself'), 'the self-dial noticed');
     expect(lines.filter(([level]) => level === 'warn' || level === 'error')).toEqual([]);
     expect(node.peers()).toEqual([]);
+  });
+
+  it('keeps dialling an address that closed its dial with the self code: a close code proves nothing (found by an attack)', async () => {
+    // Anyone a dial reaches can close it with 4005; the node took that as "this is me" and never
+    // dialled the address again, nor listed it in peers().
+    const dials: Socket[] = [];
+    const poisoner = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    poisoner.on('connection', (socket, request) => {
+      dials.push(request.socket);
+      socket.once('message', () => socket.close(4005, 'dialled itself'));
+    });
+    await new Promise((resolve) => poisoner.once('listening', resolve));
+    try {
+      const { port } = poisoner.address() as { port: number };
+      const node = await start('gw-1', [`ws://127.0.0.1:${port}`]);
+      await until(() => dials.length >= 3, 'the address dialled again');
+      expect(node.peers().map((peer) => peer.url)).toEqual([`ws://127.0.0.1:${port}`]);
+    } finally {
+      await new Promise((resolve) => poisoner.close(resolve));
+    }
   });
 
   it('refuses a peer with the wrong secret: it stays down and nothing crosses', async () => {
