@@ -51,16 +51,19 @@ describe('scoped addresses', () => {
 });
 
 describe('WebSocketTransport masking', () => {
-  /** The first frame a dialled connection sends, as bytes on the wire (a bare TCP server answers the upgrade). */
-  async function firstFrame(transport: WebSocketTransport, payload: Buffer): Promise<Buffer> {
+  /**
+   * A bare TCP server that answers a dial's upgrade (then `upgraded(socket)`), and keeps every
+   * byte the dial sends after it, as on the wire.
+   */
+  async function bareServer(upgraded: (socket: Socket) => void = () => {}) {
     let received = Buffer.alloc(0);
-    let upgraded = false;
     const sockets: Socket[] = [];
     const server = createServer((socket) => {
       sockets.push(socket);
+      let open = false;
       socket.on('data', (chunk: Buffer) => {
         received = Buffer.concat([received, chunk]);
-        if (upgraded) return;
+        if (open) return;
         const head = received.indexOf('\r\n\r\n');
         if (head < 0) return;
         const key = /sec-websocket-key: *(\S+)/i.exec(received.subarray(0, head).toString('latin1'))?.[1] ?? '';
@@ -68,21 +71,34 @@ describe('WebSocketTransport masking', () => {
         socket.write(
           `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
         );
-        upgraded = true;
+        open = true;
         received = received.subarray(head + 4);
+        upgraded(socket);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      address: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      received: () => received,
+      close: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  /** The first frame a dialled connection sends, as bytes on the wire. */
+  async function firstFrame(transport: WebSocketTransport, payload: Buffer): Promise<Buffer> {
+    const server = await bareServer();
     try {
-      const connection = await transport.dial(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const connection = await transport.dial(server.address);
       connection.send(payload);
       // binary, final, masked, 7-bit length: 2 header bytes, 4 of mask, then the payload
-      await until(() => received.length >= 6 + payload.length, 'the first frame to arrive', 5000);
+      await until(() => server.received().length >= 6 + payload.length, 'the first frame to arrive', 5000);
       connection.close(1000, 'done');
-      return received.subarray(0, 6 + payload.length);
+      return server.received().subarray(0, 6 + payload.length);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
     }
   }
 
@@ -95,6 +111,21 @@ describe('WebSocketTransport masking', () => {
     const masked = await firstFrame(new WebSocketTransport(), payload);
     expect(masked[1]).toBe(0x80 | payload.length);
     expect(masked.subarray(6)).not.toEqual(payload);
+  });
+
+  it('answers a ping with an empty pong: whoever a node dials cannot have it echo bytes in clear (found by an attack)', async () => {
+    const chosen = Buffer.from('GET /poison HTTP/1.1\r\nHost: victim.example\r\n\r\n');
+    const server = await bareServer((socket) => socket.write(Buffer.concat([Buffer.of(0x89, chosen.length), chosen])));
+    try {
+      const connection = await new WebSocketTransport({ maskFrames: false }).dial(server.address);
+      // A pong (0x8a), masked with a zero mask as every frame of such a dial, and empty.
+      await until(() => server.received().length >= 6, 'the pong', 5000);
+      expect([...server.received().subarray(0, 6)]).toEqual([0x8a, 0x80, 0, 0, 0, 0]);
+      expect(server.received().includes(chosen)).toBe(false);
+      connection.close(1000, 'done');
+    } finally {
+      await server.close();
+    }
   });
 });
 

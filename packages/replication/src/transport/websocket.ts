@@ -146,6 +146,13 @@ class WebSocketConnection implements Connection {
     this.remoteAddress = remoteAddress;
     this.scope = scope;
     if (heartbeat.millis > 0) this.#heartbeat(heartbeat.millis, heartbeat.tolerance, preAuth.rawSocket);
+    // A ping is answered with an empty pong, not ws's echo of the ping's payload: with the dial's
+    // zero mask, an echo put up to 125 bytes that whoever the node dialled chose on the wire in
+    // clear, before either side had proved a key (RFC 6455's masking exists against exactly that;
+    // found by an attack). Nothing here sends a ping with a payload, so no side waits for one back.
+    socket.on('ping', () => {
+      if (this.#socket.readyState === WebSocket.OPEN) this.#socket.pong();
+    });
     this.#limitUntilAuthenticated(preAuth);
     socket.on('message', (data, isBinary) => {
       if (this.#socket.readyState !== WebSocket.OPEN) return; // closing: nothing is delivered after close()
@@ -347,7 +354,12 @@ export class WebSocketTransport implements Transport {
       });
     });
     // noServer: this listener decides which upgrades ws may take (Origin, pending limits).
-    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.#maxPayload });
+    const wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: this.#maxPayload,
+      autoPong: false, // answered empty: see WebSocketConnection's constructor
+    });
     wss.on('error', () => {});
     const pending = new ConnectionPlaces(this.#preAuth);
     server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -407,6 +419,7 @@ export class WebSocketTransport implements Transport {
           perMessageDeflate: false,
           maxPayload: this.#maxPayload,
           handshakeTimeout: this.#dialTimeoutMillis,
+          autoPong: false, // answered empty: see WebSocketConnection's constructor
           ...(this.#maskFrames ? {} : { generateMask: zeroMask }),
           ...(secure && tls !== undefined
             ? {
