@@ -102,6 +102,13 @@ const MAX_ROUNDS = 8;
 const MAX_WAIT_LEASES = 2;
 /** Live claims one peer may hold; past it its claims are ignored (a gateway loads a few keys at a time). */
 export const MAX_CLAIMS_PER_PEER = 10_000;
+/**
+ * Characters of key one peer's live claims may hold in all; past it its claims are ignored too.
+ * The count alone bounded nothing: a member sending claims with keys of 8 MiB ran a node out of
+ * memory in 134 claims (found by an attack). 4 Mi characters is 10,000 keys of 400; a claim
+ * ignored costs only the single flight (the waiter loads the key itself).
+ */
+export const MAX_CLAIM_KEY_CHARS_PER_PEER = 4 * 1024 * 1024;
 
 export class LoadLeases implements ClusterLoadCoordinator {
   readonly #options: LoadLeasesOptions;
@@ -115,8 +122,8 @@ export class LoadLeases implements ClusterLoadCoordinator {
   #loadedHere = 0;
   #farClaimLogged = false;
   #tooManyLogged = false;
-  /** Live claims per peer (MAX_CLAIMS_PER_PEER). */
-  readonly #claimsOf = new Map<string, number>();
+  /** Live claims per peer, and the characters of their keys (MAX_CLAIMS_PER_PEER, MAX_CLAIM_KEY_CHARS_PER_PEER). */
+  readonly #claimsOf = new Map<string, { count: number; chars: number }>();
   /** Drops expired claims while any are held: a claim is otherwise dropped only when its key is looked up (2,000,000 held 1 GB). */
   #sweep: (() => void) | undefined;
 
@@ -182,12 +189,22 @@ export class LoadLeases implements ClusterLoadCoordinator {
         return;
       }
       const held = this.#claims.get(message.key)?.has(from) === true;
-      if (!held && (this.#claimsOf.get(from) ?? 0) >= MAX_CLAIMS_PER_PEER) {
+      const of = this.#claimsOf.get(from);
+      if (
+        !held &&
+        of !== undefined &&
+        (of.count >= MAX_CLAIMS_PER_PEER || of.chars + message.key.length > MAX_CLAIM_KEY_CHARS_PER_PEER)
+      ) {
         if (!this.#tooManyLogged) {
           this.#tooManyLogged = true;
           this.#options.logger.warn(
-            { cache: this.#options.port.cacheName, peer: from, limit: MAX_CLAIMS_PER_PEER },
-            'single flight: a peer holds too many claims; its further claims are ignored (logged once)',
+            {
+              cache: this.#options.port.cacheName,
+              peer: from,
+              limit: MAX_CLAIMS_PER_PEER,
+              keyCharsLimit: MAX_CLAIM_KEY_CHARS_PER_PEER,
+            },
+            'single flight: a peer holds too many claims, or claims of too long keys; its further claims are ignored (logged once)',
           );
         }
         return;
@@ -290,7 +307,14 @@ export class LoadLeases implements ClusterLoadCoordinator {
     const replaced = claims.get(claim.node);
     if (replaced !== undefined)
       replaced.ended = 'withdrawn'; // a node's newer claim stands for its older one
-    else this.#claimsOf.set(claim.node, (this.#claimsOf.get(claim.node) ?? 0) + 1);
+    else {
+      const of = this.#claimsOf.get(claim.node);
+      if (of === undefined) this.#claimsOf.set(claim.node, { count: 1, chars: key.length });
+      else {
+        of.count++;
+        of.chars += key.length;
+      }
+    }
     claims.set(claim.node, claim);
     this.#sweep ??= this.#scheduler.setInterval(() => this.#dropExpired(), this.#options.leaseMillis);
   }
@@ -312,9 +336,9 @@ export class LoadLeases implements ClusterLoadCoordinator {
     if (claims === undefined || claim === undefined) return;
     claim.ended = why;
     claims.delete(node);
-    const left = (this.#claimsOf.get(node) ?? 1) - 1;
-    if (left === 0) this.#claimsOf.delete(node);
-    else this.#claimsOf.set(node, left);
+    const of = this.#claimsOf.get(node);
+    if (of !== undefined && --of.count === 0) this.#claimsOf.delete(node);
+    else if (of !== undefined) of.chars -= key.length;
     if (claims.size === 0) this.#claims.delete(key);
     this.#wake(key);
   }

@@ -8,7 +8,12 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, type LeaseMessage, MessageType } from '../src/internals.js';
-import { LoadLeases, type LoadLeasesOptions, MAX_CLAIMS_PER_PEER } from '../src/load-leases.js';
+import {
+  LoadLeases,
+  type LoadLeasesOptions,
+  MAX_CLAIM_KEY_CHARS_PER_PEER,
+  MAX_CLAIMS_PER_PEER,
+} from '../src/load-leases.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const KEY = 'tenant=acme';
@@ -275,5 +280,17 @@ describe('single flight: what a peer holding the cluster secret cannot make it d
     expect(leases.counters.claimedKeys).toBe(MAX_CLAIMS_PER_PEER);
     claim('key-0'); // a claim it holds may be renewed
     expect(leases.counters.claimedKeys).toBe(MAX_CLAIMS_PER_PEER);
+  });
+
+  it("holds at most MAX_CLAIM_KEY_CHARS_PER_PEER characters of one peer's claimed keys (8 MiB keys ran a node out of memory, found by an attack)", async () => {
+    const { scheduler, leases, claim } = alone();
+    const long = (i: number) => `${i}`.padEnd(1024 * 1024, '.');
+    for (let i = 0; i < 10; i++) claim(long(i), 1000);
+    expect(leases.counters.claimedKeys).toBe(MAX_CLAIM_KEY_CHARS_PER_PEER / (1024 * 1024));
+    // Claims that end give their characters back.
+    await scheduler.advance(10_001);
+    expect(leases.counters.claimedKeys).toBe(0);
+    for (let i = 0; i < 10; i++) claim(long(i));
+    expect(leases.counters.claimedKeys).toBe(MAX_CLAIM_KEY_CHARS_PER_PEER / (1024 * 1024));
   });
 });
