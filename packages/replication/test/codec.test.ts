@@ -149,6 +149,24 @@ describe('WireCodec', () => {
     ],
     ['a batch of non-arrays', forged.pack([5, [1, 2]]), /batch\[0\]: a change must be an array/],
     ['a batch inside a batch', forged.pack([5, [[5, []]]]), /batch\[0\]: unknown message type 5/],
+    // Said in a few words, not quoted whole: a 1 MiB type made a 1 MiB log line (found by an attack).
+    [
+      'a long string as a change type',
+      forged.pack([5, [['x'.repeat(1 << 20), 'c']]]),
+      /batch\[0\]: unknown message type \(a string of 1048576 characters\)$/,
+    ],
+    // ext 0x73 (a Set), then a number where the array of its items belongs: msgpackr threw on it,
+    // and the peer was told only "not msgpack" (found by an attack).
+    [
+      'a Set not followed by an array',
+      Buffer.from([0x92, 0x0d, 0xd4, 0x73, 0x00, 0x05]),
+      /a Set must be followed by the array of its items/,
+    ],
+    [
+      'an array as a change type',
+      forged.pack([5, [[[1, 2, 3], 'c']]]),
+      /batch\[0\]: unknown message type \(an array of 3 items\)$/,
+    ],
   ])('refuses %s with E_PROTOCOL naming what was wrong', (_name, bytes, problem) => {
     expect(() => new WireCodec().decode(bytes)).toThrow(
       expect.objectContaining({ code: 'E_PROTOCOL', message: expect.stringMatching(problem) }),

@@ -519,7 +519,20 @@ function changeFromWire(wire: unknown, batch: string | undefined, index: number)
     if (!isText(cache)) return badChange(batch, index, 'cache must be a non-empty string');
     return { type: MessageType.RemoveAll, cache: cache as string, version: versionAt(wire, 2, batch, index) };
   }
-  return badChange(batch, index, `unknown message type ${JSON.stringify(type) ?? String(type)}`);
+  return badChange(batch, index, `unknown message type ${shortly(type)}`);
+}
+
+/**
+ * A value a peer sent, said in an error in a few words: the value itself when short, else its
+ * kind and size. An error quoted it whole, and a 1 MiB string in a change's type slot made a 1 MiB
+ * log line (found by an attack).
+ */
+function shortly(value: unknown): string {
+  if (typeof value === 'string')
+    return value.length <= 32 ? JSON.stringify(value) : `(a string of ${value.length} characters)`;
+  if (Array.isArray(value)) return `(an array of ${value.length} items)`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return `(${value.constructor?.name ?? 'an object'})`;
 }
 
 /**

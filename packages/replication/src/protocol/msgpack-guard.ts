@@ -235,8 +235,15 @@ export class MsgpackGuard {
           position += 2;
           if (type === EXT_UNDEFINED) continue;
           if (type === EXT_SET) {
+            // The Set's items follow as one array; anything else made msgpackr throw, and the
+            // peer was told only "not msgpack" (found by an attack).
+            need(1);
+            const next = bytes[position] as number;
+            if (!((next >= 0x90 && next <= 0x9f) || next === 0xdc || next === 0xdd)) {
+              throw new GuardError('a Set must be followed by the array of its items');
+            }
             weigh(MAP_BYTES, 0); // its items, as one array, are weighed as that array, then again in the Set
-            open(1); // the Set's items follow as one array
+            open(1);
             continue;
           }
           if (type === EXT_RECORD) {
