@@ -468,7 +468,16 @@ export class Session {
       node: local.node,
       url: local.url,
     };
-    const second = writeSecond(opened.noise, opened.re, generateEphemeral(), encodeWelcome(welcome));
+    let second: ReturnType<typeof writeSecond>;
+    try {
+      second = writeSecond(opened.noise, opened.re, generateEphemeral(), encodeWelcome(welcome));
+    } catch (error) {
+      // An ephemeral key that is not a usable point (one of low order): a bad Hello, refused as
+      // any other. Thrown on, it closed with 'internal error' and logged an error each time.
+      if (!(error instanceof NoiseError)) throw error;
+      this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake message');
+      return;
+    }
     const peer: PeerIdentity = {
       node: hello.node,
       url: hello.url,

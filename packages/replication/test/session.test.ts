@@ -1,10 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChangeMessage, MessageType } from '../src/internals.js';
+import { encodeHello, frame, HELLO, PROLOGUE } from '../src/security/handshake-messages.js';
+import { derivePsk } from '../src/security/keyring.js';
+import { generateEphemeral, initialState, writeFirst } from '../src/security/noise.js';
 import { OwnEphemerals, PROTOCOL_VERSIONS, type Session, type SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
-import { sessionOf, type TestIdentity } from './sessions.js';
+import { sessionOf, TEST_SECRET, type TestIdentity } from './sessions.js';
 
 const listeners: Listener[] = [];
 afterEach(async () => {
@@ -310,6 +313,24 @@ describe('Session before authentication: the listener says nothing to whoever la
     raw.send(hello as Uint8Array);
     await expect(session.established).rejects.toMatchObject({ code: 'E_AUTH' });
     expect(await closed).toEqual([4003, 'authentication failed']);
+    expect(received).toEqual([]);
+  });
+
+  it('refuses a keyed Hello whose ephemeral key is of low order as a bad message, not an internal error (found by an attack)', async () => {
+    const psk = await derivePsk(TEST_SECRET);
+    const lowOrder = { ...generateEphemeral(), publicKey: Buffer.alloc(32) };
+    const payload = encodeHello({
+      minProtocol: 2,
+      maxProtocol: 5,
+      role: 'peer',
+      cluster: 'gateways',
+      node: 'x',
+      url: '',
+    });
+    const { raw, session, received, closed } = await rawToListener();
+    raw.send(frame(HELLO, writeFirst(initialState(PROLOGUE), psk, lowOrder, payload)));
+    await expect(session.established).rejects.toMatchObject({ code: 'E_PROTOCOL' });
+    expect(await closed).toEqual([4002, 'bad handshake message']);
     expect(received).toEqual([]);
   });
 
