@@ -34,7 +34,7 @@ export interface PeerListenerConfig {
   socketTimeoutMillis?: number;
   /** Connections that have not authenticated yet, in all; past it new ones are refused. @default 64 */
   maxPendingConnections?: number;
-  /** Connections that have not authenticated yet, from one address. @default 8 */
+  /** Connections that have not authenticated yet, from one address (an IPv6 /64 counts as one). @default 8 */
   maxPendingPerAddress?: number;
   /**
    * Origins whose WebSocket requests are accepted (a browser sends one; peers and the CLI do not).

@@ -30,6 +30,7 @@ import { type ClientRequest, createServer, type IncomingMessage, type Server } f
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { hostOf } from '../once-per-window.js';
 import { ConnectionPlaces } from './connection-places.js';
 import { CloseCode, type Connection, closeReason, type Listener, scopeOfPath, type Transport } from './transport.js';
 
@@ -370,7 +371,9 @@ export class WebSocketTransport implements Transport {
         return;
       }
       const remote = request.socket.remoteAddress ?? '?';
-      const release = pending.admit(remote, socket);
+      // Counted by host, an IPv6 /64 as one (as the operator endpoint counts): whoever holds a
+      // /64 has 2^64 addresses, and counted by address maxPerAddress bounded nothing for them.
+      const release = pending.admit(hostOf(`${remote}:${request.socket.remotePort ?? '?'}`), socket);
       if (release === undefined) {
         refuse(socket, 503, 'Service Unavailable');
         return;
