@@ -288,8 +288,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   /** ReplicaPort.prefetch: the memory store's key index reads ahead (a disk tier's reads are its own). */
-  prefetch(keys: readonly string[]): void {
-    this.#store.prefetch(keys);
+  prefetch(keys: readonly string[], count = keys.length): void {
+    this.#store.prefetch(keys, count);
   }
 
   /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */

@@ -94,14 +94,15 @@ export interface ReplicaPort<V = unknown> {
    */
   reserve(entries: number): void;
   /**
-   * Changes to these keys (the first 1,024) are about to be applied, in this order: the cache
+   * Changes to these keys (the first `count` of them, at most 1,024; by default all, so a caller
+   * may reuse one array for runs of any length) are about to be applied, in this order: the cache
    * reads where each is held before the first is applied, so that the misses to memory overlap. A
    * hint: what the changes do is not changed by it, and lookups in any other order cost what they
    * would have, plus the read-ahead's own pass. The cache holds the keys until they are looked up,
    * until a lookup goes another way, or until the next prefetch: `prefetch([])` ends a run whose
    * last keys were not looked up (a change refused before its lookup), so that they are let go.
    */
-  prefetch(keys: readonly string[]): void;
+  prefetch(keys: readonly string[], count?: number): void;
   /** Tombstones held now. */
   readonly tombstoneCount: number;
   /** The version of the last removeAll this cache applied, if versions are in use. */

@@ -159,6 +159,8 @@ export class CacheReplicator {
   readonly port: ReplicaPort<unknown>;
   readonly settings: ResolvedReplicationConfig;
   readonly #hlc: HybridLogicalClock;
+  /** The keys of the run applyRun reads ahead; the port copies what it keeps of them. */
+  readonly #runKeys: string[] = new Array<string>(PREFETCH_RUN).fill('');
   readonly #logger: Logger;
   readonly #maxQueueBytes: number;
   /** Peers (links) that said they do not carry this cache: never counted by a settle() under way. */
@@ -560,19 +562,23 @@ export class CacheReplicator {
   ): number {
     const cache = this.port.cacheName;
     const end = Math.min(changes.length, until, from + PREFETCH_RUN);
-    const keys: string[] = [];
+    // One array for every run, its first `count` the run's keys: a new array a run was about 29
+    // bytes a change for the collector (issue 20).
+    const keys = this.#runKeys;
+    let count = 0;
     let at = from;
     for (; at < end; at++) {
       const change = changes[at] as ChangeMessage;
       if (change.cache !== cache) break;
-      if (change.type !== MessageType.RemoveAll && skip?.has(at) !== true) keys.push(change.key);
+      if (change.type !== MessageType.RemoveAll && skip?.has(at) !== true) keys[count++] = change.key;
     }
-    const ahead = keys.length >= PREFETCH_FROM;
-    if (ahead) this.port.prefetch(keys);
+    const ahead = count >= PREFETCH_FROM;
+    if (ahead) this.port.prefetch(keys, count);
     try {
       for (let i = from; i < at; i++) if (skip?.has(i) !== true) this.apply(changes[i] as ChangeMessage, node);
     } finally {
       if (ahead) this.port.prefetch(NO_KEYS);
+      keys.fill('', 0, count); // the keys are the cache's now, not this array's to keep alive
     }
     return Math.max(at, from + 1);
   }

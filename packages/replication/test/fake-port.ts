@@ -53,9 +53,9 @@ export class FakePort implements ReplicaPort<unknown> {
   prefetched: string[][] = [];
   prefetchesEnded = 0;
 
-  prefetch(keys: readonly string[]): void {
-    if (keys.length === 0) this.prefetchesEnded++;
-    else this.prefetched.push([...keys]);
+  prefetch(keys: readonly string[], count = keys.length): void {
+    if (count === 0) this.prefetchesEnded++;
+    else this.prefetched.push(keys.slice(0, count));
   }
 
   get tombstoneCount(): number {

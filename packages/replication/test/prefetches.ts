@@ -7,9 +7,9 @@ export function recordPrefetches(cache: Cache<unknown>): string[][] {
   const port = replicaPortOf(cache);
   const prefetched: string[][] = [];
   const prefetch = port.prefetch.bind(port);
-  port.prefetch = (keys) => {
-    prefetched.push([...keys]);
-    prefetch(keys);
+  port.prefetch = (keys, count = keys.length) => {
+    prefetched.push(keys.slice(0, count));
+    prefetch(keys, count);
   };
   return prefetched;
 }

@@ -180,15 +180,15 @@ export class KeyIndex {
    * never what it answers. The keys are held until the last is looked up, until a lookup goes
    * another way, or until the next prefetch: `prefetch([])` lets them go (a caller whose run ended).
    */
-  prefetch(keys: readonly string[], held: ReadonlyArray<string | undefined>): void {
+  prefetch(keys: readonly string[], held: ReadonlyArray<string | undefined>, first = keys.length): void {
     this.#forgetPrefetched();
-    if (this.#map !== undefined || keys.length === 0) return;
+    if (this.#map !== undefined || first === 0) return;
     this.#prefetched ??= {
       keys: new Array<string | undefined>(PREFETCH_MOST).fill(undefined),
       hashes: new Int32Array(PREFETCH_MOST),
     };
     const { keys: kept, hashes } = this.#prefetched;
-    const count = Math.min(keys.length, PREFETCH_MOST);
+    const count = Math.min(first, keys.length, PREFETCH_MOST);
     for (let i = 0; i < count; i++) {
       const key = keys[i] as string;
       kept[i] = key;

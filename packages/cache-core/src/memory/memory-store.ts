@@ -140,9 +140,9 @@ export class MemoryStore<V> {
     return this.#index.get(key, this.#keys);
   }
 
-  /** The index reads ahead for lookups of these keys, in this order (KeyIndex.prefetch). */
-  prefetch(keys: readonly string[]): void {
-    this.#index.prefetch(keys, this.#keys);
+  /** The index reads ahead for lookups of the first `count` of these keys, in this order (KeyIndex.prefetch). */
+  prefetch(keys: readonly string[], count = keys.length): void {
+    this.#index.prefetch(keys, this.#keys, count);
   }
 
   has(key: string): boolean {
