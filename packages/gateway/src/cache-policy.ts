@@ -236,10 +236,7 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
     reason = 'no-cache (every use is revalidated)';
   }
 
-  // Age (section 4.2.3), in ms until the end so no rounding is taken twice.
-  const apparentAge = date === undefined ? 0 : Math.max(0, now - date);
-  const correctedAgeValue = ageSeconds(response.headers) * 1000 + Math.max(0, now - requestTime);
-  const initialAge = Math.max(apparentAge, correctedAgeValue) / 1000;
+  const initialAge = correctedInitialAge(response.headers, requestTime, now);
   const fresh = Math.max(0, lifetime - initialAge);
 
   const mustRevalidate = cc.has('must-revalidate') || cc.has('proxy-revalidate') || unqualifiedNoCache;
@@ -292,6 +289,18 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
     headers,
     storeSeconds: store,
   };
+}
+
+/**
+ * RFC 9111 section 4.2.3: how old a response already is on arrival, in seconds: the larger of
+ * Date's apparent age and the upstream Age plus the time the request took (in ms until the end,
+ * so no rounding is taken twice).
+ */
+export function correctedInitialAge(headers: Headers, requestTime: number, now: number): number {
+  const date = httpDate(headers, 'date');
+  const apparentAge = date === undefined ? 0 : Math.max(0, now - date);
+  const correctedAgeValue = ageSeconds(headers) * 1000 + Math.max(0, now - requestTime);
+  return Math.max(apparentAge, correctedAgeValue) / 1000;
 }
 
 const SECONDS_OPTIONS = [

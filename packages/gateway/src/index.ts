@@ -17,6 +17,7 @@ export type {
   ResponseCacheStatistics,
   ResponseCacheValue,
   ServedResponse,
+  StoreContext,
   StoredResponse,
   UpstreamResponse,
 } from './response-cache.js';

@@ -20,7 +20,10 @@
  *   asked, conditionally when the entry has an ETag or Last-Modified; a 304 refreshes the entry
  *   (its headers updated as RFC 9111 section 4.3.4 says, its freshness computed again) and the
  *   stored body is served; when the origin fails (an exception, 500, 502, 503 or 504) and the
- *   entry is within stale-if-error, the stale entry is served instead.
+ *   entry is within stale-if-error, the stale entry is served instead. An answer that is not
+ *   stored removes the entry only when the origin's own answer forbids keeping it (a 200 with
+ *   no-store): never because of the request (a client's no-store or credentials: one client's
+ *   reload removed what every client shares, on every instance) nor of a failure.
  *
  * Purge by tag. The origin tags a response with `Surrogate-Key: a b` (`tagHeader`; spaces or
  * commas). purgeTag(tag) removes every entry this instance knows to carry the tag (the removes
@@ -54,6 +57,7 @@ import {
   type CachePolicyOptions,
   cachePolicy,
   checkPolicyOptions,
+  correctedInitialAge,
   NOT_STORED,
   type StoredHeaders,
 } from './cache-policy.js';
@@ -130,6 +134,17 @@ export interface RefreshMarker {
 
 /** Everything a response cache holds; give it a `Cache<ResponseCacheValue>` of its own. */
 export type ResponseCacheValue = StoredResponse | VaryMarker | PurgeMarker | RefreshMarker;
+
+/** What store() is told besides the request and the answer. */
+export interface StoreContext {
+  /** Epoch ms when the request left for the origin (RFC 9111's request_time, for the Age calculation). */
+  readonly requestTime: number;
+  /**
+   * The expired entry this answer replaces (an `expired` lookup): removed when the origin's own
+   * answer forbids keeping it, so stale-if-error never answers with it later.
+   */
+  readonly replacing?: { readonly key: string; readonly stored: StoredResponse };
+}
 
 export type CacheLookup =
   | {
@@ -334,9 +349,24 @@ export class ResponseCache {
 
   /**
    * Stores the origin's answer to `request` if cachePolicy allows it, and says what it decided.
-   * `requestTime` is when the request left for the origin (for the Age calculation).
+   * `requestTime` is when the request left for the origin (for the Age calculation). `replacing`
+   * is the expired (or forcibly revalidated) entry this answer is for, when there is one: it is
+   * removed when the answer is not stored because the origin's own answer forbids keeping it (a
+   * 200 with no-store), and only then; never because of the request (its no-store, its
+   * credentials), of a failure (5xx, 429, ...), or of the cache's own limits.
    */
-  store(request: KeyedRequest, response: UpstreamResponse, times: { readonly requestTime: number }): CacheDecision {
+  store(request: KeyedRequest, response: UpstreamResponse, context: StoreContext): CacheDecision {
+    const decision = this.#store(request, response, context);
+    if (!decision.cacheable && context.replacing !== undefined) {
+      if (this.#answerForbidsEntry(request, response, context.replacing.stored)) {
+        // The origin no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
+        this.#cache.remove(context.replacing.key);
+      }
+    }
+    return decision;
+  }
+
+  #store(request: KeyedRequest, response: UpstreamResponse, times: StoreContext): CacheDecision {
     const method = methodOf(request);
     if (!this.#methods.has(method)) return this.#refused(`method ${method} is not cached`);
     const body = response.body ?? '';
@@ -429,10 +459,16 @@ export class ResponseCache {
       { ...this.#policyOptions(), requestHeaders: request.headers, requestTime: times.requestTime, now },
     );
     if (!decision.cacheable || !sameHeaders(decision.vary, Object.keys(stored.vary).sort())) {
-      // No longer storable as it was (now private, or varying otherwise): it answers this request only.
-      this.#cache.remove(found.key);
+      // Not storable as it now is: it answers this request only. The entry goes only when the
+      // origin's own fields say so (now private, or varying otherwise), not when this request
+      // did (its no-store, its credentials): the entry is every other client's too.
+      const response = { status: stored.status, headers, body: stored.body };
+      if (decision.cacheable || this.#answerForbidsEntry(request, response, stored)) this.#cache.remove(found.key);
       this.#notStored++;
-      return this.#count(this.#pass({ status: stored.status, headers, body: stored.body }, 'REVALIDATED', false));
+      // Validated just now: its Age is computed as a stored one would be (every answer from the cache carries Age).
+      const passed = this.#pass(response, 'REVALIDATED', false);
+      const age = Math.floor(correctedInitialAge(headers, times.requestTime, now));
+      return this.#count({ ...passed, headers: { ...passed.headers, age: String(age) } });
     }
     const refreshed: StoredResponse = {
       ...stored,
@@ -484,17 +520,17 @@ export class ResponseCache {
           const requestTime = this.#clock();
           const upstream = await fetchUpstream(withHeaders(request, conditionalHeaders(stored)));
           if (ORIGIN_ERRORS.has(upstream.status)) throw new Error(`the origin answered ${upstream.status}`);
-          let done = upstream.status === 304 && this.refresh(request, found, upstream, { requestTime }) !== undefined;
-          if (!done && upstream.status === 304) {
+          const refreshed =
+            upstream.status === 304 && this.refresh(request, found, upstream, { requestTime }) !== undefined;
+          if (!refreshed && upstream.status === 304) {
             // A 304 for another representation: the whole response, then.
             const whole = await fetchUpstream(withHeaders(request, {}));
             if (ORIGIN_ERRORS.has(whole.status)) throw new Error(`the origin answered ${whole.status}`);
-            done = this.store(request, whole, { requestTime }).cacheable;
-          } else if (!done) {
-            done = this.store(request, upstream, { requestTime }).cacheable;
+            // The origin no longer lets this be kept: store() removes the stale copy.
+            this.store(request, whole, { requestTime, replacing: found });
+          } else if (!refreshed) {
+            this.store(request, upstream, { requestTime, replacing: found });
           }
-          // The origin no longer lets this be kept: stop serving the stale copy.
-          if (!done) this.#cache.remove(found.key);
           return { kind: 'refresh', at: this.#clock() };
         },
         { lifespanOf: () => ({ timeToLiveSeconds: Math.max(1, stored.staleWhileRevalidateSeconds) }) },
@@ -565,9 +601,8 @@ export class ResponseCache {
         return this.#count(stale);
       }
     }
-    const decision = this.store(request, upstream, { requestTime });
-    // The origin no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
-    if (found.state === 'expired' && !decision.cacheable) this.#cache.remove(found.key);
+    // An answer the origin no longer lets be kept removes the entry it replaces (store() decides).
+    this.store(request, upstream, { requestTime, ...(found.state === 'expired' ? { replacing: found } : {}) });
     return this.#count(this.#pass(upstream, 'MISS'));
   }
 
@@ -657,6 +692,30 @@ export class ResponseCache {
       ...policy
     } = this.#options;
     return policy;
+  }
+
+  /**
+   * Whether the origin's answer to `request` says the entry it replaces must go: a final answer
+   * about the resource itself (2xx and 3xx but 206 and 304, 404, 410) that cachePolicy refuses on
+   * the response's own fields, judged without the request, to a request that carried no
+   * credential the entry does not vary on. Not for a refusal owed to the request (its no-store;
+   * its Authorization or Cookie, where the answer is about one user and says nothing about what
+   * everyone shares), nor for a failure (5xx, 429, any other 4xx: stale-if-error is for those),
+   * nor for the cache's own limits (maxBodyBytes, a value too large to replicate): one client's
+   * reload or login removed a fresh entry, on every instance, and its stale-if-error with it.
+   */
+  #answerForbidsEntry(request: KeyedRequest, response: UpstreamResponse, stored: StoredResponse): boolean {
+    const status = response.status;
+    const aboutResource =
+      (status >= 200 && status < 400 && status !== 206 && status !== 304) || status === 404 || status === 410;
+    if (!aboutResource) return false;
+    const credentials = this.#options.credentialRequestHeaders ?? CACHE_POLICY_DEFAULTS.credentialRequestHeaders;
+    for (const name of credentials) {
+      const lower = name.toLowerCase();
+      if (headerValue(request.headers, lower) !== undefined && !Object.hasOwn(stored.vary, lower)) return false;
+    }
+    const now = this.#clock();
+    return !cachePolicy(response, { ...this.#policyOptions(), requestTime: now, now }).cacheable;
   }
 
   #refused(reason: string): CacheDecision {
