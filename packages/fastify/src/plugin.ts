@@ -342,9 +342,13 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       warnChanged(request);
       return;
     }
-    const decision = responses.store(state.keyed, copy, { requestTime: state.requestTime });
-    // The handler no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
-    if (!decision.cacheable && state.expired !== undefined) cache.remove(state.expired.key);
+    // An expired entry this answer is for goes only when the handler's own answer forbids keeping
+    // it (a 200 with no-store): not when the request did (a client's no-cache, no-store, Cookie),
+    // nor on a 5xx, which would throw away every client's entry and its stale-if-error.
+    responses.store(state.keyed, copy, {
+      requestTime: state.requestTime,
+      ...(state.expired === undefined ? {} : { replacing: state.expired }),
+    });
   };
 
   const warned = new Set<string>();

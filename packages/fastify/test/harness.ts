@@ -3,6 +3,7 @@
  * driven with app.inject (Fastify's own in-process requests). Each route counts the times its
  * handler ran, so a test can tell a hit (the handler did not run) from a miss.
  */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { type Cache, CacheManager } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
@@ -74,4 +75,45 @@ export async function setup(
     count: (name) => calls[name] ?? 0,
     get: (url, headers = {}) => app.inject({ method: 'GET', url, headers }),
   };
+}
+
+/** What a real HTTP request got back. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** Starts the app on 127.0.0.1 and a free port (closed after the test, as setup's app is); answers its port. */
+export async function listen(app: FastifyInstance): Promise<number> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return (app.server.address() as { port: number }).port;
+}
+
+/**
+ * A GET over real HTTP to the app at `port`, with any headers (Host and X-Forwarded-* included);
+ * `localAddress` picks the loopback address the request comes from.
+ */
+export function httpGet(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  localAddress = '127.0.0.1',
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, path, headers, localAddress }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('error', reject);
+      incoming.on('end', () =>
+        resolve({
+          status: incoming.statusCode ?? 0,
+          headers: incoming.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+    });
+    outgoing.on('error', reject);
+    outgoing.end();
+  });
 }

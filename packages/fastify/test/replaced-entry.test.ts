@@ -1,0 +1,61 @@
+/**
+ * When a route's answer to an expired (or forcibly revalidated) entry is not stored, the entry goes
+ * only when the route's own answer forbids keeping it: a client's no-cache during a 503, or its
+ * no-store, removed a fresh entry (on every instance) and its stale-if-error (found by a review).
+ * Real HTTP on 127.0.0.1, a manual clock.
+ */
+import { describe, expect, it } from 'vitest';
+import { httpGet, listen, setup } from './harness.js';
+
+describe('an answer that is not stored, and the entry it replaces', () => {
+  it("a client's no-cache while the route answers 503 leaves the fresh entry, and its stale-if-error", async () => {
+    let down = false;
+    const { app, clock } = await setup((app) => {
+      app.get('/home', async (_request, reply) => {
+        if (down) return reply.code(503).send('down');
+        reply.header('cache-control', 'public, max-age=600, stale-if-error=3600');
+        return 'good';
+      });
+    });
+    const port = await listen(app);
+    expect((await httpGet(port, '/home')).headers['x-cache']).toBe('MISS');
+    down = true;
+    const reload = await httpGet(port, '/home', { 'cache-control': 'no-cache' });
+    expect([reload.status, reload.headers['x-cache']]).toEqual([503, 'MISS']);
+    const other = await httpGet(port, '/home');
+    expect([other.status, other.headers['x-cache'], other.body]).toEqual([200, 'HIT', 'good']);
+    clock.advanceSeconds(700);
+    const later = await httpGet(port, '/home');
+    expect([later.status, later.headers['x-cache'], later.body]).toEqual([200, 'STALE-IF-ERROR', 'good']);
+  });
+
+  it("a client's no-cache, no-store runs the route and removes nothing", async () => {
+    const { app, cache, count } = await setup((app, called) => {
+      app.get('/x', async (_request, reply) => {
+        reply.header('cache-control', 'public, max-age=600');
+        return `answer ${called('x')}`;
+      });
+    });
+    const port = await listen(app);
+    await httpGet(port, '/x');
+    expect((await httpGet(port, '/x', { 'cache-control': 'no-cache, no-store' })).body).toBe('answer 2');
+    expect(cache.size).toBe(1);
+    expect(await httpGet(port, '/x')).toMatchObject({ body: 'answer 1', headers: { 'x-cache': 'HIT' } });
+    expect(count('x')).toBe(2);
+  });
+
+  it('a route that now answers no-store removes the entry it replaces', async () => {
+    let secret = false;
+    const { app, cache } = await setup((app) => {
+      app.get('/a', async (_request, reply) => {
+        reply.header('cache-control', secret ? 'no-store' : 'public, max-age=600, stale-if-error=3600');
+        return secret ? 'secret' : 'public';
+      });
+    });
+    const port = await listen(app);
+    await httpGet(port, '/a');
+    secret = true;
+    expect((await httpGet(port, '/a', { 'cache-control': 'no-cache' })).body).toBe('secret');
+    expect(cache.size).toBe(0);
+  });
+});
