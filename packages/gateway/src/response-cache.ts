@@ -44,7 +44,8 @@
  * each ask the origin (sharing one answer is only safe once the answer is known to be shareable
  * and to match every waiter's Vary; tokenCache coalesces, where that is known). Ranges, the
  * request's min-fresh and max-stale, and answering a client's own conditional request with 304
- * are not implemented: such requests are served or forwarded whole. A request that says
+ * are not implemented: for a method this cache stores, such requests are served whole, and the
+ * origin is asked without the client's Range and preconditions. A request that says
  * `only-if-cached` gets the stored response (fresh, or stale within stale-while-revalidate, then
  * without a revalidation) or a 504, and never reaches the origin.
  */
@@ -204,10 +205,14 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /** Not taken from a 304 into the stored headers (RFC 9111 section 3.2): the stored body depends on them. */
 const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'content-range', 'content-type']);
 /**
- * Our conditional headers replace the client's own when the cache revalidates what it holds, and
- * it asks for the whole representation: a client's Range without its If-Range (dropped as one of
- * these) made the origin answer a part of a newer version, which the client joined to its older
- * part (found by an attack). A cache may answer a Range request with the whole (RFC 9110 14.2).
+ * The client's own preconditions and Range never reach the origin for a method this cache stores:
+ * on a miss it asks for the whole representation, and when it revalidates what it holds, ours
+ * replace them. On a miss, the origin's 412 to one client's If-Match, or its 416 to one client's
+ * Range, was stored under the plain key, every client's answer until it expired (a cache-poisoned
+ * denial of service found by a review); when revalidating, a client's Range without its If-Range
+ * (dropped as one of these) made the origin answer a part of a newer version, which the client
+ * joined to its older part (found by an attack). A cache may answer a Range request with the
+ * whole (RFC 9110 section 14.2), and a conditional one with the whole response.
  */
 const CONDITIONAL_HEADERS = new Set([
   'if-none-match',
@@ -369,6 +374,11 @@ export class ResponseCache {
   #store(request: KeyedRequest, response: UpstreamResponse, times: StoreContext): CacheDecision {
     const method = methodOf(request);
     if (!this.#methods.has(method)) return this.#refused(`method ${method} is not cached`);
+    if ((response.status === 412 || response.status === 416) && carriesConditions(request)) {
+      // An answer to this request's own preconditions or Range, not about the resource: stored,
+      // it was every client's answer (a caller of the steps asks the origin without them).
+      return this.#refused(`status ${response.status} answers the request's own preconditions or Range`);
+    }
     const body = response.body ?? '';
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     if (size > this.#maxBodyBytes) return this.#refused(`the body (${size} bytes) is over maxBodyBytes`);
@@ -571,12 +581,15 @@ export class ResponseCache {
       return this.#count(this.#pass(response, 'BYPASS'));
     }
     const requestTime = this.#clock();
+    // What the origin is asked, and what its answer is stored for: the request without the
+    // client's preconditions and Range (CONDITIONAL_HEADERS), so the answer is the whole representation.
+    const whole = withHeaders(request, {});
     let upstream: UpstreamResponse;
     try {
       upstream =
         found.state === 'expired'
           ? await fetchUpstream(withHeaders(request, found.conditionalHeaders))
-          : await fetchUpstream(request);
+          : await fetchUpstream(whole);
     } catch (error) {
       const stale = found.state === 'expired' ? this.staleIfError(found) : undefined;
       if (stale === undefined) throw error;
@@ -590,7 +603,7 @@ export class ResponseCache {
       if (upstream.status === 304 && Object.keys(found.conditionalHeaders).length > 0) {
         const refreshed = this.refresh(request, found, upstream, { requestTime });
         if (refreshed !== undefined) return refreshed;
-        upstream = await fetchUpstream(withHeaders(request, {}));
+        upstream = await fetchUpstream(whole);
       }
       const stale = ORIGIN_ERRORS.has(upstream.status) ? this.staleIfError(found) : undefined;
       if (stale !== undefined) {
@@ -602,7 +615,7 @@ export class ResponseCache {
       }
     }
     // An answer the origin no longer lets be kept removes the entry it replaces (store() decides).
-    this.store(request, upstream, { requestTime, ...(found.state === 'expired' ? { replacing: found } : {}) });
+    this.store(whole, upstream, { requestTime, ...(found.state === 'expired' ? { replacing: found } : {}) });
     return this.#count(this.#pass(upstream, 'MISS'));
   }
 
@@ -804,6 +817,14 @@ function withHeaders(request: KeyedRequest, extra: Readonly<Record<string, strin
     if (!CONDITIONAL_HEADERS.has(name.toLowerCase())) headers[name] = value;
   }
   return { ...request, headers: { ...headers, ...extra } };
+}
+
+/** Whether the request carries a precondition or a Range (one of CONDITIONAL_HEADERS). */
+function carriesConditions(request: KeyedRequest): boolean {
+  for (const name of Object.keys(request.headers ?? {})) {
+    if (CONDITIONAL_HEADERS.has(name.toLowerCase()) && request.headers?.[name] !== undefined) return true;
+  }
+  return false;
 }
 
 /** Whether a 304 is about the stored representation: any validator it carries must be the stored one. */
