@@ -643,10 +643,18 @@ export class ResponseCache {
     return this.#serve(stored, 'STALE-IF-ERROR', now);
   }
 
-  /** Removes the GET and HEAD entries of the request's URL (after a successful unsafe request). */
+  /**
+   * Removes the GET and HEAD entries of the request's URL (after a successful unsafe request):
+   * keyed as a GET or HEAD of that URL with the request's headers and no body. With includeBody,
+   * the unsafe request's own body hash in the key named an entry no GET has, and a successful PUT
+   * with a body left the GET entry in place (found by a review).
+   */
   invalidate(request: KeyedRequest): void {
     for (const method of ['GET', 'HEAD']) {
-      if (this.#methods.has(method)) this.#cache.remove(this.key({ ...request, method }));
+      if (!this.#methods.has(method)) continue;
+      this.#cache.remove(
+        this.key({ method, url: request.url, ...(request.headers === undefined ? {} : { headers: request.headers }) }),
+      );
     }
   }
 

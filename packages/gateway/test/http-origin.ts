@@ -66,6 +66,8 @@ export async function httpOrigin(script: Script): Promise<HttpOrigin> {
         if (value === undefined || name.toLowerCase() === 'host') continue;
         headers[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
       }
+      // Node sends a DELETE's body without a length of its own: say it, or the server reads garbage.
+      if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
       const { pathname, search } = new URL(request.url, 'http://path.only');
       const outgoing = httpRequest(
         { host: '127.0.0.1', port, path: `${pathname}${search}`, method: request.method, headers },
