@@ -13,8 +13,9 @@
  *   `x-cache: HIT`: nothing later in the lifecycle runs (no body parsing, no preHandler, no
  *   handler). A stale entry within stale-while-revalidate is answered the same way (`STALE`) and
  *   revalidated in the background: the route is run again through `fastify.inject` with the
- *   entry's validators as conditional headers, once per instance (once per cluster with
- *   `clusterSingleFlight`). Anything else goes on to the handler (`x-cache: MISS`); a request
+ *   entry's validators as conditional headers, from the client request's address (trustProxy
+ *   reads the forwarded headers alike), once per instance (once per cluster with
+ *   `clusterSingleFlight`); an answer made for another scheme or host than the key's is not stored. Anything else goes on to the handler (`x-cache: MISS`); a request
  *   with `Cache-Control: only-if-cached` gets 504 instead. HEAD is answered from the GET entry
  *   (RFC 9110 section 9.3.2: the same header fields), and never stored.
  * - onSend: takes a copy of the response as it goes out (status, headers, the payload when it is
@@ -142,7 +143,7 @@ const INTERNAL_HEADER = 'x-meshcache-revalidation';
 /** What the plugin knows about one request, from onRequest to onResponse. */
 type RequestState =
   | { readonly kind: 'answered' }
-  | { readonly kind: 'internal' }
+  | { readonly kind: 'internal'; readonly job: Revalidation | undefined }
   | { readonly kind: 'unsafe'; readonly keyed: KeyedRequest }
   | {
       readonly kind: 'miss';
@@ -156,6 +157,16 @@ type RequestState =
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
+
+/** A background revalidation's request through the route: what it must be seen as, and what it was. */
+interface Revalidation {
+  /** The key's URL and host as sent (keyedRequest's), which the injected request must have too. */
+  readonly expected: string;
+  /** Whether the client's own connection was TLS: the injected request's socket says so too. */
+  readonly encrypted: boolean;
+  /** What the route saw instead, when it saw another scheme or host: then nothing is stored. */
+  seenAs?: string;
+}
 
 const plugin: FastifyPluginCallback<MeshcacheFastifyOptions> = (fastify, options, done) => {
   try {
@@ -207,27 +218,68 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     else reply.send(typeof served.body === 'string' ? served.body : asBuffer(served.body));
   };
 
-  /** The route run again, for a background revalidation: the request's own headers, plus conditions. */
+  const revalidations = new Map<string, Revalidation>();
+
+  /**
+   * The route run again, for a background revalidation: the request's own headers (its Host as
+   * sent), plus conditions, from the address the client's request came from, so that trustProxy
+   * reads X-Forwarded-Proto and -Host as it did for the client (from 127.0.0.1, light-my-request's
+   * default, an untrusted one made the route build an http answer stored under the https key:
+   * found by a review). An answer the route made for another scheme or host is not stored.
+   */
   const runRoute =
-    (path: string) =>
+    (original: FastifyRequest) =>
     async (upstream: KeyedRequest): Promise<UpstreamResponse> => {
       const headers: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(upstream.headers ?? {})) {
-        if (value !== undefined)
+        if (value !== undefined && name !== HOST_AS_SENT && name !== 'host')
           headers[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
       }
-      headers[INTERNAL_HEADER] = secret;
-      const answer = await fastify.inject({ method: 'GET', url: path, headers });
-      return { status: answer.statusCode, headers: answer.headers, body: answer.rawPayload };
+      const host = original.raw.headers.host;
+      if (host !== undefined) headers['host'] = host;
+      const id = randomUUID();
+      const job: Revalidation = {
+        expected: seenAs(upstream),
+        encrypted: (original.raw.socket as { encrypted?: boolean } | null)?.encrypted === true,
+      };
+      revalidations.set(id, job);
+      headers[INTERNAL_HEADER] = `${secret} ${id}`;
+      const remoteAddress = original.raw.socket?.remoteAddress;
+      try {
+        const answer = await fastify.inject({
+          method: 'GET',
+          url: original.url,
+          headers,
+          ...(remoteAddress === undefined ? {} : { remoteAddress }),
+        });
+        if (job.seenAs !== undefined) {
+          throw new MeshcacheError(
+            'E_INVALID_ARGUMENT',
+            `meshcacheFastify: the background revalidation was seen by the route as ${job.seenAs}, not ${job.expected}; its answer is not stored (does trustProxy trust the address the request came from?)`,
+          );
+        }
+        return { status: answer.statusCode, headers: answer.headers, body: answer.rawPayload };
+      } finally {
+        revalidations.delete(id);
+      }
     };
 
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const req = request as WithState;
     const method = request.method;
     // Only the plugin's own background request knows the secret; anyone else's header is ignored.
-    if (request.headers[INTERNAL_HEADER] === secret) {
+    const internal = request.headers[INTERNAL_HEADER];
+    if (typeof internal === 'string' && internal.startsWith(`${secret} `)) {
       delete request.raw.headers[INTERNAL_HEADER];
-      req[STATE] = { kind: 'internal' };
+      const job = revalidations.get(internal.slice(secret.length + 1));
+      if (job !== undefined) {
+        // light-my-request's socket is never TLS: as the client's was, so request.protocol reads alike.
+        if (job.encrypted) (request.raw.socket as { encrypted?: boolean }).encrypted = true;
+        const seen = keyedRequest(request, options.origin, 'GET');
+        const actual = seen === undefined ? 'a request it cannot key' : seenAs(seen);
+        if (actual !== job.expected) job.seenAs = actual;
+      }
+      req[STATE] = { kind: 'internal', job };
       return next();
     }
     if (UNSAFE_METHODS.has(method)) {
@@ -256,7 +308,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     }
     if (found.state === 'stale') {
       req[STATE] = { kind: 'answered' };
-      if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request.url));
+      if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request));
       return send(reply, found.response);
     }
     if (found.state === 'bypass') return next();
@@ -436,11 +488,24 @@ function keyedRequest(
   // but the router's host constraints and the handler read it as sent: `API.example.com:80` keyed
   // as `api.example.com` stored another route's answer for it (found by an attack). So the host
   // as sent is a dimension of the key too: spellings of one host are apart (misses, no more).
+  // With trustProxy, request.host is the forwarded host, which the handler reads, and the router
+  // the Host header: both are in it when they differ. The request's Host is the host keyed, so
+  // that the key's check that an absolute URL is for its own Host holds: with the Host header
+  // kept, a forwarded host that differed from it (nginx's default) was refused, and nothing was
+  // ever cached (found by a review).
+  const raw = request.raw.headers.host ?? request.raw.headers[':authority'];
+  const sent = typeof raw !== 'string' || raw === host ? host : `${host} (Host: ${raw})`;
   return {
     method,
     url: `${scheme}://${new URL(hostOrigin).host}${request.url}`,
-    headers: { ...headers, [HOST_AS_SENT]: host },
+    headers: { ...headers, host, [HOST_AS_SENT]: sent },
   };
+}
+
+/** What keyedRequest made of a request, as one string to compare: its URL and its host as sent. */
+function seenAs(keyed: KeyedRequest): string {
+  const sent = keyed.headers?.[HOST_AS_SENT];
+  return sent === undefined ? keyed.url : `${keyed.url} (host ${String(sent)})`;
 }
 
 function withoutConditions(headers: KeyedRequest['headers']): KeyedRequest['headers'] {

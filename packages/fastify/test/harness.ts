@@ -6,7 +6,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { type Cache, CacheManager } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify';
 import { afterEach } from 'vitest';
 import meshcacheFastify, { type MeshcacheFastifyOptions, type ResponseCacheValue } from '../src/index.js';
 
@@ -44,17 +44,19 @@ export function newApp(): FastifyInstance {
 
 /**
  * `routes` is called with the app after the plugin is registered (and the counter); `before` with
- * the app before it (hooks and plugins meant to run first).
+ * the app before it (hooks and plugins meant to run first); `server` are Fastify's own options
+ * (trustProxy).
  */
 export async function setup(
   routes: (app: FastifyInstance, count: (name: string) => number) => void | Promise<void>,
   options: Partial<MeshcacheFastifyOptions> = {},
   before?: (app: FastifyInstance) => void | Promise<void>,
+  server: FastifyServerOptions = {},
 ): Promise<Setup> {
   const clock = new ManualClock(NOW);
   const manager = new CacheManager({ clock: clock.now });
   const cache = manager.addCache<ResponseCacheValue>('Response Cache', { maxElementsInMemory: 1000 });
-  const app = Fastify();
+  const app = Fastify(server);
   cleanups.push(() => manager.shutdown());
   cleanups.push(() => app.close());
   const calls: Record<string, number> = {};
