@@ -17,10 +17,12 @@
  *   in the background, so no request waits when the old one leaves. The refresh is a getOrLoad
  *   of a key naming the held token's expiry ("refresh the token that expires at T"): one fetch
  *   per instance, and one per cluster with clusterSingleFlight, where every instance computes
- *   the same key from the same replicated token. The new token replaces the held one only if the
- *   held one is still there and still the same: a revocation during the refresh stays a
- *   revocation. A failed refresh is logged, the held token keeps serving until it leaves, and this
- *   instance waits `refreshRetrySeconds` before trying again.
+ *   the same key from the same replicated token. The new token replaces the held one if that one
+ *   is still there and still the same, or has left by expiring (a refresh that finishes just after
+ *   the held entry's end still saves the next request an auth call); never after a revocation (a
+ *   `remove` of the key, or a `removeAll`, here or on a peer, seen while the refresh ran), nor
+ *   over a newer token. A failed refresh is logged, the held token keeps serving until it leaves,
+ *   and this instance waits `refreshRetrySeconds` before trying again.
  *
  * Not guaranteed: a refresh with no traffic. Refresh ahead is driven by requests (as Caffeine's
  * refreshAfterWrite is): a token nobody asks for in its window is not refetched, and the next
@@ -29,7 +31,7 @@
  * Hits, misses, failures and refreshes are counted and logged apart (never the token itself).
  */
 import { createHash } from 'node:crypto';
-import { type Cache, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
+import { type Cache, type CacheEvent, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 
 /** What the auth server answered: an HTTP status and the parsed JSON body. */
@@ -130,6 +132,11 @@ export class TokenCache {
   /** Per key: no refresh ahead before this instant (after a failure). */
   readonly #refreshNotBefore = new Map<string, number>();
   readonly #background = new Set<Promise<void>>();
+  /** Refreshes on their way, each told when its key is removed (a revocation) meanwhile. */
+  readonly #watches = new Set<{ readonly key: string; revoked: boolean }>();
+  readonly #onRemove = (event: CacheEvent<CachedToken>): void => {
+    for (const watch of this.#watches) if (event.type === 'removeAll' || watch.key === event.key) watch.revoked = true;
+  };
   #hits = 0;
   #misses = 0;
   #failures = 0;
@@ -249,9 +256,17 @@ export class TokenCache {
     while (this.#background.size > 0) await Promise.all([...this.#background]);
   }
 
-  /** The entry's TTL: at least a second (0 would mean "eternal"), never past the token's own expiry less the margin. */
+  /**
+   * The entry's TTL: until the token's expiry less the margin, rounded up so that the entry is
+   * held to the end of its refresh window (rounded down, it left up to a second early, and the
+   * request that found it gone waited for an auth call); never past the token's own expiry, and
+   * at least a second (0 would mean "eternal").
+   */
   #lifespanSeconds(token: CachedToken): number {
-    return Math.max(1, Math.floor((token.expiresAt - this.#clock()) / 1000) - this.#margin);
+    const now = this.#clock();
+    const untilLeaves = Math.ceil((token.expiresAt - this.#margin * 1000 - now) / 1000);
+    const untilExpires = Math.floor((token.expiresAt - now) / 1000);
+    return Math.max(1, Math.min(untilLeaves, untilExpires));
   }
 
   /** When a hit starts a refresh ahead: the last refreshAheadSeconds of the entry, at most its second half. */
@@ -270,6 +285,10 @@ export class TokenCache {
   async #refresh(key: string, dimensions: Readonly<Record<string, string>>, held: CachedToken): Promise<void> {
     const { cache } = this.#options;
     const leaves = held.expiresAt - this.#margin * 1000;
+    // Watched from the hit that started it: a revocation before the load runs (a peer asked first,
+    // with single flight) counts too.
+    const watch = { key, revoked: false };
+    this.#watch(watch);
     try {
       await cache.getOrLoad(
         `${key}#refresh@${held.expiresAt}`,
@@ -278,8 +297,10 @@ export class TokenCache {
           this.#logger.info({ cache: cache.name, key }, 'token refresh ahead: asking the auth server');
           const token = await this.#fetch(key, dimensions);
           const current = cache.peekEntry(key)?.value;
-          // Only the token it was fetched to replace: a revocation (or a newer token) meanwhile wins.
-          if (current?.accessToken === held.accessToken && current.expiresAt === held.expiresAt) {
+          // The token it was fetched to replace, or none because that one expired meanwhile; a
+          // revocation (a remove, told apart from an expiry by its event) or a newer token wins.
+          const same = current?.accessToken === held.accessToken && current.expiresAt === held.expiresAt;
+          if (same || (current === undefined && !watch.revoked)) {
             cache.put(key, token, { timeToLiveSeconds: this.#lifespanSeconds(token) });
           }
           // The marker says "done" and nothing more: no second copy of a credential to outlive a revocation.
@@ -296,6 +317,23 @@ export class TokenCache {
         { cache: cache.name, key, err: error },
         'token refresh ahead failed: the held token serves until it leaves',
       );
+    } finally {
+      this.#unwatch(watch);
+    }
+  }
+
+  /** Follows the cache's removals while a refresh is on its way (and only then: nothing to close). */
+  #watch(watch: { readonly key: string; revoked: boolean }): void {
+    if (this.#watches.size === 0) {
+      this.#options.cache.on('remove', this.#onRemove).on('removeAll', this.#onRemove);
+    }
+    this.#watches.add(watch);
+  }
+
+  #unwatch(watch: { readonly key: string; revoked: boolean }): void {
+    this.#watches.delete(watch);
+    if (this.#watches.size === 0) {
+      this.#options.cache.off('remove', this.#onRemove).off('removeAll', this.#onRemove);
     }
   }
 

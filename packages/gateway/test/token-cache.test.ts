@@ -1,4 +1,4 @@
-import { CacheManager, ManualClock } from '@meshcache/core';
+import { type Cache, CacheManager, ManualClock } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
 import { type AuthResponse, type CachedToken, TokenError, tokenCache } from '../src/index.js';
 
@@ -196,6 +196,61 @@ describe('tokenCache refresh ahead', () => {
     await tokens.whenIdle();
     expect(await tokens.get(prod)).toBe('t3'); // a fresh fetch after the revocation
     expect(calls).toHaveLength(3);
+  });
+
+  it('keeps a refresh that finishes after the held entry expired: the next request neither waits nor asks again', async () => {
+    let answer: (value: AuthResponse) => void = () => {};
+    const slow = new Promise<AuthResponse>((resolve) => {
+      answer = resolve;
+    });
+    const { tokens, calls, clock } = setup([short, slow]);
+    await tokens.get(prod);
+    clock.advanceSeconds(500);
+    expect(await tokens.get(prod)).toBe('first'); // starts the refresh, which takes its time
+    clock.advanceSeconds(41); // the held entry (540 s) expires meanwhile: not a revocation
+    answer({ status: 200, body: { access_token: 'refreshed', expires_in: 3600 } });
+    await tokens.whenIdle();
+    expect(await tokens.get(prod)).toBe('refreshed');
+    expect(calls).toHaveLength(2);
+    expect(tokens.statistics()).toMatchObject({ misses: 1, refreshes: 1 });
+  });
+
+  it('does not undo a removeAll (a clear) or a remove by a peer that happens while the refresh is on its way', async () => {
+    for (const revoke of [
+      (cache: Cache<CachedToken>) => cache.removeAll(),
+      (cache: Cache<CachedToken>, key: string) => cache.remove(key),
+    ]) {
+      let answer: (value: AuthResponse) => void = () => {};
+      const slow = new Promise<AuthResponse>((resolve) => {
+        answer = resolve;
+      });
+      const { tokens, calls, clock, cache } = setup([short, slow]);
+      await tokens.get(prod);
+      clock.advanceSeconds(500);
+      await tokens.get(prod);
+      revoke(cache, tokens.keyOf(prod));
+      clock.advanceSeconds(41); // and the held entry would have expired too
+      answer({ status: 200, body: { access_token: 'fetched before the revocation', expires_in: 3600 } });
+      await tokens.whenIdle();
+      expect(await tokens.get(prod)).toBe('t3');
+      expect(calls).toHaveLength(3);
+    }
+  });
+
+  it('holds the entry to the end of its refresh window: the TTL is rounded up, never past the token', async () => {
+    const { tokens, cache, calls, clock } = setup([
+      { status: 200, body: { access_token: 'first', expires_in: 600.5 } },
+    ]);
+    await tokens.get(prod);
+    expect(cache.peekEntry(tokens.keyOf(prod))?.timeToLiveSeconds).toBe(541); // 540.5 s, rounded up
+    clock.advance(540_200); // inside the window, which ends at 540.5 s
+    expect(await tokens.get(prod)).toBe('first'); // a hit, not a wait
+    await tokens.whenIdle();
+    expect(calls).toHaveLength(2); // the refresh ahead, not a miss
+    expect(tokens.statistics()).toMatchObject({ misses: 1, refreshes: 1 });
+    const noMargin = setup([{ status: 200, body: { access_token: 'edge', expires_in: 600.5 } }], 0);
+    await noMargin.tokens.get(prod);
+    expect(noMargin.cache.peekEntry(noMargin.tokens.keyOf(prod))?.timeToLiveSeconds).toBe(600); // never past its expiry
   });
 
   it('does nothing ahead for a token that lives no longer than the margin, nor with refreshAheadSeconds 0', async () => {
