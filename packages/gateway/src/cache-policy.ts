@@ -7,7 +7,8 @@
  * What it decides, rule by rule (the test table in test/cache-policy.test.ts has a row each):
  * - Status. A final status; never 206 (this cache does not combine or serve partial content)
  *   nor 304. Without explicit freshness only the heuristically cacheable statuses are kept
- *   (RFC 9110 section 15.1), and then for `defaultTtlSeconds` (0: not kept).
+ *   (RFC 9110 section 15.1), and then fresh for `defaultTtlSeconds`: with 0 (the default), not
+ *   kept, unless it has a validator (below): then kept to be revalidated on every use.
  * - Refusals. `no-store` (response or request), `private` (unqualified), `Vary: *`,
  *   `Pragma: no-cache` without Cache-Control (practice, not RFC 9111).
  * - Credentials. A response to a request carrying Authorization is kept only if it says
@@ -67,7 +68,11 @@ export interface CachePolicyOptions {
   readonly maxTtlSeconds?: number;
   /** How long a stale response with an ETag or Last-Modified is kept to be revalidated. @default 600 */
   readonly revalidationWindowSeconds?: number;
-  /** Upper bound on how long anything is kept, stale windows included. @default 86400 */
+  /**
+   * Upper bound on how long anything is kept, stale windows included; above 0 (a meshcache TTL
+   * of 0 means "never expires", so 0 is refused rather than keeping everything for good).
+   * @default 86400
+   */
   readonly maxStoreSeconds?: number;
   /**
    * What to do with a response that carries Set-Cookie, Set-Cookie2 or Authentication-Info:
@@ -339,6 +344,12 @@ export function checkPolicyOptions(options: CachePolicyOptions, where: string): 
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
       bad(`options.${name} must be a finite number >= 0, got ${String(value)}`);
     }
+  }
+  if (options.maxStoreSeconds === 0) {
+    // The bound becomes each entry's and marker's TTL, and a TTL of 0 is "never expires" in meshcache.
+    bad(
+      'options.maxStoreSeconds must be a number of seconds > 0, got 0 (a TTL of 0 means "never expires": nothing would ever leave)',
+    );
   }
   if (
     options.perUserHeaders !== undefined &&

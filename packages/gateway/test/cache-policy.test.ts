@@ -102,6 +102,12 @@ const rows: Row[] = [
     expected: store(10),
   },
   {
+    rule: 'no freshness information and no default, with an ETag or Last-Modified: kept to be revalidated on every use',
+    where: '4.2.2, 4.3.1',
+    headers: { etag: '"v1"' },
+    expected: store(0, { freshSeconds: 0, validators: { etag: '"v1"' }, storeSeconds: 600 }),
+  },
+  {
     rule: 'maxTtlSeconds caps any lifetime',
     where: 'this cache',
     headers: { 'cache-control': 'max-age=86400' },
@@ -495,6 +501,12 @@ describe('cachePolicy: RFC 9111 as a shared cache, one rule a row', () => {
       { status: 200, headers: {} },
       { perUserHeaders: 'keep' as 'strip' },
       /perUserHeaders/,
+    ],
+    [
+      'maxStoreSeconds 0 (a TTL of 0 means "never expires")',
+      { status: 200, headers: {} },
+      { maxStoreSeconds: 0 },
+      /options.maxStoreSeconds must be a number of seconds > 0/,
     ],
     [
       'cacheableStatuses with a status that is not final',

@@ -574,6 +574,10 @@ describe('methods and invalidation', () => {
       /responseCache: options.revalidationWindowSeconds/,
     );
     expect(() => responseCache({ cache: {} as never })).toThrow(/options.cache must be a meshcache Cache/);
+    // A TTL of 0 means "never expires" in meshcache: entries, Vary and purge markers would stay for good.
+    expect(() => responseCache({ cache, maxStoreSeconds: 0 })).toThrow(
+      /responseCache: options.maxStoreSeconds must be a number of seconds > 0/,
+    );
   });
 });
 
