@@ -711,7 +711,9 @@ export class ClusterNode {
         dialer.node = this.id;
         dialer.self = true;
         dialer.state = 'down';
-        dialer.cancelRedial = this.#scheduler.setTimeout(() => void this.#dial(dialer), SELF_RECHECK_MILLIS);
+        if (this.#stopped === undefined) {
+          dialer.cancelRedial = this.#scheduler.setTimeout(() => void this.#dial(dialer), SELF_RECHECK_MILLIS);
+        }
         return;
       }
       // Checked again (above) and found to be another node's, or none: redialled as any peer.
