@@ -154,6 +154,23 @@ export function parsePeerUrl(raw: unknown, index: number, scheme: 'ws' | 'wss'):
   if (port === undefined || port === 0) {
     fail(field, `needs a port from 1 to 65535, got ${JSON.stringify(raw)}`);
   }
+  // What URL would quietly read otherwise (both found by a review): a host of digits and dots that
+  // is not four numbers of 0 to 255 (`1.2.3` is read as 1.2.0.3, `10.1` as 10.0.0.1), and a
+  // path with `.` or `..` in it (`ws://h:1/..` resolves to `/`: every cache, not the one meant).
+  const host = /^wss?:\/\/(?:[^/?#@]*@)?([^/?#:[\]]*)/i.exec(raw)?.[1] ?? '';
+  if (
+    /^[\d.]+$/.test(host) &&
+    !/^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/.test(host)
+  ) {
+    fail(
+      field,
+      `has a host of digits and dots that is not an IPv4 address of four numbers, got ${JSON.stringify(raw)}`,
+    );
+  }
+  const writtenPath = /^wss?:\/\/[^/?#]*(\/[^?#]*)?/i.exec(raw)?.[1] ?? '';
+  if (writtenPath.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))) {
+    fail(field, `must not have "." or ".." in its path (a URL resolves them away), got ${JSON.stringify(raw)}`);
+  }
   // A peer is dialled at scheme://host:port/cache and nothing else: what else a URL carries would be dropped unseen.
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     fail(

@@ -240,6 +240,13 @@ describe('peerDiscovery configuration', () => {
     [{ mode: 'manual', peers: 'ws://x:1' }, 'peerDiscovery.peers'],
     [{ mode: 'manual', peers: ['http://x:1'] }, 'peerDiscovery.peers[0]'],
     [{ mode: 'manual', peers: ['ws://x'] }, 'peerDiscovery.peers[0]'],
+    // URL would read these as another address, or as every cache (found by a review).
+    [{ mode: 'manual', peers: ['ws://1.2.3:80'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: ['ws://10.1:80'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: ['ws://10.0.0.256:80'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: ['ws://h:1/..'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: ['ws://h:1/tokens/..'] }, 'peerDiscovery.peers[0]'],
+    [{ mode: 'manual', peers: ['ws://h:1/%2e%2E'] }, 'peerDiscovery.peers[0]'],
     [{ mode: 'manual', peers: [], name: 'x' }, 'peerDiscovery.name'],
     [{ mode: 'automatic', peerTimeoutMillis: 500, heartbeatIntervalMillis: 1000 }, 'peerDiscovery.peerTimeoutMillis'],
     [{ mode: 'automatic', heartbeatIntervalMillis: 'fast' }, 'peerDiscovery.heartbeatIntervalMillis'],
@@ -270,6 +277,24 @@ describe('peerDiscovery configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).field).toBe(field);
+  });
+
+  it('takes IPv4 addresses, names, IPv6 and cache paths with dots inside their names', () => {
+    const peers = [
+      'ws://10.0.0.1:7000',
+      'ws://gw-1.internal:7000/tokens',
+      'ws://[::1]:7000',
+      'ws://h:1/v1.2',
+      'ws://h:1/.hidden',
+    ];
+    const resolved = resolveDiscoveryConfig({ mode: 'manual', peers });
+    expect(resolved.mode === 'manual' ? resolved.peers : []).toEqual([
+      { url: 'ws://10.0.0.1:7000', cache: undefined },
+      { url: 'ws://gw-1.internal:7000', cache: 'tokens' },
+      { url: 'ws://[::1]:7000', cache: undefined },
+      { url: 'ws://h:1', cache: 'v1.2' },
+      { url: 'ws://h:1', cache: '.hidden' },
+    ]);
   });
 
   it('fills in the documented defaults, and never makes automatic the default', () => {
