@@ -50,6 +50,7 @@ import { peerChannel, repairChannel } from './diagnostics.js';
 import { HybridLogicalClock } from './hlc.js';
 import { hostOf, OncePerWindow } from './once-per-window.js';
 import { PeerLink, UnsentBudget } from './peer-link.js';
+import { namesWildcard, reachableUrl } from './reachable-url.js';
 import { Keyring } from './security/keyring.js';
 import { HandshakeError, OwnEphemerals, type PeerIdentity, PROTOCOL_VERSIONS, Session } from './session.js';
 import type { Connection, Listener, Transport } from './transport/transport.js';
@@ -512,7 +513,7 @@ export class ClusterNode {
                   'a peer dialled for caches this node does not replicate; linked the others',
                 );
               }
-              this.#register(session, peer, peer.url, false, caches);
+              this.#register(session, peer, reachableUrl(peer.url, connection.remoteAddress), false, caches);
             }
           },
           (error: Error) => {
@@ -702,7 +703,8 @@ export class ClusterNode {
       dialer.linkedAt = this.#scheduler.now();
       dialer.warnedAt = undefined;
       // When this link closes, #register's close handler redials the dialers of its node.
-      const link = this.#register(session, peer, peer.url || dialer.url, true, dialer.caches);
+      const url = peer.url === '' || namesWildcard(peer.url) ? dialer.url : peer.url;
+      const link = this.#register(session, peer, url, true, dialer.caches);
       if (link !== undefined) this.#dialledBy.set(link, dialer);
     } catch (error) {
       if (error instanceof HandshakeError && error.code === 'E_SELF') {
