@@ -47,8 +47,9 @@ import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import { OncePerWindow } from './once-per-window.js';
 import { NO_KEYS, PREFETCH_FROM, PREFETCH_RUN } from './prefetch-runs.js';
-import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
+import { batchOfLog, MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
+  type BatchMessage,
   type ChangeMessage,
   type EntriesMessage,
   type LeaseMessage,
@@ -58,7 +59,7 @@ import {
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, IN_FLIGHT_MILLIS, MAX_ROUNDS_SKIPPED, type RepairPeer } from './repair/cache-repair.js';
-import { type KeyChangeType, type QueueMark, ReplicationQueue } from './replication-queue.js';
+import { type KeyChangeType, type QueueMark, type QueueRange, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 
@@ -71,6 +72,11 @@ export interface ReplicationPeer {
    * @default 'link'
    */
   readonly role?: 'link' | 'broadcast' | 'repair';
+  /**
+   * Sends `message` now. A Batch's frame is written already (the codec answers it), and its
+   * `changes` are made from the queue's log when read: read them during the call, not after
+   * (they throw then, the log having moved on).
+   */
   send(message: SessionMessage): void;
   /** Bytes written to the connection and not yet on the network. */
   bufferedAmount(): number;
@@ -404,13 +410,11 @@ export class CacheReplicator {
       }
       if (queue.sizeFrom(from) === 0) continue;
       if (from === 0) everyone.push(state);
-      else
-        for (const changes of queue.batches(from, max, MAX_FRAME_BYTES))
-          this.#send(state, { type: MessageType.Batch, changes });
+      else for (const range of queue.ranges(from, max, MAX_FRAME_BYTES)) this.#send(state, this.#batchOf(range));
     }
     if (everyone.length > 0) {
-      for (const changes of queue.batches(0, max, MAX_FRAME_BYTES)) {
-        const batch = { type: MessageType.Batch, changes } as const;
+      for (const range of queue.ranges(0, max, MAX_FRAME_BYTES)) {
+        const batch = this.#batchOf(range);
         for (const state of everyone) this.#send(state, batch);
       }
     }
@@ -860,6 +864,20 @@ export class CacheReplicator {
     return { type: as, cache, key: key as string, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds };
   }
 
+  /** A batch of the queue, its frame written from the log (codec.ts's batchOfLog). */
+  #batchOf(range: QueueRange): BatchMessage {
+    const queue = this.#queue;
+    const epoch = queue.epoch;
+    return batchOfLog(
+      queue.log,
+      range.from,
+      range.to,
+      range.clear,
+      () => queue.changesOf(range),
+      () => queue.epoch === epoch,
+    );
+  }
+
   /** Sends, counting live changes; false (and logged) when the send threw. */
   #send(state: PeerState, message: SessionMessage): boolean {
     try {
@@ -869,8 +887,9 @@ export class CacheReplicator {
       return false;
     }
     if (message.type === MessageType.Batch) {
-      this.#sent += message.changes.length;
-      state.sent += message.changes.length;
+      const count = 'count' in message ? (message.count as number) : message.changes.length;
+      this.#sent += count;
+      state.sent += count;
     }
     return true;
   }

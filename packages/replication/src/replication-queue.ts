@@ -12,8 +12,11 @@
  * the collector copying what was queued when a scavenge caught it, were about a third of what a
  * sending node spent a change beyond its own write (issue 20). Every async peer of a cache is sent
  * the same changes at the same flush, so here they share one log, kept as arrays of fields (key,
- * value, version as numbers, lifespan), reused from flush to flush. The change objects are made
- * at the flush, once for every peer, and go as soon as their frames are written.
+ * value, version as numbers, lifespan), reused from flush to flush. At the flush each batch's
+ * frame is written straight from these arrays (ranges(), ChangeWriter.writeLog), once for every
+ * peer, with no change object at all: those were 229 of the 495 bytes a replicated put allocated
+ * (issue 20). Change objects are made only for a log holding values ChangeWriter leaves to
+ * msgpackr, or when something reads a batch's changes while it is sent (changesOf).
  *
  * How a key's earlier change is found without hashing the key again: the cache hands each change
  * the memory slot its key is held in (-1 when none: a disk tier's key, a removeAll), and the log
@@ -35,6 +38,7 @@
  * peers are slow or gone. `clear()` at the flush re-opens it.
  */
 import type { Version } from '@meshcache/core';
+import type { ChangeLog } from './protocol/change-writer.js';
 import { MAX_VALUE_DEPTH } from './protocol/codec.js';
 import { type ChangeMessage, MessageType } from './protocol/messages.js';
 
@@ -45,6 +49,13 @@ export type KeyChangeType = typeof MessageType.Put | typeof MessageType.Remove |
 export interface QueueMark {
   readonly epoch: number;
   readonly from: number;
+}
+
+/** A batch of the log, as ranges() says it: records `from` to `to`, after a removeAll of `clear` when given. */
+export interface QueueRange {
+  readonly from: number;
+  readonly to: number;
+  readonly clear: Version | undefined;
 }
 
 const FIRST_RECORDS = 64;
@@ -200,29 +211,63 @@ export class ReplicationQueue {
    * sender allocates most). The log is unchanged.
    */
   *batches(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): Generator<ChangeMessage[]> {
+    for (const range of this.ranges(from, max, maxBytes)) yield this.changesOf(range);
+  }
+
+  /**
+   * batches(), each batch said as the records it holds rather than made: the log's records
+   * `range.from` to `range.to`, after a removeAll of `range.clear` when that is given. A range is
+   * good only until the log next changes (the generator ends at a restart); read it before.
+   */
+  *ranges(from: number, max: number, maxBytes = Number.POSITIVE_INFINITY): Generator<QueueRange> {
     const end = this.#length;
     // A restart while a batch is out (a removeAll, an overflow, a flush set off by a send) ends
     // the batches: the records they would read are gone or another log's.
     const epoch = this.#epoch;
-    let batch: ChangeMessage[] = [];
-    let bytes = 0;
-    const clear = this.#clear;
-    if (clear !== undefined) {
-      batch.push({ type: MessageType.RemoveAll, cache: this.#cache, version: clear });
-      bytes = this.#clearBytes;
-    }
+    let clear = this.#clear;
+    let bytes = clear === undefined ? 0 : this.#clearBytes;
+    let first = from;
     for (let i = from; i < end; i++) {
       const size = this.#sizes[i] as number;
-      if (batch.length === max || (batch.length > 0 && bytes + size > maxBytes)) {
-        yield batch;
+      const count = i - first + (clear === undefined ? 0 : 1);
+      if (count === max || (count > 0 && bytes + size > maxBytes)) {
+        yield { from: first, to: i, clear };
         if (this.#epoch !== epoch) return;
-        batch = [];
+        clear = undefined;
+        first = i;
         bytes = 0;
       }
-      batch.push(this.#change(i));
       bytes += size;
     }
-    if (batch.length > 0) yield batch;
+    if (end > first || clear !== undefined) yield { from: first, to: end, clear };
+  }
+
+  /** The changes of a range ranges() gave, as objects (read before the log changes). */
+  changesOf(range: QueueRange): ChangeMessage[] {
+    const changes: ChangeMessage[] = [];
+    if (range.clear !== undefined)
+      changes.push({ type: MessageType.RemoveAll, cache: this.#cache, version: range.clear });
+    for (let i = range.from; i < range.to; i++) changes.push(this.#change(i));
+    return changes;
+  }
+
+  /** Counts the log's restarts: a range of an earlier epoch names records no longer there. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** The log's records as columns, for ChangeWriter.writeLog (good until the log next changes). */
+  get log(): ChangeLog {
+    return {
+      cache: this.#cache,
+      types: this.#types,
+      keys: this.#keys,
+      values: this.#values,
+      nodes: this.#nodes,
+      times: this.#times,
+      counters: this.#counters,
+      lives: this.#lives,
+    };
   }
 
   /** Empties the log (everything was sent, or is to be repaired) and re-opens it. */

@@ -30,7 +30,9 @@ function replicatorOn(port: FakePort, replication: ReplicationConfig = {}) {
   const sent: SessionMessage[] = [];
   replicator.addPeer({
     node: 'gw-2',
-    send: (message) => sent.push(message),
+    // A batch's changes are read as it is sent (a queue's batch reads them from the log, which moves on).
+    send: (message) =>
+      sent.push(message.type === MessageType.Batch ? { type: message.type, changes: [...message.changes] } : message),
     bufferedAmount: () => 0,
     acknowledged: async () => true,
   });

@@ -31,7 +31,25 @@
  * msgpackr does: a frame is never written over once returned (the transport may still hold it),
  * and a chunk is freed once no frame of it is held.
  */
+import type { Version } from '@meshcache/core';
 import { type ChangeMessage, MessageType } from './messages.js';
+
+/**
+ * Changes kept as columns, record i's fields at index i (createdAt, timeToLiveSeconds and
+ * timeToIdleSeconds at 3i, 3i + 1, 3i + 2 of `lives`): the replication queue's log, which
+ * writeLog() writes as a Batch with no change object made for any record. A type is Put, Remove
+ * or Expire; a removeAll is passed on its own.
+ */
+export interface ChangeLog {
+  readonly cache: string;
+  readonly types: Uint8Array;
+  readonly keys: ReadonlyArray<string | undefined>;
+  readonly values: ReadonlyArray<unknown>;
+  readonly nodes: ReadonlyArray<string | undefined>;
+  readonly times: Float64Array;
+  readonly counters: Uint32Array;
+  readonly lives: Float64Array;
+}
 
 const FIRST_CHUNK = 8192;
 /** A chunk bigger than this is not allocated again unless a frame needs it. */
@@ -74,6 +92,15 @@ const utf8Write: (chunk: Buffer, text: string, offset: number) => number =
     ? (chunk, text, offset) => chunk.write(text, offset, 'utf8')
     : (chunk, text, offset) => nativeUtf8Write.call(chunk, text, offset, chunk.length - offset);
 
+/** The bytes bytesFor counts for a put's value, or -1 for a value this writer does not write. */
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return textBytes(value.length);
+  if (typeof value === 'number') return 9;
+  if (typeof value === 'boolean' || value === null) return 1;
+  if (isPlainBuffer(value)) return value.length + 5;
+  return -1;
+}
+
 /** A Buffer that msgpackr writes as msgpack binary (a subclass would be a typed-array extension). */
 function isPlainBuffer(value: unknown): value is Buffer {
   return Buffer.isBuffer(value) && value.constructor === Buffer;
@@ -108,13 +135,27 @@ export class ChangeWriter {
       if (change.type === MessageType.RemoveAll) continue;
       bytes += textBytes(change.key.length);
       if (change.type !== MessageType.Put) continue;
-      bytes += PUT_BYTES;
-      const value = change.value;
-      if (typeof value === 'string') bytes += textBytes(value.length);
-      else if (typeof value === 'number') bytes += 9;
-      else if (typeof value === 'boolean' || value === null) bytes += 1;
-      else if (isPlainBuffer(value)) bytes += value.length + 5;
-      else return -1;
+      const value = valueBytes(change.value);
+      if (value < 0) return -1;
+      bytes += PUT_BYTES + value;
+    }
+    return bytes;
+  }
+
+  /**
+   * bytesFor() of the Batch writeLog() makes of records `from` to `to` of `log` (a removeAll of
+   * `clear` first, when given), or -1 when a value is not one this writer writes.
+   */
+  static bytesForLog(log: ChangeLog, from: number, to: number, clear: Version | undefined): number {
+    const cache = textBytes(log.cache.length);
+    let bytes = 8 + (clear === undefined ? 0 : CHANGE_BYTES + cache + textBytes(clear.node.length));
+    for (let i = from; i < to; i++) {
+      bytes +=
+        CHANGE_BYTES + cache + textBytes((log.nodes[i] as string).length) + textBytes((log.keys[i] as string).length);
+      if (log.types[i] !== MessageType.Put) continue;
+      const value = valueBytes(log.values[i]);
+      if (value < 0) return -1;
+      bytes += PUT_BYTES + value;
     }
     return bytes;
   }
@@ -125,10 +166,24 @@ export class ChangeWriter {
    * moves to a new chunk at most once, with nothing of it written yet.
    */
   write(type: number, changes: readonly ChangeMessage[], bytes = ChangeWriter.bytesFor(changes)): Buffer {
-    if (bytes > MAX_KEPT_CHUNK / 2) return this.#writeAlone(type, changes, bytes);
+    return this.#written(bytes, () => this.#frame(type, changes));
+  }
+
+  /**
+   * A Batch of records `from` to `to` of `log`, a removeAll of `clear` first when given: the bytes
+   * write() makes of the same changes as objects, with no object made for any. `bytes` is
+   * bytesForLog() of the same (not -1).
+   */
+  writeLog(log: ChangeLog, from: number, to: number, clear: Version | undefined, bytes: number): Buffer {
+    return this.#written(bytes, () => this.#logFrame(log, from, to, clear));
+  }
+
+  /** A frame `body` writes, given room for about `bytes` (see write). */
+  #written(bytes: number, body: () => void): Buffer {
+    if (bytes > MAX_KEPT_CHUNK / 2) return this.#writeAlone(bytes, body);
     this.#start = this.#position;
     this.#room(bytes);
-    this.#frame(type, changes);
+    body();
     const frame = this.#chunk.subarray(this.#start, this.#position);
     if (this.#chunk.length <= MAX_HELD_CHUNK) return frame;
     const own = Buffer.allocUnsafeSlow(frame.length);
@@ -143,12 +198,12 @@ export class ChangeWriter {
    * doubling in the shared chunk, a frame of 5 MB was copied as it grew (1, 2 and 4 MB) and once
    * more to be handed out: 12 MB copied, to fresh memory each time, for 5 MB written.
    */
-  #writeAlone(type: number, changes: readonly ChangeMessage[], bytes: number): Buffer {
+  #writeAlone(bytes: number, body: () => void): Buffer {
     const chunk = this.#chunk;
     const position = this.#position;
     this.#use(Buffer.allocUnsafeSlow(bytes + Math.floor(bytes / 16)), 0);
     try {
-      this.#frame(type, changes);
+      body();
       const frame = this.#chunk.subarray(0, this.#position);
       // Its buffer grew past twice the frame (a long string is given room for three bytes a
       // unit): the frame keeps only its own bytes alive, as a copy.
@@ -161,45 +216,104 @@ export class ChangeWriter {
   }
 
   #frame(type: number, changes: readonly ChangeMessage[]): void {
+    this.#head(type, changes.length);
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as ChangeMessage;
+      const { time, counter, node } = change.version;
+      if (change.type === MessageType.Put) {
+        this.#put(
+          change.cache,
+          change.key,
+          change.value,
+          time,
+          counter,
+          node,
+          change.createdAt,
+          change.timeToLiveSeconds,
+          change.timeToIdleSeconds,
+        );
+      } else if (change.type === MessageType.RemoveAll) this.#removeAll(change.cache, time, counter, node);
+      else this.#keyChange(change.type, change.cache, change.key, time, counter, node);
+    }
+  }
+
+  #logFrame(log: ChangeLog, from: number, to: number, clear: Version | undefined): void {
+    const cache = log.cache;
+    this.#head(MessageType.Batch, to - from + (clear === undefined ? 0 : 1));
+    if (clear !== undefined) this.#removeAll(cache, clear.time, clear.counter, clear.node);
+    const { types, keys, values, nodes, times, counters, lives } = log;
+    for (let i = from; i < to; i++) {
+      const type = types[i] as number;
+      const key = keys[i] as string;
+      const time = times[i] as number;
+      const counter = counters[i] as number;
+      const node = nodes[i] as string;
+      if (type === MessageType.Put) {
+        const at = 3 * i;
+        this.#put(
+          cache,
+          key,
+          values[i],
+          time,
+          counter,
+          node,
+          lives[at] as number,
+          lives[at + 1] as number,
+          lives[at + 2] as number,
+        );
+      } else this.#keyChange(type, cache, key, time, counter, node);
+    }
+  }
+
+  /** [type, [ and the header of an array of `count` changes. */
+  #head(type: number, count: number): void {
     this.#room(8);
     const chunk = this.#chunk;
     chunk[this.#position++] = 0x92;
     chunk[this.#position++] = type;
-    this.#arrayHeader(changes.length);
-    for (let i = 0; i < changes.length; i++) this.#change(changes[i] as ChangeMessage);
+    this.#arrayHeader(count);
   }
 
-  #change(change: ChangeMessage): void {
+  #put(
+    cache: string,
+    key: string,
+    value: unknown,
+    time: number,
+    counter: number,
+    node: string,
+    createdAt: number,
+    timeToLiveSeconds: number,
+    timeToIdleSeconds: number,
+  ): void {
     this.#room(4);
-    const { time, counter, node } = change.version;
-    switch (change.type) {
-      case MessageType.Put:
-        this.#chunk[this.#position++] = 0x9a;
-        this.#chunk[this.#position++] = MessageType.Put;
-        this.#string(change.cache);
-        this.#string(change.key);
-        this.#value(change.value);
-        this.#version(time, counter, node);
-        this.#room(27);
-        this.#number(change.createdAt);
-        this.#number(change.timeToLiveSeconds);
-        this.#number(change.timeToIdleSeconds);
-        return;
-      case MessageType.Remove:
-      case MessageType.Expire:
-        this.#chunk[this.#position++] = 0x96;
-        this.#chunk[this.#position++] = change.type;
-        this.#string(change.cache);
-        this.#string(change.key);
-        this.#version(time, counter, node);
-        return;
-      case MessageType.RemoveAll:
-        this.#chunk[this.#position++] = 0x95;
-        this.#chunk[this.#position++] = MessageType.RemoveAll;
-        this.#string(change.cache);
-        this.#version(time, counter, node);
-        return;
-    }
+    this.#chunk[this.#position++] = 0x9a;
+    this.#chunk[this.#position++] = MessageType.Put;
+    this.#string(cache);
+    this.#string(key);
+    this.#value(value);
+    this.#version(time, counter, node);
+    this.#room(27);
+    this.#number(createdAt);
+    this.#number(timeToLiveSeconds);
+    this.#number(timeToIdleSeconds);
+  }
+
+  /** A remove or an expiry. */
+  #keyChange(type: number, cache: string, key: string, time: number, counter: number, node: string): void {
+    this.#room(4);
+    this.#chunk[this.#position++] = 0x96;
+    this.#chunk[this.#position++] = type;
+    this.#string(cache);
+    this.#string(key);
+    this.#version(time, counter, node);
+  }
+
+  #removeAll(cache: string, time: number, counter: number, node: string): void {
+    this.#room(4);
+    this.#chunk[this.#position++] = 0x95;
+    this.#chunk[this.#position++] = MessageType.RemoveAll;
+    this.#string(cache);
+    this.#version(time, counter, node);
   }
 
   #version(time: number, counter: number, node: string): void {
