@@ -44,8 +44,9 @@
  * each ask the origin (sharing one answer is only safe once the answer is known to be shareable
  * and to match every waiter's Vary; tokenCache coalesces, where that is known). Ranges, the
  * request's min-fresh and max-stale, and answering a client's own conditional request with 304
- * are not implemented: for a method this cache stores, such requests are served whole, and the
- * origin is asked without the client's Range and preconditions. A request that says
+ * from the cache are not implemented: a hit is served whole; on a miss the client's Range and
+ * preconditions go to the origin, whose 206, 304, 412 or 416 is passed on and never stored; when
+ * an entry is revalidated, its validators replace them (the whole response is served). A request that says
  * `only-if-cached` gets the stored response (fresh, or stale within stale-while-revalidate, then
  * without a revalidation) or a 504, and never reaches the origin.
  */
@@ -205,14 +206,14 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /** Not taken from a 304 into the stored headers (RFC 9111 section 3.2): the stored body depends on them. */
 const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'content-range', 'content-type']);
 /**
- * The client's own preconditions and Range never reach the origin for a method this cache stores:
- * on a miss it asks for the whole representation, and when it revalidates what it holds, ours
- * replace them. On a miss, the origin's 412 to one client's If-Match, or its 416 to one client's
- * Range, was stored under the plain key, every client's answer until it expired (a cache-poisoned
- * denial of service found by a review); when revalidating, a client's Range without its If-Range
- * (dropped as one of these) made the origin answer a part of a newer version, which the client
- * joined to its older part (found by an attack). A cache may answer a Range request with the
- * whole (RFC 9110 section 14.2), and a conditional one with the whole response.
+ * The client's own preconditions and Range. When the cache revalidates what it holds, ours
+ * replace them: a client's Range without its If-Range (dropped as one of these) made the origin
+ * answer a part of a newer version, which the client joined to its older part (found by an
+ * attack); a cache may answer a Range request with the whole (RFC 9110 section 14.2). On a miss
+ * they go to the origin as the client sent them (a video's seek, a resumed download), and what
+ * they alone make the origin answer is not stored: a 206 or 304 never is, and store() refuses a
+ * 412 or 416 to a request that carries them (stored, one client's If-Match or unsatisfiable Range
+ * was every client's answer until it expired: a cache-poisoned denial of service found by a review).
  */
 const CONDITIONAL_HEADERS = new Set([
   'if-none-match',
@@ -376,7 +377,7 @@ export class ResponseCache {
     if (!this.#methods.has(method)) return this.#refused(`method ${method} is not cached`);
     if ((response.status === 412 || response.status === 416) && carriesConditions(request)) {
       // An answer to this request's own preconditions or Range, not about the resource: stored,
-      // it was every client's answer (a caller of the steps asks the origin without them).
+      // it was every client's answer.
       return this.#refused(`status ${response.status} answers the request's own preconditions or Range`);
     }
     const body = response.body ?? '';
@@ -581,15 +582,18 @@ export class ResponseCache {
       return this.#count(this.#pass(response, 'BYPASS'));
     }
     const requestTime = this.#clock();
-    // What the origin is asked, and what its answer is stored for: the request without the
-    // client's preconditions and Range (CONDITIONAL_HEADERS), so the answer is the whole representation.
+    // On a miss the origin is asked the client's request as it came, its Range and preconditions
+    // too: a 206, a 304 or a 412 goes back to that client and is never stored (store() refuses a
+    // 412 or 416 to a request that carries them, cachePolicy a 206 or 304), while a 200 (an
+    // If-None-Match that did not match, a Range the origin ignored) is the whole representation.
+    // Revalidating, the entry's validators replace the client's conditions (CONDITIONAL_HEADERS).
     const whole = withHeaders(request, {});
     let upstream: UpstreamResponse;
     try {
       upstream =
         found.state === 'expired'
           ? await fetchUpstream(withHeaders(request, found.conditionalHeaders))
-          : await fetchUpstream(whole);
+          : await fetchUpstream(request);
     } catch (error) {
       const stale = found.state === 'expired' ? this.staleIfError(found) : undefined;
       if (stale === undefined) throw error;
@@ -615,7 +619,8 @@ export class ResponseCache {
       }
     }
     // An answer the origin no longer lets be kept removes the entry it replaces (store() decides).
-    this.store(whole, upstream, { requestTime, ...(found.state === 'expired' ? { replacing: found } : {}) });
+    if (found.state === 'expired') this.store(whole, upstream, { requestTime, replacing: found });
+    else this.store(request, upstream, { requestTime });
     return this.#count(this.#pass(upstream, 'MISS'));
   }
 

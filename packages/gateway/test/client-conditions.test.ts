@@ -1,9 +1,12 @@
 /**
- * A client's Range and preconditions on a miss: the origin is asked for the whole representation,
- * and the whole response is served and stored. Sent on, they made the origin answer 412 or 416
- * with the Cache-Control it puts on every response, stored under the plain key: one request, and
- * every client got the error until it expired (a cache-poisoned denial of service found by a
- * review). A real origin on 127.0.0.1 that honours If-Match, If-Unmodified-Since and Range.
+ * A client's Range and preconditions on a miss go to the origin as sent (a video's seek, a resumed
+ * download, a browser's If-None-Match), and what they alone make it answer is passed on and never
+ * stored: a 206 or 304, and a 412 or 416 to a request that carries them. Stored, one client's
+ * If-Match or unsatisfiable Range made the 412 or 416 every client's answer until it expired (a
+ * cache-poisoned denial of service found by a review); taken out, they made every Range request
+ * fetch and buffer the whole body, and a download the cache may not store could not be resumed
+ * (found by a second review). A real origin on 127.0.0.1 that honours If-Match,
+ * If-Unmodified-Since, If-None-Match and Range.
  */
 import { CacheManager } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
@@ -48,33 +51,62 @@ async function setup() {
   });
   const send = (method: string, url: string, headers: Record<string, string> = {}, body?: string) =>
     responses.handle({ method, url, headers, ...(body === undefined ? {} : { body }) }, origin.fetch);
-  return { responses, origin, send };
+  return { responses, origin, send, cache, clock };
 }
 
 const conditionsSeen = (seen: SeenRequest | undefined) =>
   CONDITIONS.filter((name) => seen?.headers[name] !== undefined);
 
-describe("on a miss, the origin is asked without the client's Range and preconditions", () => {
+describe("on a miss, the client's Range and preconditions reach the origin, and their answers are not stored", () => {
   it.each([
-    ['If-Match', { 'if-match': '"nope"' }],
-    ['If-Unmodified-Since', { 'if-unmodified-since': 'Fri, 20 Nov 2026 10:00:00 GMT' }],
-    ['an unsatisfiable Range', { range: 'bytes=999999-' }],
-    ['a Range with If-Range', { range: 'bytes=0-3', 'if-range': '"v1"' }],
-    ['If-None-Match', { 'if-none-match': '"v1"' }],
-  ])('%s: the client gets the whole response, and so does every client after it', async (_name, conditions) => {
+    ['If-Match', { 'if-match': '"nope"' }, 412, 'precondition failed'],
+    ['If-Unmodified-Since', { 'if-unmodified-since': 'Fri, 20 Nov 2026 10:00:00 GMT' }, 412, 'precondition failed'],
+    ['an unsatisfiable Range', { range: 'bytes=999999-' }, 416, ''],
+    ['a Range', { range: 'bytes=0-3' }, 206, 'whol'],
+    ['a Range with If-Range', { range: 'bytes=0-3', 'if-range': '"v1"' }, 206, 'whol'],
+    ['an If-None-Match that matches', { 'if-none-match': '"v1"' }, 304, ''],
+  ] as const)(
+    '%s: the origin’s answer is passed on and not stored; the next plain client gets the whole',
+    async (_name, conditions, status, body) => {
+      const { origin, send, cache } = await setup();
+      const first = await send('GET', '/file', conditions);
+      expect([first.status, first.cache, first.body]).toEqual([status, 'MISS', body]);
+      expect(conditionsSeen(origin.seen[0])).toEqual(Object.keys(conditions));
+      expect(cache.size).toBe(0);
+      const victim = await send('GET', '/file');
+      expect([victim.status, victim.cache, victim.body]).toEqual([200, 'MISS', 'whole v1']);
+      expect(await send('GET', '/file')).toMatchObject({ status: 200, cache: 'HIT', body: 'whole v1' });
+    },
+  );
+
+  it('a 206 keeps its Content-Range: the origin sent only the part asked for', async () => {
+    const { send } = await setup();
+    const part = await send('GET', '/file', { range: 'bytes=0-3' });
+    expect(part.headers['content-range']).toBe('bytes 0-3/8');
+    expect(part.body).toBe('whol');
+  });
+
+  it('an If-None-Match that does not match gets the whole 200, which is stored for everyone', async () => {
     const { origin, send } = await setup();
-    const first = await send('GET', '/file', conditions);
+    const first = await send('GET', '/file', { 'if-none-match': '"old"' });
     expect([first.status, first.cache, first.body]).toEqual([200, 'MISS', 'whole v1']);
-    expect(conditionsSeen(origin.seen[0])).toEqual([]);
-    const victim = await send('GET', '/file');
-    expect([victim.status, victim.cache, victim.body]).toEqual([200, 'HIT', 'whole v1']);
+    expect(await send('GET', '/file')).toMatchObject({ status: 200, cache: 'HIT', body: 'whole v1' });
     expect(origin.seen).toHaveLength(1);
   });
 
-  it('a HEAD miss is asked for the whole representation too', async () => {
+  it('a HEAD miss forwards them too', async () => {
     const { origin, send } = await setup();
-    expect((await send('HEAD', '/file', { range: 'bytes=999999-' })).status).toBe(200);
-    expect(conditionsSeen(origin.seen[0])).toEqual([]);
+    expect((await send('HEAD', '/file', { range: 'bytes=999999-' })).status).toBe(416);
+    expect(conditionsSeen(origin.seen[0])).toEqual(['range']);
+  });
+
+  it('revalidating an entry, the cache’s own conditions replace the client’s: the whole response is served', async () => {
+    const { origin, send, clock } = await setup();
+    await send('GET', '/file');
+    clock.advanceSeconds(400); // stale: revalidated with If-None-Match "v1", which the origin answers 304
+    const ranged = await send('GET', '/file', { range: 'bytes=0-3' });
+    expect([ranged.status, ranged.cache, ranged.body]).toEqual([200, 'REVALIDATED', 'whole v1']);
+    expect(conditionsSeen(origin.seen[1])).toEqual(['if-none-match', 'if-modified-since']);
   });
 
   it('a method the cache does not store keeps its preconditions: a PUT with If-Match is the origin’s to judge', async () => {
