@@ -21,9 +21,13 @@
  *   (its headers updated as RFC 9111 section 4.3.4 says, its freshness computed again) and the
  *   stored body is served; when the origin fails (an exception, 500, 502, 503 or 504) and the
  *   entry is within stale-if-error, the stale entry is served instead. An answer that is not
- *   stored removes the entry only when the origin's own answer forbids keeping it (a 200 with
- *   no-store): never because of the request (a client's no-store or credentials: one client's
- *   reload removed what every client shares, on every instance) nor of a failure.
+ *   stored removes the entry when the origin's answer, judged without the request, says the
+ *   entry is gone or may not be kept (a 404 or 410; a 200 with no-store or private) or
+ *   supersedes it with a version the cache cannot hold (over maxBodyBytes): never because of the
+ *   request alone (a client's no-store, or its credentials, which make the answer one user's:
+ *   one client's reload removed what every client shares, on every instance) nor of a failure.
+ *   Every other client keeps the entry then, and a background revalidation that changed nothing
+ *   keeps no "done" marker: the next stale answer revalidates again.
  *
  * Purge by tag. The origin tags a response with `Surrogate-Key: a b` (`tagHeader`; spaces or
  * commas). purgeTag(tag) removes every entry this instance knows to carry the tag (the removes
@@ -142,8 +146,9 @@ export interface StoreContext {
   /** Epoch ms when the request left for the origin (RFC 9111's request_time, for the Age calculation). */
   readonly requestTime: number;
   /**
-   * The expired entry this answer replaces (an `expired` lookup): removed when the origin's own
-   * answer forbids keeping it, so stale-if-error never answers with it later.
+   * The expired entry this answer replaces (an `expired` lookup): removed when the answer is not
+   * stored and, judged without the request, says the entry is gone or may not be kept, or is a
+   * newer version the cache cannot hold; so neither STALE nor stale-if-error answers with it later.
    */
   readonly replacing?: { readonly key: string; readonly stored: StoredResponse };
 }
@@ -356,33 +361,51 @@ export class ResponseCache {
   /**
    * Stores the origin's answer to `request` if cachePolicy allows it, and says what it decided.
    * `requestTime` is when the request left for the origin (for the Age calculation). `replacing`
-   * is the expired (or forcibly revalidated) entry this answer is for, when there is one: it is
-   * removed when the answer is not stored because the origin's own answer forbids keeping it (a
-   * 200 with no-store), and only then; never because of the request (its no-store, its
-   * credentials), of a failure (5xx, 429, ...), or of the cache's own limits.
+   * is the expired (or forcibly revalidated) entry this answer is for, when there is one: when
+   * the answer is not stored, it is removed if the origin's answer, judged without the request,
+   * says the entry is gone or may not be kept (a 404 or 410, a 200 with no-store or private), or
+   * is a version the cache cannot hold (over maxBodyBytes); never because of the request alone
+   * (its no-store, its credentials) nor of a failure (5xx, 429, ...). A 412 or 416 to a request
+   * that carries preconditions or a Range, and a 206 or 304, are passed on and never stored.
    */
   store(request: KeyedRequest, response: UpstreamResponse, context: StoreContext): CacheDecision {
-    const decision = this.#store(request, response, context);
-    if (!decision.cacheable && context.replacing !== undefined) {
-      if (this.#answerForbidsEntry(request, response, context.replacing.stored)) {
-        // The origin no longer lets this be kept: the old copy must not answer anyone later (stale-if-error).
-        this.#cache.remove(context.replacing.key);
-      }
-    }
-    return decision;
+    return this.#storeAnswer(request, response, context).decision;
   }
 
-  #store(request: KeyedRequest, response: UpstreamResponse, times: StoreContext): CacheDecision {
+  /** store(), saying also what became of the entry it replaces: 'kept' when it is there as it was. */
+  #storeAnswer(
+    request: KeyedRequest,
+    response: UpstreamResponse,
+    context: StoreContext,
+  ): { readonly decision: CacheDecision; readonly outcome: 'stored' | 'removed' | 'kept' } {
+    const { decision, overLimits } = this.#store(request, response, context);
+    if (decision.cacheable) return { decision, outcome: 'stored' };
+    const replacing = context.replacing;
+    if (replacing !== undefined && this.#supersedes(request, response, replacing.stored, overLimits)) {
+      // Superseded, or the origin no longer lets it be kept: the old copy must not answer anyone
+      // later (as STALE, or as stale-if-error).
+      this.#cache.remove(replacing.key);
+      return { decision, outcome: 'removed' };
+    }
+    return { decision, outcome: 'kept' };
+  }
+
+  /** Stores what may be stored; `overLimits` says a refusal is the cache's own bounds, not cachePolicy's. */
+  #store(
+    request: KeyedRequest,
+    response: UpstreamResponse,
+    times: StoreContext,
+  ): { readonly decision: CacheDecision; readonly overLimits: boolean } {
     const method = methodOf(request);
-    if (!this.#methods.has(method)) return this.#refused(`method ${method} is not cached`);
+    if (!this.#methods.has(method)) {
+      return { decision: this.#refused(`method ${method} is not cached`), overLimits: false };
+    }
     if ((response.status === 412 || response.status === 416) && carriesConditions(request)) {
       // An answer to this request's own preconditions or Range, not about the resource: stored,
       // it was every client's answer.
-      return this.#refused(`status ${response.status} answers the request's own preconditions or Range`);
+      const reason = `status ${response.status} answers the request's own preconditions or Range`;
+      return { decision: this.#refused(reason), overLimits: false };
     }
-    const body = response.body ?? '';
-    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    if (size > this.#maxBodyBytes) return this.#refused(`the body (${size} bytes) is over maxBodyBytes`);
     const now = this.#clock();
     const decision = cachePolicy(response, {
       ...this.#policyOptions(),
@@ -392,12 +415,19 @@ export class ResponseCache {
     });
     if (!decision.cacheable) {
       this.#notStored++;
-      return decision;
+      return { decision, overLimits: false };
+    }
+    const body = response.body ?? '';
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    if (size > this.#maxBodyBytes) {
+      return { decision: this.#refused(`the body (${size} bytes) is over maxBodyBytes`), overLimits: true };
     }
     const { [this.#tagHeader]: tagField, ...headers } = decision.headers;
     const tags = parseTags(tagField);
     // Purged while it was on its way: stored, it would hang on a marker that may be evicted first.
-    if (this.#purgedSince(tags, times.requestTime)) return this.#refused('purged while the origin answered');
+    if (this.#purgedSince(tags, times.requestTime)) {
+      return { decision: this.#refused('purged while the origin answered'), overLimits: false };
+    }
     const primary = this.key(request);
     let key = primary;
     if (decision.vary.length > 0) {
@@ -435,10 +465,10 @@ export class ResponseCache {
       if (!(error instanceof ValueNotEncodableError)) throw error;
       this.#logger.warn({ key, err: error }, 'response not stored: the cache cannot carry it');
       this.#notStored++;
-      return { cacheable: false, reason: error.message };
+      return { decision: { cacheable: false, reason: error.message }, overLimits: true };
     }
     this.#stored++;
-    return decision;
+    return { decision, overLimits: false };
   }
 
   /**
@@ -453,6 +483,16 @@ export class ResponseCache {
     notModified: UpstreamResponse,
     times: { readonly requestTime: number },
   ): ServedResponse | undefined {
+    return this.#refresh(request, found, notModified, times)?.served;
+  }
+
+  /** refresh(), saying also what became of the entry: 'kept' when it is there as it was. */
+  #refresh(
+    request: KeyedRequest,
+    found: { readonly key: string; readonly stored: StoredResponse },
+    notModified: UpstreamResponse,
+    times: { readonly requestTime: number },
+  ): { readonly served: ServedResponse; readonly outcome: 'stored' | 'removed' | 'kept' } | undefined {
     const { stored } = found;
     if (!sameValidator(stored.headers, notModified.headers)) return undefined;
     const headers: Record<string, string | readonly string[]> = { ...stored.headers };
@@ -474,12 +514,14 @@ export class ResponseCache {
       // origin's own fields say so (now private, or varying otherwise), not when this request
       // did (its no-store, its credentials): the entry is every other client's too.
       const response = { status: stored.status, headers, body: stored.body };
-      if (decision.cacheable || this.#answerForbidsEntry(request, response, stored)) this.#cache.remove(found.key);
+      const remove = decision.cacheable || this.#supersedes(request, response, stored, false);
+      if (remove) this.#cache.remove(found.key);
       this.#notStored++;
       // Validated just now: its Age is computed as a stored one would be (every answer from the cache carries Age).
       const passed = this.#pass(response, 'REVALIDATED', false);
       const age = Math.floor(correctedInitialAge(headers, times.requestTime, now));
-      return this.#count({ ...passed, headers: { ...passed.headers, age: String(age) } });
+      const served = this.#count({ ...passed, headers: { ...passed.headers, age: String(age) } });
+      return { served, outcome: remove ? 'removed' : 'kept' };
     }
     const refreshed: StoredResponse = {
       ...stored,
@@ -495,7 +537,7 @@ export class ResponseCache {
     };
     this.#cache.put(found.key, refreshed, { timeToLiveSeconds: decision.storeSeconds });
     this.#stored++;
-    return this.#count(this.#serve(refreshed, 'REVALIDATED', now));
+    return { served: this.#count(this.#serve(refreshed, 'REVALIDATED', now)), outcome: 'stored' };
   }
 
   /**
@@ -504,6 +546,17 @@ export class ResponseCache {
    * entry's generation). Resolves when done; never rejects: a failure is logged and counted, the
    * stale entry keeps being answered until its window ends, and the next stale answer tries again
    * (one revalidation at a time per entry). whenIdle() waits for it too.
+   *
+   * The origin is asked on behalf of the shared cache: the request without the client's
+   * Cache-Control and Pragma (one client's `no-store` is about its own exchange, not the cache's)
+   * and without its preconditions and Range (the entry's validators replace them), but with its
+   * credentials: an entry stored from a request with Authorization or Cookie, because the origin
+   * marked it public, s-maxage or must-revalidate, is revalidated with them (RFC 9111 section
+   * 3.5). A revalidation whose answer leaves the entry as it was (not stored because of that
+   * request's credentials, or a 429 or another failure) counts as failed: no "done" is kept for
+   * the generation, so the next stale answer revalidates again. A request's Cookie once kept a
+   * stale entry from ever being revalidated for its whole window, on every instance with
+   * clusterSingleFlight (found by a review).
    */
   revalidateInBackground(
     request: KeyedRequest,
@@ -523,24 +576,30 @@ export class ResponseCache {
   ): Promise<void> {
     const { stored } = found;
     const marker = `${REFRESH_PREFIX}${found.key}@${stored.storedAt}`;
+    const shared = withoutDirectives(withHeaders(request, {}));
     try {
       await this.#cache.getOrLoad(
         marker,
         async (): Promise<RefreshMarker> => {
           this.#backgroundRevalidations++;
           const requestTime = this.#clock();
-          const upstream = await fetchUpstream(withHeaders(request, conditionalHeaders(stored)));
+          const upstream = await fetchUpstream(withHeaders(shared, conditionalHeaders(stored)));
           if (ORIGIN_ERRORS.has(upstream.status)) throw new Error(`the origin answered ${upstream.status}`);
-          const refreshed =
-            upstream.status === 304 && this.refresh(request, found, upstream, { requestTime }) !== undefined;
-          if (!refreshed && upstream.status === 304) {
+          let outcome =
+            upstream.status === 304 ? this.#refresh(shared, found, upstream, { requestTime })?.outcome : undefined;
+          let answer = upstream;
+          if (outcome === undefined && upstream.status === 304) {
             // A 304 for another representation: the whole response, then.
-            const whole = await fetchUpstream(withHeaders(request, {}));
-            if (ORIGIN_ERRORS.has(whole.status)) throw new Error(`the origin answered ${whole.status}`);
-            // The origin no longer lets this be kept: store() removes the stale copy.
-            this.store(request, whole, { requestTime, replacing: found });
-          } else if (!refreshed) {
-            this.store(request, upstream, { requestTime, replacing: found });
+            answer = await fetchUpstream(shared);
+            if (ORIGIN_ERRORS.has(answer.status)) throw new Error(`the origin answered ${answer.status}`);
+          }
+          // An answer that supersedes the entry, or that the origin no longer lets be kept, removes it (store()).
+          outcome ??= this.#storeAnswer(shared, answer, { requestTime, replacing: found }).outcome;
+          if (outcome === 'kept') {
+            // Nothing changed: kept as "done", it stopped every revalidation of the entry for its window.
+            throw new Error(
+              `the origin's answer (${answer.status}) to this request could not be stored and does not supersede the entry`,
+            );
           }
           return { kind: 'refresh', at: this.#clock() };
         },
@@ -618,7 +677,8 @@ export class ResponseCache {
         return this.#count(stale);
       }
     }
-    // An answer the origin no longer lets be kept removes the entry it replaces (store() decides).
+    // An answer that supersedes the entry it replaces, or that the origin no longer lets be kept,
+    // removes it (store() decides).
     if (found.state === 'expired') this.store(whole, upstream, { requestTime, replacing: found });
     else this.store(request, upstream, { requestTime });
     return this.#count(this.#pass(upstream, 'MISS'));
@@ -721,20 +781,28 @@ export class ResponseCache {
   }
 
   /**
-   * Whether the origin's answer to `request` says the entry it replaces must go: a final answer
-   * about the resource itself (2xx and 3xx but 206 and 304, 404, 410) that cachePolicy refuses on
-   * the response's own fields, judged without the request, to a request that carried no
-   * credential the entry does not vary on. Not for a refusal owed to the request (its no-store;
-   * its Authorization or Cookie, where the answer is about one user and says nothing about what
-   * everyone shares), nor for a failure (5xx, 429, any other 4xx: stale-if-error is for those),
-   * nor for the cache's own limits (maxBodyBytes, a value too large to replicate): one client's
-   * reload or login removed a fresh entry, on every instance, and its stale-if-error with it.
+   * Whether the origin's answer to `request`, which is not stored, says the entry it replaces must
+   * go. The rule: removed when the origin's answer, judged without the request, says the entry is
+   * gone or may not be kept; kept when only the request made the answer unstorable. So, for a
+   * final answer about the resource itself (2xx and 3xx but 206 and 304, 404, 410):
+   * - a 404 or 410: the resource is gone, whoever asked;
+   * - an answer cachePolicy allowed but the cache cannot hold (over maxBodyBytes, a value too
+   *   large to replicate): a newer version supersedes the entry, which must not be served as
+   *   STALE or STALE-IF-ERROR after it (`overLimits`);
+   * - an answer cachePolicy refuses on the response's own fields (no-store, private, no
+   *   freshness), judged without the request, to a request that carried no credential the entry
+   *   does not vary on: such a credential makes the answer about one user, which says nothing
+   *   about what everyone shares.
+   * Never for a refusal owed to the request alone (its no-store, its credentials), nor for a
+   * failure (5xx, 429, any other 4xx: stale-if-error is for those): one client's reload or login
+   * removed a fresh entry, on every instance, and its stale-if-error with it.
    */
-  #answerForbidsEntry(request: KeyedRequest, response: UpstreamResponse, stored: StoredResponse): boolean {
+  #supersedes(request: KeyedRequest, response: UpstreamResponse, stored: StoredResponse, overLimits: boolean): boolean {
     const status = response.status;
     const aboutResource =
       (status >= 200 && status < 400 && status !== 206 && status !== 304) || status === 404 || status === 410;
     if (!aboutResource) return false;
+    if (overLimits || status === 404 || status === 410) return true;
     const credentials = this.#options.credentialRequestHeaders ?? CACHE_POLICY_DEFAULTS.credentialRequestHeaders;
     for (const name of credentials) {
       const lower = name.toLowerCase();
@@ -830,6 +898,16 @@ function withHeaders(request: KeyedRequest, extra: Readonly<Record<string, strin
     if (!CONDITIONAL_HEADERS.has(name.toLowerCase())) headers[name] = value;
   }
   return { ...request, headers: { ...headers, ...extra } };
+}
+
+/** The request without its Cache-Control and Pragma: what the cache asks on its own behalf. */
+function withoutDirectives(request: KeyedRequest): KeyedRequest {
+  const headers: Record<string, string | readonly string[] | number | undefined> = {};
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    const lower = name.toLowerCase();
+    if (lower !== 'cache-control' && lower !== 'pragma') headers[name] = value;
+  }
+  return { ...request, headers };
 }
 
 /** Whether the request carries a precondition or a Range (one of CONDITIONAL_HEADERS). */

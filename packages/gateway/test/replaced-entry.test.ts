@@ -1,9 +1,13 @@
 /**
  * When the origin's answer to a revalidation (or a forced one: a client's no-cache) is not stored,
- * the entry it was for goes only when the origin's own answer forbids keeping it. A refusal owed
- * to the request (its no-store, its Cookie or Authorization) or a failure (5xx, 429) leaves it:
- * one client's reload or login removed a fresh entry on every instance, and its stale-if-error
- * with it (found by a review). A real origin on 127.0.0.1, a manual clock.
+ * the entry it was for goes when the origin's answer, judged without the request, says it is gone
+ * or may not be kept, or is a newer version the cache cannot hold. A refusal owed to the request
+ * alone (its no-store, its Cookie or Authorization) or a failure (5xx, 429) leaves it: one
+ * client's reload or login removed a fresh entry on every instance, and its stale-if-error with
+ * it (found by a review). Left as it was, the entry keeps no "done" marker from a background
+ * revalidation: kept, one no-store or Cookie request froze it for its whole stale-while-revalidate
+ * window, and a version over maxBodyBytes left the superseded one served (found by a second
+ * review). A real origin on 127.0.0.1, a manual clock.
  */
 import { CacheManager } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
@@ -18,12 +22,12 @@ afterEach(async () => {
   for (const manager of managers.splice(0)) await manager.shutdown();
 });
 
-async function setup(script: Script) {
+async function setup(script: Script, options: { readonly maxBodyBytes?: number } = {}) {
   const clock = new ManualClock(NOW);
   const manager = new CacheManager({ clock: clock.now });
   managers.push(manager);
   const cache = manager.addCache<ResponseCacheValue>('Response Cache', { maxElementsInMemory: 1000 });
-  const responses = responseCache({ cache, clock: clock.now, origin: 'https://api.example' });
+  const responses = responseCache({ cache, clock: clock.now, origin: 'https://api.example', ...options });
   const origin = await httpOrigin(script);
   const get = (url: string, headers: Record<string, string> = {}) =>
     responses.handle({ method: 'GET', url, headers }, origin.fetch);
@@ -146,5 +150,104 @@ describe('an answer the origin forbids keeping removes the entry', () => {
     await responses.whenIdle();
     expect(cache.peekEntry(responses.key({ method: 'GET', url: '/b' }))).toBeUndefined();
     expect(await get('/b')).toMatchObject({ cache: 'MISS', body: 'mine' });
+  });
+});
+
+describe('a background revalidation that changed nothing leaves no "done" marker', () => {
+  const swr = { 'cache-control': 'max-age=10, stale-while-revalidate=600' };
+
+  it('one request that says no-store does not freeze the entry: the cache revalidates without it, and the new version is served', async () => {
+    const { get, clock, responses, origin } = await setup((_r, call, response) =>
+      response.writeHead(200, swr).end(`v${call}`),
+    );
+    await get('/h');
+    clock.advanceSeconds(20);
+    expect(await get('/h', { 'cache-control': 'no-store' })).toMatchObject({ cache: 'STALE', body: 'v1' });
+    await responses.whenIdle();
+    expect(origin.seen[1]?.headers['cache-control']).toBeUndefined(); // asked on the shared cache's behalf
+    clock.advanceSeconds(5);
+    expect(await get('/h')).toMatchObject({ cache: 'HIT', body: 'v2' });
+  });
+
+  it("a Cookie request's revalidation, not storable for it, is tried again by the next stale answer", async () => {
+    const { get, clock, responses, origin } = await setup((_r, call, response) =>
+      response.writeHead(200, swr).end(`v${call}`),
+    );
+    await get('/f');
+    clock.advanceSeconds(20);
+    expect(await get('/f', { cookie: 'sid=1' })).toMatchObject({ cache: 'STALE', body: 'v1' });
+    await responses.whenIdle(); // v2 answered to a Cookie, not marked public: not stored, the entry as it was
+    expect(responses.statistics().backgroundFailures).toBe(1);
+    clock.advanceSeconds(100); // within the window: an anonymous stale answer revalidates again
+    expect(await get('/f')).toMatchObject({ cache: 'STALE', body: 'v1' });
+    await responses.whenIdle();
+    expect(await get('/f')).toMatchObject({ cache: 'HIT', body: 'v3' });
+    expect(origin.seen).toHaveLength(3);
+  });
+
+  it('an entry stored from a request with Authorization (public) is revalidated with its credentials', async () => {
+    const { get, clock, responses, origin } = await setup((request, call, response) =>
+      request.headers.authorization === undefined
+        ? response.writeHead(401).end('who are you?')
+        : response
+            .writeHead(200, { 'cache-control': 'public, max-age=10, stale-while-revalidate=600' })
+            .end(`v${call}`),
+    );
+    await get('/api', { authorization: 'Bearer a' });
+    clock.advanceSeconds(20);
+    expect(await get('/api', { authorization: 'Bearer a' })).toMatchObject({ cache: 'STALE', body: 'v1' });
+    await responses.whenIdle();
+    expect(origin.seen[1]?.headers.authorization).toBe('Bearer a');
+    expect(await get('/api', { authorization: 'Bearer a' })).toMatchObject({ cache: 'HIT', body: 'v2' });
+  });
+});
+
+describe('an answer that supersedes the entry removes it, even when the cache cannot hold it', () => {
+  it('a new version over maxBodyBytes from a background revalidation removes the stale entry', async () => {
+    const { get, clock, cache, responses, origin } = await setup(
+      (_r, call, response) =>
+        response.writeHead(200, { 'cache-control': 'max-age=10, stale-while-revalidate=600' }).end(`v${call}`),
+      { maxBodyBytes: 100 },
+    );
+    await get('/d');
+    origin.script = (_r, call, response) =>
+      response
+        .writeHead(200, { 'cache-control': 'max-age=10, stale-while-revalidate=600' })
+        .end(`${'N'.repeat(200)}${call}`);
+    clock.advanceSeconds(20);
+    expect(await get('/d')).toMatchObject({ cache: 'STALE', body: 'v1' });
+    await responses.whenIdle();
+    expect(cache.peekEntry(responses.key({ method: 'GET', url: '/d' }))).toBeUndefined();
+    const next = await get('/d');
+    expect([next.cache, next.body]).toEqual(['MISS', `${'N'.repeat(200)}3`]);
+  });
+
+  it('a new version over maxBodyBytes to an expired entry removes it: stale-if-error never answers with the old one', async () => {
+    const { get, clock, origin } = await setup(
+      (_r, call, response) =>
+        response.writeHead(200, { 'cache-control': 'max-age=10, stale-if-error=3600' }).end(`v${call}`),
+      { maxBodyBytes: 100 },
+    );
+    await get('/e');
+    clock.advanceSeconds(20);
+    origin.script = (_r, _c, response) =>
+      response.writeHead(200, { 'cache-control': 'max-age=10, stale-if-error=3600' }).end('N'.repeat(200));
+    expect(await get('/e')).toMatchObject({ status: 200, cache: 'MISS', body: 'N'.repeat(200) });
+    origin.script = (_r, _c, response) => response.writeHead(503).end('down');
+    expect(await get('/e')).toMatchObject({ status: 503, cache: 'MISS' });
+  });
+
+  it("a 404 with no-store to a Cookie request's revalidation removes the entry: the resource is gone for everyone", async () => {
+    const { get, clock, responses, origin } = await setup((_r, call, response) =>
+      response
+        .writeHead(200, { 'cache-control': 'public, max-age=10, stale-while-revalidate=600, stale-if-error=86400' })
+        .end(`v${call}`),
+    );
+    await get('/g', { cookie: 'sid=1' });
+    origin.script = (_r, _c, response) => response.writeHead(404, { 'cache-control': 'no-store' }).end('gone');
+    clock.advanceSeconds(20);
+    expect(await get('/g', { cookie: 'sid=1' })).toMatchObject({ cache: 'STALE', body: 'v1' });
+    await responses.whenIdle();
+    expect(await get('/g')).toMatchObject({ status: 404, cache: 'MISS', body: 'gone' });
   });
 });
