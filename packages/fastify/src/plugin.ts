@@ -42,8 +42,9 @@
  * Not guaranteed: a miss is not shared between concurrent identical requests (each runs the
  * handler); an expired entry is not revalidated with a conditional request in the foreground (the
  * handler is run as on a miss: a local handler that does not check If-None-Match itself gains
- * nothing from one); Range and a client's own conditional request are answered whole (on a miss
- * the handler sees the request without the client's Range and preconditions); the background revalidation is a second request through the whole route
+ * nothing from one); a hit is answered whole to a Range or a client's own conditional request (on
+ * a miss the handler sees them, and its 206, 304, or 412 or 416 to them, is sent and never
+ * stored); the background revalidation is a second request through the whole route
  * (its hooks, its logs, a rate limiter's count); a hit is sent through the onSend hooks that ran
  * before the copy was taken on the miss, so a hook that rewrites every payload applies twice
  * (Fastify runs every onSend hook on a reply sent from onRequest; docs/fastify.md says so).
@@ -125,18 +126,6 @@ const CACHED_METHODS = new Set(['GET', 'HEAD']);
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** RFC 5861: the statuses that count as the origin failing. */
 const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
-/**
- * The client's preconditions and Range: a GET the plugin may store reaches the handler without
- * them (a cache may answer a Range or a conditional request with the whole response).
- */
-const CONDITIONAL_HEADERS = [
-  'if-none-match',
-  'if-modified-since',
-  'if-match',
-  'if-unmodified-since',
-  'if-range',
-  'range',
-];
 /** The header that marks the plugin's own background requests (its value is a per-instance secret). */
 const INTERNAL_HEADER = 'x-meshcache-revalidation';
 
@@ -321,18 +310,17 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       return;
     }
     mark(reply, 'MISS');
-    if (method === 'GET') {
-      // What the handler answers is stored for everyone, so it answers the whole representation:
-      // the client's Range and preconditions are taken out of the request it sees (a 416 or 412
-      // for one client's header was stored as every client's answer: found by a review).
-      for (const name of CONDITIONAL_HEADERS) delete request.raw.headers[name];
-    }
+    // The handler sees the client's Range and preconditions (a video's seek, a resumed download):
+    // its 206 or 304 is never stored, and store() is given the request as the handler saw it, so
+    // it refuses a 412 or 416 answered to them (stored, one client's If-Match or unsatisfiable
+    // Range was every client's answer: found by a review). Taken out, every Range request ran the
+    // whole handler and sent the whole body (found by a second review).
     req[STATE] =
       method === 'HEAD'
         ? { kind: 'answered' }
         : {
             kind: 'miss',
-            keyed: { ...keyed, headers: withoutConditions(keyed.headers) },
+            keyed,
             expired: found.state === 'expired' ? found : undefined,
             requestTime: clock(),
           };
@@ -506,12 +494,6 @@ function keyedRequest(
 function seenAs(keyed: KeyedRequest): string {
   const sent = keyed.headers?.[HOST_AS_SENT];
   return sent === undefined ? keyed.url : `${keyed.url} (host ${String(sent)})`;
-}
-
-function withoutConditions(headers: KeyedRequest['headers']): KeyedRequest['headers'] {
-  const copy = { ...headers };
-  for (const name of CONDITIONAL_HEADERS) delete copy[name];
-  return copy;
 }
 
 /** The headers that make a response storable and for how long, as one string to compare. */
