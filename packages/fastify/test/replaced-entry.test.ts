@@ -58,4 +58,43 @@ describe('an answer that is not stored, and the entry it replaces', () => {
     expect((await httpGet(port, '/a', { 'cache-control': 'no-cache' })).body).toBe('secret');
     expect(cache.size).toBe(0);
   });
+
+  it("a Cookie request's background revalidation, not storable for it, leaves no marker: the next stale answer revalidates", async () => {
+    const { app, clock, count } = await setup((app, called) => {
+      app.get('/s', async (_request, reply) => {
+        reply.header('cache-control', 'max-age=10, stale-while-revalidate=600');
+        return `v${called('s')}`;
+      });
+    });
+    const port = await listen(app);
+    await httpGet(port, '/s');
+    clock.advanceSeconds(20);
+    expect(await httpGet(port, '/s', { cookie: 'a=1' })).toMatchObject({ body: 'v1', headers: { 'x-cache': 'STALE' } });
+    await app.responseCache.whenIdle(); // v2, answered to a Cookie and not public: not stored
+    clock.advanceSeconds(100);
+    expect(await httpGet(port, '/s')).toMatchObject({ body: 'v1', headers: { 'x-cache': 'STALE' } });
+    await app.responseCache.whenIdle();
+    expect(await httpGet(port, '/s')).toMatchObject({ body: 'v3', headers: { 'x-cache': 'HIT' } });
+    expect(count('s')).toBe(3);
+  });
+
+  it("a no-store request's background revalidation runs the route without its Cache-Control, and stores the new version", async () => {
+    const seen: unknown[] = [];
+    const { app, clock } = await setup((app, called) => {
+      app.get('/n', async (request, reply) => {
+        seen.push(request.headers['cache-control']);
+        reply.header('cache-control', 'max-age=10, stale-while-revalidate=600');
+        return `v${called('n')}`;
+      });
+    });
+    const port = await listen(app);
+    await httpGet(port, '/n');
+    clock.advanceSeconds(20);
+    expect(await httpGet(port, '/n', { 'cache-control': 'no-store' })).toMatchObject({
+      headers: { 'x-cache': 'STALE' },
+    });
+    await app.responseCache.whenIdle();
+    expect(seen).toEqual([undefined, undefined]);
+    expect(await httpGet(port, '/n')).toMatchObject({ body: 'v2', headers: { 'x-cache': 'HIT' } });
+  });
 });
