@@ -299,6 +299,8 @@ export class TokenCache {
           const current = cache.peekEntry(key)?.value;
           // The token it was fetched to replace, or none because that one expired meanwhile; a
           // revocation (a remove, told apart from an expiry by its event) or a newer token wins.
+          // Exact for a revocation seen here before this point; a peer's that is still on its way
+          // is best effort: the put and the remove cross, and the last to land on an instance wins.
           const same = current?.accessToken === held.accessToken && current.expiresAt === held.expiresAt;
           if (same || (current === undefined && !watch.revoked)) {
             cache.put(key, token, { timeToLiveSeconds: this.#lifespanSeconds(token) });
