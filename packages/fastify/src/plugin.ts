@@ -401,9 +401,11 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       warnChanged(request);
       return;
     }
-    // An expired entry this answer is for goes only when the handler's own answer forbids keeping
-    // it (a 200 with no-store): not when the request did (a client's no-cache, no-store, Cookie),
-    // nor on a 5xx, which would throw away every client's entry and its stale-if-error.
+    // An expired entry this answer is for goes when the handler's answer, judged without the
+    // request, says it is gone or may not be kept (a 404, a 200 with no-store) or is a version the
+    // cache cannot hold (maxBodyBytes): not when only the request made it unstorable (a client's
+    // no-cache, no-store, Cookie), nor on a 5xx, which would throw away every client's entry and
+    // its stale-if-error (ResponseCache.store decides).
     responses.store(state.keyed, copy, {
       requestTime: state.requestTime,
       ...(state.expired === undefined ? {} : { replacing: state.expired }),

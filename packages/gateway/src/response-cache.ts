@@ -511,8 +511,9 @@ export class ResponseCache {
     );
     if (!decision.cacheable || !sameHeaders(decision.vary, Object.keys(stored.vary).sort())) {
       // Not storable as it now is: it answers this request only. The entry goes only when the
-      // origin's own fields say so (now private, or varying otherwise), not when this request
-      // did (its no-store, its credentials): the entry is every other client's too.
+      // origin's own fields, judged without the request, say so (now private, or varying
+      // otherwise), not when this request alone did (its no-store, its credentials): the entry
+      // is every other client's too.
       const response = { status: stored.status, headers, body: stored.body };
       const remove = decision.cacheable || this.#supersedes(request, response, stored, false);
       if (remove) this.#cache.remove(found.key);
