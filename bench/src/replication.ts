@@ -16,13 +16,14 @@
  *    processes started with a small young generation (TUNED_GC), taking turns.
  * 3. Bootstrap: a new node joining a node that holds 1,000,000 entries, start() to ready(), next
  *    to the raw transfer of the same bytes over ws.
- * 4. Stages: where a change's time goes, stage by stage, in one process (replication-stages.ts).
+ * 4. Stages: where a change's time goes, stage by stage, in one process (replication-stages.ts);
+ *    and what each side allocates a change (replication-alloc.ts).
  * 5. Lookups: what reading a run of a peer's keys ahead saves a receiver (replication-lookups.ts).
  * 6. Rounds: what anti-entropy costs two full bounded caches that hold different keys, with
  *    links of protocol 4 and of this release (replication-rounds.ts).
  *
  * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES, BENCH_BOOTSTRAP_ROUNDS,
- * BENCH_LAG_RUNS, BENCH_LONE_CHANGES, BENCH_ONLY=throughput|lag|lone|bootstrap|stages|lookups|rounds|fanout)
+ * BENCH_LAG_RUNS, BENCH_LONE_CHANGES, BENCH_ONLY=throughput|lag|lone|bootstrap|stages|alloc|lookups|rounds|fanout)
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -33,6 +34,7 @@ import { type ChangeMessage, MessageType, WireCodec } from '@meshcache/replicati
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
+import { replicationAlloc } from './replication-alloc.js';
 import { replicationFanout } from './replication-fanout.js';
 import { replicationLookups } from './replication-lookups.js';
 import { replicationRounds } from './replication-rounds.js';
@@ -724,6 +726,7 @@ if (ONLY === undefined || ONLY === 'lag') await lag();
 if (ONLY === undefined || ONLY === 'lag' || ONLY === 'lone') await loneLag();
 if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();
 if (ONLY === undefined || ONLY === 'stages') await replicationStages();
+if (ONLY === undefined || ONLY === 'alloc') await replicationAlloc();
 if (ONLY === undefined || ONLY === 'lookups') await replicationLookups();
 if (ONLY === undefined || ONLY === 'rounds') await replicationRounds();
 if (ONLY === undefined || ONLY === 'fanout') await replicationFanout();
