@@ -15,9 +15,9 @@
  * Run: node --expose-gc bench/dist/replication.js with BENCH_ONLY=alloc (after `npx tsc -p bench`).
  */
 import { Session } from 'node:inspector/promises';
-import { CipherState, FrameProtection, type Message, MessageType, WireCodec } from '@meshcache/replication/internals';
+import { CipherState, FrameProtection, MessageType, WireCodec } from '@meshcache/replication/internals';
 import { table } from './harness.js';
-import { replicatedCache } from './replication-stages.js';
+import { replicatedCache, replicatedSender } from './replication-stages.js';
 
 const VALUE = 'x'.repeat(200);
 const KEY = Buffer.alloc(32, 7);
@@ -55,23 +55,14 @@ async function allocated(run: () => void): Promise<{ total: number; by: Map<stri
 }
 
 async function sender(changes: number) {
-  const { manager, cache, replicator } = replicatedCache('sender');
-  let outbox: Message[] = [];
-  replicator.addPeer({
-    node: 'receiver',
-    send: (message) => outbox.push(message),
-    bufferedAmount: () => 0,
-    acknowledged: async () => true,
-  });
+  const { manager, cache, replicator, sent } = replicatedSender();
   const codec = new WireCodec();
   const sealing = new FrameProtection(new CipherState(KEY), new CipherState(KEY));
   const puts = () => {
     for (let from = 0; from < changes; from += 1000) {
       for (let i = from; i < from + 1000 && i < changes; i++) cache.put(`key:${i}`, VALUE);
       replicator.flush();
-      const batches = outbox;
-      outbox = [];
-      for (const batch of batches) sealing.seal(codec.encode(batch));
+      for (const batch of sent()) sealing.seal(codec.encode(batch));
     }
   };
   puts(); // warms the code up and grows the cache and the queue to their size

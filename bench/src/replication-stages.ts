@@ -65,6 +65,27 @@ export function replicatedCache(node: string) {
   return { hlc, manager, cache, replicator };
 }
 
+/**
+ * A replicated cache with one peer that keeps what it is sent (the benches encode and seal it as a
+ * session would); `sent()` hands over what was sent since it was last called.
+ */
+export function replicatedSender() {
+  const replicated = replicatedCache('sender');
+  let outbox: Message[] = [];
+  replicated.replicator.addPeer({
+    node: 'receiver',
+    send: (message) => outbox.push(message),
+    bufferedAmount: () => 0,
+    acknowledged: async () => true,
+  });
+  const sent = (): Message[] => {
+    const batches = outbox;
+    outbox = [];
+    return batches;
+  };
+  return { ...replicated, sent };
+}
+
 const settle = () => (globalThis as { gc?: () => void }).gc?.();
 
 /** A versioned put alone, into a cache nothing replicates: what the sender would pay anyway. */
@@ -83,14 +104,7 @@ async function localPuts(stages: Stages): Promise<void> {
 
 /** The sender's stages, a batch at a time as the queue flushes; returns the sealed frames. */
 async function sender(stages: Stages): Promise<Buffer[]> {
-  const { manager, cache, replicator } = replicatedCache('sender');
-  let outbox: Message[] = [];
-  replicator.addPeer({
-    node: 'receiver',
-    send: (message) => outbox.push(message),
-    bufferedAmount: () => 0,
-    acknowledged: async () => true,
-  });
+  const { manager, cache, replicator, sent } = replicatedSender();
   const encoder = new WireCodec();
   const sealing = new FrameProtection(new CipherState(KEY), new CipherState(KEY));
   const frames: Buffer[] = [];
@@ -100,9 +114,7 @@ async function sender(stages: Stages): Promise<Buffer[]> {
       for (let i = from; i < from + BATCH && i < CHANGES; i++) cache.put(`key:${i}`, VALUE);
     });
     stages.time(FLUSH, () => replicator.flush());
-    const batches = outbox;
-    outbox = [];
-    for (const batch of batches) {
+    for (const batch of sent()) {
       const frame = stages.time(ENCODE, () => encoder.encode(batch));
       frames.push(stages.time(SEAL, () => sealing.seal(frame)));
     }
@@ -180,8 +192,8 @@ async function round(): Promise<Map<string, number>> {
 
 const LOCAL_PUT = 'put, versioned, not replicated (for comparison)';
 const REPLICATED_PUT = 'put, replicated: digest kept, change queued';
-const FLUSH = 'flush: queue drained into batches';
-const ENCODE = 'encode (WireCodec)';
+const FLUSH = 'flush: queue drained into batches, each frame written from the log';
+const ENCODE = 'encode (WireCodec: the frame the flush wrote, answered)';
 const SEAL = 'seal (AES-256-GCM)';
 const OPEN = 'open (AES-256-GCM)';
 const DECODE = 'decode (WireCodec: these frames take ChangeReader, one pass)';
