@@ -17,7 +17,7 @@
 import { Session } from 'node:inspector/promises';
 import { CipherState, FrameProtection, MessageType, WireCodec } from '@meshcache/replication/internals';
 import { table } from './harness.js';
-import { replicatedCache, replicatedSender } from './replication-stages.js';
+import { putChanges, replicatedCache, replicatedSender } from './replication-stages.js';
 
 const VALUE = 'x'.repeat(200);
 const KEY = Buffer.alloc(32, 7);
@@ -78,19 +78,7 @@ async function receiver(entries: number) {
   const now = Date.now();
   const frames: Buffer[] = [];
   for (let i = 0; i < entries; i += 4000) {
-    const changes = [];
-    for (let j = i; j < Math.min(i + 4000, entries); j++) {
-      changes.push({
-        type: MessageType.Put,
-        cache: 'bench',
-        key: `key:${j}`,
-        value: VALUE,
-        version: { time: now, counter: j, node: 'holder' },
-        createdAt: now,
-        timeToLiveSeconds: 0,
-        timeToIdleSeconds: 0,
-      } as const);
-    }
+    const changes = putChanges(i, Math.min(i + 4000, entries), now);
     frames.push(Buffer.from(writer.encode({ type: MessageType.Entries, changes })));
   }
   let result: { total: number; by: Map<string, number> } | undefined;
@@ -104,7 +92,7 @@ async function receiver(entries: number) {
         const values = reader.takeDeferred();
         if (message.type !== MessageType.Entries) throw new Error(`expected entries, got message type ${message.type}`);
         const changes = message.changes;
-        for (let i = 0; i < changes.length; ) i = replicator.applyRun(changes, i, 'holder');
+        for (let i = 0; i < changes.length; ) i = replicator.applyRun(changes, i, 'sender');
         values?.settle();
       }
     };

@@ -21,6 +21,7 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { resolveReplicationConfig } from '@meshcache/replication';
 import {
   CacheReplicator,
+  type ChangeMessage,
   CipherState,
   FrameProtection,
   HybridLogicalClock,
@@ -84,6 +85,24 @@ export function replicatedSender() {
     return batches;
   };
   return { ...replicated, sent };
+}
+
+/** Puts `key:from` to `key:to - 1` of one 200-byte value, versioned at `now`: the changes the replication benches carry. */
+export function putChanges(from: number, to: number, now: number): ChangeMessage[] {
+  const changes: ChangeMessage[] = [];
+  for (let j = from; j < to; j++) {
+    changes.push({
+      type: MessageType.Put,
+      cache: 'bench',
+      key: `key:${j}`,
+      value: VALUE,
+      version: { time: now, counter: j, node: 'sender' },
+      createdAt: now,
+      timeToLiveSeconds: 0,
+      timeToIdleSeconds: 0,
+    });
+  }
+  return changes;
 }
 
 const settle = () => (globalThis as { gc?: () => void }).gc?.();

@@ -30,7 +30,7 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type ClusterConfig, ClusterNode } from '@meshcache/replication';
-import { type ChangeMessage, MessageType, WireCodec } from '@meshcache/replication/internals';
+import { MessageType, WireCodec } from '@meshcache/replication/internals';
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
@@ -38,7 +38,7 @@ import { replicationAlloc } from './replication-alloc.js';
 import { replicationFanout } from './replication-fanout.js';
 import { replicationLookups } from './replication-lookups.js';
 import { replicationRounds } from './replication-rounds.js';
-import { replicationStages } from './replication-stages.js';
+import { putChanges, replicationStages } from './replication-stages.js';
 
 const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -276,24 +276,6 @@ async function barePairs(
 
 /** Batches of 1,000, as meshcache's queue flushes them; a turn of I/O every ten. */
 const barePipeline = () => barePairs(ENTRIES, 1000, (frame) => frame % 10 === 9);
-
-/** Put changes for keys `from` to `to` (exclusive) as the bench's sender would make them. */
-function putChanges(from: number, to: number, now: number): ChangeMessage[] {
-  const changes: ChangeMessage[] = [];
-  for (let j = from; j < to; j++) {
-    changes.push({
-      type: MessageType.Put,
-      cache: 'bench',
-      key: `key:${j}`,
-      value: VALUE,
-      version: { time: now, counter: j, node: 'sender' },
-      createdAt: now,
-      timeToLiveSeconds: 0,
-      timeToIdleSeconds: 0,
-    });
-  }
-  return changes;
-}
 
 /** The frames meshcache's codec makes of the benchmark's changes, in batches of 1,000. */
 function meshcacheFrames(): Buffer[] {
