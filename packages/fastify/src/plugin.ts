@@ -525,14 +525,16 @@ function hooks<T>(value: T | readonly T[] | undefined): readonly T[] {
 
 /**
  * Whether the headers that went out are those copied in onSend, but for what is added after every
- * onSend hook (Content-Length) and the plugin's own marker.
+ * onSend hook (Content-Length), HTTP/2's pseudo-headers (Fastify puts `:status` among the reply's
+ * headers when it writes them: compared, no HTTP/2 response was ever stored) and the plugin's own
+ * marker.
  */
 function sameHeaders(
   copied: Readonly<Record<string, unknown>>,
   sent: Readonly<Record<string, unknown>>,
   own: readonly (string | undefined)[],
 ): boolean {
-  const ignored = (name: string) => name === 'content-length' || own.includes(name);
+  const ignored = (name: string) => name === 'content-length' || name.startsWith(':') || own.includes(name);
   const names = (headers: Readonly<Record<string, unknown>>) =>
     Object.keys(headers)
       .filter((name) => !ignored(name) && headers[name] !== undefined)

@@ -3,13 +3,14 @@
  * ManualClock. Across instances and processes, over real HTTP: test/fastify.test.ts.
  */
 import { get as httpGet } from 'node:http';
+import { type ClientHttp2Session, connect } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Cache } from '@meshcache/core';
 import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import meshcacheFastify, { type ResponseCacheValue } from '../src/index.js';
-import { newApp, newManager, setup } from './harness.js';
+import { listen, newApp, newManager, setup } from './harness.js';
 
 const cached = (seconds = 60) => `public, max-age=${seconds}`;
 
@@ -603,6 +604,34 @@ describe('the response as it went out', () => {
     expect([hit.headers['x-cache'], hit.headers['x-stamp']]).toEqual(['HIT', 'stamped']);
   });
 
+  it('over HTTP/2 (Fastify http2: true): stored, then answered as a hit (its :status pseudo-header is no change)', async () => {
+    const server = { http2: true } as unknown as FastifyServerOptions;
+    const { app, count } = await setup(
+      (app, called) => {
+        app.get('/page', (_request, reply) => {
+          called('page');
+          reply.header('cache-control', cached());
+          return 'page';
+        });
+      },
+      {},
+      undefined,
+      server,
+    );
+    const port = await listen(app);
+    const client = connect(`http://127.0.0.1:${port}`);
+    try {
+      const answers = [await http2Get(client, '/page'), await http2Get(client, '/page')];
+      expect(answers).toEqual([
+        { status: 200, cache: 'MISS', body: 'page' },
+        { status: 200, cache: 'HIT', body: 'page' },
+      ]);
+      expect(count('page')).toBe(1);
+    } finally {
+      client.close();
+    }
+  });
+
   it('counts what it answered in responseCache.statistics()', async () => {
     const { app, get } = await setup((app) => {
       app.get('/x', (_request, reply) => {
@@ -748,3 +777,27 @@ describe('a request cannot store its answer under another URL (poisoning found b
     expect((await get('/', { host: 'localhost:80' })).headers['x-cache']).toBe('HIT');
   });
 });
+
+/** A GET over HTTP/2 on `client`: its status, its x-cache and its body. */
+function http2Get(
+  client: ClientHttp2Session,
+  path: string,
+): Promise<{ status: unknown; cache: unknown; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = client.request({ ':path': path });
+    let status: unknown;
+    let cache: unknown;
+    let body = '';
+    stream.on('response', (headers) => {
+      status = headers[':status'];
+      cache = headers['x-cache'];
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    stream.on('end', () => resolve({ status, cache, body }));
+    stream.on('error', reject);
+    stream.end();
+  });
+}
