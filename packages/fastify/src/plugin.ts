@@ -360,14 +360,16 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       // Fastify's error reply keeps the headers the handler set before it threw (a Cache-Control
       // meant for its success): stored, the error would be every client's answer until it expired.
       logger.debug({ url: request.url, status: reply.statusCode }, 'meshcache: an error reply is not stored');
-    } else if (body === undefined) {
-      logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
     } else {
       // The copy keeps the tag header (store() reads the entry's tags from it), not the plugin's
-      // own marker (a hit says what it is); the client never gets the tag header.
+      // own marker (a hit says what it is); the client never gets the tag header. A stream's copy
+      // has no body: store() refuses it, and it still replaces an expired entry (a newer version
+      // the cache cannot hold: left, the old one went on answering as stale-if-error).
       const headers = { ...reply.getHeaders() } as Record<string, UpstreamResponse['headers'][string]>;
       if (cacheHeader !== undefined) delete headers[cacheHeader];
-      state.copy = { status: reply.statusCode, headers, body };
+      state.copy =
+        body === undefined ? { status: reply.statusCode, headers } : { status: reply.statusCode, headers, body };
+      if (body === undefined) logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
     }
     reply.removeHeader(tagHeader);
     next(null, payload);
@@ -409,6 +411,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     responses.store(state.keyed, copy, {
       requestTime: state.requestTime,
       ...(state.expired === undefined ? {} : { replacing: state.expired }),
+      ...(copy.body === undefined ? { streamed: true } : {}),
     });
   };
 

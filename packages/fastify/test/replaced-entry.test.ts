@@ -4,6 +4,7 @@
  * no-store, removed a fresh entry (on every instance) and its stale-if-error (found by a review).
  * Real HTTP on 127.0.0.1, a manual clock.
  */
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { httpGet, listen, setup } from './harness.js';
 
@@ -27,6 +28,27 @@ describe('an answer that is not stored, and the entry it replaces', () => {
     clock.advanceSeconds(700);
     const later = await httpGet(port, '/home');
     expect([later.status, later.headers['x-cache'], later.body]).toEqual([200, 'STALE-IF-ERROR', 'good']);
+  });
+
+  it('a stream answered for an expired entry replaces it: the old version no longer answers as stale-if-error', async () => {
+    let answer: 'string' | 'stream' | 'down' = 'string';
+    const { app, clock, cache } = await setup((app) => {
+      app.get('/feed', async (_request, reply) => {
+        if (answer === 'down') return reply.code(503).send('down');
+        reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
+        return answer === 'string' ? 'old' : reply.send(Readable.from(['new']));
+      });
+    });
+    const port = await listen(app);
+    expect((await httpGet(port, '/feed')).headers['x-cache']).toBe('MISS');
+    clock.advanceSeconds(120);
+    answer = 'stream';
+    const streamed = await httpGet(port, '/feed');
+    expect([streamed.status, streamed.headers['x-cache'], streamed.body]).toEqual([200, 'MISS', 'new']);
+    expect(cache.size).toBe(0);
+    answer = 'down';
+    const failed = await httpGet(port, '/feed');
+    expect([failed.status, failed.headers['x-cache'], failed.body]).toEqual([503, 'MISS', 'down']);
   });
 
   it("a client's no-cache, no-store runs the route and removes nothing", async () => {

@@ -151,6 +151,12 @@ export interface StoreContext {
    * newer version the cache cannot hold; so neither STALE nor stale-if-error answers with it later.
    */
   readonly replacing?: { readonly key: string; readonly stored: StoredResponse };
+  /**
+   * The answer's body went to the client as a stream that the caller did not keep (`body` is
+   * then absent): never stored, and, like a body over maxBodyBytes, a version the cache cannot
+   * hold, so the entry it replaces goes when the answer is about the resource (a 200, a 404).
+   */
+  readonly streamed?: boolean;
 }
 
 export type CacheLookup =
@@ -416,6 +422,9 @@ export class ResponseCache {
     if (!decision.cacheable) {
       this.#notStored++;
       return { decision, overLimits: false };
+    }
+    if (times.streamed === true) {
+      return { decision: this.#refused('the body was streamed, not kept'), overLimits: true };
     }
     const body = response.body ?? '';
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
