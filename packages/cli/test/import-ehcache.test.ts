@@ -752,4 +752,30 @@ describe('meshcache import-ehcache', () => {
     });
     expect(resolveCacheConfig('bytes', caches['bytes']).maxBytesLocalHeap).toBe(256 * 1024 * 1024);
   });
+
+  it('takes <persistence> beside overflowToDisk="false", as Ehcache does; refuses it beside overflowToDisk="true" or any diskPersistent', () => {
+    // Ehcache's addPersistence refuses a diskPersistent of any value and an overflowToDisk="true"
+    // only: an overflowToDisk="false" left over beside <persistence> (a common template) runs.
+    const swap = importEhcache(
+      '<ehcache name="x">\n  <diskStore path="/tmp/x"/>\n  <defaultCache maxEntriesLocalHeap="100" overflowToDisk="false">\n    <persistence strategy="localTempSwap"/>\n  </defaultCache>\n</ehcache>',
+      { fileName: 'inline.xml', name: 'n1' },
+    );
+    expect(swap.config['caches']).toEqual({ default: { maxElementsInMemory: 100, overflowToDisk: true } });
+    expect(swap.complete).toBe(true);
+    const none = importEhcache(
+      '<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="100" overflowToDisk="false">\n    <persistence strategy="none"/>\n  </cache>\n</ehcache>',
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(none.config['caches']).toEqual({ c: { maxElementsInMemory: 100, overflowToDisk: false } });
+    for (const attributes of ['overflowToDisk="true"', 'diskPersistent="false"', 'diskPersistent="true"']) {
+      expect(() =>
+        importEhcache(
+          `<ehcache name="x">\n  <diskStore path="/tmp/x"/>\n  <cache name="c" maxEntriesLocalHeap="1" ${attributes}>\n    <persistence strategy="localTempSwap"/>\n  </cache>\n</ehcache>`,
+          { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+        ),
+      ).toThrow(
+        `inline.xml:4: cache "c": <persistence> and ${attributes.split('=')[0]} together: Ehcache refuses this; keep one`,
+      );
+    }
+  });
 });

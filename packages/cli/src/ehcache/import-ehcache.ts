@@ -249,6 +249,8 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
   const config: Json = {};
   let eternal: { value: boolean; line: number } | undefined;
   let heapFrom: XmlAttribute | undefined;
+  // What <persistence> may not be given with (CacheConfiguration.addPersistence): a diskPersistent
+  // attribute of any value, an overflowToDisk="true". An overflowToDisk="false" it takes.
   let diskAttributes: XmlAttribute | undefined;
   for (const attr of element.attributes) {
     const name = attr.name;
@@ -297,8 +299,8 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
       }
       case 'overflowToDisk':
       case 'diskPersistent': {
-        diskAttributes = attr;
         const value = imp.boolean(where, attr, name);
+        if (name === 'diskPersistent' || value === true) diskAttributes ??= attr;
         if (value !== undefined) config[name] = value;
         break;
       }
