@@ -26,6 +26,9 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: (text) => io.err(text) })
     .showHelpAfterError('(add --help for usage)');
+  /** Whether --default-cache was given, and whether after a --no-default-cache. */
+  let defaultCacheNamed = false;
+  let defaultCacheBoth = false;
   const runAction = (code: Promise<number>) => {
     outcome = code;
   };
@@ -72,14 +75,27 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .option(
       '--default-cache <name>',
       'write the defaultCache’s settings as a cache of this name (repeatable; default "default")',
-      (name: string, names: string[] | undefined) => [...(names ?? []), name],
+      // After --no-default-cache the value is false (not a list; spreading it threw): the two
+      // contradict, as they do in the other order, where commander keeps the false in silence.
+      (name: string, names: string[] | false | undefined) => {
+        defaultCacheNamed = true;
+        if (names === false) defaultCacheBoth = true;
+        return [...(Array.isArray(names) ? names : []), name];
+      },
     )
     .option('--no-default-cache', 'leave the defaultCache out')
     .addHelpText(
       'after',
       '\nExit codes: 0 everything converted; 3 converted, with things not converted (each on stderr); 2 bad usage or an unusable file; 1 the output cannot be written.\n\nExamples:\n  meshcache import-ehcache ehcache.xml --name gw-1 > gw-1.json\n  meshcache import-ehcache conf/ehcache.xml --name gw-2 --cluster gateways --out gw-2.json\n',
     )
-    .action((file: string, options: ImportEhcacheCommandOptions) => runAction(importEhcacheCommand(io, file, options)));
+    .action((file: string, options: ImportEhcacheCommandOptions) =>
+      runAction(
+        importEhcacheCommand(io, file, {
+          ...options,
+          bothDefaultCacheOptions: defaultCacheBoth || (options.defaultCache === false && defaultCacheNamed),
+        }),
+      ),
+    );
 
   adminCommands(program, io, runAction);
 

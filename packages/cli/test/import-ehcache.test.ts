@@ -503,6 +503,17 @@ describe('meshcache import-ehcache', () => {
     // What serve would refuse is bad usage here, named by its option: not written, not blamed on the importer.
     for (const [args, message] of [
       [['--default-cache', ''], /^meshcache: --default-cache must not be empty/],
+      // Both, in either order: the one after the other crashed (a stack trace, exit 1), or won in silence.
+      [
+        ['--no-default-cache', '--default-cache', 'x'],
+        /^meshcache: give --default-cache NAME or --no-default-cache, not both\n$/,
+      ],
+      [
+        ['--default-cache', 'x', '--no-default-cache'],
+        /^meshcache: give --default-cache NAME or --no-default-cache, not both\n$/,
+      ],
+      // Said as given twice, not as a cache of the file that "exists already".
+      [['--default-cache', 'x', '--default-cache', 'x'], /^meshcache: --default-cache "x" is given twice\n$/],
       [
         ['--name', 'gw\u001b[31m'],
         /^meshcache: --name: option "name" must have at most 256 bytes and no control characters/,

@@ -27,6 +27,8 @@ export interface ImportEhcacheCommandOptions {
   cluster?: string;
   /** Names for the defaultCache; false with --no-default-cache. */
   defaultCache?: string[] | false;
+  /** Whether both --default-cache and --no-default-cache were given (commander keeps the last). */
+  bothDefaultCacheOptions?: boolean;
 }
 
 export const EXIT_INCOMPLETE = 3;
@@ -44,6 +46,10 @@ export async function importEhcacheCommand(
       io.err(`meshcache: ${option} must not be empty\n`);
       return 2;
     }
+  }
+  if (options.bothDefaultCacheOptions === true) {
+    io.err('meshcache: give --default-cache NAME or --no-default-cache, not both\n');
+    return 2;
   }
   const defaultCacheNames = options.defaultCache === false ? [] : (options.defaultCache ?? ['default']);
   const badOption = optionMeshcacheRefuses(options.name, options.cluster, defaultCacheNames);
@@ -130,8 +136,10 @@ function optionMeshcacheRefuses(
   cluster: string | undefined,
   defaultCacheNames: readonly string[],
 ): string | undefined {
-  for (const cache of defaultCacheNames) {
+  for (const [i, cache] of defaultCacheNames.entries()) {
     if (cache.trim() === '') return `--default-cache must not be empty, got ${JSON.stringify(cache)}`;
+    // Said as what it is, not as a cache of the file that "exists already".
+    if (defaultCacheNames.indexOf(cache) !== i) return `--default-cache ${JSON.stringify(cache)} is given twice`;
   }
   try {
     resolveClusterConfig(
