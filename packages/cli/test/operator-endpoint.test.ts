@@ -346,6 +346,11 @@ describe('the operator endpoint', () => {
       expect(ready).toBe(false);
       expect(before).toMatchObject({ status: 503, body: 'starting\n' });
       expect(await get(`${endpoint.url}/healthz`)).toMatchObject({ status: 200 });
+      // A doubled slash (a probe path joined from a prefix that ended in one) is no path here:
+      // it was read as a URL of the host "readyz" and answered with the page's 200, not ready.
+      for (const path of ['//readyz', '//metrics', '//healthz']) {
+        expect(await get(`${endpoint.url}${path}`)).toMatchObject({ status: 404 });
+      }
       await becameReady;
       await until(async () => (await get(`${endpoint.url}/readyz`)).status === 200, '/readyz to answer 200');
       // The silent peer is still not connected: degraded, and still ready.

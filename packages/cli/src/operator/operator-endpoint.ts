@@ -218,7 +218,11 @@ export async function startOperatorEndpoint(
     }
     let path: string;
     try {
-      path = new URL(request.url ?? '/', 'http://endpoint').pathname;
+      // A path is read as a path: resolved against a base, `//readyz` is a URL of the host
+      // "readyz" whose path is `/`, and a probe of it got the page's 200 while the node was not ready.
+      const target = request.url ?? '/';
+      path = (target.startsWith('/') ? new URL(`http://endpoint${target}`) : new URL(target, 'http://endpoint/'))
+        .pathname;
     } catch {
       send(response, 400, text, 'not a request target: ask for a path, such as /metrics\n', false);
       return;
