@@ -454,6 +454,11 @@ describe('meshcache import-ehcache', () => {
         /^meshcache: twice\.xml:3: a second cache named "a": Ehcache refuses this$/,
       ],
       [
+        'disks.xml',
+        '<ehcache>\n  <diskStore path="/var/a"/>\n  <diskStore path="/var/b"/>\n</ehcache>',
+        /^meshcache: disks\.xml:3: a second diskStore: Ehcache allows one$/,
+      ],
+      [
         'noname.xml',
         '<ehcache>\n  <cache maxElementsInMemory="1"/>\n</ehcache>',
         /^meshcache: noname\.xml:2: <cache> needs a name$/,

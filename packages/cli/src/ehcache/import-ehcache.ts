@@ -1046,6 +1046,8 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
   for (const child of root.children) {
     switch (child.name) {
       case 'diskStore':
+        // Ehcache refuses a second one (Configuration.addDiskStore); the later won here, in silence.
+        if (diskStore !== undefined) imp.fail(child.line, 'a second diskStore: Ehcache allows one');
         diskStore = { path: convertDiskStore(imp, child), line: child.line };
         break;
       case 'defaultCache':
