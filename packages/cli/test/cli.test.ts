@@ -255,6 +255,12 @@ describe('meshcache admin commands, in process', () => {
       out: '',
       err: `meshcache: --secret-file ${emptySecret} is empty: it must hold the secret\n`,
     });
+    // An empty --secret (a shell variable that was not set) was dialled, and blamed on the node.
+    expect(await cli(['get', '--node', 'ws://127.0.0.1:1', '--secret', '', 'c', 'k'])).toEqual({
+      code: 2,
+      out: '',
+      err: 'meshcache: --secret is empty: give the secret (or --secret-file, or MESHCACHE_SECRET)\n',
+    });
     for (const command of ['serve', 'demo', 'peers', 'stats', 'get', 'put', 'remove', 'clear']) {
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);

@@ -104,6 +104,11 @@ export async function withNode(
     if (options.secretFile !== undefined && secret === '') {
       throw new AdminError('E_BAD_USAGE', `--secret-file ${options.secretFile} is empty: it must hold the secret`);
     }
+    // `--secret "$SECRET"` with the variable unset: said so, not dialled and blamed on the node
+    // ("the node refused the secret").
+    if (options.secret === '') {
+      throw new AdminError('E_BAD_USAGE', '--secret is empty: give the secret (or --secret-file, or MESHCACHE_SECRET)');
+    }
     const tls = { ca: read(options.ca, '--ca'), cert: read(options.cert, '--cert'), key: read(options.key, '--key') };
     const transport = new WebSocketTransport({
       tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)),
