@@ -695,6 +695,50 @@ describe('meshcache import-ehcache', () => {
     ]);
   });
 
+  it('reports an rmiUrls URL naming no <cache> of the file as not converted when the defaultCache replicates: a cache the code made from it replicated there', () => {
+    const xml = [
+      '<ehcache name="x">',
+      '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+      '    properties="peerDiscovery=manual, rmiUrls=//h2:40001/com.example.Order|//h2:40001/a"/>',
+      '  <defaultCache maxElementsInMemory="100">',
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+      '  </defaultCache>',
+      '  <cache name="a" maxElementsInMemory="10">',
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+      '  </cache>',
+      '</ehcache>',
+    ].join('\n');
+    // It was a note saying "Ehcache sent it nothing either", and the import "everything converted".
+    const unnamed = importEhcache(xml, { fileName: 'inline.xml', name: 'n1' });
+    expect(unnamed.complete).toBe(false);
+    expect(unnamed.report).toContainEqual({
+      line: 3,
+      kind: 'not converted',
+      message:
+        'rmiUrls: //h2:40001/com.example.Order names no <cache> of this file: a cache your code made from the replicated defaultCache replicated to it in Ehcache; meshcache names every cache: add --default-cache "com.example.Order" to convert it',
+    });
+    // Named as the hint says, it converts, with the peer as one link for every replicated cache.
+    const named = importEhcache(xml, { fileName: 'inline.xml', name: 'n1', defaultCacheNames: ['com.example.Order'] });
+    expect(named.complete).toBe(true);
+    expect(named.config).toMatchObject({
+      peerDiscovery: { mode: 'manual', peers: ['ws://h2:40001'] },
+      caches: { 'com.example.Order': { maxElementsInMemory: 100 }, a: { maxElementsInMemory: 10 } },
+    });
+    // Without a replicated defaultCache, nothing made from it replicated: a note, as before.
+    const local = importEhcache(xml.replace(/ {2}<defaultCache[\s\S]*<\/defaultCache>\n/, ''), {
+      fileName: 'inline.xml',
+      name: 'n1',
+    });
+    expect(local.complete).toBe(true);
+    expect(local.report).toContainEqual({
+      line: 3,
+      kind: 'note',
+      message: expect.stringMatching(
+        /^rmiUrls: \/\/h2:40001\/com\.example\.Order names a cache that is not replicated here/,
+      ),
+    });
+  });
+
   it('takes hostname, as the API gateway guide spells it, as hostName, and says that Ehcache ignored it', () => {
     const result = importEhcache(
       '<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostname=10.0.0.7, port=40001"/>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446, hostname=10.0.0.7"/>\n</ehcache>',

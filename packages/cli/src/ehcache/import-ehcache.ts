@@ -715,6 +715,8 @@ function convertPeerProvider(
   imp: Importer,
   element: XmlElement,
   replicated: ReadonlyMap<string, unknown>,
+  /** The <cache> elements' names, and whether the defaultCache replicates with RMI. */
+  file: { readonly caches: ReadonlySet<string>; readonly defaultReplicated: boolean },
 ): { discovery: Json | undefined; multicast: string | undefined } {
   const discovery: Json = {};
   for (const attr of element.attributes) {
@@ -744,6 +746,16 @@ function convertPeerProvider(
         continue;
       }
       for (const url of parseRmiUrls(imp, property)) {
+        if (!replicated.has(url.cache) && !file.caches.has(url.cache) && file.defaultReplicated) {
+          // No <cache> of that name: in Ehcache it was one the code made from the defaultCache
+          // (CacheManager.add, a Hibernate region), which replicated to this peer as the template
+          // did. meshcache makes no cache from a template, so it is not converted unless named.
+          imp.notConverted(
+            property.line,
+            `rmiUrls: //${url.hostPort}/${url.cache} names no <cache> of this file: a cache your code made from the replicated defaultCache replicated to it in Ehcache; meshcache names every cache: add --default-cache ${JSON.stringify(url.cache)} to convert it`,
+          );
+          continue;
+        }
         if (!replicated.has(url.cache)) {
           imp.note(
             property.line,
@@ -1116,6 +1128,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     }
   }
 
+  const namedCaches: ReadonlySet<string> = new Set(caches.keys());
   // The defaultCache is a template in Ehcache (CacheManager.add(name)); meshcache names every cache.
   const defaultNames = options.defaultCacheNames ?? ['default'];
   if (defaultCache !== undefined) {
@@ -1151,7 +1164,10 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
       imp.notConverted(provider.line, 'a second RMI peer provider: Ehcache replicates through the first; so does this');
     } else {
       rmiProvider = true;
-      ({ discovery, multicast } = convertPeerProvider(imp, provider, replicated));
+      ({ discovery, multicast } = convertPeerProvider(imp, provider, replicated, {
+        caches: namedCaches,
+        defaultReplicated: defaultCache?.converted.replicated === true,
+      }));
     }
   }
   if (replicated.size > 0 && !rmiProvider) {
