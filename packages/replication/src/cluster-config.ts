@@ -434,6 +434,17 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   if (!Array.isArray(origins) || !origins.every((origin) => typeof origin === 'string' && origin !== '')) {
     fail('peerListener.allowedOrigins', 'must be a list of origins such as "https://ops.example.com"');
   }
+  // Compared with a browser's Origin header as it is sent, so an entry written any other way
+  // ("https://ops.example.com/", "ops.example.com", an upper-case host, ":443") matched nothing,
+  // and that page's upgrades were refused with 403 without a word about the entry.
+  for (const [index, origin] of (origins as string[]).entries()) {
+    const parsed = URL.canParse(origin) ? new URL(origin).origin : 'null';
+    if (origin === 'null' || parsed === origin) continue;
+    fail(
+      `peerListener.allowedOrigins[${index}]`,
+      `must be an origin as a browser sends it: scheme://host[:port], lower case, no path or default port (such as "https://ops.example.com"), got ${JSON.stringify(origin)}${parsed === 'null' ? '' : `; did you mean ${JSON.stringify(parsed)}?`}`,
+    );
+  }
   if (backplane !== undefined && peerDiscovery !== undefined) {
     fail(
       'backplane',

@@ -884,6 +884,26 @@ describe('cluster configuration', () => {
     ).toBe('an admin secret');
   });
 
+  it('refuses an allowedOrigins entry no browser Origin header can equal, naming it and the origin it likely means', () => {
+    const listener = (allowedOrigins: string[]) => ({ ...base, peerListener: { allowedOrigins } });
+    // Compared with the header as sent: these were taken, matched nothing, and the page got 403.
+    for (const [entry, meant] of [
+      ['https://ops.example.com/', 'https://ops.example.com'],
+      ['https://OPS.example.com', 'https://ops.example.com'],
+      ['https://ops.example.com:443', 'https://ops.example.com'],
+      ['http://ops.example.com:8080/console', 'http://ops.example.com:8080'],
+    ]) {
+      expect(() => resolveClusterConfig(listener(['https://a.example', entry as string]), {})).toThrow(
+        `option "peerListener.allowedOrigins[1]" must be an origin as a browser sends it: scheme://host[:port], lower case, no path or default port (such as "https://ops.example.com"), got ${JSON.stringify(entry)}; did you mean ${JSON.stringify(meant)}?`,
+      );
+    }
+    expect(() => resolveClusterConfig(listener(['ops.example.com']), {})).toThrow(
+      /option "peerListener.allowedOrigins\[0\]" must be an origin .*got "ops\.example\.com"$/,
+    );
+    const taken = ['https://ops.example.com', 'http://127.0.0.1:8080', 'http://[::1]:3000', 'null'];
+    expect(resolveClusterConfig(listener(taken), {}).allowedOrigins).toEqual(taken);
+  });
+
   it('refuses a blank node or cluster name, as a blank cache name is refused (found by the outside attack)', () => {
     expect(() => resolveClusterConfig({ ...base, name: '   ' }, {})).toThrow(
       /option "name" must be a non-empty string/,
