@@ -739,6 +739,30 @@ describe('meshcache import-ehcache', () => {
     });
   });
 
+  it('reports an rmiUrls URL meshcache would not dial as not converted on its line; the rest converts (it was exit 1, "a bug in the importer")', () => {
+    const result = importEhcache(
+      [
+        '<ehcache name="x">',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '    properties="peerDiscovery=manual, rmiUrls=//1.2.3:40001/a|//h2:40001/a"/>',
+        '  <cache name="a" maxElementsInMemory="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.config).toMatchObject({ peerDiscovery: { mode: 'manual', peers: ['ws://h2:40001'] } });
+    expect(result.complete).toBe(false);
+    expect(result.report).toContainEqual({
+      line: 3,
+      kind: 'not converted',
+      message: expect.stringMatching(
+        /^rmiUrls: \/\/1\.2\.3:40001 is not a peer meshcache can dial as ws:\/\/1\.2\.3:40001: has a host of digits and dots that is not an IPv4 address of four numbers/,
+      ),
+    });
+  });
+
   it('takes hostname, as the API gateway guide spells it, as hostName, and says that Ehcache ignored it', () => {
     const result = importEhcache(
       '<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostname=10.0.0.7, port=40001"/>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446, hostname=10.0.0.7"/>\n</ehcache>',

@@ -27,6 +27,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBytes, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
+import { resolveDiscoveryConfig } from '@meshcache/discovery';
 import { resolveClusterConfig } from '@meshcache/replication';
 import { type Property, parseProperties } from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
@@ -779,9 +780,16 @@ function convertPeerProvider(
     }
     // A peer listed for every replicated cache is one link for all of them (a URL without a path).
     const peers: string[] = [];
+    const add = (peer: string, from: string) => {
+      // What meshcache's own check refuses (a host of digits and dots that is not four numbers,
+      // a cache named ".."): not converted on its line; it was exit 1, "a bug in the importer".
+      const problem = peerUrlProblem(peer);
+      if (problem === undefined) peers.push(peer);
+      else imp.notConverted(rmiUrlsLine, `rmiUrls: ${from} is not a peer meshcache can dial as ${peer}: ${problem}`);
+    };
     for (const [hostPort, caches] of byPeer) {
-      if (caches.size === replicated.size) peers.push(`ws://${hostPort}`);
-      else for (const cache of caches) peers.push(`ws://${hostPort}/${encodeURIComponent(cache)}`);
+      if (caches.size === replicated.size) add(`ws://${hostPort}`, `//${hostPort}`);
+      else for (const cache of caches) add(`ws://${hostPort}/${encodeURIComponent(cache)}`, `//${hostPort}/${cache}`);
     }
     discovery['mode'] = 'manual';
     discovery['peers'] = peers;
@@ -861,6 +869,13 @@ function refusal(check: () => void): string | undefined {
     return (error as Error).message;
   }
 }
+
+/** What meshcache says of a peer URL in a manual list; undefined when it takes it. */
+const peerUrlProblem = (peer: string) =>
+  refusal(() => resolveDiscoveryConfig({ mode: 'manual', peers: [peer] }, 'ws'))?.replace(
+    /^option "peerDiscovery\.peers\[0\]" /,
+    '',
+  );
 
 /** What meshcache says of a cache name; undefined when it takes it. */
 const cacheNameProblem = (name: string) => refusal(() => resolveCacheConfig(name, undefined));
