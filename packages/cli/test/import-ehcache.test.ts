@@ -389,6 +389,16 @@ describe('meshcache import-ehcache', () => {
     );
     expect(named.err).not.toContain('note: cluster');
 
+    // A file without a <defaultCache>: a name asked for is said to be missing (it was left out in silence, exit 0).
+    const nothingToCopy = join(dir, 'no-default.xml');
+    writeFileSync(nothingToCopy, '<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="1"/>\n</ehcache>');
+    const asked = await cli(['import-ehcache', nothingToCopy, '--name', 'n1', '--default-cache', 'orders']);
+    expect(asked.code).toBe(3);
+    expect(asked.err).toContain(
+      'no-default.xml:1: not converted: --default-cache "orders": the file has no <defaultCache> to write it from, so the config has no such cache; give it its settings in "caches"\n',
+    );
+    expect(Object.keys(JSON.parse(asked.out).caches)).toEqual(['c']);
+    expect((await cli(['import-ehcache', nothingToCopy, '--name', 'n1'])).code).toBe(0);
     const without = await cli(['import-ehcache', fixture('api-gateway.xml'), '--no-default-cache']);
     expect(Object.keys(JSON.parse(without.out).caches)).toEqual(['Response Cache', 'OAuth Tokens', 'Rate Limits']);
     expect(without.err).toMatch(/note: defaultCache: left out \(no --default-cache name\)/);

@@ -79,7 +79,8 @@ export async function importEhcacheCommand(
       fileName,
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
-      defaultCacheNames,
+      // Only when named: the importer reports a name it has no <defaultCache> to write from.
+      ...(options.defaultCache === undefined ? {} : { defaultCacheNames }),
     });
   } catch (error) {
     if (error instanceof EhcacheImportError) {

@@ -1146,6 +1146,15 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
   const namedCaches: ReadonlySet<string> = new Set(caches.keys());
   // The defaultCache is a template in Ehcache (CacheManager.add(name)); meshcache names every cache.
   const defaultNames = options.defaultCacheNames ?? ['default'];
+  if (defaultCache === undefined && options.defaultCacheNames !== undefined) {
+    // Asked for by name (--default-cache), and nothing to write it from: it was left out in silence.
+    for (const name of options.defaultCacheNames) {
+      imp.notConverted(
+        root.line,
+        `--default-cache ${JSON.stringify(name)}: the file has no <defaultCache> to write it from, so the config has no such cache; give it its settings in "caches"`,
+      );
+    }
+  }
   if (defaultCache !== undefined) {
     for (const name of defaultNames) {
       if (caches.has(name)) {
