@@ -773,6 +773,27 @@ describe('meshcache import-ehcache', () => {
     });
   });
 
+  it('reports a CacheManager name meshcache cannot take as a cluster name as not converted, and writes "ehcache" (it was exit 1, "a bug in the importer")', () => {
+    for (const name of ['n'.repeat(300), 'é'.repeat(129)]) {
+      const result = importEhcache(
+        `<ehcache name="${name}">\n  <cache name="c" maxEntriesLocalHeap="1"/>\n</ehcache>`,
+        {
+          fileName: 'inline.xml',
+          name: 'n1',
+          defaultCacheNames: [],
+        },
+      );
+      expect(result.config['cluster']).toBe('ehcache');
+      expect(result.report).toContainEqual({
+        line: 1,
+        kind: 'not converted',
+        message: expect.stringMatching(
+          /^cluster ".*": must have at most 256 bytes and no control characters: every peer would refuse it; "ehcache" is written instead: choose one with --cluster$/,
+        ),
+      });
+    }
+  });
+
   it('takes hostname, as the API gateway guide spells it, as hostName, and says that Ehcache ignored it', () => {
     const result = importEhcache(
       '<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="hostname=10.0.0.7, port=40001"/>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446, hostname=10.0.0.7"/>\n</ehcache>',

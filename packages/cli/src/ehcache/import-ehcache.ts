@@ -870,6 +870,13 @@ function refusal(check: () => void): string | undefined {
   }
 }
 
+/** What meshcache says of a cluster name; undefined when it takes it. */
+const clusterNameProblem = (cluster: string) =>
+  refusal(() => resolveClusterConfig({ name: 'import-check', cluster, insecure: true }, {}))?.replace(
+    /^option "cluster" /,
+    '',
+  );
+
 /** What meshcache says of a peer URL in a manual list; undefined when it takes it. */
 const peerUrlProblem = (peer: string) =>
   refusal(() => resolveDiscoveryConfig({ mode: 'manual', peers: [peer] }, 'ws'))?.replace(
@@ -1223,9 +1230,17 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     );
   }
 
-  const cluster =
-    options.cluster ?? (multicast !== undefined ? `ehcache-${multicast}` : (cacheManagerName ?? 'ehcache'));
-  if (options.cluster === undefined) {
+  let cluster = options.cluster ?? (multicast !== undefined ? `ehcache-${multicast}` : (cacheManagerName ?? 'ehcache'));
+  const clusterProblem = options.cluster === undefined ? clusterNameProblem(cluster) : undefined;
+  if (clusterProblem !== undefined) {
+    // A CacheManager name (or multicast group) meshcache cannot take as a cluster name (past 256
+    // bytes, a control character): it was exit 1, "a bug in the importer", with nothing written.
+    imp.notConverted(
+      root.line,
+      `cluster ${JSON.stringify(cluster.length > 60 ? `${cluster.slice(0, 60)}...` : cluster)}: ${clusterProblem}; "ehcache" is written instead: choose one with --cluster`,
+    );
+    cluster = 'ehcache';
+  } else if (options.cluster === undefined) {
     imp.note(
       root.line,
       `cluster "${cluster}" (${multicast !== undefined ? 'from the multicast group, which kept Ehcache clusters apart' : cacheManagerName !== undefined ? 'the CacheManager name' : 'no name in the file'}): every node of one cluster needs the same; --cluster to choose`,
