@@ -20,7 +20,8 @@
  *   write that finds its key expired fires `expire` first; should a listener of it write or
  *   remove that key, the listener's change is the newer (its version is later) and stands in both
  *   tiers, and the write that fired it ends there, without an event: it wrote over the listener's
- *   value in memory and not on disk, so the tiers disagreed (and peers held the listener's).
+ *   value in memory and not on disk, so the tiers disagreed (and peers held the listener's). So
+ *   too for the listeners of the entries the write evicted, which run before its own event.
  * - A remote change is applied only when its version is newer than everything this cache knows
  *   about the key: the held entry, the key's tombstone (tombstones.ts), and the last removeAll.
  *
@@ -814,10 +815,22 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (fits)
       held = store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
-    if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
     this.loads.overtake(key);
-    if (this.#evictedCount > 0) this.#reportEvictions();
+    // The victims' evict (or expire) listeners run before this write's own event, and may write
+    // or remove this very key: their change is the later one and stands, and this write ends
+    // without an event, as for an expired entry's listeners above. Announced after theirs, its
+    // put reached listeners and peers after the listener's remove, and they kept a key this
+    // cache no longer held.
+    if (
+      (leftDisk.length > 0 || this.#evictedCount > 0) &&
+      this.#watching(key, () => {
+        if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
+        if (this.#evictedCount > 0) this.#reportEvictions();
+      })
+    ) {
+      return;
+    }
     if (heldLive) {
       this.#updates++;
       this.#emit('update', origin, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds, held);
@@ -1045,6 +1058,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         // reported again it fired a second evict, or, written back to disk, it stayed held.
         if (this.#leftCache.has(key)) continue;
         const slot = this.#evictedSlots[i] as number;
+        // Left the cache (unless it only moved to disk): a write of the key under way, whose
+        // victims were reported here by a write of a listener, must not announce it afterwards.
+        if (this.#evictedExpired[i] === true || this.disk === undefined || !this.#overflow) this.#touch(key);
         if (this.#evictedExpired[i] === true) {
           this.#expired(key, value, version, 'local', slot);
         } else if (this.disk !== undefined && this.#overflow) {
@@ -1081,6 +1097,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const now = this.#clock();
     for (const [key, record] of left) {
       if (this.#evictedCount > 0) this.#leftCache.add(key); // for #reportEvictions, which clears it
+      this.#touch(key);
       this.#store.delete(key);
       // As for memory's victims: one that had expired already is an expiry, not an eviction.
       if (isRecordExpired(record, now)) {

@@ -196,6 +196,48 @@ describe('events', () => {
     });
   });
 
+  describe('an evict listener that writes or removes the key whose write made room (its put came after the listener’s change)', () => {
+    it('a listener that removes the key: it stays removed, and no put is announced after the remove', () => {
+      const { addCache, drain } = setup();
+      const cache = addCache<string>('c', { maxElementsInMemory: 1 });
+      cache.put('a', 'A');
+      cache.on('evict', () => cache.remove('b'));
+      drain();
+      cache.put('b', 'B');
+      expect(drain()).toEqual(['evict:a', 'remove:b']);
+      expect([cache.get('b'), cache.size]).toEqual([undefined, 0]);
+      expect(cache.statistics()).toMatchObject({ puts: 1, removals: 1, evictions: 1 });
+    });
+
+    it('a listener that writes the key: its value stands, announced once', () => {
+      const { addCache, events } = setup();
+      const cache = addCache<string>('c', { maxElementsInMemory: 1 });
+      cache.put('a', 'A');
+      cache.on('evict', () => cache.put('b', 'from the listener'));
+      events.length = 0;
+      cache.put('b', 'caller');
+      expect(events.map((e) => `${e.type}:${e.key}:${String(e.value)}`)).toEqual([
+        'evict:a:A',
+        'update:b:from the listener',
+      ]);
+      expect(cache.get('b')).toBe('from the listener');
+    });
+
+    it('a listener whose own write evicts the key being written: the key is gone, and no put follows its evict', () => {
+      const { addCache, drain } = setup();
+      const cache = addCache<string>('c', { maxElementsInMemory: 1 });
+      cache.put('a', 'A');
+      cache.on('evict', (event) => {
+        if (event.key === 'a') cache.put('y', 'Y'); // makes room by evicting b
+      });
+      drain();
+      cache.put('b', 'B');
+      // b's evict is reported once the listener returns (victims are reported by the outermost write).
+      expect(drain()).toEqual(['evict:a', 'put:y', 'evict:b']);
+      expect([cache.has('b'), cache.get('y'), cache.size]).toEqual([false, 'Y', 1]);
+    });
+  });
+
   it('off() stops delivery; a listener may remove itself while being called', () => {
     const { manager } = setup();
     const cache = manager.addCache('c');
