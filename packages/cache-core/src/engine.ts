@@ -105,6 +105,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #evictedSlots: number[] = [];
   /** For a victim held in memory only (a failing disk dropped its record): the record, to write now. */
   readonly #evictedRecords: Array<DiskRecord<V> | undefined> = [];
+  /** Whether the victim was reported already, ahead of a write or removal of its key (#reportVictimOf). */
+  readonly #evictedReported: boolean[] = [];
   /**
    * Victims waiting in the lists. The lists are overwritten, never truncated: setting an array's
    * length to 0 gives its storage back, and the next push would allocate it again.
@@ -192,6 +194,10 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   /** An access: returns the live value, updates recency, frequency and idle time, counts a hit or a miss. */
   get(key: string): V | undefined {
+    // A listener reads a key that the write under way evicted: its eviction is reported first, or
+    // the read found its disk record still there, took it back into memory, and the late report
+    // then removed the record (an evict of a key held, and memory and disk disagreeing).
+    if (this.#evictedCount > 0 && this.#victimWaits(key)) this.#reportVictimOf(key, true);
     const store = this.#store;
     const slot = store.read(key, this.#clock());
     if (slot >= 0) {
@@ -773,6 +779,16 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // First: the estimate reads the value (a getter that throws), and nothing may have changed
     // when it fails; it failed after an expired entry's expire had fired and the entry had left.
     const bytes = this.#bytes(key, value);
+    // A listener of an earlier victim of a write under way writes a key that write also evicted:
+    // that victim is reported first (its listeners may write or remove the key: theirs stands).
+    // Untouched by the report: this write touches the key next, for every write of it under way.
+    if (
+      this.#evictedCount > 0 &&
+      this.#victimWaits(key) &&
+      this.#watching(key, () => this.#reportVictimOf(key, false))
+    ) {
+      return;
+    }
     this.#touch(key);
     const store = this.#store;
     // With a disk tier, a key not in memory may still be held on disk.
@@ -887,6 +903,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
+    if (this.#evictedCount > 0 && this.#victimWaits(key)) this.#reportVictimOf(key, false);
     this.#touch(key);
     const store = this.#store;
     const slot = store.slotOf(key);
@@ -910,6 +927,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   #clearAll(version: Version | undefined, origin: EventOrigin): void {
+    // Victims still waiting (a listener of one clears the cache) left before the clear: reported
+    // after it, a victim moved to disk was written back and outlived the clear.
+    for (let i = 0; i < this.#evictedCount; i++) {
+      if (this.#evictedReported[i] !== true) {
+        this.#evictedReported[i] = true;
+        this.#reportVictim(i, false);
+      }
+    }
     this.#touch(undefined);
     if (version === undefined || origin === 'local') {
       this.#store.clear();
@@ -1051,32 +1076,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const keys = this.#evictedKeys;
     try {
       for (let i = 0; i < this.#evictedCount; i++) {
-        const key = keys[i] as string;
-        const value = this.#evictedValues[i] as V;
-        const version = this.#evictedVersions[i];
-        // The disk's own bound took it out of the whole cache in this same write (and said so):
-        // reported again it fired a second evict, or, written back to disk, it stayed held.
-        if (this.#leftCache.has(key)) continue;
-        const slot = this.#evictedSlots[i] as number;
-        // Left the cache (unless it only moved to disk): a write of the key under way, whose
-        // victims were reported here by a write of a listener, must not announce it afterwards.
-        if (this.#evictedExpired[i] === true || this.disk === undefined || !this.#overflow) this.#touch(key);
-        if (this.#evictedExpired[i] === true) {
-          this.#expired(key, value, version, 'local', slot);
-        } else if (this.disk !== undefined && this.#overflow) {
-          this.#leftMemory(key, slot);
-          // Moved, not gone: the disk holds every entry, and the next read promotes it again;
-          // but for one a failing disk dropped, which goes to disk now or leaves the cache.
-          const record = this.#evictedRecords[i];
-          if (record !== undefined) {
-            const left = this.disk.write(key, record, !this.disk.isMemoryOnly(key), this.#inMemory, false);
-            if (left.length > 0) this.#evictFromDisk(left);
-          }
-        } else {
-          this.disk?.remove(key);
-          this.#evictions++;
-          this.#emit('evict', 'local', key, value, version, 0, 0, 0, slot);
-        }
+        if (this.#evictedReported[i] === true) continue; // reported ahead of a write of its key
+        this.#evictedReported[i] = true;
+        this.#reportVictim(i);
       }
     } finally {
       // What the victims held is let go: the lists must not keep it alive.
@@ -1085,10 +1087,71 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         this.#evictedValues[i] = undefined;
         this.#evictedVersions[i] = undefined;
         this.#evictedRecords[i] = undefined;
+        this.#evictedReported[i] = false;
       }
       this.#evictedCount = 0;
       this.#reportingEvictions = false;
       this.#leftCache.clear();
+    }
+  }
+
+  /**
+   * Whether a victim of `key` waits in the lists to be reported: a listener of an earlier victim
+   * writes or removes a key the same write evicted.
+   */
+  #victimWaits(key: string): boolean {
+    for (let i = 0; i < this.#evictedCount; i++) {
+      if (this.#evictedKeys[i] === key && this.#evictedReported[i] !== true) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Reports now the waiting victim of `key`, ahead of a write or removal of the key: its evict
+   * comes before that change's event, and its disk record leaves (or, moved to disk, is written)
+   * before the change's record is written, not after. Reported later, its evict followed the
+   * listener's put of the key, which stayed held, and its removal or stale record undid the
+   * listener's record on disk.
+   */
+  #reportVictimOf(key: string, touch: boolean): void {
+    for (let i = 0; i < this.#evictedCount; i++) {
+      if (this.#evictedKeys[i] === key && this.#evictedReported[i] !== true) {
+        this.#evictedReported[i] = true;
+        this.#reportVictim(i, touch);
+      }
+    }
+  }
+
+  /**
+   * Reports the victim at `i` in the lists: an expiry, a move to disk, or an eviction; one that
+   * left the cache counts as a change of its key for the writes of it under way (`touch`).
+   */
+  #reportVictim(i: number, touch = true): void {
+    const key = this.#evictedKeys[i] as string;
+    const value = this.#evictedValues[i] as V;
+    const version = this.#evictedVersions[i];
+    // The disk's own bound took it out of the whole cache in this same write (and said so):
+    // reported again it fired a second evict, or, written back to disk, it stayed held.
+    if (this.#leftCache.has(key)) return;
+    const slot = this.#evictedSlots[i] as number;
+    // Left the cache (unless it only moved to disk): a write of the key under way, whose
+    // victims were reported here by a write of a listener, must not announce it afterwards.
+    if (touch && (this.#evictedExpired[i] === true || this.disk === undefined || !this.#overflow)) this.#touch(key);
+    if (this.#evictedExpired[i] === true) {
+      this.#expired(key, value, version, 'local', slot);
+    } else if (this.disk !== undefined && this.#overflow) {
+      this.#leftMemory(key, slot);
+      // Moved, not gone: the disk holds every entry, and the next read promotes it again;
+      // but for one a failing disk dropped, which goes to disk now or leaves the cache.
+      const record = this.#evictedRecords[i];
+      if (record !== undefined) {
+        const left = this.disk.write(key, record, !this.disk.isMemoryOnly(key), this.#inMemory, false);
+        if (left.length > 0) this.#evictFromDisk(left);
+      }
+    } else {
+      this.disk?.remove(key);
+      this.#evictions++;
+      this.#emit('evict', 'local', key, value, version, 0, 0, 0, slot);
     }
   }
 

@@ -238,6 +238,106 @@ describe('events', () => {
     });
   });
 
+  describe('a listener that writes a key the same write evicted, before that eviction was reported', () => {
+    /** A value whose entry under `key` weighs exactly `bytes` (sizes.ts: 100 + key + value + 5). */
+    const weighing = (key: string, bytes: number) => 'x'.repeat(bytes - 105 - key.length);
+    /** a (110 bytes) and c (300) held; big (800) evicts both; the first evict listener of a or d writes c again (106). */
+    const rewriteVictim = (cache: Cache<string>, clock?: ManualClock) => {
+      cache.put('a', weighing('a', 110));
+      cache.put('c', weighing('c', 300));
+      clock?.advance(1);
+      cache.get('c');
+      let once = true;
+      cache.on('evict', (event) => {
+        if (once && (event.key === 'a' || event.key === 'd')) {
+          once = false;
+          cache.put('c', '');
+        }
+      });
+      cache.put('big', weighing('big', 800));
+    };
+
+    it('in memory: the victim’s evict comes first, then the listener’s put, and the key stays held', () => {
+      const { addCache, drain } = setup();
+      const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
+      rewriteVictim(cache);
+      // Before, evict:c came after put:c, while c was held.
+      expect(drain().slice(2)).toEqual(['evict:a', 'evict:c', 'put:c', 'put:big']);
+      expect([cache.get('c'), cache.size]).toEqual(['', 2]);
+      expect(cache.statistics()).toMatchObject({ evictions: 2, memoryBytes: 906 });
+    });
+
+    it('with a disk tier that mirrors memory: the listener’s record stays on disk, and a restart finds it', async () => {
+      const dir = tempDir();
+      const config: CacheConfig = { maxBytesLocalHeap: 1000, diskPersistent: true };
+      const manager = new CacheManager({ diskStorePath: dir });
+      const cache = manager.addCache<string>('c', config);
+      rewriteVictim(cache);
+      // Before, the late report removed the listener's record: size 1 while memory held c.
+      expect([cache.size, cache.keys().sort()]).toEqual([2, ['big', 'c']]);
+      await manager.shutdown();
+      const again = new CacheManager({ diskStorePath: dir });
+      expect(again.addCache<string>('c', config).get('c')).toBe('');
+      await again.shutdown();
+    });
+
+    it('with a disk tier that mirrors memory, a listener that reads the key: it is gone, in memory and on disk', async () => {
+      const manager = new CacheManager({ diskStorePath: tempDir() });
+      const cache = manager.addCache<string>('c', { maxBytesLocalHeap: 1000, diskPersistent: true });
+      const read: Array<string | undefined> = [];
+      cache.put('a', weighing('a', 110));
+      cache.put('c', weighing('c', 300));
+      cache.on('evict', (event) => {
+        if (event.key === 'a') read.push(cache.get('c'));
+      });
+      cache.put('big', weighing('big', 800));
+      // Before, the read found c's record still on disk and took it back into memory; the late
+      // report then removed the record and announced an evict of a key memory held.
+      expect(read).toEqual([undefined]);
+      expect([cache.get('c'), cache.size, cache.statistics().memorySize]).toEqual([undefined, 1, 1]);
+      await manager.shutdown();
+    });
+
+    it('with overflow to disk, a listener that clears the cache: nothing outlives the clear', async () => {
+      const clock = new ManualClock();
+      const manager = new CacheManager({ diskStorePath: tempDir(), clock: clock.now });
+      const cache = manager.addCache<string>('c', {
+        maxBytesLocalHeap: 1000,
+        overflowToDisk: true,
+        maxElementsOnDisk: 3,
+        timeToIdleSeconds: 60,
+      });
+      cache.put('d', weighing('d', 110));
+      cache.put('a', weighing('a', 110));
+      cache.put('c', weighing('c', 300));
+      clock.advance(1);
+      cache.get('c'); // read: its record is written again as it leaves memory
+      cache.on('evict', () => cache.removeAll());
+      cache.put('big', weighing('big', 800)); // the disk's bound evicts d, whose listener clears
+      // Before, c's record was written to disk after the clear: c outlived it.
+      expect([cache.size, cache.keys(), cache.get('c')]).toEqual([0, [], undefined]);
+      await manager.shutdown();
+    });
+
+    it('with overflow to disk: the victim’s older record does not overwrite the listener’s on disk', async () => {
+      const clock = new ManualClock();
+      const manager = new CacheManager({ diskStorePath: tempDir(), clock: clock.now });
+      const cache = manager.addCache<string>('c', {
+        maxBytesLocalHeap: 1000,
+        overflowToDisk: true,
+        maxElementsOnDisk: 3,
+        timeToIdleSeconds: 60,
+      });
+      cache.put('d', weighing('d', 110)); // the disk bound's victim, whose evict listener writes c
+      rewriteVictim(cache, clock); // c was read: its record is written again as it leaves memory
+      expect(cache.get('c')).toBe('');
+      cache.put('big2', weighing('big2', 950)); // c leaves memory for the disk
+      // Before, the disk held c's older value, written over the listener's by the late report.
+      expect(cache.get('c')).toBe('');
+      await manager.shutdown();
+    });
+  });
+
   it('off() stops delivery; a listener may remove itself while being called', () => {
     const { manager } = setup();
     const cache = manager.addCache('c');
