@@ -236,6 +236,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
             bytes,
           );
           if (this.#evictedCount > 0) this.#reportEvictions();
+        } else if (record.timeToIdleSeconds > 0) {
+          // Held on disk only, the read is an access all the same: its idle clock moves on disk.
+          // Untouched, an entry read every few seconds expired its TTI after its write.
+          const left = disk.write(key, { ...record, lastAccessedAt: now }, true, this.#inMemory, false);
+          if (left.length > 0) this.#evictFromDisk(left);
         }
         return record.value;
       }

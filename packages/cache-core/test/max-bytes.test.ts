@@ -258,6 +258,31 @@ describe('maxBytesLocalHeap: eviction by size', () => {
     expect(events).toEqual([]);
   });
 
+  it('with overflowToDisk and a TTI, a read of a value held on disk only moves its idle clock, as a read from memory does', async () => {
+    const clock = new ManualClock();
+    const dir = tempDir();
+    const config: CacheConfig = {
+      maxBytesLocalHeap: 1000,
+      overflowToDisk: true,
+      timeToIdleSeconds: 10,
+      diskPersistent: true,
+    };
+    const manager = new CacheManager({ diskStorePath: dir, clock: clock.now });
+    const cache = manager.addCache<string>('c', config);
+    cache.put('huge', weighing('huge', 5000));
+    clock.advance(8_000);
+    expect(cache.get('huge')).toBe(weighing('huge', 5000));
+    clock.advance(8_000); // 16 s after the put, 8 after the read: alive
+    // Before, the read left the record's idle clock at the put, and the entry expired here.
+    expect(cache.get('huge')).toBe(weighing('huge', 5000));
+    expect(cache.peekEntry('huge')?.lastAccessedAt).toBe(clock.now());
+    expect(cache.statistics()).toMatchObject({ expirations: 0, diskHits: 2, memorySize: 0 });
+    clock.advance(10_001);
+    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.statistics()).toMatchObject({ expirations: 1 });
+    await manager.shutdown();
+  });
+
   it('with overflowToDisk on a disk that drops the write, a value too large for memory leaves with evict', () => {
     // A degraded disk tier drops what it cannot keep, and promises that every key is then either
     // readable from memory or gone with an evict event: a value memory cannot hold is the second.
