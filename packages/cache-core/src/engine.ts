@@ -121,6 +121,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    */
   readonly #watchedKeys: string[] = [];
   readonly #touchedKeys: boolean[] = [];
+  /**
+   * How many of #watchedKeys are watched now. The lists are overwritten, never cut: cut to 0 an
+   * array gives its storage back, and every put into a full cache would allocate it again.
+   */
+  #watchDepth = 0;
   readonly #tombstones: Tombstones;
   /** The repair digest of the entries and tombstones, once replication asked for it (digest()). */
   #digest: BucketDigest | undefined;
@@ -843,14 +848,18 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // without an event, as for an expired entry's listeners above. Announced after theirs, its
     // put reached listeners and peers after the listener's remove, and they kept a key this
     // cache no longer held.
-    if (
-      (leftDisk.length > 0 || this.#evictedCount > 0) &&
-      this.#watching(key, () => {
+    // Every put into a full cache comes here: watched without a closure (#watching's), which
+    // would be one more object for the collector a put.
+    if (leftDisk.length > 0 || this.#evictedCount > 0) {
+      const depth = this.#watch(key);
+      let touched = false;
+      try {
         if (leftDisk.length > 0) this.#evictFromDisk(leftDisk);
         if (this.#evictedCount > 0) this.#reportEvictions();
-      })
-    ) {
-      return;
+      } finally {
+        touched = this.#watched(depth);
+      }
+      if (touched) return;
     }
     if (heldLive) {
       this.#updates++;
@@ -883,23 +892,40 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    * `key` meanwhile, directly or through writes of their own that fired more listeners.
    */
   #watching(key: string, emit: () => void): boolean {
-    const depth = this.#watchedKeys.length;
-    this.#watchedKeys.push(key);
-    this.#touchedKeys.push(false);
+    const depth = this.#watch(key);
+    let touched = false;
     try {
       emit();
     } finally {
-      this.#watchedKeys.length = depth;
+      touched = this.#watched(depth);
     }
-    const touched = this.#touchedKeys[depth] as boolean;
-    this.#touchedKeys.length = depth;
+    return touched;
+  }
+
+  /** Starts watching `key` for writes and removals (#touch); answers the depth to end it at. */
+  #watch(key: string): number {
+    const depth = this.#watchDepth++;
+    this.#watchedKeys[depth] = key;
+    this.#touchedKeys[depth] = false;
+    return depth;
+  }
+
+  /**
+   * Ends the watch #watch(key) began at `depth`, and those begun inside it; answers whether the
+   * key was written or removed meanwhile. Called also when a listener threw (in a finally).
+   */
+  #watched(depth: number): boolean {
+    const touched = this.#touchedKeys[depth] === true;
+    // The keys are the cache's, not these lists' to keep alive.
+    for (let i = depth; i < this.#watchDepth; i++) this.#watchedKeys[i] = '';
+    this.#watchDepth = depth;
     return touched;
   }
 
   /** Notes a write or removal of `key` (undefined: of every key) for each #watching of it under way. */
   #touch(key: string | undefined): void {
     const watched = this.#watchedKeys;
-    for (let i = 0; i < watched.length; i++) if (key === undefined || watched[i] === key) this.#touchedKeys[i] = true;
+    for (let i = 0; i < this.#watchDepth; i++) if (key === undefined || watched[i] === key) this.#touchedKeys[i] = true;
   }
 
   /** The entry's estimated size, when the store has a byte bound (maxBytesLocalHeap); else 0. */
