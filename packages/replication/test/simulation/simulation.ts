@@ -77,6 +77,14 @@ const BOUNDED = {
   },
 } satisfies ClusterConfig['caches'];
 type CacheName = keyof typeof CACHES | keyof typeof BOUNDED;
+/**
+ * Keys written once to kv and sync as a run starts, beside the plan's twelve: with them a digest
+ * has several buckets (bucketCountFor: 32 keys a bucket), so a repair lists some buckets' keys
+ * and not others, and sends some whole; with the twelve alone every digest had one bucket, and a
+ * repair that skipped every bucket but the first passed every seed. kv loses them at its first
+ * removeAll; sync, which the plans never clear, keeps them for the whole run.
+ */
+const COLD_KEYS = 120;
 
 interface Op {
   readonly cache: 'kv' | 'sync' | 'lru';
@@ -293,6 +301,14 @@ export async function simulate(plan: Plan, options: SimulateOptions = {}): Promi
 
   try {
     for (const name of plan.nodes) await start(name);
+    for (let i = 0; i < COLD_KEYS; i++) {
+      const node = plan.nodes[i % plan.nodes.length] as string;
+      for (const name of ['kv', 'sync'] as const) {
+        const step = { at: 0, kind: 'put', node, cache: name, key: `cold-${i}`, value: i } as const;
+        const version = write(cacheOf(node, name) as Cache<unknown>, step);
+        if (version !== undefined) ops.push({ ...step, version, life: 0 });
+      }
+    }
     for (const step of plan.steps) {
       await scheduler.runUntil(START + step.at);
       await apply(step);
