@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Mode, runSeeds } from './simulation/run-seeds.js';
 import type { Plan } from './simulation/schedule.js';
-import { describe as replay, simulate } from './simulation/simulation.js';
+import { describe as replay, type SimulateOptions, simulate } from './simulation/simulation.js';
 
 const SEEDS: Record<Mode, number> = {
   chaos: Number(process.env['MESHCACHE_SIM_CHAOS_SEEDS'] ?? 150),
@@ -17,8 +17,11 @@ const SEEDS: Record<Mode, number> = {
   bounded: Number(process.env['MESHCACHE_SIM_BOUNDED_SEEDS'] ?? 50),
 };
 
-/** Failures the simulator found, shrunk, kept as they were found: each must pass now. */
-const FOUND: ReadonlyArray<[string, Plan]> = [
+/**
+ * Failures the simulator found, shrunk, kept as they were found: each must pass now. A plan found
+ * in bounded mode runs with { bounded: true } as a third element.
+ */
+const FOUND: ReadonlyArray<[string, Plan, SimulateOptions?]> = [
   [
     'a change that missed a node (its writer was cut off from it, then crashed) still reaches it: anti-entropy',
     {
@@ -50,8 +53,8 @@ const FOUND: ReadonlyArray<[string, Plan]> = [
 ];
 
 describe('failures the simulator found', () => {
-  it.each(FOUND)('%s', async (_name, plan) => {
-    const outcome = await simulate(plan);
+  it.each(FOUND)('%s', async (_name, plan, options) => {
+    const outcome = await simulate(plan, options);
     expect(outcome.failures, replay(outcome)).toEqual([]);
   });
 });
@@ -62,7 +65,8 @@ describe('the cluster simulator', () => {
     async (mode, seeds) => {
       const report = await runSeeds(mode, 1, seeds);
       if (report.reproduction !== undefined) console.log(report.reproduction);
-      expect(report.failed.map((outcome) => `seed ${outcome.plan.seed}: ${outcome.failures[0]}`)).toEqual([]);
+      // Each failing seed reruns alone: npm run simulate -- --mode <mode> --from <seed> --seeds 1
+      expect(report.failed.map((outcome) => `${mode} seed ${outcome.plan.seed}: ${outcome.failures[0]}`)).toEqual([]);
       expect(report.steps).toBeGreaterThan(seeds * 50); // the runs did something
       if (mode !== 'calm') expect(report.faults).toBeGreaterThan(seeds * 2);
       // Full bounded caches asked their peers to skip rounds: the runs crossed that path.

@@ -58,7 +58,11 @@ export async function runSeeds(
             first.plan,
             async (candidate) => (await simulate(candidate, simulateOptions)).failures.length > 0,
           );
-    reproduction = describe(await simulate(small, simulateOptions));
+    reproduction = [
+      `${mode} mode, seed ${first.plan.seed}${report(failed)}; rerun it whole: npm run simulate -- --mode ${mode} --from ${first.plan.seed} --seeds 1${options.chaosMillis === undefined ? '' : ` --chaos-millis ${options.chaosMillis}`}`,
+      `shrunk to the plan below; to keep it as a test, add it to FOUND in simulation.test.ts${mode === 'bounded' ? ' with { bounded: true }' : ''}:`,
+      describe(await simulate(small, simulateOptions)),
+    ].join('\n');
   }
   converged.sort((a, b) => a - b);
   return {
@@ -71,4 +75,10 @@ export async function runSeeds(
     roundsSkipped,
     convergedMillis: { median: converged[Math.floor(converged.length / 2)] ?? 0, max: converged.at(-1) ?? 0 },
   };
+}
+
+/** The other failing seeds, after the first: each reruns the same way. */
+function report(failed: readonly Outcome[]): string {
+  const others = failed.slice(1).map((outcome) => outcome.plan.seed);
+  return others.length === 0 ? '' : ` (seeds ${others.join(', ')} failed too)`;
 }

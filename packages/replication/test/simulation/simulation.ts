@@ -370,9 +370,12 @@ function check(
     }));
     const differing = views.filter((view) => view.contents !== views[0]?.contents);
     if (differing.length > 0) {
+      // Only the entries some node lacks: the 120 cold keys every node holds would bury them.
+      const lines = views.map((view) => new Set(view.contents.split('\n')));
+      const everywhere = (line: string) => lines.every((held) => held.has(line));
       failures.push(
-        `convergence: cache ${name} differs between ${views[0]?.node} and ${differing.map((v) => v.node).join(', ')}:\n` +
-          `${views.map((v) => `  ${v.node}: ${v.contents.split('\n').join(' | ')}`).join('\n')}`,
+        `convergence: cache ${name} differs between ${views[0]?.node} and ${differing.map((v) => v.node).join(', ')} (entries not on every node):\n` +
+          `${views.map((v, i) => `  ${v.node}: ${[...(lines[i] ?? [])].filter((line) => line !== '' && !everywhere(line)).join(' | ') || '(none)'}`).join('\n')}`,
       );
     }
   }
