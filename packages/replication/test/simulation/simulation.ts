@@ -15,6 +15,9 @@
  *   node that crashed before it left may be lost: asynchronous replication's window);
  *   a removal newer than a key's last write is never undone (no resurrection);
  * - an acknowledged synchronous write is never lost while its node lives (a case of the above);
+ * - causality: every write is stamped newer than what its node knew of the key when it made it
+ *   (the versions are the oracle's order too: a clock that stamped a write older than the value
+ *   it replaced made that write lose everywhere, and every other invariant agreed);
  * - expiry: every TTL or TTI entry of the plan has expired on every node;
  * - single flight: a load burst with no fault anywhere in the run calls the origin at most once;
  *   with faults, at most once per node;
@@ -220,10 +223,18 @@ export async function simulate(plan: Plan, options: SimulateOptions = {}): Promi
         const state = states.get(step.node);
         if (cache === undefined || state === undefined) return; // the node is down
         const key = step.kind === 'removeAll' ? undefined : step.key;
+        const replaced = newestKnown(cache, key);
         const version = write(cache, step);
         if (version === undefined) {
           failures.push(`${step.kind} on ${step.node} left no version`);
           return;
+        }
+        if (replaced !== undefined && compareVersions(version, replaced) <= 0) {
+          // Versions are what "latest write wins" is judged by, here as on the nodes: a write
+          // stamped older than what its node held would lose to the very value it replaced.
+          failures.push(
+            `causality: ${step.kind} of ${step.cache}/${key ?? '*'} on ${step.node} stamped ${JSON.stringify(version)}, not newer than ${JSON.stringify(replaced)} that it replaced`,
+          );
         }
         const value = step.kind === 'put' ? step.value : undefined;
         ops.push({ cache: step.cache, kind: step.kind, key, value, version, node: step.node, life: state.crashes });
@@ -509,6 +520,16 @@ function write(cache: Cache<unknown>, step: Step & { kind: 'put' | 'remove' | 'r
       cache.removeAll();
       return port.clearVersion;
   }
+}
+
+/** The newest version `cache` knows of `key` (its entry, tombstone or last removeAll), or of any key for a removeAll. */
+function newestKnown(cache: Cache<unknown>, key: string | undefined): Version | undefined {
+  const port = replicaPortOf(cache);
+  if (key !== undefined) return newestOf(port.knownVersion(key), port.clearVersion);
+  let newest = port.clearVersion;
+  for (const { version } of port.versions(() => false)) newest = newestOf(newest, version);
+  for (const { version } of port.tombstones()) newest = newestOf(newest, version);
+  return newest;
 }
 
 /** Every replicated cache holds the same entries (and versions) on every node that is up. */
