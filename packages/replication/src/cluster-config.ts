@@ -438,8 +438,13 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
   // ("https://ops.example.com/", "ops.example.com", an upper-case host, ":443") matched nothing,
   // and that page's upgrades were refused with 403 without a word about the entry.
   for (const [index, origin] of (origins as string[]).entries()) {
-    const parsed = URL.canParse(origin) ? new URL(origin).origin : 'null';
-    if (origin === 'null' || parsed === origin) continue;
+    const url = URL.canParse(origin) ? new URL(origin) : undefined;
+    const parsed = url?.origin ?? 'null';
+    // A page of another scheme with a host (a browser extension's chrome-extension://ID) sends its
+    // origin as the browser spells it, which URL cannot normalise (its origin reads "null"): taken
+    // as given. "localhost:3000" parses too, as scheme "localhost:": no host, refused.
+    const other = url !== undefined && url.protocol !== 'http:' && url.protocol !== 'https:' && url.host !== '';
+    if (origin === 'null' || parsed === origin || other) continue;
     fail(
       `peerListener.allowedOrigins[${index}]`,
       `must be an origin as a browser sends it: scheme://host[:port], lower case, no path or default port (such as "https://ops.example.com"), got ${JSON.stringify(origin)}${parsed === 'null' ? '' : `; did you mean ${JSON.stringify(parsed)}?`}`,

@@ -897,10 +897,19 @@ describe('cluster configuration', () => {
         `option "peerListener.allowedOrigins[1]" must be an origin as a browser sends it: scheme://host[:port], lower case, no path or default port (such as "https://ops.example.com"), got ${JSON.stringify(entry)}; did you mean ${JSON.stringify(meant)}?`,
       );
     }
-    expect(() => resolveClusterConfig(listener(['ops.example.com']), {})).toThrow(
-      /option "peerListener.allowedOrigins\[0\]" must be an origin .*got "ops\.example\.com"$/,
-    );
-    const taken = ['https://ops.example.com', 'http://127.0.0.1:8080', 'http://[::1]:3000', 'null'];
+    for (const entry of ['ops.example.com', 'localhost:3000']) {
+      expect(() => resolveClusterConfig(listener([entry]), {})).toThrow(
+        `option "peerListener.allowedOrigins[0]" must be an origin as a browser sends it: scheme://host[:port], lower case, no path or default port (such as "https://ops.example.com"), got ${JSON.stringify(entry)}`,
+      );
+    }
+    // A browser extension's page sends its own scheme's origin, which URL does not normalise.
+    const taken = [
+      'https://ops.example.com',
+      'http://127.0.0.1:8080',
+      'http://[::1]:3000',
+      'null',
+      'chrome-extension://abcdefgh',
+    ];
     expect(resolveClusterConfig(listener(taken), {}).allowedOrigins).toEqual(taken);
   });
 
