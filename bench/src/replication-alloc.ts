@@ -14,45 +14,13 @@
  *
  * Run: node --expose-gc bench/dist/replication.js with BENCH_ONLY=alloc (after `npx tsc -p bench`).
  */
-import { Session } from 'node:inspector/promises';
 import { CipherState, FrameProtection, MessageType, WireCodec } from '@meshcache/replication/internals';
-import { table } from './harness.js';
+import { allocated, table } from './harness.js';
 import { putChanges, replicatedCache, replicatedSender } from './replication-stages.js';
 
 const VALUE = 'x'.repeat(200);
 const KEY = Buffer.alloc(32, 7);
 const settle = () => (globalThis as { gc?: () => void }).gc?.();
-
-interface Sampled {
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-  readonly selfSize: number;
-  readonly children: readonly Sampled[];
-}
-
-/** Bytes allocated while `run` runs, in all and by the function that allocated them. */
-async function allocated(run: () => void): Promise<{ total: number; by: Map<string, number> }> {
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 256,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
-  run();
-  const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: Sampled } };
-  session.disconnect();
-  const by = new Map<string, number>();
-  let total = 0;
-  const walk = (node: Sampled) => {
-    total += node.selfSize;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const where = `${functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${lineNumber + 1}`;
-    by.set(where, (by.get(where) ?? 0) + node.selfSize);
-    for (const child of node.children) walk(child);
-  };
-  walk(profile.head);
-  return { total, by };
-}
 
 async function sender(changes: number) {
   const { manager, cache, replicator, sent } = replicatedSender();
