@@ -47,9 +47,8 @@ import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import { OncePerWindow } from './once-per-window.js';
 import { NO_KEYS, PREFETCH_FROM, PREFETCH_RUN } from './prefetch-runs.js';
-import { batchOfLog, MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
+import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
-  type BatchMessage,
   type ChangeMessage,
   type EntriesMessage,
   type LeaseMessage,
@@ -59,7 +58,7 @@ import {
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, IN_FLIGHT_MILLIS, MAX_ROUNDS_SKIPPED, type RepairPeer } from './repair/cache-repair.js';
-import { type KeyChangeType, type QueueMark, type QueueRange, ReplicationQueue } from './replication-queue.js';
+import { type KeyChangeType, type QueueMark, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 
@@ -410,11 +409,11 @@ export class CacheReplicator {
       }
       if (queue.sizeFrom(from) === 0) continue;
       if (from === 0) everyone.push(state);
-      else for (const range of queue.ranges(from, max, MAX_FRAME_BYTES)) this.#send(state, this.#batchOf(range));
+      else for (const range of queue.ranges(from, max, MAX_FRAME_BYTES)) this.#send(state, queue.batchOf(range));
     }
     if (everyone.length > 0) {
       for (const range of queue.ranges(0, max, MAX_FRAME_BYTES)) {
-        const batch = this.#batchOf(range);
+        const batch = queue.batchOf(range);
         for (const state of everyone) this.#send(state, batch);
       }
     }
@@ -862,20 +861,6 @@ export class CacheReplicator {
     if (as === MessageType.RemoveAll) return { type: as, cache, version };
     if (as !== MessageType.Put) return { type: as, cache, key: key as string, version };
     return { type: as, cache, key: key as string, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds };
-  }
-
-  /** A batch of the queue, its frame written from the log (codec.ts's batchOfLog). */
-  #batchOf(range: QueueRange): BatchMessage {
-    const queue = this.#queue;
-    const epoch = queue.epoch;
-    return batchOfLog(
-      queue.log,
-      range.from,
-      range.to,
-      range.clear,
-      () => queue.changesOf(range),
-      () => queue.epoch === epoch,
-    );
   }
 
   /** Sends, counting live changes; false (and logged) when the send threw. */

@@ -39,8 +39,8 @@
  */
 import type { Version } from '@meshcache/core';
 import type { ChangeLog } from './protocol/change-writer.js';
-import { MAX_VALUE_DEPTH } from './protocol/codec.js';
-import { type ChangeMessage, MessageType } from './protocol/messages.js';
+import { batchOfLog, MAX_VALUE_DEPTH } from './protocol/codec.js';
+import { type BatchMessage, type ChangeMessage, MessageType } from './protocol/messages.js';
 
 /** The changes of one key: a put (update), a remove, an expiry. */
 export type KeyChangeType = typeof MessageType.Put | typeof MessageType.Remove | typeof MessageType.Expire;
@@ -249,6 +249,22 @@ export class ReplicationQueue {
       changes.push({ type: MessageType.RemoveAll, cache: this.#cache, version: range.clear });
     for (let i = range.from; i < range.to; i++) changes.push(this.#change(i));
     return changes;
+  }
+
+  /**
+   * A batch of a range ranges() gave, its frame written from the log now (codec.ts's batchOfLog);
+   * its changes are made only if read, and throw once the log has moved on.
+   */
+  batchOf(range: QueueRange): BatchMessage & { readonly count: number } {
+    const epoch = this.#epoch;
+    return batchOfLog(
+      this.log,
+      range.from,
+      range.to,
+      range.clear,
+      () => this.changesOf(range),
+      () => this.#epoch === epoch,
+    );
   }
 
   /** Counts the log's restarts: a range of an earlier epoch names records no longer there. */

@@ -101,14 +101,7 @@ describe('a batch written from the replication queue', () => {
     expect(batch.changes).toHaveLength(values.length + 3);
     expect(batch.changes).toBe(batch.changes); // made once
     expect(made).toBe(1);
-    const later = batchOfLog(
-      queue.log,
-      range.from,
-      range.to,
-      range.clear,
-      () => queue.changesOf(range),
-      () => queue.epoch === epoch,
-    );
+    const later = queue.batchOf(range);
     queue.clear();
     expect(() => later.changes).toThrow('a batch of a replication queue read after its log moved on');
   });
@@ -119,14 +112,7 @@ describe('a batch written from the replication queue', () => {
     const [range] = [...queue.ranges(0, 1000)];
     if (range === undefined) throw new Error('no batch');
     expect(ChangeWriter.bytesForLog(queue.log, range.from, range.to, range.clear)).toBe(-1);
-    const batch = batchOfLog(
-      queue.log,
-      range.from,
-      range.to,
-      range.clear,
-      () => queue.changesOf(range),
-      () => false,
-    );
+    const batch = queue.batchOf(range);
     queue.clear();
     expect(batch.changes).toEqual([expect.objectContaining({ key: 'k', value: { status: 200 } })]);
   });
