@@ -257,6 +257,19 @@ describe('events', () => {
       cache.put('big', weighing('big', 800));
     };
 
+    /** A cache of 1,000 bytes in memory that overflows to a disk of 3 entries, with a TTI, on a manual clock. */
+    const overflowing = () => {
+      const clock = new ManualClock();
+      const manager = new CacheManager({ diskStorePath: tempDir(), clock: clock.now });
+      const cache = manager.addCache<string>('c', {
+        maxBytesLocalHeap: 1000,
+        overflowToDisk: true,
+        maxElementsOnDisk: 3,
+        timeToIdleSeconds: 60,
+      });
+      return { clock, manager, cache };
+    };
+
     it('in memory: the victim’s evict comes first, then the listener’s put, and the key stays held', () => {
       const { addCache, drain } = setup();
       const cache = addCache<string>('c', { maxBytesLocalHeap: 1000 });
@@ -299,14 +312,7 @@ describe('events', () => {
     });
 
     it('with overflow to disk, a listener that clears the cache: nothing outlives the clear', async () => {
-      const clock = new ManualClock();
-      const manager = new CacheManager({ diskStorePath: tempDir(), clock: clock.now });
-      const cache = manager.addCache<string>('c', {
-        maxBytesLocalHeap: 1000,
-        overflowToDisk: true,
-        maxElementsOnDisk: 3,
-        timeToIdleSeconds: 60,
-      });
+      const { clock, manager, cache } = overflowing();
       cache.put('d', weighing('d', 110));
       cache.put('a', weighing('a', 110));
       cache.put('c', weighing('c', 300));
@@ -320,14 +326,7 @@ describe('events', () => {
     });
 
     it('with overflow to disk: the victim’s older record does not overwrite the listener’s on disk', async () => {
-      const clock = new ManualClock();
-      const manager = new CacheManager({ diskStorePath: tempDir(), clock: clock.now });
-      const cache = manager.addCache<string>('c', {
-        maxBytesLocalHeap: 1000,
-        overflowToDisk: true,
-        maxElementsOnDisk: 3,
-        timeToIdleSeconds: 60,
-      });
+      const { clock, manager, cache } = overflowing();
       cache.put('d', weighing('d', 110)); // the disk bound's victim, whose evict listener writes c
       rewriteVictim(cache, clock); // c was read: its record is written again as it leaves memory
       expect(cache.get('c')).toBe('');
