@@ -105,7 +105,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   readonly #evictedSlots: number[] = [];
   /** For a victim held in memory only (a failing disk dropped its record): the record, to write now. */
   readonly #evictedRecords: Array<DiskRecord<V> | undefined> = [];
-  /** Whether the victim was reported already, ahead of a write or removal of its key (#reportVictimOf). */
+  /** Whether the victim was reported already, ahead of a write or removal of its key (#reportWaiting). */
   readonly #evictedReported: boolean[] = [];
   /**
    * Victims waiting in the lists. The lists are overwritten, never truncated: setting an array's
@@ -202,7 +202,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // A listener reads a key that the write under way evicted: its eviction is reported first, or
     // the read found its disk record still there, took it back into memory, and the late report
     // then removed the record (an evict of a key held, and memory and disk disagreeing).
-    if (this.#evictedCount > 0 && this.#victimWaits(key)) this.#reportVictimOf(key, true);
+    if (this.#evictedCount > 0) this.#reportWaiting(true, key);
     const store = this.#store;
     const slot = store.read(key, this.#clock());
     if (slot >= 0) {
@@ -792,13 +792,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // A listener of an earlier victim of a write under way writes a key that write also evicted:
     // that victim is reported first (its listeners may write or remove the key: theirs stands).
     // Untouched by the report: this write touches the key next, for every write of it under way.
-    if (
-      this.#evictedCount > 0 &&
-      this.#victimWaits(key) &&
-      this.#watching(key, () => this.#reportVictimOf(key, false))
-    ) {
-      return;
-    }
+    if (this.#evictedCount > 0 && this.#watching(key, () => this.#reportWaiting(false, key))) return;
     this.#touch(key);
     const store = this.#store;
     // With a disk tier, a key not in memory may still be held on disk.
@@ -934,7 +928,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
-    if (this.#evictedCount > 0 && this.#victimWaits(key)) this.#reportVictimOf(key, false);
+    if (this.#evictedCount > 0) this.#reportWaiting(false, key);
     this.#touch(key);
     const store = this.#store;
     const slot = store.slotOf(key);
@@ -960,12 +954,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   #clearAll(version: Version | undefined, origin: EventOrigin): void {
     // Victims still waiting (a listener of one clears the cache) left before the clear: reported
     // after it, a victim moved to disk was written back and outlived the clear.
-    for (let i = 0; i < this.#evictedCount; i++) {
-      if (this.#evictedReported[i] !== true) {
-        this.#evictedReported[i] = true;
-        this.#reportVictim(i, false);
-      }
-    }
+    this.#reportWaiting(false);
     this.#touch(undefined);
     if (version === undefined || origin === 'local') {
       this.#store.clear();
@@ -1106,11 +1095,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.#reportingEvictions = true;
     const keys = this.#evictedKeys;
     try {
-      for (let i = 0; i < this.#evictedCount; i++) {
-        if (this.#evictedReported[i] === true) continue; // reported ahead of a write of its key
-        this.#evictedReported[i] = true;
-        this.#reportVictim(i);
-      }
+      this.#reportWaiting(true);
     } finally {
       // What the victims held is let go: the lists must not keep it alive.
       for (let i = 0; i < this.#evictedCount; i++) {
@@ -1129,29 +1114,19 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   /**
-   * Whether a victim of `key` waits in the lists to be reported: a listener of an earlier victim
-   * writes or removes a key the same write evicted.
+   * Reports the victims in the lists not reported yet, or only those of `key`. Of `key`: ahead of
+   * a write, read or removal of the key by a listener of an earlier victim, so that its evict comes
+   * before that change's event, and its disk record leaves (or, moved to disk, is written) before
+   * the change's record is written, not after. Reported later, its evict followed the listener's
+   * put of the key, which stayed held, and its removal or stale record undid the listener's record
+   * on disk. A victim reported here is skipped by the report of the write that evicted it. The
+   * lists may grow meanwhile (a listener's write evicts more): those are reported too.
    */
-  #victimWaits(key: string): boolean {
+  #reportWaiting(touch: boolean, key?: string): void {
     for (let i = 0; i < this.#evictedCount; i++) {
-      if (this.#evictedKeys[i] === key && this.#evictedReported[i] !== true) return true;
-    }
-    return false;
-  }
-
-  /**
-   * Reports now the waiting victim of `key`, ahead of a write or removal of the key: its evict
-   * comes before that change's event, and its disk record leaves (or, moved to disk, is written)
-   * before the change's record is written, not after. Reported later, its evict followed the
-   * listener's put of the key, which stayed held, and its removal or stale record undid the
-   * listener's record on disk.
-   */
-  #reportVictimOf(key: string, touch: boolean): void {
-    for (let i = 0; i < this.#evictedCount; i++) {
-      if (this.#evictedKeys[i] === key && this.#evictedReported[i] !== true) {
-        this.#evictedReported[i] = true;
-        this.#reportVictim(i, touch);
-      }
+      if (this.#evictedReported[i] === true || (key !== undefined && this.#evictedKeys[i] !== key)) continue;
+      this.#evictedReported[i] = true;
+      this.#reportVictim(i, touch);
     }
   }
 
