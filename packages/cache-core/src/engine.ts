@@ -524,10 +524,20 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
           change.timeToLiveSeconds,
           change.timeToIdleSeconds,
         );
-      case 'remove':
-        if (!this.#isNewerThanKnown(change.key, change.version)) return 'stale';
-        this.#removeKey(change.key, change.version, 'remote', this.#clock());
+      case 'remove': {
+        const { key, version } = change;
+        if (!this.#isNewerThanKnown(key, version)) return 'stale';
+        const now = this.#clock();
+        // A removal older than the retention is one its own node's tombstone has already
+        // forgotten (or is about to): it still takes out an older value held here, but leaves no
+        // tombstone, and is nothing to apply where the key is not held. Else nodes whose sweeps
+        // forget a tombstone at different moments taught it back to each other by repair, each
+        // time for a whole retention more, and a removal's tombstone never died on a busy cluster.
+        const recent = this.#tombstones.isRecent(version, now);
+        if (!recent && this.#store.slotOf(key) < 0 && this.disk?.has(key) !== true) return 'stale';
+        this.#removeKey(key, version, 'remote', now, recent);
         return 'applied';
+      }
       case 'expire': {
         // Only the very version that expired on the peer: a newer write of the key survives.
         const { key, version } = change;
@@ -927,7 +937,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return this.#store.byteBounded ? entryBytes(key, value) : 0;
   }
 
-  #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number): boolean {
+  #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number, tombstone = true): boolean {
     if (this.#evictedCount > 0) this.#reportWaiting(false, key);
     this.#touch(key);
     const store = this.#store;
@@ -944,7 +954,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       if (live) removed = record?.value;
     }
     this.disk?.remove(key);
-    if (version !== undefined) this.#tombstones.remember(key, version, now);
+    if (version !== undefined && tombstone) this.#tombstones.remember(key, version, now);
     this.loads.overtake(key);
     if (live) this.#removals++;
     this.#emit('remove', origin, key, removed, version, 0, 0, 0, slot);

@@ -84,6 +84,15 @@ export class Tombstones {
     for (let node = this.#order.head; node !== undefined; node = node.next) digest.add(node.key, node.version, true);
   }
 
+  /**
+   * Whether a removal at `version` is younger than the retention, by the time the removal was
+   * made (its version's, which every node reads alike), not by when it reached this node: a
+   * removal that arrives older than that is one its own node has forgotten or is about to.
+   */
+  isRecent(version: Version, now: number): boolean {
+    return version.time >= now - this.#retentionMillis;
+  }
+
   /** The version of the key's removal, if it has a tombstone. */
   get(key: string): Version | undefined {
     return this.#byKey.size === 0 ? undefined : this.#byKey.get(key)?.version;

@@ -5,6 +5,8 @@ import { setup } from './helpers.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const v = (time: number, counter = 0, node = 'a'): Version => ({ time, counter, node });
+/** A version `ms` after the manual clock's start: a peer's removal is judged against the retention by its time. */
+const at = (ms: number): Version => v(1_700_000_000_000 + ms);
 
 function putChange(key: string, value: unknown, version: Version, createdAt = version.time): RemoteChange<unknown> {
   return { type: 'put', key, value, version, createdAt, timeToLiveSeconds: 0, timeToIdleSeconds: 0 };
@@ -161,13 +163,13 @@ describe('applyRemote', () => {
   it('a remove leaves a tombstone that refuses a late, older put', () => {
     const { addCache, drain } = setup();
     const cache = addCache('c');
-    replicaPortOf(cache).applyRemote(putChange('k', 'v', v(100)));
+    replicaPortOf(cache).applyRemote(putChange('k', 'v', at(100)));
     drain();
-    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(300) })).toBe('applied');
     expect(drain()).toEqual(['remove:k']);
-    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', at(200)))).toBe('stale');
     expect(cache.has('k')).toBe(false);
-    expect(replicaPortOf(cache).applyRemote(putChange('k', 'newer', v(400)))).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'newer', at(400)))).toBe('applied');
     expect(cache.get('k')).toBe('newer');
     expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
@@ -175,25 +177,53 @@ describe('applyRemote', () => {
   it('a remove of a key this node never held still records its tombstone', () => {
     const { addCache } = setup();
     const cache = addCache('c');
-    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(300) })).toBe('applied');
-    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', v(200)))).toBe('stale');
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(300) })).toBe('applied');
+    expect(replicaPortOf(cache).applyRemote(putChange('k', 'late', at(200)))).toBe('stale');
   });
 
   it('an older remove is refused', () => {
     const { addCache } = setup();
     const cache = addCache('c');
-    replicaPortOf(cache).applyRemote(putChange('k', 'v', v(300)));
-    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(200) })).toBe('stale');
+    replicaPortOf(cache).applyRemote(putChange('k', 'v', at(300)));
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(200) })).toBe('stale');
     expect(cache.get('k')).toBe('v');
   });
 
   it('tombstones are forgotten after the retention, by the sweep', () => {
     const { clock, addCache } = setup({ tombstoneRetentionSeconds: 60 });
     const cache = addCache('c');
-    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: v(300) });
+    replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(300) });
     clock.advance(60_001);
     cache.evictExpiredElements();
     expect(replicaPortOf(cache).tombstones()).toEqual([]);
+  });
+
+  it('a removal from a peer older than the retention takes out an older value held, and leaves no tombstone', () => {
+    const { clock, addCache, drain } = setup({ tombstoneRetentionSeconds: 60 });
+    const cache = addCache('c');
+    replicaPortOf(cache).applyRemote(putChange('k', 'old', at(100)));
+    clock.advance(120_000);
+    drain();
+    // Made 120 s ago: its own node has forgotten its tombstone by now.
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(300) })).toBe('applied');
+    expect(drain()).toEqual(['remove:k']);
+    expect(cache.has('k')).toBe(false);
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
+  });
+
+  it('a removal from a peer older than the retention, of a key not held, is stale: nothing changes, nothing fires', () => {
+    // Nodes forget a tombstone at their own sweeps: one whose sweep came first was taught it back
+    // by the next repair from a peer that still held it, for a whole retention more, and the peers
+    // did the same to it in turn (packages/replication/test/tombstone-lifetime.test.ts).
+    const { clock, addCache, drain } = setup({ tombstoneRetentionSeconds: 60 });
+    const cache = addCache('c');
+    clock.advance(60_301);
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(300) })).toBe('stale');
+    expect(replicaPortOf(cache).tombstones()).toEqual([]);
+    expect(drain()).toEqual([]);
+    // Within the retention, the same removal leaves its tombstone.
+    expect(replicaPortOf(cache).applyRemote({ type: 'remove', key: 'k', version: at(1000) })).toBe('applied');
+    expect(replicaPortOf(cache).tombstones()).toEqual([{ key: 'k', version: at(1000) }]);
   });
 
   it('an expire removes the entry only if it still holds that exact version', () => {

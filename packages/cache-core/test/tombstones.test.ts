@@ -4,7 +4,9 @@ import { type RemoteChange, replicaPortOf } from '../src/internal.js';
 import { MAX_TOMBSTONE_BYTES } from '../src/tombstones.js';
 import { setup } from './helpers.js';
 
-const v = (time: number, counter = 0, node = 'peer'): Version => ({ time, counter, node });
+/** The manual clock's start: a peer's removal is judged against the retention by its version's time. */
+const T0 = 1_700_000_000_000;
+const v = (time: number, counter = 0, node = 'peer'): Version => ({ time: T0 + time, counter, node });
 
 function putChange(key: string, value: unknown, version: Version): RemoteChange<unknown> {
   return { type: 'put', key, value, version, createdAt: version.time, timeToLiveSeconds: 0, timeToIdleSeconds: 0 };
