@@ -420,7 +420,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       const slot = store.slotOf(key);
       if (slot >= 0 && store.isExpired(slot, now)) this.#expireHeld(key, slot);
     }
-    this.#tombstones.prune(now);
+    this.#forgetAgedTombstones(now);
     return expired.length;
   }
 
@@ -619,11 +619,18 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   tombstones(): Tombstone[] {
+    // Aged out now, not at this node's next sweep: see digest().
+    this.#forgetAgedTombstones(this.#clock());
     return this.#tombstones.list();
   }
 
   digest(bucketCount: number): FoldedDigest | undefined {
     if (this.disk !== undefined) return undefined;
+    // Tombstones past the retention go before a repair compares this node with a peer: left to
+    // the sweeps, which run at each node's own moments, a tombstone was gone on one node and held
+    // on the others for up to a sweep interval, and every round meanwhile listed its bucket's keys
+    // (at two removals a second, 30,000 to 50,000 keys in five minutes where it is now hundreds).
+    this.#forgetAgedTombstones(this.#clock());
     if (this.#digest === undefined) {
       this.#digest = new BucketDigest();
       this.#store.trackDigest(this.#digest);
@@ -993,6 +1000,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (version !== undefined) this.#clearVersion = version;
     this.loads.overtakeAll();
     this.#emit('removeAll', origin, undefined, undefined, version);
+  }
+
+  /** Forgets the tombstones past the retention; the digest changed if any went, so the generation moves. */
+  #forgetAgedTombstones(now: number): void {
+    if (this.#tombstones.prune(now) > 0) this.#generation++;
   }
 
   /** True when `version` is newer than the key's entry, its tombstone and the last clear. */

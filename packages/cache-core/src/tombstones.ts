@@ -166,14 +166,17 @@ export class Tombstones {
     }
   }
 
-  /** Forgets tombstones older than the retention: from the old end, stopping at the first young one. */
-  prune(now: number): void {
+  /** Forgets tombstones older than the retention: from the old end, stopping at the first young one. Answers how many. */
+  prune(now: number): number {
     const horizon = now - this.#retentionMillis;
+    let forgotten = 0;
     for (let node = this.#order.head; node !== undefined && node.removedAt < horizon; ) {
       const next = node.next;
       this.forget(node.key);
+      forgotten++;
       node = next;
     }
+    return forgotten;
   }
 
   /** Every tombstone, oldest removal first. */

@@ -198,6 +198,24 @@ describe('applyRemote', () => {
     expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
 
+  it('tombstones past the retention are forgotten before a repair reads them (digest, list), not only by the sweep', () => {
+    // Sweeps run at each node's own moments; repairs compare nodes at one moment. Forgotten only
+    // by the sweep, the same tombstone was held on one node and gone on another for up to a sweep
+    // interval, and every anti-entropy round meanwhile listed its bucket's keys.
+    const { clock, addCache } = setup({ tombstoneRetentionSeconds: 60 });
+    const cache = addCache('c');
+    const port = replicaPortOf(cache);
+    const empty = port.digest(1);
+    port.applyRemote({ type: 'remove', key: 'k', version: at(300) });
+    expect(port.digest(1)).not.toEqual(empty);
+    clock.advance(60_301);
+    expect(port.digest(1)).toEqual(empty);
+    port.applyRemote({ type: 'remove', key: 'j', version: at(60_301) });
+    clock.advance(60_001);
+    expect(port.tombstones()).toEqual([]);
+    expect(cache.statistics().tombstones).toBe(0);
+  });
+
   it('a removal from a peer older than the retention takes out an older value held, and leaves no tombstone', () => {
     const { clock, addCache, drain } = setup({ tombstoneRetentionSeconds: 60 });
     const cache = addCache('c');
