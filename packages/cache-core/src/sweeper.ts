@@ -7,6 +7,15 @@
  * Memory is swept at once; the disk tier in slices of DISK_SWEEP_SLICE records, one slice per
  * event-loop turn, so a large disk tier never stalls the process. A sweep that throws is logged
  * and runs again at the next period; the sweep stops when the cache closes.
+ *
+ * Sweeps run at the multiples of the interval on the scheduler's clock (every two minutes on the
+ * even minute, by default), not an interval after the cache was made: so every node of a cluster
+ * sweeps at the same moment, give or take the skew of their clocks. A TTL entry expires at the same
+ * moment on every node (its lifespan counts from the write), and until a sweep or a read removes
+ * it, a replicated cache's kept digest still counts it (replica-digest.ts); sweeping at different
+ * moments, nodes whose caches kept changing then differed, between their sweeps, in nearly every
+ * bucket of a TTL cache that does not replicate expiries, and every anti-entropy round listed
+ * those buckets' keys, to pull nothing.
  */
 import type { DiskRecord } from './disk/disk-store.js';
 import type { DiskTier } from './disk/disk-tier.js';
@@ -32,19 +41,37 @@ export class Sweeper<V> {
   readonly #host: SweepHost<V>;
   readonly #scheduler: Scheduler;
   readonly #logger: Logger;
+  readonly #intervalMillis: number;
+  /** The next sweep's timer (first, the turn that arms it). */
   #timer: Cancel | undefined;
+  #stopped = false;
   #sweepingDisk = false;
 
   constructor(host: SweepHost<V>, scheduler: Scheduler, logger: Logger, intervalMillis: number) {
     this.#host = host;
     this.#scheduler = scheduler;
     this.#logger = logger;
-    this.#timer = scheduler.setInterval(() => this.#sweepSafely(), intervalMillis);
+    this.#intervalMillis = intervalMillis;
+    // The clock is read on the next turn, not now: the default clock holds still through a
+    // synchronous run (clock.ts), and a read while the cache is made would date the writes that
+    // follow it in the same run from then.
+    this.#timer = scheduler.setTimeout(() => this.#arm(), 0);
   }
 
   stop(): void {
+    this.#stopped = true;
     this.#timer?.();
     this.#timer = undefined;
+  }
+
+  /** The next sweep, at the next multiple of the interval on the scheduler's clock. */
+  #arm(): void {
+    const interval = this.#intervalMillis;
+    const past = ((this.#scheduler.now() % interval) + interval) % interval;
+    this.#timer = this.#scheduler.setTimeout(() => {
+      this.#sweepSafely();
+      if (!this.#stopped) this.#arm();
+    }, interval - past);
   }
 
   #sweepSafely(): void {

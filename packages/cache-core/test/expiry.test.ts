@@ -264,18 +264,27 @@ describe('the expiry sweep', () => {
     expect(cache.statistics()).toMatchObject({ expirations: 5, memorySize: 1, misses: 0 });
   });
 
-  it('runs by itself every diskExpiryThreadIntervalSeconds', () => {
-    vi.useFakeTimers();
+  it('runs by itself every diskExpiryThreadIntervalSeconds, at its multiples on the clock', () => {
+    // 10 s past a multiple of 30 s: the first sweep comes 20 s after the cache is made, the
+    // next 30 s later (so nodes started at different moments sweep together).
+    vi.useFakeTimers({ now: 1_700_000_010_000 + 10_000 });
     const { clock, addCache, drain } = setup();
     const cache = addCache('c', { timeToLiveSeconds: 1, diskExpiryThreadIntervalSeconds: 30 });
     cache.put('k', 'v');
     drain();
     clock.advance(2000);
-    vi.advanceTimersByTime(29_999);
+    vi.advanceTimersByTime(19_999);
     expect(cache.size).toBe(1);
     vi.advanceTimersByTime(1);
     expect(drain()).toEqual(['expire:k']);
     expect(cache.size).toBe(0);
+    cache.put('k2', 'v');
+    drain();
+    clock.advance(2000);
+    vi.advanceTimersByTime(29_999);
+    expect(cache.size).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(drain()).toEqual(['expire:k2']);
   });
 
   it('stops when the manager shuts down', async () => {

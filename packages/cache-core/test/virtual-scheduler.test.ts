@@ -46,7 +46,8 @@ describe('VirtualScheduler', () => {
   });
 
   it('drives a CacheManager’s expiry sweep on virtual time', async () => {
-    const scheduler = new VirtualScheduler();
+    // At a multiple of the interval: the sweep runs at the next one, a minute on.
+    const scheduler = new VirtualScheduler({ start: 1_700_000_040_000 });
     const manager = new CacheManager({ scheduler });
     const cache = manager.addCache('c', { timeToLiveSeconds: 10, diskExpiryThreadIntervalSeconds: 60 });
     const expired: string[] = [];
