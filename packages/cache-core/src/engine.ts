@@ -418,7 +418,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // Expiry events run listeners, which may write: each key is checked again when its turn comes.
     for (const key of expired) {
       const slot = store.slotOf(key);
-      if (slot >= 0 && store.isExpired(slot, now)) this.#expireHeld(key, slot);
+      if (slot >= 0 && store.isExpired(slot, now)) this.#expireHeld(key, slot, now);
     }
     this.#forgetAgedTombstones(now);
     return expired.length;
@@ -1052,21 +1052,37 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return (this.#events.has(type, origin) ? store.value(slot) : store.valueIfDecoded(slot)) as V;
   }
 
-  #expireHeld(key: string, slot: number): void {
+  /**
+   * Expires the entry in `slot`. `sweptAt`: the sweep found it, at that time; if its TTL had run
+   * out by then, the local listeners hear its createdAt and TTL with the expiry (replica-port.ts).
+   */
+  #expireHeld(key: string, slot: number, sweptAt?: number): void {
+    const store = this.#store;
     const value = this.#eventValue(slot, 'expire');
-    const version = this.#store.version(slot);
-    this.#store.delete(key);
-    this.#expired(key, value, version, 'local', slot);
+    const version = store.version(slot);
+    const createdAt = store.createdAt(slot);
+    const ttl = store.timeToLiveSeconds(slot);
+    const lived = sweptAt !== undefined && ttl > 0 && sweptAt > createdAt + ttl * 1000;
+    store.delete(key);
+    this.#expired(key, value, version, 'local', slot, lived ? createdAt : 0, lived ? ttl : 0);
   }
 
   /**
    * An entry found expired and already out of memory (`slot`: the memory slot it was held in, or
    * -1): its disk record goes, and `expire` fires.
    */
-  #expired(key: string, value: V, version: Version | undefined, origin: EventOrigin, slot = -1): void {
+  #expired(
+    key: string,
+    value: V,
+    version: Version | undefined,
+    origin: EventOrigin,
+    slot = -1,
+    createdAt = 0,
+    timeToLiveSeconds = 0,
+  ): void {
     this.disk?.remove(key);
     this.#expirations++;
-    this.#emit('expire', origin, key, value, version, 0, 0, 0, slot);
+    this.#emit('expire', origin, key, value, version, createdAt, timeToLiveSeconds, 0, slot);
   }
 
   /**

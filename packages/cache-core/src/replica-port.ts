@@ -57,7 +57,9 @@ export type ApplyOutcome = 'applied' | 'stale';
 /**
  * A change made on this node (origin 'local'), as replication needs it. For put and update:
  * the value now held and its creation time and lifespan (seconds, 0 = never); for the others
- * the value that left (or undefined) and zeros. `key` is undefined for removeAll; `version` is
+ * the value that left (or undefined) and zeros, but for an expiry the sweep found after the
+ * entry's TTL ran out: its creation time and TTL (every node's sweep, at the same moments on
+ * every node's clock, removes it then: sweeper.ts). `key` is undefined for removeAll; `version` is
  * undefined when the cache has no version clock. `slot` is the memory slot the key is held in
  * (for a remove, expiry or eviction: was held in), or -1 where none (a disk tier's key, a
  * removeAll): a listener may keep something per slot, found again by the key's next change

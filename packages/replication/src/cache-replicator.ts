@@ -724,6 +724,13 @@ export class CacheReplicator {
       if (key !== undefined) this.#queue.release(key, slot);
       return;
     }
+    // Nor is an expiry the sweep found by the entry's TTL (it says so with a TTL): every node's
+    // sweep removes that entry at the same moment (core's sweeper.ts), and each sent every peer an
+    // Expire of it, which found nothing there to expire.
+    if (type === 'expire' && timeToLiveSeconds > 0) {
+      if (key !== undefined) this.#queue.release(key, slot);
+      return;
+    }
     if (version === undefined || this.#livePeers === 0) return;
     if (!this.settings.replicateAsynchronously) {
       const change = this.#changeFor(type, key, value, version, createdAt, timeToLiveSeconds, timeToIdleSeconds);

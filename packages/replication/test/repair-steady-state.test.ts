@@ -21,12 +21,18 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-/** Counts, from now on, the repair messages of cache `cache` the nodes send, by type. */
+/**
+ * Counts, from now on, the messages of cache `cache` the nodes send, by type: repair messages, and
+ * the changes of live batches (a Batch's changes read as it is encoded, as a session does).
+ */
 function countRepairMessages(cache: string): Map<number, number> {
   const counts = new Map<number, number>();
+  const count = (type: number) => counts.set(type, (counts.get(type) ?? 0) + 1);
   const encode = WireCodec.prototype.encode;
   vi.spyOn(WireCodec.prototype, 'encode').mockImplementation(function (this: WireCodec, message: Message) {
-    if ('cache' in message && message.cache === cache) counts.set(message.type, (counts.get(message.type) ?? 0) + 1);
+    if ('cache' in message && message.cache === cache) count(message.type);
+    if (message.type === MessageType.Batch)
+      for (const change of message.changes) if (change.cache === cache) count(change.type);
     return encode.call(this, message);
   });
   return counts;
@@ -102,5 +108,35 @@ describe('anti-entropy on a cluster that keeps changing', () => {
     // Before: an expired entry stays in a node's digest until its own sweep, and the nodes swept
     // at different moments, so nearly every round found buckets that differ, and listed their keys.
     expect(requests / digests).toBeLessThan(0.1);
+  }, 30_000);
+
+  it('sends no expiry of a TTL entry the sweep finds, which every node sweeps at the same moment', async () => {
+    cluster = await virtualCluster({
+      names: NAMES,
+      startGapMillis: 40_000,
+      caches: {
+        // replicateExpiries on (the default); the default sweep.
+        ttl: {
+          maxElementsInMemory: 0,
+          timeToLiveSeconds: 10,
+          replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000 },
+        },
+      },
+    });
+    const { scheduler } = cluster;
+    const caches = cluster.caches('ttl');
+    let counts = new Map<number, number>();
+    for (let second = 0; second < 300; second++) {
+      if (second === 120) counts = countRepairMessages('ttl');
+      (caches[second % caches.length] as Cache<unknown>).put(`k${second}`, second);
+      await scheduler.advance(1000);
+    }
+    const digests = counts.get(MessageType.Digest) ?? 0;
+    expect(counts.get(MessageType.Put)).toBeGreaterThan(300); // each put, to both peers
+    // Before: every node's sweep sent an Expire of every entry it removed to every peer (they
+    // swept at the same moment too, and nothing was left to expire there).
+    expect(counts.get(MessageType.Expire) ?? 0).toBe(0);
+    expect((counts.get(MessageType.RepairRequest) ?? 0) / digests).toBeLessThan(0.1);
+    expect(new Set(caches.map((cache) => cache.size)).size).toBe(1); // the same entries, swept alike
   }, 30_000);
 });
