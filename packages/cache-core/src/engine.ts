@@ -576,11 +576,19 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // A peer without a disk tier for this cache takes longer keys: the replicator counts this as refused.
     if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
     const slot = this.#slotIfNewer(key, version);
-    if (slot === STALE) {
+    const now = this.#clock();
+    // A value whose TTL has run out by this node's clock, of a key held nowhere here, is nothing
+    // to hold. Clocks apart by some skew expire an entry that much apart: a node whose sweep had
+    // removed it pulled it back from a peer that still held it live, held it expired until its
+    // next sweep (two minutes on, by default), and differed from its peers in its bucket all that
+    // while, so every anti-entropy round listed that bucket's keys.
+    if (
+      slot === STALE ||
+      (slot < 0 && timeToLiveSeconds > 0 && now > createdAt + timeToLiveSeconds * 1000 && this.disk?.has(key) !== true)
+    ) {
       if (value instanceof DeferredValue) value.release();
       return 'stale';
     }
-    const now = this.#clock();
     const held = value instanceof DeferredValue && this.#decodesNow(key, value) ? value.resolve() : value;
     this.#write(key, held as V, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now, slot);
     return 'applied';

@@ -20,6 +20,8 @@ export interface VirtualClusterOptions {
   readonly tombstoneRetentionSeconds?: number;
   /** Virtual time between one node's start and the next's. */
   readonly startGapMillis: number;
+  /** Per node, in the order of `names`: how far its clock is ahead of the simulation's (behind, negative). */
+  readonly skewMillis?: readonly number[];
 }
 
 export interface VirtualCluster {
@@ -46,7 +48,7 @@ export async function virtualCluster(options: VirtualClusterOptions): Promise<Vi
   };
   const { names } = options;
   const nodes: ClusterNode[] = [];
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     const config: ClusterConfig = {
       name,
       cluster: 'virtual',
@@ -62,7 +64,7 @@ export async function virtualCluster(options: VirtualClusterOptions): Promise<Vi
       await settled(
         ClusterNode.start(config, {
           transport: network.view(name),
-          scheduler: new NodeScheduler(scheduler),
+          scheduler: new NodeScheduler(scheduler, options.skewMillis?.[i] ?? 0),
           logger: quiet,
         }),
       ),
