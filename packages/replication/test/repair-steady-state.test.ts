@@ -8,6 +8,7 @@
  */
 import type { Cache } from '@meshcache/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ReplicationConfig } from '../src/index.js';
 import { WireCodec } from '../src/protocol/codec.js';
 import { type Message, MessageType } from '../src/protocol/messages.js';
 import { type VirtualCluster, virtualCluster } from './virtual-cluster.js';
@@ -40,6 +41,44 @@ function countRepairMessages(cache: string): Map<number, number> {
   return counts;
 }
 
+/** Three nodes, started 40 s apart, with the cache `ttl` of 10 s entries and the default sweep (120 s). */
+function ttlCluster(replication: ReplicationConfig = {}, skewMillis?: readonly number[]): Promise<VirtualCluster> {
+  return virtualCluster({
+    names: NAMES,
+    startGapMillis: 40_000,
+    ...(skewMillis === undefined ? {} : { skewMillis }),
+    caches: {
+      ttl: {
+        maxElementsInMemory: 0,
+        timeToLiveSeconds: 10,
+        replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000, ...replication },
+      },
+    },
+  });
+}
+
+/**
+ * For 300 s, each second, one node in turn writes `k<second>` to `cacheName` (and `also` does
+ * more): every round has changes to send a digest for. Answers the messages of that cache sent in
+ * the last 180 s, when every node has swept at least once.
+ */
+async function writeEverySecond(
+  on: VirtualCluster,
+  cacheName: string,
+  also?: (cache: Cache<unknown>, second: number) => void,
+): Promise<Map<number, number>> {
+  const caches = on.caches(cacheName);
+  let counts = new Map<number, number>();
+  for (let second = 0; second < 300; second++) {
+    if (second === 120) counts = countRepairMessages(cacheName);
+    const cache = caches[second % caches.length] as Cache<unknown>;
+    cache.put(`k${second}`, second);
+    also?.(cache, second);
+    await on.scheduler.advance(1000);
+  }
+  return counts;
+}
+
 describe('anti-entropy on a cluster that keeps changing', () => {
   it('finds the digests in step once removals age past the retention, though each node forgets them at its own sweep', async () => {
     cluster = await virtualCluster({
@@ -54,18 +93,10 @@ describe('anti-entropy on a cluster that keeps changing', () => {
         },
       },
     });
-    const { scheduler } = cluster;
-    const caches = cluster.caches('kv') as [Cache<unknown>, Cache<unknown>, Cache<unknown>];
-    let counts = new Map<number, number>();
-    // Each second a node writes a key and removes the one it wrote ten seconds before: every
-    // round has changes to send a digest for, and every removal ages past the retention.
-    for (let second = 0; second < 300; second++) {
-      if (second === 120) counts = countRepairMessages('kv'); // every node has swept by now
-      const cache = caches[second % caches.length] as Cache<unknown>;
-      cache.put(`k${second}`, second);
+    // Each node also removes the key written ten seconds before: every removal ages past the retention.
+    const counts = await writeEverySecond(cluster, 'kv', (cache, second) => {
       if (second >= 10) cache.remove(`k${second - 10}`);
-      await scheduler.advance(1000);
-    }
+    });
     const digests = counts.get(MessageType.Digest) ?? 0;
     const requests = counts.get(MessageType.RepairRequest) ?? 0;
     // Three minutes of rounds: about 90 a node, each sending its digest to both peers.
@@ -74,36 +105,13 @@ describe('anti-entropy on a cluster that keeps changing', () => {
     // each second). Before: a removal past the retention was still held by every node that had not
     // swept since, so nearly every round found buckets that differ, and listed their keys.
     expect(requests / digests).toBeLessThan(0.1);
-    for (const cache of caches) expect(cache.size).toBe(10);
+    for (const cache of cluster.caches('kv')) expect(cache.size).toBe(10);
   }, 30_000);
 
   it('finds the digests of a TTL cache without replicateExpiries in step, though each node sweeps at its own moment', async () => {
-    cluster = await virtualCluster({
-      names: NAMES,
-      startGapMillis: 40_000,
-      caches: {
-        // The default sweep (diskExpiryThreadIntervalSeconds 120) removes what expired.
-        ttl: {
-          maxElementsInMemory: 0,
-          timeToLiveSeconds: 10,
-          replication: {
-            replicateExpiries: false,
-            asynchronousReplicationIntervalMillis: 50,
-            repairIntervalMillis: 2000,
-          },
-        },
-      },
-    });
-    const { scheduler } = cluster;
-    const caches = cluster.caches('ttl');
-    let counts = new Map<number, number>();
-    // Each second a node writes a key that lives 10 s: every round has changes to send a digest
-    // for, and every entry expires, on every node at the same moment (TTL counts from the write).
-    for (let second = 0; second < 300; second++) {
-      if (second === 120) counts = countRepairMessages('ttl'); // every node has swept by now
-      (caches[second % caches.length] as Cache<unknown>).put(`k${second}`, second);
-      await scheduler.advance(1000);
-    }
+    cluster = await ttlCluster({ replicateExpiries: false });
+    // Every entry expires on every node at the same moment (TTL counts from the write).
+    const counts = await writeEverySecond(cluster, 'ttl');
     const digests = counts.get(MessageType.Digest) ?? 0;
     const requests = counts.get(MessageType.RepairRequest) ?? 0;
     expect(digests).toBeGreaterThan(300);
@@ -113,56 +121,20 @@ describe('anti-entropy on a cluster that keeps changing', () => {
   }, 30_000);
 
   it('sends no expiry of a TTL entry the sweep finds, which every node sweeps at the same moment', async () => {
-    cluster = await virtualCluster({
-      names: NAMES,
-      startGapMillis: 40_000,
-      caches: {
-        // replicateExpiries on (the default); the default sweep.
-        ttl: {
-          maxElementsInMemory: 0,
-          timeToLiveSeconds: 10,
-          replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000 },
-        },
-      },
-    });
-    const { scheduler } = cluster;
-    const caches = cluster.caches('ttl');
-    let counts = new Map<number, number>();
-    for (let second = 0; second < 300; second++) {
-      if (second === 120) counts = countRepairMessages('ttl');
-      (caches[second % caches.length] as Cache<unknown>).put(`k${second}`, second);
-      await scheduler.advance(1000);
-    }
+    cluster = await ttlCluster(); // replicateExpiries on (the default)
+    const counts = await writeEverySecond(cluster, 'ttl');
     const digests = counts.get(MessageType.Digest) ?? 0;
     expect(counts.get(MessageType.Put)).toBeGreaterThan(300); // each put, to both peers
     // Before: every node's sweep sent an Expire of every entry it removed to every peer (they
     // swept at the same moment too, and nothing was left to expire there).
     expect(counts.get(MessageType.Expire) ?? 0).toBe(0);
     expect((counts.get(MessageType.RepairRequest) ?? 0) / digests).toBeLessThan(0.1);
-    expect(new Set(caches.map((cache) => cache.size)).size).toBe(1); // the same entries, swept alike
+    expect(new Set(cluster.caches('ttl').map((cache) => cache.size)).size).toBe(1); // the same entries, swept alike
   }, 30_000);
 
   it('holds no entry that expired by its own clock, pulled from a peer whose clock is behind', async () => {
-    cluster = await virtualCluster({
-      names: NAMES,
-      startGapMillis: 40_000,
-      skewMillis: [0, 1500, -900],
-      caches: {
-        ttl: {
-          maxElementsInMemory: 0,
-          timeToLiveSeconds: 10,
-          replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000 },
-        },
-      },
-    });
-    const { scheduler } = cluster;
-    const caches = cluster.caches('ttl');
-    let counts = new Map<number, number>();
-    for (let second = 0; second < 300; second++) {
-      if (second === 120) counts = countRepairMessages('ttl');
-      (caches[second % caches.length] as Cache<unknown>).put(`k${second}`, second);
-      await scheduler.advance(1000);
-    }
+    cluster = await ttlCluster({}, [0, 1500, -900]);
+    const counts = await writeEverySecond(cluster, 'ttl');
     // An entry expires by each node's clock, so 2.4 s apart on gw-2 and gw-3. Before: gw-2, its
     // sweep past, pulled from gw-3 the entries still live there, held them expired until its next
     // sweep two minutes on, and differed from its peers in their buckets all that time (143 Pulls
