@@ -526,7 +526,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         );
       case 'remove': {
         const { key, version } = change;
-        if (!this.#isNewerThanKnown(key, version)) return 'stale';
+        const slot = this.#slotIfNewer(key, version);
+        if (slot === STALE) return 'stale';
         const now = this.#clock();
         // A removal older than the retention is one its own node's tombstone has already
         // forgotten (or is about to): it still takes out an older value held here, but leaves no
@@ -534,7 +535,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         // forget a tombstone at different moments taught it back to each other by repair, each
         // time for a whole retention more, and a removal's tombstone never died on a busy cluster.
         const recent = this.#tombstones.isRecent(version, now);
-        if (!recent && this.#store.slotOf(key) < 0 && this.disk?.has(key) !== true) return 'stale';
+        if (!recent && this.#heldNowhere(key, slot)) return 'stale';
         this.#removeKey(key, version, 'remote', now, recent);
         return 'applied';
       }
@@ -584,7 +585,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // while, so every anti-entropy round listed that bucket's keys.
     if (
       slot === STALE ||
-      (slot < 0 && timeToLiveSeconds > 0 && now > createdAt + timeToLiveSeconds * 1000 && this.disk?.has(key) !== true)
+      (timeToLiveSeconds > 0 && now > createdAt + timeToLiveSeconds * 1000 && this.#heldNowhere(key, slot))
     ) {
       if (value instanceof DeferredValue) value.release();
       return 'stale';
@@ -1015,9 +1016,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (this.#tombstones.prune(now) > 0) this.#generation++;
   }
 
-  /** True when `version` is newer than the key's entry, its tombstone and the last clear. */
-  #isNewerThanKnown(key: string, version: Version): boolean {
-    return this.#slotIfNewer(key, version) !== STALE;
+  /** Whether the key is held in neither tier (`slot`: its memory slot, or -1, as #slotIfNewer answers it). */
+  #heldNowhere(key: string, slot: number): boolean {
+    return slot < 0 && this.disk?.has(key) !== true;
   }
 
   /**

@@ -719,15 +719,11 @@ export class CacheReplicator {
     timeToIdleSeconds: number,
     slot: number,
   ): void => {
-    // Not replicated (each node sizes its own memory), but a change of the key may be queued.
-    if (type === 'evict') {
-      if (key !== undefined) this.#queue.release(key, slot);
-      return;
-    }
-    // Nor is an expiry the sweep found by the entry's TTL (it says so with a TTL): every node's
-    // sweep removes that entry at the same moment (core's sweeper.ts), and each sent every peer an
-    // Expire of it, which found nothing there to expire.
-    if (type === 'expire' && timeToLiveSeconds > 0) {
+    // Not replicated, though a change of the key may be queued: an eviction (each node sizes its
+    // own memory), nor an expiry the sweep found by the entry's TTL (it says so with a TTL): every
+    // node's sweep removes that entry at the same moment (core's sweeper.ts), and each sent every
+    // peer an Expire of it, which found nothing there to expire.
+    if (type === 'evict' || (type === 'expire' && timeToLiveSeconds > 0)) {
       if (key !== undefined) this.#queue.release(key, slot);
       return;
     }
