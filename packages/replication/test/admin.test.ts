@@ -209,7 +209,7 @@ describe('admin calls over the replication protocol', () => {
     const answers = await Promise.all(Array.from({ length: 10 }, () => admin.get('tokens', 'big')));
     expect(answers.every((answer) => answer.found && answer.value === big)).toBe(true);
     expect(Array.isArray(await admin.peers())).toBe(true);
-  });
+  }, 60_000); // past the client's own 20 s deadline, so a slow answer fails as the client's timeout, naming it
 
   it('answers E_VALUE_NOT_ENCODABLE for a value msgpack cannot carry (a local cache may hold a cycle), and keeps serving', async () => {
     const a = await start('gw-1');
@@ -231,7 +231,7 @@ describe('admin calls over the replication protocol', () => {
     expect(error.code).toBe('E_VALUE_NOT_ENCODABLE');
     expect(error.message).toMatch(/larger than one frame carries/);
     expect(Array.isArray(await admin.peers())).toBe(true);
-  });
+  }, 60_000); // past the client's own 20 s deadline, as above
 
   it('logs a well-encrypted bad message at warn once a minute per host, however often its sender reconnects (a line per reconnection before)', async () => {
     const lines: Array<[string, string]> = [];

@@ -639,7 +639,7 @@ describe('what a Redis user without the secret can do', () => {
     await until(() => backplaneOf(b).gaps > gapsBefore, 'b finds the gap');
     await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired', 30_000);
     expect(cacheOf(b).get('away:0')).toBe(0);
-  });
+  }, 60_000); // its own deadlines add up past the default 20 s: 3,000 synchronous writes, then the repair
 
   it("a key of another type as a node's inbox: it reads the changes stream alone, writers drop its repair messages, until the key is deleted", async () => {
     const watchedA = memoryLogger();
