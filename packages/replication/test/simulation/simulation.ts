@@ -21,7 +21,13 @@
  * - expiry: every TTL or TTI entry of the plan has expired on every node;
  * - single flight: a load burst with no fault anywhere in the run calls the origin at most once;
  *   with faults, at most once per node;
- * - bounded memory: queues and tombstones under their bounds.
+ * - bounded memory: queues and tombstones under their bounds;
+ * - digests agree: every node's repair digest of kv, sync and tokens (entries and tombstones, by
+ *   key and version) and its last removeAll are the same. Nodes whose contents agree but whose
+ *   digests do not list keys to each other at every anti-entropy round for nothing, for good, and
+ *   the contents check alone never sees it. Not ttl: an entry past its TTL counts in a digest
+ *   until a sweep takes it out, and a node that never held it has none to sweep (docs/replication.md,
+ *   "The simulator"); not lru, whose nodes hold what each one reads.
  * What a run found wrong is returned with the plan, which shrink() cuts down.
  */
 import { type Cache, type CacheManager, compareVersions, type Version } from '@meshcache/core';
@@ -40,6 +46,8 @@ const START = 1_700_000_000_000;
 const LOAD_MILLIS = 300;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** The bucket count the final check reads digests at: a few keys a bucket, so one key that differs shows. */
+const DIGEST_BUCKETS = 16;
 /** Anti-entropy every 2 s: the healed cluster has HEAL_MILLIS to converge. */
 const REPAIR_MILLIS = 2000;
 const CACHES = {
@@ -370,6 +378,20 @@ function check(
 ): void {
   const nodes = [...states].map(([name, state]) => ({ name, manager: state.node?.manager as CacheManager }));
   const cache = (manager: CacheManager, name: CacheName) => manager.getCache(name) as Cache<unknown>;
+
+  for (const name of ['kv', 'sync', 'tokens'] as const) {
+    const digests = nodes.map(({ name: node, manager }) => {
+      const port = replicaPortOf(cache(manager, name));
+      const digest = port.digest(DIGEST_BUCKETS)?.digest ?? new Uint8Array();
+      return { node, seen: `${Buffer.from(digest).toString('hex')} cleared at ${JSON.stringify(port.clearVersion)}` };
+    });
+    const apart = digests.filter((view) => view.seen !== digests[0]?.seen);
+    if (apart.length > 0) {
+      failures.push(
+        `digests agree: cache ${name}'s repair digest on ${digests[0]?.node} differs from ${apart.map((view) => view.node).join(', ')}; tombstones: ${nodes.map(({ name: node, manager }) => `${node} ${replicaPortOf(cache(manager, name)).tombstones().length}`).join(', ')}`,
+      );
+    }
+  }
 
   for (const name of ['kv', 'sync', 'tokens'] as const) {
     const views = nodes.map(({ name: node, manager }) => ({
