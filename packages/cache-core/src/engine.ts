@@ -72,6 +72,12 @@ const STALE = -2;
 /** versions() reading every value: entries(). */
 const EVERY_VALUE = () => true;
 const NO_LISTENERS: never[] = [];
+/**
+ * How far apart two nodes' clocks may be: replication refuses a change stamped further ahead than
+ * this (its drift bound, DEFAULT_MAX_DRIFT_MILLIS in replication's hlc.ts). A peer's put past its
+ * idle time by less than this may only have been read by a clock behind this one (applyPut).
+ */
+const CLOCKS_APART_MILLIS = 60_000;
 
 /**
  * The most a value of a disk-backed cache may take encoded: lmdb stores values up to about 2 GiB,
@@ -578,20 +584,51 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (this.disk !== undefined && !fitsOnDisk(key)) throw keyTooLongForDisk(this.name, key);
     const slot = this.#slotIfNewer(key, version);
     const now = this.#clock();
-    // A value whose TTL has run out by this node's clock, of a key held nowhere here, is nothing
-    // to hold. Clocks apart by some skew expire an entry that much apart: a node whose sweep had
-    // removed it pulled it back from a peer that still held it live, held it expired until its
-    // next sweep (two minutes on, by default), and differed from its peers in its bucket all that
-    // while, so every anti-entropy round listed that bucket's keys.
+    // The write is the entry's last access anywhere this node knows of: its idle time counts from
+    // it (createdAt, by its writer's clock), as its TTL does, not from its arrival here. So every
+    // node that heard a write no one read idles it out at the same moment by its own clock, and
+    // every node's sweep (at the same moments by each clock: sweeper.ts) removes the same entries.
+    // Counted from arrival, by the clock of each node it reached, clocks 3 s apart swept different
+    // entries, and a node that kept one held it in its digest until its next sweep, two minutes
+    // on: without replicateExpiries, nearly every anti-entropy round listed keys, to pull nothing.
+    // Past its idle time by more than clocks may differ, a peer that still holds it has read it
+    // since: it is taken as read now, as it always was (a joiner takes what its peers still use).
+    let accessedAt = now;
+    let lapsed = false;
+    if (timeToIdleSeconds > 0) {
+      const idleEnds = createdAt + timeToIdleSeconds * 1000;
+      if (now <= idleEnds + CLOCKS_APART_MILLIS) {
+        accessedAt = createdAt;
+        lapsed = now > idleEnds;
+      }
+    }
+    // A value whose TTL has run out by this node's clock (or idle time, counted from its write),
+    // of a key held nowhere here, is nothing to hold. Clocks apart by some skew expire an entry
+    // that much apart: a node whose sweep had removed it pulled it back from a peer that still
+    // held it live, held it expired until its next sweep (two minutes on, by default), and
+    // differed from its peers in its bucket all that while, so every anti-entropy round listed
+    // that bucket's keys.
     if (
       slot === STALE ||
-      (timeToLiveSeconds > 0 && now > createdAt + timeToLiveSeconds * 1000 && this.#heldNowhere(key, slot))
+      ((lapsed || (timeToLiveSeconds > 0 && now > createdAt + timeToLiveSeconds * 1000)) &&
+        this.#heldNowhere(key, slot))
     ) {
       if (value instanceof DeferredValue) value.release();
       return 'stale';
     }
     const held = value instanceof DeferredValue && this.#decodesNow(key, value) ? value.resolve() : value;
-    this.#write(key, held as V, createdAt, timeToLiveSeconds, timeToIdleSeconds, version, 'remote', now, slot);
+    this.#write(
+      key,
+      held as V,
+      createdAt,
+      timeToLiveSeconds,
+      timeToIdleSeconds,
+      version,
+      'remote',
+      now,
+      slot,
+      accessedAt,
+    );
     return 'applied';
   }
 
@@ -811,6 +848,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     origin: EventOrigin,
     now: number,
     slot = this.#store.slotOf(key),
+    /** When the entry was last read or written, for its idle time: a peer's write's own time (applyPut). */
+    accessedAt = now,
   ): void {
     // First: the estimate reads the value (a getter that throws), and nothing may have changed
     // when it fails; it failed after an expired entry's expire had fired and the entry had left.
@@ -847,7 +886,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const leftDisk =
       this.disk?.write(
         key,
-        { value, createdAt, lastAccessedAt: now, timeToLiveSeconds, timeToIdleSeconds, version },
+        { value, createdAt, lastAccessedAt: accessedAt, timeToLiveSeconds, timeToIdleSeconds, version },
         slot >= 0 || onDisk !== undefined, // memory holds a subset of the disk
         this.#inMemory,
       ) ?? NOTHING_LEFT;
@@ -859,7 +898,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // The slot looked up above is still the key's: an expired entry's listeners that touched the key ended this write.
     let held = -1;
     if (fits)
-      held = store.write(key, value, createdAt, now, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
+      held = store.write(key, value, createdAt, accessedAt, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
     this.loads.overtake(key);
