@@ -367,3 +367,23 @@ describe('room', () => {
     expect(room).toBeLessThan(90);
   });
 });
+
+describe("a peer's put idles from its write", () => {
+  it('counts its idle time from its createdAt, refuses one idle by less than clocks may differ, and takes one idle by more as read now', () => {
+    const { clock, addCache } = setup();
+    const cache = addCache('c', { timeToIdleSeconds: 10 });
+    const port = replicaPortOf(cache);
+    const now = clock.now();
+    // Written 4 s ago, read by no one since: idle 6 s more here, as on every node that heard it.
+    expect(port.applyPut('fresh', 'v', v(now - 4000), now - 4000, 0, 10)).toBe('applied');
+    // Idle 5 s past its 10 s by its write: a clock behind this one may still hold it; not held.
+    expect(port.applyPut('lapsed', 'v', v(now - 15_000), now - 15_000, 0, 10)).toBe('stale');
+    // Written 100 s ago and still held by the peer: read there since, so taken as read now.
+    expect(port.applyPut('kept', 'v', v(now - 100_000), now - 100_000, 0, 10)).toBe('applied');
+    clock.advance(6001);
+    expect(cache.has('fresh')).toBe(false);
+    expect(cache.has('kept')).toBe(true);
+    clock.advance(4000);
+    expect(cache.has('kept')).toBe(false);
+  });
+});
