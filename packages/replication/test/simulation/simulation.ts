@@ -25,9 +25,9 @@
  * - digests agree: every node's repair digest of kv, sync and tokens (entries and tombstones, by
  *   key and version) and its last removeAll are the same. Nodes whose contents agree but whose
  *   digests do not list keys to each other at every anti-entropy round for nothing, for good, and
- *   the contents check alone never sees it. Not ttl: an entry past its TTL counts in a digest
- *   until a sweep takes it out, and a node that never held it has none to sweep (docs/replication.md,
- *   "The simulator"); not lru, whose nodes hold what each one reads.
+ *   the contents check alone never sees it. Not ttl: a put of a TTL shorter than the clocks'
+ *   skew reaches some nodes already expired (not held) and others before (held until their sweep);
+ *   docs/replication.md, "The simulator". Not lru, whose nodes hold what each one reads.
  * What a run found wrong is returned with the plan, which shrink() cuts down.
  */
 import { type Cache, type CacheManager, compareVersions, type Version } from '@meshcache/core';
