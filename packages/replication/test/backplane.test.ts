@@ -137,7 +137,12 @@ describe('changes over the backplane', () => {
     cacheOf(a).removeAll();
     await until(() => [a, b, c].every((n) => cacheOf(n).size === 0), 'removeAll');
 
-    await until(() => a.peers().length === 3, 'two members seen by a');
+    // Connected, not suspect: a member whose heartbeat (every 200 ms) came late on a loaded
+    // machine shows as suspect for that moment, as it should; a check of one moment failed so.
+    await until(
+      () => a.peers().length === 3 && a.peers().every((peer) => peer.state === 'connected'),
+      'two members seen by a, each connected',
+    );
     const [line, ...members] = a.peers();
     expect(line).toMatchObject({ id: 'backplane', foundBy: 'backplane', state: 'connected' });
     expect(line?.backplane).toMatchObject({
@@ -148,7 +153,7 @@ describe('changes over the backplane', () => {
     expect(line?.backplane?.lastId).toMatch(/^\d+-\d+$/);
     expect(typeof line?.backplane?.lag).toBe('number');
     expect(members.map((m) => m.id).sort()).toEqual(['b', 'c']);
-    expect(members.every((m) => m.state === 'connected' && m.url.startsWith('ws://'))).toBe(true);
+    expect(members.every((m) => m.url.startsWith('ws://'))).toBe(true);
     expect(a.replicationStatistics(CACHE)).toMatchObject({ backplane: { type: 'redis' } });
 
     const registry = new Registry();
