@@ -49,7 +49,7 @@ import type { Scheduler } from './scheduler.js';
 import type { CacheStatistics } from './statistics.js';
 import { Sweeper, type SweepHost } from './sweeper.js';
 import { type Tombstone, Tombstones } from './tombstones.js';
-import { compareVersions, isNewer, type Version } from './version.js';
+import { CLOCKS_APART_MILLIS, compareVersions, isNewer, type Version } from './version.js';
 
 /** What a cache needs from its manager. */
 export interface CacheContext {
@@ -72,12 +72,6 @@ const STALE = -2;
 /** versions() reading every value: entries(). */
 const EVERY_VALUE = () => true;
 const NO_LISTENERS: never[] = [];
-/**
- * How far apart two nodes' clocks may be: replication refuses a change stamped further ahead than
- * this (its drift bound, DEFAULT_MAX_DRIFT_MILLIS in replication's hlc.ts). A peer's put past its
- * idle time by less than this may only have been read by a clock behind this one (applyPut).
- */
-const CLOCKS_APART_MILLIS = 60_000;
 
 /**
  * The most a value of a disk-backed cache may take encoded: lmdb stores values up to about 2 GiB,
@@ -1009,7 +1003,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       if (live) removed = record?.value;
     }
     this.disk?.remove(key);
-    if (version !== undefined && tombstone) this.#tombstones.remember(key, version, now);
+    if (version !== undefined && tombstone) this.#tombstones.remember(key, version, now, origin === 'remote');
     this.loads.overtake(key);
     if (live) this.#removals++;
     this.#emit('remove', origin, key, removed, version, 0, 0, 0, slot);

@@ -11,24 +11,43 @@
  * forgotten tombstone, by age, count or bytes, no longer refuses an older write of its key from a
  * peer that was away; `dropped` counts the ones forgotten by count or bytes, and the first such
  * drop is logged once (with the keys cut short: a key may be megabytes).
+ *
+ * A tombstone's age. A removal made here, or heard live from a peer, ages from its arrival, by
+ * this node's clock: every node that heard it live forgets it at the same real moment, whatever
+ * their clocks' skew, so their repair digests stay in step. A peer's removal that arrives more than
+ * the drift bound (CLOCKS_APART_MILLIS) after it was made was taught late: by a repair after a
+ * restart or a partition. It ages from when it was made (its version's time), as it does on the
+ * nodes that heard it live, give or take their skew. Aged from its arrival instead, a node that
+ * restarted kept every tombstone it was taught a whole retention after its restart while its peers
+ * forgot theirs one by one, and every anti-entropy round meanwhile listed the keys of the buckets
+ * where they differed: 1.5 million keys in six minutes on 3 nodes of 5,000 keys and two removals
+ * a second (clocks 1.5 s apart), where nodes started together listed a few hundred; 100,000 now
+ * (tombstone-lifetime.test.ts). What is left: a removal younger than the drift bound when it is
+ * taught still ages from its arrival (it may have come live from a clock that far ahead). Late tombstones do not
+ * arrive in age order (a repair lists them by bucket), so they wait in a wheel of one list per
+ * second of their removal, read whole by the age sweep; the others stay in one list in arrival
+ * order. Both are O(1) a tombstone; the sweep reads the wheel's seconds (at most the retention's
+ * count of them) when it holds any.
  */
 import type { Logger } from './logger.js';
 import { LinkedList, type ListNode } from './policy/linked-list.js';
 import type { BucketDigest } from './replica-digest.js';
-import { isNewer, type Version } from './version.js';
+import { CLOCKS_APART_MILLIS, isNewer, type Version } from './version.js';
 
 export interface Tombstone {
   readonly key: string;
   readonly version: Version;
 }
 
-/** A removed key's tombstone, linked into the list of tombstones in removal order. */
+/** A removed key's tombstone, linked into the list of tombstones in removal order, or into the late wheel. */
 interface TombstoneNode extends ListNode<TombstoneNode> {
   readonly key: string;
   version: Version;
   removedAt: number;
   /** Its estimated size (tombstoneBytes), as counted in #bytes. */
   bytes: number;
+  /** Its second in the late wheel (removedAt's whole seconds), or -1 in the list in arrival order. */
+  lateSecond: number;
 }
 
 /**
@@ -53,6 +72,8 @@ export class Tombstones {
   readonly #byKey = new Map<string, TombstoneNode>();
   /** The same tombstones, oldest removal first: the age sweep and the count bound take from the head. */
   readonly #order = new LinkedList<TombstoneNode>();
+  /** Tombstones taught late, by the second of their removal (see the essay). */
+  readonly #late = new Map<number, LinkedList<TombstoneNode>>();
   readonly #retentionMillis: number;
   readonly #max: number;
   readonly #maxBytes: number;
@@ -81,7 +102,7 @@ export class Tombstones {
   /** Keeps `digest` up to date from now on, starting with every tombstone held. */
   trackDigest(digest: BucketDigest): void {
     this.#digest = digest;
-    for (let node = this.#order.head; node !== undefined; node = node.next) digest.add(node.key, node.version, true);
+    for (const node of this.#nodes()) digest.add(node.key, node.version, true);
   }
 
   /**
@@ -99,24 +120,25 @@ export class Tombstones {
   }
 
   /**
-   * Records (or refreshes) the key's tombstone at the young end of the list; past the bound the
-   * oldest is forgotten. O(1): one Map write, a few links, at most one tombstone dropped.
+   * Records (or refreshes) the key's tombstone: at the young end of the list, or, for a peer's
+   * removal taught late (`fromPeer`, made more than CLOCKS_APART_MILLIS ago), in the wheel at the
+   * second it was made; past the bound the oldest is forgotten. O(1): one Map write, a few links,
+   * at most one tombstone dropped.
    */
-  remember(key: string, version: Version, now: number): void {
-    const order = this.#order;
+  remember(key: string, version: Version, now: number, fromPeer = false): void {
+    const late = fromPeer && now - version.time > CLOCKS_APART_MILLIS;
     // Never older than the youngest: the list stays in age order, so the age sweep can stop at
     // the first young tombstone, even when the wall clock steps back (such tombstones are then
     // kept that much longer).
-    const youngest = order.tail?.removedAt ?? now;
-    const removedAt = Math.max(now, youngest);
+    const removedAt = late ? version.time : Math.max(now, this.#order.tail?.removedAt ?? now);
     const bytes = tombstoneBytes(key, version);
     let node = this.#byKey.get(key);
     if (node === undefined) {
-      node = { key, version, removedAt, bytes, prev: undefined, next: undefined };
+      node = { key, version, removedAt, bytes, lateSecond: -1, prev: undefined, next: undefined };
       this.#byKey.set(key, node);
     } else {
       // Removed again: its age starts again, so it moves to the young end.
-      order.remove(node);
+      this.#unlink(node);
       this.#digest?.remove(key, node.version, true);
       this.#bytes -= node.bytes;
       node.version = version;
@@ -124,11 +146,22 @@ export class Tombstones {
       node.bytes = bytes;
     }
     this.#bytes += bytes;
-    order.push(node);
+    if (late) {
+      node.lateSecond = Math.floor(removedAt / 1000);
+      let second = this.#late.get(node.lateSecond);
+      if (second === undefined) {
+        second = new LinkedList<TombstoneNode>();
+        this.#late.set(node.lateSecond, second);
+      }
+      second.push(node);
+    } else {
+      node.lateSecond = -1;
+      this.#order.push(node);
+    }
     this.#digest?.add(key, version, true);
-    if (this.#byKey.size > this.#max) this.#dropOldest(key, 'count');
+    if (this.#byKey.size > this.#max) this.#dropOldest(key, 'count', node);
     // The newest is kept whatever its size (a frame bounds it to a fraction of the bound).
-    while (this.#bytes > this.#maxBytes && this.#order.head !== node) this.#dropOldest(key, 'bytes');
+    while (this.#bytes > this.#maxBytes && this.#byKey.size > 1) this.#dropOldest(key, 'bytes', node);
   }
 
   /** The estimated bytes of the tombstones held (MAX_TOMBSTONE_BYTES bounds it). */
@@ -141,29 +174,46 @@ export class Tombstones {
     const node = this.#byKey.get(key);
     if (node === undefined) return;
     this.#byKey.delete(key);
-    this.#order.remove(node);
+    this.#unlink(node);
     this.#bytes -= node.bytes;
     this.#digest?.remove(key, node.version, true);
+  }
+
+  /** Takes the node out of the list or the wheel's second that holds it. */
+  #unlink(node: TombstoneNode): void {
+    if (node.lateSecond < 0) {
+      this.#order.remove(node);
+      return;
+    }
+    const second = this.#late.get(node.lateSecond) as LinkedList<TombstoneNode>;
+    second.remove(node);
+    if (second.isEmpty) this.#late.delete(node.lateSecond);
+  }
+
+  /** Every tombstone node, the list's first, then the wheel's (in no order of age). */
+  *#nodes(): IterableIterator<TombstoneNode> {
+    for (let node = this.#order.head; node !== undefined; node = node.next) yield node;
+    for (const second of this.#late.values()) {
+      for (let node = second.head; node !== undefined; node = node.next) yield node;
+    }
   }
 
   forgetAll(): void {
     const digest = this.#digest;
     // The digest also holds the cache's entries: take out the tombstones one by one.
-    if (digest !== undefined)
-      for (let node = this.#order.head; node !== undefined; node = node.next)
-        digest.remove(node.key, node.version, true);
+    if (digest !== undefined) for (const node of this.#nodes()) digest.remove(node.key, node.version, true);
     this.#byKey.clear();
     this.#order.clear();
+    this.#late.clear();
     this.#bytes = 0;
   }
 
   /** A clear at `version` from a peer: forgets the tombstones it covers (those not newer than it). */
   forgetNotNewerThan(version: Version): void {
-    for (let node = this.#order.head; node !== undefined; ) {
-      const next = node.next;
-      if (!isNewer(node.version, version)) this.forget(node.key);
-      node = next;
-    }
+    // Collected first: forgetting unlinks nodes (and empties seconds of the wheel) under the walk.
+    const covered: string[] = [];
+    for (const node of this.#nodes()) if (!isNewer(node.version, version)) covered.push(node.key);
+    for (const key of covered) this.forget(key);
   }
 
   /** Forgets tombstones older than the retention: from the old end, stopping at the first young one. Answers how many. */
@@ -176,20 +226,59 @@ export class Tombstones {
       forgotten++;
       node = next;
     }
+    if (this.#late.size === 0) return forgotten;
+    // Seconds wholly past the horizon go whole; the second the horizon falls in, node by node.
+    // (A Map tolerates deleting entries already visited while it is iterated.)
+    for (const [second, list] of this.#late) {
+      if (second * 1000 >= horizon) continue;
+      for (let node = list.head; node !== undefined; ) {
+        const next = node.next;
+        if (node.removedAt < horizon) {
+          this.forget(node.key);
+          forgotten++;
+        }
+        node = next;
+      }
+    }
     return forgotten;
   }
 
   /** Every tombstone, oldest removal first. */
   list(): Tombstone[] {
+    const late: TombstoneNode[] = [];
+    for (const second of this.#late.values()) {
+      for (let node = second.head; node !== undefined; node = node.next) late.push(node);
+    }
+    late.sort((a, b) => a.removedAt - b.removedAt);
     const found: Tombstone[] = [];
+    let i = 0;
     for (let node = this.#order.head; node !== undefined; node = node.next) {
+      for (; i < late.length && (late[i] as TombstoneNode).removedAt < node.removedAt; i++) {
+        found.push({ key: (late[i] as TombstoneNode).key, version: (late[i] as TombstoneNode).version });
+      }
       found.push({ key: node.key, version: node.version });
     }
+    for (; i < late.length; i++)
+      found.push({ key: (late[i] as TombstoneNode).key, version: (late[i] as TombstoneNode).version });
     return found;
   }
 
-  #dropOldest(removing: string, bound: 'count' | 'bytes'): void {
-    const oldest = this.#order.head;
+  /**
+   * The oldest tombstone but `keep` (the one just recorded): the list's head or a wheel second's,
+   * to the second (a second's list is in arrival order). Reads every second the wheel holds.
+   */
+  #oldest(keep: TombstoneNode): TombstoneNode | undefined {
+    let oldest = this.#order.head === keep ? keep.next : this.#order.head;
+    if (this.#late.size === 0) return oldest; // no iterator made: a full cache's every removal comes here
+    for (const second of this.#late.values()) {
+      const first = second.head === keep ? keep.next : second.head;
+      if (first !== undefined && (oldest === undefined || first.removedAt < oldest.removedAt)) oldest = first;
+    }
+    return oldest;
+  }
+
+  #dropOldest(removing: string, bound: 'count' | 'bytes', keep: TombstoneNode): void {
+    const oldest = this.#oldest(keep);
     if (oldest === undefined) return;
     this.forget(oldest.key);
     this.dropped++;

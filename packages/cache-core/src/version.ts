@@ -31,3 +31,12 @@ export function compareVersions(a: Version | undefined, b: Version | undefined):
 export function isNewer(candidate: Version, held: Version | undefined): boolean {
   return compareVersions(candidate, held) > 0;
 }
+
+/**
+ * How far apart two nodes' clocks may be: replication refuses a change stamped further ahead than
+ * this (its drift bound, DEFAULT_MAX_DRIFT_MILLIS in replication's hlc.ts). The cache reads a
+ * peer's times against it: a put past its idle time by less than this may only have been read by
+ * a clock behind this one (engine.ts, applyPut), and a removal that arrives more than this after
+ * it was made was taught late (tombstones.ts).
+ */
+export const CLOCKS_APART_MILLIS = 60_000;

@@ -190,3 +190,67 @@ describe('maxTombstones', () => {
     expect(cache.statistics()).toMatchObject({ tombstones: 1, tombstonesDropped: 0 });
   });
 });
+
+describe('a removal taught late', () => {
+  /** A cache of retention 300 s whose clock reads T0 + `at` ms; peers' removals by their versions' times. */
+  function late(options: { maxTombstones?: number } = {}) {
+    const { clock, addCache } = setup({ tombstoneRetentionSeconds: 300, ...options });
+    const cache = addCache('c');
+    const port = replicaPortOf(cache);
+    const remove = (key: string, time: number) => port.applyRemote({ type: 'remove', key, version: v(time) });
+    return { clock, cache, port, remove };
+  }
+
+  it('ages from its removal (its version) when it arrives more than the drift bound after it, and from its arrival otherwise', () => {
+    const { clock, cache, port, remove } = late();
+    clock.advance(400_000); // the clock reads T0 + 400 s
+    remove('taught', 200_000); // made 200 s ago: by repair, after a restart or a partition
+    remove('live', 370_000); // made 30 s ago: may have come live, from a clock 30 s ahead
+    expect(keysOf(port.tombstones())).toEqual(['taught', 'live']);
+    clock.advance(100_001); // 300 s and a little since 'taught' was made
+    cache.evictExpiredElements();
+    expect(keysOf(port.tombstones())).toEqual(['live']);
+    clock.advance(199_998); // 300 s since 'live' arrived, not yet past
+    cache.evictExpiredElements();
+    expect(keysOf(port.tombstones())).toEqual(['live']);
+    clock.advance(2);
+    cache.evictExpiredElements();
+    expect(port.tombstones()).toEqual([]);
+  });
+
+  it('is listed in age order among the others, forgotten by a clear that covers it, and moves to the others when removed again', () => {
+    const { clock, port, remove } = late();
+    clock.advance(400_000);
+    remove('live-1', 399_000);
+    remove('late-b', 250_000);
+    remove('late-a', 150_000);
+    remove('live-2', 399_500);
+    remove('late-c', 300_000);
+    // Late ones by their removal; the others by arrival (T0 + 400 s), after every late one.
+    expect(keysOf(port.tombstones())).toEqual(['late-a', 'late-b', 'late-c', 'live-1', 'live-2']);
+    remove('late-a', 399_900); // removed again, live: it ages from now
+    expect(keysOf(port.tombstones())).toEqual(['late-b', 'late-c', 'live-1', 'live-2', 'late-a']);
+    expect(port.applyRemote({ type: 'removeAll', version: v(260_000) })).toBe('applied');
+    expect(keysOf(port.tombstones())).toEqual(['late-c', 'live-1', 'live-2', 'late-a']);
+  });
+
+  it('counts in the bound, which forgets the oldest first, late or not', () => {
+    const { clock, cache, port, remove } = late({ maxTombstones: 3 });
+    clock.advance(400_000);
+    remove('live', 399_000);
+    remove('late-new', 300_000);
+    remove('late-old', 200_000);
+    remove('late-mid', 250_000); // the fourth: the oldest, late-old, goes
+    expect(keysOf(port.tombstones())).toEqual(['late-mid', 'late-new', 'live']);
+    expect(cache.statistics()).toMatchObject({ tombstones: 3, tombstonesDropped: 1 });
+  });
+
+  it('is never a removal made here, whatever its version says (only a peer teaches late)', () => {
+    const { clock, cache } = versioned({ tombstoneRetentionSeconds: 300 });
+    clock.advance(400_000); // local writes are stamped T0 + 1 s: 399 s old by this clock
+    cache.remove('mine');
+    clock.advance(299_999);
+    cache.evictExpiredElements();
+    expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['mine']);
+  });
+});

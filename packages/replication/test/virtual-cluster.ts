@@ -22,13 +22,18 @@ export interface VirtualClusterOptions {
   readonly startGapMillis: number;
   /** Per node, in the order of `names`: how far its clock is ahead of the simulation's (behind, negative). */
   readonly skewMillis?: readonly number[];
+  /** How many of `names`, from the first, start now; the others start when join() is called. @default all */
+  readonly startNow?: number;
 }
 
 export interface VirtualCluster {
   readonly scheduler: VirtualScheduler;
+  /** The nodes started, in the order of `names`. */
   readonly nodes: ClusterNode[];
-  /** The cache `name` of every node, in the order of `names`. */
+  /** The cache `name` of every node started, in the order of `names`. */
   caches(name: string): Cache<unknown>[];
+  /** Starts the next node of `names` not started yet (a node that joins late, or restarted empty). */
+  join(): Promise<ClusterNode>;
   stop(): Promise<void>;
 }
 
@@ -48,7 +53,8 @@ export async function virtualCluster(options: VirtualClusterOptions): Promise<Vi
   };
   const { names } = options;
   const nodes: ClusterNode[] = [];
-  for (const [i, name] of names.entries()) {
+  const start = async (i: number): Promise<ClusterNode> => {
+    const name = names[i] as string;
     const config: ClusterConfig = {
       name,
       cluster: 'virtual',
@@ -60,21 +66,28 @@ export async function virtualCluster(options: VirtualClusterOptions): Promise<Vi
       peerDiscovery: { mode: 'manual', peers: names.filter((o) => o !== name).map((o) => `ws://${o}:7000`) },
       caches: options.caches,
     };
-    nodes.push(
-      await settled(
-        ClusterNode.start(config, {
-          transport: network.view(name),
-          scheduler: new NodeScheduler(scheduler, options.skewMillis?.[i] ?? 0),
-          logger: quiet,
-        }),
-      ),
+    const node = await settled(
+      ClusterNode.start(config, {
+        transport: network.view(name),
+        scheduler: new NodeScheduler(scheduler, options.skewMillis?.[i] ?? 0),
+        logger: quiet,
+      }),
     );
+    nodes.push(node);
+    return node;
+  };
+  for (let i = 0; i < (options.startNow ?? names.length); i++) {
+    await start(i);
     await scheduler.advance(options.startGapMillis);
   }
   return {
     scheduler,
     nodes,
     caches: (name) => nodes.map((node) => node.manager.getCache(name) as Cache<unknown>),
+    join: () => {
+      if (nodes.length >= names.length) throw new Error('virtualCluster: every node of names has started');
+      return start(nodes.length);
+    },
     stop: async () => {
       for (const node of nodes) await settled(node.stop()).catch(() => {});
     },
