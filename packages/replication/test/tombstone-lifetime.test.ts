@@ -25,6 +25,14 @@ const RETENTION_SECONDS = 60;
 /** The caches' default sweep (diskExpiryThreadIntervalSeconds), which also forgets old tombstones. */
 const SWEEP_SECONDS = 120;
 
+/** The one cache of these clusters: unbounded, batches every 50 ms, a round every 2 s. */
+const KV = {
+  kv: {
+    maxElementsInMemory: 0,
+    replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000 },
+  },
+};
+
 let running: VirtualCluster | undefined;
 afterEach(async () => {
   await running?.stop();
@@ -42,14 +50,43 @@ async function cluster(
     // Sweeps run at the multiples of their interval on each node's clock (sweeper.ts): clocks
     // apart by these skews (within the 60 s drift bound) sweep up to 50 s apart.
     skewMillis: [0, 25_000, -25_000],
-    caches: {
-      kv: {
-        maxElementsInMemory: 0,
-        replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000 },
-      },
-    },
+    caches: KV,
   });
   return { scheduler: running.scheduler, caches: running.caches('kv') };
+}
+
+/** Counts the Keys items this process's repairs are sent (CacheRepair.receive, wrapped to count and pass on) until stop(). */
+function countKeysListed(): { readonly listed: number; stop(): void } {
+  let listed = 0;
+  const receive = CacheRepair.prototype.receive;
+  CacheRepair.prototype.receive = function (this: CacheRepair, ...args: Parameters<CacheRepair['receive']>) {
+    const [, message] = args;
+    if (message.type === MessageType.Keys) listed += (message as KeysMessage).items.length;
+    receive.apply(this, args);
+  };
+  return {
+    get listed() {
+      return listed;
+    },
+    stop: () => {
+      CacheRepair.prototype.receive = receive;
+    },
+  };
+}
+
+/** One second of churn on `cache`: five puts and two removals of keys drawn from 5,000 by `pick`. */
+function churn(cache: Cache<unknown>, second: number, pick: () => string): void {
+  for (let i = 0; i < 5; i++) cache.put(pick(), second);
+  for (let i = 0; i < 2; i++) cache.remove(pick());
+}
+
+/** Keys of 5,000, in a fixed order drawn from `seed`. */
+function keyPicker(seed: number): () => string {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return `k${Math.floor((state / 2_147_483_648) * 5000)}`;
+  };
 }
 
 const holding = (caches: Cache<unknown>[], key: string): string[] =>
@@ -82,34 +119,20 @@ describe('tombstone lifetime across a cluster', () => {
   }, 60_000);
 
   it('under steady writes and removals, nodes forget the same tombstones at once, and anti-entropy rounds list next to nothing', async () => {
-    // Keys items this cluster's repairs were sent (CacheRepair.receive, wrapped to count and pass on).
-    let listed = 0;
-    const receive = CacheRepair.prototype.receive;
-    CacheRepair.prototype.receive = function (this: CacheRepair, ...args: Parameters<CacheRepair['receive']>) {
-      const [, message] = args;
-      if (message.type === MessageType.Keys) listed += (message as KeysMessage).items.length;
-      receive.apply(this, args);
-    };
+    const keys = countKeysListed();
     try {
       const retention = 60;
       const { scheduler, caches } = await cluster(retention);
-      let seed = 7;
-      const pick = () => {
-        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-        return `k${Math.floor((seed / 2_147_483_648) * 5000)}`;
-      };
+      const pick = keyPicker(7);
       const held: number[][] = [];
       let listedLate = 0;
       for (let second = 0; second < 900; second++) {
-        // Five puts and two removals a second, from each node in turn, over 5,000 keys.
-        const cache = caches[second % caches.length] as Cache<unknown>;
-        for (let i = 0; i < 5; i++) cache.put(pick(), second);
-        for (let i = 0; i < 2; i++) cache.remove(pick());
+        churn(caches[second % caches.length] as Cache<unknown>, second, pick); // from each node in turn
         await scheduler.advance(1000);
-        if (second === 300) listedLate = listed;
+        if (second === 300) listedLate = keys.listed;
         if (second % 30 === 0) held.push(caches.map((c) => c.statistics().tombstones));
       }
-      listedLate = listed - listedLate;
+      listedLate = keys.listed - listedLate;
       // About two removals a second for the retention (60 s): 120 tombstones on each node, never
       // more than twice that (before: every node's count grew for good, past 1,200 in 25 minutes).
       const most = Math.max(...held.flat());
@@ -121,19 +144,13 @@ describe('tombstone lifetime across a cluster', () => {
       // forgetting before each round made it a million.
       expect(listedLate).toBeLessThan(5000);
     } finally {
-      CacheRepair.prototype.receive = receive;
+      keys.stop();
     }
   }, 120_000);
 
   it('a node that joins late (or restarts empty) ages the tombstones repair teaches it from their removal, so rounds after it joined list next to nothing', async () => {
     const listedPerMinute: number[] = [];
-    let listed = 0;
-    const receive = CacheRepair.prototype.receive;
-    CacheRepair.prototype.receive = function (this: CacheRepair, ...args: Parameters<CacheRepair['receive']>) {
-      const [, message] = args;
-      if (message.type === MessageType.Keys) listed += (message as KeysMessage).items.length;
-      receive.apply(this, args);
-    };
+    const keys = countKeysListed();
     try {
       // The default retention (300 s): the joiner is taught tombstones of every age up to it.
       running = await virtualCluster({
@@ -141,30 +158,19 @@ describe('tombstone lifetime across a cluster', () => {
         startGapMillis: 0,
         startNow: 2,
         skewMillis: [0, 1500, -1500],
-        caches: {
-          kv: {
-            maxElementsInMemory: 0,
-            replication: { asynchronousReplicationIntervalMillis: 50, repairIntervalMillis: 2000 },
-          },
-        },
+        caches: KV,
       });
       const { scheduler, nodes } = running;
-      let seed = 11;
-      const pick = () => {
-        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-        return `k${Math.floor((seed / 2_147_483_648) * 5000)}`;
-      };
+      const pick = keyPicker(11);
       const JOIN_AT = 6 * 60;
+      let listedBefore = 0;
       for (let second = 0; second < JOIN_AT + 7 * 60; second++) {
         if (second === JOIN_AT) await running.join();
-        // Five puts and two removals a second, from each node in turn, over 5,000 keys.
-        const cache = nodes[second % nodes.length]?.manager.getCache('kv') as Cache<unknown>;
-        for (let i = 0; i < 5; i++) cache.put(pick(), second);
-        for (let i = 0; i < 2; i++) cache.remove(pick());
+        churn(nodes[second % nodes.length]?.manager.getCache('kv') as Cache<unknown>, second, pick);
         await scheduler.advance(1000);
         if (second % 60 === 59) {
-          listedPerMinute.push(listed);
-          listed = 0;
+          listedPerMinute.push(keys.listed - listedBefore);
+          listedBefore = keys.listed;
         }
       }
       // From its second minute on (its first is its bootstrap). Before, it kept every tombstone
@@ -186,7 +192,7 @@ describe('tombstone lifetime across a cluster', () => {
       const counts = joined.map((cache) => cache.statistics().tombstones);
       expect(Math.max(...counts) - Math.min(...counts)).toBeLessThan(20);
     } finally {
-      CacheRepair.prototype.receive = receive;
+      keys.stop();
     }
   }, 120_000);
 });
