@@ -536,7 +536,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         // time for a whole retention more, and a removal's tombstone never died on a busy cluster.
         const recent = this.#tombstones.isRecent(version, now);
         if (!recent && this.#heldNowhere(key, slot)) return 'stale';
-        this.#removeKey(key, version, 'remote', now, recent);
+        this.#removeKey(key, version, 'remote', now, recent, change.taught === true);
         return 'applied';
       }
       case 'expire': {
@@ -986,7 +986,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return this.#store.byteBounded ? entryBytes(key, value) : 0;
   }
 
-  #removeKey(key: string, version: Version | undefined, origin: EventOrigin, now: number, tombstone = true): boolean {
+  #removeKey(
+    key: string,
+    version: Version | undefined,
+    origin: EventOrigin,
+    now: number,
+    tombstone = true,
+    taught = false,
+  ): boolean {
     if (this.#evictedCount > 0) this.#reportWaiting(false, key);
     this.#touch(key);
     const store = this.#store;
@@ -1003,7 +1010,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       if (live) removed = record?.value;
     }
     this.disk?.remove(key);
-    if (version !== undefined && tombstone) this.#tombstones.remember(key, version, now, origin === 'remote');
+    if (version !== undefined && tombstone) this.#tombstones.remember(key, version, now, origin === 'remote', taught);
     this.loads.overtake(key);
     if (live) this.#removals++;
     this.#emit('remove', origin, key, removed, version, 0, 0, 0, slot);

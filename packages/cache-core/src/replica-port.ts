@@ -46,7 +46,16 @@ export type RemoteChange<V> =
       readonly timeToLiveSeconds: number;
       readonly timeToIdleSeconds: number;
     }
-  | { readonly type: 'remove'; readonly key: string; readonly version: Version }
+  | {
+      readonly type: 'remove';
+      readonly key: string;
+      readonly version: Version;
+      /**
+       * Taught by a repair (a peer's key list or entries), not heard live: its tombstone ages from
+       * its version's time, as on the nodes that heard it live (tombstones.ts). @default false
+       */
+      readonly taught?: boolean;
+    }
   /** Remove the key only if this cache still holds exactly that version (a newer put survives). */
   | { readonly type: 'expire'; readonly key: string; readonly version: Version }
   | { readonly type: 'removeAll'; readonly version: Version };

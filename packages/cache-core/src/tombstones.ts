@@ -14,16 +14,16 @@
  *
  * A tombstone's age. A removal made here, or heard live from a peer, ages from its arrival, by
  * this node's clock: every node that heard it live forgets it at the same real moment, whatever
- * their clocks' skew, so their repair digests stay in step. A peer's removal that arrives more than
- * the drift bound (CLOCKS_APART_MILLIS) after it was made was taught late: by a repair after a
- * restart or a partition. It ages from when it was made (its version's time), as it does on the
- * nodes that heard it live, give or take their skew. Aged from its arrival instead, a node that
+ * their clocks' skew, so their repair digests stay in step. A peer's removal taught late ages from
+ * when it was made (its version's time), as it does on the nodes that heard it live, give or take
+ * their skew: one a repair brought (a key list or an entries batch: after a restart, a partition,
+ * a queue that overflowed), or one that arrived more than the drift bound (CLOCKS_APART_MILLIS)
+ * after it was made (a batch held through a partition). Aged from its arrival instead, a node that
  * restarted kept every tombstone it was taught a whole retention after its restart while its peers
  * forgot theirs one by one, and every anti-entropy round meanwhile listed the keys of the buckets
  * where they differed: 1.5 million keys in six minutes on 3 nodes of 5,000 keys and two removals
- * a second (clocks 1.5 s apart), where nodes started together listed a few hundred; 100,000 now
- * (tombstone-lifetime.test.ts). What is left: a removal younger than the drift bound when it is
- * taught still ages from its arrival (it may have come live from a clock that far ahead). Late tombstones do not
+ * a second (clocks 1.5 s apart), where nodes started together listed a few hundred; 31,000 now,
+ * from the skew (tombstone-lifetime.test.ts). Late tombstones do not
  * arrive in age order (a repair lists them by bucket), so they wait in a wheel of one list per
  * second of their removal, read whole by the age sweep; the others stay in one list in arrival
  * order. Both are O(1) a tombstone; the sweep reads the wheel's seconds (at most the retention's
@@ -121,12 +121,13 @@ export class Tombstones {
 
   /**
    * Records (or refreshes) the key's tombstone: at the young end of the list, or, for a peer's
-   * removal taught late (`fromPeer`, made more than CLOCKS_APART_MILLIS ago), in the wheel at the
-   * second it was made; past the bound the oldest is forgotten. O(1): one Map write, a few links,
-   * at most one tombstone dropped.
+   * removal (`fromPeer`) taught late, in the wheel at the second it was made; past the bound the
+   * oldest is forgotten. Late is what a repair taught (`taught`), or what arrived more than
+   * CLOCKS_APART_MILLIS after it was made, and made before now by this clock (one made "later"
+   * ages from now). O(1): one Map write, a few links, at most one tombstone dropped.
    */
-  remember(key: string, version: Version, now: number, fromPeer = false): void {
-    const late = fromPeer && now - version.time > CLOCKS_APART_MILLIS;
+  remember(key: string, version: Version, now: number, fromPeer = false, taught = false): void {
+    const late = fromPeer && version.time < now && (taught || now - version.time > CLOCKS_APART_MILLIS);
     // Never older than the youngest: the list stays in age order, so the age sweep can stop at
     // the first young tombstone, even when the wall clock steps back (such tombstones are then
     // kept that much longer).

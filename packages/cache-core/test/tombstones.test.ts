@@ -218,6 +218,21 @@ describe('a removal taught late', () => {
     expect(port.tombstones()).toEqual([]);
   });
 
+  it('ages from its removal whatever its age when a repair taught it, unless made later than now by this clock', () => {
+    const { clock, cache, port } = late();
+    clock.advance(400_000);
+    const taught = (key: string, time: number) =>
+      port.applyRemote({ type: 'remove', key, version: v(time), taught: true });
+    taught('recent', 370_000); // made 30 s ago, brought by a repair: not heard live
+    taught('ahead', 402_000); // a peer's clock 2 s ahead: ages from now, as if heard live
+    clock.advance(270_001); // 300 s and a little since 'recent' was made
+    cache.evictExpiredElements();
+    expect(keysOf(port.tombstones())).toEqual(['ahead']);
+    clock.advance(30_000); // 300 s since it arrived
+    cache.evictExpiredElements();
+    expect(port.tombstones()).toEqual([]);
+  });
+
   it('is listed in age order among the others, forgotten by a clear that covers it, and moves to the others when removed again', () => {
     const { clock, port, remove } = late();
     clock.advance(400_000);

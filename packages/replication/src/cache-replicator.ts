@@ -233,7 +233,7 @@ export class CacheReplicator {
     this.#repairChunkBytes = Math.min(options.repairChunkBytes ?? 5_000_000, MAX_FRAME_BYTES);
     this.#repair = new CacheRepair(port, {
       chunkBytes: this.#repairChunkBytes,
-      apply: (change, from) => this.apply(change, from),
+      apply: (change, from, taught) => this.apply(change, from, taught),
       onRepaired,
       logger: options.logger,
       scheduler: this.#scheduler,
@@ -562,6 +562,7 @@ export class CacheReplicator {
     node: string,
     skip?: ReadonlySet<number>,
     until = changes.length,
+    taught = false,
   ): number {
     const cache = this.port.cacheName;
     const end = Math.min(changes.length, until, from + PREFETCH_RUN);
@@ -578,7 +579,7 @@ export class CacheReplicator {
     const ahead = count >= PREFETCH_FROM;
     if (ahead) this.port.prefetch(keys, count);
     try {
-      for (let i = from; i < at; i++) if (skip?.has(i) !== true) this.apply(changes[i] as ChangeMessage, node);
+      for (let i = from; i < at; i++) if (skip?.has(i) !== true) this.apply(changes[i] as ChangeMessage, node, taught);
     } finally {
       if (ahead) this.port.prefetch(NO_KEYS);
       keys.fill('', 0, count); // the keys are the cache's now, not this array's to keep alive
@@ -586,8 +587,11 @@ export class CacheReplicator {
     return Math.max(at, from + 1);
   }
 
-  /** Applies a change a peer sent for this cache. */
-  apply(change: ChangeMessage, from: string): ApplyOutcome | 'refused' {
+  /**
+   * Applies a change a peer sent for this cache; `taught` when a repair brought it (an entries
+   * batch, a key list), not a live batch: a removal's tombstone then ages from its version.
+   */
+  apply(change: ChangeMessage, from: string, taught = false): ApplyOutcome | 'refused' {
     try {
       this.#hlc.receive(change.version);
     } catch (error) {
@@ -600,14 +604,14 @@ export class CacheReplicator {
     }
     if (this.#refusing.size > 0) this.#refusing.delete(from);
     if (change.type === MessageType.RemoveAll && this.#deferRemoveAll(change, from)) return 'applied';
-    return this.#applyToPort(change, from);
+    return this.#applyToPort(change, from, taught);
   }
 
   /**
    * Applies a change whose clock was checked to the cache, counting it; what the cache cannot
    * take is refused alone. Throws only E_CACHE_CLOSED (the cache is gone: nothing more applies).
    */
-  #applyToPort(change: ChangeMessage, from: string): ApplyOutcome | 'refused' {
+  #applyToPort(change: ChangeMessage, from: string, taught = false): ApplyOutcome | 'refused' {
     let outcome: ApplyOutcome;
     try {
       outcome =
@@ -620,7 +624,7 @@ export class CacheReplicator {
               change.timeToLiveSeconds,
               change.timeToIdleSeconds,
             )
-          : this.port.applyRemote(toRemoteChange(change));
+          : this.port.applyRemote(toRemoteChange(change, taught));
     } catch (error) {
       // This node cannot hold what the peer could (a key too long for this cache's disk tier): the
       // change is refused, alone. Thrown out of here it ended the handling of its whole batch,
@@ -884,10 +888,10 @@ export class CacheReplicator {
 }
 
 /** The core's form of a change other than a put (puts go through applyRemotePut). */
-function toRemoteChange(change: Exclude<ChangeMessage, PutMessage>): RemoteChange<unknown> {
+function toRemoteChange(change: Exclude<ChangeMessage, PutMessage>, taught: boolean): RemoteChange<unknown> {
   switch (change.type) {
     case MessageType.Remove:
-      return { type: 'remove', key: change.key, version: change.version };
+      return { type: 'remove', key: change.key, version: change.version, taught };
     case MessageType.Expire:
       return { type: 'expire', key: change.key, version: change.version };
     case MessageType.RemoveAll:

@@ -443,7 +443,7 @@ export class PeerLink {
         });
       case MessageType.Entries:
         this.#lastRepairAt = this.lastSeen;
-        return this.#applyAll(message.changes);
+        return this.#applyAll(message.changes, undefined, true);
       case MessageType.Digest:
       case MessageType.Keys:
       case MessageType.BootstrapDone:
@@ -491,12 +491,12 @@ export class PeerLink {
    * they are at most APPLY_SLICE, else a slice at a time (see the top of this file), answering
    * the promise of when they are. A link closed meanwhile applies no further slice.
    */
-  #applyAll(changes: readonly ChangeMessage[], applied?: () => void): Promise<void> | undefined {
+  #applyAll(changes: readonly ChangeMessage[], applied?: () => void, taught = false): Promise<void> | undefined {
     const replicatorFor = (cache: string) => this.#replicatorFor(cache);
     const skip = overtakenRemoveAlls(changes);
     const slice = this.#options.applySlice ?? APPLY_SLICE;
     if (changes.length <= slice) {
-      applyInRuns(changes, this.node, replicatorFor, skip);
+      applyInRuns(changes, this.node, replicatorFor, skip, 0, changes.length, taught);
       applied?.();
       return undefined;
     }
@@ -506,7 +506,7 @@ export class PeerLink {
           await this.#scheduler.nextTurn();
           if (!this.session.connection.open) return;
         }
-        at = applyInRuns(changes, this.node, replicatorFor, skip, at, at + slice);
+        at = applyInRuns(changes, this.node, replicatorFor, skip, at, at + slice, taught);
       }
       applied?.();
     };

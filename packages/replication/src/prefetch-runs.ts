@@ -16,11 +16,11 @@ export const PREFETCH_FROM = 16;
 export const NO_KEYS: readonly string[] = Object.freeze([]);
 
 /**
- * Applies a peer's changes (a batch, a repair's entries) from `from`, in runs of one cache each,
- * each run's keys read ahead first (CacheReplicator.applyRun), but those `skip` names; the changes
- * of a cache `replicatorFor` does not answer for are passed over. Stops at `until`, and returns
- * where it stopped: the place to go on from, changes.length once all are applied. Throws only
- * E_CACHE_CLOSED.
+ * Applies a peer's changes (a batch, a repair's entries: `taught`) from `from`, in runs of one
+ * cache each, each run's keys read ahead first (CacheReplicator.applyRun), but those `skip` names;
+ * the changes of a cache `replicatorFor` does not answer for are passed over. Stops at `until`,
+ * and returns where it stopped: the place to go on from, changes.length once all are applied.
+ * Throws only E_CACHE_CLOSED.
  */
 export function applyInRuns(
   changes: readonly ChangeMessage[],
@@ -29,6 +29,7 @@ export function applyInRuns(
   skip?: ReadonlySet<number>,
   from = 0,
   until = changes.length,
+  taught = false,
 ): number {
   let cache: string | undefined;
   let replicator: CacheReplicator | undefined;
@@ -39,7 +40,7 @@ export function applyInRuns(
       cache = change.cache;
       replicator = replicatorFor(cache);
     }
-    i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip, until);
+    i = replicator === undefined ? i + 1 : replicator.applyRun(changes, i, node, skip, until, taught);
   }
   return i;
 }

@@ -579,7 +579,7 @@ export class RedisBackplane {
     const message = decode(plaintext);
     switch (message.type) {
       case MessageType.Entries:
-        this.#applyAll(message.changes, from);
+        this.#applyAll(message.changes, from, true);
         return;
       case MessageType.Digest:
       case MessageType.RepairRequest:
@@ -594,8 +594,9 @@ export class RedisBackplane {
     }
   }
 
-  #applyAll(changes: readonly ChangeMessage[], from: string): void {
-    applyInRuns(changes, from, (cache) => this.#replicators.get(cache));
+  /** A batch of the changes stream, or (`taught`) a repair's entries from this node's inbox. */
+  #applyAll(changes: readonly ChangeMessage[], from: string, taught = false): void {
+    applyInRuns(changes, from, (cache) => this.#replicators.get(cache), undefined, 0, changes.length, taught);
   }
 
   /**

@@ -139,8 +139,11 @@ export interface RepairPeer {
 export interface CacheRepairOptions {
   /** Bound on one batch of entries (bootstrap maximumChunkSizeBytes). */
   readonly chunkBytes: number;
-  /** Applies a peer's change through the replicator (clock check, version check, counters); 'applied' when it changed the cache. */
-  readonly apply: (change: ChangeMessage, from: string) => unknown;
+  /**
+   * Applies a peer's change through the replicator (clock check, version check, counters);
+   * 'applied' when it changed the cache. `taught`: brought by this repair, not heard live.
+   */
+  readonly apply: (change: ChangeMessage, from: string, taught?: boolean) => unknown;
   /** This cache is now in step with `node` (a repair from it finished). */
   readonly onRepaired: (node: string) => void;
   readonly logger: Logger;
@@ -681,7 +684,7 @@ export class CacheRepair {
       const { key, version, removed } = items[i] as KeyVersion;
       if (clear !== undefined && !isNewer(version, clear)) continue;
       if (removed) {
-        const outcome = this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node);
+        const outcome = this.#options.apply({ type: MessageType.Remove, cache, key, version }, peer.node, true);
         if (outcome === 'applied' && version.time < wanted.missedBefore) wanted.found = true;
       } else {
         const known = this.#port.knownVersion(key);
