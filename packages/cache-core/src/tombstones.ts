@@ -74,6 +74,8 @@ export class Tombstones {
   readonly #order = new LinkedList<TombstoneNode>();
   /** Tombstones taught late, by the second of their removal (see the essay). */
   readonly #late = new Map<number, LinkedList<TombstoneNode>>();
+  /** No second of the wheel is below it: where the count and bytes bounds look for its oldest (#oldest). */
+  #lateFloor = 0;
   readonly #retentionMillis: number;
   readonly #max: number;
   readonly #maxBytes: number;
@@ -151,6 +153,7 @@ export class Tombstones {
       node.lateSecond = Math.floor(removedAt / 1000);
       let second = this.#late.get(node.lateSecond);
       if (second === undefined) {
+        if (this.#late.size === 0 || node.lateSecond < this.#lateFloor) this.#lateFloor = node.lateSecond;
         second = new LinkedList<TombstoneNode>();
         this.#late.set(node.lateSecond, second);
       }
@@ -265,15 +268,28 @@ export class Tombstones {
   }
 
   /**
-   * The oldest tombstone but `keep` (the one just recorded): the list's head or a wheel second's,
-   * to the second (a second's list is in arrival order). Reads every second the wheel holds.
+   * The oldest tombstone but `keep` (the one just recorded): the list's head or the head of the
+   * wheel's lowest second, to the second (a second's list is in arrival order). Reads the wheel
+   * from its floor up, by Map lookups, stopping at its first second that holds one or that is
+   * younger than the list's head: not every second the wheel holds, which under a long retention
+   * are tens of thousands, on every removal of a cache full at maxTombstones.
    */
   #oldest(keep: TombstoneNode): TombstoneNode | undefined {
     let oldest = this.#order.head === keep ? keep.next : this.#order.head;
-    if (this.#late.size === 0) return oldest; // no iterator made: a full cache's every removal comes here
-    for (const second of this.#late.values()) {
+    const late = this.#late;
+    let seconds = late.size;
+    for (let s = this.#lateFloor; seconds > 0; s++) {
+      if (oldest !== undefined && s * 1000 > oldest.removedAt) break;
+      const second = late.get(s);
+      if (second === undefined) {
+        if (s === this.#lateFloor) this.#lateFloor = s + 1;
+        continue;
+      }
+      seconds--;
       const first = second.head === keep ? keep.next : second.head;
-      if (first !== undefined && (oldest === undefined || first.removedAt < oldest.removedAt)) oldest = first;
+      if (first === undefined) continue; // only `keep` in it
+      if (oldest === undefined || first.removedAt < oldest.removedAt) oldest = first;
+      break;
     }
     return oldest;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheManager, type Logger, silentLogger, type Version } from '../src/index.js';
 import { type RemoteChange, replicaPortOf } from '../src/internal.js';
-import { MAX_TOMBSTONE_BYTES } from '../src/tombstones.js';
+import { MAX_TOMBSTONE_BYTES, Tombstones } from '../src/tombstones.js';
 import { setup } from './helpers.js';
 
 /** The manual clock's start: a peer's removal is judged against the retention by its version's time. */
@@ -267,5 +267,35 @@ describe('a removal taught late', () => {
     clock.advance(299_999);
     cache.evictExpiredElements();
     expect(keysOf(replicaPortOf(cache).tombstones())).toEqual(['mine']);
+  });
+});
+
+describe('the count bound with late tombstones in the wheel', () => {
+  it('finds the oldest without reading every second of the wheel (under a day of retention, up to 86,400 of them, on every removal of a full cache)', () => {
+    const now = T0 + 100_000_000;
+    const tombstones = new Tombstones('c', 86_400_000, 2_000, silentLogger);
+    // Taught late, after a restart: 1,000 removals of the last day, 80 s apart, each in a second of its own.
+    for (let i = 0; i < 1_000; i++) {
+      tombstones.remember(`late${i}`, { time: now - 61_000 - i * 80_000, counter: 0, node: 'peer' }, now, true);
+    }
+    for (let i = 0; i < 1_000; i++) tombstones.remember(`live${i}`, { time: now, counter: i, node: 'peer' }, now);
+    // Every Map iterator step taken meanwhile (the wheel is a Map of seconds).
+    const iteratorPrototype = Object.getPrototypeOf(new Map().values()) as { next: () => unknown };
+    const next = iteratorPrototype.next;
+    let steps = 0;
+    iteratorPrototype.next = function (this: unknown) {
+      steps++;
+      return next.call(this);
+    };
+    try {
+      // Full: each removal made here forgets the oldest, a late one.
+      for (let i = 0; i < 1_000; i++) tombstones.remember(`mine${i}`, { time: now, counter: i, node: 'me' }, now);
+    } finally {
+      iteratorPrototype.next = next;
+    }
+    expect(tombstones.size).toBe(2_000);
+    expect(tombstones.dropped).toBe(1_000);
+    expect(keysOf(tombstones.list()).filter((key) => key.startsWith('late'))).toEqual([]);
+    expect(steps).toBe(0);
   });
 });
