@@ -46,7 +46,7 @@ interface TombstoneNode extends ListNode<TombstoneNode> {
   removedAt: number;
   /** Its estimated size (tombstoneBytes), as counted in #bytes. */
   bytes: number;
-  /** Its second in the late wheel (removedAt's whole seconds), or -1 in the list in arrival order. */
+  /** Its second in the late wheel (removedAt's whole seconds), or IN_ORDER in the list in arrival order. */
   lateSecond: number;
 }
 
@@ -55,6 +55,12 @@ interface TombstoneNode extends ListNode<TombstoneNode> {
  * keys take (100,000 URLs of 200 characters are about 60 MB), so only keys of unusual size meet it.
  */
 export const MAX_TOMBSTONE_BYTES = 128 * 1024 * 1024;
+/**
+ * A tombstone's lateSecond in the list in arrival order: no second of the wheel. Not -1, which is
+ * the second of a removal stamped in the last second before 1970, a time a peer may send (a
+ * version's time is any safe integer) and a retention of decades keeps.
+ */
+const IN_ORDER = Number.NEGATIVE_INFINITY;
 /** A tombstone beside its strings: its list node, its version object and its Map entry, about. */
 const TOMBSTONE_OVERHEAD_BYTES = 160;
 
@@ -137,7 +143,7 @@ export class Tombstones {
     const bytes = tombstoneBytes(key, version);
     let node = this.#byKey.get(key);
     if (node === undefined) {
-      node = { key, version, removedAt, bytes, lateSecond: -1, prev: undefined, next: undefined };
+      node = { key, version, removedAt, bytes, lateSecond: IN_ORDER, prev: undefined, next: undefined };
       this.#byKey.set(key, node);
     } else {
       // Removed again: its age starts again, so it moves to the young end.
@@ -159,7 +165,7 @@ export class Tombstones {
       }
       second.push(node);
     } else {
-      node.lateSecond = -1;
+      node.lateSecond = IN_ORDER;
       this.#order.push(node);
     }
     this.#digest?.add(key, version, true);
@@ -185,7 +191,7 @@ export class Tombstones {
 
   /** Takes the node out of the list or the wheel's second that holds it. */
   #unlink(node: TombstoneNode): void {
-    if (node.lateSecond < 0) {
+    if (node.lateSecond === IN_ORDER) {
       this.#order.remove(node);
       return;
     }

@@ -299,3 +299,19 @@ describe('the count bound with late tombstones in the wheel', () => {
     expect(steps).toBe(0);
   });
 });
+
+describe('a removal stamped before 1970', () => {
+  it('is a late one like any other: forgetting it leaves the others listed (its second, -1, is no mark of the list in arrival order)', () => {
+    // A version's time is any safe integer; a retention of decades keeps such a removal.
+    const { clock, addCache } = setup({ tombstoneRetentionSeconds: 1e10 });
+    const port = replicaPortOf(addCache('c'));
+    clock.advance(10_000);
+    expect(port.applyRemote({ type: 'remove', key: 'x', version: v(10_000) })).toBe('applied');
+    expect(port.applyRemote({ type: 'remove', key: 'a', version: { time: -500, counter: 0, node: 'peer' } })).toBe(
+      'applied',
+    );
+    expect(keysOf(port.tombstones())).toEqual(['a', 'x']);
+    expect(port.applyRemote(putChange('a', 1, v(10_000, 1)))).toBe('applied');
+    expect(keysOf(port.tombstones())).toEqual(['x']);
+  });
+});
