@@ -23,11 +23,12 @@
  * forgot theirs one by one, and every anti-entropy round meanwhile listed the keys of the buckets
  * where they differed: 1.5 million keys in six minutes on 3 nodes of 5,000 keys and two removals
  * a second (clocks 1.5 s apart), where nodes started together listed a few hundred; 31,000 now,
- * from the skew (tombstone-lifetime.test.ts). Late tombstones do not
- * arrive in age order (a repair lists them by bucket), so they wait in a wheel of one list per
- * second of their removal, read whole by the age sweep; the others stay in one list in arrival
- * order. Both are O(1) a tombstone; the sweep reads the wheel's seconds (at most the retention's
- * count of them) when it holds any.
+ * from the skew (tombstone-lifetime.test.ts). Late tombstones do not arrive in age order (a
+ * repair lists them by bucket), so they wait in a wheel of one list per second of their removal,
+ * read whole by the age sweep; the others stay in one list in arrival order. Both are O(1) a
+ * tombstone; the sweep reads the wheel's seconds (at most the retention's count of them) when it
+ * holds any, and the count and bytes bounds find the wheel's oldest from its lowest second up
+ * (O(1) amortised: that second only moves up between the wheel's new lows).
  */
 import type { Logger } from './logger.js';
 import { LinkedList, type ListNode } from './policy/linked-list.js';
