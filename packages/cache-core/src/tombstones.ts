@@ -256,22 +256,10 @@ export class Tombstones {
 
   /** Every tombstone, oldest removal first. */
   list(): Tombstone[] {
-    const late: TombstoneNode[] = [];
-    for (const second of this.#late.values()) {
-      for (let node = second.head; node !== undefined; node = node.next) late.push(node);
-    }
-    late.sort((a, b) => a.removedAt - b.removedAt);
-    const found: Tombstone[] = [];
-    let i = 0;
-    for (let node = this.#order.head; node !== undefined; node = node.next) {
-      for (; i < late.length && (late[i] as TombstoneNode).removedAt < node.removedAt; i++) {
-        found.push({ key: (late[i] as TombstoneNode).key, version: (late[i] as TombstoneNode).version });
-      }
-      found.push({ key: node.key, version: node.version });
-    }
-    for (; i < late.length; i++)
-      found.push({ key: (late[i] as TombstoneNode).key, version: (late[i] as TombstoneNode).version });
-    return found;
+    const nodes = [...this.#nodes()];
+    // The list is in age order already; the wheel's join it by a stable sort (a tie keeps the list's first).
+    if (this.#late.size > 0) nodes.sort((a, b) => a.removedAt - b.removedAt);
+    return nodes.map((node) => ({ key: node.key, version: node.version }));
   }
 
   /**
