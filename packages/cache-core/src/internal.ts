@@ -16,6 +16,7 @@ export { BucketDigest, type FoldedDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } 
 export type { ApplyOutcome, KeyedEntry, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 export { MAX_TIMER_MILLIS } from './scheduler.js';
 export type { Tombstone } from './tombstones.js';
+export { CLOCKS_APART_MILLIS } from './version.js';
 
 /** The replica port of a cache: one object per cache, the same on every call. */
 export function replicaPortOf<V>(cache: Cache<V>): ReplicaPort<V> {

@@ -34,7 +34,7 @@ export function isNewer(candidate: Version, held: Version | undefined): boolean 
 
 /**
  * How far apart two nodes' clocks may be: replication refuses a change stamped further ahead than
- * this (its drift bound, DEFAULT_MAX_DRIFT_MILLIS in replication's hlc.ts). The cache reads a
+ * this (its drift bound: replication's hlc.ts takes it from here). The cache reads a
  * peer's times against it: a put past its idle time by less than this may only have been read by
  * a clock behind this one (engine.ts, applyPut), and a removal that arrives more than this after
  * it was made was taught late (tombstones.ts).

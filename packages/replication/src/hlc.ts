@@ -21,9 +21,14 @@
  */
 import type { Clock, Version } from '@meshcache/core';
 import { MeshcacheError, systemClock } from '@meshcache/core';
+import { CLOCKS_APART_MILLIS } from '@meshcache/core/internal';
 
-/** How far ahead of this node's clock a peer's version may be (a cluster node's, always: no option sets another). */
-export const DEFAULT_MAX_DRIFT_MILLIS = 60_000;
+/**
+ * How far ahead of this node's clock a peer's version may be (a cluster node's, always: no option
+ * sets another). The cache's own reading of peers' times (idle times, late tombstones) assumes the
+ * same bound, so it is core's constant.
+ */
+export const DEFAULT_MAX_DRIFT_MILLIS = CLOCKS_APART_MILLIS;
 
 /** The largest counter a version carries (2^32 - 1). */
 export const MAX_COUNTER = 2 ** 32 - 1;

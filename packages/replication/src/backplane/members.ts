@@ -24,6 +24,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { HeldLag } from '../held-lag.js';
+import { DEFAULT_MAX_DRIFT_MILLIS } from '../hlc.js';
 import type { SealHeader } from './entry-seal.js';
 
 /** Heartbeats a member may miss before it counts as gone. */
@@ -204,7 +205,7 @@ export class Members {
       const advanced =
         member.lastSeen > 0 &&
         header.sealedAt > member.lastSeen &&
-        header.sealedAt >= now - (this.#options.maxDriftMillis ?? 60_000) - silence;
+        header.sealedAt >= now - (this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS) - silence;
       if (firstRecent || advanced) member.advancedAt = now;
       member.lastSeen = header.sealedAt;
       member.url = record.url;
