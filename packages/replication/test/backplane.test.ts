@@ -548,6 +548,46 @@ describe('what a Redis user without the secret can do', () => {
     ]);
   }, 60_000);
 
+  it('a gap found while its only member does not answer is repaired once that member is back', async () => {
+    const own = await redisServer();
+    const [linkA, linkB] = [await RedisLink.start(own), await RedisLink.start(own)];
+    links.push(linkA, linkB);
+    const watched = memoryLogger();
+    const backplane = { type: 'redis' as const, heartbeatMillis: 200, replayWindowSeconds: 60, maxLength: 1000 };
+    const repairOff = { repairIntervalMillis: 0 };
+    const a = await node(
+      'a',
+      own,
+      { backplane: { ...backplane, url: linkA.url } },
+      {},
+      { ...repairOff, replicateAsynchronously: false },
+    );
+    const b = await node(
+      'b',
+      own,
+      { backplane: { ...backplane, url: linkB.url } },
+      { logger: watched.logger },
+      repairOff,
+    );
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('before', 'seen');
+    await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
+    linkB.cut();
+    await until(() => backplaneOf(b).state !== 'connected', 'b away');
+    for (let i = 0; i < 3000; i++) cacheOf(a).put(`away:${i}`, i); // past maxLength: b finds a gap
+    await a.settle();
+    linkA.cut();
+    await until(() => backplaneOf(a).state !== 'connected', 'a away');
+    linkB.mend();
+    // b's repair from a (live by the records it wrote while b was away) stalls: a hears nothing.
+    const owed = 'backplane: no member could repair this node now; repairing from the first member seen live';
+    await until(() => watched.lines.some((line) => line.msg === owed), 'the repair owed', 20_000);
+    expect(cacheOf(b).size).toBeLessThan(cacheOf(a).size);
+    linkA.mend();
+    await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired from a, back', 30_000);
+    expect(watched.lines.filter((line) => line.msg === owed)).toHaveLength(1);
+  }, 60_000);
+
   it('entries injected into the stream are ignored and logged', async () => {
     const watched = memoryLogger();
     const a = await node('a', server);

@@ -115,6 +115,11 @@ export class Members {
     return this.#members.get(name);
   }
 
+  /** Members known, live or not (until forgotten). */
+  get size(): number {
+    return this.#members.size;
+  }
+
   has(name: string): boolean {
     return this.#members.has(name);
   }

@@ -175,6 +175,8 @@ export class RedisBackplane {
   #stopped = false;
   #bootstrapping: Promise<void> | undefined;
   #bootstrapAgain = false;
+  /** A repair no member could give when it was due (#bootstrap): given by the next member seen live. */
+  #repairOwed: 'start' | 'gap' | undefined;
   readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
@@ -257,7 +259,10 @@ export class RedisBackplane {
       clock: () => options.hlc.wallClock(),
       maxDriftMillis: options.hlc.maxDriftMillis,
       onRestarted: (name) => this.#dropRepairPeer(name),
-      onLive: (name) => this.#ensureRepairPeer(name),
+      onLive: (name) => {
+        this.#ensureRepairPeer(name);
+        if (this.#repairOwed !== undefined && this.#bootstrapping === undefined) void this.#bootstrap(this.#repairOwed);
+      },
       onGone: (name) => this.#dropRepairPeer(name),
     });
   }
@@ -650,17 +655,25 @@ export class RedisBackplane {
     for (const replicator of this.#replicators.values()) replicator.removePeer(node, peer);
   }
 
-  async #heartbeat(): Promise<void> {
-    if (this.#stopped || this.#command.status !== 'ready' || this.#beating) return;
-    this.#beating = true;
-    try {
-      await this.#beat();
-    } finally {
-      this.#beating = false;
-    }
+  /**
+   * One heartbeat at a time: the timer's beat is skipped while one is in flight (a slow Redis must
+   * not pile beats up). A bootstrap's (`fresh`) waits the one in flight out and beats again: it
+   * needs the members as Redis has them now, and the beat the reconnection set off was sent before
+   * the bootstrap began, so it may not have read the presence hash yet. Returning at once there
+   * left the members as they were before the outage, none live, and the gap went unrepaired.
+   */
+  async #heartbeat(fresh = false): Promise<void> {
+    if (this.#beating !== undefined && !fresh) return;
+    while (this.#beating !== undefined) await this.#beating;
+    if (this.#stopped || this.#command.status !== 'ready') return;
+    this.#beating = this.#beat().finally(() => {
+      this.#beating = undefined;
+    });
+    await this.#beating;
   }
 
-  #beating = false;
+  /** The heartbeat in flight (#heartbeat). */
+  #beating: Promise<void> | undefined;
   /** A far-future last id was said in the log, and the stream's last id is still ahead (#checkFutureIds). */
   #futureIdsSaid = false;
   /** Entries and member records of other nodes that opened here, and that did not, while none had (#sealedByOthers). */
@@ -784,30 +797,50 @@ export class RedisBackplane {
       this.#bootstrapAgain = true;
       return this.#bootstrapping;
     }
+    const owedAlready = this.#repairOwed !== undefined;
+    this.#repairOwed = undefined;
     this.#bootstrapping = (async () => {
+      let repaired = false;
+      let tried = new Set<string>();
       try {
         for (let round = 0; round < 4 && !this.#stopped; round++) {
           this.#bootstrapAgain = false;
-          await this.#heartbeat();
+          repaired = false;
+          await this.#heartbeat(true);
           // None live, but a member read whose first record was old (its clock behind, or it
           // died): its next record, a heartbeat on, tells which (members.ts).
           if (round === 0 && this.#members.live().length === 0 && this.#members.hasUnconfirmed()) {
             await sleep(this.#options.scheduler, this.#options.config.heartbeatMillis);
-            await this.#heartbeat();
+            await this.#heartbeat(true);
           }
-          const tried = new Set<string>();
+          tried = new Set<string>();
           for (let attempt = 0; attempt < REPAIR_TRIES && !this.#stopped; attempt++) {
             const live = this.#members.live(tried);
             if (live.length === 0) break;
             const source = live[Math.floor(this.#options.scheduler.random() * live.length)] as string;
             tried.add(source);
-            if (await this.#repairFrom(source)) break;
+            if (await this.#repairFrom(source)) {
+              repaired = true;
+              break;
+            }
             this.#options.logger.warn(
               { member: source, reason },
               'backplane: repair from a member stalled; trying another',
             );
           }
           if (!this.#bootstrapAgain) break;
+        }
+        // A gap is owed its repair even when no member could give it now (none live yet, or each
+        // stalled): the first member seen live gives it (onLive). Before, it waited for a
+        // member's anti-entropy round, or for ever with anti-entropy off. A node that knows of no
+        // member owes nothing: it is alone, and whoever comes repairs from it.
+        if (!repaired && !this.#stopped && (tried.size > 0 || (reason === 'gap' && this.#members.size > 0))) {
+          this.#repairOwed = reason;
+          if (!owedAlready)
+            this.#options.logger.warn(
+              { reason, tried: [...tried] },
+              'backplane: no member could repair this node now; repairing from the first member seen live',
+            );
         }
       } finally {
         this.#bootstrapping = undefined;
