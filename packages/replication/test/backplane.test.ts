@@ -466,6 +466,36 @@ describe('Redis out of memory', () => {
   });
 });
 
+/**
+ * Two nodes on a stream of 1,000 entries at most and without anti-entropy, so that only a gap's
+ * repair brings back what one missed: `a` writes synchronously, `b` reads (its log watched).
+ */
+async function gapPair(server: RedisServer, aUrl: string, bUrl: string) {
+  const watched = memoryLogger();
+  const backplane = { type: 'redis' as const, heartbeatMillis: 200, replayWindowSeconds: 60, maxLength: 1000 };
+  const repairOff = { repairIntervalMillis: 0 };
+  const a = await node(
+    'a',
+    server,
+    { backplane: { ...backplane, url: aUrl } },
+    {},
+    { ...repairOff, replicateAsynchronously: false },
+  );
+  const b = await node('b', server, { backplane: { ...backplane, url: bUrl } }, { logger: watched.logger }, repairOff);
+  await Promise.all([a.ready(), b.ready()]);
+  cacheOf(a).put('before', 'seen');
+  await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
+  return { a, b, watched };
+}
+
+/** `b`'s link cut while `a` writes past maxLength (an entry each): back, `b` finds a gap. */
+async function missPastMaxLength(a: ClusterNode, b: ClusterNode, bLink: RedisLink): Promise<void> {
+  bLink.cut();
+  await until(() => backplaneOf(b).state !== 'connected', 'b away');
+  for (let i = 0; i < 3000; i++) cacheOf(a).put(`away:${i}`, i);
+  await a.settle();
+}
+
 describe('what a Redis user without the secret can do', () => {
   let server: RedisServer;
   beforeAll(async () => {
@@ -510,36 +540,14 @@ describe('what a Redis user without the secret can do', () => {
     const own = await redisServer();
     const link = await RedisLink.start(own);
     links.push(link);
-    const watched = memoryLogger();
-    const backplane = { type: 'redis' as const, heartbeatMillis: 200, replayWindowSeconds: 60, maxLength: 1000 };
-    const repairOff = { repairIntervalMillis: 0 };
-    const a = await node(
-      'a',
-      own,
-      { backplane: { ...backplane, url: own.url } },
-      {},
-      { ...repairOff, replicateAsynchronously: false },
-    );
-    const b = await node(
-      'b',
-      own,
-      { backplane: { ...backplane, url: link.url } },
-      { logger: watched.logger },
-      repairOff,
-    );
-    await Promise.all([a.ready(), b.ready()]);
-    cacheOf(a).put('before', 'seen');
-    await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
+    const { a, b, watched } = await gapPair(own, own.url, link.url);
     const intruder = new Redis(own.url);
     clients.push(intruder);
     await intruder.set('meshcache:{gateways}:generation', 'rewritten');
     await new Promise((resolve) => setTimeout(resolve, 1000)); // heartbeats probe the new key (and take it)
     cacheOf(a).put('after-set', 'seen');
     await until(() => cacheOf(b).get('after-set') === 'seen', 'b reading on after the SET');
-    link.cut();
-    await until(() => backplaneOf(b).state !== 'connected', 'b away');
-    for (let i = 0; i < 3000; i++) cacheOf(a).put(`away:${i}`, i); // an entry each: past maxLength
-    await a.settle();
+    await missPastMaxLength(a, b, link);
     link.mend();
     await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired', 30_000);
     const gaps = watched.lines.filter((line) => line.msg.startsWith('backplane: a gap in the stream'));
@@ -552,30 +560,8 @@ describe('what a Redis user without the secret can do', () => {
     const own = await redisServer();
     const [linkA, linkB] = [await RedisLink.start(own), await RedisLink.start(own)];
     links.push(linkA, linkB);
-    const watched = memoryLogger();
-    const backplane = { type: 'redis' as const, heartbeatMillis: 200, replayWindowSeconds: 60, maxLength: 1000 };
-    const repairOff = { repairIntervalMillis: 0 };
-    const a = await node(
-      'a',
-      own,
-      { backplane: { ...backplane, url: linkA.url } },
-      {},
-      { ...repairOff, replicateAsynchronously: false },
-    );
-    const b = await node(
-      'b',
-      own,
-      { backplane: { ...backplane, url: linkB.url } },
-      { logger: watched.logger },
-      repairOff,
-    );
-    await Promise.all([a.ready(), b.ready()]);
-    cacheOf(a).put('before', 'seen');
-    await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
-    linkB.cut();
-    await until(() => backplaneOf(b).state !== 'connected', 'b away');
-    for (let i = 0; i < 3000; i++) cacheOf(a).put(`away:${i}`, i); // past maxLength: b finds a gap
-    await a.settle();
+    const { a, b, watched } = await gapPair(own, linkA.url, linkB.url);
+    await missPastMaxLength(a, b, linkB);
     linkA.cut();
     await until(() => backplaneOf(a).state !== 'connected', 'a away');
     linkB.mend();
