@@ -12,7 +12,8 @@ import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EntrySealer, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
+import { EntrySealer, KIND_CONTROL, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
+import { encodePresence } from '../src/backplane/members.js';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
 import { WireCodec } from '../src/internals.js';
@@ -573,6 +574,38 @@ describe('what a Redis user without the secret can do', () => {
     await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired from a, back', 30_000);
     expect(watched.lines.filter((line) => line.msg === owed)).toHaveLength(1);
   }, 60_000);
+
+  it('a repair owed to a member live by its records that never answers is not asked of it again at every heartbeat', async () => {
+    const own = await redisServer();
+    const writer = new Redis(own.url);
+    clients.push(writer);
+    // A member that writes its presence record and reads nothing (its inbox is never answered).
+    const members = 'meshcache:{gateways}:members';
+    const ghost = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
+    const record = encodePresence({
+      incarnation: ghost.incarnationHex,
+      url: '',
+      caches: [CACHE],
+      heartbeatMillis: 200,
+    });
+    const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
+    await beat();
+    const beating = setInterval(() => void beat().catch(() => {}), 100);
+    try {
+      const watched = memoryLogger();
+      const b = await node('b', own, {}, { logger: watched.logger }, { repairIntervalMillis: 0 });
+      const stalled = () =>
+        watched.lines.filter((line) => line.msg.startsWith('backplane: repair from a member stalled'));
+      await until(() => stalled().length === 1, 'the repair from the ghost stalls', 10_000);
+      await b.ready();
+      // Before, the repair owed was given again at the next heartbeat's read of the members, every
+      // 2.2 s for ever: a warning each time, and every cache's digest written to the ghost's inbox.
+      await new Promise((resolve) => setTimeout(resolve, 7000));
+      expect(stalled()).toHaveLength(1);
+    } finally {
+      clearInterval(beating);
+    }
+  }, 30_000);
 
   it('entries injected into the stream are ignored and logged', async () => {
     const watched = memoryLogger();

@@ -177,6 +177,13 @@ export class RedisBackplane {
   #bootstrapAgain = false;
   /** A repair no member could give when it was due (#bootstrap): given by the next member seen live. */
   #repairOwed: 'start' | 'gap' | undefined;
+  /**
+   * Members a repair stalled on since this node was last repaired. onLive comes at every read of
+   * the presence hash, so a member live by its records that never answers was asked the owed
+   * repair again every few seconds, for ever: a warning and every cache's digest each time. It is
+   * asked again once it went silent or restarted (#memberAway) and came back.
+   */
+  readonly #stalled = new Set<string>();
   readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
@@ -258,12 +265,14 @@ export class RedisBackplane {
       heartbeatMillis: config.heartbeatMillis,
       clock: () => options.hlc.wallClock(),
       maxDriftMillis: options.hlc.maxDriftMillis,
-      onRestarted: (name) => this.#dropRepairPeer(name),
+      onRestarted: (name) => this.#memberAway(name),
       onLive: (name) => {
         this.#ensureRepairPeer(name);
-        if (this.#repairOwed !== undefined && this.#bootstrapping === undefined) void this.#bootstrap(this.#repairOwed);
+        if (this.#repairOwed !== undefined && this.#bootstrapping === undefined && !this.#stalled.has(name)) {
+          void this.#bootstrap(this.#repairOwed);
+        }
       },
-      onGone: (name) => this.#dropRepairPeer(name),
+      onGone: (name) => this.#memberAway(name),
     });
   }
 
@@ -648,7 +657,9 @@ export class RedisBackplane {
     for (const replicator of this.#replicators.values()) replicator.addPeer(peer);
   }
 
-  #dropRepairPeer(node: string): void {
+  /** `node` restarted or went silent: what was under way with it is over. */
+  #memberAway(node: string): void {
+    this.#stalled.delete(node);
     const peer = this.#repairPeers.get(node);
     if (peer === undefined) return;
     this.#repairPeers.delete(node);
@@ -821,8 +832,10 @@ export class RedisBackplane {
             tried.add(source);
             if (await this.#repairFrom(source)) {
               repaired = true;
+              this.#stalled.clear();
               break;
             }
+            this.#stalled.add(source);
             this.#options.logger.warn(
               { member: source, reason },
               'backplane: repair from a member stalled; trying another',
