@@ -575,6 +575,51 @@ describe('what a Redis user without the secret can do', () => {
     expect(watched.lines.filter((line) => line.msg === owed)).toHaveLength(1);
   }, 60_000);
 
+  it('a node that starts while its only member is away is repaired from it once it is back, anti-entropy off', async () => {
+    const own = await redisServer();
+    const link = await RedisLink.start(own);
+    links.push(link);
+    const repairOff = { repairIntervalMillis: 0 };
+    const a = await node(
+      'a',
+      own,
+      { backplane: { type: 'redis', url: link.url, heartbeatMillis: 200 } },
+      {},
+      repairOff,
+    );
+    await a.ready();
+    cacheOf(a).put('before', 'kept');
+    await a.settle();
+    link.cut();
+    await until(() => backplaneOf(a).state !== 'connected', 'a away');
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // a's record is old: known, not live
+    const b = await node('b', own, {}, {}, repairOff);
+    await b.ready();
+    expect(cacheOf(b).get('before')).toBeUndefined();
+    link.mend();
+    // Before, a start that found no member live owed nothing, though it knew of one.
+    await until(() => cacheOf(b).get('before') === 'kept', 'b repaired from a, back', 15_000);
+  }, 30_000);
+
+  it('a node that starts while the members cannot be read is repaired once they can, anti-entropy off', async () => {
+    const own = await redisServer();
+    const repairOff = { repairIntervalMillis: 0 };
+    const a = await node('a', own, {}, {}, repairOff);
+    await a.ready();
+    cacheOf(a).put('before', 'kept');
+    await a.settle();
+    const intruder = new Redis(own.url);
+    clients.push(intruder);
+    await intruder.del('meshcache:{gateways}:members');
+    await intruder.set('meshcache:{gateways}:members', 'not a hash');
+    const b = await node('b', own, {}, {}, repairOff);
+    await b.ready();
+    expect(cacheOf(b).get('before')).toBeUndefined();
+    // Before, a start that could not read the members took itself for alone, and owed nothing.
+    await intruder.del('meshcache:{gateways}:members');
+    await until(() => cacheOf(b).get('before') === 'kept', 'b repaired from a', 15_000);
+  }, 30_000);
+
   it('a repair owed to a member live by its records that never answers is not asked of it again at every heartbeat', async () => {
     const own = await redisServer();
     const writer = new Redis(own.url);

@@ -672,19 +672,21 @@ export class RedisBackplane {
    * needs the members as Redis has them now, and the beat the reconnection set off was sent before
    * the bootstrap began, so it may not have read the presence hash yet. Returning at once there
    * left the members as they were before the outage, none live, and the gap went unrepaired.
+   * True when this one read the presence hash.
    */
-  async #heartbeat(fresh = false): Promise<void> {
-    if (this.#beating !== undefined && !fresh) return;
+  async #heartbeat(fresh = false): Promise<boolean> {
+    if (this.#beating !== undefined && !fresh) return false;
     while (this.#beating !== undefined) await this.#beating;
-    if (this.#stopped || this.#command.status !== 'ready') return;
-    this.#beating = this.#beat().finally(() => {
+    if (this.#stopped || this.#command.status !== 'ready') return false;
+    const beating = this.#beat().finally(() => {
       this.#beating = undefined;
     });
-    await this.#beating;
+    this.#beating = beating;
+    return beating;
   }
 
   /** The heartbeat in flight (#heartbeat). */
-  #beating: Promise<void> | undefined;
+  #beating: Promise<boolean> | undefined;
   /** A far-future last id was said in the log, and the stream's last id is still ahead (#checkFutureIds). */
   #futureIdsSaid = false;
   /** Entries and member records of other nodes that opened here, and that did not, while none had (#sealedByOthers). */
@@ -696,7 +698,8 @@ export class RedisBackplane {
   /** The last heartbeat's error, said when Redis answers but with errors. */
   #answerError: string | undefined;
 
-  async #beat(): Promise<void> {
+  /** True when it read the presence hash. */
+  async #beat(): Promise<boolean> {
     const { hlc, node } = this.#options;
     const now = hlc.wallClock();
     const record = encodePresence({
@@ -705,6 +708,7 @@ export class RedisBackplane {
       caches: [...this.#replicators.keys()],
       heartbeatMillis: this.#options.config.heartbeatMillis,
     });
+    let read = false;
     try {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
       // Every node writes its record each heartbeat; a large cluster reads them every few (members.ts).
@@ -721,6 +725,7 @@ export class RedisBackplane {
         if (failed !== null) throw new Error(`${failed.message} (the members hash ${this.#keys.members})`);
         this.#checkOwnRecord(before[1]);
         this.#onMembers(all[1] ?? {});
+        read = true;
       } else {
         await this.#command.hset(this.#keys.members, node, sealed);
       }
@@ -737,6 +742,7 @@ export class RedisBackplane {
         this.#connectionChanged();
       }
     }
+    return read;
   }
 
   /** What stood in this node's presence field before it wrote its own: another process's record? */
@@ -812,12 +818,13 @@ export class RedisBackplane {
     this.#repairOwed = undefined;
     this.#bootstrapping = (async () => {
       let repaired = false;
+      let read = false;
       let tried = new Set<string>();
       try {
         for (let round = 0; round < 4 && !this.#stopped; round++) {
           this.#bootstrapAgain = false;
           repaired = false;
-          await this.#heartbeat(true);
+          read = await this.#heartbeat(true);
           // None live, but a member read whose first record was old (its clock behind, or it
           // died): its next record, a heartbeat on, tells which (members.ts).
           if (round === 0 && this.#members.live().length === 0 && this.#members.hasUnconfirmed()) {
@@ -843,11 +850,14 @@ export class RedisBackplane {
           }
           if (!this.#bootstrapAgain) break;
         }
-        // A gap is owed its repair even when no member could give it now (none live yet, or each
+        // A repair is owed even when no member could give it now (none live yet, or each
         // stalled): the first member seen live gives it (onLive). Before, it waited for a
-        // member's anti-entropy round, or for ever with anti-entropy off. A node that knows of no
-        // member owes nothing: it is alone, and whoever comes repairs from it.
-        if (!repaired && !this.#stopped && (tried.size > 0 || (reason === 'gap' && this.#members.size > 0))) {
+        // member's anti-entropy round, or for ever with anti-entropy off. A node that read the
+        // members and knows of none owes nothing: it is alone, and whoever comes repairs from it.
+        // One that could not read them (the command connection not ready yet when the reader took
+        // its position, or the heartbeat refused) does not know that, nor does a start that knows
+        // of members none of which is live (away for now, as likely as gone).
+        if (!repaired && !this.#stopped && (this.#members.size > 0 || !read)) {
           this.#repairOwed = reason;
           if (!owedAlready)
             this.#options.logger.warn(
