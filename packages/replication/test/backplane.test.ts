@@ -6,6 +6,7 @@
  * ones: a joiner of 100,000 entries instead of 20,000, Redis unreachable for 30 s instead of 5 s.
  */
 import { rmSync } from 'node:fs';
+import { type Scheduler, systemScheduler } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import { Redis } from 'ioredis';
@@ -104,6 +105,22 @@ async function converged(of: ClusterNode[], what: string, timeoutMs = 20_000): P
     const figures = of.map((n) => ({ node: n.id, size: cacheOf(n).size, backplane: n.backplane() }));
     throw new Error(`${(error as Error).message}: ${JSON.stringify(figures)}`);
   }
+}
+
+/** The system's scheduler, but a wait of half a minute or more passes at once, and now() skips its time. */
+function hurried(): Scheduler {
+  let skipped = 0;
+  return {
+    ...systemScheduler,
+    now: () => systemScheduler.now() + skipped,
+    setTimeout: (task, millis) => {
+      if (millis < 30_000) return systemScheduler.setTimeout(task, millis);
+      return systemScheduler.setTimeout(() => {
+        skipped += millis;
+        task();
+      }, 100);
+    },
+  };
 }
 
 const backplaneOf = (n: ClusterNode) => {
@@ -714,6 +731,30 @@ describe('what a Redis user without the secret can do', () => {
     await until(() => cacheOf(b).get('known-1') === 'v', 'the repair to bring what the batch carried');
     // Counted at its BootstrapDone, which comes after the entries it brought.
     await until(() => backplaneOf(b).repairs > repairsBefore, 'the repair counted');
+  });
+
+  it('a second change not known within the minute is repaired at its end, not dropped', async () => {
+    const own = await redisServer();
+    const a = await node('a', own, {}, {}, { repairIntervalMillis: 0 });
+    const b = await node('b', own, {}, { scheduler: hurried(), clock: () => Date.now() }, { repairIntervalMillis: 0 });
+    await Promise.all([a.ready(), b.ready()]);
+    const stream = 'meshcache:{gateways}:changes';
+    const sealer = new EntrySealer({ cluster: 'gateways', writer: 'a', psks: [await derivePsk(SECRET)] });
+    const writer = new Redis(own.url);
+    clients.push(writer);
+    // What a's newer release wrote in a batch beside a change b does not know: b missed it.
+    const unknown = async (key: string) => {
+      const now = Date.now();
+      replicaPortOf(cacheOf(a)).applyPut(key, 'v', { time: now, counter: 0, node: 'a' }, now, 0, 0);
+      const put = [1, CACHE, key, 'v', now, 0, 'a', now, 0, 0];
+      const batch = new Packr({ useRecords: false }).pack([5, [put, [40, CACHE, 'future', now, 0, 'a']]]);
+      await writer.xadd(stream, '*', 'm', sealer.seal(KIND_MESSAGE, batch, stream, now));
+    };
+    await unknown('known-1');
+    await until(() => cacheOf(b).get('known-1') === 'v', 'the first repair');
+    await unknown('known-2');
+    await until(() => backplaneOf(b).refused.undecodable === 2, 'b to count the second');
+    await until(() => cacheOf(b).get('known-2') === 'v', 'the second repair, the minute skipped');
   });
 
   it("a stream trimmed past a node's position while it was away is a gap it repairs, anti-entropy off", async () => {

@@ -171,6 +171,8 @@ export class RedisBackplane {
   #refused = { unauthenticated: 0, replayed: 0, stale: 0, undecodable: 0 };
   /** When an undecodable change last started a repair (at most one a minute). */
   #undecodableRepairAt: number | undefined;
+  /** An undecodable change came within that minute: its repair waits for the minute's end. */
+  #undecodableRepairDue = false;
   #refusalLogs = { minute: 0, count: 0 };
   #stopped = false;
   #bootstrapping: Promise<void> | undefined;
@@ -545,13 +547,31 @@ export class RedisBackplane {
       // release's) or a damaged entry. Its whole batch is lost here, as a link's would be, where
       // the link closes and the relink repairs: so this node repairs (once a minute at most).
       this.#refuse('undecodable', key, header.writer, (error as Error).message);
-      const now = this.#options.scheduler.now();
-      if (changes && (this.#undecodableRepairAt === undefined || now - this.#undecodableRepairAt >= 60_000)) {
-        this.#undecodableRepairAt = now;
-        void this.#bootstrap('gap');
-      }
+      if (changes) this.#repairUndecodable();
     }
     return 'ok';
+  }
+
+  /**
+   * At most one repair a minute for undecodable changes (a newer release's writer may send them
+   * all along); one that comes within the minute is repaired at its end. It was dropped: the batch
+   * it came in was lost here until an anti-entropy round, or for ever with anti-entropy off.
+   */
+  #repairUndecodable(): void {
+    if (this.#undecodableRepairDue) return;
+    const { scheduler } = this.#options;
+    const repair = () => {
+      this.#undecodableRepairDue = false;
+      this.#undecodableRepairAt = scheduler.now();
+      void this.#bootstrap('gap');
+    };
+    const wait = this.#undecodableRepairAt === undefined ? 0 : this.#undecodableRepairAt + 60_000 - scheduler.now();
+    if (wait <= 0) {
+      repair();
+      return;
+    }
+    this.#undecodableRepairDue = true;
+    this.#timer(repair, wait);
   }
 
   #addedWithinWindow(id: string): boolean {
@@ -913,10 +933,8 @@ export class RedisBackplane {
    */
   #scheduleAntiEntropy(replicator: CacheReplicator, every: number, offeredAt: Map<string, number>): void {
     const { scheduler } = this.#options;
-    const cancel = scheduler.setTimeout(
+    this.#timer(
       () => {
-        const at = this.#timers.indexOf(cancel);
-        if (at >= 0) this.#timers.splice(at, 1);
         if (this.#state === 'connected') {
           const changes = replicator.port.generation;
           for (const name of offeredAt.keys()) if (!this.#members.has(name)) offeredAt.delete(name);
@@ -932,6 +950,15 @@ export class RedisBackplane {
       },
       every * (0.8 + 0.4 * scheduler.random()),
     );
+  }
+
+  /** A timer that stop() cancels, and that leaves #timers once it ran. */
+  #timer(task: () => void, millis: number): void {
+    const cancel = this.#options.scheduler.setTimeout(() => {
+      const at = this.#timers.indexOf(cancel);
+      if (at >= 0) this.#timers.splice(at, 1);
+      task();
+    }, millis);
     this.#timers.push(cancel);
   }
 }
