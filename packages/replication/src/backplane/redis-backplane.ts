@@ -884,6 +884,9 @@ export class RedisBackplane {
               { reason, tried: [...tried] },
               'backplane: no member could repair this node now; repairing from the first member seen live',
             );
+        } else if (this.#bootstrapAgain && !this.#stopped) {
+          // A gap found during the last round allowed: owed too, not dropped.
+          this.#repairOwed = 'gap';
         }
       } finally {
         this.#bootstrapping = undefined;
