@@ -10,6 +10,7 @@ import { until } from '@meshcache/core/testing';
 import { ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../../replication/test/tls-certs.js';
+import { backplaneLine } from '../src/commands/admin.js';
 import { run } from '../src/index.js';
 import { recordingIo } from './recording-io.js';
 
@@ -435,5 +436,32 @@ describe('meshcache serve, in process', () => {
     } finally {
       rmSync(pki.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the BACKPLANE line', () => {
+  const info = {
+    type: 'redis' as const,
+    url: 'redis://127.0.0.1:6379',
+    state: 'connected' as const,
+    stream: 'meshcache:{gateways}:changes',
+    lastId: '1764921600000-3',
+    lag: 0,
+    lagMillis: 4,
+    members: 2,
+    repairs: 1,
+    gaps: 1,
+    repairOwed: false,
+    entriesWritten: 10,
+    entriesRead: 20,
+    pendingBytes: 0,
+    writesDropped: 0,
+    refused: { unauthenticated: 0, replayed: 0, stale: 0, undecodable: 0 },
+    since: 0,
+  };
+
+  it('says a repair owed (no member could give it yet), and nothing of one when none is', () => {
+    expect(backplaneLine(info)).not.toContain('repair owed');
+    expect(backplaneLine({ ...info, repairOwed: true })).toMatch(/ {2}repair owed \(no member could give it yet\)$/);
   });
 });

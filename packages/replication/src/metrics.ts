@@ -450,6 +450,12 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
       // One sample a reason the backplane counts: a reason added there shows here too.
       ofBackplane((backplane) => Object.entries(backplane.refused).map(([reason, count]) => [{ reason }, count])),
     );
+    gauge(
+      'meshcache_backplane_repair_owed',
+      '1 while a repair is due (a start, a gap) that no member could give yet: the next member seen live gives it',
+      [],
+      ofBackplane((backplane) => [[{}, backplane.repairOwed ? 1 : 0]]),
+    );
     counter(
       'meshcache_backplane_gaps_total',
       'Gaps found in the changes stream (each repaired by digest), fresh starts not counted',

@@ -587,8 +587,13 @@ describe('what a Redis user without the secret can do', () => {
     const owed = 'backplane: no member could repair this node now; repairing from the first member seen live';
     await until(() => watched.lines.some((line) => line.msg === owed), 'the repair owed', 20_000);
     expect(cacheOf(b).size).toBeLessThan(cacheOf(a).size);
+    expect(backplaneOf(b).repairOwed).toBe(true);
+    const registry = new Registry();
+    registerMeshcacheMetrics(b, registry);
+    expect(await registry.metrics()).toMatch(/^meshcache_backplane_repair_owed 1$/m);
     linkA.mend();
     await until(() => cacheOf(b).size === cacheOf(a).size, 'b repaired from a, back', 30_000);
+    await until(() => !backplaneOf(b).repairOwed, 'the repair given');
     expect(watched.lines.filter((line) => line.msg === owed)).toHaveLength(1);
   }, 60_000);
 

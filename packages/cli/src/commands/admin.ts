@@ -321,6 +321,7 @@ export function backplaneLine(info: NonNullable<PeerInfo['backplane']>): string 
     `gaps ${info.gaps}`,
     `pending ${bytes(info.pendingBytes)}`,
   ];
+  if (info.repairOwed) parts.push('repair owed (no member could give it yet)');
   const refusals = refused.unauthenticated + refused.replayed + refused.stale;
   if (refusals > 0) {
     parts.push(`refused ${refused.unauthenticated} forged, ${refused.replayed} replayed, ${refused.stale} stale`);

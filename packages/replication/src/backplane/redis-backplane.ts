@@ -79,8 +79,13 @@ export interface BackplaneInfo {
   readonly members: number;
   /** Repairs of a cache from a member that finished. */
   readonly repairs: number;
-  /** Gaps found (fresh starts not counted): each was repaired by digest. */
+  /** Gaps found (fresh starts not counted): each repaired by digest, at once or once a member can (repairOwed). */
   readonly gaps: number;
+  /**
+   * A repair is due (a start, a gap) that no member could give yet (none live, or each stalled):
+   * the next member seen live gives it. What a node missed meanwhile is not held here.
+   */
+  readonly repairOwed: boolean;
   /** Entries this node wrote to the changes stream, and read from it, since start. */
   readonly entriesWritten: number;
   readonly entriesRead: number;
@@ -362,6 +367,7 @@ export class RedisBackplane {
       members: this.#members.live().length,
       repairs: this.#repairs,
       gaps: this.#stream.gaps,
+      repairOwed: this.#repairOwed !== undefined,
       entriesWritten: this.#writer.entriesWritten,
       entriesRead: this.#stream.entriesRead,
       pendingBytes: this.#writer.pendingBytes,
