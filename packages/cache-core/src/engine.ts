@@ -420,6 +420,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       const slot = store.slotOf(key);
       if (slot >= 0 && store.isExpired(slot, now)) this.#expireHeld(key, slot, now);
     }
+    // What reads expired since the last sweep leaves the digest now, as the peers' sweeps (at the
+    // same moment by their clocks) remove their copies: lingerReadExpiries().
+    if ((this.#digest?.forgetLingering() ?? 0) > 0) this.#generation++;
     this.#forgetAgedTombstones(now);
     return expired.length;
   }
@@ -511,6 +514,22 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   get generation(): number {
     return this.#generation;
   }
+
+  /**
+   * A read that finds an entry expired removes it from the cache at once, and its `expire` fires
+   * then, but its version stays in the digest until the next sweep. For a replicator that does not
+   * send expiries: its peers still hold their copies, which their sweeps remove at the same moment
+   * as this node's (sweeper.ts), so the digests agree all along. Taken out at the read, the entry
+   * made this node's digest differ from every peer's until then, and nearly every anti-entropy
+   * round of a TTL cache that was read listed keys to pull nothing (524 RepairRequests for 538
+   * Digests in three minutes, repair-steady-state.test.ts). A write or a tombstone of the key takes
+   * it out at once (BucketDigest.linger), as it replaces the peers' copies too.
+   */
+  lingerReadExpiries(): void {
+    this.#lingerReadExpiries = true;
+  }
+
+  #lingerReadExpiries = false;
 
   applyRemote(change: RemoteChange<V>): ApplyOutcome {
     if (this.#closed) this.#throwClosed();
@@ -1112,7 +1131,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const createdAt = store.createdAt(slot);
     const ttl = store.timeToLiveSeconds(slot);
     const lived = sweptAt !== undefined && ttl > 0 && sweptAt > createdAt + ttl * 1000;
-    store.delete(key);
+    store.delete(key, sweptAt === undefined && this.#lingerReadExpiries);
     this.#expired(key, value, version, 'local', slot, lived ? createdAt : 0, lived ? ttl : 0);
   }
 

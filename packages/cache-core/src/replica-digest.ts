@@ -14,7 +14,8 @@
  *
  * Guaranteed: after every write, removal, eviction, clear and tombstone change of the store and
  * tombstones it is attached to, fold(n) equals the digest computed from scratch over what they
- * hold. Not guaranteed: an entry past its expiry that is still held (not yet read or swept)
+ * hold, and the items lingering (linger(): an entry a read expired, until the sweep, in a cache
+ * that does not send expiries). Not guaranteed: an entry past its expiry that is still held (not yet read or swept)
  * counts here, where a digest read from the cache would skip it; two nodes then differ in that
  * bucket until the sweep, and a repair finds nothing to pull there. Only a cache whose entries
  * all live in memory keeps one (a disk tier's entries are read from the disk when asked).
@@ -137,6 +138,8 @@ export class BucketDigest {
   #pendingCount = 0;
   /** Node names' hashes: a cluster has a handful of nodes, and every versioned write names one. */
   readonly #nodeHashes = new Map<string, number>();
+  /** Items that left the cache and stay in the digest until forgetLingering() (linger()), by key. */
+  #lingering: Map<string, { readonly time: number; readonly counter: number; readonly node: string }> | undefined;
 
   /**
    * @param buckets a power of two up to MAX_DIGEST_BUCKETS: the most, for a digest kept to be
@@ -180,6 +183,7 @@ export class BucketDigest {
    * version as numbers, and building an object to take one out would be an allocation a write.
    */
   apply(key: string, time: number, counter: number, node: string, removed: boolean, sign: 1 | -1): void {
+    if (this.#lingering !== undefined && this.#lingering.size > 0) this.#endLingering(key);
     const keyHash = fnv1a(key);
     let nodeHash = this.#nodeHashes.get(node);
     if (nodeHash === undefined) {
@@ -195,6 +199,34 @@ export class BucketDigest {
     pending[at + 2] = hashes[1] as number;
     pending[at + 3] = sign;
     if (++this.#pendingCount === PENDING_MOST) this.#settle();
+  }
+
+  /**
+   * The live entry `key` at this version left the cache, and is to stay in the digest until
+   * forgetLingering(), or until anything else of `key` comes or goes (a write, a tombstone): peers
+   * that still hold the entry have it in theirs meanwhile (the engine says when: lingerReadExpiries).
+   */
+  linger(key: string, time: number, counter: number, node: string): void {
+    this.#lingering ??= new Map();
+    this.#endLingering(key);
+    this.#lingering.set(key, { time, counter, node });
+  }
+
+  /** Takes every lingering item out of the digest; answers how many there were. */
+  forgetLingering(): number {
+    const lingering = this.#lingering;
+    if (lingering === undefined || lingering.size === 0) return 0;
+    const count = lingering.size;
+    this.#lingering = undefined;
+    for (const [key, { time, counter, node }] of lingering) this.apply(key, time, counter, node, false, -1);
+    return count;
+  }
+
+  #endLingering(key: string): void {
+    const item = this.#lingering?.get(key);
+    if (item === undefined) return;
+    this.#lingering?.delete(key);
+    this.apply(key, item.time, item.counter, item.node, false, -1);
   }
 
   /** Adds the items waiting to the table. */

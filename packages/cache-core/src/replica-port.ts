@@ -168,6 +168,12 @@ export interface ReplicaPort<V = unknown> {
    * the keeping: make it when the cache is attached to replication, while it is small.
    */
   digest(bucketCount: number): FoldedDigest | undefined;
+  /**
+   * From now on, an entry a read finds expired stays in the digest until the next sweep, when the
+   * peers' sweeps remove their copies (a replicator that does not send expiries asks for it). Its
+   * `expire` still fires at the read, and the cache no longer holds it.
+   */
+  lingerReadExpiries(): void;
   /** Hears every local change; returns what stops it. */
   onLocalChange(listener: LocalChangeListener<V>): () => void;
   /** Hears the key of every value applied from a peer (put or update, origin 'remote'); returns what stops it. */

@@ -59,4 +59,31 @@ describe('BucketDigest', () => {
       for (const buckets of [1, 64, 4096]) expect(kept.fold(buckets)).toEqual(fromScratch(held, buckets));
     }
   });
+
+  it('keeps a lingering item until forgetLingering(), or until anything else of its key comes or goes', () => {
+    const item = (key: string, time: number) => [key, time, 0, 'n1', false] as const;
+    const digest = new BucketDigest();
+    digest.apply(...item('a', 1), 1);
+    digest.apply(...item('b', 2), 1);
+    const both = digest.fold(64);
+    // 'b' leaves the cache, lingering: the digest is as it was.
+    digest.linger('b', 2, 0, 'n1');
+    expect(digest.fold(64)).toEqual(both);
+    // A new write of 'b' takes the lingering version out as it adds its own.
+    digest.apply(...item('b', 3), 1);
+    expect(digest.fold(64)).toEqual(
+      fromScratch(
+        new Map([
+          ['a', [1, 0, 'n1', false]],
+          ['b', [3, 0, 'n1', false]],
+        ]),
+        64,
+      ),
+    );
+    expect(digest.forgetLingering()).toBe(0);
+    // Lingering again, then forgotten: only 'a' is left.
+    digest.linger('b', 3, 0, 'n1');
+    expect(digest.forgetLingering()).toBe(1);
+    expect(digest.fold(64)).toEqual(fromScratch(new Map([['a', [1, 0, 'n1', false]]]), 64));
+  });
 });

@@ -198,6 +198,37 @@ describe('applyRemote', () => {
     expect(replicaPortOf(cache).tombstones()).toEqual([]);
   });
 
+  it('an entry a read finds expired leaves the digest at the next sweep, once lingerReadExpiries() (its expire fires at the read)', () => {
+    let counter = 0;
+    const { clock, addCache, drain } = setup({ versionClock: () => at(counter++) });
+    const cache = addCache('c', { timeToLiveSeconds: 10 });
+    const port = replicaPortOf(cache);
+    port.lingerReadExpiries();
+    const empty = port.digest(16);
+    cache.put('k', 'v');
+    cache.put('j', 'w');
+    const held = port.digest(16);
+    clock.advance(10_001);
+    drain();
+    expect(cache.get('k')).toBeUndefined();
+    expect(drain()).toEqual(['expire:k']);
+    expect(port.digest(16)).toEqual(held); // as a peer's that holds its copy until its sweep
+    const generation = port.generation;
+    cache.evictExpiredElements(); // the sweep: 'j' goes, and 'k' leaves the digest
+    expect(port.generation).toBeGreaterThan(generation);
+    expect(port.digest(16)).toEqual(empty);
+    // A write of the key ends its lingering at once (it replaces the peers' copies too): the
+    // digest holds the new version alone, as a node's that only heard the write.
+    cache.put('k', 'v2');
+    clock.advance(10_001);
+    expect(cache.get('k')).toBeUndefined();
+    cache.put('k', 'v3');
+    const other = replicaPortOf(addCache('other'));
+    other.digest(16);
+    other.applyPut('k', 'v3', cache.peekEntry('k')?.version as Version, clock.now(), 0, 0);
+    expect(port.digest(16)).toEqual(other.digest(16));
+  });
+
   it('tombstones past the retention are forgotten before a repair reads them (digest, list), not only by the sweep', () => {
     // Sweeps run at each node's own moments; repairs compare nodes at one moment. Forgotten only
     // by the sweep, the same tombstone was held on one node and gone on another for up to a sweep

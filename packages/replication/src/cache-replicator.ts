@@ -243,6 +243,9 @@ export class CacheReplicator {
       inFlightMillis: IN_FLIGHT_MILLIS + 2 * settings.asynchronousReplicationIntervalMillis,
     });
     port.requireEncodableValues('replicates to peers', MAX_VALUE_BYTES, MAX_VALUE_DEPTH);
+    // A read's expiry goes to no peer: its version stays in the digest until the sweep, when the
+    // peers' copies go too (engine.ts, lingerReadExpiries).
+    if (!settings.replicateExpiries) port.lingerReadExpiries();
     if (settings.clusterSingleFlight) {
       if (!settings.replicatePuts || !settings.replicatePutsViaCopy) {
         throw new ConfigError(

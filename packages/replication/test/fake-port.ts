@@ -152,6 +152,8 @@ export class FakePort implements ReplicaPort<unknown> {
   digest(): undefined {
     return undefined;
   }
+  /** Its digest is never kept (digest() answers undefined): nothing lingers. */
+  lingerReadExpiries(): void {}
 
   onLocalChange(listener: LocalChangeListener<unknown>): () => void {
     this.localListeners.push(listener);

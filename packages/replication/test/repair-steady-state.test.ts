@@ -127,6 +127,22 @@ describe('anti-entropy on a cluster that keeps changing', () => {
     expect(requests / digests).toBeLessThan(0.1);
   }, 30_000);
 
+  it('finds the digests of a TTL cache without replicateExpiries in step when reads find entries expired', async () => {
+    cluster = await ttlCluster({ replicateExpiries: false });
+    const caches = cluster.caches('ttl');
+    // Each second another node reads the entry written 12 s before: past its TTL, not swept yet.
+    const counts = await writeEverySecond(cluster, 'ttl', (_cache, second) => {
+      if (second >= 12) caches[(second + 1) % caches.length]?.get(`k${second - 12}`);
+    });
+    const digests = counts.get(MessageType.Digest) ?? 0;
+    const requests = counts.get(MessageType.RepairRequest) ?? 0;
+    expect(digests).toBeGreaterThan(300);
+    // Before: the read took the entry out of its node's digest at once, and its peers held theirs
+    // until the sweep, so nearly every round found buckets that differ (524 RepairRequests for
+    // 538 Digests; 2 now). The entry stays in the digest until the sweep (lingerReadExpiries).
+    expect(requests / digests).toBeLessThan(0.1);
+  }, 30_000);
+
   it('sends no expiry of a TTL entry the sweep finds, which every node sweeps at the same moment', async () => {
     cluster = await ttlCluster(); // replicateExpiries on (the default)
     const counts = await writeEverySecond(cluster, 'ttl');

@@ -377,11 +377,12 @@ export class MemoryStore<V> {
   }
 
   /** Removes a key (not an eviction). */
-  delete(key: string): boolean {
+  /** `lingerInDigest`: the entry's version stays in the digest (BucketDigest.linger), for the engine's read expiries. */
+  delete(key: string, lingerInDigest = false): boolean {
     const slot = this.#index.delete(key, this.#keys);
     if (slot === NONE) return false;
     this.policy.remove(slot);
-    this.#release(slot);
+    this.#release(slot, lingerInDigest);
     return true;
   }
 
@@ -390,6 +391,7 @@ export class MemoryStore<V> {
     if (digest !== undefined) {
       // The digest also holds the cache's tombstones: take out the entries one by one.
       for (let slot = 0; slot < this.#top; slot++) this.#toDigest(digest, slot, -1);
+      digest.forgetLingering();
     }
     // A set of deferred values may also be held by another cache: it must hear that these went.
     if (this.#deferredAt !== undefined) for (let slot = 0; slot < this.#top; slot++) this.#releaseValue(slot);
@@ -428,8 +430,8 @@ export class MemoryStore<V> {
     return this.#top++;
   }
 
-  #release(slot: number): void {
-    this.#releaseVersion(slot); // first: the digest needs the key
+  #release(slot: number, lingerInDigest = false): void {
+    this.#releaseVersion(slot, lingerInDigest); // first: the digest needs the key
     this.#keys[slot] = undefined;
     this.#releaseValue(slot);
     this.#values[slot] = undefined;
@@ -476,12 +478,16 @@ export class MemoryStore<V> {
     if (value instanceof DeferredValues) value.release((this.#deferredAt as Uint32Array)[slot] as number);
   }
 
-  #releaseVersion(slot: number): void {
+  #releaseVersion(slot: number, lingerInDigest = false): void {
     const rest = this.#versionRest;
     if (rest === undefined) return;
     const node = rest[2 * slot + 1] as number;
     if (node === 0) return;
-    if (this.#digest !== undefined) this.#toDigest(this.#digest, slot, -1);
+    const digest = this.#digest;
+    if (digest !== undefined && lingerInDigest) {
+      const time = (this.#versionTime as Float64Array)[slot] as number;
+      digest.linger(this.#keys[slot] as string, time, rest[2 * slot] as number, this.#nodes.names[node] as string);
+    } else if (digest !== undefined) this.#toDigest(digest, slot, -1);
     this.#nodes.release(node);
     rest[2 * slot + 1] = 0;
   }
