@@ -115,6 +115,13 @@ export function encodeDigest(sums: Uint32Array, xors: Uint32Array): Uint8Array {
 const PENDING_MOST = 256;
 
 /**
+ * Items lingering at most (about 100 bytes each): past it, an entry leaves the digest as it leaves
+ * the cache, as before lingering was (a cache whose reads expire thousands of entries a second
+ * would otherwise hold hundreds of thousands of them for a sweep interval).
+ */
+const LINGERING_MOST = 65_536;
+
+/**
  * Per-bucket sums, xors and counts at MAX_DIGEST_BUCKETS, kept as items come and go.
  *
  * Why items wait. A write touches one bucket of a table of 768 KiB picked by a hash: a miss to
@@ -209,7 +216,8 @@ export class BucketDigest {
   linger(key: string, time: number, counter: number, node: string): void {
     this.#lingering ??= new Map();
     this.#endLingering(key);
-    this.#lingering.set(key, { time, counter, node });
+    if (this.#lingering.size < LINGERING_MOST) this.#lingering.set(key, { time, counter, node });
+    else this.apply(key, time, counter, node, false, -1);
   }
 
   /** Takes every lingering item out of the digest; answers how many there were. */

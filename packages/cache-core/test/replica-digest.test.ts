@@ -86,4 +86,16 @@ describe('BucketDigest', () => {
     expect(digest.forgetLingering()).toBe(1);
     expect(digest.fold(64)).toEqual(fromScratch(new Map([['a', [1, 0, 'n1', false]]]), 64));
   });
+
+  it('lingers 65,536 items at most: past that, an item leaves at once', () => {
+    const digest = new BucketDigest();
+    const lingering = new Map<string, [number, number, string, boolean]>();
+    for (let i = 0; i <= 65_536; i++) {
+      digest.apply(`k${i}`, i, 0, 'n1', false, 1);
+      digest.linger(`k${i}`, i, 0, 'n1');
+      if (i < 65_536) lingering.set(`k${i}`, [i, 0, 'n1', false]);
+    }
+    expect(digest.fold(64)).toEqual(fromScratch(lingering, 64));
+    expect(digest.forgetLingering()).toBe(65_536);
+  });
 });
