@@ -1064,6 +1064,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         }
       }
       this.#tombstones.forgetNotNewerThan(version);
+      // The peers' unswept copies of what lingers here go with the clear too (the clearer's
+      // own digest forgot its lingering items): kept, they made this digest differ until the sweep.
+      this.#digest?.forgetLingering(version);
     }
     if (version !== undefined) this.#clearVersion = version;
     this.loads.overtakeAll();

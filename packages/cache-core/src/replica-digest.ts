@@ -20,7 +20,7 @@
  * bucket until the sweep, and a repair finds nothing to pull there. Only a cache whose entries
  * all live in memory keeps one (a disk tier's entries are read from the disk when asked).
  */
-import type { Version } from './version.js';
+import { compareVersions, type Version } from './version.js';
 
 /** The most buckets a digest may have (a power of two). */
 export const MAX_DIGEST_BUCKETS = 65_536;
@@ -190,7 +190,7 @@ export class BucketDigest {
    * version as numbers, and building an object to take one out would be an allocation a write.
    */
   apply(key: string, time: number, counter: number, node: string, removed: boolean, sign: 1 | -1): void {
-    if (this.#lingering !== undefined && this.#lingering.size > 0) this.#endLingering(key);
+    if (this.#lingering !== undefined && this.#lingering.size > 0) this.endLingering(key);
     const keyHash = fnv1a(key);
     let nodeHash = this.#nodeHashes.get(node);
     if (nodeHash === undefined) {
@@ -215,22 +215,34 @@ export class BucketDigest {
    */
   linger(key: string, time: number, counter: number, node: string): void {
     this.#lingering ??= new Map();
-    this.#endLingering(key);
+    this.endLingering(key);
     if (this.#lingering.size < LINGERING_MOST) this.#lingering.set(key, { time, counter, node });
     else this.apply(key, time, counter, node, false, -1);
   }
 
-  /** Takes every lingering item out of the digest; answers how many there were. */
-  forgetLingering(): number {
+  /**
+   * Takes the lingering items out of the digest, all of them or those no newer than `notNewerThan`
+   * (a peer's removeAll: the peers' copies of those go with it, newer ones stay); answers how many.
+   */
+  forgetLingering(notNewerThan?: Version): number {
     const lingering = this.#lingering;
     if (lingering === undefined || lingering.size === 0) return 0;
-    const count = lingering.size;
-    this.#lingering = undefined;
-    for (const [key, { time, counter, node }] of lingering) this.apply(key, time, counter, node, false, -1);
+    let count = 0;
+    for (const [key, item] of lingering) {
+      if (notNewerThan !== undefined && compareVersions(item, notNewerThan) > 0) continue;
+      lingering.delete(key);
+      this.apply(key, item.time, item.counter, item.node, false, -1);
+      count++;
+    }
+    if (lingering.size === 0) this.#lingering = undefined;
     return count;
   }
 
-  #endLingering(key: string): void {
+  /**
+   * Takes `key`'s lingering item, if any, out of the digest: for a change of the key that reaches
+   * the peers' copies but not this digest (a write too large for memory).
+   */
+  endLingering(key: string): void {
     const item = this.#lingering?.get(key);
     if (item === undefined) return;
     this.#lingering?.delete(key);

@@ -87,6 +87,21 @@ describe('BucketDigest', () => {
     expect(digest.fold(64)).toEqual(fromScratch(new Map([['a', [1, 0, 'n1', false]]]), 64));
   });
 
+  it('forgets, for a removeAll, only the lingering items no newer than it', () => {
+    const digest = new BucketDigest();
+    for (const [key, time] of [
+      ['old', 1],
+      ['new', 3],
+    ] as const) {
+      digest.apply(key, time, 0, 'n1', false, 1);
+      digest.linger(key, time, 0, 'n1');
+    }
+    expect(digest.forgetLingering({ time: 2, counter: 0, node: 'n1' })).toBe(1);
+    expect(digest.fold(64)).toEqual(fromScratch(new Map([['new', [3, 0, 'n1', false]]]), 64));
+    expect(digest.forgetLingering()).toBe(1);
+    expect(digest.fold(64)).toEqual(fromScratch(new Map(), 64));
+  });
+
   it('lingers 65,536 items at most: past that, an item leaves at once', () => {
     const digest = new BucketDigest();
     const lingering = new Map<string, [number, number, string, boolean]>();

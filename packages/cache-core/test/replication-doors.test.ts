@@ -229,6 +229,23 @@ describe('applyRemote', () => {
     expect(port.digest(16)).toEqual(other.digest(16));
   });
 
+  it("a peer's removeAll takes out what lingers and is no newer than it, as it takes out the peers' copies", () => {
+    let counter = 0;
+    const { clock, addCache } = setup({ versionClock: () => at(counter++) });
+    const cache = addCache('c', { timeToLiveSeconds: 10 });
+    const port = replicaPortOf(cache);
+    port.lingerReadExpiries();
+    const empty = port.digest(16);
+    cache.put('k', 'v');
+    cache.put('j', 'w');
+    clock.advance(10_001);
+    expect(cache.get('k')).toBeUndefined(); // lingers
+    // The peer that cleared holds nothing (its own clear forgot what lingered there); the peers
+    // that hear the clear drop their unswept copies of 'k' and 'j'.
+    expect(port.applyRemote({ type: 'removeAll', version: at(10_500) })).toBe('applied');
+    expect(port.digest(16)).toEqual(empty);
+  });
+
   it('tombstones past the retention are forgotten before a repair reads them (digest, list), not only by the sweep', () => {
     // Sweeps run at each node's own moments; repairs compare nodes at one moment. Forgotten only
     // by the sweep, the same tombstone was held on one node and gone on another for up to a sweep
