@@ -914,6 +914,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       held = store.write(key, value, createdAt, accessedAt, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces
     if (this.#tombstones.size > 0) this.#tombstones.forget(key);
+    // Stored, the write would have ended what lingers of the key in the digest (BucketDigest.linger);
+    // too large for memory it stores nothing, yet it replaces the peers' copies all the same.
+    if (!fits) this.#digest?.endLingering(key);
     this.loads.overtake(key);
     // The victims' evict (or expire) listeners run before this write's own event, and may write
     // or remove this very key: their change is the later one and stands, and this write ends

@@ -246,6 +246,22 @@ describe('applyRemote', () => {
     expect(port.digest(16)).toEqual(empty);
   });
 
+  it("a write too large for memory ends what lingers of its key, as it ends the peers' copies", () => {
+    let counter = 0;
+    const { clock, addCache } = setup({ versionClock: () => at(counter++) });
+    const cache = addCache('c', { timeToLiveSeconds: 10, maxBytesLocalHeap: '1k' });
+    const port = replicaPortOf(cache);
+    port.lingerReadExpiries();
+    const empty = port.digest(16);
+    cache.put('k', 'v');
+    clock.advance(10_001);
+    expect(cache.get('k')).toBeUndefined(); // lingers
+    // Peers holding the expired copy drop it for this write, which none of them holds (evicted).
+    cache.put('k', 'x'.repeat(4096));
+    expect(cache.peekEntry('k')).toBeUndefined();
+    expect(port.digest(16)).toEqual(empty);
+  });
+
   it('tombstones past the retention are forgotten before a repair reads them (digest, list), not only by the sweep', () => {
     // Sweeps run at each node's own moments; repairs compare nodes at one moment. Forgotten only
     // by the sweep, the same tombstone was held on one node and gone on another for up to a sweep
