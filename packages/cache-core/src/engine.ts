@@ -554,7 +554,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         // forget a tombstone at different moments taught it back to each other by repair, each
         // time for a whole retention more, and a removal's tombstone never died on a busy cluster.
         const recent = this.#tombstones.isRecent(version, now);
-        if (!recent && this.#heldNowhere(key, slot)) return 'stale';
+        if (!recent && this.#heldNowhere(key, slot)) {
+          // The peers' unswept copies older than it go (no tombstone), and what lingers of them here too.
+          if (this.#digest?.endLingering(key, version) === true) this.#generation++;
+          return 'stale';
+        }
         this.#removeKey(key, version, 'remote', now, recent, change.taught === true);
         return 'applied';
       }

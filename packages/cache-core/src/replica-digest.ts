@@ -252,18 +252,20 @@ export class BucketDigest {
   }
 
   /**
-   * Takes `key`'s lingering item, if any, out of the digest: for a change of the key that reaches
-   * the peers' copies but not this digest (a write too large for memory).
+   * Takes `key`'s lingering item, if any (and older than `newerThanIt`, if given), out of the
+   * digest, for a change of the key that reaches the peers' copies but not this digest (a write
+   * too large for memory, a removal too old to leave a tombstone); answers whether it did.
    */
-  endLingering(key: string): void {
-    if (this.#lingering !== undefined && this.#lingering.size > 0) this.#endLingering(fnv1a(key));
+  endLingering(key: string, newerThanIt?: Version): boolean {
+    return this.#lingering !== undefined && this.#lingering.size > 0 && this.#endLingering(fnv1a(key), newerThanIt);
   }
 
-  #endLingering(keyHash: number): void {
+  #endLingering(keyHash: number, newerThanIt?: Version): boolean {
     const item = this.#lingering?.get(keyHash | 0);
-    if (item === undefined) return;
+    if (item === undefined || (newerThanIt !== undefined && compareVersions(item, newerThanIt) >= 0)) return false;
     this.#lingering?.delete(keyHash | 0);
     this.#applyHashed(keyHash, item.time, item.counter, item.node, false, -1);
+    return true;
   }
 
   /** Adds the items waiting to the table. */

@@ -308,6 +308,29 @@ describe('applyRemote', () => {
     expect(replicaPortOf(cache).tombstones()).toEqual([{ key: 'k', version: at(1000) }]);
   });
 
+  it('a removal from a peer older than the retention ends what lingers of its key at an older version, as the peers drop their copies', () => {
+    const { clock, addCache } = setup({ tombstoneRetentionSeconds: 60 });
+    const cache = addCache('c', { timeToLiveSeconds: 100 });
+    const port = replicaPortOf(cache);
+    port.lingerReadExpiries();
+    const empty = port.digest(16);
+    port.applyPut('k', 'v', at(100), at(100).time, 100, 0);
+    port.applyPut('j', 'w', at(200), at(200).time, 100, 0);
+    clock.advance(100_201);
+    expect(cache.get('k')).toBeUndefined(); // lingers at at(100)
+    expect(cache.get('j')).toBeUndefined(); // lingers at at(200)
+    const lingering = port.digest(16);
+    // Older than 'j' (its peers keep their copies of it), newer than 'k' (they drop theirs).
+    const generation = port.generation;
+    expect(port.applyRemote({ type: 'remove', key: 'j', version: at(150) })).toBe('stale');
+    expect(port.digest(16)).toEqual(lingering);
+    expect(port.applyRemote({ type: 'remove', key: 'k', version: at(150) })).toBe('stale');
+    expect(port.generation).toBeGreaterThan(generation);
+    port.applyRemote({ type: 'remove', key: 'j', version: at(250) });
+    expect(port.digest(16)).toEqual(empty);
+    expect(port.tombstones()).toEqual([]);
+  });
+
   it('an expire removes the entry only if it still holds that exact version', () => {
     const { addCache, drain } = setup();
     const cache = addCache('c');
