@@ -642,6 +642,22 @@ describe('what a Redis user without the secret can do', () => {
     await until(() => cacheOf(b).get('before') === 'kept', 'b repaired from a', 15_000);
   }, 30_000);
 
+  it('nodes started together: none asks a repair of one that does not read its inbox yet (it stalled 2 s, and was owed)', async () => {
+    // A node's record appeared at its first heartbeat, before its reader took its first position
+    // (the inbox's last id): a member starting at the same moment offered it a repair there, the
+    // offer was skipped, the repair stalled and was owed, never asked of it again (it stayed live).
+    // Started one after another (start() does not wait for Redis), as the fault test does: before
+    // the fix, two runs in three had a stall.
+    const own = await redisServer();
+    const watched = memoryLogger();
+    const repairOff = { repairIntervalMillis: 0 };
+    const all: ClusterNode[] = [];
+    for (const name of ['a', 'b', 'c']) all.push(await node(name, own, {}, { logger: watched.logger }, repairOff));
+    await Promise.all(all.map((n) => n.ready()));
+    await until(() => all.every((n) => backplaneOf(n).members === 2), 'every node sees the two others');
+    expect(watched.lines.filter((line) => line.level !== 'info').map((line) => line.msg)).toEqual([]);
+  });
+
   it('a repair owed to a member live by its records that never answers is not asked of it again at every heartbeat', async () => {
     const own = await redisServer();
     const writer = new Redis(own.url);

@@ -737,22 +737,23 @@ export class RedisBackplane {
     let read = false;
     try {
       const sealed = this.#sealer.seal(KIND_CONTROL, record, this.#keys.members, now);
+      // A node announces itself only once its reader took its first position: the inbox is read
+      // from its last id then, so a repair a member offered on seeing the record earlier (nodes
+      // started together) was skipped, stalled for 2 * socketTimeoutMillis, and was owed.
+      const announce = this.#stream.lastId !== null;
       // Every node writes its record each heartbeat; a large cluster reads them every few (members.ts).
       if (this.#members.readsThisBeat() || this.#bootstrapping !== undefined) {
-        const [before, written, all] = (await this.#command
-          .multi()
-          .hgetBuffer(this.#keys.members, node)
-          .hset(this.#keys.members, node, sealed)
-          .hgetallBuffer(this.#keys.members)
-          .exec()) as [[Error | null, Buffer | null], [Error | null, unknown], [Error | null, Record<string, Buffer>]];
+        const transaction = this.#command.multi().hgetBuffer(this.#keys.members, node);
+        if (announce) transaction.hset(this.#keys.members, node, sealed);
+        const replies = (await transaction.hgetallBuffer(this.#keys.members).exec()) as Array<[Error | null, unknown]>;
         // A transaction answers each command: an error there (the members key made another type)
         // is the heartbeat's failure, not an empty membership.
-        const failed = before[0] ?? written[0] ?? all[0];
-        if (failed !== null) throw new Error(`${failed.message} (the members hash ${this.#keys.members})`);
-        this.#checkOwnRecord(before[1]);
-        this.#onMembers(all[1] ?? {});
+        const failed = replies.find(([error]) => error !== null)?.[0];
+        if (failed) throw new Error(`${failed.message} (the members hash ${this.#keys.members})`);
+        this.#checkOwnRecord((replies[0]?.[1] ?? null) as Buffer | null);
+        this.#onMembers((replies.at(-1)?.[1] ?? {}) as Record<string, Buffer>);
         read = true;
-      } else {
+      } else if (announce) {
         await this.#command.hset(this.#keys.members, node, sealed);
       }
       this.#stream.noteProbe(await this.#probe(this.#command, this.#stream.at));
