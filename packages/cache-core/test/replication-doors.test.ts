@@ -12,6 +12,16 @@ function putChange(key: string, value: unknown, version: Version, createdAt = ve
   return { type: 'put', key, value, version, createdAt, timeToLiveSeconds: 0, timeToIdleSeconds: 0 };
 }
 
+/** A cache of 10 s entries whose read expiries linger in its digest, each write a newer version; `empty`: its digest at the start. */
+function lingering() {
+  let counter = 0;
+  const kit = setup({ versionClock: () => at(counter++) });
+  const cache = kit.addCache('c', { timeToLiveSeconds: 10 });
+  const port = replicaPortOf(cache);
+  port.lingerReadExpiries();
+  return { ...kit, cache, port, empty: port.digest(16) };
+}
+
 describe('compareVersions', () => {
   it('orders by time, then counter, then node, with undefined oldest', () => {
     expect(compareVersions(v(1), v(2))).toBeLessThan(0);
@@ -199,12 +209,7 @@ describe('applyRemote', () => {
   });
 
   it('an entry a read finds expired leaves the digest at the next sweep, once lingerReadExpiries() (its expire fires at the read)', () => {
-    let counter = 0;
-    const { clock, addCache, drain } = setup({ versionClock: () => at(counter++) });
-    const cache = addCache('c', { timeToLiveSeconds: 10 });
-    const port = replicaPortOf(cache);
-    port.lingerReadExpiries();
-    const empty = port.digest(16);
+    const { clock, addCache, drain, cache, port, empty } = lingering();
     cache.put('k', 'v');
     cache.put('j', 'w');
     const held = port.digest(16);
@@ -230,12 +235,7 @@ describe('applyRemote', () => {
   });
 
   it("a peer's removeAll takes out what lingers and is no newer than it, as it takes out the peers' copies", () => {
-    let counter = 0;
-    const { clock, addCache } = setup({ versionClock: () => at(counter++) });
-    const cache = addCache('c', { timeToLiveSeconds: 10 });
-    const port = replicaPortOf(cache);
-    port.lingerReadExpiries();
-    const empty = port.digest(16);
+    const { clock, cache, port, empty } = lingering();
     cache.put('k', 'v');
     cache.put('j', 'w');
     clock.advance(10_001);

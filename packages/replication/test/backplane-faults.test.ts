@@ -26,8 +26,9 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterNode } from '../src/index.js';
-import { SECRET, until } from './nodes.js';
-import { RedisLink, RedisServer } from './redis-server.js';
+import { until } from './nodes.js';
+import { backplaneNodeConfig, RedisLink, RedisServer } from './redis-server.js';
+import { generator } from './simulation/schedule.js';
 
 const SEED =
   process.env['MESHCACHE_BACKPLANE_FAULTS_SEED'] === undefined
@@ -72,18 +73,6 @@ interface Fault {
   readonly victim: number;
   /** 'stream trimmed': XTRIM MAXLEN 0, or DEL of the changes key. */
   readonly trim: 'xtrim' | 'del';
-}
-
-/** mulberry32: a small deterministic generator, so that a seed replays a schedule. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Every kind ROUNDS times, in a seeded order, each with its seeded hold, victim and way of trimming. */
@@ -189,22 +178,10 @@ async function cluster(repairIntervalMillis: number | undefined, tail: string[])
     links.push(link);
     relays.push(link);
     const node = await ClusterNode.start(
-      {
-        name,
-        cluster: 'gateways',
-        secret: SECRET,
-        peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-        backplane: { type: 'redis', url: link.url, heartbeatMillis: 200, replayWindowSeconds: 60 },
-        caches: {
-          [CACHE]: {
-            maxElementsInMemory: 0,
-            replication: {
-              asynchronousReplicationIntervalMillis: 50,
-              ...(repairIntervalMillis === undefined ? {} : { repairIntervalMillis }),
-            },
-          },
-        },
-      },
+      backplaneNodeConfig(name, link.url, CACHE, {
+        asynchronousReplicationIntervalMillis: 50,
+        ...(repairIntervalMillis === undefined ? {} : { repairIntervalMillis }),
+      }),
       { logger: tailLogger(name, tail) },
     );
     nodes.push(node);

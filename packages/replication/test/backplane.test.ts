@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_CONTROL, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
 import { encodePresence } from '../src/backplane/members.js';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
-import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
+import { type ClusterConfig, ClusterNode, type ClusterNodeOptions, type ReplicationConfig } from '../src/index.js';
 import { WireCodec } from '../src/internals.js';
 import { registerMeshcacheMetrics } from '../src/metrics.js';
 import { MessageType } from '../src/protocol/messages.js';
@@ -24,7 +24,7 @@ import { derivePsk } from '../src/security/keyring.js';
 import { SECRET, until } from './nodes.js';
 import { recordPrefetches } from './prefetches.js';
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
-import { RedisLink, RedisServer, type RedisServerOptions } from './redis-server.js';
+import { backplaneNodeConfig, RedisLink, RedisServer, type RedisServerOptions } from './redis-server.js';
 import { makeTestPki } from './tls-certs.js';
 
 const FULL = process.env['MESHCACHE_BACKPLANE_FULL'] === '1';
@@ -61,21 +61,15 @@ async function node(
   server: RedisServer,
   overrides: Partial<ClusterConfig> = {},
   options: ClusterNodeOptions = {},
-  replication: Record<string, unknown> = {},
+  replication: ReplicationConfig = {},
 ): Promise<ClusterNode> {
   const started = await ClusterNode.start(
     {
-      name,
-      cluster: 'gateways',
-      secret: SECRET,
-      peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
-      backplane: { type: 'redis', url: server.url, heartbeatMillis: 200, replayWindowSeconds: 60 },
-      caches: {
-        [CACHE]: {
-          maxElementsInMemory: 0,
-          replication: { asynchronousReplicationIntervalMillis: 20, repairIntervalMillis: 1000, ...replication },
-        },
-      },
+      ...backplaneNodeConfig(name, server.url, CACHE, {
+        asynchronousReplicationIntervalMillis: 20,
+        repairIntervalMillis: 1000,
+        ...replication,
+      }),
       ...overrides,
     },
     options,

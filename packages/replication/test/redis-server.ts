@@ -14,6 +14,8 @@ import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import type { ClusterConfig, ReplicationConfig } from '../src/index.js';
+import { SECRET } from './nodes.js';
 
 export interface RedisServerOptions {
   /** Persist with AOF (fsync always), so a restart keeps the data. @default false */
@@ -261,4 +263,24 @@ export class RedisLink {
     client.pipe(upstream);
     upstream.pipe(client);
   }
+}
+
+/**
+ * A node of the cluster 'gateways' on the backplane at `url` (a heartbeat every 200 ms), with one
+ * memory-only cache `cache` replicated as `replication` says: what the backplane's tests start.
+ */
+export function backplaneNodeConfig(
+  name: string,
+  url: string,
+  cache: string,
+  replication: ReplicationConfig,
+): ClusterConfig {
+  return {
+    name,
+    cluster: 'gateways',
+    secret: SECRET,
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    backplane: { type: 'redis', url, heartbeatMillis: 200, replayWindowSeconds: 60 },
+    caches: { [cache]: { maxElementsInMemory: 0, replication } },
+  };
 }
