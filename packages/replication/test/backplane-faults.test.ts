@@ -22,11 +22,10 @@
  * the faults, how long each holds, the node whose link is cut, trim or delete, and each node's keys).
  */
 import type { Logger } from '@meshcache/core';
-import { replicaPortOf } from '@meshcache/core/internal';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterNode } from '../src/index.js';
-import { until } from './nodes.js';
+import { cacheContents, nodeCache, until } from './nodes.js';
 import { backplaneNodeConfig, RedisLink, RedisServer } from './redis-server.js';
 import { generator } from './simulation/schedule.js';
 
@@ -114,22 +113,9 @@ function tailLogger(name: string, tail: string[]): Logger {
   return { info: () => {}, debug: () => {}, warn: keep('warn'), error: keep('error') } as unknown as Logger;
 }
 
-function cacheOf(node: ClusterNode) {
-  const cache = node.manager.getCache(CACHE);
-  if (cache === undefined) throw new Error('no cache');
-  return cache;
-}
-
+const cacheOf = (node: ClusterNode) => nodeCache(node, CACHE);
 /** Every key, value and version of the cache, sorted: equal on every node once they converged. */
-function contents(node: ClusterNode): string {
-  return [...replicaPortOf(cacheOf(node)).entries()]
-    .map(
-      ({ key, value, version }) =>
-        `${key}=${JSON.stringify(value)}@${version?.time}.${version?.counter}.${version?.node}`,
-    )
-    .sort()
-    .join('\n');
-}
+const contents = (node: ClusterNode) => cacheContents(node, CACHE, true);
 
 function info(node: ClusterNode) {
   const backplane = node.backplane();

@@ -21,7 +21,7 @@ import { WireCodec } from '../src/internals.js';
 import { registerMeshcacheMetrics } from '../src/metrics.js';
 import { MessageType } from '../src/protocol/messages.js';
 import { derivePsk } from '../src/security/keyring.js';
-import { SECRET, until } from './nodes.js';
+import { cacheContents, nodeCache, SECRET, until } from './nodes.js';
 import { recordPrefetches } from './prefetches.js';
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
 import { backplaneNodeConfig, RedisLink, RedisServer, type RedisServerOptions } from './redis-server.js';
@@ -78,19 +78,9 @@ async function node(
   return started;
 }
 
-function cacheOf(node: ClusterNode) {
-  const cache = node.manager.getCache(CACHE);
-  if (cache === undefined) throw new Error('no cache');
-  return cache;
-}
-
+const cacheOf = (node: ClusterNode) => nodeCache(node, CACHE);
 /** Every key and value of the cache, sorted: equal on every node once they converged. */
-function contents(node: ClusterNode): string {
-  return [...replicaPortOf(cacheOf(node)).entries()]
-    .map((entry) => `${entry.key}=${JSON.stringify(entry.value)}`)
-    .sort()
-    .join('\n');
-}
+const contents = (node: ClusterNode) => cacheContents(node, CACHE);
 
 async function converged(of: ClusterNode[], what: string, timeoutMs = 20_000): Promise<void> {
   try {

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ClusterNode } from '../src/index.js';
 import { registerMeshcacheMetrics } from '../src/metrics.js';
-import { startNode, until } from './nodes.js';
+import { nodeCache, startNode, until } from './nodes.js';
 import { type Family, parsePrometheusText, samplesOf, sampleValue } from './prometheus-text.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshcache-metrics-'));
@@ -20,10 +19,6 @@ const caches = {
   sized: { maxBytesLocalHeap: '1k' },
 };
 
-function cacheOf(node: ClusterNode, name: string) {
-  return node.manager.getCache(name) as NonNullable<ReturnType<ClusterNode['manager']['getCache']>>;
-}
-
 async function scrape(registry: Registry): Promise<{ text: string; families: Map<string, Family> }> {
   const text = await registry.metrics();
   return { text, families: parsePrometheusText(text) };
@@ -36,8 +31,8 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     await a.ready();
     const registry = new Registry();
     registerMeshcacheMetrics(a, registry);
-    const responses = cacheOf(a, 'Response Cache');
-    const onB = cacheOf(b, 'Response Cache');
+    const responses = nodeCache(a, 'Response Cache');
+    const onB = nodeCache(b, 'Response Cache');
 
     for (const key of ['GET /a', 'GET /b', 'GET /c', 'GET /d', 'GET /e']) responses.put(key, { body: `secret-${key}` });
     responses.put('GET /e', { body: 'secret-updated' }); // an update
@@ -49,10 +44,10 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(responses.remove('GET /e')).toBe(true);
     await until(() => !responses.has('GET /short'), 'GET /short to expire', 5000);
     expect(responses.get('GET /short')).toBeUndefined(); // a miss on an expired entry
-    const spill = cacheOf(a, 'spill');
+    const spill = nodeCache(a, 'spill');
     for (const key of ['x', 'y', 'z']) spill.put(key, 'on disk');
-    expect(await cacheOf(a, 'local').getOrLoad('k', () => 'loaded')).toBe('loaded');
-    cacheOf(a, 'sized').put('r', 'x'.repeat(100));
+    expect(await nodeCache(a, 'local').getOrLoad('k', () => 'loaded')).toBe('loaded');
+    nodeCache(a, 'sized').put('r', 'x'.repeat(100));
     await until(() => !onB.has('GET /e') && !onB.has('GET /short'), 'the removal and expiry to reach gw-2');
     await a.settle();
 
@@ -76,7 +71,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(sampleValue(families, 'meshcache_cache_disk_degraded', { cache: 'spill' })).toBe(0);
     expect(() => sampleValue(families, 'meshcache_cache_disk_degraded', cache)).toThrow(/0 samples/); // no disk tier
     expect(sampleValue(families, 'meshcache_cache_disk_writes_dropped_total', { cache: 'spill' })).toBe(0);
-    const sized = cacheOf(a, 'sized').statistics().memoryBytes;
+    const sized = nodeCache(a, 'sized').statistics().memoryBytes;
     expect(sized).toBeGreaterThan(100);
     expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'held' })).toBe(sized);
     expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'bound' })).toBe(1024);
@@ -150,8 +145,8 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     await a.ready();
     const registry = new Registry();
     registerMeshcacheMetrics(a, registry);
-    for (let i = 0; i < 3; i++) cacheOf(a, 'Response Cache').put(`k${i}`, i);
-    await until(() => cacheOf(b, 'Response Cache').size === 3, 'the puts on gw-2');
+    for (let i = 0; i < 3; i++) nodeCache(a, 'Response Cache').put(`k${i}`, i);
+    await until(() => nodeCache(b, 'Response Cache').size === 3, 'the puts on gw-2');
     const sent = () =>
       a
         .peers()

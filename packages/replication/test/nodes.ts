@@ -2,6 +2,8 @@
  * ClusterNodes for the tests over real WebSockets on 127.0.0.1: started with a shared base
  * configuration and stopped after each test; and (re-exported) the poll with a deadline.
  */
+import type { Cache } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { afterEach } from 'vitest';
 import { type ClusterConfig, ClusterNode, type ClusterNodeOptions } from '../src/index.js';
 
@@ -31,6 +33,27 @@ export async function startNode(
   );
   started.push(node);
   return node;
+}
+
+/** The cache `name` of `node`; a test that asks for one the node lacks fails here, naming it. */
+export function nodeCache(node: ClusterNode, name: string): Cache<unknown> {
+  const cache = node.manager.getCache(name);
+  if (cache === undefined) throw new Error(`no cache ${name} on ${node.url}`);
+  return cache;
+}
+
+/**
+ * Every key and value of the cache `name` (and each entry's version, with `versions`), sorted:
+ * equal on every node once they converged.
+ */
+export function cacheContents(node: ClusterNode, name: string, versions = false): string {
+  return [...replicaPortOf(nodeCache(node, name)).entries()]
+    .map(({ key, value, version }) => {
+      const held = `${key}=${JSON.stringify(value)}`;
+      return versions ? `${held}@${version?.time}.${version?.counter}.${version?.node}` : held;
+    })
+    .sort()
+    .join('\n');
 }
 
 export { until } from '@meshcache/core/testing';
