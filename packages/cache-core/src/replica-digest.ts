@@ -15,10 +15,11 @@
  * Guaranteed: after every write, removal, eviction, clear and tombstone change of the store and
  * tombstones it is attached to, fold(n) equals the digest computed from scratch over what they
  * hold, and the items lingering (linger(): an entry a read expired, until the sweep, in a cache
- * that does not send expiries). Not guaranteed: an entry past its expiry that is still held (not yet read or swept)
- * counts here, where a digest read from the cache would skip it; two nodes then differ in that
- * bucket until the sweep, and a repair finds nothing to pull there. Only a cache whose entries
- * all live in memory keeps one (a disk tier's entries are read from the disk when asked).
+ * that does not send expiries). Not guaranteed: an entry past its expiry that is still held (not
+ * yet read or swept) counts here, where a digest read from the cache would skip it; two nodes
+ * then differ in that bucket until the sweep, and a repair finds nothing to pull there. Only a
+ * cache whose entries all live in memory keeps one (a disk tier's entries are read from the disk
+ * when asked).
  */
 import { compareVersions, type Version } from './version.js';
 

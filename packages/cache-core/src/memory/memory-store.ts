@@ -376,8 +376,10 @@ export class MemoryStore<V> {
     return bytes <= this.#maxBytes;
   }
 
-  /** Removes a key (not an eviction). */
-  /** `lingerInDigest`: the entry's version stays in the digest (BucketDigest.linger), for the engine's read expiries. */
+  /**
+   * Removes a key (not an eviction). `lingerInDigest`: its version stays in the digest
+   * (BucketDigest.linger), for the engine's read expiries.
+   */
   delete(key: string, lingerInDigest = false): boolean {
     const slot = this.#index.delete(key, this.#keys);
     if (slot === NONE) return false;
@@ -484,10 +486,13 @@ export class MemoryStore<V> {
     const node = rest[2 * slot + 1] as number;
     if (node === 0) return;
     const digest = this.#digest;
-    if (digest !== undefined && lingerInDigest) {
-      const time = (this.#versionTime as Float64Array)[slot] as number;
-      digest.linger(this.#keys[slot] as string, time, rest[2 * slot] as number, this.#nodes.names[node] as string);
-    } else if (digest !== undefined) this.#toDigest(digest, slot, -1);
+    if (digest !== undefined) {
+      if (!lingerInDigest) this.#toDigest(digest, slot, -1);
+      else {
+        const time = (this.#versionTime as Float64Array)[slot] as number;
+        digest.linger(this.#keys[slot] as string, time, rest[2 * slot] as number, this.#nodes.names[node] as string);
+      }
+    }
     this.#nodes.release(node);
     rest[2 * slot + 1] = 0;
   }
