@@ -893,4 +893,43 @@ describe('meshcache import-ehcache', () => {
       );
     }
   });
+
+  it('reports an element or attribute named like a member of Object.prototype as unknown, like any other (found by the outside attack: exit 1, "rule is not a function")', async () => {
+    const file = join(dir, 'prototype-names.xml');
+    writeFileSync(
+      file,
+      [
+        '<ehcache name="x" __proto__="1" hasOwnProperty="2" constructor="3">',
+        '  <toString/>',
+        '  <cache name="c" maxElementsInMemory="1">',
+        '    <constructor/>',
+        '    <__proto__/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    const result = await cli(['import-ehcache', file, '--name', 'n']);
+    expect(result.code).toBe(3);
+    expect(reported(result.err, 'prototype-names.xml', 'not converted')).toEqual([
+      [1, '<ehcache __proto__="1"> is not an attribute this importer knows'],
+      [1, '<ehcache hasOwnProperty="2"> is not an attribute this importer knows'],
+      [1, '<ehcache constructor="3"> is not an attribute this importer knows'],
+      [2, '<toString>: not an Ehcache 2 element this importer knows'],
+      [4, 'cache "c": <constructor>: not an Ehcache 2 cache element this importer knows'],
+      [5, 'cache "c": <__proto__>: not an Ehcache 2 cache element this importer knows'],
+    ]);
+    expect(JSON.parse(result.out)).toMatchObject({ caches: { c: { maxElementsInMemory: 1 } } });
+    // The encoding declaration's name, too: not Object.prototype's "constructor" as a Java name.
+    const declared = join(dir, 'prototype-encoding.xml');
+    writeFileSync(
+      declared,
+      Buffer.concat([
+        Buffer.from('<?xml version="1.0" encoding="constructor"?>\n<ehcache name="'),
+        Buffer.from([0xe9, 0x22, 0x2f, 0x3e]),
+      ]),
+    );
+    expect((await cli(['import-ehcache', declared])).err).toBe(
+      `meshcache: cannot read ${declared}: its encoding "constructor" is not one this converter reads: save the file as UTF-8\n`,
+    );
+  });
 });

@@ -178,6 +178,15 @@ class Importer {
   }
 }
 
+/**
+ * A table's entry for a name the file chose. Only the table's own: an element or attribute named
+ * `constructor`, `toString` or `__proto__` found Object.prototype's instead, printed its source
+ * as the reason, or failed with exit 1 ("rule is not a function").
+ */
+function ownValue<T>(table: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined;
+}
+
 function attribute(element: XmlElement, name: string): XmlAttribute | undefined {
   return element.attributes.find((a) => a.name === name);
 }
@@ -503,7 +512,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         imp.note(child.line, `${where}<sizeOfPolicy>: meshcache does not size values (it bounds caches by entries)`);
         break;
       default: {
-        const reason = CACHE_ELEMENTS_NOT_CONVERTED[child.name];
+        const reason = ownValue(CACHE_ELEMENTS_NOT_CONVERTED, child.name);
         imp.notConverted(
           child.line,
           `${where}<${child.name}>: ${reason ?? 'not an Ehcache 2 cache element this importer knows'}`,
@@ -1062,7 +1071,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
       continue;
     }
     if (attr.name === 'maxBytesLocalHeap') imp.heapPool = true;
-    const rule = ROOT_ATTRIBUTE_NOTES[attr.name];
+    const rule = ownValue(ROOT_ATTRIBUTE_NOTES, attr.name);
     if (rule === undefined) {
       imp.notConverted(attr.line, `<ehcache ${attr.name}="${attr.value}"> is not an attribute this importer knows`);
       continue;
@@ -1144,7 +1153,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
         imp.note(child.line, '<sizeOfPolicy>: meshcache does not size values (it bounds caches by entries)');
         break;
       default: {
-        const reason = TOP_ELEMENTS_NOT_CONVERTED[child.name];
+        const reason = ownValue(TOP_ELEMENTS_NOT_CONVERTED, child.name);
         imp.notConverted(child.line, `<${child.name}>: ${reason ?? 'not an Ehcache 2 element this importer knows'}`);
       }
     }

@@ -61,7 +61,11 @@ function encodingOf(bytes: Uint8Array): string {
   // The declaration was just read one byte a character: a file that says UTF-16 is not in it
   // (a label copied from another file); its bytes are ASCII's, and so UTF-8's.
   if (/^(utf-16|utf-16le|utf-16be|ucs-2|unicode)$/.test(name)) return 'utf-8';
-  return JAVA_NAMES[name] ?? name.replace(/^iso8859[_-]?(\d+)$/, 'iso-8859-$1');
+  // Own names only: a declared "constructor" is no Java name (Object.prototype's was taken for one).
+  return (
+    (Object.hasOwn(JAVA_NAMES, name) ? JAVA_NAMES[name] : undefined) ??
+    name.replace(/^iso8859[_-]?(\d+)$/, 'iso-8859-$1')
+  );
 }
 
 /** Java's own names for encodings (Ehcache configs come from Java projects), as TextDecoder knows them. */
