@@ -932,4 +932,74 @@ describe('meshcache import-ehcache', () => {
       `meshcache: cannot read ${declared}: its encoding "constructor" is not one this converter reads: save the file as UTF-8\n`,
     );
   });
+
+  it('takes a replicator or bootstrap property Java cannot read as an int as Ehcache did: the default, with a note, not exit 2 (found by the outside attack)', () => {
+    // RMICacheReplicatorFactory and RMIBootstrapCacheLoaderFactory read these with Integer.parseInt
+    // and, on a NumberFormatException, warn and use the default: the file ran under Ehcache.
+    const replicated = (replicator: string, bootstrap: string) =>
+      importEhcache(
+        [
+          '<ehcache name="x">',
+          '  <cache name="c" maxElementsInMemory="10">',
+          `    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory" properties="${replicator}"/>`,
+          `    <bootstrapCacheLoaderFactory class="net.sf.ehcache.distribution.RMIBootstrapCacheLoaderFactory" properties="${bootstrap}"/>`,
+          '  </cache>',
+          '</ehcache>',
+        ].join('\n'),
+        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+      );
+    const words = replicated(
+      'asynchronousReplicationIntervalMillis=1000ms, asynchronousReplicationMaximumBatchSize=',
+      'bootstrapAsynchronously=false, maximumChunkSizeBytes=5MB',
+    );
+    expect(words.config['caches']).toEqual({
+      c: {
+        maxElementsInMemory: 10,
+        replication: { replicateExpiries: false },
+        bootstrap: { bootstrapAsynchronously: false },
+      },
+    });
+    expect(words.report.filter((line) => line.message.includes('Java int'))).toEqual([
+      {
+        line: 3,
+        kind: 'note',
+        message:
+          'cache "c": asynchronousReplicationIntervalMillis=1000ms: not a number Ehcache reads (a Java int), so Ehcache ran with 1000, the default; so does this',
+      },
+      {
+        line: 3,
+        kind: 'note',
+        message:
+          'cache "c": asynchronousReplicationMaximumBatchSize=: not a number Ehcache reads (a Java int), so Ehcache ran with 1000, the default; so does this',
+      },
+      {
+        line: 4,
+        kind: 'note',
+        message:
+          'cache "c": maximumChunkSizeBytes=5MB: not a number Ehcache reads (a Java int), so Ehcache ran with 5000000, the default; so does this',
+      },
+    ]);
+    // Past a Java int is the same NumberFormatException; a sign and leading zeros Java reads.
+    const java = replicated(
+      'asynchronousReplicationIntervalMillis=3000000000, asynchronousReplicationMaximumBatchSize=+0500',
+      'maximumChunkSizeBytes=0010000',
+    );
+    expect(java.config['caches']).toMatchObject({
+      c: {
+        replication: { asynchronousReplicationMaximumBatchSize: 500, replicateExpiries: false },
+        bootstrap: { maximumChunkSizeBytes: 10000 },
+      },
+    });
+    expect(java.report).toContainEqual({
+      line: 3,
+      kind: 'note',
+      message: expect.stringMatching(
+        /^cache "c": asynchronousReplicationIntervalMillis=3000000000: not a number Ehcache reads/,
+      ),
+    });
+    // Said as a note, as Ehcache ran it: not "not converted" (meshcache's longest interval).
+    expect(
+      java.report.filter((line) => line.kind === 'not converted' && /asynchronous|Chunk/.test(line.message)),
+    ).toEqual([]);
+  });
 });

@@ -15,8 +15,8 @@
  * Nothing is dropped without a line saying so. Values Ehcache itself refuses (a negative TTL, a
  * word where a number goes, a malformed RMI URL) are errors naming the file and line, and nothing
  * is produced. Ehcache 2 silently replaced some bad values with defaults (an interval under 10 ms,
- * a chunk size out of range, a sweep interval <= 0); the importer writes what Ehcache ran with
- * and says so.
+ * a chunk size out of range, a sweep interval <= 0, a replicator or bootstrap property that is not
+ * a number); the importer writes what Ehcache ran with and says so.
  *
  * What the importer never writes: a secret (the caller tells the user to add one), and `name`
  * unless given (every node needs its own). The result is checked with meshcache's own validation
@@ -159,6 +159,29 @@ class Importer {
     if (value < min) this.fail(item.line, `${where}${what}="${text}" must be >= ${min}`);
     if (value > max) this.fail(item.line, `${where}${what}="${text}" must be <= ${max}`);
     return value;
+  }
+
+  /**
+   * A number as Ehcache's replicator and bootstrap factories read their properties: Integer.parseInt,
+   * and on a NumberFormatException (a word, "1000ms", nothing, past a Java int) Ehcache warned and
+   * ran with the default. So such text is a note here, and undefined (the default), not an error:
+   * the file ran under Ehcache.
+   */
+  javaInt(
+    where: string,
+    item: { readonly value: string; readonly line: number },
+    what: string,
+    ehcacheDefault: number,
+  ): number | undefined {
+    const text = this.#plain(where, item, what);
+    if (text === undefined) return undefined;
+    const value = /^[+-]?\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (value >= -2_147_483_648 && value <= 2_147_483_647) return value;
+    this.note(
+      item.line,
+      `${where}${what}=${text}: not a number Ehcache reads (a Java int), so Ehcache ran with ${ehcacheDefault}, the default; so does this`,
+    );
+    return undefined;
   }
 
   boolean(where: string, item: { readonly value: string; readonly line: number }, what: string): boolean | undefined {
@@ -627,7 +650,7 @@ function convertReplication(imp: Importer, element: XmlElement, where: string): 
       const value = imp.boolean(where, property, key);
       if (value !== undefined) replication[key] = value;
     } else if (key === 'asynchronousReplicationIntervalMillis') {
-      const value = imp.wholeNumber(where, property, key, Number.MIN_SAFE_INTEGER);
+      const value = imp.javaInt(where, property, key, 1000);
       if (value === undefined) continue;
       if (value < 10) {
         imp.note(
@@ -641,7 +664,7 @@ function convertReplication(imp: Importer, element: XmlElement, where: string): 
         );
       } else replication[key] = value;
     } else if (key === 'asynchronousReplicationMaximumBatchSize') {
-      const value = imp.wholeNumber(where, property, key, Number.MIN_SAFE_INTEGER);
+      const value = imp.javaInt(where, property, key, 1000);
       if (value === undefined) continue;
       if (value < 1) {
         imp.note(
@@ -679,7 +702,7 @@ function convertBootstrap(imp: Importer, element: XmlElement, where: string): Js
       const value = imp.boolean(where, property, property.key);
       if (value !== undefined) bootstrap[property.key] = value;
     } else if (property.key === 'maximumChunkSizeBytes') {
-      const value = imp.wholeNumber(where, property, property.key, Number.MIN_SAFE_INTEGER);
+      const value = imp.javaInt(where, property, property.key, 5_000_000);
       if (value === undefined) continue;
       if (value < 5000 || value > 100_000_000) {
         imp.note(
