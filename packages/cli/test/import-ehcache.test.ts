@@ -1002,4 +1002,44 @@ describe('meshcache import-ehcache', () => {
       java.report.filter((line) => line.kind === 'not converted' && /asynchronous|Chunk/.test(line.message)),
     ).toEqual([]);
   });
+
+  it('reads a property given twice in a factory’s properties as Ehcache did, the later value, and says so (found by the outside attack)', () => {
+    // Ehcache loads the properties into a java.util.Properties: the later value of a key wins.
+    const result = importEhcache(
+      [
+        '<ehcache name="x">',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '    properties="peerDiscovery=automatic, rmiUrls=//h1:40001/a,',
+        '      peerDiscovery=manual, rmiUrls=//h2:40001/a"/>',
+        '  <cache name="a" maxElementsInMemory="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"',
+        '      properties="replicatePuts=false, replicatePuts=true"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    expect(result.config['caches']).toMatchObject({ a: { replication: { replicatePuts: true } } });
+    expect(result.report.filter((line) => line.message.includes('given twice'))).toEqual([
+      {
+        line: 4,
+        kind: 'note',
+        message:
+          "peerDiscovery is given twice in cacheManagerPeerProviderFactory's properties: Ehcache (java.util.Properties) takes the later, peerDiscovery=manual; so does this",
+      },
+      {
+        line: 4,
+        kind: 'note',
+        message:
+          "rmiUrls is given twice in cacheManagerPeerProviderFactory's properties: Ehcache (java.util.Properties) takes the later, rmiUrls=//h2:40001/a; so does this",
+      },
+      {
+        line: 7,
+        kind: 'note',
+        message:
+          "replicatePuts is given twice in cacheEventListenerFactory's properties: Ehcache (java.util.Properties) takes the later, replicatePuts=true; so does this",
+      },
+    ]);
+  });
 });

@@ -129,9 +129,25 @@ class Importer {
     throw new EhcacheImportError(`${this.#file}:${line}: ${message}`);
   };
 
+  /**
+   * A factory's properties as Ehcache read them: into a java.util.Properties, where a key given
+   * twice keeps its later value (`peerDiscovery=automatic, peerDiscovery=manual` is manual). Each
+   * key once, the later kept, with a note.
+   */
   properties(element: XmlElement): Property[] {
     const separator = attribute(element, 'propertySeparator')?.value || ',';
-    return parseProperties(attribute(element, 'properties'), separator, this.#lines, this.fail);
+    const byKey = new Map<string, Property>();
+    for (const property of parseProperties(attribute(element, 'properties'), separator, this.#lines, this.fail)) {
+      if (byKey.has(property.key)) {
+        this.note(
+          property.line,
+          `${property.key} is given twice in ${element.name}'s properties: Ehcache (java.util.Properties) takes the later, ${property.key}=${property.value}; so does this`,
+        );
+        byKey.delete(property.key);
+      }
+      byKey.set(property.key, property);
+    }
+    return [...byKey.values()];
   }
 
   /** A value, or undefined (reported) when it holds an Ehcache system-property token. */
