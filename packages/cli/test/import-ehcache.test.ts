@@ -1042,4 +1042,28 @@ describe('meshcache import-ehcache', () => {
       },
     ]);
   });
+
+  it('takes transactionalMode in any case, as Ehcache upper-cases it: "OFF" is off, a note (found by the outside attack)', () => {
+    for (const mode of ['off', 'OFF', 'Off']) {
+      const result = importEhcache(
+        `<ehcache name="x">\n  <cache name="c" maxElementsInMemory="10" transactionalMode="${mode}"/>\n</ehcache>`,
+        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+      );
+      expect(result.complete).toBe(true);
+      expect(result.report).toContainEqual({
+        line: 2,
+        kind: 'note',
+        message: `cache "c": transactionalMode="${mode}": meshcache has no transactions`,
+      });
+    }
+    const xa = importEhcache(
+      '<ehcache name="x">\n  <cache name="c" maxElementsInMemory="10" transactionalMode="XA"/>\n</ehcache>',
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(xa.report).toContainEqual({
+      line: 2,
+      kind: 'not converted',
+      message: 'cache "c": transactionalMode="XA": meshcache has no transactions',
+    });
+  });
 });

@@ -405,7 +405,9 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
       }
       case 'transactionalMode': {
         const value = imp.text(where, attr, name);
-        if (value === 'off') imp.note(attr.line, `${where}${name}="off": meshcache has no transactions`);
+        // Ehcache reads it upper-cased (TransactionalMode.valueOf): "OFF" is off too.
+        if (value?.toLowerCase() === 'off')
+          imp.note(attr.line, `${where}${name}="${value}": meshcache has no transactions`);
         else if (value !== undefined)
           imp.notConverted(attr.line, `${where}${name}="${value}": meshcache has no transactions`);
         break;
