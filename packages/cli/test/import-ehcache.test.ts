@@ -1066,4 +1066,32 @@ describe('meshcache import-ehcache', () => {
       message: 'cache "c": transactionalMode="XA": meshcache has no transactions',
     });
   });
+
+  it('takes an empty listener port or socketTimeoutMillis as not given, as Ehcache did, with a note; other text is still exit 2 (found by the outside attack)', () => {
+    const listener = (properties: string) =>
+      importEhcache(
+        `<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="${properties}"/>\n</ehcache>`,
+        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+      );
+    const empty = listener('hostName=10.0.0.1, port=, socketTimeoutMillis=');
+    expect(empty.config['peerListener']).toEqual({ hostname: '10.0.0.1' });
+    expect(empty.complete).toBe(true);
+    expect(empty.report.filter((line) => line.message.includes('is empty'))).toEqual([
+      {
+        line: 3,
+        kind: 'note',
+        message: 'peer listener port= is empty: Ehcache took it as not given, and so does this (a free port)',
+      },
+      {
+        line: 3,
+        kind: 'note',
+        message:
+          'peer listener socketTimeoutMillis= is empty: Ehcache took it as not given, and so does this (meshcache’s default, 2000 ms; Ehcache’s was 120000)',
+      },
+    ]);
+    // Integer.valueOf refuses a word there: Ehcache did not start.
+    expect(() => listener('hostName=10.0.0.1, port=forty')).toThrow(
+      'inline.xml:3: peer listener port="forty" must be a whole number',
+    );
+  });
 });

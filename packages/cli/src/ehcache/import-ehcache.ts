@@ -959,6 +959,17 @@ function convertPeerListener(imp: Importer, element: XmlElement): Json {
     );
   }
   for (const property of imp.properties(element)) {
+    // RMICacheManagerPeerListenerFactory takes an empty port or socketTimeoutMillis as not given
+    // (a free port, its default timeout); it refuses other text, and so does this.
+    if ((property.key === 'port' || property.key === 'socketTimeoutMillis') && property.value === '') {
+      imp.note(
+        property.line,
+        `peer listener ${property.key}= is empty: Ehcache took it as not given, and so does this (${
+          property.key === 'port' ? 'a free port' : 'meshcache’s default, 2000 ms; Ehcache’s was 120000'
+        })`,
+      );
+      continue;
+    }
     switch (property.key) {
       case 'hostName':
       case 'hostname': {
