@@ -14,12 +14,15 @@
  *   entry expires in meshcache too, on every peer at the same moment, and leaves memory and disk
  *   without Keyv having to read it. Without a TTL the entry takes the cache's own settings.
  * - `delete`, `deleteMany` and `clear` are meshcache removals: on a replicated cache they reach
- *   every peer (a revocation does not linger on another instance).
+ *   every peer (a revoked key does not linger on another instance; for `clear()` of a namespace,
+ *   see below).
  * - A namespace is a key prefix inside one cache (Keyv's own `namespace:key`). `clear()` with a
  *   namespace removes that namespace's keys only, one removal each; without a namespace it is one
- *   `removeAll`. Separate caches per namespace were the alternative; prefixes won because a
- *   replicated cache must be declared in the cluster configuration before the node starts, while
- *   Keyv namespaces are chosen in code.
+ *   `removeAll`. A namespace's keys are the ones this node holds: an entry it evicted, or found
+ *   idle, stays on the peers that hold it (docs/keyv.md); `removeAll` and `delete` reach every
+ *   peer. Separate caches per namespace were the alternative; prefixes won because a replicated
+ *   cache must be declared in the cluster configuration before the node starts, while Keyv
+ *   namespaces are chosen in code.
  * - Reads are meshcache reads: `get` is an access (recency, idle time, hit and miss statistics);
  *   `has` and the iterator read quietly.
  *
