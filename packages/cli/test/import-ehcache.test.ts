@@ -734,19 +734,66 @@ describe('meshcache import-ehcache', () => {
       peerDiscovery: { mode: 'manual', peers: ['ws://h2:40001'] },
       caches: { 'com.example.Order': { maxElementsInMemory: 100 }, a: { maxElementsInMemory: 10 } },
     });
-    // Without a replicated defaultCache, nothing made from it replicated: a note, as before.
+    // Without a replicated defaultCache, the code made the cache and may have given it a
+    // replicator itself (Spring's EhCacheFactoryBean): not converted, with what to add.
     const local = importEhcache(xml.replace(/ {2}<defaultCache[\s\S]*<\/defaultCache>\n/, ''), {
       fileName: 'inline.xml',
       name: 'n1',
     });
-    expect(local.complete).toBe(true);
+    expect(local.complete).toBe(false);
     expect(local.report).toContainEqual({
+      line: 3,
+      kind: 'not converted',
+      message: expect.stringMatching(
+        /^rmiUrls: \/\/h2:40001\/com\.example\.Order names no cache of this file: in Ehcache it was a cache your code made/,
+      ),
+    });
+    // A <cache> of the file without a replicator is not replicated here: a note, as before.
+    const unreplicated = importEhcache(
+      xml
+        .replace('maxElementsInMemory="100">', 'maxElementsInMemory="100"/>')
+        .replace(/ {4}<cacheEventListenerFactory[^\n]*\n {2}<\/defaultCache>\n/, ''),
+      {
+        fileName: 'inline.xml',
+        name: 'n1',
+        defaultCacheNames: ['com.example.Order'],
+      },
+    );
+    expect(unreplicated.report).toContainEqual({
       line: 3,
       kind: 'note',
       message: expect.stringMatching(
         /^rmiUrls: \/\/h2:40001\/com\.example\.Order names a cache that is not replicated here/,
       ),
     });
+  });
+
+  it('reports rmiUrls naming caches the code made with their own replicator as not converted: CAS’s ehcache-replicated.xml (found by the outside attack)', () => {
+    // CAS's documented replicated ticket registry: cas_st and cas_tgt are made by Spring's
+    // EhCacheFactoryBean with RMI replicators; the ehcache.xml names them only in rmiUrls. The
+    // importer said "Ehcache sent it nothing either", and wrote a config that replicates nothing.
+    const cas = importEhcache(
+      [
+        '<ehcache name="ehCacheTicketRegistryCache" updateCheck="false">',
+        '  <diskStore path="/var/cas"/>',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '    properties="peerDiscovery=manual,rmiUrls=//peer-2:41001/cas_st|//peer-3:41001/cas_st|//peer-2:41001/cas_tgt|//peer-3:41001/cas_tgt"/>',
+        '  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"',
+        '    properties="hostName=peer-1, port=41001"/>',
+        '</ehcache>',
+      ].join('\n'),
+      { fileName: 'ehcache-replicated.xml', name: 'peer-1' },
+    );
+    expect(cas.complete).toBe(false);
+    expect(cas.report.filter((line) => line.message.startsWith('rmiUrls'))).toEqual(
+      ['//peer-2:41001/cas_st', '//peer-3:41001/cas_st', '//peer-2:41001/cas_tgt', '//peer-3:41001/cas_tgt'].map(
+        (url) => ({
+          line: 4,
+          kind: 'not converted',
+          message: `rmiUrls: ${url} names no cache of this file: in Ehcache it was a cache your code made, and if the code gave it a replicator (Spring's EhCacheFactoryBean cacheEventListeners, say) it replicated to this peer; meshcache names every cache: add "${url.split('/').at(-1)}" to "caches" with "replication": {} to replicate it`,
+        }),
+      ),
+    );
   });
 
   it('reports an rmiUrls URL meshcache would not dial as not converted on its line; the rest converts (it was exit 1, "a bug in the importer")', () => {

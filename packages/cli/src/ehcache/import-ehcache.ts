@@ -766,7 +766,7 @@ function convertPeerProvider(
   imp: Importer,
   element: XmlElement,
   replicated: ReadonlyMap<string, unknown>,
-  /** The <cache> elements' names, and whether the defaultCache replicates with RMI. */
+  /** The caches the config has (<cache> elements and the defaultCache's names), and whether the defaultCache replicates with RMI. */
   file: { readonly caches: ReadonlySet<string>; readonly defaultReplicated: boolean },
 ): { discovery: Json | undefined; multicast: string | undefined } {
   const discovery: Json = {};
@@ -804,6 +804,17 @@ function convertPeerProvider(
           imp.notConverted(
             property.line,
             `rmiUrls: //${url.hostPort}/${url.cache} names no <cache> of this file: a cache your code made from the replicated defaultCache replicated to it in Ehcache; meshcache names every cache: add --default-cache ${JSON.stringify(url.cache)} to convert it`,
+          );
+          continue;
+        }
+        if (!replicated.has(url.cache) && !file.caches.has(url.cache)) {
+          // No cache of that name in the file, and no replicated template: the code made it, and
+          // code gives a cache its replicator too (Spring's EhCacheFactoryBean cacheEventListeners,
+          // as CAS's ticket registry does). Whether it replicated, the file cannot say; that the
+          // file lists a peer for it says it did. Not converted, so the user looks.
+          imp.notConverted(
+            property.line,
+            `rmiUrls: //${url.hostPort}/${url.cache} names no cache of this file: in Ehcache it was a cache your code made, and if the code gave it a replicator (Spring's EhCacheFactoryBean cacheEventListeners, say) it replicated to this peer; meshcache names every cache: add ${JSON.stringify(url.cache)} to "caches" with "replication": {} to replicate it`,
           );
           continue;
         }
@@ -1211,7 +1222,6 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     }
   }
 
-  const namedCaches: ReadonlySet<string> = new Set(caches.keys());
   // The defaultCache is a template in Ehcache (CacheManager.add(name)); meshcache names every cache.
   const defaultNames = options.defaultCacheNames ?? ['default'];
   if (defaultCache === undefined && options.defaultCacheNames !== undefined) {
@@ -1257,7 +1267,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     } else {
       rmiProvider = true;
       ({ discovery, multicast } = convertPeerProvider(imp, provider, replicated, {
-        caches: namedCaches,
+        caches: new Set(caches.keys()),
         defaultReplicated: defaultCache?.converted.replicated === true,
       }));
     }
