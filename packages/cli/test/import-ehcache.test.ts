@@ -1141,4 +1141,28 @@ describe('meshcache import-ehcache', () => {
       'inline.xml:3: peer listener port="forty" must be a whole number',
     );
   });
+
+  it('reads a persistence strategy in any case, as Ehcache upper-cases it (found by the outside attack: "LOCALTEMPSWAP" was exit 2)', () => {
+    const persistence = (strategy: string) =>
+      importEhcache(
+        `<ehcache name="x">\n  <diskStore path="/tmp/x"/>\n  <cache name="c" maxEntriesLocalHeap="100">\n    <persistence strategy="${strategy}"/>\n  </cache>\n</ehcache>`,
+        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+      );
+    for (const strategy of ['LOCALTEMPSWAP', 'localtempswap', 'LocalTempSwap']) {
+      expect(persistence(strategy).config['caches']).toEqual({ c: { maxElementsInMemory: 100, overflowToDisk: true } });
+    }
+    expect(persistence('LOCALRESTARTABLE').config['caches']).toEqual({
+      c: { maxElementsInMemory: 100, overflowToDisk: true, diskPersistent: true },
+    });
+    expect(persistence('NONE').config['caches']).toEqual({ c: { maxElementsInMemory: 100 } });
+    expect(persistence('DISTRIBUTED').report).toContainEqual({
+      line: 4,
+      kind: 'not converted',
+      message: 'cache "c": persistence "distributed" defers to Terracotta, which meshcache has not',
+    });
+    // A name Strategy.valueOf does not know is still refused, as Ehcache refuses it.
+    expect(() => persistence('tempSwap')).toThrow(
+      'inline.xml:4: cache "c": persistence strategy="tempSwap" must be localTempSwap, localRestartable, none or distributed',
+    );
+  });
 });

@@ -608,13 +608,14 @@ function convertPersistence(
       `${where}<persistence ${attr.name}="${attr.value}"> is not an attribute this importer knows`,
     );
   }
-  switch (strategy) {
+  // Ehcache reads the strategy upper-cased (Strategy.valueOf): "LOCALTEMPSWAP" is localTempSwap.
+  switch (strategy?.toLowerCase()) {
     case 'none':
       break;
-    case 'localTempSwap':
+    case 'localtempswap':
       config['overflowToDisk'] = true;
       break;
-    case 'localRestartable':
+    case 'localrestartable':
       config['overflowToDisk'] = true;
       config['diskPersistent'] = true;
       imp.note(
