@@ -1165,4 +1165,34 @@ describe('meshcache import-ehcache', () => {
       'inline.xml:4: cache "c": persistence strategy="tempSwap" must be localTempSwap, localRestartable, none or distributed',
     );
   });
+
+  it('reads peerDiscovery in any case, as Ehcache compares it ignoring case (found by the outside attack: "Manual" was exit 2)', () => {
+    const provider = (properties: string) =>
+      importEhcache(
+        [
+          '<ehcache name="x">',
+          '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+          `    properties="${properties}"/>`,
+          '  <cache name="a" maxElementsInMemory="10">',
+          '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+          '  </cache>',
+          '</ehcache>',
+        ].join('\n'),
+        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+      );
+    for (const mode of ['Manual', 'MANUAL']) {
+      expect(provider(`peerDiscovery=${mode}, rmiUrls=//h2:40001/a`).config['peerDiscovery']).toEqual({
+        mode: 'manual',
+        peers: ['ws://h2:40001'],
+      });
+    }
+    expect(
+      provider('peerDiscovery=AUTOMATIC, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446').config[
+        'peerDiscovery'
+      ],
+    ).toEqual({ mode: 'automatic' });
+    expect(() => provider('peerDiscovery=Static')).toThrow(
+      'inline.xml:3: peerDiscovery=Static must be manual or automatic',
+    );
+  });
 });

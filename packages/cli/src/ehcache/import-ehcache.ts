@@ -780,9 +780,11 @@ function convertPeerProvider(
   }
   const properties = imp.properties(element);
   const modeProperty = properties.find((p) => p.key === 'peerDiscovery');
-  const mode = modeProperty === undefined ? 'automatic' : imp.text('peer provider ', modeProperty, 'peerDiscovery');
+  // Ehcache compares with equalsIgnoreCase: peerDiscovery=Manual is manual.
+  const given = modeProperty === undefined ? 'automatic' : imp.text('peer provider ', modeProperty, 'peerDiscovery');
+  const mode = given?.toLowerCase();
   if (mode !== 'manual' && mode !== 'automatic' && mode !== undefined) {
-    imp.fail(modeProperty?.line ?? element.line, `peerDiscovery=${mode} must be manual or automatic`);
+    imp.fail(modeProperty?.line ?? element.line, `peerDiscovery=${given} must be manual or automatic`);
   }
   let group: string | undefined;
   let port: string | undefined;
