@@ -1195,4 +1195,32 @@ describe('meshcache import-ehcache', () => {
       'inline.xml:3: peerDiscovery=Static must be manual or automatic',
     );
   });
+
+  it('reads <ehcache monitoring> and dynamicConfig in any case, as Ehcache does: "FALSE" is false, "ON" is on (found by the outside attack)', () => {
+    const root = (attributes: string) =>
+      importEhcache(`<ehcache name="x" ${attributes}>\n  <cache name="a" maxElementsInMemory="10"/>\n</ehcache>`, {
+        fileName: 'inline.xml',
+        name: 'n1',
+        defaultCacheNames: [],
+      });
+    const off = root('dynamicConfig="FALSE" monitoring="OFF"');
+    expect(off.complete).toBe(true);
+    expect(
+      off.report.filter((line) => line.message.startsWith('<ehcache')).map((line) => [line.kind, line.message]),
+    ).toEqual([
+      [
+        'note',
+        '<ehcache dynamicConfig="FALSE">: meshcache fixes a cache’s settings when it is added, as dynamicConfig="false" does',
+      ],
+      ['note', '<ehcache monitoring="OFF">: Terracotta monitoring; nothing to monitor here'],
+    ]);
+    const on = root('monitoring="ON"');
+    expect(on.report).toContainEqual({
+      line: 1,
+      kind: 'not converted',
+      message: expect.stringMatching(
+        /^<ehcache monitoring="ON">: the Terracotta Developer Console does not exist here/,
+      ),
+    });
+  });
 });

@@ -1080,8 +1080,10 @@ function ownDirectoryIn(base: string, name: string | undefined): string {
 
 const ROOT_ATTRIBUTE_NOTES: Readonly<Record<string, (value: string) => { kind: ImportReportKind; reason: string }>> = {
   updateCheck: () => ({ kind: 'note', reason: 'meshcache never checks for updates' }),
+  // Ehcache reads monitoring upper-cased (Monitoring.valueOf) and dynamicConfig as a Java boolean:
+  // "ON" is on, "FALSE" is false.
   monitoring: (value) =>
-    value === 'on'
+    value.toLowerCase() === 'on'
       ? {
           kind: 'not converted',
           reason:
@@ -1089,7 +1091,7 @@ const ROOT_ATTRIBUTE_NOTES: Readonly<Record<string, (value: string) => { kind: I
         }
       : { kind: 'note', reason: 'Terracotta monitoring; nothing to monitor here' },
   dynamicConfig: (value) =>
-    value === 'false'
+    value.toLowerCase() === 'false'
       ? { kind: 'note', reason: 'meshcache fixes a cache’s settings when it is added, as dynamicConfig="false" does' }
       : {
           kind: 'not converted',
