@@ -1223,4 +1223,20 @@ describe('meshcache import-ehcache', () => {
       ),
     });
   });
+
+  it('reports a cache name holding a system-property token as not converted: Ehcache named the cache by the property’s value (found by the outside attack)', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Ehcache's own token syntax, as written in the file
+    const name = '${region}.orders';
+    const result = importEhcache(
+      `<ehcache name="x">\n  <cache name="${name}"\n    maxElementsInMemory="10"/>\n</ehcache>`,
+      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
+    );
+    expect(result.complete).toBe(false);
+    expect(result.report).toContainEqual({
+      line: 2,
+      kind: 'not converted',
+      message: `cache name="${name}": an Ehcache system-property token, which meshcache does not substitute: the cache is written under this name; rename it in "caches" to the property's value`,
+    });
+    expect(result.config['caches']).toEqual({ [name]: { maxElementsInMemory: 10 } });
+  });
 });

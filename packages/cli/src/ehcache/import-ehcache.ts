@@ -1176,6 +1176,14 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
           imp.notConverted(child.line, `${refused}: left out; rename the cache`);
           break;
         }
+        if (name.includes('${') && nameAttribute !== undefined) {
+          // Ehcache substituted the system property before it read the file: the cache's real name
+          // is the property's value, which the file does not hold. Written as it is, and said.
+          imp.notConverted(
+            nameAttribute.line,
+            `cache name="${name}": an Ehcache system-property token, which meshcache does not substitute: the cache is written under this name; rename it in "caches" to the property's value`,
+          );
+        }
         caches.set(name, convertCache(imp, child, `cache "${name}": `));
         break;
       }
