@@ -1239,4 +1239,48 @@ describe('meshcache import-ehcache', () => {
     });
     expect(result.config['caches']).toEqual({ [name]: { maxElementsInMemory: 10 } });
   });
+
+  it('reads a number in a cache attribute as Ehcache’s Long.decode does: a leading 0 is octal, 0x and # hexadecimal, with a note (found by the outside attack: "0600" became 600 in silence)', () => {
+    const cache = (attributes: string) =>
+      importEhcache(`<ehcache name="x">\n  <cache name="c" ${attributes}/>\n</ehcache>`, {
+        fileName: 'inline.xml',
+        name: 'n1',
+        defaultCacheNames: [],
+      });
+    const radixes = cache('maxElementsInMemory="0x10" timeToLiveSeconds="0600" timeToIdleSeconds="#3C"');
+    expect(radixes.config['caches']).toEqual({
+      c: { maxElementsInMemory: 16, timeToLiveSeconds: 384, timeToIdleSeconds: 60 },
+    });
+    expect(radixes.report.filter((line) => line.message.includes('Long.decode'))).toEqual([
+      {
+        line: 2,
+        kind: 'note',
+        message:
+          'cache "c": maxElementsInMemory="0x10": Ehcache reads it as hexadecimal (Long.decode), 16; so does this',
+      },
+      {
+        line: 2,
+        kind: 'note',
+        message: 'cache "c": timeToLiveSeconds="0600": Ehcache reads it as octal (Long.decode), 384; so does this',
+      },
+      {
+        line: 2,
+        kind: 'note',
+        message: 'cache "c": timeToIdleSeconds="#3C": Ehcache reads it as hexadecimal (Long.decode), 60; so does this',
+      },
+    ]);
+    // A sign Long.decode takes; plain decimals and 0 are read as before, without a note.
+    const plain = cache('maxElementsInMemory="+100" timeToLiveSeconds="0" timeToIdleSeconds="60"');
+    expect(plain.config['caches']).toEqual({
+      c: { maxElementsInMemory: 100, timeToLiveSeconds: 0, timeToIdleSeconds: 60 },
+    });
+    expect(plain.report.filter((line) => line.message.includes('Long.decode'))).toEqual([]);
+    // Octal with an 8 or 9 is a NumberFormatException in Ehcache: refused here too. A negative one is < 0.
+    expect(() => cache('maxElementsInMemory="10" timeToLiveSeconds="090"')).toThrow(
+      'inline.xml:2: cache "c": timeToLiveSeconds="090": Ehcache reads a number led by 0 as octal (Long.decode), and refuses this one',
+    );
+    expect(() => cache('maxElementsInMemory="-0x1"')).toThrow(
+      'inline.xml:2: cache "c": maxElementsInMemory="-0x1" must be >= 0',
+    );
+  });
 });

@@ -178,6 +178,48 @@ class Importer {
   }
 
   /**
+   * A number in a <cache> or <defaultCache> attribute, as Ehcache's BeanHandler reads it: with
+   * Long.decode (Integer.decode for an int setter), which takes a sign, and reads `0x`, `0X` or
+   * `#` as hexadecimal and a leading 0 as octal. timeToLiveSeconds="0600" ran as 384 seconds; read
+   * as decimal it became 600 in silence. Such a number is read as Ehcache read it, with a note; a
+   * 0-led number with an 8 or 9 is refused, as Ehcache refused it.
+   */
+  attributeNumber(
+    where: string,
+    item: { readonly value: string; readonly line: number },
+    what: string,
+    min = 0,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number | undefined {
+    const text = this.#plain(where, item, what);
+    if (text === undefined) return undefined;
+    const radixed = /^([+-]?)(?:(0[xX]|#)([0-9a-fA-F]+)|0([0-9]+))$/.exec(text);
+    if (radixed === null) {
+      // Long.decode takes a leading +; any other text is wholeNumber's to judge, as written.
+      const decimal = /^\+\d+$/.test(text) ? text.slice(1) : text;
+      return this.wholeNumber(where, { value: decimal, line: item.line }, what, min, max);
+    }
+    const [, sign, hexPrefix, hexDigits, octalDigits] = radixed;
+    const hex = hexPrefix !== undefined;
+    if (!hex && /[89]/.test(octalDigits ?? '')) {
+      this.fail(
+        item.line,
+        `${where}${what}="${text}": Ehcache reads a number led by 0 as octal (Long.decode), and refuses this one`,
+      );
+    }
+    const magnitude = Number.parseInt((hex ? hexDigits : octalDigits) ?? '', hex ? 16 : 8);
+    const value = sign === '-' ? -magnitude : magnitude;
+    if (!Number.isSafeInteger(value)) this.fail(item.line, `${where}${what}="${text}" must be <= ${max}`);
+    this.note(
+      item.line,
+      `${where}${what}="${text}": Ehcache reads it as ${hex ? 'hexadecimal' : 'octal'} (Long.decode), ${value}; so does this`,
+    );
+    if (value < min) this.fail(item.line, `${where}${what}="${text}" must be >= ${min}`);
+    if (value > max) this.fail(item.line, `${where}${what}="${text}" must be <= ${max}`);
+    return value;
+  }
+
+  /**
    * A number as Ehcache's replicator and bootstrap factories read their properties: Integer.parseInt,
    * and on a NumberFormatException (a word, "1000ms", nothing, past a Java int) Ehcache warned and
    * ran with the default. So such text is a note here, and undefined (the default), not an error:
@@ -314,13 +356,13 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
           );
         }
         heapFrom = attr;
-        const value = imp.wholeNumber(where, attr, name, 0, 2_147_483_647);
+        const value = imp.attributeNumber(where, attr, name, 0, 2_147_483_647);
         if (value !== undefined) config['maxElementsInMemory'] = value;
         break;
       }
       case 'maxElementsOnDisk':
       case 'maxEntriesLocalDisk': {
-        const value = imp.wholeNumber(where, attr, name, 0, 2_147_483_647);
+        const value = imp.attributeNumber(where, attr, name, 0, 2_147_483_647);
         if (value !== undefined) config['maxElementsOnDisk'] = value;
         // Ehcache kept a disk bound's order on disk; meshcache keeps it in memory (about 100
         // bytes a key), so a bound that Ehcache configs set high for comfort costs real heap.
@@ -342,7 +384,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
       }
       case 'timeToIdleSeconds':
       case 'timeToLiveSeconds': {
-        const value = imp.wholeNumber(where, attr, name);
+        const value = imp.attributeNumber(where, attr, name);
         if (value !== undefined) config[name] = value;
         break;
       }
@@ -354,7 +396,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         break;
       }
       case 'diskExpiryThreadIntervalSeconds': {
-        const value = imp.wholeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
+        const value = imp.attributeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
         if (value !== undefined && value <= 0) {
           imp.note(
             attr.line,
@@ -364,7 +406,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         break;
       }
       case 'diskSpoolBufferSizeMB': {
-        const value = imp.wholeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
+        const value = imp.attributeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
         if (value !== undefined && value <= 0) {
           imp.note(
             attr.line,
@@ -442,7 +484,7 @@ function convertCache(imp: Importer, element: XmlElement, where: string): Conver
         );
         break;
       case 'maxEntriesInCache': {
-        const value = imp.wholeNumber(where, attr, name);
+        const value = imp.attributeNumber(where, attr, name);
         if (value === 0) imp.note(attr.line, `${where}${name}="0": a Terracotta bound, 0 = none`);
         else if (value !== undefined)
           imp.notConverted(
