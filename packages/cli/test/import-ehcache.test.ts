@@ -1283,4 +1283,18 @@ describe('meshcache import-ehcache', () => {
       'inline.xml:2: cache "c": maxElementsInMemory="-0x1" must be >= 0',
     );
   });
+
+  it('reads at most 64 MiB: a larger file is exit 2 saying so, read no further (found by the outside attack: /dev/zero took all memory)', async () => {
+    const file = join(dir, 'too-large.xml');
+    writeFileSync(
+      file,
+      Buffer.concat([Buffer.from('<ehcache>'), Buffer.alloc(64 * 1024 * 1024, 0x20), Buffer.from('</ehcache>')]),
+    );
+    const result = await cli(['import-ehcache', file, '--name', 'n']);
+    expect([result.code, result.out]).toEqual([2, '']);
+    expect(result.err).toBe(
+      `meshcache: cannot read ${file}: it is larger than 64 MiB, which no ehcache.xml is (is it the right file?)\n`,
+    );
+    rmSync(file);
+  });
 });

@@ -12,7 +12,7 @@
  *      ehcache.xml, or a value Ehcache itself refuses (nothing is written)
  *   1  the output file cannot be written (or exists, without --force)
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ConfigError } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
@@ -32,6 +32,38 @@ export interface ImportEhcacheCommandOptions {
 }
 
 export const EXIT_INCOMPLETE = 3;
+
+/**
+ * The largest file read: 64 MiB, far past any ehcache.xml (a file of 60,000 replicated caches is
+ * 21 MB). Read whole and unbounded, /dev/zero or a pipe that never ends took all the machine's
+ * memory, and a file past 512 MiB either aborted Node (declared ISO-8859-1: a fatal error in its
+ * decoder) or took minutes to be called "not valid UTF-8".
+ */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/** The file's bytes, read until its end; a file (or a pipe, a device) with more than `max` is an error. */
+function readAtMost(file: string, max: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, max + 1 - total));
+      const read = readSync(fd, chunk, 0, chunk.length, null);
+      if (read === 0) break;
+      chunks.push(chunk.subarray(0, read));
+      total += read;
+      if (total > max) {
+        throw new Error(
+          `it is larger than ${max / (1024 * 1024)} MiB, which no ehcache.xml is (is it the right file?)`,
+        );
+      }
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export async function importEhcacheCommand(
   io: Io,
@@ -59,7 +91,7 @@ export async function importEhcacheCommand(
   }
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file);
+    bytes = readAtMost(file, MAX_FILE_BYTES);
   } catch (error) {
     io.err(`meshcache: cannot read ${file}: ${(error as Error).message}\n`);
     return 2;
