@@ -45,7 +45,10 @@ function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
 }
 
 /** A repair of `cache` talking to a peer that records what it is sent. */
-function repairOf(cache: Cache<unknown>, options: { maxWanted?: number; maxWantedBytes?: number } = {}) {
+function repairOf(
+  cache: Cache<unknown>,
+  options: { maxWanted?: number; maxWantedBytes?: number; onRepaired?: (node: string) => void } = {},
+) {
   const { warnings, logger } = recordingLogger();
   const sent: SessionMessage[] = [];
   const peer: RepairPeer = {
@@ -393,6 +396,27 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     for (let i = 0; i < 50; i++) repair.receive(peer, digest);
     await turns(50);
     expect(sent.filter((m) => m.type === MessageType.RepairRequest).length).toBeLessThanOrEqual(2);
+  });
+
+  it('a digest that arrives while the Keys of a repair come keeps the keys listed so far: the last Keys pulls them', async () => {
+    // The peer serves one RepairRequest at a time and ignores the second, so the Keys that end
+    // the first listing end both. Started afresh at the second digest, the repair dropped `lost`
+    // and counted itself done (onRepaired) with nothing pulled.
+    let repaired = 0;
+    const { repair, peer, sent } = repairOf(cacheWith(100), { onRepaired: () => repaired++ });
+    repair.receive(peer, oneBucketDigest(1));
+    await turns();
+    const lost = { key: 'lost', version: v(5), removed: false };
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: [lost], last: false });
+    repair.receive(peer, oneBucketDigest(2));
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.RepairRequest)).toHaveLength(2);
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: [], last: true });
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.Pull)).toEqual([
+      { type: MessageType.Pull, cache: 'c', keys: ['lost'], last: true },
+    ]);
+    expect(repaired).toBe(0); // not before the pulled entries came (BootstrapDone)
   });
 });
 

@@ -179,8 +179,9 @@ interface Wanted {
   /** The cache had no room for keys it does not hold as the repair began. */
   readonly full: boolean;
   /**
-   * It began while another repair from the peer was listing its keys: the Keys it gets may be
-   * the end of that listing, so whether it took something is not judged.
+   * It began while another repair from the peer was listing its keys: it goes on collecting into
+   * that one's keys, and the Keys it gets may be the end of that listing, so whether it took
+   * something is not judged.
    */
   readonly overlapped: boolean;
   /** Changes of versions older than this (epoch ms) were missed, not merely still in flight. */
@@ -546,15 +547,23 @@ export class CacheRepair {
     }
     const now = this.#options.clock?.() ?? this.#scheduler.now();
     const missedBefore = now - (this.#options.inFlightMillis ?? IN_FLIGHT_MILLIS);
-    const overlapped = this.#wanted.has(peer.node);
+    // A repair from this peer still listing its keys goes on into this one: the Keys still to come
+    // may be that listing's (the peer ignores this RepairRequest while it serves that one), and
+    // what it collected so far is kept. Started afresh, its keys were dropped, and its listing's
+    // last Keys ended the repair with only those listed after this digest: both nodes of a
+    // backplane repairing from each other at once each sent the other two digests, and one
+    // counted itself repaired without the keys it lacked (backplane.test.ts, a changes key
+    // deleted while a node was away).
+    const before = this.#wanted.get(peer.node);
     this.#wanted.set(peer.node, {
-      keys: [],
-      bytes: 0,
-      room,
+      keys: before?.keys ?? [],
+      bytes: before?.bytes ?? 0,
+      ...(before?.cut === true ? { cut: true } : {}),
+      room: before === undefined ? room : Math.min(room, before.room),
       full: room === 0,
-      overlapped,
+      overlapped: before !== undefined,
       missedBefore,
-      found: cleared,
+      found: cleared || before?.found === true,
     });
     peer.send({
       type: MessageType.RepairRequest,
