@@ -27,6 +27,7 @@ describe('stream ids and the gap rule', () => {
     length: 8,
     inboxLastId: '0-0',
     holdsAt: true,
+    firstId: '',
     ...over,
   });
 
@@ -52,6 +53,22 @@ describe('stream ids and the gap rule', () => {
     // XTRIM and MAXLEN do not move max-deleted-entry-id: the count tells. 2 added after the
     // position, 1 held: one of them is gone.
     expect(gapIn(probe({ length: 1 }), '80-0', 8, 'g1')).toMatch(/trimmed/);
+  });
+
+  it('finds a stream made anew that was given more entries than the node had read, before reading any of it', () => {
+    // Not the entry read last, and every entry held is later: 5 held after the position, where
+    // the counter says 12 - 8 = 4 were added since. The counter alone (12 >= 8) missed it.
+    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', entriesAdded: 12, length: 5 }), '80-0', 8, 'g1')).toMatch(
+      /made anew/,
+    );
+    // The same stream, trimmed up to and past the entry read last: it holds only what came after.
+    expect(
+      gapIn(probe({ holdsAt: false, firstId: '90-0', entriesAdded: 12, length: 4 }), '80-0', 8, 'g1'),
+    ).toBeUndefined();
+    // A first entry before the one read last (that one deleted alone): the count says nothing.
+    expect(
+      gapIn(probe({ holdsAt: false, firstId: '70-0', entriesAdded: 12, length: 9 }), '80-0', 8, 'g1'),
+    ).toBeUndefined();
   });
 });
 

@@ -796,6 +796,75 @@ describe('what a Redis user without the secret can do', () => {
     expect(cacheOf(b).get('away:0')).toBe(0);
   }, 60_000); // its own deadlines add up past the default 20 s: 3,000 synchronous writes, then the repair
 
+  it('a changes key deleted while a node was away, and given more entries than it had read: found at its return, nothing read twice', async () => {
+    // The entries-added counter of the new stream (40) is past b's position (a few), so the counter
+    // alone said nothing: b read the new stream on from its old position, found out near its end,
+    // read it all again from its start and refused every entry as replayed.
+    const link = await RedisLink.start(server);
+    links.push(link);
+    const watched = memoryLogger();
+    const backplane = { type: 'redis' as const, heartbeatMillis: 200 };
+    const a = await node(
+      'a',
+      server,
+      { backplane: { ...backplane, url: server.url } },
+      {},
+      { replicateAsynchronously: false, repairIntervalMillis: 0 },
+    );
+    const b = await node(
+      'b',
+      server,
+      { backplane: { ...backplane, url: link.url } },
+      { logger: watched.logger },
+      { repairIntervalMillis: 0 },
+    );
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('before', 'seen');
+    await until(() => cacheOf(b).get('before') === 'seen', 'b reading');
+    link.cut();
+    await until(() => backplaneOf(b).state !== 'connected', 'b away');
+    cacheOf(a).put('lost', 'with the old stream'); // only a repair brings it to b
+    await a.settle();
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    await intruder.del('meshcache:{gateways}:changes');
+    for (let i = 0; i < 40; i++) cacheOf(a).put(`new:${i}`, i); // one entry each (synchronous)
+    await a.settle();
+    expect(await intruder.xlen('meshcache:{gateways}:changes')).toBe(40);
+    link.mend();
+    await until(() => cacheOf(b).get('lost') === 'with the old stream', 'b repaired', 30_000);
+    await until(() => cacheOf(b).size === cacheOf(a).size, 'b holds the new stream too');
+    expect(
+      watched.lines.some((line) => (line.obj as { why?: string }).why === 'the stream was deleted and made anew'),
+    ).toBe(true);
+    expect(backplaneOf(b).refused.replayed).toBe(0);
+    expect(backplaneOf(b).gaps).toBe(1);
+  }, 60_000); // past the default 20 s: the repair's own deadline
+
+  it('a changes key deleted under nodes reading along: found at a heartbeat, what they read of the new stream not handed on again', async () => {
+    // Both read on into the new stream (its ids all come after their positions) until a heartbeat
+    // found the counter behind their positions; they read it again from its start to count, and
+    // refused each entry read before as replayed.
+    const backplane = { type: 'redis' as const, url: server.url, heartbeatMillis: 200 };
+    const replication = { replicateAsynchronously: false, repairIntervalMillis: 0 };
+    const a = await node('a', server, { backplane }, {}, replication);
+    const b = await node('b', server, { backplane }, {}, replication);
+    await Promise.all([a.ready(), b.ready()]);
+    for (let i = 0; i < 30; i++) cacheOf(a).put(`old:${i}`, i); // one entry each (synchronous)
+    await until(() => cacheOf(b).size === 30, 'b reading');
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    await intruder.del('meshcache:{gateways}:changes');
+    for (let i = 0; i < 5; i++) cacheOf(a).put(`new:${i}`, i);
+    await until(() => cacheOf(b).size === 35, 'b reads the new stream');
+    await until(() => backplaneOf(a).gaps === 1 && backplaneOf(b).gaps === 1, 'both find the deletion');
+    cacheOf(a).put('after', 'read once');
+    await until(() => cacheOf(b).get('after') === 'read once', 'b reads on');
+    expect(backplaneOf(a).refused.replayed).toBe(0);
+    expect(backplaneOf(b).refused.replayed).toBe(0);
+    expect(contents(b)).toBe(contents(a));
+  });
+
   it("a key of another type as a node's inbox: it reads the changes stream alone, writers drop its repair messages, until the key is deleted", async () => {
     const watchedA = memoryLogger();
     const watchedB = memoryLogger();

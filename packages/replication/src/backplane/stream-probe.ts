@@ -2,15 +2,17 @@
  * Where a node stands against the stream: one Lua script reads, atomically, the stream's
  * generation (a random id, made when the key is missing, so a Redis that lost its data shows a
  * new one), Redis's clock, and XINFO STREAM's last-generated-id, max-deleted-entry-id and
- * entries-added and length for the changes stream, and the last id of the node's inbox. XINFO
- * runs inside the script so only these numbers travel, not the first and last entries XINFO also
- * returns.
+ * entries-added and length for the changes stream, and the last id of the node's inbox; and
+ * whether the stream still holds the entry the node read last, or else the id of its first entry.
+ * XINFO runs inside the script so only these numbers travel, not the first and last entries XINFO
+ * also returns.
  *
  * gapIn() is the rule of redis-backplane.ts: a node reading from `at`, after the stream's
  * `position`th entry, has missed entries when the stream is a new one (renewedIn: its generation
  * changed and it no longer holds `at`), when the stream's last id is
- * behind `at` (entries lost), when its entries-added counter is behind `position` (the key was
- * deleted and written anew), or when something after `at` was deleted. Deletions are seen two
+ * behind `at` (entries lost), when its entries-added counter is behind `position` or it holds
+ * more entries after `at` than that counter says were added since (the key was deleted and
+ * written anew), or when something after `at` was deleted. Deletions are seen two
  * ways, because Redis records only XDEL's in max-deleted-entry-id (Redis 7.0 leaves it alone on
  * XTRIM and XADD's MAXLEN or MINID): by that id, and by the count, since a trim takes entries from
  * the head: fewer entries held than were added after `position` means some of those are gone.
@@ -34,10 +36,15 @@ end
 local c = info(KEYS[1])
 local b = info(KEYS[3])
 local holds = 0
+local first = ''
 if ARGV[2] ~= '' and ARGV[2] ~= '0-0' and c[1] ~= '' and c[1] ~= '0-0' then
   holds = #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+  if holds == 0 then
+    local f = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+    if f[1] then first = f[1][1] end
+  end
 end
-return {gen, t[1], t[2], c[1], c[2], c[3], b[1], c[4], holds}
+return {gen, t[1], t[2], c[1], c[2], c[3], b[1], c[4], holds, first}
 `;
 
 /**
@@ -58,6 +65,8 @@ export interface Probe {
   readonly inboxLastId: string;
   /** Whether the changes stream still holds the entry the node read last (the `at` it probed with). */
   readonly holdsAt: boolean;
+  /** The id of the stream's first entry, when it does not hold `at` (else, or when empty: ''). */
+  readonly firstId: string;
 }
 
 export async function probeStream(
@@ -76,8 +85,20 @@ export async function probeStream(
     string,
     number,
     number,
+    string,
   ];
-  const [generation, seconds, micros, lastGeneratedId, maxDeletedId, entriesAdded, inboxLastId, length, holds] = reply;
+  const [
+    generation,
+    seconds,
+    micros,
+    lastGeneratedId,
+    maxDeletedId,
+    entriesAdded,
+    inboxLastId,
+    length,
+    holds,
+    firstId,
+  ] = reply;
   return {
     generation,
     serverNow: Number(seconds) * 1000 + Math.floor(Number(micros) / 1000),
@@ -87,6 +108,7 @@ export async function probeStream(
     length: Number(length),
     inboxLastId,
     holdsAt: Number(holds) > 0,
+    firstId,
   };
 }
 
@@ -98,7 +120,7 @@ export function gapIn(probe: Probe, at: string, position: number, generation: st
   if (renewedIn(probe, generation)) return 'the stream is a new one (Redis lost its data)';
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
-  if (probe.entriesAdded < position) return REMADE;
+  if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
   if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
   if (probe.length < probe.entriesAdded - position) return 'entries this node had not read were trimmed';
   return undefined;
@@ -114,6 +136,23 @@ export function gapIn(probe: Probe, at: string, position: number, generation: st
  */
 export function renewedIn(probe: Probe, generation: string | undefined): boolean {
   return probe.generation !== generation && !probe.holdsAt;
+}
+
+/**
+ * Whether the stream holds more entries after `at` than its entries-added counter says were added
+ * after the position: then the counter is not the one the node counted in, and the key was
+ * deleted and written anew. Known only when every entry it holds comes after `at` (it no longer
+ * holds `at`, and its first entry is later), so that all it holds count. The counter alone
+ * (entries-added behind the position) misses a new stream given more entries than the node had
+ * read: such a node, back from an outage, read the new stream on from its old position, and found
+ * out only once it had read to near its end (then it read the new stream again from its start,
+ * each entry refused as replayed). This finds it at the probe, before anything is read; only a new
+ * stream itself trimmed by as many entries as the node had read escapes both (read on, repaired by
+ * anti-entropy).
+ */
+function heldMoreThanAdded(probe: Probe, at: string, position: number): boolean {
+  if (probe.holdsAt || probe.firstId === '' || compareStreamIds(probe.firstId, at) <= 0) return false;
+  return probe.length > probe.entriesAdded - position;
 }
 
 /** gapIn's answer for a changes key deleted and written anew: read from its start, as a new generation. */

@@ -59,6 +59,13 @@ export class StreamReader {
   #entriesAdded: number | null = null;
   #needsPosition = true;
   /**
+   * A stream found made anew after this node had read into it (it read on from its old position,
+   * and the new stream's ids all come later): it is read again from its start to count the
+   * position, and the entries up to this id, handed on once already, are not handed on again
+   * (they were refused as replayed, a heartbeat's worth of warnings for nothing). null otherwise.
+   */
+  #readAgainUntil: string | null = null;
+  /**
    * This node's inbox key holds something that is not a stream (someone with access to Redis put
    * it there): XREAD of it and the changes stream together fails, so the changes stream is read
    * alone until the key is a stream again (or gone), looked at every probe.
@@ -214,12 +221,15 @@ export class StreamReader {
     // The same stream under a rewritten generation key: it is read on, in that generation.
     this.#generation = probe.generation;
     if (why === undefined) return;
+    // A stream made anew that holds the entry read last: this node read into it already.
+    const readInto = why === REMADE && probe.holdsAt ? this.#changesId : null;
     this.#jumpToEnd(probe, why);
     if (renewed) {
       // A new stream holds only what was written since it began (writers' queued changes among
       // them): read it from its start; what the old one held and this node missed, repair brings.
       this.#changesId = '0-0';
       this.#position = 0;
+      this.#readAgainUntil = readInto;
     }
   }
 
@@ -233,6 +243,7 @@ export class StreamReader {
     this.#generation = probe.generation;
     this.#changesId = probe.lastGeneratedId;
     this.#position = probe.entriesAdded;
+    this.#readAgainUntil = null;
     this.#options.onGap(why);
   }
 
@@ -247,6 +258,10 @@ export class StreamReader {
         if (changes) {
           this.#changesId = id;
           this.#position++;
+          if (this.#readAgainUntil !== null) {
+            if (compareStreamIds(id, this.#readAgainUntil) <= 0) continue;
+            this.#readAgainUntil = null;
+          }
           this.entriesRead++;
         } else this.#inboxId = id;
         if (this.#options.onEntry(key, changes, fieldOf(fields, 'm'), id) === 'stale' && changes) stale = true;
