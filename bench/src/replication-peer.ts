@@ -16,9 +16,10 @@
  *   bytes-tcp B     a TCP server counting bytes; `done MS` at B bytes
  *   lag N W         a ClusterNode; after W warm-up puts and N more, `lag P50 P99 MAX` of the N (ms
  *                   from the sender's put, the value's sentAt against this process's clock: same host)
- *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT READ STALL P99`: start() to
- *                   ready(), the ms taken then to read every entry once, and the longest and the
- *                   99th percentile delay of its event loop meanwhile (ms)
+ *   bootstrap URL N a ClusterNode that joins URL; `bootstrap MS COUNT READ STALL P99 USER SYSTEM`:
+ *                   start() to ready(), the ms taken then to read every entry once, the longest and
+ *                   the 99th percentile delay of its event loop meanwhile (ms), and the CPU µs it
+ *                   spent from start() to ready(), in user space and in the kernel
  */
 import { createServer } from 'node:net';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
@@ -72,7 +73,7 @@ let warmed = false;
 let between = false;
 /**
  * `done <ms from the first item after the warm-up to the last> <CPU µs this process spent
- * meanwhile>` once `amount` reaches `target` items after the warm-up; then, with `read`, a line
+ * meanwhile> <of which in the kernel>` once `amount` reaches `target` items after the warm-up; then, with `read`, a line
  * `read <ms>`: what `read` took, after the timing ended. With `rounds`, the process then waits for
  * `amount` to drop to 0 (its store emptied by the sender), says `cleared`, and times the next
  * `target` items, with no warm-up; without, it exits.
@@ -96,7 +97,7 @@ const progress = (amount: number, target: number, read?: () => void, rounds = fa
   }
   if (amount >= target + warmUpItems) {
     const cpu = process.cpuUsage(startedCpu);
-    const line = `done ${(performance.now() - started).toFixed(1)} ${cpu.user + cpu.system}`;
+    const line = `done ${(performance.now() - started).toFixed(1)} ${cpu.user + cpu.system} ${cpu.system}`;
     if (!rounds) return finish(line);
     // Said first: the sender's timing ends at this line, not after the read.
     console.log(line);
@@ -222,6 +223,7 @@ switch (mode) {
     const stalls = monitorEventLoopDelay({ resolution: 1 });
     stalls.enable();
     const start = performance.now();
+    const cpu = process.cpuUsage();
     const node = await ClusterNode.start(
       {
         name: 'joiner',
@@ -239,13 +241,16 @@ switch (mode) {
     }
     await node.ready();
     const ms = performance.now() - start;
+    const used = process.cpuUsage(cpu);
     stalls.disable();
     const stalled = `${(stalls.max / 1e6).toFixed(1)} ${(stalls.percentile(99) / 1e6).toFixed(1)}`;
     // A turn for the gc observer's entries (BENCH_GC), which arrive after the ready() they timed.
     await new Promise((resolve) => setTimeout(resolve, 10));
     const cache = node.manager.getCache('bench');
     const held = cache?.size ?? 0;
-    finish(`bootstrap ${ms.toFixed(0)} ${held} ${timed(readAll(cache)).toFixed(0)} ${stalled}`);
+    finish(
+      `bootstrap ${ms.toFixed(0)} ${held} ${timed(readAll(cache)).toFixed(0)} ${stalled} ${used.user} ${used.system}`,
+    );
     break;
   }
   default:
