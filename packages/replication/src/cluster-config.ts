@@ -519,8 +519,11 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
       });
     }
   }
+  // A set, not a search of the cache list per peer: a file of 60,000 replicated caches, each named
+  // by a peer URL, took 9 s here (peers x caches).
+  const replicatedNames = new Set(cacheList.filter((c) => c.replication !== undefined).map((c) => c.name));
   for (const [index, peer] of (discovery.mode === 'manual' ? discovery.peers : []).entries()) {
-    if (peer.cache !== undefined && !cacheList.some((c) => c.name === peer.cache && c.replication !== undefined)) {
+    if (peer.cache !== undefined && !replicatedNames.has(peer.cache)) {
       fail(
         `peerDiscovery.peers[${index}]`,
         `names cache ${JSON.stringify(peer.cache)}, which is not a replicated cache of this node`,
