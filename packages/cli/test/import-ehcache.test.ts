@@ -5,9 +5,9 @@
  * and malformed files. Every produced config must be one meshcache accepts: resolveClusterConfig,
  * and each cache added to a real CacheManager with a disk store.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CacheManager, resolveCacheConfig } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
@@ -546,6 +546,29 @@ describe('meshcache import-ehcache', () => {
     expect(intoDirectory.err).toBe(
       `meshcache: cannot write ${dir}: it is a directory (--out names the file to write)\n`,
     );
+  });
+
+  it('refuses an --out that is the file being converted, with --force too, by any path to it (exit 2; it replaced the ehcache.xml)', async () => {
+    const own = mkdtempSync(join(dir, 'same-'));
+    const input = join(own, 'ehcache.xml');
+    const original = readFileSync(fixture('api-gateway.xml'), 'utf8');
+    writeFileSync(input, original);
+    symlinkSync(input, join(own, 'link.xml'));
+    for (const out of [input, join(own, '.', '..', basename(own), 'ehcache.xml'), join(own, 'link.xml')]) {
+      for (const force of [['--force'], []]) {
+        const result = await cli(['import-ehcache', input, '--name', 'gw-1', '--out', out, ...force]);
+        expect(result.code).toBe(2);
+        expect(result.out).toBe('');
+        expect(result.err).toBe(
+          `meshcache: --out ${out} is the file being converted (${input}); it is left as it is: write the config to another file\n`,
+        );
+        expect(readFileSync(input, 'utf8')).toBe(original);
+      }
+    }
+    // Another file in the same directory is written as before.
+    const beside = await cli(['import-ehcache', input, '--name', 'gw-1', '--out', join(own, 'gw-1.json'), '--force']);
+    expect(beside.code).toBe(0);
+    expect(readFileSync(input, 'utf8')).toBe(original);
   });
 
   it('reads a file in the encoding it is in: a byte order mark, else its declaration, else UTF-8; bytes that are not are exit 2 (found by the review)', async () => {

@@ -8,8 +8,9 @@
  * Exit codes:
  *   0  everything converted (notes may have been printed)
  *   3  the config was produced, but some things were not converted (each on stderr)
- *   2  bad usage, or a file that cannot be used: unreadable, not well-formed XML, not an
- *      ehcache.xml, or a value Ehcache itself refuses (nothing is written)
+ *   2  bad usage (an --out naming the file being converted among it), or a file that cannot be
+ *      used: unreadable, not well-formed XML, not an ehcache.xml, or a value Ehcache itself
+ *      refuses (nothing is written)
  *   1  the output file cannot be written (or exists, without --force)
  */
 import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,20 @@ export const EXIT_INCOMPLETE = 3;
  * decoder) or took minutes to be called "not valid UTF-8".
  */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Whether two paths name one file: the same device and inode, so `./ehcache.xml`, an absolute
+ * path, a symbolic or a hard link to it all count. A path that does not exist names no file.
+ */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const first = statSync(a);
+    const second = statSync(b);
+    return first.dev === second.dev && first.ino === second.ino && first.isFile();
+  } catch {
+    return false;
+  }
+}
 
 /** The file's bytes, read until its end; a file (or a pipe, a device) with more than `max` is an error. */
 function readAtMost(file: string, max: number): Buffer {
@@ -87,6 +102,13 @@ export async function importEhcacheCommand(
   const badOption = optionMeshcacheRefuses(options.name, options.cluster, defaultCacheNames);
   if (badOption !== undefined) {
     io.err(`meshcache: ${badOption}\n`);
+    return 2;
+  }
+  if (options.out !== undefined && sameFile(file, options.out)) {
+    // With --force, the ehcache.xml was replaced by the JSON made from it.
+    io.err(
+      `meshcache: --out ${options.out} is the file being converted (${file}); it is left as it is: write the config to another file\n`,
+    );
     return 2;
   }
   let bytes: Buffer;
