@@ -4,8 +4,9 @@
  *
  * Exit codes: 0 success; 1 a failed operation (unreachable node, refused secret, unknown cache,
  * a node that could not start), with one clear line on stderr; 2 bad usage (an unknown command
- * or option, a missing argument, a bad value, an unusable config file); 3 only from
- * import-ehcache: converted, with things left unconverted (commands/import-ehcache.ts).
+ * or option, a missing argument, a bad value, an unusable config file); 3 and 4 only from
+ * import-ehcache: converted, with things left unconverted; an internal error, a bug in the
+ * importer (commands/import-ehcache.ts).
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
@@ -86,7 +87,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .option('--no-default-cache', 'leave the defaultCache out')
     .addHelpText(
       'after',
-      '\nExit codes: 0 everything converted; 3 converted, with things not converted (each on stderr); 2 bad usage or an unusable file; 1 the output cannot be written.\n\nExamples:\n  meshcache import-ehcache ehcache.xml --name gw-1 > gw-1.json\n  meshcache import-ehcache conf/ehcache.xml --name gw-2 --cluster gateways --out gw-2.json\n',
+      '\nExit codes: 0 everything converted; 3 converted, with things not converted (each on stderr); 2 bad usage or an unusable file; 1 the output cannot be written; 4 an internal error (a bug in the importer).\n\nExamples:\n  meshcache import-ehcache ehcache.xml --name gw-1 > gw-1.json\n  meshcache import-ehcache conf/ehcache.xml --name gw-2 --cluster gateways --out gw-2.json\n',
     )
     .action((file: string, options: ImportEhcacheCommandOptions) =>
       runAction(

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CacheManager, resolveCacheConfig } from '@meshcache/core';
 import { resolveClusterConfig } from '@meshcache/replication';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { importEhcache, run } from '../src/index.js';
 import { recordingIo } from './recording-io.js';
 
@@ -546,6 +546,34 @@ describe('meshcache import-ehcache', () => {
     expect(intoDirectory.err).toBe(
       `meshcache: cannot write ${dir}: it is a directory (--out names the file to write)\n`,
     );
+  });
+
+  it('says an internal failure is a bug in the importer, with its own exit code (4), and writes nothing (it was exit 1, documented as "the output cannot be written")', async () => {
+    vi.resetModules();
+    vi.doMock('../src/ehcache/import-ehcache.js', async (original) => ({
+      ...(await original<typeof import('../src/ehcache/import-ehcache.js')>()),
+      importEhcache: () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'line')");
+      },
+    }));
+    try {
+      const fresh = await import('../src/index.js');
+      const out = join(dir, 'internal.json');
+      const io = recordingIo({});
+      const code = await fresh.run(['import-ehcache', fixture('ehcache-failsafe.xml'), '--out', out], io);
+      expect(code).toBe(4);
+      expect(io.stdout()).toBe('');
+      expect(existsSync(out)).toBe(false);
+      const [first, second] = io.stderr().split('\n');
+      expect(first).toBe(
+        `meshcache: internal error: import-ehcache failed on ${fixture('ehcache-failsafe.xml')} (a bug in the importer, not a fault of the file; nothing was written): Cannot read properties of undefined (reading 'line')`,
+      );
+      expect(second).toBe('meshcache: please report it with this stack:');
+      expect(io.stderr()).toContain('TypeError: Cannot read properties of undefined');
+    } finally {
+      vi.doUnmock('../src/ehcache/import-ehcache.js');
+      vi.resetModules();
+    }
   });
 
   it('refuses an --out that is the file being converted, with --force too, by any path to it (exit 2; it replaced the ehcache.xml)', async () => {

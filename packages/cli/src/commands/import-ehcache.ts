@@ -12,6 +12,8 @@
  *      used: unreadable, not well-formed XML, not an ehcache.xml, or a value Ehcache itself
  *      refuses (nothing is written)
  *   1  the output file cannot be written (or exists, without --force)
+ *   4  an internal error: a bug in the importer, not a problem with the file (said so, with the
+ *      stack to report; nothing is written)
  */
 import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -33,6 +35,8 @@ export interface ImportEhcacheCommandOptions {
 }
 
 export const EXIT_INCOMPLETE = 3;
+/** A bug in the importer; 1 is the output not written, and said so. */
+export const EXIT_INTERNAL = 4;
 
 /**
  * The largest file read: 64 MiB, far past any ehcache.xml (a file of 60,000 replicated caches is
@@ -122,7 +126,7 @@ export async function importEhcacheCommand(
   try {
     xml = decodeXml(bytes);
   } catch (error) {
-    if (!(error instanceof XmlEncodingError)) throw error;
+    if (!(error instanceof XmlEncodingError)) return internalFailure(io, file, error);
     io.err(`meshcache: cannot read ${file}: ${error.message}\n`);
     return 2;
   }
@@ -141,8 +145,7 @@ export async function importEhcacheCommand(
       io.err(`meshcache: ${error.message}\n`);
       return 2;
     }
-    io.err(`meshcache: ${(error as Error).message}\n`);
-    return 1;
+    return internalFailure(io, file, error);
   }
   const json = `${JSON.stringify(result.config, null, 2)}\n`;
   if (options.out !== undefined) {
@@ -180,6 +183,20 @@ export async function importEhcacheCommand(
     }\n`,
   );
   return result.complete ? 0 : EXIT_INCOMPLETE;
+}
+
+/**
+ * An error the importer did not mean to throw: a bug, said as one, with its own exit code. It was
+ * exit 1 with the bare message, which the docs give as "the output cannot be written".
+ */
+function internalFailure(io: Io, file: string, error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  io.err(
+    `meshcache: internal error: import-ehcache failed on ${file} (a bug in the importer, not a fault of the file; nothing was written): ${message}\n`,
+  );
+  const stack = error instanceof Error ? error.stack : undefined;
+  if (stack !== undefined) io.err(`meshcache: please report it with this stack:\n${stack}\n`);
+  return EXIT_INTERNAL;
 }
 
 /**
