@@ -548,6 +548,57 @@ describe('meshcache import-ehcache', () => {
     );
   });
 
+  it('notes text between an element’s tags on its line, at any depth: Ehcache ignores it, and the rest converts (it was left out in silence)', () => {
+    const xml = [
+      '<ehcache>', // 1
+      '  <cache name="a" maxEntriesLocalHeap="10">maxEntriesLocalHeap=100</cache>', // 2
+      '  <cache name="b" maxEntriesLocalHeap="10">', // 3
+      '    <!-- a comment is not text -->', // 4
+      '', // 5
+      '    <![CDATA[timeToLiveSeconds=60]]>', // 6
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory">', // 7
+      `      ${'x'.repeat(70)}`, // 8
+      '    </cacheEventListenerFactory>', // 9
+      '  </cache>', // 10
+      '  stray &amp; words', // 11
+      '  <terracottaConfig><tc-config><servers>text Terracotta reads</servers></tc-config></terracottaConfig>', // 12
+      '</ehcache>', // 13
+    ].join('\n');
+    const result = importEhcache(xml, { fileName: 'text.xml', defaultCacheNames: [] });
+    const notes = result.report.filter((line) => line.message.startsWith('text inside'));
+    expect(notes).toEqual([
+      {
+        line: 2,
+        kind: 'note',
+        message:
+          'text inside <cache>, "maxEntriesLocalHeap=100": Ehcache ignores text between tags (it reads attributes and elements), and so does this',
+      },
+      {
+        line: 6,
+        kind: 'note',
+        message:
+          'text inside <cache>, "timeToLiveSeconds=60": Ehcache ignores text between tags (it reads attributes and elements), and so does this',
+      },
+      {
+        line: 8,
+        kind: 'note',
+        message: `text inside <cacheEventListenerFactory>, "${'x'.repeat(60)}...": Ehcache ignores text between tags (it reads attributes and elements), and so does this`,
+      },
+      {
+        line: 11,
+        kind: 'note',
+        message:
+          'text inside <ehcache>, "stray & words": Ehcache ignores text between tags (it reads attributes and elements), and so does this',
+      },
+    ]);
+    expect(result.config['caches']).toEqual({
+      a: { maxElementsInMemory: 10 },
+      b: { maxElementsInMemory: 10, replication: { replicateExpiries: false } },
+    });
+    // Not converted: the replicated cache's missing peer provider, and the Terracotta config; no text.
+    expect(result.report.filter((line) => line.kind === 'not converted').map((line) => line.line)).toEqual([7, 12]);
+  });
+
   it('says an internal failure is a bug in the importer, with its own exit code (4), and writes nothing (it was exit 1, documented as "the output cannot be written")', async () => {
     vi.resetModules();
     vi.doMock('../src/ehcache/import-ehcache.js', async (original) => ({

@@ -1173,6 +1173,8 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     );
   }
 
+  textInElements(imp, root);
+
   let cacheManagerName: string | undefined;
   for (const attr of root.attributes) {
     if (isXmlPlumbing(attr.name)) continue;
@@ -1390,6 +1392,32 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     caches: caches.size,
     replicatedCaches: replicated.size,
   };
+}
+
+/**
+ * Text between an element's tags (`<cache name="a">maxEntriesLocalHeap=100</cache>`): Ehcache's
+ * BeanHandler reads attributes and child elements only, and ignores text, so the file ran without
+ * it; so does the conversion, with a note on the text's line (it was left out in silence). Every
+ * element of the file, at any depth, iteratively (a deep file is no stack overflow), but the
+ * Terracotta configuration in <terracottaConfig><tc-config>, which Ehcache hands on as text and
+ * which is reported as not converted whole.
+ */
+function textInElements(imp: Importer, root: XmlElement): void {
+  const pending: XmlElement[] = [root];
+  for (let element = pending.pop(); element !== undefined; element = pending.pop()) {
+    if (element.name === 'tc-config') continue;
+    if (element.text !== '') {
+      const shown = element.text.length > 60 ? `${element.text.slice(0, 60)}...` : element.text;
+      imp.note(
+        element.textLine ?? element.line,
+        `text inside <${element.name}>, ${JSON.stringify(shown)}: Ehcache ignores text between tags (it reads attributes and elements), and so does this`,
+      );
+    }
+    for (let i = element.children.length - 1; i >= 0; i--) {
+      const child = element.children[i];
+      if (child !== undefined) pending.push(child);
+    }
+  }
 }
 
 /** The result must be what meshcache accepts; anything else is a bug here, said plainly. */

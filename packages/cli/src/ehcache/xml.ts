@@ -24,6 +24,8 @@ export interface XmlElement {
   readonly children: XmlElement[];
   /** Text directly inside the element, trimmed ('' for none). */
   text: string;
+  /** The line its first text that is not white space stands on; undefined when it has none. */
+  textLine?: number;
 }
 
 /** A document that is not well-formed XML; the message says file:line:column. */
@@ -89,6 +91,13 @@ export function parseXml(text: string, fileName: string): { root: XmlElement; li
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   let tagStart = 0;
+  /** Where the last event's text ended: a text chunk is read from there (a comment or tag before it is passed). */
+  let lastEnd = 0;
+  for (const event of ['comment', 'processinginstruction'] as const) {
+    parser.on(event, () => {
+      lastEnd = parser.position;
+    });
+  }
   parser.on('opentagstart', (tag) => {
     tagStart = Math.max(0, text.lastIndexOf(`<${tag.name}`, parser.position));
   });
@@ -109,14 +118,24 @@ export function parseXml(text: string, fileName: string): { root: XmlElement; li
     if (parent === undefined) root = element;
     else parent.children.push(element);
     stack.push(element);
+    lastEnd = parser.position;
   });
   parser.on('closetag', () => {
     const element = stack.pop();
     if (element !== undefined) element.text = element.text.trim();
+    lastEnd = parser.position;
   });
   const addText = (chunk: string) => {
     const element = stack.at(-1);
-    if (element !== undefined) element.text += chunk;
+    if (element !== undefined) {
+      element.text += chunk;
+      if (element.textLine === undefined && chunk.trim() !== '') {
+        const raw = text.slice(lastEnd, parser.position);
+        const lead = raw.length - raw.trimStart().length;
+        element.textLine = lines.lineOf(lastEnd + lead);
+      }
+    }
+    lastEnd = parser.position;
   };
   parser.on('text', addText);
   parser.on('cdata', addText);
