@@ -446,7 +446,7 @@ describe('meshcache import-ehcache', () => {
       [
         'bool.xml',
         '<ehcache>\n  <cache name="a" eternal="yes"/>\n</ehcache>',
-        /^meshcache: bool\.xml:2: cache "a": eternal="yes" must be true or false$/,
+        /^meshcache: bool\.xml:2: cache "a": eternal="yes" must be true or false \(Ehcache 2\.4 and later refuse any other word; 2\.3 and earlier read it as false: write false if that is what ran\)$/,
       ],
       [
         'root.xml',
@@ -546,6 +546,55 @@ describe('meshcache import-ehcache', () => {
     expect(intoDirectory.err).toBe(
       `meshcache: cannot write ${dir}: it is a directory (--out names the file to write)\n`,
     );
+  });
+
+  it('reads a replicator or bootstrap boolean property as Ehcache did: anything but true (any case) is false, with a note (it was exit 2); a boolean attribute stays exit 2', () => {
+    const xml = [
+      '<ehcache>',
+      '  <cache name="a" maxEntriesLocalHeap="10">',
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"',
+      '      properties="replicatePuts=yes, replicateUpdates=TRUE, replicateRemovals=1,',
+      '                  replicateAsynchronously=, replicatePutsViaCopy=False"/>',
+      '    <bootstrapCacheLoaderFactory class="net.sf.ehcache.distribution.RMIBootstrapCacheLoaderFactory"',
+      '      properties="bootstrapAsynchronously=no"/>',
+      '  </cache>',
+      '</ehcache>',
+    ].join('\n');
+    const result = importEhcache(xml, { fileName: 'lenient.xml', defaultCacheNames: [] });
+    expect((result.config['caches'] as Record<string, unknown>)['a']).toEqual({
+      maxElementsInMemory: 10,
+      replication: {
+        replicatePuts: false,
+        replicateUpdates: true,
+        replicateRemovals: false,
+        replicateAsynchronously: false,
+        replicatePutsViaCopy: false,
+        replicateExpiries: false,
+      },
+      bootstrap: { bootstrapAsynchronously: false },
+    });
+    const notes = result.report.filter((line) => line.message.includes('PropertyUtil.parseBoolean'));
+    expect(notes.map((line) => [line.line, line.message])).toEqual([
+      [
+        4,
+        'cache "a": replicatePuts=yes: Ehcache reads anything but true as false (PropertyUtil.parseBoolean), and ran with false; so does this',
+      ],
+      [
+        4,
+        'cache "a": replicateRemovals=1: Ehcache reads anything but true as false (PropertyUtil.parseBoolean), and ran with false; so does this',
+      ],
+      [
+        5,
+        'cache "a": replicateAsynchronously=: Ehcache reads anything but true as false (PropertyUtil.parseBoolean), and ran with false; so does this',
+      ],
+      [
+        7,
+        'cache "a": bootstrapAsynchronously=no: Ehcache reads anything but true as false (PropertyUtil.parseBoolean), and ran with false; so does this',
+      ],
+    ]);
+    expect(() =>
+      importEhcache('<ehcache>\n  <cache name="a" maxEntriesLocalHeap="1" overflowToDisk="yes"/>\n</ehcache>'),
+    ).toThrow(/^ehcache\.xml:2: cache "a": overflowToDisk="yes" must be true or false \(Ehcache 2\.4 and later refuse/);
   });
 
   it('notes text between an element’s tags on its line, at any depth: Ehcache ignores it, and the rest converts (it was left out in silence)', () => {

@@ -242,12 +242,42 @@ class Importer {
     return undefined;
   }
 
+  /**
+   * A boolean attribute, as Ehcache's BeanHandler reads it: true or false in any case, and since
+   * 2.4 (EHC-834) an InvalidConfigurationException for any other word, so an error here. (Up to
+   * 2.3 it was Boolean.valueOf, and eternal="yes" ran as false: the message says so.)
+   */
   boolean(where: string, item: { readonly value: string; readonly line: number }, what: string): boolean | undefined {
     const text = this.#plain(where, item, what);
     if (text === undefined) return undefined;
     if (/^true$/i.test(text)) return true;
     if (/^false$/i.test(text)) return false;
-    return this.fail(item.line, `${where}${what}="${text}" must be true or false`);
+    return this.fail(
+      item.line,
+      `${where}${what}="${text}" must be true or false (Ehcache 2.4 and later refuse any other word; 2.3 and earlier read it as false: write false if that is what ran)`,
+    );
+  }
+
+  /**
+   * A boolean in a replicator's or bootstrap loader's properties, as Ehcache's factories read it
+   * (PropertyUtil.parseBoolean): true when it is "true" in any case, false for anything else
+   * (`yes`, `1`, nothing). So the file ran, with false; so does the conversion, with a note.
+   */
+  javaBoolean(
+    where: string,
+    item: { readonly value: string; readonly line: number },
+    what: string,
+  ): boolean | undefined {
+    const text = this.#plain(where, item, what);
+    if (text === undefined) return undefined;
+    if (/^true$/i.test(text)) return true;
+    if (!/^false$/i.test(text)) {
+      this.note(
+        item.line,
+        `${where}${what}=${text}: Ehcache reads anything but true as false (PropertyUtil.parseBoolean), and ran with false; so does this`,
+      );
+    }
+    return false;
   }
 
   text(where: string, item: { readonly value: string; readonly line: number }, what: string): string | undefined {
@@ -708,7 +738,7 @@ function convertReplication(imp: Importer, element: XmlElement, where: string): 
   for (const property of imp.properties(element)) {
     const { key } = property;
     if (booleans.includes(key)) {
-      const value = imp.boolean(where, property, key);
+      const value = imp.javaBoolean(where, property, key);
       if (value !== undefined) replication[key] = value;
     } else if (key === 'asynchronousReplicationIntervalMillis') {
       const value = imp.javaInt(where, property, key, 1000);
@@ -760,7 +790,7 @@ function convertBootstrap(imp: Importer, element: XmlElement, where: string): Js
   }
   for (const property of imp.properties(element)) {
     if (property.key === 'bootstrapAsynchronously') {
-      const value = imp.boolean(where, property, property.key);
+      const value = imp.javaBoolean(where, property, property.key);
       if (value !== undefined) bootstrap[property.key] = value;
     } else if (property.key === 'maximumChunkSizeBytes') {
       const value = imp.javaInt(where, property, property.key, 5_000_000);
