@@ -476,7 +476,7 @@ describe('meshcache import-ehcache', () => {
       [
         'url.xml',
         '<ehcache>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=manual,\n      rmiUrls=server2/a"/>\n</ehcache>',
-        /^meshcache: url\.xml:4: rmiUrls: "server2\/a" is not an RMI URL \/\/host:port\/cacheName$/,
+        /^meshcache: url\.xml:4: rmiUrls: "server2\/a" is not an RMI URL \/\/host:port\/cacheName \(or rmi:\/\/host:port\/cacheName; a port left out is 1099\)$/,
       ],
       [
         'both.xml',
@@ -827,6 +827,59 @@ describe('meshcache import-ehcache', () => {
         /^cache "c": no maxEntriesLocalHeap .*: Ehcache sized it from the CacheManager’s maxBytesLocalHeap pool, which meshcache has not; meshcache holds at most 10,000/,
       ),
     });
+  });
+
+  it('reads rmiUrls as java.rmi.Naming did: rmi://host:port/cache, no port (or an empty or 0 one) as 1099 with a note, no host as not converted (they were exit 2)', () => {
+    const xml = [
+      '<ehcache>',
+      '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+      '    properties="peerDiscovery=manual,',
+      '      rmiUrls=rmi://h2:40001/a|rmi://h2:40001/b|//h3/a|//h4:/a|//h5:0/a|//:40001/a"/>',
+      '  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"',
+      '    properties="hostName=10.0.0.1, port=40001"/>',
+      '  <cache name="a" maxEntriesLocalHeap="10">',
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+      '  </cache>',
+      '  <cache name="b" maxEntriesLocalHeap="10">',
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+      '  </cache>',
+      '</ehcache>',
+    ].join('\n');
+    const result = importEhcache(xml, { fileName: 'rmi.xml', defaultCacheNames: [] });
+    expect(result.config['peerDiscovery']).toEqual({
+      mode: 'manual',
+      peers: ['ws://h2:40001', 'ws://h3:1099/a', 'ws://h4:1099/a', 'ws://h5:1099/a'],
+    });
+    expect(
+      result.report.filter((line) => line.message.startsWith('rmiUrls')).map((l) => [l.line, l.kind, l.message]),
+    ).toEqual([
+      [
+        4,
+        'note',
+        "rmiUrls: //h3/a gives no port: Ehcache (java.rmi.Naming) dialled 1099, the RMI registry's; so does this (the peer's meshcache listener must be on that port)",
+      ],
+      [
+        4,
+        'note',
+        'rmiUrls: //h4:/a gives port "": Ehcache (java.rmi.Naming) dialled 1099, the RMI registry\'s; so does this (the peer\'s meshcache listener must be on that port)',
+      ],
+      [
+        4,
+        'note',
+        'rmiUrls: //h5:0/a gives port "0": Ehcache (java.rmi.Naming) dialled 1099, the RMI registry\'s; so does this (the peer\'s meshcache listener must be on that port)',
+      ],
+      [
+        4,
+        'not converted',
+        'rmiUrls: //:40001/a has no host: Ehcache (java.rmi.Naming) dialled the address of the machine it ran on; left out: write that host in the URL, or add the peer to peerDiscovery.peers',
+      ],
+    ]);
+    // Another scheme Naming refused, as it refuses a URL that is not one.
+    for (const url of ['http://h2:40001/a', 'RMI://h2:40001/a', '//h2:99999/a', 'h2:40001/a']) {
+      expect(() => importEhcache(xml.replace('rmi://h2:40001/a|', `${url}|`))).toThrow(
+        `ehcache.xml:4: rmiUrls: "${url}" is not an RMI URL`,
+      );
+    }
   });
 
   it('says of a replicated cache that no rmiUrls URL names that it has no peer (found by the review)', () => {

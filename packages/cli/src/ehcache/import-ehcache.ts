@@ -816,8 +816,20 @@ function convertBootstrap(imp: Importer, element: XmlElement, where: string): Js
 interface RmiUrl {
   readonly hostPort: string;
   readonly cache: string;
+  /** As the file writes it. */
+  readonly written: string;
 }
 
+/** The RMI registry's port, which java.rmi.Naming dials when a URL gives none (Registry.REGISTRY_PORT). */
+const RMI_REGISTRY_PORT = 1099;
+
+/**
+ * The URLs of `rmiUrls`, as Ehcache's manual provider read them: split at `|`, each trimmed, and
+ * each handed to java.rmi.Naming.lookup, which takes `//host:port/name` and `rmi://host:port/name`,
+ * and dials port 1099 (the RMI registry's) when the port is left out, empty or 0. Converted so,
+ * with a note for the port. A URL without a host (`//:40001/a`) Naming dialled this machine's own
+ * address at: not converted, since the converting machine may not be the one that ran it.
+ */
 function parseRmiUrls(imp: Importer, property: Property): RmiUrl[] {
   const text = imp.text('peer provider ', property, 'rmiUrls');
   if (text === undefined) return [];
@@ -825,12 +837,29 @@ function parseRmiUrls(imp: Importer, property: Property): RmiUrl[] {
   for (const piece of text.split('|')) {
     const url = piece.trim();
     if (url === '') continue;
-    const match = /^\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]+):(\d{1,5})\/(.+)$/.exec(url);
-    const port = Number(match?.[2]);
-    if (match === null || port < 1 || port > 65535) {
-      imp.fail(property.line, `rmiUrls: "${url}" is not an RMI URL //host:port/cacheName`);
+    const match = /^(?:rmi:)?\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]*)(?::(\d{0,5}))?\/(.+)$/.exec(url);
+    const [, host = '', portText, cache = ''] = match ?? [];
+    const port = portText === undefined || portText === '' ? 0 : Number(portText);
+    if (match === null || port > 65535) {
+      imp.fail(
+        property.line,
+        `rmiUrls: "${url}" is not an RMI URL //host:port/cacheName (or rmi://host:port/cacheName; a port left out is 1099)`,
+      );
     }
-    urls.push({ hostPort: `${match?.[1]}:${port}`, cache: match?.[3]?.trim() ?? '' });
+    if (host === '') {
+      imp.notConverted(
+        property.line,
+        `rmiUrls: ${url} has no host: Ehcache (java.rmi.Naming) dialled the address of the machine it ran on; left out: write that host in the URL, or add the peer to peerDiscovery.peers`,
+      );
+      continue;
+    }
+    if (port === 0) {
+      imp.note(
+        property.line,
+        `rmiUrls: ${url} gives ${portText === undefined ? 'no port' : `port "${portText}"`}: Ehcache (java.rmi.Naming) dialled ${RMI_REGISTRY_PORT}, the RMI registry's; so does this (the peer's meshcache listener must be on that port)`,
+      );
+    }
+    urls.push({ hostPort: `${host}:${port === 0 ? RMI_REGISTRY_PORT : port}`, cache: cache.trim(), written: url });
   }
   return urls;
 }
@@ -878,7 +907,7 @@ function convertPeerProvider(
           // did. meshcache makes no cache from a template, so it is not converted unless named.
           imp.notConverted(
             property.line,
-            `rmiUrls: //${url.hostPort}/${url.cache} names no <cache> of this file: a cache your code made from the replicated defaultCache replicated to it in Ehcache; meshcache names every cache: add --default-cache ${JSON.stringify(url.cache)} to convert it`,
+            `rmiUrls: ${url.written} names no <cache> of this file: a cache your code made from the replicated defaultCache replicated to it in Ehcache; meshcache names every cache: add --default-cache ${JSON.stringify(url.cache)} to convert it`,
           );
           continue;
         }
@@ -889,14 +918,14 @@ function convertPeerProvider(
           // file lists a peer for it says it did. Not converted, so the user looks.
           imp.notConverted(
             property.line,
-            `rmiUrls: //${url.hostPort}/${url.cache} names no cache of this file: in Ehcache it was a cache your code made, and if the code gave it a replicator (Spring's EhCacheFactoryBean cacheEventListeners, say) it replicated to this peer; meshcache names every cache: add ${JSON.stringify(url.cache)} to "caches" with "replication": {} to replicate it`,
+            `rmiUrls: ${url.written} names no cache of this file: in Ehcache it was a cache your code made, and if the code gave it a replicator (Spring's EhCacheFactoryBean cacheEventListeners, say) it replicated to this peer; meshcache names every cache: add ${JSON.stringify(url.cache)} to "caches" with "replication": {} to replicate it`,
           );
           continue;
         }
         if (!replicated.has(url.cache)) {
           imp.note(
             property.line,
-            `rmiUrls: //${url.hostPort}/${url.cache} names a cache that is not replicated here (Ehcache sent it nothing either); left out`,
+            `rmiUrls: ${url.written} names a cache that is not replicated here (Ehcache sent it nothing either); left out`,
           );
           continue;
         }
