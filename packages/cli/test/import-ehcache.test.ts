@@ -829,6 +829,69 @@ describe('meshcache import-ehcache', () => {
     });
   });
 
+  it('reads a factory’s properties as java.util.Properties does: key:value, key value, a bare key, comments, escapes, a backslash joining lines (they were exit 2, or an unknown property)', () => {
+    const xml = [
+      '<ehcache>', // 1
+      '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
+      '    properties="peerDiscovery:manual,', // 3
+      '      # the peers, one URL a cache,', // 4 (its comma ends the comment: Ehcache read one=URL a cache)
+      '      rmiUrls  //h2\\:40001/a|//h2:40001/\\u0062"/>', // 5
+      '  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"', // 6
+      '    properties="hostName = 10.0.0.1; port\t40001; ! socketTimeoutMillis=5" propertySeparator=";"/>', // 7
+      '  <cache name="a" maxEntriesLocalHeap="10">', // 8
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"', // 9
+      '      properties="replicatePuts:false, replicateUpdates false,', // 10
+      '                  replicateRemovals, replicateUpdatesViaCopy\\,', // 11
+      '                  =false, asynchronousReplicationIntervalMillis = : 500"/>', // 12
+      '  </cache>', // 13
+      '  <cache name="b" maxEntriesLocalHeap="10">', // 14
+      '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>', // 15
+      '  </cache>', // 16
+      '</ehcache>', // 17
+    ].join('\n');
+    const result = importEhcache(xml, { fileName: 'props.xml', defaultCacheNames: [] });
+    expect(result.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    expect(result.config['peerListener']).toEqual({ hostname: '10.0.0.1', port: 40001 });
+    expect((result.config['caches'] as Record<string, Record<string, unknown>>)['a']?.['replication']).toEqual({
+      replicatePuts: false,
+      replicateUpdates: false,
+      replicateRemovals: false,
+      replicateUpdatesViaCopy: false,
+      replicateExpiries: false,
+    });
+    // The bare key is an empty value. "= : 500": the separator is the first = (white space around
+    // it skipped), the value ": 500", which Integer.parseInt refuses: the default, as Ehcache ran it.
+    // A comment is no property, as an XML comment is none; a comma in one ends it, as in Ehcache.
+    expect(result.report.filter((line) => line.kind === 'not converted' || /=/.test(line.message))).toEqual([
+      {
+        line: 4,
+        kind: 'not converted',
+        message: 'peer provider property one=URL a cache has no meaning with peerDiscovery=manual here',
+      },
+      {
+        line: 11,
+        kind: 'note',
+        message:
+          'cache "a": replicateRemovals=: Ehcache reads anything but true as false (PropertyUtil.parseBoolean), and ran with false; so does this',
+      },
+      {
+        line: 12,
+        kind: 'note',
+        message:
+          'cache "a": asynchronousReplicationIntervalMillis=: 500: not a number Ehcache reads (a Java int), so Ehcache ran with 1000, the default; so does this',
+      },
+    ]);
+
+    // A malformed \\uXXXX escape makes Properties.load throw: Ehcache refuses the file.
+    expect(() =>
+      importEhcache(
+        '<ehcache>\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=manual,\n      rmiUrls=//h2:40001/\\u00zz"/>\n</ehcache>',
+      ),
+    ).toThrow(
+      'ehcache.xml:4: the property "rmiUrls=//h2:40001/\\u00zz" in properties has a malformed \\uXXXX escape: Ehcache refuses it (java.util.Properties throws)',
+    );
+  });
+
   it('reads rmiUrls as java.rmi.Naming did: rmi://host:port/cache, no port (or an empty or 0 one) as 1099 with a note, no host as not converted (they were exit 2)', () => {
     const xml = [
       '<ehcache>',

@@ -1,7 +1,11 @@
 /**
- * Ehcache's factory `properties` attribute: `key=value` pairs joined by `propertySeparator`
- * (default ","), each with the line it stands on. Ehcache trims each pair (Java's
- * Properties.load); so does this. A pair without `=` is an error naming its line.
+ * Ehcache's factory `properties` attribute, read as Ehcache reads it (PropertyUtil.parseProperties):
+ * every `propertySeparator` (default ",") becomes a line end, and the lines are loaded into a
+ * java.util.Properties. So each line is Java properties syntax: `key=value`, `key:value`,
+ * `key value` (white space ends the key), a bare `key` (an empty value); `#` or `!` first makes
+ * it a comment; white space before a key and around the separator is skipped; a backslash escapes
+ * (`\t`, `\n`, `\uXXXX`, `\=`; any other character stands for itself), and one at a line's end
+ * joins the next line. Each property comes with the file line its line starts on.
  */
 import type { LineIndex, XmlAttribute } from './xml.js';
 
@@ -11,6 +15,9 @@ export interface Property {
   readonly line: number;
 }
 
+/** White space as java.util.Properties skips it (not line ends: those end a line). */
+const isBlank = (char: string | undefined) => char === ' ' || char === '\t' || char === '\f';
+
 export function parseProperties(
   attribute: XmlAttribute | undefined,
   separator: string,
@@ -18,20 +25,120 @@ export function parseProperties(
   fail: (line: number, message: string) => never,
 ): Property[] {
   if (attribute === undefined) return [];
-  const pieces = attribute.value.split(separator);
+  // The pieces between separators, each with the file line it starts on.
+  // Ehcache trims the whole text first (String.trim: every character up to U+0020), which only
+  // tells at the end: `a=b\ ` is b there, its backslash left last and dropped.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: String.trim's range
+  const pieces = attribute.value.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '').split(separator);
   const rawPieces = attribute.raw.split(separator);
-  const properties: Property[] = [];
+  const pieceLines: number[] = [];
   let rawOffset = attribute.rawOffset;
-  pieces.forEach((piece, i) => {
+  pieces.forEach((_, i) => {
     const raw = rawPieces.length === pieces.length ? (rawPieces[i] ?? '') : '';
     const lead = raw.length - raw.trimStart().length;
-    const line = rawPieces.length === pieces.length ? lines.lineOf(rawOffset + lead) : attribute.line;
+    pieceLines.push(rawPieces.length === pieces.length ? lines.lineOf(rawOffset + lead) : attribute.line);
     rawOffset += raw.length + separator.length;
-    const text = piece.trim();
-    if (text === '') return;
-    const equals = text.indexOf('=');
-    if (equals <= 0) fail(line, `the property "${text}" in ${attribute.name} is not key=value`);
-    properties.push({ key: text.slice(0, equals).trim(), value: text.slice(equals + 1).trim(), line });
+  });
+  // The text Properties.load reads, and its natural lines: a separator is a line end, and so is a
+  // CR or LF a character reference put in the value (&#13;&#10;); CR LF is one, even when the CR
+  // ends a piece.
+  const text = pieces.join('\n');
+  const natural: Array<{ text: string; line: number }> = [];
+  let piece = 0;
+  let pieceEnd = (pieces[0] ?? '').length;
+  for (const match of text.matchAll(/([^\r\n]*)(\r\n|\r|\n|$)/g)) {
+    const start = match.index;
+    while (start > pieceEnd && piece + 1 < pieces.length) pieceEnd += 1 + (pieces[++piece] ?? '').length;
+    natural.push({ text: match[1] ?? '', line: pieceLines[piece] ?? attribute.line });
+    if (match[2] === '') break;
+  }
+
+  // Logical lines, as Properties' LineReader makes them: white space before each skipped, empty
+  // ones and comments (# or ! first, also on a line a lone backslash led to) left out, and a line
+  // ending in an odd number of backslashes joined to the next.
+  const properties: Property[] = [];
+  let logical: string | undefined;
+  let startLine = attribute.line;
+  natural.forEach((next, i) => {
+    const stripped = next.text.replace(/^[ \t\f]+/, '');
+    if (logical === undefined || logical === '') {
+      if (stripped === '' || stripped.startsWith('#') || stripped.startsWith('!')) {
+        logical = undefined;
+        return;
+      }
+      if (logical === undefined) startLine = next.line;
+      logical = stripped;
+    } else logical += stripped;
+    if (/(?:^|[^\\])(?:\\\\)*\\$/.test(logical)) {
+      logical = logical.slice(0, -1);
+      if (i + 1 < natural.length) return;
+    }
+    if (logical !== '') properties.push(propertyOf(logical, startLine, attribute.name, fail));
+    logical = undefined;
   });
   return properties;
+}
+
+/** One logical line as Properties.load splits it: the key ends at an unescaped `=`, `:` or white space. */
+function propertyOf(
+  text: string,
+  line: number,
+  attributeName: string,
+  fail: (line: number, message: string) => never,
+): Property {
+  let keyEnd = 0;
+  let valueStart = text.length;
+  let separated = false;
+  let escaped = false;
+  for (; keyEnd < text.length; keyEnd++) {
+    const char = text[keyEnd];
+    if ((char === '=' || char === ':') && !escaped) {
+      valueStart = keyEnd + 1;
+      separated = true;
+      break;
+    }
+    if (isBlank(char) && !escaped) {
+      valueStart = keyEnd + 1;
+      break;
+    }
+    escaped = char === '\\' ? !escaped : false;
+  }
+  for (; valueStart < text.length; valueStart++) {
+    const char = text[valueStart];
+    if (isBlank(char)) continue;
+    if (!separated && (char === '=' || char === ':')) {
+      separated = true;
+      continue;
+    }
+    break;
+  }
+  const read = (part: string) => unescapeJava(part, () => fail(line, malformed(text, attributeName)));
+  // Ehcache trims every value it reads (PropertyUtil.extractAndLogProperty); the importer reads
+  // them trimmed too, so a value keeps what Properties.load left.
+  return { key: read(text.slice(0, keyEnd)), value: read(text.slice(valueStart)), line };
+}
+
+const malformed = (text: string, attributeName: string) =>
+  `the property "${text}" in ${attributeName} has a malformed \\uXXXX escape: Ehcache refuses it (java.util.Properties throws)`;
+
+/** Properties.loadConvert: `\uXXXX`, `\t`, `\n`, `\r`, `\f`, and any other escaped character as itself. */
+function unescapeJava(text: string, malformedEscape: () => never): string {
+  if (!text.includes('\\')) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i] as string;
+    if (char !== '\\' || i + 1 >= text.length) {
+      // A lone backslash at the very end cannot come here (the line's reading took it off).
+      out += char === '\\' ? '' : char;
+      continue;
+    }
+    const next = text[++i] as string;
+    if (next === 'u') {
+      const hex = text.slice(i + 1, i + 5);
+      if (!/^[0-9a-fA-F]{4}$/.test(hex)) malformedEscape();
+      out += String.fromCharCode(Number.parseInt(hex, 16));
+      i += 4;
+    } else out += next === 't' ? '\t' : next === 'n' ? '\n' : next === 'r' ? '\r' : next === 'f' ? '\f' : next;
+  }
+  return out;
 }
