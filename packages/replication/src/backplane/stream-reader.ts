@@ -25,6 +25,14 @@ import { gapIn, NOT_A_STREAM, type Probe, REMADE, renewedIn } from './stream-pro
  * ones, and a read holds 64 of those whole before they are refused (docs/backplane.md says so).
  */
 const READ_COUNT = 64;
+/**
+ * Changes entries whose id and seal the reader keeps, to hand on none of them twice when it reads a
+ * stream made anew again from its start (#readAgainUntil): a heartbeat's worth at a brisk rate.
+ * Older ones are handed on again, and refused as replayed.
+ */
+const HANDED_ON_KEPT = 4096;
+/** A sealed entry ends with its 16-byte GCM tag (entry-seal.ts). */
+const SEAL_BYTES = 16;
 /** The longest one XREAD blocks: how soon a stop is noticed. */
 const BLOCK_MILLIS = 1000;
 /** A failure to read is logged once, then again only this long after, while it lasts. */
@@ -59,12 +67,19 @@ export class StreamReader {
   #entriesAdded: number | null = null;
   #needsPosition = true;
   /**
-   * A stream found made anew after this node had read into it (it read on from its old position,
-   * and the new stream's ids all come later): it is read again from its start to count the
-   * position, and the entries up to this id, handed on once already, are not handed on again
-   * (they were refused as replayed, a heartbeat's worth of warnings for nothing). null otherwise.
+   * A stream found made anew after this node had read into it (it read on from its old position
+   * into the new stream's later ids): it is read again from its start to count the position, and
+   * the entries up to this id that it handed on already (#handedOn) are not handed on again (they
+   * were refused as replayed, a heartbeat's worth of warnings for nothing). null otherwise.
    */
   #readAgainUntil: string | null = null;
+  /**
+   * The last HANDED_ON_KEPT changes entries handed on: id → the last bytes of their field `m` (a
+   * sealed entry's GCM tag). The new stream's ids at or before the old position were never read
+   * (Redis's clock stepped back, the key was made in the same millisecond, a Redis user's ids), nor
+   * is an id alone the entry: skipped by id, such an entry was lost.
+   */
+  readonly #handedOn = new Map<string, string>();
   /**
    * This node's inbox key holds something that is not a stream (someone with access to Redis put
    * it there): XREAD of it and the changes stream together fails, so the changes stream is read
@@ -255,20 +270,35 @@ export class StreamReader {
       const changes = key === this.#options.changesKey;
       for (const [idBytes, fields] of entries) {
         const id = idBytes.toString();
+        const sealed = fieldOf(fields, 'm');
         if (changes) {
           this.#changesId = id;
           this.#position++;
+          const seal = sealOf(sealed);
           if (this.#readAgainUntil !== null) {
-            if (compareStreamIds(id, this.#readAgainUntil) <= 0) continue;
-            this.#readAgainUntil = null;
+            if (compareStreamIds(id, this.#readAgainUntil) > 0) this.#readAgainUntil = null;
+            else if (seal !== undefined && this.#handedOn.get(id) === seal) continue;
           }
           this.entriesRead++;
+          if (seal !== undefined) this.#keepHandedOn(id, seal);
         } else this.#inboxId = id;
-        if (this.#options.onEntry(key, changes, fieldOf(fields, 'm'), id) === 'stale' && changes) stale = true;
+        if (this.#options.onEntry(key, changes, sealed, id) === 'stale' && changes) stale = true;
       }
     }
     return stale;
   }
+
+  #keepHandedOn(id: string, seal: string): void {
+    this.#handedOn.delete(id);
+    this.#handedOn.set(id, seal);
+    if (this.#handedOn.size > HANDED_ON_KEPT) this.#handedOn.delete(this.#handedOn.keys().next().value as string);
+  }
+}
+
+/** What tells one entry from another of the same id: the last SEAL_BYTES bytes of its field `m`. */
+function sealOf(sealed: Buffer | undefined): string | undefined {
+  if (sealed === undefined || sealed.length === 0) return undefined;
+  return sealed.toString('latin1', Math.max(0, sealed.length - SEAL_BYTES));
 }
 
 function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
