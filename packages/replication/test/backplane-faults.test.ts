@@ -309,8 +309,9 @@ async function run(variant: string, repairIntervalMillis: number | undefined, se
     clearInterval(watching);
     // A gap is found, not covered by luck: a new stream is one for every node, a trim past the
     // victim one for the victim (docs/backplane.md, "Gaps and repair"). Awaited, not read at once:
-    // a deleted key is found by its count once the victim read on to near the new stream's end,
-    // which on a loaded machine came after the others' two-way repairs had made it equal.
+    // on a loaded machine a gap was found after the others' two-way repairs had made it equal (a
+    // deleted key was found by its count only once the victim read on to near the new stream's
+    // end; it is found at the victim's return now).
     const found = (node: number) => info(all[node] as ClusterNode).gaps > (gapsBefore[node] ?? 0);
     if (fault.kind.startsWith('Redis restarted empty')) {
       await until(() => [0, 1, 2].every(found), `every node to find the gap of "${name}"`, 10_000);

@@ -552,8 +552,8 @@ export class CacheRepair {
     // what it collected so far is kept. Started afresh, its keys were dropped, and its listing's
     // last Keys ended the repair with only those listed after this digest: both nodes of a
     // backplane repairing from each other at once each sent the other two digests, and one
-    // counted itself repaired without the keys it lacked (backplane.test.ts, a changes key
-    // deleted while a node was away).
+    // counted itself repaired without the keys it lacked (backplane-faults.test.ts, the changes
+    // key deleted, in a full-suite run; peer-bounds.test.ts replays the order of messages).
     const before = this.#wanted.get(peer.node);
     this.#wanted.set(peer.node, {
       keys: before?.keys ?? [],
