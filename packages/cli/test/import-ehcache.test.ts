@@ -21,6 +21,9 @@ const dir = mkdtempSync(join(tmpdir(), 'meshcache-import-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The line of the first occurrence of `needle` in a fixture (so fixtures can change without renumbering). */
+/** An ehcache.xml given inline, converted as a file named inline.xml for node n1, no default-cache names. */
+const inline = (xml: string) => importEhcache(xml, { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] });
+
 function lineOf(file: string, needle: string): number {
   const text = readFileSync(file.includes('/') ? file : fixture(file), 'utf8');
   const at = text.indexOf(needle);
@@ -781,17 +784,15 @@ describe('meshcache import-ehcache', () => {
       ['0', '10m'],
       ['1000', '0'],
     ] as const) {
-      const result = importEhcache(
+      const result = inline(
         `<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="${entries}" maxBytesLocalHeap="${bytes}"/>\n</ehcache>`,
-        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
       );
       expect(result.config['caches']).toEqual({
         c: { maxElementsInMemory: Number(entries), maxBytesLocalHeap: bytes },
       });
     }
-    const pooled = importEhcache(
+    const pooled = inline(
       '<ehcache name="x" maxBytesLocalHeap="1g">\n  <cache name="c" maxEntriesLocalHeap="100"/>\n</ehcache>',
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
     );
     expect(pooled.config['caches']).toEqual({ c: { maxElementsInMemory: 100 } });
     expect(pooled.report).toContainEqual({
@@ -805,11 +806,7 @@ describe('meshcache import-ehcache', () => {
 
   it('says so of a cache sized by neither entries nor bytes: meshcache’s default applies, which neither Ehcache reading was (found by the review)', () => {
     const noBound = (root: string) =>
-      importEhcache(`<ehcache name="x"${root}>\n  <cache name="c" timeToLiveSeconds="60"/>\n</ehcache>`, {
-        fileName: 'inline.xml',
-        name: 'n1',
-        defaultCacheNames: [],
-      });
+      inline(`<ehcache name="x"${root}>\n  <cache name="c" timeToLiveSeconds="60"/>\n</ehcache>`);
     const alone = noBound('');
     expect(alone.config).toMatchObject({ caches: { c: { timeToLiveSeconds: 60 } } });
     expect(alone.complete).toBe(true);
@@ -1064,7 +1061,7 @@ describe('meshcache import-ehcache', () => {
   });
 
   it('reports an rmiUrls URL meshcache would not dial as not converted on its line; the rest converts (it was exit 1, "a bug in the importer")', () => {
-    const result = importEhcache(
+    const result = inline(
       [
         '<ehcache name="x">',
         '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
@@ -1074,7 +1071,6 @@ describe('meshcache import-ehcache', () => {
         '  </cache>',
         '</ehcache>',
       ].join('\n'),
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
     );
     expect(result.config).toMatchObject({ peerDiscovery: { mode: 'manual', peers: ['ws://h2:40001'] } });
     expect(result.complete).toBe(false);
@@ -1089,14 +1085,7 @@ describe('meshcache import-ehcache', () => {
 
   it('reports a CacheManager name meshcache cannot take as a cluster name as not converted, and writes "ehcache" (it was exit 1, "a bug in the importer")', () => {
     for (const name of ['n'.repeat(300), 'é'.repeat(129)]) {
-      const result = importEhcache(
-        `<ehcache name="${name}">\n  <cache name="c" maxEntriesLocalHeap="1"/>\n</ehcache>`,
-        {
-          fileName: 'inline.xml',
-          name: 'n1',
-          defaultCacheNames: [],
-        },
-      );
+      const result = inline(`<ehcache name="${name}">\n  <cache name="c" maxEntriesLocalHeap="1"/>\n</ehcache>`);
       expect(result.config['cluster']).toBe('ehcache');
       expect(result.report).toContainEqual({
         line: 1,
@@ -1168,9 +1157,8 @@ describe('meshcache import-ehcache', () => {
   });
 
   it('a cache’s maxBytesLocalHeap converts as it is written; a share of a pool does not', () => {
-    const result = importEhcache(
+    const result = inline(
       '<ehcache name="x">\n  <cache name="bytes" maxBytesLocalHeap="256M"/>\n  <cache name="share" maxBytesLocalHeap="20%"/>\n</ehcache>',
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
     );
     const caches = result.config['caches'] as Record<string, unknown>;
     expect(caches).toEqual({ bytes: { maxBytesLocalHeap: '256M' }, share: {} });
@@ -1191,16 +1179,14 @@ describe('meshcache import-ehcache', () => {
     );
     expect(swap.config['caches']).toEqual({ default: { maxElementsInMemory: 100, overflowToDisk: true } });
     expect(swap.complete).toBe(true);
-    const none = importEhcache(
+    const none = inline(
       '<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="100" overflowToDisk="false">\n    <persistence strategy="none"/>\n  </cache>\n</ehcache>',
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
     );
     expect(none.config['caches']).toEqual({ c: { maxElementsInMemory: 100, overflowToDisk: false } });
     for (const attributes of ['overflowToDisk="true"', 'diskPersistent="false"', 'diskPersistent="true"']) {
       expect(() =>
-        importEhcache(
+        inline(
           `<ehcache name="x">\n  <diskStore path="/tmp/x"/>\n  <cache name="c" maxEntriesLocalHeap="1" ${attributes}>\n    <persistence strategy="localTempSwap"/>\n  </cache>\n</ehcache>`,
-          { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
         ),
       ).toThrow(
         `inline.xml:4: cache "c": <persistence> and ${attributes.split('=')[0]} together: Ehcache refuses this; keep one`,
@@ -1251,7 +1237,7 @@ describe('meshcache import-ehcache', () => {
     // RMICacheReplicatorFactory and RMIBootstrapCacheLoaderFactory read these with Integer.parseInt
     // and, on a NumberFormatException, warn and use the default: the file ran under Ehcache.
     const replicated = (replicator: string, bootstrap: string) =>
-      importEhcache(
+      inline(
         [
           '<ehcache name="x">',
           '  <cache name="c" maxElementsInMemory="10">',
@@ -1260,7 +1246,6 @@ describe('meshcache import-ehcache', () => {
           '  </cache>',
           '</ehcache>',
         ].join('\n'),
-        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
       );
     const words = replicated(
       'asynchronousReplicationIntervalMillis=1000ms, asynchronousReplicationMaximumBatchSize=',
@@ -1319,7 +1304,7 @@ describe('meshcache import-ehcache', () => {
 
   it('reads a property given twice in a factory’s properties as Ehcache did, the later value, and says so (found by the outside attack)', () => {
     // Ehcache loads the properties into a java.util.Properties: the later value of a key wins.
-    const result = importEhcache(
+    const result = inline(
       [
         '<ehcache name="x">',
         '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
@@ -1331,7 +1316,6 @@ describe('meshcache import-ehcache', () => {
         '  </cache>',
         '</ehcache>',
       ].join('\n'),
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
     );
     expect(result.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
     expect(result.config['caches']).toMatchObject({ a: { replication: { replicatePuts: true } } });
@@ -1359,9 +1343,8 @@ describe('meshcache import-ehcache', () => {
 
   it('takes transactionalMode in any case, as Ehcache upper-cases it: "OFF" is off, a note (found by the outside attack)', () => {
     for (const mode of ['off', 'OFF', 'Off']) {
-      const result = importEhcache(
+      const result = inline(
         `<ehcache name="x">\n  <cache name="c" maxElementsInMemory="10" transactionalMode="${mode}"/>\n</ehcache>`,
-        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
       );
       expect(result.complete).toBe(true);
       expect(result.report).toContainEqual({
@@ -1370,9 +1353,8 @@ describe('meshcache import-ehcache', () => {
         message: `cache "c": transactionalMode="${mode}": meshcache has no transactions`,
       });
     }
-    const xa = importEhcache(
+    const xa = inline(
       '<ehcache name="x">\n  <cache name="c" maxElementsInMemory="10" transactionalMode="XA"/>\n</ehcache>',
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
     );
     expect(xa.report).toContainEqual({
       line: 2,
@@ -1383,9 +1365,8 @@ describe('meshcache import-ehcache', () => {
 
   it('takes an empty listener port or socketTimeoutMillis as not given, as Ehcache did, with a note; other text is still exit 2 (found by the outside attack)', () => {
     const listener = (properties: string) =>
-      importEhcache(
+      inline(
         `<ehcache name="x">\n  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"\n    properties="${properties}"/>\n</ehcache>`,
-        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
       );
     const empty = listener('hostName=10.0.0.1, port=, socketTimeoutMillis=');
     expect(empty.config['peerListener']).toEqual({ hostname: '10.0.0.1' });
@@ -1411,9 +1392,8 @@ describe('meshcache import-ehcache', () => {
 
   it('reads a persistence strategy in any case, as Ehcache upper-cases it (found by the outside attack: "LOCALTEMPSWAP" was exit 2)', () => {
     const persistence = (strategy: string) =>
-      importEhcache(
+      inline(
         `<ehcache name="x">\n  <diskStore path="/tmp/x"/>\n  <cache name="c" maxEntriesLocalHeap="100">\n    <persistence strategy="${strategy}"/>\n  </cache>\n</ehcache>`,
-        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
       );
     for (const strategy of ['LOCALTEMPSWAP', 'localtempswap', 'LocalTempSwap']) {
       expect(persistence(strategy).config['caches']).toEqual({ c: { maxElementsInMemory: 100, overflowToDisk: true } });
@@ -1435,7 +1415,7 @@ describe('meshcache import-ehcache', () => {
 
   it('reads peerDiscovery in any case, as Ehcache compares it ignoring case (found by the outside attack: "Manual" was exit 2)', () => {
     const provider = (properties: string) =>
-      importEhcache(
+      inline(
         [
           '<ehcache name="x">',
           '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
@@ -1445,7 +1425,6 @@ describe('meshcache import-ehcache', () => {
           '  </cache>',
           '</ehcache>',
         ].join('\n'),
-        { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
       );
     for (const mode of ['Manual', 'MANUAL']) {
       expect(provider(`peerDiscovery=${mode}, rmiUrls=//h2:40001/a`).config['peerDiscovery']).toEqual({
@@ -1465,11 +1444,7 @@ describe('meshcache import-ehcache', () => {
 
   it('reads <ehcache monitoring> and dynamicConfig in any case, as Ehcache does: "FALSE" is false, "ON" is on (found by the outside attack)', () => {
     const root = (attributes: string) =>
-      importEhcache(`<ehcache name="x" ${attributes}>\n  <cache name="a" maxElementsInMemory="10"/>\n</ehcache>`, {
-        fileName: 'inline.xml',
-        name: 'n1',
-        defaultCacheNames: [],
-      });
+      inline(`<ehcache name="x" ${attributes}>\n  <cache name="a" maxElementsInMemory="10"/>\n</ehcache>`);
     const off = root('dynamicConfig="FALSE" monitoring="OFF"');
     expect(off.complete).toBe(true);
     expect(
@@ -1494,10 +1469,7 @@ describe('meshcache import-ehcache', () => {
   it('reports a cache name holding a system-property token as not converted: Ehcache named the cache by the property’s value (found by the outside attack)', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Ehcache's own token syntax, as written in the file
     const name = '${region}.orders';
-    const result = importEhcache(
-      `<ehcache name="x">\n  <cache name="${name}"\n    maxElementsInMemory="10"/>\n</ehcache>`,
-      { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] },
-    );
+    const result = inline(`<ehcache name="x">\n  <cache name="${name}"\n    maxElementsInMemory="10"/>\n</ehcache>`);
     expect(result.complete).toBe(false);
     expect(result.report).toContainEqual({
       line: 2,
@@ -1508,12 +1480,7 @@ describe('meshcache import-ehcache', () => {
   });
 
   it('reads a number in a cache attribute as Ehcache’s Long.decode does: a leading 0 is octal, 0x and # hexadecimal, with a note (found by the outside attack: "0600" became 600 in silence)', () => {
-    const cache = (attributes: string) =>
-      importEhcache(`<ehcache name="x">\n  <cache name="c" ${attributes}/>\n</ehcache>`, {
-        fileName: 'inline.xml',
-        name: 'n1',
-        defaultCacheNames: [],
-      });
+    const cache = (attributes: string) => inline(`<ehcache name="x">\n  <cache name="c" ${attributes}/>\n</ehcache>`);
     const radixes = cache('maxElementsInMemory="0x10" timeToLiveSeconds="0600" timeToIdleSeconds="#3C"');
     expect(radixes.config['caches']).toEqual({
       c: { maxElementsInMemory: 16, timeToLiveSeconds: 384, timeToIdleSeconds: 60 },

@@ -102,6 +102,8 @@ const TOP_ELEMENTS_NOT_CONVERTED: Readonly<Record<string, string>> = {
 const JAVA_PATH_PROPERTIES = ['java.io.tmpdir', 'user.home', 'user.dir', 'ehcache.disk.store.dir'] as const;
 
 type Json = Record<string, unknown>;
+/** A value as the file gives it, and its line. */
+type Sourced = { readonly value: string; readonly line: number };
 
 class Importer {
   readonly report: ImportReportLine[] = [];
@@ -151,7 +153,7 @@ class Importer {
   }
 
   /** A value, or undefined (reported) when it holds an Ehcache system-property token. */
-  #plain(where: string, item: { readonly value: string; readonly line: number }, what: string): string | undefined {
+  #plain(where: string, item: Sourced, what: string): string | undefined {
     const value = item.value.trim();
     if (!value.includes('${')) return value;
     this.notConverted(
@@ -161,19 +163,17 @@ class Importer {
     return undefined;
   }
 
-  wholeNumber(
-    where: string,
-    item: { readonly value: string; readonly line: number },
-    what: string,
-    min = 0,
-    max = Number.MAX_SAFE_INTEGER,
-  ): number | undefined {
+  wholeNumber(where: string, item: Sourced, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
     const text = this.#plain(where, item, what);
     if (text === undefined) return undefined;
     if (!/^-?\d+$/.test(text)) this.fail(item.line, `${where}${what}="${text}" must be a whole number`);
-    const value = Number(text);
-    if (value < min) this.fail(item.line, `${where}${what}="${text}" must be >= ${min}`);
-    if (value > max) this.fail(item.line, `${where}${what}="${text}" must be <= ${max}`);
+    return this.#within(where, item.line, what, text, Number(text), min, max);
+  }
+
+  /** `value`, read from `text`, or a failure naming the bound it is outside of. */
+  #within(where: string, line: number, what: string, text: string, value: number, min: number, max: number): number {
+    if (value < min) this.fail(line, `${where}${what}="${text}" must be >= ${min}`);
+    if (value > max || !Number.isSafeInteger(value)) this.fail(line, `${where}${what}="${text}" must be <= ${max}`);
     return value;
   }
 
@@ -186,7 +186,7 @@ class Importer {
    */
   attributeNumber(
     where: string,
-    item: { readonly value: string; readonly line: number },
+    item: Sourced,
     what: string,
     min = 0,
     max = Number.MAX_SAFE_INTEGER,
@@ -214,9 +214,7 @@ class Importer {
       item.line,
       `${where}${what}="${text}": Ehcache reads it as ${hex ? 'hexadecimal' : 'octal'} (Long.decode), ${value}; so does this`,
     );
-    if (value < min) this.fail(item.line, `${where}${what}="${text}" must be >= ${min}`);
-    if (value > max) this.fail(item.line, `${where}${what}="${text}" must be <= ${max}`);
-    return value;
+    return this.#within(where, item.line, what, text, value, min, max);
   }
 
   /**
@@ -225,12 +223,7 @@ class Importer {
    * ran with the default. So such text is a note here, and undefined (the default), not an error:
    * the file ran under Ehcache.
    */
-  javaInt(
-    where: string,
-    item: { readonly value: string; readonly line: number },
-    what: string,
-    ehcacheDefault: number,
-  ): number | undefined {
+  javaInt(where: string, item: Sourced, what: string, ehcacheDefault: number): number | undefined {
     const text = this.#plain(where, item, what);
     if (text === undefined) return undefined;
     const value = /^[+-]?\d+$/.test(text) ? Number(text) : Number.NaN;
@@ -247,7 +240,7 @@ class Importer {
    * 2.4 (EHC-834) an InvalidConfigurationException for any other word, so an error here. (Up to
    * 2.3 it was Boolean.valueOf, and eternal="yes" ran as false: the message says so.)
    */
-  boolean(where: string, item: { readonly value: string; readonly line: number }, what: string): boolean | undefined {
+  boolean(where: string, item: Sourced, what: string): boolean | undefined {
     const text = this.#plain(where, item, what);
     if (text === undefined) return undefined;
     if (/^true$/i.test(text)) return true;
@@ -263,11 +256,7 @@ class Importer {
    * (PropertyUtil.parseBoolean): true when it is "true" in any case, false for anything else
    * (`yes`, `1`, nothing). So the file ran, with false; so does the conversion, with a note.
    */
-  javaBoolean(
-    where: string,
-    item: { readonly value: string; readonly line: number },
-    what: string,
-  ): boolean | undefined {
+  javaBoolean(where: string, item: Sourced, what: string): boolean | undefined {
     const text = this.#plain(where, item, what);
     if (text === undefined) return undefined;
     if (/^true$/i.test(text)) return true;
@@ -280,7 +269,7 @@ class Importer {
     return false;
   }
 
-  text(where: string, item: { readonly value: string; readonly line: number }, what: string): string | undefined {
+  text(where: string, item: Sourced, what: string): string | undefined {
     return this.#plain(where, item, what);
   }
 
