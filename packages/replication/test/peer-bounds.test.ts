@@ -12,7 +12,7 @@ import { resolveReplicationConfig } from '../src/index.js';
 import { CacheReplicator, HybridLogicalClock, type LeaseMessage, MessageType, WireCodec } from '../src/internals.js';
 import { LoadLeases } from '../src/load-leases.js';
 import { overtakenRemoveAlls, PeerLink, UnsentBudget } from '../src/peer-link.js';
-import { CacheRepair, READ_PAUSE_FACTOR, type RepairPeer } from '../src/repair/cache-repair.js';
+import { CacheRepair, READ_PAUSE_FACTOR, type RepairPeer, STALE_WANTED_MILLIS } from '../src/repair/cache-repair.js';
 import { bucketOf } from '../src/repair/digest.js';
 import type { SessionMessage } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
@@ -47,7 +47,12 @@ function cacheWith(entries: number, clock = new ManualClock()): Cache<unknown> {
 /** A repair of `cache` talking to a peer that records what it is sent. */
 function repairOf(
   cache: Cache<unknown>,
-  options: { maxWanted?: number; maxWantedBytes?: number; onRepaired?: (node: string) => void } = {},
+  options: {
+    maxWanted?: number;
+    maxWantedBytes?: number;
+    onRepaired?: (node: string) => void;
+    clock?: () => number;
+  } = {},
 ) {
   const { warnings, logger } = recordingLogger();
   const sent: SessionMessage[] = [];
@@ -417,6 +422,25 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       { type: MessageType.Pull, cache: 'c', keys: ['lost'], last: true },
     ]);
     expect(repaired).toBe(0); // not before the pulled entries came (BootstrapDone)
+  });
+
+  it('a repair whose Keys stopped coming long ago is not carried into the next: its bound met does not stop the new one', async () => {
+    // Its listing lost (inbox entries gone with a Redis that restarted empty), the first repair met
+    // its bound of one key; carried on, the next repair collected nothing and pulled only `k-old`.
+    const clock = new ManualClock();
+    const { repair, peer, sent } = repairOf(cacheWith(100), { maxWanted: 1, clock: clock.now });
+    const keys = (...names: string[]) => names.map((key) => ({ key, version: v(5), removed: false }));
+    repair.receive(peer, oneBucketDigest(1));
+    await turns();
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: keys('k-old', 'k-old-2'), last: false });
+    clock.advance(STALE_WANTED_MILLIS);
+    repair.receive(peer, oneBucketDigest(2));
+    await turns();
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: keys('k-new'), last: true });
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.Pull)).toEqual([
+      { type: MessageType.Pull, cache: 'c', keys: ['k-new'], last: true },
+    ]);
   });
 });
 

@@ -188,6 +188,8 @@ interface Wanted {
   readonly missedBefore: number;
   /** It took a missed change: a key's newer version to pull, or a removal. */
   found: boolean;
+  /** When it began, or its last Keys came (this node's clock): a repair silent longer is given up (STALE_WANTED_MILLIS). */
+  heardAt: number;
 }
 
 /** What a peer may pull after this node's last Keys to it (see #pullsExpected). */
@@ -211,6 +213,13 @@ const keyOfPull = (key: string): string => key;
 
 /** See CacheRepairOptions.inFlightMillis. */
 export const IN_FLIGHT_MILLIS = 5_000;
+/**
+ * A repair whose Keys have not come for this long is not carried into the next one from that peer
+ * (#onDigest): its listing was lost (inbox entries gone with a Redis that restarted empty, say),
+ * and its bound met or its room spent would shape the next repair. A listing in progress sends a
+ * chunk at least every few seconds, however large: the session drops a silent peer sooner.
+ */
+export const STALE_WANTED_MILLIS = 30_000;
 /**
  * A full cache asks a peer to skip at most this many anti-entropy rounds in a row (1 after one
  * repair that took nothing, 3 after two, then 7): it still repairs from it every eighth round.
@@ -554,7 +563,8 @@ export class CacheRepair {
     // backplane repairing from each other at once each sent the other two digests, and one
     // counted itself repaired without the keys it lacked (backplane-faults.test.ts, the changes
     // key deleted, in a full-suite run; peer-bounds.test.ts replays the order of messages).
-    const before = this.#wanted.get(peer.node);
+    const kept = this.#wanted.get(peer.node);
+    const before = kept !== undefined && now - kept.heardAt < STALE_WANTED_MILLIS ? kept : undefined;
     this.#wanted.set(peer.node, {
       keys: before?.keys ?? [],
       bytes: before?.bytes ?? 0,
@@ -564,6 +574,7 @@ export class CacheRepair {
       overlapped: before !== undefined,
       missedBefore,
       found: cleared || before?.found === true,
+      heardAt: now,
     });
     peer.send({
       type: MessageType.RepairRequest,
@@ -653,6 +664,7 @@ export class CacheRepair {
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
     const wanted = this.#wanted.get(peer.node);
     if (wanted === undefined) return; // not repairing from this peer (any more): nothing to pull
+    wanted.heardAt = this.#options.clock?.() ?? this.#scheduler.now();
     try {
       this.#compare(peer, wanted, message.items);
     } finally {
