@@ -651,6 +651,42 @@ describe('meshcache import-ehcache', () => {
     expect(result.report.filter((line) => line.kind === 'not converted').map((line) => line.line)).toEqual([7, 12]);
   });
 
+  it('reports an element nested in one that takes none (a factory, <diskStore>, <persistence>): it was dropped without a line', () => {
+    const xml = [
+      '<ehcache>', // 1
+      '  <diskStore path="java.io.tmpdir"><path>/var/cache</path></diskStore>', // 2
+      '  <cache name="a" maxEntriesLocalHeap="10">', // 3
+      '    <persistence strategy="localTempSwap">', // 4
+      '      <synchronousWrites/>', // 5
+      '    </persistence>', // 6
+      '    <cacheEventListenerFactory class="com.example.Listener">', // 7
+      '      <properties>key=value</properties>', // 8
+      '    </cacheEventListenerFactory>', // 9
+      '  </cache>', // 10
+      '</ehcache>', // 11
+    ].join('\n');
+    const result = importEhcache(xml, { fileName: 'nested.xml', defaultCacheNames: [] });
+    const nested = result.report.filter((line) => line.kind === 'not converted' && line.message.includes(' inside <'));
+    expect(nested.map((line) => [line.line, line.kind, line.message])).toEqual([
+      [
+        2,
+        'not converted',
+        "<path> inside <diskStore>: Ehcache's <diskStore> takes its settings as attributes and no nested elements; left out",
+      ],
+      [
+        5,
+        'not converted',
+        "<synchronousWrites> inside <persistence>: Ehcache's <persistence> takes its settings as attributes and no nested elements; left out",
+      ],
+      [
+        8,
+        'not converted',
+        "<properties> inside <cacheEventListenerFactory>: Ehcache's <cacheEventListenerFactory> takes its settings as attributes and no nested elements; left out",
+      ],
+    ]);
+    expect(result.complete).toBe(false);
+  });
+
   it('says an internal failure is a bug in the importer, with its own exit code (4), and writes nothing (it was exit 1, documented as "the output cannot be written")', async () => {
     vi.resetModules();
     vi.doMock('../src/ehcache/import-ehcache.js', async (original) => ({

@@ -1221,7 +1221,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     );
   }
 
-  textInElements(imp, root);
+  betweenTags(imp, root);
 
   let cacheManagerName: string | undefined;
   for (const attr of root.attributes) {
@@ -1443,17 +1443,44 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
 }
 
 /**
+ * Elements whose settings are all attributes (a factory's class and properties, a path, a
+ * strategy): one nested in them is read by nothing here, and was dropped in silence.
+ */
+const TAKES_NO_ELEMENTS: ReadonlySet<string> = new Set([
+  'diskStore',
+  'cacheManagerPeerProviderFactory',
+  'cacheManagerPeerListenerFactory',
+  'cacheManagerEventListenerFactory',
+  'cacheEventListenerFactory',
+  'bootstrapCacheLoaderFactory',
+  'cacheExceptionHandlerFactory',
+  'cacheLoaderFactory',
+  'cacheExtensionFactory',
+  'cacheDecoratorFactory',
+  'persistence',
+]);
+
+/**
  * Text between an element's tags (`<cache name="a">maxEntriesLocalHeap=100</cache>`): Ehcache's
  * BeanHandler reads attributes and child elements only, and ignores text, so the file ran without
  * it; so does the conversion, with a note on the text's line (it was left out in silence). Every
  * element of the file, at any depth, iteratively (a deep file is no stack overflow), but the
  * Terracotta configuration in <terracottaConfig><tc-config>, which Ehcache hands on as text and
- * which is reported as not converted whole.
+ * which is reported as not converted whole. And an element nested in one that takes none
+ * (TAKES_NO_ELEMENTS), as not converted.
  */
-function textInElements(imp: Importer, root: XmlElement): void {
+function betweenTags(imp: Importer, root: XmlElement): void {
   const pending: XmlElement[] = [root];
   for (let element = pending.pop(); element !== undefined; element = pending.pop()) {
     if (element.name === 'tc-config') continue;
+    if (TAKES_NO_ELEMENTS.has(element.name)) {
+      for (const child of element.children) {
+        imp.notConverted(
+          child.line,
+          `<${child.name}> inside <${element.name}>: Ehcache's <${element.name}> takes its settings as attributes and no nested elements; left out`,
+        );
+      }
+    }
     if (element.text !== '') {
       const shown = element.text.length > 60 ? `${element.text.slice(0, 60)}...` : element.text;
       imp.note(
