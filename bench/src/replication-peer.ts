@@ -73,10 +73,10 @@ let warmed = false;
 let between = false;
 /**
  * `done <ms from the first item after the warm-up to the last> <CPU µs this process spent
- * meanwhile> <of which in the kernel>` once `amount` reaches `target` items after the warm-up; then, with `read`, a line
- * `read <ms>`: what `read` took, after the timing ended. With `rounds`, the process then waits for
- * `amount` to drop to 0 (its store emptied by the sender), says `cleared`, and times the next
- * `target` items, with no warm-up; without, it exits.
+ * meanwhile> <of which in the kernel>` once `amount` reaches `target` items after the warm-up;
+ * then, with `read`, a line `read <ms>`: what `read` took, after the timing ended. With `rounds`,
+ * the process then waits for `amount` to drop to 0 (its store emptied by the sender), says
+ * `cleared`, and times the next `target` items, with no warm-up; without, it exits.
  */
 const progress = (amount: number, target: number, read?: () => void, rounds = false) => {
   if (between) {

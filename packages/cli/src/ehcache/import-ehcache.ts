@@ -173,7 +173,7 @@ class Importer {
   /** `value`, read from `text`, or a failure naming the bound it is outside of. */
   #within(where: string, line: number, what: string, text: string, value: number, min: number, max: number): number {
     if (value < min) this.fail(line, `${where}${what}="${text}" must be >= ${min}`);
-    if (value > max || !Number.isSafeInteger(value)) this.fail(line, `${where}${what}="${text}" must be <= ${max}`);
+    if (value > max) this.fail(line, `${where}${what}="${text}" must be <= ${max}`);
     return value;
   }
 

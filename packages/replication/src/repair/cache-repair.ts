@@ -554,7 +554,7 @@ export class CacheRepair {
       this.#repaired(peer.node);
       return;
     }
-    const now = this.#options.clock?.() ?? this.#scheduler.now();
+    const now = this.#now();
     const missedBefore = now - (this.#options.inFlightMillis ?? IN_FLIGHT_MILLIS);
     // A repair from this peer still listing its keys goes on into this one: the Keys still to come
     // may be that listing's (the peer ignores this RepairRequest while it serves that one), and
@@ -664,7 +664,7 @@ export class CacheRepair {
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
     const wanted = this.#wanted.get(peer.node);
     if (wanted === undefined) return; // not repairing from this peer (any more): nothing to pull
-    wanted.heardAt = this.#options.clock?.() ?? this.#scheduler.now();
+    wanted.heardAt = this.#now();
     try {
       this.#compare(peer, wanted, message.items);
     } finally {
@@ -790,6 +790,11 @@ export class CacheRepair {
       { cache: this.#port.cacheName, peer: peer.node, stage, err: error },
       'repair step failed',
     );
+  }
+
+  /** This node's clock, as the repair reads it (the one given, else the scheduler's). */
+  #now(): number {
+    return this.#options.clock?.() ?? this.#scheduler.now();
   }
 
   #repaired(node: string): void {
