@@ -3,7 +3,7 @@
  * deleted and written anew under it. Ids are written explicitly, so the test says where the new
  * stream's entries fall against the node's position.
  */
-import { systemScheduler } from '@meshcache/core';
+import { silentLogger, systemScheduler } from '@meshcache/core';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { probeStream } from '../src/backplane/stream-probe.js';
@@ -12,7 +12,6 @@ import { until } from './nodes.js';
 import { RedisServer } from './redis-server.js';
 
 const KEYS = { changes: 't:changes', generation: 't:generation', inbox: 't:inbox' };
-const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
 
 let server: RedisServer;
 const clients: Redis[] = [];
@@ -21,10 +20,7 @@ beforeAll(async () => {
   server = await RedisServer.start();
 });
 afterEach(async () => {
-  for (const reader of readers.splice(0)) {
-    const stopped = reader.stop();
-    await stopped;
-  }
+  for (const reader of readers.splice(0)) await reader.stop();
   for (const client of clients.splice(0)) client.disconnect();
 });
 afterAll(async () => {
@@ -44,7 +40,7 @@ function readerOf(redis: Redis) {
     redis,
     changesKey: KEYS.changes,
     inboxKey: KEYS.inbox,
-    logger: quiet,
+    logger: silentLogger,
     scheduler: systemScheduler,
     probe: (c, at) => probeStream(c, KEYS, 'g', at),
     onEntry: (_key, changes, sealed) => {
