@@ -192,6 +192,8 @@ export class RedisBackplane {
    */
   readonly #stalled = new Set<string>();
   readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
+  /** Repairs that stalled, by member: the caches not repaired from it yet, should it answer late (#repairedLate). */
+  readonly #lateRepairs = new Map<string, Set<string>>();
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
   #downLogged = false;
@@ -398,6 +400,8 @@ export class RedisBackplane {
     if (member !== undefined) member.repairs++;
     const wait = this.#repairWaits.get(node);
     if (wait?.caches.delete(cache) && wait.caches.size === 0) wait.done();
+    const late = this.#lateRepairs.get(node);
+    if (late?.delete(cache) && late.size === 0) this.#repairedLate(node);
   }
 
   /** Writes what waits (up to socketTimeoutMillis), leaves the members, disconnects. */
@@ -686,6 +690,7 @@ export class RedisBackplane {
   /** `node` restarted or went silent: what was under way with it is over. */
   #memberAway(node: string): void {
     this.#stalled.delete(node);
+    this.#lateRepairs.delete(node);
     const peer = this.#repairPeers.get(node);
     if (peer === undefined) return;
     this.#repairPeers.delete(node);
@@ -910,6 +915,7 @@ export class RedisBackplane {
     if (caches.length === 0) return true;
     this.#ensureRepairPeer(source);
     let finished = false;
+    this.#lateRepairs.delete(source); // this exchange replaces the one that stalled
     const done = new Promise<void>((resolve) => {
       this.#repairWaits.get(source)?.done();
       this.#repairWaits.set(source, {
@@ -932,8 +938,26 @@ export class RedisBackplane {
       progress = Math.max(progress, this.#members.get(source)?.lastHeard ?? 0);
       if (!finished && hlc.wallClock() - progress > silence) break;
     }
+    const left = this.#repairWaits.get(source)?.caches;
     this.#repairWaits.delete(source);
+    // Stalled, the exchange may still finish: a member that was away reads this node's offer and
+    // digests from its inbox when it is back, and answers. That answer is the repair owed; before,
+    // the node went on owing it (and kept the member as stalled) though it was repaired.
+    if (!finished && !this.#stopped && left !== undefined && left.size > 0) this.#lateRepairs.set(source, left);
     return finished;
+  }
+
+  /** A stalled repair from `node` finished after all: nothing is owed any more, and `node` does not stall. */
+  #repairedLate(node: string): void {
+    this.#lateRepairs.delete(node);
+    this.#stalled.delete(node);
+    if (this.#repairOwed !== undefined && this.#bootstrapping === undefined) {
+      this.#repairOwed = undefined;
+      this.#options.logger.info(
+        { member: node },
+        'backplane: a stalled repair from a member finished; nothing is owed',
+      );
+    }
   }
 
   /**
