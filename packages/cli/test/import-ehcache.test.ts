@@ -925,6 +925,75 @@ describe('meshcache import-ehcache', () => {
     );
   });
 
+  it('reads propertySeparator as Ehcache did, as a regular expression (String.replaceAll): one that matches the empty string, or that cannot be read, is exit 2 (found by the review: it was split as text)', () => {
+    const withSeparator = (separator: string, properties: string) =>
+      [
+        '<ehcache>', // 1
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
+        `    properties="${properties}"`, // 3
+        `    propertySeparator="${separator}"/>`, // 4
+        '  <cache name="a" maxEntriesLocalHeap="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n');
+    // White space around a ";" taken by the pattern itself: separated at its matches, with a note.
+    const spaced = importEhcache(withSeparator('\\s*;\\s*', 'peerDiscovery=manual ; rmiUrls=//h2:40001/a'));
+    expect(spaced.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    expect(spaced.report.filter((line) => line.message.includes('propertySeparator'))).toEqual([
+      {
+        line: 4,
+        kind: 'note',
+        message:
+          'cacheManagerPeerProviderFactory propertySeparator="\\s*;\\s*" is a regular expression to Ehcache (String.replaceAll): it separated the properties at its 1 match, where the text "\\s*;\\s*" occurs 0 times; so does this',
+      },
+    ]);
+    // Pattern.quote's form is the text it quotes; a "|" inside it separates, and nothing else.
+    const quoted = importEhcache(withSeparator('\\Q|\\E', 'peerDiscovery=manual|rmiUrls=//h2:40001/a'));
+    expect(quoted.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    expect(quoted.report.filter((line) => line.message.includes('propertySeparator'))).toEqual([]);
+    // "|" and "" match the empty string: Ehcache cut between every character and ran without them.
+    expect(() => importEhcache(withSeparator('|', 'peerDiscovery=manual|rmiUrls=//h2:40001/a'))).toThrow(
+      'ehcache.xml:4: cacheManagerPeerProviderFactory propertySeparator="|" is a regular expression to Ehcache (String.replaceAll), and it matches the empty string: Ehcache broke the properties where nothing separates them (between every character, for "|" or ""), and did not run with them as written; write "\\|" to separate at |',
+    );
+    expect(() => importEhcache(withSeparator('', 'peerDiscovery=manual,rmiUrls=//h2:40001/a'))).toThrow(
+      /ehcache\.xml:4: cacheManagerPeerProviderFactory propertySeparator="" .* matches the empty string: .*; leave propertySeparator out for ","$/,
+    );
+    expect(() => importEhcache(withSeparator('(', 'peerDiscovery=manual(rmiUrls=//h2:40001/a'))).toThrow(
+      /ehcache\.xml:4: cacheManagerPeerProviderFactory propertySeparator="\(" is a regular expression to Ehcache \(String\.replaceAll\), and not one this importer reads \(.+\); write a plain separator such as ";"$/,
+    );
+  });
+
+  it('says of an rmiUrls host that java.net.URI refuses (an underscore, a dotted name ending in a number) that Ehcache never replicated to it, and converts it where meshcache can dial it', () => {
+    const result = inline(
+      [
+        '<ehcache>',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '    properties="peerDiscovery=manual, rmiUrls=//my_host:40001/a|//10.0.0.300:40001/a|//h-1.example.com:40001/a|//1host:40001/a|//10.0.0.3:40001/a"/>',
+        '  <cache name="a" maxEntriesLocalHeap="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    expect(result.config['peerDiscovery']).toEqual({
+      mode: 'manual',
+      peers: ['ws://my_host:40001', 'ws://h-1.example.com:40001', 'ws://1host:40001', 'ws://10.0.0.3:40001'],
+    });
+    // No IPv4 address either to meshcache's URL reader: not converted.
+    expect(result.report.filter((line) => line.kind === 'not converted').map((line) => line.message)).toEqual([
+      'rmiUrls: //10.0.0.300:40001 is not a peer meshcache can dial as ws://10.0.0.300:40001: is not a URL: "ws://10.0.0.300:40001"',
+    ]);
+    expect(
+      result.report
+        .filter((line) => line.message.includes('never replicated'))
+        .map((line) => [line.line, line.kind, line.message.split(':')[1]]),
+    ).toEqual([
+      [3, 'note', ' //my_host'],
+      [3, 'note', ' //10.0.0.300'],
+    ]);
+  });
+
   it('reads rmiUrls as java.rmi.Naming did: rmi://host:port/cache, no port (or an empty or 0 one) as 1099 with a note, no host as not converted (they were exit 2)', () => {
     const xml = [
       '<ehcache>',

@@ -29,7 +29,7 @@ import { parseBytes, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { resolveDiscoveryConfig } from '@meshcache/discovery';
 import { resolveClusterConfig } from '@meshcache/replication';
-import { type Property, parseProperties } from './properties.js';
+import { type Property, parseProperties, separatorOf } from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
 
 export interface ImportEhcacheOptions {
@@ -137,9 +137,27 @@ class Importer {
    * key once, the later kept, with a note.
    */
   properties(element: XmlElement): Property[] {
-    const separator = attribute(element, 'propertySeparator')?.value || ',';
+    const written = attribute(element, 'propertySeparator');
+    const given = attribute(element, 'properties');
+    const separator = separatorOf(written?.value ?? ',', given?.value ?? '');
+    if (!(separator instanceof RegExp)) {
+      return this.fail(
+        written?.line ?? element.line,
+        `${element.name} propertySeparator="${written?.value}" ${separator.problem}`,
+      );
+    }
+    if (written !== undefined && given !== undefined && !written.value.includes('\\Q')) {
+      const literal = given.value.split(written.value).length - 1;
+      const matches = [...given.value.matchAll(separator)].length;
+      if (matches !== literal) {
+        this.note(
+          written.line,
+          `${element.name} propertySeparator="${written.value}" is a regular expression to Ehcache (String.replaceAll): it separated the properties at its ${matches} match${matches === 1 ? '' : 'es'}, where the text "${written.value}" occurs ${literal} time${literal === 1 ? '' : 's'}; so does this`,
+        );
+      }
+    }
     const byKey = new Map<string, Property>();
-    for (const property of parseProperties(attribute(element, 'properties'), separator, this.#lines, this.fail)) {
+    for (const property of parseProperties(given, separator, this.#lines, this.fail)) {
       if (byKey.has(property.key)) {
         this.note(
           property.line,
@@ -842,6 +860,12 @@ function parseRmiUrls(imp: Importer, property: Property): RmiUrl[] {
       );
       continue;
     }
+    if (!javaReadsHost(host)) {
+      imp.note(
+        property.line,
+        `rmiUrls: ${url}: Ehcache never replicated to this peer: java.rmi.Naming refused its host name ${host} (java.net.URI reads none with a character other than a letter, a digit, "-" or ".", nor a dotted one whose last part starts with a digit), and logged "invalid authority" at each try; converted all the same, since meshcache dials it`,
+      );
+    }
     if (port === 0) {
       imp.note(
         property.line,
@@ -851,6 +875,22 @@ function parseRmiUrls(imp: Importer, property: Property): RmiUrl[] {
     urls.push({ hostPort: `${host}:${port === 0 ? RMI_REGISTRY_PORT : port}`, cache: cache.trim(), written: url });
   }
   return urls;
+}
+
+/**
+ * Whether java.net.URI reads `host` as a server's host, which java.rmi.Naming requires: an IPv6
+ * literal in brackets, an IPv4 address, or a host name of labels of letters, digits and inner
+ * hyphens, the last one starting with a letter when there are several (RFC 2396). `my_host` is
+ * none, nor `10.0.0.300`.
+ */
+function javaReadsHost(host: string): boolean {
+  if (host.startsWith('[')) return true;
+  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (ipv4 !== null) return ipv4.slice(1).every((part) => Number(part) <= 255);
+  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+  if (!new RegExp(`^${label}(?:\\.${label})*\\.?$`).test(host)) return false;
+  const labels = host.replace(/\.$/, '').split('.');
+  return labels.length === 1 || /^[A-Za-z]/.test(labels[labels.length - 1] as string);
 }
 
 function convertPeerProvider(

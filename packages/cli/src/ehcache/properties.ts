@@ -20,7 +20,7 @@ const isBlank = (char: string | undefined) => char === ' ' || char === '\t' || c
 
 export function parseProperties(
   attribute: XmlAttribute | undefined,
-  separator: string,
+  separator: RegExp,
   lines: LineIndex,
   fail: (line: number, message: string) => never,
 ): Property[] {
@@ -29,26 +29,27 @@ export function parseProperties(
   // Ehcache trims the whole text first (String.trim: every character up to U+0020), which only
   // tells at the end: `a=b\ ` is b there, its backslash left last and dropped.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: String.trim's range
-  const pieces = attribute.value.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '').split(separator);
-  const rawPieces = attribute.raw.split(separator);
-  const pieceLines: number[] = [];
-  let rawOffset = attribute.rawOffset;
-  pieces.forEach((_, i) => {
-    const raw = rawPieces.length === pieces.length ? (rawPieces[i] ?? '') : '';
-    const lead = raw.length - raw.trimStart().length;
-    pieceLines.push(rawPieces.length === pieces.length ? lines.lineOf(rawOffset + lead) : attribute.line);
-    rawOffset += raw.length + separator.length;
+  const pieces = splitAt(attribute.value.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, ''), separator);
+  // The same split of the text as written (before entity references were read), for the lines;
+  // where the two do not split alike, every piece gets the attribute's line.
+  const rawPieces = splitAt(attribute.raw, separator);
+  const alike = rawPieces.length === pieces.length;
+  const pieceLines = pieces.map((_, i) => {
+    const raw = rawPieces[i];
+    if (!alike || raw === undefined) return attribute.line;
+    const lead = raw.text.length - raw.text.trimStart().length;
+    return lines.lineOf(attribute.rawOffset + raw.at + lead);
   });
   // The text Properties.load reads, and its natural lines: a separator is a line end, and so is a
   // CR or LF a character reference put in the value (&#13;&#10;); CR LF is one, even when the CR
   // ends a piece.
-  const text = pieces.join('\n');
+  const text = pieces.map((piece) => piece.text).join('\n');
   const natural: Array<{ text: string; line: number }> = [];
   let piece = 0;
-  let pieceEnd = (pieces[0] ?? '').length;
+  let pieceEnd = (pieces[0]?.text ?? '').length;
   for (const match of text.matchAll(/([^\r\n]*)(\r\n|\r|\n|$)/g)) {
     const start = match.index;
-    while (start > pieceEnd && piece + 1 < pieces.length) pieceEnd += 1 + (pieces[++piece] ?? '').length;
+    while (start > pieceEnd && piece + 1 < pieces.length) pieceEnd += 1 + (pieces[++piece]?.text ?? '').length;
     natural.push({ text: match[1] ?? '', line: pieceLines[piece] ?? attribute.line });
     if (match[2] === '') break;
   }
@@ -77,6 +78,51 @@ export function parseProperties(
     logical = undefined;
   });
   return properties;
+}
+
+/** The text between the separator's matches, each piece with where it starts. */
+function splitAt(text: string, separator: RegExp): Array<{ text: string; at: number }> {
+  const pieces: Array<{ text: string; at: number }> = [];
+  let at = 0;
+  for (const match of text.matchAll(separator)) {
+    pieces.push({ text: text.slice(at, match.index), at });
+    at = match.index + match[0].length;
+  }
+  pieces.push({ text: text.slice(at), at });
+  return pieces;
+}
+
+/**
+ * A `propertySeparator` as Ehcache used it: a Java regular expression, each match replaced by a
+ * line end (String.replaceAll). For the separators people write (`,`, `;`, `::`) that is the
+ * text itself; `|`, `.` or `$` are not: `|` matches the empty string, so Ehcache read every
+ * character as a property of its own, and the file ran with none of its properties. A separator
+ * that matches the empty string anywhere in `text` is refused, with what to write instead. Pattern.quote's `\Q...\E` is read as the text it quotes;
+ * a pattern JavaScript cannot read is refused too.
+ */
+export function separatorOf(written: string, text: string): RegExp | { readonly problem: string } {
+  const source = written.replace(/\\Q([\s\S]*?)(?:\\E|$)/g, (_, quoted: string) =>
+    quoted.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'),
+  );
+  let separator: RegExp;
+  try {
+    separator = new RegExp(source, 'g');
+  } catch (error) {
+    return {
+      problem: `is a regular expression to Ehcache (String.replaceAll), and not one this importer reads (${(error as Error).message}); write a plain separator such as ";"`,
+    };
+  }
+  for (const match of text.matchAll(separator)) {
+    if (match[0] === '') {
+      const escaped = written.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      return {
+        problem: `is a regular expression to Ehcache (String.replaceAll), and it matches the empty string: Ehcache broke the properties where nothing separates them (between every character, for "|" or ""), and did not run with them as written; ${
+          written === '' ? 'leave propertySeparator out for ","' : `write "${escaped}" to separate at ${written}`
+        }`,
+      };
+    }
+  }
+  return separator;
 }
 
 /** One logical line as Properties.load splits it: the key ends at an unescaped `=`, `:` or white space. */
