@@ -92,6 +92,8 @@ export interface CacheReplicatorOptions {
   readonly repairChunkBytes?: number;
   /** This cache finished a repair from `node` (ready() waits for the first). */
   readonly onRepaired?: (node: string) => void;
+  /** Asks `node` to send this cache's digest again, where something can (CacheRepairOptions.askDigest). */
+  readonly askDigest?: (node: string) => void;
   /** Timers: the replication interval, waits for acknowledgements, repair pacing. @default system */
   readonly scheduler?: Scheduler;
   /**
@@ -235,6 +237,7 @@ export class CacheReplicator {
       chunkBytes: this.#repairChunkBytes,
       apply: (change, from, taught) => this.apply(change, from, taught),
       onRepaired,
+      ...(options.askDigest === undefined ? {} : { askDigest: options.askDigest }),
       logger: options.logger,
       scheduler: this.#scheduler,
       takesNewKeys: settings.replicatePuts,

@@ -471,6 +471,7 @@ export class ClusterNode {
               this.#backplane?.repaired(peer, cache.name);
               this.#repaired(peer, cache.name);
             },
+            askDigest: (peer) => this.#backplane?.askDigest(peer, cache.name),
             scheduler: this.#scheduler,
             ...(this.#backplane === undefined ? {} : { singleFlight: this.#backplane.singleFlight }),
           }),

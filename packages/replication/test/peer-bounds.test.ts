@@ -51,6 +51,7 @@ function repairOf(
     maxWanted?: number;
     maxWantedBytes?: number;
     onRepaired?: (node: string) => void;
+    askDigest?: (node: string) => void;
     clock?: () => number;
   } = {},
 ) {
@@ -408,7 +409,11 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     // the first listing end both. Started afresh at the second digest, the repair dropped `lost`
     // and counted itself done (onRepaired) with nothing pulled.
     let repaired = 0;
-    const { repair, peer, sent } = repairOf(cacheWith(100), { onRepaired: () => repaired++ });
+    const asked: string[] = [];
+    const { repair, peer, sent } = repairOf(cacheWith(100), {
+      onRepaired: () => repaired++,
+      askDigest: (node) => asked.push(node),
+    });
     repair.receive(peer, oneBucketDigest(1));
     await turns();
     const lost = { key: 'lost', version: v(5), removed: false };
@@ -422,6 +427,32 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       { type: MessageType.Pull, cache: 'c', keys: ['lost'], last: true },
     ]);
     expect(repaired).toBe(0); // not before the pulled entries came (BootstrapDone)
+    // The one listing may have been read before the peer learned what its second digest showed:
+    // once the pulled entries came, the peer is asked for its digest again.
+    expect(asked).toEqual([]);
+    repair.receive(peer, { type: MessageType.BootstrapDone, cache: 'c' });
+    expect([repaired, asked]).toEqual([1, ['gw-1']]);
+  });
+
+  it('asks the peer for its digest again only after a repair that took in a second digest, at once when nothing is pulled', async () => {
+    const asked: string[] = [];
+    const { repair, peer } = repairOf(cacheWith(100), { askDigest: (node) => asked.push(node) });
+    // One digest, one listing: nothing to ask.
+    repair.receive(peer, oneBucketDigest(1));
+    await turns();
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: [], last: true });
+    await turns();
+    expect(asked).toEqual([]);
+    // A second digest while the listing comes, and nothing to pull: asked at its end.
+    repair.receive(peer, oneBucketDigest(2));
+    await turns();
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: [], last: false });
+    repair.receive(peer, oneBucketDigest(3));
+    await turns();
+    expect(asked).toEqual([]);
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: [], last: true });
+    await turns();
+    expect(asked).toEqual(['gw-1']);
   });
 
   it('a repair whose Keys stopped coming long ago is not carried into the next: its bound met does not stop the new one', async () => {

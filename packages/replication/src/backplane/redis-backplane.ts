@@ -404,6 +404,21 @@ export class RedisBackplane {
     if (late?.delete(cache) && late.size === 0) this.#repairedLate(node);
   }
 
+  /**
+   * Asks member `node` for its digest of `cache` again (an offer of that cache, to its inbox): a
+   * repair from it took in its second digest while the first one's keys came (CacheRepair's
+   * askDigest). Not a member (a link's peer): nothing to do.
+   */
+  askDigest(node: string, cache: string): void {
+    if (this.#stopped || this.#members.get(node) === undefined) return;
+    this.#offer(node, [cache]);
+  }
+
+  /** Asks member `node` to send its digests of `caches` to this node (answered by #onInbox). */
+  #offer(node: string, caches: readonly string[]): void {
+    this.#writer.enqueue(this.#keys.inbox(node), KIND_CONTROL, control.packr.pack({ op: 'offer', caches }) as Buffer);
+  }
+
   /** Writes what waits (up to socketTimeoutMillis), leaves the members, disconnects. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -926,7 +941,7 @@ export class RedisBackplane {
         },
       });
     });
-    this.#writer.enqueue(this.#keys.inbox(source), KIND_CONTROL, control.packr.pack({ op: 'offer', caches }) as Buffer);
+    this.#offer(source, caches);
     for (const replicator of this.#replicators.values()) replicator.requestRepair(source);
     const silence = 2 * socketTimeoutMillis;
     // Waits while the source answers (a large repair streams for a long time), or while this

@@ -91,6 +91,12 @@
  * a Digest a second while the cache took a put a second kept one core reading 200,000 entries
  * from disk). Answering a RepairRequest reads the buckets asked for.
  *
+ * A repair that took in a second Digest while its listing came (two nodes that repair from each
+ * other at once send each other two: one for each repair) is compared with that one listing, which
+ * the peer may have read before it learned what its second Digest showed. So once it is over, the
+ * peer is asked for its digest again where it can be (askDigest: a backplane's offer), and a
+ * link's peer shows it at its next anti-entropy round.
+ *
  * Not guaranteed: a 64-bit bucket collision hides a difference until the bucket changes again.
  */
 import {
@@ -146,6 +152,14 @@ export interface CacheRepairOptions {
   readonly apply: (change: ChangeMessage, from: string, taught?: boolean) => unknown;
   /** This cache is now in step with `node` (a repair from it finished). */
   readonly onRepaired: (node: string) => void;
+  /**
+   * Asks `node` to send this cache's digest again (a backplane's offer). A repair that took in a
+   * second Digest while its listing came was compared with that listing, which the peer may have
+   * read before it learned what its second Digest showed: once such a repair is over, the peer is
+   * asked again, and what it learned meanwhile is compared then. Where not given (the mesh: no
+   * message asks a peer for its digest), the next anti-entropy round compares it.
+   */
+  readonly askDigest?: (node: string) => void;
   readonly logger: Logger;
   /** Most keys one repair collects to pull. @default MAX_WANTED */
   readonly maxWanted?: number;
@@ -277,6 +291,8 @@ export class CacheRepair {
   readonly #digests = new Map<string, { next: DigestMessage | undefined }>();
   /** Unsolicited kinds of message already logged, per peer (once per link). */
   readonly #logged = new Map<string, Set<string>>();
+  /** Peers to ask for their digest again (askDigest) once the entries this node pulls from them came. */
+  readonly #askAfterPulls = new Set<string>();
   /** Per peer, while this cache is full: its repairs from the peer in a row that took nothing (see the essay). */
   readonly #fruitless = new Map<string, number>();
   #repairs = 0;
@@ -385,6 +401,7 @@ export class CacheRepair {
       }
       case MessageType.BootstrapDone:
         this.#repaired(peer.node);
+        if (this.#askAfterPulls.delete(peer.node)) this.#options.askDigest?.(peer.node);
         break;
     }
   }
@@ -403,6 +420,7 @@ export class CacheRepair {
     this.#digests.delete(node);
     this.#logged.delete(node);
     this.#fruitless.delete(node);
+    this.#askAfterPulls.delete(node);
   }
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
@@ -676,8 +694,10 @@ export class CacheRepair {
     const keys = wanted.keys;
     if (keys.length === 0) {
       this.#repaired(peer.node);
+      if (wanted.overlapped) this.#options.askDigest?.(peer.node);
       return;
     }
+    if (wanted.overlapped) this.#askAfterPulls.add(peer.node);
     // Chunked by count and bytes as Keys are; the last chunk says it is the last.
     const cache = this.#port.cacheName;
     const chunks: string[][] = [];
