@@ -925,7 +925,7 @@ describe('meshcache import-ehcache', () => {
     );
   });
 
-  it('reads propertySeparator as Ehcache did, as a regular expression (String.replaceAll): one that matches the empty string, or that cannot be read, is exit 2 (found by the review: it was split as text)', () => {
+  it('reads propertySeparator as Ehcache did, as a regular expression (String.replaceAll): one that matches the empty string, cannot be read or backtracks without end is exit 2 (found by the review: it was split as text)', () => {
     const withSeparator = (separator: string, properties: string) =>
       [
         '<ehcache>', // 1
@@ -958,6 +958,10 @@ describe('meshcache import-ehcache', () => {
     );
     expect(() => importEhcache(withSeparator('', 'peerDiscovery=manual,rmiUrls=//h2:40001/a'))).toThrow(
       /ehcache\.xml:4: cacheManagerPeerProviderFactory propertySeparator="" .* matches the empty string: .*; leave propertySeparator out for ","$/,
+    );
+    // A pattern that backtracks without end on the text would hold the importer for ever.
+    expect(() => importEhcache(withSeparator('(a+)+$', `peerDiscovery=manual,${'a'.repeat(40)}!`))).toThrow(
+      'ehcache.xml:4: cacheManagerPeerProviderFactory propertySeparator="(a+)+$" took more than 1000 ms to match the properties',
     );
     expect(() => importEhcache(withSeparator('(', 'peerDiscovery=manual(rmiUrls=//h2:40001/a'))).toThrow(
       /ehcache\.xml:4: cacheManagerPeerProviderFactory propertySeparator="\(" is a regular expression to Ehcache \(String\.replaceAll\), and not one this importer reads \(.+\); write a plain separator such as ";"$/,

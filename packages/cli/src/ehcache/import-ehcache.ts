@@ -29,7 +29,7 @@ import { parseBytes, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { resolveDiscoveryConfig } from '@meshcache/discovery';
 import { resolveClusterConfig } from '@meshcache/replication';
-import { type Property, parseProperties, separatorOf } from './properties.js';
+import { matchesOf, type Property, parseProperties, SEPARATOR_MATCH_MILLIS, separatorOf } from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
 
 export interface ImportEhcacheOptions {
@@ -139,20 +139,34 @@ class Importer {
   properties(element: XmlElement): Property[] {
     const written = attribute(element, 'propertySeparator');
     const given = attribute(element, 'properties');
-    const separator = separatorOf(written?.value ?? ',', given?.value ?? '');
-    if (!(separator instanceof RegExp)) {
-      return this.fail(
-        written?.line ?? element.line,
-        `${element.name} propertySeparator="${written?.value}" ${separator.problem}`,
+    const regex = separatorOf(written?.value ?? ',');
+    const where = written?.line ?? element.line;
+    const named = `${element.name} propertySeparator="${written?.value}"`;
+    if (!(regex instanceof RegExp)) return this.fail(where, `${named} ${regex.problem}`);
+    const separator = (text: string) =>
+      matchesOf(regex, text) ??
+      this.fail(
+        where,
+        `${named} took more than ${SEPARATOR_MATCH_MILLIS} ms to match the properties, as a regular expression (Ehcache's String.replaceAll): a pattern that backtracks, as (a+)+$ does, and would have held Ehcache's start as long; write a plain separator such as ";"`,
       );
-    }
-    if (written !== undefined && given !== undefined && !written.value.includes('\\Q')) {
+    if (written !== undefined && given !== undefined) {
+      const matches = separator(given.value);
+      if (matches.some(([, length]) => length === 0)) {
+        const escaped = written.value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        this.fail(
+          where,
+          `${named} is a regular expression to Ehcache (String.replaceAll), and it matches the empty string: Ehcache broke the properties where nothing separates them (between every character, for "|" or ""), and did not run with them as written; ${
+            written.value === ''
+              ? 'leave propertySeparator out for ","'
+              : `write "${escaped}" to separate at ${written.value}`
+          }`,
+        );
+      }
       const literal = given.value.split(written.value).length - 1;
-      const matches = [...given.value.matchAll(separator)].length;
-      if (matches !== literal) {
+      if (!written.value.includes('\\Q') && matches.length !== literal) {
         this.note(
           written.line,
-          `${element.name} propertySeparator="${written.value}" is a regular expression to Ehcache (String.replaceAll): it separated the properties at its ${matches} match${matches === 1 ? '' : 'es'}, where the text "${written.value}" occurs ${literal} time${literal === 1 ? '' : 's'}; so does this`,
+          `${named} is a regular expression to Ehcache (String.replaceAll): it separated the properties at its ${matches.length} match${matches.length === 1 ? '' : 'es'}, where the text "${written.value}" occurs ${literal} time${literal === 1 ? '' : 's'}; so does this`,
         );
       }
     }

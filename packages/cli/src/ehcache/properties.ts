@@ -7,6 +7,7 @@
  * (`\t`, `\n`, `\uXXXX`, `\=`; any other character stands for itself), and one at a line's end
  * joins the next line. Each property comes with the file line its line starts on.
  */
+import vm from 'node:vm';
 import type { LineIndex, XmlAttribute } from './xml.js';
 
 export interface Property {
@@ -18,9 +19,12 @@ export interface Property {
 /** White space as java.util.Properties skips it (not line ends: those end a line). */
 const isBlank = (char: string | undefined) => char === ' ' || char === '\t' || char === '\f';
 
+/** Where a separator matches in a text: each match's index and length, in order. */
+export type SeparatorMatches = (text: string) => ReadonlyArray<readonly [number, number]>;
+
 export function parseProperties(
   attribute: XmlAttribute | undefined,
-  separator: RegExp,
+  separator: SeparatorMatches,
   lines: LineIndex,
   fail: (line: number, message: string) => never,
 ): Property[] {
@@ -81,12 +85,12 @@ export function parseProperties(
 }
 
 /** The text between the separator's matches, each piece with where it starts. */
-function splitAt(text: string, separator: RegExp): Array<{ text: string; at: number }> {
+function splitAt(text: string, separator: SeparatorMatches): Array<{ text: string; at: number }> {
   const pieces: Array<{ text: string; at: number }> = [];
   let at = 0;
-  for (const match of text.matchAll(separator)) {
-    pieces.push({ text: text.slice(at, match.index), at });
-    at = match.index + match[0].length;
+  for (const [index, length] of separator(text)) {
+    pieces.push({ text: text.slice(at, index), at });
+    at = index + length;
   }
   pieces.push({ text: text.slice(at), at });
   return pieces;
@@ -96,33 +100,43 @@ function splitAt(text: string, separator: RegExp): Array<{ text: string; at: num
  * A `propertySeparator` as Ehcache used it: a Java regular expression, each match replaced by a
  * line end (String.replaceAll). For the separators people write (`,`, `;`, `::`) that is the
  * text itself; `|`, `.` or `$` are not: `|` matches the empty string, so Ehcache read every
- * character as a property of its own, and the file ran with none of its properties. A separator
- * that matches the empty string anywhere in `text` is refused, with what to write instead. Pattern.quote's `\Q...\E` is read as the text it quotes;
- * a pattern JavaScript cannot read is refused too.
+ * character as a property of its own, and the file ran with none of its properties (the importer
+ * refuses such a separator: Importer.properties). Pattern.quote's `\Q...\E` is read as the text it
+ * quotes; a pattern JavaScript cannot read is refused.
  */
-export function separatorOf(written: string, text: string): RegExp | { readonly problem: string } {
+export function separatorOf(written: string): RegExp | { readonly problem: string } {
   const source = written.replace(/\\Q([\s\S]*?)(?:\\E|$)/g, (_, quoted: string) =>
     quoted.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&'),
   );
-  let separator: RegExp;
   try {
-    separator = new RegExp(source, 'g');
+    return new RegExp(source, 'g');
   } catch (error) {
     return {
       problem: `is a regular expression to Ehcache (String.replaceAll), and not one this importer reads (${(error as Error).message}); write a plain separator such as ";"`,
     };
   }
-  for (const match of text.matchAll(separator)) {
-    if (match[0] === '') {
-      const escaped = written.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      return {
-        problem: `is a regular expression to Ehcache (String.replaceAll), and it matches the empty string: Ehcache broke the properties where nothing separates them (between every character, for "|" or ""), and did not run with them as written; ${
-          written === '' ? 'leave propertySeparator out for ","' : `write "${escaped}" to separate at ${written}`
-        }`,
-      };
-    }
+}
+
+/** How long a separator may take to match a factory's properties. */
+export const SEPARATOR_MATCH_MILLIS = 1_000;
+
+/**
+ * Where `separator` matches in `text` ([index, length] each), or undefined when that took longer
+ * than SEPARATOR_MATCH_MILLIS: a pattern that backtracks without end on the text (`(a+)+$` on a
+ * long run of a's) would hold the importer for ever, as it held Ehcache's start. Run in a context
+ * with a timeout, which interrupts the match.
+ */
+export function matchesOf(separator: RegExp, text: string): Array<[number, number]> | undefined {
+  try {
+    return vm.runInNewContext(
+      'Array.from(text.matchAll(separator), (match) => [match.index, match[0].length])',
+      { text, separator },
+      { timeout: SEPARATOR_MATCH_MILLIS },
+    ) as Array<[number, number]>;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return undefined;
+    throw error;
   }
-  return separator;
 }
 
 /** One logical line as Properties.load splits it: the key ends at an unescaped `=`, `:` or white space. */
