@@ -58,6 +58,7 @@ import {
   type KeyedRequest,
   parseCacheControl,
   RESPONSE_CACHE_DEFAULTS,
+  RESPONSE_CACHE_OPTION_NAMES,
   type ResponseCache,
   type ResponseCacheOptions,
   type ResponseCacheValue,
@@ -168,7 +169,11 @@ const plugin: FastifyPluginCallback<MeshcacheFastifyOptions> = (fastify, options
 
 function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): void {
   checkOptions(options);
-  const { routePrefix, cacheHeader: headerOption, tokens: tokenOption, ...rest } = options;
+  const { routePrefix, cacheHeader: headerOption, tokens: tokenOption, ...given } = options;
+  // Fastify's own options (a prefix) are Fastify's: responseCache knows none of them.
+  const rest = Object.fromEntries(
+    Object.entries(given).filter(([name]) => !FASTIFY_OPTION_NAMES.includes(name)),
+  ) as typeof given;
   const logger: Logger = options.logger ?? fastify.log;
   const clock = options.clock ?? Date.now;
   const responses = responseCache({ ...rest, vary: [...(rest.vary ?? []), HOST_AS_SENT], logger });
@@ -548,6 +553,21 @@ function sameHeaders(
   return a.every((name, i) => name === b[i] && String(copied[name]) === String(sent[name]));
 }
 
+/** Options Fastify's register() reads itself, and leaves in what it hands the plugin. */
+const FASTIFY_OPTION_NAMES: readonly string[] = ['prefix', 'logLevel', 'logSerializers'];
+
+/**
+ * The plugin's options: responseCache's but the two it refuses, its own, and Fastify's. A
+ * misspelt one (`defaultTTLSeconds`) was read by no one, and nothing was cached, without a word.
+ */
+const PLUGIN_OPTION_NAMES: readonly string[] = [
+  ...RESPONSE_CACHE_OPTION_NAMES.filter((name) => name !== 'methods' && name !== 'includeBody'),
+  'routePrefix',
+  'cacheHeader',
+  'tokens',
+  ...FASTIFY_OPTION_NAMES,
+];
+
 function checkOptions(options: MeshcacheFastifyOptions): void {
   const bad = (what: string) => {
     throw new MeshcacheError('E_INVALID_ARGUMENT', `meshcacheFastify: ${what}`);
@@ -562,6 +582,13 @@ function checkOptions(options: MeshcacheFastifyOptions): void {
     bad('options.includeBody is not supported: hits are answered in onRequest, before the body is read');
   }
   if (extra.methods !== undefined) bad('options.methods is not supported: GET and HEAD are cached');
+  for (const name of Object.keys(options)) {
+    if (!PLUGIN_OPTION_NAMES.includes(name)) {
+      bad(
+        `options.${name} is not an option; the options are ${PLUGIN_OPTION_NAMES.filter((known) => !FASTIFY_OPTION_NAMES.includes(known)).join(', ')}`,
+      );
+    }
+  }
   const prefixes = typeof options.routePrefix === 'string' ? [options.routePrefix] : options.routePrefix;
   if (
     prefixes !== undefined &&

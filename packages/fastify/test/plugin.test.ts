@@ -704,12 +704,36 @@ describe('options', () => {
     [{ routePrefix: 'api' }, /options\.routePrefix must be a path/],
     [{ cacheHeader: 'bad header' }, /options\.cacheHeader must be a header name/],
     [{ defaultTtlSeconds: -1 }, /defaultTtlSeconds must be a finite number/],
+    // Read by no one, a misspelt option left nothing cached, without a word.
+    [
+      { defaultTTLSeconds: 60 },
+      /^meshcacheFastify: options\.defaultTTLSeconds is not an option; the options are cache, /,
+    ],
+    [{ bogus: 1 }, /options\.bogus is not an option; the options are .*routePrefix, cacheHeader, tokens$/],
   ])('%j is refused with E_INVALID_ARGUMENT naming the option', async (options, message) => {
     const cache = newManager().addCache<ResponseCacheValue>('Response Cache');
     const given = Object.keys(options).length > 0;
     await expect(
       newApp().register(meshcacheFastify, { ...(given ? { cache } : {}), ...options } as never),
     ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message });
+  });
+});
+
+describe('options Fastify reads itself', () => {
+  it('a prefix, logLevel and logSerializers given to register() are taken, and the plugin caches as without them', async () => {
+    const cache = newManager().addCache<ResponseCacheValue>('Response Cache');
+    const app = newApp();
+    let calls = 0;
+    await app.register(meshcacheFastify, { cache, prefix: '/v1', logLevel: 'warn', logSerializers: {} } as never);
+    app.get('/thing', async (_request, reply) => {
+      calls++;
+      reply.header('cache-control', 'public, max-age=60');
+      return { calls };
+    });
+    const first = await app.inject({ method: 'GET', url: '/thing' });
+    const second = await app.inject({ method: 'GET', url: '/thing' });
+    expect([first.headers['x-cache'], second.headers['x-cache'], calls]).toEqual(['MISS', 'HIT', 1]);
+    await app.close();
   });
 });
 

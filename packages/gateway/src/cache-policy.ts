@@ -45,6 +45,7 @@
 import { MeshcacheError } from '@meshcache/core';
 import { ageSeconds, deltaSeconds, fieldNames, httpDate, parseCacheControl } from './cache-control.js';
 import { type Headers, headerTokens, headerValue } from './headers.js';
+import { refuseUnknownOptions } from './option-names.js';
 
 /** The response a cache is asked to keep: status and headers (the body does not change the decision). */
 export interface CachedResponse {
@@ -331,8 +332,23 @@ function checkInput(response: CachedResponse, options: CachePolicyOptions): void
   if (typeof response.headers !== 'object' || response.headers === null) {
     throw new MeshcacheError('E_INVALID_ARGUMENT', 'cachePolicy: response.headers must be an object');
   }
+  refuseUnknownOptions(options, CACHE_POLICY_OPTION_NAMES, 'cachePolicy', 'E_INVALID_ARGUMENT');
   checkPolicyOptions(options, 'cachePolicy');
 }
+
+/** The names of cachePolicy's options (CachePolicyOptions). */
+export const CACHE_POLICY_OPTION_NAMES: readonly string[] = Object.freeze([
+  'requestHeaders',
+  'requestTime',
+  'now',
+  'defaultTtlSeconds',
+  'maxTtlSeconds',
+  'revalidationWindowSeconds',
+  'maxStoreSeconds',
+  'perUserHeaders',
+  'credentialRequestHeaders',
+  'cacheableStatuses',
+]);
 
 /** Validates the policy's options; `where` names the caller in the message. */
 export function checkPolicyOptions(options: CachePolicyOptions, where: string): void {

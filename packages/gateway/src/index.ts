@@ -21,7 +21,12 @@ export type {
   StoredResponse,
   UpstreamResponse,
 } from './response-cache.js';
-export { RESPONSE_CACHE_DEFAULTS, ResponseCache, responseCache } from './response-cache.js';
+export {
+  RESPONSE_CACHE_DEFAULTS,
+  RESPONSE_CACHE_OPTION_NAMES,
+  ResponseCache,
+  responseCache,
+} from './response-cache.js';
 export type { KeyedRequest, ResponseKeyOptions } from './response-key.js';
 export { requestOrigin, responseCacheKey } from './response-key.js';
 export type { AuthResponse, CachedToken, TokenCacheOptions, TokenCacheStatistics } from './token-cache.js';

@@ -59,6 +59,7 @@ import { MeshcacheError, silentLogger, ValueNotEncodableError } from '@meshcache
 import { deltaSeconds, parseCacheControl } from './cache-control.js';
 import {
   CACHE_POLICY_DEFAULTS,
+  CACHE_POLICY_OPTION_NAMES,
   type CacheDecision,
   type CachePolicyOptions,
   cachePolicy,
@@ -68,6 +69,7 @@ import {
   type StoredHeaders,
 } from './cache-policy.js';
 import { type Headers, headerTokens, headerValue } from './headers.js';
+import { refuseUnknownOptions } from './option-names.js';
 import { type KeyedRequest, type ResponseKeyOptions, responseCacheKey } from './response-key.js';
 import { TagIndex } from './tag-index.js';
 import {
@@ -951,11 +953,26 @@ function parseTags(field: string | readonly string[] | undefined): string[] {
   return [...new Set(text.split(/[\s,]+/).filter((tag) => tag !== ''))];
 }
 
+/** The names of responseCache's options (ResponseCacheOptions). */
+export const RESPONSE_CACHE_OPTION_NAMES: readonly string[] = Object.freeze([
+  'cache',
+  'methods',
+  'tagHeader',
+  'maxBodyBytes',
+  'clock',
+  'logger',
+  'vary',
+  'includeBody',
+  'origin',
+  ...CACHE_POLICY_OPTION_NAMES.filter((name) => name !== 'requestHeaders' && name !== 'requestTime' && name !== 'now'),
+]);
+
 function checkOptions(options: ResponseCacheOptions): void {
   const bad = (what: string) => {
     throw new MeshcacheError('E_INVALID_ARGUMENT', `responseCache: ${what}`);
   };
   if (typeof options !== 'object' || options === null) bad('options must be an object with at least { cache }');
+  refuseUnknownOptions(options, RESPONSE_CACHE_OPTION_NAMES, 'responseCache', 'E_INVALID_ARGUMENT');
   const cache = options.cache as Partial<Cache<ResponseCacheValue>> | undefined;
   if (typeof cache?.get !== 'function' || typeof cache.getOrLoad !== 'function') {
     bad('options.cache must be a meshcache Cache (manager.getCache(name))');

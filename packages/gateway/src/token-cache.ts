@@ -33,6 +33,7 @@
 import { createHash } from 'node:crypto';
 import { type Cache, type CacheEvent, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
+import { refuseUnknownOptions } from './option-names.js';
 
 /** What the auth server answered: an HTTP status and the parsed JSON body. */
 export interface AuthResponse {
@@ -393,7 +394,24 @@ export function tokenCache(options: TokenCacheOptions): TokenCache {
   return new TokenCache(options);
 }
 
+/** The names of tokenCache's options (TokenCacheOptions). */
+const TOKEN_CACHE_OPTION_NAMES: readonly string[] = Object.freeze([
+  'cache',
+  'dimensions',
+  'fetchToken',
+  'fetchTimeoutSeconds',
+  'safetyMarginSeconds',
+  'refreshAheadSeconds',
+  'refreshRetrySeconds',
+  'logger',
+  'clock',
+]);
+
 function checkOptions(options: TokenCacheOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new MeshcacheError('E_CONFIG', 'tokenCache: options must be an object { cache, dimensions, fetchToken }');
+  }
+  refuseUnknownOptions(options, TOKEN_CACHE_OPTION_NAMES, 'tokenCache', 'E_CONFIG');
   if (!Array.isArray(options.dimensions) || options.dimensions.length === 0) {
     throw new MeshcacheError('E_CONFIG', 'tokenCache: name at least one dimension (environment, backend, scope, ...)');
   }

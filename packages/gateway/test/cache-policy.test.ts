@@ -509,6 +509,12 @@ describe('cachePolicy: RFC 9111 as a shared cache, one rule a row', () => {
       /options.maxStoreSeconds must be a number of seconds > 0/,
     ],
     [
+      'a misspelt option (read by no one, it changed nothing in silence)',
+      { status: 200, headers: {} },
+      { defaultTTLSeconds: 60 } as never,
+      /^cachePolicy: options\.defaultTTLSeconds is not an option; the options are requestHeaders, requestTime, now, defaultTtlSeconds,/,
+    ],
+    [
       'cacheableStatuses with a status that is not final',
       { status: 200, headers: {} },
       { cacheableStatuses: [200, 100] },

@@ -578,6 +578,10 @@ describe('methods and invalidation', () => {
     expect(() => responseCache({ cache, maxStoreSeconds: 0 })).toThrow(
       /responseCache: options.maxStoreSeconds must be a number of seconds > 0/,
     );
+    // A misspelt option was read by no one: nothing was cached, and nothing said why.
+    expect(() => responseCache({ cache, defaultTTLSeconds: 60 } as never)).toThrow(
+      /^responseCache: options\.defaultTTLSeconds is not an option; the options are cache, methods, .*, defaultTtlSeconds, /,
+    );
   });
 });
 

@@ -274,6 +274,13 @@ describe('tokenCache refresh ahead', () => {
     expect(() => tokenCache({ ...base, safetyMarginSeconds: Number.NaN })).toThrow(/options.safetyMarginSeconds/);
     expect(() => tokenCache({ ...base, dimensions: [] })).toThrow(/name at least one dimension/);
     expect(() => tokenCache({ ...base, fetchTimeoutSeconds: 0 })).toThrow(/options.fetchTimeoutSeconds/);
+    // A misspelt option was read by no one, and the margin stayed 60 s without a word.
+    expect(() => tokenCache({ ...base, safetyMarginSecond: 5 } as never)).toThrow(
+      'tokenCache: options.safetyMarginSecond is not an option; the options are cache, dimensions, fetchToken, fetchTimeoutSeconds, safetyMarginSeconds, refreshAheadSeconds, refreshRetrySeconds, logger, clock',
+    );
+    expect(() => tokenCache({ ...base, safetyMarginSecond: 5 } as never)).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG' }),
+    );
   });
 });
 
