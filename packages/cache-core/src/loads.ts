@@ -16,8 +16,9 @@
  * Not guaranteed: that a loader answers. One that never settles holds its callers (give it a
  * timeout of its own); a remove or removeAll of the key lets later callers start a load again.
  */
-import type { EntryOptions, Lifespan } from './config.js';
+import { describe, type EntryOptions, type Lifespan } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
+import { MeshcacheError } from './errors.js';
 import { checkOptionNames, ENTRY_OPTIONS, entryLifespan } from './expiry.js';
 
 export interface GetOrLoadOptions<V = unknown> extends EntryOptions {
@@ -69,6 +70,33 @@ function checkedOwn(cacheName: string, own: EntryOptions): EntryOptions {
   return own;
 }
 
+/**
+ * The loader and getOrLoad's own options, checked before anything is called: a loader that is not
+ * a function failed as JavaScript's "loader is not a function" (naming no cache, and counted as a
+ * load failure); a `staleIfErrorSeconds` of -5, NaN or "abc" switched stale-if-error off without a
+ * word ("60" and true were taken as numbers); and a `lifespanOf` that is not a function failed only
+ * after the loader had called the origin, throwing its value away.
+ * @throws MeshcacheError E_INVALID_ARGUMENT naming the cache and the argument.
+ */
+function checkLoadArguments(cacheName: string, loader: unknown, options: GetOrLoadOptions<never> | undefined): void {
+  const bad = (what: string, problem: string, value: unknown): never => {
+    throw new MeshcacheError(
+      'E_INVALID_ARGUMENT',
+      `cache "${cacheName}": getOrLoad's ${what} ${problem}, got ${describe(value)}`,
+    );
+  };
+  if (typeof loader !== 'function') bad('loader', 'must be a function (key) => value or a promise of one', loader);
+  if (options === undefined || options === null || typeof options !== 'object') return;
+  const stale = options.staleIfErrorSeconds;
+  if (stale !== undefined && (typeof stale !== 'number' || !Number.isFinite(stale) || stale < 0)) {
+    bad('option "staleIfErrorSeconds"', 'must be a number of seconds >= 0 (0 = off)', stale);
+  }
+  const lifespanOf = options.lifespanOf;
+  if (lifespanOf !== undefined && typeof lifespanOf !== 'function') {
+    bad('option "lifespanOf"', 'must be a function (value) => entry options', lifespanOf);
+  }
+}
+
 interface InFlightLoad<V> {
   readonly promise: Promise<V>;
   /** Set when a write or removal of the key overtook the load: its result is then not stored. */
@@ -110,6 +138,7 @@ export class Loads<V> {
     const inFlight = this.#inFlight.get(key);
     if (inFlight !== undefined && !inFlight.overtaken) return inFlight.promise;
     host.checkKey(key);
+    checkLoadArguments(host.name, loader, options);
     const lifespan = entryLifespan(host.name, host.defaults, options, LOAD_OPTIONS);
     // In the table before the loader is called: a loader that asks for its own key joins its own load.
     let resolve!: (value: V) => void;

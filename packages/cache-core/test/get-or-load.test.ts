@@ -212,3 +212,53 @@ describe('getOrLoad', () => {
     expect(cache.peekEntry('other')?.timeToLiveSeconds).toBe(3600); // {} keeps the cache's
   });
 });
+
+describe('getOrLoad refuses a bad loader or option before it loads', () => {
+  it('a loader that is not a function is an E_INVALID_ARGUMENT naming the cache, and is not counted as a load', () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('tokens');
+    for (const loader of [undefined, 5, 'fetchToken', null]) {
+      expect(() => cache.getOrLoad('k', loader as unknown as () => string)).toThrow(
+        expect.objectContaining({
+          code: 'E_INVALID_ARGUMENT',
+          message: expect.stringMatching(/^cache "tokens": getOrLoad's loader must be a function .*, got /),
+        }),
+      );
+    }
+    expect(cache.statistics()).toMatchObject({ loads: 0, loadFailures: 0 });
+  });
+
+  it('a staleIfErrorSeconds that is not a number >= 0 is refused, not read as off (or as a number)', () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('tokens', { timeToLiveSeconds: 1 });
+    for (const [stale, shown] of [
+      [-5, '-5'],
+      [Number.NaN, 'NaN'],
+      ['abc', '"abc"'],
+      ['60', '"60"'],
+      [true, 'true'],
+    ] as const) {
+      expect(() => cache.getOrLoad('k', () => 'v', { staleIfErrorSeconds: stale as unknown as number })).toThrow(
+        `cache "tokens": getOrLoad's option "staleIfErrorSeconds" must be a number of seconds >= 0 (0 = off), got ${shown}`,
+      );
+    }
+    expect(cache.statistics().loads).toBe(0);
+  });
+
+  it('a lifespanOf that is not a function is refused before the loader calls the origin', () => {
+    const { addCache } = setup();
+    const cache = addCache<string>('tokens');
+    let calls = 0;
+    expect(() =>
+      cache.getOrLoad(
+        'k',
+        () => {
+          calls++;
+          return 'v';
+        },
+        { lifespanOf: 300 as unknown as () => object },
+      ),
+    ).toThrow(`cache "tokens": getOrLoad's option "lifespanOf" must be a function (value) => entry options, got 300`);
+    expect(calls).toBe(0);
+  });
+});
