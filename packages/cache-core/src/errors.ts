@@ -45,10 +45,18 @@ export class ConfigError extends MeshcacheError {
 /** A value that cannot go to disk or to peers, found at put time so nothing is stored as something else. */
 /**
  * A configuration value as an error about it shows it: as JSON writes it (a string quoted, so "5"
- * is told from 5), but numbers JSON cannot write (Infinity, NaN) as themselves.
+ * is told from 5), but numbers JSON cannot write (Infinity, NaN) as themselves, a bigint as its
+ * literal (`10n`), and anything JSON refuses (a cycle) by its kind. JSON.stringify threw on a
+ * bigint, so `"port": 40001n` was a TypeError about serializing instead of an error naming the field.
  */
 export function shownValue(value: unknown): string {
-  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  }
 }
 
 export class ValueNotEncodableError extends MeshcacheError {

@@ -6,6 +6,7 @@
  * (an interval under 10 ms, a chunk size out of range), meshcache refuses it.
  */
 import { ConfigError } from '@meshcache/core';
+import { shownValue } from '@meshcache/core/internal';
 
 export interface ReplicationConfig {
   /** Send new keys to peers. @default true */
@@ -116,7 +117,7 @@ function resolve<T extends object>(
 ): T {
   if (raw === undefined) return defaults;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(cacheName, section, 'must be an object');
+    throw new ConfigError(cacheName, section, `must be an object, got ${shownValue(raw)}`);
   }
   const resolved: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
   for (const [field, value] of Object.entries(raw)) {
@@ -127,7 +128,7 @@ function resolve<T extends object>(
     }
     if (value === undefined) continue;
     if (rule.kind === 'boolean' && typeof value !== 'boolean') {
-      throw new ConfigError(cacheName, name, `must be true or false, got ${JSON.stringify(value)}`);
+      throw new ConfigError(cacheName, name, `must be true or false, got ${shownValue(value)}`);
     }
     if (
       rule.kind === 'integer' &&
@@ -136,7 +137,7 @@ function resolve<T extends object>(
       throw new ConfigError(
         cacheName,
         name,
-        `must be a whole number from ${rule.min} to ${rule.max}, got ${JSON.stringify(value)}`,
+        `must be a whole number from ${rule.min} to ${rule.max}, got ${shownValue(value)}`,
       );
     }
     resolved[field] = value;
