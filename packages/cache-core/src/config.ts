@@ -120,6 +120,21 @@ export function parseBytes(text: string): number | undefined {
 /** Fields that belong to the cluster configuration, not to a CacheManager. */
 const CLUSTER_FIELDS = new Set(['replication', 'bootstrap']);
 
+/**
+ * Ehcache 2 attributes a user may carry over by hand, and what to write instead. Ehcache 2.5
+ * renamed maxElementsInMemory and maxElementsOnDisk (its annotated ehcache.xml uses the new names,
+ * and Ehcache took either); meshcache keeps the older ones, which the gateway guide uses. Said in
+ * the error, since "known fields: maxElementsInMemory, ..." left the Ehcache user to guess that
+ * maxEntriesLocalHeap is that field.
+ */
+const EHCACHE_FIELD_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  maxEntriesLocalHeap: "it is Ehcache 2.5's name for maxElementsInMemory; write maxElementsInMemory",
+  maxEntriesLocalDisk: "it is Ehcache 2.5's name for maxElementsOnDisk; write maxElementsOnDisk",
+  statistics: 'meshcache always keeps statistics (cache.statistics()); leave it out',
+  clearOnFlush: "Ehcache's flush has no equivalent here; leave it out",
+  diskAccessStripes: 'the disk tier (lmdb) has no stripes; leave it out',
+});
+
 /** A value as an error about a cache's or a manager's option shows it. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -223,7 +238,9 @@ export function resolveCacheConfig(cacheName: string, config: unknown): Resolved
     if (kind === undefined) {
       const hint = CLUSTER_FIELDS.has(field)
         ? '; replication and bootstrap are configured through ClusterNode (@meshcache/replication)'
-        : `; known fields: ${Object.keys(FIELD_KINDS).join(', ')}`;
+        : Object.hasOwn(EHCACHE_FIELD_HINTS, field)
+          ? `: ${EHCACHE_FIELD_HINTS[field]}`
+          : `; known fields: ${Object.keys(FIELD_KINDS).join(', ')}`;
       throw new ConfigError(cacheName, field, `is not a cache option${hint}`);
     }
     if (value === undefined) continue;

@@ -72,6 +72,18 @@ describe('cache configuration', () => {
     [{ maxBytesLocalHeap: '8192t' }, 'maxBytesLocalHeap', /is too large/],
     [{ maxElementsInMem: 10 }, 'maxElementsInMem', /is not a cache option; known fields: maxElementsInMemory/],
     [{ replication: {} }, 'replication', /configured through ClusterNode/],
+    // Ehcache 2.5's names for the two bounds: the error says which field they are here.
+    [
+      { maxEntriesLocalHeap: 100 },
+      'maxEntriesLocalHeap',
+      /is not a cache option: it is Ehcache 2.5's name for maxElementsInMemory; write maxElementsInMemory$/,
+    ],
+    [
+      { maxEntriesLocalDisk: 100 },
+      'maxEntriesLocalDisk',
+      /is not a cache option: it is Ehcache 2.5's name for maxElementsOnDisk; write maxElementsOnDisk$/,
+    ],
+    [{ statistics: true }, 'statistics', /is not a cache option: meshcache always keeps statistics/],
   ])('refuses %j, naming the cache and the field', (config, field, message) => {
     const error = configError(() => new CacheManager().addCache('Response Cache', config as never));
     expect(error.code).toBe('E_CONFIG');
