@@ -968,6 +968,40 @@ describe('meshcache import-ehcache', () => {
     );
   });
 
+  it('refuses a propertySeparator with an escape JavaScript reads otherwise than Java (\\h, \\p{Punct}, \\R, \\e: a plain letter to JavaScript), and reads \\\\Q and Java octal as Java does (found by the review: they split where Ehcache did not)', () => {
+    const withSeparator = (separator: string, properties: string) =>
+      [
+        '<ehcache>', // 1
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
+        `    properties="${properties}"`, // 3
+        `    propertySeparator="${separator}"/>`, // 4
+        '  <cache name="a" maxEntriesLocalHeap="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n');
+    // To JavaScript, \h* is any run of "h": it ate the h of hostName.
+    expect(() =>
+      importEhcache(withSeparator(';\\h*', 'peerDiscovery=manual;hostName=h1;rmiUrls=//h2:40001/a')),
+    ).toThrow(
+      'ehcache.xml:4: cacheManagerPeerProviderFactory propertySeparator=";\\h*" is a regular expression to Ehcache (String.replaceAll), and not one this importer reads (\\h is a horizontal white space to Java, and a plain "h" to JavaScript); write a plain separator such as ";"',
+    );
+    for (const separator of ['\\p{Punct}', '\\R', '\\e', '\\Z', '\\y', '\\x{3b}']) {
+      expect(() => importEhcache(withSeparator(separator, 'peerDiscovery=manual;rmiUrls=//h2:40001/a'))).toThrow(
+        `propertySeparator="${separator}" is a regular expression to Ehcache (String.replaceAll), and not one this importer reads (${separator.slice(0, 2)} is `,
+      );
+    }
+    // \\ is a backslash, so \\Q quotes nothing: the separator is the text \Q; (a backslash, Q, ;).
+    const escaped = importEhcache(withSeparator('\\\\Q;', 'peerDiscovery=manual\\Q;rmiUrls=//h2:40001/a'));
+    expect(escaped.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    // Java's octal: \0073 is ";" (JavaScript's \007 then 3 would be BEL and a "3").
+    const octal = importEhcache(withSeparator('\\0073', 'peerDiscovery=manual;rmiUrls=//h2:40001/a'));
+    expect(octal.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    // The escapes both read alike are taken.
+    const alike = importEhcache(withSeparator('\\s*\\x3b\\s*', 'peerDiscovery=manual ; rmiUrls=//h2:40001/a'));
+    expect(alike.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+  });
+
   it('says of an rmiUrls host that java.net.URI refuses (an underscore, a dotted name ending in a number) that Ehcache never replicated to it, and converts it where meshcache can dial it', () => {
     const result = inline(
       [
