@@ -1002,6 +1002,36 @@ describe('meshcache import-ehcache', () => {
     expect(alike.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
   });
 
+  it('matches propertySeparator in the properties trimmed, as Ehcache did: \\s+ over properties on lines of their own counts the one match between them, and each keeps its line; empty properties are none, whatever the separator (found by the review)', () => {
+    const xml = (separator: string, properties: string[]) =>
+      [
+        '<ehcache>', // 1
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
+        `    propertySeparator="${separator}"`, // 3
+        '    properties="', // 4
+        ...properties.map((property) => `      ${property}`), // 5, 6
+        '    "/>',
+        '  <cache name="a" maxEntriesLocalHeap="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n');
+    const spaced = importEhcache(xml('\\s+', ['peerDiscovery=manual', 'rmiUrls=//h2:40001/a|//h2:40001/b']));
+    expect(spaced.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    expect(spaced.report.filter((line) => line.message.includes('propertySeparator'))).toEqual([
+      {
+        line: 3,
+        kind: 'note',
+        message:
+          'cacheManagerPeerProviderFactory propertySeparator="\\s+" is a regular expression to Ehcache (String.replaceAll): it separated the properties at its 1 match, where the text "\\s+" occurs 0 times; so does this',
+      },
+    ]);
+    // The rmiUrls entry for b, a cache not replicated here, is noted at the line rmiUrls is on.
+    expect(spaced.report.filter((line) => line.message.includes('/b')).map((line) => line.line)).toEqual([6]);
+    // No properties to break: "|" is refused only where it broke some.
+    expect(() => importEhcache(xml('|', []))).not.toThrow();
+  });
+
   it('says of an rmiUrls host that java.net.URI refuses (an underscore, a dotted name ending in a number) that Ehcache never replicated to it, and converts it where meshcache can dial it', () => {
     const result = inline(
       [

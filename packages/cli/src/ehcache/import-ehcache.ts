@@ -29,7 +29,14 @@ import { parseBytes, resolveCacheConfig } from '@meshcache/core';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { resolveDiscoveryConfig } from '@meshcache/discovery';
 import { resolveClusterConfig } from '@meshcache/replication';
-import { matchesOf, type Property, parseProperties, SEPARATOR_MATCH_MILLIS, separatorOf } from './properties.js';
+import {
+  javaTrim,
+  matchesOf,
+  type Property,
+  parseProperties,
+  SEPARATOR_MATCH_MILLIS,
+  separatorOf,
+} from './properties.js';
 import { type LineIndex, parseXml, type XmlAttribute, type XmlElement, XmlSyntaxError } from './xml.js';
 
 export interface ImportEhcacheOptions {
@@ -150,8 +157,14 @@ class Importer {
         `${named} took more than ${SEPARATOR_MATCH_MILLIS} ms to match the properties, as a regular expression (Ehcache's String.replaceAll): a pattern that backtracks, as (a+)+$ does, and would have held Ehcache's start as long; write a plain separator such as ";"`,
       );
     if (written !== undefined && given !== undefined) {
-      const matches = separator(given.value);
-      if (matches.some(([, length]) => length === 0)) {
+      // Matched where Ehcache matched it: in the properties trimmed (parseProperties), so white
+      // space before the first and after the last is no match of \s+; and empty properties were
+      // none, however they were separated.
+      const trimmed = javaTrim(given.value);
+      const matches = separator(trimmed);
+      if (trimmed === '') {
+        // No properties: none to separate, as Ehcache had none.
+      } else if (matches.some(([, length]) => length === 0)) {
         const escaped = written.value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
         this.fail(
           where,
@@ -162,8 +175,8 @@ class Importer {
           }`,
         );
       }
-      const literal = given.value.split(written.value).length - 1;
-      if (!written.value.includes('\\Q') && matches.length !== literal) {
+      const literal = trimmed === '' ? 0 : trimmed.split(written.value).length - 1;
+      if (trimmed !== '' && !written.value.includes('\\Q') && matches.length !== literal) {
         this.note(
           written.line,
           `${named} is a regular expression to Ehcache (String.replaceAll): it separated the properties at its ${matches.length} match${matches.length === 1 ? '' : 'es'}, where the text "${written.value}" occurs ${literal} time${literal === 1 ? '' : 's'}; so does this`,

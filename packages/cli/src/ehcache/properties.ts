@@ -32,11 +32,14 @@ export function parseProperties(
   // The pieces between separators, each with the file line it starts on.
   // Ehcache trims the whole text first (String.trim: every character up to U+0020), which only
   // tells at the end: `a=b\ ` is b there, its backslash left last and dropped.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: String.trim's range
-  const pieces = splitAt(attribute.value.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, ''), separator);
+  const pieces = splitAt(javaTrim(attribute.value), separator);
   // The same split of the text as written (before entity references were read), for the lines;
   // where the two do not split alike, every piece gets the attribute's line.
-  const rawPieces = splitAt(attribute.raw, separator);
+  // Trimmed as the text was (white space is the same written or read), so that a separator that
+  // matches white space (\s+) finds no match before the first property there either.
+  const rawTrimmed = javaTrim(attribute.raw);
+  const rawLead = attribute.raw.indexOf(rawTrimmed); // rawTrimmed starts past U+0020: first found after the lead
+  const rawPieces = splitAt(rawTrimmed, separator).map((piece) => ({ ...piece, at: piece.at + rawLead }));
   const alike = rawPieces.length === pieces.length;
   const pieceLines = pieces.map((_, i) => {
     const raw = rawPieces[i];
@@ -82,6 +85,12 @@ export function parseProperties(
     logical = undefined;
   });
   return properties;
+}
+
+/** `text` as Java's String.trim leaves it: every character up to U+0020 gone from both ends. */
+export function javaTrim(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: String.trim's range
+  return text.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
 }
 
 /** The text between the separator's matches, each piece with where it starts. */
