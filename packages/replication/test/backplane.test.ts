@@ -15,11 +15,12 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntrySealer, KIND_CONTROL, KIND_MESSAGE } from '../src/backplane/entry-seal.js';
 import { encodePresence } from '../src/backplane/members.js';
+import { encodeEntry } from '../src/backplane/redis-backplane.js';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { type ClusterConfig, ClusterNode, type ClusterNodeOptions, type ReplicationConfig } from '../src/index.js';
 import { WireCodec } from '../src/internals.js';
 import { registerMeshcacheMetrics } from '../src/metrics.js';
-import { MessageType } from '../src/protocol/messages.js';
+import { type Message, MessageType } from '../src/protocol/messages.js';
 import { derivePsk } from '../src/security/keyring.js';
 import { cacheContents, nodeCache, SECRET, until } from './nodes.js';
 import { recordPrefetches } from './prefetches.js';
@@ -669,6 +670,96 @@ describe('what a Redis user without the secret can do', () => {
       // 2.2 s for ever: a warning each time, and every cache's digest written to the ghost's inbox.
       await new Promise((resolve) => setTimeout(resolve, 7000));
       expect(stalled()).toHaveLength(1);
+    } finally {
+      clearInterval(beating);
+    }
+  }, 30_000);
+
+  it('a repair that took in a second digest from a member while the first listing came asks that member for its digest again, anti-entropy off', async () => {
+    const own = await redisServer();
+    const writer = new Redis(own.url);
+    clients.push(writer);
+    // A member played by the test: its presence record beats, and it writes repair messages
+    // to b's inbox and reads b's from its own, sealed with the cluster's secret.
+    const members = 'meshcache:{gateways}:members';
+    const ghost = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
+    const record = encodePresence({
+      incarnation: ghost.incarnationHex,
+      url: '',
+      caches: [CACHE],
+      heartbeatMillis: 200,
+    });
+    const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
+    await beat();
+    const beating = setInterval(() => void beat().catch(() => {}), 100);
+    try {
+      const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+      await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
+      cacheOf(b).put('held', 'by b'); // so that b lists the ghost's keys rather than takes whole buckets
+      const toB = 'meshcache:{gateways}:inbox:b';
+      const toGhost = 'meshcache:{gateways}:inbox:ghost';
+      const send = (message: Message) =>
+        writer.xadd(toB, '*', 'm', ghost.seal(KIND_MESSAGE, encodeEntry(message), toB, Date.now()));
+      let after = '0';
+      const last = await writer.xrevrange(toGhost, '+', '-', 'COUNT', 1);
+      if (last[0] !== undefined) after = last[0][0];
+      /** What b wrote to the ghost since the test began: repair messages, and offers (control). */
+      const fromB = async () =>
+        (await writer.xrangeBuffer(toGhost, `(${after}`, '+')).map(([, fields]) => {
+          const { header, plaintext } = ghost.open(fields[1] as Buffer, toGhost);
+          return header.kind === KIND_CONTROL
+            ? (new Packr({ useRecords: false }).unpack(plaintext) as { op: string; caches: string[] })
+            : new WireCodec().decode(plaintext);
+        });
+      const sent = async (what: (m: unknown) => boolean) => (await fromB()).filter(what).length;
+      const isType = (type: number) => (m: unknown) => (m as { type?: unknown }).type === type;
+      const digest = (fill: number): Message => ({
+        type: MessageType.Digest,
+        cache: CACHE,
+        bucketCount: 1,
+        digest: new Uint8Array(8).fill(fill),
+        clearVersion: undefined,
+      });
+      const version = { time: Date.now(), counter: 0, node: 'ghost' };
+      await send(digest(1));
+      await until(async () => (await sent(isType(MessageType.RepairRequest))) === 1, "b's RepairRequest");
+      await send({
+        type: MessageType.Keys,
+        cache: CACHE,
+        items: [{ key: 'missed', version, removed: false }],
+        last: false,
+      });
+      // The ghost's second digest comes while its listing does: b takes it into the repair.
+      await send(digest(2));
+      await until(async () => (await sent(isType(MessageType.RepairRequest))) === 2, "b's second RepairRequest");
+      await send({ type: MessageType.Keys, cache: CACHE, items: [], last: true });
+      await until(async () => (await sent(isType(MessageType.Pull))) === 1, "b's Pull of what it lacked");
+      const offers = () => sent((m) => (m as { op?: unknown }).op === 'offer');
+      expect(await offers()).toBe(0);
+      await send({
+        type: MessageType.Entries,
+        changes: [
+          {
+            type: MessageType.Put,
+            cache: CACHE,
+            key: 'missed',
+            value: 'by the ghost',
+            version,
+            createdAt: version.time,
+            timeToLiveSeconds: 0,
+            timeToIdleSeconds: 0,
+          },
+        ],
+      });
+      await send({ type: MessageType.BootstrapDone, cache: CACHE });
+      await until(() => cacheOf(b).get('missed') === 'by the ghost', 'b to take what it pulled');
+      // The listing may have been read before the ghost learned what its second digest showed:
+      // b asks for its digest again, an offer of that one cache.
+      await until(async () => (await offers()) === 1, 'b to ask the ghost for its digest again');
+      expect((await fromB()).find((m) => (m as { op?: unknown }).op === 'offer')).toEqual({
+        op: 'offer',
+        caches: [CACHE],
+      });
     } finally {
       clearInterval(beating);
     }
