@@ -72,9 +72,7 @@ export class EventHub<V> {
 
   /** Listens to `type` events of `origin`, or of both origins when it is undefined. */
   on(type: CacheEventType, listener: CacheEventListener<V>, origin?: EventOrigin): void {
-    if (!this.#listeners.local.has(type)) {
-      throw new TypeError(`unknown cache event "${String(type)}"; events are ${CACHE_EVENT_TYPES.join(', ')}`);
-    }
+    this.#checkType(type);
     if (typeof listener !== 'function') {
       throw new TypeError(`a listener of "${type}" events must be a function, not ${typeof listener}`);
     }
@@ -91,7 +89,18 @@ export class EventHub<V> {
   }
 
   /** Stops `listener` hearing `type`, from whichever origins it listened to. */
+  #checkType(type: CacheEventType): void {
+    if (!this.#listeners.local.has(type)) {
+      throw new TypeError(`unknown cache event "${String(type)}"; events are ${CACHE_EVENT_TYPES.join(', ')}`);
+    }
+  }
+
+  /**
+   * Stops `listener` hearing `type`. An unknown type is refused as on() refuses it: `off('expired')`
+   * (for 'expire') did nothing, and the listener it was to stop went on hearing every expiry.
+   */
   off(type: CacheEventType, listener: CacheEventListener<V>): void {
+    this.#checkType(type);
     for (const from of ['local', 'remote'] as const) {
       const lists = this.#listeners[from];
       const list = lists.get(type);

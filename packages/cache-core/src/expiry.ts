@@ -53,10 +53,10 @@ export function entryLifespan(
   known: ReadonlySet<string> = ENTRY_OPTIONS,
 ): Lifespan {
   if (options === undefined || options === null) return defaults;
-  if (typeof options !== 'object') {
+  if (typeof options !== 'object' || Array.isArray(options)) {
     throw new MeshcacheError(
       'E_INVALID_ARGUMENT',
-      `cache "${cacheName}": entry options must be an object, got ${typeof options}`,
+      `cache "${cacheName}": entry options must be an object ({ timeToLiveSeconds: 60 }), got ${Array.isArray(options) ? 'an array' : typeof options}`,
     );
   }
   checkOptionNames(cacheName, options, known);

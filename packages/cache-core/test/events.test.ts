@@ -379,6 +379,10 @@ describe('events', () => {
     const { manager } = setup();
     const cache = manager.addCache('c');
     expect(() => cache.on('deleted' as never, () => {})).toThrow(/unknown cache event "deleted"/);
+    // off() too: 'expired' for 'expire' stopped nothing, and the listener went on hearing expiries.
+    expect(() => cache.off('expired' as never, () => {})).toThrow(
+      'unknown cache event "expired"; events are put, update, remove, expire, evict, removeAll',
+    );
   });
 
   it('rejects an unknown origin and a listener that is not a function, naming them (from JavaScript, a typo)', () => {

@@ -189,6 +189,10 @@ describe('eternal and per-entry overrides', () => {
       }),
     );
     expect(() => cache.put('k', 'v', 'soon' as unknown as EntryOptions)).toThrow(/entry options must be an object/);
+    // An array of options (a lifespan in a list by mistake) read as no options at all.
+    expect(() => cache.put('k', 'v', [] as unknown as EntryOptions)).toThrow(
+      'entry options must be an object ({ timeToLiveSeconds: 60 }), got an array',
+    );
     // A string where a number or boolean goes is quoted: "got 60" read as if 60 had been refused.
     const quoted = (options: unknown) => () => cache.put('k', 'v', options as EntryOptions);
     expect(quoted({ timeToLiveSeconds: '60' })).toThrow(/"timeToLiveSeconds" must be a number .*, got "60"$/);

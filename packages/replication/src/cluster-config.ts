@@ -526,7 +526,11 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     if (peer.cache !== undefined && !replicatedNames.has(peer.cache)) {
       fail(
         `peerDiscovery.peers[${index}]`,
-        `names cache ${JSON.stringify(peer.cache)}, which is not a replicated cache of this node`,
+        `names cache ${JSON.stringify(peer.cache)}, which is not a replicated cache of this node${
+          peer.cache.includes('://')
+            ? ': peers are a list, each URL its own entry (Ehcache\'s rmiUrls joined them with "|")'
+            : ''
+        }`,
       );
     }
   }

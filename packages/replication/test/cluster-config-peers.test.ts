@@ -59,6 +59,14 @@ describe('resolveClusterConfig: the caches manual peers name', () => {
     );
   });
 
+  it('says of peers joined by "|", as Ehcache users wrote rmiUrls, that peers are a list', () => {
+    const peers = ['ws://10.0.0.2:40001/orders|ws://10.0.0.3:40001/orders'];
+    const error = refusal({ ...base, caches, peerDiscovery: { mode: 'manual', peers } });
+    expect(error?.message).toMatch(
+      /names cache "orders\|ws:\/\/10\.0\.0\.3:40001\/orders", which is not a replicated cache of this node: peers are a list, each URL its own entry \(Ehcache's rmiUrls joined them with "\|"\)$/,
+    );
+  });
+
   it('refuses a peer with a cache when the node has no caches at all', () => {
     const error = refusal({ ...base, peerDiscovery: { mode: 'manual', peers: ['ws://10.0.0.2:40001/orders'] } });
     expect(error?.field).toBe('peerDiscovery.peers[0]');
