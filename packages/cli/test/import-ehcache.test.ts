@@ -24,6 +24,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** An ehcache.xml given inline, converted as a file named inline.xml for node n1, no default-cache names. */
 const inline = (xml: string) => importEhcache(xml, { fileName: 'inline.xml', name: 'n1', defaultCacheNames: [] });
 
+/** A file whose RMI peer provider has these properties and this propertySeparator (on line 4). */
+const withSeparator = (separator: string, properties: string) =>
+  [
+    '<ehcache>', // 1
+    '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
+    `    properties="${properties}"`, // 3
+    `    propertySeparator="${separator}"/>`, // 4
+    '  <cache name="a" maxEntriesLocalHeap="10">',
+    '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+    '  </cache>',
+    '</ehcache>',
+  ].join('\n');
+
 function lineOf(file: string, needle: string): number {
   const text = readFileSync(file.includes('/') ? file : fixture(file), 'utf8');
   const at = text.indexOf(needle);
@@ -926,17 +939,6 @@ describe('meshcache import-ehcache', () => {
   });
 
   it('reads propertySeparator as Ehcache did, as a regular expression (String.replaceAll): one that matches the empty string, cannot be read or backtracks without end is exit 2 (found by the review: it was split as text)', () => {
-    const withSeparator = (separator: string, properties: string) =>
-      [
-        '<ehcache>', // 1
-        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
-        `    properties="${properties}"`, // 3
-        `    propertySeparator="${separator}"/>`, // 4
-        '  <cache name="a" maxEntriesLocalHeap="10">',
-        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
-        '  </cache>',
-        '</ehcache>',
-      ].join('\n');
     // White space around a ";" taken by the pattern itself: separated at its matches, with a note.
     const spaced = importEhcache(withSeparator('\\s*;\\s*', 'peerDiscovery=manual ; rmiUrls=//h2:40001/a'));
     expect(spaced.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
@@ -969,17 +971,6 @@ describe('meshcache import-ehcache', () => {
   });
 
   it('refuses a propertySeparator with an escape JavaScript reads otherwise than Java (\\h, \\p{Punct}, \\R, \\e: a plain letter to JavaScript), and reads \\\\Q and Java octal as Java does (found by the review: they split where Ehcache did not)', () => {
-    const withSeparator = (separator: string, properties: string) =>
-      [
-        '<ehcache>', // 1
-        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"', // 2
-        `    properties="${properties}"`, // 3
-        `    propertySeparator="${separator}"/>`, // 4
-        '  <cache name="a" maxEntriesLocalHeap="10">',
-        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
-        '  </cache>',
-        '</ehcache>',
-      ].join('\n');
     // To JavaScript, \h* is any run of "h": it ate the h of hostName.
     expect(() =>
       importEhcache(withSeparator(';\\h*', 'peerDiscovery=manual;hostName=h1;rmiUrls=//h2:40001/a')),

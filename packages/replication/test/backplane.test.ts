@@ -108,6 +108,23 @@ function hurried(): Scheduler {
   };
 }
 
+/**
+ * A member named "ghost" that the test plays: its presence record (sealed with the cluster's
+ * secret) is written every 100 ms, so nodes see it live; it answers nothing by itself. Stop
+ * `beating` (clearInterval) at the end.
+ */
+async function ghostMember(server: RedisServer) {
+  const writer = new Redis(server.url);
+  clients.push(writer);
+  const members = 'meshcache:{gateways}:members';
+  const ghost = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
+  const record = encodePresence({ incarnation: ghost.incarnationHex, url: '', caches: [CACHE], heartbeatMillis: 200 });
+  const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
+  await beat();
+  const beating = setInterval(() => void beat().catch(() => {}), 100);
+  return { writer, ghost, beating };
+}
+
 const backplaneOf = (n: ClusterNode) => {
   const info = n.backplane();
   if (info === null) throw new Error('not on a backplane');
@@ -645,20 +662,8 @@ describe('what a Redis user without the secret can do', () => {
 
   it('a repair owed to a member live by its records that never answers is not asked of it again at every heartbeat', async () => {
     const own = await redisServer();
-    const writer = new Redis(own.url);
-    clients.push(writer);
     // A member that writes its presence record and reads nothing (its inbox is never answered).
-    const members = 'meshcache:{gateways}:members';
-    const ghost = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
-    const record = encodePresence({
-      incarnation: ghost.incarnationHex,
-      url: '',
-      caches: [CACHE],
-      heartbeatMillis: 200,
-    });
-    const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
-    await beat();
-    const beating = setInterval(() => void beat().catch(() => {}), 100);
+    const { beating } = await ghostMember(own);
     try {
       const watched = memoryLogger();
       const b = await node('b', own, {}, { logger: watched.logger }, { repairIntervalMillis: 0 });
@@ -677,21 +682,9 @@ describe('what a Redis user without the secret can do', () => {
 
   it('a repair that took in a second digest from a member while the first listing came asks that member for its digest again, anti-entropy off', async () => {
     const own = await redisServer();
-    const writer = new Redis(own.url);
-    clients.push(writer);
-    // A member played by the test: its presence record beats, and it writes repair messages
-    // to b's inbox and reads b's from its own, sealed with the cluster's secret.
-    const members = 'meshcache:{gateways}:members';
-    const ghost = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
-    const record = encodePresence({
-      incarnation: ghost.incarnationHex,
-      url: '',
-      caches: [CACHE],
-      heartbeatMillis: 200,
-    });
-    const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
-    await beat();
-    const beating = setInterval(() => void beat().catch(() => {}), 100);
+    // A member played by the test: it writes repair messages to b's inbox and reads b's from its
+    // own, sealed with the cluster's secret.
+    const { writer, ghost, beating } = await ghostMember(own);
     try {
       const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
       await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
