@@ -758,6 +758,40 @@ describe('what a Redis user without the secret can do', () => {
     }
   }, 30_000);
 
+  it("a member that asked for a node's digests while the node was repairing gets them again once the node is repaired, anti-entropy off", async () => {
+    const own = await redisServer();
+    // The member the test plays is b's only one: b's start repairs from it, and stalls (it answers
+    // nothing of its own), while the member asks b for its digests meanwhile (an offer).
+    const { writer, ghost, beating } = await ghostMember(own);
+    try {
+      const b = await node(
+        'b',
+        own,
+        { peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 5000 } },
+        {},
+        { repairIntervalMillis: 0 },
+      );
+      const toB = 'meshcache:{gateways}:inbox:b';
+      const toGhost = 'meshcache:{gateways}:inbox:ghost';
+      const digestsFromB = async () =>
+        (await writer.xrangeBuffer(toGhost, '-', '+')).filter(([, fields]) => {
+          const { header, plaintext } = ghost.open(fields[1] as Buffer, toGhost);
+          return header.kind === KIND_MESSAGE && new WireCodec().decode(plaintext).type === MessageType.Digest;
+        }).length;
+      await until(async () => (await digestsFromB()) === 1, "b's digest, as its start repair offers it");
+      const offer = new Packr({ useRecords: false }).pack({ op: 'offer', caches: [CACHE] });
+      await writer.xadd(toB, '*', 'm', ghost.seal(KIND_CONTROL, offer, toB, Date.now()));
+      await until(async () => (await digestsFromB()) === 2, "b's digest, in answer to the member's offer");
+      // What b learns while its repair is under way (here, a write of its own): the member that
+      // asked had b's digest from before it.
+      cacheOf(b).put('learned', 'while repairing');
+      await b.ready(); // the repair stalled, and is over
+      await until(async () => (await digestsFromB()) === 3, 'b to send the member its digest again');
+    } finally {
+      clearInterval(beating);
+    }
+  }, 30_000);
+
   it('entries injected into the stream are ignored and logged', async () => {
     const watched = memoryLogger();
     const a = await node('a', server);

@@ -194,6 +194,15 @@ export class RedisBackplane {
   readonly #repairWaits = new Map<string, { caches: Set<string>; done: () => void }>();
   /** Repairs that stalled, by member: the caches not repaired from it yet, should it answer late (#repairedLate). */
   readonly #lateRepairs = new Map<string, Set<string>>();
+  /**
+   * Members that asked for this node's digests (an offer) while its own repair was under way, and
+   * the caches they asked for. What they got showed this node before that repair. When every node
+   * finds a gap at once, a member that repaired from this node, and finished first, missed what
+   * this node was still to learn (an entry only a third node had read); with anti-entropy off
+   * nothing showed it to them later. So once the repair is over, each gets the digest again of
+   * every such cache that changed since (#offerAgain).
+   */
+  readonly #askedWhileRepairing = new Map<string, Set<string>>();
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
   #downLogged = false;
@@ -632,6 +641,11 @@ export class RedisBackplane {
         if (replicator === undefined) continue;
         this.#ensureRepairPeer(from);
         replicator.requestRepair(from);
+        if (this.#bootstrapping !== undefined) {
+          const caches = this.#askedWhileRepairing.get(from) ?? new Set<string>();
+          caches.add(name as string);
+          this.#askedWhileRepairing.set(from, caches);
+        }
       }
       return;
     }
@@ -706,6 +720,7 @@ export class RedisBackplane {
   #memberAway(node: string): void {
     this.#stalled.delete(node);
     this.#lateRepairs.delete(node);
+    this.#askedWhileRepairing.delete(node);
     const peer = this.#repairPeers.get(node);
     if (peer === undefined) return;
     this.#repairPeers.delete(node);
@@ -918,9 +933,20 @@ export class RedisBackplane {
       } finally {
         this.#bootstrapping = undefined;
         this.#resolveReady();
+        this.#offerAgain();
       }
     })();
     return this.#bootstrapping;
+  }
+
+  /** Digests again, to the members that asked for them while this node was repairing (#askedWhileRepairing). */
+  #offerAgain(): void {
+    const asked = [...this.#askedWhileRepairing];
+    this.#askedWhileRepairing.clear();
+    if (this.#stopped) return;
+    for (const [member, caches] of asked) {
+      for (const name of caches) this.#replicators.get(name)?.requestRepairIfChanged(member);
+    }
   }
 
   /** A two-way digest exchange with `source`: true once every cache was repaired from it. */
