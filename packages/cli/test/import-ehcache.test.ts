@@ -1053,6 +1053,40 @@ describe('meshcache import-ehcache', () => {
     ]);
   });
 
+  it('reports an attribute no factory knows, on each factory, and the default Ehcache ran with for a disk attribute <= 0', () => {
+    const result = inline(
+      [
+        '<ehcache>',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory" properties="peerDiscovery=manual, rmiUrls=//h2:40001/a" odd="1"/>',
+        '  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory" properties="hostName=h1, port=40001" weird="2"/>',
+        '  <cache name="a" maxElementsInMemory="10" diskExpiryThreadIntervalSeconds="0" diskSpoolBufferSizeMB="-3">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory" listenFor="all" strange="3"/>',
+        '    <bootstrapCacheLoaderFactory class="net.sf.ehcache.distribution.RMIBootstrapCacheLoaderFactory" other="4"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    expect(
+      result.report.filter((line) => !line.message.startsWith('cluster ')).map((l) => [l.line, l.kind, l.message]),
+    ).toEqual([
+      [2, 'not converted', 'cacheManagerPeerProviderFactory odd="1" is not an attribute this importer knows'],
+      [3, 'not converted', 'cacheManagerPeerListenerFactory weird="2" is not an attribute this importer knows'],
+      [
+        4,
+        'note',
+        'cache "a": diskExpiryThreadIntervalSeconds="0": Ehcache replaces a value <= 0 with 120, the default; so does this',
+      ],
+      [
+        4,
+        'note',
+        'cache "a": diskSpoolBufferSizeMB="-3": Ehcache replaces a value <= 0 with 30, the default; so does this',
+      ],
+      [5, 'note', 'cache "a": listenFor="all" on the replicator: meshcache never sends a change it received back out'],
+      [5, 'not converted', 'cache "a": cacheEventListenerFactory strange="3" is not an attribute this importer knows'],
+      [6, 'not converted', 'cache "a": bootstrapCacheLoaderFactory other="4" is not an attribute this importer knows'],
+    ]);
+  });
+
   it('reads rmiUrls as java.rmi.Naming did: rmi://host:port/cache, no port (or an empty or 0 one) as 1099 with a note, no host as not converted (they were exit 2)', () => {
     const xml = [
       '<ehcache>',

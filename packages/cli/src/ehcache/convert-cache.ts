@@ -88,6 +88,9 @@ export function heapBound(
   );
 }
 
+/** What Ehcache ran with where these attributes were not above 0 (CacheConfiguration's defaults). */
+const DEFAULT_WHEN_NOT_POSITIVE = { diskExpiryThreadIntervalSeconds: 120, diskSpoolBufferSizeMB: 30 } as const;
+
 export function convertCache(imp: Importer, element: XmlElement, where: string): ConvertedCache {
   const config: Json = {};
   let eternal: { value: boolean; line: number } | undefined;
@@ -147,22 +150,13 @@ export function convertCache(imp: Importer, element: XmlElement, where: string):
         if (value !== undefined) config[name] = value;
         break;
       }
-      case 'diskExpiryThreadIntervalSeconds': {
-        const value = imp.attributeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
-        if (value !== undefined && value <= 0) {
-          imp.note(
-            attr.line,
-            `${where}${name}="${value}": Ehcache replaces a value <= 0 with 120, the default; so does this`,
-          );
-        } else if (value !== undefined) config[name] = value;
-        break;
-      }
+      case 'diskExpiryThreadIntervalSeconds':
       case 'diskSpoolBufferSizeMB': {
         const value = imp.attributeNumber(where, attr, name, Number.MIN_SAFE_INTEGER);
         if (value !== undefined && value <= 0) {
           imp.note(
             attr.line,
-            `${where}${name}="${value}": Ehcache replaces a value <= 0 with 30, the default; so does this`,
+            `${where}${name}="${value}": Ehcache replaces a value <= 0 with ${DEFAULT_WHEN_NOT_POSITIVE[name]}, the default; so does this`,
           );
         } else if (value !== undefined) config[name] = value;
         break;
@@ -435,20 +429,14 @@ export function convertReplication(imp: Importer, element: XmlElement, where: st
   // Ehcache never replicates expiries; meshcache can (replicateExpiries), but a faithful
   // conversion does not: a TTI entry stays per node, as before.
   const replication: Json = {};
-  for (const attr of element.attributes) {
-    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
-    if (attr.name === 'listenFor') {
-      imp.note(
-        attr.line,
-        `${where}listenFor="${attr.value}" on the replicator: meshcache never sends a change it received back out`,
-      );
-      continue;
-    }
-    imp.notConverted(
+  imp.factoryAttributes(element, where, (attr) => {
+    if (attr.name !== 'listenFor') return false;
+    imp.note(
       attr.line,
-      `${where}cacheEventListenerFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
+      `${where}listenFor="${attr.value}" on the replicator: meshcache never sends a change it received back out`,
     );
-  }
+    return true;
+  });
   const booleans = [
     'replicatePuts',
     'replicatePutsViaCopy',
@@ -503,13 +491,7 @@ export function convertReplication(imp: Importer, element: XmlElement, where: st
 
 export function convertBootstrap(imp: Importer, element: XmlElement, where: string): Json {
   const bootstrap: Json = {};
-  for (const attr of element.attributes) {
-    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
-    imp.notConverted(
-      attr.line,
-      `${where}bootstrapCacheLoaderFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
-    );
-  }
+  imp.factoryAttributes(element, where);
   for (const property of imp.properties(element)) {
     if (property.key === 'bootstrapAsynchronously') {
       const value = imp.javaBoolean(where, property, property.key);

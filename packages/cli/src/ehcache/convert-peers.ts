@@ -93,13 +93,7 @@ export function convertPeerProvider(
   file: { readonly caches: ReadonlySet<string>; readonly defaultReplicated: boolean },
 ): { discovery: Json | undefined; multicast: string | undefined } {
   const discovery: Json = {};
-  for (const attr of element.attributes) {
-    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
-    imp.notConverted(
-      attr.line,
-      `cacheManagerPeerProviderFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
-    );
-  }
+  imp.factoryAttributes(element, '');
   const properties = imp.properties(element);
   const modeProperty = properties.find((p) => p.key === 'peerDiscovery');
   // Ehcache compares with equalsIgnoreCase: peerDiscovery=Manual is manual.
@@ -287,13 +281,7 @@ export const listenerHostProblem = (host: string) =>
 
 export function convertPeerListener(imp: Importer, element: XmlElement): Json {
   const listener: Json = {};
-  for (const attr of element.attributes) {
-    if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
-    imp.notConverted(
-      attr.line,
-      `cacheManagerPeerListenerFactory ${attr.name}="${attr.value}" is not an attribute this importer knows`,
-    );
-  }
+  imp.factoryAttributes(element, '');
   for (const property of imp.properties(element)) {
     // RMICacheManagerPeerListenerFactory takes an empty port or socketTimeoutMillis as not given
     // (a free port, its default timeout); it refuses other text, and so does this.

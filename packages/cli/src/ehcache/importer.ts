@@ -86,6 +86,22 @@ export class Importer {
   };
 
   /**
+   * Reports as not converted each attribute of a factory element (`where` names its cache) but
+   * the three every factory has, `class` and the `properties` with their `propertySeparator` (read
+   * by properties()), and those `handled` takes care of (it answers true).
+   */
+  factoryAttributes(element: XmlElement, where: string, handled?: (attr: XmlAttribute) => boolean): void {
+    for (const attr of element.attributes) {
+      if (attr.name === 'class' || attr.name === 'properties' || attr.name === 'propertySeparator') continue;
+      if (handled?.(attr) === true) continue;
+      this.notConverted(
+        attr.line,
+        `${where}${element.name} ${attr.name}="${attr.value}" is not an attribute this importer knows`,
+      );
+    }
+  }
+
+  /**
    * A factory's properties as Ehcache read them: into a java.util.Properties, where a key given
    * twice keeps its later value (`peerDiscovery=automatic, peerDiscovery=manual` is manual). Each
    * key once, the later kept, with a note.
