@@ -88,7 +88,7 @@ export class EventHub<V> {
     }
   }
 
-  /** Stops `listener` hearing `type`, from whichever origins it listened to. */
+  /** An event type on() and off() know; from JavaScript a typo ('expired') throws, naming the types. */
   #checkType(type: CacheEventType): void {
     if (!this.#listeners.local.has(type)) {
       throw new TypeError(`unknown cache event "${String(type)}"; events are ${CACHE_EVENT_TYPES.join(', ')}`);
@@ -96,8 +96,9 @@ export class EventHub<V> {
   }
 
   /**
-   * Stops `listener` hearing `type`. An unknown type is refused as on() refuses it: `off('expired')`
-   * (for 'expire') did nothing, and the listener it was to stop went on hearing every expiry.
+   * Stops `listener` hearing `type`, from whichever origins it listened to. An unknown type is
+   * refused as on() refuses it: `off('expired')` (for 'expire') did nothing, and the listener it
+   * was to stop went on hearing every expiry.
    */
   off(type: CacheEventType, listener: CacheEventListener<V>): void {
     this.#checkType(type);
