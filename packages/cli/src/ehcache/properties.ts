@@ -135,9 +135,9 @@ export function separatorOf(written: string): RegExp | { readonly problem: strin
       continue;
     }
     const read = javaEscape(written, i);
-    if (typeof read !== 'string') return refused(read.problem);
-    source += read;
-    i += javaEscapeLength(written, i) - 1;
+    if ('problem' in read) return refused(read.problem);
+    source += read.source;
+    i += read.length - 1;
   }
   try {
     return new RegExp(source, 'g');
@@ -149,16 +149,6 @@ export function separatorOf(written: string): RegExp | { readonly problem: strin
 /** Escapes whose letter means the same to JavaScript (without the u flag) as to Java. */
 const SAME_ESCAPES = new Set(['t', 'n', 'r', 'f', 'd', 'D', 's', 'S', 'w', 'W', 'b', 'B']);
 
-/** How many characters the escape at `at` (a backslash) takes in `written`. */
-function javaEscapeLength(written: string, at: number): number {
-  const next = written[at + 1] as string;
-  if (next === '0') return 2 + (/^(?:[0-3][0-7]{2}|[0-7]{1,2})/.exec(written.slice(at + 2))?.[0].length ?? 0);
-  if (next === 'x') return 4;
-  if (next === 'u') return 6;
-  if (next === 'c') return 3;
-  return 2;
-}
-
 /**
  * The escape at `at` (a backslash) as JavaScript reads what Java did, or why it cannot be:
  * JavaScript reads a backslash before a letter it does not know as the letter itself, so Java's
@@ -166,44 +156,51 @@ function javaEscapeLength(written: string, at: number): number {
  * "p{Punct}", and the properties would be split where Ehcache did not split them (or Ehcache
  * refused the pattern: a letter Java does not know either).
  */
-function javaEscape(written: string, at: number): string | { readonly problem: string } {
+function javaEscape(
+  written: string,
+  at: number,
+): { readonly source: string; readonly length: number } | { readonly problem: string } {
   const next = written[at + 1] as string;
   const rest = written.slice(at + 2);
-  if (!/[A-Za-z0-9]/.test(next) || /[1-9]/.test(next) || SAME_ESCAPES.has(next)) return `\\${next}`;
+  if (!/[A-Za-z0-9]/.test(next) || /[1-9]/.test(next) || SAME_ESCAPES.has(next)) {
+    return { source: `\\${next}`, length: 2 };
+  }
   if (next === '0') {
     // Java's octal \0n, \0nn, \0mnn; JavaScript's \0 is NUL, and its octal takes the 0 in.
     const octal = /^(?:[0-3][0-7]{2}|[0-7]{1,2})/.exec(rest)?.[0];
     if (octal === undefined) return { problem: '\\0 is an octal escape to Java, and takes at least one octal digit' };
-    return `\\x${Number.parseInt(octal, 8).toString(16).padStart(2, '0')}`;
+    return { source: `\\x${Number.parseInt(octal, 8).toString(16).padStart(2, '0')}`, length: 2 + octal.length };
   }
-  if (next === 'x' && /^[0-9A-Fa-f]{2}/.test(rest)) return `\\x${rest.slice(0, 2)}`;
-  if (next === 'u' && /^[0-9A-Fa-f]{4}/.test(rest)) return `\\u${rest.slice(0, 4)}`;
-  if (next === 'c' && /^[A-Z]/.test(rest)) return `\\c${rest[0]}`;
-  if (next === 'k' && rest.startsWith('<')) return '\\k';
-  const java: Record<string, string> = {
-    a: 'the bell character',
-    e: 'the escape character',
-    h: 'a horizontal white space',
-    H: 'anything but a horizontal white space',
-    v: 'a vertical white space',
-    V: 'anything but a vertical white space',
-    R: 'a line break',
-    X: 'a grapheme cluster',
-    p: 'a character class',
-    P: 'a character class',
-    A: 'the beginning of the input',
-    G: 'the end of the previous match',
-    Z: 'the end of the input',
-    z: 'the end of the input',
-    x: 'a hexadecimal escape',
-    u: 'a Unicode escape',
-    c: 'a control character',
-  };
-  const meaning = java[next];
+  if (next === 'x' && /^[0-9A-Fa-f]{2}/.test(rest)) return { source: `\\x${rest.slice(0, 2)}`, length: 4 };
+  if (next === 'u' && /^[0-9A-Fa-f]{4}/.test(rest)) return { source: `\\u${rest.slice(0, 4)}`, length: 6 };
+  if (next === 'c' && /^[A-Z]/.test(rest)) return { source: `\\c${rest[0]}`, length: 3 };
+  if (next === 'k' && rest.startsWith('<')) return { source: '\\k', length: 2 };
+  const meaning = JAVA_ONLY_ESCAPES[next];
   return {
     problem: `\\${next} is ${meaning === undefined ? 'no escape to Java (Ehcache refused the pattern)' : `${meaning} to Java`}, and a plain "${next}" to JavaScript`,
   };
 }
+
+/** Java's escapes that JavaScript reads as a plain letter (or, for x, u and c, in another form), and what each is to Java. */
+const JAVA_ONLY_ESCAPES: Readonly<Record<string, string>> = {
+  a: 'the bell character',
+  e: 'the escape character',
+  h: 'a horizontal white space',
+  H: 'anything but a horizontal white space',
+  v: 'a vertical white space',
+  V: 'anything but a vertical white space',
+  R: 'a line break',
+  X: 'a grapheme cluster',
+  p: 'a character class',
+  P: 'a character class',
+  A: 'the beginning of the input',
+  G: 'the end of the previous match',
+  Z: 'the end of the input',
+  z: 'the end of the input',
+  x: 'a hexadecimal escape',
+  u: 'a Unicode escape',
+  c: 'a control character',
+};
 
 /** How long a separator may take to match a factory's properties. */
 export const SEPARATOR_MATCH_MILLIS = 1_000;
