@@ -205,22 +205,36 @@ const JAVA_ONLY_ESCAPES: Readonly<Record<string, string>> = {
 /** How long a separator may take to match a factory's properties. */
 export const SEPARATOR_MATCH_MILLIS = 1_000;
 
+/** Every match of `separator` in `text`, as [index, length]. */
+const allMatches = (separator: RegExp, text: string): Array<[number, number]> =>
+  Array.from(text.matchAll(separator), (match) => [match.index, match[0].length]);
+
+/** The matching, run in a context of its own with a timeout (see matchesOf), made once. */
+let guarded: { readonly context: vm.Context; readonly script: vm.Script } | undefined;
+
 /**
  * Where `separator` matches in `text` ([index, length] each), or undefined when that took longer
  * than SEPARATOR_MATCH_MILLIS: a pattern that backtracks without end on the text (`(a+)+$` on a
- * long run of a's) would hold the importer for ever, as it held Ehcache's start. Run in a context
- * with a timeout, which interrupts the match.
+ * long run of a's) would hold the importer for ever, as it held Ehcache's start. Only a quantifier
+ * (`*`, `+`, `?`, `{n}`) backtracks so: a pattern with one is run in a context with a timeout,
+ * which interrupts the match; one without (the separators people write: `,`, `;`, `::`) is matched
+ * at once. A context made for each match took half a millisecond: a file of 10,000 replicated
+ * caches took 17 s to import where it took 0.44 s with the separator matched as text.
  */
 export function matchesOf(separator: RegExp, text: string): Array<[number, number]> | undefined {
+  if (!/[*+?{]/.test(separator.source)) return allMatches(separator, text);
+  guarded ??= {
+    context: vm.createContext({ allMatches }),
+    script: new vm.Script('allMatches(separator, text)'),
+  };
+  Object.assign(guarded.context, { separator, text });
   try {
-    return vm.runInNewContext(
-      'Array.from(text.matchAll(separator), (match) => [match.index, match[0].length])',
-      { text, separator },
-      { timeout: SEPARATOR_MATCH_MILLIS },
-    ) as Array<[number, number]>;
+    return guarded.script.runInContext(guarded.context, { timeout: SEPARATOR_MATCH_MILLIS }) as Array<[number, number]>;
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return undefined;
     throw error;
+  } finally {
+    Object.assign(guarded.context, { separator: undefined, text: undefined });
   }
 }
 
