@@ -965,6 +965,11 @@ describe('meshcache import-ehcache', () => {
     expect(() => importEhcache(withSeparator('(a+)+$', `peerDiscovery=manual,${'a'.repeat(40)}!`))).toThrow(
       'ehcache.xml:4: cacheManagerPeerProviderFactory propertySeparator="(a+)+$" took more than 1000 ms to match the properties',
     );
+    // Alternatives backtrack so too, without a quantifier: forty groups (a|a) try 2^40 ways.
+    const alternatives = `${'(a|a)'.repeat(40)}b`;
+    expect(() => importEhcache(withSeparator(alternatives, `peerDiscovery=manual,${'a'.repeat(45)}`))).toThrow(
+      `ehcache.xml:4: cacheManagerPeerProviderFactory propertySeparator="${alternatives}" took more than 1000 ms to match the properties`,
+    );
     expect(() => importEhcache(withSeparator('(', 'peerDiscovery=manual(rmiUrls=//h2:40001/a'))).toThrow(
       /ehcache\.xml:4: cacheManagerPeerProviderFactory propertySeparator="\(" is a regular expression to Ehcache \(String\.replaceAll\), and not one this importer reads \(.+\); write a plain separator such as ";"$/,
     );
