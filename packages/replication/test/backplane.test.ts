@@ -122,7 +122,29 @@ async function ghostMember(server: RedisServer) {
   const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
   await beat();
   const beating = setInterval(() => void beat().catch(() => {}), 100);
-  return { writer, ghost, beating };
+  const inbox = 'meshcache:{gateways}:inbox:ghost';
+  const write = (node: string, kind: typeof KIND_MESSAGE | typeof KIND_CONTROL, plaintext: Uint8Array) => {
+    const to = `meshcache:{gateways}:inbox:${node}`;
+    return writer.xadd(to, '*', 'm', ghost.seal(kind, plaintext, to, Date.now()));
+  };
+  return {
+    beating,
+    /** Writes a repair message to `node`'s inbox, sealed by the ghost. */
+    send: (node: string, message: Message) => write(node, KIND_MESSAGE, encodeEntry(message)),
+    /** Asks `node` for its digests of `caches`, as a member's repair does. */
+    offer: (node: string, caches: string[]) =>
+      write(node, KIND_CONTROL, new Packr({ useRecords: false }).pack({ op: 'offer', caches })),
+    /** The id of the last entry in the ghost's inbox, or '0' for none: received(after) reads past it. */
+    lastReceived: async () => (await writer.xrevrange(inbox, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0',
+    /** What the nodes wrote to the ghost's inbox after the entry `after`: repair messages, and offers (control). */
+    received: async (after = '0') =>
+      (await writer.xrangeBuffer(inbox, `(${after}`, '+')).map(([, fields]) => {
+        const { header, plaintext } = ghost.open(fields[1] as Buffer, inbox);
+        return header.kind === KIND_CONTROL
+          ? (new Packr({ useRecords: false }).unpack(plaintext) as { op: string; caches: string[] })
+          : new WireCodec().decode(plaintext);
+      }),
+  };
 }
 
 const backplaneOf = (n: ClusterNode) => {
@@ -684,26 +706,15 @@ describe('what a Redis user without the secret can do', () => {
     const own = await redisServer();
     // A member played by the test: it writes repair messages to b's inbox and reads b's from its
     // own, sealed with the cluster's secret.
-    const { writer, ghost, beating } = await ghostMember(own);
+    const ghost = await ghostMember(own);
     try {
       const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
       await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
       cacheOf(b).put('held', 'by b'); // so that b lists the ghost's keys rather than takes whole buckets
-      const toB = 'meshcache:{gateways}:inbox:b';
-      const toGhost = 'meshcache:{gateways}:inbox:ghost';
-      const send = (message: Message) =>
-        writer.xadd(toB, '*', 'm', ghost.seal(KIND_MESSAGE, encodeEntry(message), toB, Date.now()));
-      let after = '0';
-      const last = await writer.xrevrange(toGhost, '+', '-', 'COUNT', 1);
-      if (last[0] !== undefined) after = last[0][0];
-      /** What b wrote to the ghost since the test began: repair messages, and offers (control). */
-      const fromB = async () =>
-        (await writer.xrangeBuffer(toGhost, `(${after}`, '+')).map(([, fields]) => {
-          const { header, plaintext } = ghost.open(fields[1] as Buffer, toGhost);
-          return header.kind === KIND_CONTROL
-            ? (new Packr({ useRecords: false }).unpack(plaintext) as { op: string; caches: string[] })
-            : new WireCodec().decode(plaintext);
-        });
+      const send = (message: Message) => ghost.send('b', message);
+      /** What b wrote to the ghost since the test began. */
+      const after = await ghost.lastReceived();
+      const fromB = () => ghost.received(after);
       const sent = async (what: (m: unknown) => boolean) => (await fromB()).filter(what).length;
       const isType = (type: number) => (m: unknown) => (m as { type?: unknown }).type === type;
       const digest = (fill: number): Message => ({
@@ -754,7 +765,7 @@ describe('what a Redis user without the secret can do', () => {
         caches: [CACHE],
       });
     } finally {
-      clearInterval(beating);
+      clearInterval(ghost.beating);
     }
   }, 30_000);
 
@@ -762,7 +773,7 @@ describe('what a Redis user without the secret can do', () => {
     const own = await redisServer();
     // The member the test plays is b's only one: b's start repairs from it, and stalls (it answers
     // nothing of its own), while the member asks b for its digests meanwhile (an offer).
-    const { writer, ghost, beating } = await ghostMember(own);
+    const ghost = await ghostMember(own);
     try {
       const b = await node(
         'b',
@@ -771,16 +782,10 @@ describe('what a Redis user without the secret can do', () => {
         {},
         { repairIntervalMillis: 0 },
       );
-      const toB = 'meshcache:{gateways}:inbox:b';
-      const toGhost = 'meshcache:{gateways}:inbox:ghost';
       const digestsFromB = async () =>
-        (await writer.xrangeBuffer(toGhost, '-', '+')).filter(([, fields]) => {
-          const { header, plaintext } = ghost.open(fields[1] as Buffer, toGhost);
-          return header.kind === KIND_MESSAGE && new WireCodec().decode(plaintext).type === MessageType.Digest;
-        }).length;
+        (await ghost.received()).filter((m) => (m as { type?: unknown }).type === MessageType.Digest).length;
       await until(async () => (await digestsFromB()) === 1, "b's digest, as its start repair offers it");
-      const offer = new Packr({ useRecords: false }).pack({ op: 'offer', caches: [CACHE] });
-      await writer.xadd(toB, '*', 'm', ghost.seal(KIND_CONTROL, offer, toB, Date.now()));
+      await ghost.offer('b', [CACHE]);
       await until(async () => (await digestsFromB()) === 2, "b's digest, in answer to the member's offer");
       // What b learns while its repair is under way (here, a write of its own): the member that
       // asked had b's digest from before it.
@@ -788,7 +793,7 @@ describe('what a Redis user without the secret can do', () => {
       await b.ready(); // the repair stalled, and is over
       await until(async () => (await digestsFromB()) === 3, 'b to send the member its digest again');
     } finally {
-      clearInterval(beating);
+      clearInterval(ghost.beating);
     }
   }, 30_000);
 
