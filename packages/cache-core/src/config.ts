@@ -178,7 +178,12 @@ function checkField(cacheName: string, field: string, kind: FieldKind, value: un
       return typeof value === 'boolean' ? value : bad('must be true or false');
     case 'count':
       if (typeof value !== 'number' || !Number.isInteger(value)) return bad('must be a whole number (0 = unlimited)');
-      return value < 0 ? bad('must not be negative (0 = unlimited)') : value;
+      if (value < 0) return bad('must not be negative (0 = unlimited)');
+      // 1e300 is an integer to JavaScript, and was taken as a bound no cache reaches: a typo for 0
+      // (unlimited) or a unit mixed up, said now rather than read as "unlimited" in other words.
+      return value > Number.MAX_SAFE_INTEGER
+        ? bad(`is too large (at most ${Number.MAX_SAFE_INTEGER}; 0 = unlimited)`)
+        : value;
     case 'seconds':
       if (typeof value !== 'number' || !Number.isFinite(value)) return bad('must be a number of seconds (0 = never)');
       return value < 0 ? bad('must not be negative (0 = never)') : value;

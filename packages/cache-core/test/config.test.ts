@@ -45,6 +45,12 @@ describe('cache configuration', () => {
   it.each([
     [{ maxElementsInMemory: -1 }, 'maxElementsInMemory', /must not be negative/],
     [{ maxElementsInMemory: 1.5 }, 'maxElementsInMemory', /whole number/],
+    [
+      { maxElementsInMemory: 1e300 },
+      'maxElementsInMemory',
+      /is too large \(at most 9007199254740991; 0 = unlimited\), got 1e\+300/,
+    ],
+    [{ maxElementsOnDisk: 2 ** 60 }, 'maxElementsOnDisk', /is too large/],
     [{ maxElementsInMemory: '100' }, 'maxElementsInMemory', /whole number.*got "100"/],
     [{ maxElementsOnDisk: -5 }, 'maxElementsOnDisk', /must not be negative/],
     [{ timeToLiveSeconds: -1 }, 'timeToLiveSeconds', /must not be negative/],
