@@ -77,12 +77,16 @@ function lifespan(ttl: unknown): EntryOptions | undefined {
 }
 
 /**
- * Keyv 5 declares a store's `setMany` as resolving to nothing, yet `keyv.setMany()` resolves with
- * whatever the store's resolves to as its `boolean[]`; this store answers the `boolean[]`.
+ * What `setMany` resolves to: one `true` per entry. Keyv 5 declares a store's `setMany` as
+ * resolving to nothing, yet `keyv.setMany()` resolves with whatever the store's resolves to as its
+ * `boolean[]`; this store answers the `boolean[]`, typed `& void` so that the store is still a
+ * `KeyvStoreAdapter` (cacheable's `primary` and `secondary` take one: typed `Promise<boolean[]>`,
+ * the store was refused there by the compiler).
  */
-type Adapter = Omit<KeyvStoreAdapter, 'setMany'>;
+// biome-ignore lint/suspicious/noConfusingVoidType: Keyv's KeyvStoreAdapter declares setMany as Promise<void>
+type SetManyResult = boolean[] & void;
 
-export class KeyvMeshcache extends EventEmitter implements Adapter {
+export class KeyvMeshcache extends EventEmitter implements KeyvStoreAdapter {
   /** Keyv sets this to its namespace; keys arrive already prefixed with `namespace:`. */
   namespace?: string | undefined;
   readonly opts: KeyvMeshcacheOpts;
@@ -117,13 +121,14 @@ export class KeyvMeshcache extends EventEmitter implements Adapter {
     return true;
   }
 
-  /** Every entry is checked before any is stored, so a bad TTL stores nothing. */
-  async setMany(entries: KeyvMeshcacheEntry[]): Promise<boolean[]> {
+  /** Every entry is checked before any is stored, so a bad TTL stores nothing. One `true` per entry. */
+  async setMany(entries: KeyvMeshcacheEntry[]): Promise<SetManyResult> {
     const options = entries.map((entry) => lifespan(entry.ttl));
-    return entries.map((entry, i) => {
+    const stored = entries.map((entry, i) => {
       this.cache.put(entry.key, entry.value, options[i]);
       return true;
     });
+    return stored as SetManyResult;
   }
 
   /** True when the key was held (and is now removed everywhere the cache replicates). */

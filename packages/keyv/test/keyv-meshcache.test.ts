@@ -6,7 +6,7 @@
  */
 import { type CacheEvent, CacheManager } from '@meshcache/core';
 import { ManualClock } from '@meshcache/core/testing';
-import Keyv from 'keyv';
+import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KeyvMeshcache } from '../src/index.js';
 
@@ -168,6 +168,20 @@ describe('KeyvMeshcache', () => {
       'KeyvMeshcache needs a meshcache Cache (node.manager.getCache(name) or manager.addCache(name)), got undefined (no cache of that name?)',
     );
     expect(() => new KeyvMeshcache(new Map() as never)).toThrow(/needs a meshcache Cache .* got object/);
+  });
+
+  it('is a KeyvStoreAdapter (cacheable takes one as its primary or secondary), and setMany still answers a boolean per entry', async () => {
+    const { store } = setup();
+    // Type-checked by tsc: before, setMany's Promise<boolean[]> was not Keyv's Promise<void>, so
+    // `new Cacheable({ secondary: new KeyvMeshcache(cache) })` did not compile.
+    const adapter: KeyvStoreAdapter = store;
+    expect(adapter).toBe(store);
+    expect(
+      await store.setMany([
+        { key: 'a', value: 1 },
+        { key: 'b', value: 2, ttl: 1000 },
+      ]),
+    ).toEqual([true, true]);
   });
 
   it('tells Keyv who it is: dialect, cache name, and a url string (Keyv reads it)', () => {
