@@ -86,15 +86,20 @@ function lifespan(ttl: unknown): EntryOptions | undefined {
 // biome-ignore lint/suspicious/noConfusingVoidType: Keyv's KeyvStoreAdapter declares setMany as Promise<void>
 type SetManyResult = boolean[] & void;
 
-export class KeyvMeshcache extends EventEmitter implements KeyvStoreAdapter {
+/**
+ * `V` is the cache's value type, as the application declared it: `Cache<string>` for a Keyv with
+ * its serializer, the `{ value, expires }` shape for one without, `unknown` when left alone. The
+ * store does not check it: it stores what Keyv hands it.
+ */
+export class KeyvMeshcache<V = unknown> extends EventEmitter implements KeyvStoreAdapter {
   /** Keyv sets this to its namespace; keys arrive already prefixed with `namespace:`. */
   namespace?: string | undefined;
   readonly opts: KeyvMeshcacheOpts;
   /** The meshcache cache behind the store. */
-  readonly cache: Cache<unknown>;
+  readonly cache: Cache<V>;
 
   /** @param cache a meshcache cache: `manager.getCache(name)`, or `node.manager.getCache(name)` for a replicated one. */
-  constructor(cache: Cache<unknown>) {
+  constructor(cache: Cache<V>) {
     super();
     if (!isCache(cache)) {
       throw new TypeError(
@@ -117,7 +122,7 @@ export class KeyvMeshcache extends EventEmitter implements KeyvStoreAdapter {
 
   /** Stores Keyv's serialised value; `ttl` in milliseconds. Resolves true. */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    this.cache.put(key, value, lifespan(ttl));
+    this.cache.put(key, value as V, lifespan(ttl));
     return true;
   }
 
@@ -125,7 +130,7 @@ export class KeyvMeshcache extends EventEmitter implements KeyvStoreAdapter {
   async setMany(entries: KeyvMeshcacheEntry[]): Promise<SetManyResult> {
     const options = entries.map((entry) => lifespan(entry.ttl));
     const stored = entries.map((entry, i) => {
-      this.cache.put(entry.key, entry.value, options[i]);
+      this.cache.put(entry.key, entry.value as V, options[i]);
       return true;
     });
     return stored as SetManyResult;

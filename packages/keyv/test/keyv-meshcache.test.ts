@@ -184,6 +184,19 @@ describe('KeyvMeshcache', () => {
     ).toEqual([true, true]);
   });
 
+  it('takes a typed cache: Cache<string> (what Keyv stores with its serializer) or a cache of objects', async () => {
+    const manager = new CacheManager();
+    managers.push(manager);
+    // Type-checked by tsc: before, only a Cache<unknown> was accepted (Cache is invariant in its value).
+    const strings = new KeyvMeshcache(manager.addCache<string>('strings'));
+    const objects = new KeyvMeshcache(manager.addCache<{ value: { user: string } }>('objects'));
+    await new Keyv({ store: strings }).set('s', 'v');
+    expect(strings.cache.get('keyv:s')).toBe('{"value":"v"}');
+    const raw = new Keyv({ store: objects, serialize: undefined, deserialize: undefined });
+    await raw.set('o', { user: 'ada' });
+    expect(objects.cache.get('keyv:o')?.value).toEqual({ user: 'ada' });
+  });
+
   it('tells Keyv who it is: dialect, cache name, and a url string (Keyv reads it)', () => {
     const { store } = setup();
     expect(store.opts).toEqual({ dialect: 'meshcache', url: 'meshcache:', cache: 'keyv' });
