@@ -12,7 +12,9 @@
  * What is guaranteed:
  * - A TTL (milliseconds, as Keyv passes it) becomes the entry's own `timeToLiveSeconds`, so the
  *   entry expires in meshcache too, on every peer at the same moment, and leaves memory and disk
- *   without Keyv having to read it. Without a TTL the entry takes the cache's own settings.
+ *   without Keyv having to read it. Without a TTL the entry takes the cache's own settings. As
+ *   with Keyv's own stores, a negative TTL writes a value already expired (the key is removed) and
+ *   Infinity one that never expires (an eternal entry).
  * - `delete`, `deleteMany` and `clear` are meshcache removals: on a replicated cache they reach
  *   every peer (a revoked key does not linger on another instance; for `clear()` of a namespace,
  *   see below).
@@ -65,14 +67,24 @@ function isCache(value: unknown): value is Cache<unknown> {
   );
 }
 
-/** The entry options for a Keyv TTL in milliseconds; undefined keeps the cache's own settings. */
-function lifespan(ttl: unknown): EntryOptions | undefined {
+/** A write whose TTL has already run out: Keyv's own stores keep it unreadable, so it removes the key. */
+const EXPIRED = Symbol('expired');
+
+/**
+ * What a Keyv TTL in milliseconds asks of the cache: entry options (undefined keeps the cache's own
+ * settings), or EXPIRED. Keyv's own stores take any number: a negative TTL (one computed from an
+ * expiry time that has passed) writes a value no read finds, so the key's older value must not stay
+ * readable either; Infinity writes one that never expires, an eternal entry here.
+ */
+function lifespan(ttl: unknown): EntryOptions | undefined | typeof EXPIRED {
   if (ttl === undefined || ttl === null || ttl === 0) return undefined;
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+  if (typeof ttl !== 'number' || Number.isNaN(ttl)) {
     throw new TypeError(
-      `KeyvMeshcache: ttl must be a number of milliseconds >= 0 (0 or none: the cache's own settings), got ${String(ttl)}`,
+      `KeyvMeshcache: ttl must be a number of milliseconds (0 or none: the cache's own settings), got ${String(ttl)}`,
     );
   }
+  if (ttl < 0) return EXPIRED;
+  if (ttl === Number.POSITIVE_INFINITY) return { eternal: true };
   return { timeToLiveSeconds: ttl / 1000 };
 }
 
@@ -120,20 +132,28 @@ export class KeyvMeshcache<V = unknown> extends EventEmitter implements KeyvStor
     return keys.map((key) => this.cache.get(key) as StoredData<Value | undefined>);
   }
 
-  /** Stores Keyv's serialised value; `ttl` in milliseconds. Resolves true. */
+  /**
+   * Stores Keyv's serialised value; `ttl` in milliseconds (negative: already expired, so the key is
+   * removed; Infinity: eternal). Resolves true.
+   */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    this.cache.put(key, value as V, lifespan(ttl));
+    this.#write(key, value, lifespan(ttl));
     return true;
   }
 
-  /** Every entry is checked before any is stored, so a bad TTL stores nothing. One `true` per entry. */
+  /** Every TTL is checked before any entry is written, so a bad one writes nothing. One `true` per entry. */
   async setMany(entries: KeyvMeshcacheEntry[]): Promise<SetManyResult> {
     const options = entries.map((entry) => lifespan(entry.ttl));
     const stored = entries.map((entry, i) => {
-      this.cache.put(entry.key, entry.value as V, options[i]);
+      this.#write(entry.key, entry.value, options[i]);
       return true;
     });
     return stored as SetManyResult;
+  }
+
+  #write(key: string, value: unknown, options: EntryOptions | undefined | typeof EXPIRED): void {
+    if (options === EXPIRED) this.cache.remove(key);
+    else this.cache.put(key, value as V, options);
   }
 
   /** True when the key was held (and is now removed everywhere the cache replicates). */

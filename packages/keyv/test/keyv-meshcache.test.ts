@@ -141,23 +141,56 @@ describe('KeyvMeshcache', () => {
     expect(cache.get('still')).toBe('open');
   });
 
-  it('a bad TTL is an error naming it: the store rejects, Keyv answers false and emits it', async () => {
+  it('a negative TTL writes a value already expired, as with Keyv’s own stores: the older value does not stay readable', async () => {
+    const { cache, store } = setup({ timeToLiveSeconds: 600 });
+    const keyv = new Keyv({ store });
+    const errors: unknown[] = [];
+    keyv.on('error', (error) => errors.push(error));
+    await keyv.set('token', 'old');
+    // A TTL computed from an expiry time that has passed (exp - Date.now()): Keyv's Map answers
+    // true and reads nothing; the store refused the write and left 'old' readable for 10 minutes.
+    expect(await keyv.set('token', 'new', -5)).toBe(true);
+    expect(await keyv.get('token')).toBeUndefined();
+    expect(await keyv.has('token')).toBe(false);
+    await keyv.set('a', 1);
+    expect(
+      await keyv.setMany([
+        { key: 'a', value: 2, ttl: -1 },
+        { key: 'b', value: 3, ttl: Number.NEGATIVE_INFINITY },
+        { key: 'c', value: 4 },
+      ]),
+    ).toEqual([true, true, true]);
+    expect(cache.keys()).toEqual(['keyv:c']);
+    expect(errors).toEqual([]);
+  });
+
+  it('an Infinity TTL is an eternal entry, as Keyv’s own stores never expire it', async () => {
+    const { clock, cache, store } = setup({ timeToLiveSeconds: 600, timeToIdleSeconds: 60 });
+    const keyv = new Keyv({ store });
+    expect(await keyv.set('forever', 'v', Number.POSITIVE_INFINITY)).toBe(true);
+    expect(await keyv.setMany([{ key: 'also', value: 'w', ttl: Number.POSITIVE_INFINITY }])).toEqual([true]);
+    clock.advance(3_600_000);
+    expect(cache.evictExpiredElements()).toBe(0);
+    expect(await keyv.get(['forever', 'also'])).toEqual(['v', 'w']);
+  });
+
+  it('a TTL that is not a number is an error naming it: the store rejects, Keyv answers false and emits it', async () => {
     const { cache, store } = setup();
-    await expect(store.set('k', 'v', -5)).rejects.toThrow(
-      "KeyvMeshcache: ttl must be a number of milliseconds >= 0 (0 or none: the cache's own settings), got -5",
+    await expect(store.set('k', 'v', Number.NaN)).rejects.toThrow(
+      "KeyvMeshcache: ttl must be a number of milliseconds (0 or none: the cache's own settings), got NaN",
     );
-    await expect(store.set('k', 'v', Number.NaN)).rejects.toThrow(/got NaN/);
+    await expect(store.set('k', 'v', '1000' as never)).rejects.toThrow(/got 1000/);
     await expect(
       store.setMany([
         { key: 'ok', value: 1 },
-        { key: 'bad', value: 2, ttl: Number.POSITIVE_INFINITY },
+        { key: 'bad', value: 2, ttl: Number.NaN },
       ]),
-    ).rejects.toThrow(/got Infinity/);
+    ).rejects.toThrow(/got NaN/);
     expect(cache.size).toBe(0); // setMany checks every TTL before storing anything
     const keyv = new Keyv({ store });
     const errors: unknown[] = [];
     keyv.on('error', (error) => errors.push(error));
-    expect(await keyv.set('k', 'v', -5)).toBe(false);
+    expect(await keyv.set('k', 'v', Number.NaN)).toBe(false);
     expect(String(errors[0])).toMatch(/ttl must be a number of milliseconds/);
   });
 
