@@ -3,7 +3,8 @@
  * time, under every fault of the plan, healed, then held to the invariants of
  * simulation/simulation.ts. A failure prints its shrunk reproduction: the seed and the steps.
  * More seeds: `npm run simulate -- --seeds 2000` (docs/replication.md, "The simulator").
- * MESHCACHE_SIM_CHAOS_SEEDS, _CALM_SEEDS, _OVERLOAD_SEEDS, _BOUNDED_SEEDS change the counts.
+ * MESHCACHE_SIM_CHAOS_SEEDS, _CALM_SEEDS, _OVERLOAD_SEEDS, _BOUNDED_SEEDS, _ROUNDS_OFF_SEEDS change
+ * the counts.
  */
 import { describe, expect, it } from 'vitest';
 import { type Mode, runSeeds } from './simulation/run-seeds.js';
@@ -15,26 +16,36 @@ const SEEDS: Record<Mode, number> = {
   calm: Number(process.env['MESHCACHE_SIM_CALM_SEEDS'] ?? 75),
   overload: Number(process.env['MESHCACHE_SIM_OVERLOAD_SEEDS'] ?? 75),
   bounded: Number(process.env['MESHCACHE_SIM_BOUNDED_SEEDS'] ?? 50),
+  'rounds-off': Number(process.env['MESHCACHE_SIM_ROUNDS_OFF_SEEDS'] ?? 50),
+};
+
+/** Seed 69's plan: gw-2 writes while cut off from gw-3, then crashes. */
+const MISSED_THEN_CRASHED: Plan = {
+  seed: 69,
+  nodes: ['gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5'],
+  skews: { 'gw-1': 382, 'gw-2': -900, 'gw-3': -1826, 'gw-4': 369, 'gw-5': -238 },
+  chaosMillis: 12_000,
+  steps: [
+    { at: 1100, kind: 'partition', a: 'gw-3', b: 'gw-2', oneWay: false },
+    { at: 11_544, kind: 'put', node: 'gw-2', cache: 'kv', key: 'k4', value: 998_019 },
+    { at: 11_806, kind: 'crash', node: 'gw-2' },
+  ],
 };
 
 /**
  * Failures the simulator found, shrunk, kept as they were found: each must pass now. A plan found
- * in bounded mode runs with { bounded: true } as a third element.
+ * in bounded mode runs with { bounded: true } as a third element, one found in rounds-off mode
+ * with { roundsOff: true }.
  */
 const FOUND: ReadonlyArray<[string, Plan, SimulateOptions?]> = [
   [
     'a change that missed a node (its writer was cut off from it, then crashed) still reaches it: anti-entropy',
-    {
-      seed: 69,
-      nodes: ['gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5'],
-      skews: { 'gw-1': 382, 'gw-2': -900, 'gw-3': -1826, 'gw-4': 369, 'gw-5': -238 },
-      chaosMillis: 12_000,
-      steps: [
-        { at: 1100, kind: 'partition', a: 'gw-3', b: 'gw-2', oneWay: false },
-        { at: 11_544, kind: 'put', node: 'gw-2', cache: 'kv', key: 'k4', value: 998_019 },
-        { at: 11_806, kind: 'crash', node: 'gw-2' },
-      ],
-    },
+    MISSED_THEN_CRASHED,
+  ],
+  [
+    'the same change reaches it without anti-entropy too: the digests its peers send when the writer leaves',
+    MISSED_THEN_CRASHED,
+    { roundsOff: true },
   ],
   [
     'a fractional clock reading never makes a version the wire refuses (the cluster stays in step)',

@@ -1,7 +1,7 @@
 /**
- * `npm run simulate -- [--seeds N] [--from S] [--mode chaos|calm|overload|bounded|all] [--chaos-millis MS]`
+ * `npm run simulate -- [--seeds N] [--from S] [--mode chaos|calm|overload|bounded|rounds-off|all] [--chaos-millis MS]`
  *
- * Runs the cluster simulator over N seeds per mode (default 500, all four modes), prints one
+ * Runs the cluster simulator over N seeds per mode (default 500, all five modes), prints one
  * line per mode with its figures, and for the first failure of a mode its reproduction, shrunk:
  * the seed, the nodes and the steps. Exits 1 if any seed failed.
  */
@@ -16,13 +16,14 @@ const seeds = Number(option('--seeds', '500'));
 const from = Number(option('--from', '1'));
 const chosen = option('--mode', 'all');
 const chaosMillis = args.includes('--chaos-millis') ? Number(option('--chaos-millis', '12000')) : undefined;
-const modes: Mode[] = chosen === 'all' ? ['chaos', 'calm', 'overload', 'bounded'] : [chosen as Mode];
+const MODES: Mode[] = ['chaos', 'calm', 'overload', 'bounded', 'rounds-off'];
+const modes: Mode[] = chosen === 'all' ? MODES : [chosen as Mode];
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from)) {
   console.error('simulate: --seeds and --from take whole numbers');
   process.exit(2);
 }
-if (modes.some((mode) => !['chaos', 'calm', 'overload', 'bounded'].includes(mode))) {
-  console.error('simulate: --mode is chaos, calm, overload, bounded or all');
+if (modes.some((mode) => !MODES.includes(mode))) {
+  console.error(`simulate: --mode is ${MODES.join(', ')} or all`);
   process.exit(2);
 }
 

@@ -1,14 +1,15 @@
 /**
- * Runs the simulator over a range of seeds, in four modes (chaos: faults of every kind; calm: no
+ * Runs the simulator over a range of seeds, in five modes (chaos: faults of every kind; calm: no
  * faults, where single flight must load once; overload: every node's timers late; bounded: chaos,
- * with a small bounded cache beside the others, held to its own invariants),
+ * with a small bounded cache beside the others, held to its own invariants; rounds-off: chaos,
+ * with anti-entropy off in every cache),
  * shrinks the first failure of each mode to a short reproduction, and reports figures.
  * Used by simulation.test.ts (CI's fixed seeds) and by cli.ts (`npm run simulate`).
  */
 import { plan, shrink } from './schedule.js';
 import { describe, type Outcome, simulate } from './simulation.js';
 
-export type Mode = 'chaos' | 'calm' | 'overload' | 'bounded';
+export type Mode = 'chaos' | 'calm' | 'overload' | 'bounded' | 'rounds-off';
 
 export interface SeedsReport {
   readonly mode: Mode;
@@ -39,7 +40,7 @@ export async function runSeeds(
       overload: mode === 'overload',
       ...(options.chaosMillis === undefined ? {} : { chaosMillis: options.chaosMillis }),
     });
-  const simulateOptions = { bounded: mode === 'bounded' };
+  const simulateOptions = { bounded: mode === 'bounded', roundsOff: mode === 'rounds-off' };
   for (let seed = from; seed < from + count; seed++) {
     const outcome = await simulate(planOf(seed), simulateOptions);
     steps += outcome.figures.steps;
@@ -60,7 +61,7 @@ export async function runSeeds(
           );
     reproduction = [
       `${mode} mode, seed ${first.plan.seed}${report(failed)}; rerun it whole: npm run simulate -- --mode ${mode} --from ${first.plan.seed} --seeds 1${options.chaosMillis === undefined ? '' : ` --chaos-millis ${options.chaosMillis}`}`,
-      `shrunk to the plan below; to keep it as a test, add it to FOUND in simulation.test.ts${mode === 'bounded' ? ' with { bounded: true }' : ''}:`,
+      `shrunk to the plan below; to keep it as a test, add it to FOUND in simulation.test.ts${mode === 'bounded' ? ' with { bounded: true }' : mode === 'rounds-off' ? ' with { roundsOff: true }' : ''}:`,
       describe(await simulate(small, simulateOptions)),
     ].join('\n');
   }

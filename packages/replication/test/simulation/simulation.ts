@@ -135,7 +135,21 @@ export interface SimulateOptions {
    * read of the node's previous key after each: checked by checkBounded. @default false
    */
   readonly bounded?: boolean;
+  /**
+   * Every cache runs without anti-entropy (`repairIntervalMillis: 0`): the cluster must converge
+   * by the repairs that events start alone (a link coming up, a peer leaving, a queue that
+   * overflowed), which rounds would otherwise mask. @default false
+   */
+  readonly roundsOff?: boolean;
 }
+
+/** CACHES with anti-entropy off in every cache (SimulateOptions.roundsOff). */
+const CACHES_WITHOUT_ROUNDS = Object.fromEntries(
+  Object.entries(CACHES).map(([name, config]) => [
+    name,
+    { ...config, replication: { ...config.replication, repairIntervalMillis: 0 } },
+  ]),
+) as typeof CACHES;
 
 /** Runs one plan to its end and checks the invariants. Never throws for what the cluster did wrong. */
 export async function simulate(plan: Plan, options: SimulateOptions = {}): Promise<Outcome> {
@@ -178,7 +192,10 @@ export async function simulate(plan: Plan, options: SimulateOptions = {}): Promi
     secret: SECRET,
     peerListener: { hostname: name, port: 7000, socketTimeoutMillis: 1000 },
     peerDiscovery: { mode: 'manual', peers: plan.nodes.filter((other) => other !== name).map((o) => `ws://${o}:7000`) },
-    caches: bounded ? { ...CACHES, ...BOUNDED } : CACHES,
+    caches: {
+      ...(options.roundsOff === true ? CACHES_WITHOUT_ROUNDS : CACHES),
+      ...(bounded ? BOUNDED : {}),
+    },
   });
 
   const start = async (name: string): Promise<void> => {
