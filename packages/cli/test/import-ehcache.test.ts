@@ -998,6 +998,20 @@ describe('meshcache import-ehcache', () => {
     expect(alike.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
   });
 
+  it("reads \\s in propertySeparator as Java's ASCII white space: a no-break space (U+00A0) between properties separated nothing for Ehcache, where JavaScript's \\s took it", () => {
+    // One property to Ehcache, whose peerDiscovery it refused; JavaScript's \s made two of it.
+    expect(() => importEhcache(withSeparator('\\s+', 'peerDiscovery=manual\u00a0rmiUrls=//h2:40001/a'))).toThrow(
+      'ehcache.xml:3: peerDiscovery=manual\u00a0rmiUrls=//h2:40001/a must be manual or automatic',
+    );
+    const spaced = importEhcache(withSeparator('[,\\s]+', 'peerDiscovery=manual, rmiUrls=//h2:40001/a'));
+    expect(spaced.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    const notSpace = importEhcache(withSeparator(';\\S?;', 'peerDiscovery=manual;x;rmiUrls=//h2:40001/a'));
+    expect(notSpace.config['peerDiscovery']).toEqual({ mode: 'manual', peers: ['ws://h2:40001'] });
+    expect(() => importEhcache(withSeparator('[\\S;]', 'peerDiscovery=manual;rmiUrls=//h2:40001/a'))).toThrow(
+      '(\\S inside a character class is not written here as Java reads it)',
+    );
+  });
+
   it('matches propertySeparator in the properties trimmed, as Ehcache did: \\s+ over properties on lines of their own counts the one match between them, and each keeps its line; empty properties are none, whatever the separator (found by the review)', () => {
     const xml = (separator: string, properties: string[]) =>
       [

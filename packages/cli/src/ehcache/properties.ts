@@ -119,9 +119,13 @@ export function separatorOf(written: string): RegExp | { readonly problem: strin
     problem: `is a regular expression to Ehcache (String.replaceAll), and not one this importer reads (${why}); write a plain separator such as ";"`,
   });
   let source = '';
+  /** Inside a character class ([...]): Java's \s is written differently there (javaEscape). */
+  let inClass = false;
   for (let i = 0; i < written.length; i++) {
     const char = written[i] as string;
     if (char !== '\\' || i + 1 >= written.length) {
+      if (char === '[') inClass = true;
+      else if (char === ']') inClass = false;
       source += char;
       continue;
     }
@@ -134,7 +138,7 @@ export function separatorOf(written: string): RegExp | { readonly problem: strin
       i = end === -1 ? written.length : end + 1;
       continue;
     }
-    const read = javaEscape(written, i);
+    const read = javaEscape(written, i, inClass);
     if ('problem' in read) return refused(read.problem);
     source += read.source;
     i += read.length - 1;
@@ -147,7 +151,12 @@ export function separatorOf(written: string): RegExp | { readonly problem: strin
 }
 
 /** Escapes whose letter means the same to JavaScript (without the u flag) as to Java. */
-const SAME_ESCAPES = new Set(['t', 'n', 'r', 'f', 'd', 'D', 's', 'S', 'w', 'W', 'b', 'B']);
+const SAME_ESCAPES = new Set(['t', 'n', 'r', 'f', 'd', 'D', 'w', 'W', 'b', 'B']);
+/**
+ * Java's \s, [ \t\n\x0B\f\r], as a class's content: JavaScript's \s takes Unicode's spaces too
+ * (U+00A0, U+2028, U+3000 and others), which Java's leaves to the properties.
+ */
+const JAVA_SPACE = ' \\t\\n\\x0B\\f\\r';
 
 /**
  * The escape at `at` (a backslash) as JavaScript reads what Java did, or why it cannot be:
@@ -159,9 +168,16 @@ const SAME_ESCAPES = new Set(['t', 'n', 'r', 'f', 'd', 'D', 's', 'S', 'w', 'W', 
 function javaEscape(
   written: string,
   at: number,
+  inClass: boolean,
 ): { readonly source: string; readonly length: number } | { readonly problem: string } {
   const next = written[at + 1] as string;
   const rest = written.slice(at + 2);
+  if (next === 's') return { source: inClass ? JAVA_SPACE : `[${JAVA_SPACE}]`, length: 2 };
+  if (next === 'S') {
+    // A class cannot hold a negated one without the v flag, which reads other escapes otherwise.
+    if (inClass) return { problem: '\\S inside a character class is not written here as Java reads it' };
+    return { source: `[^${JAVA_SPACE}]`, length: 2 };
+  }
   if (!/[A-Za-z0-9]/.test(next) || /[1-9]/.test(next) || SAME_ESCAPES.has(next)) {
     return { source: `\\${next}`, length: 2 };
   }
