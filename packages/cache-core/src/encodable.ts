@@ -12,7 +12,9 @@
  * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested
  * `undefined` (an absent optional field) is accepted. Where the cache asks for a bound
  * (replication: one change must fit in one frame; a disk tier: what lmdb stores), a value whose
- * encoding would pass it is refused too, by an estimate of its size.
+ * encoding would pass it is refused too, by an estimate of its size; so is one nested past the
+ * depth asked for (replication: a peer's guard; a disk tier: msgpackr encodes and decodes by
+ * recursion, and the check itself walks by recursion).
  */
 
 export interface EncodabilityProblem {
@@ -20,6 +22,8 @@ export interface EncodabilityProblem {
   readonly problem: string;
   /** Set when the value is encodable but larger than the bound asked for. */
   readonly tooLarge?: true;
+  /** Set when the value nests deeper than the bound asked for (the path leads to the container past it). */
+  readonly tooDeep?: true;
 }
 
 function describeInstance(value: object): string {
@@ -69,13 +73,15 @@ export function findEncodingProblem(
     const what = besides > 0 ? 'encodes, with its key,' : 'encodes';
     return { path: 'value', problem: `${what} to more than ${describeBytes(maxBytes)}${shared}`, tooLarge: true };
   }
-  return { path: `value${found.steps.reverse().join('')}`, problem: found.problem };
+  const path = `value${found.steps.reverse().join('')}`;
+  return found.tooDeep === true ? { path, problem: found.problem, tooDeep: true } : { path, problem: found.problem };
 }
 
 /** A problem, and the steps from it back up to the value (innermost first). */
 interface Found {
   readonly problem: string;
   readonly steps: string[];
+  readonly tooDeep?: true;
 }
 
 /** The walk passed maxBytes: no path (the whole value is too large), so no steps are collected. */
@@ -166,10 +172,8 @@ class Walk {
   }
 
   #tooDeep(): Found {
-    return {
-      problem: `nests containers more than ${this.#maxDepth} levels deep (a peer refuses a deeper frame)`,
-      steps: [],
-    };
+    // Who set the bound says why (a peer's guard, the disk's recursion): EncodabilityProblem.tooDeep.
+    return { problem: `nests containers more than ${this.#maxDepth} levels deep`, steps: [], tooDeep: true };
   }
 
   #stringBytes(text: string): number {

@@ -79,6 +79,14 @@ const NO_LISTENERS: never[] = [];
  * it is encoded, not after the process ran out of memory encoding it.
  */
 const MAX_DISK_VALUE_BYTES = 1024 * 1024 * 1024;
+/**
+ * The most containers deep a value of a disk-backed cache may nest. msgpackr encodes and decodes
+ * by recursion, and so does the check of a value: unbounded, a value 1,500 arrays deep failed
+ * inside msgpackr and one 3,000 deep inside the check, as a bare RangeError ("Maximum call stack
+ * size exceeded") naming neither the key nor why. 512 levels encode and decode with the stack
+ * mostly taken already (a put and a get 6,000 calls deep); JSON-shaped data nests far less.
+ */
+const MAX_DISK_VALUE_DEPTH = 512;
 
 export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V> {
   readonly name: string;
@@ -136,6 +144,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   #maxEncodedBytes = Number.POSITIVE_INFINITY;
   #maxEncodedDepth = Number.POSITIVE_INFINITY;
   #sizeReason = '';
+  #depthReason = '';
   #closed = false;
   #reportingEvictions = false;
   /** Whether an entry evicted from memory stays on disk (overflowToDisk) or leaves the cache. */
@@ -174,7 +183,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     });
     this.#overflow = config.overflowToDisk;
     this.loads = new Loads<V>(this);
-    if (this.disk !== undefined) this.requireEncodableValues('has a disk tier', MAX_DISK_VALUE_BYTES);
+    if (this.disk !== undefined)
+      this.requireEncodableValues('has a disk tier', MAX_DISK_VALUE_BYTES, MAX_DISK_VALUE_DEPTH);
     this.#sweeper = new Sweeper<V>(
       this,
       context.scheduler,
@@ -726,7 +736,10 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       this.#maxEncodedBytes = maxBytes;
       this.#sizeReason = reason;
     }
-    if (maxDepth !== undefined && maxDepth < this.#maxEncodedDepth) this.#maxEncodedDepth = maxDepth;
+    if (maxDepth !== undefined && maxDepth < this.#maxEncodedDepth) {
+      this.#maxEncodedDepth = maxDepth;
+      this.#depthReason = reason;
+    }
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -798,14 +811,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // The key travels with the value: what it could take (three bytes a unit) comes off the bound.
     const problem = findEncodingProblem(value, this.#maxEncodedBytes, this.#maxEncodedDepth, 3 * key.length);
     if (problem?.tooLarge) {
-      throw new ValueNotEncodableError(
-        this.name,
-        key,
-        problem.path,
-        problem.problem,
-        this.#sizeReason,
-        this.#maxEncodedBytes,
-      );
+      throw new ValueNotEncodableError(this.name, key, problem.path, problem.problem, this.#sizeReason, {
+        bytes: this.#maxEncodedBytes,
+      });
+    }
+    if (problem?.tooDeep) {
+      throw new ValueNotEncodableError(this.name, key, problem.path, problem.problem, this.#depthReason, {
+        depth: this.#maxEncodedDepth,
+      });
     }
     if (problem !== undefined) {
       throw new ValueNotEncodableError(this.name, key, problem.path, problem.problem, this.#encodableReason);

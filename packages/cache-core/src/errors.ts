@@ -65,13 +65,27 @@ export class ValueNotEncodableError extends MeshcacheError {
   /** Where in the value the problem is: `value`, `value.headers`, `value[2]`, ... */
   readonly path: string;
 
-  /** `maxBytes`: set when the value is encodable but larger than the cache allows. */
-  constructor(cacheName: string, key: string, path: string, problem: string, reason: string, maxBytes?: number) {
+  /**
+   * `bound`: set when the value is encodable but larger (`bytes`) or nested deeper (`depth`) than
+   * the cache allows.
+   */
+  constructor(
+    cacheName: string,
+    key: string,
+    path: string,
+    problem: string,
+    reason: string,
+    bound?: { readonly bytes: number } | { readonly depth: number },
+  ) {
+    const why =
+      bound === undefined
+        ? 'its values must be msgpack-encodable (plain objects, arrays, strings, numbers, booleans, null, Buffers/Uint8Arrays, Dates, Maps, Sets)'
+        : 'bytes' in bound
+          ? `a value (with its key) may take at most ${bound.bytes} bytes encoded`
+          : `a value may nest at most ${bound.depth} levels of containers`;
     super(
       'E_VALUE_NOT_ENCODABLE',
-      maxBytes === undefined
-        ? `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so its values must be msgpack-encodable (plain objects, arrays, strings, numbers, booleans, null, Buffers/Uint8Arrays, Dates, Maps, Sets)`
-        : `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so a value (with its key) may take at most ${maxBytes} bytes encoded`,
+      `cache "${cacheName}": cannot store key "${key}": ${path} ${problem}; this cache ${reason}, so ${why}`,
     );
     this.name = 'ValueNotEncodableError';
     this.cacheName = cacheName;

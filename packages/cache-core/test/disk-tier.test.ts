@@ -93,6 +93,26 @@ describe('overflow to disk', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('refuses a value nested deeper than a disk tier carries, naming the bound, where it threw a bare RangeError (found by the outside attack)', () => {
+    const { cache } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
+    const nested = (levels: number): unknown => {
+      let value: unknown = 'x';
+      for (let i = 0; i < levels; i++) value = [value];
+      return value;
+    };
+    cache.put('deep', nested(512));
+    cache.put('other', 1); // 'deep' moves to disk and is read back from there
+    expect(cache.get('deep')).toEqual(nested(512));
+    // 1,500 levels failed inside msgpackr ("Maximum call stack size exceeded"), 5,000 in the
+    // check itself, as a RangeError with no code that named neither the key nor the bound.
+    for (const levels of [513, 1500, 5000]) {
+      expect(() => cache.put('k', nested(levels))).toThrow(ValueNotEncodableError);
+      expect(() => cache.put('k', nested(levels))).toThrow(
+        /cache "c": cannot store key "k": value(\[0\])+ nests containers more than 512 levels deep; this cache has a disk tier, so a value may nest at most 512 levels of containers/,
+      );
+    }
+    expect(cache.has('k')).toBe(false);
+  });
   it('refuses a key longer than lmdb takes (E_INVALID_ARGUMENT, before anything is stored), reads one as a miss, and persists every write after it', async () => {
     const dir = tempDir();
     const config = { maxElementsInMemory: 2, overflowToDisk: true, diskPersistent: true };

@@ -40,7 +40,10 @@ function valueProblem(key: string, value: unknown): string | undefined {
   // undefined is the node's to refuse (E_INVALID_ARGUMENT, as a cache's put refuses it).
   if (value === undefined) return undefined;
   const found = findEncodingProblem(value, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, 3 * key.length);
-  return found === undefined ? undefined : `${found.path} ${found.problem}`;
+  if (found === undefined) return undefined;
+  return found.tooDeep
+    ? `${found.path} ${found.problem} (a peer refuses a deeper frame)`
+    : `${found.path} ${found.problem}`;
 }
 
 export class AdminError extends MeshcacheError {
