@@ -414,7 +414,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (this.#closed) return 0;
     const now = this.#clock();
     let count = this.sweepMemory(now);
-    if (this.disk !== undefined) count += this.expireOnDisk([...this.disk.records()], now);
+    // Record by record: expireOnDisk keeps only the expired keys while it reads. A list of every
+    // record held the whole store in memory at once, and a store larger than the heap ended the process.
+    if (this.disk !== undefined) count += this.expireOnDisk(this.disk.records(), now);
     return count;
   }
 
@@ -437,7 +439,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return expired.length;
   }
 
-  /** Expires the records of `slice` that are expired and not in memory (memory has its own sweep). */
+  /**
+   * Expires the records of `slice` that are expired and not in memory (memory has its own sweep).
+   * `slice` is read once, before anything expires, and only the expired keys are kept meanwhile:
+   * it may be the whole disk tier, read lazily.
+   */
   expireOnDisk(slice: Iterable<[string, DiskRecord<V>]>, now: number): number {
     const expired: string[] = [];
     for (const [key, record] of slice) if (!this.#store.has(key) && isRecordExpired(record, now)) expired.push(key);
@@ -1079,9 +1085,11 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         if (this.disk?.isMemoryOnly(key)) this.disk.remove(key);
       }
       if (this.disk !== undefined) {
-        for (const [key, record] of [...this.disk.records()]) {
-          if (olderThanClear(record.version)) this.disk.remove(key);
-        }
+        // The keys first, record by record, then the removals: not a list of every record (the
+        // whole store in memory at once, as evictExpiredElements held it).
+        const older: string[] = [];
+        for (const [key, record] of this.disk.records()) if (olderThanClear(record.version)) older.push(key);
+        for (const key of older) this.disk.remove(key);
       }
       this.#tombstones.forgetNotNewerThan(version);
       // The peers' unswept copies of what lingers here go with the clear too (the clearer's

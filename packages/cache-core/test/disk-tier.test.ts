@@ -318,6 +318,34 @@ describe('expiry on disk', () => {
     expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 3, misses: 0 });
   });
 
+  it('evictExpiredElements() on a store larger than the heap reads it record by record, not every value at once (found by the outside attack)', async () => {
+    const dir = tempDir();
+    const config = { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true, timeToLiveSeconds: 3600 };
+    const first = open(dir, config);
+    const value = 'v'.repeat(4096);
+    for (let i = 0; i < 40_000; i++) first.cache.put(`k${i}`, `${i}:${value}`); // 160 MB on disk
+    await first.manager.shutdown();
+    // A heap of 64 MB, and a clock two hours on: every record has expired. The sweep held every
+    // record of the store in one array before expiring any, and ran out of memory.
+    const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+    const script = `import(${JSON.stringify(source)}).then(async ({ CacheManager }) => {
+      const manager = new CacheManager({ diskStorePath: ${JSON.stringify(dir)}, clock: () => Date.now() + 7_200_000 });
+      const cache = manager.addCache('c', ${JSON.stringify(config)});
+      console.log(cache.evictExpiredElements(), cache.size);
+      await manager.shutdown();
+    })`;
+    const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ status: child.status, signal: child.signal, stderr: child.stderr.slice(-300) }).toEqual({
+      status: 0,
+      signal: null,
+      stderr: '',
+    });
+    expect(child.stdout.trim()).toBe('40000 0');
+  }, 90_000);
+
   it('the periodic sweep works through a large disk tier in slices, with no read', async () => {
     const { cache, events, clock } = open(tempDir(), {
       maxElementsInMemory: 10,
