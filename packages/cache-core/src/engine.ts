@@ -185,6 +185,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.loads = new Loads<V>(this);
     if (this.disk !== undefined)
       this.requireEncodableValues('has a disk tier', MAX_DISK_VALUE_BYTES, MAX_DISK_VALUE_DEPTH);
+    if (this.disk !== undefined && config.diskPersistent && !config.overflowToDisk) this.#restoreMemory(this.disk);
     this.#sweeper = new Sweeper<V>(
       this,
       context.scheduler,
@@ -195,6 +196,54 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   get cacheName(): string {
     return this.name;
+  }
+
+  /**
+   * A persistent disk tier without overflowToDisk mirrors memory: what it holds at open is what
+   * memory held at the last shutdown (or crash), and memory holds it again, in its order of use
+   * (of insertion for FIFO). Left on disk only, those entries were outside memory's bound: no
+   * eviction reached them, and every restart added a memory's worth (3, 6, 9 entries in a cache
+   * of 3). Past maxElementsInMemory (lowered since), the least recently used leave the disk first,
+   * said once; past maxBytesLocalHeap, the memory store evicts as on any write.
+   */
+  #restoreMemory(disk: DiskTier<V>): void {
+    if (disk.size === 0) return;
+    const fifo = this.config.memoryStoreEvictionPolicy === 'FIFO';
+    // Keys and times first, record by record: not every value of the store at once.
+    const order: Array<[string, number]> = [];
+    for (const [key, record] of disk.records()) order.push([key, fifo ? record.createdAt : record.lastAccessedAt]);
+    order.sort((a, b) => a[1] - b[1]);
+    const max = this.config.maxElementsInMemory;
+    const excess = max > 0 ? Math.max(0, order.length - max) : 0;
+    for (let i = 0; i < excess; i++) disk.remove((order[i] as [string, number])[0]);
+    if (excess > 0) {
+      this.#logger.info(
+        { cache: this.name, removed: excess, maxElementsInMemory: max },
+        'the persistent disk tier held more than maxElementsInMemory (lowered since it was written; without overflowToDisk the disk mirrors memory): the least recently used records were removed',
+      );
+    }
+    this.#writeNow = this.#clock();
+    for (let i = excess; i < order.length; i++) {
+      const key = (order[i] as [string, number])[0];
+      const record = disk.read(key);
+      if (record === undefined) continue;
+      const bytes = this.#bytes(key, record.value);
+      if (!this.#store.fits(bytes)) {
+        disk.remove(key); // larger than the whole byte bound: memory never holds it, so neither does the mirror
+        continue;
+      }
+      this.#store.write(
+        key,
+        record.value,
+        record.createdAt,
+        record.lastAccessedAt,
+        record.timeToLiveSeconds,
+        record.timeToIdleSeconds,
+        record.version,
+        bytes,
+      );
+      if (this.#evictedCount > 0) this.#reportEvictions();
+    }
   }
 
   get closed(): boolean {

@@ -452,6 +452,38 @@ describe('persistence across restarts', () => {
     expect(second.cache.get('ttl')).toBeUndefined();
   });
 
+  it('without overflowToDisk, memory holds again what the disk kept, so a restart does not add a memory’s worth of entries (found by the outside attack)', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const config = { maxElementsInMemory: 3, diskPersistent: true };
+    // Each restart left the last run's entries on disk only, where no eviction reached them:
+    // 3, then 6, then 9 entries in a cache of 3.
+    for (const run of ['r0', 'r1', 'r2']) {
+      const { manager, cache, events } = open(dir, config, clock);
+      expect(cache.statistics()).toMatchObject({ memorySize: run === 'r0' ? 0 : 3, diskSize: run === 'r0' ? 0 : 3 });
+      for (const i of [0, 1, 2]) {
+        cache.put(`${run}k${i}`, i);
+        clock.advance(1000);
+      }
+      expect(cache.size).toBe(3);
+      expect(cache.statistics()).toMatchObject({ memorySize: 3, diskSize: 3 });
+      if (run !== 'r0') expect(events.filter((e) => e.startsWith('evict:')).length).toBe(3);
+      await manager.shutdown();
+    }
+    // Read back from memory, as before the restart; the order of use is kept: the least recently
+    // used leaves first.
+    const { manager, cache, events } = open(dir, config, clock);
+    expect(cache.get('r2k0')).toBe(0);
+    expect(cache.statistics()).toMatchObject({ memoryHits: 1, diskHits: 0 });
+    cache.put('new', 'n');
+    expect(events).toEqual(['evict:r2k1', 'put:new']);
+    await manager.shutdown();
+    // A bound lowered across the restart: the least recently used go at open.
+    const lowered = open(dir, { maxElementsInMemory: 2, diskPersistent: true }, clock);
+    expect(lowered.cache.size).toBe(2);
+    expect(lowered.cache.keys().sort()).toEqual(['new', 'r2k0']);
+  });
+
   it('keeps long keys with control characters (a NUL as a separator) across a restart: listed, read and removed as themselves', async () => {
     const dir = tempDir();
     const config = { maxElementsInMemory: 1, overflowToDisk: true, diskPersistent: true };
