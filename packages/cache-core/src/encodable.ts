@@ -8,7 +8,8 @@
  * Accepted: null, booleans, numbers, strings, plain objects (prototype Object.prototype or null),
  * arrays, Buffers and Uint8Arrays, Dates, Maps, Sets. Refused: undefined at the top level,
  * functions, symbols, bigints, other class instances (typed arrays other than Uint8Array
- * included), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
+ * included, and subclasses of Array, Date, Map and Set, which come back as the base class or, a
+ * Map's, as an empty object), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
  * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested
  * `undefined` (an absent optional field) is accepted. Where the cache asks for a bound
  * (replication: one change must fit in one frame; a disk tier: what lmdb stores), a value whose
@@ -84,6 +85,9 @@ interface Found {
   readonly tooDeep?: true;
 }
 
+/** The prototypes of the containers msgpack carries as themselves (a subclass's are not). */
+const BASE_PROTOTYPES: ReadonlySet<unknown> = new Set([Array.prototype, Map.prototype, Set.prototype]);
+
 /** The walk passed maxBytes: no path (the whole value is too large), so no steps are collected. */
 const TOO_LARGE: Found = Object.freeze({ problem: 'too large', steps: [] as string[] });
 
@@ -147,7 +151,11 @@ class Walk {
         ? this.#count(object.byteLength + 5)
         : { problem: describeInstance(object), steps: [] };
     }
-    if (object instanceof Date) return this.#count(15);
+    if (object instanceof Date) {
+      return Object.getPrototypeOf(object) === Date.prototype
+        ? this.#count(15)
+        : { problem: describeInstance(object), steps: [] };
+    }
     this.#containers ??= new Map();
     const containers = this.#containers;
     const known = containers.get(object);
@@ -193,6 +201,14 @@ class Walk {
     if (header !== undefined) return header;
     let tallest = 0;
     let found: Found | undefined;
+    // An array, Map or Set of a subclass comes back as its base class, and msgpackr writes a Map
+    // subclass as an empty object: its entries were lost.
+    if (
+      (Array.isArray(object) || object instanceof Map || object instanceof Set) &&
+      !BASE_PROTOTYPES.has(Object.getPrototypeOf(object))
+    ) {
+      return { problem: describeInstance(object), steps: [] };
+    }
     if (Array.isArray(object)) {
       for (let i = 0; i < object.length; i++) {
         found = this.value(object[i], depth);
