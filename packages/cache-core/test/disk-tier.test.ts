@@ -31,6 +31,37 @@ function open(dir: string, config: CacheConfig, clock = new ManualClock()) {
   return { manager, cache, events, clock };
 }
 
+/**
+ * Writes 40,000 values of 4 KiB (160 MB) to a persistent store of `config`, then runs `body` in a
+ * child process with a heap of 64 MB, over a cache 'c' of the same config reopened there
+ * (`managerOptions` is spliced into the CacheManager's options). Resolves what the child printed,
+ * once it exited cleanly.
+ */
+async function inSmallHeap(config: CacheConfig, managerOptions: string, body: string): Promise<string> {
+  const dir = tempDir();
+  const first = open(dir, config);
+  const value = 'v'.repeat(4096);
+  for (let i = 0; i < 40_000; i++) first.cache.put(`k${i}`, `${i}:${value}`);
+  await first.manager.shutdown();
+  const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+  const script = `import(${JSON.stringify(source)}).then(async ({ CacheManager }) => {
+      const manager = new CacheManager({ diskStorePath: ${JSON.stringify(dir)}${managerOptions} });
+      const cache = manager.addCache('c', ${JSON.stringify(config)});
+      ${body}
+      await manager.shutdown();
+    })`;
+  const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect({ status: child.status, signal: child.signal, stderr: child.stderr.slice(-300) }).toEqual({
+    status: 0,
+    signal: null,
+    stderr: '',
+  });
+  return child.stdout.trim();
+}
+
 afterEach(async () => {
   const seen = logged.splice(0);
   await stopChildren();
@@ -258,31 +289,15 @@ describe('maxElementsOnDisk', () => {
   });
 
   it('reopens a store larger than the heap: the write order is rebuilt from creation times, not from every value held at once', async () => {
-    const dir = tempDir();
     const config = { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true, maxElementsOnDisk: 100_000 };
-    const first = open(dir, config);
-    const value = 'v'.repeat(4096);
-    for (let i = 0; i < 40_000; i++) first.cache.put(`k${i}`, `${i}:${value}`); // 160 MB on disk
-    await first.manager.shutdown();
-    // A heap of 64 MB: holding every value while opening (what the tier did) ran out of memory.
-    const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
-    const script = `import(${JSON.stringify(source)}).then(async ({ CacheManager }) => {
-      const manager = new CacheManager({ diskStorePath: ${JSON.stringify(dir)} });
-      const cache = manager.addCache('c', ${JSON.stringify(config)});
-      cache.put('newest', 'x');
-      console.log(cache.size, cache.get('k0')?.slice(0, 2));
-      await manager.shutdown();
-    })`;
-    const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', script], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect({ status: child.status, signal: child.signal, stderr: child.stderr.slice(-300) }).toEqual({
-      status: 0,
-      signal: null,
-      stderr: '',
-    });
-    expect(child.stdout.trim()).toBe('40001 0:');
+    // Holding every value while opening (what the tier did) ran out of memory.
+    const out = await inSmallHeap(
+      config,
+      '',
+      `cache.put('newest', 'x');
+      console.log(cache.size, cache.get('k0')?.slice(0, 2));`,
+    );
+    expect(out).toBe('40001 0:');
   }, 90_000);
 });
 
@@ -319,31 +334,15 @@ describe('expiry on disk', () => {
   });
 
   it('evictExpiredElements() on a store larger than the heap reads it record by record, not every value at once (found by the outside attack)', async () => {
-    const dir = tempDir();
     const config = { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true, timeToLiveSeconds: 3600 };
-    const first = open(dir, config);
-    const value = 'v'.repeat(4096);
-    for (let i = 0; i < 40_000; i++) first.cache.put(`k${i}`, `${i}:${value}`); // 160 MB on disk
-    await first.manager.shutdown();
-    // A heap of 64 MB, and a clock two hours on: every record has expired. The sweep held every
-    // record of the store in one array before expiring any, and ran out of memory.
-    const source = fileURLToPath(new URL('../src/index.ts', import.meta.url));
-    const script = `import(${JSON.stringify(source)}).then(async ({ CacheManager }) => {
-      const manager = new CacheManager({ diskStorePath: ${JSON.stringify(dir)}, clock: () => Date.now() + 7_200_000 });
-      const cache = manager.addCache('c', ${JSON.stringify(config)});
-      console.log(cache.evictExpiredElements(), cache.size);
-      await manager.shutdown();
-    })`;
-    const child = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', script], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect({ status: child.status, signal: child.signal, stderr: child.stderr.slice(-300) }).toEqual({
-      status: 0,
-      signal: null,
-      stderr: '',
-    });
-    expect(child.stdout.trim()).toBe('40000 0');
+    // A clock two hours on: every record has expired. The sweep held every record of the store in
+    // one array before expiring any, and ran out of memory.
+    const out = await inSmallHeap(
+      config,
+      ', clock: () => Date.now() + 7_200_000',
+      'console.log(cache.evictExpiredElements(), cache.size);',
+    );
+    expect(out).toBe('40000 0');
   }, 90_000);
 
   it('the periodic sweep works through a large disk tier in slices, with no read', async () => {
