@@ -31,9 +31,11 @@ export interface CacheManagerOptions {
   logger?: Logger;
   /**
    * Stamps every local write with a version (replication passes its hybrid logical clock).
-   * Without it local entries are unversioned. @default none
+   * Without it local entries are unversioned. Called with `after` when the cache holds the key at
+   * a version the clock may not have seen (kept on disk across a restart, the wall clock stepped
+   * back since): the version returned must be newer than `after` too. @default none
    */
-  versionClock?: () => Version;
+  versionClock?: (after?: Version) => Version;
   /** How long a removed key's tombstone is kept to refuse late, older writes from peers. @default 300 */
   tombstoneRetentionSeconds?: number;
   /**
@@ -164,7 +166,7 @@ export class CacheManager {
   readonly #clock: Clock;
   readonly #scheduler: Scheduler;
   readonly #logger: Logger;
-  readonly #versionClock: (() => Version) | undefined;
+  readonly #versionClock: ((after?: Version) => Version) | undefined;
   readonly #tombstoneRetentionMillis: number;
   readonly #maxTombstones: number;
   #environment: LmdbEnvironment | undefined;

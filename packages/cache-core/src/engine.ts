@@ -57,8 +57,11 @@ export interface CacheContext {
   /** Timers: the expiry sweep, and the turns a disk sweep yields between slices. */
   readonly scheduler: Scheduler;
   readonly logger: Logger;
-  /** Stamps local writes when replication is on; absent, local entries are unversioned. */
-  readonly versionClock: (() => Version) | undefined;
+  /**
+   * Stamps local writes when replication is on; absent, local entries are unversioned. Given
+   * `after`, a version newer than it too (CacheManagerOptions.versionClock).
+   */
+  readonly versionClock: ((after?: Version) => Version) | undefined;
   readonly tombstoneRetentionMillis: number;
   /** Most tombstones kept; past it the oldest is forgotten first. */
   readonly maxTombstones: number;
@@ -97,7 +100,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
 
   readonly #clock: Clock;
   readonly #logger: Logger;
-  readonly #versionClock: (() => Version) | undefined;
+  readonly #versionClock: ((after?: Version) => Version) | undefined;
   readonly #events: EventHub<V>;
   readonly #store: MemoryStore<V>;
   /**
@@ -947,6 +950,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const store = this.#store;
     // With a disk tier, a key not in memory may still be held on disk.
     let onDisk = slot < 0 && this.disk !== undefined ? this.disk.read(key) : undefined;
+    if (origin === 'local' && version !== undefined) version = this.#newerThanHeld(version, slot, onDisk);
     const heldLive = slot >= 0 ? !store.isExpired(slot, now) : onDisk !== undefined && !isRecordExpired(onDisk, now);
     if (!heldLive && (slot >= 0 || onDisk !== undefined)) {
       // The entry this write replaces has expired: it leaves both tiers and fires expire before
@@ -1095,11 +1099,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     let live = false;
     let removed: V | undefined;
     if (slot >= 0) {
+      if (origin === 'local' && version !== undefined) version = this.#newerThanHeld(version, slot, undefined);
       live = !store.isExpired(slot, now);
       if (live) removed = this.#eventValue(slot, 'remove', origin);
       store.delete(key);
     } else if (this.disk !== undefined) {
       const record = this.disk.read(key);
+      if (origin === 'local' && version !== undefined) version = this.#newerThanHeld(version, slot, record);
       live = record !== undefined && !isRecordExpired(record, now);
       if (live) removed = record?.value;
     }
@@ -1109,6 +1115,26 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     if (live) this.#removals++;
     this.#emit('remove', origin, key, removed, version, 0, 0, 0, slot);
     return live;
+  }
+
+  /**
+   * `version`, stamped for a local write or removal of the entry in `slot` (or `onDisk`), unless
+   * the entry's own version is not older: then one newer than both. The version clock is moved on
+   * by every version it receives from peers, so this happens only for a version it never saw: one
+   * a persistent disk kept across a restart after which the wall clock stood earlier (stepped back,
+   * or a host whose clock was ahead). Stamped older, the write lost to what it replaced on every
+   * peer, and a repair brought the replaced value back here too.
+   */
+  #newerThanHeld(version: Version, slot: number, onDisk: DiskRecord<V> | undefined): Version {
+    const held =
+      slot >= 0
+        ? this.#store.compareVersion(slot, version) >= 0
+          ? this.#store.version(slot)
+          : undefined
+        : onDisk?.version !== undefined && !isNewer(version, onDisk.version)
+          ? onDisk.version
+          : undefined;
+    return held === undefined ? version : (this.#versionClock as (after?: Version) => Version)(held);
   }
 
   #clearAll(version: Version | undefined, origin: EventOrigin): void {

@@ -46,6 +46,56 @@ describe('local writes are stamped by the version clock', () => {
   });
 });
 
+describe('a local write is stamped newer than the version it replaces', () => {
+  /**
+   * A clock that stamps `time` (which the test sets back, as a stepped wall clock) unless given a
+   * version to pass: then that version's next counter, as the replication's HLC does.
+   */
+  const stepped = () => {
+    const clock = { time: 5_000, afters: [] as Version[] };
+    const versionClock = (after?: Version): Version => {
+      if (after === undefined) return v(clock.time, 0, 'me');
+      clock.afters.push(after);
+      return v(after.time, after.counter + 1, 'me');
+    };
+    return { clock, versionClock };
+  };
+
+  it("a persistent disk's entry, kept across a restart after which the clock stands earlier: the put and the remove pass it (found by the outside attack)", async () => {
+    const dir = tempDir();
+    const config = { diskPersistent: true, overflowToDisk: true, maxElementsInMemory: 1 };
+    const before = new CacheManager({ diskStorePath: dir, versionClock: () => v(9_000, 3, 'me') });
+    const first = before.addCache('c', config);
+    for (const key of ['a', 'b', 'c']) first.put(key, 'before');
+    await before.shutdown();
+    const { clock, versionClock } = stepped();
+    const after = new CacheManager({ diskStorePath: dir, versionClock });
+    const cache = after.addCache('c', config);
+    cache.put('a', 'after'); // on disk only: its record's version
+    expect(cache.peekEntry('a')?.version).toEqual(v(9_000, 4, 'me'));
+    cache.remove('b');
+    expect(replicaPortOf(cache).tombstones()).toEqual([{ key: 'b', version: v(9_000, 4, 'me') }]);
+    // Stamped older, each lost to what it replaced on every peer (and a repair undid it here).
+    expect(clock.afters).toEqual([v(9_000, 3, 'me'), v(9_000, 3, 'me')]);
+    await after.shutdown();
+  });
+
+  it('in memory too, and a newer clock is asked nothing', () => {
+    const { clock, versionClock } = stepped();
+    const { addCache } = setup({ versionClock });
+    const cache = addCache('c');
+    cache.put('k', 'one');
+    clock.time = 4_000; // stepped back
+    cache.put('k', 'two');
+    expect(cache.peekEntry('k')?.version).toEqual(v(5_000, 1, 'me'));
+    clock.time = 6_000;
+    cache.put('k', 'three');
+    cache.put('other', 'x');
+    expect(cache.peekEntry('k')?.version).toEqual(v(6_000, 0, 'me'));
+    expect(clock.afters).toEqual([v(5_000, 0, 'me')]);
+  });
+});
+
 describe('local changes, as replication hears them', () => {
   it("name the memory slot the key is held in: the same for a key's changes while it stays, -1 where none", () => {
     let counter = 0;

@@ -283,7 +283,7 @@ export class ClusterNode {
       logger: this.#logger,
       scheduler: this.#scheduler,
       ...(clock === undefined ? {} : { clock }),
-      versionClock: () => this.#hlc.now(),
+      versionClock: (after) => this.#hlc.now(after),
       ...(config.tombstoneRetentionSeconds === undefined
         ? {}
         : { tombstoneRetentionSeconds: config.tombstoneRetentionSeconds }),

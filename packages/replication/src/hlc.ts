@@ -87,8 +87,14 @@ export class HybridLogicalClock {
     return this.#wallClock();
   }
 
-  /** A new version for a local write, newer than every version this clock has made or received. */
-  now(): Version {
+  /**
+   * A new version for a local write, newer than every version this clock has made or received,
+   * and than `after` when given: the version the cache holds for the key, which this clock may
+   * never have seen (its disk kept it across a restart, and the wall clock was stepped back
+   * since). `after` is this node's own history, not a peer's claim, so no drift bound applies.
+   */
+  now(after?: Version): Version {
+    if (after !== undefined) this.#adopt(after);
     // Whole milliseconds, whatever the clock gives (a version's time is an integer on the wire).
     const wall = Math.floor(this.#clock());
     if (wall > this.#time) {
@@ -125,11 +131,16 @@ export class HybridLogicalClock {
         `version from node "${remote.node}" is ${remote.time - wall} ms ahead of this node's clock (at most ${this.#maxDriftMillis} ms is accepted)`,
       );
     }
-    if (remote.time > this.#time) {
-      this.#time = remote.time;
-      this.#counter = remote.counter;
-    } else if (remote.time === this.#time && remote.counter > this.#counter) {
-      this.#counter = remote.counter;
+    this.#adopt(remote);
+  }
+
+  /** Moves this clock to `seen` where `seen` is newer than the clock. */
+  #adopt(seen: Version): void {
+    if (seen.time > this.#time) {
+      this.#time = seen.time;
+      this.#counter = seen.counter;
+    } else if (seen.time === this.#time && seen.counter > this.#counter) {
+      this.#counter = seen.counter;
     }
   }
 }

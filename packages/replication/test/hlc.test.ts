@@ -44,6 +44,17 @@ describe('HybridLogicalClock', () => {
     expect(hlc.time()).toBe(11_000);
   });
 
+  it("stamps newer than a version it is given (the cache's own, kept on disk across a restart), past the drift bound too", () => {
+    const wall = new ManualClock(1000);
+    const hlc = new HybridLogicalClock({ node: 'a', clock: wall.now });
+    // An hour ahead of this clock: its own history, written before the wall clock was stepped back.
+    const kept = { time: 3_601_000, counter: 7, node: 'a' };
+    expect(hlc.now(kept)).toEqual({ time: 3_601_000, counter: 8, node: 'a' });
+    expect(hlc.now()).toEqual({ time: 3_601_000, counter: 9, node: 'a' });
+    // An older one changes nothing.
+    expect(hlc.now({ time: 5, counter: 0, node: 'b' })).toEqual({ time: 3_601_000, counter: 10, node: 'a' });
+  });
+
   it('ignores an older peer version', () => {
     const hlc = new HybridLogicalClock({ node: 'b', clock: new ManualClock(9000).now });
     hlc.now();
