@@ -180,6 +180,8 @@ interface Dialer {
   cancelRedial: Cancel | undefined;
   /** When 'peer unreachable' was last logged at warn; undefined: not since the last link. */
   warnedAt: number | undefined;
+  /** What failed then (failureKind): a dial that fails otherwise is logged at warn at once. */
+  warnedFor: string | undefined;
   /**
    * When its last link last heard from it, kept once that link closed: a peer that went down
    * showed "last seen never", and its last-seen series left /metrics just when an alert on it
@@ -195,7 +197,10 @@ interface Dialer {
  * once. Ten minutes: a handshake with itself costs a node nothing worth counting at that rate.
  */
 const SELF_RECHECK_MILLIS = 10 * 60_000;
-/** A peer that stays unreachable is logged at warn once, then once a minute (debug between). */
+/**
+ * A peer that stays unreachable is logged at warn once, then once a minute (debug between), and
+ * at once whenever it fails for another reason (failureKind).
+ */
 const UNREACHABLE_WARN_MILLIS = 60_000;
 /**
  * Links made and lost with one remote host logged at info in a minute (a restart is two, a
@@ -607,6 +612,7 @@ export class ClusterNode {
       linkedAt: undefined,
       cancelRedial: undefined,
       warnedAt: undefined,
+      warnedFor: undefined,
       lastSeen: null,
     };
     this.#dialers.push(dialer);
@@ -703,6 +709,7 @@ export class ClusterNode {
       // closes every link at once (a node on a backplane, a duplicate) is not redialled 12 times a second.
       dialer.linkedAt = this.#scheduler.now();
       dialer.warnedAt = undefined;
+      dialer.warnedFor = undefined;
       // When this link closes, #register's close handler redials the dialers of its node.
       const url = peer.url === '' || namesWildcard(peer.url) ? dialer.url : peer.url;
       const link = this.#register(session, peer, url, true, dialer.caches);
@@ -727,11 +734,18 @@ export class ClusterNode {
       // Also once a minute per address, node-wide: an address that leaves a DNS answer and comes
       // back gets a new dialer, and a resolver answering random subsets of a fleet made every
       // resolution some ten warnings (found by a review).
+      // A new reason is said at once: a peer that went down (ECONNREFUSED) and came back with
+      // another secret (E_AUTH) showed the old reason for a minute, while it was the new one
+      // the operator had to fix.
+      const kind = failureKind(error);
       if (
-        (dialer.warnedAt === undefined || now - dialer.warnedAt >= UNREACHABLE_WARN_MILLIS) &&
-        this.#oncePerMinute.first(`unreachable ${dialer.url}`)
+        (dialer.warnedAt === undefined ||
+          now - dialer.warnedAt >= UNREACHABLE_WARN_MILLIS ||
+          dialer.warnedFor !== kind) &&
+        this.#oncePerMinute.first(`unreachable ${dialer.url} ${kind}`)
       ) {
         dialer.warnedAt = now;
+        dialer.warnedFor = kind;
         this.#logger.warn(
           { peer: dialer.url, attempts: dialer.attempt + 1, err: error },
           'peer unreachable; will retry (logged again in a minute if it still is)',
@@ -944,6 +958,19 @@ class Slots {
  * (WebSocket pings and pongs). Messages alone made a healthy idle link look seconds stale in
  * `meshcache peers` and on /metrics, which both call it the last frame.
  */
+/**
+ * What a failed dial ran into, as a word that stays the same while the cause does: the error's
+ * code (E_AUTH, E_PROTOCOL, E_TIMEOUT), or its cause's (ECONNREFUSED, ECONNRESET), else its message.
+ */
+function failureKind(error: unknown): string {
+  const code = (value: unknown) => (value as { code?: unknown } | undefined)?.code;
+  const own = code(error);
+  if (typeof own === 'string') return own;
+  const cause = code((error as { cause?: unknown } | undefined)?.cause);
+  if (typeof cause === 'string') return cause;
+  return error instanceof Error ? error.message : String(error);
+}
+
 function lastHeard(link: PeerLink, now: number, closing = false): number | null {
   const { connection } = link.session;
   const quiet = connection.quietMillis;

@@ -657,6 +657,42 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     ]);
   });
 
+  it('warns again at once when an unreachable peer fails for another reason (down, then back with another secret)', async () => {
+    const warnings: string[] = [];
+    const failures: string[] = [];
+    const at = (level: string) => (obj: object, msg?: string) => {
+      if (!msg?.includes('unreachable')) return;
+      const err = (obj as { err?: Error }).err;
+      const why = `${(err as { code?: string } | undefined)?.code ?? 'no code'}: ${err?.message}`;
+      failures.push(why);
+      if (level === 'warn') warnings.push(why);
+    };
+    // A port nothing listens on, taken by a node of another secret once the first refusal was logged.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    await startNode(
+      'gw-1',
+      [`ws://127.0.0.1:${port}`],
+      { caches: { 'Response Cache': { replication: {} } } },
+      { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } },
+    );
+    await until(() => warnings.length === 1, 'the refused connection to be logged');
+    expect(warnings[0]).toContain('ECONNREFUSED');
+    await startNode('gw-2', [], {
+      secret: 'another secret, at least 32 bytes long',
+      peerListener: { hostname: '127.0.0.1', port, socketTimeoutMillis: 1000 },
+      caches: { 'Response Cache': { replication: {} } },
+    });
+    await until(() => failures.some((why) => why.startsWith('E_AUTH')), 'a dial to meet the other secret', {
+      timeoutMillis: 10_000,
+    });
+    // The operator sees the new reason now, not a minute later behind the old one.
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toMatch(/^E_AUTH: .*4003 authentication failed/);
+  });
+
   it('synchronous mode: settle() reports who acknowledged; a silent peer times out without holding up the others', async () => {
     const syncCaches = { 'Response Cache': { replication: { replicateAsynchronously: false } } };
     const a = await start('gw-1', [], { caches: syncCaches });
