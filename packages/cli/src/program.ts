@@ -26,7 +26,11 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text), writeErr: (text) => io.err(text) })
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 success; 1 a failed operation (unreachable node, refused secret, unknown cache), with one line on stderr; 2 bad usage; serve and import-ehcache say theirs in their --help.\n',
+    );
   /** Whether --default-cache was given, and whether after a --no-default-cache. */
   let defaultCacheNamed = false;
   let defaultCacheBoth = false;
@@ -41,7 +45,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .addOption(new Option('--verbose', 'debug lines in the log'))
     .addHelpText(
       'after',
-      '\nExamples:\n  meshcache serve --config examples/gateway-cluster/gw-1.json\n  MESHCACHE_SECRET=s3cret meshcache serve --config gw-1.json\n',
+      '\nExit codes: 0 after a clean stop (SIGINT or SIGTERM); 1 the node could not start (the peer port or the http port taken, the disk store locked); 2 a configuration that cannot be used (unreadable, not JSON, a bad field: each named on stderr).\n\nExamples:\n  meshcache serve --config examples/gateway-cluster/gw-1.json\n  MESHCACHE_SECRET=s3cret meshcache serve --config gw-1.json\n',
     )
     .action((options: { config: string; verbose?: boolean }) => runAction(serve(io, options)));
 

@@ -268,6 +268,13 @@ describe('meshcache admin commands, in process', () => {
       expect(help.out).toMatch(/Examples?:\n {2}meshcache /);
     }
   });
+
+  it('says its exit codes in --help: every command’s at the top, and serve’s own (a supervisor branches on them)', async () => {
+    const top = await cli(['--help']);
+    expect(top.out).toMatch(/Exit codes: 0 success; 1 a failed operation .*; 2 bad usage/s);
+    const serve = await cli(['serve', '--help']);
+    expect(serve.out).toMatch(/Exit codes: 0 after a clean stop .*; 1 the node could not start .*; 2 a configuration/s);
+  });
 });
 
 describe('meshcache serve, in process', () => {
