@@ -401,16 +401,19 @@ describe('meshcache serve, in process', () => {
     expect(result.err).toMatch(/option "secret \(from MESHCACHE_SECRET\)" is 5 bytes/);
   });
 
-  it('exits 1 with one line when the node cannot start (the port is taken)', async () => {
+  it('exits 1 with one line naming peerListener when the node cannot start (the peer port is taken)', async () => {
     const a = await start('gw-1');
+    const port = Number(new URL(a.url).port);
     const file = join(dir, 'clash.json');
-    writeFileSync(
-      file,
-      JSON.stringify({ name: 'gw-2', cluster: 'gateways', peerListener: { port: Number(new URL(a.url).port) } }),
-    );
+    writeFileSync(file, JSON.stringify({ name: 'gw-2', cluster: 'gateways', peerListener: { port } }));
     const result = await cli(['serve', '--config', file]);
     expect(result.code).toBe(1);
-    expect(result.err).toMatch(/meshcache: the node could not start.*EADDRINUSE/);
+    // As the http port's line names "http": which of the two ports is taken, and where.
+    expect(result.err).toMatch(
+      new RegExp(
+        `^meshcache: the peer listener \\(peerListener\\) could not listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*\\n$`,
+      ),
+    );
   });
 
   it('reaches a wss:// node with --ca, and says when the CA is missing or unreadable', async () => {

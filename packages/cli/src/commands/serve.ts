@@ -8,8 +8,8 @@
  * exits 0.
  *
  * Exit codes: 2 for a configuration that cannot be used (unreadable, not JSON, a bad field,
- * each named), 1 when the node cannot start (port taken, the http port taken, disk store locked), 0 after a clean
- * stop.
+ * each named), 1 when the node cannot start (the peer port or the http port taken, each named by
+ * its field; the disk store locked), 0 after a clean stop.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, MeshcacheError } from '@meshcache/core';
@@ -109,6 +109,16 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     if (error instanceof ConfigError) {
       io.err(`meshcache: ${options.config}: ${error.message}\n`);
       return 2;
+    }
+    // The only other listener is the peer port's: named as the http one is, since "the node could
+    // not start: listen EADDRINUSE" left an operator to work out which of the two ports was taken.
+    const listen = error as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (listen.syscall === 'listen' && listen.address !== undefined) {
+      const host = listen.address.includes(':') ? `[${listen.address}]` : listen.address;
+      io.err(
+        `meshcache: the peer listener (peerListener) could not listen on ${host}:${listen.port}: ${listen.message}\n`,
+      );
+      return 1;
     }
     const code = error instanceof MeshcacheError ? ` (${error.code})` : '';
     io.err(`meshcache: the node could not start${code}: ${(error as Error).message}\n`);
