@@ -47,6 +47,8 @@ describe('local writes are stamped by the version clock', () => {
 });
 
 describe('a local write is stamped newer than the version it replaces', () => {
+  afterEach(removeTempDirs);
+
   /**
    * A clock that stamps `time` (which the test sets back, as a stepped wall clock) unless given a
    * version to pass: then that version's next counter, as the replication's HLC does.
