@@ -954,11 +954,6 @@ class Slots {
 }
 
 /**
- * When anything last came from the peer: a message, or a heartbeat where the transport tells
- * (WebSocket pings and pongs). Messages alone made a healthy idle link look seconds stale in
- * `meshcache peers` and on /metrics, which both call it the last frame.
- */
-/**
  * What a failed dial ran into, as a word that stays the same while the cause does: the error's
  * code (E_AUTH, E_PROTOCOL, E_TIMEOUT), or its cause's (ECONNREFUSED, ECONNRESET), else its message.
  */
@@ -971,6 +966,11 @@ function failureKind(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * When anything last came from the peer: a message, or a heartbeat where the transport tells
+ * (WebSocket pings and pongs). Messages alone made a healthy idle link look seconds stale in
+ * `meshcache peers` and on /metrics, which both call it the last frame.
+ */
 function lastHeard(link: PeerLink, now: number, closing = false): number | null {
   const { connection } = link.session;
   const quiet = connection.quietMillis;
