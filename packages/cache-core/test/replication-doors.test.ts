@@ -82,6 +82,25 @@ describe('a local write is stamped newer than the version it replaces', () => {
     await after.shutdown();
   });
 
+  it('removeAll too: its clear version passes every version held, else a peer kept what the clear removed here, and its repair brought it back', async () => {
+    const dir = tempDir();
+    const config = { diskPersistent: true, overflowToDisk: true, maxElementsInMemory: 1 };
+    const before = new CacheManager({ diskStorePath: dir, versionClock: () => v(9_000, 3, 'me') });
+    const first = before.addCache('c', config);
+    for (const key of ['a', 'b']) first.put(key, 'before');
+    await before.shutdown();
+    const { versionClock } = stepped();
+    const after = new CacheManager({ diskStorePath: dir, versionClock });
+    const cache = after.addCache('c', config);
+    cache.removeAll();
+    const port = replicaPortOf(cache);
+    expect(compareVersions(port.clearVersion, v(9_000, 3, 'me'))).toBeGreaterThan(0);
+    // A peer whose copy of 'a' the clear did not pass kept it, and offers it back in a repair.
+    expect(port.applyPut('a', 'before', v(9_000, 3, 'me'), 9_000, 0, 0)).toBe('stale');
+    expect(cache.has('a')).toBe(false);
+    await after.shutdown();
+  });
+
   it('in memory too, and a newer clock is asked nothing', () => {
     const { clock, versionClock } = stepped();
     const { addCache } = setup({ versionClock });
