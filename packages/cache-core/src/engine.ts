@@ -149,6 +149,13 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   #sizeReason = '';
   #depthReason = '';
   #closed = false;
+  /**
+   * Whether the disk may hold versions the version clock never saw: what a persistent disk kept
+   * from an earlier run. The first local removeAll reads them and has the clock pass the newest
+   * (#newerThanAllHeld); every version written since came from the clock, or from a peer's change
+   * it received.
+   */
+  #diskUnseen = false;
   #reportingEvictions = false;
   /** Whether an entry evicted from memory stays on disk (overflowToDisk) or leaves the cache. */
   readonly #overflow: boolean;
@@ -177,6 +184,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     this.defaults = cacheLifespan(config);
     this.#events = new EventHub<V>(name, context.logger);
     this.disk = context.disk as DiskTier<V> | undefined;
+    this.#diskUnseen = this.disk !== undefined && config.diskPersistent && this.disk.size > 0;
     this.#store = new MemoryStore<V>({
       policy: config.memoryStoreEvictionPolicy,
       maxEntries: config.maxElementsInMemory,
@@ -1137,12 +1145,42 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return held === undefined ? version : (this.#versionClock as (after?: Version) => Version)(held);
   }
 
+  /**
+   * `version`, stamped for a local removeAll, unless an entry held is not older: then one newer
+   * than every entry held, as #newerThanHeld for one key. Stamped older, the clear passed nothing
+   * a persistent disk kept across a restart on the peers (a remote clear removes only what is
+   * older), and their repairs brought those entries back here. A scan of memory, and of a
+   * persistent disk's records once (#diskUnseen): only there can a version be one the clock never saw.
+   */
+  #newerThanAllHeld(version: Version): Version {
+    let newest = version;
+    let held = false;
+    const store = this.#store;
+    for (let slot = 0; slot < store.top; slot++) {
+      if (store.holds(slot) && store.compareVersion(slot, newest) >= 0) {
+        newest = store.version(slot) as Version;
+        held = true;
+      }
+    }
+    if (this.disk !== undefined && this.#diskUnseen) {
+      this.#diskUnseen = false;
+      for (const [, record] of this.disk.records()) {
+        if (record.version !== undefined && !isNewer(newest, record.version)) {
+          newest = record.version;
+          held = true;
+        }
+      }
+    }
+    return held ? (this.#versionClock as (after?: Version) => Version)(newest) : version;
+  }
+
   #clearAll(version: Version | undefined, origin: EventOrigin): void {
     // Victims still waiting (a listener of one clears the cache) left before the clear: reported
     // after it, a victim moved to disk was written back and outlived the clear.
     this.#reportWaiting(false);
     this.#touch(undefined);
     if (version === undefined || origin === 'local') {
+      if (version !== undefined) version = this.#newerThanAllHeld(version);
       this.#store.clear();
       this.disk?.clear();
       this.#tombstones.forgetAll();
