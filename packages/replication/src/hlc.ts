@@ -91,7 +91,8 @@ export class HybridLogicalClock {
    * A new version for a local write, newer than every version this clock has made or received,
    * and than `after` when given: the version the cache holds for the key, which this clock may
    * never have seen (its disk kept it across a restart, and the wall clock was stepped back
-   * since). `after` is this node's own history, not a peer's claim, so no drift bound applies.
+   * since). No drift bound applies: what a cache holds is this node's own writes, or peers'
+   * changes that passed receive()'s bound when they came.
    */
   now(after?: Version): Version {
     if (after !== undefined) this.#adopt(after);
