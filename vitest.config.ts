@@ -19,6 +19,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20_000,
+    // Byte arrays compared by their bytes, not element by element (test/byte-equality.ts says why).
+    setupFiles: ['test/byte-equality.ts'],
     // Two test files at a time, on CI's two cores too (vitest's default is cores - 1: one). Most of
     // the slow files wait on processes, sockets and timers rather than compute, and one worker
     // left the run near CI's 20-minute bound on a slow day (980 s of tests). Tests poll with
