@@ -803,6 +803,9 @@ export class ClusterNode {
       return undefined;
     }
     const existing = this.#links.get(node);
+    // A link that replaces one to the same peer says so at debug only: the peer was connected all
+    // along, and a second 'peer connected' with no 'peer left' between read as a leaked link.
+    let replaced = false;
     if (existing?.session.connection.open) {
       // The same side dialled twice (a peer listed under two spellings, a DNS answer that
       // flapped): the link in place stays, and the other end, which sees two links from one
@@ -820,6 +823,11 @@ export class ClusterNode {
       }
       existing.session.close(CloseCode.Normal, 'duplicate link');
       this.#unlink(existing);
+      replaced = true;
+      this.#logger.debug(
+        { peer: node, url, dialledByUs },
+        'a second link to a linked peer replaced the first (each dialled the other; the one dialled by the node whose name sorts first stays)',
+      );
     }
     const link = new PeerLink({
       session,
@@ -855,7 +863,10 @@ export class ClusterNode {
         link.detach();
       }
     });
-    this.#logger[level()]({ peer: node, url, dialledByUs, protocol: peer.protocol }, 'peer connected');
+    this.#logger[replaced ? 'debug' : level()](
+      { peer: node, url, dialledByUs, protocol: peer.protocol },
+      'peer connected',
+    );
     if (peerChannel.hasSubscribers)
       peerChannel.publish({ node: this.id, event: 'connected', peer: node, url, dialledByUs });
     return link;

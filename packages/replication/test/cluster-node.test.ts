@@ -591,6 +591,41 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     expect(a.peers().map((peer) => [peer.id, peer.state])).toEqual([['gw-2', 'connected']]);
   });
 
+  it("logs one 'peer connected' at info when each side dials the other and the second link replaces the first (two, with no 'peer left' between, read as a leaked link; found running three processes)", async () => {
+    const caches = { caches: { R: { replication: {} } } };
+    const lines = (connected: string[], replaced: string[]) => {
+      const quiet = () => {};
+      return {
+        debug: (_: unknown, message: string) => {
+          if (message.startsWith('a second link to a linked peer replaced the first')) replaced.push(message);
+        },
+        info: (_: unknown, message: string) => {
+          if (message === 'peer connected') connected.push(message);
+        },
+        warn: quiet,
+        error: quiet,
+      };
+    };
+    const aConnected: string[] = [];
+    const aReplaced: string[] = [];
+    const bConnected: string[] = [];
+    const bReplaced: string[] = [];
+    // gw-2 dials gw-1 first; then gw-1, which sorts first, dials gw-2: its link is the one kept.
+    const provider = new ManualPeerProvider([]);
+    const a = await startNode('gw-1', [], caches, { peerProvider: provider, logger: lines(aConnected, aReplaced) });
+    const b = await startNode('gw-2', [a.url], caches, { logger: lines(bConnected, bReplaced) });
+    await b.ready();
+    await until(() => a.peers().length === 1 && aConnected.length === 1, 'gw-1 to see gw-2');
+    provider.update([{ url: b.url, cache: 'R' }]);
+    await until(() => aReplaced.length === 1 && bReplaced.length === 1, 'both ends to replace the link');
+    expect([aConnected, bConnected]).toEqual([['peer connected'], ['peer connected']]);
+    await until(
+      () => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected',
+      'the kept link to carry on',
+    );
+    expect([a.peers().length, b.peers().length]).toEqual([1, 1]);
+  });
+
   it('closes, with a warning, a link dialled for a cache the listener does not replicate', async () => {
     const warnings: string[] = [];
     const quiet = () => {};
