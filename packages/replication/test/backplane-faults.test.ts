@@ -25,7 +25,7 @@ import type { Logger } from '@meshcache/core';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterNode } from '../src/index.js';
-import { cacheContents, nodeCache, until } from './nodes.js';
+import { cacheContents, cacheDifferences, nodeCache, until } from './nodes.js';
 import { backplaneNodeConfig, RedisLink, RedisServer } from './redis-server.js';
 import { generator } from './simulation/schedule.js';
 
@@ -302,7 +302,7 @@ async function run(variant: string, repairIntervalMillis: number | undefined, se
       clearInterval(watching);
       const figures = all.map((node) => ({ node: node.id, size: cacheOf(node).size, backplane: info(node) }));
       throw new Error(
-        `${(error as Error).message} (${variant}, seed ${SEED}): ${JSON.stringify(figures)}\nlast log lines:\n${tail.join('\n')}`,
+        `${(error as Error).message} (${variant}, seed ${SEED}): ${JSON.stringify(figures)}\nkeys that differ:\n${cacheDifferences(all, CACHE).join('\n')}\nlast log lines:\n${tail.join('\n')}`,
       );
     }
     const convergedAt = Date.now();

@@ -56,4 +56,30 @@ export function cacheContents(node: ClusterNode, name: string, versions = false)
     .join('\n');
 }
 
+/**
+ * The keys of cache `name` whose entry differs between `nodes` (at most `most`), each with what
+ * every node holds: `value@time.counter.node`, `removed@version` (a tombstone) or `absent`. What
+ * a convergence test prints when it fails, so a rare schedule says which keys and whose versions.
+ */
+export function cacheDifferences(nodes: readonly ClusterNode[], name: string, most = 12): string[] {
+  const at = (version: { time: number; counter: number; node: string } | undefined) =>
+    version === undefined ? 'unversioned' : `${version.time}.${version.counter}.${version.node}`;
+  const held = nodes.map((node) => {
+    const port = replicaPortOf(nodeCache(node, name));
+    const entries = new Map<string, string>();
+    for (const { key, version } of port.tombstones()) entries.set(key, `removed@${at(version)}`);
+    for (const { key, value, version } of port.entries()) entries.set(key, `${JSON.stringify(value)}@${at(version)}`);
+    return entries;
+  });
+  const keys = new Set(held.flatMap((entries) => [...entries.keys()]));
+  const differing: string[] = [];
+  for (const key of [...keys].sort()) {
+    const seen = held.map((entries) => entries.get(key) ?? 'absent');
+    if (seen.every((one) => one === seen[0])) continue;
+    differing.push(`${key}: ${seen.map((one, i) => `${nodes[i]?.id} ${one}`).join(', ')}`);
+    if (differing.length === most) break;
+  }
+  return differing;
+}
+
 export { until } from '@meshcache/core/testing';
