@@ -88,6 +88,23 @@ export function heapBound(
   );
 }
 
+/**
+ * The replicator's whole-number properties (default 1000 in both): what Ehcache replaced with its
+ * default (under `below`), and what meshcache cannot take (over `above`, and why).
+ */
+const REPLICATION_INTS: Readonly<Record<string, { below: number; above: number; why: string }>> = {
+  asynchronousReplicationIntervalMillis: {
+    below: 10,
+    above: 3_600_000,
+    why: "meshcache's longest interval is 3600000 (1 h)",
+  },
+  asynchronousReplicationMaximumBatchSize: {
+    below: 1,
+    above: 100_000,
+    why: 'meshcache sends at most 100000 changes a frame',
+  },
+};
+
 /** What Ehcache ran with where these attributes were not above 0 (CacheConfiguration's defaults). */
 const DEFAULT_WHEN_NOT_POSITIVE = { diskExpiryThreadIntervalSeconds: 120, diskSpoolBufferSizeMB: 30 } as const;
 
@@ -450,33 +467,17 @@ export function convertReplication(imp: Importer, element: XmlElement, where: st
     if (booleans.includes(key)) {
       const value = imp.javaBoolean(where, property, key);
       if (value !== undefined) replication[key] = value;
-    } else if (key === 'asynchronousReplicationIntervalMillis') {
+    } else if (Object.hasOwn(REPLICATION_INTS, key)) {
+      const { below, above, why } = REPLICATION_INTS[key] as { below: number; above: number; why: string };
       const value = imp.javaInt(where, property, key, 1000);
       if (value === undefined) continue;
-      if (value < 10) {
+      if (value < below) {
         imp.note(
           property.line,
-          `${where}${key}=${value}: Ehcache replaces a value under 10 with 1000, the default; so does this`,
+          `${where}${key}=${value}: Ehcache replaces a value under ${below} with 1000, the default; so does this`,
         );
-      } else if (value > 3_600_000) {
-        imp.notConverted(
-          property.line,
-          `${where}${key}=${value}: meshcache's longest interval is 3600000 (1 h); the default 1000 is used`,
-        );
-      } else replication[key] = value;
-    } else if (key === 'asynchronousReplicationMaximumBatchSize') {
-      const value = imp.javaInt(where, property, key, 1000);
-      if (value === undefined) continue;
-      if (value < 1) {
-        imp.note(
-          property.line,
-          `${where}${key}=${value}: Ehcache replaces a value under 1 with 1000, the default; so does this`,
-        );
-      } else if (value > 100_000) {
-        imp.notConverted(
-          property.line,
-          `${where}${key}=${value}: meshcache sends at most 100000 changes a frame; the default 1000 is used`,
-        );
+      } else if (value > above) {
+        imp.notConverted(property.line, `${where}${key}=${value}: ${why}; the default 1000 is used`);
       } else replication[key] = value;
     } else {
       imp.notConverted(
