@@ -42,7 +42,6 @@ export class ConfigError extends MeshcacheError {
   }
 }
 
-/** A value that cannot go to disk or to peers, found at put time so nothing is stored as something else. */
 /**
  * A configuration value as an error about it shows it: as JSON writes it (a string quoted, so "5"
  * is told from 5), but numbers JSON cannot write (Infinity, NaN) as themselves, a bigint as its
@@ -59,6 +58,7 @@ export function shownValue(value: unknown): string {
   }
 }
 
+/** A value that cannot go to disk or to peers, found at put time so nothing is stored as something else. */
 export class ValueNotEncodableError extends MeshcacheError {
   readonly cacheName: string;
   readonly key: string;
