@@ -53,6 +53,7 @@ function repairOf(
     onRepaired?: (node: string) => void;
     askDigest?: (node: string) => void;
     clock?: () => number;
+    chunkBytes?: number;
   } = {},
 ) {
   const { warnings, logger } = recordingLogger();
@@ -402,6 +403,49 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     for (let i = 0; i < 50; i++) repair.receive(peer, digest);
     await turns(50);
     expect(sent.filter((m) => m.type === MessageType.RepairRequest).length).toBeLessThanOrEqual(2);
+  });
+
+  it('a RepairRequest answering its latest digest while an earlier one is served gets a fresh digest once that listing ends, not silence', async () => {
+    // Keys name no request: the peer's repair from the second digest took the end of the first
+    // listing for its own, and ended on a listing read before the digest it answered.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { repair, peer, sent, warnings } = repairOf(cacheWith(100), { chunkBytes: 64 });
+    const slow: RepairPeer = { ...peer, drained: () => held };
+    const request = (bucketCount: number) =>
+      ({
+        type: MessageType.RepairRequest,
+        cache: 'c',
+        bucketCount,
+        keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
+        fullBuckets: [],
+      }) as const;
+    const digests = () => sent.filter((m) => m.type === MessageType.Digest) as { bucketCount: number }[];
+    repair.offer(slow);
+    await turns();
+    repair.receive(slow, request((digests()[0] as { bucketCount: number }).bucketCount));
+    await turns();
+    repair.offer(slow); // a second digest while the first listing waits on the socket
+    await turns();
+    expect(digests()).toHaveLength(2);
+    repair.receive(slow, request((digests()[1] as { bucketCount: number }).bucketCount));
+    await turns();
+    expect(digests()).toHaveLength(2);
+    release();
+    await turns(20);
+    const lastKeys = sent.findIndex((m) => m.type === MessageType.Keys && m.last);
+    expect(lastKeys).toBeGreaterThan(-1);
+    expect(sent.slice(lastKeys + 1).map((m) => m.type)).toEqual([MessageType.Digest]);
+    // That digest is answered like any other, and no other follows it.
+    const fresh = digests()[2] as { bucketCount: number };
+    sent.length = 0;
+    repair.receive(slow, request(fresh.bucketCount));
+    await turns(20);
+    expect(sent.filter((m) => m.type === MessageType.Keys && m.last)).toHaveLength(1);
+    expect(digests()).toEqual([]);
+    expect(warnings).toEqual([]);
   });
 
   it('a digest that arrives while the Keys of a repair come keeps the keys listed so far: the last Keys pulls them', async () => {

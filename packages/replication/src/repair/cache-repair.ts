@@ -65,7 +65,8 @@
  *
  * A peer, even one holding the secret, cannot make a node do unbounded work:
  * - a RepairRequest is served only in answer to this node's own latest Digest to that peer, with
- *   its bucket count, and only one at a time; a Pull only in answer to this node's last Keys, for
+ *   its bucket count, and only one at a time (one that comes meanwhile earns the peer one fresh
+ *   Digest once the listing under way is over: #onRepairRequest); a Pull only in answer to this node's last Keys, for
  *   keys of the buckets those listed, each key answered once in the repair, one Pull at a time,
  *   its answer paced like any other (each chunk waits for the socket to drain). Anything else is
  *   ignored and logged once per link;
@@ -279,8 +280,10 @@ export class CacheRepair {
   readonly #offers = new Map<string, { cancelled: boolean }>();
   /** The bucket count of the last digest sent to each peer: a RepairRequest must answer it. */
   readonly #offered = new Map<string, number>();
-  /** Peers whose RepairRequest is being served now. */
-  readonly #serving = new Set<string>();
+  /** Peers whose RepairRequest is being served now, each with a token of that serve. */
+  readonly #serving = new Map<string, object>();
+  /** Peers whose RepairRequest came while another of theirs was served: they get a digest once it is over. */
+  readonly #offerAfterServing = new Set<string>();
   /**
    * Peers this node sent its last Keys to, whose Pulls it answers until the last one: only keys of
    * the buckets it listed, each at most once, one Pull at a time (a peer that sent Pulls for keys
@@ -414,6 +417,7 @@ export class CacheRepair {
     this.#offers.delete(node);
     this.#offered.delete(node);
     this.#serving.delete(node);
+    this.#offerAfterServing.delete(node);
     const pulls = this.#pullsExpected.get(node);
     if (pulls !== undefined) pulls.cancelled = true; // the Pulls it queued are not answered
     this.#pullsExpected.delete(node);
@@ -606,17 +610,38 @@ export class CacheRepair {
     if (fullBuckets.length > 0) this.#port.reserve(keysInBuckets(fullBuckets.length));
   }
 
-  /** Served only in answer to this node's latest digest to the peer, and one at a time. */
+  /**
+   * Served only in answer to this node's latest digest to the peer, and one at a time. A request
+   * that answers the latest digest while an earlier one is still served is not served (the peer
+   * could not tell the two listings apart: Keys name no request), but it is not dropped either:
+   * once the listing under way is over, the peer gets a fresh digest, and its repair from that one
+   * meets no listing but its own. Dropped, the peer's repair took the end of the older listing
+   * for its own, and ended on a listing read before the digest it answered; with anti-entropy off
+   * nothing compared again (docs/backplane.md: two nodes of a backplane that repair from each
+   * other at once). At most one such digest per listing served, so two nodes cannot keep each
+   * other at it.
+   */
   #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): void {
-    if (this.#offered.get(peer.node) !== message.bucketCount || this.#serving.has(peer.node)) {
+    if (this.#offered.get(peer.node) !== message.bucketCount) {
       this.#unsolicited(peer, 'repair request');
       return;
     }
+    if (this.#serving.has(peer.node)) {
+      this.#offerAfterServing.add(peer.node);
+      return;
+    }
     this.#offered.delete(peer.node);
-    this.#serving.add(peer.node);
+    const serve = {};
+    this.#serving.set(peer.node, serve);
     void this.#serve(peer, message.bucketCount, message.keyBuckets, message.fullBuckets, 'lastKeys')
       .catch((error: unknown) => this.#failed(peer, 'repair request', error))
-      .finally(() => this.#serving.delete(peer.node));
+      .finally(() => {
+        // A link that went down meanwhile (forget) owes nothing, and one that came up again may
+        // be serving anew: that serve is not this one's to end.
+        if (this.#serving.get(peer.node) !== serve) return;
+        this.#serving.delete(peer.node);
+        if (this.#offerAfterServing.delete(peer.node)) this.offer(peer);
+      });
   }
 
   /**
