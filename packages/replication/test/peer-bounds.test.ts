@@ -478,6 +478,28 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect([repaired, asked]).toEqual([1, ['gw-1']]);
   });
 
+  it('does not ask the peer for its digest when one came from it after the listing, before the pulled entries', async () => {
+    const asked: string[] = [];
+    const { repair, peer, sent } = repairOf(cacheWith(100), { askDigest: (node) => asked.push(node) });
+    repair.receive(peer, oneBucketDigest(1));
+    await turns();
+    repair.receive(peer, {
+      type: MessageType.Keys,
+      cache: 'c',
+      items: [{ key: 'lost', version: v(5), removed: false }],
+      last: false,
+    });
+    repair.receive(peer, oneBucketDigest(2));
+    await turns();
+    repair.receive(peer, { type: MessageType.Keys, cache: 'c', items: [], last: true });
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.Pull)).toHaveLength(1);
+    repair.receive(peer, oneBucketDigest(3)); // read by the peer after that listing ended
+    await turns();
+    repair.receive(peer, { type: MessageType.BootstrapDone, cache: 'c' });
+    expect(asked).toEqual([]);
+  });
+
   it('asks the peer for its digest again only after a repair that took in a second digest, at once when nothing is pulled', async () => {
     const asked: string[] = [];
     const { repair, peer } = repairOf(cacheWith(100), { askDigest: (node) => asked.push(node) });

@@ -366,6 +366,12 @@ export class CacheRepair {
   receive(peer: RepairPeer, message: Exclude<RepairMessage, EntriesMessage>): void {
     switch (message.type) {
       case MessageType.Digest:
+        // A digest the peer sent after the listing it would be asked about is already newer
+        // than that listing: the repair from it compares what the ask would have. (Sent after a
+        // listing it could not serve at once, #onRepairRequest, it always comes before the
+        // pulled entries: asking too would set the two off again, each digest overlapping the
+        // other's listing.)
+        this.#askAfterPulls.delete(peer.node);
         this.#queueDigest(peer, message);
         break;
       case MessageType.RepairRequest:
