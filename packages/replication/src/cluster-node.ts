@@ -58,12 +58,15 @@ import { CloseCode, scopedAddress } from './transport/transport.js';
 import { listenPort, WebSocketTransport } from './transport/websocket.js';
 
 /**
- * 'connecting' and 'down' for a peer this node dials and has no link with; 'connected' for a
- * link; 'suspect' for a link that has heard nothing for two heartbeats (a busy or hung peer: it
- * is dropped after five); 'skewed' for a link whose peer's clock is past the drift bound from
+ * 'connecting' and 'down' for a peer this node dials and has no link with; 'refused' for one
+ * whose last dial was answered, then refused for its key (E_AUTH: another secret or cluster
+ * name), which redialling will not mend, unlike an outage: it is redialled as a 'down' peer is,
+ * and shown apart so that an operator looks at the configuration, not the network; 'connected'
+ * for a link; 'suspect' for a link that has heard nothing for two heartbeats (a busy or hung peer:
+ * it is dropped after five); 'skewed' for a link whose peer's clock is past the drift bound from
  * this node's (its changes, or this node's, are refused until the clocks agree: protocol 3).
  */
-export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'down';
+export type PeerState = 'connecting' | 'connected' | 'suspect' | 'skewed' | 'down' | 'refused';
 
 /** How long after a link goes down the survivors are offered digests (departures meanwhile join in). */
 const SURVIVOR_REPAIR_DELAY_MILLIS = 500;
@@ -758,6 +761,7 @@ export class ClusterNode {
         peerChannel.publish({ node: this.id, event: 'unreachable', peer: url, url, foundBy, error: error as Error });
       }
       this.#redial(dialer);
+      if (kind === 'E_AUTH' && dialer.state === 'down') dialer.state = 'refused';
     } finally {
       if (handshaking) this.#dialSlots.give();
     }

@@ -46,7 +46,7 @@ interface Snapshot {
 }
 
 // Every state, each peer: a series that appears only while its state holds leaves gaps, and `== 0` finds nothing.
-const PEER_STATES: readonly PeerState[] = ['connecting', 'connected', 'suspect', 'skewed', 'down'];
+const PEER_STATES: readonly PeerState[] = ['connecting', 'connected', 'suspect', 'skewed', 'down', 'refused'];
 const BACKPLANE_STATES: readonly BackplaneState[] = ['connecting', 'connected', 'down'];
 
 /** Reads every figure of `node` once: caches with their statistics, and the peers. */

@@ -95,7 +95,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       samplesOf(families, 'meshcache_peer_state')
         .map((sample) => sample.labels['state'])
         .sort(),
-    ).toEqual(['connected', 'connecting', 'down', 'skewed', 'suspect']);
+    ).toEqual(['connected', 'connecting', 'down', 'refused', 'skewed', 'suspect']);
     expect(sampleValue(families, 'meshcache_peer_info', { peer: 'gw-2', url: b.url, found_by: 'manual' })).toBe(1);
     expect(sampleValue(families, 'meshcache_peer_repairs_total', { peer: 'gw-2' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(families, 'meshcache_cache_repairs_total', cache)).toBeGreaterThanOrEqual(1);

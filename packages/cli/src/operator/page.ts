@@ -74,7 +74,7 @@ th { font-weight: 600; font-size: .85rem; opacity: .75; }
 .badge, .state { display: inline-block; padding: .05rem .5rem; border-radius: 1rem; font-size: .85rem; font-weight: 600; color: #fff; background: #888; }
 .state[data-state="connected"], .badge[data-ready="true"] { background: var(--ok); }
 .state[data-state="connecting"], .badge[data-ready="false"] { background: var(--warn); }
-.state[data-state="down"] { background: var(--bad); }
+.state[data-state="down"], .state[data-state="refused"] { background: var(--bad); }
 .live::before { content: "●"; margin-right: .3rem; color: var(--bad); }
 .live[data-live="true"]::before { color: var(--ok); }
 .empty { opacity: .6; }
