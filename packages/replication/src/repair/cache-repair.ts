@@ -65,8 +65,8 @@
  *
  * A peer, even one holding the secret, cannot make a node do unbounded work:
  * - a RepairRequest is served only in answer to this node's own latest Digest to that peer, with
- *   its bucket count, and only one at a time (one that comes meanwhile earns the peer one fresh
- *   Digest once the listing under way is over: #onRepairRequest); a Pull only in answer to this node's last Keys, for
+ *   its bucket count, and only one at a time (no Digest goes to a peer while it is listed to: it
+ *   waits, one, for the listing's end: offerTo, #onRepairRequest); a Pull only in answer to this node's last Keys, for
  *   keys of the buckets those listed, each key answered once in the repair, one Pull at a time,
  *   its answer paced like any other (each chunk waits for the socket to drain). Anything else is
  *   ignored and logged once per link;
@@ -352,6 +352,14 @@ export class CacheRepair {
         for (const { peer, offer } of offers) {
           if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
           if (digest === undefined || offer.cancelled) continue;
+          // Never while a listing to that peer goes on: the peer would take the rest of that
+          // listing for its repair from this digest, and a digest it is asked for meanwhile
+          // (askDigest) would meet the next listing the same way, one after another for as long
+          // as the caches differ. It goes, built afresh, once the listing is over.
+          if (this.#serving.has(peer.node)) {
+            this.#offerAfterServing.add(peer.node);
+            continue;
+          }
           this.#offered.set(peer.node, digest.bucketCount);
           peer.send(digest);
         }
@@ -367,10 +375,9 @@ export class CacheRepair {
     switch (message.type) {
       case MessageType.Digest:
         // A digest the peer sent after the listing it would be asked about is already newer
-        // than that listing: the repair from it compares what the ask would have. (Sent after a
-        // listing it could not serve at once, #onRepairRequest, it always comes before the
-        // pulled entries: asking too would set the two off again, each digest overlapping the
-        // other's listing.)
+        // than that listing: the repair from it compares what the ask would have. (One the peer
+        // held back while it listed, offerTo, comes right after that listing, so before the
+        // pulled entries: asking too would only cost one more digest and listing.)
         this.#askAfterPulls.delete(peer.node);
         this.#queueDigest(peer, message);
         break;
@@ -617,15 +624,16 @@ export class CacheRepair {
   }
 
   /**
-   * Served only in answer to this node's latest digest to the peer, and one at a time. A request
-   * that answers the latest digest while an earlier one is still served is not served (the peer
-   * could not tell the two listings apart: Keys name no request), but it is not dropped either:
-   * once the listing under way is over, the peer gets a fresh digest, and its repair from that one
-   * meets no listing but its own. Dropped, the peer's repair took the end of the older listing
-   * for its own, and ended on a listing read before the digest it answered; with anti-entropy off
-   * nothing compared again (docs/backplane.md: two nodes of a backplane that repair from each
-   * other at once). At most one such digest per listing served, so two nodes cannot keep each
-   * other at it.
+   * Served only in answer to this node's latest digest to the peer, and one at a time. No digest
+   * goes to a peer while a listing to it goes on (offerTo: it waits for the listing's end), so a
+   * request answering one sent meanwhile (the peer could not tell the two listings apart: Keys
+   * name no request; its repair took the end of the older listing for its own, and ended on keys
+   * read before the digest it answered) no longer comes. Should one come all the same, it is not
+   * served but earns the peer one fresh digest once the listing is over, as such a digest would.
+   * Sent at once instead, with the peer asking for digests (askDigest, nothing to pull), each
+   * listing ended with two digests in flight, the second overlapping the next listing: the two
+   * nodes kept each other at it for as long as their caches differed (two full bounded caches:
+   * for good).
    */
   #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): void {
     if (this.#offered.get(peer.node) !== message.bucketCount) {
