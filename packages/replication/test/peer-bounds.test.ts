@@ -454,6 +454,42 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('a request that comes while a listing to its peer goes on (two digests reached the peer before its first request) earns one fresh digest after it, not a warning', async () => {
+    // The first request took the latest digest's place; the second was "a repair message this
+    // node did not ask for", and the peer's repair from the second digest waited for a round.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { repair, peer, sent, warnings } = repairOf(cacheWith(100), { chunkBytes: 64 });
+    const slow: RepairPeer = { ...peer, drained: () => held };
+    const digests = () => sent.filter((m) => m.type === MessageType.Digest) as { bucketCount: number }[];
+    repair.offer(slow); // a link-up's digest
+    await turns();
+    repair.offer(slow); // and a round's, before the peer's first request came
+    await turns();
+    const [first, second] = digests() as [{ bucketCount: number }, { bucketCount: number }];
+    const request = (bucketCount: number) =>
+      ({
+        type: MessageType.RepairRequest,
+        cache: 'c',
+        bucketCount,
+        keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
+        fullBuckets: [],
+      }) as const;
+    repair.receive(slow, request(first.bucketCount));
+    await turns();
+    repair.receive(slow, request(second.bucketCount));
+    repair.receive(slow, request(second.bucketCount)); // and again: still one digest
+    await turns();
+    expect(digests()).toHaveLength(2);
+    release();
+    await turns(20);
+    const lastKeys = sent.findIndex((m) => m.type === MessageType.Keys && m.last);
+    expect(sent.slice(lastKeys + 1).map((m) => m.type)).toEqual([MessageType.Digest]);
+    expect(warnings).toEqual([]);
+  });
+
   it('two full caches that differ for good, asking each other for digests (a backplane), stop once each listing is over (they sent each other digests and listings for ever)', async () => {
     // Each listing ended with two digests in flight to the node repairing: the fresh one after a
     // request refused while listing, and the one its ask (askDigest, nothing pulled) brought. The

@@ -625,23 +625,28 @@ export class CacheRepair {
 
   /**
    * Served only in answer to this node's latest digest to the peer, and one at a time. No digest
-   * goes to a peer while a listing to it goes on (offerTo: it waits for the listing's end), so a
-   * request answering one sent meanwhile (the peer could not tell the two listings apart: Keys
-   * name no request; its repair took the end of the older listing for its own, and ended on keys
-   * read before the digest it answered) no longer comes. Should one come all the same, it is not
-   * served but earns the peer one fresh digest once the listing is over, as such a digest would.
-   * Sent at once instead, with the peer asking for digests (askDigest, nothing to pull), each
-   * listing ended with two digests in flight, the second overlapping the next listing: the two
-   * nodes kept each other at it for as long as their caches differed (two full bounded caches:
-   * for good).
+   * goes to a peer while a listing to it goes on (offerTo: it waits for the listing's end): the
+   * peer could not tell two listings apart (Keys name no request), and its repair from the later
+   * digest took the end of the older listing for its own. Sent at once instead, with the peer
+   * asking for digests (askDigest, nothing to pull), each listing ended with two digests in
+   * flight, the second overlapping the next listing: the two nodes kept each other at it for as
+   * long as their caches differed (two full bounded caches: for good).
+   *
+   * A request that comes while a listing to its peer goes on is not served, then, but earns the
+   * peer one fresh digest once the listing is over. An honest peer sends one when two digests
+   * reached it before its first request did (a link-up's and a round's, say): the first request
+   * took the latest digest's place, and the second, its repair from the second digest, was
+   * dropped with a warning, to wait for the next round (the mesh) or an ask (a backplane). Checked
+   * before the digest it answers, which is gone by then. At most one digest a listing, whatever
+   * the peer sends, and a listing only ever answers a digest this node sent.
    */
   #onRepairRequest(peer: RepairPeer, message: RepairRequestMessage): void {
-    if (this.#offered.get(peer.node) !== message.bucketCount) {
-      this.#unsolicited(peer, 'repair request');
-      return;
-    }
     if (this.#serving.has(peer.node)) {
       this.#offerAfterServing.add(peer.node);
+      return;
+    }
+    if (this.#offered.get(peer.node) !== message.bucketCount) {
+      this.#unsolicited(peer, 'repair request');
       return;
     }
     this.#offered.delete(peer.node);
