@@ -7,7 +7,8 @@
  * runs in one process on virtual time, and replays the same way from the same seed.
  *
  * Promised by every scheduler: `now()` never goes backwards while nothing sets it; a timeout runs
- * at or after its time, never before; timers due at the same time run in the order they were set;
+ * at or after its time, never before; timeouts due at the same time run in the order they were
+ * set, and so do intervals' runs (an interval's run may come before a timeout due with it);
  * timers never keep a process alive (they are unref'd); a cancelled timer never runs; an interval
  * keeps its phase (its n-th run is due n periods after it was set, however long each run took),
  * and one that fell more than a period behind skips what it missed rather than running in a burst.
@@ -41,7 +42,7 @@ export const MAX_TIMER_MILLIS = 2_147_483_647;
 
 /**
  * A Node timer, unref'd, that runs `task` at `due` (performance.now's time) or after it, never
- * before, however far off `due` is. `timer.current` is the Node timer being waited, for the
+ * before (unless given `early`, below), however far off `due` is. `timer.current` is the Node timer being waited, for the
  * caller to clear.
  *
  * Node counts a timer's delay in whole milliseconds (a fraction is cut off) from a loop clock that
@@ -71,7 +72,7 @@ function unrefTimerAt(task: () => void, due: number, timer: { current?: NodeJS.T
 /**
  * How early an interval's run may come. Waiting out a wake's last fraction of a millisecond costs
  * a whole further millisecond of Node's timers (or a core spinning on setImmediate): a 10 ms
- * replication interval, kept to "never before", ran 0.6 to 0.9 ms late as a rule and 1.5 to 2 at
+ * replication interval, kept to "never before", ran 0.6 to 0.9 ms late as a rule and 1.4 to 3 at
  * its 99th percentile, and every change waited that much longer for its batch. Armed for the whole
  * milliseconds left, and run when it wakes less than this early, a run lands within about a
  * millisecond of its time either side, 0.3 ms early as a rule (/tmp script, a 1 ms loop beside
