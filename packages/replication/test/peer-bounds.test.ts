@@ -107,6 +107,29 @@ async function keysOfBucketZeroSent(repair: CacheRepair, peer: RepairPeer, sent:
   return bucketCount;
 }
 
+/**
+ * A repair of 100 entries whose peer's socket stays backed up until release(): a listing to it
+ * (chunks of 64 bytes) goes on until then. request(n) asks for the keys of all n buckets.
+ */
+function slowListing() {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const { repair, peer, sent, warnings } = repairOf(cacheWith(100), { chunkBytes: 64 });
+  const slow: RepairPeer = { ...peer, drained: () => held };
+  const request = (bucketCount: number) =>
+    ({
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount,
+      keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
+      fullBuckets: [],
+    }) as const;
+  const digests = () => sent.filter((m) => m.type === MessageType.Digest) as { bucketCount: number }[];
+  return { repair, slow, sent, warnings, release: () => release(), request, digests };
+}
+
 describe('repair: a peer gets answers only to what this node asked', () => {
   it('ignores a RepairRequest that answers no digest of this node (and logs it once)', async () => {
     const { repair, peer, sent, warnings } = repairOf(cacheWith(100));
@@ -416,21 +439,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
   it('a digest for a peer while a listing to it goes on waits for that listing to end, then goes once (a request answering it was left unserved, or overlapped the next listing)', async () => {
     // Keys name no request: the peer's repair from the second digest took the end of the first
     // listing for its own, and ended on a listing read before the digest it answered.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const { repair, peer, sent, warnings } = repairOf(cacheWith(100), { chunkBytes: 64 });
-    const slow: RepairPeer = { ...peer, drained: () => held };
-    const request = (bucketCount: number) =>
-      ({
-        type: MessageType.RepairRequest,
-        cache: 'c',
-        bucketCount,
-        keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
-        fullBuckets: [],
-      }) as const;
-    const digests = () => sent.filter((m) => m.type === MessageType.Digest) as { bucketCount: number }[];
+    const { repair, slow, sent, warnings, release, request, digests } = slowListing();
     repair.offer(slow);
     await turns();
     repair.receive(slow, request((digests()[0] as { bucketCount: number }).bucketCount));
@@ -457,26 +466,12 @@ describe('repair: a peer gets answers only to what this node asked', () => {
   it('a request that comes while a listing to its peer goes on (two digests reached the peer before its first request) earns one fresh digest after it, not a warning', async () => {
     // The first request took the latest digest's place; the second was "a repair message this
     // node did not ask for", and the peer's repair from the second digest waited for a round.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const { repair, peer, sent, warnings } = repairOf(cacheWith(100), { chunkBytes: 64 });
-    const slow: RepairPeer = { ...peer, drained: () => held };
-    const digests = () => sent.filter((m) => m.type === MessageType.Digest) as { bucketCount: number }[];
+    const { repair, slow, sent, warnings, release, request, digests } = slowListing();
     repair.offer(slow); // a link-up's digest
     await turns();
     repair.offer(slow); // and a round's, before the peer's first request came
     await turns();
     const [first, second] = digests() as [{ bucketCount: number }, { bucketCount: number }];
-    const request = (bucketCount: number) =>
-      ({
-        type: MessageType.RepairRequest,
-        cache: 'c',
-        bucketCount,
-        keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
-        fullBuckets: [],
-      }) as const;
     repair.receive(slow, request(first.bucketCount));
     await turns();
     repair.receive(slow, request(second.bucketCount));
