@@ -1134,15 +1134,18 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    * peer, and a repair brought the replaced value back here too.
    */
   #newerThanHeld(version: Version, slot: number, onDisk: DiskRecord<V> | undefined): Version {
-    const held =
-      slot >= 0
-        ? this.#store.compareVersion(slot, version) >= 0
-          ? this.#store.version(slot)
-          : undefined
-        : onDisk?.version !== undefined && !isNewer(version, onDisk.version)
-          ? onDisk.version
-          : undefined;
-    return held === undefined ? version : (this.#versionClock as (after?: Version) => Version)(held);
+    // In memory, compared in the store's columns: the held version is made only when it is needed.
+    if (slot >= 0)
+      return this.#store.compareVersion(slot, version) >= 0
+        ? this.#stampAfter(this.#store.version(slot) as Version)
+        : version;
+    const held = onDisk?.version;
+    return held !== undefined && !isNewer(version, held) ? this.#stampAfter(held) : version;
+  }
+
+  /** A version from the version clock newer than `held` (called only where a version was stamped, so the clock is set). */
+  #stampAfter(held: Version): Version {
+    return (this.#versionClock as (after?: Version) => Version)(held);
   }
 
   /**
@@ -1171,7 +1174,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         }
       }
     }
-    return held ? (this.#versionClock as (after?: Version) => Version)(newest) : version;
+    return held ? this.#stampAfter(newest) : version;
   }
 
   #clearAll(version: Version | undefined, origin: EventOrigin): void {

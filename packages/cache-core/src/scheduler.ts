@@ -42,8 +42,8 @@ export const MAX_TIMER_MILLIS = 2_147_483_647;
 
 /**
  * A Node timer, unref'd, that runs `task` at `due` (performance.now's time) or after it, never
- * before (unless given `early`, below), however far off `due` is. `timer.current` is the Node timer being waited, for the
- * caller to clear.
+ * before (unless given `early`, below), however far off `due` is. `timer.current` is the Node
+ * timer being waited, for the caller to clear.
  *
  * Node counts a timer's delay in whole milliseconds (a fraction is cut off) from a loop clock that
  * is itself read in whole milliseconds, so its timers run up to a millisecond early, and up to two

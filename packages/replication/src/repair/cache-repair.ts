@@ -66,10 +66,10 @@
  * A peer, even one holding the secret, cannot make a node do unbounded work:
  * - a RepairRequest is served only in answer to this node's own latest Digest to that peer, with
  *   its bucket count, and only one at a time (no Digest goes to a peer while it is listed to: it
- *   waits, one, for the listing's end: offerTo, #onRepairRequest); a Pull only in answer to this node's last Keys, for
- *   keys of the buckets those listed, each key answered once in the repair, one Pull at a time,
- *   its answer paced like any other (each chunk waits for the socket to drain). Anything else is
- *   ignored and logged once per link;
+ *   waits, one, for the listing's end: offerTo, #onRepairRequest); a Pull only in answer to this
+ *   node's last Keys, for keys of the buckets those listed, each key answered once in the repair,
+ *   one Pull at a time, its answer paced like any other (each chunk waits for the socket to
+ *   drain). Anything else is ignored and logged once per link;
  * - digests from one peer are handled one at a time, a newer one waiting for the current;
  * - the keys a repair wants to pull are at most MAX_WANTED, and MAX_WANTED_BYTES of them; past
  *   either the repair pulls those and the rest waits for the next repair (logged);
@@ -282,7 +282,10 @@ export class CacheRepair {
   readonly #offered = new Map<string, number>();
   /** Peers whose RepairRequest is being served now, each with a token of that serve. */
   readonly #serving = new Map<string, object>();
-  /** Peers whose RepairRequest came while another of theirs was served: they get a digest once it is over. */
+  /**
+   * Peers owed a digest once the listing to them is over: one came due meanwhile (offerTo), or a
+   * RepairRequest of theirs came then (#onRepairRequest).
+   */
   readonly #offerAfterServing = new Set<string>();
   /**
    * Peers this node sent its last Keys to, whose Pulls it answers until the last one: only keys of
