@@ -36,6 +36,7 @@ import { type DiskCloseReport, type DiskRecord, fitsOnDisk, keyTooLongForDisk } 
 import { type DiskTier, isRecordExpired, recordExpiresAt } from './disk/disk-tier.js';
 import { findEncodingProblem, isWellFormed } from './encodable.js';
 import type { EntrySnapshot } from './entry.js';
+import { type EntryCursor, heldKeys, SnapshotCursor, StoreCursor } from './entry-cursor.js';
 import { MeshcacheError, ValueNotEncodableError } from './errors.js';
 import { type CacheEventListener, type CacheEventType, EventHub, type EventOrigin } from './events.js';
 import { cacheLifespan, entryLifespan } from './expiry.js';
@@ -44,7 +45,7 @@ import type { Logger } from './logger.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { entryBytes } from './memory/sizes.js';
 import { BucketDigest, type FoldedDigest } from './replica-digest.js';
-import type { ApplyOutcome, KeyedEntry, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+import type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 import type { Scheduler } from './scheduler.js';
 import type { CacheStatistics } from './statistics.js';
 import { Sweeper, type SweepHost } from './sweeper.js';
@@ -72,8 +73,6 @@ export interface CacheContext {
 const NOTHING_LEFT: Array<[string, DiskRecord<never>]> = [];
 /** What #slotIfNewer answers for a version no newer than what the cache knows of the key (slots are >= -1). */
 const STALE = -2;
-/** versions() reading every value: entries(). */
-const EVERY_VALUE = () => true;
 const NO_LISTENERS: never[] = [];
 
 /**
@@ -342,7 +341,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     }
     // The disk holds every entry (but those a failing disk dropped, held in memory only);
     // memory holds fresher idle times for the hot ones.
-    for (const key of this.#heldKeys(this.disk)) if (this.#isLive(key, now)) keys.push(key);
+    for (const key of heldKeys(this.disk)) if (this.#isLive(key, now)) keys.push(key);
     return keys;
   }
 
@@ -377,13 +376,6 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   /** ReplicaPort.prefetch: the memory store's key index reads ahead (a disk tier's reads are its own). */
   prefetch(keys: readonly string[], count = keys.length): void {
     this.#store.prefetch(keys, count);
-  }
-
-  /** Every key a cache with a disk tier holds: the disk's, and those held in memory only. */
-  #heldKeys(disk: DiskTier<V>): string[] {
-    const keys = [...disk.keys()];
-    if (disk.memoryOnlySize > 0) keys.push(...disk.memoryOnlyKeys());
-    return keys;
   }
 
   peekEntry(key: string): EntrySnapshot<V> | undefined {
@@ -733,28 +725,23 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   *entries(): IterableIterator<EntrySnapshot<V>> {
-    for (const { entry } of this.versions(EVERY_VALUE)) yield entry as EntrySnapshot<V>;
-  }
-
-  *versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<V>> {
     const store = this.#store;
     if (this.disk === undefined) {
-      // Slot by slot, no copy of the key list: held slots never move, so a read that spans turns
-      // of the event loop (a repair in slices) sees every key held throughout exactly once.
+      // Slot by slot, no copy of the key list: held slots never move (entry-cursor.ts).
       for (let slot = 0; slot < store.top; slot++) {
-        if (!store.holds(slot) || store.isExpired(slot, this.#clock())) continue;
-        const key = store.key(slot);
-        if (whole(key)) {
-          const entry = store.snapshot(slot);
-          yield { key, version: entry.version, entry };
-        } else yield { key, version: store.version(slot), entry: undefined };
+        if (store.holds(slot) && !store.isExpired(slot, this.#clock())) yield store.snapshot(slot);
       }
       return;
     }
-    for (const key of this.#heldKeys(this.disk)) {
+    for (const key of heldKeys(this.disk)) {
       const snapshot = this.#snapshotOf(key, this.#clock());
-      if (snapshot !== undefined) yield { key, version: snapshot.version, entry: whole(key) ? snapshot : undefined };
+      if (snapshot !== undefined) yield snapshot;
     }
+  }
+
+  liveEntries(): EntryCursor<V> {
+    if (this.disk === undefined) return new StoreCursor(this.#store, this.#clock);
+    return new SnapshotCursor(heldKeys(this.disk), (key) => this.#snapshotOf(key, this.#clock()));
   }
 
   tombstones(): Tombstone[] {

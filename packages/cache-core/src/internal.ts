@@ -8,12 +8,13 @@ import type { ReplicaPort } from './replica-port.js';
 
 export { DeferredValue, DeferredValues } from './deferred-value.js';
 export { isWellFormed } from './encodable.js';
+export { type EntryCursor, SnapshotCursor } from './entry-cursor.js';
 export { shownValue } from './errors.js';
 export type { LoadCoordinator } from './loads.js';
 export { PREFETCH_MOST } from './memory/key-index.js';
 export { CONTAINER_BYTES, HASHED_CONTAINER_BYTES } from './memory/sizes.js';
 export { BucketDigest, type FoldedDigest, fnv1a, hashItem, MAX_DIGEST_BUCKETS } from './replica-digest.js';
-export type { ApplyOutcome, KeyedEntry, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
+export type { ApplyOutcome, LocalChangeListener, RemoteChange, ReplicaPort } from './replica-port.js';
 export { MAX_TIMER_MILLIS } from './scheduler.js';
 export type { Tombstone } from './tombstones.js';
 export { CLOCKS_APART_MILLIS } from './version.js';

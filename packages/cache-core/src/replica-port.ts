@@ -21,18 +21,12 @@
 
 import type { DeferredValue } from './deferred-value.js';
 import type { EntrySnapshot } from './entry.js';
+import type { EntryCursor } from './entry-cursor.js';
 import type { CacheEventType } from './events.js';
 import type { LoadCoordinator } from './loads.js';
 import type { FoldedDigest } from './replica-digest.js';
 import type { Tombstone } from './tombstones.js';
 import type { Version } from './version.js';
-
-/** An entry's key and version, and its snapshot where asked for (ReplicaPort.versions). */
-export interface KeyedEntry<V> {
-  readonly key: string;
-  readonly version: Version | undefined;
-  readonly entry: EntrySnapshot<V> | undefined;
-}
 
 /** A change made on a peer, handed to applyRemote by the replicator. */
 export type RemoteChange<V> =
@@ -154,11 +148,11 @@ export interface ReplicaPort<V = unknown> {
    */
   entries(): IterableIterator<EntrySnapshot<V>>;
   /**
-   * Every live entry's key and version, as entries() reads them, with its whole snapshot only where
-   * `whole(key)` says (called for each entry just before it is yielded): a repair lists most keys
-   * by version alone, and reading a value a peer sent decodes it (deferred-value.ts).
+   * Every live entry, as entries() reads them, through a cursor that makes no object per entry
+   * (entry-cursor.ts): a repair lists most keys by version alone and writes the rest straight
+   * into its frames, and reading a value a peer sent decodes it (deferred-value.ts).
    */
-  versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<V>>;
+  liveEntries(): EntryCursor<V>;
   /** Keys removed recently and the versions of their removal, oldest removal first. */
   tombstones(): Tombstone[];
   /**

@@ -504,6 +504,97 @@ describe('quiet reads for replication', () => {
   });
 });
 
+describe('liveEntries: a cursor over the live entries, for bootstrap and repair', () => {
+  afterEach(removeTempDirs);
+
+  /** What the cursor reads at each step, as peekEntry would read the same entry. */
+  function walked(port: ReturnType<typeof replicaPortOf>) {
+    const seen = [];
+    const entries = port.liveEntries();
+    while (entries.next()) {
+      const version = entries.version();
+      seen.push({
+        key: entries.key,
+        value: entries.value(),
+        createdAt: entries.createdAt,
+        timeToLiveSeconds: entries.timeToLiveSeconds,
+        timeToIdleSeconds: entries.timeToIdleSeconds,
+        version,
+        parts: entries.versioned ? { time: entries.time, counter: entries.counter, node: entries.node } : undefined,
+      });
+    }
+    return seen.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  it.each([
+    ['in memory', false],
+    ['with a disk tier (a key on disk only, one in memory too)', true],
+  ])('reads each live entry once, as peekEntry reads it, and skips the expired: %s', (_, onDisk) => {
+    let counter = 0;
+    const kit = onDisk
+      ? setup({ diskStorePath: tempDir(), versionClock: () => v(5_000, counter++, 'me') })
+      : setup({ versionClock: () => v(5_000, counter++, 'me') });
+    const cache = kit.addCache('c', onDisk ? { overflowToDisk: true, maxElementsInMemory: 1 } : {});
+    cache.put('a', 'one', { timeToLiveSeconds: 60 });
+    cache.put('b', { n: 2 }, { timeToIdleSeconds: 30 });
+    cache.put('gone', 'soon', { timeToLiveSeconds: 1 });
+    const port = replicaPortOf(cache);
+    port.applyRemote(putChange('p', 'peer', v(7_000, 2, 'peer'), 1_234));
+    kit.clock.advance(1001);
+    const seen = walked(port);
+    expect(seen.map((entry) => entry.key)).toEqual(['a', 'b', 'p']);
+    for (const entry of seen) {
+      const peeked = cache.peekEntry(entry.key);
+      expect(entry).toEqual({
+        key: entry.key,
+        value: peeked?.value,
+        createdAt: peeked?.createdAt,
+        timeToLiveSeconds: peeked?.timeToLiveSeconds,
+        timeToIdleSeconds: peeked?.timeToIdleSeconds,
+        version: peeked?.version,
+        parts: peeked?.version,
+      });
+    }
+    expect(seen.find((entry) => entry.key === 'p')?.version).toEqual(v(7_000, 2, 'peer'));
+    expect(cache.statistics().hits).toBe(0);
+  });
+
+  it('says an entry written before the cache was replicated has no version', () => {
+    const { addCache } = setup();
+    const cache = addCache('c');
+    cache.put('k', 'v');
+    const entries = replicaPortOf(cache).liveEntries();
+    expect(entries.next()).toBe(true);
+    expect(entries.versioned).toBe(false);
+    expect(entries.version()).toBeUndefined();
+    expect(entries.next()).toBe(false);
+    expect(entries.next()).toBe(false);
+  });
+
+  it.each([
+    ['in memory', false],
+    ['with a disk tier', true],
+  ])('steps to every entry held throughout exactly once, whatever is written between steps: %s', (_, onDisk) => {
+    const { addCache } = onDisk ? setup({ diskStorePath: tempDir() }) : setup();
+    const cache = addCache('c', onDisk ? { overflowToDisk: true, maxElementsInMemory: 10 } : { maxElementsInMemory: 0 });
+    for (let i = 0; i < 100; i++) cache.put(`keep${i}`, i);
+    for (let i = 0; i < 100; i++) cache.put(`churn${i}`, i);
+    const seen: string[] = [];
+    const entries = replicaPortOf(cache).liveEntries();
+    for (let n = 0; entries.next(); n++) {
+      seen.push(entries.key);
+      if (n < 100) {
+        cache.remove(`churn${n}`);
+        cache.put(`new${n}`, n);
+        cache.put(`new${n + 1000}`, n);
+      }
+    }
+    const kept = seen.filter((key) => key.startsWith('keep'));
+    expect(kept.sort()).toEqual(Array.from({ length: 100 }, (_, i) => `keep${i}`).sort());
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+});
+
 describe('room', () => {
   it('is how many keys fit before a write evicts: by count, or by bytes from the average entry; Infinity unbounded', () => {
     const { addCache } = setup();

@@ -38,12 +38,12 @@
  * peers are slow or gone. `clear()` at the flush re-opens it.
  */
 import type { Version } from '@meshcache/core';
-import type { ChangeLog } from './protocol/change-writer.js';
+import { type ChangeLog, changeAt, type KeyChangeType } from './protocol/change-log.js';
 import { batchOfLog, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import { type BatchMessage, type ChangeMessage, MessageType } from './protocol/messages.js';
 
 /** The changes of one key: a put (update), a remove, an expiry. */
-export type KeyChangeType = typeof MessageType.Put | typeof MessageType.Remove | typeof MessageType.Expire;
+export type { KeyChangeType };
 
 /** Where a peer added now starts in the log: `from` in the log of this `epoch` (a later one starts at 0). */
 export interface QueueMark {
@@ -151,7 +151,7 @@ export class ReplicationQueue {
     slot: number,
   ): boolean {
     if (this.#overflowed) return false;
-    const size = namesBytes(this.#cache, version.node, key) + (type === MessageType.Put ? valueBytes(value, 0) : 0);
+    const size = recordBytes(type, this.#cache, version.node, key, value);
     let at = this.#recordOf(key, slot);
     const replaced = at < 0 ? 0 : (this.#sizes[at] as number);
     if (this.#bytes - replaced + size > this.#maxBytes) return this.#overflow();
@@ -247,7 +247,8 @@ export class ReplicationQueue {
     const changes: ChangeMessage[] = [];
     if (range.clear !== undefined)
       changes.push({ type: MessageType.RemoveAll, cache: this.#cache, version: range.clear });
-    for (let i = range.from; i < range.to; i++) changes.push(this.#change(i));
+    const log = this.log;
+    for (let i = range.from; i < range.to; i++) changes.push(changeAt(log, i));
     return changes;
   }
 
@@ -324,27 +325,6 @@ export class ReplicationQueue {
     return at >= this.#floor && at < this.#length ? at : -1;
   }
 
-  #change(i: number): ChangeMessage {
-    const type = this.#types[i] as KeyChangeType;
-    const key = this.#keys[i] as string;
-    const version = {
-      time: this.#times[i] as number,
-      counter: this.#counters[i] as number,
-      node: this.#nodes[i] as string,
-    };
-    if (type !== MessageType.Put) return { type, cache: this.#cache, key, version };
-    return {
-      type,
-      cache: this.#cache,
-      key,
-      value: this.#values[i],
-      version,
-      createdAt: this.#lives[3 * i] as number,
-      timeToLiveSeconds: this.#lives[3 * i + 1] as number,
-      timeToIdleSeconds: this.#lives[3 * i + 2] as number,
-    };
-  }
-
   /** Drops every record (letting go of their keys and values) and the removeAll; a new epoch. */
   #restart(): void {
     this.#keys.fill(undefined, 0, this.#length);
@@ -407,6 +387,11 @@ function moved<T extends Uint8Array | Uint32Array | Float64Array>(from: T, to: T
 export function estimateBytes(change: ChangeMessage): number {
   const bytes = namesBytes(change.cache, change.version.node, change.type === MessageType.RemoveAll ? '' : change.key);
   return change.type === MessageType.Put ? bytes + valueBytes(change.value, 0) : bytes;
+}
+
+/** estimateBytes of a change given by its fields (a ChangeLog's record). */
+export function recordBytes(type: KeyChangeType, cache: string, node: string, key: string, value: unknown): number {
+  return namesBytes(cache, node, key) + (type === MessageType.Put ? valueBytes(value, 0) : 0);
 }
 
 /** A change's estimated bytes but its value's: its names and what every change carries. */

@@ -8,14 +8,15 @@
  * expiry, no eviction, no events.
  */
 import { compareVersions, type EntrySnapshot, isNewer, type Version } from '@meshcache/core';
-import type {
-  ApplyOutcome,
-  KeyedEntry,
-  LoadCoordinator,
-  LocalChangeListener,
-  RemoteChange,
-  ReplicaPort,
-  Tombstone,
+import {
+  type ApplyOutcome,
+  type EntryCursor,
+  type LoadCoordinator,
+  type LocalChangeListener,
+  type RemoteChange,
+  type ReplicaPort,
+  SnapshotCursor,
+  type Tombstone,
 } from '@meshcache/core/internal';
 
 export class FakePort implements ReplicaPort<unknown> {
@@ -137,11 +138,9 @@ export class FakePort implements ReplicaPort<unknown> {
     yield* [...this.held.values()];
   }
 
-  *versions(whole: (key: string) => boolean): IterableIterator<KeyedEntry<unknown>> {
-    this.calls.push('versions');
-    for (const entry of [...this.held.values()]) {
-      yield { key: entry.key, version: entry.version, entry: whole(entry.key) ? entry : undefined };
-    }
+  liveEntries(): EntryCursor<unknown> {
+    this.calls.push('liveEntries');
+    return new SnapshotCursor([...this.held.keys()], (key) => this.held.get(key));
   }
 
   tombstones(): Tombstone[] {

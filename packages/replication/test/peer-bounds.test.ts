@@ -362,18 +362,22 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     };
     const port = new FakePort('c');
     for (let i = 0; i < 10; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
-    const versions = port.versions.bind(port);
+    const liveEntries = port.liveEntries.bind(port);
     let readTakes = 100;
-    port.versions = function* (whole) {
+    port.liveEntries = () => {
       reading++;
       reads++;
       mostAtOnce = Math.max(mostAtOnce, reading);
       now += readTakes;
-      try {
-        yield* versions(whole);
-      } finally {
+      const entries = liveEntries();
+      const next = entries.next.bind(entries);
+      // A read ends when its cursor has stepped past the last entry.
+      entries.next = () => {
+        if (next()) return true;
         reading--;
-      }
+        return false;
+      };
+      return entries;
     };
     const repair = new CacheRepair(port, {
       chunkBytes: 1 << 20,

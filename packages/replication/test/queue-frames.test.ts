@@ -70,7 +70,7 @@ describe('a batch written from the replication queue', () => {
         const changes = queue.changesOf(range);
         const bytes = ChangeWriter.bytesForLog(queue.log, range.from, range.to, range.clear);
         expect(bytes).toBe(ChangeWriter.bytesFor(changes));
-        const frame = fromLog.writeLog(queue.log, range.from, range.to, range.clear, bytes);
+        const frame = fromLog.writeLog(MessageType.Batch, queue.log, range.from, range.to, range.clear, bytes);
         expect(Buffer.from(frame)).toEqual(Buffer.from(fromObjects.write(MessageType.Batch, changes)));
         batches++;
       }

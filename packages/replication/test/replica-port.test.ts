@@ -289,7 +289,7 @@ describe('CacheRepair on a replica port', () => {
     await turns();
     repair.offer(peer);
     await turns();
-    expect(port.calls.filter((call) => call === 'versions')).toHaveLength(1);
+    expect(port.calls.filter((call) => call === 'liveEntries')).toHaveLength(1);
     const { digest: expected } = computeDigest(
       [
         { key: 'a', version: v(10), removed: false },
@@ -304,7 +304,7 @@ describe('CacheRepair on a replica port', () => {
     port.localPut('c', 3, v(12), 12);
     repair.offer(peer);
     await turns();
-    expect(port.calls.filter((call) => call === 'versions')).toHaveLength(2);
+    expect(port.calls.filter((call) => call === 'liveEntries')).toHaveLength(2);
   });
 
   it('asks a peer that sends it rounds to skip them while its full cache takes nothing from it; not a backplane member, nor on a listing another overlapped', async () => {

@@ -250,6 +250,19 @@ export class MemoryStore<V> {
     };
   }
 
+  /** The parts of the slot's version, read without making it (of a versioned slot: isVersioned). */
+  versionTime(slot: number): number {
+    return (this.#versionTime as Float64Array)[slot] as number;
+  }
+
+  versionCounter(slot: number): number {
+    return (this.#versionRest as Uint32Array)[2 * slot] as number;
+  }
+
+  versionNode(slot: number): string {
+    return this.#nodes.names[(this.#versionRest as Uint32Array)[2 * slot + 1] as number] as string;
+  }
+
   /** compareVersions(the slot's version, `version`) without building the slot's. */
   compareVersion(slot: number, version: Version | undefined): number {
     const rest = this.#versionRest;

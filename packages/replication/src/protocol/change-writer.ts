@@ -32,24 +32,8 @@
  * and a chunk is freed once no frame of it is held.
  */
 import type { Version } from '@meshcache/core';
+import type { ChangeLog } from './change-log.js';
 import { type ChangeMessage, MessageType } from './messages.js';
-
-/**
- * Changes kept as columns, record i's fields at index i (createdAt, timeToLiveSeconds and
- * timeToIdleSeconds at 3i, 3i + 1, 3i + 2 of `lives`): the replication queue's log, which
- * writeLog() writes as a Batch with no change object made for any record. A type is Put, Remove
- * or Expire; a removeAll is passed on its own.
- */
-export interface ChangeLog {
-  readonly cache: string;
-  readonly types: Uint8Array;
-  readonly keys: ReadonlyArray<string | undefined>;
-  readonly values: ReadonlyArray<unknown>;
-  readonly nodes: ReadonlyArray<string | undefined>;
-  readonly times: Float64Array;
-  readonly counters: Uint32Array;
-  readonly lives: Float64Array;
-}
 
 const FIRST_CHUNK = 8192;
 /** A chunk bigger than this is not allocated again unless a frame needs it. */
@@ -170,12 +154,12 @@ export class ChangeWriter {
   }
 
   /**
-   * A Batch of records `from` to `to` of `log`, a removeAll of `clear` first when given: the bytes
-   * write() makes of the same changes as objects, with no object made for any. `bytes` is
-   * bytesForLog() of the same (not -1).
+   * A Batch or Entries (`type`) of records `from` to `to` of `log`, a removeAll of `clear` first
+   * when given: the bytes write() makes of the same changes as objects, with no object made for
+   * any. `bytes` is bytesForLog() of the same (not -1).
    */
-  writeLog(log: ChangeLog, from: number, to: number, clear: Version | undefined, bytes: number): Buffer {
-    return this.#written(bytes, () => this.#logFrame(log, from, to, clear));
+  writeLog(type: number, log: ChangeLog, from: number, to: number, clear: Version | undefined, bytes: number): Buffer {
+    return this.#written(bytes, () => this.#logFrame(type, log, from, to, clear));
   }
 
   /** A frame `body` writes, given room for about `bytes` (see write). */
@@ -237,9 +221,9 @@ export class ChangeWriter {
     }
   }
 
-  #logFrame(log: ChangeLog, from: number, to: number, clear: Version | undefined): void {
+  #logFrame(type: number, log: ChangeLog, from: number, to: number, clear: Version | undefined): void {
     const cache = log.cache;
-    this.#head(MessageType.Batch, to - from + (clear === undefined ? 0 : 1));
+    this.#head(type, to - from + (clear === undefined ? 0 : 1));
     if (clear !== undefined) this.#removeAll(cache, clear.time, clear.counter, clear.node);
     const { types, keys, values, nodes, times, counters, lives } = log;
     for (let i = from; i < to; i++) {

@@ -53,13 +53,15 @@ import { MeshcacheError, type Version } from '@meshcache/core';
 import { Packr, Unpackr } from 'msgpackr';
 import { fitsHandshake, MAX_NAME_BYTES } from '../security/handshake-messages.js';
 import { DEFAULT_MAX_PAYLOAD } from '../transport/websocket.js';
+import type { ChangeLog } from './change-log.js';
 import { type ChangeBuilder, ChangeReader } from './change-reader.js';
-import { type ChangeLog, ChangeWriter } from './change-writer.js';
+import { ChangeWriter } from './change-writer.js';
 import type { FrameValues } from './frame-values.js';
 import {
   type AdminOperation,
   type BatchMessage,
   type ChangeMessage,
+  type EntriesMessage,
   type LeaseState,
   type Message,
   MessageType,
@@ -144,18 +146,45 @@ export function batchOfLog(
   const count = to - from + (clear === undefined ? 0 : 1);
   const bytes = ChangeWriter.bytesForLog(log, from, to, clear);
   if (bytes < 0) return { type: MessageType.Batch, changes: changes(), count };
-  const batch = new LoggedBatch(count, changes, current);
-  WRITTEN.set(batch, LOG_WRITER.writeLog(log, from, to, clear, bytes));
+  const batch = new LoggedChanges(MessageType.Batch, count, changes, current);
+  WRITTEN.set(batch, LOG_WRITER.writeLog(MessageType.Batch, log, from, to, clear, bytes));
   return batch;
 }
 
-class LoggedBatch implements BatchMessage {
-  readonly type = MessageType.Batch;
+/**
+ * Entries of the first `count` records of `log`, a removeAll of `clear` first when given (a
+ * repair's chunk, repair/entry-chunks.ts), its frame written now, as batchOfLog's; `changes`
+ * makes them as objects, when read, or at once for values ChangeWriter does not write. The log is
+ * the message's own: it is never written again.
+ */
+export function entriesOfLog(
+  log: ChangeLog,
+  count: number,
+  clear: Version | undefined,
+  changes: () => ChangeMessage[],
+): EntriesMessage {
+  const bytes = ChangeWriter.bytesForLog(log, 0, count, clear);
+  if (bytes < 0) return { type: MessageType.Entries, changes: changes() };
+  const entries = new LoggedChanges(
+    MessageType.Entries,
+    count + (clear === undefined ? 0 : 1),
+    changes,
+    ALWAYS_CURRENT,
+  );
+  WRITTEN.set(entries, LOG_WRITER.writeLog(MessageType.Entries, log, 0, count, clear, bytes));
+  return entries;
+}
+
+const ALWAYS_CURRENT = () => true;
+
+/** A Batch or Entries whose frame is written from a log: its change objects are made only when read. */
+class LoggedChanges<T extends typeof MessageType.Batch | typeof MessageType.Entries> {
   #changes: readonly ChangeMessage[] | undefined;
   readonly #make: () => ChangeMessage[];
   readonly #current: () => boolean;
 
   constructor(
+    readonly type: T,
     readonly count: number,
     make: () => ChangeMessage[],
     current: () => boolean,

@@ -100,14 +100,7 @@
  *
  * Not guaranteed: a 64-bit bucket collision hides a difference until the bucket changes again.
  */
-import {
-  type EntrySnapshot,
-  isNewer,
-  type Logger,
-  type Scheduler,
-  systemScheduler,
-  type Version,
-} from '@meshcache/core';
+import { isNewer, type Logger, type Scheduler, systemScheduler, type Version } from '@meshcache/core';
 import { BucketDigest, type FoldedDigest, type ReplicaPort } from '@meshcache/core/internal';
 import { NO_KEYS, prefetchEveryRun } from '../prefetch-runs.js';
 import { MAX_BATCH_CHANGES } from '../protocol/codec.js';
@@ -118,13 +111,12 @@ import {
   type KeysMessage,
   MessageType,
   type PullMessage,
-  type PutMessage,
   type RepairMessage,
   type RepairRequestMessage,
 } from '../protocol/messages.js';
-import { estimateBytes } from '../replication-queue.js';
 import type { SessionMessage } from '../session.js';
 import { bucketCountFor, bucketOf, differingBuckets, type KeyVersion, keysInBuckets } from './digest.js';
+import { EntryChunks } from './entry-chunks.js';
 
 /** Where repair messages for one peer go. */
 export interface RepairPeer {
@@ -681,32 +673,38 @@ export class CacheRepair {
     const cache = this.#port.cacheName;
     const full = new Set(fullBuckets);
     const listed = new Set(keyBuckets);
+    // A bootstrap, or a peer that differs everywhere, is sent every entry: no key is hashed then.
+    const everyEntry = full.size === bucketCount;
     const batches = this.#batcher(peer);
     const keys = new Chunker<KeyVersion>(this.#options.chunkBytes, KEYS_PER_MESSAGE, (items) =>
       peer.send({ type: MessageType.Keys, cache, items, last: false }),
     );
     let n = 0;
     const clear = this.#port.clearVersion;
-    if (end === 'bootstrapDone' && clear !== undefined)
-      batches.add({ type: MessageType.RemoveAll, cache, version: clear });
-    // Values are read (a peer's, decoded) only for the buckets sent whole; `bucket` is the bucket
-    // of the entry yielded next, which versions() asks about just before yielding it.
-    let bucket = 0;
-    const whole = (key: string) => {
-      bucket = bucketOf(key, bucketCount);
-      return full.has(bucket);
-    };
-    for (const { key, version, entry } of this.#port.versions(whole)) {
+    if (end === 'bootstrapDone' && clear !== undefined) batches.clearFirst(clear);
+    // Values are read (a peer's, decoded) only for the entries sent whole.
+    // Each entry is read in the turn it is stepped to (entry-cursor.ts).
+    const entries = this.#port.liveEntries();
+    for (;;) {
       if (++n % SLICE === 0) await this.#scheduler.nextTurn();
-      if (version === undefined) continue;
+      if (!entries.next()) break;
+      if (!entries.versioned) continue;
       let sent = false;
-      if (entry !== undefined) sent = batches.add(putOf(cache, entry, version));
-      else if (listed.has(bucket)) sent = keys.add({ key, version, removed: false }, keyVersionBytes(key, version));
+      if (everyEntry) sent = batches.put(entries);
+      else {
+        const bucket = bucketOf(entries.key, bucketCount);
+        if (full.has(bucket)) sent = batches.put(entries);
+        else if (listed.has(bucket)) {
+          const key = entries.key;
+          const version = entries.version() as Version;
+          sent = keys.add({ key, version, removed: false }, keyVersionBytes(key, version));
+        }
+      }
       if (sent) await peer.drained();
     }
     for (const { key, version } of this.#port.tombstones()) {
       const bucket = bucketOf(key, bucketCount);
-      if (full.has(bucket)) batches.add({ type: MessageType.Remove, cache, key, version });
+      if (full.has(bucket)) batches.remove(key, version);
       else if (listed.has(bucket)) keys.add({ key, version, removed: true }, keyVersionBytes(key, version));
     }
     batches.end();
@@ -822,10 +820,10 @@ export class CacheRepair {
         expected.answered.add(key);
         const entry = this.#port.peekEntry(key);
         let sent = false;
-        if (entry?.version !== undefined) sent = batches.add(putOf(cache, entry, entry.version));
+        if (entry?.version !== undefined) sent = batches.putEntry(entry, entry.version);
         else {
           const removedAt = this.#port.knownVersion(key); // a tombstone, when the entry is gone
-          if (removedAt !== undefined) sent = batches.add({ type: MessageType.Remove, cache, key, version: removedAt });
+          if (removedAt !== undefined) sent = batches.remove(key, removedAt);
         }
         if (sent) await peer.drained();
       }
@@ -896,36 +894,19 @@ export class CacheRepair {
 
   /** Live entries and tombstones, as (key, version, removed). */
   *#items(): IterableIterator<KeyVersion> {
-    for (const { key, version } of this.#port.versions(NO_VALUES)) {
-      if (version !== undefined) yield { key, version, removed: false };
+    const entries = this.#port.liveEntries();
+    while (entries.next()) {
+      if (entries.versioned) yield { key: entries.key, version: entries.version() as Version, removed: false };
     }
     for (const { key, version } of this.#port.tombstones()) yield { key, version, removed: true };
   }
 
-  /** Chunks of changes sent as Entries; add() says whether it just sent one. */
-  #batcher(peer: RepairPeer): { add(change: ChangeMessage): boolean; end(): void } {
-    const chunker = new Chunker<ChangeMessage>(this.#options.chunkBytes, MAX_BATCH_CHANGES, (changes) =>
-      peer.send({ type: MessageType.Entries, changes }),
+  /** Chunks of changes sent as Entries. */
+  #batcher(peer: RepairPeer): EntryChunks {
+    return new EntryChunks(this.#port.cacheName, this.#options.chunkBytes, MAX_BATCH_CHANGES, (message) =>
+      peer.send(message),
     );
-    return { add: (change) => chunker.add(change, estimateBytes(change)), end: () => chunker.end() };
   }
-}
-
-/** versions() reading no value. */
-const NO_VALUES = () => false;
-
-/** A Put carrying an entry as it is held: its value, creation time and lifespan. */
-export function putOf(cache: string, entry: EntrySnapshot<unknown>, version: Version): PutMessage {
-  return {
-    type: MessageType.Put,
-    cache,
-    key: entry.key,
-    value: entry.value,
-    version,
-    createdAt: entry.createdAt,
-    timeToLiveSeconds: entry.timeToLiveSeconds,
-    timeToIdleSeconds: entry.timeToIdleSeconds,
-  };
 }
 
 /** Collects items into chunks bounded in bytes and count, handing each full chunk on. */

@@ -566,7 +566,8 @@ function newestKnown(cache: Cache<unknown>, key: string | undefined): Version | 
   const port = replicaPortOf(cache);
   if (key !== undefined) return newestOf(port.knownVersion(key), port.clearVersion);
   let newest = port.clearVersion;
-  for (const { version } of port.versions(() => false)) newest = newestOf(newest, version);
+  const entries = port.liveEntries();
+  while (entries.next()) newest = newestOf(newest, entries.version());
   for (const { version } of port.tombstones()) newest = newestOf(newest, version);
   return newest;
 }

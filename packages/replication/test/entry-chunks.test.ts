@@ -1,0 +1,143 @@
+/**
+ * A repair's entries are gathered as columns and each chunk's frame is written from them
+ * (repair/entry-chunks.ts, codec.ts's entriesOfLog): the frames must be the very bytes that
+ * writing the same changes as objects makes, chunked by the same bounds, and the message's changes,
+ * when read, the changes added.
+ */
+import type { EntrySnapshot, Version } from '@meshcache/core';
+import { SnapshotCursor } from '@meshcache/core/internal';
+import { describe, expect, it } from 'vitest';
+import { type ChangeMessage, type EntriesMessage, MessageType } from '../src/internals.js';
+import { ChangeWriter } from '../src/protocol/change-writer.js';
+import { WireCodec } from '../src/protocol/codec.js';
+import { EntryChunks } from '../src/repair/entry-chunks.js';
+import { estimateBytes } from '../src/replication-queue.js';
+
+const cache = 'Response Cache';
+const version = (i: number): Version => ({ time: 1_700_000_000_000 + i, counter: i % 70_000, node: `node-${i % 3}` });
+
+function entry(i: number, value: unknown): EntrySnapshot<unknown> {
+  return {
+    key: `key:${i}`,
+    value,
+    createdAt: 1_700_000_000_123 + i,
+    lastAccessedAt: 1_700_000_000_123 + i,
+    timeToLiveSeconds: i % 3 === 0 ? 0.25 : 300,
+    timeToIdleSeconds: i % 4,
+    expiresAt: Number.POSITIVE_INFINITY,
+    version: version(i),
+  };
+}
+
+/** The Put of `e` as an object: what the repair sent before it gathered columns. */
+const putOf = (e: EntrySnapshot<unknown>): ChangeMessage => ({
+  type: MessageType.Put,
+  cache,
+  key: e.key,
+  value: e.value,
+  version: e.version as Version,
+  createdAt: e.createdAt,
+  timeToLiveSeconds: e.timeToLiveSeconds,
+  timeToIdleSeconds: e.timeToIdleSeconds,
+});
+
+const strings = (count: number) => Array.from({ length: count }, (_, i) => entry(i, `value ${'x'.repeat(i % 300)} ${i}`));
+
+/** What gathering `added` (a removeAll of `clear` first) would send in chunks of `maxBytes` and `maxCount`, as objects. */
+function expectedChunks(added: ChangeMessage[], maxBytes: number, maxCount: number): ChangeMessage[][] {
+  const chunks: ChangeMessage[][] = [];
+  let chunk: ChangeMessage[] = [];
+  let bytes = 0;
+  for (const change of added) {
+    const size = estimateBytes(change);
+    if (chunk.length > 0 && (bytes + size > maxBytes || chunk.length >= maxCount)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(change);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+describe('a repair’s entries, gathered as columns', () => {
+  it.each([
+    ['by bytes', 10_000, 100_000],
+    ['by count', 1 << 20, 7],
+  ])(
+    'are sent in the chunks the same changes as objects made (%s), each frame their very bytes, each message their changes',
+    (_, maxBytes, maxCount) => {
+      const sent: EntriesMessage[] = [];
+      const frames: Buffer[] = [];
+      const codec = new WireCodec();
+      const chunks = new EntryChunks(cache, maxBytes, maxCount, (message) => {
+        sent.push(message);
+        frames.push(Buffer.from(codec.encode(message))); // as a session encodes it, when sent
+      });
+      const clear = version(999_999);
+      chunks.clearFirst(clear);
+      const snapshots = strings(500);
+      const cursor = new SnapshotCursor(
+        snapshots.map((e) => e.key),
+        (key) => snapshots.find((e) => e.key === key),
+      );
+      const added: ChangeMessage[] = [{ type: MessageType.RemoveAll, cache, version: clear }];
+      let reportedSends = 0;
+      for (let i = 0; cursor.next(); i++) {
+        const e = snapshots[i] as EntrySnapshot<unknown>;
+        if (i % 5 === 4) {
+          if (chunks.remove(e.key, e.version as Version)) reportedSends++;
+          added.push({ type: MessageType.Remove, cache, key: e.key, version: e.version as Version });
+        } else if (i % 5 === 3) {
+          if (chunks.putEntry(e, e.version as Version)) reportedSends++;
+          added.push(putOf(e));
+        } else {
+          if (chunks.put(cursor)) reportedSends++;
+          added.push(putOf(e));
+        }
+      }
+      expect(reportedSends).toBe(sent.length); // each add that sent the full chunk said so
+      chunks.end();
+      const expected = expectedChunks(added, maxBytes, maxCount);
+      expect(sent.length).toBe(expected.length);
+      expect(sent.length).toBeGreaterThan(5);
+      expected.forEach((changes, i) => {
+        expect(frames[i]).toEqual(Buffer.from(new ChangeWriter().write(MessageType.Entries, changes)));
+        expect(sent[i]?.changes).toEqual(changes);
+        expect(new WireCodec({ readChanges: false }).decode(frames[i] as Buffer)).toEqual({
+          type: MessageType.Entries,
+          changes,
+        });
+      });
+    },
+  );
+
+  it('packs a chunk holding values ChangeWriter leaves to msgpackr whole, and it decodes to the same changes', () => {
+    const sent: EntriesMessage[] = [];
+    const chunks = new EntryChunks(cache, 1 << 20, 100_000, (message) => sent.push(message));
+    const values = [{ status: 200, headers: { a: 'b' } }, new Map([['k', 1]]), 'text', [1, 2, 3], new Date(5)];
+    const snapshots = values.map((value, i) => entry(i, value));
+    for (const e of snapshots) chunks.putEntry(e, e.version as Version);
+    chunks.end();
+    expect(sent).toHaveLength(1);
+    const codec = new WireCodec();
+    expect(new WireCodec().decode(codec.encode(sent[0] as EntriesMessage))).toEqual({
+      type: MessageType.Entries,
+      changes: snapshots.map(putOf),
+    });
+  });
+
+  it('sends nothing when nothing was added, and a lone removeAll when only that was', () => {
+    const sent: EntriesMessage[] = [];
+    const nothing = new EntryChunks(cache, 1 << 20, 100_000, (message) => sent.push(message));
+    nothing.end();
+    expect(sent).toEqual([]);
+    const clear = version(3);
+    const onlyClear = new EntryChunks(cache, 1 << 20, 100_000, (message) => sent.push(message));
+    onlyClear.clearFirst(clear);
+    onlyClear.end();
+    expect(sent.map((message) => message.changes)).toEqual([[{ type: MessageType.RemoveAll, cache, version: clear }]]);
+  });
+});
