@@ -576,7 +576,10 @@ describe('liveEntries: a cursor over the live entries, for bootstrap and repair'
     ['with a disk tier', true],
   ])('steps to every entry held throughout exactly once, whatever is written between steps: %s', (_, onDisk) => {
     const { addCache } = onDisk ? setup({ diskStorePath: tempDir() }) : setup();
-    const cache = addCache('c', onDisk ? { overflowToDisk: true, maxElementsInMemory: 10 } : { maxElementsInMemory: 0 });
+    const cache = addCache(
+      'c',
+      onDisk ? { overflowToDisk: true, maxElementsInMemory: 10 } : { maxElementsInMemory: 0 },
+    );
     for (let i = 0; i < 100; i++) cache.put(`keep${i}`, i);
     for (let i = 0; i < 100; i++) cache.put(`churn${i}`, i);
     const seen: string[] = [];

@@ -41,7 +41,8 @@ const putOf = (e: EntrySnapshot<unknown>): ChangeMessage => ({
   timeToIdleSeconds: e.timeToIdleSeconds,
 });
 
-const strings = (count: number) => Array.from({ length: count }, (_, i) => entry(i, `value ${'x'.repeat(i % 300)} ${i}`));
+const strings = (count: number) =>
+  Array.from({ length: count }, (_, i) => entry(i, `value ${'x'.repeat(i % 300)} ${i}`));
 
 /** What gathering `added` (a removeAll of `clear` first) would send in chunks of `maxBytes` and `maxCount`, as objects. */
 function expectedChunks(added: ChangeMessage[], maxBytes: number, maxCount: number): ChangeMessage[][] {
