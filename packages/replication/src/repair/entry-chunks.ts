@@ -52,34 +52,14 @@ export class EntryChunks {
     const key = entries.key;
     const node = entries.node;
     const sent = this.#make(recordBytes(MessageType.Put, this.cache, node, key, value));
-    this.#log.put(
-      this.#count++,
-      key,
-      value,
-      entries.time,
-      entries.counter,
-      node,
-      entries.createdAt,
-      entries.timeToLiveSeconds,
-      entries.timeToIdleSeconds,
-    );
+    this.#log.put(this.#count++, key, value, entries, entries);
     return sent;
   }
 
   /** `entry` as a Put of `version`; true when that first sent the chunk that was full. */
   putEntry(entry: EntrySnapshot<unknown>, version: Version): boolean {
     const sent = this.#make(recordBytes(MessageType.Put, this.cache, version.node, entry.key, entry.value));
-    this.#log.put(
-      this.#count++,
-      entry.key,
-      entry.value,
-      version.time,
-      version.counter,
-      version.node,
-      entry.createdAt,
-      entry.timeToLiveSeconds,
-      entry.timeToIdleSeconds,
-    );
+    this.#log.put(this.#count++, entry.key, entry.value, version, entry);
     return sent;
   }
 
@@ -125,6 +105,9 @@ export class EntryChunks {
   }
 }
 
+/** An entry's creation time and lifespan, as a snapshot and a cursor both read them. */
+type Life = Pick<EntrySnapshot<unknown>, 'createdAt' | 'timeToLiveSeconds' | 'timeToIdleSeconds'>;
+
 /** A chunk's columns, growing by doubling. */
 class Columns implements ChangeLog {
   types: Uint8Array;
@@ -163,26 +146,16 @@ class Columns implements ChangeLog {
     return wider;
   }
 
-  put(
-    i: number,
-    key: string,
-    value: unknown,
-    time: number,
-    counter: number,
-    node: string,
-    createdAt: number,
-    timeToLiveSeconds: number,
-    timeToIdleSeconds: number,
-  ): void {
+  put(i: number, key: string, value: unknown, version: Version, life: Life): void {
     this.types[i] = MessageType.Put;
     this.keys[i] = key;
     this.values[i] = value;
-    this.times[i] = time;
-    this.counters[i] = counter;
-    this.nodes[i] = node;
-    this.lives[3 * i] = createdAt;
-    this.lives[3 * i + 1] = timeToLiveSeconds;
-    this.lives[3 * i + 2] = timeToIdleSeconds;
+    this.times[i] = version.time;
+    this.counters[i] = version.counter;
+    this.nodes[i] = version.node;
+    this.lives[3 * i] = life.createdAt;
+    this.lives[3 * i + 1] = life.timeToLiveSeconds;
+    this.lives[3 * i + 2] = life.timeToIdleSeconds;
   }
 
   keyChange(i: number, type: KeyChangeType, key: string, version: Version): void {
