@@ -467,6 +467,47 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('stops a listing when the link goes down: nothing more of it is sent (a joiner gone halfway had the rest read, written and sealed for no one)', async () => {
+    const { repair, slow, sent, release, request, digests } = slowListing();
+    repair.offer(slow);
+    await turns();
+    repair.receive(slow, request((digests()[0] as { bucketCount: number }).bucketCount));
+    await turns();
+    const before = sent.length;
+    expect(sent.some((m) => m.type === MessageType.Keys)).toBe(true);
+    repair.forget(slow.node);
+    release();
+    await turns(20);
+    expect(sent.length).toBe(before);
+  });
+
+  it('a push to an empty peer is a listing too: a digest due meanwhile waits for its end, and the link going down stops it', async () => {
+    const empty = { ...oneBucketDigest(), digest: new Uint8Array(8) };
+    const pushed = slowListing();
+    pushed.repair.offer(pushed.slow); // the link-up's digest, being built
+    pushed.repair.receive(pushed.slow, empty); // the peer holds nothing: everything is pushed
+    await turns();
+    expect(pushed.sent.some((m) => m.type === MessageType.Entries)).toBe(true);
+    pushed.repair.offer(pushed.slow); // a round's digest, due while the push waits on the socket
+    await turns();
+    expect(pushed.digests()).toEqual([]);
+    pushed.release();
+    await turns(20);
+    const done = pushed.sent.findIndex((m) => m.type === MessageType.BootstrapDone);
+    expect(done).toBeGreaterThan(-1);
+    expect(pushed.sent.slice(done + 1).map((m) => m.type)).toEqual([MessageType.Digest]);
+
+    const gone = slowListing();
+    gone.repair.offer(gone.slow);
+    gone.repair.receive(gone.slow, empty);
+    await turns();
+    const before = gone.sent.length;
+    gone.repair.forget(gone.slow.node);
+    gone.release();
+    await turns(20);
+    expect(gone.sent.length).toBe(before);
+  });
+
   it('a request that comes while a listing to its peer goes on (two digests reached the peer before its first request) earns one fresh digest after it, not a warning', async () => {
     // The first request took the latest digest's place; the second was "a repair message this
     // node did not ask for", and the peer's repair from the second digest waited for a round.

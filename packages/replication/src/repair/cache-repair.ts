@@ -272,8 +272,8 @@ export class CacheRepair {
   readonly #offers = new Map<string, { cancelled: boolean }>();
   /** The bucket count of the last digest sent to each peer: a RepairRequest must answer it. */
   readonly #offered = new Map<string, number>();
-  /** Peers whose RepairRequest is being served now, each with a token of that serve. */
-  readonly #serving = new Map<string, object>();
+  /** Peers being listed to now (a RepairRequest served, or a push to an empty peer), each with a token of that serve. */
+  readonly #serving = new Map<string, { cancelled: boolean }>();
   /**
    * Peers owed a digest once the listing to them is over: one came due meanwhile (offerTo), or a
    * RepairRequest of theirs came then (#onRepairRequest).
@@ -424,6 +424,8 @@ export class CacheRepair {
     if (offer !== undefined) offer.cancelled = true;
     this.#offers.delete(node);
     this.#offered.delete(node);
+    const serve = this.#serving.get(node);
+    if (serve !== undefined) serve.cancelled = true; // what it has left to send goes to no one
     this.#serving.delete(node);
     this.#offerAfterServing.delete(node);
     const pulls = this.#pullsExpected.get(node);
@@ -562,7 +564,7 @@ export class CacheRepair {
       if (offer !== undefined) {
         offer.cancelled = true;
         this.#offers.delete(peer.node);
-        await this.#serve(peer, 1, [], [0], 'bootstrapDone');
+        await this.#serveAlone(peer, 1, [], [0], 'bootstrapDone');
       }
       return;
     }
@@ -645,26 +647,47 @@ export class CacheRepair {
       return;
     }
     this.#offered.delete(peer.node);
-    const serve = {};
+    void this.#serveAlone(peer, message.bucketCount, message.keyBuckets, message.fullBuckets, 'lastKeys').catch(
+      (error: unknown) => this.#failed(peer, 'repair request', error),
+    );
+  }
+
+  /**
+   * #serve, as the one listing to `peer` under way (#serving): a digest due meanwhile waits for
+   * its end, and the link going down (forget) stops it at its next wait.
+   */
+  async #serveAlone(
+    peer: RepairPeer,
+    bucketCount: number,
+    keyBuckets: readonly number[],
+    fullBuckets: readonly number[],
+    end: 'lastKeys' | 'bootstrapDone',
+  ): Promise<void> {
+    const serve = { cancelled: false };
     this.#serving.set(peer.node, serve);
-    void this.#serve(peer, message.bucketCount, message.keyBuckets, message.fullBuckets, 'lastKeys')
-      .catch((error: unknown) => this.#failed(peer, 'repair request', error))
-      .finally(() => {
-        // A link that went down meanwhile (forget) owes nothing, and one that came up again may
-        // be serving anew: that serve is not this one's to end.
-        if (this.#serving.get(peer.node) !== serve) return;
+    try {
+      await this.#serve(peer, serve, bucketCount, keyBuckets, fullBuckets, end);
+    } finally {
+      // A link that went down meanwhile (forget) owes nothing, and one that came up again may
+      // be serving anew: that serve is not this one's to end.
+      if (this.#serving.get(peer.node) === serve) {
         this.#serving.delete(peer.node);
         if (this.#offerAfterServing.delete(peer.node)) this.offer(peer);
-      });
+      }
+    }
   }
 
   /**
    * Sends the entries of `fullBuckets` and the (key, version) lists of `keyBuckets`, then ends
    * with the last Keys chunk (the answer to a RepairRequest) or BootstrapDone (a push to an
-   * empty peer, which has nothing to pull afterwards).
+   * empty peer, which has nothing to pull afterwards). Stops, sending nothing more, at the first
+   * wait after `serve` is cancelled: a joiner that went away halfway through a bootstrap of a
+   * million entries had the rest read, written and sealed for no one, and on a backplane, where
+   * a member that restarts is the same name, the tail of a listing meant for its previous run.
    */
   async #serve(
     peer: RepairPeer,
+    serve: { readonly cancelled: boolean },
     bucketCount: number,
     keyBuckets: readonly number[],
     fullBuckets: readonly number[],
@@ -686,7 +709,10 @@ export class CacheRepair {
     // Each entry is read in the turn it is stepped to (entry-cursor.ts).
     const entries = this.#port.liveEntries();
     for (;;) {
-      if (++n % SLICE === 0) await this.#scheduler.nextTurn();
+      if (++n % SLICE === 0) {
+        await this.#scheduler.nextTurn();
+        if (serve.cancelled) return;
+      }
       if (!entries.next()) break;
       if (!entries.versioned) continue;
       let sent = false;
@@ -700,7 +726,10 @@ export class CacheRepair {
           sent = keys.add({ key, version, removed: false }, keyVersionBytes(key, version));
         }
       }
-      if (sent) await peer.drained();
+      if (sent) {
+        await peer.drained();
+        if (serve.cancelled) return;
+      }
     }
     for (const { key, version } of this.#port.tombstones()) {
       const bucket = bucketOf(key, bucketCount);
