@@ -191,6 +191,20 @@ describe('LmdbEnvironment', () => {
     60_000,
   );
 
+  it('does not serve, as persistent, a temporary store a kill -9 left behind: it drops what it holds and says so', async () => {
+    const dir = tempDir();
+    expect(await writeThenKill('write-temporary', dir)).toBeGreaterThan(0);
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (_obj, msg) => warnings.push(msg ?? '') };
+    const store = openEnv(dir, logger).openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 });
+    expect(store.size).toBe(0);
+    expect(warnings).toEqual([expect.stringContaining('a temporary store (overflowToDisk without diskPersistent)')]);
+    // From then on it is persistent: what it keeps now survives a restart.
+    store.put('a', record(1));
+    await envs.splice(0)[0]?.close();
+    expect(openEnv(dir).openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 }).size).toBe(1);
+  });
+
   it('loses nothing written more than the spool window before a kill -9', async () => {
     const dir = tempDir();
     const writtenBeforeWindow = await writeThenKill('write', dir);

@@ -12,7 +12,7 @@ const children: ChildProcess[] = [];
 
 /** Starts the child fixture and resolves once it has the store open; `lines` collects what it prints. */
 export async function startChild(
-  mode: 'hold' | 'write' | 'cache' | 'race',
+  mode: 'hold' | 'write' | 'write-temporary' | 'cache' | 'race',
   path: string,
 ): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', CHILD, mode, path], {
@@ -69,7 +69,7 @@ export const SPOOL_WINDOW_MS = 1000;
  * far, lets one spool window pass while it keeps writing, then kills it with SIGKILL. Returns
  * the noted key index: every key up to it must survive.
  */
-export async function writeThenKill(mode: 'write' | 'cache', path: string): Promise<number> {
+export async function writeThenKill(mode: 'write' | 'write-temporary' | 'cache', path: string): Promise<number> {
   const { child, lines } = await startChild(mode, path);
   await waitFor(() => ((highestWritten(lines) ?? 0) >= 2000 ? true : undefined), 'the child to write 2000 keys');
   const writtenBeforeWindow = highestWritten(lines) as number;

@@ -33,7 +33,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type DatabaseOptions, open, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
+import { type Database, type DatabaseOptions, open, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 import { MeshcacheError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type ModeChange, makeStoreDirectory, makeStorePrivate, STORE_FILE_MODE } from './file-modes.js';
@@ -130,7 +130,8 @@ export class LmdbEnvironment {
     // Before the store's own handle is opened: two handles of one database with different key
     // encodings interfere in lmdb (the re-keying, through a handle of raw bytes opened after the
     // store's own, changed nothing), and the store's handle, opened last, is the one that stays.
-    const moved = escapeEarlierKeys(this.#env, name, this.#env.openDB<unknown, string>({ name: META_DB }));
+    const meta = this.#env.openDB<unknown, string>({ name: META_DB });
+    const moved = escapeEarlierKeys(this.#env, name, meta);
     if (moved > 0) {
       this.#logger.info(
         { cache: options.cacheName, path: this.path, keys: moved },
@@ -142,7 +143,7 @@ export class LmdbEnvironment {
       name,
       encoder: { ...RECORD_ENCODER_OPTIONS },
     } as unknown as DatabaseOptions & { name: string });
-    if (!options.persistent) db.clearSync();
+    this.#markLifetime(meta, db, options);
     const store = new LmdbDiskStore<V>(db, {
       cacheName: options.cacheName,
       path: this.path,
@@ -156,6 +157,33 @@ export class LmdbEnvironment {
     this.#stores.set(options.cacheName, store as LmdbDiskStore);
     this.#opened.add(options.cacheName);
     return store;
+  }
+
+  /**
+   * A temporary store (overflowToDisk without diskPersistent) is emptied when it opens, and its
+   * database is marked temporary, so that a cache opening it as persistent later does not serve
+   * what it holds: a process killed with kill -9 left a temporary store as it was, and a restart
+   * with diskPersistent added took those entries (written by a cache that promised to keep none
+   * across a restart, its removals and expiries since unseen) for kept ones. The mark goes once a
+   * persistent cache emptied the database.
+   */
+  #markLifetime(meta: Database<unknown, string>, db: Database<unknown, string>, options: OpenStoreOptions): void {
+    const mark = `temporary:${options.cacheName}`;
+    if (!options.persistent) {
+      db.clearSync();
+      if (meta.get(mark) !== true) meta.putSync(mark, true);
+      return;
+    }
+    if (meta.get(mark) !== true) return;
+    const left = db.getCount();
+    db.clearSync();
+    meta.removeSync(mark);
+    if (left > 0) {
+      this.#logger.warn(
+        { cache: options.cacheName, path: this.path, entries: left },
+        'disk store: a temporary store (overflowToDisk without diskPersistent) left by a process that did not close it is now opened as persistent; its entries were never meant to outlive that process and were dropped',
+      );
+    }
   }
 
   /**
