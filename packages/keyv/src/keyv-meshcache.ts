@@ -141,12 +141,24 @@ export class KeyvMeshcache<V = unknown> extends EventEmitter implements KeyvStor
     return true;
   }
 
-  /** Every TTL is checked before any entry is written, so a bad one writes nothing. One `true` per entry. */
+  /**
+   * Every TTL is checked before any entry is written, so a bad one writes nothing. Then one boolean
+   * per entry: false for an entry the cache refused (a value a replicated cache cannot encode, a
+   * key too long for its disk), whose error the store emits as 'error' (Keyv re-emits it), while
+   * the others are written. Rejecting the whole call there left the entries before it written and
+   * Keyv answering false for every one.
+   */
   async setMany(entries: KeyvMeshcacheEntry[]): Promise<SetManyResult> {
     const options = entries.map((entry) => lifespan(entry.ttl));
     const stored = entries.map((entry, i) => {
-      this.#write(entry.key, entry.value, options[i]);
-      return true;
+      try {
+        this.#write(entry.key, entry.value, options[i]);
+        return true;
+      } catch (error) {
+        // An 'error' no one listens for would throw, and end the call halfway after all.
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+        return false;
+      }
     });
     return stored as SetManyResult;
   }

@@ -5,6 +5,7 @@
  * values are stored as Keyv hands them, and bad input is a clear error.
  */
 import { type CacheEvent, CacheManager } from '@meshcache/core';
+import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -192,6 +193,45 @@ describe('KeyvMeshcache', () => {
     keyv.on('error', (error) => errors.push(error));
     expect(await keyv.set('k', 'v', Number.NaN)).toBe(false);
     expect(String(errors[0])).toMatch(/ttl must be a number of milliseconds/);
+  });
+
+  it('setMany writes every entry the cache takes, answers false for one it refuses, and emits why; Keyv re-emits it', async () => {
+    const { cache, store } = setup();
+    replicaPortOf(cache).requireEncodableValues('the cache is replicated');
+    const refused = { value: { callback: () => 1 } }; // a function: msgpack cannot carry it
+    const errors: unknown[] = [];
+    store.on('error', (error) => errors.push(error));
+    expect(
+      await store.setMany([
+        { key: 'a', value: { value: 1 } },
+        { key: 'b', value: refused },
+        { key: 'c', value: { value: 3 } },
+      ]),
+    ).toEqual([true, false, true]);
+    expect(cache.keys().sort()).toEqual(['a', 'c']);
+    expect(errors).toEqual([expect.objectContaining({ name: 'ValueNotEncodableError' })]);
+
+    const keyv = new Keyv({ store, serialize: undefined, deserialize: undefined });
+    const keyvErrors: unknown[] = [];
+    keyv.on('error', (error) => keyvErrors.push(error));
+    expect(
+      await keyv.setMany([
+        { key: 'd', value: 4 },
+        { key: 'e', value: () => 5 },
+      ]),
+    ).toEqual([true, false]);
+    expect(await keyv.get('d')).toBe(4);
+    expect(keyvErrors).toEqual([expect.objectContaining({ name: 'ValueNotEncodableError' })]);
+
+    // With no one listening, the refusal is the false alone: the call still resolves.
+    const quiet = setup();
+    replicaPortOf(quiet.cache).requireEncodableValues('the cache is replicated');
+    expect(
+      await quiet.store.setMany([
+        { key: 'x', value: refused },
+        { key: 'y', value: 1 },
+      ]),
+    ).toEqual([false, true]);
   });
 
   it('refuses anything but a meshcache Cache, saying what it got', () => {
