@@ -630,8 +630,13 @@ async function bareBootstrap(): Promise<Run> {
  * the values as they arrive, or by their first read).
  */
 async function meshcacheBootstrap(decodeOnArrival = false): Promise<MeshBootstrap> {
+  const chunkBytes = Number(process.env['BENCH_CHUNK_BYTES'] ?? 0);
   const node = await sender([], {
-    bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } },
+    bench: {
+      maxElementsInMemory: 0,
+      replication: { asynchronousReplicationIntervalMillis: 10 },
+      ...(chunkBytes > 0 ? { bootstrap: { maximumChunkSizeBytes: chunkBytes } } : {}),
+    },
   });
   const cache = node.manager.getCache<string>('bench');
   for (let i = 0; i < BOOTSTRAP_ENTRIES; i++) cache?.put(`key:${i}`, VALUE);

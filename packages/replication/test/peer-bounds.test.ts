@@ -508,6 +508,82 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(gone.sent.length).toBe(before);
   });
 
+  it('sends a peer no digest of a disk tier read partly before a listing to it ended: it is read again (the peer takes a digest after a listing for newer than it, and asks for none more)', async () => {
+    const log: string[] = [];
+    const digests: Array<{ bucketCount: number }> = [];
+    const port = new FakePort('c'); // as a disk tier: no kept digest, read in slices
+    for (let i = 0; i < 5_000; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let keysSent = 0;
+    const peer: RepairPeer = {
+      node: 'gw-1',
+      sendsRounds: true,
+      send: (message) => {
+        if (message.type === MessageType.Keys) keysSent++;
+        if (message.type === MessageType.Digest) digests.push(message);
+        log.push(message.type === MessageType.Keys && message.last ? 'last keys' : `type ${message.type}`);
+      },
+      // The listing waits on the socket near its end, until the next digest read has begun.
+      drained: () => (keysSent > 2_000 ? held : Promise.resolve()),
+    };
+    let releaseOnRead = false;
+    const liveEntries = port.liveEntries.bind(port);
+    port.liveEntries = () => {
+      log.push('read');
+      if (releaseOnRead) {
+        // The listing goes on, and ends, while this read goes on in slices, and the cache changes
+        // meanwhile: the digest read is of neither the cache before nor after.
+        releaseOnRead = false;
+        release();
+        setImmediate(() => port.localPut('k1', 'during', v(9_500), 1000));
+      }
+      return liveEntries();
+    };
+    // The read pause passes at once: waits run on the next turn, on a clock they move.
+    let now = 0;
+    const scheduler = {
+      now: () => now,
+      setTimeout(task: () => void, millis: number) {
+        now += millis;
+        setImmediate(task);
+        return () => {};
+      },
+      setInterval: () => () => {},
+      nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+      random: Math.random,
+    };
+    const repair = new CacheRepair(port, {
+      chunkBytes: 64,
+      apply: () => {},
+      onRepaired: () => {},
+      logger: recordingLogger().logger,
+      scheduler,
+    });
+    repair.offer(peer);
+    await turns(20);
+    const bucketCount = (digests[0] as { bucketCount: number }).bucketCount;
+    const all = Array.from({ length: bucketCount }, (_, i) => i);
+    repair.receive(peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount,
+      keyBuckets: all,
+      fullBuckets: [],
+    });
+    await turns(20);
+    expect(log).not.toContain('last keys'); // the listing waits near its end
+    port.localPut('k0', 'newer', v(9_000), 1000); // so the next digest is read, not reused
+    releaseOnRead = true;
+    repair.offer(peer);
+    await turns(60);
+    const lastKeys = log.indexOf('last keys');
+    expect(lastKeys).toBeGreaterThan(-1);
+    expect(log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
+  });
+
   it('a request that comes while a listing to its peer goes on (two digests reached the peer before its first request) earns one fresh digest after it, not a warning', async () => {
     // The first request took the latest digest's place; the second was "a repair message this
     // node did not ask for", and the peer's repair from the second digest waited for a round.

@@ -274,6 +274,8 @@ export class CacheRepair {
   readonly #offered = new Map<string, number>();
   /** Peers being listed to now (a RepairRequest served, or a push to an empty peer), each with a token of that serve. */
   readonly #serving = new Map<string, { cancelled: boolean }>();
+  /** Per peer, the listings to it that ended (#serveAlone): a digest read across one's end is read again. */
+  readonly #listingsEnded = new Map<string, number>();
   /**
    * Peers owed a digest once the listing to them is over: one came due meanwhile (offerTo), or a
    * RepairRequest of theirs came then (#onRepairRequest).
@@ -335,7 +337,7 @@ export class CacheRepair {
       if (previous !== undefined) previous.cancelled = true; // only the newest state is worth sending
       const offer = { cancelled: false };
       this.#offers.set(peer.node, offer);
-      return { peer, offer };
+      return { peer, offer, listingsEnded: this.#listingsEnded.get(peer.node) ?? 0 };
     });
     const everyoneLeft = {
       get cancelled() {
@@ -344,7 +346,7 @@ export class CacheRepair {
     };
     void this.#digest(everyoneLeft).then(
       (digest) => {
-        for (const { peer, offer } of offers) {
+        for (const { peer, offer, listingsEnded } of offers) {
           if (this.#offers.get(peer.node) === offer) this.#offers.delete(peer.node);
           if (digest === undefined || offer.cancelled) continue;
           // Never while a listing to that peer goes on: the peer would take the rest of that
@@ -353,6 +355,14 @@ export class CacheRepair {
           // as the caches differ. It goes, built afresh, once the listing is over.
           if (this.#serving.has(peer.node)) {
             this.#offerAfterServing.add(peer.node);
+            continue;
+          }
+          // Nor one read partly before a listing to that peer ended (a disk tier's digest is read
+          // in slices): the peer takes a digest that comes after a listing for newer than it, and
+          // asks for none more (#askAfterPulls). Offered again, it is: read afresh if the cache
+          // changed while it was read, else the same (then it is the cache as it is).
+          if ((this.#listingsEnded.get(peer.node) ?? 0) !== listingsEnded) {
+            this.offer(peer);
             continue;
           }
           this.#offered.set(peer.node, digest.bucketCount);
@@ -427,6 +437,7 @@ export class CacheRepair {
     const serve = this.#serving.get(node);
     if (serve !== undefined) serve.cancelled = true; // what it has left to send goes to no one
     this.#serving.delete(node);
+    this.#listingsEnded.delete(node);
     this.#offerAfterServing.delete(node);
     const pulls = this.#pullsExpected.get(node);
     if (pulls !== undefined) pulls.cancelled = true; // the Pulls it queued are not answered
@@ -672,6 +683,7 @@ export class CacheRepair {
       // be serving anew: that serve is not this one's to end.
       if (this.#serving.get(peer.node) === serve) {
         this.#serving.delete(peer.node);
+        this.#listingsEnded.set(peer.node, (this.#listingsEnded.get(peer.node) ?? 0) + 1);
         if (this.#offerAfterServing.delete(peer.node)) this.offer(peer);
       }
     }
