@@ -467,6 +467,39 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('stops answering a Pull when the link goes down: no more Entries, and no BootstrapDone (on a backplane, the restarted member under the same name took it as its bootstrap)', async () => {
+    let release = () => {};
+    let backedUp = false;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { repair, peer, sent } = repairOf(cacheWith(100), { chunkBytes: 64 });
+    const slow: RepairPeer = { ...peer, drained: () => (backedUp ? held : Promise.resolve()) };
+    repair.offer(slow);
+    await turns();
+    const { bucketCount } = sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+    const all = Array.from({ length: bucketCount }, (_, i) => i);
+    repair.receive(slow, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount,
+      keyBuckets: all,
+      fullBuckets: [],
+    });
+    await turns(20);
+    expect(sent.some((m) => m.type === MessageType.Keys && m.last)).toBe(true);
+    backedUp = true; // the socket backs up while the Pull is answered
+    const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+    repair.receive(slow, { type: MessageType.Pull, cache: 'c', keys, last: true });
+    await turns();
+    const before = sent.length;
+    expect(sent.filter((m) => m.type === MessageType.Entries).length).toBeGreaterThan(0);
+    repair.forget(slow.node);
+    release();
+    await turns(20);
+    expect(sent.slice(before).map((m) => m.type)).toEqual([]);
+  });
+
   it('stops a listing when the link goes down: nothing more of it is sent (a joiner gone halfway had the rest read, written and sealed for no one)', async () => {
     const { repair, slow, sent, release, request, digests } = slowListing();
     repair.offer(slow);

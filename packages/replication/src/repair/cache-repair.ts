@@ -866,7 +866,12 @@ export class CacheRepair {
           const removedAt = this.#port.knownVersion(key); // a tombstone, when the entry is gone
           if (removedAt !== undefined) sent = batches.remove(key, removedAt);
         }
-        if (sent) await peer.drained();
+        if (sent) {
+          await peer.drained();
+          // The link went down while the socket drained: the rest, and BootstrapDone, go to no one
+          // (on a backplane, to a member restarted under the same name, which took it as its bootstrap).
+          if (expected.cancelled) return;
+        }
       }
     } finally {
       this.#port.prefetch(NO_KEYS); // the run is over (or cancelled): the cache lets the keys go
