@@ -514,6 +514,43 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(sent.length).toBe(before);
   });
 
+  it('an empty peer’s digest that comes while a listing to it goes on starts no second listing beside it: the digest being built goes after, and the link going down stops the listing', async () => {
+    const empty = { ...oneBucketDigest(), digest: new Uint8Array(8) };
+    // A listing under way (a RepairRequest served), then a round's digest being built and the
+    // peer's digest saying it now holds nothing (cleared while it was listed to).
+    const both = slowListing();
+    both.repair.offer(both.slow);
+    await turns();
+    both.repair.receive(both.slow, both.request((both.digests()[0] as { bucketCount: number }).bucketCount));
+    await turns();
+    both.repair.offer(both.slow);
+    both.repair.receive(both.slow, empty);
+    await turns();
+    expect(both.sent.some((m) => m.type === MessageType.Entries)).toBe(false); // no push beside the listing
+    both.release();
+    await turns(40);
+    const types = both.sent.map((m) => m.type);
+    const lastKeys = both.sent.findIndex((m) => m.type === MessageType.Keys && m.last);
+    expect(lastKeys).toBeGreaterThan(-1);
+    // One listing at a time: no digest before its end, the digest that was due right after it.
+    expect(types.slice(1, lastKeys)).not.toContain(MessageType.Digest);
+    expect(types.slice(lastKeys + 1)).toContain(MessageType.Digest);
+
+    const gone = slowListing();
+    gone.repair.offer(gone.slow);
+    await turns();
+    gone.repair.receive(gone.slow, gone.request((gone.digests()[0] as { bucketCount: number }).bucketCount));
+    await turns();
+    gone.repair.offer(gone.slow);
+    gone.repair.receive(gone.slow, empty);
+    await turns();
+    const before = gone.sent.length;
+    gone.repair.forget(gone.slow.node);
+    gone.release();
+    await turns(40);
+    expect(gone.sent.slice(before).map((m) => m.type)).toEqual([]);
+  });
+
   it('a push to an empty peer is a listing too: a digest due meanwhile waits for its end, and the link going down stops it', async () => {
     const empty = { ...oneBucketDigest(), digest: new Uint8Array(8) };
     const pushed = slowListing();

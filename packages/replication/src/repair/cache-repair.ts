@@ -570,9 +570,13 @@ export class CacheRepair {
       // read this whole cache to find that out (a node joining a big one would pay it).
       this.#repaired(peer.node);
       // And if this node's digest for it is still being built, it need not be: an empty peer
-      // wants everything, so send everything now (it counts as repaired at BootstrapDone).
+      // wants everything, so send everything now (it counts as repaired at BootstrapDone). Not
+      // while a listing to it goes on (a RepairRequest of before it emptied): a second listing
+      // beside it would take its place in #serving, leaving that one running untracked (forget
+      // would not stop it, and a digest could go while it still lists). The digest being built
+      // then goes once that listing is over (offerTo), and the peer asks for what it lacks.
       const offer = this.#offers.get(peer.node);
-      if (offer !== undefined) {
+      if (offer !== undefined && !this.#serving.has(peer.node)) {
         offer.cancelled = true;
         this.#offers.delete(peer.node);
         await this.#serveAlone(peer, 1, [], [0], 'bootstrapDone');
