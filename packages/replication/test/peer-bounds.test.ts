@@ -107,6 +107,35 @@ async function keysOfBucketZeroSent(repair: CacheRepair, peer: RepairPeer, sent:
   return bucketCount;
 }
 
+/** A scheduler whose waits run on the next turn, on a clock only they (and the test) move; `waits` lists them. */
+function waitsPassAtOnce() {
+  const clock = { now: 0 };
+  const waits: number[] = [];
+  const scheduler = {
+    now: () => clock.now,
+    setTimeout(task: () => void, millis: number) {
+      waits.push(millis);
+      clock.now += millis;
+      setImmediate(task);
+      return () => {};
+    },
+    setInterval: () => () => {},
+    nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+    random: Math.random,
+  };
+  return { clock, waits, scheduler };
+}
+
+/** A RepairRequest for the keys of all `bucketCount` buckets (of a digest with that count). */
+const requestForKeysOfAll = (bucketCount: number) =>
+  ({
+    type: MessageType.RepairRequest,
+    cache: 'c',
+    bucketCount,
+    keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
+    fullBuckets: [],
+  }) as const;
+
 /**
  * A repair of 100 entries whose peer's socket stays backed up until release(): a listing to it
  * (chunks of 64 bytes) goes on until then. request(n) asks for the keys of all n buckets.
@@ -118,14 +147,7 @@ function slowListing() {
   });
   const { repair, peer, sent, warnings } = repairOf(cacheWith(100), { chunkBytes: 64 });
   const slow: RepairPeer = { ...peer, drained: () => held };
-  const request = (bucketCount: number) =>
-    ({
-      type: MessageType.RepairRequest,
-      cache: 'c',
-      bucketCount,
-      keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
-      fullBuckets: [],
-    }) as const;
+  const request = requestForKeysOfAll;
   const digests = () => sent.filter((m) => m.type === MessageType.Digest) as { bucketCount: number }[];
   return { repair, slow, sent, warnings, release: () => release(), request, digests };
 }
@@ -343,23 +365,10 @@ describe('repair: a peer gets answers only to what this node asked', () => {
 
   it('reads a cache with a disk tier for digests one read at a time, each waiting three times the last one’s length (a Digest a second and a put a second kept a core reading; found by an attack)', async () => {
     // A clock that only the reads and the waits move: each read of the whole cache takes 100 ms.
-    let now = 0;
-    const waits: number[] = [];
+    const { clock, waits, scheduler } = waitsPassAtOnce();
     let reading = 0;
     let mostAtOnce = 0;
     let reads = 0;
-    const scheduler = {
-      now: () => now,
-      setTimeout(task: () => void, millis: number) {
-        waits.push(millis);
-        now += millis;
-        setImmediate(task);
-        return () => {};
-      },
-      setInterval: () => () => {},
-      nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
-      random: Math.random,
-    };
     const port = new FakePort('c');
     for (let i = 0; i < 10; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
     const liveEntries = port.liveEntries.bind(port);
@@ -368,7 +377,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       reading++;
       reads++;
       mostAtOnce = Math.max(mostAtOnce, reading);
-      now += readTakes;
+      clock.now += readTakes;
       const entries = liveEntries();
       const next = entries.next.bind(entries);
       // A read ends when its cursor has stepped past the last entry.
@@ -420,7 +429,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(waits.at(-1)).toBe(30_000);
     // And stepped back an hour after a read: the pause is no longer than it was.
     await changedAndAsked(5);
-    now -= 3_600_000;
+    clock.now -= 3_600_000;
     await changedAndAsked(6);
     expect(waits.slice(-2)).toEqual([300, 300]);
     expect(reads).toBe(6);
@@ -478,14 +487,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     repair.offer(slow);
     await turns();
     const { bucketCount } = sent.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
-    const all = Array.from({ length: bucketCount }, (_, i) => i);
-    repair.receive(slow, {
-      type: MessageType.RepairRequest,
-      cache: 'c',
-      bucketCount,
-      keyBuckets: all,
-      fullBuckets: [],
-    });
+    repair.receive(slow, requestForKeysOfAll(bucketCount));
     await turns(20);
     expect(sent.some((m) => m.type === MessageType.Keys && m.last)).toBe(true);
     backedUp = true; // the socket backs up while the Pull is answered
@@ -515,17 +517,23 @@ describe('repair: a peer gets answers only to what this node asked', () => {
   });
 
   it('an empty peer’s digest that comes while a listing to it goes on starts no second listing beside it: the digest being built goes after, and the link going down stops the listing', async () => {
-    const empty = { ...oneBucketDigest(), digest: new Uint8Array(8) };
     // A listing under way (a RepairRequest served), then a round's digest being built and the
     // peer's digest saying it now holds nothing (cleared while it was listed to).
-    const both = slowListing();
-    both.repair.offer(both.slow);
-    await turns();
-    both.repair.receive(both.slow, both.request((both.digests()[0] as { bucketCount: number }).bucketCount));
-    await turns();
-    both.repair.offer(both.slow);
-    both.repair.receive(both.slow, empty);
-    await turns();
+    const listedThenEmptied = async () => {
+      const listing = slowListing();
+      listing.repair.offer(listing.slow);
+      await turns();
+      listing.repair.receive(
+        listing.slow,
+        listing.request((listing.digests()[0] as { bucketCount: number }).bucketCount),
+      );
+      await turns();
+      listing.repair.offer(listing.slow);
+      listing.repair.receive(listing.slow, { ...oneBucketDigest(), digest: new Uint8Array(8) });
+      await turns();
+      return listing;
+    };
+    const both = await listedThenEmptied();
     expect(both.sent.some((m) => m.type === MessageType.Entries)).toBe(false); // no push beside the listing
     both.release();
     await turns(40);
@@ -536,14 +544,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(types.slice(1, lastKeys)).not.toContain(MessageType.Digest);
     expect(types.slice(lastKeys + 1)).toContain(MessageType.Digest);
 
-    const gone = slowListing();
-    gone.repair.offer(gone.slow);
-    await turns();
-    gone.repair.receive(gone.slow, gone.request((gone.digests()[0] as { bucketCount: number }).bucketCount));
-    await turns();
-    gone.repair.offer(gone.slow);
-    gone.repair.receive(gone.slow, empty);
-    await turns();
+    const gone = await listedThenEmptied();
     const before = gone.sent.length;
     gone.repair.forget(gone.slow.node);
     gone.release();
@@ -612,19 +613,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       }
       return liveEntries();
     };
-    // The read pause passes at once: waits run on the next turn, on a clock they move.
-    let now = 0;
-    const scheduler = {
-      now: () => now,
-      setTimeout(task: () => void, millis: number) {
-        now += millis;
-        setImmediate(task);
-        return () => {};
-      },
-      setInterval: () => () => {},
-      nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
-      random: Math.random,
-    };
+    const { scheduler } = waitsPassAtOnce(); // the read pause passes at once
     const repair = new CacheRepair(port, {
       chunkBytes: 64,
       apply: () => {},
@@ -634,15 +623,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     });
     repair.offer(peer);
     await turns(20);
-    const bucketCount = (digests[0] as { bucketCount: number }).bucketCount;
-    const all = Array.from({ length: bucketCount }, (_, i) => i);
-    repair.receive(peer, {
-      type: MessageType.RepairRequest,
-      cache: 'c',
-      bucketCount,
-      keyBuckets: all,
-      fullBuckets: [],
-    });
+    repair.receive(peer, requestForKeysOfAll((digests[0] as { bucketCount: number }).bucketCount));
     await turns(20);
     expect(log).not.toContain('last keys'); // the listing waits near its end
     port.localPut('k0', 'newer', v(9_000), 1000); // so the next digest is read, not reused
