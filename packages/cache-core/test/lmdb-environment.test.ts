@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from 'lmdb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LmdbEnvironment, STORE_FORMAT } from '../src/disk/lmdb-environment.js';
 import { type Logger, silentLogger } from '../src/index.js';
 import { record } from './disk-store-conformance.js';
@@ -22,6 +22,20 @@ import { killed, startChild, stopChildren, writeThenKill } from './processes.js'
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const envs: LmdbEnvironment[] = [];
+
+/** Every lmdb root environment opened (a test makes one's database fail a write). */
+const lmdbRoots = vi.hoisted(() => [] as object[]);
+vi.mock('lmdb', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('lmdb')>();
+  return {
+    ...actual,
+    open: (...args: Parameters<typeof actual.open>) => {
+      const root = actual.open(...args);
+      lmdbRoots.push(root);
+      return root;
+    },
+  };
+});
 
 function openEnv(path: string, logger: Logger = silentLogger): LmdbEnvironment {
   const env = LmdbEnvironment.open(path, logger, 'c');
@@ -204,6 +218,44 @@ describe('LmdbEnvironment', () => {
     await envs.splice(0)[0]?.close();
     expect(openEnv(dir).openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 }).size).toBe(1);
   });
+
+  it.each([
+    ['emptying it', 'clearSync'],
+    ['unmarking it', 'removeSync'],
+  ] as const)(
+    'a disk that fails while a temporary store a kill -9 left is dropped (%s): a clear error, nothing half-done, and the next open drops it and says so',
+    async (_step, method) => {
+      const dir = tempDir();
+      expect(await writeThenKill('write-temporary', dir)).toBeGreaterThan(0);
+      const env = openEnv(dir);
+      // A disk that refuses the write: lmdb throws, as it does with EIO or ENOSPC at commit. Each
+      // lmdb environment has a class of its own, which its databases share.
+      const prototype = Object.getPrototypeOf(lmdbRoots.at(-1)) as Record<typeof method, () => unknown>;
+      const failing = vi.spyOn(prototype, method).mockImplementationOnce(() => {
+        throw new Error('5 Input/output error');
+      });
+      try {
+        expect(() => env.openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 })).toThrow(
+          expect.objectContaining({
+            code: 'E_DISK_UNWRITABLE',
+            message: expect.stringMatching(/cache "crash" at .*Input\/output error/),
+          }),
+        );
+        expect(failing).toHaveBeenCalled();
+      } finally {
+        failing.mockRestore();
+      }
+      await envs.splice(0)[0]?.close();
+      const warned: unknown[] = [];
+      const logger: Logger = { ...silentLogger, warn: (obj) => warned.push(obj) };
+      const store = openEnv(dir, logger).openStore({ cacheName: 'crash', persistent: true, spoolBytes: 1 << 20 });
+      expect(store.size).toBe(0);
+      // Not dropped halfway, silently: the entries are still there to drop, and said so.
+      expect(warned).toEqual([expect.objectContaining({ cache: 'crash', entries: expect.any(Number) })]);
+      expect((warned[0] as { entries: number }).entries).toBeGreaterThan(0);
+    },
+    60_000,
+  );
 
   it('loses nothing written more than the spool window before a kill -9', async () => {
     const dir = tempDir();

@@ -166,18 +166,37 @@ export class LmdbEnvironment {
    * with diskPersistent added took those entries (written by a cache that promised to keep none
    * across a restart, its removals and expiries since unseen) for kept ones. The mark goes once a
    * persistent cache emptied the database.
+   *
+   * Emptying and marking (or unmarking) are one transaction: a disk that fails midway leaves both
+   * as they were (never an emptied database still marked, which would empty the persistent
+   * entries written next at the following open, nor entries dropped without the warning), and
+   * the cache does not open, with E_DISK_UNWRITABLE naming it and the path rather than lmdb's
+   * bare words. A persistent cache without the mark writes nothing here.
+   * @throws MeshcacheError E_DISK_UNWRITABLE
    */
   #markLifetime(meta: Database<unknown, string>, db: Database<unknown, string>, options: OpenStoreOptions): void {
     const mark = `temporary:${options.cacheName}`;
-    if (!options.persistent) {
-      db.clearSync();
-      if (meta.get(mark) !== true) meta.putSync(mark, true);
-      return;
+    if (options.persistent && meta.get(mark) !== true) return;
+    const left = options.persistent ? db.getCount() : 0;
+    try {
+      meta.transactionSync(() => {
+        db.clearSync();
+        if (!options.persistent) {
+          if (meta.get(mark) !== true) meta.putSync(mark, true);
+        } else {
+          meta.removeSync(mark);
+        }
+      });
+    } catch (error) {
+      const what = options.persistent
+        ? 'the temporary store left there (overflowToDisk without diskPersistent, by a process that did not close it) could not be emptied'
+        : 'its temporary store could not be emptied';
+      throw new MeshcacheError(
+        'E_DISK_UNWRITABLE',
+        `disk store for cache "${options.cacheName}" at ${this.path} cannot be opened: ${what}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
-    if (meta.get(mark) !== true) return;
-    const left = db.getCount();
-    db.clearSync();
-    meta.removeSync(mark);
     if (left > 0) {
       this.#logger.warn(
         { cache: options.cacheName, path: this.path, entries: left },
