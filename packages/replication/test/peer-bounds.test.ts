@@ -635,6 +635,88 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
   });
 
+  it('a digest of a disk tier read wholly after a listing to its peer ended goes at once: a listing that ended while it waited for the read pause does not earn it another read and pause', async () => {
+    const log: string[] = [];
+    const port = new FakePort('c'); // as a disk tier: no kept digest, read in slices
+    for (let i = 0; i < 5_000; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let keysSent = 0;
+    let sentBucketCount = 0;
+    const peer: RepairPeer = {
+      node: 'gw-1',
+      sendsRounds: true,
+      send: (message) => {
+        if (message.type === MessageType.Keys) keysSent++;
+        if (message.type === MessageType.Digest) sentBucketCount = message.bucketCount;
+        log.push(message.type === MessageType.Keys && message.last ? 'last keys' : `type ${message.type}`);
+      },
+      drained: () => (keysSent > 2_000 ? held : Promise.resolve()),
+    };
+    // Each read of the cache takes a second on this clock, so the read pause after a digest's is
+    // three; the pause's timers fire when the test says.
+    let now = 0;
+    let changeOnRead = false;
+    const liveEntries = port.liveEntries.bind(port);
+    port.liveEntries = () => {
+      log.push('read');
+      now += 1000;
+      if (changeOnRead) {
+        changeOnRead = false;
+        setImmediate(() => port.localPut('k1', 'during', v(9_500), 1000)); // read in slices: not kept
+      }
+      return liveEntries();
+    };
+    const timers: Array<() => void> = [];
+    const scheduler = {
+      now: () => now,
+      setTimeout(task: () => void, millis: number) {
+        timers.push(() => {
+          now += millis;
+          task();
+        });
+        return () => {};
+      },
+      setInterval: () => () => {},
+      nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+      random: Math.random,
+    };
+    const repair = new CacheRepair(port, {
+      chunkBytes: 64,
+      apply: () => {},
+      onRepaired: () => {},
+      logger: recordingLogger().logger,
+      scheduler,
+    });
+    repair.offer(peer);
+    await turns(20);
+    expect(sentBucketCount).toBeGreaterThan(0);
+    repair.receive(peer, {
+      type: MessageType.RepairRequest,
+      cache: 'c',
+      bucketCount: sentBucketCount,
+      keyBuckets: Array.from({ length: sentBucketCount }, (_, i) => i),
+      fullBuckets: [],
+    });
+    await turns(20);
+    expect(log).not.toContain('last keys'); // the listing waits near its end
+    port.localPut('k0', 'newer', v(9_000), 1000); // so the next digest is read, not reused
+    repair.offer(peer); // waits for the read pause
+    await turns(20);
+    expect(timers.length).toBe(1);
+    release(); // the listing ends while the digest waits for the pause
+    await turns(20);
+    const lastKeys = log.indexOf('last keys');
+    expect(lastKeys).toBeGreaterThan(-1);
+    changeOnRead = true;
+    timers.shift()?.(); // the pause is over: the digest is read, wholly after the listing's end
+    await turns(40);
+    expect(log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
+    expect(timers).toEqual([]);
+  });
+
   it('a request that comes while a listing to its peer goes on (two digests reached the peer before its first request) earns one fresh digest after it, not a warning', async () => {
     // The first request took the latest digest's place; the second was "a repair message this
     // node did not ask for", and the peer's repair from the second digest waited for a round.

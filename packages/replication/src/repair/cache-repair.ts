@@ -263,6 +263,12 @@ const MAX_COUNTED_READ_MILLIS = 10_000;
 /** Entries read per event-loop turn when reading the whole cache. */
 const SLICE = 2_000;
 
+/** What a digest is built for: cancelled once no one wants it; told when its read of the whole cache starts. */
+interface DigestOffer {
+  readonly cancelled: boolean;
+  reading?(): void;
+}
+
 export class CacheRepair {
   readonly #port: ReplicaPort<unknown>;
   readonly #options: CacheRepairOptions;
@@ -342,6 +348,12 @@ export class CacheRepair {
     const everyoneLeft = {
       get cancelled() {
         return offers.every(({ offer }) => offer.cancelled);
+      },
+      // The digest is of the cache from when its read starts: a listing that ended before then
+      // (while the read waited for the one before it, or for the read pause) is in it already, and
+      // counted against it, earned another read and pause, the cache having changed meanwhile.
+      reading: () => {
+        for (const entry of offers) entry.listingsEnded = this.#listingsEnded.get(entry.peer.node) ?? 0;
       },
     };
     void this.#digest(everyoneLeft).then(
@@ -449,7 +461,7 @@ export class CacheRepair {
   }
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
-  async #digest(offer: { cancelled: boolean }): Promise<DigestMessage | undefined> {
+  async #digest(offer: DigestOffer): Promise<DigestMessage | undefined> {
     const bucketCount = bucketCountFor(this.#port.size + this.#port.tombstoneCount);
     const built = await this.#build(bucketCount, offer);
     if (built === undefined) return undefined;
@@ -463,7 +475,7 @@ export class CacheRepair {
     };
   }
 
-  async #build(bucketCount: number, offer?: { cancelled: boolean }): Promise<FoldedDigest | undefined> {
+  async #build(bucketCount: number, offer?: DigestOffer): Promise<FoldedDigest | undefined> {
     const reused = this.#builtNow(bucketCount);
     if (reused !== undefined) return reused;
     const kept = this.#port.digest(bucketCount);
@@ -489,6 +501,7 @@ export class CacheRepair {
       if (offer?.cancelled === true) return undefined;
       const after = this.#builtNow(bucketCount);
       if (after !== undefined) return after;
+      offer?.reading?.();
       const started = this.#scheduler.now();
       const read = await this.#read(bucketCount, offer);
       const ended = this.#scheduler.now();
