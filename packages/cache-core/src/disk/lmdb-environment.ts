@@ -150,8 +150,19 @@ export class LmdbEnvironment {
       spoolBytes: options.spoolBytes,
       logger: this.#logger,
       onClose: () => {
-        if (!options.persistent) db.clearSync();
-        this.#stores.delete(options.cacheName);
+        try {
+          // Emptied, and its mark gone: a store closed cleanly leaves nothing a later persistent
+          // open must drop (nor does an earlier release's persistent cache of that name, opened
+          // in between by a rollback, have its entries dropped at the next open of this one).
+          if (!options.persistent) {
+            meta.transactionSync(() => {
+              db.clearSync();
+              meta.removeSync(temporaryMark(options.cacheName));
+            });
+          }
+        } finally {
+          this.#stores.delete(options.cacheName);
+        }
       },
     });
     this.#stores.set(options.cacheName, store as LmdbDiskStore);
@@ -175,7 +186,7 @@ export class LmdbEnvironment {
    * @throws MeshcacheError E_DISK_UNWRITABLE
    */
   #markLifetime(meta: Database<unknown, string>, db: Database<unknown, string>, options: OpenStoreOptions): void {
-    const mark = `temporary:${options.cacheName}`;
+    const mark = temporaryMark(options.cacheName);
     if (options.persistent && meta.get(mark) !== true) return;
     const left = options.persistent ? db.getCount() : 0;
     try {
@@ -226,6 +237,11 @@ export class LmdbEnvironment {
       releaseStoreLock(this.path);
     }
   }
+}
+
+/** The `meta` key that marks a cache's database as a temporary store's while it is open (#markLifetime). */
+function temporaryMark(cacheName: string): string {
+  return `temporary:${cacheName}`;
 }
 
 function prepareDirectory(path: string, requestedBy: string): void {
