@@ -2,7 +2,7 @@
  * What an authenticated peer cannot make a node do: each bound of docs/security.md ("After
  * authentication"), exercised directly against the part that enforces it.
  */
-import { type Cache, CacheManager, type Version } from '@meshcache/core';
+import { type Cache, CacheManager, type Scheduler, type Version } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock, VirtualScheduler } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -579,10 +579,15 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(gone.sent.length).toBe(before);
   });
 
-  it('sends a peer no digest of a disk tier read partly before a listing to it ended: it is read again (the peer takes a digest after a listing for newer than it, and asks for none more)', async () => {
+  /**
+   * A cache of 5,000 entries read as a disk tier's (no kept digest, read in slices) by a repair on
+   * `scheduler`, whose peer's socket backs up near the end of a listing until release(); `log`
+   * says each read of the cache ('read', then what onRead does) and each message sent.
+   */
+  function diskTierListing(scheduler: Scheduler, onRead: () => void) {
     const log: string[] = [];
-    const digests: Array<{ bucketCount: number }> = [];
-    const port = new FakePort('c'); // as a disk tier: no kept digest, read in slices
+    let bucketCount = 0;
+    const port = new FakePort('c');
     for (let i = 0; i < 5_000; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
     let release = () => {};
     const held = new Promise<void>((resolve) => {
@@ -594,26 +599,17 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       sendsRounds: true,
       send: (message) => {
         if (message.type === MessageType.Keys) keysSent++;
-        if (message.type === MessageType.Digest) digests.push(message);
+        if (message.type === MessageType.Digest) bucketCount = message.bucketCount;
         log.push(message.type === MessageType.Keys && message.last ? 'last keys' : `type ${message.type}`);
       },
-      // The listing waits on the socket near its end, until the next digest read has begun.
       drained: () => (keysSent > 2_000 ? held : Promise.resolve()),
     };
-    let releaseOnRead = false;
     const liveEntries = port.liveEntries.bind(port);
     port.liveEntries = () => {
       log.push('read');
-      if (releaseOnRead) {
-        // The listing goes on, and ends, while this read goes on in slices, and the cache changes
-        // meanwhile: the digest read is of neither the cache before nor after.
-        releaseOnRead = false;
-        release();
-        setImmediate(() => port.localPut('k1', 'during', v(9_500), 1000));
-      }
+      onRead();
       return liveEntries();
     };
-    const { scheduler } = waitsPassAtOnce(); // the read pause passes at once
     const repair = new CacheRepair(port, {
       chunkBytes: 64,
       apply: () => {},
@@ -621,54 +617,45 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       logger: recordingLogger().logger,
       scheduler,
     });
-    repair.offer(peer);
-    await turns(20);
-    repair.receive(peer, requestForKeysOfAll((digests[0] as { bucketCount: number }).bucketCount));
-    await turns(20);
-    expect(log).not.toContain('last keys'); // the listing waits near its end
-    port.localPut('k0', 'newer', v(9_000), 1000); // so the next digest is read, not reused
+    /** A digest offered and its keys asked for: the listing waits near its end; the cache changes after it. */
+    const listing = async () => {
+      repair.offer(peer);
+      await turns(20);
+      expect(bucketCount).toBeGreaterThan(0);
+      repair.receive(peer, requestForKeysOfAll(bucketCount));
+      await turns(20);
+      expect(log).not.toContain('last keys');
+      port.localPut('k0', 'newer', v(9_000), 1000); // so the next digest is read, not reused
+    };
+    /** A change made on the next turn, while a read goes on in slices (so its digest is not kept). */
+    const changeDuringRead = () => setImmediate(() => port.localPut('k1', 'during', v(9_500), 1000));
+    return { log, repair, peer, listing, release: () => release(), changeDuringRead };
+  }
+
+  it('sends a peer no digest of a disk tier read partly before a listing to it ended: it is read again (the peer takes a digest after a listing for newer than it, and asks for none more)', async () => {
+    let releaseOnRead = false;
+    const disk = diskTierListing(waitsPassAtOnce().scheduler, () => {
+      if (!releaseOnRead) return;
+      // The listing goes on, and ends, while this read goes on in slices, and the cache changes
+      // meanwhile: the digest read is of neither the cache before nor after.
+      releaseOnRead = false;
+      disk.release();
+      disk.changeDuringRead();
+    });
+    await disk.listing();
     releaseOnRead = true;
-    repair.offer(peer);
+    disk.repair.offer(disk.peer);
     await turns(60);
-    const lastKeys = log.indexOf('last keys');
+    const lastKeys = disk.log.indexOf('last keys');
     expect(lastKeys).toBeGreaterThan(-1);
-    expect(log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
+    expect(disk.log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
   });
 
   it('a digest of a disk tier read wholly after a listing to its peer ended goes at once: a listing that ended while it waited for the read pause does not earn it another read and pause', async () => {
-    const log: string[] = [];
-    const port = new FakePort('c'); // as a disk tier: no kept digest, read in slices
-    for (let i = 0; i < 5_000; i++) port.localPut(`k${i}`, 'v', v(1000 + i), 1000);
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let keysSent = 0;
-    let sentBucketCount = 0;
-    const peer: RepairPeer = {
-      node: 'gw-1',
-      sendsRounds: true,
-      send: (message) => {
-        if (message.type === MessageType.Keys) keysSent++;
-        if (message.type === MessageType.Digest) sentBucketCount = message.bucketCount;
-        log.push(message.type === MessageType.Keys && message.last ? 'last keys' : `type ${message.type}`);
-      },
-      drained: () => (keysSent > 2_000 ? held : Promise.resolve()),
-    };
     // Each read of the cache takes a second on this clock, so the read pause after a digest's is
     // three; the pause's timers fire when the test says.
     let now = 0;
     let changeOnRead = false;
-    const liveEntries = port.liveEntries.bind(port);
-    port.liveEntries = () => {
-      log.push('read');
-      now += 1000;
-      if (changeOnRead) {
-        changeOnRead = false;
-        setImmediate(() => port.localPut('k1', 'during', v(9_500), 1000)); // read in slices: not kept
-      }
-      return liveEntries();
-    };
     const timers: Array<() => void> = [];
     const scheduler = {
       now: () => now,
@@ -683,37 +670,24 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
       random: Math.random,
     };
-    const repair = new CacheRepair(port, {
-      chunkBytes: 64,
-      apply: () => {},
-      onRepaired: () => {},
-      logger: recordingLogger().logger,
-      scheduler,
+    const disk = diskTierListing(scheduler, () => {
+      now += 1000;
+      if (!changeOnRead) return;
+      changeOnRead = false;
+      disk.changeDuringRead();
     });
-    repair.offer(peer);
-    await turns(20);
-    expect(sentBucketCount).toBeGreaterThan(0);
-    repair.receive(peer, {
-      type: MessageType.RepairRequest,
-      cache: 'c',
-      bucketCount: sentBucketCount,
-      keyBuckets: Array.from({ length: sentBucketCount }, (_, i) => i),
-      fullBuckets: [],
-    });
-    await turns(20);
-    expect(log).not.toContain('last keys'); // the listing waits near its end
-    port.localPut('k0', 'newer', v(9_000), 1000); // so the next digest is read, not reused
-    repair.offer(peer); // waits for the read pause
+    await disk.listing();
+    disk.repair.offer(disk.peer); // waits for the read pause
     await turns(20);
     expect(timers.length).toBe(1);
-    release(); // the listing ends while the digest waits for the pause
+    disk.release(); // the listing ends while the digest waits for the pause
     await turns(20);
-    const lastKeys = log.indexOf('last keys');
+    const lastKeys = disk.log.indexOf('last keys');
     expect(lastKeys).toBeGreaterThan(-1);
     changeOnRead = true;
     timers.shift()?.(); // the pause is over: the digest is read, wholly after the listing's end
     await turns(40);
-    expect(log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
+    expect(disk.log.slice(lastKeys + 1)).toEqual(['read', `type ${MessageType.Digest}`]);
     expect(timers).toEqual([]);
   });
 
