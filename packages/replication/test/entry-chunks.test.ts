@@ -130,6 +130,38 @@ describe('a repair’s entries, gathered as columns', () => {
     });
   });
 
+  it('reads every field of the entry a cursor is at before it sends the chunk that entry does not fit (a send may let the cache change)', () => {
+    const snapshots = strings(200);
+    let sentSinceStep = false;
+    const inner = new SnapshotCursor(
+      snapshots.map((e) => e.key),
+      (key) => snapshots.find((e) => e.key === key),
+    );
+    // A cursor whose fields may not be read once a chunk was sent after its step.
+    const guarded = new Proxy(inner, {
+      get(target, property) {
+        if (property === 'next') {
+          return () => {
+            sentSinceStep = false;
+            return target.next();
+          };
+        }
+        if (sentSinceStep) throw new Error(`read ${String(property)} after a send`);
+        const field = Reflect.get(target, property, target) as unknown;
+        return typeof field === 'function' ? field.bind(target) : field;
+      },
+    });
+    const sent: EntriesMessage[] = [];
+    const chunks = new EntryChunks(cache, 2_000, 100_000, (message) => {
+      sent.push(message);
+      sentSinceStep = true;
+    });
+    while (guarded.next()) chunks.put(guarded);
+    chunks.end();
+    expect(sent.length).toBeGreaterThan(5);
+    expect(sent.flatMap((message) => message.changes)).toEqual(snapshots.map(putOf));
+  });
+
   it('sends nothing when nothing was added, and a lone removeAll when only that was', () => {
     const sent: EntriesMessage[] = [];
     const nothing = new EntryChunks(cache, 1 << 20, 100_000, (message) => sent.push(message));

@@ -12,7 +12,7 @@
  * reads the message's changes (a session halving a chunk past a frame).
  *
  * A chunk's columns are its own: a message, once sent, may be read later (its changes made from
- * its columns), so the next chunk starts new ones, sized as the last chunk was.
+ * its columns), so the next chunk starts new ones, sized for as many records as the last.
  */
 import type { EntrySnapshot, Version } from '@meshcache/core';
 import type { EntryCursor } from '@meshcache/core/internal';
@@ -48,26 +48,23 @@ export class EntryChunks {
 
   /** The versioned entry `entries` is at, as a Put; true when that first sent the chunk that was full. */
   put(entries: EntryCursor<unknown>): boolean {
-    const value = entries.value();
-    const key = entries.key;
-    const node = entries.node;
-    const sent = this.#make(recordBytes(MessageType.Put, this.cache, node, key, value));
-    this.#log.put(this.#count++, key, value, entries, entries);
-    return sent;
+    const at = this.#next();
+    this.#log.put(at, entries.key, entries.value(), entries, entries);
+    return this.#added(at);
   }
 
   /** `entry` as a Put of `version`; true when that first sent the chunk that was full. */
   putEntry(entry: EntrySnapshot<unknown>, version: Version): boolean {
-    const sent = this.#make(recordBytes(MessageType.Put, this.cache, version.node, entry.key, entry.value));
-    this.#log.put(this.#count++, entry.key, entry.value, version, entry);
-    return sent;
+    const at = this.#next();
+    this.#log.put(at, entry.key, entry.value, version, entry);
+    return this.#added(at);
   }
 
   /** A Remove of `key` at `version`; true when that first sent the chunk that was full. */
   remove(key: string, version: Version): boolean {
-    const sent = this.#make(recordBytes(MessageType.Remove, this.cache, version.node, key, undefined));
-    this.#log.keyChange(this.#count++, MessageType.Remove, key, version);
-    return sent;
+    const at = this.#next();
+    this.#log.keyChange(at, MessageType.Remove, key, version);
+    return this.#added(at);
   }
 
   /** Sends what is gathered (nothing when nothing is). */
@@ -85,22 +82,37 @@ export class EntryChunks {
         return changes;
       }),
     );
-    this.#log = new Columns(this.cache, Math.max(count, FIRST_RECORDS));
+    // Room for a chunk like this one and the record carried over into it (#added): no growing.
+    this.#log = new Columns(this.cache, Math.max(count + 1, FIRST_RECORDS));
     this.#count = 0;
     this.#bytes = 0;
     this.#clear = undefined;
   }
 
-  /** Makes room for a record of `bytes`: sends the chunk first when it is full (true then). */
-  #make(bytes: number): boolean {
-    let sent = false;
+  /** Where the next record goes, room made for it. */
+  #next(): number {
+    if (this.#count === this.#log.capacity) this.#log = this.#log.grown(this.#count);
+    return this.#count;
+  }
+
+  /**
+   * Counts record `at`, just written. One that does not fit the chunk starts the next: the
+   * records before it are sent first (true then). Written before anything is sent, an entry's
+   * fields are all read in its cursor's step, whatever a send lets happen meanwhile.
+   */
+  #added(at: number): boolean {
+    const log = this.#log;
+    const type = log.types[at] as KeyChangeType;
+    const bytes = recordBytes(type, this.cache, log.nodes[at] as string, log.keys[at] as string, log.values[at]);
     const gathered = this.#count + (this.#clear === undefined ? 0 : 1);
+    let sent = false;
     if (gathered > 0 && (this.#bytes + bytes > this.maxBytes || gathered >= this.maxCount)) {
       this.end();
+      this.#log.copy(0, log, at);
       sent = true;
     }
+    this.#count++;
     this.#bytes += bytes;
-    if (this.#count === this.#log.capacity) this.#log = this.#log.grown(this.#count);
     return sent;
   }
 }
@@ -156,6 +168,17 @@ class Columns implements ChangeLog {
     this.lives[3 * i] = life.createdAt;
     this.lives[3 * i + 1] = life.timeToLiveSeconds;
     this.lives[3 * i + 2] = life.timeToIdleSeconds;
+  }
+
+  /** Record `at` of `from` as record `i`. */
+  copy(i: number, from: Columns, at: number): void {
+    this.types[i] = from.types[at] as number;
+    this.keys[i] = from.keys[at];
+    this.values[i] = from.values[at];
+    this.nodes[i] = from.nodes[at];
+    this.times[i] = from.times[at] as number;
+    this.counters[i] = from.counters[at] as number;
+    this.lives.set(from.lives.subarray(3 * at, 3 * at + 3), 3 * i);
   }
 
   keyChange(i: number, type: KeyChangeType, key: string, version: Version): void {
