@@ -38,7 +38,7 @@
  * peers are slow or gone. `clear()` at the flush re-opens it.
  */
 import type { Version } from '@meshcache/core';
-import { type ChangeLog, changeAt, type KeyChangeType } from './protocol/change-log.js';
+import { type ChangeLog, changesOfLog, type KeyChangeType } from './protocol/change-log.js';
 import { batchOfLog, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import { type BatchMessage, type ChangeMessage, MessageType } from './protocol/messages.js';
 
@@ -244,12 +244,7 @@ export class ReplicationQueue {
 
   /** The changes of a range ranges() gave, as objects (read before the log changes). */
   changesOf(range: QueueRange): ChangeMessage[] {
-    const changes: ChangeMessage[] = [];
-    if (range.clear !== undefined)
-      changes.push({ type: MessageType.RemoveAll, cache: this.#cache, version: range.clear });
-    const log = this.log;
-    for (let i = range.from; i < range.to; i++) changes.push(changeAt(log, i));
-    return changes;
+    return changesOfLog(this.log, range.from, range.to, range.clear);
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * Changes kept as columns, with no object per change: the replication queue's log, and a repair's
  * chunk of entries (repair/entry-chunks.ts). ChangeWriter.writeLog writes a frame straight from
- * them; changeAt makes a record's change object, only for what reads a message's changes.
+ * them; changeAt and changesOfLog make change objects, only for what reads a message's changes.
  */
+import type { Version } from '@meshcache/core';
 import { type ChangeMessage, MessageType } from './messages.js';
 
 /**
@@ -25,7 +26,7 @@ export interface ChangeLog {
 export type KeyChangeType = typeof MessageType.Put | typeof MessageType.Remove | typeof MessageType.Expire;
 
 /** Record `i` of `log` as a change object. */
-export function changeAt(log: ChangeLog, i: number): ChangeMessage {
+function changeAt(log: ChangeLog, i: number): ChangeMessage {
   const type = log.types[i] as KeyChangeType;
   const key = log.keys[i] as string;
   const version = { time: log.times[i] as number, counter: log.counters[i] as number, node: log.nodes[i] as string };
@@ -40,4 +41,12 @@ export function changeAt(log: ChangeLog, i: number): ChangeMessage {
     timeToLiveSeconds: log.lives[3 * i + 1] as number,
     timeToIdleSeconds: log.lives[3 * i + 2] as number,
   };
+}
+
+/** Records `from` to `to` of `log` as change objects, after a removeAll of `clear` when given. */
+export function changesOfLog(log: ChangeLog, from: number, to: number, clear: Version | undefined): ChangeMessage[] {
+  const changes: ChangeMessage[] = [];
+  if (clear !== undefined) changes.push({ type: MessageType.RemoveAll, cache: log.cache, version: clear });
+  for (let i = from; i < to; i++) changes.push(changeAt(log, i));
+  return changes;
 }

@@ -16,9 +16,9 @@
  */
 import type { EntrySnapshot, Version } from '@meshcache/core';
 import type { EntryCursor } from '@meshcache/core/internal';
-import { type ChangeLog, changeAt, type KeyChangeType } from '../protocol/change-log.js';
+import { type ChangeLog, changesOfLog, type KeyChangeType } from '../protocol/change-log.js';
 import { entriesOfLog } from '../protocol/codec.js';
-import { type ChangeMessage, type EntriesMessage, MessageType } from '../protocol/messages.js';
+import { type EntriesMessage, MessageType } from '../protocol/messages.js';
 import { recordBytes } from '../replication-queue.js';
 
 const FIRST_RECORDS = 256;
@@ -42,7 +42,6 @@ export class EntryChunks {
   /** Sends a removeAll of `version` first, in the first chunk (call before anything is added). */
   clearFirst(version: Version): void {
     this.#clear = version;
-    this.#count = 0;
     this.#bytes = recordBytes(MessageType.Remove, this.cache, version.node, '', undefined);
   }
 
@@ -73,15 +72,7 @@ export class EntryChunks {
     const clear = this.#clear;
     if (count === 0 && clear === undefined) return;
     const log = this.#log;
-    const cache = this.cache;
-    this.send(
-      entriesOfLog(log, count, clear, () => {
-        const changes: ChangeMessage[] = [];
-        if (clear !== undefined) changes.push({ type: MessageType.RemoveAll, cache, version: clear });
-        for (let i = 0; i < count; i++) changes.push(changeAt(log, i));
-        return changes;
-      }),
-    );
+    this.send(entriesOfLog(log, count, clear, () => changesOfLog(log, 0, count, clear)));
     // Room for a chunk like this one and the record carried over into it (#added): no growing.
     this.#log = new Columns(this.cache, Math.max(count + 1, FIRST_RECORDS));
     this.#count = 0;
