@@ -131,6 +131,34 @@ describe('the member table', () => {
     expect(members.update(new Map([['gw-5', record('gw-5', now - FORGET_MILLIS - 1)]]))).toEqual(['gw-5']);
   });
 
+  it("knows which incarnation of a member reads addressed inbox messages: its own records say, not its former self's", () => {
+    const now = 1_000_000;
+    const members = goneInto([], () => now);
+    const sealer = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    const sealed = (addressed?: boolean, by = sealer, at = now) => {
+      const presence = encodePresence({ incarnation: by.incarnationHex, url: '', caches: [], addressed });
+      const opened = new EntrySealer({ cluster: 'c', writer: 'me', psks: [psk] }).open(
+        by.seal(KIND_CONTROL, presence, where, at),
+        where,
+      );
+      return { header: opened.header, record: decodePresence(opened.plaintext) };
+    };
+    // A record of an earlier release has no such field: such a member is sent what it reads.
+    expect(sealed().record.addressed).toBe(false);
+    members.update(new Map([['gw-2', sealed(true)]]));
+    expect(members.get('gw-2')?.addressed).toBe(true);
+    // Its next run is heard from in an inbox message before its first record is read.
+    const next = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    members.member('gw-2', next.incarnationHex);
+    expect(members.get('gw-2')?.addressed).toBe(false);
+    members.update(new Map([['gw-2', sealed(true, next, now + 1)]]));
+    expect(members.get('gw-2')?.addressed).toBe(true);
+    // Rolled back to a release that does not say it.
+    const rolledBack = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    members.update(new Map([['gw-2', sealed(undefined, rolledBack, now + 2)]]));
+    expect(members.get('gw-2')?.addressed).toBe(false);
+  });
+
   it("judges a member by its own heartbeat when slower than this node's (a heartbeat change rolled out), never past the option's bound", () => {
     let now = 1_000_000;
     const gone: string[] = [];

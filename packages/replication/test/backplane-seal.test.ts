@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
-import { EntrySealer, KIND_MESSAGE, SealError } from '../src/backplane/entry-seal.js';
+import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, SealError } from '../src/backplane/entry-seal.js';
 import { ReplayGuard } from '../src/backplane/replay-guard.js';
 import { resolveClusterConfig } from '../src/index.js';
 
@@ -50,6 +50,33 @@ describe('sealed entries', () => {
     expect(EntrySealer.peek(b)?.sequence).toBe(1);
     expect(EntrySealer.peek(a)?.incarnation).not.toBe(EntrySealer.peek(b)?.incarnation);
     expect(a.subarray(-20).equals(b.subarray(-20))).toBe(false);
+  });
+
+  it("addressed to one incarnation of the inbox's node: the address opens with the message, sealed like it", () => {
+    const writer = new EntrySealer({ cluster: 'c', writer: 'gw-1', psks: [psk] });
+    const reader = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    const inbox = 'meshcache:{c}:inbox:gw-2';
+    const addressed = writer.seal(KIND_CONTROL, Buffer.from('an offer'), inbox, 1000, reader.incarnation);
+    expect(addressed[1]).toBe(KIND_CONTROL + 2); // the kind on the wire says it is addressed
+    expect(EntrySealer.peek(addressed)).toMatchObject({ kind: KIND_CONTROL, addressed: true });
+    const opened = reader.open(addressed, inbox);
+    expect(opened).toMatchObject({ to: reader.incarnationHex, header: { kind: KIND_CONTROL, addressed: true } });
+    expect(opened.plaintext.toString()).toBe('an offer');
+    expect(addressed.includes(reader.incarnation)).toBe(false); // encrypted with the message
+    // The address cannot be changed, nor taken off by rewriting the kind (it is in the associated data).
+    for (const at of [1, 35 + 4, 35 + 4 + 15]) {
+      const changed = Buffer.from(addressed);
+      changed[at] = at === 1 ? KIND_CONTROL : (changed[at] as number) ^ 1;
+      expect(() => reader.open(changed, inbox)).toThrow(SealError);
+    }
+    const plain = reader.open(writer.seal(KIND_MESSAGE, Buffer.from('m'), inbox, 1000), inbox);
+    expect(plain).toMatchObject({ to: undefined, header: { kind: KIND_MESSAGE, addressed: false } });
+    expect(() => writer.seal(KIND_MESSAGE, Buffer.from('m'), inbox, 1000, Buffer.alloc(8))).toThrow(SealError);
+    // Kinds past the addressed two, and an addressed entry too short for its address, are not entries.
+    const unknown = Buffer.from(addressed);
+    unknown[1] = 5;
+    expect(EntrySealer.peek(unknown)).toBeUndefined();
+    expect(EntrySealer.peek(addressed.subarray(0, 35 + 4 + 16 + 15))).toBeUndefined();
   });
 
   it('open with a secret still accepted during a rotation', () => {

@@ -5,6 +5,7 @@
  * CI runs the short forms; MESHCACHE_BACKPLANE_FULL=1 (npm run test:backplane:full) runs the full
  * ones: a joiner of 100,000 entries instead of 20,000, Redis unreachable for 30 s instead of 5 s.
  */
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { type Scheduler, systemScheduler } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
@@ -113,24 +114,35 @@ function hurried(): Scheduler {
  * secret) is written every 100 ms, so nodes see it live; it answers nothing by itself. Stop
  * `beating` (clearInterval) at the end.
  */
-async function ghostMember(server: RedisServer) {
+async function ghostMember(server: RedisServer, options: { readonly addressed?: boolean } = {}) {
   const writer = new Redis(server.url);
   clients.push(writer);
   const members = 'meshcache:{gateways}:members';
   const ghost = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
-  const record = encodePresence({ incarnation: ghost.incarnationHex, url: '', caches: [CACHE], heartbeatMillis: 200 });
+  const record = encodePresence({
+    incarnation: ghost.incarnationHex,
+    url: '',
+    caches: [CACHE],
+    heartbeatMillis: 200,
+    addressed: options.addressed === true,
+  });
   const beat = () => writer.hset(members, 'ghost', ghost.seal(KIND_CONTROL, record, members, Date.now()));
   await beat();
   const beating = setInterval(() => void beat().catch(() => {}), 100);
   const inbox = 'meshcache:{gateways}:inbox:ghost';
-  const write = (node: string, kind: typeof KIND_MESSAGE | typeof KIND_CONTROL, plaintext: Uint8Array) => {
-    const to = `meshcache:{gateways}:inbox:${node}`;
-    return writer.xadd(to, '*', 'm', ghost.seal(kind, plaintext, to, Date.now()));
+  const write = (node: string, kind: typeof KIND_MESSAGE | typeof KIND_CONTROL, plaintext: Uint8Array, to?: Buffer) => {
+    const where = `meshcache:{gateways}:inbox:${node}`;
+    return writer.xadd(where, '*', 'm', ghost.seal(kind, plaintext, where, Date.now(), to));
   };
+  const opened = async (after: string) =>
+    (await writer.xrangeBuffer(inbox, `(${after}`, '+')).map(([, fields]) => ghost.open(fields[1] as Buffer, inbox));
   return {
     beating,
-    /** Writes a repair message to `node`'s inbox, sealed by the ghost. */
-    send: (node: string, message: Message) => write(node, KIND_MESSAGE, encodeEntry(message)),
+    incarnation: ghost.incarnationHex,
+    /** Writes a repair message to `node`'s inbox, sealed by the ghost; addressed to its incarnation `to`, if given. */
+    send: (node: string, message: Message, to?: Buffer) => write(node, KIND_MESSAGE, encodeEntry(message), to),
+    /** The incarnation each message the nodes wrote to the ghost's inbox after `after` was addressed to (undefined: none). */
+    addresses: async (after = '0') => (await opened(after)).map(({ to }) => to),
     /** Asks `node` for its digests of `caches`, as a member's repair does. */
     offer: (node: string, caches: string[]) =>
       write(node, KIND_CONTROL, new Packr({ useRecords: false }).pack({ op: 'offer', caches })),
@@ -138,12 +150,11 @@ async function ghostMember(server: RedisServer) {
     lastReceived: async () => (await writer.xrevrange(inbox, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0',
     /** What the nodes wrote to the ghost's inbox after the entry `after`: repair messages, and offers (control). */
     received: async (after = '0') =>
-      (await writer.xrangeBuffer(inbox, `(${after}`, '+')).map(([, fields]) => {
-        const { header, plaintext } = ghost.open(fields[1] as Buffer, inbox);
-        return header.kind === KIND_CONTROL
+      (await opened(after)).map(({ header, plaintext }) =>
+        header.kind === KIND_CONTROL
           ? (new Packr({ useRecords: false }).unpack(plaintext) as { op: string; caches: string[] })
-          : new WireCodec().decode(plaintext);
-      }),
+          : new WireCodec().decode(plaintext),
+      ),
   };
 }
 
@@ -1208,6 +1219,108 @@ describe('what a Redis user without the secret can do', () => {
     expect(backplaneOf(c).gaps).toBe(gaps);
     expect(backplaneOf(c).refused.stale).toBe(0);
   });
+});
+
+describe('inbox messages addressed to one run of a node', () => {
+  /** The incarnation of `name`'s run, from its presence record. */
+  const incarnationOf = async (server: RedisServer, name: string) => {
+    const reader = new Redis(server.url);
+    clients.push(reader);
+    const sealed = await reader.hgetBuffer('meshcache:{gateways}:members', name);
+    const incarnation = sealed === null ? undefined : EntrySealer.peek(sealed)?.incarnation;
+    if (incarnation === undefined) throw new Error(`no presence record of ${name}`);
+    return Buffer.from(incarnation, 'hex');
+  };
+  const version = () => ({ time: Date.now(), counter: 0, node: 'ghost' });
+  const entries = (key: string): Message => ({
+    type: MessageType.Entries,
+    changes: [
+      {
+        type: MessageType.Put,
+        cache: CACHE,
+        key,
+        value: `${key} by the ghost`,
+        version: version(),
+        createdAt: Date.now(),
+        timeToLiveSeconds: 0,
+        timeToIdleSeconds: 0,
+      },
+    ],
+  });
+
+  it("what a member still sends a node's former run (a listing's tail, its BootstrapDone) is dropped; its own run's, and an earlier release's, taken", async () => {
+    const own = await redisServer();
+    const ghost = await ghostMember(own, { addressed: true });
+    try {
+      const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+      await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
+      const run = await incarnationOf(own, 'b');
+      const formerRun = randomBytes(16); // b's run before a restart under its name
+      const after = await ghost.lastReceived();
+      const sent = async (type: number) =>
+        (await ghost.received(after)).filter((m) => (m as { type?: unknown }).type === type).length;
+      // A repair of b from the ghost, asked for by the ghost's digest, up to b's Pull.
+      await ghost.send(
+        'b',
+        {
+          type: MessageType.Digest,
+          cache: CACHE,
+          bucketCount: 1,
+          digest: new Uint8Array(8).fill(1),
+          clearVersion: undefined,
+        },
+        run,
+      );
+      await until(async () => (await sent(MessageType.RepairRequest)) === 1, "b's RepairRequest");
+      await ghost.send(
+        'b',
+        {
+          type: MessageType.Keys,
+          cache: CACHE,
+          items: [{ key: 'pulled', version: version(), removed: false }],
+          last: true,
+        },
+        run,
+      );
+      await until(async () => (await sent(MessageType.Pull)) === 1, "b's Pull");
+      const repairs = backplaneOf(b).repairs;
+      // The former run's listing, still on its way: its entries and its end.
+      await ghost.send('b', entries('former'), formerRun);
+      await ghost.send('b', { type: MessageType.BootstrapDone, cache: CACHE }, formerRun);
+      // This run's answer, and a message of a release that does not address them (read in order, after the former's).
+      await ghost.send('b', entries('pulled'), run);
+      await ghost.send('b', entries('unaddressed'));
+      await until(() => cacheOf(b).get('unaddressed') !== undefined, 'b to take the unaddressed entries');
+      expect(cacheOf(b).get('pulled')).toBe('pulled by the ghost');
+      expect(cacheOf(b).get('former')).toBeUndefined();
+      expect(backplaneOf(b).repairs).toBe(repairs); // the former run's BootstrapDone did not end this run's repair
+      await ghost.send('b', { type: MessageType.BootstrapDone, cache: CACHE }, run);
+      await until(() => backplaneOf(b).repairs === repairs + 1, "b's repair to end with its own BootstrapDone");
+    } finally {
+      clearInterval(ghost.beating);
+    }
+  }, 30_000);
+
+  it('a node addresses what it sends a member to the run whose records say it reads addressed messages, and to no run a member of an earlier release', async () => {
+    for (const addressed of [true, false]) {
+      const own = await redisServer();
+      const ghost = await ghostMember(own, { addressed });
+      try {
+        const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+        await b.ready(); // its start repair wrote to the ghost's inbox, and stalled
+        await ghost.offer('b', [CACHE]); // b answers with its digest
+        await until(
+          async () =>
+            (await ghost.received()).filter((m) => (m as { type?: unknown }).type === MessageType.Digest).length >= 2,
+          "b's digests",
+        );
+        const addresses = await ghost.addresses();
+        expect(new Set(addresses)).toEqual(new Set([addressed ? ghost.incarnation : undefined]));
+      } finally {
+        clearInterval(ghost.beating);
+      }
+    }
+  }, 60_000);
 });
 
 describe('single flight over the backplane', () => {

@@ -19,10 +19,20 @@
  * - The header carries the time of sealing; replay-guard.ts turns it and the sequence number into
  *   the replay rule.
  *
+ * - An inbox message can be addressed to one incarnation of the node whose inbox it is in (kinds 3
+ *   and 4): its plaintext then opens with that incarnation's 16 bytes, under the seal like the
+ *   rest, and the node drops a message addressed to another incarnation, its former self's. A
+ *   node restarted under its name reads the inbox it read before; without the address it took
+ *   what a member still sent its former self (the tail of a listing for the old run, and its
+ *   BootstrapDone, as the end of its own repair). A writer addresses its messages only to members
+ *   whose presence records say they read addressed ones (members.ts): a node of an earlier
+ *   release gets kinds 1 and 2, as before.
+ *
  * Layout (integers big-endian):
  *
  *   0       1   format (1)
- *   1       1   kind: 1 a protocol message (protocol/codec.ts), 2 a backplane control message
+ *   1       1   kind: 1 a protocol message (protocol/codec.ts), 2 a backplane control message;
+ *               3 and 4 the same, addressed (the plaintext opens with the incarnation addressed)
  *   2       1   n, the writer's name length in UTF-8 bytes (1..255)
  *   3       n   the writer's name
  *   3+n    16   incarnation
@@ -40,11 +50,14 @@ const INCARNATION_BYTES = 16;
 const TAG_BYTES = 16;
 const MAX_48 = 2 ** 48;
 const INFO_PREFIX = 'meshcache/backplane/1';
+const EMPTY = Buffer.alloc(0);
 
 /** What a sealed entry is: a protocol message, or one of the backplane's own control messages. */
 export type SealedKind = 1 | 2;
 export const KIND_MESSAGE: SealedKind = 1;
 export const KIND_CONTROL: SealedKind = 2;
+/** Added to a kind on the wire when the entry is addressed to one incarnation of its recipient. */
+const ADDRESSED = 2;
 
 /** The cleartext header of an entry: authenticated, not secret. */
 export interface SealHeader {
@@ -54,6 +67,8 @@ export interface SealHeader {
   readonly incarnation: string;
   readonly sequence: number;
   readonly sealedAt: number;
+  /** Whether the plaintext is addressed to one incarnation of its recipient (opened: `to`). */
+  readonly addressed: boolean;
 }
 
 export class SealError extends Error {
@@ -103,14 +118,20 @@ export class EntrySealer {
     return this.#sequence;
   }
 
-  /** Seals `plaintext` for the Redis key `where`, now (`sealedAt`, epoch ms). */
-  seal(kind: SealedKind, plaintext: Uint8Array, where: string, sealedAt: number): Buffer {
+  /**
+   * Seals `plaintext` for the Redis key `where`, now (`sealedAt`, epoch ms); addressed to the
+   * incarnation `to` (16 bytes) of the node whose inbox `where` is, if given.
+   */
+  seal(kind: SealedKind, plaintext: Uint8Array, where: string, sealedAt: number, to?: Buffer): Buffer {
+    if (to !== undefined && to.length !== INCARNATION_BYTES) {
+      throw new SealError(`an address is an incarnation of ${INCARNATION_BYTES} bytes`);
+    }
     const sequence = ++this.#sequence;
     if (sequence >= MAX_48) throw new SealError('this incarnation has sealed 2^48 entries; restart the node');
     const n = this.#nameBytes.length;
     const header = Buffer.allocUnsafe(35 + n);
     header[0] = SEAL_FORMAT;
-    header[1] = kind;
+    header[1] = to === undefined ? kind : kind + ADDRESSED;
     header[2] = n;
     this.#nameBytes.copy(header, 3);
     this.incarnation.copy(header, 3 + n);
@@ -118,9 +139,10 @@ export class EntrySealer {
     writeUint48(header, 27 + n, Math.max(0, Math.floor(sealedAt)));
     const cipher = createCipheriv('aes-256-gcm', this.#ownKey, nonceOf(sequence));
     cipher.setAAD(Buffer.concat([header, Buffer.from(where, 'utf8')]));
+    const address = to === undefined ? EMPTY : cipher.update(to);
     const body = cipher.update(plaintext);
     const final = cipher.final();
-    return Buffer.concat([header, body, final, cipher.getAuthTag()]);
+    return Buffer.concat([header, address, body, final, cipher.getAuthTag()]);
   }
 
   /**
@@ -129,11 +151,12 @@ export class EntrySealer {
    */
   static peek(sealed: Uint8Array): SealHeader | undefined {
     if (sealed.length < 3 || sealed[0] !== SEAL_FORMAT) return undefined;
-    const kind = sealed[1];
+    const wireKind = sealed[1] as number;
+    const addressed = wireKind > ADDRESSED;
+    const kind = addressed ? wireKind - ADDRESSED : wireKind;
+    if (kind !== KIND_MESSAGE && kind !== KIND_CONTROL) return undefined;
     const n = sealed[2] as number;
-    if ((kind !== KIND_MESSAGE && kind !== KIND_CONTROL) || n === 0 || sealed.length < 35 + n + TAG_BYTES) {
-      return undefined;
-    }
+    if (n === 0 || sealed.length < 35 + n + (addressed ? INCARNATION_BYTES : 0) + TAG_BYTES) return undefined;
     const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
     const sequence = readUint48(bytes, 19 + n);
     const sealedAt = readUint48(bytes, 27 + n);
@@ -144,14 +167,16 @@ export class EntrySealer {
       incarnation: bytes.toString('hex', 3 + n, 19 + n),
       sequence,
       sealedAt,
+      addressed,
     };
   }
 
   /**
-   * Authenticates and decrypts an entry read from the Redis key `where`.
+   * Authenticates and decrypts an entry read from the Redis key `where`; `to` is the incarnation
+   * it is addressed to (hex), if it is.
    * @throws SealError when no accepted secret opens it (forged, changed, moved, or another secret)
    */
-  open(sealed: Uint8Array, where: string): { header: SealHeader; plaintext: Buffer } {
+  open(sealed: Uint8Array, where: string): { header: SealHeader; plaintext: Buffer; to: string | undefined } {
     const header = EntrySealer.peek(sealed);
     if (header === undefined) throw new SealError('not a sealed entry of format 1');
     const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
@@ -166,8 +191,10 @@ export class EntrySealer {
         const decipher = createDecipheriv('aes-256-gcm', key, nonceOf(header.sequence));
         decipher.setAAD(aad);
         decipher.setAuthTag(tag);
-        const plaintext = Buffer.concat([decipher.update(body), decipher.final()]);
-        return { header, plaintext };
+        const opened = Buffer.concat([decipher.update(body), decipher.final()]);
+        if (!header.addressed) return { header, plaintext: opened, to: undefined };
+        const to = opened.toString('hex', 0, INCARNATION_BYTES);
+        return { header, plaintext: opened.subarray(INCARNATION_BYTES), to };
       } catch {
         // another accepted secret may open it
       }

@@ -50,6 +50,8 @@ export interface Member {
   lastHeard: number;
   /** How often it says it writes its record (undefined from a release that did not say). */
   heartbeatMillis: number | undefined;
+  /** Its records say this incarnation reads inbox messages addressed to it (PresenceRecord). */
+  addressed: boolean;
 }
 
 /** What a presence record says, besides its seal. */
@@ -62,20 +64,31 @@ export interface PresenceRecord {
    * one at 1 s went down and came back every few seconds, mid-rollout of a heartbeat change).
    */
   readonly heartbeatMillis?: number | undefined;
+  /**
+   * The writer drops inbox messages addressed to another incarnation of it (entry-seal.ts), so it
+   * may be sent addressed ones; false from a release that did not say, which is sent neither.
+   */
+  readonly addressed?: boolean;
 }
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
 
 export function encodePresence(record: PresenceRecord): Buffer {
-  return packr.pack({ i: record.incarnation, u: record.url, c: record.caches, h: record.heartbeatMillis });
+  return packr.pack({
+    i: record.incarnation,
+    u: record.url,
+    c: record.caches,
+    h: record.heartbeatMillis,
+    ...(record.addressed === true ? { a: true } : {}),
+  });
 }
 
 /** The longest heartbeat a record may claim (the option's own bound): a forged 10^9 must not keep a member live for ever. */
 const MAX_CLAIMED_HEARTBEAT_MILLIS = 60_000;
 
 export function decodePresence(bytes: Buffer): Omit<PresenceRecord, 'incarnation'> {
-  const raw = unpackr.unpack(bytes) as { u?: unknown; c?: unknown; h?: unknown };
+  const raw = unpackr.unpack(bytes) as { u?: unknown; c?: unknown; h?: unknown; a?: unknown };
   const heartbeat = raw.h;
   return {
     url: typeof raw.u === 'string' ? raw.u : '',
@@ -84,6 +97,7 @@ export function decodePresence(bytes: Buffer): Omit<PresenceRecord, 'incarnation
       typeof heartbeat === 'number' && Number.isFinite(heartbeat) && heartbeat > 0
         ? Math.min(heartbeat, MAX_CLAIMED_HEARTBEAT_MILLIS)
         : undefined,
+    addressed: raw.a === true,
   };
 }
 
@@ -143,10 +157,13 @@ export class Members {
         repairs: 0,
         lastHeard: 0,
         heartbeatMillis: undefined,
+        addressed: false,
       };
       this.#members.set(name, member);
     } else if (member.incarnation !== incarnation) {
       member.incarnation = incarnation;
+      // What its former self said of itself is not known of this one until its own record.
+      member.addressed = false;
       this.#options.onRestarted(name);
     }
     return member;
@@ -216,6 +233,7 @@ export class Members {
       member.url = record.url;
       member.caches = record.caches;
       member.heartbeatMillis = record.heartbeatMillis;
+      member.addressed = record.addressed === true;
       if (this.alive(member)) this.#options.onLive(name);
     }
     for (const [name, member] of [...this.#members]) {

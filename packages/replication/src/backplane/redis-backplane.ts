@@ -50,7 +50,14 @@ import { applyInRuns, newestTime } from '../prefetch-runs.js';
 import { ProtocolError, WireCodec } from '../protocol/codec.js';
 import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
 import type { ResolvedBackplaneConfig } from './backplane-config.js';
-import { EntrySealer, KIND_CONTROL, KIND_MESSAGE, type SealError, type SealHeader } from './entry-seal.js';
+import {
+  EntrySealer,
+  KIND_CONTROL,
+  KIND_MESSAGE,
+  type SealError,
+  type SealedKind,
+  type SealHeader,
+} from './entry-seal.js';
 import { BackplaneKeys, parseStreamId } from './keys.js';
 import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
 import { RedisLeases } from './redis-leases.js';
@@ -425,7 +432,21 @@ export class RedisBackplane {
 
   /** Asks member `node` to send its digests of `caches` to this node (answered by #onInbox). */
   #offer(node: string, caches: readonly string[]): void {
-    this.#writer.enqueue(this.#keys.inbox(node), KIND_CONTROL, control.packr.pack({ op: 'offer', caches }) as Buffer);
+    const offer = control.packr.pack({ op: 'offer', caches }) as Buffer;
+    this.#toInbox(node, this.#members.get(node)?.incarnation, KIND_CONTROL, offer);
+  }
+
+  /**
+   * Writes a message to `node`'s inbox for its incarnation `incarnation` (undefined: whichever
+   * reads it): addressed to that incarnation once its records say it reads addressed messages
+   * (entry-seal.ts), so that a restart of `node` under its name drops it. Not written when `node`
+   * is known to have restarted since: it was for the former self, and would reach the new one.
+   */
+  #toInbox(node: string, incarnation: string | undefined, kind: SealedKind, plaintext: Buffer): void {
+    const member = this.#members.get(node);
+    if (incarnation !== undefined && member?.incarnation !== incarnation) return;
+    const to = incarnation !== undefined && member?.addressed === true ? Buffer.from(incarnation, 'hex') : undefined;
+    this.#writer.enqueue(this.#keys.inbox(node), kind, plaintext, to);
   }
 
   /** Writes what waits (up to socketTimeoutMillis), leaves the members, disconnects. */
@@ -555,8 +576,9 @@ export class RedisBackplane {
     }
     if (header.writer === this.#options.node && header.incarnation === this.#sealer.incarnationHex) return 'ok';
     let plaintext: Buffer;
+    let to: string | undefined;
     try {
-      plaintext = this.#sealer.open(sealed, key).plaintext;
+      ({ plaintext, to } = this.#sealer.open(sealed, key));
     } catch (error) {
       this.#refuse('unauthenticated', key, header.writer, (error as SealError).message);
       this.#sealedByOthers(false);
@@ -575,7 +597,7 @@ export class RedisBackplane {
     }
     try {
       if (changes) this.#onChanges(header, plaintext);
-      else this.#onInbox(header, plaintext);
+      else this.#onInbox(header, plaintext, to);
     } catch (error) {
       // Sealed by a member, so not an intruder's: a change this release does not know (a newer
       // release's) or a damaged entry. Its whole batch is lost here, as a link's would be, where
@@ -615,7 +637,8 @@ export class RedisBackplane {
   }
 
   #onChanges(header: SealHeader, plaintext: Buffer): void {
-    if (header.kind !== KIND_MESSAGE) return;
+    // Addressed messages are an inbox's: one in the changes stream was not written there by a node.
+    if (header.kind !== KIND_MESSAGE || header.addressed) return;
     const message = decode(plaintext);
     if (message.type !== MessageType.Batch) return;
     this.#applyAll(message.changes, header.writer);
@@ -629,10 +652,20 @@ export class RedisBackplane {
     }
   }
 
-  #onInbox(header: SealHeader, plaintext: Buffer): void {
+  /** A message from this node's inbox; `to`: the incarnation it is addressed to, if it is. */
+  #onInbox(header: SealHeader, plaintext: Buffer, to: string | undefined): void {
     const from = header.writer;
     const member = this.#members.member(from, header.incarnation);
     member.lastHeard = this.#options.hlc.wallClock();
+    if (to !== undefined && to !== this.#sealer.incarnationHex) {
+      // Sent to this node's former self (before a restart under its name) and still on its way:
+      // the tail of a listing for that run, or its BootstrapDone, is not this run's.
+      this.#options.logger.debug(
+        { from, to, kind: header.kind },
+        'backplane: an inbox message addressed to a former run of this node was dropped',
+      );
+      return;
+    }
     if (header.kind === KIND_CONTROL) {
       const request = control.unpackr.unpack(plaintext) as { op?: unknown; caches?: unknown };
       if (request.op !== 'offer' || !Array.isArray(request.caches)) return;
@@ -704,11 +737,12 @@ export class RedisBackplane {
 
   #ensureRepairPeer(node: string): void {
     if (this.#repairPeers.has(node)) return;
-    const inbox = this.#keys.inbox(node);
+    // The peer is one incarnation of `node`'s (a restart removes it: #memberAway).
+    const incarnation = this.#members.get(node)?.incarnation;
     const peer: ReplicationPeer = {
       node,
       role: 'repair',
-      send: (message) => this.#writer.enqueue(inbox, KIND_MESSAGE, encodeEntry(message)),
+      send: (message) => this.#toInbox(node, incarnation, KIND_MESSAGE, encodeEntry(message)),
       bufferedAmount: () => this.#writer.pendingBytes,
       acknowledged: () => this.#writer.written(this.#options.socketTimeoutMillis),
     };
@@ -768,6 +802,7 @@ export class RedisBackplane {
       url: this.#listenerUrl,
       caches: [...this.#replicators.keys()],
       heartbeatMillis: this.#options.config.heartbeatMillis,
+      addressed: true,
     });
     let read = false;
     try {

@@ -45,6 +45,8 @@ interface Pending {
   readonly where: string;
   readonly kind: SealedKind;
   readonly plaintext: Buffer;
+  /** The incarnation of the inbox's node the message is addressed to (entry-seal.ts), if any. */
+  readonly to: Buffer | undefined;
   /** For the changes stream: the replicator's acknowledgement waits on this. */
   readonly live: boolean;
 }
@@ -100,9 +102,9 @@ export class StreamWriter {
     return this.#queue.length;
   }
 
-  enqueue(where: string, kind: SealedKind, plaintext: Buffer): void {
+  enqueue(where: string, kind: SealedKind, plaintext: Buffer, to?: Buffer): void {
     if (this.#stopped) return;
-    this.#queue.push({ where, kind, plaintext, live: where === this.#options.changesKey });
+    this.#queue.push({ where, kind, plaintext, to, live: where === this.#options.changesKey });
     this.#bytes += plaintext.length;
     this.#enqueued++;
     this.kick();
@@ -167,7 +169,7 @@ export class StreamWriter {
       const pipeline = redis.pipeline();
       const now = clock();
       for (const item of batch) {
-        const sealed = sealer.seal(item.kind, item.plaintext, item.where, now);
+        const sealed = sealer.seal(item.kind, item.plaintext, item.where, now, item.to);
         if (item.live) pipeline.xadd(changesKey, 'MAXLEN', '~', maxLength, '*', 'm', sealed);
         else {
           pipeline.xadd(item.where, 'MAXLEN', '~', INBOX_MAX_LENGTH, '*', 'm', sealed);
