@@ -19,11 +19,12 @@
  * 4. Stages: where a change's time goes, stage by stage, in one process (replication-stages.ts);
  *    and what each side allocates a change (replication-alloc.ts).
  * 5. Lookups: what reading a run of a peer's keys ahead saves a receiver (replication-lookups.ts).
+ *    Digest: what a replicated cache's repair digest costs its writes and a listing's steps (replication-digest.ts).
  * 6. Rounds: what anti-entropy costs two full bounded caches that hold different keys, with
  *    links of protocol 4 and of this release (replication-rounds.ts).
  *
  * Run: npx --yes pnpm@10.34.8 run bench:replication  (BENCH_ENTRIES, BENCH_ROUNDS, BENCH_BOOTSTRAP_ENTRIES, BENCH_BOOTSTRAP_ROUNDS,
- * BENCH_LAG_RUNS, BENCH_LONE_CHANGES, BENCH_ONLY=throughput|lag|lone|bootstrap|stages|alloc|lookups|rounds|fanout)
+ * BENCH_LAG_RUNS, BENCH_LONE_CHANGES, BENCH_ONLY=throughput|lag|lone|bootstrap|stages|alloc|lookups|digest|rounds|fanout)
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
@@ -35,6 +36,7 @@ import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
 import { replicationAlloc } from './replication-alloc.js';
+import { replicationDigest } from './replication-digest.js';
 import { replicationFanout } from './replication-fanout.js';
 import { replicationLookups } from './replication-lookups.js';
 import { replicationRounds } from './replication-rounds.js';
@@ -832,5 +834,6 @@ if (ONLY === undefined || ONLY === 'bootstrap') await bootstrap();
 if (ONLY === undefined || ONLY === 'stages') await replicationStages();
 if (ONLY === undefined || ONLY === 'alloc') await replicationAlloc();
 if (ONLY === undefined || ONLY === 'lookups') await replicationLookups();
+if (ONLY === undefined || ONLY === 'digest') await replicationDigest();
 if (ONLY === undefined || ONLY === 'rounds') await replicationRounds();
 if (ONLY === undefined || ONLY === 'fanout') await replicationFanout();

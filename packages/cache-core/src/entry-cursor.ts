@@ -18,12 +18,15 @@
 import type { DiskTier } from './disk/disk-tier.js';
 import type { EntrySnapshot } from './entry.js';
 import type { MemoryStore } from './memory/memory-store.js';
+import { fnv1a } from './replica-digest.js';
 import type { Version } from './version.js';
 
 export interface EntryCursor<V> {
   /** Steps to the next live entry; false when none is left. */
   next(): boolean;
   readonly key: string;
+  /** The digest's hash of the key (fnv1a, replica-digest.ts): its bucket's low bits; kept by a replicated memory store. */
+  readonly keyHash: number;
   /** Whether the entry has a version: every entry written while the cache was replicated has one. */
   readonly versioned: boolean;
   /** Its version's time, counter and node (when versioned), read without making the version. */
@@ -65,6 +68,9 @@ export class StoreCursor<V> implements EntryCursor<V> {
 
   get key(): string {
     return this.store.key(this.#slot);
+  }
+  get keyHash(): number {
+    return this.store.keyHash(this.#slot);
   }
   get versioned(): boolean {
     return this.store.isVersioned(this.#slot);
@@ -129,6 +135,9 @@ export class SnapshotCursor<V> implements EntryCursor<V> {
   }
   get key(): string {
     return this.#current.key;
+  }
+  get keyHash(): number {
+    return fnv1a(this.#current.key);
   }
   get versioned(): boolean {
     return this.#current.version !== undefined;

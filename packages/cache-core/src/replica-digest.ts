@@ -199,7 +199,11 @@ export class BucketDigest {
    * version as numbers, and building an object to take one out would be an allocation a write.
    */
   apply(key: string, time: number, counter: number, node: string, removed: boolean, sign: 1 | -1): void {
-    const keyHash = fnv1a(key);
+    this.applyHashed(fnv1a(key), time, counter, node, removed, sign);
+  }
+
+  /** apply() of a key whose hash (fnv1a) the caller keeps: a long key's hash costs more than the rest of a write here. */
+  applyHashed(keyHash: number, time: number, counter: number, node: string, removed: boolean, sign: 1 | -1): void {
     if (this.#lingering !== undefined && this.#lingering.size > 0) this.#endLingering(keyHash);
     this.#applyHashed(keyHash, time, counter, node, removed, sign);
   }
@@ -227,7 +231,11 @@ export class BucketDigest {
    * that still hold the entry have it in theirs meanwhile (the engine says when: lingerReadExpiries).
    */
   linger(key: string, time: number, counter: number, node: string): void {
-    const keyHash = fnv1a(key);
+    this.lingerHashed(fnv1a(key), time, counter, node);
+  }
+
+  /** linger() of a key whose hash the caller keeps. */
+  lingerHashed(keyHash: number, time: number, counter: number, node: string): void {
     this.#lingering ??= new Map();
     this.#endLingering(keyHash);
     if (this.#lingering.size < LINGERING_MOST) this.#lingering.set(keyHash | 0, { time, counter, node });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CacheManager, compareVersions, type Version } from '../src/index.js';
 import { type RemoteChange, replicaPortOf } from '../src/internal.js';
+import { fnv1a } from '../src/replica-digest.js';
 import { setup } from './helpers.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
@@ -557,6 +558,27 @@ describe('liveEntries: a cursor over the live entries, for bootstrap and repair'
     }
     expect(seen.find((entry) => entry.key === 'p')?.version).toEqual(v(7_000, 2, 'peer'));
     expect(cache.statistics().hits).toBe(0);
+  });
+
+  it("gives each key's digest hash, kept by a replicated memory store from the first digest on, through freed slots taken again", () => {
+    let counter = 0;
+    const { addCache } = setup({ versionClock: () => v(5_000, counter++, 'me') });
+    const cache = addCache('c', { maxElementsInMemory: 50 });
+    const port = replicaPortOf(cache);
+    const hashes = () => {
+      const seen = new Map<string, number>();
+      const entries = port.liveEntries();
+      while (entries.next()) seen.set(entries.key, entries.keyHash);
+      return seen;
+    };
+    const expected = (keys: Iterable<string>) => new Map([...keys].map((key) => [key, fnv1a(key)]));
+    for (let i = 0; i < 40; i++) cache.put(`https://api.example/v1/items/${i}`, i);
+    expect(hashes()).toEqual(expected(cache.keys())); // no digest kept yet: hashed as read
+    port.digest(1); // kept from here on (CacheRepair starts it so)
+    for (let i = 0; i < 40; i += 2) cache.remove(`https://api.example/v1/items/${i}`);
+    for (let i = 0; i < 60; i++) cache.put(`/other/${i}`, i); // into the freed slots, then evicting
+    expect(hashes()).toEqual(expected(cache.keys()));
+    expect(cache.size).toBe(50);
   });
 
   it('says an entry written before the cache was replicated has no version', () => {

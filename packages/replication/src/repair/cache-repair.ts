@@ -115,7 +115,7 @@ import {
   type RepairRequestMessage,
 } from '../protocol/messages.js';
 import type { SessionMessage } from '../session.js';
-import { bucketCountFor, bucketOf, differingBuckets, type KeyVersion, keysInBuckets } from './digest.js';
+import { bucketCountFor, bucketOf, bucketOfHash, differingBuckets, type KeyVersion, keysInBuckets } from './digest.js';
 import { EntryChunks } from './entry-chunks.js';
 
 /** Where repair messages for one peer go. */
@@ -747,7 +747,7 @@ export class CacheRepair {
       let sent = false;
       if (everyEntry) sent = batches.put(entries);
       else {
-        const bucket = bucketOf(entries.key, bucketCount);
+        const bucket = bucketOfHash(entries.keyHash, bucketCount);
         if (full.has(bucket)) sent = batches.put(entries);
         else if (listed.has(bucket)) {
           const key = entries.key;

@@ -55,6 +55,11 @@ export function bucketOf(key: string, bucketCount: number): number {
   return bucketCount === 1 ? 0 : fnv1a(key) & (bucketCount - 1);
 }
 
+/** bucketOf() of a key whose hash (fnv1a) is known: a replicated memory store keeps each key's (EntryCursor.keyHash). */
+export function bucketOfHash(keyHash: number, bucketCount: number): number {
+  return keyHash & (bucketCount - 1);
+}
+
 /**
  * The digest of `items` at once: per bucket, 8 bytes (the sum and the xor of its items' hashes,
  * little-endian) and how many items it holds (not sent: the requester uses it to ask for whole
