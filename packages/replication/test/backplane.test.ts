@@ -1321,6 +1321,39 @@ describe('inbox messages addressed to one run of a node', () => {
       }
     }
   }, 60_000);
+
+  it('a run heard of in an addressed message, before any record of it is read, is answered addressed: it writes them, so it reads them', async () => {
+    // A node's start repair offers before its members read its first record (every heartbeat):
+    // the listing that answers it went out unaddressed, for the next run of its name to take
+    // when it restarted at once (a crash at start), and so may the repair of a run that restarted.
+    const own = await redisServer();
+    const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+    await b.ready();
+    const to = await incarnationOf(own, 'b');
+    const writer = new Redis(own.url);
+    clients.push(writer);
+    const psks = [await derivePsk(SECRET)];
+    const offer = new Packr({ useRecords: false }).pack({ op: 'offer', caches: [CACHE] });
+    const bInbox = 'meshcache:{gateways}:inbox:b';
+    const answers = async (name: string, sealer: EntrySealer) => {
+      const inbox = `meshcache:{gateways}:inbox:${name}`;
+      let found: Array<string | undefined> = [];
+      await until(async () => {
+        const entries = await writer.xrangeBuffer(inbox, '-', '+');
+        found = entries.map(([, fields]) => sealer.open(fields[1] as Buffer, inbox).to);
+        return found.length > 0;
+      }, `b's answer to ${name}`);
+      return found;
+    };
+    // A run of this release: its offer is addressed to b's run (it read b's record).
+    const fresh = new EntrySealer({ cluster: 'gateways', writer: 'fresh', psks });
+    await writer.xadd(bInbox, '*', 'm', fresh.seal(KIND_CONTROL, offer, bInbox, Date.now(), to));
+    expect(new Set(await answers('fresh', fresh))).toEqual(new Set([fresh.incarnationHex]));
+    // A run of an earlier release (its offer unaddressed) is answered unaddressed, as before.
+    const elder = new EntrySealer({ cluster: 'gateways', writer: 'elder', psks });
+    await writer.xadd(bInbox, '*', 'm', elder.seal(KIND_CONTROL, offer, bInbox, Date.now()));
+    expect(new Set(await answers('elder', elder))).toEqual(new Set([undefined]));
+  }, 30_000);
 });
 
 describe('single flight over the backplane', () => {

@@ -25,8 +25,9 @@
  *   node restarted under its name reads the inbox it read before; without the address it took
  *   what a member still sent its former self (the tail of a listing for the old run, and its
  *   BootstrapDone, as the end of its own repair). A writer addresses its messages only to members
- *   whose presence records say they read addressed ones (members.ts): a node of an earlier
- *   release gets kinds 1 and 2, as before.
+ *   whose presence records say they read addressed ones (members.ts), or that sent it addressed
+ *   ones (a release writes kinds 3 and 4 only if it drops misaddressed ones): a node of an
+ *   earlier release gets kinds 1 and 2, as before.
  *
  * Layout (integers big-endian):
  *

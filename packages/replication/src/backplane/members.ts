@@ -50,7 +50,10 @@ export interface Member {
   lastHeard: number;
   /** How often it says it writes its record (undefined from a release that did not say). */
   heartbeatMillis: number | undefined;
-  /** Its records say this incarnation reads inbox messages addressed to it (PresenceRecord). */
+  /**
+   * This incarnation reads inbox messages addressed to it: its records say so (PresenceRecord), or
+   * it sent an addressed one itself (redis-backplane.ts, #onInbox).
+   */
   addressed: boolean;
 }
 

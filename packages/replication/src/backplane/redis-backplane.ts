@@ -657,6 +657,12 @@ export class RedisBackplane {
     const from = header.writer;
     const member = this.#members.member(from, header.incarnation);
     member.lastHeard = this.#options.hlc.wallClock();
+    // A run that addresses what it writes drops what is addressed to another run of its name (a
+    // release writes kinds 3 and 4 only if it does): it is sent addressed ones from now on, not
+    // only once its first record is read. A start repair's offer comes before that read (up to a
+    // heartbeat, more in a large cluster), and the listing that answered it went out unaddressed,
+    // for the next run of its name to take when it restarted at once.
+    if (header.addressed) member.addressed = true;
     if (to !== undefined && to !== this.#sealer.incarnationHex) {
       // Sent to this node's former self (before a restart under its name) and still on its way:
       // the tail of a listing for that run, or its BootstrapDone, is not this run's.
