@@ -1301,6 +1301,61 @@ describe('inbox messages addressed to one run of a node', () => {
     }
   }, 30_000);
 
+  it("a member's message from a run before the one whose record was read is dropped: it does not end the repair under way with the live run", async () => {
+    const own = await redisServer();
+    const ghost = await ghostMember(own, { addressed: true });
+    const writer = new Redis(own.url);
+    clients.push(writer);
+    try {
+      const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+      await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
+      const run = await incarnationOf(own, 'b');
+      const after = await ghost.lastReceived();
+      const sent = async (type: number) =>
+        (await ghost.received(after)).filter((m) => (m as { type?: unknown }).type === type).length;
+      await ghost.send(
+        'b',
+        {
+          type: MessageType.Digest,
+          cache: CACHE,
+          bucketCount: 1,
+          digest: new Uint8Array(8).fill(1),
+          clearVersion: undefined,
+        },
+        run,
+      );
+      await until(async () => (await sent(MessageType.RepairRequest)) === 1, "b's RepairRequest");
+      await ghost.send(
+        'b',
+        {
+          type: MessageType.Keys,
+          cache: CACHE,
+          items: [{ key: 'pulled', version: version(), removed: false }],
+          last: true,
+        },
+        run,
+      );
+      await until(async () => (await sent(MessageType.Pull)) === 1, "b's Pull");
+      const repairs = backplaneOf(b).repairs;
+      // The ghost's run before this one, read late: sealed before the live run's records.
+      const former = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
+      const inbox = 'meshcache:{gateways}:inbox:b';
+      await writer.xadd(
+        inbox,
+        '*',
+        'm',
+        former.seal(KIND_MESSAGE, encodeEntry(entries('stale')), inbox, Date.now() - 5000, run),
+      );
+      await ghost.send('b', entries('pulled'), run);
+      await ghost.send('b', { type: MessageType.BootstrapDone, cache: CACHE }, run);
+      await until(() => backplaneOf(b).repairs === repairs + 1, "b's repair from the live run to end");
+      expect(cacheOf(b).get('pulled')).toBe('pulled by the ghost');
+      expect(cacheOf(b).get('stale')).toBeUndefined();
+    } finally {
+      clearInterval(ghost.beating);
+    }
+  }, 30_000);
+
   it('a node addresses what it sends a member to the run whose records say it reads addressed messages, and to no run a member of an earlier release', async () => {
     for (const addressed of [true, false]) {
       const own = await redisServer();
