@@ -479,7 +479,11 @@ export class ClusterNode {
               this.#backplane?.repaired(peer, cache.name);
               this.#repaired(peer, cache.name);
             },
-            askDigest: (peer) => this.#backplane?.askDigest(peer, cache.name),
+            askDigest: (peer) => {
+              const link = this.#links.get(peer);
+              if (link !== undefined) link.askDigest(cache.name);
+              else this.#backplane?.askDigest(peer, cache.name);
+            },
             scheduler: this.#scheduler,
             ...(this.#backplane === undefined ? {} : { singleFlight: this.#backplane.singleFlight }),
           }),

@@ -338,6 +338,14 @@ export class PeerLink {
     for (const settle of [...this.#acks.values()]) settle(false);
   }
 
+  /**
+   * Asks the peer for its digest of `cache` again (AskDigest): on a link of protocol 6 or later,
+   * for a cache the link carries; nothing otherwise (the peer's next anti-entropy round shows it).
+   */
+  askDigest(cache: string): void {
+    if (this.caches.includes(cache)) this.#asPeer.send({ type: MessageType.AskDigest, cache });
+  }
+
   /** A shared cache finished a repair from this peer (counted). True when that was its first. */
   repaired(cache: string): boolean {
     this.repairs++;
@@ -453,6 +461,7 @@ export class PeerLink {
       case MessageType.RepairRequest:
       case MessageType.Pull:
       case MessageType.SkipRounds:
+      case MessageType.AskDigest:
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
         return;
       case MessageType.Lease:

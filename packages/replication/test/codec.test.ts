@@ -84,6 +84,14 @@ describe('WireCodec', () => {
     }
   });
 
+  it('carries AskDigest (protocol 6), and refuses one without a cache name', () => {
+    const ask: Message = { type: MessageType.AskDigest, cache: 'Response Cache' };
+    expect(link()(ask)).toEqual(ask);
+    for (const wrong of [[22], [22, ''], [22, 7], [22, 'R', 'more']]) {
+      expect(() => new WireCodec().decode(forged.pack(wrong))).toThrow(/askDigest must be/);
+    }
+  });
+
   it('refuses a lease whose state is not one of the three', () => {
     const bytes = new Packr({ useRecords: false }).pack([MessageType.Lease, 'tokens', 'k', 1, 0, 'gw-1', 5000, true]);
     expect(() => new WireCodec().decode(bytes)).toThrow(

@@ -188,7 +188,7 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
     },
     {
       weight: 1,
-      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 22, max: 70_000 }) }),
+      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 23, max: 70_000 }) }),
     },
     {
       weight: 1,
@@ -204,6 +204,10 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
         cache: cacheName,
         rounds: fc.integer({ min: 0, max: 255 }),
       }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ type: fc.constant(MessageType.AskDigest), cache: cacheName }),
     },
     {
       weight: 2,
@@ -301,6 +305,8 @@ function wireOf(message: Message): unknown[] {
       return [20, message.caches];
     case MessageType.SkipRounds:
       return [21, message.cache, message.rounds];
+    case MessageType.AskDigest:
+      return [22, message.cache];
     case MessageType.Unknown:
       return [message.number];
   }

@@ -28,6 +28,8 @@ export class RawPeer {
   readonly connection: Connection;
   readonly codec = new WireCodec();
   readonly received: Message[] = [];
+  /** Set: every message the node sends is kept in `received`, its repair traffic too. */
+  keepAll = false;
   closed: [number, string] | undefined;
   readonly #protection: FrameProtection;
   readonly #waiters = new Set<() => void>();
@@ -130,7 +132,9 @@ export class RawPeer {
   #receive(bytes: Uint8Array): void {
     const message = this.codec.decode(this.#protection.open(bytes));
     // Keep only what a test waits for: Acks and admin responses (a node's repair traffic is dropped).
-    if (message.type === MessageType.Ack || message.type === MessageType.AdminResponse) this.received.push(message);
+    if (this.keepAll || message.type === MessageType.Ack || message.type === MessageType.AdminResponse) {
+      this.received.push(message);
+    }
     this.#wake();
   }
 
@@ -146,10 +150,13 @@ export class RawPeer {
   }
 }
 
-/** A RawPeer of cluster "gateways" (nodes.ts's) named `name`, linked over real WebSockets to the node at `url`. */
-export async function linkedRawPeer(url: string, name: string): Promise<RawPeer> {
+/**
+ * A RawPeer of cluster "gateways" (nodes.ts's) named `name`, linked over real WebSockets to the
+ * node at `url`, speaking protocol `protocol` (the link's, as the node speaks it too).
+ */
+export async function linkedRawPeer(url: string, name: string, protocol = 2): Promise<RawPeer> {
   const psk = await derivePsk(SECRET);
-  const payload = new Packr({ useRecords: false, moreTypes: true }).pack([2, 2, 'peer', 'gateways', name, '']);
+  const payload = new Packr({ useRecords: false, moreTypes: true }).pack([2, protocol, 'peer', 'gateways', name, '']);
   const peer = await RawPeer.handshake(await new WebSocketTransport({}).dial(url), psk, payload);
   if (!(peer instanceof RawPeer)) throw new Error(`the node refused the raw peer: ${peer.join(' ')}`);
   return peer;

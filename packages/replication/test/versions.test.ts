@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type ClusterNode, PROTOCOL_VERSIONS } from '../src/index.js';
-import { MessageType } from '../src/internals.js';
+import { type Message, MessageType } from '../src/internals.js';
 import { messagesOf, PROTOCOL_HISTORY } from '../src/protocol/versions.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';
+import { linkedRawPeer, type RawPeer } from './raw-peer.js';
 import { sessionOf } from './sessions.js';
 
 const held = { min: 2, max: 2 };
@@ -25,8 +26,8 @@ function recordingLogger() {
 
 describe('protocol versions', () => {
   it('this release speaks its newest version and every one before back to 2; each version only adds', () => {
-    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 5 });
-    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3, 4, 5]);
+    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 6 });
+    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3, 4, 5, 6]);
     expect(messagesOf(2).has(MessageType.ClockSample)).toBe(false);
     expect(messagesOf(3).has(MessageType.ClockSample)).toBe(true);
     expect(messagesOf(3).has(MessageType.LinkCaches)).toBe(false);
@@ -36,6 +37,9 @@ describe('protocol versions', () => {
     expect(messagesOf(4).has(MessageType.SkipRounds)).toBe(false);
     expect(messagesOf(5).has(MessageType.SkipRounds)).toBe(true);
     for (const type of messagesOf(4)) expect(messagesOf(5).has(type)).toBe(true);
+    expect(messagesOf(5).has(MessageType.AskDigest)).toBe(false);
+    expect(messagesOf(6).has(MessageType.AskDigest)).toBe(true);
+    for (const type of messagesOf(5)) expect(messagesOf(6).has(type)).toBe(true);
   });
 
   it('a new node and a node held to protocol 2 link at 2, replicate both ways, and send no ClockSample', async () => {
@@ -126,4 +130,87 @@ describe('protocol versions', () => {
     expect(node.peers().find((peer) => peer.id === 'gw-future')?.state).toBe('connected');
     newer.close();
   });
+});
+
+describe('asking a peer for its digest again (AskDigest, protocol 6)', () => {
+  const rounds = { caches: { 'Response Cache': { replication: { repairIntervalMillis: 0 } } } };
+  const digest = (fill: number): Message => ({
+    type: MessageType.Digest,
+    cache: 'Response Cache',
+    bucketCount: 1,
+    digest: new Uint8Array(8).fill(fill),
+    clearVersion: undefined,
+  });
+  const count = (peer: RawPeer, type: number) => peer.received.filter((m) => m.type === type).length;
+
+  it.each([
+    [6, 1],
+    [5, 0],
+  ])(
+    "a repair that took in the peer's second digest while its listing came asks it for its digest again on a link of protocol %i (%i asks), anti-entropy off",
+    async (protocol, asks) => {
+      const node = await startNode('b', [], rounds);
+      cache(node).put('held', 'by b'); // so that b lists the peer's keys rather than takes whole buckets
+      const peer = await linkedRawPeer(node.url, 'ghost', protocol);
+      peer.keepAll = true;
+      try {
+        const version = { time: Date.now(), counter: 0, node: 'ghost' };
+        peer.send(digest(1));
+        await until(() => count(peer, MessageType.RepairRequest) === 1, "b's RepairRequest");
+        peer.send({
+          type: MessageType.Keys,
+          cache: 'Response Cache',
+          items: [{ key: 'missed', version, removed: false }],
+          last: false,
+        });
+        // The peer's second digest comes while its listing does: b takes it into the repair.
+        peer.send(digest(2));
+        await until(() => count(peer, MessageType.RepairRequest) === 2, "b's second RepairRequest");
+        peer.send({ type: MessageType.Keys, cache: 'Response Cache', items: [], last: true });
+        await until(() => count(peer, MessageType.Pull) === 1, "b's Pull of what it lacked");
+        peer.send({
+          type: MessageType.Entries,
+          changes: [
+            {
+              type: MessageType.Put,
+              cache: 'Response Cache',
+              key: 'missed',
+              value: 'by the peer',
+              version,
+              createdAt: version.time,
+              timeToLiveSeconds: 0,
+              timeToIdleSeconds: 0,
+            },
+          ],
+        });
+        peer.send({ type: MessageType.BootstrapDone, cache: 'Response Cache' });
+        expect(await peer.settled(1, 10_000)).toBe(true); // b handled all of it
+        expect(cache(node).get('missed')).toBe('by the peer');
+        // The listing may have been read before the peer learned what its second digest showed.
+        expect(peer.received.filter((m) => m.type === MessageType.AskDigest)).toEqual(
+          asks === 0 ? [] : [{ type: MessageType.AskDigest, cache: 'Response Cache' }],
+        );
+      } finally {
+        peer.connection.close();
+      }
+    },
+    30_000,
+  );
+
+  it('answers an ask with its digest, whether or not its cache changed since the last one it sent', async () => {
+    const node = await startNode('b', [], rounds);
+    cache(node).put('held', 'by b');
+    const peer = await linkedRawPeer(node.url, 'ghost', 6);
+    peer.keepAll = true;
+    try {
+      await until(() => count(peer, MessageType.Digest) === 1, "b's digest as the link came up");
+      peer.send({ type: MessageType.AskDigest, cache: 'Response Cache' });
+      await until(() => count(peer, MessageType.Digest) === 2, "b's digest, asked for");
+      peer.send({ type: MessageType.AskDigest, cache: 'not carried' }); // no such cache on the link: nothing
+      expect(await peer.settled(1, 10_000)).toBe(true);
+      expect(count(peer, MessageType.Digest)).toBe(2);
+    } finally {
+      peer.connection.close();
+    }
+  }, 30_000);
 });

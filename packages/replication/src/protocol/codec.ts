@@ -26,6 +26,7 @@
  *   ClockSample [19, wallMillis]                      (protocol 3)
  *   LinkCaches [20, [cache, ...]]                     (protocol 4)
  *   SkipRounds [21, cache, rounds]                    (protocol 5)
+ *   AskDigest  [22, cache]                            (protocol 6)
  *
  * Batches and Entries whose values are strings, numbers, booleans, null or Buffers are written straight to these
  * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
@@ -294,6 +295,11 @@ export class WireCodec {
         }
         return { type: MessageType.SkipRounds, cache: cache as string, rounds: rounds as number };
       }
+      case MessageType.AskDigest: {
+        const cache = wire[1];
+        if (wire.length !== 2 || !isText(cache)) throw new ProtocolError('askDigest must be [22, cache name]');
+        return { type: MessageType.AskDigest, cache: cache as string };
+      }
       case MessageType.Batch:
       case MessageType.Entries: {
         const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
@@ -397,6 +403,8 @@ function toWire(message: Message): unknown[] {
       return [MessageType.LinkCaches, message.caches];
     case MessageType.SkipRounds:
       return [MessageType.SkipRounds, message.cache, message.rounds];
+    case MessageType.AskDigest:
+      return [MessageType.AskDigest, message.cache];
     case MessageType.Unknown:
       return [message.number]; // a link never sends one (no version has it); tests stand for a newer peer with it
     default:

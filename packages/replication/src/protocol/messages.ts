@@ -30,6 +30,7 @@ export const MessageType = Object.freeze({
   ClockSample: 19,
   LinkCaches: 20,
   SkipRounds: 21,
+  AskDigest: 22,
   /** Not a wire number: how the codec hands on a message of a type this release does not know. */
   Unknown: 0,
 } as const);
@@ -218,6 +219,18 @@ export interface SkipRoundsMessage {
   readonly rounds: number;
 }
 
+/**
+ * (Protocol 6.) The sender asks for the receiver's digest of `cache` again: its repair from the
+ * receiver took in a second Digest while the first one's keys came, so it was compared with a
+ * listing the receiver may have read before it learned what that digest showed
+ * (repair/cache-repair.ts). Answered as a round is, with the digest (when the cache changed since
+ * the last one the sender got). A backplane asks the same with an offer to the member's inbox.
+ */
+export interface AskDigestMessage {
+  readonly type: typeof MessageType.AskDigest;
+  readonly cache: string;
+}
+
 /** A message of a type this release does not know (from a newer peer): counted, logged once, skipped. */
 export interface UnknownMessage {
   readonly type: typeof MessageType.Unknown;
@@ -232,7 +245,8 @@ export type RepairMessage =
   | PullMessage
   | EntriesMessage
   | BootstrapDoneMessage
-  | SkipRoundsMessage;
+  | SkipRoundsMessage
+  | AskDigestMessage;
 
 export type Message =
   | ChangeMessage

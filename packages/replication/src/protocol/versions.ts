@@ -66,13 +66,19 @@ export const PROTOCOL_HISTORY: readonly ProtocolVersion[] = Object.freeze([
     summary:
       'SkipRounds: a full bounded cache whose last repair from a peer took nothing asks it to skip its next few anti-entropy rounds',
   },
+  {
+    version: 6,
+    added: [MessageType.AskDigest],
+    summary:
+      "AskDigest: a node whose repair from a peer compared a listing older than the peer's digest it took in meanwhile asks the peer for its digest again",
+  },
 ]);
 
 /**
  * The versions this release speaks: its newest and the ones before, back to 2 (the first of the
  * Noise handshake): every release since speaks it, so any two of them link.
  */
-export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 5 });
+export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 6 });
 
 /** The largest message type number this release knows. */
 export const HIGHEST_MESSAGE_TYPE = Math.max(...PROTOCOL_HISTORY.flatMap((entry) => entry.added));

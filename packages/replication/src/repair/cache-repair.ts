@@ -95,8 +95,8 @@
  * A repair that took in a second Digest while its listing came (two nodes that repair from each
  * other at once send each other two: one for each repair) is compared with that one listing, which
  * the peer may have read before it learned what its second Digest showed. So once it is over, the
- * peer is asked for its digest again where it can be (askDigest: a backplane's offer), and a
- * link's peer shows it at its next anti-entropy round.
+ * peer is asked for its digest again (askDigest: AskDigest on a link of protocol 6, an offer to a
+ * backplane member's inbox); a link's peer of protocol 5 shows it at its next anti-entropy round.
  *
  * Not guaranteed: a 64-bit bucket collision hides a difference until the bucket changes again.
  */
@@ -146,11 +146,12 @@ export interface CacheRepairOptions {
   /** This cache is now in step with `node` (a repair from it finished). */
   readonly onRepaired: (node: string) => void;
   /**
-   * Asks `node` to send this cache's digest again (a backplane's offer). A repair that took in a
-   * second Digest while its listing came was compared with that listing, which the peer may have
-   * read before it learned what its second Digest showed: once such a repair is over, the peer is
-   * asked again, and what it learned meanwhile is compared then. Where not given (the mesh: no
-   * message asks a peer for its digest), the next anti-entropy round compares it.
+   * Asks `node` to send this cache's digest again (AskDigest on a link of protocol 6, a
+   * backplane's offer). A repair that took in a second Digest while its listing came was compared
+   * with that listing, which the peer may have read before it learned what its second Digest
+   * showed: once such a repair is over, the peer is asked again, and what it learned meanwhile is
+   * compared then. Where nothing can ask (not given; a link of protocol 5), the next anti-entropy
+   * round compares it.
    */
   readonly askDigest?: (node: string) => void;
   readonly logger: Logger;
