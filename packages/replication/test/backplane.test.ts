@@ -1248,42 +1248,42 @@ describe('inbox messages addressed to one run of a node', () => {
     ],
   });
 
-  it("what a member still sends a node's former run (a listing's tail, its BootstrapDone) is dropped; its own run's, and an earlier release's, taken", async () => {
+  /**
+   * b, on a Redis of its own with a ghost member that says it reads addressed messages, in a repair
+   * from the ghost (anti-entropy off) asked for by the ghost's digest, addressed to b's run, up to
+   * b's Pull of the key 'pulled'. Stop `ghost.beating` at the end.
+   */
+  async function pullingFromGhost() {
     const own = await redisServer();
     const ghost = await ghostMember(own, { addressed: true });
     try {
       const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
       await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
       const run = await incarnationOf(own, 'b');
-      const formerRun = randomBytes(16); // b's run before a restart under its name
       const after = await ghost.lastReceived();
       const sent = async (type: number) =>
         (await ghost.received(after)).filter((m) => (m as { type?: unknown }).type === type).length;
-      // A repair of b from the ghost, asked for by the ghost's digest, up to b's Pull.
+      const digest = new Uint8Array(8).fill(1);
       await ghost.send(
         'b',
-        {
-          type: MessageType.Digest,
-          cache: CACHE,
-          bucketCount: 1,
-          digest: new Uint8Array(8).fill(1),
-          clearVersion: undefined,
-        },
+        { type: MessageType.Digest, cache: CACHE, bucketCount: 1, digest, clearVersion: undefined },
         run,
       );
       await until(async () => (await sent(MessageType.RepairRequest)) === 1, "b's RepairRequest");
-      await ghost.send(
-        'b',
-        {
-          type: MessageType.Keys,
-          cache: CACHE,
-          items: [{ key: 'pulled', version: version(), removed: false }],
-          last: true,
-        },
-        run,
-      );
+      const items = [{ key: 'pulled', version: version(), removed: false }];
+      await ghost.send('b', { type: MessageType.Keys, cache: CACHE, items, last: true }, run);
       await until(async () => (await sent(MessageType.Pull)) === 1, "b's Pull");
-      const repairs = backplaneOf(b).repairs;
+      return { own, ghost, b, run, repairs: backplaneOf(b).repairs };
+    } catch (error) {
+      clearInterval(ghost.beating);
+      throw error;
+    }
+  }
+
+  it("what a member still sends a node's former run (a listing's tail, its BootstrapDone) is dropped; its own run's, and an earlier release's, taken", async () => {
+    const { ghost, b, run, repairs } = await pullingFromGhost();
+    try {
+      const formerRun = randomBytes(16); // b's run before a restart under its name
       // The former run's listing, still on its way: its entries and its end.
       await ghost.send('b', entries('former'), formerRun);
       await ghost.send('b', { type: MessageType.BootstrapDone, cache: CACHE }, formerRun);
@@ -1302,41 +1302,10 @@ describe('inbox messages addressed to one run of a node', () => {
   }, 30_000);
 
   it("a member's message from a run before the one whose record was read is dropped: it does not end the repair under way with the live run", async () => {
-    const own = await redisServer();
-    const ghost = await ghostMember(own, { addressed: true });
+    const { own, ghost, b, run, repairs } = await pullingFromGhost();
     const writer = new Redis(own.url);
     clients.push(writer);
     try {
-      const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
-      await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
-      const run = await incarnationOf(own, 'b');
-      const after = await ghost.lastReceived();
-      const sent = async (type: number) =>
-        (await ghost.received(after)).filter((m) => (m as { type?: unknown }).type === type).length;
-      await ghost.send(
-        'b',
-        {
-          type: MessageType.Digest,
-          cache: CACHE,
-          bucketCount: 1,
-          digest: new Uint8Array(8).fill(1),
-          clearVersion: undefined,
-        },
-        run,
-      );
-      await until(async () => (await sent(MessageType.RepairRequest)) === 1, "b's RepairRequest");
-      await ghost.send(
-        'b',
-        {
-          type: MessageType.Keys,
-          cache: CACHE,
-          items: [{ key: 'pulled', version: version(), removed: false }],
-          last: true,
-        },
-        run,
-      );
-      await until(async () => (await sent(MessageType.Pull)) === 1, "b's Pull");
-      const repairs = backplaneOf(b).repairs;
       // The ghost's run before this one, read late: sealed before the live run's records.
       const former = new EntrySealer({ cluster: 'gateways', writer: 'ghost', psks: [await derivePsk(SECRET)] });
       const inbox = 'meshcache:{gateways}:inbox:b';
