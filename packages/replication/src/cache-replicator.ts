@@ -548,8 +548,10 @@ export class CacheReplicator {
   receiveRepair(message: Exclude<RepairMessage, EntriesMessage>, from: string): void {
     const state = this.#peers.get(from);
     if (state === undefined) return;
-    if (message.type === MessageType.AskDigest) this.requestRepair(from);
-    else if (message.type !== MessageType.SkipRounds) this.#repair.receive(this.#repairPeer(state), message);
+    if (message.type === MessageType.AskDigest) {
+      // Only an ask a listing to that peer earned (CacheRepair.askedForDigest): once per listing.
+      if (this.#repair.askedForDigest(this.#repairPeer(state))) this.requestRepair(from);
+    } else if (message.type !== MessageType.SkipRounds) this.#repair.receive(this.#repairPeer(state), message);
     // However many a peer asks for, a round still goes to it every eighth (it only skips its own
     // repairs). A node that sends some changes only by repair (a replicate* option off) skips none.
     else if (this.#sendsEveryChange) state.roundsToSkip = Math.min(message.rounds, MAX_ROUNDS_SKIPPED);

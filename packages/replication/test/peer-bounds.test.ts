@@ -780,6 +780,72 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(digests.length).toBeLessThanOrEqual(5);
   });
 
+  it('two full caches that differ for good, repairing from each other over a link (AskDigest), stop once each listing is over (they kept each other at it)', async () => {
+    // A mesh link: each node repairs from the other, and an AskDigest is answered as a
+    // CacheReplicator answers it (askedForDigest, then offer). Messages go one a turn each way,
+    // as frames do. Answered every time, an ask met the digest its asker was owed once the
+    // listing was over (offerAfterServing): the two reached the asker one after the other, the
+    // second while the first one's keys were listed, so it asked again, for as long as the two
+    // caches differed, with no anti-entropy round at all.
+    const full = (prefix: string) => {
+      const clock = new ManualClock();
+      const hlc = new HybridLogicalClock({ node: `gw-${prefix}`, clock: clock.now });
+      const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
+      managers.push(manager);
+      const cache = manager.addCache('c', { maxElementsInMemory: 1000 });
+      for (let i = 0; i < 1000; i++) cache.put(`${prefix}${i}`, i);
+      return cache;
+    };
+    type Item = SessionMessage | 'ask';
+    const toA: Item[] = [];
+    const toB: Item[] = [];
+    let digests = 0;
+    const repairOfFull = (prefix: string, out: Item[]) =>
+      new CacheRepair(replicaPortOf(full(prefix)), {
+        chunkBytes: 512, // a listing of many Keys, each waiting for the socket
+        apply: () => {},
+        onRepaired: () => {},
+        logger: recordingLogger().logger,
+        askDigest: () => out.push('ask'), // AskDigest on the link
+      });
+    const a = repairOfFull('a', toB);
+    const b = repairOfFull('b', toA);
+    const linkTo = (node: string, inbox: Item[]): RepairPeer => ({
+      node,
+      sendsRounds: true,
+      send: (message) => {
+        if (message.type === MessageType.Digest) digests++;
+        inbox.push(message);
+      },
+      drained: () => turns(1),
+    });
+    const bAtA = linkTo('gw-b', toB);
+    const aAtB = linkTo('gw-a', toA);
+    const empty = { ...oneBucketDigest(), digest: new Uint8Array(8) };
+    a.receive(bAtA, empty); // both bootstrapped: full, they take no keys they lack
+    b.receive(aAtB, empty);
+    await turns(3);
+    toA.length = 0;
+    toB.length = 0;
+    const deliver = (inbox: Item[], to: CacheRepair, from: RepairPeer) => {
+      const m = inbox.shift();
+      if (m === undefined) return;
+      if (m !== 'ask') to.receive(from, m as Exclude<RepairMessage, EntriesMessage>);
+      else if (to.askedForDigest(from)) to.offer(from);
+    };
+    // A link-up's digests both ways, and a second one from b right after (a round's, an overflow's).
+    a.offer(bAtA);
+    b.offer(aAtB);
+    await turns(1);
+    b.offer(aAtB);
+    for (let i = 0; i < 3000; i++) {
+      await turns(1);
+      deliver(toB, b, aAtB);
+      deliver(toA, a, bAtA);
+    }
+    expect(digests).toBeLessThanOrEqual(6); // 55 and counting, before
+  });
+
   it('a digest that arrives while the Keys of a repair come keeps the keys listed so far: the last Keys pulls them', async () => {
     // The peer serves one RepairRequest at a time and ignores the second, so the Keys that end
     // the first listing end both. Started afresh at the second digest, the repair dropped `lost`

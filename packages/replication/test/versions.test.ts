@@ -197,17 +197,68 @@ describe('asking a peer for its digest again (AskDigest, protocol 6)', () => {
     30_000,
   );
 
-  it('answers an ask with its digest, whether or not its cache changed since the last one it sent', async () => {
+  it('answers an ask after its listing with its digest, whether or not its cache changed since the last one it sent', async () => {
     const node = await startNode('b', [], rounds);
     cache(node).put('held', 'by b');
     const peer = await linkedRawPeer(node.url, 'ghost', 6);
     peer.keepAll = true;
     try {
       await until(() => count(peer, MessageType.Digest) === 1, "b's digest as the link came up");
+      // The peer's repair from b: b lists its keys (an ask is about such a listing).
+      peer.send({
+        type: MessageType.RepairRequest,
+        cache: 'Response Cache',
+        bucketCount: 1,
+        keyBuckets: [0],
+        fullBuckets: [],
+      });
+      await until(() => peer.received.some((m) => m.type === MessageType.Keys && m.last), "b's listing");
       peer.send({ type: MessageType.AskDigest, cache: 'Response Cache' });
       await until(() => count(peer, MessageType.Digest) === 2, "b's digest, asked for");
       peer.send({ type: MessageType.AskDigest, cache: 'not carried' }); // no such cache on the link: nothing
       expect(await peer.settled(1, 10_000)).toBe(true);
+      expect(count(peer, MessageType.Digest)).toBe(2);
+    } finally {
+      peer.connection.close();
+    }
+  }, 30_000);
+});
+
+describe('what an AskDigest can cost a node', () => {
+  const rounds = { caches: { 'Response Cache': { replication: { repairIntervalMillis: 0 } } } };
+  const count = (peer: RawPeer, type: number) => peer.received.filter((m) => m.type === type).length;
+
+  it('answers asks only for a listing it sent the peer since its last digest: a flood of them, a few bytes each, gets no digest of up to 512 KiB each', async () => {
+    const node = await startNode('b', [], rounds);
+    for (let i = 0; i < 100; i++) cache(node).put(`k${i}`, i);
+    const peer = await linkedRawPeer(node.url, 'ghost', 6);
+    peer.keepAll = true;
+    try {
+      await until(() => count(peer, MessageType.Digest) === 1, "b's digest as the link came up");
+      // Each ask in a turn of its own (answered before the next comes): every one was answered
+      // with the whole digest, however often the peer asked.
+      for (let i = 0; i < 20; i++) {
+        peer.send({ type: MessageType.AskDigest, cache: 'Response Cache' });
+        expect(await peer.settled(100 + i, 10_000)).toBe(true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(count(peer, MessageType.Digest)).toBe(1);
+      // A repair from b that lists its keys: then an ask is owed, once.
+      const { bucketCount } = peer.received.find((m) => m.type === MessageType.Digest) as { bucketCount: number };
+      peer.send({
+        type: MessageType.RepairRequest,
+        cache: 'Response Cache',
+        bucketCount,
+        keyBuckets: Array.from({ length: bucketCount }, (_, i) => i),
+        fullBuckets: [],
+      });
+      await until(() => peer.received.some((m) => m.type === MessageType.Keys && m.last), "b's listing");
+      for (let i = 0; i < 5; i++) {
+        peer.send({ type: MessageType.AskDigest, cache: 'Response Cache' });
+        expect(await peer.settled(200 + i, 10_000)).toBe(true);
+      }
+      await until(() => count(peer, MessageType.Digest) === 2, "b's digest, asked for after its listing");
+      await new Promise((resolve) => setTimeout(resolve, 50));
       expect(count(peer, MessageType.Digest)).toBe(2);
     } finally {
       peer.connection.close();

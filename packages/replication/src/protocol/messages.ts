@@ -223,8 +223,10 @@ export interface SkipRoundsMessage {
  * (Protocol 6.) The sender asks for the receiver's digest of `cache` again: its repair from the
  * receiver took in a second Digest while the first one's keys came, so it was compared with a
  * listing the receiver may have read before it learned what that digest showed
- * (repair/cache-repair.ts). Answered as a round is, with the digest (when the cache changed since
- * the last one the sender got). A backplane asks the same with an offer to the member's inbox.
+ * (repair/cache-repair.ts). Answered with the digest, whether the cache changed since the last
+ * one the sender got or not, but only once per listing the receiver sent the sender, and not once
+ * it sent a digest after that listing (CacheRepair.askedForDigest). A backplane asks the same with
+ * an offer to the member's inbox.
  */
 export interface AskDigestMessage {
   readonly type: typeof MessageType.AskDigest;

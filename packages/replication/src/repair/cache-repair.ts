@@ -71,6 +71,8 @@
  *   one Pull at a time, its answer paced like any other (each chunk waits for the socket to
  *   drain). Anything else is ignored and logged once per link;
  * - digests from one peer are handled one at a time, a newer one waiting for the current;
+ * - an AskDigest is answered only once per listing to the peer, and not once a digest went to it
+ *   after that listing (askedForDigest);
  * - the keys a repair wants to pull are at most MAX_WANTED, and MAX_WANTED_BYTES of them; past
  *   either the repair pulls those and the rest waits for the next repair (logged);
  * - Keys and Pull messages carry at most KEYS_PER_MESSAGE keys and about chunkBytes of them (a
@@ -300,6 +302,11 @@ export class CacheRepair {
   readonly #logged = new Map<string, Set<string>>();
   /** Peers to ask for their digest again (askDigest) once the entries this node pulls from them came. */
   readonly #askAfterPulls = new Set<string>();
+  /**
+   * Peers a listing from this node ended to since the last digest it sent them: an AskDigest of
+   * theirs is answered, once (askedForDigest). Only such a listing is what an ask is about.
+   */
+  readonly #askable = new Set<string>();
   /** Per peer, while this cache is full: its repairs from the peer in a row that took nothing (see the essay). */
   readonly #fruitless = new Map<string, number>();
   #repairs = 0;
@@ -379,6 +386,7 @@ export class CacheRepair {
             continue;
           }
           this.#offered.set(peer.node, digest.bucketCount);
+          this.#askable.delete(peer.node); // read after the listing: what an ask would bring
           peer.send(digest);
         }
       },
@@ -459,6 +467,25 @@ export class CacheRepair {
     this.#logged.delete(node);
     this.#fruitless.delete(node);
     this.#askAfterPulls.delete(node);
+    this.#askable.delete(node);
+  }
+
+  /**
+   * Whether `peer`'s AskDigest is to be answered (with offer(): the caller's, which keeps its own
+   * count of digests sent): once a listing from this node to it ended, and only once for it, and
+   * not if a digest went to it since (that one was read after the listing: it is what the ask
+   * would bring). A peer asks only after a repair from this node, which this node listed; an ask
+   * of any other time is ignored (logged once per link if no listing went to the peer). Answered every time, a flood of asks of
+   * a few bytes each was answered by as many digests, up to 512 KiB each; and two nodes whose
+   * caches differ for good could keep each other at it: the digest this node owes once a listing
+   * is over (offerAfterServing) and the one an ask brought reached the peer one after the other,
+   * the second while the first one's listing came, which made the peer ask again.
+   */
+  askedForDigest(peer: RepairPeer): boolean {
+    if (this.#askable.delete(peer.node)) return true;
+    // An honest peer asks after a digest it was sent meanwhile (the two crossed): quietly ignored.
+    if ((this.#listingsEnded.get(peer.node) ?? 0) === 0) this.#unsolicited(peer, 'ask for a digest');
+    return false;
   }
 
   /** This cache's digest; undefined when the offer was cancelled while it was being built. */
@@ -702,6 +729,7 @@ export class CacheRepair {
       if (this.#serving.get(peer.node) === serve) {
         this.#serving.delete(peer.node);
         this.#listingsEnded.set(peer.node, (this.#listingsEnded.get(peer.node) ?? 0) + 1);
+        this.#askable.add(peer.node);
         if (this.#offerAfterServing.delete(peer.node)) this.offer(peer);
       }
     }
