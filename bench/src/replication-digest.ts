@@ -17,7 +17,7 @@
  * npx --yes pnpm@10.34.8 run bench:replication (BENCH_ONLY=digest).
  */
 import { CacheManager } from '@meshcache/core';
-import { type EntryCursor, fnv1a, replicaPortOf } from '@meshcache/core/internal';
+import { fnv1a, replicaPortOf } from '@meshcache/core/internal';
 import { table } from './harness.js';
 
 const KEYS = Number(process.env['BENCH_DIGEST_KEYS'] ?? 100_000);
@@ -30,14 +30,14 @@ const SHAPES = {
   'key:N': (i: number) => `key:${i}`,
 } as const;
 
-/** ns an iteration of `run` over `count`. */
-function timed(count: number, run: (i: number) => void): number {
-  const start = performance.now();
-  for (let i = 0; i < count; i++) run(i);
-  return ((performance.now() - start) * 1e6) / count;
-}
+/** ns an operation, from a start of performance.now() and a count. */
+const since = (start: number, count: number) => ((performance.now() - start) * 1e6) / count;
 
-/** One cache's rounds: ns a rewrite, a new key evicting one, and a listing's step (kept hash, hashed each step). */
+/**
+ * One cache's rounds: ns a rewrite, a new key evicting one, and a listing's step (kept hash,
+ * hashed each step). Each is a loop of its own, written out: a loop that called a closure for
+ * each operation measured the call as much as the operation.
+ */
 function rounds(keys: readonly string[], replicated: boolean): number[][] {
   let counter = 0;
   const manager = new CacheManager(
@@ -49,24 +49,31 @@ function rounds(keys: readonly string[], replicated: boolean): number[][] {
   for (let i = 0; i < KEYS; i++) cache.put(keys[i] as string, 'v');
   const results: number[][] = [];
   let sink = 0;
+  const kept = () => {
+    const entries = port.liveEntries();
+    const start = performance.now();
+    while (entries.next()) sink += entries.keyHash & 1;
+    return since(start, cache.size);
+  };
+  const hashed = () => {
+    const entries = port.liveEntries();
+    const start = performance.now();
+    while (entries.next()) sink += fnv1a(entries.key) & 1;
+    return since(start, cache.size);
+  };
   // The first round warms the JIT up; not counted.
   for (let round = 0; round <= ROUNDS; round++) {
     settle();
-    const rewrite = timed(KEYS, (i) => cache.put(keys[i] as string, 'w'));
-    const evicting = timed(KEYS, (i) => cache.put(keys[KEYS + ((i + round * 7919) % KEYS)] as string, 'e'));
+    let start = performance.now();
+    for (let i = 0; i < KEYS; i++) cache.put(keys[i] as string, 'w');
+    const rewrite = since(start, KEYS);
+    start = performance.now();
+    for (let i = 0; i < KEYS; i++) cache.put(keys[KEYS + ((i + round * 7919) % KEYS)] as string, 'e');
+    const evicting = since(start, KEYS);
     // The two walks take turns at going first: the second finds the first's cache lines.
-    const walk = (hash: (entries: EntryCursor<string>) => number) => {
-      const entries = port.liveEntries();
-      return timed(cache.size, () => {
-        entries.next();
-        sink += hash(entries) & 1;
-      });
-    };
-    const keptFirst = round % 2 === 0;
-    const first = walk(keptFirst ? (entries) => entries.keyHash : (entries) => fnv1a(entries.key));
-    const second = walk(keptFirst ? (entries) => fnv1a(entries.key) : (entries) => entries.keyHash);
-    const [kept, hashed] = keptFirst ? [first, second] : [second, first];
-    if (round > 0) results.push([rewrite, evicting, kept, hashed]);
+    let walks = [Number.NaN, Number.NaN];
+    if (replicated) walks = round % 2 === 0 ? [kept(), hashed()] : [hashed(), kept()].reverse();
+    if (round > 0) results.push([rewrite, evicting, walks[0] as number, walks[1] as number]);
     for (let i = 0; i < KEYS; i++) cache.put(keys[i] as string, 'v');
   }
   if (sink < 0) throw new Error('unreachable');
