@@ -9,7 +9,8 @@
  * arrays, Buffers and Uint8Arrays, Dates, Maps, Sets. Refused: undefined at the top level,
  * functions, symbols, bigints, other class instances (typed arrays other than Uint8Array
  * included, and subclasses of Array, Date, Map and Set, which come back as the base class or, a
- * Map's, as an empty object), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
+ * Map's, as an empty object), an array with fields besides its items (a RegExp match: only the
+ * items are written), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
  * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested
  * `undefined` (an absent optional field) is accepted. Where the cache asks for a bound
  * (replication: one change must fit in one frame; a disk tier: what lmdb stores), a value whose
@@ -38,8 +39,8 @@ function describeInstance(value: object): string {
  * already: a key that travels with it), and with `maxDepth`, it nests no deeper.
  *
  * This runs on every put of a replicated or disk-backed cache, so a value that has no problem
- * costs no allocation but the map of containers walked (for cycles and sizes), and none at all for
- * a string, number, Buffer or Date: the path to a problem is put together only once one is found,
+ * costs no allocation but the map of containers walked (for cycles and sizes) and each array's
+ * keys, and none at all for a string, number, Buffer or Date: the path to a problem is put together only once one is found,
  * from the steps collected on the way back up.
  *
  * Sizes: msgpack writes a container out in full wherever it is referenced, so a value whose
@@ -210,6 +211,13 @@ class Walk {
       return { problem: describeInstance(object), steps: [] };
     }
     if (Array.isArray(object)) {
+      const field = fieldBesidesItems(object);
+      if (field !== undefined) {
+        return {
+          problem: `is an array with a field besides its items (${field}), which would not come back: only the items are written`,
+          steps: [],
+        };
+      }
       for (let i = 0; i < object.length; i++) {
         found = this.value(object[i], depth);
         if (found !== undefined) return step(found, `[${i}]`);
@@ -250,6 +258,27 @@ class Walk {
     this.#height = tallest + 1;
     return undefined;
   }
+}
+
+/**
+ * A field an array has besides its items, if any: a RegExp match's `index`, `input` and `groups`,
+ * or one set on it. msgpack writes an array's items alone, so a peer or the disk handed back the
+ * array without it (found by a review; it was lost without a word). An object's own keys list the
+ * array's indices first, in order, and then its other fields: the last key tells. This is the one
+ * allocation the check makes for an array (its keys), a few nanoseconds an item.
+ */
+function fieldBesidesItems(array: readonly unknown[]): string | undefined {
+  const symbols = Object.getOwnPropertySymbols(array);
+  if (symbols.length > 0) return String(symbols[0]);
+  const keys = Object.keys(array);
+  const last = keys[keys.length - 1];
+  return last === undefined || isArrayIndex(last) ? undefined : last;
+}
+
+/** Whether `key` is an array index: a canonical whole number below 2^32 - 1. */
+function isArrayIndex(key: string): boolean {
+  const index = Number(key);
+  return Number.isInteger(index) && index >= 0 && index < 2 ** 32 - 1 && String(index) === key;
 }
 
 /**

@@ -2,6 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { CacheManager, findEncodingProblem, ValueNotEncodableError } from '../src/index.js';
 import { replicaPortOf } from '../src/internal.js';
 
+/** [1, (a hole), 3]: its keys skip the hole, and the last of them is still an index. */
+function holes(): number[] {
+  const array = [1];
+  array[2] = 3;
+  return array;
+}
+
+/** An array that had a field, deleted since: an array again. */
+function withoutExtra(): number[] {
+  const array = Object.assign([1, 2], { extra: 1 }) as number[] & { extra?: number };
+  delete array.extra;
+  return array;
+}
+
 describe('findEncodingProblem', () => {
   it.each([
     ['a string', 'text'],
@@ -11,6 +25,8 @@ describe('findEncodingProblem', () => {
     ['a plain object', { status: 200, headers: { 'content-type': 'text/plain' }, optional: undefined }],
     ['an object without a prototype', Object.assign(Object.create(null), { a: 1 })],
     ['an array', [1, 'two', [3]]],
+    ['an array with holes', holes()],
+    ['an array with a field set and deleted again', withoutExtra()],
     ['a Buffer', Buffer.from('body')],
     ['a Uint8Array', new Uint8Array([1, 2])],
     ['a Date', new Date(0)],
@@ -46,6 +62,25 @@ describe('findEncodingProblem', () => {
     ['a subclass of Set', new Tags(['a']), 'value', /instance of Tags/],
     ['a subclass of Date', [new Timestamp(0)], 'value[0]', /instance of Timestamp/],
     ['a subclass of Array', Row.from([1, 2]), 'value', /instance of Row/],
+    [
+      'a RegExp match (index, input, groups)',
+      { m: 'k=v'.match(/(?<k>\w)=(\w)/) },
+      'value.m',
+      /a field besides its items \(groups\)/,
+    ],
+    [
+      'an array with a field set on it',
+      [[1, 2], Object.assign([3], { note: 'x' })],
+      'value[1]',
+      /a field besides its items \(note\)/,
+    ],
+    [
+      'an array with a symbol key',
+      Object.assign([1], { [Symbol('s')]: 1 }),
+      'value',
+      /a field besides its items \(Symbol\(s\)\)/,
+    ],
+    ['an array with a key past the last index', Object.assign([1], { '4294967295': 1 }), 'value', /\(4294967295\)/],
     ['a function in a Map', new Map([['k', () => 1]]), 'value.get(k)', /function/],
     ['a symbol as a Map key', new Map([[Symbol('k'), 1]]), 'value key Symbol(k)', /is a symbol/],
     [
