@@ -713,20 +713,23 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     expect(warnings).toEqual([]);
   });
 
+  /** A cache of `size` entries, full (bounded at `size`), its keys `prefix0`, `prefix1`, ...: versioned by a node named after the prefix. */
+  const fullCache = (prefix: string, size: number) => {
+    const clock = new ManualClock();
+    const hlc = new HybridLogicalClock({ node: `gw-${prefix}`, clock: clock.now });
+    const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
+    managers.push(manager);
+    const cache = manager.addCache('c', { maxElementsInMemory: size });
+    for (let i = 0; i < size; i++) cache.put(`${prefix}${i}`, i);
+    return cache;
+  };
+
   it('two full caches that differ for good, asking each other for digests (a backplane), stop once each listing is over (they sent each other digests and listings for ever)', async () => {
     // Each listing ended with two digests in flight to the node repairing: the fresh one after a
     // request refused while listing, and the one its ask (askDigest, nothing pulled) brought. The
     // second came while the first one's keys were listed, was refused, and earned the next fresh
     // digest and ask: one listing after another, as long as the two caches differ.
-    const full = (prefix: string) => {
-      const clock = new ManualClock();
-      const hlc = new HybridLogicalClock({ node: `gw-${prefix}`, clock: clock.now });
-      const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
-      managers.push(manager);
-      const cache = manager.addCache('c', { maxElementsInMemory: 10_000 });
-      for (let i = 0; i < 10_000; i++) cache.put(`${prefix}${i}`, i);
-      return cache;
-    };
+    const full = (prefix: string) => fullCache(prefix, 10_000);
     type Item = SessionMessage | 'ask';
     const toServer: Item[] = [];
     const toRepairing: Item[] = [];
@@ -787,15 +790,7 @@ describe('repair: a peer gets answers only to what this node asked', () => {
     // listing was over (offerAfterServing): the two reached the asker one after the other, the
     // second while the first one's keys were listed, so it asked again, for as long as the two
     // caches differed, with no anti-entropy round at all.
-    const full = (prefix: string) => {
-      const clock = new ManualClock();
-      const hlc = new HybridLogicalClock({ node: `gw-${prefix}`, clock: clock.now });
-      const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
-      managers.push(manager);
-      const cache = manager.addCache('c', { maxElementsInMemory: 1000 });
-      for (let i = 0; i < 1000; i++) cache.put(`${prefix}${i}`, i);
-      return cache;
-    };
+    const full = (prefix: string) => fullCache(prefix, 1000);
     type Item = SessionMessage | 'ask';
     const toA: Item[] = [];
     const toB: Item[] = [];
