@@ -808,6 +808,33 @@ describe('what a Redis user without the secret can do', () => {
     }
   }, 30_000);
 
+  it("a member's offers of a cache are answered at most once a second, the last of a burst at the end of the second (each was answered by a digest)", async () => {
+    const own = await redisServer();
+    const ghost = await ghostMember(own);
+    try {
+      const b = await node('b', own, {}, {}, { repairIntervalMillis: 0 });
+      await b.ready(); // its repair from the ghost stalls: the ghost answers nothing of its own
+      cacheOf(b).put('held', 'by b');
+      const digests = async (after: string) =>
+        (await ghost.received(after)).filter((m) => (m as { type?: unknown }).type === MessageType.Digest).length;
+      const after = await ghost.lastReceived();
+      const started = Date.now();
+      await ghost.offer('b', [CACHE]);
+      await until(async () => (await digests(after)) === 1, 'the first offer answered at once');
+      // Twenty more, a read of the inbox each (20 ms apart), all within the second.
+      for (let i = 0; i < 20 && Date.now() - started < 800; i++) {
+        await ghost.offer('b', [CACHE]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await digests(after)).toBeLessThanOrEqual(2); // the burst's answer may have gone by now on a slow machine
+      await until(async () => (await digests(after)) === 2, 'the burst answered once, at the end of the second');
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect(await digests(after)).toBe(2);
+    } finally {
+      clearInterval(ghost.beating);
+    }
+  }, 30_000);
+
   it('entries injected into the stream are ignored and logged', async () => {
     const watched = memoryLogger();
     const a = await node('a', server);

@@ -146,6 +146,8 @@ const REPAIR_TRIES = 3;
 /** Most log lines about refused entries per minute. */
 const REFUSAL_LOGS_PER_MINUTE = 5;
 
+/** A member's offers of one cache are answered at most once this often (#answerOffer). */
+const OFFER_EVERY_MILLIS = 1000;
 /** A members hash with more fields than this is said in the log (no cluster has that many nodes). */
 const MANY_MEMBER_FIELDS = 10_000;
 /** Refusals of what other nodes sealed, none ever opened, before this node says its secret is not the cluster's. */
@@ -210,6 +212,8 @@ export class RedisBackplane {
    * every such cache that changed since (#offerAgain).
    */
   readonly #askedWhileRepairing = new Map<string, Set<string>>();
+  /** Per member and cache, when its last offer was answered, and whether one waits (#answerOffer). */
+  readonly #offersAnswered = new Map<string, Map<string, { at: number; waiting: boolean }>>();
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
   #downLogged = false;
@@ -690,7 +694,7 @@ export class RedisBackplane {
         const replicator = typeof name === 'string' ? this.#replicators.get(name) : undefined;
         if (replicator === undefined) continue;
         this.#ensureRepairPeer(from);
-        replicator.requestRepair(from);
+        this.#answerOffer(from, name as string, replicator);
         if (this.#bootstrapping !== undefined) {
           const caches = this.#askedWhileRepairing.get(from) ?? new Set<string>();
           caches.add(name as string);
@@ -767,8 +771,44 @@ export class RedisBackplane {
     for (const replicator of this.#replicators.values()) replicator.addPeer(peer);
   }
 
+  /**
+   * Answers member `from`'s offer of `cache` (it asks for this node's digest): at once, unless one
+   * was answered less than OFFER_EVERY_MILLIS ago; then once at the end of that wait, however many
+   * came meanwhile. Answered every time, a member's offers of a few bytes each were answered by as
+   * many digests of up to 512 KiB, sealed and written to Redis (the mesh's AskDigest is bounded
+   * the same way, by listing). An honest member offers at its start, at a gap and after a repair
+   * that took in a second digest: never twice in a second for one cache.
+   */
+  #answerOffer(from: string, cache: string, replicator: CacheReplicator): void {
+    const { scheduler } = this.#options;
+    let caches = this.#offersAnswered.get(from);
+    if (caches === undefined) {
+      caches = new Map();
+      this.#offersAnswered.set(from, caches);
+    }
+    const last = caches.get(cache);
+    const now = scheduler.now();
+    if (last === undefined || now - last.at >= OFFER_EVERY_MILLIS) {
+      caches.set(cache, { at: now, waiting: false });
+      replicator.requestRepair(from);
+      return;
+    }
+    if (last.waiting) return;
+    last.waiting = true;
+    this.#timer(
+      () => {
+        if (this.#offersAnswered.get(from)?.get(cache) !== last) return; // the member went away meanwhile
+        last.waiting = false;
+        last.at = scheduler.now();
+        replicator.requestRepair(from);
+      },
+      last.at + OFFER_EVERY_MILLIS - now,
+    );
+  }
+
   /** `node` restarted or went silent: what was under way with it is over. */
   #memberAway(node: string): void {
+    this.#offersAnswered.delete(node);
     this.#stalled.delete(node);
     this.#lateRepairs.delete(node);
     this.#askedWhileRepairing.delete(node);
