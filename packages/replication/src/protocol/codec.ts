@@ -144,12 +144,7 @@ export function batchOfLog(
   changes: () => ChangeMessage[],
   current: () => boolean,
 ): BatchMessage & { readonly count: number } {
-  const count = to - from + (clear === undefined ? 0 : 1);
-  const bytes = ChangeWriter.bytesForLog(log, from, to, clear);
-  if (bytes < 0) return { type: MessageType.Batch, changes: changes(), count };
-  const batch = new LoggedChanges(MessageType.Batch, count, changes, current);
-  WRITTEN.set(batch, LOG_WRITER.writeLog(MessageType.Batch, log, from, to, clear, bytes));
-  return batch;
+  return loggedMessage(MessageType.Batch, log, from, to, clear, changes, current);
 }
 
 /**
@@ -164,19 +159,28 @@ export function entriesOfLog(
   clear: Version | undefined,
   changes: () => ChangeMessage[],
 ): EntriesMessage {
-  const bytes = ChangeWriter.bytesForLog(log, 0, count, clear);
-  if (bytes < 0) return { type: MessageType.Entries, changes: changes() };
-  const entries = new LoggedChanges(
-    MessageType.Entries,
-    count + (clear === undefined ? 0 : 1),
-    changes,
-    ALWAYS_CURRENT,
-  );
-  WRITTEN.set(entries, LOG_WRITER.writeLog(MessageType.Entries, log, 0, count, clear, bytes));
-  return entries;
+  return loggedMessage(MessageType.Entries, log, 0, count, clear, changes, ALWAYS_CURRENT);
 }
 
 const ALWAYS_CURRENT = () => true;
+
+/** A Batch or Entries (`type`) of records `from` to `to` of `log`: batchOfLog's and entriesOfLog's. */
+function loggedMessage<T extends typeof MessageType.Batch | typeof MessageType.Entries>(
+  type: T,
+  log: ChangeLog,
+  from: number,
+  to: number,
+  clear: Version | undefined,
+  changes: () => ChangeMessage[],
+  current: () => boolean,
+): { readonly type: T; readonly changes: readonly ChangeMessage[]; readonly count: number } {
+  const count = to - from + (clear === undefined ? 0 : 1);
+  const bytes = ChangeWriter.bytesForLog(log, from, to, clear);
+  if (bytes < 0) return { type, changes: changes(), count };
+  const message = new LoggedChanges(type, count, changes, current);
+  WRITTEN.set(message as Message, LOG_WRITER.writeLog(type, log, from, to, clear, bytes));
+  return message;
+}
 
 /** A Batch or Entries whose frame is written from a log: its change objects are made only when read. */
 class LoggedChanges<T extends typeof MessageType.Batch | typeof MessageType.Entries> {
