@@ -725,18 +725,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
   }
 
   *entries(): IterableIterator<EntrySnapshot<V>> {
-    const store = this.#store;
-    if (this.disk === undefined) {
-      // Slot by slot, no copy of the key list: held slots never move (entry-cursor.ts).
-      for (let slot = 0; slot < store.top; slot++) {
-        if (store.holds(slot) && !store.isExpired(slot, this.#clock())) yield store.snapshot(slot);
-      }
-      return;
-    }
-    for (const key of heldKeys(this.disk)) {
-      const snapshot = this.#snapshotOf(key, this.#clock());
-      if (snapshot !== undefined) yield snapshot;
-    }
+    const entries = this.liveEntries();
+    while (entries.next()) yield entries.snapshot();
   }
 
   liveEntries(): EntryCursor<V> {

@@ -40,6 +40,8 @@ export interface EntryCursor<V> {
   readonly createdAt: number;
   readonly timeToLiveSeconds: number;
   readonly timeToIdleSeconds: number;
+  /** The entry as a snapshot (ReplicaPort.entries, which makes one an entry). */
+  snapshot(): EntrySnapshot<V>;
 }
 
 /**
@@ -99,6 +101,9 @@ export class StoreCursor<V> implements EntryCursor<V> {
   get timeToIdleSeconds(): number {
     return this.store.timeToIdleSeconds(this.#slot);
   }
+  snapshot(): EntrySnapshot<V> {
+    return this.store.snapshot(this.#slot);
+  }
 }
 
 /**
@@ -109,7 +114,6 @@ export class StoreCursor<V> implements EntryCursor<V> {
 export class SnapshotCursor<V> implements EntryCursor<V> {
   #at = -1;
   #entry: EntrySnapshot<V> | undefined;
-  #version: Version | undefined;
 
   constructor(
     private readonly keys: readonly string[],
@@ -121,11 +125,9 @@ export class SnapshotCursor<V> implements EntryCursor<V> {
       const entry = this.read(this.keys[this.#at] as string);
       if (entry === undefined) continue;
       this.#entry = entry;
-      this.#version = entry.version;
       return true;
     }
     this.#entry = undefined;
-    this.#version = undefined;
     return false;
   }
 
@@ -143,13 +145,13 @@ export class SnapshotCursor<V> implements EntryCursor<V> {
     return this.#current.version !== undefined;
   }
   get time(): number {
-    return this.#version?.time ?? 0;
+    return this.#entry?.version?.time ?? 0;
   }
   get counter(): number {
-    return this.#version?.counter ?? 0;
+    return this.#entry?.version?.counter ?? 0;
   }
   get node(): string {
-    return this.#version?.node ?? '';
+    return this.#entry?.version?.node ?? '';
   }
   version(): Version | undefined {
     return this.#current.version;
@@ -165,6 +167,9 @@ export class SnapshotCursor<V> implements EntryCursor<V> {
   }
   get timeToIdleSeconds(): number {
     return this.#current.timeToIdleSeconds;
+  }
+  snapshot(): EntrySnapshot<V> {
+    return this.#current;
   }
 }
 
