@@ -338,12 +338,13 @@ export class MemoryStore<V> {
   trackDigest(digest: BucketDigest): void {
     this.#digest = digest;
     const hashes = new Uint32Array(this.#slots);
+    this.#keyHashes = hashes;
     for (let slot = 0; slot < this.#top; slot++) {
       const key = this.#keys[slot];
-      if (key !== undefined) hashes[slot] = fnv1a(key);
+      if (key === undefined) continue;
+      hashes[slot] = fnv1a(key);
+      this.#toDigest(digest, slot, 1);
     }
-    this.#keyHashes = hashes;
-    for (let slot = 0; slot < this.#top; slot++) this.#toDigest(digest, slot, 1);
   }
 
   /** The digest's hash of the key held in `slot` (fnv1a): kept, where the store keeps a digest. */

@@ -52,7 +52,7 @@ export function keysInBuckets(buckets: number): number {
  * cache) needs no hash: hashing each key to find bucket 0 was 7% of serving a bootstrap.
  */
 export function bucketOf(key: string, bucketCount: number): number {
-  return bucketCount === 1 ? 0 : fnv1a(key) & (bucketCount - 1);
+  return bucketCount === 1 ? 0 : bucketOfHash(fnv1a(key), bucketCount);
 }
 
 /** bucketOf() of a key whose hash (fnv1a) is known: a replicated memory store keeps each key's (EntryCursor.keyHash). */
