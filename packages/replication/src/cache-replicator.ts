@@ -47,6 +47,7 @@ import type { HybridLogicalClock } from './hlc.js';
 import { type ClusterLoadCoordinator, LoadLeases } from './load-leases.js';
 import { OncePerWindow } from './once-per-window.js';
 import { NO_KEYS, PREFETCH_FROM, PREFETCH_RUN } from './prefetch-runs.js';
+import type { KeyChangeType } from './protocol/change-log.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import {
   type ChangeMessage,
@@ -58,7 +59,7 @@ import {
   type RepairMessage,
 } from './protocol/messages.js';
 import { CacheRepair, IN_FLIGHT_MILLIS, MAX_ROUNDS_SKIPPED, type RepairPeer } from './repair/cache-repair.js';
-import { type KeyChangeType, type QueueMark, ReplicationQueue } from './replication-queue.js';
+import { type QueueMark, ReplicationQueue } from './replication-queue.js';
 import type { SessionMessage } from './session.js';
 import type { ResolvedReplicationConfig } from './settings.js';
 

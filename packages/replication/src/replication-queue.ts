@@ -42,9 +42,6 @@ import { type ChangeLog, changesOfLog, type KeyChangeType } from './protocol/cha
 import { batchOfLog, MAX_VALUE_DEPTH } from './protocol/codec.js';
 import { type BatchMessage, type ChangeMessage, MessageType } from './protocol/messages.js';
 
-/** The changes of one key: a put (update), a remove, an expiry. */
-export type { KeyChangeType };
-
 /** Where a peer added now starts in the log: `from` in the log of this `epoch` (a later one starts at 0). */
 export interface QueueMark {
   readonly epoch: number;

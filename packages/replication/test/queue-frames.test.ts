@@ -5,9 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../src/internals.js';
+import type { KeyChangeType } from '../src/protocol/change-log.js';
 import { ChangeWriter } from '../src/protocol/change-writer.js';
 import { batchOfLog } from '../src/protocol/codec.js';
-import { type KeyChangeType, ReplicationQueue } from '../src/replication-queue.js';
+import { ReplicationQueue } from '../src/replication-queue.js';
 
 const node = 'node-a';
 let counter = 0;
