@@ -258,6 +258,41 @@ describe('the member table', () => {
     expect(events).toEqual(['restarted gw-2']);
     expect(members.live()).toEqual([]); // gone after 5 of its own 2 s heartbeats, not 5 minutes
   });
+
+  it("takes a former run's message, read after a message of the live run and before any record of it, for nothing: not a restart back to that run", () => {
+    const now = 1_000_000;
+    const events: string[] = [];
+    const members = new Members({
+      heartbeatMillis: 1000,
+      clock: () => now,
+      onRestarted: (name) => events.push(`restarted ${name}`),
+      onLive: () => {},
+      onGone: () => {},
+    });
+    const header = (by: EntrySealer, at: number) => {
+      const where = 'meshcache:{c}:inbox:me';
+      return new EntrySealer({ cluster: 'c', writer: 'me', psks: [psk] }).open(
+        by.seal(KIND_CONTROL, encodeEntry({ type: MessageType.BootstrapDone, cache: 'a' }), where, at),
+        where,
+      ).header;
+    };
+    const former = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    const live = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    members.update(new Map([['gw-2', record('gw-2', now - 5000, former)]]));
+    // The live run's start offer is read; then, from an inbox read late, its former self's last
+    // message, sealed after that run's record but before the offer.
+    expect(members.heardFrom(header(live, now))?.incarnation).toBe(live.incarnationHex);
+    expect(members.heardFrom(header(former, now - 100))).toBeUndefined();
+    expect(members.get('gw-2')?.incarnation).toBe(live.incarnationHex);
+    // Nor is the former run's record, still in the hash, read after the offer.
+    members.update(new Map([['gw-2', record('gw-2', now - 50, former)]]));
+    expect(members.get('gw-2')?.incarnation).toBe(live.incarnationHex);
+    expect(events).toEqual(['restarted gw-2']);
+    // A run after the live one is a restart, message or record.
+    const next = new EntrySealer({ cluster: 'c', writer: 'gw-2', psks: [psk] });
+    expect(members.heardFrom(header(next, now + 10))?.incarnation).toBe(next.incarnationHex);
+    expect(events).toEqual(['restarted gw-2', 'restarted gw-2']);
+  });
 });
 
 describe('the bytes of a stream entry', () => {

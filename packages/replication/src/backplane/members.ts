@@ -40,6 +40,12 @@ export interface Member {
   caches: readonly string[];
   /** Seal time of its newest presence record (epoch ms, the writer's clock; 0 before one). */
   lastSeen: number;
+  /**
+   * Seal time of the newest record or inbox message read from this incarnation (0 before one):
+   * what tells a message from a former run, read late, from a restart when no record of the live
+   * run has been read yet.
+   */
+  newestSeal: number;
   /** This node's clock when that seal time last moved forward (0 before): what liveness goes by. */
   advancedAt: number;
   changesReceived: number;
@@ -154,6 +160,7 @@ export class Members {
         url: '',
         caches: [],
         lastSeen: 0,
+        newestSeal: 0,
         advancedAt: 0,
         changesReceived: 0,
         lag: new HeldLag(),
@@ -167,8 +174,23 @@ export class Members {
       member.incarnation = incarnation;
       // What its former self said of itself is not known of this one until its own record.
       member.addressed = false;
+      member.newestSeal = 0;
       this.#options.onRestarted(name);
     }
+    return member;
+  }
+
+  /**
+   * The member that sealed an inbox message (`header`), created or reset as member() does; or
+   * undefined when the message comes from a run of it before the one read since, by a record or a
+   * message (an inbox read late, behind a restart): that run is over, and taking the message for a
+   * restart would end whatever is under way with the live run, until its next message ended it
+   * again.
+   */
+  heardFrom(header: SealHeader): Member | undefined {
+    if (fromFormerRun(this.#members.get(header.writer), header)) return undefined;
+    const member = this.member(header.writer, header.incarnation);
+    member.newestSeal = Math.max(member.newestSeal, header.sealedAt);
     return member;
   }
 
@@ -222,8 +244,10 @@ export class Members {
       seen.add(name);
       // A record older than one already read, written back into the hash (any Redis user can),
       // says nothing: not a restart (its incarnation), nor a heartbeat, URL or caches left since.
+      // Nor does a former run's record older than a message read from the live run.
       const known = this.#members.get(name);
       if (known !== undefined && header.sealedAt < known.lastSeen) continue;
+      if (fromFormerRun(known, header)) continue;
       const member = this.member(name, header.incarnation);
       const silence = this.#silenceAllowed(member);
       const firstRecent = member.lastSeen === 0 && header.sealedAt >= now - silence;
@@ -233,6 +257,7 @@ export class Members {
         header.sealedAt >= now - (this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS) - silence;
       if (firstRecent || advanced) member.advancedAt = now;
       member.lastSeen = header.sealedAt;
+      member.newestSeal = Math.max(member.newestSeal, header.sealedAt);
       member.url = record.url;
       member.caches = record.caches;
       member.heartbeatMillis = record.heartbeatMillis;
@@ -249,4 +274,16 @@ export class Members {
     }
     return expired;
   }
+}
+
+/**
+ * Whether `header` was sealed by a run of `known` that is over: another incarnation than the one
+ * known, sealed before the newest record or message read from the member's runs.
+ */
+function fromFormerRun(known: Member | undefined, header: SealHeader): boolean {
+  return (
+    known !== undefined &&
+    known.incarnation !== header.incarnation &&
+    header.sealedAt < Math.max(known.lastSeen, known.newestSeal)
+  );
 }

@@ -659,18 +659,14 @@ export class RedisBackplane {
   /** A message from this node's inbox; `to`: the incarnation it is addressed to, if it is. */
   #onInbox(header: SealHeader, plaintext: Buffer, to: string | undefined): void {
     const from = header.writer;
-    const known = this.#members.get(from);
-    if (known !== undefined && known.incarnation !== header.incarnation && header.sealedAt < known.lastSeen) {
-      // From a run of `from` before the one whose record was read (an inbox read late, behind a
-      // restart): that run is over. Taken for a restart, it ended whatever was under way with the
-      // run that is live, and the next message from that one ended it again.
+    const member = this.#members.heardFrom(header);
+    if (member === undefined) {
       this.#options.logger.debug(
         { from, incarnation: header.incarnation },
         'backplane: an inbox message from a former run of a member was dropped',
       );
       return;
     }
-    const member = this.#members.member(from, header.incarnation);
     member.lastHeard = this.#options.hlc.wallClock();
     // A run that addresses what it writes drops what is addressed to another run of its name (a
     // release writes kinds 3 and 4 only if it does): it is sent addressed ones from now on, not
