@@ -105,6 +105,32 @@ describe('TINYLFU when the popular keys fit', () => {
   });
 });
 
+describe('TINYLFU before the store was ever half full', () => {
+  it('keeps keys read often while the cache was filling through a scan of one-time keys', async () => {
+    // The natural order of things: a fresh cache, a few keys read again and again, then a scan.
+    // The sketch only exists once the store is half full, so those reads went uncounted: the hot
+    // keys met the scan at a frequency of 0 against the newcomers' 1, and every one was evicted,
+    // as under LRU.
+    const manager = new CacheManager();
+    for (const [capacity, hot] of [
+      [100, 10],
+      [1000, 100],
+    ] as const) {
+      const cache = manager.addCache<number>(`c${capacity}`, {
+        maxElementsInMemory: capacity,
+        memoryStoreEvictionPolicy: 'TINYLFU',
+      });
+      for (let round = 0; round < 10; round++)
+        for (let i = 0; i < hot; i++) if (cache.get(`hot${i}`) === undefined) cache.put(`hot${i}`, i);
+      for (let i = 0; i < 5 * capacity; i++) if (cache.get(`scan${i}`) === undefined) cache.put(`scan${i}`, i);
+      let kept = 0;
+      for (let i = 0; i < hot; i++) if (cache.peekEntry(`hot${i}`) !== undefined) kept++;
+      expect(kept, `capacity ${capacity}`).toBe(hot);
+    }
+    await manager.shutdown();
+  });
+});
+
 describe('TINYLFU construction', () => {
   it('refuses a capacity that is not a whole number of at least 1, naming it', () => {
     for (const capacity of [0, -1, 1.5, Number.NaN]) {
