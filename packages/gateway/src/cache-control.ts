@@ -1,6 +1,12 @@
 /**
  * Cache-Control, Age, Expires and Date as RFC 9111 reads them.
  *
+ * Dates are HTTP-dates (RFC 9110 section 5.6.7): IMF-fixdate, or one of the two obsolete forms
+ * (RFC 850, asctime) a recipient must still accept. Anything else is invalid, and an invalid
+ * Expires means "already expired" (RFC 9111 section 5.3). Date.parse is not used for this: it
+ * reads far more than HTTP-dates, so `Expires: 3600` (seconds, a common origin mistake) was the
+ * year 3600 and kept the response fresh for as long as anything may be stored.
+ *
  * Cache-Control is a list of directives, each a token with an optional `=value`, the value a
  * token or a quoted string; a quoted string may hold commas (`no-cache="set-cookie, x-user"`),
  * so the list is split outside quotes only. Names are case-insensitive. When a directive comes
@@ -79,10 +85,59 @@ export function ageSeconds(headers: Headers | undefined): number {
   return deltaSeconds(first) ?? 0;
 }
 
-/** An HTTP date as epoch ms, or undefined when absent or unreadable. */
-export function httpDate(headers: Headers | undefined, name: string): number | undefined {
-  const value = headerValue(headers, name);
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+/** `Sun, 06 Nov 1994 08:49:37 GMT` */
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
+/** `Sunday, 06-Nov-94 08:49:37 GMT` */
+const RFC850_DATE = new RegExp(
+  `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`,
+  'i',
+);
+/** `Sun Nov  6 08:49:37 1994` */
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`, 'i');
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/**
+ * An HTTP-date as epoch ms, or undefined when absent or not an HTTP-date (RFC 9110 section
+ * 5.6.7). `now` places RFC 850's two-digit year: one that would be more than 50 years ahead is
+ * the most recent past year with those digits.
+ */
+export function httpDate(headers: Headers | undefined, name: string, now: number): number | undefined {
+  const value = headerValue(headers, name)?.trim();
   if (value === undefined) return undefined;
-  const parsed = Date.parse(value);
-  return Number.isNaN(parsed) ? undefined : parsed;
+  const parts = dateParts(value, now);
+  if (parts === undefined) return undefined;
+  const [hours, minutes, seconds] = parts.time.map(Number) as [number, number, number];
+  const month = MONTHS.indexOf(parts.month.toLowerCase());
+  const day = Number(parts.day);
+  // 60 is a leap second; a day the month does not have (30 Feb) would roll into the next month.
+  if (hours > 23 || minutes > 59 || seconds > 60 || day < 1) return undefined;
+  if (new Date(Date.UTC(parts.year, month, day)).getUTCDate() !== day) return undefined;
+  return Date.UTC(parts.year, month, day, hours, minutes, seconds);
+}
+
+/** The fields of whichever of the three HTTP-date forms `value` is in. */
+function dateParts(
+  value: string,
+  now: number,
+): { day: string; month: string; year: number; time: readonly string[] } | undefined {
+  const imf = IMF_FIXDATE.exec(value);
+  if (imf !== null) {
+    const [, day = '', month = '', year = '', ...time] = imf;
+    return { day, month, year: Number(year), time };
+  }
+  const rfc850 = RFC850_DATE.exec(value);
+  if (rfc850 !== null) {
+    const [, day = '', month = '', twoDigits = '', ...time] = rfc850;
+    // From 50 years back (included), the first year whose last two digits are these.
+    const earliest = new Date(now).getUTCFullYear() - 50;
+    return { day, month, year: earliest + ((Number(twoDigits) - (earliest % 100) + 100) % 100), time };
+  }
+  const asctime = ASCTIME_DATE.exec(value);
+  if (asctime !== null) {
+    const [, month = '', day = '', hours = '', minutes = '', seconds = '', year = ''] = asctime;
+    return { day, month, year: Number(year), time: [hours, minutes, seconds] };
+  }
+  return undefined;
 }

@@ -214,7 +214,7 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
   // Freshness lifetime (section 4.2.1).
   let lifetime: number;
   let reason: string;
-  const date = httpDate(response.headers, 'date');
+  const date = httpDate(response.headers, 'date', now);
   if (cc.has('s-maxage')) {
     lifetime = deltaSeconds(cc.get('s-maxage')) ?? 0; // invalid: stale
     reason = 's-maxage';
@@ -222,7 +222,7 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
     lifetime = deltaSeconds(cc.get('max-age')) ?? 0;
     reason = 'max-age';
   } else if (headerValue(response.headers, 'expires') !== undefined) {
-    const expires = httpDate(response.headers, 'expires');
+    const expires = httpDate(response.headers, 'expires', now);
     // An invalid Expires ("0" included) is a time in the past (section 5.3).
     lifetime = expires === undefined ? 0 : Math.max(0, (expires - (date ?? now)) / 1000);
     reason = 'Expires';
@@ -303,7 +303,7 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
  * so no rounding is taken twice).
  */
 export function correctedInitialAge(headers: Headers, requestTime: number, now: number): number {
-  const date = httpDate(headers, 'date');
+  const date = httpDate(headers, 'date', now);
   const apparentAge = date === undefined ? 0 : Math.max(0, now - date);
   const correctedAgeValue = ageSeconds(headers) * 1000 + Math.max(0, now - requestTime);
   return Math.max(apparentAge, correctedAgeValue) / 1000;

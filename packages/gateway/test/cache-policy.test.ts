@@ -65,6 +65,42 @@ const rows: Row[] = [
     expected: refuse(/^Expires gives no freshness/),
   },
   {
+    rule: 'an Expires that is a number of seconds ("3600"), not a date, is a time in the past',
+    where: '5.3',
+    headers: { expires: '3600' },
+    expected: refuse(/^Expires gives no freshness/),
+  },
+  {
+    rule: 'an Expires that is a bare year is no HTTP-date: a time in the past',
+    where: '5.3',
+    headers: { date: DATE, expires: '2030' },
+    expected: refuse(/^Expires gives no freshness/),
+  },
+  {
+    rule: 'an Expires in ISO 8601 is no HTTP-date: a time in the past',
+    where: '5.3',
+    headers: { expires: new Date(NOW + 300_000).toISOString() },
+    expected: refuse(/^Expires gives no freshness/),
+  },
+  {
+    rule: 'Expires in the obsolete RFC 850 format',
+    where: 'RFC 9110 5.6.7',
+    headers: { date: DATE, expires: 'Sunday, 22-Nov-26 10:05:00 GMT' },
+    expected: store(300, { reason: 'Expires' }),
+  },
+  {
+    rule: "Expires in ANSI C's asctime() format",
+    where: 'RFC 9110 5.6.7',
+    headers: { date: DATE, expires: 'Sun Nov 22 10:05:00 2026' },
+    expected: store(300, { reason: 'Expires' }),
+  },
+  {
+    rule: 'a Date that is no HTTP-date is ignored (the arrival time stands in)',
+    where: 'RFC 9110 5.6.7',
+    headers: { date: '2026', expires: at(300) },
+    expected: store(300, { reason: 'Expires' }),
+  },
+  {
     rule: 'an invalid max-age means stale',
     where: '4.2.1',
     headers: { 'cache-control': 'max-age=soon' },
