@@ -88,8 +88,9 @@ export interface MeshcacheFastifyOptions extends Omit<ResponseCacheOptions, 'met
   /** The cache responses live in (replicated or not); it should hold nothing else. */
   readonly cache: Cache<ResponseCacheValue>;
   /**
-   * Cache only routes whose URL (with the prefixes of the plugins they are in) starts with one of
-   * these. A route's `config: { meshcache: false }` is never cached, and `config: { meshcache:
+   * Cache only routes whose URL (with the prefixes of the plugins they are in) is one of these or
+   * lies under one, a path segment at a time (`/api` takes `/api/orders`, not `/apis`).
+   * A route's `config: { meshcache: false }` is never cached, and `config: { meshcache:
    * true }` is cached whatever the prefix, so `routePrefix: []` caches only the routes that opt in.
    * @default every route registered after the plugin in its scope
    */
@@ -435,7 +436,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const config = route.config as { meshcache?: unknown } | undefined;
     if (config?.meshcache === false) return;
-    if (config?.meshcache !== true && prefixes !== undefined && !prefixes.some((p) => route.url.startsWith(p))) return;
+    if (config?.meshcache !== true && prefixes !== undefined && !prefixes.some((p) => under(route.url, p))) return;
     if (!methods.some((m) => CACHED_METHODS.has(m) || UNSAFE_METHODS.has(m))) return;
     route.onRequest = [...hooks(route.onRequest), onRequest];
     route.onSend = [...hooks(route.onSend), onSend];
@@ -614,3 +615,12 @@ function checkOptions(options: MeshcacheFastifyOptions): void {
  * in its scope, and the `tokenCache` decorator. Fastify 5.
  */
 export const meshcacheFastify = fp(plugin, { fastify: '5.x', name: '@meshcache/fastify' });
+
+/**
+ * Whether the route `url` is `prefix` or lies under it, a path segment at a time: a prefix taken
+ * as a string cached `/apis` and `/api-admin` under `'/api'`.
+ */
+function under(url: string, prefix: string): boolean {
+  if (!url.startsWith(prefix)) return false;
+  return url.length === prefix.length || prefix.endsWith('/') || url[prefix.length] === '/';
+}
