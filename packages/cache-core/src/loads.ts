@@ -5,7 +5,10 @@
  *
  * Guarantees.
  * - A failed load is never cached and reaches every waiting caller (unless a stale value may
- *   answer: staleIfErrorSeconds, RFC 5861's stale-if-error).
+ *   answer: staleIfErrorSeconds, RFC 5861's stale-if-error). A stale value that answered keeps
+ *   answering the failures of its window (the access that found it expired freed it from the
+ *   store, so it is kept here, out of get's sight) until a write, removal or removeAll of its key
+ *   or a load that succeeds ends it: a revocation is not undone by the next failure.
  * - A load that a write, remove or removeAll overtook (overtake, overtakeAll) still answers its
  *   callers but is not stored, so a revocation that happens mid-load is not undone by the load
  *   finishing; and a caller that comes after the revocation does not join it (it would be
@@ -97,6 +100,16 @@ function checkLoadArguments(cacheName: string, loader: unknown, options: GetOrLo
   }
 }
 
+/** Stale values kept past which their map is swept of those whose window passed (then twice its size). */
+const STALE_SWEEP_FLOOR = 1024;
+
+interface StaleValue<V> {
+  readonly value: V;
+  readonly expiresAt: number;
+  /** The end of the window of the failure that it answered: kept no longer than that. */
+  readonly until: number;
+}
+
 interface InFlightLoad<V> {
   readonly promise: Promise<V>;
   /** Set when a write or removal of the key overtook the load: its result is then not stored. */
@@ -106,6 +119,13 @@ interface InFlightLoad<V> {
 export class Loads<V> {
   readonly #host: LoadHost<V>;
   readonly #inFlight = new Map<string, InFlightLoad<V>>();
+  /**
+   * Stale values that answered a failed load, by key. The store no longer holds them (the access
+   * that found one expired freed it), and without them only the first failure of an outage got
+   * the stale value and every later one, within the same window, the error.
+   */
+  readonly #stale = new Map<string, StaleValue<V>>();
+  #staleSweepAt = STALE_SWEEP_FLOOR;
   coordinator: LoadCoordinator<V> | undefined;
   /** Loader calls started, and how many failed (statistics). */
   count = 0;
@@ -117,6 +137,7 @@ export class Loads<V> {
 
   /** A write or removal of `key`: a load running for it must not store its result. */
   overtake(key: string): void {
+    if (this.#stale.size > 0) this.#stale.delete(key);
     if (this.#inFlight.size === 0) return;
     const load = this.#inFlight.get(key);
     if (load !== undefined) load.overtaken = true;
@@ -124,15 +145,19 @@ export class Loads<V> {
 
   /** A removeAll: no load running now may store its result. */
   overtakeAll(): void {
+    this.#stale.clear();
     for (const load of this.#inFlight.values()) load.overtaken = true;
   }
 
   getOrLoad(key: string, loader: (key: string) => Promise<V> | V, options?: GetOrLoadOptions<V>): Promise<V> {
     const host: LoadHost<V> = this.#host;
     const staleWindow = options?.staleIfErrorSeconds ?? 0;
-    const held = staleWindow > 0 ? host.held(key) : undefined;
+    const held = staleWindow > 0 ? (host.held(key) ?? this.#stale.get(key)) : undefined;
     // Copied out: what the store holds changes under us.
-    const stale = held === undefined ? undefined : { value: held.value, until: held.expiresAt + staleWindow * 1000 };
+    const stale: StaleValue<V> | undefined =
+      held === undefined
+        ? undefined
+        : { value: held.value, expiresAt: held.expiresAt, until: held.expiresAt + staleWindow * 1000 };
     const value = host.get(key);
     if (value !== undefined) return Promise.resolve(value);
     const inFlight = this.#inFlight.get(key);
@@ -170,6 +195,7 @@ export class Loads<V> {
           loaded = outcome.value;
         }
         if (trace !== undefined) trace.answeredBy = 'local';
+        if (this.#stale.size > 0) this.#stale.delete(key);
         if (loaded !== undefined && !load.overtaken && !host.closed) {
           host.checkValue(key, loaded);
           const own = options?.lifespanOf?.(loaded);
@@ -191,6 +217,8 @@ export class Loads<V> {
             { cache: host.name, key, err: error },
             'loader failed; answering with the stale value (stale-if-error)',
           );
+          // Not after a write or removal of the key that came meanwhile: it ended the stale value.
+          if (!load.overtaken) this.#keepStale(key, stale);
           return stale.value;
         }
         throw error;
@@ -200,5 +228,14 @@ export class Loads<V> {
     };
     (trace === undefined ? run() : loadChannel.tracePromise(run, trace)).then(resolve, reject);
     return answered;
+  }
+
+  /** Keeps a stale value that answered; the map is swept of those past their window whenever it has doubled. */
+  #keepStale(key: string, stale: StaleValue<V>): void {
+    this.#stale.set(key, stale);
+    if (this.#stale.size < this.#staleSweepAt) return;
+    const now = this.#host.now();
+    for (const [held, { until }] of this.#stale) if (now > until) this.#stale.delete(held);
+    this.#staleSweepAt = Math.max(STALE_SWEEP_FLOOR, this.#stale.size * 2);
   }
 }

@@ -180,6 +180,54 @@ describe('getOrLoad', () => {
     expect(cache.has('k')).toBe(false); // the stale value is not stored again
   });
 
+  it('stale-if-error: every failed load within the window gets the stale value, not only the first', async () => {
+    const { clock, addCache } = setup();
+    const cache = addCache<string>('c', { timeToLiveSeconds: 10, diskExpiryThreadIntervalSeconds: 3600 });
+    cache.put('k', 'old');
+    clock.advance(10_001);
+    const failing = () => Promise.reject(new Error('origin down'));
+    // An outage: request after request fails to load, each within the window of the expired value.
+    expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('old');
+    clock.advance(1_000);
+    expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('old');
+    clock.advance(58_999); // the window's last millisecond
+    expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('old');
+    expect(cache.has('k')).toBe(false); // never stored again: get, has and keys do not see it
+    expect(cache.get('k')).toBeUndefined();
+    clock.advance(1);
+    await expect(cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).rejects.toThrow('origin down');
+    expect(cache.statistics()).toMatchObject({ loads: 4, loadFailures: 4 });
+  });
+
+  it('stale-if-error: a remove, a removeAll, a put or a load that succeeds ends the stale value', async () => {
+    const { clock, addCache } = setup();
+    const cache = addCache<string>('c', { timeToLiveSeconds: 10, diskExpiryThreadIntervalSeconds: 3600 });
+    const failing = () => Promise.reject(new Error('origin down'));
+    const stale = { staleIfErrorSeconds: 600 };
+    const outage = async () => {
+      cache.put('k', 'old');
+      clock.advance(10_001);
+      expect(await cache.getOrLoad('k', failing, stale)).toBe('old');
+    };
+    // A revocation is not undone by the next failure.
+    for (const revoke of [() => cache.remove('k'), () => cache.removeAll()]) {
+      await outage();
+      revoke();
+      await expect(cache.getOrLoad('k', failing, stale)).rejects.toThrow('origin down');
+    }
+    // A newer value replaces it: once that one expires, it is the one a failure gets.
+    for (const [renew, newer] of [
+      [() => cache.put('k', 'new', { timeToLiveSeconds: 1 }), 'new'],
+      [() => cache.getOrLoad('k', () => 'loaded', { timeToLiveSeconds: 1 }), 'loaded'],
+    ] as const) {
+      await outage();
+      await renew();
+      clock.advance(1_001);
+      expect(await cache.getOrLoad('k', failing, stale)).toBe(newer);
+      cache.remove('k');
+    }
+  });
+
   it('stale-if-error: past the window, the error reaches the caller', async () => {
     const { clock, addCache } = setup();
     const cache = addCache<string>('c', { timeToLiveSeconds: 10 });
