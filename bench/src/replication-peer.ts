@@ -137,13 +137,11 @@ function wsServer(onFrame: (frame: Buffer) => void): void {
 
 /**
  * BENCH_PLAIN_FRAMES=1: frames unencrypted after the handshake (the "without encryption" rows);
- * BENCH_DEFER_VALUES=false: a peer's values decoded as they arrive (the "decoded on arrival" rows),
- * =true: a repair's values left for their first read too (the row of the default before 2026-12-03).
+ * BENCH_DECODE_ON_ARRIVAL=1: a peer's values decoded as they arrive (the "decoded on arrival" rows).
  */
-const defer = process.env['BENCH_DEFER_VALUES'];
 const frames = {
   ...(process.env['BENCH_PLAIN_FRAMES'] === '1' ? { protectFrames: false } : {}),
-  ...(defer === 'false' || defer === 'true' ? { deferValues: defer === 'true' } : {}),
+  ...(process.env['BENCH_DECODE_ON_ARRIVAL'] === '1' ? { deferValues: false } : {}),
 };
 
 switch (mode) {

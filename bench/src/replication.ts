@@ -81,17 +81,17 @@ interface Receiver {
 }
 
 /**
- * Starts a receiver; resolves once it says its URL (if it prints one). A node child defers a
- * peer's values as ClusterNode does by default (`defer` undefined), or as `defer` says.
+ * Starts a receiver; resolves once it says its URL (if it prints one). A node child decodes a
+ * peer's values by their first read, unless `decodeOnArrival`.
  */
-async function child(args: string[], printsUrl = true, protect = true, defer?: boolean): Promise<Receiver> {
+async function child(args: string[], printsUrl = true, protect = true, decodeOnArrival = false): Promise<Receiver> {
   const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
   const process_ = spawn(process.execPath, [...CHILD_FLAGS, ...profile, PEER, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
       BENCH_PLAIN_FRAMES: protect ? '0' : '1',
-      BENCH_DEFER_VALUES: defer === undefined ? '' : String(defer),
+      BENCH_DECODE_ON_ARRIVAL: decodeOnArrival ? '1' : '0',
     },
   });
   const unread: string[] = [];
@@ -218,8 +218,7 @@ async function sender(peers: string[], caches: ClusterConfig['caches'], protect 
 
 /** A meshcache row's pipeline: `protect` frames or not; the receiver decodes values on arrival or by their first read. */
 async function replicated(protect: boolean, decodeOnArrival = false): Promise<Pipeline> {
-  const args = ['node', String(ENTRIES), String(WARM_UP)];
-  const receiver = await child(args, true, protect, decodeOnArrival ? false : undefined);
+  const receiver = await child(['node', String(ENTRIES), String(WARM_UP)], true, protect, decodeOnArrival);
   const node = await sender(
     [receiver.url],
     { bench: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } },
@@ -630,9 +629,9 @@ async function bareBootstrap(): Promise<Run> {
 
 /**
  * One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it (decoding
- * the values as they arrive, as ClusterNode does by default, or by their first read: `deferred`).
+ * the values as they arrive, or by their first read).
  */
-async function meshcacheBootstrap(deferred = false): Promise<MeshBootstrap> {
+async function meshcacheBootstrap(decodeOnArrival = false): Promise<MeshBootstrap> {
   const chunkBytes = Number(process.env['BENCH_CHUNK_BYTES'] ?? 0);
   const node = await sender([], {
     bench: {
@@ -646,7 +645,7 @@ async function meshcacheBootstrap(deferred = false): Promise<MeshBootstrap> {
   settleHeap();
   // This process only serves the joiner meanwhile (its reads after ready() cost it nothing).
   const serving = process.cpuUsage();
-  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, true, deferred || undefined);
+  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, true, decodeOnArrival);
   const [, joinMs, count, readMs, stallMs, stallP99, user, system] = (await joiner.next('bootstrap ')).split(' ');
   const served = process.cpuUsage(serving);
   await node.stop();
@@ -713,13 +712,13 @@ async function bootstrap(): Promise<void> {
     bare: [] as number[],
     ratio: [] as number[],
     read: [] as number[],
-    deferred: [] as number[],
-    deferredRead: [] as number[],
+    eager: [] as number[],
+    eagerRead: [] as number[],
     stall: [] as number[],
     stallP99: [] as number[],
-    cpu: { mesh: [] as number[], deferred: [] as number[], bare: [] as number[] },
-    senderCpu: { mesh: [] as number[], deferred: [] as number[], bare: [] as number[] },
-    systemCpu: { mesh: [] as number[], deferred: [] as number[], bare: [] as number[] },
+    cpu: { mesh: [] as number[], eager: [] as number[], bare: [] as number[] },
+    senderCpu: { mesh: [] as number[], eager: [] as number[], bare: [] as number[] },
+    systemCpu: { mesh: [] as number[], eager: [] as number[], bare: [] as number[] },
   };
   let held = 0;
   for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
@@ -733,12 +732,12 @@ async function bootstrap(): Promise<void> {
     runs.senderCpu.mesh.push(mesh.senderCpu);
     runs.systemCpu.mesh.push(mesh.systemCpu);
     settleHeap();
-    const deferred = await meshcacheBootstrap(true);
-    runs.deferred.push(deferred.ms);
-    runs.deferredRead.push(deferred.readMs);
-    runs.cpu.deferred.push(deferred.cpu);
-    runs.senderCpu.deferred.push(deferred.senderCpu);
-    runs.systemCpu.deferred.push(deferred.systemCpu);
+    const eager = await meshcacheBootstrap(true);
+    runs.eager.push(eager.ms);
+    runs.eagerRead.push(eager.readMs);
+    runs.cpu.eager.push(eager.cpu);
+    runs.senderCpu.eager.push(eager.senderCpu);
+    runs.systemCpu.eager.push(eager.systemCpu);
     held = mesh.held;
     settleHeap();
     const raw = await rawTransfer(frames, bytes);
@@ -754,18 +753,13 @@ async function bootstrap(): Promise<void> {
   // The receiver's CPU an entry, and of it the kernel's share: on a day when making room for what
   // a process keeps costs several times more (page faults), the kernel's share says so, and the
   // user share still compares the code.
-  const cpu = (of: 'mesh' | 'deferred' | 'bare') => {
+  const cpu = (of: 'mesh' | 'eager' | 'bare') => {
     const [all, system] = [median(runs.cpu[of]), median(runs.systemCpu[of])];
     return `${all.toFixed(2)} µs (${(all - system).toFixed(2)} + ${system.toFixed(2)})`;
   };
   // Both sides share the machine's two cores: what the sender spends counts against the time too.
-  const senderCpu = (of: 'mesh' | 'deferred' | 'bare') => `${median(runs.senderCpu[of]).toFixed(2)} µs`;
-  const [meshMs, rawMs, bareMs, deferredMs] = [
-    median(runs.mesh),
-    median(runs.raw),
-    median(runs.bare),
-    median(runs.deferred),
-  ];
+  const senderCpu = (of: 'mesh' | 'eager' | 'bare') => `${median(runs.senderCpu[of]).toFixed(2)} µs`;
+  const [meshMs, rawMs, bareMs, eagerMs] = [median(runs.mesh), median(runs.raw), median(runs.bare), median(runs.eager)];
   const range = (values: number[]) => `${Math.min(...values).toFixed(2)}x-${Math.max(...values).toFixed(2)}x`;
   console.log(
     `\nBootstrap of a new node from one holding ${BOOTSTRAP_ENTRIES.toLocaleString()} entries of 200 bytes; median of ${BOOTSTRAP_ROUNDS} interleaved rounds\n`,
@@ -792,12 +786,12 @@ async function bootstrap(): Promise<void> {
           '<= 4x',
         ],
         [
-          "meshcache, the listing's values left for their first read (deferValues: true, the default before 2026-12-03)",
-          `${deferredMs.toFixed(0)} ms`,
-          `${(deferredMs / rawMs).toFixed(2)}x`,
-          range(runs.deferred.map((ms, i) => ms / (runs.raw[i] as number))),
-          cpu('deferred'),
-          senderCpu('deferred'),
+          'meshcache, the joiner decoding values on arrival (deferValues: false)',
+          `${eagerMs.toFixed(0)} ms`,
+          `${(eagerMs / rawMs).toFixed(2)}x`,
+          range(runs.eager.map((ms, i) => ms / (runs.raw[i] as number))),
+          cpu('eager'),
+          senderCpu('eager'),
           '',
         ],
         [
@@ -821,7 +815,7 @@ async function bootstrap(): Promise<void> {
       ],
     ),
   );
-  console.log(`\n${firstReads(runs.deferredRead, runs.read, held)}`);
+  console.log(`\n${firstReads(runs.read, runs.eagerRead, held)}`);
   console.log(
     `\nThe joiner's event loop meanwhile (what a gateway's requests would wait for): its longest delay ${median(runs.stall).toFixed(1)} ms, its 99th percentile ${median(runs.stallP99).toFixed(1)} ms (medians of the rounds)`,
   );

@@ -140,15 +140,12 @@ export interface ClusterNodeOptions {
    */
   readonly protectFrames?: boolean;
   /**
-   * Which values a peer sends are left for their first read here (core's deferred-value.ts)
-   * rather than decoded as they arrive: those of live batches ('batches'); those of repairs and
-   * bootstraps too (true: the default before 2026-12-03; keeping a bootstrap's frames cost a
-   * joiner more kernel time, zeroing fresh pages, than the decoding saved); none (false), for a
-   * node that would rather pay each decode on arrival than on a first read. To measure what
-   * deferring saves (bench/src/replication.ts). Not a configuration-file field.
-   * @default 'batches'
+   * false: a value a peer sends is decoded as it arrives, not by its first read here (core's
+   * deferred-value.ts). To measure what deferring saves (bench/src/replication.ts), or for a node
+   * that would rather pay each decode on arrival than on a first read. Not a configuration-file
+   * field. @default true
    */
-  readonly deferValues?: boolean | 'batches';
+  readonly deferValues?: boolean;
   /**
    * The most changes of a peer's frame applied in one turn of the event loop (peer-link.ts,
    * APPLY_SLICE). For tests: the cluster simulator makes it small, so that its frames of a few
@@ -243,7 +240,7 @@ export class ClusterNode {
   #survivorRepairTimer: Cancel | undefined;
   readonly #protocols: { readonly min: number; readonly max: number } | undefined;
   readonly #protectFrames: boolean;
-  readonly #deferValues: boolean | 'batches';
+  readonly #deferValues: boolean;
   readonly #applySlice: number | undefined;
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
@@ -273,7 +270,7 @@ export class ClusterNode {
     this.#peerProvider = options.peerProvider;
     const clock = options.clock ?? (options.scheduler === undefined ? undefined : options.scheduler.now);
     this.#protectFrames = options.protectFrames !== false;
-    this.#deferValues = options.deferValues ?? 'batches';
+    this.#deferValues = options.deferValues !== false;
     const slice = options.applySlice;
     if (slice !== undefined && !(Number.isInteger(slice) && slice >= 1)) {
       throw new RangeError(`applySlice must be a whole number of changes, at least 1 (got ${String(slice)})`);
@@ -683,7 +680,7 @@ export class ClusterNode {
       warnNow: (what) => this.#oncePerMinute.first(what),
       ...(this.#protocols === undefined ? {} : { protocols: this.#protocols }),
       ...(this.#protectFrames ? {} : { protectFrames: false }),
-      ...(this.#deferValues === 'batches' ? {} : { deferValues: this.#deferValues }),
+      ...(this.#deferValues ? {} : { deferValues: false }),
       scheduler: this.#scheduler,
     });
   }

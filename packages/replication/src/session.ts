@@ -140,10 +140,10 @@ export interface SessionOptions {
    */
   readonly protectFrames?: boolean;
   /**
-   * Which put values are left for a cache's first read of them (frame-values.ts), not decoded as
-   * they arrive: a live batch's ('batches'), a repair's too (true), none (false). @default 'batches'
+   * false: put values of batches and repairs are decoded as they arrive, not left for a cache's
+   * first read of them (frame-values.ts). @default true
    */
-  readonly deferValues?: boolean | 'batches';
+  readonly deferValues?: boolean;
   /**
    * Says whether a refusal of an authenticated peer's message is logged at warn this time (once a
    * minute per host, the node's choice) or at debug: a key holder who reconnects to send one bad
@@ -242,7 +242,7 @@ export class Session {
     this.connection = connection;
     this.#options = options;
     this.#scheduler = options.scheduler ?? systemScheduler;
-    this.#codec = new WireCodec({ deferValues: options.deferValues ?? 'batches' });
+    this.#codec = new WireCodec({ deferValues: options.deferValues !== false });
     this.#protocols = options.protocols ?? PROTOCOL_VERSIONS;
     this.#established = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };

@@ -68,23 +68,6 @@ describe('put values left undecoded by a session codec', () => {
     expect(full).toEqual(values);
   });
 
-  it("leaves a live batch's values undecoded by default, and a repair's Entries' only when told (deferValues: true)", () => {
-    const values = Array.from({ length: MIN_VALUES }, (_, i) => `${i}:${'r'.repeat(DEFER_FROM)}`);
-    const changes = values.map((value, i) => put(`k${i}`, value));
-    const deferredIn = (deferValues: boolean | 'batches', type: number) => {
-      const codec = new WireCodec({ deferValues });
-      const bytes = new WireCodec().encode({ type, changes } as Message);
-      const decoded = valuesOf(codec.decode(bytes));
-      expect(resolved(decoded)).toEqual(values);
-      codec.takeDeferred()?.settle();
-      return decoded.filter((value) => value instanceof DeferredValue).length;
-    };
-    expect(deferredIn('batches', MessageType.Batch)).toBe(values.length);
-    expect(deferredIn('batches', MessageType.Entries)).toBe(0);
-    expect(deferredIn(true, MessageType.Entries)).toBe(values.length);
-    expect(deferredIn(false, MessageType.Batch)).toBe(0);
-  });
-
   it(`leaves nothing undecoded in a frame that would leave fewer than ${MIN_VALUES} values so`, () => {
     const values = [...Array(MIN_VALUES - 1).fill('x'.repeat(1000)), 'short', 7];
     const message = { type: MessageType.Batch, changes: values.map((value, i) => put(`k${i}`, value)) } as Message;
@@ -291,31 +274,6 @@ describe('deferred values between real nodes', () => {
     const eager = await replicate({ deferValues: false }, false);
     expect(eager.held).toBe(0);
     expect(eager.read).toEqual(eager.values);
-  });
-
-  it("a joiner decodes a bootstrap's values as they arrive, unless told to defer them too (deferValues: true)", async () => {
-    const held: number[] = [];
-    const hold = FrameValues.prototype.hold;
-    FrameValues.prototype.hold = function (this: FrameValues, index: number) {
-      held.push(index);
-      hold.call(this, index);
-    };
-    try {
-      const caches = { r: { maxElementsInMemory: 0, replication: { asynchronousReplicationIntervalMillis: 10 } } };
-      const a = await startNode('a', [], { caches });
-      const values = Array.from({ length: 50 }, (_, i) => `${i}:${'v'.repeat(100)}`);
-      for (const [i, value] of values.entries()) a.manager.getCache<string>('r')?.put(`k${i}`, value);
-      for (const deferValues of [undefined, true]) {
-        held.length = 0;
-        const joiner = await startNode(`j-${deferValues}`, [a.url], { caches }, deferValues ? { deferValues } : {});
-        const cache = joiner.manager.getCache<string>('r');
-        await until(() => cache?.size === 50, 'the joiner holds every value');
-        expect(held.length).toBe(deferValues === true ? 50 : 0);
-        expect(values.map((_, i) => cache?.get(`k${i}`))).toEqual(values);
-      }
-    } finally {
-      FrameValues.prototype.hold = hold;
-    }
   });
 
   it('batches that arrive before the link is handed its handler keep every value, in a cache bounded by bytes', async () => {

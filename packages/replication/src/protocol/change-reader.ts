@@ -29,7 +29,7 @@
  *   from Buffer's decoder: those frames go the full way).
  *
  * Deferred values. A session's reader (`defer`) leaves each put value of DEFER_FROM bytes or more
- * of a live Batch (and, with `defer: true`, of a repair's Entries too) undecoded, whatever its bytes: a DeferredValue of the frame's FrameValues (frame-values.ts) that
+ * undecoded, whatever its bytes: a DeferredValue of the frame's FrameValues (frame-values.ts) that
  * the cache holds as it is and decodes by its first read; a frame that would leave fewer than
  * MIN_VALUES so has them decoded before it is handed on. For the valid UTF-8 that peers send,
  * that is the string the full path makes; for invalid UTF-8 it is Buffer's decoding of it, where
@@ -71,26 +71,16 @@ export class ChangeReader {
   /** Cache and node names repeat in every change of a batch: the last of each, to skip decoding it again. */
   #lastCache = '';
   #lastNode = '';
-  /**
-   * Which frames' put values of DEFER_FROM bytes or more are left as FrameValues, decoded when
-   * first read: none, those of live batches ('batches'), or those of repairs' Entries too (true).
-   * A repair's listing fills a joiner with fresh memory: keeping each frame for its values there
-   * cost the joiner about twice the kernel time (fresh pages to zero) of decoding them into strings
-   * and letting the frame's memory be reused, more than the decoding saved (bench/README.md,
-   * 2026-12-03). A live batch comes into a process whose memory is warm, and there deferring pays.
-   */
-  readonly #defer: boolean | 'batches';
-  /** Whether the frame being read leaves its values so. */
-  #deferring = false;
+  /** Whether put values of DEFER_FROM bytes or more are left as FrameValues, decoded when first read. */
+  readonly #defer: boolean;
   /** The values left undecoded of the frame read last, until settle(). */
   #frame: FrameValues | undefined;
 
   /**
    * @param maxChanges the most changes a frame may carry (a bigger one is the full path's to refuse)
-   * @param defer put values of DEFER_FROM bytes or more are FrameValues (frame-values.ts), not
-   *   strings: in live batches ('batches'), in repairs' Entries too (true), or in none (false)
+   * @param defer put values of DEFER_FROM bytes or more are FrameValues (frame-values.ts), not strings
    */
-  constructor(maxChanges: number, defer: boolean | 'batches' = false) {
+  constructor(maxChanges: number, defer = false) {
     this.#maxChanges = maxChanges;
     this.#defer = defer;
   }
@@ -112,7 +102,6 @@ export class ChangeReader {
   read(bytes: Buffer, build: ChangeBuilder): ChangeMessage[] | undefined {
     if (!CAN_READ || bytes.length < 3 || bytes[0] !== 0x92 || (bytes[1] !== 5 && bytes[1] !== 15)) return DECLINED;
     this.take()?.settle();
-    this.#deferring = this.#defer === true || (this.#defer === 'batches' && bytes[1] === 5);
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#position = 2;
@@ -272,7 +261,7 @@ export class ChangeReader {
     this.#position = end;
     if (name === PUT_VALUE) {
       // Any UTF-8, not only ASCII: frame-values.ts says how it decodes, and why that is the same.
-      if (this.#deferring && length >= DEFER_FROM) {
+      if (this.#defer && length >= DEFER_FROM) {
         if (this.#frame === undefined) this.#frame = new FrameValues(bytes);
         return this.#frame.value(start, end);
       }

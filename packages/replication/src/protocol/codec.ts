@@ -219,13 +219,12 @@ export class WireCodec {
   /**
    * @param options.readChanges false: every frame is decoded the full way (tests compare the two). @default true
    * @param options.deferValues put values a frame of ChangeReader's carries are FrameValues
-   *   (frame-values.ts), decoded when first read: a live batch's ('batches'), a repair's Entries'
-   *   too (true); the caller settles each message's (takeDeferred) once it has handled it.
-   *   @default false
+   *   (frame-values.ts), decoded when first read; the caller settles each message's (takeDeferred)
+   *   once it has handled it. @default false
    */
-  constructor(options: { readonly readChanges?: boolean; readonly deferValues?: boolean | 'batches' } = {}) {
+  constructor(options: { readonly readChanges?: boolean; readonly deferValues?: boolean } = {}) {
     this.#reader =
-      options.readChanges === false ? undefined : new ChangeReader(MAX_BATCH_CHANGES, options.deferValues ?? false);
+      options.readChanges === false ? undefined : new ChangeReader(MAX_BATCH_CHANGES, options.deferValues === true);
   }
 
   /**
