@@ -690,11 +690,12 @@ async function rawTransfer(frames: readonly Buffer[], bytes: number): Promise<nu
 }
 
 /**
- * The three rows in BENCH_BOOTSTRAP_ROUNDS interleaved rounds (meshcache, raw transfer, bare
- * pipeline, a full collection before each; the sender's 1M entries are dropped before the other
- * two run), medians reported: one run of each put the ratio anywhere from 3.8x to 4.9x, mostly
- * through the raw transfer row alone (410-640 ms from run to run), as the throughput rows did
- * before they took medians.
+ * The four rows in BENCH_BOOTSTRAP_ROUNDS interleaved rounds (meshcache, meshcache decoding on
+ * arrival, raw transfer, bare pipeline; each row at another place in each round, a full
+ * collection before each; the sender's 1M entries are dropped before the next row runs), medians
+ * reported: one run of each put the ratio anywhere from 3.8x to 4.9x, mostly through the raw
+ * transfer row alone (410-640 ms from run to run), as the throughput rows did before they took
+ * medians.
  */
 async function bootstrap(): Promise<void> {
   // The raw transfer's bytes: what the entries weigh in meshcache's frames.
@@ -721,42 +722,47 @@ async function bootstrap(): Promise<void> {
     systemCpu: { mesh: [] as number[], eager: [] as number[], bare: [] as number[] },
   };
   let held = 0;
+  // The four rows take turns at each place in a round. A process that took its memory right after
+  // another had let go of hundreds of MB spent a quarter to a half less kernel time on its pages
+  // (the pages a guest used lately are cheaper to take again): in a fixed order, the joiner that
+  // ran second was the faster of meshcache's two whichever it was (bench/README.md, 2026-12-03).
+  const rows: Array<() => Promise<void>> = [
+    async () => {
+      const mesh = await meshcacheBootstrap();
+      runs.mesh.push(mesh.ms);
+      runs.read.push(mesh.readMs);
+      runs.stall.push(mesh.stallMs);
+      runs.stallP99.push(mesh.stallP99);
+      runs.cpu.mesh.push(mesh.cpu);
+      runs.senderCpu.mesh.push(mesh.senderCpu);
+      runs.systemCpu.mesh.push(mesh.systemCpu);
+      held = mesh.held;
+    },
+    async () => {
+      const eager = await meshcacheBootstrap(true);
+      runs.eager.push(eager.ms);
+      runs.eagerRead.push(eager.readMs);
+      runs.cpu.eager.push(eager.cpu);
+      runs.senderCpu.eager.push(eager.senderCpu);
+      runs.systemCpu.eager.push(eager.systemCpu);
+    },
+    async () => {
+      runs.raw.push(await rawTransfer(frames, bytes));
+    },
+    async () => {
+      const bare = await bareBootstrap();
+      runs.bare.push(bare.ms);
+      runs.cpu.bare.push(bare.receiverCpu);
+      runs.senderCpu.bare.push(bare.senderCpu);
+      runs.systemCpu.bare.push(bare.receiverSystemCpu);
+    },
+  ];
   for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
-    // The two meshcache rows take turns at going first. The joiner that ran second took its
-    // memory right after the first had let go of 700 MB, and its kernel spent a quarter to a half
-    // less time on the pages (a guest's pages the host backed lately are cheaper to take again):
-    // with a fixed order, that decided which of the two was faster (bench/README.md, 2026-12-03).
-    let mesh: MeshBootstrap | undefined;
-    let eager: MeshBootstrap | undefined;
-    for (const row of round % 2 === 0 ? ['mesh', 'eager'] : ['eager', 'mesh']) {
+    for (let place = 0; place < rows.length; place++) {
       settleHeap();
-      if (row === 'mesh') mesh = await meshcacheBootstrap();
-      else eager = await meshcacheBootstrap(true);
+      await (rows[(round + place) % rows.length] as () => Promise<void>)();
     }
-    if (mesh === undefined || eager === undefined) throw new Error('a meshcache row did not run');
-    runs.mesh.push(mesh.ms);
-    runs.read.push(mesh.readMs);
-    runs.stall.push(mesh.stallMs);
-    runs.stallP99.push(mesh.stallP99);
-    runs.cpu.mesh.push(mesh.cpu);
-    runs.senderCpu.mesh.push(mesh.senderCpu);
-    runs.systemCpu.mesh.push(mesh.systemCpu);
-    runs.eager.push(eager.ms);
-    runs.eagerRead.push(eager.readMs);
-    runs.cpu.eager.push(eager.cpu);
-    runs.senderCpu.eager.push(eager.senderCpu);
-    runs.systemCpu.eager.push(eager.systemCpu);
-    held = mesh.held;
-    settleHeap();
-    const raw = await rawTransfer(frames, bytes);
-    runs.raw.push(raw);
-    settleHeap();
-    const bare = await bareBootstrap();
-    runs.bare.push(bare.ms);
-    runs.cpu.bare.push(bare.receiverCpu);
-    runs.senderCpu.bare.push(bare.senderCpu);
-    runs.systemCpu.bare.push(bare.receiverSystemCpu);
-    runs.ratio.push(mesh.ms / raw);
+    runs.ratio.push((runs.mesh[round] as number) / (runs.raw[round] as number));
   }
   // The receiver's CPU an entry, and of it the kernel's share: on a day when making room for what
   // a process keeps costs several times more (page faults), the kernel's share says so, and the
