@@ -131,6 +131,24 @@ describe('TINYLFU before the store was ever half full', () => {
   });
 });
 
+describe('TINYLFU through a long scan', () => {
+  it("keeps its popular keys through a scan of ten times its size: its ghosts' false hits do not grow the window", async () => {
+    // In a scan every candidate is rejected into the window's ghost, which fills, while nothing
+    // leaves the main space, whose ghost stays empty: the false hits of the full one alone grew
+    // the window sample after sample, until the main space could not hold the popular keys (38
+    // of 100 were kept). The climber now gets the ghosts' hits less their measured false ones.
+    const manager = new CacheManager();
+    const cache = manager.addCache<number>('c', { maxElementsInMemory: 1000, memoryStoreEvictionPolicy: 'TINYLFU' });
+    for (let round = 0; round < 10; round++)
+      for (let i = 0; i < 100; i++) if (cache.get(`hot${i}`) === undefined) cache.put(`hot${i}`, i);
+    for (let i = 0; i < 10_000; i++) if (cache.get(`scan${i}`) === undefined) cache.put(`scan${i}`, i);
+    let kept = 0;
+    for (let i = 0; i < 100; i++) if (cache.peekEntry(`hot${i}`) !== undefined) kept++;
+    expect(kept).toBe(100);
+    await manager.shutdown();
+  });
+});
+
 describe('TINYLFU construction', () => {
   it('refuses a capacity that is not a whole number of at least 1, naming it', () => {
     for (const capacity of [0, -1, 1.5, Number.NaN]) {
