@@ -22,7 +22,10 @@
  *   origin saying the rest may be shared, and strips them whatever the option.
  * - Stored headers. Not Connection and the fields it lists, nor the other hop-by-hop fields, nor
  *   the Proxy-* authentication fields (RFC 9111 section 3.1), nor Age (recomputed on every use),
- *   nor the fields named by a qualified `private` or `no-cache`.
+ *   nor the fields named by a qualified `private` or `no-cache`. A response without a valid Date
+ *   is stored with one, `now` (RFC 9110 section 6.6.1: a recipient with a clock that caches a
+ *   response without Date must add the time it was received), so every later answer says how old
+ *   it is to a client that computes its age.
  * - Freshness (section 4.2.1): `s-maxage`, else `max-age`, else `Expires` minus `Date` (the
  *   response time without Date), else the default; an invalid `max-age` or `Expires` means
  *   stale. Capped by `maxTtlSeconds`.
@@ -280,6 +283,7 @@ export function cachePolicy(response: CachedResponse, options: CachePolicyOption
         ? text
         : [...(typeof held === 'string' ? [held] : held), ...(typeof text === 'string' ? [text] : text)];
   }
+  if (date === undefined) headers['date'] = new Date(now).toUTCString();
 
   return {
     cacheable: true,

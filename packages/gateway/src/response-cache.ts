@@ -515,6 +515,10 @@ export class ResponseCache {
       if (lower === this.#tagHeader) tags = parseTags(text);
       else headers[lower] = text;
     }
+    // The 304 is a response received now: without a Date of its own it is stored with the time it
+    // came (cachePolicy adds it), not with the Date of the response it refreshes, whose apparent
+    // age would then count as this one's.
+    if (headerValue(notModified.headers, 'date') === undefined) delete headers['date'];
     const now = this.#clock();
     const decision = cachePolicy(
       { status: stored.status, headers },

@@ -523,6 +523,17 @@ describe('cachePolicy: RFC 9111 as a shared cache, one rule a row', () => {
     });
   });
 
+  it('stores a response without a valid Date with the time it was received (RFC 9110 section 6.6.1)', () => {
+    const stored = (date?: string) =>
+      cachePolicy(
+        { status: 200, headers: { 'cache-control': 'max-age=60', ...(date === undefined ? {} : { date }) } },
+        { now: NOW },
+      );
+    expect(stored()).toMatchObject({ cacheable: true, headers: { date: DATE } });
+    expect(stored('yesterday')).toMatchObject({ cacheable: true, headers: { date: DATE } });
+    expect(stored(at(-30))).toMatchObject({ cacheable: true, headers: { date: at(-30) } });
+  });
+
   it.each<[string, unknown, CachePolicyOptions, RegExp]>([
     [
       'a status that is not a number',

@@ -221,6 +221,22 @@ describe('revalidation (RFC 9111 section 4.3)', () => {
     expect(origin.calls).toBe(2);
   });
 
+  it('a 304 without a Date is as old as its own arrival, not as the response it refreshes', async () => {
+    let date = '';
+    const { get, clock } = setup((_request, call) => {
+      if (call === 1) date = new Date(clock.now()).toUTCString();
+      return call === 1
+        ? ok({ 'cache-control': 'max-age=10', etag: '"v1"', date }, 'the body')
+        : { status: 304, headers: { 'cache-control': 'max-age=30', etag: '"v1"' } };
+    });
+    await get('/doc');
+    clock.advanceSeconds(11);
+    const revalidated = await get('/doc');
+    expect(revalidated.headers).toMatchObject({ age: '0', date: new Date(clock.now()).toUTCString() });
+    clock.advanceSeconds(5);
+    expect((await get('/doc')).headers).toMatchObject({ age: '5' });
+  });
+
   it("uses If-Modified-Since for Last-Modified, and replaces the client's own conditions", async () => {
     const lastModified = 'Sat, 21 Nov 2026 10:00:00 GMT';
     const { get, clock, origin } = setup((_r, call) =>
