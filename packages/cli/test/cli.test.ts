@@ -158,6 +158,7 @@ describe('meshcache admin commands, in process', () => {
         state: 'connected',
         caches: ['Response Cache'],
         foundBy: 'manual',
+        unknownMessages: 0,
       }),
     ]);
     expect(typeof JSON.parse(peers.out)[0].lastSeen).toBe('number');

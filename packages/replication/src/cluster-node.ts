@@ -112,6 +112,13 @@ export interface PeerInfo {
   readonly protocol: number | null;
   /** The peer's wall clock minus this node's (ms), from the peer's last sample; null before one. */
   readonly clockOffsetMillis: number | null;
+  /**
+   * Messages of types this node does not know (a newer release's) that the peer sent over this
+   * link, skipped. Not 0 during a rolling upgrade means the peer runs a release this one does not
+   * speak all of; each type is logged once per link, and this says whether they keep coming.
+   * On a backplane's own entry: the entries refused as not understood (`refused.undecodable`).
+   */
+  readonly unknownMessages: number;
 }
 
 export interface ClusterNodeOptions {
@@ -420,6 +427,7 @@ export class ClusterNode {
       repairs: link?.repairs ?? 0,
       protocol: link?.protocol ?? null,
       clockOffsetMillis: link?.clockOffsetMillis ?? null,
+      unknownMessages: link?.unknownMessages ?? 0,
     };
   }
 

@@ -7,7 +7,7 @@
  * cache_misses_total{cache,reason="expired"|"notFound"}, cache_puts_total, cache_removals_total,
  * cache_evictions_total, cache_size. Everything else is meshcache_*: per cache the tiers,
  * expirations, tombstones, loads (answered here or by a peer) and replication counters; per
- * peer link its state, lag, queue, changes and repairs. docs/observability.md lists them all.
+ * peer link its state, lag, queue, changes, repairs and messages of unknown types. docs/observability.md lists them all.
  *
  * Cardinality. Labels are cache names, peer names (or a peer's URL before it has answered), a
  * link state, and fixed words; never a key, never a value, nothing that grows with the keys. A
@@ -386,6 +386,12 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     'Repairs of a cache from the peer that finished over its current link',
     ['peer'],
     perPeer((peer) => peer.repairs),
+  );
+  counter(
+    'meshcache_peer_unknown_messages_total',
+    'Messages of types this node does not know (a newer release’s) received from the peer over its current link, skipped',
+    ['peer'],
+    perPeer((peer) => peer.unknownMessages),
   );
   gauge(
     'meshcache_peer_last_seen_timestamp_seconds',

@@ -17,7 +17,8 @@
  * a link to an older node. From protocol 3, each end sends the other its wall clock when the
  * link comes up and every CLOCK_SAMPLE_MILLIS, so both see a clock past the drift bound at once
  * (the peer's changes would be refused): the link's state says 'skewed' and both log it. A
- * message of a type this node does not know is counted and logged once per type, and skipped.
+ * message of a type this node does not know is counted (unknownMessages: peers() shows it) and
+ * logged once per type, and skipped.
  *
  * Large frames are applied a slice at a time (APPLY_SLICE changes), yielding to the event loop
  * between slices; the session holds back the messages after it meanwhile (session.ts, Handling),

@@ -185,7 +185,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       registerMeshcacheMetrics(a, registry); // and again, once the first is gone
       const text = await registry.metrics();
       // Not the backplane's nine: a mesh node has none (prom-client showed those without labels as 0).
-      expect(parsePrometheusText(text).size).toBe(32);
+      expect(parsePrometheusText(text).size).toBe(33);
       expect(text).not.toMatch(/meshcache_backplane_/);
     } finally {
       for (const socket of held) socket.destroy();

@@ -3,12 +3,15 @@
  * process over real WebSockets. Each link speaks the highest version both ends do, carries only
  * what that version has, and skips a message of a type it does not know.
  */
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { type ClusterNode, PROTOCOL_VERSIONS } from '../src/index.js';
 import { type Message, MessageType } from '../src/internals.js';
+import { registerMeshcacheMetrics } from '../src/metrics.js';
 import { messagesOf, PROTOCOL_HISTORY } from '../src/protocol/versions.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';
+import { parsePrometheusText, sampleValue } from './prometheus-text.js';
 import { linkedRawPeer, type RawPeer } from './raw-peer.js';
 import { sessionOf } from './sessions.js';
 
@@ -129,6 +132,30 @@ describe('protocol versions', () => {
     expect(lines.filter((line) => /does not know/.test(line.msg))).toHaveLength(1);
     expect(node.peers().find((peer) => peer.id === 'gw-future')?.state).toBe('connected');
     newer.close();
+  });
+  it('shows the messages of unknown types a peer sent, per peer, in peers() and the metrics (what an operator watches during a rolling upgrade)', async () => {
+    const node = await startNode('gw-1', [], replicated);
+    const registry = new Registry();
+    registerMeshcacheMetrics(node, registry);
+    const newer = await linkedRawPeer(node.url, 'gw-future', PROTOCOL_VERSIONS.max);
+    const quiet = await linkedRawPeer(node.url, 'gw-same', PROTOCOL_VERSIONS.max);
+    try {
+      newer.send({ type: MessageType.Unknown, number: 4242 });
+      newer.send({ type: MessageType.Unknown, number: 4242 });
+      newer.send({ type: MessageType.Unknown, number: 4243 });
+      expect(await newer.settled(1, 5000)).toBe(true); // handled, and the link is still up
+      expect(await quiet.settled(1, 5000)).toBe(true);
+      const peer = (id: string) => node.peers().find((p) => p.id === id);
+      expect(peer('gw-future')?.unknownMessages).toBe(3);
+      expect(peer('gw-same')?.unknownMessages).toBe(0);
+      const families = parsePrometheusText(await registry.metrics());
+      expect(families.get('meshcache_peer_unknown_messages_total')?.type).toBe('counter');
+      expect(sampleValue(families, 'meshcache_peer_unknown_messages_total', { peer: 'gw-future' })).toBe(3);
+      expect(sampleValue(families, 'meshcache_peer_unknown_messages_total', { peer: 'gw-same' })).toBe(0);
+    } finally {
+      newer.connection.close();
+      quiet.connection.close();
+    }
   });
 });
 

@@ -22,7 +22,7 @@ export function backplanePeers(
 ): PeerInfo[] {
   const info = backplane.info();
   const stream = queued(STREAM_PEER);
-  const none = { queuedBytes: 0, changesSent: 0, protocol: null, clockOffsetMillis: null } as const;
+  const none = { queuedBytes: 0, changesSent: 0, protocol: null, clockOffsetMillis: null, unknownMessages: 0 } as const;
   return [
     {
       id: 'backplane',
@@ -38,6 +38,8 @@ export function backplanePeers(
       changesReceived: info.entriesRead,
       lagMillis: info.lagMillis,
       repairs: info.repairs,
+      // A newer release's sealed entries this node cannot read: what unknown messages are on a link.
+      unknownMessages: info.refused.undecodable,
       backplane: info,
     },
     ...backplane.members().map(
