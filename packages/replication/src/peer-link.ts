@@ -30,6 +30,17 @@
  * timers run. A link that closes stops applying at the next slice: what was not applied comes
  * back by repair.
  *
+ * Bootstrap progress. A joiner taking a million entries from a peer takes tens of seconds, and
+ * only its end was logged ('bootstrap from peer done'): an operator watching the log could not
+ * tell a bootstrap moving from one stuck. So while a cache of the link has not finished its first
+ * repair from the peer, the link counts the entries its Entries frames bring for such caches, and
+ * the keys the peer lists (Keys) for them, a frame at a time (one addition per frame, nothing per
+ * entry), and says at info how far it got when a frame comes BOOTSTRAP_PROGRESS_MILLIS or more
+ * after the bootstrap began or after the last such line. No timer: a bootstrap that moves says so
+ * at most once per period, one that does not move says nothing (ready() stops waiting for it
+ * after socketTimeoutMillis of silence, bootstrapSettled). The total is not said: the peer's
+ * digest carries no count, so a joiner does not know how many entries are coming.
+ *
  * Which caches a link carries. Each end starts with its own list (the caches it replicates, or
  * those the dialled path named), and the two can differ: a node not yet given a cache its peers
  * have (a configuration rolled out node by node), or a path naming a cache the listener does not
@@ -136,6 +147,8 @@ export const DEFAULT_MAX_UNSENT_BYTES = 256 * 1024 * 1024;
 export const CLOCK_SAMPLE_MILLIS = 10_000;
 /** Each change of a peer's clock state (skewed, in step again) is logged loud at most once in this long. */
 const SKEW_LOG_MILLIS = 60_000;
+/** While a bootstrap from the peer moves, a line at most this often says how far it got (see the top of this file). */
+export const BOOTSTRAP_PROGRESS_MILLIS = 5000;
 /** Unknown cache names remembered (and logged) per link; past it, one more line and silence. */
 const MAX_IGNORED_CACHES = 64;
 /**
@@ -177,6 +190,8 @@ export class PeerLink {
   unknownMessages = 0;
   readonly #options: PeerLinkOptions;
   readonly #awaitingBootstrap: Set<string>;
+  /** What the bootstrap took so far (entries, keys listed), when it began, and when it was last said. */
+  readonly #bootstrapProgress = { entries: 0, keys: 0, startedAt: 0, saidAt: 0 };
   readonly #acks = new Map<number, (acknowledged: boolean) => void>();
   #bootstrapDone: () => void = () => {};
   #nextSync: Promise<boolean> | undefined;
@@ -263,6 +278,7 @@ export class PeerLink {
   attach(): void {
     // First on the link, so that the peer knows before any repair message which caches this end carries.
     if (this.#speaks.has(MessageType.LinkCaches)) this.#send({ type: MessageType.LinkCaches, caches: this.#caches });
+    this.#bootstrapProgress.startedAt = this.#bootstrapProgress.saidAt = this.#scheduler.now();
     for (const cache of this.caches) this.#options.replicators.get(cache)?.addPeer(this.#asPeer);
     // After the replicators know the peer: messages that arrived early are handed over now.
     this.session.onMessage((message) => {
@@ -427,6 +443,30 @@ export class PeerLink {
     return this.#lag.shownAt(this.#options.hlc.wallClock());
   }
 
+  /**
+   * Counts what a frame brought a bootstrap, and says how far it got when BOOTSTRAP_PROGRESS_MILLIS
+   * passed since it began or was last said (see the top of this file). Once per frame.
+   */
+  #tookForBootstrap(entries: number, keys: number): void {
+    const progress = this.#bootstrapProgress;
+    progress.entries += entries;
+    progress.keys += keys;
+    const now = this.#scheduler.now();
+    if (now - progress.saidAt < BOOTSTRAP_PROGRESS_MILLIS) return;
+    progress.saidAt = now;
+    this.#options.logger.info(
+      {
+        peer: this.node,
+        caches: [...this.#awaitingBootstrap],
+        entries: progress.entries,
+        // Only a joiner that holds something compares the peer's keys with its own (then pulls).
+        keysCompared: progress.keys === 0 ? undefined : progress.keys,
+        seconds: Math.round((now - progress.startedAt) / 1000),
+      },
+      'bootstrap from peer under way',
+    );
+  }
+
   /** A peer's frame must never take the process down: log it, keep serving. */
   #couldNotHandle(message: SessionMessage, error: unknown): void {
     this.#options.logger.error(
@@ -450,14 +490,22 @@ export class PeerLink {
           this.changesReceived += message.changes.length;
           this.#lag.record(newestTime(message.changes), this.#options.hlc.wallClock());
         });
-      case MessageType.Entries:
+      case MessageType.Entries: {
         this.#lastRepairAt = this.lastSeen;
-        return this.#applyAll(message.changes, undefined, true);
+        // A repair's Entries frame holds one cache's entries: its first change names the cache.
+        const cache = message.changes[0]?.cache;
+        const bootstrapping = cache !== undefined && this.#awaitingBootstrap.has(cache);
+        const counted = bootstrapping ? () => this.#tookForBootstrap(message.changes.length, 0) : undefined;
+        return this.#applyAll(message.changes, counted, true);
+      }
       case MessageType.Digest:
       case MessageType.Keys:
       case MessageType.BootstrapDone:
         this.#lastRepairAt = this.lastSeen;
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
+        if (message.type === MessageType.Keys && this.#awaitingBootstrap.has(message.cache)) {
+          this.#tookForBootstrap(0, message.items.length);
+        }
         return;
       case MessageType.RepairRequest:
       case MessageType.Pull:
