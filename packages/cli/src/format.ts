@@ -30,6 +30,50 @@ export function jsonLine(value: unknown, indent?: number): string {
   );
 }
 
+/**
+ * Where a value a node sent holds something JSON has no way to write, and what it is; undefined
+ * when JSON.stringify writes the value as it is. An admin answer decodes to more than JSON holds
+ * (a Map, a Set, a Buffer or Uint8Array, NaN, Infinity, undefined in an array), and
+ * JSON.stringify wrote those as `{}`, `{"0":1}`, `{"type":"Buffer",...}` or `null`: another value,
+ * printed in silence. `get` refuses such a value instead, naming where it is. A Date is written as
+ * its ISO 8601 text (JSON.stringify's own rendering of one), and a field that is undefined is left
+ * out (an absent optional field, as a cache takes it), as JSON.stringify does. A decoded value is a
+ * tree no deeper than the protocol's guard takes (100), so the walk recurses.
+ */
+export function notJson(value: unknown, path = 'value'): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${path} is ${value}`;
+    case 'undefined':
+      return `${path} is undefined`;
+    case 'object':
+      break;
+    default:
+      return `${path} is a ${typeof value}`;
+  }
+  if (value === null) return undefined;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? `${path} is an invalid Date` : undefined;
+  if (value instanceof Uint8Array) return `${path} is binary (a ${Buffer.isBuffer(value) ? 'Buffer' : 'Uint8Array'})`;
+  if (value instanceof Map) return `${path} is a Map`;
+  if (value instanceof Set) return `${path} is a Set`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = notJson(value[i], `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  for (const [key, field] of Object.entries(value)) {
+    if (field === undefined) continue;
+    const found = notJson(field, `${path}.${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** Columns padded to their widest cell, two spaces apart, header first; every cell made printable. */
 export function table(header: readonly string[], unsafeRows: readonly (readonly string[])[]): string {
   const rows = unsafeRows.map((row) => row.map(printable));

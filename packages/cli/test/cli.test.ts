@@ -191,6 +191,52 @@ describe('meshcache admin commands, in process', () => {
     expect(io.stdout().trim().split('\n').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('get shows a value JSON holds as it is, and refuses one it does not, naming where, with --json and without (found by the outside review)', async () => {
+    const a = await start('gw-1');
+    const node = ['--node', a.url];
+    // 'tokens' does not replicate and has no disk: it takes any value the application puts.
+    const tokens = a.manager.getCache('tokens');
+    class Session {
+      user = 'ann';
+    }
+    const refused: [unknown, RegExp][] = [
+      [new Map([['a', 1]]), /: value is a Map, which JSON has no way to write$/], // printed {}
+      [{ tags: new Set(['x']) }, /: value\.tags is a Set, which JSON/], // {"tags":{}}
+      [new Uint8Array([1, 2]), /: value is binary \(a Uint8Array\), which JSON/], // {"0":1,"1":2}
+      [{ body: Buffer.from('hi') }, /: value\.body is binary \(a Buffer\), which JSON/], // {"type":"Buffer",...}
+      [Number.NaN, /: value is NaN, which JSON/], // null
+      [[1, Number.POSITIVE_INFINITY], /: value\[1\] is Infinity, which JSON/], // [1,null]
+      [[undefined], /: value\[0\] is undefined, which JSON/], // [null]
+      // Refused by the node: a function went as nothing ({"found":true}, no value), a BigInt
+      // closed the session ("the node closed the connection (4002 bad message)"), as did an
+      // invalid Date; a class instance went as a plain object.
+      [() => 1, /: value is a function$/],
+      [{ n: 10n }, /: value\.n is a bigint/],
+      [{ at: new Date(Number.NaN) }, /: value\.at is an invalid Date/],
+      [new Session(), /: value is an instance of Session/],
+    ];
+    for (const [value, said] of refused) {
+      tokens?.put('k', value);
+      for (const json of [['--json'], []]) {
+        const result = await cli(['get', ...node, 'tokens', 'k', ...json]);
+        expect({ ...result, err: result.err.replace(/\n$/, '') }).toEqual({
+          code: 1,
+          out: '',
+          err: expect.stringMatching(said),
+        });
+        expect(result.err).toMatch(/^meshcache: (cannot show the value|the value) of key "k" in "tokens" /);
+        expect(result.err.trim().split('\n')).toHaveLength(1);
+      }
+    }
+    // What JSON holds comes through as it is: a Date as its ISO text, an undefined field left out.
+    tokens?.put('k', { at: new Date(0), n: -1.5, note: undefined, list: [null, 'x', { y: true }] });
+    expect(await cli(['get', ...node, 'tokens', 'k', '--json'])).toEqual({
+      code: 0,
+      out: '{"found":true,"value":{"at":"1970-01-01T00:00:00.000Z","n":-1.5,"list":[null,"x",{"y":true}]}}\n',
+      err: '',
+    });
+  });
+
   it('fails with exit 1 and one line on stderr: unreachable node, refused secret, unknown cache', async () => {
     const a = await start('gw-1');
     const unreachable = await cli(['peers', '--node', 'ws://127.0.0.1:9', '--timeout', '1000']);

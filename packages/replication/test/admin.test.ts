@@ -3,6 +3,7 @@ import { MAX_ADMIN_SESSIONS } from '../src/admin/admin-sessions.js';
 import { AdminClient, AdminError } from '../src/index.js';
 import { MessageType } from '../src/protocol/messages.js';
 import type { Session } from '../src/session.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { SECRET, startNode, until } from './nodes.js';
 import { sessionOf } from './sessions.js';
@@ -246,6 +247,50 @@ describe('admin calls over the replication protocol', () => {
     }
     const bad = lines.filter(([, message]) => message === 'a bad message; closing the session');
     expect(bad.map(([level]) => level)).toEqual(['warn', 'debug', 'debug', 'debug', 'debug']);
+  });
+
+  it('a node answers E_VALUE_NOT_ENCODABLE for a value msgpack would not bring back as it is (a BigInt closed the session; found by the outside review)', async () => {
+    const a = await start('gw-1');
+    const tokens = a.manager.getCache('tokens');
+    const admin = await connect(a.url);
+    for (const [value, said] of [
+      [{ n: 10n }, /value\.n is a bigint/],
+      [[new Date(Number.NaN)], /value\[0\] is an invalid Date/],
+      [new Map([['m', { f: () => 1 }]]), /value\.get\(m\)\.f is a function/],
+    ] as const) {
+      tokens?.put('k', value);
+      const error = await failure(admin.get('tokens', 'k'));
+      expect(error.code).toBe('E_VALUE_NOT_ENCODABLE');
+      expect(error.message).toMatch(said);
+    }
+    expect(Array.isArray(await admin.peers())).toBe(true); // the same session serves on
+  });
+
+  it('says an answer it would not read was refused by this side, not closed by the node (a node from before that check sent a BigInt)', async () => {
+    const network = new MemoryNetwork();
+    // An older node: it answers a get with whatever the cache holds.
+    await network.listen('ws://older:1', (connection) => {
+      void sessionOf(connection, 'listener', { node: 'older', secret: SECRET }).then((session) =>
+        session.onMessage((message) => {
+          if (message.type !== MessageType.AdminRequest) return;
+          session.send({
+            type: MessageType.AdminResponse,
+            id: message.id,
+            ok: true,
+            result: { found: true, value: 10n },
+          });
+        }),
+      );
+    });
+    const admin = await AdminClient.connect('ws://older:1', {
+      secret: SECRET,
+      timeoutMillis: 2000,
+      transport: network,
+    });
+    clients.push(admin);
+    const error = await failure(admin.get('tokens', 'k'));
+    expect(error.code).toBe('E_PROTOCOL');
+    expect(error.message).toMatch(/^could not read the node's answer, so the connection was closed: .*BigInt/);
   });
 
   it('closes an admin session that sends anything but admin requests', async () => {

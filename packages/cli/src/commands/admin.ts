@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { TextDecoder } from 'node:util';
 import { AdminError, type PeerInfo } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
-import { ago, bytes, jsonLine, millis, printable, table } from '../format.js';
+import { ago, bytes, jsonLine, millis, notJson, printable, table } from '../format.js';
 import { inexactNumberIn } from '../inexact-numbers.js';
 import { type Io, readAll, styles } from '../io.js';
 import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
@@ -117,7 +117,9 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
   nodeOptions(
     program
       .command('get')
-      .description('read an entry (quietly: no statistics, no idle-time reset)')
+      .description(
+        'read an entry (quietly: no statistics, no idle-time reset), shown as JSON; a value JSON cannot hold as it is (a Map, a Set, binary, NaN, Infinity, a BigInt...) is refused (exit 1), naming where it is',
+      )
       .argument('<cache>')
       .argument('<key>'),
   )
@@ -129,6 +131,15 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       run(
         withNode(io, options, async (client) => {
           const answer = await client.get(cache, key);
+          // Shown only as it is: a value JSON would write as another one is refused (exit 1), the
+          // same with --json or without.
+          const problem = answer.found ? notJson(answer.value) : undefined;
+          if (problem !== undefined) {
+            throw new AdminError(
+              'E_VALUE_NOT_ENCODABLE',
+              `cannot show the value of key ${jsonLine(key)} in ${jsonLine(cache)} as JSON: ${problem}, which JSON has no way to write`,
+            );
+          }
           if (options.json === true)
             io.out(`${jsonLine(answer.found ? { found: true, value: answer.value } : { found: false })}\n`);
           else io.out(answer.found ? `${jsonLine(answer.value, 2)}\n` : `${style.dim('(no entry)')}\n`);

@@ -4,7 +4,8 @@
  *
  * Failures are AdminErrors with a code a program can branch on: E_UNREACHABLE (nothing answers
  * at the URL), E_AUTH (the node refused the secret), E_TIMEOUT (no answer in time), E_CLOSED (the
- * node went away mid-call), and whatever code the node gave a failed request (E_UNKNOWN_CACHE,
+ * node went away mid-call), E_PROTOCOL (an answer this side would not decode; the session is
+ * closed), and whatever code the node gave a failed request (E_UNKNOWN_CACHE,
  * E_INVALID_ARGUMENT, E_VALUE_NOT_ENCODABLE, ...). A key or a put's value that msgpack would not
  * carry as it is fails here, before anything is sent (E_INVALID_ARGUMENT for a key, as a cache's
  * put says it; E_VALUE_NOT_ENCODABLE for a value): a lone surrogate went as another string (a
@@ -12,7 +13,7 @@
  * what a frame holds closed the session.
  */
 import { randomUUID } from 'node:crypto';
-import { findEncodingProblem, MeshcacheError } from '@meshcache/core';
+import { findEncodingProblem, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import type { PeerInfo } from '../cluster-node.js';
 import { MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from '../protocol/codec.js';
 import { type AdminOperation, MessageType } from '../protocol/messages.js';
@@ -72,15 +73,18 @@ export class AdminClient {
   #ids = 0;
   #closed: AdminError | undefined;
 
-  private constructor(session: Session, timeoutMillis: number) {
+  private constructor(session: Session, timeoutMillis: number, refusal: { problem?: string }) {
     this.#session = session;
     this.#timeoutMillis = timeoutMillis;
     session.onMessage((message: SessionMessage) => this.#receive(message));
     session.connection.onClose((code, reason) => {
-      this.#closed = new AdminError(
-        'E_CLOSED',
-        `the node closed the connection (${reason === '' ? code : `${code} ${reason}`})`,
-      );
+      this.#closed =
+        refusal.problem === undefined
+          ? new AdminError('E_CLOSED', `the node closed the connection (${reason === '' ? code : `${code} ${reason}`})`)
+          : new AdminError(
+              'E_PROTOCOL',
+              `could not read the node's answer, so the connection was closed: ${refusal.problem}`,
+            );
       for (const { reject } of this.#pending.values()) reject(this.#closed);
       this.#pending.clear();
     });
@@ -108,11 +112,23 @@ export class AdminClient {
         cause: error,
       });
     }
+    // A frame of the node's that this side refuses (a BigInt in a value, from a node older than
+    // the check of what its answers carry) closes the session with 4002 'bad message', which the
+    // close handler saw as the node's doing; the session says why only to its logger.
+    const refusal: { problem?: string } = {};
+    const logger: Logger = {
+      ...silentLogger,
+      warn: (fields) => {
+        const { err } = fields as { err?: unknown };
+        if (err instanceof Error) refusal.problem ??= err.message;
+      },
+    };
     const session = new Session(connection, {
       side: 'dialler',
       local: { cluster: '', node: `admin-${randomUUID()}`, url: '', role: 'admin' },
       keyring,
       timeoutMillis,
+      logger,
     });
     try {
       await session.established;
@@ -121,7 +137,7 @@ export class AdminClient {
       const why = code === 'E_AUTH' ? 'the node refused the secret' : (error as Error).message;
       throw new AdminError(code, `${url}: ${why}`, { cause: error });
     }
-    return new AdminClient(session, timeoutMillis);
+    return new AdminClient(session, timeoutMillis, refusal);
   }
 
   peers(): Promise<PeerInfo[]> {

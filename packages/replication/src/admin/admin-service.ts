@@ -15,8 +15,14 @@
  * The bounds that keep a leaked key from harming the node (room, unsent answers, logs) are the
  * node's (admin-sessions.ts): the session reports each request, answer and failure to them.
  */
-import { type Cache, type CacheManager, type CacheStatistics, MeshcacheError } from '@meshcache/core';
-import { MAX_SENT_FRAME_BYTES } from '../protocol/codec.js';
+import {
+  type Cache,
+  type CacheManager,
+  type CacheStatistics,
+  findEncodingProblem,
+  MeshcacheError,
+} from '@meshcache/core';
+import { MAX_SENT_FRAME_BYTES, MAX_VALUE_DEPTH } from '../protocol/codec.js';
 import { type AdminRequestMessage, MessageType } from '../protocol/messages.js';
 import type { Session, SessionMessage } from '../session.js';
 import { CloseCode } from '../transport/transport.js';
@@ -107,9 +113,18 @@ function perform(target: AdminTarget, request: AdminRequestMessage): unknown {
     }
     case 'get': {
       const cache = cacheOf(target, args[0]);
-      const entry = cache.peekEntry(keyOf(args[1]));
+      const key = keyOf(args[1]);
+      const entry = cache.peekEntry(key);
       // A read through admin is a look, not a use: no statistics, no idle-time reset.
-      return entry === undefined ? { found: false } : { found: true, value: entry.value };
+      if (entry === undefined) return { found: false };
+      const problem = unsendable(entry.value);
+      if (problem !== undefined) {
+        throw new MeshcacheError(
+          'E_VALUE_NOT_ENCODABLE',
+          `the value of key ${JSON.stringify(key)} in "${cache.name}" cannot be sent as it is: ${problem}`,
+        );
+      }
+      return { found: true, value: entry.value };
     }
     case 'put': {
       const cache = cacheOf(target, args[0]);
@@ -126,6 +141,58 @@ function perform(target: AdminTarget, request: AdminRequestMessage): unknown {
       cacheOf(target, args[0]).removeAll();
       return {};
   }
+}
+
+/**
+ * What of a value the answer would not carry as it is, or undefined. A cache that neither
+ * replicates nor has a disk tier takes any value at all, but the answer travels as a peer's change
+ * does: msgpackr dropped a function (the client got `found` and no value), wrote a class instance
+ * as a plain object and a Map subclass as an empty one, and a BigInt or an invalid Date was
+ * refused by the client's guard, which closed the session as if the node had sent garbage. So
+ * the value is checked as a replicated cache checks a put (core's encodable.ts, to the depth a
+ * replicated value may take, which leaves room for the answer's two levels around it), and for an
+ * invalid Date besides (that check lets every Date through); what fails is answered
+ * E_VALUE_NOT_ENCODABLE, naming where.
+ */
+function unsendable(value: unknown): string | undefined {
+  const found = findEncodingProblem(value, Number.POSITIVE_INFINITY, MAX_VALUE_DEPTH);
+  if (found !== undefined) return `${found.path} ${found.problem}`;
+  const date = invalidDateIn(value, 'value', new Set());
+  return date === undefined
+    ? undefined
+    : `${date} is an invalid Date (msgpack carries a Date by its time, and it has none)`;
+}
+
+/**
+ * The path to an invalid Date in a value findEncodingProblem passed (no cycle, no deeper than
+ * MAX_VALUE_DEPTH, only plain containers), or undefined. `seen`: a container referenced twice is
+ * walked once.
+ */
+function invalidDateIn(value: unknown, path: string, seen: Set<object>): string | undefined {
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return undefined;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? path : undefined;
+  if (seen.has(value)) return undefined;
+  seen.add(value);
+  const items: Iterable<[string, unknown]> = Array.isArray(value)
+    ? value.map((item, i): [string, unknown] => [`${path}[${i}]`, item])
+    : value instanceof Map
+      ? [...value].flatMap(([k, v]): [string, unknown][] => [
+          [`${path} key ${labelOf(k)}`, k],
+          [`${path}.get(${labelOf(k)})`, v],
+        ])
+      : value instanceof Set
+        ? [...value].map((item, i): [string, unknown] => [`${path} item ${i}`, item])
+        : Object.entries(value).map(([k, v]): [string, unknown] => [`${path}.${k}`, v]);
+  for (const [where, item] of items) {
+    const found = invalidDateIn(item, where, seen);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** A Map key in a path; an object with no prototype has no String() of its own. */
+function labelOf(key: unknown): string {
+  return typeof key === 'object' && key !== null ? Object.prototype.toString.call(key) : String(key);
 }
 
 function cacheOf(target: AdminTarget, name: unknown): Cache<unknown> {
