@@ -10,7 +10,7 @@ import { until } from '@meshcache/core/testing';
 import { ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../../replication/test/tls-certs.js';
-import { backplaneLine } from '../src/commands/admin.js';
+import { backplaneLine, clearLine, removalLine } from '../src/commands/admin.js';
 import { run } from '../src/index.js';
 import { recordingIo } from './recording-io.js';
 
@@ -235,6 +235,62 @@ describe('meshcache admin commands, in process', () => {
       out: '{"found":true,"value":{"at":"1970-01-01T00:00:00.000Z","n":-1.5,"list":[null,"x",{"y":true}]}}\n',
       err: '',
     });
+  });
+
+  it('remove and clear say what reaches the other nodes, by how the cache replicates removals (they promised every node whatever the cache; found by the outside review)', async () => {
+    const a = await ClusterNode.start({
+      name: 'gw-1',
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0 },
+      peerDiscovery: { mode: 'manual', peers: [] },
+      caches: {
+        replicated: { replication: { asynchronousReplicationIntervalMillis: 10 } },
+        'by repair': { replication: { replicateRemovals: false } },
+        local: {},
+      },
+    });
+    nodes.push(a);
+    const node = ['--node', a.url];
+    const said = async (cache: string) => {
+      a.manager.getCache(cache)?.put('k', 1);
+      const results = [
+        await cli(['remove', ...node, cache, 'k']),
+        await cli(['remove', ...node, cache, 'k']), // held no more
+        await cli(['clear', ...node, cache]),
+      ];
+      for (const { code, err } of results) expect({ code, err }).toEqual({ code: 0, err: '' });
+      return results.map(({ out }) => out);
+    };
+    expect(await said('replicated')).toEqual([
+      'removed "k"\n',
+      '"k" was not held here (the removal still reaches every node)\n',
+      'cleared "replicated"\n',
+    ]);
+    expect(await said('by repair')).toEqual([
+      'removed "k" here; this cache does not send removals (replicateRemovals: false): peers drop the key at their next repair\n',
+      '"k" was not held here; this cache does not send removals (replicateRemovals: false): peers drop the key at their next repair\n',
+      'cleared "by repair" here; this cache does not send removals (replicateRemovals: false): peers empty it at their next repair\n',
+    ]);
+    expect(await said('local')).toEqual([
+      'removed "k" on this node only (the cache does not replicate)\n',
+      '"k" was not held here (the cache does not replicate)\n',
+      'cleared "local" on this node only (the cache does not replicate)\n',
+    ]);
+    // A node from before the answer's `removals` says nothing of the other nodes; nor do the lines.
+    expect(removalLine(true, 'k', undefined)).toBe('removed "k"');
+    expect(removalLine(false, 'k', undefined)).toBe(
+      '"k" was not held here (whether peers drop it too depends on the cache\'s replication; this node does not say)',
+    );
+    expect(clearLine('c', undefined)).toBe('cleared "c"');
+    // --help no longer promises every node.
+    for (const command of ['remove', 'clear']) {
+      const help = await cli([command, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.out).not.toMatch(/on every node/);
+      expect(help.out).toMatch(/with replicateRemovals: false, peers drop it at their\s+next repair/);
+      expect(help.out).toMatch(/a cache that does not replicate changes on this node only/);
+    }
   });
 
   it('fails with exit 1 and one line on stderr: unreachable node, refused secret, unknown cache', async () => {

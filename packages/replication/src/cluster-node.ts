@@ -513,7 +513,13 @@ export class ClusterNode {
               const bounds = this.#adminSessions.admit(session, grant);
               if (bounds === undefined) return;
               this.#logger.debug({ client: peer.node, grant: peer.grant }, 'admin client connected');
-              serveAdmin(session, this, grant, bounds);
+              const target = {
+                manager: this.manager,
+                peers: () => this.peers(),
+                replicationStatistics: (cache: string) => this.replicationStatistics(cache),
+                replicationSettings: (cache: string) => this.#replicators.get(cache)?.settings,
+              };
+              serveAdmin(session, target, grant, bounds);
             } else {
               // A dialler that named caches in the path it dialled gets those caches only, on both sides.
               const scope = connection.scope;

@@ -8,7 +8,7 @@
  */
 export type { AdminClientOptions } from './admin/admin-client.js';
 export { AdminClient, AdminError } from './admin/admin-client.js';
-export type { CacheReport } from './admin/admin-service.js';
+export type { CacheReport, RemovalReplication } from './admin/admin-service.js';
 export type { BackplaneConfig, ResolvedBackplaneConfig } from './backplane/backplane-config.js';
 export type { BackplaneInfo, BackplaneMember, BackplaneState } from './backplane/redis-backplane.js';
 export type { SettleResult } from './cache-replicator.js';

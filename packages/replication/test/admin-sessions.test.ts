@@ -66,7 +66,12 @@ function harness() {
     const grant = { client: `client-${ids}`, readOnly };
     const bounds = sessions.admit(session, grant);
     if (bounds !== undefined)
-      serveAdmin(session, { manager, peers: () => [], replicationStatistics: () => null }, grant, bounds);
+      serveAdmin(
+        session,
+        { manager, peers: () => [], replicationStatistics: () => null, replicationSettings: () => undefined },
+        grant,
+        bounds,
+      );
     return {
       client,
       admitted: bounds !== undefined,

@@ -50,6 +50,26 @@ async function failure(call: Promise<unknown>): Promise<AdminError> {
   throw new Error('expected the call to fail');
 }
 
+/**
+ * An AdminClient connected to a stand-in for a node of an older release, on the in-memory network:
+ * it answers every request with `answer(op, args)`, as that node's admin service would.
+ */
+async function olderNode(answer: (op: string, args: readonly unknown[]) => unknown): Promise<AdminClient> {
+  const network = new MemoryNetwork();
+  await network.listen('ws://older:1', (connection) => {
+    void sessionOf(connection, 'listener', { node: 'older', secret: SECRET }).then((session) =>
+      session.onMessage((message) => {
+        if (message.type !== MessageType.AdminRequest) return;
+        const result = answer(message.op, message.args);
+        session.send({ type: MessageType.AdminResponse, id: message.id, ok: true, result });
+      }),
+    );
+  });
+  const client = await AdminClient.connect('ws://older:1', { secret: SECRET, timeoutMillis: 2000, transport: network });
+  clients.push(client);
+  return client;
+}
+
 describe('admin calls over the replication protocol', () => {
   it('gets, puts (with a ttl), removes and clears on a live node, and the writes replicate', async () => {
     const a = await start('gw-1');
@@ -267,30 +287,33 @@ describe('admin calls over the replication protocol', () => {
   });
 
   it('says an answer it would not read was refused by this side, not closed by the node (a node from before that check sent a BigInt)', async () => {
-    const network = new MemoryNetwork();
     // An older node: it answers a get with whatever the cache holds.
-    await network.listen('ws://older:1', (connection) => {
-      void sessionOf(connection, 'listener', { node: 'older', secret: SECRET }).then((session) =>
-        session.onMessage((message) => {
-          if (message.type !== MessageType.AdminRequest) return;
-          session.send({
-            type: MessageType.AdminResponse,
-            id: message.id,
-            ok: true,
-            result: { found: true, value: 10n },
-          });
-        }),
-      );
-    });
-    const admin = await AdminClient.connect('ws://older:1', {
-      secret: SECRET,
-      timeoutMillis: 2000,
-      transport: network,
-    });
-    clients.push(admin);
+    const admin = await olderNode(() => ({ found: true, value: 10n }));
     const error = await failure(admin.get('tokens', 'k'));
     expect(error.code).toBe('E_PROTOCOL');
     expect(error.message).toMatch(/^could not read the node's answer, so the connection was closed: .*BigInt/);
+  });
+
+  it('remove and clear say how the cache’s removals reach the other nodes; a node older than that answer says nothing of it', async () => {
+    const a = await startNode('gw-1', [], {
+      caches: {
+        'Response Cache': { replication: {} },
+        'by repair': { replication: { replicateRemovals: false } },
+        tokens: {},
+      },
+    });
+    const admin = await connect(a.url);
+    a.manager.getCache('tokens')?.put('k', 1);
+    expect(await admin.removeEntry('tokens', 'k')).toEqual({ removed: true, removals: 'none' });
+    expect(await admin.removeEntry('Response Cache', 'k')).toEqual({ removed: false, removals: 'sent' });
+    expect(await admin.removeEntry('by repair', 'k')).toEqual({ removed: false, removals: 'repair' });
+    expect(await admin.clear('by repair')).toEqual({ removals: 'repair' });
+    expect(await admin.clear('tokens')).toEqual({ removals: 'none' });
+    expect(await admin.remove('Response Cache', 'k')).toBe(false); // as before: whether it was held
+
+    const older = await olderNode((op) => (op === 'remove' ? { removed: true } : {}));
+    expect(await older.removeEntry('tokens', 'k')).toEqual({ removed: true, removals: undefined });
+    expect(await older.clear('tokens')).toEqual({ removals: undefined });
   });
 
   it('closes an admin session that sends anything but admin requests', async () => {

@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { TextDecoder } from 'node:util';
-import { AdminError, type PeerInfo } from '@meshcache/replication';
+import { AdminError, type PeerInfo, type RemovalReplication } from '@meshcache/replication';
 import { type Command, Option } from 'commander';
 import { ago, bytes, jsonLine, millis, notJson, printable, table } from '../format.js';
 import { inexactNumberIn } from '../inexact-numbers.js';
@@ -201,39 +201,96 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
     );
 
   nodeOptions(
-    program.command('remove').description('remove an entry, on every node').argument('<cache>').argument('<key>'),
+    program
+      .command('remove')
+      .description('remove an entry; peers drop it too as the cache replicates removals (the output says which)')
+      .argument('<cache>')
+      .argument('<key>'),
     false,
   )
-    .addHelpText('after', '\nExamples:\n  meshcache remove --node ws://127.0.0.1:40001 tokens svc/orders\n')
+    .addHelpText(
+      'after',
+      `${REMOVALS_HELP}\nExamples:\n  meshcache remove --node ws://127.0.0.1:40001 tokens svc/orders\n`,
+    )
     .action((cache: string, key: string, options: NodeOptions) =>
       run(
         withNode(io, options, async (client) => {
-          const removed = await client.remove(cache, key);
-          io.out(
-            removed
-              ? `removed ${jsonLine(key)}\n`
-              : `${jsonLine(key)} was not held here (the removal still reaches every node)\n`,
-          );
+          const { removed, removals } = await client.removeEntry(cache, key);
+          io.out(`${removalLine(removed, key, removals)}\n`);
           return 0;
         }),
       ),
     );
 
   nodeOptions(
-    program.command('clear').description('remove every entry of a cache, on every node').argument('<cache>'),
+    program
+      .command('clear')
+      .description(
+        'remove every entry of a cache; peers empty it too as the cache replicates removals (the output says which)',
+      )
+      .argument('<cache>'),
     false,
   )
-    .addHelpText('after', '\nExamples:\n  meshcache clear --node ws://127.0.0.1:40001 "Response Cache"\n')
+    .addHelpText(
+      'after',
+      `${REMOVALS_HELP}\nExamples:\n  meshcache clear --node ws://127.0.0.1:40001 "Response Cache"\n`,
+    )
     .action((cache: string, options: NodeOptions) =>
       run(
         withNode(io, options, async (client) => {
-          await client.clear(cache);
-          io.out(`cleared ${jsonLine(cache)}\n`);
+          const { removals } = await client.clear(cache);
+          io.out(`${clearLine(cache, removals)}\n`);
           return 0;
         }),
       ),
     );
 }
+
+/** What --help of remove and clear says of the other nodes. */
+const REMOVALS_HELP =
+  '\nThe other nodes: a cache that replicates removals (the default) sends the\n' +
+  'removal to its peers; with replicateRemovals: false, peers drop it at their\n' +
+  'next repair; a cache that does not replicate changes on this node only.\n';
+
+/**
+ * What `remove` did, here and beyond, by what the node says of the cache's removals. The lines
+ * once promised every node whatever the cache: one that does not replicate changes this node
+ * alone, and with replicateRemovals off nothing is sent until a repair. A node older than the
+ * answer's `removals` says nothing of it, and neither does the line.
+ */
+export function removalLine(removed: boolean, key: string, removals: RemovalReplication | undefined): string {
+  const held = removed ? `removed ${jsonLine(key)}` : `${jsonLine(key)} was not held here`;
+  switch (removals) {
+    case 'sent':
+      return removed ? held : `${held} (the removal still reaches every node)`;
+    case 'repair':
+      return `${removed ? `${held} here` : held}; ${NOT_SENT}: peers drop the key at their next repair`;
+    case 'none':
+      return removed
+        ? `${held} on this node only (the cache does not replicate)`
+        : `${held} (the cache does not replicate)`;
+    case undefined:
+      return removed
+        ? held
+        : `${held} (whether peers drop it too depends on the cache's replication; this node does not say)`;
+  }
+}
+
+/** What `clear` did, as removalLine says it for `remove`. */
+export function clearLine(cache: string, removals: RemovalReplication | undefined): string {
+  const cleared = `cleared ${jsonLine(cache)}`;
+  switch (removals) {
+    case 'sent':
+    case undefined:
+      return cleared;
+    case 'repair':
+      return `${cleared} here; ${NOT_SENT}: peers empty it at their next repair`;
+    case 'none':
+      return `${cleared} on this node only (the cache does not replicate)`;
+  }
+}
+
+const NOT_SENT = 'this cache does not send removals (replicateRemovals: false)';
 
 /** Most bytes --value-file reads: a frame's worth (AdminClient refuses a value past 15 MiB encoded). */
 const MOST_VALUE_FILE_BYTES = 16 * 1024 * 1024;

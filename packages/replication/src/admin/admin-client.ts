@@ -21,7 +21,7 @@ import { Keyring } from '../security/keyring.js';
 import { HandshakeError, Session, type SessionMessage } from '../session.js';
 import type { Transport } from '../transport/transport.js';
 import { WebSocketTransport } from '../transport/websocket.js';
-import type { CacheReport } from './admin-service.js';
+import type { CacheReport, RemovalReplication } from './admin-service.js';
 
 /**
  * A key msgpack would not carry to the node as it is: one with a lone surrogate went as U+FFFD, so
@@ -171,14 +171,31 @@ export class AdminClient {
     await this.#call('put', [cache, key, value, options.ttlSeconds ?? null]);
   }
 
-  /** @throws AdminError E_INVALID_ARGUMENT, before anything is sent, for a key the call cannot carry as it is. */
+  /**
+   * Whether the node held the key.
+   * @throws AdminError E_INVALID_ARGUMENT, before anything is sent, for a key the call cannot carry as it is.
+   */
   async remove(cache: string, key: string): Promise<boolean> {
-    checkKey('remove', key);
-    return ((await this.#call('remove', [cache, key])) as { removed: boolean }).removed;
+    return (await this.removeEntry(cache, key)).removed;
   }
 
-  async clear(cache: string): Promise<void> {
-    await this.#call('clear', [cache]);
+  /**
+   * remove, with how the removal reaches the other nodes (`removals`: RemovalReplication);
+   * undefined from a node older than that answer.
+   * @throws AdminError E_INVALID_ARGUMENT, before anything is sent, for a key the call cannot carry as it is.
+   */
+  async removeEntry(
+    cache: string,
+    key: string,
+  ): Promise<{ removed: boolean; removals: RemovalReplication | undefined }> {
+    checkKey('remove', key);
+    const answer = (await this.#call('remove', [cache, key])) as { removed: boolean; removals?: unknown };
+    return { removed: answer.removed, removals: removalsIn(answer) };
+  }
+
+  /** Empties the cache; says how that reaches the other nodes, as removeEntry does. */
+  async clear(cache: string): Promise<{ removals: RemovalReplication | undefined }> {
+    return { removals: removalsIn(await this.#call('clear', [cache])) };
   }
 
   close(): void {
@@ -211,6 +228,14 @@ export class AdminClient {
       ),
     );
   }
+}
+
+const REMOVAL_REPLICATIONS: ReadonlySet<unknown> = new Set<RemovalReplication>(['sent', 'repair', 'none']);
+
+/** An answer's `removals`; undefined where a node older than it, or a newer one's unknown value, says none we know. */
+function removalsIn(answer: unknown): RemovalReplication | undefined {
+  const removals = (answer as { removals?: unknown } | null)?.removals;
+  return REMOVAL_REPLICATIONS.has(removals) ? (removals as RemovalReplication) : undefined;
 }
 
 function withTimeout<T>(promise: Promise<T>, millis: number, what: string): Promise<T> {

@@ -33,7 +33,20 @@ export interface AdminTarget {
   readonly manager: CacheManager;
   peers(): unknown[];
   replicationStatistics(cache: string): unknown;
+  /** The cache's replication settings; undefined for a cache that does not replicate. */
+  replicationSettings(cache: string): { readonly replicateRemovals: boolean } | undefined;
 }
+
+/**
+ * How a cache's removals (`remove`, `clear`) reach the other nodes, as `remove` and `clear`
+ * answer it (`removals`), so that the CLI says what happened rather than promise every node:
+ * - 'sent': the cache replicates removals; the change is sent to its peers like any write;
+ * - 'repair': `replicateRemovals: false`; nothing is sent now, and peers drop the key (empty the
+ *   cache, for a clear) at their next repair (docs/replication.md);
+ * - 'none': the cache does not replicate; only this node changed.
+ * A node from before this field answers without it.
+ */
+export type RemovalReplication = 'sent' | 'repair' | 'none';
 
 /** One cache's figures, as `stats` returns them. */
 export interface CacheReport {
@@ -135,12 +148,22 @@ function perform(target: AdminTarget, request: AdminRequestMessage): unknown {
       cache.put(keyOf(args[1]), args[2], typeof ttl === 'number' ? { timeToLiveSeconds: ttl } : undefined);
       return {};
     }
-    case 'remove':
-      return { removed: cacheOf(target, args[0]).remove(keyOf(args[1])) };
-    case 'clear':
-      cacheOf(target, args[0]).removeAll();
-      return {};
+    case 'remove': {
+      const cache = cacheOf(target, args[0]);
+      return { removed: cache.remove(keyOf(args[1])), removals: removalsOf(target, cache.name) };
+    }
+    case 'clear': {
+      const cache = cacheOf(target, args[0]);
+      cache.removeAll();
+      return { removals: removalsOf(target, cache.name) };
+    }
   }
+}
+
+function removalsOf(target: AdminTarget, cache: string): RemovalReplication {
+  const settings = target.replicationSettings(cache);
+  if (settings === undefined) return 'none';
+  return settings.replicateRemovals ? 'sent' : 'repair';
 }
 
 /**
