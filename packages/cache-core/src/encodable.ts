@@ -6,7 +6,8 @@
  * come back as it went in.
  *
  * Accepted: null, booleans, numbers, strings, plain objects (prototype Object.prototype or null),
- * arrays, Buffers and Uint8Arrays, Dates, Maps, Sets. Refused: undefined at the top level,
+ * arrays, Buffers and Uint8Arrays, valid Dates, Maps, Sets. Refused: undefined at the top level, an
+ * invalid Date (msgpackr writes it in a form a peer's guard refuses, which closed the link),
  * functions, symbols, bigints, other class instances (typed arrays other than Uint8Array
  * included, and subclasses of Array, Date, Map and Set, which come back as the base class or, a
  * Map's, as an empty object), an array with fields besides its items (a RegExp match: only the
@@ -153,9 +154,12 @@ class Walk {
         : { problem: describeInstance(object), steps: [] };
     }
     if (object instanceof Date) {
-      return Object.getPrototypeOf(object) === Date.prototype
-        ? this.#count(15)
-        : { problem: describeInstance(object), steps: [] };
+      if (Object.getPrototypeOf(object) !== Date.prototype) return { problem: describeInstance(object), steps: [] };
+      // msgpackr writes an invalid Date in a form no timestamp has (one byte), which a peer's
+      // guard refuses as a bad frame: the link closed, and the repair after it sent it again.
+      return Number.isNaN(object.getTime())
+        ? { problem: 'is an invalid Date (its time is NaN)', steps: [] }
+        : this.#count(15);
     }
     this.#containers ??= new Map();
     const containers = this.#containers;

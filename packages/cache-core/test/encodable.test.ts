@@ -61,6 +61,7 @@ describe('findEncodingProblem', () => {
     ['a subclass of Map', { headers: new Headers([['a', 'b']]) }, 'value.headers', /instance of Headers/],
     ['a subclass of Set', new Tags(['a']), 'value', /instance of Tags/],
     ['a subclass of Date', [new Timestamp(0)], 'value[0]', /instance of Timestamp/],
+    ['an invalid Date', { at: new Date('not a date') }, 'value.at', /an invalid Date/],
     ['a subclass of Array', Row.from([1, 2]), 'value', /instance of Row/],
     [
       'a RegExp match (index, input, groups)',

@@ -46,6 +46,17 @@ describe('ClusterNode over WebSockets on 127.0.0.1', () => {
     await until(() => !responses(a).has('GET /orders/42') && !responses(b).has('GET /orders/42'), 'the removal');
   });
 
+  it('refuses an invalid Date at put, naming where: sent, it took the link down, and every repair sent it again (found by an outside review)', async () => {
+    const a = await start('gw-1');
+    const b = await start('gw-2', [a.url]);
+    await b.ready();
+    await until(() => a.peers()[0]?.state === 'connected', 'the link');
+    expect(() => responses(a).put('GET /bad', { at: new Date('not a date') })).toThrow(/value\.at is an invalid Date/);
+    responses(a).put('GET /good', { status: 200 });
+    await until(() => responses(b).has('GET /good'), 'the next put to arrive');
+    expect(a.peers()[0]?.state).toBe('connected');
+  });
+
   it('says a quiet, healthy link was last seen at its last heartbeat, not at its last message (found by the docs audit)', async () => {
     const a = await start('gw-1');
     const b = await start('gw-2', [a.url]);
