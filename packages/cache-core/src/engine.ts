@@ -415,11 +415,16 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    * may answer with. (Memory alone left a disk-persistent token cache, whose memory is empty after
    * a restart, without stale-if-error.)
    */
-  held(key: string): { readonly value: V; readonly expiresAt: number } | undefined {
-    const slot = this.#store.slotOf(key);
-    if (slot >= 0) return { value: this.#store.value(slot), expiresAt: this.#store.expiresAt(slot) };
+  held(
+    key: string,
+  ): { readonly value: V; readonly expiresAt: number; readonly version: Version | undefined } | undefined {
+    const store = this.#store;
+    const slot = store.slotOf(key);
+    if (slot >= 0) return { value: store.value(slot), expiresAt: store.expiresAt(slot), version: store.version(slot) };
     const record = this.disk?.read(key);
-    return record === undefined ? undefined : { value: record.value, expiresAt: recordExpiresAt(record) };
+    return record === undefined
+      ? undefined
+      : { value: record.value, expiresAt: recordExpiresAt(record), version: record.version };
   }
 
   // ---------------------------------------------------------------- writes
@@ -625,6 +630,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         if (!recent && this.#heldNowhere(key, slot)) {
           // The peers' unswept copies older than it go (no tombstone), and what lingers of them here too.
           if (this.#digest?.endLingering(key, version) === true) this.#generation++;
+          // Nothing here to remove, but a stale value older than it that stale-if-error keeps (loads.ts).
+          this.loads.endStale(key, version);
           return 'stale';
         }
         this.#removeKey(key, version, 'remote', now, recent, change.taught === true);
@@ -699,6 +706,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         this.#heldNowhere(key, slot))
     ) {
       if (value instanceof DeferredValue) value.release();
+      // Newer than anything held here, yet nothing to hold: it still ends a stale value older
+      // than it that stale-if-error keeps (loads.ts).
+      if (slot !== STALE) this.loads.endStale(key, version);
       return 'stale';
     }
     const held = value instanceof DeferredValue && this.#decodesNow(key, value) ? value.resolve() : value;

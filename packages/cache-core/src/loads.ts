@@ -8,7 +8,8 @@
  *   answer: staleIfErrorSeconds, RFC 5861's stale-if-error). A stale value that answered keeps
  *   answering the failures of its window (the access that found it expired freed it from the
  *   store, so it is kept here, out of get's sight) until a write, removal or removeAll of its key
- *   or a load that succeeds ends it: a revocation is not undone by the next failure.
+ *   or a load that succeeds ends it: a revocation is not undone by the next failure. That includes
+ *   a peer's change newer than it that leaves nothing here to change (endStale).
  * - A load that a write, remove or removeAll overtook (overtake, overtakeAll) still answers its
  *   callers but is not stored, so a revocation that happens mid-load is not undone by the load
  *   finishing; and a caller that comes after the revocation does not join it (it would be
@@ -23,6 +24,7 @@ import { describe, type EntryOptions, type Lifespan } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
 import { MeshcacheError } from './errors.js';
 import { checkOptionNames, ENTRY_OPTIONS, entryLifespan } from './expiry.js';
+import { isNewer, type Version } from './version.js';
 
 export interface GetOrLoadOptions<V = unknown> extends EntryOptions {
   /**
@@ -55,8 +57,10 @@ export interface LoadHost<V> {
   now(): number;
   /** An access, as get(). */
   get(key: string): V | undefined;
-  /** The held value, expired or not, and when it expires (Infinity for never); quiet. */
-  held(key: string): { readonly value: V; readonly expiresAt: number } | undefined;
+  /** The held value, expired or not, when it expires (Infinity for never) and its version; quiet. */
+  held(
+    key: string,
+  ): { readonly value: V; readonly expiresAt: number; readonly version: Version | undefined } | undefined;
   checkKey(key: unknown): asserts key is string;
   checkValue(key: string, value: unknown): void;
   /** Stores a loaded value as a local write. */
@@ -106,6 +110,8 @@ const STALE_SWEEP_FLOOR = 1024;
 interface StaleValue<V> {
   readonly value: V;
   readonly expiresAt: number;
+  /** Its write's version: a peer's change of the key newer than it ends it (endStale). */
+  readonly version: Version | undefined;
   /** The end of the window of the failure that it answered: kept no longer than that. */
   readonly until: number;
 }
@@ -143,6 +149,20 @@ export class Loads<V> {
     if (load !== undefined) load.overtaken = true;
   }
 
+  /**
+   * A peer's put or remove of `key` at `version` that left nothing here to change, the key being
+   * held nowhere (a removal older than the tombstone retention, a write whose TTL ran out on its
+   * way): it is applied as 'stale', and so never reached overtake, yet it is newer than a stale
+   * value kept here, which went on answering failures, a removal made elsewhere undone here for
+   * the rest of the window. Only the stale value goes, and only one older than the change; loads
+   * in flight are left as they were.
+   */
+  endStale(key: string, version: Version): void {
+    if (this.#stale.size === 0) return;
+    const kept = this.#stale.get(key);
+    if (kept !== undefined && isNewer(version, kept.version)) this.#stale.delete(key);
+  }
+
   /** A removeAll: no load running now may store its result. */
   overtakeAll(): void {
     this.#stale.clear();
@@ -157,7 +177,12 @@ export class Loads<V> {
     const stale: StaleValue<V> | undefined =
       held === undefined
         ? undefined
-        : { value: held.value, expiresAt: held.expiresAt, until: held.expiresAt + staleWindow * 1000 };
+        : {
+            value: held.value,
+            expiresAt: held.expiresAt,
+            version: held.version,
+            until: held.expiresAt + staleWindow * 1000,
+          };
     const value = host.get(key);
     if (value !== undefined) return Promise.resolve(value);
     const inFlight = this.#inFlight.get(key);

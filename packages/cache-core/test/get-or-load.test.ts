@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { Version } from '../src/index.js';
+import { replicaPortOf } from '../src/internal.js';
 import { setup } from './helpers.js';
 
 function deferred<T>() {
@@ -226,6 +228,50 @@ describe('getOrLoad', () => {
       expect(await cache.getOrLoad('k', failing, stale)).toBe(newer);
       cache.remove('k');
     }
+  });
+
+  it("stale-if-error: a peer's put or remove ends the stale value also when it leaves nothing here to hold", async () => {
+    // The key is held nowhere here once its stale value answered, so a peer's removal older than
+    // the tombstone retention, or a peer's write whose TTL ran out on its way, is applied as
+    // 'stale' (nothing to remove, nothing to hold): both are newer than the stale value all the
+    // same, and it went on answering failures, a removal made elsewhere undone here for the rest
+    // of the window. One older than the stale value leaves it answering.
+    const failing = () => Promise.reject(new Error('origin down'));
+    const stale = { staleIfErrorSeconds: 86_400 };
+    const peer = (time: number): Version => ({ time, counter: 0, node: 'peer' });
+    const outage = async () => {
+      const kit = setup({ versionClock: () => ({ time: kit.clock.now(), counter: 0, node: 'me' }) });
+      const cache = kit.addCache<string>('c', { timeToLiveSeconds: 10, diskExpiryThreadIntervalSeconds: 3600 });
+      cache.put('k', 'old');
+      const written = kit.clock.now();
+      kit.clock.advance(10_001);
+      expect(await cache.getOrLoad('k', failing, stale)).toBe('old');
+      return { clock: kit.clock, cache, port: replicaPortOf(cache), written };
+    };
+
+    const removed = await outage();
+    removed.clock.advance(3_600_000); // past the tombstone retention (300 s) since the removal
+    const removal = peer(removed.written + 60_000);
+    expect(removed.port.applyRemote({ type: 'remove', key: 'k', version: removal })).toBe('stale');
+    await expect(removed.cache.getOrLoad('k', failing, stale)).rejects.toThrow('origin down');
+
+    const lapsed = await outage();
+    const at = lapsed.clock.now() - 5_000;
+    const change = {
+      type: 'put',
+      key: 'k',
+      value: 'lapsed',
+      createdAt: at,
+      timeToLiveSeconds: 1,
+      timeToIdleSeconds: 0,
+    } as const;
+    expect(lapsed.port.applyRemote({ ...change, version: peer(at) })).toBe('stale');
+    await expect(lapsed.cache.getOrLoad('k', failing, stale)).rejects.toThrow('origin down');
+
+    const older = await outage();
+    older.clock.advance(3_600_000);
+    expect(older.port.applyRemote({ type: 'remove', key: 'k', version: peer(older.written - 1) })).toBe('stale');
+    expect(await older.cache.getOrLoad('k', failing, stale)).toBe('old');
   });
 
   it('stale-if-error: past the window, the error reaches the caller', async () => {
