@@ -149,6 +149,28 @@ describe('TINYLFU through a long scan', () => {
   });
 });
 
+describe('TINYLFU through its first scan', () => {
+  it('keeps popular keys read while the cache filled: the hits before its first eviction do not grow the window', async () => {
+    // The first sample ended early in the scan, its window hits all made while the cache filled
+    // (the 41 popular keys sat in the window, nothing had left it): the window grew by 39 slots,
+    // taken from probation's oldest, which moved 39 of the popular keys to the window and left
+    // one at probation's head. As a victim, that one tied with each of the others leaving the
+    // window (equal counts: the candidate goes), and 40 of 41 left the cache (1 of 41 kept; with
+    // 39 popular keys, all kept).
+    for (const popular of [39, 41, 60]) {
+      const manager = new CacheManager();
+      const cache = manager.addCache<number>('c', { maxElementsInMemory: 200, memoryStoreEvictionPolicy: 'TINYLFU' });
+      for (let round = 0; round < 10; round++)
+        for (let i = 0; i < popular; i++) if (cache.get(`hot${i}`) === undefined) cache.put(`hot${i}`, i);
+      for (let i = 0; i < 2_000; i++) if (cache.get(`scan${i}`) === undefined) cache.put(`scan${i}`, i);
+      let kept = 0;
+      for (let i = 0; i < popular; i++) if (cache.peekEntry(`hot${i}`) !== undefined) kept++;
+      expect(kept, `${popular} popular keys`).toBe(popular);
+      await manager.shutdown();
+    }
+  });
+});
+
 describe('TINYLFU construction', () => {
   it('refuses a capacity that is not a whole number of at least 1, naming it', () => {
     for (const capacity of [0, -1, 1.5, Number.NaN]) {

@@ -135,6 +135,8 @@ export class TinyLfuPolicy implements EvictionPolicy {
   #requests = 0;
   /** Evictions in the current sample (#endSample adapts the window only from samples that had some). */
   #sampleEvictions = 0;
+  /** Whether the store has evicted since it was created or cleared (#evictOne). */
+  #evicted = false;
   /** xorshift32 state, for the random admission only. */
   #random: number;
 
@@ -251,6 +253,8 @@ export class TinyLfuPolicy implements EvictionPolicy {
     this.#size = 0;
     this.#windowSize = 0;
     this.#protectedSize = 0;
+    // Refilled, the store holds every key again until it evicts: those hits say nothing either (#evictOne).
+    this.#evicted = false;
   }
 
   #allocate(): void {
@@ -377,6 +381,21 @@ export class TinyLfuPolicy implements EvictionPolicy {
    * frequently used one leaves, out of the order. `kept` (the slot being inserted) is never chosen.
    */
   #evictOne(spilled: number | undefined, kept: number): number {
+    if (!this.#evicted) {
+      // The sample's hits so far were made while the store held every key it was given, the
+      // popular ones in the window (nothing had left it): no evidence about the window's size, as
+      // for a sample without evictions (#endSample). Counted, they grew the window by 39 slots of
+      // a cache of 200 early in its first scan, which moved all but one of 41 popular keys from
+      // probation to the window; the one left at probation's head then tied with each of them
+      // as it left the window (the candidate goes on a tie), and 40 of 41 left the cache.
+      this.#evicted = true;
+      this.#windowHits = 0;
+      this.#mainHits = 0;
+      this.#windowGhostHits = 0;
+      this.#mainGhostHits = 0;
+      this.#windowFalseHits = 0;
+      this.#mainFalseHits = 0;
+    }
     this.#sampleEvictions++;
     let candidate = spilled ?? (this.#window.head === NONE ? undefined : this.#window.head);
     if (candidate === kept) candidate = undefined;
