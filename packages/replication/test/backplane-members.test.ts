@@ -235,6 +235,66 @@ describe('the member table', () => {
     }
   });
 
+  it("says a member whose clock is past the drift bound is skewed, ahead or behind, once, and when it is in step again; a dead member's old record is not", () => {
+    let now = 1_000_000;
+    const said: string[] = [];
+    const members = new Members({
+      heartbeatMillis: 1000,
+      clock: () => now,
+      onRestarted: () => {},
+      onLive: () => {},
+      onGone: () => {},
+      onClock: (name, skewed, offset) => said.push(`${name} ${skewed ? 'skewed' : 'in step'} ${offset}`),
+    });
+    const sealers = new Map(
+      ['ahead90', 'ahead30', 'behind90', 'dead'].map((name) => [
+        name,
+        new EntrySealer({ cluster: 'c', writer: name, psks: [psk] }),
+      ]),
+    );
+    const offsets = new Map([
+      ['ahead90', 90_000],
+      ['ahead30', 30_000],
+      ['behind90', -90_000],
+    ]);
+    const dead = record('dead', now - 5 * 60_000, sealers.get('dead'));
+    const beat = () =>
+      members.update(
+        new Map([
+          ...[...offsets].map(
+            ([name, offset]) =>
+              [name, record(name, now + offset, sealers.get(name))] as [string, ReturnType<typeof record>],
+          ),
+          ['dead', dead],
+        ]),
+      );
+    for (let i = 0; i < 5; i++) {
+      beat();
+      now += 1000;
+    }
+    const member = (name: string) => members.get(name) as NonNullable<ReturnType<Members['get']>>;
+    expect(members.skewed(member('ahead90'))).toBe(true);
+    expect(member('ahead90').clockOffsetMillis).toBe(90_000);
+    expect(members.skewed(member('behind90'))).toBe(true); // its records move on, 90 s behind
+    expect(member('behind90').clockOffsetMillis).toBe(-90_000);
+    expect(members.skewed(member('ahead30'))).toBe(false); // within the bound: in step, live
+    expect(members.live()).toContain('ahead30');
+    expect(members.skewed(member('dead'))).toBe(false); // its record never moves: nothing said of its clock
+    expect(member('dead').clockOffsetMillis).toBeNull();
+    expect(said).toEqual(['ahead90 skewed 90000', 'behind90 skewed -90000']); // once each, not per record
+    // The clocks agree again (this node's was the one behind, and is set right): said once.
+    now += 90_000;
+    offsets.set('ahead90', 0);
+    beat();
+    expect(members.skewed(member('ahead90'))).toBe(false);
+    expect(said).toEqual(['ahead90 skewed 90000', 'behind90 skewed -90000', 'ahead90 in step 0']);
+    // One that stops writing is skewed no longer (gone): its last record says nothing new.
+    offsets.delete('behind90');
+    now += 10_000;
+    beat();
+    expect(members.skewed(member('behind90'))).toBe(false);
+  });
+
   it('takes nothing from a record older than one it read: not a restart, nor the heartbeat it had then', () => {
     let now = 1_000_000;
     const events: string[] = [];

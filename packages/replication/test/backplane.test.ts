@@ -1407,6 +1407,44 @@ describe('inbox messages addressed to one run of a node', () => {
   }, 30_000);
 });
 
+describe('clocks past the drift bound', () => {
+  it('a member whose clock is 90 s ahead shows as skewed on the other node, the other on it, and each says so once, as an error', async () => {
+    const server = await redisServer();
+    const watchedA = memoryLogger();
+    const watchedC = memoryLogger();
+    const a = await node('a', server, {}, { logger: watchedA.logger });
+    const c = await node('c', server, {}, { logger: watchedC.logger, clock: () => Date.now() + 90_000 });
+    const member = (of: ClusterNode, id: string) => of.peers().find((peer) => peer.id === id);
+    // Before, a showed c 'connected' while refusing every entry of c's as from the future, and c
+    // showed a 'down' with a repair owed for ever; neither said a word about the clocks.
+    await until(
+      () => member(a, 'c')?.state === 'skewed' && member(c, 'a')?.state === 'skewed',
+      'each node to show the other skewed',
+    );
+    expect(member(a, 'c')?.clockOffsetMillis).toBeGreaterThan(60_000);
+    expect(member(c, 'a')?.clockOffsetMillis).toBeLessThan(-60_000);
+    const registry = new Registry();
+    registerMeshcacheMetrics(a, registry);
+    expect(
+      sampleValue(parsePrometheusText(await registry.metrics()), 'meshcache_peer_state', {
+        peer: 'c',
+        state: 'skewed',
+      }),
+    ).toBe(1);
+    // Many records later, still one line on each side.
+    const seenAt = member(a, 'c')?.lastSeen ?? 0;
+    await until(() => (member(a, 'c')?.lastSeen ?? 0) > seenAt + 1000, 'more records of c read by a');
+    const said = (lines: typeof watchedA.lines) =>
+      lines.filter((line) => line.level === 'error' && /clock is \d+ s (ahead of|behind) this node's/.test(line.msg));
+    expect(said(watchedA.lines).map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^backplane: member c's clock is 9\d s ahead of this node's/),
+    ]);
+    expect(said(watchedC.lines).map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^backplane: member a's clock is 9\d s behind this node's/),
+    ]);
+  });
+});
+
 describe('single flight over the backplane', () => {
   it('one origin call for a key missed on every node at once', async () => {
     const server = await redisServer();

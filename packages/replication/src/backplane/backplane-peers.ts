@@ -52,6 +52,7 @@ export function backplanePeers(
         foundBy: 'backplane',
         queuedChanges: 0,
         ...none,
+        clockOffsetMillis: member.clockOffsetMillis,
         changesReceived: member.changesReceived,
         lagMillis: member.lagMillis,
         repairs: member.repairs,

@@ -61,6 +61,14 @@ export interface Member {
    * it sent an addressed one itself (redis-backplane.ts, #onInbox).
    */
   addressed: boolean;
+  /**
+   * Its clock minus this node's (ms): the seal time of its newest record less this node's clock
+   * when that record was read (a little low: the record waited up to a read interval); null until
+   * a record of it moved on.
+   */
+  clockOffsetMillis: number | null;
+  /** This node's clock when a record of it sealed past the drift bound from it last moved on (0: in step). */
+  skewedAt: number;
 }
 
 /** What a presence record says, besides its seal. */
@@ -121,6 +129,8 @@ export interface MembersOptions {
   readonly onLive: (name: string) => void;
   /** The member has been silent for long: drop what is kept for it. */
   readonly onGone: (name: string) => void;
+  /** The member's clock went past the drift bound from this node's (`skewed`), or came back within it. */
+  readonly onClock?: (name: string, skewed: boolean, offsetMillis: number) => void;
 }
 
 export class Members {
@@ -168,6 +178,8 @@ export class Members {
         lastHeard: 0,
         heartbeatMillis: undefined,
         addressed: false,
+        clockOffsetMillis: null,
+        skewedAt: 0,
       };
       this.#members.set(name, member);
     } else if (member.incarnation !== incarnation) {
@@ -192,6 +204,16 @@ export class Members {
     const member = this.member(header.writer, header.incarnation);
     member.newestSeal = Math.max(member.newestSeal, header.sealedAt);
     return member;
+  }
+
+  /**
+   * Whether `member`'s clock is past the drift bound from this node's, by a record that moved on
+   * lately. Its entries are refused then (ahead: as from the future, replay-guard.ts), or it
+   * refuses this node's (behind), so it replicates nothing with this node; a state of its own
+   * where 'connected' (ahead) or 'down' (behind) was shown, as a mesh link shows 'skewed'.
+   */
+  skewed(member: Member): boolean {
+    return member.skewedAt > 0 && member.skewedAt >= this.#options.clock() - this.#silenceAllowed(member);
   }
 
   alive(member: Member): boolean {
@@ -256,6 +278,18 @@ export class Members {
         header.sealedAt > member.lastSeen &&
         header.sealedAt >= now - (this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS) - silence;
       if (firstRecent || advanced) member.advancedAt = now;
+      // A record that moved on says how far its writer's clock stands from this one's. Past the
+      // drift bound ahead (as the replay rule refuses its entries), or behind by more than the
+      // bound and the silence a record may wait to be read: skewed. A record that did not move
+      // (a member that died, its last record still in the hash) says nothing of its clock.
+      if (firstRecent || (member.lastSeen > 0 && header.sealedAt > member.lastSeen)) {
+        const offset = header.sealedAt - now;
+        const drift = this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS;
+        const skewed = offset > drift || offset < -drift - silence;
+        if (skewed !== member.skewedAt > 0) this.#options.onClock?.(name, skewed, offset);
+        member.clockOffsetMillis = offset;
+        member.skewedAt = skewed ? now : 0;
+      }
       member.lastSeen = header.sealedAt;
       member.newestSeal = Math.max(member.newestSeal, header.sealedAt);
       member.url = record.url;

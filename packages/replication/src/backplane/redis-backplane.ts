@@ -46,6 +46,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { CacheReplicator, ReplicationPeer, SingleFlightFactory } from '../cache-replicator.js';
 import { HeldLag } from '../held-lag.js';
 import type { HybridLogicalClock } from '../hlc.js';
+import { OncePerWindow } from '../once-per-window.js';
 import { applyInRuns, newestTime } from '../prefetch-runs.js';
 import { ProtocolError, WireCodec } from '../protocol/codec.js';
 import { type ChangeMessage, type Message, MessageType } from '../protocol/messages.js';
@@ -118,9 +119,12 @@ export interface BackplaneInfo {
 export interface BackplaneMember {
   readonly id: string;
   readonly url: string;
-  readonly state: 'connected' | 'down';
+  /** 'skewed': its clock is past the drift bound from this node's (Members.skewed). */
+  readonly state: 'connected' | 'skewed' | 'down';
   readonly caches: readonly string[];
   readonly lastSeen: number;
+  /** Its clock minus this node's, from its newest presence record; null before one was read. */
+  readonly clockOffsetMillis: number | null;
   readonly changesReceived: number;
   readonly lagMillis: number | null;
   readonly repairs: number;
@@ -161,6 +165,8 @@ export class RedisBackplane {
   readonly #inbox: string;
   readonly #sealer: EntrySealer;
   readonly #guard: ReplayGuard;
+  /** Which members' clock states (skewed, in step again) are logged loud now. */
+  readonly #clockLogs: OncePerWindow;
   readonly #command: Redis;
   readonly #reader: Redis;
   readonly #stream: StreamReader;
@@ -228,6 +234,7 @@ export class RedisBackplane {
     this.#keys = new BackplaneKeys(config.keyPrefix, options.cluster);
     this.#inbox = this.#keys.inbox(options.node);
     this.#sealer = new EntrySealer({ cluster: options.cluster, writer: options.node, psks: options.psks });
+    this.#clockLogs = new OncePerWindow(() => options.scheduler.now());
     this.#guard = new ReplayGuard({
       windowMillis: config.replayWindowMillis,
       maxDriftMillis: options.hlc.maxDriftMillis,
@@ -302,6 +309,23 @@ export class RedisBackplane {
         }
       },
       onGone: (name) => this.#memberAway(name),
+      // As a mesh link says it (peer-link.ts): when it happens and when it is over, each at most
+      // once a minute per member (a clock near the bound may flip at every record), debug between.
+      onClock: (name, skewed, offset) => {
+        const seconds = Math.round(Math.abs(offset) / 1000);
+        const loud = this.#clockLogs.first(`${skewed ? 'skewed' : 'agree'} ${name}`);
+        if (skewed) {
+          options.logger[loud ? 'error' : 'debug'](
+            { member: name, clockOffsetMillis: offset, maxDriftMillis: options.hlc.maxDriftMillis },
+            `backplane: member ${name}'s clock is ${seconds} s ${offset > 0 ? 'ahead of' : 'behind'} this node's, past the drift bound: ${offset > 0 ? 'its entries are refused here as from the future' : 'it refuses this node’s entries as from the future'}; run NTP on both hosts`,
+          );
+        } else {
+          options.logger[loud ? 'info' : 'debug'](
+            { member: name, clockOffsetMillis: offset },
+            `backplane: member ${name}'s clock is within the drift bound of this node's again`,
+          );
+        }
+      },
     });
   }
 
@@ -403,8 +427,9 @@ export class RedisBackplane {
     return [...this.#members.entries()].map(([id, member]) => ({
       id,
       url: member.url,
-      state: this.#members.alive(member) ? 'connected' : 'down',
+      state: this.#members.skewed(member) ? 'skewed' : this.#members.alive(member) ? 'connected' : 'down',
       caches: member.caches,
+      clockOffsetMillis: member.clockOffsetMillis,
       // When this node last heard from it, by its own clock (as on the mesh), not the writer's.
       lastSeen: member.advancedAt > 0 ? member.advancedAt : member.lastSeen,
       changesReceived: member.changesReceived,
