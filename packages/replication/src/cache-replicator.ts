@@ -241,7 +241,9 @@ export class CacheReplicator {
       ...(options.askDigest === undefined ? {} : { askDigest: options.askDigest }),
       logger: options.logger,
       scheduler: this.#scheduler,
-      takesNewKeys: settings.replicatePuts,
+      // Invalidate mode too: a peer that is told to drop the keys this node writes must not be
+      // handed their values by a repair once its tombstones age out, or after a link was down.
+      takesNewKeys: settings.replicatePuts && settings.replicatePutsViaCopy,
       clock: () => options.hlc.time(),
       // A live change waits up to an interval in its queue before it is sent.
       inFlightMillis: IN_FLIGHT_MILLIS + 2 * settings.asynchronousReplicationIntervalMillis,

@@ -238,6 +238,28 @@ describe('what a repair takes', () => {
     expect(a.cache.has('from-b')).toBe(false);
   });
 
+  it('after its bootstrap, invalidate mode (replicatePutsViaCopy false) keeps new keys from repair too: a peer told to drop a key is never sent its value later', async () => {
+    const invalidate = { replicatePutsViaCopy: false, replicateUpdatesViaCopy: false };
+    const a = makeNode('gw-1', invalidate, undefined, { maxElementsInMemory: 0 });
+    const b = makeNode('gw-2', invalidate, undefined, { maxElementsInMemory: 0 });
+    await link(a, b);
+    await settleBoth(a, b); // b's bootstrap, with nothing to take
+    a.cache.put('token', 'held by a only');
+    b.cache.put('stale', 'b before');
+    await settleBoth(a, b);
+    a.cache.put('stale', 'a after'); // an update: b drops its copy
+    await settleBoth(a, b);
+    expect(keysOf(b)).toEqual([]); // each dropped, leaving a tombstone at a's version
+    // The tombstones age out (tombstoneRetentionSeconds, 300 by default); a repair then sees two
+    // keys b does not hold, as it would after a link that was down while a wrote them.
+    clock.advance(301_000);
+    a.cache.put('later', 'also a only');
+    for (let round = 0; round < 3; round++) await repairRound(a, b);
+    expect(keysOf(b)).toEqual([]);
+    expect(b.repairChanges.filter((c) => c.type === MessageType.Put)).toEqual([]);
+    expect(a.cache.get('token')).toBe('held by a only');
+  });
+
   it('a node whose queue overflowed is brought up to date by the repair that replaces it, whatever its replicate* options', async () => {
     const a = makeNode('gw-1', {}, 2000, { maxElementsInMemory: 0 });
     const b = makeNode('gw-2', { replicateUpdates: false }, 2000, { maxElementsInMemory: 0 });

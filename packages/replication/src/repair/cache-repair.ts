@@ -28,7 +28,8 @@
  * options (replicateUpdates and replicateRemovals say what a node sends live; repair is what keeps
  * a node from serving a value older than one a peer holds, or one a peer removed, whoever missed
  * what), and keys it does not hold only while it has room for them (its `room`: a bounded cache
- * that is full takes none) and its replicatePuts is on. So repair never evicts what a node keeps
+ * that is full takes none) and its replicatePuts is on with replicatePutsViaCopy (in invalidate
+ * mode a peer drops the keys a node writes; a repair does not hand it their values instead). So repair never evicts what a node keeps
  * to hold what its peer keeps (it used to, every round: a hot key out for a cold one the node had
  * just evicted). For bounded caches the contents of two nodes may differ for good: eviction stays
  * each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from the
@@ -37,7 +38,7 @@
  * Rounds skipped. Two full bounded caches rarely hold the same set of keys (each evicts by its own
  * reads), so their digests differ: every anti-entropy round listed one's keys to the other, which
  * pulled nothing, megabytes each way per round for good. So a cache that takes no keys it lacks
- * (full, or replicatePuts off) and whose repair from a peer took nothing asks that peer
+ * (full, or replicatePuts or replicatePutsViaCopy off) and whose repair from a peer took nothing asks that peer
  * (SkipRounds, protocol 5) to skip its next anti-entropy round to it, its next three after two such
  * repairs in a row, and its next seven after three or more: the peer neither reads its cache for
  * those rounds nor sends them, and this node still repairs from it at least once every eight
@@ -162,7 +163,8 @@ export interface CacheRepairOptions {
   /** Most bytes of keys (two a character) one repair collects to pull. @default MAX_WANTED_BYTES */
   readonly maxWantedBytes?: number;
   /**
-   * Whether a bootstrapped node takes keys it does not hold (replicatePuts); a node not yet
+   * Whether a bootstrapped node takes keys it does not hold (replicatePuts, and
+   * replicatePutsViaCopy: in invalidate mode peers drop keys, never receive values); a node not yet
    * bootstrapped takes everything, as Ehcache's bootstrap does. @default true
    */
   readonly takesNewKeys?: boolean;
@@ -628,8 +630,8 @@ export class CacheRepair {
     if (built === undefined) return;
     const { digest, counts } = built;
     const differing = differingBuckets(digest, message.digest);
-    // Keys this node does not hold, it takes only as far as it has room (and replicatePuts lets
-    // it): a bounded cache that pulled back what it evicted would evict what it uses to make room
+    // Keys this node does not hold, it takes only as far as it has room (and replicatePuts with
+    // replicatePutsViaCopy let it): a bounded cache that pulled back what it evicted would evict what it uses to make room
     // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
     // Read after the build, which may have waited for a read of a disk tier meanwhile.
     const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
