@@ -15,8 +15,9 @@
  * answer comes.
  */
 import { lookup } from 'node:dns/promises';
-import { type Logger, silentLogger } from '@meshcache/core';
-import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
+import { ConfigError, type Logger, silentLogger } from '@meshcache/core';
+import { shownValue } from '@meshcache/core/internal';
+import { checkProviderOption, type DiscoveredPeer, type PeerEvent, type PeerProvider } from './peer-provider.js';
 import { PeerSet } from './peer-set.js';
 
 /** Resolves a name to addresses (IPv4 or IPv6 literals). */
@@ -55,7 +56,17 @@ export class DnsPeerProvider implements PeerProvider {
   #applied = 0;
   #warnedAt = Number.NEGATIVE_INFINITY;
 
+  /** @throws ConfigError naming `DnsPeerProvider.<option>` (a name that is not a string, a port or interval out of range). */
   constructor(options: DnsPeerProviderOptions) {
+    if (typeof options.name !== 'string' || options.name === '') {
+      throw new ConfigError(
+        undefined,
+        'DnsPeerProvider.name',
+        `must be a non-empty string, got ${shownValue(options.name)}`,
+      );
+    }
+    checkProviderOption('DnsPeerProvider', 'port', options.port, 1, 65535, true);
+    checkProviderOption('DnsPeerProvider', 'intervalMillis', options.intervalMillis, 1, 3_600_000);
     this.#options = {
       name: options.name,
       port: options.port,

@@ -5,7 +5,8 @@
  * path among them makes it a peer for all: a node keeps one link per peer. `update()` replaces
  * the list at run time (a reloaded configuration), reporting what came and went.
  */
-import { type Logger, silentLogger } from '@meshcache/core';
+import { ConfigError, type Logger, silentLogger } from '@meshcache/core';
+import { shownValue } from '@meshcache/core/internal';
 import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
 import { PeerSet } from './peer-set.js';
 
@@ -21,7 +22,9 @@ export class ManualPeerProvider implements PeerProvider {
   #list: readonly ManualPeer[];
   #started = false;
 
+  /** @throws ConfigError naming `ManualPeerProvider.peers[i]` when an entry is not a ManualPeer. */
   constructor(peers: readonly ManualPeer[], logger: Logger = silentLogger) {
+    checkPeers(peers);
     this.#list = peers;
     this.#set = new PeerSet(logger);
   }
@@ -46,9 +49,36 @@ export class ManualPeerProvider implements PeerProvider {
 
   /** Replaces the list; once started, peers that are new come up and missing ones go down. */
   update(peers: readonly ManualPeer[]): void {
+    checkPeers(peers);
     this.#list = peers;
     if (this.#started) this.#set.replace(toPeers(peers));
   }
+}
+
+/**
+ * Each entry a ManualPeer, as parsePeerUrl makes them: a URL string given as it is (as in the
+ * configuration's `peers`) became a peer whose URL was undefined.
+ */
+function checkPeers(peers: readonly ManualPeer[]): void {
+  if (!Array.isArray(peers)) {
+    throw new ConfigError(undefined, 'ManualPeerProvider.peers', `must be an array, got ${shownValue(peers)}`);
+  }
+  peers.forEach((peer: unknown, i) => {
+    const entry = peer as Partial<ManualPeer> | null;
+    if (
+      typeof entry !== 'object' ||
+      entry === null ||
+      typeof entry.url !== 'string' ||
+      !/^wss?:\/\//.test(entry.url) ||
+      (entry.cache !== undefined && typeof entry.cache !== 'string')
+    ) {
+      throw new ConfigError(
+        undefined,
+        `ManualPeerProvider.peers[${i}]`,
+        `must be { url: 'ws://host:port', cache } (parsePeerUrl makes one from a peer URL), got ${shownValue(peer)}`,
+      );
+    }
+  });
 }
 
 /** One peer a URL: the caches its entries name, or every cache when one of them names none. */

@@ -37,9 +37,9 @@
  * E_MISSING_DEPENDENCY saying what to install.
  */
 import { isIP } from 'node:net';
-import { type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
+import { ConfigError, type Logger, MeshcacheError, silentLogger } from '@meshcache/core';
 import type { Bonjour, Browser, Service } from 'bonjour-service';
-import type { DiscoveredPeer, PeerEvent, PeerProvider } from './peer-provider.js';
+import { checkProviderOption, type DiscoveredPeer, type PeerEvent, type PeerProvider } from './peer-provider.js';
 import { PeerSet } from './peer-set.js';
 
 export const SERVICE_TYPE = 'meshcache';
@@ -113,7 +113,25 @@ export class MdnsPeerProvider implements PeerProvider {
   readonly #goodbyeTimers = new Set<NodeJS.Timeout>();
   #stopped: Promise<void> | undefined;
 
+  /** @throws ConfigError naming `MdnsPeerProvider.<option>` (a port, interval, timeout or TTL out of range). */
   constructor(options: MdnsPeerProviderOptions) {
+    const check = (field: keyof MdnsPeerProviderOptions, min: number, max: number) =>
+      checkProviderOption('MdnsPeerProvider', field, options[field], min, max);
+    checkProviderOption('MdnsPeerProvider', 'port', options.port, 1, 65535, true);
+    check('heartbeatIntervalMillis', 1, 600_000);
+    check('peerTimeoutMillis', 1, 3_600_000);
+    check('multicastPort', 1, 65535);
+    check('multicastTtl', 1, 255);
+    // A peer is dropped when unseen for peerTimeoutMillis; not longer than a heartbeat, every peer flapped.
+    const heartbeat = options.heartbeatIntervalMillis ?? 1000;
+    const timeout = options.peerTimeoutMillis ?? 5000;
+    if (timeout <= heartbeat) {
+      throw new ConfigError(
+        undefined,
+        'MdnsPeerProvider.peerTimeoutMillis',
+        `must be longer than heartbeatIntervalMillis (${heartbeat}), got ${timeout}`,
+      );
+    }
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#set = new PeerSet(this.#logger);

@@ -16,6 +16,8 @@
  * Not promised: that a peer is reachable (that is the link's job), or that it is not this node
  * (DNS answers can include it; the handshake tells).
  */
+import { ConfigError } from '@meshcache/core';
+import { shownValue } from '@meshcache/core/internal';
 
 export type DiscoveryMode = 'manual' | 'dns' | 'automatic';
 
@@ -58,4 +60,29 @@ export function cachesOf(peer: DiscoveredPeer): readonly string[] | undefined {
 export function sameCaches(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.length === b.length && a.every((cache) => b.includes(cache));
+}
+
+/**
+ * Checks a provider's option as its constructor is called, naming `Provider.field`. A provider
+ * made in code (`ClusterNode.start(config, { peerProvider })`) skips resolveDiscoveryConfig, which
+ * checks `peerDiscovery`: an interval of 0 or NaN ran its timer as fast as Node allows (a DNS
+ * lookup or an mDNS query every millisecond), and a port of 0 made URLs no peer listens on.
+ * Absent (undefined) means the provider's default, unless the option is `required`. @throws ConfigError
+ */
+export function checkProviderOption(
+  owner: string,
+  field: string,
+  value: unknown,
+  min: number,
+  max: number,
+  required = false,
+): void {
+  if (value === undefined && !required) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      undefined,
+      `${owner}.${field}`,
+      `must be a whole number from ${min} to ${max}, got ${shownValue(value)}`,
+    );
+  }
 }

@@ -7,6 +7,7 @@ import {
   DnsPeerProvider,
   type ManualPeer,
   ManualPeerProvider,
+  MdnsPeerProvider,
   resolveDiscoveryConfig,
 } from '../src/index.js';
 import { checkProviderConformance } from './provider-conformance.js';
@@ -314,5 +315,45 @@ describe('peerDiscovery configuration', () => {
       port: 40001,
       intervalMillis: 5000,
     });
+  });
+});
+
+describe('providers made in code (ClusterNode.start(config, { peerProvider }))', () => {
+  // Constructing an MdnsPeerProvider opens nothing: multicast starts only at start(), never here.
+  const mdns = { cluster: 'c', node: 'n', port: 40001, protocolVersion: 3 };
+  it.each([
+    // An interval of 0 or NaN resolved as fast as Node allows: a DNS lookup every millisecond.
+    [() => new DnsPeerProvider({ name: 'svc', port: 40001, intervalMillis: 0 }), 'DnsPeerProvider.intervalMillis'],
+    [
+      () => new DnsPeerProvider({ name: 'svc', port: 40001, intervalMillis: Number.NaN }),
+      'DnsPeerProvider.intervalMillis',
+    ],
+    [() => new DnsPeerProvider({ name: 'svc', port: 0 }), 'DnsPeerProvider.port'],
+    [() => new DnsPeerProvider({ name: '', port: 40001 }), 'DnsPeerProvider.name'],
+    [() => new MdnsPeerProvider({ ...mdns, heartbeatIntervalMillis: 0 }), 'MdnsPeerProvider.heartbeatIntervalMillis'],
+    [() => new MdnsPeerProvider({ ...mdns, peerTimeoutMillis: 500 }), 'MdnsPeerProvider.peerTimeoutMillis'],
+    [() => new MdnsPeerProvider({ ...mdns, multicastTtl: 256 }), 'MdnsPeerProvider.multicastTtl'],
+    [() => new MdnsPeerProvider({ ...mdns, port: 0 }), 'MdnsPeerProvider.port'],
+    // A URL string as the configuration writes it became a peer whose URL was undefined.
+    [() => new ManualPeerProvider(['ws://127.0.0.1:40002'] as never), 'ManualPeerProvider.peers[0]'],
+    [() => new ManualPeerProvider([]).update([{ url: 'http://x:1', cache: undefined }]), 'ManualPeerProvider.peers[0]'],
+  ])('%#: refuses a bad option with a ConfigError naming it', (make, field) => {
+    let thrown: unknown;
+    try {
+      make();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as ConfigError).field).toBe(field);
+    expect((thrown as Error).message).toContain(`option "${field}"`);
+  });
+
+  it("takes good options, the tests' short intervals included", () => {
+    expect(new DnsPeerProvider({ name: 'svc', port: 40001, intervalMillis: 20 }).mode).toBe('dns');
+    expect(new MdnsPeerProvider({ ...mdns, heartbeatIntervalMillis: 200, peerTimeoutMillis: 1000 }).mode).toBe(
+      'automatic',
+    );
+    expect(new ManualPeerProvider([{ url: 'ws://127.0.0.1:40002', cache: 'Response Cache' }]).mode).toBe('manual');
   });
 });
