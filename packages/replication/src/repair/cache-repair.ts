@@ -23,41 +23,41 @@
  * every entry at once, ending with BootstrapDone: the joiner would have asked for all of it.
  *
  * What a repair takes. Until a node has finished its first repair (its bootstrap, from whichever
- * peer answers first), it takes everything, as Ehcache's bootstrap does.
- * Afterwards it always takes newer versions of the keys it holds and removals, whatever its
- * options (replicateUpdates and replicateRemovals say what a node sends live; repair is what keeps
- * a node from serving a value older than one a peer holds, or one a peer removed, whoever missed
- * what), and keys it does not hold only while it has room for them (its `room`: a bounded cache
- * that is full takes none) and its replicatePuts is on with replicatePutsViaCopy (in invalidate
- * mode a peer drops the keys a node writes; a repair does not hand it their values instead). So repair never evicts what a node keeps
- * to hold what its peer keeps (it used to, every round: a hot key out for a cold one the node had
- * just evicted). For bounded caches the contents of two nodes may differ for good: eviction stays
- * each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from the
- * average entry it holds): pulled entries larger than that can still evict.
+ * peer answers first), it takes everything, as Ehcache's bootstrap does. Afterwards it always takes
+ * newer versions of the keys it holds and removals, whatever its options (replicateUpdates and
+ * replicateRemovals say what a node sends live; repair is what keeps a node from serving a value
+ * older than one a peer holds, or one a peer removed, whoever missed what), and keys it does not
+ * hold only while it has room for them (its `room`: a bounded cache that is full takes none) and
+ * its replicatePuts is on with replicatePutsViaCopy (in invalidate mode a peer drops the keys a
+ * node writes; a repair does not hand it their values instead). So repair never evicts what a node
+ * keeps to hold what its peer keeps (it used to, every round: a hot key out for a cold one the node
+ * had just evicted). For bounded caches the contents of two nodes may differ for good: eviction
+ * stays each node's own, as in Ehcache. The room of a cache bounded by bytes is an estimate (from
+ * the average entry it holds): pulled entries larger than that can still evict.
  *
  * Rounds skipped. Two full bounded caches rarely hold the same set of keys (each evicts by its own
  * reads), so their digests differ: every anti-entropy round listed one's keys to the other, which
  * pulled nothing, megabytes each way per round for good. So a cache that takes no keys it lacks
- * (full, or replicatePuts or replicatePutsViaCopy off) and whose repair from a peer took nothing asks that peer
- * (SkipRounds, protocol 5) to skip its next anti-entropy round to it, its next three after two such
- * repairs in a row, and its next seven after three or more: the peer neither reads its cache for
- * those rounds nor sends them, and this node still repairs from it at least once every eight
- * rounds. A repair that takes something, or finds the two in step, tells the peer to skip no more
- * (rounds: 0). A repair took something if it found a newer version of a key held, or a removal,
- * older than inFlightMillis before it began by this node's hybrid clock, or brought a removeAll; a
- * younger one may only have overtaken its live change, which a busy cache always has on the wire.
- * The peer (CacheReplicator) skips only rounds, and not even those to a node that missed changes
- * (its queue overflowed, or its connection is backed up in synchronous mode), nor any if a
- * replicate* option of its own is off (then some of its changes travel only by repair). A round
- * skipped does not count as sent: the round after the skipped ones goes even if the peer's cache
- * did not change since, and a departure's Digest still goes. A repair that began while another from
- * the same peer was still listing its keys is not judged (its Keys may be that listing's end), and
- * one that met its bound on keys to pull (cut) found something. Only a link's peer is asked
- * (RepairPeer.sendsRounds): a backplane's members run no rounds. The cost: a change a full cache
- * missed with no Digest to cover it (a writer that crashed before sending it, a change refused
- * while a clock was skewed, a writer not linked to this node) is repaired within eight rounds, not
- * one; a cache that gets room back takes keys it lacks from the next round it is sent. A peer of
- * protocol 4 is asked nothing.
+ * (full, or replicatePuts or replicatePutsViaCopy off) and whose repair from a peer took nothing
+ * asks that peer (SkipRounds, protocol 5) to skip its next anti-entropy round to it, its next three
+ * after two such repairs in a row, and its next seven after three or more: the peer neither reads
+ * its cache for those rounds nor sends them, and this node still repairs from it at least once
+ * every eight rounds. A repair that takes something, or finds the two in step, tells the peer to
+ * skip no more (rounds: 0). A repair took something if it found a newer version of a key held, or a
+ * removal, older than inFlightMillis before it began by this node's hybrid clock, or brought a
+ * removeAll; a younger one may only have overtaken its live change, which a busy cache always has
+ * on the wire. The peer (CacheReplicator) skips only rounds, and not even those to a node that
+ * missed changes (its queue overflowed, or its connection is backed up in synchronous mode), nor
+ * any if a replicate* option of its own is off (then some of its changes travel only by repair). A
+ * round skipped does not count as sent: the round after the skipped ones goes even if the peer's
+ * cache did not change since, and a departure's Digest still goes. A repair that began while
+ * another from the same peer was still listing its keys is not judged (its Keys may be that
+ * listing's end), and one that met its bound on keys to pull (cut) found something. Only a link's
+ * peer is asked (RepairPeer.sendsRounds): a backplane's members run no rounds. The cost: a change a
+ * full cache missed with no Digest to cover it (a writer that crashed before sending it, a change
+ * refused while a clock was skewed, a writer not linked to this node) is repaired within eight
+ * rounds, not one; a cache that gets room back takes keys it lacks from the next round it is sent.
+ * A peer of protocol 4 is asked nothing.
  *
  * Guarantees: everything is applied through the same version check as live changes, so a live
  * change that crosses the repair on the wire is never overwritten by an older value (the race
@@ -631,8 +631,8 @@ export class CacheRepair {
     const { digest, counts } = built;
     const differing = differingBuckets(digest, message.digest);
     // Keys this node does not hold, it takes only as far as it has room (and replicatePuts with
-    // replicatePutsViaCopy let it): a bounded cache that pulled back what it evicted would evict what it uses to make room
-    // for what a peer uses, every round, and nodes of different sizes would never agree anyway.
+    // replicatePutsViaCopy let it): a bounded cache that pulled back what it evicted would evict
+    // what it uses to make room for what a peer uses, every round, and nodes of different sizes would never agree anyway.
     // Read after the build, which may have waited for a read of a disk tier meanwhile.
     const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
     const holds = (bucket: number) => (counts[bucket] ?? 0) > 0;
