@@ -389,12 +389,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
       // probation to the window; the one left at probation's head then tied with each of them
       // as it left the window (the candidate goes on a tie), and 40 of 41 left the cache.
       this.#evicted = true;
-      this.#windowHits = 0;
-      this.#mainHits = 0;
-      this.#windowGhostHits = 0;
-      this.#mainGhostHits = 0;
-      this.#windowFalseHits = 0;
-      this.#mainFalseHits = 0;
+      this.#clearSampleHits();
     }
     this.#sampleEvictions++;
     let candidate = spilled ?? (this.#window.head === NONE ? undefined : this.#window.head);
@@ -448,14 +443,19 @@ export class TinyLfuPolicy implements EvictionPolicy {
       if (next > this.#windowMaximum) this.#growWindow(next);
       else if (next < this.#windowMaximum) this.#shrinkWindow(next);
     }
+    this.#clearSampleHits();
+    this.#requests = 0;
+    this.#sampleEvictions = 0;
+  }
+
+  /** Forgets the hits, ghost hits and false ghost hits counted in this sample. */
+  #clearSampleHits(): void {
     this.#windowHits = 0;
     this.#mainHits = 0;
     this.#windowGhostHits = 0;
     this.#mainGhostHits = 0;
     this.#windowFalseHits = 0;
     this.#mainFalseHits = 0;
-    this.#requests = 0;
-    this.#sampleEvictions = 0;
   }
 
   /** Gives the window room taken from the main space, moving main's least recent slots into it as far as needed. */
