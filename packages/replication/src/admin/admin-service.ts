@@ -173,49 +173,12 @@ function removalsOf(target: AdminTarget, cache: string): RemovalReplication {
  * as a plain object and a Map subclass as an empty one, and a BigInt or an invalid Date was
  * refused by the client's guard, which closed the session as if the node had sent garbage. So
  * the value is checked as a replicated cache checks a put (core's encodable.ts, to the depth a
- * replicated value may take, which leaves room for the answer's two levels around it), and for an
- * invalid Date besides (that check lets every Date through); what fails is answered
- * E_VALUE_NOT_ENCODABLE, naming where.
+ * replicated value may take, which leaves room for the answer's two levels around it; it refuses
+ * an invalid Date too); what fails is answered E_VALUE_NOT_ENCODABLE, naming where.
  */
 function unsendable(value: unknown): string | undefined {
   const found = findEncodingProblem(value, Number.POSITIVE_INFINITY, MAX_VALUE_DEPTH);
-  if (found !== undefined) return `${found.path} ${found.problem}`;
-  const date = invalidDateIn(value, 'value', new Set());
-  return date === undefined
-    ? undefined
-    : `${date} is an invalid Date (msgpack carries a Date by its time, and it has none)`;
-}
-
-/**
- * The path to an invalid Date in a value findEncodingProblem passed (no cycle, no deeper than
- * MAX_VALUE_DEPTH, only plain containers), or undefined. `seen`: a container referenced twice is
- * walked once.
- */
-function invalidDateIn(value: unknown, path: string, seen: Set<object>): string | undefined {
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return undefined;
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? path : undefined;
-  if (seen.has(value)) return undefined;
-  seen.add(value);
-  const items: Iterable<[string, unknown]> = Array.isArray(value)
-    ? value.map((item, i): [string, unknown] => [`${path}[${i}]`, item])
-    : value instanceof Map
-      ? [...value].flatMap(([k, v]): [string, unknown][] => [
-          [`${path} key ${labelOf(k)}`, k],
-          [`${path}.get(${labelOf(k)})`, v],
-        ])
-      : value instanceof Set
-        ? [...value].map((item, i): [string, unknown] => [`${path} item ${i}`, item])
-        : Object.entries(value).map(([k, v]): [string, unknown] => [`${path}.${k}`, v]);
-  for (const [where, item] of items) {
-    const found = invalidDateIn(item, where, seen);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-/** A Map key in a path; an object with no prototype has no String() of its own. */
-function labelOf(key: unknown): string {
-  return typeof key === 'object' && key !== null ? Object.prototype.toString.call(key) : String(key);
+  return found === undefined ? undefined : `${found.path} ${found.problem}`;
 }
 
 function cacheOf(target: AdminTarget, name: unknown): Cache<unknown> {
