@@ -255,6 +255,7 @@ export class Members {
    */
   update(records: ReadonlyMap<string, { header: SealHeader; record: Omit<PresenceRecord, 'incarnation'> }>): string[] {
     const now = this.#options.clock();
+    const drift = this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS;
     const expired: string[] = [];
     const seen = new Set<string>();
     for (const [name, { header, record }] of records) {
@@ -273,18 +274,14 @@ export class Members {
       const member = this.member(name, header.incarnation);
       const silence = this.#silenceAllowed(member);
       const firstRecent = member.lastSeen === 0 && header.sealedAt >= now - silence;
-      const advanced =
-        member.lastSeen > 0 &&
-        header.sealedAt > member.lastSeen &&
-        header.sealedAt >= now - (this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS) - silence;
-      if (firstRecent || advanced) member.advancedAt = now;
+      const movedOn = member.lastSeen > 0 && header.sealedAt > member.lastSeen;
+      if (firstRecent || (movedOn && header.sealedAt >= now - drift - silence)) member.advancedAt = now;
       // A record that moved on says how far its writer's clock stands from this one's. Past the
       // drift bound ahead (as the replay rule refuses its entries), or behind by more than the
       // bound and the silence a record may wait to be read: skewed. A record that did not move
       // (a member that died, its last record still in the hash) says nothing of its clock.
-      if (firstRecent || (member.lastSeen > 0 && header.sealedAt > member.lastSeen)) {
+      if (firstRecent || movedOn) {
         const offset = header.sealedAt - now;
-        const drift = this.#options.maxDriftMillis ?? DEFAULT_MAX_DRIFT_MILLIS;
         const skewed = offset > drift || offset < -drift - silence;
         if (skewed !== member.skewedAt > 0) this.#options.onClock?.(name, skewed, offset);
         member.clockOffsetMillis = offset;
