@@ -325,7 +325,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
    * used once the window's ghost is full (every candidate is rejected into it) while the main
    * space's is nearly empty (nothing is admitted, so nothing leaves it): its false hits alone
    * grew the window, sample after sample, until the main space was too small for the popular
-   * keys and the scan flushed them (a cache of 1,000 kept 25 to 38 of 100 hot keys through 10,000
+   * keys and the scan flushed them (a cache of 1,000 kept 25 to 64 of 100 hot keys through 10,000
    * one-time keys). So each ghost is also asked about a key it was never given (the miss's hash,
    * scrambled), and the climber is handed only the ghost hits beyond those false ones and their
    * noise (ghostEvidence).
