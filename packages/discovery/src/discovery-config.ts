@@ -6,11 +6,10 @@
  */
 import { isIP, isIPv4 } from 'node:net';
 import { ConfigError, type Logger } from '@meshcache/core';
-import { shownValue } from '@meshcache/core/internal';
 import { DnsPeerProvider } from './dns-provider.js';
 import { type ManualPeer, ManualPeerProvider } from './manual-provider.js';
 import { MdnsPeerProvider } from './mdns-provider.js';
-import type { PeerProvider } from './peer-provider.js';
+import { checkProviderOption, type PeerProvider } from './peer-provider.js';
 
 export interface ManualDiscoveryConfig {
   mode: 'manual';
@@ -90,10 +89,8 @@ function known(raw: Record<string, unknown>, fields: readonly string[]): void {
 function wholeNumber(raw: Record<string, unknown>, field: string, fallback: number, min: number, max: number): number {
   // Absent: the default; given (null too, which is not "the default"), checked.
   const value = raw[field] === undefined ? fallback : raw[field];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(field, `must be a whole number from ${min} to ${max}, got ${shownValue(value)}`);
-  }
-  return value;
+  checkProviderOption(FIELD, field, value, min, max, true);
+  return value as number;
 }
 
 /** The interface multicast goes out on and is joined on: an address (a name such as eth0 failed only inside bonjour, at start). */

@@ -63,7 +63,8 @@ export function sameCaches(a: readonly string[] | undefined, b: readonly string[
 }
 
 /**
- * Checks a provider's option as its constructor is called, naming `Provider.field`. A provider
+ * Checks a provider's option as its constructor is called, naming `Provider.field` (and a field
+ * of the configuration's `peerDiscovery`, named `peerDiscovery.field`, the same way). A provider
  * made in code (`ClusterNode.start(config, { peerProvider })`) skips resolveDiscoveryConfig, which
  * checks `peerDiscovery`: an interval of 0 or NaN ran its timer as fast as Node allows (a DNS
  * lookup or an mDNS query every millisecond), and a port of 0 made URLs no peer listens on.
