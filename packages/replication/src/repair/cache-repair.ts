@@ -477,11 +477,12 @@ export class CacheRepair {
    * count of digests sent): once a listing from this node to it ended, and only once for it, and
    * not if a digest went to it since (that one was read after the listing: it is what the ask
    * would bring). A peer asks only after a repair from this node, which this node listed; an ask
-   * of any other time is ignored (logged once per link if no listing went to the peer). Answered every time, a flood of asks of
-   * a few bytes each was answered by as many digests, up to 512 KiB each; and two nodes whose
-   * caches differ for good could keep each other at it: the digest this node owes once a listing
-   * is over (offerAfterServing) and the one an ask brought reached the peer one after the other,
-   * the second while the first one's listing came, which made the peer ask again.
+   * of any other time is ignored (logged once per link if no listing went to the peer). Answered
+   * every time, a flood of asks of a few bytes each was answered by as many digests, up to 512 KiB
+   * each; and two nodes whose caches differ for good could keep each other at it: the digest this
+   * node owes once a listing is over (offerAfterServing) and the one an ask brought reached the
+   * peer one after the other, the second while the first one's listing came, which made the peer
+   * ask again.
    */
   askedForDigest(peer: RepairPeer): boolean {
     if (this.#askable.delete(peer.node)) return true;
@@ -632,7 +633,8 @@ export class CacheRepair {
     const differing = differingBuckets(digest, message.digest);
     // Keys this node does not hold, it takes only as far as it has room (and replicatePuts with
     // replicatePutsViaCopy let it): a bounded cache that pulled back what it evicted would evict
-    // what it uses to make room for what a peer uses, every round, and nodes of different sizes would never agree anyway.
+    // what it uses to make room for what a peer uses, every round, and nodes of different sizes
+    // would never agree anyway.
     // Read after the build, which may have waited for a read of a disk tier meanwhile.
     const room = fresh ? Number.POSITIVE_INFINITY : this.#takesNewKeys ? this.#port.room : 0;
     const holds = (bucket: number) => (counts[bucket] ?? 0) > 0;
