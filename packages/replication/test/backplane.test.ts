@@ -1445,6 +1445,42 @@ describe('clocks past the drift bound', () => {
   });
 });
 
+describe('repair sources', () => {
+  it('a joiner never repairs from a member whose clock is past the drift bound: it takes the in-step member', async () => {
+    const server = await redisServer();
+    const noRounds = { repairIntervalMillis: 0 }; // only the bootstrap's repair, no anti-entropy
+    const a = await node('a', server, {}, {}, noRounds);
+    const c = await node('c', server, {}, { clock: () => Date.now() + 90_000 }, noRounds);
+    await Promise.all([a.ready(), c.ready()]);
+    cacheOf(a).put('from-a', 'kept by the in-step member');
+    cacheOf(c).put('from-c', 'refused everywhere else as from the future');
+    // Two joiners in turn, one drawing the first live member and one the last, whatever order
+    // a and c are read in (each joiner stops before the next starts, so neither repairs from the
+    // other). Before, one of them offered c a repair: c refuses the joiner's entries (90 s in its
+    // past), so the offer went unanswered; the joiner waited out a stall and warned that the
+    // repair from c stalled, and at times counted itself repaired without a's entries.
+    const watched = memoryLogger();
+    for (const [id, at] of [
+      ['first', 0],
+      ['last', 0.999],
+    ] as const) {
+      const joiner = await node(
+        id,
+        server,
+        {},
+        { logger: watched.logger, scheduler: { ...systemScheduler, random: () => at } },
+        noRounds,
+      );
+      await joiner.ready();
+      expect(joiner.peers().find((peer) => peer.id === 'c')?.state, id).toBe('skewed');
+      expect(cacheOf(joiner).get('from-a'), id).toBe('kept by the in-step member');
+      expect(cacheOf(joiner).get('from-c'), id).toBeUndefined();
+      await joiner.stop(); // its record leaves the members hash
+    }
+    expect(watched.lines.filter((line) => line.level === 'warn').map((line) => line.msg)).toEqual([]);
+  });
+});
+
 describe('single flight over the backplane', () => {
   it('one origin call for a key missed on every node at once', async () => {
     const server = await redisServer();

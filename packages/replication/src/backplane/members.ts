@@ -243,6 +243,22 @@ export class Members {
       .map(([name]) => name);
   }
 
+  /**
+   * Names of the live members this node can repair from, or send its digest to, but those in
+   * `excluding`: live and not skewed. A skewed member's entries are refused here (ahead), or it
+   * refuses this node's (behind): a repair from it took nothing and was counted done, so a
+   * joiner that drew it started empty and owed nothing.
+   */
+  sources(excluding?: ReadonlySet<string>): string[] {
+    return this.live(excluding).filter((name) => this.isSource(name));
+  }
+
+  /** Whether `name` is live and not skewed (sources). */
+  isSource(name: string): boolean {
+    const member = this.#members.get(name);
+    return member !== undefined && this.alive(member) && !this.skewed(member);
+  }
+
   /** Whether this heartbeat reads the whole presence hash (every one up to 50 members). */
   readsThisBeat(): boolean {
     this.#readEvery = Math.max(1, Math.ceil(this.#members.size / RECORDS_PER_HEARTBEAT));

@@ -304,7 +304,8 @@ export class RedisBackplane {
       onRestarted: (name) => this.#memberAway(name),
       onLive: (name) => {
         this.#ensureRepairPeer(name);
-        if (this.#repairOwed !== undefined && this.#bootstrapping === undefined && !this.#stalled.has(name)) {
+        const canRepair = this.#members.isSource(name) && !this.#stalled.has(name);
+        if (this.#repairOwed !== undefined && this.#bootstrapping === undefined && canRepair) {
           void this.#bootstrap(this.#repairOwed);
         }
       },
@@ -1008,7 +1009,7 @@ export class RedisBackplane {
           }
           tried = new Set<string>();
           for (let attempt = 0; attempt < REPAIR_TRIES && !this.#stopped; attempt++) {
-            const live = this.#members.live(tried);
+            const live = this.#members.sources(tried);
             if (live.length === 0) break;
             const source = live[Math.floor(this.#options.scheduler.random() * live.length)] as string;
             tried.add(source);
@@ -1036,7 +1037,11 @@ export class RedisBackplane {
           this.#repairOwed = reason;
           if (!owedAlready)
             this.#options.logger.warn(
-              { reason, tried: [...tried] },
+              {
+                reason,
+                tried: [...tried],
+                skewed: this.#members.live().filter((name) => !this.#members.isSource(name)),
+              },
               'backplane: no member could repair this node now; repairing from the first member seen live',
             );
         } else if (this.#bootstrapAgain && !this.#stopped) {
@@ -1126,7 +1131,7 @@ export class RedisBackplane {
         if (this.#state === 'connected') {
           const changes = replicator.port.generation;
           for (const name of offeredAt.keys()) if (!this.#members.has(name)) offeredAt.delete(name);
-          const behind = this.#members.live().filter((name) => offeredAt.get(name) !== changes);
+          const behind = this.#members.sources().filter((name) => offeredAt.get(name) !== changes);
           if (behind.length > 0) {
             const target = behind[Math.floor(scheduler.random() * behind.length)] as string;
             offeredAt.set(target, changes);
