@@ -359,6 +359,14 @@ describe('meshcache admin commands, in process', () => {
       out: '',
       err: `meshcache: --secret-file ${emptySecret} is empty: it must hold the secret\n`,
     });
+    // Bytes that are not UTF-8 each read as U+FFFD, so two different files were one secret.
+    const binarySecret = join(dir, 'binary-secret');
+    writeFileSync(binarySecret, Buffer.alloc(40, 0x80));
+    expect(await cli(['get', '--node', 'ws://127.0.0.1:1', '--secret-file', binarySecret, 'c', 'k'])).toEqual({
+      code: 2,
+      out: '',
+      err: `meshcache: --secret-file ${binarySecret} is not UTF-8 text: a secret is text, compared as UTF-8 (e.g. openssl rand -base64 32)\n`,
+    });
     // An empty --secret (a shell variable that was not set) was dialled, and blamed on the node.
     expect(await cli(['get', '--node', 'ws://127.0.0.1:1', '--secret', '', 'c', 'k'])).toEqual({
       code: 2,

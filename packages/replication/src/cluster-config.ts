@@ -174,6 +174,9 @@ const LISTENER_FIELDS = [
   'maxPendingPerAddress',
   'allowedOrigins',
 ];
+/** Decodes a secret file; throws on bytes that are not UTF-8 (a BOM is kept, as it always was). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** The least a secret must have, in UTF-8 bytes, on a listener that is not loopback. */
 export const MIN_SECRET_BYTES = 32;
 
@@ -256,10 +259,22 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
   let fromFile: string | undefined;
   if (secretFile !== undefined) {
     if (typeof secretFile !== 'string' || secretFile === '') fail('secretFile', 'must be the path of a file');
+    let bytes: Buffer | undefined;
     try {
-      fromFile = readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+      bytes = readFileSync(secretFile);
     } catch (error) {
       fail('secretFile', `cannot be read: ${(error as Error).message}`);
+    }
+    // Read as UTF-8 leniently, every byte that is not UTF-8 became U+FFFD: a file of random bytes
+    // (as memberlist's keys are) lost most of them, two such files were one secret, and 12 of them
+    // passed the 32-byte floor as 36 (found by an outside audit). A secret is text.
+    try {
+      fromFile = STRICT_UTF8.decode(bytes).replace(/\r?\n$/, '');
+    } catch {
+      fail(
+        'secretFile',
+        `is not UTF-8 text (${secretFile}): a secret is text, compared as UTF-8; write one as text, e.g. openssl rand -base64 32`,
+      );
     }
     if (fromFile === '') fail('secretFile', `is empty (${secretFile}): it must hold the secret`);
   }

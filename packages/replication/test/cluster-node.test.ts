@@ -905,6 +905,36 @@ describe('cluster configuration', () => {
     }
   });
 
+  it('refuses a secretFile that is not UTF-8 text: read leniently, two files of 12 random bytes were one 36-byte secret off loopback (found by an outside audit)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-secret-'));
+    try {
+      const first = join(dir, 'first');
+      const second = join(dir, 'second');
+      writeFileSync(first, Buffer.alloc(12, 0x80));
+      writeFileSync(second, Buffer.alloc(12, 0xff));
+      const listener = { hostname: '0.0.0.0' };
+      for (const file of [first, second]) {
+        let error: unknown;
+        try {
+          resolveClusterConfig({ name: 'gw-1', cluster: 'gateways', secretFile: file, peerListener: listener }, {});
+        } catch (caught) {
+          error = caught;
+        }
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).field).toBe('secretFile');
+        expect((error as ConfigError).message).toContain(`is not UTF-8 text (${file})`);
+      }
+      // Text is read as before: a trailing newline dropped, UTF-8 beyond ASCII kept.
+      writeFileSync(first, `${SECRET}é\n`);
+      expect(
+        resolveClusterConfig({ name: 'gw-1', cluster: 'gateways', secretFile: first, peerListener: listener }, {})
+          .secret,
+      ).toBe(`${SECRET}é`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('takes the secret from MESHCACHE_SECRET, and allows an insecure listener only when told', () => {
     const noSecret = { name: 'gw-1', cluster: 'gateways', peerListener: { hostname: '0.0.0.0' } };
     expect(resolveClusterConfig(noSecret, { MESHCACHE_SECRET: SECRET }).secret).toBe(SECRET);

@@ -77,6 +77,24 @@ export function nodeOptions(command: Command, json = true): Command {
   return command;
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A --secret-file's secret: its text without a trailing newline. Bytes that are not UTF-8 are
+ * refused, as the node refuses such a `secretFile`: read leniently, each became U+FFFD, and two
+ * different files of random bytes were one secret.
+ */
+function secretText(bytes: Buffer, file: string): string {
+  try {
+    return STRICT_UTF8.decode(bytes).replace(/\r?\n$/, '');
+  } catch {
+    throw new AdminError(
+      'E_BAD_USAGE',
+      `--secret-file ${file} is not UTF-8 text: a secret is text, compared as UTF-8 (e.g. openssl rand -base64 32)`,
+    );
+  }
+}
+
 /** Connects, runs `work`, closes; an AdminError becomes one line on stderr and exit code 1. */
 export async function withNode(
   io: Io,
@@ -99,7 +117,7 @@ export async function withNode(
     }
     secret =
       options.secretFile !== undefined
-        ? (read(options.secretFile, '--secret-file') as Buffer).toString('utf8').replace(/\r?\n$/, '')
+        ? secretText(read(options.secretFile, '--secret-file') as Buffer, options.secretFile)
         : (options.secret ?? (io.env['MESHCACHE_SECRET'] || undefined));
     if (options.secretFile !== undefined && secret === '') {
       throw new AdminError('E_BAD_USAGE', `--secret-file ${options.secretFile} is empty: it must hold the secret`);
