@@ -1,4 +1,5 @@
 import { readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { ConfigError } from '@meshcache/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, type ClusterConfig, resolveClusterConfig, WebSocketTransport } from '../src/index.js';
@@ -77,6 +78,36 @@ describe('TLS between nodes (wss)', () => {
     await a.settle();
     expect(named.manager.getCache('tokens')?.get('svc')).toBe('token');
   });
+
+  it("drops a connection that never finishes its TLS handshake as a ws:// listener drops a silent one, not after Node's 120 s (found by an outside audit)", async () => {
+    const transport = new WebSocketTransport({
+      tls: { cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) },
+    });
+    const listener = await transport.listen('wss://127.0.0.1:0', () => {});
+    const port = Number(new URL(listener.address).port);
+    const open = (first?: Buffer) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        if (first !== undefined) socket.write(first);
+      });
+      let ended = false;
+      socket.on('error', () => {});
+      socket.once('close', () => {
+        ended = true;
+      });
+      return { socket, ended: () => ended };
+    };
+    // One sends nothing; the other the header of a TLS record (a ClientHello) and never its body.
+    const silent = open();
+    const partial = open(Buffer.of(0x16, 0x03, 0x01, 0x02, 0x00));
+    try {
+      // A deadline far past the 5 s limit and far short of Node's default of 120 s.
+      await until(() => silent.ended() && partial.ended(), 'both connections to be dropped', 40_000);
+    } finally {
+      silent.socket.destroy();
+      partial.socket.destroy();
+      await listener.close();
+    }
+  }, 60_000);
 
   it('names the field of a bad tls configuration', () => {
     const base = { name: 'gw-1', cluster: 'gateways', secret: 's' };

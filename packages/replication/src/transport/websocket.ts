@@ -114,6 +114,13 @@ const HTTP_LIMITS = Object.freeze({
   requestTimeout: 10_000,
   connectionsCheckingInterval: 1000,
 });
+/**
+ * On a wss:// listener, the TLS handshake comes before any of HTTP_LIMITS applies (the request's
+ * clock starts once it is done), and Node gives it 120 s by default: a TCP connection that sent
+ * nothing, or half a ClientHello, was held two minutes where a ws:// one goes in 5 s (found by an
+ * outside audit).
+ */
+const TLS_HANDSHAKE_TIMEOUT_MILLIS = 5000;
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -334,6 +341,7 @@ export class WebSocketTransport implements Transport {
         ? createTlsServer(
             {
               ...HTTP_LIMITS,
+              handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MILLIS,
               cert: tls.cert,
               key: tls.key,
               ...(tls.ca === undefined ? {} : { ca: tls.ca }),
