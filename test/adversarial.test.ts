@@ -783,7 +783,10 @@ describe('a node that dials', () => {
     const garbage = await FakeListener.start('garbage');
     const bomb = await FakeListener.start('bomb');
     const headers = await FakeListener.start('headers');
-    const node = await serve('gw-1', { peers: [mute.url, upgradeOnly.url, garbage.url, bomb.url, headers.url] });
+    const drip = await FakeListener.start('drip');
+    const node = await serve('gw-1', {
+      peers: [mute.url, upgradeOnly.url, garbage.url, bomb.url, headers.url, drip.url],
+    });
     await seed(node);
     const before = await contents(node);
     // Each is dialled, given up on, and dialled again: two ended connections each.
@@ -793,6 +796,7 @@ describe('a node that dials', () => {
       [garbage, 'a listener that answers nonsense'],
       [bomb, 'a listener that answers with 2 MiB'],
       [headers, 'a listener that answers with endless headers'],
+      [drip, 'a listener that drips its answer a byte at a time (found by an outside audit)'],
     ] as const) {
       await until(
         async () => fake.connections.filter((c) => c.ended).length >= 2,

@@ -433,9 +433,10 @@ export class Relay {
  * answers nothing; 'upgrade' answers the WebSocket upgrade, then nothing (it answers pings, so
  * only the handshake timeout applies); 'garbage' answers each Hello with a Welcome-shaped frame
  * of random bytes; 'bomb' answers it with a 2 MiB frame; 'headers' answers the upgrade with
- * 64 KiB of header lines. It records what the dialler sent and how it ended each connection.
+ * 64 KiB of header lines; 'drip' answers it a byte every 500 ms (each within the dialler's idle
+ * timeout), never finishing. It records what the dialler sent and how it ended each connection.
  */
-export type FakeMode = 'mute' | 'upgrade' | 'garbage' | 'bomb' | 'headers';
+export type FakeMode = 'mute' | 'upgrade' | 'garbage' | 'bomb' | 'headers' | 'drip';
 
 export class FakeListener {
   readonly port: number;
@@ -478,6 +479,15 @@ export class FakeListener {
     const onHead = (head: Buffer) => {
       const key = /sec-websocket-key:\s*(\S+)/i.exec(head.toString('latin1'))?.[1] ?? '';
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      if (mode === 'drip') {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\n');
+        const drip = setInterval(() => {
+          if (socket.destroyed) clearInterval(drip);
+          else socket.write('X');
+        }, 500);
+        socket.once('close', () => clearInterval(drip));
+        return false;
+      }
       if (mode === 'headers') {
         socket.write(
           `HTTP/1.1 101 Switching Protocols\r\n${'X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'.repeat(1800)}`,

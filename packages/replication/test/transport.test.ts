@@ -245,6 +245,33 @@ describe('WebSocketTransport limits', () => {
     }
   });
 
+  it("gives up a dial whose upgrade answer drips in a byte at a time within its timeout: ws's timeout is an idle one (found by an outside audit)", async () => {
+    const drips: NodeJS.Timeout[] = [];
+    const dripping = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\n');
+        let sent = 0;
+        const drip = setInterval(() => {
+          // A header byte every 50 ms, far inside the 300 ms timeout; 400 at most (20 s).
+          if (socket.destroyed || sent++ > 400) clearInterval(drip);
+          else socket.write('X');
+        }, 50);
+        drips.push(drip);
+      });
+    });
+    await new Promise<void>((resolve) => dripping.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (dripping.address() as AddressInfo).port;
+      await expect(new WebSocketTransport({ dialTimeoutMillis: 300 }).dial(`ws://127.0.0.1:${port}`)).rejects.toThrow(
+        /the WebSocket upgrade did not finish within 300 ms/,
+      );
+    } finally {
+      for (const drip of drips) clearInterval(drip);
+      dripping.close();
+    }
+  }, 30_000);
+
   it('answers a plain HTTP request with 426 and nothing else', async () => {
     const { listener } = await server();
     const port = Number(new URL(listener.address).port);

@@ -448,7 +448,17 @@ export class WebSocketTransport implements Transport {
       socket.once('upgrade', (response: IncomingMessage) => {
         raw = response.socket;
       });
-      const failed = (error: Error) => reject(new Error(`cannot reach ${address}: ${error.message}`, { cause: error }));
+      const failed = (error: Error) => {
+        clearTimeout(deadline);
+        reject(new Error(`cannot reach ${address}: ${error.message}`, { cause: error }));
+      };
+      // ws's handshakeTimeout is the socket's idle timeout: a listener that sends its answer a
+      // byte at a time, each within it, held the dial (and one of the node's places for
+      // connecting) for hours (found by an outside audit). This bounds the whole upgrade.
+      const deadline = setTimeout(() => {
+        failed(new Error(`the WebSocket upgrade did not finish within ${this.#dialTimeoutMillis} ms`));
+        socket.terminate();
+      }, this.#dialTimeoutMillis);
       socket.once('error', failed);
       // An answer that is not an upgrade: say what it means (ws says "Unexpected server response: 200").
       socket.once('unexpected-response', (request: ClientRequest, response: IncomingMessage) => {
@@ -464,6 +474,7 @@ export class WebSocketTransport implements Transport {
         );
       });
       socket.once('open', () => {
+        clearTimeout(deadline);
         socket.off('error', failed);
         resolve(
           new WebSocketConnection(socket, address, this.#heartbeat, {
