@@ -302,6 +302,57 @@ describe('WebSocketTransport: connections waiting for authentication', () => {
     });
   }
 
+  it('drops a connection it closed before authentication that never answers the close frame, freeing its place (ws waited 30 s; found by an outside audit)', async () => {
+    const transport = new WebSocketTransport({ preAuth: { maxConnections: 4, maxPerAddress: 1 }, heartbeatMillis: 0 });
+    // Every connection is refused at once, as a handshake that failed or timed out is.
+    const listener = await transport.listen('ws://127.0.0.1:0', (connection) =>
+      connection.close(4002, 'handshake timed out'),
+    );
+    const port = Number(new URL(listener.address).port);
+    const pings: NodeJS.Timeout[] = [];
+    // A raw client that reads everything, never answers the close frame, and keeps sending pings.
+    const stubborn = () => {
+      const socket = createConnection(port, '127.0.0.1', () =>
+        socket.write(
+          `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 7).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        ),
+      );
+      let head = '';
+      let ended = false;
+      const status = new Promise<string>((resolve) => {
+        socket.on('data', (chunk) => {
+          head += chunk.toString('latin1');
+          if (head.includes('\r\n\r\n')) resolve(head.slice(9, 12));
+        });
+        socket.once('close', () => {
+          ended = true;
+          resolve('closed');
+        });
+      });
+      socket.on('error', () => {});
+      let sent = 0;
+      const ping = setInterval(() => {
+        // An empty masked ping every 200 ms, 150 at most (30 s).
+        if (socket.destroyed || sent++ > 150) clearInterval(ping);
+        else socket.write(Buffer.of(0x89, 0x80, 1, 2, 3, 4));
+      }, 200);
+      pings.push(ping);
+      return { socket, status, ended: () => ended };
+    };
+    try {
+      const first = stubborn();
+      expect(await first.status).toBe('101');
+      // A deadline far short of ws's 30 s close timeout.
+      await until(() => first.ended(), 'the refused connection to be dropped', 15_000);
+      const second = stubborn();
+      expect(await second.status).toBe('101'); // its address's one place was given back
+      second.socket.destroy();
+    } finally {
+      for (const ping of pings) clearInterval(ping);
+      await listener.close();
+    }
+  }, 30_000);
+
   it('holds maxPerAddress per address; when all places are taken, a newcomer takes the oldest place of the address that holds the most', async () => {
     const transport = new WebSocketTransport({ preAuth: { maxConnections: 4, maxPerAddress: 3 }, heartbeatMillis: 0 });
     const listener = await transport.listen('ws://127.0.0.1:0', () => {}); // never authenticates anyone
