@@ -178,6 +178,16 @@ const WAITING_MOST_FRAMES = 1024;
  */
 const WAITING_TURN_BYTES = 64 << 10;
 
+/**
+ * The largest frame a listener reads from an admin client of the read-only secret, checked before
+ * the frame is decrypted or decoded. What such a client may ask (peers, stats, get of one key)
+ * takes a few hundred bytes; the 16 MiB a peer or the admin secret may send (a put of a large
+ * value) let a leaked dashboard key hold the node's event loop: 16 sessions of 13 MB frames of
+ * nested arrays (over a second of decoding each) stalled it until its peers dropped their links
+ * and could not relink for half a minute (found by an outside audit). Past it: closed with 1009.
+ */
+export const READ_ONLY_MAX_FRAME_BYTES = 64 * 1024;
+
 export type HandshakeErrorCode = 'E_AUTH' | 'E_PROTOCOL' | 'E_TIMEOUT' | 'E_SELF';
 
 export class HandshakeError extends MeshcacheError {
@@ -191,7 +201,7 @@ type State =
   | { readonly name: 'awaiting hello' }
   | { readonly name: 'awaiting welcome'; readonly noise: SymmetricState; readonly ephemeral: EphemeralKey }
   | { readonly name: 'awaiting confirm'; readonly protection: FrameProtection; readonly peer: PeerIdentity }
-  | { readonly name: 'established'; readonly protection: FrameProtection }
+  | { readonly name: 'established'; readonly protection: FrameProtection; readonly maxFrameBytes: number }
   | { readonly name: 'closed' };
 
 /** The confirmation frame: an empty plaintext, so exactly the tag. */
@@ -406,6 +416,14 @@ export class Session {
         this.#onConfirm(bytes, state.protection, state.peer);
         return;
       case 'established':
+        if (bytes.length > state.maxFrameBytes) {
+          this.#logger.debug(
+            { remote: this.connection.remoteAddress, bytes: bytes.length, maxBytes: state.maxFrameBytes },
+            'a frame past what this session may send; closing it',
+          );
+          this.close(CloseCode.TooLarge, 'frame too large');
+          return;
+        }
         if (this.#busy || this.#waiting.length > 0) this.#wait(bytes);
         else this.#onFrame(bytes, state.protection);
         return;
@@ -589,7 +607,10 @@ export class Session {
 
   #establish(peer: PeerIdentity, protection: FrameProtection): void {
     this.#cancelTimer?.();
-    this.#state = { name: 'established', protection };
+    // Only a listener bounds what its client sends by grant: the transport's maxPayload bounds the rest.
+    const readOnly = this.#options.side === 'listener' && peer.grant === 'read-only';
+    const maxFrameBytes = readOnly ? READ_ONLY_MAX_FRAME_BYTES : Number.POSITIVE_INFINITY;
+    this.#state = { name: 'established', protection, maxFrameBytes };
     this.#settle.resolve(peer);
   }
 

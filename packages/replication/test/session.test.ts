@@ -4,7 +4,13 @@ import { type ChangeMessage, MessageType } from '../src/internals.js';
 import { encodeHello, frame, HELLO, PROLOGUE } from '../src/security/handshake-messages.js';
 import { derivePsk } from '../src/security/keyring.js';
 import { generateEphemeral, initialState, writeFirst } from '../src/security/noise.js';
-import { OwnEphemerals, PROTOCOL_VERSIONS, type Session, type SessionMessage } from '../src/session.js';
+import {
+  OwnEphemerals,
+  PROTOCOL_VERSIONS,
+  READ_ONLY_MAX_FRAME_BYTES,
+  type Session,
+  type SessionMessage,
+} from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
@@ -201,6 +207,34 @@ describe('Session handshake (Noise NNpsk0)', () => {
       const reader = await connect({ node: 'admin-2', role: 'admin', secret: node.readOnlySecret }, node);
       expect(await reader.server.established).toMatchObject({ role: 'admin', grant: 'read-only' });
       expect(await reader.dialler.established).toMatchObject({ grant: 'read-only' });
+    });
+
+    it('reads at most 64 KiB a frame from a read-only client, before decrypting it; the admin secret may send more (found by an outside audit)', async () => {
+      const request = (key: string) =>
+        ({ type: MessageType.AdminRequest, id: 1, op: 'get', args: ['c', key] }) as const;
+      const bigKey = 'k'.repeat(READ_ONLY_MAX_FRAME_BYTES);
+      const reader = await connect({ node: 'admin-2', role: 'admin', secret: node.readOnlySecret }, node);
+      await reader.dialler.established;
+      await expect(reader.server.established).resolves.toMatchObject({ grant: 'read-only' });
+      const read: unknown[] = [];
+      reader.server.onMessage((message) => {
+        read.push(message);
+      });
+      expect(reader.dialler.send(request('small'))).toBe(true);
+      await until(() => read.length === 1, 'the small request to be read');
+      expect(reader.dialler.send(request(bigKey))).toBe(true);
+      await until(() => read.length > 1 || !reader.server.connection.open, 'the large request to be read or refused');
+      expect(read).toHaveLength(1);
+      expect(await reader.closed).toBe(1009);
+      const admin = await connect({ node: 'admin-1', role: 'admin', secret: node.adminSecret }, node);
+      await admin.dialler.established;
+      const taken: unknown[] = [];
+      admin.server.onMessage((message) => {
+        taken.push(message);
+      });
+      expect(admin.dialler.send(request(bigKey))).toBe(true);
+      await until(() => taken.length === 1, "the admin secret's large request to be read");
+      expect(admin.server.connection.open).toBe(true);
     });
 
     it('no longer admits admin clients by the cluster secret, and admits no peer by an admin secret', async () => {

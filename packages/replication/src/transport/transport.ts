@@ -71,6 +71,8 @@ export interface Transport {
 export const CloseCode = Object.freeze({
   Normal: 1000,
   GoingAway: 1001,
+  /** A frame larger than the other side may send (as ws closes past maxPayload). */
+  TooLarge: 1009,
   ProtocolError: 4002,
   AuthFailed: 4003,
   Lost: 4004,
