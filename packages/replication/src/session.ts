@@ -59,7 +59,6 @@ import {
 } from './security/handshake-messages.js';
 import type { Keyring, SessionGrant, SessionRole } from './security/keyring.js';
 import {
-  type CipherState,
   type EphemeralKey,
   generateEphemeral,
   initialState,
@@ -204,8 +203,16 @@ type State =
   | { readonly name: 'established'; readonly protection: FrameProtection; readonly maxFrameBytes: number }
   | { readonly name: 'closed' };
 
-/** The confirmation frame: an empty plaintext, so exactly the tag. */
-const CONFIRM_LENGTH = TAGLEN;
+/**
+ * The confirmation's plaintext: empty, or one zero byte from a dialler that leaves later frames
+ * unencrypted (protectFrames: false), so that two ends that disagree fail at the handshake. The
+ * Confirm is sealed either way: it is what proves the dialler holds the session keys. Sent in
+ * clear when frames were not protected, it was an empty frame anyone could send, and a recorded
+ * Hello replayed with one established a peer session without the secret (found by an outside
+ * audit).
+ */
+const CONFIRM_PROTECTED = Buffer.alloc(0);
+const CONFIRM_UNPROTECTED = Buffer.of(0);
 
 /**
  * Why a listener refuses a handshake, as it says in its close frame: fixed texts that tell an
@@ -506,7 +513,7 @@ export class Session {
     };
     this.#state = {
       name: 'awaiting confirm',
-      protection: this.#protection(second.send, second.receive),
+      protection: new FrameProtection(second.send, second.receive, this.#options.rekeyInterval),
       peer,
     };
     this.connection.send(frame(WELCOME, second.message));
@@ -565,8 +572,9 @@ export class Session {
       this.#fail('E_SELF', CloseCode.Self, 'dialled itself');
       return;
     }
-    const protection = this.#protection(second.send, second.receive);
-    this.connection.send(protection.seal(Buffer.alloc(0))); // Confirm: proves the session keys
+    const sealed = new FrameProtection(second.send, second.receive, this.#options.rekeyInterval);
+    this.connection.send(sealed.seal(this.#confirmation())); // Confirm: proves the session keys
+    const protection = this.#options.protectFrames === false ? FrameProtection.none() : sealed;
     this.connection.authenticated();
     this.#establish(
       {
@@ -581,28 +589,27 @@ export class Session {
     );
   }
 
-  #protection(send: CipherState, receive: CipherState): FrameProtection {
-    if (this.#options.protectFrames === false) return FrameProtection.none();
-    return new FrameProtection(send, receive, this.#options.rekeyInterval);
+  /** What this side's Confirm carries (CONFIRM_PROTECTED or CONFIRM_UNPROTECTED). */
+  #confirmation(): Buffer {
+    return this.#options.protectFrames === false ? CONFIRM_UNPROTECTED : CONFIRM_PROTECTED;
   }
 
   /** Listener: the dialler's first protected frame, empty. */
   #onConfirm(bytes: Uint8Array, protection: FrameProtection, peer: PeerIdentity): void {
     let plaintext: Buffer;
     try {
-      const expected = this.#options.protectFrames === false ? 0 : CONFIRM_LENGTH;
-      if (bytes.length !== expected) throw new NoiseError('not a confirmation');
+      if (bytes.length !== TAGLEN + this.#confirmation().length) throw new NoiseError('not a confirmation');
       plaintext = protection.open(bytes);
     } catch {
       this.#fail('E_AUTH', CloseCode.AuthFailed, 'authentication failed');
       return;
     }
-    if (plaintext.length !== 0) {
+    if (!plaintext.equals(this.#confirmation())) {
       this.#fail('E_PROTOCOL', CloseCode.ProtocolError, 'bad handshake message');
       return;
     }
     this.connection.authenticated();
-    this.#establish(peer, protection);
+    this.#establish(peer, this.#options.protectFrames === false ? FrameProtection.none() : protection);
   }
 
   #establish(peer: PeerIdentity, protection: FrameProtection): void {

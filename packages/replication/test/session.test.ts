@@ -396,6 +396,18 @@ describe('Session before authentication: the listener says nothing to whoever la
     expect(session.connection.open).toBe(false);
   });
 
+  it('seals the Confirm also when frames are left unencrypted: a replayed Hello and an empty frame established a peer without the secret (found by an outside audit)', async () => {
+    const [hello] = await framesOfDialler({ node: 'gw-1', protectFrames: false }); // recorded from a real dialler
+    for (const guess of [Buffer.alloc(0), Buffer.of(0), Buffer.alloc(17)]) {
+      const { raw, session, received } = await rawToListener({ node: 'gw-2', protectFrames: false });
+      raw.send(hello as Uint8Array);
+      await until(() => received.length === 1, 'the Welcome');
+      raw.send(guess);
+      await expect(session.established).rejects.toMatchObject({ code: 'E_AUTH' });
+      expect(session.connection.open).toBe(false);
+    }
+  });
+
   it('refuses a confirmation that does not decrypt, with 4003', async () => {
     const [hello] = await framesOfDialler({ node: 'gw-1' });
     const { raw, session, closed } = await rawToListener();
