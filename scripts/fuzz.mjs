@@ -7,22 +7,37 @@
 //
 // A failure prints fast-check's seed and path: `--seed N` runs that sequence again.
 import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 
-const argv = process.argv.slice(2);
-const option = (name, fallback) => {
-  const at = argv.indexOf(name);
-  return at === -1 ? fallback : argv[at + 1];
-};
-const frames = Number(option('--frames', '100000'));
-const seed = option('--seed', undefined);
-if (!Number.isInteger(frames) || frames < 1) {
-  console.error('fuzz: --frames must be a whole number >= 1');
+const USAGE = 'usage: npm run fuzz -- [--frames 100000] [--seed N]';
+/** Says what was wrong with the command line and exits 2 (bad usage). */
+function usage(problem) {
+  console.error(`fuzz: ${problem}`);
+  console.error(USAGE);
   process.exit(2);
 }
-if (seed !== undefined && !Number.isInteger(Number(seed))) {
-  console.error('fuzz: --seed must be a whole number');
-  process.exit(2);
+// Strict: a mistyped option (--frame 1000) is refused, naming it; read loosely, it was ignored
+// and the default 100,000 frames ran for tens of minutes.
+let values;
+try {
+  ({ values } = parseArgs({
+    args: process.argv.slice(2).filter((arg) => arg !== '--'),
+    options: { frames: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (error) {
+  usage(error.message);
 }
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const frames = /^\d+$/.test(values.frames ?? '100000') ? Number(values.frames ?? '100000') : Number.NaN;
+const seed = values.seed;
+if (!Number.isSafeInteger(frames) || frames < 1)
+  usage(`--frames must be a whole number >= 1, got ${JSON.stringify(values.frames)}`);
+if (seed !== undefined && !/^-?\d+$/.test(seed)) usage(`--seed must be a whole number, got ${JSON.stringify(seed)}`);
 console.log(`fuzz: ${frames} frames each side of authentication${seed === undefined ? '' : `, seed ${seed}`}`);
 const run = spawnSync('vitest', ['run', 'packages/replication/test/fuzz.test.ts'], {
   stdio: 'inherit',

@@ -14,21 +14,43 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const dashdash = argv.indexOf('--');
 const own = dashdash === -1 ? argv : argv.slice(0, dashdash);
 const vitestArgs = dashdash === -1 ? [] : argv.slice(dashdash + 1);
-const option = (name, fallback) => {
-  const at = own.indexOf(name);
-  return at === -1 ? fallback : own[at + 1];
-};
-const runs = Number(option('--runs', '10'));
-const loaded = option('--loaded', 'every');
-const keep = own.includes('--keep');
-if (!Number.isInteger(runs) || runs < 1) fail('--runs must be a whole number >= 1');
-if (!['every', 'none', 'all'].includes(loaded)) fail('--loaded must be every, none or all');
+const USAGE = 'usage: node scripts/hunt-flakes.mjs [--runs 10] [--loaded every|none|all] [--keep] [-- vitest args]';
+// Strict: a mistyped option (--run 20, --loded all) is refused, naming it, before anything is
+// cloned; read loosely, it was ignored and ten whole-suite runs with the defaults began.
+let values;
+try {
+  ({ values } = parseArgs({
+    args: own,
+    options: {
+      runs: { type: 'string' },
+      loaded: { type: 'string' },
+      keep: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (error) {
+  fail(`${error.message}\n${USAGE}`);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const runs = /^\d+$/.test(values.runs ?? '10') ? Number(values.runs ?? '10') : Number.NaN;
+const loaded = values.loaded ?? 'every';
+const keep = values.keep === true;
+if (!Number.isSafeInteger(runs) || runs < 1)
+  fail(`--runs must be a whole number >= 1, got ${JSON.stringify(values.runs)}`);
+if (!['every', 'none', 'all'].includes(loaded))
+  fail(`--loaded must be every, none or all, got ${JSON.stringify(loaded)}`);
 
 function fail(message) {
   console.error(`hunt-flakes: ${message}`);
