@@ -11,9 +11,11 @@
  *
  * The script prints one line per 10 s and a summary, and exits 1 when the contents differ at the
  * end, or when (runs of 3 minutes or more) the mean RSS of the last minute is more than 1.2 times
- * that of the second minute on any node: memory that keeps growing under a steady load.
+ * that of the second minute on any node: memory that keeps growing under a steady load. It exits
+ * 2, before any node starts, on an option it does not know or a value that is not a positive number.
  */
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { CACHE, converged, type Running, startNode, stopAll, until } from './node-processes.js';
 
 export interface SoakOptions {
@@ -133,17 +135,42 @@ export function summary(result: SoakResult): Record<string, string | number> {
   };
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const option = (name: string, fallback: number) => {
-    const at = argv.indexOf(name);
-    const value = at === -1 ? fallback : Number(argv[at + 1]);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+const USAGE =
+  'usage: node --conditions=@meshcache/source --import tsx test/soak.ts [--seconds 600] [--rate 3000] [--keys 20000]';
+
+/**
+ * The script's options, read strictly: an unknown option (`--second 60`), a missing value or one
+ * that is not a positive number is an Error naming it. Read loosely, a mistyped option was
+ * ignored and a 10-minute soak at the defaults began.
+ */
+export function soakOptions(args: readonly string[]): SoakOptions {
+  const { values } = parseArgs({
+    args: args.filter((arg) => arg !== '--'),
+    options: { seconds: { type: 'string' }, rate: { type: 'string' }, keys: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const option = (name: 'seconds' | 'rate' | 'keys', fallback: number) => {
+    const raw = values[name];
+    const value = raw === undefined ? fallback : /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+    }
     return value;
   };
-  const seconds = option('--seconds', 600);
-  const rate = option('--rate', 3000);
-  const keys = option('--keys', 20_000);
+  return { seconds: option('seconds', 600), rate: option('rate', 3000), keys: option('keys', 20_000) };
+}
+
+async function main(): Promise<void> {
+  let options: SoakOptions;
+  try {
+    options = soakOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`soak: ${(error as Error).message}`);
+    console.error(USAGE);
+    process.exit(2);
+  }
+  const { seconds, rate, keys } = options;
   console.log(`soak: 3 nodes, ${rate} changes/s each over ${keys} keys, ${seconds} s`);
   let failed = false;
   try {
