@@ -24,15 +24,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { table } from './harness.js';
+import { knob, readWhole, readWholeList } from './knobs.js';
 
 const WORKER = fileURLToPath(new URL('./backplane-worker.js', import.meta.url));
-const BACKPLANE_NODES = (process.env['BENCH_BACKPLANE_NODES'] ?? '8,16,24,50').split(',').map(Number);
-const MESH_NODES = (process.env['BENCH_MESH_NODES'] ?? '8,16,24').split(',').map(Number);
-const PER_PROCESS = Number(process.env['BENCH_PER_PROCESS'] ?? 10);
-const CHANGES = Number(process.env['BENCH_CHANGES'] ?? 5000);
-const RATE = Number(process.env['BENCH_RATE'] ?? 1000);
+const BACKPLANE_NODES = knob((env) => readWholeList(env, 'BENCH_BACKPLANE_NODES', [8, 16, 24, 50]));
+const MESH_NODES = knob((env) => readWholeList(env, 'BENCH_MESH_NODES', [8, 16, 24]));
+const PER_PROCESS = knob((env) => readWhole(env, 'BENCH_PER_PROCESS', 10));
+const CHANGES = knob((env) => readWhole(env, 'BENCH_CHANGES', 5000));
+const RATE = knob((env) => readWhole(env, 'BENCH_RATE', 1000));
 const SECRET = 'a benchmark secret of at least 32 bytes';
-const TIMEOUT_MS = Number(process.env['BENCH_TIMEOUT_MS'] ?? 180_000);
+const TIMEOUT_MS = knob((env) => readWhole(env, 'BENCH_TIMEOUT_MS', 180_000));
 
 interface Worker {
   readonly child: ChildProcess;

@@ -16,10 +16,11 @@ import { join } from 'node:path';
 import { CacheManager } from '@meshcache/core';
 import { open } from 'lmdb';
 import { formatOps, keepAlive, measure, table } from './harness.js';
+import { knob, readWhole } from './knobs.js';
 
 const N = 100_000;
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
-const RESTART_ENTRIES = Number(process.env['BENCH_RESTART_ENTRIES'] ?? 1_000_000);
+const ROUNDS = knob((env) => readWhole(env, 'BENCH_ROUNDS', 5));
+const RESTART_ENTRIES = knob((env) => readWhole(env, 'BENCH_RESTART_ENTRIES', 1_000_000));
 const VALUE = 'x'.repeat(200);
 const keys = Array.from({ length: N }, (_, i) => `key:${i}`);
 const dirs: string[] = [];

@@ -26,10 +26,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { formatOps, table } from './harness.js';
+import { knob, readWhole } from './knobs.js';
 
-const DURATION = Number(process.env['BENCH_DURATION'] ?? 5);
-const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const DURATION = knob((env) => readWhole(env, 'BENCH_DURATION', 5));
+const CONNECTIONS = knob((env) => readWhole(env, 'BENCH_CONNECTIONS', 10));
+const ROUNDS = knob((env) => readWhole(env, 'BENCH_ROUNDS', 3));
 const SERVER = fileURLToPath(new URL('./fastify-server.js', import.meta.url));
 
 const children: ChildProcess[] = [];

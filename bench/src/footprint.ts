@@ -20,9 +20,10 @@ import { fileURLToPath } from 'node:url';
 import { CacheManager } from '@meshcache/core';
 import { LRUCache } from 'lru-cache';
 import { table } from './harness.js';
+import { knob, readOnlyPrefixes, readWhole } from './knobs.js';
 
-const ENTRIES = Number(process.env['BENCH_FOOTPRINT_ENTRIES'] ?? 1_000_000);
-const ROUNDS = Number(process.env['BENCH_FOOTPRINT_ROUNDS'] ?? 3);
+const ENTRIES = knob((env) => readWhole(env, 'BENCH_FOOTPRINT_ENTRIES', 1_000_000));
+const ROUNDS = knob((env) => readWhole(env, 'BENCH_FOOTPRINT_ROUNDS', 3));
 const VALUE = 'v'.repeat(200);
 
 interface Subject {
@@ -95,7 +96,13 @@ function measureOne(name: string): void {
 }
 
 function main(): void {
-  const only = process.env['BENCH_ONLY']?.split(',');
+  const only = knob((env) =>
+    readOnlyPrefixes(
+      env,
+      'BENCH_ONLY',
+      SUBJECTS.map((s) => s.name),
+    ),
+  );
   const subjects = SUBJECTS.filter((s) => only === undefined || only.some((prefix) => s.name.startsWith(prefix)));
   const heap = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
   const total = new Map<string, number[]>(subjects.map((s) => [s.name, []]));

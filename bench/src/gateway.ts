@@ -13,8 +13,9 @@
  */
 import { launchGatewayCluster } from '@meshcache/examples/gateway';
 import { table } from './harness.js';
+import { knob, readWhole } from './knobs.js';
 
-const AUTH_DELAY = Number(process.env['BENCH_AUTH_DELAY'] ?? 200);
+const AUTH_DELAY = knob((env) => readWhole(env, 'BENCH_AUTH_DELAY', 200, 0));
 const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli'];
 
 async function ttfb(url: string, tenant: string): Promise<number> {

@@ -28,10 +28,11 @@ import { LRUCache } from 'lru-cache';
 import QuickLRU from 'quick-lru';
 import { lru } from 'tiny-lru';
 import { allocated, countCollections, formatOps, keepAlive, measure, type Subject, table } from './harness.js';
+import { knob, readOnlyPrefixes, readWhole } from './knobs.js';
 
-const N = Number(process.env['BENCH_KEYS'] ?? 100_000);
+const N = knob((env) => readWhole(env, 'BENCH_KEYS', 100_000));
 const OPS = Math.max(1_000_000, N);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 7);
+const ROUNDS = knob((env) => readWhole(env, 'BENCH_ROUNDS', 7));
 const VALUE = 'x'.repeat(200);
 /** Evicting puts whose allocation is counted (fewer than the fresh keys there are). */
 const EVICTING_PUTS = 200_000;
@@ -152,7 +153,13 @@ if (baselinePath !== undefined) {
 }
 
 /** BENCH_ONLY=meshcache,lru-cache runs only the contenders whose names start with one of those. */
-const only = process.env['BENCH_ONLY']?.split(',');
+const only = knob((env) =>
+  readOnlyPrefixes(
+    env,
+    'BENCH_ONLY',
+    allContenders.map((c) => c.name),
+  ),
+);
 const contenders = allContenders.filter((c) => only === undefined || only.some((prefix) => c.name.startsWith(prefix)));
 
 function filled(contender: Contender): Adapter {

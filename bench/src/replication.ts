@@ -35,6 +35,7 @@ import { CacheReplicator, MessageType, WireCodec } from '@meshcache/replication/
 import { Packr } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { formatOps, table } from './harness.js';
+import { knob, readOnlyPart, readWhole } from './knobs.js';
 import { replicationAlloc } from './replication-alloc.js';
 import { replicationDigest } from './replication-digest.js';
 import { replicationFanout } from './replication-fanout.js';
@@ -42,19 +43,34 @@ import { replicationLookups } from './replication-lookups.js';
 import { replicationRounds } from './replication-rounds.js';
 import { putChanges, replicationStages } from './replication-stages.js';
 
-const ENTRIES = Number(process.env['BENCH_ENTRIES'] ?? 200_000);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const ENTRIES = knob((env) => readWhole(env, 'BENCH_ENTRIES', 200_000));
+const ROUNDS = knob((env) => readWhole(env, 'BENCH_ROUNDS', 3));
 /**
  * Throughput: entries each pipeline carries before the timed ones, untimed, on the same link
  * (BENCH_WARM_UP; 0 times a cold start). A gateway replicates for days: what it pays is the
  * steady state of warm code on both sides, not the JIT's first compilations of a fresh process.
  */
-const WARM_UP = Number(process.env['BENCH_WARM_UP'] ?? 50_000);
+const WARM_UP = knob((env) => readWhole(env, 'BENCH_WARM_UP', 50_000, 0));
 /** BENCH_FRESH_PIPELINES=1: a new sender node and receiver each throughput round (see Pipeline). */
 const FRESH_PIPELINES = process.env['BENCH_FRESH_PIPELINES'] === '1';
-const BOOTSTRAP_ENTRIES = Number(process.env['BENCH_BOOTSTRAP_ENTRIES'] ?? 1_000_000);
-const BOOTSTRAP_ROUNDS = Number(process.env['BENCH_BOOTSTRAP_ROUNDS'] ?? 3);
-const ONLY = process.env['BENCH_ONLY'];
+const BOOTSTRAP_ENTRIES = knob((env) => readWhole(env, 'BENCH_BOOTSTRAP_ENTRIES', 1_000_000));
+const BOOTSTRAP_ROUNDS = knob((env) => readWhole(env, 'BENCH_BOOTSTRAP_ROUNDS', 3));
+/** BENCH_ONLY: one part of the bench; lag-once is the tuned lag row's child (see tunedLagRun). */
+const ONLY = knob((env) =>
+  readOnlyPart(env, 'BENCH_ONLY', [
+    'throughput',
+    'lag',
+    'lone',
+    'bootstrap',
+    'stages',
+    'alloc',
+    'lookups',
+    'digest',
+    'rounds',
+    'fanout',
+    'lag-once',
+  ]),
+);
 /**
  * V8 flags for a child node, and what this process was started with: the tuned lag row runs its
  * sender in a child process of its own with these flags (a process's heap is sized at its start).
@@ -426,7 +442,7 @@ async function throughput(): Promise<void> {
 
 const LAG_RATE = 10_000;
 const LAG_SECONDS = 3;
-const LAG_RUNS = Number(process.env['BENCH_LAG_RUNS'] ?? 5);
+const LAG_RUNS = knob((env) => readWhole(env, 'BENCH_LAG_RUNS', 5));
 
 /** A lag run's p50, p99 and max (ms), and the p99 of the sender's share of it (LagShare). */
 type LagSample = [p50: string, p99: string, max: string, senderP99: string];
@@ -520,7 +536,7 @@ async function tunedLagRun(): Promise<LagSample> {
  * over LONE_CHANGES of them, after two not counted. Each goes at once (cache-replicator.ts,
  * #armFlush), where a beat kept running had it wait for its turn: half an interval on average.
  */
-const LONE_CHANGES = Number(process.env['BENCH_LONE_CHANGES'] ?? 10);
+const LONE_CHANGES = knob((env) => readWhole(env, 'BENCH_LONE_CHANGES', 10));
 
 async function loneLag(): Promise<void> {
   const warmUp = 2;
@@ -632,7 +648,7 @@ async function bareBootstrap(): Promise<Run> {
  * the values as they arrive, or by their first read).
  */
 async function meshcacheBootstrap(decodeOnArrival = false): Promise<MeshBootstrap> {
-  const chunkBytes = Number(process.env['BENCH_CHUNK_BYTES'] ?? 0);
+  const chunkBytes = knob((env) => readWhole(env, 'BENCH_CHUNK_BYTES', 0, 0));
   const node = await sender([], {
     bench: {
       maxElementsInMemory: 0,

@@ -17,11 +17,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { table } from './harness.js';
+import { knob, readWhole, readWholeList } from './knobs.js';
 
 const NODE = fileURLToPath(new URL('./scale-node.js', import.meta.url));
-const SIZES = (process.env['BENCH_SCALE_NODES'] ?? '4,8,16,24,32').split(',').map(Number);
-const PUTS = Number(process.env['BENCH_SCALE_PUTS'] ?? 20_000);
-const TIMEOUT = Number(process.env['BENCH_SCALE_TIMEOUT'] ?? 120_000);
+const SIZES = knob((env) => readWholeList(env, 'BENCH_SCALE_NODES', [4, 8, 16, 24, 32]));
+const PUTS = knob((env) => readWhole(env, 'BENCH_SCALE_PUTS', 20_000));
+const TIMEOUT = knob((env) => readWhole(env, 'BENCH_SCALE_TIMEOUT', 120_000));
 
 interface Running {
   readonly child: ChildProcess;
