@@ -527,6 +527,23 @@ describe('meshcache serve, in process', () => {
     );
   });
 
+  it('exits 1 with one line naming peerListener.hostname when that name does not resolve', async () => {
+    const file = join(dir, 'unresolvable.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'gw-2',
+        cluster: 'gateways',
+        peerListener: { hostname: 'gw-1.meshcache.invalid', port: 0 },
+      }),
+    );
+    const result = await cli(['serve', '--config', file], { MESHCACHE_SECRET: 'a'.repeat(32) });
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(
+      /^meshcache: the peer listener \(peerListener\.hostname\) could not listen on "gw-1\.meshcache\.invalid": this machine cannot resolve that name \((ENOTFOUND|EAI_AGAIN)\); give an address or a name of this machine\n$/,
+    );
+  });
+
   it('reaches a wss:// node with --ca, and says when the CA is missing or unreadable', async () => {
     const pki = await makeTestPki();
     try {

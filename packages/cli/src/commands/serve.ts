@@ -112,7 +112,16 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     }
     // The only other listener is the peer port's: named as the http one is, since "the node could
     // not start: listen EADDRINUSE" left an operator to work out which of the two ports was taken.
-    const listen = error as NodeJS.ErrnoException & { address?: string; port?: number };
+    const listen = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+    // A peerListener.hostname this machine cannot resolve (an imported ehcache.xml's hostName of
+    // another machine, say) failed as "the node could not start: getaddrinfo ENOTFOUND gw-1.internal",
+    // naming neither the field nor the listener.
+    if (listen.syscall === 'getaddrinfo' && listen.hostname !== undefined) {
+      io.err(
+        `meshcache: the peer listener (peerListener.hostname) could not listen on ${JSON.stringify(listen.hostname)}: this machine cannot resolve that name (${listen.code}); give an address or a name of this machine\n`,
+      );
+      return 1;
+    }
     if (listen.syscall === 'listen' && listen.address !== undefined) {
       const host = listen.address.includes(':') ? `[${listen.address}]` : listen.address;
       io.err(
