@@ -52,6 +52,16 @@ if (!Number.isSafeInteger(runs) || runs < 1)
 if (!['every', 'none', 'all'].includes(loaded))
   fail(`--loaded must be every, none or all, got ${JSON.stringify(loaded)}`);
 
+function firstLine(text) {
+  return (
+    text
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim()
+      .slice(0, 300) ?? ''
+  );
+}
+
 function fail(message) {
   console.error(`hunt-flakes: ${message}`);
   process.exit(2);
@@ -89,7 +99,7 @@ function runOnce(report) {
   });
 }
 
-const failures = new Map(); // test name -> { quiet, loaded }
+const failures = new Map(); // test name -> { quiet, loaded, errors }
 let failedRuns = 0;
 for (let run = 1; run <= runs; run++) {
   const underLoad = loaded === 'all' || (loaded === 'every' && run % 2 === 0);
@@ -99,6 +109,7 @@ for (let run = 1; run <= runs; run++) {
   for (const burner of burners) burner.kill('SIGKILL');
   let passed = 0;
   const failed = [];
+  const errors = new Map(); // test name -> the first line of its error, this run
   if (existsSync(report)) {
     const summary = JSON.parse(readFileSync(report, 'utf8'));
     passed = summary.numPassedTests;
@@ -106,15 +117,19 @@ for (let run = 1; run <= runs; run++) {
       const path = file.name.startsWith(clone) ? file.name.slice(clone.length + 1) : file.name;
       if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed.push(`${path} (did not load)`);
       for (const test of file.assertionResults ?? []) {
-        if (test.status === 'failed') failed.push(`${path} > ${test.fullName}`);
+        if (test.status !== 'failed') continue;
+        const name = `${path} > ${test.fullName}`;
+        failed.push(name);
+        errors.set(name, firstLine(test.failureMessages?.[0] ?? file.message ?? ''));
       }
     }
   }
   if (result.code !== 0 && failed.length === 0)
     failed.push(`(the run failed without a test failing: exit ${result.code})`);
   for (const name of failed) {
-    const seen = failures.get(name) ?? { quiet: 0, loaded: 0 };
+    const seen = failures.get(name) ?? { quiet: 0, loaded: 0, errors: [] };
     seen[underLoad ? 'loaded' : 'quiet']++;
+    if (errors.get(name)) seen.errors.push(`run ${run}: ${errors.get(name)}`);
     failures.set(name, seen);
   }
   if (failed.length > 0) failedRuns++;
@@ -128,6 +143,7 @@ for (let run = 1; run <= runs; run++) {
 console.log(`\nhunt-flakes: ${runs - failedRuns} of ${runs} runs green`);
 for (const [name, seen] of [...failures].sort((a, b) => b[1].quiet + b[1].loaded - (a[1].quiet + a[1].loaded))) {
   console.log(`  failed ${seen.quiet} quiet, ${seen.loaded} loaded: ${name}`);
+  for (const error of seen.errors) console.log(`    ${error}`);
 }
 if (!keep) rmSync(work, { recursive: true, force: true });
 process.exit(failedRuns === 0 ? 0 : 1);
