@@ -7,7 +7,17 @@
 import { describe, expect, it } from 'vitest';
 import { CACHE, connectedPeers, type Running, startNode, until } from './cluster-harness.js';
 
-describe('a cluster of three processes', () => {
+/**
+ * Each test starts two or three processes (each compiling its TypeScript with tsx) and then waits
+ * on them with deadlines of 10 to 15 s a wait: under load (two CPU burners beside the suite) these
+ * tests took up to 8.4 s of the default 20 s, and their own waits could add up past it, so a slow
+ * run would end in vitest's unnamed timeout rather than the wait that named what did not happen.
+ * They get 60 s, as the gateway, CLI and cache-manager process tests do. A bound on the harness,
+ * not an assertion: nothing here measures how long anything took.
+ */
+const PROCESS_TEST = { timeout: 60_000 };
+
+describe('a cluster of three processes', PROCESS_TEST, () => {
   it('replicates puts and removals between processes, and sees a killed node leave', async () => {
     const a = await startNode('gw-1', []);
     const b = await startNode('gw-2', [a.url]);

@@ -13,6 +13,16 @@ import { CACHE, connectedPeers, converged, type Running, startNode, until, value
 const found = (value: unknown) => ({ found: true, value });
 const missing = { found: false };
 
+/**
+ * Each test starts two or three processes (each compiling its TypeScript with tsx) and then waits
+ * on them with deadlines of 10 to 15 s a wait: under load (two CPU burners beside the suite) these
+ * tests took up to 8.4 s of the default 20 s, and their own waits could add up past it, so a slow
+ * run would end in vitest's unnamed timeout rather than the wait that named what did not happen.
+ * They get 60 s, as the gateway, CLI and cache-manager process tests do. A bound on the harness,
+ * not an assertion: nothing here measures how long anything took.
+ */
+const PROCESS_TEST = { timeout: 60_000 };
+
 async function arrives(node: Running, key: string, expected: unknown, cache = CACHE): Promise<void> {
   await until(
     async () => JSON.stringify(await valueOn(node, key, cache)) === JSON.stringify(expected),
@@ -23,7 +33,7 @@ async function arrives(node: Running, key: string, expected: unknown, cache = CA
 describe.each([
   ['asynchronous', { replicateAsynchronously: true, asynchronousReplicationIntervalMillis: 10 }],
   ['synchronous', { replicateAsynchronously: false }],
-])('%s replication between three processes', (_mode, replication) => {
+])('%s replication between three processes', PROCESS_TEST, (_mode, replication) => {
   it('carries put, update, remove, removeAll and TTL to every node', async () => {
     const caches = { 'Response Cache': { timeToLiveSeconds: 3600, replication } };
     const a = await startNode('gw-1', [], { caches });
@@ -51,7 +61,7 @@ describe.each([
   });
 });
 
-describe('replication between processes', () => {
+describe('replication between processes', PROCESS_TEST, () => {
   it('invalidate mode: peers drop the key instead of receiving the value', async () => {
     const caches = {
       'Response Cache': {
@@ -172,7 +182,7 @@ async function relay(target: string): Promise<{ url: string; cut(): void; restor
   };
 }
 
-describe('faults between processes', () => {
+describe('faults between processes', PROCESS_TEST, () => {
   it('a cut link repairs: writes made on both sides while it was down reach the other side', async () => {
     const a = await startNode('gw-1', []);
     const link = await relay(a.url);
