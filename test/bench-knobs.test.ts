@@ -3,12 +3,9 @@
  * BENCH_KEYS=abc ran the memory bench with NaN keys until a cache's configuration check threw,
  * and BENCH_ONLY=lru_cache (no subject starts so) printed empty tables and exited 0.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { KnobError, readOnlyPart, readOnlyPrefixes, readWhole, readWholeList } from '../bench/src/knobs.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { runTsxScript, type ScriptResult } from './tsx-script.js';
 
 describe('bench knobs', () => {
   it('reads a whole number, with its fallback when unset', () => {
@@ -47,35 +44,9 @@ describe('bench knobs', () => {
   });
 });
 
-/** The memory bench from its source, in a process group of its own, killed (by pid) after 30 s. */
-function memoryBench(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@meshcache/source', '--import', 'tsx', 'bench/src/memory.ts'],
-      {
-        cwd: root,
-        detached: true,
-        env: { ...process.env, BENCH_ROUNDS: '1', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    }, 30_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      done({ status, stdout, stderr });
-    });
-  });
+/** The memory bench from its source, killed with its process group after 30 s. */
+function memoryBench(env: Record<string, string>): Promise<ScriptResult> {
+  return runTsxScript('bench/src/memory.ts', [], { env: { BENCH_ROUNDS: '1', ...env }, killAfterMillis: 30_000 });
 }
 
 describe('the memory bench', { timeout: 40_000 }, () => {
