@@ -171,6 +171,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const { seconds, rate, keys } = options;
+  // Stopped by its pid (a CI job's timeout, `kill PID`), not through its process group as Ctrl-C
+  // at a terminal does, the soak exited and left its three nodes running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
   console.log(`soak: 3 nodes, ${rate} changes/s each over ${keys} keys, ${seconds} s`);
   let failed = false;
   try {

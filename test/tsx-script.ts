@@ -21,13 +21,22 @@ export function runTsxScript(
   args: readonly string[],
   options: { readonly env?: NodeJS.ProcessEnv; readonly killAfterMillis: number },
 ): Promise<ScriptResult> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', script, ...args], {
-      cwd: root,
-      detached: true,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  return startTsxScript(script, args, options).finished;
+}
+
+/** runTsxScript, with the script's pid known while it runs (to signal it as a user would). */
+export function startTsxScript(
+  script: string,
+  args: readonly string[],
+  options: { readonly env?: NodeJS.ProcessEnv; readonly killAfterMillis: number },
+): { readonly pid: number; readonly finished: Promise<ScriptResult> } {
+  const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', script, ...args], {
+    cwd: root,
+    detached: true,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const finished = new Promise<ScriptResult>((done) => {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -44,4 +53,5 @@ export function runTsxScript(
       done({ status, stdout, stderr });
     });
   });
+  return { pid: child.pid ?? -1, finished };
 }
