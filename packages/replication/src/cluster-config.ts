@@ -16,6 +16,7 @@ import {
 } from './backplane/backplane-config.js';
 import { DEFAULT_MAX_DRIFT_MILLIS } from './hlc.js';
 import { fitsHandshake, MAX_NAME_BYTES } from './security/handshake-messages.js';
+import { secretFileText } from './security/secret-file.js';
 import {
   type BootstrapConfig,
   type ReplicationConfig,
@@ -174,9 +175,6 @@ const LISTENER_FIELDS = [
   'maxPendingPerAddress',
   'allowedOrigins',
 ];
-/** Decodes a secret file; throws on bytes that are not UTF-8 (a BOM is kept, as it always was). */
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** The least a secret must have, in UTF-8 bytes, on a listener that is not loopback. */
 export const MIN_SECRET_BYTES = 32;
 
@@ -265,12 +263,8 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
     } catch (error) {
       fail('secretFile', `cannot be read: ${(error as Error).message}`);
     }
-    // Read as UTF-8 leniently, every byte that is not UTF-8 became U+FFFD: a file of random bytes
-    // (as memberlist's keys are) lost most of them, two such files were one secret, and 12 of them
-    // passed the 32-byte floor as 36 (found by an outside audit). A secret is text.
-    try {
-      fromFile = STRICT_UTF8.decode(bytes).replace(/\r?\n$/, '');
-    } catch {
+    fromFile = secretFileText(bytes);
+    if (fromFile === undefined) {
       fail(
         'secretFile',
         `is not UTF-8 text (${secretFile}): a secret is text, compared as UTF-8; write one as text, e.g. openssl rand -base64 32`,

@@ -43,6 +43,7 @@ export type { KeyVersion } from './repair/digest.js';
 export { FrameProtection } from './security/frame-protection.js';
 export type { SessionGrant, SessionRole } from './security/keyring.js';
 export { CipherState } from './security/noise.js';
+export { secretFileText } from './security/secret-file.js';
 export type { LocalIdentity, PeerIdentity, SessionOptions } from './session.js';
 export type { ConnectionPlacesLimits } from './transport/connection-places.js';
 export { ConnectionPlaces } from './transport/connection-places.js';

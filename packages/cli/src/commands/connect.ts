@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { explicitPort } from '@meshcache/discovery';
 import { AdminClient, AdminError, WebSocketTransport } from '@meshcache/replication';
+import { secretFileText } from '@meshcache/replication/internals';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { printable } from '../format.js';
 import type { Io } from '../io.js';
@@ -77,22 +78,16 @@ export function nodeOptions(command: Command, json = true): Command {
   return command;
 }
 
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * A --secret-file's secret: its text without a trailing newline. Bytes that are not UTF-8 are
- * refused, as the node refuses such a `secretFile`: read leniently, each became U+FFFD, and two
- * different files of random bytes were one secret.
- */
+/** A --secret-file's secret (secretFileText: strict UTF-8, as the node reads a `secretFile`). */
 function secretText(bytes: Buffer, file: string): string {
-  try {
-    return STRICT_UTF8.decode(bytes).replace(/\r?\n$/, '');
-  } catch {
+  const text = secretFileText(bytes);
+  if (text === undefined) {
     throw new AdminError(
       'E_BAD_USAGE',
       `--secret-file ${file} is not UTF-8 text: a secret is text, compared as UTF-8 (e.g. openssl rand -base64 32)`,
     );
   }
+  return text;
 }
 
 /** Connects, runs `work`, closes; an AdminError becomes one line on stderr and exit code 1. */
