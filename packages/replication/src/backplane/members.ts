@@ -245,9 +245,9 @@ export class Members {
 
   /**
    * Names of the live members this node can repair from, or send its digest to, but those in
-   * `excluding`: live and not skewed. A skewed member's entries are refused here (ahead), or it
-   * refuses this node's (behind): a repair from it took nothing and was counted done, so a
-   * joiner that drew it started empty and owed nothing.
+   * `excluding`: live and not skewed. A skewed member refuses this node's repair offer (sealed
+   * too far in its past or future), so a joiner that drew it waited out a stall, and warned that
+   * the repair stalled, before it tried another.
    */
   sources(excluding?: ReadonlySet<string>): string[] {
     return this.live(excluding).filter((name) => this.isSource(name));
