@@ -574,7 +574,7 @@ export class Session {
     }
     const sealed = new FrameProtection(second.send, second.receive, this.#options.rekeyInterval);
     this.connection.send(sealed.seal(this.#confirmation())); // Confirm: proves the session keys
-    const protection = this.#options.protectFrames === false ? FrameProtection.none() : sealed;
+    const protection = this.#framesAfter(sealed);
     this.connection.authenticated();
     this.#establish(
       {
@@ -594,6 +594,11 @@ export class Session {
     return this.#options.protectFrames === false ? CONFIRM_UNPROTECTED : CONFIRM_PROTECTED;
   }
 
+  /** What protects the frames after the Confirm: its keys, or nothing with protectFrames: false. */
+  #framesAfter(confirmed: FrameProtection): FrameProtection {
+    return this.#options.protectFrames === false ? FrameProtection.none() : confirmed;
+  }
+
   /** Listener: the dialler's first protected frame, empty. */
   #onConfirm(bytes: Uint8Array, protection: FrameProtection, peer: PeerIdentity): void {
     let plaintext: Buffer;
@@ -609,7 +614,7 @@ export class Session {
       return;
     }
     this.connection.authenticated();
-    this.#establish(peer, this.#options.protectFrames === false ? FrameProtection.none() : protection);
+    this.#establish(peer, this.#framesAfter(protection));
   }
 
   #establish(peer: PeerIdentity, protection: FrameProtection): void {
