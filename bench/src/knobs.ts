@@ -11,15 +11,19 @@ export class KnobError extends Error {}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** `text` as a whole number (underscores allowed: 1_000_000) of at least `min`, or undefined. */
+function wholeAtLeast(text: string, min: number): number | undefined {
+  const digits = text.trim().replaceAll('_', '');
+  const value = /^\d+$/.test(digits) ? Number(digits) : Number.NaN;
+  return Number.isSafeInteger(value) && value >= min ? value : undefined;
+}
+
 /** A whole number (underscores allowed: 1_000_000) of at least `min`, or the fallback when unset. */
 export function readWhole(env: Env, name: string, fallback: number, min = 1): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
-  const text = raw.trim().replaceAll('_', '');
-  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new KnobError(`${name}: ${JSON.stringify(raw)} is not a whole number >= ${min}`);
-  }
+  const value = wholeAtLeast(raw, min);
+  if (value === undefined) throw new KnobError(`${name}: ${JSON.stringify(raw)} is not a whole number >= ${min}`);
   return value;
 }
 
@@ -28,9 +32,8 @@ export function readWholeList(env: Env, name: string, fallback: readonly number[
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return [...fallback];
   return raw.split(',').map((item) => {
-    const text = item.trim().replaceAll('_', '');
-    const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(value) || value < min) {
+    const value = wholeAtLeast(item, min);
+    if (value === undefined) {
       throw new KnobError(
         `${name}: ${JSON.stringify(item)} is not a whole number >= ${min} (got ${JSON.stringify(raw)})`,
       );
