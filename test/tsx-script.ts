@@ -10,17 +10,19 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+export interface ScriptOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** Then the script's whole process group is killed (SIGKILL). */
+  readonly killAfterMillis: number;
+}
+
 export interface ScriptResult {
   readonly status: number | null;
   readonly stdout: string;
   readonly stderr: string;
 }
 
-export function runTsxScript(
-  script: string,
-  args: readonly string[],
-  options: { readonly env?: NodeJS.ProcessEnv; readonly killAfterMillis: number },
-): Promise<ScriptResult> {
+export function runTsxScript(script: string, args: readonly string[], options: ScriptOptions): Promise<ScriptResult> {
   return startTsxScript(script, args, options).finished;
 }
 
@@ -28,7 +30,7 @@ export function runTsxScript(
 export function startTsxScript(
   script: string,
   args: readonly string[],
-  options: { readonly env?: NodeJS.ProcessEnv; readonly killAfterMillis: number },
+  options: ScriptOptions,
 ): { readonly pid: number; readonly finished: Promise<ScriptResult> } {
   const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', script, ...args], {
     cwd: root,
