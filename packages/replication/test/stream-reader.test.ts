@@ -33,9 +33,10 @@ function client(): Redis {
   return redis;
 }
 
-/** A reader of KEYS.changes recording what it hands on (the field `m` of each changes entry). */
+/** A reader of KEYS.changes recording what it hands on (the field `m` of each changes entry), and its gaps. */
 function readerOf(redis: Redis) {
   const handed: string[] = [];
+  const gaps: string[] = [];
   const reader = new StreamReader({
     redis,
     changesKey: KEYS.changes,
@@ -48,10 +49,10 @@ function readerOf(redis: Redis) {
       return 'ok';
     },
     onFirstPosition: () => {},
-    onGap: () => {},
+    onGap: (why) => gaps.push(why),
   });
   readers.push(reader);
-  return { reader, handed };
+  return { reader, handed, gaps };
 }
 
 describe('a changes key deleted and written anew under a node reading along', () => {
@@ -82,5 +83,39 @@ describe('a changes key deleted and written anew under a node reading along', ()
     expect(handed).toEqual(['old:4', 'old:5', 'old:6', 'new:after', 'new:before', 'new:same-id', 'new:later']);
     expect(reader.gaps).toBe(1);
     expect(reader.lastId).toBe('300-1');
+  });
+});
+
+describe('a stream trimmed past a node while it was away', () => {
+  it('is a gap, and what the trim left is read, not skipped', async () => {
+    // What the trim left after the node's position holds the changes written last: a node cut off
+    // from Redis writes its queued changes there as it comes back. Skipped to the stream's end,
+    // they reached the others only through repair, and a repair from a member that had skipped them
+    // too brought nothing (anti-entropy off: for good).
+    const writer = client();
+    await writer.flushall();
+    for (let i = 1; i <= 3; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    const readerClient = client();
+    const { reader, handed, gaps } = readerOf(readerClient);
+    reader.start();
+    await until(() => reader.lastId === '100-3', 'the first position');
+    await writer.xadd(KEYS.changes, '100-4', 'm', 'e:4');
+    await until(() => handed.length === 1, 'reading along');
+    readerClient.disconnect();
+    await until(() => readerClient.status === 'end', 'the reader away');
+    for (let i = 5; i <= 9; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    await writer.xtrim(KEYS.changes, 'MAXLEN', 2); // 5, 6 and 7 gone unread
+    await readerClient.connect();
+    await until(() => handed.includes('e:9'), 'what the trim left read');
+    await writer.xadd(KEYS.changes, '100-10', 'm', 'e:10');
+    await until(() => handed.includes('e:10'), 'reading on');
+    expect(handed).toEqual(['e:4', 'e:8', 'e:9', 'e:10']);
+    expect(gaps).toEqual(['entries this node had not read were trimmed']);
+    // Its position counts the trimmed entries: no gap found again at the next probe, and no lag.
+    reader.noteProbe(await probeStream(writer, KEYS, 'g', reader.at));
+    await writer.xadd(KEYS.changes, '100-11', 'm', 'e:11');
+    await until(() => handed.includes('e:11'), 'reading on after a probe');
+    expect(reader.gaps).toBe(1);
+    expect(reader.lag).toBe(0);
   });
 });

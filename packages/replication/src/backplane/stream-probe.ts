@@ -122,7 +122,7 @@ export function gapIn(probe: Probe, at: string, position: number, generation: st
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
   if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
   if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
-  if (probe.length < probe.entriesAdded - position) return 'entries this node had not read were trimmed';
+  if (probe.length < probe.entriesAdded - position) return TRIMMED;
   return undefined;
 }
 
@@ -154,6 +154,9 @@ function heldMoreThanAdded(probe: Probe, at: string, position: number): boolean 
   if (probe.holdsAt || probe.firstId === '' || compareStreamIds(probe.firstId, at) <= 0) return false;
   return probe.length > probe.entriesAdded - position;
 }
+
+/** gapIn's answer for entries trimmed from the head before this node read them: what is left is read. */
+export const TRIMMED = 'entries this node had not read were trimmed';
 
 /** gapIn's answer for a changes key deleted and written anew: read from its start, as a new generation. */
 export const REMADE = 'the stream was deleted and made anew';

@@ -7,8 +7,9 @@
  * (stream-probe.ts). The first time it starts at the stream's end (a new node is repaired from a
  * member, not from history). Later, it reads on from its last id unless the probe shows a gap
  * (a new generation, lost entries, entries trimmed before they were read), and then it reads on
- * from the end, or from the start of a stream that is a new one (what writers queued during the
- * outage is there), and reports the gap so the node repairs. An entry refused as older than the
+ * from the end, from the start of a stream that is a new one (what writers queued during the
+ * outage is there), or from the first entry a stream trimmed from its head still holds (the same:
+ * it had read none of them), and reports the gap so the node repairs. An entry refused as older than the
  * replay window is a gap too (the node fell behind): fellBehind().
  *
  * Lag in entries: the stream's entries-added counter at the position (known at each probe and
@@ -17,7 +18,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
-import { gapIn, NOT_A_STREAM, type Probe, REMADE, renewedIn } from './stream-probe.js';
+import { gapIn, NOT_A_STREAM, type Probe, REMADE, renewedIn, TRIMMED } from './stream-probe.js';
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
@@ -236,6 +237,15 @@ export class StreamReader {
     // The same stream under a rewritten generation key: it is read on, in that generation.
     this.#generation = probe.generation;
     if (why === undefined) return;
+    if (
+      why === TRIMMED &&
+      !probe.holdsAt &&
+      probe.firstId !== '' &&
+      compareStreamIds(probe.firstId, this.#changesId) > 0
+    ) {
+      this.#readOnFromHead(probe, why);
+      return;
+    }
     // A stream made anew that holds the entry read last: this node read into it already.
     const readInto = why === REMADE && probe.holdsAt ? this.#changesId : null;
     this.#jumpToEnd(probe, why);
@@ -246,6 +256,26 @@ export class StreamReader {
       this.#position = 0;
       this.#readAgainUntil = readInto;
     }
+  }
+
+  /**
+   * A trim from the head took entries this node had not read, and left the rest: everything the
+   * stream holds comes after the node's position, so it reads them all (XREAD on from its last id
+   * starts at the first), and the position counts the trimmed ones as passed. What the trim left
+   * holds the changes written last, among them those a node cut off from Redis queued and wrote as
+   * it came back. Skipped to the end, those reached the others only through repair, and a repair
+   * from a member that had skipped them too brought nothing (with anti-entropy off, for good).
+   */
+  #readOnFromHead(probe: Probe, why: string): void {
+    this.gaps++;
+    this.#options.logger.warn(
+      { stream: this.#options.changesKey, at: this.#changesId, from: probe.firstId, why },
+      'backplane: a gap in the stream; reading on from the first entry it holds and repairing from a member',
+    );
+    this.#generation = probe.generation;
+    this.#position = probe.entriesAdded - probe.length;
+    this.#readAgainUntil = null;
+    this.#options.onGap(why);
   }
 
   #jumpToEnd(probe: Probe, why: string): void {
