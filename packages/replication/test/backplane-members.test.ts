@@ -7,7 +7,7 @@ import { EntrySealer, KIND_CONTROL } from '../src/backplane/entry-seal.js';
 import { compareStreamIds } from '../src/backplane/keys.js';
 import { decodePresence, encodePresence, FORGET_MILLIS, Members } from '../src/backplane/members.js';
 import { encodeEntry } from '../src/backplane/redis-backplane.js';
-import { gapIn, type Probe, renewedIn } from '../src/backplane/stream-probe.js';
+import { gapIn, heldAfter, type Probe, renewedIn } from '../src/backplane/stream-probe.js';
 import { MessageType, WireCodec } from '../src/internals.js';
 
 describe('stream ids and the gap rule', () => {
@@ -53,6 +53,29 @@ describe('stream ids and the gap rule', () => {
     // XTRIM and MAXLEN do not move max-deleted-entry-id: the count tells. 2 added after the
     // position, 1 held: one of them is gone.
     expect(gapIn(probe({ length: 1 }), '80-0', 8, 'g1')).toMatch(/trimmed/);
+  });
+
+  it('finds entries a node passed over, trimmed between two of its reads, once it has read to the end', () => {
+    // 10 added, the node at the last of them with a position of 8: two went before it read them,
+    // and the 5 entries held (read since) never made the stream shorter than the 2 it lacked.
+    expect(gapIn(probe({ lastGeneratedId: '80-0', length: 5 }), '80-0', 8, 'g1')).toMatch(/trimmed/);
+    expect(gapIn(probe({ lastGeneratedId: '80-0', length: 5 }), '80-0', 10, 'g1')).toBeUndefined();
+    // Not at the end yet, the count cannot tell how many of the 5 held it read: no gap yet.
+    expect(gapIn(probe({ length: 5 }), '80-0', 6, 'g1')).toBeUndefined();
+  });
+
+  it('judges no trim by a position known only as a lower bound', () => {
+    expect(gapIn(probe({ length: 1 }), '80-0', 8, 'g1', false)).toBeUndefined();
+    expect(gapIn(probe({ lastGeneratedId: '80-0' }), '80-0', 8, 'g1', false)).toBeUndefined();
+    // What a lower bound still proves: the counter behind it, a new stream.
+    expect(gapIn(probe({ entriesAdded: 3, length: 3 }), '80-0', 8, 'g1', false)).toMatch(/made anew/);
+  });
+
+  it('tells how many entries follow the one read last where the probe knows', () => {
+    expect(heldAfter(probe({ lastGeneratedId: '80-0' }), '80-0')).toBe(0);
+    expect(heldAfter(probe({ holdsAt: false, firstId: '90-0', length: 4 }), '80-0')).toBe(4);
+    expect(heldAfter(probe({ holdsAt: false, firstId: '', length: 0 }), '80-0')).toBe(0);
+    expect(heldAfter(probe({ length: 4 }), '80-0')).toBeUndefined();
   });
 
   it('finds a stream made anew that was given more entries than the node had read, before reading any of it', () => {

@@ -86,6 +86,25 @@ describe('a changes key deleted and written anew under a node reading along', ()
   });
 });
 
+/** Holds the reader's next XREAD until let go: the reader busy elsewhere while the stream changes. */
+function gated(redis: Redis) {
+  const read = redis.xreadBuffer.bind(redis) as (...args: unknown[]) => Promise<unknown>;
+  let open: Promise<void> = Promise.resolve();
+  let letGo = () => {};
+  (redis as unknown as { xreadBuffer: (...args: unknown[]) => Promise<unknown> }).xreadBuffer = async (...args) => {
+    await open;
+    return read(...args);
+  };
+  return {
+    hold: () => {
+      open = new Promise((resolve) => {
+        letGo = resolve;
+      });
+    },
+    letGo: () => letGo(),
+  };
+}
+
 describe('a stream trimmed past a node while it was away', () => {
   it('is a gap, and what the trim left is read, not skipped', async () => {
     // What the trim left after the node's position holds the changes written last: a node cut off
@@ -116,6 +135,77 @@ describe('a stream trimmed past a node while it was away', () => {
     await writer.xadd(KEYS.changes, '100-11', 'm', 'e:11');
     await until(() => handed.includes('e:11'), 'reading on after a probe');
     expect(reader.gaps).toBe(1);
+    expect(reader.lag).toBe(0);
+  });
+});
+
+describe('entries trimmed between two reads of a node reading along', () => {
+  it('are found, and what the stream holds after the node is read, not skipped', async () => {
+    // The CI failure of 2026-12-03 (backplane-faults, seed 1906264256): b passed over entries
+    // trimmed between two of its reads, and the stream, holding entries b read since, never looked
+    // short enough to tell. Cut off and back, b found the count short with the stream still holding
+    // its last entry, and jumped to the end over the changes a cut-off node had just written.
+    const writer = client();
+    await writer.flushall();
+    for (let i = 1; i <= 4; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    const readerClient = client();
+    const xread = gated(readerClient);
+    const { reader, handed, gaps } = readerOf(readerClient);
+    reader.start();
+    await until(() => reader.lastId === '100-4', 'the first position');
+    xread.hold();
+    await writer.xadd(KEYS.changes, '100-5', 'm', 'e:5');
+    await until(() => handed.includes('e:5'), 'the read under way, the next held');
+    for (let i = 6; i <= 10; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    await writer.xtrim(KEYS.changes, 'MAXLEN', 0); // 6 to 10 gone unread
+    await writer.xadd(KEYS.changes, '100-11', 'm', 'e:11');
+    xread.letGo();
+    await until(() => handed.includes('e:11'), 'reading on past them, none the wiser');
+    expect(gaps).toEqual([]);
+    readerClient.disconnect();
+    await until(() => readerClient.status === 'end', 'the reader away');
+    // Written while it was away (a node cut off from Redis, writing what it queued).
+    await writer.xadd(KEYS.changes, '100-12', 'm', 'e:12');
+    await writer.xadd(KEYS.changes, '100-13', 'm', 'e:13');
+    await readerClient.connect();
+    await until(() => handed.includes('e:13'), 'what was written while it was away read');
+    expect(handed).toEqual(['e:5', 'e:11', 'e:12', 'e:13']);
+    expect(gaps).toEqual(['entries this node had not read were trimmed']);
+    // Read to the end, its position is the counter again: no gap found again, no lag.
+    reader.noteProbe(await probeStream(writer, KEYS, 'g', reader.at));
+    await writer.xadd(KEYS.changes, '100-14', 'm', 'e:14');
+    await until(() => handed.includes('e:14'), 'reading on');
+    reader.noteProbe(await probeStream(writer, KEYS, 'g', reader.at));
+    await writer.xadd(KEYS.changes, '100-15', 'm', 'e:15');
+    await until(() => handed.includes('e:15'), 'reading on after a probe');
+    expect(reader.gaps).toBe(1);
+    expect(reader.lag).toBe(0);
+  });
+
+  it('are found by the first probe after the node has read to the end', async () => {
+    const writer = client();
+    await writer.flushall();
+    await writer.xadd(KEYS.changes, '100-1', 'm', 'e:1');
+    const readerClient = client();
+    const xread = gated(readerClient);
+    const { reader, handed, gaps } = readerOf(readerClient);
+    reader.start();
+    await until(() => reader.lastId === '100-1', 'the first position');
+    xread.hold();
+    await writer.xadd(KEYS.changes, '100-2', 'm', 'e:2');
+    await until(() => handed.includes('e:2'), 'the read under way, the next held');
+    await writer.xadd(KEYS.changes, '100-3', 'm', 'e:3');
+    await writer.xtrim(KEYS.changes, 'MAXLEN', 0);
+    for (let i = 4; i <= 6; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    xread.letGo();
+    await until(() => handed.includes('e:6'), 'reading on past it');
+    // The stream holds 3 entries, more than the 1 the node lacks: only the end tells.
+    reader.noteProbe(await probeStream(writer, KEYS, 'g', reader.at));
+    await until(() => gaps.length === 1, 'the gap found');
+    await writer.xadd(KEYS.changes, '100-7', 'm', 'e:7');
+    await until(() => handed.includes('e:7'), 'reading on');
+    expect(handed).toEqual(['e:2', 'e:4', 'e:5', 'e:6', 'e:7']);
+    expect(gaps).toEqual(['entries this node had not read were trimmed']);
     expect(reader.lag).toBe(0);
   });
 });

@@ -15,7 +15,8 @@
  * written anew), or when something after `at` was deleted. Deletions are seen two
  * ways, because Redis records only XDEL's in max-deleted-entry-id (Redis 7.0 leaves it alone on
  * XTRIM and XADD's MAXLEN or MINID): by that id, and by the count, since a trim takes entries from
- * the head: fewer entries held than were added after `position` means some of those are gone.
+ * the head: fewer entries held than were added after `position` means some of those are gone,
+ * and a node that read to the stream's end with its position behind the counter passed over some.
  */
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
@@ -116,13 +117,49 @@ export async function probeStream(
  * Why a node reading from `at` (the stream's `position`th entry, by its entries-added counter) in
  * `generation` has missed entries; undefined when it has not.
  */
-export function gapIn(probe: Probe, at: string, position: number, generation: string | undefined): string | undefined {
+export function gapIn(
+  probe: Probe,
+  at: string,
+  position: number,
+  generation: string | undefined,
+  positionExact = true,
+): string | undefined {
   if (renewedIn(probe, generation)) return 'the stream is a new one (Redis lost its data)';
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
+  // Sound with a position that is only a lower bound (positionExact false): both say the counter
+  // is behind where the node stands.
   if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
   if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
-  if (probe.length < probe.entriesAdded - position) return TRIMMED;
+  if (positionExact && missedByCount(probe, at, position)) return TRIMMED;
+  return undefined;
+}
+
+/**
+ * Whether entries added after the node's position are fewer in the stream than were added: some
+ * it had not read were trimmed (or deleted) before it read them. The entries held after `at` are
+ * at most the stream's length (it may hold entries the node read too), so fewer held than added
+ * since is always a gap; and they are exactly the length when the stream no longer holds `at`
+ * (a trim from the head passed it), and none when `at` is the stream's last id. That last case
+ * finds entries a reader passed over: trimmed between two of its reads (it was busy, the trim
+ * came just after the writes), its next read began after them, and the stream, holding entries
+ * it had read since, was never shorter than the count it lacked. Seen first then, when the node has
+ * read to the end (entries added: more than its position).
+ */
+function missedByCount(probe: Probe, at: string, position: number): boolean {
+  const added = probe.entriesAdded - position;
+  if (probe.lastGeneratedId === at) return added > 0;
+  return probe.length < added;
+}
+
+/**
+ * How many entries the stream holds after `at`, where the probe tells exactly (see missedByCount);
+ * undefined where it does not (it holds `at` and entries after it: how many of its entries the
+ * node read is not known without reading them).
+ */
+export function heldAfter(probe: Probe, at: string): number | undefined {
+  if (probe.lastGeneratedId === at) return 0;
+  if (!probe.holdsAt && (probe.firstId === '' || compareStreamIds(probe.firstId, at) > 0)) return probe.length;
   return undefined;
 }
 
@@ -155,7 +192,7 @@ function heldMoreThanAdded(probe: Probe, at: string, position: number): boolean 
   return probe.length > probe.entriesAdded - position;
 }
 
-/** gapIn's answer for entries trimmed from the head before this node read them: what is left is read. */
+/** gapIn's answer for entries trimmed (or deleted) before this node read them: the node reads on, skipping nothing held. */
 export const TRIMMED = 'entries this node had not read were trimmed';
 
 /** gapIn's answer for a changes key deleted and written anew: read from its start, as a new generation. */

@@ -8,8 +8,8 @@
  * member, not from history). Later, it reads on from its last id unless the probe shows a gap
  * (a new generation, lost entries, entries trimmed before they were read), and then it reads on
  * from the end, from the start of a stream that is a new one (what writers queued during the
- * outage is there), or from the first entry a stream trimmed from its head still holds (the same:
- * it had read none of them), and reports the gap so the node repairs. An entry refused as older than the
+ * outage is there), or, when entries it had not read were trimmed, from its last id (nothing the
+ * stream still holds is skipped), and reports the gap so the node repairs. An entry refused as older than the
  * replay window is a gap too (the node fell behind): fellBehind().
  *
  * Lag in entries: the stream's entries-added counter at the position (known at each probe and
@@ -18,7 +18,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
-import { gapIn, NOT_A_STREAM, type Probe, REMADE, renewedIn, TRIMMED } from './stream-probe.js';
+import { gapIn, heldAfter, NOT_A_STREAM, type Probe, REMADE, renewedIn, TRIMMED } from './stream-probe.js';
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
@@ -65,6 +65,13 @@ export class StreamReader {
   #generation: string | undefined;
   /** The stream's entries-added count up to this node's position. */
   #position = 0;
+  /**
+   * False when #position is only a lower bound: after a trim gap found while the stream held the
+   * entry read last and entries after it (how many of those the node had read is not known). Then
+   * the count says nothing of later trims (a lower bound would find gaps that are not), until the
+   * node has read to the stream's end, where the counter is the position (#recount).
+   */
+  #positionExact = true;
   #entriesAdded: number | null = null;
   #needsPosition = true;
   /**
@@ -133,10 +140,11 @@ export class StreamReader {
     // Made on another connection, so the reader may have read past it since: a gap seen here (or
     // an inbox behind this node's position) makes the reader probe again on its own connection,
     // in order with its reads, and judge from that.
+    if (this.#changesId !== null) this.#recount(probe);
     if (
       this.#changesId !== null &&
       ((probe.inboxLastId === NOT_A_STREAM) !== this.#inboxUnreadable ||
-        gapIn(probe, this.#changesId, this.#position, this.#generation) !== undefined ||
+        gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact) !== undefined ||
         (probe.inboxLastId !== NOT_A_STREAM && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0))
     ) {
       this.#needsPosition = true;
@@ -232,18 +240,14 @@ export class StreamReader {
     // An inbox behind this node's position was deleted (perhaps after an entry far in the future
     // pushed the position there) and written anew: all it holds came since, read it from its start.
     if (!this.#inboxUnreadable && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = '0-0';
-    const why = gapIn(probe, this.#changesId, this.#position, this.#generation);
+    this.#recount(probe);
+    const why = gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact);
     const renewed = renewedIn(probe, this.#generation) || why === REMADE;
     // The same stream under a rewritten generation key: it is read on, in that generation.
     this.#generation = probe.generation;
     if (why === undefined) return;
-    if (
-      why === TRIMMED &&
-      !probe.holdsAt &&
-      probe.firstId !== '' &&
-      compareStreamIds(probe.firstId, this.#changesId) > 0
-    ) {
-      this.#readOnFromHead(probe, why);
+    if (why === TRIMMED) {
+      this.#readOn(probe, why);
       return;
     }
     // A stream made anew that holds the entry read last: this node read into it already.
@@ -254,28 +258,39 @@ export class StreamReader {
       // them): read it from its start; what the old one held and this node missed, repair brings.
       this.#changesId = '0-0';
       this.#position = 0;
+      this.#positionExact = true;
       this.#readAgainUntil = readInto;
     }
   }
 
   /**
-   * A trim from the head took entries this node had not read, and left the rest: everything the
-   * stream holds comes after the node's position, so it reads them all (XREAD on from its last id
-   * starts at the first), and the position counts the trimmed ones as passed. What the trim left
-   * holds the changes written last, among them those a node cut off from Redis queued and wrote as
-   * it came back. Skipped to the end, those reached the others only through repair, and a repair
-   * from a member that had skipped them too brought nothing (with anti-entropy off, for good).
+   * Entries this node had not read were trimmed (or deleted unseen), and it reads on from its
+   * last id: everything the stream holds after it comes after what was lost. That holds the
+   * changes written last, among them those a node cut off from Redis queued and wrote as it came
+   * back; skipped to the end, they reached the others only through repair, and a repair from a
+   * member that had skipped them too brought nothing (with anti-entropy off, for good). The
+   * position counts what was lost as passed: exactly where the probe tells how many entries
+   * follow `at` (heldAfter), else as a lower bound until the node reads to the end.
    */
-  #readOnFromHead(probe: Probe, why: string): void {
+  #readOn(probe: Probe, why: string): void {
     this.gaps++;
     this.#options.logger.warn(
-      { stream: this.#options.changesKey, at: this.#changesId, from: probe.firstId, why },
-      'backplane: a gap in the stream; reading on from the first entry it holds and repairing from a member',
+      { stream: this.#options.changesKey, at: this.#changesId, why },
+      "backplane: a gap in the stream; reading on from this node's last entry (nothing the stream holds is skipped) and repairing from a member",
     );
     this.#generation = probe.generation;
-    this.#position = probe.entriesAdded - probe.length;
+    const after = heldAfter(probe, this.at);
+    this.#position = probe.entriesAdded - (after ?? probe.length);
+    this.#positionExact = after !== undefined;
     this.#readAgainUntil = null;
     this.#options.onGap(why);
+  }
+
+  /** A position known only as a lower bound is the counter again once the node has read to the end. */
+  #recount(probe: Probe): void {
+    if (this.#positionExact || probe.lastGeneratedId !== this.at) return;
+    this.#position = probe.entriesAdded;
+    this.#positionExact = true;
   }
 
   #jumpToEnd(probe: Probe, why: string): void {
@@ -288,6 +303,7 @@ export class StreamReader {
     this.#generation = probe.generation;
     this.#changesId = probe.lastGeneratedId;
     this.#position = probe.entriesAdded;
+    this.#positionExact = true;
     this.#readAgainUntil = null;
     this.#options.onGap(why);
   }
