@@ -524,10 +524,16 @@ export class ClusterNode {
               // A dialler that named caches in the path it dialled gets those caches only, on both sides.
               const scope = connection.scope;
               const caches = scope === undefined ? everyCache : everyCache.filter((cache) => scope.includes(cache));
+              // Said at warn once a minute per peer and caches, at debug between: the peer redials,
+              // and every connection of a misconfigured peer was a warning.
+              const say = (fields: { peer: string; caches: readonly string[] }, message: string) => {
+                const first = this.#oncePerMinute.first(`dialled for ${peer.node} ${JSON.stringify(fields.caches)}`);
+                this.#logger[first ? 'warn' : 'debug'](fields, message);
+              };
               if (caches.length === 0) {
                 // A link for caches this node does not replicate would carry nothing: said, and closed.
-                this.#logger.warn(
-                  { peer: peer.node, caches: scope },
+                say(
+                  { peer: peer.node, caches: scope ?? [] },
                   'a peer dialled for a cache this node does not replicate; link closed',
                 );
                 session.close(CloseCode.Normal, 'no replicated cache of that name here');
@@ -535,7 +541,7 @@ export class ClusterNode {
               }
               const unknown = scope?.filter((cache) => !everyCache.includes(cache)) ?? [];
               if (unknown.length > 0) {
-                this.#logger.warn(
+                say(
                   { peer: peer.node, caches: unknown },
                   'a peer dialled for caches this node does not replicate; linked the others',
                 );
