@@ -9,8 +9,8 @@
  * (a new generation, lost entries, entries trimmed before they were read), and then it reads on
  * from the end, from the start of a stream that is a new one (what writers queued during the
  * outage is there), or, when entries it had not read were trimmed, from its last id (nothing the
- * stream still holds is skipped), and reports the gap so the node repairs. An entry refused as older than the
- * replay window is a gap too (the node fell behind): fellBehind().
+ * stream still holds is skipped), and reports the gap so the node repairs. An entry refused as
+ * older than the replay window is a gap too (the node fell behind): fellBehind().
  *
  * Lag in entries: the stream's entries-added counter at the position (known at each probe and
  * counted on from there) against the counter at the last probe.
@@ -282,7 +282,7 @@ export class StreamReader {
     const after = heldAfter(probe, this.at);
     this.#position = probe.entriesAdded - (after ?? probe.length);
     this.#positionExact = after !== undefined;
-    this.#readAgainUntil = null;
+    // #readAgainUntil stays: reading on, what was handed on already is still not handed on again.
     this.#options.onGap(why);
   }
 
