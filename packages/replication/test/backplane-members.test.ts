@@ -33,9 +33,17 @@ describe('stream ids and the gap rule', () => {
 
   it('reads on in a stream whose generation key alone was rewritten: it still holds the entry read last', () => {
     expect(gapIn(probe({ generation: 'g2' }), '80-0', 8, 'g1')).toBeUndefined();
-    expect(renewedIn(probe({ generation: 'g2' }), 'g1')).toBe(false);
-    expect(renewedIn(probe({ generation: 'g2', holdsAt: false }), 'g1')).toBe(true);
-    expect(renewedIn(probe({ holdsAt: false }), 'g1')).toBe(false);
+    expect(renewedIn(probe({ generation: 'g2' }), 'g1', '80-0', 8)).toBe(false);
+    expect(renewedIn(probe({ generation: 'g2', holdsAt: false }), 'g1', '80-0', 8)).toBe(true);
+    expect(renewedIn(probe({ holdsAt: false }), 'g1', '80-0', 8)).toBe(false);
+  });
+
+  it("reads on in a stream trimmed empty whose generation key was rewritten: its last id and count are the node's", () => {
+    const emptied = { generation: 'g2', holdsAt: false, lastGeneratedId: '80-0', length: 0 };
+    expect(gapIn(probe({ ...emptied, entriesAdded: 8 }), '80-0', 8, 'g1')).toBeUndefined();
+    // Another count, or another last id: not the stream the node read.
+    expect(renewedIn(probe({ ...emptied, entriesAdded: 9 }), 'g1', '80-0', 8)).toBe(true);
+    expect(renewedIn(probe({ ...emptied, entriesAdded: 8 }), 'g1', '70-0', 8)).toBe(true);
   });
 
   it('reads on when nothing after the position is gone', () => {
@@ -69,6 +77,14 @@ describe('stream ids and the gap rule', () => {
     expect(gapIn(probe({ lastGeneratedId: '80-0' }), '80-0', 8, 'g1', false)).toBeUndefined();
     // What a lower bound still proves: the counter behind it, a new stream.
     expect(gapIn(probe({ entriesAdded: 3, length: 3 }), '80-0', 8, 'g1', false)).toMatch(/made anew/);
+  });
+
+  it('takes a trim of the entry read last for a gap where the position is only a lower bound', () => {
+    // The count is blind there; a trim that took `at` and what followed it went unreported.
+    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', length: 2 }), '80-0', 8, 'g1', false)).toMatch(/trimmed/);
+    expect(gapIn(probe({ holdsAt: false, firstId: '', length: 0 }), '80-0', 8, 'g1', false)).toMatch(/trimmed/);
+    // A first entry before `at` (that one deleted alone): no trim took it.
+    expect(gapIn(probe({ holdsAt: false, firstId: '70-0', length: 9 }), '80-0', 8, 'g1', false)).toBeUndefined();
   });
 
   it('tells how many entries follow the one read last where the probe knows', () => {

@@ -9,7 +9,7 @@
  *
  * gapIn() is the rule of redis-backplane.ts: a node reading from `at`, after the stream's
  * `position`th entry, has missed entries when the stream is a new one (renewedIn: its generation
- * changed and it no longer holds `at`), when the stream's last id is
+ * changed and it is not the stream the node read), when the stream's last id is
  * behind `at` (entries lost), when its entries-added counter is behind `position` or it holds
  * more entries after `at` than that counter says were added since (the key was deleted and
  * written anew), or when something after `at` was deleted. Deletions are seen two
@@ -17,6 +17,8 @@
  * XTRIM and XADD's MAXLEN or MINID): by that id, and by the count, since a trim takes entries from
  * the head: fewer entries held than were added after `position` means some of those are gone,
  * and a node that read to the stream's end with its position behind the counter passed over some.
+ * A position known only as a lower bound (after such a gap) counts nothing: there a trim that took
+ * `at` is judged a gap (trimmedPast).
  */
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
@@ -124,15 +126,31 @@ export function gapIn(
   generation: string | undefined,
   positionExact = true,
 ): string | undefined {
-  if (renewedIn(probe, generation)) return 'the stream is a new one (Redis lost its data)';
+  if (renewedIn(probe, generation, at, position)) return RENEWED;
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
   // Sound with a position that is only a lower bound (positionExact false): both say the counter
   // is behind where the node stands.
   if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
   if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
-  if (positionExact && missedByCount(probe, at, position)) return TRIMMED;
+  if (positionExact ? missedByCount(probe, at, position) : trimmedPast(probe, at)) return TRIMMED;
   return undefined;
+}
+
+/**
+ * Whether a trim took the entry the node read last, with something added after it: judged so
+ * where the node's position is only a lower bound, which cannot tell how many entries after `at`
+ * were added (the count is blind there). A trim from the head that takes `at` takes what follows
+ * it up to the first entry held, and with the count blind, entries trimmed unread here went
+ * unreported: the node's position became the counter again at the end (the reader's recount),
+ * and the loss with it. Nothing unread is lost only when the trim ended at `at` exactly (an entry
+ * that closed one of the stream's nodes, for MAXLEN ~ and MINID ~): a gap then is one repair too
+ * many, after a gap that had just asked for one; an empty stream whose last id is not `at` is
+ * always a loss.
+ */
+function trimmedPast(probe: Probe, at: string): boolean {
+  if (probe.lastGeneratedId === at) return false;
+  return !probe.holdsAt && (probe.firstId === '' || compareStreamIds(probe.firstId, at) > 0);
 }
 
 /**
@@ -164,15 +182,27 @@ export function heldAfter(probe: Probe, at: string): number | undefined {
 }
 
 /**
- * Whether the stream is a new one: its generation is not the one the node read in, and it no
- * longer holds the entry the node read last. A generation key rewritten alone (any Redis user's
- * SET, or the key lost while the stream was not) over a stream that still holds that entry is the
- * same stream: reading it again from its start made every node read the whole stream again, count
- * its own entries as replays and repair in full, at each such SET. (A new stream cannot hold the
- * entry: ids are Redis's clock, and the node read that one before the stream began.)
+ * Whether the stream is a new one: its generation is not the one the node read in, and it is
+ * not the stream the node read (sameStream). A generation key rewritten alone (any Redis user's
+ * SET, or the key lost while the stream was not) over the same stream: reading it again from its
+ * start made every node read the whole stream again, count its own entries as replays and repair
+ * in full, at each such SET.
  */
-export function renewedIn(probe: Probe, generation: string | undefined): boolean {
-  return probe.generation !== generation && !probe.holdsAt;
+export function renewedIn(probe: Probe, generation: string | undefined, at: string, position: number): boolean {
+  return probe.generation !== generation && !sameStream(probe, at, position);
+}
+
+/**
+ * Whether the probe shows the stream the node read: it still holds the entry the node read last,
+ * or that entry is its last id and entries-added is the node's position (nothing added since, and
+ * the trim took it: an idle stream that XTRIM MINID ~ emptied once its entries passed the replay
+ * window). A new stream cannot hold the entry (ids are Redis's clock, and the node read that one
+ * before the stream began), nor have it for last id with the same count but by a coincidence of
+ * clock and counter. Without the second case, a generation key rewritten over an idle stream was a
+ * new stream: a gap, and a repair in full, for nothing lost.
+ */
+export function sameStream(probe: Probe, at: string, position: number): boolean {
+  return probe.holdsAt || (probe.lastGeneratedId === at && probe.entriesAdded === position);
 }
 
 /**
@@ -191,6 +221,9 @@ function heldMoreThanAdded(probe: Probe, at: string, position: number): boolean 
   if (probe.holdsAt || probe.firstId === '' || compareStreamIds(probe.firstId, at) <= 0) return false;
   return probe.length > probe.entriesAdded - position;
 }
+
+/** gapIn's answer for a new stream (Redis lost its data): read from its start. */
+export const RENEWED = 'the stream is a new one (Redis lost its data)';
 
 /** gapIn's answer for entries trimmed (or deleted) before this node read them: the node reads on, skipping nothing held. */
 export const TRIMMED = 'entries this node had not read were trimmed';

@@ -18,7 +18,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
-import { gapIn, heldAfter, NOT_A_STREAM, type Probe, REMADE, renewedIn, TRIMMED } from './stream-probe.js';
+import { gapIn, heldAfter, NOT_A_STREAM, type Probe, REMADE, RENEWED, sameStream, TRIMMED } from './stream-probe.js';
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
@@ -69,7 +69,8 @@ export class StreamReader {
    * False when #position is only a lower bound: after a trim gap found while the stream held the
    * entry read last and entries after it (how many of those the node had read is not known). Then
    * the count says nothing of later trims (a lower bound would find gaps that are not), until the
-   * node has read to the stream's end, where the counter is the position (#recount).
+   * node has read to the stream's end, where the counter is the position (#recount); meanwhile a
+   * trim that takes the entry read last is a gap (stream-probe.ts, trimmedPast).
    */
   #positionExact = true;
   #entriesAdded: number | null = null;
@@ -94,6 +95,12 @@ export class StreamReader {
    * alone until the key is a stream again (or gone), looked at every probe.
    */
   #inboxUnreadable = false;
+  /**
+   * Positions taken by #readOn. A heartbeat's may count past what the reader has read (the
+   * entries a trim took): a probe of the reader's own sent before it could show a counter behind
+   * that, a stream made anew by the count. #reposition probes again then.
+   */
+  #readOns = 0;
   #lastWarning = '';
   #lastWarnedAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
@@ -132,20 +139,36 @@ export class StreamReader {
   /** A probe made elsewhere (the heartbeat): lag figures, and a gap found between reconnections. */
   noteProbe(probe: Probe): void {
     this.#entriesAdded = probe.entriesAdded;
-    // A generation key rewritten over the same stream (it holds the entry read last): taken now,
-    // or a later trim or reconnection would judge the stream new by it and read it all again.
-    if (this.#generation !== undefined && probe.generation !== this.#generation && probe.holdsAt) {
+    if (this.#changesId === null) return;
+    this.#recount(probe);
+    // A generation key rewritten over the same stream: taken now, or a later trim or reconnection
+    // would judge the stream new by it and read it all again.
+    if (
+      this.#generation !== undefined &&
+      probe.generation !== this.#generation &&
+      sameStream(probe, this.#changesId, this.#position)
+    ) {
       this.#generation = probe.generation;
+    }
+    const why = gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact);
+    // A probe that tells how many entries follow the entry read last (it ends there, or a trim took
+    // that entry and all the stream holds comes after it) counts the stream at this node's
+    // position however late it is judged: a trim gap there is one now. Left to the probe below, it
+    // was lost: that probe comes after the read under way, which reads on past what was trimmed
+    // (the next write wakes it, and a writer's flush is a pipeline of XADDs), and there, holding
+    // entries read since, the count cannot tell (stream-probe.ts, missedByCount), or tells nothing
+    // with a position known only as a lower bound (the end's recount then took the loss in).
+    if (why === TRIMMED && heldAfter(probe, this.#changesId) !== undefined) {
+      this.#readOn(probe, why);
+      return;
     }
     // Made on another connection, so the reader may have read past it since: a gap seen here (or
     // an inbox behind this node's position) makes the reader probe again on its own connection,
     // in order with its reads, and judge from that.
-    if (this.#changesId !== null) this.#recount(probe);
     if (
-      this.#changesId !== null &&
-      ((probe.inboxLastId === NOT_A_STREAM) !== this.#inboxUnreadable ||
-        gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact) !== undefined ||
-        (probe.inboxLastId !== NOT_A_STREAM && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0))
+      (probe.inboxLastId === NOT_A_STREAM) !== this.#inboxUnreadable ||
+      why !== undefined ||
+      (probe.inboxLastId !== NOT_A_STREAM && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0)
     ) {
       this.#needsPosition = true;
     }
@@ -219,7 +242,12 @@ export class StreamReader {
 
   /** Where to read from, after a start or a reconnection: on from the last id, or a gap. */
   async #reposition(): Promise<void> {
-    const probe = await this.#options.probe(this.#options.redis, this.at);
+    let probe: Probe;
+    for (;;) {
+      const readOns = this.#readOns;
+      probe = await this.#options.probe(this.#options.redis, this.at);
+      if (readOns === this.#readOns) break;
+    }
     // Nothing to read from, nor a position to take: the loop logs it and tries again.
     if (probe.lastGeneratedId === NOT_A_STREAM) throw new NotAStream(this.#options.changesKey);
     this.#needsPosition = false;
@@ -242,7 +270,7 @@ export class StreamReader {
     if (!this.#inboxUnreadable && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = '0-0';
     this.#recount(probe);
     const why = gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact);
-    const renewed = renewedIn(probe, this.#generation) || why === REMADE;
+    const renewed = why === RENEWED || why === REMADE;
     // The same stream under a rewritten generation key: it is read on, in that generation.
     this.#generation = probe.generation;
     if (why === undefined) return;
@@ -256,8 +284,11 @@ export class StreamReader {
     if (renewed) {
       // A new stream holds only what was written since it began (writers' queued changes among
       // them): read it from its start; what the old one held and this node missed, repair brings.
+      // What it no longer holds (trimmed before this node read it) came before this gap too, and
+      // counts as passed: counted from 0, the node found it again at the stream's end, a second
+      // gap and a second repair in full.
       this.#changesId = '0-0';
-      this.#position = 0;
+      this.#position = probe.entriesAdded - probe.length;
       this.#positionExact = true;
       this.#readAgainUntil = readInto;
     }
@@ -274,6 +305,7 @@ export class StreamReader {
    */
   #readOn(probe: Probe, why: string): void {
     this.gaps++;
+    this.#readOns++;
     this.#options.logger.warn(
       { stream: this.#options.changesKey, at: this.#changesId, why },
       "backplane: a gap in the stream; reading on from this node's last entry (nothing the stream holds is skipped) and repairing from a member",
