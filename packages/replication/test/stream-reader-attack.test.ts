@@ -5,93 +5,22 @@
  * reported where nothing unread was lost is as much a defect as a loss never reported.
  */
 import { randomBytes } from 'node:crypto';
-import { silentLogger, systemScheduler } from '@meshcache/core';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { type Probe, probeStream } from '../src/backplane/stream-probe.js';
-import { StreamReader } from '../src/backplane/stream-reader.js';
+import type { StreamReader } from '../src/backplane/stream-reader.js';
 import { until } from './nodes.js';
-import { RedisServer } from './redis-server.js';
+import { generator } from './simulation/schedule.js';
+import { gated, streamReaderFixture } from './stream-reader-fixture.js';
 
 const KEYS = { changes: 'a:changes', generation: 'a:generation', inbox: 'a:inbox' };
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const readers: StreamReader[] = [];
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  for (const reader of readers.splice(0)) await reader.stop();
-  for (const client of clients.splice(0)) client.disconnect();
-});
-afterAll(async () => {
-  await server.close();
-});
+const { client, readerOf, passedOverATrim } = streamReaderFixture(KEYS, () => randomBytes(6).toString('hex'));
 
-function client(): Redis {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  return redis;
-}
-
-/** A reader of KEYS.changes recording what it hands on (the field `m` of each changes entry), and its gaps. */
-function readerOf(redis: Redis) {
-  const handed: string[] = [];
-  const gaps: string[] = [];
-  const probes = { done: 0 };
-  const reader = new StreamReader({
-    redis,
-    changesKey: KEYS.changes,
-    inboxKey: KEYS.inbox,
-    logger: silentLogger,
-    scheduler: systemScheduler,
-    // A generation of its own for each probe, as the backplane makes: a key lost is a new one.
-    probe: async (c, at) => {
-      const probe = await probeStream(c, KEYS, randomBytes(6).toString('hex'), at);
-      probes.done++;
-      return probe;
-    },
-    onEntry: (_key, changes, sealed) => {
-      if (changes) handed.push(sealed?.toString() ?? '');
-      return 'ok';
-    },
-    onFirstPosition: () => {},
-    onGap: (why) => gaps.push(why),
-  });
-  readers.push(reader);
-  return { reader, handed, gaps, probes };
-}
-
-/** Holds the reader's next XREAD until let go (stream-reader.test.ts). */
-function gated(redis: Redis) {
-  const read = redis.xreadBuffer.bind(redis) as (...args: unknown[]) => Promise<unknown>;
-  let open: Promise<void> = Promise.resolve();
-  let letGo = () => {};
-  (redis as unknown as { xreadBuffer: (...args: unknown[]) => Promise<unknown> }).xreadBuffer = async (...args) => {
-    await open;
-    return read(...args);
-  };
-  return {
-    hold: () => {
-      open = new Promise((resolve) => {
-        letGo = resolve;
-      });
-    },
-    letGo: () => letGo(),
-  };
-}
-
-/** A small seeded generator (mulberry32), so a failing schedule can be replayed. */
+/** A seeded generator of whole numbers below `below`, so a failing schedule can be replayed. */
 function random(seed: number): (below: number) => number {
-  let a = seed >>> 0;
-  return (below) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * below);
-  };
+  const next = generator(seed);
+  return (below) => Math.floor(next() * below);
 }
 
 /** A heartbeat's probe, on another connection than the reader's. */
@@ -188,22 +117,7 @@ describe("a shortfall a heartbeat finds at the stream's end", () => {
     // probe does; the reader probes again before its next read, but that comes after the read the
     // next write woke, and a writer's flush is a pipeline of XADDs: the stream's end has moved on,
     // and the count no longer tells.
-    const writer = client();
-    await writer.flushall();
-    await writer.xadd(KEYS.changes, '100-1', 'm', 'e:1');
-    const readerClient = client();
-    const xread = gated(readerClient);
-    const { reader, handed, gaps } = readerOf(readerClient);
-    reader.start();
-    await until(() => reader.lastId === '100-1', 'the first position');
-    xread.hold();
-    await writer.xadd(KEYS.changes, '100-2', 'm', 'e:2');
-    await until(() => handed.includes('e:2'), 'the read under way, the next held');
-    await writer.xadd(KEYS.changes, '100-3', 'm', 'e:3');
-    await writer.xtrim(KEYS.changes, 'MAXLEN', 0); // 3 gone unread, and 2 with it
-    await writer.xadd(KEYS.changes, '100-4', 'm', 'e:4');
-    xread.letGo();
-    await until(() => handed.includes('e:4'), 'reading on past it');
+    const { writer, reader, handed, gaps } = await passedOverATrim(1, 1, 1); // 3 gone unread
     expect(gaps).toEqual([]);
     reader.noteProbe(await heartbeat(writer, reader));
     // A writer's flush: two XADDs in one pipeline. The read under way is answered after the first.
@@ -219,23 +133,8 @@ describe("a shortfall a heartbeat finds at the stream's end", () => {
 
 describe('a count known only as a lower bound (after a trim gap found while the stream held the entry read last)', () => {
   it('still finds entries trimmed unread after that gap', async () => {
-    const writer = client();
-    await writer.flushall();
-    for (let i = 1; i <= 4; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
-    const readerClient = client();
-    const xread = gated(readerClient);
-    const { reader, handed, gaps } = readerOf(readerClient);
-    reader.start();
-    await until(() => reader.lastId === '100-4', 'the first position');
-    // Passes over 6 to 10 (stream-reader.test.ts, the CI failure of 2026-12-03).
-    xread.hold();
-    await writer.xadd(KEYS.changes, '100-5', 'm', 'e:5');
-    await until(() => handed.includes('e:5'), 'the read under way, the next held');
-    for (let i = 6; i <= 10; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
-    await writer.xtrim(KEYS.changes, 'MAXLEN', 0);
-    await writer.xadd(KEYS.changes, '100-11', 'm', 'e:11');
-    xread.letGo();
-    await until(() => handed.includes('e:11'), 'reading on past them');
+    // Passes over 6 to 10 (the CI failure of 2026-12-03: stream-reader.test.ts).
+    const { writer, readerClient, xread, reader, handed, gaps } = await passedOverATrim(4, 5, 1);
     readerClient.disconnect();
     await until(() => readerClient.status === 'end', 'the reader away');
     for (let i = 12; i <= 13; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);

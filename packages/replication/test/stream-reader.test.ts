@@ -3,57 +3,14 @@
  * deleted and written anew under it. Ids are written explicitly, so the test says where the new
  * stream's entries fall against the node's position.
  */
-import { silentLogger, systemScheduler } from '@meshcache/core';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { probeStream } from '../src/backplane/stream-probe.js';
-import { StreamReader } from '../src/backplane/stream-reader.js';
 import { until } from './nodes.js';
-import { RedisServer } from './redis-server.js';
+import { streamReaderFixture } from './stream-reader-fixture.js';
 
 const KEYS = { changes: 't:changes', generation: 't:generation', inbox: 't:inbox' };
 
-let server: RedisServer;
-const clients: Redis[] = [];
-const readers: StreamReader[] = [];
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterEach(async () => {
-  for (const reader of readers.splice(0)) await reader.stop();
-  for (const client of clients.splice(0)) client.disconnect();
-});
-afterAll(async () => {
-  await server.close();
-});
-
-function client(): Redis {
-  const redis = new Redis(server.url);
-  clients.push(redis);
-  return redis;
-}
-
-/** A reader of KEYS.changes recording what it hands on (the field `m` of each changes entry), and its gaps. */
-function readerOf(redis: Redis) {
-  const handed: string[] = [];
-  const gaps: string[] = [];
-  const reader = new StreamReader({
-    redis,
-    changesKey: KEYS.changes,
-    inboxKey: KEYS.inbox,
-    logger: silentLogger,
-    scheduler: systemScheduler,
-    probe: (c, at) => probeStream(c, KEYS, 'g', at),
-    onEntry: (_key, changes, sealed) => {
-      if (changes) handed.push(sealed?.toString() ?? '');
-      return 'ok';
-    },
-    onFirstPosition: () => {},
-    onGap: (why) => gaps.push(why),
-  });
-  readers.push(reader);
-  return { reader, handed, gaps };
-}
+const { client, readerOf, passedOverATrim } = streamReaderFixture(KEYS, () => 'g');
 
 describe('a changes key deleted and written anew under a node reading along', () => {
   it('the new stream read again from its start hands on what the node had not read of it', async () => {
@@ -85,25 +42,6 @@ describe('a changes key deleted and written anew under a node reading along', ()
     expect(reader.lastId).toBe('300-1');
   });
 });
-
-/** Holds the reader's next XREAD until let go: the reader busy elsewhere while the stream changes. */
-function gated(redis: Redis) {
-  const read = redis.xreadBuffer.bind(redis) as (...args: unknown[]) => Promise<unknown>;
-  let open: Promise<void> = Promise.resolve();
-  let letGo = () => {};
-  (redis as unknown as { xreadBuffer: (...args: unknown[]) => Promise<unknown> }).xreadBuffer = async (...args) => {
-    await open;
-    return read(...args);
-  };
-  return {
-    hold: () => {
-      open = new Promise((resolve) => {
-        letGo = resolve;
-      });
-    },
-    letGo: () => letGo(),
-  };
-}
 
 describe('a stream trimmed past a node while it was away', () => {
   it('is a gap, and what the trim left is read, not skipped', async () => {
@@ -145,22 +83,7 @@ describe('entries trimmed between two reads of a node reading along', () => {
     // trimmed between two of its reads, and the stream, holding entries b read since, never looked
     // short enough to tell. Cut off and back, b found the count short with the stream still holding
     // its last entry, and jumped to the end over the changes a cut-off node had just written.
-    const writer = client();
-    await writer.flushall();
-    for (let i = 1; i <= 4; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
-    const readerClient = client();
-    const xread = gated(readerClient);
-    const { reader, handed, gaps } = readerOf(readerClient);
-    reader.start();
-    await until(() => reader.lastId === '100-4', 'the first position');
-    xread.hold();
-    await writer.xadd(KEYS.changes, '100-5', 'm', 'e:5');
-    await until(() => handed.includes('e:5'), 'the read under way, the next held');
-    for (let i = 6; i <= 10; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
-    await writer.xtrim(KEYS.changes, 'MAXLEN', 0); // 6 to 10 gone unread
-    await writer.xadd(KEYS.changes, '100-11', 'm', 'e:11');
-    xread.letGo();
-    await until(() => handed.includes('e:11'), 'reading on past them, none the wiser');
+    const { writer, readerClient, reader, handed, gaps } = await passedOverATrim(4, 5, 1);
     expect(gaps).toEqual([]);
     readerClient.disconnect();
     await until(() => readerClient.status === 'end', 'the reader away');
@@ -183,22 +106,7 @@ describe('entries trimmed between two reads of a node reading along', () => {
   });
 
   it('are found by the first probe after the node has read to the end', async () => {
-    const writer = client();
-    await writer.flushall();
-    await writer.xadd(KEYS.changes, '100-1', 'm', 'e:1');
-    const readerClient = client();
-    const xread = gated(readerClient);
-    const { reader, handed, gaps } = readerOf(readerClient);
-    reader.start();
-    await until(() => reader.lastId === '100-1', 'the first position');
-    xread.hold();
-    await writer.xadd(KEYS.changes, '100-2', 'm', 'e:2');
-    await until(() => handed.includes('e:2'), 'the read under way, the next held');
-    await writer.xadd(KEYS.changes, '100-3', 'm', 'e:3');
-    await writer.xtrim(KEYS.changes, 'MAXLEN', 0);
-    for (let i = 4; i <= 6; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
-    xread.letGo();
-    await until(() => handed.includes('e:6'), 'reading on past it');
+    const { writer, reader, handed, gaps } = await passedOverATrim(1, 1, 3); // 3 gone unread
     // The stream holds 3 entries, more than the 1 the node lacks: only the end tells.
     reader.noteProbe(await probeStream(writer, KEYS, 'g', reader.at));
     await until(() => gaps.length === 1, 'the gap found');
