@@ -7,7 +7,7 @@ import { EntrySealer, KIND_CONTROL } from '../src/backplane/entry-seal.js';
 import { compareStreamIds } from '../src/backplane/keys.js';
 import { decodePresence, encodePresence, FORGET_MILLIS, Members } from '../src/backplane/members.js';
 import { encodeEntry } from '../src/backplane/redis-backplane.js';
-import { gapIn, heldAfter, type Probe, renewedIn } from '../src/backplane/stream-probe.js';
+import { gapIn, heldAfter, type Probe, renewedIn, type Standing } from '../src/backplane/stream-probe.js';
 import { MessageType, WireCodec } from '../src/internals.js';
 
 describe('stream ids and the gap rule', () => {
@@ -31,8 +31,11 @@ describe('stream ids and the gap rule', () => {
     ...over,
   });
 
+  /** A node at 80-0, the 8th entry, in generation g1. */
+  const AT_80: Standing = { at: '80-0', position: 8, generation: 'g1' };
+
   it('reads on in a stream whose generation key alone was rewritten: it still holds the entry read last', () => {
-    expect(gapIn(probe({ generation: 'g2' }), '80-0', 8, 'g1')).toBeUndefined();
+    expect(gapIn(probe({ generation: 'g2' }), AT_80)).toBeUndefined();
     expect(renewedIn(probe({ generation: 'g2' }), 'g1', '80-0', 8)).toBe(false);
     expect(renewedIn(probe({ generation: 'g2', holdsAt: false }), 'g1', '80-0', 8)).toBe(true);
     expect(renewedIn(probe({ holdsAt: false }), 'g1', '80-0', 8)).toBe(false);
@@ -40,51 +43,56 @@ describe('stream ids and the gap rule', () => {
 
   it("reads on in a stream trimmed empty whose generation key was rewritten: its last id and count are the node's", () => {
     const emptied = { generation: 'g2', holdsAt: false, lastGeneratedId: '80-0', length: 0 };
-    expect(gapIn(probe({ ...emptied, entriesAdded: 8 }), '80-0', 8, 'g1')).toBeUndefined();
+    expect(gapIn(probe({ ...emptied, entriesAdded: 8 }), AT_80)).toBeUndefined();
     // Another count, or another last id: not the stream the node read.
     expect(renewedIn(probe({ ...emptied, entriesAdded: 9 }), 'g1', '80-0', 8)).toBe(true);
     expect(renewedIn(probe({ ...emptied, entriesAdded: 8 }), 'g1', '70-0', 8)).toBe(true);
   });
 
   it('reads on when nothing after the position is gone', () => {
-    expect(gapIn(probe({}), '80-0', 8, 'g1')).toBeUndefined();
-    expect(gapIn(probe({ maxDeletedId: '80-0' }), '80-0', 8, 'g1')).toBeUndefined(); // only what was read
+    expect(gapIn(probe({}), AT_80)).toBeUndefined();
+    expect(gapIn(probe({ maxDeletedId: '80-0' }), AT_80)).toBeUndefined(); // only what was read
     // Trimmed from the head, up to what was read: 10 added, 2 after the position, 2 held.
-    expect(gapIn(probe({ length: 2 }), '80-0', 8, 'g1')).toBeUndefined();
+    expect(gapIn(probe({ length: 2 }), AT_80)).toBeUndefined();
   });
 
   it('finds a new generation, lost entries, a stream made anew, and entries deleted or trimmed before they were read', () => {
-    expect(gapIn(probe({ generation: 'g2', holdsAt: false }), '80-0', 8, 'g1')).toMatch(/new one/);
-    expect(gapIn(probe({ lastGeneratedId: '70-0' }), '80-0', 8, 'g1')).toMatch(/lost entries/);
-    expect(gapIn(probe({ entriesAdded: 3, length: 3 }), '80-0', 8, 'g1')).toMatch(/made anew/);
-    expect(gapIn(probe({ maxDeletedId: '90-0' }), '80-0', 8, 'g1')).toMatch(/deleted/);
+    expect(gapIn(probe({ generation: 'g2', holdsAt: false }), AT_80)).toMatch(/new one/);
+    expect(gapIn(probe({ lastGeneratedId: '70-0' }), AT_80)).toMatch(/lost entries/);
+    expect(gapIn(probe({ entriesAdded: 3, length: 3 }), AT_80)).toMatch(/made anew/);
+    expect(gapIn(probe({ maxDeletedId: '90-0' }), AT_80)).toMatch(/deleted/);
+    // A deletion taken as a gap already (the node read on past it): not a gap again; a later one is.
+    expect(gapIn(probe({ maxDeletedId: '90-0' }), { ...AT_80, deletedSeen: '90-0' })).toBeUndefined();
+    expect(gapIn(probe({ maxDeletedId: '95-0' }), { ...AT_80, deletedSeen: '90-0' })).toMatch(/deleted/);
     // XTRIM and MAXLEN do not move max-deleted-entry-id: the count tells. 2 added after the
     // position, 1 held: one of them is gone.
-    expect(gapIn(probe({ length: 1 }), '80-0', 8, 'g1')).toMatch(/trimmed/);
+    expect(gapIn(probe({ length: 1 }), AT_80)).toMatch(/trimmed/);
   });
 
   it('finds entries a node passed over, trimmed between two of its reads, once it has read to the end', () => {
     // 10 added, the node at the last of them with a position of 8: two went before it read them,
     // and the 5 entries held (read since) never made the stream shorter than the 2 it lacked.
-    expect(gapIn(probe({ lastGeneratedId: '80-0', length: 5 }), '80-0', 8, 'g1')).toMatch(/trimmed/);
-    expect(gapIn(probe({ lastGeneratedId: '80-0', length: 5 }), '80-0', 10, 'g1')).toBeUndefined();
+    expect(gapIn(probe({ lastGeneratedId: '80-0', length: 5 }), AT_80)).toMatch(/trimmed/);
+    expect(
+      gapIn(probe({ lastGeneratedId: '80-0', length: 5 }), { at: '80-0', position: 10, generation: 'g1' }),
+    ).toBeUndefined();
     // Not at the end yet, the count cannot tell how many of the 5 held it read: no gap yet.
-    expect(gapIn(probe({ length: 5 }), '80-0', 6, 'g1')).toBeUndefined();
+    expect(gapIn(probe({ length: 5 }), { at: '80-0', position: 6, generation: 'g1' })).toBeUndefined();
   });
 
   it('judges no trim by a position known only as a lower bound', () => {
-    expect(gapIn(probe({ length: 1 }), '80-0', 8, 'g1', false)).toBeUndefined();
-    expect(gapIn(probe({ lastGeneratedId: '80-0' }), '80-0', 8, 'g1', false)).toBeUndefined();
+    expect(gapIn(probe({ length: 1 }), { ...AT_80, exact: false })).toBeUndefined();
+    expect(gapIn(probe({ lastGeneratedId: '80-0' }), { ...AT_80, exact: false })).toBeUndefined();
     // What a lower bound still proves: the counter behind it, a new stream.
-    expect(gapIn(probe({ entriesAdded: 3, length: 3 }), '80-0', 8, 'g1', false)).toMatch(/made anew/);
+    expect(gapIn(probe({ entriesAdded: 3, length: 3 }), { ...AT_80, exact: false })).toMatch(/made anew/);
   });
 
   it('takes a trim of the entry read last for a gap where the position is only a lower bound', () => {
     // The count is blind there; a trim that took `at` and what followed it went unreported.
-    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', length: 2 }), '80-0', 8, 'g1', false)).toMatch(/trimmed/);
-    expect(gapIn(probe({ holdsAt: false, firstId: '', length: 0 }), '80-0', 8, 'g1', false)).toMatch(/trimmed/);
+    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', length: 2 }), { ...AT_80, exact: false })).toMatch(/trimmed/);
+    expect(gapIn(probe({ holdsAt: false, firstId: '', length: 0 }), { ...AT_80, exact: false })).toMatch(/trimmed/);
     // A first entry before `at` (that one deleted alone): no trim took it.
-    expect(gapIn(probe({ holdsAt: false, firstId: '70-0', length: 9 }), '80-0', 8, 'g1', false)).toBeUndefined();
+    expect(gapIn(probe({ holdsAt: false, firstId: '70-0', length: 9 }), { ...AT_80, exact: false })).toBeUndefined();
   });
 
   it('tells how many entries follow the one read last where the probe knows', () => {
@@ -97,17 +105,11 @@ describe('stream ids and the gap rule', () => {
   it('finds a stream made anew that was given more entries than the node had read, before reading any of it', () => {
     // Not the entry read last, and every entry held is later: 5 held after the position, where
     // the counter says 12 - 8 = 4 were added since. The counter alone (12 >= 8) missed it.
-    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', entriesAdded: 12, length: 5 }), '80-0', 8, 'g1')).toMatch(
-      /made anew/,
-    );
+    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', entriesAdded: 12, length: 5 }), AT_80)).toMatch(/made anew/);
     // The same stream, trimmed up to and past the entry read last: it holds only what came after.
-    expect(
-      gapIn(probe({ holdsAt: false, firstId: '90-0', entriesAdded: 12, length: 4 }), '80-0', 8, 'g1'),
-    ).toBeUndefined();
+    expect(gapIn(probe({ holdsAt: false, firstId: '90-0', entriesAdded: 12, length: 4 }), AT_80)).toBeUndefined();
     // A first entry before the one read last (that one deleted alone): the count says nothing.
-    expect(
-      gapIn(probe({ holdsAt: false, firstId: '70-0', entriesAdded: 12, length: 9 }), '80-0', 8, 'g1'),
-    ).toBeUndefined();
+    expect(gapIn(probe({ holdsAt: false, firstId: '70-0', entriesAdded: 12, length: 9 }), AT_80)).toBeUndefined();
   });
 });
 

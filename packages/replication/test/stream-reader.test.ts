@@ -117,3 +117,32 @@ describe('entries trimmed between two reads of a node reading along', () => {
     expect(reader.lag).toBe(0);
   });
 });
+
+describe('entries deleted (XDEL) after the one a node read last, while it was away', () => {
+  it('are a gap, once, and what the stream holds after them is read, not skipped', async () => {
+    const writer = client();
+    await writer.flushall();
+    for (let i = 1; i <= 4; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    const readerClient = client();
+    const { reader, handed, gaps } = readerOf(readerClient);
+    reader.start();
+    await until(() => reader.lastId === '100-4', 'the first position');
+    readerClient.disconnect();
+    await until(() => readerClient.status === 'end', 'the reader away');
+    for (let i = 5; i <= 8; i++) await writer.xadd(KEYS.changes, `100-${i}`, 'm', `e:${i}`);
+    await writer.xdel(KEYS.changes, '100-6'); // a Redis user's XDEL: max-deleted-entry-id 100-6
+    await readerClient.connect();
+    await until(() => handed.includes('e:8'), 'what follows read');
+    expect(handed).toEqual(['e:5', 'e:7', 'e:8']);
+    expect(gaps).toEqual(['entries this node had not read were deleted']);
+    // The deletion's id stays ahead of where the node stood: not a gap again, nor, once the node
+    // has read to the end, a count short by the entry deleted.
+    for (let probe = 0; probe < 2; probe++) {
+      reader.noteProbe(await probeStream(writer, KEYS, 'g', reader.at));
+      await writer.xadd(KEYS.changes, `100-${9 + probe}`, 'm', `e:${9 + probe}`);
+      await until(() => handed.includes(`e:${9 + probe}`), 'reading on after a probe');
+    }
+    expect(gaps).toHaveLength(1);
+    expect(reader.lag).toBe(0);
+  });
+});

@@ -17,8 +17,10 @@
  * made anew), whose last id is behind the node's (entries lost), or whose trimming passed entries
  * the node had not read (MAXLEN, MINID, XDEL), is a gap; so is an entry refused as older than the
  * replay window (a reader too far behind). A gap, and a fresh start, are repaired the same way: the
- * node reads on from the stream's end and runs a two-way digest exchange with one live member
- * (trying up to three), by the same version rules as the mesh. A short outage is no gap: the
+ * node reads on (after a trim or a deletion from its last id, skipping nothing the stream still
+ * holds; a new stream from its start; else from the end: stream-reader.ts) and runs a two-way
+ * digest exchange with one live member (trying up to three), by the same version rules as the
+ * mesh. A short outage is no gap: the
  * reader goes on from its last id, and writers write what waited. Nothing is lost, nothing is
  * cleared.
  *

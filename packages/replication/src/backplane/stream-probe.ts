@@ -115,25 +115,35 @@ export async function probeStream(
   };
 }
 
-/**
- * Why a node reading from `at` (the stream's `position`th entry, by its entries-added counter) in
- * `generation` has missed entries; undefined when it has not.
- */
-export function gapIn(
-  probe: Probe,
-  at: string,
-  position: number,
-  generation: string | undefined,
-  positionExact = true,
-): string | undefined {
+/** Where a node stands in the stream, as gapIn judges it. */
+export interface Standing {
+  /** The entry it read last. */
+  readonly at: string;
+  /** The stream's entries-added counter at `at`: a lower bound only, where `exact` is false. */
+  readonly position: number;
+  readonly generation: string | undefined;
+  /** @default true */
+  readonly exact?: boolean;
+  /**
+   * The max-deleted-entry-id of a deletion gap the node took already: deletions up to it are not
+   * a gap again (it read on past them, and the id stays until the node's reads pass it).
+   */
+  readonly deletedSeen?: string;
+}
+
+/** Why a node standing so has missed entries; undefined when it has not. */
+export function gapIn(probe: Probe, standing: Standing): string | undefined {
+  const { at, position, generation, exact = true, deletedSeen = '0-0' } = standing;
   if (renewedIn(probe, generation, at, position)) return RENEWED;
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
   // Sound with a position that is only a lower bound (positionExact false): both say the counter
   // is behind where the node stands.
   if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
-  if (compareStreamIds(probe.maxDeletedId, at) > 0) return 'entries this node had not read were deleted';
-  if (positionExact ? missedByCount(probe, at, position) : trimmedPast(probe, at)) return TRIMMED;
+  if (compareStreamIds(probe.maxDeletedId, at) > 0 && compareStreamIds(probe.maxDeletedId, deletedSeen) > 0) {
+    return DELETED;
+  }
+  if (exact ? missedByCount(probe, at, position) : trimmedPast(probe, at)) return TRIMMED;
   return undefined;
 }
 
@@ -224,6 +234,9 @@ function heldMoreThanAdded(probe: Probe, at: string, position: number): boolean 
 
 /** gapIn's answer for a new stream (Redis lost its data): read from its start. */
 export const RENEWED = 'the stream is a new one (Redis lost its data)';
+
+/** gapIn's answer for entries deleted (XDEL) after the one this node read last: it reads on, skipping nothing held. */
+export const DELETED = 'entries this node had not read were deleted';
 
 /** gapIn's answer for entries trimmed (or deleted) before this node read them: the node reads on, skipping nothing held. */
 export const TRIMMED = 'entries this node had not read were trimmed';

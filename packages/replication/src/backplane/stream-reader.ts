@@ -8,8 +8,8 @@
  * member, not from history). Later, it reads on from its last id unless the probe shows a gap
  * (a new generation, lost entries, entries trimmed before they were read), and then it reads on
  * from the end, from the start of a stream that is a new one (what writers queued during the
- * outage is there), or, when entries it had not read were trimmed, from its last id (nothing the
- * stream still holds is skipped), and reports the gap so the node repairs. An entry refused as
+ * outage is there), or, when entries it had not read were trimmed or deleted, from its last id
+ * (nothing the stream still holds is skipped), and reports the gap so the node repairs. An entry refused as
  * older than the replay window is a gap too (the node fell behind): fellBehind().
  *
  * Lag in entries: the stream's entries-added counter at the position (known at each probe and
@@ -18,7 +18,18 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
-import { gapIn, heldAfter, NOT_A_STREAM, type Probe, REMADE, RENEWED, sameStream, TRIMMED } from './stream-probe.js';
+import {
+  DELETED,
+  gapIn,
+  heldAfter,
+  NOT_A_STREAM,
+  type Probe,
+  REMADE,
+  RENEWED,
+  type Standing,
+  sameStream,
+  TRIMMED,
+} from './stream-probe.js';
 
 /**
  * Entries per XREAD, per stream: a batch of live changes, or a repair chunk of up to 1 MiB in the
@@ -73,6 +84,8 @@ export class StreamReader {
    * trim that takes the entry read last is a gap (stream-probe.ts, trimmedPast).
    */
   #positionExact = true;
+  /** The max-deleted-entry-id of the deletion gap taken last (stream-probe.ts, Standing.deletedSeen). */
+  #deletedSeen = '0-0';
   #entriesAdded: number | null = null;
   #needsPosition = true;
   /**
@@ -150,7 +163,7 @@ export class StreamReader {
     ) {
       this.#generation = probe.generation;
     }
-    const why = gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact);
+    const why = gapIn(probe, this.#standing());
     // A probe that tells how many entries follow the entry read last (it ends there, or a trim took
     // that entry and all the stream holds comes after it) counts the stream at this node's
     // position however late it is judged: a trim gap there is one now. Left to the probe below, it
@@ -269,12 +282,12 @@ export class StreamReader {
     // pushed the position there) and written anew: all it holds came since, read it from its start.
     if (!this.#inboxUnreadable && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = '0-0';
     this.#recount(probe);
-    const why = gapIn(probe, this.#changesId, this.#position, this.#generation, this.#positionExact);
+    const why = gapIn(probe, this.#standing());
     const renewed = why === RENEWED || why === REMADE;
     // The same stream under a rewritten generation key: it is read on, in that generation.
     this.#generation = probe.generation;
     if (why === undefined) return;
-    if (why === TRIMMED) {
+    if (why === TRIMMED || why === DELETED) {
       this.#readOn(probe, why);
       return;
     }
@@ -295,13 +308,13 @@ export class StreamReader {
   }
 
   /**
-   * Entries this node had not read were trimmed (or deleted unseen), and it reads on from its
-   * last id: everything the stream holds after it comes after what was lost. That holds the
+   * Entries this node had not read were trimmed, or deleted (XDEL), and it reads on from its
+   * last id: everything the stream holds after it is still to read. That holds the
    * changes written last, among them those a node cut off from Redis queued and wrote as it came
    * back; skipped to the end, they reached the others only through repair, and a repair from a
-   * member that had skipped them too brought nothing (with anti-entropy off, for good). The
-   * position counts what was lost as passed: exactly where the probe tells how many entries
-   * follow `at` (heldAfter), else as a lower bound until the node reads to the end.
+   * member that had skipped them too brought nothing (with anti-entropy off, for good). A
+   * deletion is not a gap again once taken (#deletedSeen): its id stays in the stream's
+   * max-deleted-entry-id, ahead of `at` until the node's reads pass it.
    */
   #readOn(probe: Probe, why: string): void {
     this.gaps++;
@@ -311,11 +324,27 @@ export class StreamReader {
       "backplane: a gap in the stream; reading on from this node's last entry (nothing the stream holds is skipped) and repairing from a member",
     );
     this.#generation = probe.generation;
+    // Exact where the probe tells how many entries follow `at`: all else added counts as passed.
+    // Elsewhere the position stays, a lower bound: what this node counted up to `at`, short of
+    // what it passed over unseen; the stream's length would not do, as it does not count the
+    // entries XDEL took after `at`.
     const after = heldAfter(probe, this.at);
-    this.#position = probe.entriesAdded - (after ?? probe.length);
+    if (after !== undefined) this.#position = probe.entriesAdded - after;
     this.#positionExact = after !== undefined;
+    if (why === DELETED) this.#deletedSeen = probe.maxDeletedId;
     // #readAgainUntil stays: reading on, what was handed on already is still not handed on again.
     this.#options.onGap(why);
+  }
+
+  /** Where this node stands, for gapIn. */
+  #standing(): Standing {
+    return {
+      at: this.at,
+      position: this.#position,
+      generation: this.#generation,
+      exact: this.#positionExact,
+      deletedSeen: this.#deletedSeen,
+    };
   }
 
   /** A position known only as a lower bound is the counter again once the node has read to the end. */
@@ -336,6 +365,7 @@ export class StreamReader {
     this.#changesId = probe.lastGeneratedId;
     this.#position = probe.entriesAdded;
     this.#positionExact = true;
+    this.#deletedSeen = probe.maxDeletedId;
     this.#readAgainUntil = null;
     this.#options.onGap(why);
   }
