@@ -137,7 +137,7 @@ export function gapIn(probe: Probe, standing: Standing): string | undefined {
   if (renewedIn(probe, generation, at, position)) return RENEWED;
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
   if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
-  // Sound with a position that is only a lower bound (positionExact false): both say the counter
+  // Sound with a position that is only a lower bound (`exact` false): both say the counter
   // is behind where the node stands.
   if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
   if (compareStreamIds(probe.maxDeletedId, at) > 0 && compareStreamIds(probe.maxDeletedId, deletedSeen) > 0) {
