@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { compareStreamIds } from '../src/backplane/keys.js';
 import { type Probe, probeStream } from '../src/backplane/stream-probe.js';
 import type { StreamReader } from '../src/backplane/stream-reader.js';
 import { until } from './nodes.js';
@@ -15,7 +16,9 @@ import { gated, streamReaderFixture } from './stream-reader-fixture.js';
 
 const KEYS = { changes: 'a:changes', generation: 'a:generation', inbox: 'a:inbox' };
 
-const { client, readerOf, passedOverATrim } = streamReaderFixture(KEYS, () => randomBytes(6).toString('hex'));
+const { client, readerOf, readingFrom, passedOverATrim } = streamReaderFixture(KEYS, () =>
+  randomBytes(6).toString('hex'),
+);
 
 /** A seeded generator of whole numbers below `below`, so a failing schedule can be replayed. */
 function random(seed: number): (below: number) => number {
@@ -42,70 +45,109 @@ async function settle(writer: Redis, reader: StreamReader, handed: string[], add
   }
 }
 
+/**
+ * Rounds of a reader held while writers add and trim (and, with `deletes`, a Redis user XDELs
+ * entries read and not), heartbeats probe, some taken in at once (also while a read's reply is
+ * held: answered before the probe, taken in after), some later; then it reads to the end. Each
+ * round must report a gap exactly when entries it had not read were lost, and hand on every entry
+ * it read once, in order.
+ */
+async function lagAndCatchUp(seed: number, deletes: boolean) {
+  const next = random(seed);
+  const writer = client();
+  await writer.flushall();
+  // Small nodes: approximate trims come often, and end anywhere against the reader's position.
+  await writer.config('SET', 'stream-node-max-entries', String(3 + next(12)));
+  const maxLength = 20 + next(60);
+  const added: string[] = [];
+  const ids: string[] = [];
+  let n = 0;
+  const write = async () => {
+    const value = `e:${n++}`;
+    ids.push((await writer.xadd(KEYS.changes, 'MAXLEN', '~', maxLength, '*', 'm', value)) as string);
+    added.push(value);
+  };
+  for (let i = 0; i < 30; i++) await write();
+  const readerClient = client();
+  const xread = gated(readerClient);
+  const { reader, handed, gaps } = readerOf(readerClient);
+  reader.start();
+  await until(() => reader.lastId === ids.at(-1), 'the first position');
+  const startedAt = added.length;
+  for (let round = 0; round < 12; round++) {
+    const handedBefore = handed.length;
+    const gapsBefore = gaps.length;
+    const addedBefore = added.length;
+    xread.hold();
+    const stale: Probe[] = [];
+    const writes = 1 + next(3 * maxLength);
+    for (let i = 0; i < writes; i++) {
+      await write();
+      const what = next(deletes ? 50 : 40);
+      // Trimming by age, as the writer does every few seconds: an id the stream had.
+      if (what === 0) await writer.xtrim(KEYS.changes, 'MINID', '~', ids[ids.length - 1 - next(maxLength)] ?? '0');
+      // A heartbeat probe, judged later, after the reader has read on.
+      if (what === 1) stale.push(await heartbeat(writer, reader));
+      if (what === 2) {
+        xread.letGo();
+        await until(() => handed.length > handedBefore || reader.lastId === ids.at(-1), 'some read');
+        xread.hold();
+      }
+      if (deletes && what >= 40 && what < 45) {
+        // A Redis user's XDEL, of entries read or not, one or a few at once.
+        const from = Math.max(0, ids.length - 1 - next(maxLength));
+        await writer.xdel(KEYS.changes, ...ids.slice(from, from + 1 + next(3)));
+      }
+      if (deletes && what === 45) {
+        // A read let go whose reply is held: taken in after probes that come meanwhile.
+        const replied = xread.replied;
+        xread.letGo();
+        xread.holdReply();
+        await until(() => xread.replied > replied || reader.lastId === ids.at(-1), 'a reply held');
+        xread.hold();
+        // Trimmed after Redis answered the read, perhaps past what it brought, and probed.
+        await writer.xtrim(KEYS.changes, 'MINID', '~', ids[ids.length - 1 - next(maxLength)] ?? '0');
+        reader.noteProbe(await heartbeat(writer, reader));
+      }
+      // A heartbeat probe taken in at once (with a reply perhaps held).
+      if (deletes && what > 45) reader.noteProbe(await heartbeat(writer, reader));
+    }
+    xread.letGo();
+    for (const probe of stale) {
+      await until(() => handed.length > handedBefore, 'reading on');
+      reader.noteProbe(probe);
+    }
+    // The stream's end: its last entry held (a Redis user may have deleted the last one added).
+    const [[end] = [ids.at(-1)]] = await writer.xrevrange(KEYS.changes, '+', '-', 'COUNT', 1);
+    await until(() => compareStreamIds(reader.lastId ?? '0-0', end ?? '0-0') >= 0, `round ${round}: read to the end`);
+    await settle(writer, reader, handed, added, `round ${round}`);
+    // Order kept, nothing twice: what was handed on is a subsequence of what was added.
+    let i = startedAt;
+    for (const value of handed) {
+      while (i < added.length && added[i] !== value) i++;
+      expect(i, `${value} handed on out of order or twice`).toBeLessThan(added.length);
+      i++;
+    }
+    const lost = added.slice(addedBefore).filter((value) => !handed.slice(handedBefore).includes(value));
+    const found = gaps.length - gapsBefore;
+    if (lost.length === 0) expect(found, `round ${round}: a gap with nothing lost (${gaps.slice(gapsBefore)})`).toBe(0);
+    else expect(found, `round ${round}: ${lost.length} lost (${lost[0]}…) and no gap`).toBeGreaterThan(0);
+  }
+  expect(reader.lag).toBe(0);
+}
+
 describe('a reader lagging behind a stream its writers trim (MAXLEN ~, MINID ~) and catching up', () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
     it(`reports a gap in a round exactly when entries it had not read were lost (seed ${seed})`, async () => {
-      const next = random(seed);
-      const writer = client();
-      await writer.flushall();
-      // Small nodes: approximate trims come often, and end anywhere against the reader's position.
-      await writer.config('SET', 'stream-node-max-entries', String(3 + next(12)));
-      const maxLength = 20 + next(60);
-      const added: string[] = [];
-      const ids: string[] = [];
-      let n = 0;
-      const write = async () => {
-        const value = `e:${n++}`;
-        ids.push((await writer.xadd(KEYS.changes, 'MAXLEN', '~', maxLength, '*', 'm', value)) as string);
-        added.push(value);
-      };
-      for (let i = 0; i < 30; i++) await write();
-      const readerClient = client();
-      const xread = gated(readerClient);
-      const { reader, handed, gaps } = readerOf(readerClient);
-      reader.start();
-      await until(() => reader.lastId === ids.at(-1), 'the first position');
-      const startedAt = added.length;
-      for (let round = 0; round < 12; round++) {
-        const handedBefore = handed.length;
-        const gapsBefore = gaps.length;
-        const addedBefore = added.length;
-        xread.hold();
-        const stale: Probe[] = [];
-        const writes = 1 + next(3 * maxLength);
-        for (let i = 0; i < writes; i++) {
-          await write();
-          const what = next(40);
-          // Trimming by age, as the writer does every few seconds: an id the stream had.
-          if (what === 0) await writer.xtrim(KEYS.changes, 'MINID', '~', ids[ids.length - 1 - next(maxLength)] ?? '0');
-          // A heartbeat probe, judged later, after the reader has read on.
-          if (what === 1) stale.push(await heartbeat(writer, reader));
-          if (what === 2) {
-            xread.letGo();
-            await until(() => handed.length > handedBefore || reader.lastId === ids.at(-1), 'some read');
-            xread.hold();
-          }
-        }
-        xread.letGo();
-        for (const probe of stale) {
-          await until(() => handed.length > handedBefore, 'reading on');
-          reader.noteProbe(probe);
-        }
-        await until(() => reader.lastId === ids.at(-1), `round ${round}: read to the end`);
-        await settle(writer, reader, handed, added, `round ${round}`);
-        // Order kept, nothing twice: what was handed on is a subsequence of what was added.
-        let i = startedAt;
-        for (const value of handed) {
-          while (i < added.length && added[i] !== value) i++;
-          expect(i, `${value} handed on out of order or twice`).toBeLessThan(added.length);
-          i++;
-        }
-        const lost = added.slice(addedBefore).filter((value) => !handed.slice(handedBefore).includes(value));
-        const found = gaps.length - gapsBefore;
-        if (lost.length === 0) expect(found, `round ${round}: a gap with nothing lost`).toBe(0);
-        else expect(found, `round ${round}: ${lost.length} lost (${lost[0]}…) and no gap`).toBeGreaterThan(0);
-      }
-      expect(reader.lag).toBe(0);
+      await lagAndCatchUp(seed, false);
+    }, 60_000);
+  }
+});
+
+describe('the same, with entries deleted (XDEL) read and unread, and replies taken in after probes', () => {
+  for (const seed of [100, 101, 103, 105, 108, 109]) {
+    it(`reports a gap in a round exactly when entries it had not read were lost (seed ${seed})`, async () => {
+      await lagAndCatchUp(seed, true);
     }, 60_000);
   }
 });
@@ -220,5 +262,44 @@ describe('a generation key rewritten over a stream trimmed empty (idle past the 
     await until(() => handed.includes('e:5'), 'reading on after a probe');
     expect(gaps).toEqual([]);
     expect(handed).toEqual(['e:4', 'e:5']);
+  });
+});
+
+describe('a trim a heartbeat finds while the reply to a read Redis answered before it is on its way', () => {
+  // Redis answers the reader's read, a trim takes what it brought, the heartbeat's probe finds the
+  // reader's last entry trimmed with entries after it: its answer, on another connection, is taken
+  // in before the read's reply.
+  async function readAnsweredThenTrimmed(lostToo: boolean) {
+    const read = await readingFrom(3);
+    const { writer, add, xread, reader, handed } = read;
+    xread.holdReply();
+    await add(4);
+    await until(() => xread.replied === 1, 'the read of e:4 answered, its reply on its way');
+    if (lostToo) await add(5); // never read
+    await writer.xtrim(KEYS.changes, 'MAXLEN', 0);
+    await add(6);
+    reader.noteProbe(await heartbeat(writer, reader));
+    xread.letGo();
+    await until(() => handed.includes('e:6'), 'reading on');
+    // Counted once, the reader stands where the stream's counter says: no stream made anew.
+    reader.noteProbe(await heartbeat(writer, reader));
+    for (const n of [7, 8]) {
+      await add(n);
+      await until(() => handed.includes(`e:${n}`), `e:${n} read`);
+    }
+    expect(reader.lag).toBe(0);
+    return read;
+  }
+
+  it('is no gap when that reply brought all the trim took', async () => {
+    const { handed, gaps } = await readAnsweredThenTrimmed(false);
+    expect(handed).toEqual(['e:4', 'e:6', 'e:7', 'e:8']);
+    expect(gaps).toEqual([]);
+  });
+
+  it('is one gap when the trim took more', async () => {
+    const { handed, gaps } = await readAnsweredThenTrimmed(true);
+    expect(handed).toEqual(['e:4', 'e:6', 'e:7', 'e:8']);
+    expect(gaps).toEqual(['entries this node had not read were trimmed']);
   });
 });

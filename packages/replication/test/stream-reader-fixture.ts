@@ -72,13 +72,10 @@ export function streamReaderFixture(keys: StreamKeys, generation: () => string) 
   }
 
   /**
-   * A reader started on e:1 to e:`first` that passes over entries trimmed between two of its
-   * reads: its next read held, the next entry read, `lost` entries after it written and trimmed
-   * (XTRIM MAXLEN 0) unread, `then` entries written, the read let go. Its count is then `lost`
-   * short of the stream's, and the stream, holding what it read since, never looked short enough
-   * to tell. Ids are 100-N for e:N.
+   * A stream emptied and given e:1 to e:`first` (ids 100-N for e:N, `add` writes more so), and a
+   * reader of it, its XREAD gated, started there.
    */
-  async function passedOverATrim(first: number, lost: number, then: number) {
+  async function readingFrom(first: number) {
     const writer = client();
     await writer.flushall();
     const add = (n: number) => writer.xadd(keys.changes, `100-${n}`, 'm', `e:${n}`);
@@ -88,36 +85,75 @@ export function streamReaderFixture(keys: StreamKeys, generation: () => string) 
     const read = readerOf(readerClient);
     read.reader.start();
     await until(() => read.reader.lastId === `100-${first}`, 'the first position');
+    return { writer, add, readerClient, xread, ...read };
+  }
+
+  /**
+   * A reader started on e:1 to e:`first` that passes over entries trimmed between two of its
+   * reads: its next read held, the next entry read, `lost` entries after it written and trimmed
+   * (XTRIM MAXLEN 0) unread, `then` entries written, the read let go. Its count is then `lost`
+   * short of the stream's, and the stream, holding what it read since, never looked short enough
+   * to tell.
+   */
+  async function passedOverATrim(first: number, lost: number, then: number) {
+    const started = await readingFrom(first);
+    const { writer, add, xread, handed } = started;
     xread.hold();
     await add(first + 1);
-    await until(() => read.handed.includes(`e:${first + 1}`), 'the read under way, the next held');
+    await until(() => handed.includes(`e:${first + 1}`), 'the read under way, the next held');
     for (let n = first + 2; n <= first + 1 + lost; n++) await add(n);
     await writer.xtrim(keys.changes, 'MAXLEN', 0);
     const last = first + 1 + lost + then;
     for (let n = first + 2 + lost; n <= last; n++) await add(n);
     xread.letGo();
-    await until(() => read.handed.includes(`e:${last}`), 'reading on past them, none the wiser');
-    return { writer, readerClient, xread, ...read };
+    await until(() => handed.includes(`e:${last}`), 'reading on past them, none the wiser');
+    return started;
   }
 
-  return { client, readerOf, passedOverATrim };
+  return { client, readerOf, readingFrom, passedOverATrim };
 }
 
-/** Holds the reader's next XREAD until let go: the reader busy elsewhere while the stream changes. */
+/**
+ * Holds the reader's next XREAD until let go: the reader busy elsewhere while the stream changes.
+ * With holdReply, the next XREAD that finds entries runs and its reply is held (`replied` counts
+ * those) until let go: a read Redis answered before a heartbeat's probe, taken in after that
+ * probe's answer (the two come on two connections, in no order).
+ */
 export function gated(redis: Redis) {
   const read = redis.xreadBuffer.bind(redis) as (...args: unknown[]) => Promise<unknown>;
   let open: Promise<void> = Promise.resolve();
-  let letGo = () => {};
+  let reply: Promise<void> | undefined;
+  const release: Array<() => void> = [];
+  const shut = () =>
+    new Promise<void>((resolve) => {
+      release.push(resolve);
+    });
+  let replied = 0;
   (redis as unknown as { xreadBuffer: (...args: unknown[]) => Promise<unknown> }).xreadBuffer = async (...args) => {
     await open;
-    return read(...args);
+    const answer = await read(...args);
+    if (answer !== null && reply !== undefined) {
+      const held = reply;
+      reply = undefined;
+      replied++;
+      await held;
+    }
+    return answer;
   };
   return {
     hold: () => {
-      open = new Promise((resolve) => {
-        letGo = resolve;
-      });
+      open = shut();
     },
-    letGo: () => letGo(),
+    holdReply: () => {
+      reply = shut();
+    },
+    /** Lets the read and any reply held go. */
+    letGo: () => {
+      reply = undefined;
+      for (const resolve of release.splice(0)) resolve();
+    },
+    get replied() {
+      return replied;
+    },
   };
 }

@@ -114,6 +114,18 @@ export class StreamReader {
    * that, a stream made anew by the count. #reposition probes again then.
    */
   #readOns = 0;
+  /** Whether an XREAD of the reader's is on its way, until its reply is taken in (see #heard). */
+  #reading = false;
+  /**
+   * A trim gap a heartbeat's probe found (noteProbe) while an XREAD of the reader's was on its way,
+   * judged once that read's reply is taken in (#hear), with where the reader stood when it was found.
+   * Redis may have answered that read before the probe, and the two come on two connections: the
+   * entries it brings, read before the probe, the probe counts as trimmed when a trim took them
+   * after the read. Judged at once, they were a gap for nothing lost (a repair in full), and counted
+   * twice, passed by the probe and read by the reply: the position ran ahead of the stream's counter,
+   * a stream made anew at the next probe (a second gap), or a later loss of as many entries unseen.
+   */
+  #heard: { probe: Probe; at: string; passed: number; position: number; exact: boolean } | null = null;
   #lastWarning = '';
   #lastWarnedAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
@@ -170,9 +182,14 @@ export class StreamReader {
     // was lost: that probe comes after the read under way, which reads on past what was trimmed
     // (the next write wakes it, and a writer's flush is a pipeline of XADDs), and there, holding
     // entries read since, the count cannot tell (stream-probe.ts, missedByCount), or tells nothing
-    // with a position known only as a lower bound (the end's recount then took the loss in).
-    if (why === TRIMMED && heldAfter(probe, this.#changesId) !== undefined) {
-      this.#readOn(probe, why);
+    // with a position known only as a lower bound (the end's recount then took the loss in). With
+    // a read on its way, though, it is judged once that read's reply is taken in (#heard).
+    const after = heldAfter(probe, this.#changesId);
+    if (why === TRIMMED && after !== undefined) {
+      const passed = probe.entriesAdded - after;
+      if (this.#reading) {
+        this.#heard = { probe, at: this.#changesId, passed, position: this.#position, exact: this.#positionExact };
+      } else this.#readOn(probe, why, passed);
       return;
     }
     // Made on another connection, so the reader may have read past it since: a gap seen here (or
@@ -199,8 +216,11 @@ export class StreamReader {
         if (this.#needsPosition) await this.#reposition();
         const from = this.#changesId ?? '0-0';
         const streams = this.#inboxUnreadable ? [changesKey, from] : [changesKey, inboxKey, from, this.#inboxId];
+        // Until its reply is taken in (#onReply), not merely answered: a heartbeat's probe judged
+        // in between would be judged without it.
+        this.#reading = true;
         const reply = await redis.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', BLOCK_MILLIS, 'STREAMS', ...streams);
-        if (reply !== null && this.#onReply(reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
+        if (this.#onReply((reply ?? []) as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)) {
           // This node fell further behind than the replay window: replaying is over, repair instead.
           this.#jumpToEnd(
             await this.#options.probe(redis, this.at),
@@ -208,6 +228,8 @@ export class StreamReader {
           );
         }
       } catch (error) {
+        this.#reading = false;
+        this.#hear([]); // nothing of that read was taken in
         if (this.#stopped) break;
         this.#needsPosition = true;
         if (redis.status === 'ready') {
@@ -288,7 +310,8 @@ export class StreamReader {
     this.#generation = probe.generation;
     if (why === undefined) return;
     if (why === TRIMMED || why === DELETED) {
-      this.#readOn(probe, why);
+      const after = heldAfter(probe, this.at);
+      this.#readOn(probe, why, after === undefined ? undefined : probe.entriesAdded - after);
       return;
     }
     // A stream made anew that holds the entry read last: this node read into it already.
@@ -316,7 +339,7 @@ export class StreamReader {
    * deletion is not a gap again once taken (#deletedSeen): its id stays in the stream's
    * max-deleted-entry-id, ahead of `at` until the node's reads pass it.
    */
-  #readOn(probe: Probe, why: string): void {
+  #readOn(probe: Probe, why: string, position: number | undefined): void {
     this.gaps++;
     this.#readOns++;
     this.#options.logger.warn(
@@ -324,13 +347,12 @@ export class StreamReader {
       "backplane: a gap in the stream; reading on from this node's last entry (nothing the stream holds is skipped) and repairing from a member",
     );
     this.#generation = probe.generation;
-    // Exact where the probe tells how many entries follow `at`: all else added counts as passed.
-    // Elsewhere the position stays, a lower bound: what this node counted up to `at`, short of
-    // what it passed over unseen; the stream's length would not do, as it does not count the
-    // entries XDEL took after `at`.
-    const after = heldAfter(probe, this.at);
-    if (after !== undefined) this.#position = probe.entriesAdded - after;
-    this.#positionExact = after !== undefined;
+    // Exact where the probe tells how many entries follow `at` (heldAfter): all else added counts
+    // as passed. Elsewhere (undefined) the position stays, a lower bound: what this node counted
+    // up to `at`, short of what it passed over unseen; the stream's length would not do, as it
+    // does not count the entries XDEL took after `at`.
+    if (position !== undefined) this.#position = position;
+    this.#positionExact = position !== undefined;
     if (why === DELETED) this.#deletedSeen = probe.maxDeletedId;
     // #readAgainUntil stays: reading on, what was handed on already is still not handed on again.
     this.#options.onGap(why);
@@ -372,7 +394,9 @@ export class StreamReader {
 
   /** Hands every entry on; true when one of the changes stream was refused as stale. */
   #onReply(reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): boolean {
+    this.#reading = false;
     let stale = false;
+    const read: string[] = [];
     for (const [keyBytes, entries] of reply) {
       const key = keyBytes.toString();
       const changes = key === this.#options.changesKey;
@@ -380,6 +404,7 @@ export class StreamReader {
         const id = idBytes.toString();
         const sealed = fieldOf(fields, 'm');
         if (changes) {
+          read.push(id);
           this.#changesId = id;
           this.#position++;
           const seal = sealOf(sealed);
@@ -393,7 +418,33 @@ export class StreamReader {
         if (this.#options.onEntry(key, changes, sealed, id) === 'stale' && changes) stale = true;
       }
     }
+    this.#hear(read);
     return stale;
+  }
+
+  /**
+   * Judges the trim gap a heartbeat found while the read was on its way (#heard), now that its
+   * reply (the changes entries `read`) is taken in. Those it read before the probe and the probe
+   * no longer held (before its first entry, or up to its last id when it held none) were passed
+   * by the probe's count and read all the same: not lost, and counted once. A reply Redis
+   * answered after the probe holds none of them (what the probe no longer held does not come
+   * back), so this is exact whichever came first. A position known only as a lower bound counts
+   * nothing lost: there a trim that took `at` is a gap still (stream-probe.ts, trimmedPast).
+   */
+  #hear(read: readonly string[]): void {
+    const heard = this.#heard;
+    if (heard === null) return;
+    this.#heard = null;
+    const { probe, at, passed } = heard;
+    const gone = read.filter(
+      (id) =>
+        compareStreamIds(id, at) > 0 &&
+        (probe.firstId === ''
+          ? compareStreamIds(id, probe.lastGeneratedId) <= 0
+          : compareStreamIds(id, probe.firstId) < 0),
+    ).length;
+    if (heard.exact && passed - gone <= heard.position) return; // all it passed, this read brought
+    this.#readOn(probe, TRIMMED, passed + read.length - gone);
   }
 
   #keepHandedOn(id: string, seal: string): void {
