@@ -153,10 +153,11 @@ export function gapIn(probe: Probe, standing: Standing): string | undefined {
  * were added (the count is blind there). A trim from the head that takes `at` takes what follows
  * it up to the first entry held, and with the count blind, entries trimmed unread here went
  * unreported: the node's position became the counter again at the end (the reader's recount),
- * and the loss with it. Nothing unread is lost only when the trim ended at `at` exactly (an entry
- * that closed one of the stream's nodes, for MAXLEN ~ and MINID ~): a gap then is one repair too
- * many, after a gap that had just asked for one; an empty stream whose last id is not `at` is
- * always a loss.
+ * and the loss with it. The reader probes before each read while its count is a lower bound, so
+ * that such a trim is seen here before a read passes over it. Nothing unread is lost only when
+ * the trim ended at `at` exactly (an entry that closed one of the stream's nodes, for MAXLEN ~
+ * and MINID ~): a gap then is one repair too many, after a gap that had just asked for one; an
+ * empty stream whose last id is not `at` is always a loss.
  */
 function trimmedPast(probe: Probe, at: string): boolean {
   if (probe.lastGeneratedId === at) return false;

@@ -77,11 +77,16 @@ export class StreamReader {
   /** The stream's entries-added count up to this node's position. */
   #position = 0;
   /**
-   * False when #position is only a lower bound: after a trim gap found while the stream held the
-   * entry read last and entries after it (how many of those the node had read is not known). Then
+   * False when #position is only a lower bound: after a trim or deletion gap found while the
+   * stream held the entry read last and entries after it (how many of those the node had read, or
+   * XDEL took, is not known). Then
    * the count says nothing of later trims (a lower bound would find gaps that are not), until the
    * node has read to the stream's end, where the counter is the position (#recount); meanwhile a
-   * trim that takes the entry read last is a gap (stream-probe.ts, trimmedPast).
+   * trim that takes the entry read last is a gap (stream-probe.ts, trimmedPast), and the reader
+   * probes before each read (#onReply says why). An entry deleted meanwhile between `at` and
+   * #deletedSeen is not seen (max-deleted-entry-id stays at the larger id, and the count is
+   * blind): it was written before the gap was found, so the repair that gap asked for brings it,
+   * from a member that had read it by then.
    */
   #positionExact = true;
   /** The max-deleted-entry-id of the deletion gap taken last (stream-probe.ts, Standing.deletedSeen). */
@@ -419,6 +424,13 @@ export class StreamReader {
       }
     }
     this.#hear(read);
+    // A count known only as a lower bound cannot find a trim passed over between two reads (the
+    // count can, at the stream's end), and turns exact only on a probe that finds this node at the
+    // end: left to the heartbeat, that might not come while writes go on, and losses meanwhile went
+    // unreported. Probed before each read instead, a trim that takes the entry read last is seen
+    // before the read passes it (stream-probe.ts, trimmedPast), and the count is exact again at the
+    // first read that finds the end.
+    if (!this.#positionExact && read.length > 0) this.#needsPosition = true;
     return stale;
   }
 
