@@ -30,6 +30,10 @@ export function streamReaderFixture(keys: StreamKeys, generation: () => string) 
     server = await RedisServer.start();
   });
   afterEach(async () => {
+    // A test that failed while it held a reader's XREAD (or its reply) left the reader waiting at
+    // the gate, where stop() waits for it: the hook timed out, its own error in front of the test's,
+    // and the next test began with that reader and its clients still about. Let go first.
+    for (const letGo of gates.splice(0)) letGo();
     for (const reader of readers.splice(0)) await reader.stop();
     for (const client of clients.splice(0)) client.disconnect();
   });
@@ -113,6 +117,9 @@ export function streamReaderFixture(keys: StreamKeys, generation: () => string) 
   return { client, readerOf, readingFrom, passedOverATrim };
 }
 
+/** How to let go of every gate made (gated()), for the hooks to do after a test. */
+const gates: Array<() => void> = [];
+
 /**
  * Holds the reader's next XREAD until let go: the reader busy elsewhere while the stream changes.
  * With holdReply, the next XREAD that finds entries runs and its reply is held (`replied` counts
@@ -129,6 +136,11 @@ export function gated(redis: Redis) {
       release.push(resolve);
     });
   let replied = 0;
+  const letGo = () => {
+    reply = undefined;
+    for (const resolve of release.splice(0)) resolve();
+  };
+  gates.push(letGo);
   (redis as unknown as { xreadBuffer: (...args: unknown[]) => Promise<unknown> }).xreadBuffer = async (...args) => {
     await open;
     const answer = await read(...args);
@@ -148,10 +160,7 @@ export function gated(redis: Redis) {
       reply = shut();
     },
     /** Lets the read and any reply held go. */
-    letGo: () => {
-      reply = undefined;
-      for (const resolve of release.splice(0)) resolve();
-    },
+    letGo,
     get replied() {
       return replied;
     },
