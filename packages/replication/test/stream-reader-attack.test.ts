@@ -52,7 +52,7 @@ async function settle(writer: Redis, reader: StreamReader, handed: string[], add
  * round must report a gap exactly when entries it had not read were lost, and hand on every entry
  * it read once, in order.
  */
-async function lagAndCatchUp(seed: number, deletes: boolean) {
+async function lagAndCatchUp(seed: number, deletes: boolean, more = false) {
   const next = random(seed);
   const writer = client();
   await writer.flushall();
@@ -74,6 +74,7 @@ async function lagAndCatchUp(seed: number, deletes: boolean) {
   reader.start();
   await until(() => reader.lastId === ids.at(-1), 'the first position');
   const startedAt = added.length;
+  let reordered = false;
   for (let round = 0; round < 12; round++) {
     const handedBefore = handed.length;
     const gapsBefore = gaps.length;
@@ -111,6 +112,29 @@ async function lagAndCatchUp(seed: number, deletes: boolean) {
       }
       // A heartbeat probe taken in at once (with a reply perhaps held).
       if (deletes && what > 45) reader.noteProbe(await heartbeat(writer, reader));
+      if (more && what === 3) {
+        // XTRIM MINID exactly at the entry the reader read last (it goes, what follows stays).
+        await writer.xtrim(KEYS.changes, 'MINID', reader.at === '' ? '0' : reader.at);
+      }
+      if (more && what === 4) {
+        // XTRIM MINID just past the entry read last: it goes too.
+        const at = reader.at;
+        if (at !== '') await writer.xtrim(KEYS.changes, 'MINID', `${at.split('-')[0]}-${Number(at.split('-')[1]) + 1}`);
+      }
+      if (more && what === 5 && reader.at !== '') {
+        await writer.xdel(KEYS.changes, reader.at); // the entry read last, by a Redis user
+        reader.noteProbe(await heartbeat(writer, reader));
+      }
+    }
+    // A stream deleted under the reader is a gap whether or not it had read all of it (nothing
+    // tells what the deleted key held).
+    const remade = more && next(6) === 0;
+    if (remade) {
+      // The key deleted and made anew under the reader, perhaps with a new generation key (Redis
+      // lost its data), perhaps not (a Redis user's DEL): everything unread of it is lost.
+      await writer.del(KEYS.changes);
+      if (next(2) === 0) await writer.del(KEYS.generation);
+      for (let i = 1 + next(3 * maxLength); i > 0; i--) await write();
     }
     xread.letGo();
     for (const probe of stale) {
@@ -121,16 +145,26 @@ async function lagAndCatchUp(seed: number, deletes: boolean) {
     const [[end] = [ids.at(-1)]] = await writer.xrevrange(KEYS.changes, '+', '-', 'COUNT', 1);
     await until(() => compareStreamIds(reader.lastId ?? '0-0', end ?? '0-0') >= 0, `round ${round}: read to the end`);
     await settle(writer, reader, handed, added, `round ${round}`);
-    // Order kept, nothing twice: what was handed on is a subsequence of what was added.
-    let i = startedAt;
-    for (const value of handed) {
-      while (i < added.length && added[i] !== value) i++;
-      expect(i, `${value} handed on out of order or twice`).toBeLessThan(added.length);
-      i++;
+    // Order kept, nothing twice: what was handed on is a subsequence of what was added. A stream
+    // made anew may hold entries at or before the reader's position (made in the millisecond of
+    // its last entry): read again from its start, they are handed on after later ones (by design:
+    // stream-reader.ts, #readAgainUntil), so from then on only nothing twice, nothing made up.
+    reordered ||= remade;
+    if (reordered) {
+      expect(new Set(handed).size, 'something handed on twice').toBe(handed.length);
+      for (const value of handed) expect(added, `${value} handed on, never added`).toContain(value);
+    } else {
+      let i = startedAt;
+      for (const value of handed) {
+        while (i < added.length && added[i] !== value) i++;
+        expect(i, `${value} handed on out of order or twice`).toBeLessThan(added.length);
+        i++;
+      }
     }
     const lost = added.slice(addedBefore).filter((value) => !handed.slice(handedBefore).includes(value));
     const found = gaps.length - gapsBefore;
-    if (lost.length === 0) expect(found, `round ${round}: a gap with nothing lost (${gaps.slice(gapsBefore)})`).toBe(0);
+    if (lost.length === 0 && !remade)
+      expect(found, `round ${round}: a gap with nothing lost (${gaps.slice(gapsBefore)})`).toBe(0);
     else expect(found, `round ${round}: ${lost.length} lost (${lost[0]}…) and no gap`).toBeGreaterThan(0);
   }
   expect(reader.lag).toBe(0);
@@ -148,6 +182,14 @@ describe('the same, with entries deleted (XDEL) read and unread, and replies tak
   for (const seed of [100, 101, 103, 105, 108, 109, 134, 212]) {
     it(`reports a gap in a round exactly when entries it had not read were lost (seed ${seed})`, async () => {
       await lagAndCatchUp(seed, true);
+    }, 60_000);
+  }
+});
+
+describe('the same, with XTRIM MINID at and just past the entry read last, XDEL of it, and the key deleted and made anew', () => {
+  for (const seed of [300, 301, 302, 303, 304, 305, 306, 307]) {
+    it(`reports a gap in a round exactly when entries it had not read were lost (seed ${seed})`, async () => {
+      await lagAndCatchUp(seed, true, true);
     }, 60_000);
   }
 });
@@ -328,6 +370,99 @@ describe('a count known only as a lower bound (after entries deleted after the o
       'entries this node had not read were deleted',
       'entries this node had not read were trimmed',
     ]);
+    expect(reader.lag).toBe(0);
+  });
+});
+
+describe('the entry a node read last, deleted (XDEL) by a Redis user', () => {
+  it('is no gap while its count is exact, also once the trim has taken every entry before it', async () => {
+    const { writer, add, xread, reader, handed, gaps } = await readingFrom(3);
+    xread.hold();
+    await writer.xtrim(KEYS.changes, 'MINID', '100-3'); // e:1 and e:2 gone, read
+    await writer.xdel(KEYS.changes, '100-3'); // the one read last: the stream's first entry now is after it
+    await add(4);
+    await add(5);
+    reader.noteProbe(await heartbeat(writer, reader)); // judged with the read on its way
+    xread.letGo();
+    await until(() => handed.includes('e:5'), 'reading on');
+    reader.noteProbe(await heartbeat(writer, reader));
+    await add(6);
+    await until(() => handed.includes('e:6'), 'reading on after a probe');
+    expect(handed).toEqual(['e:4', 'e:5', 'e:6']);
+    expect(gaps).toEqual([]);
+    expect(reader.lag).toBe(0);
+  });
+
+  // Proven, not fixed (a repair too many, right after the repair the first gap asked for): while
+  // the count is a lower bound, a probe that finds the entry read last gone with the stream's first
+  // entry after it cannot tell an XDEL of that entry alone from a trim that took it and entries
+  // after it (stream-probe.ts, trimmedPast), and takes the gap, the sound side. Marked to fail
+  // until that is told apart.
+  it.fails('is no gap while its count is a lower bound, the trim having taken every entry before it', async () => {
+    const { writer, add, readerClient, xread, handed, gaps } = await readingFrom(3);
+    readerClient.disconnect();
+    await until(() => readerClient.status === 'end', 'the reader away');
+    for (let n = 4; n <= 73; n++) await add(n);
+    await writer.xdel(KEYS.changes, '100-70'); // a gap: the count a lower bound from here
+    xread.holdReply();
+    await readerClient.connect();
+    await until(() => gaps.length === 1 && xread.replied === 1, 'the gap found, e:4 to e:67 read');
+    await writer.xtrim(KEYS.changes, 'MINID', '100-67'); // what the node read, but e:67
+    await writer.xdel(KEYS.changes, '100-67'); // and e:67, the entry it read last: nothing unread lost
+    xread.letGo();
+    await until(() => handed.includes('e:73'), 'reading on');
+    expect(gaps).toEqual(['entries this node had not read were deleted']);
+  });
+});
+
+describe('a second deletion (XDEL), below the first, while the count is a lower bound after the first', () => {
+  it('is not a gap of its own: the entry was written before the first gap, whose repair covers it', async () => {
+    // max-deleted-entry-id keeps the larger id, and the count is blind: the loss of e:68 is not
+    // seen. It was in the stream when the first gap was found (ids only grow: '*' ids of a later
+    // write are past the first deletion's), so it is among what that gap's repair is for, by the
+    // same rule as e:70: a member that had it when the digests were exchanged gives it. One not
+    // up to date gives neither, and anti-entropy covers both alike (redis-backplane.ts, "Not
+    // guaranteed").
+    const { writer, add, readerClient, xread, reader, handed, gaps } = await readingFrom(3);
+    readerClient.disconnect();
+    await until(() => readerClient.status === 'end', 'the reader away');
+    for (let n = 4; n <= 73; n++) await add(n);
+    await writer.xdel(KEYS.changes, '100-70');
+    xread.holdReply();
+    await readerClient.connect();
+    await until(() => gaps.length === 1 && xread.replied === 1, 'the gap found, e:4 to e:67 read');
+    await writer.xdel(KEYS.changes, '100-68'); // unread, below the first deletion
+    xread.letGo();
+    await until(() => handed.includes('e:73'), 'reading on');
+    reader.noteProbe(await heartbeat(writer, reader));
+    await add(74);
+    await until(() => handed.includes('e:74'), 'reading on after a probe');
+    expect(handed).not.toContain('e:68');
+    expect(handed).not.toContain('e:70');
+    expect(gaps).toEqual(['entries this node had not read were deleted']);
+    expect(reader.lag).toBe(0);
+  });
+});
+
+describe("a node's inbox (repair messages), trimmed or deleted before the node read it", () => {
+  // Proven: nothing tells. The reader reads the inbox on from its last id; what a trim (MAXLEN ~
+  // 10,000 when a repair outruns the reader), a Redis user's XDEL or DEL, an eviction (the inbox
+  // has a TTL: volatile-* policies take it first) or its 10-minute expiry took unread is passed over
+  // without a word, and no gap is reported. What that costs is in docs/backplane.md ("Inboxes").
+  it('is passed over without a gap', async () => {
+    const { writer, xread, reader, inbox, gaps, handed, add } = await readingFrom(3);
+    xread.hold();
+    for (let n = 1; n <= 4; n++) await writer.xadd(KEYS.inbox, `100-${n}`, 'm', `i:${n}`);
+    await writer.xdel(KEYS.inbox, '100-2');
+    await writer.xtrim(KEYS.inbox, 'MAXLEN', 1); // i:3 trimmed too
+    reader.noteProbe(await heartbeat(writer, reader));
+    xread.letGo();
+    await until(() => inbox.includes('i:4'), 'the inbox read');
+    await add(4);
+    await until(() => handed.includes('e:4'), 'reading on');
+    // i:1 read by the XREAD under way as the gate shut; i:2 (XDEL) and i:3 (trimmed) never.
+    expect(inbox).toEqual(['i:1', 'i:4']);
+    expect(gaps).toEqual([]);
     expect(reader.lag).toBe(0);
   });
 });

@@ -48,9 +48,11 @@ export function streamReaderFixture(keys: StreamKeys, generation: () => string) 
     return redis;
   }
 
-  /** A reader of keys.changes recording what it hands on (the field `m` of each changes entry), its gaps and its probes. */
+  /** A reader of keys.changes recording what it hands on (the field `m` of each entry), its gaps and its probes. */
   function readerOf(redis: Redis) {
     const handed: string[] = [];
+    /** What it hands on of its inbox (the field `m` of each entry). */
+    const inbox: string[] = [];
     const gaps: string[] = [];
     const probes = { done: 0 };
     const reader = new StreamReader({
@@ -65,14 +67,14 @@ export function streamReaderFixture(keys: StreamKeys, generation: () => string) 
         return probe;
       },
       onEntry: (_key, changes, sealed) => {
-        if (changes) handed.push(sealed?.toString() ?? '');
+        (changes ? handed : inbox).push(sealed?.toString() ?? '');
         return 'ok';
       },
       onFirstPosition: () => {},
       onGap: (why) => gaps.push(why),
     });
     readers.push(reader);
-    return { reader, handed, gaps, probes };
+    return { reader, handed, inbox, gaps, probes };
   }
 
   /**
