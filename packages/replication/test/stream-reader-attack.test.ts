@@ -466,3 +466,26 @@ describe("a node's inbox (repair messages), trimmed or deleted before the node r
     expect(reader.lag).toBe(0);
   });
 });
+
+describe('a changes key deleted and made anew with every id at or before the node’s last entry', () => {
+  // Proven, not fixed: found by the widened fuzz (the key deleted and written anew within the
+  // millisecond of the node's last entry). The probe finds the stream's last id behind the node's
+  // ('the stream lost entries this node had read'), and the node jumps to the stream's end, over
+  // every entry the new stream holds, though it read none of them: a gap, and a repair, but what
+  // was jumped over reaches the node only through that repair (the trim case, fixed in 2026-12,
+  // reads on instead). Marked to fail until that case reads the new stream from its start.
+  it.fails('is a gap, and the new stream is read, not jumped over', async () => {
+    const { writer, xread, reader, handed, gaps } = await readingFrom(3);
+    xread.hold();
+    await writer.del(KEYS.changes);
+    await writer.xadd(KEYS.changes, '100-1', 'm', 'new:1');
+    await writer.xadd(KEYS.changes, '100-2', 'm', 'new:2');
+    reader.noteProbe(await heartbeat(writer, reader));
+    xread.letGo();
+    await until(() => gaps.length === 1, 'the gap found');
+    await writer.xadd(KEYS.changes, '200-1', 'm', 'new:3');
+    await until(() => handed.includes('new:3'), 'reading on');
+    expect(gaps).toEqual(['the stream lost entries this node had read']);
+    expect(handed).toEqual(['new:1', 'new:2', 'new:3']);
+  });
+});
