@@ -126,14 +126,18 @@ async function lagAndCatchUp(seed: number, deletes: boolean, more = false) {
         reader.noteProbe(await heartbeat(writer, reader));
       }
     }
-    // A stream deleted under the reader is a gap whether or not it had read all of it (nothing
-    // tells what the deleted key held).
+    // A stream deleted under the reader may be a gap though it had read all of it (nothing tells
+    // what the deleted key held), and need not be then.
     const remade = more && next(6) === 0;
     if (remade) {
       // The key deleted and made anew under the reader, perhaps with a new generation key (Redis
       // lost its data), perhaps not (a Redis user's DEL): everything unread of it is lost.
       await writer.del(KEYS.changes);
       if (next(2) === 0) await writer.del(KEYS.generation);
+      // Made anew in a later millisecond than the reader's last entry: one made in the same
+      // millisecond, all its ids at or before the reader's position, is jumped over (a known
+      // defect, its own test below, marked to fail), and the round's marks with it.
+      await new Promise((resolve) => setTimeout(resolve, 2));
       for (let i = 1 + next(3 * maxLength); i > 0; i--) await write();
     }
     xread.letGo();
@@ -163,9 +167,9 @@ async function lagAndCatchUp(seed: number, deletes: boolean, more = false) {
     }
     const lost = added.slice(addedBefore).filter((value) => !handed.slice(handedBefore).includes(value));
     const found = gaps.length - gapsBefore;
-    if (lost.length === 0 && !remade)
-      expect(found, `round ${round}: a gap with nothing lost (${gaps.slice(gapsBefore)})`).toBe(0);
-    else expect(found, `round ${round}: ${lost.length} lost (${lost[0]}…) and no gap`).toBeGreaterThan(0);
+    if (lost.length > 0)
+      expect(found, `round ${round}: ${lost.length} lost (${lost[0]}…) and no gap`).toBeGreaterThan(0);
+    else if (!remade) expect(found, `round ${round}: a gap with nothing lost (${gaps.slice(gapsBefore)})`).toBe(0);
   }
   expect(reader.lag).toBe(0);
 }
