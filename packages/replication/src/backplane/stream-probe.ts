@@ -136,7 +136,7 @@ export function gapIn(probe: Probe, standing: Standing): string | undefined {
   const { at, position, generation, exact = true, deletedSeen = '0-0' } = standing;
   if (renewedIn(probe, generation, at, position)) return RENEWED;
   if (probe.lastGeneratedId === NOT_A_STREAM) return undefined; // nothing to read: the reader says so
-  if (compareStreamIds(probe.lastGeneratedId, at) < 0) return 'the stream lost entries this node had read';
+  if (compareStreamIds(probe.lastGeneratedId, at) < 0) return WENT_BACK;
   // Sound with a position that is only a lower bound (`exact` false): both say the counter
   // is behind where the node stands.
   if (probe.entriesAdded < position || heldMoreThanAdded(probe, at, position)) return REMADE;
@@ -244,3 +244,10 @@ export const TRIMMED = 'entries this node had not read were trimmed';
 
 /** gapIn's answer for a changes key deleted and written anew: read from its start, as a new generation. */
 export const REMADE = 'the stream was deleted and made anew';
+/**
+ * The stream's last id is behind the entry the node read last, under the same generation: Redis
+ * came back without its last writes (a snapshot, AOF everysec), or the key was deleted and
+ * written anew within the millisecond of that entry. Either way the node cannot tell which of the
+ * entries held it read: it reads the stream again from its start (stream-reader.ts).
+ */
+export const WENT_BACK = 'the stream lost entries this node had read';

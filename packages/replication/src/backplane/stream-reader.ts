@@ -29,6 +29,7 @@ import {
   type Standing,
   sameStream,
   TRIMMED,
+  WENT_BACK,
 } from './stream-probe.js';
 
 /**
@@ -310,7 +311,7 @@ export class StreamReader {
     if (!this.#inboxUnreadable && compareStreamIds(probe.inboxLastId, this.#inboxId) < 0) this.#inboxId = '0-0';
     this.#recount(probe);
     const why = gapIn(probe, this.#standing());
-    const renewed = why === RENEWED || why === REMADE;
+    const renewed = why === RENEWED || why === REMADE || why === WENT_BACK;
     // The same stream under a rewritten generation key: it is read on, in that generation.
     this.#generation = probe.generation;
     if (why === undefined) return;
@@ -319,8 +320,12 @@ export class StreamReader {
       this.#readOn(probe, why, after === undefined ? undefined : probe.entriesAdded - after);
       return;
     }
-    // A stream made anew that holds the entry read last: this node read into it already.
-    const readInto = why === REMADE && probe.holdsAt ? this.#changesId : null;
+    // A stream made anew that holds the entry read last: this node read into it already. One
+    // whose last id is behind that entry may hold entries it read (a Redis back without its last
+    // writes) or none (a key made anew within that entry's millisecond): ids cannot tell, seals can.
+    // Jumped to its end, as before 2026-12-04, a new stream's entries reached the node only through
+    // the repair, from a member that had jumped over them too (found by a third attack's fuzz).
+    const readInto = (why === REMADE && probe.holdsAt) || why === WENT_BACK ? this.#changesId : null;
     this.#jumpToEnd(probe, why);
     if (renewed) {
       // A new stream holds only what was written since it began (writers' queued changes among
