@@ -136,6 +136,22 @@ function outcome<T>(f: () => T): T | string {
   }
 }
 
+/** Every invalid Date in a value fast-check made (arrays, plain objects, Maps, Sets; cycles once). */
+function invalidDates(value: unknown, seen = new Set<object>()): Date[] {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return [];
+  seen.add(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? [value] : [];
+  const inner: unknown[] =
+    value instanceof Map
+      ? [...value].flat()
+      : value instanceof Set
+        ? [...value]
+        : ArrayBuffer.isView(value)
+          ? []
+          : Object.values(value);
+  return inner.flatMap((item) => invalidDates(item, seen));
+}
+
 describe('hashItem, against the previous implementation', () => {
   it('gives the same two hashes for any key hash, time, counter, node hash and removed flag', () => {
     const uint32 = fc.oneof(fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff), fc.nat({ max: 0xffffffff }));
@@ -218,6 +234,21 @@ describe('findEncodingProblem, against the previous implementation', () => {
         // problem now, found in the same walk, so nothing the previous code found comes first.
         if (typeof now === 'object' && now?.problem.includes('msgpack decoders do not keep') === true) {
           expect(now.path).toMatch(/\.__proto__$/);
+          return;
+        }
+        // And a third (aa73e24): an invalid Date is a problem now (msgpackr writes it in a form a
+        // peer's guard refuses), found in the same walk, so it may come before what the previous
+        // code found. Past every invalid Date the two must agree again: made valid, the value
+        // gives both the same answer.
+        if (typeof now === 'object' && now?.problem === 'is an invalid Date (its time is NaN)') {
+          const invalid = invalidDates(v);
+          expect(invalid.length).toBeGreaterThan(0);
+          for (const date of invalid) date.setTime(0);
+          try {
+            expect(outcome(() => findEncodingProblem(v))).toEqual(outcome(() => previousFindEncodingProblem(v)));
+          } finally {
+            for (const date of invalid) date.setTime(Number.NaN);
+          }
           return;
         }
         expect(now).toEqual(before);
