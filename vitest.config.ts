@@ -19,8 +19,9 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20_000,
-    // Byte arrays compared by their bytes, not element by element (test/byte-equality.ts says why).
-    setupFiles: ['test/byte-equality.ts'],
+    // Byte arrays compared by their bytes, not element by element (test/byte-equality.ts says why);
+    // fast-check's seed from the environment (test/fast-check-seed.ts).
+    setupFiles: ['test/byte-equality.ts', 'test/fast-check-seed.ts'],
     // Two test files at a time, on CI's two cores too (vitest's default is cores - 1: one). Most of
     // the slow files wait on processes, sockets and timers rather than compute, and one worker
     // left the run near CI's 20-minute bound on a slow day (980 s of tests). Tests poll with

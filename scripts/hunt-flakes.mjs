@@ -81,12 +81,14 @@ function burn() {
   return [0, 1].map(() => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
 }
 
-function runOnce(report) {
+function runOnce(report, seed) {
   return new Promise((done) => {
     const started = Date.now();
     const child = spawn('npm', ['test', '--', ...vitestArgs], {
       cwd: clone,
-      env: { ...process.env, CI: 'true', MESHCACHE_TEST_REPORT: report },
+      // CI would give every run of one commit the same fast-check seed (scripts/run-tests.mjs);
+      // a hunt wants a new one each run.
+      env: { ...process.env, CI: 'true', MESHCACHE_TEST_REPORT: report, MESHCACHE_TEST_SEED: String(seed) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let tail = '';
@@ -105,7 +107,8 @@ for (let run = 1; run <= runs; run++) {
   const underLoad = loaded === 'all' || (loaded === 'every' && run % 2 === 0);
   const burners = underLoad ? burn() : [];
   const report = join(work, `report-${run}.json`);
-  const result = await runOnce(report);
+  const seed = (Math.random() * 2 ** 32) | 0;
+  const result = await runOnce(report, seed);
   for (const burner of burners) burner.kill('SIGKILL');
   let passed = 0;
   const failed = [];
@@ -135,7 +138,7 @@ for (let run = 1; run <= runs; run++) {
   if (failed.length > 0) failedRuns++;
   console.log(
     `run ${String(run).padStart(2)} ${underLoad ? 'loaded' : 'quiet '} ${result.seconds.toFixed(0).padStart(4)} s  ` +
-      `${passed} passed, ${failed.length} failed${failed.length > 0 ? `: ${failed.join('; ')}` : ''}`,
+      `${passed} passed, ${failed.length} failed${failed.length > 0 ? ` (seed ${seed}): ${failed.join('; ')}` : ''}`,
   );
   if (result.code !== 0 && failed[0]?.startsWith('(the run')) console.log(result.tail);
 }

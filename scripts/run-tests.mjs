@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 // Runs every test with vitest, then prints one plain closing line, "tests: N passed, N failed",
 // that any CI can read, and exits with vitest's own exit code. With MESHCACHE_TEST_REPORT set, the
-// JSON report is also copied there (scripts/hunt-flakes.mjs reads it).
+// JSON report is also copied there (scripts/hunt-flakes.mjs reads it). It also picks fast-check's
+// seed for the run (below).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshcache-tests-'));
+// One fast-check seed for the whole run (test/fast-check-seed.ts), printed so that a failure can be
+// replayed: MESHCACHE_TEST_SEED=N npm test. On CI it is the commit's own (its first 8 hex digits),
+// so a property test cannot pass one run of a commit and fail the next: a fresh-clone run before
+// submitting tries exactly what CI will, and every new commit still tries new cases.
+const seed = process.env.MESHCACHE_TEST_SEED || chooseSeed();
+process.env.MESHCACHE_TEST_SEED = seed;
+console.log(`fast-check seed ${seed} (replay: MESHCACHE_TEST_SEED=${seed} npm test)`);
 const results = join(dir, 'results.json');
 // `pnpm run test:all -- FILE` hands the `--` on; vitest would then ignore FILE and run everything.
 const args = process.argv.slice(2).filter((arg) => arg !== '--');
@@ -39,3 +47,12 @@ if (existsSync(results)) {
 }
 rmSync(dir, { recursive: true, force: true });
 process.exit(run.status ?? 1);
+
+function chooseSeed() {
+  if (process.env.CI) {
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' });
+    if (head.status === 0 && /^[0-9a-f]{8}/.test(head.stdout))
+      return String(Number.parseInt(head.stdout.slice(0, 8), 16) | 0);
+  }
+  return String((Math.random() * 2 ** 32) | 0);
+}
