@@ -20,6 +20,7 @@
  *
  * The seed is printed; MESHCACHE_BACKPLANE_FAULTS_SEED=<seed> replays that schedule (the order of
  * the faults, how long each holds, the node whose link is cut, trim or delete, and each node's keys).
+ * Without it, the seed comes from the run's MESHCACHE_TEST_SEED (test/fast-check-seed.ts).
  */
 import type { Logger } from '@meshcache/core';
 import { Redis } from 'ioredis';
@@ -29,10 +30,15 @@ import { cacheContents, cacheDifferences, nodeCache, until } from './nodes.js';
 import { backplaneNodeConfig, RedisLink, RedisServer } from './redis-server.js';
 import { generator } from './simulation/schedule.js';
 
+// Without a seed of its own, the run's (scripts/run-tests.mjs: on CI the commit's), so that every
+// run of one commit meets the same schedule, as its property tests meet the same cases.
+const RUN_SEED = process.env['MESHCACHE_TEST_SEED'];
 const SEED =
-  process.env['MESHCACHE_BACKPLANE_FAULTS_SEED'] === undefined
-    ? Math.floor(Math.random() * 2 ** 31)
-    : Number(process.env['MESHCACHE_BACKPLANE_FAULTS_SEED']);
+  process.env['MESHCACHE_BACKPLANE_FAULTS_SEED'] !== undefined
+    ? Number(process.env['MESHCACHE_BACKPLANE_FAULTS_SEED'])
+    : RUN_SEED !== undefined && RUN_SEED !== ''
+      ? Math.abs(Number(RUN_SEED)) % 2 ** 31
+      : Math.floor(Math.random() * 2 ** 31);
 const CACHE = 'Response Cache';
 const CHANGES_KEY = 'meshcache:{gateways}:changes';
 /** Changes per second per node (3 puts to 1 remove), over KEYS keys. */
