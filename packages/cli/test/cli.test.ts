@@ -575,6 +575,64 @@ describe('meshcache serve, in process', () => {
       rmSync(pki.dir, { recursive: true, force: true });
     }
   });
+
+  it('says which TLS file is wrong (exit 2), before dialling, rather than blaming the node', async () => {
+    const pki = await makeTestPki();
+    try {
+      const node = await ClusterNode.start({
+        name: 'gw-tls-files',
+        cluster: 'gateways',
+        secret: SECRET,
+        peerListener: { hostname: '127.0.0.1', port: 0 },
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
+        caches: { tokens: { replication: {} } },
+      });
+      nodes.push(node);
+      const peers = (...flags: string[]) => cli(['peers', '--node', node.url, '--timeout', '2000', ...flags]);
+      // The key given as the CA: it said "cannot reach a node at wss://...: self-signed certificate".
+      expect(await peers('--ca', pki.keyFile)).toEqual({
+        code: 2,
+        out: '',
+        err: expect.stringMatching(/^meshcache: --ca .* does not hold a PEM certificate: /),
+      });
+      // Half a client pair was ignored in silence.
+      for (const half of [
+        ['--cert', pki.certFile],
+        ['--key', pki.keyFile],
+      ]) {
+        expect(await peers('--ca', pki.caFile, ...half)).toEqual({
+          code: 2,
+          out: '',
+          err: 'meshcache: give --cert and --key together: a client certificate and its private key (for a node with mutual TLS)\n',
+        });
+      }
+      // A certificate given as the key: it said "cannot reach a node at wss://...: DECODER routines::unsupported".
+      expect(await peers('--ca', pki.caFile, '--cert', pki.certFile, '--key', pki.certFile)).toEqual({
+        code: 2,
+        out: '',
+        err: expect.stringMatching(/^meshcache: --key .* does not hold a PEM private key: /),
+      });
+      expect(await peers('--ca', pki.caFile, '--cert', pki.keyFile, '--key', pki.keyFile)).toEqual({
+        code: 2,
+        out: '',
+        err: expect.stringMatching(/^meshcache: --cert .* does not hold a PEM certificate: /),
+      });
+      // The CA's certificate with the node's key: not a pair.
+      expect(await peers('--ca', pki.caFile, '--cert', pki.caFile, '--key', pki.keyFile)).toEqual({
+        code: 2,
+        out: '',
+        err: expect.stringMatching(/^meshcache: --key .* is not the key of the --cert certificate \(/),
+      });
+      // The right files still reach it, a client pair included (the node does not ask for one).
+      expect(await peers('--ca', pki.caFile, '--cert', pki.certFile, '--key', pki.keyFile, '--json')).toEqual({
+        code: 0,
+        out: '[]\n',
+        err: '',
+      });
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('the BACKPLANE line', () => {

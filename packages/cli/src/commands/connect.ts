@@ -6,6 +6,7 @@
  * The secret is best given by file or environment: a --secret on the command line shows in `ps`
  * and in shell history. What the node answers (error messages included) is printed escaped.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MAX_TIMER_MILLIS } from '@meshcache/core/internal';
 import { explicitPort } from '@meshcache/discovery';
@@ -90,6 +91,44 @@ function secretText(bytes: Buffer, file: string): string {
   return text;
 }
 
+/**
+ * The TLS files' contents, checked before dialling as serve checks the config's tls files: a wrong
+ * file (the key given as --ca, a DER file) was blamed on the node as "cannot reach a node at
+ * wss://...: self-signed certificate in certificate chain" (or OpenSSL's "DECODER routines::
+ * unsupported") with exit 1, and a --cert without --key (or the other way) was ignored in silence.
+ */
+function checkTlsFiles(
+  options: NodeOptions,
+  files: { ca: Buffer | undefined; cert: Buffer | undefined; key: Buffer | undefined },
+): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const parsed = <T>(flag: string, file: string | undefined, what: string, parse: () => T): T => {
+    try {
+      return parse();
+    } catch (error) {
+      throw new AdminError('E_BAD_USAGE', `${flag} ${file} does not hold ${what}: ${(error as Error).message}`);
+    }
+  };
+  const { ca, cert, key } = files;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new AdminError(
+      'E_BAD_USAGE',
+      'give --cert and --key together: a client certificate and its private key (for a node with mutual TLS)',
+    );
+  }
+  if (ca !== undefined) parsed('--ca', options.ca, 'a PEM certificate', () => new X509Certificate(ca));
+  if (cert !== undefined && key !== undefined) {
+    const certificate = parsed('--cert', options.cert, 'a PEM certificate', () => new X509Certificate(cert));
+    const privateKey = parsed('--key', options.key, 'a PEM private key', () => createPrivateKey(key));
+    if (!certificate.checkPrivateKey(privateKey)) {
+      throw new AdminError(
+        'E_BAD_USAGE',
+        `--key ${options.key} is not the key of the --cert certificate (${options.cert})`,
+      );
+    }
+  }
+  return Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined));
+}
+
 /** Connects, runs `work`, closes; an AdminError becomes one line on stderr and exit code 1. */
 export async function withNode(
   io: Io,
@@ -122,10 +161,12 @@ export async function withNode(
     if (options.secret === '') {
       throw new AdminError('E_BAD_USAGE', '--secret is empty: give the secret (or --secret-file, or MESHCACHE_SECRET)');
     }
-    const tls = { ca: read(options.ca, '--ca'), cert: read(options.cert, '--cert'), key: read(options.key, '--key') };
-    const transport = new WebSocketTransport({
-      tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)),
+    const tls = checkTlsFiles(options, {
+      ca: read(options.ca, '--ca'),
+      cert: read(options.cert, '--cert'),
+      key: read(options.key, '--key'),
     });
+    const transport = new WebSocketTransport({ tls });
     client = await AdminClient.connect(options.node, {
       secret,
       timeoutMillis: options.timeout,
