@@ -527,6 +527,21 @@ describe('meshcache serve, in process', () => {
     );
   });
 
+  it("exits 1 with one line naming peerListener.hostname when that address is not this machine's, with the port as given (0)", async () => {
+    const file = join(dir, 'elsewhere.json');
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'gw-2', cluster: 'gateways', peerListener: { hostname: '192.0.2.1', port: 0 } }),
+    );
+    const result = await cli(['serve', '--config', file], { MESHCACHE_SECRET: 'a'.repeat(32) });
+    expect(result.code).toBe(1);
+    // It said "could not listen on 192.0.2.1:undefined", naming peerListener, not its hostname.
+    expect(result.err).toBe(
+      'meshcache: the peer listener (peerListener.hostname) could not listen on 192.0.2.1:0: 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL); give one of its addresses\n',
+    );
+  });
+
   it('exits 1 with one line naming peerListener.hostname when that name does not resolve', async () => {
     const file = join(dir, 'unresolvable.json');
     writeFileSync(

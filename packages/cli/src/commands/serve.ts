@@ -124,9 +124,17 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     }
     if (listen.syscall === 'listen' && listen.address !== undefined) {
       const host = listen.address.includes(':') ? `[${listen.address}]` : listen.address;
-      io.err(
-        `meshcache: the peer listener (peerListener) could not listen on ${host}:${listen.port}: ${listen.message}\n`,
-      );
+      // Node leaves `port` out of the error when the port asked for is 0 ("127.0.0.1:undefined").
+      const where = `${host}:${listen.port ?? 0}`;
+      // An address of another machine (an imported ehcache.xml's hostName, say): the hostname is
+      // what to change, as for a name that does not resolve above.
+      if (listen.code === 'EADDRNOTAVAIL') {
+        io.err(
+          `meshcache: the peer listener (peerListener.hostname) could not listen on ${where}: ${listen.address} is not an address of this machine (EADDRNOTAVAIL); give one of its addresses\n`,
+        );
+        return 1;
+      }
+      io.err(`meshcache: the peer listener (peerListener) could not listen on ${where}: ${listen.message}\n`);
       return 1;
     }
     const code = error instanceof MeshcacheError ? ` (${error.code})` : '';
