@@ -156,7 +156,12 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       .argument('<key>')
       .argument('[value]', 'the value; or give --value-file')
       .option('--value-file <file>', 'read the value from a file (UTF-8; - for standard input), as VALUE is read')
-      .addOption(new Option('--ttl <seconds>', 'time to live of this entry').argParser(wholeNumber('--ttl', 0))),
+      .addOption(
+        new Option(
+          '--ttl <seconds>',
+          "this entry's time to live, whole seconds, in place of the cache's TTL and TTI (as put's timeToLiveSeconds; 0: never expires)",
+        ).argParser(wholeNumber('--ttl', 0)),
+      ),
     false,
   )
     .addHelpText(
