@@ -559,18 +559,24 @@ describe('meshcache serve, in process', () => {
     );
   });
 
+  /** A node on wss:// with the test PKI's certificate, stopped after the test. */
+  async function tlsNode(name: string, pki: Awaited<ReturnType<typeof makeTestPki>>): Promise<ClusterNode> {
+    const node = await ClusterNode.start({
+      name,
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0 },
+      tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
+      caches: { tokens: { replication: {} } },
+    });
+    nodes.push(node);
+    return node;
+  }
+
   it('reaches a wss:// node with --ca, and says when the CA is missing or unreadable', async () => {
     const pki = await makeTestPki();
     try {
-      const node = await ClusterNode.start({
-        name: 'gw-tls',
-        cluster: 'gateways',
-        secret: SECRET,
-        peerListener: { hostname: '127.0.0.1', port: 0 },
-        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
-        caches: { tokens: { replication: {} } },
-      });
-      nodes.push(node);
+      const node = await tlsNode('gw-tls', pki);
       expect(node.url).toMatch(/^wss:/);
       expect(await cli(['peers', '--node', node.url, '--ca', pki.caFile, '--json'])).toEqual({
         code: 0,
@@ -594,15 +600,7 @@ describe('meshcache serve, in process', () => {
   it('says which TLS file is wrong (exit 2), before dialling, rather than blaming the node', async () => {
     const pki = await makeTestPki();
     try {
-      const node = await ClusterNode.start({
-        name: 'gw-tls-files',
-        cluster: 'gateways',
-        secret: SECRET,
-        peerListener: { hostname: '127.0.0.1', port: 0 },
-        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile },
-        caches: { tokens: { replication: {} } },
-      });
-      nodes.push(node);
+      const node = await tlsNode('gw-tls-files', pki);
       const peers = (...flags: string[]) => cli(['peers', '--node', node.url, '--timeout', '2000', ...flags]);
       // The key given as the CA: it said "cannot reach a node at wss://...: self-signed certificate".
       expect(await peers('--ca', pki.keyFile)).toEqual({
