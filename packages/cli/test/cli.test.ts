@@ -373,6 +373,12 @@ describe('meshcache admin commands, in process', () => {
       out: '',
       err: 'meshcache: --secret is empty: give the secret (or --secret-file, or MESHCACHE_SECRET)\n',
     });
+    // The same slip in the environment dialled without a secret, and was told the node wants one.
+    expect(await cli(['get', '--node', 'ws://127.0.0.1:1', 'c', 'k'], { MESHCACHE_SECRET: '' })).toEqual({
+      code: 2,
+      out: '',
+      err: 'meshcache: MESHCACHE_SECRET is empty: put the secret in it (or give --secret-file), or unset it for a node without one\n',
+    });
     for (const command of ['serve', 'demo', 'peers', 'stats', 'get', 'put', 'remove', 'clear']) {
       const help = await cli([command, '--help']);
       expect(help.code).toBe(0);

@@ -253,6 +253,15 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
     }
     return value;
   };
+  // Set but empty is a secret that came out empty (`MESHCACHE_SECRET=$(cat a-missing-file)`),
+  // not a wish for none: read as unset, it opened a loopback node to anything without a word.
+  const fromEnvironment = (value: string | undefined) =>
+    value === ''
+      ? fail(
+          'secret (from MESHCACHE_SECRET)',
+          'is empty: put the secret in MESHCACHE_SECRET, or unset it for a node without one (loopback only)',
+        )
+      : checked('secret (from MESHCACHE_SECRET)', value);
   if (secret !== undefined && secretFile !== undefined) fail('secret', 'and secretFile are both set; give one');
   let fromFile: string | undefined;
   if (secretFile !== undefined) {
@@ -277,7 +286,7 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
       ? checked('secretFile', fromFile)
       : secret !== undefined
         ? checked('secret', secret)
-        : checked('secret (from MESHCACHE_SECRET)', env['MESHCACHE_SECRET'] || undefined);
+        : fromEnvironment(env['MESHCACHE_SECRET']);
   if (acceptedSecrets !== undefined && !Array.isArray(acceptedSecrets)) {
     fail('acceptedSecrets', 'must be a list of older secrets');
   }

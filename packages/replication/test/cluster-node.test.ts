@@ -946,6 +946,18 @@ describe('cluster configuration', () => {
     );
   });
 
+  it('refuses an empty MESHCACHE_SECRET by name, on loopback too, where it was read as no secret at all', () => {
+    const loopback = { name: 'gw-1', cluster: 'gateways' };
+    for (const config of [loopback, { ...loopback, peerListener: { hostname: '0.0.0.0' } }]) {
+      expect(() => resolveClusterConfig(config, { MESHCACHE_SECRET: '' })).toThrow(
+        /"secret \(from MESHCACHE_SECRET\)" is empty: put the secret in MESHCACHE_SECRET, or unset it/,
+      );
+    }
+    // Unset is still no secret on loopback, and a secret in the config still wins over the variable.
+    expect(resolveClusterConfig(loopback, {}).secret).toBeUndefined();
+    expect(resolveClusterConfig({ ...loopback, secret: SECRET }, { MESHCACHE_SECRET: '' }).secret).toBe(SECRET);
+  });
+
   it('refuses a listener host a URL would read as something else, naming the field; an IPv6 address in brackets is taken without (found by the outside attack)', () => {
     const host = (hostname: string) =>
       resolveClusterConfig({ ...base, secret: SECRET, peerListener: { hostname } }, {}).hostname;

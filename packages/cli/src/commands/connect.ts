@@ -161,6 +161,14 @@ export async function withNode(
     if (options.secret === '') {
       throw new AdminError('E_BAD_USAGE', '--secret is empty: give the secret (or --secret-file, or MESHCACHE_SECRET)');
     }
+    // The same slip in the environment (`MESHCACHE_SECRET=$(cat a-missing-file)`), which dialled
+    // without a secret and was told the node wants one; as `serve` refuses it.
+    if (options.secret === undefined && options.secretFile === undefined && io.env['MESHCACHE_SECRET'] === '') {
+      throw new AdminError(
+        'E_BAD_USAGE',
+        'MESHCACHE_SECRET is empty: put the secret in it (or give --secret-file), or unset it for a node without one',
+      );
+    }
     const tls = checkTlsFiles(options, {
       ca: read(options.ca, '--ca'),
       cert: read(options.cert, '--cert'),
