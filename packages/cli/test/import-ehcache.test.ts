@@ -1659,6 +1659,42 @@ describe('meshcache import-ehcache', () => {
     );
   });
 
+  it('reports multicast timeToLive=0 (this host only, in Ehcache) as not converted and writes multicastTtl 1 (it was exit 4, "a bug in the importer")', () => {
+    // As in Hands_On_Ehcache's ehcache-replication.xml (MathildeLemee/Hands_On_Ehcache) and Ehcache 2's
+    // own distribution/ehcache-distributed.xml (ehcache/ehcache2): timeToLive is 0 to 255 there.
+    const result = inline(
+      [
+        '<ehcache name="x">',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '      properties="peerDiscovery=automatic,',
+        '                  multicastGroupAddress=230.0.0.1,',
+        '                  multicastGroupPort=4446, timeToLive=0"',
+        '      propertySeparator=","/>',
+        '  <cache name="a" maxElementsInMemory="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    expect(result.complete).toBe(false);
+    expect(result.config['peerDiscovery']).toEqual({ mode: 'automatic', multicastTtl: 1 });
+    expect(result.report.filter((item) => item.kind === 'not converted')).toEqual([
+      {
+        line: 5,
+        kind: 'not converted',
+        message: expect.stringMatching(
+          /^peer provider timeToLive=0: Ehcache's multicast stayed on this host; meshcache's mDNS takes 1 to 255, and 1 \(written\)/,
+        ),
+      },
+    ]);
+    // 1 to 255 convert as they are, without a line.
+    const one = inline(
+      '<ehcache name="x">\n  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"\n    properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446, timeToLive=255"/>\n</ehcache>',
+    );
+    expect(one.config['peerDiscovery']).toEqual({ mode: 'automatic', multicastTtl: 255 });
+    expect(one.report.filter((item) => item.message.includes('timeToLive'))).toEqual([]);
+  });
+
   it('reads <ehcache monitoring> and dynamicConfig in any case, as Ehcache does: "FALSE" is false, "ON" is on (found by the outside attack)', () => {
     const root = (attributes: string) =>
       inline(`<ehcache name="x" ${attributes}>\n  <cache name="a" maxElementsInMemory="10"/>\n</ehcache>`);

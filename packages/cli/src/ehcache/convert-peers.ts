@@ -193,7 +193,16 @@ export function convertPeerProvider(
           break;
         case 'timeToLive': {
           const ttl = imp.wholeNumber('peer provider ', property, property.key, 0, 255);
-          if (ttl !== undefined) discovery['multicastTtl'] = ttl;
+          if (ttl === 0) {
+            // Ehcache's 0 kept the heartbeats on this host (tutorials use it for two Tomcats on one
+            // machine); mDNS takes 1 to 255, and 0 was written as it was: exit 4, "a bug in the importer".
+            // 1 is the narrowest meshcache has, so it is written, and the difference reported.
+            discovery['multicastTtl'] = 1;
+            imp.notConverted(
+              property.line,
+              'peer provider timeToLive=0: Ehcache\'s multicast stayed on this host; meshcache\'s mDNS takes 1 to 255, and 1 (written) also reaches the other hosts of this network segment: to keep the cluster on this host, use "mode": "manual" with peers on 127.0.0.1',
+            );
+          } else if (ttl !== undefined) discovery['multicastTtl'] = ttl;
           break;
         }
         case 'hostName':
