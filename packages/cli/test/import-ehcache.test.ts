@@ -1695,6 +1695,46 @@ describe('meshcache import-ehcache', () => {
     expect(one.report.filter((item) => item.message.includes('timeToLive'))).toEqual([]);
   });
 
+  it('keeps the last of two RMI peer providers, and of two RMI listeners, as Ehcache did (it kept the first: manual peers where Ehcache ran multicast)', () => {
+    // Ehcache keys its peer providers and listeners by scheme (ConfigurationHelper.createCachePeerProviders
+    // and createCachePeerListeners, ehcache/ehcache2): a second RMI one replaces the first.
+    const result = inline(
+      [
+        '<ehcache name="x">',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '     properties="peerDiscovery=manual, rmiUrls=//h2:40001/a"/>',
+        '  <cacheManagerPeerProviderFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerProviderFactory"',
+        '     properties="peerDiscovery=automatic, multicastGroupAddress=230.0.0.1, multicastGroupPort=4446"/>',
+        '  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"',
+        '     properties="hostName=10.0.0.1, port=40001"/>',
+        '  <cacheManagerPeerListenerFactory class="net.sf.ehcache.distribution.RMICacheManagerPeerListenerFactory"',
+        '     properties="hostName=10.0.0.1, port=40003"/>',
+        '  <cache name="a" maxElementsInMemory="10">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.distribution.RMICacheReplicatorFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    expect(result.config['peerDiscovery']).toEqual({ mode: 'automatic' });
+    expect(result.config['peerListener']).toEqual({ hostname: '10.0.0.1', port: 40003 });
+    expect(result.report.filter((item) => item.kind === 'not converted')).toEqual([
+      {
+        line: 2,
+        kind: 'not converted',
+        message:
+          'an RMI peer provider replaced by the one on line 4: Ehcache keeps the last (its providers are keyed by scheme, RMI), and so does this',
+      },
+      {
+        line: 6,
+        kind: 'not converted',
+        message:
+          'an RMI peer listener replaced by the one on line 8: Ehcache keeps the last (its listeners are keyed by scheme, RMI), and so does this',
+      },
+    ]);
+    // The one replaced says nothing else: its rmiUrls were not read.
+    expect(result.report.filter((item) => item.message.includes('rmiUrls'))).toEqual([]);
+  });
+
   it('reads <ehcache monitoring> and dynamicConfig in any case, as Ehcache does: "FALSE" is false, "ON" is on (found by the outside attack)', () => {
     const root = (attributes: string) =>
       inline(`<ehcache name="x" ${attributes}>\n  <cache name="a" maxElementsInMemory="10"/>\n</ehcache>`);

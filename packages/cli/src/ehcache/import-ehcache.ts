@@ -144,7 +144,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
   const caches = new Map<string, ConvertedCache>();
   let defaultCache: { converted: ConvertedCache; element: XmlElement } | undefined;
   let diskStore: { path: string | undefined; line: number } | undefined;
-  let listener: Json | undefined;
+  const rmiListeners: XmlElement[] = [];
   const providers: XmlElement[] = [];
   for (const child of root.children) {
     switch (child.name) {
@@ -189,9 +189,7 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
             classLine(child),
             `cacheManagerPeerListenerFactory ${className || '(no class)'}: meshcache listens on its own WebSocket listener (peerListener)`,
           );
-        } else if (listener !== undefined) {
-          imp.notConverted(child.line, 'a second RMI peer listener: a node has one listener; the first is used');
-        } else listener = convertPeerListener(imp, child);
+        } else rmiListeners.push(child);
         break;
       }
       case 'cacheManagerEventListenerFactory': {
@@ -227,6 +225,18 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
     }
   }
 
+  // Ehcache keeps its peer listeners, as its peer providers, in a map keyed by scheme
+  // (ConfigurationHelper.createCachePeerListeners): of two RMI ones, the later replaced the earlier.
+  // The first was converted here, and the node listened where Ehcache never did.
+  const lastListener = rmiListeners.at(-1);
+  for (const earlier of rmiListeners.slice(0, -1)) {
+    imp.notConverted(
+      earlier.line,
+      `an RMI peer listener replaced by the one on line ${lastListener?.line}: Ehcache keeps the last (its listeners are keyed by scheme, RMI), and so does this`,
+    );
+  }
+  const listener = lastListener === undefined ? undefined : convertPeerListener(imp, lastListener);
+
   // The defaultCache is a template in Ehcache (CacheManager.add(name)); meshcache names every cache.
   const defaultNames = options.defaultCacheNames ?? ['default'];
   if (defaultCache === undefined && options.defaultCacheNames !== undefined) {
@@ -260,15 +270,23 @@ export function importEhcache(xml: string, options: ImportEhcacheOptions = {}): 
   let discovery: Json | undefined;
   let multicast: string | undefined;
   let rmiProvider = false;
+  const isRmi = (provider: XmlElement) => (attribute(provider, 'class')?.value.trim() ?? '') === RMI_PEER_PROVIDER;
+  // The later of two RMI providers replaced the earlier in Ehcache (a map keyed by scheme,
+  // ConfigurationHelper.createCachePeerProviders); the first was converted here: manual peers where
+  // Ehcache ran multicast, say.
+  const lastRmiProvider = providers.filter(isRmi).at(-1);
   for (const provider of providers) {
     const className = attribute(provider, 'class')?.value.trim() ?? '';
-    if (className !== RMI_PEER_PROVIDER) {
+    if (isRmi(provider) && provider !== lastRmiProvider) {
+      imp.notConverted(
+        provider.line,
+        `an RMI peer provider replaced by the one on line ${lastRmiProvider?.line}: Ehcache keeps the last (its providers are keyed by scheme, RMI), and so does this`,
+      );
+    } else if (className !== RMI_PEER_PROVIDER) {
       imp.notConverted(
         classLine(provider),
         `cacheManagerPeerProviderFactory ${className || '(no class)'}: meshcache finds peers by a manual list, DNS or mDNS (peerDiscovery), not ${/jgroups/i.test(className) ? 'JGroups' : /jms/i.test(className) ? 'JMS' : 'this provider'}`,
       );
-    } else if (rmiProvider) {
-      imp.notConverted(provider.line, 'a second RMI peer provider: Ehcache replicates through the first; so does this');
     } else {
       rmiProvider = true;
       ({ discovery, multicast } = convertPeerProvider(imp, provider, replicated, {
