@@ -829,10 +829,8 @@ describe('meshcache import-ehcache', () => {
   });
 
   it('takes a bound of 0 (none, in Ehcache) beside the other bound, as Ehcache does; keeps entries under a pool, and says so', () => {
-    for (const [entries, bytes] of [
-      ['0', '10m'],
-      ['1000', '0'],
-    ] as const) {
+    // maxEntriesLocalHeap="0" is none; maxBytesLocalHeap="0" Ehcache refuses (see the test of sizes).
+    for (const [entries, bytes] of [['0', '10m']] as const) {
       const result = inline(
         `<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="${entries}" maxBytesLocalHeap="${bytes}"/>\n</ehcache>`,
       );
@@ -1385,6 +1383,43 @@ describe('meshcache import-ehcache', () => {
       message: expect.stringMatching(/^cache "share": maxBytesLocalHeap="20%": a share of the CacheManager’s pool/),
     });
     expect(resolveCacheConfig('bytes', caches['bytes']).maxBytesLocalHeap).toBe(256 * 1024 * 1024);
+  });
+
+  it('reads a cache’s maxBytesLocalHeap as Ehcache’s MemoryUnit does: 0, a "t" or "100MB" are exit 2, as Ehcache refused them ("0" was written and ran unbounded)', () => {
+    const size = (value: string) =>
+      inline(
+        `<ehcache name="x">\n  <cache name="c" maxEntriesLocalHeap="0" maxBytesLocalHeap="${value}"/>\n</ehcache>`,
+      );
+    // CacheConfiguration: "has to be larger than 0"; meshcache reads 0 as no byte bound.
+    for (const zero of ['0', '0m', '-5m']) {
+      expect(() => size(zero)).toThrow(
+        `inline.xml:2: cache "c": maxBytesLocalHeap="${zero}": Ehcache refuses this: a size has to be larger than 0`,
+      );
+    }
+    // MemoryUnit has b, k, m and g; meshcache takes a "t" too, so "1T" became a terabyte.
+    expect(() => size('1T')).toThrow(
+      `inline.xml:2: cache "c": maxBytesLocalHeap="1T": Ehcache refuses this: its units are b, k, m and g ("'T' suffix doesn't match any SizeUnit")`,
+    );
+    // Refused by Long.parseLong: it was "not converted" (exit 3), the cache written without its bound.
+    for (const unreadable of ['100MB', '1.5g']) {
+      expect(() => size(unreadable)).toThrow(
+        `inline.xml:2: cache "c": maxBytesLocalHeap="${unreadable}": Ehcache refuses this: not a whole number of bytes, or one with a unit ("512k", "256m", "2g")`,
+      );
+    }
+    // A sign Long.parseLong takes: 5 MB in Ehcache, left out before; written as Ehcache read it, with a note.
+    const signed = size('+5m');
+    expect(signed.config['caches']).toEqual({ c: { maxElementsInMemory: 0, maxBytesLocalHeap: '5m' } });
+    expect(signed.report).toContainEqual({
+      line: 2,
+      kind: 'note',
+      message: 'cache "c": maxBytesLocalHeap="+5m": Ehcache read it as 5m; so does this',
+    });
+    // What both read alike is written as it is, without a line.
+    for (const same of ['256M', '100 M', '512k', '1048576', '2g']) {
+      const result = size(same);
+      expect(result.config['caches']).toEqual({ c: { maxElementsInMemory: 0, maxBytesLocalHeap: same } });
+      expect(result.report.filter((item) => item.message.includes('maxBytesLocalHeap'))).toEqual([]);
+    }
   });
 
   it('takes <persistence> beside overflowToDisk="false", as Ehcache does; refuses it beside overflowToDisk="true" or any diskPersistent', () => {

@@ -16,6 +16,7 @@ import {
   RMI_BOOTSTRAP,
   RMI_REPLICATOR,
 } from './importer.js';
+import { javaTrim } from './properties.js';
 import type { XmlAttribute, XmlElement } from './xml.js';
 
 /** A disk bound past which the importer notes what it costs in memory (100 MB at 100 bytes a key). */
@@ -86,6 +87,35 @@ export function heapBound(
         : 'Ehcache 2.5 and later refuse this, and earlier ones held any number of entries'
     }; meshcache holds at most 10,000 (its default): give it maxElementsInMemory (0 = no bound) or maxBytesLocalHeap`,
   );
+}
+
+/**
+ * A cache's maxBytesLocalHeap as Ehcache 2.5 and later read it: MemoryUnit.parseSizeInBytes (a
+ * last char that is not a digit is the unit, b, k, m or g in any case; the amount before it,
+ * trimmed, is Long.parseLong's, so a sign too), then CacheConfiguration's "has to be larger than
+ * 0". meshcache reads "0" as no byte bound and takes a "t", so the file Ehcache refused was
+ * converted to an unbounded cache, or a terabyte; "+5m", which Ehcache ran as 5 MB, was left out.
+ */
+function ehcacheSize(text: string): { written: string; bytes: number } | { refused: string } {
+  const last = text.at(-1) ?? '';
+  const unit = last !== '' && (last < '0' || last > '9') ? last.toLowerCase() : '';
+  const factor = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit];
+  if (factor === undefined) {
+    return {
+      refused: `Ehcache refuses this: its units are b, k, m and g ("'${last}' suffix doesn't match any SizeUnit")`,
+    };
+  }
+  const amount = unit === '' ? text : javaTrim(text.slice(0, -1));
+  if (!/^[+-]?\d+$/.test(amount) || BigInt(amount) > 2n ** 63n - 1n) {
+    return { refused: 'Ehcache refuses this: not a whole number of bytes, or one with a unit ("512k", "256m", "2g")' };
+  }
+  const value = BigInt(amount);
+  if (value < 1n) return { refused: 'Ehcache refuses this: a size has to be larger than 0' };
+  const bytes = value * BigInt(factor);
+  return {
+    written: `${value}${unit}`,
+    bytes: bytes <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bytes) : Number.POSITIVE_INFINITY,
+  };
 }
 
 /**
@@ -223,21 +253,30 @@ export function convertCache(imp: Importer, element: XmlElement, where: string):
         else if (value === true) imp.notConverted(attr.line, `${where}${name}="true": meshcache has no off-heap tier`);
         break;
       }
-      case 'maxBytesLocalHeap':
+      case 'maxBytesLocalHeap': {
         // The same name and syntax in meshcache ("10m", "512k", bytes); a share of the manager's
         // pool ("20%") has no meaning without a pool.
-        if (parseBytes(attr.value) !== undefined) config['maxBytesLocalHeap'] = attr.value;
-        else {
+        if (attr.value.trim().endsWith('%')) {
           imp.notConverted(
             attr.line,
-            `${where}${name}="${attr.value}": ${
-              attr.value.trim().endsWith('%')
-                ? 'a share of the CacheManager’s pool, and meshcache has no pool: give the cache its bytes ("256m")'
-                : 'not a size meshcache reads (a whole number of bytes, or with a unit: "512k", "256m", "2g")'
-            }`,
+            `${where}${name}="${attr.value}": a share of the CacheManager’s pool, and meshcache has no pool: give the cache its bytes ("256m")`,
+          );
+          break;
+        }
+        const size = ehcacheSize(attr.value);
+        if ('refused' in size) imp.fail(attr.line, `${where}${name}="${attr.value}": ${size.refused}`);
+        else if (parseBytes(attr.value) === size.bytes) config['maxBytesLocalHeap'] = attr.value;
+        else if (parseBytes(size.written) === size.bytes) {
+          config['maxBytesLocalHeap'] = size.written;
+          imp.note(attr.line, `${where}${name}="${attr.value}": Ehcache read it as ${size.written}; so does this`);
+        } else {
+          imp.notConverted(
+            attr.line,
+            `${where}${name}="${attr.value}": more bytes than meshcache takes (up to 2^53 - 1): give the cache a smaller bound`,
           );
         }
         break;
+      }
       case 'maxBytesLocalOffHeap':
       case 'maxBytesLocalDisk':
       case 'maxMemoryOffHeap':
