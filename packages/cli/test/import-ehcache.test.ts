@@ -1770,6 +1770,37 @@ describe('meshcache import-ehcache', () => {
     expect(result.report.filter((item) => item.message.includes('rmiUrls'))).toEqual([]);
   });
 
+  it('says of a replicator over a transport of its own that it is one, not a listener to write in code (it said "takes listeners in code")', () => {
+    // jamescarr/ehcache-amqpreplication's src/test/resources/ehcache.xml: replication over AMQP.
+    const result = inline(
+      [
+        '<ehcache name="x">',
+        '  <cache name="sampleCacheAsync" maxElementsInMemory="10000">',
+        '    <cacheEventListenerFactory class="net.sf.ehcache.amqp.AMQCacheReplicatorFactory"',
+        '                               properties="replicatePuts=true, host=dev.rabbitmq.com"/>',
+        '    <cacheEventListenerFactory class="com.example.AuditListenerFactory"/>',
+        '  </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    expect(result.config['caches']).toEqual({ sampleCacheAsync: { maxElementsInMemory: 10000 } });
+    expect(result.report.filter((item) => item.kind === 'not converted')).toEqual([
+      {
+        line: 3,
+        kind: 'not converted',
+        message:
+          'cache "sampleCacheAsync": cacheEventListenerFactory net.sf.ehcache.amqp.AMQCacheReplicatorFactory: a replicator meshcache does not have; meshcache replicates over its own links: to replicate this cache, give it "replication": {}',
+      },
+      {
+        line: 5,
+        kind: 'not converted',
+        message: expect.stringMatching(
+          /^cache "sampleCacheAsync": cacheEventListenerFactory com\.example\.AuditListenerFactory: meshcache takes listeners in code/,
+        ),
+      },
+    ]);
+  });
+
   it('reads <ehcache monitoring> and dynamicConfig in any case, as Ehcache does: "FALSE" is false, "ON" is on (found by the outside attack)', () => {
     const root = (attributes: string) =>
       inline(`<ehcache name="x" ${attributes}>\n  <cache name="a" maxElementsInMemory="10"/>\n</ehcache>`);

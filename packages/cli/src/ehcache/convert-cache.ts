@@ -357,6 +357,13 @@ export function convertCache(imp: Importer, element: XmlElement, where: string):
             classLine(child),
             `${where}cacheEventListenerFactory ${className}: meshcache replicates over its own links, not JGroups or JMS; to replicate this cache, give it "replication": {}`,
           );
+        } else if (/Replicat/i.test(className.slice(className.lastIndexOf('.') + 1))) {
+          // A replicator over a transport of its own (AMQP, say): it was told to write its
+          // listeners in code, and the cache was replicated in Ehcache.
+          imp.notConverted(
+            classLine(child),
+            `${where}cacheEventListenerFactory ${className}: a replicator meshcache does not have; meshcache replicates over its own links: to replicate this cache, give it "replication": {}`,
+          );
         } else {
           imp.notConverted(
             classLine(child),
