@@ -1789,7 +1789,7 @@ describe('meshcache import-ehcache', () => {
         line: 3,
         kind: 'not converted',
         message:
-          'cache "sampleCacheAsync": cacheEventListenerFactory net.sf.ehcache.amqp.AMQCacheReplicatorFactory: a replicator meshcache does not have; meshcache replicates over its own links: to replicate this cache, give it "replication": {}',
+          'cache "sampleCacheAsync": cacheEventListenerFactory net.sf.ehcache.amqp.AMQCacheReplicatorFactory: a replicator meshcache does not have; meshcache replicates over its own links: to replicate this cache, give it "replication": {"replicatePuts":true}',
       },
       {
         line: 5,
@@ -1799,6 +1799,50 @@ describe('meshcache import-ehcache', () => {
         ),
       },
     ]);
+  });
+
+  it('suggests for a JGroups-replicated cache the replication its properties say, not {} (which copied puts where it invalidated)', () => {
+    // uPortal-Project/uPortal's uPortal-webapp/src/main/resources/properties/ehcache.xml: replicated by invalidation.
+    const result = inline(
+      [
+        '<ehcache name="x">',
+        '    <cache name="org.apereo.portal.layout.dlm.FragmentActivator.userViews"',
+        '        eternal="false" maxElementsInMemory="100" timeToLiveSeconds="600">',
+        '        <cacheEventListenerFactory',
+        '            class="net.sf.ehcache.distribution.jgroups.JGroupsCacheReplicatorFactory"',
+        '            properties="replicateAsynchronously=true,',
+        '                replicatePuts=false,',
+        '                replicateUpdates=true, replicateUpdatesViaCopy=false,',
+        '                replicateRemovals=true "/>',
+        '    </cache>',
+        '    <cache name="b" maxElementsInMemory="100">',
+        '        <cacheEventListenerFactory class="net.sf.ehcache.distribution.jms.JMSCacheReplicatorFactory"/>',
+        '    </cache>',
+        '</ehcache>',
+      ].join('\n'),
+    );
+    expect(result.report.filter((item) => item.kind === 'not converted')).toEqual([
+      {
+        line: 5,
+        kind: 'not converted',
+        message:
+          'cache "org.apereo.portal.layout.dlm.FragmentActivator.userViews": cacheEventListenerFactory net.sf.ehcache.distribution.jgroups.JGroupsCacheReplicatorFactory: meshcache replicates over its own links, not JGroups or JMS; to replicate this cache, give it "replication": {"replicateAsynchronously":true,"replicatePuts":false,"replicateUpdates":true,"replicateUpdatesViaCopy":false,"replicateRemovals":true}',
+      },
+      {
+        line: 12,
+        kind: 'not converted',
+        message:
+          'cache "b": cacheEventListenerFactory net.sf.ehcache.distribution.jms.JMSCacheReplicatorFactory: meshcache replicates over its own links, not JGroups or JMS; to replicate this cache, give it "replication": {}',
+      },
+    ]);
+    expect(result.config['caches']).toEqual({
+      'org.apereo.portal.layout.dlm.FragmentActivator.userViews': {
+        eternal: false,
+        maxElementsInMemory: 100,
+        timeToLiveSeconds: 600,
+      },
+      b: { maxElementsInMemory: 100 },
+    });
   });
 
   it('reads <ehcache monitoring> and dynamicConfig in any case, as Ehcache does: "FALSE" is false, "ON" is on (found by the outside attack)', () => {

@@ -355,14 +355,14 @@ export function convertCache(imp: Importer, element: XmlElement, where: string):
         } else if (/jgroups|jms/i.test(className)) {
           imp.notConverted(
             classLine(child),
-            `${where}cacheEventListenerFactory ${className}: meshcache replicates over its own links, not JGroups or JMS; to replicate this cache, give it "replication": {}`,
+            `${where}cacheEventListenerFactory ${className}: meshcache replicates over its own links, not JGroups or JMS; to replicate this cache, give it "replication": ${replicationHint(imp, child)}`,
           );
         } else if (/Replicat/i.test(className.slice(className.lastIndexOf('.') + 1))) {
           // A replicator over a transport of its own (AMQP, say): it was told to write its
           // listeners in code, and the cache was replicated in Ehcache.
           imp.notConverted(
             classLine(child),
-            `${where}cacheEventListenerFactory ${className}: a replicator meshcache does not have; meshcache replicates over its own links: to replicate this cache, give it "replication": {}`,
+            `${where}cacheEventListenerFactory ${className}: a replicator meshcache does not have; meshcache replicates over its own links: to replicate this cache, give it "replication": ${replicationHint(imp, child)}`,
           );
         } else {
           imp.notConverted(
@@ -488,6 +488,31 @@ export function convertPersistence(
   }
 }
 
+/**
+ * The "replication" to suggest for a cache another replicator (JGroups, JMS, AMQP) replicated:
+ * its replicate* properties, which those replicators share with RMI's, read as Ehcache's
+ * PropertyUtil.parseBoolean did ("true" in any case). "replication": {} alone turned a cache
+ * replicated by invalidation (replicatePuts=false, replicateUpdatesViaCopy=false, as uPortal's)
+ * into one that copies every put to every node.
+ */
+function replicationHint(imp: Importer, element: XmlElement): string {
+  const hint: Json = {};
+  for (const property of imp.properties(element)) {
+    if (REPLICATION_BOOLEANS.includes(property.key))
+      hint[property.key] = property.value.trim().toLowerCase() === 'true';
+  }
+  return JSON.stringify(hint);
+}
+
+const REPLICATION_BOOLEANS: readonly string[] = [
+  'replicatePuts',
+  'replicatePutsViaCopy',
+  'replicateUpdates',
+  'replicateUpdatesViaCopy',
+  'replicateRemovals',
+  'replicateAsynchronously',
+];
+
 export function convertReplication(imp: Importer, element: XmlElement, where: string): Json {
   // Ehcache never replicates expiries; meshcache can (replicateExpiries), but a faithful
   // conversion does not: a TTI entry stays per node, as before.
@@ -500,17 +525,9 @@ export function convertReplication(imp: Importer, element: XmlElement, where: st
     );
     return true;
   });
-  const booleans = [
-    'replicatePuts',
-    'replicatePutsViaCopy',
-    'replicateUpdates',
-    'replicateUpdatesViaCopy',
-    'replicateRemovals',
-    'replicateAsynchronously',
-  ];
   for (const property of imp.properties(element)) {
     const { key } = property;
-    if (booleans.includes(key)) {
+    if (REPLICATION_BOOLEANS.includes(key)) {
       const value = imp.javaBoolean(where, property, key);
       if (value !== undefined) replication[key] = value;
     } else if (Object.hasOwn(REPLICATION_INTS, key)) {
