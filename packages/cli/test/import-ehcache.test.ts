@@ -1157,7 +1157,10 @@ describe('meshcache import-ehcache', () => {
     }
   });
 
-  it('says of a replicated cache that no rmiUrls URL names that it has no peer (found by the review)', () => {
+  it('says of a replicated cache that no rmiUrls URL names that it has no peer, and that a peer dialling it gets its changes, which Ehcache never sent (found by the review)', () => {
+    // As astra-zhao/jeesite's src/main/resources/cache/ehcache-rmi.xml (sysCache and the defaultCache
+    // replicate, rmiUrls lists five other caches). Ehcache's manual replication was one-way; a
+    // meshcache link is two-way (a node with no peers serves those that dial it).
     const result = importEhcache(
       [
         '<ehcache name="x">',
@@ -1179,7 +1182,7 @@ describe('meshcache import-ehcache', () => {
         line: 3,
         kind: 'note',
         message:
-          'cache "default" replicates, but no rmiUrls URL names it: this node dials no peer for it (Ehcache sent its changes to no one either); name it in rmiUrls (//host:port/default) to send them',
+          'cache "default" replicates, but no rmiUrls URL names it: this node dials no peer for it. Ehcache sent its changes to no one; a meshcache link is two-way, so a peer whose rmiUrls name this node and cache receives them (one-way replication is not kept). Name it in rmiUrls (//host:port/default) to dial a peer for it',
       },
     ]);
   });

@@ -153,9 +153,12 @@ export function convertPeerProvider(
     const named = new Set([...byPeer.values()].flatMap((caches) => [...caches]));
     for (const cache of replicated.keys()) {
       if (named.has(cache)) continue;
+      // Ehcache's manual replication was one-way: a node sent a cache's changes only to the URLs
+      // it listed. A meshcache link carries both ways, so a peer that dials this node for the
+      // cache gets this node's changes too; the note said they went to no one, as in Ehcache.
       imp.note(
         rmiUrlsLine,
-        `cache "${cache}" replicates, but no rmiUrls URL names it: this node dials no peer for it (Ehcache sent its changes to no one either); name it in rmiUrls (//host:port/${cache}) to send them`,
+        `cache "${cache}" replicates, but no rmiUrls URL names it: this node dials no peer for it. Ehcache sent its changes to no one; a meshcache link is two-way, so a peer whose rmiUrls name this node and cache receives them (one-way replication is not kept). Name it in rmiUrls (//host:port/${cache}) to dial a peer for it`,
       );
     }
     // A peer listed for every replicated cache is one link for all of them (a URL without a path).
