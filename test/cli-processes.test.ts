@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,6 +205,28 @@ describe('meshcache as processes', () => {
     expect(out.split('\n').filter((line) => line !== '')).toHaveLength(1);
     expect(readFileSync(errors, 'utf8')).toBe('');
     expect(code).toBe(0); // pipefail: meshcache's own exit status, not head's
+  }, 60_000);
+
+  it('--timeout bounds the dial too: a node that does not answer the upgrade is waited for that long, not 5 s', async () => {
+    // A port that accepts and never answers the WebSocket upgrade.
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => {
+      held.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const node = `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const result = await meshcache(['peers', '--node', node, '--timeout', '6500']);
+      expect(result.code).toBe(1);
+      // It said "the WebSocket upgrade did not finish within 5000 ms" whatever --timeout was.
+      expect(result.err).not.toMatch(/5000 ms/);
+      expect(result.err.trim().split('\n')).toEqual([
+        expect.stringMatching(/^meshcache: cannot reach a node at ws:.*(within 6500 ms|no answer from)/),
+      ]);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   }, 60_000);
 
   it('import-ehcache, then serve what it wrote: two gateways converted from ehcache.xml replicate the caches their rmiUrls name', async () => {

@@ -174,7 +174,9 @@ export async function withNode(
       cert: read(options.cert, '--cert'),
       key: read(options.key, '--key'),
     });
-    const transport = new WebSocketTransport({ tls });
+    // The dial's own bound is --timeout too: left at the transport's 5 s, a --timeout raised for
+    // a slow node still gave up on it after 5 s ("the WebSocket upgrade did not finish within 5000 ms").
+    const transport = new WebSocketTransport({ tls, dialTimeoutMillis: options.timeout });
     client = await AdminClient.connect(options.node, {
       secret,
       timeoutMillis: options.timeout,
