@@ -229,6 +229,40 @@ describe('meshcache as processes', () => {
     }
   }, 60_000);
 
+  it('get, put and peers waiting for a node end at once on SIGINT or SIGTERM, not at --timeout', async () => {
+    // A port that accepts and never answers the upgrade: each command waits for it up to --timeout.
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => {
+      held.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const node = `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      for (const [signal, args] of [
+        ['SIGINT', ['get', '--node', node, '--timeout', '600000', 'Response Cache', 'k']],
+        ['SIGTERM', ['peers', '--node', node, '--timeout', '600000']],
+        ['SIGINT', ['put', '--node', node, '--timeout', '600000', 'Response Cache', 'k', 'v']],
+      ] as const) {
+        const dialled = held.size;
+        const child = adopt(
+          spawn(process.execPath, [...NODE_ARGS, ...args], {
+            env: { ...process.env, MESHCACHE_SECRET: SECRET },
+            stdio: 'ignore',
+          }),
+        );
+        await until(async () => held.size > dialled, `${args[0]} to dial the silent port`);
+        child.kill(signal);
+        // Caught and heard by nothing, the signal left it waiting out its ten minutes.
+        await until(async () => child.exitCode !== null || child.signalCode !== null, `${args[0]} to end on ${signal}`);
+        // Ended by the signal, as a Unix tool is (a shell's 130 or 143).
+        expect([child.exitCode, child.signalCode]).toEqual([null, signal]);
+      }
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
+
   it('import-ehcache, then serve what it wrote: two gateways converted from ehcache.xml replicate the caches their rmiUrls name', async () => {
     // gw-1's Ehcache listened on a port its peers knew; here port 0, so gw-2's rmiUrls name the real one
     const ehcacheXml = (rmiUrls: string) => `<?xml version="1.0"?>

@@ -11,7 +11,11 @@ export interface Io {
   readonly env: NodeJS.ProcessEnv;
   /** Colours and in-place refreshes only when a person is watching (a TTY, NO_COLOR unset). */
   readonly tty: boolean;
-  /** Resolves with the signal's name when the user asks to stop (SIGINT, SIGTERM). */
+  /**
+   * Resolves with the signal's name when the user asks to stop (SIGINT, SIGTERM). In the real
+   * process, reading it is what makes those signals this command's to answer: a command that
+   * never reads it keeps Node's default, and ends at once.
+   */
   readonly interrupted: Promise<string>;
   /** Resolves when standard output's reader has gone (a closed pipe): a watch ends; a server keeps serving. */
   readonly outputClosed?: Promise<void>;
@@ -31,9 +35,11 @@ export interface Io {
 export function processIo(): Io {
   let stdoutOpen = true;
   let stderrOpen = true;
-  const interrupted = new Promise<string>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
-  });
+  // Taken over only by a command that reads `interrupted` (serve, demo, peers --watch), and only
+  // from then on. Taken at start for every command, SIGINT and SIGTERM were caught and heard by
+  // nothing in the others: Ctrl-C on a `get` whose node did not answer, or on a `put --value-file -`
+  // waiting for its input, did nothing until --timeout ran out (up to 24 days) or a second one came.
+  let interrupted: Promise<string> | undefined;
   const outputClosed = new Promise<void>((resolve) => {
     process.stdout.on('error', (error: NodeJS.ErrnoException) => {
       stdoutOpen = false;
@@ -56,7 +62,12 @@ export function processIo(): Io {
     },
     env: process.env,
     tty: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
-    interrupted,
+    get interrupted() {
+      interrupted ??= new Promise<string>((resolve) => {
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
+      });
+      return interrupted;
+    },
     outputClosed,
     readStdin: (maxBytes) => readAll(process.stdin, maxBytes),
   };
