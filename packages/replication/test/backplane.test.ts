@@ -222,6 +222,10 @@ describe('changes over the backplane', () => {
     expect(info.entriesWritten).toBeGreaterThan(0);
     expect(sampleValue(families, 'meshcache_backplane_entries_total', { direction: 'read' })).toBe(info.entriesRead);
     expect(sampleValue(families, 'meshcache_backplane_entries_refused_total', { reason: 'replayed' })).toBe(0);
+    // The peer families list what peers() lists (docs/observability.md): the backplane, then the members.
+    expect(sampleValue(families, 'meshcache_peer_info', { peer: 'backplane', found_by: 'backplane' })).toBe(1);
+    expect(sampleValue(families, 'meshcache_peer_state', { peer: 'backplane', state: 'connected' })).toBe(1);
+    expect(sampleValue(families, 'meshcache_peer_info', { peer: 'b', found_by: 'backplane' })).toBe(1);
   });
 
   it('peers() and /metrics show the changes queued for the stream (they showed 0 whatever was queued)', async () => {
