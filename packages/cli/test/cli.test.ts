@@ -310,6 +310,24 @@ describe('meshcache admin commands, in process', () => {
     for (const result of [unreachable, refused, unknown]) expect(result.err.trim().split('\n')).toHaveLength(1);
   });
 
+  it('names the caches of an unknown-cache error as JSON, so that a name with a quote or a comma reads back', async () => {
+    const a = await ClusterNode.start({
+      name: 'gw-1',
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0 },
+      peerDiscovery: { mode: 'manual', peers: [] },
+      caches: { 'we"ird\\name': {}, 'a", "b': {} },
+    });
+    nodes.push(a);
+    const unknown = await cli(['get', '--node', a.url, 'we"ird', 'k']);
+    expect(unknown.code).toBe(1);
+    // It said: no cache named "we"ird" on this node (it has: "we"ird\name", "a", "b")
+    expect(unknown.err).toBe(
+      'meshcache: no cache named "we\\"ird" on this node (it has: "we\\"ird\\\\name", "a\\", \\"b")\n',
+    );
+  });
+
   it('exits 2 on bad usage, and 0 for --help, which shows examples', async () => {
     expect((await cli(['nope'])).code).toBe(2);
     expect((await cli(['get', '--node', 'ws://x:1', 'only-cache'])).code).toBe(2);

@@ -188,9 +188,11 @@ function cacheOf(target: AdminTarget, name: unknown): Cache<unknown> {
   const cache = target.manager.getCache(name);
   if (cache === undefined) {
     const known = target.manager.cacheNames();
+    // Quoted as JSON: a name with a quote, a backslash or `", "` in it was shown as written, and
+    // the list could not be read back (`"we"ird\name"`).
     throw new MeshcacheError(
       'E_UNKNOWN_CACHE',
-      `no cache named "${name}" on this node (it has: ${known.length === 0 ? 'none' : known.map((n) => `"${n}"`).join(', ')})`,
+      `no cache named ${JSON.stringify(name)} on this node (it has: ${known.length === 0 ? 'none' : known.map((n) => JSON.stringify(n)).join(', ')})`,
     );
   }
   return cache;
