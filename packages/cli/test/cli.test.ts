@@ -328,6 +328,21 @@ describe('meshcache admin commands, in process', () => {
     );
   });
 
+  it('exits 2 for a blank cache name, said before anything is dialled (the node answered it, exit 1)', async () => {
+    const nowhere = ['--node', 'ws://127.0.0.1:9', '--timeout', '1000'];
+    for (const args of [
+      ['stats', ...nowhere, '--cache', ''],
+      ['get', ...nowhere, '', 'k'],
+      ['put', ...nowhere, ' ', 'k', 'v'],
+      ['remove', ...nowhere, '', 'k'],
+      ['clear', ...nowhere, '\t'],
+    ]) {
+      const result = await cli(args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.err).toMatch(/a cache name is never blank/);
+    }
+  });
+
   it('exits 2 on bad usage, and 0 for --help, which shows examples', async () => {
     expect((await cli(['nope'])).code).toBe(2);
     expect((await cli(['get', '--node', 'ws://x:1', 'only-cache'])).code).toBe(2);

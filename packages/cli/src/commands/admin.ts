@@ -10,7 +10,7 @@ import { type Command, Option } from 'commander';
 import { ago, bytes, jsonLine, millis, notJson, printable, table } from '../format.js';
 import { inexactNumberIn } from '../inexact-numbers.js';
 import { type Io, readAll, styles } from '../io.js';
-import { type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
+import { cacheName, type NodeOptions, nodeOptions, wholeNumber, withNode } from './connect.js';
 
 type Run = (code: Promise<number>) => void;
 
@@ -57,7 +57,7 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
     program
       .command('stats')
       .description('per-cache statistics of a node, with its replication figures')
-      .option('--cache <name>', 'only this cache'),
+      .option('--cache <name>', 'only this cache', cacheName),
   )
     .addHelpText(
       'after',
@@ -120,8 +120,8 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       .description(
         'read an entry (quietly: no statistics, no idle-time reset), shown as JSON; a value JSON cannot hold as it is (a Map, a Set, binary, NaN, Infinity, a BigInt...) is refused (exit 1), naming where it is',
       )
-      .argument('<cache>')
-      .argument('<key>'),
+      .argument('<cache>', 'the cache, by name', cacheName)
+      .argument('<key>', 'the key'),
   )
     .addHelpText(
       'after',
@@ -152,8 +152,8 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
     program
       .command('put')
       .description('write an entry; it replicates like any write. VALUE is JSON, or else a string')
-      .argument('<cache>')
-      .argument('<key>')
+      .argument('<cache>', 'the cache, by name', cacheName)
+      .argument('<key>', 'the key')
       .argument('[value]', 'the value; or give --value-file')
       .option('--value-file <file>', 'read the value from a file (UTF-8; - for standard input), as VALUE is read')
       .addOption(
@@ -209,8 +209,8 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
     program
       .command('remove')
       .description('remove an entry; peers drop it too as the cache replicates removals (the output says which)')
-      .argument('<cache>')
-      .argument('<key>'),
+      .argument('<cache>', 'the cache, by name', cacheName)
+      .argument('<key>', 'the key'),
     false,
   )
     .addHelpText(
@@ -233,7 +233,7 @@ export function adminCommands(program: Command, io: Io, run: Run): void {
       .description(
         'remove every entry of a cache; peers empty it too as the cache replicates removals (the output says which)',
       )
-      .argument('<cache>'),
+      .argument('<cache>', 'the cache, by name', cacheName),
     false,
   )
     .addHelpText(

@@ -39,6 +39,15 @@ export function wholeNumber(name: string, min: number, max: number = Number.MAX_
   };
 }
 
+/**
+ * A cache argument (and stats --cache): bad usage when blank, which no cache's name is. The node
+ * answered it with E_INVALID_ARGUMENT, exit 1, as if an operation had failed.
+ */
+export function cacheName(raw: string): string {
+  if (raw.trim() === '') throw new InvalidArgumentError(`a cache name is never blank, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
 /** --node: a ws:// or wss:// URL with a port, checked before anything is dialled (bad usage, exit 2). */
 function nodeUrl(raw: string): string {
   let url: URL | undefined;
