@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,6 +143,44 @@ describe('meshcache as processes', () => {
     expect(a.child.exitCode).toBeNull();
     a.child.kill('SIGTERM');
     expect(await new Promise<number | null>((resolve) => a.child.once('exit', (c) => resolve(c)))).toBe(0);
+  }, 60_000);
+
+  it('serve stopped while a connection is in its handshake does not warn that the peer was refused', async () => {
+    const file = join(dir, 'handshake-at-stop.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'gw-1',
+        cluster: 'gateways',
+        // Long enough that only the stop can end the handshake below.
+        peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 600_000 },
+        peerDiscovery: { mode: 'manual', peers: [] },
+        caches: {},
+      }),
+    );
+    const a = await serveFile(file, 'gw-1');
+    // A dialler that upgrades, then sends nothing: the node waits in the handshake for it.
+    const dialler = connect(Number(new URL(a.url).port), '127.0.0.1');
+    let answer = '';
+    dialler.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    dialler.on('error', () => {});
+    dialler.write(
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    try {
+      await until(async () => answer.startsWith('HTTP/1.1 101'), 'the upgrade');
+      a.child.kill('SIGTERM');
+      const [code] = await new Promise<[number | null]>((resolve) => a.child.once('exit', (c) => resolve([c])));
+      expect(code).toBe(0);
+      expect(a.log()).toMatch(/leaving the cluster[\s\S]*stopped/);
+      // It warned "peer refused ... the other side closed the connection during the handshake (1006)".
+      expect(a.log()).not.toMatch(/peer refused|warn/);
+    } finally {
+      dialler.destroy();
+    }
   }, 60_000);
 
   it('prints a value of 100 KB whole through a pipe whose reader is slow (output is flushed before the process ends)', async () => {

@@ -554,6 +554,10 @@ export class ClusterNode {
             // includes it) is expected, not a peer refused: every node of a DNS fleet warned so.
             if (error instanceof HandshakeError && error.code === 'E_SELF') {
               this.#logger.debug({ remote: connection.remoteAddress }, 'this node dialled itself');
+            } else if (this.#stopped !== undefined) {
+              // This node's stop closed it: a warning that the peer was refused, "the other side
+              // closed the connection during the handshake", blamed the peer for it at every stop.
+              this.#logger.debug({ remote: connection.remoteAddress, err: error }, 'a handshake cut short by the stop');
             } else this.#logRefusal(connection.remoteAddress, error);
             if (peerChannel.hasSubscribers) {
               const remote = connection.remoteAddress;
