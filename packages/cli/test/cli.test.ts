@@ -598,6 +598,35 @@ describe('meshcache serve, in process', () => {
     );
   });
 
+  it('exits 1 with one line naming http.hostname when it is not an address of this machine, or does not resolve', async () => {
+    for (const [hostname, said] of [
+      // It said "... could not listen on 192.0.2.1:0: listen EADDRNOTAVAIL: address not available 192.0.2.1".
+      [
+        '192.0.2.1',
+        /^meshcache: the operator endpoint \(http\.hostname\) could not listen on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\); give one of its addresses\n$/,
+      ],
+      // It said "... could not listen on metrics.meshcache.invalid:0: getaddrinfo ENOTFOUND metrics.meshcache.invalid".
+      [
+        'metrics.meshcache.invalid',
+        /^meshcache: the operator endpoint \(http\.hostname\) could not listen on "metrics\.meshcache\.invalid": this machine cannot resolve that name \((ENOTFOUND|EAI_AGAIN)\); give an address or a name of this machine\n$/,
+      ],
+    ] as const) {
+      const file = join(dir, `http-${hostname}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          name: 'gw-2',
+          cluster: 'gateways',
+          peerListener: { hostname: '127.0.0.1', port: 0 },
+          http: { hostname, port: 0 },
+        }),
+      );
+      const result = await cli(['serve', '--config', file], { MESHCACHE_SECRET: 'a'.repeat(32) });
+      expect(result.code).toBe(1);
+      expect(result.err).toMatch(said);
+    }
+  });
+
   /** A node on wss:// with the test PKI's certificate, stopped after the test. */
   async function tlsNode(name: string, pki: Awaited<ReturnType<typeof makeTestPki>>): Promise<ClusterNode> {
     const node = await ClusterNode.start({

@@ -101,9 +101,22 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     ]);
   } catch (error) {
     if (endpointFailed !== undefined) {
-      io.err(
-        `meshcache: the operator endpoint (http) could not listen on ${endpointFailed.hostname}:${endpointFailed.port}: ${(error as Error).message}\n`,
-      );
+      const failure = error as NodeJS.ErrnoException;
+      const { hostname, port } = endpointFailed;
+      const where = `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+      // As for peerListener.hostname below: the hostname is what to change, and Node's own words
+      // ("getaddrinfo ENOTFOUND x", "listen EADDRNOTAVAIL: address not available") did not say so.
+      if (failure.syscall === 'getaddrinfo') {
+        io.err(
+          `meshcache: the operator endpoint (http.hostname) could not listen on ${JSON.stringify(hostname)}: this machine cannot resolve that name (${failure.code}); give an address or a name of this machine\n`,
+        );
+      } else if (failure.code === 'EADDRNOTAVAIL') {
+        io.err(
+          `meshcache: the operator endpoint (http.hostname) could not listen on ${where}: ${hostname} is not an address of this machine (EADDRNOTAVAIL); give one of its addresses\n`,
+        );
+      } else {
+        io.err(`meshcache: the operator endpoint (http) could not listen on ${where}: ${failure.message}\n`);
+      }
       return 1;
     }
     if (error instanceof ConfigError) {
