@@ -353,7 +353,7 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
   );
   gauge(
     'meshcache_peer_lag_seconds',
-    'Replication lag of the last live batch from the peer (this clock minus the change’s version time); absent before the first',
+    'Replication lag of the last live batch from the peer (this clock minus the change’s version time); absent before the first, and a minute after the last (an idle link is not behind)',
     ['peer'],
     perPeer((peer) => (peer.lagMillis === null ? null : peer.lagMillis / 1000)),
   );
@@ -430,7 +430,7 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
     );
     gauge(
       'meshcache_backplane_lag_seconds',
-      'This clock minus the newest version of the last batch read from Redis; absent before the first',
+      'This clock minus the newest version of the last batch read from Redis; absent before the first, and a minute after the last',
       [],
       ofBackplane((backplane) => (backplane.lagMillis === null ? [] : [[{}, backplane.lagMillis / 1000]])),
     );

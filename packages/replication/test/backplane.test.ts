@@ -293,6 +293,11 @@ describe('changes over the backplane', () => {
     const text = await registry.metrics();
     expect(text).toContain('# TYPE meshcache_backplane_lag_seconds gauge');
     expect(text).not.toMatch(/^meshcache_backplane_lag_seconds /m);
+    expect(text).not.toMatch(/^meshcache_peer_lag_seconds\{peer="lag-a"\}/m);
+    // Their help said only "absent before the first": a dashboard's reader took the gap for a fault.
+    for (const family of ['meshcache_backplane_lag_seconds', 'meshcache_peer_lag_seconds']) {
+      expect(text).toMatch(new RegExp(`^# HELP ${family} .*absent before the first, and a minute after the last`, 'm'));
+    }
   });
 
   it('TTL counts from the writer’s createdAt on every node, and an expiry found on one node reaches the others', async () => {
