@@ -193,6 +193,28 @@ function checkKnown(where: string, value: Record<string, unknown>, known: readon
   }
 }
 
+/**
+ * What a configuration leaves open off loopback for want of a secret (`"insecure": true` allows
+ * it), each said as the warning the node logs once it listens: the flag lets the node start, and an
+ * operator reading its log should still see what it exposes. Empty for every other configuration.
+ */
+export function insecureExposures(config: ResolvedClusterConfig): string[] {
+  if (config.secret !== undefined) return [];
+  const exposures: string[] = [];
+  // A client certificate is asked of every dialler with mutual TLS: the certificate admits, not a secret.
+  if (!isLoopback(config.hostname) && config.tls?.mutual !== true) {
+    exposures.push(
+      `the listener on ${config.hostname} has no secret ("insecure": true): anything that reaches it is admitted, as a peer or as an admin client, and can read, overwrite and clear every cache`,
+    );
+  }
+  if (config.backplane !== undefined && !isLoopback(config.backplane.host)) {
+    exposures.push(
+      `the backplane on ${config.backplane.host} has no secret ("insecure": true): entries go through Redis unsealed, and any client of that Redis can read them and write changes every node applies`,
+    );
+  }
+  return exposures;
+}
+
 function isLoopback(hostname: string): boolean {
   return (
     hostname.toLowerCase() === 'localhost' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)

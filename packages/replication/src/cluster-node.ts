@@ -45,7 +45,12 @@ import { AdminSessions } from './admin/admin-sessions.js';
 import { backplanePeers } from './backplane/backplane-peers.js';
 import { type BackplaneInfo, RedisBackplane } from './backplane/redis-backplane.js';
 import { CacheReplicator, type SettleResult } from './cache-replicator.js';
-import { type ClusterConfig, type ResolvedClusterConfig, resolveClusterConfig } from './cluster-config.js';
+import {
+  type ClusterConfig,
+  insecureExposures,
+  type ResolvedClusterConfig,
+  resolveClusterConfig,
+} from './cluster-config.js';
 import { peerChannel, repairChannel } from './diagnostics.js';
 import { HybridLogicalClock } from './hlc.js';
 import { hostOf, OncePerWindow } from './once-per-window.js';
@@ -321,6 +326,7 @@ export class ClusterNode {
     // Said once all of it is up, onStarted's part too (the CLI's operator endpoint): a supervisor
     // reading the log for this line must not take a start that then failed for a successful one.
     node.#logger.info({ node: node.id, url: node.url }, `listening on ${node.url}`);
+    for (const exposure of insecureExposures(resolved)) node.#logger.warn({ node: node.id }, exposure);
     // Ehcache's synchronous bootstrap ran inside addCache: the cache was not handed out before it
     // had its peers' entries. Here the caches are created together, so one cache asking for it
     // holds start() until the node is ready. ready() never rejects: as in Ehcache, a bootstrap

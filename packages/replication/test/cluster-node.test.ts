@@ -8,6 +8,7 @@ import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualPeerProvider } from '@meshcache/discovery';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { insecureExposures } from '../src/cluster-config.js';
 import { LINK_LOGS_PER_MINUTE } from '../src/cluster-node.js';
 import { type ClusterConfig, type ClusterNode, resolveClusterConfig } from '../src/index.js';
 import { MessageType } from '../src/protocol/messages.js';
@@ -944,6 +945,35 @@ describe('cluster configuration', () => {
     expect(() => resolveClusterConfig(noSecret, { MESHCACHE_SECRET: 'too short' })).toThrow(
       /secret \(from MESHCACHE_SECRET\).*is 9 bytes; off loopback a secret must have at least 32/,
     );
+  });
+
+  it('names what "insecure": true leaves open off loopback, for the node to warn of once it listens (helper-119 found it started open without a word)', () => {
+    const node = { name: 'gw-1', cluster: 'gateways' };
+    const open = resolveClusterConfig({ ...node, insecure: true, peerListener: { hostname: '0.0.0.0' } }, {});
+    expect(insecureExposures(open)).toEqual([
+      'the listener on 0.0.0.0 has no secret ("insecure": true): anything that reaches it is admitted, as a peer or as an admin client, and can read, overwrite and clear every cache',
+    ]);
+    // A client certificate admits where mutual TLS asks every dialler for one.
+    const mutual = {
+      cert: Buffer.from('c'),
+      key: Buffer.from('k'),
+      ca: undefined,
+      mutual: true,
+      serverName: undefined,
+    };
+    expect(insecureExposures({ ...open, tls: mutual })).toEqual([]);
+    const backplane = resolveClusterConfig(
+      { ...node, insecure: true, backplane: { type: 'redis', url: 'redis://10.0.0.5:6379' } },
+      {},
+    );
+    expect(insecureExposures(backplane)).toEqual([
+      'the backplane on 10.0.0.5 has no secret ("insecure": true): entries go through Redis unsealed, and any client of that Redis can read them and write changes every node applies',
+    ]);
+    // Nothing to say with a secret, or on loopback.
+    expect(
+      insecureExposures(resolveClusterConfig({ ...node, secret: SECRET, peerListener: { hostname: '0.0.0.0' } }, {})),
+    ).toEqual([]);
+    expect(insecureExposures(resolveClusterConfig(node, {}))).toEqual([]);
   });
 
   it('refuses an empty MESHCACHE_SECRET by name, on loopback too, where it was read as no secret at all', () => {
