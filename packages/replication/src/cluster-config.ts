@@ -88,8 +88,12 @@ export interface ClusterConfig {
   acceptedSecrets?: string[];
   /** Admits admin clients (every operation); once set, the cluster secret admits peers only. */
   adminSecret?: string;
+  /** A file holding the admin secret, as `secretFile` holds the cluster's; instead of `adminSecret`. */
+  adminSecretFile?: string;
   /** Admits admin clients that only read: peers, stats, get. */
   readOnlySecret?: string;
+  /** A file holding the read-only secret; instead of `readOnlySecret`. */
+  readOnlySecretFile?: string;
   /** Allow a listener on a non-loopback address without a secret. @default false */
   insecure?: boolean;
   diskStorePath?: string;
@@ -155,7 +159,9 @@ const TOP_FIELDS = [
   'secretFile',
   'acceptedSecrets',
   'adminSecret',
+  'adminSecretFile',
   'readOnlySecret',
+  'readOnlySecretFile',
   'insecure',
   'diskStorePath',
   'tombstoneRetentionSeconds',
@@ -260,7 +266,7 @@ function wholeNumber(field: string, value: unknown, fallback: number, min: numbe
 
 /** The secrets of a node, each checked; off loopback each must have at least 32 bytes. */
 function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, loopback: boolean) {
-  const { secret, secretFile, acceptedSecrets, adminSecret, readOnlySecret } = raw;
+  const { secret, secretFile, acceptedSecrets } = raw;
   const checked = (field: string, value: unknown): string | undefined => {
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || value === '') fail(field, 'must be a non-empty string');
@@ -284,31 +290,18 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
           'is empty: put the secret in MESHCACHE_SECRET, or unset it for a node without one (loopback only)',
         )
       : checked('secret (from MESHCACHE_SECRET)', value);
-  if (secret !== undefined && secretFile !== undefined) fail('secret', 'and secretFile are both set; give one');
-  let fromFile: string | undefined;
-  if (secretFile !== undefined) {
-    if (typeof secretFile !== 'string' || secretFile === '') fail('secretFile', 'must be the path of a file');
-    let bytes: Buffer | undefined;
-    try {
-      bytes = readFileSync(secretFile);
-    } catch (error) {
-      fail('secretFile', `cannot be read: ${(error as Error).message}`);
-    }
-    fromFile = secretFileText(bytes);
-    if (fromFile === undefined) {
-      fail(
-        'secretFile',
-        `is not UTF-8 text (${secretFile}): a secret is text, compared as UTF-8; write one as text, e.g. openssl rand -base64 32`,
-      );
-    }
-    if (fromFile === '') fail('secretFile', `is empty (${secretFile}): it must hold the secret`);
-  }
+  /**
+   * A secret given as `field` or in a file as `field`File (Kubernetes mounts secrets as files, and
+   * a secret kept out of the config file is kept out of everything that copies it), checked.
+   */
+  const secretOf = (field: string): string | undefined => {
+    const file = raw[`${field}File`];
+    if (file === undefined) return checked(field, raw[field]);
+    if (raw[field] !== undefined) fail(field, `and ${field}File are both set; give one`);
+    return checked(`${field}File`, readSecretFile(`${field}File`, file));
+  };
   const cluster =
-    secretFile !== undefined
-      ? checked('secretFile', fromFile)
-      : secret !== undefined
-        ? checked('secret', secret)
-        : fromEnvironment(env['MESHCACHE_SECRET']);
+    secretFile !== undefined || secret !== undefined ? secretOf('secret') : fromEnvironment(env['MESHCACHE_SECRET']);
   if (acceptedSecrets !== undefined && !Array.isArray(acceptedSecrets)) {
     fail('acceptedSecrets', 'must be a list of older secrets');
   }
@@ -316,22 +309,45 @@ function resolveSecrets(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, lo
     (value, i) => checked(`acceptedSecrets[${i}]`, value) as string,
   );
   if (accepted.length > 0 && cluster === undefined) fail('acceptedSecrets', 'needs a secret to dial with');
-  const admin = checked('adminSecret', adminSecret);
-  const readOnly = checked('readOnlySecret', readOnlySecret);
+  const admin = secretOf('adminSecret');
+  const readOnly = secretOf('readOnlySecret');
+  /** The field a secret came from: an error names the one the config has. */
+  const named = (field: string) =>
+    raw[field] === undefined && raw[`${field}File`] !== undefined ? `${field}File` : field;
   if ((admin !== undefined || readOnly !== undefined) && cluster === undefined) {
     fail(
-      admin !== undefined ? 'adminSecret' : 'readOnlySecret',
+      named(admin !== undefined ? 'adminSecret' : 'readOnlySecret'),
       'needs a cluster secret (secret, secretFile or MESHCACHE_SECRET): without one, anything that reaches the listener is admitted as a peer, and a peer can clear every cache',
     );
   }
   const clusterSecrets = [cluster, ...accepted];
   if (admin !== undefined && clusterSecrets.includes(admin)) {
-    fail('adminSecret', 'must differ from the cluster secret and acceptedSecrets');
+    fail(named('adminSecret'), 'must differ from the cluster secret and acceptedSecrets');
   }
   if (readOnly !== undefined && (clusterSecrets.includes(readOnly) || readOnly === admin)) {
-    fail('readOnlySecret', 'must differ from the cluster secret, acceptedSecrets and adminSecret');
+    fail(named('readOnlySecret'), 'must differ from the cluster secret, acceptedSecrets and adminSecret');
   }
   return { secret: cluster, acceptedSecrets: accepted, adminSecret: admin, readOnlySecret: readOnly };
+}
+
+/** The secret in the file at `path`, named `field` in every error: UTF-8 text, a trailing newline ignored. */
+function readSecretFile(field: string, path: unknown): string {
+  if (typeof path !== 'string' || path === '') fail(field, 'must be the path of a file');
+  let bytes: Buffer | undefined;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    fail(field, `cannot be read: ${(error as Error).message}`);
+  }
+  const text = secretFileText(bytes);
+  if (text === undefined) {
+    fail(
+      field,
+      `is not UTF-8 text (${path}): a secret is text, compared as UTF-8; write one as text, e.g. openssl rand -base64 32`,
+    );
+  }
+  if (text === '') fail(field, `is empty (${path}): it must hold the secret`);
+  return text;
 }
 
 function resolveTls(raw: unknown): ResolvedClusterConfig['tls'] {

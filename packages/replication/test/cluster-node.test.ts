@@ -1041,6 +1041,48 @@ describe('cluster configuration', () => {
     ).toBe('an admin secret');
   });
 
+  it('reads adminSecret and readOnlySecret from files (adminSecretFile, readOnlySecretFile), as secretFile, each error naming the field (helper-119: admin credentials could only be written in the config)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-admin-secrets-'));
+    try {
+      const file = (name: string, text: string | Buffer) => {
+        writeFileSync(join(dir, name), text);
+        return join(dir, name);
+      };
+      const admin = file('admin', `${'a'.repeat(40)}\n`);
+      const readOnly = file('read-only', 'r'.repeat(40));
+      const offLoopback = { ...base, secret: SECRET, peerListener: { hostname: '0.0.0.0' } };
+      const resolved = resolveClusterConfig(
+        { ...offLoopback, adminSecretFile: admin, readOnlySecretFile: readOnly },
+        {},
+      );
+      expect([resolved.adminSecret, resolved.readOnlySecret]).toEqual(['a'.repeat(40), 'r'.repeat(40)]);
+      const refused = (config: ClusterConfig, message: RegExp) =>
+        expect(() => resolveClusterConfig(config, {})).toThrow(message);
+      refused(
+        { ...offLoopback, adminSecret: 'x'.repeat(40), adminSecretFile: admin },
+        /option "adminSecret" and adminSecretFile are both set/,
+      );
+      refused({ ...offLoopback, adminSecretFile: join(dir, 'missing') }, /option "adminSecretFile" cannot be read/);
+      refused({ ...offLoopback, readOnlySecretFile: file('empty', '') }, /option "readOnlySecretFile" is empty/);
+      refused(
+        { ...offLoopback, adminSecretFile: file('binary', Buffer.alloc(40, 0x80)) },
+        /option "adminSecretFile" is not UTF-8 text/,
+      );
+      refused(
+        { ...offLoopback, readOnlySecretFile: file('short', 'short') },
+        /option "readOnlySecretFile" is 5 bytes; off loopback/,
+      );
+      refused(
+        { ...offLoopback, adminSecretFile: admin, readOnlySecretFile: admin },
+        /option "readOnlySecretFile" must differ/,
+      );
+      const { secret: _none, ...noSecret } = base;
+      refused({ ...noSecret, adminSecretFile: admin }, /option "adminSecretFile" needs a cluster secret/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses an allowedOrigins entry no browser Origin header can equal, naming it and the origin it likely means', () => {
     const listener = (allowedOrigins: string[]) => ({ ...base, peerListener: { allowedOrigins } });
     // Compared with the header as sent: these were taken, matched nothing, and the page got 403.
