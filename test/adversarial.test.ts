@@ -872,6 +872,26 @@ describe('credentials', () => {
     await withAdmin(node.url, (client) => client.put(TOKENS, 'orders/read', 'eyJ.new'), ADMIN_SECRET);
   }, 120_000);
 
+  it('admin credentials read from files (adminSecretFile, readOnlySecretFile) admit as the same secrets in the config do', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'admin'), `${ADMIN_SECRET}\n`);
+    writeFileSync(join(dir, 'read-only'), READ_ONLY_SECRET);
+    const node = await serve('gw-1', {
+      extra: { adminSecretFile: join(dir, 'admin'), readOnlySecretFile: join(dir, 'read-only') },
+    });
+    await seed(node, ADMIN_SECRET);
+    expect(await cli(node, ['get', TOKENS, 'orders/read', '--json'], READ_ONLY_SECRET)).toEqual({
+      code: 0,
+      out: `{"found":true,"value":"${TOKEN}"}\n`,
+      err: '',
+    });
+    const refused = await cli(node, ['clear', TOKENS], READ_ONLY_SECRET);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/"clear" needs the admin secret/);
+    expect((await cli(node, ['remove', TOKENS, 'orders/read'], ADMIN_SECRET)).code).toBe(0);
+    expect((await cli(node, ['stats'], CLUSTER_SECRET)).err).toMatch(/refused the secret/);
+  }, 120_000);
+
   it('a secret shorter than 32 bytes off loopback: serve refuses to start, naming the field', async () => {
     const file = join(tempDir(), 'short-secret.json');
     writeFileSync(
