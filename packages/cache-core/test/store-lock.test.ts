@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
 import { claimPath } from '../src/disk/store-lock.js';
@@ -11,6 +13,7 @@ import { removeTempDirs, tempDir } from './temp-dirs.js';
 const envs: LmdbEnvironment[] = [];
 
 afterEach(async () => {
+  for (const worker of workers.splice(0)) await worker.terminate();
   for (const env of envs.splice(0)) await env.close();
   await stopChildren();
   removeTempDirs();
@@ -48,6 +51,43 @@ function goneProcess(): number {
   const { pid } = spawnSync(process.execPath, ['-e', '']);
   if (pid === undefined) throw new Error('could not start a process');
   return pid;
+}
+
+const THREAD = fileURLToPath(new URL('./fixtures/lock-thread.ts', import.meta.url));
+const workers: Worker[] = [];
+
+/**
+ * A worker thread of this process running fixtures/lock-thread.ts (through tsx, which a worker
+ * does not inherit), and a function that sends it a message and resolves its answer.
+ */
+async function inWorker(): Promise<{ worker: Worker; ask: (message: string) => Promise<string> }> {
+  const worker = new Worker(
+    `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(THREAD)}); })`,
+    { eval: true },
+  );
+  workers.push(worker);
+  const answers: string[] = [];
+  const waiting: Array<(answer: string) => void> = [];
+  worker.on('message', (answer: string) => {
+    const next = waiting.shift();
+    if (next === undefined) answers.push(answer);
+    else next(answer);
+  });
+  const answer = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const ready = answers.shift();
+      if (ready !== undefined) resolve(ready);
+      else waiting.push(resolve);
+      worker.once('error', reject);
+    });
+  expect(await answer()).toBe('ready');
+  return {
+    worker,
+    ask: (message) => {
+      worker.postMessage(message);
+      return answer();
+    },
+  };
 }
 
 const RACERS = 6;
@@ -138,4 +178,36 @@ describe('taking over a stale lock', () => {
       expect(readdirSync(dir).sort(), `files after round ${round}`).toEqual(['data.mdb', 'lock.mdb']);
     }
   }, 120_000);
+});
+
+describe('worker threads', () => {
+  it('a CacheManager in a worker thread gets E_DISK_LOCKED while another thread of the process holds the store, naming the thread, and takes it once that one closed (it took the store over and both wrote it)', async () => {
+    const dir = tempDir();
+    const env = openEnv(dir);
+    const held = readFileSync(join(dir, 'meshcache.lock'), 'utf8');
+    const { ask } = await inWorker();
+    expect(await ask(`open ${dir}`)).toMatch(
+      /^locked .* is locked by a CacheManager in another thread of this process/,
+    );
+    expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8')).toBe(held);
+    await env.close();
+    expect(await ask(`open ${dir}`)).toBe('won');
+    // And the other way: this thread is refused while the worker holds it.
+    expect(() => LmdbEnvironment.open(dir, silentLogger, 'c')).toThrow(
+      expect.objectContaining({ code: 'E_DISK_LOCKED', message: expect.stringContaining('another thread') }),
+    );
+    expect(await ask('close')).toBe('closed');
+  });
+
+  it('a lock a worker thread left when it ended without closing the store is taken over', async () => {
+    const dir = tempDir();
+    const { worker, ask } = await inWorker();
+    expect(await ask(`open ${dir}`)).toBe('won');
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage('leave');
+    await exited;
+    openEnv(dir);
+    expect(lockHolder(dir)).toBe(String(process.pid));
+    expect(readdirSync(dir).sort()).toEqual(['data.mdb', 'lock.mdb', 'meshcache.lock']);
+  });
 });

@@ -41,15 +41,26 @@
  * process removes that claim by the same rule, one level up (a claim on the claim, at most
  * MAX_DEPTH levels deep, each needing another kill inside a few system calls).
  *
+ * Threads. Worker threads of one process share its pid, and each has its own copy of this module
+ * (and of heldHere), so a lock with this process's pid that this copy does not hold was taken for
+ * one left by an earlier process of that pid: a CacheManager in a worker took the store over from
+ * a live one in another thread, both then writing it, each with its own count. So a lock also
+ * names the thread that took it, by its kernel thread id and that thread's start time (from
+ * /proc: Linux); a lock with this pid is another thread's while a thread of that id and start
+ * time runs in this process (E_DISK_LOCKED), and one left by an earlier process of this pid (a
+ * restarted container) names a thread that started at another time, or none. Where /proc does
+ * not tell (not Linux), a lock names no thread and threads are not told apart.
+ *
  * Not guaranteed. Liveness is kill(pid, 0) on this host: a dead holder's pid reused by another
  * process looks alive (E_DISK_LOCKED, naming the pid and the file, until that process exits);
- * processes in different pid namespaces (containers) sharing one store cannot see each other;
- * worker threads of one process share its pid and are not told apart. An older release writes
- * its lock after creating it, so racing one, an empty lock can be judged abandoned. The file
- * system must support hard links (every local Linux one does); otherwise E_DISK_UNWRITABLE.
+ * processes in different pid namespaces (containers) sharing one store cannot see each other. An
+ * older release writes its lock after creating it, so racing one, an empty lock can be judged
+ * abandoned; its locks name no thread, so a worker thread of this release takes one an older
+ * release's manager holds in another thread. The file system must support hard links (every local
+ * Linux one does); otherwise E_DISK_UNWRITABLE.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MeshcacheError } from '../errors.js';
 import { createPrivateFile } from './file-modes.js';
@@ -67,7 +78,19 @@ interface FileId {
   readonly content: string;
 }
 
-type Holder = { readonly state: 'alive'; readonly pid: number } | { readonly state: 'here' | 'gone' };
+type Holder =
+  | { readonly state: 'alive'; readonly pid: number }
+  | { readonly state: 'thread'; readonly tid: number }
+  | { readonly state: 'here' | 'gone' };
+
+/** A thread of this process as the kernel names it: its id, and its start time (clock ticks after boot). */
+interface ThreadId {
+  readonly tid: number;
+  readonly start: string;
+}
+
+/** The thread this copy of the module runs in (each worker thread loads its own), where /proc tells. */
+const thisThread: ThreadId | undefined = readThisThread();
 
 /**
  * The content of each lock this process holds, by store path as given. Whether a lock is held
@@ -84,7 +107,7 @@ const heldHere = new Map<string, string>();
 export function acquireStoreLock(path: string, requestedBy: string): void {
   const where = `disk store for cache "${requestedBy}" at ${path}`;
   const nonce = randomUUID();
-  const content = `${process.pid}\n${nonce}\n`;
+  const content = `${process.pid}\n${nonce}\n${thisThread === undefined ? '' : `thread ${thisThread.tid} ${thisThread.start}\n`}`;
   const own = join(path, `${LOCK_FILE}.tmp-${process.pid}-${nonce}`);
   try {
     createPrivateFile(own, content);
@@ -108,6 +131,12 @@ export function acquireStoreLock(path: string, requestedBy: string): void {
         throw new MeshcacheError(
           'E_DISK_LOCKED',
           `${where} is locked by another CacheManager in this process; give each CacheManager its own diskStorePath`,
+        );
+      }
+      if (holder.state === 'thread') {
+        throw new MeshcacheError(
+          'E_DISK_LOCKED',
+          `${where} is locked by a CacheManager in another thread of this process (a worker thread, kernel thread id ${holder.tid}); give each CacheManager its own diskStorePath`,
         );
       }
       if (holder.state === 'alive') {
@@ -171,10 +200,12 @@ function removeIfStill(dir: string, file: string, id: FileId, own: string, depth
     const claimed = identify(claim);
     if (claimed === undefined) continue; // its holder is done: judge again
     const claimer = holderOf(claimed.content);
-    if (claimer.state === 'alive') {
+    if (claimer.state === 'alive' || claimer.state === 'thread') {
+      const by =
+        claimer.state === 'alive' ? `process ${claimer.pid}` : `another thread of this process (${claimer.tid})`;
       throw new MeshcacheError(
         'E_DISK_LOCKED',
-        `${where} is being taken over by process ${claimer.pid} (its lock was left by a process that is gone); if no process uses the store, remove ${claim}`,
+        `${where} is being taken over by ${by} (its lock was left by a process that is gone); if no process uses the store, remove ${claim}`,
       );
     }
     if (depth === MAX_DEPTH) {
@@ -204,8 +235,14 @@ function removeLeftovers(dir: string, own: string): void {
       const file = join(dir, name);
       if (file === own || !name.startsWith(`${LOCK_FILE}.`)) continue;
       let gone: boolean;
-      if (name.startsWith(ownPrefix)) {
-        gone = holderOfPid(Number.parseInt(name.slice(ownPrefix.length), 10), undefined).state === 'gone';
+      const pid = name.startsWith(ownPrefix) ? Number.parseInt(name.slice(ownPrefix.length), 10) : undefined;
+      if (pid !== undefined && pid !== process.pid) {
+        gone = holderOfPid(pid, undefined).state === 'gone';
+      } else if (pid !== undefined) {
+        // Another thread of this process may be taking a lock with it: judged by the thread it
+        // names, and left while it is still empty (being written).
+        const found = identify(file);
+        gone = found !== undefined && found.content !== '' && holderOf(found.content).state === 'gone';
       } else {
         const found = identify(file);
         gone = found !== undefined && holderOf(found.content).state === 'gone';
@@ -259,8 +296,43 @@ function holderOf(content: string): Holder {
 
 function holderOfPid(pid: number, content: string | undefined): Holder {
   if (!Number.isInteger(pid) || pid <= 0) return { state: 'gone' }; // no owner was ever written
-  if (pid === process.pid) return { state: content !== undefined && isHeldHere(content) ? 'here' : 'gone' };
+  if (pid === process.pid) {
+    if (content !== undefined && isHeldHere(content)) return { state: 'here' };
+    // Not held by this copy of the module: another thread's (or another copy's in this thread),
+    // if the thread it names runs now; else an earlier process's of the same pid.
+    const thread = content === undefined ? undefined : threadIn(content);
+    if (thread === undefined || threadStart(pid, thread.tid) !== thread.start) return { state: 'gone' };
+    return thread.tid === thisThread?.tid ? { state: 'here' } : { state: 'thread', tid: thread.tid };
+  }
   return isAlive(pid) ? { state: 'alive', pid } : { state: 'gone' };
+}
+
+/** The thread a lock's content names (its third line, `thread <tid> <start>`), if any. */
+function threadIn(content: string): ThreadId | undefined {
+  const match = /^thread (\d+) (\d+)$/m.exec(content);
+  return match === null ? undefined : { tid: Number(match[1]), start: match[2] as string };
+}
+
+/** This thread's id and start time, from /proc/thread-self (Linux 3.17 on); undefined elsewhere. */
+function readThisThread(): ThreadId | undefined {
+  try {
+    const [pid, , tid] = readlinkSync('/proc/thread-self').split('/'); // "<pid>/task/<tid>"
+    if (Number(pid) !== process.pid || tid === undefined) return undefined;
+    const start = threadStart(process.pid, Number(tid));
+    return start === undefined ? undefined : { tid: Number(tid), start };
+  } catch {
+    return undefined;
+  }
+}
+
+/** When a thread of a process started (field 22 of its stat, after the name in parentheses), if it runs. */
+function threadStart(pid: number, tid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 function isHeldHere(content: string): boolean {
