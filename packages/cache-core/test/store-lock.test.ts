@@ -113,6 +113,23 @@ describe('taking over a stale lock', () => {
     expect(readFileSync(join(dir, 'meshcache.lock'), 'utf8')).not.toContain('an-earlier-process');
   });
 
+  it('takes over a lock whose pid now belongs to another live process (a reused pid), and not one that process took', async () => {
+    // A live process that has nothing to do with the store: it holds one elsewhere.
+    const { child } = await startChild('hold', tempDir());
+    const pid = child.pid as number;
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    // The lock a process of that pid left before it (it names its main thread, started earlier).
+    const reused = storeWithLock(`${pid}\nearlier-holder\nthread ${pid} ${start - 1}\n`);
+    openEnv(reused.dir);
+    expect(lockHolder(reused.dir)).toBe(String(process.pid));
+    // Its own lock, naming the thread as it runs, is still that process's.
+    const held = storeWithLock(`${pid}\nits-own\nthread ${pid} ${start}\n`);
+    expect(() => LmdbEnvironment.open(held.dir, silentLogger, 'c')).toThrow(
+      expect.objectContaining({ code: 'E_DISK_LOCKED', message: expect.stringContaining(`locked by process ${pid}`) }),
+    );
+  });
+
   it('finishes a takeover that a killed process left half done, claims on claims included', () => {
     const { dir, lock } = storeWithLock(`${goneProcess()}\nnonce\n`);
     // One process was killed holding the claim on the lock; another was killed holding the claim

@@ -51,16 +51,34 @@
  * restarted container) names a thread that started at another time, or none. Where /proc does
  * not tell (not Linux), a lock names no thread and threads are not told apart.
  *
- * Not guaranteed. Liveness is kill(pid, 0) on this host: a dead holder's pid reused by another
- * process looks alive (E_DISK_LOCKED, naming the pid and the file, until that process exits);
- * processes in different pid namespaces (containers) sharing one store cannot see each other. An
- * older release writes its lock after creating it, so racing one, an empty lock can be judged
- * abandoned; its locks name no thread, so a worker thread of this release takes one an older
- * release's manager holds in another thread. The file system must support hard links (every local
- * Linux one does); otherwise E_DISK_UNWRITABLE.
+ * Pids reused. A dead holder's pid may belong to another process by the time the lock is read
+ * (after a reboot, a restarted container), which kill(pid, 0) finds alive: E_DISK_LOCKED, naming
+ * a process that has nothing to do with the store, until it exits. So a lock whose pid is alive
+ * is still judged abandoned when that process runs no thread of the id and start time the lock
+ * names (the thread that took it may also have ended in a process that lives on: its manager is
+ * gone with it).
+ *
+ * Not guaranteed. Liveness is kill(pid, 0) on this host, and /proc where it shows the process: a
+ * reused pid is told apart only for locks that name their thread (this release's, on Linux) and
+ * where /proc shows that process (not under hidepid for another user's); processes in different
+ * pid namespaces (containers) sharing one store cannot see each other. An older release writes its
+ * lock after creating it, so racing one, an empty lock can be judged abandoned; its locks name no
+ * thread, so a worker thread of this release takes one an older release's manager holds in another
+ * thread, and a reused pid in one looks alive. The file system must support hard links (every
+ * local Linux one does); otherwise E_DISK_UNWRITABLE.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { MeshcacheError } from '../errors.js';
 import { createPrivateFile } from './file-modes.js';
@@ -304,7 +322,15 @@ function holderOfPid(pid: number, content: string | undefined): Holder {
     if (thread === undefined || threadStart(pid, thread.tid) !== thread.start) return { state: 'gone' };
     return thread.tid === thisThread?.tid ? { state: 'here' } : { state: 'thread', tid: thread.tid };
   }
-  return isAlive(pid) ? { state: 'alive', pid } : { state: 'gone' };
+  if (!isAlive(pid)) return { state: 'gone' };
+  // The pid may have been given to another process since (after a reboot, or in a restarted
+  // container): the holder is gone when that process, visible here, runs no thread of the id and
+  // start time the lock names. Not visible (/proc mounted hidepid): taken to be the holder.
+  const thread = content === undefined ? undefined : threadIn(content);
+  if (thread !== undefined && existsSync(`/proc/${pid}/stat`) && threadStart(pid, thread.tid) !== thread.start) {
+    return { state: 'gone' };
+  }
+  return { state: 'alive', pid };
 }
 
 /** The thread a lock's content names (its third line, `thread <tid> <start>`), if any. */
