@@ -11,7 +11,8 @@
  * functions, symbols, bigints, other class instances (typed arrays other than Uint8Array
  * included, and subclasses of Array, Date, Map and Set, which come back as the base class or, a
  * Map's, as an empty object), an array with fields besides its items (a RegExp match: only the
- * items are written), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
+ * items are written) and a Map, Set or Date with a field of its own (only the entries, the items
+ * or the time are written; a Buffer's are not looked for, which would list every byte), cycles, and an object's own key `__proto__` (JSON.parse makes one; msgpackr
  * decodes it as `__proto_`, so a peer or the disk would hand back another object). A nested
  * `undefined` (an absent optional field) is accepted. Where the cache asks for a bound
  * (replication: one change must fit in one frame; a disk tier: what lmdb stores), a value whose
@@ -157,9 +158,9 @@ class Walk {
       if (Object.getPrototypeOf(object) !== Date.prototype) return { problem: describeInstance(object), steps: [] };
       // msgpackr writes an invalid Date in a form no timestamp has (one byte), which a peer's
       // guard refuses as a bad frame: the link closed, and the repair after it sent it again.
-      return Number.isNaN(object.getTime())
-        ? { problem: 'is an invalid Date (its time is NaN)', steps: [] }
-        : this.#count(15);
+      if (Number.isNaN(object.getTime())) return { problem: 'is an invalid Date (its time is NaN)', steps: [] };
+      const field = ownField(object);
+      return field === undefined ? this.#count(15) : besidesContent('a Date', field, 'time');
     }
     this.#containers ??= new Map();
     const containers = this.#containers;
@@ -213,6 +214,10 @@ class Walk {
       !BASE_PROTOTYPES.has(Object.getPrototypeOf(object))
     ) {
       return { problem: describeInstance(object), steps: [] };
+    }
+    if (object instanceof Map || object instanceof Set) {
+      const field = ownField(object);
+      if (field !== undefined) return besidesContent(object instanceof Map ? 'a Map' : 'a Set', field, 'entries');
     }
     if (Array.isArray(object)) {
       const field = fieldBesidesItems(object);
@@ -277,6 +282,25 @@ function fieldBesidesItems(array: readonly unknown[]): string | undefined {
   const keys = Object.keys(array);
   const last = keys[keys.length - 1];
   return last === undefined || isArrayIndex(last) ? undefined : last;
+}
+
+/**
+ * A field a Map, Set or Date has of its own (a string or symbol key), if any: msgpack writes the
+ * entries, the items or the time alone, so the field was lost on the way to the disk or a peer, as
+ * an array's was. Such objects have no own keys but those set on them, so a for-in finds one at
+ * once and allocates nothing when there is none; the symbols are an array (empty, as a rule).
+ */
+function ownField(object: object): string | undefined {
+  for (const key in object) if (Object.hasOwn(object, key)) return key;
+  const symbols = Object.getOwnPropertySymbols(object);
+  return symbols.length > 0 ? String(symbols[0]) : undefined;
+}
+
+function besidesContent(what: string, field: string, content: string): Found {
+  return {
+    problem: `is ${what} with a field besides its ${content} (${field}), which would not come back: only the ${content} ${content === 'time' ? 'is' : 'are'} written`,
+    steps: [],
+  };
 }
 
 /** Whether `key` is an array index: a canonical whole number below 2^32 - 1. */

@@ -124,6 +124,25 @@ describe('overflow to disk', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('refuses a Map, Set or Date with a field of its own, which came back from disk without it, and keeps the value held (helper-120)', () => {
+    const { cache } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
+    const headers = new Map([['content-type', 'text/plain']]);
+    cache.put('h', headers);
+    const withField = [
+      Object.assign(new Map(headers), { etag: '"v2"' }),
+      Object.assign(new Set(['a']), { source: 'db' }),
+      Object.assign(new Date(0), { zone: 'UTC' }),
+    ];
+    for (const value of withField) {
+      expect(() => cache.put('h', value)).toThrow(ValueNotEncodableError);
+      expect(() => cache.put('h', value)).toThrow(
+        /cache "c": cannot store key "h": value is an? \w+ with a field besides/,
+      );
+    }
+    cache.put('other', 1); // 'h' moves to disk and is read back from there
+    expect(cache.get('h')).toEqual(headers);
+  });
+
   it('refuses a value nested deeper than a disk tier carries, naming the bound, where it threw a bare RangeError (found by the outside attack)', () => {
     const { cache } = open(tempDir(), { maxElementsInMemory: 1, overflowToDisk: true });
     const nested = (levels: number): unknown => {

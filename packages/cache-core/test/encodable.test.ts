@@ -82,6 +82,25 @@ describe('findEncodingProblem', () => {
       /a field besides its items \(Symbol\(s\)\)/,
     ],
     ['an array with a key past the last index', Object.assign([1], { '4294967295': 1 }), 'value', /\(4294967295\)/],
+    [
+      'a Map with a field set on it',
+      { h: Object.assign(new Map([['a', 1]]), { etag: 'x' }) },
+      'value.h',
+      /is a Map with a field besides its entries \(etag\)/,
+    ],
+    [
+      'a Set with a field set on it',
+      Object.assign(new Set([1]), { size2: 1 }),
+      'value',
+      /a Set with a field .*\(size2\)/,
+    ],
+    ['a Set with a symbol key', [Object.assign(new Set([1]), { [Symbol('s')]: 1 })], 'value[0]', /\(Symbol\(s\)\)/],
+    [
+      'a Date with a field set on it',
+      new Map([['at', Object.assign(new Date(0), { zone: 'UTC' })]]),
+      'value.get(at)',
+      /is a Date with a field besides its time \(zone\)/,
+    ],
     ['a function in a Map', new Map([['k', () => 1]]), 'value.get(k)', /function/],
     ['a symbol as a Map key', new Map([[Symbol('k'), 1]]), 'value key Symbol(k)', /is a symbol/],
     [
