@@ -6,7 +6,9 @@
  *
  * Memory is swept at once; the disk tier in slices of DISK_SWEEP_SLICE records, one slice per
  * event-loop turn, so a large disk tier never stalls the process. A sweep that throws is logged
- * and runs again at the next period; the sweep stops when the cache closes.
+ * and runs again at the next period; the sweep stops when the cache closes, also when an expire
+ * listener closes it in the middle of a sweep (the removal after it meets the closed disk: not a
+ * failure, and not logged as one).
  *
  * Sweeps run at the multiples of the interval on the scheduler's clock (every two minutes on the
  * even minute, by default), not an interval after the cache was made: so every node of a cluster
@@ -84,6 +86,9 @@ export class Sweeper<V> {
         this.#sweepDiskSlice(host.disk, undefined, 0);
       }
     } catch (error) {
+      // An expire listener closed the cache (a shutdown, removeCache) and the sweep's next removal
+      // met the closed disk: nothing failed, and nothing runs again.
+      if (host.closed) return;
       this.#logger.error({ cache: host.name, err: error }, 'expiry sweep failed; it will run again');
     }
   }
@@ -107,6 +112,7 @@ export class Sweeper<V> {
       if (expired > 0) this.#logger.debug({ cache: host.name, expired }, 'expiry sweep (disk)');
     } catch (error) {
       this.#sweepingDisk = false;
+      if (host.closed) return; // closed by an expire listener of this slice, as above
       this.#logger.error({ cache: host.name, err: error }, 'disk expiry sweep failed; it will run again');
     }
   }

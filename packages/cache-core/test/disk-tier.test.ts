@@ -379,6 +379,29 @@ describe('expiry on disk', () => {
     expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 2500, misses: 0 });
   });
 
+  it('an expire listener that shuts the manager down in the middle of the periodic sweep ends it, with no error logged (it said the sweep failed and would run again) (helper-120)', async () => {
+    // The 3rd expiry is in memory's sweep, the 30th in the disk's first slice.
+    for (const at of [3, 30]) {
+      const { manager, cache, clock } = open(tempDir(), {
+        maxElementsInMemory: 10,
+        overflowToDisk: true,
+        timeToLiveSeconds: 10,
+        diskExpiryThreadIntervalSeconds: 0.05,
+      });
+      let expired = 0;
+      let shutdown: Promise<unknown> | undefined;
+      cache.on('expire', () => {
+        if (++expired === at) shutdown = manager.shutdown();
+      });
+      for (let i = 0; i < 100; i++) cache.put(`k${i}`, i);
+      clock.advance(10_001);
+      await waitFor(() => shutdown, `the sweep to expire ${at} entries`);
+      await shutdown;
+      expect(logged.splice(0)).toEqual([]);
+      expect(expired).toBe(at);
+    }
+  });
+
   it('the disk sweep reads each expired key again at its turn: a fresh write an expire listener made is kept', () => {
     const dir = tempDir();
     const { cache, clock } = open(dir, { maxElementsInMemory: 1, overflowToDisk: true, timeToLiveSeconds: 10 });
