@@ -9,6 +9,7 @@ import { Cache } from './cache.js';
 import { type Clock, systemClock } from './clock.js';
 import type { CacheConfig } from './config.js';
 import { describe, resolveCacheConfig } from './config.js';
+import type { DiskCloseReport } from './disk/disk-store.js';
 import { DiskTier } from './disk/disk-tier.js';
 import { LmdbEnvironment } from './disk/lmdb-environment.js';
 import { ConfigError, MeshcacheError } from './errors.js';
@@ -270,13 +271,34 @@ export class CacheManager {
     return [...this.#caches.keys()];
   }
 
-  /** Closes one cache and forgets it; its name can be used again. */
+  /**
+   * Closes one cache and forgets it; its name can be used again. What a failing disk kept it from
+   * persisting is logged as at shutdown (one error line), which no longer sees the cache: removed
+   * while the disk was full, its unpersisted entries went without a word.
+   */
   async removeCache(name: string): Promise<boolean> {
     const cache = this.#caches.get(name);
     if (cache === undefined) return false;
     this.#caches.delete(name);
-    await cache.close();
+    this.#reportLoss(
+      cache,
+      await cache.close(),
+      'disk tier could not persist everything when its cache was removed: adding it again (or a restart) will not find these entries, and finds older values of the keys whose removals were not persisted',
+    );
     return true;
+  }
+
+  /** Logs (one error line) and returns what a cache's close could not persist, if anything. */
+  #reportLoss(cache: Cache<unknown>, report: DiskCloseReport | undefined, message: string): NotPersisted | undefined {
+    if (report === undefined || (report.notPersisted === 0 && report.removalsNotPersisted === 0)) return undefined;
+    const lost = {
+      cache: cache.name,
+      entries: report.notPersisted,
+      removals: report.removalsNotPersisted,
+      reason: report.reason,
+    };
+    this.#logger.error({ code: 'E_DISK_WRITE', ...lost, path: this.diskStorePath }, message);
+    return lost;
   }
 
   /**
@@ -296,20 +318,12 @@ export class CacheManager {
     const notPersisted: NotPersisted[] = [];
     for (const cache of caches) {
       try {
-        const report = await cache.close();
-        if (report !== undefined && (report.notPersisted > 0 || report.removalsNotPersisted > 0)) {
-          const lost = {
-            cache: cache.name,
-            entries: report.notPersisted,
-            removals: report.removalsNotPersisted,
-            reason: report.reason,
-          };
-          notPersisted.push(lost);
-          this.#logger.error(
-            { code: 'E_DISK_WRITE', ...lost, path: this.diskStorePath },
-            'disk tier could not persist everything at shutdown: a restart will not find these entries, and finds older values of the keys whose removals were not persisted',
-          );
-        }
+        const lost = this.#reportLoss(
+          cache,
+          await cache.close(),
+          'disk tier could not persist everything at shutdown: a restart will not find these entries, and finds older values of the keys whose removals were not persisted',
+        );
+        if (lost !== undefined) notPersisted.push(lost);
       } catch (error) {
         failures.push(error);
         this.#logger.error({ cache: cache.name, err: error }, 'cache did not close cleanly');

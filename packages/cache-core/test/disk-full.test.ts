@@ -227,4 +227,20 @@ describe.each([
       if (key.startsWith('k')) expect(again.get(key)).toBe(`${key.slice(1)}${VALUE}`);
     }
   }, 120_000);
+
+  it('removes a cache while the disk is full: says what it could not persist, as shutdown does (it said nothing) (helper-120)', async () => {
+    filler = make();
+    const path = filler.setUp();
+    const { manager, cache } = open(path);
+    await fill(cache);
+    expect(cache.statistics().diskPendingWrites).toBeGreaterThan(0);
+    logged.length = 0;
+    expect(await manager.removeCache('c')).toBe(true);
+    expect(logged).toEqual([
+      'error disk tier could not persist everything when its cache was removed: adding it again (or a restart) will not find these entries, and finds older values of the keys whose removals were not persisted',
+    ]);
+    // Told once: the shutdown after it has nothing more of that cache to report.
+    expect(await manager.shutdown()).toEqual({ notPersisted: [] });
+    expect(logged).toHaveLength(1);
+  }, 120_000);
 });
