@@ -214,7 +214,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
    * (of insertion for FIFO). Left on disk only, those entries were outside memory's bound: no
    * eviction reached them, and every restart added a memory's worth (3, 6, 9 entries in a cache
    * of 3). Past maxElementsInMemory (lowered since), the least recently used leave the disk first,
-   * said once; past maxBytesLocalHeap, the memory store evicts as on any write.
+   * said once; past maxBytesLocalHeap, the memory store evicts as on any write, also said once and,
+   * as those, not counted as evictions (no one could listen yet: it counted them, and said nothing).
    */
   #restoreMemory(disk: DiskTier<V>): void {
     if (disk.size === 0) return;
@@ -233,6 +234,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       );
     }
     this.#writeNow = this.#clock();
+    const evictions = this.#evictions;
+    let tooLarge = 0;
     for (let i = excess; i < order.length; i++) {
       const key = (order[i] as [string, number])[0];
       const record = disk.read(key);
@@ -240,6 +243,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       const bytes = this.#bytes(key, record.value);
       if (!this.#store.fits(bytes)) {
         disk.remove(key); // larger than the whole byte bound: memory never holds it, so neither does the mirror
+        tooLarge++;
         continue;
       }
       this.#store.write(
@@ -253,6 +257,14 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         bytes,
       );
       if (this.#evictedCount > 0) this.#reportEvictions();
+    }
+    const trimmed = this.#evictions - evictions + tooLarge;
+    if (trimmed > 0) {
+      this.#evictions = evictions;
+      this.#logger.info(
+        { cache: this.name, removed: trimmed, maxBytesLocalHeap: this.config.maxBytesLocalHeap },
+        'the persistent disk tier held more than maxBytesLocalHeap takes (lowered since it was written; without overflowToDisk the disk mirrors memory): the least recently used records were removed',
+      );
     }
   }
 

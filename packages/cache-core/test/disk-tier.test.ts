@@ -525,6 +525,34 @@ describe('persistence across restarts', () => {
     expect(lowered.cache.keys().sort()).toEqual(['new', 'r2k0']);
   });
 
+  it('without overflowToDisk, a maxBytesLocalHeap lowered across a restart removes the least recently used at open, said once and not counted as evictions, as a lowered maxElementsInMemory (it said nothing, and counted them) (helper-120)', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const first = open(dir, { maxBytesLocalHeap: '64k', diskPersistent: true }, clock);
+    for (let i = 0; i < 20; i++) {
+      first.cache.put(`k${i}`, 'x'.repeat(1000));
+      clock.advance(1000);
+    }
+    await first.manager.shutdown();
+    const info: string[] = [];
+    const manager = new CacheManager({
+      diskStorePath: dir,
+      clock: clock.now,
+      logger: { ...recorder, info: (obj, msg) => info.push(`${msg} ${JSON.stringify(obj)}`) },
+    });
+    managers.push(manager);
+    const cache = manager.addCache('c', { maxBytesLocalHeap: '8k', diskPersistent: true });
+    const held = cache.size;
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(20);
+    const newest = Array.from({ length: held }, (_, i) => `k${20 - held + i}`);
+    expect(cache.keys().sort()).toEqual(newest.sort());
+    expect(cache.statistics()).toMatchObject({ evictions: 0, memorySize: held, diskSize: held });
+    expect(info).toEqual([
+      expect.stringMatching(new RegExp(`held more than maxBytesLocalHeap .*"removed":${20 - held},`)),
+    ]);
+  });
+
   it('keeps long keys with control characters (a NUL as a separator) across a restart: listed, read and removed as themselves', async () => {
     const dir = tempDir();
     const config = { maxElementsInMemory: 1, overflowToDisk: true, diskPersistent: true };
