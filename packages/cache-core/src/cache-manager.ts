@@ -312,6 +312,7 @@ export class CacheManager {
   }
 
   async #closeAll(): Promise<ShutdownReport> {
+    this.#environment?.markClosing();
     const caches = [...this.#caches.values()];
     this.#caches.clear();
     const failures: unknown[] = [];

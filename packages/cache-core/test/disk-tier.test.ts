@@ -763,6 +763,24 @@ describe('disk errors a user can act on', () => {
     expect(other.addCache('memory only').name).toBe('memory only'); // the manager keeps serving
   });
 
+  it('a manager made while another’s shutdown() of the store is still under way is told to await that shutdown, not to give each manager its own diskStorePath (helper-120)', async () => {
+    const dir = tempDir();
+    const first = open(dir, { maxElementsInMemory: 1, overflowToDisk: true, diskPersistent: true });
+    for (let i = 0; i < 100; i++) first.cache.put(`k${i}`, i);
+    const closing = first.manager.shutdown();
+    const next = new CacheManager({ diskStorePath: dir });
+    managers.push(next);
+    const config = { maxElementsInMemory: 1, overflowToDisk: true, diskPersistent: true };
+    expect(() => next.addCache('c', config)).toThrow(
+      expect.objectContaining({
+        code: 'E_DISK_LOCKED',
+        message: expect.stringContaining('a CacheManager of this process that is shutting down: await its shutdown()'),
+      }),
+    );
+    await closing;
+    expect(next.addCache('c', config).size).toBe(100);
+  });
+
   it('an unusable diskStorePath is E_DISK_UNWRITABLE at addCache', () => {
     const manager = new CacheManager({ diskStorePath: '/proc/meshcache-cannot-be-here' });
     managers.push(manager);

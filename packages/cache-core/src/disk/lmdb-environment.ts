@@ -40,7 +40,7 @@ import { type ModeChange, makeStoreDirectory, makeStorePrivate, STORE_FILE_MODE 
 import { escapeEarlierKeys } from './lmdb-keys.js';
 import { LmdbDiskStore } from './lmdb-store.js';
 import { RECORD_ENCODER_OPTIONS } from './record-codec.js';
-import { acquireStoreLock, releaseStoreLock } from './store-lock.js';
+import { acquireStoreLock, markStoreLockClosing, releaseStoreLock } from './store-lock.js';
 
 const DATA_FILE = 'data.mdb';
 /** lmdb's lock file (not meshcache's own lock, meshcache.lock). */
@@ -217,10 +217,19 @@ export class LmdbEnvironment {
   }
 
   /**
+   * Says the lock is on its way out: from here on, a manager of this process that asks for the
+   * store is told to await the shutdown under way (its caches close first, then this).
+   */
+  markClosing(): void {
+    markStoreLockClosing(this.path);
+  }
+
+  /**
    * Closes every store (flushing it), the environment, and releases the lock. Idempotent. A
    * failing disk does not make it throw: each store's close says what it could not persist.
    */
   close(): Promise<void> {
+    this.markClosing();
     this.#closed ??= this.#close();
     return this.#closed;
   }

@@ -118,6 +118,12 @@ const thisThread: ThreadId | undefined = readThisThread();
 const heldHere = new Map<string, string>();
 
 /**
+ * The contents of locks held here whose manager is shutting down: a manager made while another's
+ * shutdown() is still under way (not awaited) is told to await it, not to pick another directory.
+ */
+const closingHere = new Set<string>();
+
+/**
  * Takes the store's lock for this process.
  * @throws MeshcacheError E_DISK_LOCKED (another live process or CacheManager holds it, or is
  *   taking it over) or E_DISK_UNWRITABLE (the lock files cannot be made).
@@ -145,6 +151,12 @@ export function acquireStoreLock(path: string, requestedBy: string): void {
       const found = identify(lock);
       if (found === undefined) continue; // released meanwhile
       const holder = holderOf(found.content);
+      if (holder.state === 'here' && closingHere.has(found.content)) {
+        throw new MeshcacheError(
+          'E_DISK_LOCKED',
+          `${where} is still held by a CacheManager of this process that is shutting down: await its shutdown() before opening the store again`,
+        );
+      }
       if (holder.state === 'here') {
         throw new MeshcacheError(
           'E_DISK_LOCKED',
@@ -179,11 +191,18 @@ export function acquireStoreLock(path: string, requestedBy: string): void {
   );
 }
 
+/** Marks this process's lock of the store as being released (its manager is shutting down). */
+export function markStoreLockClosing(path: string): void {
+  const content = heldHere.get(path);
+  if (content !== undefined) closingHere.add(content);
+}
+
 /** Removes this process's lock of the store, if it holds one there. Never throws. */
 export function releaseStoreLock(path: string): void {
   const content = heldHere.get(path);
   if (content === undefined) return;
   heldHere.delete(path);
+  closingHere.delete(content);
   const lock = join(path, LOCK_FILE);
   try {
     // Only our own: a lock that is not ours any more (removed by hand, say) belongs to someone else.
