@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEnvironment } from '../src/disk/lmdb-environment.js';
 import { claimPath } from '../src/disk/store-lock.js';
 import { silentLogger } from '../src/index.js';
-import { startChild, stopChildren, waitFor } from './processes.js';
+import { killed, startChild, stopChildren, waitFor } from './processes.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const envs: LmdbEnvironment[] = [];
@@ -128,6 +128,28 @@ describe('taking over a stale lock', () => {
     expect(() => LmdbEnvironment.open(held.dir, silentLogger, 'c')).toThrow(
       expect.objectContaining({ code: 'E_DISK_LOCKED', message: expect.stringContaining(`locked by process ${pid}`) }),
     );
+  });
+
+  it('takes over a lock whose process was killed and is a zombie its parent has not reaped (kill(pid, 0) still reaches it) (helper-120)', async () => {
+    // A shell whose background child ends first, then becomes a process that never waits for it.
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number(
+        await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d)))),
+      );
+      await waitFor(() => {
+        const stat = readFileSync(`/proc/${zombie}/stat`, 'utf8');
+        return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z' ? true : undefined;
+      }, 'the child to become a zombie');
+      for (const content of [`${zombie}\nkilled\n`, `${zombie}\n`]) {
+        const { dir } = storeWithLock(content);
+        openEnv(dir);
+        expect(lockHolder(dir)).toBe(String(process.pid));
+      }
+    } finally {
+      parent.kill('SIGKILL');
+      await killed(parent);
+    }
   });
 
   it('finishes a takeover that a killed process left half done, claims on claims included', () => {

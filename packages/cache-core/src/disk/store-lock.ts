@@ -58,6 +58,9 @@
  * names (the thread that took it may also have ended in a process that lives on: its manager is
  * gone with it).
  *
+ * Zombies. A holder killed and not yet reaped by its parent is a zombie, which kill(pid, 0) still
+ * reaches; /proc tells it apart (state Z), and its lock is abandoned like a dead process's.
+ *
  * Not guaranteed. Liveness is kill(pid, 0) on this host, and /proc where it shows the process: a
  * reused pid is told apart only for locks that name their thread (this release's, on Linux) and
  * where /proc shows that process (not under hidepid for another user's); processes in different
@@ -385,11 +388,23 @@ function isHeldHere(content: string): boolean {
   return false;
 }
 
+/**
+ * Whether a process runs: kill(pid, 0) succeeds (or may not be sent to it), and it is not a zombie.
+ * A holder killed (kill -9, the OOM killer) whose parent has not reaped it yet is a zombie, which
+ * kill(pid, 0) still reaches: its lock was taken for a live one, E_DISK_LOCKED until the parent
+ * waited for it. /proc says (Linux); elsewhere a zombie still counts as alive.
+ */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true;
   }
 }
