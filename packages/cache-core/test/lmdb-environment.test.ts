@@ -18,7 +18,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LmdbEnvironment, STORE_FORMAT } from '../src/disk/lmdb-environment.js';
 import { type Logger, silentLogger } from '../src/index.js';
 import { record } from './disk-store-conformance.js';
-import { killed, startChild, stopChildren, writeThenKill } from './processes.js';
+import { killed, startChild, stopChildren, waitFor, writeThenKill } from './processes.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const envs: LmdbEnvironment[] = [];
@@ -41,6 +41,25 @@ function openEnv(path: string, logger: Logger = silentLogger): LmdbEnvironment {
   const env = LmdbEnvironment.open(path, logger, 'c');
   envs.push(env);
   return env;
+}
+
+/**
+ * The pid of the first child `pid` starts (the check of a store, which lives a few tens of
+ * milliseconds), read from /proc as soon as it appears: polled without a pause, since a poll on a
+ * timer could miss it.
+ */
+function checkProcessOf(pid: number): number {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    let children = '';
+    try {
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    } catch {
+      // not there yet
+    }
+    if (children !== '') return Number(children.split(' ')[0]);
+  }
+  throw new Error(`process ${pid} started no child within 20 s`);
 }
 
 afterEach(async () => {
@@ -139,6 +158,26 @@ describe('LmdbEnvironment', () => {
     expect(logged).toHaveLength(1);
     expect(logged[0]?.obj).toMatchObject({ code: 'E_DISK_CORRUPT', path: dir });
     expect(readdirSync(dir).some((name) => name.startsWith('data.mdb.corrupt-'))).toBe(true);
+  });
+
+  it('opens a sound store unchecked, with a warning, when a signal from outside ends the check (a Ctrl-C reaching it): it set the store aside as corrupt and a server that traps SIGINT started empty (helper-120)', async () => {
+    const dir = tempDir();
+    const first = openEnv(dir);
+    const store = first.openStore({ cacheName: 'c', persistent: true, spoolBytes: 1 << 20 });
+    for (let i = 0; i < 1000; i++) store.put(`key:${i}`, record(i));
+    await first.close();
+    envs.splice(envs.indexOf(first), 1);
+    const { child, lines } = await startChild('trap-sigint', dir);
+    child.stdin?.write('open\n');
+    // The check runs in a child of that server, for a few tens of milliseconds: interrupt it by its pid.
+    const check = checkProcessOf(child.pid as number);
+    process.kill(check, 'SIGINT');
+    await waitFor(() => (lines.includes('done') ? true : undefined), 'the server to open the store and shut down');
+    expect(lines).toContain('size 1000');
+    expect(lines.filter((line) => line.startsWith('logged'))).toEqual([
+      'logged warn could not check the disk store before opening it; opening it unchecked',
+    ]);
+    expect(readdirSync(dir).filter((name) => name.startsWith('data.mdb.'))).toEqual([]);
   });
 
   it("sets aside a store with one damaged page in its middle (the check walks every page), with lmdb's own words as the reason", async () => {

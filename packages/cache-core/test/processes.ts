@@ -12,11 +12,11 @@ const children: ChildProcess[] = [];
 
 /** Starts the child fixture and resolves once it has the store open; `lines` collects what it prints. */
 export async function startChild(
-  mode: 'hold' | 'write' | 'write-temporary' | 'cache' | 'race',
+  mode: 'hold' | 'write' | 'write-temporary' | 'cache' | 'race' | 'trap-sigint',
   path: string,
 ): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(process.execPath, ['--conditions=@meshcache/source', '--import', 'tsx', CHILD, mode, path], {
-    stdio: [mode === 'race' ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+    stdio: [mode === 'race' || mode === 'trap-sigint' ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   children.push(child);
   const lines: string[] = [];

@@ -48,6 +48,22 @@ const LOCK_MDB = 'lock.mdb';
 /** This package's release, recorded beside the format (for a person reading a set-aside store). */
 const RELEASE = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 const PROBE_TIMEOUT_MS = 15_000;
+/**
+ * The signals lmdb dies of on a file it cannot read: a bad pointer or a page mapped past the
+ * file's end (SIGSEGV, SIGBUS), a failed assertion (SIGABRT), and their kin. Any other that ends
+ * the check came from outside and says nothing about the file: a Ctrl-C at the terminal (SIGINT,
+ * which reached the check as it reached the process, and a server that traps SIGINT for a graceful
+ * shutdown lived on to set a sound store aside as corrupt), a hang-up, the OOM killer's SIGKILL.
+ */
+const CRASH_SIGNALS: ReadonlySet<string> = new Set([
+  'SIGSEGV',
+  'SIGBUS',
+  'SIGABRT',
+  'SIGILL',
+  'SIGFPE',
+  'SIGTRAP',
+  'SIGSYS',
+]);
 /** The format this release writes its records in (record-codec.ts), and reads. */
 export const STORE_FORMAT = 1;
 const META_DB = 'meta';
@@ -418,12 +434,12 @@ function setAsideIfUnreadable(path: string, logger: Logger): void {
     );
     return;
   }
-  const crashed = probe.signal !== null && probe.signal !== 'SIGTERM';
+  const crashed = probe.signal !== null && CRASH_SIGNALS.has(probe.signal);
   const lmdbSaysCorrupt = /MDB_(INVALID|CORRUPTED|PAGE_NOTFOUND|VERSION_MISMATCH)/.test(probe.stderr ?? '');
   if (!crashed && !lmdbSaysCorrupt) {
     // The check did not finish, or failed for a reason that says nothing about the file (a
-    // loaded machine, a timeout): setting a user's data aside then would lose it. Open it as is;
-    // a real problem surfaces as an error from lmdb, not as lost data.
+    // loaded machine, a timeout, a signal from outside): setting a user's data aside then would
+    // lose it. Open it as is; a real problem surfaces as an error from lmdb, not as lost data.
     logger.warn(
       { path, err: probe.error, signal: probe.signal, status: probe.status, stderr: probe.stderr?.trim() },
       'could not check the disk store before opening it; opening it unchecked',
