@@ -124,10 +124,26 @@ describe('taking over a stale lock', () => {
     openEnv(reused.dir);
     expect(lockHolder(reused.dir)).toBe(String(process.pid));
     // Its own lock, naming the thread as it runs, is still that process's.
-    const held = storeWithLock(`${pid}\nits-own\nthread ${pid} ${start}\n`);
-    expect(() => LmdbEnvironment.open(held.dir, silentLogger, 'c')).toThrow(
-      expect.objectContaining({ code: 'E_DISK_LOCKED', message: expect.stringContaining(`locked by process ${pid}`) }),
-    );
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    for (const thread of [`thread ${pid} ${start}`, `thread ${pid} ${start} ${boot}`]) {
+      const held = storeWithLock(`${pid}\nits-own\n${thread}\n`);
+      expect(() => LmdbEnvironment.open(held.dir, silentLogger, 'c')).toThrow(
+        expect.objectContaining({
+          code: 'E_DISK_LOCKED',
+          message: expect.stringContaining(`locked by process ${pid}`),
+        }),
+      );
+    }
+  });
+
+  it('takes over a lock taken in an earlier boot of the machine, though a live process has its pid and start time now (a boot that starts the same services in the same order) (helper-120)', async () => {
+    const { child } = await startChild('hold', tempDir());
+    const pid = child.pid as number;
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const { dir } = storeWithLock(`${pid}\nlast-boot\nthread ${pid} ${start} 00000000-0000-4000-8000-000000000000\n`);
+    openEnv(dir);
+    expect(lockHolder(dir)).toBe(String(process.pid));
   });
 
   it('takes over a lock whose process was killed and is a zombie its parent has not reaped (kill(pid, 0) still reaches it) (helper-120)', async () => {

@@ -56,7 +56,8 @@
  * a process that has nothing to do with the store, until it exits. So a lock whose pid is alive
  * is still judged abandoned when that process runs no thread of the id and start time the lock
  * names (the thread that took it may also have ended in a process that lives on: its manager is
- * gone with it).
+ * gone with it), or when the lock names a boot of the machine other than this one (a boot that
+ * starts the same services in the same order can give a process the same pid and start time).
  *
  * Zombies. A holder killed and not yet reaped by its parent is a zombie, which kill(pid, 0) still
  * reaches; /proc tells it apart (state Z), and its lock is abandoned like a dead process's.
@@ -104,10 +105,14 @@ type Holder =
   | { readonly state: 'thread'; readonly tid: number }
   | { readonly state: 'here' | 'gone' };
 
-/** A thread of this process as the kernel names it: its id, and its start time (clock ticks after boot). */
+/**
+ * A thread as the kernel names it: its id, its start time (clock ticks after boot), and the boot
+ * it ran in (the kernel's boot_id), where /proc tells it.
+ */
 interface ThreadId {
   readonly tid: number;
   readonly start: string;
+  readonly boot?: string;
 }
 
 /** The thread this copy of the module runs in (each worker thread loads its own), where /proc tells. */
@@ -134,7 +139,9 @@ const closingHere = new Set<string>();
 export function acquireStoreLock(path: string, requestedBy: string): void {
   const where = `disk store for cache "${requestedBy}" at ${path}`;
   const nonce = randomUUID();
-  const content = `${process.pid}\n${nonce}\n${thisThread === undefined ? '' : `thread ${thisThread.tid} ${thisThread.start}\n`}`;
+  const thread =
+    thisThread === undefined ? '' : `thread ${thisThread.tid} ${thisThread.start} ${thisThread.boot ?? ''}`.trimEnd();
+  const content = `${process.pid}\n${nonce}\n${thread === '' ? '' : `${thread}\n`}`;
   const own = join(path, `${LOCK_FILE}.tmp-${process.pid}-${nonce}`);
   try {
     createPrivateFile(own, content);
@@ -336,11 +343,16 @@ function holderOf(content: string): Holder {
 
 function holderOfPid(pid: number, content: string | undefined): Holder {
   if (!Number.isInteger(pid) || pid <= 0) return { state: 'gone' }; // no owner was ever written
+  const thread = content === undefined ? undefined : threadIn(content);
+  // Taken before the machine last booted: every process of that boot is gone, whatever has its
+  // pid and start time now (a boot that starts the same services in the same order gives both).
+  if (thread?.boot !== undefined && thisThread?.boot !== undefined && thread.boot !== thisThread.boot) {
+    return { state: 'gone' };
+  }
   if (pid === process.pid) {
     if (content !== undefined && isHeldHere(content)) return { state: 'here' };
     // Not held by this copy of the module: another thread's (or another copy's in this thread),
     // if the thread it names runs now; else an earlier process's of the same pid.
-    const thread = content === undefined ? undefined : threadIn(content);
     if (thread === undefined || threadStart(pid, thread.tid) !== thread.start) return { state: 'gone' };
     return thread.tid === thisThread?.tid ? { state: 'here' } : { state: 'thread', tid: thread.tid };
   }
@@ -348,17 +360,18 @@ function holderOfPid(pid: number, content: string | undefined): Holder {
   // The pid may have been given to another process since (after a reboot, or in a restarted
   // container): the holder is gone when that process, visible here, runs no thread of the id and
   // start time the lock names. Not visible (/proc mounted hidepid): taken to be the holder.
-  const thread = content === undefined ? undefined : threadIn(content);
   if (thread !== undefined && existsSync(`/proc/${pid}/stat`) && threadStart(pid, thread.tid) !== thread.start) {
     return { state: 'gone' };
   }
   return { state: 'alive', pid };
 }
 
-/** The thread a lock's content names (its third line, `thread <tid> <start>`), if any. */
+/** The thread a lock's content names (its third line, `thread <tid> <start> [<boot>]`), if any. */
 function threadIn(content: string): ThreadId | undefined {
-  const match = /^thread (\d+) (\d+)$/m.exec(content);
-  return match === null ? undefined : { tid: Number(match[1]), start: match[2] as string };
+  const match = /^thread (\d+) (\d+)(?: ([0-9a-f-]+))?$/m.exec(content);
+  if (match === null) return undefined;
+  const thread = { tid: Number(match[1]), start: match[2] as string };
+  return match[3] === undefined ? thread : { ...thread, boot: match[3] };
 }
 
 /** This thread's id and start time, from /proc/thread-self (Linux 3.17 on); undefined elsewhere. */
@@ -367,7 +380,19 @@ function readThisThread(): ThreadId | undefined {
     const [pid, , tid] = readlinkSync('/proc/thread-self').split('/'); // "<pid>/task/<tid>"
     if (Number(pid) !== process.pid || tid === undefined) return undefined;
     const start = threadStart(process.pid, Number(tid));
-    return start === undefined ? undefined : { tid: Number(tid), start };
+    if (start === undefined) return undefined;
+    const boot = readBootId();
+    return boot === undefined ? { tid: Number(tid), start } : { tid: Number(tid), start, boot };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kernel's id of this boot (Linux), if it can be read. */
+function readBootId(): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return /^[0-9a-f-]+$/.test(boot) ? boot : undefined;
   } catch {
     return undefined;
   }
