@@ -485,7 +485,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     let count = this.sweepMemory(now);
     // Record by record: expireOnDisk keeps only the expired keys while it reads. A list of every
     // record held the whole store in memory at once, and a store larger than the heap ended the process.
-    if (this.disk !== undefined) count += this.expireOnDisk(this.disk.records(), now);
+    if (this.disk !== undefined && !this.#closed) count += this.expireOnDisk(this.disk.records(), now);
     return count;
   }
 
@@ -497,7 +497,12 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       if (store.holds(slot) && store.isExpired(slot, now)) expired.push(store.key(slot));
     }
     // Expiry events run listeners, which may write: each key is checked again when its turn comes.
+    // A listener may also close the cache (a shutdown): the sweep ends there. Going on, it met the
+    // closed disk tier, and the sweep threw E_CACHE_CLOSED at whoever ran it.
+    let swept = 0;
     for (const key of expired) {
+      if (this.#closed) return swept;
+      swept++;
       const slot = store.slotOf(key);
       if (slot >= 0 && store.isExpired(slot, now)) this.#expireHeld(key, slot, now);
     }
@@ -505,7 +510,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // same moment by their clocks) remove their copies: lingerReadExpiries().
     if ((this.#digest?.forgetLingering() ?? 0) > 0) this.#generation++;
     this.#forgetAgedTombstones(now);
-    return expired.length;
+    return swept;
   }
 
   /**
@@ -521,6 +526,7 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // the old value, while memory kept it).
     let count = 0;
     for (const key of expired) {
+      if (this.#closed) break; // closed by a listener, as in sweepMemory
       const record = this.#store.has(key) ? undefined : this.disk?.read(key);
       if (record === undefined || !isRecordExpired(record, now)) continue;
       this.#expired(key, record.value, record.version, 'local');

@@ -402,6 +402,27 @@ describe('expiry on disk', () => {
     }
   });
 
+  it('evictExpiredElements() whose expire listener shuts the manager down ends there and answers how many expired; it threw E_CACHE_CLOSED, blaming the closed disk store (helper-120)', async () => {
+    // The 3rd expiry is in memory, the 30th on disk.
+    for (const at of [3, 30]) {
+      const { manager, cache, clock } = open(tempDir(), {
+        maxElementsInMemory: 10,
+        overflowToDisk: true,
+        timeToLiveSeconds: 10,
+      });
+      let expired = 0;
+      let shutdown: Promise<unknown> | undefined;
+      cache.on('expire', () => {
+        if (++expired === at) shutdown = manager.shutdown();
+      });
+      for (let i = 0; i < 100; i++) cache.put(`k${i}`, i);
+      clock.advance(10_001);
+      expect(cache.evictExpiredElements()).toBe(at);
+      expect(expired).toBe(at);
+      await shutdown;
+    }
+  });
+
   it('the disk sweep reads each expired key again at its turn: a fresh write an expire listener made is kept', () => {
     const dir = tempDir();
     const { cache, clock } = open(dir, { maxElementsInMemory: 1, overflowToDisk: true, timeToLiveSeconds: 10 });
