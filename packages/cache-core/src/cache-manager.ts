@@ -12,6 +12,7 @@ import { describe, resolveCacheConfig } from './config.js';
 import type { DiskCloseReport } from './disk/disk-store.js';
 import { DiskTier } from './disk/disk-tier.js';
 import { LmdbEnvironment } from './disk/lmdb-environment.js';
+import { diskStorePathProblem } from './disk/store-path.js';
 import { ConfigError, MeshcacheError } from './errors.js';
 import { cacheLifespan } from './expiry.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -96,9 +97,8 @@ function checkOptions(options: CacheManagerOptions): void {
     }
   }
   const { diskStorePath, clock, logger, versionClock, tombstoneRetentionSeconds, maxTombstones } = options;
-  if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
-    throw new ConfigError(undefined, 'diskStorePath', 'must be a non-empty path');
-  }
+  const pathProblem = diskStorePath === undefined ? undefined : diskStorePathProblem(diskStorePath);
+  if (pathProblem !== undefined) throw new ConfigError(undefined, 'diskStorePath', pathProblem);
   const { scheduler } = options;
   if (scheduler !== undefined) {
     // Every method, here: one missing failed only at the first addCache, as "setInterval is not a function".

@@ -7,6 +7,7 @@ import { type Cache, cacheEngineOf } from './cache.js';
 import type { ReplicaPort } from './replica-port.js';
 
 export { DeferredValue, DeferredValues } from './deferred-value.js';
+export { diskStorePathProblem } from './disk/store-path.js';
 export { isWellFormed } from './encodable.js';
 export { type EntryCursor, SnapshotCursor } from './entry-cursor.js';
 export { shownValue } from './errors.js';

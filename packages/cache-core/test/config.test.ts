@@ -145,6 +145,17 @@ describe('cache configuration', () => {
     expect(error.message).toMatch(/no diskStorePath/);
   });
 
+  it('refuses a diskStorePath starting with ~, which only a shell expands (helper-120: it made a directory named "~")', () => {
+    for (const path of ['~', '~/meshcache']) {
+      const error = configError(() => new CacheManager({ diskStorePath: path }));
+      expect(error.field).toBe('diskStorePath');
+      expect(error.message).toMatch(/starts with ~, which only a shell expands .*write the whole path/);
+    }
+    // A ~ anywhere else is an ordinary character of a path.
+    expect(() => new CacheManager({ diskStorePath: '/tmp/~backup' })).not.toThrow();
+    expect(() => new CacheManager({ diskStorePath: '~backup' })).not.toThrow();
+  });
+
   it('leaves nothing behind when a config is refused', () => {
     const manager = new CacheManager();
     configError(() => manager.addCache('c', { timeToLiveSeconds: -1 }));

@@ -7,7 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type CacheConfig, ConfigError, resolveCacheConfig } from '@meshcache/core';
-import { isWellFormed, MAX_TIMER_MILLIS, shownValue } from '@meshcache/core/internal';
+import { diskStorePathProblem, isWellFormed, MAX_TIMER_MILLIS, shownValue } from '@meshcache/core/internal';
 import { type DiscoveryConfig, type ResolvedDiscoveryConfig, resolveDiscoveryConfig } from '@meshcache/discovery';
 import {
   type BackplaneConfig,
@@ -449,9 +449,8 @@ export function resolveClusterConfig(raw: unknown, env: NodeJS.ProcessEnv = proc
     }
   }
   if (insecure !== undefined && typeof insecure !== 'boolean') fail('insecure', 'must be true or false');
-  if (diskStorePath !== undefined && (typeof diskStorePath !== 'string' || diskStorePath === '')) {
-    fail('diskStorePath', 'must be a non-empty path');
-  }
+  const pathProblem = diskStorePath === undefined ? undefined : diskStorePathProblem(diskStorePath);
+  if (pathProblem !== undefined) fail('diskStorePath', pathProblem);
   // Absent, CacheManager's own defaults apply; present, checked here so that `meshcache serve`
   // refuses the file naming the field before anything starts.
   const { tombstoneRetentionSeconds, maxTombstones } = raw;

@@ -976,6 +976,12 @@ describe('cluster configuration', () => {
     expect(insecureExposures(resolveClusterConfig(node, {}))).toEqual([]);
   });
 
+  it('refuses a diskStorePath starting with ~ by name, as CacheManager does', () => {
+    expect(() => resolveClusterConfig({ name: 'gw-1', cluster: 'gateways', diskStorePath: '~/meshcache' }, {})).toThrow(
+      /option "diskStorePath" starts with ~, which only a shell expands/,
+    );
+  });
+
   it('refuses an empty MESHCACHE_SECRET by name, on loopback too, where it was read as no secret at all', () => {
     const loopback = { name: 'gw-1', cluster: 'gateways' };
     for (const config of [loopback, { ...loopback, peerListener: { hostname: '0.0.0.0' } }]) {
