@@ -379,47 +379,43 @@ describe('expiry on disk', () => {
     expect(cache.statistics()).toMatchObject({ diskSize: 0, memorySize: 0, expirations: 2500, misses: 0 });
   });
 
+  /**
+   * 100 entries past their TTL, 10 of them in memory, and an expire listener that shuts the
+   * manager down at the `at`th expiry (the 3rd is in memory, the 30th on disk): what
+   * ends the sweep (or evictExpiredElements) with the cache closed under it.
+   */
+  function shutDownAtExpiry(at: number, config: CacheConfig = {}) {
+    const { manager, cache, clock } = open(tempDir(), {
+      maxElementsInMemory: 10,
+      overflowToDisk: true,
+      timeToLiveSeconds: 10,
+      ...config,
+    });
+    const state = { expired: 0, shutdown: undefined as Promise<unknown> | undefined };
+    cache.on('expire', () => {
+      if (++state.expired === at) state.shutdown = manager.shutdown();
+    });
+    for (let i = 0; i < 100; i++) cache.put(`k${i}`, i);
+    clock.advance(10_001);
+    return { cache, state };
+  }
+
   it('an expire listener that shuts the manager down in the middle of the periodic sweep ends it, with no error logged (it said the sweep failed and would run again) (helper-120)', async () => {
-    // The 3rd expiry is in memory's sweep, the 30th in the disk's first slice.
     for (const at of [3, 30]) {
-      const { manager, cache, clock } = open(tempDir(), {
-        maxElementsInMemory: 10,
-        overflowToDisk: true,
-        timeToLiveSeconds: 10,
-        diskExpiryThreadIntervalSeconds: 0.05,
-      });
-      let expired = 0;
-      let shutdown: Promise<unknown> | undefined;
-      cache.on('expire', () => {
-        if (++expired === at) shutdown = manager.shutdown();
-      });
-      for (let i = 0; i < 100; i++) cache.put(`k${i}`, i);
-      clock.advance(10_001);
-      await waitFor(() => shutdown, `the sweep to expire ${at} entries`);
-      await shutdown;
+      const { state } = shutDownAtExpiry(at, { diskExpiryThreadIntervalSeconds: 0.05 });
+      await waitFor(() => state.shutdown, `the sweep to expire ${at} entries`);
+      await state.shutdown;
       expect(logged.splice(0)).toEqual([]);
-      expect(expired).toBe(at);
+      expect(state.expired).toBe(at);
     }
   });
 
   it('evictExpiredElements() whose expire listener shuts the manager down ends there and answers how many expired; it threw E_CACHE_CLOSED, blaming the closed disk store (helper-120)', async () => {
-    // The 3rd expiry is in memory, the 30th on disk.
     for (const at of [3, 30]) {
-      const { manager, cache, clock } = open(tempDir(), {
-        maxElementsInMemory: 10,
-        overflowToDisk: true,
-        timeToLiveSeconds: 10,
-      });
-      let expired = 0;
-      let shutdown: Promise<unknown> | undefined;
-      cache.on('expire', () => {
-        if (++expired === at) shutdown = manager.shutdown();
-      });
-      for (let i = 0; i < 100; i++) cache.put(`k${i}`, i);
-      clock.advance(10_001);
+      const { cache, state } = shutDownAtExpiry(at);
       expect(cache.evictExpiredElements()).toBe(at);
-      expect(expired).toBe(at);
-      await shutdown;
+      expect(state.expired).toBe(at);
+      await state.shutdown;
     }
   });
 

@@ -7,7 +7,7 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '@meshcache/core/testing';
-import { ClusterNode } from '@meshcache/replication';
+import { type ClusterConfig, ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../../replication/test/tls-certs.js';
 import { backplaneLine, clearLine, removalLine } from '../src/commands/admin.js';
@@ -22,17 +22,22 @@ const dir = mkdtempSync(join(tmpdir(), 'meshcache-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const SECRET = 'cli secret';
-async function start(name: string, peers: string[] = []) {
+/** A node on 127.0.0.1 with these caches (a gateway's two by default), stopped after the tests. */
+async function start(
+  name: string,
+  peers: string[] = [],
+  caches: ClusterConfig['caches'] = {
+    'Response Cache': { maxElementsInMemory: 100, replication: { asynchronousReplicationIntervalMillis: 10 } },
+    tokens: { timeToLiveSeconds: 3000 },
+  },
+) {
   const node = await ClusterNode.start({
     name,
     cluster: 'gateways',
     secret: SECRET,
     peerListener: { hostname: '127.0.0.1', port: 0 },
     peerDiscovery: { mode: 'manual', peers },
-    caches: {
-      'Response Cache': { maxElementsInMemory: 100, replication: { asynchronousReplicationIntervalMillis: 10 } },
-      tokens: { timeToLiveSeconds: 3000 },
-    },
+    caches,
   });
   nodes.push(node);
   return node;
@@ -238,19 +243,11 @@ describe('meshcache admin commands, in process', () => {
   });
 
   it('remove and clear say what reaches the other nodes, by how the cache replicates removals (they promised every node whatever the cache; found by the outside review)', async () => {
-    const a = await ClusterNode.start({
-      name: 'gw-1',
-      cluster: 'gateways',
-      secret: SECRET,
-      peerListener: { hostname: '127.0.0.1', port: 0 },
-      peerDiscovery: { mode: 'manual', peers: [] },
-      caches: {
-        replicated: { replication: { asynchronousReplicationIntervalMillis: 10 } },
-        'by repair': { replication: { replicateRemovals: false } },
-        local: {},
-      },
+    const a = await start('gw-1', [], {
+      replicated: { replication: { asynchronousReplicationIntervalMillis: 10 } },
+      'by repair': { replication: { replicateRemovals: false } },
+      local: {},
     });
-    nodes.push(a);
     const node = ['--node', a.url];
     const said = async (cache: string) => {
       a.manager.getCache(cache)?.put('k', 1);
@@ -311,15 +308,7 @@ describe('meshcache admin commands, in process', () => {
   });
 
   it('names the caches of an unknown-cache error as JSON, so that a name with a quote or a comma reads back', async () => {
-    const a = await ClusterNode.start({
-      name: 'gw-1',
-      cluster: 'gateways',
-      secret: SECRET,
-      peerListener: { hostname: '127.0.0.1', port: 0 },
-      peerDiscovery: { mode: 'manual', peers: [] },
-      caches: { 'we"ird\\name': {}, 'a", "b': {} },
-    });
-    nodes.push(a);
+    const a = await start('gw-1', [], { 'we"ird\\name': {}, 'a", "b': {} });
     const unknown = await cli(['get', '--node', a.url, 'we"ird', 'k']);
     expect(unknown.code).toBe(1);
     // It said: no cache named "we"ird" on this node (it has: "we"ird\name", "a", "b")
