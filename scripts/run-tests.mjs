@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshcache-tests-'));
 // One fast-check seed for the whole run (test/fast-check-seed.ts), printed so that a failure can be
@@ -19,8 +20,11 @@ console.log(`fast-check seed ${seed} (replay: MESHCACHE_TEST_SEED=${seed} npm te
 const results = join(dir, 'results.json');
 // `pnpm run test:all -- FILE` hands the `--` on; vitest would then ignore FILE and run everything.
 const args = process.argv.slice(2).filter((arg) => arg !== '--');
+// The workspace's own vitest, so that `node scripts/run-tests.mjs FILE` runs as `pnpm run test:all`
+// does; from PATH it was found only under pnpm ("spawnSync vitest ENOENT" from a plain shell).
+const local = join(dirname(dirname(fileURLToPath(import.meta.url))), 'node_modules', '.bin', 'vitest');
 const run = spawnSync(
-  'vitest',
+  existsSync(local) ? local : 'vitest',
   ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...args],
   { stdio: 'inherit', shell: false },
 );
