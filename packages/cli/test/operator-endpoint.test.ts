@@ -182,6 +182,24 @@ describe('the operator endpoint', () => {
     expect(await get(`${url}/status`, { host: `[::ffff:127.0.0.1]:${port}` })).toMatchObject({ status: 200 });
   });
 
+  it('bound to a wildcard address, refuses a rebinding Host on a connection that arrived at loopback (found by an attack)', async () => {
+    // 0.0.0.0 and :: listen on loopback too: with the Host check decided by the bound address, a
+    // page rebound to 127.0.0.1 read /status and /events from a browser on the node's host.
+    const node = await start('gw-1');
+    for (const wildcard of ['0.0.0.0', '::']) {
+      const endpoint = await endpointOf(node, wildcard);
+      const port = new URL(endpoint.url).port;
+      const url = `http://127.0.0.1:${port}`;
+      for (const path of ['/status', '/events', '/']) {
+        const answer = await get(`${url}${path}`, { host: `attacker.example:${port}` });
+        expect({ wildcard, path, status: answer.status, body: answer.body }).toMatchObject({ status: 421 });
+        expect(answer.body).not.toContain('gw-1');
+      }
+      expect(await get(`${url}/status`, { host: `127.0.0.1:${port}` })).toMatchObject({ status: 200 });
+      expect(await get(`${url}/healthz`, { host: `localhost:${port}` })).toMatchObject({ status: 200 });
+    }
+  });
+
   it('closes a connection that asks for more behind an event stream, or pipelines past the bound; the node stays responsive', async () => {
     const node = await start('gw-1');
     const endpoint = await endpointOf(node);

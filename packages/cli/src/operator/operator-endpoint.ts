@@ -14,10 +14,12 @@
  *   GET /events   the same every second as server-sent events
  *
  * It has no authentication, so it listens on loopback unless configured otherwise, shows no key,
- * value or secret, and on a loopback address (however spelled) answers only requests whose Host
- * is an IP address or `localhost` (a page elsewhere that rebinds its DNS name to 127.0.0.1 gets
- * 421; an address cannot be rebound). Off loopback it is for a Prometheus elsewhere, which may
- * name it by any DNS name: no Host check there (docs/observability.md: firewall it). Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
+ * value or secret, and a connection that arrived at a loopback address (however spelled, and
+ * whatever the endpoint is bound to: a wildcard bind listens on loopback too) is answered only
+ * when its Host is an IP address or `localhost` (a page elsewhere that rebinds its DNS name to
+ * 127.0.0.1 gets 421; an address cannot be rebound). One that arrived at another address is
+ * a Prometheus elsewhere, which may name it by any DNS name: no Host check there
+ * (docs/observability.md: firewall it). Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
  * it), each stream costs one JSON per second, and one a client does not read is skipped, then
  * closed, instead of buffered. One client cannot hold the node: a connection with more than
  * MAX_PIPELINED requests unanswered is closed (Node's server runs the handler for every request
@@ -103,9 +105,9 @@ function isUnrebindableHost(hostname: string): boolean {
 }
 
 /**
- * Whether the address the endpoint is bound to is a loopback one, however the configuration
- * spelled it (`::ffff:127.0.0.1` and `0:0:0:0:0:0:0:1` skipped the check when the configured name
- * was compared with `127.0.0.1` and `::1`).
+ * Whether the address a connection arrived at is a loopback one, however spelled (`::ffff:127.0.0.1`
+ * and `0:0:0:0:0:0:0:1` skipped the check when the configured name was compared with `127.0.0.1`
+ * and `::1`).
  */
 function isLoopbackAddress(address: string): boolean {
   if (isIP(address) === 4) return address.startsWith('127.');
@@ -133,7 +135,6 @@ export async function startOperatorEndpoint(
 ): Promise<OperatorEndpoint> {
   const hostname = options.hostname ?? '127.0.0.1';
   const interval = options.intervalMillis ?? 1000;
-  let loopbackOnly = true; // until it listens: then from the address it is bound to
   const startedAt = Date.now();
   let ready = false;
   void node.ready().then(
@@ -200,7 +201,11 @@ export async function startOperatorEndpoint(
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    if (loopbackOnly && !isUnrebindableHost(hostOf(request.headers.host) ?? '')) {
+    // Judged by the address the connection arrived at, not the one bound: bound to 0.0.0.0 or ::,
+    // the endpoint answered a page rebound to 127.0.0.1 whatever its Host, and read it the node's status.
+    const arrivedAt = request.socket.localAddress;
+    const onLoopback = arrivedAt === undefined || isLoopbackAddress(arrivedAt);
+    if (onLoopback && !isUnrebindableHost(hostOf(request.headers.host) ?? '')) {
       send(
         response,
         421,
@@ -307,8 +312,7 @@ export async function startOperatorEndpoint(
       resolve();
     });
   });
-  const { port, address } = server.address() as AddressInfo;
-  loopbackOnly = isLoopbackAddress(address);
+  const { port } = server.address() as AddressInfo;
   const host = hostname.includes(':') ? `[${hostname}]` : hostname;
   let closed: Promise<void> | undefined;
   return {
