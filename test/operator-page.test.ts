@@ -10,14 +10,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { until as poll } from '@meshcache/core/testing';
-import { AdminClient } from '@meshcache/replication';
+import { AdminClient, ClusterNode } from '@meshcache/replication';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startOperatorEndpoint } from '../packages/cli/src/operator/operator-endpoint.js';
 import { parsePrometheusText, sampleValue } from '../packages/replication/test/prometheus-text.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
@@ -52,9 +55,17 @@ interface Served {
 const running: ChildProcess[] = [];
 const contexts: BrowserContext[] = [];
 const clients: AdminClient[] = [];
+const servers: Server[] = [];
+/** In-process nodes and endpoints, stopped in this order. */
+const stops: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
   for (const context of contexts.splice(0)) await context.close(); // ends the browser it launched
+  for (const stop of stops.splice(0)) await stop();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
   for (const child of running.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -100,6 +111,17 @@ async function serve(name: string, peers: string[], http: boolean): Promise<Serv
     });
   });
   return { name, child, url, http: endpoint };
+}
+
+/** A browser launched for one test, closed after it. */
+async function browser(): Promise<BrowserContext> {
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-profile-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+  });
+  contexts.push(context);
+  return context;
 }
 
 async function admin(node: Served): Promise<AdminClient> {
@@ -171,12 +193,7 @@ describe('the operator endpoint of meshcache serve processes', () => {
       const b = await serve('gw-2', [], false);
       const c = await serve('gw-3', [], false);
       const a = await serve('gw-1', [b.url, c.url], true);
-      const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-profile-')), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: CHROMIUM_FLAGS,
-      });
-      contexts.push(context);
+      const context = await browser();
       const page = await context.newPage();
       const problems: string[] = [];
       page.on('console', (message) => {
@@ -223,5 +240,60 @@ describe('the operator endpoint of meshcache serve processes', () => {
       expect(problems.filter((p) => !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(p))).toEqual([]);
     },
     90_000,
+  );
+
+  it.skipIf(!browserThere && process.env['CI'] === undefined)(
+    'answers a page of another site 403, so that its EventSources hold no stream; a link to the page still opens it (found by an attack)',
+    async () => {
+      expect(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run scripts/install-system-deps.sh as root`).toBe(true);
+      // In process, to see the streams the endpoint holds.
+      const node = await ClusterNode.start({
+        name: 'gw-1',
+        cluster: 'gateways',
+        secret: SECRET,
+        peerListener: { hostname: '127.0.0.1', port: 0 },
+        peerDiscovery: { mode: 'manual', peers: [] },
+        caches: { 'Response Cache': {} },
+      });
+      stops.push(() => node.stop());
+      const endpoint = await startOperatorEndpoint(node, { hostname: '127.0.0.1', port: 0 });
+      stops.unshift(() => endpoint.close());
+      const sources = 12; // twice what Chromium opens at once to one host and port
+      // The attacker's page: of the site "localhost", where the endpoint is of the site "127.0.0.1".
+      const attacker = createServer((_request, response) => {
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        response.end(`<!doctype html><a id="link" href="${endpoint.url}/">the node</a><script>
+          window.sources = [];
+          for (let i = 0; i < ${sources}; i++) window.sources.push(new EventSource('${endpoint.url}/events?' + i));
+        </script>`);
+      });
+      servers.push(attacker);
+      await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+      const page = await (await browser()).newPage();
+      await page.goto(`http://localhost:${(attacker.address() as AddressInfo).port}/`);
+      // Answered 200, a stream failed CORS in the page, but Chromium held it open, its connection
+      // with it, for seconds: six at a time, all it opens to one host and port, and a page that
+      // opened more as they failed kept six held. Pages enough held all 32 streams, or the 64
+      // connections one host may hold (every client of a loopback endpoint is one host).
+      let held = 0;
+      await until(async () => {
+        held = Math.max(held, endpoint.eventStreams);
+        return page.evaluate(() =>
+          (globalThis as unknown as { sources: EventSource[] }).sources.every((source) => source.readyState === 2),
+        );
+      }, `the attacker page's ${sources} EventSources to be refused`);
+      expect(held).toBe(0);
+      expect(endpoint.eventStreams).toBe(0);
+
+      // A link followed to the page is the operator's own doing: it opens, and goes live.
+      await page.click('#link');
+      await until(
+        async () => (await page.locator('#live').getAttribute('data-live')) === 'true',
+        'the page opened by a link to go live',
+      );
+      expect(await page.locator('#node').textContent()).toBe('gw-1');
+      expect(endpoint.eventStreams).toBe(1);
+    },
+    60_000,
   );
 });

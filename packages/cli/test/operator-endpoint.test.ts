@@ -57,14 +57,17 @@ interface Answer {
 }
 
 /** One HTTP request with node:http (fetch will not send another Host). */
-function get(url: string, options: { method?: string; host?: string } = {}): Promise<Answer> {
+function get(
+  url: string,
+  options: { method?: string; host?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
         agent: false, // a fresh connection each time: a pooled one would outlive a closed endpoint
         method: options.method ?? 'GET',
-        headers: options.host === undefined ? {} : { host: options.host },
+        headers: { ...options.headers, ...(options.host === undefined ? {} : { host: options.host }) },
       },
       (res) => {
         let body = '';
@@ -197,6 +200,39 @@ describe('the operator endpoint', () => {
       }
       expect(await get(`${url}/status`, { host: `127.0.0.1:${port}` })).toMatchObject({ status: 200 });
       expect(await get(`${url}/healthz`, { host: `localhost:${port}` })).toMatchObject({ status: 200 });
+    }
+  });
+
+  it('answers 403 to what a page of another origin asks, by Sec-Fetch-Site or else Origin, but serves a link followed to it', async () => {
+    const endpoint = await endpointOf(await start('gw-1'));
+    const host = new URL(endpoint.url).host;
+    const fetched = (site: string, mode = 'cors', dest = 'empty') => ({
+      'sec-fetch-site': site,
+      'sec-fetch-mode': mode,
+      'sec-fetch-dest': dest,
+    });
+    for (const headers of [
+      fetched('cross-site'),
+      fetched('same-site'),
+      fetched('cross-site', 'no-cors', 'image'),
+      fetched('cross-site', 'navigate', 'iframe'),
+      { origin: 'http://attacker.example' },
+      { origin: 'null' },
+    ]) {
+      const answer = await get(`${endpoint.url}/events`, { headers });
+      expect({ headers, status: answer.status }).toEqual({ headers, status: 403 });
+      expect(answer.headers['connection']).toBe('close');
+      expect(answer.body).not.toContain('gw-1');
+    }
+    for (const headers of [
+      {} as Record<string, string>,
+      fetched('same-origin'),
+      fetched('none', 'navigate', 'document'),
+      fetched('cross-site', 'navigate', 'document'),
+      { origin: `http://${host}` },
+    ]) {
+      const answer = await get(`${endpoint.url}/status`, { headers });
+      expect({ headers, status: answer.status }).toEqual({ headers, status: 200 });
     }
   });
 

@@ -19,7 +19,9 @@
  * when its Host is an IP address or `localhost` (a page elsewhere that rebinds its DNS name to
  * 127.0.0.1 gets 421; an address cannot be rebound). One that arrived at another address is
  * a Prometheus elsewhere, which may name it by any DNS name: no Host check there
- * (docs/observability.md: firewall it). Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
+ * (docs/observability.md: firewall it). A request a browser says a page of another origin
+ * sent (Sec-Fetch-Site, else Origin) gets 403 and its connection closed, unless it is a link
+ * followed to the page. Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
  * it), each stream costs one JSON per second, and one a client does not read is skipped, then
  * closed, instead of buffered. One client cannot hold the node: a connection with more than
  * MAX_PIPELINED requests unanswered is closed (Node's server runs the handler for every request
@@ -114,6 +116,26 @@ function isLoopbackAddress(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped !== null) return (mapped[1] as string).startsWith('127.');
   return isIP(address) === 6 && /^(0{0,4}:){2,7}0{0,3}1$/.test(address.replace(/^::/, '0::'));
+}
+
+/**
+ * Whether a browser says a page of another site (or another origin of this one) sent the request,
+ * other than by the user following a link to it: Fetch Metadata (Sec-Fetch-*) where the browser
+ * sends it, else an Origin that is not this endpoint's. Tools send neither.
+ */
+function isFromAnotherPage(request: IncomingMessage): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined) {
+    if (site === 'same-origin' || site === 'none') return false;
+    return !(request.headers['sec-fetch-mode'] === 'navigate' && request.headers['sec-fetch-dest'] === 'document');
+  }
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== request.headers.host;
+  } catch {
+    return true; // "null": a sandboxed frame, a data: URL, a redirect across origins
+  }
 }
 
 /** Where a connection comes from, as the limits count it: its address, an IPv6 one by its /64. */
@@ -211,6 +233,21 @@ export async function startOperatorEndpoint(
         421,
         text,
         'on loopback this endpoint answers only to a Host that is an IP address or localhost\n',
+        false,
+      );
+      return;
+    }
+    if (isFromAnotherPage(request)) {
+      // No page elsewhere has a use for an answer it may not read, and Chromium held an event
+      // stream a page of another site opened for seconds after failing it for CORS, its
+      // connection with it: a page opening more kept six held, and pages enough would hold every
+      // stream, or every connection one host may have (the scrapers' on loopback).
+      response.shouldKeepAlive = false;
+      send(
+        response,
+        403,
+        text,
+        'only pages of this endpoint may ask it; follow a link to it or open it yourself\n',
         false,
       );
       return;
