@@ -430,6 +430,43 @@ describe('the operator endpoint', () => {
       controller.abort();
     }
   });
+
+  it('when every event stream is taken, closes the oldest of the host holding the most for a page from elsewhere (found by an attack)', async () => {
+    // One host holding all 32 (anything that reaches an endpoint bound off loopback) kept every
+    // operator's page out with 503 for as long as it liked.
+    const endpoint = await endpointOf(await start('gw-1'));
+    const port = Number(new URL(endpoint.url).port);
+    const held: Array<{ socket: Socket; closed: Promise<void> }> = [];
+    /** An event stream from `localAddress` (any 127.0.0.0/8 address is this host's), with what it received. */
+    const stream = (localAddress: string) => {
+      const socket = connect({ port, host: '127.0.0.1', localAddress });
+      socket.once('error', () => {});
+      let received = '';
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString();
+      });
+      const closed = new Promise<void>((done) => socket.once('close', () => done()));
+      socket.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      held.push({ socket, closed });
+      return { closed, received: () => received };
+    };
+    try {
+      for (let i = 0; i < MAX_EVENT_STREAMS; i++) stream('127.0.0.2');
+      await until(() => endpoint.eventStreams === MAX_EVENT_STREAMS, 'every stream taken by one host');
+      const page = stream('127.0.0.1');
+      await until(() => page.received().includes('event: status'), 'the page from elsewhere to get its stream');
+      expect(page.received()).toMatch(/^HTTP\/1\.1 200 /);
+      await held[0]?.closed; // the first host's oldest gave way
+      expect(endpoint.eventStreams).toBe(MAX_EVENT_STREAMS);
+      // The host holding the most gets no more by asking again.
+      const again = stream('127.0.0.2');
+      await again.closed;
+      expect(again.received()).toMatch(/^HTTP\/1\.1 503 /);
+    } finally {
+      for (const { socket } of held) socket.destroy();
+    }
+    await until(() => endpoint.eventStreams === 0, 'every stream gone');
+  });
 });
 
 /** Writes gw-1's config for `meshcache serve` into `dir`, with an operator endpoint on a free port; returns its path. */

@@ -21,9 +21,9 @@
  * a Prometheus elsewhere, which may name it by any DNS name: no Host check there
  * (docs/observability.md: firewall it). A request a browser says a page of another origin
  * sent (Sec-Fetch-Site, else Origin) gets 403 and its connection closed, unless it is a link
- * followed to the page. Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503 past
- * it), each stream costs one JSON per second, and one a client does not read is skipped, then
- * closed, instead of buffered. One client cannot hold the node: a connection with more than
+ * followed to the page. Only GET and HEAD. At most MAX_EVENT_STREAMS pages listen at once (503
+ * past it, the host holding the most giving way), each stream costs one JSON per second, and one
+ * a client does not read is skipped, then closed, instead of buffered. One client cannot hold the node: a connection with more than
  * MAX_PIPELINED requests unanswered is closed (Node's server runs the handler for every request
  * it has read, whether the answers before it were taken or not: 3,000 pipelined scrapes held the
  * event loop 30 s and 2.5 GB), a request behind an event stream on its connection closes it, and
@@ -70,7 +70,10 @@ export interface OperatorEndpoint {
   close(): Promise<void>;
 }
 
-/** Pages (event streams) served at once; past it /events answers 503. */
+/**
+ * Pages (event streams) served at once; past it /events answers 503, unless the host holding the
+ * most holds more than the newcomer's: then its oldest stream is closed to make room.
+ */
 export const MAX_EVENT_STREAMS = 32;
 /** Requests read on one connection and not yet answered, past which the connection is closed. */
 export const MAX_PIPELINED = 8;
@@ -178,6 +181,7 @@ export async function startOperatorEndpoint(
   /** Per connection: requests read and not yet answered, and whether one of them is an event stream. */
   const pending = new WeakMap<Socket, { unanswered: number; streaming: boolean }>();
   const streams = new Set<ServerResponse>();
+  const streamPlaces = new ConnectionPlaces({ maxConnections: MAX_EVENT_STREAMS, maxPerAddress: MAX_EVENT_STREAMS });
   const sockets = new Set<Socket>();
 
   const send = (response: ServerResponse, status: number, type: string, body: string, head: boolean) => {
@@ -191,7 +195,12 @@ export async function startOperatorEndpoint(
   const text = 'text/plain; charset=utf-8';
 
   const events = (response: ServerResponse) => {
-    if (streams.size >= MAX_EVENT_STREAMS) {
+    // Full, the host holding the most streams gives up its oldest (each stream has a connection
+    // of its own: nothing is answered behind one): one host that took all of them kept every
+    // operator's page out with 503 for as long as it liked.
+    const socket = response.socket;
+    const release = socket === null ? undefined : streamPlaces.admit(hostOfSocket(socket), socket);
+    if (release === undefined) {
       send(response, 503, text, 'too many pages open\n', false);
       return;
     }
@@ -219,6 +228,7 @@ export async function startOperatorEndpoint(
     response.on('close', () => {
       clearInterval(timer);
       streams.delete(response);
+      release();
     });
   };
 
