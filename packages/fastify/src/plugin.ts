@@ -277,12 +277,18 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       req[STATE] = { kind: 'internal', job };
       return next();
     }
+    // A request the cache does not serve is counted BYPASS, as handle() counts it: left uncounted,
+    // statistics().served.BYPASS stayed 0 under Fastify whatever came through.
     if (UNSAFE_METHODS.has(method)) {
       const keyed = keyedRequest(request, options.origin);
       if (keyed !== undefined) req[STATE] = { kind: 'unsafe', keyed };
+      responses.countServed('BYPASS');
       return next();
     }
-    if (!CACHED_METHODS.has(method)) return next();
+    if (!CACHED_METHODS.has(method)) {
+      responses.countServed('BYPASS');
+      return next();
+    }
     // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
     const keyed = keyedRequest(request, options.origin, 'GET');
     if (keyed === undefined) {
@@ -306,7 +312,10 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request));
       return send(reply, found.response);
     }
-    if (found.state === 'bypass') return next();
+    if (found.state === 'bypass') {
+      responses.countServed('BYPASS');
+      return next();
+    }
     if (onlyIfCached(request)) {
       // RFC 9111 section 5.2.1.7: the stored response, or 504; never the handler.
       req[STATE] = { kind: 'answered' };

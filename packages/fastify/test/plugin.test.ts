@@ -647,6 +647,21 @@ describe('the response as it went out', () => {
     await get('/x');
     expect(app.responseCache.statistics()).toMatchObject({ served: { HIT: 2, MISS: 1 }, stored: 1, notStored: 0 });
   });
+
+  it('counts a request it lets through as BYPASS, as handle() does (it counted none: helper-123 found BYPASS always 0)', async () => {
+    const { app, get } = await setup((app) => {
+      app.get('/x', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return 'x';
+      });
+      app.post('/x', () => 'posted');
+      app.delete('/x', () => 'deleted');
+    });
+    await get('/x');
+    expect((await app.inject({ method: 'POST', url: '/x' })).body).toBe('posted');
+    expect((await app.inject({ method: 'DELETE', url: '/x' })).body).toBe('deleted');
+    expect(app.responseCache.statistics()).toMatchObject({ served: { MISS: 1, BYPASS: 2 } });
+  });
 });
 
 describe('the tokenCache decorator', () => {
