@@ -30,6 +30,7 @@ const run = spawnSync(
 );
 if (run.error) {
   console.error(`could not start vitest: ${run.error.message}`);
+  rmSync(dir, { recursive: true, force: true });
   process.exit(1);
 }
 if (existsSync(results)) {
