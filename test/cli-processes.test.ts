@@ -57,6 +57,26 @@ async function serve(name: string, peers: string[]): Promise<{ child: ChildProce
   return serveFile(file, name);
 }
 
+/**
+ * A port that accepts and never answers the WebSocket upgrade: a CLI dialling it waits up to its
+ * --timeout. `held` is every connection it took; close() ends them and the server.
+ */
+async function silentPort(): Promise<{ url: string; held: Set<Socket>; close: () => Promise<unknown> }> {
+  const held = new Set<Socket>();
+  const server = createServer((socket) => {
+    held.add(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held,
+    close: () => {
+      for (const socket of held) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 const until = (check: () => Promise<boolean>, what: string, timeoutMillis = 10_000) =>
   untilTrue(check, what, { timeoutMillis, intervalMillis: 50 });
 
@@ -246,14 +266,9 @@ describe('meshcache as processes', () => {
   }, 60_000);
 
   it('--timeout bounds the dial too: a node that does not answer the upgrade is waited for that long, not 5 s', async () => {
-    // A port that accepts and never answers the WebSocket upgrade.
-    const held = new Set<Socket>();
-    const silent = createServer((socket) => {
-      held.add(socket);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silent = await silentPort();
     try {
-      const node = `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const node = silent.url;
       const result = await meshcache(['peers', '--node', node, '--timeout', '6500']);
       expect(result.code).toBe(1);
       // It said "the WebSocket upgrade did not finish within 5000 ms" whatever --timeout was.
@@ -262,19 +277,14 @@ describe('meshcache as processes', () => {
         expect.stringMatching(/^meshcache: cannot reach a node at ws:.*(within 6500 ms|no answer from)/),
       ]);
     } finally {
-      for (const socket of held) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
     }
   }, 60_000);
 
   it('get, put and peers waiting for a node end at once on SIGINT or SIGTERM, not at --timeout', async () => {
-    // A port that accepts and never answers the upgrade: each command waits for it up to --timeout.
-    const held = new Set<Socket>();
-    const silent = createServer((socket) => {
-      held.add(socket);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const node = `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    // Each command waits for the silent port up to --timeout.
+    const silent = await silentPort();
+    const { held, url: node } = silent;
     try {
       for (const [signal, args] of [
         ['SIGINT', ['get', '--node', node, '--timeout', '600000', 'Response Cache', 'k']],
@@ -296,8 +306,7 @@ describe('meshcache as processes', () => {
         expect([child.exitCode, child.signalCode]).toEqual([null, signal]);
       }
     } finally {
-      for (const socket of held) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
     }
   }, 60_000);
 
