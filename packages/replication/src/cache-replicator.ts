@@ -189,6 +189,8 @@ export class CacheReplicator {
   readonly #removeAlls = { startedAt: Number.NEGATIVE_INFINITY, count: 0 };
   #waitingRemoveAll: { readonly change: RemoveAllMessage; readonly from: string } | undefined;
   #removeAllTimer: Cancel | undefined;
+  /** Settles once the removeAll waiting is applied (or this replicator closes): the Acks that wait for it (removeAllApplied). */
+  #removeAllWaiters: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
   readonly #repair: CacheRepair;
   /** Cluster-wide single flight, when the cache asks for it. */
   readonly #leases: ClusterLoadCoordinator | undefined;
@@ -697,9 +699,33 @@ export class CacheReplicator {
         this.#removeAlls.startedAt = this.#scheduler.now();
         this.#removeAlls.count = 1;
         if (newest !== undefined) this.#applyWaiting(newest.change, newest.from);
+        this.#releaseRemoveAllWaiters();
       }, wait);
     }
     return true;
+  }
+
+  /**
+   * Resolves once no removeAll of a peer waits here (#deferRemoveAll); undefined when none does.
+   * A link answers a Sync only then: settle() is where a synchronous change counts as applied on
+   * the peer, and a waiting removeAll has not cleared yet what it clears.
+   */
+  removeAllApplied(): Promise<void> | undefined {
+    if (this.#waitingRemoveAll === undefined) return undefined;
+    if (this.#removeAllWaiters === undefined) {
+      let resolve = () => {};
+      const promise = new Promise<void>((settle) => {
+        resolve = settle;
+      });
+      this.#removeAllWaiters = { promise, resolve };
+    }
+    return this.#removeAllWaiters.promise;
+  }
+
+  #releaseRemoveAllWaiters(): void {
+    const waiters = this.#removeAllWaiters;
+    this.#removeAllWaiters = undefined;
+    waiters?.resolve();
   }
 
   /** A removeAll that waited, applied from a timer: refused as in apply(), and never the process's end. */
@@ -716,6 +742,7 @@ export class CacheReplicator {
     this.#beat?.();
     this.#leading?.();
     this.#removeAllTimer?.();
+    this.#releaseRemoveAllWaiters(); // the links close too: an Ack they still send goes nowhere
     this.#antiEntropy?.();
     this.#leases?.close();
     if (this.#leases !== undefined) this.port.setLoadCoordinator(undefined);

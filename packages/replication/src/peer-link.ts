@@ -479,9 +479,18 @@ export class PeerLink {
   #receive(message: SessionMessage): Promise<void> | undefined {
     this.lastSeen = this.#scheduler.now();
     switch (message.type) {
-      case MessageType.Sync:
-        this.#send({ type: MessageType.Ack, id: message.id });
+      case MessageType.Sync: {
+        // Every change before the Sync is applied by now, but a removeAll that waits for the next
+        // second (cache-replicator.ts, #deferRemoveAll): the Ack waits for it, and the link does not.
+        const waiting: Promise<void>[] = [];
+        for (const cache of this.caches) {
+          const applied = this.#options.replicators.get(cache)?.removeAllApplied();
+          if (applied !== undefined) waiting.push(applied);
+        }
+        if (waiting.length === 0) this.#send({ type: MessageType.Ack, id: message.id });
+        else void Promise.all(waiting).then(() => this.#send({ type: MessageType.Ack, id: message.id }));
         return;
+      }
       case MessageType.Ack:
         this.#acks.get(message.id)?.(true);
         return;
