@@ -1,0 +1,58 @@
+/**
+ * What a node's listeners hear of its peers' changes, over real WebSockets on 127.0.0.1: the
+ * events docs/replication.md ("Events on the receiving node") lists, origin 'remote' each.
+ */
+import type { Cache } from '@meshcache/core';
+import { describe, expect, it } from 'vitest';
+import { nodeCache, startNode, until } from './nodes.js';
+
+const TYPES = ['put', 'update', 'remove', 'expire', 'evict', 'removeAll'] as const;
+
+function heard(cache: Cache<unknown>): string[] {
+  const events: string[] = [];
+  for (const type of TYPES) cache.on(type, (event) => events.push(`${event.type} ${event.key ?? '*'} ${event.origin}`));
+  return events;
+}
+
+describe('events on the receiving node', () => {
+  it("invalidate mode: a peer's put or update is a remote remove there, whether it held the key or not", async () => {
+    const caches = {
+      C: {
+        replication: {
+          asynchronousReplicationIntervalMillis: 10,
+          replicatePutsViaCopy: false,
+          replicateUpdatesViaCopy: false,
+        },
+      },
+    };
+    const a = await startNode('gw-1', [], { caches });
+    const b = await startNode('gw-2', [a.url], { caches });
+    await b.ready();
+    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    const events = heard(nodeCache(b, 'C'));
+    nodeCache(a, 'C').put('GET /new', 1); // b never held it
+    await a.settle();
+    expect(events).toEqual(['remove GET /new remote']);
+    // b holds a key a then writes: b drops it, and a later get there misses
+    nodeCache(b, 'C').put('GET /held', 'b');
+    await b.settle();
+    nodeCache(a, 'C').put('GET /held', 'a');
+    await a.settle();
+    expect(nodeCache(b, 'C').get('GET /held')).toBeUndefined();
+    expect(nodeCache(a, 'C').get('GET /held')).toBe('a');
+    expect(events.slice(1)).toEqual(['put GET /held local', 'remove GET /held remote']);
+  });
+
+  it("a joiner's bootstrap fires a remote put for each entry it takes and a remote remove for each removal its peer keeps a tombstone of", async () => {
+    const caches = { C: { replication: { asynchronousReplicationIntervalMillis: 10 } } };
+    const a = await startNode('gw-1', [], { caches });
+    nodeCache(a, 'C').put('GET /kept', 1);
+    nodeCache(a, 'C').put('GET /gone', 2);
+    nodeCache(a, 'C').remove('GET /gone');
+    const b = await startNode('gw-2', [a.url], { caches }); // bootstrapAsynchronously: start() returns at once
+    const events = heard(nodeCache(b, 'C'));
+    await b.ready();
+    expect(nodeCache(b, 'C').keys()).toEqual(['GET /kept']);
+    expect(events.sort()).toEqual(['put GET /kept remote', 'remove GET /gone remote']);
+  });
+});
