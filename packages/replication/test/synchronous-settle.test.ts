@@ -25,3 +25,19 @@ describe('settle() in synchronous mode', () => {
     expect(nodeCache(b, 'C').keys()).toEqual([]);
   });
 });
+
+describe('settle() with a peer that is not linked', () => {
+  it('names it in neither list: node.peers() is where it shows as not connected', async () => {
+    const c = await startNode('gw-3', [], { caches });
+    const a = await startNode('gw-1', [c.url], { caches });
+    const b = await startNode('gw-2', [a.url], { caches });
+    await b.ready();
+    await until(() => a.peers().filter((peer) => peer.state === 'connected').length === 2, 'both links of gw-1');
+    await c.stop();
+    await until(() => a.peers().find((peer) => peer.id === 'gw-3')?.state !== 'connected', 'gw-1 to see gw-3 go');
+    nodeCache(a, 'C').put('GET /revoked', 1);
+    const settled = await a.settle();
+    expect(settled['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(a.peers().find((peer) => peer.id === 'gw-3')?.state).not.toBe('connected');
+  });
+});
