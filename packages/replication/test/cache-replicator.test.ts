@@ -1,3 +1,4 @@
+import { until } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { MessageType } from '../src/internals.js';
@@ -291,6 +292,16 @@ describe('CacheReplicator', () => {
     expect(cacheOf(b).size).toBe(200);
     expect(cacheOf(b).get('k199')).toBe('v'.repeat(100));
     expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: false, queued: 0 })]);
+  });
+
+  it('settle() after a queue overflow counts the peer acknowledged before its repair brought it what was dropped (docs/replication.md says so)', async () => {
+    const { a, b, cacheOf } = await pair({}, 4000);
+    for (let i = 0; i < 200; i++) cacheOf(a).put(`k${i}`, 'v'.repeat(100));
+    expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ node: 'gw-2', needsRepair: true })]);
+    // The flush sends a digest instead of the dropped changes; the peer acknowledges the digest.
+    expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(cacheOf(b).size).toBeLessThan(200);
+    await until(() => cacheOf(b).size === 200, 'the repair to bring the dropped changes');
   });
 
   it('sends at once in synchronous mode, and settle() reports the peer acknowledged it', async () => {
