@@ -56,3 +56,37 @@ describe('events on the receiving node', () => {
     expect(events.sort()).toEqual(['put GET /kept remote', 'remove GET /gone remote']);
   });
 });
+
+describe('a put over an expired entry', () => {
+  it('is a new key (expire, then put), so replicatePuts false keeps it local where Ehcache sent it as an update', async () => {
+    const caches = {
+      C: {
+        timeToLiveSeconds: 0.2,
+        replication: {
+          asynchronousReplicationIntervalMillis: 10,
+          replicatePuts: false,
+          replicateUpdates: true,
+          replicateExpiries: false,
+        },
+      },
+    };
+    const a = await startNode('gw-1', [], { caches });
+    const b = await startNode('gw-2', [a.url], { caches });
+    await b.ready();
+    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    nodeCache(a, 'C').put('GET /k', 1);
+    nodeCache(b, 'C').put('GET /k', 1);
+    // Both hold it; each copy expires (TTL counts from each write) but is not removed until read or swept.
+    await until(
+      () => nodeCache(a, 'C').peekEntry('GET /k') === undefined && nodeCache(b, 'C').peekEntry('GET /k') === undefined,
+      'GET /k to expire on both nodes',
+    );
+    const onA: string[] = [];
+    for (const type of TYPES)
+      nodeCache(a, 'C').on(type, (event) => onA.push(`${event.type} ${event.key} ${event.origin}`));
+    nodeCache(a, 'C').put('GET /k', 2);
+    await a.settle();
+    expect(onA).toEqual(['expire GET /k local', 'put GET /k local']);
+    expect(nodeCache(b, 'C').get('GET /k')).toBeUndefined();
+  });
+});
