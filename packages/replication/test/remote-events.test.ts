@@ -1,6 +1,7 @@
 /**
- * What a node's listeners hear of its peers' changes, over real WebSockets on 127.0.0.1: the
- * events docs/replication.md ("Events on the receiving node") lists, origin 'remote' each.
+ * What a node's peers' changes do there, over real WebSockets on 127.0.0.1: the events
+ * docs/replication.md ("Events on the receiving node") lists, origin 'remote' each, and where the
+ * Ehcache options behave otherwise than Ehcache's (docs/replication.md, docs/configuration.md).
  */
 import type { Cache } from '@meshcache/core';
 import { describe, expect, it } from 'vitest';
@@ -88,5 +89,35 @@ describe('a put over an expired entry', () => {
     await a.settle();
     expect(onA).toEqual(['expire GET /k local', 'put GET /k local']);
     expect(nodeCache(b, 'C').get('GET /k')).toBeUndefined();
+  });
+});
+
+describe('puts copied, updates invalidated', () => {
+  it("a peer that dropped an updated key gets its value back from a repair once its tombstone is forgotten (Ehcache's stayed without it)", async () => {
+    const caches = {
+      C: {
+        replication: {
+          asynchronousReplicationIntervalMillis: 10,
+          replicateUpdatesViaCopy: false,
+          repairIntervalMillis: 200,
+        },
+      },
+    };
+    const a = await startNode('gw-1', [], { caches, tombstoneRetentionSeconds: 1 });
+    const b = await startNode('gw-2', [a.url], { caches, tombstoneRetentionSeconds: 1 });
+    await b.ready();
+    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    nodeCache(a, 'C').put('GET /k', 1);
+    await a.settle();
+    expect(nodeCache(b, 'C').get('GET /k')).toBe(1); // a new key: copied
+    nodeCache(a, 'C').put('GET /k', 2);
+    await a.settle();
+    expect(nodeCache(b, 'C').has('GET /k')).toBe(false); // an update: invalidated
+    // Anti-entropy runs only while the cache changes: keep a writing until the repair brings it.
+    let i = 0;
+    await until(() => {
+      nodeCache(a, 'C').put(`GET /other/${i++}`, i);
+      return nodeCache(b, 'C').peekEntry('GET /k')?.value === 2;
+    }, 'a repair to bring GET /k back to gw-2 once its tombstone is forgotten');
   });
 });
