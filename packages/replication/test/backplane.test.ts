@@ -496,6 +496,31 @@ describe('a mesh node that lists a backplane node', () => {
 });
 
 describe('what the node shows of its Redis URL', () => {
+  it('a password with # / ? in it: refused without showing it, and connects once percent-encoded as the error says', async () => {
+    const password = 'hunter2#with/slash?and';
+    const server = await redisServer({ password });
+    // Written in the URL as it is: new URL() refuses it, and the error printed the whole URL.
+    for (const url of [
+      `redis://:${password}@127.0.0.1:${server.port}/0`,
+      `redis://meshcache:${password}@127.0.0.1:${server.port}`,
+      `redis://127.0.0.1:99999/0?password=hunter2`,
+    ]) {
+      const refused = await node('raw', server, { backplane: { type: 'redis', url } }).then(
+        () => undefined,
+        (error: Error) => error.message,
+      );
+      expect(refused).toMatch(/option "backplane\.url" is not a URL: .*percent-encode # \/ \? @ : % and spaces/);
+      expect(refused).not.toContain('hunter2');
+    }
+    // Percent-encoded (server.url does so), it is the password Redis asks for.
+    expect(server.url).toContain('hunter2%23with%2Fslash%3Fand');
+    const a = await node('a', server);
+    const b = await node('b', server);
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('encoded', 1);
+    await until(() => cacheOf(b).get('encoded') === 1, 'the put on b');
+  });
+
   it('a password given as ?password= (ioredis takes it) is masked in peers(), /metrics and every log line', async () => {
     const password = 'hunter2 query password';
     const server = await redisServer({ password });

@@ -90,7 +90,11 @@ export function resolveBackplaneConfig(raw: unknown): ResolvedBackplaneConfig | 
   try {
     parsed = new URL(url);
   } catch {
-    fail('backplane.url', `is not a URL: ${JSON.stringify(url)}`);
+    // Never the password: one with # / ? @ in it, not percent-encoded, is the likeliest cause.
+    fail(
+      'backplane.url',
+      `is not a URL: ${JSON.stringify(withoutPassword(url))}; percent-encode # / ? @ : % and spaces in a user or password (# as %23)`,
+    );
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     fail('backplane.url', `must start with redis:// or rediss://, got ${parsed.protocol}//`);
@@ -163,4 +167,22 @@ function databaseOf(url: URL): number {
     fail('backplane.url', `names two databases, ${inPath} in its path and ${inQuery} in ?db=`);
   }
   return Number(inQuery ?? inPath ?? 0);
+}
+
+/**
+ * A URL that does not parse, as an error shows it: everything between `//` and the last `@`
+ * (where a password with # / ? in it ends) masked but the user name, and every query value
+ * (`?password=`, which ioredis reads, as redact() masks it).
+ */
+function withoutPassword(url: string): string {
+  const start = url.indexOf('//');
+  const at = url.lastIndexOf('@');
+  let shown = url;
+  if (start !== -1 && at > start) {
+    const userinfo = url.slice(start + 2, at);
+    const colon = userinfo.indexOf(':');
+    shown = `${url.slice(0, start + 2)}${colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`}@${url.slice(at + 1)}`;
+  }
+  const query = shown.indexOf('?', start === -1 ? 0 : shown.indexOf('@', start) + 1);
+  return query === -1 ? shown : `${shown.slice(0, query)}${shown.slice(query).replace(/=[^&#]*/g, '=***')}`;
 }
