@@ -461,6 +461,32 @@ describe('connecting', () => {
   });
 });
 
+describe('a wrong password, as the log says it', () => {
+  it('one error naming backplane.url and what Redis said (WRONGPASS, NOAUTH), not "unreachable"', async () => {
+    const server = await redisServer({ password: 'the right one' });
+    const urls = {
+      wrong: `redis://:hunter2@127.0.0.1:${server.port}/0`,
+      none: `redis://127.0.0.1:${server.port}/0`,
+    };
+    for (const [name, url] of Object.entries(urls)) {
+      const { lines, logger } = memoryLogger();
+      const c = await node(name, server, { backplane: { type: 'redis', url, heartbeatMillis: 200 } }, { logger });
+      await c.ready();
+      await until(() => backplaneOf(c).state === 'down', `${name}: the backplane shown down`);
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // a few retries, said once
+      const said = lines.filter((line) => line.msg.startsWith('backplane: Redis'));
+      expect(said.map((line) => [line.level, line.msg])).toEqual([
+        [
+          'error',
+          expect.stringMatching(
+            /^backplane: Redis refused the user or password of backplane\.url \((WRONGPASS|NOAUTH) .*\); serving from local caches and retrying: correct the password/,
+          ),
+        ],
+      ]);
+    }
+  });
+});
+
 describe('a mesh node that lists a backplane node', () => {
   it('is refused with one warning a minute, and backs off instead of redialling at once', async () => {
     const server = await redisServer();

@@ -373,10 +373,18 @@ export class RedisBackplane {
         }
         if (!this.#downLogged) {
           this.#downLogged = true;
-          this.#options.logger.warn(
-            { url: this.#url, err: error },
-            'backplane: Redis unreachable; serving from local caches and retrying',
-          );
+          // Reached, but refusing the URL's user or password: not "unreachable" (what it said).
+          if (AUTH_REFUSED.test(error.message)) {
+            this.#options.logger.error(
+              { url: this.#url, err: error },
+              `backplane: Redis refused the user or password of backplane.url (${error.message}); serving from local caches and retrying: correct the password in backplane.url (percent-encoded), or Redis's (requirepass, ACL user)`,
+            );
+          } else {
+            this.#options.logger.warn(
+              { url: this.#url, err: error },
+              'backplane: Redis unreachable; serving from local caches and retrying',
+            );
+          }
         }
       });
       client.connect().catch(() => {}); // retried by the retry strategy; 'error' logs it
@@ -1177,6 +1185,9 @@ function decode(bytes: Buffer): Message {
   if (message.type === MessageType.Unknown) throw new ProtocolError(`unknown message type ${message.number}`);
   return message;
 }
+
+/** Redis's answers to a wrong password or user (AUTH, HELLO), or to none where one is needed. */
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i;
 
 /**
  * What an error from Redis says: a transaction refused whole (EXECABORT) by the errors of the
