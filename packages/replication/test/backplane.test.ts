@@ -487,6 +487,22 @@ describe('a wrong password, as the log says it', () => {
   });
 });
 
+describe('the error a log line carries', () => {
+  it("never holds AUTH's password: ioredis puts the command's arguments on the error, and pino prints them", async () => {
+    const server = await redisServer({ password: 'the right one' });
+    const { lines, logger } = memoryLogger();
+    const url = `redis://:hunter2@127.0.0.1:${server.port}/0`;
+    const c = await node('c', server, { backplane: { type: 'redis', url, heartbeatMillis: 200 } }, { logger });
+    await c.ready();
+    await until(() => backplaneOf(c).state === 'down', 'the backplane shown down');
+    const said = lines.find((line) => line.msg.startsWith('backplane: Redis refused'));
+    // What pino's err serializer keeps: every enumerable field (JSON.stringify keeps the same).
+    expect(JSON.stringify(said?.obj)).toMatch(/"command":"auth"/);
+    expect(JSON.stringify(lines)).not.toContain('hunter2');
+    expect((said?.obj as { err?: Error } | undefined)?.err?.message).toMatch(/^WRONGPASS/);
+  });
+});
+
 describe('a mesh node that lists a backplane node', () => {
   it('is refused with one warning a minute, and backs off instead of redialling at once', async () => {
     const server = await redisServer();
@@ -575,6 +591,15 @@ describe('Redis out of memory', () => {
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
     await admin.config('SET', 'maxmemory', '1');
     await until(() => lines.some((line) => line.level === 'warn' && /OOM/.test(line.msg)), 'a warning that names OOM');
+    // A write refused: its warning's err says OOM too, and carries no command's arguments.
+    cacheOf(a).put('refused for memory', 'x'.repeat(100));
+    const failed = await until(
+      () => lines.find((line) => line.msg.startsWith('backplane: a write to Redis failed')),
+      'the write warning',
+    );
+    const err = (failed.obj as { err?: Error }).err;
+    expect(err?.message).toMatch(/OOM/);
+    expect(JSON.stringify(failed.obj)).not.toMatch(/"args"|refused for memory/);
     await admin.config('SET', 'maxmemory', '0');
   });
 });

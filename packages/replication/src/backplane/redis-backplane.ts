@@ -62,6 +62,7 @@ import {
   type SealHeader,
 } from './entry-seal.js';
 import { BackplaneKeys, parseStreamId } from './keys.js';
+import { loggedError } from './logged-error.js';
 import { decodePresence, encodePresence, Members, type PresenceRecord } from './members.js';
 import { RedisLeases } from './redis-leases.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -376,12 +377,12 @@ export class RedisBackplane {
           // Reached, but refusing the URL's user or password: not "unreachable" (what it said).
           if (AUTH_REFUSED.test(error.message)) {
             this.#options.logger.error(
-              { url: this.#url, err: error },
+              { url: this.#url, err: loggedError(error) },
               `backplane: Redis refused the user or password of backplane.url (${error.message}); serving from local caches and retrying: correct the password in backplane.url (percent-encoded), or Redis's (requirepass, ACL user)`,
             );
           } else {
             this.#options.logger.warn(
-              { url: this.#url, err: error },
+              { url: this.#url, err: loggedError(error) },
               'backplane: Redis unreachable; serving from local caches and retrying',
             );
           }
@@ -522,7 +523,7 @@ export class RedisBackplane {
     this.#answerError = this.#wrongDatabase;
     this.#answering = false;
     this.#options.logger.error(
-      { url: this.#url, database: db, err: error },
+      { url: this.#url, database: db, err: loggedError(error) },
       `backplane: Redis refused database ${db} (${error.message}); stopped rather than use database 0 (serving from local caches until restarted with a database Redis has and allows)`,
     );
     this.#writer.stop();
@@ -921,7 +922,7 @@ export class RedisBackplane {
         this.#connectionChanged();
       }
     } catch (error) {
-      this.#options.logger.debug({ err: error }, 'backplane: heartbeat failed');
+      this.#options.logger.debug({ err: loggedError(error) }, 'backplane: heartbeat failed');
       this.#answerError = whyFailed(error as Error);
       if (this.#answering && !this.#stopped) {
         this.#answering = false;

@@ -18,6 +18,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './keys.js';
+import { loggedError } from './logged-error.js';
 import {
   DELETED,
   gapIn,
@@ -276,10 +277,10 @@ export class StreamReader {
     this.#lastWarnedAt = now;
     if (error instanceof NotAStream || /^WRONGTYPE/.test(error.message)) {
       logger.error(
-        { key: changesKey, err: error },
+        { key: changesKey, err: loggedError(error) },
         `backplane: the changes stream ${changesKey} is not a stream (someone with access to Redis wrote it): nothing replicates until it is deleted (DEL ${changesKey})`,
       );
-    } else logger.warn({ err: error }, 'backplane: reading the stream failed; trying again');
+    } else logger.warn({ err: loggedError(error) }, 'backplane: reading the stream failed; trying again');
   }
 
   /** Follows the probe's word on this node's inbox: read with the changes stream, or not (see #inboxUnreadable). */

@@ -29,6 +29,7 @@
 import type { Logger, Scheduler } from '@meshcache/core';
 import type { Redis } from 'ioredis';
 import type { EntrySealer, SealedKind } from './entry-seal.js';
+import { loggedError } from './logged-error.js';
 
 export const INBOX_MAX_LENGTH = 10_000;
 export const INBOX_TTL_MILLIS = 10 * 60_000;
@@ -257,7 +258,7 @@ export class StreamWriter {
     const log = item.live ? this.#options.logger.error : this.#options.logger.warn;
     log.call(
       this.#options.logger,
-      { key: item.where, err: error },
+      { key: item.where, err: loggedError(error) },
       `backplane: Redis refuses every write to ${item.where} (${error.message}); ${what}. Someone with access to Redis wrote that key: delete it (DEL ${item.where}) and the nodes carry on`,
     );
   }
@@ -267,7 +268,7 @@ export class StreamWriter {
     if (!this.#logged) {
       this.#logged = true;
       this.#options.logger.warn(
-        { err: error, pending: this.#queue.length },
+        { err: loggedError(error), pending: this.#queue.length },
         'backplane: a write to Redis failed; it is kept and written again when Redis answers',
       );
     }
