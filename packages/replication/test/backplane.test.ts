@@ -6,7 +6,7 @@
  * ones: a joiner of 100,000 entries instead of 20,000, Redis unreachable for 30 s instead of 5 s.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { type Scheduler, systemScheduler } from '@meshcache/core';
 import { replicaPortOf } from '@meshcache/core/internal';
 import { ManualClock } from '@meshcache/core/testing';
@@ -500,6 +500,29 @@ describe('the error a log line carries', () => {
     expect(JSON.stringify(said?.obj)).toMatch(/"command":"auth"/);
     expect(JSON.stringify(lines)).not.toContain('hunter2');
     expect((said?.obj as { err?: Error } | undefined)?.err?.message).toMatch(/^WRONGPASS/);
+  });
+});
+
+describe('an ACL user with the commands docs/backplane.md lists, and no more', () => {
+  it('replicates, in database 3, and no heartbeat or read is refused', async () => {
+    const server = await redisServer({ password: 'admin' });
+    const docs = readFileSync(new URL('../../../docs/backplane.md', import.meta.url), 'utf8');
+    const line = docs.split('\n').find((text) => text.trim().startsWith('ACL SETUSER meshcache on >PASSWORD'));
+    expect(line).toBeDefined();
+    const [, , ...rules] = (line ?? '').trim().replace('>PASSWORD', '>acl-password').split(/\s+/);
+    const admin = new Redis(server.url);
+    clients.push(admin);
+    await admin.call('ACL', 'SETUSER', ...rules);
+    const url = `redis://meshcache:acl-password@127.0.0.1:${server.port}/3`;
+    const { lines, logger } = memoryLogger();
+    const a = await node('a', server, { backplane: { type: 'redis', url, heartbeatMillis: 200 } }, { logger });
+    const b = await node('b', server, { backplane: { type: 'redis', url, heartbeatMillis: 200 } });
+    await Promise.all([a.ready(), b.ready()]);
+    cacheOf(a).put('through the ACL user', 1);
+    await until(() => cacheOf(b).get('through the ACL user') === 1, 'the put on b');
+    await until(() => backplaneOf(b).members === 1, 'a seen live by b');
+    expect(lines.filter((said) => said.level !== 'info').map((said) => said.msg)).toEqual([]);
+    expect(await admin.select(3).then(() => admin.exists('meshcache:{gateways}:changes'))).toBe(1);
   });
 });
 
