@@ -5,6 +5,7 @@
  * CI runs the short forms; MESHCACHE_BACKPLANE_FULL=1 (npm run test:backplane:full) runs the full
  * ones: a joiner of 100,000 entries instead of 20,000, Redis unreachable for 30 s instead of 5 s.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { type Scheduler, systemScheduler } from '@meshcache/core';
@@ -483,6 +484,48 @@ describe('a wrong password, as the log says it', () => {
           ),
         ],
       ]);
+    }
+  });
+});
+
+describe('a password rotated while Redis was away', () => {
+  it('is said as refused once Redis is back, after "unreachable" while it was away', async () => {
+    const server = await redisServer({ password: 'before' });
+    const { lines, logger } = memoryLogger();
+    const a = await node('a', server, {}, { logger });
+    await a.ready();
+    await until(() => backplaneOf(a).state === 'connected', 'the backplane connected');
+    await server.stop();
+    const said = () => lines.filter((line) => line.msg.startsWith('backplane: Redis')).map((line) => line.level);
+    await until(() => said().length === 1, 'Redis said unreachable');
+    // Back on the same port, its password changed meanwhile.
+    const rotated = spawn(
+      'redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(server.port),
+        '--dir',
+        server.dir,
+        '--save',
+        '',
+        '--requirepass',
+        'after',
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await until(() => said().length === 2, 'Redis said refusing the password', 10_000);
+      expect(lines.filter((line) => line.msg.startsWith('backplane: Redis')).map((line) => line.msg)).toEqual([
+        'backplane: Redis unreachable; serving from local caches and retrying',
+        expect.stringMatching(/^backplane: Redis refused the user or password of backplane\.url \(WRONGPASS /),
+      ]);
+      expect(backplaneOf(a).state).toBe('down');
+    } finally {
+      await a.stop();
+      rotated.kill('SIGTERM');
+      await new Promise((resolve) => (rotated.exitCode === null ? rotated.once('exit', resolve) : resolve(undefined)));
     }
   });
 });

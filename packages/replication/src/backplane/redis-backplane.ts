@@ -225,7 +225,12 @@ export class RedisBackplane {
   readonly #offersAnswered = new Map<string, Map<string, { at: number; waiting: boolean }>>();
   readonly #ready: Promise<void>;
   #resolveReady: () => void = () => {};
-  #downLogged = false;
+  /**
+   * What the log said of Redis failing since the backplane was last connected: said once per kind,
+   * so that a Redis back, but refusing the password (rotated while it was away), is said as such
+   * after "unreachable" (it was not: the last line said unreachable for as long as it refused).
+   */
+  #downLogged: false | 'unreachable' | 'refused' = false;
   /** The last heartbeat had an answer (a connection can be open to a Redis that does not answer). */
   #answering = true;
 
@@ -372,10 +377,11 @@ export class RedisBackplane {
           this.#state = 'down';
           this.#since = this.#options.scheduler.now();
         }
-        if (!this.#downLogged) {
-          this.#downLogged = true;
+        const kind = AUTH_REFUSED.test(error.message) ? 'refused' : 'unreachable';
+        if (this.#downLogged !== kind) {
+          this.#downLogged = kind;
           // Reached, but refusing the URL's user or password: not "unreachable" (what it said).
-          if (AUTH_REFUSED.test(error.message)) {
+          if (kind === 'refused') {
             this.#options.logger.error(
               { url: this.#url, err: loggedError(error) },
               `backplane: Redis refused the user or password of backplane.url (${error.message}); serving from local caches and retrying: correct the password in backplane.url (percent-encoded), or Redis's (requirepass, ACL user)`,
