@@ -281,18 +281,15 @@ function removeLeftovers(dir: string, own: string): void {
     for (const name of readdirSync(dir)) {
       const file = join(dir, name);
       if (file === own || !name.startsWith(`${LOCK_FILE}.`)) continue;
-      let gone: boolean;
       const pid = name.startsWith(ownPrefix) ? Number.parseInt(name.slice(ownPrefix.length), 10) : undefined;
-      if (pid !== undefined && pid !== process.pid) {
-        gone = holderOfPid(pid, undefined).state === 'gone';
-      } else if (pid !== undefined) {
-        // Another thread of this process may be taking a lock with it: judged by the thread it
-        // names, and left while it is still empty (being written).
+      let gone: boolean;
+      if (pid !== undefined && pid !== process.pid) gone = holderOfPid(pid, undefined).state === 'gone';
+      else {
+        // An own file of this process may be another thread's, taking a lock with it: judged by the
+        // thread it names, and left while it is still empty (being written).
         const found = identify(file);
-        gone = found !== undefined && found.content !== '' && holderOf(found.content).state === 'gone';
-      } else {
-        const found = identify(file);
-        gone = found !== undefined && holderOf(found.content).state === 'gone';
+        const beingWritten = pid !== undefined && found?.content === '';
+        gone = found !== undefined && !beingWritten && holderOf(found.content).state === 'gone';
       }
       if (gone) rmSync(file, { force: true });
     }
@@ -398,11 +395,19 @@ function readBootId(): string | undefined {
   }
 }
 
-/** When a thread of a process started (field 22 of its stat, after the name in parentheses), if it runs. */
+/** When a thread of a process started (field 22 of its stat), if it runs. */
 function threadStart(pid: number, tid: number): string | undefined {
+  return statFields(`/proc/${pid}/task/${tid}/stat`)?.[19];
+}
+
+/**
+ * The fields of a /proc stat file after the name in parentheses (field 3, the state, first), or
+ * undefined when it cannot be read. The name may hold spaces and parentheses: the last `)` ends it.
+ */
+function statFields(file: string): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const stat = readFileSync(file, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
@@ -425,11 +430,6 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return true;
-  }
+  const state = statFields(`/proc/${pid}/stat`)?.[0];
+  return state !== 'Z' && state !== 'X';
 }
