@@ -101,22 +101,10 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     ]);
   } catch (error) {
     if (endpointFailed !== undefined) {
-      const failure = error as NodeJS.ErrnoException;
       const { hostname, port } = endpointFailed;
-      const where = `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
-      // As for peerListener.hostname below: the hostname is what to change, and Node's own words
-      // ("getaddrinfo ENOTFOUND x", "listen EADDRNOTAVAIL: address not available") did not say so.
-      if (failure.syscall === 'getaddrinfo') {
-        io.err(
-          `meshcache: the operator endpoint (http.hostname) could not listen on ${JSON.stringify(hostname)}: this machine cannot resolve that name (${failure.code}); give an address or a name of this machine\n`,
-        );
-      } else if (failure.code === 'EADDRNOTAVAIL') {
-        io.err(
-          `meshcache: the operator endpoint (http.hostname) could not listen on ${where}: ${hostname} is not an address of this machine (EADDRNOTAVAIL); give one of its addresses\n`,
-        );
-      } else {
-        io.err(`meshcache: the operator endpoint (http) could not listen on ${where}: ${failure.message}\n`);
-      }
+      io.err(
+        `meshcache: ${listenFailure('operator endpoint', 'http', hostname, port, error as NodeJS.ErrnoException)}\n`,
+      );
       return 1;
     }
     if (error instanceof ConfigError) {
@@ -129,25 +117,11 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
     // A peerListener.hostname this machine cannot resolve (an imported ehcache.xml's hostName of
     // another machine, say) failed as "the node could not start: getaddrinfo ENOTFOUND gw-1.internal",
     // naming neither the field nor the listener.
-    if (listen.syscall === 'getaddrinfo' && listen.hostname !== undefined) {
-      io.err(
-        `meshcache: the peer listener (peerListener.hostname) could not listen on ${JSON.stringify(listen.hostname)}: this machine cannot resolve that name (${listen.code}); give an address or a name of this machine\n`,
-      );
-      return 1;
-    }
-    if (listen.syscall === 'listen' && listen.address !== undefined) {
-      const host = listen.address.includes(':') ? `[${listen.address}]` : listen.address;
+    const host =
+      listen.syscall === 'getaddrinfo' ? listen.hostname : listen.syscall === 'listen' ? listen.address : undefined;
+    if (host !== undefined) {
       // Node leaves `port` out of the error when the port asked for is 0 ("127.0.0.1:undefined").
-      const where = `${host}:${listen.port ?? 0}`;
-      // An address of another machine (an imported ehcache.xml's hostName, say): the hostname is
-      // what to change, as for a name that does not resolve above.
-      if (listen.code === 'EADDRNOTAVAIL') {
-        io.err(
-          `meshcache: the peer listener (peerListener.hostname) could not listen on ${where}: ${listen.address} is not an address of this machine (EADDRNOTAVAIL); give one of its addresses\n`,
-        );
-        return 1;
-      }
-      io.err(`meshcache: the peer listener (peerListener) could not listen on ${where}: ${listen.message}\n`);
+      io.err(`meshcache: ${listenFailure('peer listener', 'peerListener', host, listen.port ?? 0, listen)}\n`);
       return 1;
     }
     const code = error instanceof MeshcacheError ? ` (${error.code})` : '';
@@ -172,4 +146,27 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
   await node.stop();
   logger.info({}, 'stopped');
   return 0;
+}
+
+/**
+ * Why a listener (the peer listener, the operator endpoint) could not listen, naming its field:
+ * for a name this machine cannot resolve, or an address that is not this machine's (an imported
+ * ehcache.xml's hostName of another machine, say), the hostname is what to change, and Node's own
+ * words ("getaddrinfo ENOTFOUND x", "listen EADDRNOTAVAIL: address not available") did not say so.
+ */
+function listenFailure(
+  listener: string,
+  field: string,
+  hostname: string,
+  port: number,
+  error: NodeJS.ErrnoException,
+): string {
+  if (error.syscall === 'getaddrinfo') {
+    return `the ${listener} (${field}.hostname) could not listen on ${JSON.stringify(hostname)}: this machine cannot resolve that name (${error.code}); give an address or a name of this machine`;
+  }
+  const where = `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+  if (error.code === 'EADDRNOTAVAIL') {
+    return `the ${listener} (${field}.hostname) could not listen on ${where}: ${hostname} is not an address of this machine (EADDRNOTAVAIL); give one of its addresses`;
+  }
+  return `the ${listener} (${field}) could not listen on ${where}: ${error.message}`;
 }
