@@ -259,6 +259,13 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       }
     };
 
+  // A request the cache does not serve is counted BYPASS, as handle() counts it: left uncounted,
+  // statistics().served.BYPASS stayed 0 under Fastify whatever came through.
+  const bypass = (next: HookHandlerDoneFunction) => {
+    responses.countServed('BYPASS');
+    next();
+  };
+
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const req = request as WithState;
     const method = request.method;
@@ -277,18 +284,12 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       req[STATE] = { kind: 'internal', job };
       return next();
     }
-    // A request the cache does not serve is counted BYPASS, as handle() counts it: left uncounted,
-    // statistics().served.BYPASS stayed 0 under Fastify whatever came through.
     if (UNSAFE_METHODS.has(method)) {
       const keyed = keyedRequest(request, options.origin);
       if (keyed !== undefined) req[STATE] = { kind: 'unsafe', keyed };
-      responses.countServed('BYPASS');
-      return next();
+      return bypass(next);
     }
-    if (!CACHED_METHODS.has(method)) {
-      responses.countServed('BYPASS');
-      return next();
-    }
+    if (!CACHED_METHODS.has(method)) return bypass(next);
     // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
     const keyed = keyedRequest(request, options.origin, 'GET');
     if (keyed === undefined) {
@@ -312,10 +313,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request));
       return send(reply, found.response);
     }
-    if (found.state === 'bypass') {
-      responses.countServed('BYPASS');
-      return next();
-    }
+    if (found.state === 'bypass') return bypass(next);
     if (onlyIfCached(request)) {
       // RFC 9111 section 5.2.1.7: the stored response, or 504; never the handler.
       req[STATE] = { kind: 'answered' };
