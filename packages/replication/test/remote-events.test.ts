@@ -15,6 +15,15 @@ function heard(cache: Cache<unknown>): string[] {
   return events;
 }
 
+/** Two nodes with these caches (and config), gw-2 dialling gw-1, once the link is up both ways. */
+async function linkedPair(overrides: Parameters<typeof startNode>[2]) {
+  const a = await startNode('gw-1', [], overrides);
+  const b = await startNode('gw-2', [a.url], overrides);
+  await b.ready();
+  await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+  return { a, b };
+}
+
 describe('events on the receiving node', () => {
   it("invalidate mode: a peer's put or update is a remote remove there, whether it held the key or not", async () => {
     const caches = {
@@ -26,10 +35,7 @@ describe('events on the receiving node', () => {
         },
       },
     };
-    const a = await startNode('gw-1', [], { caches });
-    const b = await startNode('gw-2', [a.url], { caches });
-    await b.ready();
-    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    const { a, b } = await linkedPair({ caches });
     const events = heard(nodeCache(b, 'C'));
     nodeCache(a, 'C').put('GET /new', 1); // b never held it
     await a.settle();
@@ -71,10 +77,7 @@ describe('a put over an expired entry', () => {
         },
       },
     };
-    const a = await startNode('gw-1', [], { caches });
-    const b = await startNode('gw-2', [a.url], { caches });
-    await b.ready();
-    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    const { a, b } = await linkedPair({ caches });
     nodeCache(a, 'C').put('GET /k', 1);
     nodeCache(b, 'C').put('GET /k', 1);
     // Both hold it; each copy expires (TTL counts from each write) but is not removed until read or swept.
@@ -103,10 +106,7 @@ describe('puts copied, updates invalidated', () => {
         },
       },
     };
-    const a = await startNode('gw-1', [], { caches, tombstoneRetentionSeconds: 1 });
-    const b = await startNode('gw-2', [a.url], { caches, tombstoneRetentionSeconds: 1 });
-    await b.ready();
-    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    const { a, b } = await linkedPair({ caches, tombstoneRetentionSeconds: 1 });
     nodeCache(a, 'C').put('GET /k', 1);
     await a.settle();
     expect(nodeCache(b, 'C').get('GET /k')).toBe(1); // a new key: copied
