@@ -2,11 +2,15 @@
  * The live page of the operator endpoint: one HTML document, one stylesheet, one script, no
  * framework and nothing fetched from elsewhere (the Content-Security-Policy forbids it). The
  * script listens to /events (server-sent events: the node's status every second; the browser
- * reconnects by itself when the node comes back) and redraws two tables. Everything a node or a
+ * reconnects by itself when the node comes back) and redraws its tables. Everything a node or a
  * peer supplied is put in the page as text (textContent), never as markup.
  *
- * Rows and cells carry data-* attributes (data-peer, data-state, data-cache) so that tests, and
- * anyone scripting the page, find them without depending on the layout.
+ * A node on a Redis backplane shows the backplane in a section of its own (its state, since when),
+ * above its peers (the members) and not among them: the summary counts peers alone, and says the
+ * backplane's state beside them.
+ *
+ * Rows and cells carry data-* attributes (data-peer, data-state, data-cache, data-backplane) so
+ * that tests, and anyone scripting the page, find them without depending on the layout.
  */
 
 export const PAGE_HTML = `<!doctype html>
@@ -29,6 +33,17 @@ export const PAGE_HTML = `<!doctype html>
   </p>
 </header>
 <main>
+<section id="backplane-section" hidden>
+  <h2>Backplane <span class="dim">the Redis this node replicates through</span></h2>
+  <table id="backplane">
+    <thead><tr>
+      <th>url</th><th>state</th><th>since</th><th class="num">members</th>
+      <th class="num">lag</th><th class="num">pending bytes</th><th class="num">repairs</th>
+      <th class="num">gaps</th>
+    </tr></thead>
+    <tbody></tbody>
+  </table>
+</section>
 <section>
   <h2>Peers <span class="dim">as this node sees them</span></h2>
   <table id="peers">
@@ -127,7 +142,30 @@ export const PAGE_JS = `'use strict';
     ready.dataset.ready = String(status.ready);
     ready.textContent = status.ready ? 'ready' : 'starting';
     var connected = status.peers.filter(function (p) { return p.state === 'connected'; }).length;
-    byId('summary').textContent = connected + ' of ' + status.peers.length + ' peers connected · ' + status.caches.length + ' caches';
+    var backplane = status.backplane || null;
+    byId('summary').textContent = connected + ' of ' + status.peers.length + ' peers connected · ' +
+      (backplane ? 'backplane ' + backplane.state + ' · ' : '') + status.caches.length + ' caches';
+
+    byId('backplane-section').hidden = !backplane;
+    var backplaneRows = byId('backplane').tBodies[0];
+    backplaneRows.replaceChildren();
+    if (backplane) {
+      var row = document.createElement('tr');
+      row.dataset.backplane = backplane.type;
+      cell(row, backplane.url, 'url');
+      var badge = document.createElement('span');
+      badge.className = 'state';
+      badge.dataset.state = backplane.state;
+      badge.textContent = backplane.state;
+      cell(row, '').appendChild(badge);
+      cell(row, ago(backplane.since, status.now));
+      cell(row, count(backplane.members), 'num');
+      cell(row, backplane.lag === null ? '–' : count(backplane.lag) + ' entries (' + duration(backplane.lagMillis) + ')', 'num');
+      cell(row, bytes(backplane.pendingBytes), 'num');
+      cell(row, count(backplane.repairs), 'num');
+      cell(row, count(backplane.gaps), 'num');
+      backplaneRows.appendChild(row);
+    }
 
     var peers = byId('peers').tBodies[0];
     peers.replaceChildren();

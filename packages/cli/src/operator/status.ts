@@ -1,9 +1,15 @@
 /**
- * What the live page shows, as one JSON object: this node, its peers as it sees them, its caches.
- * Served as /status and, every second, on /events. Names, URLs and counts only: never a key, a
- * value or a secret.
+ * What the live page shows, as one JSON object: this node, its peers as it sees them, its Redis
+ * backplane if it has one, its caches. Served as /status and, every second, on /events. Names,
+ * URLs and counts only: never a key, a value or a secret (the backplane's URL has its password
+ * hidden).
+ *
+ * The backplane is not a peer: `node.peers()` lists it first on a backplane node (as `meshcache
+ * peers --json` does), and /status counted it among the peers, so a node with two members and a
+ * backplane showed three peers. Here `peers` holds the members alone, and `backplane` the
+ * backplane's own figures, with its state.
  */
-import type { ClusterNode, PeerInfo } from '@meshcache/replication';
+import type { BackplaneInfo, ClusterNode, PeerInfo } from '@meshcache/replication';
 
 export interface NodeStatus {
   readonly node: string;
@@ -13,7 +19,10 @@ export interface NodeStatus {
   /** Epoch ms: when the process started serving, and when this status was taken. */
   readonly startedAt: number;
   readonly now: number;
+  /** The nodes this one links with, or (on a backplane) the members it sees through Redis. */
   readonly peers: readonly PeerStatus[];
+  /** The Redis backplane (docs/backplane.md): its state, why it is down, its figures; null on the mesh. */
+  readonly backplane: BackplaneInfo | null;
   readonly caches: readonly CacheStatus[];
 }
 
@@ -69,19 +78,34 @@ export function nodeStatus(node: ClusterNode, ready: boolean, startedAt: number)
       tombstones: s.tombstones,
     });
   }
-  const peers = node.peers().map((p) => ({
-    id: p.id,
-    url: p.url,
-    state: p.state,
-    foundBy: p.foundBy,
-    caches: p.caches,
-    lastSeen: p.lastSeen,
-    lagMillis: p.lagMillis,
-    queuedChanges: p.queuedChanges,
-    queuedBytes: p.queuedBytes,
-    changesSent: p.changesSent,
-    changesReceived: p.changesReceived,
-    repairs: p.repairs,
-  }));
-  return { node: node.id, cluster: node.cluster, url: node.url, ready, startedAt, now: Date.now(), peers, caches };
+  const backplane = node.backplane();
+  // The backplane's own entry is the one that carries its figures (a member may be named 'backplane').
+  const peers = node
+    .peers()
+    .filter((p) => p.backplane === undefined)
+    .map((p) => ({
+      id: p.id,
+      url: p.url,
+      state: p.state,
+      foundBy: p.foundBy,
+      caches: p.caches,
+      lastSeen: p.lastSeen,
+      lagMillis: p.lagMillis,
+      queuedChanges: p.queuedChanges,
+      queuedBytes: p.queuedBytes,
+      changesSent: p.changesSent,
+      changesReceived: p.changesReceived,
+      repairs: p.repairs,
+    }));
+  return {
+    node: node.id,
+    cluster: node.cluster,
+    url: node.url,
+    ready,
+    startedAt,
+    now: Date.now(),
+    peers,
+    backplane,
+    caches,
+  };
 }

@@ -1,0 +1,191 @@
+/**
+ * A node on a Redis backplane as its operator sees it: the operator endpoint's /status, the live
+ * page (its own script, fetched from the endpoint and run against a small stand-in for the DOM, fed
+ * the /status it would get on /events), and `meshcache peers` (in process, through run()). Nodes
+ * are ClusterNodes in this process on 127.0.0.1; Redis is a real redis-server (a free port, a
+ * temporary directory, stopped by pid).
+ *
+ * - The backplane is shown apart from the peers, with its state: /status and the page counted it
+ *   as a peer (two members and the backplane: "3 peers").
+ */
+import { request } from 'node:http';
+import { runInNewContext } from 'node:vm';
+import { until } from '@meshcache/core/testing';
+import { type ClusterConfig, ClusterNode } from '@meshcache/replication';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { RedisServer } from '../../replication/test/redis-server.js';
+import { type OperatorEndpoint, startOperatorEndpoint } from '../src/operator/operator-endpoint.js';
+import type { NodeStatus } from '../src/operator/status.js';
+import { run } from '../src/program.js';
+import { recordingIo } from './recording-io.js';
+
+const SECRET = 'a cluster secret of 32 bytes at least';
+const CACHE = 'Response Cache';
+
+const nodes: ClusterNode[] = [];
+const endpoints: OperatorEndpoint[] = [];
+const servers: RedisServer[] = [];
+afterEach(async () => {
+  for (const endpoint of endpoints.splice(0)) await endpoint.close();
+  for (const node of nodes.splice(0)) await node.stop();
+});
+afterAll(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function redisServer(options: Parameters<typeof RedisServer.start>[0] = {}): Promise<RedisServer> {
+  const server = await RedisServer.start(options);
+  servers.push(server);
+  return server;
+}
+
+async function node(name: string, url: string, cluster = 'gateways'): Promise<ClusterNode> {
+  const config: ClusterConfig = {
+    name,
+    cluster,
+    secret: SECRET,
+    peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+    backplane: { type: 'redis', url, heartbeatMillis: 200, replayWindowSeconds: 60 },
+    caches: { [CACHE]: { replication: { asynchronousReplicationIntervalMillis: 10 } } },
+  };
+  const started = await ClusterNode.start(config);
+  nodes.push(started);
+  return started;
+}
+
+async function statusOf(node: ClusterNode): Promise<{ endpoint: OperatorEndpoint; status: () => Promise<NodeStatus> }> {
+  const endpoint = await startOperatorEndpoint(node, { hostname: '127.0.0.1', port: 0, intervalMillis: 50 });
+  endpoints.push(endpoint);
+  return { endpoint, status: async () => JSON.parse(await get(`${endpoint.url}/status`)) as NodeStatus };
+}
+
+function get(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function peers(node: ClusterNode, json = false) {
+  const io = recordingIo({ MESHCACHE_SECRET: SECRET });
+  const code = await run(['peers', '--node', node.url, ...(json ? ['--json'] : [])], io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+/** An element of the stand-in DOM: what the page's script reads and writes, and no more. */
+class Element {
+  children: Element[] = [];
+  textContent = '';
+  className = '';
+  hidden = false;
+  readonly dataset: Record<string, string> = {};
+  readonly tBodies: Element[];
+  constructor(readonly tag: string) {
+    this.tBodies = tag === 'table' ? [new Element('tbody')] : [];
+  }
+  appendChild(child: Element): Element {
+    this.children.push(child);
+    return child;
+  }
+  replaceChildren(): void {
+    this.children = [];
+  }
+}
+
+/**
+ * The live page's script, as the endpoint serves it, run against the stand-in DOM: `render(status)`
+ * hands it one /events message, and the elements it drew are read by id.
+ */
+async function livePage(endpointUrl: string) {
+  const script = await get(`${endpointUrl}/app.js`);
+  const html = await get(`${endpointUrl}/`);
+  const elements = new Map<string, Element>();
+  for (const [, tag, id] of html.matchAll(/<(\w+)[^>]* id="([^"]+)"/g))
+    elements.set(id as string, new Element(tag as string));
+  let onStatus: ((event: { data: string }) => void) | undefined;
+  const document = {
+    title: '',
+    getElementById: (id: string) => elements.get(id) ?? null,
+    createElement: (tag: string) => new Element(tag),
+    createTextNode: (text: string) => Object.assign(new Element('#text'), { textContent: text }),
+  };
+  class EventSource {
+    addEventListener(type: string, listener: (event: { data: string }) => void) {
+      if (type === 'status') onStatus = listener;
+    }
+  }
+  runInNewContext(script, { document, EventSource });
+  return {
+    render: (status: NodeStatus) => onStatus?.({ data: JSON.stringify(status) }),
+    byId: (id: string) => elements.get(id) as Element,
+  };
+}
+
+describe('the backplane on a node of a Redis backplane', () => {
+  it('is shown apart from the peers, with its state, in /status, on the live page and by `peers`', async () => {
+    const redis = await redisServer();
+    const a = await node('gw-1', redis.url);
+    await node('gw-2', redis.url);
+    await node('gw-3', redis.url);
+    const { endpoint, status } = await statusOf(a);
+    await until(
+      async () => (await status()).peers.filter((p) => p.state === 'connected').length === 2,
+      'gw-2 and gw-3 seen by gw-1',
+      20_000,
+    );
+    const seen = await status();
+    expect(seen.peers.map((p) => p.id).sort()).toEqual(['gw-2', 'gw-3']);
+    expect(seen.backplane).toMatchObject({ type: 'redis', state: 'connected', members: 2 });
+
+    const page = await livePage(endpoint.url);
+    page.render(seen);
+    expect(page.byId('summary').textContent).toBe('2 of 2 peers connected · backplane connected · 1 caches');
+    expect(
+      page
+        .byId('peers')
+        .tBodies[0]?.children.map((row) => row.dataset['peer'])
+        .sort(),
+    ).toEqual(['gw-2', 'gw-3']);
+    expect(page.byId('backplane-section').hidden).toBe(false);
+    const [row] = page.byId('backplane').tBodies[0]?.children ?? [];
+    expect(row?.dataset['backplane']).toBe('redis');
+    expect(row?.children[1]?.children[0]?.dataset['state']).toBe('connected');
+
+    const text = (await peers(a)).out.split('\n');
+    expect(text[0]).toMatch(/^BACKPLANE redis:\/\/127\.0\.0\.1:\d+\/? connected {2}stream/);
+    expect(
+      text
+        .slice(2, 4)
+        .map((line) => line.split(/\s+/)[0])
+        .sort(),
+    ).toEqual(['gw-2', 'gw-3']);
+    expect(text[4]).toBe('');
+  }, 60_000);
+
+  it('on a mesh node, is null in /status and hidden on the page', async () => {
+    const mesh = await ClusterNode.start({
+      name: 'mesh-1',
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port: 0 },
+      peerDiscovery: { mode: 'manual', peers: [] },
+      caches: { [CACHE]: { replication: {} } },
+    });
+    nodes.push(mesh);
+    const { endpoint, status } = await statusOf(mesh);
+    const seen = await status();
+    expect(seen.backplane).toBeNull();
+    const page = await livePage(endpoint.url);
+    page.render(seen);
+    expect(page.byId('backplane-section').hidden).toBe(true);
+    expect(page.byId('summary').textContent).toBe('0 of 0 peers connected · 1 caches');
+  });
+});
