@@ -7,8 +7,11 @@
  *
  * - The backplane is shown apart from the peers, with its state: /status and the page counted it
  *   as a peer (two members and the backplane: "3 peers").
+ * - Why the backplane is down (a wrong password, a refused connection) and what the last gap was
+ *   (Redis lost its data) are shown where `peers` and /status print the state: only the log said.
  */
 import { request } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { until } from '@meshcache/core/testing';
 import { type ClusterConfig, ClusterNode } from '@meshcache/replication';
@@ -143,7 +146,7 @@ describe('the backplane on a node of a Redis backplane', () => {
     );
     const seen = await status();
     expect(seen.peers.map((p) => p.id).sort()).toEqual(['gw-2', 'gw-3']);
-    expect(seen.backplane).toMatchObject({ type: 'redis', state: 'connected', members: 2 });
+    expect(seen.backplane).toMatchObject({ type: 'redis', state: 'connected', reason: null, members: 2 });
 
     const page = await livePage(endpoint.url);
     page.render(seen);
@@ -189,3 +192,84 @@ describe('the backplane on a node of a Redis backplane', () => {
     expect(page.byId('summary').textContent).toBe('0 of 0 peers connected · 1 caches');
   });
 });
+
+describe('why the backplane is down, where `peers` and /status print its state', () => {
+  it('a wrong password: what Redis answered (WRONGPASS), naming backplane.url', async () => {
+    const redis = await redisServer({ password: 'the right one' });
+    const c = await node('gw-wrong', `redis://:hunter2@127.0.0.1:${redis.port}/0`);
+    const { endpoint, status } = await statusOf(c);
+    await until(async () => (await status()).backplane?.state === 'down', 'the backplane shown down');
+    const seen = await status();
+    expect(seen.backplane?.reason).toMatch(/^Redis refused the user or password of backplane\.url: WRONGPASS /);
+    const page = await livePage(endpoint.url);
+    page.render(seen);
+    const [row] = page.byId('backplane').tBodies[0]?.children ?? [];
+    expect(row?.children[1]?.children[0]?.dataset['state']).toBe('down');
+    expect(row?.children[3]?.dataset['reason']).toBe(seen.backplane?.reason);
+    expect(row?.children[3]?.textContent).toMatch(/WRONGPASS/);
+    const listed = await peers(c);
+    expect(listed.code).toBe(0);
+    expect(listed.out.split('\n')[0]).toMatch(
+      /^BACKPLANE redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0 down \(Redis refused the user or password of backplane\.url: WRONGPASS [^)]*\) {2}stream/,
+    );
+    expect(listed.out).not.toContain('hunter2');
+    const [own] = JSON.parse((await peers(c, true)).out) as Array<{ backplane?: { reason: string } }>;
+    expect(own?.backplane?.reason).toMatch(/WRONGPASS/);
+  }, 30_000);
+
+  it('no Redis on the port: the refused connection', async () => {
+    const port = await freePort();
+    const c = await node('gw-nothing', `redis://127.0.0.1:${port}`);
+    const { status } = await statusOf(c);
+    await until(async () => (await status()).backplane?.state === 'down', 'the backplane shown down');
+    expect((await status()).backplane?.reason).toBe(`Redis unreachable: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect((await peers(c)).out.split('\n')[0]).toContain(
+      ` down (Redis unreachable: connect ECONNREFUSED 127.0.0.1:${port})  stream`,
+    );
+  }, 30_000);
+
+  it('Redis restarted without its data: down while it is away, then the gap it left (Redis lost its data)', async () => {
+    const redis = await redisServer();
+    const a = await node('gw-1', redis.url, 'restarted');
+    const { status } = await statusOf(a);
+    await until(async () => (await status()).backplane?.state === 'connected', 'the backplane connected', 20_000);
+    expect((await status()).backplane).toMatchObject({ reason: null, lastGap: null });
+    // Something in the stream, read back, for the restart to lose.
+    a.manager.getCache(CACHE)?.put('k', 'v');
+    await until(async () => ((await status()).backplane?.entriesWritten ?? 0) > 0, 'the put written to the stream');
+    await redis.stop();
+    await until(async () => (await status()).backplane?.state === 'down', 'the backplane shown down');
+    expect((await status()).backplane?.reason).toMatch(
+      /^(connection to Redis lost|Redis unreachable: connect ECONNREFUSED 127\.0\.0\.1:\d+)$/,
+    );
+    expect((await peers(a)).out.split('\n')[0]).toMatch(
+      / down \((connection to Redis lost|Redis unreachable: .*)\) {2}stream/,
+    );
+    await redis.start(); // without appendonly: empty
+    await until(
+      async () => {
+        const backplane = (await status()).backplane;
+        return backplane?.state === 'connected' && backplane.lastGap !== null;
+      },
+      'connected again, with the gap found',
+      20_000,
+    );
+    const back = (await status()).backplane;
+    expect(back?.reason).toBeNull();
+    expect(back?.lastGap?.why).toBe('the stream is a new one (Redis lost its data)');
+    expect((await peers(a)).out.split('\n')[0]).toMatch(
+      /^BACKPLANE \S+ connected {2}.* gaps 1 \(last \d+\.\d s ago: the stream is a new one \(Redis lost its data\)\) {2}pending/,
+    );
+  }, 60_000);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -7,7 +7,7 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '@meshcache/core/testing';
-import { type ClusterConfig, ClusterNode } from '@meshcache/replication';
+import { type BackplaneInfo, type ClusterConfig, ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeTestPki } from '../../replication/test/tls-certs.js';
 import { backplaneLine, clearLine, removalLine } from '../src/commands/admin.js';
@@ -724,10 +724,19 @@ describe('the BACKPLANE line', () => {
     writesDropped: 0,
     refused: { unauthenticated: 0, replayed: 0, stale: 0, undecodable: 0 },
     since: 0,
+    reason: null,
+    lastGap: null,
   };
 
   it('says a repair owed (no member could give it yet), and nothing of one when none is', () => {
     expect(backplaneLine(info)).not.toContain('repair owed');
     expect(backplaneLine({ ...info, repairOwed: true })).toMatch(/ {2}repair owed \(no member could give it yet\)$/);
+  });
+
+  it('from a node of a release before `reason` and `lastGap`, says neither (its answer lacks them)', () => {
+    const { reason: _reason, lastGap: _lastGap, ...older } = { ...info, state: 'down' as const };
+    expect(backplaneLine(older as unknown as BackplaneInfo)).toMatch(
+      /^BACKPLANE redis:\/\/127\.0\.0\.1:6379 down {2}stream .* gaps 1 {2}pending/,
+    );
   });
 });

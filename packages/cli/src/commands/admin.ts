@@ -381,17 +381,23 @@ export function peersTable(all: readonly PeerInfo[], style: ReturnType<typeof st
   );
 }
 
-/** One line: how the node stands with its backplane. */
-export function backplaneLine(info: NonNullable<PeerInfo['backplane']>): string {
+/**
+ * One line: how the node stands with its backplane, and why it is down when it is (what only the
+ * node's log said: WRONGPASS, a refused connection), and what the last gap was (Redis lost its
+ * data...). A node from before `reason` and `lastGap` answers without them, and the line says neither.
+ */
+export function backplaneLine(info: NonNullable<PeerInfo['backplane']>, now = Date.now()): string {
   const { refused } = info;
+  const reason = (info.reason as string | null | undefined) ?? null;
+  const lastGap = (info.lastGap as typeof info.lastGap | undefined) ?? null;
   const parts = [
-    `BACKPLANE ${info.url} ${info.state}`,
+    `BACKPLANE ${info.url} ${info.state}${reason === null ? '' : ` (${reason})`}`,
     `stream ${info.stream}`,
     `last id ${info.lastId ?? '-'}`,
     `lag ${info.lag === null ? '-' : `${info.lag} entries`} (${millis(info.lagMillis)})`,
     `members ${info.members}`,
     `repairs ${info.repairs}`,
-    `gaps ${info.gaps}`,
+    `gaps ${info.gaps}${lastGap === null ? '' : ` (last ${ago(lastGap.at, now)}: ${lastGap.why})`}`,
     `pending ${bytes(info.pendingBytes)}`,
   ];
   if (info.repairOwed) parts.push('repair owed (no member could give it yet)');

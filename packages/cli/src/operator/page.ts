@@ -5,12 +5,13 @@
  * reconnects by itself when the node comes back) and redraws its tables. Everything a node or a
  * peer supplied is put in the page as text (textContent), never as markup.
  *
- * A node on a Redis backplane shows the backplane in a section of its own (its state, since when),
- * above its peers (the members) and not among them: the summary counts peers alone, and says the
- * backplane's state beside them.
+ * A node on a Redis backplane shows the backplane in a section of its own (its state, since when,
+ * and why it is down), above its peers (the members) and not among them: the summary counts peers
+ * alone, and says the backplane's state beside them.
  *
- * Rows and cells carry data-* attributes (data-peer, data-state, data-cache, data-backplane) so
- * that tests, and anyone scripting the page, find them without depending on the layout.
+ * Rows and cells carry data-* attributes (data-peer, data-state, data-cache, data-backplane,
+ * data-reason) so that tests, and anyone scripting the page, find them without depending on the
+ * layout.
  */
 
 export const PAGE_HTML = `<!doctype html>
@@ -37,9 +38,9 @@ export const PAGE_HTML = `<!doctype html>
   <h2>Backplane <span class="dim">the Redis this node replicates through</span></h2>
   <table id="backplane">
     <thead><tr>
-      <th>url</th><th>state</th><th>since</th><th class="num">members</th>
+      <th>url</th><th>state</th><th>since</th><th>why</th><th class="num">members</th>
       <th class="num">lag</th><th class="num">pending bytes</th><th class="num">repairs</th>
-      <th class="num">gaps</th>
+      <th class="num">gaps</th><th>last gap</th>
     </tr></thead>
     <tbody></tbody>
   </table>
@@ -159,11 +160,13 @@ export const PAGE_JS = `'use strict';
       badge.textContent = backplane.state;
       cell(row, '').appendChild(badge);
       cell(row, ago(backplane.since, status.now));
+      cell(row, backplane.reason === null ? '–' : backplane.reason).dataset.reason = backplane.reason || '';
       cell(row, count(backplane.members), 'num');
       cell(row, backplane.lag === null ? '–' : count(backplane.lag) + ' entries (' + duration(backplane.lagMillis) + ')', 'num');
       cell(row, bytes(backplane.pendingBytes), 'num');
       cell(row, count(backplane.repairs), 'num');
       cell(row, count(backplane.gaps), 'num');
+      cell(row, backplane.lastGap ? backplane.lastGap.why + ', ' + ago(backplane.lastGap.at, status.now) : '–');
       backplaneRows.appendChild(row);
     }
 

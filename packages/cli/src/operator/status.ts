@@ -7,7 +7,7 @@
  * The backplane is not a peer: `node.peers()` lists it first on a backplane node (as `meshcache
  * peers --json` does), and /status counted it among the peers, so a node with two members and a
  * backplane showed three peers. Here `peers` holds the members alone, and `backplane` the
- * backplane's own figures, with its state.
+ * backplane's own figures, with its state and why it is down.
  */
 import type { BackplaneInfo, ClusterNode, PeerInfo } from '@meshcache/replication';
 

@@ -116,6 +116,20 @@ export interface BackplaneInfo {
   };
   /** Epoch ms of the last change of state. */
   readonly since: number;
+  /**
+   * Why the backplane is not connected, as the log said it: Redis unreachable (`connect
+   * ECONNREFUSED ...`), refusing the password (`WRONGPASS ...`), answering the heartbeat with an
+   * error (`OOM ...`, `Command timed out`), refusing the URL's database, or the connection lost.
+   * null while connected, and before the first failure.
+   */
+  readonly reason: string | null;
+  /**
+   * The last gap found in the changes stream (each repaired by digest): why (`the stream is a new
+   * one (Redis lost its data)`, entries trimmed or deleted before this node read them...) and when
+   * (epoch ms). null before one. A gap passes while the backplane is connected: this says what
+   * happened to the stream after the state came back.
+   */
+  readonly lastGap: { readonly why: string; readonly at: number } | null;
 }
 
 /** A member as `peers()` lists it. */
@@ -231,6 +245,13 @@ export class RedisBackplane {
    * after "unreachable" (it was not: the last line said unreachable for as long as it refused).
    */
   #downLogged: false | 'unreachable' | 'refused' = false;
+  /**
+   * Why the backplane is down, for `peers` and /status (info().reason): only the log said it, so
+   * an operator saw `down` and had to find the node's log for WRONGPASS or a refused connection.
+   * Set where the log line is written; cleared once connected.
+   */
+  #downReason: string | undefined;
+  #lastGap: BackplaneInfo['lastGap'] = null;
   /** The last heartbeat had an answer (a connection can be open to a Redis that does not answer). */
   #answering = true;
 
@@ -303,7 +324,10 @@ export class RedisBackplane {
       probe: (client, at) => this.#probe(client, at),
       onEntry: (key, changes, sealed, id) => this.#onEntry(key, changes, sealed, id),
       onFirstPosition: () => void this.#bootstrap('start'),
-      onGap: () => void this.#bootstrap('gap'),
+      onGap: (why) => {
+        this.#lastGap = { why, at: options.scheduler.now() };
+        void this.#bootstrap('gap');
+      },
     });
     this.#members = new Members({
       heartbeatMillis: config.heartbeatMillis,
@@ -378,6 +402,11 @@ export class RedisBackplane {
           this.#since = this.#options.scheduler.now();
         }
         const kind = AUTH_REFUSED.test(error.message) ? 'refused' : 'unreachable';
+        // The newest error is the reason shown, even when the log does not say it again.
+        this.#downReason =
+          kind === 'refused'
+            ? `Redis refused the user or password of backplane.url: ${error.message}`
+            : `Redis unreachable: ${error.message}`;
         if (this.#downLogged !== kind) {
           this.#downLogged = kind;
           // Reached, but refusing the URL's user or password: not "unreachable" (what it said).
@@ -438,6 +467,8 @@ export class RedisBackplane {
       writesDropped: this.#writer.dropped,
       refused: { ...this.#refused },
       since: this.#since,
+      reason: this.#state === 'connected' ? null : (this.#downReason ?? null),
+      lastGap: this.#lastGap,
     };
   }
 
@@ -527,6 +558,7 @@ export class RedisBackplane {
     const { db } = this.#options.config;
     this.#wrongDatabase = `Redis refused database ${db} (${error.message})`;
     this.#answerError = this.#wrongDatabase;
+    this.#downReason = `${this.#wrongDatabase}: the backplane stopped until the node restarts`;
     this.#answering = false;
     this.#options.logger.error(
       { url: this.#url, database: db, err: loggedError(error) },
@@ -557,17 +589,21 @@ export class RedisBackplane {
     this.#since = this.#options.scheduler.now();
     if (up) {
       this.#downLogged = false;
+      this.#downReason = undefined;
       this.#options.logger.info({ url: this.#url, was }, 'backplane: connected to Redis');
       void this.#heartbeat();
     } else if (!this.#stopped) {
       const connected = this.#command.status === 'ready' && this.#reader.status === 'ready';
       if (connected && this.#answerError !== undefined) {
         // Redis is there but refuses (out of memory, no permission, a key of the wrong type).
+        this.#downReason = `Redis answers the heartbeat with an error: ${this.#answerError}`;
         this.#options.logger.warn(
           { url: this.#url, err: this.#answerError },
           `backplane: Redis answers the heartbeat with an error (${this.#answerError}); serving from local caches`,
         );
       } else {
+        // An error said before the close (ECONNRESET, a refused reconnection) says more.
+        this.#downReason ??= 'connection to Redis lost';
         this.#options.logger.warn({ url: this.#url }, 'backplane: connection to Redis lost; serving from local caches');
       }
     }
