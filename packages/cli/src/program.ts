@@ -45,7 +45,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     .addOption(new Option('--verbose', 'debug lines in the log'))
     .addHelpText(
       'after',
-      '\nExit codes: 0 after a clean stop (SIGINT or SIGTERM); 1 the node could not start (the peer port or the http port taken, the disk store locked); 2 a configuration that cannot be used (unreadable, not JSON, a bad field: each named on stderr).\n\nExamples:\n  meshcache serve --config examples/gateway-cluster/gw-1.json\n  MESHCACHE_SECRET=s3cret meshcache serve --config gw-1.json\n',
+      '\nExit codes: 0 after a clean stop (SIGINT or SIGTERM); 1 the node could not start (the peer port or the http port taken, the disk store locked, the disk under diskStorePath full); 2 a configuration that cannot be used (unreadable, not JSON, a bad field, a diskStorePath this user cannot create or write: each named on stderr).\n\nExamples:\n  meshcache serve --config examples/gateway-cluster/gw-1.json\n  MESHCACHE_SECRET=s3cret meshcache serve --config gw-1.json\n',
     )
     .action((options: { config: string; verbose?: boolean }) => runAction(serve(io, options)));
 

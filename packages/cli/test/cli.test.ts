@@ -2,7 +2,8 @@
  * The CLI in-process: run(argv, io) against real nodes on 127.0.0.1, checking output and exit
  * codes (0 success, 1 failed operation with one line on stderr, 2 bad usage).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -513,6 +514,83 @@ describe('meshcache serve, in process', () => {
     }
   }, 30_000);
 
+  it('a diskStorePath that cannot hold the disk store is a configuration it cannot use (exit 2), naming the field and the path', async () => {
+    const file = join(dir, 'in-the-way');
+    writeFileSync(file, 'not a directory');
+    for (const store of [file, join(file, 'store')]) {
+      const config = join(dir, 'disk-path.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          name: 'gw-disk',
+          cluster: 'c',
+          diskStorePath: store,
+          peerListener: { hostname: '127.0.0.1', port: 0 },
+          caches: { tokens: { overflowToDisk: true } },
+        }),
+      );
+      const result = await cli(['serve', '--config', config]);
+      expect(result.code).toBe(2);
+      expect(result.out).toBe('');
+      expect(result.err).toMatch(
+        new RegExp(
+          `^meshcache: ${literal(config)}: option "diskStorePath" \\(${literal(store)}\\) cannot hold the disk store \\(E_DISK_UNWRITABLE\\): disk store for cache "tokens" at ${literal(store)} .*; give a directory this user can create and write\n$`,
+        ),
+      );
+    }
+  });
+
+  it('a disk with no room under diskStorePath is the node failing to start (exit 1), naming the field', async () => {
+    // A full tmpfs as root (CI); without root, a file-size limit of 0 on this process (EFBIG), as
+    // packages/cache-core/test/disk-full.test.ts does.
+    const full = mkdtempSync(join(tmpdir(), 'meshcache-cli-full-'));
+    const pid = String(process.pid);
+    const root = process.getuid?.() === 0;
+    const limit = spawnSync('prlimit', ['--pid', pid, '--fsize', '--raw', '--noheadings', '--output=SOFT'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    const config = join(dir, 'disk-full.json');
+    const store = join(full, 'store');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        name: 'gw-full',
+        cluster: 'c',
+        diskStorePath: store,
+        peerListener: { hostname: '127.0.0.1', port: 0 },
+        caches: { tokens: { overflowToDisk: true } },
+      }),
+    );
+    try {
+      if (root) {
+        mustRun('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+        mkdirSync(store);
+        try {
+          for (;;) appendFileSync(join(full, 'ballast'), Buffer.alloc(4096));
+        } catch (error) {
+          expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+        }
+      } else {
+        mustRun('prlimit', ['--pid', pid, '--fsize=0:']);
+      }
+      const result = await cli(['serve', '--config', config]);
+      expect(result.code).toBe(1);
+      expect(result.err).toMatch(
+        new RegExp(
+          `^meshcache: the node could not start \\(E_DISK_UNWRITABLE\\): option "diskStorePath" \\(${literal(store)}\\): disk store for cache "tokens" at ${literal(store)}: .*(ENOSPC|EFBIG|no space left|too large)`,
+          'i',
+        ),
+      );
+    } finally {
+      if (root) {
+        if (spawnSync('umount', [full]).status !== 0) mustRun('umount', ['-l', full]);
+      } else {
+        mustRun('prlimit', ['--pid', pid, `--fsize=${limit === '' ? 'unlimited' : limit}:`]);
+      }
+      rmSync(full, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a config file holding a number JSON cannot hold (1e-400 read as 0 meant never expire), naming it (found by the outside attack)', async () => {
     for (const [number, read] of [
       ['1e-400', '0'],
@@ -740,3 +818,13 @@ describe('the BACKPLANE line', () => {
     );
   });
 });
+
+/** A string matched as itself in a RegExp. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function mustRun(command: string, args: string[]): void {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr || result.error}`);
+}

@@ -8,8 +8,9 @@
  * exits 0.
  *
  * Exit codes: 2 for a configuration that cannot be used (unreadable, not JSON, a bad field,
- * each named), 1 when the node cannot start (the peer port or the http port taken, each named by
- * its field; the disk store locked), 0 after a clean stop.
+ * each named; a diskStorePath this user cannot make or write, as a secretFile it cannot read),
+ * 1 when the node cannot start (the peer port or the http port taken, each named by its field;
+ * the disk store locked; the disk under diskStorePath full or failing), 0 after a clean stop.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, MeshcacheError } from '@meshcache/core';
@@ -111,6 +112,24 @@ export async function serve(io: Io, options: ServeOptions): Promise<number> {
       io.err(`meshcache: ${options.config}: ${error.message}\n`);
       return 2;
     }
+    if (error instanceof MeshcacheError && error.code === 'E_DISK_UNWRITABLE') {
+      const path = (config as { diskStorePath?: unknown }).diskStorePath;
+      const field = `option "diskStorePath" (${typeof path === 'string' ? path : 'unset'})`;
+      // A disk that is full or failing is the machine's state, not the value's: the same file
+      // starts once there is room, so a supervisor may retry it (1), as with a port taken.
+      if (diskFailing(error)) {
+        io.err(`meshcache: the node could not start (E_DISK_UNWRITABLE): ${field}: ${error.message}\n`);
+        return 1;
+      }
+      // A path this user cannot make or write (permissions, a file in the way, a read-only mount, a
+      // shared directory such as /tmp) is a configuration that cannot be used, as a secretFile that
+      // cannot be read is (2): it was said as "the node could not start" (1), naming neither the
+      // field nor that the file had to change.
+      io.err(
+        `meshcache: ${options.config}: ${field} cannot hold the disk store (E_DISK_UNWRITABLE): ${error.message}; give a directory this user can create and write\n`,
+      );
+      return 2;
+    }
     // The only other listener is the peer port's: named as the http one is, since "the node could
     // not start: listen EADDRINUSE" left an operator to work out which of the two ports was taken.
     const listen = error as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
@@ -169,4 +188,21 @@ function listenFailure(
     return `the ${listener} (${field}.hostname) could not listen on ${where}: ${hostname} is not an address of this machine (EADDRNOTAVAIL); give one of its addresses`;
   }
   return `the ${listener} (${field}) could not listen on ${where}: ${error.message}`;
+}
+
+/**
+ * The errno codes of a disk that is full or failing, or of a file-size limit (RLIMIT_FSIZE) this
+ * process runs under: the machine's state, whatever the path.
+ */
+const DISK_FAILING: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EFBIG']);
+
+/** Whether an E_DISK_UNWRITABLE came of the disk's state (full, failing, a size limit) rather than of the path. */
+function diskFailing(error: Error): boolean {
+  let cause: unknown = error.cause;
+  for (let depth = 0; depth < 5 && cause instanceof Error; depth++) {
+    const { code } = cause as NodeJS.ErrnoException;
+    if (code !== undefined && DISK_FAILING.has(code)) return true;
+    cause = cause.cause;
+  }
+  return false;
 }
