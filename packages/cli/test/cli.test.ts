@@ -308,6 +308,41 @@ describe('meshcache admin commands, in process', () => {
     for (const result of [unreachable, refused, unknown]) expect(result.err.trim().split('\n')).toHaveLength(1);
   });
 
+  it('put --timeout waits for a node not listening yet: the refused dial is made again until the node listens', async () => {
+    const port = await freePort();
+    const url = `ws://127.0.0.1:${port}`;
+    const io = recordingIo({ MESHCACHE_SECRET: SECRET });
+    const putting = run(['put', '--node', url, '--timeout', '30000', 'Response Cache', 'early', '"bird"'], io);
+    // Not an assertion on time: the node starts a while after the put began to dial, as a
+    // `serve` started beside it would.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const node = await ClusterNode.start({
+      name: 'gw-late',
+      cluster: 'gateways',
+      secret: SECRET,
+      peerListener: { hostname: '127.0.0.1', port },
+      peerDiscovery: { mode: 'manual', peers: [] },
+      caches: { 'Response Cache': {} },
+    });
+    nodes.push(node);
+    expect(await putting).toBe(0);
+    expect(io.stdout()).toBe('put "early" into "Response Cache"\n');
+    expect(node.manager.getCache('Response Cache')?.get('early')).toBe('bird');
+  });
+
+  it('without --timeout, says a refused connection at once (one dial); with it, says how often it dialled', async () => {
+    const url = `ws://127.0.0.1:${await freePort()}`;
+    const once = await cli(['put', '--node', url, 'Response Cache', 'k', 'v']);
+    expect(once.code).toBe(1);
+    expect(once.err).toMatch(/^meshcache: cannot reach a node at ws:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED[^\n]*\n$/);
+    expect(once.err).not.toMatch(/dialled/);
+    const waited = await cli(['put', '--node', url, '--timeout', '500', 'Response Cache', 'k', 'v']);
+    expect(waited.code).toBe(1);
+    expect(waited.err).toMatch(
+      /^meshcache: cannot reach a node at ws:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED.* \(dialled \d+ times over \d+ ms, --timeout 500\)\n$/,
+    );
+  });
+
   it('names the caches of an unknown-cache error as JSON, so that a name with a quote or a comma reads back', async () => {
     const a = await start('gw-1', [], { 'we"ird\\name': {}, 'a", "b': {} });
     const unknown = await cli(['get', '--node', a.url, 'we"ird', 'k']);
@@ -827,4 +862,15 @@ function literal(text: string): string {
 function mustRun(command: string, args: string[]): void {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr || result.error}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -3,6 +3,13 @@
  * --node URL, --secret-file (or --secret, or MESHCACHE_SECRET), --timeout, and for wss:// nodes
  * --ca (and --cert with --key where the node demands client certificates).
  *
+ * A --timeout given is how long the user will wait for the node, also for one not listening yet
+ * (a `serve` just started, a node restarting): a refused connection is dialled again, backing off,
+ * until --timeout has passed (at most MAX_DIALS dials); once connected, the handshake and each
+ * call have --timeout as before. Nothing is sent before the connection, so a retried `put` is
+ * never written twice. Without --timeout a refused connection is said at once, as before: a
+ * mistyped port does not hold the prompt for the default 5 s.
+ *
  * The secret is best given by file or environment: a --secret on the command line shows in `ps`
  * and in shell history. What the node answers (error messages included) is printed escaped.
  */
@@ -21,6 +28,8 @@ export interface NodeOptions {
   secret?: string;
   secretFile?: string;
   timeout: number;
+  /** --timeout was given on the command line (not its default): a refused dial is retried within it. */
+  timeoutGiven?: boolean;
   ca?: string;
   cert?: string;
   key?: string;
@@ -77,7 +86,10 @@ export function nodeOptions(command: Command, json = true): Command {
     )
     .option('--secret <secret>', 'the secret itself (shows in ps and shell history; prefer --secret-file)')
     .addOption(
-      new Option('--timeout <ms>', 'how long to wait for the node')
+      new Option(
+        '--timeout <ms>',
+        'how long to wait for the node; given, a node not listening yet (connection refused) is dialled again until then',
+      )
         .default(5000)
         .argParser(wholeNumber('--timeout', 1, MAX_TIMER_MILLIS)),
     )
@@ -85,6 +97,9 @@ export function nodeOptions(command: Command, json = true): Command {
     .option('--cert <file>', 'PEM client certificate, for nodes that demand one (mutual TLS)')
     .option('--key <file>', 'PEM key of --cert');
   if (json) command.option('--json', 'print JSON for scripts');
+  command.hook('preAction', (self) => {
+    self.setOptionValue('timeoutGiven', self.getOptionValueSource('timeout') === 'cli');
+  });
   return command;
 }
 
@@ -183,14 +198,7 @@ export async function withNode(
       cert: read(options.cert, '--cert'),
       key: read(options.key, '--key'),
     });
-    // The dial's own bound is --timeout too: left at the transport's 5 s, a --timeout raised for
-    // a slow node still gave up on it after 5 s ("the WebSocket upgrade did not finish within 5000 ms").
-    const transport = new WebSocketTransport({ tls, dialTimeoutMillis: options.timeout });
-    client = await AdminClient.connect(options.node, {
-      secret,
-      timeoutMillis: options.timeout,
-      transport,
-    });
+    client = await dial(options, secret, tls);
     return await work(client);
   } catch (error) {
     if (!(error instanceof AdminError)) throw error;
@@ -203,4 +211,59 @@ export async function withNode(
   } finally {
     client?.close();
   }
+}
+
+/** Most dials of one command while a node refuses the connection (--timeout bounds them too). */
+const MAX_DIALS = 100;
+/** The pause after the first refused dial; doubled after each, up to MAX_DIAL_PAUSE_MILLIS. */
+const FIRST_DIAL_PAUSE_MILLIS = 50;
+const MAX_DIAL_PAUSE_MILLIS = 1000;
+
+/**
+ * Connects to --node: once, or, with --timeout given, again after each refused connection until
+ * --timeout has passed or MAX_DIALS were made. `put --timeout 30000` right after starting `serve`
+ * failed at once with "connect ECONNREFUSED" although the user had said how long to wait.
+ * @throws AdminError as AdminClient.connect does; a refused connection dialled more than once says how often
+ */
+async function dial(
+  options: NodeOptions,
+  secret: string | undefined,
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+): Promise<AdminClient> {
+  const started = Date.now();
+  const deadline = started + options.timeout;
+  let pause = FIRST_DIAL_PAUSE_MILLIS;
+  for (let dials = 1; ; dials++) {
+    // The dial's own bound is --timeout too (what is left of it): left at the transport's 5 s, a
+    // --timeout raised for a slow node still gave up on it after 5 s ("the WebSocket upgrade did
+    // not finish within 5000 ms").
+    const left = Math.max(1, deadline - Date.now());
+    const transport = new WebSocketTransport({ tls, dialTimeoutMillis: left });
+    try {
+      return await AdminClient.connect(options.node, { secret, timeoutMillis: options.timeout, transport });
+    } catch (error) {
+      const retry = options.timeoutGiven === true && refused(error) && dials < MAX_DIALS;
+      const wait = Math.min(pause, deadline - Date.now());
+      if (!retry || wait <= 0) {
+        if (dials === 1 || !(error instanceof AdminError)) throw error;
+        throw new AdminError(
+          error.code,
+          `${error.message} (dialled ${dials} times over ${Date.now() - started} ms, --timeout ${options.timeout})`,
+          { cause: error },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      pause = Math.min(pause * 2, MAX_DIAL_PAUSE_MILLIS);
+    }
+  }
+}
+
+/** Whether a dial failed for a refused connection (nothing listening there yet), by its causes. */
+function refused(error: unknown): boolean {
+  let cause = error;
+  for (let depth = 0; depth < 5 && cause instanceof Error; depth++) {
+    if ((cause as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
+    cause = cause.cause;
+  }
+  return false;
 }
