@@ -644,24 +644,35 @@ async function bareBootstrap(): Promise<Run> {
 }
 
 /**
- * One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it (decoding
- * the values as they arrive, or by their first read).
+ * BENCH_BOOTSTRAP_PLAIN=1: the second meshcache row is a joiner that defers values, as the first,
+ * with frames not encrypted (protectFrames: false, both sides), instead of the one decoding on
+ * arrival: what encryption costs the bootstrap.
  */
-async function meshcacheBootstrap(decodeOnArrival = false): Promise<MeshBootstrap> {
+const BOOTSTRAP_PLAIN = process.env['BENCH_BOOTSTRAP_PLAIN'] === '1';
+
+/**
+ * One meshcache bootstrap: a sender filled with BOOTSTRAP_ENTRIES, a new node joining it (decoding
+ * the values as they arrive, or by their first read; frames encrypted unless `plain`).
+ */
+async function meshcacheBootstrap(decodeOnArrival = false, plain = false): Promise<MeshBootstrap> {
   const chunkBytes = knob((env) => readWhole(env, 'BENCH_CHUNK_BYTES', 0, 0));
-  const node = await sender([], {
-    bench: {
-      maxElementsInMemory: 0,
-      replication: { asynchronousReplicationIntervalMillis: 10 },
-      ...(chunkBytes > 0 ? { bootstrap: { maximumChunkSizeBytes: chunkBytes } } : {}),
+  const node = await sender(
+    [],
+    {
+      bench: {
+        maxElementsInMemory: 0,
+        replication: { asynchronousReplicationIntervalMillis: 10 },
+        ...(chunkBytes > 0 ? { bootstrap: { maximumChunkSizeBytes: chunkBytes } } : {}),
+      },
     },
-  });
+    !plain,
+  );
   const cache = node.manager.getCache<string>('bench');
   for (let i = 0; i < BOOTSTRAP_ENTRIES; i++) cache?.put(`key:${i}`, VALUE);
   settleHeap();
   // This process only serves the joiner meanwhile (its reads after ready() cost it nothing).
   const serving = process.cpuUsage();
-  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, true, decodeOnArrival);
+  const joiner = await child(['bootstrap', node.url, String(BOOTSTRAP_ENTRIES)], false, !plain, decodeOnArrival);
   const [, joinMs, count, readMs, stallMs, stallP99, user, system] = (await joiner.next('bootstrap ')).split(' ');
   const served = process.cpuUsage(serving);
   await node.stop();
@@ -755,7 +766,7 @@ async function bootstrap(): Promise<void> {
       held = mesh.held;
     },
     async () => {
-      const eager = await meshcacheBootstrap(true);
+      const eager = BOOTSTRAP_PLAIN ? await meshcacheBootstrap(false, true) : await meshcacheBootstrap(true);
       runs.eager.push(eager.ms);
       runs.eagerRead.push(eager.readMs);
       runs.cpu.eager.push(eager.cpu);
@@ -816,7 +827,9 @@ async function bootstrap(): Promise<void> {
           '<= 4x',
         ],
         [
-          'meshcache, the joiner decoding values on arrival (deferValues: false)',
+          BOOTSTRAP_PLAIN
+            ? 'meshcache, frames not encrypted (protectFrames: false)'
+            : 'meshcache, the joiner decoding values on arrival (deferValues: false)',
           `${eagerMs.toFixed(0)} ms`,
           `${(eagerMs / rawMs).toFixed(2)}x`,
           range(runs.eager.map((ms, i) => ms / (runs.raw[i] as number))),
@@ -845,7 +858,7 @@ async function bootstrap(): Promise<void> {
       ],
     ),
   );
-  console.log(`\n${firstReads(runs.read, runs.eagerRead, held)}`);
+  if (!BOOTSTRAP_PLAIN) console.log(`\n${firstReads(runs.read, runs.eagerRead, held)}`);
   console.log(
     `\nThe joiner's event loop meanwhile (what a gateway's requests would wait for): its longest delay ${median(runs.stall).toFixed(1)} ms, its 99th percentile ${median(runs.stallP99).toFixed(1)} ms (medians of the rounds)`,
   );
