@@ -292,17 +292,19 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     if (!CACHED_METHODS.has(method)) return bypass(next);
     // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
     const keyed = keyedRequest(request, options.origin, 'GET');
+    // A request the cache cannot key is answered by the handler, uncached: counted BYPASS, as a
+    // POST is (it went uncounted, so the statistics' answers did not add up to the requests).
     if (keyed === undefined) {
       logger.debug({ url: request.url, host: request.host }, 'meshcache: request not keyable, not cached');
-      return next();
+      return bypass(next);
     }
     let found: CacheLookup;
     try {
       found = responses.lookup(keyed);
     } catch (error) {
-      // A request the cache cannot key (a Host that is no host name): the handler answers it, uncached.
+      // A Host that is no host name.
       logger.debug({ err: error, url: request.url }, 'meshcache: request not keyable, not cached');
-      return next();
+      return bypass(next);
     }
     if (found.state === 'hit') {
       req[STATE] = { kind: 'answered' };

@@ -662,6 +662,20 @@ describe('the response as it went out', () => {
     expect((await app.inject({ method: 'DELETE', url: '/x' })).body).toBe('deleted');
     expect(app.responseCache.statistics()).toMatchObject({ served: { MISS: 1, BYPASS: 2 } });
   });
+
+  it('counts a GET it cannot key (a Host that is no host name) as BYPASS: it answered it uncounted', async () => {
+    const { app, get } = await setup((app) => {
+      app.get('/x', (_request, reply) => {
+        reply.header('cache-control', cached());
+        return 'x';
+      });
+    });
+    for (const host of ['localhost:80/x#', 'evil.example@localhost:80']) {
+      const answer = await get('/x', { host });
+      expect([answer.statusCode, answer.headers['x-cache']]).toEqual([200, undefined]);
+    }
+    expect(app.responseCache.statistics()).toMatchObject({ served: { HIT: 0, MISS: 0, BYPASS: 2 }, stored: 0 });
+  });
 });
 
 describe('the tokenCache decorator', () => {
