@@ -10,7 +10,7 @@ import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import meshcacheFastify, { type ResponseCacheValue } from '../src/index.js';
-import { listen, newApp, newManager, setup } from './harness.js';
+import { httpGet as httpRequest, listen, newApp, newManager, setup } from './harness.js';
 
 const cached = (seconds = 60) => `public, max-age=${seconds}`;
 
@@ -818,6 +818,37 @@ describe('a request cannot store its answer under another URL (poisoning found b
     // A fragment in the target: the router reads what follows it as the query, the key would not.
     await get('/search/q#&x=evil');
     expect((await get('/search/q')).cache).toBe('MISS');
+  });
+
+  it("a ';' before the query is not cached: under useSemicolonDelimiter the query starts there, where the key's sort does not", async () => {
+    // Fastify reads `/q;x=1?a=1&b=2` as x="1?a=1", b="2" and `/q;x=1?b=2&a=1` as x="1?b=2", a="1";
+    // the key sorted the parameters after '?', so the second was answered with the first's
+    // response (helper-128's attack, over a real socket).
+    const { app, count } = await setup(
+      (app, called) => {
+        app.get('/q', async (request, reply) => {
+          called('q');
+          reply.header('cache-control', 'public, max-age=600');
+          return request.query;
+        });
+      },
+      {},
+      undefined,
+      // Fastify's types do not list it under routerOptions yet (the top-level option is deprecated).
+      { routerOptions: { useSemicolonDelimiter: true } } as FastifyServerOptions,
+    );
+    const port = await listen(app);
+    const first = await httpRequest(port, '/q;x=1?a=1&b=2');
+    const second = await httpRequest(port, '/q;x=1?b=2&a=1');
+    expect([first.body, second.body]).toEqual(['{"x":"1?a=1","b":"2"}', '{"x":"1?b=2","a":"1"}']);
+    expect([first.headers['x-cache'], second.headers['x-cache']]).toEqual([undefined, undefined]);
+    // A ';' with no query after it, or a query with no ';' before it, is cached as before.
+    await httpRequest(port, '/q;x=1&y=2');
+    await httpRequest(port, '/q?b=2&a=1');
+    expect((await httpRequest(port, '/q;x=1&y=2')).headers['x-cache']).toBe('HIT');
+    expect((await httpRequest(port, '/q?a=1&b=2')).headers['x-cache']).toBe('HIT');
+    expect(count('q')).toBe(4);
+    expect(app.responseCache.statistics().served).toMatchObject({ HIT: 2, MISS: 2, BYPASS: 2 });
   });
 
   it('keys the host as sent: spellings of one host are apart (a host-constrained route is not answered by another)', async () => {
