@@ -20,7 +20,9 @@
  *   (RFC 9110 section 9.3.2: the same header fields), and never stored.
  * - onSend: takes a copy of the response as it goes out (status, headers, the payload when it is
  *   a string or a Buffer: what Fastify makes of an object, a string or a Buffer) and removes the
- *   tag header (`Surrogate-Key`) from what the client gets. When the handler failed (500, 502,
+ *   tag header (`Surrogate-Key`) from what the client gets. The copy lists the fields that hooks
+ *   before the plugin set and the route left alone (a rate limiter's counts, a request id): those
+ *   hooks run on a hit too, so a hit keeps what they set for it and does not replay them. When the handler failed (500, 502,
  *   503, 504, or a thrown error) and an expired entry may still be used (stale-if-error), that
  *   entry is sent instead. The copy leaves out the plugin's own `x-cache` marker.
  * - onError: a handler (or hook) that threw leaves no copy when the reply made of the error is a
@@ -130,17 +132,30 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
 /** The header that marks the plugin's own background requests (its value is a per-instance secret). */
 const INTERNAL_HEADER = 'x-meshcache-revalidation';
+/**
+ * A stored response's list of the fields that hooks before the plugin had set, for the request
+ * that missed, and that the route left as they were: those hooks run on a hit too, and set them
+ * for that request. Kept in the entry (cachePolicy judges the response with them), never sent.
+ */
+const HOOK_FIELDS = 'x-meshcache-hook-fields';
 
 /** What the plugin knows about one request, from onRequest to onResponse. */
 type RequestState =
   | { readonly kind: 'answered' }
-  | { readonly kind: 'internal'; readonly job: Revalidation | undefined }
+  | {
+      readonly kind: 'internal';
+      readonly job: Revalidation | undefined;
+      /** The reply's headers when the plugin's onRequest ran: what the hooks before it set. */
+      readonly before: Readonly<Record<string, unknown>>;
+    }
   | { readonly kind: 'unsafe'; readonly keyed: KeyedRequest }
   | {
       readonly kind: 'miss';
       readonly keyed: KeyedRequest;
       readonly expired: Extract<CacheLookup, { state: 'expired' }> | undefined;
       readonly requestTime: number;
+      /** The reply's headers when the plugin's onRequest ran: what the hooks before it set. */
+      readonly before: Readonly<Record<string, unknown>>;
       /** The response as onSend saw it; undefined when there is nothing to store. */
       copy?: UpstreamResponse | undefined;
       /** The handler (or a hook) threw: the freshness headers it had set then (onError), to tell an accident from an answer. */
@@ -202,10 +217,29 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     if (cacheHeader !== undefined) reply.header(cacheHeader, status);
   };
 
+  /**
+   * Sets a stored response's headers on the reply, but for those the hooks before the plugin set
+   * for the request that missed (HOOK_FIELDS): they ran for this request too, and what they set
+   * for it stays (a rate limiter's counts, a request id). Replayed, every client of a hit was told
+   * the first client's (found by a review).
+   */
+  const setStored = (reply: FastifyReply, headers: ServedResponse['headers']) => {
+    const listed = headers[HOOK_FIELDS];
+    const fromHooks = new Set(
+      (typeof listed === 'string' ? listed : (listed ?? []).join(','))
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    );
+    for (const [name, value] of Object.entries(headers)) {
+      if (name !== HOOK_FIELDS && !fromHooks.has(name)) reply.header(name, value);
+    }
+  };
+
   const send = (reply: FastifyReply, served: ServedResponse) => {
     responses.countServed(served.cache);
     reply.code(served.status);
-    reply.headers(served.headers as Record<string, string | string[]>);
+    setStored(reply, served.headers);
     mark(reply, served.cache);
     // An empty body that went out with no Content-Type goes out so again: Fastify types a payload
     // it is given (an empty string as text/plain), so none is given.
@@ -281,7 +315,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
         const actual = seen === undefined ? 'a request it cannot key' : seenAs(seen);
         if (actual !== job.expected) job.seenAs = actual;
       }
-      req[STATE] = { kind: 'internal', job };
+      req[STATE] = { kind: 'internal', job, before: { ...reply.getHeaders() } };
       return next();
     }
     if (UNSAFE_METHODS.has(method)) {
@@ -324,6 +358,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       reply.code(504).send('');
       return;
     }
+    const before = { ...reply.getHeaders() };
     mark(reply, 'MISS');
     // The handler sees the client's Range and preconditions (a video's seek, a resumed download):
     // its 206 or 304 is never stored, and store() is given the request as the handler saw it, so
@@ -336,6 +371,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
         : {
             kind: 'miss',
             keyed,
+            before,
             expired: found.state === 'expired' ? found : undefined,
             requestTime: clock(),
           };
@@ -345,7 +381,13 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
 
   const onSend: onSendHookHandler<unknown> = (request, reply, payload, next) => {
     const state = (request as WithState)[STATE];
-    if (state?.kind === 'internal') return next(null, payload);
+    if (state?.kind === 'internal') {
+      // The injected answer is what the background revalidation stores: it lists them too.
+      const fromHooks = hookFields(state.before, reply.getHeaders());
+      if (fromHooks === undefined) reply.removeHeader(HOOK_FIELDS);
+      else reply.header(HOOK_FIELDS, fromHooks);
+      return next(null, payload);
+    }
     if (state?.kind !== 'miss') {
       reply.removeHeader(tagHeader);
       return next(null, payload);
@@ -359,9 +401,11 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
         );
         (request as WithState)[STATE] = { kind: 'answered' };
         responses.countServed(stale.cache);
+        // As a hit: what the hooks before the plugin set for this request, then the entry's.
         for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+        reply.headers(state.before as Record<string, string | string[]>);
         reply.code(stale.status);
-        reply.headers(stale.headers as Record<string, string | string[]>);
+        setStored(reply, stale.headers);
         mark(reply, stale.cache);
         return next(null, typeof stale.body === 'string' ? stale.body : asBuffer(stale.body));
       }
@@ -382,6 +426,9 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       // the cache cannot hold: left, the old one went on answering as stale-if-error).
       const headers = { ...reply.getHeaders() } as Record<string, UpstreamResponse['headers'][string]>;
       if (cacheHeader !== undefined) delete headers[cacheHeader];
+      const fromHooks = hookFields(state.before, headers);
+      if (fromHooks === undefined) delete headers[HOOK_FIELDS];
+      else headers[HOOK_FIELDS] = fromHooks;
       state.copy =
         body === undefined ? { status: reply.statusCode, headers } : { status: reply.statusCode, headers, body };
       if (body === undefined) logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
@@ -414,7 +461,10 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
   const store = (request: FastifyRequest, reply: FastifyReply, state: Extract<RequestState, { kind: 'miss' }>) => {
     const copy = state.copy;
     if (copy === undefined) return;
-    if (copy.status !== reply.statusCode || !sameHeaders(copy.headers, reply.getHeaders(), [tagHeader, cacheHeader])) {
+    if (
+      copy.status !== reply.statusCode ||
+      !sameHeaders(copy.headers, reply.getHeaders(), [tagHeader, cacheHeader, HOOK_FIELDS])
+    ) {
       warnChanged(request);
       return;
     }
@@ -520,6 +570,27 @@ function keyedRequest(
 function seenAs(keyed: KeyedRequest): string {
   const sent = keyed.headers?.[HOST_AS_SENT];
   return sent === undefined ? keyed.url : `${keyed.url} (host ${String(sent)})`;
+}
+
+/**
+ * The fields the hooks before the plugin had set (`before`, the reply's headers when its onRequest
+ * ran) that the response still has as they were (`sent`), as HOOK_FIELDS' value; undefined when
+ * none. One the route changed (a default Cache-Control it overrode) is the route's answer.
+ */
+function hookFields(
+  before: Readonly<Record<string, unknown>>,
+  sent: Readonly<Record<string, unknown>>,
+): string | undefined {
+  const names = Object.keys(before).filter(
+    (name) =>
+      name !== HOOK_FIELDS &&
+      name !== 'content-length' &&
+      !name.startsWith(':') &&
+      before[name] !== undefined &&
+      sent[name] !== undefined &&
+      String(before[name]) === String(sent[name]),
+  );
+  return names.length === 0 ? undefined : names.join(', ');
 }
 
 /** The headers that make a response storable and for how long, as one string to compare. */
