@@ -400,6 +400,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
           'origin failed; serving stale (stale-if-error)',
         );
         (request as WithState)[STATE] = { kind: 'answered' };
+        discard(payload, logger);
         responses.countServed(stale.cache);
         // As a hit: what the hooks before the plugin set for this request, then the entry's.
         for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
@@ -608,6 +609,23 @@ function payloadBytes(payload: unknown): string | Uint8Array | undefined {
   if (payload === undefined || payload === null) return '';
   if (typeof payload === 'string' || payload instanceof Uint8Array) return payload;
   return undefined;
+}
+
+/**
+ * Releases a stream payload that will not be sent (the failing answer stale-if-error replaces):
+ * left unread, it held what it reads from (a proxied upstream's connection, a file descriptor)
+ * until it was collected, if ever (found by a review).
+ */
+function discard(payload: unknown, logger: Logger): void {
+  if (typeof payload !== 'object' || payload === null) return;
+  const body = payload instanceof Response ? payload.body : payload;
+  const stream = body as { destroy?: () => void; cancel?: () => Promise<void> } | null;
+  try {
+    if (typeof stream?.destroy === 'function') stream.destroy();
+    else if (typeof stream?.cancel === 'function') stream.cancel().catch(() => {});
+  } catch (error) {
+    logger.debug({ err: error }, 'meshcache: could not release the payload stale-if-error replaced');
+  }
 }
 
 function asBuffer(body: Uint8Array): Buffer {

@@ -51,6 +51,30 @@ describe('an answer that is not stored, and the entry it replaces', () => {
     expect([failed.status, failed.headers['x-cache'], failed.body]).toEqual([503, 'MISS', 'down']);
   });
 
+  it('a failing stream answered with the stale entry instead is destroyed, not left open (a proxied 503 body, a file)', async () => {
+    const failing: Readable[] = [];
+    let down = false;
+    const { app, clock } = await setup((app) => {
+      app.get('/feed', async (_request, reply) => {
+        reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
+        if (!down) return 'old';
+        // A body that would hold its source (an upstream connection, a file descriptor) until read or destroyed.
+        const body = new Readable({ read() {} });
+        failing.push(body);
+        return reply.code(503).type('text/plain').send(body);
+      });
+    });
+    const port = await listen(app);
+    expect((await httpGet(port, '/feed')).body).toBe('old');
+    clock.advanceSeconds(120);
+    down = true;
+    for (let i = 0; i < 2; i++) {
+      const stale = await httpGet(port, '/feed');
+      expect([stale.status, stale.headers['x-cache'], stale.body]).toEqual([200, 'STALE-IF-ERROR', 'old']);
+    }
+    expect(failing.map((body) => body.destroyed)).toEqual([true, true]);
+  });
+
   it("a client's no-cache, no-store runs the route and removes nothing", async () => {
     const { app, cache, count } = await setup((app, called) => {
       app.get('/x', async (_request, reply) => {
