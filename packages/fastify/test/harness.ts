@@ -28,9 +28,9 @@ export interface Setup {
   get(url: string, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
 }
 
-/** A fresh manager, shut down after the test. */
-export function newManager(): CacheManager {
-  const manager = new CacheManager();
+/** A fresh manager (on `clock`, when given), shut down after the test. */
+export function newManager(clock?: () => number): CacheManager {
+  const manager = new CacheManager(clock === undefined ? {} : { clock });
   cleanups.push(() => manager.shutdown());
   return manager;
 }

@@ -6,11 +6,12 @@ import { get as httpGet } from 'node:http';
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Cache } from '@meshcache/core';
+import { ManualClock } from '@meshcache/core/testing';
 import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import meshcacheFastify, { type ResponseCacheValue } from '../src/index.js';
-import { httpGet as httpRequest, listen, newApp, newManager, setup } from './harness.js';
+import { httpGet as httpRequest, listen, NOW, newApp, newManager, setup } from './harness.js';
 
 const cached = (seconds = 60) => `public, max-age=${seconds}`;
 
@@ -89,6 +90,27 @@ describe('hits are answered before the handler runs, as the handler first answer
     expect((await get('/aged')).headers['age']).toBe('30');
     clock.advanceSeconds(31);
     expect((await get('/aged')).headers['x-cache']).toBe('MISS'); // 61 s old: past its max-age
+  });
+
+  it("the Response Cache's own timeToLiveSeconds bounds a longer max-age (over real HTTP)", async () => {
+    const clock = new ManualClock(NOW);
+    const manager = newManager(clock.now);
+    const cache = manager.addCache<ResponseCacheValue>('Response Cache', { timeToLiveSeconds: 30 });
+    const app = newApp();
+    await app.register(meshcacheFastify, { cache, clock: clock.now });
+    let runs = 0;
+    app.get('/long', (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=600');
+      return `run ${++runs}`;
+    });
+    const port = await listen(app);
+    expect((await httpRequest(port, '/long')).body).toBe('run 1');
+    clock.advanceSeconds(29);
+    const hit = await httpRequest(port, '/long');
+    expect([hit.headers['x-cache'], hit.headers['age'], hit.body]).toEqual(['HIT', '29', 'run 1']);
+    clock.advanceSeconds(2);
+    const after = await httpRequest(port, '/long');
+    expect([after.headers['x-cache'], after.body]).toEqual(['MISS', 'run 2']);
   });
 });
 

@@ -282,7 +282,13 @@ export class ResponseCache {
     this.#methods = new Set((options.methods ?? RESPONSE_CACHE_DEFAULTS.methods).map((m) => m.toUpperCase()));
     this.#tagHeader = (options.tagHeader ?? RESPONSE_CACHE_DEFAULTS.tagHeader).toLowerCase();
     this.#maxBodyBytes = options.maxBodyBytes ?? RESPONSE_CACHE_DEFAULTS.maxBodyBytes;
-    this.#maxStoreSeconds = options.maxStoreSeconds ?? CACHE_POLICY_DEFAULTS.maxStoreSeconds;
+    // Every entry is put with a TTL of its own, which replaces the cache's (Ehcache's rule): left
+    // at that, a Response Cache configured with timeToLiveSeconds 30 kept a max-age=600 response
+    // for 600 s (found by a review). The cache's TTL bounds what is kept, as maxStoreSeconds does.
+    this.#maxStoreSeconds = Math.min(
+      options.maxStoreSeconds ?? CACHE_POLICY_DEFAULTS.maxStoreSeconds,
+      cacheTimeToLive(options.cache) ?? Number.POSITIVE_INFINITY,
+    );
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#tags = new TagIndex(this.#cache, (value) => (value.kind === 'response' ? value.tags : []));
@@ -793,7 +799,7 @@ export class ResponseCache {
       logger: _l,
       ...policy
     } = this.#options;
-    return policy;
+    return { ...policy, maxStoreSeconds: this.#maxStoreSeconds };
   }
 
   /**
@@ -880,6 +886,14 @@ export class ResponseCache {
 /** A ResponseCache over `options.cache`. */
 export function responseCache(options: ResponseCacheOptions): ResponseCache {
   return new ResponseCache(options);
+}
+
+/** The cache's own timeToLiveSeconds, when it has one (above 0, and the cache is not eternal). */
+function cacheTimeToLive(cache: Cache<ResponseCacheValue>): number | undefined {
+  const config = (cache as { readonly config?: { readonly timeToLiveSeconds?: unknown; readonly eternal?: unknown } })
+    .config;
+  const ttl = config?.timeToLiveSeconds;
+  return config?.eternal !== true && typeof ttl === 'number' && ttl > 0 ? ttl : undefined;
 }
 
 /** RFC 9111 section 4.2.3: the corrected initial age plus the time resident here, in seconds. */

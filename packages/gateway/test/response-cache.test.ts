@@ -199,6 +199,46 @@ describe('Age (RFC 9111 section 4.2.3)', () => {
   });
 });
 
+describe("the cache's own timeToLiveSeconds", () => {
+  it('bounds how long anything is kept, as maxStoreSeconds does: a longer max-age or stale window does not outlive it', async () => {
+    // Every entry is put with a TTL of its own, which replaces the cache's: a Response Cache
+    // configured with timeToLiveSeconds 30 kept a max-age=600 response for 600 s and more
+    // (helper-128's review).
+    const clock = new ManualClock(NOW);
+    const manager = new CacheManager({ clock: clock.now });
+    managers.push(manager);
+    const cache = manager.addCache<ResponseCacheValue>('Response Cache', { timeToLiveSeconds: 30 });
+    const responses = responseCache({ cache, clock: clock.now });
+    const origin = new Origin(() =>
+      ok({ 'cache-control': 'max-age=600, stale-if-error=3600', 'surrogate-key': 'a', vary: 'accept' }),
+    );
+    const get = () => responses.handle({ method: 'GET', url: 'https://api.example/a', headers: {} }, origin.fetch);
+    await get();
+    responses.purgeTag('other');
+    clock.advanceSeconds(29);
+    expect((await get()).cache).toBe('HIT');
+    // Each entry (the response, its Vary marker, the purge marker) lives at most the cache's TTL.
+    expect(cache.keys().map((key) => cache.peekEntry(key)?.timeToLiveSeconds)).toEqual([30, 30, 30]);
+    clock.advanceSeconds(2);
+    expect((await get()).cache).toBe('MISS');
+    expect(origin.calls).toBe(2);
+  });
+
+  it('an eternal cache, or one without a TTL, leaves maxStoreSeconds the bound', async () => {
+    for (const config of [{ eternal: true, timeToLiveSeconds: 30 }, {}]) {
+      const clock = new ManualClock(NOW);
+      const manager = new CacheManager({ clock: clock.now });
+      managers.push(manager);
+      const cache = manager.addCache<ResponseCacheValue>('Response Cache', config);
+      const responses = responseCache({ cache, clock: clock.now, maxStoreSeconds: 900 });
+      await responses.handle({ method: 'GET', url: 'https://api.example/a', headers: {} }, async () =>
+        ok({ 'cache-control': 'max-age=600' }),
+      );
+      expect(cache.keys().map((key) => cache.peekEntry(key)?.timeToLiveSeconds)).toEqual([600]);
+    }
+  });
+});
+
 describe('revalidation (RFC 9111 section 4.3)', () => {
   it('revalidates a stale entry with If-None-Match; a 304 refreshes it and the stored body is served', async () => {
     const { get, clock, origin } = setup((_request, call) =>
