@@ -160,6 +160,8 @@ type RequestState =
       copy?: UpstreamResponse | undefined;
       /** The handler (or a hook) threw: the freshness headers it had set then (onError), to tell an accident from an answer. */
       failedWith?: string;
+      /** Counted MISS already (when the answer went out, in onSend). */
+      counted?: boolean;
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
@@ -411,6 +413,12 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
         return next(null, typeof stale.body === 'string' ? stale.body : asBuffer(stale.body));
       }
     }
+    // Counted as the answer goes out, as a hit is: counted in onResponse, which Fastify runs only
+    // once the response finished, a client that went away mid-body (a long stream) left no trace.
+    if (state.counted !== true) {
+      state.counted = true;
+      responses.countServed('MISS');
+    }
     const body = payloadBytes(payload);
     if (
       state.failedWith !== undefined &&
@@ -450,7 +458,8 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       if (state?.kind === 'unsafe') {
         if (reply.statusCode < 400) responses.invalidate(state.keyed);
       } else if (state?.kind === 'miss') {
-        responses.countServed('MISS');
+        // A reply that never went through onSend (hijacked, written to reply.raw) is counted here.
+        if (state.counted !== true) responses.countServed('MISS');
         store(request, reply, state);
       }
     } catch (error) {

@@ -6,7 +6,7 @@ import { get as httpGet } from 'node:http';
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Cache } from '@meshcache/core';
-import { ManualClock } from '@meshcache/core/testing';
+import { ManualClock, until } from '@meshcache/core/testing';
 import { type CachedToken, TokenCache, tokenCache } from '@meshcache/gateway';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
@@ -668,6 +668,35 @@ describe('the response as it went out', () => {
     await get('/x');
     await get('/x');
     expect(app.responseCache.statistics()).toMatchObject({ served: { HIT: 2, MISS: 1 }, stored: 1, notStored: 0 });
+  });
+
+  it('counts a MISS whose client went away before its stream ended (over real HTTP)', async () => {
+    // Counted in onResponse, which Fastify runs only once a response finished, such a MISS was
+    // never counted: statistics() said nothing of the requests that held a stream open (helper-128).
+    const streams: Readable[] = [];
+    const { app } = await setup((app) => {
+      app.get('/forever', (_request, reply) => {
+        const body = new Readable({
+          read() {
+            this.push('x'.repeat(1024));
+          },
+        });
+        streams.push(body);
+        reply.header('cache-control', cached()).type('text/plain').send(body);
+      });
+    });
+    const port = await listen(app);
+    await new Promise<void>((resolve, reject) => {
+      const outgoing = httpGet({ host: '127.0.0.1', port, path: '/forever' }, (incoming) => {
+        incoming.once('data', () => {
+          outgoing.destroy();
+          resolve();
+        });
+      });
+      outgoing.on('error', (error) => (outgoing.destroyed ? resolve() : reject(error)));
+    });
+    await until(() => streams[0]?.destroyed, 'the server to see the client go');
+    expect(app.responseCache.statistics()).toMatchObject({ served: { MISS: 1 }, stored: 0 });
   });
 
   it('counts a request it lets through as BYPASS, as handle() does (it counted none: helper-123 found BYPASS always 0)', async () => {
