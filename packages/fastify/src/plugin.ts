@@ -302,84 +302,89 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     next();
   };
 
-  const onRequest: onRequestHookHandler = (request, reply, next) => {
-    const req = request as WithState;
-    const method = request.method;
-    // Only the plugin's own background request knows the secret; anyone else's header is ignored.
-    const internal = request.headers[INTERNAL_HEADER];
-    if (typeof internal === 'string' && internal.startsWith(`${secret} `)) {
-      delete request.raw.headers[INTERNAL_HEADER];
-      const job = revalidations.get(internal.slice(secret.length + 1));
-      if (job !== undefined) {
-        // light-my-request's socket is never TLS: as the client's was, so request.protocol reads alike.
-        if (job.encrypted) (request.raw.socket as { encrypted?: boolean }).encrypted = true;
-        const seen = keyedRequest(request, options.origin, 'GET');
-        const actual = seen === undefined ? 'a request it cannot key' : seenAs(seen);
-        if (actual !== job.expected) job.seenAs = actual;
+  /** The onRequest hook of a route; `route` names its constraints (routeConstraints), for the key. */
+  const onRequestFor =
+    (route: string | undefined): onRequestHookHandler =>
+    (request, reply, next) => {
+      const req = request as WithState;
+      const method = request.method;
+      // Only the plugin's own background request knows the secret; anyone else's header is ignored.
+      const internal = request.headers[INTERNAL_HEADER];
+      if (typeof internal === 'string' && internal.startsWith(`${secret} `)) {
+        delete request.raw.headers[INTERNAL_HEADER];
+        const job = revalidations.get(internal.slice(secret.length + 1));
+        if (job !== undefined) {
+          // light-my-request's socket is never TLS: as the client's was, so request.protocol reads alike.
+          if (job.encrypted) (request.raw.socket as { encrypted?: boolean }).encrypted = true;
+          const seen = keyedRequest(request, options.origin, 'GET', route);
+          const actual = seen === undefined ? 'a request it cannot key' : seenAs(seen);
+          if (actual !== job.expected) job.seenAs = actual;
+        }
+        req[STATE] = { kind: 'internal', job, before: { ...reply.getHeaders() } };
+        return next();
       }
-      req[STATE] = { kind: 'internal', job, before: { ...reply.getHeaders() } };
-      return next();
-    }
-    if (UNSAFE_METHODS.has(method)) {
-      const keyed = keyedRequest(request, options.origin);
-      if (keyed !== undefined) req[STATE] = { kind: 'unsafe', keyed };
-      return bypass(next);
-    }
-    if (!CACHED_METHODS.has(method)) return bypass(next);
-    // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
-    const keyed = keyedRequest(request, options.origin, 'GET');
-    // A request the cache cannot key is answered by the handler, uncached: counted BYPASS, as a
-    // POST is (it went uncounted, so the statistics' answers did not add up to the requests).
-    if (keyed === undefined) {
-      logger.debug({ url: request.url, host: request.host }, 'meshcache: request not keyable, not cached');
-      return bypass(next);
-    }
-    let found: CacheLookup;
-    try {
-      found = responses.lookup(keyed);
-    } catch (error) {
-      // A Host that is no host name.
-      logger.debug({ err: error, url: request.url }, 'meshcache: request not keyable, not cached');
-      return bypass(next);
-    }
-    if (found.state === 'hit') {
-      req[STATE] = { kind: 'answered' };
-      return send(reply, found.response);
-    }
-    if (found.state === 'stale') {
-      req[STATE] = { kind: 'answered' };
-      if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request));
-      return send(reply, found.response);
-    }
-    if (found.state === 'bypass') return bypass(next);
-    if (onlyIfCached(request)) {
-      // RFC 9111 section 5.2.1.7: the stored response, or 504; never the handler.
-      req[STATE] = { kind: 'answered' };
-      responses.countServed('MISS');
+      if (UNSAFE_METHODS.has(method)) {
+        const keyed = keyedRequest(request, options.origin, request.method, route);
+        if (keyed !== undefined) req[STATE] = { kind: 'unsafe', keyed };
+        return bypass(next);
+      }
+      if (!CACHED_METHODS.has(method)) return bypass(next);
+      // HEAD is answered from the GET entry: the same header fields, and Fastify drops the body.
+      const keyed = keyedRequest(request, options.origin, 'GET', route);
+      // A request the cache cannot key is answered by the handler, uncached: counted BYPASS, as a
+      // POST is (it went uncounted, so the statistics' answers did not add up to the requests).
+      if (keyed === undefined) {
+        logger.debug({ url: request.url, host: request.host }, 'meshcache: request not keyable, not cached');
+        return bypass(next);
+      }
+      let found: CacheLookup;
+      try {
+        found = responses.lookup(keyed);
+      } catch (error) {
+        // A Host that is no host name.
+        logger.debug({ err: error, url: request.url }, 'meshcache: request not keyable, not cached');
+        return bypass(next);
+      }
+      if (found.state === 'hit') {
+        req[STATE] = { kind: 'answered' };
+        return send(reply, found.response);
+      }
+      if (found.state === 'stale') {
+        req[STATE] = { kind: 'answered' };
+        if (!onlyIfCached(request)) void responses.revalidateInBackground(keyed, found, runRoute(request));
+        return send(reply, found.response);
+      }
+      if (found.state === 'bypass') return bypass(next);
+      if (onlyIfCached(request)) {
+        // RFC 9111 section 5.2.1.7: the stored response, or 504; never the handler.
+        req[STATE] = { kind: 'answered' };
+        responses.countServed('MISS');
+        mark(reply, 'MISS');
+        reply.code(504).send('');
+        return;
+      }
+      const before = { ...reply.getHeaders() };
       mark(reply, 'MISS');
-      reply.code(504).send('');
-      return;
-    }
-    const before = { ...reply.getHeaders() };
-    mark(reply, 'MISS');
-    // The handler sees the client's Range and preconditions (a video's seek, a resumed download):
-    // its 206 or 304 is never stored, and store() is given the request as the handler saw it, so
-    // it refuses a 412 or 416 answered to them (stored, one client's If-Match or unsatisfiable
-    // Range was every client's answer: found by a review). Taken out, every Range request ran the
-    // whole handler and sent the whole body (found by a second review).
-    req[STATE] =
-      method === 'HEAD'
-        ? { kind: 'answered' }
-        : {
-            kind: 'miss',
-            keyed,
-            before,
-            expired: found.state === 'expired' ? found : undefined,
-            requestTime: clock(),
-          };
-    if (method === 'HEAD') responses.countServed('MISS');
-    next();
-  };
+      // The handler sees the client's Range and preconditions (a video's seek, a resumed download):
+      // its 206 or 304 is never stored, and store() is given the request as the handler saw it, so
+      // it refuses a 412 or 416 answered to them (stored, one client's If-Match or unsatisfiable
+      // Range was every client's answer: found by a review). Taken out, every Range request ran the
+      // whole handler and sent the whole body (found by a second review).
+      req[STATE] =
+        method === 'HEAD'
+          ? { kind: 'answered' }
+          : {
+              kind: 'miss',
+              keyed,
+              before,
+              expired: found.state === 'expired' ? found : undefined,
+              requestTime: clock(),
+            };
+      if (method === 'HEAD') responses.countServed('MISS');
+      next();
+    };
+
+  const onRequest = onRequestFor(undefined);
 
   const onSend: onSendHookHandler<unknown> = (request, reply, payload, next) => {
     const state = (request as WithState)[STATE];
@@ -507,7 +512,11 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     if (config?.meshcache === false) return;
     if (config?.meshcache !== true && prefixes !== undefined && !prefixes.some((p) => under(route.url, p))) return;
     if (!methods.some((m) => CACHED_METHODS.has(m) || UNSAFE_METHODS.has(m))) return;
-    route.onRequest = [...hooks(route.onRequest), onRequest];
+    // Fastify picks a route by its constraints as well as its URL (Accept-Version, a strategy of
+    // the app's own): two versions of /p shared one entry, so v1's body answered every v2
+    // client (found by a review). The route's constraints are part of the key.
+    const constraints = routeConstraints(route.constraints);
+    route.onRequest = [...hooks(route.onRequest), constraints === undefined ? onRequest : onRequestFor(constraints)];
     route.onSend = [...hooks(route.onSend), onSend];
     route.onError = [...hooks(route.onError), onError];
     route.onResponse = [...hooks(route.onResponse), onResponse];
@@ -536,6 +545,7 @@ function keyedRequest(
   request: FastifyRequest,
   origin: string | undefined,
   method = request.method,
+  route?: string,
 ): KeyedRequest | undefined {
   if (!request.url.startsWith('/')) return undefined;
   // Under Fastify's useSemicolonDelimiter the query starts at a ';' in the path, where the key's
@@ -545,7 +555,10 @@ function keyedRequest(
   const query = request.url.indexOf('?');
   if (query > 0 && request.url.lastIndexOf(';', query) > 0) return undefined;
   // A client's own header of that name is never read: the key's dimension is set here or absent.
-  const headers = { ...request.headers, [HOST_AS_SENT]: undefined };
+  // It also names the constraints of the route that answers (routeConstraints), when it has any.
+  const dimension = (sent: string | undefined) =>
+    route === undefined ? sent : `${sent === undefined ? '' : `${sent} `}(route ${route})`;
+  const headers = { ...request.headers, [HOST_AS_SENT]: dimension(undefined) };
   if (origin !== undefined) return { method, url: request.url, headers };
   const host = request.host as string | undefined;
   if (host === undefined) return { method, url: request.url, headers };
@@ -572,8 +585,22 @@ function keyedRequest(
   return {
     method,
     url: `${scheme}://${new URL(hostOrigin).host}${request.url}`,
-    headers: { ...headers, host, [HOST_AS_SENT]: sent },
+    headers: { ...headers, host, [HOST_AS_SENT]: dimension(sent) },
   };
+}
+
+/**
+ * A route's constraints as one string for the key, undefined when it has none but `host` (the
+ * host as sent is in the key already, so a host-constrained route keeps the key it had). Sorted
+ * by name; a RegExp as its source.
+ */
+function routeConstraints(constraints: unknown): string | undefined {
+  if (typeof constraints !== 'object' || constraints === null) return undefined;
+  const named = Object.entries(constraints as Record<string, unknown>)
+    .filter(([name, value]) => name !== 'host' && value !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => [name, value instanceof RegExp ? String(value) : value]);
+  return named.length === 0 ? undefined : JSON.stringify(named);
 }
 
 /** What keyedRequest made of a request, as one string to compare: its URL and its host as sent. */
