@@ -1,8 +1,8 @@
 /**
  * A rolling upgrade, as a platform team runs one: three `ClusterNode` processes of the release
- * before (held to the protocols it spoke, 2 to 5, a test-only setting), replaced one at a time by
- * this release under a steady stream of writes. Links between an old and a new node speak 5 (no
- * AskDigest), between new nodes this release's newest; at the end every node holds every write,
+ * before (held to the protocols it spoke, 2 to 6, a test-only setting), replaced one at a time by
+ * this release under a steady stream of writes. Links between an old and a new node speak 6 (no
+ * Repaired), between new nodes this release's newest; at the end every node holds every write,
  * and the same contents.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +24,7 @@ const caches = {
     replication: { asynchronousReplicationIntervalMillis: 10 },
   },
 };
-const OLD_RELEASE = { min: 2, max: 5 };
+const OLD_RELEASE = { min: 2, max: 6 };
 const WRITES = 1500;
 
 interface PeerView {

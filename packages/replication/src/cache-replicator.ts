@@ -19,6 +19,12 @@
  * - Synchronous mode sends each change at once, followed by a Sync; the change's replication is
  *   settled when every connected peer acknowledged it or socketTimeoutMillis passed for that peer
  *   (see settle()). A slow peer never delays another.
+ * - An Ack covers what was sent, and a peer whose queue overflowed was not sent what was dropped:
+ *   settle() counts it only once it also said (Repaired, protocol 7) that its repair from a Digest
+ *   offered after the overflow is over. Only the repairing side knows that (it may find the two
+ *   in step and send nothing else at all), so it says so, naming the Digest by its number on the
+ *   link; this side counts the Digests it sends each peer (PeerState.digests). A peer of protocol
+ *   6 or before says nothing of the kind, and counts once it acknowledged, as it did then.
  *
  * Peers come in three roles (ReplicationPeer.role). A 'link' is one peer over one session: it gets
  * live changes, acknowledgements, lease messages, repairs and anti-entropy. A 'broadcast' peer
@@ -82,6 +88,12 @@ export interface ReplicationPeer {
   bufferedAmount(): number;
   /** Asks the peer to acknowledge everything sent so far: true when it did, false on timeout or loss. */
   acknowledged(): Promise<boolean>;
+  /**
+   * The peer says when its repair from this node's Digest is over (Repaired: a link of protocol 7),
+   * so that settle() counts it acknowledged after an overflow only then; without it, settle()
+   * counts such a peer as soon as it acknowledges what it was still sent. @default false
+   */
+  readonly confirmsRepairs?: boolean;
 }
 
 export interface CacheReplicatorOptions {
@@ -95,6 +107,11 @@ export interface CacheReplicatorOptions {
   readonly onRepaired?: (node: string) => void;
   /** Asks `node` to send this cache's digest again, where something can (CacheRepairOptions.askDigest). */
   readonly askDigest?: (node: string) => void;
+  /**
+   * How long settle() waits for a peer whose queue overflowed to say its repair is over, as it
+   * waits for an Ack (socketTimeoutMillis). @default 2000
+   */
+  readonly ackTimeoutMillis?: number;
   /** Timers: the replication interval, waits for acknowledgements, repair pacing. @default system */
   readonly scheduler?: Scheduler;
   /**
@@ -136,6 +153,17 @@ interface PeerState {
   sent: number;
   /** Anti-entropy rounds the peer asked this node to skip (SkipRounds), still to skip. */
   roundsToSkip: number;
+  /** Digests of this cache sent to the peer over this registration (its link): the numbers Repaired names. */
+  digests: number;
+  /**
+   * The peer missed changes (its queue overflowed, or its connection was backed up) and has not
+   * said it repaired since (a peer that confirmsRepairs): the number of the first Digest whose
+   * repair covers them, Infinity until that Digest is offered (#repairDue). settle() counts the
+   * peer acknowledged only once a Repaired of that number or later came. Undefined otherwise.
+   */
+  repairDue: number | undefined;
+  /** settle() calls waiting for the Repaired that ends repairDue: each told true when it came, false when the peer left. */
+  readonly repairWaiters: Set<(repaired: boolean) => void>;
 }
 
 /**
@@ -195,6 +223,8 @@ export class CacheReplicator {
   /** Cluster-wide single flight, when the cache asks for it. */
   readonly #leases: ClusterLoadCoordinator | undefined;
   readonly #repairChunkBytes: number;
+  /** How long settle() waits for a Repaired (CacheReplicatorOptions.ackTimeoutMillis). */
+  readonly #ackTimeoutMillis: number;
   /** Synchronous mode: acknowledgements not yet settled, so settle() can wait for them. */
   readonly #pendingAcks = new Set<Promise<boolean>>();
   /** The port's generation when this node last sent each peer its digest: anti-entropy sends one only after a change. */
@@ -231,6 +261,7 @@ export class CacheReplicator {
     const scheduler = this.#scheduler;
     this.#refusalWarnings = new OncePerWindow(() => scheduler.now(), REFUSAL_WARN_MILLIS);
     this.#maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
+    this.#ackTimeoutMillis = options.ackTimeoutMillis ?? 2000;
     this.#queue = new ReplicationQueue(port.cacheName, this.#maxQueueBytes);
     const onRepaired = options.onRepaired ?? (() => {});
     // A frame is decrypted, guarded and decoded in one go, blocking the event loop meanwhile; past
@@ -321,6 +352,9 @@ export class CacheReplicator {
       needsRepair: false,
       sent: 0,
       roundsToSkip: 0,
+      digests: 0,
+      repairDue: undefined,
+      repairWaiters: new Set(),
     });
     if (live) this.#livePeers++;
   }
@@ -331,6 +365,7 @@ export class CacheReplicator {
     if (state === undefined) return;
     this.#peers.delete(node);
     if (roleOf(state) !== 'repair') this.#livePeers--;
+    this.#endRepairWait(state, false); // gone before it said so: a settle() waiting counts it timed out
   }
 
   /**
@@ -415,6 +450,7 @@ export class CacheReplicator {
       }
       if (state.needsRepair) {
         state.needsRepair = false;
+        this.#repairDue(state);
         this.requestRepair(state.peer.node);
         continue;
       }
@@ -473,13 +509,17 @@ export class CacheReplicator {
 
   /**
    * Sends what is queued, then waits until every connected peer acknowledged everything sent so
-   * far, or socketTimeoutMillis passed for it. Never rejects.
+   * far, or socketTimeoutMillis passed for it. A peer whose queue overflowed since its last repair
+   * (it was sent a Digest instead of the changes dropped) is acknowledged only once it also said
+   * its repair from a Digest sent after the overflow is over (#settled), on a link that says so
+   * (ReplicationPeer.confirmsRepairs); else it is timed out. Never rejects.
    */
   async settle(): Promise<SettleResult> {
     this.flush();
     await Promise.all([...this.#pendingAcks]);
-    const peers = [...this.#peers.values()].filter((state) => roleOf(state) !== 'repair').map((state) => state.peer);
-    const outcomes = await Promise.all(peers.map((peer) => this.#acknowledgement(peer)));
+    const states = [...this.#peers.values()].filter((state) => roleOf(state) !== 'repair');
+    const peers = states.map((state) => state.peer);
+    const outcomes = await Promise.all(states.map((state) => this.#settled(state)));
     // A peer that said meanwhile it does not carry this cache (LinkCaches, one round trip after its
     // link came up: before its Ack) acknowledged nothing of it, nor timed out: it is neither.
     const counted = (peer: ReplicationPeer) => !this.#notCarried.has(peer);
@@ -487,6 +527,58 @@ export class CacheReplicator {
       acknowledged: peers.filter((peer, i) => outcomes[i] && counted(peer)).map((peer) => peer.node),
       timedOut: peers.filter((peer, i) => !outcomes[i] && counted(peer)).map((peer) => peer.node),
     };
+  }
+
+  /**
+   * Whether `state`'s peer holds every change made before the settle() that asks: it acknowledged
+   * everything sent so far, and, if its queue overflowed since its last repair, it said that a
+   * repair from a Digest offered after the overflow is over (Repaired), within ackTimeoutMillis.
+   * Acknowledging what it was still sent is not enough then: the changes dropped from its queue
+   * were never sent, and it holds them (or something newer) only once that repair has pulled them.
+   */
+  async #settled(state: PeerState): Promise<boolean> {
+    const [acknowledged, repaired] = await Promise.all([state.peer.acknowledged(), this.#repaired(state)]);
+    const settled = acknowledged && repaired;
+    if (settled) this.#acknowledged++;
+    else this.#timedOut++;
+    return settled;
+  }
+
+  /** Resolves true at once unless a repair of `state`'s peer is due; then true once it said it is over, false on timeout or loss. */
+  #repaired(state: PeerState): Promise<boolean> {
+    if (state.repairDue === undefined) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const done = (repaired: boolean) => {
+        cancel();
+        state.repairWaiters.delete(done);
+        resolve(repaired);
+      };
+      const cancel = this.#scheduler.setTimeout(() => done(false), this.#ackTimeoutMillis);
+      state.repairWaiters.add(done);
+    });
+  }
+
+  /**
+   * Live changes go to the peer again: the Digest offered now (requestRepair, which cancels any
+   * offer still being built) is the first read after every change it missed, so a repair from it,
+   * or from any later one, covers them.
+   */
+  #repairDue(state: PeerState): void {
+    if (state.repairDue !== undefined) state.repairDue = state.digests + 1;
+  }
+
+  /** The peer's repair from this node's `digest`-th Digest on its link is over (Repaired). */
+  #onRepaired(state: PeerState, digest: number): void {
+    // A number past the Digests sent names none of them: ignored, as any message not asked for.
+    const due = state.repairDue;
+    if (due === undefined || digest < due || digest > state.digests) return;
+    this.#endRepairWait(state, true);
+  }
+
+  /** The repair due is over (`repaired`), or the peer left (false): every settle() waiting on it is told. */
+  #endRepairWait(state: PeerState, repaired: boolean): void {
+    state.repairDue = undefined;
+    for (const done of [...state.repairWaiters]) done(repaired);
   }
 
   /**
@@ -523,7 +615,12 @@ export class CacheReplicator {
   antiEntropyRound(): void {
     const generation = this.port.generation;
     const behind = [...this.#peers.values()].filter((state) => {
-      if (roleOf(state) !== 'link' || this.#offeredAt.get(state.peer.node) === generation) return false;
+      if (roleOf(state) !== 'link') return false;
+      // A peer that has not said its repair after an overflow is over gets a round even if this
+      // cache did not change since its last Digest: that repair may have stopped short (a bound
+      // on the keys it pulls met), or never happened (the link's Pulls lost to a newer listing).
+      if (state.repairDue !== undefined && Number.isFinite(state.repairDue)) return true;
+      if (this.#offeredAt.get(state.peer.node) === generation) return false;
       // A peer that missed changes (its queue overflowed, or its connection backed up in
       // synchronous mode) gets every round: a skipped one does not set #offeredAt, so the round
       // after the skipped ones goes to it even if this cache did not change meanwhile.
@@ -553,7 +650,8 @@ export class CacheReplicator {
   receiveRepair(message: Exclude<RepairMessage, EntriesMessage>, from: string): void {
     const state = this.#peers.get(from);
     if (state === undefined) return;
-    if (message.type === MessageType.AskDigest) {
+    if (message.type === MessageType.Repaired) this.#onRepaired(state, message.digestNumber);
+    else if (message.type === MessageType.AskDigest) {
       // Only an ask a listing to that peer earned (CacheRepair.askedForDigest): once per listing.
       if (this.#repair.askedForDigest(this.#repairPeer(state))) this.requestRepair(from);
     } else if (message.type !== MessageType.SkipRounds) this.#repair.receive(this.#repairPeer(state), message);
@@ -747,6 +845,7 @@ export class CacheReplicator {
     this.#leases?.close();
     if (this.#leases !== undefined) this.port.setLoadCoordinator(undefined);
     for (const unlisten of this.#unlisten.splice(0)) unlisten();
+    for (const state of this.#peers.values()) this.#endRepairWait(state, false);
     this.#peers.clear();
     this.#livePeers = 0;
     this.#queue.clear(); // lets go of the keys and values it held
@@ -855,6 +954,7 @@ export class CacheReplicator {
     }
     if (unsent > this.#maxQueueBytes / 2) return true;
     state.needsRepair = false;
+    this.#repairDue(state);
     this.requestRepair(state.peer.node);
     return true;
   }
@@ -866,6 +966,18 @@ export class CacheReplicator {
       node: state.peer.node,
       sendsRounds: roleOf(state) === 'link',
       send: (message) => this.#send(state, message),
+      // Over links only (a link of protocol 6 or before drops it: it does not have it), and once
+      // a peer's removeAll this repair brought is applied, as a Sync's Ack waits for it.
+      ...(roleOf(state) === 'link'
+        ? {
+            repaired: (digest: number) => {
+              const message = { type: MessageType.Repaired, cache: this.port.cacheName, digestNumber: digest } as const;
+              const waiting = this.removeAllApplied();
+              if (waiting === undefined) this.#send(state, message);
+              else void waiting.then(() => this.#send(state, message));
+            },
+          }
+        : {}),
       drained: async () => {
         // Polls: ws has no drain event. Gives up when the peer is gone (its link closed).
         let wait = DRAIN_POLL_MILLIS;
@@ -879,6 +991,8 @@ export class CacheReplicator {
 
   #overflowed(state: PeerState, why: string): void {
     state.needsRepair = true;
+    // No repair counts until the Digest offered once live changes go to the peer again (#repairDue).
+    if (state.peer.confirmsRepairs === true) state.repairDue = Number.POSITIVE_INFINITY;
     this.#logger.warn(
       { cache: this.port.cacheName, peer: state.peer.node, why },
       'replication to peer overflowed; the peer will repair itself from a digest instead of receiving every change',
@@ -917,6 +1031,7 @@ export class CacheReplicator {
       this.#logger.error({ cache: this.port.cacheName, peer: state.peer.node, err: error }, 'could not send to peer');
       return false;
     }
+    if (message.type === MessageType.Digest) state.digests++;
     if (message.type === MessageType.Batch) {
       const count = 'count' in message ? (message.count as number) : message.changes.length;
       this.#sent += count;

@@ -165,6 +165,13 @@ export interface ClusterNodeOptions {
    */
   readonly applySlice?: number;
   /**
+   * The bound on the bytes each replicator queues for one peer (or leaves unsent on its
+   * connection) before the peer's queue overflows and it is sent a Digest instead
+   * (cache-replicator.ts). For tests: an overflow without queuing 64 MiB. Not a
+   * configuration-file field. @default 64 MiB
+   */
+  readonly maxQueueBytes?: number;
+  /**
    * Called once the node listens and has dialed its peers, before start() waits for a synchronous
    * bootstrap: what must run while the caches warm (an operator endpoint whose /healthz answers and
    * whose /readyz says `starting` meanwhile). An error it throws stops the node, and start() throws it.
@@ -254,6 +261,7 @@ export class ClusterNode {
   readonly #protectFrames: boolean;
   readonly #deferValues: boolean;
   readonly #applySlice: number | undefined;
+  readonly #maxQueueBytes: number | undefined;
   readonly #scheduler: Scheduler;
   readonly #peerProvider: PeerProvider | undefined;
   /** The dialer each link this node dialled came from (a peer listed for other caches since is relinked). */
@@ -288,6 +296,11 @@ export class ClusterNode {
       throw new RangeError(`applySlice must be a whole number of changes, at least 1 (got ${String(slice)})`);
     }
     this.#applySlice = slice;
+    const queueBytes = options.maxQueueBytes;
+    if (queueBytes !== undefined && !(Number.isInteger(queueBytes) && queueBytes >= 1)) {
+      throw new RangeError(`maxQueueBytes must be a whole number of bytes, at least 1 (got ${String(queueBytes)})`);
+    }
+    this.#maxQueueBytes = queueBytes;
     this.#transport =
       options.transport ??
       new WebSocketTransport({
@@ -489,6 +502,8 @@ export class ClusterNode {
             hlc: this.#hlc,
             logger: this.#logger,
             repairChunkBytes: cache.bootstrap.maximumChunkSizeBytes,
+            ackTimeoutMillis: this.#config.socketTimeoutMillis,
+            ...(this.#maxQueueBytes === undefined ? {} : { maxQueueBytes: this.#maxQueueBytes }),
             onRepaired: (peer) => {
               this.#backplane?.repaired(peer, cache.name);
               this.#repaired(peer, cache.name);

@@ -229,6 +229,7 @@ export class PeerLink {
       },
       bufferedAmount: () => this.session.connection.bufferedAmount,
       acknowledged: () => this.acknowledged(),
+      confirmsRepairs: this.#speaks.has(MessageType.Repaired),
     };
     this.url = options.url;
     this.dialledByUs = options.dialledByUs;
@@ -520,6 +521,7 @@ export class PeerLink {
       case MessageType.Pull:
       case MessageType.SkipRounds:
       case MessageType.AskDigest:
+      case MessageType.Repaired:
         this.#replicatorFor(message.cache)?.receiveRepair(message, this.node);
         return;
       case MessageType.Lease:

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
 import { MessageType } from '../src/internals.js';
 import type { SessionMessage } from '../src/session.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
 import { recordPrefetches } from './prefetches.js';
 import { clock, link, makeNode, pair, settleBoth, type TestNode } from './replicator-harness.js';
 
@@ -294,14 +295,38 @@ describe('CacheReplicator', () => {
     expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: false, queued: 0 })]);
   });
 
-  it('settle() after a queue overflow counts the peer acknowledged before its repair brought it what was dropped (docs/replication.md says so)', async () => {
-    const { a, b, cacheOf } = await pair({}, 4000);
-    for (let i = 0; i < 200; i++) cacheOf(a).put(`k${i}`, 'v'.repeat(100));
-    expect(a.replicator.peerStates()).toEqual([expect.objectContaining({ node: 'gw-2', needsRepair: true })]);
-    // The flush sends a digest instead of the dropped changes; the peer acknowledges the digest.
+  it('tells the peer whose Digest it repaired from when that repair is over (Repaired): what it pulled applied, or found in step', async () => {
+    const a = makeNode('gw-1', {}, 4000);
+    const b = makeNode('gw-2', {});
+    await link(a, b, new MemoryNetwork(), 7);
+    await settleBoth(a, b);
+    const repairedOn = (node: TestNode) => node.messages.filter((type) => type === MessageType.Repaired).length;
+    // As the link came up one repaired from the other's empty Digest, and was pushed what the other
+    // holds (nothing) in place of a Digest it would have repaired from too: no Repaired for a push.
+    expect(repairedOn(a) + repairedOn(b)).toBe(1);
+    const before = repairedOn(a);
+    for (let i = 0; i < 200; i++) a.cache.put(`k${i}`, 'v'.repeat(100));
+    // The queue overflowed: b is sent a Digest instead, and pulls the dropped changes.
     expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
-    expect(cacheOf(b).size).toBeLessThan(200);
-    await until(() => cacheOf(b).size === 200, 'the repair to bring the dropped changes');
+    expect(b.cache.size).toBe(200);
+    expect(b.messages).toContain(MessageType.BootstrapDone);
+    expect(repairedOn(a)).toBe(before + 1);
+    a.replicator.requestRepair('gw-2'); // a Digest again: the two are in step now, b finds nothing to ask for
+    await settleBoth(a, b);
+    expect(repairedOn(a)).toBe(before + 2);
+  });
+
+  it('on a link of protocol 6 says no Repaired, and settle() after an overflow counts the peer once it acknowledged what it was still sent, as that release did', async () => {
+    const a = makeNode('gw-1', {}, 4000);
+    const b = makeNode('gw-2', {});
+    await link(a, b, new MemoryNetwork(), 6);
+    await settleBoth(a, b);
+    for (let i = 0; i < 200; i++) a.cache.put(`k${i}`, 'v'.repeat(100));
+    expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(b.cache.size).toBeLessThan(200); // a peer of the release before does not say when its repair is over
+    await settleBoth(a, b);
+    expect(b.cache.size).toBe(200);
+    expect([...a.messages, ...b.messages]).not.toContain(MessageType.Repaired);
   });
 
   it('sends at once in synchronous mode, and settle() reports the peer acknowledged it', async () => {
@@ -327,6 +352,37 @@ describe('CacheReplicator', () => {
     await new Promise((resolve) => setImmediate(resolve)); // the digest is built off the caller's turn
     expect(sent).toEqual([MessageType.Digest]);
     expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ queued: 0, needsRepair: false })]);
+  });
+
+  it('synchronous mode: a peer whose connection backed up is timed out by settle() until it says a repair from the Digest sent once it drained is over; rounds go to it meanwhile', async () => {
+    const node = makeNode('gw-1', { replicateAsynchronously: false, repairIntervalMillis: 0 }, 1_000_000);
+    const digests: number[] = [];
+    let unsent = 0;
+    node.replicator.addPeer({
+      node: 'gw-slow',
+      send: (message) => {
+        if (message.type === MessageType.Digest) digests.push(digests.length + 1);
+        else unsent += 300_000; // nothing drains until the test says so
+      },
+      bufferedAmount: () => unsent,
+      acknowledged: async () => true, // it acknowledges whatever it was sent
+      confirmsRepairs: true,
+    });
+    for (let i = 0; i < 10; i++) node.cache.put(`k${i}`, 'v');
+    expect(node.replicator.peerStates()).toEqual([expect.objectContaining({ needsRepair: true })]);
+    unsent = 0;
+    const settled = node.replicator.settle(); // its flush offers the Digest
+    await until(() => digests.length === 1, 'the Digest in place of what was not sent');
+    expect(await settled).toEqual({ acknowledged: [], timedOut: ['gw-slow'] });
+    // The cache did not change since, yet the next round goes to it: its repair may have stopped short.
+    node.replicator.antiEntropyRound();
+    await until(() => digests.length === 2, "a round's Digest");
+    const again = node.replicator.settle();
+    node.replicator.receiveRepair({ type: MessageType.Repaired, cache: 'Response Cache', digestNumber: 2 }, 'gw-slow');
+    expect(await again).toEqual({ acknowledged: ['gw-slow'], timedOut: [] });
+    node.replicator.antiEntropyRound(); // in step as far as this node knows: no round for an unchanged cache
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(digests).toHaveLength(2);
   });
 
   it('synchronous mode holds the byte bound too: past it a peer gets nothing more, then a digest once it drained', async () => {

@@ -92,6 +92,22 @@ describe('WireCodec', () => {
     }
   });
 
+  it('carries Repaired (protocol 7), and refuses one without a cache name or a digest number from 1', () => {
+    const repaired: Message = { type: MessageType.Repaired, cache: 'Response Cache', digestNumber: 3 };
+    expect(link()(repaired)).toEqual(repaired);
+    for (const wrong of [
+      [23, 'R'],
+      [23, '', 1],
+      [23, 'R', 0],
+      [23, 'R', 1.5],
+      [23, 'R', -1],
+      [23, 'R', 2 ** 60],
+      [23, 'R', 1, 'more'],
+    ]) {
+      expect(() => new WireCodec().decode(forged.pack(wrong))).toThrow(/repaired must be/);
+    }
+  });
+
   it('refuses a lease whose state is not one of the three', () => {
     const bytes = new Packr({ useRecords: false }).pack([MessageType.Lease, 'tokens', 'k', 1, 0, 'gw-1', 5000, true]);
     expect(() => new WireCodec().decode(bytes)).toThrow(

@@ -188,7 +188,7 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
     },
     {
       weight: 1,
-      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 23, max: 70_000 }) }),
+      arbitrary: fc.record({ type: fc.constant(MessageType.Unknown), number: fc.integer({ min: 24, max: 70_000 }) }),
     },
     {
       weight: 1,
@@ -208,6 +208,14 @@ export function messageArb(now: number): fc.Arbitrary<Message> {
     {
       weight: 1,
       arbitrary: fc.record({ type: fc.constant(MessageType.AskDigest), cache: cacheName }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        type: fc.constant(MessageType.Repaired),
+        cache: cacheName,
+        digestNumber: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      }),
     },
     {
       weight: 2,
@@ -307,6 +315,8 @@ function wireOf(message: Message): unknown[] {
       return [21, message.cache, message.rounds];
     case MessageType.AskDigest:
       return [22, message.cache];
+    case MessageType.Repaired:
+      return [23, message.cache, message.digestNumber];
     case MessageType.Unknown:
       return [message.number];
   }

@@ -4,7 +4,11 @@
  * applied on the peer by then.
  */
 import { describe, expect, it } from 'vitest';
-import { nodeCache, startNode, until } from './nodes.js';
+import type { ClusterNode } from '../src/index.js';
+import { type Message, MessageType } from '../src/internals.js';
+import { WebSocketTransport } from '../src/transport/websocket.js';
+import { nodeCache, SECRET, startNode, until } from './nodes.js';
+import { sessionOf } from './sessions.js';
 
 const caches = { C: { maxElementsInMemory: 1000, replication: { replicateAsynchronously: false } } };
 
@@ -39,5 +43,72 @@ describe('settle() with a peer that is not linked', () => {
     const settled = await a.settle();
     expect(settled['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
     expect(a.peers().find((peer) => peer.id === 'gw-3')?.state).not.toBe('connected');
+  });
+});
+
+describe('settle() after a queue overflow', () => {
+  // gw-1 queues at most 4,000 bytes for a peer: 200 puts of 100 characters in one interval overflow it.
+  const asynchronous = {
+    C: { maxElementsInMemory: 1000, replication: { asynchronousReplicationIntervalMillis: 60_000 } },
+  };
+  const revoke = (node: ClusterNode) => {
+    for (let i = 0; i < 200; i++) nodeCache(node, 'C').put(`token ${i}`, `revoked ${'x'.repeat(100)}`);
+  };
+
+  it('acknowledges the peer only once its repair brought it every change the queue dropped', async () => {
+    const a = await startNode('gw-1', [], { caches: asynchronous }, { maxQueueBytes: 4000 });
+    const b = await startNode('gw-2', [a.url], { caches: asynchronous });
+    await b.ready();
+    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    await a.settle(); // the link-up repairs are over
+    revoke(a);
+    const settled = await a.settle();
+    // What b holds the moment settle() answers: it acknowledged the Digest it was sent in place of
+    // the dropped changes a few round trips before its repair had pulled them (the old answer).
+    const held = nodeCache(b, 'C')
+      .keys()
+      .filter((key) => nodeCache(b, 'C').peekEntry(key)?.value === `revoked ${'x'.repeat(100)}`).length;
+    expect(settled['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(held).toBe(200);
+  });
+
+  it('counts a peer that acknowledges but has not said its repair is over as timed out, until it says so of a Digest sent after the overflow', async () => {
+    const a = await startNode('gw-1', [], { caches: asynchronous }, { maxQueueBytes: 4000 });
+    // A peer of this release's protocol written by hand: it answers every Sync, and says
+    // Repaired only when the test does.
+    const peer = await sessionOf(await new WebSocketTransport().dial(a.url), 'dialler', {
+      node: 'gw-2',
+      secret: SECRET,
+    });
+    await peer.established;
+    let digests = 0;
+    peer.onMessage((message: Message) => {
+      if (message.type === MessageType.Sync) peer.send({ type: MessageType.Ack, id: message.id });
+      if (message.type === MessageType.Digest && message.cache === 'C') digests++;
+    });
+    await until(() => digests === 1, "gw-1's Digest as the link came up");
+    expect((await a.settle())['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] }); // nothing missed yet
+    revoke(a);
+    expect((await a.settle())['C']).toEqual({ acknowledged: [], timedOut: ['gw-2'] });
+    await until(() => digests >= 2, 'the Digest sent in place of the dropped changes');
+    // A repair from the Digest of before the overflow does not cover what the queue dropped.
+    peer.send({ type: MessageType.Repaired, cache: 'C', digestNumber: 1 });
+    expect((await a.settle())['C']).toEqual({ acknowledged: [], timedOut: ['gw-2'] });
+    peer.send({ type: MessageType.Repaired, cache: 'C', digestNumber: digests });
+    expect((await a.settle())['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(a.replicationStatistics('C')?.timedOut).toBe(2);
+  });
+
+  it('counts a peer of protocol 6 (the release before, mid-upgrade), which does not say when its repair is over, as that release did', async () => {
+    const a = await startNode('gw-1', [], { caches: asynchronous }, { maxQueueBytes: 4000 });
+    const b = await startNode('gw-2', [a.url], { caches: asynchronous }, { protocols: { min: 2, max: 6 } });
+    await b.ready();
+    await until(() => a.peers()[0]?.state === 'connected' && b.peers()[0]?.state === 'connected', 'the link');
+    expect(a.peers()[0]?.protocol).toBe(6);
+    await a.settle();
+    revoke(a);
+    // Acknowledged once it acknowledged what it was still sent (docs/replication.md says so), not timed out for good.
+    expect((await a.settle())['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    await until(() => nodeCache(b, 'C').size === 200, 'the repair to bring gw-2 what the queue dropped');
   });
 });

@@ -29,8 +29,8 @@ function recordingLogger() {
 
 describe('protocol versions', () => {
   it('this release speaks its newest version and every one before back to 2; each version only adds', () => {
-    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 6 });
-    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3, 4, 5, 6]);
+    expect(PROTOCOL_VERSIONS).toEqual({ min: 2, max: 7 });
+    expect(PROTOCOL_HISTORY.map((entry) => entry.version)).toEqual([2, 3, 4, 5, 6, 7]);
     expect(messagesOf(2).has(MessageType.ClockSample)).toBe(false);
     expect(messagesOf(3).has(MessageType.ClockSample)).toBe(true);
     expect(messagesOf(3).has(MessageType.LinkCaches)).toBe(false);
@@ -43,6 +43,9 @@ describe('protocol versions', () => {
     expect(messagesOf(5).has(MessageType.AskDigest)).toBe(false);
     expect(messagesOf(6).has(MessageType.AskDigest)).toBe(true);
     for (const type of messagesOf(5)) expect(messagesOf(6).has(type)).toBe(true);
+    expect(messagesOf(6).has(MessageType.Repaired)).toBe(false);
+    expect(messagesOf(7).has(MessageType.Repaired)).toBe(true);
+    for (const type of messagesOf(6)) expect(messagesOf(7).has(type)).toBe(true);
   });
 
   it('a new node and a node held to protocol 2 link at 2, replicate both ways, and send no ClockSample', async () => {

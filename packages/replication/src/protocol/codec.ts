@@ -27,6 +27,7 @@
  *   LinkCaches [20, [cache, ...]]                     (protocol 4)
  *   SkipRounds [21, cache, rounds]                    (protocol 5)
  *   AskDigest  [22, cache]                            (protocol 6)
+ *   Repaired   [23, cache, digestNumber]              (protocol 7)
  *
  * Batches and Entries whose values are strings, numbers, booleans, null or Buffers are written straight to these
  * bytes by change-writer.ts (no array built per change); every other message is laid out as arrays
@@ -304,6 +305,18 @@ export class WireCodec {
         if (wire.length !== 2 || !isText(cache)) throw new ProtocolError('askDigest must be [22, cache name]');
         return { type: MessageType.AskDigest, cache: cache as string };
       }
+      case MessageType.Repaired: {
+        const [, cache, digestNumber] = wire;
+        if (
+          wire.length !== 3 ||
+          !isText(cache) ||
+          !Number.isSafeInteger(digestNumber) ||
+          (digestNumber as number) < 1
+        ) {
+          throw new ProtocolError('repaired must be [23, cache name, digest number from 1]');
+        }
+        return { type: MessageType.Repaired, cache: cache as string, digestNumber: digestNumber as number };
+      }
       case MessageType.Batch:
       case MessageType.Entries: {
         const name = wire[0] === MessageType.Batch ? 'batch' : 'entries';
@@ -409,6 +422,8 @@ function toWire(message: Message): unknown[] {
       return [MessageType.SkipRounds, message.cache, message.rounds];
     case MessageType.AskDigest:
       return [MessageType.AskDigest, message.cache];
+    case MessageType.Repaired:
+      return [MessageType.Repaired, message.cache, message.digestNumber];
     case MessageType.Unknown:
       return [message.number]; // a link never sends one (no version has it); tests stand for a newer peer with it
     default:

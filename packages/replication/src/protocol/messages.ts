@@ -31,6 +31,7 @@ export const MessageType = Object.freeze({
   LinkCaches: 20,
   SkipRounds: 21,
   AskDigest: 22,
+  Repaired: 23,
   /** Not a wire number: how the codec hands on a message of a type this release does not know. */
   Unknown: 0,
 } as const);
@@ -233,6 +234,21 @@ export interface AskDigestMessage {
   readonly cache: string;
 }
 
+/**
+ * (Protocol 7.) The sender's repair of `cache` from the receiver, begun from the receiver's
+ * `digestNumber`-th Digest of that cache on this link (counted from 1 as the link came up), is over,
+ * and it holds everything that Digest showed it lacked: the two were in step, it pulled nothing
+ * worth pulling, or the entries it pulled are applied (BootstrapDone came). A repair that left
+ * keys for the next one (a bound on what one repair pulls was met) sends none. What the receiver
+ * needs to count a peer whose queue it overflowed as acknowledged in settle() again
+ * (cache-replicator.ts): only the repairing side knows when its repair is over.
+ */
+export interface RepairedMessage {
+  readonly type: typeof MessageType.Repaired;
+  readonly cache: string;
+  readonly digestNumber: number;
+}
+
 /** A message of a type this release does not know (from a newer peer): counted, logged once, skipped. */
 export interface UnknownMessage {
   readonly type: typeof MessageType.Unknown;
@@ -248,7 +264,8 @@ export type RepairMessage =
   | EntriesMessage
   | BootstrapDoneMessage
   | SkipRoundsMessage
-  | AskDigestMessage;
+  | AskDigestMessage
+  | RepairedMessage;
 
 export type Message =
   | ChangeMessage

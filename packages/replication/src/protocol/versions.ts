@@ -72,13 +72,19 @@ export const PROTOCOL_HISTORY: readonly ProtocolVersion[] = Object.freeze([
     summary:
       "AskDigest: a node whose repair from a peer compared a listing older than the peer's digest it took in meanwhile asks the peer for its digest again",
   },
+  {
+    version: 7,
+    added: [MessageType.Repaired],
+    summary:
+      "Repaired: a node says when its repair from a peer's digest is over, so the peer's settle() counts it acknowledged after an overflow only then",
+  },
 ]);
 
 /**
  * The versions this release speaks: its newest and the ones before, back to 2 (the first of the
  * Noise handshake): every release since speaks it, so any two of them link.
  */
-export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 6 });
+export const PROTOCOL_VERSIONS = Object.freeze({ min: 2, max: 7 });
 
 /** The largest message type number this release knows. */
 export const HIGHEST_MESSAGE_TYPE = Math.max(...PROTOCOL_HISTORY.flatMap((entry) => entry.added));

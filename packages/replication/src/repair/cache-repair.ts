@@ -16,6 +16,12 @@
  *      with Entries batches and, after the last Pull, BootstrapDone.
  *   R is repaired from S when the digests match, when nothing is worth pulling, or at
  *   BootstrapDone. Either side only ever pulls; each side repairs itself from the other.
+ *   5. (Protocol 7.) R then tells S so: Repaired, naming the Digest its repair began from by its
+ *      number among S's Digests on the link (RepairPeer.repaired). Only R can: when the digests
+ *      match, or nothing is worth pulling, S hears nothing else. S's settle() waits for it after
+ *      an overflow (cache-replicator.ts). A repair that went on from one still listing names that
+ *      one's Digest (its last Keys may have been that listing's); one that met a bound on the keys
+ *      it pulls (cut), or a push that answered R's own empty Digest, sends none.
  *
  * One shortcut: a digest that is all zeros says its sender holds nothing. Its receiver then has
  * nothing to pull (it does not read its own cache to find that out), and if its own digest for
@@ -131,6 +137,13 @@ export interface RepairPeer {
   readonly sendsRounds: boolean;
   send(message: SessionMessage): void;
   /**
+   * Tells the peer that this node's repair from its `digest`-th Digest (counted on this link, from
+   * 1) is over, and this node holds what that Digest showed it lacked (Repaired, on a link of
+   * protocol 7: the peer's settle() waits for it after an overflow). Absent where nothing carries
+   * it (a backplane's members).
+   */
+  readonly repaired?: (digest: number) => void;
+  /**
    * Resolves once the connection has few enough bytes waiting to be written: a large repair
    * waits on it between chunks, so it never piles up in memory, and heartbeats and live changes
    * are not stuck behind hundreds of megabytes.
@@ -202,6 +215,16 @@ interface Wanted {
   found: boolean;
   /** When it began, or its last Keys came (this node's clock): a repair silent longer is given up (STALE_WANTED_MILLIS). */
   heardAt: number;
+  /**
+   * The number of the peer's Digest it began from (#digestsFrom): an overlapped one keeps the
+   * number of the repair it went on from, whose listing may be the one it ends with.
+   */
+  readonly digest: number;
+}
+
+/** A peer's digest being handled (#queueDigest): the newest one waiting for it, with its number. */
+interface DigestSlot {
+  next: { readonly message: DigestMessage; readonly number: number } | undefined;
 }
 
 /** What a peer may pull after this node's last Keys to it (see #pullsExpected). */
@@ -238,6 +261,8 @@ export const STALE_WANTED_MILLIS = 30_000;
  */
 export const MAX_ROUNDS_SKIPPED = 7;
 
+/** Repairs of one peer's whose BootstrapDone is awaited, remembered at most (CacheRepair.#pulling). */
+const MAX_PULLING = 64;
 /** Keys per Keys or Pull message. */
 const KEYS_PER_MESSAGE = 10_000;
 /** Most keys one repair collects to pull. */
@@ -299,9 +324,20 @@ export class CacheRepair {
    */
   readonly #pullsExpected = new Map<string, PullsExpected>();
   /** Per peer: the digest being handled, and the newest one waiting for it. */
-  readonly #digests = new Map<string, { next: DigestMessage | undefined }>();
+  readonly #digests = new Map<string, DigestSlot>();
   /** Unsolicited kinds of message already logged, per peer (once per link). */
   readonly #logged = new Map<string, Set<string>>();
+  /**
+   * Per peer, the Digests of it received since its link came up (forget): the number each repair
+   * says it began from when it tells the peer it is over (RepairPeer.repaired).
+   */
+  readonly #digestsFrom = new Map<string, number>();
+  /**
+   * Per peer, the repairs whose Pulls went and whose BootstrapDone has not come yet, oldest first:
+   * the Digest each began from, and whether it left keys for the next repair (cut). A
+   * BootstrapDone ends the oldest (the peer answers Pulls in order).
+   */
+  readonly #pulling = new Map<string, Array<{ readonly digest: number; readonly cut: boolean }>>();
   /** Peers to ask for their digest again (askDigest) once the entries this node pulls from them came. */
   readonly #askAfterPulls = new Set<string>();
   /**
@@ -407,7 +443,7 @@ export class CacheRepair {
         // held back while it listed, offerTo, comes right after that listing, so before the
         // pulled entries: asking too would only cost one more digest and listing.)
         this.#askAfterPulls.delete(peer.node);
-        this.#queueDigest(peer, message);
+        this.#queueDigest(peer, message, this.#countDigest(peer.node));
         break;
       case MessageType.RepairRequest:
         this.#onRepairRequest(peer, message);
@@ -443,10 +479,16 @@ export class CacheRepair {
           });
         break;
       }
-      case MessageType.BootstrapDone:
+      case MessageType.BootstrapDone: {
         this.#repaired(peer.node);
+        // The end of this node's Pulls (the entries they brought are applied: they came before it
+        // on the link), or of a push to this node when its own Digest said it held nothing, which
+        // answered no Digest of the peer's: nothing to tell the peer then.
+        const pulled = this.#pulling.get(peer.node)?.shift();
+        if (pulled !== undefined && !pulled.cut) peer.repaired?.(pulled.digest);
         if (this.#askAfterPulls.delete(peer.node)) this.#options.askDigest?.(peer.node);
         break;
+      }
     }
   }
 
@@ -470,6 +512,15 @@ export class CacheRepair {
     this.#fruitless.delete(node);
     this.#askAfterPulls.delete(node);
     this.#askable.delete(node);
+    this.#digestsFrom.delete(node);
+    this.#pulling.delete(node);
+  }
+
+  /** Counts a Digest from `node` on its link; its number (from 1). */
+  #countDigest(node: string): number {
+    const count = (this.#digestsFrom.get(node) ?? 0) + 1;
+    this.#digestsFrom.set(node, count);
+    return count;
   }
 
   /**
@@ -577,17 +628,17 @@ export class CacheRepair {
   }
 
   /** One digest per peer at a time: a digest that arrives meanwhile waits, and only the newest. */
-  #queueDigest(peer: RepairPeer, message: DigestMessage): void {
+  #queueDigest(peer: RepairPeer, message: DigestMessage, number: number): void {
     const current = this.#digests.get(peer.node);
     if (current !== undefined) {
-      current.next = message;
+      current.next = { message, number };
       return;
     }
-    const slot: { next: DigestMessage | undefined } = { next: undefined };
+    const slot: DigestSlot = { next: undefined };
     this.#digests.set(peer.node, slot);
-    const run = async (digest: DigestMessage): Promise<void> => {
+    const run = async (digest: DigestMessage, numbered: number): Promise<void> => {
       try {
-        await this.#onDigest(peer, digest);
+        await this.#onDigest(peer, digest, numbered);
       } catch (error) {
         this.#failed(peer, 'digest', error);
       }
@@ -595,12 +646,13 @@ export class CacheRepair {
       const next = slot.next;
       slot.next = undefined;
       if (next === undefined) this.#digests.delete(peer.node);
-      else await run(next);
+      else await run(next.message, next.number);
     };
-    void run(message);
+    void run(message, number);
   }
 
-  async #onDigest(peer: RepairPeer, message: DigestMessage): Promise<void> {
+  /** Handles the peer's `number`-th Digest (#digestsFrom). */
+  async #onDigest(peer: RepairPeer, message: DigestMessage, number: number): Promise<void> {
     const cache = this.#port.cacheName;
     // Until its first repair finishes (its bootstrap, from whichever peer answers first, empty or
     // not, as Ehcache bootstraps once from one peer), a node takes everything, whatever its options.
@@ -613,6 +665,7 @@ export class CacheRepair {
       // The peer holds nothing (no entries, no tombstones): nothing to pull, and no need to
       // read this whole cache to find that out (a node joining a big one would pay it).
       this.#repaired(peer.node);
+      peer.repaired?.(number);
       // And if this node's digest for it is still being built, it need not be: an empty peer
       // wants everything, so send everything now (it counts as repaired at BootstrapDone). Not
       // while a listing to it goes on (a RepairRequest of before it emptied): a second listing
@@ -644,6 +697,7 @@ export class CacheRepair {
     if (fullBuckets.length === 0 && keyBuckets.length === 0) {
       this.#skipNoMore(peer); // in step
       this.#repaired(peer.node);
+      peer.repaired?.(number);
       return;
     }
     const now = this.#now();
@@ -667,6 +721,7 @@ export class CacheRepair {
       missedBefore,
       found: cleared || before?.found === true,
       heardAt: now,
+      digest: before?.digest ?? number,
     });
     peer.send({
       type: MessageType.RepairRequest,
@@ -830,9 +885,15 @@ export class CacheRepair {
     const keys = wanted.keys;
     if (keys.length === 0) {
       this.#repaired(peer.node);
+      if (wanted.cut !== true) peer.repaired?.(wanted.digest);
       if (wanted.overlapped) this.#options.askDigest?.(peer.node);
       return;
     }
+    const pulling = this.#pulling.get(peer.node) ?? [];
+    // An honest peer answers every Pull (one BootstrapDone a repair); one that does not must not
+    // grow this list: past the bound the oldest goes (misnumbering only what that peer is told).
+    if (pulling.push({ digest: wanted.digest, cut: wanted.cut === true }) > MAX_PULLING) pulling.shift();
+    this.#pulling.set(peer.node, pulling);
     if (wanted.overlapped) this.#askAfterPulls.add(peer.node);
     // Chunked by count and bytes as Keys are; the last chunk says it is the last.
     const cache = this.#port.cacheName;
