@@ -11,12 +11,11 @@
  *   (Redis lost its data) are shown where `peers` and /status print the state: only the log said.
  */
 import { request } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { until } from '@meshcache/core/testing';
 import { type ClusterConfig, ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RedisServer } from '../../replication/test/redis-server.js';
+import { freePort, RedisServer } from '../../replication/test/redis-server.js';
 import { type OperatorEndpoint, startOperatorEndpoint } from '../src/operator/operator-endpoint.js';
 import type { NodeStatus } from '../src/operator/status.js';
 import { run } from '../src/program.js';
@@ -262,14 +261,3 @@ describe('why the backplane is down, where `peers` and /status print its state',
     );
   }, 60_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { until } from '@meshcache/core/testing';
 import { type BackplaneInfo, type ClusterConfig, ClusterNode } from '@meshcache/replication';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../replication/test/redis-server.js';
 import { makeTestPki } from '../../replication/test/tls-certs.js';
 import { backplaneLine, clearLine, removalLine } from '../src/commands/admin.js';
 import { run } from '../src/index.js';
@@ -862,15 +863,4 @@ function literal(text: string): string {
 function mustRun(command: string, args: string[]): void {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr || result.error}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
