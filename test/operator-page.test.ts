@@ -22,6 +22,7 @@ import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOperatorEndpoint } from '../packages/cli/src/operator/operator-endpoint.js';
 import { parsePrometheusText, sampleValue } from '../packages/replication/test/prometheus-text.js';
+import { RedisServer } from '../packages/replication/test/redis-server.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 const NODE_ARGS = ['--conditions=@meshcache/source', '--import', 'tsx', BIN];
@@ -293,6 +294,62 @@ describe('the operator endpoint of meshcache serve processes', () => {
       );
       expect(await page.locator('#node').textContent()).toBe('gw-1');
       expect(endpoint.eventStreams).toBe(1);
+    },
+    60_000,
+  );
+
+  it.skipIf(!browserThere && process.env['CI'] === undefined)(
+    'shows a Redis backplane apart from the peers, with its state, and why it is down once Redis goes',
+    async () => {
+      expect(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run scripts/install-system-deps.sh as root`).toBe(true);
+      const redis = await RedisServer.start();
+      stops.push(() => redis.close());
+      const member = async (name: string) => {
+        const node = await ClusterNode.start({
+          name,
+          cluster: 'gateways',
+          secret: SECRET,
+          peerListener: { hostname: '127.0.0.1', port: 0, socketTimeoutMillis: 1000 },
+          backplane: { type: 'redis', url: redis.url, heartbeatMillis: 200, replayWindowSeconds: 60 },
+          caches: { 'Response Cache': {} },
+        });
+        stops.unshift(() => node.stop());
+        return node;
+      };
+      const a = await member('gw-1');
+      await member('gw-2');
+      await member('gw-3');
+      const endpoint = await startOperatorEndpoint(a, { hostname: '127.0.0.1', port: 0, intervalMillis: 100 });
+      stops.unshift(() => endpoint.close());
+      const page = await (await browser()).newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(error.message));
+      await page.goto(`${endpoint.url}/`);
+
+      // Two members and the backplane: it counted as a third peer ("2 of 3 peers connected").
+      await until(
+        async () =>
+          (await page.locator('#summary').textContent()) === '2 of 2 peers connected · backplane connected · 1 caches',
+        'the page to show both members and the backplane connected',
+      );
+      const rows = await page
+        .locator('#peers tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-peer')));
+      expect(rows.sort()).toEqual(['gw-2', 'gw-3']);
+      expect(await page.locator('#backplane-section').isVisible()).toBe(true);
+      const row = page.locator('#backplane tr[data-backplane="redis"]');
+      expect(await row.locator('[data-state]').getAttribute('data-state')).toBe('connected');
+
+      // Redis goes: the row says down, and why, as `peers` does.
+      await redis.stop();
+      await until(
+        async () => (await row.locator('[data-state]').getAttribute('data-state')) === 'down',
+        'the page to show the backplane down',
+      );
+      const reason = await row.locator('[data-reason]').getAttribute('data-reason');
+      expect(reason).toMatch(/^(connection to Redis lost|Redis unreachable: connect ECONNREFUSED 127\.0\.0\.1:\d+)$/);
+      expect(await row.locator('[data-reason]').textContent()).toContain(reason as string);
+      expect(problems).toEqual([]);
     },
     60_000,
   );
