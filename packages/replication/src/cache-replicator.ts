@@ -343,6 +343,16 @@ export class CacheReplicator {
   }
 
   addPeer(peer: ReplicationPeer): void {
+    // A registration this one replaces (a new link while the old one's close is still on its way:
+    // its removePeer, later, names a registration no longer held, and is ignored) takes its
+    // repair's state with it: the peer numbers its Digests from 1 on the new link, and a repair
+    // still running for the old one answers a link that is gone. Kept, the Repaired this node
+    // says named the new link's Digests counting on from the old one's, which the peer ignored
+    // (its settle() timed this node out after every overflow) or took for a later Digest's.
+    if (this.#peers.has(peer.node)) {
+      this.#offeredAt.delete(peer.node);
+      this.#repair.forget(peer.node);
+    }
     this.#forget(peer.node);
     const live = (peer.role ?? 'link') !== 'repair';
     this.#peers.set(peer.node, {

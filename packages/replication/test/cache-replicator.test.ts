@@ -316,6 +316,27 @@ describe('CacheReplicator', () => {
     expect(repairedOn(a)).toBe(before + 2);
   });
 
+  it('numbers the Digests of a link that replaced one still registered from 1 again, so that settle() after an overflow counts the peer once its repair is over', async () => {
+    const a = makeNode('gw-1', {}, 4000);
+    const b = makeNode('gw-2', {});
+    await link(a, b, new MemoryNetwork(), 7);
+    await settleBoth(a, b);
+    a.replicator.requestRepair('gw-2'); // b takes in more of a's Digests on this link
+    await settleBoth(a, b);
+    // The link closes, and a new one comes up before the old one's close is handled (ClusterNode
+    // links a peer whose old connection is closing): the new registration replaces the old one,
+    // whose removal later is then not the registration held, and is ignored.
+    const old = [a.link, b.link];
+    for (const each of old) each?.session.close();
+    await link(a, b, new MemoryNetwork(), 7);
+    for (const each of old) each?.detach();
+    await settleBoth(a, b);
+    for (let i = 0; i < 200; i++) a.cache.put(`k${i}`, 'v'.repeat(100));
+    // b named a's Digests counting on from the old link: a took its Repaired for none it sent.
+    expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(b.cache.size).toBe(200);
+  });
+
   it('on a link of protocol 6 says no Repaired, and settle() after an overflow counts the peer once it acknowledged what it was still sent, as that release did', async () => {
     const a = makeNode('gw-1', {}, 4000);
     const b = makeNode('gw-2', {});
