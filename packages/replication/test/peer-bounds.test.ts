@@ -932,6 +932,26 @@ describe('repair: a peer gets answers only to what this node asked', () => {
       { type: MessageType.Pull, cache: 'c', keys: ['k-new'], last: true },
     ]);
   });
+
+  it("a repair whose Keys stopped coming long ago, and the next one, say they are over naming the older Digest (Repaired): the Keys that end the next may be the older listing's", async () => {
+    // The peer ignores the second RepairRequest while it lists for the first (offerTo), so the last
+    // Keys to come may answer the first Digest, compared in only the buckets that one showed apart.
+    // Named after the second, a Digest sent after an overflow, the peer's settle() counted this
+    // node as holding what the overflow dropped when nothing had compared it.
+    const clock = new ManualClock();
+    const { repair, peer, sent } = repairOf(cacheWith(100), { clock: clock.now });
+    const said: number[] = [];
+    const telling: RepairPeer = { ...peer, repaired: (digest) => said.push(digest) };
+    repair.receive(telling, oneBucketDigest(1));
+    await turns();
+    clock.advance(STALE_WANTED_MILLIS);
+    repair.receive(telling, oneBucketDigest(2));
+    await turns();
+    expect(sent.filter((m) => m.type === MessageType.RepairRequest)).toHaveLength(2);
+    repair.receive(telling, { type: MessageType.Keys, cache: 'c', items: [], last: true });
+    await turns();
+    expect(said).toEqual([1]);
+  });
 });
 
 describe('peer links', () => {

@@ -19,9 +19,10 @@
  *   5. (Protocol 7.) R then tells S so: Repaired, naming the Digest its repair began from by its
  *      number among S's Digests on the link (RepairPeer.repaired). Only R can: when the digests
  *      match, or nothing is worth pulling, S hears nothing else. S's settle() waits for it after
- *      an overflow (cache-replicator.ts). A repair that went on from one still listing names that
- *      one's Digest (its last Keys may have been that listing's); one that met a bound on the keys
- *      it pulls (cut), or a push that answered R's own empty Digest, sends none.
+ *      an overflow (cache-replicator.ts). A repair begun while another's listing was awaited
+ *      (went on from it, or took its place when stale) names that one's Digest (its last Keys
+ *      may have been that listing's); one that met a bound on the keys it pulls (cut), or a push
+ *      that answered R's own empty Digest, sends none.
  *
  * One shortcut: a digest that is all zeros says its sender holds nothing. Its receiver then has
  * nothing to pull (it does not read its own cache to find that out), and if its own digest for
@@ -216,8 +217,9 @@ interface Wanted {
   /** When it began, or its last Keys came (this node's clock): a repair silent longer is given up (STALE_WANTED_MILLIS). */
   heardAt: number;
   /**
-   * The number of the peer's Digest it began from (#digestsFrom): an overlapped one keeps the
-   * number of the repair it went on from, whose listing may be the one it ends with.
+   * The number of the peer's Digest it began from (#digestsFrom): one begun while another's
+   * listing was awaited keeps that one's number, overlapped or not (stale), as that listing may be
+   * the one it ends with.
    */
   readonly digest: number;
 }
@@ -721,7 +723,13 @@ export class CacheRepair {
       missedBefore,
       found: cleared || before?.found === true,
       heardAt: now,
-      digest: before?.digest ?? number,
+      // Named after the Digest of the repair kept even when that one is stale: the peer ignores
+      // this RepairRequest while it still lists for that one, so the Keys that end this repair may
+      // be that listing's, which compared only the buckets its Digest showed apart. Named after
+      // this one, a Digest sent after an overflow, the peer's settle() counted this node as
+      // holding what the overflow dropped though nothing here had compared it (at worst, the peer
+      // sends one Digest more).
+      digest: kept?.digest ?? number,
     });
     peer.send({
       type: MessageType.RepairRequest,
