@@ -188,6 +188,8 @@ const REFUSAL_WARN_MILLIS = 60_000;
  */
 const DRAIN_POLL_MILLIS = 1;
 const MAX_DRAIN_POLL_MILLIS = 16;
+/** Peers remembered as gone with a repair due (CacheReplicator.#missedWhileAway): a peer holding the secret may link under many names. */
+const MAX_AWAY_REMEMBERED = 1024;
 /** Remote removeAlls applied in one second before the next waits (#deferRemoveAll): none is ever that frequent by intent. */
 export const REMOVE_ALLS_PER_SECOND = 10;
 
@@ -229,6 +231,12 @@ export class CacheReplicator {
   readonly #pendingAcks = new Set<Promise<boolean>>();
   /** The port's generation when this node last sent each peer its digest: anti-entropy sends one only after a change. */
   readonly #offeredAt = new Map<string, number>();
+  /**
+   * Peers whose link went (or was replaced) while they had a repair due after an overflow
+   * (PeerState.repairDue): their next link's settle() waits for its first repair too
+   * (#missedWhileAway's use in addPeer). At most MAX_AWAY_REMEMBERED, the oldest forgotten first.
+   */
+  readonly #missedWhileAway = new Set<string>();
   #antiEntropy: Cancel | undefined;
   #sent = 0;
   #applied = 0;
@@ -367,6 +375,12 @@ export class CacheReplicator {
       repairWaiters: new Set(),
     });
     if (live) this.#livePeers++;
+    // The changes its old link's queue dropped were never sent, and this link was not sent them
+    // either: it holds them once a repair from a Digest of this link is over, the first of which
+    // (number 1) attach() offers now. Counted at once, settle() called after the link came back
+    // said the peer held what its old link's overflow dropped while it held none of it.
+    const state = this.#peers.get(peer.node) as PeerState;
+    if (this.#missedWhileAway.delete(peer.node) && peer.confirmsRepairs === true) state.repairDue = 1;
   }
 
   /** Takes the peer out of #peers, and out of the count of live peers. */
@@ -375,6 +389,12 @@ export class CacheReplicator {
     if (state === undefined) return;
     this.#peers.delete(node);
     if (roleOf(state) !== 'repair') this.#livePeers--;
+    if (state.repairDue !== undefined) {
+      if (this.#missedWhileAway.size >= MAX_AWAY_REMEMBERED) {
+        this.#missedWhileAway.delete(this.#missedWhileAway.values().next().value as string);
+      }
+      this.#missedWhileAway.add(node);
+    }
     this.#endRepairWait(state, false); // gone before it said so: a settle() waiting counts it timed out
   }
 
@@ -386,6 +406,7 @@ export class CacheReplicator {
     if (peer !== undefined && this.#peers.get(node)?.peer !== peer) return;
     if (notCarried && peer !== undefined) this.#notCarried.add(peer);
     this.#forget(node);
+    if (notCarried) this.#missedWhileAway.delete(node); // it does not hold this cache at all
     this.#offeredAt.delete(node);
     this.#repair.forget(node);
     this.#leases?.forgetNode(node);
@@ -857,6 +878,7 @@ export class CacheReplicator {
     for (const unlisten of this.#unlisten.splice(0)) unlisten();
     for (const state of this.#peers.values()) this.#endRepairWait(state, false);
     this.#peers.clear();
+    this.#missedWhileAway.clear();
     this.#livePeers = 0;
     this.#queue.clear(); // lets go of the keys and values it held
   }

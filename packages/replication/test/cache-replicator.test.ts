@@ -337,6 +337,25 @@ describe('CacheReplicator', () => {
     expect(b.cache.size).toBe(200);
   });
 
+  it('settle() after the link of a peer whose queue overflowed went and came back counts it once a repair over the new link is over', async () => {
+    const a = makeNode('gw-1', {}, 4000);
+    const b = makeNode('gw-2', {});
+    b.cache.put('of its own', 'v'); // so that its Digest is not empty: a repairs from it, and it from a's
+    await link(a, b, new MemoryNetwork(), 7);
+    await settleBoth(a, b);
+    for (let i = 0; i < 200; i++) a.cache.put(`k${i}`, 'v'.repeat(100));
+    // The queue overflowed, and the link goes before the flush that would have sent b a Digest.
+    for (const each of [a.link, b.link]) {
+      each?.session.close();
+      each?.detach();
+    }
+    await link(a, b, new MemoryNetwork(), 7);
+    // Counted once it acknowledged what the new link sent it, b was said to hold the 200 changes
+    // while it held none of them: they went with the old link's queue, and the new one sent none.
+    expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(b.cache.size).toBe(201);
+  });
+
   it('on a link of protocol 6 says no Repaired, and settle() after an overflow counts the peer once it acknowledged what it was still sent, as that release did', async () => {
     const a = makeNode('gw-1', {}, 4000);
     const b = makeNode('gw-2', {});
