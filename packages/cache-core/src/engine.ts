@@ -276,6 +276,27 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return this.#clock();
   }
 
+  // What stale-if-error's kept values share the memory bounds with (LoadHost; loads.ts).
+  get memorySize(): number {
+    return this.#store.size;
+  }
+
+  get memoryBytes(): number {
+    return this.#store.bytes;
+  }
+
+  get maxMemoryEntries(): number {
+    return this.config.maxElementsInMemory;
+  }
+
+  get maxMemoryBytes(): number {
+    return this.config.maxBytesLocalHeap;
+  }
+
+  weigh(key: string, value: V): number {
+    return this.#bytes(key, value);
+  }
+
   // ---------------------------------------------------------------- reads
 
   /** An access: returns the live value, updates recency, frequency and idle time, counts a hit or a miss. */
@@ -310,6 +331,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
         const bytes = this.#bytes(key, record.value);
         // Promoted to memory, but for a value larger than the whole byte bound: it stays on disk.
         if (this.#store.fits(bytes)) {
+          // Stale values kept for stale-if-error give way to it first (loads.ts).
+          if (this.loads.staleSize > 0) this.loads.makeRoom(1, bytes, undefined);
           this.#writeNow = now;
           this.#store.write(
             key,
@@ -510,6 +533,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     // same moment by their clocks) remove their copies: lingerReadExpiries().
     if ((this.#digest?.forgetLingering() ?? 0) > 0) this.#generation++;
     this.#forgetAgedTombstones(now);
+    // Stale values past their window take memory and count against its bounds: they go too.
+    this.loads.sweepStale(now);
     return swept;
   }
 
@@ -562,6 +587,8 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
       expirations: this.#expirations,
       memorySize: this.#store.size,
       memoryBytes: this.#store.bytes,
+      staleValues: this.loads.staleSize,
+      staleBytes: this.loads.staleBytes,
       diskSize: disk?.size ?? 0,
       diskState: disk?.store.state ?? 'none',
       diskPendingWrites: disk?.store.pendingWrites ?? 0,
@@ -999,6 +1026,9 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     const fits = store.fits(bytes);
     // The slot looked up above is still the key's: an expired entry's listeners that touched the key ended this write.
     let held = -1;
+    // Stale values kept for stale-if-error give way to it first, this key's own (it ends it) first of all (loads.ts).
+    if (fits && this.loads.staleSize > 0)
+      this.loads.makeRoom(slot < 0 ? 1 : 0, slot < 0 ? bytes : bytes - store.bytesOf(slot), key);
     if (fits)
       held = store.write(key, value, createdAt, accessedAt, timeToLiveSeconds, timeToIdleSeconds, version, bytes, slot);
     else if (heldLive && slot >= 0) store.delete(key); // the value it replaces

@@ -14,11 +14,23 @@
  *   callers but is not stored, so a revocation that happens mid-load is not undone by the load
  *   finishing; and a caller that comes after the revocation does not join it (it would be
  *   answered with what was revoked): it starts a load of its own.
+ * - Stale values kept so share the cache's memory bounds with its entries: together they stay within
+ *   maxElementsInMemory and maxBytesLocalHeap (each stale value weighed as the entry it was). They
+ *   give way first, the one kept first first (with one window, the first whose window ends): a
+ *   write that needs their room ends them before the store evicts any entry for it, and a stale
+ *   value kept where only the others' room is left ends the others, then itself. They only ever
+ *   answer failures, while an entry answers every read; and outside the bounds, an outage kept
+ *   every expired response of a byte-bounded response cache here, past the bound, with nothing
+ *   in statistics to say so (they are counted now: staleValues, staleBytes). One larger than
+ *   maxBytesLocalHeap by itself is not kept (it still answers the failure that found it).
  * - One loader call per key at a time, also for a loader that asks for its own key (it joins).
  * - A value that arrived from a peer under a coordinator is already held: it is not stored again.
  *
  * Not guaranteed: that a loader answers. One that never settles holds its callers (give it a
  * timeout of its own); a remove or removeAll of the key lets later callers start a load again.
+ * A stale value whose window has passed is held (and counted) until the expiry sweep, a write
+ * that needs its room, or the map's own sweep when it has doubled. A load in flight holds the
+ * value it may answer with, uncounted, until it settles.
  */
 import { describe, type EntryOptions, type Lifespan } from './config.js';
 import { hasLoadSubscribers, type LoadTrace, loadChannel } from './diagnostics.js';
@@ -65,6 +77,14 @@ export interface LoadHost<V> {
   checkValue(key: string, value: unknown): void;
   /** Stores a loaded value as a local write. */
   store(key: string, value: V, lifespan: Lifespan, now: number): void;
+  /** Entries held in memory now, and their estimated bytes (0 without a byte bound): what stale values share the bounds with. */
+  readonly memorySize: number;
+  readonly memoryBytes: number;
+  /** maxElementsInMemory and maxBytesLocalHeap (0 = no such bound). */
+  readonly maxMemoryEntries: number;
+  readonly maxMemoryBytes: number;
+  /** What the key's entry of `value` weighs against maxBytesLocalHeap (0 without one). */
+  weigh(key: string, value: V): number;
   warn(details: object, message: string): void;
 }
 
@@ -114,6 +134,8 @@ interface StaleValue<V> {
   readonly version: Version | undefined;
   /** The end of the window of the failure that it answered: kept no longer than that. */
   readonly until: number;
+  /** Its weight against maxBytesLocalHeap, as the entry it was (0 without one); set when it is kept. */
+  bytes: number;
 }
 
 interface InFlightLoad<V> {
@@ -131,6 +153,8 @@ export class Loads<V> {
    * the stale value and every later one, within the same window, the error.
    */
   readonly #stale = new Map<string, StaleValue<V>>();
+  /** The sum of their `bytes`. */
+  #staleBytes = 0;
   #staleSweepAt = STALE_SWEEP_FLOOR;
   coordinator: LoadCoordinator<V> | undefined;
   /** Loader calls started, and how many failed (statistics). */
@@ -141,9 +165,19 @@ export class Loads<V> {
     this.#host = host;
   }
 
+  /** Stale values kept now (statistics: staleValues). */
+  get staleSize(): number {
+    return this.#stale.size;
+  }
+
+  /** Their estimated bytes; 0 without a byte bound (statistics: staleBytes). */
+  get staleBytes(): number {
+    return this.#staleBytes;
+  }
+
   /** A write or removal of `key`: a load running for it must not store its result. */
   overtake(key: string): void {
-    if (this.#stale.size > 0) this.#stale.delete(key);
+    if (this.#stale.size > 0) this.#dropStale(key);
     if (this.#inFlight.size === 0) return;
     const load = this.#inFlight.get(key);
     if (load !== undefined) load.overtaken = true;
@@ -160,12 +194,13 @@ export class Loads<V> {
   endStale(key: string, version: Version): void {
     if (this.#stale.size === 0) return;
     const kept = this.#stale.get(key);
-    if (kept !== undefined && isNewer(version, kept.version)) this.#stale.delete(key);
+    if (kept !== undefined && isNewer(version, kept.version)) this.#dropStale(key);
   }
 
   /** A removeAll: no load running now may store its result. */
   overtakeAll(): void {
     this.#stale.clear();
+    this.#staleBytes = 0;
     for (const load of this.#inFlight.values()) load.overtaken = true;
   }
 
@@ -182,6 +217,7 @@ export class Loads<V> {
             expiresAt: held.expiresAt,
             version: held.version,
             until: held.expiresAt + staleWindow * 1000,
+            bytes: 0,
           };
     const value = host.get(key);
     if (value !== undefined) return Promise.resolve(value);
@@ -220,7 +256,7 @@ export class Loads<V> {
           loaded = outcome.value;
         }
         if (trace !== undefined) trace.answeredBy = 'local';
-        if (this.#stale.size > 0) this.#stale.delete(key);
+        if (this.#stale.size > 0) this.#dropStale(key);
         if (loaded !== undefined && !load.overtaken && !host.closed) {
           host.checkValue(key, loaded);
           const own = options?.lifespanOf?.(loaded);
@@ -255,12 +291,77 @@ export class Loads<V> {
     return answered;
   }
 
-  /** Keeps a stale value that answered; the map is swept of those past their window whenever it has doubled. */
+  /**
+   * The memory store is about to hold `entries` more entries and `bytes` more bytes (a write, or a
+   * promotion from disk, that fits the byte bound), and the key `ending` is written: its stale
+   * value ends (overtake), so it goes first. Then the stale values kept first give way until they
+   * and the entries fit both bounds together; the store evicts for the rest, as without them.
+   * Called only while stale values are kept: a put costs nothing more otherwise.
+   */
+  makeRoom(entries: number, bytes: number, ending: string | undefined): void {
+    if (ending !== undefined) this.#dropStale(ending);
+    this.#fit(entries, bytes);
+  }
+
+  /** Sheds stale values, the first kept first, until they fit beside the entries (and `entries`, `bytes` more). */
+  #fit(entries: number, bytes: number): void {
+    const host = this.#host;
+    const maxEntries = host.maxMemoryEntries;
+    const maxBytes = host.maxMemoryBytes;
+    let overEntries = maxEntries > 0 ? host.memorySize + entries + this.#stale.size - maxEntries : 0;
+    let overBytes = maxBytes > 0 ? host.memoryBytes + bytes + this.#staleBytes - maxBytes : 0;
+    if (overEntries <= 0 && overBytes <= 0) return;
+    // A Map iterates in insertion order, and deleting the entry just visited is safe.
+    for (const [key, kept] of this.#stale) {
+      this.#stale.delete(key);
+      this.#staleBytes -= kept.bytes;
+      overEntries--;
+      overBytes -= kept.bytes;
+      if (overEntries <= 0 && overBytes <= 0) return;
+    }
+  }
+
+  #dropStale(key: string): void {
+    const kept = this.#stale.get(key);
+    if (kept === undefined) return;
+    this.#stale.delete(key);
+    this.#staleBytes -= kept.bytes;
+  }
+
+  /** Forgets the stale values whose window has passed (the expiry sweep, and the map's own). */
+  sweepStale(now: number): void {
+    if (this.#stale.size === 0) return;
+    for (const [key, kept] of this.#stale) {
+      if (now > kept.until) {
+        this.#stale.delete(key);
+        this.#staleBytes -= kept.bytes;
+      }
+    }
+  }
+
+  /**
+   * Keeps a stale value that answered, weighed as the entry it was, within the memory bounds it
+   * shares with the entries (#fit: it comes last, so the others go before it does); one larger
+   * than maxBytesLocalHeap is not kept. The map is swept of those past their window whenever it
+   * has doubled.
+   */
   #keepStale(key: string, stale: StaleValue<V>): void {
+    const host = this.#host;
+    const before = this.#stale.get(key);
+    // The same value answering again (its window's failures, one after another) is not walked again.
+    stale.bytes = before !== undefined && before.value === stale.value ? before.bytes : host.weigh(key, stale.value);
+    if (before !== undefined) this.#staleBytes -= before.bytes;
+    const maxBytes = host.maxMemoryBytes;
+    if (maxBytes > 0 && stale.bytes > maxBytes) {
+      if (before !== undefined) this.#stale.delete(key);
+      return;
+    }
+    // Set over `before`, it keeps its place: the order is the one they were first kept in.
     this.#stale.set(key, stale);
+    this.#staleBytes += stale.bytes;
+    this.#fit(0, 0);
     if (this.#stale.size < this.#staleSweepAt) return;
-    const now = this.#host.now();
-    for (const [held, { until }] of this.#stale) if (now > until) this.#stale.delete(held);
+    this.sweepStale(host.now());
     this.#staleSweepAt = Math.max(STALE_SWEEP_FLOOR, this.#stale.size * 2);
   }
 }

@@ -10,6 +10,7 @@
  * - has(), keys() and peekEntry() are quiet: they count nothing (so are the replica port's reads).
  * - diskState, diskPendingWrites, diskPendingBytes and memoryOnly are states, like memorySize;
  *   diskWritesDropped is a counter.
+ * - staleValues and staleBytes are sizes, like memorySize and memoryBytes.
  * - tombstones is a size, like memorySize; tombstonesDropped counts only the tombstones forgotten
  *   because the cache held maxTombstones (not those that aged out, which is their normal end).
  */
@@ -32,6 +33,16 @@ export interface CacheStatistics {
    * localHeapSizeInBytes); 0 for a cache without a byte bound, which does not size its entries.
    */
   readonly memoryBytes: number;
+  /**
+   * Stale values getOrLoad keeps now for stale-if-error (staleIfErrorSeconds): expired values that
+   * answered a failed load and keep answering the failures of their window. Not entries (get,
+   * has, keys and size do not see them), but held in memory, and counted with the entries against
+   * maxElementsInMemory and maxBytesLocalHeap: memorySize + staleValues and memoryBytes +
+   * staleBytes stay within them.
+   */
+  readonly staleValues: number;
+  /** Their estimated bytes, weighed as the entries they were, with maxBytesLocalHeap; 0 without it. */
+  readonly staleBytes: number;
   /** Entries held on disk now (committed, or waiting in the spool: see diskPendingWrites). */
   readonly diskSize: number;
   /**

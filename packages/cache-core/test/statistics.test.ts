@@ -30,6 +30,8 @@ describe('statistics', () => {
       expirations: 1,
       memorySize: 0,
       memoryBytes: 0, // sized only under maxBytesLocalHeap
+      staleValues: 0, // none kept for stale-if-error
+      staleBytes: 0,
       diskSize: 0,
       diskState: 'none',
       diskPendingWrites: 0,
