@@ -220,16 +220,23 @@ export function registerMeshcacheMetrics(node: ClusterNode, registry: Registry):
   );
   gauge(
     'meshcache_cache_memory_bytes',
-    'Estimated bytes of the entries held in memory, and the bound (maxBytesLocalHeap); absent without a byte bound',
+    'Estimated bytes of the entries held in memory (held), of the stale values getOrLoad keeps for stale-if-error (stale), and the bound both stay within (maxBytesLocalHeap); absent without a byte bound',
     ['cache', 'kind'],
     perCache(({ statistics, maxBytes }) =>
       maxBytes === 0
         ? []
         : [
             [{ kind: 'held' }, statistics.memoryBytes],
+            [{ kind: 'stale' }, statistics.staleBytes],
             [{ kind: 'bound' }, maxBytes],
           ],
     ),
+  );
+  gauge(
+    'meshcache_cache_stale_values',
+    'Stale values getOrLoad keeps for stale-if-error (staleIfErrorSeconds): not entries, but in memory, within maxElementsInMemory and maxBytesLocalHeap with them',
+    ['cache'],
+    perCache(({ statistics }) => [[{}, statistics.staleValues]]),
   );
   gauge(
     'meshcache_cache_disk_degraded',

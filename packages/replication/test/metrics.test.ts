@@ -40,6 +40,8 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(responses.get('GET /d')).toBeDefined();
     expect(responses.get('GET /a')).toBeUndefined(); // evicted: a miss, not found
     responses.put('GET /short', { body: 'secret-short' }, { timeToLiveSeconds: 1 });
+    const sized = nodeCache(a, 'sized');
+    sized.put('old', 'x'.repeat(100), { timeToLiveSeconds: 1 }); // to answer an outage, stale
     await until(() => onB.has('GET /e') && onB.has('GET /short'), 'the puts to reach gw-2');
     expect(responses.remove('GET /e')).toBe(true);
     await until(() => !responses.has('GET /short'), 'GET /short to expire', 5000);
@@ -47,7 +49,10 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     const spill = nodeCache(a, 'spill');
     for (const key of ['x', 'y', 'z']) spill.put(key, 'on disk');
     expect(await nodeCache(a, 'local').getOrLoad('k', () => 'loaded')).toBe('loaded');
-    nodeCache(a, 'sized').put('r', 'x'.repeat(100));
+    await until(() => !sized.has('old'), 'old to expire', 5000);
+    const down = () => Promise.reject(new Error('origin down'));
+    expect(await sized.getOrLoad('old', down, { staleIfErrorSeconds: 60 })).toBe('x'.repeat(100));
+    sized.put('r', 'x'.repeat(100));
     await until(() => !onB.has('GET /e') && !onB.has('GET /short'), 'the removal and expiry to reach gw-2');
     await a.settle();
 
@@ -71,9 +76,13 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
     expect(sampleValue(families, 'meshcache_cache_disk_degraded', { cache: 'spill' })).toBe(0);
     expect(() => sampleValue(families, 'meshcache_cache_disk_degraded', cache)).toThrow(/0 samples/); // no disk tier
     expect(sampleValue(families, 'meshcache_cache_disk_writes_dropped_total', { cache: 'spill' })).toBe(0);
-    const sized = nodeCache(a, 'sized').statistics().memoryBytes;
-    expect(sized).toBeGreaterThan(100);
-    expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'held' })).toBe(sized);
+    const { memoryBytes, staleBytes } = sized.statistics();
+    expect(memoryBytes).toBeGreaterThan(100);
+    expect(staleBytes).toBeGreaterThan(100);
+    expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'held' })).toBe(memoryBytes);
+    expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'stale' })).toBe(staleBytes);
+    expect(sampleValue(families, 'meshcache_cache_stale_values', { cache: 'sized' })).toBe(1);
+    expect(sampleValue(families, 'meshcache_cache_stale_values', { cache: 'local' })).toBe(0);
     expect(sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'sized', kind: 'bound' })).toBe(1024);
     expect(() => sampleValue(families, 'meshcache_cache_memory_bytes', { cache: 'local', kind: 'held' })).toThrow(
       /0 samples/,
@@ -185,7 +194,7 @@ describe('registerMeshcacheMetrics: the Prometheus figures of a node, against re
       registerMeshcacheMetrics(a, registry); // and again, once the first is gone
       const text = await registry.metrics();
       // Not the backplane's nine: a mesh node has none (prom-client showed those without labels as 0).
-      expect(parsePrometheusText(text).size).toBe(33);
+      expect(parsePrometheusText(text).size).toBe(34);
       expect(text).not.toMatch(/meshcache_backplane_/);
     } finally {
       for (const socket of held) socket.destroy();
