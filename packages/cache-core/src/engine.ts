@@ -321,6 +321,21 @@ export class CacheEngine<V> implements ReplicaPort<V>, LoadHost<V>, SweepHost<V>
     return undefined;
   }
 
+  /**
+   * getOrLoad's first look (LoadHost): get()'s memory hit and nothing else, so a hit allocates
+   * nothing here either. Anything else answers undefined and is left as it was, not counted, not
+   * expired, no disk read (nor while a write's victims wait to be reported): getOrLoad copies what
+   * stale-if-error may answer with, then reads with get().
+   */
+  memoryHit(key: string): V | undefined {
+    if (this.#evictedCount > 0) return undefined;
+    const store = this.#store;
+    const slot = store.read(key, this.#clock());
+    if (slot < 0) return undefined;
+    this.memoryHits++;
+    return store.value(slot);
+  }
+
   /** A memory miss on a cache with a disk tier: a synchronous disk read, promoted to memory on a hit. */
   #readDisk(key: string, disk: DiskTier<V>): V | undefined {
     const record = disk.read(key);

@@ -284,6 +284,46 @@ describe('getOrLoad', () => {
     ).rejects.toThrow('origin down');
   });
 
+  it('stale-if-error: a hit copies nothing for a failure it cannot have; an expired entry is copied, and answers one', async () => {
+    const { clock, addCache, drain } = setup();
+    const cache = addCache<string>('c', { timeToLiveSeconds: 60, timeToIdleSeconds: 10 });
+    // The engine's held() is where getOrLoad copies what a failed load may answer with (loads.ts):
+    // counted, a hit's copies show without timing anything.
+    const engine = replicaPortOf(cache) as unknown as { held: (key: string) => unknown };
+    const held = engine.held.bind(engine);
+    let copies = 0;
+    engine.held = (key: string) => {
+      copies++;
+      return held(key);
+    };
+    cache.put('k', 'v');
+    drain();
+    let loads = 0;
+    const failing = () => {
+      loads++;
+      return Promise.reject(new Error('origin down'));
+    };
+    for (let second = 0; second < 30; second += 5) {
+      expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('v');
+      clock.advance(5_000); // past the TTI of 10 s, had a hit not moved the idle clock
+    }
+    expect(copies).toBe(0);
+    expect(loads).toBe(0);
+    expect(cache.statistics()).toMatchObject({ hits: 6, misses: 0, loads: 0 });
+    expect(drain()).toEqual([]);
+    // Idle for 10 s and a millisecond: expired. The copy is made before the read that frees it.
+    clock.advance(5_001);
+    expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('v');
+    expect(copies).toBe(1);
+    expect(loads).toBe(1);
+    expect(cache.statistics()).toMatchObject({ hits: 6, misses: 1, loads: 1, loadFailures: 1, staleValues: 1 });
+    expect(drain()).toEqual(['expire:k']);
+    // Held nowhere now: the kept stale value answers, and the store is asked once more, not more.
+    expect(await cache.getOrLoad('k', failing, { staleIfErrorSeconds: 60 })).toBe('v');
+    expect(copies).toBe(2);
+    expect(cache.statistics()).toMatchObject({ hits: 6, misses: 2, loads: 2, loadFailures: 2, staleValues: 1 });
+  });
+
   it('rejects with E_CACHE_CLOSED after shutdown, and a load in flight at shutdown stores nothing', async () => {
     const { manager, addCache } = setup();
     const cache = addCache<string>('c');
