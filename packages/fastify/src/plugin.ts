@@ -694,6 +694,61 @@ function sameHeaders(
   return a.every((name, i) => name === b[i] && String(copied[name]) === String(sent[name]));
 }
 
+/**
+ * Response fields `cacheHeader` may not name, and why. The marker is set on every answer and
+ * left out of what is stored, so the field it named was dropped from every entry and read HIT on
+ * every hit: with `vary` an entry lost its Vary, and one Accept-Language's answer was every
+ * client's; with `cache-control` it lost its freshness (stored only by defaultTtlSeconds or a
+ * validator) and hits said `Cache-Control: HIT`; `etag`, `age` said `HIT`; `connection` or
+ * `transfer-encoding` broke the framing (HTTP/2 refuses them outright). The list: the fields
+ * this plugin and ResponseCache read or write on responses, the fields RFC 9111 gives a meaning
+ * a cache depends on, the fields about the connection rather than the response (RFC 9110 section
+ * 7.6.1, RFC 9111 section 3.1), and RFC 9211's Cache-Status. Other standard fields (Location,
+ * WWW-Authenticate) the marker would overwrite too, but only on routes that send them:
+ * docs/fastify.md says to pick a name no route sends.
+ */
+const RESERVED_RESPONSE_FIELDS: ReadonlyMap<string, string> = new Map([
+  ...['cache-control', 'expires', 'pragma'].map(
+    (name) => [name, 'it says whether and how long a response may be stored (RFC 9111 section 5)'] as const,
+  ),
+  ...['age', 'date'].map(
+    (name) =>
+      [
+        name,
+        "the cache computes a response's age from it and sends Age with every hit (RFC 9111 section 4.2.3)",
+      ] as const,
+  ),
+  ['vary', 'it names the request fields a stored response is chosen by (RFC 9111 section 4.1)'],
+  ...['etag', 'last-modified'].map(
+    (name) => [name, 'it is a validator the cache revalidates an entry with (RFC 9110 section 8.8)'] as const,
+  ),
+  ...['content-type', 'content-length', 'content-encoding', 'content-range'].map(
+    (name) => [name, 'it describes the stored body, and a 304 never updates it (RFC 9111 section 3.2)'] as const,
+  ),
+  ...['set-cookie', 'set-cookie2', 'authentication-info'].map(
+    (name) =>
+      [
+        name,
+        "it carries one user's state: a response with it is not stored, or stored without it (perUserHeaders)",
+      ] as const,
+  ),
+  ...['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'].map(
+    (name) =>
+      [
+        name,
+        'it is about the connection, not the response, and never stored (RFC 9110 section 7.6.1; HTTP/2 refuses it)',
+      ] as const,
+  ),
+  ...['proxy-authenticate', 'proxy-authentication-info'].map(
+    (name) => [name, 'it is for the proxy on the way, and never stored (RFC 9111 section 3.1)'] as const,
+  ),
+  [
+    'cache-status',
+    "it is RFC 9211's Cache-Status, whose members name a cache and its parameters (`meshcache; hit`): HIT or MISS there reads as a cache of that name",
+  ],
+  ...[HOOK_FIELDS, INTERNAL_HEADER, HOST_AS_SENT].map((name) => [name, "it is the plugin's own field"] as const),
+]);
+
 /** Options Fastify's register() reads itself, and leaves in what it hands the plugin. */
 const FASTIFY_OPTION_NAMES: readonly string[] = ['prefix', 'logLevel', 'logSerializers'];
 
@@ -743,7 +798,20 @@ function checkOptions(options: MeshcacheFastifyOptions): void {
     header !== false &&
     (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))
   ) {
-    bad(`options.cacheHeader must be a header name or false, got ${JSON.stringify(header)}`);
+    bad(`options.cacheHeader must be a header name (an RFC 9110 token) or false, got ${JSON.stringify(header)}`);
+  }
+  if (typeof header === 'string') {
+    const name = header.toLowerCase();
+    const tagHeader = typeof options.tagHeader === 'string' ? options.tagHeader.toLowerCase() : undefined;
+    const why =
+      name === (tagHeader ?? RESPONSE_CACHE_DEFAULTS.tagHeader)
+        ? `it is the tagHeader, which tags entries for purgeTag and which the plugin removes from every response`
+        : RESERVED_RESPONSE_FIELDS.get(name);
+    if (why !== undefined) {
+      bad(
+        `options.cacheHeader must not be ${JSON.stringify(header)}: ${why}; the marker (HIT, MISS, ...) would replace its value. Name a field of your own, such as the default x-cache`,
+      );
+    }
   }
   if (options.tokens !== undefined && (typeof options.tokens !== 'object' || options.tokens === null)) {
     bad('options.tokens must be a TokenCache or the options of one');

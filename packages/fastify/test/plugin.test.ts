@@ -796,9 +796,10 @@ describe('options', () => {
   ])('%j is refused with E_INVALID_ARGUMENT naming the option', async (options, message) => {
     const cache = newManager().addCache<ResponseCacheValue>('Response Cache');
     const given = Object.keys(options).length > 0;
+    // A RegExp given as a property to toMatchObject matches any string: an asymmetric matcher does not.
     await expect(
       newApp().register(meshcacheFastify, { ...(given ? { cache } : {}), ...options } as never),
-    ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message });
+    ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringMatching(message) });
   });
 });
 
