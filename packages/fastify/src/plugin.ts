@@ -33,7 +33,9 @@
  * - onResponse: once the response is out, stores the copy if cachePolicy allows it, unless a hook
  *   that ran after this plugin's onSend changed the headers (then what went out is not what was
  *   copied, and nothing is stored). A successful POST, PUT, PATCH or DELETE removes the URL's GET
- *   and HEAD entries (RFC 9111 section 4.4).
+ *   and HEAD entries (RFC 9111 section 4.4). Every MISS is counted once in statistics().stored or
+ *   notStored: store() counts what it is given, the plugin what it keeps from it (an error reply,
+ *   a changed response, a HEAD, an only-if-cached 504, a hijacked reply, a client gone mid-body).
  *
  * Guarantees: those of ResponseCache (a response is only served to requests with its primary key
  * and the values of its own Vary; private, no-store, Set-Cookie and credentialed responses the
@@ -162,6 +164,8 @@ type RequestState =
       failedWith?: string;
       /** Counted MISS already (when the answer went out, in onSend). */
       counted?: boolean;
+      /** Counted in stored or notStored already (settle). */
+      settled?: boolean;
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
@@ -359,6 +363,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
         // RFC 9111 section 5.2.1.7: the stored response, or 504; never the handler.
         req[STATE] = { kind: 'answered' };
         responses.countServed('MISS');
+        responses.countNotStored();
         mark(reply, 'MISS');
         reply.code(504).send('');
         return;
@@ -380,7 +385,11 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
               expired: found.state === 'expired' ? found : undefined,
               requestTime: clock(),
             };
-      if (method === 'HEAD') responses.countServed('MISS');
+      if (method === 'HEAD') {
+        // Never stored: HEAD is answered from the GET entry, and its own answer has no body to keep.
+        responses.countServed('MISS');
+        responses.countNotStored();
+      }
       next();
     };
 
@@ -423,6 +432,16 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     if (state.counted !== true) {
       state.counted = true;
       responses.countServed('MISS');
+      // Fastify runs onResponse only once the response finished: one whose client left before
+      // (mid-stream) is settled here, or its MISS was in neither stored nor notStored.
+      const raw = reply.raw;
+      let finished = false;
+      raw.once('finish', () => {
+        finished = true;
+      });
+      raw.once('close', () => {
+        if (!finished) settle(request, reply, state, false);
+      });
     }
     const body = payloadBytes(payload);
     if (
@@ -432,6 +451,8 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     ) {
       // Fastify's error reply keeps the headers the handler set before it threw (a Cache-Control
       // meant for its success): stored, the error would be every client's answer until it expired.
+      // A copy an earlier pass of onSend took (a later hook threw after it) is not this answer.
+      state.copy = undefined;
       logger.debug({ url: request.url, status: reply.statusCode }, 'meshcache: an error reply is not stored');
     } else {
       // The copy keeps the tag header (store() reads the entry's tags from it), not the plugin's
@@ -465,7 +486,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       } else if (state?.kind === 'miss') {
         // A reply that never went through onSend (hijacked, written to reply.raw) is counted here.
         if (state.counted !== true) responses.countServed('MISS');
-        store(request, reply, state);
+        settle(request, reply, state, true);
       }
     } catch (error) {
       logger.warn({ err: error, url: request.url }, 'meshcache: could not store the response');
@@ -473,15 +494,50 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     next();
   };
 
-  const store = (request: FastifyRequest, reply: FastifyReply, state: Extract<RequestState, { kind: 'miss' }>) => {
+  /**
+   * Counts a MISS once in statistics().stored or notStored, storing its copy when `finished` (the
+   * response went out whole) and cachePolicy allows. Every MISS lands in one of the two: store()
+   * counts what it is given; what it is not given (an error reply kept out, a response a later
+   * hook changed, a hijacked reply, one whose client left first) is counted notStored here. Left
+   * uncounted, notStored said nothing of them, and stored + notStored fell short of MISS.
+   */
+  const settle = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    state: Extract<RequestState, { kind: 'miss' }>,
+    finished: boolean,
+  ) => {
+    if (state.settled === true) return;
+    state.settled = true;
+    if (!finished) {
+      responses.countNotStored();
+      return;
+    }
+    const before = responses.statistics();
+    try {
+      if (!store(request, reply, state)) responses.countNotStored();
+    } catch (error) {
+      // store() threw (a cache closed meanwhile) before it counted this answer.
+      const after = responses.statistics();
+      if (after.stored === before.stored && after.notStored === before.notStored) responses.countNotStored();
+      throw error;
+    }
+  };
+
+  /** Gives the copy to ResponseCache.store(), which counts it; false when there is none to give. */
+  const store = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    state: Extract<RequestState, { kind: 'miss' }>,
+  ): boolean => {
     const copy = state.copy;
-    if (copy === undefined) return;
+    if (copy === undefined) return false;
     if (
       copy.status !== reply.statusCode ||
       !sameHeaders(copy.headers, reply.getHeaders(), [tagHeader, cacheHeader, HOOK_FIELDS])
     ) {
       warnChanged(request);
-      return;
+      return false;
     }
     // An expired entry this answer is for goes when the handler's answer, judged without the
     // request, says it is gone or may not be kept (a 404, a 200 with no-store) or is a version the
@@ -493,6 +549,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       ...(state.expired === undefined ? {} : { replacing: state.expired }),
       ...(copy.body === undefined ? { streamed: true } : {}),
     });
+    return true;
   };
 
   const warned = new Set<string>();

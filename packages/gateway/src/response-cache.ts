@@ -198,7 +198,11 @@ export interface ResponseCacheOptions
 export interface ResponseCacheStatistics {
   /** Answers by where they came from. */
   readonly served: Readonly<Record<CacheStatus, number>>;
-  /** Responses stored, and responses cachePolicy (or the size bound) refused. */
+  /**
+   * Responses stored, and responses not stored: those store() refused (cachePolicy, the size
+   * bound, ...) and those a caller counted with countNotStored(). A 304 that refreshes an entry
+   * counts as stored (or not stored, when the entry may no longer be kept).
+   */
   readonly stored: number;
   readonly notStored: number;
   /** Background revalidations run on this instance, and those that failed. */
@@ -712,6 +716,16 @@ export class ResponseCache {
    */
   countServed(cache: CacheStatus): void {
     this.#served[cache]++;
+  }
+
+  /**
+   * Counts, in statistics().notStored, an answer a caller that uses the steps gave as a MISS but
+   * did not give to store() (an error reply it keeps out, an answer a later step changed, one
+   * whose client left before it ended): store() counts each answer it is given, stored or not, so
+   * with this every MISS is counted once in stored or notStored.
+   */
+  countNotStored(): void {
+    this.#notStored++;
   }
 
   /**

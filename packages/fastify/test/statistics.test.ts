@@ -1,0 +1,178 @@
+/**
+ * `app.responseCache.statistics()` counts every MISS the plugin answers once in `stored` or
+ * `notStored`. Found by a review: store() counts what it is given, but the plugin gave it nothing
+ * for an error reply it keeps out, a response a later hook changed, a HEAD, an only-if-cached 504,
+ * a hijacked reply or one whose client left mid-stream, and counted them nowhere, so stored +
+ * notStored fell short of served.MISS. Over real HTTP on 127.0.0.1.
+ */
+import { request as httpRequest } from 'node:http';
+import { Readable } from 'node:stream';
+import { until } from '@meshcache/core/testing';
+import type { ResponseCacheStatistics } from '@meshcache/gateway';
+import { describe, expect, it } from 'vitest';
+import { listen, setup } from './harness.js';
+
+/** A request over real HTTP; answers the status and the x-cache marker once the body has ended. */
+function send(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; cache: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (incoming) => {
+      incoming.resume();
+      incoming.on('error', reject);
+      incoming.on('end', () =>
+        resolve({ status: incoming.statusCode ?? 0, cache: incoming.headers['x-cache'] as string | undefined }),
+      );
+    });
+    outgoing.on('error', reject);
+    outgoing.end();
+  });
+}
+
+/** A GET whose client goes away once the first bytes of the body arrive. */
+function leaveMidBody(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, path }, (incoming) => {
+      incoming.once('data', () => {
+        outgoing.destroy();
+        resolve();
+      });
+    });
+    outgoing.on('error', (error) => (outgoing.destroyed ? resolve() : reject(error)));
+    outgoing.end();
+  });
+}
+
+const counts = (s: ResponseCacheStatistics) => ({
+  miss: s.served.MISS,
+  stored: s.stored,
+  notStored: s.notStored,
+  staleIfError: s.served['STALE-IF-ERROR'],
+});
+
+describe('statistics: every MISS in stored or notStored', () => {
+  it('each kind of answer moves exactly the counters it should, and stored + notStored is MISS (over real HTTP)', async () => {
+    const streams: Readable[] = [];
+    let sieCalls = 0;
+    const { app, clock, manager } = await setup((app) => {
+      // An onRoute plugin registered after meshcacheFastify: its onSend runs after the plugin's.
+      app.addHook('onRoute', (route) => {
+        if (route.url !== '/late') return;
+        const own = route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend];
+        route.onSend = [
+          ...own,
+          (_request, reply, payload, done) => {
+            reply.header('x-late', 'changed after the copy');
+            done(null, payload);
+          },
+        ];
+      });
+      const fresh = 'public, max-age=60';
+      app.get('/fresh', (_request, reply) => {
+        reply.header('cache-control', fresh);
+        return 'fresh';
+      });
+      app.get('/private', (_request, reply) => {
+        reply.header('cache-control', 'private, max-age=60');
+        return 'mine';
+      });
+      app.get('/late', (_request, reply) => {
+        reply.header('cache-control', fresh);
+        return 'late';
+      });
+      app.get('/throws', async (_request, reply) => {
+        reply.header('cache-control', fresh);
+        throw new Error('the backend went away');
+      });
+      app.get('/head', (_request, reply) => {
+        reply.header('cache-control', fresh);
+        return 'head';
+      });
+      app.get('/nothing-yet', (_request, reply) => {
+        reply.header('cache-control', fresh);
+        return 'never asked';
+      });
+      app.get('/hijack', (_request, reply) => {
+        reply.hijack();
+        reply.raw.writeHead(200, { 'content-type': 'text/plain', 'cache-control': fresh });
+        reply.raw.end('raw');
+      });
+      app.get('/stream', (_request, reply) => {
+        reply
+          .header('cache-control', fresh)
+          .type('text/plain')
+          .send(Readable.from(['a', 'b']));
+      });
+      app.get('/forever', (_request, reply) => {
+        const body = new Readable({
+          read() {
+            this.push('x'.repeat(1024));
+          },
+        });
+        streams.push(body);
+        reply.header('cache-control', fresh).type('text/plain').send(body);
+      });
+      app.get('/sie', (_request, reply) => {
+        sieCalls++;
+        if (sieCalls > 1) return reply.code(503).send('down');
+        reply.header('cache-control', 'public, max-age=1, stale-if-error=600');
+        return 'kept for errors';
+      });
+      app.get('/closing', async (_request, reply) => {
+        await manager.shutdown();
+        reply.header('cache-control', fresh);
+        return 'the cache closed meanwhile';
+      });
+    });
+    const port = await listen(app);
+    const expected = { miss: 0, stored: 0, notStored: 0, staleIfError: 0 };
+    /** Waits until the answer is settled (after it went out, in onResponse), then compares exactly. */
+    const settled = async (what: string, change: Partial<typeof expected>) => {
+      for (const [name, by] of Object.entries(change)) expected[name as keyof typeof expected] += by;
+      await until(() => {
+        const now = counts(app.responseCache.statistics());
+        return now.stored + now.notStored >= expected.stored + expected.notStored && now.miss >= expected.miss;
+      }, `${what} to be counted`);
+      expect(counts(app.responseCache.statistics()), what).toEqual(expected);
+    };
+
+    expect(await send(port, 'GET', '/fresh')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('a storable answer', { miss: 1, stored: 1 });
+    expect(await send(port, 'GET', '/fresh')).toEqual({ status: 200, cache: 'HIT' });
+    await settled('a hit', {});
+    expect(await send(port, 'GET', '/private')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('an answer cachePolicy refuses', { miss: 1, notStored: 1 });
+    expect(await send(port, 'GET', '/late')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('an answer a later hook changed', { miss: 1, notStored: 1 });
+    expect(await send(port, 'GET', '/throws')).toEqual({ status: 500, cache: 'MISS' });
+    await settled('an error reply', { miss: 1, notStored: 1 });
+    expect(await send(port, 'HEAD', '/head')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('a HEAD', { miss: 1, notStored: 1 });
+    expect(await send(port, 'GET', '/nothing-yet', { 'cache-control': 'only-if-cached' })).toEqual({
+      status: 504,
+      cache: 'MISS',
+    });
+    await settled('an only-if-cached 504', { miss: 1, notStored: 1 });
+    // Written to reply.raw: the marker the plugin set on the reply never goes out.
+    expect(await send(port, 'GET', '/hijack')).toEqual({ status: 200, cache: undefined });
+    await settled('a hijacked reply', { miss: 1, notStored: 1 });
+    expect(await send(port, 'GET', '/stream')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('a stream', { miss: 1, notStored: 1 });
+    await leaveMidBody(port, '/forever');
+    await until(() => streams[0]?.destroyed, 'the server to see the client go');
+    await settled('a stream whose client left', { miss: 1, notStored: 1 });
+    expect(await send(port, 'GET', '/sie')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('an answer kept for stale-if-error', { miss: 1, stored: 1 });
+    clock.advance(5_000);
+    expect(await send(port, 'GET', '/sie')).toEqual({ status: 200, cache: 'STALE-IF-ERROR' });
+    await settled('a stale-if-error answer, which is no MISS', { staleIfError: 1 });
+    expect(await send(port, 'GET', '/closing')).toEqual({ status: 200, cache: 'MISS' });
+    await settled('an answer the closed cache could not take', { miss: 1, notStored: 1 });
+
+    const last = app.responseCache.statistics();
+    expect(last.stored + last.notStored).toBe(last.served.MISS);
+  });
+});
