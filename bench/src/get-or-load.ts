@@ -22,7 +22,7 @@
  * Run: npx --yes pnpm@10.34.8 run bench:get-or-load (or, built: node --expose-gc dist/get-or-load.js in bench/)
  */
 import { CacheManager } from '@meshcache/core';
-import { allocated, formatOps, keepAlive, measure, type Subject, table } from './harness.js';
+import { allocated, formatOps, keepAlive, measure, type Subject, shuffled, table } from './harness.js';
 import { knob, readWhole } from './knobs.js';
 
 const N = knob((env) => readWhole(env, 'BENCH_KEYS', 100_000));
@@ -31,17 +31,6 @@ const ROUNDS = knob((env) => readWhole(env, 'BENCH_ROUNDS', 7));
 /** Operations whose allocation is counted. */
 const ALLOC_OPS = 200_000;
 const VALUE = 'x'.repeat(200);
-
-function shuffled(keys: string[]): string[] {
-  const out = [...keys];
-  let seed = 7;
-  for (let i = out.length - 1; i > 0; i--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const j = seed % (i + 1);
-    [out[i], out[j]] = [out[j] as string, out[i] as string];
-  }
-  return out;
-}
 
 const keys = Array.from({ length: N }, (_, i) => `key:${i}`);
 const readOrder = shuffled(keys);

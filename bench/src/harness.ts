@@ -115,3 +115,15 @@ export async function allocated(
   walk(profile.head);
   return { total, by };
 }
+
+/** `keys` in an order that is the same every run (a seeded Fisher-Yates shuffle): reads that do not follow the writes. */
+export function shuffled(keys: readonly string[]): string[] {
+  const out = [...keys];
+  let seed = 7;
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    const j = seed % (i + 1);
+    [out[i], out[j]] = [out[j] as string, out[i] as string];
+  }
+  return out;
+}

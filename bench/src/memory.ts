@@ -27,7 +27,16 @@ import { CacheManager } from '@meshcache/core';
 import { LRUCache } from 'lru-cache';
 import QuickLRU from 'quick-lru';
 import { lru } from 'tiny-lru';
-import { allocated, countCollections, formatOps, keepAlive, measure, type Subject, table } from './harness.js';
+import {
+  allocated,
+  countCollections,
+  formatOps,
+  keepAlive,
+  measure,
+  type Subject,
+  shuffled,
+  table,
+} from './harness.js';
 import { knob, readOnlyPrefixes, readWhole } from './knobs.js';
 
 const N = knob((env) => readWhole(env, 'BENCH_KEYS', 100_000));
@@ -36,17 +45,6 @@ const ROUNDS = knob((env) => readWhole(env, 'BENCH_ROUNDS', 7));
 const VALUE = 'x'.repeat(200);
 /** Evicting puts whose allocation is counted (fewer than the fresh keys there are). */
 const EVICTING_PUTS = 200_000;
-
-function shuffled(keys: string[]): string[] {
-  const out = [...keys];
-  let seed = 7;
-  for (let i = out.length - 1; i > 0; i--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const j = seed % (i + 1);
-    [out[i], out[j]] = [out[j] as string, out[i] as string];
-  }
-  return out;
-}
 
 const keys = Array.from({ length: N }, (_, i) => `key:${i}`);
 const readOrder = shuffled(keys);

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Version } from '../src/index.js';
 import { replicaPortOf } from '../src/internal.js';
-import { setup } from './helpers.js';
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred, setup } from './helpers.js';
 
 describe('getOrLoad', () => {
   it('answers a hit from the cache without calling the loader', async () => {

@@ -12,7 +12,7 @@ import { cacheLifespan } from '../src/expiry.js';
 import { type CacheConfig, CacheManager, ConfigError } from '../src/index.js';
 import { ENTRY_OVERHEAD, entryBytes } from '../src/memory/sizes.js';
 import { ManualClock, VirtualScheduler } from '../src/testing.js';
-import { setup } from './helpers.js';
+import { setup, weighing } from './helpers.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const managers: CacheManager[] = [];
@@ -20,11 +20,6 @@ afterEach(async () => {
   for (const manager of managers.splice(0)) await manager.shutdown();
   removeTempDirs();
 });
-
-/** A value whose entry under `key` weighs exactly `bytes` by the estimate. */
-function weighing(key: string, bytes: number): string {
-  return 'x'.repeat(bytes - ENTRY_OVERHEAD - key.length - 5);
-}
 
 describe('TINYLFU under a byte bound alone', () => {
   it('holds the bound while entry sizes change phase to phase (the window went negative and the lists broke)', () => {

@@ -7,9 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CacheConfig, CacheManager } from '../src/index.js';
-import { ENTRY_OVERHEAD } from '../src/memory/sizes.js';
 import { ManualClock } from '../src/testing.js';
-import { setup } from './helpers.js';
+import { deferred, setup, weighing } from './helpers.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 
 const managers: CacheManager[] = [];
@@ -18,23 +17,8 @@ afterEach(async () => {
   removeTempDirs();
 });
 
-/** A value whose entry under `key` weighs exactly `bytes` by the estimate. */
-function weighing(key: string, bytes: number): string {
-  return 'x'.repeat(bytes - ENTRY_OVERHEAD - key.length - 5);
-}
-
 const down = () => Promise.reject(new Error('origin down'));
 const stale = { staleIfErrorSeconds: 600 };
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** A cache of `config` on a manual clock whose entries a..c (300 bytes each, TTL 10 s) expired and answered an outage. */
 async function outage(config: CacheConfig) {
