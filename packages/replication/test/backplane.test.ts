@@ -1343,6 +1343,34 @@ describe('what a Redis user without the secret can do', () => {
     await until(() => backplaneOf(a).state === 'connected', 'a connected again');
   });
 
+  it('while down for the heartbeat, the reason shown is its newest failure: an error, then no answer in time (Redis paused)', async () => {
+    const a = await node('a', server);
+    await a.ready();
+    const intruder = new Redis(server.url);
+    clients.push(intruder);
+    const members = 'meshcache:{gateways}:members';
+    await intruder.del(members);
+    await intruder.set(members, 'not a hash');
+    const reason = () => backplaneOf(a).reason ?? '';
+    await until(() => /^Redis answers the heartbeat with an error: WRONGTYPE/.test(reason()), 'down for WRONGTYPE');
+    // It kept saying WRONGTYPE while Redis did not answer at all: the reason was set as the
+    // backplane went down, and only then.
+    server.pause();
+    try {
+      await until(
+        () => /^Redis does not answer the heartbeat in time \(.*Command timed out/.test(reason()),
+        'the reason to become the timeout',
+        20_000,
+      );
+      expect(backplaneOf(a).state).toBe('down');
+    } finally {
+      server.resume();
+    }
+    await intruder.del(members);
+    await until(() => backplaneOf(a).state === 'connected', 'a connected again', 20_000);
+    expect(backplaneOf(a).reason).toBeNull();
+  }, 60_000);
+
   it("an inbox pushed past its node's position, then deleted, is read again", async () => {
     const a = await node('a', server);
     const b = await node('b', server);

@@ -119,8 +119,9 @@ export interface BackplaneInfo {
   /**
    * Why the backplane is not connected, as the log said it: Redis unreachable (`connect
    * ECONNREFUSED ...`), refusing the password (`WRONGPASS ...`), answering the heartbeat with an
-   * error (`OOM ...`, `Command timed out`), refusing the URL's database, or the connection lost.
-   * null while connected, and before the first failure.
+   * error (`OOM ...`; the newest while it keeps failing) or not in time (`Command timed out`),
+   * refusing the URL's database, or the connection lost. null while connected, and before the
+   * first failure.
    */
   readonly reason: string | null;
   /**
@@ -595,11 +596,15 @@ export class RedisBackplane {
     } else if (!this.#stopped) {
       const connected = this.#command.status === 'ready' && this.#reader.status === 'ready';
       if (connected && this.#answerError !== undefined) {
-        // Redis is there but refuses (out of memory, no permission, a key of the wrong type).
-        this.#downReason = `Redis answers the heartbeat with an error: ${this.#answerError}`;
+        // Redis is there but refuses (out of memory, no permission, a key of the wrong type), or
+        // does not answer in time (paused, swapping).
+        this.#downReason = heartbeatFailure(this.#answerError);
+        const said = TIMED_OUT.test(this.#answerError)
+          ? `does not answer the heartbeat in time (${this.#answerError})`
+          : `answers the heartbeat with an error (${this.#answerError})`;
         this.#options.logger.warn(
           { url: this.#url, err: this.#answerError },
-          `backplane: Redis answers the heartbeat with an error (${this.#answerError}); serving from local caches`,
+          `backplane: Redis ${said}; serving from local caches`,
         );
       } else {
         // An error said before the close (ECONNRESET, a refused reconnection) says more.
@@ -969,6 +974,15 @@ export class RedisBackplane {
       if (this.#answering && !this.#stopped) {
         this.#answering = false;
         this.#connectionChanged();
+      } else if (
+        this.#state === 'down' &&
+        this.#wrongDatabase === undefined &&
+        this.#command.status === 'ready' &&
+        this.#reader.status === 'ready'
+      ) {
+        // Down with both connections up: for the heartbeat. Its newest failure is the reason
+        // shown (an OOM that became a timeout), as the newest connection error is.
+        this.#downReason = heartbeatFailure(this.#answerError);
       }
     }
     return read;
@@ -1237,6 +1251,19 @@ const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-pa
  * commands queued in it (out of memory, a key of another type) says those, which ioredis keeps
  * beside it; its own message named none ("Transaction discarded because of previous errors").
  */
+/** ioredis's error for a command Redis did not answer within commandTimeout. */
+const TIMED_OUT = /Command timed out/;
+
+/**
+ * Why the heartbeat failed, as `peers` and /status say it: no answer in time (a paused
+ * or swapping Redis; ioredis's "Command timed out" read as an error Redis gave), or Redis's error.
+ */
+function heartbeatFailure(why: string): string {
+  return TIMED_OUT.test(why)
+    ? `Redis does not answer the heartbeat in time (${why})`
+    : `Redis answers the heartbeat with an error: ${why}`;
+}
+
 function whyFailed(error: Error): string {
   const previous = (error as { previousErrors?: unknown }).previousErrors;
   if (!Array.isArray(previous) || previous.length === 0) return error.message;
