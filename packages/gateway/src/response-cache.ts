@@ -200,8 +200,9 @@ export interface ResponseCacheStatistics {
   readonly served: Readonly<Record<CacheStatus, number>>;
   /**
    * Responses stored, and responses not stored: those store() refused (cachePolicy, the size
-   * bound, ...) and those a caller counted with countNotStored(). A 304 that refreshes an entry
-   * counts as stored (or not stored, when the entry may no longer be kept).
+   * bound, ...), handle()'s only-if-cached 504 (a MISS nothing came to store), and those a caller
+   * counted with countNotStored(). A 304 that refreshes an entry counts as stored (or not stored,
+   * when the entry may no longer be kept).
    */
   readonly stored: number;
   readonly notStored: number;
@@ -655,7 +656,12 @@ export class ResponseCache {
     if (onlyIfCached(request)) {
       // RFC 9111 section 5.2.1.7: the stored response, or 504; never the origin.
       if (found.state === 'stale') return this.#count(found.response);
-      if (found.state !== 'bypass') return { status: 504, headers: {}, body: '', cache: 'MISS' };
+      if (found.state !== 'bypass') {
+        // A MISS nothing is stored from, counted as the Fastify plugin counts it (served.MISS and
+        // notStored): counted nowhere, the statistics' answers fell short of the requests.
+        this.#notStored++;
+        return this.#count({ status: 504, headers: {}, body: '', cache: 'MISS' });
+      }
     }
     if (found.state === 'stale') {
       void this.revalidateInBackground(request, found, fetchUpstream);
