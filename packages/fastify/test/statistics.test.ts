@@ -176,3 +176,25 @@ describe('statistics: every MISS in stored or notStored', () => {
     expect(last.stored + last.notStored).toBe(last.served.MISS);
   });
 });
+
+describe('statistics: served counts the answers clients got', () => {
+  it('a 304 from the route to a background revalidation counts in stored and backgroundRevalidations, not in served.REVALIDATED (over real HTTP)', async () => {
+    const { app, clock } = await setup((app) => {
+      app.get('/feed', (request, reply) => {
+        reply.header('cache-control', 'public, max-age=10, stale-while-revalidate=30').header('etag', '"v1"');
+        if (request.headers['if-none-match'] === '"v1"') return reply.code(304).send();
+        return 'v1';
+      });
+    });
+    const port = await listen(app);
+    expect(await send(port, 'GET', '/feed')).toEqual({ status: 200, cache: 'MISS' });
+    await until(() => app.responseCache.statistics().stored === 1, 'the MISS to be stored');
+    clock.advance(15_000);
+    expect(await send(port, 'GET', '/feed')).toEqual({ status: 200, cache: 'STALE' });
+    await app.responseCache.whenIdle();
+    expect(await send(port, 'GET', '/feed')).toEqual({ status: 200, cache: 'HIT' }); // the 304 refreshed it
+    const counted = app.responseCache.statistics();
+    expect(counted.served).toEqual({ HIT: 1, STALE: 1, 'STALE-IF-ERROR': 0, REVALIDATED: 0, MISS: 1, BYPASS: 0 });
+    expect(counted).toMatchObject({ stored: 2, notStored: 0, backgroundRevalidations: 1, backgroundFailures: 0 });
+  });
+});

@@ -196,7 +196,11 @@ export interface ResponseCacheOptions
 }
 
 export interface ResponseCacheStatistics {
-  /** Answers by where they came from. */
+  /**
+   * The answers clients got, by where they came from. A background revalidation gives none (its
+   * client had a STALE answer): a 304 to one counts in stored and backgroundRevalidations, never as
+   * REVALIDATED, which counts the answers refresh() gave (handle()'s to an expired entry).
+   */
   readonly served: Readonly<Record<CacheStatus, number>>;
   /**
    * Responses stored, and responses not stored: those store() refused (cachePolicy, the size
@@ -505,10 +509,16 @@ export class ResponseCache {
     notModified: UpstreamResponse,
     times: { readonly requestTime: number },
   ): ServedResponse | undefined {
-    return this.#refresh(request, found, notModified, times)?.served;
+    const refreshed = this.#refresh(request, found, notModified, times)?.served;
+    return refreshed === undefined ? undefined : this.#count(refreshed);
   }
 
-  /** refresh(), saying also what became of the entry: 'kept' when it is there as it was. */
+  /**
+   * refresh(), saying also what became of the entry ('kept' when it is there as it was), and
+   * counting the answer in no served field: a background revalidation's answer reaches no client
+   * (the client had its STALE one), and counted as REVALIDATED, served told of two answers for one
+   * request (found by a review). refresh() counts the answer it gives.
+   */
   #refresh(
     request: KeyedRequest,
     found: { readonly key: string; readonly stored: StoredResponse },
@@ -547,7 +557,7 @@ export class ResponseCache {
       // Validated just now: its Age is computed as a stored one would be (every answer from the cache carries Age).
       const passed = this.#pass(response, 'REVALIDATED', false);
       const age = Math.floor(correctedInitialAge(headers, times.requestTime, now));
-      const served = this.#count({ ...passed, headers: { ...passed.headers, age: String(age) } });
+      const served = { ...passed, headers: { ...passed.headers, age: String(age) } };
       return { served, outcome: remove ? 'removed' : 'kept' };
     }
     const refreshed: StoredResponse = {
@@ -564,7 +574,7 @@ export class ResponseCache {
     };
     this.#cache.put(found.key, refreshed, { timeToLiveSeconds: decision.storeSeconds });
     this.#stored++;
-    return { served: this.#count(this.#serve(refreshed, 'REVALIDATED', now)), outcome: 'stored' };
+    return { served: this.#serve(refreshed, 'REVALIDATED', now), outcome: 'stored' };
   }
 
   /**

@@ -41,3 +41,36 @@ describe('statistics: served counts the answers clients got', () => {
     expect(counted.stored + counted.notStored).toBe(counted.served.MISS);
   });
 });
+
+describe('statistics: a background revalidation is no answer', () => {
+  it('a 304 to a background revalidation counts in stored and backgroundRevalidations, not in served.REVALIDATED: the client had its STALE answer (found by a review: served counted two answers for one request)', async () => {
+    const { get, clock, responses, origin } = await setup((request, _call, response) => {
+      const headers = { 'cache-control': 'max-age=10, stale-while-revalidate=30', etag: '"v1"' };
+      if (request.headers['if-none-match'] === '"v1"') response.writeHead(304, headers).end();
+      else response.writeHead(200, headers).end('v1');
+    });
+    expect((await get('/feed')).cache).toBe('MISS');
+    clock.advanceSeconds(15);
+    const stale = await get('/feed');
+    expect([stale.cache, stale.body]).toEqual(['STALE', 'v1']);
+    await responses.whenIdle();
+    expect(origin.seen.map((seen) => seen.headers['if-none-match'])).toEqual([undefined, '"v1"']);
+    expect((await get('/feed')).cache).toBe('HIT'); // the 304 refreshed the entry
+    const counted = responses.statistics();
+    expect(counted.served).toEqual({ HIT: 1, STALE: 1, 'STALE-IF-ERROR': 0, REVALIDATED: 0, MISS: 1, BYPASS: 0 });
+    expect(counted).toMatchObject({ stored: 2, notStored: 0, backgroundRevalidations: 1, backgroundFailures: 0 });
+  });
+
+  it('a 304 to a foreground revalidation is the answer the client gets: served.REVALIDATED', async () => {
+    const { get, clock, responses } = await setup((request, _call, response) => {
+      const headers = { 'cache-control': 'max-age=10', etag: '"v1"' };
+      if (request.headers['if-none-match'] === '"v1"') response.writeHead(304, headers).end();
+      else response.writeHead(200, headers).end('v1');
+    });
+    await get('/doc');
+    clock.advanceSeconds(15);
+    const revalidated = await get('/doc');
+    expect([revalidated.status, revalidated.cache, revalidated.body]).toEqual([200, 'REVALIDATED', 'v1']);
+    expect(responses.statistics().served).toMatchObject({ MISS: 1, REVALIDATED: 1 });
+  });
+});
