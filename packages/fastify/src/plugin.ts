@@ -166,6 +166,8 @@ type RequestState =
       counted?: boolean;
       /** Counted in stored or notStored already (settle). */
       settled?: boolean;
+      /** The payload stream failed (an 'error'): a response cut short by the server, not by its client. */
+      streamFailed?: boolean;
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
@@ -466,7 +468,12 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       else headers[HOOK_FIELDS] = fromHooks;
       state.copy =
         body === undefined ? { status: reply.statusCode, headers } : { status: reply.statusCode, headers, body };
-      if (body === undefined) logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
+      if (body === undefined) {
+        logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
+        // Fastify destroys the response when the stream fails as when its client leaves; only a
+        // failure, which removes no entry, is told by the stream's own 'error' (settle).
+        if (isNodeStream(payload)) payload.on('error', () => (state.streamFailed = true));
+      }
     }
     reply.removeHeader(tagHeader);
     next(null, payload);
@@ -509,7 +516,13 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
   ) => {
     if (state.settled === true) return;
     state.settled = true;
-    if (!finished) {
+    // A stream's copy has no body to lose when its client leaves: what it says of the expired
+    // entry it answers for holds as when it ended (store() removes one it supersedes). Left
+    // uncounted here, an entry docs/fastify.md says a stream removes stayed, and answered as
+    // stale-if-error (found by a review). A stream that failed is the route failing: it removes
+    // nothing, as a 5xx does not.
+    const streamLeft = state.copy !== undefined && state.copy.body === undefined && state.streamFailed !== true;
+    if (!finished && !streamLeft) {
       responses.countNotStored();
       return;
     }
@@ -702,6 +715,19 @@ function payloadBytes(payload: unknown): string | Uint8Array | undefined {
   if (payload === undefined || payload === null) return '';
   if (typeof payload === 'string' || payload instanceof Uint8Array) return payload;
   return undefined;
+}
+
+/**
+ * A node:stream payload, which says when it fails ('error'). A web ReadableStream (or a Response)
+ * says so only to its reader, Fastify: one that fails mid-way is taken as a client that left.
+ */
+function isNodeStream(payload: unknown): payload is { on(event: 'error', listener: () => void): unknown } {
+  return (
+    typeof payload === 'object' &&
+    payload !== null &&
+    typeof (payload as { pipe?: unknown }).pipe === 'function' &&
+    typeof (payload as { on?: unknown }).on === 'function'
+  );
 }
 
 /**

@@ -4,9 +4,26 @@
  * no-store, removed a fresh entry (on every instance) and its stale-if-error (found by a review).
  * Real HTTP on 127.0.0.1, a manual clock.
  */
+
+import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
+import { until } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { httpGet, listen, setup } from './harness.js';
+
+/** A GET whose client goes away once the first bytes of the body arrive. */
+function leaveMidBody(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, path }, (incoming) => {
+      incoming.once('data', () => {
+        outgoing.destroy();
+        resolve();
+      });
+    });
+    outgoing.on('error', (error) => (outgoing.destroyed ? resolve() : reject(error)));
+    outgoing.end();
+  });
+}
 
 describe('an answer that is not stored, and the entry it replaces', () => {
   it("a client's no-cache while the route answers 503 leaves the fresh entry, and its stale-if-error", async () => {
@@ -49,6 +66,65 @@ describe('an answer that is not stored, and the entry it replaces', () => {
     answer = 'down';
     const failed = await httpGet(port, '/feed');
     expect([failed.status, failed.headers['x-cache'], failed.body]).toEqual([503, 'MISS', 'down']);
+  });
+
+  it('a stream answered for an expired entry replaces it also when its client leaves mid-stream (found by a review: store() never ran, and the old version stayed)', async () => {
+    let answer: 'string' | 'stream' | 'down' = 'string';
+    const streams: Readable[] = [];
+    const { app, clock, cache } = await setup((app) => {
+      app.get('/feed', async (_request, reply) => {
+        if (answer === 'down') return reply.code(503).send('down');
+        reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
+        if (answer === 'string') return 'old';
+        const body = new Readable({
+          read() {
+            this.push('x'.repeat(1024));
+          },
+        });
+        streams.push(body);
+        return reply.type('text/plain').send(body);
+      });
+    });
+    const port = await listen(app);
+    expect((await httpGet(port, '/feed')).headers['x-cache']).toBe('MISS');
+    clock.advanceSeconds(120);
+    answer = 'stream';
+    await leaveMidBody(port, '/feed');
+    await until(() => streams[0]?.destroyed, 'the server to see the client go');
+    await until(() => app.responseCache.statistics().notStored === 1, 'the stream to be settled');
+    expect(cache.size).toBe(0);
+    answer = 'down';
+    const failed = await httpGet(port, '/feed');
+    expect([failed.status, failed.headers['x-cache'], failed.body]).toEqual([503, 'MISS', 'down']);
+  });
+
+  it('a stream answered for an expired entry that fails mid-way leaves the entry: a failure removes nothing, and stale-if-error answers next', async () => {
+    let answer: 'string' | 'failing' | 'down' = 'string';
+    const { app, clock, cache } = await setup((app) => {
+      app.get('/feed', async (_request, reply) => {
+        if (answer === 'down') return reply.code(503).send('down');
+        reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
+        if (answer === 'string') return 'old';
+        // A proxied upstream that sends its headers and some bytes, then breaks.
+        const body = new Readable({
+          read() {
+            this.push('partial');
+            setImmediate(() => this.destroy(new Error('the upstream connection broke')));
+          },
+        });
+        return reply.type('text/plain').send(body);
+      });
+    });
+    const port = await listen(app);
+    expect((await httpGet(port, '/feed')).headers['x-cache']).toBe('MISS');
+    clock.advanceSeconds(120);
+    answer = 'failing';
+    await httpGet(port, '/feed').catch(() => undefined); // the response is cut short
+    await until(() => app.responseCache.statistics().notStored === 1, 'the broken stream to be settled');
+    expect(cache.size).toBe(1);
+    answer = 'down';
+    const stale = await httpGet(port, '/feed');
+    expect([stale.status, stale.headers['x-cache'], stale.body]).toEqual([200, 'STALE-IF-ERROR', 'old']);
   });
 
   it('a failing stream answered with the stale entry instead is destroyed, not left open (a proxied 503 body, a file)', async () => {
