@@ -31,8 +31,9 @@
  *   a 4xx (`reply.notFound()`, an error handler mapping to 404), or that an error handler gave
  *   freshness of its own, was answered on purpose, and is stored as cachePolicy says.
  * - onResponse: once the response is out, stores the copy if cachePolicy allows it, unless a hook
- *   that ran after this plugin's onSend changed the headers (then what went out is not what was
- *   copied, and nothing is stored). A successful POST, PUT, PATCH or DELETE removes the URL's GET
+ *   that ran after this plugin's onSend changed the status, the headers or the payload (the bytes
+ *   written to the client are compared with the copy's as they go): then what went out is not
+ *   what was copied, and nothing is stored. A successful POST, PUT, PATCH or DELETE removes the URL's GET
  *   and HEAD entries (RFC 9111 section 4.4). Every MISS is counted once in statistics().stored or
  *   notStored: store() counts what it is given, the plugin what it keeps from it (an error reply,
  *   a changed response, a HEAD, an only-if-cached 504, a hijacked reply, a client gone mid-body).
@@ -168,6 +169,8 @@ type RequestState =
       settled?: boolean;
       /** The payload stream failed (an 'error'): a response cut short by the server, not by its client. */
       streamFailed?: boolean;
+      /** The bytes written to the client, as far as they matched the copy's body (watchPayload). */
+      sent?: { bytes: number; differs: boolean };
     };
 
 type WithState = FastifyRequest & { [STATE]?: RequestState | null };
@@ -468,6 +471,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
       else headers[HOOK_FIELDS] = fromHooks;
       state.copy =
         body === undefined ? { status: reply.statusCode, headers } : { status: reply.statusCode, headers, body };
+      if (body !== undefined && state.sent === undefined) state.sent = watchPayload(reply.raw, state);
       if (body === undefined) {
         logger.debug({ url: request.url }, 'meshcache: a stream is not stored');
         // Fastify destroys the response when the stream fails as when its client leaves; only a
@@ -547,7 +551,8 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     if (copy === undefined) return false;
     if (
       copy.status !== reply.statusCode ||
-      !sameHeaders(copy.headers, reply.getHeaders(), [tagHeader, cacheHeader, HOOK_FIELDS])
+      !sameHeaders(copy.headers, reply.getHeaders(), [tagHeader, cacheHeader, HOOK_FIELDS]) ||
+      !sentAsCopied(copy, state.sent)
     ) {
       warnChanged(request);
       return false;
@@ -572,7 +577,7 @@ function install(fastify: FastifyInstance, options: MeshcacheFastifyOptions): vo
     warned.add(route);
     logger.warn(
       { route },
-      'meshcache: a hook after meshcacheFastify changed the response headers in onSend; such responses are not stored (register meshcacheFastify after the plugin that adds them)',
+      'meshcache: a hook after meshcacheFastify changed the response (its status, headers or payload) in onSend; such responses are not stored (register meshcacheFastify after the plugin that adds them)',
     );
   };
 
@@ -715,6 +720,75 @@ function payloadBytes(payload: unknown): string | Uint8Array | undefined {
   if (payload === undefined || payload === null) return '';
   if (typeof payload === 'string' || payload instanceof Uint8Array) return payload;
   return undefined;
+}
+
+/**
+ * Follows what is written to the client after every onSend hook ran, against the copy's body: a
+ * hook after the plugin's that rewrites the payload alone (a footer, a nonce, a minifier) leaves
+ * status and headers as copied (Fastify sets Content-Length after the hooks), and its copy from
+ * before the change was stored and answered every later client (found by a review). The written
+ * bytes are compared as they go (the payload Fastify copied passes as is, uncompared); nothing is
+ * held but a count.
+ */
+function watchPayload(
+  raw: FastifyReply['raw'],
+  state: Extract<RequestState, { kind: 'miss' }>,
+): { bytes: number; differs: boolean } {
+  const sent = { bytes: 0, differs: false };
+  let expected: Uint8Array | undefined;
+  const observe = (chunk: unknown, encoding: unknown) => {
+    const copied = state.copy?.body;
+    if (sent.differs || copied === undefined || chunk === undefined || chunk === null || typeof chunk === 'function')
+      return;
+    const plain = encoding === undefined || encoding === null || typeof encoding === 'function';
+    if (sent.bytes === 0 && chunk === copied && plain) {
+      sent.bytes = typeof copied === 'string' ? Buffer.byteLength(copied) : copied.byteLength;
+      return;
+    }
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, plain ? 'utf8' : (encoding as BufferEncoding))
+        : chunk instanceof Uint8Array
+          ? chunk
+          : undefined;
+    expected ??= typeof copied === 'string' ? Buffer.from(copied) : copied;
+    if (
+      bytes === undefined ||
+      Buffer.compare(bytes, expected.subarray(sent.bytes, sent.bytes + bytes.byteLength)) !== 0
+    )
+      sent.differs = true;
+    else sent.bytes += bytes.byteLength;
+  };
+  const target = raw as unknown as { write: (...args: unknown[]) => unknown; end: (...args: unknown[]) => unknown };
+  const { write, end } = target;
+  // A response whose end() calls its own write() (light-my-request's, for fastify.inject) is
+  // observed once: counted twice, every such response read as changed.
+  let inner = false;
+  const observed = (original: (...args: unknown[]) => unknown) =>
+    function (this: unknown, ...args: unknown[]) {
+      if (inner) return original.apply(this, args);
+      observe(args[0], args[1]);
+      inner = true;
+      try {
+        return original.apply(this, args);
+      } finally {
+        inner = false;
+      }
+    };
+  target.write = observed(write);
+  target.end = observed(end);
+  return sent;
+}
+
+/**
+ * Whether the client got the copy's body, byte for byte (watchPayload). A status that sends no
+ * body (1xx, 204, 304: Fastify or Node drops it) has nothing to compare.
+ */
+function sentAsCopied(copy: UpstreamResponse, sent: { bytes: number; differs: boolean } | undefined): boolean {
+  if (copy.body === undefined || sent === undefined) return true;
+  if (copy.status < 200 || copy.status === 204 || copy.status === 304) return true;
+  const length = typeof copy.body === 'string' ? Buffer.byteLength(copy.body) : copy.body.byteLength;
+  return !sent.differs && sent.bytes === length;
 }
 
 /**

@@ -198,3 +198,67 @@ describe('statistics: served counts the answers clients got', () => {
     expect(counted).toMatchObject({ stored: 2, notStored: 0, backgroundRevalidations: 1, backgroundFailures: 0 });
   });
 });
+
+describe('a payload a later hook rewrote', () => {
+  it('is not stored when only its bytes changed (not its status or headers): counted notStored, warned once per route (over real HTTP)', async () => {
+    const warnings: Array<{ fields: object; message: string | undefined }> = [];
+    const logger = {
+      debug: () => {},
+      info: () => {},
+      error: () => {},
+      warn: (fields: object, message?: string) => warnings.push({ fields, message }),
+    };
+    const handled: Record<string, number> = {};
+    const { app } = await setup(
+      (app) => {
+        // An onRoute plugin registered after meshcacheFastify: its onSend runs after the plugin's,
+        // and rewrites the payload alone (Fastify sets Content-Length after every onSend hook).
+        app.addHook('onRoute', (route) => {
+          const own = route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend];
+          route.onSend = [
+            ...own,
+            (request, _reply, payload, done) => {
+              const text = typeof payload === 'string' ? payload : String(payload);
+              if (request.url === '/longer') return done(null, `${text} and a footer`);
+              if (request.url === '/same-length') return done(null, text.replace('nonce-1111', 'nonce-2222'));
+              if (request.url === '/copied') return done(null, Buffer.from(text)); // the same bytes, another object
+              done(null, payload);
+            },
+          ];
+        });
+        for (const path of ['/longer', '/same-length', '/copied', '/untouched']) {
+          app.get(path, (_request, reply) => {
+            handled[path] = (handled[path] ?? 0) + 1;
+            reply.header('cache-control', 'public, max-age=60').type('text/plain');
+            return 'page with nonce-1111';
+          });
+        }
+      },
+      { logger },
+    );
+    const port = await listen(app);
+    const twice = async (path: string) => {
+      const first = await send(port, 'GET', path);
+      await until(() => {
+        const s = app.responseCache.statistics();
+        return s.stored + s.notStored === s.served.MISS;
+      }, `${path} to be settled`);
+      return [first.cache, (await send(port, 'GET', path)).cache];
+    };
+    expect(await twice('/longer')).toEqual(['MISS', 'MISS']);
+    expect(await twice('/same-length')).toEqual(['MISS', 'MISS']);
+    expect(await twice('/copied')).toEqual(['MISS', 'HIT']);
+    expect(await twice('/untouched')).toEqual(['MISS', 'HIT']);
+    expect(handled).toEqual({ '/longer': 2, '/same-length': 2, '/copied': 1, '/untouched': 1 });
+    await until(() => {
+      const s = app.responseCache.statistics();
+      return s.stored + s.notStored === s.served.MISS;
+    }, 'every MISS to be settled');
+    const counted = app.responseCache.statistics();
+    expect([counted.served.MISS, counted.served.HIT, counted.stored, counted.notStored]).toEqual([6, 2, 2, 4]);
+    const routes = warnings
+      .filter((warning) => warning.message?.includes('changed the response') === true)
+      .map((warning) => (warning.fields as { route?: string }).route);
+    expect(routes).toEqual(['/longer', '/same-length']);
+  });
+});
