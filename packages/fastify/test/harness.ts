@@ -119,3 +119,17 @@ export function httpGet(
     outgoing.end();
   });
 }
+
+/** A GET whose client goes away once the first bytes of the body arrive. */
+export function leaveMidBody(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, path }, (incoming) => {
+      incoming.once('data', () => {
+        outgoing.destroy();
+        resolve();
+      });
+    });
+    outgoing.on('error', (error) => (outgoing.destroyed ? resolve() : reject(error)));
+    outgoing.end();
+  });
+}

@@ -5,25 +5,10 @@
  * Real HTTP on 127.0.0.1, a manual clock.
  */
 
-import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import { until } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
-import { httpGet, listen, setup } from './harness.js';
-
-/** A GET whose client goes away once the first bytes of the body arrive. */
-function leaveMidBody(port: number, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ host: '127.0.0.1', port, path }, (incoming) => {
-      incoming.once('data', () => {
-        outgoing.destroy();
-        resolve();
-      });
-    });
-    outgoing.on('error', (error) => (outgoing.destroyed ? resolve() : reject(error)));
-    outgoing.end();
-  });
-}
+import { httpGet, leaveMidBody, listen, setup } from './harness.js';
 
 describe('an answer that is not stored, and the entry it replaces', () => {
   it("a client's no-cache while the route answers 503 leaves the fresh entry, and its stale-if-error", async () => {

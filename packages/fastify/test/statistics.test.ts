@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { until } from '@meshcache/core/testing';
 import type { ResponseCacheStatistics } from '@meshcache/gateway';
 import { describe, expect, it } from 'vitest';
-import { listen, setup } from './harness.js';
+import { leaveMidBody, listen, setup } from './harness.js';
 
 /** A request over real HTTP; answers the status and the x-cache marker once the body has ended. */
 function send(
@@ -28,20 +28,6 @@ function send(
       );
     });
     outgoing.on('error', reject);
-    outgoing.end();
-  });
-}
-
-/** A GET whose client goes away once the first bytes of the body arrive. */
-function leaveMidBody(port: number, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ host: '127.0.0.1', port, path }, (incoming) => {
-      incoming.once('data', () => {
-        outgoing.destroy();
-        resolve();
-      });
-    });
-    outgoing.on('error', (error) => (outgoing.destroyed ? resolve() : reject(error)));
     outgoing.end();
   });
 }
