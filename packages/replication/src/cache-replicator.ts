@@ -25,6 +25,12 @@
  *   in step and send nothing else at all), so it says so, naming the Digest by its number on the
  *   link; this side counts the Digests it sends each peer (PeerState.digests). A peer of protocol
  *   6 or before says nothing of the kind, and counts once it acknowledged, as it did then.
+ * - A link that comes up (a peer restarted, holding what its disk tier kept; a link that was down)
+ *   was sent nothing of what this cache changed while it was away: settle() counts its peer the
+ *   same way, once a repair from a Digest of the link is over, unless this cache holds nothing it
+ *   could lack (no entry, tombstone or removeAll). A peer that held nothing is pushed everything
+ *   instead of that Digest (repair/cache-repair.ts), names no Digest, and counts once it
+ *   acknowledged a Sync sent after the push's end (#pushed).
  *
  * Peers come in three roles (ReplicationPeer.role). A 'link' is one peer over one session: it gets
  * live changes, acknowledgements, lease messages, repairs and anti-entropy. A 'broadcast' peer
@@ -164,6 +170,8 @@ interface PeerState {
   repairDue: number | undefined;
   /** settle() calls waiting for the Repaired that ends repairDue: each told true when it came, false when the peer left. */
   readonly repairWaiters: Set<(repaired: boolean) => void>;
+  /** Times its queue overflowed (or its connection backed up): a push to it ends repairDue only if none came since it began (#pushed). */
+  overflows: number;
 }
 
 /**
@@ -373,14 +381,26 @@ export class CacheReplicator {
       digests: 0,
       repairDue: undefined,
       repairWaiters: new Set(),
+      overflows: 0,
     });
     if (live) this.#livePeers++;
-    // The changes its old link's queue dropped were never sent, and this link was not sent them
-    // either: it holds them once a repair from a Digest of this link is over, the first of which
-    // (number 1) attach() offers now. Counted at once, settle() called after the link came back
-    // said the peer held what its old link's overflow dropped while it held none of it.
+    // What this cache changed while the peer was not linked (it restarted, holding what its disk
+    // tier kept; its link was down) was never sent to it, nor were the changes its old link's
+    // queue dropped: it holds them once a repair from a Digest of this link is over, the first of
+    // which (number 1) attach() offers now, or once the push that takes that Digest's place is
+    // applied (#pushed). Counted at once, settle() called as the link came back said the peer held
+    // a token revoked meanwhile while it still served it. A cache holding nothing (no entry, no
+    // tombstone, no removeAll) has nothing a peer could lack, and waits for nothing: settle()
+    // right after start counts its peers as soon as they acknowledge.
     const state = this.#peers.get(peer.node) as PeerState;
-    if (this.#missedWhileAway.delete(peer.node) && peer.confirmsRepairs === true) state.repairDue = 1;
+    const missed = this.#missedWhileAway.delete(peer.node);
+    if (peer.confirmsRepairs === true && (missed || this.#holdsAnything())) state.repairDue = 1;
+  }
+
+  /** The cache holds something a peer could lack: an entry, a tombstone, or a removeAll's version. */
+  #holdsAnything(): boolean {
+    const port = this.port;
+    return port.size > 0 || port.tombstoneCount > 0 || port.clearVersion !== undefined;
   }
 
   /** Takes the peer out of #peers, and out of the count of live peers. */
@@ -603,6 +623,22 @@ export class CacheReplicator {
     // A number past the Digests sent names none of them: ignored, as any message not asked for.
     const due = state.repairDue;
     if (due === undefined || digest < due || digest > state.digests) return;
+    this.#endRepairWait(state, true);
+  }
+
+  /**
+   * This node pushed the peer everything it holds (its BootstrapDone sent: the peer's own Digest
+   * said it held nothing, and the push took the place of this node's Digest, so the peer names no
+   * Digest of it in a Repaired). The peer handles frames in order, and acknowledges a Sync only
+   * once every frame before it is applied (session.ts, peer-link.ts): its Ack to a Sync sent now
+   * shows it holds what was pushed, read after any overflow that came before the push (RepairPeer.
+   * pushing). The repair due is over then, unless the queue overflowed again since the push began
+   * (`overflows`): what that dropped may be of entries the push had read already.
+   */
+  async #pushed(state: PeerState, overflows: number): Promise<void> {
+    if (state.repairDue === undefined) return;
+    const acknowledged = await state.peer.acknowledged();
+    if (!acknowledged || state.overflows !== overflows || this.#peers.get(state.peer.node) !== state) return;
     this.#endRepairWait(state, true);
   }
 
@@ -1008,6 +1044,12 @@ export class CacheReplicator {
               if (waiting === undefined) this.#send(state, message);
               else void waiting.then(() => this.#send(state, message));
             },
+            pushing: () => {
+              // Changes the queue dropped before the push began may be of entries it reads early.
+              if (state.needsRepair) return undefined;
+              const overflows = state.overflows;
+              return () => void this.#pushed(state, overflows);
+            },
           }
         : {}),
       drained: async () => {
@@ -1023,6 +1065,7 @@ export class CacheReplicator {
 
   #overflowed(state: PeerState, why: string): void {
     state.needsRepair = true;
+    state.overflows++;
     // No repair counts until the Digest offered once live changes go to the peer again (#repairDue).
     if (state.peer.confirmsRepairs === true) state.repairDue = Number.POSITIVE_INFINITY;
     this.#logger.warn(

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { until } from '@meshcache/core/testing';
 import { describe, expect, it } from 'vitest';
 import { LAG_HELD_MILLIS } from '../src/held-lag.js';
@@ -354,6 +357,28 @@ describe('CacheReplicator', () => {
     // while it held none of them: they went with the old link's queue, and the new one sent none.
     expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
     expect(b.cache.size).toBe(201);
+  });
+
+  it('settle() counts a joiner pushed everything (its Digest said it held nothing) once the push is applied, though the joiner names no Digest in a Repaired', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-push-'));
+    try {
+      // a's digest is read from its disk tier, in slices: b's empty Digest comes meanwhile.
+      const a = makeNode('gw-1', {}, undefined, { maxElementsInMemory: 10, overflowToDisk: true }, dir);
+      const b = makeNode('gw-2', {});
+      for (let i = 0; i < 5000; i++) a.cache.put(`k${i}`, 'v'.repeat(20));
+      await link(a, b, new MemoryNetwork(), 7);
+      const settled = await a.replicator.settle();
+      const held = b.cache.size;
+      expect(settled).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+      expect(held).toBe(5000);
+      // The push took the place of a's Digest: b got none to repair from, and said no Repaired.
+      expect(b.messages).not.toContain(MessageType.Digest);
+      expect(b.messages).toContain(MessageType.BootstrapDone);
+      expect(a.messages).not.toContain(MessageType.Repaired);
+      await a.manager.shutdown(); // its disk store closed before its directory goes
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('on a link of protocol 6 says no Repaired, and settle() after an overflow counts the peer once it acknowledged what it was still sent, as that release did', async () => {

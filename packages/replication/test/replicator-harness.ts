@@ -54,9 +54,15 @@ export function makeNode(
   replication: ReplicationConfig,
   maxQueueBytes?: number,
   cacheConfig: CacheConfig = {},
+  /** Where a cache with a disk tier (cacheConfig's overflowToDisk) keeps it; the test removes it. */
+  diskStorePath?: string,
 ): TestNode {
   const hlc = new HybridLogicalClock({ node: name, clock: clock.now });
-  const manager = new CacheManager({ clock: clock.now, versionClock: () => hlc.now() });
+  const manager = new CacheManager({
+    clock: clock.now,
+    versionClock: () => hlc.now(),
+    ...(diskStorePath === undefined ? {} : { diskStorePath }),
+  });
   const cache = manager.addCache('Response Cache', { timeToIdleSeconds: 3600, ...cacheConfig });
   const events: string[] = [];
   for (const type of ['put', 'update', 'remove', 'expire', 'removeAll'] as const) {

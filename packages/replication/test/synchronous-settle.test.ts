@@ -3,6 +3,9 @@
  * where an Ehcache user's synchronous put returned, so what it reports acknowledged must be
  * applied on the peer by then.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../src/index.js';
 import { type Message, MessageType } from '../src/internals.js';
@@ -110,5 +113,64 @@ describe('settle() after a queue overflow', () => {
     // Acknowledged once it acknowledged what it was still sent (docs/replication.md says so), not timed out for good.
     expect((await a.settle())['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
     await until(() => nodeCache(b, 'C').size === 200, 'the repair to bring gw-2 what the queue dropped');
+  });
+});
+
+describe('settle() as a link comes up', () => {
+  const connected = (node: ClusterNode, peer: string) =>
+    node.peers().find((one) => one.id === peer)?.state === 'connected';
+
+  it('counts a peer back from a restart (its disk tier holding a token revoked meanwhile) only once its link-up repair removed the token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshcache-settle-link-up-'));
+    try {
+      const plain = { C: { maxElementsInMemory: 1000, replication: {} } };
+      const onDisk = {
+        diskStorePath: dir,
+        caches: { C: { maxElementsInMemory: 10, overflowToDisk: true, diskPersistent: true, replication: {} } },
+      };
+      const a = await startNode('gw-1', [], { caches: plain });
+      for (let i = 0; i < 500; i++) nodeCache(a, 'C').put(`token ${i}`, 'valid');
+      const b = await startNode('gw-2', [a.url], onDisk);
+      await b.ready();
+      await until(() => nodeCache(b, 'C').size === 500, 'gw-2 to hold every token');
+      await b.stop();
+      await until(() => !connected(a, 'gw-2'), 'gw-1 to see gw-2 go');
+      // Revoked while gw-2 is away: no link carries it, and gw-2 comes back holding it on disk.
+      nodeCache(a, 'C').remove('token 7');
+      nodeCache(a, 'C').put('token 8', 'rotated');
+      const back = await startNode('gw-2', [a.url], onDisk);
+      expect(nodeCache(back, 'C').peekEntry('token 7')?.value).toBe('valid'); // from its disk tier
+      await until(() => connected(a, 'gw-2'), 'the link back');
+      const settled = await a.settle();
+      // What gw-2 serves the moment settle() answers: counted as soon as it acknowledged what the
+      // new link sent, it still served the revoked token until its link-up repair ended.
+      const held = [nodeCache(back, 'C').peekEntry('token 7')?.value, nodeCache(back, 'C').peekEntry('token 8')?.value];
+      expect(settled['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+      expect(held).toEqual([undefined, 'rotated']);
+      await back.stop(); // its disk store closed before its directory goes
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts a joiner that held nothing once it holds everything this node held as the link came up', async () => {
+    const plain = { C: { maxElementsInMemory: 30_000, replication: {} } };
+    const a = await startNode('gw-1', [], { caches: plain });
+    for (let i = 0; i < 20_000; i++) nodeCache(a, 'C').put(`GET /${i}`, i);
+    nodeCache(a, 'C').remove('GET /0');
+    const b = await startNode('gw-2', [a.url], { caches: plain });
+    await until(() => connected(a, 'gw-2'), 'the link', { intervalMillis: 0 });
+    const settled = await a.settle();
+    const held = nodeCache(b, 'C').size;
+    expect(settled['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
+    expect(held).toBe(19_999);
+  });
+
+  it('counts a peer at once when this node held nothing as the link came up (settle() right after start waits for no repair)', async () => {
+    const a = await startNode('gw-1', [], { caches });
+    const b = await startNode('gw-2', [a.url], { caches });
+    nodeCache(b, 'C').put('of its own', 1); // what gw-2 holds, gw-1 lacks: gw-1's settle() does not wait for that
+    await until(() => connected(a, 'gw-2'), 'the link');
+    expect((await a.settle())['C']).toEqual({ acknowledged: ['gw-2'], timedOut: [] });
   });
 });

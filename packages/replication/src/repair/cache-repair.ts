@@ -22,7 +22,9 @@
  *      an overflow (cache-replicator.ts). A repair begun while another's listing was awaited
  *      (went on from it, or took its place when stale) names that one's Digest (its last Keys
  *      may have been that listing's); one that met a bound on the keys it pulls (cut), or a push
- *      that answered R's own empty Digest, sends none.
+ *      that answered R's own empty Digest, sends none. For a push, S knows itself when it is
+ *      over: it sent BootstrapDone, and R answers a Sync sent after it only once it applied
+ *      every frame before (RepairPeer.pushing).
  *
  * One shortcut: a digest that is all zeros says its sender holds nothing. Its receiver then has
  * nothing to pull (it does not read its own cache to find that out), and if its own digest for
@@ -144,6 +146,13 @@ export interface RepairPeer {
    * it (a backplane's members).
    */
   readonly repaired?: (digest: number) => void;
+  /**
+   * This node is about to push the peer every entry (its Digest said it holds nothing), in place
+   * of a Digest of this node's that it would have named in a Repaired: what to call once the
+   * push's BootstrapDone went, if anything (the peer's settle() side counts it by an Ack then).
+   * Absent where nothing waits for it.
+   */
+  readonly pushing?: () => (() => void) | undefined;
   /**
    * Resolves once the connection has few enough bytes waiting to be written: a large repair
    * waits on it between chunks, so it never piles up in memory, and heartbeats and live changes
@@ -678,7 +687,8 @@ export class CacheRepair {
       if (offer !== undefined && !this.#serving.has(peer.node)) {
         offer.cancelled = true;
         this.#offers.delete(peer.node);
-        await this.#serveAlone(peer, 1, [], [0], 'bootstrapDone');
+        const pushed = peer.pushing?.();
+        if (await this.#serveAlone(peer, 1, [], [0], 'bootstrapDone')) pushed?.();
       }
       return;
     }
@@ -785,11 +795,11 @@ export class CacheRepair {
     keyBuckets: readonly number[],
     fullBuckets: readonly number[],
     end: 'lastKeys' | 'bootstrapDone',
-  ): Promise<void> {
+  ): Promise<boolean> {
     const serve = { cancelled: false };
     this.#serving.set(peer.node, serve);
     try {
-      await this.#serve(peer, serve, bucketCount, keyBuckets, fullBuckets, end);
+      return await this.#serve(peer, serve, bucketCount, keyBuckets, fullBuckets, end);
     } finally {
       // A link that went down meanwhile (forget) owes nothing, and one that came up again may
       // be serving anew: that serve is not this one's to end.
@@ -809,6 +819,7 @@ export class CacheRepair {
    * wait after `serve` is cancelled: a joiner that went away halfway through a bootstrap of a
    * million entries had the rest read, written and sealed for no one, and on a backplane, where
    * a member that restarts is the same name, the tail of a listing meant for its previous run.
+   * True when it sent its end, false when it stopped.
    */
   async #serve(
     peer: RepairPeer,
@@ -817,7 +828,7 @@ export class CacheRepair {
     keyBuckets: readonly number[],
     fullBuckets: readonly number[],
     end: 'lastKeys' | 'bootstrapDone',
-  ): Promise<void> {
+  ): Promise<boolean> {
     const cache = this.#port.cacheName;
     const full = new Set(fullBuckets);
     const listed = new Set(keyBuckets);
@@ -836,7 +847,7 @@ export class CacheRepair {
     for (;;) {
       if (++n % SLICE === 0) {
         await this.#scheduler.nextTurn();
-        if (serve.cancelled) return;
+        if (serve.cancelled) return false;
       }
       if (!entries.next()) break;
       if (!entries.versioned) continue;
@@ -853,7 +864,7 @@ export class CacheRepair {
       }
       if (sent) {
         await peer.drained();
-        if (serve.cancelled) return;
+        if (serve.cancelled) return false;
       }
     }
     for (const { key, version } of this.#port.tombstones()) {
@@ -876,6 +887,7 @@ export class CacheRepair {
       });
       peer.send({ type: MessageType.Keys, cache, items: [], last: true });
     } else peer.send({ type: MessageType.BootstrapDone, cache });
+    return true;
   }
 
   #onKeys(peer: RepairPeer, message: KeysMessage): void {
