@@ -61,6 +61,7 @@ import {
   type CacheLookup,
   type CacheStatus,
   type KeyedRequest,
+  PER_USER_RESPONSE_HEADERS,
   parseCacheControl,
   RESPONSE_CACHE_DEFAULTS,
   RESPONSE_CACHE_OPTION_NAMES,
@@ -882,7 +883,7 @@ const RESERVED_RESPONSE_FIELDS: ReadonlyMap<string, string> = new Map([
   ...['content-type', 'content-length', 'content-encoding', 'content-range'].map(
     (name) => [name, 'it describes the stored body, and a 304 never updates it (RFC 9111 section 3.2)'] as const,
   ),
-  ...['set-cookie', 'set-cookie2', 'authentication-info'].map(
+  ...PER_USER_RESPONSE_HEADERS.map(
     (name) =>
       [
         name,
