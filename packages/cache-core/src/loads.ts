@@ -334,8 +334,7 @@ export class Loads<V> {
     if (overEntries <= 0 && overBytes <= 0) return;
     // A Map iterates in insertion order, and deleting the entry just visited is safe.
     for (const [key, kept] of this.#stale) {
-      this.#stale.delete(key);
-      this.#staleBytes -= kept.bytes;
+      this.#forget(key, kept);
       overEntries--;
       overBytes -= kept.bytes;
       if (overEntries <= 0 && overBytes <= 0) return;
@@ -344,7 +343,11 @@ export class Loads<V> {
 
   #dropStale(key: string): void {
     const kept = this.#stale.get(key);
-    if (kept === undefined) return;
+    if (kept !== undefined) this.#forget(key, kept);
+  }
+
+  /** Lets go of `key`'s stale value `kept`, and of its bytes. */
+  #forget(key: string, kept: StaleValue<V>): void {
     this.#stale.delete(key);
     this.#staleBytes -= kept.bytes;
   }
@@ -352,12 +355,7 @@ export class Loads<V> {
   /** Forgets the stale values whose window has passed (the expiry sweep, and the map's own). */
   sweepStale(now: number): void {
     if (this.#stale.size === 0) return;
-    for (const [key, kept] of this.#stale) {
-      if (now > kept.until) {
-        this.#stale.delete(key);
-        this.#staleBytes -= kept.bytes;
-      }
-    }
+    for (const [key, kept] of this.#stale) if (now > kept.until) this.#forget(key, kept);
   }
 
   /**
