@@ -70,6 +70,7 @@ import {
   writeFirst,
   writeSecond,
 } from './security/noise.js';
+import { MIN_POOLED_BYTES, SealedFramePool } from './security/sealed-frame-pool.js';
 import { CloseCode, type Connection } from './transport/transport.js';
 
 export { PROTOCOL_VERSIONS } from './protocol/versions.js';
@@ -211,6 +212,9 @@ type State =
  * Hello replayed with one established a peer session without the secret (found by an outside
  * audit).
  */
+/** The process's buffers for sealed frames, used again once a transport has written them. */
+const SEALED_FRAMES = new SealedFramePool();
+
 const CONFIRM_PROTECTED = Buffer.alloc(0);
 const CONFIRM_UNPROTECTED = Buffer.of(0);
 
@@ -352,9 +356,12 @@ export class Session {
   send(message: SessionMessage): boolean {
     const state = this.#state;
     if (state.name !== 'established' || !this.connection.open) return false;
-    const frame = this.#codec.encode(message);
+    // Sealed at once, the plaintext need not outlive this call (frames sent unencrypted must).
+    const frame = state.protection.encrypts ? this.#codec.encodeTransient(message) : this.#codec.encode(message);
     if (frame.length > MAX_SENT_FRAME_BYTES) return this.#sendInHalves(message, frame.length);
-    this.connection.send(state.protection.seal(frame));
+    const sealed = state.protection.seal(frame, SEALED_FRAMES);
+    const pooled = state.protection.encrypts && sealed.length >= MIN_POOLED_BYTES;
+    this.connection.send(sealed, pooled ? () => SEALED_FRAMES.give(sealed) : undefined);
     return true;
   }
 

@@ -268,6 +268,33 @@ describe('ChangeWriter', () => {
     }
   });
 
+  it('writes a repair chunk a session seals at once into one buffer of the process, frame after frame, and nothing else there', () => {
+    const [a, b] = [new WireCodec(), new WireCodec()];
+    const receiver = new WireCodec();
+    const chunkOf = (round: number): Message => ({
+      type: MessageType.Entries,
+      changes: Array.from({ length: 5_000 }, (_, i) => put(`key:${round}:${i}`, `${round}`.repeat(200))),
+    });
+    const kept = a.encode({ type: MessageType.Batch, changes: [put('kept', 'v')] });
+    const keptBytes = Buffer.from(kept);
+    const [one, two] = [chunkOf(1), chunkOf(2)];
+    const first = a.encodeTransient(one);
+    // The same bytes encode() writes, decoded before the next transient frame writes over them.
+    expect(first.equals(new WireCodec().encode({ ...one }))).toBe(true);
+    expect(receiver.decode(first)).toEqual(one);
+    const second = b.encodeTransient(two);
+    expect(second.buffer).toBe(first.buffer);
+    expect(receiver.decode(second)).toEqual(two);
+    // Not remembered for other codecs: encode() of the same message writes a frame of its own.
+    const own = a.encode(two);
+    expect(own.buffer).not.toBe(second.buffer);
+    expect(receiver.decode(own)).toEqual(two);
+    // Frames handed out by encode() are never written over; Batches are never transient.
+    expect(Buffer.from(kept).equals(keptBytes)).toBe(true);
+    const batch: Message = { type: MessageType.Batch, changes: [put('b', 'v')] };
+    expect(a.encodeTransient(batch).buffer).not.toBe(first.buffer);
+  });
+
   it('writes a batch sent to several peers once: every codec answers its frame for the same message, and each peer decodes it', () => {
     const [a, b] = [new WireCodec(), new WireCodec()];
     const [toA, toB] = [new WireCodec(), new WireCodec()];

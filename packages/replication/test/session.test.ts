@@ -1,3 +1,4 @@
+import { DeferredValue } from '@meshcache/core/internal';
 import { until } from '@meshcache/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChangeMessage, MessageType } from '../src/internals.js';
@@ -12,7 +13,7 @@ import {
   type SessionMessage,
 } from '../src/session.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
-import { delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';
+import { type Connection, delegatingConnection, type Listener, type Transport } from '../src/transport/transport.js';
 import { WebSocketTransport } from '../src/transport/websocket.js';
 import { sessionOf, TEST_SECRET, type TestIdentity } from './sessions.js';
 
@@ -487,6 +488,107 @@ describe('Session after authentication', () => {
     dialler.send({ type: MessageType.Sync, id: -1 } as never);
     expect(await closed).toEqual([4002, 'bad message']);
     expect(got).toEqual([]);
+  });
+
+  describe('frames of a repair over real WebSockets, while the reader is paused and after', () => {
+    /**
+     * A dialler that sends two waves of Entries (each ~300 KB, every value naming its frame) to a
+     * listener that reads none of the first until all are sent; the frames the dialler hands its
+     * connection are seen on the way.
+     */
+    async function twoWaves(protectFrames: boolean) {
+      const transport = new WebSocketTransport();
+      let listenerSide: Promise<Session> | undefined;
+      let paused: Connection | undefined;
+      const open = await transport.listen('ws://127.0.0.1:0', (connection) => {
+        paused = connection;
+        listenerSide = sessionOf(connection, 'listener', { node: 'gw-2', protectFrames }, PATIENT);
+      });
+      listeners.push(open);
+      const inner = await transport.dial(open.address);
+      const handed: Uint8Array[] = [];
+      const connection = delegatingConnection(inner, {
+        send: (frame, written) => {
+          handed.push(frame);
+          inner.send(frame, written);
+        },
+      });
+      const dialler = await sessionOf(connection, 'dialler', { node: 'gw-1', protectFrames }, PATIENT);
+      await until(async () => listenerSide !== undefined, 'the listener side');
+      const server = await (listenerSide as Promise<Session>);
+      await Promise.all([dialler.established, server.established]);
+      const values = new Map<string, string>();
+      server.onMessage((message) => {
+        if (message.type !== MessageType.Entries) return;
+        for (const change of message.changes) {
+          if (change.type !== MessageType.Put) continue;
+          const value = change.value instanceof DeferredValue ? change.value.resolve() : change.value;
+          values.set(change.key, value as string);
+        }
+      });
+      const entries = (frame: number): SessionMessage => ({
+        type: MessageType.Entries,
+        changes: Array.from({ length: 100 }, (_, i) => ({
+          type: MessageType.Put,
+          cache: 'c',
+          key: `${frame}:${i}`,
+          value: `${frame}:${i}:`.padEnd(3000, String.fromCharCode(97 + (frame % 26))),
+          version: { time: 1, counter: 0, node: 'gw-1' },
+          createdAt: 1,
+          timeToLiveSeconds: 0,
+          timeToIdleSeconds: 0,
+        })),
+      });
+      const expectAll = async (frames: number[]) => {
+        await until(async () => frames.every((f) => values.has(`${f}:99`)), `frames ${frames.join(',')}`, 30_000);
+        for (const f of frames) {
+          for (let i = 0; i < 100; i++) {
+            expect(values.get(`${f}:${i}`)).toBe(`${f}:${i}:`.padEnd(3000, String.fromCharCode(97 + (f % 26))));
+          }
+        }
+      };
+      const before = handed.length;
+      (paused as Connection).pauseReading();
+      const first = Array.from({ length: 30 }, (_, i) => i);
+      for (const f of first) expect(dialler.send(entries(f))).toBe(true);
+      const firstWave = handed.slice(before);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      (paused as Connection).resumeReading();
+      await expectAll(first);
+      const afterFirst = handed.length;
+      const second = Array.from({ length: 30 }, (_, i) => 30 + i);
+      for (const f of second) expect(dialler.send(entries(f))).toBe(true);
+      await expectAll(second);
+      dialler.close();
+      return { firstWave, secondWave: handed.slice(afterFirst) };
+    }
+
+    /** Whether two of `frames` share bytes. */
+    const overlapping = (frames: Uint8Array[]) =>
+      frames.some((a, i) =>
+        frames.some(
+          (b, j) =>
+            i < j &&
+            a.buffer === b.buffer &&
+            a.byteOffset < b.byteOffset + b.length &&
+            b.byteOffset < a.byteOffset + a.length,
+        ),
+      );
+
+    it('seals into buffers used again only once the socket has written them, every frame intact', async () => {
+      const { firstWave, secondWave } = await twoWaves(true);
+      // Sent while nothing was read: no buffer served two frames still unwritten.
+      expect(new Set(firstWave.map((frame) => frame.buffer)).size).toBe(firstWave.length);
+      // Written since: the second wave was sealed into the first wave's buffers.
+      const first = new Set(firstWave.map((frame) => frame.buffer));
+      expect(secondWave.some((frame) => first.has(frame.buffer))).toBe(true);
+    }, 60_000);
+
+    it('sends frames left unencrypted as they were written, none sharing bytes with another, every frame intact', async () => {
+      const { firstWave } = await twoWaves(false);
+      expect(firstWave).toHaveLength(30);
+      expect(overlapping(firstWave)).toBe(false);
+    }, 60_000);
   });
 
   it('sends a batch past a frame in halves, and one change past a frame not at all, over real WebSockets, the link kept', async () => {

@@ -48,6 +48,13 @@ const MAX_KEPT_CHUNK = 1 << 20;
  */
 const MAX_HELD_CHUNK = 4 * MAX_KEPT_CHUNK;
 /**
+ * The one buffer of the process that transient frames (writeTransient) are written into, kept for
+ * the next while at most MAX_SCRATCH: a repair's chunk of 5 MB is written into it, frame after
+ * frame, instead of into a fresh buffer each.
+ */
+let scratch = Buffer.allocUnsafeSlow(0);
+const MAX_SCRATCH = 8 << 20;
+/**
  * Strings shorter than this are encoded by a loop here (cheaper than a call into Buffer#write),
  * longer ones by Buffer#write: msgpackr's own split, which matters for one case, a lone surrogate:
  * the loop writes its three bytes, which msgpackr reads back as itself, Buffer#write writes U+FFFD.
@@ -160,6 +167,26 @@ export class ChangeWriter {
    */
   writeLog(type: number, log: ChangeLog, from: number, to: number, clear: Version | undefined, bytes: number): Buffer {
     return this.#written(bytes, () => this.#logFrame(type, log, from, to, clear));
+  }
+
+  /**
+   * write(), for a caller done with the frame before anything else writes one (a session sealing
+   * it: the ciphertext is what goes out): written into the process's scratch buffer, which the
+   * next transient frame of any writer writes over. Never to be kept or handed to a transport.
+   */
+  writeTransient(type: number, changes: readonly ChangeMessage[], bytes: number): Buffer {
+    const chunk = this.#chunk;
+    const position = this.#position;
+    const room = bytes + Math.floor(bytes / 16);
+    this.#use(scratch.length >= room ? scratch : Buffer.allocUnsafeSlow(room), 0);
+    try {
+      this.#frame(type, changes);
+      // Also a chunk the frame outgrew its estimate into: the next frame of that size fits.
+      if (this.#chunk.length <= MAX_SCRATCH && this.#chunk.length > scratch.length) scratch = this.#chunk;
+      return this.#chunk.subarray(0, this.#position);
+    } finally {
+      this.#use(chunk, position);
+    }
   }
 
   /** A frame `body` writes, given room for about `bytes` (see write). */

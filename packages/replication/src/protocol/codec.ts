@@ -254,6 +254,20 @@ export class WireCodec {
     return this.#packr.pack(toWire(message));
   }
 
+  /**
+   * encode(), for a caller done with the bytes before the next encode of the process (a session
+   * that seals them at once): an Entries frame (a repair's chunk, sent to one peer) is written
+   * into the buffer ChangeWriter keeps for the process, not into one of its own, and not kept for
+   * other codecs.
+   */
+  encodeTransient(message: Message): Buffer {
+    if (message.type === MessageType.Entries && !WRITTEN.has(message)) {
+      const bytes = ChangeWriter.bytesFor(message.changes);
+      if (bytes >= 0) return this.#changes.writeTransient(message.type, message.changes, bytes);
+    }
+    return this.encode(message);
+  }
+
   /** @throws ProtocolError */
   decode(bytes: Uint8Array): Message {
     // As a Buffer (no copy), so binary values decode as Buffers whatever the transport hands us.

@@ -9,6 +9,7 @@
  * frames per key, a key protects at most 16 TiB at the 16 MiB frame bound.
  */
 import { CipherState, NoiseError } from './noise.js';
+import type { SealedFramePool } from './sealed-frame-pool.js';
 
 const NO_AD = Buffer.alloc(0);
 export const DEFAULT_REKEY_INTERVAL = 2 ** 20;
@@ -35,10 +36,23 @@ export class FrameProtection {
     this.#rekeyInterval = rekeyInterval;
   }
 
-  seal(plaintext: Uint8Array): Buffer {
-    const sealed = this.#send.encryptWithAd(NO_AD, plaintext);
+  /**
+   * The frame's bytes to send, in a buffer from `pool` when given (the caller gives it back once
+   * the transport is done with it: sealed-frame-pool.ts).
+   */
+  seal(plaintext: Uint8Array, pool?: SealedFramePool): Buffer {
+    const sealed = this.#send.encryptWithAd(
+      NO_AD,
+      plaintext,
+      pool === undefined ? undefined : (bytes) => pool.take(bytes),
+    );
     if (this.#send.nonce % this.#rekeyInterval === 0) this.#send.rekey();
     return sealed;
+  }
+
+  /** Whether seal() answers bytes of its own (ciphertext), not the plaintext it was given. */
+  get encrypts(): boolean {
+    return true;
   }
 
   /** @throws NoiseError when the frame is not the next authentic frame of this direction */
@@ -52,6 +66,10 @@ export class FrameProtection {
 class UnprotectedFrames extends FrameProtection {
   constructor() {
     super(new CipherState(), new CipherState());
+  }
+
+  override get encrypts(): boolean {
+    return false;
   }
 
   override seal(plaintext: Uint8Array): Buffer {

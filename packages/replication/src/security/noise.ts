@@ -98,14 +98,19 @@ export class CipherState {
     this.#n = 0;
   }
 
-  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Buffer {
+  /** `allocate` gives the buffer the ciphertext and its tag are written into (of the size asked). */
+  encryptWithAd(
+    ad: Uint8Array,
+    plaintext: Uint8Array,
+    allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
+  ): Buffer {
     const key = this.#key;
     if (key === undefined) return Buffer.from(plaintext);
     const cipher = createCipheriv('aes-256-gcm', key, this.#nextNonce(), { authTagLength: TAGLEN });
     if (ad.length > 0) cipher.setAAD(ad);
     const head = cipher.update(plaintext);
     cipher.final();
-    const out = Buffer.allocUnsafe(head.length + TAGLEN);
+    const out = allocate(head.length + TAGLEN);
     head.copy(out, 0);
     cipher.getAuthTag().copy(out, head.length);
     return out;

@@ -61,18 +61,21 @@ export class ChaosTransport implements Transport {
     inner.onClose(() => this.#connections.delete(inner));
     let held: Uint8Array | undefined;
     const options = this.#options;
-    const deliver = (frame: Uint8Array) => {
-      if (options.delayMillis > 0) this.#scheduler.setTimeout(() => inner.send(frame), options.delayMillis);
-      else inner.send(frame);
+    const deliver = (frame: Uint8Array, written?: () => void) => {
+      if (options.delayMillis > 0) this.#scheduler.setTimeout(() => inner.send(frame, written), options.delayMillis);
+      else inner.send(frame, written);
     };
-    const send = (frame: Uint8Array): void => {
+    const send = (frame: Uint8Array, written?: () => void): void => {
       if (this.#random() < options.drop) return;
       if (held === undefined && this.#random() < options.reorder) {
         held = frame;
         return;
       }
-      deliver(frame);
-      if (this.#random() < options.duplicate) deliver(frame);
+      const twice = this.#random() < options.duplicate;
+      // Said written only of a frame sent once (and not held back): the bytes of a duplicate may
+      // still wait behind the first copy's.
+      deliver(frame, twice ? undefined : written);
+      if (twice) deliver(frame);
       if (held !== undefined) {
         const late = held;
         held = undefined;

@@ -34,9 +34,10 @@ class MemoryConnection implements Connection {
     return this.#open;
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, written?: () => void): void {
     if (!this.#open) return;
     const copy = Uint8Array.from(frame); // the sender may reuse its buffer
+    written?.();
     const peer = this.peer;
     queueMicrotask(() => peer?.deliver(copy));
   }

@@ -35,7 +35,12 @@ export interface Connection {
    */
   readonly scope?: readonly string[] | undefined;
   readonly open: boolean;
-  send(frame: Uint8Array): void;
+  /**
+   * `written`, when given, is called (once) when the transport no longer needs the frame's bytes:
+   * they were handed to the network, or dropped with the connection. The caller may then use
+   * them again. A transport that cannot tell never calls it, and neither does one not open.
+   */
+  send(frame: Uint8Array, written?: () => void): void;
   close(code?: number, reason?: string): void;
   /** The other side proved the key: pre-authentication limits no longer apply. Idempotent. */
   authenticated(): void;
@@ -126,7 +131,7 @@ export function delegatingConnection(
     get open() {
       return inner.open;
     },
-    send: overrides.send ?? ((frame) => inner.send(frame)),
+    send: overrides.send ?? ((frame, written) => inner.send(frame, written)),
     close: (code, reason) => inner.close(code, reason),
     authenticated: () => inner.authenticated(),
     pauseReading: () => inner.pauseReading(),

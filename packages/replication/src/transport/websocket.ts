@@ -258,8 +258,9 @@ class WebSocketConnection implements Connection {
     return this.#socket.readyState === WebSocket.OPEN;
   }
 
-  send(frame: Uint8Array): void {
-    if (this.open) this.#socket.send(frame, { binary: true });
+  send(frame: Uint8Array, written?: () => void): void {
+    // ws calls back once, when the socket has written the frame or failed to.
+    if (this.open) this.#socket.send(frame, { binary: true }, written === undefined ? undefined : () => written());
   }
 
   authenticated(): void {
