@@ -12,8 +12,15 @@ export function headerValue(headers: Headers | undefined, name: string): string 
   if (headers === undefined) return undefined;
   const lower = name.toLowerCase();
   let found: string | undefined;
-  for (const [key, value] of Object.entries(headers)) {
-    if (value === undefined || key.toLowerCase() !== lower) continue;
+  // A policy decision reads a dozen fields of each response: walked with Object.entries and every
+  // name lower-cased, the lookups cost a Fastify miss 8 µs of its ~110; names of another length
+  // are passed over without either.
+  for (const key in headers) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower) || !Object.hasOwn(headers, key)) {
+      continue;
+    }
+    const value = headers[key];
+    if (value === undefined) continue;
     const text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : value.join(', ');
     // Two spellings of one name ('Vary' and 'vary') are two field lines of one field.
     found = found === undefined ? text : `${found}, ${text}`;

@@ -62,7 +62,7 @@ import {
   CACHE_POLICY_OPTION_NAMES,
   type CacheDecision,
   type CachePolicyOptions,
-  cachePolicy,
+  cachePolicyWithCheckedOptions,
   checkPolicyOptions,
   correctedInitialAge,
   NOT_STORED,
@@ -262,6 +262,7 @@ export class ResponseCache {
   readonly #tagHeader: string;
   readonly #maxBodyBytes: number;
   readonly #maxStoreSeconds: number;
+  readonly #policyOptions: CachePolicyOptions;
   readonly #clock: () => number;
   readonly #logger: Logger;
   readonly #tags: TagIndex<ResponseCacheValue>;
@@ -301,6 +302,7 @@ export class ResponseCache {
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#tags = new TagIndex(this.#cache, (value) => (value.kind === 'response' ? value.tags : []));
+    this.#policyOptions = this.#policyOptionsOf();
   }
 
   /** The primary key of a request (responseCacheKey with this cache's key options). */
@@ -430,8 +432,8 @@ export class ResponseCache {
       return { decision: this.#refused(reason), overLimits: false };
     }
     const now = this.#clock();
-    const decision = cachePolicy(response, {
-      ...this.#policyOptions(),
+    const decision = cachePolicyWithCheckedOptions(response, {
+      ...this.#policyOptions,
       requestHeaders: request.headers,
       requestTime: times.requestTime,
       now,
@@ -541,9 +543,9 @@ export class ResponseCache {
     // age would then count as this one's.
     if (headerValue(notModified.headers, 'date') === undefined) delete headers['date'];
     const now = this.#clock();
-    const decision = cachePolicy(
+    const decision = cachePolicyWithCheckedOptions(
       { status: stored.status, headers },
-      { ...this.#policyOptions(), requestHeaders: request.headers, requestTime: times.requestTime, now },
+      { ...this.#policyOptions, requestHeaders: request.headers, requestTime: times.requestTime, now },
     );
     if (!decision.cacheable || !sameHeaders(decision.vary, Object.keys(stored.vary).sort())) {
       // Not storable as it now is: it answers this request only. The entry goes only when the
@@ -816,7 +818,8 @@ export class ResponseCache {
     this.#tags.close();
   }
 
-  #policyOptions(): CachePolicyOptions {
+  /** The policy's options from this cache's, made once (and checked once, at construction). */
+  #policyOptionsOf(): CachePolicyOptions {
     const {
       cache: _c,
       vary: _v,
@@ -861,7 +864,7 @@ export class ResponseCache {
       if (headerValue(request.headers, lower) !== undefined && !Object.hasOwn(stored.vary, lower)) return false;
     }
     const now = this.#clock();
-    return !cachePolicy(response, { ...this.#policyOptions(), requestTime: now, now }).cacheable;
+    return !cachePolicyWithCheckedOptions(response, { ...this.#policyOptions, requestTime: now, now }).cacheable;
   }
 
   #refused(reason: string): CacheDecision {

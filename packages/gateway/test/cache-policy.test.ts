@@ -534,6 +534,38 @@ describe('cachePolicy: RFC 9111 as a shared cache, one rule a row', () => {
     expect(stored(at(-30))).toMatchObject({ cacheable: true, headers: { date: at(-30) } });
   });
 
+  it('gives each received response its own second as Date, also when decisions come within one second', () => {
+    const dateOf = (now: number) => {
+      const decision = cachePolicy({ status: 200, headers: { 'cache-control': 'max-age=60' } }, { now });
+      return decision.cacheable ? decision.headers['date'] : undefined;
+    };
+    expect(dateOf(NOW)).toBe(DATE);
+    expect(dateOf(NOW + 999)).toBe(DATE);
+    expect(dateOf(NOW + 1000)).toBe(at(1));
+    expect(dateOf(NOW - 1)).toBe(at(-1));
+    expect(dateOf(NOW)).toBe(DATE);
+  });
+
+  it('reads a field in any spelling of its name, joins its spellings, and passes over inherited fields', () => {
+    const inherited = Object.create({ 'cache-control': 'no-store', 'set-cookie': 'session=1' }) as Record<
+      string,
+      string
+    >;
+    inherited['Cache-Control'] = 'max-age=60';
+    inherited['cache-CONTROL'] = 'must-revalidate';
+    inherited['VARY'] = 'Accept';
+    inherited['vary'] = 'Accept-Language';
+    const decision = cachePolicy({ status: 200, headers: { ...Object.getPrototypeOf(inherited) } }, { now: NOW });
+    expect(decision).toMatchObject({ cacheable: false });
+    expect(cachePolicy({ status: 200, headers: inherited }, { now: NOW })).toMatchObject({
+      cacheable: true,
+      freshSeconds: 60,
+      mustRevalidate: true,
+      vary: ['accept', 'accept-language'],
+      headers: { 'cache-control': ['max-age=60', 'must-revalidate'], vary: ['Accept', 'Accept-Language'], date: DATE },
+    });
+  });
+
   it.each<[string, unknown, CachePolicyOptions, RegExp]>([
     [
       'a status that is not a number',

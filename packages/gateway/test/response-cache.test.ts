@@ -619,6 +619,20 @@ describe('methods and invalidation', () => {
     expect(responses.statistics()).toMatchObject({ stored: 0, notStored: 2 });
   });
 
+  it("checks each store's own time and response, its options being checked once, at construction", () => {
+    const { responses } = setup(() => ok({}));
+    const request: KeyedRequest = { method: 'GET', url: 'https://api.example/a', headers: {} };
+    expect(() => responses.store(request, ok({ 'cache-control': 'max-age=60' }), { requestTime: Number.NaN })).toThrow(
+      /options.requestTime must be a finite number >= 0, got NaN/,
+    );
+    expect(() => responses.store(request, { status: 200, headers: null } as never, { requestTime: NOW })).toThrow(
+      /response.headers must be an object/,
+    );
+    expect(responses.store(request, ok({ 'cache-control': 'max-age=60' }), { requestTime: NOW })).toMatchObject({
+      cacheable: true,
+    });
+  });
+
   it('refuses bad options with an error naming the option', () => {
     const clock = new ManualClock(NOW);
     const manager = new CacheManager({ clock: clock.now });
