@@ -179,23 +179,31 @@ function httpDateText(now: number): string {
 export function cachePolicy(response: CachedResponse, options: CachePolicyOptions = {}): CacheDecision {
   checkResponse(response);
   checkOptions(options);
-  return decide(response, options);
+  return decide(response, options, options);
 }
+
+/** What a store brings to cachePolicyWithCheckedOptions besides the cache's own options. */
+export type PolicyCall = Pick<CachePolicyOptions, 'requestHeaders' | 'requestTime' | 'now'>;
 
 /**
  * cachePolicy for a caller that checked its options once (ResponseCache, at construction): the
  * response and the call's own times (now, requestTime) are still checked. Checked whole on every
  * store, the options cost a Fastify miss about 2.5 µs.
  */
-export function cachePolicyWithCheckedOptions(response: CachedResponse, options: CachePolicyOptions): CacheDecision {
+export function cachePolicyWithCheckedOptions(
+  response: CachedResponse,
+  options: CachePolicyOptions,
+  call: PolicyCall,
+): CacheDecision {
   checkResponse(response);
-  for (const name of ['now', 'requestTime'] as const) checkSeconds(options, name, 'cachePolicy');
-  return decide(response, options);
+  for (const name of ['now', 'requestTime'] as const) checkSeconds(call, name, 'cachePolicy');
+  return decide(response, options, call);
 }
 
-function decide(response: CachedResponse, options: CachePolicyOptions): CacheDecision {
-  const now = options.now ?? Date.now();
-  const requestTime = options.requestTime ?? now;
+/** `call` gives the request's fields and times (options' are not read): no object spread per store. */
+function decide(response: CachedResponse, options: CachePolicyOptions, call: PolicyCall): CacheDecision {
+  const now = call.now ?? Date.now();
+  const requestTime = call.requestTime ?? now;
   const status = response.status;
   if (!Number.isInteger(status) || status < 200 || status > 599) return refuse(`status ${status} is not final`);
   if (status === 206) return refuse('status 206: this cache does not combine or serve partial content');
@@ -204,7 +212,7 @@ function decide(response: CachedResponse, options: CachePolicyOptions): CacheDec
     return refuse(`status ${status} is not in cacheableStatuses`);
   }
 
-  const requestCc = parseCacheControl(headerValue(options.requestHeaders, 'cache-control'));
+  const requestCc = parseCacheControl(headerValue(call.requestHeaders, 'cache-control'));
   if (requestCc.has('no-store')) return refuse('the request said no-store');
   const cacheControl = headerValue(response.headers, 'cache-control');
   const cc = parseCacheControl(cacheControl);
@@ -223,7 +231,7 @@ function decide(response: CachedResponse, options: CachePolicyOptions): CacheDec
   const sharedByOrigin = cc.has('public') || cc.has('s-maxage') || cc.has('must-revalidate');
   for (const name of credentials) {
     const lower = name.toLowerCase();
-    if (headerValue(options.requestHeaders, lower) === undefined || sharedByOrigin || vary.includes(lower)) continue;
+    if (headerValue(call.requestHeaders, lower) === undefined || sharedByOrigin || vary.includes(lower)) continue;
     return refuse(
       `the request carried ${lower} and the response is not marked public, s-maxage or must-revalidate, nor varies on it`,
     );

@@ -432,8 +432,7 @@ export class ResponseCache {
       return { decision: this.#refused(reason), overLimits: false };
     }
     const now = this.#clock();
-    const decision = cachePolicyWithCheckedOptions(response, {
-      ...this.#policyOptions,
+    const decision = cachePolicyWithCheckedOptions(response, this.#policyOptions, {
       requestHeaders: request.headers,
       requestTime: times.requestTime,
       now,
@@ -543,10 +542,11 @@ export class ResponseCache {
     // age would then count as this one's.
     if (headerValue(notModified.headers, 'date') === undefined) delete headers['date'];
     const now = this.#clock();
-    const decision = cachePolicyWithCheckedOptions(
-      { status: stored.status, headers },
-      { ...this.#policyOptions, requestHeaders: request.headers, requestTime: times.requestTime, now },
-    );
+    const decision = cachePolicyWithCheckedOptions({ status: stored.status, headers }, this.#policyOptions, {
+      requestHeaders: request.headers,
+      requestTime: times.requestTime,
+      now,
+    });
     if (!decision.cacheable || !sameHeaders(decision.vary, Object.keys(stored.vary).sort())) {
       // Not storable as it now is: it answers this request only. The entry goes only when the
       // origin's own fields, judged without the request, say so (now private, or varying
@@ -864,7 +864,7 @@ export class ResponseCache {
       if (headerValue(request.headers, lower) !== undefined && !Object.hasOwn(stored.vary, lower)) return false;
     }
     const now = this.#clock();
-    return !cachePolicyWithCheckedOptions(response, { ...this.#policyOptions, requestTime: now, now }).cacheable;
+    return !cachePolicyWithCheckedOptions(response, this.#policyOptions, { requestTime: now, now }).cacheable;
   }
 
   #refused(reason: string): CacheDecision {
