@@ -7,7 +7,7 @@ import {
 } from '../src/security/sealed-frame-pool.js';
 
 describe('SealedFramePool', () => {
-  it('serves a frame given back to the next of about its size, and never to a frame less than half its buffer', () => {
+  it('serves a frame given back to the next of about its size, and never to a frame much smaller than its buffer', () => {
     const pool = new SealedFramePool();
     const first = pool.take(300_000);
     expect(first.length).toBe(300_000);
@@ -35,6 +35,37 @@ describe('SealedFramePool', () => {
     const [a, b, c] = [pool.take(MIN_POOLED_BYTES), pool.take(MIN_POOLED_BYTES), pool.take(MIN_POOLED_BYTES)];
     expect(a.buffer).toBe(frame.buffer);
     expect(new Set([a.buffer, b.buffer, c.buffer, foreign.buffer]).size).toBe(4);
+  });
+
+  it('takes back a buffer only from the frame it is lent to: a late second give of a frame whose buffer serves another since is ignored', () => {
+    const pool = new SealedFramePool();
+    const first = pool.take(300_000);
+    pool.give(first);
+    const second = pool.take(300_000);
+    expect(second.buffer === first.buffer).toBe(true);
+    // The first frame said written again (a transport that reports twice): the buffer is the
+    // second frame's now, still in flight, and must not go to a third.
+    pool.give(first);
+    expect(pool.freeBytes).toBe(0);
+    const third = pool.take(300_000);
+    expect(third.buffer === second.buffer).toBe(false);
+    pool.give(second);
+    expect(pool.freeBytes).toBe(second.buffer.byteLength);
+  });
+
+  it('never serves a frame from a buffer more than an eighth and 64 KiB larger than it (what the docs promise a frame in flight holds)', () => {
+    const pool = new SealedFramePool();
+    const chunk = pool.take(5_000_000);
+    pool.give(chunk);
+    // A smaller frame (a cache's last chunk) would hold 2.6 MB it does not need for as long as
+    // its link does not read it; it gets a buffer of its own.
+    const last = pool.take(3_000_000);
+    expect(last.buffer === chunk.buffer).toBe(false);
+    expect(last.buffer.byteLength - last.length).toBeLessThanOrEqual(last.length / 8 + 64 * 1024);
+    // One a little smaller than the chunk is served from its buffer.
+    const next = pool.take(4_990_000);
+    expect(next.buffer === chunk.buffer).toBe(true);
+    expect(next.buffer.byteLength - next.length).toBeLessThanOrEqual(next.length / 8 + 64 * 1024);
   });
 
   it('allocates frames below and above its bounds as before, and keeps at most MAX_FREE_BYTES free', () => {

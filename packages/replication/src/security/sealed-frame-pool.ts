@@ -10,20 +10,23 @@
  * transport has finished with, a frame allocates only Node's ciphertext.
  *
  * The model. take(bytes) answers a view of exactly `bytes` on a buffer from the free list (the
- * smallest that fits and is at most twice the frame: a small frame does not pin a large buffer),
- * or on a new one of an eighth more than `bytes`, rounded up to 64 KiB (so frames of about one size,
- * as a repair's chunks are, reuse each other's, and a frame in flight holds at most an eighth and
- * 64 KiB more than its bytes: the bound on a link's unsent bytes still bounds its memory).
+ * smallest that fits and is at most an eighth and 64 KiB larger than the frame), or on a new one of
+ * an eighth more than `bytes`, rounded up to 64 KiB: so frames of about one size, as a repair's
+ * chunks are, reuse each other's, and a frame in flight holds at most an eighth and 64 KiB more
+ * than its bytes, the bound on a link's unsent bytes still bounding its memory. (Served from any
+ * buffer up to twice its size, a cache's last, small chunk held a full chunk's buffer.)
  * give(frame) puts its buffer back. Frames smaller than MIN_POOLED_BYTES
  * are plain allocations (Node's own pool serves the smallest; for the rest a reuse saves little),
  * and so are frames larger than MAX_POOLED_BYTES.
  *
- * Guaranteed: a buffer is handed out to one frame at a time. give() takes back only a buffer this
- * pool handed out and has not been given back (a second give of the same frame, or a frame the
- * pool did not make, is ignored), so a transport that reports a write twice cannot make two frames
- * share bytes. The free list holds at most MAX_FREE_BYTES. Not guaranteed: that a frame comes back
- * (a transport that cannot tell when it is done with one never gives it back; the collector then
- * frees it as before).
+ * Guaranteed: a buffer is handed out to one frame at a time. give() takes a buffer back only from
+ * the frame (the very view take() answered) it is lent to now: a second give of a frame, also one
+ * that comes after its buffer went to the next frame, and a frame the pool did not make are
+ * ignored, so a transport that reports a write twice cannot make two frames share bytes. (Checked
+ * by buffer alone, a late second give took the buffer back from the next frame, still in flight.)
+ * The free list holds at most MAX_FREE_BYTES. Not guaranteed: that a frame comes back (a transport
+ * that cannot tell when it is done with one never gives it back; the collector then frees it as
+ * before).
  */
 
 /** Frames smaller than this are allocated as before. */
@@ -38,8 +41,8 @@ const ROUNDING = 64 * 1024;
 export class SealedFramePool {
   readonly #free: ArrayBuffer[] = [];
   #freeBytes = 0;
-  /** Buffers handed out and not given back. */
-  readonly #lent = new WeakSet<ArrayBuffer>();
+  /** Buffers handed out and not given back, each with the frame it is lent to. */
+  readonly #lent = new WeakMap<ArrayBuffer, Uint8Array>();
 
   /** A buffer of exactly `bytes`, its contents unspecified. */
   take(bytes: number): Buffer {
@@ -47,7 +50,7 @@ export class SealedFramePool {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const capacity = (this.#free[i] as ArrayBuffer).byteLength;
-      if (capacity < bytes || capacity > 2 * bytes) continue;
+      if (capacity < bytes || capacity > bytes + bytes / 8 + ROUNDING) continue;
       if (best < 0 || capacity < (this.#free[best] as ArrayBuffer).byteLength) best = i;
     }
     let buffer: ArrayBuffer;
@@ -59,14 +62,16 @@ export class SealedFramePool {
     } else {
       buffer = Buffer.allocUnsafeSlow(Math.ceil((bytes + bytes / 8) / ROUNDING) * ROUNDING).buffer as ArrayBuffer;
     }
-    this.#lent.add(buffer);
-    return Buffer.from(buffer, 0, bytes);
+    const frame = Buffer.from(buffer, 0, bytes);
+    this.#lent.set(buffer, frame);
+    return frame;
   }
 
-  /** The transport is done with `frame` (one take() answered): its buffer may serve another. */
+  /** The transport is done with `frame` (what one take() answered, not a copy or another view of it): its buffer may serve another. */
   give(frame: Uint8Array): void {
     const buffer = frame.buffer as ArrayBuffer;
-    if (!this.#lent.delete(buffer)) return;
+    if (this.#lent.get(buffer) !== frame) return;
+    this.#lent.delete(buffer);
     if (this.#freeBytes + buffer.byteLength > MAX_FREE_BYTES) return;
     this.#free.push(buffer);
     this.#freeBytes += buffer.byteLength;
