@@ -115,6 +115,32 @@ describe('a repair’s entries, gathered as columns', () => {
     },
   );
 
+  it('writes each chunk a session seals at once into the one transient buffer of the process, the bytes encode() writes (a chunk took a buffer of its own each)', () => {
+    const sent: EntriesMessage[] = [];
+    // Chunks of about 600 KB: each past half a kept chunk, so written alone when not transient.
+    const chunks = new EntryChunks(cache, 600_000, 100_000, (message) => sent.push(message));
+    const snapshots = Array.from({ length: 6_000 }, (_, i) => entry(i, `value ${i} `.padEnd(300, 'v')));
+    for (const e of snapshots) chunks.putEntry(e, e.version as Version);
+    chunks.end();
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    const codec = new WireCodec();
+    const transient = sent.map((message) => {
+      const frame = codec.encodeTransient(message);
+      return { buffer: frame.buffer, bytes: Buffer.from(frame) };
+    });
+    expect(transient.every(({ buffer }) => buffer === transient[0]?.buffer)).toBe(true);
+    sent.forEach((message, i) => {
+      const own = new WireCodec().encode(message);
+      expect(own.buffer === transient[0]?.buffer).toBe(false);
+      expect(transient[i]?.bytes.equals(own)).toBe(true);
+      expect(new WireCodec({ readChanges: false }).decode(own)).toEqual({
+        type: MessageType.Entries,
+        changes: message.changes,
+      });
+    });
+    expect(sent.flatMap((message) => message.changes)).toEqual(snapshots.map(putOf));
+  });
+
   it('packs a chunk holding values ChangeWriter leaves to msgpackr whole, and it decodes to the same changes', () => {
     const sent: EntriesMessage[] = [];
     const chunks = new EntryChunks(cache, 1 << 20, 100_000, (message) => sent.push(message));

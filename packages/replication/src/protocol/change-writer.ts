@@ -48,9 +48,11 @@ const MAX_KEPT_CHUNK = 1 << 20;
  */
 const MAX_HELD_CHUNK = 4 * MAX_KEPT_CHUNK;
 /**
- * The one buffer of the process that transient frames (writeTransient) are written into, kept for
- * the next while at most MAX_SCRATCH: a repair's chunk of 5 MB is written into it, frame after
- * frame, instead of into a fresh buffer each.
+ * The one buffer of the process that transient frames (writeTransient, writeLogTransient) are
+ * written into, kept for the next while at most MAX_SCRATCH: a repair's chunks (1 MiB at most by
+ * default, cache-replicator.ts) are written into it, frame after frame, instead of into a fresh
+ * buffer each. Made an eighth larger than the frame that needs it, so that chunks of about one size
+ * (each a little over or under its bound) do not make a new one for every frame a little larger.
  */
 let scratch = Buffer.allocUnsafeSlow(0);
 const MAX_SCRATCH = 8 << 20;
@@ -175,12 +177,30 @@ export class ChangeWriter {
    * next transient frame of any writer writes over. Never to be kept or handed to a transport.
    */
   writeTransient(type: number, changes: readonly ChangeMessage[], bytes: number): Buffer {
+    return this.#transient(bytes, () => this.#frame(type, changes));
+  }
+
+  /** writeLog(), into the scratch buffer as writeTransient(): a repair's chunk, written from its columns. */
+  writeLogTransient(
+    type: number,
+    log: ChangeLog,
+    from: number,
+    to: number,
+    clear: Version | undefined,
+    bytes: number,
+  ): Buffer {
+    return this.#transient(bytes, () => this.#logFrame(type, log, from, to, clear));
+  }
+
+  /** A frame `body` writes into the scratch buffer (see writeTransient), given room for about `bytes`. */
+  #transient(bytes: number, body: () => void): Buffer {
     const chunk = this.#chunk;
     const position = this.#position;
     const room = bytes + Math.floor(bytes / 16);
-    this.#use(scratch.length >= room ? scratch : Buffer.allocUnsafeSlow(room), 0);
+    const grown = room > MAX_SCRATCH ? room : Math.min(MAX_SCRATCH, room + Math.floor(room / 8));
+    this.#use(scratch.length >= room ? scratch : Buffer.allocUnsafeSlow(grown), 0);
     try {
-      this.#frame(type, changes);
+      body();
       // Also a chunk the frame outgrew its estimate into: the next frame of that size fits.
       if (this.#chunk.length <= MAX_SCRATCH && this.#chunk.length > scratch.length) scratch = this.#chunk;
       return this.#chunk.subarray(0, this.#position);

@@ -129,6 +129,23 @@ const WRITTEN = new WeakMap<Message, Buffer>();
 /** Writes the batches of queues' logs (batchOfLog): one for the process, as frames are handed out as views. */
 const LOG_WRITER = new ChangeWriter();
 
+/** Records `from` to `to` of `log`, a removeAll of `clear` first: what a frame of a log is written from. */
+interface LogRecords {
+  readonly log: ChangeLog;
+  readonly from: number;
+  readonly to: number;
+  readonly clear: Version | undefined;
+  readonly bytes: number;
+}
+
+/**
+ * Entries of a log (entriesOfLog) whose frame is not written yet: it is written when the message is
+ * first encoded, into the process's one transient buffer when a session seals it at once
+ * (encodeTransient). Written when made, as a batch's is, a repair's every chunk took a buffer of
+ * its own, and the transient buffer served none of them.
+ */
+const UNWRITTEN = new WeakMap<Message, LogRecords>();
+
 /**
  * A Batch a replication queue's log holds (ChangeLog), made for sending: its frame written now,
  * straight from the log, with no change object (those were 229 of the 495 bytes a replicated put
@@ -150,9 +167,10 @@ export function batchOfLog(
 
 /**
  * Entries of the first `count` records of `log`, a removeAll of `clear` first when given (a
- * repair's chunk, repair/entry-chunks.ts), its frame written now, as batchOfLog's; `changes`
- * makes them as objects, when read, or at once for values ChangeWriter does not write. The log is
- * the message's own: it is never written again.
+ * repair's chunk, repair/entry-chunks.ts), its frame written from the log when first encoded
+ * (UNWRITTEN); `changes` makes them as objects, when read, or at once for values ChangeWriter does
+ * not write. The log is the message's own: it is never written again, so the frame is the same
+ * whenever it is written.
  */
 export function entriesOfLog(
   log: ChangeLog,
@@ -179,7 +197,9 @@ function loggedMessage<T extends typeof MessageType.Batch | typeof MessageType.E
   const bytes = ChangeWriter.bytesForLog(log, from, to, clear);
   if (bytes < 0) return { type, changes: changes(), count };
   const message = new LoggedChanges(type, count, changes, current);
-  WRITTEN.set(message as Message, LOG_WRITER.writeLog(type, log, from, to, clear, bytes));
+  // A batch's log moves on: its frame is written now. An Entries' log is its own: written when sent.
+  if (type === MessageType.Entries) UNWRITTEN.set(message as Message, { log, from, to, clear, bytes });
+  else WRITTEN.set(message as Message, LOG_WRITER.writeLog(type, log, from, to, clear, bytes));
   return message;
 }
 
@@ -244,6 +264,14 @@ export class WireCodec {
     if (message.type === MessageType.Batch || message.type === MessageType.Entries) {
       const written = WRITTEN.get(message);
       if (written !== undefined) return written;
+      const records = UNWRITTEN.get(message);
+      if (records !== undefined) {
+        const { log, from, to, clear, bytes } = records;
+        const frame = LOG_WRITER.writeLog(message.type, log, from, to, clear, bytes);
+        UNWRITTEN.delete(message);
+        WRITTEN.set(message, frame);
+        return frame;
+      }
       const bytes = ChangeWriter.bytesFor(message.changes);
       if (bytes >= 0) {
         const frame = this.#changes.write(message.type, message.changes, bytes);
@@ -262,6 +290,11 @@ export class WireCodec {
    */
   encodeTransient(message: Message): Buffer {
     if (message.type === MessageType.Entries && !WRITTEN.has(message)) {
+      const records = UNWRITTEN.get(message);
+      if (records !== undefined) {
+        const { log, from, to, clear, bytes } = records;
+        return this.#changes.writeLogTransient(message.type, log, from, to, clear, bytes);
+      }
       const bytes = ChangeWriter.bytesFor(message.changes);
       if (bytes >= 0) return this.#changes.writeTransient(message.type, message.changes, bytes);
     }

@@ -31,7 +31,7 @@
 
 /** Frames smaller than this are allocated as before. */
 export const MIN_POOLED_BYTES = 64 * 1024;
-/** Nor are frames larger than this (a repair's chunk is 5 MB by default). */
+/** Nor are frames larger than this (a repair's chunk is 1 MiB at most by default). */
 export const MAX_POOLED_BYTES = 16 * 1024 * 1024;
 /** What the free list holds at most, in buffer capacity. */
 export const MAX_FREE_BYTES = 32 * 1024 * 1024;
