@@ -30,7 +30,7 @@
  *   same way, once a repair from a Digest of the link is over, unless this cache holds nothing it
  *   could lack (no entry, tombstone or removeAll). A peer that held nothing is pushed everything
  *   instead of that Digest (repair/cache-repair.ts), names no Digest, and counts once it
- *   acknowledged a Sync sent after the push's end (#pushed).
+ *   acknowledged a Sync sent after the push's end: the push's own, or a later settle()'s (#pushed).
  *
  * Peers come in three roles (ReplicationPeer.role). A 'link' is one peer over one session: it gets
  * live changes, acknowledgements, lease messages, repairs and anti-entropy. A 'broadcast' peer
@@ -172,6 +172,12 @@ interface PeerState {
   readonly repairWaiters: Set<(repaired: boolean) => void>;
   /** Times its queue overflowed (or its connection backed up): a push to it ends repairDue only if none came since it began (#pushed). */
   overflows: number;
+  /**
+   * A push that ends repairDue once acknowledged ended (its BootstrapDone sent): `overflows` as
+   * it began. Kept until repairDue ends, so that a settle()'s Ack counts for it when the push's
+   * own did not come in time (#settled). Undefined otherwise.
+   */
+  pushEnded: number | undefined;
 }
 
 /**
@@ -382,6 +388,7 @@ export class CacheReplicator {
       repairDue: undefined,
       repairWaiters: new Set(),
       overflows: 0,
+      pushEnded: undefined,
     });
     if (live) this.#livePeers++;
     // What this cache changed while the peer was not linked (it restarted, holding what its disk
@@ -588,7 +595,15 @@ export class CacheReplicator {
    * were never sent, and it holds them (or something newer) only once that repair has pulled them.
    */
   async #settled(state: PeerState): Promise<boolean> {
-    const [acknowledged, repaired] = await Promise.all([state.peer.acknowledged(), this.#repaired(state)]);
+    // A push whose own Ack did not come in time (a peer slow to apply it) ended before this Sync
+    // goes: this Ack shows it applied. Else nothing would end the wait (its peer names no Digest)
+    // until a Digest that is offered only after another overflow, or at an anti-entropy round.
+    const pushEnded = state.pushEnded;
+    const acknowledging = state.peer.acknowledged().then((acknowledged) => {
+      if (acknowledged && pushEnded !== undefined) this.#pushAcknowledged(state, pushEnded);
+      return acknowledged;
+    });
+    const [acknowledged, repaired] = await Promise.all([acknowledging, this.#repaired(state)]);
     const settled = acknowledged && repaired;
     if (settled) this.#acknowledged++;
     else this.#timedOut++;
@@ -633,18 +648,27 @@ export class CacheReplicator {
    * once every frame before it is applied (session.ts, peer-link.ts): its Ack to a Sync sent now
    * shows it holds what was pushed, read after any overflow that came before the push (RepairPeer.
    * pushing). The repair due is over then, unless the queue overflowed again since the push began
-   * (`overflows`): what that dropped may be of entries the push had read already.
+   * (`overflows`): what that dropped may be of entries the push had read already. An Ack to any
+   * later Sync shows it as well: a settle()'s counts if this one's does not come (#settled).
    */
   async #pushed(state: PeerState, overflows: number): Promise<void> {
     if (state.repairDue === undefined) return;
-    const acknowledged = await state.peer.acknowledged();
-    if (!acknowledged || state.overflows !== overflows || this.#peers.get(state.peer.node) !== state) return;
+    state.pushEnded = overflows;
+    if (await state.peer.acknowledged()) this.#pushAcknowledged(state, overflows);
+  }
+
+  /** The peer acknowledged a Sync sent after a push begun with `overflows` ended (#pushed). */
+  #pushAcknowledged(state: PeerState, overflows: number): void {
+    if (state.repairDue === undefined || state.overflows !== overflows || this.#peers.get(state.peer.node) !== state) {
+      return;
+    }
     this.#endRepairWait(state, true);
   }
 
   /** The repair due is over (`repaired`), or the peer left (false): every settle() waiting on it is told. */
   #endRepairWait(state: PeerState, repaired: boolean): void {
     state.repairDue = undefined;
+    state.pushEnded = undefined;
     for (const done of [...state.repairWaiters]) done(repaired);
   }
 

@@ -218,4 +218,20 @@ describe('settle() after an overflow and a push, the peer scripted', () => {
     a.replicator.receiveRepair({ type: MessageType.Repaired, cache: 'Response Cache', digestNumber: 2 }, 'gw-p');
     expect(await again).toEqual({ acknowledged: ['gw-p'], timedOut: [] });
   });
+
+  it("a push whose first Ack did not come in time counts the peer once it acknowledges a Sync sent after the push's end", async () => {
+    const a = makeNode('gw-1', noRounds, 4000);
+    let answering = false;
+    const p = scriptedPeer(a, () => answering); // slow at first: its Acks time out
+    putAll(a, 0, 200); // the queue overflows
+    a.replicator.flush(); // the Digest offered once it drained, being built
+    a.replicator.receiveRepair(emptyDigest(), 'gw-p'); // the peer holds nothing: everything is pushed
+    await until(() => p.types().includes(MessageType.BootstrapDone), "the push's end");
+    await new Promise((resolve) => setImmediate(resolve)); // the push's Sync, unanswered in time
+    expect(p.types()).not.toContain(MessageType.Digest);
+    answering = true;
+    // It holds everything pushed (its Ack to this Sync, sent after BootstrapDone, says so), and
+    // nothing overflowed since: no Digest will come to end the wait otherwise, nor any round.
+    expect(await a.replicator.settle()).toEqual({ acknowledged: ['gw-p'], timedOut: [] });
+  });
 });
