@@ -70,7 +70,7 @@ import {
   writeFirst,
   writeSecond,
 } from './security/noise.js';
-import { MIN_POOLED_BYTES, SealedFramePool } from './security/sealed-frame-pool.js';
+import { SealedFramePool } from './security/sealed-frame-pool.js';
 import { CloseCode, type Connection } from './transport/transport.js';
 
 export { PROTOCOL_VERSIONS } from './protocol/versions.js';
@@ -360,8 +360,7 @@ export class Session {
     const frame = state.protection.encrypts ? this.#codec.encodeTransient(message) : this.#codec.encode(message);
     if (frame.length > MAX_SENT_FRAME_BYTES) return this.#sendInHalves(message, frame.length);
     const sealed = state.protection.seal(frame, SEALED_FRAMES);
-    const pooled = state.protection.encrypts && sealed.length >= MIN_POOLED_BYTES;
-    this.connection.send(sealed, pooled ? () => SEALED_FRAMES.give(sealed) : undefined);
+    this.connection.send(sealed, SEALED_FRAMES.returnerOf(sealed));
     return true;
   }
 

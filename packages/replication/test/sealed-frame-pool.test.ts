@@ -68,6 +68,17 @@ describe('SealedFramePool', () => {
     expect(next.buffer.byteLength - next.length).toBeLessThanOrEqual(next.length / 8 + 64 * 1024);
   });
 
+  it('answers a returner only for a frame it lent, which gives that frame back', () => {
+    const pool = new SealedFramePool();
+    expect(pool.returnerOf(pool.take(MIN_POOLED_BYTES - 1))).toBeUndefined();
+    expect(pool.returnerOf(Buffer.allocUnsafeSlow(MIN_POOLED_BYTES))).toBeUndefined();
+    const frame = pool.take(MIN_POOLED_BYTES);
+    expect(pool.returnerOf(frame.subarray(0))).toBeUndefined();
+    pool.returnerOf(frame)?.();
+    expect(pool.freeBytes).toBe(frame.buffer.byteLength);
+    expect(pool.returnerOf(frame)).toBeUndefined();
+  });
+
   it('allocates frames below and above its bounds as before, and keeps at most MAX_FREE_BYTES free', () => {
     const pool = new SealedFramePool();
     const small = pool.take(MIN_POOLED_BYTES - 1);

@@ -77,6 +77,15 @@ export class SealedFramePool {
     this.#freeBytes += buffer.byteLength;
   }
 
+  /**
+   * What gives `frame` back once the transport is done with it (Connection.send's `written`), or
+   * undefined for a frame this pool did not lend (a small or huge one, an unencrypted plaintext).
+   */
+  returnerOf(frame: Uint8Array): (() => void) | undefined {
+    if (frame.length < MIN_POOLED_BYTES || this.#lent.get(frame.buffer as ArrayBuffer) !== frame) return undefined;
+    return () => this.give(frame);
+  }
+
   /** Bytes the free list holds (tests). */
   get freeBytes(): number {
     return this.#freeBytes;

@@ -260,7 +260,7 @@ class WebSocketConnection implements Connection {
 
   send(frame: Uint8Array, written?: () => void): void {
     // ws calls back once, when the socket has written the frame or failed to.
-    if (this.open) this.#socket.send(frame, { binary: true }, written === undefined ? undefined : () => written());
+    if (this.open) this.#socket.send(frame, { binary: true }, written);
   }
 
   authenticated(): void {
