@@ -60,8 +60,10 @@ import { MeshcacheError } from '@meshcache/core';
 import {
   type CacheLookup,
   type CacheStatus,
+  HOP_BY_HOP_RESPONSE_HEADERS,
   type KeyedRequest,
   PER_USER_RESPONSE_HEADERS,
+  PROXY_RESPONSE_HEADERS,
   parseCacheControl,
   RESPONSE_CACHE_DEFAULTS,
   RESPONSE_CACHE_OPTION_NAMES,
@@ -890,14 +892,14 @@ const RESERVED_RESPONSE_FIELDS: ReadonlyMap<string, string> = new Map([
         "it carries one user's state: a response with it is not stored, or stored without it (perUserHeaders)",
       ] as const,
   ),
-  ...['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'].map(
+  ...HOP_BY_HOP_RESPONSE_HEADERS.map(
     (name) =>
       [
         name,
         'it is about the connection, not the response, and never stored (RFC 9110 section 7.6.1; HTTP/2 refuses it)',
       ] as const,
   ),
-  ...['proxy-authenticate', 'proxy-authentication-info'].map(
+  ...PROXY_RESPONSE_HEADERS.map(
     (name) => [name, 'it is for the proxy on the way, and never stored (RFC 9111 section 3.1)'] as const,
   ),
   [

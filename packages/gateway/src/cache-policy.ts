@@ -140,8 +140,8 @@ export type CacheDecision = StoreDecision | { readonly cacheable: false; readonl
 /** Statuses a cache may store without explicit freshness (RFC 9110 section 15.1), less 206. */
 const HEURISTICALLY_CACHEABLE = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
 
-/** Never stored (RFC 9111 section 3.1): hop-by-hop, proxy authentication, and Age (recomputed on use). */
-export const NOT_STORED: ReadonlySet<string> = new Set([
+/** Response fields about the connection, not the response (RFC 9110 section 7.6.1): never stored. */
+export const HOP_BY_HOP_RESPONSE_HEADERS: readonly string[] = Object.freeze([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -149,8 +149,18 @@ export const NOT_STORED: ReadonlySet<string> = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+]);
+
+/** Response fields for the proxy on the way (RFC 9111 section 3.1): never stored. */
+export const PROXY_RESPONSE_HEADERS: readonly string[] = Object.freeze([
   'proxy-authenticate',
   'proxy-authentication-info',
+]);
+
+/** Never stored (RFC 9111 section 3.1): hop-by-hop, proxy authentication, and Age (recomputed on use). */
+export const NOT_STORED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_RESPONSE_HEADERS,
+  ...PROXY_RESPONSE_HEADERS,
   'proxy-authorization',
   'age',
 ]);

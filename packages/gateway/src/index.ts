@@ -6,7 +6,13 @@ export type {
   StoreDecision,
   StoredHeaders,
 } from './cache-policy.js';
-export { CACHE_POLICY_DEFAULTS, cachePolicy, PER_USER_RESPONSE_HEADERS } from './cache-policy.js';
+export {
+  CACHE_POLICY_DEFAULTS,
+  cachePolicy,
+  HOP_BY_HOP_RESPONSE_HEADERS,
+  PER_USER_RESPONSE_HEADERS,
+  PROXY_RESPONSE_HEADERS,
+} from './cache-policy.js';
 export type { Headers } from './headers.js';
 export type {
   CacheLookup,
