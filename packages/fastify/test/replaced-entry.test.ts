@@ -32,82 +32,83 @@ describe('an answer that is not stored, and the entry it replaces', () => {
     expect([later.status, later.headers['x-cache'], later.body]).toEqual([200, 'STALE-IF-ERROR', 'good']);
   });
 
-  it('a stream answered for an expired entry replaces it: the old version no longer answers as stale-if-error', async () => {
+  /**
+   * GET /feed, cached as 'old' (max-age=60, stale-if-error=3600) and now expired; then answered
+   * with what `body()` makes (`toStream`), or a 503 (`goDown`).
+   */
+  async function expiredFeed(body: () => Readable) {
     let answer: 'string' | 'stream' | 'down' = 'string';
     const { app, clock, cache } = await setup((app) => {
       app.get('/feed', async (_request, reply) => {
         if (answer === 'down') return reply.code(503).send('down');
         reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
-        return answer === 'string' ? 'old' : reply.send(Readable.from(['new']));
+        return answer === 'string' ? 'old' : reply.type('text/plain').send(body());
       });
     });
     const port = await listen(app);
     expect((await httpGet(port, '/feed')).headers['x-cache']).toBe('MISS');
     clock.advanceSeconds(120);
-    answer = 'stream';
+    return {
+      app,
+      cache,
+      port,
+      toStream: () => {
+        answer = 'stream';
+      },
+      goDown: () => {
+        answer = 'down';
+      },
+    };
+  }
+
+  it('a stream answered for an expired entry replaces it: the old version no longer answers as stale-if-error', async () => {
+    const { cache, port, toStream, goDown } = await expiredFeed(() => Readable.from(['new']));
+    toStream();
     const streamed = await httpGet(port, '/feed');
     expect([streamed.status, streamed.headers['x-cache'], streamed.body]).toEqual([200, 'MISS', 'new']);
     expect(cache.size).toBe(0);
-    answer = 'down';
+    goDown();
     const failed = await httpGet(port, '/feed');
     expect([failed.status, failed.headers['x-cache'], failed.body]).toEqual([503, 'MISS', 'down']);
   });
 
   it('a stream answered for an expired entry replaces it also when its client leaves mid-stream (found by a review: store() never ran, and the old version stayed)', async () => {
-    let answer: 'string' | 'stream' | 'down' = 'string';
     const streams: Readable[] = [];
-    const { app, clock, cache } = await setup((app) => {
-      app.get('/feed', async (_request, reply) => {
-        if (answer === 'down') return reply.code(503).send('down');
-        reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
-        if (answer === 'string') return 'old';
-        const body = new Readable({
-          read() {
-            this.push('x'.repeat(1024));
-          },
-        });
-        streams.push(body);
-        return reply.type('text/plain').send(body);
+    const { app, cache, port, toStream, goDown } = await expiredFeed(() => {
+      const body = new Readable({
+        read() {
+          this.push('x'.repeat(1024));
+        },
       });
+      streams.push(body);
+      return body;
     });
-    const port = await listen(app);
-    expect((await httpGet(port, '/feed')).headers['x-cache']).toBe('MISS');
-    clock.advanceSeconds(120);
-    answer = 'stream';
+    toStream();
     await leaveMidBody(port, '/feed');
     await until(() => streams[0]?.destroyed, 'the server to see the client go');
     await until(() => app.responseCache.statistics().notStored === 1, 'the stream to be settled');
     expect(cache.size).toBe(0);
-    answer = 'down';
+    goDown();
     const failed = await httpGet(port, '/feed');
     expect([failed.status, failed.headers['x-cache'], failed.body]).toEqual([503, 'MISS', 'down']);
   });
 
   it('a stream answered for an expired entry that fails mid-way leaves the entry: a failure removes nothing, and stale-if-error answers next', async () => {
-    let answer: 'string' | 'failing' | 'down' = 'string';
-    const { app, clock, cache } = await setup((app) => {
-      app.get('/feed', async (_request, reply) => {
-        if (answer === 'down') return reply.code(503).send('down');
-        reply.header('cache-control', 'public, max-age=60, stale-if-error=3600');
-        if (answer === 'string') return 'old';
-        // A proxied upstream that sends its headers and some bytes, then breaks.
-        const body = new Readable({
+    // A proxied upstream that sends its headers and some bytes, then breaks.
+    const { app, cache, port, toStream, goDown } = await expiredFeed(
+      () =>
+        new Readable({
           read() {
             this.push('partial');
             setImmediate(() => this.destroy(new Error('the upstream connection broke')));
           },
-        });
-        return reply.type('text/plain').send(body);
-      });
-    });
-    const port = await listen(app);
-    expect((await httpGet(port, '/feed')).headers['x-cache']).toBe('MISS');
-    clock.advanceSeconds(120);
-    answer = 'failing';
+        }),
+    );
+    toStream();
     await httpGet(port, '/feed').catch(() => undefined); // the response is cut short
     await until(() => app.responseCache.statistics().notStored === 1, 'the broken stream to be settled');
     expect(cache.size).toBe(1);
-    answer = 'down';
+    goDown();
     const stale = await httpGet(port, '/feed');
     expect([stale.status, stale.headers['x-cache'], stale.body]).toEqual([200, 'STALE-IF-ERROR', 'old']);
   });
